@@ -1,0 +1,4 @@
+module Tern.Bench.Benchmarks
+
+[<EntryPoint>]
+let main argv = 0

@@ -1,0 +1,4 @@
+module Tern.Cli.Program
+
+[<EntryPoint>]
+let main argv = 0

@@ -1,0 +1,120 @@
+namespace Tern.Runtime;
+
+/// <summary>
+/// Conv, Depthwise, Pointwise or Dense with int8 or ternary weights, int32 bias and per-output-channel
+/// dyadic requantization: out = clamp(((long)acc * M[c] + (1L &lt;&lt; (S[c] - 1))) &gt;&gt; S[c]) + OutputZero, ActMin, ActMax)
+/// where acc = Bias[c] + sum (in - InputZero) * w. Padding positions contribute nothing (they hold real zero).
+/// </summary>
+public sealed class IntConvLayer : IntLayer
+{
+    public IntConvLayer(
+        string name, IntLayerKind kind, Shape3 input, Shape3 output,
+        int kernelH, int kernelW, int strideH, int strideW, int padH, int padW,
+        WeightKind weightKind, sbyte[]? int8Weights, PackedTernary? ternaryWeights,
+        int[] bias, int[] multiplier, int[] shift,
+        int inputZero, int outputZero, int actMin, int actMax,
+        float inputScale, float outputScale, float[] weightScale)
+        : base(name, input, output)
+    {
+        if (kind is not (IntLayerKind.Conv or IntLayerKind.Depthwise or IntLayerKind.Pointwise or IntLayerKind.Dense))
+            throw new ArgumentException($"{kind} is not a convolution-like layer", nameof(kind));
+        LayerKind = kind;
+        KernelH = kernelH; KernelW = kernelW; StrideH = strideH; StrideW = strideW; PadH = padH; PadW = padW;
+        WeightKind = weightKind;
+        Int8Weights = int8Weights;
+        TernaryWeights = ternaryWeights;
+        Bias = bias; Multiplier = multiplier; Shift = shift;
+        InputZero = inputZero; OutputZero = outputZero; ActMin = actMin; ActMax = actMax;
+        InputScale = inputScale; OutputScale = outputScale; WeightScale = weightScale;
+    }
+
+    private IntLayerKind LayerKind { get; }
+    public override IntLayerKind Kind => LayerKind;
+    public int KernelH { get; }
+    public int KernelW { get; }
+    public int StrideH { get; }
+    public int StrideW { get; }
+    public int PadH { get; }
+    public int PadW { get; }
+    public WeightKind WeightKind { get; }
+
+    /// <summary>OutChannels rows of FanIn weights (int8 kind only).</summary>
+    public sbyte[]? Int8Weights { get; }
+
+    /// <summary>OutChannels rows of FanIn weights (ternary kind only).</summary>
+    public PackedTernary? TernaryWeights { get; }
+
+    public int[] Bias { get; }
+    public int[] Multiplier { get; }
+    public int[] Shift { get; }
+    public int InputZero { get; }
+    public int OutputZero { get; }
+    public int ActMin { get; }
+    public int ActMax { get; }
+
+    /// <summary>Real scales, kept for inspection and dequantization; kernels never read them.</summary>
+    public float InputScale { get; }
+    public float OutputScale { get; }
+    public float[] WeightScale { get; }
+
+    public int OutChannels => Output.C;
+
+    /// <summary>Weights per output channel.</summary>
+    public int FanIn => LayerKind switch
+    {
+        IntLayerKind.Depthwise => KernelH * KernelW,
+        IntLayerKind.Dense => Input.Size,
+        _ => KernelH * KernelW * Input.C,
+    };
+
+    public override int ParameterCount => OutChannels * FanIn + OutChannels;
+
+    public override long MacCount => (long)Output.Size * FanIn;
+
+    public override int WeightBytes =>
+        (WeightKind == WeightKind.Int8 ? OutChannels * FanIn : OutChannels * PackedTernary.BytesPerRow(FanIn))
+        + OutChannels * 4 /* bias */ + OutChannels * 4 /* M */ + OutChannels /* S */;
+
+    /// <summary>sbyte view of the int8 weights; throws if the layer is ternary.</summary>
+    public ReadOnlySpan<sbyte> Int8 => Int8Weights ?? throw new InvalidOperationException($"{Name}: weights are ternary");
+
+    public override void Validate()
+    {
+        void Fail(string what) => throw new InvalidDataException($"layer '{Name}' ({Kind}): {what}");
+        if (KernelH < 1 || KernelW < 1) Fail($"kernel {KernelH}x{KernelW} must be at least 1x1");
+        if (StrideH < 1 || StrideW < 1) Fail($"stride {StrideH}x{StrideW} must be at least 1");
+        if (PadH < 0 || PadW < 0 || PadH >= KernelH || PadW >= KernelW) Fail($"padding {PadH}x{PadW} must be in [0, kernel)");
+        if (Input.H < 1 || Input.W < 1 || Input.C < 1) Fail($"input shape {Input} is empty");
+        var expected = LayerKind switch
+        {
+            IntLayerKind.Dense => new Shape3(1, 1, Output.C),
+            IntLayerKind.Depthwise => new Shape3(ConvOut(Input.H, KernelH, StrideH, PadH), ConvOut(Input.W, KernelW, StrideW, PadW), Input.C),
+            _ => new Shape3(ConvOut(Input.H, KernelH, StrideH, PadH), ConvOut(Input.W, KernelW, StrideW, PadW), Output.C),
+        };
+        if (expected != Output || Output.C < 1 || Output.H < 1 || Output.W < 1) Fail($"output shape {Output} does not follow from input {Input} (expected {expected})");
+        if (LayerKind == IntLayerKind.Pointwise && (KernelH != 1 || KernelW != 1 || PadH != 0 || PadW != 0)) Fail("pointwise must be 1x1 without padding");
+        if (LayerKind == IntLayerKind.Dense && (KernelH != 1 || KernelW != 1 || StrideH != 1 || StrideW != 1 || PadH != 0 || PadW != 0)) Fail("dense must have unit kernel, stride and no padding");
+        int n = OutChannels;
+        if (WeightKind == WeightKind.Int8)
+        {
+            if (Int8Weights is null) Fail("int8 weights are missing");
+            if (Int8Weights!.Length != n * FanIn) Fail($"{Int8Weights.Length} int8 weights, expected {n} x {FanIn}");
+            foreach (var w in Int8Weights) if (w == sbyte.MinValue) Fail("int8 weight -128 is outside the symmetric range [-127, 127]");
+        }
+        else if (WeightKind == WeightKind.Ternary)
+        {
+            if (TernaryWeights is null) Fail("ternary weights are missing");
+            if (TernaryWeights!.Rows != n || TernaryWeights.RowLength != FanIn) Fail($"ternary weights are {TernaryWeights.Rows} x {TernaryWeights.RowLength}, expected {n} x {FanIn}");
+            TernaryWeights.Validate();
+        }
+        else Fail($"unknown weight kind {(int)WeightKind}");
+        if (Bias.Length != n || Multiplier.Length != n || Shift.Length != n || WeightScale.Length != n) Fail($"bias/M/S/scale lengths must equal {n} output channels");
+        for (int c = 0; c < n; c++)
+            Requantize.ValidateMultiplier(Multiplier[c], Shift[c], $"layer '{Name}' channel {c}");
+        if (InputZero is < -128 or > 127 || OutputZero is < -128 or > 127) Fail("zero points must lie in [-128, 127]");
+        if (ActMin < -128 || ActMax > 127 || ActMin > ActMax) Fail($"activation clamp [{ActMin}, {ActMax}] must lie inside [-128, 127]");
+    }
+
+    /// <summary>Output length of a convolution or pooling window along one axis.</summary>
+    public static int ConvOut(int input, int kernel, int stride, int pad) => (input + 2 * pad - kernel) / stride + 1;
+}

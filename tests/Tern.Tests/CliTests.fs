@@ -1,0 +1,1 @@
+module Tern.Tests.CliTests
