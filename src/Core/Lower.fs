@@ -1,1 +1,339 @@
 namespace Tern.Core
+
+open System
+open Tern.Runtime
+
+/// How the lowering stores weights.
+type WeightChoice =
+    | Int8Weights
+    | TernaryWeights of TernaryThreshold * AlphaMode
+
+/// Options of the lowering.
+type LowerOptions =
+    { Weights: WeightChoice }
+
+    /// int8 per-channel weights.
+    static member Int8 = { Weights = Int8Weights }
+
+    /// Ternary weights, TWN threshold 0.7 * mean|W|, alpha per output channel.
+    static member Ternary =
+        { Weights = TernaryWeights(ThresholdRatio 0.7, AlphaPerChannel) }
+
+/// Float model + calibration inputs -> integer model, per the integer contract (docs/arithmetic.md).
+[<RequireQualifiedAccess>]
+module Lower =
+    let private actBits = 8
+
+    /// Seeded uniform [0, 1) inputs of the model's input shape (a stand-in until real data is used).
+    let randomCalibration (seed: int) (count: int) (shape: Shape3) : Tensor list =
+        let rng = Random(seed)
+        List.init count (fun _ -> Tensor.random rng 0.0f 1.0f shape)
+
+    /// Activation parameters of a tensor range (asymmetric int8, range widened to contain 0).
+    let activationParams (lo: float) (hi: float) : QParams = Quantize.affine actBits Asymmetric lo hi
+
+    /// Quantizes a float input for the model (round half away from zero, clamped to int8).
+    let quantizeInput (model: IntModel) (input: Tensor) : sbyte[] =
+        if input.Shape <> model.Input then
+            invalidArg "input" $"input shape {input.Shape} differs from the model's {model.Input}"
+
+        let p =
+            { Scale = float model.InputScale
+              ZeroPoint = model.InputZero
+              QMin = -128
+              QMax = 127
+              Bits = 8 }
+
+        input.Data |> Array.map (fun x -> sbyte (Quantize.quantize p (float x)))
+
+    /// Scale and zero point of the model's int8 output (the logits).
+    let outputParams (model: IntModel) : float * int =
+        let rec back i =
+            if i < 0 then
+                float model.InputScale, model.InputZero
+            else
+                match model.Layers[i] with
+                | :? IntConvLayer as c -> float c.OutputScale, c.OutputZero
+                | :? IntPoolLayer as p -> float p.OutputScale, p.OutputZero
+                | _ -> back (i - 1)
+
+        back (model.Layers.Length - 1)
+
+    /// Dequantizes int8 codes with a scale and zero point.
+    let dequantize (scale: float, zero: int) (codes: sbyte[]) : float32[] =
+        codes |> Array.map (fun q -> float32 (scale * float (int q - zero)))
+
+    /// Largest |accumulator| a conv-like layer can reach: |bias| + fan-in * 255 * max|w|.
+    let accumulatorBound (layer: IntConvLayer) : int64 =
+        let maxW =
+            match layer.WeightKind with
+            | WeightKind.Int8 -> layer.Int8Weights |> Array.fold (fun m w -> max m (abs (int w))) 0
+            | _ -> 1
+
+        let maxBias = layer.Bias |> Array.fold (fun m b -> max m (abs (int64 b))) 0L
+        maxBias + int64 layer.FanIn * 255L * int64 maxW
+
+    /// Bits (with sign) the largest bias of a model needs.
+    let biasBits (model: IntModel) : int =
+        model.Layers
+        |> Array.choose (function
+            | :? IntConvLayer as c -> Some c.Bias
+            | _ -> None)
+        |> Array.concat
+        |> Array.fold (fun m b -> max m (abs (int64 b))) 0L
+        |> fun m ->
+            let mutable bits = 1
+
+            while (1L <<< (bits - 1)) <= m do
+                bits <- bits + 1
+
+            bits
+
+    type private Range = { mutable Lo: float; mutable Hi: float }
+
+    /// A conv-like float layer, normalised.
+    type private ConvLike =
+        { Kind: IntLayerKind
+          Spec: ConvSpec }
+
+    let private asConv (layer: Layer) (input: Shape3) : ConvLike option =
+        match layer with
+        | Conv2d c -> Some { Kind = IntLayerKind.Conv; Spec = c }
+        | Pointwise c -> Some { Kind = IntLayerKind.Pointwise; Spec = c }
+        | DepthwiseConv2d c -> Some { Kind = IntLayerKind.Depthwise; Spec = c }
+        | Dense d ->
+            Some
+                { Kind = IntLayerKind.Dense
+                  Spec =
+                    { InChannels = input.Size
+                      OutChannels = d.Outputs
+                      KernelH = 1
+                      KernelW = 1
+                      StrideH = 1
+                      StrideW = 1
+                      PadH = 0
+                      PadW = 0
+                      Weight = d.Weight
+                      Bias = d.Bias } }
+        | _ -> None
+
+    let private clampCode (p: QParams) (activation: Layer option) =
+        let lo = p.QMin
+        let hi = p.QMax
+
+        match activation with
+        | Some ReLU -> max lo p.ZeroPoint, hi
+        | Some ReLU6 -> max lo p.ZeroPoint, min hi (Quantize.quantize p 6.0)
+        | _ -> lo, hi
+
+    let private toInt32 (name: string) (x: float) : int =
+        let r = Quantize.roundHalfAway x
+
+        if r > float Int32.MaxValue || r < float Int32.MinValue then
+            failwith $"layer '{name}': bias {x} does not fit int32"
+
+        int r
+
+    /// Lowers a float model to an integer model. BatchNorm layers are folded first; calibration
+    /// inputs fix the activation ranges (min-max). Errors name the layer that cannot be lowered.
+    let lower (options: LowerOptions) (calibration: Tensor list) (model: Model) : Result<IntModel, string> =
+        try
+            match Model.validate model with
+            | Error e -> Error e
+            | Ok() when calibration.IsEmpty -> Error "calibration needs at least one input"
+            | Ok() ->
+                let folded = Fold.batchNorm model
+                let layers = List.toArray folded.Layers
+                let shapes = Model.shapes folded |> List.toArray
+
+                // Observed range of the input and of every layer output.
+                let ranges = Array.init (layers.Length + 1) (fun _ -> { Lo = 0.0; Hi = 0.0 })
+
+                let observe i (t: Tensor) =
+                    let lo, hi = Quantize.minMax t.Data
+                    ranges[i].Lo <- min ranges[i].Lo lo
+                    ranges[i].Hi <- max ranges[i].Hi hi
+
+                for x in calibration do
+                    if x.Shape <> folded.Input then
+                        failwith $"calibration input of shape {x.Shape} differs from the model input {folded.Input}"
+
+                    observe 0 x
+                    Forward.activations folded x |> List.iteri (fun i t -> observe (i + 1) t)
+
+                let paramsAt i =
+                    activationParams ranges[i].Lo ranges[i].Hi
+
+                let inputParams = paramsAt 0
+                let result = ResizeArray<IntLayer>()
+                // Quantization of the tensor flowing into layer i.
+                let mutable current = inputParams
+                let mutable i = 0
+
+                while i < layers.Length do
+                    let layer = layers[i]
+                    let input = shapes[i]
+                    let name = $"{Model.kindName layer}_{i}"
+
+                    let activation =
+                        if i + 1 < layers.Length then
+                            match layers[i + 1] with
+                            | ReLU
+                            | ReLU6 -> Some layers[i + 1]
+                            | _ -> None
+                        else
+                            None
+
+                    let consumed = if activation.IsSome then 2 else 1
+                    let outIndex = i + consumed // range index of the fused output
+
+                    match asConv layer input, layer with
+                    | Some conv, _ ->
+                        let spec = conv.Spec
+                        let rows = spec.OutChannels
+                        let outP = paramsAt outIndex
+                        let lo, hi = clampCode outP activation
+
+                        let int8W, ternW, wScale =
+                            match options.Weights with
+                            | Int8Weights ->
+                                let ps = Quantize.perChannel 8 Symmetric rows spec.Weight
+                                let fanIn = spec.Weight.Length / rows
+
+                                let q =
+                                    spec.Weight
+                                    |> Array.mapi (fun j w -> sbyte (Quantize.quantize ps[j / fanIn] (float w)))
+
+                                Some q, None, ps |> Array.map (fun p -> p.Scale)
+                            | TernaryWeights(threshold, alphaMode) ->
+                                let t = Quantize.ternarize threshold alphaMode rows spec.Weight
+                                let fanIn = spec.Weight.Length / rows
+                                // An all-zero channel has alpha 0; any positive scale represents it.
+                                let scales = t.Alpha |> Array.map (fun a -> if a > 0.0 then a else 1.0)
+                                None, Some(PackedTernary.Pack(rows, fanIn, ReadOnlySpan(t.Codes))), scales
+
+                        let sIn = current.Scale
+                        let bias = spec.Bias |> Array.mapi (fun c b -> toInt32 name (float b / (sIn * wScale[c])))
+
+                        let ms =
+                            wScale
+                            |> Array.map (fun sw ->
+                                try
+                                    Quantize.dyadic (sIn * sw / outP.Scale)
+                                with :? ArgumentException as e ->
+                                    failwith $"layer '{name}': {e.Message}")
+
+                        let l =
+                            IntConvLayer(
+                                name,
+                                conv.Kind,
+                                input,
+                                shapes[i + 1],
+                                spec.KernelH,
+                                spec.KernelW,
+                                spec.StrideH,
+                                spec.StrideW,
+                                spec.PadH,
+                                spec.PadW,
+                                (if int8W.IsSome then WeightKind.Int8 else WeightKind.Ternary),
+                                Option.toObj int8W,
+                                Option.toObj ternW,
+                                bias,
+                                Array.map fst ms,
+                                Array.map snd ms,
+                                current.ZeroPoint,
+                                outP.ZeroPoint,
+                                lo,
+                                hi,
+                                float32 sIn,
+                                float32 outP.Scale,
+                                Array.map float32 wScale
+                            )
+
+                        if accumulatorBound l > int64 Int32.MaxValue then
+                            failwith $"layer '{name}': the int32 accumulator could overflow (bound {accumulatorBound l})"
+
+                        result.Add l
+                        current <- outP
+                    | None, MaxPool p ->
+                        let lo, hi = clampCode current activation
+
+                        result.Add(
+                            IntPoolLayer(
+                                name,
+                                IntLayerKind.MaxPool,
+                                input,
+                                shapes[i + 1],
+                                p.KernelH,
+                                p.KernelW,
+                                p.StrideH,
+                                p.StrideW,
+                                0,
+                                Requantize.MinShift,
+                                current.ZeroPoint,
+                                current.ZeroPoint,
+                                lo,
+                                hi,
+                                float32 current.Scale,
+                                float32 current.Scale
+                            )
+                        )
+                    | None, (AvgPool _ | GlobalAvgPool) ->
+                        let kh, kw, sh, sw, kind =
+                            match layer with
+                            | AvgPool p -> p.KernelH, p.KernelW, p.StrideH, p.StrideW, IntLayerKind.AvgPool
+                            | _ -> input.H, input.W, 1, 1, IntLayerKind.GlobalAvgPool
+                        // The mean stays inside the input range, so the output keeps the input's scale and zero point.
+                        let m, s = Quantize.dyadic (1.0 / float (kh * kw))
+                        let lo, hi = clampCode current activation
+
+                        result.Add(
+                            IntPoolLayer(
+                                name,
+                                kind,
+                                input,
+                                shapes[i + 1],
+                                kh,
+                                kw,
+                                sh,
+                                sw,
+                                m,
+                                s,
+                                current.ZeroPoint,
+                                current.ZeroPoint,
+                                lo,
+                                hi,
+                                float32 current.Scale,
+                                float32 current.Scale
+                            )
+                        )
+                    | None, Flatten ->
+                        if activation.IsSome then
+                            failwith $"layer {i + 1}: an activation after flatten cannot be fused; put it before"
+
+                        result.Add(IntFlattenLayer(name, input))
+                    | None, BatchNorm _ ->
+                        failwith $"layer {i} (batchnorm): only a BatchNorm right after a conv, depthwise, pointwise or dense layer can be lowered"
+                    | None, (ReLU | ReLU6) ->
+                        failwith $"layer {i} ({Model.kindName layer}): an activation must follow a conv, depthwise, pointwise, dense or pooling layer"
+                    | None, other -> failwith $"layer {i}: cannot lower {Model.kindName other}"
+
+                    i <- i + consumed
+
+                let im =
+                    IntModel(
+                        folded.Name,
+                        folded.Input,
+                        float32 inputParams.Scale,
+                        inputParams.ZeroPoint,
+                        result.ToArray(),
+                        List.toArray folded.Classes
+                    )
+
+                im.Validate()
+                Ok im
+        with
+        | :? InvalidOperationException as e -> Error e.Message
+        | :? ArgumentException as e -> Error e.Message
+        | :? System.IO.InvalidDataException as e -> Error e.Message
+        | e when e.GetType() = typeof<Exception> -> Error e.Message

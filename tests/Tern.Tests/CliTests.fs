@@ -1,1 +1,110 @@
 module Tern.Tests.CliTests
+
+open System
+open System.IO
+open System.Text.Json
+open NUnit.Framework
+
+/// Runs the `tern` entry point in-process, capturing stdout and stderr.
+let private tern (args: string list) : int * string * string =
+    let out = new StringWriter()
+    let err = new StringWriter()
+    let oldOut, oldErr = Console.Out, Console.Error
+    Console.SetOut out
+    Console.SetError err
+
+    try
+        let code = Tern.Cli.Program.main (List.toArray args)
+        code, out.ToString(), err.ToString()
+    finally
+        Console.SetOut oldOut
+        Console.SetError oldErr
+
+let private json (text: string) = JsonDocument.Parse(text).RootElement
+
+[<NonParallelizable>]
+type CliTests() =
+    let dir = Path.Combine(Path.GetTempPath(), "tern-cli-" + Guid.NewGuid().ToString("N"))
+    let path name = Path.Combine(dir, name)
+
+    [<OneTimeSetUp>]
+    member _.Setup() =
+        Directory.CreateDirectory dir |> ignore
+        let code, _, err = tern [ "model"; "new"; "--arch"; "default"; "--seed"; "1"; "--out"; path "float.tern" ]
+        Assert.That(code, Is.EqualTo 0, err)
+
+    [<OneTimeTearDown>]
+    member _.TearDown() = Directory.Delete(dir, true)
+
+    [<Test>]
+    member _.``inspect of the default model reports params, macs, peak bytes and layers``() =
+        let code, out, err = tern [ "inspect"; path "float.tern"; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        Assert.That(j.GetProperty("params").GetInt32(), Is.InRange(2500, 3500))
+        Assert.That(j.GetProperty("macs").GetInt64(), Is.GreaterThan 0L)
+        Assert.That(j.GetProperty("peak_activation_bytes").GetInt32(), Is.GreaterThan 0)
+
+        for l in j.GetProperty("layers").EnumerateArray() do
+            for key in [ "name"; "kind"; "output_shape"; "params"; "macs" ] do
+                Assert.That(l.TryGetProperty(key) |> fst, Is.True, key)
+
+    [<Test>]
+    member _.``lower to ternary, inspect weight bytes, and run check is bit-exact over 1000 inputs``() =
+        let code, _, err =
+            tern [ "lower"; path "float.tern"; "--weights"; "ternary"; "--calib"; "random:16"; "--seed"; "1"; "--out"; path "t2.tern" ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let code, out, err = tern [ "inspect"; path "t2.tern"; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        let params = j.GetProperty("params").GetInt32()
+        let channels =
+            j.GetProperty("layers").EnumerateArray()
+            |> Seq.filter (fun l -> l.TryGetProperty("weights") |> fst)
+            |> Seq.sumBy (fun l -> l.GetProperty("output_shape").[2].GetInt32())
+        Assert.That(j.GetProperty("weight_bytes").GetInt32(), Is.LessThanOrEqualTo(params / 4 + 9 * channels + 16))
+        let code, out, err = tern [ "run"; path "t2.tern"; "--input"; "random:1000"; "--seed"; "3"; "--check"; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        Assert.That(j.GetProperty("samples").GetInt32(), Is.EqualTo 1000)
+        Assert.That(j.GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
+
+    [<Test>]
+    member _.``int8 lowering runs bit-exact too``() =
+        let code, _, err = tern [ "lower"; path "float.tern"; "--weights"; "int8"; "--out"; path "s8.tern" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        let code, out, err = tern [ "run"; path "s8.tern"; "--input"; "random:200"; "--check"; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
+
+    [<Test>]
+    member _.``a malformed model file exits 2 naming the problem``() =
+        File.WriteAllText(path "junk.tern", "this is not a model")
+        let code, _, err = tern [ "inspect"; path "junk.tern" ]
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain "junk.tern")
+        let bytes = File.ReadAllBytes(path "float.tern")
+        File.WriteAllBytes(path "cut.tern", bytes[.. bytes.Length / 2])
+        let code, _, err = tern [ "inspect"; path "cut.tern" ]
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err.ToLowerInvariant(), Does.Contain "truncated")
+
+    [<Test>]
+    member _.``bad options exit 2``() =
+        let code, _, _ = tern [ "lower"; path "float.tern"; "--weights"; "int4"; "--out"; path "x.tern" ]
+        Assert.That(code, Is.EqualTo 2)
+        let code, _, err = tern [ "run"; path "float.tern"; "--input"; "random:0" ]
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain "random:0")
+        let code, _, err = tern [ "model"; "new"; "--arch"; "huge"; "--out"; path "h.tern" ]
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain "huge")
+        let code, _, _ = tern [ "frobnicate" ]
+        Assert.That(code, Is.EqualTo 2)
+
+    [<Test>]
+    member _.``a float model given to run is refused with exit 2``() =
+        let code, _, err = tern [ "run"; path "float.tern"; "--input"; "random:2" ]
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain "float model")

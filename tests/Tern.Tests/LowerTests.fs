@@ -1,1 +1,232 @@
 module Tern.Tests.LowerTests
+
+open System
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Core
+open Tern.Runtime
+
+let private lowerOk options calib model =
+    match Lower.lower options calib model with
+    | Ok im -> im
+    | Error e -> failwithf "lowering failed: %s" e
+
+let private defaultLowered options =
+    let m = Architectures.defaultModel 1
+    m, lowerOk options (Generators.inputs 2 16 m.Input) m
+
+[<Test>]
+let ``default architecture has 2500 to 3500 parameters and lowers to a valid model`` () =
+    let m = Architectures.defaultModel 1
+    let p = Model.totalParams m
+    Assert.That(p, Is.InRange(2500, 3500))
+
+    for options in [ LowerOptions.Int8; LowerOptions.Ternary ] do
+        let _, im = defaultLowered options
+        im.Validate()
+        // conv, depthwise, pointwise, avgpool, flatten, dense: BN and ReLU are fused away.
+        let kinds = im.Layers |> Array.map (fun l -> l.Kind)
+
+        let expected =
+            [| IntLayerKind.Conv
+               IntLayerKind.Depthwise
+               IntLayerKind.Pointwise
+               IntLayerKind.AvgPool
+               IntLayerKind.Flatten
+               IntLayerKind.Dense |]
+
+        Assert.That(box kinds, Is.EqualTo(box expected))
+
+[<Test>]
+let ``ternary weight bytes are at most params over 4 plus per-channel constants`` () =
+    let _, im = defaultLowered LowerOptions.Ternary
+    let params = im.Layers |> Array.sumBy (fun l -> l.ParameterCount)
+    let weightBytes = im.Layers |> Array.sumBy (fun l -> l.WeightBytes)
+
+    let perChannel =
+        im.Layers
+        |> Array.sumBy (function
+            | :? IntConvLayer as c -> c.OutChannels * (4 + 4 + 1)
+            | :? IntPoolLayer as p when p.Kind <> IntLayerKind.MaxPool -> 5
+            | _ -> 0)
+
+    Assert.That(weightBytes, Is.LessThanOrEqualTo(params / 4 + perChannel + im.Layers.Length * 3))
+
+[<Test>]
+let ``ReLU is fused as a clamp at the output zero point`` () =
+    let _, im = defaultLowered LowerOptions.Int8
+
+    for l in im.Layers do
+        match l with
+        | :? IntConvLayer as c when c.Kind <> IntLayerKind.Dense ->
+            Assert.That(c.ActMin, Is.EqualTo(max -128 c.OutputZero), c.Name)
+            Assert.That(c.ActMax, Is.EqualTo 127)
+        | :? IntConvLayer as c -> Assert.That((c.ActMin, c.ActMax), Is.EqualTo((-128, 127)))
+        | _ -> ()
+
+/// For one conv-like integer layer and one input, the bound of the contract: the dequantized output is
+/// within s_out/2 (requantize rounding) + s_in*s_w/2 (bias rounding) + |acc|*s_in*s_w*2^-31 (dyadic
+/// error) of the exact real result computed with the same integer inputs and weights, clamped.
+let private withinScaleBound (layer: IntConvLayer) (input: sbyte[]) (output: sbyte[]) (bias: float32[]) =
+    let weights =
+        match layer.WeightKind with
+        | WeightKind.Int8 -> layer.Int8Weights
+        | _ -> layer.TernaryWeights.Unpack()
+
+    let fanIn = layer.FanIn
+    let sIn = float layer.InputScale
+    let sOut = float layer.OutputScale
+    let inS = layer.Input
+    let outS = layer.Output
+    let mutable ok = true
+    let mutable worst = 0.0
+
+    for oh in 0 .. outS.H - 1 do
+        for ow in 0 .. outS.W - 1 do
+            for c in 0 .. outS.C - 1 do
+                let mutable sum = 0L
+                let mutable j = 0
+
+                let add h w ic =
+                    if h >= 0 && h < inS.H && w >= 0 && w < inS.W then
+                        let q = int input[(h * inS.W + w) * inS.C + ic] - layer.InputZero
+                        sum <- sum + int64 q * int64 weights[c * fanIn + j]
+
+                    j <- j + 1
+
+                match layer.Kind with
+                | IntLayerKind.Dense ->
+                    for i in 0 .. fanIn - 1 do
+                        sum <- sum + int64 (int input[i] - layer.InputZero) * int64 weights[c * fanIn + i]
+                | IntLayerKind.Depthwise ->
+                    for kh in 0 .. layer.KernelH - 1 do
+                        for kw in 0 .. layer.KernelW - 1 do
+                            add (oh * layer.StrideH - layer.PadH + kh) (ow * layer.StrideW - layer.PadW + kw) c
+                | _ ->
+                    for kh in 0 .. layer.KernelH - 1 do
+                        for kw in 0 .. layer.KernelW - 1 do
+                            for ic in 0 .. inS.C - 1 do
+                                add (oh * layer.StrideH - layer.PadH + kh) (ow * layer.StrideW - layer.PadW + kw) ic
+
+                let sW = float layer.WeightScale[c]
+                let exact = sIn * sW * float sum + float bias[c]
+                let lo = sOut * float (layer.ActMin - layer.OutputZero)
+                let hi = sOut * float (layer.ActMax - layer.OutputZero)
+                let expected = min hi (max lo exact)
+                let got = sOut * float (int output[(oh * outS.W + ow) * outS.C + c] - layer.OutputZero)
+                let acc = abs (float sum) + abs (float layer.Bias[c])
+                let bound = sOut / 2.0 + sIn * sW / 2.0 + acc * sIn * sW * Math.Pow(2.0, -31.0)
+                let err = abs (got - expected)
+                worst <- max worst (err / bound)
+
+                if err > bound * (1.0 + 1e-6) + 1e-9 then ok <- false
+
+    ok, worst
+
+/// Folded float biases of the conv-like layers, in order (the lowering quantizes these).
+let private foldedBiases (model: Model) =
+    (Fold.batchNorm model).Layers
+    |> List.choose (function
+        | Conv2d c
+        | DepthwiseConv2d c
+        | Pointwise c -> Some c.Bias
+        | Dense d -> Some d.Bias
+        | _ -> None)
+
+[<Property(MaxTest = 60)>]
+let ``every lowered conv-like layer stays within the bound derived from its scales`` () =
+    let arb =
+        Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
+
+    Prop.forAll arb (fun (model, options) ->
+        let im = lowerOk options (Generators.inputs 7 8 model.Input) model
+        let x = Generators.inputs 8 1 model.Input |> List.head |> Lower.quantizeInput im
+        let outputs = IntReference.runLayers im x |> List.toArray
+        let biases = foldedBiases model |> List.toArray
+        let mutable convIndex = 0
+        let mutable input = x
+        let mutable ok = true
+
+        for i in 0 .. im.Layers.Length - 1 do
+            match im.Layers[i] with
+            | :? IntConvLayer as c ->
+                let fine, _ = withinScaleBound c input outputs[i] biases[convIndex]
+                ok <- ok && fine
+                convIndex <- convIndex + 1
+            | _ -> ()
+
+            input <- outputs[i]
+
+        ok)
+
+[<Test>]
+let ``int8 lowering of the default model tracks the float model`` () =
+    let m, im = defaultLowered LowerOptions.Int8
+    let folded = Fold.batchNorm m
+    let outP = Lower.outputParams im
+    let xs = Generators.inputs 11 20 m.Input
+
+    let errors =
+        xs
+        |> List.map (fun x ->
+            let f = Forward.run folded x
+            let q = Lower.dequantize outP (IntReference.run im (Lower.quantizeInput im x))
+            Array.map2 (fun a b -> abs (a - b)) f.Data q |> Array.max)
+
+    let range =
+        xs |> List.collect (fun x -> (Forward.run folded x).Data |> Array.toList) |> fun v -> List.max v - List.min v
+
+    // Accumulated rounding through four layers stays a few output steps.
+    Assert.That(List.max errors, Is.LessThan(0.1f * range + 4.0f * float32 (fst outP)))
+
+[<Test>]
+let ``lowering is deterministic`` () =
+    let _, a = defaultLowered LowerOptions.Ternary
+    let _, b = defaultLowered LowerOptions.Ternary
+    Assert.That(box (ModelFile.serializeInt a), Is.EqualTo(box (ModelFile.serializeInt b)))
+
+[<Test>]
+let ``a batchnorm that follows a ReLU cannot be lowered and the error names the layer`` () =
+    let m = Architectures.defaultModel 1
+
+    let bad =
+        { m with
+            Layers = m.Layers[0..1] @ [ ReLU; BatchNorm(Architectures.batchNorm 8) ] @ m.Layers[3..] }
+
+    match Lower.lower LowerOptions.Int8 (Generators.inputs 1 2 m.Input) bad with
+    | Ok _ -> Assert.Fail "expected an error"
+    | Error e -> Assert.That(e, Does.Contain("layer 3").And.Contain("batchnorm"))
+
+[<Test>]
+let ``calibration must be non-empty and of the input shape`` () =
+    let m = Architectures.defaultModel 1
+
+    match Lower.lower LowerOptions.Int8 [] m with
+    | Ok _ -> Assert.Fail "expected an error"
+    | Error e -> Assert.That(e, Does.Contain "calibration")
+
+    match Lower.lower LowerOptions.Int8 (Generators.inputs 1 1 (Shape3(8, 8, 1))) m with
+    | Ok _ -> Assert.Fail "expected an error"
+    | Error e -> Assert.That(e, Does.Contain "8x8x1")
+
+[<Test>]
+let ``input quantization rounds half away from zero`` () =
+    let shape = Shape3(1, 1, 4)
+    let layer = IntFlattenLayer("flatten_0", shape)
+    let im = IntModel("t", shape, 0.5f, 0, [| layer :> IntLayer |], [||])
+    // 0.25 / 0.5 = 0.5 -> 1 ; -0.25 -> -1 ; 1.25 / 0.5 = 2.5 -> 3 ; 1000 clamps to 127
+    let q = Lower.quantizeInput im (Tensor.ofArray shape [| 0.25f; -0.25f; 1.25f; 1000.0f |])
+    Assert.That(box q, Is.EqualTo(box [| 1y; -1y; 3y; 127y |]))
+
+[<Test>]
+let ``bias bits and accumulator bounds are reported`` () =
+    let _, im = defaultLowered LowerOptions.Ternary
+    let bits = Lower.biasBits im
+    Assert.That(bits, Is.InRange(1, 32))
+
+    for l in im.Layers do
+        match l with
+        | :? IntConvLayer as c -> Assert.That(Lower.accumulatorBound c, Is.LessThan(int64 Int32.MaxValue))
+        | _ -> ()
