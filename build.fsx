@@ -47,7 +47,11 @@ let onPath (program: string) =
 
 /// Installs Debian packages for the missing programs when root; otherwise names them and fails.
 let ensureDebian (needed: (string * string) list) =
-    let missing = needed |> List.filter (fun (program, _) -> not (onPath program)) |> List.map snd |> List.distinct
+    let missing =
+        needed
+        |> List.filter (fun (program, _) -> not (onPath program))
+        |> List.map snd
+        |> List.distinct
 
     if not missing.IsEmpty then
         let isRoot = Environment.UserName = "root"
@@ -76,20 +80,20 @@ Target.create "test" (fun _ ->
         Directory.Delete(results, true)
 
     let code =
-        runCode
-            "dotnet"
-            [ "test"
-              "Tern.slnx"
-              "-c"
-              "Release"
-              "--no-build"
-              "--nologo"
-              "--logger"
-              "trx"
-              "--logger"
-              "console;verbosity=minimal"
-              "--results-directory"
-              results ]
+        runCode "dotnet" [
+            "test"
+            "Tern.slnx"
+            "-c"
+            "Release"
+            "--no-build"
+            "--nologo"
+            "--logger"
+            "trx"
+            "--logger"
+            "console;verbosity=minimal"
+            "--results-directory"
+            results
+        ]
 
     let counters =
         if Directory.Exists results then
@@ -122,31 +126,39 @@ Target.create "bench" (fun _ ->
     let out = Path.Combine(artifacts, "bench")
     Directory.CreateDirectory out |> ignore
 
-    dotnet
-        [ "run"
-          "--project"
-          "bench/Tern.Bench"
-          "-c"
-          "Release"
-          "--"
-          "--exporters"
-          "json"
-          "--artifacts"
-          out
-          "--filter"
-          "*" ])
+    dotnet [
+        "run"
+        "--project"
+        "bench/Tern.Bench"
+        "-c"
+        "Release"
+        "--"
+        "--exporters"
+        "json"
+        "--artifacts"
+        out
+        "--filter"
+        "*"
+    ])
 
 Target.create "format" (fun _ ->
     let sources =
         [ "src"; "tests"; "bench" ]
-        |> List.collect (fun d -> Directory.GetFiles(Path.Combine(root, d), "*.fs", SearchOption.AllDirectories) |> List.ofArray)
+        |> List.collect (fun d ->
+            Directory.GetFiles(Path.Combine(root, d), "*.fs", SearchOption.AllDirectories)
+            |> List.ofArray)
         |> List.filter (fun f -> not (f.Contains "/obj/" || f.Contains "/bin/"))
         |> List.map (fun f -> Path.GetRelativePath(root, f))
 
     dotnet ([ "fantomas"; "--check" ] @ sources))
 
 Target.create "hil" (fun _ ->
-    ensureDebian [ "arm-none-eabi-gcc", "gcc-arm-none-eabi"; "arm-none-eabi-gcc", "libnewlib-arm-none-eabi"; "qemu-system-arm", "qemu-system-arm" ]
+    ensureDebian [
+        "arm-none-eabi-gcc", "gcc-arm-none-eabi"
+        "arm-none-eabi-gcc", "libnewlib-arm-none-eabi"
+        "qemu-system-arm", "qemu-system-arm"
+    ]
+
     printfn "hil: not yet. Flashing the emulated board and the bit-exact device check land with the HIL issue."
     printfn "What works today: tern run FILE --input random:N --check (host runtimes against each other).")
 

@@ -14,11 +14,18 @@ open Tern.Runtime
 /// The default model lowered with the given weights, and one quantized random input.
 let lowered (weights: string) : IntModel * sbyte[] =
     let model = Architectures.defaultModel 1
-    let options = if weights = "int8" then LowerOptions.Int8 else LowerOptions.Ternary
+
+    let options =
+        if weights = "int8" then
+            LowerOptions.Int8
+        else
+            LowerOptions.Ternary
 
     match Lower.lower options (Lower.randomCalibration 2 32 model.Input) model with
     | Ok im ->
-        let input = Lower.randomCalibration 3 1 model.Input |> List.head |> Lower.quantizeInput im
+        let input =
+            Lower.randomCalibration 3 1 model.Input |> List.head |> Lower.quantizeInput im
+
         im, input
     | Error e -> failwith e
 
@@ -41,10 +48,12 @@ type Inference() =
         output <- Array.zeroCreate im.Output.Size
 
     [<Benchmark(Baseline = true)>]
-    member _.Scalar() = scalar.Run(ReadOnlySpan input, Span output)
+    member _.Scalar() =
+        scalar.Run(ReadOnlySpan input, Span output)
 
     [<Benchmark>]
-    member _.Optimized() = optimized.Run(ReadOnlySpan input, Span output)
+    member _.Optimized() =
+        optimized.Run(ReadOnlySpan input, Span output)
 
 /// Each integer layer of the default model alone (as a one-layer model).
 type Layers() =
@@ -64,7 +73,10 @@ type Layers() =
     member this.Setup() =
         let im, _ = lowered this.Weights
         let layer = im.Layers |> Array.find (fun l -> l.Name = this.Layer)
-        let single = IntModel(layer.Name, layer.Input, im.InputScale, im.InputZero, [| layer |], im.ClassNames)
+
+        let single =
+            IntModel(layer.Name, layer.Input, im.InputScale, im.InputZero, [| layer |], im.ClassNames)
+
         scalar <- new Runner(single, KernelMode.Scalar)
         optimized <- new Runner(single, KernelMode.Optimized)
         let rng = Random(4)
@@ -72,15 +84,22 @@ type Layers() =
         output <- Array.zeroCreate layer.Output.Size
 
     [<Benchmark(Baseline = true)>]
-    member _.Scalar() = scalar.Run(ReadOnlySpan input, Span output)
+    member _.Scalar() =
+        scalar.Run(ReadOnlySpan input, Span output)
 
     [<Benchmark>]
-    member _.Optimized() = optimized.Run(ReadOnlySpan input, Span output)
+    member _.Optimized() =
+        optimized.Run(ReadOnlySpan input, Span output)
 
 [<EntryPoint>]
 let main argv =
     // In-process: no generated project to build; short runs keep the whole suite to a few minutes.
     let job = Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance)
-    let config = DefaultConfig.Instance.AddJob(job).WithOptions(ConfigOptions.DisableOptimizationsValidator)
-    BenchmarkSwitcher.FromAssembly(typeof<Inference>.Assembly).Run(argv, config) |> ignore
+
+    let config =
+        DefaultConfig.Instance.AddJob(job).WithOptions(ConfigOptions.DisableOptimizationsValidator)
+
+    BenchmarkSwitcher.FromAssembly(typeof<Inference>.Assembly).Run(argv, config)
+    |> ignore
+
     0

@@ -15,7 +15,8 @@ let obj (pairs: (string * JsonNode) list) : JsonNode =
     o :> JsonNode
 
 /// A JSON array of nodes.
-let arr (items: JsonNode seq) : JsonNode = JsonArray(Seq.toArray items) :> JsonNode
+let arr (items: JsonNode seq) : JsonNode =
+    JsonArray(Seq.toArray items) :> JsonNode
 
 let str (s: string) : JsonNode = JsonValue.Create s
 let int (i: int) : JsonNode = JsonValue.Create i

@@ -142,7 +142,8 @@ let private layersTable (rows: (string * string * Shape3 * int * int64) list) =
 
     rows
     |> List.iteri (fun i (name, kind, shape, p, macs) ->
-        table.AddRow([| string i; name; kind; string shape; $"{p:N0}"; $"{macs:N0}" |]) |> ignore)
+        table.AddRow([| string i; name; kind; string shape; $"{p:N0}"; $"{macs:N0}" |])
+        |> ignore)
 
     AnsiConsole.Write table
 
@@ -160,13 +161,14 @@ let private modelNew (args: ParseResults<NewArgs>) =
 
     writeOut
         (args.Contains NewArgs.Json)
-        (Json.obj
-            [ "file", Json.str out
-              "arch", Json.str model.Name
-              "seed", Json.int seed
-              "params", Json.int (Model.totalParams model)
-              "macs", Json.int64 (Model.totalMacs model)
-              "hash", Json.str hash ])
+        (Json.obj [
+            "file", Json.str out
+            "arch", Json.str model.Name
+            "seed", Json.int seed
+            "params", Json.int (Model.totalParams model)
+            "macs", Json.int64 (Model.totalMacs model)
+            "hash", Json.str hash
+        ])
         (fun () ->
             printfn
                 "wrote %s: %s model, %d parameters, %d MACs, hash %s"
@@ -179,8 +181,18 @@ let private modelNew (args: ParseResults<NewArgs>) =
 let private inspect (args: ParseResults<InspectArgs>) =
     let path = args.GetResult InspectArgs.File
     let json = args.Contains InspectArgs.Json
-    let bytes = try File.ReadAllBytes path with e -> raise (BadInput $"{path}: {e.Message}")
-    let hash = try ModelFile.hash bytes with _ -> ""
+
+    let bytes =
+        try
+            File.ReadAllBytes path
+        with e ->
+            raise (BadInput $"{path}: {e.Message}")
+
+    let hash =
+        try
+            ModelFile.hash bytes
+        with _ ->
+            ""
 
     match loadModel path with
     | FloatModel m ->
@@ -188,28 +200,30 @@ let private inspect (args: ParseResults<InspectArgs>) =
 
         writeOut
             json
-            (Json.obj
-                [ "file", Json.str path
-                  "kind", Json.str "float"
-                  "name", Json.str m.Name
-                  "hash", Json.str hash
-                  "input_shape", Json.shape m.Input
-                  "classes", Json.arr (m.Classes |> List.map Json.str)
-                  "params", Json.int (Model.totalParams m)
-                  "macs", Json.int64 (Model.totalMacs m)
-                  "peak_activation_bytes", Json.int (Model.peakActivationBytes 1 m)
-                  "peak_activation_bytes_float32", Json.int (Model.peakActivationBytes 4 m)
-                  "layers",
-                  Json.arr (
-                      layers
-                      |> List.map (fun l ->
-                          Json.obj
-                              [ "name", Json.str l.Name
-                                "kind", Json.str l.Kind
-                                "output_shape", Json.shape l.OutputShape
-                                "params", Json.int l.Params
-                                "macs", Json.int64 l.Macs ])
-                  ) ])
+            (Json.obj [
+                "file", Json.str path
+                "kind", Json.str "float"
+                "name", Json.str m.Name
+                "hash", Json.str hash
+                "input_shape", Json.shape m.Input
+                "classes", Json.arr (m.Classes |> List.map Json.str)
+                "params", Json.int (Model.totalParams m)
+                "macs", Json.int64 (Model.totalMacs m)
+                "peak_activation_bytes", Json.int (Model.peakActivationBytes 1 m)
+                "peak_activation_bytes_float32", Json.int (Model.peakActivationBytes 4 m)
+                "layers",
+                Json.arr (
+                    layers
+                    |> List.map (fun l ->
+                        Json.obj [
+                            "name", Json.str l.Name
+                            "kind", Json.str l.Kind
+                            "output_shape", Json.shape l.OutputShape
+                            "params", Json.int l.Params
+                            "macs", Json.int64 l.Macs
+                        ])
+                )
+            ])
             (fun () ->
                 printfn "%s: float model '%s', input %O, classes %s" path m.Name m.Input (String.Join(", ", m.Classes))
                 layersTable (layers |> List.map (fun l -> l.Name, l.Kind, l.OutputShape, l.Params, l.Macs))
@@ -229,13 +243,22 @@ let private inspect (args: ParseResults<InspectArgs>) =
 
         let weightKind (l: IntLayer) =
             match l with
-            | :? IntConvLayer as c -> if c.WeightKind = WeightKind.Ternary then "ternary" else "int8"
+            | :? IntConvLayer as c ->
+                if c.WeightKind = WeightKind.Ternary then
+                    "ternary"
+                else
+                    "int8"
             | _ -> ""
 
         let kindName (k: IntLayerKind) = k.ToString().ToLowerInvariant()
 
         let sparsity =
-            let conv = layers |> List.choose (function :? IntConvLayer as c -> Some c | _ -> None)
+            let conv =
+                layers
+                |> List.choose (function
+                    | :? IntConvLayer as c -> Some c
+                    | _ -> None)
+
             let weights = conv |> List.sumBy (fun c -> c.OutChannels * c.FanIn)
 
             let zeros =
@@ -249,54 +272,72 @@ let private inspect (args: ParseResults<InspectArgs>) =
 
         writeOut
             json
-            (Json.obj
-                [ "file", Json.str path
-                  "kind", Json.str "integer"
-                  "name", Json.str m.Name
-                  "hash", Json.str hash
-                  "input_shape", Json.shape m.Input
-                  "input_scale", Json.num (float m.InputScale)
-                  "input_zero_point", Json.int m.InputZero
-                  "classes", Json.arr (m.ClassNames |> Array.map Json.str)
-                  "params", Json.int totalParams
-                  "macs", Json.int64 totalMacs
-                  "weight_bytes", Json.int weightBytes
-                  "weight_sparsity", Json.num sparsity
-                  "bias_bits", Json.int (Lower.biasBits m)
-                  "peak_activation_bytes", Json.int plan.ArenaBytes
-                  "layers",
-                  Json.arr (
-                      layers
-                      |> List.map (fun l ->
-                          let extra =
-                              match l with
-                              | :? IntConvLayer as c ->
-                                  [ "weights", Json.str (weightKind l)
-                                    "accumulator_bound", Json.int64 (Lower.accumulatorBound c)
-                                    "input_zero_point", Json.int c.InputZero
-                                    "output_zero_point", Json.int c.OutputZero
-                                    "output_scale", Json.num (float c.OutputScale)
-                                    "clamp", Json.arr [ Json.int c.ActMin; Json.int c.ActMax ] ]
-                              | _ -> []
+            (Json.obj [
+                "file", Json.str path
+                "kind", Json.str "integer"
+                "name", Json.str m.Name
+                "hash", Json.str hash
+                "input_shape", Json.shape m.Input
+                "input_scale", Json.num (float m.InputScale)
+                "input_zero_point", Json.int m.InputZero
+                "classes", Json.arr (m.ClassNames |> Array.map Json.str)
+                "params", Json.int totalParams
+                "macs", Json.int64 totalMacs
+                "weight_bytes", Json.int weightBytes
+                "weight_sparsity", Json.num sparsity
+                "bias_bits", Json.int (Lower.biasBits m)
+                "peak_activation_bytes", Json.int plan.ArenaBytes
+                "layers",
+                Json.arr (
+                    layers
+                    |> List.map (fun l ->
+                        let extra =
+                            match l with
+                            | :? IntConvLayer as c -> [
+                                "weights", Json.str (weightKind l)
+                                "accumulator_bound", Json.int64 (Lower.accumulatorBound c)
+                                "input_zero_point", Json.int c.InputZero
+                                "output_zero_point", Json.int c.OutputZero
+                                "output_scale", Json.num (float c.OutputScale)
+                                "clamp", Json.arr [ Json.int c.ActMin; Json.int c.ActMax ]
+                              ]
+                            | _ -> []
 
-                          Json.obj (
-                              [ "name", Json.str l.Name
+                        Json.obj (
+                            [
+                                "name", Json.str l.Name
                                 "kind", Json.str (kindName l.Kind)
                                 "output_shape", Json.shape l.Output
                                 "params", Json.int l.ParameterCount
                                 "macs", Json.int64 l.MacCount
-                                "weight_bytes", Json.int l.WeightBytes ]
-                              @ extra
-                          ))
-                  ) ])
+                                "weight_bytes", Json.int l.WeightBytes
+                            ]
+                            @ extra
+                        ))
+                )
+            ])
             (fun () ->
-                printfn "%s: integer model '%s', input %O (scale %g, zero point %d)" path m.Name m.Input m.InputScale m.InputZero
+                printfn
+                    "%s: integer model '%s', input %O (scale %g, zero point %d)"
+                    path
+                    m.Name
+                    m.Input
+                    m.InputScale
+                    m.InputZero
 
                 layersTable (
                     layers
                     |> List.map (fun l ->
                         let k = weightKind l
-                        l.Name, (if k = "" then kindName l.Kind else $"{kindName l.Kind} ({k})"), l.Output, l.ParameterCount, l.MacCount)
+
+                        l.Name,
+                        (if k = "" then
+                             kindName l.Kind
+                         else
+                             $"{kindName l.Kind} ({k})"),
+                        l.Output,
+                        l.ParameterCount,
+                        l.MacCount)
                 )
 
                 printfn
@@ -312,7 +353,10 @@ let private lower (args: ParseResults<LowerArgs>) =
     let path = args.GetResult LowerArgs.Float
     let out = args.GetResult LowerArgs.Out
     let seed = args.GetResult(LowerArgs.Seed, defaultValue = 1)
-    let n = parseRandom "calib" (args.GetResult(LowerArgs.Calib, defaultValue = "random:64"))
+
+    let n =
+        parseRandom "calib" (args.GetResult(LowerArgs.Calib, defaultValue = "random:64"))
+
     let ratio = args.GetResult(LowerArgs.Threshold, defaultValue = 0.7)
 
     if not (ratio > 0.0 && ratio < 10.0) then
@@ -328,7 +372,9 @@ let private lower (args: ParseResults<LowerArgs>) =
     let options =
         match weights with
         | Int8 -> LowerOptions.Int8
-        | Ternary -> { Weights = TernaryWeights(ThresholdRatio ratio, alpha) }
+        | Ternary -> {
+            Weights = TernaryWeights(ThresholdRatio ratio, alpha)
+          }
 
     let model =
         match loadModel path with
@@ -349,15 +395,16 @@ let private lower (args: ParseResults<LowerArgs>) =
 
     writeOut
         (args.Contains LowerArgs.Json)
-        (Json.obj
-            [ "file", Json.str out
-              "weights", Json.str (if weights = Int8 then "int8" else "ternary")
-              "calibration_samples", Json.int n
-              "params", Json.int (im.Layers |> Array.sumBy (fun l -> l.ParameterCount))
-              "weight_bytes", Json.int weightBytes
-              "bias_bits", Json.int (Lower.biasBits im)
-              "peak_activation_bytes", Json.int plan.ArenaBytes
-              "hash", Json.str hash ])
+        (Json.obj [
+            "file", Json.str out
+            "weights", Json.str (if weights = Int8 then "int8" else "ternary")
+            "calibration_samples", Json.int n
+            "params", Json.int (im.Layers |> Array.sumBy (fun l -> l.ParameterCount))
+            "weight_bytes", Json.int weightBytes
+            "bias_bits", Json.int (Lower.biasBits im)
+            "peak_activation_bytes", Json.int plan.ArenaBytes
+            "hash", Json.str hash
+        ])
         (fun () ->
             printfn
                 "wrote %s: %d integer layers, %s weights, %d weight bytes, arena %d bytes, largest bias %d bits, hash %s"
@@ -372,7 +419,10 @@ let private lower (args: ParseResults<LowerArgs>) =
 let private run (args: ParseResults<RunArgs>) =
     let path = args.GetResult RunArgs.File
     let seed = args.GetResult(RunArgs.Seed, defaultValue = 1)
-    let n = parseRandom "input" (args.GetResult(RunArgs.Input, defaultValue = "random:100"))
+
+    let n =
+        parseRandom "input" (args.GetResult(RunArgs.Input, defaultValue = "random:100"))
+
     let check = args.Contains RunArgs.Check
 
     let mode =
@@ -395,7 +445,8 @@ let private run (args: ParseResults<RunArgs>) =
         let r = f ()
         r, sw.Elapsed.TotalMilliseconds
 
-    let main, mainMs = timed (fun () -> Runner.RunBatch(model, mode, inputs, Environment.ProcessorCount))
+    let main, mainMs =
+        timed (fun () -> Runner.RunBatch(model, mode, inputs, Environment.ProcessorCount))
 
     let classes = main |> Array.map (fun o -> Runner.Argmax(ReadOnlySpan o))
 
@@ -405,9 +456,17 @@ let private run (args: ParseResults<RunArgs>) =
 
     let checks =
         if check then
-            let other = if mode = KernelMode.Optimized then KernelMode.Scalar else KernelMode.Optimized
-            let second, _ = timed (fun () -> Runner.RunBatch(model, other, inputs, Environment.ProcessorCount))
-            let reference, _ = timed (fun () -> inputs |> Array.Parallel.map (IntReference.run model))
+            let other =
+                if mode = KernelMode.Optimized then
+                    KernelMode.Scalar
+                else
+                    KernelMode.Optimized
+
+            let second, _ =
+                timed (fun () -> Runner.RunBatch(model, other, inputs, Environment.ProcessorCount))
+
+            let reference, _ =
+                timed (fun () -> inputs |> Array.Parallel.map (IntReference.run model))
 
             let differs (a: sbyte[][]) (b: sbyte[][]) =
                 Array.map2 (fun (x: sbyte[]) (y: sbyte[]) -> x <> y) a b
@@ -421,22 +480,39 @@ let private run (args: ParseResults<RunArgs>) =
 
     let json =
         Json.obj (
-            [ "file", Json.str path
-              "samples", Json.int n
-              "kernels", Json.str (if mode = KernelMode.Optimized then "optimized" else "scalar")
-              "ms_per_inference", Json.num (mainMs / float n)
-              "predictions", Json.obj (histogram |> Array.toList |> List.map (fun (c, k) -> c, Json.int k)) ]
+            [
+                "file", Json.str path
+                "samples", Json.int n
+                "kernels",
+                Json.str (
+                    if mode = KernelMode.Optimized then
+                        "optimized"
+                    else
+                        "scalar"
+                )
+                "ms_per_inference", Json.num (mainMs / float n)
+                "predictions", Json.obj (histogram |> Array.toList |> List.map (fun (c, k) -> c, Json.int k))
+            ]
             @ (match checks with
-               | Some(any, scalar, reference) ->
-                   [ "check", Json.bool true
-                     "mismatches", Json.int any
-                     "mismatches_optimized_vs_scalar", Json.int scalar
-                     "mismatches_vs_fsharp_reference", Json.int reference ]
+               | Some(any, scalar, reference) -> [
+                   "check", Json.bool true
+                   "mismatches", Json.int any
+                   "mismatches_optimized_vs_scalar", Json.int scalar
+                   "mismatches_vs_fsharp_reference", Json.int reference
+                 ]
                | None -> [ "check", Json.bool false ])
         )
 
     writeOut (args.Contains RunArgs.Json) json (fun () ->
-        printfn "%d samples through %s kernels, %.3f ms per inference" n (if mode = KernelMode.Optimized then "optimized" else "scalar") (mainMs / float n)
+        printfn
+            "%d samples through %s kernels, %.3f ms per inference"
+            n
+            (if mode = KernelMode.Optimized then
+                 "optimized"
+             else
+                 "scalar")
+            (mainMs / float n)
+
         printfn "predicted: %s" (String.Join(", ", histogram |> Array.map (fun (c, k) -> $"{c} {k}")))
 
         match checks with
@@ -456,8 +532,7 @@ let private run (args: ParseResults<RunArgs>) =
 
 [<EntryPoint>]
 let main argv =
-    let parser =
-        ArgumentParser.Create<TernArgs>(programName = "tern")
+    let parser = ArgumentParser.Create<TernArgs>(programName = "tern")
 
     try
         try

@@ -19,39 +19,43 @@ module Architectures =
             float32 (std * sqrt (-2.0 * log u1) * cos (2.0 * Math.PI * u2)))
 
     /// A convolution spec with He-initialised weights and zero bias.
-    let conv (rng: Random) (inC: int) (outC: int) (k: int) (stride: int) (pad: int) : ConvSpec =
-        { InChannels = inC
-          OutChannels = outC
-          KernelH = k
-          KernelW = k
-          StrideH = stride
-          StrideW = stride
-          PadH = pad
-          PadW = pad
-          Weight = heNormal rng (k * k * inC) (outC * k * k * inC)
-          Bias = Array.zeroCreate outC }
+    let conv (rng: Random) (inC: int) (outC: int) (k: int) (stride: int) (pad: int) : ConvSpec = {
+        InChannels = inC
+        OutChannels = outC
+        KernelH = k
+        KernelW = k
+        StrideH = stride
+        StrideW = stride
+        PadH = pad
+        PadW = pad
+        Weight = heNormal rng (k * k * inC) (outC * k * k * inC)
+        Bias = Array.zeroCreate outC
+    }
 
     /// A depthwise spec (one k x k filter per channel).
-    let depthwise (rng: Random) (channels: int) (k: int) (stride: int) (pad: int) : ConvSpec =
-        { conv rng 1 channels k stride pad with
+    let depthwise (rng: Random) (channels: int) (k: int) (stride: int) (pad: int) : ConvSpec = {
+        conv rng 1 channels k stride pad with
             InChannels = channels
             OutChannels = channels
-            Weight = heNormal rng (k * k) (channels * k * k) }
+            Weight = heNormal rng (k * k) (channels * k * k)
+    }
 
     /// A batch norm in its initial state (identity on unit-variance data).
-    let batchNorm (channels: int) : BatchNormSpec =
-        { Gamma = Array.create channels 1.0f
-          Beta = Array.zeroCreate channels
-          Mean = Array.zeroCreate channels
-          Var = Array.create channels 1.0f
-          Eps = 1e-5f }
+    let batchNorm (channels: int) : BatchNormSpec = {
+        Gamma = Array.create channels 1.0f
+        Beta = Array.zeroCreate channels
+        Mean = Array.zeroCreate channels
+        Var = Array.create channels 1.0f
+        Eps = 1e-5f
+    }
 
     /// A dense spec with He-initialised weights and zero bias.
-    let dense (rng: Random) (inputs: int) (outputs: int) : DenseSpec =
-        { Inputs = inputs
-          Outputs = outputs
-          Weight = heNormal rng inputs (inputs * outputs)
-          Bias = Array.zeroCreate outputs }
+    let dense (rng: Random) (inputs: int) (outputs: int) : DenseSpec = {
+        Inputs = inputs
+        Outputs = outputs
+        Weight = heNormal rng inputs (inputs * outputs)
+        Bias = Array.zeroCreate outputs
+    }
 
     /// The default model for 64x64x1 spectrograms and 5 classes, in seed 000's shape:
     /// conv 3x3/2 (1->8) -> BN -> ReLU -> depthwise 3x3/2 -> BN -> ReLU -> pointwise 8->32 -> BN -> ReLU
@@ -59,26 +63,30 @@ module Architectures =
     let defaultModel (seed: int) : Model =
         let rng = Random(seed)
 
-        { Name = "default"
-          Input = Shape3(64, 64, 1)
-          Classes = radarClasses
-          Layers =
-            [ Conv2d(conv rng 1 8 3 2 1)
-              BatchNorm(batchNorm 8)
-              ReLU
-              DepthwiseConv2d(depthwise rng 8 3 2 1)
-              BatchNorm(batchNorm 8)
-              ReLU
-              Pointwise(conv rng 8 32 1 1 0)
-              BatchNorm(batchNorm 32)
-              ReLU
-              AvgPool
-                  { KernelH = 4
+        {
+            Name = "default"
+            Input = Shape3(64, 64, 1)
+            Classes = radarClasses
+            Layers = [
+                Conv2d(conv rng 1 8 3 2 1)
+                BatchNorm(batchNorm 8)
+                ReLU
+                DepthwiseConv2d(depthwise rng 8 3 2 1)
+                BatchNorm(batchNorm 8)
+                ReLU
+                Pointwise(conv rng 8 32 1 1 0)
+                BatchNorm(batchNorm 32)
+                ReLU
+                AvgPool {
+                    KernelH = 4
                     KernelW = 4
                     StrideH = 4
-                    StrideW = 4 }
-              Flatten
-              Dense(dense rng 512 5) ] }
+                    StrideW = 4
+                }
+                Flatten
+                Dense(dense rng 512 5)
+            ]
+        }
 
     /// Names accepted by `byName`.
     let names: string list = [ "default" ]

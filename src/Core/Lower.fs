@@ -9,15 +9,17 @@ type WeightChoice =
     | TernaryWeights of TernaryThreshold * AlphaMode
 
 /// Options of the lowering.
-type LowerOptions =
-    { Weights: WeightChoice }
+type LowerOptions = {
+    Weights: WeightChoice
+} with
 
     /// int8 per-channel weights.
     static member Int8 = { Weights = Int8Weights }
 
     /// Ternary weights, TWN threshold 0.7 * mean|W|, alpha per output channel.
-    static member Ternary =
-        { Weights = TernaryWeights(ThresholdRatio 0.7, AlphaPerChannel) }
+    static member Ternary = {
+        Weights = TernaryWeights(ThresholdRatio 0.7, AlphaPerChannel)
+    }
 
 /// Float model + calibration inputs -> integer model, per the integer contract (docs/arithmetic.md).
 [<RequireQualifiedAccess>]
@@ -30,19 +32,21 @@ module Lower =
         List.init count (fun _ -> Tensor.random rng 0.0f 1.0f shape)
 
     /// Activation parameters of a tensor range (asymmetric int8, range widened to contain 0).
-    let activationParams (lo: float) (hi: float) : QParams = Quantize.affine actBits Asymmetric lo hi
+    let activationParams (lo: float) (hi: float) : QParams =
+        Quantize.affine actBits Asymmetric lo hi
 
     /// Quantizes a float input for the model (round half away from zero, clamped to int8).
     let quantizeInput (model: IntModel) (input: Tensor) : sbyte[] =
         if input.Shape <> model.Input then
             invalidArg "input" $"input shape {input.Shape} differs from the model's {model.Input}"
 
-        let p =
-            { Scale = float model.InputScale
-              ZeroPoint = model.InputZero
-              QMin = -128
-              QMax = 127
-              Bits = 8 }
+        let p = {
+            Scale = float model.InputScale
+            ZeroPoint = model.InputZero
+            QMin = -128
+            QMax = 127
+            Bits = 8
+        }
 
         input.Data |> Array.map (fun x -> sbyte (Quantize.quantize p (float x)))
 
@@ -92,29 +96,37 @@ module Lower =
     type private Range = { mutable Lo: float; mutable Hi: float }
 
     /// A conv-like float layer, normalised.
-    type private ConvLike =
-        { Kind: IntLayerKind
-          Spec: ConvSpec }
+    type private ConvLike = { Kind: IntLayerKind; Spec: ConvSpec }
 
     let private asConv (layer: Layer) (input: Shape3) : ConvLike option =
         match layer with
         | Conv2d c -> Some { Kind = IntLayerKind.Conv; Spec = c }
-        | Pointwise c -> Some { Kind = IntLayerKind.Pointwise; Spec = c }
-        | DepthwiseConv2d c -> Some { Kind = IntLayerKind.Depthwise; Spec = c }
+        | Pointwise c ->
+            Some {
+                Kind = IntLayerKind.Pointwise
+                Spec = c
+            }
+        | DepthwiseConv2d c ->
+            Some {
+                Kind = IntLayerKind.Depthwise
+                Spec = c
+            }
         | Dense d ->
-            Some
-                { Kind = IntLayerKind.Dense
-                  Spec =
-                    { InChannels = input.Size
-                      OutChannels = d.Outputs
-                      KernelH = 1
-                      KernelW = 1
-                      StrideH = 1
-                      StrideW = 1
-                      PadH = 0
-                      PadW = 0
-                      Weight = d.Weight
-                      Bias = d.Bias } }
+            Some {
+                Kind = IntLayerKind.Dense
+                Spec = {
+                    InChannels = input.Size
+                    OutChannels = d.Outputs
+                    KernelH = 1
+                    KernelW = 1
+                    StrideH = 1
+                    StrideW = 1
+                    PadH = 0
+                    PadW = 0
+                    Weight = d.Weight
+                    Bias = d.Bias
+                }
+            }
         | _ -> None
 
     let private clampCode (p: QParams) (activation: Layer option) =
@@ -213,7 +225,9 @@ module Lower =
                                 None, Some(PackedTernary.Pack(rows, fanIn, ReadOnlySpan(t.Codes))), scales
 
                         let sIn = current.Scale
-                        let bias = spec.Bias |> Array.mapi (fun c b -> toInt32 name (float b / (sIn * wScale[c])))
+
+                        let bias =
+                            spec.Bias |> Array.mapi (fun c b -> toInt32 name (float b / (sIn * wScale[c])))
 
                         let ms =
                             wScale
@@ -251,7 +265,8 @@ module Lower =
                             )
 
                         if accumulatorBound l > int64 Int32.MaxValue then
-                            failwith $"layer '{name}': the int32 accumulator could overflow (bound {accumulatorBound l})"
+                            failwith
+                                $"layer '{name}': the int32 accumulator could overflow (bound {accumulatorBound l})"
 
                         result.Add l
                         current <- outP
@@ -313,9 +328,11 @@ module Lower =
 
                         result.Add(IntFlattenLayer(name, input))
                     | None, BatchNorm _ ->
-                        failwith $"layer {i} (batchnorm): only a BatchNorm right after a conv, depthwise, pointwise or dense layer can be lowered"
+                        failwith
+                            $"layer {i} (batchnorm): only a BatchNorm right after a conv, depthwise, pointwise or dense layer can be lowered"
                     | None, (ReLU | ReLU6) ->
-                        failwith $"layer {i} ({Model.kindName layer}): an activation must follow a conv, depthwise, pointwise, dense or pooling layer"
+                        failwith
+                            $"layer {i} ({Model.kindName layer}): an activation must follow a conv, depthwise, pointwise, dense or pooling layer"
                     | None, other -> failwith $"layer {i}: cannot lower {Model.kindName other}"
 
                     i <- i + consumed

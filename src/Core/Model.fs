@@ -4,39 +4,43 @@ open Tern.Runtime
 
 /// A convolution-like layer's geometry and float parameters.
 /// Weight layout per output channel (one row each): Conv (kh, kw, ic); Depthwise (kh, kw); Pointwise (ic).
-type ConvSpec =
-    { InChannels: int
-      OutChannels: int
-      KernelH: int
-      KernelW: int
-      StrideH: int
-      StrideW: int
-      PadH: int
-      PadW: int
-      Weight: float32[]
-      Bias: float32[] }
+type ConvSpec = {
+    InChannels: int
+    OutChannels: int
+    KernelH: int
+    KernelW: int
+    StrideH: int
+    StrideW: int
+    PadH: int
+    PadW: int
+    Weight: float32[]
+    Bias: float32[]
+}
 
 /// Fully connected layer on the HWC-flattened input; Weight is Outputs rows of Inputs.
-type DenseSpec =
-    { Inputs: int
-      Outputs: int
-      Weight: float32[]
-      Bias: float32[] }
+type DenseSpec = {
+    Inputs: int
+    Outputs: int
+    Weight: float32[]
+    Bias: float32[]
+}
 
 /// Batch normalisation with running statistics (inference form).
-type BatchNormSpec =
-    { Gamma: float32[]
-      Beta: float32[]
-      Mean: float32[]
-      Var: float32[]
-      Eps: float32 }
+type BatchNormSpec = {
+    Gamma: float32[]
+    Beta: float32[]
+    Mean: float32[]
+    Var: float32[]
+    Eps: float32
+}
 
 /// Pooling window without padding.
-type PoolSpec =
-    { KernelH: int
-      KernelW: int
-      StrideH: int
-      StrideW: int }
+type PoolSpec = {
+    KernelH: int
+    KernelW: int
+    StrideH: int
+    StrideW: int
+}
 
 /// The layers of a float model.
 type Layer =
@@ -53,21 +57,23 @@ type Layer =
     | Dense of DenseSpec
 
 /// A float model: input shape (HWC), a chain of layers, class names for the outputs.
-type Model =
-    { Name: string
-      Input: Shape3
-      Layers: Layer list
-      Classes: string list }
+type Model = {
+    Name: string
+    Input: Shape3
+    Layers: Layer list
+    Classes: string list
+}
 
 /// Per-layer facts for reports.
-type LayerInfo =
-    { Index: int
-      Name: string
-      Kind: string
-      InputShape: Shape3
-      OutputShape: Shape3
-      Params: int
-      Macs: int64 }
+type LayerInfo = {
+    Index: int
+    Name: string
+    Kind: string
+    InputShape: Shape3
+    OutputShape: Shape3
+    Params: int
+    Macs: int64
+}
 
 [<RequireQualifiedAccess>]
 module Model =
@@ -169,7 +175,14 @@ module Model =
 
         let checkLayer (input: Shape3) layer =
             let conv (c: ConvSpec) perOut outC =
-                if c.KernelH < 1 || c.KernelW < 1 || c.StrideH < 1 || c.StrideW < 1 || c.PadH < 0 || c.PadW < 0 then
+                if
+                    c.KernelH < 1
+                    || c.KernelW < 1
+                    || c.StrideH < 1
+                    || c.StrideW < 1
+                    || c.PadH < 0
+                    || c.PadW < 0
+                then
                     Error "kernel and stride must be at least 1 and padding non-negative"
                 else
                     checkLen "weight" c.Weight (outC * perOut)
@@ -192,7 +205,9 @@ module Model =
                 |> Result.bind (fun () -> checkLen "bias" d.Bias d.Outputs)
             | BatchNorm b ->
                 [ b.Beta; b.Mean; b.Var ]
-                |> List.fold (fun acc a -> acc |> Result.bind (fun () -> checkLen "batchnorm parameter" a b.Gamma.Length)) (Ok())
+                |> List.fold
+                    (fun acc a -> acc |> Result.bind (fun () -> checkLen "batchnorm parameter" a b.Gamma.Length))
+                    (Ok())
             | MaxPool p
             | AvgPool p ->
                 if p.KernelH < 1 || p.KernelW < 1 || p.StrideH < 1 || p.StrideW < 1 then
@@ -232,20 +247,22 @@ module Model =
         let shapes = shapes model |> List.toArray
 
         model.Layers
-        |> List.mapi (fun i l ->
-            { Index = i
-              Name = $"{kindName l}_{i}"
-              Kind = kindName l
-              InputShape = shapes[i]
-              OutputShape = shapes[i + 1]
-              Params = paramCount l
-              Macs = macCount shapes[i] shapes[i + 1] l })
+        |> List.mapi (fun i l -> {
+            Index = i
+            Name = $"{kindName l}_{i}"
+            Kind = kindName l
+            InputShape = shapes[i]
+            OutputShape = shapes[i + 1]
+            Params = paramCount l
+            Macs = macCount shapes[i] shapes[i + 1] l
+        })
 
     /// Total parameters.
     let totalParams (model: Model) : int = model.Layers |> List.sumBy paramCount
 
     /// Total multiply-accumulates.
-    let totalMacs (model: Model) : int64 = describe model |> List.sumBy (fun l -> l.Macs)
+    let totalMacs (model: Model) : int64 =
+        describe model |> List.sumBy (fun l -> l.Macs)
 
     /// Float activation memory of a ping-pong plan: max over layers of input + output bytes (int8 = 1 byte each).
     let peakActivationBytes (bytesPerElement: int) (model: Model) : int =

@@ -3,14 +3,15 @@ namespace Tern.Core
 open Tern.Runtime
 
 /// A float activation tensor in HWC order (the same order the integer runtime and the device use).
-type Tensor =
-    { Shape: Shape3
-      Data: float32[] }
+type Tensor = { Shape: Shape3; Data: float32[] }
 
 [<RequireQualifiedAccess>]
 module Tensor =
     /// A tensor of zeros.
-    let zeros (shape: Shape3) : Tensor = { Shape = shape; Data = Array.zeroCreate shape.Size }
+    let zeros (shape: Shape3) : Tensor = {
+        Shape = shape
+        Data = Array.zeroCreate shape.Size
+    }
 
     /// Wraps data, checking its length against the shape.
     let ofArray (shape: Shape3) (data: float32[]) : Tensor =
@@ -26,9 +27,10 @@ module Tensor =
     let get (t: Tensor) h w c = t.Data[index t.Shape h w c]
 
     /// A tensor of uniform random values in [lo, hi) from the given generator.
-    let random (rng: System.Random) (lo: float32) (hi: float32) (shape: Shape3) : Tensor =
-        { Shape = shape
-          Data = Array.init shape.Size (fun _ -> lo + (hi - lo) * float32 (rng.NextDouble())) }
+    let random (rng: System.Random) (lo: float32) (hi: float32) (shape: Shape3) : Tensor = {
+        Shape = shape
+        Data = Array.init shape.Size (fun _ -> lo + (hi - lo) * float32 (rng.NextDouble()))
+    }
 
     /// Largest absolute element-wise difference; shapes must agree.
     let maxAbsDiff (a: Tensor) (b: Tensor) : float32 =
@@ -42,6 +44,7 @@ module Tensor =
         let mutable best = 0
 
         for i in 1 .. data.Length - 1 do
-            if data[i] > data[best] then best <- i
+            if data[i] > data[best] then
+                best <- i
 
         best

@@ -24,13 +24,27 @@ let private json (text: string) = JsonDocument.Parse(text).RootElement
 
 [<NonParallelizable>]
 type CliTests() =
-    let dir = Path.Combine(Path.GetTempPath(), "tern-cli-" + Guid.NewGuid().ToString("N"))
+    let dir =
+        Path.Combine(Path.GetTempPath(), "tern-cli-" + Guid.NewGuid().ToString("N"))
+
     let path name = Path.Combine(dir, name)
 
     [<OneTimeSetUp>]
     member _.Setup() =
         Directory.CreateDirectory dir |> ignore
-        let code, _, err = tern [ "model"; "new"; "--arch"; "default"; "--seed"; "1"; "--out"; path "float.tern" ]
+
+        let code, _, err =
+            tern [
+                "model"
+                "new"
+                "--arch"
+                "default"
+                "--seed"
+                "1"
+                "--out"
+                path "float.tern"
+            ]
+
         Assert.That(code, Is.EqualTo 0, err)
 
     [<OneTimeTearDown>]
@@ -52,19 +66,44 @@ type CliTests() =
     [<Test>]
     member _.``lower to ternary, inspect weight bytes, and run check is bit-exact over 1000 inputs``() =
         let code, _, err =
-            tern [ "lower"; path "float.tern"; "--weights"; "ternary"; "--calib"; "random:16"; "--seed"; "1"; "--out"; path "t2.tern" ]
+            tern [
+                "lower"
+                path "float.tern"
+                "--weights"
+                "ternary"
+                "--calib"
+                "random:16"
+                "--seed"
+                "1"
+                "--out"
+                path "t2.tern"
+            ]
 
         Assert.That(code, Is.EqualTo 0, err)
         let code, out, err = tern [ "inspect"; path "t2.tern"; "--json" ]
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
         let params = j.GetProperty("params").GetInt32()
+
         let channels =
             j.GetProperty("layers").EnumerateArray()
             |> Seq.filter (fun l -> l.TryGetProperty("weights") |> fst)
             |> Seq.sumBy (fun l -> l.GetProperty("output_shape").[2].GetInt32())
+
         Assert.That(j.GetProperty("weight_bytes").GetInt32(), Is.LessThanOrEqualTo(params / 4 + 9 * channels + 16))
-        let code, out, err = tern [ "run"; path "t2.tern"; "--input"; "random:1000"; "--seed"; "3"; "--check"; "--json" ]
+
+        let code, out, err =
+            tern [
+                "run"
+                path "t2.tern"
+                "--input"
+                "random:1000"
+                "--seed"
+                "3"
+                "--check"
+                "--json"
+            ]
+
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
         Assert.That(j.GetProperty("samples").GetInt32(), Is.EqualTo 1000)
@@ -72,9 +111,14 @@ type CliTests() =
 
     [<Test>]
     member _.``int8 lowering runs bit-exact too``() =
-        let code, _, err = tern [ "lower"; path "float.tern"; "--weights"; "int8"; "--out"; path "s8.tern" ]
+        let code, _, err =
+            tern [ "lower"; path "float.tern"; "--weights"; "int8"; "--out"; path "s8.tern" ]
+
         Assert.That(code, Is.EqualTo 0, err)
-        let code, out, err = tern [ "run"; path "s8.tern"; "--input"; "random:200"; "--check"; "--json" ]
+
+        let code, out, err =
+            tern [ "run"; path "s8.tern"; "--input"; "random:200"; "--check"; "--json" ]
+
         Assert.That(code, Is.EqualTo 0, err)
         Assert.That((json out).GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
 
@@ -92,7 +136,9 @@ type CliTests() =
 
     [<Test>]
     member _.``bad options exit 2``() =
-        let code, _, _ = tern [ "lower"; path "float.tern"; "--weights"; "int4"; "--out"; path "x.tern" ]
+        let code, _, _ =
+            tern [ "lower"; path "float.tern"; "--weights"; "int4"; "--out"; path "x.tern" ]
+
         Assert.That(code, Is.EqualTo 2)
         let code, _, err = tern [ "run"; path "float.tern"; "--input"; "random:0" ]
         Assert.That(code, Is.EqualTo 2)

@@ -7,40 +7,49 @@ open Tern.Core
 open Tern.Runtime
 
 let private floats n (scale: float) =
-    Gen.arrayOfLength n (Gen.choose (-1000, 1000) |> Gen.map (fun i -> float32 (float i / 1000.0 * scale)))
+    Gen.arrayOfLength
+        n
+        (Gen.choose (-1000, 1000)
+         |> Gen.map (fun i -> float32 (float i / 1000.0 * scale)))
 
 let private convSpec inC outC k stride pad perOut =
     gen {
         let! w = floats (outC * perOut) 0.8
         let! b = floats outC 0.3
 
-        return
-            { InChannels = inC
-              OutChannels = outC
-              KernelH = k
-              KernelW = k
-              StrideH = stride
-              StrideW = stride
-              PadH = pad
-              PadW = pad
-              Weight = w
-              Bias = b }
+        return {
+            InChannels = inC
+            OutChannels = outC
+            KernelH = k
+            KernelW = k
+            StrideH = stride
+            StrideW = stride
+            PadH = pad
+            PadW = pad
+            Weight = w
+            Bias = b
+        }
     }
 
 let private batchNorm c =
     gen {
-        let! gamma = Gen.arrayOfLength c (Gen.choose (50, 200) |> Gen.map (fun i -> float32 i / 100.0f))
+        let! gamma =
+            Gen.arrayOfLength c (Gen.choose (50, 200) |> Gen.map (fun i -> float32 i / 100.0f))
+
         let! beta = floats c 0.5
         let! mean = floats c 0.5
-        let! var = Gen.arrayOfLength c (Gen.choose (20, 300) |> Gen.map (fun i -> float32 i / 100.0f))
+
+        let! var =
+            Gen.arrayOfLength c (Gen.choose (20, 300) |> Gen.map (fun i -> float32 i / 100.0f))
 
         return
-            BatchNorm
-                { Gamma = gamma
-                  Beta = beta
-                  Mean = mean
-                  Var = var
-                  Eps = 1e-5f }
+            BatchNorm {
+                Gamma = gamma
+                Beta = beta
+                Mean = mean
+                Var = var
+                Eps = 1e-5f
+            }
     }
 
 let private convOut n k s p = (n + 2 * p - k) / s + 1
@@ -67,10 +76,16 @@ let private block (shape: Shape3) : Gen<Layer list * Shape3> =
             | 0 ->
                 let! outC = Gen.choose (1, 6)
                 let! c = convSpec shape.C outC k stride pad (k * k * shape.C)
-                return! withBnAct [ Conv2d c ] (Shape3(convOut shape.H k stride pad, convOut shape.W k stride pad, outC))
+
+                return!
+                    withBnAct [ Conv2d c ] (Shape3(convOut shape.H k stride pad, convOut shape.W k stride pad, outC))
             | 1 ->
                 let! c = convSpec shape.C shape.C k stride pad (k * k)
-                return! withBnAct [ DepthwiseConv2d c ] (Shape3(convOut shape.H k stride pad, convOut shape.W k stride pad, shape.C))
+
+                return!
+                    withBnAct
+                        [ DepthwiseConv2d c ]
+                        (Shape3(convOut shape.H k stride pad, convOut shape.W k stride pad, shape.C))
             | _ ->
                 let! outC = Gen.choose (1, 6)
                 let! c = convSpec shape.C outC 1 1 0 shape.C
@@ -81,13 +96,16 @@ let private block (shape: Shape3) : Gen<Layer list * Shape3> =
         gen {
             let! isMax = Gen.elements [ true; false ]
 
-            let p =
-                { KernelH = 2
-                  KernelW = 2
-                  StrideH = 2
-                  StrideW = 2 }
+            let p = {
+                KernelH = 2
+                KernelW = 2
+                StrideH = 2
+                StrideW = 2
+            }
 
-            return [ (if isMax then MaxPool p else AvgPool p) ], Shape3(convOut shape.H 2 2 0, convOut shape.W 2 2 0, shape.C)
+            return
+                [ (if isMax then MaxPool p else AvgPool p) ],
+                Shape3(convOut shape.H 2 2 0, convOut shape.W 2 2 0, shape.C)
         }
 
     if shape.H >= 2 && shape.W >= 2 then
@@ -128,22 +146,26 @@ let smallModel: Gen<Model> =
                     let! wts = floats (flat * outputs) 0.5
                     let! b = floats outputs 0.2
 
-                    return
-                        [ Dense
-                              { Inputs = flat
-                                Outputs = outputs
-                                Weight = wts
-                                Bias = b } ]
+                    return [
+                        Dense {
+                            Inputs = flat
+                            Outputs = outputs
+                            Weight = wts
+                            Bias = b
+                        }
+                    ]
                 }
             else
                 Gen.constant []
 
-        return
-            { Name = "random"
-              Input = Shape3(h, w, c)
-              Layers = layers @ tail @ dense
-              Classes = List.init (if flat > 0 then outputs else 0) (fun i -> $"c{i}") }
+        return {
+            Name = "random"
+            Input = Shape3(h, w, c)
+            Layers = layers @ tail @ dense
+            Classes = List.init (if flat > 0 then outputs else 0) (fun i -> $"c{i}")
+        }
     }
 
 /// A seeded list of calibration-like inputs in [0, 1).
-let inputs (seed: int) (count: int) (shape: Shape3) : Tensor list = Lower.randomCalibration seed count shape
+let inputs (seed: int) (count: int) (shape: Shape3) : Tensor list =
+    Lower.randomCalibration seed count shape

@@ -29,13 +29,14 @@ let ``default architecture has 2500 to 3500 parameters and lowers to a valid mod
         // conv, depthwise, pointwise, avgpool, flatten, dense: BN and ReLU are fused away.
         let kinds = im.Layers |> Array.map (fun l -> l.Kind)
 
-        let expected =
-            [| IntLayerKind.Conv
-               IntLayerKind.Depthwise
-               IntLayerKind.Pointwise
-               IntLayerKind.AvgPool
-               IntLayerKind.Flatten
-               IntLayerKind.Dense |]
+        let expected = [|
+            IntLayerKind.Conv
+            IntLayerKind.Depthwise
+            IntLayerKind.Pointwise
+            IntLayerKind.AvgPool
+            IntLayerKind.Flatten
+            IntLayerKind.Dense
+        |]
 
         Assert.That(box kinds, Is.EqualTo(box expected))
 
@@ -115,13 +116,17 @@ let private withinScaleBound (layer: IntConvLayer) (input: sbyte[]) (output: sby
                 let lo = sOut * float (layer.ActMin - layer.OutputZero)
                 let hi = sOut * float (layer.ActMax - layer.OutputZero)
                 let expected = min hi (max lo exact)
-                let got = sOut * float (int output[(oh * outS.W + ow) * outS.C + c] - layer.OutputZero)
+
+                let got =
+                    sOut * float (int output[(oh * outS.W + ow) * outS.C + c] - layer.OutputZero)
+
                 let acc = abs (float sum) + abs (float layer.Bias[c])
                 let bound = sOut / 2.0 + sIn * sW / 2.0 + acc * sIn * sW * Math.Pow(2.0, -31.0)
                 let err = abs (got - expected)
                 worst <- max worst (err / bound)
 
-                if err > bound * (1.0 + 1e-6) + 1e-9 then ok <- false
+                if err > bound * (1.0 + 1e-6) + 1e-9 then
+                    ok <- false
 
     ok, worst
 
@@ -176,7 +181,9 @@ let ``int8 lowering of the default model tracks the float model`` () =
             Array.map2 (fun a b -> abs (a - b)) f.Data q |> Array.max)
 
     let range =
-        xs |> List.collect (fun x -> (Forward.run folded x).Data |> Array.toList) |> fun v -> List.max v - List.min v
+        xs
+        |> List.collect (fun x -> (Forward.run folded x).Data |> Array.toList)
+        |> fun v -> List.max v - List.min v
 
     // Accumulated rounding through four layers stays a few output steps.
     Assert.That(List.max errors, Is.LessThan(0.1f * range + 4.0f * float32 (fst outP)))
@@ -191,9 +198,10 @@ let ``lowering is deterministic`` () =
 let ``a batchnorm that follows a ReLU cannot be lowered and the error names the layer`` () =
     let m = Architectures.defaultModel 1
 
-    let bad =
-        { m with
-            Layers = m.Layers[0..1] @ [ ReLU; BatchNorm(Architectures.batchNorm 8) ] @ m.Layers[3..] }
+    let bad = {
+        m with
+            Layers = m.Layers[0..1] @ [ ReLU; BatchNorm(Architectures.batchNorm 8) ] @ m.Layers[3..]
+    }
 
     match Lower.lower LowerOptions.Int8 (Generators.inputs 1 2 m.Input) bad with
     | Ok _ -> Assert.Fail "expected an error"
@@ -217,7 +225,9 @@ let ``input quantization rounds half away from zero`` () =
     let layer = IntFlattenLayer("flatten_0", shape)
     let im = IntModel("t", shape, 0.5f, 0, [| layer :> IntLayer |], [||])
     // 0.25 / 0.5 = 0.5 -> 1 ; -0.25 -> -1 ; 1.25 / 0.5 = 2.5 -> 3 ; 1000 clamps to 127
-    let q = Lower.quantizeInput im (Tensor.ofArray shape [| 0.25f; -0.25f; 1.25f; 1000.0f |])
+    let q =
+        Lower.quantizeInput im (Tensor.ofArray shape [| 0.25f; -0.25f; 1.25f; 1000.0f |])
+
     Assert.That(box q, Is.EqualTo(box [| 1y; -1y; 3y; 127y |]))
 
 [<Test>]
