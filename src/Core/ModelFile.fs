@@ -1,1 +1,548 @@
 namespace Tern.Core
+
+open System
+open System.Buffers.Binary
+open System.IO
+open System.Security.Cryptography
+open System.Text
+open Tern.Runtime
+
+/// A model read from a file: float (before quantization) or integer (ready for the runtime and the device).
+type LoadedModel =
+    | FloatModel of Model
+    | IntegerModel of IntModel
+
+/// The versioned binary model file.
+///
+/// Layout (little-endian): magic "TERN" (4 bytes), format version (u16), model kind (u8: 1 float, 2 integer),
+/// payload length (u32), payload, SHA-256 of the payload (32 bytes). The payload repeats the kind in its first
+/// byte, so the checksum (and the model hash) covers it. Inside the payload: strings are a u32 byte count and
+/// UTF-8; arrays are an i32 count and their elements; shapes are three i32 (H, W, C).
+/// Float payload: kind, name, input shape, class names, layers (u8 tag + fields, tags listed in floatTag).
+/// Integer payload: kind, name, input shape, input scale (f32), input zero (i32), class names, layers
+/// (u8 IntLayerKind, name, input shape, output shape, kind-specific fields).
+[<RequireQualifiedAccess>]
+module ModelFile =
+
+    [<Literal>]
+    let private Version = 1us
+
+    let private supportedVersions = [ Version ]
+    let private magic = "TERN"B
+    let private headerSize = 4 + 2 + 1 + 4
+    let private checksumSize = 32
+    let private kindFloat = 1uy
+    let private kindInt = 2uy
+
+    // ---- writing ----
+
+    let private writeString (w: BinaryWriter) (s: string) =
+        let bytes = Encoding.UTF8.GetBytes s
+        w.Write(uint32 bytes.Length)
+        w.Write bytes
+
+    let private writeShape (w: BinaryWriter) (s: Shape3) =
+        w.Write s.H
+        w.Write s.W
+        w.Write s.C
+
+    let private writeFloats (w: BinaryWriter) (a: float32[]) =
+        w.Write a.Length
+        for v in a do
+            w.Write v
+
+    let private writeInts (w: BinaryWriter) (a: int[]) =
+        w.Write a.Length
+        for v in a do
+            w.Write v
+
+    let private writeStrings (w: BinaryWriter) (a: string seq) =
+        let a = Seq.toArray a
+        w.Write a.Length
+        for s in a do
+            writeString w s
+
+    // Float layer tags; part of the format, never renumber.
+    let private floatTag (l: Layer) : byte =
+        match l with
+        | Conv2d _ -> 1uy
+        | DepthwiseConv2d _ -> 2uy
+        | Pointwise _ -> 3uy
+        | BatchNorm _ -> 4uy
+        | ReLU -> 5uy
+        | ReLU6 -> 6uy
+        | MaxPool _ -> 7uy
+        | AvgPool _ -> 8uy
+        | GlobalAvgPool -> 9uy
+        | Flatten -> 10uy
+        | Dense _ -> 11uy
+
+    let private writeFloatLayer (w: BinaryWriter) (l: Layer) =
+        w.Write(floatTag l)
+
+        match l with
+        | Conv2d c
+        | DepthwiseConv2d c
+        | Pointwise c ->
+            for v in [ c.InChannels; c.OutChannels; c.KernelH; c.KernelW; c.StrideH; c.StrideW; c.PadH; c.PadW ] do
+                w.Write v
+
+            writeFloats w c.Weight
+            writeFloats w c.Bias
+        | Dense d ->
+            w.Write d.Inputs
+            w.Write d.Outputs
+            writeFloats w d.Weight
+            writeFloats w d.Bias
+        | BatchNorm b ->
+            writeFloats w b.Gamma
+            writeFloats w b.Beta
+            writeFloats w b.Mean
+            writeFloats w b.Var
+            w.Write b.Eps
+        | MaxPool p
+        | AvgPool p ->
+            w.Write p.KernelH
+            w.Write p.KernelW
+            w.Write p.StrideH
+            w.Write p.StrideW
+        | ReLU
+        | ReLU6
+        | GlobalAvgPool
+        | Flatten -> ()
+
+    let private writeIntLayer (w: BinaryWriter) (l: IntLayer) =
+        w.Write(byte l.Kind)
+        writeString w l.Name
+        writeShape w l.Input
+        writeShape w l.Output
+
+        match l with
+        | :? IntConvLayer as c ->
+            for v in [ c.KernelH; c.KernelW; c.StrideH; c.StrideW; c.PadH; c.PadW ] do
+                w.Write v
+
+            w.Write(byte c.WeightKind)
+
+            match c.WeightKind with
+            | WeightKind.Int8 ->
+                let q = c.Int8Weights
+                w.Write q.Length
+                for v in q do
+                    w.Write v
+            | WeightKind.Ternary ->
+                let t = c.TernaryWeights
+                w.Write t.Rows
+                w.Write t.RowLength
+                w.Write t.Data.Length
+                w.Write t.Data
+            | k -> invalidArg "model" $"layer '{l.Name}': unknown weight kind {int k}"
+
+            writeInts w c.Bias
+            writeInts w c.Multiplier
+            writeInts w c.Shift
+            w.Write c.InputZero
+            w.Write c.OutputZero
+            w.Write c.ActMin
+            w.Write c.ActMax
+            w.Write c.InputScale
+            w.Write c.OutputScale
+            writeFloats w c.WeightScale
+        | :? IntPoolLayer as p ->
+            for v in [ p.KernelH; p.KernelW; p.StrideH; p.StrideW; p.Multiplier; p.Shift; p.InputZero; p.OutputZero; p.ActMin; p.ActMax ] do
+                w.Write v
+
+            w.Write p.InputScale
+            w.Write p.OutputScale
+        | :? IntFlattenLayer -> ()
+        | _ -> invalidArg "model" $"layer '{l.Name}': unsupported layer type {l.GetType().Name}"
+
+    // Header, payload, checksum.
+    let private frame (kind: byte) (payload: byte[]) : byte[] =
+        use ms = new MemoryStream(headerSize + payload.Length + checksumSize)
+        use w = new BinaryWriter(ms)
+        w.Write magic
+        w.Write Version
+        w.Write kind
+        w.Write(uint32 payload.Length)
+        w.Write payload
+        w.Write(SHA256.HashData payload)
+        w.Flush()
+        ms.ToArray()
+
+    let private payloadOf (write: BinaryWriter -> unit) : byte[] =
+        use ms = new MemoryStream()
+        use w = new BinaryWriter(ms)
+        write w
+        w.Flush()
+        ms.ToArray()
+
+    /// Serializes a float model; throws ArgumentException if it is invalid (a file that could not be loaded is never written).
+    let serializeFloat (model: Model) : byte[] =
+        match Model.validate model with
+        | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
+        | Ok() ->
+            payloadOf (fun w ->
+                w.Write kindFloat
+                writeString w model.Name
+                writeShape w model.Input
+                writeStrings w model.Classes
+                w.Write(List.length model.Layers)
+
+                for l in model.Layers do
+                    writeFloatLayer w l)
+            |> frame kindFloat
+
+    /// Serializes an integer model; throws ArgumentException if IntModel.Validate rejects it.
+    let serializeInt (model: IntModel) : byte[] =
+        try
+            model.Validate()
+        with :? InvalidDataException as e ->
+            invalidArg "model" $"model '{model.Name}' is invalid: {e.Message}"
+
+        payloadOf (fun w ->
+            w.Write kindInt
+            writeString w model.Name
+            writeShape w model.Input
+            w.Write model.InputScale
+            w.Write model.InputZero
+            writeStrings w model.ClassNames
+            w.Write model.Layers.Length
+
+            for l in model.Layers do
+                writeIntLayer w l)
+        |> frame kindInt
+
+    // ---- reading ----
+
+    // Raised by the reader on malformed payloads; deserialize turns it into Error.
+    exception private BadPayload of string
+
+    let private fail (msg: string) : 'a = raise (BadPayload msg)
+
+    let private strictUtf8 = UTF8Encoding(false, true)
+
+    // A cursor over the payload; every read checks the remaining bytes first, and every count is checked
+    // against them before anything is allocated.
+    type private Reader(data: byte[], start: int, length: int) =
+        let mutable pos = 0
+
+        member _.Position = pos
+        member _.Remaining = length - pos
+
+        member r.Need(n: int64, what: string) =
+            if n > int64 r.Remaining then
+                fail $"{what} needs {n} bytes at payload offset {pos}, only {r.Remaining} remain"
+
+        member r.Span(n: int, what: string) : ReadOnlySpan<byte> =
+            r.Need(int64 n, what)
+            let s = ReadOnlySpan<byte>(data, start + pos, n)
+            pos <- pos + n
+            s
+
+        member r.U8(what: string) : byte = r.Span(1, what)[0]
+        member r.I32(what: string) : int = BinaryPrimitives.ReadInt32LittleEndian(r.Span(4, what))
+        member r.U32(what: string) : uint32 = BinaryPrimitives.ReadUInt32LittleEndian(r.Span(4, what))
+        member r.F32(what: string) : float32 = BinaryPrimitives.ReadSingleLittleEndian(r.Span(4, what))
+
+        // A count of elements of the given size, checked to be non-negative and to fit in what remains.
+        member r.Count(elementSize: int, what: string) : int =
+            let at = pos
+            let n = r.I32(what + " count")
+
+            if n < 0 then
+                fail $"{what} count {n} at payload offset {at} is negative"
+
+            r.Need(int64 n * int64 elementSize, what)
+            n
+
+        member r.String(what: string) : string =
+            let at = pos
+            let n = r.U32(what + " length")
+
+            if int64 n > int64 r.Remaining then
+                fail $"{what} length {n} at payload offset {at} exceeds the {r.Remaining} remaining bytes"
+
+            let bytes = r.Span(int n, what)
+
+            try
+                strictUtf8.GetString bytes
+            with :? DecoderFallbackException ->
+                fail $"{what} at payload offset {at} is not valid UTF-8"
+
+        member r.Floats(what: string) : float32[] =
+            let n = r.Count(4, what)
+            Array.init n (fun _ -> r.F32 what)
+
+        member r.Ints(what: string) : int[] =
+            let n = r.Count(4, what)
+            Array.init n (fun _ -> r.I32 what)
+
+        member r.Strings(what: string) : string[] =
+            // Each string takes at least its 4-byte length.
+            let n = r.Count(4, what)
+            Array.init n (fun i -> r.String $"{what} {i}")
+
+        member r.Shape(what: string) : Shape3 =
+            let at = pos
+            let h = r.I32 what
+            let w = r.I32 what
+            let c = r.I32 what
+
+            if h < 1 || w < 1 || c < 1 || int64 h * int64 w * int64 c > int64 Int32.MaxValue then
+                fail $"{what} {h}x{w}x{c} at payload offset {at} is empty or too large"
+
+            Shape3(h, w, c)
+
+    let private readFloatLayer (r: Reader) (index: int) : Layer =
+        let at = r.Position
+        let tag = r.U8 $"layer {index} tag"
+        let what = $"layer {index}"
+
+        let convSpec () =
+            let ints = Array.init 8 (fun _ -> r.I32 what)
+            let weight = r.Floats $"{what} weight"
+            let bias = r.Floats $"{what} bias"
+
+            { InChannels = ints[0]
+              OutChannels = ints[1]
+              KernelH = ints[2]
+              KernelW = ints[3]
+              StrideH = ints[4]
+              StrideW = ints[5]
+              PadH = ints[6]
+              PadW = ints[7]
+              Weight = weight
+              Bias = bias }
+
+        let poolSpec () =
+            let kh = r.I32 what
+            let kw = r.I32 what
+            let sh = r.I32 what
+            let sw = r.I32 what
+            { KernelH = kh; KernelW = kw; StrideH = sh; StrideW = sw }
+
+        match tag with
+        | 1uy -> Conv2d(convSpec ())
+        | 2uy -> DepthwiseConv2d(convSpec ())
+        | 3uy -> Pointwise(convSpec ())
+        | 4uy ->
+            let gamma = r.Floats $"{what} gamma"
+            let beta = r.Floats $"{what} beta"
+            let mean = r.Floats $"{what} mean"
+            let var = r.Floats $"{what} var"
+            let eps = r.F32 $"{what} eps"
+            BatchNorm { Gamma = gamma; Beta = beta; Mean = mean; Var = var; Eps = eps }
+        | 5uy -> ReLU
+        | 6uy -> ReLU6
+        | 7uy -> MaxPool(poolSpec ())
+        | 8uy -> AvgPool(poolSpec ())
+        | 9uy -> GlobalAvgPool
+        | 10uy -> Flatten
+        | 11uy ->
+            let inputs = r.I32 what
+            let outputs = r.I32 what
+            let weight = r.Floats $"{what} weight"
+            let bias = r.Floats $"{what} bias"
+            Dense { Inputs = inputs; Outputs = outputs; Weight = weight; Bias = bias }
+        | t -> fail $"unknown float layer tag {t} for layer {index} at payload offset {at}"
+
+    let private readIntLayer (r: Reader) (index: int) : IntLayer =
+        let at = r.Position
+        let tag = r.U8 $"layer {index} kind"
+        let what = $"layer {index}"
+        let name = r.String $"{what} name"
+        let input = r.Shape $"{what} input shape"
+        let output = r.Shape $"{what} output shape"
+
+        match LanguagePrimitives.EnumOfValue<byte, IntLayerKind> tag with
+        | IntLayerKind.Conv
+        | IntLayerKind.Depthwise
+        | IntLayerKind.Pointwise
+        | IntLayerKind.Dense as kind ->
+            let g = Array.init 6 (fun _ -> r.I32 what)
+            let wkAt = r.Position
+            let wk = r.U8 $"{what} weight kind"
+
+            let int8, ternary, weightKind =
+                match LanguagePrimitives.EnumOfValue<byte, WeightKind> wk with
+                | WeightKind.Int8 ->
+                    let n = r.Count(1, $"{what} int8 weights")
+                    let q = r.Span(n, $"{what} int8 weights")
+                    let arr = Array.zeroCreate<sbyte> n
+
+                    for i in 0 .. n - 1 do
+                        arr[i] <- sbyte q[i]
+
+                    Some arr, None, WeightKind.Int8
+                | WeightKind.Ternary ->
+                    let rows = r.I32 $"{what} ternary rows"
+                    let rowLength = r.I32 $"{what} ternary row length"
+
+                    if rows < 0 || rowLength < 0 then
+                        fail $"{what}: ternary weights {rows} x {rowLength} have a negative size"
+
+                    let n = r.Count(1, $"{what} ternary data")
+                    let expected = int64 rows * ((int64 rowLength + 3L) / 4L)
+
+                    if int64 n <> expected then
+                        fail $"{what}: ternary data has {n} bytes, expected {expected} for {rows} x {rowLength}"
+
+                    let packed = PackedTernary(rows, rowLength, r.Span(n, $"{what} ternary data").ToArray())
+                    None, Some packed, WeightKind.Ternary
+                | _ -> fail $"{what}: unknown weight kind {wk} at payload offset {wkAt}"
+
+            let bias = r.Ints $"{what} bias"
+            let m = r.Ints $"{what} multiplier"
+            let s = r.Ints $"{what} shift"
+            let inZero = r.I32 what
+            let outZero = r.I32 what
+            let actMin = r.I32 what
+            let actMax = r.I32 what
+            let inScale = r.F32 what
+            let outScale = r.F32 what
+            let wScale = r.Floats $"{what} weight scale"
+
+            IntConvLayer(
+                name, kind, input, output, g[0], g[1], g[2], g[3], g[4], g[5],
+                weightKind, Option.toObj int8, Option.toObj ternary,
+                bias, m, s, inZero, outZero, actMin, actMax, inScale, outScale, wScale
+            )
+        | IntLayerKind.MaxPool
+        | IntLayerKind.AvgPool
+        | IntLayerKind.GlobalAvgPool as kind ->
+            let v = Array.init 10 (fun _ -> r.I32 what)
+            let inScale = r.F32 what
+            let outScale = r.F32 what
+            IntPoolLayer(name, kind, input, output, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], inScale, outScale)
+        | IntLayerKind.Flatten ->
+            let layer = IntFlattenLayer(name, input)
+
+            if layer.Output <> output then
+                fail $"{what} (flatten): output shape {output} should be {layer.Output}"
+
+            layer
+        | _ -> fail $"unknown integer layer kind {tag} for layer {index} at payload offset {at}"
+
+    let private readFloatModel (r: Reader) : Result<LoadedModel, string> =
+        let name = r.String "model name"
+        let input = r.Shape "input shape"
+        let classes = r.Strings "class names"
+        // Every layer takes at least its 1-byte tag.
+        let n = r.Count(1, "layers")
+        let layers = List.init n (readFloatLayer r)
+        let model = { Name = name; Input = input; Layers = layers; Classes = List.ofArray classes }
+
+        if r.Remaining <> 0 then
+            fail $"{r.Remaining} unread bytes at the end of the payload"
+
+        match Model.validate model with
+        | Ok() -> Ok(FloatModel model)
+        | Error e -> Error $"invalid float model '{name}': {e}"
+
+    let private readIntModel (r: Reader) : Result<LoadedModel, string> =
+        let name = r.String "model name"
+        let input = r.Shape "input shape"
+        let inScale = r.F32 "input scale"
+        let inZero = r.I32 "input zero point"
+        let classes = r.Strings "class names"
+        let n = r.Count(1, "layers")
+        let layers = Array.init n (readIntLayer r)
+
+        if r.Remaining <> 0 then
+            fail $"{r.Remaining} unread bytes at the end of the payload"
+
+        let model = IntModel(name, input, inScale, inZero, layers, classes)
+
+        try
+            model.Validate()
+            Ok(IntegerModel model)
+        with :? InvalidDataException as e ->
+            Error $"invalid integer model '{name}': {e.Message}"
+
+    let private versionList = supportedVersions |> List.map string |> String.concat ", "
+
+    /// Reads a serialized model; returns Error saying what is wrong for any malformed input, never throws.
+    let deserialize (bytes: byte[]) : Result<LoadedModel, string> =
+        if isNull bytes || bytes.Length < headerSize then
+            let n = if isNull bytes then 0 else bytes.Length
+            Error $"too short for the header: {n} bytes, a Tern model file needs at least {headerSize + checksumSize}"
+        elif not (ReadOnlySpan<byte>(bytes, 0, 4).SequenceEqual(ReadOnlySpan<byte>(magic))) then
+            Error "not a Tern model file (the first 4 bytes are not \"TERN\")"
+        else
+            let version = BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan<byte>(bytes, 4, 2))
+            let kind = bytes[6]
+            let declared = int64 (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan<byte>(bytes, 7, 4)))
+            let expectedTotal = int64 headerSize + declared + int64 checksumSize
+
+            if not (List.contains version supportedVersions) then
+                Error $"unsupported format version {version} (this build reads version {versionList})"
+            elif kind <> kindFloat && kind <> kindInt then
+                Error $"unknown model kind {kind} (expected 1 for float or 2 for integer)"
+            elif int64 bytes.Length < expectedTotal then
+                let found = int64 bytes.Length - int64 headerSize
+                Error $"truncated: expected {declared} payload bytes plus a {checksumSize}-byte checksum, found {found} bytes"
+            elif int64 bytes.Length > expectedTotal then
+                Error $"{int64 bytes.Length - expectedTotal} trailing bytes after the checksum"
+            else
+                let len = int declared
+                let payload = ReadOnlySpan<byte>(bytes, headerSize, len)
+                let stored = ReadOnlySpan<byte>(bytes, headerSize + len, checksumSize)
+
+                if not ((SHA256.HashData payload).AsSpan().SequenceEqual stored) then
+                    Error "corrupted: the SHA-256 checksum of the payload does not match"
+                else
+                    let r = Reader(bytes, headerSize, len)
+
+                    try
+                        let inner = r.U8 "payload kind"
+
+                        if inner <> kind then
+                            fail $"header says model kind {kind}, payload says {inner}"
+
+                        if kind = kindFloat then readFloatModel r else readIntModel r
+                    with
+                    | BadPayload msg -> Error $"invalid payload: {msg}"
+                    // Constructors of the runtime types may still object to values; report, never throw.
+                    | e -> Error $"invalid payload: {e.Message}"
+
+    /// Lowercase hex SHA-256 of the payload of a serialized model (the model hash); throws ArgumentException on a malformed frame.
+    let hash (bytes: byte[]) : string =
+        if isNull bytes || bytes.Length < headerSize + checksumSize then
+            invalidArg "bytes" "not a serialized Tern model (too short)"
+
+        let len = int64 (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan<byte>(bytes, 7, 4)))
+
+        if int64 headerSize + len + int64 checksumSize <> int64 bytes.Length then
+            invalidArg "bytes" "not a serialized Tern model (payload length does not match)"
+
+        Convert.ToHexStringLower(SHA256.HashData(ReadOnlySpan<byte>(bytes, headerSize, int len)))
+
+    // Writes to a temporary file in the target's folder, then renames it over the target, so a reader
+    // sees either the old file or the complete new one.
+    let private writeAtomic (path: string) (bytes: byte[]) =
+        let full = Path.GetFullPath path
+        let dir = Path.GetDirectoryName full
+        let tmp = Path.Combine(dir, $".{Path.GetFileName full}.{Guid.NewGuid():N}.tmp")
+
+        try
+            File.WriteAllBytes(tmp, bytes)
+            File.Move(tmp, full, true)
+        finally
+            if File.Exists tmp then File.Delete tmp
+
+    /// Saves a float model atomically (temporary file in the same folder, then rename over the target).
+    let saveFloat (path: string) (model: Model) : unit = writeAtomic path (serializeFloat model)
+
+    /// Saves an integer model atomically (temporary file in the same folder, then rename over the target).
+    let saveInt (path: string) (model: IntModel) : unit = writeAtomic path (serializeInt model)
+
+    /// Loads a model file; the error names the file and says what is wrong.
+    let load (path: string) : Result<LoadedModel, string> =
+        if not (File.Exists path) then
+            Error $"{path}: file not found"
+        else
+            try
+                deserialize (File.ReadAllBytes path) |> Result.mapError (fun e -> $"{path}: {e}")
+            with e ->
+                Error $"{path}: cannot read: {e.Message}"

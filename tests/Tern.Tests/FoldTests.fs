@@ -1,1 +1,97 @@
 module Tern.Tests.FoldTests
+
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Runtime
+open Tern.Core
+open Tern.Tests.ModelTests
+
+module private Gens =
+    /// Models with at least one BatchNorm, paired with a random input.
+    let withBatchNorm: Arbitrary<Model * Tensor> =
+        FloatGen.modelAndInput 7
+        |> Gen.where (fun (m, _) -> m.Layers |> List.exists (function BatchNorm _ -> true | _ -> false))
+        |> Arb.fromGen
+
+    /// Models without any BatchNorm.
+    let withoutBatchNorm: Arbitrary<Model> =
+        FloatGen.model 6
+        |> Gen.map (fun m -> { m with Layers = m.Layers |> List.filter (function BatchNorm _ -> false | _ -> true) })
+        |> Arb.fromGen
+
+/// Channels of every BatchNorm whose nearest preceding non-BatchNorm layer is linear (the foldable ones),
+/// and of those that are not, worked out independently of Fold.
+let private classify (m: Model) : int list * int list =
+    let rec go (lastNonBn: Layer option) layers foldable kept =
+        match layers with
+        | [] -> List.rev foldable, List.rev kept
+        | BatchNorm b :: rest ->
+            match lastNonBn with
+            | Some l when FloatGen.isLinear l -> go lastNonBn rest (b.Gamma.Length :: foldable) kept
+            | _ -> go lastNonBn rest foldable (b.Gamma.Length :: kept)
+        | l :: rest -> go (Some l) rest foldable kept
+
+    go None m.Layers [] []
+
+let private bnCount (m: Model) = m.Layers |> List.filter (function BatchNorm _ -> true | _ -> false) |> List.length
+
+[<Property(MaxTest = 150)>]
+let ``folding preserves outputs within a relative 1e-4`` () =
+    Prop.forAll Gens.withBatchNorm (fun (m, x) ->
+        let folded = Fold.batchNorm m
+        let y = Forward.run m x
+        let yf = Forward.run folded x
+        let scale = max 1.0f (y.Data |> Array.fold (fun a v -> max a (abs v)) 0.0f)
+        let foldable, kept = classify m
+
+        Tensor.maxAbsDiff y yf <= 1.0e-4f * scale
+        |> Prop.classify (not foldable.IsEmpty) "folds something"
+        |> Prop.classify (not kept.IsEmpty) "keeps a BatchNorm"
+        |> Prop.collect $"BN folded: {foldable.Length}")
+
+[<Property(MaxTest = 150)>]
+let ``folding removes exactly the foldable BatchNorms and 2 parameters per folded channel`` () =
+    Prop.forAll Gens.withBatchNorm (fun (m, _) ->
+        let folded = Fold.batchNorm m
+        let foldable, kept = classify m
+        let foldedAgain = Fold.batchNorm folded
+
+        // Every BatchNorm left follows a non-linear layer (or starts the model).
+        let leftOk =
+            folded.Layers
+            |> List.pairwise
+            |> List.forall (function
+                | prev, BatchNorm _ -> not (FloatGen.isLinear prev)
+                | _ -> true)
+
+        bnCount folded = kept.Length
+        && List.length folded.Layers = List.length m.Layers - foldable.Length
+        && Model.totalParams m - Model.totalParams folded = 2 * List.sum foldable
+        && Model.validate folded = Ok()
+        && Model.shapes folded |> List.last = (Model.shapes m |> List.last)
+        && leftOk
+        && foldedAgain = folded)
+
+[<Property(MaxTest = 60)>]
+let ``folding a model without BatchNorm is the identity`` () =
+    Prop.forAll Gens.withoutBatchNorm (fun m -> Fold.batchNorm m = m)
+
+[<Test>]
+let ``a BatchNorm after ReLU stays, one after a dense layer folds with the formula`` () =
+    let bn = { Gamma = [| 2.0f |]; Beta = [| 0.5f |]; Mean = [| 1.0f |]; Var = [| 3.0f |]; Eps = 1.0f }
+    let d = { Inputs = 2; Outputs = 1; Weight = [| 1.0f; -3.0f |]; Bias = [| 4.0f |] }
+
+    let m =
+        { Name = "bn"
+          Input = Shape3(1, 1, 2)
+          Layers = [ Dense d; BatchNorm bn; ReLU; BatchNorm bn ]
+          Classes = [ "x" ] }
+
+    match (Fold.batchNorm m).Layers with
+    | [ Dense f; ReLU; BatchNorm _ ] ->
+        // factor = 2 / sqrt(3 + 1) = 1; b' = (4 - 1) * 1 + 0.5.
+        Assert.That(f.Weight, Is.EqualTo<float32> [| 1.0f; -3.0f |])
+        Assert.That(f.Bias, Is.EqualTo<float32> [| 3.5f |])
+    | other -> Assert.Fail $"unexpected layers {other}"
