@@ -445,38 +445,51 @@ let private run (args: ParseResults<RunArgs>) =
         let r = f ()
         r, sw.Elapsed.TotalMilliseconds
 
-    let main, mainMs =
-        timed (fun () -> Runner.RunBatch(model, mode, inputs, Environment.ProcessorCount))
+    // Chunks keep the progress bar moving while each batch still spreads over the cores.
+    let chunks = inputs |> Array.chunkBySize 64
+
+    let batch (tick: int -> unit) (f: sbyte[][] -> sbyte[][]) =
+        chunks
+        |> Array.collect (fun c ->
+            let r = f c
+            tick c.Length
+            r)
+
+    let main, mainMs, checks =
+        Progress.run "inference" (if check then 3 * n else n) (fun tick ->
+            let main, mainMs =
+                timed (fun () -> batch tick (fun c -> Runner.RunBatch(model, mode, c, Environment.ProcessorCount)))
+
+            let checks =
+                if check then
+                    let other =
+                        if mode = KernelMode.Optimized then
+                            KernelMode.Scalar
+                        else
+                            KernelMode.Optimized
+
+                    let second =
+                        batch tick (fun c -> Runner.RunBatch(model, other, c, Environment.ProcessorCount))
+
+                    let reference = batch tick (Array.Parallel.map (IntReference.run model))
+
+                    let differs (a: sbyte[][]) (b: sbyte[][]) =
+                        Array.map2 (fun (x: sbyte[]) (y: sbyte[]) -> x <> y) a b
+
+                    let d1 = differs main second
+                    let d2 = differs main reference
+                    let count = Array.filter id >> Array.length
+                    Some(count (Array.map2 (||) d1 d2), count d1, count d2)
+                else
+                    None
+
+            main, mainMs, checks)
 
     let classes = main |> Array.map (fun o -> Runner.Argmax(ReadOnlySpan o))
 
     let histogram =
         model.ClassNames
         |> Array.mapi (fun i c -> c, classes |> Array.filter ((=) i) |> Array.length)
-
-    let checks =
-        if check then
-            let other =
-                if mode = KernelMode.Optimized then
-                    KernelMode.Scalar
-                else
-                    KernelMode.Optimized
-
-            let second, _ =
-                timed (fun () -> Runner.RunBatch(model, other, inputs, Environment.ProcessorCount))
-
-            let reference, _ =
-                timed (fun () -> inputs |> Array.Parallel.map (IntReference.run model))
-
-            let differs (a: sbyte[][]) (b: sbyte[][]) =
-                Array.map2 (fun (x: sbyte[]) (y: sbyte[]) -> x <> y) a b
-
-            let d1 = differs main second
-            let d2 = differs main reference
-            let any = Array.map2 (||) d1 d2 |> Array.filter id |> Array.length
-            Some(any, d1 |> Array.filter id |> Array.length, d2 |> Array.filter id |> Array.length)
-        else
-            None
 
     let json =
         Json.obj (
@@ -490,8 +503,10 @@ let private run (args: ParseResults<RunArgs>) =
                     else
                         "scalar"
                 )
-                "ms_per_inference", Json.num (mainMs / float n)
-                "predictions", Json.obj (histogram |> Array.toList |> List.map (fun (c, k) -> c, Json.int k))
+                "wall_ms_per_inference",
+                Json.num (mainMs / float n) "threads",
+                Json.int Environment.ProcessorCount "predictions",
+                Json.obj (histogram |> Array.toList |> List.map (fun (c, k) -> c, Json.int k))
             ]
             @ (match checks with
                | Some(any, scalar, reference) -> [

@@ -146,6 +146,29 @@ module Lower =
 
         int r
 
+    /// For each layer that survives BN folding, its index in the original model (mirrors Fold.batchNorm:
+    /// a BatchNorm is folded when the nearest non-BatchNorm layer before it is conv-like).
+    let private originalIndices (model: Model) : int[] =
+        let kept = ResizeArray()
+        let mutable afterConv = false
+
+        model.Layers
+        |> List.iteri (fun i layer ->
+            match layer with
+            | BatchNorm _ when afterConv -> ()
+            | BatchNorm _ -> kept.Add i
+            | Conv2d _
+            | DepthwiseConv2d _
+            | Pointwise _
+            | Dense _ ->
+                afterConv <- true
+                kept.Add i
+            | _ ->
+                afterConv <- false
+                kept.Add i)
+
+        kept.ToArray()
+
     /// Lowers a float model to an integer model. BatchNorm layers are folded first; calibration
     /// inputs fix the activation ranges (min-max). Errors name the layer that cannot be lowered.
     let lower (options: LowerOptions) (calibration: Tensor list) (model: Model) : Result<IntModel, string> =
@@ -155,6 +178,8 @@ module Lower =
             | Ok() when calibration.IsEmpty -> Error "calibration needs at least one input"
             | Ok() ->
                 let folded = Fold.batchNorm model
+                // Names and messages use the float model's layer numbers, which `tern inspect` shows.
+                let original = originalIndices model
                 let layers = List.toArray folded.Layers
                 let shapes = Model.shapes folded |> List.toArray
 
@@ -185,7 +210,7 @@ module Lower =
                 while i < layers.Length do
                     let layer = layers[i]
                     let input = shapes[i]
-                    let name = $"{Model.kindName layer}_{i}"
+                    let name = $"{Model.kindName layer}_{original[i]}"
 
                     let activation =
                         if i + 1 < layers.Length then
@@ -324,16 +349,17 @@ module Lower =
                         )
                     | None, Flatten ->
                         if activation.IsSome then
-                            failwith $"layer {i + 1}: an activation after flatten cannot be fused; put it before"
+                            failwith
+                                $"layer {original[i + 1]}: an activation after flatten cannot be fused; put it before"
 
                         result.Add(IntFlattenLayer(name, input))
                     | None, BatchNorm _ ->
                         failwith
-                            $"layer {i} (batchnorm): only a BatchNorm right after a conv, depthwise, pointwise or dense layer can be lowered"
+                            $"layer {original[i]} (batchnorm): only a BatchNorm right after a conv, depthwise, pointwise or dense layer can be lowered"
                     | None, (ReLU | ReLU6) ->
                         failwith
-                            $"layer {i} ({Model.kindName layer}): an activation must follow a conv, depthwise, pointwise, dense or pooling layer"
-                    | None, other -> failwith $"layer {i}: cannot lower {Model.kindName other}"
+                            $"layer {original[i]} ({Model.kindName layer}): an activation must follow a conv, depthwise, pointwise, dense or pooling layer"
+                    | None, other -> failwith $"layer {original[i]}: cannot lower {Model.kindName other}"
 
                     i <- i + consumed
 
