@@ -10,6 +10,7 @@ open BenchmarkDotNet.Running
 open BenchmarkDotNet.Toolchains.InProcess.Emit
 open Tern.Core
 open Tern.Runtime
+open Tern.Runtime.Engine
 
 /// The default model lowered with the given weights, and one quantized random input.
 let lowered (weights: string) : IntModel * sbyte[] =

@@ -6,6 +6,7 @@ open System.IO
 open Argu
 open Tern.Core
 open Tern.Runtime
+open Tern.Runtime.Engine
 open Spectre.Console
 
 /// Bad input: exit code 2.
@@ -503,10 +504,9 @@ let private run (args: ParseResults<RunArgs>) =
                     else
                         "scalar"
                 )
-                "wall_ms_per_inference",
-                Json.num (mainMs / float n) "threads",
-                Json.int Environment.ProcessorCount "predictions",
-                Json.obj (histogram |> Array.toList |> List.map (fun (c, k) -> c, Json.int k))
+                "wall_ms_per_inference", Json.num (mainMs / float n)
+                "threads", Json.int Environment.ProcessorCount
+                "predictions", Json.obj (histogram |> Array.toList |> List.map (fun (c, k) -> c, Json.int k))
             ]
             @ (match checks with
                | Some(any, scalar, reference) -> [

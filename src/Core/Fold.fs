@@ -14,7 +14,11 @@ module Fold =
         let rows = bias.Length
         let perRow = weight.Length / rows
         let w = weight |> Array.mapi (fun i v -> float32 (float v * f[i / perRow]))
-        let bi = bias |> Array.mapi (fun c v -> float32 ((float v - float b.Mean[c]) * f[c] + float b.Beta[c]))
+
+        let bi =
+            bias
+            |> Array.mapi (fun c v -> float32 ((float v - float b.Mean[c]) * f[c] + float b.Beta[c]))
+
         w, bi
 
     // The layer that results from folding b into prev, if prev is a linear layer.

@@ -14,7 +14,12 @@ module Forward =
         let src = x.Data
         let dst = Array.zeroCreate<float32> outShape.Size
         let outC = outShape.C
-        let perOut = if depthwise then c.KernelH * c.KernelW else c.KernelH * c.KernelW * inS.C
+
+        let perOut =
+            if depthwise then
+                c.KernelH * c.KernelW
+            else
+                c.KernelH * c.KernelW * inS.C
 
         for oh in 0 .. outShape.H - 1 do
             for ow in 0 .. outShape.W - 1 do
@@ -33,7 +38,8 @@ module Forward =
                                     let pixel = (ih * inS.W + iw) * inS.C
 
                                     if depthwise then
-                                        acc <- acc + float c.Weight[rowBase + kh * c.KernelW + kw] * float src[pixel + oc]
+                                        acc <-
+                                            acc + float c.Weight[rowBase + kh * c.KernelW + kw] * float src[pixel + oc]
                                     else
                                         let wBase = rowBase + (kh * c.KernelW + kw) * inS.C
 
@@ -62,7 +68,9 @@ module Forward =
     let private batchNorm (b: BatchNormSpec) (x: Tensor) : Tensor =
         let ch = x.Shape.C
         // Per-channel scale computed once; the formula is the spec's gamma*(x-mean)/sqrt(var+eps)+beta.
-        let scale = Array.init ch (fun c -> float b.Gamma[c] / sqrt (float b.Var[c] + float b.Eps))
+        let scale =
+            Array.init ch (fun c -> float b.Gamma[c] / sqrt (float b.Var[c] + float b.Eps))
+
         let dst = Array.zeroCreate<float32> x.Data.Length
 
         for i in 0 .. dst.Length - 1 do
@@ -99,7 +107,11 @@ module Forward =
             sums[i % s.C] <- sums[i % s.C] + float x.Data[i]
 
         let n = float (s.H * s.W)
-        { Shape = Shape3(1, 1, s.C); Data = sums |> Array.map (fun v -> float32 (v / n)) }
+
+        {
+            Shape = Shape3(1, 1, s.C)
+            Data = sums |> Array.map (fun v -> float32 (v / n))
+        }
 
     // Applies a layer whose parameters and input shape have already been checked.
     let private apply (l: Layer) (x: Tensor) (outShape: Shape3) : Tensor =
@@ -109,13 +121,22 @@ module Forward =
         | DepthwiseConv2d c -> conv true c x outShape
         | Dense d -> dense d x outShape
         | BatchNorm b -> batchNorm b x
-        | ReLU -> { Shape = x.Shape; Data = x.Data |> Array.map (fun v -> max v 0.0f) }
-        | ReLU6 -> { Shape = x.Shape; Data = x.Data |> Array.map (fun v -> min (max v 0.0f) 6.0f) }
+        | ReLU -> {
+            Shape = x.Shape
+            Data = x.Data |> Array.map (fun v -> max v 0.0f)
+          }
+        | ReLU6 -> {
+            Shape = x.Shape
+            Data = x.Data |> Array.map (fun v -> min (max v 0.0f) 6.0f)
+          }
         | MaxPool p -> pool true p x outShape
         | AvgPool p -> pool false p x outShape
         | GlobalAvgPool -> globalAvgPool x
         // A copy, so that no two tensors handed out share an array.
-        | Flatten -> { Shape = outShape; Data = Array.copy x.Data }
+        | Flatten -> {
+            Shape = outShape
+            Data = Array.copy x.Data
+          }
 
     let private checkInput (model: Model) (x: Tensor) : Shape3 list =
         match Model.validate model with
@@ -131,7 +152,12 @@ module Forward =
 
     /// Applies one layer; throws ArgumentException if the layer does not accept the tensor's shape or its parameters are malformed.
     let layer (l: Layer) (x: Tensor) : Tensor =
-        let single = { Name = Model.kindName l; Input = x.Shape; Layers = [ l ]; Classes = [] }
+        let single = {
+            Name = Model.kindName l
+            Input = x.Shape
+            Layers = [ l ]
+            Classes = []
+        }
 
         match checkInput single x with
         | [ outShape ] -> apply l x outShape

@@ -12,16 +12,22 @@ module IntReference =
     let requantize (acc: int) (multiplier: int) (shift: int) (outputZero: int) (lo: int) (hi: int) : int =
         let scaled = (int64 acc * int64 multiplier + (1L <<< (shift - 1))) >>> shift
         let v = scaled + int64 outputZero
+
         if v < int64 lo then lo
         elif v > int64 hi then hi
         else int v
 
     /// Index of the first maximum.
     let argmax (values: sbyte[]) : int =
-        if values.Length = 0 then invalidArg (nameof values) "argmax of an empty vector"
+        if values.Length = 0 then
+            invalidArg (nameof values) "argmax of an empty vector"
+
         let mutable best = 0
+
         for i in 1 .. values.Length - 1 do
-            if values[i] > values[best] then best <- i
+            if values[i] > values[best] then
+                best <- i
+
         best
 
     /// Weights of a convolution-like layer as one int row per output channel, ternary decoded to -1/0/+1.
@@ -36,13 +42,20 @@ module IntReference =
         let w = weightRows l
         let fanIn = l.FanIn
         let inS, outS = l.Input, l.Output
-        let x (h: int) (wi: int) (c: int) : int = int input[(h * inS.W + wi) * inS.C + c] - l.InputZero
-        let inside (h: int) (wi: int) : bool = h >= 0 && h < inS.H && wi >= 0 && wi < inS.W
+
+        let x (h: int) (wi: int) (c: int) : int =
+            int input[(h * inS.W + wi) * inS.C + c] - l.InputZero
+
+        let inside (h: int) (wi: int) : bool =
+            h >= 0 && h < inS.H && wi >= 0 && wi < inS.W
+
         let out = Array.zeroCreate<sbyte> outS.Size
+
         for oy in 0 .. outS.H - 1 do
             for ox in 0 .. outS.W - 1 do
                 for oc in 0 .. outS.C - 1 do
                     let mutable acc = l.Bias[oc]
+
                     match l.Kind with
                     | IntLayerKind.Dense ->
                         // HWC flatten order is the storage order, so input index j is weight column j.
@@ -53,6 +66,7 @@ module IntReference =
                             for kx in 0 .. l.KernelW - 1 do
                                 let iy = oy * l.StrideH - l.PadH + ky
                                 let ix = ox * l.StrideW - l.PadW + kx
+
                                 if inside iy ix then
                                     acc <- acc + x iy ix oc * w[oc * fanIn + ky * l.KernelW + kx]
                     | _ ->
@@ -60,37 +74,48 @@ module IntReference =
                             for kx in 0 .. l.KernelW - 1 do
                                 let iy = oy * l.StrideH - l.PadH + ky
                                 let ix = ox * l.StrideW - l.PadW + kx
+
                                 if inside iy ix then
                                     for ic in 0 .. inS.C - 1 do
                                         acc <- acc + x iy ix ic * w[oc * fanIn + (ky * l.KernelW + kx) * inS.C + ic]
+
                     let q = requantize acc l.Multiplier[oc] l.Shift[oc] l.OutputZero l.ActMin l.ActMax
                     out[(oy * outS.W + ox) * outS.C + oc] <- sbyte q
+
         out
 
     /// MaxPool (clamped max of codes), AvgPool and GlobalAvgPool (requantized sum of q_in - z_in).
     let private pool (l: IntPoolLayer) (input: sbyte[]) : sbyte[] =
         let inS, outS = l.Input, l.Output
         let out = Array.zeroCreate<sbyte> outS.Size
+
         for oy in 0 .. outS.H - 1 do
             for ox in 0 .. outS.W - 1 do
                 for c in 0 .. outS.C - 1 do
-                    let window =
-                        [| for ky in 0 .. l.KernelH - 1 do
-                               for kx in 0 .. l.KernelW - 1 do
-                                   int input[((oy * l.StrideH + ky) * inS.W + ox * l.StrideW + kx) * inS.C + c] |]
+                    let window = [|
+                        for ky in 0 .. l.KernelH - 1 do
+                            for kx in 0 .. l.KernelW - 1 do
+                                int input[((oy * l.StrideH + ky) * inS.W + ox * l.StrideW + kx) * inS.C + c]
+                    |]
+
                     let q =
                         if l.Kind = IntLayerKind.MaxPool then
                             max l.ActMin (min l.ActMax (Array.max window))
                         else
                             let acc = window |> Array.sumBy (fun v -> v - l.InputZero)
                             requantize acc l.Multiplier l.Shift l.OutputZero l.ActMin l.ActMax
+
                     out[(oy * outS.W + ox) * outS.C + c] <- sbyte q
+
         out
 
     /// One layer's output from its input.
     let runLayer (layer: IntLayer) (input: sbyte[]) : sbyte[] =
         if input.Length <> layer.Input.Size then
-            invalidArg (nameof input) (sprintf "layer '%s' expects %d inputs, got %d" layer.Name layer.Input.Size input.Length)
+            invalidArg
+                (nameof input)
+                (sprintf "layer '%s' expects %d inputs, got %d" layer.Name layer.Input.Size input.Length)
+
         match layer with
         | :? IntConvLayer as l -> conv l input
         | :? IntPoolLayer as l -> pool l input
@@ -100,8 +125,12 @@ module IntReference =
     /// Every layer's output, in order, after validating the model.
     let runLayers (model: IntModel) (input: sbyte[]) : sbyte[] list =
         model.Validate()
+
         if input.Length <> model.Input.Size then
-            invalidArg (nameof input) (sprintf "model '%s' expects %d inputs, got %d" model.Name model.Input.Size input.Length)
+            invalidArg
+                (nameof input)
+                (sprintf "model '%s' expects %d inputs, got %d" model.Name model.Input.Size input.Length)
+
         model.Layers
         |> Array.scan (fun x l -> runLayer l x) input
         |> Array.toList

@@ -48,17 +48,20 @@ module ModelFile =
 
     let private writeFloats (w: BinaryWriter) (a: float32[]) =
         w.Write a.Length
+
         for v in a do
             w.Write v
 
     let private writeInts (w: BinaryWriter) (a: int[]) =
         w.Write a.Length
+
         for v in a do
             w.Write v
 
     let private writeStrings (w: BinaryWriter) (a: string seq) =
         let a = Seq.toArray a
         w.Write a.Length
+
         for s in a do
             writeString w s
 
@@ -84,7 +87,17 @@ module ModelFile =
         | Conv2d c
         | DepthwiseConv2d c
         | Pointwise c ->
-            for v in [ c.InChannels; c.OutChannels; c.KernelH; c.KernelW; c.StrideH; c.StrideW; c.PadH; c.PadW ] do
+            for v in
+                [
+                    c.InChannels
+                    c.OutChannels
+                    c.KernelH
+                    c.KernelW
+                    c.StrideH
+                    c.StrideW
+                    c.PadH
+                    c.PadW
+                ] do
                 w.Write v
 
             writeFloats w c.Weight
@@ -128,6 +141,7 @@ module ModelFile =
             | WeightKind.Int8 ->
                 let q = c.Int8Weights
                 w.Write q.Length
+
                 for v in q do
                     w.Write v
             | WeightKind.Ternary ->
@@ -149,7 +163,19 @@ module ModelFile =
             w.Write c.OutputScale
             writeFloats w c.WeightScale
         | :? IntPoolLayer as p ->
-            for v in [ p.KernelH; p.KernelW; p.StrideH; p.StrideW; p.Multiplier; p.Shift; p.InputZero; p.OutputZero; p.ActMin; p.ActMax ] do
+            for v in
+                [
+                    p.KernelH
+                    p.KernelW
+                    p.StrideH
+                    p.StrideW
+                    p.Multiplier
+                    p.Shift
+                    p.InputZero
+                    p.OutputZero
+                    p.ActMin
+                    p.ActMax
+                ] do
                 w.Write v
 
             w.Write p.InputScale
@@ -241,9 +267,15 @@ module ModelFile =
             s
 
         member r.U8(what: string) : byte = r.Span(1, what)[0]
-        member r.I32(what: string) : int = BinaryPrimitives.ReadInt32LittleEndian(r.Span(4, what))
-        member r.U32(what: string) : uint32 = BinaryPrimitives.ReadUInt32LittleEndian(r.Span(4, what))
-        member r.F32(what: string) : float32 = BinaryPrimitives.ReadSingleLittleEndian(r.Span(4, what))
+
+        member r.I32(what: string) : int =
+            BinaryPrimitives.ReadInt32LittleEndian(r.Span(4, what))
+
+        member r.U32(what: string) : uint32 =
+            BinaryPrimitives.ReadUInt32LittleEndian(r.Span(4, what))
+
+        member r.F32(what: string) : float32 =
+            BinaryPrimitives.ReadSingleLittleEndian(r.Span(4, what))
 
         // A count of elements of the given size, checked to be non-negative and to fit in what remains.
         member r.Count(elementSize: int, what: string) : int =
@@ -304,23 +336,31 @@ module ModelFile =
             let weight = r.Floats $"{what} weight"
             let bias = r.Floats $"{what} bias"
 
-            { InChannels = ints[0]
-              OutChannels = ints[1]
-              KernelH = ints[2]
-              KernelW = ints[3]
-              StrideH = ints[4]
-              StrideW = ints[5]
-              PadH = ints[6]
-              PadW = ints[7]
-              Weight = weight
-              Bias = bias }
+            {
+                InChannels = ints[0]
+                OutChannels = ints[1]
+                KernelH = ints[2]
+                KernelW = ints[3]
+                StrideH = ints[4]
+                StrideW = ints[5]
+                PadH = ints[6]
+                PadW = ints[7]
+                Weight = weight
+                Bias = bias
+            }
 
         let poolSpec () =
             let kh = r.I32 what
             let kw = r.I32 what
             let sh = r.I32 what
             let sw = r.I32 what
-            { KernelH = kh; KernelW = kw; StrideH = sh; StrideW = sw }
+
+            {
+                KernelH = kh
+                KernelW = kw
+                StrideH = sh
+                StrideW = sw
+            }
 
         match tag with
         | 1uy -> Conv2d(convSpec ())
@@ -332,7 +372,14 @@ module ModelFile =
             let mean = r.Floats $"{what} mean"
             let var = r.Floats $"{what} var"
             let eps = r.F32 $"{what} eps"
-            BatchNorm { Gamma = gamma; Beta = beta; Mean = mean; Var = var; Eps = eps }
+
+            BatchNorm {
+                Gamma = gamma
+                Beta = beta
+                Mean = mean
+                Var = var
+                Eps = eps
+            }
         | 5uy -> ReLU
         | 6uy -> ReLU6
         | 7uy -> MaxPool(poolSpec ())
@@ -344,7 +391,13 @@ module ModelFile =
             let outputs = r.I32 what
             let weight = r.Floats $"{what} weight"
             let bias = r.Floats $"{what} bias"
-            Dense { Inputs = inputs; Outputs = outputs; Weight = weight; Bias = bias }
+
+            Dense {
+                Inputs = inputs
+                Outputs = outputs
+                Weight = weight
+                Bias = bias
+            }
         | t -> fail $"unknown float layer tag {t} for layer {index} at payload offset {at}"
 
     let private readIntLayer (r: Reader) (index: int) : IntLayer =
@@ -388,7 +441,9 @@ module ModelFile =
                     if int64 n <> expected then
                         fail $"{what}: ternary data has {n} bytes, expected {expected} for {rows} x {rowLength}"
 
-                    let packed = PackedTernary(rows, rowLength, r.Span(n, $"{what} ternary data").ToArray())
+                    let packed =
+                        PackedTernary(rows, rowLength, r.Span(n, $"{what} ternary data").ToArray())
+
                     None, Some packed, WeightKind.Ternary
                 | _ -> fail $"{what}: unknown weight kind {wk} at payload offset {wkAt}"
 
@@ -404,9 +459,29 @@ module ModelFile =
             let wScale = r.Floats $"{what} weight scale"
 
             IntConvLayer(
-                name, kind, input, output, g[0], g[1], g[2], g[3], g[4], g[5],
-                weightKind, Option.toObj int8, Option.toObj ternary,
-                bias, m, s, inZero, outZero, actMin, actMax, inScale, outScale, wScale
+                name,
+                kind,
+                input,
+                output,
+                g[0],
+                g[1],
+                g[2],
+                g[3],
+                g[4],
+                g[5],
+                weightKind,
+                Option.toObj int8,
+                Option.toObj ternary,
+                bias,
+                m,
+                s,
+                inZero,
+                outZero,
+                actMin,
+                actMax,
+                inScale,
+                outScale,
+                wScale
             )
         | IntLayerKind.MaxPool
         | IntLayerKind.AvgPool
@@ -414,7 +489,25 @@ module ModelFile =
             let v = Array.init 10 (fun _ -> r.I32 what)
             let inScale = r.F32 what
             let outScale = r.F32 what
-            IntPoolLayer(name, kind, input, output, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], inScale, outScale)
+
+            IntPoolLayer(
+                name,
+                kind,
+                input,
+                output,
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                v[5],
+                v[6],
+                v[7],
+                v[8],
+                v[9],
+                inScale,
+                outScale
+            )
         | IntLayerKind.Flatten ->
             let layer = IntFlattenLayer(name, input)
 
@@ -431,7 +524,13 @@ module ModelFile =
         // Every layer takes at least its 1-byte tag.
         let n = r.Count(1, "layers")
         let layers = List.init n (readFloatLayer r)
-        let model = { Name = name; Input = input; Layers = layers; Classes = List.ofArray classes }
+
+        let model = {
+            Name = name
+            Input = input
+            Layers = layers
+            Classes = List.ofArray classes
+        }
 
         if r.Remaining <> 0 then
             fail $"{r.Remaining} unread bytes at the end of the payload"
@@ -470,9 +569,14 @@ module ModelFile =
         elif not (ReadOnlySpan<byte>(bytes, 0, 4).SequenceEqual(ReadOnlySpan<byte>(magic))) then
             Error "not a Tern model file (the first 4 bytes are not \"TERN\")"
         else
-            let version = BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan<byte>(bytes, 4, 2))
+            let version =
+                BinaryPrimitives.ReadUInt16LittleEndian(ReadOnlySpan<byte>(bytes, 4, 2))
+
             let kind = bytes[6]
-            let declared = int64 (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan<byte>(bytes, 7, 4)))
+
+            let declared =
+                int64 (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan<byte>(bytes, 7, 4)))
+
             let expectedTotal = int64 headerSize + declared + int64 checksumSize
 
             if not (List.contains version supportedVersions) then
@@ -481,7 +585,9 @@ module ModelFile =
                 Error $"unknown model kind {kind} (expected 1 for float or 2 for integer)"
             elif int64 bytes.Length < expectedTotal then
                 let found = int64 bytes.Length - int64 headerSize
-                Error $"truncated: expected {declared} payload bytes plus a {checksumSize}-byte checksum, found {found} bytes"
+
+                Error
+                    $"truncated: expected {declared} payload bytes plus a {checksumSize}-byte checksum, found {found} bytes"
             elif int64 bytes.Length > expectedTotal then
                 Error $"{int64 bytes.Length - expectedTotal} trailing bytes after the checksum"
             else
@@ -500,7 +606,10 @@ module ModelFile =
                         if inner <> kind then
                             fail $"header says model kind {kind}, payload says {inner}"
 
-                        if kind = kindFloat then readFloatModel r else readIntModel r
+                        if kind = kindFloat then
+                            readFloatModel r
+                        else
+                            readIntModel r
                     with
                     | BadPayload msg -> Error $"invalid payload: {msg}"
                     // Constructors of the runtime types may still object to values; report, never throw.
@@ -511,7 +620,8 @@ module ModelFile =
         if isNull bytes || bytes.Length < headerSize + checksumSize then
             invalidArg "bytes" "not a serialized Tern model (too short)"
 
-        let len = int64 (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan<byte>(bytes, 7, 4)))
+        let len =
+            int64 (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan<byte>(bytes, 7, 4)))
 
         if int64 headerSize + len + int64 checksumSize <> int64 bytes.Length then
             invalidArg "bytes" "not a serialized Tern model (payload length does not match)"
@@ -529,7 +639,8 @@ module ModelFile =
             File.WriteAllBytes(tmp, bytes)
             File.Move(tmp, full, true)
         finally
-            if File.Exists tmp then File.Delete tmp
+            if File.Exists tmp then
+                File.Delete tmp
 
     /// Saves a float model atomically (temporary file in the same folder, then rename over the target).
     let saveFloat (path: string) (model: Model) : unit = writeAtomic path (serializeFloat model)
@@ -543,6 +654,7 @@ module ModelFile =
             Error $"{path}: file not found"
         else
             try
-                deserialize (File.ReadAllBytes path) |> Result.mapError (fun e -> $"{path}: {e}")
+                deserialize (File.ReadAllBytes path)
+                |> Result.mapError (fun e -> $"{path}: {e}")
             with e ->
                 Error $"{path}: cannot read: {e.Message}"

@@ -10,14 +10,13 @@ type QuantMode =
     | Asymmetric
 
 /// Real value = Scale * (q - ZeroPoint), q in [QMin, QMax].
-type QParams =
-    {
-        Scale: float
-        ZeroPoint: int
-        QMin: int
-        QMax: int
-        Bits: int
-    }
+type QParams = {
+    Scale: float
+    ZeroPoint: int
+    QMin: int
+    QMax: int
+    Bits: int
+}
 
 /// How the ternarization threshold delta is chosen.
 type TernaryThreshold =
@@ -32,12 +31,11 @@ type AlphaMode =
     | AlphaPerChannel
 
 /// Ternary weights: real w = Alpha[row] * Codes[i]. Alpha/Threshold have one entry per row (repeated for per-layer).
-type Ternarized =
-    {
-        Codes: sbyte[]
-        Alpha: float[]
-        Threshold: float[]
-    }
+type Ternarized = {
+    Codes: sbyte[]
+    Alpha: float[]
+    Threshold: float[]
+}
 
 /// Pure quantizers of the project: affine (min-max), ternary (TWN), dyadic multipliers, gamma-QUANT.
 ///

@@ -12,13 +12,24 @@ module private Gens =
     /// Models with at least one BatchNorm, paired with a random input.
     let withBatchNorm: Arbitrary<Model * Tensor> =
         FloatGen.modelAndInput 7
-        |> Gen.where (fun (m, _) -> m.Layers |> List.exists (function BatchNorm _ -> true | _ -> false))
+        |> Gen.where (fun (m, _) ->
+            m.Layers
+            |> List.exists (function
+                | BatchNorm _ -> true
+                | _ -> false))
         |> Arb.fromGen
 
     /// Models without any BatchNorm.
     let withoutBatchNorm: Arbitrary<Model> =
         FloatGen.model 6
-        |> Gen.map (fun m -> { m with Layers = m.Layers |> List.filter (function BatchNorm _ -> false | _ -> true) })
+        |> Gen.map (fun m -> {
+            m with
+                Layers =
+                    m.Layers
+                    |> List.filter (function
+                        | BatchNorm _ -> false
+                        | _ -> true)
+        })
         |> Arb.fromGen
 
 /// Channels of every BatchNorm whose nearest preceding non-BatchNorm layer is linear (the foldable ones),
@@ -35,7 +46,12 @@ let private classify (m: Model) : int list * int list =
 
     go None m.Layers [] []
 
-let private bnCount (m: Model) = m.Layers |> List.filter (function BatchNorm _ -> true | _ -> false) |> List.length
+let private bnCount (m: Model) =
+    m.Layers
+    |> List.filter (function
+        | BatchNorm _ -> true
+        | _ -> false)
+    |> List.length
 
 [<Property(MaxTest = 150)>]
 let ``folding preserves outputs within a relative 1e-4`` () =
@@ -80,14 +96,27 @@ let ``folding a model without BatchNorm is the identity`` () =
 
 [<Test>]
 let ``a BatchNorm after ReLU stays, one after a dense layer folds with the formula`` () =
-    let bn = { Gamma = [| 2.0f |]; Beta = [| 0.5f |]; Mean = [| 1.0f |]; Var = [| 3.0f |]; Eps = 1.0f }
-    let d = { Inputs = 2; Outputs = 1; Weight = [| 1.0f; -3.0f |]; Bias = [| 4.0f |] }
+    let bn = {
+        Gamma = [| 2.0f |]
+        Beta = [| 0.5f |]
+        Mean = [| 1.0f |]
+        Var = [| 3.0f |]
+        Eps = 1.0f
+    }
 
-    let m =
-        { Name = "bn"
-          Input = Shape3(1, 1, 2)
-          Layers = [ Dense d; BatchNorm bn; ReLU; BatchNorm bn ]
-          Classes = [ "x" ] }
+    let d = {
+        Inputs = 2
+        Outputs = 1
+        Weight = [| 1.0f; -3.0f |]
+        Bias = [| 4.0f |]
+    }
+
+    let m = {
+        Name = "bn"
+        Input = Shape3(1, 1, 2)
+        Layers = [ Dense d; BatchNorm bn; ReLU; BatchNorm bn ]
+        Classes = [ "x" ]
+    }
 
     match (Fold.batchNorm m).Layers with
     | [ Dense f; ReLU; BatchNorm _ ] ->

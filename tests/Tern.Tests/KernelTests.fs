@@ -14,51 +14,59 @@ open Tern.Runtime.Kernels
 module KernelGen =
 
     /// Everything needed to build one convolution-like layer and an input for it.
-    type ConvCase =
-        { Kind: IntLayerKind
-          Ternary: bool
-          In: Shape3
-          Out: Shape3
-          Kernel: int * int
-          Stride: int * int
-          Pad: int * int
-          /// One row per output channel; values in {-1, 0, +1} when Ternary.
-          Weights: sbyte[]
-          Bias: int[]
-          M: int[]
-          S: int[]
-          ZIn: int
-          ZOut: int
-          Lo: int
-          Hi: int }
+    type ConvCase = {
+        Kind: IntLayerKind
+        Ternary: bool
+        In: Shape3
+        Out: Shape3
+        Kernel: int * int
+        Stride: int * int
+        Pad: int * int
+        /// One row per output channel; values in {-1, 0, +1} when Ternary.
+        Weights: sbyte[]
+        Bias: int[]
+        M: int[]
+        S: int[]
+        ZIn: int
+        ZOut: int
+        Lo: int
+        Hi: int
+    }
 
     /// Everything needed to build one pooling layer.
-    type PoolCase =
-        { Kind: IntLayerKind
-          In: Shape3
-          Kernel: int * int
-          Stride: int * int
-          M: int
-          S: int
-          ZIn: int
-          ZOut: int
-          Lo: int
-          Hi: int }
+    type PoolCase = {
+        Kind: IntLayerKind
+        In: Shape3
+        Kernel: int * int
+        Stride: int * int
+        M: int
+        S: int
+        ZIn: int
+        ZOut: int
+        Lo: int
+        Hi: int
+    }
 
     let zeroPoint: Gen<int> =
-        Gen.frequency [ 1, Gen.constant -128; 1, Gen.constant 127; 1, Gen.constant 0; 6, Gen.choose (-128, 127) ]
+        Gen.frequency [
+            1, Gen.constant -128
+            1, Gen.constant 127
+            1, Gen.constant 0
+            6, Gen.choose (-128, 127)
+        ]
 
     /// Activation clamp: mostly the full range or a fused ReLU, sometimes any [lo, hi].
     let clamp (zOut: int) : Gen<int * int> =
-        Gen.frequency
-            [ 3, Gen.constant (-128, 127)
-              2, Gen.constant (zOut, 127)
-              2,
-              gen {
-                  let! a = Gen.choose (-128, 127)
-                  let! b = Gen.choose (-128, 127)
-                  return (min a b, max a b)
-              } ]
+        Gen.frequency [
+            3, Gen.constant (-128, 127)
+            2, Gen.constant (zOut, 127)
+            2,
+            gen {
+                let! a = Gen.choose (-128, 127)
+                let! b = Gen.choose (-128, 127)
+                return (min a b, max a b)
+            }
+        ]
 
     /// (M, S) with M in [2^30, 2^31); S mostly near the value that maps an accumulator of about 2^bits
     /// to about 2^6, so outputs are spread rather than all clamped; sometimes any S in [1, 62].
@@ -68,20 +76,25 @@ module KernelGen =
             let typical = 25 + int (Math.Ceiling bits)
 
             let! s =
-                Gen.frequency
-                    [ 6, Gen.choose (-3, 3) |> Gen.map (fun d -> max 1 (min 62 (typical + d)))
-                      1, Gen.choose (1, 62) ]
+                Gen.frequency [
+                    6, Gen.choose (-3, 3) |> Gen.map (fun d -> max 1 (min 62 (typical + d)))
+                    1, Gen.choose (1, 62)
+                ]
 
             return (m, s)
         }
 
     let input (size: int) : Gen<sbyte[]> =
-        Gen.frequency
-            [ 8, Gen.arrayOfLength size (Gen.choose (-128, 127) |> Gen.map sbyte)
-              1, Gen.elements [ -128y; 127y; 0y ] |> Gen.map (fun v -> Array.create size v) ]
+        Gen.frequency [
+            8, Gen.arrayOfLength size (Gen.choose (-128, 127) |> Gen.map sbyte)
+            1, Gen.elements [ -128y; 127y; 0y ] |> Gen.map (fun v -> Array.create size v)
+        ]
 
     let int8Weights (n: int) : Gen<sbyte[]> =
-        Gen.arrayOfLength n (Gen.frequency [ 8, Gen.choose (-127, 127); 1, Gen.elements [ -127; 127; 0 ] ] |> Gen.map sbyte)
+        Gen.arrayOfLength
+            n
+            (Gen.frequency [ 8, Gen.choose (-127, 127); 1, Gen.elements [ -127; 127; 0 ] ]
+             |> Gen.map sbyte)
 
     /// Ternary weights with a sparsity drawn per layer, from all non-zero to all zero.
     let ternaryWeights (n: int) : Gen<sbyte[]> =
@@ -103,7 +116,11 @@ module KernelGen =
 
         Gen.arrayOfLength
             n
-            (Gen.frequency [ 8, Gen.choose (-b, b); 1, Gen.constant 0; 1, Gen.choose (-(1 <<< 30), 1 <<< 30) ])
+            (Gen.frequency [
+                8, Gen.choose (-b, b)
+                1, Gen.constant 0
+                1, Gen.choose (-(1 <<< 30), 1 <<< 30)
+            ])
 
     /// A window along an input axis of length n: kernel 1..5, pad in [0, kernel) leaving at least one output, stride 1..3.
     let private window (n: int) : Gen<int * int * int> =
@@ -126,7 +143,11 @@ module KernelGen =
                     |> Gen.map (fun (a, b) -> (1, 0, a), (1, 0, b))
                 | _ -> Gen.constant ((1, 0, 1), (1, 0, 1))
 
-            let! outC = if kind = IntLayerKind.Depthwise then Gen.constant inS.C else Gen.choose (1, 17)
+            let! outC =
+                if kind = IntLayerKind.Depthwise then
+                    Gen.constant inS.C
+                else
+                    Gen.choose (1, 17)
 
             let outS =
                 if kind = IntLayerKind.Dense then
@@ -140,29 +161,35 @@ module KernelGen =
                 | IntLayerKind.Dense -> inS.Size
                 | _ -> kh * kw * inS.C
 
-            let! weights = if ternary then ternaryWeights (outC * fanIn) else int8Weights (outC * fanIn)
+            let! weights =
+                if ternary then
+                    ternaryWeights (outC * fanIn)
+                else
+                    int8Weights (outC * fanIn)
+
             let bits = Math.Log2(74.0 * Math.Sqrt(float fanIn)) + (if ternary then 0.0 else 6.2)
             let! b = bias outC bits
             let! ms = Gen.arrayOfLength outC (multiplier bits)
             let! zOut = zeroPoint
             let! lo, hi = clamp zOut
 
-            return
-                { Kind = kind
-                  Ternary = ternary
-                  In = inS
-                  Out = outS
-                  Kernel = (kh, kw)
-                  Stride = (sh, sw)
-                  Pad = (ph, pw)
-                  Weights = weights
-                  Bias = b
-                  M = Array.map fst ms
-                  S = Array.map snd ms
-                  ZIn = zIn
-                  ZOut = zOut
-                  Lo = lo
-                  Hi = hi }
+            return {
+                Kind = kind
+                Ternary = ternary
+                In = inS
+                Out = outS
+                Kernel = (kh, kw)
+                Stride = (sh, sw)
+                Pad = (ph, pw)
+                Weights = weights
+                Bias = b
+                M = Array.map fst ms
+                S = Array.map snd ms
+                ZIn = zIn
+                ZOut = zOut
+                Lo = lo
+                Hi = hi
+            }
         }
 
     /// A convolution-like case with its own input shape: odd sizes, tiny planes, 1..17 channels (1..40 for depthwise).
@@ -170,9 +197,12 @@ module KernelGen =
         gen {
             let! h, w, c =
                 match kind with
-                | IntLayerKind.Conv -> Gen.map3 (fun a b c -> a, b, c) (Gen.choose (1, 12)) (Gen.choose (1, 12)) (Gen.choose (1, 17))
-                | IntLayerKind.Pointwise -> Gen.map3 (fun a b c -> a, b, c) (Gen.choose (1, 9)) (Gen.choose (1, 9)) (Gen.choose (1, 40))
-                | IntLayerKind.Depthwise -> Gen.map3 (fun a b c -> a, b, c) (Gen.choose (1, 12)) (Gen.choose (1, 12)) (Gen.choose (1, 40))
+                | IntLayerKind.Conv ->
+                    Gen.map3 (fun a b c -> a, b, c) (Gen.choose (1, 12)) (Gen.choose (1, 12)) (Gen.choose (1, 17))
+                | IntLayerKind.Pointwise ->
+                    Gen.map3 (fun a b c -> a, b, c) (Gen.choose (1, 9)) (Gen.choose (1, 9)) (Gen.choose (1, 40))
+                | IntLayerKind.Depthwise ->
+                    Gen.map3 (fun a b c -> a, b, c) (Gen.choose (1, 12)) (Gen.choose (1, 12)) (Gen.choose (1, 40))
                 | _ -> Gen.map3 (fun a b c -> a, b, c) (Gen.choose (1, 4)) (Gen.choose (1, 4)) (Gen.choose (1, 20))
 
             let! zIn = zeroPoint
@@ -186,28 +216,43 @@ module KernelGen =
             let! kw = Gen.choose (1, min 4 inS.W)
             let! sh = Gen.choose (1, 3)
             let! sw = Gen.choose (1, 3)
-            let kh, kw = if kind = IntLayerKind.GlobalAvgPool then inS.H, inS.W else kh, kw
+
+            let kh, kw =
+                if kind = IntLayerKind.GlobalAvgPool then
+                    inS.H, inS.W
+                else
+                    kh, kw
+
             let! ms = multiplier (Math.Log2(74.0 * float (kh * kw)))
-            let! zOut = if kind = IntLayerKind.MaxPool then Gen.constant zIn else zeroPoint
+
+            let! zOut =
+                if kind = IntLayerKind.MaxPool then
+                    Gen.constant zIn
+                else
+                    zeroPoint
+
             let! lo, hi = clamp zOut
 
-            return
-                { Kind = kind
-                  In = inS
-                  Kernel = (kh, kw)
-                  Stride = (sh, sw)
-                  M = fst ms
-                  S = snd ms
-                  ZIn = zIn
-                  ZOut = zOut
-                  Lo = lo
-                  Hi = hi }
+            return {
+                Kind = kind
+                In = inS
+                Kernel = (kh, kw)
+                Stride = (sh, sw)
+                M = fst ms
+                S = snd ms
+                ZIn = zIn
+                ZOut = zOut
+                Lo = lo
+                Hi = hi
+            }
         }
 
     /// A pooling case with its own input shape (1..40 channels).
     let poolCase (kind: IntLayerKind) : Gen<PoolCase> =
         gen {
-            let! inS = Gen.map3 (fun h w c -> Shape3(h, w, c)) (Gen.choose (1, 10)) (Gen.choose (1, 10)) (Gen.choose (1, 40))
+            let! inS =
+                Gen.map3 (fun h w c -> Shape3(h, w, c)) (Gen.choose (1, 10)) (Gen.choose (1, 10)) (Gen.choose (1, 40))
+
             let! zIn = zeroPoint
             return! poolOn kind inS zIn
         }
@@ -219,18 +264,42 @@ module KernelGen =
 
         let layer =
             IntConvLayer(
-                name, c.Kind, c.In, c.Out, kh, kw, sh, sw, ph, pw,
+                name,
+                c.Kind,
+                c.In,
+                c.Out,
+                kh,
+                kw,
+                sh,
+                sw,
+                ph,
+                pw,
                 (if c.Ternary then WeightKind.Ternary else WeightKind.Int8),
                 (if c.Ternary then null else c.Weights),
-                (if c.Ternary then PackedTernary.Pack(rows, rowLength, ReadOnlySpan c.Weights) else null),
-                c.Bias, c.M, c.S, c.ZIn, c.ZOut, c.Lo, c.Hi, 1.0f, 1.0f, Array.create rows 1.0f)
+                (if c.Ternary then
+                     PackedTernary.Pack(rows, rowLength, ReadOnlySpan c.Weights)
+                 else
+                     null),
+                c.Bias,
+                c.M,
+                c.S,
+                c.ZIn,
+                c.ZOut,
+                c.Lo,
+                c.Hi,
+                1.0f,
+                1.0f,
+                Array.create rows 1.0f
+            )
 
         layer.Validate()
         layer
 
     let toPool (name: string) (c: PoolCase) : IntPoolLayer =
         let (kh, kw), (sh, sw) = c.Kernel, c.Stride
-        let out = Shape3(IntConvLayer.ConvOut(c.In.H, kh, sh, 0), IntConvLayer.ConvOut(c.In.W, kw, sw, 0), c.In.C)
+
+        let out =
+            Shape3(IntConvLayer.ConvOut(c.In.H, kh, sh, 0), IntConvLayer.ConvOut(c.In.W, kw, sw, 0), c.In.C)
 
         let layer =
             IntPoolLayer(name, c.Kind, c.In, out, kh, kw, sh, sw, c.M, c.S, c.ZIn, c.ZOut, c.Lo, c.Hi, 1.0f, 1.0f)
@@ -242,17 +311,19 @@ module KernelGen =
     let levels: SimdLevel list = [ SimdLevel.None; SimdLevel.Vector128; SimdLevel.Vector256 ]
 
     /// One value from a generator with a fixed seed, for deterministic example tests.
-    let sampleOne (seed: uint64) (g: Gen<'a>) : 'a = Gen.sampleWithSeed (Rnd seed) 10 1 g |> Array.head
+    let sampleOne (seed: uint64) (g: Gen<'a>) : 'a =
+        Gen.sampleWithSeed (Rnd seed) 10 1 g |> Array.head
 
 open KernelGen
 
 /// Runs a kernel into buffers poisoned two different ways; an element the kernel forgets to write shows up
 /// as a disagreement between the two runs.
-let private poisoned (size: int) (kernel: sbyte[] -> unit) : sbyte[] list =
-    [ for p in [ 90y; -91y ] ->
-          let out = Array.create size p
-          kernel out
-          out ]
+let private poisoned (size: int) (kernel: sbyte[] -> unit) : sbyte[] list = [
+    for p in [ 90y; -91y ] ->
+        let out = Array.create size p
+        kernel out
+        out
+]
 
 /// Reference, scalar and optimized (at every SIMD level) outputs all equal, bit for bit.
 let private agree
@@ -264,12 +335,17 @@ let private agree
     let expected = IntReference.runLayer layer input
     let size = layer.Output.Size
 
-    let outputs =
-        [ yield "scalar", poisoned size (scalar input)
-          for l in levels -> sprintf "optimized %A" l, poisoned size (optimized l input) ]
+    let outputs = [
+        yield "scalar", poisoned size (scalar input)
+        for l in levels -> sprintf "optimized %A" l, poisoned size (optimized l input)
+    ]
 
-    let bad = outputs |> List.filter (fun (_, outs) -> outs |> List.exists (fun o -> o <> expected))
-    let lo, hi = expected |> Array.fold (fun (lo, hi) v -> min lo v, max hi v) (127y, -128y)
+    let bad =
+        outputs
+        |> List.filter (fun (_, outs) -> outs |> List.exists (fun o -> o <> expected))
+
+    let lo, hi =
+        expected |> Array.fold (fun (lo, hi) v -> min lo v, max hi v) (127y, -128y)
 
     (List.isEmpty bad)
     |> Prop.label (sprintf "disagree with reference: %A" (List.map fst bad))
@@ -292,7 +368,8 @@ let private convProperty (kind: IntLayerKind) (ternary: bool) : Property =
             match ternary, kind with
             | false, IntLayerKind.Depthwise ->
                 (fun (i: sbyte[]) (o: sbyte[]) -> DepthwiseS8.Scalar(layer, ReadOnlySpan i, Span o)),
-                (fun l (i: sbyte[]) (o: sbyte[]) -> DepthwiseS8.Optimized(DepthwiseS8.Prepare(layer, l), ReadOnlySpan i, Span o))
+                (fun l (i: sbyte[]) (o: sbyte[]) ->
+                    DepthwiseS8.Optimized(DepthwiseS8.Prepare(layer, l), ReadOnlySpan i, Span o))
             | true, IntLayerKind.Depthwise ->
                 (fun i o -> DepthwiseT2.Scalar(layer, ReadOnlySpan i, Span o)),
                 (fun l i o -> DepthwiseT2.Optimized(DepthwiseT2.Prepare(layer, l), ReadOnlySpan i, Span o))
@@ -330,7 +407,8 @@ let private poolProperty (kind: IntLayerKind) : Property =
 let ``ConvS8 conv: optimized = scalar = reference`` () = convProperty IntLayerKind.Conv false
 
 [<Property(MaxTest = 100)>]
-let ``ConvS8 pointwise: optimized = scalar = reference`` () = convProperty IntLayerKind.Pointwise false
+let ``ConvS8 pointwise: optimized = scalar = reference`` () =
+    convProperty IntLayerKind.Pointwise false
 
 [<Property(MaxTest = 100)>]
 let ``ConvS8 dense: optimized = scalar = reference`` () = convProperty IntLayerKind.Dense false
@@ -339,16 +417,19 @@ let ``ConvS8 dense: optimized = scalar = reference`` () = convProperty IntLayerK
 let ``ConvT2 conv: optimized = scalar = reference`` () = convProperty IntLayerKind.Conv true
 
 [<Property(MaxTest = 100)>]
-let ``ConvT2 pointwise: optimized = scalar = reference`` () = convProperty IntLayerKind.Pointwise true
+let ``ConvT2 pointwise: optimized = scalar = reference`` () =
+    convProperty IntLayerKind.Pointwise true
 
 [<Property(MaxTest = 100)>]
 let ``ConvT2 dense: optimized = scalar = reference`` () = convProperty IntLayerKind.Dense true
 
 [<Property(MaxTest = 150)>]
-let ``DepthwiseS8: optimized = scalar = reference`` () = convProperty IntLayerKind.Depthwise false
+let ``DepthwiseS8: optimized = scalar = reference`` () =
+    convProperty IntLayerKind.Depthwise false
 
 [<Property(MaxTest = 150)>]
-let ``DepthwiseT2: optimized = scalar = reference`` () = convProperty IntLayerKind.Depthwise true
+let ``DepthwiseT2: optimized = scalar = reference`` () =
+    convProperty IntLayerKind.Depthwise true
 
 [<Property(MaxTest = 150)>]
 let ``MaxPoolS8: optimized = scalar = reference`` () = poolProperty IntLayerKind.MaxPool
@@ -365,13 +446,29 @@ let ``AvgPoolS8 global: optimized = scalar = reference`` () = poolProperty IntLa
 let ``Requantization extremes: optimized = scalar = reference`` () =
     let arb =
         gen {
-            let! kind = Gen.elements [ IntLayerKind.Dense; IntLayerKind.Depthwise; IntLayerKind.Pointwise ]
+            let! kind =
+                Gen.elements [ IntLayerKind.Dense; IntLayerKind.Depthwise; IntLayerKind.Pointwise ]
+
             let! ternary = Gen.elements [ false; true ]
             let! c = convCase kind ternary
             let n = c.Out.C
-            let! b = Gen.arrayOfLength n (Gen.frequency [ 3, Gen.choose (Int32.MinValue, Int32.MaxValue); 1, Gen.choose (-300, 300) ])
-            let! m = Gen.arrayOfLength n (Gen.frequency [ 3, Gen.choose (1 <<< 30, Int32.MaxValue); 1, Gen.elements [ 1 <<< 30; Int32.MaxValue ] ])
-            let! sh = Gen.arrayOfLength n (Gen.frequency [ 3, Gen.choose (1, 62); 1, Gen.elements [ 1; 31; 32; 62 ] ])
+
+            let! b =
+                Gen.arrayOfLength
+                    n
+                    (Gen.frequency [ 3, Gen.choose (Int32.MinValue, Int32.MaxValue); 1, Gen.choose (-300, 300) ])
+
+            let! m =
+                Gen.arrayOfLength
+                    n
+                    (Gen.frequency [
+                        3, Gen.choose (1 <<< 30, Int32.MaxValue)
+                        1, Gen.elements [ 1 <<< 30; Int32.MaxValue ]
+                    ])
+
+            let! sh =
+                Gen.arrayOfLength n (Gen.frequency [ 3, Gen.choose (1, 62); 1, Gen.elements [ 1; 31; 32; 62 ] ])
+
             let! x = input c.In.Size
             return { c with Bias = b; M = m; S = sh }, x
         }
@@ -382,8 +479,10 @@ let ``Requantization extremes: optimized = scalar = reference`` () =
 
         let optimized (l: SimdLevel) (i: sbyte[]) (o: sbyte[]) =
             match c.Kind, c.Ternary with
-            | IntLayerKind.Depthwise, false -> DepthwiseS8.Optimized(DepthwiseS8.Prepare(layer, l), ReadOnlySpan i, Span o)
-            | IntLayerKind.Depthwise, true -> DepthwiseT2.Optimized(DepthwiseT2.Prepare(layer, l), ReadOnlySpan i, Span o)
+            | IntLayerKind.Depthwise, false ->
+                DepthwiseS8.Optimized(DepthwiseS8.Prepare(layer, l), ReadOnlySpan i, Span o)
+            | IntLayerKind.Depthwise, true ->
+                DepthwiseT2.Optimized(DepthwiseT2.Prepare(layer, l), ReadOnlySpan i, Span o)
             | _, false -> ConvS8.Optimized(ConvS8.Prepare(layer, l), ReadOnlySpan i, Span o)
             | _, true -> ConvT2.Optimized(ConvT2.Prepare(layer, l), ReadOnlySpan i, Span o)
 
@@ -394,7 +493,8 @@ let ``Requantization extremes: optimized = scalar = reference`` () =
             | _, false -> ConvS8.Scalar(layer, ReadOnlySpan i, Span o)
             | _, true -> ConvT2.Scalar(layer, ReadOnlySpan i, Span o)
 
-        agree layer x scalar optimized |> Prop.classify (c.Out.C >= 8) "at least one full block of 8 channels")
+        agree layer x scalar optimized
+        |> Prop.classify (c.Out.C >= 8) "at least one full block of 8 channels")
 
 /// Every fan-in from 1 to 257 (either side of each vector width) through a dense layer, int8 and ternary.
 [<Test>]
@@ -405,7 +505,10 @@ let ``Dense fan-in sweep 1..257 agrees at every SIMD level`` () =
         for ternary in [ false; true ] do
             let c: ConvCase = sampleOne (uint64 fanIn) (convCase IntLayerKind.Dense ternary)
             let c: ConvCase = { c with In = Shape3(1, 1, fanIn) }
-            let weights = Array.init (c.Out.C * fanIn) (fun _ -> sbyte (if ternary then rng.Next(-1, 2) else rng.Next(-127, 128)))
+
+            let weights =
+                Array.init (c.Out.C * fanIn) (fun _ -> sbyte (if ternary then rng.Next(-1, 2) else rng.Next(-127, 128)))
+
             let c: ConvCase = { c with Weights = weights }
             let layer = toConv "d" c
             let x = Array.init fanIn (fun _ -> sbyte (rng.Next(-128, 128)))
@@ -427,39 +530,71 @@ let ``Channel sweep 1..40 agrees at every SIMD level`` () =
     let rng = Random(7)
 
     for channels in 1..40 do
-        let c: ConvCase = sampleOne (uint64 channels) (convCase IntLayerKind.Depthwise (channels % 2 = 0))
+        let c: ConvCase =
+            sampleOne (uint64 channels) (convCase IntLayerKind.Depthwise (channels % 2 = 0))
+
         let inS = Shape3(5, 4, channels)
 
         let stride = 1 + channels % 3
 
-        let c: ConvCase =
-            { c with
+        let c: ConvCase = {
+            c with
                 In = inS
                 Kernel = (3, 3)
                 Stride = (stride, 1)
                 Pad = (1, 1)
                 Out = Shape3(IntConvLayer.ConvOut(5, 3, stride, 1), IntConvLayer.ConvOut(4, 3, 1, 1), channels)
-                Weights = Array.init (channels * 9) (fun _ -> sbyte (if channels % 2 = 0 then rng.Next(-1, 2) else rng.Next(-127, 128)))
+                Weights =
+                    Array.init (channels * 9) (fun _ ->
+                        sbyte (
+                            if channels % 2 = 0 then
+                                rng.Next(-1, 2)
+                            else
+                                rng.Next(-127, 128)
+                        ))
                 Bias = Array.init channels (fun _ -> rng.Next(-5000, 5000))
                 M = Array.create channels (1 <<< 30)
-                S = Array.create channels 34 }
+                S = Array.create channels 34
+        }
 
         let dw = toConv "dw" c
         let pc0: PoolCase = sampleOne (uint64 channels) (poolCase IntLayerKind.MaxPool)
-        let pc = { pc0 with In = inS; Kernel = (2, 3); Stride = (1, 2) }
+
+        let pc = {
+            pc0 with
+                In = inS
+                Kernel = (2, 3)
+                Stride = (1, 2)
+        }
+
         let mp = toPool "mp" pc
-        let ap = toPool "ap" { pc with Kind = IntLayerKind.AvgPool; M = 1 <<< 30; S = 33 }
+
+        let ap =
+            toPool "ap" {
+                pc with
+                    Kind = IntLayerKind.AvgPool
+                    M = 1 <<< 30
+                    S = 33
+            }
+
         let x = Array.init inS.Size (fun _ -> sbyte (rng.Next(-128, 128)))
 
         for l in levels do
             let run (layer: IntLayer) (f: sbyte[] -> unit) =
                 let out = Array.create layer.Output.Size -1y
                 f out
-                Assert.That(out, Is.EqualTo(box (IntReference.runLayer layer x)), sprintf "%s, %d channels, %A" layer.Name channels l)
+
+                Assert.That(
+                    out,
+                    Is.EqualTo(box (IntReference.runLayer layer x)),
+                    sprintf "%s, %d channels, %A" layer.Name channels l
+                )
 
             run dw (fun o ->
-                if c.Ternary then DepthwiseT2.Optimized(DepthwiseT2.Prepare(dw, l), ReadOnlySpan x, Span o)
-                else DepthwiseS8.Optimized(DepthwiseS8.Prepare(dw, l), ReadOnlySpan x, Span o))
+                if c.Ternary then
+                    DepthwiseT2.Optimized(DepthwiseT2.Prepare(dw, l), ReadOnlySpan x, Span o)
+                else
+                    DepthwiseS8.Optimized(DepthwiseS8.Prepare(dw, l), ReadOnlySpan x, Span o))
 
             run mp (fun o -> MaxPoolS8.Optimized(MaxPoolS8.Prepare(mp, l), ReadOnlySpan x, Span o))
             run ap (fun o -> AvgPoolS8.Optimized(AvgPoolS8.Prepare(ap, l), ReadOnlySpan x, Span o))
@@ -470,10 +605,11 @@ let ``IntReference.requantize = Requantize.Apply`` () =
     let arb =
         gen {
             let! acc =
-                Gen.frequency
-                    [ 4, Gen.choose (-100000, 100000)
-                      1, Gen.elements [ Int32.MinValue; Int32.MaxValue; 0; -1; 1 ]
-                      1, Gen.choose (Int32.MinValue, Int32.MaxValue) ]
+                Gen.frequency [
+                    4, Gen.choose (-100000, 100000)
+                    1, Gen.elements [ Int32.MinValue; Int32.MaxValue; 0; -1; 1 ]
+                    1, Gen.choose (Int32.MinValue, Int32.MaxValue)
+                ]
 
             let! m, s = multiplier 12.0
             let! s = Gen.frequency [ 4, Gen.constant s; 1, Gen.elements [ 1; 62 ] ]
@@ -502,7 +638,12 @@ let ``Requantize ties go toward plus infinity`` () =
 [<Test>]
 let ``ConvT2 with all-zero weights outputs the bias`` () =
     let c: ConvCase = sampleOne 3UL (convCase IntLayerKind.Conv true)
-    let c: ConvCase = { c with Weights = Array.zeroCreate c.Weights.Length }
+
+    let c: ConvCase = {
+        c with
+            Weights = Array.zeroCreate c.Weights.Length
+    }
+
     let layer = toConv "z" c
     let x = Array.init c.In.Size (fun i -> sbyte (i % 256 - 128))
 
@@ -526,12 +667,24 @@ let ``Kernels reject bad arguments`` () =
     let out = Array.zeroCreate<sbyte> c.Out.Size
     let p = ConvS8.Prepare layer
 
-    Assert.Throws<ArgumentException>(fun () -> ConvS8.Scalar(layer, ReadOnlySpan x[1..], Span out)) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> ConvS8.Optimized(p, ReadOnlySpan x, Span out[1..])) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> ConvS8.Optimized(p, ReadOnlySpan x, Span out, Span(Array.zeroCreate<int16> (p.ScratchLength - 1)))) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> ConvT2.Scalar(layer, ReadOnlySpan x, Span out)) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> ConvT2.Prepare layer |> ignore) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> DepthwiseS8.Scalar(layer, ReadOnlySpan x, Span out)) |> ignore
+    Assert.Throws<ArgumentException>(fun () -> ConvS8.Scalar(layer, ReadOnlySpan x[1..], Span out))
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> ConvS8.Optimized(p, ReadOnlySpan x, Span out[1..]))
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () ->
+        ConvS8.Optimized(p, ReadOnlySpan x, Span out, Span(Array.zeroCreate<int16>(p.ScratchLength - 1))))
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> ConvT2.Scalar(layer, ReadOnlySpan x, Span out))
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> ConvT2.Prepare layer |> ignore)
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> DepthwiseS8.Scalar(layer, ReadOnlySpan x, Span out))
+    |> ignore
 
 [<Test>]
 let ``SIMD levels resolve to something this machine runs`` () =

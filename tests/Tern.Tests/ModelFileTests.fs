@@ -21,9 +21,10 @@ module private IntGen =
         Gen.zip code code |> Gen.map (fun (a, b) -> min a b, max a b)
 
     let private multiplier: Gen<int> =
-        Gen.frequency
-            [ 8, Gen.choose64 (1L <<< 30, int64 Int32.MaxValue) |> Gen.map int
-              1, Gen.elements [ 1 <<< 30; Int32.MaxValue ] ]
+        Gen.frequency [
+            8, Gen.choose64 (1L <<< 30, int64 Int32.MaxValue) |> Gen.map int
+            1, Gen.elements [ 1 <<< 30; Int32.MaxValue ]
+        ]
 
     let private pack (rows: int) (rowLength: int) (values: sbyte[]) : PackedTernary =
         PackedTernary.Pack(rows, rowLength, ReadOnlySpan values)
@@ -40,9 +41,24 @@ module private IntGen =
             let spatial = kind = IntLayerKind.Conv || kind = IntLayerKind.Depthwise
             let! kh, ph = if spatial then axis s.H else Gen.constant (1, 0)
             let! kw, pw = if spatial then axis s.W else Gen.constant (1, 0)
-            let! sh = if kind = IntLayerKind.Dense then Gen.constant 1 else Gen.choose (1, 2)
-            let! sw = if kind = IntLayerKind.Dense then Gen.constant 1 else Gen.choose (1, 2)
-            let! outC = if kind = IntLayerKind.Depthwise then Gen.constant s.C else Gen.choose (1, 4)
+
+            let! sh =
+                if kind = IntLayerKind.Dense then
+                    Gen.constant 1
+                else
+                    Gen.choose (1, 2)
+
+            let! sw =
+                if kind = IntLayerKind.Dense then
+                    Gen.constant 1
+                else
+                    Gen.choose (1, 2)
+
+            let! outC =
+                if kind = IntLayerKind.Depthwise then
+                    Gen.constant s.C
+                else
+                    Gen.choose (1, 4)
 
             let output =
                 if kind = IntLayerKind.Dense then
@@ -57,7 +73,10 @@ module private IntGen =
                 | _ -> kh * kw * s.C
 
             let! ternary = Gen.elements [ true; false ]
-            let! int8 = Gen.arrayOfLength (outC * fanIn) (Gen.choose (-127, 127) |> Gen.map sbyte)
+
+            let! int8 =
+                Gen.arrayOfLength (outC * fanIn) (Gen.choose (-127, 127) |> Gen.map sbyte)
+
             let! tern = Gen.arrayOfLength (outC * fanIn) (Gen.choose (-1, 1) |> Gen.map sbyte)
             let! bias = Gen.arrayOfLength outC (Gen.choose (-1_000_000, 1_000_000))
             let! m = Gen.arrayOfLength outC multiplier
@@ -71,11 +90,29 @@ module private IntGen =
 
             return
                 IntConvLayer(
-                    name, kind, s, output, kh, kw, sh, sw, ph, pw,
+                    name,
+                    kind,
+                    s,
+                    output,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    ph,
+                    pw,
                     (if ternary then WeightKind.Ternary else WeightKind.Int8),
                     (if ternary then null else int8),
                     (if ternary then pack outC fanIn tern else null),
-                    bias, m, shift, zIn, zOut, lo, hi, sIn, sOut, sW
+                    bias,
+                    m,
+                    shift,
+                    zIn,
+                    zOut,
+                    lo,
+                    hi,
+                    sIn,
+                    sOut,
+                    sW
                 )
                 :> IntLayer
         }
@@ -83,11 +120,25 @@ module private IntGen =
     let private poolLayer (name: string) (s: Shape3) (kind: IntLayerKind) : Gen<IntLayer> =
         gen {
             let isGlobal = kind = IntLayerKind.GlobalAvgPool
-            let! kh = if isGlobal then Gen.constant s.H else Gen.choose (1, min 3 s.H)
-            let! kw = if isGlobal then Gen.constant s.W else Gen.choose (1, min 3 s.W)
+
+            let! kh =
+                if isGlobal then
+                    Gen.constant s.H
+                else
+                    Gen.choose (1, min 3 s.H)
+
+            let! kw =
+                if isGlobal then
+                    Gen.constant s.W
+                else
+                    Gen.choose (1, min 3 s.W)
+
             let! sh = if isGlobal then Gen.constant 1 else Gen.choose (1, 2)
             let! sw = if isGlobal then Gen.constant 1 else Gen.choose (1, 2)
-            let output = Shape3(IntConvLayer.ConvOut(s.H, kh, sh, 0), IntConvLayer.ConvOut(s.W, kw, sw, 0), s.C)
+
+            let output =
+                Shape3(IntConvLayer.ConvOut(s.H, kh, sh, 0), IntConvLayer.ConvOut(s.W, kw, sw, 0), s.C)
+
             let! m = multiplier
             let! shift = Gen.choose (1, 62)
             let! zIn = code
@@ -95,7 +146,9 @@ module private IntGen =
             let! lo, hi = clamp
             let! sIn = scale
             let! sOut = scale
-            return IntPoolLayer(name, kind, s, output, kh, kw, sh, sw, m, shift, zIn, zOut, lo, hi, sIn, sOut) :> IntLayer
+
+            return
+                IntPoolLayer(name, kind, s, output, kh, kw, sh, sw, m, shift, zIn, zOut, lo, hi, sIn, sOut) :> IntLayer
         }
 
     let private layer (i: int) (s: Shape3) : Gen<IntLayer> =
@@ -103,15 +156,16 @@ module private IntGen =
             let! name = Gen.elements [ $"layer_{i}"; $"conv_{i}"; $"ß_{i}" ]
 
             return!
-                Gen.frequency
-                    [ 3, convLayer name s IntLayerKind.Conv
-                      2, convLayer name s IntLayerKind.Depthwise
-                      2, convLayer name s IntLayerKind.Pointwise
-                      (if s.Size <= 200 then 2 else 0), convLayer name s IntLayerKind.Dense
-                      1, poolLayer name s IntLayerKind.MaxPool
-                      1, poolLayer name s IntLayerKind.AvgPool
-                      1, poolLayer name s IntLayerKind.GlobalAvgPool
-                      1, Gen.constant (IntFlattenLayer(name, s) :> IntLayer) ]
+                Gen.frequency [
+                    3, convLayer name s IntLayerKind.Conv
+                    2, convLayer name s IntLayerKind.Depthwise
+                    2, convLayer name s IntLayerKind.Pointwise
+                    (if s.Size <= 200 then 2 else 0), convLayer name s IntLayerKind.Dense
+                    1, poolLayer name s IntLayerKind.MaxPool
+                    1, poolLayer name s IntLayerKind.AvgPool
+                    1, poolLayer name s IntLayerKind.GlobalAvgPool
+                    1, Gen.constant (IntFlattenLayer(name, s) :> IntLayer)
+                ]
         }
 
     let rec private layers (i: int) (s: Shape3) (n: int) : Gen<IntLayer list> =
@@ -134,7 +188,12 @@ module private IntGen =
             let! sIn = scale
             let! zIn = code
             let! name = Gen.elements [ "int"; "kws ✓"; "" ]
-            let outC = match List.tryLast ls with Some l -> l.Output.C | None -> c
+
+            let outC =
+                match List.tryLast ls with
+                | Some l -> l.Output.C
+                | None -> c
+
             return IntModel(name, Shape3(h, w, c), sIn, zIn, List.toArray ls, Array.init outC (sprintf "k%d"))
         }
 
@@ -160,15 +219,51 @@ let private dumpInt (m: IntModel) : string =
         | :? IntConvLayer as c ->
             add (join [ c.KernelH; c.KernelW; c.StrideH; c.StrideW; c.PadH; c.PadW ])
             add c.WeightKind
-            add (match c.Int8Weights with null -> "-" | w -> join w)
-            add (match c.TernaryWeights with null -> "-" | t -> $"{t.Rows}x{t.RowLength}:{Convert.ToHexString t.Data}")
+
+            add (
+                match c.Int8Weights with
+                | null -> "-"
+                | w -> join w
+            )
+
+            add (
+                match c.TernaryWeights with
+                | null -> "-"
+                | t -> $"{t.Rows}x{t.RowLength}:{Convert.ToHexString t.Data}"
+            )
+
             add (join c.Bias)
             add (join c.Multiplier)
             add (join c.Shift)
-            add (join [ c.InputZero; c.OutputZero; c.ActMin; c.ActMax; bits c.InputScale; bits c.OutputScale ])
+
+            add (
+                join [
+                    c.InputZero
+                    c.OutputZero
+                    c.ActMin
+                    c.ActMax
+                    bits c.InputScale
+                    bits c.OutputScale
+                ]
+            )
+
             add (join (c.WeightScale |> Array.map bits))
         | :? IntPoolLayer as p ->
-            add (join [ p.KernelH; p.KernelW; p.StrideH; p.StrideW; p.Multiplier; p.Shift; p.InputZero; p.OutputZero; p.ActMin; p.ActMax ])
+            add (
+                join [
+                    p.KernelH
+                    p.KernelW
+                    p.StrideH
+                    p.StrideW
+                    p.Multiplier
+                    p.Shift
+                    p.InputZero
+                    p.OutputZero
+                    p.ActMin
+                    p.ActMax
+                ]
+            )
+
             add (join [ bits p.InputScale; bits p.OutputScale ])
         | _ -> ()
 
@@ -215,28 +310,87 @@ let private expectError (fragment: string) (r: Result<LoadedModel, string>) =
 
 let private smallFloat: Model =
     let rng = Random 11
-    let vals n = Array.init n (fun _ -> float32 (rng.NextDouble() - 0.5))
 
-    { Name = "small float ✓"
-      Input = Shape3(5, 4, 2)
-      Layers =
-        [ Conv2d { InChannels = 2; OutChannels = 3; KernelH = 3; KernelW = 3; StrideH = 1; StrideW = 1; PadH = 1; PadW = 1; Weight = vals 54; Bias = vals 3 }
-          BatchNorm { Gamma = vals 3; Beta = vals 3; Mean = vals 3; Var = [| 0.5f; 1.0f; 2.0f |]; Eps = 1e-5f }
-          ReLU6
-          MaxPool { KernelH = 2; KernelW = 2; StrideH = 2; StrideW = 2 }
-          Flatten
-          Dense { Inputs = 12; Outputs = 2; Weight = vals 24; Bias = vals 2 } ]
-      Classes = [ "yes"; "no" ] }
+    let vals n =
+        Array.init n (fun _ -> float32 (rng.NextDouble() - 0.5))
+
+    {
+        Name = "small float ✓"
+        Input = Shape3(5, 4, 2)
+        Layers = [
+            Conv2d {
+                InChannels = 2
+                OutChannels = 3
+                KernelH = 3
+                KernelW = 3
+                StrideH = 1
+                StrideW = 1
+                PadH = 1
+                PadW = 1
+                Weight = vals 54
+                Bias = vals 3
+            }
+            BatchNorm {
+                Gamma = vals 3
+                Beta = vals 3
+                Mean = vals 3
+                Var = [| 0.5f; 1.0f; 2.0f |]
+                Eps = 1e-5f
+            }
+            ReLU6
+            MaxPool {
+                KernelH = 2
+                KernelW = 2
+                StrideH = 2
+                StrideW = 2
+            }
+            Flatten
+            Dense {
+                Inputs = 12
+                Outputs = 2
+                Weight = vals 24
+                Bias = vals 2
+            }
+        ]
+        Classes = [ "yes"; "no" ]
+    }
 
 let private ternaryModel: IntModel =
     let pw =
         IntConvLayer(
-            "pw", IntLayerKind.Pointwise, Shape3(2, 2, 4), Shape3(2, 2, 2), 1, 1, 1, 1, 0, 0,
-            WeightKind.Ternary, null, PackedTernary.Pack(2, 4, ReadOnlySpan(Array.create 8 1y)),
-            [| 3; -4 |], [| 1 <<< 30; 1 <<< 30 |], [| 31; 31 |], 0, -3, -128, 127, 0.5f, 0.25f, [| 0.1f; 0.2f |]
+            "pw",
+            IntLayerKind.Pointwise,
+            Shape3(2, 2, 4),
+            Shape3(2, 2, 2),
+            1,
+            1,
+            1,
+            1,
+            0,
+            0,
+            WeightKind.Ternary,
+            null,
+            PackedTernary.Pack(2, 4, ReadOnlySpan(Array.create 8 1y)),
+            [| 3; -4 |],
+            [| 1 <<< 30; 1 <<< 30 |],
+            [| 31; 31 |],
+            0,
+            -3,
+            -128,
+            127,
+            0.5f,
+            0.25f,
+            [| 0.1f; 0.2f |]
         )
 
-    IntModel("tern", Shape3(2, 2, 4), 0.5f, 0, [| pw; IntFlattenLayer("flat", Shape3(2, 2, 2)) |], [| "a"; "b"; "c"; "d"; "e"; "f"; "g"; "h" |])
+    IntModel(
+        "tern",
+        Shape3(2, 2, 4),
+        0.5f,
+        0,
+        [| pw; IntFlattenLayer("flat", Shape3(2, 2, 2)) |],
+        [| "a"; "b"; "c"; "d"; "e"; "f"; "g"; "h" |]
+    )
 
 let private smallInt: byte[] = ModelFile.serializeInt ternaryModel
 
@@ -251,21 +405,28 @@ let ``float models round-trip exactly and the hash is stable`` () =
                 back = m
                 && ModelFile.serializeFloat back = bytes
                 && ModelFile.hash bytes = ModelFile.hash (ModelFile.serializeFloat back)
-                && ModelFile.hash bytes = Convert.ToHexStringLower(SHA256.HashData bytes[headerSize .. bytes.Length - 33])
+                && ModelFile.hash bytes =
+                    Convert.ToHexStringLower(SHA256.HashData bytes[headerSize .. bytes.Length - 33])
             | _ -> false
 
-        ok
-        |> Prop.collect $"layers: {m.Layers.Length}")
+        ok |> Prop.collect $"layers: {m.Layers.Length}")
 
 [<Property(MaxTest = 100)>]
 let ``integer models round-trip with every field and the hash is stable`` () =
     Prop.forAll (Arb.fromGen IntGen.model) (fun m ->
         let bytes = ModelFile.serializeInt m
-        let kinds = m.Layers |> Array.choose (function :? IntConvLayer as c -> Some c.WeightKind | _ -> None)
+
+        let kinds =
+            m.Layers
+            |> Array.choose (function
+                | :? IntConvLayer as c -> Some c.WeightKind
+                | _ -> None)
 
         let ok =
             match ModelFile.deserialize bytes with
-            | Ok(IntegerModel back) -> dumpInt back = dumpInt m && ModelFile.hash (ModelFile.serializeInt back) = ModelFile.hash bytes
+            | Ok(IntegerModel back) ->
+                dumpInt back = dumpInt m
+                && ModelFile.hash (ModelFile.serializeInt back) = ModelFile.hash bytes
             | _ -> false
 
         ok
@@ -276,7 +437,13 @@ let ``integer models round-trip with every field and the hash is stable`` () =
 [<Test>]
 let ``different models have different hashes`` () =
     let a = ModelFile.serializeFloat smallFloat
-    let b = ModelFile.serializeFloat { smallFloat with Name = smallFloat.Name + "x" }
+
+    let b =
+        ModelFile.serializeFloat {
+            smallFloat with
+                Name = smallFloat.Name + "x"
+        }
+
     Assert.That(ModelFile.hash a, Is.Not.EqualTo(ModelFile.hash b))
     Assert.That(ModelFile.hash a, Does.Match "^[0-9a-f]{64}$")
 
@@ -312,85 +479,155 @@ let ``any single-byte corruption is rejected`` () =
 [<Property(MaxTest = 200)>]
 let ``foreign bytes are rejected without an exception`` () =
     let foreign =
-        Gen.frequency
-            [ 3, Gen.choose (0, 100) |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte))
-              // A right magic and version followed by junk, to get past the first checks.
-              1, Gen.choose (0, 80) |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte))
-                 |> Gen.map (fun junk -> Array.concat [ "TERN"B; [| 1uy; 0uy |]; junk ]) ]
+        Gen.frequency [
+            3,
+            Gen.choose (0, 100)
+            |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte))
+            // A right magic and version followed by junk, to get past the first checks.
+            1,
+            Gen.choose (0, 80)
+            |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte))
+            |> Gen.map (fun junk -> Array.concat [ "TERN"B; [| 1uy; 0uy |]; junk ])
+        ]
 
     Prop.forAll (Arb.fromGen foreign) (fun bytes -> Result.isError (ModelFile.deserialize bytes))
 
 [<Test>]
 let ``header errors say what is wrong`` () =
     let good = ModelFile.serializeFloat smallFloat
+
     let edit pos (v: byte) =
         let b = Array.copy good
         b[pos] <- v
         b
 
     ModelFile.deserialize [| 1uy; 2uy |] |> expectError "too short for the header"
-    ModelFile.deserialize (Encoding.ASCII.GetBytes "PK\003\004 this is a zip file, not a model....") |> expectError "not a Tern model file"
-    ModelFile.deserialize (edit 4 7uy) |> expectError "unsupported format version 7 (this build reads version 1)"
+
+    ModelFile.deserialize (Encoding.ASCII.GetBytes "PK\003\004 this is a zip file, not a model....")
+    |> expectError "not a Tern model file"
+
+    ModelFile.deserialize (edit 4 7uy)
+    |> expectError "unsupported format version 7 (this build reads version 1)"
+
     ModelFile.deserialize (edit 6 9uy) |> expectError "unknown model kind 9"
-    ModelFile.deserialize good[.. good.Length - 2] |> expectError $"expected {good.Length - headerSize - 32} payload bytes"
-    ModelFile.deserialize (Array.append good [| 0uy |]) |> expectError "1 trailing bytes"
-    ModelFile.deserialize (edit (good.Length - 1) (good[good.Length - 1] ^^^ 1uy)) |> expectError "corrupted"
-    ModelFile.deserialize (edit 6 2uy) |> expectError "header says model kind 2, payload says 1"
+
+    ModelFile.deserialize good[.. good.Length - 2]
+    |> expectError $"expected {good.Length - headerSize - 32} payload bytes"
+
+    ModelFile.deserialize (Array.append good [| 0uy |])
+    |> expectError "1 trailing bytes"
+
+    ModelFile.deserialize (edit (good.Length - 1) (good[good.Length - 1] ^^^ 1uy))
+    |> expectError "corrupted"
+
+    ModelFile.deserialize (edit 6 2uy)
+    |> expectError "header says model kind 2, payload says 1"
 
 [<Test>]
 let ``payloads that parse badly or describe invalid models are rejected`` () =
     let header (w: BinaryWriter) =
         w.Write 1uy
         str w "x"
-        w.Write 1; w.Write 1; w.Write 2 // input 1x1x2
+        w.Write 1
+        w.Write 1
+        w.Write 2 // input 1x1x2
         w.Write 0 // no class names
 
-    frame 1uy (payload (fun w -> header w; w.Write 1; w.Write 99uy))
+    frame
+        1uy
+        (payload (fun w ->
+            header w
+            w.Write 1
+            w.Write 99uy))
     |> ModelFile.deserialize
     |> expectError "unknown float layer tag 99 for layer 0 at payload offset"
 
-    frame 1uy (payload (fun w -> header w; w.Write -1))
+    frame
+        1uy
+        (payload (fun w ->
+            header w
+            w.Write -1))
     |> ModelFile.deserialize
     |> expectError "layers count -1"
 
-    frame 1uy (payload (fun w -> w.Write 1uy; w.Write UInt32.MaxValue))
+    frame
+        1uy
+        (payload (fun w ->
+            w.Write 1uy
+            w.Write UInt32.MaxValue))
     |> ModelFile.deserialize
     |> expectError "model name length 4294967295"
 
     // A dense layer with a huge weight count: rejected before anything is allocated.
-    frame 1uy (payload (fun w -> header w; w.Write 1; w.Write 11uy; w.Write 2; w.Write 1; w.Write Int32.MaxValue))
+    frame
+        1uy
+        (payload (fun w ->
+            header w
+            w.Write 1
+            w.Write 11uy
+            w.Write 2
+            w.Write 1
+            w.Write Int32.MaxValue))
     |> ModelFile.deserialize
     |> expectError "layer 0 weight needs"
 
     // Parses, but the dense layer expects 3 inputs where the input has 2.
-    frame 1uy (payload (fun w ->
-        header w
-        w.Write 1
-        w.Write 11uy
-        w.Write 3; w.Write 1
-        w.Write 3; w.Write 1.0f; w.Write 1.0f; w.Write 1.0f
-        w.Write 1; w.Write 0.0f))
+    frame
+        1uy
+        (payload (fun w ->
+            header w
+            w.Write 1
+            w.Write 11uy
+            w.Write 3
+            w.Write 1
+            w.Write 3
+            w.Write 1.0f
+            w.Write 1.0f
+            w.Write 1.0f
+            w.Write 1
+            w.Write 0.0f))
     |> ModelFile.deserialize
     |> expectError "layer 0 (dense): expects 3 inputs"
 
-    frame 1uy (payload (fun w -> header w; w.Write 0; w.Write 0uy))
+    frame
+        1uy
+        (payload (fun w ->
+            header w
+            w.Write 0
+            w.Write 0uy))
     |> ModelFile.deserialize
     |> expectError "1 unread bytes"
 
 [<Test>]
 let ``a ternary payload with a 0b11 code is rejected even with a correct checksum`` () =
     // rows 2, row length 4, 2 data bytes of +1 codes (0x55).
-    let marker = payload (fun w -> w.Write 2; w.Write 4; w.Write 2; w.Write 0x55uy; w.Write 0x55uy)
+    let marker =
+        payload (fun w ->
+            w.Write 2
+            w.Write 4
+            w.Write 2
+            w.Write 0x55uy
+            w.Write 0x55uy)
+
     let at = smallInt.AsSpan().IndexOf(ReadOnlySpan marker)
     Assert.That(at, Is.GreaterThan headerSize, "ternary data not found in the file")
     let bad = Array.copy smallInt
     bad[at + 12] <- 0x57uy // weight 0 of row 0 becomes 0b11
-    ModelFile.deserialize (rechecksum bad) |> expectError "invalid ternary code 0b11 at row 0, column 0"
+
+    ModelFile.deserialize (rechecksum bad)
+    |> expectError "invalid ternary code 0b11 at row 0, column 0"
 
 [<Test>]
 let ``integer model errors from Validate become Error`` () =
     // Multiplier field of the pointwise layer follows the bias array [3; -4]: set channel 0's M below 2^30.
-    let marker = payload (fun w -> w.Write 2; w.Write 3; w.Write -4; w.Write 2; w.Write(1 <<< 30))
+    let marker =
+        payload (fun w ->
+            w.Write 2
+            w.Write 3
+            w.Write -4
+            w.Write 2
+            w.Write(1 <<< 30))
+
     let at = smallInt.AsSpan().IndexOf(ReadOnlySpan marker)
     Assert.That(at, Is.GreaterThan headerSize)
     let bad = Array.copy smallInt
@@ -421,14 +658,23 @@ let ``save is atomic, replaces the target and leaves no temporary files; load na
         let missing = Path.Combine(dir.FullName, "nope.tern")
         ModelFile.load missing |> expectError $"{missing}: file not found"
 
-        File.WriteAllBytes(path, smallInt[.. 20])
+        File.WriteAllBytes(path, smallInt[..20])
         ModelFile.load path |> expectError $"{path}: truncated"
     finally
         dir.Delete true
 
 [<Test>]
 let ``serializing an invalid model throws instead of writing an unloadable file`` () =
-    let bad = { smallFloat with Input = Shape3(5, 4, 3) }
-    Assert.Throws<ArgumentException>(fun () -> ModelFile.serializeFloat bad |> ignore) |> ignore
-    let badInt = IntModel("bad", Shape3(1, 1, 1), 1.0f, 0, [| IntFlattenLayer("f", Shape3(1, 1, 2)) |], [||])
-    Assert.Throws<ArgumentException>(fun () -> ModelFile.serializeInt badInt |> ignore) |> ignore
+    let bad = {
+        smallFloat with
+            Input = Shape3(5, 4, 3)
+    }
+
+    Assert.Throws<ArgumentException>(fun () -> ModelFile.serializeFloat bad |> ignore)
+    |> ignore
+
+    let badInt =
+        IntModel("bad", Shape3(1, 1, 1), 1.0f, 0, [| IntFlattenLayer("f", Shape3(1, 1, 2)) |], [||])
+
+    Assert.Throws<ArgumentException>(fun () -> ModelFile.serializeInt badInt |> ignore)
+    |> ignore

@@ -12,7 +12,8 @@ open Tern.Core
 module FloatGen =
     /// A float in [lo, hi] on a grid of a million steps.
     let value (lo: float32) (hi: float32) : Gen<float32> =
-        Gen.choose (0, 1_000_000) |> Gen.map (fun i -> lo + (hi - lo) * float32 i / 1.0e6f)
+        Gen.choose (0, 1_000_000)
+        |> Gen.map (fun i -> lo + (hi - lo) * float32 i / 1.0e6f)
 
     let values (n: int) (lo: float32) (hi: float32) : Gen<float32[]> = Gen.arrayOfLength n (value lo hi)
 
@@ -43,17 +44,18 @@ module FloatGen =
             let! w = values (outC * perOut) -1.0f 1.0f
             let! b = values outC -0.5f 0.5f
 
-            return
-                { InChannels = s.C
-                  OutChannels = outC
-                  KernelH = kh
-                  KernelW = kw
-                  StrideH = sh
-                  StrideW = sw
-                  PadH = ph
-                  PadW = pw
-                  Weight = w
-                  Bias = b }
+            return {
+                InChannels = s.C
+                OutChannels = outC
+                KernelH = kh
+                KernelW = kw
+                StrideH = sh
+                StrideW = sw
+                PadH = ph
+                PadW = pw
+                Weight = w
+                Bias = b
+            }
         }
 
     /// A BatchNorm with positive variance and gamma of either sign.
@@ -63,7 +65,14 @@ module FloatGen =
             let! b = values channels -1.0f 1.0f
             let! m = values channels -1.0f 1.0f
             let! v = values channels 0.05f 2.0f
-            return { Gamma = g; Beta = b; Mean = m; Var = v; Eps = 1.0e-5f }
+
+            return {
+                Gamma = g
+                Beta = b
+                Mean = m
+                Var = v
+                Eps = 1.0e-5f
+            }
         }
 
     let private pool (s: Shape3) : Gen<PoolSpec> =
@@ -72,7 +81,13 @@ module FloatGen =
             let! kw = Gen.choose (1, min 3 s.W)
             let! sh = Gen.choose (1, 2)
             let! sw = Gen.choose (1, 2)
-            return { KernelH = kh; KernelW = kw; StrideH = sh; StrideW = sw }
+
+            return {
+                KernelH = kh
+                KernelW = kw
+                StrideH = sh
+                StrideW = sw
+            }
         }
 
     let private dense (s: Shape3) : Gen<DenseSpec> =
@@ -80,23 +95,30 @@ module FloatGen =
             let! outs = Gen.choose (1, 5)
             let! w = values (s.Size * outs) -0.5f 0.5f
             let! b = values outs -0.5f 0.5f
-            return { Inputs = s.Size; Outputs = outs; Weight = w; Bias = b }
+
+            return {
+                Inputs = s.Size
+                Outputs = outs
+                Weight = w
+                Bias = b
+            }
         }
 
     /// One layer that accepts the shape; BatchNorm is likely right after a linear layer.
     let layer (s: Shape3) (afterLinear: bool) : Gen<Layer> =
-        Gen.frequency
-            [ 3, convSpec s false false |> Gen.map Conv2d
-              2, convSpec s true false |> Gen.map DepthwiseConv2d
-              2, convSpec s false true |> Gen.map Pointwise
-              (if afterLinear then 8 else 1), batchNorm s.C |> Gen.map BatchNorm
-              1, Gen.constant ReLU
-              1, Gen.constant ReLU6
-              1, pool s |> Gen.map MaxPool
-              1, pool s |> Gen.map AvgPool
-              1, Gen.constant GlobalAvgPool
-              1, Gen.constant Flatten
-              (if s.Size <= 200 then 2 else 0), dense s |> Gen.map Dense ]
+        Gen.frequency [
+            3, convSpec s false false |> Gen.map Conv2d
+            2, convSpec s true false |> Gen.map DepthwiseConv2d
+            2, convSpec s false true |> Gen.map Pointwise
+            (if afterLinear then 8 else 1), batchNorm s.C |> Gen.map BatchNorm
+            1, Gen.constant ReLU
+            1, Gen.constant ReLU6
+            1, pool s |> Gen.map MaxPool
+            1, pool s |> Gen.map AvgPool
+            1, Gen.constant GlobalAvgPool
+            1, Gen.constant Flatten
+            (if s.Size <= 200 then 2 else 0), dense s |> Gen.map Dense
+        ]
 
     let rec private layers (s: Shape3) (n: int) (afterLinear: bool) : Gen<Layer list> =
         if n = 0 then
@@ -123,13 +145,24 @@ module FloatGen =
             let! n = Gen.choose (0, maxLayers)
             let! ls = layers (Shape3(h, w, c)) n false
             let! name = Gen.elements [ "m"; "kws-ds"; "ünïcode ✓"; "" ]
-            let outC = (List.last (Model.shapes { Name = name; Input = Shape3(h, w, c); Layers = ls; Classes = [] })).C
 
-            return
-                { Name = name
-                  Input = Shape3(h, w, c)
-                  Layers = ls
-                  Classes = List.init outC (sprintf "class%d") }
+            let outC =
+                (List.last (
+                    Model.shapes {
+                        Name = name
+                        Input = Shape3(h, w, c)
+                        Layers = ls
+                        Classes = []
+                    }
+                ))
+                    .C
+
+            return {
+                Name = name
+                Input = Shape3(h, w, c)
+                Layers = ls
+                Classes = List.init outC (sprintf "class%d")
+            }
         }
 
     /// A model paired with a random input of its input shape.
@@ -140,41 +173,91 @@ module FloatGen =
             return m, Tensor.ofArray m.Input x
         }
 
-let private conv3 inC outC : ConvSpec =
-    { InChannels = inC
-      OutChannels = outC
-      KernelH = 3
-      KernelW = 3
-      StrideH = 2
-      StrideW = 2
-      PadH = 1
-      PadW = 1
-      Weight = Array.zeroCreate (9 * inC * outC)
-      Bias = Array.zeroCreate outC }
+let private conv3 inC outC : ConvSpec = {
+    InChannels = inC
+    OutChannels = outC
+    KernelH = 3
+    KernelW = 3
+    StrideH = 2
+    StrideW = 2
+    PadH = 1
+    PadW = 1
+    Weight = Array.zeroCreate (9 * inC * outC)
+    Bias = Array.zeroCreate outC
+}
 
-let private small =
-    { Name = "small"
-      Input = Shape3(8, 6, 2)
-      Layers =
-        [ Conv2d(conv3 2 4)
-          ReLU
-          MaxPool { KernelH = 2; KernelW = 2; StrideH = 2; StrideW = 2 }
-          Flatten
-          Dense { Inputs = 2 * 1 * 4; Outputs = 3; Weight = Array.zeroCreate 24; Bias = Array.zeroCreate 3 } ]
-      Classes = [ "a"; "b"; "c" ] }
+let private small = {
+    Name = "small"
+    Input = Shape3(8, 6, 2)
+    Layers = [
+        Conv2d(conv3 2 4)
+        ReLU
+        MaxPool {
+            KernelH = 2
+            KernelW = 2
+            StrideH = 2
+            StrideW = 2
+        }
+        Flatten
+        Dense {
+            Inputs = 2 * 1 * 4
+            Outputs = 3
+            Weight = Array.zeroCreate 24
+            Bias = Array.zeroCreate 3
+        }
+    ]
+    Classes = [ "a"; "b"; "c" ]
+}
 
 [<Test>]
 let ``outputShape follows the convolution and pooling formulas`` () =
-    Assert.That(Model.outputShape (Shape3(8, 6, 2)) (Conv2d(conv3 2 4)), Is.EqualTo(Ok(Shape3(4, 3, 4)): Result<Shape3, string>))
-    let pool = MaxPool { KernelH = 2; KernelW = 3; StrideH = 2; StrideW = 1 }
+    Assert.That(
+        Model.outputShape (Shape3(8, 6, 2)) (Conv2d(conv3 2 4)),
+        Is.EqualTo(Ok(Shape3(4, 3, 4)): Result<Shape3, string>)
+    )
+
+    let pool =
+        MaxPool {
+            KernelH = 2
+            KernelW = 3
+            StrideH = 2
+            StrideW = 1
+        }
+
     Assert.That(Model.outputShape (Shape3(5, 5, 3)) pool, Is.EqualTo(Ok(Shape3(2, 3, 3)): Result<Shape3, string>))
-    Assert.That(Model.outputShape (Shape3(2, 2, 3)) (MaxPool { KernelH = 3; KernelW = 1; StrideH = 1; StrideW = 1 }) |> Result.isError)
+
+    Assert.That(
+        Model.outputShape
+            (Shape3(2, 2, 3))
+            (MaxPool {
+                KernelH = 3
+                KernelW = 1
+                StrideH = 1
+                StrideW = 1
+            })
+        |> Result.isError
+    )
 
 [<Test>]
 let ``describe, paramCount, macCount and peak activation bytes of a small model`` () =
     let infos = Model.describe small
-    Assert.That(infos |> List.map (fun i -> i.Name), Is.EqualTo<string list> [ "conv2d_0"; "relu_1"; "maxpool_2"; "flatten_3"; "dense_4" ])
-    Assert.That(infos |> List.map (fun i -> i.OutputShape), Is.EqualTo<Shape3 list> [ Shape3(4, 3, 4); Shape3(4, 3, 4); Shape3(2, 1, 4); Shape3(1, 1, 8); Shape3(1, 1, 3) ])
+
+    Assert.That(
+        infos |> List.map (fun i -> i.Name),
+        Is.EqualTo<string list> [ "conv2d_0"; "relu_1"; "maxpool_2"; "flatten_3"; "dense_4" ]
+    )
+
+    Assert.That(
+        infos |> List.map (fun i -> i.OutputShape),
+        Is.EqualTo<Shape3 list> [
+            Shape3(4, 3, 4)
+            Shape3(4, 3, 4)
+            Shape3(2, 1, 4)
+            Shape3(1, 1, 8)
+            Shape3(1, 1, 3)
+        ]
+    )
+
     Assert.That(Model.totalParams small, Is.EqualTo(72 + 4 + 24 + 3))
     Assert.That(infos[0].Macs, Is.EqualTo(48L * 18L))
     Assert.That(infos[4].Macs, Is.EqualTo 24L)
@@ -183,21 +266,42 @@ let ``describe, paramCount, macCount and peak activation bytes of a small model`
 
 [<Test>]
 let ``validate names the layer with mismatched channels`` () =
-    let bad = { small with Layers = [ Conv2d(conv3 3 4) ] }
+    let bad = {
+        small with
+            Layers = [ Conv2d(conv3 3 4) ]
+    }
 
     match Model.validate bad with
     | Ok() -> Assert.Fail "a 3-channel conv on a 2-channel input must be rejected"
     | Error e -> Assert.That(e, Does.Contain("layer 0 (conv2d)").And.Contain("3 input channels"))
 
-    let badBias = { small with Layers = [ Conv2d { conv3 2 4 with Bias = Array.zeroCreate 3 } ] }
+    let badBias = {
+        small with
+            Layers = [
+                Conv2d {
+                    conv3 2 4 with
+                        Bias = Array.zeroCreate 3
+                }
+            ]
+    }
+
     Assert.That(Model.validate badBias |> Result.isError)
 
 [<Test>]
 let ``run rejects an input of the wrong shape and an invalid model`` () =
-    let ex = Assert.Throws<System.ArgumentException>(fun () -> Forward.run small (Tensor.zeros (Shape3(6, 8, 2))) |> ignore)
+    let ex =
+        Assert.Throws<System.ArgumentException>(fun () -> Forward.run small (Tensor.zeros (Shape3(6, 8, 2))) |> ignore)
+
     Assert.That(ex.Message, Does.Contain "expects input 8x6x2")
-    let bad = { small with Layers = [ Conv2d(conv3 3 4) ] }
-    let ex2 = Assert.Throws<System.ArgumentException>(fun () -> Forward.run bad (Tensor.zeros bad.Input) |> ignore)
+
+    let bad = {
+        small with
+            Layers = [ Conv2d(conv3 3 4) ]
+    }
+
+    let ex2 =
+        Assert.Throws<System.ArgumentException>(fun () -> Forward.run bad (Tensor.zeros bad.Input) |> ignore)
+
     Assert.That(ex2.Message, Does.Contain "layer 0 (conv2d)")
 
 [<Property(MaxTest = 60)>]
@@ -217,4 +321,9 @@ let ``activations has one tensor per layer, shapes follow Model.shapes, and the 
          && acts |> List.forall (fun a -> a.Data.Length = a.Shape.Size)
          && lastOk)
         |> Prop.classify (List.isEmpty m.Layers) "no layers"
-        |> Prop.classify (m.Layers |> List.exists (function Dense _ -> true | _ -> false)) "has dense")
+        |> Prop.classify
+            (m.Layers
+             |> List.exists (function
+                 | Dense _ -> true
+                 | _ -> false))
+            "has dense")

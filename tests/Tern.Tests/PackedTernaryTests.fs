@@ -55,7 +55,10 @@ let ``the layout is 00 zero, 01 plus, 10 minus, least significant first`` () =
 let ``any byte holding the code 11 is rejected with its row and column`` (row: byte) (col: byte) =
     let rows, len = 3, 7
     let r, j = int row % rows, int col % len
-    let p = PackedTernary.Pack(rows, len, ReadOnlySpan(Array.zeroCreate<sbyte> (rows * len)))
+
+    let p =
+        PackedTernary.Pack(rows, len, ReadOnlySpan(Array.zeroCreate<sbyte>(rows * len)))
+
     p.Data[r * p.RowBytes + j / 4] <- p.Data[r * p.RowBytes + j / 4] ||| byte (3 <<< (2 * (j % 4)))
     let ex = Assert.Throws<InvalidDataException>(fun () -> p.Validate())
     ex.Message.Contains($"row {r}, column {j}")

@@ -28,14 +28,13 @@ module private G =
             let! b = floatIn 0.0 m
 
             return!
-                Gen.frequency
-                    [
-                        6, Gen.constant (-a, b)
-                        2, Gen.constant (min a b, max a b)
-                        2, Gen.constant (-(max a b), -(min a b))
-                        1, Gen.constant (a, a)
-                        1, Gen.constant (0.0, 0.0)
-                    ]
+                Gen.frequency [
+                    6, Gen.constant (-a, b)
+                    2, Gen.constant (min a b, max a b)
+                    2, Gen.constant (-(max a b), -(min a b))
+                    1, Gen.constant (a, a)
+                    1, Gen.constant (0.0, 0.0)
+                ]
         }
 
     /// Parameters from a random calibration range.
@@ -49,26 +48,24 @@ module private G =
 
     /// Points of interest for p: uniform in [lo, hi], endpoints, 0, exact rounding ties of the grid.
     let pointIn (p: QParams) (lo: float) (hi: float) : Gen<float> =
-        Gen.frequency
-            [
-                6, floatIn lo hi
-                1, Gen.elements [ lo; hi; 0.0 ]
-                2,
-                Gen.choose (p.QMin, p.QMax - 1)
-                |> Gen.map (fun q -> p.Scale * (float (q - p.ZeroPoint) + 0.5))
-                |> Gen.map (fun x -> max lo (min hi x))
-            ]
+        Gen.frequency [
+            6, floatIn lo hi
+            1, Gen.elements [ lo; hi; 0.0 ]
+            2,
+            Gen.choose (p.QMin, p.QMax - 1)
+            |> Gen.map (fun q -> p.Scale * (float (q - p.ZeroPoint) + 0.5))
+            |> Gen.map (fun x -> max lo (min hi x))
+        ]
 
     /// Anything, including far outside the grid.
     let anyPoint (p: QParams) (lo: float) (hi: float) : Gen<float> =
         let span = max (hi - lo) p.Scale
 
-        Gen.frequency
-            [
-                3, pointIn p lo hi
-                3, floatIn (lo - 3.0 * span) (hi + 3.0 * span)
-                1, Gen.elements [ -1e300; 1e300; Double.NegativeInfinity; Double.PositiveInfinity ]
-            ]
+        Gen.frequency [
+            3, pointIn p lo hi
+            3, floatIn (lo - 3.0 * span) (hi + 3.0 * span)
+            1, Gen.elements [ -1e300; 1e300; Double.NegativeInfinity; Double.PositiveInfinity ]
+        ]
 
     /// Weights: roughly bell-shaped rows with exact zeros sprinkled in.
     let weights (rows: int) (cols: int) : Gen<float32[]> =
@@ -76,16 +73,15 @@ module private G =
             let! m = magnitude
 
             let one =
-                Gen.frequency
-                    [
-                        8,
-                        Gen.map3
-                            (fun a b c -> float32 ((a + b + c - 1.5) * m))
-                            (floatIn 0.0 1.0)
-                            (floatIn 0.0 1.0)
-                            (floatIn 0.0 1.0)
-                        1, Gen.constant 0.0f
-                    ]
+                Gen.frequency [
+                    8,
+                    Gen.map3
+                        (fun a b c -> float32 ((a + b + c - 1.5) * m))
+                        (floatIn 0.0 1.0)
+                        (floatIn 0.0 1.0)
+                        (floatIn 0.0 1.0)
+                    1, Gen.constant 0.0f
+                ]
 
             return! Gen.arrayOfLength (rows * cols) one
         }
@@ -95,14 +91,13 @@ module private G =
 
     /// Thresholds: the TWN default, other ratios, or a value equal to some |w| (exact ties).
     let threshold (values: float32[]) : Gen<TernaryThreshold> =
-        Gen.frequency
-            [
-                3, Gen.constant Quantize.defaultThreshold
-                2, floatIn 0.0 2.0 |> Gen.map ThresholdRatio
-                2,
-                Gen.elements (Array.toList values)
-                |> Gen.map (fun w -> ThresholdValue(abs (float w)))
-            ]
+        Gen.frequency [
+            3, Gen.constant Quantize.defaultThreshold
+            2, floatIn 0.0 2.0 |> Gen.map ThresholdRatio
+            2,
+            Gen.elements (Array.toList values)
+            |> Gen.map (fun w -> ThresholdValue(abs (float w)))
+        ]
 
     /// A ternarization case: rows, cols, weights, threshold, alpha mode.
     let ternaryCase: Gen<int * int * float32[] * TernaryThreshold * AlphaMode> =
@@ -129,37 +124,34 @@ module private G =
 
     /// Real multipliers: log-uniform over 1e-9 .. 1e3, plus powers of two and values that round M up.
     let multiplier: Gen<float> =
-        Gen.frequency
-            [
-                6, floatIn -9.0 3.0 |> Gen.map (fun e -> Math.Pow(10.0, e))
-                1, Gen.choose (-29, 9) |> Gen.map (fun e -> Math.ScaleB(1.0, e))
-                1,
-                Gen.choose (-29, 9)
-                |> Gen.map (fun e -> Math.ScaleB(2.0 - Math.ScaleB(1.0, -40), e))
-                1,
-                Gen.choose (-29, 9)
-                |> Gen.map (fun e -> Math.ScaleB(1.0 + Math.ScaleB(1.0, -31), e))
-            ]
+        Gen.frequency [
+            6, floatIn -9.0 3.0 |> Gen.map (fun e -> Math.Pow(10.0, e))
+            1, Gen.choose (-29, 9) |> Gen.map (fun e -> Math.ScaleB(1.0, e))
+            1,
+            Gen.choose (-29, 9)
+            |> Gen.map (fun e -> Math.ScaleB(2.0 - Math.ScaleB(1.0, -40), e))
+            1,
+            Gen.choose (-29, 9)
+            |> Gen.map (fun e -> Math.ScaleB(1.0 + Math.ScaleB(1.0, -31), e))
+        ]
 
     let int32Full: Gen<int> =
         Gen.choose64 (int64 Int32.MinValue, int64 Int32.MaxValue) |> Gen.map int
 
     let acc: Gen<int> =
-        Gen.frequency
-            [
-                4, int32Full
-                3, Gen.choose (-100000, 100000)
-                2, Gen.elements [ Int32.MinValue; Int32.MinValue + 1; Int32.MaxValue; -1; 0; 1 ]
-            ]
+        Gen.frequency [
+            4, int32Full
+            3, Gen.choose (-100000, 100000)
+            2, Gen.elements [ Int32.MinValue; Int32.MinValue + 1; Int32.MaxValue; -1; 0; 1 ]
+        ]
 
     /// A valid (M, S): M in [2^30, 2^31) with any S, or a small M with S = 62.
     let dyadicPair: Gen<int * int> =
-        Gen.frequency
-            [
-                4, Gen.map2 (fun m s -> (m, s)) (Gen.choose (1 <<< 30, Int32.MaxValue)) (Gen.choose (1, 62))
-                2, Gen.map2 (fun m s -> (m, s)) (Gen.elements [ 1 <<< 30; Int32.MaxValue ]) (Gen.choose (1, 62))
-                1, Gen.choose (0, (1 <<< 30) - 1) |> Gen.map (fun m -> (m, 62))
-            ]
+        Gen.frequency [
+            4, Gen.map2 (fun m s -> (m, s)) (Gen.choose (1 <<< 30, Int32.MaxValue)) (Gen.choose (1, 62))
+            2, Gen.map2 (fun m s -> (m, s)) (Gen.elements [ 1 <<< 30; Int32.MaxValue ]) (Gen.choose (1, 62))
+            1, Gen.choose (0, (1 <<< 30) - 1) |> Gen.map (fun m -> (m, 62))
+        ]
 
     /// (acc, (M, S)) with acc * M = 2^(S-1) mod 2^S: an exact rounding tie. With M = o * 2^j (o odd) this
     /// needs acc = 2^(S-1-j) * o^-1 mod 2^(S-j); the inverse of odd o mod 2^n is o^(2^(n-1) - 1).
@@ -193,12 +185,11 @@ module private G =
             let! z = Gen.choose (-128, 127)
 
             return!
-                Gen.frequency
-                    [
-                        3, Gen.constant (z, -128, 127)
-                        1, Gen.map2 (fun a b -> (z, min a b, max a b)) (Gen.choose (-128, 127)) (Gen.choose (-128, 127))
-                        3, Gen.constant (z, Int32.MinValue, Int32.MaxValue)
-                    ]
+                Gen.frequency [
+                    3, Gen.constant (z, -128, 127)
+                    1, Gen.map2 (fun a b -> (z, min a b, max a b)) (Gen.choose (-128, 127)) (Gen.choose (-128, 127))
+                    3, Gen.constant (z, Int32.MinValue, Int32.MaxValue)
+                ]
         }
 
 // ---------- helpers ----------
@@ -277,11 +268,10 @@ let ``roundHalfAway differs from banker's rounding on even ties`` () =
 [<Property>]
 let ``roundHalfAway is the nearest integer, odd-symmetric, ties outward`` () =
     let x =
-        Gen.frequency
-            [
-                3, G.floatIn -1e6 1e6
-                2, Gen.choose (-1000, 1000) |> Gen.map (fun k -> float k + 0.5)
-            ]
+        Gen.frequency [
+            3, G.floatIn -1e6 1e6
+            2, Gen.choose (-1000, 1000) |> Gen.map (fun k -> float k + 0.5)
+        ]
 
     Prop.forAll (Arb.fromGen x) (fun x ->
         let r = Quantize.roundHalfAway x
@@ -666,15 +656,14 @@ let ``gamma with gamma = 1, mu = 0, eps = 0 is the linear quantizer exactly`` ()
             let levels = float ((1 <<< b) - 1)
 
             let! x =
-                Gen.frequency
-                    [
-                        4, G.floatIn -1.2 1.2
-                        // Points whose code is an exact tie: (x + 1) / 2 * L = k + 1/2.
-                        2,
-                        Gen.choose (0, (1 <<< b) - 2)
-                        |> Gen.map (fun k -> (float k + 0.5) / levels * 2.0 - 1.0)
-                        1, Gen.elements [ -1.0; 0.0; -0.0; 1.0 ]
-                    ]
+                Gen.frequency [
+                    4, G.floatIn -1.2 1.2
+                    // Points whose code is an exact tie: (x + 1) / 2 * L = k + 1/2.
+                    2,
+                    Gen.choose (0, (1 <<< b) - 2)
+                    |> Gen.map (fun k -> (float k + 0.5) / levels * 2.0 - 1.0)
+                    1, Gen.elements [ -1.0; 0.0; -0.0; 1.0 ]
+                ]
 
             return (b, x)
         }

@@ -18,12 +18,13 @@ module private ModelGen =
     let private layerOn (i: int) (shape: Shape3) (z: int) : Gen<IntLayer * int> =
         gen {
             let! kind =
-                Gen.elements
-                    [ IntLayerKind.Conv
-                      IntLayerKind.Depthwise
-                      IntLayerKind.Pointwise
-                      IntLayerKind.MaxPool
-                      IntLayerKind.AvgPool ]
+                Gen.elements [
+                    IntLayerKind.Conv
+                    IntLayerKind.Depthwise
+                    IntLayerKind.Pointwise
+                    IntLayerKind.MaxPool
+                    IntLayerKind.AvgPool
+                ]
 
             let! ternary = Gen.elements [ false; true ]
             let name = sprintf "l%d" i
@@ -55,7 +56,8 @@ module private ModelGen =
             let! ternary = Gen.elements [ false; true ]
 
             let dense (s: Shape3) (z: int) =
-                convOn IntLayerKind.Dense ternary s z |> Gen.map (fun c -> toConv "dense" c :> IntLayer)
+                convOn IntLayerKind.Dense ternary s z
+                |> Gen.map (fun c -> toConv "dense" c :> IntLayer)
 
             match choice with
             | 1 ->
@@ -79,13 +81,21 @@ module private ModelGen =
 
     let model: Gen<IntModel> =
         gen {
-            let! inS = Gen.map3 (fun h w c -> Shape3(h, w, c)) (Gen.choose (1, 10)) (Gen.choose (1, 10)) (Gen.choose (1, 6))
+            let! inS =
+                Gen.map3 (fun h w c -> Shape3(h, w, c)) (Gen.choose (1, 10)) (Gen.choose (1, 10)) (Gen.choose (1, 6))
+
             let! z0 = zeroPoint
             let! n = Gen.choose (0, 4)
             let! layers, shape, z = body 0 n inS z0
             let! tail = head shape z
             let all = List.toArray (layers @ tail)
-            let outputs = if all.Length = 0 then inS.Size else (Array.last all).Output.Size
+
+            let outputs =
+                if all.Length = 0 then
+                    inS.Size
+                else
+                    (Array.last all).Output.Size
+
             return IntModel("random", inS, 0.05f, z0, all, Array.init outputs string)
         }
 
@@ -103,8 +113,10 @@ module private ModelGen =
             sampleOne seed (convOn kind ternary inS z)
             |> fun c ->
                 let outS =
-                    if kind = IntLayerKind.Dense then Shape3(1, 1, outC)
-                    else Shape3(IntConvLayer.ConvOut(inS.H, k, s, p), IntConvLayer.ConvOut(inS.W, k, s, p), outC)
+                    if kind = IntLayerKind.Dense then
+                        Shape3(1, 1, outC)
+                    else
+                        Shape3(IntConvLayer.ConvOut(inS.H, k, s, p), IntConvLayer.ConvOut(inS.W, k, s, p), outC)
 
                 let fanIn =
                     match kind with
@@ -114,32 +126,56 @@ module private ModelGen =
 
                 let rng = Random(int seed + outC)
 
-                { c with
-                    Kernel = (k, k)
-                    Stride = (s, s)
-                    Pad = (p, p)
-                    Out = outS
-                    Weights = Array.init (outC * fanIn) (fun _ -> sbyte (if ternary then rng.Next(-1, 2) else rng.Next(-127, 128)))
-                    Bias = Array.init outC (fun _ -> rng.Next(-2000, 2000))
-                    M = Array.create outC (1 <<< 30)
-                    S = Array.create outC (if ternary then 30 else 36)
-                    Lo = -128
-                    Hi = 127 }
+                {
+                    c with
+                        Kernel = (k, k)
+                        Stride = (s, s)
+                        Pad = (p, p)
+                        Out = outS
+                        Weights =
+                            Array.init (outC * fanIn) (fun _ ->
+                                sbyte (if ternary then rng.Next(-1, 2) else rng.Next(-127, 128)))
+                        Bias = Array.init outC (fun _ -> rng.Next(-2000, 2000))
+                        M = Array.create outC (1 <<< 30)
+                        S = Array.create outC (if ternary then 30 else 36)
+                        Lo = -128
+                        Hi = 127
+                }
                 |> toConv (sprintf "%A" kind)
 
         let c1 = conv IntLayerKind.Conv (Shape3(64, 64, 1)) 3 2 1 8 -3
         let dw = conv IntLayerKind.Depthwise c1.Output 3 2 1 8 c1.OutputZero
         let pw = conv IntLayerKind.Pointwise dw.Output 1 1 0 32 dw.OutputZero
-        let pool = toPool "pool" { sampleOne seed (poolOn IntLayerKind.AvgPool pw.Output pw.OutputZero) with Kernel = (4, 4); Stride = (4, 4); M = 1 <<< 30; S = 34; Lo = -128; Hi = 127 }
+
+        let pool =
+            toPool "pool" {
+                sampleOne seed (poolOn IntLayerKind.AvgPool pw.Output pw.OutputZero) with
+                    Kernel = (4, 4)
+                    Stride = (4, 4)
+                    M = 1 <<< 30
+                    S = 34
+                    Lo = -128
+                    Hi = 127
+            }
+
         let flat = IntFlattenLayer("flatten", pool.Output)
         let dense = conv IntLayerKind.Dense flat.Output 1 1 0 5 pool.OutputZero
-        IntModel("example", Shape3(64, 64, 1), 0.05f, -3, [| c1; dw; pw; pool; flat; dense |], [| "a"; "b"; "c"; "d"; "e" |])
+
+        IntModel(
+            "example",
+            Shape3(64, 64, 1),
+            0.05f,
+            -3,
+            [| c1; dw; pw; pool; flat; dense |],
+            [| "a"; "b"; "c"; "d"; "e" |]
+        )
 
 open ModelGen
 
-let private runnersOf (m: IntModel) : (string * Runner) list =
-    [ yield "scalar", Runner(m, KernelMode.Scalar)
-      for l in levels -> sprintf "optimized %A" l, Runner(m, KernelMode.Optimized, l) ]
+let private runnersOf (m: IntModel) : (string * Runner) list = [
+    yield "scalar", Runner(m, KernelMode.Scalar)
+    for l in levels -> sprintf "optimized %A" l, Runner(m, KernelMode.Optimized, l)
+]
 
 [<Property(MaxTest = 120)>]
 let ``Runner in every mode and SIMD level = IntReference, layer by layer`` () =
@@ -156,7 +192,10 @@ let ``Runner in every mode and SIMD level = IntReference, layer by layer`` () =
                 |> List.forall (fun (_, r) -> r.RunLayers x = expected && r.Run x = final))
 
         let ternary =
-            m.Layers |> Array.exists (function :? IntConvLayer as c -> c.WeightKind = WeightKind.Ternary | _ -> false)
+            m.Layers
+            |> Array.exists (function
+                | :? IntConvLayer as c -> c.WeightKind = WeightKind.Ternary
+                | _ -> false)
 
         ok
         |> Prop.classify ternary "has ternary layers"
@@ -184,7 +223,10 @@ let ``MemoryPlan never overlaps a layer's input and output, and its arena is the
     Prop.forAll (Arb.fromGen model) (fun m ->
         let plan = MemoryPlan.Create m
         let slots = plan.Layers |> Seq.toArray
-        let inside (o: int) (n: int) = o >= 0 && n >= 0 && o + n <= plan.ArenaBytes
+
+        let inside (o: int) (n: int) =
+            o >= 0 && n >= 0 && o + n <= plan.ArenaBytes
+
         let disjoint (a: int) (na: int) (b: int) (nb: int) = a + na <= b || b + nb <= a
 
         let peak =
@@ -195,7 +237,12 @@ let ``MemoryPlan never overlaps a layer's input and output, and its arena is the
 
         let chained =
             slots
-            |> Array.mapi (fun i s -> s.InputOffset = (if i = 0 then plan.InputOffset else slots[i - 1].OutputOffset))
+            |> Array.mapi (fun i s ->
+                s.InputOffset =
+                    (if i = 0 then
+                         plan.InputOffset
+                     else
+                         slots[i - 1].OutputOffset))
             |> Array.forall id
 
         let perLayer =
@@ -205,10 +252,15 @@ let ``MemoryPlan never overlaps a layer's input and output, and its arena is the
                 && s.OutputBytes = l.Output.Size
                 && inside s.InputOffset s.InputBytes
                 && inside s.OutputOffset s.OutputBytes
-                && (if l.Kind = IntLayerKind.Flatten then s.IsView
-                    else disjoint s.InputOffset s.InputBytes s.OutputOffset s.OutputBytes))
+                && (if l.Kind = IntLayerKind.Flatten then
+                        s.IsView
+                    else
+                        disjoint s.InputOffset s.InputBytes s.OutputOffset s.OutputBytes))
 
-        (plan.ArenaBytes = peak && chained && perLayer && Runner(m, KernelMode.Scalar).ArenaBytes = peak)
+        (plan.ArenaBytes = peak
+         && chained
+         && perLayer
+         && Runner(m, KernelMode.Scalar).ArenaBytes = peak)
         |> Prop.collect (sprintf "%d layers" m.Layers.Length))
 
 [<Property(MaxTest = 60)>]
@@ -256,20 +308,38 @@ let ``Argmax pinned cases`` () =
     Assert.That(Runner.Argmax(ReadOnlySpan [| 3y; 7y; 7y; 1y |]), Is.EqualTo 1)
     Assert.That(Runner.Argmax(ReadOnlySpan [| -128y; -128y |]), Is.EqualTo 0)
     Assert.That(Runner.Argmax(ReadOnlySpan [| -5y; 127y |]), Is.EqualTo 1)
-    Assert.Throws<ArgumentException>(fun () -> Runner.Argmax(ReadOnlySpan Array.empty<sbyte>) |> ignore) |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> Runner.Argmax(ReadOnlySpan Array.empty<sbyte>) |> ignore)
+    |> ignore
 
 [<Test>]
 let ``Runner rejects invalid models and wrong buffer sizes`` () =
     let m = example false 3UL
     // Drop the depthwise layer: the pointwise layer then receives 32x32x8 where it expects 16x16x8.
-    let broken = IntModel("broken", m.Input, m.InputScale, m.InputZero, Array.append m.Layers[..0] m.Layers[2..], m.ClassNames)
-    Assert.Throws<InvalidDataException>(fun () -> Runner(broken, KernelMode.Optimized) |> ignore) |> ignore
-    Assert.Throws<InvalidDataException>(fun () -> Runner.RunBatch(broken, KernelMode.Scalar, [||], 2) |> ignore) |> ignore
+    let broken =
+        IntModel("broken", m.Input, m.InputScale, m.InputZero, Array.append m.Layers[..0] m.Layers[2..], m.ClassNames)
+
+    Assert.Throws<InvalidDataException>(fun () -> Runner(broken, KernelMode.Optimized) |> ignore)
+    |> ignore
+
+    Assert.Throws<InvalidDataException>(fun () -> Runner.RunBatch(broken, KernelMode.Scalar, [||], 2) |> ignore)
+    |> ignore
+
     let r = Runner(m, KernelMode.Optimized)
-    Assert.Throws<ArgumentException>(fun () -> r.Run(Array.zeroCreate<sbyte> 5) |> ignore) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> r.Run(ReadOnlySpan(Array.zeroCreate<sbyte> m.Input.Size), Span(Array.zeroCreate<sbyte> 4))) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> Runner.RunBatch(m, KernelMode.Scalar, [| Array.zeroCreate 3 |], 1) |> ignore) |> ignore
-    Assert.Throws<ArgumentOutOfRangeException>(fun () -> Runner.RunBatch(m, KernelMode.Scalar, [||], 0) |> ignore) |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> r.Run(Array.zeroCreate<sbyte> 5) |> ignore)
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () ->
+        r.Run(ReadOnlySpan(Array.zeroCreate<sbyte> m.Input.Size), Span(Array.zeroCreate<sbyte> 4)))
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () ->
+        Runner.RunBatch(m, KernelMode.Scalar, [| Array.zeroCreate 3 |], 1) |> ignore)
+    |> ignore
+
+    Assert.Throws<ArgumentOutOfRangeException>(fun () -> Runner.RunBatch(m, KernelMode.Scalar, [||], 0) |> ignore)
+    |> ignore
 
 [<Test>]
 let ``A model without layers returns its input`` () =

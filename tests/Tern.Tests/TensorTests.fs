@@ -4,17 +4,18 @@ open NUnit.Framework
 open Tern.Runtime
 open Tern.Core
 
-let private conv kh kw ph pw inC outC (weight: float32[]) : ConvSpec =
-    { InChannels = inC
-      OutChannels = outC
-      KernelH = kh
-      KernelW = kw
-      StrideH = 1
-      StrideW = 1
-      PadH = ph
-      PadW = pw
-      Weight = weight
-      Bias = Array.zeroCreate outC }
+let private conv kh kw ph pw inC outC (weight: float32[]) : ConvSpec = {
+    InChannels = inC
+    OutChannels = outC
+    KernelH = kh
+    KernelW = kw
+    StrideH = 1
+    StrideW = 1
+    PadH = ph
+    PadW = pw
+    Weight = weight
+    Bias = Array.zeroCreate outC
+}
 
 let private ramp (shape: Shape3) : Tensor =
     Tensor.ofArray shape (Array.init shape.Size (fun i -> float32 (i + 1)))
@@ -53,7 +54,11 @@ let ``conv with a one-hot kernel is a shift with zero fill`` () =
 /// Output (h, w) of a stride-s, pad-1 3x3 layer whose kernel is one-hot at (kh, kw) reads input (h*s - 1 + kh, w*s - 1 + kw).
 let private shifted (x: Tensor) s h w kh kw c =
     let ih, iw = h * s - 1 + kh, w * s - 1 + kw
-    if ih < 0 || iw < 0 || ih >= x.Shape.H || iw >= x.Shape.W then 0.0f else Tensor.get x ih iw c
+
+    if ih < 0 || iw < 0 || ih >= x.Shape.H || iw >= x.Shape.W then
+        0.0f
+    else
+        Tensor.get x ih iw c
 
 [<Test>]
 let ``conv weights are (kh, kw, ic) per output channel and depthwise weights (kh, kw) per channel`` () =
@@ -61,15 +66,32 @@ let ``conv weights are (kh, kw, ic) per output channel and depthwise weights (kh
 
     for s in [ 1; 2 ] do
         // Conv: output 0 picks (kh 1, kw 2, ic 1), output 1 picks (kh 2, kw 0, ic 0).
-        let w = Array.zeroCreate<float32> (2 * 18)
+        let w = Array.zeroCreate<float32>(2 * 18)
         w[0 * 18 + (1 * 3 + 2) * 2 + 1] <- 1.0f
         w[1 * 18 + (2 * 3 + 0) * 2 + 0] <- 1.0f
-        let y = Forward.layer (Conv2d { conv 3 3 1 1 2 2 w with StrideH = s; StrideW = s }) x
+
+        let y =
+            Forward.layer
+                (Conv2d {
+                    conv 3 3 1 1 2 2 w with
+                        StrideH = s
+                        StrideW = s
+                })
+                x
         // Depthwise: channel 0 picks (kh 0, kw 1), channel 1 picks (kh 2, kw 2).
-        let dw = Array.zeroCreate<float32> (2 * 9)
+        let dw = Array.zeroCreate<float32>(2 * 9)
         dw[0 * 9 + 0 * 3 + 1] <- 1.0f
         dw[1 * 9 + 2 * 3 + 2] <- 1.0f
-        let d = Forward.layer (DepthwiseConv2d { conv 3 3 1 1 2 2 dw with StrideH = s; StrideW = s }) x
+
+        let d =
+            Forward.layer
+                (DepthwiseConv2d {
+                    conv 3 3 1 1 2 2 dw with
+                        StrideH = s
+                        StrideW = s
+                })
+                x
+
         Assert.That(y.Shape, Is.EqualTo(Shape3((5 - 1) / s + 1, (6 - 1) / s + 1, 2)))
 
         for h in 0 .. y.Shape.H - 1 do
@@ -89,14 +111,28 @@ let ``zero padding: 3x3 sum of ones counts the in-bounds neighbours`` () =
 let ``a 1x1 convolution equals a dense layer applied to every pixel`` () =
     let rng = System.Random 7
     let inC, outC = 3, 4
-    let spec = { conv 1 1 0 0 inC outC (Array.init (inC * outC) (fun _ -> float32 (rng.NextDouble() - 0.5))) with Bias = [| 0.1f; -0.2f; 0.3f; 0.0f |] }
+
+    let spec = {
+        conv 1 1 0 0 inC outC (Array.init (inC * outC) (fun _ -> float32 (rng.NextDouble() - 0.5))) with
+            Bias = [| 0.1f; -0.2f; 0.3f; 0.0f |]
+    }
+
     let x = Tensor.random rng -1.0f 1.0f (Shape3(3, 2, inC))
     let y = Forward.layer (Pointwise spec) x
-    let dense = Dense { Inputs = inC; Outputs = outC; Weight = spec.Weight; Bias = spec.Bias }
+
+    let dense =
+        Dense {
+            Inputs = inC
+            Outputs = outC
+            Weight = spec.Weight
+            Bias = spec.Bias
+        }
 
     for h in 0..2 do
         for w in 0..1 do
-            let pixel = Tensor.ofArray (Shape3(1, 1, inC)) (Array.init inC (fun c -> Tensor.get x h w c))
+            let pixel =
+                Tensor.ofArray (Shape3(1, 1, inC)) (Array.init inC (fun c -> Tensor.get x h w c))
+
             let expected = Forward.layer dense pixel
             let got = Array.init outC (fun c -> Tensor.get y h w c)
             Assert.That(got, Is.EqualTo<float32>(expected.Data).Within(1e-6f))
@@ -104,16 +140,31 @@ let ``a 1x1 convolution equals a dense layer applied to every pixel`` () =
 [<Test>]
 let ``depthwise convolution keeps channels apart`` () =
     // Channel 0 kernel doubles, channel 1 kernel negates (1x1 kernels).
-    let spec = { conv 1 1 0 0 2 2 [| 2.0f; -1.0f |] with Bias = [| 0.5f; 0.0f |] }
+    let spec = {
+        conv 1 1 0 0 2 2 [| 2.0f; -1.0f |] with
+            Bias = [| 0.5f; 0.0f |]
+    }
+
     let x = ramp (Shape3(2, 2, 2))
     let y = Forward.layer (DepthwiseConv2d spec) x
-    let expected = x.Data |> Array.mapi (fun i v -> if i % 2 = 0 then 2.0f * v + 0.5f else -v)
+
+    let expected =
+        x.Data |> Array.mapi (fun i v -> if i % 2 = 0 then 2.0f * v + 0.5f else -v)
+
     Assert.That(y.Data, Is.EqualTo<float32> expected)
 
 [<Test>]
 let ``pools: average of a constant is the constant, max picks the window maximum, global averages the plane`` () =
-    let p = { KernelH = 2; KernelW = 2; StrideH = 2; StrideW = 2 }
-    let c = Forward.layer (AvgPool p) (Tensor.ofArray (Shape3(5, 4, 2)) (Array.create 40 1.25f))
+    let p = {
+        KernelH = 2
+        KernelW = 2
+        StrideH = 2
+        StrideW = 2
+    }
+
+    let c =
+        Forward.layer (AvgPool p) (Tensor.ofArray (Shape3(5, 4, 2)) (Array.create 40 1.25f))
+
     Assert.That(c.Shape, Is.EqualTo(Shape3(2, 2, 2)))
     Assert.That(c.Data |> Array.forall ((=) 1.25f))
     let m = Forward.layer (MaxPool p) (ramp (Shape3(4, 4, 1)))
@@ -128,7 +179,13 @@ let ``relu, relu6 and batchnorm follow their formulas`` () =
     Assert.That((Forward.layer ReLU x).Data, Is.EqualTo<float32> [| 0.0f; 3.0f; 7.0f; 0.5f |])
     Assert.That((Forward.layer ReLU6 x).Data, Is.EqualTo<float32> [| 0.0f; 3.0f; 6.0f; 0.5f |])
 
-    let bn = { Gamma = [| 2.0f; 1.0f |]; Beta = [| 1.0f; 0.0f |]; Mean = [| 1.0f; 0.5f |]; Var = [| 3.0f; 0.0f |]; Eps = 1.0f }
+    let bn = {
+        Gamma = [| 2.0f; 1.0f |]
+        Beta = [| 1.0f; 0.0f |]
+        Mean = [| 1.0f; 0.5f |]
+        Var = [| 3.0f; 0.0f |]
+        Eps = 1.0f
+    }
     // channel 0: 2*(x-1)/2+1 = x; channel 1: (x-0.5)/1.
     Assert.That((Forward.layer (BatchNorm bn) x).Data, Is.EqualTo<float32>([| -1.0f; 2.5f; 7.0f; 0.0f |]).Within(1e-6f))
 
@@ -141,9 +198,20 @@ let ``flatten keeps the HWC order and dense after flatten is a dot product`` () 
     Assert.That(Tensor.get f 0 0 (Tensor.index x.Shape 1 0 2), Is.EqualTo(Tensor.get x 1 0 2))
 
     let w = Array.init 24 (fun i -> float32 (i % 5) - 2.0f)
-    let d = Dense { Inputs = 12; Outputs = 2; Weight = w; Bias = [| 1.0f; -1.0f |] }
+
+    let d =
+        Dense {
+            Inputs = 12
+            Outputs = 2
+            Weight = w
+            Bias = [| 1.0f; -1.0f |]
+        }
+
     let y = Forward.layer d f
-    let manual o = Array.fold2 (fun acc a b -> acc + a * b) (if o = 0 then 1.0f else -1.0f) w[o * 12 .. o * 12 + 11] x.Data
+
+    let manual o =
+        Array.fold2 (fun acc a b -> acc + a * b) (if o = 0 then 1.0f else -1.0f) w[o * 12 .. o * 12 + 11] x.Data
+
     Assert.That(y.Data, Is.EqualTo<float32> [| manual 0; manual 1 |])
     // Dense also reads an unflattened tensor in HWC order.
     Assert.That((Forward.layer d x).Data, Is.EqualTo<float32> y.Data)
@@ -152,6 +220,7 @@ let ``flatten keeps the HWC order and dense after flatten is a dot product`` () 
 let ``layer rejects a tensor of the wrong shape with a clear message`` () =
     let ex =
         Assert.Throws<System.ArgumentException>(fun () ->
-            Forward.layer (Conv2d(conv 1 1 0 0 3 1 (Array.zeroCreate 3))) (ramp (Shape3(2, 2, 2))) |> ignore)
+            Forward.layer (Conv2d(conv 1 1 0 0 3 1 (Array.zeroCreate 3))) (ramp (Shape3(2, 2, 2)))
+            |> ignore)
 
     Assert.That(ex.Message, Does.Contain "expects 3 input channels, receives 2")
