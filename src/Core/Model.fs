@@ -264,11 +264,16 @@ module Model =
     let totalMacs (model: Model) : int64 =
         describe model |> List.sumBy (fun l -> l.Macs)
 
-    /// Float activation memory of a ping-pong plan: max over layers of input + output bytes (int8 = 1 byte each).
+    /// Activation memory of the deployed ping-pong plan: max over layers of input + output bytes; BatchNorm and
+    /// activations are fused away and Flatten is a view, so they need no buffer (int8 = 1 byte per element).
     let peakActivationBytes (bytesPerElement: int) (model: Model) : int =
         describe model
         |> List.map (fun l ->
             match model.Layers[l.Index] with
-            | Flatten -> 0
+            // Fused into the layer before them (BN folding, activation clamps) or a view: no buffer of their own.
+            | Flatten
+            | BatchNorm _
+            | ReLU
+            | ReLU6 -> 0
             | _ -> (l.InputShape.Size + l.OutputShape.Size) * bytesPerElement)
         |> List.fold max (model.Input.Size * bytesPerElement)

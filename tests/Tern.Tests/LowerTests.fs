@@ -240,3 +240,9 @@ let ``bias bits and accumulator bounds are reported`` () =
         match l with
         | :? IntConvLayer as c -> Assert.That(Lower.accumulatorBound c, Is.LessThan(int64 Int32.MaxValue))
         | _ -> ()
+
+[<Test>]
+let ``the float model's peak activation bytes equal the lowered model's arena`` () =
+    let m, im = defaultLowered LowerOptions.Ternary
+    let arena = Tern.Runtime.Engine.MemoryPlan.Create(im).ArenaBytes
+    Assert.That(Model.peakActivationBytes 1 m, Is.EqualTo arena)
