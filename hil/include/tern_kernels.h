@@ -1,0 +1,55 @@
+/* Device kernels: the same names and the same arithmetic as the C# kernels in src/Runtime/Kernels
+ * (ConvS8 <-> tern_conv_s8, ...), per docs/arithmetic.md. Activations int8 HWC with a per-tensor
+ * zero point; weights one row per output channel (Conv: kh, kw, ic; Depthwise: kh, kw; Pointwise: ic;
+ * Dense: input index in HWC order); ternary rows packed 2 bits per weight (docs/arithmetic.md).
+ * Pointwise and Dense are tern_conv_* with a 1x1 kernel (Dense: input viewed as 1x1xN).
+ * Two bodies per kernel: a portable reference and a Cortex-M4 DSP body; TERN_KERNELS_DSP=1 at compile
+ * time selects the DSP bodies for the tern_* names, and both are also available under explicit names
+ * (tern_conv_s8_ref / tern_conv_s8_dsp, ...) so one test binary can compare them. */
+#ifndef TERN_KERNELS_H
+#define TERN_KERNELS_H
+
+#include <stdint.h>
+
+typedef enum {
+    TERN_OK = 0,
+    TERN_ERR_NULL = 1,      /* a required pointer is NULL */
+    TERN_ERR_SHAPE = 2,     /* output shape does not follow from input shape and geometry */
+    TERN_ERR_GEOMETRY = 3,  /* kernel/stride < 1, padding >= kernel, ... */
+    TERN_ERR_SHIFT = 4,     /* a shift outside [1, 62] */
+} tern_status;
+
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w, out_c;
+    uint8_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t input_zero, output_zero; /* in [-128, 127] */
+    int32_t act_min, act_max;        /* output clamp, inside [-128, 127] */
+    const int32_t *bias;             /* out_c */
+    const int32_t *multiplier;       /* out_c, M in [2^30, 2^31) (or < 2^30 with shift 62) */
+    const uint8_t *shift;            /* out_c, S in [1, 62] */
+} tern_conv_params;
+
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w, out_c; /* out_c == in_c */
+    uint8_t kernel_h, kernel_w, stride_h, stride_w; /* no padding */
+    int32_t multiplier;           /* average pooling only */
+    uint8_t shift;                /* average pooling only */
+    int32_t input_zero, output_zero, act_min, act_max;
+} tern_pool_params;
+
+/* out = clamp((((int64)acc * m + (1 << (s - 1))) >> s) + z_out, lo, hi) */
+int32_t tern_requantize(int32_t acc, int32_t m, int32_t s, int32_t z_out, int32_t lo, int32_t hi);
+
+tern_status tern_conv_s8(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output);
+tern_status tern_conv_t2(const tern_conv_params *p, const uint8_t *packed, const int8_t *input, int8_t *output);
+tern_status tern_depthwise_s8(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output);
+tern_status tern_depthwise_t2(const tern_conv_params *p, const uint8_t *packed, const int8_t *input, int8_t *output);
+tern_status tern_maxpool_s8(const tern_pool_params *p, const int8_t *input, int8_t *output);
+tern_status tern_avgpool_s8(const tern_pool_params *p, const int8_t *input, int8_t *output); /* also global */
+
+/* Scratch: kernels that need it use a static buffer inside the kernel file, sized by
+ * TERN_SCRATCH_BYTES (default 4096); a layer needing more returns TERN_ERR_GEOMETRY. */
+
+#endif
