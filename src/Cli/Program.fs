@@ -98,12 +98,49 @@ type RunArgs =
             | Kernels _ -> "kernels for the main run (default optimized)"
             | Json -> "print one JSON object"
 
+type DeviceKernelsArg =
+    | Reference
+    | Dsp
+
+type HilArgs =
+    | Board of name: string
+    | [<Mandatory>] Model of path: string
+    | Input of source: string
+    | Samples of int
+    | Seed of int
+    | Kernels of DeviceKernelsArg
+    | Port of port: string
+    | Cache of dir: string
+    | Firmware of elf: string
+    | No_Flash
+    | Report of path: string
+    | Junit of path: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Board _ -> "board (default qemu-mps2-an386; see hil/boards)"
+            | Model _ -> "integer model file, a float model (lowered to ternary), or 'default'"
+            | Input _ -> "inputs: random:N (default random:100)"
+            | Samples _ -> "number of samples to stream (default: all inputs)"
+            | Seed _ -> "seed of the input source and of the default model (default 1)"
+            | Kernels _ -> "device kernel bodies (default dsp where the board has it)"
+            | Port _ -> "serial port of a real board: /dev/ttyACM0, tcp:host:port or unix:path"
+            | Cache _ -> "firmware cache folder (default ~/.cache/tern)"
+            | Firmware _ -> "use this firmware ELF instead of building one (its model must match)"
+            | No_Flash -> "a real board already runs the firmware: do not flash it"
+            | Report _ -> "also write the JSON report to this file"
+            | Junit _ -> "write a JUnit XML report to this file"
+            | Json -> "print one JSON object"
+
 [<RequireSubcommand>]
 type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
     | [<CliPrefix(CliPrefix.None)>] Inspect of ParseResults<InspectArgs>
     | [<CliPrefix(CliPrefix.None)>] Lower of ParseResults<LowerArgs>
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
+    | [<CliPrefix(CliPrefix.None)>] Hil of ParseResults<HilArgs>
     | Version
 
     interface IArgParserTemplate with
@@ -113,6 +150,7 @@ type TernArgs =
             | Inspect _ -> "per-layer table of a model file"
             | Lower _ -> "float model + calibration -> integer model"
             | Run _ -> "run an integer model on the host runtimes"
+            | Hil _ -> "run a model on a board and prove device == host bit for bit"
             | Version -> "print the version"
 
 let private version =
@@ -545,6 +583,126 @@ let private run (args: ParseResults<RunArgs>) =
     | Some(any, _, _) when any > 0 -> raise (Failure $"{any} of {n} samples disagree between the runtimes")
     | _ -> ()
 
+/// The default model for HIL until trained models exist: the default architecture from a seeded init,
+/// lowered to ternary with seeded random calibration.
+let private defaultIntModel (seed: int) : IntModel =
+    let m = Architectures.defaultModel seed
+
+    match Lower.lower LowerOptions.Ternary (Lower.randomCalibration seed 64 m.Input) m with
+    | Ok im -> im
+    | Error e -> raise (Failure $"lowering the default model failed: {e}")
+
+let private hil (args: ParseResults<HilArgs>) =
+    let seed = args.GetResult(HilArgs.Seed, defaultValue = 1)
+    let modelArg = args.GetResult HilArgs.Model
+
+    let model =
+        if modelArg = "default" then
+            defaultIntModel seed
+        else
+            match loadModel modelArg with
+            | IntegerModel m -> m
+            | FloatModel f ->
+                match Lower.lower LowerOptions.Ternary (Lower.randomCalibration seed 64 f.Input) f with
+                | Ok im -> im
+                | Error e -> raise (BadInput $"{modelArg}: cannot lower: {e}")
+
+    let weights =
+        if model.Layers |> Array.exists (function :? IntConvLayer as c -> c.WeightKind = WeightKind.Ternary | _ -> false) then
+            "ternary"
+        else
+            "int8"
+
+    let board =
+        match Tern.Rig.Boards.find (args.GetResult(HilArgs.Board, defaultValue = "qemu-mps2-an386")) with
+        | Ok b -> b
+        | Error e -> raise (BadInput $"--board: {e}")
+
+    let kernels =
+        match args.TryGetResult HilArgs.Kernels with
+        | Some Reference -> Tern.Rig.Reference
+        | Some Dsp when not board.Dsp -> raise (BadInput $"--kernels dsp: board {board.Name} has no DSP extension")
+        | Some Dsp -> Tern.Rig.Dsp
+        | None -> if board.Dsp then Tern.Rig.Dsp else Tern.Rig.Reference
+
+    let available =
+        parseRandom "input" (args.GetResult(HilArgs.Input, defaultValue = $"random:{args.GetResult(HilArgs.Samples, defaultValue = 100)}"))
+
+    let samples = args.GetResult(HilArgs.Samples, defaultValue = available)
+
+    if samples < 1 || samples > available then
+        raise (BadInput $"--samples {samples}: must be between 1 and the {available} inputs available")
+
+    let inputs =
+        Lower.randomCalibration (seed + 1) samples model.Input
+        |> List.map (Lower.quantizeInput model)
+        |> List.toArray
+
+    let json = args.Contains HilArgs.Json
+
+    let report =
+        try
+            Progress.run $"{board.Name}: device vs host" samples (fun tick ->
+                let mutable last = 0
+
+                Tern.Rig.Hil.run
+                    { Board = board
+                      Model = model
+                      Weights = weights
+                      Kernels = kernels
+                      Inputs = inputs
+                      Labels = None
+                      Port = args.TryGetResult HilArgs.Port
+                      Cache = args.GetResult(HilArgs.Cache, defaultValue = Tern.Rig.Firmware.defaultCache ())
+                      Firmware = args.TryGetResult HilArgs.Firmware
+                      NoFlash = args.Contains HilArgs.No_Flash
+                      HelloTimeout = TimeSpan.FromSeconds 10.0
+                      Progress =
+                        fun n ->
+                            tick (n - last)
+                            last <- n })
+        with Tern.Rig.HilFailure msg ->
+            raise (Failure msg)
+
+    args.TryGetResult HilArgs.Report
+    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (Tern.Rig.Report.render report))
+
+    args.TryGetResult HilArgs.Junit
+    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p ((Tern.Rig.Report.toJUnit report).ToString()))
+
+    if json then
+        printfn "%s" (Tern.Rig.Report.render report)
+    else
+        let table = Table()
+        table.AddColumn("") |> ignore
+        table.AddColumn("") |> ignore
+        table.ShowHeaders <- false
+
+        let row (k: string) (v: string) = table.AddRow([| k; v |]) |> ignore
+        row "board" $"{report.Board} ({report.Kernels} kernels)"
+        row "model" $"{report.Weights}, hash {report.ModelHash.Substring(0, 12)}"
+        row "samples" (string report.Samples)
+        row "mismatches" (if report.Mismatches = 0 then "0 (bit-exact)" else string report.Mismatches)
+        row $"{report.WorkUnit}/inference" $"min {report.Work.Min:N0}, median {report.Work.Median:N0}, max {report.Work.Max:N0}"
+        row "flash / RAM" $"{report.FlashBytes:N0} / {report.RamBytes:N0} bytes"
+        row "arena" $"{report.ArenaBytes:N0} bytes"
+        row "link" $"{report.LinkBytesPerSecond / 1024.0:F1} KiB/s"
+
+        match report.FirstDivergence with
+        | Some d ->
+            let layer =
+                match d.Layer with
+                | Some(i, name) -> $"layer {i} ({name}), "
+                | None -> ""
+
+            row "first mismatch" $"sample {d.Sample}: {layer}element {d.Element}: device {d.Device}, host {d.Host}"
+        | None -> ()
+
+        AnsiConsole.Write table
+
+    if report.Mismatches > 0 then
+        raise (Failure $"{report.Mismatches} of {report.Samples} samples differ between device and host")
+
 [<EntryPoint>]
 let main argv =
     let parser = ArgumentParser.Create<TernArgs>(programName = "tern")
@@ -560,6 +718,7 @@ let main argv =
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a
+            | Hil a -> hil a
             | Version -> printfn "tern %s" version
 
             0

@@ -1,0 +1,201 @@
+namespace Tern.Rig
+
+open System
+open System.IO
+open System.Security.Cryptography
+open System.Text
+open Tern.Core
+open Tern.Runtime
+
+/// Which device kernel bodies a firmware is built with.
+type DeviceKernels =
+    | Reference
+    | Dsp
+
+    member k.Name =
+        match k with
+        | Reference -> "reference"
+        | Dsp -> "dsp"
+
+/// A built firmware image and what it costs.
+type FirmwareImage =
+    { Elf: string
+      Board: Board
+      Kernels: DeviceKernels
+      /// SHA-256 over every source, flag and the emitted model: the firmware's identity and cache key.
+      Hash: string
+      ModelHash: string
+      FlashBytes: int64
+      RamBytes: int64
+      ArenaBytes: int
+      Cached: bool }
+
+[<RequireQualifiedAccess>]
+module Firmware =
+    let private compiler = "arm-none-eabi-gcc"
+
+    /// The default cache folder: $XDG_CACHE_HOME/tern or ~/.cache/tern.
+    let defaultCache () : string =
+        match Environment.GetEnvironmentVariable "XDG_CACHE_HOME" with
+        | null
+        | "" -> Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".cache", "tern")
+        | x -> Path.Combine(x, "tern")
+
+    /// Flash (text + data) and static RAM (data + bss) of an ELF, from arm-none-eabi-size.
+    let sizes (elf: string) : int64 * int64 =
+        let r = Proc.run "arm-none-eabi-size" [ "-A"; elf ] None (TimeSpan.FromSeconds 30.0)
+
+        if r.ExitCode <> 0 then
+            failwith $"arm-none-eabi-size failed on {elf}: {r.Stderr}"
+
+        let sections =
+            r.Stdout.Split('\n')
+            |> Array.choose (fun line ->
+                match line.Split([| ' '; '\t' |], StringSplitOptions.RemoveEmptyEntries) with
+                | [| name; size; _ |] when name.StartsWith "." ->
+                    match Int64.TryParse size with
+                    | true, v -> Some(name, v)
+                    | _ -> None
+                | _ -> None)
+            |> Map.ofArray
+
+        let get n = sections |> Map.tryFind n |> Option.defaultValue 0L
+        get ".text" + get ".ARM.exidx" + get ".data", get ".data" + get ".bss"
+
+    let private sha256Hex (bytes: byte[]) = Convert.ToHexString(SHA256.HashData bytes).ToLowerInvariant()
+
+    /// Every C source of the firmware except the board's and the model.
+    let private firmwareSources (hil: string) =
+        [ Path.Combine(hil, "firmware", "main.c"); Path.Combine(hil, "firmware", "tern_proto.c") ]
+        @ (Directory.GetFiles(Path.Combine(hil, "kernels"), "*.c") |> Array.sort |> Array.toList)
+
+    /// A firmware built elsewhere (e.g. flashed by hand): its sizes from the ELF; its identity from the device.
+    let ofElf (board: Board) (kernels: DeviceKernels) (model: IntModel) (elf: string) : FirmwareImage =
+        if not (File.Exists elf) then
+            failwith $"firmware {elf} does not exist"
+
+        let flash, ram = sizes elf
+
+        { Elf = Path.GetFullPath elf
+          Board = board
+          Kernels = kernels
+          Hash = ""
+          ModelHash = ModelFile.hash (ModelFile.serializeInt model)
+          FlashBytes = flash
+          RamBytes = ram
+          ArenaBytes = Tern.Runtime.Engine.MemoryPlan.Create(model).ArenaBytes
+          Cached = true }
+
+    /// Builds (or takes from the cache) the firmware for a board, an integer model and a kernel set.
+    let build (cache: string) (board: Board) (kernels: DeviceKernels) (model: IntModel) : FirmwareImage =
+        if kernels = Dsp && not board.Dsp then
+            failwith $"board {board.Name} has no DSP extension; use --kernels reference"
+
+        if (Proc.which compiler).IsNone then
+            failwith
+                "arm-none-eabi-gcc is not installed (Debian: apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi)"
+
+        let hil = Boards.hilRoot ()
+        let modelHash = ModelFile.hash (ModelFile.serializeInt model)
+
+        let emitted =
+            Emit.model
+                { Emit.EmitOptions.Default with
+                    CommandLine = $"tern hil --board {board.Name} --kernels {kernels.Name}" }
+                model
+                modelHash
+
+        let sources = firmwareSources hil @ board.Sources
+
+        let flags =
+            board.CFlags
+            @ [ "-O2"
+                "-std=c99"
+                "-ffreestanding"
+                "-ffunction-sections"
+                "-fdata-sections"
+                // gcc's pre-allocation scheduler spills registers in unrolled DSP code (notes/kernels.md).
+                "-fno-schedule-insns"
+                "-Wall"
+                "-Wextra"
+                $"-DTERN_KERNELS_DSP={if kernels = Dsp then 1 else 0}" ]
+            @ (board.Defines |> List.map (fun (k, v) -> $"-D{k}={v}"))
+
+        let key =
+            let sb = StringBuilder()
+
+            let headers =
+                [ "include"; "firmware"; Path.Combine("boards", "common") ]
+                |> List.collect (fun d -> Directory.GetFiles(Path.Combine(hil, d), "*.h") |> Array.sort |> Array.toList)
+
+            for s in sources @ [ board.LinkerScript ] @ headers do
+                sb.Append(Path.GetFileName s).Append('\n').Append(File.ReadAllText s).Append('\n') |> ignore
+
+            sb.Append(String.Join(" ", flags)).Append('\n').Append(emitted.Source) |> ignore
+            sha256Hex (Encoding.UTF8.GetBytes(sb.ToString()))
+
+        let dir = Path.Combine(cache, "firmware", board.Name, key.Substring(0, 16))
+        let elf = Path.Combine(dir, "firmware.elf")
+        let cached = File.Exists elf
+
+        if not cached then
+            let work = dir + ".tmp-" + string Environment.ProcessId
+
+            if Directory.Exists work then
+                Directory.Delete(work, true)
+
+            Directory.CreateDirectory work |> ignore
+            File.WriteAllText(Path.Combine(work, "model.h"), emitted.Header)
+            File.WriteAllText(Path.Combine(work, "model.c"), emitted.Source)
+
+            let hashBytes =
+                Convert.FromHexString key |> Array.map (fun b -> $"0x{b:x2}") |> fun a -> String.Join(", ", a)
+
+            File.WriteAllText(
+                Path.Combine(work, "firmware_id.c"),
+                $"/* Generated by Tern: the firmware's identity (SHA-256 of its sources, flags and model). */\n#include <stdint.h>\nconst uint8_t tern_firmware_hash[32] = {{ {hashBytes} }};\n"
+            )
+
+            let args =
+                flags
+                @ [ "-I"
+                    Path.Combine(hil, "include")
+                    "-I"
+                    Path.Combine(hil, "firmware")
+                    "-I"
+                    Path.Combine(hil, "boards", "common")
+                    "-I"
+                    work
+                    "-nostartfiles"
+                    "--specs=nano.specs"
+                    "--specs=nosys.specs"
+                    "-Wl,--gc-sections"
+                    "-Wl,-Map=" + Path.Combine(work, "firmware.map")
+                    "-T"
+                    board.LinkerScript
+                    "-o"
+                    Path.Combine(work, "firmware.elf") ]
+                @ sources
+                @ [ Path.Combine(work, "model.c"); Path.Combine(work, "firmware_id.c") ]
+
+            let r = Proc.run compiler args None (TimeSpan.FromMinutes 5.0)
+
+            if r.ExitCode <> 0 then
+                failwith $"firmware build failed for {board.Name}:\n{Proc.show compiler args}\n{r.Stderr}"
+
+            if Directory.Exists dir then
+                Directory.Delete(dir, true)
+
+            Directory.Move(work, dir)
+
+        let flash, ram = sizes elf
+
+        { Elf = elf
+          Board = board
+          Kernels = kernels
+          Hash = key
+          ModelHash = modelHash
+          FlashBytes = flash
+          RamBytes = ram
+          ArenaBytes = emitted.ArenaBytes
+          Cached = cached }

@@ -1,0 +1,108 @@
+namespace Tern.Rig
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text
+
+/// A QEMU process serving one firmware, its UART on a Unix socket. Disposing it kills QEMU; a watchdog
+/// shell around QEMU also kills it when this process dies, however it dies.
+type QemuInstance(proc: Process, socketPath: string, commandLine: string, stderr: StringBuilder) =
+    /// The Unix socket QEMU listens on for the firmware's UART.
+    member _.SocketPath = socketPath
+    member _.CommandLine = commandLine
+    member _.HasExited = proc.HasExited
+
+    /// Why QEMU is gone, if it is: its exit code and last words.
+    member _.ExitDescription =
+        if proc.HasExited then
+            let err = lock stderr (fun () -> stderr.ToString().Trim())
+            let tail = if err = "" then "" else $": {err}"
+            Some $"QEMU exited with code {proc.ExitCode}{tail}"
+        else
+            None
+
+    /// Kills QEMU (and its watchdog) now.
+    member _.Kill() =
+        try
+            if not proc.HasExited then
+                proc.Kill true
+                proc.WaitForExit 5000 |> ignore
+        with _ ->
+            ()
+
+    interface IDisposable with
+        member this.Dispose() =
+            this.Kill()
+
+            try
+                File.Delete socketPath
+            with _ ->
+                ()
+
+[<RequireQualifiedAccess>]
+module Qemu =
+    let private program = "qemu-system-arm"
+
+    /// QEMU's arguments for a machine, a firmware and the UART on a Unix socket.
+    let arguments (machine: string) (serialIndex: int) (elf: string) (socketPath: string) : string list =
+        // The firmware's UART is QEMU's serial port number serialIndex; the ones before it go nowhere.
+        let unused = List.replicate serialIndex [ "-serial"; "null" ] |> List.concat
+
+        [ "-M"
+          machine
+          "-display"
+          "none"
+          "-monitor"
+          "none"
+          // One instruction = 1 ns of guest time: timers count instructions exactly (notes/hil.md).
+          "-icount"
+          "shift=0"
+          "-semihosting-config"
+          "enable=on,target=native"
+          "-kernel"
+          elf ]
+        @ unused
+        @ [ "-serial"; $"unix:{socketPath},server,nowait" ]
+
+    /// Starts QEMU for a firmware; waits until its UART socket exists.
+    let start (machine: string) (serialIndex: int) (elf: string) : QemuInstance =
+        if (Proc.which program).IsNone then
+            failwith "qemu-system-arm is not installed (Debian: apt-get install --no-install-recommends qemu-system-arm)"
+
+        let socketPath = Path.Combine(Path.GetTempPath(), $"tern-qemu-{Environment.ProcessId}-{Guid.NewGuid():N}.sock")
+
+        let qemuArgs = arguments machine serialIndex elf socketPath
+        // The watchdog: QEMU runs as a child of a shell that kills it once this process is gone.
+        let script =
+            "qemu-system-arm \"$@\" & q=$!; trap 'kill $q 2>/dev/null' EXIT INT TERM; "
+            + $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 $q 2>/dev/null; do sleep 0.2; done; "
+            + "kill $q 2>/dev/null; wait $q"
+
+        let psi = ProcessStartInfo("/bin/sh")
+
+        for a in [ "-c"; script; "tern-qemu" ] @ qemuArgs do
+            psi.ArgumentList.Add a
+
+        psi.RedirectStandardError <- true
+        psi.RedirectStandardOutput <- true
+        psi.RedirectStandardInput <- true
+        psi.UseShellExecute <- false
+        let stderr = StringBuilder()
+        let proc = Process.Start psi
+        proc.ErrorDataReceived.Add(fun e -> if not (isNull e.Data) then lock stderr (fun () -> stderr.AppendLine e.Data |> ignore))
+        proc.OutputDataReceived.Add(fun e -> if not (isNull e.Data) then lock stderr (fun () -> stderr.AppendLine e.Data |> ignore))
+        proc.BeginErrorReadLine()
+        proc.BeginOutputReadLine()
+        let instance = new QemuInstance(proc, socketPath, Proc.show program qemuArgs, stderr)
+        let sw = Stopwatch.StartNew()
+
+        while not (File.Exists socketPath) && not proc.HasExited && sw.Elapsed < TimeSpan.FromSeconds 10.0 do
+            Threading.Thread.Sleep 20
+
+        if not (File.Exists socketPath) then
+            let why = instance.ExitDescription |> Option.defaultValue "no UART socket after 10 s"
+            (instance :> IDisposable).Dispose()
+            failwith $"QEMU did not start ({Proc.show program qemuArgs}): {why}"
+
+        instance
