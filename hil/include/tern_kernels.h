@@ -16,8 +16,26 @@ typedef enum {
     TERN_ERR_NULL = 1,      /* a required pointer is NULL */
     TERN_ERR_SHAPE = 2,     /* output shape does not follow from input shape and geometry */
     TERN_ERR_GEOMETRY = 3,  /* kernel/stride < 1, padding >= kernel, ... */
-    TERN_ERR_SHIFT = 4,     /* a shift outside [1, 62] */
+    TERN_ERR_SHIFT = 4,     /* a shift outside [1, 62], or M outside [2^30, 2^31) (M < 2^30 only with S = 62) */
+    TERN_ERR_RANGE = 5,     /* a zero point outside [-128, 127], or act_min/act_max not inside it and ordered */
+    TERN_ERR_WEIGHTS = 6,   /* a packed ternary row holds the invalid code 0b11 */
 } tern_status;
+
+/* Which body the plain tern_* names call: 1 = the Cortex-M4 DSP bodies, 0 = the portable references.
+ * Default: the DSP bodies wherever the DSP extension exists. */
+#ifndef TERN_KERNELS_DSP
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TERN_KERNELS_DSP 1
+#else
+#define TERN_KERNELS_DSP 0
+#endif
+#endif
+
+/* Bytes of the one scratch buffer the DSP bodies share (they run one layer at a time). A layer whose
+ * prepared data does not fit runs the portable body instead: same integers, only slower. */
+#ifndef TERN_SCRATCH_BYTES
+#define TERN_SCRATCH_BYTES 4096
+#endif
 
 typedef struct {
     uint16_t in_h, in_w, in_c;
@@ -39,8 +57,10 @@ typedef struct {
     int32_t input_zero, output_zero, act_min, act_max;
 } tern_pool_params;
 
-/* out = clamp((((int64)acc * m + (1 << (s - 1))) >> s) + z_out, lo, hi) */
+/* out = clamp((((int64)acc * m + (1 << (s - 1))) >> s) + z_out, lo, hi); m >= 0, s in [1, 62] (not checked) */
 int32_t tern_requantize(int32_t acc, int32_t m, int32_t s, int32_t z_out, int32_t lo, int32_t hi);
+int32_t tern_requantize_ref(int32_t acc, int32_t m, int32_t s, int32_t z_out, int32_t lo, int32_t hi);
+int32_t tern_requantize_dsp(int32_t acc, int32_t m, int32_t s, int32_t z_out, int32_t lo, int32_t hi);
 
 tern_status tern_conv_s8(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output);
 tern_status tern_conv_t2(const tern_conv_params *p, const uint8_t *packed, const int8_t *input, int8_t *output);
@@ -49,7 +69,26 @@ tern_status tern_depthwise_t2(const tern_conv_params *p, const uint8_t *packed, 
 tern_status tern_maxpool_s8(const tern_pool_params *p, const int8_t *input, int8_t *output);
 tern_status tern_avgpool_s8(const tern_pool_params *p, const int8_t *input, int8_t *output); /* also global */
 
-/* Scratch: kernels that need it use a static buffer inside the kernel file, sized by
- * TERN_SCRATCH_BYTES (default 4096); a layer needing more returns TERN_ERR_GEOMETRY. */
+/* The two bodies under explicit names; both check their arguments the same way and return the same status.
+ * Max pooling clamps its result to [act_min, act_max] (like the C# MaxPoolS8). */
+tern_status tern_conv_s8_ref(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output);
+tern_status tern_conv_t2_ref(const tern_conv_params *p, const uint8_t *packed, const int8_t *input, int8_t *output);
+tern_status tern_depthwise_s8_ref(const tern_conv_params *p, const int8_t *weights, const int8_t *input,
+                                   int8_t *output);
+tern_status tern_depthwise_t2_ref(const tern_conv_params *p, const uint8_t *packed, const int8_t *input,
+                                   int8_t *output);
+tern_status tern_maxpool_s8_ref(const tern_pool_params *p, const int8_t *input, int8_t *output);
+tern_status tern_avgpool_s8_ref(const tern_pool_params *p, const int8_t *input, int8_t *output);
+tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output);
+tern_status tern_conv_t2_dsp(const tern_conv_params *p, const uint8_t *packed, const int8_t *input, int8_t *output);
+tern_status tern_depthwise_s8_dsp(const tern_conv_params *p, const int8_t *weights, const int8_t *input,
+                                   int8_t *output);
+tern_status tern_depthwise_t2_dsp(const tern_conv_params *p, const uint8_t *packed, const int8_t *input,
+                                   int8_t *output);
+tern_status tern_maxpool_s8_dsp(const tern_pool_params *p, const int8_t *input, int8_t *output);
+tern_status tern_avgpool_s8_dsp(const tern_pool_params *p, const int8_t *input, int8_t *output);
+
+/* Scratch: the DSP bodies use one shared static buffer of TERN_SCRATCH_BYTES (see above); the reference
+ * bodies use none. Nothing allocates. */
 
 #endif

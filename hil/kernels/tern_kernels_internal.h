@@ -1,0 +1,332 @@
+/* Shared by the kernel files only (not part of the device interface): argument checks, the requantization
+ * in its portable and Cortex-M4 forms, the shared scratch buffer, and the few DSP instructions the _dsp
+ * bodies use. On a host without the DSP extension every tk_* instruction below is emulated in portable C
+ * with the same lane semantics, so the _dsp bodies keep their M4-shaped structure (and are tested natively
+ * as such); only the instruction selection differs. */
+#ifndef TERN_KERNELS_INTERNAL_H
+#define TERN_KERNELS_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+#include "tern_kernels.h"
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TK_HAVE_DSP 1
+#else
+#define TK_HAVE_DSP 0
+#endif
+
+/* One scratch buffer shared by every _dsp body (layers run one at a time); defined in requantize.c. */
+extern uint32_t tern_scratch[TERN_SCRATCH_BYTES / 4];
+
+/* ---- argument checks (the same for both bodies, so both report the same status) ---- */
+
+static inline int32_t tk_conv_out(int32_t n, int32_t k, int32_t s, int32_t pad)
+{
+    return n + 2 * pad < k ? 0 : (n + 2 * pad - k) / s + 1;
+}
+
+static inline tern_status tk_check_range(int32_t zi, int32_t zo, int32_t lo, int32_t hi)
+{
+    if (zi < -128 || zi > 127 || zo < -128 || zo > 127 || lo < -128 || hi > 127 || lo > hi) return TERN_ERR_RANGE;
+    return TERN_OK;
+}
+
+static inline tern_status tk_check_multiplier(int32_t m, int32_t s)
+{
+    if (s < 1 || s > 62 || m < 0 || (m < (1 << 30) && s != 62)) return TERN_ERR_SHIFT;
+    return TERN_OK;
+}
+
+static inline tern_status tk_check_conv(const tern_conv_params *p, int depthwise, const void *w, const int8_t *in,
+                                        const int8_t *out)
+{
+    if (!p || !w || !in || !out || !p->bias || !p->multiplier || !p->shift) return TERN_ERR_NULL;
+    if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1 || p->pad_h >= p->kernel_h ||
+        p->pad_w >= p->kernel_w)
+        return TERN_ERR_GEOMETRY;
+    if (p->in_h < 1 || p->in_w < 1 || p->in_c < 1 || p->out_c < 1 ||
+        p->out_h != tk_conv_out(p->in_h, p->kernel_h, p->stride_h, p->pad_h) ||
+        p->out_w != tk_conv_out(p->in_w, p->kernel_w, p->stride_w, p->pad_w) || (depthwise && p->out_c != p->in_c))
+        return TERN_ERR_SHAPE;
+    tern_status st = tk_check_range(p->input_zero, p->output_zero, p->act_min, p->act_max);
+    if (st != TERN_OK) return st;
+    for (uint32_t c = 0; c < p->out_c; c++) {
+        st = tk_check_multiplier(p->multiplier[c], p->shift[c]);
+        if (st != TERN_OK) return st;
+    }
+    return TERN_OK;
+}
+
+static inline tern_status tk_check_pool(const tern_pool_params *p, int average, const int8_t *in, const int8_t *out)
+{
+    if (!p || !in || !out) return TERN_ERR_NULL;
+    if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1) return TERN_ERR_GEOMETRY;
+    if (p->in_h < 1 || p->in_w < 1 || p->in_c < 1 || p->out_c != p->in_c || p->kernel_h > p->in_h ||
+        p->kernel_w > p->in_w || p->out_h != tk_conv_out(p->in_h, p->kernel_h, p->stride_h, 0) ||
+        p->out_w != tk_conv_out(p->in_w, p->kernel_w, p->stride_w, 0))
+        return TERN_ERR_SHAPE;
+    tern_status st = tk_check_range(p->input_zero, p->output_zero, p->act_min, p->act_max);
+    if (st != TERN_OK) return st;
+    return average ? tk_check_multiplier(p->multiplier, p->shift) : TERN_OK;
+}
+
+/* Rejects the invalid ternary code 0b11 anywhere in the packed rows (docs/arithmetic.md: never read as 0).
+ * A code pair is 0b11 exactly where both of its bits are set. */
+static inline tern_status tk_check_packed(const uint8_t *packed, uint32_t bytes)
+{
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < bytes; i++) bad |= (uint32_t)packed[i] & ((uint32_t)packed[i] >> 1);
+    return (bad & 0x55u) ? TERN_ERR_WEIGHTS : TERN_OK;
+}
+
+/* ---- requantization ---- */
+
+/* The contract, literally: int64 product, one rounding (ties toward +infinity), arithmetic shift, clamp.
+ * (>> of a negative int64 is arithmetic on every compiler this code targets.) */
+static inline int32_t tk_requantize(int32_t acc, int32_t m, int32_t s, int32_t z, int32_t lo, int32_t hi)
+{
+    int64_t v = (((int64_t)acc * m + ((int64_t)1 << (s - 1))) >> s) + z;
+    return v < lo ? lo : v > hi ? hi : (int32_t)v;
+}
+
+static inline int32_t tk_smmla(int32_t a, int32_t b, int32_t c)
+{
+#if TK_HAVE_DSP
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * b) >> 32) + c;
+#endif
+}
+
+static inline int32_t tk_ssat16(int32_t x)
+{
+#if TK_HAVE_DSP
+    int32_t r;
+    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return x < -32768 ? -32768 : x > 32767 ? 32767 : x;
+#endif
+}
+
+/* A channel's (M, S) prepared for the fast path. For S >= 33, with P = acc * M:
+ *   floor((P + 2^(S-1)) / 2^S) = floor(floor((P + 2^(S-33) * 2^32) / 2^32) / 2^(S-32))      (nested floors)
+ *                              = (hi32(P) + 2^(S-33)) >> (S-32) = SMMLA(acc, M, 2^(S-33)) >> (S-32)
+ * exactly, for every int32 acc (|P| < 2^62, so the sum cannot overflow int32). The result is then saturated
+ * to 16 bits before adding z_out: a value outside [-32768, 32767] lands outside [lo, hi] on the same side
+ * with or without the saturation, so the clamp gives the same code. S <= 32 (rare: a multiplier >= 1/4)
+ * takes the int64 formula (sh = 0 marks it). */
+typedef struct {
+    int32_t m;
+    int32_t round_hi;
+    int32_t sh;
+    int32_t s;
+} tk_rq;
+
+static inline void tk_rq_prepare(tk_rq *r, int32_t m, int32_t s)
+{
+    r->m = m;
+    r->s = s;
+    r->sh = s >= 33 ? s - 32 : 0;
+    r->round_hi = s >= 33 ? (int32_t)1 << (s - 33) : 0;
+}
+
+static inline int32_t tk_rq_apply(int32_t acc, const tk_rq *r, int32_t z, int32_t lo, int32_t hi)
+{
+    if (r->sh == 0) return tk_requantize(acc, r->m, r->s, z, lo, hi);
+    int32_t v = tk_ssat16(tk_smmla(acc, r->m, r->round_hi) >> r->sh) + z;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* ---- unaligned word access (one LDR/STR on the M4, which allows unaligned single-word access) ---- */
+
+static inline uint32_t tk_load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline void tk_store32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* The scratch buffer is declared uint32_t; anything narrower than a word goes through memcpy (one LDRH/STRH)
+ * so no access breaks the C aliasing rules. */
+static inline int32_t tk_load16(const void *p)
+{
+    int16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static inline void tk_store16(void *p, int32_t v)
+{
+    int16_t h = (int16_t)v;
+    memcpy(p, &h, 2);
+}
+
+/* ---- the DSP instructions used, with portable emulations ---- */
+
+static inline int32_t tk_lane_lo(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x & 0xFFFFu); }
+static inline int32_t tk_lane_hi(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x >> 16); }
+static inline uint32_t tk_pack16(int32_t lo, int32_t hi) { return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16); }
+
+/* bytes 0 and 2 sign-extended into the two halfwords */
+static inline uint32_t tk_sxtb16(uint32_t x)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return tk_pack16((int8_t)(uint8_t)x, (int8_t)(uint8_t)(x >> 16));
+#endif
+}
+
+/* bytes 1 and 3 sign-extended into the two halfwords */
+static inline uint32_t tk_sxtb16_ror8(uint32_t x)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return tk_pack16((int8_t)(uint8_t)(x >> 8), (int8_t)(uint8_t)(x >> 24));
+#endif
+}
+
+/* acc + lo(x)*lo(y) + hi(x)*hi(y), wrapping like the int32 accumulator of the contract */
+static inline int32_t tk_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+#if TK_HAVE_DSP
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(tk_lane_lo(x) * tk_lane_lo(y)) +
+                     (uint32_t)(tk_lane_hi(x) * tk_lane_hi(y)));
+#endif
+}
+
+static inline int32_t tk_smlabb(uint32_t x, uint32_t y, int32_t acc)
+{
+#if TK_HAVE_DSP
+    int32_t r;
+    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(tk_lane_lo(x) * tk_lane_lo(y)));
+#endif
+}
+
+static inline int32_t tk_smlatt(uint32_t x, uint32_t y, int32_t acc)
+{
+#if TK_HAVE_DSP
+    int32_t r;
+    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(tk_lane_hi(x) * tk_lane_hi(y)));
+#endif
+}
+
+/* halfword-wise a + b and a - b (wrapping) */
+static inline uint32_t tk_sadd16(uint32_t a, uint32_t b)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return tk_pack16(tk_lane_lo(a) + tk_lane_lo(b), tk_lane_hi(a) + tk_lane_hi(b));
+#endif
+}
+
+static inline uint32_t tk_ssub16(uint32_t a, uint32_t b)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("ssub16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return tk_pack16(tk_lane_lo(a) - tk_lane_lo(b), tk_lane_hi(a) - tk_lane_hi(b));
+#endif
+}
+
+/* acc halfwords + sign-extended bytes 0 and 2 (or 1 and 3) of x */
+static inline uint32_t tk_sxtab16(uint32_t acc, uint32_t x)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+#else
+    return tk_sadd16(acc, tk_sxtb16(x));
+#endif
+}
+
+static inline uint32_t tk_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+#else
+    return tk_sadd16(acc, tk_sxtb16_ror8(x));
+#endif
+}
+
+/* acc + the sum of |a_i - b_i| over the four unsigned bytes; with b = 0 it sums a's bytes */
+static inline uint32_t tk_usada8(uint32_t a, uint32_t b, uint32_t acc)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("usada8 %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    for (int i = 0; i < 32; i += 8) {
+        int32_t d = (int32_t)((a >> i) & 0xFFu) - (int32_t)((b >> i) & 0xFFu);
+        acc += (uint32_t)(d < 0 ? -d : d);
+    }
+    return acc;
+#endif
+}
+
+/* bytewise signed max / min (SSUB8 sets the GE flags per byte, SEL picks by them) */
+static inline uint32_t tk_max_s8x4(uint32_t a, uint32_t b)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+#else
+    uint32_t r = 0;
+    for (int i = 0; i < 32; i += 8) {
+        int8_t x = (int8_t)(uint8_t)(a >> i), y = (int8_t)(uint8_t)(b >> i);
+        r |= (uint32_t)(uint8_t)(x > y ? x : y) << i;
+    }
+    return r;
+#endif
+}
+
+static inline uint32_t tk_min_s8x4(uint32_t a, uint32_t b)
+{
+#if TK_HAVE_DSP
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+#else
+    uint32_t r = 0;
+    for (int i = 0; i < 32; i += 8) {
+        int8_t x = (int8_t)(uint8_t)(a >> i), y = (int8_t)(uint8_t)(b >> i);
+        r |= (uint32_t)(uint8_t)(x < y ? x : y) << i;
+    }
+    return r;
+#endif
+}
+
+static inline uint32_t tk_splat8(int32_t v) { return 0x01010101u * (uint8_t)v; }
+
+#endif
