@@ -44,7 +44,9 @@ public class SocketTransport : ITransport
         while (true)
         {
             // Poll is true when data is ready and also when the peer closed or reset: Receive then says which.
-            if (!socket.Poll(deadline.Remaining, SelectMode.SelectRead))
+            // Poll takes at most int.MaxValue microseconds: wait in slices of a minute at most.
+            var slice = deadline.Remaining < TimeSpan.FromMinutes(1) ? deadline.Remaining : TimeSpan.FromMinutes(1);
+            if (!socket.Poll(slice, SelectMode.SelectRead))
             {
                 if (deadline.Passed) throw Deadline.Expired(Endpoint, timeout, awaiting);
                 continue;
