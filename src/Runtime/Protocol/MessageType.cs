@@ -1,0 +1,13 @@
+namespace Tern.Runtime.Protocol;
+
+/// <summary>The type byte of a packet. Replies are the request's type with bit 7 set, except ERROR.</summary>
+public enum MessageType : byte
+{
+    Hello = 0x01,
+    Infer = 0x02,
+    Layer = 0x03,
+    Error = 0x7F,
+    Info = 0x81,
+    Result = 0x82,
+    LayerData = 0x83,
+}

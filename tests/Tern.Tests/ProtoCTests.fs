@@ -1,0 +1,240 @@
+module Tern.Tests.ProtoCTests
+
+open System
+open System.Diagnostics
+open System.IO
+open NUnit.Framework
+open FsCheck.FSharp
+open Tern.Runtime.Protocol
+open Tern.Tests.ProtocolTests
+
+/// One shared vector: the wire bytes of a frame and what decoding it must give.
+type private Vector =
+    | Valid of MessageType * uint16 * byte[] * byte[]
+    | Invalid of ErrorCode * uint32 * uint16 * byte[]
+
+/// The repository root: the first parent of the test directory holding hil/firmware/tern_proto.c.
+let private repoRoot () : string =
+    let rec up (d: DirectoryInfo) =
+        if isNull d then
+            failwith "hil/firmware/tern_proto.c not found above the test directory"
+        elif File.Exists(Path.Combine(d.FullName, "hil", "firmware", "tern_proto.c")) then
+            d.FullName
+        else
+            up d.Parent
+
+    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
+
+/// The full path of a program on PATH, if any.
+let private which (name: string) : string option =
+    (Environment.GetEnvironmentVariable "PATH"
+     |> Option.ofObj
+     |> Option.defaultValue "")
+        .Split(':')
+    |> Array.map (fun d -> Path.Combine(d, name))
+    |> Array.tryFind File.Exists
+
+/// Runs a program to completion within a timeout (killing it otherwise); returns exit code and output.
+let private run (exe: string) (args: string list) (timeout: TimeSpan) : int * string =
+    let psi = ProcessStartInfo(exe, args)
+    psi.RedirectStandardOutput <- true
+    psi.RedirectStandardError <- true
+    use p = Process.Start psi
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+
+    if not (p.WaitForExit timeout) then
+        p.Kill true
+        p.WaitForExit()
+        Assert.Fail $"{Path.GetFileName exe} did not finish within {timeout.TotalSeconds} s"
+
+    p.ExitCode, out.Result + err.Result
+
+/// Frames from the C# encoder: messages of every type at sizes around the COBS block and MAX_BODY, random
+/// messages from a fixed seed, and crafted bad frames with their exact rejection.
+let private vectors () : Vector list =
+    let valid (t: MessageType) (s: uint16) (body: byte[]) =
+        Valid(t, s, body, Frame.Encode(t, s, ReadOnlySpan body))
+
+    let rnd = Random 20261121
+
+    let bytes n =
+        Array.init n (fun i -> if i % 5 = 0 then 0uy else byte (rnd.Next 256))
+
+    let sized =
+        [
+            0
+            1
+            2
+            243
+            244
+            245
+            253
+            254
+            255
+            498
+            508
+            509
+            1000
+            Wire.MaxBody - 1
+            Wire.MaxBody
+        ]
+        |> List.map (fun n -> valid MessageType.Infer (uint16 n) (bytes n))
+
+    let runs =
+        [ 244; 254; 500 ]
+        |> List.map (fun n -> valid MessageType.LayerData 9us (Array.create n 0x5Auy))
+
+    let messages =
+        ProtoGen.sequenced
+        |> Gen.sampleWithSeed (FsCheck.Rnd(7UL)) 20 120
+        |> Array.map (fun (m, s) -> valid m.Type s (m.EncodeBody()))
+        |> List.ofArray
+
+    let bad code detail seq (packet: byte[]) =
+        Invalid(code, detail, seq, Frame.Delimit(ReadOnlySpan packet))
+
+    let corrupt = rawPacket 1uy 2uy 31us 3us [| 1uy; 2uy; 3uy |]
+    corrupt[7] <- corrupt[7] ^^^ 0x10uy
+    let unknown = Tern.Runtime.Protocol.Wire.UnknownSequence
+
+    let invalid = [
+        bad ErrorCode.BadVersion 0u 40us (rawPacket 0uy 1uy 40us 0us [||])
+        bad ErrorCode.BadVersion 2u 41us (rawPacket 2uy 1uy 41us 0us [||])
+        bad ErrorCode.BadLength 4u 42us (rawPacket 1uy 2uy 42us 4us [| 1uy; 2uy; 3uy |])
+        bad ErrorCode.BadLength 65535u 43us (rawPacket 1uy 2uy 43us 65535us [||])
+        bad ErrorCode.BadCrc 0u unknown corrupt
+        for n in 0..9 do
+            bad ErrorCode.TooShort (uint32 n) unknown (Array.create n 1uy)
+        Invalid(ErrorCode.BadCobs, 0u, unknown, [| 3uy; 1uy; 0uy |])
+        Invalid(ErrorCode.BadCobs, 0u, unknown, [| 0xFFuy; 1uy; 2uy; 0uy |])
+        bad
+            ErrorCode.Oversize
+            (uint32 Wire.MaxBody)
+            unknown
+            (rawPacket 1uy 2uy 44us (uint16 (Wire.MaxBody + 1)) (bytes (Wire.MaxBody + 1)))
+    ]
+
+    sized @ runs @ messages @ invalid
+
+/// Writes the vectors in the TERNVEC1 format proto_test.c reads (little-endian): magic, u32 count, then per
+/// vector u8 expected code (0 = valid frame), u8 type, u16 sequence, u32 detail, u32 body length, body,
+/// u32 wire length, wire bytes.
+let private writeVectors (path: string) (vs: Vector list) =
+    use w = new BinaryWriter(File.Create path)
+    w.Write("TERNVEC1"B)
+    w.Write(uint32 vs.Length)
+
+    for v in vs do
+        let code, typ, seq, detail, body, wire =
+            match v with
+            | Valid(t, s, b, wire) -> 0uy, byte t, s, 0u, b, wire
+            | Invalid(c, d, s, wire) -> byte c, 0uy, s, d, [||], wire
+
+        w.Write code
+        w.Write typ
+        w.Write(seq: uint16)
+        w.Write(detail: uint32)
+        w.Write(uint32 body.Length)
+        w.Write body
+        w.Write(uint32 wire.Length)
+        w.Write wire
+
+[<NonParallelizable>]
+type ProtoCTests() =
+    let dir =
+        Path.Combine(Path.GetTempPath(), "tern-proto-c-" + Guid.NewGuid().ToString("N"))
+
+    [<OneTimeSetUp>]
+    member _.Setup() = Directory.CreateDirectory dir |> ignore
+
+    [<OneTimeTearDown>]
+    member _.Teardown() =
+        if Directory.Exists dir then
+            Directory.Delete(dir, true)
+
+    [<Test>]
+    member _.``C# decodes its own vectors as the C test expects``() =
+        for v in vectors () do
+            match
+                v,
+                decodeAll
+                    (FrameDecoder())
+                    (match v with
+                     | Valid(_, _, _, w)
+                     | Invalid(_, _, _, w) -> w)
+            with
+            | Valid(t, s, b, _), [ r ] ->
+                Assert.That(
+                    (r.Status, r.Packet.Type, r.Packet.Sequence, r.Packet.Body),
+                    Is.EqualTo((DecodeStatus.Frame, t, s, b))
+                )
+            | Invalid(c, d, s, _), [ r ] ->
+                Assert.That((r.Status, r.Error, r.Detail, r.Sequence), Is.EqualTo((DecodeStatus.Error, c, d, s)))
+            | _, rs -> Assert.Fail $"%A{v}: got %A{rs}"
+
+    [<Test>]
+    member _.``tern_proto.c under ASan and UBSan decodes and re-encodes the C# vectors and survives the fuzz``() =
+        match which "gcc" with
+        | None -> Assert.Ignore "gcc is not installed"
+        | Some gcc ->
+            let root = repoRoot ()
+            let vecPath = Path.Combine(dir, "vectors.bin")
+            let vs = vectors ()
+            writeVectors vecPath vs
+            let exe = Path.Combine(dir, "proto_test")
+
+            let code, out =
+                run
+                    gcc
+                    [
+                        "-std=c99"
+                        "-Wall"
+                        "-Wextra"
+                        "-Werror"
+                        "-fsanitize=address,undefined"
+                        "-fno-sanitize-recover=all"
+                        "-g"
+                        "-I" + Path.Combine(root, "hil", "firmware")
+                        Path.Combine(root, "hil", "firmware", "tern_proto.c")
+                        Path.Combine(root, "hil", "tests", "proto_test.c")
+                        "-o"
+                        exe
+                    ]
+                    (TimeSpan.FromSeconds 60.0)
+
+            Assert.That(code, Is.EqualTo 0, $"gcc failed:\n{out}")
+            let code, out = run exe [ vecPath ] (TimeSpan.FromSeconds 30.0)
+            TestContext.Out.WriteLine out
+            Assert.That(code, Is.EqualTo 0, out)
+            Assert.That(out, Does.Contain $"vectors: {vs.Length}")
+            Assert.That(out, Does.Contain " 0 failures")
+
+    [<Test>]
+    member _.``tern_proto.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror``() =
+        match which "arm-none-eabi-gcc" with
+        | None -> Assert.Ignore "arm-none-eabi-gcc is not installed"
+        | Some gcc ->
+            let root = repoRoot ()
+
+            let code, out =
+                run
+                    gcc
+                    [
+                        "-std=c99"
+                        "-mcpu=cortex-m4"
+                        "-mthumb"
+                        "-Os"
+                        "-ffreestanding"
+                        "-Wall"
+                        "-Wextra"
+                        "-Werror"
+                        "-c"
+                        Path.Combine(root, "hil", "firmware", "tern_proto.c")
+                        "-o"
+                        Path.Combine(dir, "tern_proto.o")
+                    ]
+                    (TimeSpan.FromSeconds 60.0)
+
+            Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc failed:\n{out}")
+            Assert.That(File.Exists(Path.Combine(dir, "tern_proto.o")), Is.True)
