@@ -1,5 +1,6 @@
 /* Tern HIL firmware: serves protocol v1 (docs/protocol.md) over the board's UART.
- * HELLO -> INFO, INFER -> RESULT (output and work ticks), LAYER -> LAYER_DATA, anything bad -> ERROR. */
+ * HELLO -> INFO, INFER -> RESULT (output and work ticks), LAYER -> LAYER_DATA, anything bad -> ERROR.
+ * Replies stream straight from the arena through the COBS encoder, so no transmit buffer is needed. */
 #include <stdint.h>
 #include <string.h>
 
@@ -9,21 +10,23 @@
 
 extern const uint8_t tern_firmware_hash[32];
 
-/* Largest packet: header + MAX_BODY + CRC; COBS adds one byte per 254 and the delimiter. */
-#define PACKET_CAP (TERN_PROTO_HEADER_BYTES + TERN_PROTO_MAX_BODY + TERN_PROTO_CRC_BYTES)
-#define WIRE_CAP (PACKET_CAP + PACKET_CAP / 254 + 2)
-
-static uint8_t rx_buffer[WIRE_CAP];
-static uint8_t tx_body[TERN_PROTO_MAX_BODY];
-static uint8_t tx_wire[WIRE_CAP];
-static int8_t last_input[TERN_PROTO_MAX_BODY];
-static uint32_t last_input_len;
+static uint8_t rx_buffer[TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)];
+static tern_rx_t rx;
+static int8_t last_input[TERN_MAX_BODY];
 static int have_inference;
 
-static void send(uint8_t type, uint16_t seq, const uint8_t *body, uint16_t len)
+static void uart_write(void *ctx, const uint8_t *data, uint32_t len)
 {
-    uint32_t n = tern_frame_encode(type, seq, body, len, tx_wire, sizeof tx_wire);
-    if (n > 0) board_uart_write(tx_wire, n);
+    (void)ctx;
+    board_uart_write(data, len);
+}
+
+static void reply(uint8_t type, uint16_t seq, const uint8_t *body, uint16_t len)
+{
+    tern_tx_t tx;
+    tern_tx_begin(&tx, uart_write, 0, type, seq, len);
+    tern_tx_put(&tx, body, len);
+    tern_tx_end(&tx);
 }
 
 static void send_error(uint16_t seq, uint8_t code, uint32_t detail)
@@ -31,14 +34,23 @@ static void send_error(uint16_t seq, uint8_t code, uint32_t detail)
     uint8_t body[5];
     body[0] = code;
     tern_put_u32(body + 1, detail);
-    send(TERN_MSG_ERROR, seq, body, sizeof body);
+    reply(TERN_MSG_ERROR, seq, body, sizeof body);
 }
 
 static uint32_t shape_bytes(const tern_shape_t *s) { return (uint32_t)s->h * s->w * s->c; }
 
+static uint8_t *put_shape(uint8_t *p, const tern_shape_t *s)
+{
+    tern_put_u16(p, s->h);
+    tern_put_u16(p + 2, s->w);
+    tern_put_u16(p + 4, s->c);
+    return p + 6;
+}
+
 static void on_hello(uint16_t seq)
 {
-    uint8_t *p = tx_body;
+    uint8_t body[160];
+    uint8_t *p = body;
     const char *board = board_name();
     uint8_t board_len = (uint8_t)strlen(board);
     uint8_t kernels_len = (uint8_t)strlen(tern_model_kernels);
@@ -46,24 +58,27 @@ static void on_hello(uint16_t seq)
     *p++ = board_len;
     memcpy(p, board, board_len);
     p += board_len;
-    tern_put_u32(p, board_clock_hz()); p += 4;
+    tern_put_u32(p, board_clock_hz());
+    p += 4;
     *p++ = board_work_unit();
-    tern_put_u32(p, board_counter_hz()); p += 4;
-    memcpy(p, tern_firmware_hash, 32); p += 32;
-    memcpy(p, tern_model_hash, 32); p += 32;
-    tern_put_u32(p, tern_model_arena_bytes); p += 4;
-    tern_put_u16(p, tern_model_input_shape.h); p += 2;
-    tern_put_u16(p, tern_model_input_shape.w); p += 2;
-    tern_put_u16(p, tern_model_input_shape.c); p += 2;
-    tern_put_u16(p, tern_model_output_shape.h); p += 2;
-    tern_put_u16(p, tern_model_output_shape.w); p += 2;
-    tern_put_u16(p, tern_model_output_shape.c); p += 2;
-    tern_put_u16(p, tern_model_layer_count); p += 2;
+    tern_put_u32(p, board_counter_hz());
+    p += 4;
+    memcpy(p, tern_firmware_hash, 32);
+    p += 32;
+    memcpy(p, tern_model_hash, 32);
+    p += 32;
+    tern_put_u32(p, tern_model_arena_bytes);
+    p += 4;
+    p = put_shape(p, &tern_model_input_shape);
+    p = put_shape(p, &tern_model_output_shape);
+    tern_put_u16(p, tern_model_layer_count);
+    p += 2;
     *p++ = kernels_len;
     memcpy(p, tern_model_kernels, kernels_len);
     p += kernels_len;
-    tern_put_u32(p, TERN_PROTO_MAX_BODY); p += 4;
-    send(TERN_MSG_INFO, seq, tx_body, (uint16_t)(p - tx_body));
+    tern_put_u32(p, tern_rx_max_body(&rx));
+    p += 4;
+    reply(TERN_MSG_INFO, seq, body, (uint16_t)(p - body));
 }
 
 static void on_infer(uint16_t seq, const uint8_t *body, uint16_t len)
@@ -74,21 +89,24 @@ static void on_infer(uint16_t seq, const uint8_t *body, uint16_t len)
         return;
     }
     memcpy(last_input, body, len);
-    last_input_len = len;
     const int8_t *out;
     uint32_t out_len;
     uint32_t t0 = board_counter_read();
     int r = tern_model_run(last_input, tern_model_layer_count - 1, &out, &out_len);
     uint32_t ticks = board_counter_read() - t0;
-    if (r != 0 || out_len + 8 > TERN_PROTO_MAX_BODY) {
+    if (r != 0 || out_len > TERN_MAX_BODY - 8) {
         send_error(seq, TERN_ERR_BAD_LAYER, tern_model_layer_count);
         return;
     }
     have_inference = 1;
-    tern_put_u32(tx_body, ticks);
-    tern_put_u32(tx_body + 4, out_len);
-    memcpy(tx_body + 8, out, out_len);
-    send(TERN_MSG_RESULT, seq, tx_body, (uint16_t)(8 + out_len));
+    uint8_t head[8];
+    tern_put_u32(head, ticks);
+    tern_put_u32(head + 4, out_len);
+    tern_tx_t tx;
+    tern_tx_begin(&tx, uart_write, 0, TERN_MSG_RESULT, seq, (uint16_t)(8 + out_len));
+    tern_tx_put(&tx, head, 8);
+    tern_tx_put(&tx, (const uint8_t *)out, out_len);
+    tern_tx_end(&tx);
 }
 
 static void on_layer(uint16_t seq, const uint8_t *body, uint16_t len)
@@ -111,41 +129,44 @@ static void on_layer(uint16_t seq, const uint8_t *body, uint16_t len)
     /* Layer outputs are not kept: re-run the deterministic computation up to the layer asked for. */
     const int8_t *out;
     uint32_t total;
-    (void)last_input_len;
     if (tern_model_run(last_input, index, &out, &total) != 0) {
         send_error(seq, TERN_ERR_BAD_LAYER, tern_model_layer_count);
         return;
     }
-    if (offset > total || count > total - offset || count > TERN_PROTO_MAX_BODY - 10) {
+    if (offset > total || count > total - offset || count > tern_rx_max_body(&rx) - 10) {
         send_error(seq, TERN_ERR_BAD_RANGE, total);
         return;
     }
-    tern_put_u16(tx_body, index);
-    tern_put_u32(tx_body + 2, total);
-    tern_put_u32(tx_body + 6, offset);
-    memcpy(tx_body + 10, out + offset, count);
-    send(TERN_MSG_LAYER_DATA, seq, tx_body, (uint16_t)(10 + count));
+    uint8_t head[10];
+    tern_put_u16(head, index);
+    tern_put_u32(head + 2, total);
+    tern_put_u32(head + 6, offset);
+    tern_tx_t tx;
+    tern_tx_begin(&tx, uart_write, 0, TERN_MSG_LAYER_DATA, seq, (uint16_t)(10 + count));
+    tern_tx_put(&tx, head, 10);
+    tern_tx_put(&tx, (const uint8_t *)out + offset, count);
+    tern_tx_end(&tx);
 }
 
 int main(void)
 {
     board_init();
-    tern_rx rx;
     tern_rx_init(&rx, rx_buffer, sizeof rx_buffer);
     for (;;) {
         int byte = board_uart_read();
         if (byte < 0) continue;
-        tern_packet packet;
-        tern_rx_status status = tern_rx_push(&rx, (uint8_t)byte, &packet);
+        tern_packet_t packet;
+        tern_reject_t why;
+        tern_rx_status_t status = tern_rx_push(&rx, (uint8_t)byte, &packet, &why);
         if (status == TERN_RX_MORE) continue;
         if (status == TERN_RX_ERROR) {
-            send_error(packet.seq, packet.error, packet.error_detail);
+            send_error(why.seq, (uint8_t)why.code, why.detail);
             continue;
         }
         switch (packet.type) {
         case TERN_MSG_HELLO: on_hello(packet.seq); break;
-        case TERN_MSG_INFER: on_infer(packet.seq, packet.body, packet.length); break;
-        case TERN_MSG_LAYER: on_layer(packet.seq, packet.body, packet.length); break;
+        case TERN_MSG_INFER: on_infer(packet.seq, packet.body, packet.body_len); break;
+        case TERN_MSG_LAYER: on_layer(packet.seq, packet.body, packet.body_len); break;
         default: send_error(packet.seq, TERN_ERR_BAD_TYPE, packet.type); break;
         }
     }

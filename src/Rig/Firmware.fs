@@ -100,8 +100,7 @@ module Firmware =
 
         let emitted =
             Emit.model
-                { Emit.EmitOptions.Default with
-                    CommandLine = $"tern hil --board {board.Name} --kernels {kernels.Name}" }
+                { CommandLine = $"tern hil --board {board.Name} --kernels {kernels.Name}" }
                 model
                 modelHash
 

@@ -6,7 +6,7 @@ open Tern.Core
 open Tern.Runtime
 open Tern.Runtime.Engine
 open Tern.Runtime.Protocol
-open Tern.Runtime.Transport
+open Tern.Runtime.Transports
 
 /// What a HIL run needs.
 type HilOptions =
@@ -97,7 +97,9 @@ module Hil =
 
             let info =
                 try
-                    client.Hello(o.HelloTimeout)
+                    // QEMU and USB serial ports may lose the first bytes: retry HELLO in short attempts.
+                    let attempts = max 1 (int (o.HelloTimeout.TotalMilliseconds / 250.0))
+                    client.Hello(TimeSpan.FromMilliseconds 250.0, attempts)
                 with e ->
                     raise (HilFailure $"no answer from {o.Board.Name} to HELLO within {o.HelloTimeout.TotalSeconds:F0} s: {cause e}")
 
@@ -117,16 +119,17 @@ module Hil =
 
             let toWork (ticks: uint32) =
                 // instructions = ticks * 1e9 / f (QEMU -icount); cycles = ticks * clock / f (silicon)
-                let perSecond = if info.WorkUnit = 0uy then 1e9 else float info.ClockHz
+                let perSecond = if info.WorkUnit = WorkUnit.Instructions then 1e9 else float info.CoreClockHz
                 int64 (Math.Round(float ticks * perSecond / float info.TicksPerSecond))
 
             for i in 0 .. o.Inputs.Length - 1 do
                 let input = o.Inputs[i]
                 let expected = host.Run input
 
-                let struct (output, ticks) =
+                let output, ticks =
                     try
-                        client.Infer input
+                        let r = client.Infer input
+                        r.Output, r.Ticks
                     with e ->
                         raise (HilFailure $"sample {i}: {cause e}")
 
@@ -190,7 +193,7 @@ module Hil =
               Mismatches = mismatched.Count
               MismatchedSamples = List.ofSeq mismatched
               FirstDivergence = first
-              WorkUnit = (if info.WorkUnit = 0uy then "instructions" else "cycles")
+              WorkUnit = (if info.WorkUnit = WorkUnit.Instructions then "instructions" else "cycles")
               Work = Report.workStats (List.ofSeq work)
               Accuracy = o.Labels |> Option.map (fun _ -> float correct / float o.Inputs.Length)
               FlashBytes = firmware.FlashBytes
