@@ -75,16 +75,20 @@ let ensureDebianWith (required: bool) (needed: (string * string) list) =
                     (String.Join(", ", missing))
                     (String.Join(" ", missing))
 
-            if required then failwith message else eprintfn "warning: %s" message
+            if required then
+                failwith message
+            else
+                eprintfn "warning: %s" message
 
 let ensureDebian = ensureDebianWith true
 
 /// The Debian packages the device side needs: (program or file that shows it is installed, package).
-let deviceToolchain =
-    [ "arm-none-eabi-gcc", "gcc-arm-none-eabi"
-      "/usr/lib/arm-none-eabi/newlib/libc_nano.a", "libnewlib-arm-none-eabi"
-      "qemu-system-arm", "qemu-system-arm"
-      "socat", "socat" ]
+let deviceToolchain = [
+    "arm-none-eabi-gcc", "gcc-arm-none-eabi"
+    "/usr/lib/arm-none-eabi/newlib/libc_nano.a", "libnewlib-arm-none-eabi"
+    "qemu-system-arm", "qemu-system-arm"
+    "socat", "socat"
+]
 
 Target.create "setup" (fun _ ->
     dotnet [ "tool"; "restore" ]
@@ -183,20 +187,22 @@ Target.create "hil" (fun p ->
     let code =
         runCode
             "dotnet"
-            ([ Path.Combine(root, "src", "Cli", "bin", "Release", "net10.0", "tern.dll")
-               "hil"
-               "--board"
-               "qemu-mps2-an386"
-               "--model"
-               "default"
-               "--samples"
-               "500"
-               "--cache"
-               Path.Combine(out, "cache")
-               "--report"
-               Path.Combine(out, "report.json")
-               "--junit"
-               Path.Combine(out, "report.xml") ]
+            ([
+                Path.Combine(root, "src", "Cli", "bin", "Release", "net10.0", "tern.dll")
+                "hil"
+                "--board"
+                "qemu-mps2-an386"
+                "--model"
+                "default"
+                "--samples"
+                "500"
+                "--cache"
+                Path.Combine(out, "cache")
+                "--report"
+                Path.Combine(out, "report.json")
+                "--junit"
+                Path.Combine(out, "report.xml")
+             ]
              @ extra)
 
     if code <> 0 then

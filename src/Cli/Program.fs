@@ -608,7 +608,12 @@ let private hil (args: ParseResults<HilArgs>) =
                 | Error e -> raise (BadInput $"{modelArg}: cannot lower: {e}")
 
     let weights =
-        if model.Layers |> Array.exists (function :? IntConvLayer as c -> c.WeightKind = WeightKind.Ternary | _ -> false) then
+        if
+            model.Layers
+            |> Array.exists (function
+                | :? IntConvLayer as c -> c.WeightKind = WeightKind.Ternary
+                | _ -> false)
+        then
             "ternary"
         else
             "int8"
@@ -626,7 +631,12 @@ let private hil (args: ParseResults<HilArgs>) =
         | None -> if board.Dsp then Tern.Rig.Dsp else Tern.Rig.Reference
 
     let available =
-        parseRandom "input" (args.GetResult(HilArgs.Input, defaultValue = $"random:{args.GetResult(HilArgs.Samples, defaultValue = 100)}"))
+        parseRandom
+            "input"
+            (args.GetResult(
+                HilArgs.Input,
+                defaultValue = $"random:{args.GetResult(HilArgs.Samples, defaultValue = 100)}"
+            ))
 
     let samples = args.GetResult(HilArgs.Samples, defaultValue = available)
 
@@ -645,22 +655,23 @@ let private hil (args: ParseResults<HilArgs>) =
             Progress.run $"{board.Name}: device vs host" samples (fun tick ->
                 let mutable last = 0
 
-                Tern.Rig.Hil.run
-                    { Board = board
-                      Model = model
-                      Weights = weights
-                      Kernels = kernels
-                      Inputs = inputs
-                      Labels = None
-                      Port = args.TryGetResult HilArgs.Port
-                      Cache = args.GetResult(HilArgs.Cache, defaultValue = Tern.Rig.Firmware.defaultCache ())
-                      Firmware = args.TryGetResult HilArgs.Firmware
-                      NoFlash = args.Contains HilArgs.No_Flash
-                      HelloTimeout = TimeSpan.FromSeconds 10.0
-                      Progress =
+                Tern.Rig.Hil.run {
+                    Board = board
+                    Model = model
+                    Weights = weights
+                    Kernels = kernels
+                    Inputs = inputs
+                    Labels = None
+                    Port = args.TryGetResult HilArgs.Port
+                    Cache = args.GetResult(HilArgs.Cache, defaultValue = Tern.Rig.Firmware.defaultCache ())
+                    Firmware = args.TryGetResult HilArgs.Firmware
+                    NoFlash = args.Contains HilArgs.No_Flash
+                    HelloTimeout = TimeSpan.FromSeconds 10.0
+                    Progress =
                         fun n ->
                             tick (n - last)
-                            last <- n })
+                            last <- n
+                })
         with Tern.Rig.HilFailure msg ->
             raise (Failure msg)
 
@@ -682,8 +693,18 @@ let private hil (args: ParseResults<HilArgs>) =
         row "board" $"{report.Board} ({report.Kernels} kernels)"
         row "model" $"{report.Weights}, hash {report.ModelHash.Substring(0, 12)}"
         row "samples" (string report.Samples)
-        row "mismatches" (if report.Mismatches = 0 then "0 (bit-exact)" else string report.Mismatches)
-        row $"{report.WorkUnit}/inference" $"min {report.Work.Min:N0}, median {report.Work.Median:N0}, max {report.Work.Max:N0}"
+
+        row
+            "mismatches"
+            (if report.Mismatches = 0 then
+                 "0 (bit-exact)"
+             else
+                 string report.Mismatches)
+
+        row
+            $"{report.WorkUnit}/inference"
+            $"min {report.Work.Min:N0}, median {report.Work.Median:N0}, max {report.Work.Max:N0}"
+
         row "flash / RAM" $"{report.FlashBytes:N0} / {report.RamBytes:N0} bytes"
         row "arena" $"{report.ArenaBytes:N0} bytes"
         row "link" $"{report.LinkBytesPerSecond / 1024.0:F1} KiB/s"

@@ -12,19 +12,20 @@ type RunMethod =
     | OpenOcd of config: string * port: string
 
 /// A board, read from hil/boards/NAME/board.json: boards are data, not code branches.
-type Board =
-    { Name: string
-      Description: string
-      Dir: string
-      CFlags: string list
-      Defines: (string * string) list
-      Dsp: bool
-      Sources: string list
-      LinkerScript: string
-      FlashBytes: int64
-      RamBytes: int64
-      Run: RunMethod
-      Work: string }
+type Board = {
+    Name: string
+    Description: string
+    Dir: string
+    CFlags: string list
+    Defines: (string * string) list
+    Dsp: bool
+    Sources: string list
+    LinkerScript: string
+    FlashBytes: int64
+    RamBytes: int64
+    Run: RunMethod
+    Work: string
+}
 
 [<RequireQualifiedAccess>]
 module Boards =
@@ -72,19 +73,22 @@ module Boards =
                 | true, d -> [ for p in d.EnumerateObject() -> p.Name, p.Value.GetString() ]
                 | _ -> []
 
-            Ok
-                { Name = str (field "name")
-                  Description = str (field "description")
-                  Dir = dir
-                  CFlags = strings (field "cflags")
-                  Defines = defines
-                  Dsp = (field "dsp").GetBoolean()
-                  Sources = strings (field "sources") |> List.map (fun s -> Path.GetFullPath(Path.Combine(dir, s)))
-                  LinkerScript = Path.GetFullPath(Path.Combine(dir, str (field "linker_script")))
-                  FlashBytes = (field "flash_bytes").GetInt64()
-                  RamBytes = (field "ram_bytes").GetInt64()
-                  Run = runMethod
-                  Work = str (field "work") }
+            Ok {
+                Name = str (field "name")
+                Description = str (field "description")
+                Dir = dir
+                CFlags = strings (field "cflags")
+                Defines = defines
+                Dsp = (field "dsp").GetBoolean()
+                Sources =
+                    strings (field "sources")
+                    |> List.map (fun s -> Path.GetFullPath(Path.Combine(dir, s)))
+                LinkerScript = Path.GetFullPath(Path.Combine(dir, str (field "linker_script")))
+                FlashBytes = (field "flash_bytes").GetInt64()
+                RamBytes = (field "ram_bytes").GetInt64()
+                Run = runMethod
+                Work = str (field "work")
+            }
         with e ->
             Error $"{file}: {e.Message}"
 

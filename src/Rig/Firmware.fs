@@ -18,17 +18,18 @@ type DeviceKernels =
         | Dsp -> "dsp"
 
 /// A built firmware image and what it costs.
-type FirmwareImage =
-    { Elf: string
-      Board: Board
-      Kernels: DeviceKernels
-      /// SHA-256 over every source, flag and the emitted model: the firmware's identity and cache key.
-      Hash: string
-      ModelHash: string
-      FlashBytes: int64
-      RamBytes: int64
-      ArenaBytes: int
-      Cached: bool }
+type FirmwareImage = {
+    Elf: string
+    Board: Board
+    Kernels: DeviceKernels
+    /// SHA-256 over every source, flag and the emitted model: the firmware's identity and cache key.
+    Hash: string
+    ModelHash: string
+    FlashBytes: int64
+    RamBytes: int64
+    ArenaBytes: int
+    Cached: bool
+}
 
 [<RequireQualifiedAccess>]
 module Firmware =
@@ -59,15 +60,23 @@ module Firmware =
                 | _ -> None)
             |> Map.ofArray
 
-        let get n = sections |> Map.tryFind n |> Option.defaultValue 0L
+        let get n =
+            sections |> Map.tryFind n |> Option.defaultValue 0L
+
         get ".text" + get ".ARM.exidx" + get ".data", get ".data" + get ".bss"
 
-    let private sha256Hex (bytes: byte[]) = Convert.ToHexString(SHA256.HashData bytes).ToLowerInvariant()
+    let private sha256Hex (bytes: byte[]) =
+        Convert.ToHexString(SHA256.HashData bytes).ToLowerInvariant()
 
     /// Every C source of the firmware except the board's and the model.
     let private firmwareSources (hil: string) =
-        [ Path.Combine(hil, "firmware", "main.c"); Path.Combine(hil, "firmware", "tern_proto.c") ]
-        @ (Directory.GetFiles(Path.Combine(hil, "kernels"), "*.c") |> Array.sort |> Array.toList)
+        [
+            Path.Combine(hil, "firmware", "main.c")
+            Path.Combine(hil, "firmware", "tern_proto.c")
+        ]
+        @ (Directory.GetFiles(Path.Combine(hil, "kernels"), "*.c")
+           |> Array.sort
+           |> Array.toList)
 
     /// A firmware built elsewhere (e.g. flashed by hand): its sizes from the ELF; its identity from the device.
     let ofElf (board: Board) (kernels: DeviceKernels) (model: IntModel) (elf: string) : FirmwareImage =
@@ -76,15 +85,17 @@ module Firmware =
 
         let flash, ram = sizes elf
 
-        { Elf = Path.GetFullPath elf
-          Board = board
-          Kernels = kernels
-          Hash = ""
-          ModelHash = ModelFile.hash (ModelFile.serializeInt model)
-          FlashBytes = flash
-          RamBytes = ram
-          ArenaBytes = Tern.Runtime.Engine.MemoryPlan.Create(model).ArenaBytes
-          Cached = true }
+        {
+            Elf = Path.GetFullPath elf
+            Board = board
+            Kernels = kernels
+            Hash = ""
+            ModelHash = ModelFile.hash (ModelFile.serializeInt model)
+            FlashBytes = flash
+            RamBytes = ram
+            ArenaBytes = Tern.Runtime.Engine.MemoryPlan.Create(model).ArenaBytes
+            Cached = true
+        }
 
     /// Builds (or takes from the cache) the firmware for a board, an integer model and a kernel set.
     let build (cache: string) (board: Board) (kernels: DeviceKernels) (model: IntModel) : FirmwareImage =
@@ -100,7 +111,9 @@ module Firmware =
 
         let emitted =
             Emit.model
-                { CommandLine = $"tern hil --board {board.Name} --kernels {kernels.Name}" }
+                {
+                    CommandLine = $"tern hil --board {board.Name} --kernels {kernels.Name}"
+                }
                 model
                 modelHash
 
@@ -108,16 +121,17 @@ module Firmware =
 
         let flags =
             board.CFlags
-            @ [ "-O2"
+            @ [
+                "-O2"
                 "-std=c99"
-                "-ffreestanding"
                 "-ffunction-sections"
                 "-fdata-sections"
                 // gcc's pre-allocation scheduler spills registers in unrolled DSP code (notes/kernels.md).
                 "-fno-schedule-insns"
                 "-Wall"
                 "-Wextra"
-                $"-DTERN_KERNELS_DSP={if kernels = Dsp then 1 else 0}" ]
+                $"-DTERN_KERNELS_DSP={if kernels = Dsp then 1 else 0}"
+            ]
             @ (board.Defines |> List.map (fun (k, v) -> $"-D{k}={v}"))
 
         let key =
@@ -128,7 +142,8 @@ module Firmware =
                 |> List.collect (fun d -> Directory.GetFiles(Path.Combine(hil, d), "*.h") |> Array.sort |> Array.toList)
 
             for s in sources @ [ board.LinkerScript ] @ headers do
-                sb.Append(Path.GetFileName s).Append('\n').Append(File.ReadAllText s).Append('\n') |> ignore
+                sb.Append(Path.GetFileName s).Append('\n').Append(File.ReadAllText s).Append('\n')
+                |> ignore
 
             sb.Append(String.Join(" ", flags)).Append('\n').Append(emitted.Source) |> ignore
             sha256Hex (Encoding.UTF8.GetBytes(sb.ToString()))
@@ -148,7 +163,9 @@ module Firmware =
             File.WriteAllText(Path.Combine(work, "model.c"), emitted.Source)
 
             let hashBytes =
-                Convert.FromHexString key |> Array.map (fun b -> $"0x{b:x2}") |> fun a -> String.Join(", ", a)
+                Convert.FromHexString key
+                |> Array.map (fun b -> $"0x{b:x2}")
+                |> fun a -> String.Join(", ", a)
 
             File.WriteAllText(
                 Path.Combine(work, "firmware_id.c"),
@@ -157,7 +174,8 @@ module Firmware =
 
             let args =
                 flags
-                @ [ "-I"
+                @ [
+                    "-I"
                     Path.Combine(hil, "include")
                     "-I"
                     Path.Combine(hil, "firmware")
@@ -173,7 +191,8 @@ module Firmware =
                     "-T"
                     board.LinkerScript
                     "-o"
-                    Path.Combine(work, "firmware.elf") ]
+                    Path.Combine(work, "firmware.elf")
+                ]
                 @ sources
                 @ [ Path.Combine(work, "model.c"); Path.Combine(work, "firmware_id.c") ]
 
@@ -189,12 +208,14 @@ module Firmware =
 
         let flash, ram = sizes elf
 
-        { Elf = elf
-          Board = board
-          Kernels = kernels
-          Hash = key
-          ModelHash = modelHash
-          FlashBytes = flash
-          RamBytes = ram
-          ArenaBytes = emitted.ArenaBytes
-          Cached = cached }
+        {
+            Elf = elf
+            Board = board
+            Kernels = kernels
+            Hash = key
+            ModelHash = modelHash
+            FlashBytes = flash
+            RamBytes = ram
+            ArenaBytes = emitted.ArenaBytes
+            Cached = cached
+        }

@@ -9,32 +9,34 @@ open Tern.Runtime.Protocol
 open Tern.Runtime.Transports
 
 /// What a HIL run needs.
-type HilOptions =
-    { Board: Board
-      Model: IntModel
-      /// "int8" or "ternary" (for the report).
-      Weights: string
-      Kernels: DeviceKernels
-      Inputs: sbyte[][]
-      Labels: int[] option
-      /// Serial port of a real board (tty path, tcp:host:port, unix:path); QEMU boards ignore it.
-      Port: string option
-      Cache: string
-      /// Use this firmware instead of building one (the device must then run the same model).
-      Firmware: string option
-      /// Skip flashing a real board (it already runs the firmware, e.g. flashed on another machine).
-      NoFlash: bool
-      /// How long the handshake may take (HELLO is retried until then).
-      HelloTimeout: TimeSpan
-      /// Called after each sample with the number done so far.
-      Progress: int -> unit }
+type HilOptions = {
+    Board: Board
+    Model: IntModel
+    /// "int8" or "ternary" (for the report).
+    Weights: string
+    Kernels: DeviceKernels
+    Inputs: sbyte[][]
+    Labels: int[] option
+    /// Serial port of a real board (tty path, tcp:host:port, unix:path); QEMU boards ignore it.
+    Port: string option
+    Cache: string
+    /// Use this firmware instead of building one (the device must then run the same model).
+    Firmware: string option
+    /// Skip flashing a real board (it already runs the firmware, e.g. flashed on another machine).
+    NoFlash: bool
+    /// How long the handshake may take (HELLO is retried until then).
+    HelloTimeout: TimeSpan
+    /// Called after each sample with the number done so far.
+    Progress: int -> unit
+}
 
 /// A HIL run that could not finish: the message names the sample (if any) and the cause.
 exception HilFailure of string
 
 [<RequireQualifiedAccess>]
 module Hil =
-    let private hex (b: byte[]) = Convert.ToHexString(b).ToLowerInvariant()
+    let private hex (b: byte[]) =
+        Convert.ToHexString(b).ToLowerInvariant()
 
     /// The first index where two outputs differ.
     let firstDifference (device: sbyte[]) (host: sbyte[]) : int option =
@@ -46,7 +48,8 @@ module Hil =
     /// Flashes a real board with openocd.
     let private flashOpenOcd (config: string) (elf: string) =
         match Proc.which "openocd" with
-        | None -> raise (HilFailure "openocd is not installed (Debian: apt-get install --no-install-recommends openocd)")
+        | None ->
+            raise (HilFailure "openocd is not installed (Debian: apt-get install --no-install-recommends openocd)")
         | Some _ ->
             let args = [ "-f"; config; "-c"; $"program {elf} verify reset exit" ]
             let r = Proc.run "openocd" args None (TimeSpan.FromMinutes 2.0)
@@ -101,7 +104,10 @@ module Hil =
                     let attempts = max 1 (int (o.HelloTimeout.TotalMilliseconds / 250.0))
                     client.Hello(TimeSpan.FromMilliseconds 250.0, attempts)
                 with e ->
-                    raise (HilFailure $"no answer from {o.Board.Name} to HELLO within {o.HelloTimeout.TotalSeconds:F0} s: {cause e}")
+                    raise (
+                        HilFailure
+                            $"no answer from {o.Board.Name} to HELLO within {o.HelloTimeout.TotalSeconds:F0} s: {cause e}"
+                    )
 
             if hex info.ModelHash <> firmware.ModelHash then
                 raise (
@@ -119,7 +125,12 @@ module Hil =
 
             let toWork (ticks: uint32) =
                 // instructions = ticks * 1e9 / f (QEMU -icount); cycles = ticks * clock / f (silicon)
-                let perSecond = if info.WorkUnit = WorkUnit.Instructions then 1e9 else float info.CoreClockHz
+                let perSecond =
+                    if info.WorkUnit = WorkUnit.Instructions then
+                        1e9
+                    else
+                        float info.CoreClockHz
+
                 int64 (Math.Round(float ticks * perSecond / float info.TicksPerSecond))
 
             for i in 0 .. o.Inputs.Length - 1 do
@@ -165,43 +176,55 @@ module Hil =
                         first <-
                             match layerDiff with
                             | Some(layer, e, d, h) ->
-                                Some
-                                    { Sample = i
-                                      Layer = Some layer
-                                      Element = e
-                                      Device = d
-                                      Host = h }
+                                Some {
+                                    Sample = i
+                                    Layer = Some layer
+                                    Element = e
+                                    Device = d
+                                    Host = h
+                                }
                             | None ->
-                                Some
-                                    { Sample = i
-                                      Layer = None
-                                      Element = element
-                                      Device = (if element < output.Length then int output[element] else 0)
-                                      Host = (if element < expected.Length then int expected[element] else 0) }
+                                Some {
+                                    Sample = i
+                                    Layer = None
+                                    Element = element
+                                    Device = (if element < output.Length then int output[element] else 0)
+                                    Host =
+                                        (if element < expected.Length then
+                                             int expected[element]
+                                         else
+                                             0)
+                                }
 
                 o.Progress(i + 1)
 
             let elapsed = sw.Elapsed.TotalSeconds
             let bytes = client.BytesSent + client.BytesReceived - bytes0
 
-            { Board = o.Board.Name
-              Kernels = o.Kernels.Name
-              Weights = o.Weights
-              ModelHash = firmware.ModelHash
-              FirmwareHash = hex info.FirmwareHash
-              Samples = o.Inputs.Length
-              Mismatches = mismatched.Count
-              MismatchedSamples = List.ofSeq mismatched
-              FirstDivergence = first
-              WorkUnit = (if info.WorkUnit = WorkUnit.Instructions then "instructions" else "cycles")
-              Work = Report.workStats (List.ofSeq work)
-              Accuracy = o.Labels |> Option.map (fun _ -> float correct / float o.Inputs.Length)
-              FlashBytes = firmware.FlashBytes
-              RamBytes = firmware.RamBytes
-              ArenaBytes = firmware.ArenaBytes
-              LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
-              ElapsedSeconds = elapsed
-              FirmwareCached = firmware.Cached }
+            {
+                Board = o.Board.Name
+                Kernels = o.Kernels.Name
+                Weights = o.Weights
+                ModelHash = firmware.ModelHash
+                FirmwareHash = hex info.FirmwareHash
+                Samples = o.Inputs.Length
+                Mismatches = mismatched.Count
+                MismatchedSamples = List.ofSeq mismatched
+                FirstDivergence = first
+                WorkUnit =
+                    (if info.WorkUnit = WorkUnit.Instructions then
+                         "instructions"
+                     else
+                         "cycles")
+                Work = Report.workStats (List.ofSeq work)
+                Accuracy = o.Labels |> Option.map (fun _ -> float correct / float o.Inputs.Length)
+                FlashBytes = firmware.FlashBytes
+                RamBytes = firmware.RamBytes
+                ArenaBytes = firmware.ArenaBytes
+                LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
+                ElapsedSeconds = elapsed
+                FirmwareCached = firmware.Cached
+            }
         finally
             transport.Dispose()
             qemu |> Option.iter (fun q -> (q :> IDisposable).Dispose())

@@ -5,18 +5,22 @@ open System.Diagnostics
 open System.IO
 
 /// The result of a finished external command.
-type ProcResult =
-    { ExitCode: int
-      Stdout: string
-      Stderr: string
-      TimedOut: bool }
+type ProcResult = {
+    ExitCode: int
+    Stdout: string
+    Stderr: string
+    TimedOut: bool
+}
 
 /// Running external tools (compilers, size, QEMU) with deadlines.
 [<RequireQualifiedAccess>]
 module Proc =
     /// Full path of a program on PATH, if any.
     let which (program: string) : string option =
-        (Environment.GetEnvironmentVariable "PATH" |> Option.ofObj |> Option.defaultValue "").Split(Path.PathSeparator)
+        (Environment.GetEnvironmentVariable "PATH"
+         |> Option.ofObj
+         |> Option.defaultValue "")
+            .Split(Path.PathSeparator)
         |> Array.map (fun dir -> Path.Combine(dir, program))
         |> Array.tryFind File.Exists
 
@@ -44,10 +48,12 @@ module Proc =
 
             p.WaitForExit()
 
-        { ExitCode = (if finished then p.ExitCode else -1)
-          Stdout = out.Result
-          Stderr = err.Result
-          TimedOut = not finished }
+        {
+            ExitCode = (if finished then p.ExitCode else -1)
+            Stdout = out.Result
+            Stderr = err.Result
+            TimedOut = not finished
+        }
 
     /// The command line as a person would type it (for messages and provenance).
     let show (program: string) (args: string list) : string =

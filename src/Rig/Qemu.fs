@@ -49,28 +49,32 @@ module Qemu =
         // The firmware's UART is QEMU's serial port number serialIndex; the ones before it go nowhere.
         let unused = List.replicate serialIndex [ "-serial"; "null" ] |> List.concat
 
-        [ "-M"
-          machine
-          "-display"
-          "none"
-          "-monitor"
-          "none"
-          // One instruction = 1 ns of guest time: timers count instructions exactly (notes/hil.md).
-          "-icount"
-          "shift=0"
-          "-semihosting-config"
-          "enable=on,target=native"
-          "-kernel"
-          elf ]
+        [
+            "-M"
+            machine
+            "-display"
+            "none"
+            "-monitor"
+            "none"
+            // One instruction = 1 ns of guest time: timers count instructions exactly (notes/hil.md).
+            "-icount"
+            "shift=0"
+            "-semihosting-config"
+            "enable=on,target=native"
+            "-kernel"
+            elf
+        ]
         @ unused
         @ [ "-serial"; $"unix:{socketPath},server,nowait" ]
 
     /// Starts QEMU for a firmware; waits until its UART socket exists.
     let start (machine: string) (serialIndex: int) (elf: string) : QemuInstance =
         if (Proc.which program).IsNone then
-            failwith "qemu-system-arm is not installed (Debian: apt-get install --no-install-recommends qemu-system-arm)"
+            failwith
+                "qemu-system-arm is not installed (Debian: apt-get install --no-install-recommends qemu-system-arm)"
 
-        let socketPath = Path.Combine(Path.GetTempPath(), $"tern-qemu-{Environment.ProcessId}-{Guid.NewGuid():N}.sock")
+        let socketPath =
+            Path.Combine(Path.GetTempPath(), $"tern-qemu-{Environment.ProcessId}-{Guid.NewGuid():N}.sock")
 
         let qemuArgs = arguments machine serialIndex elf socketPath
         // The watchdog: QEMU runs as a child of a shell that kills it once this process is gone.
@@ -90,18 +94,32 @@ module Qemu =
         psi.UseShellExecute <- false
         let stderr = StringBuilder()
         let proc = Process.Start psi
-        proc.ErrorDataReceived.Add(fun e -> if not (isNull e.Data) then lock stderr (fun () -> stderr.AppendLine e.Data |> ignore))
-        proc.OutputDataReceived.Add(fun e -> if not (isNull e.Data) then lock stderr (fun () -> stderr.AppendLine e.Data |> ignore))
+
+        proc.ErrorDataReceived.Add(fun e ->
+            if not (isNull e.Data) then
+                lock stderr (fun () -> stderr.AppendLine e.Data |> ignore))
+
+        proc.OutputDataReceived.Add(fun e ->
+            if not (isNull e.Data) then
+                lock stderr (fun () -> stderr.AppendLine e.Data |> ignore))
+
         proc.BeginErrorReadLine()
         proc.BeginOutputReadLine()
-        let instance = new QemuInstance(proc, socketPath, Proc.show program qemuArgs, stderr)
+
+        let instance =
+            new QemuInstance(proc, socketPath, Proc.show program qemuArgs, stderr)
+
         let sw = Stopwatch.StartNew()
 
-        while not (File.Exists socketPath) && not proc.HasExited && sw.Elapsed < TimeSpan.FromSeconds 10.0 do
+        while not (File.Exists socketPath)
+              && not proc.HasExited
+              && sw.Elapsed < TimeSpan.FromSeconds 10.0 do
             Threading.Thread.Sleep 20
 
         if not (File.Exists socketPath) then
-            let why = instance.ExitDescription |> Option.defaultValue "no UART socket after 10 s"
+            let why =
+                instance.ExitDescription |> Option.defaultValue "no UART socket after 10 s"
+
             (instance :> IDisposable).Dispose()
             failwith $"QEMU did not start ({Proc.show program qemuArgs}): {why}"
 

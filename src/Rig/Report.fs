@@ -7,41 +7,44 @@ open System.Text.Json.Nodes
 open System.Xml.Linq
 
 /// Where device and host first disagree.
-type Divergence =
-    { Sample: int
-      /// Index of the first integer layer whose output differs, and its name; None if only the final output was compared.
-      Layer: (int * string) option
-      Element: int
-      Device: int
-      Host: int }
+type Divergence = {
+    Sample: int
+    /// Index of the first integer layer whose output differs, and its name; None if only the final output was compared.
+    Layer: (int * string) option
+    Element: int
+    Device: int
+    Host: int
+}
 
 /// Min, median and max of per-inference work.
-type WorkStats =
-    { Min: int64
-      Median: int64
-      Max: int64 }
+type WorkStats = {
+    Min: int64
+    Median: int64
+    Max: int64
+}
 
 /// The result of a HIL run: everything the report files and the summary show.
-type HilReport =
-    { Board: string
-      Kernels: string
-      Weights: string
-      ModelHash: string
-      FirmwareHash: string
-      Samples: int
-      Mismatches: int
-      MismatchedSamples: int list
-      FirstDivergence: Divergence option
-      /// "instructions" (QEMU -icount) or "cycles" (silicon).
-      WorkUnit: string
-      Work: WorkStats
-      Accuracy: float option
-      FlashBytes: int64
-      RamBytes: int64
-      ArenaBytes: int
-      LinkBytesPerSecond: float
-      ElapsedSeconds: float
-      FirmwareCached: bool }
+type HilReport = {
+    Board: string
+    Kernels: string
+    Weights: string
+    ModelHash: string
+    FirmwareHash: string
+    Samples: int
+    Mismatches: int
+    MismatchedSamples: int list
+    FirstDivergence: Divergence option
+    /// "instructions" (QEMU -icount) or "cycles" (silicon).
+    WorkUnit: string
+    Work: WorkStats
+    Accuracy: float option
+    FlashBytes: int64
+    RamBytes: int64
+    ArenaBytes: int
+    LinkBytesPerSecond: float
+    ElapsedSeconds: float
+    FirmwareCached: bool
+}
 
 [<RequireQualifiedAccess>]
 module Report =
@@ -57,9 +60,11 @@ module Report =
         if xs.IsEmpty then
             { Min = 0L; Median = 0L; Max = 0L }
         else
-            { Min = List.min xs
-              Median = median xs
-              Max = List.max xs }
+            {
+                Min = List.min xs
+                Median = median xs
+                Max = List.max xs
+            }
 
     /// The report as one JSON object (keys in snake_case).
     let toJson (r: HilReport) : JsonNode =
@@ -97,7 +102,12 @@ module Report =
         work["max"] <- node r.Work.Max
         o["work_unit"] <- node r.WorkUnit
         o[$"{r.WorkUnit}_per_inference"] <- work
-        o["accuracy"] <- (match r.Accuracy with Some a -> node a | None -> null)
+
+        o["accuracy"] <-
+            (match r.Accuracy with
+             | Some a -> node a
+             | None -> null)
+
         o["flash_bytes"] <- node r.FlashBytes
         o["ram_bytes"] <- node r.RamBytes
         o["arena_bytes"] <- node r.ArenaBytes
@@ -144,7 +154,10 @@ module Report =
                 XAttribute(XName.Get "name", $"tern hil {r.Board} {r.Kernels}"),
                 XAttribute(XName.Get "tests", r.Samples),
                 XAttribute(XName.Get "failures", r.Mismatches),
-                XAttribute(XName.Get "time", r.ElapsedSeconds.ToString("F3", Globalization.CultureInfo.InvariantCulture)),
+                XAttribute(
+                    XName.Get "time",
+                    r.ElapsedSeconds.ToString("F3", Globalization.CultureInfo.InvariantCulture)
+                ),
                 [ for i in 0 .. r.Samples - 1 -> case i ]
             )
         )
@@ -153,6 +166,9 @@ module Report =
     let writeAtomic (path: string) (text: string) : unit =
         let full = Path.GetFullPath path
         Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
-        let tmp = Path.Combine(Path.GetDirectoryName full, $".{Path.GetFileName full}.tmp-{Environment.ProcessId}")
+
+        let tmp =
+            Path.Combine(Path.GetDirectoryName full, $".{Path.GetFileName full}.tmp-{Environment.ProcessId}")
+
         File.WriteAllText(tmp, text)
         File.Move(tmp, full, true)

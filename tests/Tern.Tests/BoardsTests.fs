@@ -43,7 +43,9 @@ let ``an unknown board is an error naming the known ones`` () =
 
 [<Test>]
 let ``a board.json with a missing field is rejected naming the field`` () =
-    let dir = Path.Combine(Path.GetTempPath(), "tern-board-" + string (System.Guid.NewGuid()))
+    let dir =
+        Path.Combine(Path.GetTempPath(), "tern-board-" + string (System.Guid.NewGuid()))
+
     Directory.CreateDirectory dir |> ignore
 
     try
@@ -59,6 +61,12 @@ let ``a board.json with a missing field is rejected naming the field`` () =
 [<Test>]
 let ``QEMU puts the firmware's UART on the serial port the board names`` () =
     let args = Qemu.arguments "netduinoplus2" 1 "fw.elf" "/tmp/s.sock"
-    let serials = args |> List.pairwise |> List.filter (fun (a, _) -> a = "-serial") |> List.map snd
+
+    let serials =
+        args
+        |> List.pairwise
+        |> List.filter (fun (a, _) -> a = "-serial")
+        |> List.map snd
+
     Assert.That(serials, Is.EqualTo<string list> [ "null"; "unix:/tmp/s.sock,server,nowait" ])
     Assert.That(args, Does.Contain "shift=0")

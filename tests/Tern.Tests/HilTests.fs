@@ -1,0 +1,289 @@
+/// Hardware-in-the-loop tests on the emulated boards: smoke runs on both QEMU boards, the nucleo firmware
+/// build, and the faults the rig must survive. Ignored (naming the packages) without the ARM toolchain.
+module Tern.Tests.HilTests
+
+open System
+open System.Diagnostics
+open System.IO
+open NUnit.Framework
+open Tern.Core
+open Tern.Runtime
+open Tern.Runtime.Engine
+open Tern.Runtime.Protocol
+open Tern.Runtime.Transports
+open Tern.Rig
+
+let private requireToolchain () =
+    let missing =
+        [
+            "arm-none-eabi-gcc", "gcc-arm-none-eabi"
+            "qemu-system-arm", "qemu-system-arm"
+        ]
+        |> List.filter (fun (p, _) -> (Proc.which p).IsNone)
+        |> List.map snd
+
+    if not missing.IsEmpty then
+        Assert.Ignore $"needs Debian packages: {String.Join(' ', missing)}"
+
+let private lowered (options: LowerOptions) (seed: int) =
+    let m = Architectures.defaultModel seed
+
+    match Lower.lower options (Lower.randomCalibration seed 16 m.Input) m with
+    | Ok im -> im
+    | Error e -> failwith e
+
+let private inputs (model: IntModel) (seed: int) (n: int) =
+    Lower.randomCalibration seed n model.Input
+    |> List.map (Lower.quantizeInput model)
+    |> List.toArray
+
+let private board name =
+    match Boards.find name with
+    | Ok b -> b
+    | Error e -> failwith e
+
+[<NonParallelizable>]
+type HilTests() =
+    let cache =
+        Path.Combine(Path.GetTempPath(), "tern-hil-tests-" + string Environment.ProcessId)
+
+    let ternary = lowered LowerOptions.Ternary 1
+
+    let options boardName kernels model n = {
+        Board = board boardName
+        Model = model
+        Weights = "ternary"
+        Kernels = kernels
+        Inputs = inputs model 5 n
+        Labels = None
+        Port = None
+        Cache = cache
+        Firmware = None
+        NoFlash = false
+        HelloTimeout = TimeSpan.FromSeconds 10.0
+        Progress = ignore
+    }
+
+    /// A firmware of the given model started in QEMU, with a protocol client on its UART.
+    let session (model: IntModel) (f: DeviceClient -> QemuInstance -> unit) =
+        let fw = Firmware.build cache (board "qemu-mps2-an386") Dsp model
+        use qemu = Qemu.start "mps2-an386" 0 fw.Elf
+        use client = new DeviceClient(Transport.Open($"unix:{qemu.SocketPath}"))
+        client.ReplyTimeout <- TimeSpan.FromSeconds 10.0
+        client.Hello(TimeSpan.FromMilliseconds 250.0, 40) |> ignore
+        f client qemu
+
+    [<OneTimeSetUp>]
+    member _.Setup() =
+        Directory.CreateDirectory cache |> ignore
+
+    [<OneTimeTearDown>]
+    member _.TearDown() =
+        try
+            Directory.Delete(cache, true)
+        with _ ->
+            ()
+
+    [<Test>]
+    member _.``mps2-an386 with DSP kernels is bit-exact and reports its cost``() =
+        requireToolchain ()
+        let r = Hil.run (options "qemu-mps2-an386" Dsp ternary 12)
+        Assert.That(r.Mismatches, Is.EqualTo 0)
+        Assert.That(r.Samples, Is.EqualTo 12)
+        Assert.That(r.WorkUnit, Is.EqualTo "instructions")
+        Assert.That(r.Work.Min, Is.GreaterThan 100_000L)
+        Assert.That(r.Work.Min, Is.LessThanOrEqualTo r.Work.Median)
+        Assert.That(r.Work.Median, Is.LessThanOrEqualTo r.Work.Max)
+        Assert.That(r.FlashBytes, Is.GreaterThan 0L)
+        Assert.That(r.RamBytes, Is.GreaterThan(int64 r.ArenaBytes))
+        Assert.That(r.LinkBytesPerSecond, Is.GreaterThan 1000.0)
+
+    [<Test>]
+    member _.``netduinoplus2 (STM32 registers) is bit-exact too``() =
+        requireToolchain ()
+        let r = Hil.run (options "qemu-netduinoplus2" Dsp ternary 8)
+        Assert.That(r.Mismatches, Is.EqualTo 0)
+        Assert.That(r.Board, Is.EqualTo "qemu-netduinoplus2")
+
+    [<Test>]
+    member _.``reference kernels and an int8 model are bit-exact, and DSP needs fewer instructions``() =
+        requireToolchain ()
+        let int8 = lowered LowerOptions.Int8 1
+
+        let reference =
+            Hil.run {
+                options "qemu-mps2-an386" Reference int8 6 with
+                    Weights = "int8"
+            }
+
+        let dsp =
+            Hil.run {
+                options "qemu-mps2-an386" Dsp int8 6 with
+                    Weights = "int8"
+            }
+
+        Assert.That(reference.Mismatches + dsp.Mismatches, Is.EqualTo 0)
+        TestContext.Out.WriteLine($"int8 instructions: reference {reference.Work.Median}, dsp {dsp.Work.Median}")
+        Assert.That(float reference.Work.Median / float dsp.Work.Median, Is.GreaterThan 1.5)
+
+    [<Test>]
+    member _.``the nucleo-f446re firmware builds and fits the chip``() =
+        requireToolchain ()
+        let b = board "nucleo-f446re"
+        let fw = Firmware.build cache b Dsp ternary
+        Assert.That(fw.FlashBytes, Is.LessThan b.FlashBytes)
+        Assert.That(fw.RamBytes, Is.LessThan b.RamBytes)
+
+    [<Test>]
+    member _.``a second build of the same firmware comes from the cache``() =
+        requireToolchain ()
+        let b = board "qemu-mps2-an386"
+        let first = Firmware.build cache b Reference ternary
+        let second = Firmware.build cache b Reference ternary
+        Assert.That(second.Cached, Is.True)
+        Assert.That(second.Hash, Is.EqualTo first.Hash)
+
+    [<Test>]
+    member _.``every layer the device reports equals the host's``() =
+        requireToolchain ()
+
+        session ternary (fun client _ ->
+            let x = (inputs ternary 9 1)[0]
+            let r = client.Infer x
+            let expected = Runner(ternary, KernelMode.Scalar).RunLayers x
+
+            for i in 0 .. ternary.Layers.Length - 1 do
+                Assert.That(box (client.Layer i), Is.EqualTo(box expected[i]), $"layer {i}")
+
+            Assert.That(box r.Output, Is.EqualTo(box expected[expected.Length - 1])))
+
+    [<Test>]
+    member _.``QEMU killed mid-run is a clear error naming the sample, within 5 s``() =
+        requireToolchain ()
+        // Build first so that the clock below measures only the failure.
+        Firmware.build cache (board "qemu-mps2-an386") Dsp ternary |> ignore
+        let sw = Stopwatch()
+
+        let kill n =
+            if n = 3 then
+                sw.Start()
+
+                Proc.run
+                    "pkill"
+                    [ "-KILL"; "-f"; $"tern-qemu-{Environment.ProcessId}-" ]
+                    None
+                    (TimeSpan.FromSeconds 5.0)
+                |> ignore
+
+        let ex =
+            Assert.Throws<HilFailure>(fun () ->
+                Hil.run {
+                    options "qemu-mps2-an386" Dsp ternary 10 with
+                        Progress = kill
+                }
+                |> ignore)
+
+        Assert.That(sw.Elapsed, Is.LessThan(TimeSpan.FromSeconds 5.0))
+        Assert.That(ex.Data0, Does.Contain "sample 3")
+
+    [<Test>]
+    member _.``a firmware with another model is refused``() =
+        requireToolchain ()
+        let other = lowered LowerOptions.Ternary 2
+        let fw = Firmware.build cache (board "qemu-mps2-an386") Dsp other
+
+        let ex =
+            Assert.Throws<HilFailure>(fun () ->
+                Hil.run {
+                    options "qemu-mps2-an386" Dsp ternary 2 with
+                        Firmware = Some fw.Elf
+                }
+                |> ignore)
+
+        Assert.That(ex.Data0, Does.Contain("refused").And.Contain(fw.ModelHash))
+
+    [<Test>]
+    member _.``a board that never answers times out saying what was tried``() =
+        requireToolchain ()
+        let b = board "qemu-mps2-an386"
+        let dir = Path.Combine(cache, "silent")
+        Directory.CreateDirectory dir |> ignore
+        let src = Path.Combine(dir, "silent.c")
+        File.WriteAllText(src, "#include \"tern_board.h\"\nint main(void) { board_init(); for (;;) { } }\n")
+        let elf = Path.Combine(dir, "silent.elf")
+        let hil = Boards.hilRoot ()
+
+        let args =
+            b.CFlags
+            @ [
+                "-O2"
+                "-nostartfiles"
+                "--specs=nosys.specs"
+                "-I"
+                Path.Combine(hil, "include")
+                "-I"
+                Path.Combine(hil, "boards", "common")
+                "-T"
+                b.LinkerScript
+                "-o"
+                elf
+                src
+            ]
+            @ b.Sources
+
+        let built = Proc.run "arm-none-eabi-gcc" args None (TimeSpan.FromMinutes 1.0)
+        Assert.That(built.ExitCode, Is.EqualTo 0, built.Stderr)
+
+        let ex =
+            Assert.Throws<HilFailure>(fun () ->
+                Hil.run {
+                    options "qemu-mps2-an386" Dsp ternary 1 with
+                        Firmware = Some elf
+                        HelloTimeout = TimeSpan.FromSeconds 2.0
+                }
+                |> ignore)
+
+        Assert.That(ex.Data0, Does.Contain("HELLO").And.Contain("qemu-mps2-an386"))
+
+    [<Test>]
+    member _.``an input of the wrong size is rejected on the host, and by the device if sent anyway``() =
+        requireToolchain ()
+
+        let ex =
+            Assert.Throws<HilFailure>(fun () ->
+                Hil.run {
+                    options "qemu-mps2-an386" Dsp ternary 1 with
+                        Inputs = [| Array.zeroCreate 100 |]
+                }
+                |> ignore)
+
+        Assert.That(ex.Data0, Does.Contain "100 bytes")
+
+        session ternary (fun client _ ->
+            let e =
+                Assert.Throws<DeviceErrorException>(fun () -> client.Infer(Array.zeroCreate 100) |> ignore)
+
+            Assert.That(e.Code, Is.EqualTo ErrorCode.BadInputSize)
+            Assert.That(e.Detail, Is.EqualTo(uint ternary.Input.Size))
+            // The device is still in service afterwards.
+            Assert.That(client.Infer((inputs ternary 3 1)[0]).Output.Length, Is.EqualTo ternary.Output.Size))
+
+    [<Test>]
+    member _.``garbage and a partial frame on the line: the device resynchronises``() =
+        requireToolchain ()
+        let b = board "qemu-mps2-an386"
+        let fw = Firmware.build cache b Dsp ternary
+        use qemu = Qemu.start "mps2-an386" 0 fw.Elf
+        let transport = Transport.Open($"unix:{qemu.SocketPath}")
+        let rng = Random(7)
+        let garbage = Array.init 3000 (fun _ -> byte (rng.Next(1, 256)))
+        transport.Write(ReadOnlySpan garbage)
+        // Half of a valid INFER frame, then silence: the device must drop it at the next delimiter.
+        let frame = Frame.Encode(InferMessage(Array.zeroCreate ternary.Input.Size), 9us)
+        transport.Write(ReadOnlySpan(frame, 0, frame.Length / 2))
+        use client = new DeviceClient(transport)
+        client.ReplyTimeout <- TimeSpan.FromSeconds 10.0
+        let info = client.Hello(TimeSpan.FromMilliseconds 250.0, 40)
+        Assert.That(info.BoardName, Is.EqualTo "qemu-mps2-an386")
+        let x = (inputs ternary 4 1)[0]
+        Assert.That(box (client.Infer(x).Output), Is.EqualTo(box (Runner(ternary, KernelMode.Scalar).Run x)))
