@@ -287,3 +287,38 @@ type HilTests() =
         Assert.That(info.BoardName, Is.EqualTo "qemu-mps2-an386")
         let x = (inputs ternary 4 1)[0]
         Assert.That(box (client.Infer(x).Output), Is.EqualTo(box (Runner(ternary, KernelMode.Scalar).Run x)))
+
+    [<Test>]
+    member _.``QEMU dies with the host process, however the host dies``() =
+        requireToolchain ()
+        Firmware.build cache (board "qemu-mps2-an386") Dsp ternary |> ignore
+        let tern = Path.Combine(AppContext.BaseDirectory, "tern.dll")
+        let psi = ProcessStartInfo("dotnet")
+
+        for a in [ tern; "hil"; "--model"; "default"; "--samples"; "300"; "--cache"; cache ] do
+            psi.ArgumentList.Add a
+
+        psi.RedirectStandardOutput <- true
+        psi.RedirectStandardError <- true
+        use host = Process.Start psi
+
+        let qemuRunning () =
+            let r =
+                Proc.run "pgrep" [ "-f"; $"qemu-system-arm.*tern-qemu-{host.Id}-" ] None (TimeSpan.FromSeconds 5.0)
+
+            r.ExitCode = 0
+
+        let sw = Stopwatch.StartNew()
+
+        while not (qemuRunning ()) && sw.Elapsed < TimeSpan.FromSeconds 60.0 do
+            Threading.Thread.Sleep 100
+
+        Assert.That(qemuRunning (), Is.True, "QEMU never started")
+        host.Kill() // SIGKILL: no handler of the host runs
+        host.WaitForExit()
+        sw.Restart()
+
+        while qemuRunning () && sw.Elapsed < TimeSpan.FromSeconds 5.0 do
+            Threading.Thread.Sleep 100
+
+        Assert.That(qemuRunning (), Is.False, "QEMU outlived its host by 5 s")
