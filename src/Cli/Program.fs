@@ -105,6 +105,7 @@ type DeviceKernelsArg =
 type HilArgs =
     | Board of name: string
     | [<Mandatory>] Model of path: string
+    | Data of dir: string
     | Input of source: string
     | Samples of int
     | Seed of int
@@ -122,6 +123,7 @@ type HilArgs =
             match a with
             | Board _ -> "board (default qemu-mps2-an386; see hil/boards)"
             | Model _ -> "integer model file, a float model (lowered to ternary), or 'default'"
+            | Data _ -> "a data set folder (labelled samples: accuracy is reported)"
             | Input _ -> "inputs: random:N (default random:100)"
             | Samples _ -> "number of samples to stream (default: all inputs)"
             | Seed _ -> "seed of the input source and of the default model (default 1)"
@@ -630,23 +632,50 @@ let private hil (args: ParseResults<HilArgs>) =
         | Some Dsp -> Tern.Rig.Dsp
         | None -> if board.Dsp then Tern.Rig.Dsp else Tern.Rig.Reference
 
-    let available =
-        parseRandom
-            "input"
-            (args.GetResult(
-                HilArgs.Input,
-                defaultValue = $"random:{args.GetResult(HilArgs.Samples, defaultValue = 100)}"
-            ))
+    if args.Contains HilArgs.Data && args.Contains HilArgs.Input then
+        raise (BadInput "use --data or --input, not both")
 
-    let samples = args.GetResult(HilArgs.Samples, defaultValue = available)
+    let samplesArg = args.TryGetResult HilArgs.Samples
 
-    if samples < 1 || samples > available then
-        raise (BadInput $"--samples {samples}: must be between 1 and the {available} inputs available")
+    let checkCount available =
+        let n = defaultArg samplesArg available
 
-    let inputs =
-        Lower.randomCalibration (seed + 1) samples model.Input
-        |> List.map (Lower.quantizeInput model)
-        |> List.toArray
+        if n < 1 || n > available then
+            raise (BadInput $"--samples {n}: must be between 1 and the {available} inputs available")
+
+        n
+
+    let inputs, labels =
+        match args.TryGetResult HilArgs.Data with
+        | Some dir ->
+            let data =
+                match Dataset.load dir with
+                | Ok d -> d
+                | Error e -> raise (BadInput e)
+
+            if data.Shape <> model.Input then
+                raise (BadInput $"{dir}: samples are {data.Shape}, the model takes {model.Input}")
+
+            let n = checkCount data.Samples.Length
+
+            let inputs =
+                data.Samples[.. n - 1]
+                |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray data.Shape s))
+
+            inputs, Some data.Labels[.. n - 1]
+        | None ->
+            let defaultCount = defaultArg samplesArg 100
+            let source = args.GetResult(HilArgs.Input, defaultValue = $"random:{defaultCount}")
+            let n = checkCount (parseRandom "input" source)
+
+            let inputs =
+                Lower.randomCalibration (seed + 1) n model.Input
+                |> List.map (Lower.quantizeInput model)
+                |> List.toArray
+
+            inputs, None
+
+    let samples = inputs.Length
 
     let json = args.Contains HilArgs.Json
 
@@ -661,7 +690,7 @@ let private hil (args: ParseResults<HilArgs>) =
                     Weights = weights
                     Kernels = kernels
                     Inputs = inputs
-                    Labels = None
+                    Labels = labels
                     Port = args.TryGetResult HilArgs.Port
                     Cache = args.GetResult(HilArgs.Cache, defaultValue = Tern.Rig.Firmware.defaultCache ())
                     Firmware = args.TryGetResult HilArgs.Firmware
@@ -708,6 +737,9 @@ let private hil (args: ParseResults<HilArgs>) =
         row "flash / RAM" $"{report.FlashBytes:N0} / {report.RamBytes:N0} bytes"
         row "arena" $"{report.ArenaBytes:N0} bytes"
         row "link" $"{report.LinkBytesPerSecond / 1024.0:F1} KiB/s"
+
+        report.Accuracy
+        |> Option.iter (fun a -> row "accuracy (device)" $"{100.0 * a:F2} %%")
 
         match report.FirstDivergence with
         | Some d ->

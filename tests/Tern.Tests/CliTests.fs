@@ -154,3 +154,46 @@ type CliTests() =
         let code, _, err = tern [ "run"; path "float.tern"; "--input"; "random:2" ]
         Assert.That(code, Is.EqualTo 2)
         Assert.That(err, Does.Contain "float model")
+
+    [<Test>]
+    member _.``hil with a data set reports accuracy from the device's answers``() =
+        if
+            (Tern.Rig.Proc.which "qemu-system-arm").IsNone
+            || (Tern.Rig.Proc.which "arm-none-eabi-gcc").IsNone
+        then
+            Assert.Ignore "needs Debian packages gcc-arm-none-eabi qemu-system-arm"
+
+        let rng = Random(3)
+        let shape = Tern.Runtime.Shape3(64, 64, 1)
+
+        let data: Tern.Core.Dataset = {
+            Shape = shape
+            Classes = [ "jogging"; "jumping"; "situp"; "waving"; "other" ]
+            Samples = Array.init 6 (fun _ -> Array.init shape.Size (fun _ -> float32 (rng.NextDouble())))
+            Labels = [| 0; 1; 2; 3; 4; 0 |]
+            Subjects = [| 0; 0; 1; 1; 2; 2 |]
+            Source = "random test data"
+        }
+
+        Tern.Core.Dataset.save (path "data") data
+
+        let code, _, err = tern [ "lower"; path "float.tern"; "--out"; path "hil.tern" ]
+        Assert.That(code, Is.EqualTo 0, err)
+
+        let code, out, err =
+            tern [
+                "hil"
+                "--model"
+                path "hil.tern"
+                "--data"
+                path "data"
+                "--cache"
+                path "cache"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        Assert.That(j.GetProperty("samples").GetInt32(), Is.EqualTo 6)
+        Assert.That(j.GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
+        Assert.That(j.GetProperty("accuracy").GetDouble(), Is.InRange(0.0, 1.0))

@@ -1,0 +1,186 @@
+namespace Tern.Core
+
+open System
+open System.IO
+open System.Text.Json
+open Tern.Runtime
+
+/// A labelled set of float samples (spectrograms or raw windows), each tagged with its subject.
+type Dataset = {
+    Shape: Shape3
+    Classes: string list
+    /// Samples in HWC order, each Shape.Size values.
+    Samples: float32[][]
+    Labels: int[]
+    Subjects: int[]
+    /// Where the data came from and its licence, shown wherever results are reported.
+    Source: string
+}
+
+/// The on-disk form of a data set: a folder with dataset.json (shape, classes, count, source),
+/// samples.f32 (count x H x W x C float32, little-endian), labels.u8 and subjects.u16 (little-endian).
+/// dataset.json is written last, so a folder without it is an unfinished write, never a data set.
+[<RequireQualifiedAccess>]
+module Dataset =
+    let private formatName = "tern-dataset"
+    let private version = 1
+
+    /// Checks lengths, label range and values; returns the first problem.
+    let validate (d: Dataset) : Result<unit, string> =
+        let n = d.Samples.Length
+
+        if d.Shape.H < 1 || d.Shape.W < 1 || d.Shape.C < 1 then
+            Error $"shape {d.Shape} is empty"
+        elif d.Classes.IsEmpty then
+            Error "no classes"
+        elif d.Labels.Length <> n || d.Subjects.Length <> n then
+            Error $"{n} samples but {d.Labels.Length} labels and {d.Subjects.Length} subject ids"
+        else
+            match d.Samples |> Array.tryFindIndex (fun s -> s.Length <> d.Shape.Size) with
+            | Some i -> Error $"sample {i} has {d.Samples[i].Length} values, expected {d.Shape.Size} ({d.Shape})"
+            | None ->
+                match d.Labels |> Array.tryFindIndex (fun l -> l < 0 || l >= d.Classes.Length) with
+                | Some i -> Error $"sample {i} has label {d.Labels[i]}, but there are {d.Classes.Length} classes"
+                | None ->
+                    match d.Subjects |> Array.tryFindIndex (fun s -> s < 0 || s > 65535) with
+                    | Some i -> Error $"sample {i} has subject id {d.Subjects[i]} outside 0..65535"
+                    | None ->
+                        match
+                            d.Samples
+                            |> Array.tryFindIndex (Array.exists (fun v -> not (Single.IsFinite v)))
+                        with
+                        | Some i -> Error $"sample {i} holds a value that is not a finite number"
+                        | None -> Ok()
+
+    let private writeAtomic (path: string) (bytes: byte[]) =
+        let tmp = path + $".tmp-{Environment.ProcessId}"
+        File.WriteAllBytes(tmp, bytes)
+        File.Move(tmp, path, true)
+
+    /// Writes a data set folder (each file to a temporary name, then renamed; dataset.json last).
+    let save (dir: string) (d: Dataset) : unit =
+        match validate d with
+        | Error e -> invalidArg "d" e
+        | Ok() ->
+            Directory.CreateDirectory dir |> ignore
+            let meta = Path.Combine(dir, "dataset.json")
+
+            if File.Exists meta then
+                File.Delete meta
+
+            let samples = Array.zeroCreate<byte>(d.Samples.Length * d.Shape.Size * 4)
+
+            d.Samples
+            |> Array.iteri (fun i s -> Buffer.BlockCopy(s, 0, samples, i * d.Shape.Size * 4, s.Length * 4))
+
+            if not BitConverter.IsLittleEndian then
+                failwith "data sets are little-endian; this machine is not"
+
+            writeAtomic (Path.Combine(dir, "samples.f32")) samples
+            writeAtomic (Path.Combine(dir, "labels.u8")) (d.Labels |> Array.map byte)
+
+            writeAtomic
+                (Path.Combine(dir, "subjects.u16"))
+                (d.Subjects |> Array.collect (fun s -> [| byte s; byte (s >>> 8) |]))
+
+            let json =
+                JsonSerializer.Serialize(
+                    {|
+                        format = formatName
+                        version = version
+                        shape = [| d.Shape.H; d.Shape.W; d.Shape.C |]
+                        count = d.Samples.Length
+                        classes = d.Classes
+                        source = d.Source
+                    |},
+                    JsonSerializerOptions(WriteIndented = true)
+                )
+
+            writeAtomic meta (Text.Encoding.UTF8.GetBytes json)
+
+    /// Reads a data set folder; errors name the file and what is wrong.
+    let load (dir: string) : Result<Dataset, string> =
+        let meta = Path.Combine(dir, "dataset.json")
+
+        try
+            if not (Directory.Exists dir) then
+                Error $"{dir}: no such folder"
+            elif not (File.Exists meta) then
+                Error $"{dir}: not a Tern data set (no dataset.json)"
+            else
+                use doc = JsonDocument.Parse(File.ReadAllText meta)
+                let root = doc.RootElement
+
+                let field (name: string) =
+                    match root.TryGetProperty name with
+                    | true, v -> v
+                    | _ -> failwith $"{meta}: missing field '{name}'"
+
+                if (field "format").GetString() <> formatName then
+                    failwith $"{meta}: not a Tern data set (format is not '{formatName}')"
+
+                let v = (field "version").GetInt32()
+
+                if v <> version then
+                    failwith $"{meta}: unsupported data set version {v} (this build reads version {version})"
+
+                let dims = [| for x in (field "shape").EnumerateArray() -> x.GetInt32() |]
+
+                if dims.Length <> 3 || dims |> Array.exists (fun d -> d < 1) then
+                    failwith $"{meta}: shape must be three positive numbers [H, W, C]"
+
+                let shape = Shape3(dims[0], dims[1], dims[2])
+                let count = (field "count").GetInt32()
+                let classes = [ for x in (field "classes").EnumerateArray() -> x.GetString() ]
+
+                let source =
+                    match root.TryGetProperty "source" with
+                    | true, s -> s.GetString()
+                    | _ -> ""
+
+                let read (name: string) (bytesPer: int) =
+                    let path = Path.Combine(dir, name)
+
+                    if not (File.Exists path) then
+                        failwith $"{path}: missing"
+
+                    let expected = int64 count * int64 bytesPer
+                    let actual = FileInfo(path).Length
+
+                    if actual <> expected then
+                        failwith
+                            $"{path}: {actual} bytes, expected {expected} for {count} samples (truncated or foreign)"
+
+                    File.ReadAllBytes path
+
+                let raw = read "samples.f32" (shape.Size * 4)
+                let labels = read "labels.u8" 1 |> Array.map int
+
+                let subjects =
+                    read "subjects.u16" 2
+                    |> Array.chunkBySize 2
+                    |> Array.map (fun b -> int b[0] ||| (int b[1] <<< 8))
+
+                let samples =
+                    Array.init count (fun i ->
+                        let s = Array.zeroCreate<float32> shape.Size
+                        Buffer.BlockCopy(raw, i * shape.Size * 4, s, 0, shape.Size * 4)
+                        s)
+
+                let d = {
+                    Shape = shape
+                    Classes = classes
+                    Samples = samples
+                    Labels = labels
+                    Subjects = subjects
+                    Source = source
+                }
+
+                validate d
+                |> Result.mapError (fun e -> $"{dir}: {e}")
+                |> Result.map (fun () -> d)
+        with
+        | Failure msg -> Error msg
+        | :? JsonException as e -> Error $"{meta}: not valid JSON ({e.Message})"
+        | :? InvalidOperationException as e -> Error $"{meta}: a field has the wrong type ({e.Message})"
+        | :? IOException as e -> Error $"{dir}: {e.Message}"

@@ -1,0 +1,119 @@
+module Tern.Tests.DatasetTests
+
+open System
+open System.IO
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Core
+open Tern.Runtime
+
+let private tempDir () =
+    Path.Combine(Path.GetTempPath(), "tern-ds-" + Guid.NewGuid().ToString("N"))
+
+let private datasets =
+    gen {
+        let! h = Gen.choose (1, 5)
+        let! w = Gen.choose (1, 5)
+        let! c = Gen.choose (1, 3)
+        let! n = Gen.choose (0, 6)
+        let! k = Gen.choose (1, 4)
+        let shape = Shape3(h, w, c)
+        let value = Gen.choose (-10000, 10000) |> Gen.map (fun i -> float32 i / 1000.0f)
+        let! samples = Gen.arrayOfLength n (Gen.arrayOfLength shape.Size value)
+        let! labels = Gen.arrayOfLength n (Gen.choose (0, k - 1))
+        let! subjects = Gen.arrayOfLength n (Gen.choose (0, 65535))
+
+        return {
+            Shape = shape
+            Classes = List.init k (fun i -> $"class{i}")
+            Samples = samples
+            Labels = labels
+            Subjects = subjects
+            Source = "test"
+        }
+    }
+    |> Arb.fromGen
+
+[<Property(MaxTest = 30)>]
+let ``a saved data set loads back unchanged`` () =
+    Prop.forAll datasets (fun d ->
+        let dir = tempDir ()
+
+        try
+            Dataset.save dir d
+
+            match Dataset.load dir with
+            | Error e -> failwith e
+            | Ok back ->
+                back.Shape = d.Shape
+                && back.Classes = d.Classes
+                && back.Samples = d.Samples
+                && back.Labels = d.Labels
+                && back.Subjects = d.Subjects
+                && back.Source = d.Source
+                && Directory.GetFiles(dir, "*.tmp-*").Length = 0
+        finally
+            if Directory.Exists dir then
+                Directory.Delete(dir, true))
+
+let private small = {
+    Shape = Shape3(2, 2, 1)
+    Classes = [ "a"; "b" ]
+    Samples = [| [| 1.0f; 2.0f; 3.0f; 4.0f |]; [| 0.0f; 0.0f; 0.0f; 1.0f |] |]
+    Labels = [| 0; 1 |]
+    Subjects = [| 3; 4 |]
+    Source = "test"
+}
+
+[<Test>]
+let ``a truncated samples file is rejected naming the file`` () =
+    let dir = tempDir ()
+
+    try
+        Dataset.save dir small
+        let f = Path.Combine(dir, "samples.f32")
+        File.WriteAllBytes(f, (File.ReadAllBytes f)[..10])
+
+        match Dataset.load dir with
+        | Ok _ -> Assert.Fail "expected an error"
+        | Error e -> Assert.That(e, Does.Contain("samples.f32").And.Contain("truncated"))
+    finally
+        Directory.Delete(dir, true)
+
+[<Test>]
+let ``a label outside the classes is rejected naming the sample`` () =
+    let dir = tempDir ()
+
+    try
+        Dataset.save dir small
+        File.WriteAllBytes(Path.Combine(dir, "labels.u8"), [| 0uy; 7uy |])
+
+        match Dataset.load dir with
+        | Ok _ -> Assert.Fail "expected an error"
+        | Error e -> Assert.That(e, Does.Contain("sample 1").And.Contain("label 7"))
+    finally
+        Directory.Delete(dir, true)
+
+[<Test>]
+let ``a folder without dataset.json is not a data set`` () =
+    let dir = tempDir ()
+    Directory.CreateDirectory dir |> ignore
+
+    try
+        match Dataset.load dir with
+        | Ok _ -> Assert.Fail "expected an error"
+        | Error e -> Assert.That(e, Does.Contain "dataset.json")
+    finally
+        Directory.Delete(dir, true)
+
+[<Test>]
+let ``non-finite values are refused on save`` () =
+    let bad = {
+        small with
+            Samples = [| [| nanf; 0.0f; 0.0f; 0.0f |]; small.Samples[1] |]
+    }
+
+    Assert.Throws<ArgumentException>(fun () -> Dataset.save (tempDir ()) bad)
+    |> ignore
