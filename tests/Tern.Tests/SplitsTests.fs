@@ -1,0 +1,105 @@
+module Tern.Tests.SplitsTests
+
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Core
+
+/// Labels and subject ids: 2..12 subjects, 1..5 classes, 1..20 samples per subject.
+let private samples =
+    gen {
+        let! subjects = Gen.choose (2, 12)
+        let! classes = Gen.choose (1, 5)
+        let! sizes = Gen.arrayOfLength subjects (Gen.choose (1, 20))
+
+        let! labels =
+            sizes
+            |> Array.map (fun n -> Gen.arrayOfLength n (Gen.choose (0, classes - 1)))
+            |> Gen.sequenceToArray
+
+        let groups =
+            sizes |> Array.mapi (fun s n -> Array.create n (s * 3 + 1)) |> Array.concat
+
+        return Array.concat labels, groups
+    }
+    |> Arb.fromGen
+
+let private partitionsEverything (n: int) (folds: SplitFold list) =
+    let tests = folds |> List.collect (fun f -> List.ofArray f.Test) |> List.sort
+
+    tests = [ 0 .. n - 1 ]
+    && folds |> List.forall (fun f -> Array.length f.Train + Array.length f.Test = n)
+
+let private noSubjectOnBothSides (groups: int[]) (folds: SplitFold list) =
+    folds
+    |> List.forall (fun f ->
+        let train = f.Train |> Array.map (fun i -> groups[i]) |> Set.ofArray
+        let test = f.Test |> Array.map (fun i -> groups[i]) |> Set.ofArray
+        Set.intersect train test |> Set.isEmpty)
+
+[<Property>]
+let ``grouped k-fold: every sample tested once, no subject on both sides`` () =
+    Prop.forAll samples (fun (labels, groups) ->
+        let subjects = groups |> Array.distinct |> Array.length
+        let k = min 5 subjects
+
+        match Splits.groupedStratifiedKFold k 1 labels groups with
+        | Error e -> failwith e
+        | Ok folds ->
+            folds.Length = k
+            && partitionsEverything labels.Length folds
+            && noSubjectOnBothSides groups folds)
+
+[<Property>]
+let ``leave-one-subject-out: one fold per subject holding exactly that subject`` () =
+    Prop.forAll samples (fun (labels, groups) ->
+        match Splits.leaveOneGroupOut labels groups with
+        | Error e -> failwith e
+        | Ok folds ->
+            folds.Length = (groups |> Array.distinct |> Array.length)
+            && partitionsEverything labels.Length folds
+            && folds
+               |> List.forall (fun f -> f.Test |> Array.map (fun i -> groups[i]) |> Array.distinct |> Array.length = 1))
+
+[<Property>]
+let ``group holdout keeps subjects apart and loses no sample`` (seed: int) =
+    Prop.forAll samples (fun (_, groups) ->
+        let all = Array.init groups.Length id
+        let train, valid = Splits.groupHoldout 0.2 seed all groups
+        let trainGroups = train |> Array.map (fun i -> groups[i]) |> Set.ofArray
+        let validGroups = valid |> Array.map (fun i -> groups[i]) |> Set.ofArray
+
+        Set.intersect trainGroups validGroups |> Set.isEmpty
+        && Array.sort (Array.append train valid) = all
+        && not (Array.isEmpty train)
+        && not (Array.isEmpty valid))
+
+[<Test>]
+let ``stratification balances classes when subjects allow it`` () =
+    // 10 subjects, each with 10 samples of class 0 and 10 of class 1 except that subjects differ in balance.
+    let labels = Array.init 200 (fun i -> if (i / 10) % 2 = 0 then 0 else 1)
+    let groups = Array.init 200 (fun i -> i / 20)
+
+    match Splits.groupedStratifiedKFold 5 3 labels groups with
+    | Error e -> Assert.Fail e
+    | Ok folds ->
+        for f in folds do
+            let ones = f.Test |> Array.filter (fun i -> labels[i] = 1) |> Array.length
+            Assert.That(ones, Is.EqualTo(f.Test.Length / 2))
+
+[<Test>]
+let ``fewer subjects than folds is an error`` () =
+    match Splits.groupedStratifiedKFold 5 1 [| 0; 1; 0 |] [| 1; 2; 3 |] with
+    | Ok _ -> Assert.Fail "expected an error"
+    | Error e -> Assert.That(e, Does.Contain "3 subjects")
+
+[<Test>]
+let ``the same seed gives the same folds`` () =
+    let labels = Array.init 120 (fun i -> i % 3)
+    let groups = Array.init 120 (fun i -> i % 9)
+
+    Assert.That(
+        Splits.groupedStratifiedKFold 4 7 labels groups = Splits.groupedStratifiedKFold 4 7 labels groups,
+        Is.True
+    )
