@@ -149,17 +149,8 @@ module KernelGen =
                 else
                     Gen.choose (1, 17)
 
-            let outS =
-                if kind = IntLayerKind.Dense then
-                    Shape3(1, 1, outC)
-                else
-                    Shape3(IntConvLayer.ConvOut(inS.H, kh, sh, ph), IntConvLayer.ConvOut(inS.W, kw, sw, pw), outC)
-
-            let fanIn =
-                match kind with
-                | IntLayerKind.Depthwise -> kh * kw
-                | IntLayerKind.Dense -> inS.Size
-                | _ -> kh * kw * inS.C
+            let outS = IntConvLayer.OutputShapeOf(kind, inS, kh, kw, sh, sw, ph, pw, outC)
+            let fanIn = IntConvLayer.FanInOf(kind, inS, kh, kw)
 
             let! weights =
                 if ternary then

@@ -60,17 +60,8 @@ module private IntGen =
                 else
                     Gen.choose (1, 4)
 
-            let output =
-                if kind = IntLayerKind.Dense then
-                    Shape3(1, 1, outC)
-                else
-                    Shape3(IntConvLayer.ConvOut(s.H, kh, sh, ph), IntConvLayer.ConvOut(s.W, kw, sw, pw), outC)
-
-            let fanIn =
-                match kind with
-                | IntLayerKind.Depthwise -> kh * kw
-                | IntLayerKind.Dense -> s.Size
-                | _ -> kh * kw * s.C
+            let output = IntConvLayer.OutputShapeOf(kind, s, kh, kw, sh, sw, ph, pw, outC)
+            let fanIn = IntConvLayer.FanInOf(kind, s, kh, kw)
 
             let! ternary = Gen.elements [ true; false ]
 

@@ -112,17 +112,8 @@ module private ModelGen =
         let conv kind inS k s p outC z =
             sampleOne seed (convOn kind ternary inS z)
             |> fun c ->
-                let outS =
-                    if kind = IntLayerKind.Dense then
-                        Shape3(1, 1, outC)
-                    else
-                        Shape3(IntConvLayer.ConvOut(inS.H, k, s, p), IntConvLayer.ConvOut(inS.W, k, s, p), outC)
-
-                let fanIn =
-                    match kind with
-                    | IntLayerKind.Depthwise -> k * k
-                    | IntLayerKind.Dense -> inS.Size
-                    | _ -> k * k * inS.C
+                let outS = IntConvLayer.OutputShapeOf(kind, inS, k, k, s, s, p, p, outC)
+                let fanIn = IntConvLayer.FanInOf(kind, inS, k, k)
 
                 let rng = Random(int seed + outC)
 

@@ -60,11 +60,22 @@ public sealed class IntConvLayer : IntLayer
     public int OutChannels => Output.C;
 
     /// <summary>Weights per output channel.</summary>
-    public int FanIn => LayerKind switch
+    public int FanIn => FanInOf(LayerKind, Input, KernelH, KernelW);
+
+    /// <summary>Weights per output channel of a conv-like layer of this kind on this input.</summary>
+    public static int FanInOf(IntLayerKind kind, Shape3 input, int kernelH, int kernelW) => kind switch
     {
-        IntLayerKind.Depthwise => KernelH * KernelW,
-        IntLayerKind.Dense => Input.Size,
-        _ => KernelH * KernelW * Input.C,
+        IntLayerKind.Depthwise => kernelH * kernelW,
+        IntLayerKind.Dense => input.Size,
+        _ => kernelH * kernelW * input.C,
+    };
+
+    /// <summary>The output shape a conv-like layer of this kind and geometry gives (depthwise keeps the channels).</summary>
+    public static Shape3 OutputShapeOf(IntLayerKind kind, Shape3 input, int kernelH, int kernelW, int strideH, int strideW, int padH, int padW, int outChannels) => kind switch
+    {
+        IntLayerKind.Dense => new Shape3(1, 1, outChannels),
+        IntLayerKind.Depthwise => new Shape3(ConvOut(input.H, kernelH, strideH, padH), ConvOut(input.W, kernelW, strideW, padW), input.C),
+        _ => new Shape3(ConvOut(input.H, kernelH, strideH, padH), ConvOut(input.W, kernelW, strideW, padW), outChannels),
     };
 
     public override int ParameterCount => OutChannels * FanIn + OutChannels;
@@ -85,12 +96,7 @@ public sealed class IntConvLayer : IntLayer
         if (StrideH < 1 || StrideW < 1) Fail($"stride {StrideH}x{StrideW} must be at least 1");
         if (PadH < 0 || PadW < 0 || PadH >= KernelH || PadW >= KernelW) Fail($"padding {PadH}x{PadW} must be in [0, kernel)");
         if (Input.H < 1 || Input.W < 1 || Input.C < 1) Fail($"input shape {Input} is empty");
-        var expected = LayerKind switch
-        {
-            IntLayerKind.Dense => new Shape3(1, 1, Output.C),
-            IntLayerKind.Depthwise => new Shape3(ConvOut(Input.H, KernelH, StrideH, PadH), ConvOut(Input.W, KernelW, StrideW, PadW), Input.C),
-            _ => new Shape3(ConvOut(Input.H, KernelH, StrideH, PadH), ConvOut(Input.W, KernelW, StrideW, PadW), Output.C),
-        };
+        var expected = OutputShapeOf(LayerKind, Input, KernelH, KernelW, StrideH, StrideW, PadH, PadW, Output.C);
         if (expected != Output || Output.C < 1 || Output.H < 1 || Output.W < 1) Fail($"output shape {Output} does not follow from input {Input} (expected {expected})");
         if (LayerKind == IntLayerKind.Pointwise && (KernelH != 1 || KernelW != 1 || PadH != 0 || PadW != 0)) Fail("pointwise must be 1x1 without padding");
         if (LayerKind == IntLayerKind.Dense && (KernelH != 1 || KernelW != 1 || StrideH != 1 || StrideW != 1 || PadH != 0 || PadW != 0)) Fail("dense must have unit kernel, stride and no padding");
