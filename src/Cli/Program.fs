@@ -98,6 +98,84 @@ type RunArgs =
             | Kernels _ -> "kernels for the main run (default optimized)"
             | Json -> "print one JSON object"
 
+type SpSwHarArgs =
+    | [<Mandatory>] In of dir: string
+    | Device of device: string
+    | [<Mandatory>] Out of dir: string
+    | Window of samples: int
+    | Hop of samples: int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | In _ -> "the sp-sw-har folder (the one holding DATA/, or DATA/ itself)"
+            | Device _ -> "sp (smartphone, default) or sw (smartwatch)"
+            | Out _ -> "output folder: OUT/raw and OUT/spectrogram are written"
+            | Window _ -> "window length in samples at 100 Hz (default 64)"
+            | Hop _ -> "hop between windows in samples (default 32)"
+            | Json -> "print one JSON object"
+
+and CsvArgs =
+    | [<Mandatory>] In of files: string list
+    | [<Mandatory>] Columns of names: string
+    | [<Mandatory>] Label of column: string
+    | [<Mandatory>] Subject of column: string
+    | [<Mandatory>] Rate of hz: float
+    | Time of column: string
+    | Classes of names: string
+    | Full_Scale of value: float
+    | Window of samples: int
+    | Hop of samples: int
+    | [<Mandatory>] Out of dir: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | In _ -> "CSV files (header row, comma-separated)"
+            | Columns _ -> "channel columns, comma-separated (e.g. x,y,z)"
+            | Label _ -> "label column"
+            | Subject _ -> "subject id column (whole numbers)"
+            | Rate _ -> "uniform rate to resample to, Hz"
+            | Time _ -> "timestamp column in ms (default: rows are already uniform at --rate)"
+            | Classes _ -> "fixed class list, comma-separated (other labels are rejected)"
+            | Full_Scale _ -> "divide raw values by this and clip to [-1, 1] (default: keep as recorded)"
+            | Window _ -> "window length in samples (default 64)"
+            | Hop _ -> "hop between windows in samples (default 32)"
+            | Out _ -> "output folder: OUT/raw and OUT/spectrogram are written"
+            | Json -> "print one JSON object"
+
+and ImportArgs =
+    | [<CliPrefix(CliPrefix.None)>] Sp_Sw_Har of ParseResults<SpSwHarArgs>
+    | [<CliPrefix(CliPrefix.None)>] Csv of ParseResults<CsvArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Sp_Sw_Har _ -> "import the sp-sw-har recordings (CC BY 4.0, Matey-Sanz et al. 2023)"
+            | Csv _ -> "import any recordings in CSV form"
+
+and DataInfoArgs =
+    | [<MainCommand; ExactlyOnce>] Dir of dir: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Dir _ -> "a data set folder"
+            | Json -> "print one JSON object"
+
+and DataArgs =
+    | [<CliPrefix(CliPrefix.None)>] Import of ParseResults<ImportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Info of ParseResults<DataInfoArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Import _ -> "bring recordings in as data set folders (raw windows and spectrograms)"
+            | Info _ -> "counts per class and subject, shapes"
+
 type DeviceKernelsArg =
     | Reference
     | Dsp
@@ -139,6 +217,7 @@ type HilArgs =
 [<RequireSubcommand>]
 type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Inspect of ParseResults<InspectArgs>
     | [<CliPrefix(CliPrefix.None)>] Lower of ParseResults<LowerArgs>
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
@@ -149,6 +228,7 @@ type TernArgs =
         member a.Usage =
             match a with
             | Model _ -> "create models"
+            | Data _ -> "import and describe data sets"
             | Inspect _ -> "per-layer table of a model file"
             | Lower _ -> "float model + calibration -> integer model"
             | Run _ -> "run an integer model on the host runtimes"
@@ -585,6 +665,105 @@ let private run (args: ParseResults<RunArgs>) =
     | Some(any, _, _) when any > 0 -> raise (Failure $"{any} of {n} samples disagree between the runtimes")
     | _ -> ()
 
+/// Counts per class and subject of a data set, as JSON.
+let private infoJson (dir: string) (s: InfoSummary) : System.Text.Json.Nodes.JsonNode =
+    Json.obj [
+        "dir", Json.str dir
+        "shape", Json.shape s.Shape
+        "count", Json.int s.Count
+        "classes", Json.arr (s.Classes |> List.map Json.str)
+        "per_class", Json.obj (s.PerClass |> List.map (fun (c, n) -> c, Json.int n))
+        "per_subject", Json.obj (s.PerSubject |> List.map (fun (g, n) -> string g, Json.int n))
+        "source", Json.str s.Source
+    ]
+
+/// Writes the raw and spectrogram forms of an import and reports both.
+let private writeImport (out: string) (json: bool) (result: Result<Dataset * Dataset, string>) =
+    match result with
+    | Error e -> raise (BadInput e)
+    | Ok(raw, spectrogram) ->
+        let rawDir = Path.Combine(out, "raw")
+        let specDir = Path.Combine(out, "spectrogram")
+        Dataset.save rawDir raw
+        Dataset.save specDir spectrogram
+
+        if json then
+            printfn
+                "%s"
+                (Json.render (
+                    Json.obj [
+                        "raw", infoJson rawDir (Import.info raw)
+                        "spectrogram", infoJson specDir (Import.info spectrogram)
+                    ]
+                ))
+        else
+            printfn "wrote %s: %d windows of %O (raw)" rawDir raw.Samples.Length raw.Shape
+            printfn "wrote %s: %d spectrograms of %O" specDir spectrogram.Samples.Length spectrogram.Shape
+            printfn "%s" (Import.infoText (Import.info raw))
+
+let private windowOptions (window: int option) (hop: int option) (o: ImportOptions) =
+    let o = {
+        o with
+            Window = defaultArg window o.Window
+            Hop = defaultArg hop o.Hop
+    }
+
+    if o.Window < 2 || o.Hop < 1 then
+        raise (BadInput $"--window {o.Window} --hop {o.Hop}: need a window of at least 2 and a hop of at least 1")
+
+    o
+
+let private importSpSwHar (args: ParseResults<SpSwHarArgs>) =
+    let device = args.GetResult(SpSwHarArgs.Device, defaultValue = "sp")
+
+    let options =
+        windowOptions (args.TryGetResult SpSwHarArgs.Window) (args.TryGetResult SpSwHarArgs.Hop) Import.defaults
+
+    Progress.run "importing sp-sw-har" 1 (fun tick ->
+        let r = Import.spSwHar (args.GetResult SpSwHarArgs.In) device options
+        tick 1
+        r)
+    |> writeImport (args.GetResult SpSwHarArgs.Out) (args.Contains SpSwHarArgs.Json)
+
+let private importCsv (args: ParseResults<CsvArgs>) =
+    let split (s: string) =
+        s.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+        |> Array.toList
+
+    let options = {
+        windowOptions (args.TryGetResult CsvArgs.Window) (args.TryGetResult CsvArgs.Hop) Import.defaults with
+            TimeColumn = args.TryGetResult CsvArgs.Time
+            Classes = args.TryGetResult CsvArgs.Classes |> Option.map split
+            FullScale = args.TryGetResult CsvArgs.Full_Scale
+    }
+
+    let rate = args.GetResult CsvArgs.Rate
+
+    if not (rate > 0.0) then
+        raise (BadInput $"--rate {rate}: must be a positive number of Hz")
+
+    Import.csv
+        (args.GetResult CsvArgs.In)
+        (split (args.GetResult CsvArgs.Columns))
+        (args.GetResult CsvArgs.Label)
+        (args.GetResult CsvArgs.Subject)
+        rate
+        options
+    |> writeImport (args.GetResult CsvArgs.Out) (args.Contains CsvArgs.Json)
+
+let private dataInfo (args: ParseResults<DataInfoArgs>) =
+    let dir = args.GetResult DataInfoArgs.Dir
+
+    match Dataset.load dir with
+    | Error e -> raise (BadInput e)
+    | Ok d ->
+        let s = Import.info d
+
+        if args.Contains DataInfoArgs.Json then
+            printfn "%s" (Json.render (infoJson dir s))
+        else
+            printfn "%s" (Import.infoText s)
+
 /// The default model for HIL until trained models exist: the default architecture from a seeded init,
 /// lowered to ternary with seeded random calibration.
 let private defaultIntModel (seed: int) : IntModel =
@@ -768,6 +947,13 @@ let main argv =
             | Model m ->
                 match m.GetSubCommand() with
                 | New n -> modelNew n
+            | Data d ->
+                match d.GetSubCommand() with
+                | Import i ->
+                    match i.GetSubCommand() with
+                    | Sp_Sw_Har a -> importSpSwHar a
+                    | Csv a -> importCsv a
+                | Info a -> dataInfo a
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a
