@@ -197,3 +197,70 @@ type CliTests() =
         Assert.That(j.GetProperty("samples").GetInt32(), Is.EqualTo 6)
         Assert.That(j.GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
         Assert.That(j.GetProperty("accuracy").GetDouble(), Is.InRange(0.0, 1.0))
+
+    [<Test>]
+    member _.``data import csv writes both forms, data info counts them, bad rows exit 2``() =
+        let csv = path "rec.csv"
+
+        let rows = [
+            for i in 0..299 ->
+                let label = if i < 150 then "rest" else "move"
+                $"{i * 10},{sin (float i * 0.3):F4},{cos (float i * 0.2):F4},{label},{1 + i / 100}"
+        ]
+
+        File.WriteAllLines(csv, "t,x,y,activity,subject" :: rows)
+
+        let code, out, err =
+            tern [
+                "data"
+                "import"
+                "csv"
+                "--in"
+                csv
+                "--columns"
+                "x,y"
+                "--label"
+                "activity"
+                "--subject"
+                "subject"
+                "--rate"
+                "100"
+                "--time"
+                "t"
+                "--out"
+                path "csvdata"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        let count = j.GetProperty("raw").GetProperty("count").GetInt32()
+        Assert.That(count, Is.GreaterThan 0)
+        let code, out, err = tern [ "data"; "info"; path "csvdata/spectrogram"; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("count").GetInt32(), Is.EqualTo count)
+        File.WriteAllLines(path "bad.csv", [ "t,x,y,activity,subject"; "0,1,2,rest,1"; "10,oops,2,rest,1" ])
+
+        let code, _, err =
+            tern [
+                "data"
+                "import"
+                "csv"
+                "--in"
+                path "bad.csv"
+                "--columns"
+                "x,y"
+                "--label"
+                "activity"
+                "--subject"
+                "subject"
+                "--rate"
+                "100"
+                "--time"
+                "t"
+                "--out"
+                path "baddata"
+            ]
+
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain("bad.csv").And.Contain("row 3"))
