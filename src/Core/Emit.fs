@@ -168,6 +168,504 @@ module Emit =
         | :? IntPoolLayer -> "tern_avgpool_s8"
         | _ -> ""
 
+    // ---- ternary layers baked into code (the DSP kernel set) ----
+
+    /// C helpers shared by the baked layers: the few DSP instructions they use (portable emulations on a host
+    /// without the DSP extension, the same lane semantics) and the requantization forms.
+    let private bakedHelpers: string list = [
+        "/* ---- Ternary layers baked into code (TERN_KERNELS_DSP): shared helpers ----"
+        " * Each baked layer adds or subtracts raw input codes where its weights are +1 or -1 (zeros vanish, no"
+        " * weight loads); the input zero point is folded into the bias (fold = bias - z_in * (n_plus - n_minus)),"
+        " * so the padding of a border window holds z_in. SADD16/SSUB16 accumulate two output pixels per register"
+        " * (int16 lanes) in chunks of at most 255 terms: |code| <= 128, so |chunk| <= 32640 cannot overflow."
+        " * Without the DSP extension every instruction below is emulated with the same lane semantics. */"
+        "#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP"
+        "#define TB_HAVE_DSP 1"
+        "#else"
+        "#define TB_HAVE_DSP 0"
+        "#endif"
+        "#if TB_HAVE_DSP"
+        "#define TB_CHAIN static inline"
+        "#else"
+        "/* The emulations of SADD16/SSUB16 stay out of line: inlined, their long chains make gcc's combiner crawl. */"
+        "#define TB_CHAIN static __attribute__((noinline, unused))"
+        "#endif"
+        ""
+        "static inline uint32_t tb_load32(const int8_t *p)"
+        "{"
+        "    uint32_t v;"
+        "    memcpy(&v, p, 4);"
+        "    return v;"
+        "}"
+        ""
+        "static inline int32_t tb_lo(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x & 0xFFFFu); }"
+        "static inline int32_t tb_hi(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x >> 16); }"
+        "/* halfwords (lo, hi): PKHBT; and the top halves of lo and hi: PKHTB */"
+        "static inline uint32_t tb_pack(uint32_t lo, uint32_t hi) { return (lo & 0xFFFFu) | (hi << 16); }"
+        "static inline uint32_t tb_pack_top(uint32_t lo, uint32_t hi) { return (lo >> 16) | (hi & 0xFFFF0000u); }"
+        "/* int32 addition that wraps like the contract's accumulator */"
+        "static inline int32_t tb_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }"
+        ""
+        "/* bytes 0 and 2 (tb_sxtb16) or 1 and 3 (tb_sxtb16_ror8), sign-extended into the two halfwords */"
+        "static inline uint32_t tb_sxtb16(uint32_t x)"
+        "{"
+        "#if TB_HAVE_DSP"
+        "    uint32_t r;"
+        "    __asm__(\"sxtb16 %0, %1\" : \"=r\"(r) : \"r\"(x));"
+        "    return r;"
+        "#else"
+        "    return tb_pack((uint32_t)(int32_t)(int8_t)(uint8_t)x, (uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 16));"
+        "#endif"
+        "}"
+        ""
+        "static inline uint32_t tb_sxtb16_ror8(uint32_t x)"
+        "{"
+        "#if TB_HAVE_DSP"
+        "    uint32_t r;"
+        "    __asm__(\"sxtb16 %0, %1, ror #8\" : \"=r\"(r) : \"r\"(x));"
+        "    return r;"
+        "#else"
+        "    return tb_pack((uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 8), (uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 24));"
+        "#endif"
+        "}"
+        ""
+        "/* halfword-wise a + b and a - b (wrapping; the chunk bound keeps them exact) */"
+        "TB_CHAIN uint32_t tb_sadd16(uint32_t a, uint32_t b)"
+        "{"
+        "#if TB_HAVE_DSP"
+        "    uint32_t r;"
+        "    __asm__(\"sadd16 %0, %1, %2\" : \"=r\"(r) : \"r\"(a), \"r\"(b));"
+        "    return r;"
+        "#else"
+        "    return tb_pack((uint32_t)(tb_lo(a) + tb_lo(b)), (uint32_t)(tb_hi(a) + tb_hi(b)));"
+        "#endif"
+        "}"
+        ""
+        "TB_CHAIN uint32_t tb_ssub16(uint32_t a, uint32_t b)"
+        "{"
+        "#if TB_HAVE_DSP"
+        "    uint32_t r;"
+        "    __asm__(\"ssub16 %0, %1, %2\" : \"=r\"(r) : \"r\"(a), \"r\"(b));"
+        "    return r;"
+        "#else"
+        "    return tb_pack((uint32_t)(tb_lo(a) - tb_lo(b)), (uint32_t)(tb_hi(a) - tb_hi(b)));"
+        "#endif"
+        "}"
+        ""
+        "/* c + the high word of the 64-bit product a * b */"
+        "static inline int32_t tb_smmla(int32_t a, int32_t b, int32_t c)"
+        "{"
+        "#if TB_HAVE_DSP"
+        "    int32_t r;"
+        "    __asm__(\"smmla %0, %1, %2, %3\" : \"=r\"(r) : \"r\"(a), \"r\"(b), \"r\"(c));"
+        "    return r;"
+        "#else"
+        "    return (int32_t)((uint32_t)(int32_t)(((int64_t)a * b) >> 32) + (uint32_t)c);"
+        "#endif"
+        "}"
+        ""
+        "static inline int32_t tb_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }"
+        ""
+        "/* Requantization, proven bit-exact (docs/arithmetic.md): with P = acc * M and S >= 33,"
+        " *   floor((P + 2^(S-1)) / 2^S) + z_out = (hi32(P) + r) >> (S-32),  r = 2^(S-33) + z_out * 2^(S-32)"
+        " * (nested floors; r is a multiple of 2^(S-32) plus the rounding half). The emitter folds z_out into r"
+        " * only when |r| < 2^30; |hi32(P)| <= 2^30, so SMMLA's sum fits int32. tb_sat8_asr<n> then shifts and"
+        " * saturates to int8 in one SSAT, and the caller clamps further only where lo > -128 or hi < 127."
+        " * S <= 32 (a multiplier >= 1/4): acc * 2^(33-S) has the same quotient with S' = 33, so it takes the"
+        " * same path where the emitter proves |acc| * 2^(33-S) < 2^31 for the channel. */"
+        "static inline int32_t tb_shl(int32_t acc, int32_t k) { return (int32_t)((uint32_t)acc << k); }"
+        ""
+        "/* S >= 33 without the fold (|r| too large): (hi32(P) + 2^(S-33)) >> (S-32), then + z_out and the clamp. */"
+        "static inline int32_t tb_rq_z(int32_t acc, int32_t m, int32_t r, int32_t sh, int32_t z, int32_t lo, int32_t hi)"
+        "{"
+        "    return tb_clamp((tb_smmla(acc, m, r) >> sh) + z, lo, hi);"
+        "}"
+        ""
+        "/* Neither proof applies (a very large accumulator bound): the contract literally, in int64. */"
+        "static inline int32_t tb_rq_wide(int32_t acc, int32_t m, int32_t s, int32_t z, int32_t lo, int32_t hi)"
+        "{"
+        "    int64_t v = (((int64_t)acc * m + ((int64_t)1 << (s - 1))) >> s) + z;"
+        "    return v < lo ? lo : v > hi ? hi : (int32_t)v;"
+        "}"
+        ""
+    ]
+
+    /// Most int16 SIMD terms per chunk: |code| <= 128, so 255 terms sum to at most 32640 in magnitude.
+    let internal bakedChunk: int = 255
+
+    /// The SSAT helper tb_sat8_asr<n>: (x >> n) saturated to int8 (the shift is an immediate of the instruction).
+    let private satHelper (n: int) : string list = [
+        $"static inline int32_t tb_sat8_asr{n}(int32_t x)"
+        "{"
+        "#if TB_HAVE_DSP"
+        "    int32_t r;"
+        "    __asm__(\"ssat %0, #8, %1, asr #" + string n + "\" : \"=r\"(r) : \"r\"(x));"
+        "    return r;"
+        "#else"
+        $"    return tb_clamp(x >> {n}, -128, 127);"
+        "#endif"
+        "}"
+        ""
+    ]
+
+    /// How channel oc requantizes: Some (shift left of acc, M, r, SSAT shift), or None for the int64 forms.
+    let private bakedPlan (c: IntConvLayer) (oc: int) (bound: int64) : (int * int64 * int64 * int) option =
+        let m = int64 c.Multiplier[oc]
+        let s = c.Shift[oc]
+        let z = int64 c.OutputZero
+        // S <= 32: scale acc by 2^(33-S) (exact while it fits int32) and take S' = 33
+        let k, s' = if s >= 33 then 0, s else 33 - s, 33
+
+        let fits = k = 0 || (bound <<< k) < (1L <<< 31)
+        let r = (1L <<< (s' - 33)) + z * (1L <<< (s' - 32))
+
+        if fits && abs r < (1L <<< 30) then
+            Some(k, m, r, s' - 32)
+        else
+            None
+
+    /// The C expression that requantizes `acc` for channel oc (constants baked in); |acc| <= bound.
+    let private bakedRequant (c: IntConvLayer) (oc: int) (bound: int64) (acc: string) : string =
+        let m = int64 c.Multiplier[oc]
+        let s = c.Shift[oc]
+        let z = int64 c.OutputZero
+        let lo, hi = c.ActMin, c.ActMax
+
+        match bakedPlan c oc bound with
+        | Some(k, m, r, sh) ->
+            let shifted = if k = 0 then acc else $"tb_shl({acc}, {k})"
+            let e = $"tb_sat8_asr{sh}(tb_smmla({shifted}, {num m}, {num r}))"
+
+            match lo > -128, hi < 127 with
+            | false, false -> e
+            | true, false -> $"tb_clamp({e}, {lo}, 127)"
+            | false, true -> $"tb_clamp({e}, -128, {hi})"
+            | true, true -> $"tb_clamp({e}, {lo}, {hi})"
+        | None when s >= 33 ->
+            $"tb_rq_z({acc}, {num m}, {num (1L <<< (s - 33))}, {s - 32}, {num z}, {lo}, {hi})"
+        | None -> $"tb_rq_wide({acc}, {num m}, {s}, {num z}, {lo}, {hi})"
+
+    /// Largest |acc| of channel oc: |bias - z_in * net| + 128 per non-zero weight (raw codes, |x| <= 128).
+    let private bakedBound (c: IntConvLayer) (weights: sbyte[]) (oc: int) : int64 =
+        let fanIn = c.FanIn
+        let mutable net = 0L
+        let mutable nnz = 0L
+
+        for j in 0 .. fanIn - 1 do
+            let t = int64 weights[oc * fanIn + j]
+            net <- net + t
+            nnz <- nnz + abs t
+
+        abs (int64 c.Bias[oc] - int64 c.InputZero * net) + 128L * nnz
+
+    /// The folded bias of channel oc, bias - z_in * (n_plus - n_minus), wrapped to int32 like the accumulator.
+    let private bakedFold (c: IntConvLayer) (weights: sbyte[]) (oc: int) : int64 =
+        let fanIn = c.FanIn
+        let mutable net = 0L
+
+        for j in 0 .. fanIn - 1 do
+            net <- net + int64 weights[oc * fanIn + j]
+
+        int64 (int32 (int64 c.Bias[oc] - int64 c.InputZero * net))
+
+    /// Appends the baked C function `tern_l{i}_baked(in, out)` of a ternary convolution-like layer.
+    let internal bakedLayer (sb: StringBuilder) (i: int) (c: IntConvLayer) : unit =
+        let nl (s: string) = sb.Append(s).Append('\n') |> ignore
+        let dense = c.Kind = IntLayerKind.Dense
+        let depthwise = c.Kind = IntLayerKind.Depthwise
+        let inS = if dense then Shape3(1, 1, c.Input.Size) else c.Input
+        let ih, iw, ic = inS.H, inS.W, inS.C
+        let oh, ow, oc = c.Output.H, c.Output.W, c.Output.C
+        let kh, kw, sh, sw, ph, pw = c.KernelH, c.KernelW, c.StrideH, c.StrideW, c.PadH, c.PadW
+        let fanIn = c.FanIn
+        let weights = c.TernaryWeights.Unpack()
+        let rowStride = iw * ic
+        // bytes of one window row: every channel (conv) or every channel of each tap (depthwise)
+        let rowLen = kw * ic
+        let p = $"tern_l{i}"
+        check (int64 fanIn * 128L < (1L <<< 30)) $"layer '{c.Name}': fan-in {fanIn} too large to bake"
+
+        // the terms of channel o: (sign, window row, byte offset within the window row)
+        let terms (o: int) : (int * int * int) list = [
+            for j in 0 .. fanIn - 1 do
+                let t = int weights[o * fanIn + j]
+
+                if t <> 0 then
+                    if depthwise then
+                        t, j / kw, (j % kw) * ic + o
+                    else
+                        t, j / rowLen, j % rowLen
+        ]
+
+        let allTerms = Array.init oc terms
+        let nonzero = allTerms |> Array.sumBy List.length
+
+        let constant (o: int) =
+            Requantize.Apply(c.Bias[o], c.Multiplier[o], c.Shift[o], c.OutputZero, c.ActMin, c.ActMax)
+
+        // interior windows (no padding inside): rows [oyLo, oyHi), columns [oxLo, oxHi)
+        let inside (n: int) (k: int) (s: int) (pad: int) (outN: int) =
+            let lo = (pad + s - 1) / s
+            let lim = n - k + pad
+            let hi = if lim < 0 then 0 else min outN (lim / s + 1)
+            lo, hi
+
+        let oyLo, oyHi = inside ih kh sh ph oh
+        let oxLo, oxHi = inside iw kw sw pw ow
+        let border = not (oyLo = 0 && oyHi = oh && oxLo = 0 && oxHi = ow)
+        // two pixels per register pays where channels share the pair set-up (not depthwise)
+        let pairs = not depthwise && oxHi - oxLo >= 2
+
+        let pairNote = if pairs then "; two pixels per register in the interior" else ""
+
+        nl
+            $"/* layer {i}: {safeText c.Name} ({c.Kind}) {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, padding {ph}x{pw}:"
+
+        nl
+            $" * {nonzero} of {oc * fanIn} ternary weights non-zero, baked into code{pairNote}. */"
+
+        // ---- one pixel, int32 accumulation: x is the window's top-left byte, rs the bytes between window rows
+        nl $"static void {p}_px1(const int8_t *x, int32_t rs, int8_t *o)"
+        nl "{"
+
+        let usedRows =
+            allTerms |> Seq.concat |> Seq.map (fun (_, r, _) -> r) |> Seq.distinct |> Seq.sort |> List.ofSeq
+
+        if usedRows.IsEmpty then
+            nl "    (void)x;"
+            nl "    (void)rs;"
+        else
+            if not (usedRows |> List.exists (fun r -> r > 0)) then
+                nl "    (void)rs;"
+
+            for r in usedRows do
+                if r = 0 then
+                    nl "    const int8_t *r0 = x;"
+                else
+                    nl $"    const int8_t *r{r} = x + {r} * rs;"
+
+            nl "    int32_t a;"
+
+        for o in 0 .. oc - 1 do
+            match allTerms[o] with
+            | [] -> nl $"    o[{o}] = {constant o}; /* channel {o}: no non-zero weight */"
+            | ts ->
+                let text =
+                    ts
+                    |> List.mapi (fun k (t, r, j) ->
+                        let sign = if t > 0 then (if k = 0 then "" else " + ") else (if k = 0 then "-" else " - ")
+                        let brk = if k > 0 && k % 12 = 0 then "\n       " else ""
+                        $"{brk}{sign}r{r}[{j}]")
+                    |> String.concat ""
+
+                nl $"    a = {text};"
+                let acc = $"tb_add(a, {num (bakedFold c weights o)})"
+                nl $"    o[{o}] = (int8_t){bakedRequant c o (bakedBound c weights o) acc};"
+
+        nl "}"
+        nl ""
+
+        // ---- two horizontally adjacent pixels, int16 lanes (lo: the left pixel, hi: the right one)
+        if pairs then
+            let d = sw * ic // bytes between the two windows
+            let needed = Collections.Generic.HashSet<int * int>()
+
+            for ts in allTerms do
+                for _, r, j in ts do
+                    needed.Add((r, j)) |> ignore
+
+            nl $"/* Two pixels: lanes (left, right) of every window byte; the right window starts {d} bytes later. */"
+            nl $"static void {p}_px2(const int8_t *x, int8_t *o)"
+            nl "{"
+            let mutable words = 0
+
+            let word (off: int) =
+                let w = $"w{words}"
+                words <- words + 1
+                nl $"    const uint32_t {w} = tb_load32(x + {off});"
+                w
+
+            let pair (r: int) (j: int) (e: string) = nl $"    const uint32_t p{r}_{j} = {e};"
+
+            for r in 0 .. kh - 1 do
+                let b = r * rowStride
+                let need j = needed.Contains((r, j))
+
+                if d = 2 && rowLen >= 2 then
+                    // a word at b + j holds bytes j, j + 2 (SXTB16) and j + 1, j + 3 (ROR #8): exactly the pairs
+                    let union = rowLen + 2
+                    let mutable j = 0
+
+                    while j < rowLen do
+                        if need j then
+                            if j + 4 <= union then
+                                let w = word (b + j)
+                                pair r j $"tb_sxtb16({w})"
+
+                                if j + 1 < rowLen && need (j + 1) then
+                                    pair r (j + 1) $"tb_sxtb16_ror8({w})"
+
+                                j <- j + 2
+                            else
+                                let w = word (b + j - 1)
+                                pair r j $"tb_sxtb16_ror8({w})"
+                                j <- j + 1
+                        else
+                            j <- j + 1
+                else
+                    // groups of four bytes inside the window row: one word per window, SXTB16, then PKHBT/PKHTB
+                    for g in 0 .. (rowLen + 3) / 4 - 1 do
+                        let j0 = 4 * g
+                        let js = [ j0 .. min (rowLen - 1) (j0 + 3) ] |> List.filter need
+
+                        if not js.IsEmpty then
+                            if j0 + 4 <= rowLen then
+                                let wa = word (b + j0)
+                                let wb = word (b + j0 + d)
+                                let ev = js |> List.exists (fun j -> (j - j0) % 2 = 0)
+                                let od = js |> List.exists (fun j -> (j - j0) % 2 = 1)
+
+                                if ev then
+                                    nl $"    const uint32_t e{wa} = tb_sxtb16({wa}), e{wb} = tb_sxtb16({wb});"
+
+                                if od then
+                                    nl $"    const uint32_t e{wa}r = tb_sxtb16_ror8({wa}), e{wb}r = tb_sxtb16_ror8({wb});"
+
+                                for j in js do
+                                    let suffix = if (j - j0) % 2 = 1 then "r" else ""
+                                    let f = if j - j0 >= 2 then "tb_pack_top" else "tb_pack"
+                                    pair r j $"{f}(e{wa}{suffix}, e{wb}{suffix})"
+                            else
+                                for j in js do
+                                    pair r j $"tb_pack((uint32_t)x[{b + j}], (uint32_t)x[{b + j + d}])"
+
+            let multi = allTerms |> Array.exists (fun ts -> List.length ts > bakedChunk)
+            let anyTerms = allTerms |> Array.exists (fun ts -> not ts.IsEmpty)
+
+            if anyTerms then
+                nl "    uint32_t s;"
+
+            if multi then
+                nl "    int32_t a0, a1;"
+
+            for o in 0 .. oc - 1 do
+                match allTerms[o] with
+                | [] ->
+                    let k = constant o
+                    nl $"    o[{o}] = {k};"
+                    nl $"    o[{oc + o}] = {k}; /* channel {o}: no non-zero weight */"
+                | ts ->
+                    // positive terms first, so a chunk starts with a plain copy
+                    let ordered = (ts |> List.filter (fun (t, _, _) -> t > 0)) @ (ts |> List.filter (fun (t, _, _) -> t < 0))
+                    let chunks = ordered |> List.chunkBySize bakedChunk
+
+                    let chunkText (ch: (int * int * int) list) =
+                        ch
+                        |> List.mapi (fun k (t, r, j) ->
+                            let v = $"p{r}_{j}"
+
+                            match k, t > 0 with
+                            | 0, true -> $"s = {v};"
+                            | 0, false -> $"s = tb_ssub16(0u, {v});"
+                            | _, true -> $"s = tb_sadd16(s, {v});"
+                            | _, false -> $"s = tb_ssub16(s, {v});")
+                        |> List.chunkBySize 4
+                        |> List.map (fun l -> "    " + String.concat " " l)
+                        |> String.concat "\n"
+
+                    let fold = num (bakedFold c weights o)
+
+                    match chunks with
+                    | [ only ] ->
+                        nl $"    /* channel {o}: {ts.Length} terms */"
+                        nl (chunkText only)
+                        let left = $"tb_add({fold}, tb_lo(s))"
+                        let right = $"tb_add({fold}, tb_hi(s))"
+                        nl $"    o[{o}] = (int8_t){bakedRequant c o (bakedBound c weights o) left};"
+                        nl $"    o[{oc + o}] = (int8_t){bakedRequant c o (bakedBound c weights o) right};"
+                    | _ ->
+                        nl $"    /* channel {o}: {ts.Length} terms, in chunks of at most {bakedChunk} added into int32 */"
+                        nl $"    a0 = {fold};"
+                        nl $"    a1 = {fold};"
+
+                        for ch in chunks do
+                            nl (chunkText ch)
+                            nl "    a0 = tb_add(a0, tb_lo(s));"
+                            nl "    a1 = tb_add(a1, tb_hi(s));"
+
+                        let left = bakedRequant c o (bakedBound c weights o) "a0"
+                        let right = bakedRequant c o (bakedBound c weights o) "a1"
+                        nl $"    o[{o}] = (int8_t){left};"
+                        nl $"    o[{oc + o}] = (int8_t){right};"
+
+            if not anyTerms then
+                nl "    (void)x;"
+
+            nl "}"
+            nl ""
+
+        // ---- a window over the padding: gathered into tern_patch (padding holds z_in), then one pixel
+        if border then
+            nl $"static void {p}_border(const int8_t *in, int32_t iy0, int32_t ix0, int8_t *o)"
+            nl "{"
+            nl $"    for (int32_t ky = 0; ky < {kh}; ky++)"
+            nl $"        for (int32_t kx = 0; kx < {kw}; kx++) {{"
+            nl "            const int32_t iy = iy0 + ky, ix = ix0 + kx;"
+            nl $"            int8_t *d = tern_patch + (ky * {kw} + kx) * {ic};"
+            nl $"            if (iy < 0 || iy >= {ih} || ix < 0 || ix >= {iw})"
+            nl $"                memset(d, {c.InputZero}, {ic});"
+            nl "            else"
+            nl $"                memcpy(d, in + (iy * {iw} + ix) * {ic}, {ic});"
+            nl "        }"
+            nl $"    {p}_px1(tern_patch, {rowLen}, o);"
+            nl "}"
+            nl ""
+
+        // ---- the layer: interior windows read the input in place
+        nl $"static void {p}_baked(const int8_t *in, int8_t *out)"
+        nl "{"
+        nl $"    for (int32_t oy = 0; oy < {oh}; oy++) {{"
+        nl $"        const int32_t iy0 = oy * {sh} - {ph};"
+        nl $"        int8_t *o = out + oy * {ow * oc};"
+
+        let interiorRow (indent: string) =
+            nl $"{indent}const int8_t *row = in + iy0 * {rowStride};"
+            nl $"{indent}int32_t ox = 0;"
+
+            if border then
+                nl $"{indent}for (; ox < {oxLo}; ox++) {p}_border(in, iy0, ox * {sw} - {pw}, o + ox * {oc});"
+
+            if pairs then
+                nl $"{indent}for (; ox + 2 <= {oxHi}; ox += 2) {p}_px2(row + (ox * {sw} - {pw}) * {ic}, o + ox * {oc});"
+
+            nl $"{indent}for (; ox < {oxHi}; ox++) {p}_px1(row + (ox * {sw} - {pw}) * {ic}, {rowStride}, o + ox * {oc});"
+
+            if border then
+                nl $"{indent}for (; ox < {ow}; ox++) {p}_border(in, iy0, ox * {sw} - {pw}, o + ox * {oc});"
+
+        if oyLo = 0 && oyHi = oh then
+            interiorRow "        "
+        else
+            nl $"        if (oy >= {oyLo} && oy < {oyHi}) {{"
+            interiorRow "            "
+            nl "        } else {"
+            nl $"            for (int32_t ox = 0; ox < {ow}; ox++) {p}_border(in, iy0, ox * {sw} - {pw}, o + ox * {oc});"
+            nl "        }"
+
+        nl "    }"
+        nl "}"
+        nl ""
+
+    /// Whether the DSP build runs a layer as baked code: every ternary convolution-like layer.
+    let internal isBaked (c: IntConvLayer) : bool = c.WeightKind = WeightKind.Ternary
+
+    /// Bytes of the border patch a baked layer needs (0 if every window is interior).
+    let internal bakedPatchBytes (c: IntConvLayer) : int =
+        if c.PadH > 0 || c.PadW > 0 then
+            c.KernelH * c.KernelW * c.Input.C
+        else
+            0
+
     /// 32 bytes from a 64-digit hex SHA-256.
     let private hashBytes (hex: string) : byte[] =
         let ok = hex <> null && hex.Length = 64 && hex |> Seq.forall Uri.IsHexDigit
@@ -242,6 +740,12 @@ module Emit =
                 $"/* layer {i}: {safeText l.Name} ({l.Kind}), {l.Input.H}x{l.Input.W}x{l.Input.C} -> {l.Output.H}x{l.Output.W}x{l.Output.C} */"
 
             match l with
+            | :? IntConvLayer as c when isBaked c ->
+                // the DSP build runs the baked code below instead, which reads none of this
+                nl sb "#if !TERN_KERNELS_DSP"
+                convArrays sb c prefix
+                nl sb $"static const tern_conv_params {prefix}_params = {convParams c prefix};"
+                nl sb "#endif"
             | :? IntConvLayer as c ->
                 convArrays sb c prefix
                 nl sb $"static const tern_conv_params {prefix}_params = {convParams c prefix};"
@@ -253,6 +757,50 @@ module Emit =
         nl sb "/* One statically planned arena (ping-pong: each layer reads one end and writes the other). */"
         nl sb "static int8_t tern_arena[TERN_MODEL_ARENA_BYTES] __attribute__((aligned(8)));"
         nl sb ""
+        let baked =
+            layers
+            |> Array.indexed
+            |> Array.choose (fun (i, l) ->
+                match l with
+                | :? IntConvLayer as c when isBaked c -> Some(i, c)
+                | _ -> None)
+
+        if baked.Length > 0 then
+            nl sb "#if TERN_KERNELS_DSP"
+
+            for line in bakedHelpers do
+                nl sb line
+
+            let shifts =
+                baked
+                |> Array.collect (fun (_, c) ->
+                    let w = c.TernaryWeights.Unpack()
+
+                    Array.init c.OutChannels (fun o ->
+                        match bakedPlan c o (bakedBound c w o) with
+                        | Some(_, _, _, sh) -> sh
+                        | None -> 0))
+                |> Array.filter (fun sh -> sh > 0)
+                |> Array.distinct
+                |> Array.sort
+
+            for sh in shifts do
+                for line in satHelper sh do
+                    nl sb line
+
+            let patch = baked |> Array.map (snd >> bakedPatchBytes) |> Array.max
+
+            if patch > 0 then
+                nl sb "/* Border windows of the baked layers are gathered here, padding filled with the input zero point. */"
+                nl sb $"static int8_t tern_patch[{patch}];"
+                nl sb ""
+
+            for i, c in baked do
+                bakedLayer sb i c
+
+            nl sb "#endif"
+            nl sb ""
+
         array sb "const uint8_t tern_model_hash" (bytesOf hash)
         nl sb $"const tern_shape_t tern_model_input_shape = {shape model.Input};"
         nl sb $"const tern_shape_t tern_model_output_shape = {shape outShape};"
@@ -296,6 +844,14 @@ module Emit =
             let outP = $"tern_arena + {slot.OutputOffset}"
 
             match l with
+            | :? IntConvLayer as c when isBaked c ->
+                nl sb $"    case {i}:"
+                nl sb "#if TERN_KERNELS_DSP"
+                nl sb $"        tern_l{i}_baked({inP}, {outP});"
+                nl sb "        return 0;"
+                nl sb "#else"
+                nl sb $"        return (int){kernelName l}(&tern_l{i}_params, tern_l{i}_weights, {inP}, {outP});"
+                nl sb "#endif"
             | :? IntConvLayer ->
                 nl sb $"    case {i}:"
                 nl sb $"        return (int){kernelName l}(&tern_l{i}_params, tern_l{i}_weights, {inP}, {outP});"

@@ -79,6 +79,110 @@ module private CBuild =
             with _ ->
                 ()
 
+    /// A ternary model of odd layers for the baked code (seeded): odd shapes, strides 1-2 (and 2x1), paddings,
+    /// kernels 1x1 to 3x3 and 2x3, all-zero channels, and channels with more than 255 non-zero weights (+1 and -1)
+    /// whose int16 lanes must be flushed into int32; multipliers with S <= 32, typical S, S = 62 and tiny M.
+    let oddTernaryModel (seed: int) : IntModel =
+        let rng = Random(seed)
+        let zero () = [| -128; 127; 0; rng.Next(-128, 128); rng.Next(-128, 128) |][rng.Next 5]
+
+        let layer (name: string) (kind: IntLayerKind) (inS: Shape3) (outC: int) (k: int * int) (st: int * int) (pad: int * int) =
+            let (kh, kw), (sh, sw), (ph, pw) = k, st, pad
+            let dense = kind = IntLayerKind.Dense
+
+            let outS =
+                if dense then
+                    Shape3(1, 1, outC)
+                else
+                    Shape3(IntConvLayer.ConvOut(inS.H, kh, sh, ph), IntConvLayer.ConvOut(inS.W, kw, sw, pw), outC)
+
+            let fanIn =
+                match kind with
+                | IntLayerKind.Depthwise -> kh * kw
+                | IntLayerKind.Dense -> inS.Size
+                | _ -> kh * kw * inS.C
+
+            let weights =
+                Array.init (outC * fanIn) (fun j ->
+                    match j / fanIn with
+                    | 0 when fanIn > 255 -> 1y // every weight +1: the int16 chunks must be flushed
+                    | 1 when fanIn > 255 -> -1y
+                    | 2 -> 0y // an all-zero channel
+                    | _ -> if rng.Next 100 < 45 then 0y else [| -1y; 1y |][rng.Next 2])
+
+            let bits = Math.Log2(128.0 * float fanIn)
+
+            let ms =
+                Array.init outC (fun o ->
+                    let m = rng.Next(1 <<< 30, Int32.MaxValue)
+
+                    match o % 7 with
+                    | 4 -> rng.Next(0, 1 <<< 30), 62 // tiny multiplier
+                    | 5 -> m, max 1 (min 32 (int bits + 18)) // S <= 32
+                    | 6 -> m, rng.Next(1, 9) // a multiplier >= 2^-8: the int64 form
+                    | _ -> m, int bits + 24 + rng.Next 4)
+
+            let zOut = zero ()
+
+            let lo, hi =
+                match rng.Next 3 with
+                | 0 -> -128, 127
+                | 1 -> max -128 zOut, 127
+                | _ -> -100, 90
+
+            let l =
+                IntConvLayer(
+                    name,
+                    kind,
+                    inS,
+                    outS,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    ph,
+                    pw,
+                    WeightKind.Ternary,
+                    null,
+                    PackedTernary.Pack(outC, fanIn, ReadOnlySpan weights),
+                    Array.init outC (fun _ -> rng.Next(-3000, 3000)),
+                    Array.map fst ms,
+                    Array.map snd ms,
+                    zero (),
+                    zOut,
+                    lo,
+                    hi,
+                    1.0f,
+                    1.0f,
+                    Array.create outC 1.0f
+                )
+
+            l.Validate()
+            l
+
+        let input = Shape3(9, 11, 1)
+        let l0 = layer "conv s1 1->5" IntLayerKind.Conv input 5 (3, 3) (1, 1) (1, 1)
+        let l1 = layer "depthwise s2" IntLayerKind.Depthwise l0.Output 5 (3, 3) (2, 2) (1, 1)
+        let l2 = layer "pointwise 5->40" IntLayerKind.Pointwise l1.Output 40 (1, 1) (1, 1) (0, 0)
+        let l3 = layer "conv 3x3 40->7 (fan-in 360)" IntLayerKind.Conv l2.Output 7 (3, 3) (1, 1) (1, 1)
+        let l4 = layer "conv 2x3 s2x1" IntLayerKind.Conv l3.Output 6 (2, 3) (2, 1) (1, 0)
+        let l5 = layer "pointwise s2" IntLayerKind.Pointwise l4.Output 4 (1, 1) (2, 2) (0, 0)
+        let l6 = layer "dense" IntLayerKind.Dense l5.Output 3 (1, 1) (1, 1) (0, 0)
+        let m = IntModel("odd-ternary", input, 0.05f, zero (), [| l0; l1; l2; l3; l4; l5; l6 |], [| "a"; "b"; "c" |])
+        m.Validate()
+        m
+
+    /// Model inputs at the extremes of the codes (|x| = 128 is the int16 bound's worst case) and random ones.
+    let extremeInputs (model: IntModel) (seed: int) : sbyte[][] =
+        let rng = Random(seed)
+        let n = model.Input.Size
+
+        [|
+            Array.create n -128y
+            Array.create n 127y
+            Array.init n (fun _ -> sbyte (rng.Next(-128, 128)))
+        |]
+
     type Generated = {
         Dir: string
         Vectors: string
@@ -108,6 +212,14 @@ module private CBuild =
 
                 KernelVectors.writeModelVectors md $"default-{name}" m hash (KernelVectors.modelInputs m modelSeed 3)
                 name, md
+
+            // odd ternary layers for the baked code
+            let m = oddTernaryModel modelSeed
+            let hash = ModelFile.hash (ModelFile.serializeInt m)
+            let md = Path.Combine(dir, "odd")
+            Emit.writeFiles md (Emit.model { CommandLine = "CKernelTests odd ternary" } m hash)
+            KernelVectors.writeModelVectors md "odd-ternary" m hash (extremeInputs m modelSeed)
+            "odd", md
         ]
 
         {
@@ -237,7 +349,7 @@ type CKernelTests() =
     /// The same vectors on the Cortex-M4 board under QEMU, where the _dsp bodies use SMLAD, SMMLA, USADA8 ...
     /// Also reports the instructions of one inference with the reference and the DSP kernels.
     [<Test>]
-    member this.``qemu mps2-an386: both bodies and the model match; DSP needs at least 1.5x fewer instructions``() =
+    member this.``qemu mps2-an386: both bodies and the models match; DSP needs 1.5x fewer instructions, baked ternary at most 0.7x int8``() =
         let gcc = onPath "arm-none-eabi-gcc"
         let qemu = onPath "qemu-system-arm"
 
@@ -324,5 +436,48 @@ type CKernelTests() =
         TestContext.Out.WriteLine("Instructions of one inference of the default model (QEMU -icount, mps2-an386):")
         TestContext.Out.WriteLine(report.ToString())
         TestContext.Progress.WriteLine(report.ToString())
+        // code and constant data of model.c alone (the kernels and the test driver are common to all)
+        let sizes = Text.StringBuilder()
+
+        for name, md in this.Generated.Models |> List.filter (fun (n, _) -> n <> "odd") do
+            for dsp in [ 0; 1 ] do
+                let obj = Path.Combine(md, $"model_{dsp}.o")
+
+                let args =
+                    cflags
+                    @ strictFlags
+                    @ [ "-fno-schedule-insns"; $"-DTERN_KERNELS_DSP={dsp}"; "-c" ]
+                    @ includes md
+                    @ [ Path.Combine(md, "model.c"); "-o"; obj ]
+
+                let code, output = run gcc.Value args 120_000
+                Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc -c failed for {name}:\n{output}")
+                let size = Path.Combine(Path.GetDirectoryName gcc.Value, "arm-none-eabi-size")
+                let code, output = run size [ "-A"; obj ] 30_000
+                Assert.That(code, Is.EqualTo 0, output)
+
+                let section (prefix: string) =
+                    output.Split('\n')
+                    |> Array.sumBy (fun line ->
+                        match line.Split([| ' '; '\t' |], StringSplitOptions.RemoveEmptyEntries) with
+                        | [| n; v; _ |] when n.StartsWith prefix -> int64 v
+                        | _ -> 0L)
+
+                let body = if dsp = 1 then "dsp" else "reference"
+
+                let text, rodata = section ".text", section ".rodata"
+
+                sizes.Append($"{name, -8} {body, -10} model.o .text {text, 6} bytes, .rodata {rodata, 6} bytes\n")
+                |> ignore
+
+        TestContext.Out.WriteLine(sizes.ToString())
+        TestContext.Progress.WriteLine(sizes.ToString())
         let ratio = float counts[("int8", 0)] / float counts[("int8", 1)]
         Assert.That(ratio, Is.GreaterThanOrEqualTo 1.5, $"int8 DSP gain below 1.5x:\n{report}")
+        // ternary layers baked into code (Emit.bakedLayer) must beat the int8 DSP kernels clearly
+        let baked = float counts[("ternary", 1)] / float counts[("int8", 1)]
+        let t, i = counts[("ternary", 1)], counts[("int8", 1)]
+        let line = $"ternary dsp / int8 dsp = {baked:F3} ({t} / {i} instructions)"
+        TestContext.Out.WriteLine line
+        TestContext.Progress.WriteLine line
+        Assert.That(baked, Is.LessThanOrEqualTo 0.7, $"{line}\n{report}")

@@ -171,3 +171,95 @@ let ``writeFiles writes model.h and model.c and leaves no temporary file`` () =
     finally
         if Directory.Exists dir then
             Directory.Delete(dir, true)
+
+[<Test>]
+let ``DSP build runs ternary layers as baked code, the reference build keeps the packed kernels`` () =
+    let m = defaultTernary.Value
+    let e = Emit.model options m (hashOf m)
+
+    m.Layers
+    |> Array.iteri (fun i l ->
+        match l with
+        | :? IntConvLayer ->
+            Assert.That(e.Source, Does.Contain $"static void tern_l{i}_baked(const int8_t *in, int8_t *out)")
+            Assert.That(e.Source, Does.Contain $"        tern_l{i}_baked(tern_arena + ")
+            Assert.That(e.Source, Does.Contain $"(&tern_l{i}_params, tern_l{i}_weights, tern_arena + ")
+        | _ -> ())
+
+    // the packed weights are only compiled into the reference build
+    Assert.That(e.Source, Does.Contain "#if !TERN_KERNELS_DSP\nstatic const uint8_t tern_l0_weights")
+    // conv and pointwise take two pixels per register; the SSAT helpers exist only for the shifts used
+    Assert.That(e.Source, Does.Contain "static void tern_l0_px2(")
+    Assert.That(e.Source, Does.Contain "tb_sadd16(s, ")
+
+    let opens = Regex.Matches(e.Source, @"^#if", RegexOptions.Multiline).Count
+    let closes = Regex.Matches(e.Source, @"^#endif", RegexOptions.Multiline).Count
+    Assert.That(closes, Is.EqualTo opens)
+    // an int8 model has nothing baked
+    let i8 = Emit.model options defaultInt8.Value (hashOf defaultInt8.Value)
+    Assert.That(i8.Source, Does.Not.Contain "tb_")
+    Assert.That(i8.Source, Does.Not.Contain "_baked")
+
+[<Property(MaxTest = 40)>]
+let ``every ternary layer is baked: one pixel always, two per register off depthwise, border only with padding`` () =
+    Prop.forAll (Arb.fromGen ternaryConv) (fun (layer, zIn) ->
+        let m = singleLayer layer zIn
+        let src = (Emit.model options m (hashOf m)).Source
+        let px2 = src.Contains "static void tern_l0_px2("
+        let border = src.Contains "static void tern_l0_border("
+        let padded = layer.PadH > 0 || layer.PadW > 0
+
+        let ok =
+            src.Contains "static void tern_l0_px1("
+            && src.Contains "static void tern_l0_baked("
+            && border = padded
+            && (not px2 || layer.Kind <> IntLayerKind.Depthwise)
+            && (layer.Kind <> IntLayerKind.Dense || not px2)
+
+        ok
+        |> Prop.classify px2 "two pixels per register"
+        |> Prop.classify border "border windows"
+        |> Prop.collect layer.Kind)
+
+[<Test>]
+let ``a channel with more than 255 non-zero weights accumulates int16 chunks of at most 255 into int32`` () =
+    // pointwise 300 -> 2 on 1x4: channel 0 all +1 (two chunks), channel 1 all zero (a constant)
+    let fanIn = 300
+    let weights = Array.init (2 * fanIn) (fun j -> if j < fanIn then 1y else 0y)
+
+    let layer =
+        IntConvLayer(
+            "wide",
+            IntLayerKind.Pointwise,
+            Shape3(1, 4, fanIn),
+            Shape3(1, 4, 2),
+            1,
+            1,
+            1,
+            1,
+            0,
+            0,
+            WeightKind.Ternary,
+            null,
+            PackedTernary.Pack(2, fanIn, ReadOnlySpan weights),
+            [| 5; -7 |],
+            [| 1 <<< 30; 1 <<< 30 |],
+            [| 40; 40 |],
+            3,
+            -2,
+            -128,
+            127,
+            1.0f,
+            1.0f,
+            [| 1.0f; 1.0f |]
+        )
+
+    layer.Validate()
+    let src = (Emit.model options (singleLayer layer 3) (hashOf (singleLayer layer 3))).Source
+    Assert.That(src, Does.Contain "/* channel 0: 300 terms, in chunks of at most 255 added into int32 */")
+    Assert.That(Regex.Matches(src, Regex.Escape "a0 = tb_add(a0, tb_lo(s));").Count, Is.EqualTo 2)
+    // the all-zero channel is the requantized bias, computed by the emitter
+    let k = Requantize.Apply(-7, 1 <<< 30, 40, -2, -128, 127)
+    Assert.That(src, Does.Contain $"o[1] = {k};")
+    // fold = bias - z_in * 300
+    Assert.That(src, Does.Contain $"a0 = {5 - 3 * 300};")
