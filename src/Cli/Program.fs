@@ -166,13 +166,31 @@ and DataInfoArgs =
             | Dir _ -> "a data set folder"
             | Json -> "print one JSON object"
 
+and SynthArgs =
+    | [<Mandatory>] Out of dir: string
+    | Subjects of count: int
+    | Per_Class of count: int
+    | Seed of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Out _ -> "output data set folder"
+            | Subjects _ -> "number of simulated subjects (default 12)"
+            | Per_Class _ -> "samples per class and subject (default 40)"
+            | Seed _ -> "seed (default 1)"
+            | Json -> "print one JSON object"
+
 and DataArgs =
+    | [<CliPrefix(CliPrefix.None)>] Synth of ParseResults<SynthArgs>
     | [<CliPrefix(CliPrefix.None)>] Import of ParseResults<ImportArgs>
     | [<CliPrefix(CliPrefix.None)>] Info of ParseResults<DataInfoArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Synth _ -> "simulate CW radar micro-Doppler spectrograms (the embedded default data)"
             | Import _ -> "bring recordings in as data set folders (raw windows and spectrograms)"
             | Info _ -> "counts per class and subject, shapes"
 
@@ -751,6 +769,40 @@ let private importCsv (args: ParseResults<CsvArgs>) =
         options
     |> writeImport (args.GetResult CsvArgs.Out) (args.Contains CsvArgs.Json)
 
+let private synth (args: ParseResults<SynthArgs>) =
+    let subjects =
+        args.GetResult(SynthArgs.Subjects, defaultValue = RadarSim.defaultSubjects)
+
+    let perClass =
+        args.GetResult(SynthArgs.Per_Class, defaultValue = RadarSim.defaultPerClass)
+
+    let seed = args.GetResult(SynthArgs.Seed, defaultValue = 1)
+    let out = args.GetResult SynthArgs.Out
+
+    if subjects < 1 || perClass < 1 then
+        raise (BadInput $"--subjects {subjects} --per-class {perClass}: both must be at least 1")
+
+    let data =
+        Progress.run "simulating radar" 1 (fun tick ->
+            let d = RadarSim.synth RadarSim.defaultConfig subjects perClass seed
+            tick 1
+            d)
+
+    Dataset.save out data
+    let s = Import.info data
+
+    if args.Contains SynthArgs.Json then
+        printfn "%s" (Json.render (infoJson out s))
+    else
+        printfn
+            "wrote %s: %d spectrograms of %O, %d subjects x %d classes x %d"
+            out
+            data.Samples.Length
+            data.Shape
+            subjects
+            data.Classes.Length
+            perClass
+
 let private dataInfo (args: ParseResults<DataInfoArgs>) =
     let dir = args.GetResult DataInfoArgs.Dir
 
@@ -949,6 +1001,7 @@ let main argv =
                 | New n -> modelNew n
             | Data d ->
                 match d.GetSubCommand() with
+                | Synth a -> synth a
                 | Import i ->
                     match i.GetSubCommand() with
                     | Sp_Sw_Har a -> importSpSwHar a
