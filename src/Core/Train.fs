@@ -105,6 +105,12 @@ type internal Node = {
     InvStd: float[]
     Partial: float[]
     Sums: float[]
+    /// Per-channel float32 factors of the vectorised BatchNorm.
+    ChanA: float32[]
+    ChanB: float32[]
+    ChanC: float32[]
+    Zeros: float32[]
+    Ones: float32[]
 }
 
 /// A model being trained: parameter copies, batch buffers and optimiser state.
@@ -259,6 +265,11 @@ module Train =
             InvStd = Array.zeroCreate (if isBn then inS.C else 0)
             Partial = Array.zeroCreate (if isBn then capacity * inS.C * 2 else 0)
             Sums = Array.zeroCreate (if isBn then inS.C * 2 else 0)
+            ChanA = Array.zeroCreate (if isBn then inS.C else 0)
+            ChanB = Array.zeroCreate (if isBn then inS.C else 0)
+            ChanC = Array.zeroCreate (if isBn then inS.C else 0)
+            Zeros = Array.zeroCreate (if isBn then inS.C else 0)
+            Ones = Array.create (if isBn then inS.C else 0) 1.0f
         }
 
     let private create (cfg: TrainConfig) (model: Model) (classWeights: float32[] option) (capacity: int) : TrainSession =
@@ -322,83 +333,130 @@ module Train =
                     | _ -> ()
 
     // Training-mode BatchNorm: statistics over the batch and all positions, running statistics updated with
-    // momentum 0.1 (the variance unbiased), as PyTorch.
+    // momentum 0.1 (the variance unbiased), as PyTorch. Sums are per sample first (in parallel), then added in
+    // sample order, so they do not depend on scheduling.
     let private batchNormTrain (s: TrainSession) (node: Node) (b: BatchNormSpec) (x: float32[]) (n: int) =
         let ch = node.In.C
         let size = node.In.Size
         let m = float (n * size / ch)
         let sums = node.Sums
+        let part = node.Partial
+        let mean = node.Mean
+        let invStd = node.InvStd
 
-        // Per-sample partial sums (parallel), added in sample order.
-        let channelSums (f: int -> int -> float) =
-            forEach s.Threads n (fun i ->
-                let part = i * ch
-                Array.Clear(node.Partial, part, ch)
+        let fast = s.Config.Path = Optimised
+        let positions = size / ch
 
-                for j in 0 .. size - 1 do
-                    let c = j % ch
-                    node.Partial[part + c] <- node.Partial[part + c] + f i j)
+        forEach s.Threads n (fun i ->
+            let pb = i * ch
 
-            TrainKernels.reducePartials node.Partial n ch sums
+            if fast then
+                TrainKernels.channelSumsFast x (i * size) positions ch part pb
+            else
+                Array.Clear(part, pb, ch)
 
-        channelSums (fun i j -> float x[i * size + j])
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        part[pb + c] <- part[pb + c] + float x[p + c])
+
+        TrainKernels.reducePartials part n ch sums
 
         for c in 0 .. ch - 1 do
-            node.Mean[c] <- sums[c] / m
+            mean[c] <- sums[c] / m
+            node.ChanA[c] <- float32 -mean[c]
 
-        channelSums (fun i j ->
-            let d = float x[i * size + j] - node.Mean[j % ch]
-            d * d)
+        forEach s.Threads n (fun i ->
+            let pb = i * ch
+
+            if fast then
+                // Centred values go to XHat first (overwritten below by the normalised ones).
+                TrainKernels.channelAffineFast x (i * size) node.ChanA node.Ones node.Zeros positions node.XHat (i * size)
+                TrainKernels.channelDotsFast node.XHat node.XHat (i * size) positions ch part pb
+            else
+                Array.Clear(part, pb, ch)
+
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        let d = float x[p + c] - mean[c]
+                        part[pb + c] <- part[pb + c] + d * d)
+
+        TrainKernels.reducePartials part n ch sums
 
         for c in 0 .. ch - 1 do
             let var = sums[c] / m
-            node.InvStd[c] <- 1.0 / sqrt (var + float b.Eps)
-            b.Mean[c] <- float32 (0.9 * float b.Mean[c] + 0.1 * node.Mean[c])
+            invStd[c] <- 1.0 / sqrt (var + float b.Eps)
+            b.Mean[c] <- float32 (0.9 * float b.Mean[c] + 0.1 * mean[c])
             let unbiased = if m > 1.0 then var * m / (m - 1.0) else var
             b.Var[c] <- float32 (0.9 * float b.Var[c] + 0.1 * unbiased)
 
+        for c in 0 .. ch - 1 do
+            node.ChanB[c] <- float32 invStd[c]
+
         forEach s.Threads n (fun i ->
-            for j in i * size .. (i + 1) * size - 1 do
-                let c = j % ch
-                let xh = float32 ((float x[j] - node.Mean[c]) * node.InvStd[c])
-                node.XHat[j] <- xh
-                node.Y[j] <- float32 (float b.Gamma[c] * float xh + float b.Beta[c]))
+            if fast then
+                let o = i * size
+                TrainKernels.channelAffineFast x o node.ChanA node.ChanB node.Zeros positions node.XHat o
+                TrainKernels.channelAffineFast node.XHat o node.Zeros b.Gamma b.Beta positions node.Y o
+            else
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        let xh = float32 ((float x[p + c] - mean[c]) * invStd[c])
+                        node.XHat[p + c] <- xh
+                        node.Y[p + c] <- float32 (float b.Gamma[c] * float xh + float b.Beta[c]))
 
     let private batchNormBackward (s: TrainSession) (node: Node) (b: BatchNormSpec) (dy: float32[]) (n: int) (needDx: bool) =
         let ch = node.In.C
         let size = node.In.Size
         let m = float (n * size / ch)
+        let part = node.Partial
+        let sums = node.Sums
+        let xhat = node.XHat
 
         // Sums of dy and dy * xhat per channel, per sample first, then in sample order.
+        let fast = s.Config.Path = Optimised
+        let positions = size / ch
+
         forEach s.Threads n (fun i ->
-            let part = i * ch * 2
-            Array.Clear(node.Partial, part, ch * 2)
+            let pb = i * ch * 2
 
-            for j in 0 .. size - 1 do
-                let c = j % ch
-                let g = float dy[i * size + j]
-                node.Partial[part + c] <- node.Partial[part + c] + g
-                node.Partial[part + ch + c] <- node.Partial[part + ch + c] + g * float node.XHat[i * size + j])
+            if fast then
+                TrainKernels.channelSumsFast dy (i * size) positions ch part pb
+                TrainKernels.channelDotsFast dy xhat (i * size) positions ch part (pb + ch)
+            else
+                Array.Clear(part, pb, ch * 2)
 
-        TrainKernels.reducePartials node.Partial n (ch * 2) node.Sums
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        let g = float dy[p + c]
+                        part[pb + c] <- part[pb + c] + g
+                        part[pb + ch + c] <- part[pb + ch + c] + g * float xhat[p + c])
+
+        TrainKernels.reducePartials part n (ch * 2) sums
         let gamma = node.Params[0]
         let beta = node.Params[1]
 
         for c in 0 .. ch - 1 do
-            beta.Grad[c] <- float32 node.Sums[c]
-            gamma.Grad[c] <- float32 node.Sums[ch + c]
+            beta.Grad[c] <- float32 sums[c]
+            gamma.Grad[c] <- float32 sums[ch + c]
 
-        if needDx then
+        if needDx && fast then
+            for c in 0 .. ch - 1 do
+                node.ChanA[c] <- float32 (float b.Gamma[c] * node.InvStd[c])
+                node.ChanB[c] <- float32 (sums[c] / m)
+                node.ChanC[c] <- float32 (sums[ch + c] / m)
+
             forEach s.Threads n (fun i ->
-                for j in i * size .. (i + 1) * size - 1 do
-                    let c = j % ch
+                TrainKernels.batchNormDxFast dy xhat (i * size) node.ChanA node.ChanB node.ChanC positions node.DX)
+        elif needDx then
+            forEach s.Threads n (fun i ->
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        let v =
+                            float b.Gamma[c]
+                            * node.InvStd[c]
+                            * (float dy[p + c] - sums[c] / m - float xhat[p + c] * sums[ch + c] / m)
 
-                    let v =
-                        float b.Gamma[c]
-                        * node.InvStd[c]
-                        * (float dy[j] - node.Sums[c] / m - float node.XHat[j] * node.Sums[ch + c] / m)
-
-                    node.DX[j] <- float32 v)
+                        node.DX[p + c] <- float32 v)
 
     let private forwardNode (s: TrainSession) (node: Node) (x: float32[]) (n: int) (training: bool) =
         let inN = node.In.Size
@@ -430,11 +488,24 @@ module Train =
             if training then
                 batchNormTrain s node b x n
             else
-                each (fun i -> TrainKernels.batchNormInfer b node.In.C x (i * inN) node.Y (i * inN) inN)
-        | ReLU -> each (fun i -> TrainKernels.clampForward Single.PositiveInfinity x (i * inN) node.Y (i * inN) inN)
-        | ReLU6 -> each (fun i -> TrainKernels.clampForward 6.0f x (i * inN) node.Y (i * inN) inN)
+                let scale = Array.init node.In.C (fun c -> float b.Gamma[c] / sqrt (float b.Var[c] + float b.Eps))
+                each (fun i -> TrainKernels.batchNormInfer b scale x (i * inN) node.Y (i * inN) inN)
+        | ReLU
+        | ReLU6 ->
+            let cap = if node.Live.IsReLU then Single.PositiveInfinity else 6.0f
+
+            each (fun i ->
+                if fast then
+                    TrainKernels.clampForwardFast cap x (i * inN) node.Y (i * inN) inN
+                else
+                    TrainKernels.clampForward cap x (i * inN) node.Y (i * inN) inN)
         | MaxPool p -> each (fun i -> TrainKernels.poolForward true p node.In node.Out x (i * inN) node.Y (i * outN) node.Arg)
-        | AvgPool p -> each (fun i -> TrainKernels.poolForward false p node.In node.Out x (i * inN) node.Y (i * outN) node.Arg)
+        | AvgPool p ->
+            each (fun i ->
+                if fast then
+                    TrainKernels.avgPoolForwardFast p node.In node.Out x (i * inN) node.Y (i * outN)
+                else
+                    TrainKernels.poolForward false p node.In node.Out x (i * inN) node.Y (i * outN) node.Arg)
         | GlobalAvgPool -> each (fun i -> TrainKernels.globalAvgForward node.In x (i * inN) node.Y (i * outN))
         | Flatten -> Array.Copy(x, 0, node.Y, 0, n * inN)
 
@@ -488,10 +559,22 @@ module Train =
                     TrainKernels.denseBackwardNaive d node.Eff x (i * inN) dy (i * outN) needDx node.DX (i * inN) dw dwo db dbo)
         | BatchNorm b -> batchNormBackward s node b dy n needDx
         | _ when not needDx -> ()
-        | ReLU -> each (fun i -> TrainKernels.clampBackward Single.PositiveInfinity x (i * inN) dy (i * outN) node.DX (i * inN) inN)
-        | ReLU6 -> each (fun i -> TrainKernels.clampBackward 6.0f x (i * inN) dy (i * outN) node.DX (i * inN) inN)
+        | ReLU
+        | ReLU6 ->
+            let cap = if node.Live.IsReLU then Single.PositiveInfinity else 6.0f
+
+            each (fun i ->
+                if fast then
+                    TrainKernels.clampBackwardFast cap x (i * inN) dy (i * outN) node.DX (i * inN) inN
+                else
+                    TrainKernels.clampBackward cap x (i * inN) dy (i * outN) node.DX (i * inN) inN)
         | MaxPool p -> each (fun i -> TrainKernels.poolBackward true p node.In node.Out dy (i * outN) node.Arg node.DX (i * inN))
-        | AvgPool p -> each (fun i -> TrainKernels.poolBackward false p node.In node.Out dy (i * outN) node.Arg node.DX (i * inN))
+        | AvgPool p ->
+            each (fun i ->
+                if fast then
+                    TrainKernels.avgPoolBackwardFast p node.In node.Out dy (i * outN) node.DX (i * inN)
+                else
+                    TrainKernels.poolBackward false p node.In node.Out dy (i * outN) node.Arg node.DX (i * inN))
         | GlobalAvgPool -> each (fun i -> TrainKernels.globalAvgBackward node.In dy (i * outN) node.DX (i * inN))
         | Flatten -> Array.Copy(dy, 0, node.DX, 0, n * inN)
 

@@ -73,15 +73,23 @@ module TrainKernels =
     let isPointLike (c: ConvSpec) : bool =
         c.KernelH = 1 && c.KernelW = 1 && c.StrideH = 1 && c.StrideW = 1 && c.PadH = 0 && c.PadW = 0
 
-    /// Scratch floats per sample the fast convolution needs (im2col matrix and one patch-gradient row).
+    /// Scratch floats per sample the fast convolution needs: the im2col matrix (unless point-like) and one
+    /// patch-gradient row; for depthwise, the weight gradient transposed.
     let convScratch (depthwise: bool) (c: ConvSpec) (inS: Shape3) (outS: Shape3) : int =
         if depthwise then
             c.KernelH * c.KernelW * inS.C
-        elif isPointLike c then
-            0
         else
             let k = c.KernelH * c.KernelW * inS.C
-            outS.H * outS.W * k + k
+            (if isPointLike c then 0 else outS.H * outS.W * k) + k
+
+    // Short copies and clears as plain loops: Array.Copy's call costs more than moving a few floats.
+    let private copy (src: float32[]) (so: int) (dst: float32[]) (dstO: int) (n: int) =
+        for i in 0 .. n - 1 do
+            dst[dstO + i] <- src[so + i]
+
+    let private clear (dst: float32[]) (o: int) (n: int) =
+        for i in 0 .. n - 1 do
+            dst[o + i] <- 0.0f
 
     // ---- naive kernels: the oracle ----
 
@@ -265,24 +273,39 @@ module TrainKernels =
                             let dst = row + (kh * c.KernelW + kw) * inS.C
 
                             if ih >= 0 && ih < inS.H && iw >= 0 && iw < inS.W then
-                                Array.Copy(x, xo + (ih * inS.W + iw) * inS.C, scratch, dst, inS.C)
+                                copy x (xo + (ih * inS.W + iw) * inS.C) scratch dst inS.C
                             else
-                                Array.Clear(scratch, dst, inS.C)
+                                clear scratch dst inS.C
 
         let col, co = if point then x, xo else scratch, so
+        let vs = Vector<float32>.Count
 
+        // out[p, o] = bias[o] + sum_j col[p, j] * wt[j, o]: a block of output channels stays in a register.
         for p in 0 .. pixels - 1 do
             let yr = yo + p * oc
-            Array.Copy(c.Bias, 0, y, yr, oc)
             let cr = co + p * k
+            let mutable o = 0
 
-            for j in 0 .. k - 1 do
-                let a = col[cr + j]
-                // Inputs after ReLU are often exactly zero; skipping them changes nothing in the sum.
-                if a <> 0.0f then
-                    axpy a wt (j * oc) y yr oc
+            while o <= oc - vs do
+                let mutable acc = Vector<float32>(c.Bias, o)
 
-    /// Fast Conv2d/Pointwise backward of one sample (after convForwardFast left the im2col matrix in scratch).
+                for j in 0 .. k - 1 do
+                    acc <- acc + Vector<float32>(col[cr + j]) * Vector<float32>(wt, j * oc + o)
+
+                acc.CopyTo(y, yr + o)
+                o <- o + vs
+
+            while o < oc do
+                let mutable acc = c.Bias[o]
+
+                for j in 0 .. k - 1 do
+                    acc <- acc + col[cr + j] * wt[j * oc + o]
+
+                y[yr + o] <- acc
+                o <- o + 1
+
+    /// Fast Conv2d/Pointwise backward of one sample (after convForwardFast left the im2col matrix in scratch);
+    /// w is the weight (outC x k). dW = col^T dY and dX = dY W, each block accumulated in a register.
     let convBackwardFast
         (c: ConvSpec)
         (w: float32[])
@@ -307,45 +330,81 @@ module TrainKernels =
         let pixels = outS.H * outS.W
         let point = isPointLike c
         let col, co = if point then x, xo else scratch, so
+        let vs = Vector<float32>.Count
+        let mutable o = 0
 
-        for p in 0 .. pixels - 1 do
-            let dr = dyo + p * oc
-            let cr = co + p * k
+        while o <= oc - vs do
+            let mutable bacc = Vector<float32>.Zero
 
-            for o in 0 .. oc - 1 do
-                let g = dy[dr + o]
+            for p in 0 .. pixels - 1 do
+                bacc <- bacc + Vector<float32>(dy, dyo + p * oc + o)
 
-                if g <> 0.0f then
-                    db[dbo + o] <- db[dbo + o] + g
-                    axpy g col cr dw (dwo + o * k) k
+            for l in 0 .. vs - 1 do
+                db[dbo + o + l] <- db[dbo + o + l] + bacc[l]
+
+            for j in 0 .. k - 1 do
+                let mutable acc = Vector<float32>.Zero
+
+                for p in 0 .. pixels - 1 do
+                    acc <- acc + Vector<float32>(col[co + p * k + j]) * Vector<float32>(dy, dyo + p * oc + o)
+
+                for l in 0 .. vs - 1 do
+                    dw[dwo + (o + l) * k + j] <- dw[dwo + (o + l) * k + j] + acc[l]
+
+            o <- o + vs
+
+        while o < oc do
+            let mutable bacc = 0.0f
+
+            for p in 0 .. pixels - 1 do
+                bacc <- bacc + dy[dyo + p * oc + o]
+
+            db[dbo + o] <- db[dbo + o] + bacc
+
+            for j in 0 .. k - 1 do
+                let mutable acc = 0.0f
+
+                for p in 0 .. pixels - 1 do
+                    acc <- acc + col[co + p * k + j] * dy[dyo + p * oc + o]
+
+                dw[dwo + o * k + j] <- dw[dwo + o * k + j] + acc
+
+            o <- o + 1
 
         if needDx then
-            Array.Clear(dx, dxo, inS.Size)
+            // The patch gradient of pixel p (k values): straight into dx when point-like, else into scratch
+            // and then scattered back onto the input pixels the window read.
+            let pr = so + (if point then 0 else pixels * k)
 
-            if point then
-                for p in 0 .. pixels - 1 do
+            if not point then
+                Array.Clear(dx, dxo, inS.Size)
+
+            for oh in 0 .. outS.H - 1 do
+                for ow in 0 .. outS.W - 1 do
+                    let p = oh * outS.W + ow
                     let dr = dyo + p * oc
+                    let dst, dsto = if point then dx, dxo + p * k else scratch, pr
+                    let mutable j = 0
 
-                    for o in 0 .. oc - 1 do
-                        let g = dy[dr + o]
-
-                        if g <> 0.0f then
-                            axpy g w (o * k) dx (dxo + p * k) k
-            else
-                // One patch-gradient row (after the im2col matrix in scratch), then scattered back onto the input.
-                let pr = so + pixels * k
-
-                for oh in 0 .. outS.H - 1 do
-                    for ow in 0 .. outS.W - 1 do
-                        let dr = dyo + (oh * outS.W + ow) * oc
-                        Array.Clear(scratch, pr, k)
+                    while j <= k - vs do
+                        let mutable acc = Vector<float32>.Zero
 
                         for o in 0 .. oc - 1 do
-                            let g = dy[dr + o]
+                            acc <- acc + Vector<float32>(dy[dr + o]) * Vector<float32>(w, o * k + j)
 
-                            if g <> 0.0f then
-                                axpy g w (o * k) scratch pr k
+                        acc.CopyTo(dst, dsto + j)
+                        j <- j + vs
 
+                    while j < k do
+                        let mutable acc = 0.0f
+
+                        for o in 0 .. oc - 1 do
+                            acc <- acc + dy[dr + o] * w[o * k + j]
+
+                        dst[dsto + j] <- acc
+                        j <- j + 1
+
+                    if not point then
                         for kh in 0 .. c.KernelH - 1 do
                             let ih = oh * c.StrideH - c.PadH + kh
 
@@ -354,13 +413,11 @@ module TrainKernels =
                                     let iw = ow * c.StrideW - c.PadW + kw
 
                                     if iw >= 0 && iw < inS.W then
-                                        axpy
-                                            1.0f
-                                            scratch
-                                            (pr + (kh * c.KernelW + kw) * inS.C)
-                                            dx
-                                            (dxo + (ih * inS.W + iw) * inS.C)
-                                            inS.C
+                                        let src = pr + (kh * c.KernelW + kw) * inS.C
+                                        let d = dxo + (ih * inS.W + iw) * inS.C
+
+                                        for i in 0 .. inS.C - 1 do
+                                            dx[d + i] <- dx[d + i] + scratch[src + i]
 
     /// Fast depthwise forward of one sample; wt is the weight transposed to (kh, kw) x channels.
     let depthwiseForwardFast
@@ -378,7 +435,7 @@ module TrainKernels =
         for oh in 0 .. outS.H - 1 do
             for ow in 0 .. outS.W - 1 do
                 let yr = yo + (oh * outS.W + ow) * ch
-                Array.Copy(c.Bias, 0, y, yr, ch)
+                copy c.Bias 0 y yr ch
 
                 for kh in 0 .. c.KernelH - 1 do
                     let ih = oh * c.StrideH - c.PadH + kh
@@ -580,14 +637,192 @@ module TrainKernels =
             let v = x[xo + i]
             dx[dxo + i] <- if v > 0.0f && v < cap then dy[dyo + i] else 0.0f
 
+    /// Vectorised ReLU/ReLU6 forward over a range.
+    let clampForwardFast (cap: float32) (x: float32[]) (xo: int) (y: float32[]) (yo: int) (n: int) : unit =
+        let vs = Vector<float32>.Count
+        let vcap = Vector<float32>(cap)
+        let mutable i = 0
+
+        while i <= n - vs do
+            Vector.Min(Vector.Max(Vector<float32>(x, xo + i), Vector<float32>.Zero), vcap).CopyTo(y, yo + i)
+            i <- i + vs
+
+        while i < n do
+            y[yo + i] <- min (max x[xo + i] 0.0f) cap
+            i <- i + 1
+
+    /// Vectorised ReLU/ReLU6 backward: the gradient passes where the input lies strictly inside (0, cap).
+    let clampBackwardFast (cap: float32) (x: float32[]) (xo: int) (dy: float32[]) (dyo: int) (dx: float32[]) (dxo: int) (n: int) : unit =
+        let vs = Vector<float32>.Count
+        let vcap = Vector<float32>(cap)
+        let mutable i = 0
+
+        while i <= n - vs do
+            let v = Vector<float32>(x, xo + i)
+            let inside = Vector.BitwiseAnd(Vector.GreaterThan(v, Vector<float32>.Zero), Vector.LessThan(v, vcap))
+            Vector.ConditionalSelect(inside, Vector<float32>(dy, dyo + i), Vector<float32>.Zero).CopyTo(dx, dxo + i)
+            i <- i + vs
+
+        while i < n do
+            let v = x[xo + i]
+            dx[dxo + i] <- if v > 0.0f && v < cap then dy[dyo + i] else 0.0f
+            i <- i + 1
+
+    /// Vectorised average pooling forward of one sample (channels in blocks).
+    let avgPoolForwardFast (p: PoolSpec) (inS: Shape3) (outS: Shape3) (x: float32[]) (xo: int) (y: float32[]) (yo: int) : unit =
+        let ch = inS.C
+        let inv = 1.0f / float32 (p.KernelH * p.KernelW)
+
+        for oh in 0 .. outS.H - 1 do
+            for ow in 0 .. outS.W - 1 do
+                let yr = yo + (oh * outS.W + ow) * ch
+                clear y yr ch
+
+                for kh in 0 .. p.KernelH - 1 do
+                    for kw in 0 .. p.KernelW - 1 do
+                        axpy 1.0f x (xo + ((oh * p.StrideH + kh) * inS.W + ow * p.StrideW + kw) * ch) y yr ch
+
+                for c in 0 .. ch - 1 do
+                    y[yr + c] <- y[yr + c] * inv
+
+    /// Vectorised average pooling backward of one sample.
+    let avgPoolBackwardFast (p: PoolSpec) (inS: Shape3) (outS: Shape3) (dy: float32[]) (dyo: int) (dx: float32[]) (dxo: int) : unit =
+        let ch = inS.C
+        let inv = 1.0f / float32 (p.KernelH * p.KernelW)
+        Array.Clear(dx, dxo, inS.Size)
+
+        for oh in 0 .. outS.H - 1 do
+            for ow in 0 .. outS.W - 1 do
+                let dr = dyo + (oh * outS.W + ow) * ch
+
+                for kh in 0 .. p.KernelH - 1 do
+                    for kw in 0 .. p.KernelW - 1 do
+                        let d = dxo + ((oh * p.StrideH + kh) * inS.W + ow * p.StrideW + kw) * ch
+
+                        for c in 0 .. ch - 1 do
+                            dx[d + c] <- dx[d + c] + dy[dr + c] * inv
+
+    /// Per-channel sums of one sample (positions x ch values) into dst at dsto, in float32 vector blocks.
+    let channelSumsFast (x: float32[]) (xo: int) (positions: int) (ch: int) (dst: float[]) (dsto: int) : unit =
+        let vs = Vector<float32>.Count
+        let mutable c = 0
+
+        while c <= ch - vs do
+            let mutable acc = Vector<float32>.Zero
+
+            for p in 0 .. positions - 1 do
+                acc <- acc + Vector<float32>(x, xo + p * ch + c)
+
+            for l in 0 .. vs - 1 do
+                dst[dsto + c + l] <- float acc[l]
+
+            c <- c + vs
+
+        while c < ch do
+            let mutable acc = 0.0f
+
+            for p in 0 .. positions - 1 do
+                acc <- acc + x[xo + p * ch + c]
+
+            dst[dsto + c] <- float acc
+            c <- c + 1
+
+    /// Per-channel sums of a * b over one sample, like channelSumsFast.
+    let channelDotsFast (a: float32[]) (b: float32[]) (o: int) (positions: int) (ch: int) (dst: float[]) (dsto: int) : unit =
+        let vs = Vector<float32>.Count
+        let mutable c = 0
+
+        while c <= ch - vs do
+            let mutable acc = Vector<float32>.Zero
+
+            for p in 0 .. positions - 1 do
+                acc <- acc + Vector<float32>(a, o + p * ch + c) * Vector<float32>(b, o + p * ch + c)
+
+            for l in 0 .. vs - 1 do
+                dst[dsto + c + l] <- float acc[l]
+
+            c <- c + vs
+
+        while c < ch do
+            let mutable acc = 0.0f
+
+            for p in 0 .. positions - 1 do
+                acc <- acc + a[o + p * ch + c] * b[o + p * ch + c]
+
+            dst[dsto + c] <- float acc
+            c <- c + 1
+
+    /// y = (x + shift[c]) * scale[c] + offset[c] per channel over one sample (positions x ch), vectorised;
+    /// BatchNorm's normalisation (shift -mean, scale 1/std, offset 0) and its affine step both have this form.
+    let channelAffineFast
+        (x: float32[])
+        (xo: int)
+        (shift: float32[])
+        (scale: float32[])
+        (offset: float32[])
+        (positions: int)
+        (y: float32[])
+        (yo: int)
+        : unit =
+        let ch = scale.Length
+        let vs = Vector<float32>.Count
+
+        for p in 0 .. positions - 1 do
+            let r = p * ch
+            let mutable c = 0
+
+            while c <= ch - vs do
+                let v =
+                    (Vector<float32>(x, xo + r + c) + Vector<float32>(shift, c)) * Vector<float32>(scale, c)
+                    + Vector<float32>(offset, c)
+
+                v.CopyTo(y, yo + r + c)
+                c <- c + vs
+
+            while c < ch do
+                y[yo + r + c] <- (x[xo + r + c] + shift[c]) * scale[c] + offset[c]
+                c <- c + 1
+
+    /// BatchNorm input gradient over one sample: dx = k1[c] * (dy - c1[c] - xhat * c2[c]), vectorised.
+    let batchNormDxFast
+        (dy: float32[])
+        (xhat: float32[])
+        (o: int)
+        (k1: float32[])
+        (c1: float32[])
+        (c2: float32[])
+        (positions: int)
+        (dx: float32[])
+        : unit =
+        let ch = k1.Length
+        let vs = Vector<float32>.Count
+
+        for p in 0 .. positions - 1 do
+            let r = o + p * ch
+            let mutable c = 0
+
+            while c <= ch - vs do
+                let v =
+                    Vector<float32>(k1, c)
+                    * (Vector<float32>(dy, r + c) - Vector<float32>(c1, c) - Vector<float32>(xhat, r + c) * Vector<float32>(c2, c))
+
+                v.CopyTo(dx, r + c)
+                c <- c + vs
+
+            while c < ch do
+                dx[r + c] <- k1[c] * (dy[r + c] - c1[c] - xhat[r + c] * c2[c])
+                c <- c + 1
+
     // ---- batch normalisation over a whole batch ----
 
-    /// Inference-mode BatchNorm of one sample with running statistics (Forward.fs's formula).
-    let batchNormInfer (b: BatchNormSpec) (ch: int) (x: float32[]) (xo: int) (y: float32[]) (yo: int) (n: int) : unit =
-        for i in 0 .. n - 1 do
-            let c = i % ch
-            let scale = float b.Gamma[c] / sqrt (float b.Var[c] + float b.Eps)
-            y[yo + i] <- float32 (scale * (float x[xo + i] - float b.Mean[c]) + float b.Beta[c])
+    /// Inference-mode BatchNorm of one sample with running statistics (Forward.fs's formula); scale holds the
+    /// per-channel gamma / sqrt(var + eps) in double.
+    let batchNormInfer (b: BatchNormSpec) (scale: float[]) (x: float32[]) (xo: int) (y: float32[]) (yo: int) (n: int) : unit =
+        let ch = scale.Length
+
+        for p in 0 .. ch .. n - 1 do
+            for c in 0 .. ch - 1 do
+                y[yo + p + c] <- float32 (scale[c] * (float x[xo + p + c] - float b.Mean[c]) + float b.Beta[c])
 
     /// Training-mode BatchNorm statistics from per-sample partial sums: partial holds, for each sample, ch sums
     /// (of x, or of (x - mean)^2); they are added in sample order so the result does not depend on scheduling.

@@ -515,16 +515,23 @@ let ``Throughput of naive and optimised training on the default model`` () =
     let batch = Array.sub xs 0 32
     let bl = Array.sub labels 0 32
 
-    for path in [ Naive; Optimised ] do
-        let s = Train.session { Train.defaultConfig with Path = path; Optimizer = Sgd(1e-4, 0.9, false) } model None
-        Train.step s batch bl 1e-4 |> ignore
-        let reps = if path = Naive then 5 else 30
-        let sw = Stopwatch.StartNew()
+    for path, threads in [ Naive, 1; Optimised, 1; Optimised, 0 ] do
+        let cfg = { Train.defaultConfig with Path = path; Threads = threads; Optimizer = Sgd(1e-4, 0.9, false) }
+        let s = Train.session cfg model None
+        // Long enough for tiered compilation to reach optimised code before timing.
+        let warm = Stopwatch.StartNew()
 
-        for _ in 1 .. reps do
+        while warm.Elapsed.TotalSeconds < 1.5 do
             Train.step s batch bl 1e-4 |> ignore
 
-        printfn $"{path}: {float (reps * 32) / sw.Elapsed.TotalSeconds:F0} samples/s"
+        let sw = Stopwatch.StartNew()
+        let mutable reps = 0
+
+        while sw.Elapsed.TotalSeconds < 2.0 do
+            Train.step s batch bl 1e-4 |> ignore
+            reps <- reps + 1
+
+        printfn $"{path} (threads {threads}): {float (reps * 32) / sw.Elapsed.TotalSeconds:F0} samples/s"
 
     let cfg = { Train.defaultConfig with Epochs = 3; Patience = None }
     let sw = Stopwatch.StartNew()
