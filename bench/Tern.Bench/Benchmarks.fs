@@ -96,7 +96,9 @@ type Layers() =
 type SamplesPerSecondConfig() as this =
     inherit ManualConfig()
 
-    do this.AddColumn(BenchmarkDotNet.Columns.StatisticColumn.OperationsPerSecond) |> ignore
+    do
+        this.AddColumn(BenchmarkDotNet.Columns.StatisticColumn.OperationsPerSecond)
+        |> ignore
 
 /// Float training throughput on the default model: one mini-batch of 32 (forward, backward, SGD update) on the
 /// naive scalar path (the baseline) and on the optimised path; times are per sample, Op/s is samples per second.

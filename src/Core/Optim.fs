@@ -68,6 +68,7 @@ module Optim =
         (grad: float32[])
         : unit =
         state.Steps <- state.Steps + 1
+
         let kept i =
             match keep with
             | Some k -> k[i]

@@ -13,7 +13,7 @@ type TrainPath =
     | Optimised
 
 /// What early stopping watches on the validation split.
-type Monitor =
+type EarlyStopOn =
     | ValidLoss
     | ValidAccuracy
 
@@ -31,7 +31,7 @@ type TrainConfig = {
     /// With a validation split: stop after this many epochs without improvement of Monitor and return the best
     /// epoch's weights. None trains every epoch and returns the last weights.
     Patience: int option
-    Monitor: Monitor
+    Monitor: EarlyStopOn
     /// Seeds the shuffling (the IR has no dropout); the same seed gives identical weights.
     Seed: int
     /// Worker threads per batch, 0 for every core. Results are bit-identical for any value: each sample is
@@ -114,19 +114,17 @@ type internal Node = {
 }
 
 /// A model being trained: parameter copies, batch buffers and optimiser state.
-type TrainSession =
-    internal
-        {
-            Config: TrainConfig
-            Model: Model
-            Nodes: Node[]
-            Capacity: int
-            Input: float32[]
-            LossGrad: float32[]
-            ClassWeights: float32[] option
-            Threads: int
-            mutable NeedInputGrad: bool
-        }
+type TrainSession = internal {
+    Config: TrainConfig
+    Model: Model
+    Nodes: Node[]
+    Capacity: int
+    Input: float32[]
+    LossGrad: float32[]
+    ClassWeights: float32[] option
+    Threads: int
+    mutable NeedInputGrad: bool
+}
 
 /// Float training of every layer kind: forward and backward, SGD/Adam, schedules, early stopping.
 [<RequireQualifiedAccess>]
@@ -212,7 +210,13 @@ module Train =
             | DepthwiseConv2d c ->
                 let w = param "weight" c.Weight true keep
                 let b = param "bias" c.Bias false None
-                let spec = { c with Weight = w.Values; Bias = b.Values }
+
+                let spec = {
+                    c with
+                        Weight = w.Values
+                        Bias = b.Values
+                }
+
                 let depthwise = layer.IsDepthwiseConv2d
 
                 let live =
@@ -221,11 +225,23 @@ module Train =
                     | Pointwise _ -> Pointwise spec
                     | _ -> DepthwiseConv2d spec
 
-                live, [| w; b |], (if fast then TrainKernels.convScratch depthwise c inS outS else 0)
+                live,
+                [| w; b |],
+                (if fast then
+                     TrainKernels.convScratch depthwise c inS outS
+                 else
+                     0)
             | Dense d ->
                 let w = param "weight" d.Weight true keep
                 let b = param "bias" d.Bias false None
-                Dense { d with Weight = w.Values; Bias = b.Values }, [| w; b |], 0
+
+                Dense {
+                    d with
+                        Weight = w.Values
+                        Bias = b.Values
+                },
+                [| w; b |],
+                0
             | BatchNorm b ->
                 let g = param "gamma" b.Gamma false None
                 let be = param "beta" b.Beta false None
@@ -254,13 +270,25 @@ module Train =
             Out = outS
             Params = ps
             Eff = (if ps.Length > 0 then ps[0].Values else [||])
-            Wt = (if ps.Length > 0 && fast then Array.zeroCreate ps[0].Values.Length else [||])
+            Wt =
+                (if ps.Length > 0 && fast then
+                     Array.zeroCreate ps[0].Values.Length
+                 else
+                     [||])
             Y = Array.zeroCreate (capacity * outS.Size)
             DX = Array.zeroCreate (capacity * inS.Size)
             Scratch = Array.zeroCreate (capacity * scratch)
             ScratchLen = scratch
-            Arg = (if layer.IsMaxPool then Array.zeroCreate (capacity * outS.Size) else [||])
-            XHat = (if isBn then Array.zeroCreate (capacity * inS.Size) else [||])
+            Arg =
+                (if layer.IsMaxPool then
+                     Array.zeroCreate (capacity * outS.Size)
+                 else
+                     [||])
+            XHat =
+                (if isBn then
+                     Array.zeroCreate (capacity * inS.Size)
+                 else
+                     [||])
             Mean = Array.zeroCreate (if isBn then inS.C else 0)
             InvStd = Array.zeroCreate (if isBn then inS.C else 0)
             Partial = Array.zeroCreate (if isBn then capacity * inS.C * 2 else 0)
@@ -272,7 +300,12 @@ module Train =
             Ones = Array.create (if isBn then inS.C else 0) 1.0f
         }
 
-    let private create (cfg: TrainConfig) (model: Model) (classWeights: float32[] option) (capacity: int) : TrainSession =
+    let private create
+        (cfg: TrainConfig)
+        (model: Model)
+        (classWeights: float32[] option)
+        (capacity: int)
+        : TrainSession =
         match Model.validate model with
         | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
         | Ok() ->
@@ -283,7 +316,12 @@ module Train =
                 invalidArg "cfg" $"batch size must be at least 1, is {capacity}"
 
             let shapes = Model.shapes model |> List.toArray
-            let nodes = model.Layers |> List.toArray |> Array.mapi (fun i l -> makeNode cfg capacity i l shapes[i] shapes[i + 1])
+
+            let nodes =
+                model.Layers
+                |> List.toArray
+                |> Array.mapi (fun i l -> makeNode cfg capacity i l shapes[i] shapes[i + 1])
+
             let outputs = shapes[shapes.Length - 1].Size
 
             classWeights
@@ -318,7 +356,8 @@ module Train =
                         let e = f node.Index raw
 
                         if e.Length <> raw.Length then
-                            invalidOp $"weight transform of layer {node.Index} returned {e.Length} values for {raw.Length}"
+                            invalidOp
+                                $"weight transform of layer {node.Index} returned {e.Length} values for {raw.Length}"
 
                         e
                     | None -> raw
@@ -370,7 +409,16 @@ module Train =
 
             if fast then
                 // Centred values go to XHat first (overwritten below by the normalised ones).
-                TrainKernels.channelAffineFast x (i * size) node.ChanA node.Ones node.Zeros positions node.XHat (i * size)
+                TrainKernels.channelAffineFast
+                    x
+                    (i * size)
+                    node.ChanA
+                    node.Ones
+                    node.Zeros
+                    positions
+                    node.XHat
+                    (i * size)
+
                 TrainKernels.channelDotsFast node.XHat node.XHat (i * size) positions ch part pb
             else
                 Array.Clear(part, pb, ch)
@@ -404,7 +452,14 @@ module Train =
                         node.XHat[p + c] <- xh
                         node.Y[p + c] <- float32 (float b.Gamma[c] * float xh + float b.Beta[c]))
 
-    let private batchNormBackward (s: TrainSession) (node: Node) (b: BatchNormSpec) (dy: float32[]) (n: int) (needDx: bool) =
+    let private batchNormBackward
+        (s: TrainSession)
+        (node: Node)
+        (b: BatchNormSpec)
+        (dy: float32[])
+        (n: int)
+        (needDx: bool)
+        =
         let ch = node.In.C
         let size = node.In.Size
         let m = float (n * size / ch)
@@ -469,7 +524,17 @@ module Train =
         | Pointwise c ->
             each (fun i ->
                 if fast then
-                    TrainKernels.convForwardFast c node.Wt node.In node.Out x (i * inN) node.Scratch (i * node.ScratchLen) node.Y (i * outN)
+                    TrainKernels.convForwardFast
+                        c
+                        node.Wt
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        node.Scratch
+                        (i * node.ScratchLen)
+                        node.Y
+                        (i * outN)
                 else
                     TrainKernels.convForwardNaive false c node.Eff node.In node.Out x (i * inN) node.Y (i * outN))
         | DepthwiseConv2d c ->
@@ -488,7 +553,9 @@ module Train =
             if training then
                 batchNormTrain s node b x n
             else
-                let scale = Array.init node.In.C (fun c -> float b.Gamma[c] / sqrt (float b.Var[c] + float b.Eps))
+                let scale =
+                    Array.init node.In.C (fun c -> float b.Gamma[c] / sqrt (float b.Var[c] + float b.Eps))
+
                 each (fun i -> TrainKernels.batchNormInfer b scale x (i * inN) node.Y (i * inN) inN)
         | ReLU
         | ReLU6 ->
@@ -499,7 +566,8 @@ module Train =
                     TrainKernels.clampForwardFast cap x (i * inN) node.Y (i * inN) inN
                 else
                     TrainKernels.clampForward cap x (i * inN) node.Y (i * inN) inN)
-        | MaxPool p -> each (fun i -> TrainKernels.poolForward true p node.In node.Out x (i * inN) node.Y (i * outN) node.Arg)
+        | MaxPool p ->
+            each (fun i -> TrainKernels.poolForward true p node.In node.Out x (i * inN) node.Y (i * outN) node.Arg)
         | AvgPool p ->
             each (fun i ->
                 if fast then
@@ -542,21 +610,113 @@ module Train =
         | Pointwise c ->
             withSlots (fun i dw dwo db dbo ->
                 if fast then
-                    TrainKernels.convBackwardFast c node.Eff node.In node.Out x (i * inN) node.Scratch (i * node.ScratchLen) dy (i * outN) needDx node.DX (i * inN) dw dwo db dbo
+                    TrainKernels.convBackwardFast
+                        c
+                        node.Eff
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        node.Scratch
+                        (i * node.ScratchLen)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo
                 else
-                    TrainKernels.convBackwardNaive false c node.Eff node.In node.Out x (i * inN) dy (i * outN) needDx node.DX (i * inN) dw dwo db dbo)
+                    TrainKernels.convBackwardNaive
+                        false
+                        c
+                        node.Eff
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo)
         | DepthwiseConv2d c ->
             withSlots (fun i dw dwo db dbo ->
                 if fast then
-                    TrainKernels.depthwiseBackwardFast c node.Wt node.In node.Out x (i * inN) node.Scratch (i * node.ScratchLen) dy (i * outN) needDx node.DX (i * inN) dw dwo db dbo
+                    TrainKernels.depthwiseBackwardFast
+                        c
+                        node.Wt
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        node.Scratch
+                        (i * node.ScratchLen)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo
                 else
-                    TrainKernels.convBackwardNaive true c node.Eff node.In node.Out x (i * inN) dy (i * outN) needDx node.DX (i * inN) dw dwo db dbo)
+                    TrainKernels.convBackwardNaive
+                        true
+                        c
+                        node.Eff
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo)
         | Dense d ->
             withSlots (fun i dw dwo db dbo ->
                 if fast then
-                    TrainKernels.denseBackwardFast d node.Eff x (i * inN) dy (i * outN) needDx node.DX (i * inN) dw dwo db dbo
+                    TrainKernels.denseBackwardFast
+                        d
+                        node.Eff
+                        x
+                        (i * inN)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo
                 else
-                    TrainKernels.denseBackwardNaive d node.Eff x (i * inN) dy (i * outN) needDx node.DX (i * inN) dw dwo db dbo)
+                    TrainKernels.denseBackwardNaive
+                        d
+                        node.Eff
+                        x
+                        (i * inN)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo)
         | BatchNorm b -> batchNormBackward s node b dy n needDx
         | _ when not needDx -> ()
         | ReLU
@@ -568,7 +728,8 @@ module Train =
                     TrainKernels.clampBackwardFast cap x (i * inN) dy (i * outN) node.DX (i * inN) inN
                 else
                     TrainKernels.clampBackward cap x (i * inN) dy (i * outN) node.DX (i * inN) inN)
-        | MaxPool p -> each (fun i -> TrainKernels.poolBackward true p node.In node.Out dy (i * outN) node.Arg node.DX (i * inN))
+        | MaxPool p ->
+            each (fun i -> TrainKernels.poolBackward true p node.In node.Out dy (i * outN) node.Arg node.DX (i * inN))
         | AvgPool p ->
             each (fun i ->
                 if fast then
@@ -652,7 +813,7 @@ module Train =
         prepareWeights s
         let last = s.Nodes.Length - 1
 
-        for k in 0 .. last do
+        for k in 0..last do
             let x = if k = 0 then s.Input else s.Nodes[k - 1].Y
             forwardNode s s.Nodes[k] x n training
 
@@ -687,10 +848,30 @@ module Train =
             s.Nodes
             |> Array.map (fun node ->
                 match node.Live with
-                | Conv2d c -> Conv2d { c with Weight = Array.copy c.Weight; Bias = Array.copy c.Bias }
-                | Pointwise c -> Pointwise { c with Weight = Array.copy c.Weight; Bias = Array.copy c.Bias }
-                | DepthwiseConv2d c -> DepthwiseConv2d { c with Weight = Array.copy c.Weight; Bias = Array.copy c.Bias }
-                | Dense d -> Dense { d with Weight = Array.copy d.Weight; Bias = Array.copy d.Bias }
+                | Conv2d c ->
+                    Conv2d {
+                        c with
+                            Weight = Array.copy c.Weight
+                            Bias = Array.copy c.Bias
+                    }
+                | Pointwise c ->
+                    Pointwise {
+                        c with
+                            Weight = Array.copy c.Weight
+                            Bias = Array.copy c.Bias
+                    }
+                | DepthwiseConv2d c ->
+                    DepthwiseConv2d {
+                        c with
+                            Weight = Array.copy c.Weight
+                            Bias = Array.copy c.Bias
+                    }
+                | Dense d ->
+                    Dense {
+                        d with
+                            Weight = Array.copy d.Weight
+                            Bias = Array.copy d.Bias
+                    }
                 | BatchNorm b ->
                     BatchNorm {
                         b with
@@ -721,7 +902,9 @@ module Train =
 
     /// Training-mode loss of one batch (naive path, model unchanged): the function finite differences probe.
     let loss (model: Model) (classWeights: float32[] option) (inputs: float32[][]) (labels: int[]) : float =
-        let s = create (helperConfig Naive inputs.Length) model classWeights (max 1 inputs.Length)
+        let s =
+            create (helperConfig Naive inputs.Length) model classWeights (max 1 inputs.Length)
+
         let total, sumW, _ = runBatch s inputs labels true false
         if sumW > 0.0 then total / sumW else 0.0
 
@@ -733,7 +916,9 @@ module Train =
         (inputs: float32[][])
         (labels: int[])
         : Gradients =
-        let s = create (helperConfig path inputs.Length) model classWeights (max 1 inputs.Length)
+        let s =
+            create (helperConfig path inputs.Length) model classWeights (max 1 inputs.Length)
+
         s.NeedInputGrad <- true
         let total, sumW, _ = runBatch s inputs labels true true
         let inN = model.Input.Size
@@ -755,7 +940,10 @@ module Train =
 
         for start in 0 .. s.Capacity .. samples.Length - 1 do
             let n = min s.Capacity (samples.Length - start)
-            let t, w, c = runBatch s (Array.sub samples start n) (Array.sub labels start n) false false
+
+            let t, w, c =
+                runBatch s (Array.sub samples start n) (Array.sub labels start n) false false
+
             total <- total + t
             sumW <- sumW + w
             correct <- correct + c
@@ -805,7 +993,9 @@ module Train =
 
         while epoch < cfg.Epochs && not stopped do
             let watch = Stopwatch.StartNew()
-            let rate = Schedule.rate cfg.Schedule (Optim.baseRate cfg.Optimizer) cfg.Epochs epoch
+
+            let rate =
+                Schedule.rate cfg.Schedule (Optim.baseRate cfg.Optimizer) cfg.Epochs epoch
 
             // Fisher-Yates on the seeded generator: the only randomness of training.
             for i in order.Length - 1 .. -1 .. 1 do
@@ -820,7 +1010,10 @@ module Train =
             for start in 0 .. cfg.BatchSize .. order.Length - 1 do
                 let n = min cfg.BatchSize (order.Length - start)
                 let idx = Array.sub order start n
-                let l, c = step s (idx |> Array.map (fun i -> samples[i])) (idx |> Array.map (fun i -> labels[i])) rate
+
+                let l, c =
+                    step s (idx |> Array.map (fun i -> samples[i])) (idx |> Array.map (fun i -> labels[i])) rate
+
                 lossSum <- lossSum + l * float n
                 correct <- correct + c
 

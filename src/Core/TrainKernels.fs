@@ -37,7 +37,10 @@ module TrainKernels =
         let mutable i = 0
 
         while i <= n - vs do
-            let r = Vector<float32>(y, yo + i) + Vector<float32>(a, ao + i) * Vector<float32>(b, bo + i)
+            let r =
+                Vector<float32>(y, yo + i)
+                + Vector<float32>(a, ao + i) * Vector<float32>(b, bo + i)
+
             r.CopyTo(y, yo + i)
             i <- i + vs
 
@@ -71,7 +74,12 @@ module TrainKernels =
 
     /// True when a convolution reads its input pixel by pixel (1x1 kernel, stride 1, no padding): no im2col needed.
     let isPointLike (c: ConvSpec) : bool =
-        c.KernelH = 1 && c.KernelW = 1 && c.StrideH = 1 && c.StrideW = 1 && c.PadH = 0 && c.PadW = 0
+        c.KernelH = 1
+        && c.KernelW = 1
+        && c.StrideH = 1
+        && c.StrideW = 1
+        && c.PadH = 0
+        && c.PadW = 0
 
     /// Scratch floats per sample the fast convolution needs: the im2col matrix (unless point-like) and one
     /// patch-gradient row; for depthwise, the weight gradient transposed.
@@ -105,7 +113,11 @@ module TrainKernels =
         (y: float32[])
         (yo: int)
         : unit =
-        let perOut = if depthwise then c.KernelH * c.KernelW else c.KernelH * c.KernelW * inS.C
+        let perOut =
+            if depthwise then
+                c.KernelH * c.KernelW
+            else
+                c.KernelH * c.KernelW * inS.C
 
         for oh in 0 .. outS.H - 1 do
             for ow in 0 .. outS.W - 1 do
@@ -151,7 +163,12 @@ module TrainKernels =
         (db: float32[])
         (dbo: int)
         : unit =
-        let perOut = if depthwise then c.KernelH * c.KernelW else c.KernelH * c.KernelW * inS.C
+        let perOut =
+            if depthwise then
+                c.KernelH * c.KernelW
+            else
+                c.KernelH * c.KernelW * inS.C
+
         let dxAcc = if needDx then Array.zeroCreate<float> inS.Size else [||]
 
         for oc in 0 .. outS.C - 1 do
@@ -346,7 +363,9 @@ module TrainKernels =
                 let mutable acc = Vector<float32>.Zero
 
                 for p in 0 .. pixels - 1 do
-                    acc <- acc + Vector<float32>(col[co + p * k + j]) * Vector<float32>(dy, dyo + p * oc + o)
+                    acc <-
+                        acc
+                        + Vector<float32>(col[co + p * k + j]) * Vector<float32>(dy, dyo + p * oc + o)
 
                 for l in 0 .. vs - 1 do
                     dw[dwo + (o + l) * k + j] <- dw[dwo + (o + l) * k + j] + acc[l]
@@ -632,7 +651,16 @@ module TrainKernels =
             y[yo + i] <- min (max x[xo + i] 0.0f) cap
 
     /// ReLU/ReLU6 backward: the gradient passes where the input lies strictly inside (0, cap).
-    let clampBackward (cap: float32) (x: float32[]) (xo: int) (dy: float32[]) (dyo: int) (dx: float32[]) (dxo: int) (n: int) : unit =
+    let clampBackward
+        (cap: float32)
+        (x: float32[])
+        (xo: int)
+        (dy: float32[])
+        (dyo: int)
+        (dx: float32[])
+        (dxo: int)
+        (n: int)
+        : unit =
         for i in 0 .. n - 1 do
             let v = x[xo + i]
             dx[dxo + i] <- if v > 0.0f && v < cap then dy[dyo + i] else 0.0f
@@ -652,14 +680,26 @@ module TrainKernels =
             i <- i + 1
 
     /// Vectorised ReLU/ReLU6 backward: the gradient passes where the input lies strictly inside (0, cap).
-    let clampBackwardFast (cap: float32) (x: float32[]) (xo: int) (dy: float32[]) (dyo: int) (dx: float32[]) (dxo: int) (n: int) : unit =
+    let clampBackwardFast
+        (cap: float32)
+        (x: float32[])
+        (xo: int)
+        (dy: float32[])
+        (dyo: int)
+        (dx: float32[])
+        (dxo: int)
+        (n: int)
+        : unit =
         let vs = Vector<float32>.Count
         let vcap = Vector<float32>(cap)
         let mutable i = 0
 
         while i <= n - vs do
             let v = Vector<float32>(x, xo + i)
-            let inside = Vector.BitwiseAnd(Vector.GreaterThan(v, Vector<float32>.Zero), Vector.LessThan(v, vcap))
+
+            let inside =
+                Vector.BitwiseAnd(Vector.GreaterThan(v, Vector<float32>.Zero), Vector.LessThan(v, vcap))
+
             Vector.ConditionalSelect(inside, Vector<float32>(dy, dyo + i), Vector<float32>.Zero).CopyTo(dx, dxo + i)
             i <- i + vs
 
@@ -669,7 +709,15 @@ module TrainKernels =
             i <- i + 1
 
     /// Vectorised average pooling forward of one sample (channels in blocks).
-    let avgPoolForwardFast (p: PoolSpec) (inS: Shape3) (outS: Shape3) (x: float32[]) (xo: int) (y: float32[]) (yo: int) : unit =
+    let avgPoolForwardFast
+        (p: PoolSpec)
+        (inS: Shape3)
+        (outS: Shape3)
+        (x: float32[])
+        (xo: int)
+        (y: float32[])
+        (yo: int)
+        : unit =
         let ch = inS.C
         let inv = 1.0f / float32 (p.KernelH * p.KernelW)
 
@@ -686,7 +734,15 @@ module TrainKernels =
                     y[yr + c] <- y[yr + c] * inv
 
     /// Vectorised average pooling backward of one sample.
-    let avgPoolBackwardFast (p: PoolSpec) (inS: Shape3) (outS: Shape3) (dy: float32[]) (dyo: int) (dx: float32[]) (dxo: int) : unit =
+    let avgPoolBackwardFast
+        (p: PoolSpec)
+        (inS: Shape3)
+        (outS: Shape3)
+        (dy: float32[])
+        (dyo: int)
+        (dx: float32[])
+        (dxo: int)
+        : unit =
         let ch = inS.C
         let inv = 1.0f / float32 (p.KernelH * p.KernelW)
         Array.Clear(dx, dxo, inS.Size)
@@ -728,7 +784,15 @@ module TrainKernels =
             c <- c + 1
 
     /// Per-channel sums of a * b over one sample, like channelSumsFast.
-    let channelDotsFast (a: float32[]) (b: float32[]) (o: int) (positions: int) (ch: int) (dst: float[]) (dsto: int) : unit =
+    let channelDotsFast
+        (a: float32[])
+        (b: float32[])
+        (o: int)
+        (positions: int)
+        (ch: int)
+        (dst: float[])
+        (dsto: int)
+        : unit =
         let vs = Vector<float32>.Count
         let mutable c = 0
 
@@ -773,7 +837,8 @@ module TrainKernels =
 
             while c <= ch - vs do
                 let v =
-                    (Vector<float32>(x, xo + r + c) + Vector<float32>(shift, c)) * Vector<float32>(scale, c)
+                    (Vector<float32>(x, xo + r + c) + Vector<float32>(shift, c))
+                    * Vector<float32>(scale, c)
                     + Vector<float32>(offset, c)
 
                 v.CopyTo(y, yo + r + c)
@@ -804,7 +869,9 @@ module TrainKernels =
             while c <= ch - vs do
                 let v =
                     Vector<float32>(k1, c)
-                    * (Vector<float32>(dy, r + c) - Vector<float32>(c1, c) - Vector<float32>(xhat, r + c) * Vector<float32>(c2, c))
+                    * (Vector<float32>(dy, r + c)
+                       - Vector<float32>(c1, c)
+                       - Vector<float32>(xhat, r + c) * Vector<float32>(c2, c))
 
                 v.CopyTo(dx, r + c)
                 c <- c + vs
@@ -817,10 +884,18 @@ module TrainKernels =
 
     /// Inference-mode BatchNorm of one sample with running statistics (Forward.fs's formula); scale holds the
     /// per-channel gamma / sqrt(var + eps) in double.
-    let batchNormInfer (b: BatchNormSpec) (scale: float[]) (x: float32[]) (xo: int) (y: float32[]) (yo: int) (n: int) : unit =
+    let batchNormInfer
+        (b: BatchNormSpec)
+        (scale: float[])
+        (x: float32[])
+        (xo: int)
+        (y: float32[])
+        (yo: int)
+        (n: int)
+        : unit =
         let ch = scale.Length
 
-        for p in 0 .. ch .. n - 1 do
+        for p in 0..ch .. n - 1 do
             for c in 0 .. ch - 1 do
                 y[yo + p + c] <- float32 (scale[c] * (float x[xo + p + c] - float b.Mean[c]) + float b.Beta[c])
 

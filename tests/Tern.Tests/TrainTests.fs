@@ -118,7 +118,8 @@ module private TrainGen =
         | _ -> failwith $"no parameter {name} in layer {index}"
 
     let close (analytic: float32) (numeric: float) =
-        abs (float analytic - numeric) <= 2e-3 + 2e-2 * max (abs numeric) (abs (float analytic))
+        abs (float analytic - numeric)
+        <= 2e-3 + 2e-2 * max (abs numeric) (abs (float analytic))
 
     let eps = 3e-3
 
@@ -189,7 +190,10 @@ module private TrainGen =
     /// Two classes of 8x8x1 random patterns (a fixed prototype per class plus noise).
     let patterns (seed: int) (n: int) : float32[][] * int[] =
         let rng = Random(seed)
-        let protos = Array.init 2 (fun _ -> Array.init 64 (fun _ -> float32 (rng.NextDouble())))
+
+        let protos =
+            Array.init 2 (fun _ -> Array.init 64 (fun _ -> float32 (rng.NextDouble())))
+
         let labels = Array.init n (fun i -> i % 2)
 
         let samples =
@@ -236,6 +240,7 @@ let ``Conv2d, DepthwiseConv2d and Pointwise gradients match central differences 
         let rng = Random(cc.Seed + 1)
         let inputs, labels = batchOf rng model.Input cc.Batch -1.0f 1.0f
         gradCheck model None inputs labels |> assertNoFailures
+
         true
         |> Prop.classify (cc.Kind = 0) "conv2d"
         |> Prop.classify (cc.Kind = 1) "depthwise"
@@ -260,7 +265,9 @@ let ``BatchNorm in training mode has batch-statistics gradients that match centr
     // BN directly on the input (its input gradient checked) and after a conv (whose weights see BN's dX).
     let inputs, labels = batchOf rng input 3 -1.0f 2.0f
     gradCheck (headed rng input [ bn 3 ]) None inputs labels |> assertNoFailures
-    gradCheck (headed rng input [ Conv2d(conv rng 3 2 3 1 1 27); bn 2 ]) None inputs labels |> assertNoFailures
+
+    gradCheck (headed rng input [ Conv2d(conv rng 3 2 3 1 1 27); bn 2 ]) None inputs labels
+    |> assertNoFailures
 
 [<Test>]
 let ``ReLU and ReLU6 gradients match central differences away from the kinks`` () =
@@ -283,14 +290,27 @@ let ``ReLU and ReLU6 gradients match central differences away from the kinks`` (
 let ``MaxPool, AvgPool and GlobalAvgPool gradients match central differences`` () =
     let rng = Random(9)
     let input = Shape3(4, 5, 2)
-    let pool k s = { KernelH = k; KernelW = k; StrideH = s; StrideW = s }
+
+    let pool k s = {
+        KernelH = k
+        KernelW = k
+        StrideH = s
+        StrideW = s
+    }
 
     // Distinct values 0.05 apart: no window maximum changes under a 3e-3 perturbation.
     let distinct () =
         let perm = Array.init input.Size id |> Array.sortBy (fun _ -> rng.Next())
         perm |> Array.map (fun i -> float32 i * 0.05f - 1.0f)
 
-    for layers in [ [ MaxPool(pool 2 2) ]; [ MaxPool(pool 2 1) ]; [ AvgPool(pool 2 2) ]; [ AvgPool(pool 3 1) ]; [ GlobalAvgPool ] ] do
+    for layers in
+        [
+            [ MaxPool(pool 2 2) ]
+            [ MaxPool(pool 2 1) ]
+            [ AvgPool(pool 2 2) ]
+            [ AvgPool(pool 3 1) ]
+            [ GlobalAvgPool ]
+        ] do
         let model = headed rng input layers
         let inputs = Array.init 2 (fun _ -> distinct ())
         gradCheck model None inputs [| 1; 2 |] |> assertNoFailures
@@ -299,15 +319,28 @@ let ``MaxPool, AvgPool and GlobalAvgPool gradients match central differences`` (
 let ``Dense alone and the class-weighted loss have gradients that match central differences`` () =
     let rng = Random(11)
     let input = Shape3(1, 1, 7)
-    let model = { Name = "dense"; Input = input; Layers = [ dense rng 7 3 ]; Classes = [ "a"; "b"; "c" ] }
+
+    let model = {
+        Name = "dense"
+        Input = input
+        Layers = [ dense rng 7 3 ]
+        Classes = [ "a"; "b"; "c" ]
+    }
+
     let inputs, labels = batchOf rng input 4 -1.0f 1.0f
     gradCheck model None inputs labels |> assertNoFailures
     gradCheck model (Some [| 0.5f; 2.0f; 1.0f |]) inputs labels |> assertNoFailures
 
     // The weighted loss is the weighted mean of the per-sample losses.
-    let per = Array.init 4 (fun i -> Train.loss model None [| inputs[i] |] [| labels[i] |])
+    let per =
+        Array.init 4 (fun i -> Train.loss model None [| inputs[i] |] [| labels[i] |])
+
     let w = [| 0.5; 2.0; 1.0 |]
-    let expected = Array.fold2 (fun acc l y -> acc + w[y] * l) 0.0 per labels / (labels |> Array.sumBy (fun y -> w[y]))
+
+    let expected =
+        Array.fold2 (fun acc l y -> acc + w[y] * l) 0.0 per labels
+        / (labels |> Array.sumBy (fun y -> w[y]))
+
     Assert.That(Train.loss model (Some [| 0.5f; 2.0f; 1.0f |]) inputs labels, Is.EqualTo(expected).Within(1e-9))
 
 [<Property(MaxTest = 40)>]
@@ -318,6 +351,7 @@ let ``Naive and optimised paths agree on random models; inference agrees with Fo
         let inputs = Array.init n (fun _ -> randomArray rng model.Input.Size 1.0f)
         let k = (Model.shapes model |> List.last).Size
         let labels = Array.init n (fun _ -> rng.Next k)
+
         let near (a: float32[]) (b: float32[]) =
             let scale = 1.0f + (Array.append a b |> Array.fold (fun m v -> max m (abs v)) 0.0f)
             Array.forall2 (fun (x: float32) y -> abs (x - y) <= 1e-4f * scale) a b
@@ -351,22 +385,49 @@ let ``Naive and optimised paths agree on random models; inference agrees with Fo
 [<Test>]
 let ``Same seed gives identical weights, whatever the thread count`` () =
     let train = patterns 1 40
-    let cfg = { Train.defaultConfig with Epochs = 2; BatchSize = 8; Patience = None; Seed = 7 }
-    let run threads = (Train.fit { cfg with Threads = threads } (small 2) train None quiet).Model |> bytesOf
+
+    let cfg = {
+        Train.defaultConfig with
+            Epochs = 2
+            BatchSize = 8
+            Patience = None
+            Seed = 7
+    }
+
+    let run threads =
+        (Train.fit { cfg with Threads = threads } (small 2) train None quiet).Model
+        |> bytesOf
+
     let a = run 1
     Assert.That(run 1, Is.EqualTo<byte[]>(a))
     Assert.That(run 2, Is.EqualTo<byte[]>(a))
     Assert.That(run 3, Is.EqualTo<byte[]>(a))
     // A different seed shuffles differently.
-    let other = (Train.fit { cfg with Seed = 8; Threads = 2 } (small 2) train None quiet).Model |> bytesOf
+    let other =
+        (Train.fit { cfg with Seed = 8; Threads = 2 } (small 2) train None quiet).Model
+        |> bytesOf
+
     Assert.That(other, Is.Not.EqualTo<byte[]>(a))
 
 [<Test>]
 let ``A tiny learnable problem is learnt with SGD and with Adam`` () =
     let train = patterns 4 200
 
-    for opt, name in [ Sgd(0.05, 0.9, false), "sgd"; Sgd(0.05, 0.9, true), "nesterov"; Adam(0.01, 0.9, 0.999, 1e-8), "adam" ] do
-        let cfg = { Train.defaultConfig with Epochs = 4; BatchSize = 16; Optimizer = opt; Schedule = Constant; Patience = None }
+    for opt, name in
+        [
+            Sgd(0.05, 0.9, false), "sgd"
+            Sgd(0.05, 0.9, true), "nesterov"
+            Adam(0.01, 0.9, 0.999, 1e-8), "adam"
+        ] do
+        let cfg = {
+            Train.defaultConfig with
+                Epochs = 4
+                BatchSize = 16
+                Optimizer = opt
+                Schedule = Constant
+                Patience = None
+        }
+
         let result = Train.fit cfg (small 5) train None quiet
         let acc, f1, _ = Train.evaluate result.Model (fst train) (snd train)
         Assert.That(acc, Is.GreaterThan(0.95), $"{name}: train accuracy")
@@ -379,7 +440,17 @@ let ``Early stopping restores the best epoch`` () =
     let xs, ys = patterns 6 60
     // Validation labels are the opposite of the training labels: every epoch that learns makes it worse.
     let valid = xs, ys |> Array.map (fun y -> 1 - y)
-    let cfg = { Train.defaultConfig with Epochs = 10; BatchSize = 10; Optimizer = Sgd(0.05, 0.9, false); Schedule = Constant; Patience = Some 2; Seed = 3 }
+
+    let cfg = {
+        Train.defaultConfig with
+            Epochs = 10
+            BatchSize = 10
+            Optimizer = Sgd(0.05, 0.9, false)
+            Schedule = Constant
+            Patience = Some 2
+            Seed = 3
+    }
+
     let logs = ResizeArray()
     let result = Train.fit cfg (small 7) (xs, ys) (Some valid) logs.Add
     Assert.That(result.StoppedEarly, Is.True)
@@ -388,7 +459,9 @@ let ``Early stopping restores the best epoch`` () =
     Assert.That(logs.Count, Is.EqualTo 3)
     Assert.That(logs |> Seq.map (fun l -> l.Epoch) |> Array.ofSeq, Is.EqualTo<int[]>([| 1; 2; 3 |]))
     // The returned weights are those after epoch 1: the same as training one epoch.
-    let one = Train.fit { cfg with Epochs = 1; Patience = None } (small 7) (xs, ys) None quiet
+    let one =
+        Train.fit { cfg with Epochs = 1; Patience = None } (small 7) (xs, ys) None quiet
+
     Assert.That(bytesOf result.Model, Is.EqualTo<byte[]>(bytesOf one.Model))
     let acc, _, _ = Train.evaluate result.Model (fst valid) (snd valid)
     Assert.That(acc, Is.EqualTo(result.History.Head.ValidAccuracy.Value).Within(1e-9))
@@ -434,17 +507,30 @@ let ``Masked weights stay zero through SGD and Adam with weight decay`` () =
 
 [<Test>]
 let ``Schedules give the expected learning rates`` () =
-    let rates s epochs = List.init epochs (Schedule.rate s 0.1 epochs)
+    let rates s epochs =
+        List.init epochs (Schedule.rate s 0.1 epochs)
+
     let check (expected: float list) (actual: float list) =
         List.iter2 (fun (e: float) (a: float) -> Assert.That(a, Is.EqualTo(e).Within(1e-12))) expected actual
 
     check [ 0.1; 0.1; 0.1 ] (rates Constant 3)
     check [ 0.1; 0.1; 0.05; 0.05; 0.025; 0.025 ] (rates (StepDecay(2, 0.5)) 6)
-    let c i n = 0.05 * (1.0 + cos (Math.PI * float i / float n))
+
+    let c i n =
+        0.05 * (1.0 + cos (Math.PI * float i / float n))
+
     check [ 0.1; c 1 4; 0.05; c 3 4 ] (rates (Cosine 0) 4)
     check [ 0.05; 0.1; 0.1; c 1 4; 0.05; c 3 4 ] (rates (Cosine 2) 6)
     // fit reports the scheduled rate of each epoch.
-    let cfg = { Train.defaultConfig with Epochs = 3; BatchSize = 20; Optimizer = Sgd(0.1, 0.0, false); Schedule = StepDecay(1, 0.1); Patience = None }
+    let cfg = {
+        Train.defaultConfig with
+            Epochs = 3
+            BatchSize = 20
+            Optimizer = Sgd(0.1, 0.0, false)
+            Schedule = StepDecay(1, 0.1)
+            Patience = None
+    }
+
     let result = Train.fit cfg (small 1) (patterns 1 20) None quiet
     check [ 0.1; 0.01; 0.001 ] (result.History |> List.map (fun l -> l.LearningRate))
 
@@ -460,8 +546,22 @@ let ``Class weights are inverse frequencies with mean one over the samples`` () 
 
 [<Test>]
 let ``BatchNorm running statistics move by momentum 0.1 with the unbiased batch variance`` () =
-    let model = { Name = "bn"; Input = Shape3(1, 2, 1); Layers = [ BatchNorm(Architectures.batchNorm 1) ]; Classes = [ "a"; "b" ] }
-    let s = Train.session { Train.defaultConfig with BatchSize = 2 } model None
+    let model = {
+        Name = "bn"
+        Input = Shape3(1, 2, 1)
+        Layers = [ BatchNorm(Architectures.batchNorm 1) ]
+        Classes = [ "a"; "b" ]
+    }
+
+    let s =
+        Train.session
+            {
+                Train.defaultConfig with
+                    BatchSize = 2
+            }
+            model
+            None
+
     Train.step s [| [| 1.0f; 3.0f |]; [| 5.0f; 7.0f |] |] [| 0; 1 |] 0.0 |> ignore
 
     match (Train.sessionModel s).Layers with
@@ -476,11 +576,20 @@ let ``Evaluate gives accuracy, macro F1 and the confusion matrix`` () =
     let model = {
         Name = "id"
         Input = Shape3(1, 1, 2)
-        Layers = [ Dense { Inputs = 2; Outputs = 2; Weight = [| 1.0f; 0.0f; 0.0f; 1.0f |]; Bias = [| 0.0f; 0.0f |] } ]
+        Layers = [
+            Dense {
+                Inputs = 2
+                Outputs = 2
+                Weight = [| 1.0f; 0.0f; 0.0f; 1.0f |]
+                Bias = [| 0.0f; 0.0f |]
+            }
+        ]
         Classes = [ "a"; "b" ]
     }
 
-    let acc, f1, confusion = Train.evaluate model [| [| 1.0f; 0.0f |]; [| 0.0f; 1.0f |]; [| 1.0f; 0.0f |] |] [| 0; 1; 1 |]
+    let acc, f1, confusion =
+        Train.evaluate model [| [| 1.0f; 0.0f |]; [| 0.0f; 1.0f |]; [| 1.0f; 0.0f |] |] [| 0; 1; 1 |]
+
     Assert.That(acc, Is.EqualTo(2.0 / 3.0).Within(1e-12))
     Assert.That(f1, Is.EqualTo(2.0 / 3.0).Within(1e-12))
     Assert.That(confusion, Is.EqualTo(array2D [ [ 1; 0 ]; [ 1; 1 ] ]))
@@ -495,7 +604,14 @@ let ``The weight transform is applied in the forward pass with a straight-throug
         seen.Add i
         if i = 5 then Array.zeroCreate w.Length else w
 
-    let cfg = { Train.defaultConfig with Epochs = 1; BatchSize = 10; Patience = None; WeightTransform = Some transform }
+    let cfg = {
+        Train.defaultConfig with
+            Epochs = 1
+            BatchSize = 10
+            Patience = None
+            WeightTransform = Some transform
+    }
+
     let model = small 3
     let result = Train.fit cfg model train None quiet
     Assert.That(seen |> Seq.distinct |> Seq.sort |> Array.ofSeq, Is.EqualTo<int[]>([| 0; 5 |]))
@@ -509,14 +625,27 @@ let ``The weight transform is applied in the forward pass with a straight-throug
 let ``Throughput of naive and optimised training on the default model`` () =
     let model = Architectures.defaultModel 1
     let rng = Random(1)
-    let protos = Array.init 5 (fun _ -> Array.init model.Input.Size (fun _ -> float32 (rng.NextDouble())))
+
+    let protos =
+        Array.init 5 (fun _ -> Array.init model.Input.Size (fun _ -> float32 (rng.NextDouble())))
+
     let labels = Array.init 320 (fun i -> i % 5)
-    let xs = labels |> Array.map (fun l -> protos[l] |> Array.map (fun v -> v + 0.5f * float32 (rng.NextDouble() - 0.5)))
+
+    let xs =
+        labels
+        |> Array.map (fun l -> protos[l] |> Array.map (fun v -> v + 0.5f * float32 (rng.NextDouble() - 0.5)))
+
     let batch = Array.sub xs 0 32
     let bl = Array.sub labels 0 32
 
     for path, threads in [ Naive, 1; Optimised, 1; Optimised, 0 ] do
-        let cfg = { Train.defaultConfig with Path = path; Threads = threads; Optimizer = Sgd(1e-4, 0.9, false) }
+        let cfg = {
+            Train.defaultConfig with
+                Path = path
+                Threads = threads
+                Optimizer = Sgd(1e-4, 0.9, false)
+        }
+
         let s = Train.session cfg model None
         // Long enough for tiered compilation to reach optimised code before timing.
         let warm = Stopwatch.StartNew()
@@ -533,8 +662,17 @@ let ``Throughput of naive and optimised training on the default model`` () =
 
         printfn $"{path} (threads {threads}): {float (reps * 32) / sw.Elapsed.TotalSeconds:F0} samples/s"
 
-    let cfg = { Train.defaultConfig with Epochs = 3; Patience = None }
+    let cfg = {
+        Train.defaultConfig with
+            Epochs = 3
+            Patience = None
+    }
+
     let sw = Stopwatch.StartNew()
-    let result = Train.fit cfg model (xs, labels) None (fun l -> printfn $"epoch {l.Epoch}: loss {l.TrainLoss:F4} acc {l.TrainAccuracy:F3} {l.Seconds:F2}s")
+
+    let result =
+        Train.fit cfg model (xs, labels) None (fun l ->
+            printfn $"epoch {l.Epoch}: loss {l.TrainLoss:F4} acc {l.TrainAccuracy:F3} {l.Seconds:F2}s")
+
     let acc, f1, _ = Train.evaluate result.Model xs labels
     printfn $"default model, 320 samples, 3 epochs in {sw.Elapsed.TotalSeconds:F1}s: accuracy {acc:F3} macro F1 {f1:F3}"
