@@ -92,6 +92,47 @@ type Layers() =
     member _.Optimized() =
         optimized.Run(ReadOnlySpan input, Span output)
 
+/// Shows operations (here: samples) per second beside the time per sample.
+type SamplesPerSecondConfig() as this =
+    inherit ManualConfig()
+
+    do
+        this.AddColumn(BenchmarkDotNet.Columns.StatisticColumn.OperationsPerSecond)
+        |> ignore
+
+/// Float training throughput on the default model: one mini-batch of 32 (forward, backward, SGD update) on the
+/// naive scalar path (the baseline) and on the optimised path; times are per sample, Op/s is samples per second.
+[<Config(typeof<SamplesPerSecondConfig>)>]
+type Training() =
+    let batchSize = 32
+    let mutable naive: TrainSession = Unchecked.defaultof<_>
+    let mutable optimised: TrainSession = Unchecked.defaultof<_>
+    let mutable inputs: float32[][] = [||]
+    let mutable labels: int[] = [||]
+
+    [<GlobalSetup>]
+    member _.Setup() =
+        let model = Architectures.defaultModel 1
+        let rng = Random(5)
+        inputs <- Array.init batchSize (fun _ -> Array.init model.Input.Size (fun _ -> float32 (rng.NextDouble())))
+        labels <- Array.init batchSize (fun i -> i % model.Classes.Length)
+
+        // A tiny rate keeps the repeated updates of one batch far from overflow.
+        let cfg = {
+            Train.defaultConfig with
+                BatchSize = batchSize
+                Optimizer = Sgd(1e-4, 0.9, false)
+        }
+
+        naive <- Train.session { cfg with Path = Naive } model None
+        optimised <- Train.session { cfg with Path = Optimised } model None
+
+    [<Benchmark(Baseline = true, OperationsPerInvoke = 32)>]
+    member _.Naive() = Train.step naive inputs labels 1e-4
+
+    [<Benchmark(OperationsPerInvoke = 32)>]
+    member _.Optimised() = Train.step optimised inputs labels 1e-4
+
 [<EntryPoint>]
 let main argv =
     // In-process: no generated project to build; short runs keep the whole suite to a few minutes.

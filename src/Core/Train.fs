@@ -1,0 +1,1103 @@
+namespace Tern.Core
+
+open System
+open System.Diagnostics
+open System.Threading.Tasks
+open Tern.Runtime
+
+/// Which implementation of the training kernels a session uses.
+type TrainPath =
+    /// Straightforward loops, one sample after another on one thread: the oracle and the benchmark baseline.
+    | Naive
+    /// Vectorised im2col-style kernels, the samples of a batch spread over threads.
+    | Optimised
+
+/// What early stopping watches on the validation split.
+type EarlyStopOn =
+    | ValidLoss
+    | ValidAccuracy
+
+/// Training settings.
+type TrainConfig = {
+    Epochs: int
+    BatchSize: int
+    Optimizer: Optimizer
+    Schedule: Schedule
+    /// L2 coefficient, applied to Conv2d/DepthwiseConv2d/Pointwise/Dense weights only: never to biases or to
+    /// BatchNorm gamma and beta (decaying those only fights the normalisation).
+    WeightDecay: float
+    /// Weight the loss of each class by its inverse training frequency (see Train.classWeights).
+    ClassWeighted: bool
+    /// With a validation split: stop after this many epochs without improvement of Monitor and return the best
+    /// epoch's weights. None trains every epoch and returns the last weights.
+    Patience: int option
+    Monitor: EarlyStopOn
+    /// Seeds the shuffling (the IR has no dropout); the same seed gives identical weights.
+    Seed: int
+    /// Worker threads per batch, 0 for every core. Results are bit-identical for any value: each sample is
+    /// computed alone and per-sample gradients are added in sample order.
+    Threads: int
+    Path: TrainPath
+    /// Quantization-aware hook: given (layer index, raw weights) returns the weights the forward pass uses;
+    /// the gradient passes straight through to the raw weights. None is the identity.
+    WeightTransform: (int -> float32[] -> float32[]) option
+    /// Keep-masks of weights by layer index (Conv2d, DepthwiseConv2d, Pointwise, Dense): false entries are
+    /// set to zero and stay zero through every update (magnitude pruning).
+    Masks: Map<int, bool[]>
+}
+
+/// One epoch of training (Epoch is 1-based).
+type EpochLog = {
+    Epoch: int
+    Epochs: int
+    LearningRate: float
+    TrainLoss: float
+    TrainAccuracy: float
+    ValidLoss: float option
+    ValidAccuracy: float option
+    Seconds: float
+}
+
+/// The trained model (best epoch's weights when early stopping was on), the history and the best epoch (1-based).
+type TrainResult = {
+    Model: Model
+    History: EpochLog list
+    BestEpoch: int
+    StoppedEarly: bool
+}
+
+/// Loss and gradients of one batch in training mode: parameters as (layer index, name, gradient) with names
+/// weight/bias or gamma/beta, and the gradient of the loss with respect to each input sample.
+type Gradients = {
+    Loss: float
+    Params: (int * string * float32[]) list
+    Inputs: float32[][]
+}
+
+type internal Param = {
+    Name: string
+    Values: float32[]
+    Grad: float32[]
+    /// One gradient slot per sample of a batch, added up in sample order.
+    Slots: float32[]
+    State: ParamState
+    Decay: bool
+    Keep: bool[] option
+}
+
+type internal Node = {
+    Index: int
+    /// The layer whose parameter arrays are the live, trained ones (shared with Params and the running statistics).
+    Live: Layer
+    In: Shape3
+    Out: Shape3
+    Params: Param[]
+    mutable Eff: float32[]
+    /// Effective weights transposed for the fast forward kernels.
+    Wt: float32[]
+    Y: float32[]
+    DX: float32[]
+    Scratch: float32[]
+    ScratchLen: int
+    Arg: int[]
+    XHat: float32[]
+    Mean: float[]
+    InvStd: float[]
+    Partial: float[]
+    Sums: float[]
+    /// Per-channel float32 factors of the vectorised BatchNorm.
+    ChanA: float32[]
+    ChanB: float32[]
+    ChanC: float32[]
+    Zeros: float32[]
+    Ones: float32[]
+}
+
+/// A model being trained: parameter copies, batch buffers and optimiser state.
+type TrainSession = internal {
+    Config: TrainConfig
+    Model: Model
+    Nodes: Node[]
+    Capacity: int
+    Input: float32[]
+    LossGrad: float32[]
+    ClassWeights: float32[] option
+    Threads: int
+    mutable NeedInputGrad: bool
+}
+
+/// Float training of every layer kind: forward and backward, SGD/Adam, schedules, early stopping.
+[<RequireQualifiedAccess>]
+module Train =
+
+    /// Adam 1e-3, 30 epochs of 32, cosine schedule, weight decay 1e-4, early stopping after 8 epochs on validation loss.
+    let defaultConfig: TrainConfig = {
+        Epochs = 30
+        BatchSize = 32
+        Optimizer = Adam(1e-3, 0.9, 0.999, 1e-8)
+        Schedule = Cosine 0
+        WeightDecay = 1e-4
+        ClassWeighted = false
+        Patience = Some 8
+        Monitor = ValidLoss
+        Seed = 1
+        Threads = 0
+        Path = Optimised
+        WeightTransform = None
+        Masks = Map.empty
+    }
+
+    /// Inverse class frequencies normalised so that their mean over the samples is 1: N / (P * count) with P the
+    /// number of classes present; a class without samples gets 0.
+    let classWeights (classes: int) (labels: int[]) : float32[] =
+        let counts = Array.zeroCreate<int> classes
+        labels |> Array.iter (fun l -> counts[l] <- counts[l] + 1)
+        let present = counts |> Array.filter (fun c -> c > 0) |> Array.length
+
+        counts
+        |> Array.map (fun c ->
+            if c = 0 then
+                0.0f
+            else
+                float32 (float labels.Length / (float present * float c)))
+
+    let private forEach (threads: int) (n: int) (body: int -> unit) =
+        if threads <= 1 || n <= 1 then
+            for i in 0 .. n - 1 do
+                body i
+        else
+            Parallel.For(0, n, ParallelOptions(MaxDegreeOfParallelism = threads), (fun i -> body i))
+            |> ignore
+
+    let private makeNode
+        (cfg: TrainConfig)
+        (capacity: int)
+        (i: int)
+        (layer: Layer)
+        (inS: Shape3)
+        (outS: Shape3)
+        : Node =
+        let keep = cfg.Masks.TryFind i
+
+        let param name (values: float32[]) decay (keep: bool[] option) =
+            let v = Array.copy values
+
+            keep
+            |> Option.iter (fun k ->
+                if k.Length <> v.Length then
+                    invalidArg "cfg" $"mask of layer {i} has {k.Length} entries, the weights {v.Length}"
+
+                for j in 0 .. v.Length - 1 do
+                    if not k[j] then
+                        v[j] <- 0.0f)
+
+            {
+                Name = name
+                Values = v
+                Grad = Array.zeroCreate v.Length
+                Slots = Array.zeroCreate (capacity * v.Length)
+                State = Optim.newState v.Length
+                Decay = decay
+                Keep = keep
+            }
+
+        let fast = cfg.Path = Optimised
+
+        let live, ps, scratch =
+            match layer with
+            | Conv2d c
+            | Pointwise c
+            | DepthwiseConv2d c ->
+                let w = param "weight" c.Weight true keep
+                let b = param "bias" c.Bias false None
+
+                let spec = {
+                    c with
+                        Weight = w.Values
+                        Bias = b.Values
+                }
+
+                let depthwise = layer.IsDepthwiseConv2d
+
+                let live =
+                    match layer with
+                    | Conv2d _ -> Conv2d spec
+                    | Pointwise _ -> Pointwise spec
+                    | _ -> DepthwiseConv2d spec
+
+                live,
+                [| w; b |],
+                (if fast then
+                     TrainKernels.convScratch depthwise c inS outS
+                 else
+                     0)
+            | Dense d ->
+                let w = param "weight" d.Weight true keep
+                let b = param "bias" d.Bias false None
+
+                Dense {
+                    d with
+                        Weight = w.Values
+                        Bias = b.Values
+                },
+                [| w; b |],
+                0
+            | BatchNorm b ->
+                let g = param "gamma" b.Gamma false None
+                let be = param "beta" b.Beta false None
+
+                BatchNorm {
+                    b with
+                        Gamma = g.Values
+                        Beta = be.Values
+                        Mean = Array.copy b.Mean
+                        Var = Array.copy b.Var
+                },
+                [| g; be |],
+                0
+            | other ->
+                if keep.IsSome then
+                    invalidArg "cfg" $"mask given for layer {i} ({Model.kindName other}), which has no weights"
+
+                other, [||], 0
+
+        let isBn = live.IsBatchNorm
+
+        {
+            Index = i
+            Live = live
+            In = inS
+            Out = outS
+            Params = ps
+            Eff = (if ps.Length > 0 then ps[0].Values else [||])
+            Wt =
+                (if ps.Length > 0 && fast then
+                     Array.zeroCreate ps[0].Values.Length
+                 else
+                     [||])
+            Y = Array.zeroCreate (capacity * outS.Size)
+            DX = Array.zeroCreate (capacity * inS.Size)
+            Scratch = Array.zeroCreate (capacity * scratch)
+            ScratchLen = scratch
+            Arg =
+                (if layer.IsMaxPool then
+                     Array.zeroCreate (capacity * outS.Size)
+                 else
+                     [||])
+            XHat =
+                (if isBn then
+                     Array.zeroCreate (capacity * inS.Size)
+                 else
+                     [||])
+            Mean = Array.zeroCreate (if isBn then inS.C else 0)
+            InvStd = Array.zeroCreate (if isBn then inS.C else 0)
+            Partial = Array.zeroCreate (if isBn then capacity * inS.C * 2 else 0)
+            Sums = Array.zeroCreate (if isBn then inS.C * 2 else 0)
+            ChanA = Array.zeroCreate (if isBn then inS.C else 0)
+            ChanB = Array.zeroCreate (if isBn then inS.C else 0)
+            ChanC = Array.zeroCreate (if isBn then inS.C else 0)
+            Zeros = Array.zeroCreate (if isBn then inS.C else 0)
+            Ones = Array.create (if isBn then inS.C else 0) 1.0f
+        }
+
+    let private create
+        (cfg: TrainConfig)
+        (model: Model)
+        (classWeights: float32[] option)
+        (capacity: int)
+        : TrainSession =
+        match Model.validate model with
+        | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
+        | Ok() ->
+            if model.Layers.IsEmpty then
+                invalidArg "model" "a model without layers has nothing to train"
+
+            if capacity < 1 then
+                invalidArg "cfg" $"batch size must be at least 1, is {capacity}"
+
+            let shapes = Model.shapes model |> List.toArray
+
+            let nodes =
+                model.Layers
+                |> List.toArray
+                |> Array.mapi (fun i l -> makeNode cfg capacity i l shapes[i] shapes[i + 1])
+
+            let outputs = shapes[shapes.Length - 1].Size
+
+            classWeights
+            |> Option.iter (fun w ->
+                if w.Length <> outputs then
+                    invalidArg "classWeights" $"{w.Length} class weights for {outputs} outputs")
+
+            {
+                Config = cfg
+                Model = model
+                Nodes = nodes
+                Capacity = capacity
+                Input = Array.zeroCreate (capacity * model.Input.Size)
+                LossGrad = Array.zeroCreate (capacity * outputs)
+                ClassWeights = classWeights
+                Threads =
+                    (if cfg.Path = Naive then 1
+                     elif cfg.Threads <= 0 then Environment.ProcessorCount
+                     else cfg.Threads)
+                NeedInputGrad = false
+            }
+
+    // Effective weights for this batch (the QAT hook) and their transposes for the fast kernels.
+    let private prepareWeights (s: TrainSession) =
+        for node in s.Nodes do
+            if node.Params.Length > 0 && not node.Live.IsBatchNorm then
+                let raw = node.Params[0].Values
+
+                let eff =
+                    match s.Config.WeightTransform with
+                    | Some f ->
+                        let e = f node.Index raw
+
+                        if e.Length <> raw.Length then
+                            invalidOp
+                                $"weight transform of layer {node.Index} returned {e.Length} values for {raw.Length}"
+
+                        e
+                    | None -> raw
+
+                node.Eff <- eff
+
+                if s.Config.Path = Optimised then
+                    match node.Live with
+                    | Conv2d c
+                    | Pointwise c -> TrainKernels.transpose eff c.OutChannels (eff.Length / c.OutChannels) node.Wt
+                    | DepthwiseConv2d c -> TrainKernels.transpose eff c.OutChannels (c.KernelH * c.KernelW) node.Wt
+                    | _ -> ()
+
+    // Training-mode BatchNorm: statistics over the batch and all positions, running statistics updated with
+    // momentum 0.1 (the variance unbiased), as PyTorch. Sums are per sample first (in parallel), then added in
+    // sample order, so they do not depend on scheduling.
+    let private batchNormTrain (s: TrainSession) (node: Node) (b: BatchNormSpec) (x: float32[]) (n: int) =
+        let ch = node.In.C
+        let size = node.In.Size
+        let m = float (n * size / ch)
+        let sums = node.Sums
+        let part = node.Partial
+        let mean = node.Mean
+        let invStd = node.InvStd
+
+        let fast = s.Config.Path = Optimised
+        let positions = size / ch
+
+        forEach s.Threads n (fun i ->
+            let pb = i * ch
+
+            if fast then
+                TrainKernels.channelSumsFast x (i * size) positions ch part pb
+            else
+                Array.Clear(part, pb, ch)
+
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        part[pb + c] <- part[pb + c] + float x[p + c])
+
+        TrainKernels.reducePartials part n ch sums
+
+        for c in 0 .. ch - 1 do
+            mean[c] <- sums[c] / m
+            node.ChanA[c] <- float32 -mean[c]
+
+        forEach s.Threads n (fun i ->
+            let pb = i * ch
+
+            if fast then
+                // Centred values go to XHat first (overwritten below by the normalised ones).
+                TrainKernels.channelAffineFast
+                    x
+                    (i * size)
+                    node.ChanA
+                    node.Ones
+                    node.Zeros
+                    positions
+                    node.XHat
+                    (i * size)
+
+                TrainKernels.channelDotsFast node.XHat node.XHat (i * size) positions ch part pb
+            else
+                Array.Clear(part, pb, ch)
+
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        let d = float x[p + c] - mean[c]
+                        part[pb + c] <- part[pb + c] + d * d)
+
+        TrainKernels.reducePartials part n ch sums
+
+        for c in 0 .. ch - 1 do
+            let var = sums[c] / m
+            invStd[c] <- 1.0 / sqrt (var + float b.Eps)
+            b.Mean[c] <- float32 (0.9 * float b.Mean[c] + 0.1 * mean[c])
+            let unbiased = if m > 1.0 then var * m / (m - 1.0) else var
+            b.Var[c] <- float32 (0.9 * float b.Var[c] + 0.1 * unbiased)
+
+        for c in 0 .. ch - 1 do
+            node.ChanB[c] <- float32 invStd[c]
+
+        forEach s.Threads n (fun i ->
+            if fast then
+                let o = i * size
+                TrainKernels.channelAffineFast x o node.ChanA node.ChanB node.Zeros positions node.XHat o
+                TrainKernels.channelAffineFast node.XHat o node.Zeros b.Gamma b.Beta positions node.Y o
+            else
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        let xh = float32 ((float x[p + c] - mean[c]) * invStd[c])
+                        node.XHat[p + c] <- xh
+                        node.Y[p + c] <- float32 (float b.Gamma[c] * float xh + float b.Beta[c]))
+
+    let private batchNormBackward
+        (s: TrainSession)
+        (node: Node)
+        (b: BatchNormSpec)
+        (dy: float32[])
+        (n: int)
+        (needDx: bool)
+        =
+        let ch = node.In.C
+        let size = node.In.Size
+        let m = float (n * size / ch)
+        let part = node.Partial
+        let sums = node.Sums
+        let xhat = node.XHat
+
+        // Sums of dy and dy * xhat per channel, per sample first, then in sample order.
+        let fast = s.Config.Path = Optimised
+        let positions = size / ch
+
+        forEach s.Threads n (fun i ->
+            let pb = i * ch * 2
+
+            if fast then
+                TrainKernels.channelSumsFast dy (i * size) positions ch part pb
+                TrainKernels.channelDotsFast dy xhat (i * size) positions ch part (pb + ch)
+            else
+                Array.Clear(part, pb, ch * 2)
+
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        let g = float dy[p + c]
+                        part[pb + c] <- part[pb + c] + g
+                        part[pb + ch + c] <- part[pb + ch + c] + g * float xhat[p + c])
+
+        TrainKernels.reducePartials part n (ch * 2) sums
+        let gamma = node.Params[0]
+        let beta = node.Params[1]
+
+        for c in 0 .. ch - 1 do
+            beta.Grad[c] <- float32 sums[c]
+            gamma.Grad[c] <- float32 sums[ch + c]
+
+        if needDx && fast then
+            for c in 0 .. ch - 1 do
+                node.ChanA[c] <- float32 (float b.Gamma[c] * node.InvStd[c])
+                node.ChanB[c] <- float32 (sums[c] / m)
+                node.ChanC[c] <- float32 (sums[ch + c] / m)
+
+            forEach s.Threads n (fun i ->
+                TrainKernels.batchNormDxFast dy xhat (i * size) node.ChanA node.ChanB node.ChanC positions node.DX)
+        elif needDx then
+            forEach s.Threads n (fun i ->
+                for p in i * size .. ch .. (i + 1) * size - 1 do
+                    for c in 0 .. ch - 1 do
+                        let v =
+                            float b.Gamma[c]
+                            * node.InvStd[c]
+                            * (float dy[p + c] - sums[c] / m - float xhat[p + c] * sums[ch + c] / m)
+
+                        node.DX[p + c] <- float32 v)
+
+    let private forwardNode (s: TrainSession) (node: Node) (x: float32[]) (n: int) (training: bool) =
+        let inN = node.In.Size
+        let outN = node.Out.Size
+        let fast = s.Config.Path = Optimised
+        let each = forEach s.Threads n
+
+        match node.Live with
+        | Conv2d c
+        | Pointwise c ->
+            each (fun i ->
+                if fast then
+                    TrainKernels.convForwardFast
+                        c
+                        node.Wt
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        node.Scratch
+                        (i * node.ScratchLen)
+                        node.Y
+                        (i * outN)
+                else
+                    TrainKernels.convForwardNaive false c node.Eff node.In node.Out x (i * inN) node.Y (i * outN))
+        | DepthwiseConv2d c ->
+            each (fun i ->
+                if fast then
+                    TrainKernels.depthwiseForwardFast c node.Wt node.In node.Out x (i * inN) node.Y (i * outN)
+                else
+                    TrainKernels.convForwardNaive true c node.Eff node.In node.Out x (i * inN) node.Y (i * outN))
+        | Dense d ->
+            each (fun i ->
+                if fast then
+                    TrainKernels.denseForwardFast d node.Eff x (i * inN) node.Y (i * outN)
+                else
+                    TrainKernels.denseForwardNaive d node.Eff x (i * inN) node.Y (i * outN))
+        | BatchNorm b ->
+            if training then
+                batchNormTrain s node b x n
+            else
+                let scale =
+                    Array.init node.In.C (fun c -> float b.Gamma[c] / sqrt (float b.Var[c] + float b.Eps))
+
+                each (fun i -> TrainKernels.batchNormInfer b scale x (i * inN) node.Y (i * inN) inN)
+        | ReLU
+        | ReLU6 ->
+            let cap = if node.Live.IsReLU then Single.PositiveInfinity else 6.0f
+
+            each (fun i ->
+                if fast then
+                    TrainKernels.clampForwardFast cap x (i * inN) node.Y (i * inN) inN
+                else
+                    TrainKernels.clampForward cap x (i * inN) node.Y (i * inN) inN)
+        | MaxPool p ->
+            each (fun i -> TrainKernels.poolForward true p node.In node.Out x (i * inN) node.Y (i * outN) node.Arg)
+        | AvgPool p ->
+            each (fun i ->
+                if fast then
+                    TrainKernels.avgPoolForwardFast p node.In node.Out x (i * inN) node.Y (i * outN)
+                else
+                    TrainKernels.poolForward false p node.In node.Out x (i * inN) node.Y (i * outN) node.Arg)
+        | GlobalAvgPool -> each (fun i -> TrainKernels.globalAvgForward node.In x (i * inN) node.Y (i * outN))
+        | Flatten -> Array.Copy(x, 0, node.Y, 0, n * inN)
+
+    // Per-sample gradient slots added in sample order: the sum never depends on how samples met threads.
+    let private reduceSlots (p: Param) (n: int) =
+        let len = p.Values.Length
+        Array.Clear(p.Grad, 0, len)
+
+        for i in 0 .. n - 1 do
+            TrainKernels.axpy 1.0f p.Slots (i * len) p.Grad 0 len
+
+    let private backwardNode (s: TrainSession) (node: Node) (x: float32[]) (dy: float32[]) (n: int) (needDx: bool) =
+        let inN = node.In.Size
+        let outN = node.Out.Size
+        let fast = s.Config.Path = Optimised
+        let each = forEach s.Threads n
+
+        let withSlots (body: int -> float32[] -> int -> float32[] -> int -> unit) =
+            let w = node.Params[0]
+            let b = node.Params[1]
+            let wl = w.Values.Length
+            let bl = b.Values.Length
+
+            each (fun i ->
+                Array.Clear(w.Slots, i * wl, wl)
+                Array.Clear(b.Slots, i * bl, bl)
+                body i w.Slots (i * wl) b.Slots (i * bl))
+
+            reduceSlots w n
+            reduceSlots b n
+
+        match node.Live with
+        | Conv2d c
+        | Pointwise c ->
+            withSlots (fun i dw dwo db dbo ->
+                if fast then
+                    TrainKernels.convBackwardFast
+                        c
+                        node.Eff
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        node.Scratch
+                        (i * node.ScratchLen)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo
+                else
+                    TrainKernels.convBackwardNaive
+                        false
+                        c
+                        node.Eff
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo)
+        | DepthwiseConv2d c ->
+            withSlots (fun i dw dwo db dbo ->
+                if fast then
+                    TrainKernels.depthwiseBackwardFast
+                        c
+                        node.Wt
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        node.Scratch
+                        (i * node.ScratchLen)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo
+                else
+                    TrainKernels.convBackwardNaive
+                        true
+                        c
+                        node.Eff
+                        node.In
+                        node.Out
+                        x
+                        (i * inN)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo)
+        | Dense d ->
+            withSlots (fun i dw dwo db dbo ->
+                if fast then
+                    TrainKernels.denseBackwardFast
+                        d
+                        node.Eff
+                        x
+                        (i * inN)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo
+                else
+                    TrainKernels.denseBackwardNaive
+                        d
+                        node.Eff
+                        x
+                        (i * inN)
+                        dy
+                        (i * outN)
+                        needDx
+                        node.DX
+                        (i * inN)
+                        dw
+                        dwo
+                        db
+                        dbo)
+        | BatchNorm b -> batchNormBackward s node b dy n needDx
+        | _ when not needDx -> ()
+        | ReLU
+        | ReLU6 ->
+            let cap = if node.Live.IsReLU then Single.PositiveInfinity else 6.0f
+
+            each (fun i ->
+                if fast then
+                    TrainKernels.clampBackwardFast cap x (i * inN) dy (i * outN) node.DX (i * inN) inN
+                else
+                    TrainKernels.clampBackward cap x (i * inN) dy (i * outN) node.DX (i * inN) inN)
+        | MaxPool p ->
+            each (fun i -> TrainKernels.poolBackward true p node.In node.Out dy (i * outN) node.Arg node.DX (i * inN))
+        | AvgPool p ->
+            each (fun i ->
+                if fast then
+                    TrainKernels.avgPoolBackwardFast p node.In node.Out dy (i * outN) node.DX (i * inN)
+                else
+                    TrainKernels.poolBackward false p node.In node.Out dy (i * outN) node.Arg node.DX (i * inN))
+        | GlobalAvgPool -> each (fun i -> TrainKernels.globalAvgBackward node.In dy (i * outN) node.DX (i * inN))
+        | Flatten -> Array.Copy(dy, 0, node.DX, 0, n * inN)
+
+    // Softmax cross-entropy, optionally class-weighted (weighted mean as PyTorch: divided by the sum of the
+    // batch's weights). Returns the weighted loss sum, the weight sum and the correct count; fills LossGrad.
+    let private lossAndGrad (s: TrainSession) (labels: int[]) (n: int) : float * float * int =
+        let last = s.Nodes[s.Nodes.Length - 1]
+        let k = last.Out.Size
+        let z = last.Y
+
+        let weight i =
+            match s.ClassWeights with
+            | Some w -> float w[labels[i]]
+            | None -> 1.0
+
+        let mutable sumW = 0.0
+
+        for i in 0 .. n - 1 do
+            sumW <- sumW + weight i
+
+        let mutable total = 0.0
+        let mutable correct = 0
+        let probs = Array.zeroCreate<float> k
+
+        for i in 0 .. n - 1 do
+            let o = i * k
+            let mutable best = 0
+            let mutable mx = float z[o]
+
+            for j in 1 .. k - 1 do
+                if float z[o + j] > mx then
+                    mx <- float z[o + j]
+                    best <- j
+
+            if best = labels[i] then
+                correct <- correct + 1
+
+            let mutable sum = 0.0
+
+            for j in 0 .. k - 1 do
+                probs[j] <- exp (float z[o + j] - mx)
+                sum <- sum + probs[j]
+
+            let w = weight i
+            total <- total + w * (mx + log sum - float z[o + labels[i]])
+            let scale = if sumW > 0.0 then w / sumW else 0.0
+
+            for j in 0 .. k - 1 do
+                let target = if j = labels[i] then 1.0 else 0.0
+                s.LossGrad[o + j] <- float32 (scale * (probs[j] / sum - target))
+
+        total, sumW, correct
+
+    // Forward (and, when asked, backward) of one batch; returns weighted loss sum, weight sum and correct count.
+    let private runBatch (s: TrainSession) (inputs: float32[][]) (labels: int[]) (training: bool) (backward: bool) =
+        let n = inputs.Length
+        let inN = s.Model.Input.Size
+        let outputs = s.Nodes[s.Nodes.Length - 1].Out.Size
+
+        if n < 1 || n > s.Capacity then
+            invalidArg "inputs" $"a batch holds 1 to {s.Capacity} samples, got {n}"
+
+        if labels.Length <> n then
+            invalidArg "labels" $"{n} samples but {labels.Length} labels"
+
+        for i in 0 .. n - 1 do
+            if inputs[i].Length <> inN then
+                invalidArg "inputs" $"sample {i} has {inputs[i].Length} values, the model takes {inN} ({s.Model.Input})"
+
+            if labels[i] < 0 || labels[i] >= outputs then
+                invalidArg "labels" $"label {labels[i]} of sample {i} is outside 0..{outputs - 1}"
+
+            Array.Copy(inputs[i], 0, s.Input, i * inN, inN)
+
+        prepareWeights s
+        let last = s.Nodes.Length - 1
+
+        for k in 0..last do
+            let x = if k = 0 then s.Input else s.Nodes[k - 1].Y
+            forwardNode s s.Nodes[k] x n training
+
+        let result = lossAndGrad s labels n
+
+        if backward then
+            for k in last .. -1 .. 0 do
+                let x = if k = 0 then s.Input else s.Nodes[k - 1].Y
+                let dy = if k = last then s.LossGrad else s.Nodes[k + 1].DX
+                backwardNode s s.Nodes[k] x dy n (k > 0 || s.NeedInputGrad)
+
+        result
+
+    /// A training session on a copy of the model's parameters (batches of up to cfg.BatchSize samples).
+    let session (cfg: TrainConfig) (model: Model) (classWeights: float32[] option) : TrainSession =
+        create cfg model classWeights cfg.BatchSize
+
+    /// One mini-batch forward, backward and update at the given rate; returns the batch loss and correct count.
+    let step (s: TrainSession) (inputs: float32[][]) (labels: int[]) (rate: float) : float * int =
+        let total, sumW, correct = runBatch s inputs labels true true
+
+        for node in s.Nodes do
+            for p in node.Params do
+                let decay = if p.Decay then s.Config.WeightDecay else 0.0
+                Optim.update s.Config.Optimizer rate decay p.Keep p.State p.Values p.Grad
+
+        (if sumW > 0.0 then total / sumW else 0.0), correct
+
+    /// The session's current parameters and running statistics as a model (raw weights, before any transform).
+    let sessionModel (s: TrainSession) : Model =
+        let layers =
+            s.Nodes
+            |> Array.map (fun node ->
+                match node.Live with
+                | Conv2d c ->
+                    Conv2d {
+                        c with
+                            Weight = Array.copy c.Weight
+                            Bias = Array.copy c.Bias
+                    }
+                | Pointwise c ->
+                    Pointwise {
+                        c with
+                            Weight = Array.copy c.Weight
+                            Bias = Array.copy c.Bias
+                    }
+                | DepthwiseConv2d c ->
+                    DepthwiseConv2d {
+                        c with
+                            Weight = Array.copy c.Weight
+                            Bias = Array.copy c.Bias
+                    }
+                | Dense d ->
+                    Dense {
+                        d with
+                            Weight = Array.copy d.Weight
+                            Bias = Array.copy d.Bias
+                    }
+                | BatchNorm b ->
+                    BatchNorm {
+                        b with
+                            Gamma = Array.copy b.Gamma
+                            Beta = Array.copy b.Beta
+                            Mean = Array.copy b.Mean
+                            Var = Array.copy b.Var
+                    }
+                | other -> other)
+            |> Array.toList
+
+        { s.Model with Layers = layers }
+
+    let private helperConfig (path: TrainPath) (n: int) = {
+        defaultConfig with
+            Path = path
+            BatchSize = max 1 n
+            Threads = 2
+    }
+
+    /// Outputs (logits) of each sample, computed as one batch; training=true uses batch statistics in BatchNorm.
+    let outputs (path: TrainPath) (training: bool) (model: Model) (inputs: float32[][]) : float32[][] =
+        let s = create (helperConfig path inputs.Length) model None (max 1 inputs.Length)
+        runBatch s inputs (Array.zeroCreate inputs.Length) training false |> ignore
+        let last = s.Nodes[s.Nodes.Length - 1]
+        let k = last.Out.Size
+        Array.init inputs.Length (fun i -> Array.sub last.Y (i * k) k)
+
+    /// Training-mode loss of one batch (naive path, model unchanged): the function finite differences probe.
+    let loss (model: Model) (classWeights: float32[] option) (inputs: float32[][]) (labels: int[]) : float =
+        let s =
+            create (helperConfig Naive inputs.Length) model classWeights (max 1 inputs.Length)
+
+        let total, sumW, _ = runBatch s inputs labels true false
+        if sumW > 0.0 then total / sumW else 0.0
+
+    /// Loss and gradients of one batch in training mode on the given path (model unchanged).
+    let gradients
+        (path: TrainPath)
+        (model: Model)
+        (classWeights: float32[] option)
+        (inputs: float32[][])
+        (labels: int[])
+        : Gradients =
+        let s =
+            create (helperConfig path inputs.Length) model classWeights (max 1 inputs.Length)
+
+        s.NeedInputGrad <- true
+        let total, sumW, _ = runBatch s inputs labels true true
+        let inN = model.Input.Size
+
+        {
+            Loss = (if sumW > 0.0 then total / sumW else 0.0)
+            Params = [
+                for node in s.Nodes do
+                    for p in node.Params -> node.Index, p.Name, Array.copy p.Grad
+            ]
+            Inputs = Array.init inputs.Length (fun i -> Array.sub s.Nodes[0].DX (i * inN) inN)
+        }
+
+    // Inference-mode loss and accuracy over a whole split, in batches of the session's capacity.
+    let private validate (s: TrainSession) (samples: float32[][]) (labels: int[]) : float * float =
+        let mutable total = 0.0
+        let mutable sumW = 0.0
+        let mutable correct = 0
+
+        for start in 0 .. s.Capacity .. samples.Length - 1 do
+            let n = min s.Capacity (samples.Length - start)
+
+            let t, w, c =
+                runBatch s (Array.sub samples start n) (Array.sub labels start n) false false
+
+            total <- total + t
+            sumW <- sumW + w
+            correct <- correct + c
+
+        (if sumW > 0.0 then total / sumW else 0.0), float correct / float (max 1 samples.Length)
+
+    /// Trains a copy of the model; calls progress after every epoch. Throws ArgumentException on bad input.
+    let fit
+        (cfg: TrainConfig)
+        (model: Model)
+        (train: float32[][] * int[])
+        (valid: (float32[][] * int[]) option)
+        (progress: EpochLog -> unit)
+        : TrainResult =
+        let samples, labels = train
+
+        if samples.Length = 0 then
+            invalidArg "train" "no training samples"
+
+        if samples.Length <> labels.Length then
+            invalidArg "train" $"{samples.Length} samples but {labels.Length} labels"
+
+        if cfg.Epochs < 0 then
+            invalidArg "cfg" "epochs must not be negative"
+
+        let outputs = (Model.shapes model |> List.last).Size
+
+        let weights =
+            if cfg.ClassWeighted then
+                if labels |> Array.exists (fun l -> l < 0 || l >= outputs) then
+                    invalidArg "train" $"labels must lie in 0..{outputs - 1}"
+
+                Some(classWeights outputs labels)
+            else
+                None
+
+        let s = session cfg model weights
+        let rng = Random(cfg.Seed)
+        let order = Array.init samples.Length id
+        let history = ResizeArray<EpochLog>()
+        let mutable best = None
+        let mutable bestScore = nan
+        let mutable bestEpoch = 0
+        let mutable waited = 0
+        let mutable stopped = false
+        let mutable epoch = 0
+
+        while epoch < cfg.Epochs && not stopped do
+            let watch = Stopwatch.StartNew()
+
+            let rate =
+                Schedule.rate cfg.Schedule (Optim.baseRate cfg.Optimizer) cfg.Epochs epoch
+
+            // Fisher-Yates on the seeded generator: the only randomness of training.
+            for i in order.Length - 1 .. -1 .. 1 do
+                let j = rng.Next(i + 1)
+                let t = order[i]
+                order[i] <- order[j]
+                order[j] <- t
+
+            let mutable lossSum = 0.0
+            let mutable correct = 0
+
+            for start in 0 .. cfg.BatchSize .. order.Length - 1 do
+                let n = min cfg.BatchSize (order.Length - start)
+                let idx = Array.sub order start n
+
+                let l, c =
+                    step s (idx |> Array.map (fun i -> samples[i])) (idx |> Array.map (fun i -> labels[i])) rate
+
+                lossSum <- lossSum + l * float n
+                correct <- correct + c
+
+            let vLoss, vAcc =
+                match valid with
+                | Some(vx, vy) when vx.Length > 0 ->
+                    let l, a = validate s vx vy
+                    Some l, Some a
+                | _ -> None, None
+
+            let log = {
+                Epoch = epoch + 1
+                Epochs = cfg.Epochs
+                LearningRate = rate
+                TrainLoss = lossSum / float samples.Length
+                TrainAccuracy = float correct / float samples.Length
+                ValidLoss = vLoss
+                ValidAccuracy = vAcc
+                Seconds = watch.Elapsed.TotalSeconds
+            }
+
+            history.Add log
+            progress log
+
+            match cfg.Patience, vLoss, vAcc with
+            | Some patience, Some l, Some a ->
+                let score = if cfg.Monitor = ValidLoss then l else -a
+
+                if Double.IsNaN bestScore || score < bestScore then
+                    bestScore <- score
+                    bestEpoch <- epoch + 1
+                    best <- Some(sessionModel s)
+                    waited <- 0
+                else
+                    waited <- waited + 1
+
+                    if waited >= patience then
+                        stopped <- true
+            | _ -> bestEpoch <- epoch + 1
+
+            epoch <- epoch + 1
+
+        {
+            Model = defaultArg best (sessionModel s)
+            History = List.ofSeq history
+            BestEpoch = bestEpoch
+            StoppedEarly = stopped
+        }
+
+    /// Accuracy, macro F1 (over classes present in truth or predictions) and confusion matrix [truth, predicted]
+    /// of the model in inference mode (Forward.run).
+    let evaluate (model: Model) (samples: float32[][]) (labels: int[]) : float * float * int[,] =
+        if samples.Length <> labels.Length then
+            invalidArg "labels" $"{samples.Length} samples but {labels.Length} labels"
+
+        let k = (Model.shapes model |> List.last).Size
+
+        let predicted =
+            samples
+            |> Array.Parallel.map (fun x -> (Forward.run model (Tensor.ofArray model.Input x)).Data |> Tensor.argmax)
+
+        let confusion = Array2D.zeroCreate<int> k k
+
+        Array.iter2
+            (fun t p ->
+                if t < 0 || t >= k then
+                    invalidArg "labels" $"label {t} is outside 0..{k - 1}"
+
+                confusion[t, p] <- confusion[t, p] + 1)
+            labels
+            predicted
+
+        let correct = Seq.init k (fun c -> confusion[c, c]) |> Seq.sum
+        let accuracy = float correct / float (max 1 samples.Length)
+
+        let f1s = [
+            for c in 0 .. k - 1 do
+                let tp = float confusion[c, c]
+                let truth = Seq.init k (fun p -> confusion[c, p]) |> Seq.sum
+                let pred = Seq.init k (fun t -> confusion[t, c]) |> Seq.sum
+
+                if truth + pred > 0 then
+                    yield 2.0 * tp / float (truth + pred)
+        ]
+
+        let macroF1 = if f1s.IsEmpty then 0.0 else List.average f1s
+        accuracy, macroF1, confusion
