@@ -57,36 +57,54 @@ module Architectures =
         Bias = Array.zeroCreate outputs
     }
 
-    /// The default model for 64x64x1 spectrograms and 5 classes, in seed 000's shape:
-    /// conv 3x3/2 (1->8) -> BN -> ReLU -> depthwise 3x3/2 -> BN -> ReLU -> pointwise 8->32 -> BN -> ReLU
-    /// -> avgpool 4x4 -> flatten -> dense 512->5. 3,109 parameters (3,013 once BN is folded; the seed's has 3,029).
-    let defaultModel (seed: int) : Model =
+    /// The default architecture in seed 000's shape for any input and class count:
+    /// conv 3x3/2 (C->8) -> BN -> ReLU -> depthwise 3x3/2 -> BN -> ReLU -> pointwise 8->32 -> BN -> ReLU
+    /// -> average pooling down to at most 4x4 -> flatten -> dense -> classes.
+    let defaultFor (input: Shape3) (classes: string list) (seed: int) : Model =
         let rng = Random(seed)
+        let half n = (n + 2 - 3) / 2 + 1
+        let h, w = half (half input.H), half (half input.W)
+        // Pool to at most 4x4; a side already that small is left alone.
+        let kh, kw = max 1 (h / 4), max 1 (w / 4)
+        let ph, pw = h / kh, w / kw
+
+        let pool =
+            if kh = 1 && kw = 1 then
+                []
+            else
+                [
+                    AvgPool {
+                        KernelH = kh
+                        KernelW = kw
+                        StrideH = kh
+                        StrideW = kw
+                    }
+                ]
 
         {
             Name = "default"
-            Input = Shape3(64, 64, 1)
-            Classes = radarClasses
-            Layers = [
-                Conv2d(conv rng 1 8 3 2 1)
-                BatchNorm(batchNorm 8)
-                ReLU
-                DepthwiseConv2d(depthwise rng 8 3 2 1)
-                BatchNorm(batchNorm 8)
-                ReLU
-                Pointwise(conv rng 8 32 1 1 0)
-                BatchNorm(batchNorm 32)
-                ReLU
-                AvgPool {
-                    KernelH = 4
-                    KernelW = 4
-                    StrideH = 4
-                    StrideW = 4
-                }
-                Flatten
-                Dense(dense rng 512 5)
-            ]
+            Input = input
+            Classes = classes
+            Layers =
+                [
+                    Conv2d(conv rng input.C 8 3 2 1)
+                    BatchNorm(batchNorm 8)
+                    ReLU
+                    DepthwiseConv2d(depthwise rng 8 3 2 1)
+                    BatchNorm(batchNorm 8)
+                    ReLU
+                    Pointwise(conv rng 8 32 1 1 0)
+                    BatchNorm(batchNorm 32)
+                    ReLU
+                ]
+                @ pool
+                @ [ Flatten; Dense(dense rng (ph * pw * 32) classes.Length) ]
         }
+
+    /// The default model for 64x64x1 spectrograms and the 5 radar classes: 3,109 parameters (3,013 once BN is
+    /// folded; the seed's has 3,029).
+    let defaultModel (seed: int) : Model =
+        defaultFor (Shape3(64, 64, 1)) radarClasses seed
 
     /// Names accepted by `byName`.
     let names: string list = [ "default" ]
