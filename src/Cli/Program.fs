@@ -194,6 +194,32 @@ and DataArgs =
             | Import _ -> "bring recordings in as data set folders (raw windows and spectrograms)"
             | Info _ -> "counts per class and subject, shapes"
 
+type TrainArgs =
+    | [<Mandatory>] Data of dir: string
+    | Arch of name: string
+    | [<Mandatory>] Out of path: string
+    | Epochs of int
+    | Batch of int
+    | Lr of rate: float
+    | Valid of fraction: float
+    | Class_Weighted
+    | Seed of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "data set folder (tern data synth / tern data import)"
+            | Arch _ -> "architecture (default), shaped to the data's input and classes"
+            | Out _ -> "float model file to write"
+            | Epochs _ -> "epochs (default 30; early stopping on the validation subjects)"
+            | Batch _ -> "mini-batch size (default 32)"
+            | Lr _ -> "Adam learning rate (default 0.001, cosine schedule)"
+            | Valid _ -> "fraction of subjects held out for validation (default 0.2)"
+            | Class_Weighted -> "weight the loss by inverse class frequency"
+            | Seed _ -> "seed of initialisation and shuffling (default 1)"
+            | Json -> "print one JSON object"
+
 type DeviceKernelsArg =
     | Reference
     | Dsp
@@ -236,6 +262,7 @@ type HilArgs =
 type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
+    | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Inspect of ParseResults<InspectArgs>
     | [<CliPrefix(CliPrefix.None)>] Lower of ParseResults<LowerArgs>
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
@@ -247,6 +274,7 @@ type TernArgs =
             match a with
             | Model _ -> "create models"
             | Data _ -> "import and describe data sets"
+            | Train _ -> "train a float model on a data set"
             | Inspect _ -> "per-layer table of a model file"
             | Lower _ -> "float model + calibration -> integer model"
             | Run _ -> "run an integer model on the host runtimes"
@@ -816,6 +844,92 @@ let private dataInfo (args: ParseResults<DataInfoArgs>) =
         else
             printfn "%s" (Import.infoText s)
 
+let private train (args: ParseResults<TrainArgs>) =
+    let dir = args.GetResult TrainArgs.Data
+    let seed = args.GetResult(TrainArgs.Seed, defaultValue = 1)
+    let fraction = args.GetResult(TrainArgs.Valid, defaultValue = 0.2)
+    let out = args.GetResult TrainArgs.Out
+
+    if not (fraction > 0.0 && fraction < 1.0) then
+        raise (BadInput $"--valid {fraction}: expected a fraction in (0, 1)")
+
+    let data =
+        match Dataset.load dir with
+        | Ok d -> d
+        | Error e -> raise (BadInput e)
+
+    let model =
+        match args.GetResult(TrainArgs.Arch, defaultValue = "default") with
+        | "default" -> Architectures.defaultFor data.Shape data.Classes seed
+        | other -> raise (BadInput $"--arch: unknown architecture '{other}' (known: default)")
+
+    let all = Array.init data.Samples.Length id
+    let trainIdx, validIdx = Splits.groupHoldout fraction seed all data.Subjects
+
+    if validIdx.Length = 0 then
+        raise (BadInput $"{dir}: a validation split needs at least two subjects")
+
+    let pick (idx: int[]) =
+        idx |> Array.map (fun i -> data.Samples[i]), idx |> Array.map (fun i -> data.Labels[i])
+
+    let config = {
+        Train.defaultConfig with
+            Epochs = args.GetResult(TrainArgs.Epochs, defaultValue = Train.defaultConfig.Epochs)
+            BatchSize = args.GetResult(TrainArgs.Batch, defaultValue = Train.defaultConfig.BatchSize)
+            Optimizer = Adam(args.GetResult(TrainArgs.Lr, defaultValue = 1e-3), 0.9, 0.999, 1e-8)
+            ClassWeighted = args.Contains TrainArgs.Class_Weighted
+            Seed = seed
+    }
+
+    if config.Epochs < 1 || config.BatchSize < 1 then
+        raise (BadInput "--epochs and --batch must be at least 1")
+
+    let sw = Diagnostics.Stopwatch.StartNew()
+
+    let result =
+        Progress.run "training" config.Epochs (fun tick ->
+            Train.fit config model (pick trainIdx) (Some(pick validIdx)) (fun _ -> tick 1))
+
+    let seconds = sw.Elapsed.TotalSeconds
+    ModelFile.saveFloat out result.Model
+    let vx, vy = pick validIdx
+    let accuracy, macroF1, _ = Train.evaluate result.Model vx vy
+    let last = List.last result.History
+    let epochs = result.History.Length
+
+    if args.Contains TrainArgs.Json then
+        printfn
+            "%s"
+            (Json.render (
+                Json.obj [
+                    "file", Json.str out
+                    "data", Json.str dir
+                    "train_samples", Json.int trainIdx.Length
+                    "valid_samples", Json.int validIdx.Length
+                    "epochs", Json.int epochs
+                    "best_epoch", Json.int result.BestEpoch
+                    "train_accuracy", Json.num last.TrainAccuracy
+                    "valid_accuracy", Json.num accuracy
+                    "valid_macro_f1", Json.num macroF1
+                    "seconds", Json.num seconds
+                    "samples_per_s", Json.num (float (trainIdx.Length * epochs) / seconds)
+                    "source", Json.str data.Source
+                ]
+            ))
+    else
+        printfn
+            "wrote %s: %d epochs (best %d), validation accuracy %.4f, macro-F1 %.4f on %d samples of held-out subjects, %.1f s"
+            out
+            epochs
+            result.BestEpoch
+            accuracy
+            macroF1
+            validIdx.Length
+            seconds
+
+        if data.Source <> "" then
+            printfn "data: %s" data.Source
+
 /// The default model for HIL until trained models exist: the default architecture from a seeded init,
 /// lowered to ternary with seeded random calibration.
 let private defaultIntModel (seed: int) : IntModel =
@@ -1007,6 +1121,7 @@ let main argv =
                     | Sp_Sw_Har a -> importSpSwHar a
                     | Csv a -> importCsv a
                 | Info a -> dataInfo a
+            | Train a -> train a
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a
