@@ -264,3 +264,43 @@ type CliTests() =
 
         Assert.That(code, Is.EqualTo 2)
         Assert.That(err, Does.Contain("bad.csv").And.Contain("row 3"))
+
+    [<Test>]
+    member _.``data synth then train writes a float model and reports held-out accuracy``() =
+        let code, out, err =
+            tern [
+                "data"
+                "synth"
+                "--out"
+                path "radar"
+                "--subjects"
+                "3"
+                "--per-class"
+                "4"
+                "--seed"
+                "2"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("count").GetInt32(), Is.EqualTo 60)
+
+        let code, out, err =
+            tern [
+                "train"
+                "--data"
+                path "radar"
+                "--out"
+                path "trained.tern"
+                "--epochs"
+                "2"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        Assert.That(j.GetProperty("valid_accuracy").GetDouble(), Is.InRange(0.0, 1.0))
+        Assert.That(j.GetProperty("epochs").GetInt32(), Is.EqualTo 2)
+        let code, out, err = tern [ "inspect"; path "trained.tern"; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("kind").GetString(), Is.EqualTo "float")
