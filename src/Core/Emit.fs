@@ -299,7 +299,9 @@ module Emit =
         "{"
         "#if TB_HAVE_DSP"
         "    int32_t r;"
-        "    __asm__(\"ssat %0, #8, %1, asr #" + string n + "\" : \"=r\"(r) : \"r\"(x));"
+        "    __asm__(\"ssat %0, #8, %1, asr #"
+        + string n
+        + "\" : \"=r\"(r) : \"r\"(x));"
         "    return r;"
         "#else"
         $"    return tb_clamp(x >> {n}, -128, 127);"
@@ -341,8 +343,7 @@ module Emit =
             | true, false -> $"tb_clamp({e}, {lo}, 127)"
             | false, true -> $"tb_clamp({e}, -128, {hi})"
             | true, true -> $"tb_clamp({e}, {lo}, {hi})"
-        | None when s >= 33 ->
-            $"tb_rq_z({acc}, {num m}, {num (1L <<< (s - 33))}, {s - 32}, {num z}, {lo}, {hi})"
+        | None when s >= 33 -> $"tb_rq_z({acc}, {num m}, {num (1L <<< (s - 33))}, {s - 32}, {num z}, {lo}, {hi})"
         | None -> $"tb_rq_wide({acc}, {num m}, {s}, {num z}, {lo}, {hi})"
 
     /// Largest |acc| of channel oc: |bias - z_in * net| + 128 per non-zero weight (raw codes, |x| <= 128).
@@ -376,7 +377,10 @@ module Emit =
         let inS = if dense then Shape3(1, 1, c.Input.Size) else c.Input
         let ih, iw, ic = inS.H, inS.W, inS.C
         let oh, ow, oc = c.Output.H, c.Output.W, c.Output.C
-        let kh, kw, sh, sw, ph, pw = c.KernelH, c.KernelW, c.StrideH, c.StrideW, c.PadH, c.PadW
+
+        let kh, kw, sh, sw, ph, pw =
+            c.KernelH, c.KernelW, c.StrideH, c.StrideW, c.PadH, c.PadW
+
         let fanIn = c.FanIn
         let weights = c.TernaryWeights.Unpack()
         let rowStride = iw * ic
@@ -416,20 +420,28 @@ module Emit =
         // two pixels per register pays where channels share the pair set-up (not depthwise)
         let pairs = not depthwise && oxHi - oxLo >= 2
 
-        let pairNote = if pairs then "; two pixels per register in the interior" else ""
+        let pairNote =
+            if pairs then
+                "; two pixels per register in the interior"
+            else
+                ""
 
         nl
             $"/* layer {i}: {safeText c.Name} ({c.Kind}) {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, padding {ph}x{pw}:"
 
-        nl
-            $" * {nonzero} of {oc * fanIn} ternary weights non-zero, baked into code{pairNote}. */"
+        nl $" * {nonzero} of {oc * fanIn} ternary weights non-zero, baked into code{pairNote}. */"
 
         // ---- one pixel, int32 accumulation: x is the window's top-left byte, rs the bytes between window rows
         nl $"static void {p}_px1(const int8_t *x, int32_t rs, int8_t *o)"
         nl "{"
 
         let usedRows =
-            allTerms |> Seq.concat |> Seq.map (fun (_, r, _) -> r) |> Seq.distinct |> Seq.sort |> List.ofSeq
+            allTerms
+            |> Seq.concat
+            |> Seq.map (fun (_, r, _) -> r)
+            |> Seq.distinct
+            |> Seq.sort
+            |> List.ofSeq
 
         if usedRows.IsEmpty then
             nl "    (void)x;"
@@ -453,7 +465,12 @@ module Emit =
                 let text =
                     ts
                     |> List.mapi (fun k (t, r, j) ->
-                        let sign = if t > 0 then (if k = 0 then "" else " + ") else (if k = 0 then "-" else " - ")
+                        let sign =
+                            if t > 0 then
+                                (if k = 0 then "" else " + ")
+                            else
+                                (if k = 0 then "-" else " - ")
+
                         let brk = if k > 0 && k % 12 = 0 then "\n       " else ""
                         $"{brk}{sign}r{r}[{j}]")
                     |> String.concat ""
@@ -485,7 +502,8 @@ module Emit =
                 nl $"    const uint32_t {w} = tb_load32(x + {off});"
                 w
 
-            let pair (r: int) (j: int) (e: string) = nl $"    const uint32_t p{r}_{j} = {e};"
+            let pair (r: int) (j: int) (e: string) =
+                nl $"    const uint32_t p{r}_{j} = {e};"
 
             for r in 0 .. kh - 1 do
                 let b = r * rowStride
@@ -529,7 +547,8 @@ module Emit =
                                     nl $"    const uint32_t e{wa} = tb_sxtb16({wa}), e{wb} = tb_sxtb16({wb});"
 
                                 if od then
-                                    nl $"    const uint32_t e{wa}r = tb_sxtb16_ror8({wa}), e{wb}r = tb_sxtb16_ror8({wb});"
+                                    nl
+                                        $"    const uint32_t e{wa}r = tb_sxtb16_ror8({wa}), e{wb}r = tb_sxtb16_ror8({wb});"
 
                                 for j in js do
                                     let suffix = if (j - j0) % 2 = 1 then "r" else ""
@@ -556,7 +575,10 @@ module Emit =
                     nl $"    o[{oc + o}] = {k}; /* channel {o}: no non-zero weight */"
                 | ts ->
                     // positive terms first, so a chunk starts with a plain copy
-                    let ordered = (ts |> List.filter (fun (t, _, _) -> t > 0)) @ (ts |> List.filter (fun (t, _, _) -> t < 0))
+                    let ordered =
+                        (ts |> List.filter (fun (t, _, _) -> t > 0))
+                        @ (ts |> List.filter (fun (t, _, _) -> t < 0))
+
                     let chunks = ordered |> List.chunkBySize bakedChunk
 
                     let chunkText (ch: (int * int * int) list) =
@@ -584,7 +606,9 @@ module Emit =
                         nl $"    o[{o}] = (int8_t){bakedRequant c o (bakedBound c weights o) left};"
                         nl $"    o[{oc + o}] = (int8_t){bakedRequant c o (bakedBound c weights o) right};"
                     | _ ->
-                        nl $"    /* channel {o}: {ts.Length} terms, in chunks of at most {bakedChunk} added into int32 */"
+                        nl
+                            $"    /* channel {o}: {ts.Length} terms, in chunks of at most {bakedChunk} added into int32 */"
+
                         nl $"    a0 = {fold};"
                         nl $"    a1 = {fold};"
 
@@ -638,7 +662,8 @@ module Emit =
             if pairs then
                 nl $"{indent}for (; ox + 2 <= {oxHi}; ox += 2) {p}_px2(row + (ox * {sw} - {pw}) * {ic}, o + ox * {oc});"
 
-            nl $"{indent}for (; ox < {oxHi}; ox++) {p}_px1(row + (ox * {sw} - {pw}) * {ic}, {rowStride}, o + ox * {oc});"
+            nl
+                $"{indent}for (; ox < {oxHi}; ox++) {p}_px1(row + (ox * {sw} - {pw}) * {ic}, {rowStride}, o + ox * {oc});"
 
             if border then
                 nl $"{indent}for (; ox < {ow}; ox++) {p}_border(in, iy0, ox * {sw} - {pw}, o + ox * {oc});"
@@ -649,7 +674,10 @@ module Emit =
             nl $"        if (oy >= {oyLo} && oy < {oyHi}) {{"
             interiorRow "            "
             nl "        } else {"
-            nl $"            for (int32_t ox = 0; ox < {ow}; ox++) {p}_border(in, iy0, ox * {sw} - {pw}, o + ox * {oc});"
+
+            nl
+                $"            for (int32_t ox = 0; ox < {ow}; ox++) {p}_border(in, iy0, ox * {sw} - {pw}, o + ox * {oc});"
+
             nl "        }"
 
         nl "    }"
@@ -757,6 +785,7 @@ module Emit =
         nl sb "/* One statically planned arena (ping-pong: each layer reads one end and writes the other). */"
         nl sb "static int8_t tern_arena[TERN_MODEL_ARENA_BYTES] __attribute__((aligned(8)));"
         nl sb ""
+
         let baked =
             layers
             |> Array.indexed
@@ -791,7 +820,10 @@ module Emit =
             let patch = baked |> Array.map (snd >> bakedPatchBytes) |> Array.max
 
             if patch > 0 then
-                nl sb "/* Border windows of the baked layers are gathered here, padding filled with the input zero point. */"
+                nl
+                    sb
+                    "/* Border windows of the baked layers are gathered here, padding filled with the input zero point. */"
+
                 nl sb $"static int8_t tern_patch[{patch}];"
                 nl sb ""
 

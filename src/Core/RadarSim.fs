@@ -122,8 +122,7 @@ module RadarSim =
     let private parts = 13
 
     // Base amplitude reflectivity per scatterer, roughly following the body part's area.
-    let private baseReflectivity =
-        [| 0.35; 1.0; 0.7; 0.3; 0.3; 0.25; 0.25; 0.5; 0.5; 0.35; 0.35; 0.2; 0.2 |]
+    let private baseReflectivity = [| 0.35; 1.0; 0.7; 0.3; 0.3; 0.25; 0.25; 0.5; 0.5; 0.35; 0.35; 0.2; 0.2 |]
 
     /// Checks the STFT settings; fails with a message naming the bad field.
     let checkConfig (cfg: Config) : unit =
@@ -144,10 +143,12 @@ module RadarSim =
         int (Math.Round(cfg.DurationS * cfg.SampleRateHz, MidpointRounding.AwayFromZero))
 
     /// Centre frequency in Hz of Doppler row h (positive = approaching).
-    let dopplerHz (cfg: Config) (h: int) : float = float (h - size / 2) * cfg.SampleRateHz / float size
+    let dopplerHz (cfg: Config) (h: int) : float =
+        float (h - size / 2) * cfg.SampleRateHz / float size
 
     /// Radial speed in m/s (positive = approaching) whose Doppler frequency is f_d = 2 v f_c / c.
-    let speedOfDoppler (cfg: Config) (hz: float) : float = hz * speedOfLight / (2.0 * cfg.CarrierHz)
+    let speedOfDoppler (cfg: Config) (hz: float) : float =
+        hz * speedOfLight / (2.0 * cfg.CarrierHz)
 
     /// Phase in radians of the return from a scatterer at the given range: -4 pi f_c R / c.
     let phase (cfg: Config) (rangeM: float) : float =
@@ -168,7 +169,7 @@ module RadarSim =
         let window =
             Array.init cfg.Window (fun i -> float32 (0.5 - 0.5 * cos (2.0 * Math.PI * float i / float cfg.Window)))
 
-        let power = Array.zeroCreate<float> (frames * size)
+        let power = Array.zeroCreate<float>(frames * size)
         let buf = Array.zeroCreate<Complex32> f
 
         let inline pow (j: int) =
@@ -201,7 +202,7 @@ module RadarSim =
 
                 power[fr * size + h] <- acc
 
-        let db = Array.zeroCreate<float> (size * size)
+        let db = Array.zeroCreate<float>(size * size)
 
         for h in 0 .. size - 1 do
             for w in 0 .. size - 1 do
@@ -375,7 +376,8 @@ module RadarSim =
             pz[i] <- oz + u
 
         // Trunk-frame offset: pitched by the trunk angle about the left axis.
-        let inline putT (i: int) (a: float) (l: float) (u: float) = put i (a * ct + u * st) l (-a * st + u * ct)
+        let inline putT (i: int) (a: float) (l: float) (u: float) =
+            put i (a * ct + u * st) l (-a * st + u * ct)
 
         putT 0 0.0 0.0 (b.Trunk + b.Neck)
         putT 1 0.0 0.0 (0.6 * b.Trunk)
@@ -490,7 +492,10 @@ module RadarSim =
     let private motionOf (cfg: Config) (s: SubjectParams) (cls: int) (rng: Random) : Motion =
         let b = bodyOf s
         let u lo hi = uniform rng lo hi
-        let jit (x: float) (rel: float) = x * (1.0 + rel * (2.0 * rng.NextDouble() - 1.0))
+
+        let jit (x: float) (rel: float) =
+            x * (1.0 + rel * (2.0 * rng.NextDouble() - 1.0))
+
         let duration = cfg.DurationS
         let radarZ = s.RadarHeightM
         let offAxis = u -15.0 15.0 * deg
@@ -513,8 +518,7 @@ module RadarSim =
             let approach = rng.NextDouble() < 0.5
             let path = speed * duration * abs (cos aspect)
 
-            let r =
-                if approach then 2.0 + path + u 0.0 4.0 else 2.0 + u 0.0 4.0
+            let r = if approach then 2.0 + path + u 0.0 4.0 else 2.0 + u 0.0 4.0
 
             {
                 BaseX = r * cos offAxis
@@ -741,7 +745,7 @@ module RadarSim =
                             // Arms hang from the pitched trunk.
                             p.ArmL <- p.Trunk
                             p.ArmR <- p.Trunk
-            }
+                }
         | _ -> invalidArg "cls" $"class {cls} is not one of 0..{classes.Length - 1}"
 
     /// The complex baseband return of one recording (body + static clutter + white noise).
@@ -768,7 +772,7 @@ module RadarSim =
         // for a foot accelerating at 200 m/s^2); within a step each phasor then rotates by a constant.
         let step = 4
         let knots = (n + step - 1) / step + 1
-        let ranges = Array.zeroCreate<float> (knots * parts)
+        let ranges = Array.zeroCreate<float>(knots * parts)
 
         for j in 0 .. knots - 1 do
             motion.Animate pose (float (j * step) / cfg.SampleRateHz)

@@ -84,9 +84,19 @@ module private CBuild =
     /// whose int16 lanes must be flushed into int32; multipliers with S <= 32, typical S, S = 62 and tiny M.
     let oddTernaryModel (seed: int) : IntModel =
         let rng = Random(seed)
-        let zero () = [| -128; 127; 0; rng.Next(-128, 128); rng.Next(-128, 128) |][rng.Next 5]
 
-        let layer (name: string) (kind: IntLayerKind) (inS: Shape3) (outC: int) (k: int * int) (st: int * int) (pad: int * int) =
+        let zero () =
+            [| -128; 127; 0; rng.Next(-128, 128); rng.Next(-128, 128) |][rng.Next 5]
+
+        let layer
+            (name: string)
+            (kind: IntLayerKind)
+            (inS: Shape3)
+            (outC: int)
+            (k: int * int)
+            (st: int * int)
+            (pad: int * int)
+            =
             let (kh, kw), (sh, sw), (ph, pw) = k, st, pad
             let dense = kind = IntLayerKind.Dense
 
@@ -162,13 +172,26 @@ module private CBuild =
 
         let input = Shape3(9, 11, 1)
         let l0 = layer "conv s1 1->5" IntLayerKind.Conv input 5 (3, 3) (1, 1) (1, 1)
-        let l1 = layer "depthwise s2" IntLayerKind.Depthwise l0.Output 5 (3, 3) (2, 2) (1, 1)
-        let l2 = layer "pointwise 5->40" IntLayerKind.Pointwise l1.Output 40 (1, 1) (1, 1) (0, 0)
-        let l3 = layer "conv 3x3 40->7 (fan-in 360)" IntLayerKind.Conv l2.Output 7 (3, 3) (1, 1) (1, 1)
+
+        let l1 =
+            layer "depthwise s2" IntLayerKind.Depthwise l0.Output 5 (3, 3) (2, 2) (1, 1)
+
+        let l2 =
+            layer "pointwise 5->40" IntLayerKind.Pointwise l1.Output 40 (1, 1) (1, 1) (0, 0)
+
+        let l3 =
+            layer "conv 3x3 40->7 (fan-in 360)" IntLayerKind.Conv l2.Output 7 (3, 3) (1, 1) (1, 1)
+
         let l4 = layer "conv 2x3 s2x1" IntLayerKind.Conv l3.Output 6 (2, 3) (2, 1) (1, 0)
-        let l5 = layer "pointwise s2" IntLayerKind.Pointwise l4.Output 4 (1, 1) (2, 2) (0, 0)
+
+        let l5 =
+            layer "pointwise s2" IntLayerKind.Pointwise l4.Output 4 (1, 1) (2, 2) (0, 0)
+
         let l6 = layer "dense" IntLayerKind.Dense l5.Output 3 (1, 1) (1, 1) (0, 0)
-        let m = IntModel("odd-ternary", input, 0.05f, zero (), [| l0; l1; l2; l3; l4; l5; l6 |], [| "a"; "b"; "c" |])
+
+        let m =
+            IntModel("odd-ternary", input, 0.05f, zero (), [| l0; l1; l2; l3; l4; l5; l6 |], [| "a"; "b"; "c" |])
+
         m.Validate()
         m
 
@@ -217,7 +240,16 @@ module private CBuild =
             let m = oddTernaryModel modelSeed
             let hash = ModelFile.hash (ModelFile.serializeInt m)
             let md = Path.Combine(dir, "odd")
-            Emit.writeFiles md (Emit.model { CommandLine = "CKernelTests odd ternary" } m hash)
+
+            Emit.writeFiles
+                md
+                (Emit.model
+                    {
+                        CommandLine = "CKernelTests odd ternary"
+                    }
+                    m
+                    hash)
+
             KernelVectors.writeModelVectors md "odd-ternary" m hash (extremeInputs m modelSeed)
             "odd", md
         ]
@@ -349,7 +381,9 @@ type CKernelTests() =
     /// The same vectors on the Cortex-M4 board under QEMU, where the _dsp bodies use SMLAD, SMMLA, USADA8 ...
     /// Also reports the instructions of one inference with the reference and the DSP kernels.
     [<Test>]
-    member this.``qemu mps2-an386: both bodies and the models match; DSP needs 1.5x fewer instructions, baked ternary at most 0.7x int8``() =
+    member this.``qemu mps2-an386: both bodies and the models match; DSP needs 1.5x fewer instructions, baked ternary at most 0.7x int8``
+        ()
+        =
         let gcc = onPath "arm-none-eabi-gcc"
         let qemu = onPath "qemu-system-arm"
 

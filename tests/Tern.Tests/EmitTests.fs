@@ -255,7 +255,10 @@ let ``a channel with more than 255 non-zero weights accumulates int16 chunks of 
         )
 
     layer.Validate()
-    let src = (Emit.model options (singleLayer layer 3) (hashOf (singleLayer layer 3))).Source
+
+    let src =
+        (Emit.model options (singleLayer layer 3) (hashOf (singleLayer layer 3))).Source
+
     Assert.That(src, Does.Contain "/* channel 0: 300 terms, in chunks of at most 255 added into int32 */")
     Assert.That(Regex.Matches(src, Regex.Escape "a0 = tb_add(a0, tb_lo(s));").Count, Is.EqualTo 2)
     // the all-zero channel is the requantized bias, computed by the emitter

@@ -100,7 +100,7 @@ let ``labels and subjects are as requested and balanced`` () =
     let subjects, perClass = 3, 2
     let d = RadarSim.synth cfg subjects perClass 11
     let nc = RadarSim.classes.Length
-    Assert.That(Dataset.validate d, Is.EqualTo(Ok() : Result<unit, string>))
+    Assert.That(Dataset.validate d, Is.EqualTo(Ok(): Result<unit, string>))
     Assert.That(d.Shape, Is.EqualTo RadarSim.shape)
     Assert.That(d.Samples.Length, Is.EqualTo(subjects * nc * perClass))
     Assert.That(d.Source, Does.Contain "seed 11")
@@ -108,7 +108,9 @@ let ``labels and subjects are as requested and balanced`` () =
     for s in 0 .. subjects - 1 do
         for c in 0 .. nc - 1 do
             let count =
-                Array.zip d.Subjects d.Labels |> Array.filter (fun (s', c') -> s' = s && c' = c) |> Array.length
+                Array.zip d.Subjects d.Labels
+                |> Array.filter (fun (s', c') -> s' = s && c' = c)
+                |> Array.length
 
             Assert.That(count, Is.EqualTo perClass, $"subject {s}, class {c}")
 
@@ -122,7 +124,8 @@ let ``subjects differ from each other and are reproducible`` () =
 [<Property(MaxTest = 15)>]
 let ``every sample is 64x64x1, finite, in [0, 1] and peaks at 1`` () =
     Prop.forAll Gens.recordings (fun (seed, s, c, k) ->
-        let x = RadarSim.sample cfg (RadarSim.subject seed s) c (Random(RadarSim.sampleSeed seed s c k))
+        let x =
+            RadarSim.sample cfg (RadarSim.subject seed s) c (Random(RadarSim.sampleSeed seed s c k))
 
         (x.Length = RadarSim.shape.Size
          && x |> Array.forall (fun v -> Single.IsFinite v && v >= 0.0f && v <= 1.0f)
@@ -143,7 +146,9 @@ let ``a point moving at constant radial speed shows at f_d = 2 v f_c / c, approa
         let spec = RadarSim.spectrogram cfg signal
         let fd = 2.0 * v * cfg.CarrierHz / RadarSim.speedOfLight
         let rowHz = cfg.SampleRateHz / float RadarSim.size
-        let expected = RadarSim.size / 2 + int (Math.Round(fd / rowHz, MidpointRounding.AwayFromZero))
+
+        let expected =
+            RadarSim.size / 2 + int (Math.Round(fd / rowHz, MidpointRounding.AwayFromZero))
 
         let rows =
             Array.init RadarSim.size (fun w ->
@@ -160,14 +165,23 @@ let ``a point moving at constant radial speed shows at f_d = 2 v f_c / c, approa
 let ``dopplerHz and speedOfDoppler agree with the tone's row`` () =
     Assert.That(RadarSim.dopplerHz cfg 32, Is.EqualTo 0.0)
     Assert.That(RadarSim.dopplerHz cfg 33, Is.EqualTo(cfg.SampleRateHz / 64.0))
-    Assert.That(RadarSim.speedOfDoppler cfg (2.0 * 1.5 * cfg.CarrierHz / RadarSim.speedOfLight), Is.EqualTo(1.5).Within 1e-9)
+
+    Assert.That(
+        RadarSim.speedOfDoppler cfg (2.0 * 1.5 * cfg.CarrierHz / RadarSim.speedOfLight),
+        Is.EqualTo(1.5).Within 1e-9
+    )
 
 [<Test>]
 let ``class means differ in Doppler spread while subjects vary within a class`` () =
     let d = study.Force()
 
     let stats c =
-        let sp = [| for i in 0 .. d.Samples.Length - 1 do if d.Labels[i] = c then dopplerSpread d.Samples[i] |]
+        let sp = [|
+            for i in 0 .. d.Samples.Length - 1 do
+                if d.Labels[i] = c then
+                    dopplerSpread d.Samples[i]
+        |]
+
         let m = Array.average sp
         m, sqrt (sp |> Array.averageBy (fun x -> (x - m) * (x - m)))
 
@@ -188,17 +202,30 @@ let ``a nearest-class-mean classifier on held-out subjects beats chance but is n
 
     let means =
         Array.init RadarSim.classes.Length (fun c ->
-            let idx = [| for i in 0 .. n - 1 do if not (heldOut i) && d.Labels[i] = c then i |]
+            let idx = [|
+                for i in 0 .. n - 1 do
+                    if not (heldOut i) && d.Labels[i] = c then
+                        i
+            |]
+
             Array.init RadarSim.shape.Size (fun p -> idx |> Array.averageBy (fun i -> d.Samples[i][p])))
 
     let dist (x: float32[]) (m: float32[]) =
         Array.fold2 (fun a (u: float32) v -> a + (u - v) * (u - v)) 0.0f x m
 
-    let tested = [| for i in 0 .. n - 1 do if heldOut i then i |]
+    let tested = [|
+        for i in 0 .. n - 1 do
+            if heldOut i then
+                i
+    |]
 
     let correct =
         tested
-        |> Array.filter (fun i -> Array.init means.Length (fun c -> -(dist d.Samples[i] means[c])) |> Tensor.argmax = d.Labels[i])
+        |> Array.filter (fun i ->
+            Array.init means.Length (fun c -> -(dist d.Samples[i] means[c]))
+            |> Tensor.argmax
+                =
+                d.Labels[i])
         |> Array.length
 
     let accuracy = float correct / float tested.Length
@@ -208,5 +235,7 @@ let ``a nearest-class-mean classifier on held-out subjects beats chance but is n
 
 [<Test>]
 let ``a bad config is refused with the field named`` () =
-    let ex = Assert.Throws<ArgumentException>(fun () -> RadarSim.checkConfig { cfg with FftSize = 100 })
+    let ex =
+        Assert.Throws<ArgumentException>(fun () -> RadarSim.checkConfig { cfg with FftSize = 100 })
+
     Assert.That(ex.Message, Does.Contain "FftSize")
