@@ -1,0 +1,276 @@
+/// The command line of `tern`: every verb's arguments (Argu) and the two error kinds.
+module Tern.Cli.Args
+
+open Argu
+
+/// Bad input: exit code 2.
+exception BadInput of string
+/// The work itself failed: exit code 1.
+exception Failure of string
+
+type NewArgs =
+    | [<Mandatory>] Arch of name: string
+    | Seed of int
+    | [<Mandatory>] Out of path: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Arch _ -> "architecture (default)"
+            | Seed _ -> "random seed for the initial weights (default 1)"
+            | Out _ -> "model file to write"
+            | Json -> "print one JSON object"
+
+and ModelArgs =
+    | [<CliPrefix(CliPrefix.None)>] New of ParseResults<NewArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | New _ -> "create a float model with initial weights"
+
+type InspectArgs =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | File _ -> "model file (float or integer)"
+            | Json -> "print one JSON object"
+
+type WeightsArg =
+    | Int8
+    | Ternary
+
+type AlphaArg =
+    | Layer
+    | Channel
+
+type LowerArgs =
+    | [<MainCommand; ExactlyOnce>] Float of path: string
+    | Weights of WeightsArg
+    | Calib of source: string
+    | Seed of int
+    | Threshold of ratio: float
+    | Alpha of AlphaArg
+    | [<Mandatory>] Out of path: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Float _ -> "float model file"
+            | Weights _ -> "weight storage (default ternary)"
+            | Calib _ -> "calibration inputs: random:N (default random:64)"
+            | Seed _ -> "seed of the calibration source (default 1)"
+            | Threshold _ -> "ternary threshold as a ratio of mean |W| (default 0.7)"
+            | Alpha _ -> "ternary scale per layer or per output channel (default channel)"
+            | Out _ -> "integer model file to write"
+            | Json -> "print one JSON object"
+
+type KernelsArg =
+    | Scalar
+    | Optimized
+
+type RunArgs =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | Input of source: string
+    | Seed of int
+    | Check
+    | Kernels of KernelsArg
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | File _ -> "integer model file"
+            | Input _ -> "inputs: random:N (default random:100)"
+            | Seed _ -> "seed of the input source (default 1)"
+            | Check -> "also run the scalar runtime and the F# reference and count disagreements"
+            | Kernels _ -> "kernels for the main run (default optimized)"
+            | Json -> "print one JSON object"
+
+type SpSwHarArgs =
+    | [<Mandatory>] In of dir: string
+    | Device of device: string
+    | [<Mandatory>] Out of dir: string
+    | Window of samples: int
+    | Hop of samples: int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | In _ -> "the sp-sw-har folder (the one holding DATA/, or DATA/ itself)"
+            | Device _ -> "sp (smartphone, default) or sw (smartwatch)"
+            | Out _ -> "output folder: OUT/raw and OUT/spectrogram are written"
+            | Window _ -> "window length in samples at 100 Hz (default 64)"
+            | Hop _ -> "hop between windows in samples (default 32)"
+            | Json -> "print one JSON object"
+
+and CsvArgs =
+    | [<Mandatory>] In of files: string list
+    | [<Mandatory>] Columns of names: string
+    | [<Mandatory>] Label of column: string
+    | [<Mandatory>] Subject of column: string
+    | [<Mandatory>] Rate of hz: float
+    | Time of column: string
+    | Classes of names: string
+    | Full_Scale of value: float
+    | Window of samples: int
+    | Hop of samples: int
+    | [<Mandatory>] Out of dir: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | In _ -> "CSV files (header row, comma-separated)"
+            | Columns _ -> "channel columns, comma-separated (e.g. x,y,z)"
+            | Label _ -> "label column"
+            | Subject _ -> "subject id column (whole numbers)"
+            | Rate _ -> "uniform rate to resample to, Hz"
+            | Time _ -> "timestamp column in ms (default: rows are already uniform at --rate)"
+            | Classes _ -> "fixed class list, comma-separated (other labels are rejected)"
+            | Full_Scale _ -> "divide raw values by this and clip to [-1, 1] (default: keep as recorded)"
+            | Window _ -> "window length in samples (default 64)"
+            | Hop _ -> "hop between windows in samples (default 32)"
+            | Out _ -> "output folder: OUT/raw and OUT/spectrogram are written"
+            | Json -> "print one JSON object"
+
+and ImportArgs =
+    | [<CliPrefix(CliPrefix.None)>] Sp_Sw_Har of ParseResults<SpSwHarArgs>
+    | [<CliPrefix(CliPrefix.None)>] Csv of ParseResults<CsvArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Sp_Sw_Har _ -> "import the sp-sw-har recordings (CC BY 4.0, Matey-Sanz et al. 2023)"
+            | Csv _ -> "import any recordings in CSV form"
+
+and DataInfoArgs =
+    | [<MainCommand; ExactlyOnce>] Dir of dir: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Dir _ -> "a data set folder"
+            | Json -> "print one JSON object"
+
+and SynthArgs =
+    | [<Mandatory>] Out of dir: string
+    | Subjects of count: int
+    | Per_Class of count: int
+    | Seed of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Out _ -> "output data set folder"
+            | Subjects _ -> "number of simulated subjects (default 12)"
+            | Per_Class _ -> "samples per class and subject (default 40)"
+            | Seed _ -> "seed (default 1)"
+            | Json -> "print one JSON object"
+
+and DataArgs =
+    | [<CliPrefix(CliPrefix.None)>] Synth of ParseResults<SynthArgs>
+    | [<CliPrefix(CliPrefix.None)>] Import of ParseResults<ImportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Info of ParseResults<DataInfoArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Synth _ -> "simulate CW radar micro-Doppler spectrograms (the embedded default data)"
+            | Import _ -> "bring recordings in as data set folders (raw windows and spectrograms)"
+            | Info _ -> "counts per class and subject, shapes"
+
+type TrainArgs =
+    | [<Mandatory>] Data of dir: string
+    | Arch of name: string
+    | [<Mandatory>] Out of path: string
+    | Epochs of int
+    | Batch of int
+    | Lr of rate: float
+    | Valid of fraction: float
+    | Class_Weighted
+    | Seed of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "data set folder (tern data synth / tern data import)"
+            | Arch _ -> "architecture (default), shaped to the data's input and classes"
+            | Out _ -> "float model file to write"
+            | Epochs _ -> "epochs (default 30; early stopping on the validation subjects)"
+            | Batch _ -> "mini-batch size (default 32)"
+            | Lr _ -> "Adam learning rate (default 0.001, cosine schedule)"
+            | Valid _ -> "fraction of subjects held out for validation (default 0.2)"
+            | Class_Weighted -> "weight the loss by inverse class frequency"
+            | Seed _ -> "seed of initialisation and shuffling (default 1)"
+            | Json -> "print one JSON object"
+
+type DeviceKernelsArg =
+    | Reference
+    | Dsp
+
+type HilArgs =
+    | Board of name: string
+    | [<Mandatory>] Model of path: string
+    | Data of dir: string
+    | Input of source: string
+    | Samples of int
+    | Seed of int
+    | Kernels of DeviceKernelsArg
+    | Port of port: string
+    | Cache of dir: string
+    | Firmware of elf: string
+    | No_Flash
+    | Report of path: string
+    | Junit of path: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Board _ -> "board (default qemu-mps2-an386; see hil/boards)"
+            | Model _ -> "integer model file, a float model (lowered to ternary), or 'default'"
+            | Data _ -> "a data set folder (labelled samples: accuracy is reported)"
+            | Input _ -> "inputs: random:N (default random:100)"
+            | Samples _ -> "number of samples to stream (default: all inputs)"
+            | Seed _ -> "seed of the input source and of the default model (default 1)"
+            | Kernels _ -> "device kernel bodies (default dsp where the board has it)"
+            | Port _ -> "serial port of a real board: /dev/ttyACM0, tcp:host:port or unix:path"
+            | Cache _ -> "firmware cache folder (default ~/.cache/tern)"
+            | Firmware _ -> "use this firmware ELF instead of building one (its model must match)"
+            | No_Flash -> "a real board already runs the firmware: do not flash it"
+            | Report _ -> "also write the JSON report to this file"
+            | Junit _ -> "write a JUnit XML report to this file"
+            | Json -> "print one JSON object"
+
+[<RequireSubcommand>]
+type TernArgs =
+    | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
+    | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Inspect of ParseResults<InspectArgs>
+    | [<CliPrefix(CliPrefix.None)>] Lower of ParseResults<LowerArgs>
+    | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
+    | [<CliPrefix(CliPrefix.None)>] Hil of ParseResults<HilArgs>
+    | Version
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Model _ -> "create models"
+            | Data _ -> "import and describe data sets"
+            | Train _ -> "train a float model on a data set"
+            | Inspect _ -> "per-layer table of a model file"
+            | Lower _ -> "float model + calibration -> integer model"
+            | Run _ -> "run an integer model on the host runtimes"
+            | Hil _ -> "run a model on a board and prove device == host bit for bit"
+            | Version -> "print the version"

@@ -1,0 +1,44 @@
+/// Helpers every verb shares: input sources, model loading, output.
+module Tern.Cli.Common
+
+open System
+open System.IO
+open Argu
+open Tern.Core
+open Tern.Runtime
+open Tern.Runtime.Engine
+open Spectre.Console
+open Tern.Cli.Args
+
+let version =
+    Reflection.Assembly.GetExecutingAssembly().GetName().Version.ToString(3)
+
+/// Parses "random:N" (N >= 1).
+let parseRandom (what: string) (source: string) : int =
+    match source.Split(':') with
+    | [| "random"; n |] ->
+        match Int32.TryParse n with
+        | true, v when v >= 1 -> v
+        | _ -> raise (BadInput $"--{what} {source}: N must be a whole number >= 1")
+    | _ -> raise (BadInput $"--{what} {source}: expected random:N (only a seeded random source is available so far)")
+
+let loadModel (path: string) : LoadedModel =
+    match ModelFile.load path with
+    | Ok m -> m
+    | Error e -> raise (BadInput e)
+
+let writeOut (json: bool) (node: System.Text.Json.Nodes.JsonNode) (human: unit -> unit) =
+    if json then printfn "%s" (Json.render node) else human ()
+
+let layersTable (rows: (string * string * Shape3 * int * int64) list) =
+    let table = Table()
+
+    for h in [ "#"; "layer"; "kind"; "output"; "params"; "MACs" ] do
+        table.AddColumn(h) |> ignore
+
+    rows
+    |> List.iteri (fun i (name, kind, shape, p, macs) ->
+        table.AddRow([| string i; name; kind; string shape; $"{p:N0}"; $"{macs:N0}" |])
+        |> ignore)
+
+    AnsiConsole.Write table

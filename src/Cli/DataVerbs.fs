@@ -1,0 +1,231 @@
+/// Verbs on data: data synth, data import, data info, train.
+module Tern.Cli.DataVerbs
+
+open System
+open System.IO
+open Argu
+open Tern.Core
+open Tern.Runtime
+open Tern.Runtime.Engine
+open Spectre.Console
+open Tern.Cli.Args
+open Tern.Cli.Common
+
+/// Counts per class and subject of a data set, as JSON.
+let private infoJson (dir: string) (s: InfoSummary) : System.Text.Json.Nodes.JsonNode =
+    Json.obj [
+        "dir", Json.str dir
+        "shape", Json.shape s.Shape
+        "count", Json.int s.Count
+        "classes", Json.arr (s.Classes |> List.map Json.str)
+        "per_class", Json.obj (s.PerClass |> List.map (fun (c, n) -> c, Json.int n))
+        "per_subject", Json.obj (s.PerSubject |> List.map (fun (g, n) -> string g, Json.int n))
+        "source", Json.str s.Source
+    ]
+
+/// Writes the raw and spectrogram forms of an import and reports both.
+let private writeImport (out: string) (json: bool) (result: Result<Dataset * Dataset, string>) =
+    match result with
+    | Error e -> raise (BadInput e)
+    | Ok(raw, spectrogram) ->
+        let rawDir = Path.Combine(out, "raw")
+        let specDir = Path.Combine(out, "spectrogram")
+        Dataset.save rawDir raw
+        Dataset.save specDir spectrogram
+
+        if json then
+            printfn
+                "%s"
+                (Json.render (
+                    Json.obj [
+                        "raw", infoJson rawDir (Import.info raw)
+                        "spectrogram", infoJson specDir (Import.info spectrogram)
+                    ]
+                ))
+        else
+            printfn "wrote %s: %d windows of %O (raw)" rawDir raw.Samples.Length raw.Shape
+            printfn "wrote %s: %d spectrograms of %O" specDir spectrogram.Samples.Length spectrogram.Shape
+            printfn "%s" (Import.infoText (Import.info raw))
+
+let private windowOptions (window: int option) (hop: int option) (o: ImportOptions) =
+    let o = {
+        o with
+            Window = defaultArg window o.Window
+            Hop = defaultArg hop o.Hop
+    }
+
+    if o.Window < 2 || o.Hop < 1 then
+        raise (BadInput $"--window {o.Window} --hop {o.Hop}: need a window of at least 2 and a hop of at least 1")
+
+    o
+
+let importSpSwHar (args: ParseResults<SpSwHarArgs>) =
+    let device = args.GetResult(SpSwHarArgs.Device, defaultValue = "sp")
+
+    let options =
+        windowOptions (args.TryGetResult SpSwHarArgs.Window) (args.TryGetResult SpSwHarArgs.Hop) Import.defaults
+
+    Progress.run "importing sp-sw-har" 1 (fun tick ->
+        let r = Import.spSwHar (args.GetResult SpSwHarArgs.In) device options
+        tick 1
+        r)
+    |> writeImport (args.GetResult SpSwHarArgs.Out) (args.Contains SpSwHarArgs.Json)
+
+let importCsv (args: ParseResults<CsvArgs>) =
+    let split (s: string) =
+        s.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+        |> Array.toList
+
+    let options = {
+        windowOptions (args.TryGetResult CsvArgs.Window) (args.TryGetResult CsvArgs.Hop) Import.defaults with
+            TimeColumn = args.TryGetResult CsvArgs.Time
+            Classes = args.TryGetResult CsvArgs.Classes |> Option.map split
+            FullScale = args.TryGetResult CsvArgs.Full_Scale
+    }
+
+    let rate = args.GetResult CsvArgs.Rate
+
+    if not (rate > 0.0) then
+        raise (BadInput $"--rate {rate}: must be a positive number of Hz")
+
+    Import.csv
+        (args.GetResult CsvArgs.In)
+        (split (args.GetResult CsvArgs.Columns))
+        (args.GetResult CsvArgs.Label)
+        (args.GetResult CsvArgs.Subject)
+        rate
+        options
+    |> writeImport (args.GetResult CsvArgs.Out) (args.Contains CsvArgs.Json)
+
+let synth (args: ParseResults<SynthArgs>) =
+    let subjects =
+        args.GetResult(SynthArgs.Subjects, defaultValue = RadarSim.defaultSubjects)
+
+    let perClass =
+        args.GetResult(SynthArgs.Per_Class, defaultValue = RadarSim.defaultPerClass)
+
+    let seed = args.GetResult(SynthArgs.Seed, defaultValue = 1)
+    let out = args.GetResult SynthArgs.Out
+
+    if subjects < 1 || perClass < 1 then
+        raise (BadInput $"--subjects {subjects} --per-class {perClass}: both must be at least 1")
+
+    let data =
+        Progress.run "simulating radar" 1 (fun tick ->
+            let d = RadarSim.synth RadarSim.defaultConfig subjects perClass seed
+            tick 1
+            d)
+
+    Dataset.save out data
+    let s = Import.info data
+
+    if args.Contains SynthArgs.Json then
+        printfn "%s" (Json.render (infoJson out s))
+    else
+        printfn
+            "wrote %s: %d spectrograms of %O, %d subjects x %d classes x %d"
+            out
+            data.Samples.Length
+            data.Shape
+            subjects
+            data.Classes.Length
+            perClass
+
+let dataInfo (args: ParseResults<DataInfoArgs>) =
+    let dir = args.GetResult DataInfoArgs.Dir
+
+    match Dataset.load dir with
+    | Error e -> raise (BadInput e)
+    | Ok d ->
+        let s = Import.info d
+
+        if args.Contains DataInfoArgs.Json then
+            printfn "%s" (Json.render (infoJson dir s))
+        else
+            printfn "%s" (Import.infoText s)
+
+let train (args: ParseResults<TrainArgs>) =
+    let dir = args.GetResult TrainArgs.Data
+    let seed = args.GetResult(TrainArgs.Seed, defaultValue = 1)
+    let fraction = args.GetResult(TrainArgs.Valid, defaultValue = 0.2)
+    let out = args.GetResult TrainArgs.Out
+
+    if not (fraction > 0.0 && fraction < 1.0) then
+        raise (BadInput $"--valid {fraction}: expected a fraction in (0, 1)")
+
+    let data =
+        match Dataset.load dir with
+        | Ok d -> d
+        | Error e -> raise (BadInput e)
+
+    let model =
+        match args.GetResult(TrainArgs.Arch, defaultValue = "default") with
+        | "default" -> Architectures.defaultFor data.Shape data.Classes seed
+        | other -> raise (BadInput $"--arch: unknown architecture '{other}' (known: default)")
+
+    let all = Array.init data.Samples.Length id
+    let trainIdx, validIdx = Splits.groupHoldout fraction seed all data.Subjects
+
+    if validIdx.Length = 0 then
+        raise (BadInput $"{dir}: a validation split needs at least two subjects")
+
+    let pick (idx: int[]) =
+        idx |> Array.map (fun i -> data.Samples[i]), idx |> Array.map (fun i -> data.Labels[i])
+
+    let config = {
+        Train.defaultConfig with
+            Epochs = args.GetResult(TrainArgs.Epochs, defaultValue = Train.defaultConfig.Epochs)
+            BatchSize = args.GetResult(TrainArgs.Batch, defaultValue = Train.defaultConfig.BatchSize)
+            Optimizer = Adam(args.GetResult(TrainArgs.Lr, defaultValue = 1e-3), 0.9, 0.999, 1e-8)
+            ClassWeighted = args.Contains TrainArgs.Class_Weighted
+            Seed = seed
+    }
+
+    if config.Epochs < 1 || config.BatchSize < 1 then
+        raise (BadInput "--epochs and --batch must be at least 1")
+
+    let sw = Diagnostics.Stopwatch.StartNew()
+
+    let result =
+        Progress.run "training" config.Epochs (fun tick ->
+            Train.fit config model (pick trainIdx) (Some(pick validIdx)) (fun _ -> tick 1))
+
+    let seconds = sw.Elapsed.TotalSeconds
+    ModelFile.saveFloat out result.Model
+    let vx, vy = pick validIdx
+    let accuracy, macroF1, _ = Train.evaluate result.Model vx vy
+    let last = List.last result.History
+    let epochs = result.History.Length
+
+    if args.Contains TrainArgs.Json then
+        printfn
+            "%s"
+            (Json.render (
+                Json.obj [
+                    "file", Json.str out
+                    "data", Json.str dir
+                    "train_samples", Json.int trainIdx.Length
+                    "valid_samples", Json.int validIdx.Length
+                    "epochs", Json.int epochs
+                    "best_epoch", Json.int result.BestEpoch
+                    "train_accuracy", Json.num last.TrainAccuracy
+                    "valid_accuracy", Json.num accuracy
+                    "valid_macro_f1", Json.num macroF1
+                    "seconds", Json.num seconds
+                    "samples_per_s", Json.num (float (trainIdx.Length * epochs) / seconds)
+                    "source", Json.str data.Source
+                ]
+            ))
+    else
+        printfn
+            "wrote %s: %d epochs (best %d), validation accuracy %.4f, macro-F1 %.4f on %d samples of held-out subjects, %.1f s"
+            out
+            epochs
+            result.BestEpoch
+            accuracy
+            macroF1
+            validIdx.Length
+            seconds
+
+        if data.Source <> "" then
+            printfn "data: %s" data.Source

@@ -1,0 +1,183 @@
+/// The hil verb: a model on a board, proved bit for bit against the host.
+module Tern.Cli.HilVerb
+
+open System
+open System.IO
+open Argu
+open Tern.Core
+open Tern.Runtime
+open Tern.Runtime.Engine
+open Spectre.Console
+open Tern.Cli.Args
+open Tern.Cli.Common
+
+/// The default model for HIL until trained models exist: the default architecture from a seeded init,
+/// lowered to ternary with seeded random calibration.
+let private defaultIntModel (seed: int) : IntModel =
+    let m = Architectures.defaultModel seed
+
+    match Lower.lower LowerOptions.Ternary (Lower.randomCalibration seed 64 m.Input) m with
+    | Ok im -> im
+    | Error e -> raise (Failure $"lowering the default model failed: {e}")
+
+let hil (args: ParseResults<HilArgs>) =
+    let seed = args.GetResult(HilArgs.Seed, defaultValue = 1)
+    let modelArg = args.GetResult HilArgs.Model
+
+    let model =
+        if modelArg = "default" then
+            defaultIntModel seed
+        else
+            match loadModel modelArg with
+            | IntegerModel m -> m
+            | FloatModel f ->
+                match Lower.lower LowerOptions.Ternary (Lower.randomCalibration seed 64 f.Input) f with
+                | Ok im -> im
+                | Error e -> raise (BadInput $"{modelArg}: cannot lower: {e}")
+
+    let weights =
+        if
+            model.Layers
+            |> Array.exists (function
+                | :? IntConvLayer as c -> c.WeightKind = WeightKind.Ternary
+                | _ -> false)
+        then
+            "ternary"
+        else
+            "int8"
+
+    let board =
+        match Tern.Rig.Boards.find (args.GetResult(HilArgs.Board, defaultValue = "qemu-mps2-an386")) with
+        | Ok b -> b
+        | Error e -> raise (BadInput $"--board: {e}")
+
+    let kernels =
+        match args.TryGetResult HilArgs.Kernels with
+        | Some Reference -> Tern.Rig.Reference
+        | Some Dsp when not board.Dsp -> raise (BadInput $"--kernels dsp: board {board.Name} has no DSP extension")
+        | Some Dsp -> Tern.Rig.Dsp
+        | None -> if board.Dsp then Tern.Rig.Dsp else Tern.Rig.Reference
+
+    if args.Contains HilArgs.Data && args.Contains HilArgs.Input then
+        raise (BadInput "use --data or --input, not both")
+
+    let samplesArg = args.TryGetResult HilArgs.Samples
+
+    let checkCount available =
+        let n = defaultArg samplesArg available
+
+        if n < 1 || n > available then
+            raise (BadInput $"--samples {n}: must be between 1 and the {available} inputs available")
+
+        n
+
+    let inputs, labels =
+        match args.TryGetResult HilArgs.Data with
+        | Some dir ->
+            let data =
+                match Dataset.load dir with
+                | Ok d -> d
+                | Error e -> raise (BadInput e)
+
+            if data.Shape <> model.Input then
+                raise (BadInput $"{dir}: samples are {data.Shape}, the model takes {model.Input}")
+
+            let n = checkCount data.Samples.Length
+
+            let inputs =
+                data.Samples[.. n - 1]
+                |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray data.Shape s))
+
+            inputs, Some data.Labels[.. n - 1]
+        | None ->
+            let defaultCount = defaultArg samplesArg 100
+            let source = args.GetResult(HilArgs.Input, defaultValue = $"random:{defaultCount}")
+            let n = checkCount (parseRandom "input" source)
+
+            let inputs =
+                Lower.randomCalibration (seed + 1) n model.Input
+                |> List.map (Lower.quantizeInput model)
+                |> List.toArray
+
+            inputs, None
+
+    let samples = inputs.Length
+
+    let json = args.Contains HilArgs.Json
+
+    let report =
+        try
+            Progress.run $"{board.Name}: device vs host" samples (fun tick ->
+                let mutable last = 0
+
+                Tern.Rig.Hil.run {
+                    Board = board
+                    Model = model
+                    Weights = weights
+                    Kernels = kernels
+                    Inputs = inputs
+                    Labels = labels
+                    Port = args.TryGetResult HilArgs.Port
+                    Cache = args.GetResult(HilArgs.Cache, defaultValue = Tern.Rig.Firmware.defaultCache ())
+                    Firmware = args.TryGetResult HilArgs.Firmware
+                    NoFlash = args.Contains HilArgs.No_Flash
+                    HelloTimeout = TimeSpan.FromSeconds 10.0
+                    Progress =
+                        fun n ->
+                            tick (n - last)
+                            last <- n
+                })
+        with Tern.Rig.HilFailure msg ->
+            raise (Failure msg)
+
+    args.TryGetResult HilArgs.Report
+    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (Tern.Rig.Report.render report))
+
+    args.TryGetResult HilArgs.Junit
+    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p ((Tern.Rig.Report.toJUnit report).ToString()))
+
+    if json then
+        printfn "%s" (Tern.Rig.Report.render report)
+    else
+        let table = Table()
+        table.AddColumn("") |> ignore
+        table.AddColumn("") |> ignore
+        table.ShowHeaders <- false
+
+        let row (k: string) (v: string) = table.AddRow([| k; v |]) |> ignore
+        row "board" $"{report.Board} ({report.Kernels} kernels)"
+        row "model" $"{report.Weights}, hash {report.ModelHash.Substring(0, 12)}"
+        row "samples" (string report.Samples)
+
+        row
+            "mismatches"
+            (if report.Mismatches = 0 then
+                 "0 (bit-exact)"
+             else
+                 string report.Mismatches)
+
+        row
+            $"{report.WorkUnit}/inference"
+            $"min {report.Work.Min:N0}, median {report.Work.Median:N0}, max {report.Work.Max:N0}"
+
+        row "flash / RAM" $"{report.FlashBytes:N0} / {report.RamBytes:N0} bytes"
+        row "arena" $"{report.ArenaBytes:N0} bytes"
+        row "link" $"{report.LinkBytesPerSecond / 1024.0:F1} KiB/s"
+
+        report.Accuracy
+        |> Option.iter (fun a -> row "accuracy (device)" $"{100.0 * a:F2} %%")
+
+        match report.FirstDivergence with
+        | Some d ->
+            let layer =
+                match d.Layer with
+                | Some(i, name) -> $"layer {i} ({name}), "
+                | None -> ""
+
+            row "first mismatch" $"sample {d.Sample}: {layer}element {d.Element}: device {d.Device}, host {d.Host}"
+        | None -> ()
+
+        AnsiConsole.Write table
+
+    if report.Mismatches > 0 then
+        raise (Failure $"{report.Mismatches} of {report.Samples} samples differ between device and host")

@@ -1,0 +1,409 @@
+/// Verbs on models: model new, inspect, lower, run.
+module Tern.Cli.ModelVerbs
+
+open System
+open System.IO
+open Argu
+open Tern.Core
+open Tern.Runtime
+open Tern.Runtime.Engine
+open Spectre.Console
+open Tern.Cli.Args
+open Tern.Cli.Common
+
+let modelNew (args: ParseResults<NewArgs>) =
+    let seed = args.GetResult(NewArgs.Seed, defaultValue = 1)
+    let out = args.GetResult NewArgs.Out
+
+    let model =
+        match Architectures.byName (args.GetResult NewArgs.Arch) seed with
+        | Ok m -> m
+        | Error e -> raise (BadInput $"--arch: {e}")
+
+    ModelFile.saveFloat out model
+    let hash = ModelFile.hash (ModelFile.serializeFloat model)
+
+    writeOut
+        (args.Contains NewArgs.Json)
+        (Json.obj [
+            "file", Json.str out
+            "arch", Json.str model.Name
+            "seed", Json.int seed
+            "params", Json.int (Model.totalParams model)
+            "macs", Json.int64 (Model.totalMacs model)
+            "hash", Json.str hash
+        ])
+        (fun () ->
+            printfn
+                "wrote %s: %s model, %d parameters, %d MACs, hash %s"
+                out
+                model.Name
+                (Model.totalParams model)
+                (Model.totalMacs model)
+                (hash.Substring(0, 12)))
+
+let inspect (args: ParseResults<InspectArgs>) =
+    let path = args.GetResult InspectArgs.File
+    let json = args.Contains InspectArgs.Json
+
+    let bytes =
+        try
+            File.ReadAllBytes path
+        with e ->
+            raise (BadInput $"{path}: {e.Message}")
+
+    let hash =
+        try
+            ModelFile.hash bytes
+        with _ ->
+            ""
+
+    match loadModel path with
+    | FloatModel m ->
+        let layers = Model.describe m
+
+        writeOut
+            json
+            (Json.obj [
+                "file", Json.str path
+                "kind", Json.str "float"
+                "name", Json.str m.Name
+                "hash", Json.str hash
+                "input_shape", Json.shape m.Input
+                "classes", Json.arr (m.Classes |> List.map Json.str)
+                "params", Json.int (Model.totalParams m)
+                "macs", Json.int64 (Model.totalMacs m)
+                "peak_activation_bytes", Json.int (Model.peakActivationBytes 1 m)
+                "peak_activation_bytes_float32", Json.int (Model.peakActivationBytes 4 m)
+                "layers",
+                Json.arr (
+                    layers
+                    |> List.map (fun l ->
+                        Json.obj [
+                            "name", Json.str l.Name
+                            "kind", Json.str l.Kind
+                            "output_shape", Json.shape l.OutputShape
+                            "params", Json.int l.Params
+                            "macs", Json.int64 l.Macs
+                        ])
+                )
+            ])
+            (fun () ->
+                printfn "%s: float model '%s', input %O, classes %s" path m.Name m.Input (String.Join(", ", m.Classes))
+                layersTable (layers |> List.map (fun l -> l.Name, l.Kind, l.OutputShape, l.Params, l.Macs))
+
+                printfn
+                    "total: %d parameters, %d MACs, peak activations %d bytes as int8 (%d as float32)"
+                    (Model.totalParams m)
+                    (Model.totalMacs m)
+                    (Model.peakActivationBytes 1 m)
+                    (Model.peakActivationBytes 4 m))
+    | IntegerModel m ->
+        let plan = MemoryPlan.Create m
+        let layers = m.Layers |> Array.toList
+        let totalParams = layers |> List.sumBy (fun l -> l.ParameterCount)
+        let totalMacs = layers |> List.sumBy (fun l -> l.MacCount)
+        let weightBytes = layers |> List.sumBy (fun l -> l.WeightBytes)
+
+        let weightKind (l: IntLayer) =
+            match l with
+            | :? IntConvLayer as c ->
+                if c.WeightKind = WeightKind.Ternary then
+                    "ternary"
+                else
+                    "int8"
+            | _ -> ""
+
+        let kindName (k: IntLayerKind) = k.ToString().ToLowerInvariant()
+
+        let sparsity =
+            let conv =
+                layers
+                |> List.choose (function
+                    | :? IntConvLayer as c -> Some c
+                    | _ -> None)
+
+            let weights = conv |> List.sumBy (fun c -> c.OutChannels * c.FanIn)
+
+            let zeros =
+                conv
+                |> List.sumBy (fun c ->
+                    match c.WeightKind with
+                    | WeightKind.Ternary -> c.TernaryWeights.Unpack() |> Array.filter ((=) 0y) |> Array.length
+                    | _ -> c.Int8Weights |> Array.filter ((=) 0y) |> Array.length)
+
+            if weights = 0 then 0.0 else float zeros / float weights
+
+        writeOut
+            json
+            (Json.obj [
+                "file", Json.str path
+                "kind", Json.str "integer"
+                "name", Json.str m.Name
+                "hash", Json.str hash
+                "input_shape", Json.shape m.Input
+                "input_scale", Json.num (float m.InputScale)
+                "input_zero_point", Json.int m.InputZero
+                "classes", Json.arr (m.ClassNames |> Array.map Json.str)
+                "params", Json.int totalParams
+                "macs", Json.int64 totalMacs
+                "weight_bytes", Json.int weightBytes
+                "weight_sparsity", Json.num sparsity
+                "bias_bits", Json.int (Lower.biasBits m)
+                "peak_activation_bytes", Json.int plan.ArenaBytes
+                "layers",
+                Json.arr (
+                    layers
+                    |> List.map (fun l ->
+                        let extra =
+                            match l with
+                            | :? IntConvLayer as c -> [
+                                "weights", Json.str (weightKind l)
+                                "accumulator_bound", Json.int64 (Lower.accumulatorBound c)
+                                "input_zero_point", Json.int c.InputZero
+                                "output_zero_point", Json.int c.OutputZero
+                                "output_scale", Json.num (float c.OutputScale)
+                                "clamp", Json.arr [ Json.int c.ActMin; Json.int c.ActMax ]
+                              ]
+                            | _ -> []
+
+                        Json.obj (
+                            [
+                                "name", Json.str l.Name
+                                "kind", Json.str (kindName l.Kind)
+                                "output_shape", Json.shape l.Output
+                                "params", Json.int l.ParameterCount
+                                "macs", Json.int64 l.MacCount
+                                "weight_bytes", Json.int l.WeightBytes
+                            ]
+                            @ extra
+                        ))
+                )
+            ])
+            (fun () ->
+                printfn
+                    "%s: integer model '%s', input %O (scale %g, zero point %d)"
+                    path
+                    m.Name
+                    m.Input
+                    m.InputScale
+                    m.InputZero
+
+                layersTable (
+                    layers
+                    |> List.map (fun l ->
+                        let k = weightKind l
+
+                        l.Name,
+                        (if k = "" then
+                             kindName l.Kind
+                         else
+                             $"{kindName l.Kind} ({k})"),
+                        l.Output,
+                        l.ParameterCount,
+                        l.MacCount)
+                )
+
+                printfn
+                    "total: %d parameters, %d MACs, %d weight bytes (%.1f %% zero weights), arena %d bytes, largest bias %d bits"
+                    totalParams
+                    totalMacs
+                    weightBytes
+                    (100.0 * sparsity)
+                    plan.ArenaBytes
+                    (Lower.biasBits m))
+
+let lower (args: ParseResults<LowerArgs>) =
+    let path = args.GetResult LowerArgs.Float
+    let out = args.GetResult LowerArgs.Out
+    let seed = args.GetResult(LowerArgs.Seed, defaultValue = 1)
+
+    let n =
+        parseRandom "calib" (args.GetResult(LowerArgs.Calib, defaultValue = "random:64"))
+
+    let ratio = args.GetResult(LowerArgs.Threshold, defaultValue = 0.7)
+
+    if not (ratio > 0.0 && ratio < 10.0) then
+        raise (BadInput $"--threshold {ratio}: expected a ratio in (0, 10)")
+
+    let alpha =
+        match args.GetResult(LowerArgs.Alpha, defaultValue = Channel) with
+        | Layer -> AlphaPerLayer
+        | Channel -> AlphaPerChannel
+
+    let weights = args.GetResult(LowerArgs.Weights, defaultValue = Ternary)
+
+    let options =
+        match weights with
+        | Int8 -> LowerOptions.Int8
+        | Ternary -> {
+            Weights = TernaryWeights(ThresholdRatio ratio, alpha)
+          }
+
+    let model =
+        match loadModel path with
+        | FloatModel m -> m
+        | IntegerModel _ -> raise (BadInput $"{path}: already an integer model; lower takes a float model")
+
+    let calibration = Lower.randomCalibration seed n model.Input
+
+    let im =
+        match Lower.lower options calibration model with
+        | Ok im -> im
+        | Error e -> raise (BadInput $"{path}: cannot lower: {e}")
+
+    ModelFile.saveInt out im
+    let hash = ModelFile.hash (ModelFile.serializeInt im)
+    let weightBytes = im.Layers |> Array.sumBy (fun l -> l.WeightBytes)
+    let plan = MemoryPlan.Create im
+
+    writeOut
+        (args.Contains LowerArgs.Json)
+        (Json.obj [
+            "file", Json.str out
+            "weights", Json.str (if weights = Int8 then "int8" else "ternary")
+            "calibration_samples", Json.int n
+            "params", Json.int (im.Layers |> Array.sumBy (fun l -> l.ParameterCount))
+            "weight_bytes", Json.int weightBytes
+            "bias_bits", Json.int (Lower.biasBits im)
+            "peak_activation_bytes", Json.int plan.ArenaBytes
+            "hash", Json.str hash
+        ])
+        (fun () ->
+            printfn
+                "wrote %s: %d integer layers, %s weights, %d weight bytes, arena %d bytes, largest bias %d bits, hash %s"
+                out
+                im.Layers.Length
+                (if weights = Int8 then "int8" else "ternary")
+                weightBytes
+                plan.ArenaBytes
+                (Lower.biasBits im)
+                (hash.Substring(0, 12)))
+
+let run (args: ParseResults<RunArgs>) =
+    let path = args.GetResult RunArgs.File
+    let seed = args.GetResult(RunArgs.Seed, defaultValue = 1)
+
+    let n =
+        parseRandom "input" (args.GetResult(RunArgs.Input, defaultValue = "random:100"))
+
+    let check = args.Contains RunArgs.Check
+
+    let mode =
+        match args.GetResult(RunArgs.Kernels, defaultValue = Optimized) with
+        | Scalar -> KernelMode.Scalar
+        | Optimized -> KernelMode.Optimized
+
+    let model =
+        match loadModel path with
+        | IntegerModel m -> m
+        | FloatModel _ -> raise (BadInput $"{path}: a float model; run takes an integer model (use tern lower first)")
+
+    let inputs =
+        Lower.randomCalibration seed n model.Input
+        |> List.map (Lower.quantizeInput model)
+        |> List.toArray
+
+    let timed f =
+        let sw = Diagnostics.Stopwatch.StartNew()
+        let r = f ()
+        r, sw.Elapsed.TotalMilliseconds
+
+    // Chunks keep the progress bar moving while each batch still spreads over the cores.
+    let chunks = inputs |> Array.chunkBySize 64
+
+    let batch (tick: int -> unit) (f: sbyte[][] -> sbyte[][]) =
+        chunks
+        |> Array.collect (fun c ->
+            let r = f c
+            tick c.Length
+            r)
+
+    let main, mainMs, checks =
+        Progress.run "inference" (if check then 3 * n else n) (fun tick ->
+            let main, mainMs =
+                timed (fun () -> batch tick (fun c -> Runner.RunBatch(model, mode, c, Environment.ProcessorCount)))
+
+            let checks =
+                if check then
+                    let other =
+                        if mode = KernelMode.Optimized then
+                            KernelMode.Scalar
+                        else
+                            KernelMode.Optimized
+
+                    let second =
+                        batch tick (fun c -> Runner.RunBatch(model, other, c, Environment.ProcessorCount))
+
+                    let reference = batch tick (Array.Parallel.map (IntReference.run model))
+
+                    let differs (a: sbyte[][]) (b: sbyte[][]) =
+                        Array.map2 (fun (x: sbyte[]) (y: sbyte[]) -> x <> y) a b
+
+                    let d1 = differs main second
+                    let d2 = differs main reference
+                    let count = Array.filter id >> Array.length
+                    Some(count (Array.map2 (||) d1 d2), count d1, count d2)
+                else
+                    None
+
+            main, mainMs, checks)
+
+    let classes = main |> Array.map (fun o -> Runner.Argmax(ReadOnlySpan o))
+
+    let histogram =
+        model.ClassNames
+        |> Array.mapi (fun i c -> c, classes |> Array.filter ((=) i) |> Array.length)
+
+    let json =
+        Json.obj (
+            [
+                "file", Json.str path
+                "samples", Json.int n
+                "kernels",
+                Json.str (
+                    if mode = KernelMode.Optimized then
+                        "optimized"
+                    else
+                        "scalar"
+                )
+                "wall_ms_per_inference", Json.num (mainMs / float n)
+                "threads", Json.int Environment.ProcessorCount
+                "predictions", Json.obj (histogram |> Array.toList |> List.map (fun (c, k) -> c, Json.int k))
+            ]
+            @ (match checks with
+               | Some(any, scalar, reference) -> [
+                   "check", Json.bool true
+                   "mismatches", Json.int any
+                   "mismatches_optimized_vs_scalar", Json.int scalar
+                   "mismatches_vs_fsharp_reference", Json.int reference
+                 ]
+               | None -> [ "check", Json.bool false ])
+        )
+
+    writeOut (args.Contains RunArgs.Json) json (fun () ->
+        printfn
+            "%d samples through %s kernels, %.3f ms per inference"
+            n
+            (if mode = KernelMode.Optimized then
+                 "optimized"
+             else
+                 "scalar")
+            (mainMs / float n)
+
+        printfn "predicted: %s" (String.Join(", ", histogram |> Array.map (fun (c, k) -> $"{c} {k}")))
+
+        match checks with
+        | Some(any, scalar, reference) ->
+            printfn
+                "check: %d of %d samples disagree (optimized vs scalar: %d, vs F# reference: %d)%s"
+                any
+                n
+                scalar
+                reference
+                (if any = 0 then ": bit-exact" else "")
+        | None -> ())
+
+    match checks with
+    | Some(any, _, _) when any > 0 -> raise (Failure $"{any} of {n} samples disagree between the runtimes")
+    | _ -> ()
