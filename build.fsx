@@ -120,25 +120,27 @@ Target.create "test" (fun _ ->
             results
         ]
 
-    let counters =
+    // Each test's outcome, from every TRX file: Passed, Failed, NotExecuted (ignored), ...
+    let outcomes =
         if Directory.Exists results then
             Directory.GetFiles(results, "*.trx", SearchOption.AllDirectories)
-            |> Array.choose (fun file ->
+            |> Array.collect (fun file ->
                 XDocument.Load(file).Descendants()
-                |> Seq.tryFind (fun e -> e.Name.LocalName = "Counters"))
-            |> Array.map (fun c ->
-                let get (name: string) =
-                    match c.Attribute(XName.Get name) with
-                    | null -> 0
-                    | a -> int a.Value
-
-                get "passed", get "failed" + get "error" + get "timeout" + get "aborted", get "notExecuted")
+                |> Seq.filter (fun e -> e.Name.LocalName = "UnitTestResult")
+                |> Seq.map (fun e ->
+                    match e.Attribute(XName.Get "outcome") with
+                    | null -> "Failed"
+                    | a -> a.Value)
+                |> Seq.toArray)
         else
             [||]
 
-    let passed = counters |> Array.sumBy (fun (p, _, _) -> p)
-    let failed = counters |> Array.sumBy (fun (_, f, _) -> f)
-    let skipped = counters |> Array.sumBy (fun (_, _, s) -> s)
+    let count (names: string list) =
+        outcomes |> Array.filter (fun o -> List.contains o names) |> Array.length
+
+    let passed = count [ "Passed" ]
+    let skipped = count [ "NotExecuted"; "Inconclusive" ]
+    let failed = outcomes.Length - passed - skipped
     // A runner that crashed before writing results still counts as a failure.
     let failed = if code <> 0 && failed = 0 then 1 else failed
     testSummary <- Some(sprintf "%d passed, %d failed, %d skipped" passed failed skipped)

@@ -343,8 +343,7 @@ let ``Dense alone and the class-weighted loss have gradients that match central 
 
     Assert.That(Train.loss model (Some [| 0.5f; 2.0f; 1.0f |]) inputs labels, Is.EqualTo(expected).Within(1e-9))
 
-[<Property(MaxTest = 40)>]
-let ``Naive and optimised paths agree on random models; inference agrees with Forward`` () =
+let private pathsAgree () =
     Prop.forAll (Arb.fromGen (Gen.zip Generators.smallModel (Gen.choose (0, 10000)))) (fun (model, seed) ->
         let rng = Random(seed)
         let n = 1 + seed % 4
@@ -371,16 +370,35 @@ let ``Naive and optimised paths agree on random models; inference agrees with Fo
         let g2 = Train.gradients Optimised model None inputs labels
         Assert.That(g2.Loss, Is.EqualTo(g1.Loss).Within(1e-4 * (1.0 + abs g1.Loss)))
 
+        // Gradients are compared against the model's largest gradient: a bias feeding a training-mode
+        // BatchNorm has a true gradient of zero, so both paths give only rounding noise there, amplified by
+        // 1/sigma; relative to its own size that noise is arbitrary (seed 3849258778553947914,2413471489033129769,26).
+        let largest =
+            let all =
+                Array.concat [ yield! g1.Params |> List.map (fun (_, _, g) -> g); yield! g1.Inputs ]
+
+            1.0f + Array.fold (fun m v -> max m (abs v)) 0.0f all
+
+        let close (a: float32[]) (b: float32[]) =
+            Array.forall2 (fun (x: float32) y -> abs (x - y) <= 1e-4f * largest) a b
+
         for (li, name, a), (_, _, b) in List.zip g1.Params g2.Params do
-            Assert.That(near a b, $"gradient of layer {li} {name}")
+            Assert.That(close a b, $"gradient of layer {li} {name}")
 
         for i in 0 .. n - 1 do
-            Assert.That(near g1.Inputs[i] g2.Inputs[i], $"input gradient of sample {i}")
+            Assert.That(close g1.Inputs[i] g2.Inputs[i], $"input gradient of sample {i}")
 
         true
         |> Prop.classify (model.Layers |> List.exists (fun l -> l.IsBatchNorm)) "with batchnorm"
         |> Prop.classify (model.Layers |> List.exists (fun l -> l.IsMaxPool)) "with maxpool"
         |> Prop.classify (n = 1) "batch of one")
+
+[<Property(MaxTest = 100)>]
+let ``Naive and optimised paths agree on random models; inference agrees with Forward`` () = pathsAgree ()
+
+/// A case that once failed: a bias feeding a training-mode BatchNorm (true gradient zero, only noise).
+[<Property(MaxTest = 1, Replay = "3849258778553947914,2413471489033129769,26")>]
+let ``Naive and optimised paths agree on the pinned BatchNorm-after-bias case`` () = pathsAgree ()
 
 [<Test>]
 let ``Same seed gives identical weights, whatever the thread count`` () =
