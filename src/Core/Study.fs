@@ -69,12 +69,17 @@ type StudyProgress =
 [<RequireQualifiedAccess>]
 module Study =
 
-    /// 5-fold grouped stratified split, seed 1, FP32 Adam 1e-3 cosine up to 30 epochs (patience 8 on validation
+    /// 5-fold grouped stratified split, seed 1, FP32 Adam 3e-3 cosine up to 60 epochs (patience 15 on validation
     /// loss), Qat.defaultConfig, 20 % of training subjects held out, 256 calibration inputs, every core.
     let defaultConfig: StudyConfig = {
         Split = KFold 5
         Seed = 1
-        Train = Train.defaultConfig
+        Train = {
+            Train.defaultConfig with
+                Epochs = 60
+                Optimizer = Adam(3e-3, 0.9, 0.999, 1e-8)
+                Patience = Some 15
+        }
         Qat = Qat.defaultConfig
         Holdout = 0.2
         Calibration = 256
