@@ -1,0 +1,283 @@
+module Tern.Tests.QatTests
+
+open System
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Runtime
+open Tern.Core
+
+/// Generators and helpers of this file only.
+module private QatGen =
+    /// A small learnable task: 8x8x1 inputs, the class is the quadrant holding a bright blob, plus noise.
+    let data (seed: int) (count: int) : float32[][] * int[] =
+        let rng = Random(seed)
+
+        let sample (cls: int) =
+            let x = Array.init 64 (fun _ -> 0.2f * float32 (rng.NextDouble()))
+            let r0, c0 = (if cls = 1 then 4 else 0), (if cls = 2 then 4 else 0)
+
+            for r in r0 .. r0 + 3 do
+                for c in c0 .. c0 + 3 do
+                    x[r * 8 + c] <- x[r * 8 + c] + 0.8f
+
+            x
+
+        let labels = Array.init count (fun i -> i % 3)
+        labels |> Array.map sample, labels
+
+    let shape = Shape3(8, 8, 1)
+    let classes = [ "a"; "b"; "c" ]
+
+    /// The default architecture on 8x8 inputs, trained a little in float so BN has statistics to fold.
+    let trained (seed: int) : Model * (float32[][] * int[]) =
+        let train = data seed 60
+
+        let cfg = {
+            Train.defaultConfig with
+                Epochs = 2
+                BatchSize = 16
+                Patience = None
+                Seed = seed
+                Threads = 2
+        }
+
+        (Train.fit cfg (Architectures.defaultFor shape classes seed) train None ignore).Model, train
+
+    let qatConfig = {
+        Qat.defaultConfig with
+            Epochs = 4
+            BatchSize = 16
+            Threads = 2
+    }
+
+    let convWeights (model: Model) : float32[] list =
+        model.Layers
+        |> List.choose (function
+            | Conv2d c
+            | DepthwiseConv2d c
+            | Pointwise c -> Some c.Weight
+            | Dense d -> Some d.Weight
+            | _ -> None)
+
+    let rowsOf (model: Model) : int list =
+        model.Layers
+        |> List.choose (function
+            | Conv2d c
+            | DepthwiseConv2d c
+            | Pointwise c -> Some c.OutChannels
+            | Dense d -> Some d.Outputs
+            | _ -> None)
+
+    /// Rows of weights with a pruned fraction, for mask properties.
+    let maskCase: Arbitrary<int * float32[] * float> =
+        gen {
+            let! rows = Gen.choose (1, 4)
+            let! perRow = Gen.choose (1, 12)
+            let! ints = Gen.arrayOfLength (rows * perRow) (Gen.choose (-50, 50))
+            let! f = Gen.choose (0, 100)
+            return rows, ints |> Array.map (fun v -> float32 v / 10.0f), float f / 100.0
+        }
+        |> Arb.fromGen
+
+    let trainedOnce = lazy (trained 3)
+
+    let qatOnce =
+        lazy
+            (let model, train = trainedOnce.Force()
+             model, train, Qat.trainTernary qatConfig model train (Some(data 99 30)) ignore)
+
+[<Test>]
+let ``QAT result lowers to the TWN codes of its latent weights`` () =
+    let _, train, r = QatGen.qatOnce.Force()
+
+    let calibration =
+        (fst train)[..15] |> Array.map (Tensor.ofArray QatGen.shape) |> List.ofArray
+
+    let im =
+        match Lower.lower LowerOptions.Ternary calibration r.Latent with
+        | Ok m -> m
+        | Error e -> failwith e
+
+    let convs =
+        im.Layers
+        |> Array.choose (function
+            | :? IntConvLayer as c -> Some c
+            | _ -> None)
+
+    let latent = QatGen.convWeights r.Latent
+    let ternary = QatGen.convWeights r.Ternary
+    let rows = QatGen.rowsOf r.Latent
+    Assert.That(convs.Length, Is.EqualTo latent.Length)
+    Assert.That(r.Latent.Layers |> List.exists _.IsBatchNorm, Is.False, "BN is folded")
+
+    for (c, w), (rowCount, tw) in List.zip (List.zip (List.ofArray convs) latent) (List.zip rows ternary) do
+        let t = Quantize.ternarize (ThresholdRatio 0.7) AlphaPerChannel rowCount w
+        Assert.That(c.WeightKind, Is.EqualTo WeightKind.Ternary)
+        Assert.That(c.TernaryWeights.Unpack(), Is.EqualTo(box t.Codes), c.Name)
+        // The float QAT forward used alpha * t; the lowering's per-channel weight scale is the same alpha.
+        Assert.That(tw, Is.EqualTo(box (Quantize.ternaryValues t |> Array.map float32)), c.Name)
+
+        for ch in 0 .. rowCount - 1 do
+            if t.Alpha[ch] > 0.0 then
+                Assert.That(float c.WeightScale[ch], Is.EqualTo(t.Alpha[ch]).Within(1e-6 * t.Alpha[ch]))
+
+[<Test>]
+let ``QAT respects the masks and reaches the target sparsity`` () =
+    let _, _, r = QatGen.qatOnce.Force()
+    let latent = QatGen.convWeights r.Latent
+    Assert.That(r.Masks.Count, Is.EqualTo latent.Length)
+
+    let indices =
+        r.Latent.Layers
+        |> List.indexed
+        |> List.filter (fun (_, l) ->
+            match l with
+            | Conv2d _
+            | DepthwiseConv2d _
+            | Pointwise _
+            | Dense _ -> true
+            | _ -> false)
+        |> List.map fst
+
+    for i, w in List.zip indices latent do
+        let keep = r.Masks[i]
+        let pruned = keep |> Array.filter not |> Array.length
+        Assert.That(float pruned / float w.Length, Is.GreaterThanOrEqualTo 0.45, $"layer {i}")
+
+        for j in 0 .. w.Length - 1 do
+            if not keep[j] then
+                Assert.That(w[j], Is.EqualTo 0.0f, $"layer {i} weight {j} is pruned")
+
+    Assert.That(r.Sparsity.Pruned, Is.GreaterThanOrEqualTo 0.45)
+    Assert.That(r.Sparsity.Ternary, Is.GreaterThanOrEqualTo r.Sparsity.Pruned)
+    Assert.That(r.History.Length, Is.EqualTo QatGen.qatConfig.Epochs)
+    Assert.That((List.last r.History).Pruned, Is.GreaterThanOrEqualTo 0.45)
+    // The ramp only grows.
+    let pruned = r.History |> List.map _.Pruned
+    Assert.That(pruned |> List.pairwise |> List.forall (fun (a, b) -> a <= b), Is.True, $"%A{pruned}")
+
+[<Test>]
+let ``QAT is deterministic by seed and independent of the thread count`` () =
+    let model, train = QatGen.trainedOnce.Force()
+
+    let a =
+        Qat.trainTernary { QatGen.qatConfig with Epochs = 2 } model train None ignore
+
+    let b =
+        Qat.trainTernary
+            {
+                QatGen.qatConfig with
+                    Epochs = 2
+                    Threads = 1
+            }
+            model
+            train
+            None
+            ignore
+
+    Assert.That(QatGen.convWeights a.Latent = QatGen.convWeights b.Latent, Is.True)
+    Assert.That(a.BestEpoch, Is.EqualTo 2)
+
+[<Test>]
+let ``QAT without pruning keeps every weight`` () =
+    let model, train = QatGen.trainedOnce.Force()
+
+    let r =
+        Qat.trainTernary
+            {
+                QatGen.qatConfig with
+                    Epochs = 1
+                    Sparsity = 0.0
+            }
+            model
+            train
+            None
+            ignore
+
+    Assert.That(r.Sparsity.Pruned, Is.EqualTo 0.0)
+    Assert.That(r.Masks.IsEmpty, Is.True)
+
+[<Property(MaxTest = 200)>]
+let ``magnitude mask prunes ceil(f n) weights of smallest row-relative magnitude`` () =
+    Prop.forAll QatGen.maskCase (fun (rows, w, f) ->
+        let keep = Qat.magnitudeMask rows f None w
+        let pruned = keep |> Array.filter not |> Array.length
+        let expected = int (Math.Ceiling(Math.Round(f * float w.Length, 9)))
+        let perRow = w.Length / rows
+
+        let rel i =
+            let m =
+                Array.sub w (i / perRow * perRow) perRow
+                |> Array.averageBy (fun v -> abs (float v))
+
+            if m > 0.0 then abs (float w[i]) / m else 0.0
+
+        // Every pruned weight is no larger (row-relative) than every kept one.
+        let maxPruned =
+            [
+                for i in 0 .. w.Length - 1 do
+                    if not keep[i] then
+                        rel i
+            ]
+            |> List.fold max -1.0
+
+        let minKept =
+            [
+                for i in 0 .. w.Length - 1 do
+                    if keep[i] then
+                        rel i
+            ]
+            |> List.fold min infinity
+
+        (pruned = expected && maxPruned <= minKept)
+        |> Prop.classify (w |> Array.exists (fun v -> v = 0.0f)) "has zero weights"
+        |> Prop.classify (pruned = 0) "nothing pruned"
+        |> Prop.classify (pruned = w.Length) "all pruned")
+
+[<Property(MaxTest = 200)>]
+let ``magnitude masks are monotone: pruned weights stay pruned`` () =
+    Prop.forAll QatGen.maskCase (fun (rows, w, f) ->
+        let first = Qat.magnitudeMask rows (f / 2.0) None w
+        // The weights change between updates; a pruned one must stay pruned regardless.
+        let moved = w |> Array.mapi (fun i v -> if i % 2 = 0 then -3.0f * v + 1.0f else v)
+        let second = Qat.magnitudeMask rows f (Some first) moved
+        let pruned = second |> Array.filter not |> Array.length
+
+        Array.forall2 (fun a b -> a || not b) first second
+        && pruned >= (first |> Array.filter not |> Array.length))
+
+[<Property>]
+let ``cubic schedule rises from 0 to the target and stays there`` () =
+    let arb = Gen.zip (Gen.choose (1, 30)) (Gen.choose (0, 95)) |> Arb.fromGen
+
+    Prop.forAll arb (fun (ramp, pct) ->
+        let f = float pct / 100.0
+        let s = [ 0 .. ramp + 3 ] |> List.map (Qat.cubicSparsity f ramp)
+
+        s[0] = 0.0
+        && abs (s[ramp] - f) < 1e-12
+        && s |> List.pairwise |> List.forall (fun (a, b) -> a <= b + 1e-15)
+        && s |> List.forall (fun v -> v <= f + 1e-12))
+
+[<Test>]
+let ``ternary sparsity counts the zero TWN codes`` () =
+    let model, _ = QatGen.trainedOnce.Force()
+    let folded = Fold.batchNorm model
+    let rows = QatGen.rowsOf folded
+    let ws = QatGen.convWeights folded
+
+    let zeros =
+        List.zip rows ws
+        |> List.sumBy (fun (r, w) ->
+            (Quantize.ternarize (ThresholdRatio 0.7) AlphaPerChannel r w).Codes
+            |> Array.filter ((=) 0y)
+            |> Array.length)
+
+    let total = ws |> List.sumBy Array.length
+
+    Assert.That(
+        Qat.ternarySparsity (ThresholdRatio 0.7) AlphaPerChannel folded,
+        Is.EqualTo(float zeros / float total).Within(1e-12)
+    )
