@@ -197,12 +197,16 @@ type TrainArgs =
     | Lr of rate: float
     | Valid of fraction: float
     | Class_Weighted
+    | Qat of WeightsArg
+    | Sparsity of fraction: float
     | Seed of int
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Qat _ -> "then fine-tune for ternary weights with pruning and write the lowered integer model"
+            | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Data _ -> "data set folder (tern data synth / tern data import)"
             | Arch _ -> "architecture (default), shaped to the data's input and classes"
             | Out _ -> "float model file to write"
@@ -213,6 +217,38 @@ type TrainArgs =
             | Class_Weighted -> "weight the loss by inverse class frequency"
             | Seed _ -> "seed of initialisation and shuffling (default 1)"
             | Json -> "print one JSON object"
+
+type SplitArg =
+    | Kfold
+    | Loso
+
+type StudyTernaryArgs =
+    | [<Mandatory>] Data of dir: string
+    | Folds of int
+    | Split of SplitArg
+    | Epochs of int
+    | Sparsity of fraction: float
+    | Seed of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "data set folder"
+            | Folds _ -> "number of subject-grouped stratified folds (default 5)"
+            | Split _ -> "kfold (default) or loso (leave one subject out)"
+            | Epochs _ -> "maximum FP32 epochs per fold (default 60, early stopping)"
+            | Sparsity _ -> "target fraction of pruned weights (default 0.45)"
+            | Seed _ -> "seed (default 1)"
+            | Json -> "print one JSON object"
+
+type StudyArgs =
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("ternary")>] Ternary_Study of ParseResults<StudyTernaryArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Ternary_Study _ -> "FP32 vs integer ternary accuracy per fold (seed 000's table)"
 
 type DeviceKernelsArg =
     | Reference
@@ -257,6 +293,7 @@ type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Study of ParseResults<StudyArgs>
     | [<CliPrefix(CliPrefix.None)>] Inspect of ParseResults<InspectArgs>
     | [<CliPrefix(CliPrefix.None)>] Lower of ParseResults<LowerArgs>
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
@@ -269,6 +306,7 @@ type TernArgs =
             | Model _ -> "create models"
             | Data _ -> "import and describe data sets"
             | Train _ -> "train a float model on a data set"
+            | Study _ -> "reproduce the seeds' studies on a data set"
             | Inspect _ -> "per-layer table of a model file"
             | Lower _ -> "float model + calibration -> integer model"
             | Run _ -> "run an integer model on the host runtimes"

@@ -190,10 +190,38 @@ let train (args: ParseResults<TrainArgs>) =
         Progress.run "training" config.Epochs (fun tick ->
             Train.fit config model (pick trainIdx) (Some(pick validIdx)) (fun _ -> tick 1))
 
-    let seconds = sw.Elapsed.TotalSeconds
-    ModelFile.saveFloat out result.Model
+    let fp32Seconds = sw.Elapsed.TotalSeconds
     let vx, vy = pick validIdx
-    let accuracy, macroF1, _ = Train.evaluate result.Model vx vy
+    let tx, _ = pick trainIdx
+
+    // With --qat ternary the written model is the lowered integer model, and its accuracy comes from the
+    // C# integer runtime; activations are calibrated (min-max) on training inputs, not fake-quantized.
+    let accuracy, macroF1, sparsity =
+        match args.TryGetResult TrainArgs.Qat with
+        | None ->
+            ModelFile.saveFloat out result.Model
+            let a, f, _ = Train.evaluate result.Model vx vy
+            a, f, None
+        | Some WeightsArg.Int8 -> raise (BadInput "--qat int8: not yet; --qat ternary works")
+        | Some WeightsArg.Ternary ->
+            let qcfg = {
+                Qat.defaultConfig with
+                    Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = Qat.defaultConfig.Sparsity)
+                    Seed = seed
+            }
+
+            let q =
+                Progress.run "ternary fine-tuning" qcfg.Epochs (fun tick ->
+                    Qat.trainTernary qcfg result.Model (pick trainIdx) (Some(vx, vy)) (fun _ -> tick 1))
+
+            match Lower.lower LowerOptions.Ternary (Study.calibrationInputs data.Shape 256 tx) q.Latent with
+            | Error e -> raise (Failure $"lowering the trained model failed: {e}")
+            | Ok im ->
+                ModelFile.saveInt out im
+                let a, f = Study.metrics data.Classes.Length vy (Study.predictInteger im 0 vx)
+                a, f, Some(Study.ternarySparsity im)
+
+    let seconds = sw.Elapsed.TotalSeconds
     let last = List.last result.History
     let epochs = result.History.Length
 
@@ -211,8 +239,13 @@ let train (args: ParseResults<TrainArgs>) =
                     "train_accuracy", Json.num last.TrainAccuracy
                     "valid_accuracy", Json.num accuracy
                     "valid_macro_f1", Json.num macroF1
+                    "qat", Json.str (if sparsity.IsSome then "ternary" else "none")
+                    "sparsity",
+                    (match sparsity with
+                     | Some x -> Json.num x
+                     | None -> null)
                     "seconds", Json.num seconds
-                    "samples_per_s", Json.num (float (trainIdx.Length * epochs) / seconds)
+                    "fp32_samples_per_s", Json.num (float (trainIdx.Length * epochs) / fp32Seconds)
                     "source", Json.str data.Source
                 ]
             ))
@@ -226,6 +259,12 @@ let train (args: ParseResults<TrainArgs>) =
             macroF1
             validIdx.Length
             seconds
+
+        sparsity
+        |> Option.iter (fun x ->
+            printfn
+                "the file holds the lowered integer ternary model (%.1f %% zero weights); its accuracy above is the C# integer runtime's"
+                (100.0 * x))
 
         if data.Source <> "" then
             printfn "data: %s" data.Source

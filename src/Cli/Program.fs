@@ -13,6 +13,7 @@ open Tern.Cli.Common
 open Tern.Cli.ModelVerbs
 open Tern.Cli.DataVerbs
 open Tern.Cli.HilVerb
+open Tern.Cli.StudyVerbs
 
 [<EntryPoint>]
 let main argv =
@@ -35,6 +36,9 @@ let main argv =
                     | Csv a -> importCsv a
                 | Info a -> dataInfo a
             | Train a -> train a
+            | Study s ->
+                match s.GetSubCommand() with
+                | Ternary_Study a -> studyTernary a
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a

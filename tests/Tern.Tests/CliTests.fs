@@ -304,3 +304,72 @@ type CliTests() =
         let code, out, err = tern [ "inspect"; path "trained.tern"; "--json" ]
         Assert.That(code, Is.EqualTo 0, err)
         Assert.That((json out).GetProperty("kind").GetString(), Is.EqualTo "float")
+
+    [<Test>]
+    member _.``train --qat ternary writes an integer model; study ternary reports folds and means``() =
+        let code, _, err =
+            tern [
+                "data"
+                "synth"
+                "--out"
+                path "tiny"
+                "--subjects"
+                "4"
+                "--per-class"
+                "2"
+                "--seed"
+                "5"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+
+        let code, out, err =
+            tern [
+                "train"
+                "--data"
+                path "tiny"
+                "--out"
+                path "qat.tern"
+                "--epochs"
+                "1"
+                "--qat"
+                "ternary"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("sparsity").GetDouble(), Is.GreaterThanOrEqualTo 0.45)
+        let code, out, err = tern [ "inspect"; path "qat.tern"; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("kind").GetString(), Is.EqualTo "integer")
+
+        let code, out, err =
+            tern [
+                "study"
+                "ternary"
+                "--data"
+                path "tiny"
+                "--folds"
+                "2"
+                "--epochs"
+                "1"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        Assert.That(j.GetProperty("folds").GetArrayLength(), Is.EqualTo 2)
+
+        for key in
+            [
+                "mean_fp32_accuracy"
+                "mean_ternary_accuracy"
+                "mean_sparsity"
+                "mean_fp32_macro_f1"
+                "mean_ternary_macro_f1"
+            ] do
+            Assert.That(j.TryGetProperty(key) |> fst, Is.True, key)
+
+        for f in j.GetProperty("folds").EnumerateArray() do
+            for key in [ "fp32_accuracy"; "ternary_accuracy"; "ternary_macro_f1"; "sparsity" ] do
+                Assert.That(f.TryGetProperty(key) |> fst, Is.True, key)
