@@ -219,7 +219,7 @@ let train (args: ParseResults<TrainArgs>) =
             | Ok im ->
                 ModelFile.saveInt out im
                 let a, f = Study.metrics data.Classes.Length vy (Study.predictInteger im 0 vx)
-                a, f, Some(Study.ternarySparsity im)
+                a, f, Some(Lower.weightSparsity im)
 
     let seconds = sw.Elapsed.TotalSeconds
     let last = List.last result.History

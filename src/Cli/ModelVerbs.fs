@@ -116,23 +116,7 @@ let inspect (args: ParseResults<InspectArgs>) =
 
         let kindName (k: IntLayerKind) = k.ToString().ToLowerInvariant()
 
-        let sparsity =
-            let conv =
-                layers
-                |> List.choose (function
-                    | :? IntConvLayer as c -> Some c
-                    | _ -> None)
-
-            let weights = conv |> List.sumBy (fun c -> c.OutChannels * c.FanIn)
-
-            let zeros =
-                conv
-                |> List.sumBy (fun c ->
-                    match c.WeightKind with
-                    | WeightKind.Ternary -> c.TernaryWeights.Unpack() |> Array.filter ((=) 0y) |> Array.length
-                    | _ -> c.Int8Weights |> Array.filter ((=) 0y) |> Array.length)
-
-            if weights = 0 then 0.0 else float zeros / float weights
+        let sparsity = Lower.weightSparsity m
 
         writeOut
             json

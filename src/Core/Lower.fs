@@ -77,6 +77,28 @@ module Lower =
         let maxBias = layer.Bias |> Array.fold (fun m b -> max m (abs (int64 b))) 0L
         maxBias + int64 layer.FanIn * 255L * int64 maxW
 
+    /// Fraction of zero weights over the conv-like layers (int8 zeros and ternary zero codes).
+    let weightSparsity (model: IntModel) : float =
+        let conv =
+            model.Layers
+            |> Array.choose (function
+                | :? IntConvLayer as c -> Some c
+                | _ -> None)
+
+        let weights = conv |> Array.sumBy (fun c -> int64 c.OutChannels * int64 c.FanIn)
+
+        let zeros =
+            conv
+            |> Array.sumBy (fun c ->
+                let values =
+                    match c.WeightKind with
+                    | WeightKind.Ternary -> c.TernaryWeights.Unpack()
+                    | _ -> c.Int8Weights
+
+                values |> Array.filter ((=) 0y) |> Array.length |> int64)
+
+        if weights = 0L then 0.0 else float zeros / float weights
+
     /// Bits (with sign) the largest bias of a model needs.
     let biasBits (model: IntModel) : int =
         model.Layers

@@ -234,15 +234,7 @@ module Qat =
         (progress: QatEpoch -> unit)
         : QatResult =
         let samples, labels = train
-
-        if samples.Length = 0 then
-            invalidArg "train" "no training samples"
-
-        if samples.Length <> labels.Length then
-            invalidArg "train" $"{samples.Length} samples but {labels.Length} labels"
-
-        if cfg.Epochs < 0 then
-            invalidArg "cfg" "epochs must not be negative"
+        Train.checkTrainingSet train cfg.Epochs
 
         if not (cfg.Sparsity >= 0.0 && cfg.Sparsity < 1.0) then
             invalidArg "cfg" $"sparsity must lie in [0, 1), got {cfg.Sparsity}"

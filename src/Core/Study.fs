@@ -128,19 +128,7 @@ module Study =
         |> Array.map (fun y -> Runner.Argmax(ReadOnlySpan y))
 
     /// Fraction of zero codes among the ternary weights of an integer model.
-    let ternarySparsity (model: IntModel) : float =
-        let mutable zeros = 0L
-        let mutable total = 0L
-
-        for layer in model.Layers do
-            match layer with
-            | :? IntConvLayer as c when c.WeightKind = WeightKind.Ternary ->
-                let codes = c.TernaryWeights.Unpack()
-                zeros <- zeros + int64 (codes |> Array.filter (fun v -> v = 0y) |> Array.length)
-                total <- total + int64 codes.Length
-            | _ -> ()
-
-        if total = 0L then 0.0 else float zeros / float total
+    let ternarySparsity (model: IntModel) : float = Lower.weightSparsity model
 
     /// count inputs evenly spaced over the samples (all of them when there are fewer), as calibration tensors.
     let calibrationInputs (shape: Shape3) (count: int) (samples: float32[][]) : Tensor list =

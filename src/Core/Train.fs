@@ -950,6 +950,17 @@ module Train =
 
         (if sumW > 0.0 then total / sumW else 0.0), float correct / float (max 1 samples.Length)
 
+    /// Rejects an empty training set, samples without labels and a negative epoch count (ArgumentException).
+    let checkTrainingSet (samples: float32[][], labels: int[]) (epochs: int) : unit =
+        if samples.Length = 0 then
+            invalidArg "train" "no training samples"
+
+        if samples.Length <> labels.Length then
+            invalidArg "train" $"{samples.Length} samples but {labels.Length} labels"
+
+        if epochs < 0 then
+            invalidArg "cfg" "epochs must not be negative"
+
     /// Trains a copy of the model; calls progress after every epoch. Throws ArgumentException on bad input.
     let fit
         (cfg: TrainConfig)
@@ -959,15 +970,7 @@ module Train =
         (progress: EpochLog -> unit)
         : TrainResult =
         let samples, labels = train
-
-        if samples.Length = 0 then
-            invalidArg "train" "no training samples"
-
-        if samples.Length <> labels.Length then
-            invalidArg "train" $"{samples.Length} samples but {labels.Length} labels"
-
-        if cfg.Epochs < 0 then
-            invalidArg "cfg" "epochs must not be negative"
+        checkTrainingSet train cfg.Epochs
 
         let outputs = (Model.shapes model |> List.last).Size
 

@@ -96,7 +96,8 @@ module Hil =
             | None -> e.Message
 
         try
-            use client = new DeviceClient(transport)
+            // The finally below owns the transport (it also closes it when the handshake never starts).
+            use client = new DeviceClient(transport, false)
 
             let info =
                 try

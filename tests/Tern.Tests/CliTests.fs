@@ -83,14 +83,14 @@ type CliTests() =
         let code, out, err = tern [ "inspect"; path "t2.tern"; "--json" ]
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
-        let params = j.GetProperty("params").GetInt32()
+        let paramCount = j.GetProperty("params").GetInt32()
 
         let channels =
             j.GetProperty("layers").EnumerateArray()
             |> Seq.filter (fun l -> l.TryGetProperty("weights") |> fst)
             |> Seq.sumBy (fun l -> l.GetProperty("output_shape").[2].GetInt32())
 
-        Assert.That(j.GetProperty("weight_bytes").GetInt32(), Is.LessThanOrEqualTo(params / 4 + 9 * channels + 16))
+        Assert.That(j.GetProperty("weight_bytes").GetInt32(), Is.LessThanOrEqualTo(paramCount / 4 + 9 * channels + 16))
 
         let code, out, err =
             tern [

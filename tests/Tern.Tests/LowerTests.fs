@@ -43,7 +43,7 @@ let ``default architecture has 2500 to 3500 parameters and lowers to a valid mod
 [<Test>]
 let ``ternary weight bytes are at most params over 4 plus per-channel constants`` () =
     let _, im = defaultLowered LowerOptions.Ternary
-    let params = im.Layers |> Array.sumBy (fun l -> l.ParameterCount)
+    let paramCount = im.Layers |> Array.sumBy (fun l -> l.ParameterCount)
     let weightBytes = im.Layers |> Array.sumBy (fun l -> l.WeightBytes)
 
     let perChannel =
@@ -53,7 +53,7 @@ let ``ternary weight bytes are at most params over 4 plus per-channel constants`
             | :? IntPoolLayer as p when p.Kind <> IntLayerKind.MaxPool -> 5
             | _ -> 0)
 
-    Assert.That(weightBytes, Is.LessThanOrEqualTo(params / 4 + perChannel + im.Layers.Length * 3))
+    Assert.That(weightBytes, Is.LessThanOrEqualTo(paramCount / 4 + perChannel + im.Layers.Length * 3))
 
 [<Test>]
 let ``ReLU is fused as a clamp at the output zero point`` () =
