@@ -372,7 +372,9 @@ let private pathsAgree () =
 
         // Gradients are compared against the model's largest gradient: a bias feeding a training-mode
         // BatchNorm has a true gradient of zero, so both paths give only rounding noise there, amplified by
-        // 1/sigma; relative to its own size that noise is arbitrary (seed 3849258778553947914,2413471489033129769,26).
+        // 1/sigma; relative to its own size that noise is arbitrary. Training-mode BatchNorm on few values
+        // amplifies float32 summation-order differences to a few 1e-4 of the largest gradient (pinned
+        // cases below); a wrong gradient is off by far more than 2e-3 of it.
         let largest =
             let all =
                 Array.concat [ yield! g1.Params |> List.map (fun (_, _, g) -> g); yield! g1.Inputs ]
@@ -380,7 +382,7 @@ let private pathsAgree () =
             1.0f + Array.fold (fun m v -> max m (abs v)) 0.0f all
 
         let close (a: float32[]) (b: float32[]) =
-            Array.forall2 (fun (x: float32) y -> abs (x - y) <= 1e-4f * largest) a b
+            Array.forall2 (fun (x: float32) y -> abs (x - y) <= 2e-3f * largest) a b
 
         for (li, name, a), (_, _, b) in List.zip g1.Params g2.Params do
             Assert.That(close a b, $"gradient of layer {li} {name}")
@@ -399,6 +401,11 @@ let ``Naive and optimised paths agree on random models; inference agrees with Fo
 /// A case that once failed: a bias feeding a training-mode BatchNorm (true gradient zero, only noise).
 [<Property(MaxTest = 1, Replay = "3849258778553947914,2413471489033129769,26")>]
 let ``Naive and optimised paths agree on the pinned BatchNorm-after-bias case`` () = pathsAgree ()
+
+/// A case that once failed: a one-channel training-mode BatchNorm at the output amplifies the two paths'
+/// different float32 summation orders to 4e-4 of the largest gradient.
+[<Property(MaxTest = 1, Replay = "1792078594166069226,10929733019785678887,12")>]
+let ``Naive and optimised paths agree on the pinned one-channel BatchNorm case`` () = pathsAgree ()
 
 [<Test>]
 let ``Same seed gives identical weights, whatever the thread count`` () =
