@@ -842,6 +842,23 @@ module Train =
 
         (if sumW > 0.0 then total / sumW else 0.0), correct
 
+    /// As step, and also returns the gradient of the batch loss with respect to each input sample: what a trained
+    /// stage in front of the network (an input quantizer) needs to learn jointly with it.
+    let stepWithInputGradients
+        (s: TrainSession)
+        (inputs: float32[][])
+        (labels: int[])
+        (rate: float)
+        : float * int * float32[][] =
+        s.NeedInputGrad <- true
+
+        try
+            let loss, correct = step s inputs labels rate
+            let inN = s.Model.Input.Size
+            loss, correct, Array.init inputs.Length (fun i -> Array.sub s.Nodes[0].DX (i * inN) inN)
+        finally
+            s.NeedInputGrad <- false
+
     /// The session's current parameters and running statistics as a model (raw weights, before any transform).
     let sessionModel (s: TrainSession) : Model =
         let layers =
