@@ -4,7 +4,8 @@
 //   test   run every test; ends with "N passed, N failed, N skipped"
 //   bench  BenchmarkDotNet on the default model's integer layers; JSON under artifacts/bench/
 //   format check formatting of the F# sources (fantomas --check)
-//   hil    the default model on the emulated board (lands with the HIL issue)
+//   hil    the default model on the emulated board, checked against the host, report printed
+//   default-model  reproduce models/default.tern from scratch and compare the bytes
 #r "nuget: Fake.Core.Target, 5.20.3"
 #r "nuget: Fake.Core.Process, 5.20.3"
 
@@ -212,6 +213,36 @@ Target.create "hil" (fun p ->
 
     printfn "report: %s" (Path.Combine(out, "report.json")))
 
+// Reproduces the embedded default model (models/default.tern) from scratch and says whether the bytes match.
+Target.create "default-model" (fun _ ->
+    let out = Path.Combine(artifacts, "default-model")
+    let data = Path.Combine(out, "radar")
+    let made = Path.Combine(out, "default.tern")
+    let tern = Path.Combine(root, "src", "Cli", "bin", "Release", "net10.0", "tern.dll")
+    let committed = Path.Combine(root, "models", "default.tern")
+
+    if Directory.Exists data then
+        Directory.Delete(data, true)
+
+    for cmd in
+        [
+            [ tern; "data"; "synth"; "--out"; data; "--seed"; "1" ]
+            [ tern; "train"; "--data"; data; "--qat"; "ternary"; "--seed"; "1"; "--out"; made ]
+        ] do
+        if runCode "dotnet" cmd <> 0 then
+            failwithf "%s failed" (String.concat " " cmd)
+
+    let sha (path: string) =
+        Convert.ToHexString(Security.Cryptography.SHA256.HashData(File.ReadAllBytes path)).ToLowerInvariant()
+
+    printfn "made      %s  %s" (sha made) made
+    printfn "committed %s  %s" (sha committed) committed
+
+    if sha made <> sha committed then
+        failwith "the reproduced default model differs from models/default.tern"
+
+    printfn "identical: models/default.tern is reproduced exactly")
+
 Target.create "toolchain" (fun _ -> ensureDebian deviceToolchain)
 
 open Fake.Core.TargetOperators
@@ -221,6 +252,7 @@ open Fake.Core.TargetOperators
 "setup" ==> "format" |> ignore
 "toolchain" ==> "hil" |> ignore
 "build" ==> "hil" |> ignore
+"build" ==> "default-model" |> ignore
 
 // A positional target: `dotnet fsi build.fsx test`.
 let args = fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray
@@ -238,5 +270,5 @@ match args with
     testSummary |> Option.iter (printfn "%s")
     exit (if ok then 0 else 1)
 | [] ->
-    printfn "usage: dotnet fsi build.fsx <setup|build|test|bench|format|hil>"
+    printfn "usage: dotnet fsi build.fsx <setup|build|test|bench|format|hil|default-model>"
     exit 2

@@ -199,20 +199,22 @@ type TrainArgs =
     | Class_Weighted
     | Qat of WeightsArg
     | Sparsity of fraction: float
+    | Augment of name: string
     | Seed of int
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Augment _ -> "training-time augmentation: time-shift (default; circular roll along time) or none"
             | Qat _ -> "then fine-tune for ternary weights with pruning and write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Data _ -> "data set folder (tern data synth / tern data import)"
             | Arch _ -> "architecture (default), shaped to the data's input and classes"
             | Out _ -> "float model file to write"
-            | Epochs _ -> "epochs (default 30; early stopping on the validation subjects)"
+            | Epochs _ -> "epochs (default 60; early stopping on the validation subjects)"
             | Batch _ -> "mini-batch size (default 32)"
-            | Lr _ -> "Adam learning rate (default 0.001, cosine schedule)"
+            | Lr _ -> "Adam learning rate (default 0.003, cosine schedule)"
             | Valid _ -> "fraction of subjects held out for validation (default 0.2)"
             | Class_Weighted -> "weight the loss by inverse class frequency"
             | Seed _ -> "seed of initialisation and shuffling (default 1)"

@@ -172,12 +172,21 @@ let train (args: ParseResults<TrainArgs>) =
     let pick (idx: int[]) =
         idx |> Array.map (fun i -> data.Samples[i]), idx |> Array.map (fun i -> data.Labels[i])
 
+    let augment =
+        match Augment.parse (args.GetResult(TrainArgs.Augment, defaultValue = "time-shift")) with
+        | Ok a -> a
+        | Error e -> raise (BadInput $"--augment: {e}")
+
+    // The study's recipe, so that `tern train` makes the model the study measures.
+    let recipe = Study.defaultConfig.Train
+
     let config = {
-        Train.defaultConfig with
-            Epochs = args.GetResult(TrainArgs.Epochs, defaultValue = Train.defaultConfig.Epochs)
-            BatchSize = args.GetResult(TrainArgs.Batch, defaultValue = Train.defaultConfig.BatchSize)
-            Optimizer = Adam(args.GetResult(TrainArgs.Lr, defaultValue = 1e-3), 0.9, 0.999, 1e-8)
+        recipe with
+            Epochs = args.GetResult(TrainArgs.Epochs, defaultValue = recipe.Epochs)
+            BatchSize = args.GetResult(TrainArgs.Batch, defaultValue = recipe.BatchSize)
+            Optimizer = Adam(args.GetResult(TrainArgs.Lr, defaultValue = Optim.baseRate recipe.Optimizer), 0.9, 0.999, 1e-8)
             ClassWeighted = args.Contains TrainArgs.Class_Weighted
+            Augment = augment
             Seed = seed
     }
 
@@ -205,8 +214,9 @@ let train (args: ParseResults<TrainArgs>) =
         | Some WeightsArg.Int8 -> raise (BadInput "--qat int8: not yet; --qat ternary works")
         | Some WeightsArg.Ternary ->
             let qcfg = {
-                Qat.defaultConfig with
-                    Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = Qat.defaultConfig.Sparsity)
+                Study.defaultConfig.Qat with
+                    Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = Study.defaultConfig.Qat.Sparsity)
+                    Augment = augment
                     Seed = seed
             }
 
@@ -240,6 +250,7 @@ let train (args: ParseResults<TrainArgs>) =
                     "valid_accuracy", Json.num accuracy
                     "valid_macro_f1", Json.num macroF1
                     "qat", Json.str (if sparsity.IsSome then "ternary" else "none")
+                    "augment", Json.str (if augment = TimeShift then "time-shift" else "none")
                     "sparsity",
                     (match sparsity with
                      | Some x -> Json.num x

@@ -20,6 +20,8 @@ type QatConfig = {
     /// Ternarization as the lowering does it (LowerOptions.Ternary: ThresholdRatio 0.7, AlphaPerChannel).
     Threshold: TernaryThreshold
     AlphaMode: AlphaMode
+    /// Training-time augmentation of the fine-tuning samples.
+    Augment: Augmentation
     /// Seeds the shuffling; the same seed gives identical weights.
     Seed: int
     /// Worker threads per batch, 0 for every core (results do not depend on it).
@@ -79,6 +81,7 @@ module Qat =
         RampFraction = 0.5
         Threshold = ThresholdRatio 0.7
         AlphaMode = AlphaPerChannel
+        Augment = NoAugmentation
         Seed = 1
         Threads = 0
     }
@@ -314,12 +317,10 @@ module Qat =
                 let n = min cfg.BatchSize (order.Length - start)
                 let idx = Array.sub order start n
 
-                let l, c =
-                    Train.step
-                        session
-                        (idx |> Array.map (fun i -> samples[i]))
-                        (idx |> Array.map (fun i -> labels[i]))
-                        rate
+                let batch =
+                    idx |> Array.map (fun i -> Augment.apply cfg.Augment folded.Input rng samples[i])
+
+                let l, c = Train.step session batch (idx |> Array.map (fun i -> labels[i])) rate
 
                 lossSum <- lossSum + l * float n
                 correct <- correct + c

@@ -262,7 +262,7 @@ module RadarSim =
         let rng = Random(seedOf [ seed; index; 0x5B ])
         let u lo hi = uniform rng lo hi
         let height = u 1.50 1.95
-        let jog = u 1.6 3.3
+        let jog = u 1.9 3.3
 
         {
             Id = index
@@ -271,21 +271,21 @@ module RadarSim =
             LegScale = u 0.93 1.07
             TorsoScale = u 0.92 1.08
             JogSpeed = jog
-            WalkSpeed = u 0.7 1.8
-            JogStepHz = u 2.4 3.1
-            WalkStepHz = u 1.6 2.2
-            AspectDeg = u -40.0 40.0
-            RangeM = u 2.0 7.0
+            WalkSpeed = u 0.7 1.6
+            JogStepHz = u 2.6 3.2
+            WalkStepHz = u 1.6 2.1
+            AspectDeg = u -30.0 30.0
+            RangeM = u 3.0 7.0
             RadarHeightM = u 0.8 1.5
             Reflectivity = baseReflectivity |> Array.map (fun a -> a * exp (0.25 * gauss rng))
             JumpHz = u 1.2 2.4
-            JumpHeightM = u 0.05 0.30
+            JumpHeightM = u 0.10 0.30
             JackBias = u 0.1 0.9
             SitupHz = u 0.3 0.6
             SitupTopDeg = u -30.0 -5.0
-            WaveHz = u 1.5 3.5
-            WaveAmpDeg = u 15.0 35.0
-            WavePlaneDeg = u 0.0 70.0
+            WaveHz = u 1.8 3.5
+            WaveAmpDeg = u 20.0 40.0
+            WavePlaneDeg = u 0.0 45.0
             WaveRight = rng.NextDouble() < 0.8
         }
 
@@ -645,7 +645,7 @@ module RadarSim =
         | 3 ->
             let hz = jit s.WaveHz 0.1
             let amp = jit s.WaveAmpDeg 0.2 * deg
-            let plane = Math.Clamp(s.WavePlaneDeg + u -10.0 10.0, 0.0, 80.0) * deg
+            let plane = Math.Clamp(s.WavePlaneDeg + u -10.0 10.0, 0.0, 55.0) * deg
             let raised = u 110.0 160.0 * deg
             let elbowAmp = u 15.0 40.0 * deg
             let lag = u 0.0 1.5
@@ -675,9 +675,10 @@ module RadarSim =
             match rng.Next 3 with
             | 0 -> walk ()
             | 1 ->
-                // Standing with slow gestures: one arm reaches out and back.
-                let hz = u 0.2 0.5
-                let reach = u 50.0 110.0 * deg
+                // Standing idle: swaying, one arm drifting a little (adjusting a sleeve, scratching). Larger, faster
+                // arm gestures were dropped: they read as waving or sit-ups too often for the high 90s.
+                let hz = u 0.1 0.3
+                let reach = u 10.0 30.0 * deg
                 let az = u 0.0 90.0 * deg
                 let elbow = u 10.0 60.0 * deg
                 let right = rng.NextDouble() < 0.5

@@ -79,8 +79,12 @@ module Study =
                 Epochs = 60
                 Optimizer = Adam(3e-3, 0.9, 0.999, 1e-8)
                 Patience = Some 15
+                Augment = TimeShift
         }
-        Qat = Qat.defaultConfig
+        Qat = {
+            Qat.defaultConfig with
+                Augment = TimeShift
+        }
         Holdout = 0.2
         Calibration = 256
         Threads = 0

@@ -44,6 +44,7 @@ type TrainConfig = {
     /// Keep-masks of weights by layer index (Conv2d, DepthwiseConv2d, Pointwise, Dense): false entries are
     /// set to zero and stay zero through every update (magnitude pruning).
     Masks: Map<int, bool[]>
+    Augment: Augmentation
 }
 
 /// One epoch of training (Epoch is 1-based).
@@ -145,6 +146,7 @@ module Train =
         Path = Optimised
         WeightTransform = None
         Masks = Map.empty
+        Augment = NoAugmentation
     }
 
     /// Inverse class frequencies normalised so that their mean over the samples is 1: N / (P * count) with P the
@@ -1031,8 +1033,10 @@ module Train =
                 let n = min cfg.BatchSize (order.Length - start)
                 let idx = Array.sub order start n
 
-                let l, c =
-                    step s (idx |> Array.map (fun i -> samples[i])) (idx |> Array.map (fun i -> labels[i])) rate
+                let batch =
+                    idx |> Array.map (fun i -> Augment.apply cfg.Augment s.Model.Input rng samples[i])
+
+                let l, c = step s batch (idx |> Array.map (fun i -> labels[i])) rate
 
                 lossSum <- lossSum + l * float n
                 correct <- correct + c

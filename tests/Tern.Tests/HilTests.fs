@@ -291,7 +291,8 @@ type HilTests() =
     [<Test>]
     member _.``QEMU dies with the host process, however the host dies``() =
         requireToolchain ()
-        Firmware.build cache (board "qemu-mps2-an386") Dsp ternary |> ignore
+        // The firmware `tern hil --model default` will ask for, so that QEMU starts without a compile first.
+        Firmware.build cache (board "qemu-mps2-an386") Dsp (Tern.Cli.DefaultModel.load ()) |> ignore
         let tern = Path.Combine(AppContext.BaseDirectory, "tern.dll")
         let psi = ProcessStartInfo("dotnet")
 
