@@ -116,7 +116,8 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                 printfn "data: %s" data.Source
 
 let private parseBits (text: string) : int list =
-    let parts = text.Split(',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
+    let parts =
+        text.Split(',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
 
     if parts.Length = 0 then
         raise (BadInput $"--bits '{text}': give bit depths such as 2,4")
@@ -158,7 +159,9 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
         | None, _ -> LeaveOneSubjectOut
 
     let d = StudyGamma.defaultConfig
-    let epochs = args.GetResult(StudyGammaArgs.Epochs, defaultValue = d.Training.Train.Epochs)
+
+    let epochs =
+        args.GetResult(StudyGammaArgs.Epochs, defaultValue = d.Training.Train.Epochs)
 
     if epochs < 1 then
         raise (BadInput $"--epochs {epochs}: need at least 1")
@@ -171,7 +174,10 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
             Architecture = args.GetResult(StudyGammaArgs.Arch, defaultValue = d.Architecture)
             Training = {
                 d.Training with
-                    Train = { d.Training.Train with Epochs = epochs }
+                    Train = {
+                        d.Training.Train with
+                            Epochs = epochs
+                    }
             }
     }
 
@@ -204,7 +210,10 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
                             for r in result.Rows do
                                 if r.Bits = b && GammaQuant.learnable r.Method then
                                     GammaQuant.methodName r.Method,
-                                    (if r.Method = GammaGlobal then Json.num (Array.head (get r)) else numbers (get r))
+                                    (if r.Method = GammaGlobal then
+                                         Json.num (Array.head (get r))
+                                     else
+                                         numbers (get r))
                         ]
                 ]
 

@@ -122,7 +122,7 @@ module Architectures =
 
     /// For raw sensor windows 1 x W x C (time x axes): conv 1x5/2 (C->16) -> BN -> ReLU -> depthwise 1x5/2 ->
     /// BN -> ReLU -> pointwise 16->32 -> BN -> ReLU -> depthwise 1x5/2 -> BN -> ReLU -> pointwise 32->32 -> BN
-    /// -> ReLU -> average pooling down to at most 4 wide -> flatten -> dense -> classes (3,125 parameters for
+    /// -> ReLU -> average pooling down to at most 4 wide -> flatten -> dense -> classes (3,045 parameters for
     /// 1x64x3 and 5 classes).
     let rawFor (input: Shape3) (classes: string list) (seed: int) : Model =
         if input.H <> 1 then

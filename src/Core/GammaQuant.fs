@@ -124,7 +124,10 @@ module GammaQuant =
 
     // Parameter slot of value i of an HWC sample: the channel for per-axis, 0 for global.
     let private slot (stage: InputStage) (i: int) =
-        if stage.Method = GammaPerAxis then i % stage.Channels else 0
+        if stage.Method = GammaPerAxis then
+            i % stage.Channels
+        else
+            0
 
     /// The N-bit code of value i of a sample (RawInput has none: ArgumentException).
     let code (stage: InputStage) (i: int) (x: float) : int =
@@ -142,7 +145,9 @@ module GammaQuant =
         | RawInput -> Array.copy x
         | _ ->
             let l = levels stage.Bits
-            x |> Array.mapi (fun i v -> float32 (float (code stage i (float v)) / l * 2.0 - 1.0))
+
+            x
+            |> Array.mapi (fun i v -> float32 (float (code stage i (float v)) / l * 2.0 - 1.0))
 
     /// The stage before rounding: clamp(value, 0, 2^N - 1) / (2^N - 1) * 2 - 1 (what the backward pass
     /// differentiates; raw is the identity).
@@ -180,7 +185,9 @@ module GammaQuant =
                     let u = Quantize.Gamma.value stage.Bits stage.Gamma[k] stage.Mu[k] stage.Eps v
 
                     if u >= 0.0 && u <= l then
-                        let _, dg, dm = Quantize.Gamma.gradient stage.Bits stage.Gamma[k] stage.Mu[k] stage.Eps v
+                        let _, dg, dm =
+                            Quantize.Gamma.gradient stage.Bits stage.Gamma[k] stage.Mu[k] stage.Eps v
+
                         dGamma[k] <- dGamma[k] + g * scale * dg
                         dMu[k] <- dMu[k] + g * scale * dm
 
@@ -219,7 +226,10 @@ module GammaQuant =
             let z = logits[n]
             let top = Array.max z
             let lse = float top + log (z |> Array.sumBy (fun v -> exp (float (v - top))))
-            let w = weights |> Option.map (fun w -> float w[labels[n]]) |> Option.defaultValue 1.0
+
+            let w =
+                weights |> Option.map (fun w -> float w[labels[n]]) |> Option.defaultValue 1.0
+
             total <- total + w * (lse - float z[labels[n]])
             sumW <- sumW + w
 
@@ -258,10 +268,21 @@ module GammaQuant =
                 None
 
         let s = Train.session tc model weights
-        let live = { stage with Gamma = Array.copy stage.Gamma; Mu = Array.copy stage.Mu }
+
+        let live = {
+            stage with
+                Gamma = Array.copy stage.Gamma
+                Mu = Array.copy stage.Mu
+        }
+
         let learn = learnable stage.Method
         let n = stage.Gamma.Length
-        let adam = { M = Array.zeroCreate (2 * n); V = Array.zeroCreate (2 * n); T = 0 }
+
+        let adam = {
+            M = Array.zeroCreate (2 * n)
+            V = Array.zeroCreate (2 * n)
+            T = 0
+        }
         // A fixed stage quantizes the training set once.
         let fixedInputs = if learn then [||] else samples |> Array.map (apply live)
         let rng = Random(tc.Seed)
@@ -277,7 +298,12 @@ module GammaQuant =
 
         while epoch < tc.Epochs && not stopped do
             let rate = Schedule.rate tc.Schedule baseRate tc.Epochs epoch
-            let qRate = if baseRate > 0.0 then cfg.QuantRate * rate / baseRate else 0.0
+
+            let qRate =
+                if baseRate > 0.0 then
+                    cfg.QuantRate * rate / baseRate
+                else
+                    0.0
 
             // Fisher-Yates on the seeded generator, as Train.fit: the only randomness of training.
             for i in order.Length - 1 .. -1 .. 1 do
@@ -343,7 +369,17 @@ module GammaQuant =
                 if Double.IsNaN bestScore || score < bestScore then
                     bestScore <- score
                     bestEpoch <- epoch + 1
-                    best <- Some(Train.sessionModel s, { live with Gamma = Array.copy live.Gamma; Mu = Array.copy live.Mu })
+
+                    best <-
+                        Some(
+                            Train.sessionModel s,
+                            {
+                                live with
+                                    Gamma = Array.copy live.Gamma
+                                    Mu = Array.copy live.Mu
+                            }
+                        )
+
                     waited <- 0
                 else
                     waited <- waited + 1

@@ -93,12 +93,23 @@ module StudyGamma =
             |> Tensor.argmax)
 
     // Per fold: (fold index, per method: (macro F1, accuracy, learned stage, epochs, test labels, predictions)).
-    let private runFold (cfg: GammaStudyConfig) (data: Dataset) (fold: SplitFold) (progress: GammaStudyProgress -> unit) =
+    let private runFold
+        (cfg: GammaStudyConfig)
+        (data: Dataset)
+        (fold: SplitFold)
+        (progress: GammaStudyProgress -> unit)
+        =
         let classes = data.Classes.Length
         let seed = cfg.Seed * 1000 + fold.Index
         let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
         let train = pick fitIdx data
-        let valid = if validIdx.Length > 0 then Some(pick validIdx data) else None
+
+        let valid =
+            if validIdx.Length > 0 then
+                Some(pick validIdx data)
+            else
+                None
+
         let testX, testY = pick fold.Test data
 
         let initial =
@@ -117,8 +128,8 @@ module StudyGamma =
 
         methods cfg.Bits
         |> List.map (fun (bits, m) ->
+            // Raw has no bit depth (bits 0); create only checks the depth of the quantizing methods.
             let stage = GammaQuant.create m (max 1 bits) data.Shape.C
-            let stage = if m = RawInput then { stage with Bits = 0 } else stage
 
             let r =
                 GammaQuant.fit training initial stage train valid (fun e ->
@@ -155,7 +166,10 @@ module StudyGamma =
             methods cfg.Bits
             |> List.map (fun key ->
                 let bits, m = key
-                let results = perFold |> List.map (fun fr -> fr |> List.find (fun (k, _) -> k = key) |> snd)
+
+                let results =
+                    perFold |> List.map (fun fr -> fr |> List.find (fun (k, _) -> k = key) |> snd)
+
                 let f1s = results |> List.map (fun (f1, _, _, _, _, _) -> f1)
                 let accs = results |> List.map (fun (_, a, _, _, _, _) -> a)
                 let stages = results |> List.map (fun (_, _, s, _, _, _) -> s)

@@ -383,7 +383,8 @@ type CliTests() =
             Classes = [ "a"; "b" ]
             Samples =
                 Array.init 48 (fun i ->
-                    Array.init 48 (fun j -> float32 (0.4 * float (i % 2) * sin (float j) + 0.1 * (rng.NextDouble() - 0.5))))
+                    Array.init 48 (fun j ->
+                        float32 (0.4 * float (i % 2) * sin (float j) + 0.1 * (rng.NextDouble() - 0.5))))
             Labels = Array.init 48 (fun i -> i % 2)
             Subjects = Array.init 48 (fun i -> i / 12)
             Source = "test"
@@ -409,7 +410,12 @@ type CliTests() =
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
         let rows = j.GetProperty("results").EnumerateArray() |> Seq.toList
-        Assert.That(rows |> List.map (fun r -> r.GetProperty("method").GetString()), Is.EqualTo(box [ "raw"; "linear"; "gamma-global"; "gamma-per-axis" ]))
+
+        Assert.That(
+            rows |> List.map (fun r -> r.GetProperty("method").GetString()),
+            Is.EqualTo(box [ "raw"; "linear"; "gamma-global"; "gamma-per-axis" ])
+        )
+
         Assert.That(rows.Head.GetProperty("bits").ValueKind, Is.EqualTo JsonValueKind.Null)
         Assert.That(rows[1].GetProperty("bits").GetInt32(), Is.EqualTo 2)
 
@@ -433,9 +439,21 @@ type CliTests() =
         Assert.That(err, Does.Contain "no such folder")
 
         let code, _, _ =
-            tern [ "data"; "synth"; "--out"; path "spectra"; "--subjects"; "2"; "--per-class"; "1" ]
+            tern [
+                "data"
+                "synth"
+                "--out"
+                path "spectra"
+                "--subjects"
+                "2"
+                "--per-class"
+                "1"
+            ]
 
         Assert.That(code, Is.EqualTo 0)
-        let code, _, err = tern [ "study"; "gamma"; "--data"; path "spectra"; "--folds"; "2" ]
+
+        let code, _, err =
+            tern [ "study"; "gamma"; "--data"; path "spectra"; "--folds"; "2" ]
+
         Assert.That(code, Is.EqualTo 2)
         Assert.That(err, Does.Contain "1 x W x C")

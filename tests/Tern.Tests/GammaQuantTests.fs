@@ -17,10 +17,16 @@ module private GammaGen =
             let! bits = Gen.choose (1, 8)
             let! channels = Gen.choose (1, 4)
             let n = if perAxis then channels else 1
-            let! gammas = Gen.arrayOfLength n (Gen.choose (20, 250) |> Gen.map (fun g -> float g / 100.0))
-            let! mus = Gen.arrayOfLength n (Gen.choose (-50, 50) |> Gen.map (fun m -> float m / 100.0))
 
-            let s = GammaQuant.create (if perAxis then GammaPerAxis else GammaGlobal) bits channels
+            let! gammas =
+                Gen.arrayOfLength n (Gen.choose (20, 250) |> Gen.map (fun g -> float g / 100.0))
+
+            let! mus =
+                Gen.arrayOfLength n (Gen.choose (-50, 50) |> Gen.map (fun m -> float m / 100.0))
+
+            let s =
+                GammaQuant.create (if perAxis then GammaPerAxis else GammaGlobal) bits channels
+
             return { s with Gamma = gammas; Mu = mus }
         }
 
@@ -37,7 +43,10 @@ module private GammaGen =
             let! s = stage
             let! w = Gen.choose (1, 6)
             let! x = Gen.arrayOfLength (w * s.Channels) value
-            let! up = Gen.arrayOfLength (w * s.Channels) (Gen.choose (-100, 100) |> Gen.map (fun v -> float32 v / 100.0f))
+
+            let! up =
+                Gen.arrayOfLength (w * s.Channels) (Gen.choose (-100, 100) |> Gen.map (fun v -> float32 v / 100.0f))
+
             return s, x, up
         }
         |> Arb.fromGen
@@ -126,13 +135,18 @@ let ``the stage's gradient to gamma and mu matches finite differences of the con
         let h = 1e-6
 
         let fd (bump: InputStage -> int -> float -> InputStage) k =
-            (GammaGen.objective (bump s k h) x up - GammaGen.objective (bump s k -h) x up) / (2.0 * h)
+            (GammaGen.objective (bump s k h) x up - GammaGen.objective (bump s k -h) x up)
+            / (2.0 * h)
 
-        let withGamma (s: InputStage) k e =
-            { s with Gamma = s.Gamma |> Array.mapi (fun j g -> if j = k then g + e else g) }
+        let withGamma (s: InputStage) k e = {
+            s with
+                Gamma = s.Gamma |> Array.mapi (fun j g -> if j = k then g + e else g)
+        }
 
-        let withMu (s: InputStage) k e =
-            { s with Mu = s.Mu |> Array.mapi (fun j m -> if j = k then m + e else m) }
+        let withMu (s: InputStage) k e = {
+            s with
+                Mu = s.Mu |> Array.mapi (fun j m -> if j = k then m + e else m)
+        }
 
         let clamped =
             GammaQuant.continuous s x |> Array.exists (fun c -> c <= -1.0 || c >= 1.0)
@@ -140,7 +154,9 @@ let ``the stage's gradient to gamma and mu matches finite differences of the con
         let ok =
             [ 0 .. s.Gamma.Length - 1 ]
             |> List.forall (fun k ->
-                let close (a: float) (b: float) = abs (a - b) <= 1e-4 * (1.0 + abs a + abs b)
+                let close (a: float) (b: float) =
+                    abs (a - b) <= 1e-4 * (1.0 + abs a + abs b)
+
                 close dg[k] (fd withGamma k) && close dm[k] (fd withMu k))
 
         ok
@@ -151,7 +167,12 @@ let ``the stage's gradient to gamma and mu matches finite differences of the con
 [<Property(MaxTest = 200)>]
 let ``per-axis with equal axes is the global stage, and its gradient sums to the global one`` () =
     Prop.forAll GammaGen.case (fun (s, x, up) ->
-        let g = { s with Method = GammaGlobal; Gamma = [| s.Gamma[0] |]; Mu = [| s.Mu[0] |] }
+        let g = {
+            s with
+                Method = GammaGlobal
+                Gamma = [| s.Gamma[0] |]
+                Mu = [| s.Mu[0] |]
+        }
 
         let p = {
             s with
@@ -182,7 +203,8 @@ let ``the linear method is Quantize's linear quantizer mapped back to [-1, 1]`` 
         let l = float ((1 <<< bits) - 1)
 
         let expected =
-            x |> Array.map (fun v -> float32 (float (Quantize.Gamma.linear bits (float v)) / l * 2.0 - 1.0))
+            x
+            |> Array.map (fun v -> float32 (float (Quantize.Gamma.linear bits (float v)) / l * 2.0 - 1.0))
 
         let codes = x |> Array.mapi (fun i v -> GammaQuant.code s i (float v))
 
@@ -199,8 +221,12 @@ let ``a fresh stage has the seed's initial values and only learned methods have 
     Assert.That((GammaQuant.create GammaGlobal 4 3).Gamma.Length, Is.EqualTo 1)
     Assert.That((GammaQuant.create LinearInput 4 3).Gamma, Is.Empty)
     Assert.That(GammaQuant.apply (GammaQuant.create RawInput 0 3) [| 0.123f |], Is.EqualTo(box [| 0.123f |]))
-    Assert.Throws<ArgumentException>(fun () -> GammaQuant.create LinearInput 17 3 |> ignore) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> GammaQuant.create GammaGlobal 0 3 |> ignore) |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> GammaQuant.create LinearInput 17 3 |> ignore)
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> GammaQuant.create GammaGlobal 0 3 |> ignore)
+    |> ignore
 
 [<Test>]
 let ``joint training on a tiny learnable set lowers the loss, moves gamma and is deterministic by seed`` () =
@@ -226,17 +252,27 @@ let ``joint training on a tiny learnable set lowers the loss, moves gamma and is
 [<Test>]
 let ``early stopping keeps the best epoch's network and stage`` () =
     let d = GammaGen.tinyData 8 3 6
-    let train = d.Samples[.. 35], d.Labels[.. 35]
+    let train = d.Samples[..35], d.Labels[..35]
     let valid = d.Samples[36..], d.Labels[36..]
     let cfg = GammaGen.trainConfig 2 2
 
     let cfg = {
         cfg with
-            Train = { cfg.Train with Patience = Some 2; Epochs = 8 }
+            Train = {
+                cfg.Train with
+                    Patience = Some 2
+                    Epochs = 8
+            }
     }
 
     let r =
-        GammaQuant.fit cfg (Architectures.rawFor d.Shape d.Classes 2) (GammaQuant.create GammaGlobal 2 3) train (Some valid) ignore
+        GammaQuant.fit
+            cfg
+            (Architectures.rawFor d.Shape d.Classes 2)
+            (GammaQuant.create GammaGlobal 2 3)
+            train
+            (Some valid)
+            ignore
 
     let best = r.History[r.BestEpoch - 1]
     Assert.That(r.Stage.Gamma, Is.EqualTo(box best.Gamma))

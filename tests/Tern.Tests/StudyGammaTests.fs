@@ -62,7 +62,8 @@ let ``the study on a tiny set returns every method at every bit depth, raw once`
     let r = StudyGammaGen.once.Force()
     Assert.That(r.Folds, Is.EqualTo 2)
 
-    let keys = r.Rows |> List.map (fun row -> row.Bits, GammaQuant.methodName row.Method)
+    let keys =
+        r.Rows |> List.map (fun row -> row.Bits, GammaQuant.methodName row.Method)
 
     Assert.That(
         keys,
@@ -103,7 +104,16 @@ let ``the study on a tiny set returns every method at every bit depth, raw once`
 [<Test>]
 let ``the study is deterministic by seed`` () =
     let a = StudyGammaGen.once.Force()
-    let b = StudyGamma.run { StudyGammaGen.config with Threads = 1 } (StudyGammaGen.data.Force()) ignore
+
+    let b =
+        StudyGamma.run
+            {
+                StudyGammaGen.config with
+                    Threads = 1
+            }
+            (StudyGammaGen.data.Force())
+            ignore
+
     Assert.That((b.Rows = a.Rows), Is.True)
 
 [<Test>]
@@ -117,5 +127,7 @@ let ``the study rejects bits outside 1..16, an empty bit list and windows that a
     let square = { d with Shape = Shape3(4, 4, 3) }
     Assert.That(StudyGamma.check c square |> Result.isError, Is.True)
     Assert.That(StudyGamma.check { c with Architecture = "nope" } d |> Result.isError, Is.True)
-    Assert.That(StudyGamma.check c d, Is.EqualTo(Ok() : Result<unit, string>))
-    Assert.Throws<ArgumentException>(fun () -> StudyGamma.run { c with Bits = [ 0 ] } d ignore |> ignore) |> ignore
+    Assert.That(StudyGamma.check c d, Is.EqualTo(Ok(): Result<unit, string>))
+
+    Assert.Throws<ArgumentException>(fun () -> StudyGamma.run { c with Bits = [ 0 ] } d ignore |> ignore)
+    |> ignore
