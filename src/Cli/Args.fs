@@ -244,13 +244,37 @@ type StudyTernaryArgs =
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
 
+type StudyGammaArgs =
+    | [<Mandatory>] Data of dir: string
+    | Bits of list: string
+    | Folds of int
+    | Split of SplitArg
+    | Epochs of int
+    | Arch of name: string
+    | Seed of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "data set folder of raw windows shaped 1 x W x C"
+            | Bits _ -> "bit depths, comma-separated, each 1..16 (default 2,4)"
+            | Folds _ -> "number of subject-grouped stratified folds (implies --split kfold)"
+            | Split _ -> "loso (default) or kfold"
+            | Epochs _ -> "maximum epochs per training (default 30, early stopping)"
+            | Arch _ -> "architecture: raw1d (default) or default"
+            | Seed _ -> "seed (default 1)"
+            | Json -> "print one JSON object"
+
 type StudyArgs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("ternary")>] Ternary_Study of ParseResults<StudyTernaryArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("gamma")>] Gamma_Study of ParseResults<StudyGammaArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Ternary_Study _ -> "FP32 vs integer ternary accuracy per fold (seed 000's table)"
+            | Gamma_Study _ -> "raw vs linear vs learned gamma-QUANT input quantization (seed 002's table 2)"
 
 type DeviceKernelsArg =
     | Reference

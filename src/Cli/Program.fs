@@ -39,6 +39,7 @@ let main argv =
             | Study s ->
                 match s.GetSubCommand() with
                 | Ternary_Study a -> studyTernary a
+                | Gamma_Study a -> studyGamma a
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a

@@ -1,4 +1,4 @@
-/// Studies that reproduce the seeds' tables on Tern's own data: study ternary.
+/// Studies that reproduce the seeds' tables on Tern's own data: study ternary, study gamma.
 module Tern.Cli.StudyVerbs
 
 open System
@@ -110,6 +110,165 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                 result.MeanFp32MacroF1
                 result.MeanTernaryMacroF1
                 result.MeanSparsity
+                result.Seconds
+
+            if data.Source <> "" then
+                printfn "data: %s" data.Source
+
+let private parseBits (text: string) : int list =
+    let parts =
+        text.Split(',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
+
+    if parts.Length = 0 then
+        raise (BadInput $"--bits '{text}': give bit depths such as 2,4")
+
+    parts
+    |> Array.map (fun p ->
+        match Int32.TryParse p with
+        | true, b when b >= 1 && b <= 16 -> b
+        | _ -> raise (BadInput $"--bits '{text}': '{p}' is not a bit depth in 1..16"))
+    |> Array.distinct
+    |> Array.toList
+
+let private numbers (xs: float[]) : System.Text.Json.Nodes.JsonNode = Json.arr (xs |> Array.map Json.num)
+
+/// Raw against linear and learned gamma-QUANT input quantization per bit depth (seed 002's table 2). In JSON a
+/// raw row has "bits": null; "macro_f1" is the mean over folds of each fold's macro F1 (the seed's figure).
+let studyGamma (args: ParseResults<StudyGammaArgs>) =
+    let dir = args.GetResult StudyGammaArgs.Data
+
+    let bits =
+        args.TryGetResult StudyGammaArgs.Bits
+        |> Option.map parseBits
+        |> Option.defaultValue StudyGamma.defaultConfig.Bits
+
+    if not (IO.Directory.Exists dir) then
+        raise (BadInput $"--data {dir}: no such folder")
+
+    let data =
+        match Dataset.load dir with
+        | Ok d -> d
+        | Error e -> raise (BadInput e)
+
+    let split =
+        match args.TryGetResult StudyGammaArgs.Folds, args.TryGetResult StudyGammaArgs.Split with
+        | Some k, _ when k < 2 -> raise (BadInput $"--folds {k}: need at least 2")
+        | Some _, Some Loso -> raise (BadInput "--folds and --split loso exclude each other")
+        | Some k, _ -> KFold k
+        | None, Some Kfold -> KFold 5
+        | None, _ -> LeaveOneSubjectOut
+
+    let d = StudyGamma.defaultConfig
+
+    let epochs =
+        args.GetResult(StudyGammaArgs.Epochs, defaultValue = d.Training.Train.Epochs)
+
+    if epochs < 1 then
+        raise (BadInput $"--epochs {epochs}: need at least 1")
+
+    let config = {
+        d with
+            Split = split
+            Bits = bits
+            Seed = args.GetResult(StudyGammaArgs.Seed, defaultValue = d.Seed)
+            Architecture = args.GetResult(StudyGammaArgs.Arch, defaultValue = d.Architecture)
+            Training = {
+                d.Training with
+                    Train = {
+                        d.Training.Train with
+                            Epochs = epochs
+                    }
+            }
+    }
+
+    match StudyGamma.check config data with
+    | Error e -> raise (BadInput $"{dir}: {e}")
+    | Ok() -> ()
+
+    match StudyGamma.splits config data with
+    | Error e -> raise (BadInput $"{dir}: {e}")
+    | Ok folds ->
+        let trainings = folds.Length * (StudyGamma.methods bits).Length
+
+        let result =
+            Progress.run "study gamma" trainings (fun tick ->
+                StudyGamma.run config data (function
+                    | GammaTrainingDone _ -> tick 1
+                    | _ -> ()))
+
+        let splitName =
+            match split with
+            | KFold k -> $"{k}-fold"
+            | LeaveOneSubjectOut -> "loso"
+
+        if args.Contains StudyGammaArgs.Json then
+            let byBits (get: GammaStudyRow -> float[]) =
+                Json.obj [
+                    for b in bits ->
+                        string b,
+                        Json.obj [
+                            for r in result.Rows do
+                                if r.Bits = b && GammaQuant.learnable r.Method then
+                                    GammaQuant.methodName r.Method,
+                                    (if r.Method = GammaGlobal then
+                                         Json.num (Array.head (get r))
+                                     else
+                                         numbers (get r))
+                        ]
+                ]
+
+            printfn
+                "%s"
+                (Json.render (
+                    Json.obj [
+                        "data", Json.str dir
+                        "split", Json.str splitName
+                        "folds", Json.int result.Folds
+                        "bits_list", Json.arr (bits |> List.map Json.int)
+                        "results",
+                        Json.arr (
+                            result.Rows
+                            |> List.map (fun r ->
+                                Json.obj [
+                                    "bits", (if r.Method = RawInput then null else Json.int r.Bits)
+                                    "method", Json.str (GammaQuant.methodName r.Method)
+                                    "macro_f1", Json.num r.MacroF1
+                                    "accuracy", Json.num r.Accuracy
+                                    "pooled_macro_f1", Json.num r.PooledMacroF1
+                                    "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
+                                    "mean_epochs", Json.num r.MeanEpochs
+                                ])
+                        )
+                        "gamma", byBits (fun r -> r.Gamma)
+                        "mu", byBits (fun r -> r.Mu)
+                        "seconds", Json.num result.Seconds
+                        "source", Json.str data.Source
+                    ]
+                ))
+        else
+            let show (xs: float[]) =
+                match xs with
+                | [||] -> ""
+                | [| x |] -> sprintf "%.3f" x
+                | _ -> xs |> Array.map (sprintf "%.3f") |> String.concat " " |> sprintf "[%s]"
+
+            printfn "bits  method          macro F1  accuracy  pooled F1  gamma                mu"
+
+            for r in result.Rows do
+                printfn
+                    "%4s  %-14s  %8.4f  %8.4f  %9.4f  %-19s  %s"
+                    (if r.Method = RawInput then "-" else string r.Bits)
+                    (GammaQuant.methodName r.Method)
+                    r.MacroF1
+                    r.Accuracy
+                    r.PooledMacroF1
+                    (show r.Gamma)
+                    (show r.Mu)
+
+            printfn
+                "%s, %d folds; macro F1 = mean over folds of each held-out fold's macro F1 (%.0f s)"
+                splitName
+                result.Folds
                 result.Seconds
 
             if data.Source <> "" then

@@ -106,11 +106,94 @@ module Architectures =
     let defaultModel (seed: int) : Model =
         defaultFor (Shape3(64, 64, 1)) radarClasses seed
 
-    /// Names accepted by `byName`.
-    let names: string list = [ "default" ]
+    // A 1 x k convolution over time (W), stride and padding along W only.
+    let private conv1xk (rng: Random) (inC: int) (outC: int) (k: int) (stride: int) : ConvSpec = {
+        InChannels = inC
+        OutChannels = outC
+        KernelH = 1
+        KernelW = k
+        StrideH = 1
+        StrideW = stride
+        PadH = 0
+        PadW = k / 2
+        Weight = heNormal rng (k * inC) (outC * k * inC)
+        Bias = Array.zeroCreate outC
+    }
 
-    /// An architecture by name, or an error listing the known names.
+    /// For raw sensor windows 1 x W x C (time x axes): conv 1x5/2 (C->16) -> BN -> ReLU -> depthwise 1x5/2 ->
+    /// BN -> ReLU -> pointwise 16->32 -> BN -> ReLU -> depthwise 1x5/2 -> BN -> ReLU -> pointwise 32->32 -> BN
+    /// -> ReLU -> average pooling down to at most 4 wide -> flatten -> dense -> classes (3,045 parameters for
+    /// 1x64x3 and 5 classes).
+    let rawFor (input: Shape3) (classes: string list) (seed: int) : Model =
+        if input.H <> 1 then
+            invalidArg "input" $"raw1d takes 1 x W x C windows, got {input}"
+
+        let rng = Random(seed)
+        let half n = (n + 4 - 5) / 2 + 1
+        let w = half (half (half input.W))
+        let kw = max 1 (w / 4)
+        let pw = w / kw
+
+        let depthwise1xk (channels: int) = {
+            conv1xk rng 1 channels 5 2 with
+                InChannels = channels
+                OutChannels = channels
+                Weight = heNormal rng 5 (channels * 5)
+        }
+
+        let pool =
+            if kw = 1 then
+                []
+            else
+                [
+                    AvgPool {
+                        KernelH = 1
+                        KernelW = kw
+                        StrideH = 1
+                        StrideW = kw
+                    }
+                ]
+
+        {
+            Name = "raw1d"
+            Input = input
+            Classes = classes
+            Layers =
+                [
+                    Conv2d(conv1xk rng input.C 16 5 2)
+                    BatchNorm(batchNorm 16)
+                    ReLU
+                    DepthwiseConv2d(depthwise1xk 16)
+                    BatchNorm(batchNorm 16)
+                    ReLU
+                    Pointwise(conv rng 16 32 1 1 0)
+                    BatchNorm(batchNorm 32)
+                    ReLU
+                    DepthwiseConv2d(depthwise1xk 32)
+                    BatchNorm(batchNorm 32)
+                    ReLU
+                    Pointwise(conv rng 32 32 1 1 0)
+                    BatchNorm(batchNorm 32)
+                    ReLU
+                ]
+                @ pool
+                @ [ Flatten; Dense(dense rng (pw * 32) classes.Length) ]
+        }
+
+    /// Names accepted by `byName` and `forData`.
+    let names: string list = [ "default"; "raw1d" ]
+
+    /// An architecture by name, or an error listing the known names (raw1d: 1x64x3 windows, 5 classes c0..c4).
     let byName (name: string) (seed: int) : Result<Model, string> =
         match name with
         | "default" -> Ok(defaultModel seed)
+        | "raw1d" -> Ok(rawFor (Shape3(1, 64, 3)) (List.init 5 (sprintf "c%d")) seed)
+        | other -> Error(sprintf "unknown architecture '%s' (known: %s)" other (String.concat ", " names))
+
+    /// An architecture by name shaped to a data set's input and classes, or an error.
+    let forData (name: string) (input: Shape3) (classes: string list) (seed: int) : Result<Model, string> =
+        match name with
+        | "default" -> Ok(defaultFor input classes seed)
+        | "raw1d" when input.H <> 1 -> Error $"raw1d takes 1 x W x C windows, got {input}"
+        | "raw1d" -> Ok(rawFor input classes seed)
         | other -> Error(sprintf "unknown architecture '%s' (known: %s)" other (String.concat ", " names))

@@ -373,3 +373,87 @@ type CliTests() =
         for f in j.GetProperty("folds").EnumerateArray() do
             for key in [ "fp32_accuracy"; "ternary_accuracy"; "ternary_macro_f1"; "sparsity" ] do
                 Assert.That(f.TryGetProperty(key) |> fst, Is.True, key)
+
+    [<Test>]
+    member _.``study gamma reports every method per bit depth; bad bits, folders and shapes exit 2``() =
+        let rng = Random(4)
+
+        let raw: Tern.Core.Dataset = {
+            Shape = Tern.Runtime.Shape3(1, 16, 3)
+            Classes = [ "a"; "b" ]
+            Samples =
+                Array.init 48 (fun i ->
+                    Array.init 48 (fun j ->
+                        float32 (0.4 * float (i % 2) * sin (float j) + 0.1 * (rng.NextDouble() - 0.5))))
+            Labels = Array.init 48 (fun i -> i % 2)
+            Subjects = Array.init 48 (fun i -> i / 12)
+            Source = "test"
+        }
+
+        Tern.Core.Dataset.save (path "raw") raw
+
+        let code, out, err =
+            tern [
+                "study"
+                "gamma"
+                "--data"
+                path "raw"
+                "--bits"
+                "2"
+                "--folds"
+                "2"
+                "--epochs"
+                "1"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        let rows = j.GetProperty("results").EnumerateArray() |> Seq.toList
+
+        Assert.That(
+            rows |> List.map (fun r -> r.GetProperty("method").GetString()),
+            Is.EqualTo(box [ "raw"; "linear"; "gamma-global"; "gamma-per-axis" ])
+        )
+
+        Assert.That(rows.Head.GetProperty("bits").ValueKind, Is.EqualTo JsonValueKind.Null)
+        Assert.That(rows[1].GetProperty("bits").GetInt32(), Is.EqualTo 2)
+
+        for r in rows do
+            Assert.That(r.GetProperty("macro_f1").GetDouble(), Is.InRange(0.0, 1.0))
+            Assert.That(r.GetProperty("accuracy").GetDouble(), Is.InRange(0.0, 1.0))
+
+        let g = j.GetProperty("gamma").GetProperty("2")
+        Assert.That(g.GetProperty("gamma-global").ValueKind, Is.EqualTo JsonValueKind.Number)
+        Assert.That(g.GetProperty("gamma-per-axis").GetArrayLength(), Is.EqualTo 3)
+        Assert.That(j.GetProperty("mu").GetProperty("2").GetProperty("gamma-per-axis").GetArrayLength(), Is.EqualTo 3)
+        Assert.That(j.GetProperty("seconds").GetDouble(), Is.GreaterThanOrEqualTo 0.0)
+
+        for bits in [ "0"; "17"; "2,x"; "" ] do
+            let code, _, err = tern [ "study"; "gamma"; "--data"; path "raw"; "--bits"; bits ]
+            Assert.That(code, Is.EqualTo 2, bits)
+            Assert.That(err, Does.Contain "--bits", bits)
+
+        let code, _, err = tern [ "study"; "gamma"; "--data"; path "no-such-folder" ]
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain "no such folder")
+
+        let code, _, _ =
+            tern [
+                "data"
+                "synth"
+                "--out"
+                path "spectra"
+                "--subjects"
+                "2"
+                "--per-class"
+                "1"
+            ]
+
+        Assert.That(code, Is.EqualTo 0)
+
+        let code, _, err =
+            tern [ "study"; "gamma"; "--data"; path "spectra"; "--folds"; "2" ]
+
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain "1 x W x C")
