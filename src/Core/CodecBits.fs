@@ -47,16 +47,13 @@ exception CodecFailure of CodecError
 type BitWriter() =
     let mutable buffer: byte[] = Array.zeroCreate 256
     let mutable length = 0
-    // Pending bits, right-aligned; fewer than 8 between calls.
+    // Pending bits, right-aligned; fewer than 32 between calls, flushed 32 at a time.
     let mutable acc = 0UL
     let mutable pending = 0
 
-    let push (b: byte) =
-        if length = buffer.Length then
-            Array.Resize(&buffer, buffer.Length * 2)
-
-        buffer[length] <- b
-        length <- length + 1
+    let ensure (extra: int) =
+        if length + extra > buffer.Length then
+            Array.Resize(&buffer, max (buffer.Length * 2) (length + extra))
 
     /// Writes the low `width` bits of value (0 <= width <= 32), most significant first.
     member _.Write(value: uint32, width: int) =
@@ -64,27 +61,53 @@ type BitWriter() =
             acc <- (acc <<< width) ||| (uint64 value &&& ((1UL <<< width) - 1UL))
             pending <- pending + width
 
-            while pending >= 8 do
-                pending <- pending - 8
-                push (byte (acc >>> pending))
-
-            acc <- acc &&& ((1UL <<< pending) - 1UL)
+            if pending >= 32 then
+                pending <- pending - 32
+                ensure 4
+                Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(buffer, length, 4), uint32 (acc >>> pending))
+                length <- length + 4
+                acc <- acc &&& ((1UL <<< pending) - 1UL)
 
     /// Bits written so far.
     member _.BitCount: int = length * 8 + pending
 
     /// Pads with zero bits to the next byte boundary; returns the number of padding bits.
     member this.Align() : int =
-        let pad = (8 - pending) % 8
+        let pad = (8 - pending % 8) % 8
         this.Write(0u, pad)
         pad
 
-    /// The bytes written (call after Align).
+    /// The bytes written (the pending bits too, which must be whole bytes: call after Align).
     member _.ToArray() : byte[] =
-        if pending <> 0 then
+        if pending % 8 <> 0 then
             invalidOp "BitWriter.ToArray before Align"
 
-        Array.sub buffer 0 length
+        let out = Array.zeroCreate (length + pending / 8)
+        Array.blit buffer 0 out 0 length
+
+        for k in 0 .. pending / 8 - 1 do
+            out[length + k] <- byte (acc >>> (pending - 8 * (k + 1)))
+
+        out
+
+/// Raw MSB-first bit access for the decoders' hot loops.
+[<RequireQualifiedAccess>]
+module Bits =
+
+    /// The `width` bits (0 <= width <= 24) at absolute bit position pos of data; bits past the end read as 0.
+    let inline peek (data: byte[]) (pos: int) (width: int) : int =
+        let i = pos >>> 3
+
+        let w =
+            if i + 4 <= data.Length then
+                Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ReadOnlySpan(data, i, 4))
+            else
+                let inline at k =
+                    if k < data.Length then uint32 data[k] else 0u
+
+                (at i <<< 24) ||| (at (i + 1) <<< 16) ||| (at (i + 2) <<< 8) ||| at (i + 3)
+
+        if width = 0 then 0 else int ((w <<< (pos &&& 7)) >>> (32 - width))
 
 /// MSB-first bit reader over data[startByte ..], refusing to read at or beyond endBit (absolute bit index).
 [<Sealed>]
@@ -98,11 +121,20 @@ type BitReader(data: byte[], startByte: int, endBit: int) =
     member _.Remaining: int = endBit - pos
 
     /// The next `width` bits (0 <= width <= 24) without consuming them; bits past the data read as 0.
-    member _.Peek(width: int) : int =
-        let i = pos >>> 3
-        let inline at k = if k < data.Length then uint32 data[k] else 0u
-        let w = (at i <<< 24) ||| (at (i + 1) <<< 16) ||| (at (i + 2) <<< 8) ||| at (i + 3)
-        if width = 0 then 0 else int ((w <<< (pos &&& 7)) >>> (32 - width))
+    member _.Peek(width: int) : int = Bits.peek data pos width
+
+    /// The bytes read.
+    member _.Data: byte[] = data
+
+    /// The absolute bit index reading stops at.
+    member _.End: int = endBit
+
+    /// Moves to absolute bit position p; raises Overrun (for `section`) past endBit.
+    member _.Seek(p: int, section: string) =
+        if p > endBit then
+            raise (CodecFailure(Overrun section))
+
+        pos <- p
 
     /// Consumes `width` bits; raises Overrun (for `section`) past endBit.
     member _.Skip(width: int, section: string) =

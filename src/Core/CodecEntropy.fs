@@ -42,7 +42,8 @@ module CodecEntropy =
         if used.Length = 1 then
             lengths[used[0]] <- 1
         elif used.Length > 1 then
-            let leaves = used |> Array.sortBy (fun s -> struct (counts[s], s))
+            let leaves = Array.copy used
+            Array.sortInPlaceWith (fun x y -> if counts[x] <> counts[y] then compare counts[x] counts[y] else compare x y) leaves
             let n = leaves.Length
             // Nodes 0..n-1 are leaves (in sorted order), n.. internal nodes in creation order.
             let weight = Array.zeroCreate<int64> (2 * n - 1)
@@ -100,7 +101,8 @@ module CodecEntropy =
                     histogram[j + 1] <- histogram[j + 1] + 2
                     histogram[j] <- histogram[j] - 1
 
-            let order = used |> Array.sortBy (fun s -> struct (-counts[s], s))
+            let order = Array.copy used
+            Array.sortInPlaceWith (fun x y -> if counts[x] <> counts[y] then compare counts[y] counts[x] else compare x y) order
             let mutable k = 0
 
             for len in 1..maxLength do
@@ -144,14 +146,26 @@ module CodecEntropy =
 
     let private readFixed (r: BitReader) (alphabet: int) (count: int) (section: string) =
         let width = bitsFor alphabet
+        let data = r.Data
+        let start = r.Position
 
-        Array.init count (fun _ ->
-            let s = r.Read(width, section)
+        if int64 start + int64 count * int64 width > int64 r.End then
+            raise (CodecFailure(Overrun section))
+
+        let out = Array.zeroCreate count
+        let mutable pos = start
+
+        for i in 0 .. count - 1 do
+            let s = Bits.peek data pos width
+            pos <- pos + width
 
             if s >= alphabet then
                 fail section $"symbol {s} outside the alphabet 0..{alphabet - 1}"
 
-            s)
+            out[i] <- s
+
+        r.Seek(pos, section)
+        out
 
     let private writeZvc (w: BitWriter) (alphabet: int) (zero: int) (symbols: int[]) =
         let width = bitsFor alphabet
@@ -175,19 +189,30 @@ module CodecEntropy =
 
     let private readZvc (r: BitReader) (alphabet: int) (zero: int) (count: int) (section: string) =
         let width = bitsFor alphabet
-        let mask = Array.init count (fun _ -> r.Read(1, section))
+        let data = r.Data
+        let start = r.Position
 
-        mask
-        |> Array.map (fun m ->
-            if m = 0 then
-                zero
+        if int64 start + int64 count > int64 r.End then
+            raise (CodecFailure(Overrun section))
+
+        let out = Array.zeroCreate count
+        // The values follow the whole mask; bits past the end read as 0 and are caught by the final Seek.
+        let mutable pos = start + count
+
+        for i in 0 .. count - 1 do
+            if Bits.peek data (start + i) 1 = 0 then
+                out[i] <- zero
             else
-                let s = r.Read(width, section)
+                let s = Bits.peek data pos width
+                pos <- pos + width
 
                 if s >= alphabet || s = zero then
                     fail section $"non-zero slot holds symbol {s}"
 
-                s)
+                out[i] <- s
+
+        r.Seek(pos, section)
+        out
 
     let private writeHuffman (w: BitWriter) (alphabet: int) (symbols: int[]) =
         let counts = Array.zeroCreate alphabet
@@ -238,21 +263,26 @@ module CodecEntropy =
                     table[k] <- (s <<< 4) ||| len
 
         let out = Array.zeroCreate count
+        let data = r.Data
+        let mutable pos = r.Position
 
         for i in 0 .. count - 1 do
-            let e = table[r.Peek longest]
+            let e = table[Bits.peek data pos longest]
 
             if e = 0 then
                 fail section "bits that are no Huffman code"
 
-            r.Skip(e &&& 15, section)
+            pos <- pos + (e &&& 15)
             out[i] <- e >>> 4
 
+        // Codes past the end read zero bits; the Seek rejects them.
+        r.Seek(pos, section)
         out
 
-    /// Maximal runs of equal symbols: (symbol, length) in order.
+    /// Maximal runs of equal symbols: their symbols and lengths, in order.
     let private runs (symbols: int[]) =
-        let result = ResizeArray()
+        let values = ResizeArray()
+        let lengths = ResizeArray()
         let mutable i = 0
 
         while i < symbols.Length do
@@ -261,41 +291,47 @@ module CodecEntropy =
             while j < symbols.Length && symbols[j] = symbols[i] do
                 j <- j + 1
 
-            result.Add(struct (symbols[i], j - i))
+            values.Add symbols[i]
+            lengths.Add(j - i)
             i <- j
 
-        result
+        values.ToArray(), lengths.ToArray()
 
     let private writeRle (w: BitWriter) (alphabet: int) (symbols: int[]) =
         let width = bitsFor alphabet
-        let rs = runs symbols
+        let values, lengths = runs symbols
 
-        let pairs (r: int) =
-            let mutable n = 0
+        let bits (r: int) =
+            let mutable n = 0L
 
-            for struct (_, len) in rs do
-                n <- n + (len + (1 <<< r) - 1) / (1 <<< r)
+            for len in lengths do
+                n <- n + int64 ((len + (1 <<< r) - 1) >>> r)
 
-            n
+            n * int64 (width + r)
 
         // The run width with the fewest bits; the smallest width on a tie.
-        let best =
-            [ 1..15 ] |> List.minBy (fun r -> struct (int64 (pairs r) * int64 (width + r), r))
+        let mutable best = 1
+        let mutable bestBits = bits 1
+
+        for r in 2..15 do
+            let b = bits r
+
+            if b < bestBits then
+                best <- r
+                bestBits <- b
 
         w.Write(uint32 best, 4)
-        let mutable payload = 0
 
-        for struct (s, len) in rs do
-            let mutable left = len
+        for k in 0 .. values.Length - 1 do
+            let mutable left = lengths[k]
 
             while left > 0 do
                 let run = min left (1 <<< best)
-                w.Write(uint32 s, width)
+                w.Write(uint32 values[k], width)
                 w.Write(uint32 (run - 1), best)
-                payload <- payload + width + best
                 left <- left - run
 
-        { Table = 4; Payload = payload }
+        { Table = 4; Payload = int bestBits }
 
     let private readRle (r: BitReader) (alphabet: int) (count: int) (section: string) =
         let width = bitsFor alphabet

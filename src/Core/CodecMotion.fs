@@ -1,6 +1,8 @@
 namespace Tern.Core
 
+open System
 open Tern.Runtime
+open Tern.Runtime.Codec
 
 /// A block's displacement: its prediction is the anchor block at (y + Dy, x + Dx).
 [<Struct>]
@@ -57,32 +59,14 @@ module CodecMotion =
         (v: MotionVector)
         : int64 =
         let c = shape.C
-        let rowLength = bw * c
-        let mutable total = 0L
+        let stride = shape.W * c
+        let a = (by * shape.W + bx) * c
+        let b = ((by + v.Dy) * shape.W + bx + v.Dx) * c
 
-        for y in 0 .. bh - 1 do
-            let a = ((by + y) * shape.W + bx) * c
-            let b = ((by + v.Dy + y) * shape.W + bx + v.Dx) * c
-
-            match cost with
-            | Sad
-            | Mad ->
-                let mutable s = 0
-
-                for i in 0 .. rowLength - 1 do
-                    s <- s + abs (int cur[a + i] - int reference[b + i])
-
-                total <- total + int64 s
-            | Mse ->
-                let mutable s = 0L
-
-                for i in 0 .. rowLength - 1 do
-                    let d = int cur[a + i] - int reference[b + i]
-                    s <- s + int64 (d * d)
-
-                total <- total + s
-
-        total
+        match cost with
+        | Sad
+        | Mad -> BlockSadS8.Optimized(ReadOnlySpan cur, a, ReadOnlySpan reference, b, stride, bw * c, bh)
+        | Mse -> BlockSsdS8.Optimized(ReadOnlySpan cur, a, ReadOnlySpan reference, b, stride, bw * c, bh)
 
     /// Whether v is a valid vector for the block at (by, bx) of size bh x bw.
     let isValid (shape: Shape3) (range: int) (by: int) (bx: int) (bh: int) (bw: int) (v: MotionVector) : bool =

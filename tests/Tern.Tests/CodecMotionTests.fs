@@ -259,3 +259,60 @@ let ``ties keep the zero vector, then the first candidate in raster order`` () =
 
     let v, _ = CodecMotion.searchBlock p shape cur anchor 0 0
     Assert.That(v, Is.EqualTo { Dy = 1; Dx = 3 })
+
+// ---------- the C# block-cost kernels against an F# scalar oracle ----------
+
+/// The oracle: sum over rows and codes of |a - b| (or (a - b)^2), as the cost is defined.
+let private oracle (square: bool) (a: sbyte[]) aStart (b: sbyte[]) bStart stride rowLength rows =
+    let mutable total = 0L
+
+    for y in 0 .. rows - 1 do
+        for i in 0 .. rowLength - 1 do
+            let d = int64 a[aStart + y * stride + i] - int64 b[bStart + y * stride + i]
+            total <- total + (if square then d * d else abs d)
+
+    total
+
+[<Test>]
+let ``block SAD and SSD kernels equal the oracle at every SIMD level, row lengths 0..257`` () =
+    let rng = Random 11
+
+    for rowLength in [ 0..257 ] @ [ 511; 512; 513; 1024 ] do
+        for rows in [ 1; 3 ] do
+            let stride = rowLength + rng.Next 5
+            let size = stride * rows + 7
+            let a = Array.init size (fun _ -> sbyte (rng.Next(-128, 128)))
+            let b = Array.init size (fun _ -> sbyte (rng.Next(-128, 128)))
+            // Extremes so the biased unsigned arithmetic meets its edges.
+            if size > 2 then
+                a[0] <- -128y
+                b[0] <- 127y
+                a[1] <- 127y
+                b[1] <- -128y
+
+            let aStart = rng.Next 4
+            let bStart = rng.Next 4
+            let sad = oracle false a aStart b bStart stride rowLength rows
+            let ssd = oracle true a aStart b bStart stride rowLength rows
+            Assert.That(Codec.BlockSadS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows), Is.EqualTo sad)
+            Assert.That(Codec.BlockSsdS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows), Is.EqualTo ssd)
+            Assert.That(Codec.BlockSsdS8.Optimized(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows), Is.EqualTo ssd)
+
+            for level in [ Kernels.SimdLevel.None; Kernels.SimdLevel.Vector128; Kernels.SimdLevel.Vector256; Kernels.SimdLevel.Auto ] do
+                Assert.That(
+                    Codec.BlockSadS8.Optimized(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows, level),
+                    Is.EqualTo sad,
+                    $"{level} rowLength {rowLength} rows {rows}"
+                )
+
+[<Test>]
+let ``block kernels refuse blocks outside their buffers`` () =
+    let a = Array.zeroCreate<sbyte> 10
+
+    Assert.Throws<ArgumentOutOfRangeException>(fun () ->
+        Codec.BlockSadS8.Optimized(ReadOnlySpan a, 0, ReadOnlySpan a, 3, 4, 4, 2) |> ignore)
+    |> ignore
+
+    Assert.Throws<ArgumentOutOfRangeException>(fun () ->
+        Codec.BlockSsdS8.Scalar(ReadOnlySpan a, -1, ReadOnlySpan a, 0, 4, 4, 1) |> ignore)
+    |> ignore
