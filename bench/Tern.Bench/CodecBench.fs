@@ -17,7 +17,7 @@ let shapeOf (name: string) : Shape3 =
     | [| h; w; c |] -> Shape3(h, w, c)
     | _ -> invalidArg "name" $"shape '{name}' is not HxWxC"
 
-/// The codec options named by a method parameter (4 bits, seed 004's defaults otherwise).
+/// The codec options named by a Scheme parameter (4 bits, seed 004's defaults otherwise).
 let optionsOf (name: string) : CodecOptions =
     match name with
     | "uniform-huffman" -> Codec.defaults 4 Intra Huffman
@@ -35,14 +35,20 @@ let frames (shape: Shape3) (count: int) : sbyte[][] =
             let c = i % shape.C
             let x = (i / shape.C) % shape.W + t
             let y = i / (shape.C * shape.W)
-            let v = 150.0 * Math.Sin(float x / 4.0 + float c) * Math.Cos(float y / 5.0 + 0.3 * float c) - 60.0
+
+            let v =
+                150.0
+                * Math.Sin(float x / 4.0 + float c)
+                * Math.Cos(float y / 5.0 + 0.3 * float c)
+                - 60.0
+
             let q = int (Quantize.roundHalfAway v) + rng.Next(-3, 4)
             sbyte (max -128 (min 127 q))))
 
-/// Input bytes one operation of the case handles, from its Map and Method parameters.
+/// Input bytes one operation of the case handles, from its Map and Scheme parameters.
 let private caseBytes (case: BenchmarkCase) : float =
     let shape = shapeOf (string (case.Parameters["Map"]))
-    let options = optionsOf (string (case.Parameters["Method"]))
+    let options = optionsOf (string (case.Parameters["Scheme"]))
     float shape.Size * float (Codec.groupSize options.Prediction)
 
 /// Throughput column: int8 feature-map megabytes per second from the mean time of one operation.
@@ -88,12 +94,12 @@ type CodecThroughput() =
     member val Map = "16x16x8" with get, set
 
     [<Params("uniform-huffman", "uni-tss-huffman", "bi-tss-huffman", "bi-tss-zvc")>]
-    member val Method = "bi-tss-huffman" with get, set
+    member val Scheme = "bi-tss-huffman" with get, set
 
     [<GlobalSetup>]
     member this.Setup() =
         shape <- shapeOf this.Map
-        options <- optionsOf this.Method
+        options <- optionsOf this.Scheme
         group <- frames shape (Codec.groupSize options.Prediction)
 
         match Codec.encode options -128 shape group with

@@ -145,7 +145,14 @@ module Codec =
     let private checkOptions (o: CodecOptions) (shape: Shape3) (frames: sbyte[][]) =
         if o.Bits < 2 || o.Bits > 8 then
             Error $"bits must be 2..8, got {o.Bits}"
-        elif shape.H < 1 || shape.W < 1 || shape.C < 1 || shape.H > 65535 || shape.W > 65535 || shape.C > 65535 then
+        elif
+            shape.H < 1
+            || shape.W < 1
+            || shape.C < 1
+            || shape.H > 65535
+            || shape.W > 65535
+            || shape.C > 65535
+        then
             Error $"shape {shape} must have every dimension in 1..65535"
         elif frames.Length < 1 || frames.Length > 255 then
             Error $"a group holds 1..255 frames, got {frames.Length}"
@@ -165,12 +172,7 @@ module Codec =
             Ok()
 
     /// Encodes a group of int8 frames (HWC, zero point zeroPoint) into one stream.
-    let encode
-        (options: CodecOptions)
-        (zeroPoint: int)
-        (shape: Shape3)
-        (frames: sbyte[][])
-        : Result<Encoded, string> =
+    let encode (options: CodecOptions) (zeroPoint: int) (shape: Shape3) (frames: sbyte[][]) : Result<Encoded, string> =
         match checkOptions options shape frames with
         | Error e -> Error e
         | Ok() when zeroPoint < -128 || zeroPoint > 127 -> Error $"zero point {zeroPoint} outside -128..127"
@@ -183,7 +185,8 @@ module Codec =
             let toCode = CodecQuant.codeTable q
 
             let anchorSymbols =
-                quantized |> Array.collect (fun f -> f |> Array.map (fun v -> toSymbol[int v + 128]))
+                quantized
+                |> Array.collect (fun f -> f |> Array.map (fun v -> toSymbol[int v + 128]))
 
             let rebuilt = anchorSymbols |> Array.map (fun s -> toCode[s])
             let recon = Array.create frames.Length [||]
@@ -243,14 +246,16 @@ module Codec =
             w.Write(uint32 (if predicted then options.Motion.Range else 0), 8)
             let header = w.BitCount
 
-            let anchorBits = CodecEntropy.write w options.Entropy q.Alphabet q.ZeroSymbol anchorSymbols
+            let anchorBits =
+                CodecEntropy.write w options.Entropy q.Alphabet q.ZeroSymbol anchorSymbols
 
             let vectorBits =
                 if predicted then
                     let p = options.Motion.Range
 
                     let symbols =
-                        vectors |> Array.collect (fun vs -> vs |> Array.collect (fun v -> [| v.Dy + p; v.Dx + p |]))
+                        vectors
+                        |> Array.collect (fun vs -> vs |> Array.collect (fun v -> [| v.Dy + p; v.Dx + p |]))
 
                     CodecEntropy.write w options.Entropy (2 * p + 1) p symbols
                 else
@@ -291,6 +296,53 @@ module Codec =
                     Total = 8 * total
                 }
             }
+
+    /// Bits of the coded sections alone (anchor, vectors, residual with their tables), without header, padding and CRC.
+    let payloadBits (bits: BitReport) : int =
+        bits.Anchor.Total + bits.Vectors.Total + bits.Residual.Total
+
+    /// Encodes a sequence as consecutive groups of the prediction's size; a last, shorter group is coded
+    /// Intra with the same quantizer and entropy coder. One stream per group, in order.
+    let encodeSequence
+        (options: CodecOptions)
+        (zeroPoint: int)
+        (shape: Shape3)
+        (frames: sbyte[][])
+        : Result<Encoded list, string> =
+        let size = groupSize options.Prediction
+
+        let groups =
+            frames
+            |> Array.chunkBySize size
+            |> Array.map (fun g ->
+                if g.Length = size then
+                    encode options zeroPoint shape g
+                else
+                    encode
+                        {
+                            options with
+                                Prediction = Intra
+                                Residual = false
+                        }
+                        zeroPoint
+                        shape
+                        g)
+
+        match
+            groups
+            |> Array.tryPick (fun r ->
+                match r with
+                | Error e -> Some e
+                | Ok _ -> None)
+        with
+        | Some e -> Error e
+        | None ->
+            Ok [
+                for r in groups do
+                    match r with
+                    | Ok e -> e
+                    | Error _ -> ()
+            ]
 
     /// Describes a decoder error in words.
     let describe (e: CodecError) : string =
@@ -341,7 +393,10 @@ module Codec =
             raise (CodecFailure(BadChecksum(stored, computed)))
 
         let flags = int stream[3]
-        let u16 i = (int stream[i] <<< 8) ||| int stream[i + 1]
+
+        let u16 i =
+            (int stream[i] <<< 8) ||| int stream[i + 1]
+
         let shape = Shape3(u16 8, u16 10, u16 12)
         let bits = int stream[14]
         let step = int stream[15]
@@ -455,24 +510,17 @@ module Codec =
 
                             v)
 
-            let preds =
-                [|
-                    for i in 0 .. count - 1 do
-                        if i <> anchor then
-                            i, CodecMotion.compensate shape block rebuilt vectors[i]
-                |]
+            let preds = [|
+                for i in 0 .. count - 1 do
+                    if i <> anchor then
+                        i, CodecMotion.compensate shape block rebuilt vectors[i]
+            |]
 
             if residual then
                 let start = r.Position
 
                 let symbols =
-                    CodecEntropy.read
-                        r
-                        entropy
-                        (residualAlphabet q)
-                        (1 <<< bits)
-                        ((count - 1) * shape.Size)
-                        "residual"
+                    CodecEntropy.read r entropy (residualAlphabet q) (1 <<< bits) ((count - 1) * shape.Size) "residual"
 
                 residualBits <- r.Position - start
 
@@ -503,7 +551,10 @@ module Codec =
             if section = 0 then
                 SectionBits.Zero
             else
-                { Table = table; Payload = section - table }
+                {
+                    Table = table
+                    Payload = section - table
+                }
 
         {
             Shape = shape

@@ -107,7 +107,10 @@ module Bits =
 
                 (at i <<< 24) ||| (at (i + 1) <<< 16) ||| (at (i + 2) <<< 8) ||| at (i + 3)
 
-        if width = 0 then 0 else int ((w <<< (pos &&& 7)) >>> (32 - width))
+        if width = 0 then
+            0
+        else
+            int ((w <<< (pos &&& 7)) >>> (32 - width))
 
 /// MSB-first bit reader over data[startByte ..], refusing to read at or beyond endBit (absolute bit index).
 [<Sealed>]
@@ -158,7 +161,11 @@ module Crc32 =
             let mutable c = uint32 n
 
             for _ in 0..7 do
-                c <- if c &&& 1u <> 0u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1
+                c <-
+                    if c &&& 1u <> 0u then
+                        0xEDB88320u ^^^ (c >>> 1)
+                    else
+                        c >>> 1
 
             c)
 

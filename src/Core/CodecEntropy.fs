@@ -37,16 +37,29 @@ module CodecEntropy =
     let huffmanLengths (maxLength: int) (counts: int[]) : int[] =
         let a = counts.Length
         let lengths = Array.zeroCreate a
-        let used = [| for s in 0 .. a - 1 do if counts[s] > 0 then s |]
+
+        let used = [|
+            for s in 0 .. a - 1 do
+                if counts[s] > 0 then
+                    s
+        |]
 
         if used.Length = 1 then
             lengths[used[0]] <- 1
         elif used.Length > 1 then
             let leaves = Array.copy used
-            Array.sortInPlaceWith (fun x y -> if counts[x] <> counts[y] then compare counts[x] counts[y] else compare x y) leaves
+
+            Array.sortInPlaceWith
+                (fun x y ->
+                    if counts[x] <> counts[y] then
+                        compare counts[x] counts[y]
+                    else
+                        compare x y)
+                leaves
+
             let n = leaves.Length
             // Nodes 0..n-1 are leaves (in sorted order), n.. internal nodes in creation order.
-            let weight = Array.zeroCreate<int64> (2 * n - 1)
+            let weight = Array.zeroCreate<int64>(2 * n - 1)
             let parent = Array.create (2 * n - 1) -1
 
             for i in 0 .. n - 1 do
@@ -102,7 +115,15 @@ module CodecEntropy =
                     histogram[j] <- histogram[j] - 1
 
             let order = Array.copy used
-            Array.sortInPlaceWith (fun x y -> if counts[x] <> counts[y] then compare counts[y] counts[x] else compare x y) order
+
+            Array.sortInPlaceWith
+                (fun x y ->
+                    if counts[x] <> counts[y] then
+                        compare counts[y] counts[x]
+                    else
+                        compare x y)
+                order
+
             let mutable k = 0
 
             for len in 1..maxLength do
@@ -142,7 +163,11 @@ module CodecEntropy =
         for s in symbols do
             w.Write(uint32 s, width)
 
-        SectionBits.Zero |> fun b -> { b with Payload = width * symbols.Length }
+        SectionBits.Zero
+        |> fun b -> {
+            b with
+                Payload = width * symbols.Length
+        }
 
     let private readFixed (r: BitReader) (alphabet: int) (count: int) (section: string) =
         let width = bitsFor alphabet
@@ -232,7 +257,10 @@ module CodecEntropy =
             w.Write(uint32 codes[s], lengths[s])
             payload <- payload + lengths[s]
 
-        { Table = 4 * alphabet; Payload = payload }
+        {
+            Table = 4 * alphabet
+            Payload = payload
+        }
 
     let private readHuffman (r: BitReader) (alphabet: int) (count: int) (section: string) =
         let lengths = Array.init alphabet (fun _ -> r.Read(4, section))
@@ -250,16 +278,35 @@ module CodecEntropy =
 
         let codes = canonicalCodes lengths
         let longest = Array.max (Array.append [| 1 |] lengths)
-        // Lookup table on the next `longest` bits: (symbol <<< 4) ||| length, 0 for no code.
-        let table = Array.zeroCreate (1 <<< longest)
+        // A first-level table on the next `primary` bits: (symbol <<< 4) ||| length, 0 for a longer code
+        // (or none); longer codes are found from the canonical ranges, one length at a time.
+        let primary = min longest 10
+        let table = Array.zeroCreate (1 <<< primary)
+        let firstCode = Array.zeroCreate (maxCodeLength + 1)
+        let firstIndex = Array.zeroCreate (maxCodeLength + 1)
+        let perLength = Array.zeroCreate (maxCodeLength + 1)
+        let sorted = Array.zeroCreate alphabet
+        let mutable n = 0
+
+        for len in 1..maxCodeLength do
+            firstIndex[len] <- n
+
+            for s in 0 .. alphabet - 1 do
+                if lengths[s] = len then
+                    if perLength[len] = 0 then
+                        firstCode[len] <- codes[s]
+
+                    perLength[len] <- perLength[len] + 1
+                    sorted[n] <- s
+                    n <- n + 1
 
         for s in 0 .. alphabet - 1 do
             let len = lengths[s]
 
-            if len > 0 then
-                let first = codes[s] <<< (longest - len)
+            if len > 0 && len <= primary then
+                let first = codes[s] <<< (primary - len)
 
-                for k in first .. first + (1 <<< (longest - len)) - 1 do
+                for k in first .. first + (1 <<< (primary - len)) - 1 do
                     table[k] <- (s <<< 4) ||| len
 
         let out = Array.zeroCreate count
@@ -267,13 +314,28 @@ module CodecEntropy =
         let mutable pos = r.Position
 
         for i in 0 .. count - 1 do
-            let e = table[Bits.peek data pos longest]
+            let e = table[Bits.peek data pos primary]
 
-            if e = 0 then
-                fail section "bits that are no Huffman code"
+            if e <> 0 then
+                pos <- pos + (e &&& 15)
+                out[i] <- e >>> 4
+            else
+                let mutable len = primary + 1
+                let mutable found = false
 
-            pos <- pos + (e &&& 15)
-            out[i] <- e >>> 4
+                while not found && len <= longest do
+                    let code = Bits.peek data pos len
+                    let k = code - firstCode[len]
+
+                    if perLength[len] > 0 && k >= 0 && k < perLength[len] then
+                        out[i] <- sorted[firstIndex[len] + k]
+                        pos <- pos + len
+                        found <- true
+                    else
+                        len <- len + 1
+
+                if not found then
+                    fail section "bits that are no Huffman code"
 
         // Codes past the end read zero bits; the Seek rejects them.
         r.Seek(pos, section)
@@ -370,14 +432,7 @@ module CodecEntropy =
         | Rle -> writeRle w alphabet symbols
 
     /// Reads `count` symbols written by `write` with the same coder, alphabet and zero symbol; raises CodecFailure.
-    let read
-        (r: BitReader)
-        (coder: Entropy)
-        (alphabet: int)
-        (zero: int)
-        (count: int)
-        (section: string)
-        : int[] =
+    let read (r: BitReader) (coder: Entropy) (alphabet: int) (zero: int) (count: int) (section: string) : int[] =
         match coder with
         | Fixed -> readFixed r alphabet count section
         | Zvc -> readZvc r alphabet zero count section

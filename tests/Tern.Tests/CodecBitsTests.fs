@@ -36,7 +36,10 @@ let ``bits read back as written, MSB first, with BitCount the sum of the widths`
         let r = BitReader(bytes, 0, total)
         let back = fields |> Array.map (fun (_, width) -> r.Read(width, "test"), width)
 
-        (countOk && pad = (8 - total % 8) % 8 && bytes.Length * 8 = total + pad && back = fields)
+        (countOk
+         && pad = (8 - total % 8) % 8
+         && bytes.Length * 8 = total + pad
+         && back = fields)
         |> Prop.classify (total % 8 = 0) "byte-aligned end")
 
 [<Test>]

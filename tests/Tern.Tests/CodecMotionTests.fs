@@ -153,17 +153,26 @@ let ``full search never costs more than the three-step search, block by block`` 
         let cur, reference = blur a, blur b
         let rows, cols = CodecMotion.blockGrid shape p.Block
 
-        let costs search =
-            [|
-                for r in 0 .. rows - 1 do
-                    for k in 0 .. cols - 1 do
-                        snd (CodecMotion.searchBlock { p with Search = search } shape cur reference (r * p.Block) (k * p.Block))
-            |]
+        let costs search = [|
+            for r in 0 .. rows - 1 do
+                for k in 0 .. cols - 1 do
+                    snd (
+                        CodecMotion.searchBlock
+                            { p with Search = search }
+                            shape
+                            cur
+                            reference
+                            (r * p.Block)
+                            (k * p.Block)
+                    )
+        |]
 
         let full = costs FullSearch
         let tss = costs ThreeStep
         let strictly = Array.exists2 (<) full tss
-        Array.forall2 (<=) full tss |> Prop.classify strictly "full search strictly better somewhere")
+
+        Array.forall2 (<=) full tss
+        |> Prop.classify strictly "full search strictly better somewhere")
 
 [<Property>]
 let ``searched vectors are valid and compensation copies the displaced blocks`` () =
@@ -191,16 +200,8 @@ let ``searched vectors are valid and compensation copies the displaced blocks`` 
                 let bw = min p.Block (shape.W - bx)
 
                 CodecMotion.isValid shape p.Range by bx bh bw v
-                && CodecMotion.blockCost p.Cost shape cur reference by bx bh bw v = CodecMotion.blockCost
-                    p.Cost
-                    shape
-                    cur
-                    prediction
-                    by
-                    bx
-                    bh
-                    bw
-                    { Dy = 0; Dx = 0 })
+                && CodecMotion.blockCost p.Cost shape cur reference by bx bh bw v =
+                    CodecMotion.blockCost p.Cost shape cur prediction by bx bh bw { Dy = 0; Dx = 0 })
             |> Array.forall id
 
         let sum =
@@ -208,7 +209,17 @@ let ``searched vectors are valid and compensation copies the displaced blocks`` 
             |> Array.mapi (fun b v ->
                 let by = (b / cols) * p.Block
                 let bx = (b % cols) * p.Block
-                CodecMotion.blockCost p.Cost shape cur reference by bx (min p.Block (shape.H - by)) (min p.Block (shape.W - bx)) v)
+
+                CodecMotion.blockCost
+                    p.Cost
+                    shape
+                    cur
+                    reference
+                    by
+                    bx
+                    (min p.Block (shape.H - by))
+                    (min p.Block (shape.W - bx))
+                    v)
             |> Array.sum
 
         blocksOk && sum = total)
@@ -248,7 +259,8 @@ let ``ties keep the zero vector, then the first candidate in raster order`` () =
             for dx in 0..1 do
                 anchor[(y + dy) * 8 + x + dx] <- 9y
 
-    let cur = Array.init 64 (fun i -> if i = 0 || i = 1 || i = 8 || i = 9 then 9y else 0y)
+    let cur =
+        Array.init 64 (fun i -> if i = 0 || i = 1 || i = 8 || i = 9 then 9y else 0y)
 
     let p = {
         Block = 2
@@ -294,13 +306,40 @@ let ``block SAD and SSD kernels equal the oracle at every SIMD level, row length
             let bStart = rng.Next 4
             let sad = oracle false a aStart b bStart stride rowLength rows
             let ssd = oracle true a aStart b bStart stride rowLength rows
-            Assert.That(Codec.BlockSadS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows), Is.EqualTo sad)
-            Assert.That(Codec.BlockSsdS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows), Is.EqualTo ssd)
-            Assert.That(Codec.BlockSsdS8.Optimized(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows), Is.EqualTo ssd)
 
-            for level in [ Kernels.SimdLevel.None; Kernels.SimdLevel.Vector128; Kernels.SimdLevel.Vector256; Kernels.SimdLevel.Auto ] do
+            Assert.That(
+                Codec.BlockSadS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows),
+                Is.EqualTo sad
+            )
+
+            Assert.That(
+                Codec.BlockSsdS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows),
+                Is.EqualTo ssd
+            )
+
+            Assert.That(
+                Codec.BlockSsdS8.Optimized(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows),
+                Is.EqualTo ssd
+            )
+
+            for level in
+                [
+                    Kernels.SimdLevel.None
+                    Kernels.SimdLevel.Vector128
+                    Kernels.SimdLevel.Vector256
+                    Kernels.SimdLevel.Auto
+                ] do
                 Assert.That(
-                    Codec.BlockSadS8.Optimized(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows, level),
+                    Codec.BlockSadS8.Optimized(
+                        ReadOnlySpan a,
+                        aStart,
+                        ReadOnlySpan b,
+                        bStart,
+                        stride,
+                        rowLength,
+                        rows,
+                        level
+                    ),
                     Is.EqualTo sad,
                     $"{level} rowLength {rowLength} rows {rows}"
                 )
@@ -310,9 +349,11 @@ let ``block kernels refuse blocks outside their buffers`` () =
     let a = Array.zeroCreate<sbyte> 10
 
     Assert.Throws<ArgumentOutOfRangeException>(fun () ->
-        Codec.BlockSadS8.Optimized(ReadOnlySpan a, 0, ReadOnlySpan a, 3, 4, 4, 2) |> ignore)
+        Codec.BlockSadS8.Optimized(ReadOnlySpan a, 0, ReadOnlySpan a, 3, 4, 4, 2)
+        |> ignore)
     |> ignore
 
     Assert.Throws<ArgumentOutOfRangeException>(fun () ->
-        Codec.BlockSsdS8.Scalar(ReadOnlySpan a, -1, ReadOnlySpan a, 0, 4, 4, 1) |> ignore)
+        Codec.BlockSsdS8.Scalar(ReadOnlySpan a, -1, ReadOnlySpan a, 0, 4, 4, 1)
+        |> ignore)
     |> ignore

@@ -24,7 +24,7 @@ module private G =
 
 [<Test>]
 let ``divRound is integer division rounded half away from zero`` () =
-    for a in -600..600 do
+    for a in -600 .. 600 do
         for step in 1..40 do
             let expected = int (Quantize.roundHalfAway (float a / float step))
             Assert.That(CodecQuant.divRound a step, Is.EqualTo expected, $"{a} / {step}")
@@ -36,13 +36,16 @@ let ``fromInt8 is seed 004's eqs. 3.14-3.15 in integers, for every code, zero po
     let s8 = 0.03125
 
     for bits in 2..8 do
-        for z in -128..127 do
+        for z in -128 .. 127 do
             let q = CodecQuant.fromInt8 bits z
             let sN = s8 * float (1 <<< (8 - bits))
-            let zN = min q.QMax (int (Quantize.roundHalfAway (float z / float (1 <<< (8 - bits)))))
+
+            let zN =
+                min q.QMax (int (Quantize.roundHalfAway (float z / float (1 <<< (8 - bits)))))
+
             Assert.That(q.Zero, Is.EqualTo zN, $"N={bits} z={z}")
 
-            for c in -128..127 do
+            for c in -128 .. 127 do
                 let x = s8 * float (c - z)
                 let expected = max q.QMin (min q.QMax (int (Quantize.roundHalfAway (x / sN)) + zN))
                 Assert.That(CodecQuant.quantize q c, Is.EqualTo expected, $"N={bits} z={z} q8={c}")
@@ -52,24 +55,26 @@ let ``fromInt8 at 8 bits is lossless`` () =
     for z in [ -128; -3; 0; 127 ] do
         let q = CodecQuant.fromInt8 8 z
 
-        for c in -128..127 do
+        for c in -128 .. 127 do
             Assert.That(CodecQuant.dequantize q (CodecQuant.quantize q c), Is.EqualTo c)
 
 [<Property>]
 let ``min-max quantizers keep the observed range within one step and z8 exact`` () =
-    Prop.forAll (Arb.fromGen (Gen.zip G.observed (Gen.elements [ MinMaxAffine; MinMaxSymmetric ]))) (fun ((bits, z, lo, hi), source) ->
-        let q =
-            CodecQuant.choose source bits z [ [| sbyte lo; sbyte hi |] ]
+    Prop.forAll
+        (Arb.fromGen (Gen.zip G.observed (Gen.elements [ MinMaxAffine; MinMaxSymmetric ])))
+        (fun ((bits, z, lo, hi), source) ->
+            let q = CodecQuant.choose source bits z [ [| sbyte lo; sbyte hi |] ]
 
-        let roundTrip c = CodecQuant.dequantize q (CodecQuant.quantize q c)
+            let roundTrip c =
+                CodecQuant.dequantize q (CodecQuant.quantize q c)
 
-        (q.Step >= 1
-         && q.Zero >= q.QMin
-         && q.Zero <= q.QMax
-         && roundTrip z = z
-         && [ lo..hi ] |> List.forall (fun c -> abs (roundTrip c - c) <= q.Step))
-        |> Prop.classify (q.Step = 1) "lossless step"
-        |> Prop.collect source)
+            (q.Step >= 1
+             && q.Zero >= q.QMin
+             && q.Zero <= q.QMax
+             && roundTrip z = z
+             && [ lo..hi ] |> List.forall (fun c -> abs (roundTrip c - c) <= q.Step))
+            |> Prop.classify (q.Step = 1) "lossless step"
+            |> Prop.collect source)
 
 [<Property>]
 let ``the symbol and code tables agree with quantize and dequantize`` () =
@@ -79,7 +84,10 @@ let ``the symbol and code tables agree with quantize and dequantize`` () =
         let codes = CodecQuant.codeTable q
 
         codes.Length = q.Alphabet
-        && [ -128..127 ]
+        && [ -128 .. 127 ]
            |> List.forall (fun c ->
                let s = symbols[c + 128]
-               s >= 0 && s < q.Alphabet && int codes[s] = CodecQuant.dequantize q (CodecQuant.quantize q c)))
+
+               s >= 0
+               && s < q.Alphabet
+               && int codes[s] = CodecQuant.dequantize q (CodecQuant.quantize q c)))

@@ -29,7 +29,12 @@ module private G =
             let! search = Gen.elements [ ThreeStep; FullSearch ]
             let! cost = Gen.elements [ Sad; Mad; Mse ]
             let! entropy = Gen.elements [ Fixed; Zvc; Huffman; Rle ]
-            let! residual = if prediction = Intra then Gen.constant false else Gen.elements [ true; false ]
+
+            let! residual =
+                if prediction = Intra then
+                    Gen.constant false
+                else
+                    Gen.elements [ true; false ]
 
             return {
                 Bits = bits
@@ -85,7 +90,13 @@ module private G =
             let! o = options
             let! zero = Gen.frequency [ 2, Gen.constant -128; 1, Gen.choose (-128, 127) ]
             let! shape = shape
-            let! count = if o.Prediction = Intra then Gen.choose (1, 3) else Gen.constant (Codec.groupSize o.Prediction)
+
+            let! count =
+                if o.Prediction = Intra then
+                    Gen.choose (1, 3)
+                else
+                    Gen.constant (Codec.groupSize o.Prediction)
+
             let! frames = frames shape count zero
             return o, zero, shape, frames
         }
@@ -96,7 +107,12 @@ let private encodeOk o zero shape frames =
     | Error e -> failwith e
 
 let private sumBits (b: BitReport) =
-    b.Header + b.Anchor.Total + b.Vectors.Total + b.Residual.Total + b.Padding + b.Checksum
+    b.Header
+    + b.Anchor.Total
+    + b.Vectors.Total
+    + b.Residual.Total
+    + b.Padding
+    + b.Checksum
 
 [<Property(MaxTest = 300)>]
 let ``decode (encode x) is exactly the encoder's own reconstruction, with the same bit report`` () =
@@ -115,7 +131,9 @@ let ``decode (encode x) is exactly the encoder's own reconstruction, with the sa
              && d.Shape = shape)
             |> Prop.collect o.Prediction
             |> Prop.classify o.Residual "residual"
-            |> Prop.classify (e.Vectors |> Array.exists (Array.exists (fun v -> v.Dy <> 0 || v.Dx <> 0))) "non-zero motion")
+            |> Prop.classify
+                (e.Vectors |> Array.exists (Array.exists (fun v -> v.Dy <> 0 || v.Dx <> 0)))
+                "non-zero motion")
 
 [<Property(MaxTest = 100)>]
 let ``any changed byte is rejected`` () =
@@ -165,7 +183,10 @@ let ``a truncated or extended stream is rejected`` () =
 [<Test>]
 let ``malformed but well-checksummed headers are rejected with a reason`` () =
     let shape = Shape3(4, 4, 2)
-    let frames = Array.init 3 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 7 + t) % 50)))
+
+    let frames =
+        Array.init 3 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 7 + t) % 50)))
+
     let e = encodeOk (Codec.defaults 4 Bi Huffman) -128 shape frames
 
     let reseal (edit: byte[] -> unit) =
@@ -219,7 +240,17 @@ let ``an out-of-range motion vector is rejected`` () =
 let ``the header is laid out as docs/codec.md says`` () =
     let shape = Shape3(3, 5, 260)
     let frames = Array.init 2 (fun _ -> Array.zeroCreate shape.Size)
-    let e = encodeOk { Codec.defaults 4 Uni Huffman with Residual = true } -7 shape frames
+
+    let e =
+        encodeOk
+            {
+                Codec.defaults 4 Uni Huffman with
+                    Residual = true
+            }
+            -7
+            shape
+            frames
+
     let s = e.Stream
     let expected = [| 0x54uy; 0x43uy; 1uy; 0b0110_1000uy |]
     Assert.That(s[0..3], Is.EqualTo<byte> expected)
@@ -235,7 +266,9 @@ let ``the header is laid out as docs/codec.md says`` () =
 [<Test>]
 let ``intra at 8 bits from the int8 parameters is lossless`` () =
     let shape = Shape3(5, 3, 4)
-    let frames = Array.init 3 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 37 + t * 11) % 256 - 128)))
+
+    let frames =
+        Array.init 3 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 37 + t * 11) % 256 - 128)))
 
     for entropy in [ Fixed; Zvc; Huffman; Rle ] do
         let e = encodeOk (Codec.defaults 8 Intra entropy) 12 shape frames
@@ -245,8 +278,15 @@ let ``intra at 8 bits from the int8 parameters is lossless`` () =
 let ``a residual brings predicted frames within half a step of the input`` () =
     let shape = Shape3(8, 8, 3)
     let rng = Random 5
-    let frames = Array.init 3 (fun _ -> Array.init shape.Size (fun _ -> sbyte (rng.Next(-128, 128))))
-    let o = { Codec.defaults 6 Bi Huffman with Residual = true }
+
+    let frames =
+        Array.init 3 (fun _ -> Array.init shape.Size (fun _ -> sbyte (rng.Next(-128, 128))))
+
+    let o = {
+        Codec.defaults 6 Bi Huffman with
+            Residual = true
+    }
+
     let e = encodeOk o -128 shape frames
 
     for i in [ 0; 2 ] do
@@ -270,7 +310,10 @@ let ``bidirectional TSS with Huffman at 4 bits compresses a moving smooth map we
             sbyte (max -128 (min 127 (int (Quantize.roundHalfAway v)))))
 
     let frames = Array.init 3 frame
-    let ratio (e: Encoded) = float (Codec.int8Bits shape 3) / float e.Bits.Total
+
+    let ratio (e: Encoded) =
+        float (Codec.int8Bits shape 3) / float e.Bits.Total
+
     let bi = encodeOk (Codec.defaults 4 Bi Huffman) -128 shape frames
     let uniform = encodeOk (Codec.defaults 4 Intra Fixed) -128 shape frames
     Assert.That(ratio uniform, Is.LessThan 2.0)
@@ -301,9 +344,46 @@ let ``encode refuses groups that do not fit the method`` () =
     let f = Array.zeroCreate 4
     Assert.That(Codec.encode (Codec.defaults 4 Bi Fixed) 0 shape [| f; f |] |> Result.isError, Is.True)
     Assert.That(Codec.encode (Codec.defaults 9 Intra Fixed) 0 shape [| f |] |> Result.isError, Is.True)
-    Assert.That(Codec.encode (Codec.defaults 4 Intra Fixed) 0 shape [| Array.zeroCreate 3 |] |> Result.isError, Is.True)
 
     Assert.That(
-        Codec.encode { Codec.defaults 4 Intra Fixed with Residual = true } 0 shape [| f |] |> Result.isError,
+        Codec.encode (Codec.defaults 4 Intra Fixed) 0 shape [| Array.zeroCreate 3 |]
+        |> Result.isError,
         Is.True
     )
+
+    Assert.That(
+        Codec.encode
+            {
+                Codec.defaults 4 Intra Fixed with
+                    Residual = true
+            }
+            0
+            shape
+            [| f |]
+        |> Result.isError,
+        Is.True
+    )
+
+[<Test>]
+let ``a sequence is cut into groups, the short tail coded intra`` () =
+    let shape = Shape3(4, 4, 2)
+
+    let frames =
+        Array.init 7 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 5 + t) % 60 - 128)))
+
+    match Codec.encodeSequence (Codec.defaults 4 Bi Huffman) -128 shape frames with
+    | Error e -> Assert.Fail e
+    | Ok groups ->
+        Assert.That(groups.Length, Is.EqualTo 3)
+
+        let decoded =
+            groups
+            |> List.collect (fun g ->
+                match Codec.decode g.Stream with
+                | Ok d -> List.ofArray d.Frames
+                | Error e -> failwith (Codec.describe e))
+
+        Assert.That(decoded.Length, Is.EqualTo 7)
+        Assert.That(groups[2].Stream[3] >>> 6, Is.EqualTo 0uy, "the tail is intra")
+        Assert.That(groups[2].Reconstruction.Length, Is.EqualTo 1)
+        Assert.That(Codec.payloadBits groups[0].Bits, Is.LessThan groups[0].Bits.Total)
