@@ -488,18 +488,19 @@ module Codec =
 
             vectorBits <- r.Position - start
             let _, cols = CodecMotion.blockGrid shape block
-            let mutable k = 0
 
             for i in 0 .. count - 1 do
                 if i <> anchor then
+                    // The j-th predicted frame's vectors start at symbol 2 nb j.
+                    let first = 2 * nb * (if i < anchor then i else i - 1)
+
                     vectors[i] <-
                         Array.init nb (fun b ->
                             let v = {
-                                Dy = symbols[2 * k] - range
-                                Dx = symbols[2 * k + 1] - range
+                                Dy = symbols[first + 2 * b] - range
+                                Dx = symbols[first + 2 * b + 1] - range
                             }
 
-                            k <- k + 1
                             let by = (b / cols) * block
                             let bx = (b % cols) * block
                             let bh = min block (shape.H - by)

@@ -387,3 +387,40 @@ let ``a sequence is cut into groups, the short tail coded intra`` () =
         Assert.That(groups[2].Stream[3] >>> 6, Is.EqualTo 0uy, "the tail is intra")
         Assert.That(groups[2].Reconstruction.Length, Is.EqualTo 1)
         Assert.That(Codec.payloadBits groups[0].Bits, Is.LessThan groups[0].Bits.Total)
+
+[<Test>]
+let ``a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)`` () =
+    // 4x4x2 maps sliding one column per frame, 4 bits, 2x2 blocks, range 1, TSS, SAD, zero point -128.
+    let shape = Shape3(4, 4, 2)
+
+    let frames =
+        Array.init 3 (fun t ->
+            Array.init shape.Size (fun i ->
+                let x = (i / 2) % 4 + t
+                let y = i / 8
+                sbyte (x * 20 + y * 7 + (i % 2) * 30 - 128)))
+
+    let o = {
+        Codec.defaults 4 Bi Huffman with
+            Motion = {
+                Block = 2
+                Range = 1
+                Search = ThreeStep
+                Cost = Sad
+            }
+    }
+
+    let e = encodeOk o -128 shape frames
+
+    let expected =
+        "5443016000000032000400040002041080F8030102010543223350000000F4815DC44AEE22EBF815D7E424289E60FDC1999E"
+
+    Assert.That(Convert.ToHexString e.Stream, Is.EqualTo expected)
+
+    Assert.That(
+        e.Vectors[0],
+        Is.EqualTo<MotionVector>(
+            [| (0, 0); (0, -1); (-1, 0); (0, -1) |]
+            |> Array.map (fun (y, x) -> { Dy = y; Dx = x })
+        )
+    )
