@@ -112,11 +112,15 @@ module Codec =
         Residual = false
     }
 
+    /// H W C in 64 bits (Shape3.Size is 32-bit and would overflow on a hostile header).
+    let private elements (shape: Shape3) =
+        int64 shape.H * int64 shape.W * int64 shape.C
+
     /// Bits of the frames as float32 (the "raw float" method).
-    let rawFloatBits (shape: Shape3) (frames: int) : int64 = 32L * int64 shape.Size * int64 frames
+    let rawFloatBits (shape: Shape3) (frames: int) : int64 = 32L * elements shape * int64 frames
 
     /// Bits of the frames as int8 (the reference of ratio_vs_int8).
-    let int8Bits (shape: Shape3) (frames: int) : int64 = 8L * int64 shape.Size * int64 frames
+    let int8Bits (shape: Shape3) (frames: int) : int64 = 8L * elements shape * int64 frames
 
     let private entropyCode (e: Entropy) =
         match e with
@@ -156,7 +160,7 @@ module Codec =
             Error $"shape {shape} must have every dimension in 1..65535"
         elif frames.Length < 1 || frames.Length > 255 then
             Error $"a group holds 1..255 frames, got {frames.Length}"
-        elif int64 shape.Size * int64 frames.Length > int64 maxElements then
+        elif elements shape * int64 frames.Length > int64 maxElements then
             Error $"{frames.Length} frames of {shape} exceed {maxElements} elements"
         elif frames |> Array.exists (fun f -> f.Length <> shape.Size) then
             Error $"every frame must hold {shape.Size} codes"
@@ -436,7 +440,7 @@ module Codec =
         if count < 1 then
             header "no frames"
 
-        if int64 shape.Size * int64 count > int64 maxElements then
+        if elements shape * int64 count > int64 maxElements then
             header $"{count} frames of {shape} exceed {maxElements} elements"
 
         let q = {

@@ -424,3 +424,46 @@ let ``a small bidirectional Huffman stream is pinned byte for byte (reference fo
             |> Array.map (fun (y, x) -> { Dy = y; Dx = x })
         )
     )
+
+[<Test>]
+let ``a checksummed header with a huge shape is rejected, not allocated`` () =
+    let shape = Shape3(2, 2, 1)
+    let e = encodeOk (Codec.defaults 4 Intra Fixed) 0 shape [| Array.zeroCreate 4 |]
+    let s = Array.copy e.Stream
+    // H = W = C = 65535: 2^48 codes, overflowing a 32-bit size.
+    for i in 8..13 do
+        s[i] <- 0xFFuy
+
+    let body = s.Length - Codec.checksumBytes
+    Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(s, body, 4), Crc32.compute s 0 body)
+
+    match Codec.decode s with
+    | Error(BadHeader _) -> ()
+    | other -> Assert.Fail $"{other}"
+
+[<Property(MaxTest = 200)>]
+let ``a resealed stream with scrambled payload bytes is decoded or rejected, never thrown on`` () =
+    let gen =
+        gen {
+            let! o, zero, shape, frames = G.group
+
+            let! edits =
+                Gen.listOfLength 4 (Gen.zip (Gen.choose (0, Int32.MaxValue)) (Gen.choose (0, 255)))
+
+            return o, zero, shape, frames, edits
+        }
+
+    Prop.forAll (Arb.fromGen gen) (fun (o, zero, shape, frames, edits) ->
+        let e = encodeOk o zero shape frames
+        let s = Array.copy e.Stream
+        let body = s.Length - Codec.checksumBytes
+
+        if body > Codec.headerBytes then
+            for position, value in edits do
+                s[Codec.headerBytes + position % (body - Codec.headerBytes)] <- byte value
+
+        Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(s, body, 4), Crc32.compute s 0 body)
+
+        match Codec.decode s with
+        | Ok d -> d.Frames.Length = frames.Length |> Prop.classify true "still decodes"
+        | Error err -> Codec.describe err <> "" |> Prop.classify true "rejected")
