@@ -1,0 +1,469 @@
+module Tern.Tests.CodecTests
+
+open System
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Core
+open Tern.Runtime
+
+/// Generators for this file only.
+module private G =
+
+    let shape: Gen<Shape3> =
+        gen {
+            let! h = Gen.choose (1, 14)
+            let! w = Gen.choose (1, 14)
+            let! c = Gen.choose (1, 6)
+            return Shape3(h, w, c)
+        }
+
+    let options: Gen<CodecOptions> =
+        gen {
+            let! bits = Gen.choose (2, 8)
+            let! quant = Gen.elements [ FromInt8; MinMaxAffine; MinMaxSymmetric ]
+            let! prediction = Gen.elements [ Intra; Uni; Bi ]
+            let! block = Gen.choose (1, 6)
+            let! range = Gen.choose (1, 8)
+            let! search = Gen.elements [ ThreeStep; FullSearch ]
+            let! cost = Gen.elements [ Sad; Mad; Mse ]
+            let! entropy = Gen.elements [ Fixed; Zvc; Huffman; Rle ]
+
+            let! residual =
+                if prediction = Intra then
+                    Gen.constant false
+                else
+                    Gen.elements [ true; false ]
+
+            return {
+                Bits = bits
+                Quant = quant
+                Prediction = prediction
+                Motion = {
+                    Block = block
+                    Range = range
+                    Search = search
+                    Cost = cost
+                }
+                Entropy = entropy
+                Residual = residual
+            }
+        }
+
+    /// ReLU-like feature maps: a smooth random canvas (floored at the zero point) seen through a moving
+    /// window, plus noise; or plain random codes.
+    let frames (shape: Shape3) (count: int) (zero: int) : Gen<sbyte[][]> =
+        let smooth =
+            gen {
+                let! blobs =
+                    Gen.listOfLength 4 (Gen.zip3 (Gen.choose (0, 30)) (Gen.choose (0, 30)) (Gen.choose (-150, 250)))
+
+                let! vy = Gen.choose (-2, 2)
+                let! vx = Gen.choose (-2, 2)
+                let! noise = Gen.arrayOfLength (count * shape.Size) (Gen.choose (-3, 3))
+
+                return
+                    Array.init count (fun t ->
+                        Array.init shape.Size (fun i ->
+                            let c = i % shape.C
+                            let x = (i / shape.C) % shape.W + 8 + vx * t
+                            let y = i / (shape.C * shape.W) + 8 + vy * t
+
+                            let v =
+                                blobs
+                                |> List.sumBy (fun (by, bx, a) ->
+                                    let d2 = (y - by) * (y - by) + (x - bx) * (x - bx)
+                                    a * (c + 1) / (1 + d2 / 8))
+
+                            sbyte (max zero (min 127 (zero + v / 4 + noise[t * shape.Size + i])))))
+            }
+
+        let random =
+            Gen.arrayOfLength count (Gen.arrayOfLength shape.Size (Gen.choose (-128, 127) |> Gen.map sbyte))
+
+        Gen.frequency [ 3, smooth; 1, random ]
+
+    /// Options, zero point, shape and a group of frames that suits the options.
+    let group: Gen<CodecOptions * int * Shape3 * sbyte[][]> =
+        gen {
+            let! o = options
+            let! zero = Gen.frequency [ 2, Gen.constant -128; 1, Gen.choose (-128, 127) ]
+            let! shape = shape
+
+            let! count =
+                if o.Prediction = Intra then
+                    Gen.choose (1, 3)
+                else
+                    Gen.constant (Codec.groupSize o.Prediction)
+
+            let! frames = frames shape count zero
+            return o, zero, shape, frames
+        }
+
+let private encodeOk o zero shape frames =
+    match Codec.encode o zero shape frames with
+    | Ok e -> e
+    | Error e -> failwith e
+
+let private sumBits (b: BitReport) =
+    b.Header
+    + b.Anchor.Total
+    + b.Vectors.Total
+    + b.Residual.Total
+    + b.Padding
+    + b.Checksum
+
+[<Property(MaxTest = 300)>]
+let ``decode (encode x) is exactly the encoder's own reconstruction, with the same bit report`` () =
+    Prop.forAll (Arb.fromGen G.group) (fun (o, zero, shape, frames) ->
+        let e = encodeOk o zero shape frames
+
+        match Codec.decode e.Stream with
+        | Error err -> failwith (Codec.describe err)
+        | Ok d ->
+            (d.Frames = e.Reconstruction
+             && d.Vectors = e.Vectors
+             && d.Quant = e.Quant
+             && d.Bits = e.Bits
+             && e.Bits.Total = 8 * e.Stream.Length
+             && sumBits e.Bits = e.Bits.Total
+             && d.Shape = shape)
+            |> Prop.collect o.Prediction
+            |> Prop.classify o.Residual "residual"
+            |> Prop.classify
+                (e.Vectors |> Array.exists (Array.exists (fun v -> v.Dy <> 0 || v.Dx <> 0)))
+                "non-zero motion")
+
+[<Property(MaxTest = 100)>]
+let ``any changed byte is rejected`` () =
+    let gen =
+        gen {
+            let! o, zero, shape, frames = G.group
+            let! position = Gen.choose (0, Int32.MaxValue)
+            let! flip = Gen.choose (1, 255)
+            return o, zero, shape, frames, position, flip
+        }
+
+    Prop.forAll (Arb.fromGen gen) (fun (o, zero, shape, frames, position, flip) ->
+        let e = encodeOk o zero shape frames
+        let bad = Array.copy e.Stream
+        let i = position % bad.Length
+        bad[i] <- bad[i] ^^^ byte flip
+
+        match Codec.decode bad with
+        | Ok _ -> false |> Prop.label "accepted"
+        | Error err -> Codec.describe err <> "" |> Prop.collect ((sprintf "%A" err).Split(' ')[0]))
+
+[<Property(MaxTest = 100)>]
+let ``a truncated or extended stream is rejected`` () =
+    let gen =
+        gen {
+            let! o, zero, shape, frames = G.group
+            let! cut = Gen.choose (0, Int32.MaxValue)
+            return o, zero, shape, frames, cut
+        }
+
+    Prop.forAll (Arb.fromGen gen) (fun (o, zero, shape, frames, cut) ->
+        let e = encodeOk o zero shape frames
+        let n = cut % e.Stream.Length
+
+        let truncated =
+            match Codec.decode (Array.sub e.Stream 0 n) with
+            | Error(Truncated _) -> true
+            | _ -> false
+
+        let extended =
+            match Codec.decode (Array.append e.Stream [| 0uy |]) with
+            | Error(TrailingBytes _) -> true
+            | _ -> false
+
+        truncated && extended)
+
+[<Test>]
+let ``malformed but well-checksummed headers are rejected with a reason`` () =
+    let shape = Shape3(4, 4, 2)
+
+    let frames =
+        Array.init 3 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 7 + t) % 50)))
+
+    let e = encodeOk (Codec.defaults 4 Bi Huffman) -128 shape frames
+
+    let reseal (edit: byte[] -> unit) =
+        let s = Array.copy e.Stream
+        edit s
+        let body = s.Length - Codec.checksumBytes
+        let crc = Crc32.compute s 0 body
+        Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(s, body, 4), crc)
+        Codec.decode s
+
+    let isHeader r =
+        match r with
+        | Error(BadHeader _) -> true
+        | _ -> false
+
+    Assert.That(reseal (fun s -> s[14] <- 9uy) |> isHeader, Is.True, "bits 9")
+    Assert.That(reseal (fun s -> s[15] <- 0uy) |> isHeader, Is.True, "step 0")
+    Assert.That(reseal (fun s -> s[19] <- 3uy) |> isHeader, Is.True, "anchor past the frames")
+    Assert.That(reseal (fun s -> s[3] <- s[3] ||| 1uy) |> isHeader, Is.True, "reserved flag")
+    Assert.That(reseal (fun s -> s[3] <- 0xC0uy) |> isHeader, Is.True, "prediction mode 3")
+    Assert.That(reseal (fun s -> s[21] <- 0uy) |> isHeader, Is.True, "range 0")
+    Assert.That(reseal (fun s -> s[0] <- 0uy) = Error BadMagic, Is.True)
+    Assert.That(reseal (fun s -> s[2] <- 2uy) = Error(UnsupportedVersion 2), Is.True)
+
+[<Test>]
+let ``an out-of-range motion vector is rejected`` () =
+    // Fixed coding of 1x1 blocks with range 1 on a 1x1 map: the only valid vector is (0, 0).
+    let shape = Shape3(1, 1, 1)
+
+    let o = {
+        Codec.defaults 8 Uni Fixed with
+            Motion = {
+                Block = 1
+                Range = 1
+                Search = FullSearch
+                Cost = Sad
+            }
+    }
+
+    let e = encodeOk o 0 shape [| [| 5y |]; [| 6y |] |]
+    // Header 22 bytes, anchor symbol 5 - QMin = 133 in 8 bits, vectors (1, 1) in 2 + 2 bits: 0101.
+    Assert.That(e.Stream[22], Is.EqualTo 133uy)
+    Assert.That(e.Stream[23], Is.EqualTo 0b0101_0000uy)
+    let s = Array.copy e.Stream
+    s[23] <- 0b1001_0000uy
+    let body = s.Length - Codec.checksumBytes
+    Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(s, body, 4), Crc32.compute s 0 body)
+    Assert.That(Codec.decode s = Error(BadVector(1, 0)), Is.True)
+
+[<Test>]
+let ``the header is laid out as docs/codec.md says`` () =
+    let shape = Shape3(3, 5, 260)
+    let frames = Array.init 2 (fun _ -> Array.zeroCreate shape.Size)
+
+    let e =
+        encodeOk
+            {
+                Codec.defaults 4 Uni Huffman with
+                    Residual = true
+            }
+            -7
+            shape
+            frames
+
+    let s = e.Stream
+    let expected = [| 0x54uy; 0x43uy; 1uy; 0b0110_1000uy |]
+    Assert.That(s[0..3], Is.EqualTo<byte> expected)
+    Assert.That(Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ReadOnlySpan(s, 4, 4)), Is.EqualTo(uint32 s.Length))
+    Assert.That(s[8..13], Is.EqualTo<byte> [| 0uy; 3uy; 0uy; 5uy; 1uy; 4uy |])
+    // N = 4, step 16, center -7, zero round(-7 / 16) = 0, 2 frames, anchor 0, block 4, range 7.
+    Assert.That(s[14..21], Is.EqualTo<byte> [| 4uy; 16uy; 0xF9uy; 0uy; 2uy; 0uy; 4uy; 7uy |])
+    Assert.That(e.Bits.Header, Is.EqualTo(8 * Codec.headerBytes))
+    Assert.That(e.Bits.Anchor.Table, Is.EqualTo(4 * 16))
+    Assert.That(e.Bits.Vectors.Table, Is.EqualTo(4 * 15))
+    Assert.That(e.Bits.Residual.Table, Is.EqualTo(4 * 33))
+
+[<Test>]
+let ``intra at 8 bits from the int8 parameters is lossless`` () =
+    let shape = Shape3(5, 3, 4)
+
+    let frames =
+        Array.init 3 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 37 + t * 11) % 256 - 128)))
+
+    for entropy in [ Fixed; Zvc; Huffman; Rle ] do
+        let e = encodeOk (Codec.defaults 8 Intra entropy) 12 shape frames
+        Assert.That((e.Reconstruction = frames), Is.True)
+
+[<Test>]
+let ``a residual brings predicted frames within half a step of the input`` () =
+    let shape = Shape3(8, 8, 3)
+    let rng = Random 5
+
+    let frames =
+        Array.init 3 (fun _ -> Array.init shape.Size (fun _ -> sbyte (rng.Next(-128, 128))))
+
+    let o = {
+        Codec.defaults 6 Bi Huffman with
+            Residual = true
+    }
+
+    let e = encodeOk o -128 shape frames
+
+    for i in [ 0; 2 ] do
+        let worst =
+            Array.map2 (fun (a: sbyte) (b: sbyte) -> abs (int a - int b)) frames[i] e.Reconstruction[i]
+            |> Array.max
+
+        Assert.That(worst, Is.LessThanOrEqualTo(e.Quant.Step / 2))
+
+[<Test>]
+let ``bidirectional TSS with Huffman at 4 bits compresses a moving smooth map well beyond uniform`` () =
+    // Not the accuracy study (a later task), only a sanity check that the methods compose as intended.
+    let shape = Shape3(16, 16, 8)
+
+    let frame t =
+        Array.init shape.Size (fun i ->
+            let c = i % shape.C
+            let x = (i / shape.C) % shape.W + t
+            let y = i / (shape.C * shape.W)
+            let v = 120.0 * Math.Sin(float x / 5.0 + float c) * Math.Cos(float y / 7.0)
+            sbyte (max -128 (min 127 (int (Quantize.roundHalfAway v)))))
+
+    let frames = Array.init 3 frame
+
+    let ratio (e: Encoded) =
+        float (Codec.int8Bits shape 3) / float e.Bits.Total
+
+    let bi = encodeOk (Codec.defaults 4 Bi Huffman) -128 shape frames
+    let uniform = encodeOk (Codec.defaults 4 Intra Fixed) -128 shape frames
+    Assert.That(ratio uniform, Is.LessThan 2.0)
+    Assert.That(ratio bi, Is.GreaterThan(2.0 * ratio uniform))
+
+[<Test>]
+let ``every error is described`` () =
+    let all = [
+        Truncated(26, 3)
+        BadMagic
+        UnsupportedVersion 9
+        TrailingBytes(30, 31)
+        BadChecksum(1u, 2u)
+        BadHeader "x"
+        BadTable("anchor", "x")
+        BadSymbol("anchor", "x")
+        BadVector(0, 1)
+        Overrun "anchor"
+        BadPadding
+    ]
+
+    for e in all do
+        Assert.That(Codec.describe e, Is.Not.Empty)
+
+[<Test>]
+let ``encode refuses groups that do not fit the method`` () =
+    let shape = Shape3(2, 2, 1)
+    let f = Array.zeroCreate 4
+    Assert.That(Codec.encode (Codec.defaults 4 Bi Fixed) 0 shape [| f; f |] |> Result.isError, Is.True)
+    Assert.That(Codec.encode (Codec.defaults 9 Intra Fixed) 0 shape [| f |] |> Result.isError, Is.True)
+
+    Assert.That(
+        Codec.encode (Codec.defaults 4 Intra Fixed) 0 shape [| Array.zeroCreate 3 |]
+        |> Result.isError,
+        Is.True
+    )
+
+    Assert.That(
+        Codec.encode
+            {
+                Codec.defaults 4 Intra Fixed with
+                    Residual = true
+            }
+            0
+            shape
+            [| f |]
+        |> Result.isError,
+        Is.True
+    )
+
+[<Test>]
+let ``a sequence is cut into groups, the short tail coded intra`` () =
+    let shape = Shape3(4, 4, 2)
+
+    let frames =
+        Array.init 7 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 5 + t) % 60 - 128)))
+
+    match Codec.encodeSequence (Codec.defaults 4 Bi Huffman) -128 shape frames with
+    | Error e -> Assert.Fail e
+    | Ok groups ->
+        Assert.That(groups.Length, Is.EqualTo 3)
+
+        let decoded =
+            groups
+            |> List.collect (fun g ->
+                match Codec.decode g.Stream with
+                | Ok d -> List.ofArray d.Frames
+                | Error e -> failwith (Codec.describe e))
+
+        Assert.That(decoded.Length, Is.EqualTo 7)
+        Assert.That(groups[2].Stream[3] >>> 6, Is.EqualTo 0uy, "the tail is intra")
+        Assert.That(groups[2].Reconstruction.Length, Is.EqualTo 1)
+        Assert.That(Codec.payloadBits groups[0].Bits, Is.LessThan groups[0].Bits.Total)
+
+[<Test>]
+let ``a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)`` () =
+    // 4x4x2 maps sliding one column per frame, 4 bits, 2x2 blocks, range 1, TSS, SAD, zero point -128.
+    let shape = Shape3(4, 4, 2)
+
+    let frames =
+        Array.init 3 (fun t ->
+            Array.init shape.Size (fun i ->
+                let x = (i / 2) % 4 + t
+                let y = i / 8
+                sbyte (x * 20 + y * 7 + (i % 2) * 30 - 128)))
+
+    let o = {
+        Codec.defaults 4 Bi Huffman with
+            Motion = {
+                Block = 2
+                Range = 1
+                Search = ThreeStep
+                Cost = Sad
+            }
+    }
+
+    let e = encodeOk o -128 shape frames
+
+    let expected =
+        "5443016000000032000400040002041080F8030102010543223350000000F4815DC44AEE22EBF815D7E424289E60FDC1999E"
+
+    Assert.That(Convert.ToHexString e.Stream, Is.EqualTo expected)
+
+    Assert.That(
+        e.Vectors[0],
+        Is.EqualTo<MotionVector>(
+            [| (0, 0); (0, -1); (-1, 0); (0, -1) |]
+            |> Array.map (fun (y, x) -> { Dy = y; Dx = x })
+        )
+    )
+
+[<Test>]
+let ``a checksummed header with a huge shape is rejected, not allocated`` () =
+    let shape = Shape3(2, 2, 1)
+    let e = encodeOk (Codec.defaults 4 Intra Fixed) 0 shape [| Array.zeroCreate 4 |]
+    let s = Array.copy e.Stream
+    // H = W = C = 65535: 2^48 codes, overflowing a 32-bit size.
+    for i in 8..13 do
+        s[i] <- 0xFFuy
+
+    let body = s.Length - Codec.checksumBytes
+    Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(s, body, 4), Crc32.compute s 0 body)
+
+    match Codec.decode s with
+    | Error(BadHeader _) -> ()
+    | other -> Assert.Fail $"{other}"
+
+[<Property(MaxTest = 200)>]
+let ``a resealed stream with scrambled payload bytes is decoded or rejected, never thrown on`` () =
+    let gen =
+        gen {
+            let! o, zero, shape, frames = G.group
+
+            let! edits =
+                Gen.listOfLength 4 (Gen.zip (Gen.choose (0, Int32.MaxValue)) (Gen.choose (0, 255)))
+
+            return o, zero, shape, frames, edits
+        }
+
+    Prop.forAll (Arb.fromGen gen) (fun (o, zero, shape, frames, edits) ->
+        let e = encodeOk o zero shape frames
+        let s = Array.copy e.Stream
+        let body = s.Length - Codec.checksumBytes
+
+        if body > Codec.headerBytes then
+            for position, value in edits do
+                s[Codec.headerBytes + position % (body - Codec.headerBytes)] <- byte value
+
+        Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(s, body, 4), Crc32.compute s 0 body)
+
+        match Codec.decode s with
+        | Ok d -> d.Frames.Length = frames.Length |> Prop.classify true "still decodes"
+        | Error err -> Codec.describe err <> "" |> Prop.classify true "rejected")
