@@ -255,6 +255,29 @@ let ``MemoryPlan never overlaps a layer's input and output, and its arena is the
         |> Prop.collect (sprintf "%d layers" m.Layers.Length))
 
 [<Property(MaxTest = 60)>]
+let ``Split inference: the suffix from layer k on the prefix's output is the whole run, for every k`` () =
+    Prop.forAll (Arb.fromGen (modelWithInputs (1, 1))) (fun (m, xs) ->
+        let r = Runner(m, KernelMode.Optimized)
+        let whole = r.Run xs[0]
+        let layers = r.RunLayers xs[0]
+
+        [ 0 .. m.Layers.Length ]
+        |> List.forall (fun k ->
+            let mid = r.RunPrefix(xs[0], k)
+            let expected = if k = 0 then xs[0] else layers[k - 1]
+            mid = expected && r.RunSuffix(k, ReadOnlySpan mid) = whole)
+        |> Prop.collect (sprintf "%d layers" m.Layers.Length))
+
+[<Test>]
+let ``Split inference refuses a layer index or activation size that does not fit`` () =
+    let m, xs = Gen.sample 1 (modelWithInputs (1, 1)) |> Seq.head
+    let r = Runner(m, KernelMode.Scalar)
+    Assert.Throws<ArgumentOutOfRangeException>(fun () -> r.RunPrefix(xs[0], m.Layers.Length + 1) |> ignore) |> ignore
+    Assert.Throws<ArgumentOutOfRangeException>(fun () -> r.RunSuffix(-1, ReadOnlySpan xs[0]) |> ignore) |> ignore
+    Assert.Throws<ArgumentException>(fun () -> r.RunSuffix(0, ReadOnlySpan(Array.zeroCreate<sbyte> (m.Input.Size + 1))) |> ignore)
+    |> ignore
+
+[<Property(MaxTest = 60)>]
 let ``A runner reused on other inputs gives the same answers`` () =
     Prop.forAll (Arb.fromGen (modelWithInputs (2, 2))) (fun (m, xs) ->
         let r = Runner(m, KernelMode.Optimized)

@@ -128,6 +128,47 @@ public sealed class Runner
     }
 
     /// <summary>
+    /// Split inference, device side: runs layers 0..count-1 and returns the output of layer count-1 (a copy of the
+    /// input when count is 0).
+    /// </summary>
+    public sbyte[] RunPrefix(sbyte[] input, int count)
+    {
+        if (count < 0 || count > steps.Length)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"model '{Model.Name}' has {steps.Length} layers");
+        if (count == 0)
+        {
+            if (input.Length != Model.Input.Size)
+                throw new ArgumentException($"input has {input.Length} elements, model '{Model.Name}' expects {Model.Input.Size}", nameof(input));
+            return (sbyte[])input.Clone();
+        }
+        sbyte[]? result = null;
+        Execute(input, (i, o) => { if (i == count - 1) result = o.ToArray(); });
+        return result!;
+    }
+
+    /// <summary>
+    /// Split inference, host side: runs layers first..end on the given input of layer first (the output of layer
+    /// first-1, e.g. a decoded feature map) and returns the int8 logits. RunSuffix(k, RunPrefix(x, k)) = Run(x).
+    /// </summary>
+    public sbyte[] RunSuffix(int first, ReadOnlySpan<sbyte> activation)
+    {
+        if (first < 0 || first > steps.Length)
+            throw new ArgumentOutOfRangeException(nameof(first), first, $"model '{Model.Name}' has {steps.Length} layers");
+        int expected = first == 0 ? Model.Input.Size : Plan.Layers[first - 1].OutputBytes;
+        if (activation.Length != expected)
+            throw new ArgumentException($"activation has {activation.Length} elements, layer {first} of model '{Model.Name}' takes {expected}", nameof(activation));
+        if (first == steps.Length)
+            return activation.ToArray();
+        activation.CopyTo(arena.AsSpan(Plan.Layers[first].InputOffset, activation.Length));
+        for (int i = first; i < steps.Length; i++)
+        {
+            var slot = Plan.Layers[i];
+            steps[i]?.Invoke(arena.AsSpan(slot.InputOffset, slot.InputBytes), arena.AsSpan(slot.OutputOffset, slot.OutputBytes));
+        }
+        return arena.AsSpan(Plan.OutputOffset, Model.Output.Size).ToArray();
+    }
+
+    /// <summary>
     /// Runs many inputs on up to maxDegreeOfParallelism threads, one runner per worker; results are in input
     /// order and identical to running them one by one.
     /// </summary>
