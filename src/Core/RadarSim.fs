@@ -279,12 +279,12 @@ module RadarSim =
             RadarHeightM = u 0.8 1.5
             Reflectivity = baseReflectivity |> Array.map (fun a -> a * exp (0.25 * gauss rng))
             JumpHz = u 1.2 2.4
-            JumpHeightM = u 0.10 0.30
+            JumpHeightM = u 0.15 0.35
             JackBias = u 0.1 0.9
             SitupHz = u 0.3 0.6
             SitupTopDeg = u -30.0 -5.0
             WaveHz = u 1.8 3.5
-            WaveAmpDeg = u 20.0 40.0
+            WaveAmpDeg = u 25.0 45.0
             WavePlaneDeg = u 0.0 45.0
             WaveRight = rng.NextDouble() < 0.8
         }
@@ -569,7 +569,7 @@ module RadarSim =
             let hz = jit s.JumpHz 0.08
             let height = jit s.JumpHeightM 0.15
             let flight = u 0.4 0.55
-            let crouch = u 0.05 0.15
+            let crouch = u 0.10 0.25
             let jacks = rng.NextDouble() < s.JackBias
             let armAz = if jacks then u 75.0 90.0 * deg else u 0.0 20.0 * deg
 
@@ -591,9 +591,9 @@ module RadarSim =
                         p.Y <- 0.0
                         p.Z <- b.Stand - crouch * bend + lift
                         p.Trunk <- (5.0 + 15.0 * bend) * deg
-                        p.HipL <- (4.0 + 30.0 * bend) * deg
+                        p.HipL <- (4.0 + 40.0 * bend) * deg
                         p.HipR <- p.HipL
-                        p.KneeL <- (8.0 + 55.0 * bend) * deg
+                        p.KneeL <- (8.0 + 70.0 * bend) * deg
                         p.KneeR <- p.KneeL
 
                         let arm =
