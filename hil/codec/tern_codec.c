@@ -312,14 +312,30 @@ static uint64_t block_cost(const motion_t *m, uint32_t by, uint32_t bx, uint32_t
             }
         return total;
     }
+#if TERN_CODEC_USADA8
+    if (row <= (1u << 24)) {
+        /* USADA8: four absolute differences and their sum in one instruction (Cortex-M4 DSP); a row's sum fits
+         * 32 bits (at most 255 per code). */
+        for (y = 0; y < bh; y++, a += stride, b += stride) {
+            uint32_t acc = 0;
+            const int8_t *pa = a, *pb = b, *stop = a + (row & ~7u);
+            for (; pa < stop; pa += 8, pb += 8) {
+                acc = __usada8(load_biased(pa), load_biased(pb), acc);
+                acc = __usada8(load_biased(pa + 4), load_biased(pb + 4), acc);
+            }
+            for (i = row & ~7u; i < row; i++) {
+                int32_t d = (int32_t)a[i] - (int32_t)b[i];
+                acc += (uint32_t)(d < 0 ? -d : d);
+            }
+            total += acc;
+        }
+        return total;
+    }
+#endif
     for (y = 0; y < bh; y++, a += stride, b += stride) {
         /* 32-bit partial sums (at most 255 per code) flushed before they could wrap. */
         for (i = 0; i < row;) {
             uint32_t end = row - i > (1u << 24) ? i + (1u << 24) : row, acc = 0;
-#if TERN_CODEC_USADA8
-            /* USADA8: four absolute differences and their sum in one instruction (Cortex-M4 DSP). */
-            for (; i + 4u <= end; i += 4u) acc = __usada8(load_biased(a + i), load_biased(b + i), acc);
-#endif
             for (; i < end; i++) {
                 int32_t d = (int32_t)a[i] - (int32_t)b[i];
                 acc += (uint32_t)(d < 0 ? -d : d);
