@@ -73,7 +73,8 @@ tern_codec_status_t tern_codec_encode(const tern_codec_options_t *o, int zero_po
 /* a / step rounded half away from zero (step >= 1). */
 int32_t tern_codec_div_round(int32_t a, int32_t step);
 /* Huffman code lengths of symbol counts (alphabet <= TERN_CODEC_MAX_ALPHABET), limited to 15 bits, as
- * CodecEntropy.huffmanLengths. */
+ * CodecEntropy.huffmanLengths. A test helper: it uses a static 16 KB scratch (not reentrant; linked only when
+ * called, the encoder itself uses the caller's work buffer). */
 void tern_codec_huffman_lengths(const uint32_t *counts, uint32_t alphabet, uint8_t *lengths);
 
 #endif
