@@ -24,10 +24,16 @@ typedef enum {
     TERN_MSG_HELLO = 0x01,
     TERN_MSG_INFER = 0x02,
     TERN_MSG_LAYER = 0x03,
+    TERN_MSG_SPLIT = 0x04,       /* configure split inference */
+    TERN_MSG_INFER_SPLIT = 0x05, /* one frame of the split stream (empty: end of stream) */
+    TERN_MSG_STREAM = 0x06,      /* a piece of the last coded stream */
     TERN_MSG_ERROR = 0x7F,
     TERN_MSG_INFO = 0x81,
     TERN_MSG_RESULT = 0x82,
-    TERN_MSG_LAYER_DATA = 0x83
+    TERN_MSG_LAYER_DATA = 0x83,
+    TERN_MSG_SPLIT_READY = 0x84,
+    TERN_MSG_FEATURES = 0x85,
+    TERN_MSG_STREAM_DATA = 0x86
 } tern_msg_type_t;
 
 /* The ERROR codes; every failure has one. */
@@ -44,7 +50,10 @@ typedef enum {
     TERN_ERR_NO_INFERENCE = 9,
     TERN_ERR_BAD_LAYER = 10,     /* detail: the layer count */
     TERN_ERR_BAD_RANGE = 11,     /* detail: the layer's total bytes */
-    TERN_ERR_BAD_BODY = 12       /* detail: the expected body size */
+    TERN_ERR_BAD_BODY = 12,      /* detail: the expected body size */
+    TERN_ERR_NO_SPLIT = 13,      /* INFER_SPLIT or STREAM before an accepted SPLIT */
+    TERN_ERR_BAD_SPLIT = 14,     /* detail: byte offset of the bad SPLIT field */
+    TERN_ERR_NO_ROOM = 15        /* detail: bytes the split buffers would need */
 } tern_error_t;
 
 /* ---- little-endian helpers (unaligned-safe) ---- */

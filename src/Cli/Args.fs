@@ -295,6 +295,11 @@ type HilArgs =
     | Report of path: string
     | Junit of path: string
     | Json
+    | Split of k: string
+    | Codec_Bits of int
+    | Prediction of mode: string
+    | Entropy of coder: string
+    | Codec_Quant of source: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -313,6 +318,13 @@ type HilArgs =
             | Report _ -> "also write the JSON report to this file"
             | Junit _ -> "write a JUnit XML report to this file"
             | Json -> "print one JSON object"
+            | Split _ ->
+                "split inference: the device runs layers 0..K-1 and the feature-map encoder, the host the rest (K or 'auto': after the smallest feature map of the first half)"
+            | Codec_Bits _ -> "with --split: bits per feature code, 2..8 (default 4)"
+            | Prediction _ -> "with --split: intra, uni or bi (default bi)"
+            | Entropy _ -> "with --split: fixed, zvc, huffman or rle (default huffman)"
+            | Codec_Quant _ ->
+                "with --split: N-bit quantizer from minmax (per group, default), int8 (seed 004: s8 2^(8-N)) or symmetric"
 
 [<RequireSubcommand>]
 type TernArgs =

@@ -11,6 +11,33 @@ open Spectre.Console
 open Tern.Cli.Args
 open Tern.Cli.Common
 
+/// Windows of one simulated radar recording per stream segment, consecutive windows RadarSim.defaultConfig.Hop x 2
+/// samples (two STFT columns, 93 ms) apart: a stream in which consecutive frames are correlated, as split inference
+/// with uni/bi prediction expects. Held-out subjects (data seed 2, as DefaultModel.heldOut); recording r is
+/// subject r doing class r mod 5; 24 windows per recording (a multiple of the uni and bi group sizes).
+let radarStream (count: int) : float32[][] * int[] =
+    let cfg = RadarSim.defaultConfig
+    let perRecording = 24
+    let hop = 2 * cfg.Hop
+    let n = RadarSim.samplesPerRecording cfg
+    let recordings = (count + perRecording - 1) / perRecording
+
+    let longer = {
+        cfg with
+            DurationS = cfg.DurationS + float ((perRecording - 1) * hop) / cfg.SampleRateHz
+    }
+
+    let frames =
+        Array.init recordings (fun r ->
+            let cls = r % RadarSim.classes.Length
+            let signal = RadarSim.echo longer (RadarSim.subject 2 r) cls (Random(RadarSim.sampleSeed 2 r cls 0))
+
+            Array.init perRecording (fun j -> RadarSim.spectrogram cfg signal[j * hop .. j * hop + n - 1], cls))
+        |> Array.concat
+        |> Array.truncate count
+
+    Array.map fst frames, Array.map snd frames
+
 let hil (args: ParseResults<HilArgs>) =
     let seed = args.GetResult(HilArgs.Seed, defaultValue = 1)
     let modelArg = args.GetResult HilArgs.Model
@@ -87,7 +114,12 @@ let hil (args: ParseResults<HilArgs>) =
             if n < 1 || n > 10_000 then
                 raise (BadInput $"--samples {n}: must be between 1 and 10000")
 
-            let xs, ys = DefaultModel.heldOut n
+            // A split run predicts frames from their neighbours: it streams consecutive windows instead.
+            let xs, ys =
+                if args.Contains HilArgs.Split then
+                    radarStream n
+                else
+                    DefaultModel.heldOut n
 
             xs |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray model.Input s)), Some ys
         | None ->
@@ -106,39 +138,114 @@ let hil (args: ParseResults<HilArgs>) =
 
     let json = args.Contains HilArgs.Json
 
-    let report =
-        try
-            Progress.run $"{board.Name}: device vs host" samples (fun tick ->
-                let mutable last = 0
+    let hilOptions (tick: int -> unit) : Tern.Rig.HilOptions =
+        let mutable last = 0
 
-                Tern.Rig.Hil.run {
-                    Board = board
-                    Model = model
-                    Weights = weights
-                    Kernels = kernels
-                    Inputs = inputs
-                    Labels = labels
-                    Port = args.TryGetResult HilArgs.Port
-                    Cache = args.GetResult(HilArgs.Cache, defaultValue = Tern.Rig.Firmware.defaultCache ())
-                    Firmware = args.TryGetResult HilArgs.Firmware
-                    NoFlash = args.Contains HilArgs.No_Flash
-                    HelloTimeout = TimeSpan.FromSeconds 10.0
-                    Progress =
-                        fun n ->
-                            tick (n - last)
-                            last <- n
-                })
+        {
+            Board = board
+            Model = model
+            Weights = weights
+            Kernels = kernels
+            Inputs = inputs
+            Labels = labels
+            Port = args.TryGetResult HilArgs.Port
+            Cache = args.GetResult(HilArgs.Cache, defaultValue = Tern.Rig.Firmware.defaultCache ())
+            Firmware = args.TryGetResult HilArgs.Firmware
+            NoFlash = args.Contains HilArgs.No_Flash
+            HelloTimeout = TimeSpan.FromSeconds 10.0
+            Progress =
+                fun n ->
+                    tick (n - last)
+                    last <- n
+        }
+
+    let splitOptions =
+        let codecArgs =
+            [
+                args.Contains HilArgs.Codec_Bits
+                args.Contains HilArgs.Prediction
+                args.Contains HilArgs.Entropy
+                args.Contains HilArgs.Codec_Quant
+            ]
+
+        match args.TryGetResult HilArgs.Split with
+        | None ->
+            if List.contains true codecArgs then
+                raise (BadInput "--codec-bits, --codec-quant, --prediction and --entropy need --split")
+
+            None
+        | Some text ->
+            let k =
+                match text.Trim().ToLowerInvariant() with
+                | "auto"
+                | "default" -> Tern.Rig.Hil.defaultSplit model
+                | t ->
+                    match Int32.TryParse t with
+                    | true, k when k >= 1 && k <= model.Layers.Length -> k
+                    | _ -> raise (BadInput $"--split {text}: a layer count in 1..{model.Layers.Length} or 'auto'")
+
+            let bits = args.GetResult(HilArgs.Codec_Bits, defaultValue = 4)
+
+            if bits < 2 || bits > 8 then
+                raise (BadInput $"--codec-bits {bits}: must be 2..8")
+
+            let prediction =
+                match args.GetResult(HilArgs.Prediction, defaultValue = "bi").ToLowerInvariant() with
+                | "intra" -> Intra
+                | "uni" -> Uni
+                | "bi" -> Bi
+                | p -> raise (BadInput $"--prediction {p}: intra, uni or bi")
+
+            let entropy =
+                match args.GetResult(HilArgs.Entropy, defaultValue = "huffman").ToLowerInvariant() with
+                | "fixed" -> Fixed
+                | "zvc" -> Zvc
+                | "huffman" -> Huffman
+                | "rle" -> Rle
+                | e -> raise (BadInput $"--entropy {e}: fixed, zvc, huffman or rle")
+
+            // Min-max by default: a ReLU layer's codes often span a small part of the int8 range (the default
+            // model's layer 1: -128..9), which the seed's fixed step 2^(8-N) flattens at 4 bits.
+            let quant =
+                match args.GetResult(HilArgs.Codec_Quant, defaultValue = "minmax").ToLowerInvariant() with
+                | "minmax" -> MinMaxAffine
+                | "int8" -> FromInt8
+                | "symmetric" -> MinMaxSymmetric
+                | q -> raise (BadInput $"--codec-quant {q}: minmax, int8 or symmetric")
+
+            Some {
+                Tern.Rig.SplitOptions.Split = k
+                Tern.Rig.SplitOptions.Codec = { Codec.defaults bits prediction entropy with Quant = quant }
+            }
+
+    let report, split =
+        try
+            match splitOptions with
+            | None ->
+                Progress.run $"{board.Name}: device vs host" samples (fun tick -> Tern.Rig.Hil.run (hilOptions tick)),
+                None
+            | Some so ->
+                let r, s =
+                    Progress.run $"{board.Name}: split {so.Split}, device prefix + encoder vs host" samples (fun tick ->
+                        Tern.Rig.Hil.runSplit (hilOptions tick) so)
+
+                r, Some s
         with Tern.Rig.HilFailure msg ->
             raise (Failure msg)
 
+    let render () =
+        match split with
+        | Some s -> Tern.Rig.Report.renderSplit report s
+        | None -> Tern.Rig.Report.render report
+
     args.TryGetResult HilArgs.Report
-    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (Tern.Rig.Report.render report))
+    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (render ()))
 
     args.TryGetResult HilArgs.Junit
     |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p ((Tern.Rig.Report.toJUnit report).ToString()))
 
     if json then
-        printfn "%s" (Tern.Rig.Report.render report)
+        printfn "%s" (render ())
     else
         let table = Table()
         table.AddColumn("") |> ignore
@@ -167,6 +274,19 @@ let hil (args: ParseResults<HilArgs>) =
 
         report.Accuracy
         |> Option.iter (fun a -> row "accuracy (device)" $"{100.0 * a:F2} %%")
+
+        split
+        |> Option.iter (fun s ->
+            let c = s.Codec
+            row "split" $"layers 0..{s.Split - 1} on the device, output of {s.Layer} ({s.Feature.H}x{s.Feature.W}x{s.Feature.C})"
+            row "codec" $"{c.Bits} bits ({c.Quant}), {c.Prediction}, {c.Entropy}, {s.Groups} streams"
+            row "stream mismatches" (if s.Mismatches = 0 then "0 (device encoder = host encoder)" else string s.Mismatches)
+            row "wire bytes/frame" $"{s.WireBytesPerFrame:F1} (int8: {s.Int8BytesPerFrame}, link incl. inputs: {s.LinkBytesPerFrame:F0})"
+            row $"encoder {report.WorkUnit}/frame" $"min {s.EncoderWork.Min:N0}, median {s.EncoderWork.Median:N0}, max {s.EncoderWork.Max:N0}"
+            row "top-1 agreement" $"{100.0 * s.Top1Agreement:F2} %% (max |logit difference| {s.MaxOutputDifference})"
+
+            s.UnsplitAccuracy
+            |> Option.iter (fun a -> row "accuracy (unsplit, host)" $"{100.0 * a:F2} %%"))
 
         match report.FirstDivergence with
         | Some d ->

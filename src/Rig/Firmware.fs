@@ -97,8 +97,19 @@ module Firmware =
             Cached = true
         }
 
-    /// Builds (or takes from the cache) the firmware for a board, an integer model and a kernel set.
-    let build (cache: string) (board: Board) (kernels: DeviceKernels) (model: IntModel) : FirmwareImage =
+    /// Builds (or takes from the cache) the firmware for a board, an integer model and a kernel set; with
+    /// splitFeatureBytes > 0 it also serves split inference (SPLIT, INFER_SPLIT, STREAM) with buffers for feature
+    /// maps of up to that many bytes and the feature-map encoder (hil/codec). The whole model is always linked in and
+    /// the split point is chosen at run time: the default model's whole split firmware is 25.6 KB of flash (18.0 KB
+    /// without split mode), against 4 MB on QEMU and 512 KB on the Nucleo, so leaving out the layers after K would
+    /// save a few KB at most, while one image serves every K whose feature map fits the buffers.
+    let buildWith
+        (cache: string)
+        (board: Board)
+        (kernels: DeviceKernels)
+        (model: IntModel)
+        (splitFeatureBytes: int)
+        : FirmwareImage =
         if kernels = Dsp && not board.Dsp then
             failwith $"board {board.Name} has no DSP extension; use --kernels reference"
 
@@ -117,7 +128,13 @@ module Firmware =
                 model
                 modelHash
 
-        let sources = firmwareSources hil @ board.Sources
+        let sources =
+            firmwareSources hil
+            @ (if splitFeatureBytes > 0 then
+                   [ Path.Combine(hil, "codec", "tern_codec.c") ]
+               else
+                   [])
+            @ board.Sources
 
         let flags =
             board.CFlags
@@ -131,6 +148,7 @@ module Firmware =
                 "-Wall"
                 "-Wextra"
                 $"-DTERN_KERNELS_DSP={if kernels = Dsp then 1 else 0}"
+                $"-DTERN_SPLIT_FEATURE_BYTES={max 0 splitFeatureBytes}"
             ]
             @ (board.Defines |> List.map (fun (k, v) -> $"-D{k}={v}"))
 
@@ -219,3 +237,7 @@ module Firmware =
             ArenaBytes = emitted.ArenaBytes
             Cached = cached
         }
+
+    /// Builds (or takes from the cache) the firmware for a board, an integer model and a kernel set (no split mode).
+    let build (cache: string) (board: Board) (kernels: DeviceKernels) (model: IntModel) : FirmwareImage =
+        buildWith cache board kernels model 0

@@ -30,6 +30,13 @@ type HilOptions = {
     Progress: int -> unit
 }
 
+/// Split inference on the device: layers 0..Split-1 and the feature-map encoder run there, the rest on the host.
+type SplitOptions = {
+    /// K: the device runs layers 0..K-1 and sends layer K-1's output as a codec stream.
+    Split: int
+    Codec: CodecOptions
+}
+
 /// A HIL run that could not finish: the message names the sample (if any) and the cause.
 exception HilFailure of string
 
@@ -58,24 +65,13 @@ module Hil =
                 let command = Proc.show "openocd" args
                 raise (HilFailure $"flashing failed: {command}\n{r.Stderr}")
 
-    /// Builds the firmware, starts or flashes the board, checks the handshake and streams every input,
-    /// comparing the device's output with the C# runtime bit for bit.
-    let run (o: HilOptions) : HilReport =
-        let inputSize = o.Model.Input.Size
-
-        o.Inputs
-        |> Array.iteri (fun i x ->
-            if x.Length <> inputSize then
-                raise (HilFailure $"input {i} has {x.Length} bytes; the model takes {inputSize} ({o.Model.Input})"))
-
-        let firmware =
-            try
-                match o.Firmware with
-                | Some elf -> Firmware.ofElf o.Board o.Kernels o.Model elf
-                | None -> Firmware.build o.Cache o.Board o.Kernels o.Model
-            with e ->
-                raise (HilFailure e.Message)
-
+    /// The firmware started (QEMU) or flashed, a client that passed the handshake, then body; everything is
+    /// closed on every path. body gets the client, the device's INFO and a describer of failures.
+    let private session
+        (o: HilOptions)
+        (firmware: FirmwareImage)
+        (body: DeviceClient -> InfoMessage -> (exn -> string) -> 'a)
+        : 'a =
         let qemu, transport =
             match o.Board.Run with
             | Qemu(machine, serial) ->
@@ -116,6 +112,43 @@ module Hil =
                         $"refused: the firmware on {o.Board.Name} runs model {hex info.ModelHash}, expected {firmware.ModelHash}"
                 )
 
+            body client info cause
+        finally
+            transport.Dispose()
+            qemu |> Option.iter (fun q -> (q :> IDisposable).Dispose())
+
+    /// Work ticks in the device's unit: instructions = ticks * 1e9 / f (QEMU -icount); cycles = ticks * clock / f.
+    let private toWork (info: InfoMessage) (ticks: uint32) : int64 =
+        let perSecond =
+            if info.WorkUnit = WorkUnit.Instructions then
+                1e9
+            else
+                float info.CoreClockHz
+
+        int64 (Math.Round(float ticks * perSecond / float info.TicksPerSecond, MidpointRounding.AwayFromZero))
+
+    let private checkInputs (o: HilOptions) =
+        let inputSize = o.Model.Input.Size
+
+        o.Inputs
+        |> Array.iteri (fun i x ->
+            if x.Length <> inputSize then
+                raise (HilFailure $"input {i} has {x.Length} bytes; the model takes {inputSize} ({o.Model.Input})"))
+
+    /// Builds the firmware, starts or flashes the board, checks the handshake and streams every input,
+    /// comparing the device's output with the C# runtime bit for bit.
+    let run (o: HilOptions) : HilReport =
+        checkInputs o
+
+        let firmware =
+            try
+                match o.Firmware with
+                | Some elf -> Firmware.ofElf o.Board o.Kernels o.Model elf
+                | None -> Firmware.build o.Cache o.Board o.Kernels o.Model
+            with e ->
+                raise (HilFailure e.Message)
+
+        session o firmware (fun client info cause ->
             let host = new Runner(o.Model, KernelMode.Optimized)
             let work = Collections.Generic.List<int64>()
             let mismatched = Collections.Generic.List<int>()
@@ -123,16 +156,6 @@ module Hil =
             let mutable correct = 0
             let sw = Stopwatch.StartNew()
             let bytes0 = client.BytesSent + client.BytesReceived
-
-            let toWork (ticks: uint32) =
-                // instructions = ticks * 1e9 / f (QEMU -icount); cycles = ticks * clock / f (silicon)
-                let perSecond =
-                    if info.WorkUnit = WorkUnit.Instructions then
-                        1e9
-                    else
-                        float info.CoreClockHz
-
-                int64 (Math.Round(float ticks * perSecond / float info.TicksPerSecond))
 
             for i in 0 .. o.Inputs.Length - 1 do
                 let input = o.Inputs[i]
@@ -145,7 +168,7 @@ module Hil =
                     with e ->
                         raise (HilFailure $"sample {i}: {cause e}")
 
-                work.Add(toWork ticks)
+                work.Add(toWork info ticks)
 
                 match o.Labels with
                 | Some labels when Runner.Argmax(ReadOnlySpan<sbyte> output) = labels[i] -> correct <- correct + 1
@@ -225,7 +248,233 @@ module Hil =
                 LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
                 ElapsedSeconds = elapsed
                 FirmwareCached = firmware.Cached
+            })
+
+    /// The zero point of layer k's output (flatten layers keep their input's).
+    let rec outputZero (model: IntModel) (k: int) : int =
+        if k < 0 then
+            model.InputZero
+        else
+            match model.Layers[k] with
+            | :? IntConvLayer as c -> c.OutputZero
+            | :? IntPoolLayer as p -> p.OutputZero
+            | _ -> outputZero model (k - 1)
+
+    /// The default split point: after the smallest feature map among the first half of the layers (the first such
+    /// layer on a tie); 2 for the default model (layer 1, 16x16x8).
+    let defaultSplit (model: IntModel) : int =
+        let half = max 1 (model.Layers.Length / 2)
+
+        let best =
+            seq { 0 .. half - 1 }
+            |> Seq.minBy (fun i -> model.Layers[i].Output.Size, i)
+
+        best + 1
+
+    /// Split inference: streams the inputs in order; the device runs layers 0..K-1 and encodes their output (groups
+    /// of the prediction, the last shorter group intra), the host compares each stream with its own encoder's on its
+    /// own prefix output, decodes it, finishes with the C# runtime and compares with unsplit inference.
+    let runSplit (o: HilOptions) (split: SplitOptions) : HilReport * SplitReport =
+        checkInputs o
+        let layers = o.Model.Layers.Length
+
+        if split.Split < 1 || split.Split > layers then
+            raise (HilFailure $"--split {split.Split}: must be in 1..{layers} (the model has {layers} layers)")
+
+        let k = split.Split
+        let feature = o.Model.Layers[k - 1].Output
+        let zero = outputZero o.Model (k - 1)
+        let codec = split.Codec
+        let group = Codec.groupSize codec.Prediction
+
+        match Codec.encode codec zero feature (Array.init group (fun _ -> Array.zeroCreate feature.Size)) with
+        | Error e -> raise (HilFailure $"codec settings for {feature}: {e}")
+        | Ok _ -> ()
+
+        let firmware =
+            try
+                match o.Firmware with
+                | Some elf -> Firmware.ofElf o.Board o.Kernels o.Model elf
+                | None -> Firmware.buildWith o.Cache o.Board o.Kernels o.Model feature.Size
+            with e ->
+                raise (HilFailure e.Message)
+
+        session o firmware (fun client info cause ->
+            let ready =
+                try
+                    client.Split(k, feature, zero, CodecVectors.optionBytes codec)
+                with e ->
+                    raise (HilFailure $"the device refused split {k} ({feature}, {codec.Prediction} {codec.Entropy} N={codec.Bits}): {cause e}")
+
+            if int ready.FeatureBytes <> feature.Size || int ready.GroupSize <> group then
+                raise (
+                    HilFailure
+                        $"the device's split {k} has {ready.FeatureBytes}-byte features in groups of {ready.GroupSize}; the host expects {feature.Size} in groups of {group}"
+                )
+
+            let host = new Runner(o.Model, KernelMode.Optimized)
+            let n = o.Inputs.Length
+            let prefixWork = Collections.Generic.List<int64>()
+            let encoderWork = Collections.Generic.List<int64>()
+            let mismatched = Collections.Generic.List<int>()
+            let streamBytes = ref 0L
+            let groups = ref 0
+            let mutable first: Divergence option = None
+            let mutable agree = 0
+            let mutable maxDiff = 0
+            let mutable correct = 0
+            let mutable correctUnsplit = 0
+            // Frames of the current group: index, host prefix output, unsplit logits.
+            let pending = Collections.Generic.List<int * sbyte[] * sbyte[]>()
+            let sw = Stopwatch.StartNew()
+            let bytes0 = client.BytesSent + client.BytesReceived
+
+            let finishGroup (f: FeaturesMessage) =
+                let frames = pending.ToArray()
+                pending.Clear()
+
+                if int f.Frames <> frames.Length then
+                    raise (HilFailure $"the device coded {f.Frames} frames; the host holds {frames.Length}")
+
+                groups.Value <- groups.Value + 1
+                streamBytes.Value <- streamBytes.Value + int64 f.Piece.Length
+                let perFrame = toWork info f.EncoderTicks / int64 frames.Length
+
+                for _ in frames do
+                    encoderWork.Add perFrame
+
+                let options =
+                    if frames.Length = group then
+                        codec
+                    else
+                        { codec with Prediction = Intra; Residual = false }
+
+                let hostStream =
+                    match Codec.encode options zero feature (frames |> Array.map (fun (_, x, _) -> x)) with
+                    | Ok e -> e.Stream
+                    | Error e -> raise (HilFailure $"host encoder: {e}")
+
+                let same = hostStream = f.Piece
+
+                if not same then
+                    for i, _, _ in frames do
+                        mismatched.Add i
+
+                    if first.IsNone then
+                        let i0, _, _ = frames[0]
+                        let e = firstDifference (Array.map sbyte f.Piece) (Array.map sbyte hostStream)
+                        let element = defaultArg e 0
+                        let at (xs: byte[]) = if element < xs.Length then int xs[element] else -1
+
+                        first <-
+                            Some {
+                                Sample = i0
+                                Layer = Some(k - 1, $"{o.Model.Layers[k - 1].Name} (codec stream byte)")
+                                Element = element
+                                Device = at f.Piece
+                                Host = at hostStream
+                            }
+
+                // The host finishes on the device's stream (whatever it holds, if it decodes).
+                let decoded =
+                    match Codec.decode f.Piece with
+                    | Ok d -> d.Frames
+                    | Error e -> raise (HilFailure $"sample {(let i, _, _ = frames[0] in i)}: the device's stream does not decode: {Codec.describe e}")
+
+                frames
+                |> Array.iteri (fun j (i, _, unsplit) ->
+                    let out = host.RunSuffix(k, ReadOnlySpan<sbyte> decoded[j])
+                    let top = Runner.Argmax(ReadOnlySpan<sbyte> out)
+
+                    if top = Runner.Argmax(ReadOnlySpan<sbyte> unsplit) then
+                        agree <- agree + 1
+
+                    for c in 0 .. out.Length - 1 do
+                        maxDiff <- max maxDiff (abs (int out[c] - int unsplit[c]))
+
+                    match o.Labels with
+                    | Some labels ->
+                        if top = labels[i] then
+                            correct <- correct + 1
+
+                        if Runner.Argmax(ReadOnlySpan<sbyte> unsplit) = labels[i] then
+                            correctUnsplit <- correctUnsplit + 1
+                    | None -> ())
+
+            for i in 0 .. n - 1 do
+                let input = o.Inputs[i]
+                let prefix = host.RunPrefix(input, k)
+                let unsplit = host.Run input
+                pending.Add((i, prefix, unsplit))
+
+                let f =
+                    try
+                        client.InferSplit input
+                    with e ->
+                        raise (HilFailure $"sample {i}: {cause e}")
+
+                prefixWork.Add(toWork info f.InferTicks)
+
+                if f.Frames > 0uy then
+                    finishGroup f
+                elif pending.Count >= group then
+                    raise (HilFailure $"sample {i}: the device coded nothing after a whole group")
+
+                o.Progress(i + 1)
+
+            // End of the stream: the device codes what it still holds.
+            let tail =
+                try
+                    client.InferSplit [||]
+                with e ->
+                    raise (HilFailure $"end of stream: {cause e}")
+
+            if tail.Frames > 0uy || pending.Count > 0 then
+                finishGroup tail
+
+            let elapsed = sw.Elapsed.TotalSeconds
+            let bytes = client.BytesSent + client.BytesReceived - bytes0
+            let frac (x: int) = if n > 0 then float x / float n else 0.0
+
+            let report = {
+                Board = o.Board.Name
+                Kernels = o.Kernels.Name
+                Weights = o.Weights
+                ModelHash = firmware.ModelHash
+                FirmwareHash = hex info.FirmwareHash
+                Samples = n
+                Mismatches = mismatched.Count
+                MismatchedSamples = List.ofSeq mismatched
+                FirstDivergence = first
+                WorkUnit =
+                    (if info.WorkUnit = WorkUnit.Instructions then
+                         "instructions"
+                     else
+                         "cycles")
+                Work = Report.workStats (List.ofSeq prefixWork)
+                Accuracy = o.Labels |> Option.map (fun _ -> frac correct)
+                FlashBytes = firmware.FlashBytes
+                RamBytes = firmware.RamBytes
+                ArenaBytes = firmware.ArenaBytes
+                LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
+                ElapsedSeconds = elapsed
+                FirmwareCached = firmware.Cached
             }
-        finally
-            transport.Dispose()
-            qemu |> Option.iter (fun q -> (q :> IDisposable).Dispose())
+
+            let splitReport = {
+                Split = k
+                Layer = o.Model.Layers[k - 1].Name
+                Feature = feature
+                Codec = codec
+                Groups = groups.Value
+                Mismatches = mismatched.Count
+                WireBytesPerFrame = (if n > 0 then float streamBytes.Value / float n else 0.0)
+                LinkBytesPerFrame = (if n > 0 then float bytes / float n else 0.0)
+                Int8BytesPerFrame = feature.Size
+                Top1Agreement = frac agree
+                MaxOutputDifference = maxDiff
+                EncoderWork = Report.workStats (List.ofSeq encoderWork)
+                UnsplitAccuracy = o.Labels |> Option.map (fun _ -> frac correctUnsplit)
+            }
+
+            report, splitReport)

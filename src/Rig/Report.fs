@@ -46,6 +46,33 @@ type HilReport = {
     FirmwareCached: bool
 }
 
+/// What a split run adds to the HIL report: the device ran layers 0..Split-1 and the encoder, the host the rest.
+type SplitReport = {
+    Split: int
+    /// Name of layer Split-1, whose output crosses the link.
+    Layer: string
+    Feature: Tern.Runtime.Shape3
+    Codec: Tern.Core.CodecOptions
+    /// Codec streams (groups) received.
+    Groups: int
+    /// Frames whose group stream differed from the host encoder's on the host's own prefix output.
+    Mismatches: int
+    /// Codec stream bytes per frame (what crosses the link for the features, before framing).
+    WireBytesPerFrame: float
+    /// All protocol bytes both ways per frame (requests with the inputs, replies, framing).
+    LinkBytesPerFrame: float
+    /// Bytes of one int8 feature map.
+    Int8BytesPerFrame: int
+    /// Frames whose split result (device prefix, decoded stream, host suffix) has the unsplit top-1 class.
+    Top1Agreement: float
+    /// Largest |split logit - unsplit logit| over every frame, in int8 output codes.
+    MaxOutputDifference: int
+    /// Encoder work per frame (a group's encoder work divided by its frames).
+    EncoderWork: WorkStats
+    /// Unsplit accuracy of the host runtime on the same frames (with labels).
+    UnsplitAccuracy: float option
+}
+
 [<RequireQualifiedAccess>]
 module Report =
     let private node (x: 'a) : JsonNode = JsonValue.Create<'a> x
@@ -115,6 +142,61 @@ module Report =
         o["elapsed_s"] <- node (Math.Round(r.ElapsedSeconds, 3))
         o["firmware_cached"] <- node r.FirmwareCached
         o
+
+    /// Settings of a codec as JSON.
+    let codecJson (o: Tern.Core.CodecOptions) : JsonNode =
+        let c = JsonObject()
+        c["bits"] <- node o.Bits
+        c["quant"] <- node (string o.Quant)
+        c["prediction"] <- node ((string o.Prediction).ToLowerInvariant())
+        c["entropy"] <- node ((string o.Entropy).ToLowerInvariant())
+        c["residual"] <- node o.Residual
+        c["block"] <- node o.Motion.Block
+        c["range"] <- node o.Motion.Range
+        c["search"] <- node (string o.Motion.Search)
+        c["cost"] <- node (string o.Motion.Cost)
+        c
+
+    /// The report of a split run: the HIL report's keys (mismatches count stream mismatches, work and accuracy
+    /// are the device prefix's and the split result's) and the split keys.
+    let splitJson (r: HilReport) (s: SplitReport) : JsonNode =
+        let o = (toJson r).AsObject()
+        o["split"] <- node s.Split
+        o["split_layer"] <- node s.Layer
+        o["feature_shape"] <- JsonArray([| node s.Feature.H; node s.Feature.W; node s.Feature.C |])
+        o["codec"] <- codecJson s.Codec
+        o["groups"] <- node s.Groups
+        o["wire_bytes_per_frame"] <- node (Math.Round(s.WireBytesPerFrame, 2))
+        o["link_bytes_per_frame"] <- node (Math.Round(s.LinkBytesPerFrame, 1))
+        o["int8_bytes_per_frame"] <- node s.Int8BytesPerFrame
+
+        o["ratio_vs_int8"] <-
+            node (
+                if s.WireBytesPerFrame > 0.0 then
+                    Math.Round(float s.Int8BytesPerFrame / s.WireBytesPerFrame, 3)
+                else
+                    0.0
+            )
+
+        o["top1_agreement"] <- node (Math.Round(s.Top1Agreement, 4))
+        o["max_output_difference"] <- node s.MaxOutputDifference
+        o[$"encoder_{r.WorkUnit}_per_frame"] <- node s.EncoderWork.Median
+        let enc = JsonObject()
+        enc["min"] <- node s.EncoderWork.Min
+        enc["median"] <- node s.EncoderWork.Median
+        enc["max"] <- node s.EncoderWork.Max
+        o[$"encoder_{r.WorkUnit}_per_frame_stats"] <- enc
+
+        o["accuracy_unsplit"] <-
+            (match s.UnsplitAccuracy with
+             | Some a -> node a
+             | None -> null)
+
+        o
+
+    /// Indented JSON text of a split run's report.
+    let renderSplit (r: HilReport) (s: SplitReport) : string =
+        (splitJson r s).ToJsonString(JsonSerializerOptions(WriteIndented = true))
 
     /// Indented JSON text of the report.
     let render (r: HilReport) : string =

@@ -323,3 +323,77 @@ type HilTests() =
             Threading.Thread.Sleep 100
 
         Assert.That(qemuRunning (), Is.False, "QEMU outlived its host by 5 s")
+
+    [<Test>]
+    member _.``split 2 on mps2-an386: the device's encoder equals the host's on every frame (bi, an intra tail)``() =
+        requireToolchain ()
+        let codec = { Codec.defaults 4 Bi Huffman with Quant = MinMaxAffine }
+        // 7 frames: two bi groups of 3, then a tail of 1 coded intra at the end of the stream.
+        let r, s = Hil.runSplit (options "qemu-mps2-an386" Dsp ternary 7) { Split = 2; Codec = codec }
+        TestContext.Out.WriteLine(Report.renderSplit r s)
+        Assert.That(r.Mismatches, Is.EqualTo 0)
+        Assert.That(s.Mismatches, Is.EqualTo 0)
+        Assert.That(s.Groups, Is.EqualTo 3)
+        Assert.That(s.Feature, Is.EqualTo ternary.Layers[1].Output)
+        Assert.That(s.WireBytesPerFrame, Is.GreaterThan 26.0)
+        Assert.That(s.WireBytesPerFrame, Is.LessThan(float s.Int8BytesPerFrame))
+        Assert.That(s.EncoderWork.Median, Is.GreaterThan 0L)
+        Assert.That(r.Work.Median, Is.GreaterThan 0L)
+        Assert.That(s.Top1Agreement, Is.InRange(0.0, 1.0))
+        let json = (Report.splitJson r s).AsObject()
+
+        for key in
+            [
+                "split"
+                "mismatches"
+                "wire_bytes_per_frame"
+                "top1_agreement"
+                "max_output_difference"
+                "encoder_instructions_per_frame"
+                "codec"
+            ] do
+            Assert.That(json.ContainsKey key, key)
+
+    [<Test>]
+    member _.``split protocol: errors before and after SPLIT, and a stream longer than one frame comes in pieces``() =
+        requireToolchain ()
+        let fw = Firmware.buildWith cache (board "qemu-mps2-an386") Dsp ternary ternary.Layers[0].Output.Size
+        use qemu = Qemu.start "mps2-an386" 0 fw.Elf
+        use client = new DeviceClient(Transport.Open($"unix:{qemu.SocketPath}"))
+        client.ReplyTimeout <- TimeSpan.FromSeconds 10.0
+        client.Hello(TimeSpan.FromMilliseconds 250.0, 40) |> ignore
+        let x = inputs ternary 9 3
+        let code (f: unit -> unit) = Assert.Throws<DeviceErrorException>(fun () -> f ()).Code
+
+        Assert.That(code (fun () -> client.InferSplit x[0] |> ignore), Is.EqualTo ErrorCode.NoSplit)
+        let feature = ternary.Layers[0].Output
+        let z = Hil.outputZero ternary 0
+        let intra8 = Codec.defaults 8 Intra Fixed
+        let bytes = CodecVectors.optionBytes intra8
+        Assert.That(code (fun () -> client.Split(ternary.Layers.Length + 1, feature, z, bytes) |> ignore), Is.EqualTo ErrorCode.BadSplit)
+        Assert.That(code (fun () -> client.Split(1, Shape3(1, 1, 1), z, bytes) |> ignore), Is.EqualTo ErrorCode.BadSplit)
+        let bad = Array.copy bytes
+        bad[0] <- 9uy // 9 bits
+        Assert.That(code (fun () -> client.Split(1, feature, z, bad) |> ignore), Is.EqualTo ErrorCode.BadSplit)
+        let ready = client.Split(1, feature, z, bytes)
+        Assert.That(int ready.FeatureBytes, Is.EqualTo feature.Size)
+        Assert.That(ready.GroupSize, Is.EqualTo 1uy)
+        // 8-bit fixed intra of 8192 codes: 8218 bytes, more than one FEATURES frame holds.
+        let runner = new Runner(ternary, KernelMode.Scalar)
+
+        for input in x do
+            let f = client.InferSplit input
+            Assert.That(f.Frames, Is.EqualTo 1uy)
+            Assert.That(int f.Total, Is.GreaterThan(Wire.MaxBody - FeaturesMessage.PrefixBytes))
+
+            let expected =
+                match Codec.encode intra8 z feature [| runner.RunPrefix(input, 1) |] with
+                | Ok e -> e.Stream
+                | Error e -> failwith e
+
+            Assert.That(f.Piece = expected, "the device stream differs from Codec.encode")
+
+        // nothing held: the end of the stream codes nothing
+        let tail = client.InferSplit [||]
+        Assert.That((tail.Frames, tail.Total), Is.EqualTo((0uy, 0u)))
+        Assert.That(code (fun () -> client.Request(StreamMessage(0u, 1us), MessageType.StreamData) |> ignore), Is.EqualTo ErrorCode.BadRange)

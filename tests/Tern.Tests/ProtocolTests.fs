@@ -102,8 +102,40 @@ module ProtoGen =
             }
             Gen.map2
                 (fun c d -> ErrorMessage(LanguagePrimitives.EnumOfValue<byte, ErrorCode> c, d) :> IMessage)
-                (Gen.choose (1, 12) |> Gen.map byte)
+                (Gen.choose (1, 15) |> Gen.map byte)
                 u32
+            // split inference
+            gen {
+                let! k = u16
+                let! s = shape
+                let! z = Gen.choose (-128, 127)
+                let! o = Gen.arrayOfLength SplitMessage.OptionBytes byteGen
+                return SplitMessage(k, s, sbyte z, o) :> IMessage
+            }
+            gen {
+                let! k = u16
+                let! f = u32
+                let! g = Gen.elements [ 1uy; 2uy; 3uy ]
+                let! w = u32
+                let! c = u32
+                return SplitReadyMessage(k, f, g, w, c) :> IMessage
+            }
+            smallBody |> Gen.bind sbytesOf |> Gen.map (fun x -> InferSplitMessage x :> IMessage)
+            gen {
+                let! a = u32
+                let! b = u32
+                let! frames = Gen.elements [ 0uy; 1uy; 2uy; 3uy ]
+                let! piece = smallBody |> Gen.map (fun n -> max 0 (n - FeaturesMessage.PrefixBytes)) |> Gen.bind (fun n -> Gen.arrayOfLength n byteGen)
+                let! extra = Gen.elements [ 0u; 1u; 100000u ]
+                return FeaturesMessage(a, b, frames, uint32 piece.Length + extra, piece) :> IMessage
+            }
+            Gen.map2 (fun o c -> StreamMessage(o, c) :> IMessage) u32 u16
+            gen {
+                let! t = u32
+                let! o = u32
+                let! d = smallBody |> Gen.map (fun n -> max 0 (n - StreamDataMessage.PrefixBytes)) |> Gen.bind (fun n -> Gen.arrayOfLength n byteGen)
+                return StreamDataMessage(t, o, d) :> IMessage
+            }
         ]
 
     /// A message with a sequence number (0xFFFF included: it is legal on the wire).
@@ -344,6 +376,25 @@ let ``malformed bodies are BAD_BODY or BAD_TYPE`` () =
         |> fst,
         Is.EqualTo ErrorCode.BadBody
     )
+
+    Assert.That(
+        code (fun () -> SplitMessage.Parse(ReadOnlySpan(Array.zeroCreate 17))),
+        Is.EqualTo((ErrorCode.BadBody, 18u))
+    )
+
+    Assert.That(
+        code (fun () -> StreamMessage.Parse(ReadOnlySpan(Array.zeroCreate 7))),
+        Is.EqualTo((ErrorCode.BadBody, 6u))
+    )
+
+    // FEATURES claiming fewer stream bytes than it carries
+    Assert.That(
+        code (fun () -> FeaturesMessage.Parse(ReadOnlySpan(Array.append (Array.zeroCreate 13) [| 1uy |])))
+        |> fst,
+        Is.EqualTo ErrorCode.BadBody
+    )
+
+    Assert.That(code (fun () -> SplitReadyMessage.Parse(ReadOnlySpan(Array.zeroCreate 14))) |> fst, Is.EqualTo ErrorCode.BadBody)
 
     Assert.That(
         code (fun () -> Message.Parse(LanguagePrimitives.EnumOfValue<byte, MessageType> 0x44uy, ReadOnlySpan.Empty)),

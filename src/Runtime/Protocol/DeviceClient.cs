@@ -127,6 +127,45 @@ public sealed class DeviceClient : IDisposable
         return reply;
     }
 
+    /// <summary>Configures split inference (SPLIT): the device will run layers 0..split-1 and code their output.</summary>
+    public SplitReadyMessage Split(int split, Shape3 feature, int zeroPoint, byte[] codecOptions)
+    {
+        if (split is < 1 or > ushort.MaxValue) throw new ArgumentOutOfRangeException(nameof(split), split, "must be in 1..65535");
+        if (zeroPoint is < -128 or > 127) throw new ArgumentOutOfRangeException(nameof(zeroPoint), zeroPoint, "must be an int8");
+        var reply = (SplitReadyMessage)Request(new SplitMessage((ushort)split, feature, (sbyte)zeroPoint, codecOptions), MessageType.SplitReady);
+        if (reply.Split != split)
+            throw new ProtocolException(ErrorCode.BadBody, reply.Split, $"SPLIT_READY answers split {reply.Split}, asked {split}");
+        return reply;
+    }
+
+    /// <summary>
+    /// One frame of the split stream (INFER_SPLIT); an empty input ends the stream. Returns FEATURES with the whole
+    /// stream in <see cref="FeaturesMessage.Piece"/> (fetched with STREAM when it did not fit one frame).
+    /// </summary>
+    public FeaturesMessage InferSplit(sbyte[] input)
+    {
+        if (input.Length > Wire.MaxBody) throw new ArgumentException($"input of {input.Length} bytes exceeds MAX_BODY {Wire.MaxBody}", nameof(input));
+        var first = (FeaturesMessage)Request(new InferSplitMessage(input), MessageType.Features);
+        if (first.Piece.Length == first.Total) return first;
+        if (first.Total > int.MaxValue) throw new ProtocolException(ErrorCode.BadRange, first.Total, $"stream claims {first.Total} bytes");
+        var stream = new byte[first.Total];
+        first.Piece.CopyTo(stream, 0);
+        int offset = first.Piece.Length;
+        int piece = Math.Min(decoder.MaxBody, (int)Math.Min(Info?.MaxBody ?? Wire.MaxBody, int.MaxValue)) - StreamDataMessage.PrefixBytes;
+        piece = Math.Min(piece, ushort.MaxValue);
+        while (offset < stream.Length)
+        {
+            int count = Math.Min(piece, stream.Length - offset);
+            var part = (StreamDataMessage)Request(new StreamMessage((uint)offset, (ushort)count), MessageType.StreamData);
+            if (part.Total != first.Total || part.Offset != offset || part.Data.Length != count)
+                throw new ProtocolException(ErrorCode.BadBody, (uint)(StreamDataMessage.PrefixBytes + count),
+                    $"STREAM_DATA answers offset {part.Offset} with {part.Data.Length} of {part.Total} bytes; asked offset {offset} count {count} of {first.Total}");
+            part.Data.CopyTo(stream, offset);
+            offset += count;
+        }
+        return first with { Piece = stream };
+    }
+
     /// <summary>Sends a request and returns its parsed reply of type <paramref name="replyType"/>.</summary>
     public IMessage Request(IMessage request, MessageType replyType)
     {

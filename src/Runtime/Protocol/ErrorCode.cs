@@ -41,4 +41,13 @@ public enum ErrorCode : byte
 
     /// <summary>A body of the wrong size for its type (detail: the expected size).</summary>
     BadBody = 12,
+
+    /// <summary>INFER_SPLIT or STREAM before a SPLIT was accepted.</summary>
+    NoSplit = 13,
+
+    /// <summary>A SPLIT field is invalid (detail: the field's byte offset in the SPLIT body).</summary>
+    BadSplit = 14,
+
+    /// <summary>The device's split buffers are too small (detail: the bytes needed).</summary>
+    NoRoom = 15,
 }

@@ -15,6 +15,12 @@ public static class Message
         MessageType.Result => ResultMessage.Parse(body),
         MessageType.Layer => LayerMessage.Parse(body),
         MessageType.LayerData => LayerDataMessage.Parse(body),
+        MessageType.Split => SplitMessage.Parse(body),
+        MessageType.SplitReady => SplitReadyMessage.Parse(body),
+        MessageType.InferSplit => InferSplitMessage.Parse(body),
+        MessageType.Features => FeaturesMessage.Parse(body),
+        MessageType.Stream => StreamMessage.Parse(body),
+        MessageType.StreamData => StreamDataMessage.Parse(body),
         MessageType.Error => ErrorMessage.Parse(body),
         _ => throw new ProtocolException(ErrorCode.BadType, (byte)type, $"unknown message type 0x{(byte)type:X2}"),
     };

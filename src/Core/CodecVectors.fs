@@ -1,0 +1,307 @@
+namespace Tern.Core
+
+open System
+open System.Text
+open Tern.Runtime
+
+/// Shared test vectors for the C encoder (hil/codec/tern_codec.c): groups of feature maps with every codec option
+/// and the F# Codec.encode stream of each, plus Huffman code lengths of crafted histograms. hil/tests/codec_test.c
+/// includes the generated header hil/tests/tern_codec_vectors.h. Deterministic by seed.
+[<RequireQualifiedAccess>]
+module CodecVectors =
+
+    /// One group of frames, its options and the F# stream.
+    type Case = {
+        Name: string
+        Options: CodecOptions
+        ZeroPoint: int
+        Shape: Shape3
+        Frames: sbyte[][]
+        Stream: byte[]
+    }
+
+    /// The seed and count of the committed header.
+    let defaultSeed: int = 4
+
+    /// Cases in the committed header.
+    let defaultCount: int = 72
+
+    /// The committed header, relative to the repository root.
+    let headerPath: string = "hil/tests/tern_codec_vectors.h"
+
+    /// The C enumerator values of the options (tern_codec.h): quant, prediction, entropy, search, cost.
+    let quantCode (q: QuantSource) : int =
+        match q with
+        | FromInt8 -> 0
+        | MinMaxAffine -> 1
+        | MinMaxSymmetric -> 2
+
+    /// tern_prediction_t of a prediction.
+    let predictionCode (p: Prediction) : int =
+        match p with
+        | Intra -> 0
+        | Uni -> 1
+        | Bi -> 2
+
+    /// tern_entropy_t of an entropy coder.
+    let entropyCode (e: Entropy) : int =
+        match e with
+        | Fixed -> 0
+        | Zvc -> 1
+        | Huffman -> 2
+        | Rle -> 3
+
+    /// tern_search_t of a search.
+    let searchCode (s: MotionSearch) : int =
+        match s with
+        | ThreeStep -> 0
+        | FullSearch -> 1
+
+    /// tern_cost_t of a block cost.
+    let costCode (c: BlockCost) : int =
+        match c with
+        | Sad -> 0
+        | Mad -> 1
+        | Mse -> 2
+
+    /// The 9 bytes of tern_codec_options_t in field order (bits, quant, prediction, entropy, residual, block,
+    /// range, search, cost): the harness record and the protocol's SPLIT body use the same order.
+    let optionBytes (o: CodecOptions) : byte[] = [|
+        byte o.Bits
+        byte (quantCode o.Quant)
+        byte (predictionCode o.Prediction)
+        byte (entropyCode o.Entropy)
+        (if o.Residual then 1uy else 0uy)
+        byte o.Motion.Block
+        byte o.Motion.Range
+        byte (searchCode o.Motion.Search)
+        byte (costCode o.Motion.Cost)
+    |]
+
+    /// Frames of a moving scene: a smooth random map shifted by a small step per frame, with noise, and in some
+    /// cases many codes at the zero point (ReLU-like maps) so that ZVC and RLE have runs to find.
+    let scene (rng: Random) (shape: Shape3) (frames: int) (zeroPoint: int) : sbyte[][] =
+        let h, w, c = shape.H, shape.W, shape.C
+        let pad = 4 * frames + 4
+        let bh, bw = h + 2 * pad, w + 2 * pad
+        let freq = 0.2 + rng.NextDouble()
+        let phase = Array.init c (fun _ -> rng.NextDouble() * 6.0)
+        let amp = 20.0 + rng.NextDouble() * 120.0
+        let noise = rng.Next 12
+        let sparse = rng.Next 3 = 0
+
+        let baseMap =
+            Array.init (bh * bw * c) (fun i ->
+                let ch = i % c
+                let x = (i / c) % bw
+                let y = i / (c * bw)
+                amp * sin (freq * float x + phase[ch]) * cos (0.7 * freq * float y + phase[ch]))
+
+        let dy, dx = rng.Next(-2, 3), rng.Next(-2, 3)
+
+        Array.init frames (fun t ->
+            Array.init shape.Size (fun i ->
+                let ch = i % c
+                let x = (i / c) % w + pad + t * dx
+                let y = i / (c * w) + pad + t * dy
+                let v = baseMap[(y * bw + x) * c + ch] + float (rng.Next(-noise, noise + 1))
+
+                let v =
+                    if sparse && v < 0.0 then float zeroPoint
+                    else float zeroPoint + v
+
+                sbyte (max -128.0 (min 127.0 (Math.Round(v, MidpointRounding.AwayFromZero))))))
+
+    /// The stream test of CodecTests ("pinned byte for byte") as a case.
+    let pinned () : Case =
+        let shape = Shape3(4, 4, 2)
+
+        let frames =
+            Array.init 3 (fun t ->
+                Array.init shape.Size (fun i ->
+                    let x = (i / 2) % 4 + t
+                    let y = i / 8
+                    sbyte (x * 20 + y * 7 + (i % 2) * 30 - 128)))
+
+        let o = {
+            Codec.defaults 4 Bi Huffman with
+                Motion = {
+                    Block = 2
+                    Range = 1
+                    Search = ThreeStep
+                    Cost = Sad
+                }
+        }
+
+        match Codec.encode o -128 shape frames with
+        | Ok e -> {
+            Name = "pinned bi huffman 4x4x2"
+            Options = o
+            ZeroPoint = -128
+            Shape = shape
+            Frames = frames
+            Stream = e.Stream
+          }
+        | Error e -> failwith e
+
+    /// The pinned case, then count seeded random cases cycling through prediction x entropy (every quantizer,
+    /// search, cost, residual, block and range also occur).
+    let cases (seed: int) (count: int) : Case list =
+        let rng = Random(seed)
+        let predictions = [| Intra; Uni; Bi |]
+        let entropies = [| Fixed; Zvc; Huffman; Rle |]
+
+        let random i =
+            let prediction = predictions[i % 3]
+            let entropy = entropies[(i / 3) % 4]
+            let quant = [| FromInt8; MinMaxAffine; MinMaxSymmetric |][(i / 12) % 3]
+            let bits = rng.Next(2, 9)
+            let shape = Shape3(rng.Next(1, 11), rng.Next(1, 11), rng.Next(1, 5))
+
+            let zeroPoint =
+                match rng.Next 6 with
+                | 0 -> -128
+                | 1 -> 127
+                | 2 -> 0
+                | _ -> rng.Next(-128, 128)
+
+            let o = {
+                Bits = bits
+                Quant = quant
+                Prediction = prediction
+                Motion = {
+                    Block = rng.Next(1, 6)
+                    Range = rng.Next(1, 10)
+                    Search = (if rng.Next 2 = 0 then ThreeStep else FullSearch)
+                    Cost = [| Sad; Mad; Mse |][rng.Next 3]
+                }
+                Entropy = entropy
+                Residual = prediction <> Intra && rng.Next 3 = 0
+            }
+
+            let frames =
+                match prediction with
+                | Intra -> rng.Next(1, 4)
+                | p -> Codec.groupSize p
+
+            let fs = scene rng shape frames zeroPoint
+
+            let residual = if o.Residual then " residual" else ""
+
+            match Codec.encode o zeroPoint shape fs with
+            | Ok e -> {
+                Name =
+                    $"{i} {prediction} {entropy} {quant} N={bits} {shape.H}x{shape.W}x{shape.C} z={zeroPoint} B={o.Motion.Block} p={o.Motion.Range} {o.Motion.Search} {o.Motion.Cost}{residual}"
+                Options = o
+                ZeroPoint = zeroPoint
+                Shape = shape
+                Frames = fs
+                Stream = e.Stream
+              }
+            | Error e -> failwith $"case {i}: {e}"
+
+        pinned () :: List.init count random
+
+    /// Histograms for the Huffman code lengths: (name, counts); the C test checks CodecEntropy.huffmanLengths on each.
+    let histograms (seed: int) : (string * int[]) list =
+        let rng = Random(seed + 1)
+
+        let fibonacci n =
+            let a = Array.zeroCreate n
+            a[0] <- 1
+
+            if n > 1 then
+                a[1] <- 1
+
+            for i in 2 .. n - 1 do
+                a[i] <- a[i - 1] + a[i - 2]
+
+            a
+
+        [
+            "empty", Array.zeroCreate 16
+            "one symbol", Array.init 16 (fun i -> if i = 5 then 9 else 0)
+            "two symbols", Array.init 16 (fun i -> if i = 3 || i = 12 then 4 else 0)
+            "uniform 16", Array.create 16 7
+            "fibonacci 30 (limited to 15 bits)", fibonacci 30
+            "fibonacci 24 reversed", Array.rev (fibonacci 24)
+            "powers of two 20", Array.init 20 (fun i -> 1 <<< i)
+            "ties", Array.init 33 (fun i -> 1 + i % 3)
+            "random 256", Array.init 256 (fun _ -> if rng.Next 4 = 0 then 0 else rng.Next(1, 1000))
+            "random skewed 513", Array.init 513 (fun i -> if rng.Next 3 = 0 then 0 else 1 + (rng.Next 100000 >>> (i % 17)))
+            "fibonacci 40 spread over 513",
+            Array.init 513 (fun i -> if i % 13 = 0 && i / 13 < 40 then (fibonacci 40)[i / 13] else 0)
+        ]
+
+    let private bytesC (sb: StringBuilder) (name: string) (ctype: string) (values: string seq) =
+        sb.Append($"static const {ctype} {name}[] = {{") |> ignore
+        let mutable k = 0
+
+        for v in values do
+            if k % 24 = 0 then
+                sb.Append("\n   ") |> ignore
+
+            sb.Append(' ').Append(v).Append(',') |> ignore
+            k <- k + 1
+
+        if k = 0 then
+            sb.Append(" 0") |> ignore
+
+        sb.Append("\n};\n") |> ignore
+
+    /// The header text: stamped with seed and count, static data for codec_test.c.
+    let header (seed: int) (count: int) : string =
+        let cs = cases seed count
+        let hs = histograms seed
+        let sb = StringBuilder()
+        let stamp = $"CodecVectors.header seed={seed} cases={cs.Length} histograms={hs.Length}"
+
+        sb
+            .Append("/* Generated by Tern (src/Core/CodecVectors.fs): F# Codec.encode streams for the C encoder.\n")
+            .Append($" * {stamp}. Do not edit: regenerate with TERN_UPDATE_VECTORS=1 and the CCodecTests.\n */\n")
+            .Append("#ifndef TERN_CODEC_VECTORS_H\n#define TERN_CODEC_VECTORS_H\n\n#include <stdint.h>\n#include \"tern_codec.h\"\n\n")
+            .Append("typedef struct {\n    const char *name;\n    tern_codec_options_t options;\n    int zero_point;\n")
+            .Append("    tern_codec_shape_t shape;\n    uint32_t frames;\n    const int8_t *input; /* frames one after the other */\n")
+            .Append("    const uint8_t *stream;\n    uint32_t stream_len;\n} tcv_case;\n\n")
+            .Append("typedef struct {\n    const char *name;\n    uint32_t alphabet;\n    const uint32_t *counts;\n    const uint8_t *lengths;\n} tcv_histogram;\n\n")
+            .Append($"static const char tcv_stamp[] = \"{stamp}\";\n\n")
+        |> ignore
+
+        cs
+        |> List.iteri (fun i c ->
+            bytesC sb $"tcv_in{i}" "int8_t" (c.Frames |> Seq.concat |> Seq.map string)
+            bytesC sb $"tcv_out{i}" "uint8_t" (c.Stream |> Seq.map (fun b -> $"0x{b:x2}")))
+
+        sb.Append("\nstatic const tcv_case tcv_cases[] = {\n") |> ignore
+
+        cs
+        |> List.iteri (fun i c ->
+            let o = optionBytes c.Options |> Array.map string |> String.concat ", "
+
+            sb.Append(
+                $"    {{\"{c.Name}\", {{{o}}}, {c.ZeroPoint}, {{{c.Shape.H}, {c.Shape.W}, {c.Shape.C}}}, {c.Frames.Length}u, tcv_in{i}, tcv_out{i}, {c.Stream.Length}u}},\n"
+            )
+            |> ignore)
+
+        sb.Append("};\n\n") |> ignore
+
+        hs
+        |> List.iteri (fun i (_, counts) ->
+            bytesC sb $"tcv_hc{i}" "uint32_t" (counts |> Seq.map (fun v -> $"{v}u"))
+
+            bytesC
+                sb
+                $"tcv_hl{i}"
+                "uint8_t"
+                (CodecEntropy.huffmanLengths CodecEntropy.maxCodeLength counts |> Seq.map string))
+
+        sb.Append("\nstatic const tcv_histogram tcv_histograms[] = {\n") |> ignore
+
+        hs
+        |> List.iteri (fun i (name, counts) ->
+            sb.Append($"    {{\"{name}\", {counts.Length}u, tcv_hc{i}, tcv_hl{i}}},\n") |> ignore)
+
+        sb
+            .Append("};\n\n")
+            .Append($"#define TCV_CASE_COUNT {cs.Length}u\n#define TCV_HISTOGRAM_COUNT {hs.Length}u\n\n#endif\n")
+            .ToString()

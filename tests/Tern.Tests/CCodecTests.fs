@@ -1,0 +1,319 @@
+module Tern.Tests.CCodecTests
+
+open System
+open System.Diagnostics
+open System.IO
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Core
+open Tern.Runtime
+
+/// Generators and the C build for this file only.
+module private C =
+
+    /// The source tree: the first ancestor of the test binary holding hil/codec/tern_codec.c and src/Core (the
+    /// copy of hil/ next to the binaries would hide a stale committed header).
+    let root: Lazy<string> =
+        lazy
+            (let rec up (d: DirectoryInfo) =
+                if isNull d then
+                    failwith "cannot find hil/codec/tern_codec.c above the test directory"
+                elif
+                    File.Exists(Path.Combine(d.FullName, "hil", "codec", "tern_codec.c"))
+                    && File.Exists(Path.Combine(d.FullName, "src", "Core", "CodecVectors.fs"))
+                then
+                    d.FullName
+                else
+                    up d.Parent
+
+             up (DirectoryInfo TestContext.CurrentContext.TestDirectory))
+
+    let hil (parts: string list) : string =
+        Path.Combine(Array.ofList (root.Value :: "hil" :: parts))
+
+    let which (tool: string) : string option =
+        (Environment.GetEnvironmentVariable "PATH" |> Option.ofObj |> Option.defaultValue "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        |> Array.map (fun d -> Path.Combine(d, tool))
+        |> Array.tryFind File.Exists
+
+    /// Runs a program with a deadline (killed after it); exit code and all output.
+    let run (exe: string) (args: string list) (timeout: TimeSpan) : int * string =
+        let psi = ProcessStartInfo(exe, args)
+        psi.RedirectStandardOutput <- true
+        psi.RedirectStandardError <- true
+        use p = Process.Start psi
+        let out = p.StandardOutput.ReadToEndAsync()
+        let err = p.StandardError.ReadToEndAsync()
+
+        if not (p.WaitForExit timeout) then
+            p.Kill true
+            p.WaitForExit()
+            Assert.Fail $"{Path.GetFileName exe} did not finish within {timeout.TotalSeconds} s"
+
+        p.ExitCode, out.Result + err.Result
+
+    let dir: Lazy<string> =
+        lazy
+            (let d = Path.Combine(Path.GetTempPath(), $"tern-ccodec-{Guid.NewGuid():N}")
+             Directory.CreateDirectory d |> ignore
+             d)
+
+    /// codec_test built once with ASan and UBSan (None when gcc is missing).
+    let binary: Lazy<Result<string, string>> =
+        lazy
+            (match which "gcc" with
+             | None -> Error "gcc is not installed"
+             | Some gcc ->
+                 let exe = Path.Combine(dir.Value, "codec_test")
+
+                 let code, out =
+                     run
+                         gcc
+                         [
+                             "-std=c99"
+                             "-O1"
+                             "-Wall"
+                             "-Wextra"
+                             "-Werror"
+                             "-fsanitize=address,undefined"
+                             "-fno-sanitize-recover=all"
+                             "-g"
+                             "-I" + hil [ "include" ]
+                             "-I" + hil [ "tests" ]
+                             hil [ "codec"; "tern_codec.c" ]
+                             hil [ "tests"; "codec_test.c" ]
+                             "-o"
+                             exe
+                         ]
+                         (TimeSpan.FromSeconds 120.0)
+
+                 if code <> 0 then Error $"gcc failed:\n{out}" else Ok exe)
+
+    let requireBinary () : string =
+        match binary.Value with
+        | Ok exe -> exe
+        | Error e when e.StartsWith "gcc is not" ->
+            Assert.Ignore e
+            ""
+        | Error e ->
+            Assert.Fail e
+            ""
+
+    /// One random group for the harness.
+    type Group = {
+        Options: CodecOptions
+        ZeroPoint: int
+        Shape: Shape3
+        Frames: sbyte[][]
+    }
+
+    let options: Gen<CodecOptions> =
+        gen {
+            let! bits = Gen.choose (2, 8)
+            let! quant = Gen.elements [ FromInt8; MinMaxAffine; MinMaxSymmetric ]
+            let! prediction = Gen.elements [ Intra; Uni; Bi ]
+            let! block = Gen.choose (1, 9)
+            let! range = Gen.choose (1, 16)
+            let! search = Gen.elements [ ThreeStep; FullSearch ]
+            let! cost = Gen.elements [ Sad; Mad; Mse ]
+            let! entropy = Gen.elements [ Fixed; Zvc; Huffman; Rle ]
+            let! residual = if prediction = Intra then Gen.constant false else Gen.elements [ true; false ]
+
+            return {
+                Bits = bits
+                Quant = quant
+                Prediction = prediction
+                Motion = {
+                    Block = block
+                    Range = range
+                    Search = search
+                    Cost = cost
+                }
+                Entropy = entropy
+                Residual = residual
+            }
+        }
+
+    /// Moving scenes (as the shared vectors), uniform noise, or constant maps; zero points at the edges too.
+    let group: Gen<Group> =
+        gen {
+            let! o = options
+            let! h = Gen.choose (1, 16)
+            let! w = Gen.choose (1, 16)
+            let! c = Gen.choose (1, 8)
+            let! z = Gen.oneof [ Gen.elements [ -128; 127; 0 ]; Gen.choose (-128, 127) ]
+            let! kind = Gen.choose (0, 5)
+            let! seed = Gen.choose (0, Int32.MaxValue)
+
+            let! intraFrames = Gen.choose (1, 4)
+
+            let n =
+                match o.Prediction with
+                | Intra -> intraFrames
+                | p -> Codec.groupSize p
+
+            let shape = Shape3(h, w, c)
+            let rng = Random(seed)
+
+            let frames =
+                match kind with
+                | 0 -> Array.init n (fun _ -> Array.init shape.Size (fun _ -> sbyte (rng.Next(-128, 128))))
+                | 1 -> Array.init n (fun _ -> Array.create shape.Size (sbyte z))
+                | _ -> CodecVectors.scene rng shape n z
+
+            return {
+                Options = o
+                ZeroPoint = z
+                Shape = shape
+                Frames = frames
+            }
+        }
+
+    /// Runs the harness on groups; the C status and stream of each.
+    let harness (exe: string) (groups: Group[]) : (int * byte[])[] =
+        let id = Guid.NewGuid().ToString("N")
+        let input = Path.Combine(dir.Value, $"in-{id}.bin")
+        let output = Path.Combine(dir.Value, $"out-{id}.bin")
+
+        do
+            use f = File.Create input
+
+            for g in groups do
+                let ob = CodecVectors.optionBytes g.Options
+                f.Write(ob, 0, ob.Length)
+                f.WriteByte(byte (sbyte g.ZeroPoint))
+
+                for d in [ g.Shape.H; g.Shape.W; g.Shape.C ] do
+                    f.WriteByte(byte d)
+                    f.WriteByte(byte (d >>> 8))
+
+                f.WriteByte(byte g.Frames.Length)
+
+                for fr in g.Frames do
+                    let fb = Array.map byte fr
+                    f.Write(fb, 0, fb.Length)
+
+        let code, out = run exe [ "--harness"; input; output ] (TimeSpan.FromSeconds 60.0)
+        Assert.That(code, Is.EqualTo 0, out)
+        let bytes = File.ReadAllBytes output
+        File.Delete input
+        File.Delete output
+        let mutable pos = 0
+
+        [|
+            for _ in groups do
+                let status = BitConverter.ToInt32(bytes, pos)
+                let n = BitConverter.ToInt32(bytes, pos + 4)
+                yield status, bytes[pos + 8 .. pos + 8 + n - 1]
+                pos <- pos + 8 + n
+        |]
+
+open C
+
+[<TestFixture>]
+type CCodecTests() =
+
+    [<OneTimeTearDown>]
+    member _.TearDown() =
+        if dir.IsValueCreated && Directory.Exists dir.Value then
+            Directory.Delete(dir.Value, true)
+
+    /// The committed header equals the generator's output (TERN_UPDATE_VECTORS=1 rewrites it).
+    [<Test>]
+    member _.``tern_codec_vectors.h is up to date with the F# encoder``() =
+        let path = Path.Combine(root.Value, CodecVectors.headerPath)
+        let text = CodecVectors.header CodecVectors.defaultSeed CodecVectors.defaultCount
+
+        if Environment.GetEnvironmentVariable "TERN_UPDATE_VECTORS" = "1" then
+            File.WriteAllText(path, text)
+
+        Assert.That(File.Exists path, $"{CodecVectors.headerPath} is missing: run with TERN_UPDATE_VECTORS=1")
+        Assert.That(File.ReadAllText path = text, $"{CodecVectors.headerPath} is stale: run with TERN_UPDATE_VECTORS=1")
+
+    [<Test>]
+    member _.``the shared vectors cover every prediction, coder, quantizer, search, cost and the residual``() =
+        let cs = CodecVectors.cases CodecVectors.defaultSeed CodecVectors.defaultCount
+        let has f = cs |> List.exists f
+
+        for p in [ Intra; Uni; Bi ] do
+            for e in [ Fixed; Zvc; Huffman; Rle ] do
+                Assert.That(has (fun c -> c.Options.Prediction = p && c.Options.Entropy = e), $"{p} {e}")
+
+        for q in [ FromInt8; MinMaxAffine; MinMaxSymmetric ] do
+            Assert.That(has (fun c -> c.Options.Quant = q), $"{q}")
+
+        for s in [ ThreeStep; FullSearch ] do
+            Assert.That(has (fun c -> c.Options.Prediction <> Intra && c.Options.Motion.Search = s), $"{s}")
+
+        for k in [ Sad; Mad; Mse ] do
+            Assert.That(has (fun c -> c.Options.Prediction <> Intra && c.Options.Motion.Cost = k), $"{k}")
+
+        Assert.That(has (fun c -> c.Options.Residual), "residual")
+        Assert.That(has (fun c -> c.Frames.Length > 1 && c.Options.Prediction = Intra), "multi-frame intra")
+        // the Huffman limit is exercised: an unlimited tree would be deeper than 15
+        let _, fib = CodecVectors.histograms CodecVectors.defaultSeed |> List.find (fun (n, _) -> n.StartsWith "fibonacci 30")
+        Assert.That(Array.max (CodecEntropy.huffmanLengths 64 fib), Is.GreaterThan 15)
+        Assert.That(Array.max (CodecEntropy.huffmanLengths 15 fib), Is.EqualTo 15)
+
+    [<Test>]
+    member _.``C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal``() =
+        let exe = requireBinary ()
+        let code, out = run exe [] (TimeSpan.FromSeconds 60.0)
+        TestContext.Out.WriteLine out
+        Assert.That(code, Is.EqualTo 0, out)
+        Assert.That(out, Does.Contain $"cases: {CodecVectors.defaultCount + 1}")
+        Assert.That(out, Does.Contain "failures: 0")
+
+    /// Random groups through the harness: the C stream equals Codec.encode's, and invalid options fail in both.
+    [<Property(MaxTest = 12)>]
+    member _.``C encoder equals the F# encoder on random groups``() =
+        let exe = requireBinary ()
+
+        Prop.forAll (Arb.fromGen (Gen.arrayOfLength 25 group)) (fun groups ->
+            let results = harness exe groups
+
+            for g, (status, stream) in Array.zip groups results do
+                match Codec.encode g.Options g.ZeroPoint g.Shape g.Frames with
+                | Ok e ->
+                    Assert.That(status, Is.EqualTo 0, $"C status for %A{g.Options} {g.Shape}")
+
+                    if stream <> e.Stream then
+                        Assert.Fail(
+                            $"%A{g.Options} z={g.ZeroPoint} {g.Shape}: C {Convert.ToHexString stream}\nF# {Convert.ToHexString e.Stream}"
+                        )
+                | Error why -> Assert.That(status, Is.Not.EqualTo 0, $"F# refused ({why}); C accepted")
+
+            let predictions = groups |> Array.map (fun g -> g.Options.Prediction) |> Array.distinct
+            true |> Prop.collect $"{predictions.Length} predictions in the batch")
+
+    [<Test>]
+    member _.``tern_codec.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror``() =
+        match which "arm-none-eabi-gcc" with
+        | None -> Assert.Ignore "arm-none-eabi-gcc is not installed"
+        | Some gcc ->
+            let obj = Path.Combine(dir.Value, "tern_codec.o")
+
+            let code, out =
+                run
+                    gcc
+                    [
+                        "-mcpu=cortex-m4"
+                        "-mthumb"
+                        "-std=c99"
+                        "-Os"
+                        "-ffreestanding"
+                        "-Wall"
+                        "-Wextra"
+                        "-Werror"
+                        "-c"
+                        "-I" + hil [ "include" ]
+                        hil [ "codec"; "tern_codec.c" ]
+                        "-o"
+                        obj
+                    ]
+                    (TimeSpan.FromSeconds 60.0)
+
+            Assert.That(code, Is.EqualTo 0, out)
