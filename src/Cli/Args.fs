@@ -277,18 +277,18 @@ type StudyCodecArgs =
     | Split of k: int
     | Bits of list: string
     | Quant of CodecQuantArg
-    | Group of frames: int
+    | Group of frames: string
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Group _ ->
-                "frames per codec stream for every method (3..255; bi-TSS anchors the middle one); "
-                + "default: seed 004's groups (uniform 1, uni-TSS 2, bi-TSS 3)"
+                "frames per codec stream for every method, 3..255 (default 5; bi-TSS anchors the middle one, "
+                + "uni-TSS the first), or 'seed' for seed 004's groups (uniform 1, uni-TSS 2, bi-TSS 3)"
             | Quant _ ->
-                "N-bit quantizer: from-int8 (seed 004: step 2^(8-N) from the int8 parameters, default), "
-                + "minmax (affine over each group's observed codes) or minmax-symmetric"
+                "N-bit quantizer: minmax (affine over each stream's anchor codes, default), minmax-symmetric, "
+                + "or from-int8 (seed 004: step 2^(8-N) from the int8 parameters)"
             | Data _ ->
                 "data set folder whose samples are consecutive overlapping windows in time order, e.g. "
                 + "tern data import sp-sw-har --hop 4 (default: the synthetic radar stream, data seed 2)"

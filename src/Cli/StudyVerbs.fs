@@ -355,10 +355,17 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
         CodecStudy.defaultConfig with
             Bits = bits
             Split = args.TryGetResult StudyCodecArgs.Split
-            GroupFrames = args.TryGetResult StudyCodecArgs.Group
+            GroupFrames =
+                match args.TryGetResult StudyCodecArgs.Group with
+                | None -> CodecStudy.defaultConfig.GroupFrames
+                | Some "seed" -> None
+                | Some text ->
+                    match Int32.TryParse text with
+                    | true, g when g >= 3 && g <= 255 -> Some g
+                    | _ -> raise (BadInput $"--group '{text}': give 3..255 frames or 'seed'")
             Quant =
                 match args.TryGetResult StudyCodecArgs.Quant with
-                | None
+                | None -> CodecStudy.defaultConfig.Quant
                 | Some From_Int8 -> FromInt8
                 | Some Minmax -> MinMaxAffine
                 | Some Minmax_Symmetric -> MinMaxSymmetric
@@ -381,12 +388,12 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
             (Json.render (
                 Json.obj [
                     "data", Json.str sourceName
-                    "model", Json.str model.Name
+                    "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
                     "split", Json.int result.Split
                     "group_frames",
                     (match config.GroupFrames with
                      | Some g -> Json.int g
-                     | None -> null)
+                     | None -> Json.str "seed")
                     "quantizer",
                     Json.str (
                         match config.Quant with
@@ -418,6 +425,16 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
             result.Frames
             result.Streams
             result.BaselineAccuracy
+
+        printfn
+            "quantizer %s, %s"
+            (match config.Quant with
+             | FromInt8 -> "from-int8"
+             | MinMaxAffine -> "minmax"
+             | MinMaxSymmetric -> "minmax-symmetric")
+            (match config.GroupFrames with
+             | Some g -> $"{g} frames per codec stream"
+             | None -> "seed 004's groups (uniform 1, uni-TSS 2, bi-TSS 3 frames per stream)")
 
         printfn "method             bits  vs float32  vs int8  bits/frame  accuracy    drop  top-1 agree"
 

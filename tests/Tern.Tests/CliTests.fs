@@ -538,7 +538,7 @@ type CliTests() =
             Assert.That(code, Is.EqualTo 2, bits)
             Assert.That(err, Does.Contain "--bits", bits)
 
-        for extra in [ [ "--split"; "0" ]; [ "--split"; "9" ]; [ "--group"; "2" ] ] do
+        for extra in [ [ "--split"; "0" ]; [ "--split"; "9" ]; [ "--group"; "2" ]; [ "--group"; "x" ] ] do
             let code, _, _ = study extra
             Assert.That(code, Is.EqualTo 2, String.concat " " extra)
 
