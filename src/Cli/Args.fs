@@ -292,7 +292,8 @@ type StudyCodecArgs =
             | Data _ ->
                 "data set folder whose samples are consecutive overlapping windows in time order, e.g. "
                 + "tern data import sp-sw-har --hop 4 (default: the synthetic radar stream, data seed 2)"
-            | Model _ -> "model file: integer, or float (lowered to ternary, calibrated on the data); default: the embedded model"
+            | Model _ ->
+                "model file: integer, or float (lowered to ternary, calibrated on the data); default: the embedded model"
             | Split _ -> "split point K: the device runs layers 0..K-1 (default: the smallest map in the first half)"
             | Bits _ -> "codec bit depths, comma-separated, each 2..8 (default 4,5,6,7,8)"
             | Json -> "print one JSON object"

@@ -378,7 +378,9 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
     let rowCount = 1 + (CodecStudy.methods.Length - 1) * bits.Length
 
     let result =
-        match Progress.run "study codec" rowCount (fun tick -> CodecStudy.run config model data streams (fun _ -> tick 1)) with
+        match
+            Progress.run "study codec" rowCount (fun tick -> CodecStudy.run config model data streams (fun _ -> tick 1))
+        with
         | Ok r -> r
         | Error e -> raise (Failure e)
 
@@ -452,7 +454,9 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
                 r.AccuracyDrop
                 r.Top1Agreement
 
-        printfn "ratios count every byte on the wire (header, tables, vectors, payload, padding, CRC) (%.1f s)" result.Seconds
+        printfn
+            "ratios count every byte on the wire (header, tables, vectors, payload, padding, CRC) (%.1f s)"
+            result.Seconds
 
         if data.Source <> "" then
             printfn "data: %s" data.Source

@@ -316,7 +316,8 @@ module Codec =
     /// Uni exactly 2 (anchor 0), Bi exactly 3 (anchor 1).
     let encode (options: CodecOptions) (zeroPoint: int) (shape: Shape3) (frames: sbyte[][]) : Result<Encoded, string> =
         if options.Prediction <> Intra && frames.Length <> groupSize options.Prediction then
-            Error $"{options.Prediction} prediction codes groups of {groupSize options.Prediction} frames, got {frames.Length}"
+            Error
+                $"{options.Prediction} prediction codes groups of {groupSize options.Prediction} frames, got {frames.Length}"
         else
             encodeGroup options (anchorIndex options.Prediction) zeroPoint shape frames
 

@@ -241,9 +241,10 @@ module CodecStudy =
     /// A study check that failed (a codec defect, not bad input).
     exception private StudyFailure of string
 
-    let private fraction (hits: int) (n: int) = if n = 0 then 0.0 else float hits / float n
+    let private fraction (hits: int) (n: int) =
+        if n = 0 then 0.0 else float hits / float n
 
-    /// Runs the study. `progress` is called once per finished row. Each stream is coded as its own sequence
+    /// Runs the study. `progress` is called once per finished row (from worker threads, one call at a time). Each stream is coded as its own sequence
     /// (`Codec.encodeSequenceGrouped`: groups of GroupFrames or the method's size, a last group shorter than
     /// the method's size intra); every stream is
     /// decoded and checked against the encoder's reconstruction; the suffix runs on the decoded maps.
@@ -280,7 +281,8 @@ module CodecStudy =
             let floatTotal = Codec.rawFloatBits shape n
 
             let zeros =
-                maps |> Array.sumBy (fun m -> m |> Array.sumBy (fun v -> if int v = zeroPoint then 1L else 0L))
+                maps
+                |> Array.sumBy (fun m -> m |> Array.sumBy (fun v -> if int v = zeroPoint then 1L else 0L))
 
             let sparsity = float zeros / float (int64 n * int64 shape.Size)
 
@@ -296,7 +298,8 @@ module CodecStudy =
                     BitsPerFrame = float coded / float n
                     Accuracy = accuracy
                     AccuracyDrop = baselineAccuracy - accuracy
-                    Top1Agreement = fraction (Array.fold2 (fun acc p b -> if p = b then acc + 1 else acc) 0 preds baseline) n
+                    Top1Agreement =
+                        fraction (Array.fold2 (fun acc p b -> if p = b then acc + 1 else acc) 0 preds baseline) n
                     Streams = groups
                     Breakdown = breakdown
                 }
@@ -327,6 +330,7 @@ module CodecStudy =
                     Codec.defaults b p e with
                         Quant = config.Quant
                 }
+
                 let decoded = Array.zeroCreate<sbyte[]> n
                 let mutable framing = 0L
                 let mutable tables = 0L
@@ -339,7 +343,9 @@ module CodecStudy =
                 for start, count in streamRuns do
                     let group = defaultArg config.GroupFrames (Codec.groupSize p)
 
-                    match Codec.encodeSequenceGrouped options group zeroPoint shape maps[start .. start + count - 1] with
+                    match
+                        Codec.encodeSequenceGrouped options group zeroPoint shape maps[start .. start + count - 1]
+                    with
                     | Error err -> raise (StudyFailure $"{methodName (Coded(p, e))} at {b} bits: {err}")
                     | Ok encoded ->
                         let mutable f = start
@@ -347,10 +353,16 @@ module CodecStudy =
                         for enc in encoded do
                             match Codec.decode enc.Stream with
                             | Error err ->
-                                raise (StudyFailure $"{methodName (Coded(p, e))} at {b} bits: own stream rejected: {Codec.describe err}")
+                                raise (
+                                    StudyFailure
+                                        $"{methodName (Coded(p, e))} at {b} bits: own stream rejected: {Codec.describe err}"
+                                )
                             | Ok d ->
                                 if d.Frames.Length <> enc.Reconstruction.Length then
-                                    raise (StudyFailure $"{methodName (Coded(p, e))} at {b} bits: decoded frame count differs")
+                                    raise (
+                                        StudyFailure
+                                            $"{methodName (Coded(p, e))} at {b} bits: decoded frame count differs"
+                                    )
 
                                 for j in 0 .. d.Frames.Length - 1 do
                                     if d.Frames[j] <> enc.Reconstruction[j] then
@@ -382,18 +394,21 @@ module CodecStudy =
                     Residual = residual
                 }
 
+            // One job per method and bit depth, in parallel (each worker codes and runs the suffix with its
+            // own runner); the rows keep the job order whatever the schedule.
+            let gate = obj ()
+
             try
                 let rows =
-                    jobs
-                    |> Array.map (fun (m, p, e, b) ->
+                    parallelRun model config.Threads jobs.Length (fun r j ->
+                        let m, p, e, b = jobs[j]
                         let decoded, total, groups, breakdown = codeJob p e b
 
                         let preds =
-                            parallelRun model config.Threads n (fun r i ->
-                                argmax (r.RunSuffix(split, ReadOnlySpan decoded[i])))
+                            decoded |> Array.map (fun d -> argmax (r.RunSuffix(split, ReadOnlySpan d)))
 
                         let row = rowOf m (Some b) total preds groups breakdown
-                        progress row
+                        lock gate (fun () -> progress row)
                         row)
 
                 Ok {
@@ -407,8 +422,17 @@ module CodecStudy =
                     BaselineAccuracy = baselineAccuracy
                     Seconds = clock.Elapsed.TotalSeconds
                 }
-            with StudyFailure msg ->
-                Error msg
+            with
+            | StudyFailure msg -> Error msg
+            | :? AggregateException as e ->
+                match
+                    e.Flatten().InnerExceptions
+                    |> Seq.tryPick (function
+                        | StudyFailure msg -> Some msg
+                        | _ -> None)
+                with
+                | Some msg -> Error msg
+                | None -> reraise ()
 
     /// Subjects, windows per stream and STFT-frame hop of the default radar stream.
     let defaultStreamShape: int * int * int = 6, 30, 4

@@ -895,7 +895,11 @@ module RadarSim =
     let streamEcho (cfg: Config) (person: SubjectParams) (cls: int) (windows: int) (hopFrames: int) (seed: int) =
         let n = streamSamples cfg windows hopFrames
         // DurationS fixes the sample count; n / fs rounds back to exactly n.
-        let long = { cfg with DurationS = float n / cfg.SampleRateHz }
+        let long = {
+            cfg with
+                DurationS = float n / cfg.SampleRateHz
+        }
+
         echo long person cls (Random(seedOf [ seed; person.Id; cls; 0x57 ]))
 
     /// Streams of consecutive overlapping windows: per subject and class one recording cut into `windows`
@@ -916,7 +920,7 @@ module RadarSim =
         let nc = classes.Length
         let people = Array.init subjects (subject seed)
         let streams = subjects * nc
-        let samples = Array.zeroCreate<float32[]> (streams * windows)
+        let samples = Array.zeroCreate<float32[]>(streams * windows)
 
         Parallel.For(
             0,

@@ -479,14 +479,7 @@ type CliTests() =
 
         let study extra =
             tern (
-                [
-                    "study"
-                    "codec"
-                    "--data"
-                    path "stream"
-                    "--model"
-                    path "small.tern"
-                ]
+                [ "study"; "codec"; "--data"; path "stream"; "--model"; path "small.tern" ]
                 @ extra
             )
 
@@ -538,7 +531,13 @@ type CliTests() =
             Assert.That(code, Is.EqualTo 2, bits)
             Assert.That(err, Does.Contain "--bits", bits)
 
-        for extra in [ [ "--split"; "0" ]; [ "--split"; "9" ]; [ "--group"; "2" ]; [ "--group"; "x" ] ] do
+        for extra in
+            [
+                [ "--split"; "0" ]
+                [ "--split"; "9" ]
+                [ "--group"; "2" ]
+                [ "--group"; "x" ]
+            ] do
             let code, _, _ = study extra
             Assert.That(code, Is.EqualTo 2, String.concat " " extra)
 

@@ -113,7 +113,10 @@ module private G =
             let! c = Gen.choose (1, 3)
             let! n = Gen.choose (1, 12)
             let s = Shape3(h, w, c)
-            let! fs = Gen.arrayOfLength n (Gen.arrayOfLength s.Size (Gen.choose (-128, 127) |> Gen.map sbyte))
+
+            let! fs =
+                Gen.arrayOfLength n (Gen.arrayOfLength s.Size (Gen.choose (-128, 127) |> Gen.map sbyte))
+
             return fs, s
         }
 
@@ -198,7 +201,13 @@ let ``bad bit depths, splits and shapes are rejected`` () =
     Assert.That(CodecStudy.check { c with Bits = [ 9 ] } m data ids |> Result.isError, Is.True)
     Assert.That(CodecStudy.check { c with Bits = [] } m data ids |> Result.isError, Is.True)
     Assert.That(CodecStudy.check { c with Split = Some 0 } m data ids |> Result.isError, Is.True)
-    Assert.That(CodecStudy.check { c with Split = Some m.Layers.Length } m data ids |> Result.isError, Is.True)
+
+    Assert.That(
+        CodecStudy.check { c with Split = Some m.Layers.Length } m data ids
+        |> Result.isError,
+        Is.True
+    )
+
     Assert.That(CodecStudy.check { c with GroupFrames = Some 2 } m data ids |> Result.isError, Is.True)
     Assert.That(CodecStudy.check c m data ids[1..] |> Result.isError, Is.True)
 
@@ -275,7 +284,9 @@ let ``encodeSequenceGrouped with the prediction's own group size is encodeSequen
     Prop.forAll (Arb.fromGen (Gen.zip G.frames (Gen.elements [ Intra; Uni; Bi ]))) (fun ((frames, shape), p) ->
         let o = Codec.defaults 4 p Huffman
 
-        match Codec.encodeSequence o -7 shape frames, Codec.encodeSequenceGrouped o (Codec.groupSize p) -7 shape frames with
+        match
+            Codec.encodeSequence o -7 shape frames, Codec.encodeSequenceGrouped o (Codec.groupSize p) -7 shape frames
+        with
         | Ok a, Ok b ->
             Assert.That(b |> List.map _.Stream, Is.EqualTo(box (a |> List.map _.Stream)))
             true
@@ -311,10 +322,39 @@ let ``a longer predicted group decodes to its reconstruction with the anchor in 
 let ``bad group sizes and anchors are errors`` () =
     let shape = Shape3(2, 2, 1)
     let f = Array.zeroCreate<sbyte> 4
-    Assert.That(Codec.encodeSequenceGrouped (Codec.defaults 4 Bi Fixed) 2 0 shape [| f; f |] |> Result.isError, Is.True)
-    Assert.That(Codec.encodeSequenceGrouped (Codec.defaults 4 Uni Fixed) 256 0 shape [| f; f |] |> Result.isError, Is.True)
-    Assert.That(Codec.encodeGroup (Codec.defaults 4 Bi Fixed) 3 0 shape [| f; f; f |] |> Result.isError, Is.True)
-    Assert.That(Codec.encodeGroup (Codec.defaults 4 Uni Fixed) 0 0 shape [| f |] |> Result.isError, Is.True)
-    Assert.That(Codec.encodeGroup (Codec.defaults 4 Bi Fixed) 2 0 shape [| f; f; f; f |] |> Result.isOk, Is.True)
+
+    Assert.That(
+        Codec.encodeSequenceGrouped (Codec.defaults 4 Bi Fixed) 2 0 shape [| f; f |]
+        |> Result.isError,
+        Is.True
+    )
+
+    Assert.That(
+        Codec.encodeSequenceGrouped (Codec.defaults 4 Uni Fixed) 256 0 shape [| f; f |]
+        |> Result.isError,
+        Is.True
+    )
+
+    Assert.That(
+        Codec.encodeGroup (Codec.defaults 4 Bi Fixed) 3 0 shape [| f; f; f |]
+        |> Result.isError,
+        Is.True
+    )
+
+    Assert.That(
+        Codec.encodeGroup (Codec.defaults 4 Uni Fixed) 0 0 shape [| f |]
+        |> Result.isError,
+        Is.True
+    )
+
+    Assert.That(
+        Codec.encodeGroup (Codec.defaults 4 Bi Fixed) 2 0 shape [| f; f; f; f |]
+        |> Result.isOk,
+        Is.True
+    )
     // encode keeps its fixed group sizes.
-    Assert.That(Codec.encode (Codec.defaults 4 Bi Fixed) 0 shape [| f; f; f; f |] |> Result.isError, Is.True)
+    Assert.That(
+        Codec.encode (Codec.defaults 4 Bi Fixed) 0 shape [| f; f; f; f |]
+        |> Result.isError,
+        Is.True
+    )
