@@ -287,7 +287,8 @@ type StudyCodecArgs =
                 "frames per codec stream for every method, 3..255 (default 5; bi-TSS anchors the middle one, "
                 + "uni-TSS the first), or 'seed' for seed 004's groups (uniform 1, uni-TSS 2, bi-TSS 3)"
             | Quant _ ->
-                "N-bit quantizer: minmax (affine over each stream's anchor codes, default), minmax-symmetric, "
+                "N-bit quantizer: minmax (affine over each stream's anchor codes, all frames of an intra stream; default), "
+                + "minmax-symmetric, "
                 + "or from-int8 (seed 004: step 2^(8-N) from the int8 parameters)"
             | Data _ ->
                 "data set folder whose samples are consecutive overlapping windows in time order, e.g. "
