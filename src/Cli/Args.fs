@@ -266,15 +266,50 @@ type StudyGammaArgs =
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
 
+type CodecQuantArg =
+    | From_Int8
+    | Minmax
+    | Minmax_Symmetric
+
+type StudyCodecArgs =
+    | Data of dir: string
+    | Model of path: string
+    | Split of k: int
+    | Bits of list: string
+    | Quant of CodecQuantArg
+    | Group of frames: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Group _ ->
+                "frames per codec stream for every method, 3..255 (default 5; bi-TSS anchors the middle one, "
+                + "uni-TSS the first), or 'seed' for seed 004's groups (uniform 1, uni-TSS 2, bi-TSS 3)"
+            | Quant _ ->
+                "N-bit quantizer: minmax (affine over each stream's anchor codes, all frames of an intra stream; default), "
+                + "minmax-symmetric, "
+                + "or from-int8 (seed 004: step 2^(8-N) from the int8 parameters)"
+            | Data _ ->
+                "data set folder whose samples are consecutive overlapping windows in time order, e.g. "
+                + "tern data import sp-sw-har --hop 4 (default: the synthetic radar stream, data seed 2)"
+            | Model _ ->
+                "model file: integer, or float (lowered to ternary, calibrated on the data); default: the embedded model"
+            | Split _ -> "split point K: the device runs layers 0..K-1 (default: the smallest map in the first half)"
+            | Bits _ -> "codec bit depths, comma-separated, each 2..8 (default 4,5,6,7,8)"
+            | Json -> "print one JSON object"
+
 type StudyArgs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("ternary")>] Ternary_Study of ParseResults<StudyTernaryArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("gamma")>] Gamma_Study of ParseResults<StudyGammaArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("codec")>] Codec_Study of ParseResults<StudyCodecArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Ternary_Study _ -> "FP32 vs integer ternary accuracy per fold (seed 000's table)"
             | Gamma_Study _ -> "raw vs linear vs learned gamma-QUANT input quantization (seed 002's table 2)"
+            | Codec_Study _ -> "feature-map codec on streams of overlapping windows: ratio and accuracy (seed 004)"
 
 type DeviceKernelsArg =
     | Reference

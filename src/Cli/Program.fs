@@ -40,6 +40,7 @@ let main argv =
                 match s.GetSubCommand() with
                 | Ternary_Study a -> studyTernary a
                 | Gamma_Study a -> studyGamma a
+                | Codec_Study a -> studyCodec a
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a

@@ -273,3 +273,190 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
 
             if data.Source <> "" then
                 printfn "data: %s" data.Source
+
+let private parseCodecBits (text: string) : int list =
+    let parts =
+        text.Split(',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
+
+    if parts.Length = 0 then
+        raise (BadInput $"--bits '{text}': give bit depths such as 4,5,6,7,8")
+
+    parts
+    |> Array.map (fun p ->
+        match Int32.TryParse p with
+        | true, b when b >= 2 && b <= 8 -> b
+        | _ -> raise (BadInput $"--bits '{text}': '{p}' is not a codec bit depth in 2..8"))
+    |> Array.distinct
+    |> Array.toList
+
+let private codecRowJson (r: CodecStudyRow) : System.Text.Json.Nodes.JsonNode =
+    Json.obj [
+        "method", Json.str (CodecStudy.methodName r.Method)
+        "bits",
+        (match r.Bits with
+         | Some b -> Json.int b
+         | None -> null)
+        "ratio_vs_float32", Json.num r.RatioVsFloat32
+        "ratio_vs_int8", Json.num r.RatioVsInt8
+        "accuracy", Json.num r.Accuracy
+        "accuracy_drop", Json.num r.AccuracyDrop
+        "top1_agreement", Json.num r.Top1Agreement
+        "bits_per_frame", Json.num r.BitsPerFrame
+        "coded_bits", Json.int64 r.CodedBits
+        "streams_written", Json.int r.Streams
+        "bits_breakdown",
+        Json.obj [
+            "framing", Json.int64 r.Breakdown.Framing
+            "tables", Json.int64 r.Breakdown.Tables
+            "anchor", Json.int64 r.Breakdown.Anchor
+            "vectors", Json.int64 r.Breakdown.Vectors
+            "residual", Json.int64 r.Breakdown.Residual
+        ]
+    ]
+
+/// The feature-map codec on streams of overlapping windows (seed 004): per method and bit depth the
+/// compression ratio against float32 and int8 (every byte on the wire counted) and the accuracy of the rest
+/// of the model on the decoded maps. In JSON a raw float row has "bits": null.
+let studyCodec (args: ParseResults<StudyCodecArgs>) =
+    let bits =
+        args.TryGetResult StudyCodecArgs.Bits
+        |> Option.map parseCodecBits
+        |> Option.defaultValue CodecStudy.defaultConfig.Bits
+
+    let data, streams, sourceName =
+        match args.TryGetResult StudyCodecArgs.Data with
+        | Some dir ->
+            if not (IO.Directory.Exists dir) then
+                raise (BadInput $"--data {dir}: no such folder")
+
+            match Dataset.load dir with
+            | Ok d -> d, CodecStudy.streamsOf d, dir
+            | Error e -> raise (BadInput e)
+        | None ->
+            let s = CodecStudy.defaultRadarStream ()
+            s.Data, s.Streams, "synthetic radar stream"
+
+    let model =
+        match args.TryGetResult StudyCodecArgs.Model with
+        | None
+        | Some "default" -> DefaultModel.load ()
+        | Some path ->
+            match loadModel path with
+            | IntegerModel m -> m
+            | FloatModel f ->
+                if f.Input <> data.Shape then
+                    raise (BadInput $"--model {path}: input {f.Input} differs from the data's {data.Shape}")
+
+                match Lower.lower LowerOptions.Ternary (CodecStudy.calibration data 64) f with
+                | Ok im -> im
+                | Error e -> raise (BadInput $"--model {path}: cannot lower: {e}")
+
+    let config = {
+        CodecStudy.defaultConfig with
+            Bits = bits
+            Split = args.TryGetResult StudyCodecArgs.Split
+            GroupFrames =
+                match args.TryGetResult StudyCodecArgs.Group with
+                | None -> CodecStudy.defaultConfig.GroupFrames
+                | Some "seed" -> None
+                | Some text ->
+                    match Int32.TryParse text with
+                    | true, g when g >= 3 && g <= 255 -> Some g
+                    | _ -> raise (BadInput $"--group '{text}': give 3..255 frames or 'seed'")
+            Quant =
+                match args.TryGetResult StudyCodecArgs.Quant with
+                | None -> CodecStudy.defaultConfig.Quant
+                | Some From_Int8 -> FromInt8
+                | Some Minmax -> MinMaxAffine
+                | Some Minmax_Symmetric -> MinMaxSymmetric
+    }
+
+    match CodecStudy.check config model data streams with
+    | Error e -> raise (BadInput $"{sourceName}: {e}")
+    | Ok _ -> ()
+
+    let rowCount = 1 + (CodecStudy.methods.Length - 1) * bits.Length
+
+    let result =
+        match
+            Progress.run "study codec" rowCount (fun tick -> CodecStudy.run config model data streams (fun _ -> tick 1))
+        with
+        | Ok r -> r
+        | Error e -> raise (Failure e)
+
+    if args.Contains StudyCodecArgs.Json then
+        printfn
+            "%s"
+            (Json.render (
+                Json.obj [
+                    "data", Json.str sourceName
+                    "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
+                    "split", Json.int result.Split
+                    "group_frames",
+                    (match config.GroupFrames with
+                     | Some g -> Json.int g
+                     | None -> Json.str "seed")
+                    "quantizer",
+                    Json.str (
+                        match config.Quant with
+                        | FromInt8 -> "from-int8"
+                        | MinMaxAffine -> "minmax"
+                        | MinMaxSymmetric -> "minmax-symmetric"
+                    )
+                    "feature_map", Json.shape result.FeatureMap
+                    "zero_point", Json.int result.ZeroPoint
+                    "frames", Json.int result.Frames
+                    "streams", Json.int result.Streams
+                    "sparsity", Json.num result.Sparsity
+                    "baseline_accuracy", Json.num result.BaselineAccuracy
+                    "bits_counted",
+                    Json.str
+                        "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
+                    "rows", Json.arr (result.Rows |> List.map codecRowJson)
+                    "seconds", Json.num result.Seconds
+                    "source", Json.str data.Source
+                ]
+            ))
+    else
+        printfn
+            "split K = %d: feature map %O (zero point %d, %.1f %% zero codes), %d frames in %d streams, baseline accuracy %.4f"
+            result.Split
+            result.FeatureMap
+            result.ZeroPoint
+            (100.0 * result.Sparsity)
+            result.Frames
+            result.Streams
+            result.BaselineAccuracy
+
+        printfn
+            "quantizer %s, %s"
+            (match config.Quant with
+             | FromInt8 -> "from-int8"
+             | MinMaxAffine -> "minmax"
+             | MinMaxSymmetric -> "minmax-symmetric")
+            (match config.GroupFrames with
+             | Some g -> $"{g} frames per codec stream"
+             | None -> "seed 004's groups (uniform 1, uni-TSS 2, bi-TSS 3 frames per stream)")
+
+        printfn "method             bits  vs float32  vs int8  bits/frame  accuracy    drop  top-1 agree"
+
+        for r in result.Rows do
+            printfn
+                "%-17s  %4s  %10.2f  %7.2f  %10.1f  %8.4f  %6.4f  %11.4f"
+                (CodecStudy.methodName r.Method)
+                (match r.Bits with
+                 | Some b -> string b
+                 | None -> "-")
+                r.RatioVsFloat32
+                r.RatioVsInt8
+                r.BitsPerFrame
+                r.Accuracy
+                r.AccuracyDrop
+                r.Top1Agreement
+
+        printfn
+            "ratios count every byte on the wire (header, tables, vectors, payload, padding, CRC) (%.1f s)"
+            result.Seconds
+
+        if data.Source <> "" then
+            printfn "data: %s" data.Source

@@ -146,7 +146,7 @@ module Codec =
 
     let private maxElements = 1 <<< 26
 
-    let private checkOptions (o: CodecOptions) (shape: Shape3) (frames: sbyte[][]) =
+    let private checkOptions (o: CodecOptions) (anchor: int) (shape: Shape3) (frames: sbyte[][]) =
         if o.Bits < 2 || o.Bits > 8 then
             Error $"bits must be 2..8, got {o.Bits}"
         elif
@@ -164,8 +164,10 @@ module Codec =
             Error $"{frames.Length} frames of {shape} exceed {maxElements} elements"
         elif frames |> Array.exists (fun f -> f.Length <> shape.Size) then
             Error $"every frame must hold {shape.Size} codes"
-        elif o.Prediction <> Intra && frames.Length <> groupSize o.Prediction then
-            Error $"{o.Prediction} prediction codes groups of {groupSize o.Prediction} frames, got {frames.Length}"
+        elif o.Prediction <> Intra && frames.Length < 2 then
+            Error $"{o.Prediction} prediction needs at least 2 frames, got {frames.Length}"
+        elif o.Prediction <> Intra && (anchor < 0 || anchor >= frames.Length) then
+            Error $"anchor {anchor} outside the group of {frames.Length} frames"
         elif o.Prediction <> Intra && (o.Motion.Block < 1 || o.Motion.Block > 255) then
             Error $"block size must be 1..255, got {o.Motion.Block}"
         elif o.Prediction <> Intra && (o.Motion.Range < 1 || o.Motion.Range > 127) then
@@ -175,14 +177,23 @@ module Codec =
         else
             Ok()
 
-    /// Encodes a group of int8 frames (HWC, zero point zeroPoint) into one stream.
-    let encode (options: CodecOptions) (zeroPoint: int) (shape: Shape3) (frames: sbyte[][]) : Result<Encoded, string> =
-        match checkOptions options shape frames with
+    /// Encodes a predicted group of any length >= 2 whose frame `anchor` predicts every other frame (Intra:
+    /// every frame quantized on its own, anchor ignored). The stream format already carries F and the anchor;
+    /// longer groups amortise the header, tables and anchor over more frames.
+    let encodeGroup
+        (options: CodecOptions)
+        (anchor: int)
+        (zeroPoint: int)
+        (shape: Shape3)
+        (frames: sbyte[][])
+        : Result<Encoded, string> =
+        let anchor = if options.Prediction = Intra then 0 else anchor
+
+        match checkOptions options anchor shape frames with
         | Error e -> Error e
         | Ok() when zeroPoint < -128 || zeroPoint > 127 -> Error $"zero point {zeroPoint} outside -128..127"
         | Ok() ->
             let predicted = options.Prediction <> Intra
-            let anchor = anchorIndex options.Prediction
             let quantized = if predicted then [| frames[anchor] |] else frames
             let q = CodecQuant.choose options.Quant options.Bits zeroPoint quantized
             let toSymbol = CodecQuant.symbolTable q
@@ -301,6 +312,23 @@ module Codec =
                 }
             }
 
+    /// Encodes a group of int8 frames (HWC, zero point zeroPoint) into one stream: Intra any number of frames,
+    /// Uni exactly 2 (anchor 0), Bi exactly 3 (anchor 1).
+    let encode (options: CodecOptions) (zeroPoint: int) (shape: Shape3) (frames: sbyte[][]) : Result<Encoded, string> =
+        if options.Prediction <> Intra && frames.Length <> groupSize options.Prediction then
+            Error
+                $"{options.Prediction} prediction codes groups of {groupSize options.Prediction} frames, got {frames.Length}"
+        else
+            encodeGroup options (anchorIndex options.Prediction) zeroPoint shape frames
+
+    /// Anchor of a group of `frames` frames: Uni the first (it predicts the later ones), Bi the middle one
+    /// (frames / 2: it predicts the earlier and the later ones), Intra 0. For 2 and 3 frames as `anchorIndex`.
+    let groupAnchor (prediction: Prediction) (frames: int) : int =
+        match prediction with
+        | Intra
+        | Uni -> 0
+        | Bi -> frames / 2
+
     /// Bits of the coded sections alone (anchor, vectors, residual with their tables), without header, padding and CRC.
     let payloadBits (bits: BitReport) : int =
         bits.Anchor.Total + bits.Vectors.Total + bits.Residual.Total
@@ -347,6 +375,52 @@ module Codec =
                     | Ok e -> e
                     | Error _ -> ()
             ]
+
+    /// Encodes a sequence as consecutive groups of `groupFrames` frames (>= the prediction's group size; Intra
+    /// streams then hold groupFrames frames each), the anchor at `groupAnchor`; a last group shorter than the
+    /// prediction's size is coded Intra. `encodeSequenceGrouped o (groupSize o.Prediction)` = `encodeSequence o`.
+    let encodeSequenceGrouped
+        (options: CodecOptions)
+        (groupFrames: int)
+        (zeroPoint: int)
+        (shape: Shape3)
+        (frames: sbyte[][])
+        : Result<Encoded list, string> =
+        if groupFrames < groupSize options.Prediction || groupFrames > 255 then
+            Error $"groups of {groupFrames} frames: {options.Prediction} needs {groupSize options.Prediction}..255"
+        else
+            let groups =
+                frames
+                |> Array.chunkBySize groupFrames
+                |> Array.map (fun g ->
+                    if g.Length >= groupSize options.Prediction then
+                        encodeGroup options (groupAnchor options.Prediction g.Length) zeroPoint shape g
+                    else
+                        encode
+                            {
+                                options with
+                                    Prediction = Intra
+                                    Residual = false
+                            }
+                            zeroPoint
+                            shape
+                            g)
+
+            match
+                groups
+                |> Array.tryPick (fun r ->
+                    match r with
+                    | Error e -> Some e
+                    | Ok _ -> None)
+            with
+            | Some e -> Error e
+            | None ->
+                Ok [
+                    for r in groups do
+                        match r with
+                        | Ok e -> e
+                        | Error _ -> ()
+                ]
 
     /// Describes a decoder error in words.
     let describe (e: CodecError) : string =

@@ -863,3 +863,90 @@ module RadarSim =
             Subjects = Array.init n (fun i -> i / (nc * perClass))
             Source = source cfg subjects perClass seed
         }
+
+    // ---------------------------------------------------------------- streams of overlapping windows
+
+    /// Overlapping windows cut from long recordings (one per subject and class), in time order per stream.
+    type RadarStream = {
+        /// The windows as a data set (subject-major, then class, then window index), each a normal sample.
+        Data: Dataset
+        /// Stream id of each window (subject * classes + class); a stream's windows are consecutive.
+        Streams: int[]
+        /// STFT frames between the starts of consecutive windows (= columns window t+1 is shifted by).
+        HopFrames: int
+    }
+
+    /// Baseband samples of a recording long enough for `windows` windows every `hopFrames` STFT frames.
+    let streamSamples (cfg: Config) (windows: int) (hopFrames: int) : int =
+        samplesPerRecording cfg + (windows - 1) * hopFrames * cfg.Hop
+
+    /// Window t of a long recording: the spectrogram of the samples from t * hopFrames * Hop on, exactly as
+    /// `spectrogram` makes a normal recording (so each window is normalised on its own, like every sample).
+    let streamWindow (cfg: Config) (signal: Complex32[]) (hopFrames: int) (t: int) : float32[] =
+        let n = samplesPerRecording cfg
+        let start = t * hopFrames * cfg.Hop
+
+        if start + n > signal.Length then
+            invalidArg "t" $"window {t} ends at sample {start + n}, past the recording's {signal.Length}"
+
+        spectrogram cfg signal[start .. start + n - 1]
+
+    /// The long recording of one stream (its own generator, distinct from every `synth` sample's).
+    let streamEcho (cfg: Config) (person: SubjectParams) (cls: int) (windows: int) (hopFrames: int) (seed: int) =
+        let n = streamSamples cfg windows hopFrames
+        // DurationS fixes the sample count; n / fs rounds back to exactly n.
+        let long = {
+            cfg with
+                DurationS = float n / cfg.SampleRateHz
+        }
+
+        echo long person cls (Random(seedOf [ seed; person.Id; cls; 0x57 ]))
+
+    /// Streams of consecutive overlapping windows: per subject and class one recording cut into `windows`
+    /// 64x64 spectrograms, each `hopFrames` STFT frames after the previous one (so window t+1 is window t
+    /// shifted left by hopFrames columns, up to the per-window normalisation). Deterministic by seed.
+    let stream (cfg: Config) (subjects: int) (windows: int) (hopFrames: int) (seed: int) : RadarStream =
+        checkConfig cfg
+
+        if subjects < 1 || subjects > 65536 then
+            invalidArg "subjects" $"{subjects} subjects; need 1..65536"
+
+        if windows < 1 then
+            invalidArg "windows" $"{windows} windows per stream; need at least 1"
+
+        if hopFrames < 1 then
+            invalidArg "hopFrames" $"hop of {hopFrames} frames; need at least 1"
+
+        let nc = classes.Length
+        let people = Array.init subjects (subject seed)
+        let streams = subjects * nc
+        let samples = Array.zeroCreate<float32[]>(streams * windows)
+
+        Parallel.For(
+            0,
+            streams,
+            fun s ->
+                let signal = streamEcho cfg people[s / nc] (s % nc) windows hopFrames seed
+
+                for t in 0 .. windows - 1 do
+                    samples[s * windows + t] <- streamWindow cfg signal hopFrames t
+        )
+        |> ignore
+
+        let n = samples.Length
+        let seconds = float (streamSamples cfg windows hopFrames) / cfg.SampleRateHz
+
+        {
+            Data = {
+                Shape = shape
+                Classes = classes
+                Samples = samples
+                Labels = Array.init n (fun i -> (i / windows) % nc)
+                Subjects = Array.init n (fun i -> i / (windows * nc))
+                Source =
+                    source cfg subjects 1 seed
+                    + $"; streams of {windows} windows every {hopFrames} STFT frames ({seconds:G4} s recordings)"
+            }
+            Streams = Array.init n (fun i -> i / windows)
+            HopFrames = hopFrames
+        }

@@ -457,3 +457,90 @@ type CliTests() =
 
         Assert.That(code, Is.EqualTo 2)
         Assert.That(err, Does.Contain "1 x W x C")
+
+    [<Test>]
+    member _.``study codec reports every method per bit depth on a data folder; bad bits, split and group exit 2``() =
+        // Windows of one smooth random scene every column: consecutive samples are shifted copies.
+        let rng = Random(6)
+        let scene = Array2D.init 16 60 (fun _ _ -> float32 (rng.NextDouble()))
+        let shape = Tern.Runtime.Shape3(16, 16, 1)
+
+        let stream: Tern.Core.Dataset = {
+            Shape = shape
+            Classes = [ "a"; "b" ]
+            Samples = Array.init 40 (fun t -> Array.init 256 (fun i -> scene[i / 16, (t % 20) * 2 + i % 16]))
+            Labels = Array.init 40 (fun t -> t / 20)
+            Subjects = Array.zeroCreate 40
+            Source = "test"
+        }
+
+        Tern.Core.Dataset.save (path "stream") stream
+        Tern.Core.ModelFile.saveFloat (path "small.tern") (Tern.Core.Architectures.defaultFor shape stream.Classes 2)
+
+        let study extra =
+            tern (
+                [ "study"; "codec"; "--data"; path "stream"; "--model"; path "small.tern" ]
+                @ extra
+            )
+
+        let code, out, err = study [ "--bits"; "4,8"; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        Assert.That(j.GetProperty("split").GetInt32(), Is.EqualTo 2)
+        Assert.That(j.GetProperty("feature_map").GetArrayLength(), Is.EqualTo 3)
+        Assert.That(j.GetProperty("frames").GetInt32(), Is.EqualTo 40)
+        Assert.That(j.GetProperty("streams").GetInt32(), Is.EqualTo 2)
+        Assert.That(j.GetProperty("baseline_accuracy").GetDouble(), Is.InRange(0.0, 1.0))
+        let rows = j.GetProperty("rows").EnumerateArray() |> Seq.toList
+        Assert.That(rows, Has.Length.EqualTo(1 + 9 * 2))
+        Assert.That(rows.Head.GetProperty("method").GetString(), Is.EqualTo "raw float")
+        Assert.That(rows.Head.GetProperty("bits").ValueKind, Is.EqualTo JsonValueKind.Null)
+
+        for r in rows do
+            for key in
+                [
+                    "ratio_vs_float32"
+                    "ratio_vs_int8"
+                    "accuracy"
+                    "accuracy_drop"
+                    "top1_agreement"
+                    "bits_per_frame"
+                ] do
+                Assert.That(r.GetProperty(key).ValueKind, Is.EqualTo JsonValueKind.Number, key)
+
+        Assert.That(
+            rows |> List.map (fun r -> r.GetProperty("method").GetString()) |> List.distinct,
+            Is.EqualTo(
+                box [
+                    "raw float"
+                    "uniform"
+                    "uniform+ZVC"
+                    "uniform+Huffman"
+                    "uni-TSS"
+                    "uni-TSS+ZVC"
+                    "uni-TSS+Huffman"
+                    "bi-TSS"
+                    "bi-TSS+ZVC"
+                    "bi-TSS+Huffman"
+                ]
+            )
+        )
+
+        for bits in [ "1"; "9"; "4,x"; "" ] do
+            let code, _, err = tern [ "study"; "codec"; "--bits"; bits ]
+            Assert.That(code, Is.EqualTo 2, bits)
+            Assert.That(err, Does.Contain "--bits", bits)
+
+        for extra in
+            [
+                [ "--split"; "0" ]
+                [ "--split"; "9" ]
+                [ "--group"; "2" ]
+                [ "--group"; "x" ]
+            ] do
+            let code, _, _ = study extra
+            Assert.That(code, Is.EqualTo 2, String.concat " " extra)
+
+        let code, _, err = tern [ "study"; "codec"; "--data"; path "no-such-folder" ]
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain "no such folder")
