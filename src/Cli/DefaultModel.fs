@@ -38,3 +38,14 @@ let heldOut (count: int) : float32[][] * int[] =
     let n = d.Samples.Length
     let idx = Array.init (min count n) (fun k -> int (int64 k * int64 n / int64 (min count n)))
     idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
+
+/// Held-out radar streams for split inference, where frames are predicted from their neighbours: the first
+/// count windows of the codec study's default stream shape (CodecStudy.defaultStreamShape: consecutive windows
+/// a few STFT frames apart, one stream per subject and class, 30 windows each, a multiple of the uni and bi
+/// group sizes), data seed 2 as heldOut.
+let heldOutStream (count: int) : float32[][] * int[] =
+    let _, windows, hop = CodecStudy.defaultStreamShape
+    let perSubject = windows * RadarSim.classes.Length
+    let subjects = max 1 ((count + perSubject - 1) / perSubject)
+    let s = RadarSim.stream RadarSim.defaultConfig subjects windows hop 2
+    Array.truncate count s.Data.Samples, Array.truncate count s.Data.Labels

@@ -11,33 +11,6 @@ open Spectre.Console
 open Tern.Cli.Args
 open Tern.Cli.Common
 
-/// Windows of one simulated radar recording per stream segment, consecutive windows RadarSim.defaultConfig.Hop x 2
-/// samples (two STFT columns, 93 ms) apart: a stream in which consecutive frames are correlated, as split inference
-/// with uni/bi prediction expects. Held-out subjects (data seed 2, as DefaultModel.heldOut); recording r is
-/// subject r doing class r mod 5; 24 windows per recording (a multiple of the uni and bi group sizes).
-let radarStream (count: int) : float32[][] * int[] =
-    let cfg = RadarSim.defaultConfig
-    let perRecording = 24
-    let hop = 2 * cfg.Hop
-    let n = RadarSim.samplesPerRecording cfg
-    let recordings = (count + perRecording - 1) / perRecording
-
-    let longer = {
-        cfg with
-            DurationS = cfg.DurationS + float ((perRecording - 1) * hop) / cfg.SampleRateHz
-    }
-
-    let frames =
-        Array.init recordings (fun r ->
-            let cls = r % RadarSim.classes.Length
-            let signal = RadarSim.echo longer (RadarSim.subject 2 r) cls (Random(RadarSim.sampleSeed 2 r cls 0))
-
-            Array.init perRecording (fun j -> RadarSim.spectrogram cfg signal[j * hop .. j * hop + n - 1], cls))
-        |> Array.concat
-        |> Array.truncate count
-
-    Array.map fst frames, Array.map snd frames
-
 let hil (args: ParseResults<HilArgs>) =
     let seed = args.GetResult(HilArgs.Seed, defaultValue = 1)
     let modelArg = args.GetResult HilArgs.Model
@@ -117,7 +90,7 @@ let hil (args: ParseResults<HilArgs>) =
             // A split run predicts frames from their neighbours: it streams consecutive windows instead.
             let xs, ys =
                 if args.Contains HilArgs.Split then
-                    radarStream n
+                    DefaultModel.heldOutStream n
                 else
                     DefaultModel.heldOut n
 
