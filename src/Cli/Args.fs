@@ -206,7 +206,7 @@ type TrainArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Augment _ -> "training-time augmentation: time-shift (default; circular roll along time) or none"
+            | Augment _ -> "training-time augmentation: time-shift (circular roll along time) or none (default: what the data set declares)"
             | Qat _ -> "then fine-tune for ternary weights with pruning and write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Data _ -> "data set folder (tern data synth / tern data import)"
@@ -230,12 +230,14 @@ type StudyTernaryArgs =
     | Split of SplitArg
     | Epochs of int
     | Sparsity of fraction: float
+    | Augment of name: string
     | Seed of int
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
             | Data _ -> "data set folder"
             | Folds _ -> "number of subject-grouped stratified folds (default 5)"
             | Split _ -> "kfold (default) or loso (leave one subject out)"

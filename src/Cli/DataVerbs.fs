@@ -173,9 +173,12 @@ let train (args: ParseResults<TrainArgs>) =
         idx |> Array.map (fun i -> data.Samples[i]), idx |> Array.map (fun i -> data.Labels[i])
 
     let augment =
-        match Augment.parse (args.GetResult(TrainArgs.Augment, defaultValue = "time-shift")) with
-        | Ok a -> a
-        | Error e -> raise (BadInput $"--augment: {e}")
+        match args.TryGetResult TrainArgs.Augment with
+        | None -> data.Augment
+        | Some name ->
+            match Augment.parse name with
+            | Ok a -> a
+            | Error e -> raise (BadInput $"--augment: {e}")
 
     // The study's recipe, so that `tern train` makes the model the study measures.
     let recipe = Study.defaultConfig.Train
@@ -250,7 +253,7 @@ let train (args: ParseResults<TrainArgs>) =
                     "valid_accuracy", Json.num accuracy
                     "valid_macro_f1", Json.num macroF1
                     "qat", Json.str (if sparsity.IsSome then "ternary" else "none")
-                    "augment", Json.str (if augment = TimeShift then "time-shift" else "none")
+                    "augment", Json.str (Augment.name augment)
                     "sparsity",
                     (match sparsity with
                      | Some x -> Json.num x

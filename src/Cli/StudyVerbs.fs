@@ -57,6 +57,12 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                 d.Qat with
                     Sparsity = args.GetResult(StudyTernaryArgs.Sparsity, defaultValue = d.Qat.Sparsity)
             }
+            Augment =
+                args.TryGetResult StudyTernaryArgs.Augment
+                |> Option.map (fun name ->
+                    match Augment.parse name with
+                    | Ok a -> a
+                    | Error e -> raise (BadInput $"--augment: {e}"))
     }
 
     match Study.splits config data with
@@ -86,6 +92,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                         "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
                         "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
                         "mean_sparsity", Json.num result.MeanSparsity
+                        "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
                         "seconds", Json.num result.Seconds
                         "source", Json.str data.Source
                     ]

@@ -38,6 +38,12 @@ module Augment =
         | NoAugmentation -> x
         | TimeShift -> timeShift shape (rng.Next shape.W) x
 
+    /// The name parse reads: "none" or "time-shift".
+    let name (a: Augmentation) : string =
+        match a with
+        | NoAugmentation -> "none"
+        | TimeShift -> "time-shift"
+
     /// Parses a command-line name: "none" or "time-shift".
     let parse (name: string) : Result<Augmentation, string> =
         match name.Trim().ToLowerInvariant() with

@@ -15,6 +15,9 @@ type Dataset = {
     Subjects: int[]
     /// Where the data came from and its licence, shown wherever results are reported.
     Source: string
+    /// The training-time augmentation that keeps this data's labels true, declared by whoever made it (the radar
+    /// simulator's steady periodic activities admit a time shift; short transitions such as sitting down do not).
+    Augment: Augmentation
 }
 
 /// The on-disk form of a data set: a folder with dataset.json (shape, classes, count, source),
@@ -92,6 +95,7 @@ module Dataset =
                         count = d.Samples.Length
                         classes = d.Classes
                         source = d.Source
+                        augment = Augment.name d.Augment
                     |},
                     JsonSerializerOptions(WriteIndented = true)
                 )
@@ -138,6 +142,15 @@ module Dataset =
                     | true, s -> s.GetString()
                     | _ -> ""
 
+                // Data sets written before the field existed declare no augmentation.
+                let augment =
+                    match root.TryGetProperty "augment" with
+                    | true, a ->
+                        match Augment.parse (a.GetString()) with
+                        | Ok x -> x
+                        | Error e -> failwith $"{meta}: augment: {e}"
+                    | _ -> NoAugmentation
+
                 let read (name: string) (bytesPer: int) =
                     let path = Path.Combine(dir, name)
 
@@ -174,6 +187,7 @@ module Dataset =
                     Labels = labels
                     Subjects = subjects
                     Source = source
+                    Augment = augment
                 }
 
                 validate d

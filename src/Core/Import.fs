@@ -558,6 +558,7 @@ module Import =
             Labels = labelsA
             Subjects = subjectsA
             Source = $"{common} {scaleNote}"
+            Augment = NoAugmentation
         }
 
         let specSet = {
@@ -567,6 +568,7 @@ module Import =
             Labels = Array.copy labelsA
             Subjects = Array.copy subjectsA
             Source = $"{common} {specNote}"
+            Augment = NoAugmentation
         }
 
         rawSet, specSet

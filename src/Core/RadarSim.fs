@@ -862,6 +862,7 @@ module RadarSim =
             Labels = Array.init n (fun i -> (i / perClass) % nc)
             Subjects = Array.init n (fun i -> i / (nc * perClass))
             Source = source cfg subjects perClass seed
+            Augment = TimeShift
         }
 
     // ---------------------------------------------------------------- streams of overlapping windows
@@ -946,6 +947,7 @@ module RadarSim =
                 Source =
                     source cfg subjects 1 seed
                     + $"; streams of {windows} windows every {hopFrames} STFT frames ({seconds:G4} s recordings)"
+                Augment = TimeShift
             }
             Streams = Array.init n (fun i -> i / windows)
             HopFrames = hopFrames

@@ -27,6 +27,8 @@ type StudyConfig = {
     Calibration: int
     /// Worker threads for training and the integer runner, 0 for every core.
     Threads: int
+    /// Training-time augmentation of both trainings; None takes the one the data set declares (Dataset.Augment).
+    Augment: Augmentation option
 }
 
 /// Results of one fold. Ternary figures are from the integer model run by the C# Runner.
@@ -70,7 +72,8 @@ type StudyProgress =
 module Study =
 
     /// 5-fold grouped stratified split, seed 1, FP32 Adam 3e-3 cosine up to 60 epochs (patience 15 on validation
-    /// loss), Qat.defaultConfig, 20 % of training subjects held out, 256 calibration inputs, every core.
+    /// loss), Qat.defaultConfig, 20 % of training subjects held out, 256 calibration inputs, every core, the data
+    /// set's own augmentation.
     let defaultConfig: StudyConfig = {
         Split = KFold 5
         Seed = 1
@@ -79,15 +82,12 @@ module Study =
                 Epochs = 60
                 Optimizer = Adam(3e-3, 0.9, 0.999, 1e-8)
                 Patience = Some 15
-                Augment = TimeShift
         }
-        Qat = {
-            Qat.defaultConfig with
-                Augment = TimeShift
-        }
+        Qat = Qat.defaultConfig
         Holdout = 0.2
         Calibration = 256
         Threads = 0
+        Augment = None
     }
 
     /// Accuracy and macro F1 (over classes present in truth or predictions, as Train.evaluate) of predictions.
@@ -160,6 +160,7 @@ module Study =
         let valid = pick validIdx data
         let testX, testY = pick fold.Test data
         let initial = Architectures.defaultFor data.Shape data.Classes seed
+        let augment = defaultArg cfg.Augment data.Augment
 
         let fp32 =
             Train.fit
@@ -167,6 +168,7 @@ module Study =
                     cfg.Train with
                         Seed = seed
                         Threads = cfg.Threads
+                        Augment = augment
                 }
                 initial
                 train
@@ -181,6 +183,7 @@ module Study =
                     cfg.Qat with
                         Seed = seed
                         Threads = cfg.Threads
+                        Augment = augment
                 }
                 fp32.Model
                 train

@@ -173,6 +173,7 @@ type CliTests() =
             Labels = [| 0; 1; 2; 3; 4; 0 |]
             Subjects = [| 0; 0; 1; 1; 2; 2 |]
             Source = "random test data"
+            Augment = Tern.Core.NoAugmentation
         }
 
         Tern.Core.Dataset.save (path "data") data
@@ -388,6 +389,7 @@ type CliTests() =
             Labels = Array.init 48 (fun i -> i % 2)
             Subjects = Array.init 48 (fun i -> i / 12)
             Source = "test"
+            Augment = Tern.Core.NoAugmentation
         }
 
         Tern.Core.Dataset.save (path "raw") raw
@@ -472,6 +474,7 @@ type CliTests() =
             Labels = Array.init 40 (fun t -> t / 20)
             Subjects = Array.zeroCreate 40
             Source = "test"
+            Augment = Tern.Core.NoAugmentation
         }
 
         Tern.Core.Dataset.save (path "stream") stream

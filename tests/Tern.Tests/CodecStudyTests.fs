@@ -56,6 +56,7 @@ module private G =
             Labels = labels.ToArray()
             Subjects = ids.ToArray()
             Source = "test"
+            Augment = NoAugmentation
         },
         ids.ToArray()
 
@@ -224,6 +225,7 @@ let ``streamsOf starts a stream wherever the subject or the label changes`` () =
         Labels = [| 0; 0; 1; 1; 1; 0; 0 |]
         Subjects = [| 3; 3; 3; 4; 4; 4; 4 |]
         Source = ""
+        Augment = NoAugmentation
     }
 
     Assert.That(CodecStudy.streamsOf d, Is.EqualTo(box [| 0; 0; 1; 2; 2; 3; 3 |]))

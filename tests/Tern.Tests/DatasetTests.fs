@@ -24,6 +24,7 @@ let private datasets =
         let! samples = Gen.arrayOfLength n (Gen.arrayOfLength shape.Size value)
         let! labels = Gen.arrayOfLength n (Gen.choose (0, k - 1))
         let! subjects = Gen.arrayOfLength n (Gen.choose (0, 65535))
+        let! augment = Gen.elements [ NoAugmentation; TimeShift ]
 
         return {
             Shape = shape
@@ -32,6 +33,7 @@ let private datasets =
             Labels = labels
             Subjects = subjects
             Source = "test"
+            Augment = augment
         }
     }
     |> Arb.fromGen
@@ -53,6 +55,7 @@ let ``a saved data set loads back unchanged`` () =
                 && back.Labels = d.Labels
                 && back.Subjects = d.Subjects
                 && back.Source = d.Source
+                && back.Augment = d.Augment
                 && Directory.GetFiles(dir, "*.tmp-*").Length = 0
         finally
             if Directory.Exists dir then
@@ -65,6 +68,7 @@ let private small = {
     Labels = [| 0; 1 |]
     Subjects = [| 3; 4 |]
     Source = "test"
+    Augment = NoAugmentation
 }
 
 [<Test>]
@@ -117,3 +121,31 @@ let ``non-finite values are refused on save`` () =
 
     Assert.Throws<ArgumentException>(fun () -> Dataset.save (tempDir ()) bad)
     |> ignore
+
+[<Test>]
+let ``the declared augmentation: absent reads as none, unknown is rejected naming dataset.json`` () =
+    let dir = tempDir ()
+
+    try
+        Dataset.save dir { small with Augment = TimeShift }
+        let meta = Path.Combine(dir, "dataset.json")
+        let text = File.ReadAllText meta
+        Assert.That(text, Does.Contain "\"time-shift\"")
+        // A data set written before the field existed.
+        let older =
+            Text.Json.Nodes.JsonNode.Parse(text).AsObject()
+
+        older.Remove "augment" |> ignore
+        File.WriteAllText(meta, older.ToJsonString())
+
+        match Dataset.load dir with
+        | Ok d -> Assert.That(d.Augment, Is.EqualTo NoAugmentation)
+        | Error e -> Assert.Fail e
+
+        File.WriteAllText(meta, text.Replace("\"time-shift\"", "\"mixup\""))
+
+        match Dataset.load dir with
+        | Ok _ -> Assert.Fail "expected an error"
+        | Error e -> Assert.That(e, Does.Contain("dataset.json").And.Contain("mixup"))
+    finally
+        Directory.Delete(dir, true)

@@ -96,6 +96,7 @@ module private GammaGen =
             Labels = labels
             Subjects = ids
             Source = "test"
+            Augment = NoAugmentation
         }
 
     let trainConfig (seed: int) (threads: int) = {

@@ -320,6 +320,7 @@ let ``info counts per class and per subject`` () =
         Labels = [| 0; 1; 1; 0; 1 |]
         Subjects = [| 4; 2; 4; 4; 2 |]
         Source = "test"
+        Augment = NoAugmentation
     }
 
     let s = Import.info d

@@ -37,6 +37,7 @@ module private StudyGammaGen =
                  Labels = labels
                  Subjects = ids
                  Source = "test"
+                 Augment = NoAugmentation
              })
 
     let config = {
