@@ -249,10 +249,7 @@ module Lower =
         try
             match Model.validate model with
             | Error e -> Error e
-            | Ok() when
-                calibration.IsEmpty
-                && not (neededRanges model |> Set.forall given.ContainsKey)
-                ->
+            | Ok() when calibration.IsEmpty && not (neededRanges model |> Set.forall given.ContainsKey) ->
                 Error "calibration needs at least one input (or a given range for every quantized tensor)"
             | Ok() ->
                 let folded = Fold.batchNorm model
