@@ -82,7 +82,9 @@ module Qat =
 
     /// 80 epochs of 32, Adam 1e-2 with a cosine schedule, no weight decay, 45 % pruning ramped over the first
     /// half, TWN threshold 0.7 * mean|w| with alpha per output channel (as LowerOptions.Ternary). Tuned on the
-    /// radar simulator (5 folds): rate 1e-2 beat 3e-3, 1e-3 and 3e-4, and 80 epochs beat 40 and 120.
+    /// radar simulator (5 folds): rate 1e-2 beat 3e-3, 1e-3 and 3e-4, and 80 epochs beat 40 and 120. Activations are
+    /// fake-quantized with ranges learned at the weights' rate from min-max over 256 training inputs; the input's
+    /// range stays at its min-max.
     let defaultConfig: QatConfig = {
         Epochs = 80
         BatchSize = 32
