@@ -206,33 +206,38 @@ let train (args: ParseResults<TrainArgs>) =
     let vx, vy = pick validIdx
     let tx, _ = pick trainIdx
 
-    // With --qat ternary the written model is the lowered integer model, and its accuracy comes from the
-    // C# integer runtime; activations are calibrated (min-max) on training inputs, not fake-quantized.
-    let accuracy, macroF1, sparsity =
+    // With --qat the written model is the lowered integer model, and its accuracy comes from the C# integer
+    // runtime. QAT fake-quantizes activations with learned ranges, and the lowering uses those ranges.
+    let accuracy, macroF1, sparsity, qatKind =
         match args.TryGetResult TrainArgs.Qat with
         | None ->
             ModelFile.saveFloat out result.Model
             let a, f, _ = Train.evaluate result.Model vx vy
-            a, f, None
-        | Some WeightsArg.Int8 -> raise (BadInput "--qat int8: not yet; --qat ternary works")
-        | Some WeightsArg.Ternary ->
+            a, f, None, "none"
+        | Some kind ->
+            let defaults, name, label, trainer =
+                match kind with
+                | WeightsArg.Ternary -> Study.defaultConfig.Qat, "ternary", "ternary fine-tuning", Qat.trainTernary
+                | WeightsArg.Int8 ->
+                    Qat.defaultInt8Config, "int8", "int8 fine-tuning", Qat.trainInt8
+
             let qcfg = {
-                Study.defaultConfig.Qat with
-                    Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = Study.defaultConfig.Qat.Sparsity)
+                defaults with
+                    Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = defaults.Sparsity)
                     Augment = augment
                     Seed = seed
             }
 
             let q =
-                Progress.run "ternary fine-tuning" qcfg.Epochs (fun tick ->
-                    Qat.trainTernary qcfg result.Model (pick trainIdx) (Some(vx, vy)) (fun _ -> tick 1))
+                Progress.run label qcfg.Epochs (fun tick ->
+                    trainer qcfg result.Model (pick trainIdx) (Some(vx, vy)) (fun _ -> tick 1))
 
-            match Lower.lower LowerOptions.Ternary (Study.calibrationInputs data.Shape 256 tx) q.Latent with
+            match Lower.lowerWith q.Lowering q.Ranges (Study.calibrationInputs data.Shape 256 tx) q.Latent with
             | Error e -> raise (Failure $"lowering the trained model failed: {e}")
             | Ok im ->
                 ModelFile.saveInt out im
                 let a, f = Study.metrics data.Classes.Length vy (Study.predictInteger im 0 vx)
-                a, f, Some(Lower.weightSparsity im)
+                a, f, Some(Lower.weightSparsity im), name
 
     let seconds = sw.Elapsed.TotalSeconds
     let last = List.last result.History
@@ -252,7 +257,7 @@ let train (args: ParseResults<TrainArgs>) =
                     "train_accuracy", Json.num last.TrainAccuracy
                     "valid_accuracy", Json.num accuracy
                     "valid_macro_f1", Json.num macroF1
-                    "qat", Json.str (if sparsity.IsSome then "ternary" else "none")
+                    "qat", Json.str qatKind
                     "augment", Json.str (Augment.name augment)
                     "sparsity",
                     (match sparsity with
@@ -277,7 +282,8 @@ let train (args: ParseResults<TrainArgs>) =
         sparsity
         |> Option.iter (fun x ->
             printfn
-                "the file holds the lowered integer ternary model (%.1f %% zero weights); its accuracy above is the C# integer runtime's"
+                "the file holds the lowered integer %s model (%.1f %% zero weights); its accuracy above is the C# integer runtime's"
+                qatKind
                 (100.0 * x))
 
         if data.Source <> "" then

@@ -191,13 +191,66 @@ module Lower =
 
         kept.ToArray()
 
-    /// Lowers a float model to an integer model. BatchNorm layers are folded first; calibration
-    /// inputs fix the activation ranges (min-max). Errors name the layer that cannot be lowered.
-    let lower (options: LowerOptions) (calibration: Tensor list) (model: Model) : Result<IntModel, string> =
+    // The activation fused into layer i (a ReLU or ReLU6 right after it).
+    let private fusedActivation (layers: Layer[]) (i: int) : Layer option =
+        if i + 1 < layers.Length then
+            match layers[i + 1] with
+            | ReLU
+            | ReLU6 -> Some layers[i + 1]
+            | _ -> None
+        else
+            None
+
+    /// The tensors the integer model quantizes, by range index of the BN-folded model (0 = input, i + 1 = output
+    /// of folded layer i), each mapped to the range index whose int8 parameters it uses: itself for the input and
+    /// for each conv/depthwise/pointwise/dense output (after a fused ReLU/ReLU6), whose ranges `lower` derives;
+    /// the grid of the pool's input for each pool output (the integer pools keep their input's scale and zero point).
+    let activationGrids (model: Model) : Map<int, int> =
+        let layers = (Fold.batchNorm model).Layers |> List.toArray
+        let mutable grids = Map [ 0, 0 ]
+        let mutable current = 0
+        let mutable i = 0
+
+        while i < layers.Length do
+            let consumed = if (fusedActivation layers i).IsSome then 2 else 1
+            let outIndex = i + consumed
+
+            match layers[i] with
+            | Conv2d _
+            | DepthwiseConv2d _
+            | Pointwise _
+            | Dense _ ->
+                grids <- grids.Add(outIndex, outIndex)
+                current <- outIndex
+            | MaxPool _
+            | AvgPool _
+            | GlobalAvgPool -> grids <- grids.Add(outIndex, current)
+            | _ -> ()
+
+            i <- i + consumed
+
+        grids
+
+    /// The range indices whose [lo, hi] the lowering of the model uses (activationGrids' own ranges).
+    let neededRanges (model: Model) : Set<int> =
+        activationGrids model
+        |> Seq.choose (fun kv -> if kv.Key = kv.Value then Some kv.Key else None)
+        |> Set.ofSeq
+
+    /// As `lower`, with activation ranges [lo, hi] given by range index (0 = input, i + 1 = output of BN-folded
+    /// layer i, as activationGrids): a given range replaces the min-max observation of that tensor (e.g. ranges
+    /// learned by quantization-aware training). Calibration may be empty when every needed range is given.
+    let lowerWith
+        (options: LowerOptions)
+        (given: Map<int, float * float>)
+        (calibration: Tensor list)
+        (model: Model)
+        : Result<IntModel, string> =
         try
             match Model.validate model with
             | Error e -> Error e
-            | Ok() when calibration.IsEmpty -> Error "calibration needs at least one input"
+            | Ok() when calibration.IsEmpty && not (neededRanges model |> Set.forall given.ContainsKey) ->
+                Error "calibration needs at least one input (or a given range for every quantized tensor)"
             | Ok() ->
                 let folded = Fold.batchNorm model
                 // Names and messages use the float model's layer numbers, which `tern inspect` shows.
@@ -220,6 +273,13 @@ module Lower =
                     observe 0 x
                     Forward.activations folded x |> List.iteri (fun i t -> observe (i + 1) t)
 
+                for KeyValue(i, (lo, hi)) in given do
+                    if i < 0 || i > layers.Length then
+                        failwith $"range index {i} is outside 0..{layers.Length}"
+
+                    ranges[i].Lo <- lo
+                    ranges[i].Hi <- hi
+
                 let paramsAt i =
                     activationParams ranges[i].Lo ranges[i].Hi
 
@@ -234,14 +294,7 @@ module Lower =
                     let input = shapes[i]
                     let name = $"{Model.kindName layer}_{original[i]}"
 
-                    let activation =
-                        if i + 1 < layers.Length then
-                            match layers[i + 1] with
-                            | ReLU
-                            | ReLU6 -> Some layers[i + 1]
-                            | _ -> None
-                        else
-                            None
+                    let activation = fusedActivation layers i
 
                     let consumed = if activation.IsSome then 2 else 1
                     let outIndex = i + consumed // range index of the fused output
@@ -402,3 +455,8 @@ module Lower =
         | :? ArgumentException as e -> Error e.Message
         | :? System.IO.InvalidDataException as e -> Error e.Message
         | e when e.GetType() = typeof<Exception> -> Error e.Message
+
+    /// Lowers a float model to an integer model. BatchNorm layers are folded first; calibration
+    /// inputs fix the activation ranges (min-max). Errors name the layer that cannot be lowered.
+    let lower (options: LowerOptions) (calibration: Tensor list) (model: Model) : Result<IntModel, string> =
+        lowerWith options Map.empty calibration model

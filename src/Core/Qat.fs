@@ -26,6 +26,14 @@ type QatConfig = {
     Seed: int
     /// Worker threads per batch, 0 for every core (results do not depend on it).
     Threads: int
+    /// Fake-quantize activations (int8, learned ranges) in the forward pass, on the tensors the lowering quantizes.
+    ActivationQuant: bool
+    /// Training inputs (evenly spaced) whose min-max initialises the activation ranges.
+    RangeCalibration: int
+    /// The range bounds' learning rate relative to the weights'.
+    RangeRate: float
+    /// Learn the input's range too (costs the first layer's input gradient); otherwise it stays at its min-max.
+    LearnInputRange: bool
 }
 
 /// Fraction of pruned weights and of zero ternary codes over all conv/dense layers.
@@ -49,8 +57,13 @@ type QatResult = {
     /// The BN-folded model with the latent (real-valued, pruned) weights. `Lower.lower LowerOptions.Ternary`
     /// (with the config's Threshold and AlphaMode) ternarizes exactly these weights to the trained codes.
     Latent: Model
-    /// The same model with every conv/dense weight replaced by alpha * t: what the QAT forward pass computed.
+    /// The same model with every conv/dense weight replaced by what the QAT forward pass used: alpha * t
+    /// (trainTernary) or s_c * q (trainInt8).
     Ternary: Model
+    /// Learned activation ranges [lo, hi] by range index (Lower.activationGrids); empty without activation quant.
+    Ranges: Map<int, float * float>
+    /// The lowering that reproduces the trained weights: `Lower.lowerWith Lowering Ranges calibration Latent`.
+    Lowering: LowerOptions
     /// Keep-masks by layer index of Latent (false = pruned).
     Masks: Map<int, bool[]>
     Sparsity: QatSparsity
@@ -60,17 +73,18 @@ type QatResult = {
     BestEpoch: int
 }
 
-/// Quantization-aware ternary training: BN folded first, then fine-tuning with the forward pass on TWN-ternarized
-/// weights (straight-through gradient to the latent weights) and magnitude pruning on a cubic schedule.
-///
-/// Activations are not fake-quantized during training (learned int8 ranges would need an IR change); the
-/// lowering calibrates them afterwards by min-max over training inputs.
+/// Quantization-aware training: BN folded first, then fine-tuning with the forward pass on TWN-ternarized (or int8)
+/// weights (straight-through gradient to the latent weights), magnitude pruning on a cubic schedule, and int8
+/// fake-quantized activations with learned ranges (Train's ActivationQuant) on exactly the tensors the lowering
+/// quantizes, so that the integer model's activation grid is the one trained on.
 [<RequireQualifiedAccess>]
 module Qat =
 
     /// 80 epochs of 32, Adam 1e-2 with a cosine schedule, no weight decay, 45 % pruning ramped over the first
     /// half, TWN threshold 0.7 * mean|w| with alpha per output channel (as LowerOptions.Ternary). Tuned on the
-    /// radar simulator (5 folds): rate 1e-2 beat 3e-3, 1e-3 and 3e-4, and 80 epochs beat 40 and 120.
+    /// radar simulator (5 folds): rate 1e-2 beat 3e-3, 1e-3 and 3e-4, and 80 epochs beat 40 and 120. Activations are
+    /// fake-quantized with ranges learned at the weights' rate from min-max over 256 training inputs; the input's
+    /// range stays at its min-max.
     let defaultConfig: QatConfig = {
         Epochs = 80
         BatchSize = 32
@@ -84,6 +98,19 @@ module Qat =
         Augment = NoAugmentation
         Seed = 1
         Threads = 0
+        ActivationQuant = true
+        RangeCalibration = 256
+        RangeRate = 1.0
+        LearnInputRange = false
+    }
+
+    /// int8 fine-tuning: 20 epochs of 32, Adam 1e-3 with a cosine schedule, no pruning, activation quantization on.
+    /// (Not tuned: int8 weights sit close to the float ones, so a short, gentle fine-tuning suffices.)
+    let defaultInt8Config: QatConfig = {
+        defaultConfig with
+            Epochs = 20
+            LearningRate = 1e-3
+            Sparsity = 0.0
     }
 
     /// Output rows (channels) of each conv/dense layer, by layer index: the rows TWN computes alpha over.
@@ -132,6 +159,30 @@ module Qat =
                     |> List.mapi (fun i layer ->
                         match weightsOf layer with
                         | Some w -> withWeights layer (ternaryWeights threshold mode rows[i] w)
+                        | None -> layer)
+        }
+
+    /// The weights s_c * q that Lower's Int8Weights stores (per-channel symmetric int8), rows = output channels.
+    let int8Weights (rows: int) (weights: float32[]) : float32[] =
+        let ps = Quantize.perChannel 8 Symmetric rows weights
+        let fanIn = weights.Length / rows
+
+        weights
+        |> Array.mapi (fun j w ->
+            let p = ps[j / fanIn]
+            float32 (p.Scale * float (Quantize.quantize p (float w))))
+
+    /// The model with every conv/dense weight array replaced by its int8 values s_c * q.
+    let int8Model (model: Model) : Model =
+        let rows = weightRows model
+
+        {
+            model with
+                Layers =
+                    model.Layers
+                    |> List.mapi (fun i layer ->
+                        match weightsOf layer with
+                        | Some w -> withWeights layer (int8Weights rows[i] w)
                         | None -> layer)
         }
 
@@ -213,24 +264,83 @@ module Qat =
     // Copies the optimiser state (moments and step counts) between sessions of the same model, so that renewing
     // the masks does not restart Adam.
     let private carryState (from: TrainSession) (into: TrainSession) =
-        Array.iter2
-            (fun (a: Node) (b: Node) ->
-                Array.iter2
-                    (fun (p: Param) (q: Param) ->
-                        Array.blit p.State.First 0 q.State.First 0 p.State.First.Length
-                        Array.blit p.State.Second 0 q.State.Second 0 p.State.Second.Length
-                        q.State.Steps <- p.State.Steps)
-                    a.Params
-                    b.Params)
-            from.Nodes
-            into.Nodes
+        let copy (p: Param) (q: Param) =
+            Array.blit p.State.First 0 q.State.First 0 p.State.First.Length
+            Array.blit p.State.Second 0 q.State.Second 0 p.State.Second.Length
+            q.State.Steps <- p.State.Steps
 
-    /// Fine-tunes a trained float model (with or without BatchNorm) for ternary weights: folds BN, then trains
-    /// with the forward pass on TWN weights and prunes by magnitude on a cubic schedule (masks renewed every
-    /// epoch of the ramp). With a validation split the kept weights are those of the best ternary validation
-    /// accuracy after the ramp. Throws ArgumentException on bad input.
-    let trainTernary
+        Array.iter2 (fun (a: Node) (b: Node) -> Array.iter2 copy a.Params b.Params) from.Nodes into.Nodes
+
+        Array.iter2
+            (fun (a: QuantPoint option) (b: QuantPoint option) ->
+                match a, b with
+                | Some a, Some b when a.Owns && b.Owns -> copy a.Range b.Range
+                | _ -> ())
+            from.QuantAt
+            into.QuantAt
+
+    /// Initial activation quantization for the BN-folded model: every tensor the lowering quantizes, its range
+    /// the min-max over the inputs of the model with effective (quantized) weights; pools follow their input's grid.
+    let initialActivationQuant (cfg: QatConfig) (effective: Model) (inputs: Tensor list) : ActivationQuant =
+        let grids = Lower.activationGrids effective
+        let own = grids |> Map.filter (fun k v -> k = v)
+        let ranges = Collections.Generic.Dictionary<int, float * float>()
+
+        let observe i (t: Tensor) =
+            if own.ContainsKey i then
+                let lo, hi = Quantize.minMax t.Data
+
+                let lo, hi =
+                    match ranges.TryGetValue i with
+                    | true, (a, b) -> min a lo, max b hi
+                    | _ -> min 0.0 lo, max 0.0 hi
+
+                ranges[i] <- (lo, hi)
+
+        for x in inputs do
+            observe 0 x
+            Forward.activations effective x |> List.iteri (fun i t -> observe (i + 1) t)
+
+        {
+            Ranges = own |> Map.map (fun i _ -> if ranges.ContainsKey i then ranges[i] else (0.0, 0.0))
+            Follow = grids |> Map.filter (fun k v -> k <> v)
+            Frozen = (if cfg.LearnInputRange then Set.empty else Set.singleton 0)
+            RateScale = cfg.RangeRate
+        }
+
+    /// Logits of the QAT forward pass of a result in inference mode: its quantized weights (Ternary) and, when it
+    /// learned ranges, activations fake-quantized on them as in training (Optimised path, batches of 64).
+    let outputs (result: QatResult) (inputs: float32[][]) : float32[][] =
+        let grids = Lower.activationGrids result.Ternary
+
+        let aq =
+            if result.Ranges.IsEmpty then
+                None
+            else
+                Some {
+                    Ranges = result.Ranges
+                    Follow = grids |> Map.filter (fun k v -> k <> v)
+                    Frozen = result.Ranges |> Map.keys |> Set.ofSeq
+                    RateScale = 0.0
+                }
+
+        let cfg = {
+            Train.defaultConfig with
+                BatchSize = 64
+                Threads = 2
+                ActivationQuant = aq
+        }
+
+        Train.outputsWith cfg result.Ternary inputs
+
+    // The shared fine-tuning loop of trainTernary and trainInt8: `quantize rows w` gives the weights the forward pass
+    // uses, `effective` the model of those weights.
+    let private fineTune
         (cfg: QatConfig)
+        (quantize: int -> float32[] -> float32[])
+        (effective: Model -> Model)
+        (zeros: Model -> float)
+        (lowering: LowerOptions)
         (model: Model)
         (train: float32[][] * int[])
         (valid: (float32[][] * int[]) option)
@@ -247,7 +357,7 @@ module Qat =
 
         let transform (i: int) (w: float32[]) : float32[] =
             match rows.TryFind i with
-            | Some r -> ternaryWeights cfg.Threshold cfg.AlphaMode r w
+            | Some r -> quantize r w
             | None -> w
 
         let rampEpochs =
@@ -255,6 +365,19 @@ module Qat =
                 max 1 (int (Math.Ceiling(float cfg.Epochs * cfg.RampFraction)))
             else
                 0
+
+        let activationQuant =
+            if cfg.ActivationQuant then
+                // Evenly spaced training inputs, as the study's calibration.
+                let n = samples.Length
+                let m = max 1 (min cfg.RangeCalibration n)
+
+                let inputs =
+                    List.init m (fun k -> Tensor.ofArray folded.Input samples[int (int64 k * int64 n / int64 m)])
+
+                Some(initialActivationQuant cfg (effective folded) inputs)
+            else
+                None
 
         let trainCfg = {
             Train.defaultConfig with
@@ -269,7 +392,30 @@ module Qat =
                 Path = Optimised
                 WeightTransform = Some transform
                 Masks = Map.empty
+                ActivationQuant = activationQuant
         }
+
+        // Accuracy of the QAT forward pass (quantized weights, and activations with the given ranges) on a split.
+        let quantAccuracy (latent: Model) (ranges: Map<int, float * float>) (vx: float32[][]) (vy: int[]) =
+            match activationQuant with
+            | Some aq ->
+                let outs =
+                    Train.outputsWith
+                        {
+                            trainCfg with
+                                ActivationQuant = Some { aq with Ranges = ranges }
+                        }
+                        latent
+                        vx
+
+                let correct =
+                    Array.map2 (fun (o: float32[]) y -> if Tensor.argmax o = y then 1 else 0) outs vy
+                    |> Array.sum
+
+                float correct / float (max 1 vx.Length)
+            | None ->
+                let acc, _, _ = Train.evaluate (effective latent) vx vy
+                acc
 
         let rng = Random(cfg.Seed)
         let order = Array.init samples.Length id
@@ -277,14 +423,15 @@ module Qat =
         let mutable masks: Map<int, bool[]> = Map.empty
         let mutable current = folded
         let mutable session = Train.session trainCfg folded None
-        let mutable best: (Model * Map<int, bool[]> * int) option = None
+        let mutable best: (Model * Map<int, bool[]> * Map<int, float * float> * int) option = None
         let mutable bestAcc = -1.0
 
         for epoch in 0 .. cfg.Epochs - 1 do
             let watch = Stopwatch.StartNew()
 
             // Renew the masks at the start of each ramp epoch. Optim.update keeps pruned weights at zero only for
-            // the masks a session was made with, so a new mask means a new session; the optimiser state moves over.
+            // the masks a session was made with, so a new mask means a new session; the optimiser state and the
+            // learned activation ranges move over.
             if epoch < rampEpochs then
                 let target = cubicSparsity cfg.Sparsity rampEpochs (epoch + 1)
                 current <- Train.sessionModel session
@@ -297,7 +444,18 @@ module Qat =
                         |> Option.map (fun w -> i, magnitudeMask rows[i] target (masks.TryFind i) w))
                     |> Map.ofList
 
-                let next = Train.session { trainCfg with Masks = masks } current None
+                let nextCfg = {
+                    trainCfg with
+                        Masks = masks
+                        ActivationQuant =
+                            activationQuant
+                            |> Option.map (fun aq -> {
+                                aq with
+                                    Ranges = Train.activationRanges session
+                            })
+                }
+
+                let next = Train.session nextCfg current None
                 carryState session next
                 session <- next
 
@@ -326,14 +484,11 @@ module Qat =
                 correct <- correct + c
 
             let latent = Train.sessionModel session
+            let ranges = Train.activationRanges session
 
             let validAcc =
                 match valid with
-                | Some(vx, vy) when vx.Length > 0 ->
-                    let acc, _, _ =
-                        Train.evaluate (ternaryModel cfg.Threshold cfg.AlphaMode latent) vx vy
-
-                    Some acc
+                | Some(vx, vy) when vx.Length > 0 -> Some(quantAccuracy latent ranges vx vy)
                 | _ -> None
 
             let pruned = prunedFraction masks folded
@@ -360,22 +515,68 @@ module Qat =
             match validAcc with
             | Some acc when epoch + 1 >= rampEpochs && acc >= bestAcc ->
                 bestAcc <- acc
-                best <- Some(latent, masks, epoch + 1)
+                best <- Some(latent, masks, ranges, epoch + 1)
             | _ -> ()
 
-        let latent, finalMasks, bestEpoch =
+        let latent, finalMasks, finalRanges, bestEpoch =
             match best with
             | Some b -> b
-            | None -> Train.sessionModel session, masks, cfg.Epochs
+            | None -> Train.sessionModel session, masks, Train.activationRanges session, cfg.Epochs
 
         {
             Latent = latent
-            Ternary = ternaryModel cfg.Threshold cfg.AlphaMode latent
+            Ternary = effective latent
+            Ranges = finalRanges
+            Lowering = lowering
             Masks = finalMasks
             Sparsity = {
                 Pruned = prunedFraction finalMasks latent
-                Ternary = ternarySparsity cfg.Threshold cfg.AlphaMode latent
+                Ternary = zeros latent
             }
             History = List.ofSeq history
             BestEpoch = bestEpoch
         }
+
+    /// Fine-tunes a trained float model (with or without BatchNorm) for ternary weights: folds BN, then trains
+    /// with the forward pass on TWN weights (and, with cfg.ActivationQuant, int8 fake-quantized activations with
+    /// learned ranges) and prunes by magnitude on a cubic schedule (masks renewed every epoch of the ramp). With a
+    /// validation split the kept weights are those of the best quantized validation accuracy after the ramp.
+    /// Throws ArgumentException on bad input.
+    let trainTernary
+        (cfg: QatConfig)
+        (model: Model)
+        (train: float32[][] * int[])
+        (valid: (float32[][] * int[]) option)
+        (progress: QatEpoch -> unit)
+        : QatResult =
+        fineTune
+            cfg
+            (ternaryWeights cfg.Threshold cfg.AlphaMode)
+            (ternaryModel cfg.Threshold cfg.AlphaMode)
+            (ternarySparsity cfg.Threshold cfg.AlphaMode)
+            { Weights = TernaryWeights(cfg.Threshold, cfg.AlphaMode) }
+            model
+            train
+            valid
+            progress
+
+    /// Fine-tunes a trained float model for int8 weights (per-channel symmetric, exactly as Lower's Int8Weights)
+    /// with int8 fake-quantized activations as trainTernary (defaultInt8Config: no pruning). Sparsity.Ternary then
+    /// holds the fraction of zero int8 weights. Throws ArgumentException on bad input.
+    let trainInt8
+        (cfg: QatConfig)
+        (model: Model)
+        (train: float32[][] * int[])
+        (valid: (float32[][] * int[]) option)
+        (progress: QatEpoch -> unit)
+        : QatResult =
+        let zeros (latent: Model) =
+            let ws =
+                (int8Model latent).Layers |> List.choose weightsOf |> Array.concat
+
+            if ws.Length = 0 then
+                0.0
+            else
+                float (ws |> Array.filter (fun w -> w = 0.0f) |> Array.length) / float ws.Length
+
+        fineTune cfg int8Weights int8Model zeros LowerOptions.Int8 model train valid progress

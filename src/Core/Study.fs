@@ -23,7 +23,8 @@ type StudyConfig = {
     Qat: QatConfig
     /// Fraction of the training subjects held out for early stopping (FP32) and best-epoch choice (QAT).
     Holdout: float
-    /// Training inputs used to calibrate the lowering's activation ranges (min-max); evenly spaced.
+    /// Training inputs used to calibrate the lowering's activation ranges (min-max) that QAT did not learn; evenly
+    /// spaced.
     Calibration: int
     /// Worker threads for training and the integer runner, 0 for every core.
     Threads: int
@@ -190,15 +191,12 @@ module Study =
                 (if validIdx.Length > 0 then Some valid else None)
                 (fun e -> progress (QatStep(fold.Index, e)))
 
-        let options = {
-            Weights = TernaryWeights(cfg.Qat.Threshold, cfg.Qat.AlphaMode)
-        }
-
-        // Activation ranges by min-max over training inputs: QAT does not learn them (see Qat).
+        // The activation ranges QAT learned fix the integer model's grid (qat.Ranges); min-max over training
+        // inputs covers any tensor without one (all of them when activation quantization is off).
         let calibration = calibrationInputs data.Shape cfg.Calibration (fst train)
 
         let im =
-            match Lower.lower options calibration qat.Latent with
+            match Lower.lowerWith qat.Lowering qat.Ranges calibration qat.Latent with
             | Ok m -> m
             | Error e -> failwith $"fold {fold.Index}: lowering failed: {e}"
 

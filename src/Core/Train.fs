@@ -17,6 +17,25 @@ type EarlyStopOn =
     | ValidLoss
     | ValidAccuracy
 
+/// Fake quantization of activations during training (int8 activation QAT). A range index names a tensor as
+/// Lower does: 0 is the model input, i + 1 the output of layer i.
+///
+/// Forward: q(x) = (clamp(roundHalfAway(x / s) + z, -128, 127) - z) * s with s, z = Quantize.affine 8 Asymmetric
+/// lo hi (= Lower.activationParams), so training sees the integer model's grid. Backward (straight-through,
+/// PACT-style): dq/dx = 1 where the code is inside [-128, 127] and 0 where it clamps; dq/dlo = 1 where it clamps
+/// below and dq/dhi = 1 where it clamps above (the derivative of the smooth surrogate clamp(x, lo, hi)), 0 elsewhere.
+type ActivationQuant = {
+    /// Initial [lo, hi] by range index of the tensors fake-quantized on a range of their own.
+    Ranges: Map<int, float * float>
+    /// Tensors rounded onto another range's grid, without a range of their own (range index -> index of the range
+    /// used): pool outputs, which the integer model keeps on its input's scale and zero point.
+    Follow: Map<int, int>
+    /// Range indices whose bounds stay fixed (no gradient step).
+    Frozen: Set<int>
+    /// The bounds' learning rate relative to the weights'.
+    RateScale: float
+}
+
 /// Training settings.
 type TrainConfig = {
     Epochs: int
@@ -45,6 +64,8 @@ type TrainConfig = {
     /// set to zero and stay zero through every update (magnitude pruning).
     Masks: Map<int, bool[]>
     Augment: Augmentation
+    /// Fake-quantized activations with learned ranges (see ActivationQuant); None costs nothing.
+    ActivationQuant: ActivationQuant option
 }
 
 /// One epoch of training (Epoch is 1-based).
@@ -114,6 +135,22 @@ type internal Node = {
     Ones: float32[]
 }
 
+/// One fake-quantized tensor of a session.
+type internal QuantPoint = {
+    /// Range index of the tensor (0 = input, i + 1 = output of layer i).
+    Index: int
+    /// The range [lo, hi] whose grid it uses (Values = [| lo; hi |]); shared by a follower with its source.
+    Range: Param
+    /// Whether this point owns Range (its gradient and update); followers only round.
+    Owns: bool
+    Learn: bool
+    Size: int
+    /// Per element of the batch: 0 inside the grid, -1 clamped below, +1 clamped above.
+    Region: sbyte[]
+    /// Per sample: the gradient sums to lo and hi, added up in sample order.
+    Partial: float[]
+}
+
 /// A model being trained: parameter copies, batch buffers and optimiser state.
 type TrainSession = internal {
     Config: TrainConfig
@@ -125,6 +162,8 @@ type TrainSession = internal {
     ClassWeights: float32[] option
     Threads: int
     mutable NeedInputGrad: bool
+    /// Fake quantization by range index (length = layers + 1); empty when ActivationQuant is None.
+    QuantAt: QuantPoint option[]
 }
 
 /// Float training of every layer kind: forward and backward, SGD/Adam, schedules, early stopping.
@@ -147,6 +186,7 @@ module Train =
         WeightTransform = None
         Masks = Map.empty
         Augment = NoAugmentation
+        ActivationQuant = None
     }
 
     /// Inverse class frequencies normalised so that their mean over the samples is 1: N / (P * count) with P the
@@ -302,6 +342,118 @@ module Train =
             Ones = Array.create (if isBn then inS.C else 0) 1.0f
         }
 
+    // The fake-quantized tensors of a session by range index (an empty array when the hook is off).
+    let private quantPoints (cfg: TrainConfig) (capacity: int) (shapes: Shape3[]) : QuantPoint option[] =
+        match cfg.ActivationQuant with
+        | None -> [||]
+        | Some aq ->
+            let count = shapes.Length
+            let at = Array.create count None
+
+            let check what (i: int) =
+                if i < 0 || i >= count then
+                    invalidArg "cfg" $"activation quantization: {what} range index {i} is outside 0..{count - 1}"
+
+            let point i range owns learn =
+                let size = shapes[i].Size
+
+                {
+                    Index = i
+                    Range = range
+                    Owns = owns
+                    Learn = learn
+                    Size = size
+                    Region = Array.zeroCreate (capacity * size)
+                    Partial = Array.zeroCreate (if owns then capacity * 2 else 0)
+                }
+
+            for KeyValue(i, (lo, hi)) in aq.Ranges do
+                check "a" i
+
+                if not (Double.IsFinite lo && Double.IsFinite hi) || lo > hi then
+                    invalidArg "cfg" $"activation quantization: range {i} is [{lo}, {hi}]"
+
+                // The grid always holds 0 (Quantize.affine widens the range), so the bounds are kept that way.
+                let values = [| float32 (min lo 0.0); float32 (max hi 0.0) |]
+
+                let range = {
+                    Name = $"range{i}"
+                    Values = values
+                    Grad = Array.zeroCreate 2
+                    Slots = [||]
+                    State = Optim.newState 2
+                    Decay = false
+                    Keep = None
+                }
+
+                at[i] <- Some(point i range true (not (aq.Frozen.Contains i)))
+
+            for KeyValue(i, source) in aq.Follow do
+                check "a following" i
+
+                match (if source >= 0 && source < count then at[source] else None), at[i] with
+                | _, Some _ -> invalidArg "cfg" $"activation quantization: range index {i} both has a range and follows one"
+                | Some src, None when src.Owns -> at[i] <- Some(point i src.Range false false)
+                | _ -> invalidArg "cfg" $"activation quantization: range index {i} follows {source}, which has no range"
+
+            at
+
+    /// The int8 grid training uses for a range [lo, hi]: Quantize.affine 8 Asymmetric, as Lower.activationParams.
+    let activationGrid (lo: float) (hi: float) : QParams = Quantize.affine 8 Asymmetric lo hi
+
+    /// Fake quantization of one value on a grid: (clamp(roundHalfAway(x / s) + z) - z) * s, and where the code
+    /// fell: -1 clamped below, 0 inside, +1 clamped above.
+    let fakeQuant (p: QParams) (x: float32) : float32 * int =
+        let c = Quantize.roundHalfAway (float x / p.Scale) + float p.ZeroPoint
+
+        if c < float p.QMin then
+            float32 (p.Scale * float (p.QMin - p.ZeroPoint)), -1
+        elif c > float p.QMax then
+            float32 (p.Scale * float (p.QMax - p.ZeroPoint)), 1
+        else
+            float32 (p.Scale * (c - float p.ZeroPoint)), 0
+
+    // Fake-quantizes n samples of a tensor in place, recording each element's region for the backward pass.
+    let private quantForward (threads: int) (q: QuantPoint) (t: float32[]) (n: int) =
+        let p = activationGrid (float q.Range.Values[0]) (float q.Range.Values[1])
+
+        forEach threads n (fun i ->
+            for j in i * q.Size .. (i + 1) * q.Size - 1 do
+                let v, r = fakeQuant p t[j]
+                t[j] <- v
+                q.Region[j] <- sbyte r)
+
+    // Straight-through backward in place on the gradient of the quantized tensor: kept inside, moved to the lower
+    // (upper) bound's gradient where the code clamped below (above). Per-sample sums, then in sample order.
+    let private quantBackward (threads: int) (q: QuantPoint) (dy: float32[]) (n: int) =
+        let owns = q.Owns
+
+        forEach threads n (fun i ->
+            let mutable dlo = 0.0
+            let mutable dhi = 0.0
+
+            for j in i * q.Size .. (i + 1) * q.Size - 1 do
+                let r = q.Region[j]
+
+                if r <> 0y then
+                    if r < 0y then dlo <- dlo + float dy[j] else dhi <- dhi + float dy[j]
+                    dy[j] <- 0.0f
+
+            if owns then
+                q.Partial[2 * i] <- dlo
+                q.Partial[2 * i + 1] <- dhi)
+
+        if owns then
+            let mutable dlo = 0.0
+            let mutable dhi = 0.0
+
+            for i in 0 .. n - 1 do
+                dlo <- dlo + q.Partial[2 * i]
+                dhi <- dhi + q.Partial[2 * i + 1]
+
+            q.Range.Grad[0] <- float32 dlo
+            q.Range.Grad[1] <- float32 dhi
+
     let private create
         (cfg: TrainConfig)
         (model: Model)
@@ -331,6 +483,8 @@ module Train =
                 if w.Length <> outputs then
                     invalidArg "classWeights" $"{w.Length} class weights for {outputs} outputs")
 
+            let quantAt = quantPoints cfg capacity shapes
+
             {
                 Config = cfg
                 Model = model
@@ -344,6 +498,7 @@ module Train =
                      elif cfg.Threads <= 0 then Environment.ProcessorCount
                      else cfg.Threads)
                 NeedInputGrad = false
+                QuantAt = quantAt
             }
 
     // Effective weights for this batch (the QAT hook) and their transposes for the fast kernels.
@@ -814,18 +969,34 @@ module Train =
 
         prepareWeights s
         let last = s.Nodes.Length - 1
+        let quant = s.QuantAt.Length > 0
+
+        let quantAt k =
+            if quant then s.QuantAt[k] else None
+
+        quantAt 0 |> Option.iter (fun q -> quantForward s.Threads q s.Input n)
 
         for k in 0..last do
             let x = if k = 0 then s.Input else s.Nodes[k - 1].Y
             forwardNode s s.Nodes[k] x n training
+            quantAt (k + 1) |> Option.iter (fun q -> quantForward s.Threads q s.Nodes[k].Y n)
 
         let result = lossAndGrad s labels n
 
         if backward then
+            // A learned input range needs the gradient at the input, which the first layer otherwise skips.
+            let inputRange = quantAt 0 |> Option.exists (fun q -> q.Learn)
+
             for k in last .. -1 .. 0 do
                 let x = if k = 0 then s.Input else s.Nodes[k - 1].Y
                 let dy = if k = last then s.LossGrad else s.Nodes[k + 1].DX
-                backwardNode s s.Nodes[k] x dy n (k > 0 || s.NeedInputGrad)
+                quantAt (k + 1) |> Option.iter (fun q -> quantBackward s.Threads q dy n)
+                backwardNode s s.Nodes[k] x dy n (k > 0 || s.NeedInputGrad || inputRange)
+
+            quantAt 0
+            |> Option.iter (fun q ->
+                if q.Learn || s.NeedInputGrad then
+                    quantBackward s.Threads q s.Nodes[0].DX n)
 
         result
 
@@ -841,6 +1012,19 @@ module Train =
             for p in node.Params do
                 let decay = if p.Decay then s.Config.WeightDecay else 0.0
                 Optim.update s.Config.Optimizer rate decay p.Keep p.State p.Values p.Grad
+
+        match s.Config.ActivationQuant with
+        | Some aq ->
+            for q in s.QuantAt do
+                match q with
+                | Some q when q.Owns && q.Learn ->
+                    let r = q.Range
+                    Optim.update s.Config.Optimizer (rate * aq.RateScale) 0.0 None r.State r.Values r.Grad
+                    // Keep 0 inside the range, as the grid does anyway.
+                    r.Values[0] <- min r.Values[0] 0.0f
+                    r.Values[1] <- max r.Values[1] 0.0f
+                | _ -> ()
+        | None -> ()
 
         (if sumW > 0.0 then total / sumW else 0.0), correct
 
@@ -860,6 +1044,14 @@ module Train =
             loss, correct, Array.init inputs.Length (fun i -> Array.sub s.Nodes[0].DX (i * inN) inN)
         finally
             s.NeedInputGrad <- false
+
+    /// The session's current activation ranges [lo, hi] by range index (empty when the hook is off).
+    let activationRanges (s: TrainSession) : Map<int, float * float> =
+        s.QuantAt
+        |> Array.choose (function
+            | Some q when q.Owns -> Some(q.Index, (float q.Range.Values[0], float q.Range.Values[1]))
+            | _ -> None)
+        |> Map.ofArray
 
     /// The session's current parameters and running statistics as a model (raw weights, before any transform).
     let sessionModel (s: TrainSession) : Model =
@@ -919,6 +1111,23 @@ module Train =
         let k = last.Out.Size
         Array.init inputs.Length (fun i -> Array.sub last.Y (i * k) k)
 
+    /// Inference-mode outputs (logits) as the training forward pass of cfg computes them: its Path, WeightTransform
+    /// and ActivationQuant (the ranges given there), in batches of cfg.BatchSize (model unchanged).
+    let outputsWith (cfg: TrainConfig) (model: Model) (inputs: float32[][]) : float32[][] =
+        let s = create cfg model None (max 1 cfg.BatchSize)
+        let last = s.Nodes[s.Nodes.Length - 1]
+        let k = last.Out.Size
+        let result = Array.zeroCreate inputs.Length
+
+        for start in 0 .. s.Capacity .. inputs.Length - 1 do
+            let n = min s.Capacity (inputs.Length - start)
+            runBatch s (Array.sub inputs start n) (Array.zeroCreate n) false false |> ignore
+
+            for i in 0 .. n - 1 do
+                result[start + i] <- Array.sub last.Y (i * k) k
+
+        result
+
     /// Training-mode loss of one batch (naive path, model unchanged): the function finite differences probe.
     let loss (model: Model) (classWeights: float32[] option) (inputs: float32[][]) (labels: int[]) : float =
         let s =
@@ -950,6 +1159,37 @@ module Train =
             ]
             Inputs = Array.init inputs.Length (fun i -> Array.sub s.Nodes[0].DX (i * inN) inN)
         }
+
+    /// Training-mode gradients of one batch under cfg (its Path, WeightTransform, ActivationQuant and Masks; model
+    /// unchanged), with the gradients (d lo, d hi) of the loss with respect to each activation range by range index.
+    let gradientsWith
+        (cfg: TrainConfig)
+        (model: Model)
+        (inputs: float32[][])
+        (labels: int[])
+        : Gradients * Map<int, float * float> =
+        let s = create cfg model None (max 1 inputs.Length)
+        s.NeedInputGrad <- true
+        let total, sumW, _ = runBatch s inputs labels true true
+        let inN = model.Input.Size
+
+        let g = {
+            Loss = (if sumW > 0.0 then total / sumW else 0.0)
+            Params = [
+                for node in s.Nodes do
+                    for p in node.Params -> node.Index, p.Name, Array.copy p.Grad
+            ]
+            Inputs = Array.init inputs.Length (fun i -> Array.sub s.Nodes[0].DX (i * inN) inN)
+        }
+
+        let ranges =
+            s.QuantAt
+            |> Array.choose (function
+                | Some q when q.Owns -> Some(q.Index, (float q.Range.Grad[0], float q.Range.Grad[1]))
+                | _ -> None)
+            |> Map.ofArray
+
+        g, ranges
 
     // Inference-mode loss and accuracy over a whole split, in batches of the session's capacity.
     let private validate (s: TrainSession) (samples: float32[][]) (labels: int[]) : float * float =

@@ -376,6 +376,60 @@ type CliTests() =
                 Assert.That(f.TryGetProperty(key) |> fst, Is.True, key)
 
     [<Test>]
+    member _.``train --qat int8 writes an int8 integer model whose activation ranges were learned``() =
+        let code, _, err =
+            tern [
+                "data"
+                "synth"
+                "--out"
+                path "tiny8"
+                "--subjects"
+                "4"
+                "--per-class"
+                "2"
+                "--seed"
+                "6"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+
+        let code, out, err =
+            tern [
+                "train"
+                "--data"
+                path "tiny8"
+                "--out"
+                path "qat8.tern"
+                "--epochs"
+                "1"
+                "--qat"
+                "int8"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        Assert.That(j.GetProperty("qat").GetString(), Is.EqualTo "int8")
+        Assert.That(j.GetProperty("valid_accuracy").GetDouble(), Is.InRange(0.0, 1.0))
+
+        let model =
+            match Tern.Core.ModelFile.load (path "qat8.tern") with
+            | Ok(Tern.Core.IntegerModel m) -> m
+            | Ok _ -> failwith "expected an integer model"
+            | Error e -> failwith e
+
+        let convs =
+            model.Layers
+            |> Array.choose (function
+                | :? Tern.Runtime.IntConvLayer as c -> Some c
+                | _ -> None)
+
+        Assert.That(convs.Length, Is.GreaterThan 0)
+
+        for c in convs do
+            Assert.That(c.WeightKind, Is.EqualTo Tern.Runtime.WeightKind.Int8, c.Name)
+
+    [<Test>]
     member _.``study gamma reports every method per bit depth; bad bits, folders and shapes exit 2``() =
         let rng = Random(4)
 

@@ -246,3 +246,73 @@ let ``the float model's peak activation bytes equal the lowered model's arena`` 
     let m, im = defaultLowered LowerOptions.Ternary
     let arena = Tern.Runtime.Engine.MemoryPlan.Create(im).ArenaBytes
     Assert.That(Model.peakActivationBytes 1 m, Is.EqualTo arena)
+
+/// Helpers of the given-range tests.
+module private RangeGen =
+    /// Min-max of the input and every output of the BN-folded model over the inputs, by range index, widened to
+    /// hold 0 as the lowering's observer starts from (0, 0).
+    let observed (model: Model) (xs: Tensor list) : Map<int, float * float> =
+        let folded = Fold.batchNorm model
+        let n = folded.Layers.Length + 1
+        let lo = Array.zeroCreate<float> n
+        let hi = Array.zeroCreate<float> n
+
+        let see i (t: Tensor) =
+            let a, b = Quantize.minMax t.Data
+            lo[i] <- min lo[i] a
+            hi[i] <- max hi[i] b
+
+        for x in xs do
+            see 0 x
+            Forward.activations folded x |> List.iteri (fun i t -> see (i + 1) t)
+
+        Map [ for i in 0 .. n - 1 -> i, (lo[i], hi[i]) ]
+
+    let case: Arbitrary<Model * LowerOptions * bool> =
+        Gen.zip3 Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]) (Gen.elements [ true; false ])
+        |> Arb.fromGen
+
+[<Property(MaxTest = 40)>]
+let ``ranges given from min-max over a calibration set lower exactly as that calibration set`` () =
+    Prop.forAll RangeGen.case (fun (model, options, onlyNeeded) ->
+        let calib = Generators.inputs 21 6 model.Input
+        let all = RangeGen.observed model calib
+        let needed = Lower.neededRanges model
+        // Either only the ranges the lowering uses, or every tensor's.
+        let given = if onlyNeeded then all |> Map.filter (fun k _ -> needed.Contains k) else all
+
+        let expected = lowerOk options calib model |> ModelFile.serializeInt
+        let withCalib = Lower.lowerWith options given calib model
+        let without = Lower.lowerWith options given [] model
+
+        match withCalib, without with
+        | Ok a, Ok b ->
+            (ModelFile.serializeInt a = expected && ModelFile.serializeInt b = expected)
+            |> Prop.classify onlyNeeded "only the needed ranges"
+            |> Prop.collect $"{needed.Count} ranges"
+        | Error e, _
+        | _, Error e -> failwith e)
+
+[<Test>]
+let ``a given range replaces the observed one and a missing range needs calibration`` () =
+    let m = Architectures.defaultModel 1
+    let calib = Generators.inputs 2 16 m.Input
+    let needed = Lower.neededRanges m
+    // The default model: input, conv+ReLU, depthwise+ReLU, pointwise+ReLU, dense (folded: 0, 2, 4, 6, 9).
+    Assert.That((needed |> Set.toList = [ 0; 2; 4; 6; 9 ]), Is.True, $"%A{needed}")
+    Assert.That(Lower.activationGrids m |> Map.find 7, Is.EqualTo 6, "the average pool keeps the pointwise grid")
+    let im = lowerOk LowerOptions.Int8 calib m
+
+    let wide =
+        match Lower.lowerWith LowerOptions.Int8 (Map [ 2, (0.0, 100.0) ]) calib m with
+        | Ok x -> x
+        | Error e -> failwith e
+
+    let first (x: IntModel) = x.Layers[0] :?> IntConvLayer
+    Assert.That(float (first wide).OutputScale, Is.EqualTo(100.0 / 255.0).Within(1e-6))
+    Assert.That((first wide).OutputScale, Is.Not.EqualTo((first im).OutputScale))
+    Assert.That(wide.InputScale, Is.EqualTo im.InputScale, "ranges not given are observed")
+
+    match Lower.lowerWith LowerOptions.Int8 (Map [ 0, (0.0, 1.0); 2, (0.0, 3.0) ]) [] m with
+    | Ok _ -> Assert.Fail "expected an error"
+    | Error e -> Assert.That(e, Does.Contain "calibration")

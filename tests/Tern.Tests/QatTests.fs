@@ -281,3 +281,127 @@ let ``ternary sparsity counts the zero TWN codes`` () =
         Qat.ternarySparsity (ThresholdRatio 0.7) AlphaPerChannel folded,
         Is.EqualTo(float zeros / float total).Within(1e-12)
     )
+
+/// Helpers of the activation-quantization tests.
+module private ActGen =
+    /// FNV-1a over the bits of every parameter, in layer order (as TrainTests' pinned fingerprints).
+    let fingerprint (m: Model) : uint64 =
+        let mutable h = 14695981039346656037UL
+
+        for l in m.Layers do
+            let arrays =
+                match l with
+                | Conv2d c
+                | DepthwiseConv2d c
+                | Pointwise c -> [ c.Weight; c.Bias ]
+                | Dense d -> [ d.Weight; d.Bias ]
+                | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
+                | _ -> []
+
+            for a in arrays do
+                for v in a do
+                    h <- (h ^^^ uint64 (uint32 (BitConverter.SingleToInt32Bits v))) * 1099511628211UL
+
+        h
+
+    let lowered (r: QatResult) (calibration: Tensor list) : IntModel =
+        match Lower.lowerWith r.Lowering r.Ranges calibration r.Latent with
+        | Ok m -> m
+        | Error e -> failwith e
+
+    let agreement (a: int[]) (b: int[]) : float =
+        float (Array.map2 (fun x y -> if x = y then 1 else 0) a b |> Array.sum) / float a.Length
+
+    let calibration (train: float32[][] * int[]) : Tensor list =
+        Study.calibrationInputs QatGen.shape 64 (fst train)
+
+    let int8Once =
+        lazy
+            (let model, train = QatGen.trainedOnce.Force()
+
+             Qat.trainInt8
+                 {
+                     Qat.defaultInt8Config with
+                         Epochs = 3
+                         BatchSize = 16
+                         Threads = 2
+                 }
+                 model
+                 train
+                 (Some(QatGen.data 99 30))
+                 ignore)
+
+[<Test>]
+let ``QAT learns a range for every tensor the lowering quantizes, enough to lower without calibration`` () =
+    let _, train, r = QatGen.qatOnce.Force()
+    Assert.That((r.Ranges |> Map.keys |> Set.ofSeq = Lower.neededRanges r.Latent), Is.True, $"%A{r.Ranges}")
+
+    for KeyValue(i, (lo, hi)) in r.Ranges do
+        Assert.That(lo <= 0.0 && 0.0 <= hi && lo < hi, Is.True, $"range {i}: [{lo}, {hi}]")
+
+    let a = ActGen.lowered r []
+    let b = ActGen.lowered r (ActGen.calibration train)
+    Assert.That((ModelFile.serializeInt a = ModelFile.serializeInt b), Is.True)
+    Assert.That(r.Lowering, Is.EqualTo LowerOptions.Ternary)
+
+[<Test>]
+let ``the QAT forward pass predicts what the lowered integer model predicts`` () =
+    let model, train, r = QatGen.qatOnce.Force()
+    let xs, _ = QatGen.data 7 300
+    let integer = Study.predictInteger (ActGen.lowered r []) 2 xs
+    let qat = Qat.outputs r xs |> Array.map Tensor.argmax
+    let agreement = ActGen.agreement integer qat
+
+    // The same without activation quantization: float ternary forward versus min-max calibrated lowering.
+    let off =
+        Qat.trainTernary { QatGen.qatConfig with ActivationQuant = false } model train (Some(QatGen.data 99 30)) ignore
+
+    Assert.That(off.Ranges.IsEmpty, Is.True)
+    let offInteger = Study.predictInteger (ActGen.lowered off (ActGen.calibration train)) 2 xs
+    let offFloat = Qat.outputs off xs |> Array.map Tensor.argmax
+    let offAgreement = ActGen.agreement offInteger offFloat
+    TestContext.Out.WriteLine $"argmax agreement on 300 inputs: fake quant {agreement:F4}, min-max without {offAgreement:F4}"
+    Assert.That(agreement, Is.GreaterThanOrEqualTo 0.97)
+
+[<Test>]
+let ``with activation quantization off QAT is bit-identical to before it existed`` () =
+    let model, train = QatGen.trainedOnce.Force()
+
+    let r =
+        Qat.trainTernary { QatGen.qatConfig with ActivationQuant = false } model train (Some(QatGen.data 99 30)) ignore
+
+    // Pinned from the code before activation quantization existed. QAT runs the vectorised kernels, whose float
+    // sums depend on the vector width: the pin holds for 8-lane Vector<float32> (AVX2), the machine's width.
+    if Numerics.Vector<float32>.Count = 8 then
+        Assert.That(ActGen.fingerprint r.Latent, Is.EqualTo 0xd41de1fadbdeb475UL)
+    else
+        Assert.Ignore "the pinned fingerprint is for 8-lane vectors"
+
+[<Test>]
+let ``int8 QAT stores the weights the lowering's Int8Weights stores and agrees with the integer model`` () =
+    let _, train = QatGen.trainedOnce.Force()
+    let r = ActGen.int8Once.Force()
+    Assert.That(r.Lowering, Is.EqualTo LowerOptions.Int8)
+    Assert.That(r.Masks.IsEmpty, Is.True, "no pruning by default")
+    let im = ActGen.lowered r []
+
+    let convs =
+        im.Layers
+        |> Array.choose (function
+            | :? IntConvLayer as c -> Some c
+            | _ -> None)
+
+    for c, (w, rows) in Array.zip convs (List.zip (QatGen.convWeights r.Ternary) (QatGen.rowsOf r.Ternary) |> Array.ofList) do
+        Assert.That(c.WeightKind, Is.EqualTo WeightKind.Int8)
+        let fanIn = w.Length / rows
+
+        let stored =
+            c.Int8Weights |> Array.mapi (fun j q -> float32 (float c.WeightScale[j / fanIn]) * float32 q)
+
+        for j in 0 .. w.Length - 1 do
+            Assert.That(stored[j], Is.EqualTo(w[j]).Within(1e-6f * max 1.0f (abs w[j])), $"{c.Name} weight {j}")
+
+    let xs, _ = QatGen.data 7 300
+    let integer = Study.predictInteger im 2 xs
+    let qat = Qat.outputs r xs |> Array.map Tensor.argmax
+    Assert.That(ActGen.agreement integer qat, Is.GreaterThanOrEqualTo 0.97)

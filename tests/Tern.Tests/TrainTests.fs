@@ -701,3 +701,276 @@ let ``Throughput of naive and optimised training on the default model`` () =
 
     let acc, f1, _ = Train.evaluate result.Model xs labels
     printfn $"default model, 320 samples, 3 epochs in {sw.Elapsed.TotalSeconds:F1}s: accuracy {acc:F3} macro F1 {f1:F3}"
+
+/// Helpers of the activation-quantization tests.
+module private ActQuantGen =
+    /// lo <= 0 <= hi (as the trained bounds always are) and a value, sometimes outside the range.
+    let gridCase: Arbitrary<float * float * float32> =
+        gen {
+            let! lo = Gen.choose (-4000, 0)
+            let! hi = Gen.choose (0, 4000)
+            let! x = Gen.choose (-6000, 6000)
+            return float lo / 1000.0, float hi / 1000.0, float32 x / 1000.0f
+        }
+        |> Arb.fromGen
+
+    /// FNV-1a over the bits of every parameter and running statistic, in layer order.
+    let fingerprint (m: Model) : uint64 =
+        let mutable h = 14695981039346656037UL
+
+        for l in m.Layers do
+            let arrays =
+                match l with
+                | Conv2d c
+                | DepthwiseConv2d c
+                | Pointwise c -> [ c.Weight; c.Bias ]
+                | Dense d -> [ d.Weight; d.Bias ]
+                | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
+                | _ -> []
+
+            for a in arrays do
+                for v in a do
+                    h <- (h ^^^ uint64 (uint32 (BitConverter.SingleToInt32Bits v))) * 1099511628211UL
+
+        h
+
+    /// The 8x8 three-class blob task of QatTests (same generator), for pinned fingerprints.
+    let blobs (seed: int) (count: int) : float32[][] * int[] =
+        let rng = Random(seed)
+
+        let sample (cls: int) =
+            let x = Array.init 64 (fun _ -> 0.2f * float32 (rng.NextDouble()))
+            let r0, c0 = (if cls = 1 then 4 else 0), (if cls = 2 then 4 else 0)
+
+            for r in r0 .. r0 + 3 do
+                for c in c0 .. c0 + 3 do
+                    x[r * 8 + c] <- x[r * 8 + c] + 0.8f
+
+            x
+
+        let labels = Array.init count (fun i -> i % 3)
+        labels |> Array.map sample, labels
+
+    /// Fake quantization of the input and the output of every layer of `small` but the last (the logits).
+    let smallQuant (frozen: Set<int>) : ActivationQuant = {
+        Ranges = Map [ 0, (0.0, 1.2); 3, (0.0, 2.0); 6, (-1.5, 1.5) ]
+        Follow = Map [ 4, 3 ]
+        Frozen = frozen
+        RateScale = 1.0
+    }
+
+open ActQuantGen
+
+[<Property(MaxTest = 300)>]
+let ``Fake quantization lands on Lower's int8 grid and marks clamped values`` () =
+    Prop.forAll gridCase (fun (lo, hi, x) ->
+        let p = Lower.activationParams lo hi
+        let v, region = Train.fakeQuant (Train.activationGrid lo hi) x
+        let raw = Quantize.roundHalfAway (float x / p.Scale) + float p.ZeroPoint
+        let code = Quantize.quantize p (float x)
+
+        let expectedRegion =
+            if raw < float p.QMin then -1
+            elif raw > float p.QMax then 1
+            else 0
+
+        (Train.activationGrid lo hi = p
+         && v = float32 (Quantize.dequantize p code)
+         && region = expectedRegion)
+        |> Prop.classify (region < 0) "clamped below"
+        |> Prop.classify (region > 0) "clamped above"
+        |> Prop.classify (region = 0) "inside")
+
+[<Test>]
+let ``Range gradients are the clamped parts of the output gradient; STE inside, zero outside`` () =
+    // Dense diagonal 4 -> 4: logit j = d_j * (fake-quantized input j), itself fake-quantized; the cases clamp
+    // inputs below and above (inside the logits' range) and logits below and above.
+    let d = [| 0.3f; 1.0f; 0.3f; 1.0f |]
+
+    let model = {
+        Name = "id"
+        Input = Shape3(1, 1, 4)
+        Layers = [
+            Dense {
+                Inputs = 4
+                Outputs = 4
+                Weight = Array.init 16 (fun j -> if j / 4 = j % 4 then d[j % 4] else 0.0f)
+                Bias = Array.zeroCreate 4
+            }
+        ]
+        Classes = [ "a"; "b"; "c"; "d" ]
+    }
+
+    let inRange, outRange = (-1.0, 2.0), (-0.4, 0.9)
+
+    let inputs = [|
+        [| -1.7f; 0.3f; 2.6f; 1.5f |]
+        [| 0.9f; -0.7f; 1.4f; -0.2f |]
+        [| 2.2f; 0.05f; -0.45f; 0.7f |]
+    |]
+
+    let labels = [| 0; 2; 3 |]
+
+    for path in [ Naive; Optimised ] do
+        let cfg = {
+            Train.defaultConfig with
+                Path = path
+                BatchSize = 3
+                ActivationQuant =
+                    Some {
+                        Ranges = Map [ 0, inRange; 1, outRange ]
+                        Follow = Map.empty
+                        Frozen = Set.empty
+                        RateScale = 1.0
+                    }
+        }
+
+        let g, ranges = Train.gradientsWith cfg model inputs labels
+        let pin = Train.activationGrid (fst inRange) (snd inRange)
+        let pout = Train.activationGrid (fst outRange) (snd outRange)
+        let mutable dlo0, dhi0, dlo1, dhi1 = 0.0, 0.0, 0.0, 0.0
+        let dw = Array.zeroCreate<float> 16
+
+        for n in 0..2 do
+            let xq = inputs[n] |> Array.map (Train.fakeQuant pin)
+            let z = Array.init 4 (fun j -> Train.fakeQuant pout (d[j] * fst xq[j]))
+            let m = z |> Array.map fst |> Array.max
+            let e = z |> Array.map (fun (v, _) -> exp (float v - float m))
+            let sum = Array.sum e
+            // d loss / d logit of the batch mean, then the output quantizer's straight-through mask.
+            let dz =
+                Array.init 4 (fun j -> (e[j] / sum - (if j = labels[n] then 1.0 else 0.0)) / 3.0)
+
+            let dx = Array.zeroCreate<float> 4
+
+            for j in 0..3 do
+                match snd z[j] with
+                | -1 -> dlo1 <- dlo1 + dz[j]
+                | 1 -> dhi1 <- dhi1 + dz[j]
+                | _ ->
+                    dx[j] <- float d[j] * dz[j]
+
+                    for i in 0..3 do
+                        dw[j * 4 + i] <- dw[j * 4 + i] + dz[j] * float (fst xq[i])
+
+            for i in 0..3 do
+                match snd xq[i] with
+                | -1 -> dlo0 <- dlo0 + dx[i]
+                | 1 -> dhi0 <- dhi0 + dx[i]
+                | _ -> ()
+
+                let expected = if snd xq[i] = 0 then dx[i] else 0.0
+                Assert.That(float (g.Inputs[n][i]), Is.EqualTo(expected).Within(1e-6), $"{path} input {n},{i}")
+
+        let near (a: float) (b: float) = Is.EqualTo(b).Within(1e-6) |> fun c -> Assert.That(a, c)
+        near (fst ranges[0]) dlo0
+        near (snd ranges[0]) dhi0
+        near (fst ranges[1]) dlo1
+        near (snd ranges[1]) dhi1
+        // The case exercises both bounds of both ranges.
+        Assert.That([ dlo0; dhi0; dlo1; dhi1 ] |> List.forall (fun v -> v <> 0.0), Is.True, $"{path}: %A{ranges}")
+        let _, _, w = g.Params |> List.find (fun (_, name, _) -> name = "weight")
+
+        for j in 0..15 do
+            near (float (w[j])) dw[j]
+
+[<Test>]
+let ``Activation quantization trains bit-identically for any thread count and learns its ranges`` () =
+    let train = patterns 4 24
+
+    let run threads path =
+        let cfg = {
+            Train.defaultConfig with
+                Epochs = 2
+                BatchSize = 8
+                Patience = None
+                Threads = threads
+                Path = path
+                ActivationQuant = Some(smallQuant (Set.singleton 0))
+        }
+
+        let s = Train.session cfg (small 5) None
+        let xs, ys = train
+
+        for start in 0..8..16 do
+            Train.step s xs[start .. start + 7] ys[start .. start + 7] 1e-2 |> ignore
+
+        Train.sessionModel s, Train.activationRanges s
+
+    let m1, r1 = run 1 Optimised
+    let m2, r2 = run 2 Optimised
+    Assert.That((bytesOf m2 = bytesOf m1), Is.True)
+    Assert.That((r2 = r1), Is.True)
+    Assert.That((r1[0] = (0.0, float 1.2f)), Is.True, "the frozen input range stays")
+    Assert.That((r1[6] <> (-1.5, 1.5)), Is.True, "the logits range moves")
+    Assert.That(r1.ContainsKey 4, Is.False, "a following tensor has no range of its own")
+    // The naive path computes the same quantized forward pass (up to rounding of the float kernels).
+    let mn, rn = run 1 Naive
+    Assert.That(fst rn[6], Is.EqualTo(fst r1[6]).Within(1e-3))
+    Assert.That(snd rn[6], Is.EqualTo(snd r1[6]).Within(1e-3))
+
+    let outs path =
+        Train.outputsWith
+            {
+                Train.defaultConfig with
+                    Path = path
+                    BatchSize = 8
+                    ActivationQuant = Some(smallQuant Set.empty)
+            }
+            mn
+            (fst train)
+
+    let a, b = outs Naive, outs Optimised
+
+    for i in 0 .. a.Length - 1 do
+        for j in 0 .. a[i].Length - 1 do
+            Assert.That(b[i][j], Is.EqualTo(a[i][j]).Within(0.05), $"sample {i} logit {j}")
+
+[<Test>]
+let ``With the hook off training is bit-identical to before it existed`` () =
+    let train = blobs 3 60
+    let shape = Shape3(8, 8, 1)
+
+    let fit path aq =
+        let cfg = {
+            Train.defaultConfig with
+                Epochs = 2
+                BatchSize = 16
+                Patience = None
+                Seed = 3
+                Threads = 2
+                Path = path
+                ActivationQuant = aq
+        }
+
+        (Train.fit cfg (Architectures.defaultFor shape [ "a"; "b"; "c" ] 3) train None quiet).Model
+
+    let empty = {
+        Ranges = Map.empty
+        Follow = Map.empty
+        Frozen = Set.empty
+        RateScale = 1.0
+    }
+
+    // Pinned from the code before activation quantization existed (the naive path is plain scalar code).
+    Assert.That(fingerprint (fit Naive None), Is.EqualTo 0x89873a1bcea93d24UL)
+    Assert.That((bytesOf (fit Optimised (Some empty)) = bytesOf (fit Optimised None)), Is.True)
+
+[<Test>]
+let ``Activation quantization rejects ranges outside the model and followers without a source`` () =
+    let bad aq =
+        Assert.Throws<ArgumentException>(fun () ->
+            Train.session
+                {
+                    Train.defaultConfig with
+                        ActivationQuant = Some aq
+                }
+                (small 1)
+                None
+            |> ignore)
+        |> ignore
+
+    let ok = smallQuant Set.empty
+    bad { ok with Ranges = ok.Ranges.Add(7, (0.0, 1.0)) }
+    bad { ok with Follow = Map [ 4, 5 ] }
+    bad { ok with Ranges = ok.Ranges.Add(1, (2.0, 1.0)) }
