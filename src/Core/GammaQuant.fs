@@ -305,12 +305,8 @@ module GammaQuant =
                 else
                     0.0
 
-            // Fisher-Yates on the seeded generator, as Train.fit: the only randomness of training.
-            for i in order.Length - 1 .. -1 .. 1 do
-                let j = rng.Next(i + 1)
-                let t = order[i]
-                order[i] <- order[j]
-                order[j] <- t
+            // The only randomness of training (besides augmentation draws).
+            Train.shuffle rng order
 
             let mutable lossSum = 0.0
             let mutable correct = 0

@@ -461,12 +461,8 @@ module Qat =
 
             let rate = Schedule.rate cfg.Schedule cfg.LearningRate cfg.Epochs epoch
 
-            // Fisher-Yates on the seeded generator: the only randomness of the fine-tuning.
-            for i in order.Length - 1 .. -1 .. 1 do
-                let j = rng.Next(i + 1)
-                let t = order[i]
-                order[i] <- order[j]
-                order[j] <- t
+            // The only randomness of training (besides augmentation draws).
+            Train.shuffle rng order
 
             let mutable lossSum = 0.0
             let mutable correct = 0

@@ -1220,6 +1220,14 @@ module Train =
         if epochs < 0 then
             invalidArg "cfg" "epochs must not be negative"
 
+    /// Fisher-Yates shuffle of order in place on the seeded generator: every training loop's epoch order.
+    let shuffle (rng: Random) (order: int[]) : unit =
+        for i in order.Length - 1 .. -1 .. 1 do
+            let j = rng.Next(i + 1)
+            let t = order[i]
+            order[i] <- order[j]
+            order[j] <- t
+
     /// Trains a copy of the model; calls progress after every epoch. Throws ArgumentException on bad input.
     let fit
         (cfg: TrainConfig)
@@ -1259,12 +1267,8 @@ module Train =
             let rate =
                 Schedule.rate cfg.Schedule (Optim.baseRate cfg.Optimizer) cfg.Epochs epoch
 
-            // Fisher-Yates on the seeded generator: the only randomness of training.
-            for i in order.Length - 1 .. -1 .. 1 do
-                let j = rng.Next(i + 1)
-                let t = order[i]
-                order[i] <- order[j]
-                order[j] <- t
+            // The only randomness of training (besides augmentation draws).
+            shuffle rng order
 
             let mutable lossSum = 0.0
             let mutable correct = 0
