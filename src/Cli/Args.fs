@@ -188,6 +188,11 @@ and DataArgs =
             | Import _ -> "bring recordings in as data set folders (raw windows and spectrograms)"
             | Info _ -> "counts per class and subject, shapes"
 
+/// A switch given as a value.
+type OnOff =
+    | On
+    | Off
+
 type TrainArgs =
     | [<Mandatory>] Data of dir: string
     | Arch of name: string
@@ -200,14 +205,16 @@ type TrainArgs =
     | Qat of WeightsArg
     | Sparsity of fraction: float
     | Augment of name: string
+    | Fake_Quant of OnOff
     | Seed of int
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Fake_Quant _ -> "with --qat: fake-quantize int8 activations with learned ranges (default: off for ternary, on for int8)"
             | Augment _ -> "training-time augmentation: time-shift (circular roll along time) or none (default: what the data set declares)"
-            | Qat _ -> "then fine-tune for ternary weights with pruning and write the lowered integer model"
+            | Qat _ -> "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Data _ -> "data set folder (tern data synth / tern data import)"
             | Arch _ -> "architecture (default), shaped to the data's input and classes"
@@ -231,12 +238,14 @@ type StudyTernaryArgs =
     | Epochs of int
     | Sparsity of fraction: float
     | Augment of name: string
+    | Fake_Quant of OnOff
     | Seed of int
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Fake_Quant _ -> "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
             | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
             | Data _ -> "data set folder"
             | Folds _ -> "number of subject-grouped stratified folds (default 5)"

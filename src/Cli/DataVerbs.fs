@@ -226,6 +226,11 @@ let train (args: ParseResults<TrainArgs>) =
                     Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = defaults.Sparsity)
                     Augment = augment
                     Seed = seed
+                    ActivationQuant =
+                        match args.TryGetResult TrainArgs.Fake_Quant with
+                        | Some OnOff.On -> true
+                        | Some OnOff.Off -> false
+                        | None -> defaults.ActivationQuant
             }
 
             let q =

@@ -56,6 +56,11 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             Qat = {
                 d.Qat with
                     Sparsity = args.GetResult(StudyTernaryArgs.Sparsity, defaultValue = d.Qat.Sparsity)
+                    ActivationQuant =
+                        match args.TryGetResult StudyTernaryArgs.Fake_Quant with
+                        | Some OnOff.On -> true
+                        | Some OnOff.Off -> false
+                        | None -> d.Qat.ActivationQuant
             }
             Augment =
                 args.TryGetResult StudyTernaryArgs.Augment

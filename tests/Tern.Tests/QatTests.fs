@@ -45,11 +45,13 @@ module private QatGen =
 
         (Train.fit cfg (Architectures.defaultFor shape classes seed) train None ignore).Model, train
 
+    // Activation fake quantization on (the default is off; the tests cover both).
     let qatConfig = {
         Qat.defaultConfig with
             Epochs = 4
             BatchSize = 16
             Threads = 2
+            ActivationQuant = true
     }
 
     let convWeights (model: Model) : float32[] list =
