@@ -227,7 +227,18 @@ Target.create "default-model" (fun _ ->
     for cmd in
         [
             [ tern; "data"; "synth"; "--out"; data; "--seed"; "1" ]
-            [ tern; "train"; "--data"; data; "--qat"; "ternary"; "--seed"; "1"; "--out"; made ]
+            [
+                tern
+                "train"
+                "--data"
+                data
+                "--qat"
+                "ternary"
+                "--seed"
+                "1"
+                "--out"
+                made
+            ]
         ] do
         if runCode "dotnet" cmd <> 0 then
             failwithf "%s failed" (String.concat " " cmd)

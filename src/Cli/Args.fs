@@ -212,9 +212,12 @@ type TrainArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Fake_Quant _ -> "with --qat: fake-quantize int8 activations with learned ranges (default: off for ternary, on for int8)"
-            | Augment _ -> "training-time augmentation: time-shift (circular roll along time) or none (default: what the data set declares)"
-            | Qat _ -> "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
+            | Fake_Quant _ ->
+                "with --qat: fake-quantize int8 activations with learned ranges (default: off for ternary, on for int8)"
+            | Augment _ ->
+                "training-time augmentation: time-shift (circular roll along time) or none (default: what the data set declares)"
+            | Qat _ ->
+                "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Data _ -> "data set folder (tern data synth / tern data import)"
             | Arch _ -> "architecture (default), shaped to the data's input and classes"
@@ -245,7 +248,8 @@ type StudyTernaryArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Fake_Quant _ -> "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
+            | Fake_Quant _ ->
+                "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
             | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
             | Data _ -> "data set folder"
             | Folds _ -> "number of subject-grouped stratified folds (default 5)"

@@ -187,7 +187,8 @@ let train (args: ParseResults<TrainArgs>) =
         recipe with
             Epochs = args.GetResult(TrainArgs.Epochs, defaultValue = recipe.Epochs)
             BatchSize = args.GetResult(TrainArgs.Batch, defaultValue = recipe.BatchSize)
-            Optimizer = Adam(args.GetResult(TrainArgs.Lr, defaultValue = Optim.baseRate recipe.Optimizer), 0.9, 0.999, 1e-8)
+            Optimizer =
+                Adam(args.GetResult(TrainArgs.Lr, defaultValue = Optim.baseRate recipe.Optimizer), 0.9, 0.999, 1e-8)
             ClassWeighted = args.Contains TrainArgs.Class_Weighted
             Augment = augment
             Seed = seed
@@ -218,8 +219,7 @@ let train (args: ParseResults<TrainArgs>) =
             let defaults, name, label, trainer =
                 match kind with
                 | WeightsArg.Ternary -> Study.defaultConfig.Qat, "ternary", "ternary fine-tuning", Qat.trainTernary
-                | WeightsArg.Int8 ->
-                    Qat.defaultInt8Config, "int8", "int8 fine-tuning", Qat.trainInt8
+                | WeightsArg.Int8 -> Qat.defaultInt8Config, "int8", "int8 fine-tuning", Qat.trainInt8
 
             let qcfg = {
                 defaults with

@@ -36,7 +36,10 @@ let heldOut (count: int) : float32[][] * int[] =
     let subjects = max 1 ((count + perClass * 5 - 1) / (perClass * 5))
     let d = RadarSim.synth RadarSim.defaultConfig subjects perClass 2
     let n = d.Samples.Length
-    let idx = Array.init (min count n) (fun k -> int (int64 k * int64 n / int64 (min count n)))
+
+    let idx =
+        Array.init (min count n) (fun k -> int (int64 k * int64 n / int64 (min count n)))
+
     idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
 
 /// Held-out radar streams for split inference, where frames are predicted from their neighbours: the first

@@ -94,7 +94,9 @@ let hil (args: ParseResults<HilArgs>) =
                 else
                     DefaultModel.heldOut n
 
-            xs |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray model.Input s)), Some ys
+            xs
+            |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray model.Input s)),
+            Some ys
         | None ->
             let defaultCount = defaultArg samplesArg 100
             let source = args.GetResult(HilArgs.Input, defaultValue = $"random:{defaultCount}")
@@ -133,13 +135,12 @@ let hil (args: ParseResults<HilArgs>) =
         }
 
     let splitOptions =
-        let codecArgs =
-            [
-                args.Contains HilArgs.Codec_Bits
-                args.Contains HilArgs.Prediction
-                args.Contains HilArgs.Entropy
-                args.Contains HilArgs.Codec_Quant
-            ]
+        let codecArgs = [
+            args.Contains HilArgs.Codec_Bits
+            args.Contains HilArgs.Prediction
+            args.Contains HilArgs.Entropy
+            args.Contains HilArgs.Codec_Quant
+        ]
 
         match args.TryGetResult HilArgs.Split with
         | None ->
@@ -188,7 +189,10 @@ let hil (args: ParseResults<HilArgs>) =
 
             Some {
                 Tern.Rig.SplitOptions.Split = k
-                Tern.Rig.SplitOptions.Codec = { Codec.defaults bits prediction entropy with Quant = quant }
+                Tern.Rig.SplitOptions.Codec = {
+                    Codec.defaults bits prediction entropy with
+                        Quant = quant
+                }
             }
 
     let report, split =
@@ -251,11 +255,28 @@ let hil (args: ParseResults<HilArgs>) =
         split
         |> Option.iter (fun s ->
             let c = s.Codec
-            row "split" $"layers 0..{s.Split - 1} on the device, output of {s.Layer} ({s.Feature.H}x{s.Feature.W}x{s.Feature.C})"
+
+            row
+                "split"
+                $"layers 0..{s.Split - 1} on the device, output of {s.Layer} ({s.Feature.H}x{s.Feature.W}x{s.Feature.C})"
+
             row "codec" $"{c.Bits} bits ({c.Quant}), {c.Prediction}, {c.Entropy}, {s.Groups} streams"
-            row "stream mismatches" (if s.Mismatches = 0 then "0 (device encoder = host encoder)" else string s.Mismatches)
-            row "wire bytes/frame" $"{s.WireBytesPerFrame:F1} (int8: {s.Int8BytesPerFrame}, link incl. inputs: {s.LinkBytesPerFrame:F0})"
-            row $"encoder {report.WorkUnit}/frame" $"min {s.EncoderWork.Min:N0}, median {s.EncoderWork.Median:N0}, max {s.EncoderWork.Max:N0}"
+
+            row
+                "stream mismatches"
+                (if s.Mismatches = 0 then
+                     "0 (device encoder = host encoder)"
+                 else
+                     string s.Mismatches)
+
+            row
+                "wire bytes/frame"
+                $"{s.WireBytesPerFrame:F1} (int8: {s.Int8BytesPerFrame}, link incl. inputs: {s.LinkBytesPerFrame:F0})"
+
+            row
+                $"encoder {report.WorkUnit}/frame"
+                $"min {s.EncoderWork.Min:N0}, median {s.EncoderWork.Median:N0}, max {s.EncoderWork.Max:N0}"
+
             row "top-1 agreement" $"{100.0 * s.Top1Agreement:F2} %% (max |logit difference| {s.MaxOutputDifference})"
 
             s.UnsplitAccuracy

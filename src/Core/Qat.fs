@@ -305,7 +305,9 @@ module Qat =
             Forward.activations effective x |> List.iteri (fun i t -> observe (i + 1) t)
 
         {
-            Ranges = own |> Map.map (fun i _ -> if ranges.ContainsKey i then ranges[i] else (0.0, 0.0))
+            Ranges =
+                own
+                |> Map.map (fun i _ -> if ranges.ContainsKey i then ranges[i] else (0.0, 0.0))
             Follow = grids |> Map.filter (fun k v -> k <> v)
             Frozen = (if cfg.LearnInputRange then Set.empty else Set.singleton 0)
             RateScale = cfg.RangeRate
@@ -426,7 +428,10 @@ module Qat =
         let mutable masks: Map<int, bool[]> = Map.empty
         let mutable current = folded
         let mutable session = Train.session trainCfg folded None
-        let mutable best: (Model * Map<int, bool[]> * Map<int, float * float> * int) option = None
+
+        let mutable best: (Model * Map<int, bool[]> * Map<int, float * float> * int) option =
+            None
+
         let mutable bestAcc = -1.0
 
         for epoch in 0 .. cfg.Epochs - 1 do
@@ -475,7 +480,8 @@ module Qat =
                 let idx = Array.sub order start n
 
                 let batch =
-                    idx |> Array.map (fun i -> Augment.apply cfg.Augment folded.Input rng samples[i])
+                    idx
+                    |> Array.map (fun i -> Augment.apply cfg.Augment folded.Input rng samples[i])
 
                 let l, c = Train.step session batch (idx |> Array.map (fun i -> labels[i])) rate
 
@@ -553,7 +559,9 @@ module Qat =
             (ternaryWeights cfg.Threshold cfg.AlphaMode)
             (ternaryModel cfg.Threshold cfg.AlphaMode)
             (ternarySparsity cfg.Threshold cfg.AlphaMode)
-            { Weights = TernaryWeights(cfg.Threshold, cfg.AlphaMode) }
+            {
+                Weights = TernaryWeights(cfg.Threshold, cfg.AlphaMode)
+            }
             model
             train
             valid
@@ -570,8 +578,7 @@ module Qat =
         (progress: QatEpoch -> unit)
         : QatResult =
         let zeros (latent: Model) =
-            let ws =
-                (int8Model latent).Layers |> List.choose weightsOf |> Array.concat
+            let ws = (int8Model latent).Layers |> List.choose weightsOf |> Array.concat
 
             if ws.Length = 0 then
                 0.0

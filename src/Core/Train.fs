@@ -392,7 +392,8 @@ module Train =
                 check "a following" i
 
                 match (if source >= 0 && source < count then at[source] else None), at[i] with
-                | _, Some _ -> invalidArg "cfg" $"activation quantization: range index {i} both has a range and follows one"
+                | _, Some _ ->
+                    invalidArg "cfg" $"activation quantization: range index {i} both has a range and follows one"
                 | Some src, None when src.Owns -> at[i] <- Some(point i src.Range false false)
                 | _ -> invalidArg "cfg" $"activation quantization: range index {i} follows {source}, which has no range"
 
@@ -436,7 +437,11 @@ module Train =
                 let r = q.Region[j]
 
                 if r <> 0y then
-                    if r < 0y then dlo <- dlo + float dy[j] else dhi <- dhi + float dy[j]
+                    if r < 0y then
+                        dlo <- dlo + float dy[j]
+                    else
+                        dhi <- dhi + float dy[j]
+
                     dy[j] <- 0.0f
 
             if owns then
@@ -971,15 +976,16 @@ module Train =
         let last = s.Nodes.Length - 1
         let quant = s.QuantAt.Length > 0
 
-        let quantAt k =
-            if quant then s.QuantAt[k] else None
+        let quantAt k = if quant then s.QuantAt[k] else None
 
         quantAt 0 |> Option.iter (fun q -> quantForward s.Threads q s.Input n)
 
         for k in 0..last do
             let x = if k = 0 then s.Input else s.Nodes[k - 1].Y
             forwardNode s s.Nodes[k] x n training
-            quantAt (k + 1) |> Option.iter (fun q -> quantForward s.Threads q s.Nodes[k].Y n)
+
+            quantAt (k + 1)
+            |> Option.iter (fun q -> quantForward s.Threads q s.Nodes[k].Y n)
 
         let result = lossAndGrad s labels n
 
@@ -1278,7 +1284,8 @@ module Train =
                 let idx = Array.sub order start n
 
                 let batch =
-                    idx |> Array.map (fun i -> Augment.apply cfg.Augment s.Model.Input rng samples[i])
+                    idx
+                    |> Array.map (fun i -> Augment.apply cfg.Augment s.Model.Input rng samples[i])
 
                 let l, c = step s batch (idx |> Array.map (fun i -> labels[i])) rate
 

@@ -266,8 +266,7 @@ module Hil =
         let half = max 1 (model.Layers.Length / 2)
 
         let best =
-            seq { 0 .. half - 1 }
-            |> Seq.minBy (fun i -> model.Layers[i].Output.Size, i)
+            seq { 0 .. half - 1 } |> Seq.minBy (fun i -> model.Layers[i].Output.Size, i)
 
         best + 1
 
@@ -304,7 +303,10 @@ module Hil =
                 try
                     client.Split(k, feature, zero, CodecVectors.optionBytes codec)
                 with e ->
-                    raise (HilFailure $"the device refused split {k} ({feature}, {codec.Prediction} {codec.Entropy} N={codec.Bits}): {cause e}")
+                    raise (
+                        HilFailure
+                            $"the device refused split {k} ({feature}, {codec.Prediction} {codec.Entropy} N={codec.Bits}): {cause e}"
+                    )
 
             if int ready.FeatureBytes <> feature.Size || int ready.GroupSize <> group then
                 raise (
@@ -347,7 +349,11 @@ module Hil =
                     if frames.Length = group then
                         codec
                     else
-                        { codec with Prediction = Intra; Residual = false }
+                        {
+                            codec with
+                                Prediction = Intra
+                                Residual = false
+                        }
 
                 let hostStream =
                     match Codec.encode options zero feature (frames |> Array.map (fun (_, x, _) -> x)) with
@@ -364,7 +370,9 @@ module Hil =
                         let i0, _, _ = frames[0]
                         let e = firstDifference (Array.map sbyte f.Piece) (Array.map sbyte hostStream)
                         let element = defaultArg e 0
-                        let at (xs: byte[]) = if element < xs.Length then int xs[element] else -1
+
+                        let at (xs: byte[]) =
+                            if element < xs.Length then int xs[element] else -1
 
                         first <-
                             Some {
@@ -379,7 +387,11 @@ module Hil =
                 let decoded =
                     match Codec.decode f.Piece with
                     | Ok d -> d.Frames
-                    | Error e -> raise (HilFailure $"sample {(let i, _, _ = frames[0] in i)}: the device's stream does not decode: {Codec.describe e}")
+                    | Error e ->
+                        raise (
+                            HilFailure
+                                $"sample {(let i, _, _ = frames[0] in i)}: the device's stream does not decode: {Codec.describe e}"
+                        )
 
                 frames
                 |> Array.iteri (fun j (i, _, unsplit) ->
@@ -434,7 +446,9 @@ module Hil =
 
             let elapsed = sw.Elapsed.TotalSeconds
             let bytes = client.BytesSent + client.BytesReceived - bytes0
-            let frac (x: int) = if n > 0 then float x / float n else 0.0
+
+            let frac (x: int) =
+                if n > 0 then float x / float n else 0.0
 
             let report = {
                 Board = o.Board.Name

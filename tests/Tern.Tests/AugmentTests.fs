@@ -52,7 +52,10 @@ let ``no augmentation returns the sample itself and draws nothing`` () =
 let ``time shift is deterministic for a seed`` () =
     let shape = Shape3(3, 8, 2)
     let x = Array.init shape.Size float32
-    let draw () = Augment.apply TimeShift shape (Random 11) x
+
+    let draw () =
+        Augment.apply TimeShift shape (Random 11) x
+
     Assert.That(box (draw ()), Is.EqualTo(box (draw ())))
 
 [<Test>]

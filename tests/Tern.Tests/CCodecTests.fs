@@ -34,7 +34,9 @@ module private C =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))
 
     let which (tool: string) : string option =
-        (Environment.GetEnvironmentVariable "PATH" |> Option.ofObj |> Option.defaultValue "")
+        (Environment.GetEnvironmentVariable "PATH"
+         |> Option.ofObj
+         |> Option.defaultValue "")
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
         |> Array.map (fun d -> Path.Combine(d, tool))
         |> Array.tryFind File.Exists
@@ -120,7 +122,12 @@ module private C =
             let! search = Gen.elements [ ThreeStep; FullSearch ]
             let! cost = Gen.elements [ Sad; Mad; Mse ]
             let! entropy = Gen.elements [ Fixed; Zvc; Huffman; Rle ]
-            let! residual = if prediction = Intra then Gen.constant false else Gen.elements [ true; false ]
+
+            let! residual =
+                if prediction = Intra then
+                    Gen.constant false
+                else
+                    Gen.elements [ true; false ]
 
             return {
                 Bits = bits
@@ -254,7 +261,10 @@ type CCodecTests() =
         Assert.That(has (fun c -> c.Options.Residual), "residual")
         Assert.That(has (fun c -> c.Frames.Length > 1 && c.Options.Prediction = Intra), "multi-frame intra")
         // the Huffman limit is exercised: an unlimited tree would be deeper than 15
-        let _, fib = CodecVectors.histograms CodecVectors.defaultSeed |> List.find (fun (n, _) -> n.StartsWith "fibonacci 30")
+        let _, fib =
+            CodecVectors.histograms CodecVectors.defaultSeed
+            |> List.find (fun (n, _) -> n.StartsWith "fibonacci 30")
+
         Assert.That(Array.max (CodecEntropy.huffmanLengths 64 fib), Is.GreaterThan 15)
         Assert.That(Array.max (CodecEntropy.huffmanLengths 15 fib), Is.EqualTo 15)
 
@@ -286,7 +296,9 @@ type CCodecTests() =
                         )
                 | Error why -> Assert.That(status, Is.Not.EqualTo 0, $"F# refused ({why}); C accepted")
 
-            let predictions = groups |> Array.map (fun g -> g.Options.Prediction) |> Array.distinct
+            let predictions =
+                groups |> Array.map (fun g -> g.Options.Prediction) |> Array.distinct
+
             true |> Prop.collect $"{predictions.Length} predictions in the batch")
 
     [<Test>]

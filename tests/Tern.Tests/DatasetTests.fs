@@ -132,8 +132,7 @@ let ``the declared augmentation: absent reads as none, unknown is rejected namin
         let text = File.ReadAllText meta
         Assert.That(text, Does.Contain "\"time-shift\"")
         // A data set written before the field existed.
-        let older =
-            Text.Json.Nodes.JsonNode.Parse(text).AsObject()
+        let older = Text.Json.Nodes.JsonNode.Parse(text).AsObject()
 
         older.Remove "augment" |> ignore
         File.WriteAllText(meta, older.ToJsonString())

@@ -292,7 +292,9 @@ type HilTests() =
     member _.``QEMU dies with the host process, however the host dies``() =
         requireToolchain ()
         // The firmware `tern hil --model default` will ask for, so that QEMU starts without a compile first.
-        Firmware.build cache (board "qemu-mps2-an386") Dsp (Tern.Cli.DefaultModel.load ()) |> ignore
+        Firmware.build cache (board "qemu-mps2-an386") Dsp (Tern.Cli.DefaultModel.load ())
+        |> ignore
+
         let tern = Path.Combine(AppContext.BaseDirectory, "tern.dll")
         let psi = ProcessStartInfo("dotnet")
 
@@ -327,9 +329,15 @@ type HilTests() =
     [<Test>]
     member _.``split 2 on mps2-an386: the device's encoder equals the host's on every frame (bi, an intra tail)``() =
         requireToolchain ()
-        let codec = { Codec.defaults 4 Bi Huffman with Quant = MinMaxAffine }
+
+        let codec = {
+            Codec.defaults 4 Bi Huffman with
+                Quant = MinMaxAffine
+        }
         // 7 frames: two bi groups of 3, then a tail of 1 coded intra at the end of the stream.
-        let r, s = Hil.runSplit (options "qemu-mps2-an386" Dsp ternary 7) { Split = 2; Codec = codec }
+        let r, s =
+            Hil.runSplit (options "qemu-mps2-an386" Dsp ternary 7) { Split = 2; Codec = codec }
+
         TestContext.Out.WriteLine(Report.renderSplit r s)
         Assert.That(r.Mismatches, Is.EqualTo 0)
         Assert.That(s.Mismatches, Is.EqualTo 0)
@@ -357,21 +365,35 @@ type HilTests() =
     [<Test>]
     member _.``split protocol: errors before and after SPLIT, and a stream longer than one frame comes in pieces``() =
         requireToolchain ()
-        let fw = Firmware.buildWith cache (board "qemu-mps2-an386") Dsp ternary ternary.Layers[0].Output.Size
+
+        let fw =
+            Firmware.buildWith cache (board "qemu-mps2-an386") Dsp ternary ternary.Layers[0].Output.Size
+
         use qemu = Qemu.start "mps2-an386" 0 fw.Elf
         use client = new DeviceClient(Transport.Open($"unix:{qemu.SocketPath}"))
         client.ReplyTimeout <- TimeSpan.FromSeconds 10.0
         client.Hello(TimeSpan.FromMilliseconds 250.0, 40) |> ignore
         let x = inputs ternary 9 3
-        let code (f: unit -> unit) = Assert.Throws<DeviceErrorException>(fun () -> f ()).Code
+
+        let code (f: unit -> unit) =
+            Assert.Throws<DeviceErrorException>(fun () -> f ()).Code
 
         Assert.That(code (fun () -> client.InferSplit x[0] |> ignore), Is.EqualTo ErrorCode.NoSplit)
         let feature = ternary.Layers[0].Output
         let z = Hil.outputZero ternary 0
         let intra8 = Codec.defaults 8 Intra Fixed
         let bytes = CodecVectors.optionBytes intra8
-        Assert.That(code (fun () -> client.Split(ternary.Layers.Length + 1, feature, z, bytes) |> ignore), Is.EqualTo ErrorCode.BadSplit)
-        Assert.That(code (fun () -> client.Split(1, Shape3(1, 1, 1), z, bytes) |> ignore), Is.EqualTo ErrorCode.BadSplit)
+
+        Assert.That(
+            code (fun () -> client.Split(ternary.Layers.Length + 1, feature, z, bytes) |> ignore),
+            Is.EqualTo ErrorCode.BadSplit
+        )
+
+        Assert.That(
+            code (fun () -> client.Split(1, Shape3(1, 1, 1), z, bytes) |> ignore),
+            Is.EqualTo ErrorCode.BadSplit
+        )
+
         let bad = Array.copy bytes
         bad[0] <- 9uy // 9 bits
         Assert.That(code (fun () -> client.Split(1, feature, z, bad) |> ignore), Is.EqualTo ErrorCode.BadSplit)
@@ -396,4 +418,8 @@ type HilTests() =
         // nothing held: the end of the stream codes nothing
         let tail = client.InferSplit [||]
         Assert.That((tail.Frames, tail.Total), Is.EqualTo((0uy, 0u)))
-        Assert.That(code (fun () -> client.Request(StreamMessage(0u, 1us), MessageType.StreamData) |> ignore), Is.EqualTo ErrorCode.BadRange)
+
+        Assert.That(
+            code (fun () -> client.Request(StreamMessage(0u, 1us), MessageType.StreamData) |> ignore),
+            Is.EqualTo ErrorCode.BadRange
+        )

@@ -269,7 +269,10 @@ module private RangeGen =
         Map [ for i in 0 .. n - 1 -> i, (lo[i], hi[i]) ]
 
     let case: Arbitrary<Model * LowerOptions * bool> =
-        Gen.zip3 Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]) (Gen.elements [ true; false ])
+        Gen.zip3
+            Generators.smallModel
+            (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ])
+            (Gen.elements [ true; false ])
         |> Arb.fromGen
 
 [<Property(MaxTest = 40)>]
@@ -279,7 +282,11 @@ let ``ranges given from min-max over a calibration set lower exactly as that cal
         let all = RangeGen.observed model calib
         let needed = Lower.neededRanges model
         // Either only the ranges the lowering uses, or every tensor's.
-        let given = if onlyNeeded then all |> Map.filter (fun k _ -> needed.Contains k) else all
+        let given =
+            if onlyNeeded then
+                all |> Map.filter (fun k _ -> needed.Contains k)
+            else
+                all
 
         let expected = lowerOk options calib model |> ModelFile.serializeInt
         let withCalib = Lower.lowerWith options given calib model

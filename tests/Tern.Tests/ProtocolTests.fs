@@ -120,12 +120,19 @@ module ProtoGen =
                 let! c = u32
                 return SplitReadyMessage(k, f, g, w, c) :> IMessage
             }
-            smallBody |> Gen.bind sbytesOf |> Gen.map (fun x -> InferSplitMessage x :> IMessage)
+            smallBody
+            |> Gen.bind sbytesOf
+            |> Gen.map (fun x -> InferSplitMessage x :> IMessage)
             gen {
                 let! a = u32
                 let! b = u32
                 let! frames = Gen.elements [ 0uy; 1uy; 2uy; 3uy ]
-                let! piece = smallBody |> Gen.map (fun n -> max 0 (n - FeaturesMessage.PrefixBytes)) |> Gen.bind (fun n -> Gen.arrayOfLength n byteGen)
+
+                let! piece =
+                    smallBody
+                    |> Gen.map (fun n -> max 0 (n - FeaturesMessage.PrefixBytes))
+                    |> Gen.bind (fun n -> Gen.arrayOfLength n byteGen)
+
                 let! extra = Gen.elements [ 0u; 1u; 100000u ]
                 return FeaturesMessage(a, b, frames, uint32 piece.Length + extra, piece) :> IMessage
             }
@@ -133,7 +140,12 @@ module ProtoGen =
             gen {
                 let! t = u32
                 let! o = u32
-                let! d = smallBody |> Gen.map (fun n -> max 0 (n - StreamDataMessage.PrefixBytes)) |> Gen.bind (fun n -> Gen.arrayOfLength n byteGen)
+
+                let! d =
+                    smallBody
+                    |> Gen.map (fun n -> max 0 (n - StreamDataMessage.PrefixBytes))
+                    |> Gen.bind (fun n -> Gen.arrayOfLength n byteGen)
+
                 return StreamDataMessage(t, o, d) :> IMessage
             }
         ]
@@ -394,7 +406,11 @@ let ``malformed bodies are BAD_BODY or BAD_TYPE`` () =
         Is.EqualTo ErrorCode.BadBody
     )
 
-    Assert.That(code (fun () -> SplitReadyMessage.Parse(ReadOnlySpan(Array.zeroCreate 14))) |> fst, Is.EqualTo ErrorCode.BadBody)
+    Assert.That(
+        code (fun () -> SplitReadyMessage.Parse(ReadOnlySpan(Array.zeroCreate 14)))
+        |> fst,
+        Is.EqualTo ErrorCode.BadBody
+    )
 
     Assert.That(
         code (fun () -> Message.Parse(LanguagePrimitives.EnumOfValue<byte, MessageType> 0x44uy, ReadOnlySpan.Empty)),

@@ -312,7 +312,8 @@ module private ActGen =
         | Error e -> failwith e
 
     let agreement (a: int[]) (b: int[]) : float =
-        float (Array.map2 (fun x y -> if x = y then 1 else 0) a b |> Array.sum) / float a.Length
+        float (Array.map2 (fun x y -> if x = y then 1 else 0) a b |> Array.sum)
+        / float a.Length
 
     let calibration (train: float32[][] * int[]) : Tensor list =
         Study.calibrationInputs QatGen.shape 64 (fst train)
@@ -356,13 +357,27 @@ let ``the QAT forward pass predicts what the lowered integer model predicts`` ()
 
     // The same without activation quantization: float ternary forward versus min-max calibrated lowering.
     let off =
-        Qat.trainTernary { QatGen.qatConfig with ActivationQuant = false } model train (Some(QatGen.data 99 30)) ignore
+        Qat.trainTernary
+            {
+                QatGen.qatConfig with
+                    ActivationQuant = false
+            }
+            model
+            train
+            (Some(QatGen.data 99 30))
+            ignore
 
     Assert.That(off.Ranges.IsEmpty, Is.True)
-    let offInteger = Study.predictInteger (ActGen.lowered off (ActGen.calibration train)) 2 xs
+
+    let offInteger =
+        Study.predictInteger (ActGen.lowered off (ActGen.calibration train)) 2 xs
+
     let offFloat = Qat.outputs off xs |> Array.map Tensor.argmax
     let offAgreement = ActGen.agreement offInteger offFloat
-    TestContext.Out.WriteLine $"argmax agreement on 300 inputs: fake quant {agreement:F4}, min-max without {offAgreement:F4}"
+
+    TestContext.Out.WriteLine
+        $"argmax agreement on 300 inputs: fake quant {agreement:F4}, min-max without {offAgreement:F4}"
+
     Assert.That(agreement, Is.GreaterThanOrEqualTo 0.97)
 
 [<Test>]
@@ -370,7 +385,15 @@ let ``with activation quantization off QAT is bit-identical to before it existed
     let model, train = QatGen.trainedOnce.Force()
 
     let r =
-        Qat.trainTernary { QatGen.qatConfig with ActivationQuant = false } model train (Some(QatGen.data 99 30)) ignore
+        Qat.trainTernary
+            {
+                QatGen.qatConfig with
+                    ActivationQuant = false
+            }
+            model
+            train
+            (Some(QatGen.data 99 30))
+            ignore
 
     // Pinned from the code before activation quantization existed. QAT runs the vectorised kernels, whose float
     // sums depend on the vector width: the pin holds for 8-lane Vector<float32> (AVX2), the machine's width.
@@ -393,12 +416,17 @@ let ``int8 QAT stores the weights the lowering's Int8Weights stores and agrees w
             | :? IntConvLayer as c -> Some c
             | _ -> None)
 
-    for c, (w, rows) in Array.zip convs (List.zip (QatGen.convWeights r.Ternary) (QatGen.rowsOf r.Ternary) |> Array.ofList) do
+    for c, (w, rows) in
+        Array.zip
+            convs
+            (List.zip (QatGen.convWeights r.Ternary) (QatGen.rowsOf r.Ternary)
+             |> Array.ofList) do
         Assert.That(c.WeightKind, Is.EqualTo WeightKind.Int8)
         let fanIn = w.Length / rows
 
         let stored =
-            c.Int8Weights |> Array.mapi (fun j q -> float32 (float c.WeightScale[j / fanIn]) * float32 q)
+            c.Int8Weights
+            |> Array.mapi (fun j q -> float32 (float c.WeightScale[j / fanIn]) * float32 q)
 
         for j in 0 .. w.Length - 1 do
             Assert.That(stored[j], Is.EqualTo(w[j]).Within(1e-6f * max 1.0f (abs w[j])), $"{c.Name} weight {j}")

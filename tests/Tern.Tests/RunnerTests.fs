@@ -272,9 +272,16 @@ let ``Split inference: the suffix from layer k on the prefix's output is the who
 let ``Split inference refuses a layer index or activation size that does not fit`` () =
     let m, xs = Gen.sample 1 (modelWithInputs (1, 1)) |> Seq.head
     let r = Runner(m, KernelMode.Scalar)
-    Assert.Throws<ArgumentOutOfRangeException>(fun () -> r.RunPrefix(xs[0], m.Layers.Length + 1) |> ignore) |> ignore
-    Assert.Throws<ArgumentOutOfRangeException>(fun () -> r.RunSuffix(-1, ReadOnlySpan xs[0]) |> ignore) |> ignore
-    Assert.Throws<ArgumentException>(fun () -> r.RunSuffix(0, ReadOnlySpan(Array.zeroCreate<sbyte> (m.Input.Size + 1))) |> ignore)
+
+    Assert.Throws<ArgumentOutOfRangeException>(fun () -> r.RunPrefix(xs[0], m.Layers.Length + 1) |> ignore)
+    |> ignore
+
+    Assert.Throws<ArgumentOutOfRangeException>(fun () -> r.RunSuffix(-1, ReadOnlySpan xs[0]) |> ignore)
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () ->
+        r.RunSuffix(0, ReadOnlySpan(Array.zeroCreate<sbyte>(m.Input.Size + 1)))
+        |> ignore)
     |> ignore
 
 [<Property(MaxTest = 60)>]

@@ -862,7 +862,9 @@ let ``Range gradients are the clamped parts of the output gradient; STE inside, 
                 let expected = if snd xq[i] = 0 then dx[i] else 0.0
                 Assert.That(float (g.Inputs[n][i]), Is.EqualTo(expected).Within(1e-6), $"{path} input {n},{i}")
 
-        let near (a: float) (b: float) = Is.EqualTo(b).Within(1e-6) |> fun c -> Assert.That(a, c)
+        let near (a: float) (b: float) =
+            Is.EqualTo(b).Within(1e-6) |> fun c -> Assert.That(a, c)
+
         near (fst ranges[0]) dlo0
         near (snd ranges[0]) dhi0
         near (fst ranges[1]) dlo1
@@ -971,6 +973,15 @@ let ``Activation quantization rejects ranges outside the model and followers wit
         |> ignore
 
     let ok = smallQuant Set.empty
-    bad { ok with Ranges = ok.Ranges.Add(7, (0.0, 1.0)) }
+
+    bad {
+        ok with
+            Ranges = ok.Ranges.Add(7, (0.0, 1.0))
+    }
+
     bad { ok with Follow = Map [ 4, 5 ] }
-    bad { ok with Ranges = ok.Ranges.Add(1, (2.0, 1.0)) }
+
+    bad {
+        ok with
+            Ranges = ok.Ranges.Add(1, (2.0, 1.0))
+    }
