@@ -52,6 +52,8 @@ module private QatGen =
             BatchSize = 16
             Threads = 2
             ActivationQuant = true
+            // The threshold the tests were written (and the fingerprints pinned) with.
+            Threshold = ThresholdRatio 0.7
     }
 
     let convWeights (model: Model) : float32[] list =
