@@ -333,49 +333,6 @@ module Codec =
     let payloadBits (bits: BitReport) : int =
         bits.Anchor.Total + bits.Vectors.Total + bits.Residual.Total
 
-    /// Encodes a sequence as consecutive groups of the prediction's size; a last, shorter group is coded
-    /// Intra with the same quantizer and entropy coder. One stream per group, in order.
-    let encodeSequence
-        (options: CodecOptions)
-        (zeroPoint: int)
-        (shape: Shape3)
-        (frames: sbyte[][])
-        : Result<Encoded list, string> =
-        let size = groupSize options.Prediction
-
-        let groups =
-            frames
-            |> Array.chunkBySize size
-            |> Array.map (fun g ->
-                if g.Length = size then
-                    encode options zeroPoint shape g
-                else
-                    encode
-                        {
-                            options with
-                                Prediction = Intra
-                                Residual = false
-                        }
-                        zeroPoint
-                        shape
-                        g)
-
-        match
-            groups
-            |> Array.tryPick (fun r ->
-                match r with
-                | Error e -> Some e
-                | Ok _ -> None)
-        with
-        | Some e -> Error e
-        | None ->
-            Ok [
-                for r in groups do
-                    match r with
-                    | Ok e -> e
-                    | Error _ -> ()
-            ]
-
     /// Encodes a sequence as consecutive groups of `groupFrames` frames (>= the prediction's group size; Intra
     /// streams then hold groupFrames frames each), the anchor at `groupAnchor`; a last group shorter than the
     /// prediction's size is coded Intra. `encodeSequenceGrouped o (groupSize o.Prediction)` = `encodeSequence o`.
@@ -421,6 +378,16 @@ module Codec =
                         | Ok e -> e
                         | Error _ -> ()
                 ]
+
+    /// Encodes a sequence as consecutive groups of the prediction's size; a last, shorter group is coded
+    /// Intra with the same quantizer and entropy coder. One stream per group, in order.
+    let encodeSequence
+        (options: CodecOptions)
+        (zeroPoint: int)
+        (shape: Shape3)
+        (frames: sbyte[][])
+        : Result<Encoded list, string> =
+        encodeSequenceGrouped options (groupSize options.Prediction) zeroPoint shape frames
 
     /// Describes a decoder error in words.
     let describe (e: CodecError) : string =
