@@ -180,14 +180,55 @@ module Architectures =
                 @ [ Flatten; Dense(dense rng (pw * 32) classes.Length) ]
         }
 
+    /// A plain stack of 3x3 convolutions (pad 1, each followed by BN and ReLU) with the given widths and stride,
+    /// then global average pooling (gap) or flattening, and a dense classifier: seed 001's backbone shape
+    /// (widths 64, 128, 256, 384, 512), whose parameters sit in the convolutions, where filter pruning pays twice.
+    let convStack
+        (input: Shape3)
+        (classes: string list)
+        (widths: int list)
+        (stride: int)
+        (gap: bool)
+        (seed: int)
+        : Model =
+        let rng = Random(seed)
+        let out n = (n + 2 - 3) / stride + 1
+
+        let convs, last =
+            widths
+            |> List.fold
+                (fun (acc, (shape: Shape3)) width ->
+                    let layers = [ Conv2d(conv rng shape.C width 3 stride 1); BatchNorm(batchNorm width); ReLU ]
+                    acc @ layers, Shape3(out shape.H, out shape.W, width))
+                ([], input)
+
+        let head =
+            if gap then
+                [ GlobalAvgPool; Flatten; Dense(dense rng last.C classes.Length) ]
+            else
+                [ Flatten; Dense(dense rng last.Size classes.Length) ]
+
+        {
+            Name = "plain"
+            Input = input
+            Classes = classes
+            Layers = convs @ head
+        }
+
+    /// The "plain" architecture for any input: seed 001's five-layer stack at 1/8 of its widths (8, 16, 32, 48,
+    /// 64), stride 2, global average pooling and a dense classifier (48,497 parameters for 64x64x1 and 5 classes).
+    let plainFor (input: Shape3) (classes: string list) (seed: int) : Model =
+        convStack input classes [ 8; 16; 32; 48; 64 ] 2 true seed
+
     /// Names accepted by `byName` and `forData`.
-    let names: string list = [ "default"; "raw1d" ]
+    let names: string list = [ "default"; "raw1d"; "plain" ]
 
     /// An architecture by name, or an error listing the known names (raw1d: 1x64x3 windows, 5 classes c0..c4).
     let byName (name: string) (seed: int) : Result<Model, string> =
         match name with
         | "default" -> Ok(defaultModel seed)
         | "raw1d" -> Ok(rawFor (Shape3(1, 64, 3)) (List.init 5 (sprintf "c%d")) seed)
+        | "plain" -> Ok(plainFor (Shape3(64, 64, 1)) radarClasses seed)
         | other -> Error(sprintf "unknown architecture '%s' (known: %s)" other (String.concat ", " names))
 
     /// An architecture by name shaped to a data set's input and classes, or an error.
@@ -196,4 +237,5 @@ module Architectures =
         | "default" -> Ok(defaultFor input classes seed)
         | "raw1d" when input.H <> 1 -> Error $"raw1d takes 1 x W x C windows, got {input}"
         | "raw1d" -> Ok(rawFor input classes seed)
+        | "plain" -> Ok(plainFor input classes seed)
         | other -> Error(sprintf "unknown architecture '%s' (known: %s)" other (String.concat ", " names))

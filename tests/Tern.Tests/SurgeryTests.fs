@@ -1,0 +1,219 @@
+module Tern.Tests.SurgeryTests
+
+open System
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Runtime
+open Tern.Core
+
+module private Gens =
+    /// A small model with at least one prunable layer, one of its prunable layers, a drop set that keeps at least
+    /// one channel, and a few inputs.
+    let surgery: Arbitrary<Model * int * Set<int> * Tensor list> =
+        gen {
+            let! m =
+                Generators.smallModel |> Gen.where (fun m -> not (Surgery.prunable m).IsEmpty)
+
+            let! i = Gen.elements (Surgery.prunable m)
+            let c = (List.item (i + 1) (Model.shapes m)).C
+            let! flags = Gen.arrayOfLength c (Gen.elements [ true; false ])
+
+            let drop =
+                flags |> Array.indexed |> Array.filter snd |> Array.map fst |> Set.ofArray
+
+            let drop = if drop.Count = c then Set.remove 0 drop else drop
+            let! seed = Gen.choose (0, 1000)
+            return m, i, drop, Generators.inputs seed 3 m.Input
+        }
+        |> Arb.fromGen
+
+let private okOr (r: Result<'a, string>) : 'a =
+    match r with
+    | Ok v -> v
+    | Error e -> failwith e
+
+[<Property(MaxTest = 100)>]
+let ``removing no channels is the identity`` () =
+    Prop.forAll Gens.surgery (fun (m, i, _, _) -> Surgery.removeFilters i Set.empty m = Ok m)
+
+[<Property(MaxTest = 150)>]
+let ``surgery keeps the outputs of unaffected channels identical`` () =
+    Prop.forAll Gens.surgery (fun (m, i, drop, xs) ->
+        let pruned = Surgery.removeFilters i drop m |> okOr
+        let ch = Surgery.chain m i |> okOr
+
+        let keep = [|
+            for c in 0 .. (List.item (i + 1) (Model.shapes m)).C - 1 do
+                if not (drop.Contains c) then
+                    c
+        |]
+
+        for x in xs do
+            let before = Forward.activations m x |> List.toArray
+            let after = Forward.activations pruned x |> List.toArray
+            // Layers before the producer are untouched.
+            for j in 0 .. i - 1 do
+                Assert.That(after[j].Data, Is.EqualTo(box before[j].Data))
+            // From the producer to the last layer still indexed by its channels: the kept channels, bit for bit.
+            for j in i :: ch.Between |> List.filter (fun j -> j <= ch.LastChannelled) do
+                let s, t = before[j].Shape, after[j].Shape
+                Assert.That(t.C, Is.EqualTo keep.Length)
+
+                for p in 0 .. s.H * s.W - 1 do
+                    keep
+                    |> Array.iteri (fun k c ->
+                        Assert.That(after[j].Data[p * t.C + k], Is.EqualTo(before[j].Data[p * s.C + c])))
+
+        Prop.classify (drop.IsEmpty) "nothing dropped" (Model.validate pruned = Ok()))
+
+// Makes channel k of producer i exactly zero where its consumer reads it: zero filter and bias, BN that maps 0 to 0,
+// zero depthwise bias (pooling and ReLU keep zeros).
+let private zeroChannel (m: Model) (i: int) (k: int) : Model =
+    let ch = Surgery.chain m i |> okOr
+    let layers = List.toArray m.Layers
+
+    let zeroRow (w: float32[]) rows =
+        let len = w.Length / rows
+        w |> Array.mapi (fun j v -> if j / len = k then 0.0f else v)
+
+    layers[i] <-
+        match layers[i] with
+        | Conv2d c ->
+            Conv2d {
+                c with
+                    Weight = zeroRow c.Weight c.OutChannels
+                    Bias = Array.updateAt k 0.0f c.Bias
+            }
+        | Pointwise c ->
+            Pointwise {
+                c with
+                    Weight = zeroRow c.Weight c.OutChannels
+                    Bias = Array.updateAt k 0.0f c.Bias
+            }
+        | Dense d ->
+            Dense {
+                d with
+                    Weight = zeroRow d.Weight d.Outputs
+                    Bias = Array.updateAt k 0.0f d.Bias
+            }
+        | other -> other
+
+    for j in ch.Between do
+        layers[j] <-
+            match layers[j] with
+            | BatchNorm b ->
+                BatchNorm {
+                    b with
+                        Beta = Array.updateAt k 0.0f b.Beta
+                        Mean = Array.updateAt k 0.0f b.Mean
+                }
+            | DepthwiseConv2d c ->
+                DepthwiseConv2d {
+                    c with
+                        Bias = Array.updateAt k 0.0f c.Bias
+                }
+            | other -> other
+
+    { m with Layers = List.ofArray layers }
+
+[<Property(MaxTest = 150)>]
+let ``repacking an exactly zero channel removes it and leaves the outputs unchanged`` () =
+    Prop.forAll Gens.surgery (fun (m, i, _, xs) ->
+        let c = (List.item (i + 1) (Model.shapes m)).C
+        let k = xs.Head.Data.Length % c
+        let zeroed = zeroChannel m i k
+        let repacked, report = Surgery.repack 0.0 xs zeroed
+
+        let removedK =
+            report |> List.exists (fun r -> r.Layer = i && List.contains k r.Removed)
+
+        for x in xs do
+            Assert.That((Forward.run repacked x).Data, Is.EqualTo(box (Forward.run zeroed x).Data))
+
+        // One channel always stays: when every channel is dead, the one kept may be k.
+        let allDead =
+            report |> List.exists (fun r -> r.Layer = i && r.Removed.Length = c - 1)
+
+        (c = 1 || removedK || allDead)
+        |> Prop.classify (c = 1 || allDead) "one channel kept")
+
+[<Property(MaxTest = 60)>]
+let ``re-estimated batch norm holds the mean and variance of its inputs`` () =
+    Prop.forAll (Arb.fromGen Generators.smallModel) (fun m ->
+        let xs = Generators.inputs 7 4 m.Input
+        let r = Surgery.reestimateBatchNorm xs m
+        let acts = xs |> List.map (fun x -> Array.ofList (x :: Forward.activations r x))
+
+        r.Layers
+        |> List.iteri (fun j layer ->
+            match layer with
+            | BatchNorm b ->
+                let c = b.Gamma.Length
+
+                for ch in 0 .. c - 1 do
+                    let values = [|
+                        for a in acts do
+                            for p in 0 .. a[j].Data.Length / c - 1 do
+                                yield float a[j].Data[p * c + ch]
+                    |]
+
+                    let mean = Array.average values
+                    let var = values |> Array.averageBy (fun v -> (v - mean) * (v - mean))
+                    Assert.That(float b.Mean[ch], Is.EqualTo(mean).Within(1e-5 + 1e-5 * abs mean))
+                    Assert.That(float b.Var[ch], Is.EqualTo(var).Within(1e-4 + 1e-4 * var))
+            | _ -> ()))
+
+[<Test>]
+let ``dense inputs after flatten lose every position of a removed channel`` () =
+    let m = Architectures.convStack (Shape3(2, 2, 1)) [ "a"; "b" ] [ 3; 2 ] 1 false 1
+    // conv0 (3) -> conv1 (2) -> flatten 2x2x2 -> dense 8 -> 2
+    let pruned = Surgery.removeFilters 3 (Set.ofList [ 0 ]) m |> okOr
+
+    match pruned.Layers |> List.last, m.Layers |> List.last with
+    | Dense after, Dense before ->
+        Assert.That(after.Inputs, Is.EqualTo 4)
+        // Row 1 keeps inputs 1, 3, 5, 7 (channel 1 at positions 0..3).
+        Assert.That(
+            after.Weight[4..7],
+            Is.EqualTo(box [| before.Weight[9]; before.Weight[11]; before.Weight[13]; before.Weight[15] |])
+        )
+    | _ -> Assert.Fail "the last layer should be dense"
+
+[<Test>]
+let ``the classifier's outputs and depthwise channels cannot be removed directly`` () =
+    let m = Architectures.defaultModel 1
+    let last = m.Layers.Length - 1
+    Assert.That(Surgery.prunable m, Is.EqualTo(box [ 0; 6 ]))
+    Assert.That(Surgery.removeFilters last (Set.ofList [ 0 ]) m |> Result.isError)
+    Assert.That(Surgery.removeFilters 3 (Set.ofList [ 0 ]) m |> Result.isError)
+    // Removing conv0's channel 2 also removes the depthwise filter 2 and its BN entries.
+    let pruned = Surgery.removeFilters 0 (Set.ofList [ 2 ]) m |> okOr
+    Assert.That((List.item 4 (Model.shapes pruned)).C, Is.EqualTo 7)
+
+// Seed 001's keep count per layer: round half away from zero of n * (1 - ratio).
+let private keepCount (n: int) (ratio: float) =
+    int (Math.Round(float n * (1.0 - ratio), MidpointRounding.AwayFromZero))
+
+[<TestCase(0.6, 0.8346)>]
+[<TestCase(0.7, 0.9053)>]
+let ``on seed 001's backbone the parameter reductions follow the seed's tables`` (ratio: float, seed: float) =
+    // Five 3x3 conv layers of 64..512 filters with BN, and a dense classifier (6 UCI-HAR classes). The seed's
+    // 3.08 M parameters (table 2) put 18 positions before the classifier; a 6x3 map with stride 1 gives that.
+    let m =
+        Architectures.convStack (Shape3(6, 3, 1)) (List.init 6 string) [ 64; 128; 256; 384; 512 ] 1 false 1
+
+    Assert.That(float (Model.totalParams m) / 1e6, Is.EqualTo(3.08).Within(0.005))
+
+    let plan =
+        Surgery.prunable m
+        |> List.map (fun i ->
+            let n = (List.item (i + 1) (Model.shapes m)).C
+            i, Set.ofList [ keepCount n ratio .. n - 1 ])
+        |> Map.ofList
+
+    let pruned = Surgery.removeMany plan m |> okOr
+    let r = Reduction.compare m pruned
+    Assert.That(r.ParamsReduction, Is.EqualTo(seed).Within(0.003))
+    Assert.That(r.FlopsReduction, Is.EqualTo(seed).Within(0.01))
