@@ -220,7 +220,7 @@ type TrainArgs =
                 "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Data _ -> "data set folder (tern data synth / tern data import)"
-            | Arch _ -> "architecture (default), shaped to the data's input and classes"
+            | Arch _ -> "architecture: default, raw1d or plain, shaped to the data's input and classes"
             | Out _ -> "float model file to write"
             | Epochs _ -> "epochs (default 60; early stopping on the validation subjects)"
             | Batch _ -> "mini-batch size (default 32)"

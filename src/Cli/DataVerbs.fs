@@ -159,9 +159,9 @@ let train (args: ParseResults<TrainArgs>) =
         | Error e -> raise (BadInput e)
 
     let model =
-        match args.GetResult(TrainArgs.Arch, defaultValue = "default") with
-        | "default" -> Architectures.defaultFor data.Shape data.Classes seed
-        | other -> raise (BadInput $"--arch: unknown architecture '{other}' (known: default)")
+        match Architectures.forData (args.GetResult(TrainArgs.Arch, defaultValue = "default")) data.Shape data.Classes seed with
+        | Ok m -> m
+        | Error e -> raise (BadInput $"--arch: {e}")
 
     let all = Array.init data.Samples.Length id
     let trainIdx, validIdx = Splits.groupHoldout fraction seed all data.Subjects

@@ -1,0 +1,267 @@
+namespace Tern.Core
+
+open System.Diagnostics
+
+/// Settings of the filter-pruning study (seed 001's tables).
+type PruneStudyConfig = {
+    Split: StudySplit
+    /// Seeds the split, initial weights, holdout and shuffling.
+    Seed: int
+    /// Architecture name (Architectures.forData), shaped to the data.
+    Architecture: string
+    Criteria: PruneCriteria.Criterion list
+    /// Fractions of each prunable layer's filters removed.
+    Ratios: float list
+    /// Training of the baseline (its Seed, Threads and Augment are set by the study).
+    Train: TrainConfig
+    /// Fine-tuning of every pruned model (seed 001 fine-tunes; this is a short version).
+    FineTune: TrainConfig
+    /// Fraction of the training subjects held out for early stopping.
+    Holdout: float
+    /// Training inputs (evenly spaced) on which the spectral criteria and the BN re-estimation are computed.
+    Calibration: int
+    Threads: int
+    Augment: Augmentation option
+}
+
+/// One criterion and ratio in one fold.
+type PruneFoldRow = {
+    Fold: int
+    Criterion: string
+    Ratio: float
+    BaselineAccuracy: float
+    PrunedAccuracy: float
+    /// Accuracy right after surgery and BN re-estimation, before fine-tuning.
+    SurgeryAccuracy: float
+    Reduction: ModelReduction
+    Seconds: float
+}
+
+/// One criterion and ratio, averaged over the folds (the shape of seed 001's tables 3-12).
+type PruneRow = {
+    Criterion: string
+    Ratio: float
+    BaselineAccuracy: float
+    PrunedAccuracy: float
+    AccuracyDrop: float
+    FlopsReduction: float
+    ParamsReduction: float
+    /// Output channels kept per prunable layer (first fold), e.g. [3; 5; 10; 14; 19].
+    KeptChannels: int list
+}
+
+type PruneStudyResult = {
+    Rows: PruneRow list
+    Folds: PruneFoldRow list
+    Architecture: string
+    Params: int
+    Macs: int64
+    Seconds: float
+}
+
+type PruneProgress =
+    | BaselineEpoch of fold: int * EpochLog
+    | Pruned of PruneFoldRow
+
+/// Trains a baseline per fold, prunes each prunable layer's filters by each criterion at each ratio (scores from
+/// the baseline on calibration inputs), re-estimates BN, fine-tunes briefly and evaluates on the fold's test
+/// subjects.
+[<RequireQualifiedAccess>]
+module StudyPrune =
+
+    /// 5-fold grouped split, seed 1, the plain architecture, criteria l1/low/high/overall at ratios 0.6-0.75;
+    /// baseline Adam 3e-3 cosine, up to 30 epochs (patience 8); fine-tuning 6 epochs at Adam 1e-3 cosine; 128
+    /// calibration inputs; 20 % of the training subjects held out.
+    let defaultConfig: PruneStudyConfig = {
+        Split = KFold 5
+        Seed = 1
+        Architecture = "plain"
+        Criteria = [
+            PruneCriteria.L1
+            PruneCriteria.LowFrequency
+            PruneCriteria.HighFrequency
+            PruneCriteria.Overall
+        ]
+        Ratios = [ 0.6; 0.65; 0.7; 0.75 ]
+        Train = {
+            Train.defaultConfig with
+                Epochs = 30
+                Optimizer = Adam(3e-3, 0.9, 0.999, 1e-8)
+                Patience = Some 8
+        }
+        FineTune = {
+            Train.defaultConfig with
+                Epochs = 6
+                Optimizer = Adam(1e-3, 0.9, 0.999, 1e-8)
+                Patience = None
+        }
+        Holdout = 0.2
+        Calibration = 128
+        Threads = 0
+        Augment = None
+    }
+
+    let private pick (idx: int[]) (d: Dataset) : float32[][] * int[] =
+        idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
+
+    /// The pruning plan of one criterion and ratio: for every prunable layer, its lowest-scoring filters.
+    let plan
+        (criterion: PruneCriteria.Criterion)
+        (ratio: float)
+        (calibration: Tensor list)
+        (model: Model)
+        : Map<int, Set<int>> =
+        Surgery.prunable model
+        |> List.map (fun i -> i, PruneCriteria.toPrune ratio (PruneCriteria.scores criterion model i calibration))
+        |> Map.ofList
+
+    /// Prunes a trained model: plan, surgery, BN re-estimation on the calibration inputs.
+    let prune
+        (criterion: PruneCriteria.Criterion)
+        (ratio: float)
+        (calibration: Tensor list)
+        (model: Model)
+        : Result<Model, string> =
+        Surgery.removeMany (plan criterion ratio calibration model) model
+        |> Result.map (Surgery.reestimateBatchNorm calibration)
+
+    let private runFold
+        (cfg: PruneStudyConfig)
+        (data: Dataset)
+        (fold: SplitFold)
+        (progress: PruneProgress -> unit)
+        : PruneFoldRow list =
+        let seed = cfg.Seed * 1000 + fold.Index
+        let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
+        let train = pick fitIdx data
+        let valid = if validIdx.Length > 0 then Some(pick validIdx data) else None
+        let testX, testY = pick fold.Test data
+        let augment = defaultArg cfg.Augment data.Augment
+
+        let initial =
+            match Architectures.forData cfg.Architecture data.Shape data.Classes seed with
+            | Ok m -> m
+            | Error e -> invalidArg "cfg" e
+
+        let baseline =
+            (Train.fit
+                {
+                    cfg.Train with
+                        Seed = seed
+                        Threads = cfg.Threads
+                        Augment = augment
+                }
+                initial
+                train
+                valid
+                (fun log -> progress (BaselineEpoch(fold.Index, log))))
+                .Model
+
+        let baseAcc, _, _ = Train.evaluate baseline testX testY
+        let calibration = Study.calibrationInputs data.Shape cfg.Calibration (fst train)
+
+        [
+            for criterion in cfg.Criteria do
+                for ratio in cfg.Ratios do
+                    let watch = Stopwatch.StartNew()
+
+                    let pruned =
+                        match prune criterion ratio calibration baseline with
+                        | Ok m -> m
+                        | Error e -> failwith $"fold {fold.Index}: pruning failed: {e}"
+
+                    let surgeryAcc, _, _ = Train.evaluate pruned testX testY
+
+                    let tuned =
+                        (Train.fit
+                            {
+                                cfg.FineTune with
+                                    Seed = seed
+                                    Threads = cfg.Threads
+                                    Augment = augment
+                            }
+                            pruned
+                            train
+                            None
+                            ignore)
+                            .Model
+
+                    let acc, _, _ = Train.evaluate tuned testX testY
+
+                    let row = {
+                        Fold = fold.Index
+                        Criterion = PruneCriteria.Criterion.name criterion
+                        Ratio = ratio
+                        BaselineAccuracy = baseAcc
+                        PrunedAccuracy = acc
+                        SurgeryAccuracy = surgeryAcc
+                        Reduction = Reduction.compare baseline tuned
+                        Seconds = watch.Elapsed.TotalSeconds
+                    }
+
+                    progress (Pruned row)
+                    yield row
+        ]
+
+    /// Runs the study; deterministic for a seed. Throws ArgumentException on an invalid data set, split or setting.
+    let run (cfg: PruneStudyConfig) (data: Dataset) (progress: PruneProgress -> unit) : PruneStudyResult =
+        match Dataset.validate data with
+        | Error e -> invalidArg "data" e
+        | Ok() -> ()
+
+        if cfg.Criteria.IsEmpty || cfg.Ratios.IsEmpty then
+            invalidArg "cfg" "the study needs at least one criterion and one ratio"
+
+        for r in cfg.Ratios do
+            if not (r >= 0.0 && r < 1.0) then
+                invalidArg "cfg" $"pruning ratio {r} is outside [0, 1)"
+
+        let folds =
+            match
+                (match cfg.Split with
+                 | KFold k -> Splits.groupedStratifiedKFold k cfg.Seed data.Labels data.Subjects
+                 | LeaveOneSubjectOut -> Splits.leaveOneGroupOut data.Labels data.Subjects)
+            with
+            | Ok f -> f
+            | Error e -> invalidArg "cfg" e
+
+        let total = Stopwatch.StartNew()
+        let all = folds |> List.collect (fun f -> runFold cfg data f progress)
+
+        let reference =
+            match Architectures.forData cfg.Architecture data.Shape data.Classes cfg.Seed with
+            | Ok m -> m
+            | Error e -> invalidArg "cfg" e
+
+        let rows = [
+            for c in cfg.Criteria do
+                for r in cfg.Ratios do
+                    let name = PruneCriteria.Criterion.name c
+                    let rows = all |> List.filter (fun x -> x.Criterion = name && x.Ratio = r)
+                    let mean f = rows |> List.averageBy f
+                    let first = List.head rows
+                    let prunable = Surgery.prunable reference |> Set.ofList
+
+                    yield {
+                        Criterion = name
+                        Ratio = r
+                        BaselineAccuracy = mean (fun x -> x.BaselineAccuracy)
+                        PrunedAccuracy = mean (fun x -> x.PrunedAccuracy)
+                        AccuracyDrop = mean (fun x -> x.BaselineAccuracy - x.PrunedAccuracy)
+                        FlopsReduction = mean (fun x -> x.Reduction.FlopsReduction)
+                        ParamsReduction = mean (fun x -> x.Reduction.ParamsReduction)
+                        KeptChannels =
+                            first.Reduction.Layers
+                            |> List.filter (fun l -> prunable.Contains l.Index)
+                            |> List.map (fun l -> l.ChannelsAfter)
+                    }
+        ]
+
+        {
+            Rows = rows
+            Folds = all
+            Architecture = cfg.Architecture
+            Params = Model.totalParams reference
+            Macs = Model.totalMacs reference
+            Seconds = total.Elapsed.TotalSeconds
+        }
