@@ -314,10 +314,35 @@ type StudyCodecArgs =
             | Bits _ -> "codec bit depths, comma-separated, each 2..8 (default 4,5,6,7,8)"
             | Json -> "print one JSON object"
 
+type StudyPruneArgs =
+    | [<Mandatory>] Data of dir: string
+    | Criteria of list: string
+    | Ratios of list: string
+    | Folds of int
+    | Arch of name: string
+    | Epochs of int
+    | Fine_Tune of epochs: int
+    | Seed of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "data set folder (tern data synth / tern data import)"
+            | Criteria _ -> "filter criteria, comma-separated: l1, low, high, overall (default all four)"
+            | Ratios _ -> "fractions of each layer's filters to remove, comma-separated (default 0.6,0.65,0.7,0.75)"
+            | Folds _ -> "number of subject-grouped stratified folds (default 5)"
+            | Arch _ -> "architecture: plain (default; seed 001's conv stack at 1/8 width), default or raw1d"
+            | Epochs _ -> "maximum baseline epochs per fold (default 30, early stopping)"
+            | Fine_Tune _ -> "fine-tuning epochs of every pruned model (default 6)"
+            | Seed _ -> "seed (default 1)"
+            | Json -> "print one JSON object"
+
 type StudyArgs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("ternary")>] Ternary_Study of ParseResults<StudyTernaryArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("gamma")>] Gamma_Study of ParseResults<StudyGammaArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("codec")>] Codec_Study of ParseResults<StudyCodecArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("prune")>] Prune_Study of ParseResults<StudyPruneArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -325,6 +350,7 @@ type StudyArgs =
             | Ternary_Study _ -> "FP32 vs integer ternary accuracy per fold (seed 000's table)"
             | Gamma_Study _ -> "raw vs linear vs learned gamma-QUANT input quantization (seed 002's table 2)"
             | Codec_Study _ -> "feature-map codec on streams of overlapping windows: ratio and accuracy (seed 004)"
+            | Prune_Study _ -> "filter pruning by criterion and ratio: accuracy, FLOPs and parameters (seed 001's tables)"
 
 type DeviceKernelsArg =
     | Reference

@@ -41,6 +41,7 @@ let main argv =
                 | Ternary_Study a -> studyTernary a
                 | Gamma_Study a -> studyGamma a
                 | Codec_Study a -> studyCodec a
+                | Prune_Study a -> PruneVerbs.studyPrune a
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a

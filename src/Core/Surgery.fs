@@ -227,24 +227,6 @@ module Surgery =
         plan
         |> Map.fold (fun acc index drop -> acc |> Result.bind (removeFilters index drop)) (Ok model)
 
-    /// Mean over the calibration inputs and positions of the squared values of each channel of layer `index`'s output.
-    let private channelEnergy (model: Model) (index: int) (calibration: Tensor list) : float[] =
-        let outputs =
-            calibration |> List.map (fun x -> (Forward.activations model x)[index])
-
-        let c = (List.head outputs).Shape.C
-        let sums = Array.zeroCreate<float> c
-        let mutable count = 0
-
-        for t in outputs do
-            for i in 0 .. t.Data.Length - 1 do
-                let v = float t.Data[i]
-                sums[i % c] <- sums[i % c] + v * v
-
-            count <- count + t.Data.Length / c
-
-        sums |> Array.map (fun s -> s / float (max 1 count))
-
     /// Channels repacking removed from each layer, with their energies.
     type Repacked = {
         Layer: int
@@ -264,7 +246,7 @@ module Surgery =
             for i in prunable model do
                 match chain model i with
                 | Ok ch ->
-                    let energy = channelEnergy model ch.LastChannelled calibration
+                    let energy = PruneCriteria.activationEnergy model ch.LastChannelled calibration
                     let mean = Array.average energy
 
                     let dead =
