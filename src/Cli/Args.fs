@@ -334,7 +334,7 @@ type StudyPruneArgs =
             | Folds _ -> "number of subject-grouped stratified folds (default 5)"
             | Arch _ -> "architecture: plain (default; seed 001's conv stack at 1/8 width), default or raw1d"
             | Epochs _ -> "maximum baseline epochs per fold (default 30, early stopping)"
-            | Fine_Tune _ -> "fine-tuning epochs of every pruned model (default 6)"
+            | Fine_Tune _ -> "fine-tuning epochs of every pruned model (default 30)"
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
 

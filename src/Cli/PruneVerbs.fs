@@ -56,7 +56,9 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
         raise (BadInput $"--folds {folds}: need at least 2")
 
     let epochs = args.GetResult(StudyPruneArgs.Epochs, defaultValue = d.Train.Epochs)
-    let fineTune = args.GetResult(StudyPruneArgs.Fine_Tune, defaultValue = d.FineTune.Epochs)
+
+    let fineTune =
+        args.GetResult(StudyPruneArgs.Fine_Tune, defaultValue = d.FineTune.Epochs)
 
     if epochs < 1 || fineTune < 1 then
         raise (BadInput $"--epochs {epochs} / --fine-tune {fineTune}: need at least 1")

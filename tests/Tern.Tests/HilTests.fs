@@ -85,6 +85,30 @@ type HilTests() =
             ()
 
     [<Test>]
+    member _.``a filter-pruned ternary model is bit-exact on the board``() =
+        requireToolchain ()
+        // Seed 001's plain stack on a small map, 70 % of every layer's filters removed by the low-frequency
+        // criterion, BN re-estimated, lowered to ternary.
+        let m = Architectures.plainFor (Shape3(16, 16, 1)) [ "a"; "b"; "c" ] 3
+        let calibration = Lower.randomCalibration 3 16 m.Input
+
+        let pruned =
+            match StudyPrune.prune PruneCriteria.LowFrequency 0.7 calibration m with
+            | Ok p -> p
+            | Error e -> failwith e
+
+        Assert.That(Model.totalParams pruned, Is.LessThan(Model.totalParams m / 5))
+
+        let im =
+            match Lower.lower LowerOptions.Ternary calibration pruned with
+            | Ok im -> im
+            | Error e -> failwith e
+
+        let r = Hil.run (options "qemu-mps2-an386" Dsp im 8)
+        Assert.That(r.Mismatches, Is.EqualTo 0)
+        Assert.That(r.Samples, Is.EqualTo 8)
+
+    [<Test>]
     member _.``mps2-an386 with DSP kernels is bit-exact and reports its cost``() =
         requireToolchain ()
         let r = Hil.run (options "qemu-mps2-an386" Dsp ternary 12)

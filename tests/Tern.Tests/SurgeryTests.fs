@@ -7,6 +7,7 @@ open FsCheck.FSharp
 open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
+open Tern.Runtime.Engine
 
 module private Gens =
     /// A small model with at least one prunable layer, one of its prunable layers, a drop set that keeps at least
@@ -217,3 +218,20 @@ let ``on seed 001's backbone the parameter reductions follow the seed's tables``
     let r = Reduction.compare m pruned
     Assert.That(r.ParamsReduction, Is.EqualTo(seed).Within(0.003))
     Assert.That(r.FlopsReduction, Is.EqualTo(seed).Within(0.01))
+
+[<Property(MaxTest = 60)>]
+let ``a pruned model lowered to ternary or int8 is bit-exact between the F# reference and the C# runner`` () =
+    Prop.forAll Gens.surgery (fun (m, i, drop, xs) ->
+        let pruned =
+            Surgery.removeFilters i drop m |> okOr |> Surgery.reestimateBatchNorm xs
+
+        for options in [ LowerOptions.Ternary; LowerOptions.Int8 ] do
+            let im = Lower.lower options xs pruned |> okOr
+
+            for x in xs do
+                let q = Lower.quantizeInput im x
+
+                for mode in [ KernelMode.Scalar; KernelMode.Optimized ] do
+                    Assert.That(Runner(im, mode).Run q, Is.EqualTo(box (IntReference.run im q)))
+
+        true)
