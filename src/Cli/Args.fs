@@ -206,12 +206,16 @@ type TrainArgs =
     | Sparsity of fraction: float
     | Augment of name: string
     | Fake_Quant of OnOff
+    | Prune of spec: string
     | Seed of int
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Prune _ ->
+                "after FP32 training remove filters, e.g. low:0.7 (criterion l1, low, high or overall : fraction of "
+                + "each layer's filters), re-estimate BN on training inputs and fine-tune 30 epochs, before --qat"
             | Fake_Quant _ ->
                 "with --qat: fake-quantize int8 activations with learned ranges (default: off for ternary, on for int8)"
             | Augment _ ->
@@ -242,12 +246,16 @@ type StudyTernaryArgs =
     | Sparsity of fraction: float
     | Augment of name: string
     | Fake_Quant of OnOff
+    | Prune of spec: string
     | Seed of int
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Prune _ ->
+                "after FP32 training remove filters, e.g. low:0.7 (criterion l1, low, high or overall : fraction of "
+                + "each layer's filters), re-estimate BN on training inputs and fine-tune 30 epochs, before --qat"
             | Fake_Quant _ ->
                 "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
             | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
@@ -350,7 +358,8 @@ type StudyArgs =
             | Ternary_Study _ -> "FP32 vs integer ternary accuracy per fold (seed 000's table)"
             | Gamma_Study _ -> "raw vs linear vs learned gamma-QUANT input quantization (seed 002's table 2)"
             | Codec_Study _ -> "feature-map codec on streams of overlapping windows: ratio and accuracy (seed 004)"
-            | Prune_Study _ -> "filter pruning by criterion and ratio: accuracy, FLOPs and parameters (seed 001's tables)"
+            | Prune_Study _ ->
+                "filter pruning by criterion and ratio: accuracy, FLOPs and parameters (seed 001's tables)"
 
 type DeviceKernelsArg =
     | Reference

@@ -159,7 +159,13 @@ let train (args: ParseResults<TrainArgs>) =
         | Error e -> raise (BadInput e)
 
     let model =
-        match Architectures.forData (args.GetResult(TrainArgs.Arch, defaultValue = "default")) data.Shape data.Classes seed with
+        match
+            Architectures.forData
+                (args.GetResult(TrainArgs.Arch, defaultValue = "default"))
+                data.Shape
+                data.Classes
+                seed
+        with
         | Ok m -> m
         | Error e -> raise (BadInput $"--arch: {e}")
 
@@ -203,17 +209,68 @@ let train (args: ParseResults<TrainArgs>) =
         Progress.run "training" config.Epochs (fun tick ->
             Train.fit config model (pick trainIdx) (Some(pick validIdx)) (fun _ -> tick 1))
 
-    let fp32Seconds = sw.Elapsed.TotalSeconds
     let vx, vy = pick validIdx
     let tx, _ = pick trainIdx
+
+    // --prune: filter surgery on the trained model, then a short fine-tune (the pruning study's recipe).
+    let fp32Model, pruneJson =
+        match args.TryGetResult TrainArgs.Prune with
+        | None -> result.Model, null
+        | Some spec ->
+            let criterion, ratio =
+                match spec.Split(':') with
+                | [| c; r |] ->
+                    match
+                        PruneCriteria.Criterion.parse c,
+                        Double.TryParse(r, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)
+                    with
+                    | Ok c, (true, r) when r >= 0.0 && r < 1.0 -> c, r
+                    | Error e, _ -> raise (BadInput $"--prune {spec}: {e}")
+                    | _ -> raise (BadInput $"--prune {spec}: the ratio must be a fraction in [0, 1)")
+                | _ -> raise (BadInput $"--prune {spec}: expected criterion:ratio, e.g. low:0.7")
+
+            let calibration =
+                Study.calibrationInputs data.Shape StudyPrune.defaultConfig.Calibration tx
+
+            let pruned =
+                match StudyPrune.prune criterion ratio calibration result.Model with
+                | Ok m -> m
+                | Error e -> raise (BadInput $"--prune {spec}: {e}")
+
+            let fineTune = {
+                StudyPrune.defaultConfig.FineTune with
+                    Seed = seed
+                    Augment = augment
+            }
+
+            let tuned =
+                Progress.run "fine-tuning the pruned model" fineTune.Epochs (fun tick ->
+                    Train.fit fineTune pruned (pick trainIdx) None (fun _ -> tick 1))
+
+            let r = Reduction.compare result.Model tuned.Model
+
+            if not (args.Contains TrainArgs.Json) then
+                printf "%s" (Reduction.format r)
+
+            tuned.Model,
+            Json.obj [
+                "criterion", Json.str (PruneCriteria.Criterion.name criterion)
+                "ratio", Json.num ratio
+                "params_before", Json.int r.ParamsBefore
+                "params_after", Json.int r.ParamsAfter
+                "params_reduction", Json.num r.ParamsReduction
+                "flops_reduction", Json.num r.FlopsReduction
+            ]
+
+    let fp32Seconds = sw.Elapsed.TotalSeconds
 
     // With --qat the written model is the lowered integer model, and its accuracy comes from the C# integer
     // runtime. QAT fake-quantizes activations with learned ranges, and the lowering uses those ranges.
     let accuracy, macroF1, sparsity, qatKind =
         match args.TryGetResult TrainArgs.Qat with
         | None ->
-            ModelFile.saveFloat out result.Model
-            let a, f, _ = Train.evaluate result.Model vx vy
+            ModelFile.saveFloat out fp32Model
+            let a, f, _ = Train.evaluate fp32Model vx vy
             a, f, None, "none"
         | Some kind ->
             let defaults, name, label, trainer =
@@ -235,7 +292,7 @@ let train (args: ParseResults<TrainArgs>) =
 
             let q =
                 Progress.run label qcfg.Epochs (fun tick ->
-                    trainer qcfg result.Model (pick trainIdx) (Some(vx, vy)) (fun _ -> tick 1))
+                    trainer qcfg fp32Model (pick trainIdx) (Some(vx, vy)) (fun _ -> tick 1))
 
             match Lower.lowerWith q.Lowering q.Ranges (Study.calibrationInputs data.Shape 256 tx) q.Latent with
             | Error e -> raise (Failure $"lowering the trained model failed: {e}")
@@ -264,6 +321,7 @@ let train (args: ParseResults<TrainArgs>) =
                     "valid_macro_f1", Json.num macroF1
                     "qat", Json.str qatKind
                     "augment", Json.str (Augment.name augment)
+                    "prune", pruneJson
                     "sparsity",
                     (match sparsity with
                      | Some x -> Json.num x
