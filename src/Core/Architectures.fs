@@ -182,9 +182,10 @@ module Architectures =
 
     /// MobileNetV2-style "blocks" for any input: stem conv 3x3/2 (C->8) -> BN -> ReLU6, then stages of inverted
     /// residual blocks (expand 1x1 -> BN -> ReLU6 -> depthwise 3x3 -> BN -> ReLU6 -> project 1x1 -> BN) with (t, c, n,
-    /// s) = (2, 8, 3, 2), (2, 16, 4, 2), (2, 24, 3, 2 while the map is at least 8x8, else 1); a stage's first block
-    /// changes shape and has no shortcut, the others end in ResidualAdd and can be dropped (Model.dropBlocks: 7 of
-    /// them) -> pointwise 32 -> BN -> ReLU6 -> global average pooling -> flatten -> dense -> classes.
+    /// s) = (2, 8, 3, 2), (2, 16, 4, 2), (2, 24, 3, 2), a stride of 2 only while the map is at least 8 on a side; a
+    /// block that changes the shape (a stage's first, on 64x64) has no shortcut, the others end in ResidualAdd and
+    /// can be dropped (Model.dropBlocks: 7 of them on 64x64x1, 1.03 M MACs) -> pointwise 32 -> BN -> ReLU6 -> global
+    /// average pooling -> flatten -> dense -> classes.
     let blocksFor (input: Shape3) (classes: string list) (seed: int) : Model =
         let rng = Random(seed)
         let half n = (n - 1) / 2 + 1
