@@ -31,22 +31,39 @@ tern_status tern_add_s8_ref(const tern_add_params *p, const int8_t *input, const
     return TERN_OK;
 }
 
-/* The DSP body: four codes per word load and store (both words read before the store, so in place is safe);
- * each sum is SMULL + SMLAL in int64, the same integers as the reference. */
+/* The DSP body: SMULL + SMLAL give the int64 sum, and only its high word is used, so there is no 64-bit add or
+ * shift. With P = hi32(sum) (floor(sum / 2^32)) and nested floors:
+ * - S > 33: floor((sum + 2^(S-1)) / 2^S) = (P + 2^(S-33)) >> (S-32), since 2^(S-1) is a multiple of 2^32;
+ * - 10 <= S <= 33 (the usual case: multipliers near 1): the code deltas are scaled by 2^k, k = 33 - S
+ *   (|d| * 2^k < 2^31), which keeps the quotient with S' = 33: (P + 1) >> 1, computed as (P >> 1) + (P & 1)
+ *   because P may reach 2^31 - 1;
+ * - S < 10: the int64 formula of the reference.
+ * Each element is read before it is written, so in place is safe. The same integers as the reference. */
 tern_status tern_add_s8_dsp(const tern_add_params *p, const int8_t *input, const int8_t *skip, int8_t *output)
 {
     tern_status st = tk_check_add(p, input, skip, output);
     if (st != TERN_OK) return st;
-    const uint32_t n = p->size, words = n / 4;
-    for (uint32_t w = 0; w < words; w++) {
-        uint32_t a = tk_load32(input + 4 * w), b = tk_load32(skip + 4 * w), r = 0;
-        for (int k = 0; k < 4; k++) {
-            int32_t v = tk_add1(p, (int8_t)(uint8_t)(a >> (8 * k)), (int8_t)(uint8_t)(b >> (8 * k)));
-            r |= (uint32_t)(uint8_t)v << (8 * k);
+    const uint32_t n = p->size;
+    const int32_t za = p->input_zero, zb = p->skip_zero, ma = p->multiplier_a, mb = p->multiplier_b;
+    const int32_t z = p->output_zero, lo = p->act_min, hi = p->act_max, s = p->shift;
+    if (s > 33) {
+        const int32_t half = 1 << (s - 33), sh = s - 32;
+        for (uint32_t i = 0; i < n; i++) {
+            int32_t h = (int32_t)(((int64_t)(input[i] - za) * ma + (int64_t)(skip[i] - zb) * mb) >> 32);
+            int32_t v = ((h + half) >> sh) + z;
+            output[i] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
         }
-        tk_store32(output + 4 * w, r);
+    } else if (s >= 10) {
+        const int32_t k = 33 - s;
+        for (uint32_t i = 0; i < n; i++) {
+            int32_t da = (input[i] - za) * (1 << k), db = (skip[i] - zb) * (1 << k);
+            int32_t h = (int32_t)(((int64_t)da * ma + (int64_t)db * mb) >> 32);
+            int32_t v = (h >> 1) + (h & 1) + z;
+            output[i] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
+        }
+    } else {
+        for (uint32_t i = 0; i < n; i++) output[i] = (int8_t)tk_add1(p, input[i], skip[i]);
     }
-    for (uint32_t i = 4 * words; i < n; i++) output[i] = (int8_t)tk_add1(p, input[i], skip[i]);
     return TERN_OK;
 }
 
