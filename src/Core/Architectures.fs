@@ -201,7 +201,10 @@ module Architectures =
 
         let stage (layers, c, h, w) (outC, n, wantStride) =
             let s = if wantStride = 2 && (h >= 8 || w >= 8) then 2 else 1
-            let body = block c outC s @ List.concat (List.init (n - 1) (fun _ -> block outC outC 1))
+
+            let body =
+                block c outC s @ List.concat (List.init (n - 1) (fun _ -> block outC outC 1))
+
             layers @ body, outC, (if s = 2 then half h else h), (if s = 2 then half w else w)
 
         let stem = cbr (Conv2d(conv rng input.C 8 3 2 1)) 8

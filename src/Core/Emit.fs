@@ -805,6 +805,7 @@ module Emit =
         nl
             sb
             "/* One statically planned arena (ping-pong: each layer reads one end and writes the other; a residual block's input stays at its end until the block's add sums into it in place). */"
+
         nl sb "static int8_t tern_arena[TERN_MODEL_ARENA_BYTES] __attribute__((aligned(8)));"
         nl sb ""
 
@@ -914,7 +915,10 @@ module Emit =
                 nl sb $"        return (int){kernelName l}(&tern_l{i}_params, {inP}, {outP});"
             | :? IntAddLayer ->
                 nl sb $"    case {i}:"
-                nl sb $"        return (int){kernelName l}(&tern_l{i}_params, {inP}, tern_arena + {slot.SkipOffset}, {outP});"
+
+                nl
+                    sb
+                    $"        return (int){kernelName l}(&tern_l{i}_params, {inP}, tern_arena + {slot.SkipOffset}, {outP});"
             | _ ->
                 nl sb $"    case {i}: /* {l.Kind}: a view */"
                 nl sb "        return 0;"

@@ -84,8 +84,7 @@ module Fold =
     let batchNorm (model: Model) : Model =
         match Model.validate model with
         | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
-        | Ok() ->
-            {
-                model with
-                    Layers = foldLayers model |> Array.map snd |> Array.toList
-            }
+        | Ok() -> {
+            model with
+                Layers = foldLayers model |> Array.map snd |> Array.toList
+          }

@@ -176,7 +176,7 @@ module Forward =
     let private outputs (model: Model) (x: Tensor) : Tensor list =
         let outShapes = checkInput model x |> List.toArray
         let layers = List.toArray model.Layers
-        let inputs = Array.zeroCreate<Tensor> (layers.Length + 1)
+        let inputs = Array.zeroCreate<Tensor>(layers.Length + 1)
         inputs[0] <- x
 
         for k in 0 .. layers.Length - 1 do

@@ -146,7 +146,7 @@ module IntReference =
                 (sprintf "model '%s' expects %d inputs, got %d" model.Name model.Input.Size input.Length)
 
         // inputs[k] is layer k's input; a residual add reads the one its span points at.
-        let inputs = Array.zeroCreate<sbyte[]> (model.Layers.Length + 1)
+        let inputs = Array.zeroCreate<sbyte[]>(model.Layers.Length + 1)
         inputs[0] <- input
 
         model.Layers

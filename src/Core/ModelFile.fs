@@ -240,7 +240,12 @@ module ModelFile =
 
                 for l in model.Layers do
                     writeFloatLayer w l)
-            |> frame (if List.exists (fun (l: Layer) -> l.IsResidualAdd) model.Layers then Version else 1us) kindFloat
+            |> frame
+                (if List.exists (fun (l: Layer) -> l.IsResidualAdd) model.Layers then
+                     Version
+                 else
+                     1us)
+                kindFloat
 
     /// Serializes an integer model; throws ArgumentException if IntModel.Validate rejects it.
     let serializeInt (model: IntModel) : byte[] =
@@ -551,7 +556,22 @@ module ModelFile =
             let outScale = r.F32 what
 
             let layer =
-                IntAddLayer(name, input, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], inScale, skipScale, outScale)
+                IntAddLayer(
+                    name,
+                    input,
+                    v[0],
+                    v[1],
+                    v[2],
+                    v[3],
+                    v[4],
+                    v[5],
+                    v[6],
+                    v[7],
+                    v[8],
+                    inScale,
+                    skipScale,
+                    outScale
+                )
 
             if layer.Output <> output then
                 fail $"{what} (add): output shape {output} should be its input shape {input}"

@@ -285,7 +285,9 @@ module Hil =
             raise (HilFailure $"--split {split.Split}: must be in 1..{layers} (the model has {layers} layers)")
 
         if not (o.Model.CanSplitAt split.Split) then
-            raise (HilFailure $"--split {split.Split}: inside a residual block, whose add still needs the block's input")
+            raise (
+                HilFailure $"--split {split.Split}: inside a residual block, whose add still needs the block's input"
+            )
 
         let k = split.Split
         let feature = o.Model.Layers[k - 1].Output

@@ -240,7 +240,13 @@ module private CBuild =
                         m
                         hash)
 
-                KernelVectors.writeModelVectors md (if name.StartsWith "blocks" then name else $"default-{name}") m hash (KernelVectors.modelInputs m modelSeed 3)
+                KernelVectors.writeModelVectors
+                    md
+                    (if name.StartsWith "blocks" then name else $"default-{name}")
+                    m
+                    hash
+                    (KernelVectors.modelInputs m modelSeed 3)
+
                 name, md
 
             // odd ternary layers for the baked code

@@ -101,10 +101,18 @@ module private ResidualGen =
             let! c = Gen.choose (1, 4)
             let! n = Gen.choose (1, 5)
             // Mostly blocks (often back to back, sometimes first: the model input is then the skip tensor).
-            let! segments = Gen.listOfLength n (Gen.frequency [ 2, Gen.constant 0; 5, Gen.constant 1; 2, Gen.constant 2; 1, Gen.constant 3 ])
+            let! segments =
+                Gen.listOfLength
+                    n
+                    (Gen.frequency [ 2, Gen.constant 0; 5, Gen.constant 1; 2, Gen.constant 2; 1, Gen.constant 3 ])
+
             let! seed = Gen.choose (0, 1_000_000)
             // At least one block.
-            let segments = if List.exists (fun s -> s = 1 || s = 2) segments then segments else 1 :: segments
+            let segments =
+                if List.exists (fun s -> s = 1 || s = 2) segments then
+                    segments
+                else
+                    1 :: segments
 
             return {
                 H = h
@@ -184,7 +192,9 @@ module private ResidualGen =
     /// A random add layer of n elements: extreme zero points and clamps, typical, any or tiny (S = 62) multipliers.
     let addLayer: Gen<IntAddLayer> =
         gen {
-            let zero = Gen.frequency [ 1, Gen.constant -128; 1, Gen.constant 127; 4, Gen.choose (-128, 127) ]
+            let zero =
+                Gen.frequency [ 1, Gen.constant -128; 1, Gen.constant 127; 4, Gen.choose (-128, 127) ]
+
             let! n = Gen.choose (1, 257)
             let! za = zero
             let! zb = zero
@@ -297,9 +307,7 @@ let ``dropBlocks removes exactly the listed blocks and keeps the model valid; dr
         let d = Model.dropBlocks drop m
 
         let removed =
-            drop
-            |> List.collect (fun p -> let f, l = blocks[p] in [ f..l ])
-            |> Set.ofList
+            drop |> List.collect (fun p -> let f, l = blocks[p] in [ f..l ]) |> Set.ofList
 
         let expected =
             m.Layers
@@ -317,7 +325,9 @@ let ``dropBlocks removes exactly the listed blocks and keeps the model valid; dr
 [<Test>]
 let ``dropBlocks rejects an unknown block`` () =
     let m = Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 1
-    Assert.Throws<ArgumentException>(fun () -> Model.dropBlocks [ 7 ] m |> ignore) |> ignore
+
+    Assert.Throws<ArgumentException>(fun () -> Model.dropBlocks [ 7 ] m |> ignore)
+    |> ignore
 
 // ---- float forward, folding, training ----
 
@@ -365,7 +375,9 @@ let ``a block whose body outputs zero is the identity`` () =
         }
 
         let x = Tensor.random rng -3.0f 3.0f shape
-        (Forward.run m x).Data = x.Data && (Forward.run (Fold.batchNorm m) x).Data = x.Data)
+
+        (Forward.run m x).Data = x.Data
+        && (Forward.run (Fold.batchNorm m) x).Data = x.Data)
 
 [<Property(MaxTest = 40)>]
 let ``BN folding recounts spans and keeps the function; Forward and training inference agree`` () =
@@ -384,7 +396,8 @@ let ``BN folding recounts spans and keeps the function; Forward and training inf
 
         let trainDiff =
             List.map2
-                (fun (x: Tensor) (y: float32[]) -> Array.map2 (fun a b -> abs (a - b)) (Forward.run m x).Data y |> Array.max)
+                (fun (x: Tensor) (y: float32[]) ->
+                    Array.map2 (fun a b -> abs (a - b)) (Forward.run m x).Data y |> Array.max)
                 xs
                 (List.ofArray train)
             |> List.max
@@ -420,7 +433,10 @@ let ``gradients through blocks (the input as a skip tensor, blocks back to back)
 
     Assert.That(Model.validate model, Is.EqualTo(Result<unit, string>.Ok()))
     Assert.That(Model.residualBlocks model |> List.head |> fst, Is.EqualTo 0)
-    let inputs = Array.init 3 (fun _ -> Array.init input.Size (fun _ -> rand rng -1.0f 1.0f))
+
+    let inputs =
+        Array.init 3 (fun _ -> Array.init input.Size (fun _ -> rand rng -1.0f 1.0f))
+
     let failures = gradCheck model inputs [| 0; 1; 2 |]
 
     if not failures.IsEmpty then
@@ -430,9 +446,15 @@ let ``gradients through blocks (the input as a skip tensor, blocks back to back)
 let ``a blocks model trains: the loss falls on a separable toy problem`` () =
     let m = Architectures.blocksFor (Shape3(8, 8, 1)) [ "a"; "b" ] 3
     let rng = Random(3)
-    let protos = Array.init 2 (fun _ -> Array.init 64 (fun _ -> float32 (rng.NextDouble())))
+
+    let protos =
+        Array.init 2 (fun _ -> Array.init 64 (fun _ -> float32 (rng.NextDouble())))
+
     let labels = Array.init 32 (fun i -> i % 2)
-    let xs = labels |> Array.map (fun l -> protos[l] |> Array.map (fun v -> v + 0.2f * float32 (rng.NextDouble() - 0.5)))
+
+    let xs =
+        labels
+        |> Array.map (fun l -> protos[l] |> Array.map (fun v -> v + 0.2f * float32 (rng.NextDouble() - 0.5)))
 
     let cfg = {
         Train.defaultConfig with
@@ -446,6 +468,40 @@ let ``a blocks model trains: the loss falls on a separable toy problem`` () =
     let first = (List.head r.History).TrainLoss
     let last = (List.last r.History).TrainLoss
     Assert.That(last, Is.LessThan first)
+
+[<Test>]
+let ``QAT with learned activation ranges trains a blocks model; its lowering matches the QAT forward pass's grids`` () =
+    let m = Architectures.blocksFor (Shape3(8, 8, 1)) [ "a"; "b" ] 4
+    let rng = Random(4)
+
+    let xs =
+        Array.init 16 (fun _ -> Array.init 64 (fun _ -> float32 (rng.NextDouble())))
+
+    let labels = Array.init 16 (fun i -> i % 2)
+
+    for ternary in [ false; true ] do
+        let cfg = {
+            (if ternary then Qat.defaultConfig else Qat.defaultInt8Config) with
+                Epochs = 2
+                BatchSize = 8
+                Threads = 2
+                ActivationQuant = true
+                RangeCalibration = 16
+        }
+
+        let r =
+            (if ternary then Qat.trainTernary else Qat.trainInt8) cfg m (xs, labels) None ignore
+
+        let folded = Fold.batchNorm m
+        // every add output has a learned range of its own
+        for _, last in Model.residualBlocks folded do
+            Assert.That(r.Ranges.ContainsKey(last + 1), $"range of the add at {last}")
+
+        match Lower.lowerWith r.Lowering r.Ranges [] r.Latent with
+        | Error e -> Assert.Fail e
+        | Ok im ->
+            let x = Lower.quantizeInput im (Tensor.ofArray m.Input xs[0])
+            Assert.That((Runner(im, KernelMode.Optimized).Run x = IntReference.run im x), Is.True)
 
 // ---- integer: kernel, lowering, runner, memory plan ----
 
@@ -477,11 +533,14 @@ let ``AddS8: optimized at every SIMD level = scalar = F# reference, also in plac
                 AddS8.Optimized(p, a, inPlace, inPlace.AsSpan())
                 out = scalar && inPlace = scalar)
 
-        let saturated = scalar |> Array.exists (fun v -> int v = l.ActMin || int v = l.ActMax)
+        let saturated =
+            scalar |> Array.exists (fun v -> int v = l.ActMin || int v = l.ActMax)
 
         (scalar = reference && fast)
         |> Prop.classify (l.Shift = 62) "S = 62"
-        |> Prop.classify (l.InputZero = -128 || l.InputZero = 127 || l.SkipZero = -128 || l.SkipZero = 127) "extreme zero point"
+        |> Prop.classify
+            (l.InputZero = -128 || l.InputZero = 127 || l.SkipZero = -128 || l.SkipZero = 127)
+            "extreme zero point"
         |> Prop.classify saturated "clamped"
         |> Prop.classify (n % 16 <> 0) "vector tail")
 
@@ -491,7 +550,10 @@ let ``IntAddLayer.Validate and IntModel.Validate reject a bad add`` () =
         Assert.Throws<InvalidDataException>(fun () -> f ()) |> ignore
 
     let s = Shape3(1, 1, 4)
-    let add span ma mb shift = IntAddLayer("a", s, span, ma, mb, shift, 0, 0, 0, -128, 127, 1.0f, 1.0f, 1.0f)
+
+    let add span ma mb shift =
+        IntAddLayer("a", s, span, ma, mb, shift, 0, 0, 0, -128, 127, 1.0f, 1.0f, 1.0f)
+
     add 1 (1 <<< 30) 5 31 |> fun l -> l.Validate()
     add 1 5 (1 <<< 30) 31 |> fun l -> l.Validate()
     add 1 5 7 62 |> fun l -> l.Validate()
@@ -514,7 +576,10 @@ let ``lowered block models, int8 and ternary: F# reference = scalar runner = opt
 
     Prop.forAll arb (fun (s, ternary) ->
         let m = build s
-        let im = lower (if ternary then LowerOptions.Ternary else LowerOptions.Int8) m s.Seed
+
+        let im =
+            lower (if ternary then LowerOptions.Ternary else LowerOptions.Int8) m s.Seed
+
         let xs = inputs m (s.Seed + 1) 3 |> List.map (Lower.quantizeInput im)
         let scalar = Runner(im, KernelMode.Scalar)
         let fast = Runner(im, KernelMode.Optimized)
@@ -525,7 +590,11 @@ let ``lowered block models, int8 and ternary: F# reference = scalar runner = opt
                 let reference = IntReference.runLayers im x |> List.toArray
                 scalar.RunLayers x = reference && fast.RunLayers x = reference)
 
-        let adds = im.Layers |> Array.choose (function :? IntAddLayer as a -> Some a | _ -> None)
+        let adds =
+            im.Layers
+            |> Array.choose (function
+                | :? IntAddLayer as a -> Some a
+                | _ -> None)
 
         (same && adds.Length = List.length (Model.residualBlocks m))
         |> Prop.classify ternary "ternary"
@@ -533,7 +602,9 @@ let ``lowered block models, int8 and ternary: F# reference = scalar runner = opt
         |> Prop.classify (Model.residualBlocks m |> List.exists (fun (f, _) -> f = 0)) "block on the model input")
 
 [<Property(MaxTest = 60)>]
-let ``MemoryPlan never overwrites a live tensor, adds in place over the skip tensor, and its arena is the float model's peak`` () =
+let ``MemoryPlan never overwrites a live tensor, adds in place over the skip tensor, and its arena is the float model's peak``
+    ()
+    =
     Prop.forAll (Arb.fromGen spec) (fun s ->
         let m = build s
         let im = lower LowerOptions.Int8 m s.Seed
@@ -542,7 +613,9 @@ let ``MemoryPlan never overwrites a live tensor, adds in place over the skip ten
         let n = layers.Length
         // Tensor t: -1 the model input, k the output of layer k. Layer i reads t = i - 1 (and an add its skip).
         let lastUse = Collections.Generic.Dictionary<int, int>()
-        let use' t i = lastUse[t] <- max i (if lastUse.ContainsKey t then lastUse[t] else i)
+
+        let use' t i =
+            lastUse[t] <- max i (if lastUse.ContainsKey t then lastUse[t] else i)
 
         for i in 0 .. n - 1 do
             use' (i - 1) i
@@ -600,8 +673,23 @@ let ``split inference refuses a split inside a block and works at every other po
         Assert.That(im.CanSplitAt k, Is.EqualTo(not inside), $"k = {k}")
 
         if inside then
-            Assert.Throws<ArgumentException>(fun () -> r.RunPrefix(x, k) |> ignore) |> ignore
-            Assert.Throws<ArgumentException>(fun () -> r.RunSuffix(k, ReadOnlySpan(Array.zeroCreate<sbyte> (if k = 0 then im.Input.Size else im.Layers[k - 1].Output.Size))) |> ignore) |> ignore
+            Assert.Throws<ArgumentException>(fun () -> r.RunPrefix(x, k) |> ignore)
+            |> ignore
+
+            Assert.Throws<ArgumentException>(fun () ->
+                r.RunSuffix(
+                    k,
+                    ReadOnlySpan(
+                        Array.zeroCreate<sbyte>(
+                            if k = 0 then
+                                im.Input.Size
+                            else
+                                im.Layers[k - 1].Output.Size
+                        )
+                    )
+                )
+                |> ignore)
+            |> ignore
         else
             Assert.That(r.RunSuffix(k, ReadOnlySpan(r.RunPrefix(x, k))), Is.EqualTo(box whole), $"k = {k}")
 
@@ -641,7 +729,7 @@ let ``model files with blocks round-trip as version 2; files without blocks stay
 
     let plain = Architectures.defaultModel 1
     Assert.That(BitConverter.ToUInt16(ModelFile.serializeFloat plain, 4), Is.EqualTo 1us)
-    let dropped = Model.dropBlocks [ 0 .. 6 ] m
+    let dropped = Model.dropBlocks [ 0..6 ] m
     Assert.That(BitConverter.ToUInt16(ModelFile.serializeFloat dropped, 4), Is.EqualTo 1us)
 
 [<Test>]
