@@ -57,16 +57,18 @@ module private ResidualGen =
     let build (s: Spec) : Model =
         let rng = Random(s.Seed)
 
-        let layers, c =
+        // (layers, channels, pools so far): a 2x2/1 pool shrinks the map by one, so pools stop at a 2-wide map.
+        let layers, _, _ =
             s.Segments
             |> List.fold
-                (fun (acc, c) seg ->
+                (fun (acc, c, pools) seg ->
                     match seg with
                     | 0 ->
                         let c' = 1 + rng.Next 4
-                        acc @ [ Conv2d(Architectures.conv rng c c' 3 1 1); batchNorm rng c'; ReLU ], c'
-                    | 1 -> acc @ block rng c, c
-                    | 2 -> acc @ block rng c @ [ ReLU ], c
+                        acc @ [ Conv2d(Architectures.conv rng c c' 3 1 1); batchNorm rng c'; ReLU ], c', pools
+                    | 1 -> acc @ block rng c, c, pools
+                    | 2 -> acc @ block rng c @ [ ReLU ], c, pools
+                    | _ when min s.H s.W - pools <= 2 -> acc, c, pools
                     | _ ->
                         acc
                         @ [
@@ -77,8 +79,9 @@ module private ResidualGen =
                                 StrideW = 1
                             }
                         ],
-                        c)
-                ([], s.C)
+                        c,
+                        pools + 1)
+                ([], s.C, 0)
 
         let probe = {
             Name = "residual"
