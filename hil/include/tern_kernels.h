@@ -1,5 +1,5 @@
 /* Device kernels: the same names and the same arithmetic as the C# kernels in src/Runtime/Kernels
- * (ConvS8 <-> tern_conv_s8, ...), per docs/arithmetic.md. Activations int8 HWC with a per-tensor
+ * (ConvS8 <-> tern_conv_s8, AddS8 <-> tern_add_s8, ...), per docs/arithmetic.md. Activations int8 HWC with a per-tensor
  * zero point; weights one row per output channel (Conv: kh, kw, ic; Depthwise: kh, kw; Pointwise: ic;
  * Dense: input index in HWC order); ternary rows packed 2 bits per weight (docs/arithmetic.md).
  * Pointwise and Dense are tern_conv_* with a 1x1 kernel (Dense: input viewed as 1x1xN).
@@ -57,6 +57,19 @@ typedef struct {
     int32_t input_zero, output_zero, act_min, act_max;
 } tern_pool_params;
 
+/* Residual add of two int8 tensors of `size` elements (docs/arithmetic.md, "Residual add"): with one shift,
+ * out = clamp(((((int64)(a - input_zero) * multiplier_a + (int64)(b - skip_zero) * multiplier_b)
+ *              + (1 << (shift - 1))) >> shift) + output_zero, act_min, act_max).
+ * The larger multiplier lies in [2^30, 2^31) (both may be below 2^30 only with shift 62); shift in [1, 62].
+ * output may be the same buffer as input or skip (the emitted model adds in place over the skip tensor). */
+typedef struct {
+    uint32_t size;
+    int32_t input_zero, skip_zero, output_zero; /* in [-128, 127] */
+    int32_t multiplier_a, multiplier_b;
+    uint8_t shift;
+    int32_t act_min, act_max;
+} tern_add_params;
+
 /* out = clamp((((int64)acc * m + (1 << (s - 1))) >> s) + z_out, lo, hi); m >= 0, s in [1, 62] (not checked) */
 int32_t tern_requantize(int32_t acc, int32_t m, int32_t s, int32_t z_out, int32_t lo, int32_t hi);
 int32_t tern_requantize_ref(int32_t acc, int32_t m, int32_t s, int32_t z_out, int32_t lo, int32_t hi);
@@ -68,6 +81,7 @@ tern_status tern_depthwise_s8(const tern_conv_params *p, const int8_t *weights, 
 tern_status tern_depthwise_t2(const tern_conv_params *p, const uint8_t *packed, const int8_t *input, int8_t *output);
 tern_status tern_maxpool_s8(const tern_pool_params *p, const int8_t *input, int8_t *output);
 tern_status tern_avgpool_s8(const tern_pool_params *p, const int8_t *input, int8_t *output); /* also global */
+tern_status tern_add_s8(const tern_add_params *p, const int8_t *input, const int8_t *skip, int8_t *output);
 
 /* The two bodies under explicit names; both check their arguments the same way and return the same status.
  * Max pooling clamps its result to [act_min, act_max] (like the C# MaxPoolS8). */
@@ -79,6 +93,7 @@ tern_status tern_depthwise_t2_ref(const tern_conv_params *p, const uint8_t *pack
                                    int8_t *output);
 tern_status tern_maxpool_s8_ref(const tern_pool_params *p, const int8_t *input, int8_t *output);
 tern_status tern_avgpool_s8_ref(const tern_pool_params *p, const int8_t *input, int8_t *output);
+tern_status tern_add_s8_ref(const tern_add_params *p, const int8_t *input, const int8_t *skip, int8_t *output);
 tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output);
 tern_status tern_conv_t2_dsp(const tern_conv_params *p, const uint8_t *packed, const int8_t *input, int8_t *output);
 tern_status tern_depthwise_s8_dsp(const tern_conv_params *p, const int8_t *weights, const int8_t *input,
@@ -87,6 +102,7 @@ tern_status tern_depthwise_t2_dsp(const tern_conv_params *p, const uint8_t *pack
                                    int8_t *output);
 tern_status tern_maxpool_s8_dsp(const tern_pool_params *p, const int8_t *input, int8_t *output);
 tern_status tern_avgpool_s8_dsp(const tern_pool_params *p, const int8_t *input, int8_t *output);
+tern_status tern_add_s8_dsp(const tern_add_params *p, const int8_t *input, const int8_t *skip, int8_t *output);
 
 /* Scratch: the DSP bodies use one shared static buffer of TERN_SCRATCH_BYTES (see above); the reference
  * bodies use none. Nothing allocates. */

@@ -70,6 +70,11 @@ static tern_status run_case(const tv_case *c, body b, int8_t *o)
         return b == BODY_REF ? tern_maxpool_s8_ref(c->pool, in, o) : tern_maxpool_s8_dsp(c->pool, in, o);
     case TV_AVGPOOL_S8:
         return b == BODY_REF ? tern_avgpool_s8_ref(c->pool, in, o) : tern_avgpool_s8_dsp(c->pool, in, o);
+    case TV_ADD_S8:
+        if (b == BODY_REF) return tern_add_s8_ref(c->add, in, c->skip, o);
+        /* the DSP body adds in place over the skip tensor, as the emitted model does */
+        memcpy(o, c->skip, c->output_len);
+        return tern_add_s8_dsp(c->add, in, o, o);
     default:
         return TERN_ERR_NULL;
     }

@@ -16,6 +16,7 @@ typedef enum {
     TV_DEPTHWISE_T2 = 4,
     TV_MAXPOOL_S8 = 5,
     TV_AVGPOOL_S8 = 6,
+    TV_ADD_S8 = 7,
 } tv_kind;
 
 /* One layer: parameters, weights (int8 or packed ternary), input and the C# Scalar kernel's output. */
@@ -28,6 +29,8 @@ typedef struct {
     const int8_t *input;
     const int8_t *expected;
     uint32_t output_len;
+    const tern_add_params *add; /* residual add */
+    const int8_t *skip;         /* residual add: the second input */
 } tv_case;
 
 /* One requantization: the C# Requantize.Apply result for these arguments. */

@@ -216,19 +216,64 @@ module Architectures =
         }
 
     /// The "plain" architecture for any input: seed 001's five-layer stack at 1/8 of its widths (8, 16, 32, 48,
-    /// 64), stride 2, global average pooling and a dense classifier (48,497 parameters for 64x64x1 and 5 classes).
+    /// 64), stride 2, global average pooling and a dense classifier (48,133 parameters, 1.01 M MACs for 64x64x1 and 5 classes).
     let plainFor (input: Shape3) (classes: string list) (seed: int) : Model =
         convStack input classes [ 8; 16; 32; 48; 64 ] 2 true seed
 
-    /// Names accepted by `byName` and `forData`.
-    let names: string list = [ "default"; "raw1d"; "plain" ]
+    /// MobileNetV2-style "blocks" for any input: stem conv 3x3/2 (C->8) -> BN -> ReLU6, then stages of inverted
+    /// residual blocks (expand 1x1 -> BN -> ReLU6 -> depthwise 3x3 -> BN -> ReLU6 -> project 1x1 -> BN) with (t, c, n,
+    /// s) = (2, 8, 3, 2), (2, 16, 4, 2), (2, 24, 3, 2), a stride of 2 only while the map is at least 8 on a side; a
+    /// block that changes the shape (a stage's first, on 64x64) has no shortcut, the others end in ResidualAdd and
+    /// can be dropped (Model.dropBlocks: 7 of them on 64x64x1, 1.03 M MACs) -> pointwise 32 -> BN -> ReLU6 -> global
+    /// average pooling -> flatten -> dense -> classes.
+    let blocksFor (input: Shape3) (classes: string list) (seed: int) : Model =
+        let rng = Random(seed)
+        let half n = (n - 1) / 2 + 1
+        let cbr (l: Layer) (c: int) = [ l; BatchNorm(batchNorm c); ReLU6 ]
 
-    /// An architecture by name, or an error listing the known names (raw1d: 1x64x3 windows, 5 classes c0..c4).
+        let block inC outC stride =
+            let hidden = 2 * inC
+
+            cbr (Pointwise(conv rng inC hidden 1 1 0)) hidden
+            @ cbr (DepthwiseConv2d(depthwise rng hidden 3 stride 1)) hidden
+            @ [ Pointwise(conv rng hidden outC 1 1 0); BatchNorm(batchNorm outC) ]
+            @ (if stride = 1 && inC = outC then [ ResidualAdd 8 ] else [])
+
+        let stage (layers, c, h, w) (outC, n, wantStride) =
+            let s = if wantStride = 2 && (h >= 8 || w >= 8) then 2 else 1
+
+            let body =
+                block c outC s @ List.concat (List.init (n - 1) (fun _ -> block outC outC 1))
+
+            layers @ body, outC, (if s = 2 then half h else h), (if s = 2 then half w else w)
+
+        let stem = cbr (Conv2d(conv rng input.C 8 3 2 1)) 8
+
+        let body, c, _, _ =
+            [ 8, 3, 2; 16, 4, 2; 24, 3, 2 ]
+            |> List.fold stage (stem, 8, half input.H, half input.W)
+
+        {
+            Name = "blocks"
+            Input = input
+            Classes = classes
+            Layers =
+                body
+                @ cbr (Pointwise(conv rng c 32 1 1 0)) 32
+                @ [ GlobalAvgPool; Flatten; Dense(dense rng 32 classes.Length) ]
+        }
+
+    /// Names accepted by `byName` and `forData`.
+    let names: string list = [ "default"; "raw1d"; "plain"; "blocks" ]
+
+    /// An architecture by name, or an error listing the known names (raw1d: 1x64x3 windows, 5 classes c0..c4; blocks:
+    /// 64x64x1 and the radar classes).
     let byName (name: string) (seed: int) : Result<Model, string> =
         match name with
         | "default" -> Ok(defaultModel seed)
         | "raw1d" -> Ok(rawFor (Shape3(1, 64, 3)) (List.init 5 (sprintf "c%d")) seed)
         | "plain" -> Ok(plainFor (Shape3(64, 64, 1)) radarClasses seed)
+        | "blocks" -> Ok(blocksFor (Shape3(64, 64, 1)) radarClasses seed)
         | other -> Error(sprintf "unknown architecture '%s' (known: %s)" other (String.concat ", " names))
 
     /// An architecture by name shaped to a data set's input and classes, or an error.
@@ -238,4 +283,5 @@ module Architectures =
         | "raw1d" when input.H <> 1 -> Error $"raw1d takes 1 x W x C windows, got {input}"
         | "raw1d" -> Ok(rawFor input classes seed)
         | "plain" -> Ok(plainFor input classes seed)
+        | "blocks" -> Ok(blocksFor input classes seed)
         | other -> Error(sprintf "unknown architecture '%s' (known: %s)" other (String.concat ", " names))

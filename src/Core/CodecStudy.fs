@@ -134,7 +134,8 @@ module CodecStudy =
     }
 
     /// The sensible split: the layer with the smallest output among the first half of the layers
-    /// (indices below max 1 (layers / 2); the earliest on a tie), so K = that index + 1.
+    /// (indices below max 1 (layers / 2); the earliest on a tie), so K = that index + 1; never inside a residual
+    /// block (IntModel.CanSplitAt).
     let defaultSplit (model: IntModel) : int =
         let n = model.Layers.Length
 
@@ -142,13 +143,16 @@ module CodecStudy =
             0
         else
             let half = max 1 (n / 2)
-            let mutable best = 0
+            let mutable best = -1
 
-            for i in 1 .. half - 1 do
-                if model.Layers[i].Output.Size < model.Layers[best].Output.Size then
+            for i in 0 .. half - 1 do
+                if
+                    model.CanSplitAt(i + 1)
+                    && (best < 0 || model.Layers[i].Output.Size < model.Layers[best].Output.Size)
+                then
                     best <- i
 
-            best + 1
+            max 0 best + 1
 
     /// Shape and int8 zero point of the input of layer k (the output of layer k-1; the model input for k = 0).
     /// Flatten keeps its input's codes, so its zero point is the nearest quantizing layer's before it.
@@ -160,6 +164,7 @@ module CodecStudy =
                 match model.Layers[i] with
                 | :? IntConvLayer as c -> c.OutputZero
                 | :? IntPoolLayer as p -> p.OutputZero
+                | :? IntAddLayer as a -> a.OutputZero
                 | _ -> zero (i - 1)
 
         let shape = if k = 0 then model.Input else model.Layers[k - 1].Output
@@ -191,6 +196,8 @@ module CodecStudy =
             Error $"groups of {config.GroupFrames.Value} frames: need 3..255 (bi-TSS needs 3)"
         elif split < 1 || split >= model.Layers.Length then
             Error $"split {split}: the model has {model.Layers.Length} layers; need 1..{model.Layers.Length - 1}"
+        elif not (model.CanSplitAt split) then
+            Error $"split {split}: inside a residual block, whose add still needs the block's input"
         elif data.Shape <> model.Input then
             Error $"data shape {data.Shape} differs from the model input {model.Input}"
         elif data.Samples.Length = 0 then

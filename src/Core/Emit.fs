@@ -145,6 +145,22 @@ module Emit =
 
         "{" + String.Join(", ", fields) + "}"
 
+    /// The C initializer of a tern_add_params.
+    let internal addParams (a: IntAddLayer) : string =
+        let fields = [
+            num (int64 a.Input.Size) + "u"
+            num (int64 a.InputZero)
+            num (int64 a.SkipZero)
+            num (int64 a.OutputZero)
+            num (int64 a.MultiplierA)
+            num (int64 a.MultiplierB)
+            u8 a.Name "shift" a.Shift
+            num (int64 a.ActMin)
+            num (int64 a.ActMax)
+        ]
+
+        "{" + String.Join(", ", fields) + "}"
+
     /// Appends the weight, bias, M and S arrays of a convolution-like layer, named prefix_*.
     let internal convArrays (sb: StringBuilder) (c: IntConvLayer) (prefix: string) : unit =
         match c.WeightKind with
@@ -166,6 +182,7 @@ module Emit =
             | _ -> "tern_conv_t2"
         | :? IntPoolLayer as p when p.Kind = IntLayerKind.MaxPool -> "tern_maxpool_s8"
         | :? IntPoolLayer -> "tern_avgpool_s8"
+        | :? IntAddLayer -> "tern_add_s8"
         | _ -> ""
 
     // ---- ternary layers baked into code (the DSP kernel set) ----
@@ -778,11 +795,17 @@ module Emit =
                 convArrays sb c prefix
                 nl sb $"static const tern_conv_params {prefix}_params = {convParams c prefix};"
             | :? IntPoolLayer as p -> nl sb $"static const tern_pool_params {prefix}_params = {poolParams p};"
+            | :? IntAddLayer as a ->
+                nl sb $"/* adds the input of layer {i - a.Span} */"
+                nl sb $"static const tern_add_params {prefix}_params = {addParams a};"
             | _ -> nl sb "/* a view: nothing to compute */"
 
             nl sb ""
 
-        nl sb "/* One statically planned arena (ping-pong: each layer reads one end and writes the other). */"
+        nl
+            sb
+            "/* One statically planned arena (ping-pong: each layer reads one end and writes the other; a residual block's input stays at its end until the block's add sums into it in place). */"
+
         nl sb "static int8_t tern_arena[TERN_MODEL_ARENA_BYTES] __attribute__((aligned(8)));"
         nl sb ""
 
@@ -890,6 +913,12 @@ module Emit =
             | :? IntPoolLayer ->
                 nl sb $"    case {i}:"
                 nl sb $"        return (int){kernelName l}(&tern_l{i}_params, {inP}, {outP});"
+            | :? IntAddLayer ->
+                nl sb $"    case {i}:"
+
+                nl
+                    sb
+                    $"        return (int){kernelName l}(&tern_l{i}_params, {inP}, tern_arena + {slot.SkipOffset}, {outP});"
             | _ ->
                 nl sb $"    case {i}: /* {l.Kind}: a view */"
                 nl sb "        return 0;"

@@ -38,25 +38,53 @@ module Fold =
             Some(Dense { d with Weight = w; Bias = bi })
         | _ -> None
 
+    // The layers of the folded model with the index of the original layer each comes from. A BatchNorm is folded
+    // when the layer kept just before it is linear, unless a residual block starts at it (the block's input is the
+    // normalised tensor, which folding would change). ResidualAdd spans are recounted over the kept layers.
+    let private foldLayers (model: Model) : (int * Layer)[] =
+        let layers = List.toArray model.Layers
+        let starts = Model.residualBlocks model |> List.map fst |> Set.ofList
+        let kept = ResizeArray<int * Layer>()
+        // Original index -> index in the folded model (a folded BatchNorm maps to the layer it went into).
+        let newIndex = Array.zeroCreate<int> layers.Length
+
+        for i in 0 .. layers.Length - 1 do
+            let merged =
+                match layers[i] with
+                | BatchNorm b when kept.Count > 0 && not (starts.Contains i) ->
+                    let o, prev = kept[kept.Count - 1]
+                    tryFold prev b |> Option.map (fun m -> o, m)
+                | _ -> None
+
+            match merged with
+            | Some m ->
+                kept[kept.Count - 1] <- m
+                newIndex[i] <- kept.Count - 1
+            | None ->
+                newIndex[i] <- kept.Count
+                kept.Add(i, layers[i])
+
+        kept
+        |> Seq.mapi (fun k (o, l) ->
+            match l with
+            | ResidualAdd span -> o, ResidualAdd(k - newIndex[o - span])
+            | _ -> o, l)
+        |> Seq.toArray
+
+    /// For each layer of the folded model (Fold.batchNorm), the index of the original layer it comes from.
+    let keptIndices (model: Model) : int[] =
+        match Model.validate model with
+        | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
+        | Ok() -> foldLayers model |> Array.map fst
+
     /// Folds every BatchNorm that directly follows a Conv2d, DepthwiseConv2d, Pointwise or Dense into that layer
     /// and removes it (a run of BatchNorms after such a layer folds entirely). A BatchNorm after any other layer
-    /// (or first in the model) is left in place; the lowering rejects it. Throws ArgumentException on an invalid model.
+    /// (or first in the model, or first in a residual block) is left in place; the lowering rejects it. Residual
+    /// spans are recounted. Throws ArgumentException on an invalid model.
     let batchNorm (model: Model) : Model =
         match Model.validate model with
         | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
-        | Ok() ->
-            // Built in reverse, so the head is the layer just before the one being looked at.
-            let folded =
-                model.Layers
-                |> List.fold
-                    (fun acc layer ->
-                        match layer, acc with
-                        | BatchNorm b, prev :: rest ->
-                            match tryFold prev b with
-                            | Some merged -> merged :: rest
-                            | None -> layer :: acc
-                        | _ -> layer :: acc)
-                    []
-                |> List.rev
-
-            { model with Layers = folded }
+        | Ok() -> {
+            model with
+                Layers = foldLayers model |> Array.map snd |> Array.toList
+          }

@@ -113,8 +113,9 @@ module Forward =
             Data = sums |> Array.map (fun v -> float32 (v / n))
         }
 
-    // Applies a layer whose parameters and input shape have already been checked.
-    let private apply (l: Layer) (x: Tensor) (outShape: Shape3) : Tensor =
+    // Applies a layer whose parameters and input shape have already been checked; skip gives the input of an
+    // earlier layer by index (what a ResidualAdd adds).
+    let private apply (skip: int -> Tensor) (l: Layer) (x: Tensor) (outShape: Shape3) : Tensor =
         match l with
         | Conv2d c
         | Pointwise c -> conv false c x outShape
@@ -137,6 +138,13 @@ module Forward =
             Shape = outShape
             Data = Array.copy x.Data
           }
+        | ResidualAdd span ->
+            let b = (skip span).Data
+            // float32 sums: the same single rounding whether accumulated in double or not.
+            {
+                Shape = x.Shape
+                Data = Array.init x.Data.Length (fun i -> x.Data[i] + b[i])
+            }
 
     let private checkInput (model: Model) (x: Tensor) : Shape3 list =
         match Model.validate model with
@@ -150,7 +158,8 @@ module Forward =
 
             Model.shapes model |> List.tail
 
-    /// Applies one layer; throws ArgumentException if the layer does not accept the tensor's shape or its parameters are malformed.
+    /// Applies one layer; throws ArgumentException if the layer does not accept the tensor's shape or its parameters
+    /// are malformed (a ResidualAdd alone has no block input, so it is rejected).
     let layer (l: Layer) (x: Tensor) : Tensor =
         let single = {
             Name = Model.kindName l
@@ -160,18 +169,26 @@ module Forward =
         }
 
         match checkInput single x with
-        | [ outShape ] -> apply l x outShape
+        | [ outShape ] -> apply (fun _ -> invalidArg "l" "a residual add needs its block") l x outShape
         | _ -> invalidArg "l" "one layer must give one output shape"
 
-    /// Output of every layer, in order (the input itself is not included); validates the model once.
-    let activations (model: Model) (x: Tensor) : Tensor list =
-        let outShapes = checkInput model x
+    // Every layer's output; inputs[k] is layer k's input, which a later ResidualAdd reads.
+    let private outputs (model: Model) (x: Tensor) : Tensor list =
+        let outShapes = checkInput model x |> List.toArray
+        let layers = List.toArray model.Layers
+        let inputs = Array.zeroCreate<Tensor>(layers.Length + 1)
+        inputs[0] <- x
 
-        List.zip model.Layers outShapes
-        |> List.scan (fun acc (l, s) -> apply l acc s) x
-        |> List.tail
+        for k in 0 .. layers.Length - 1 do
+            inputs[k + 1] <- apply (fun span -> inputs[k - span]) layers[k] inputs[k] outShapes[k]
+
+        inputs |> Array.toList |> List.tail
+
+    /// Output of every layer, in order (the input itself is not included); validates the model once.
+    let activations (model: Model) (x: Tensor) : Tensor list = outputs model x
 
     /// Runs the model on one input and returns the last layer's output (the input if there are no layers).
     let run (model: Model) (x: Tensor) : Tensor =
-        let outShapes = checkInput model x
-        List.fold2 (fun acc l s -> apply l acc s) x model.Layers outShapes
+        match List.tryLast (outputs model x) with
+        | Some y -> y
+        | None -> x

@@ -109,7 +109,20 @@ module IntReference =
 
         out
 
-    /// One layer's output from its input.
+    /// Residual add, written from the contract: one shift S for both terms, single rounding, in int64.
+    let add (l: IntAddLayer) (input: sbyte[]) (skip: sbyte[]) : sbyte[] =
+        if input.Length <> l.Input.Size || skip.Length <> l.Input.Size then
+            invalidArg (nameof skip) (sprintf "layer '%s' adds two tensors of %d values" l.Name l.Input.Size)
+
+        Array.init input.Length (fun i ->
+            let acc =
+                int64 (int input[i] - l.InputZero) * int64 l.MultiplierA
+                + int64 (int skip[i] - l.SkipZero) * int64 l.MultiplierB
+
+            let v = ((acc + (1L <<< (l.Shift - 1))) >>> l.Shift) + int64 l.OutputZero
+            sbyte (max (int64 l.ActMin) (min (int64 l.ActMax) v)))
+
+    /// One layer's output from its input (a residual add needs its skip tensor too: see `add`).
     let runLayer (layer: IntLayer) (input: sbyte[]) : sbyte[] =
         if input.Length <> layer.Input.Size then
             invalidArg
@@ -120,6 +133,7 @@ module IntReference =
         | :? IntConvLayer as l -> conv l input
         | :? IntPoolLayer as l -> pool l input
         | :? IntFlattenLayer -> Array.copy input
+        | :? IntAddLayer as l -> raise (InvalidDataException(sprintf "layer '%s' (add) needs its block's input" l.Name))
         | l -> raise (InvalidDataException(sprintf "layer '%s' (%A) has no reference" l.Name l.Kind))
 
     /// Every layer's output, in order, after validating the model.
@@ -131,10 +145,18 @@ module IntReference =
                 (nameof input)
                 (sprintf "model '%s' expects %d inputs, got %d" model.Name model.Input.Size input.Length)
 
+        // inputs[k] is layer k's input; a residual add reads the one its span points at.
+        let inputs = Array.zeroCreate<sbyte[]>(model.Layers.Length + 1)
+        inputs[0] <- input
+
         model.Layers
-        |> Array.scan (fun x l -> runLayer l x) input
-        |> Array.toList
-        |> List.tail
+        |> Array.iteri (fun k l ->
+            inputs[k + 1] <-
+                match l with
+                | :? IntAddLayer as a -> add a inputs[k] inputs[k - a.Span]
+                | _ -> runLayer l inputs[k])
+
+        inputs |> Array.toList |> List.tail
 
     /// The model's int8 output (logits).
     let run (model: IntModel) (input: sbyte[]) : sbyte[] =

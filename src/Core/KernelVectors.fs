@@ -12,11 +12,12 @@ open Tern.Runtime.Kernels
 [<RequireQualifiedAccess>]
 module KernelVectors =
 
-    /// One layer, its input and the C# Scalar kernel's output.
+    /// One layer, its input (and, for a residual add, the skip tensor; empty otherwise) and the C# Scalar kernel's output.
     type Case = {
         Name: string
         Layer: IntLayer
         Input: sbyte[]
+        Skip: sbyte[]
         Expected: sbyte[]
     }
 
@@ -197,6 +198,7 @@ module KernelVectors =
             Name = name
             Layer = layer
             Input = x
+            Skip = [||]
             Expected = y
         }
 
@@ -254,6 +256,41 @@ module KernelVectors =
             Name = $"{kind} {h}x{w}x{c}->{outS.H}x{outS.W}x{c} k{kh}x{kw} s{sh}x{sw} zi{zIn} zo{zOut} [{lo},{hi}]"
             Layer = layer
             Input = x
+            Skip = [||]
+            Expected = y
+        }
+
+    // A residual add: lengths 1..300 (the DSP body's word loop and its tail), extreme zero points and clamps; the
+    // larger multiplier in [2^30, 2^31) with a typical or any shift, or both tiny (S = 62).
+    let private addCase (rng: Random) : Case =
+        let n = range rng 1 300
+        let zA, zB, zOut = zeroPoint rng, zeroPoint rng, zeroPoint rng
+        let lo, hi = clamp rng zOut
+
+        let mBig, s =
+            match rng.Next 10 with
+            | 0 -> range rng 0 ((1 <<< 30) - 1), 62
+            | 1 -> range rng (1 <<< 30) Int32.MaxValue, range rng 1 62
+            | _ -> range rng (1 <<< 30) Int32.MaxValue, range rng 29 33
+
+        let mSmall = if rng.Next 8 = 0 then mBig else range rng 0 mBig
+        let mA, mB = if rng.Next 2 = 0 then mBig, mSmall else mSmall, mBig
+        let shape = Shape3(1, 1, n)
+
+        let layer =
+            IntAddLayer("case", shape, 1, mA, mB, s, zA, zB, zOut, lo, hi, 1.0f, 1.0f, 1.0f)
+
+        layer.Validate()
+        let a = input rng n
+        let b = input rng n
+        let y = Array.zeroCreate<sbyte> n
+        AddS8.Scalar(layer, a, b, y)
+
+        {
+            Name = $"Add {n} ma{mA} mb{mB} s{s} za{zA} zb{zB} zo{zOut} [{lo},{hi}]"
+            Layer = layer
+            Input = a
+            Skip = b
             Expected = y
         }
 
@@ -269,6 +306,7 @@ module KernelVectors =
         IntLayerKind.MaxPool, false
         IntLayerKind.AvgPool, false
         IntLayerKind.GlobalAvgPool, false
+        IntLayerKind.Add, false
     ]
 
     /// count random single-layer cases, every kind in turn (int8 and ternary); deterministic by seed.
@@ -282,6 +320,7 @@ module KernelVectors =
             | IntLayerKind.MaxPool
             | IntLayerKind.AvgPool
             | IntLayerKind.GlobalAvgPool -> poolCase rng kind
+            | IntLayerKind.Add -> addCase rng
             | _ -> convCase rng kind ternary)
 
     /// Requantization cases: every shift with the extreme accumulators and multipliers, rounding ties, random ones.
@@ -340,6 +379,7 @@ module KernelVectors =
             | _, WeightKind.Int8 -> "TV_CONV_S8"
             | _ -> "TV_CONV_T2"
         | :? IntPoolLayer as p when p.Kind = IntLayerKind.MaxPool -> "TV_MAXPOOL_S8"
+        | :? IntAddLayer -> "TV_ADD_S8"
         | _ -> "TV_AVGPOOL_S8"
 
     /// vectors.c: count kernel cases and the requantization cases, stamped with seed and counts.
@@ -385,6 +425,11 @@ module KernelVectors =
             | :? IntPoolLayer as l ->
                 sb.Append($"static const tern_pool_params {p}_params = {Emit.poolParams l};\n\n")
                 |> ignore
+            | :? IntAddLayer as l ->
+                Emit.array sb $"static const int8_t {p}_skip" (Emit.sbytesOf c.Skip)
+
+                sb.Append($"static const tern_add_params {p}_params = {Emit.addParams l};\n\n")
+                |> ignore
             | _ -> ())
 
         sb.Append("const tv_case tv_cases[] = {\n") |> ignore
@@ -393,13 +438,14 @@ module KernelVectors =
         |> List.iteri (fun i c ->
             let p = $"c{i}"
 
-            let conv, pool, weights =
+            let conv, pool, weights, add, skip =
                 match c.Layer with
-                | :? IntConvLayer -> $"&{p}_params", "0", $"{p}_weights"
-                | _ -> "0", $"&{p}_params", "0"
+                | :? IntConvLayer -> $"&{p}_params", "0", $"{p}_weights", "0", "0"
+                | :? IntAddLayer -> "0", "0", "0", $"&{p}_params", $"{p}_skip"
+                | _ -> "0", $"&{p}_params", "0", "0", "0"
 
             sb.Append(
-                $"    {{\"{Emit.safeText c.Name}\", {kindCode c.Layer}, {conv}, {pool}, {weights}, {p}_input, {p}_expected, {c.Expected.Length}u}},\n"
+                $"    {{\"{Emit.safeText c.Name}\", {kindCode c.Layer}, {conv}, {pool}, {weights}, {p}_input, {p}_expected, {c.Expected.Length}u, {add}, {skip}}},\n"
             )
             |> ignore)
 
@@ -423,6 +469,14 @@ module KernelVectors =
         match Lower.lower options (Lower.randomCalibration seed 2 m.Input) m with
         | Ok im -> im
         | Error e -> failwith $"lowering the default model failed: {e}"
+
+    /// The "blocks" architecture (residual blocks) for 64x64x1 and 5 classes, lowered like defaultModel.
+    let blocksModel (options: LowerOptions) (seed: int) : IntModel =
+        let m = Architectures.blocksFor (Shape3(64, 64, 1)) Architectures.radarClasses seed
+
+        match Lower.lower options (Lower.randomCalibration seed 2 m.Input) m with
+        | Ok im -> im
+        | Error e -> failwith $"lowering the blocks model failed: {e}"
 
     /// count seeded model inputs: random spectrogram-like tensors quantized as the host does.
     let modelInputs (model: IntModel) (seed: int) (count: int) : sbyte[][] =

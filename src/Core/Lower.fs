@@ -59,6 +59,7 @@ module Lower =
                 match model.Layers[i] with
                 | :? IntConvLayer as c -> float c.OutputScale, c.OutputZero
                 | :? IntPoolLayer as p -> float p.OutputScale, p.OutputZero
+                | :? IntAddLayer as a -> float a.OutputScale, a.OutputZero
                 | _ -> back (i - 1)
 
         back (model.Layers.Length - 1)
@@ -168,35 +169,21 @@ module Lower =
 
         int r
 
-    /// For each layer that survives BN folding, its index in the original model (mirrors Fold.batchNorm:
-    /// a BatchNorm is folded when the nearest non-BatchNorm layer before it is conv-like).
-    let private originalIndices (model: Model) : int[] =
-        let kept = ResizeArray()
-        let mutable afterConv = false
-
-        model.Layers
-        |> List.iteri (fun i layer ->
-            match layer with
-            | BatchNorm _ when afterConv -> ()
-            | BatchNorm _ -> kept.Add i
-            | Conv2d _
-            | DepthwiseConv2d _
-            | Pointwise _
-            | Dense _ ->
-                afterConv <- true
-                kept.Add i
-            | _ ->
-                afterConv <- false
-                kept.Add i)
-
-        kept.ToArray()
-
-    // The activation fused into layer i (a ReLU or ReLU6 right after it).
+    // The activation fused into layer i (a ReLU or ReLU6 right after it), unless a residual block starts at it: the
+    // block input would then be the tensor before the activation, which the integer model does not keep.
     let private fusedActivation (layers: Layer[]) (i: int) : Layer option =
         if i + 1 < layers.Length then
+            let startsBlock =
+                layers
+                |> Array.indexed
+                |> Array.exists (fun (j, l) ->
+                    match l with
+                    | ResidualAdd span -> j - span = i + 1
+                    | _ -> false)
+
             match layers[i + 1] with
             | ReLU
-            | ReLU6 -> Some layers[i + 1]
+            | ReLU6 when not startsBlock -> Some layers[i + 1]
             | _ -> None
         else
             None
@@ -220,6 +207,10 @@ module Lower =
             | DepthwiseConv2d _
             | Pointwise _
             | Dense _ ->
+                grids <- grids.Add(outIndex, outIndex)
+                current <- outIndex
+            | ResidualAdd _ ->
+                // The sum needs its own range (it is wider than either term).
                 grids <- grids.Add(outIndex, outIndex)
                 current <- outIndex
             | MaxPool _
@@ -254,7 +245,7 @@ module Lower =
             | Ok() ->
                 let folded = Fold.batchNorm model
                 // Names and messages use the float model's layer numbers, which `tern inspect` shows.
-                let original = originalIndices model
+                let original = Fold.keptIndices model
                 let layers = List.toArray folded.Layers
                 let shapes = Model.shapes folded |> List.toArray
 
@@ -287,10 +278,16 @@ module Lower =
                 let result = ResizeArray<IntLayer>()
                 // Quantization of the tensor flowing into layer i.
                 let mutable current = inputParams
+                // By folded layer index: the quantization of its input and the integer layer it became (a residual
+                // add reads both for its block's first layer).
+                let paramsIn = Array.create layers.Length inputParams
+                let intIndex = Array.create layers.Length -1
                 let mutable i = 0
 
                 while i < layers.Length do
                     let layer = layers[i]
+                    paramsIn[i] <- current
+                    intIndex[i] <- result.Count
                     let input = shapes[i]
                     let name = $"{Model.kindName layer}_{original[i]}"
 
@@ -428,6 +425,48 @@ module Lower =
                                 $"layer {original[i + 1]}: an activation after flatten cannot be fused; put it before"
 
                         result.Add(IntFlattenLayer(name, input))
+                    | None, ResidualAdd span ->
+                        let first = i - span
+
+                        if intIndex[first] < 0 then
+                            failwith
+                                $"layer {original[i]} (add): its block starts at an activation fused into the layer before it"
+
+                        let skipP = paramsIn[first]
+                        let outP = paramsAt outIndex
+                        let lo, hi = clampCode outP activation
+                        let ma = current.Scale / outP.Scale
+                        let mb = skipP.Scale / outP.Scale
+                        // One shift for both terms: the larger multiplier fixes it (M in [2^30, 2^31)).
+                        let mBig, shift =
+                            try
+                                Quantize.dyadic (max ma mb)
+                            with :? ArgumentException as e ->
+                                failwith $"layer '{name}': {e.Message}"
+
+                        let mSmall = int (Quantize.roundHalfAway (Math.ScaleB(min ma mb, shift)))
+                        let mA, mB = if ma >= mb then mBig, mSmall else mSmall, mBig
+
+                        result.Add(
+                            IntAddLayer(
+                                name,
+                                input,
+                                result.Count - intIndex[first],
+                                mA,
+                                mB,
+                                shift,
+                                current.ZeroPoint,
+                                skipP.ZeroPoint,
+                                outP.ZeroPoint,
+                                lo,
+                                hi,
+                                float32 current.Scale,
+                                float32 skipP.Scale,
+                                float32 outP.Scale
+                            )
+                        )
+
+                        current <- outP
                     | None, BatchNorm _ ->
                         failwith
                             $"layer {original[i]} (batchnorm): only a BatchNorm right after a conv, depthwise, pointwise or dense layer can be lowered"

@@ -55,6 +55,9 @@ type Layer =
     | GlobalAvgPool
     | Flatten
     | Dense of DenseSpec
+    /// Adds to the current tensor the tensor that entered the layer `span` positions before this one (the input
+    /// of a residual block: layers [i - span .. i], shapes equal; blocks may follow each other, never overlap).
+    | ResidualAdd of span: int
 
 /// A float model: input shape (HWC), a chain of layers, class names for the outputs.
 type Model = {
@@ -93,6 +96,7 @@ module Model =
         | GlobalAvgPool -> "globalavgpool"
         | Flatten -> "flatten"
         | Dense _ -> "dense"
+        | ResidualAdd _ -> "add"
 
     /// Output shape of a layer for a given input shape, or an error naming the mismatch.
     let outputShape (input: Shape3) (layer: Layer) : Result<Shape3, string> =
@@ -129,7 +133,8 @@ module Model =
             else
                 Ok input
         | ReLU
-        | ReLU6 -> Ok input
+        | ReLU6
+        | ResidualAdd _ -> Ok input
         | MaxPool p
         | AvgPool p -> pool p
         | GlobalAvgPool -> Ok(Shape3(1, 1, input.C))
@@ -161,6 +166,7 @@ module Model =
         | AvgPool p -> int64 output.Size * int64 (p.KernelH * p.KernelW)
         | GlobalAvgPool -> int64 input.Size
         | BatchNorm _ -> int64 input.Size
+        | ResidualAdd _ -> int64 output.Size
         | ReLU
         | ReLU6
         | Flatten -> 0L
@@ -216,18 +222,42 @@ module Model =
                     Ok()
             | _ -> Ok()
 
-        let rec go i (shape: Shape3) layers =
+        // inputs[k] is the input shape of layer k; lastAdd the index of the previous block's add (-1 if none).
+        let inputs = ResizeArray<Shape3>()
+
+        let residual i (shape: Shape3) lastAdd span =
+            let first = i - span
+
+            if span < 1 then
+                Error $"span {span} must be at least 1"
+            elif first < 0 then
+                Error $"span {span} reaches before the first layer"
+            elif first <= lastAdd then
+                Error $"the block from layer {first} overlaps the block ending at layer {lastAdd}"
+            elif inputs[first] <> shape then
+                Error $"the block input {inputs[first]} (layer {first}) differs from the tensor it is added to {shape}"
+            else
+                Ok()
+
+        let rec go i (shape: Shape3) lastAdd layers =
             match layers with
             | [] -> Ok()
             | layer :: rest ->
-                match checkLayer shape layer |> Result.bind (fun () -> outputShape shape layer) with
+                inputs.Add shape
+
+                let check =
+                    match layer with
+                    | ResidualAdd span -> residual i shape lastAdd span
+                    | _ -> checkLayer shape layer
+
+                match check |> Result.bind (fun () -> outputShape shape layer) with
                 | Error e -> Error $"layer {i} ({kindName layer}): {e}"
-                | Ok next -> go (i + 1) next rest
+                | Ok next -> go (i + 1) next (if layer.IsResidualAdd then i else lastAdd) rest
 
         if model.Input.H < 1 || model.Input.W < 1 || model.Input.C < 1 then
             Error $"input shape {model.Input} is empty"
         else
-            go 0 model.Input model.Layers
+            go 0 model.Input -1 model.Layers
 
     /// Shapes after every layer (first element is the input shape); throws if the model is invalid.
     let shapes (model: Model) : Shape3 list =
@@ -264,16 +294,60 @@ module Model =
     let totalMacs (model: Model) : int64 =
         describe model |> List.sumBy (fun l -> l.Macs)
 
-    /// Activation memory of the deployed ping-pong plan: max over layers of input + output bytes; BatchNorm and
-    /// activations are fused away and Flatten is a view, so they need no buffer (int8 = 1 byte per element).
+    /// (first, last) layer indices of every residual block (last is its ResidualAdd), in model order.
+    let residualBlocks (model: Model) : (int * int) list =
+        model.Layers
+        |> List.indexed
+        |> List.choose (fun (i, l) ->
+            match l with
+            | ResidualAdd span -> Some(i - span, i)
+            | _ -> None)
+
+    /// Removes the listed blocks (positions in residualBlocks); throws ArgumentException on an unknown position.
+    /// The identity shortcut keeps shapes chaining, so a valid model stays valid.
+    let dropBlocks (positions: int list) (model: Model) : Model =
+        let blocks = residualBlocks model |> List.toArray
+
+        for p in positions do
+            if p < 0 || p >= blocks.Length then
+                invalidArg "positions" $"block {p} does not exist (model '{model.Name}' has {blocks.Length} blocks)"
+
+        let dropped =
+            positions
+            |> List.map (fun p -> blocks[p])
+            |> List.fold (fun (acc: Set<int>) (f, l) -> Set.union acc (Set.ofList [ f..l ])) Set.empty
+
+        {
+            model with
+                Layers =
+                    model.Layers
+                    |> List.indexed
+                    |> List.filter (fun (i, _) -> not (dropped.Contains i))
+                    |> List.map snd
+        }
+
+    /// Activation memory of the deployed plan (Engine.MemoryPlan): max over layers of input + output bytes; BatchNorm
+    /// and activations are fused away and Flatten is a view, so they need no buffer (int8 = 1 byte per element).
+    /// Inside a residual block the block input stays alive: the layers after the first also hold it, and the add
+    /// writes in place over it (its cost is the two tensors it adds).
     let peakActivationBytes (bytesPerElement: int) (model: Model) : int =
-        describe model
-        |> List.map (fun l ->
-            match model.Layers[l.Index] with
+        let layers = List.toArray model.Layers
+        // The skip tensor's elements held alive while layer i runs (0 outside blocks, at a block's first layer
+        // (whose input it is) and at the add).
+        let skip = Array.zeroCreate<int> layers.Length
+        let info = describe model |> List.toArray
+
+        for f, l in residualBlocks model do
+            for i in f + 1 .. l - 1 do
+                skip[i] <- info[f].InputShape.Size
+
+        info
+        |> Array.map (fun l ->
+            match layers[l.Index] with
             // Fused into the layer before them (BN folding, activation clamps) or a view: no buffer of their own.
             | Flatten
             | BatchNorm _
             | ReLU
             | ReLU6 -> 0
-            | _ -> (l.InputShape.Size + l.OutputShape.Size) * bytesPerElement)
-        |> List.fold max (model.Input.Size * bytesPerElement)
+            | _ -> (l.InputShape.Size + l.OutputShape.Size + skip[l.Index]) * bytesPerElement)
+        |> Array.fold max (model.Input.Size * bytesPerElement)

@@ -14,7 +14,8 @@ type LoadedModel =
 
 /// The versioned binary model file.
 ///
-/// Layout (little-endian): magic "TERN" (4 bytes), format version (u16), model kind (u8: 1 float, 2 integer),
+/// Layout (little-endian): magic "TERN" (4 bytes), format version (u16: 2 when the model has residual blocks, else
+/// 1; both are read), model kind (u8: 1 float, 2 integer),
 /// payload length (u32), payload, SHA-256 of the payload (32 bytes). The payload repeats the kind in its first
 /// byte, so the checksum (and the model hash) covers it. Inside the payload: strings are a u32 byte count and
 /// UTF-8; arrays are an i32 count and their elements; shapes are three i32 (H, W, C).
@@ -24,10 +25,12 @@ type LoadedModel =
 [<RequireQualifiedAccess>]
 module ModelFile =
 
+    // Version 2 adds residual blocks (float tag 12, IntLayerKind.Add); a model without them is still written as
+    // version 1, byte for byte as before, so older readers load it and its hash never changes.
     [<Literal>]
-    let private Version = 1us
+    let private Version = 2us
 
-    let private supportedVersions = [ Version ]
+    let private supportedVersions = [ 1us; Version ]
     let private magic = "TERN"B
     let private headerSize = 4 + 2 + 1 + 4
     let private checksumSize = 32
@@ -79,6 +82,7 @@ module ModelFile =
         | GlobalAvgPool -> 9uy
         | Flatten -> 10uy
         | Dense _ -> 11uy
+        | ResidualAdd _ -> 12uy
 
     let private writeFloatLayer (w: BinaryWriter) (l: Layer) =
         w.Write(floatTag l)
@@ -119,6 +123,7 @@ module ModelFile =
             w.Write p.KernelW
             w.Write p.StrideH
             w.Write p.StrideW
+        | ResidualAdd span -> w.Write span
         | ReLU
         | ReLU6
         | GlobalAvgPool
@@ -181,14 +186,32 @@ module ModelFile =
             w.Write p.InputScale
             w.Write p.OutputScale
         | :? IntFlattenLayer -> ()
+        | :? IntAddLayer as a ->
+            for v in
+                [
+                    a.Span
+                    a.MultiplierA
+                    a.MultiplierB
+                    a.Shift
+                    a.InputZero
+                    a.SkipZero
+                    a.OutputZero
+                    a.ActMin
+                    a.ActMax
+                ] do
+                w.Write v
+
+            w.Write a.InputScale
+            w.Write a.SkipScale
+            w.Write a.OutputScale
         | _ -> invalidArg "model" $"layer '{l.Name}': unsupported layer type {l.GetType().Name}"
 
     // Header, payload, checksum.
-    let private frame (kind: byte) (payload: byte[]) : byte[] =
+    let private frame (version: uint16) (kind: byte) (payload: byte[]) : byte[] =
         use ms = new MemoryStream(headerSize + payload.Length + checksumSize)
         use w = new BinaryWriter(ms)
         w.Write magic
-        w.Write Version
+        w.Write version
         w.Write kind
         w.Write(uint32 payload.Length)
         w.Write payload
@@ -217,7 +240,12 @@ module ModelFile =
 
                 for l in model.Layers do
                     writeFloatLayer w l)
-            |> frame kindFloat
+            |> frame
+                (if List.exists (fun (l: Layer) -> l.IsResidualAdd) model.Layers then
+                     Version
+                 else
+                     1us)
+                kindFloat
 
     /// Serializes an integer model; throws ArgumentException if IntModel.Validate rejects it.
     let serializeInt (model: IntModel) : byte[] =
@@ -237,7 +265,12 @@ module ModelFile =
 
             for l in model.Layers do
                 writeIntLayer w l)
-        |> frame kindInt
+        |> frame
+            (if model.Layers |> Array.exists (fun l -> l.Kind = IntLayerKind.Add) then
+                 Version
+             else
+                 1us)
+            kindInt
 
     // ---- reading ----
 
@@ -398,6 +431,7 @@ module ModelFile =
                 Weight = weight
                 Bias = bias
             }
+        | 12uy -> ResidualAdd(r.I32 what)
         | t -> fail $"unknown float layer tag {t} for layer {index} at payload offset {at}"
 
     let private readIntLayer (r: Reader) (index: int) : IntLayer =
@@ -513,6 +547,34 @@ module ModelFile =
 
             if layer.Output <> output then
                 fail $"{what} (flatten): output shape {output} should be {layer.Output}"
+
+            layer
+        | IntLayerKind.Add ->
+            let v = Array.init 9 (fun _ -> r.I32 what)
+            let inScale = r.F32 what
+            let skipScale = r.F32 what
+            let outScale = r.F32 what
+
+            let layer =
+                IntAddLayer(
+                    name,
+                    input,
+                    v[0],
+                    v[1],
+                    v[2],
+                    v[3],
+                    v[4],
+                    v[5],
+                    v[6],
+                    v[7],
+                    v[8],
+                    inScale,
+                    skipScale,
+                    outScale
+                )
+
+            if layer.Output <> output then
+                fail $"{what} (add): output shape {output} should be its input shape {input}"
 
             layer
         | _ -> fail $"unknown integer layer kind {tag} for layer {index} at payload offset {at}"

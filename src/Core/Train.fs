@@ -164,6 +164,8 @@ type TrainSession = internal {
     mutable NeedInputGrad: bool
     /// Fake quantization by range index (length = layers + 1); empty when ActivationQuant is None.
     QuantAt: QuantPoint option[]
+    /// First layer of each residual block -> the block's ResidualAdd (the shortcut's gradient joins there).
+    BlockEnds: Map<int, int>
 }
 
 /// Float training of every layer kind: forward and backward, SGD/Adam, schedules, early stopping.
@@ -504,6 +506,7 @@ module Train =
                      else cfg.Threads)
                 NeedInputGrad = false
                 QuantAt = quantAt
+                BlockEnds = Model.residualBlocks model |> Map.ofList
             }
 
     // Effective weights for this batch (the QAT hook) and their transposes for the fast kernels.
@@ -738,6 +741,11 @@ module Train =
                     TrainKernels.poolForward false p node.In node.Out x (i * inN) node.Y (i * outN) node.Arg)
         | GlobalAvgPool -> each (fun i -> TrainKernels.globalAvgForward node.In x (i * inN) node.Y (i * outN))
         | Flatten -> Array.Copy(x, 0, node.Y, 0, n * inN)
+        | ResidualAdd span ->
+            // The block input: the model input or the output of the layer before the block (as fake-quantized).
+            let first = node.Index - span
+            let skip = if first = 0 then s.Input else s.Nodes[first - 1].Y
+            each (fun i -> TrainKernels.add x skip (i * inN) node.Y inN)
 
     // Per-sample gradient slots added in sample order: the sum never depends on how samples met threads.
     let private reduceSlots (p: Param) (n: int) =
@@ -899,7 +907,8 @@ module Train =
                 else
                     TrainKernels.poolBackward false p node.In node.Out dy (i * outN) node.Arg node.DX (i * inN))
         | GlobalAvgPool -> each (fun i -> TrainKernels.globalAvgBackward node.In dy (i * outN) node.DX (i * inN))
-        | Flatten -> Array.Copy(dy, 0, node.DX, 0, n * inN)
+        | Flatten
+        | ResidualAdd _ -> Array.Copy(dy, 0, node.DX, 0, n * inN)
 
     // Softmax cross-entropy, optionally class-weighted (weighted mean as PyTorch: divided by the sum of the
     // batch's weights). Returns the weighted loss sum, the weight sum and the correct count; fills LossGrad.
@@ -997,7 +1006,16 @@ module Train =
                 let x = if k = 0 then s.Input else s.Nodes[k - 1].Y
                 let dy = if k = last then s.LossGrad else s.Nodes[k + 1].DX
                 quantAt (k + 1) |> Option.iter (fun q -> quantBackward s.Threads q dy n)
-                backwardNode s s.Nodes[k] x dy n (k > 0 || s.NeedInputGrad || inputRange)
+                let needDx = k > 0 || s.NeedInputGrad || inputRange
+                backwardNode s s.Nodes[k] x dy n needDx
+
+                // A block's input also reached its add directly: its gradient is the body's plus the shortcut's.
+                match s.BlockEnds.TryFind k with
+                | Some last when needDx ->
+                    let size = s.Nodes[k].In.Size
+                    let dx = s.Nodes[k].DX
+                    forEach s.Threads n (fun i -> TrainKernels.add dx s.Nodes[last].DX (i * size) dx size)
+                | _ -> ()
 
             quantAt 0
             |> Option.iter (fun q ->

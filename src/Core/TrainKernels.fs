@@ -555,6 +555,20 @@ module TrainKernels =
 
     // ---- layers without parameters (simple loops serve both paths) ----
 
+    /// Residual add of one sample (y = a + b over n values) or, in the backward pass, the sum of the body's and the
+    /// shortcut's gradients; float32 adds, so both paths and Forward.fs compute the same values.
+    let add (a: float32[]) (b: float32[]) (o: int) (y: float32[]) (n: int) : unit =
+        let vs = Vector<float32>.Count
+        let mutable i = 0
+
+        while i <= n - vs do
+            (Vector<float32>(a, o + i) + Vector<float32>(b, o + i)).CopyTo(y, o + i)
+            i <- i + vs
+
+        while i < n do
+            y[o + i] <- a[o + i] + b[o + i]
+            i <- i + 1
+
     /// Max or average pooling forward of one sample; for max, the index (within the sample) of the first maximum
     /// of each window is written to arg.
     let poolForward

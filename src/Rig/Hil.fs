@@ -258,15 +258,19 @@ module Hil =
             match model.Layers[k] with
             | :? IntConvLayer as c -> c.OutputZero
             | :? IntPoolLayer as p -> p.OutputZero
+            | :? IntAddLayer as a -> a.OutputZero
             | _ -> outputZero model (k - 1)
 
     /// The default split point: after the smallest feature map among the first half of the layers (the first such
-    /// layer on a tie); 2 for the default model (layer 1, 16x16x8).
+    /// layer on a tie, outside residual blocks); 2 for the default model (layer 1, 16x16x8).
     let defaultSplit (model: IntModel) : int =
         let half = max 1 (model.Layers.Length / 2)
 
+        // Never inside a residual block, whose add still needs the block's input (layer 0 always qualifies).
         let best =
-            seq { 0 .. half - 1 } |> Seq.minBy (fun i -> model.Layers[i].Output.Size, i)
+            seq { 0 .. half - 1 }
+            |> Seq.filter (fun i -> i = 0 || model.CanSplitAt(i + 1))
+            |> Seq.minBy (fun i -> model.Layers[i].Output.Size, i)
 
         best + 1
 
@@ -279,6 +283,11 @@ module Hil =
 
         if split.Split < 1 || split.Split > layers then
             raise (HilFailure $"--split {split.Split}: must be in 1..{layers} (the model has {layers} layers)")
+
+        if not (o.Model.CanSplitAt split.Split) then
+            raise (
+                HilFailure $"--split {split.Split}: inside a residual block, whose add still needs the block's input"
+            )
 
         let k = split.Split
         let feature = o.Model.Layers[k - 1].Output

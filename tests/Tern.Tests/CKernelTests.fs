@@ -213,14 +213,21 @@ module private CBuild =
         Models: (string * string) list
     }
 
-    /// Writes vectors.c and, for the default model lowered to int8 and to ternary, model.c/.h and model_vectors.c.
+    /// Writes vectors.c and, for the default and the residual "blocks" models lowered to int8 and to ternary,
+    /// model.c/.h and model_vectors.c.
     let generate () : Generated =
         let dir = Path.Combine(Path.GetTempPath(), $"tern-ckernels-{Guid.NewGuid():N}")
         KernelVectors.writeKernelVectors dir kernelSeed kernelCount
 
         let models = [
-            for name, options in [ "int8", LowerOptions.Int8; "ternary", LowerOptions.Ternary ] do
-                let m = KernelVectors.defaultModel options modelSeed
+            for name, options, make in
+                [
+                    "int8", LowerOptions.Int8, KernelVectors.defaultModel
+                    "ternary", LowerOptions.Ternary, KernelVectors.defaultModel
+                    "blocks-int8", LowerOptions.Int8, KernelVectors.blocksModel
+                    "blocks-ternary", LowerOptions.Ternary, KernelVectors.blocksModel
+                ] do
+                let m = make options modelSeed
                 let hash = ModelFile.hash (ModelFile.serializeInt m)
                 let md = Path.Combine(dir, name)
 
@@ -233,7 +240,13 @@ module private CBuild =
                         m
                         hash)
 
-                KernelVectors.writeModelVectors md $"default-{name}" m hash (KernelVectors.modelInputs m modelSeed 3)
+                KernelVectors.writeModelVectors
+                    md
+                    (if name.StartsWith "blocks" then name else $"default-{name}")
+                    m
+                    hash
+                    (KernelVectors.modelInputs m modelSeed 3)
+
                 name, md
 
             // odd ternary layers for the baked code
@@ -269,6 +282,7 @@ module private CBuild =
             "depthwise_t2"
             "maxpool_s8"
             "avgpool_s8"
+            "add_s8"
         ]
         |> List.map (fun k -> hil [ "kernels"; k + ".c" ])
 
@@ -346,7 +360,7 @@ type CKernelTests() =
 
         let names = KernelVectors.cases kernelSeed kernelCount |> List.map (fun c -> c.Name)
 
-        for k in [ "MaxPool"; "AvgPool"; "GlobalAvgPool" ] do
+        for k in [ "MaxPool"; "AvgPool"; "GlobalAvgPool"; "Add" ] do
             Assert.That(names |> List.exists (fun n -> n.StartsWith(k + " ")), k)
 
     /// Host build with the strict flags; TERN_KERNELS_DSP picks the body the model runs (on the host the DSP

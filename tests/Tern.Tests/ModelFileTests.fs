@@ -498,7 +498,7 @@ let ``header errors say what is wrong`` () =
     |> expectError "not a Tern model file"
 
     ModelFile.deserialize (edit 4 7uy)
-    |> expectError "unsupported format version 7 (this build reads version 1)"
+    |> expectError "unsupported format version 7 (this build reads version 1, 2)"
 
     ModelFile.deserialize (edit 6 9uy) |> expectError "unknown model kind 9"
 

@@ -37,7 +37,7 @@ public sealed class Runner
             AvgPoolS8.Prepared q => q.ScratchLength,
             _ => 0,
         }).DefaultIfEmpty(0).Max()];
-        steps = model.Layers.Select((l, i) => MakeStep(l, prepared[i])).ToArray();
+        steps = model.Layers.Select((l, i) => l is IntAddLayer a ? AddStep(a, prepared[i], Plan.Layers[i]) : MakeStep(l, prepared[i])).ToArray();
     }
 
     public IntModel Model { get; }
@@ -48,7 +48,7 @@ public sealed class Runner
 
     public MemoryPlan Plan { get; }
 
-    /// <summary>Bytes of the activation arena (the peak of input + output over layers).</summary>
+    /// <summary>Bytes of the activation arena (the peak of input + output over layers, plus a live skip tensor).</summary>
     public int ArenaBytes => Plan.ArenaBytes;
 
     /// <summary>Bytes of kernel scratch besides the arena (host-side buffers for the optimized bodies).</summary>
@@ -66,8 +66,18 @@ public sealed class Runner
             IntPoolLayer p when p.Kind == IntLayerKind.MaxPool => MaxPoolS8.Prepare(p, Simd),
             IntPoolLayer p => AvgPoolS8.Prepare(p, Simd),
             IntFlattenLayer => null,
+            IntAddLayer a => AddS8.Prepare(a, Simd),
             _ => throw new InvalidDataException($"layer '{layer.Name}' ({layer.Kind}) has no kernel"),
         };
+    }
+
+    // A residual add also reads its skip tensor, which the plan keeps alive in the arena.
+    private Step AddStep(IntAddLayer layer, object? prepared, LayerBuffers slot)
+    {
+        int offset = slot.SkipOffset, bytes = layer.Input.Size;
+        return prepared is AddS8.Prepared p
+            ? (i, o) => AddS8.Optimized(p, i, arena.AsSpan(offset, bytes), o)
+            : (i, o) => AddS8.Scalar(layer, i, arena.AsSpan(offset, bytes), o);
     }
 
     private Step? MakeStep(IntLayer layer, object? prepared) => (layer, prepared) switch
@@ -135,6 +145,7 @@ public sealed class Runner
     {
         if (count < 0 || count > steps.Length)
             throw new ArgumentOutOfRangeException(nameof(count), count, $"model '{Model.Name}' has {steps.Length} layers");
+        RefuseInsideBlock(count, nameof(count));
         if (count == 0)
         {
             if (input.Length != Model.Input.Size)
@@ -154,6 +165,7 @@ public sealed class Runner
     {
         if (first < 0 || first > steps.Length)
             throw new ArgumentOutOfRangeException(nameof(first), first, $"model '{Model.Name}' has {steps.Length} layers");
+        RefuseInsideBlock(first, nameof(first));
         int expected = first == 0 ? Model.Input.Size : Plan.Layers[first - 1].OutputBytes;
         if (activation.Length != expected)
             throw new ArgumentException($"activation has {activation.Length} elements, layer {first} of model '{Model.Name}' takes {expected}", nameof(activation));
@@ -166,6 +178,14 @@ public sealed class Runner
             steps[i]?.Invoke(arena.AsSpan(slot.InputOffset, slot.InputBytes), arena.AsSpan(slot.OutputOffset, slot.OutputBytes));
         }
         return arena.AsSpan(Plan.OutputOffset, Model.Output.Size).ToArray();
+    }
+
+    private void RefuseInsideBlock(int split, string parameter)
+    {
+        if (!Model.CanSplitAt(split))
+            throw new ArgumentException(
+                $"model '{Model.Name}' cannot be split after layer {split - 1}: it lies inside a residual block, whose add still needs the block's input",
+                parameter);
     }
 
     /// <summary>

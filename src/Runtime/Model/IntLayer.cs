@@ -17,6 +17,8 @@ public enum IntLayerKind : byte
     GlobalAvgPool = 7,
     /// <summary>Reshape to 1x1x(H*W*C); no data moves.</summary>
     Flatten = 8,
+    /// <summary>Residual add: the current tensor plus the input of an earlier layer (see <see cref="IntAddLayer"/>).</summary>
+    Add = 9,
 }
 
 /// <summary>How the weights of a convolution-like layer are stored.</summary>

@@ -31,12 +31,39 @@ public sealed class IntModel
         if (InputZero is < -128 or > 127) throw new InvalidDataException($"model input zero point {InputZero} is outside [-128, 127]");
         if (!(InputScale > 0) || float.IsInfinity(InputScale)) throw new InvalidDataException($"model input scale {InputScale} must be a positive finite number");
         var shape = Input;
+        int lastAdd = -1;
         for (int i = 0; i < Layers.Length; i++)
         {
             var l = Layers[i];
             if (l.Input != shape) throw new InvalidDataException($"layer {i} '{l.Name}' expects input {l.Input} but receives {shape}");
             l.Validate();
+            if (l is IntAddLayer add)
+            {
+                int first = i - add.Span;
+                if (first < 0) throw new InvalidDataException($"layer {i} '{l.Name}': span {add.Span} reaches before the first layer");
+                if (first <= lastAdd) throw new InvalidDataException($"layer {i} '{l.Name}': the block from layer {first} overlaps the block ending at layer {lastAdd}");
+                if (Layers[first].Input != l.Input)
+                    throw new InvalidDataException($"layer {i} '{l.Name}': the block input {Layers[first].Input} (layer {first}) differs from {l.Input}");
+                lastAdd = i;
+            }
             shape = l.Output;
         }
+    }
+
+    /// <summary>
+    /// Whether inference can be split after the first count layers (0..Layers.Length): not inside a residual block,
+    /// where the block's input would still be needed by its add.
+    /// </summary>
+    public bool CanSplitAt(int count) =>
+        count >= 0 && count <= Layers.Length && !Blocks().Any(b => b.First < count && count <= b.Last);
+
+    /// <summary>(first, last) layer indices of every residual block: last is an <see cref="IntAddLayer"/>, whose skip
+    /// tensor is the input of layer first. Blocks do not overlap (<see cref="Validate"/>).</summary>
+    public IReadOnlyList<(int First, int Last)> Blocks()
+    {
+        var blocks = new List<(int, int)>();
+        for (int i = 0; i < Layers.Length; i++)
+            if (Layers[i] is IntAddLayer add) blocks.Add((i - add.Span, i));
+        return blocks;
     }
 }

@@ -1,0 +1,78 @@
+module Tern.Tests.StudySearchTests
+
+open System
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Runtime
+open Tern.Core
+
+module private Tiny =
+    /// 4 subjects x 3 recordings per class of the radar simulator: 60 spectrograms of 64x64.
+    let data = lazy (RadarSim.synth RadarSim.defaultConfig 4 3 13)
+
+    let config = {
+        StudySearch.defaultConfig with
+            Seed = 2
+            Train = {
+                StudySearch.defaultConfig.Train with
+                    Epochs = 3
+                    BatchSize = 16
+            }
+            Protocol = {
+                StudySearch.defaultConfig.Protocol with
+                    FineTuneEpochs = 1
+                    SubsetFraction = 0.3
+            }
+            SparsityStep = 0.15
+            Calibration = 8
+            Threads = 2
+    }
+
+    let once = lazy (StudySearch.run config (data.Force()) ignore)
+
+let private bound (n: int) = int (ceil (Math.Log2(float n))) + 2
+
+[<Test>]
+let ``the search uses at most ceil(log2 n) + 2 evaluations per grid and reports what a linear sweep would use`` () =
+    let r = Tiny.once.Force()
+
+    for grid, result in [ r.BlockSearch.Grid.Length, r.BlockSearch.Result; r.SparsitySearch.Grid.Length, r.SparsitySearch.Result ] do
+        Assert.That(result.LinearEvaluations, Is.EqualTo grid)
+        Assert.That(result.Evaluations, Is.LessThanOrEqualTo(bound grid))
+
+    Assert.That(r.BlockSearch.Grid, Is.EqualTo(box [| 7; 6; 5; 4; 3; 2; 1; 0 |]))
+    Assert.That(r.Blocks, Is.EqualTo 7)
+
+[<Test>]
+let ``the chosen model has B* blocks, r* zero weights, and meets the target on the full validation set when verified`` () =
+    let r = Tiny.once.Force()
+
+    match r.BStar, r.RStar with
+    | Some b, Some s ->
+        Assert.That((Model.residualBlocks r.Model).Length, Is.EqualTo b)
+        Assert.That(r.WeightSparsity, Is.GreaterThanOrEqualTo(s - 0.02))
+
+        if r.BlockSearch.Result.Verified && r.SparsitySearch.Result.Verified then
+            Assert.That(r.Accuracy, Is.GreaterThanOrEqualTo r.Target)
+    | _ -> Assert.That(r.BlockSearch.Result.Verified, Is.False)
+
+    Assert.That(Model.validate r.Model, Is.EqualTo(Ok() : Result<unit, string>))
+
+[<Property(MaxTest = 30)>]
+let ``retaining B blocks keeps the first B and a valid model`` () =
+    let m = Architectures.blocksFor (Shape3(32, 32, 1)) [ "a"; "b" ] 1
+    let n = (Model.residualBlocks m).Length
+
+    Prop.forAll (Arb.fromGen (Gen.choose (0, n))) (fun b ->
+        let kept = StudySearch.retainBlocks b m
+        (Model.residualBlocks kept).Length = b && Model.validate kept = Ok())
+
+[<Test>]
+let ``masks zero exactly the pruned weights`` () =
+    let m = Architectures.plainFor (Shape3(16, 16, 1)) [ "a"; "b" ] 4
+    let masks = PruneCriteria.unstructuredMasks 0.5 m
+    let sparse = StudySearch.applyMasks masks m
+    Assert.That(StudySearch.weightSparsity sparse, Is.EqualTo(0.5).Within(0.001))
+    Assert.That(StudySearch.nonZeroParams sparse, Is.LessThan(Model.totalParams m))
