@@ -224,7 +224,7 @@ type TrainArgs =
                 "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Data _ -> "data set folder (tern data synth / tern data import)"
-            | Arch _ -> "architecture: default, raw1d or plain, shaped to the data's input and classes"
+            | Arch _ -> "architecture: default, raw1d, plain or blocks, shaped to the data's input and classes"
             | Out _ -> "float model file to write"
             | Epochs _ -> "epochs (default 60; early stopping on the validation subjects)"
             | Batch _ -> "mini-batch size (default 32)"
@@ -346,11 +346,46 @@ type StudyPruneArgs =
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
 
+type StudySearchArgs =
+    | [<Mandatory>] Data of dir: string
+    | Arch of name: string
+    | Epochs of int
+    | Fine_Tune of epochs: int
+    | Subset of fraction: float
+    | Repeats of int
+    | Allowed_Drop of fraction: float
+    | Tolerance of spec: string
+    | Sparsity_Step of fraction: float
+    | Max_Flops of macs: int64
+    | Max_Params of count: int
+    | Out of path: string
+    | Seed of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "data set folder (tern data synth / tern data import)"
+            | Arch _ -> "block-structured architecture (default blocks: inverted-residual blocks)"
+            | Epochs _ -> "baseline training epochs (default 25)"
+            | Fine_Tune _ -> "fine-tuning epochs per candidate, the decision protocol's (default 2)"
+            | Subset _ -> "fraction of the validation set per repeat (default 0.2)"
+            | Repeats _ -> "fine-tune-and-validate repeats per candidate (default 2)"
+            | Allowed_Drop _ -> "target = baseline validation accuracy minus this (default 0.01)"
+            | Tolerance _ -> "subset decision margin: fixed:0.02 (default) or hoeffding:DELTA (seed 003's bound)"
+            | Sparsity_Step _ -> "step of the sparsity grid 0..0.95 (default 0.05)"
+            | Max_Flops _ -> "budget: at most this many multiply-accumulates per inference"
+            | Max_Params _ -> "budget: at most this many stored (non-zero) parameters"
+            | Out _ -> "write the chosen float model (blocks dropped, weights pruned, channels repacked)"
+            | Seed _ -> "seed (default 1)"
+            | Json -> "print one JSON object"
+
 type StudyArgs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("ternary")>] Ternary_Study of ParseResults<StudyTernaryArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("gamma")>] Gamma_Study of ParseResults<StudyGammaArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("codec")>] Codec_Study of ParseResults<StudyCodecArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("prune")>] Prune_Study of ParseResults<StudyPruneArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("search")>] Search_Study of ParseResults<StudySearchArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -360,6 +395,8 @@ type StudyArgs =
             | Codec_Study _ -> "feature-map codec on streams of overlapping windows: ratio and accuracy (seed 004)"
             | Prune_Study _ ->
                 "filter pruning by criterion and ratio: accuracy, FLOPs and parameters (seed 001's tables)"
+            | Search_Study _ ->
+                "bisection over retained blocks and sparsity with the cheap decision protocol (seed 003)"
 
 type DeviceKernelsArg =
     | Reference

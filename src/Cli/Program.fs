@@ -42,6 +42,7 @@ let main argv =
                 | Gamma_Study a -> studyGamma a
                 | Codec_Study a -> studyCodec a
                 | Prune_Study a -> PruneVerbs.studyPrune a
+                | Search_Study a -> PruneVerbs.studySearch a
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a

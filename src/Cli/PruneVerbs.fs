@@ -158,3 +158,198 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
 
         if data.Source <> "" then
             printfn "data: %s" data.Source
+
+let private searchJson (stage: SearchStage<'c>) (value: 'c -> Text.Json.Nodes.JsonNode) : Text.Json.Nodes.JsonNode =
+    let r = stage.Result
+
+    Json.obj [
+        "grid", Json.arr (stage.Grid |> Array.map value)
+        "grid_size", Json.int stage.Grid.Length
+        "chosen",
+        (match r.Chosen with
+         | Some i -> value stage.Grid[i]
+         | None -> null)
+        "evaluations", Json.int r.Evaluations
+        "linear_evaluations", Json.int r.LinearEvaluations
+        "bound", Json.int (int (ceil (Math.Log2(float (max 1 stage.Grid.Length)))) + 2)
+        "verified", Json.bool r.Verified
+        "final_accuracy",
+        (match r.FinalAccuracy with
+         | Some a -> Json.num a
+         | None -> null)
+        "log",
+        Json.arr (
+            r.Log
+            |> List.map (fun e ->
+                Json.obj [
+                    "index", Json.int e.Index
+                    "candidate", value e.Candidate
+                    "kind", Json.str ((sprintf "%A" e.Kind).ToLowerInvariant())
+                    "accuracies", Json.arr (e.Accuracies |> List.map Json.num)
+                    "accepted", Json.bool e.Accepted
+                    "reason", Json.str e.Reason
+                    "macs", Json.int64 e.Costs.Flops
+                    "params", Json.int e.Costs.Params
+                    "seconds", Json.num e.Seconds
+                ])
+        )
+    ]
+
+/// Seed 003's bisection over retained blocks, then over global sparsity, with the cheap decision protocol.
+let studySearch (args: ParseResults<StudySearchArgs>) =
+    let dir = args.GetResult StudySearchArgs.Data
+    let data = loadData dir
+    let d = StudySearch.defaultConfig
+    let p = d.Protocol
+
+    let tolerance =
+        match args.TryGetResult StudySearchArgs.Tolerance with
+        | None -> p.Tolerance
+        | Some spec ->
+            let bad () =
+                raise (BadInput $"--tolerance {spec}: expected fixed:MARGIN or hoeffding:DELTA")
+
+            match spec.Split(':') with
+            | [| kind; v |] ->
+                match
+                    Double.TryParse(v, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)
+                with
+                | true, x when kind = "fixed" && x >= 0.0 && x < 1.0 -> Tolerance.Fixed x
+                | true, x when kind = "hoeffding" && x > 0.0 && x < 1.0 -> Tolerance.Hoeffding x
+                | _ -> bad ()
+            | _ -> bad ()
+
+    let protocol = {
+        p with
+            FineTuneEpochs = args.GetResult(StudySearchArgs.Fine_Tune, defaultValue = p.FineTuneEpochs)
+            SubsetFraction = args.GetResult(StudySearchArgs.Subset, defaultValue = p.SubsetFraction)
+            Repeats = args.GetResult(StudySearchArgs.Repeats, defaultValue = p.Repeats)
+            Tolerance = tolerance
+    }
+
+    match Search.validate protocol with
+    | Error e -> raise (BadInput e)
+    | Ok() -> ()
+
+    let epochs = args.GetResult(StudySearchArgs.Epochs, defaultValue = d.Train.Epochs)
+
+    if epochs < 1 then
+        raise (BadInput $"--epochs {epochs}: need at least 1")
+
+    let step =
+        args.GetResult(StudySearchArgs.Sparsity_Step, defaultValue = d.SparsityStep)
+
+    if not (step > 0.0 && step <= d.SparsityMax) then
+        raise (BadInput $"--sparsity-step {step}: expected a fraction in (0, {d.SparsityMax}]")
+
+    let arch = args.GetResult(StudySearchArgs.Arch, defaultValue = d.Architecture)
+
+    match Architectures.forData arch data.Shape data.Classes 1 with
+    | Error e -> raise (BadInput $"--arch: {e}")
+    | Ok m when (Model.residualBlocks m).IsEmpty ->
+        raise (BadInput $"--arch {arch}: no droppable residual blocks (try blocks)")
+    | Ok _ -> ()
+
+    let config = {
+        d with
+            Seed = args.GetResult(StudySearchArgs.Seed, defaultValue = d.Seed)
+            Architecture = arch
+            Train = { d.Train with Epochs = epochs }
+            Protocol = protocol
+            AllowedDrop = args.GetResult(StudySearchArgs.Allowed_Drop, defaultValue = d.AllowedDrop)
+            SparsityStep = step
+            Budget = {
+                MaxFlops = args.TryGetResult StudySearchArgs.Max_Flops
+                MaxParams = args.TryGetResult StudySearchArgs.Max_Params
+                MaxInstructions = None
+            }
+    }
+
+    let result =
+        Progress.run "study search" epochs (fun tick ->
+            StudySearch.run config data (function
+                | SearchBaselineEpoch _ -> tick 1
+                | _ -> ()))
+
+    args.TryGetResult StudySearchArgs.Out
+    |> Option.iter (fun out -> ModelFile.saveFloat out result.Model)
+
+    let b, s = result.BlockSearch, result.SparsitySearch
+    let red = result.BaselineReduction
+
+    if args.Contains StudySearchArgs.Json then
+        printfn
+            "%s"
+            (Json.render (
+                Json.obj [
+                    "data", Json.str dir
+                    "arch", Json.str result.Architecture
+                    "blocks", Json.int result.Blocks
+                    "baseline_accuracy", Json.num result.BaselineAccuracy
+                    "target", Json.num result.Target
+                    "b_star",
+                    (match result.BStar with
+                     | Some v -> Json.int v
+                     | None -> null)
+                    "r_star",
+                    (match result.RStar with
+                     | Some v -> Json.num v
+                     | None -> null)
+                    "accuracy", Json.num result.Accuracy
+                    "meets_target", Json.bool (result.Accuracy >= result.Target)
+                    "evaluations", Json.int (b.Result.Evaluations + s.Result.Evaluations)
+                    "linear_evaluations", Json.int (b.Result.LinearEvaluations + s.Result.LinearEvaluations)
+                    "block_search", searchJson b Json.int
+                    "sparsity_search", searchJson s Json.num
+                    "params_before", Json.int red.ParamsBefore
+                    "params_after", Json.int red.ParamsAfter
+                    "nonzero_params_after", Json.int (StudySearch.nonZeroParams result.Model)
+                    "params_reduction", Json.num red.ParamsReduction
+                    "flops_reduction", Json.num red.FlopsReduction
+                    "weight_sparsity", Json.num result.WeightSparsity
+                    "repacked_channels", Json.int (result.Repacked |> List.sumBy (fun r -> r.Removed.Length))
+                    "validation_samples", Json.int result.ValidationSamples
+                    "seconds", Json.num result.Seconds
+                    "source", Json.str data.Source
+                ]
+            ))
+    else
+        printfn
+            "%s: baseline validation accuracy %.4f, target %.4f (%d validation samples)"
+            result.Architecture
+            result.BaselineAccuracy
+            result.Target
+            result.ValidationSamples
+
+        printfn "retained blocks:"
+        printf "%s" (Search.formatLog b.Result.Log string)
+
+        printfn
+            "  B* = %s of %d: %d evaluations (a linear sweep: %d)"
+            (result.BStar |> Option.map string |> Option.defaultValue "none")
+            result.Blocks
+            b.Result.Evaluations
+            b.Result.LinearEvaluations
+
+        printfn "global sparsity:"
+        printf "%s" (Search.formatLog s.Result.Log (sprintf "%.2f"))
+
+        printfn
+            "  r* = %s: %d evaluations (a linear sweep: %d)"
+            (result.RStar |> Option.map (sprintf "%.2f") |> Option.defaultValue "none")
+            s.Result.Evaluations
+            s.Result.LinearEvaluations
+
+        printfn
+            "final: accuracy %.4f (target %.4f), %d -> %d parameters (%d non-zero), MACs -%.1f %%, %d channels repacked (%.0f s)"
+            result.Accuracy
+            result.Target
+            red.ParamsBefore
+            red.ParamsAfter
+            (StudySearch.nonZeroParams result.Model)
+            (100.0 * red.FlopsReduction)
+            (result.Repacked |> List.sumBy (fun r -> r.Removed.Length))
+            result.Seconds
+
+        if data.Source <> "" then
+            printfn "data: %s" data.Source

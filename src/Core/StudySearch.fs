@@ -31,10 +31,7 @@ type SearchStudyConfig = {
 }
 
 /// One of the two searches of the study.
-type SearchStage<'c> = {
-    Result: SearchResult<'c>
-    Grid: 'c[]
-}
+type SearchStage<'c> = { Result: SearchResult<'c>; Grid: 'c[] }
 
 type SearchStudyResult = {
     Architecture: string
@@ -132,7 +129,8 @@ module StudySearch =
     let nonZeroParams (model: Model) : int =
         model.Layers
         |> List.sumBy (fun l ->
-            let nz (w: float32[]) = w |> Array.sumBy (fun v -> if v = 0.0f then 0 else 1)
+            let nz (w: float32[]) =
+                w |> Array.sumBy (fun v -> if v = 0.0f then 0 else 1)
 
             match l with
             | Conv2d c
@@ -197,8 +195,7 @@ module StudySearch =
         }
 
         let baseline =
-            (Train.fit trainCfg initial train None (fun log -> progress (SearchBaselineEpoch log)))
-                .Model
+            (Train.fit trainCfg initial train None (fun log -> progress (SearchBaselineEpoch log))).Model
 
         let accuracyOn (idx: int[]) (model: Model) =
             let a, _, _ =
@@ -213,7 +210,9 @@ module StudySearch =
         let baseAcc = fullValidation baseline
         let target = baseAcc - cfg.AllowedDrop
         let protocol = { cfg.Protocol with Target = target }
-        let subsetSize = (Search.subset protocol.Seed 0 protocol.SubsetFraction validY).Length
+
+        let subsetSize =
+            (Search.subset protocol.Seed 0 protocol.SubsetFraction validY).Length
 
         let fineTune (masks: Map<int, bool[]>) (repeat: int) (model: Model) : Model =
             let c = {
@@ -284,7 +283,13 @@ module StudySearch =
                 subsetSize
                 (fun b ->
                     let i = Array.findIndex ((=) b) blockGrid
-                    fullValidation (if i = 0 then baseline else verifyModel "blocks" prepareBlocks i))
+
+                    fullValidation (
+                        if i = 0 then
+                            baseline
+                        else
+                            verifyModel "blocks" prepareBlocks i
+                    ))
 
         let bStar = blockResult.Chosen |> Option.map (fun i -> blockGrid[i])
 
@@ -316,11 +321,20 @@ module StudySearch =
                 sparsityCosts
                 cfg.Budget
                 (fun i _ -> screen "sparsity" prepareSparsity i)
-                { protocol with Seed = protocol.Seed + 1 }
+                {
+                    protocol with
+                        Seed = protocol.Seed + 1
+                }
                 subsetSize
                 (fun r ->
                     let i = Array.findIndex ((=) r) sparsityGrid
-                    fullValidation (if i = 0 then structured else verifyModel "sparsity" prepareSparsity i))
+
+                    fullValidation (
+                        if i = 0 then
+                            structured
+                        else
+                            verifyModel "sparsity" prepareSparsity i
+                    ))
 
         let rStar = sparsityResult.Chosen |> Option.map (fun i -> sparsityGrid[i])
 
@@ -345,7 +359,10 @@ module StudySearch =
             BaselineAccuracy = baseAcc
             Target = target
             Blocks = blocks
-            BlockSearch = { Result = blockResult; Grid = blockGrid }
+            BlockSearch = {
+                Result = blockResult
+                Grid = blockGrid
+            }
             SparsitySearch = {
                 Result = sparsityResult
                 Grid = sparsityGrid

@@ -103,7 +103,19 @@ module Surgery =
                     Error
                         $"the channels of layer {index} reach layer {j} ({Model.kindName other}), which cannot lose channels"
 
-        producerOk |> Result.bind (fun () -> walk (index + 1) [] index false)
+        // A tensor on the way that enters a residual block is also its shortcut: the add needs all its channels.
+        let shortcut (ch: Chain) =
+            match
+                Model.residualBlocks model
+                |> List.tryFind (fun (first, _) -> first > ch.Producer && first <= ch.Consumer)
+            with
+            | Some(first, _) ->
+                Error $"the channels of layer {index} also feed the shortcut of the residual block at layer {first}"
+            | None -> Ok ch
+
+        producerOk
+        |> Result.bind (fun () -> walk (index + 1) [] index false)
+        |> Result.bind shortcut
 
     /// Layers whose filters can be removed (Conv2d, Pointwise and hidden Dense layers whose channels reach a consumer).
     let prunable (model: Model) : int list =
@@ -280,34 +292,55 @@ module Surgery =
         if calibration.IsEmpty then
             invalidArg "calibration" "re-estimating batch norm needs at least one calibration input"
 
-        let folder (acts: Tensor list, layers: Layer list) (layer: Layer) =
-            let layer =
-                match layer with
-                | BatchNorm b ->
-                    let c = b.Gamma.Length
-                    let sum = Array.zeroCreate<float> c
-                    let sq = Array.zeroCreate<float> c
-                    let mutable count = 0
+        let starts = Model.residualBlocks model |> List.map fst |> Set.ofList
+        let layers = List.toArray model.Layers
+        let mutable acts = calibration
+        // Blocks never nest or overlap, so one saved block input is enough.
+        let mutable skip = calibration
 
-                    for t in acts do
-                        for i in 0 .. t.Data.Length - 1 do
-                            let v = float t.Data[i]
-                            sum[i % c] <- sum[i % c] + v
-                            sq[i % c] <- sq[i % c] + v * v
+        for j in 0 .. layers.Length - 1 do
+            if starts.Contains j then
+                skip <- acts
 
-                        count <- count + t.Data.Length / c
+            match layers[j] with
+            | BatchNorm b ->
+                let c = b.Gamma.Length
+                let sum = Array.zeroCreate<float> c
+                let sq = Array.zeroCreate<float> c
+                let mutable count = 0
 
-                    let n = float count
-                    let mean = sum |> Array.map (fun s -> s / n)
+                for t in acts do
+                    for i in 0 .. t.Data.Length - 1 do
+                        let v = float t.Data[i]
+                        sum[i % c] <- sum[i % c] + v
+                        sq[i % c] <- sq[i % c] + v * v
 
+                    count <- count + t.Data.Length / c
+
+                let n = float count
+                let mean = sum |> Array.map (fun s -> s / n)
+
+                layers[j] <-
                     BatchNorm {
                         b with
                             Mean = mean |> Array.map float32
                             Var = Array.init c (fun k -> float32 (max 0.0 (sq[k] / n - mean[k] * mean[k])))
                     }
-                | other -> other
+            | _ -> ()
 
-            acts |> List.map (Forward.layer layer), layer :: layers
+            acts <-
+                match layers[j] with
+                | ResidualAdd _ ->
+                    List.map2
+                        (fun (x: Tensor) (s: Tensor) -> {
+                            x with
+                                Data = Array.map2 (+) x.Data s.Data
+                        })
+                        acts
+                        skip
+                | layer -> acts |> List.map (Forward.layer layer)
 
-        let _, layers = model.Layers |> List.fold folder (calibration, [])
-        { model with Layers = List.rev layers }
+        {
+            model with
+                Layers = List.ofArray layers
+        }

@@ -235,3 +235,24 @@ let ``a pruned model lowered to ternary or int8 is bit-exact between the F# refe
                     Assert.That(Runner(im, mode).Run q, Is.EqualTo(box (IntReference.run im q)))
 
         true)
+
+[<Test>]
+let ``in a residual backbone only channels that stay inside a block or before a plain consumer can be removed`` () =
+    let m = Architectures.blocksFor (Shape3(32, 32, 1)) [ "a"; "b" ] 2
+    let blocks = Model.residualBlocks m
+    let prunable = Surgery.prunable m
+    Assert.That(prunable, Is.Not.Empty)
+
+    let x = Generators.inputs 1 1 m.Input |> List.head
+
+    for i in prunable do
+        let ch = Surgery.chain m i |> okOr
+        // No removed channel may reach a shortcut: no block starts after the producer up to the consumer.
+        Assert.That(blocks |> List.exists (fun (f, _) -> f > i && f <= ch.Consumer), Is.False, $"layer {i}")
+        let pruned = Surgery.removeFilters i (Set.ofList [ 0 ]) m |> okOr
+        Assert.That((Forward.run pruned x).Shape, Is.EqualTo((Forward.run m x).Shape))
+
+    // Every project convolution of a residual block feeds its add, so none of them is prunable.
+    for f, l in blocks do
+        Assert.That(prunable |> List.contains (l - 2), Is.False)
+        Assert.That(Surgery.removeFilters (l - 2) (Set.ofList [ 0 ]) m |> Result.isError)
