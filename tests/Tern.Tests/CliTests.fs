@@ -376,6 +376,154 @@ type CliTests() =
                 Assert.That(f.TryGetProperty(key) |> fst, Is.True, key)
 
     [<Test>]
+    member _.``train --prune, study prune and study search report their keys; bad specs exit 2``() =
+        let code, _, err =
+            tern [
+                "data"
+                "synth"
+                "--out"
+                path "prune"
+                "--subjects"
+                "4"
+                "--per-class"
+                "3"
+                "--seed"
+                "6"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+
+        let code, out, err =
+            tern [
+                "train"
+                "--data"
+                path "prune"
+                "--arch"
+                "plain"
+                "--epochs"
+                "1"
+                "--prune"
+                "low:0.7"
+                "--out"
+                path "pruned.tern"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let p = (json out).GetProperty("prune")
+        Assert.That(p.GetProperty("params_reduction").GetDouble(), Is.GreaterThan 0.85)
+        Assert.That(p.GetProperty("criterion").GetString(), Is.EqualTo "low")
+
+        let code, out, err =
+            tern [
+                "study"
+                "prune"
+                "--data"
+                path "prune"
+                "--criteria"
+                "l1,low"
+                "--ratios"
+                "0.7"
+                "--folds"
+                "2"
+                "--epochs"
+                "1"
+                "--fine-tune"
+                "1"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let rows = (json out).GetProperty("rows")
+        Assert.That(rows.GetArrayLength(), Is.EqualTo 2)
+
+        for r in rows.EnumerateArray() do
+            for key in
+                [
+                    "criterion"
+                    "ratio"
+                    "baseline_accuracy"
+                    "pruned_accuracy"
+                    "accuracy_drop"
+                    "flops_reduction"
+                    "params_reduction"
+                ] do
+                Assert.That(r.TryGetProperty(key) |> fst, Is.True, key)
+
+        let code, out, err =
+            tern [
+                "study"
+                "search"
+                "--data"
+                path "prune"
+                "--epochs"
+                "1"
+                "--fine-tune"
+                "1"
+                "--sparsity-step"
+                "0.3"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+
+        for key in
+            [
+                "b_star"
+                "r_star"
+                "accuracy"
+                "evaluations"
+                "linear_evaluations"
+                "target"
+            ] do
+            Assert.That(j.TryGetProperty(key) |> fst, Is.True, key)
+
+        for stage in [ "block_search"; "sparsity_search" ] do
+            let s = j.GetProperty(stage)
+
+            Assert.That(
+                s.GetProperty("linear_evaluations").GetInt32(),
+                Is.EqualTo(s.GetProperty("grid_size").GetInt32())
+            )
+
+            Assert.That(
+                s.GetProperty("evaluations").GetInt32(),
+                Is.LessThanOrEqualTo(s.GetProperty("bound").GetInt32())
+            )
+
+        for args, what in
+            [
+                [
+                    "train"
+                    "--data"
+                    path "prune"
+                    "--out"
+                    path "x.tern"
+                    "--prune"
+                    "median:0.5"
+                ],
+                "median"
+                [
+                    "train"
+                    "--data"
+                    path "prune"
+                    "--out"
+                    path "x.tern"
+                    "--prune"
+                    "low:1.5"
+                ],
+                "low:1.5"
+                [ "study"; "prune"; "--data"; path "prune"; "--ratios"; "0.7,x" ], "'x'"
+                [ "study"; "prune"; "--data"; path "prune"; "--criteria"; "l2" ], "l2"
+                [ "study"; "search"; "--data"; path "prune"; "--arch"; "plain" ], "residual"
+                [ "study"; "search"; "--data"; path "prune"; "--tolerance"; "wide:3" ], "wide:3"
+            ] do
+            let code, _, err = tern args
+            Assert.That(code, Is.EqualTo 2, what)
+            Assert.That(err, Does.Contain what)
+
+    [<Test>]
     member _.``train --qat int8 writes an int8 integer model whose activation ranges were learned``() =
         let code, _, err =
             tern [
