@@ -358,6 +358,7 @@ type StudySearchArgs =
     | Sparsity_Step of fraction: float
     | Max_Flops of macs: int64
     | Max_Params of count: int
+    | Max_Instructions of count: int64
     | Out of path: string
     | Seed of int
     | Json
@@ -376,6 +377,9 @@ type StudySearchArgs =
             | Sparsity_Step _ -> "step of the sparsity grid 0..0.95 (default 0.05)"
             | Max_Flops _ -> "budget: at most this many multiply-accumulates per inference"
             | Max_Params _ -> "budget: at most this many stored (non-zero) parameters"
+            | Max_Instructions _ ->
+                "budget: at most this many instructions per inference, measured for every candidate lowered to "
+                + "ternary on qemu-mps2-an386 (needs the ARM toolchain and QEMU; a firmware build per candidate)"
             | Out _ -> "write the chosen float model (blocks dropped, weights pruned, channels repacked)"
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"

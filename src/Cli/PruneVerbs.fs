@@ -195,6 +195,54 @@ let private searchJson (stage: SearchStage<'c>) (value: 'c -> Text.Json.Nodes.Js
         )
     ]
 
+/// Instructions per inference of a float candidate on qemu-mps2-an386: lowered to ternary (calibrated on 64 of the
+/// data's samples), one firmware build and two inferences, memoised by the model's content.
+let private deviceInstructions (data: Dataset) : Model -> int64 =
+    let board =
+        match Tern.Rig.Boards.find "qemu-mps2-an386" with
+        | Ok b -> b
+        | Error e -> raise (Failure e)
+
+    let calibration = Study.calibrationInputs data.Shape 64 data.Samples
+    let seen = Collections.Generic.Dictionary<string, int64>()
+
+    fun model ->
+        let im =
+            match Lower.lower LowerOptions.Ternary calibration model with
+            | Ok im -> im
+            | Error e -> raise (Failure $"lowering a candidate failed: {e}")
+
+        let key = ModelFile.hash (ModelFile.serializeInt im)
+
+        match seen.TryGetValue key with
+        | true, n -> n
+        | _ ->
+            let r =
+                Tern.Rig.Hil.run {
+                    Board = board
+                    Model = im
+                    Weights = "ternary"
+                    Kernels = Tern.Rig.Dsp
+                    Inputs =
+                        calibration
+                        |> List.truncate 2
+                        |> List.map (Lower.quantizeInput im)
+                        |> List.toArray
+                    Labels = None
+                    Port = None
+                    Cache = Tern.Rig.Firmware.defaultCache ()
+                    Firmware = None
+                    NoFlash = false
+                    HelloTimeout = TimeSpan.FromSeconds 10.0
+                    Progress = ignore
+                }
+
+            if r.Mismatches <> 0 then
+                raise (Failure $"candidate {key}: the board disagreed with the host on {r.Mismatches} samples")
+
+            seen[key] <- r.Work.Median
+            r.Work.Median
+
 /// Seed 003's bisection over retained blocks, then over global sparsity, with the cheap decision protocol.
 let studySearch (args: ParseResults<StudySearchArgs>) =
     let dir = args.GetResult StudySearchArgs.Data
@@ -261,8 +309,13 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
             Budget = {
                 MaxFlops = args.TryGetResult StudySearchArgs.Max_Flops
                 MaxParams = args.TryGetResult StudySearchArgs.Max_Params
-                MaxInstructions = None
+                MaxInstructions = args.TryGetResult StudySearchArgs.Max_Instructions
             }
+            MeasureInstructions =
+                if args.Contains StudySearchArgs.Max_Instructions then
+                    Some(deviceInstructions data)
+                else
+                    None
     }
 
     let result =

@@ -21,6 +21,9 @@ type SearchStudyConfig = {
     SparsityStep: float
     SparsityMax: float
     Budget: Budget
+    /// Measures a candidate's device instructions per inference (the CLI lowers it to ternary and runs it on the
+    /// emulated board); called only when the budget limits instructions, once per candidate.
+    MeasureInstructions: (Model -> int64) option
     /// Repacking after the sparsity search removes channels whose energy is at most this fraction of their layer's
     /// mean (0 = exactly dead channels only).
     Repack: float
@@ -91,6 +94,7 @@ module StudySearch =
             MaxParams = None
             MaxInstructions = None
         }
+        MeasureInstructions = None
         Repack = 0.0
         Calibration = 128
         Threads = 0
@@ -184,6 +188,14 @@ module StudySearch =
 
         let blocks = (Model.residualBlocks initial).Length
 
+        if cfg.Budget.MaxInstructions.IsSome && cfg.MeasureInstructions.IsNone then
+            invalidArg "cfg" "an instruction budget needs a way to measure instructions (MeasureInstructions)"
+
+        let instructions (m: Model) =
+            match cfg.Budget.MaxInstructions, cfg.MeasureInstructions with
+            | Some _, Some measure -> Some(measure m)
+            | _ -> None
+
         if blocks = 0 then
             invalidArg "cfg" $"architecture {cfg.Architecture} has no droppable residual blocks"
 
@@ -270,7 +282,7 @@ module StudySearch =
             {
                 Flops = Model.totalMacs m
                 Params = Model.totalParams m
-                Instructions = None
+                Instructions = instructions m
             }
 
         let blockResult =
@@ -312,7 +324,7 @@ module StudySearch =
             {
                 Flops = Model.totalMacs m
                 Params = nonZeroParams m
-                Instructions = None
+                Instructions = instructions m
             }
 
         let sparsityResult =

@@ -81,3 +81,51 @@ let ``masks zero exactly the pruned weights`` () =
     let sparse = StudySearch.applyMasks masks m
     Assert.That(StudySearch.weightSparsity sparse, Is.EqualTo(0.5).Within(0.001))
     Assert.That(StudySearch.nonZeroParams sparse, Is.LessThan(Model.totalParams m))
+
+[<Test>]
+let ``an instruction budget is measured for every candidate and the chosen one fits it`` () =
+    let d = Tiny.data.Force()
+    let m = Architectures.blocksFor d.Shape d.Classes Tiny.config.Seed
+    // A stand-in measurement (MACs / 4) so that the test needs no board; the CLI measures on QEMU.
+    let measure (model: Model) = Model.totalMacs model / 4L
+    let limit = measure (StudySearch.retainBlocks 3 m)
+    let measured = Collections.Generic.List<int64>()
+
+    let r =
+        StudySearch.run
+            {
+                Tiny.config with
+                    Budget = {
+                        Tiny.config.Budget with
+                            MaxInstructions = Some limit
+                    }
+                    MeasureInstructions =
+                        Some(fun model ->
+                            let n = measure model
+                            measured.Add n
+                            n)
+            }
+            d
+            ignore
+
+    Assert.That(measured.Count, Is.GreaterThanOrEqualTo r.BlockSearch.Grid.Length)
+
+    match r.BStar with
+    | Some b -> Assert.That(b, Is.LessThanOrEqualTo 3)
+    | None -> ()
+
+    let ex =
+        Assert.Throws<ArgumentException>(fun () ->
+            StudySearch.run
+                {
+                    Tiny.config with
+                        Budget = {
+                            Tiny.config.Budget with
+                                MaxInstructions = Some limit
+                        }
+                }
+                d
+                ignore
+            |> ignore)
+
+    Assert.That(ex.Message, Does.Contain "instruction")
