@@ -375,7 +375,7 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
             result.ValidationSamples
 
         printfn "retained blocks:"
-        printf "%s" (Search.formatLog b.Result.Log string)
+        printfn "%s" (Search.formatLog b.Result.Log string)
 
         printfn
             "  B* = %s of %d: %d evaluations (a linear sweep: %d)"
@@ -385,7 +385,7 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
             b.Result.LinearEvaluations
 
         printfn "global sparsity:"
-        printf "%s" (Search.formatLog s.Result.Log (sprintf "%.2f"))
+        printfn "%s" (Search.formatLog s.Result.Log (sprintf "%.2f"))
 
         printfn
             "  r* = %s: %d evaluations (a linear sweep: %d)"

@@ -109,6 +109,39 @@ type HilTests() =
         Assert.That(r.Samples, Is.EqualTo 8)
 
     [<Test>]
+    member _.``a searched residual model (blocks dropped, weights pruned, channels repacked) is bit-exact on the board``
+        ()
+        =
+        requireToolchain ()
+        let m = Architectures.blocksFor (Shape3(32, 32, 1)) [ "a"; "b"; "c" ] 4
+        let calibration = Lower.randomCalibration 4 16 m.Input
+        let kept = StudySearch.retainBlocks 2 m
+        let sparse = StudySearch.applyMasks (PruneCriteria.unstructuredMasks 0.6 kept) kept
+
+        let repacked, _ =
+            Surgery.repack 0.05 calibration (Surgery.reestimateBatchNorm calibration sparse)
+
+        Assert.That((Model.residualBlocks repacked).Length, Is.EqualTo 2)
+
+        for options' in [ LowerOptions.Ternary; LowerOptions.Int8 ] do
+            let im =
+                match Lower.lower options' calibration repacked with
+                | Ok im -> im
+                | Error e -> failwith e
+
+            let r =
+                Hil.run {
+                    options "qemu-mps2-an386" Dsp im 6 with
+                        Weights =
+                            (if options' = LowerOptions.Ternary then
+                                 "ternary"
+                             else
+                                 "int8")
+                }
+
+            Assert.That(r.Mismatches, Is.EqualTo 0)
+
+    [<Test>]
     member _.``mps2-an386 with DSP kernels is bit-exact and reports its cost``() =
         requireToolchain ()
         let r = Hil.run (options "qemu-mps2-an386" Dsp ternary 12)
