@@ -196,6 +196,7 @@ type OnOff =
 type TrainArgs =
     | [<Mandatory>] Data of dir: string
     | Arch of name: string
+    | Init of path: string
     | [<Mandatory>] Out of path: string
     | Epochs of int
     | Batch of int
@@ -213,6 +214,9 @@ type TrainArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Init _ ->
+                "start from this float model file (e.g. tern study search --out) instead of a new --arch; its input "
+                + "and classes must match the data"
             | Prune _ ->
                 "after FP32 training remove filters, e.g. low:0.7 (criterion l1, low, high or overall : fraction of "
                 + "each layer's filters), re-estimate BN on training inputs and fine-tune 30 epochs, before --qat"
@@ -246,16 +250,12 @@ type StudyTernaryArgs =
     | Sparsity of fraction: float
     | Augment of name: string
     | Fake_Quant of OnOff
-    | Prune of spec: string
     | Seed of int
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Prune _ ->
-                "after FP32 training remove filters, e.g. low:0.7 (criterion l1, low, high or overall : fraction of "
-                + "each layer's filters), re-estimate BN on training inputs and fine-tune 30 epochs, before --qat"
             | Fake_Quant _ ->
                 "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
             | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"

@@ -159,15 +159,23 @@ let train (args: ParseResults<TrainArgs>) =
         | Error e -> raise (BadInput e)
 
     let model =
-        match
-            Architectures.forData
-                (args.GetResult(TrainArgs.Arch, defaultValue = "default"))
-                data.Shape
-                data.Classes
-                seed
-        with
-        | Ok m -> m
-        | Error e -> raise (BadInput $"--arch: {e}")
+        match args.TryGetResult TrainArgs.Init, args.TryGetResult TrainArgs.Arch with
+        | Some _, Some _ -> raise (BadInput "--init and --arch exclude each other")
+        | Some path, None ->
+            match ModelFile.load path with
+            | Error e -> raise (BadInput $"--init {path}: {e}")
+            | Ok(IntegerModel _) ->
+                raise (BadInput $"--init {path}: an integer model cannot be trained; give a float model")
+            | Ok(FloatModel m) when m.Input <> data.Shape || m.Classes <> data.Classes ->
+                raise (
+                    BadInput
+                        $"--init {path}: the model takes {m.Input} with {m.Classes.Length} classes, the data {data.Shape} with {data.Classes.Length}"
+                )
+            | Ok(FloatModel m) -> m
+        | None, arch ->
+            match Architectures.forData (defaultArg arch "default") data.Shape data.Classes seed with
+            | Ok m -> m
+            | Error e -> raise (BadInput $"--arch: {e}")
 
     let all = Array.init data.Samples.Length id
     let trainIdx, validIdx = Splits.groupHoldout fraction seed all data.Subjects

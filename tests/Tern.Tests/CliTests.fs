@@ -462,6 +462,8 @@ type CliTests() =
                 "1"
                 "--sparsity-step"
                 "0.3"
+                "--out"
+                path "searched.tern"
                 "--json"
             ]
 
@@ -478,6 +480,26 @@ type CliTests() =
                 "target"
             ] do
             Assert.That(j.TryGetProperty(key) |> fst, Is.True, key)
+
+        // The searched float model goes on to quantization-aware training.
+        let code, out, err =
+            tern [
+                "train"
+                "--data"
+                path "prune"
+                "--init"
+                path "searched.tern"
+                "--epochs"
+                "1"
+                "--qat"
+                "ternary"
+                "--out"
+                path "searched-t2.tern"
+                "--json"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("qat").GetString(), Is.EqualTo "ternary")
 
         for stage in [ "block_search"; "sparsity_search" ] do
             let s = j.GetProperty(stage)
@@ -518,6 +540,28 @@ type CliTests() =
                 [ "study"; "prune"; "--data"; path "prune"; "--criteria"; "l2" ], "l2"
                 [ "study"; "search"; "--data"; path "prune"; "--arch"; "plain" ], "residual"
                 [ "study"; "search"; "--data"; path "prune"; "--tolerance"; "wide:3" ], "wide:3"
+                [
+                    "train"
+                    "--data"
+                    path "prune"
+                    "--out"
+                    path "x.tern"
+                    "--init"
+                    path "searched.tern"
+                    "--arch"
+                    "plain"
+                ],
+                "exclude"
+                [
+                    "train"
+                    "--data"
+                    path "prune"
+                    "--out"
+                    path "x.tern"
+                    "--init"
+                    path "searched-t2.tern"
+                ],
+                "integer"
             ] do
             let code, _, err = tern args
             Assert.That(code, Is.EqualTo 2, what)
