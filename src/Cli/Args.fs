@@ -359,6 +359,7 @@ type StudySearchArgs =
     | Max_Flops of macs: int64
     | Max_Params of count: int
     | Max_Instructions of count: int64
+    | Repack of relative: float
     | Out of path: string
     | Seed of int
     | Json
@@ -377,6 +378,9 @@ type StudySearchArgs =
             | Sparsity_Step _ -> "step of the sparsity grid 0..0.95 (default 0.05)"
             | Max_Flops _ -> "budget: at most this many multiply-accumulates per inference"
             | Max_Params _ -> "budget: at most this many stored (non-zero) parameters"
+            | Repack _ ->
+                "after the search remove channels whose mean squared activation is at most this fraction of their "
+                + "layer's mean (default 0: exactly dead channels only; kept only if the target still holds)"
             | Max_Instructions _ ->
                 "budget: at most this many instructions per inference, measured for every candidate lowered to "
                 + "ternary on qemu-mps2-an386 (needs the ARM toolchain and QEMU; a firmware build per candidate)"

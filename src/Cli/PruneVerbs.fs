@@ -290,6 +290,10 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
     if not (step > 0.0 && step <= d.SparsityMax) then
         raise (BadInput $"--sparsity-step {step}: expected a fraction in (0, {d.SparsityMax}]")
 
+    match args.TryGetResult StudySearchArgs.Repack with
+    | Some r when not (r >= 0.0 && r < 1.0) -> raise (BadInput $"--repack {r}: expected a fraction in [0, 1)")
+    | _ -> ()
+
     let arch = args.GetResult(StudySearchArgs.Arch, defaultValue = d.Architecture)
 
     match Architectures.forData arch data.Shape data.Classes 1 with
@@ -305,6 +309,7 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
             Train = { d.Train with Epochs = epochs }
             Protocol = protocol
             AllowedDrop = args.GetResult(StudySearchArgs.Allowed_Drop, defaultValue = d.AllowedDrop)
+            Repack = args.GetResult(StudySearchArgs.Repack, defaultValue = d.Repack)
             SparsityStep = step
             Budget = {
                 MaxFlops = args.TryGetResult StudySearchArgs.Max_Flops

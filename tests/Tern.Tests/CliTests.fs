@@ -540,6 +540,7 @@ type CliTests() =
                 [ "study"; "prune"; "--data"; path "prune"; "--criteria"; "l2" ], "l2"
                 [ "study"; "search"; "--data"; path "prune"; "--arch"; "plain" ], "residual"
                 [ "study"; "search"; "--data"; path "prune"; "--tolerance"; "wide:3" ], "wide:3"
+                [ "study"; "search"; "--data"; path "prune"; "--repack"; "1.5" ], "--repack"
                 [
                     "train"
                     "--data"
