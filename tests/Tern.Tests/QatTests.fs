@@ -288,26 +288,6 @@ let ``ternary sparsity counts the zero TWN codes`` () =
 
 /// Helpers of the activation-quantization tests.
 module private ActGen =
-    /// FNV-1a over the bits of every parameter, in layer order (as TrainTests' pinned fingerprints).
-    let fingerprint (m: Model) : uint64 =
-        let mutable h = 14695981039346656037UL
-
-        for l in m.Layers do
-            let arrays =
-                match l with
-                | Conv2d c
-                | DepthwiseConv2d c
-                | Pointwise c -> [ c.Weight; c.Bias ]
-                | Dense d -> [ d.Weight; d.Bias ]
-                | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
-                | _ -> []
-
-            for a in arrays do
-                for v in a do
-                    h <- (h ^^^ uint64 (uint32 (BitConverter.SingleToInt32Bits v))) * 1099511628211UL
-
-        h
-
     let lowered (r: QatResult) (calibration: Tensor list) : IntModel =
         match Lower.lowerWith r.Lowering r.Ranges calibration r.Latent with
         | Ok m -> m
@@ -400,7 +380,7 @@ let ``with activation quantization off QAT is bit-identical to before it existed
     // Pinned from the code before activation quantization existed. QAT runs the vectorised kernels, whose float
     // sums depend on the vector width: the pin holds for 8-lane Vector<float32> (AVX2), the machine's width.
     if Numerics.Vector<float32>.Count = 8 then
-        Assert.That(ActGen.fingerprint r.Latent, Is.EqualTo 0xd41de1fadbdeb475UL)
+        Assert.That(Generators.fingerprint r.Latent, Is.EqualTo 0xd41de1fadbdeb475UL)
     else
         Assert.Ignore "the pinned fingerprint is for 8-lane vectors"
 

@@ -714,26 +714,6 @@ module private ActQuantGen =
         }
         |> Arb.fromGen
 
-    /// FNV-1a over the bits of every parameter and running statistic, in layer order.
-    let fingerprint (m: Model) : uint64 =
-        let mutable h = 14695981039346656037UL
-
-        for l in m.Layers do
-            let arrays =
-                match l with
-                | Conv2d c
-                | DepthwiseConv2d c
-                | Pointwise c -> [ c.Weight; c.Bias ]
-                | Dense d -> [ d.Weight; d.Bias ]
-                | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
-                | _ -> []
-
-            for a in arrays do
-                for v in a do
-                    h <- (h ^^^ uint64 (uint32 (BitConverter.SingleToInt32Bits v))) * 1099511628211UL
-
-        h
-
     /// The 8x8 three-class blob task of QatTests (same generator), for pinned fingerprints.
     let blobs (seed: int) (count: int) : float32[][] * int[] =
         let rng = Random(seed)
@@ -955,7 +935,7 @@ let ``With the hook off training is bit-identical to before it existed`` () =
     }
 
     // Pinned from the code before activation quantization existed (the naive path is plain scalar code).
-    Assert.That(fingerprint (fit Naive None), Is.EqualTo 0x89873a1bcea93d24UL)
+    Assert.That(Generators.fingerprint (fit Naive None), Is.EqualTo 0x89873a1bcea93d24UL)
     Assert.That((bytesOf (fit Optimised (Some empty)) = bytesOf (fit Optimised None)), Is.True)
 
 [<Test>]
