@@ -74,7 +74,7 @@ module Reduction =
         let sb = System.Text.StringBuilder()
 
         sb.AppendLine(
-            sprintf "%-16s %9s %9s %12s %12s %9s" "layer" "channels" "params" "MACs before" "MACs after" "params-%"
+            sprintf "%-16s %9s %15s %12s %12s %9s" "layer" "channels" "params" "MACs before" "MACs after" "params-%"
         )
         |> ignore
 
@@ -82,10 +82,11 @@ module Reduction =
             if l.ParamsBefore > 0 || l.MacsBefore > 0L then
                 sb.AppendLine(
                     sprintf
-                        "%-16s %4d->%-4d %9d %12d %12d %8.1f%%"
+                        "%-16s %4d->%-4d %7d->%-7d %12d %12d %8.1f%%"
                         l.Name
                         l.ChannelsBefore
                         l.ChannelsAfter
+                        l.ParamsBefore
                         l.ParamsAfter
                         l.MacsBefore
                         l.MacsAfter
