@@ -355,6 +355,8 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
                      | None -> null)
                     "accuracy", Json.num result.Accuracy
                     "meets_target", Json.bool (result.Accuracy >= result.Target)
+                    "within_budget", Json.bool result.BudgetViolations.IsEmpty
+                    "budget_violations", Json.arr (result.BudgetViolations |> List.map Json.str)
                     "evaluations", Json.int (b.Result.Evaluations + s.Result.Evaluations)
                     "linear_evaluations", Json.int (b.Result.LinearEvaluations + s.Result.LinearEvaluations)
                     "block_search", searchJson b Json.int
@@ -408,6 +410,11 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
             (100.0 * red.FlopsReduction)
             (result.Repacked |> List.sumBy (fun r -> r.Removed.Length))
             result.Seconds
+
+        if not result.BudgetViolations.IsEmpty then
+            printfn
+                "no candidate met the target within the budget; the final model is over it: %s"
+                (String.concat "; " result.BudgetViolations)
 
         if data.Source <> "" then
             printfn "data: %s" data.Source

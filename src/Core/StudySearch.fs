@@ -55,6 +55,8 @@ type SearchStudyResult = {
     BaselineReduction: ModelReduction
     /// Fraction of conv and dense weights that are zero in the final model.
     WeightSparsity: float
+    /// Budget violations of the final model (empty when it fits; with no candidate found, the baseline's).
+    BudgetViolations: string list
     ValidationSamples: int
     Seconds: float
 }
@@ -386,6 +388,12 @@ module StudySearch =
             Repacked = repacked
             BaselineReduction = Reduction.compare baseline final
             WeightSparsity = weightSparsity final
+            BudgetViolations =
+                Search.budgetViolations cfg.Budget {
+                    Flops = Model.totalMacs final
+                    Params = nonZeroParams final
+                    Instructions = instructions final
+                }
             ValidationSamples = validIdx.Length
             Seconds = total.Elapsed.TotalSeconds
         }

@@ -111,8 +111,10 @@ let ``an instruction budget is measured for every candidate and the chosen one f
     Assert.That(measured.Count, Is.GreaterThanOrEqualTo r.BlockSearch.Grid.Length)
 
     match r.BStar with
-    | Some b -> Assert.That(b, Is.LessThanOrEqualTo 3)
-    | None -> ()
+    | Some b ->
+        Assert.That(b, Is.LessThanOrEqualTo 3)
+        Assert.That(r.BudgetViolations, Is.Empty)
+    | None -> Assert.That(r.BudgetViolations, Is.Not.Empty)
 
     let ex =
         Assert.Throws<ArgumentException>(fun () ->
