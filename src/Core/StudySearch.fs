@@ -287,31 +287,37 @@ module StudySearch =
                 Instructions = instructions m
             }
 
-        let blockResult =
-            Search.bisect
-                blockGrid
-                blockCosts
-                cfg.Budget
-                (fun i _ -> screen "blocks" prepareBlocks i)
-                protocol
-                subsetSize
-                (fun b ->
-                    let i = Array.findIndex ((=) b) blockGrid
+        // One search: bisection over a grid whose index 0 is `start` itself; the result and the chosen model.
+        let searchStage
+            (stage: string)
+            (grid: 'c[])
+            (start: Model)
+            (prepare: int -> Model * Map<int, bool[]>)
+            (costs: 'c -> Costs)
+            (seedOffset: int)
+            =
+            let modelAt i =
+                if i = 0 then start else verifyModel stage prepare i
 
-                    fullValidation (
-                        if i = 0 then
-                            baseline
-                        else
-                            verifyModel "blocks" prepareBlocks i
-                    ))
+            let result =
+                Search.bisect
+                    grid
+                    costs
+                    cfg.Budget
+                    (fun i _ -> screen stage prepare i)
+                    {
+                        protocol with
+                            Seed = protocol.Seed + seedOffset
+                    }
+                    subsetSize
+                    (fun c -> fullValidation (modelAt (Array.findIndex ((=) c) grid)))
+
+            result, (result.Chosen |> Option.map modelAt |> Option.defaultValue start)
+
+        let blockResult, structured =
+            searchStage "blocks" blockGrid baseline prepareBlocks blockCosts 0
 
         let bStar = blockResult.Chosen |> Option.map (fun i -> blockGrid[i])
-
-        let structured =
-            match blockResult.Chosen with
-            | Some 0
-            | None -> baseline
-            | Some i -> verifyModel "blocks" prepareBlocks i
 
         // Stage 2: global L1-percentile sparsity on the chosen backbone, masks kept through fine-tuning.
         let sparsityGrid = Search.sparsityGrid cfg.SparsityStep cfg.SparsityMax
@@ -329,34 +335,10 @@ module StudySearch =
                 Instructions = instructions m
             }
 
-        let sparsityResult =
-            Search.bisect
-                sparsityGrid
-                sparsityCosts
-                cfg.Budget
-                (fun i _ -> screen "sparsity" prepareSparsity i)
-                {
-                    protocol with
-                        Seed = protocol.Seed + 1
-                }
-                subsetSize
-                (fun r ->
-                    let i = Array.findIndex ((=) r) sparsityGrid
-
-                    fullValidation (
-                        if i = 0 then
-                            structured
-                        else
-                            verifyModel "sparsity" prepareSparsity i
-                    ))
+        let sparsityResult, sparse =
+            searchStage "sparsity" sparsityGrid structured prepareSparsity sparsityCosts 1
 
         let rStar = sparsityResult.Chosen |> Option.map (fun i -> sparsityGrid[i])
-
-        let sparse =
-            match sparsityResult.Chosen with
-            | Some 0
-            | None -> structured
-            | Some i -> verifyModel "sparsity" prepareSparsity i
 
         // Repacking removes channels that were dead on the calibration inputs; if that costs the target on the
         // validation set, the unrepacked model stands.
