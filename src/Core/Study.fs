@@ -221,11 +221,14 @@ module Study =
         progress (FoldDone result)
         result, qat.Latent, im
 
-    /// The study's folds for a data set (grouped stratified k-fold or leave one subject out).
-    let splits (cfg: StudyConfig) (data: Dataset) : Result<SplitFold list, string> =
-        match cfg.Split with
-        | KFold k -> Splits.groupedStratifiedKFold k cfg.Seed data.Labels data.Subjects
+    /// A data set's folds by subject: grouped stratified k-fold (seeded) or leave one subject out.
+    let folds (split: StudySplit) (seed: int) (data: Dataset) : Result<SplitFold list, string> =
+        match split with
+        | KFold k -> Splits.groupedStratifiedKFold k seed data.Labels data.Subjects
         | LeaveOneSubjectOut -> Splits.leaveOneGroupOut data.Labels data.Subjects
+
+    /// The study's folds for a data set (grouped stratified k-fold or leave one subject out).
+    let splits (cfg: StudyConfig) (data: Dataset) : Result<SplitFold list, string> = folds cfg.Split cfg.Seed data
 
     /// Runs the study; progress is called after every epoch and fold. Deterministic for a seed (any thread
     /// count). Throws ArgumentException on an invalid data set or split.

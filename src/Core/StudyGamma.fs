@@ -142,9 +142,7 @@ module StudyGamma =
 
     /// The study's folds for a data set (grouped stratified k-fold or leave one subject out).
     let splits (cfg: GammaStudyConfig) (data: Dataset) : Result<SplitFold list, string> =
-        match cfg.Split with
-        | KFold k -> Splits.groupedStratifiedKFold k cfg.Seed data.Labels data.Subjects
-        | LeaveOneSubjectOut -> Splits.leaveOneGroupOut data.Labels data.Subjects
+        Study.folds cfg.Split cfg.Seed data
 
     /// Runs the study; progress is called after every epoch and training. Deterministic for a seed (any thread
     /// count). Throws ArgumentException on an invalid configuration, data set or split.

@@ -223,11 +223,7 @@ module StudyPrune =
                 invalidArg "cfg" $"pruning ratio {r} is outside [0, 1)"
 
         let folds =
-            match
-                (match cfg.Split with
-                 | KFold k -> Splits.groupedStratifiedKFold k cfg.Seed data.Labels data.Subjects
-                 | LeaveOneSubjectOut -> Splits.leaveOneGroupOut data.Labels data.Subjects)
-            with
+            match Study.folds cfg.Split cfg.Seed data with
             | Ok f -> f
             | Error e -> invalidArg "cfg" e
 
