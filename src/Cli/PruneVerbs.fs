@@ -368,6 +368,7 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
                     "flops_reduction", Json.num red.FlopsReduction
                     "weight_sparsity", Json.num result.WeightSparsity
                     "repacked_channels", Json.int (result.Repacked |> List.sumBy (fun r -> r.Removed.Length))
+                    "repack_undone_channels", Json.int result.RepackUndone
                     "validation_samples", Json.int result.ValidationSamples
                     "seconds", Json.num result.Seconds
                     "source", Json.str data.Source

@@ -52,6 +52,8 @@ type SearchStudyResult = {
     /// The final model: blocks dropped, weights pruned (zeros), dead channels repacked.
     Model: Model
     Repacked: Surgery.Repacked list
+    /// Channels repacking would have removed but did not, because the repacked model missed the target.
+    RepackUndone: int
     BaselineReduction: ModelReduction
     /// Fraction of conv and dense weights that are zero in the final model.
     WeightSparsity: float
@@ -342,13 +344,13 @@ module StudySearch =
 
         // Repacking removes channels that were dead on the calibration inputs; if that costs the target on the
         // validation set, the unrepacked model stands.
-        let final, repacked =
+        let final, repacked, undone =
             let r, report = Surgery.repack cfg.Repack calibration sparse
 
             if fullValidation r >= target || fullValidation sparse < target then
-                r, report
+                r, report, 0
             else
-                sparse, []
+                sparse, [], report |> List.sumBy (fun x -> x.Removed.Length)
 
         {
             Architecture = cfg.Architecture
@@ -368,6 +370,7 @@ module StudySearch =
             Accuracy = fullValidation final
             Model = final
             Repacked = repacked
+            RepackUndone = undone
             BaselineReduction = Reduction.compare baseline final
             WeightSparsity = weightSparsity final
             BudgetViolations =
