@@ -346,9 +346,14 @@ type StudyPruneArgs =
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
 
+type DropOrderArg =
+    | Suffix
+    | Energy
+
 type StudySearchArgs =
     | [<Mandatory>] Data of dir: string
     | Arch of name: string
+    | Drop_Order of DropOrderArg
     | Epochs of int
     | Fine_Tune of epochs: int
     | Subset of fraction: float
@@ -369,6 +374,8 @@ type StudySearchArgs =
             match a with
             | Data _ -> "data set folder (tern data synth / tern data import)"
             | Arch _ -> "block-structured architecture (default blocks: inverted-residual blocks)"
+            | Drop_Order _ ->
+                "which blocks go first: suffix (the last ones, default) or energy (the smallest residual-branch energy)"
             | Epochs _ -> "baseline training epochs (default 25)"
             | Fine_Tune _ -> "fine-tuning epochs per candidate, the decision protocol's (default 2)"
             | Subset _ -> "fraction of the validation set per repeat (default 0.2)"

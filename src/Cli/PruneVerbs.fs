@@ -306,6 +306,11 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
         d with
             Seed = args.GetResult(StudySearchArgs.Seed, defaultValue = d.Seed)
             Architecture = arch
+            DropOrder =
+                match args.TryGetResult StudySearchArgs.Drop_Order with
+                | Some DropOrderArg.Energy -> DropOrder.BranchEnergy
+                | Some DropOrderArg.Suffix -> DropOrder.Suffix
+                | None -> d.DropOrder
             Train = { d.Train with Epochs = epochs }
             Protocol = protocol
             AllowedDrop = args.GetResult(StudySearchArgs.Allowed_Drop, defaultValue = d.AllowedDrop)
@@ -343,6 +348,7 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
                     "data", Json.str dir
                     "arch", Json.str result.Architecture
                     "blocks", Json.int result.Blocks
+                    "drop_sequence", Json.arr (result.DropSequence |> List.map Json.int)
                     "baseline_accuracy", Json.num result.BaselineAccuracy
                     "target", Json.num result.Target
                     "b_star",

@@ -2,11 +2,20 @@ namespace Tern.Core
 
 open System.Diagnostics
 
+/// Which residual blocks go first when fewer are retained (seed 003: a fixed drop order).
+type DropOrder =
+    /// The last blocks first, keeping the early high-resolution ones (seed 003's suffix order).
+    | Suffix
+    /// The blocks whose residual branch adds the least energy to its input first (sum of squares of the branch
+    /// output over that of the block input, on the calibration inputs).
+    | BranchEnergy
+
 /// Settings of seed 003's hybrid pruning search.
 type SearchStudyConfig = {
     Seed: int
     /// A block-structured architecture (Architectures.forData; "blocks").
     Architecture: string
+    DropOrder: DropOrder
     /// Fraction of the subjects that form the validation set (the search's subsets and the final verification).
     Validation: float
     /// Baseline training (no early stopping: the validation set is the search's).
@@ -42,6 +51,8 @@ type SearchStudyResult = {
     Target: float
     /// Droppable blocks of the baseline.
     Blocks: int
+    /// Block positions in the order they are dropped.
+    DropSequence: int list
     BlockSearch: SearchStage<int>
     SparsitySearch: SearchStage<float>
     /// Retained blocks and global unstructured sparsity chosen (None when no candidate met the target).
@@ -81,6 +92,7 @@ module StudySearch =
     let defaultConfig: SearchStudyConfig = {
         Seed = 1
         Architecture = "blocks"
+        DropOrder = Suffix
         Validation = 0.25
         Train = {
             Train.defaultConfig with
@@ -112,6 +124,45 @@ module StudySearch =
     let retainBlocks (retain: int) (model: Model) : Model =
         let n = (Model.residualBlocks model).Length
         Model.dropBlocks [ retain .. n - 1 ] model
+
+    /// Keeps `retain` blocks, dropping the first n - retain positions of `sequence`.
+    let retainBlocksBy (sequence: int list) (retain: int) (model: Model) : Model =
+        let n = (Model.residualBlocks model).Length
+        Model.dropBlocks (List.truncate (n - retain) sequence) model
+
+    /// Per residual block, the energy its branch adds relative to its input over the calibration inputs.
+    let branchEnergy (calibration: Tensor list) (model: Model) : float[] =
+        let blocks = Model.residualBlocks model |> List.toArray
+        let num = Array.zeroCreate<float> blocks.Length
+        let den = Array.zeroCreate<float> blocks.Length
+
+        let sumSq (t: Tensor) =
+            t.Data |> Array.sumBy (fun v -> float v * float v)
+
+        for x in calibration do
+            // inputs[i] is what enters layer i: the block input at its first layer, the branch output at its add.
+            let inputs = Array.ofList (x :: Forward.activations model x)
+
+            blocks
+            |> Array.iteri (fun k (first, last) ->
+                num[k] <- num[k] + sumSq inputs[last]
+                den[k] <- den[k] + sumSq inputs[first])
+
+        Array.map2 (fun n d -> if d > 0.0 then n / d else n) num den
+
+    /// Block positions in the order they are dropped (ties to the later block).
+    let dropSequence (order: DropOrder) (calibration: Tensor list) (model: Model) : int list =
+        let n = (Model.residualBlocks model).Length
+
+        match order with
+        | Suffix -> [ n - 1 .. -1 .. 0 ]
+        | BranchEnergy ->
+            let e = branchEnergy calibration model
+
+            [ 0 .. n - 1 ]
+            |> List.sortWith (fun a b ->
+                let c = compare e[a] e[b]
+                if c <> 0 then c else compare b a)
 
     /// Zeroes the weights the masks prune.
     let applyMasks (masks: Map<int, bool[]>) (model: Model) : Model =
@@ -274,14 +325,16 @@ module StudySearch =
         // Stage 1: retained blocks, least aggressive (all kept) first.
         let blockGrid = Search.blockGrid blocks
 
+        let sequence = dropSequence cfg.DropOrder calibration baseline
+
         let prepareBlocks (index: int) =
             if index = 0 then
                 baseline, Map.empty
             else
-                Surgery.reestimateBatchNorm calibration (retainBlocks blockGrid[index] baseline), Map.empty
+                Surgery.reestimateBatchNorm calibration (retainBlocksBy sequence blockGrid[index] baseline), Map.empty
 
         let blockCosts (b: int) =
-            let m = retainBlocks b baseline
+            let m = retainBlocksBy sequence b baseline
 
             {
                 Flops = Model.totalMacs m
@@ -357,6 +410,7 @@ module StudySearch =
             BaselineAccuracy = baseAcc
             Target = target
             Blocks = blocks
+            DropSequence = sequence
             BlockSearch = {
                 Result = blockResult
                 Grid = blockGrid

@@ -131,3 +131,50 @@ let ``an instruction budget is measured for every candidate and the chosen one f
             |> ignore)
 
     Assert.That(ex.Message, Does.Contain "instruction")
+
+// Silences the residual branch of block k: zero project weights and bias, BN mapping 0 to 0.
+let private silence (k: int) (m: Model) : Model =
+    let _, last = (Model.residualBlocks m)[k]
+    let layers = List.toArray m.Layers
+
+    layers[last - 2] <-
+        match layers[last - 2] with
+        | Pointwise c ->
+            Pointwise {
+                c with
+                    Weight = Array.zeroCreate c.Weight.Length
+                    Bias = Array.zeroCreate c.Bias.Length
+            }
+        | other -> failwith $"expected the project convolution, got {Model.kindName other}"
+
+    layers[last - 1] <-
+        match layers[last - 1] with
+        | BatchNorm b ->
+            BatchNorm {
+                b with
+                    Beta = Array.zeroCreate b.Beta.Length
+                    Mean = Array.zeroCreate b.Mean.Length
+            }
+        | other -> failwith $"expected the BN, got {Model.kindName other}"
+
+    { m with Layers = List.ofArray layers }
+
+[<Property(MaxTest = 20)>]
+let ``the energy drop order drops a silent block first; the suffix order drops the last first`` () =
+    let m = Architectures.blocksFor (Shape3(32, 32, 1)) [ "a"; "b" ] 3
+    let n = (Model.residualBlocks m).Length
+    let calibration = Generators.inputs 3 4 m.Input
+
+    Prop.forAll (Arb.fromGen (Gen.choose (0, n - 1))) (fun k ->
+        let quiet = silence k m
+        let energy = StudySearch.dropSequence BranchEnergy calibration quiet
+        Assert.That(StudySearch.branchEnergy calibration quiet |> Array.item k, Is.EqualTo 0.0)
+        Assert.That(List.head energy, Is.EqualTo k)
+        Assert.That(List.sort energy, Is.EqualTo(box [ 0 .. n - 1 ]))
+        Assert.That(StudySearch.dropSequence Suffix calibration quiet, Is.EqualTo(box [ n - 1 .. -1 .. 0 ]))
+        // Dropping the silent block changes nothing.
+        let x = List.head calibration
+        let without = StudySearch.retainBlocksBy energy (n - 1) quiet
+        Assert.That((Forward.run without x).Data, Is.EqualTo(box (Forward.run quiet x).Data))
+        // Retaining by the suffix sequence is retainBlocks.
+        StudySearch.retainBlocksBy [ n - 1 .. -1 .. 0 ] k m = StudySearch.retainBlocks k m)
