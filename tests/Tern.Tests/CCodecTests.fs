@@ -112,37 +112,7 @@ module private C =
         Frames: sbyte[][]
     }
 
-    let options: Gen<CodecOptions> =
-        gen {
-            let! bits = Gen.choose (2, 8)
-            let! quant = Gen.elements [ FromInt8; MinMaxAffine; MinMaxSymmetric ]
-            let! prediction = Gen.elements [ Intra; Uni; Bi ]
-            let! block = Gen.choose (1, 9)
-            let! range = Gen.choose (1, 16)
-            let! search = Gen.elements [ ThreeStep; FullSearch ]
-            let! cost = Gen.elements [ Sad; Mad; Mse ]
-            let! entropy = Gen.elements [ Fixed; Zvc; Huffman; Rle ]
-
-            let! residual =
-                if prediction = Intra then
-                    Gen.constant false
-                else
-                    Gen.elements [ true; false ]
-
-            return {
-                Bits = bits
-                Quant = quant
-                Prediction = prediction
-                Motion = {
-                    Block = block
-                    Range = range
-                    Search = search
-                    Cost = cost
-                }
-                Entropy = entropy
-                Residual = residual
-            }
-        }
+    let options: Gen<CodecOptions> = CodecTests.CodecGen.optionsWithin 9 16
 
     /// Moving scenes (as the shared vectors), uniform noise, or constant maps; zero points at the edges too.
     let group: Gen<Group> =

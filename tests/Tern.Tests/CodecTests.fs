@@ -8,24 +8,16 @@ open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
-/// Generators for this file only.
-module private G =
-
-    let shape: Gen<Shape3> =
-        gen {
-            let! h = Gen.choose (1, 14)
-            let! w = Gen.choose (1, 14)
-            let! c = Gen.choose (1, 6)
-            return Shape3(h, w, c)
-        }
-
-    let options: Gen<CodecOptions> =
+/// Codec option generators shared with CCodecTests.
+module CodecGen =
+    /// Any valid codec options with motion blocks up to maxBlock and search ranges up to maxRange.
+    let optionsWithin (maxBlock: int) (maxRange: int) : Gen<CodecOptions> =
         gen {
             let! bits = Gen.choose (2, 8)
             let! quant = Gen.elements [ FromInt8; MinMaxAffine; MinMaxSymmetric ]
             let! prediction = Gen.elements [ Intra; Uni; Bi ]
-            let! block = Gen.choose (1, 6)
-            let! range = Gen.choose (1, 8)
+            let! block = Gen.choose (1, maxBlock)
+            let! range = Gen.choose (1, maxRange)
             let! search = Gen.elements [ ThreeStep; FullSearch ]
             let! cost = Gen.elements [ Sad; Mad; Mse ]
             let! entropy = Gen.elements [ Fixed; Zvc; Huffman; Rle ]
@@ -50,6 +42,19 @@ module private G =
                 Residual = residual
             }
         }
+
+/// Generators for this file only.
+module private G =
+
+    let shape: Gen<Shape3> =
+        gen {
+            let! h = Gen.choose (1, 14)
+            let! w = Gen.choose (1, 14)
+            let! c = Gen.choose (1, 6)
+            return Shape3(h, w, c)
+        }
+
+    let options: Gen<CodecOptions> = CodecGen.optionsWithin 6 8
 
     /// ReLU-like feature maps: a smooth random canvas (floored at the zero point) seen through a moving
     /// window, plus noise; or plain random codes.
