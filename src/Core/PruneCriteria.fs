@@ -295,15 +295,25 @@ module PruneCriteria =
     // ---------------------------------------------------------------------------------------------------------
     // Data-driven scores
 
-    // The given layer's output for every calibration input (one forward pass each, which validates the model).
-    let private layerOutputs (model: Model) (layer: int) (calibration: Tensor list) : Tensor list =
-        if layer < 0 || layer >= model.Layers.Length then
-            invalidArg "layer" $"layer {layer} is outside the model's {model.Layers.Length} layers"
+    // The listed layers' outputs for every calibration input: one forward pass per input (which validates the
+    // model), however many layers are asked for.
+    let private outputsOf (model: Model) (layers: int list) (calibration: Tensor list) : Map<int, Tensor list> =
+        for layer in layers do
+            if layer < 0 || layer >= model.Layers.Length then
+                invalidArg "layer" $"layer {layer} is outside the model's {model.Layers.Length} layers"
 
         if List.isEmpty calibration then
             invalidArg "calibration" "the calibration batch is empty"
 
-        calibration |> List.map (fun x -> (Forward.activations model x)[layer])
+        let perInput =
+            calibration
+            |> List.map (fun x ->
+                let acts = Array.ofList (Forward.activations model x)
+                layers |> List.map (fun l -> acts[l]))
+
+        layers
+        |> List.mapi (fun k l -> l, perInput |> List.map (List.item k))
+        |> Map.ofList
 
     let private checkPrunable (model: Model) (layer: int) =
         match List.tryItem layer model.Layers |> Option.bind weightRows with
@@ -320,13 +330,13 @@ module PruneCriteria =
     let spectralScores (criterion: Criterion) (model: Model) (layer: int) (calibration: Tensor list) : float[] =
         checkPrunable model layer
 
-        layerOutputs model layer calibration
+        (outputsOf model [ layer ] calibration)[layer]
         |> List.map (channelEnergy criterion)
         |> mean
 
-    // Per channel, the mean over the batch and all positions of f applied to the layer's output.
-    let private channelMean (f: float -> float) (model: Model) (layer: int) (calibration: Tensor list) =
-        layerOutputs model layer calibration
+    // Per channel, the mean over the batch and all positions of f applied to a layer's outputs.
+    let private channelMeanOf (f: float -> float) (outputs: Tensor list) : float[] =
+        outputs
         |> List.map (fun t ->
             let s = t.Shape
             let acc = Array.zeroCreate<float> s.C
@@ -337,10 +347,18 @@ module PruneCriteria =
             acc |> Array.map (fun a -> a / float (s.H * s.W)))
         |> mean
 
+    let private channelMean (f: float -> float) (model: Model) (layer: int) (calibration: Tensor list) =
+        channelMeanOf f (Map.find layer (outputsOf model [ layer ] calibration))
+
     /// Mean activation energy per channel of layer's OUTPUT (any layer): mean over batch and positions of x^2,
     /// i.e. the squared RMS activation of seed 003's repacking rule.
     let activationEnergy (model: Model) (layer: int) (calibration: Tensor list) : float[] =
         channelMean (fun x -> x * x) model layer calibration
+
+    /// activationEnergy of several layers from one forward pass per calibration input.
+    let activationEnergies (model: Model) (layers: int list) (calibration: Tensor list) : Map<int, float[]> =
+        outputsOf model layers calibration
+        |> Map.map (fun _ outputs -> channelMeanOf (fun x -> x * x) outputs)
 
     /// Mean |x| per channel of layer's OUTPUT (any layer) over batch and positions: seed 003's "mean activation
     /// magnitude".
@@ -354,6 +372,22 @@ module PruneCriteria =
             checkPrunable model layer
             filterL1 model.Layers[layer]
         | _ -> spectralScores criterion model layer calibration
+
+    /// scores of several layers; the spectral criteria take one forward pass per calibration input for all of them.
+    let scoresOf
+        (criterion: Criterion)
+        (model: Model)
+        (layers: int list)
+        (calibration: Tensor list)
+        : Map<int, float[]> =
+        for layer in layers do
+            checkPrunable model layer
+
+        match criterion with
+        | L1 -> layers |> List.map (fun l -> l, filterL1 model.Layers[l]) |> Map.ofList
+        | _ ->
+            outputsOf model layers calibration
+            |> Map.map (fun _ outputs -> outputs |> List.map (channelEnergy criterion) |> mean)
 
     /// Channel indices by ascending score, ties by lower index (the pruning order).
     let rank (scores: float[]) : int[] =

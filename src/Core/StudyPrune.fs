@@ -111,9 +111,8 @@ module StudyPrune =
         (calibration: Tensor list)
         (model: Model)
         : Map<int, Set<int>> =
-        Surgery.prunable model
-        |> List.map (fun i -> i, PruneCriteria.toPrune ratio (PruneCriteria.scores criterion model i calibration))
-        |> Map.ofList
+        PruneCriteria.scoresOf criterion model (Surgery.prunable model) calibration
+        |> Map.map (fun _ scores -> PruneCriteria.toPrune ratio scores)
 
     /// Prunes a trained model: plan, surgery, BN re-estimation on the calibration inputs.
     let prune

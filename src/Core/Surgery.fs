@@ -254,23 +254,28 @@ module Surgery =
         if calibration.IsEmpty then
             invalidArg "calibration" "repacking needs at least one calibration input"
 
+        let chains =
+            prunable model |> List.choose (fun i -> chain model i |> Result.toOption)
+
+        // One forward pass per calibration input measures every layer the consumers read.
+        let energies =
+            PruneCriteria.activationEnergies model (chains |> List.map _.LastChannelled |> List.distinct) calibration
+
         let plan = [
-            for i in prunable model do
-                match chain model i with
-                | Ok ch ->
-                    let energy = PruneCriteria.activationEnergy model ch.LastChannelled calibration
-                    let mean = Array.average energy
+            for ch in chains do
+                let i = ch.Producer
+                let energy = energies[ch.LastChannelled]
+                let mean = Array.average energy
 
-                    let dead =
-                        energy
-                        |> Array.indexed
-                        |> Array.filter (fun (_, e) -> e = 0.0 || e <= relative * mean)
-                        |> Array.map fst
-                        |> Array.truncate (energy.Length - 1)
+                let dead =
+                    energy
+                    |> Array.indexed
+                    |> Array.filter (fun (_, e) -> e = 0.0 || e <= relative * mean)
+                    |> Array.map fst
+                    |> Array.truncate (energy.Length - 1)
 
-                    if dead.Length > 0 then
-                        yield i, Set.ofArray dead, energy.Length
-                | Error _ -> ()
+                if dead.Length > 0 then
+                    yield i, Set.ofArray dead, energy.Length
         ]
 
         let repacked =

@@ -501,3 +501,26 @@ let ``spectral scores refuse a layer without filters and an empty batch`` () =
 
     Assert.Throws<ArgumentException>(fun () -> PruneCriteria.spectralScores PruneCriteria.LowFrequency m 0 [] |> ignore)
     |> ignore
+
+[<Test>]
+let ``scores and energies of several layers at once equal those of each layer alone`` () =
+    let m = Architectures.plainFor (Shape3(16, 16, 1)) [ "a"; "b" ] 5
+    let calibration = Lower.randomCalibration 5 4 m.Input
+    let layers = PruneCriteria.convLayers m
+
+    for criterion in
+        [
+            PruneCriteria.L1
+            PruneCriteria.LowFrequency
+            PruneCriteria.HighFrequency
+            PruneCriteria.Overall
+        ] do
+        let all = PruneCriteria.scoresOf criterion m layers calibration
+
+        for l in layers do
+            Assert.That(all[l], Is.EqualTo(box (PruneCriteria.scores criterion m l calibration)))
+
+    let energies = PruneCriteria.activationEnergies m [ 1; 2; 5 ] calibration
+
+    for l in [ 1; 2; 5 ] do
+        Assert.That(energies[l], Is.EqualTo(box (PruneCriteria.activationEnergy m l calibration)))
