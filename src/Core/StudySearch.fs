@@ -397,13 +397,19 @@ module StudySearch =
 
         // Repacking removes channels that were dead on the calibration inputs; if that costs the target on the
         // validation set, the unrepacked model stands.
-        let final, repacked, undone =
+        let final, repacked, undone, accuracy =
             let r, report = Surgery.repack cfg.Repack calibration sparse
+            let repackedAccuracy = fullValidation r
 
-            if fullValidation r >= target || fullValidation sparse < target then
-                r, report, 0
+            if repackedAccuracy >= target then
+                r, report, 0, repackedAccuracy
             else
-                sparse, [], report |> List.sumBy (fun x -> x.Removed.Length)
+                let sparseAccuracy = fullValidation sparse
+
+                if sparseAccuracy < target then
+                    r, report, 0, repackedAccuracy
+                else
+                    sparse, [], report |> List.sumBy (fun x -> x.Removed.Length), sparseAccuracy
 
         {
             Architecture = cfg.Architecture
@@ -421,7 +427,7 @@ module StudySearch =
             }
             BStar = bStar
             RStar = rStar
-            Accuracy = fullValidation final
+            Accuracy = accuracy
             Model = final
             Repacked = repacked
             RepackUndone = undone
