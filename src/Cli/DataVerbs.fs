@@ -183,8 +183,7 @@ let train (args: ParseResults<TrainArgs>) =
     if validIdx.Length = 0 then
         raise (BadInput $"{dir}: a validation split needs at least two subjects")
 
-    let pick (idx: int[]) =
-        idx |> Array.map (fun i -> data.Samples[i]), idx |> Array.map (fun i -> data.Labels[i])
+    let pick (idx: int[]) = Dataset.pick idx data
 
     let augment =
         match args.TryGetResult TrainArgs.Augment with

@@ -28,6 +28,10 @@ module Dataset =
     let private formatName = "tern-dataset"
     let private version = 1
 
+    /// The samples and labels at the given indices, in that order.
+    let pick (idx: int[]) (d: Dataset) : float32[][] * int[] =
+        idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
+
     /// Checks lengths, label range and values; returns the first problem.
     let validate (d: Dataset) : Result<unit, string> =
         let n = d.Samples.Length

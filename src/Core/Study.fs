@@ -142,9 +142,6 @@ module Study =
 
         List.init m (fun k -> Tensor.ofArray shape samples[int (int64 k * int64 n / int64 m)])
 
-    let private pick (idx: int[]) (d: Dataset) : float32[][] * int[] =
-        idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
-
     /// One fold of the study: FP32 training, QAT, lowering and the integer evaluation; returns the fold's figures,
     /// the QAT latent float model and the integer model that was evaluated.
     let runFold
@@ -157,9 +154,9 @@ module Study =
         let classes = data.Classes.Length
         let seed = cfg.Seed * 1000 + fold.Index
         let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
-        let train = pick fitIdx data
-        let valid = pick validIdx data
-        let testX, testY = pick fold.Test data
+        let train = Dataset.pick fitIdx data
+        let valid = Dataset.pick validIdx data
+        let testX, testY = Dataset.pick fold.Test data
         let initial = Architectures.defaultFor data.Shape data.Classes seed
         let augment = defaultArg cfg.Augment data.Augment
 

@@ -83,9 +83,6 @@ module StudyGamma =
             Error $"unknown architecture '{cfg.Architecture}'"
         | None -> Dataset.validate data
 
-    let private pick (idx: int[]) (d: Dataset) : float32[][] * int[] =
-        idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
-
     let private predict (model: Model) (stage: InputStage) (samples: float32[][]) : int[] =
         samples
         |> Array.Parallel.map (fun x ->
@@ -102,15 +99,15 @@ module StudyGamma =
         let classes = data.Classes.Length
         let seed = cfg.Seed * 1000 + fold.Index
         let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
-        let train = pick fitIdx data
+        let train = Dataset.pick fitIdx data
 
         let valid =
             if validIdx.Length > 0 then
-                Some(pick validIdx data)
+                Some(Dataset.pick validIdx data)
             else
                 None
 
-        let testX, testY = pick fold.Test data
+        let testX, testY = Dataset.pick fold.Test data
 
         let initial =
             match Architectures.forData cfg.Architecture data.Shape data.Classes seed with

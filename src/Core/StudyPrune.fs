@@ -101,9 +101,6 @@ module StudyPrune =
         Augment = None
     }
 
-    let private pick (idx: int[]) (d: Dataset) : float32[][] * int[] =
-        idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
-
     /// The pruning plan of one criterion and ratio: for every prunable layer, its lowest-scoring filters.
     let plan
         (criterion: PruneCriteria.Criterion)
@@ -132,15 +129,15 @@ module StudyPrune =
         : PruneFoldRow list =
         let seed = cfg.Seed * 1000 + fold.Index
         let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
-        let train = pick fitIdx data
+        let train = Dataset.pick fitIdx data
 
         let valid =
             if validIdx.Length > 0 then
-                Some(pick validIdx data)
+                Some(Dataset.pick validIdx data)
             else
                 None
 
-        let testX, testY = pick fold.Test data
+        let testX, testY = Dataset.pick fold.Test data
         let augment = defaultArg cfg.Augment data.Augment
 
         let initial =

@@ -117,9 +117,6 @@ module StudySearch =
         Augment = None
     }
 
-    let private pick (idx: int[]) (d: Dataset) : float32[][] * int[] =
-        idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
-
     /// Keeps the first `retain` droppable blocks (the fixed drop order removes the last ones first).
     let retainBlocks (retain: int) (model: Model) : Model =
         let n = (Model.residualBlocks model).Length
@@ -231,8 +228,8 @@ module StudySearch =
         if validIdx.Length = 0 then
             invalidArg "data" "the search needs at least two subjects (one for validation)"
 
-        let train = pick trainIdx data
-        let validX, validY = pick validIdx data
+        let train = Dataset.pick trainIdx data
+        let validX, validY = Dataset.pick validIdx data
         let augment = defaultArg cfg.Augment data.Augment
         let calibration = Study.calibrationInputs data.Shape cfg.Calibration (fst train)
 
