@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "tern_board.h"
-#include "tern_model.h"
+#include "tern_model.h" /* emitted with the prefix tern_model (src/Core/Emit.fs) */
 #include "tern_proto.h"
 
 /* Split mode: the largest feature map (bytes of one layer output) the split buffers hold; 0 leaves it out. */
@@ -44,6 +44,15 @@ static void send_error(uint16_t seq, uint8_t code, uint32_t detail)
     reply(TERN_MSG_ERROR, seq, body, sizeof body);
 }
 
+typedef struct {
+    uint16_t h, w, c;
+} tern_shape_t;
+
+static const tern_shape_t tern_model_input_shape = {TERN_MODEL_INPUT_HEIGHT, TERN_MODEL_INPUT_WIDTH,
+                                                     TERN_MODEL_INPUT_CHANNELS};
+static const tern_shape_t tern_model_output_shape = {TERN_MODEL_OUTPUT_HEIGHT, TERN_MODEL_OUTPUT_WIDTH,
+                                                      TERN_MODEL_OUTPUT_CHANNELS};
+
 static uint32_t shape_bytes(const tern_shape_t *s) { return (uint32_t)s->h * s->w * s->c; }
 
 static uint8_t *put_shape(uint8_t *p, const tern_shape_t *s)
@@ -74,11 +83,11 @@ static void on_hello(uint16_t seq)
     p += 32;
     memcpy(p, tern_model_hash, 32);
     p += 32;
-    tern_put_u32(p, tern_model_arena_bytes);
+    tern_put_u32(p, TERN_MODEL_ARENA_BYTES);
     p += 4;
     p = put_shape(p, &tern_model_input_shape);
     p = put_shape(p, &tern_model_output_shape);
-    tern_put_u16(p, tern_model_layer_count);
+    tern_put_u16(p, TERN_MODEL_LAYER_COUNT);
     p += 2;
     *p++ = kernels_len;
     memcpy(p, tern_model_kernels, kernels_len);
@@ -99,10 +108,10 @@ static void on_infer(uint16_t seq, const uint8_t *body, uint16_t len)
     const int8_t *out;
     uint32_t out_len;
     uint32_t t0 = board_counter_read();
-    int r = tern_model_run(last_input, tern_model_layer_count - 1, &out, &out_len);
+    int r = tern_model_run_layers(last_input, TERN_MODEL_LAYER_COUNT - 1, &out, &out_len);
     uint32_t ticks = board_counter_read() - t0;
     if (r != 0 || out_len > TERN_MAX_BODY - 8) {
-        send_error(seq, TERN_ERR_BAD_LAYER, tern_model_layer_count);
+        send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }
     have_inference = 1;
@@ -129,15 +138,15 @@ static void on_layer(uint16_t seq, const uint8_t *body, uint16_t len)
         send_error(seq, TERN_ERR_NO_INFERENCE, 0);
         return;
     }
-    if (index >= tern_model_layer_count) {
-        send_error(seq, TERN_ERR_BAD_LAYER, tern_model_layer_count);
+    if (index >= TERN_MODEL_LAYER_COUNT) {
+        send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }
     /* Layer outputs are not kept: re-run the deterministic computation up to the layer asked for. */
     const int8_t *out;
     uint32_t total;
-    if (tern_model_run(last_input, index, &out, &total) != 0) {
-        send_error(seq, TERN_ERR_BAD_LAYER, tern_model_layer_count);
+    if (tern_model_run_layers(last_input, index, &out, &total) != 0) {
+        send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }
     if (offset > total || count > total - offset || count > tern_rx_max_body(&rx) - 10) {
@@ -217,12 +226,12 @@ static void on_split(uint16_t seq, const uint8_t *body, uint16_t len)
     o.range = body[15];
     o.search = body[16];
     o.cost = body[17];
-    if (k < 1 || k > tern_model_layer_count) {
+    if (k < 1 || k > TERN_MODEL_LAYER_COUNT) {
         send_error(seq, TERN_ERR_BAD_SPLIT, 0);
         return;
     }
     /* The feature map's size: run the prefix once (the input's content does not matter). */
-    if (tern_model_run(last_input, k - 1, &out, &out_len) != 0 || (uint32_t)shape.h * shape.w * shape.c != out_len) {
+    if (tern_model_run_layers(last_input, k - 1, &out, &out_len) != 0 || (uint32_t)shape.h * shape.w * shape.c != out_len) {
         send_error(seq, TERN_ERR_BAD_SPLIT, 2);
         return;
     }
@@ -330,8 +339,8 @@ static void on_infer_split(uint16_t seq, const uint8_t *body, uint16_t len)
     }
     memcpy(last_input, body, len);
     t0 = board_counter_read();
-    if (tern_model_run(last_input, split_k - 1, &out, &out_len) != 0) {
-        send_error(seq, TERN_ERR_BAD_LAYER, tern_model_layer_count);
+    if (tern_model_run_layers(last_input, split_k - 1, &out, &out_len) != 0) {
+        send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }
     ticks = board_counter_read() - t0;

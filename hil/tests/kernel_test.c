@@ -1,6 +1,7 @@
 /* Kernel and model test driver, the same source natively and on a board (build with -DTERN_TEST_BOARD and
  * the board files). Runs every vector of vectors.c through both bodies of each kernel (_ref and _dsp),
- * then the compiled-in model (model.c) on model_vectors.c's inputs, and compares with the C# results.
+ * then the compiled-in model (tern_model.c: emitted with the prefix tern_model) on model_vectors.c's inputs,
+ * and compares with the C# results.
  * Prints the first mismatch of each failing case (case, body, element, got, expected) and, for the model,
  * the first layer that differs. Exit code 0 when everything matches, 1 otherwise. On a board it also prints
  * the work (instructions under QEMU -icount) of one model inference. */
@@ -175,11 +176,11 @@ static void diagnose_model(uint32_t input)
         const int8_t *got;
         uint32_t len, at = 0;
         const int8_t *want = tv_model_layer_outputs[input * tv_model_layer_count + l];
-        int r = tern_model_run(tv_model_inputs[input], (int)l, &got, &len);
+        int r = tern_model_run_layers(tv_model_inputs[input], (int)l, &got, &len);
         if (r != 0 || len != tv_model_layer_lengths[l] || !same(got, want, len, &at)) {
             out_kv("  first differing layer ", l);
             if (r != 0) {
-                out_kv(": tern_model_run returned ", r);
+                out_kv(": tern_model_run_layers returned ", r);
             } else if (len != tv_model_layer_lengths[l]) {
                 out_kv(": length ", len);
                 out_kv(", expected ", tv_model_layer_lengths[l]);
@@ -203,11 +204,11 @@ static int check_model(void)
     out(tern_model_kernels);
     out("\n");
     if (memcmp(tern_model_hash, tv_model_hash, 32) != 0) {
-        out("MISMATCH model hash: model.c and model_vectors.c come from different models\n");
+        out("MISMATCH model hash: tern_model.c and model_vectors.c come from different models\n");
         return 1;
     }
-    if (tern_model_layer_count != tv_model_layer_count) {
-        out_kv("MISMATCH model layer count ", tern_model_layer_count);
+    if (TERN_MODEL_LAYER_COUNT != tv_model_layer_count) {
+        out_kv("MISMATCH model layer count ", TERN_MODEL_LAYER_COUNT);
         out_kv(", expected ", tv_model_layer_count);
         out("\n");
         return 1;
@@ -219,7 +220,7 @@ static int check_model(void)
 #ifdef TERN_TEST_BOARD
         uint32_t t0 = board_counter_read();
 #endif
-        int r = tern_model_run(tv_model_inputs[i], last, &got, &len);
+        int r = tern_model_run_layers(tv_model_inputs[i], last, &got, &len);
 #ifdef TERN_TEST_BOARD
         uint32_t ticks = board_counter_read() - t0;
         /* under QEMU -icount shift=0 one instruction is 1 ns: instructions = ticks * 10^9 / f_counter */
@@ -238,7 +239,7 @@ static int check_model(void)
                 out_kv(": got ", got[at]);
                 out_kv(", expected ", want[at]);
             } else {
-                out_kv(": tern_model_run returned ", r);
+                out_kv(": tern_model_run_layers returned ", r);
             }
             out("\n");
             diagnose_model(i);
@@ -251,7 +252,7 @@ static int check_model(void)
         const int8_t *o;
         uint32_t n;
         uint32_t t0 = board_counter_read();
-        tern_model_run(tv_model_inputs[0], (int)l, &o, &n);
+        tern_model_run_layers(tv_model_inputs[0], (int)l, &o, &n);
         int64_t total = (int64_t)(board_counter_read() - t0) * (int64_t)(1000000000u / board_counter_hz());
         out_kv("layer ", l);
         out_kv(board_work_unit() == 0 ? " instructions=" : " ticks=", total - previous);
@@ -261,8 +262,8 @@ static int check_model(void)
 #endif
     const int8_t *dummy;
     uint32_t dummy_len;
-    if (tern_model_run(tv_model_inputs[0], last + 1, &dummy, &dummy_len) >= 0 ||
-        tern_model_run(tv_model_inputs[0], -1, &dummy, &dummy_len) >= 0) {
+    if (tern_model_run_layers(tv_model_inputs[0], last + 1, &dummy, &dummy_len) >= 0 ||
+        tern_model_run_layers(tv_model_inputs[0], -1, &dummy, &dummy_len) >= 0) {
         failures++;
         out("MISMATCH model: an out-of-range last_layer was accepted\n");
     }

@@ -44,7 +44,7 @@ extern const uint32_t tv_case_count;
 extern const tv_requant tv_requants[];
 extern const uint32_t tv_requant_count;
 
-/* Whole-model vectors for the model compiled into the same binary (its model.c). */
+/* Whole-model vectors for the model compiled into the same binary (its tern_model.c). */
 extern const char tv_model_name[];
 extern const uint8_t tv_model_hash[32];
 extern const uint32_t tv_model_input_count;

@@ -463,6 +463,35 @@ type HilArgs =
             | Codec_Quant _ ->
                 "with --split: N-bit quantizer from minmax (per group, default), int8 (seed 004: s8 2^(8-N)) or symmetric"
 
+type ExportCArgs =
+    | [<MainCommand; ExactlyOnce>] Models of paths: string list
+    | [<Mandatory>] Out of dir: string
+    | Prefix of names: string
+    | Kernels of DeviceKernelsArg
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Models _ -> "integer model files (tern lower / train --qat); the first one runs in example.c"
+            | Out _ ->
+                "folder to write (created; replaced only if empty or an earlier export): p.h/p.c per model, the "
+                + "kernels, example.c, Makefile, CMakeLists.txt, README.md"
+            | Prefix _ ->
+                "C prefixes of the models' names, comma-separated, one per model (default: each file's stem made a "
+                + "C identifier)"
+            | Kernels _ ->
+                "force the kernel bodies: reference or dsp (default: DSP where the target has the DSP extension)"
+            | Json -> "print one JSON object"
+
+and ExportArgs =
+    | [<CliPrefix(CliPrefix.None)>] C of ParseResults<ExportCArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | C _ -> "a self-contained C folder (models, kernels, example, Makefile) for any firmware project"
+
 [<RequireSubcommand>]
 type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
@@ -473,6 +502,7 @@ type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Lower of ParseResults<LowerArgs>
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Hil of ParseResults<HilArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     | Version
 
     interface IArgParserTemplate with
@@ -486,4 +516,5 @@ type TernArgs =
             | Lower _ -> "float model + calibration -> integer model"
             | Run _ -> "run an integer model on the host runtimes"
             | Hil _ -> "run a model on a board and prove device == host bit for bit"
+            | Export _ -> "take integer models home: a C library folder"
             | Version -> "print the version"

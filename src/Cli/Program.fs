@@ -47,6 +47,9 @@ let main argv =
             | Lower a -> lower a
             | Run a -> run a
             | Hil a -> hil a
+            | Export e ->
+                match e.GetSubCommand() with
+                | C a -> ExportVerb.exportC a
             | Version -> printfn "tern %s" version
 
             0

@@ -11,18 +11,27 @@ open Tern.Runtime.Engine
 type EmitOptions = {
     /// The command line that produced the model, written into the provenance comment.
     CommandLine: string
+    /// The C prefix p of every public name (p_run, P_INPUT_BYTES, ...) and of the files p.h and p.c; the HIL
+    /// firmware uses "tern_model" (Emit.firmwarePrefix).
+    Prefix: string
 }
 
-/// An emitted model: model.h and model.c, which implement hil/include/tern_model.h.
+/// An emitted model: p.h (the model's whole API, self-contained) and p.c (its implementation on hil/kernels).
 type EmittedModel = {
-    /// model.h: includes tern_model.h and names the sizes as macros.
+    /// The prefix p of the public names.
+    Prefix: string
+    /// p.h: sizes and quantization parameters as macros, p_run, p_run_layers, p_quantize, p_dequantize, ...
     Header: string
-    /// model.c: provenance, static const weights, parameters, the planned arena and tern_model_run.
+    /// p.c: provenance, static const weights, parameters, the planned arena and the functions p.h declares.
     Source: string
     /// Bytes of the one activation arena (MemoryPlan.Create(model).ArenaBytes).
     ArenaBytes: int
     /// Bytes of constant layer data (weights, bias, M, S), as IntLayer.WeightBytes counts them.
     WeightBytes: int
+    /// Bytes of the border patch the baked ternary layers of the DSP build gather into (0 if none).
+    PatchBytes: int
+    /// How many class names p_class_names holds (the output's size).
+    ClassCount: int
 }
 
 /// Integer model -> C source for the device kernels (hil/kernels): deterministic, -Wall -Wextra clean.
@@ -53,6 +62,65 @@ module Emit =
             |> Array.ofSeq
 
         String(chars).Replace("*/", "*?").Replace("/*", "?*")
+
+    /// The prefix of the HIL firmware's model (tern_model.h, tern_model_run_layers, TERN_MODEL_ARENA_BYTES, ...).
+    let firmwarePrefix: string = "tern_model"
+
+    /// C99 keywords: not usable as a prefix (p alone is no name, but p.h's macros and p_* names are built from it).
+    let private keywords =
+        set [
+            "auto"; "break"; "case"; "char"; "const"; "continue"; "default"; "do"; "double"; "else"; "enum"
+            "extern"; "float"; "for"; "goto"; "if"; "inline"; "int"; "long"; "register"; "restrict"; "return"
+            "short"; "signed"; "sizeof"; "static"; "struct"; "switch"; "typedef"; "union"; "unsigned"; "void"
+            "volatile"; "while"; "_Bool"; "_Complex"; "_Imaginary"
+        ]
+
+    /// Why a string cannot prefix the public C names of a model, or None: a C identifier of at most 40 characters,
+    /// not a keyword, not reserved (a leading underscore), not ending in an underscore.
+    let prefixProblem (prefix: string) : string option =
+        let isIdent =
+            not (String.IsNullOrEmpty prefix)
+            && (Char.IsAsciiLetter prefix[0] || prefix[0] = '_')
+            && prefix |> Seq.forall (fun c -> Char.IsAsciiLetterOrDigit c || c = '_')
+
+        if not isIdent then
+            Some "must be a C identifier (ASCII letters, digits and _, not starting with a digit)"
+        elif prefix.Length > 40 then
+            Some "must be at most 40 characters"
+        elif prefix.StartsWith "_" then
+            Some "must not start with _ (reserved for the C implementation)"
+        elif prefix.EndsWith "_" then
+            Some "must not end with _ (names would hold a double underscore)"
+        elif keywords.Contains prefix then
+            Some "is a C keyword"
+        else
+            None
+
+    /// A C string literal holding s's UTF-8 bytes: printable ASCII as is, everything else (and ", \, ?) escaped.
+    let internal cString (s: string) : string =
+        let sb = StringBuilder("\"")
+
+        for b in Encoding.UTF8.GetBytes s do
+            let c = char b
+
+            if c = '"' || c = '\\' || c = '?' then
+                sb.Append('\\').Append(c) |> ignore
+            elif c >= ' ' && c <= '~' then
+                sb.Append(c) |> ignore
+            else
+                // three octal digits always, so a following digit cannot extend the escape
+                sb.Append('\\').Append(Convert.ToString(int b, 8).PadLeft(3, '0')) |> ignore
+
+        sb.Append('"').ToString()
+
+    /// A C float literal that reads back as exactly x (shortest round-trip digits, correctly rounded by C).
+    let internal cFloat (x: float32) : string =
+        if not (Single.IsFinite x) then
+            invalidArg "x" $"{x} has no C float literal"
+
+        let t = x.ToString("R", CultureInfo.InvariantCulture)
+
+        if t.Contains '.' || t.Contains 'E' then t + "f" else t + ".0f"
 
     /// Appends `name[] = { values }` 16 per line.
     let internal array (sb: StringBuilder) (decl: string) (values: string[]) : unit =
@@ -733,46 +801,135 @@ module Emit =
             .Append("\n */\n")
         |> ignore
 
-    /// Emits model.h and model.c for an integer model (validated first); the hash is the model file's (ModelFile.hash).
+    /// Emits p.h and p.c (p = options.Prefix) for an integer model (validated first); the hash is the model file's
+    /// (ModelFile.hash). Only the names p.h declares are external, so models with different prefixes link together.
     let model (options: EmitOptions) (model: IntModel) (modelHash: string) : EmittedModel =
         model.Validate()
+
+        match prefixProblem options.Prefix with
+        | Some why -> invalidArg "options" $"prefix '{options.Prefix}' {why}"
+        | None -> ()
+
         let hash = hashBytes modelHash
         let plan = MemoryPlan.Create model
         let layers = model.Layers
         let n = layers.Length
+        let pfx = options.Prefix
+        let up = pfx.ToUpperInvariant()
         let nl (sb: StringBuilder) (s: string) = sb.Append(s).Append('\n') |> ignore
-
-        let shape (s: Shape3) =
-            let d = u16 model.Name
-            "{" + d "height" s.H + ", " + d "width" s.W + ", " + d "channels" s.C + "}"
-
+        let dim (what: string) (v: int) = u16 model.Name what v
+        let inShape = model.Input
         let outShape = model.Output
+        let outScale, outZero = Lower.outputParams model
+        let named = not (isNull model.ClassNames) && model.ClassNames.Length = outShape.Size
+
+        let classes =
+            if named then
+                model.ClassNames
+            else
+                Array.init outShape.Size (fun i -> $"class_{i}")
+
+        let inH, inW, inC = dim "input height" inShape.H, dim "input width" inShape.W, dim "input channels" inShape.C
+        let outH, outW, outC = dim "output height" outShape.H, dim "output width" outShape.W, dim "output channels" outShape.C
+        let baked =
+            layers
+            |> Array.indexed
+            |> Array.choose (fun (i, l) ->
+                match l with
+                | :? IntConvLayer as c when isBaked c -> Some(i, c)
+                | _ -> None)
 
         let header = StringBuilder()
-        provenance header $"model.h: the sizes of model '{safeText model.Name}'." modelHash options.CommandLine
-        nl header "#ifndef TERN_EMITTED_MODEL_H"
-        nl header "#define TERN_EMITTED_MODEL_H"
-        nl header ""
-        nl header "#include \"tern_model.h\""
-        nl header ""
-        nl header $"#define TERN_MODEL_ARENA_BYTES {plan.ArenaBytes}u"
-        nl header $"#define TERN_MODEL_INPUT_BYTES {model.Input.Size}u"
-        nl header $"#define TERN_MODEL_OUTPUT_BYTES {outShape.Size}u"
-        nl header $"#define TERN_MODEL_LAYERS {n}"
-        nl header ""
-        nl header "#endif"
+
+        provenance
+            header
+            $"{pfx}.h: the API of model '{safeText model.Name}': int8 codes in, int8 logits out, no malloc."
+            modelHash
+            options.CommandLine
+
+        let h = nl header
+        h $"#ifndef {up}_H_INCLUDED"
+        h $"#define {up}_H_INCLUDED"
+        h ""
+        h "#include <stdint.h>"
+        h ""
+        h "#ifdef __cplusplus"
+        h "extern \"C\" {"
+        h "#endif"
+        h ""
+        h "/* Sizes. The input is int8 HWC: element (y, x, c) at (y * WIDTH + x) * CHANNELS + c. */"
+        h $"#define {up}_INPUT_HEIGHT {inH}"
+        h $"#define {up}_INPUT_WIDTH {inW}"
+        h $"#define {up}_INPUT_CHANNELS {inC}"
+        h $"#define {up}_INPUT_BYTES {model.Input.Size}u"
+        h $"#define {up}_OUTPUT_HEIGHT {outH}"
+        h $"#define {up}_OUTPUT_WIDTH {outW}"
+        h $"#define {up}_OUTPUT_CHANNELS {outC}"
+        h $"#define {up}_OUTPUT_BYTES {outShape.Size}u"
+        let patch =
+            if baked.Length = 0 then
+                0
+            else
+                baked |> Array.map (snd >> bakedPatchBytes) |> Array.max
+
+        let patchNote =
+            if patch > 0 then
+                $" and, with the DSP kernels, a {patch}-byte border patch"
+            else
+                ""
+
+        h $"/* The model's working memory, static inside {pfx}.c: one planned arena{patchNote}; nothing else mutable. */"
+        h $"#define {up}_ARENA_BYTES {plan.ArenaBytes}u"
+        h $"#define {up}_CLASS_COUNT {classes.Length}"
+        h $"#define {up}_LAYER_COUNT {n}"
+        h ""
+        h "/* Quantization: real value = scale * (code - zero_point). Quantize inputs with the function below, which"
+        h " * rounds exactly as Tern's host does. */"
+        h $"#define {up}_INPUT_SCALE {cFloat model.InputScale}"
+        h $"#define {up}_INPUT_ZERO_POINT ({model.InputZero})"
+        h $"#define {up}_OUTPUT_SCALE {cFloat (float32 outScale)}"
+        h $"#define {up}_OUTPUT_ZERO_POINT ({outZero})"
+        h ""
+        h $"/* Runs the model on input ({up}_INPUT_BYTES codes) and writes its {up}_OUTPUT_BYTES int8 logits to output"
+        h " * (input and output may be the same buffer). Returns 0, or -1 if a pointer is NULL. Not reentrant: the"
+        h " * arena is static, so one call at a time per model (different models are independent). */"
+        h $"int {pfx}_run(const int8_t *input, int8_t *output);"
+        h ""
+        h "/* Runs layers 0..last_layer and points *output at that layer's output inside the arena (valid until the next"
+        h $" * call), *output_len bytes; for per-layer debugging. Returns 0, -1 for a NULL pointer, -2 if last_layer is"
+        h $" * outside [0, {up}_LAYER_COUNT). */"
+        h $"int {pfx}_run_layers(const int8_t *input, int last_layer, const int8_t **output, uint32_t *output_len);"
+        h ""
+        h $"/* One input value -> its code: clamp(round_half_away(x / {up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, -128, 127),"
+        h " * bit for bit as Tern's host computes it (in double). NaN, which the host refuses, gives the zero point. */"
+        h $"int8_t {pfx}_quantize(float x);"
+        h ""
+        h $"/* One output code -> its value: {up}_OUTPUT_SCALE * (q - {up}_OUTPUT_ZERO_POINT), as the host computes it. */"
+        h $"float {pfx}_dequantize(int8_t q);"
+        h ""
+        h $"/* The class of each output element, {up}_CLASS_COUNT UTF-8 names. */"
+        h $"extern const char *const {pfx}_class_names[];"
+        h "/* SHA-256 of the model file's payload, and the kernel bodies compiled in: \"dsp\" or \"reference\". */"
+        h $"extern const uint8_t {pfx}_hash[32];"
+        h $"extern const char {pfx}_kernels[];"
+        h ""
+        h "#ifdef __cplusplus"
+        h "}"
+        h "#endif"
+        h ""
+        h "#endif"
 
         let sb = StringBuilder()
 
         provenance
             sb
-            $"model.c: model '{safeText model.Name}' for the Tern device kernels (hil/include/tern_model.h)."
+            $"{pfx}.c: model '{safeText model.Name}' on the Tern device kernels (tern_kernels.h); API in {pfx}.h."
             modelHash
             options.CommandLine
 
         nl sb "#include <stdint.h>"
         nl sb "#include <string.h>"
-        nl sb "#include \"model.h\""
+        nl sb $"#include \"{pfx}.h\""
         nl sb "#include \"tern_kernels.h\""
         nl sb ""
 
@@ -806,16 +963,8 @@ module Emit =
             sb
             "/* One statically planned arena (ping-pong: each layer reads one end and writes the other; a residual block's input stays at its end until the block's add sums into it in place). */"
 
-        nl sb "static int8_t tern_arena[TERN_MODEL_ARENA_BYTES] __attribute__((aligned(8)));"
+        nl sb $"static int8_t {pfx}_arena[{up}_ARENA_BYTES] __attribute__((aligned(8)));"
         nl sb ""
-
-        let baked =
-            layers
-            |> Array.indexed
-            |> Array.choose (fun (i, l) ->
-                match l with
-                | :? IntConvLayer as c when isBaked c -> Some(i, c)
-                | _ -> None)
 
         if baked.Length > 0 then
             nl sb "#if TERN_KERNELS_DSP"
@@ -840,8 +989,6 @@ module Emit =
                 for line in satHelper sh do
                     nl sb line
 
-            let patch = baked |> Array.map (snd >> bakedPatchBytes) |> Array.max
-
             if patch > 0 then
                 nl
                     sb
@@ -856,16 +1003,17 @@ module Emit =
             nl sb "#endif"
             nl sb ""
 
-        array sb "const uint8_t tern_model_hash" (bytesOf hash)
-        nl sb $"const tern_shape_t tern_model_input_shape = {shape model.Input};"
-        nl sb $"const tern_shape_t tern_model_output_shape = {shape outShape};"
-        nl sb "const uint32_t tern_model_arena_bytes = TERN_MODEL_ARENA_BYTES;"
-        nl sb "const uint16_t tern_model_layer_count = TERN_MODEL_LAYERS;"
+        array sb $"const uint8_t {pfx}_hash" (bytesOf hash)
         nl sb "#if TERN_KERNELS_DSP"
-        nl sb "const char tern_model_kernels[] = \"dsp\";"
+        nl sb $"const char {pfx}_kernels[] = \"dsp\";"
         nl sb "#else"
-        nl sb "const char tern_model_kernels[] = \"reference\";"
+        nl sb $"const char {pfx}_kernels[] = \"reference\";"
         nl sb "#endif"
+
+        if not named then
+            nl sb "/* The model names no class for each output: numbered names stand in. */"
+
+        array sb $"const char *const {pfx}_class_names" (classes |> Array.map cString)
         nl sb ""
         // arrays of at least one element, so a model without layers still compiles
         let orOne (a: string[]) = if a.Length = 0 then [| "0" |] else a
@@ -895,8 +1043,8 @@ module Emit =
         for i in 0 .. n - 1 do
             let l = layers[i]
             let slot = plan.Layers[i]
-            let inP = $"tern_arena + {slot.InputOffset}"
-            let outP = $"tern_arena + {slot.OutputOffset}"
+            let inP = $"{pfx}_arena + {slot.InputOffset}"
+            let outP = $"{pfx}_arena + {slot.OutputOffset}"
 
             match l with
             | :? IntConvLayer as c when isBaked c ->
@@ -918,7 +1066,7 @@ module Emit =
 
                 nl
                     sb
-                    $"        return (int){kernelName l}(&tern_l{i}_params, {inP}, tern_arena + {slot.SkipOffset}, {outP});"
+                    $"        return (int){kernelName l}(&tern_l{i}_params, {inP}, {pfx}_arena + {slot.SkipOffset}, {outP});"
             | _ ->
                 nl sb $"    case {i}: /* {l.Kind}: a view */"
                 nl sb "        return 0;"
@@ -928,25 +1076,79 @@ module Emit =
         nl sb "    }"
         nl sb "}"
         nl sb ""
-        nl sb "int tern_model_run(const int8_t *input, int last_layer, const int8_t **output, uint32_t *output_len)"
+        // Out of line: a caller in this file (p_run) must not change how gcc compiles the layer code (partial
+        // inlining), so the HIL firmware, which calls p_run_layers only, runs the very instructions it always did.
+        nl sb "__attribute__((noinline))"
+        nl sb $"int {pfx}_run_layers(const int8_t *input, int last_layer, const int8_t **output, uint32_t *output_len)"
         nl sb "{"
         nl sb "    if (input == 0 || output == 0 || output_len == 0) return -1;"
-        nl sb "    if (last_layer < 0 || last_layer >= TERN_MODEL_LAYERS) return -2;"
-        nl sb $"    memcpy(tern_arena + {plan.InputOffset}, input, TERN_MODEL_INPUT_BYTES);"
+        nl sb $"    if (last_layer < 0 || last_layer >= {up}_LAYER_COUNT) return -2;"
+        nl sb $"    memcpy({pfx}_arena + {plan.InputOffset}, input, {up}_INPUT_BYTES);"
         nl sb "    for (int i = 0; i <= last_layer; i++) {"
         nl sb "        int status = tern_run_layer(i);"
         nl sb "        if (status != 0) return -100 - status;"
         nl sb "    }"
-        nl sb "    *output = tern_arena + tern_layer_output_offset[last_layer];"
+        nl sb $"    *output = {pfx}_arena + tern_layer_output_offset[last_layer];"
         nl sb "    *output_len = tern_layer_output_bytes[last_layer];"
         nl sb "    return 0;"
         nl sb "}"
+        nl sb ""
+        nl sb $"int {pfx}_run(const int8_t *input, int8_t *output)"
+        nl sb "{"
+
+        if n = 0 then
+            nl sb "    if (input == 0 || output == 0) return -1;"
+            nl sb $"    memmove(output, input, {up}_OUTPUT_BYTES);"
+            nl sb "    return 0;"
+        else
+            nl sb "    const int8_t *result;"
+            nl sb "    uint32_t result_len;"
+            nl sb "    int status;"
+            nl sb "    if (output == 0) return -1;"
+            nl sb $"    status = {pfx}_run_layers(input, {up}_LAYER_COUNT - 1, &result, &result_len);"
+            nl sb "    if (status != 0) return status;"
+            nl sb $"    memcpy(output, result, {up}_OUTPUT_BYTES);"
+            nl sb "    return 0;"
+
+        nl sb "}"
+        nl sb ""
+        nl sb "/* Input quantization, bit for bit as Tern's host (Lower.quantizeInput): x / s in double from the float32 x"
+        nl sb " * and s, rounded half away from zero, plus the zero point, clamped to int8. A quotient of two float32 values"
+        nl sb " * is either exactly on a tie or much farther from it than double's rounding error, so the result does not"
+        nl sb " * depend on how the target computes doubles (hardware, software, x87). -ffast-math would break this. */"
+        nl sb "#if defined(__FAST_MATH__)"
+        nl sb $"#error \"{pfx}.c must not be compiled with -ffast-math: {pfx}_quantize needs IEEE-754 division and NaN tests\""
+        nl sb "#endif"
+        nl sb $"int8_t {pfx}_quantize(float x)"
+        nl sb "{"
+        nl sb $"    const double v = (double)x / (double){up}_INPUT_SCALE;"
+        nl sb "    int32_t q;"
+        nl sb $"    if (v != v) return (int8_t){up}_INPUT_ZERO_POINT; /* NaN */"
+        nl sb "    if (v >= 256.0) return 127; /* round(v) + z >= 256 - 128 (also +infinity) */"
+        nl sb "    if (v <= -256.0) return -128;"
+        nl sb "    q = (int32_t)v; /* toward zero; v - q is then exact */"
+        nl sb "    if (v - (double)q >= 0.5)"
+        nl sb "        q++;"
+        nl sb "    else if ((double)q - v >= 0.5)"
+        nl sb "        q--;"
+        nl sb $"    q += {up}_INPUT_ZERO_POINT;"
+        nl sb "    return (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);"
+        nl sb "}"
+        nl sb ""
+        nl sb "/* s * (q - z): the exact product (24 by 9 bits) rounded once to float, as the host rounds its double product. */"
+        nl sb $"float {pfx}_dequantize(int8_t q)"
+        nl sb "{"
+        nl sb $"    return {up}_OUTPUT_SCALE * (float)((int32_t)q - {up}_OUTPUT_ZERO_POINT);"
+        nl sb "}"
 
         {
+            Prefix = pfx
             Header = header.ToString()
             Source = sb.ToString()
             ArenaBytes = plan.ArenaBytes
             WeightBytes = layers |> Array.sumBy (fun l -> l.WeightBytes)
+            PatchBytes = patch
+            ClassCount = classes.Length
         }
 
     // Writes to a temporary name in the target's folder, then renames over the target.
@@ -963,8 +1165,8 @@ module Emit =
             if File.Exists tmp then
                 File.Delete tmp
 
-    /// Writes dir/model.h and dir/model.c (each atomically: temporary name, then rename); creates dir.
+    /// Writes dir/p.h and dir/p.c (each atomically: temporary name, then rename); creates dir.
     let writeFiles (dir: string) (emitted: EmittedModel) : unit =
         Directory.CreateDirectory dir |> ignore
-        writeAtomic (Path.Combine(dir, "model.h")) emitted.Header
-        writeAtomic (Path.Combine(dir, "model.c")) emitted.Source
+        writeAtomic (Path.Combine(dir, emitted.Prefix + ".h")) emitted.Header
+        writeAtomic (Path.Combine(dir, emitted.Prefix + ".c")) emitted.Source

@@ -124,6 +124,7 @@ module Firmware =
             Emit.model
                 {
                     CommandLine = $"tern hil --board {board.Name} --kernels {kernels.Name}"
+                    Prefix = Emit.firmwarePrefix
                 }
                 model
                 modelHash
@@ -177,8 +178,8 @@ module Firmware =
                 Directory.Delete(work, true)
 
             Directory.CreateDirectory work |> ignore
-            File.WriteAllText(Path.Combine(work, "model.h"), emitted.Header)
-            File.WriteAllText(Path.Combine(work, "model.c"), emitted.Source)
+            File.WriteAllText(Path.Combine(work, emitted.Prefix + ".h"), emitted.Header)
+            File.WriteAllText(Path.Combine(work, emitted.Prefix + ".c"), emitted.Source)
 
             let hashBytes =
                 Convert.FromHexString key
@@ -193,14 +194,15 @@ module Firmware =
             let args =
                 flags
                 @ [
+                    // the emitted tern_model.h first: a stale copy of the old hand-written one may linger in hil/include
+                    "-I"
+                    work
                     "-I"
                     Path.Combine(hil, "include")
                     "-I"
                     Path.Combine(hil, "firmware")
                     "-I"
                     Path.Combine(hil, "boards", "common")
-                    "-I"
-                    work
                     "-nostartfiles"
                     "--specs=nano.specs"
                     "--specs=nosys.specs"
@@ -212,7 +214,7 @@ module Firmware =
                     Path.Combine(work, "firmware.elf")
                 ]
                 @ sources
-                @ [ Path.Combine(work, "model.c"); Path.Combine(work, "firmware_id.c") ]
+                @ [ Path.Combine(work, emitted.Prefix + ".c"); Path.Combine(work, "firmware_id.c") ]
 
             let r = Proc.run compiler args None (TimeSpan.FromMinutes 5.0)
 

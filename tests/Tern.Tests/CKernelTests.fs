@@ -209,12 +209,12 @@ module private CBuild =
     type Generated = {
         Dir: string
         Vectors: string
-        /// model name -> folder holding model.h, model.c and model_vectors.c
+        /// model name -> folder holding tern_model.h, tern_model.c and model_vectors.c
         Models: (string * string) list
     }
 
     /// Writes vectors.c and, for the default and the residual "blocks" models lowered to int8 and to ternary,
-    /// model.c/.h and model_vectors.c.
+    /// tern_model.c/.h and model_vectors.c.
     let generate () : Generated =
         let dir = Path.Combine(Path.GetTempPath(), $"tern-ckernels-{Guid.NewGuid():N}")
         KernelVectors.writeKernelVectors dir kernelSeed kernelCount
@@ -236,6 +236,7 @@ module private CBuild =
                     (Emit.model
                         {
                             CommandLine = $"CKernelTests default {name}"
+                            Prefix = Emit.firmwarePrefix
                         }
                         m
                         hash)
@@ -259,6 +260,7 @@ module private CBuild =
                 (Emit.model
                     {
                         CommandLine = "CKernelTests odd ternary"
+                        Prefix = Emit.firmwarePrefix
                     }
                     m
                     hash)
@@ -292,15 +294,16 @@ module private CBuild =
         @ [
             hil [ "tests"; "kernel_test.c" ]
             g.Vectors
-            Path.Combine(modelDir, "model.c")
+            Path.Combine(modelDir, "tern_model.c")
             Path.Combine(modelDir, "model_vectors.c")
         ]
 
+    /// The model's folder first: it holds the emitted tern_model.h.
     let includes (modelDir: string) : string list = [
+        "-I" + modelDir
         "-I" + hil [ "include" ]
         "-I" + hil [ "tests" ]
         "-I" + hil [ "kernels" ]
-        "-I" + modelDir
     ]
 
     let strictFlags = [ "-O2"; "-std=c99"; "-Wall"; "-Wextra"; "-Werror" ]
@@ -484,7 +487,7 @@ type CKernelTests() =
         TestContext.Out.WriteLine("Instructions of one inference of the default model (QEMU -icount, mps2-an386):")
         TestContext.Out.WriteLine(report.ToString())
         TestContext.Progress.WriteLine(report.ToString())
-        // code and constant data of model.c alone (the kernels and the test driver are common to all)
+        // code and constant data of tern_model.c alone (the kernels and the test driver are common to all)
         let sizes = Text.StringBuilder()
 
         for name, md in this.Generated.Models |> List.filter (fun (n, _) -> n <> "odd") do
@@ -496,7 +499,7 @@ type CKernelTests() =
                     @ strictFlags
                     @ [ "-fno-schedule-insns"; $"-DTERN_KERNELS_DSP={dsp}"; "-c" ]
                     @ includes md
-                    @ [ Path.Combine(md, "model.c"); "-o"; obj ]
+                    @ [ Path.Combine(md, "tern_model.c"); "-o"; obj ]
 
                 let code, output = run gcc.Value args 120_000
                 Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc -c failed for {name}:\n{output}")

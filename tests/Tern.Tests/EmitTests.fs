@@ -40,6 +40,7 @@ module private EmitGen =
 
     let options = {
         CommandLine = "tern emit --arch default */ --seed 1"
+        Prefix = Emit.firmwarePrefix
     }
 
     /// Declared length of `name[N]` in the source.
@@ -80,7 +81,8 @@ let ``source opens with the provenance: version, model hash, command line`` () =
     // the hash is also there as 32 bytes, in order
     let bytes = Convert.FromHexString h
     Assert.That(e.Source, Does.Contain("tern_model_hash[32] = {\n    0x" + bytes[0].ToString "x2"))
-    Assert.That(e.Header, Does.Contain "#include \"tern_model.h\"")
+    Assert.That(e.Source, Does.Contain "#include \"tern_model.h\"")
+    Assert.That(e.Header, Does.StartWith "/* tern_model.h")
 
 [<Test>]
 let ``arena size equals the memory plan's and every layer reads and writes at the plan's offsets`` () =
@@ -92,7 +94,7 @@ let ``arena size equals the memory plan's and every layer reads and writes at th
 
         Assert.That(
             e.Source,
-            Does.Contain "static int8_t tern_arena[TERN_MODEL_ARENA_BYTES] __attribute__((aligned(8)));"
+            Does.Contain "static int8_t tern_model_arena[TERN_MODEL_ARENA_BYTES] __attribute__((aligned(8)));"
         )
 
         Assert.That(e.WeightBytes, Is.EqualTo(m.Layers |> Array.sumBy (fun l -> l.WeightBytes)))
@@ -101,7 +103,10 @@ let ``arena size equals the memory plan's and every layer reads and writes at th
             let s = plan.Layers[i]
 
             if not s.IsView then
-                Assert.That(e.Source, Does.Contain $"tern_arena + {s.InputOffset}, tern_arena + {s.OutputOffset});")
+                Assert.That(
+                    e.Source,
+                    Does.Contain $"tern_model_arena + {s.InputOffset}, tern_model_arena + {s.OutputOffset});"
+                )
 
 [<Test>]
 let ``default ternary model: weights appear packed, rows times ceil(fanIn / 4) bytes`` () =
@@ -150,7 +155,7 @@ let ``a malformed hash is rejected`` () =
     |> ignore
 
 [<Test>]
-let ``writeFiles writes model.h and model.c and leaves no temporary file`` () =
+let ``writeFiles writes p.h and p.c and leaves no temporary file`` () =
     let dir = Path.Combine(Path.GetTempPath(), $"tern-emit-{Guid.NewGuid():N}")
 
     try
@@ -158,8 +163,8 @@ let ``writeFiles writes model.h and model.c and leaves no temporary file`` () =
         let e = Emit.model options m (hashOf m)
         Emit.writeFiles dir e
         Emit.writeFiles dir e // over an existing file
-        Assert.That(File.ReadAllText(Path.Combine(dir, "model.c")), Is.EqualTo e.Source)
-        Assert.That(File.ReadAllText(Path.Combine(dir, "model.h")), Is.EqualTo e.Header)
+        Assert.That(File.ReadAllText(Path.Combine(dir, "tern_model.c")), Is.EqualTo e.Source)
+        Assert.That(File.ReadAllText(Path.Combine(dir, "tern_model.h")), Is.EqualTo e.Header)
 
         let names =
             Directory.GetFiles dir
@@ -167,7 +172,7 @@ let ``writeFiles writes model.h and model.c and leaves no temporary file`` () =
             |> Array.sort
             |> String.concat " "
 
-        Assert.That(names, Is.EqualTo "model.c model.h")
+        Assert.That(names, Is.EqualTo "tern_model.c tern_model.h")
     finally
         if Directory.Exists dir then
             Directory.Delete(dir, true)
@@ -182,8 +187,8 @@ let ``DSP build runs ternary layers as baked code, the reference build keeps the
         match l with
         | :? IntConvLayer ->
             Assert.That(e.Source, Does.Contain $"static void tern_l{i}_baked(const int8_t *in, int8_t *out)")
-            Assert.That(e.Source, Does.Contain $"        tern_l{i}_baked(tern_arena + ")
-            Assert.That(e.Source, Does.Contain $"(&tern_l{i}_params, tern_l{i}_weights, tern_arena + ")
+            Assert.That(e.Source, Does.Contain $"        tern_l{i}_baked(tern_model_arena + ")
+            Assert.That(e.Source, Does.Contain $"(&tern_l{i}_params, tern_l{i}_weights, tern_model_arena + ")
         | _ -> ())
 
     // the packed weights are only compiled into the reference build

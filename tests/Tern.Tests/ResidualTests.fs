@@ -698,7 +698,10 @@ let ``emitted blocks models: deterministic, adds read the plan's skip offsets an
     for options in [ LowerOptions.Int8; LowerOptions.Ternary ] do
         let im = KernelVectors.blocksModel options 1
         let hash = ModelFile.hash (ModelFile.serializeInt im)
-        let opts = { CommandLine = "ResidualTests" }
+        let opts = {
+            CommandLine = "ResidualTests"
+            Prefix = "blocks"
+        }
         let e = Emit.model opts im hash
         Assert.That((Emit.model opts im hash).Source, Is.EqualTo e.Source)
         let plan = MemoryPlan.Create im
@@ -714,6 +717,6 @@ let ``emitted blocks models: deterministic, adds read the plan's skip offsets an
                 Assert.That(
                     e.Source,
                     Does.Contain
-                        $"tern_add_s8(&tern_l{i}_params, tern_arena + {s.InputOffset}, tern_arena + {s.SkipOffset}, tern_arena + {s.OutputOffset});"
+                        $"tern_add_s8(&tern_l{i}_params, blocks_arena + {s.InputOffset}, blocks_arena + {s.SkipOffset}, blocks_arena + {s.OutputOffset});"
                 )
             | _ -> ())
