@@ -97,7 +97,7 @@ module Emit =
             None
 
     /// A C string literal holding s's UTF-8 bytes: printable ASCII as is, everything else (and ", \, ?) escaped.
-    let internal cString (s: string) : string =
+    let cString (s: string) : string =
         let sb = StringBuilder("\"")
 
         for b in Encoding.UTF8.GetBytes s do
@@ -1112,17 +1112,33 @@ module Emit =
 
         nl sb "}"
         nl sb ""
+        let inverse = float32 (1.0 / float model.InputScale)
         nl sb "/* Input quantization, bit for bit as Tern's host (Lower.quantizeInput): x / s in double from the float32 x"
-        nl sb " * and s, rounded half away from zero, plus the zero point, clamped to int8. A quotient of two float32 values"
-        nl sb " * is either exactly on a tie or much farther from it than double's rounding error, so the result does not"
-        nl sb " * depend on how the target computes doubles (hardware, software, x87). -ffast-math would break this. */"
+        nl sb " * and s, rounded half away from zero, plus the zero point, clamped to int8."
+        nl sb " * Fast path: e = x * fl(1/s) in float is within |x/s| * 2^-23 < 2^-15 of x / s while |e| < 255, so"
+        nl sb " * wherever e's fraction is farther than 2^-12 from one half, e rounds like x / s. Otherwise (near a tie,"
+        nl sb " * out of range, NaN) the exact path: the double quotient of two float32 values is either exactly on a tie"
+        nl sb " * or much farther from it than double's rounding error, so it rounds as exact arithmetic does on every"
+        nl sb " * IEEE-754 target (hardware, software or x87 doubles). -ffast-math would break both paths. */"
         nl sb "#if defined(__FAST_MATH__)"
-        nl sb $"#error \"{pfx}.c must not be compiled with -ffast-math: {pfx}_quantize needs IEEE-754 division and NaN tests\""
+        nl sb $"#error \"{pfx}.c must not be compiled with -ffast-math: {pfx}_quantize needs IEEE-754 arithmetic\""
         nl sb "#endif"
+        nl sb $"static const float {pfx}_inverse_scale = {cFloat inverse}; /* fl(1 / {up}_INPUT_SCALE) */"
+        nl sb ""
         nl sb $"int8_t {pfx}_quantize(float x)"
         nl sb "{"
-        nl sb $"    const double v = (double)x / (double){up}_INPUT_SCALE;"
+        nl sb $"    const float e = x * {pfx}_inverse_scale;"
+        nl sb "    double v;"
         nl sb "    int32_t q;"
+        nl sb "    if (e > -255.0f && e < 255.0f) { /* false for NaN */"
+        nl sb "        const float f = e < 0.0f ? (float)(int32_t)e - e : e - (float)(int32_t)e; /* |fraction|, exact */"
+        nl sb "        if (f < 0.49975f || f > 0.50025f) {"
+        nl sb "            q = (int32_t)e + (f < 0.5f ? 0 : e < 0.0f ? -1 : 1);"
+        nl sb $"            q += {up}_INPUT_ZERO_POINT;"
+        nl sb "            return (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);"
+        nl sb "        }"
+        nl sb "    }"
+        nl sb $"    v = (double)x / (double){up}_INPUT_SCALE;"
         nl sb $"    if (v != v) return (int8_t){up}_INPUT_ZERO_POINT; /* NaN */"
         nl sb "    if (v >= 256.0) return 127; /* round(v) + z >= 256 - 128 (also +infinity) */"
         nl sb "    if (v <= -256.0) return -128;"

@@ -5,8 +5,9 @@ open System.IO
 open System.Text.Json
 open NUnit.Framework
 
-/// Runs the `tern` entry point in-process, capturing stdout and stderr.
-let private tern (args: string list) : int * string * string =
+/// Runs the `tern` entry point in-process, capturing stdout and stderr (the console is global: callers are
+/// NonParallelizable).
+let tern (args: string list) : int * string * string =
     let out = new StringWriter()
     let err = new StringWriter()
     let oldOut, oldErr = Console.Out, Console.Error
@@ -20,7 +21,7 @@ let private tern (args: string list) : int * string * string =
         Console.SetOut oldOut
         Console.SetError oldErr
 
-let private json (text: string) = JsonDocument.Parse(text).RootElement
+let json (text: string) = JsonDocument.Parse(text).RootElement
 
 [<NonParallelizable>]
 type CliTests() =

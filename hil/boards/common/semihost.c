@@ -1,5 +1,5 @@
 #include "semihost.h"
-#include <stdint.h>
+#include <string.h>
 
 static int semihost_call(int op, const void *arg)
 {
@@ -18,3 +18,33 @@ void semihost_exit(int code)
 }
 
 void semihost_write(const char *s) { semihost_call(0x04, s); }
+
+int semihost_open(const char *path, int mode)
+{
+    uint32_t block[3] = {(uint32_t)(uintptr_t)path, (uint32_t)mode, (uint32_t)strlen(path)};
+    return semihost_call(0x01, block);
+}
+
+int semihost_close(int handle)
+{
+    uint32_t block[1] = {(uint32_t)handle};
+    return semihost_call(0x02, block);
+}
+
+int32_t semihost_file_length(int handle)
+{
+    uint32_t block[1] = {(uint32_t)handle};
+    return semihost_call(0x0C, block);
+}
+
+uint32_t semihost_read(int handle, void *data, uint32_t len)
+{
+    uint32_t block[3] = {(uint32_t)handle, (uint32_t)(uintptr_t)data, len};
+    return (uint32_t)semihost_call(0x06, block);
+}
+
+uint32_t semihost_put(int handle, const void *data, uint32_t len)
+{
+    uint32_t block[3] = {(uint32_t)handle, (uint32_t)(uintptr_t)data, len};
+    return (uint32_t)semihost_call(0x05, block);
+}
