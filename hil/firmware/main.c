@@ -48,10 +48,11 @@ typedef struct {
     uint16_t h, w, c;
 } tern_shape_t;
 
-static const tern_shape_t tern_model_input_shape = {TERN_MODEL_INPUT_HEIGHT, TERN_MODEL_INPUT_WIDTH,
-                                                     TERN_MODEL_INPUT_CHANNELS};
-static const tern_shape_t tern_model_output_shape = {TERN_MODEL_OUTPUT_HEIGHT, TERN_MODEL_OUTPUT_WIDTH,
-                                                      TERN_MODEL_OUTPUT_CHANNELS};
+/* The shapes HELLO reports, from the emitted header's sizes. */
+static const tern_shape_t tern_model_input_shape = {
+    .h = TERN_MODEL_INPUT_HEIGHT, .w = TERN_MODEL_INPUT_WIDTH, .c = TERN_MODEL_INPUT_CHANNELS};
+static const tern_shape_t tern_model_output_shape = {
+    .h = TERN_MODEL_OUTPUT_HEIGHT, .w = TERN_MODEL_OUTPUT_WIDTH, .c = TERN_MODEL_OUTPUT_CHANNELS};
 
 static uint32_t shape_bytes(const tern_shape_t *s) { return (uint32_t)s->h * s->w * s->c; }
 

@@ -148,7 +148,7 @@ let exportC (args: ParseResults<ExportCArgs>) =
             table.AddRow(
                 [|
                     m.Prefix
-                    Markup.Escape m.File
+                    Markup.Escape(Path.GetFileName m.File)
                     $"{m.Model.Input.H}x{m.Model.Input.W}x{m.Model.Input.C}"
                     string m.Model.Output.Size
                     $"{e.ArenaBytes:N0} B"

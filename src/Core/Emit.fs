@@ -68,12 +68,12 @@ module Emit =
 
     /// C99 keywords: not usable as a prefix (p alone is no name, but p.h's macros and p_* names are built from it).
     let private keywords =
-        set [
-            "auto"; "break"; "case"; "char"; "const"; "continue"; "default"; "do"; "double"; "else"; "enum"
-            "extern"; "float"; "for"; "goto"; "if"; "inline"; "int"; "long"; "register"; "restrict"; "return"
-            "short"; "signed"; "sizeof"; "static"; "struct"; "switch"; "typedef"; "union"; "unsigned"; "void"
-            "volatile"; "while"; "_Bool"; "_Complex"; "_Imaginary"
-        ]
+        set (
+            ("auto break case char const continue default do double else enum extern float for goto if inline int "
+             + "long register restrict return short signed sizeof static struct switch typedef union unsigned void "
+             + "volatile while _Bool _Complex _Imaginary")
+                .Split(' ')
+        )
 
     /// Why a string cannot prefix the public C names of a model, or None: a C identifier of at most 40 characters,
     /// not a keyword, not reserved (a leading underscore), not ending in an underscore.
@@ -120,7 +120,10 @@ module Emit =
 
         let t = x.ToString("R", CultureInfo.InvariantCulture)
 
-        if t.Contains '.' || t.Contains 'E' then t + "f" else t + ".0f"
+        if t.Contains '.' || t.Contains 'E' then
+            t + "f"
+        else
+            t + ".0f"
 
     /// Appends `name[] = { values }` 16 per line.
     let internal array (sb: StringBuilder) (decl: string) (values: string[]) : unit =
@@ -829,8 +832,12 @@ module Emit =
             else
                 Array.init outShape.Size (fun i -> $"class_{i}")
 
-        let inH, inW, inC = dim "input height" inShape.H, dim "input width" inShape.W, dim "input channels" inShape.C
-        let outH, outW, outC = dim "output height" outShape.H, dim "output width" outShape.W, dim "output channels" outShape.C
+        let inH, inW, inC =
+            dim "input height" inShape.H, dim "input width" inShape.W, dim "input channels" inShape.C
+
+        let outH, outW, outC =
+            dim "output height" outShape.H, dim "output width" outShape.W, dim "output channels" outShape.C
+
         let baked =
             layers
             |> Array.indexed
@@ -866,6 +873,7 @@ module Emit =
         h $"#define {up}_OUTPUT_WIDTH {outW}"
         h $"#define {up}_OUTPUT_CHANNELS {outC}"
         h $"#define {up}_OUTPUT_BYTES {outShape.Size}u"
+
         let patch =
             if baked.Length = 0 then
                 0
@@ -878,7 +886,9 @@ module Emit =
             else
                 ""
 
-        h $"/* The model's working memory, static inside {pfx}.c: one planned arena{patchNote}; nothing else mutable. */"
+        h
+            $"/* The model's working memory, static inside {pfx}.c: one planned arena{patchNote}; nothing else mutable. */"
+
         h $"#define {up}_ARENA_BYTES {plan.ArenaBytes}u"
         h $"#define {up}_CLASS_COUNT {classes.Length}"
         h $"#define {up}_LAYER_COUNT {n}"
@@ -895,16 +905,25 @@ module Emit =
         h " * arena is static, so one call at a time per model (different models are independent). */"
         h $"int {pfx}_run(const int8_t *input, int8_t *output);"
         h ""
-        h "/* Runs layers 0..last_layer and points *output at that layer's output inside the arena (valid until the next"
+
+        h
+            "/* Runs layers 0..last_layer and points *output at that layer's output inside the arena (valid until the next"
+
         h $" * call), *output_len bytes; for per-layer debugging. Returns 0, -1 for a NULL pointer, -2 if last_layer is"
         h $" * outside [0, {up}_LAYER_COUNT). */"
         h $"int {pfx}_run_layers(const int8_t *input, int last_layer, const int8_t **output, uint32_t *output_len);"
         h ""
-        h $"/* One input value -> its code: clamp(round_half_away(x / {up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, -128, 127),"
+
+        h
+            $"/* One input value -> its code: clamp(round_half_away(x / {up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, -128, 127),"
+
         h " * bit for bit as Tern's host computes it (in double). NaN, which the host refuses, gives the zero point. */"
         h $"int8_t {pfx}_quantize(float x);"
         h ""
-        h $"/* One output code -> its value: {up}_OUTPUT_SCALE * (q - {up}_OUTPUT_ZERO_POINT), as the host computes it. */"
+
+        h
+            $"/* One output code -> its value: {up}_OUTPUT_SCALE * (q - {up}_OUTPUT_ZERO_POINT), as the host computes it. */"
+
         h $"float {pfx}_dequantize(int8_t q);"
         h ""
         h $"/* The class of each output element, {up}_CLASS_COUNT UTF-8 names. */"
@@ -1113,11 +1132,22 @@ module Emit =
         nl sb "}"
         nl sb ""
         let inverse = float32 (1.0 / float model.InputScale)
-        nl sb "/* Input quantization, bit for bit as Tern's host (Lower.quantizeInput): x / s in double from the float32 x"
+
+        nl
+            sb
+            "/* Input quantization, bit for bit as Tern's host (Lower.quantizeInput): x / s in double from the float32 x"
+
         nl sb " * and s, rounded half away from zero, plus the zero point, clamped to int8."
         nl sb " * Fast path: e = x * fl(1/s) in float is within |x/s| * 2^-23 < 2^-15 of x / s while |e| < 255, so"
-        nl sb " * wherever e's fraction is farther than 2^-12 from one half, e rounds like x / s. Otherwise (near a tie,"
-        nl sb " * out of range, NaN) the exact path: the double quotient of two float32 values is either exactly on a tie"
+
+        nl
+            sb
+            " * wherever e's fraction is farther than 2^-12 from one half, e rounds like x / s. Otherwise (near a tie,"
+
+        nl
+            sb
+            " * out of range, NaN) the exact path: the double quotient of two float32 values is either exactly on a tie"
+
         nl sb " * or much farther from it than double's rounding error, so it rounds as exact arithmetic does on every"
         nl sb " * IEEE-754 target (hardware, software or x87 doubles). -ffast-math would break both paths. */"
         nl sb "#if defined(__FAST_MATH__)"
@@ -1131,7 +1161,11 @@ module Emit =
         nl sb "    double v;"
         nl sb "    int32_t q;"
         nl sb "    if (e > -255.0f && e < 255.0f) { /* false for NaN */"
-        nl sb "        const float f = e < 0.0f ? (float)(int32_t)e - e : e - (float)(int32_t)e; /* |fraction|, exact */"
+
+        nl
+            sb
+            "        const float f = e < 0.0f ? (float)(int32_t)e - e : e - (float)(int32_t)e; /* |fraction|, exact */"
+
         nl sb "        if (f < 0.49975f || f > 0.50025f) {"
         nl sb "            q = (int32_t)e + (f < 0.5f ? 0 : e < 0.0f ? -1 : 1);"
         nl sb $"            q += {up}_INPUT_ZERO_POINT;"
@@ -1151,7 +1185,11 @@ module Emit =
         nl sb "    return (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);"
         nl sb "}"
         nl sb ""
-        nl sb "/* s * (q - z): the exact product (24 by 9 bits) rounded once to float, as the host rounds its double product. */"
+
+        nl
+            sb
+            "/* s * (q - z): the exact product (24 by 9 bits) rounded once to float, as the host rounds its double product. */"
+
         nl sb $"float {pfx}_dequantize(int8_t q)"
         nl sb "{"
         nl sb $"    return {up}_OUTPUT_SCALE * (float)((int32_t)q - {up}_OUTPUT_ZERO_POINT);"

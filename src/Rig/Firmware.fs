@@ -214,7 +214,10 @@ module Firmware =
                     Path.Combine(work, "firmware.elf")
                 ]
                 @ sources
-                @ [ Path.Combine(work, emitted.Prefix + ".c"); Path.Combine(work, "firmware_id.c") ]
+                @ [
+                    Path.Combine(work, emitted.Prefix + ".c")
+                    Path.Combine(work, "firmware_id.c")
+                ]
 
             let r = Proc.run compiler args None (TimeSpan.FromMinutes 5.0)
 

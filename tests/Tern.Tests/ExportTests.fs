@@ -33,7 +33,8 @@ module private ExportGen =
              let names = [| "walk"; "sit \"down\""; "a\\b??=c"; "naïve–ü"; "other" |]
              IntModel(m.Name, m.Input, scale, m.InputZero, m.Layers, names))
 
-    let hashOf (m: IntModel) = ModelFile.hash (ModelFile.serializeInt m)
+    let hashOf (m: IntModel) =
+        ModelFile.hash (ModelFile.serializeInt m)
 
     /// count float input tensors: most in [0, 1) like the data, some far outside the input range, some on ties.
     let inputs (m: IntModel) (seed: int) (count: int) : Tensor list =
@@ -52,7 +53,9 @@ module private ExportGen =
 
     /// Little-endian float32 bytes.
     let floatBytes (values: float32 seq) : byte[] =
-        values |> Seq.collect (fun (v: float32) -> BitConverter.GetBytes v) |> Array.ofSeq
+        values
+        |> Seq.collect (fun (v: float32) -> BitConverter.GetBytes v)
+        |> Array.ofSeq
 
     /// The host's int8 logits of each tensor, concatenated (the C# runtime on the host's own quantization).
     let hostOutputs (m: IntModel) (tensors: Tensor list) : byte[] =
@@ -82,7 +85,7 @@ module private ExportGen =
             yield! [ 0.0f; -0.0f; infinityf; -infinityf; nanf; Single.MaxValue; -Single.MaxValue ]
             yield! [ Single.Epsilon; -Single.Epsilon; 1e-30f; -1e-30f; 1e10f; -1e10f ]
 
-            for k in -300..300 do
+            for k in -300 .. 300 do
                 yield! near ((float k + 0.5) * s)
                 yield! near (float k * s)
 
@@ -100,14 +103,18 @@ module private ExportGen =
     /// The host's code for each value (Lower.quantizeInput; NaN, which the host refuses, is the zero point).
     let hostCodes (m: IntModel) (values: float32[]) : byte[] =
         let finite = values |> Array.map (fun v -> if Single.IsNaN v then 0.0f else v)
-        let flat = IntModel(m.Name, Shape3(1, 1, finite.Length), m.InputScale, m.InputZero, [||], [||])
+
+        let flat =
+            IntModel(m.Name, Shape3(1, 1, finite.Length), m.InputScale, m.InputZero, [||], [||])
+
         let codes = Lower.quantizeInput flat (Tensor.ofArray flat.Input finite)
 
         Array.map2 (fun (v: float32) (q: sbyte) -> byte (if Single.IsNaN v then sbyte m.InputZero else q)) values codes
 
     /// The host's dequantization of every code -128..127 as float32 bytes.
     let hostDequantized (m: IntModel) : byte[] =
-        Lower.dequantize (Lower.outputParams m) (Array.init 256 (fun i -> sbyte (i - 128))) |> floatBytes
+        Lower.dequantize (Lower.outputParams m) (Array.init 256 (fun i -> sbyte (i - 128)))
+        |> floatBytes
 
     /// Why a tool is missing: the Debian packages to install.
     let require (tools: (string * string) list) =
@@ -169,13 +176,26 @@ let ``default prefixes: the stem made an identifier, keywords and the folder's o
 
 [<Test>]
 let ``prefix checks refuse non-identifiers, keywords, reserved names, the folder's files and duplicates`` () =
-    for bad in [ ""; "1x"; "a-b"; "a b"; "_x"; "x_"; "int"; "tern_kernels"; "requantize"; "example"; String('a', 41) ] do
+    for bad in
+        [
+            ""
+            "1x"
+            "a-b"
+            "a b"
+            "_x"
+            "x_"
+            "int"
+            "tern_kernels"
+            "requantize"
+            "example"
+            String('a', 41)
+        ] do
         Assert.That(Export.prefixProblem bad, Is.Not.EqualTo None, bad)
 
     for good in [ "har"; "har_t2"; "Model2"; "tern_model" ] do
         Assert.That(Export.prefixProblem good, Is.EqualTo None, good)
 
-    Assert.That(Export.checkPrefixes [ "a"; "b" ], Is.EqualTo(Ok() : Result<unit, string>))
+    Assert.That(Export.checkPrefixes [ "a"; "b" ], Is.EqualTo(Ok(): Result<unit, string>))
 
     match Export.checkPrefixes [ "har"; "HAR" ] with
     | Error e -> Assert.That(e, Does.Contain "har, HAR")
@@ -235,7 +255,9 @@ let ``an export is deterministic and holds exactly the kernels its models call``
     Assert.That(a.KernelSources, Does.Contain "add_s8.c")
     Assert.That(a.KernelSources, Does.Contain "conv_s8.c")
     // example.c runs the first model; the README and Makefile name every file
-    let text name = a.Files |> List.find (fst >> (=) name) |> snd
+    let text name =
+        a.Files |> List.find (fst >> (=) name) |> snd
+
     Assert.That(text "example.c", Does.Contain "har_run(input, output)")
 
     for f in a.KernelSources @ [ "har.c"; "blk.c" ] do
@@ -250,7 +272,9 @@ let ``an export is deterministic and holds exactly the kernels its models call``
     | Ok _ -> Assert.Fail "duplicate prefixes were accepted"
 
 [<Test>]
-let ``--kernels fixes TERN_KERNELS_DSP in tern_kernels.h unless the build defines it; auto leaves the header as it is`` () =
+let ``--kernels fixes TERN_KERNELS_DSP in tern_kernels.h unless the build defines it; auto leaves the header as it is``
+    ()
+    =
     let header k =
         match Export.build (spec [ "har", ternary.Value ] k) readHil with
         | Ok f -> f.Files |> List.find (fst >> (=) "tern_kernels.h") |> snd
@@ -272,7 +296,9 @@ let ``class names become C string literals: quotes, backslashes, trigraphs and U
 
 [<NonParallelizable>]
 type ExportVerbTests() =
-    let dir = Path.Combine(Path.GetTempPath(), "tern-export-verb-" + Guid.NewGuid().ToString("N"))
+    let dir =
+        Path.Combine(Path.GetTempPath(), "tern-export-verb-" + Guid.NewGuid().ToString("N"))
+
     let path name = Path.Combine(dir, name)
 
     [<OneTimeSetUp>]
@@ -299,7 +325,15 @@ type ExportVerbTests() =
         let out = path "ok"
 
         let code, stdout, err =
-            tern [ "export"; "c"; path "har-t2.tern"; path "b/same.tern"; "--out"; out; "--json" ]
+            tern [
+                "export"
+                "c"
+                path "har-t2.tern"
+                path "b/same.tern"
+                "--out"
+                out
+                "--json"
+            ]
 
         Assert.That(code, Is.EqualTo 0, err)
         let j = json stdout
@@ -307,7 +341,12 @@ type ExportVerbTests() =
         Assert.That(j.GetProperty("library").GetString(), Is.EqualTo "libok.a")
         Assert.That(j.GetProperty("kernels").GetString(), Is.EqualTo "auto")
         let models = j.GetProperty("models").EnumerateArray() |> Array.ofSeq
-        Assert.That(models |> Array.map (fun m -> m.GetProperty("prefix").GetString()), Is.EqualTo(box [| "har_t2"; "same" |]))
+
+        Assert.That(
+            models |> Array.map (fun m -> m.GetProperty("prefix").GetString()),
+            Is.EqualTo(box [| "har_t2"; "same" |])
+        )
+
         let plan = MemoryPlan.Create ternary.Value
 
         for key, value in
@@ -321,8 +360,16 @@ type ExportVerbTests() =
             ] do
             Assert.That(models[0].GetProperty(key).ToString(), Is.EqualTo value, key)
 
-        let files = j.GetProperty("files").EnumerateArray() |> Seq.map (fun f -> f.GetString()) |> Array.ofSeq
-        Assert.That(Directory.GetFiles out |> Array.map Path.GetFileName |> Array.sort, Is.EqualTo(box (Array.sort files)))
+        let files =
+            j.GetProperty("files").EnumerateArray()
+            |> Seq.map (fun f -> f.GetString())
+            |> Array.ofSeq
+
+        Assert.That(
+            Directory.GetFiles out |> Array.map Path.GetFileName |> Array.sort,
+            Is.EqualTo(box (Array.sort files))
+        )
+
         Assert.That(this.Leftovers(), Is.EqualTo(box [| "ok" |]))
         Directory.Delete(out, true)
 
@@ -352,7 +399,10 @@ type ExportVerbTests() =
 
         Assert.That(code, Is.EqualTo 0, err)
         Assert.That(File.Exists(Path.Combine(out, "same.c")))
-        let code, _, err = tern [ "export"; "c"; path "har-t2.tern"; "--out"; out; "--kernels"; "dsp" ]
+
+        let code, _, err =
+            tern [ "export"; "c"; path "har-t2.tern"; "--out"; out; "--kernels"; "dsp" ]
+
         Assert.That(code, Is.EqualTo 0, err)
         Assert.That(File.Exists(Path.Combine(out, "same.c")), Is.False, "the earlier export's files are gone")
         Assert.That(File.ReadAllText(Path.Combine(out, "tern_kernels.h")), Does.Contain "#define TERN_KERNELS_DSP 1")
@@ -374,13 +424,18 @@ type ExportVerbTests() =
 /// outside the repository so that nothing can reach back into it; the inputs and the host's answers beside it.
 [<NonParallelizable>]
 type ExportBuildTests() =
-    let root = Path.Combine(Path.GetTempPath(), "tern-export-build-" + Guid.NewGuid().ToString("N"))
+    let root =
+        Path.Combine(Path.GetTempPath(), "tern-export-build-" + Guid.NewGuid().ToString("N"))
+
     let folder = Path.Combine(root, "copy", "har_models")
     let models = lazy [ "har_t2", ternary.Value; "blocks_i8", blocks.Value ]
     let count = 100
 
     let tensors =
-        lazy (models.Value |> List.mapi (fun i (p, m) -> p, inputs m (40 + i) count) |> Map.ofList)
+        lazy
+            (models.Value
+             |> List.mapi (fun i (p, m) -> p, inputs m (40 + i) count)
+             |> Map.ofList)
 
     /// Writes each model's inputs and edge values into a folder (the names export_test.c reads).
     let writeInputs (dir: string) =
@@ -395,7 +450,9 @@ type ExportBuildTests() =
     /// Compares what export_test.c wrote in dir with the host's answers.
     let checkDriverOutputs (dir: string) =
         for p, m in models.Value do
-            let read suffix = File.ReadAllBytes(Path.Combine(dir, p + suffix))
+            let read suffix =
+                File.ReadAllBytes(Path.Combine(dir, p + suffix))
+
             let expected = hostOutputs m tensors.Value[p]
             let outputs = read ".s8"
             Assert.That(outputs, Is.EqualTo(box expected), $"{p} outputs: {firstDifference outputs expected}")
@@ -472,7 +529,10 @@ type ExportBuildTests() =
         Assert.That(got, Is.EqualTo(box expected), firstDifference got expected)
         // a file that is not whole tensors is refused before anything is written
         File.WriteAllBytes(Path.Combine(dir, "cut.f32"), Array.zeroCreate 10)
-        let r = Proc.run example [ "cut.f32"; "cut.s8" ] (Some dir) (TimeSpan.FromSeconds 30.0)
+
+        let r =
+            Proc.run example [ "cut.f32"; "cut.s8" ] (Some dir) (TimeSpan.FromSeconds 30.0)
+
         Assert.That(r.ExitCode, Is.EqualTo 2, r.Stderr)
         Assert.That(File.Exists(Path.Combine(dir, "cut.s8")), Is.False)
 
@@ -523,7 +583,16 @@ type ExportBuildTests() =
         let symbols = run dir "arm-none-eabi-nm" [ "-g"; "--defined-only"; lib ]
 
         for p in [ "har_t2"; "blocks_i8" ] do
-            for name in [ "_run"; "_run_layers"; "_quantize"; "_dequantize"; "_class_names"; "_hash"; "_kernels" ] do
+            for name in
+                [
+                    "_run"
+                    "_run_layers"
+                    "_quantize"
+                    "_dequantize"
+                    "_class_names"
+                    "_hash"
+                    "_kernels"
+                ] do
                 Assert.That(symbols, Does.Contain $" {p}{name}\n")
 
         // external writable data (D, B, C): the DSP bodies' shared scratch only; each arena is static in its p.c
@@ -570,29 +639,30 @@ type ExportBuildTests() =
         let hil = Boards.hilRoot ()
         let elf = Path.Combine(dir, "firmware.elf")
 
-        run dir "arm-none-eabi-gcc" (
-            cpu
-            @ sections
-            @ (strict.Split ' ' |> List.ofArray)
-            @ [
-                "-nostartfiles"
-                "--specs=nano.specs"
-                "--specs=nosys.specs"
-                "-Wl,--gc-sections"
-                "-T"
-                board.LinkerScript
-                "-DTERN_TEST_BOARD"
-            ]
-            @ driverDefines
-            @ [
-                "-I" + dir
-                "-I" + Path.Combine(hil, "include")
-                "-I" + Path.Combine(hil, "boards", "common")
-                Path.Combine(hil, "tests", "export_test.c")
-            ]
-            @ board.Sources
-            @ [ "-L" + dir; "-lhar_models"; "-o"; elf ]
-        )
+        run
+            dir
+            "arm-none-eabi-gcc"
+            (cpu
+             @ sections
+             @ (strict.Split ' ' |> List.ofArray)
+             @ [
+                 "-nostartfiles"
+                 "--specs=nano.specs"
+                 "--specs=nosys.specs"
+                 "-Wl,--gc-sections"
+                 "-T"
+                 board.LinkerScript
+                 "-DTERN_TEST_BOARD"
+             ]
+             @ driverDefines
+             @ [
+                 "-I" + dir
+                 "-I" + Path.Combine(hil, "include")
+                 "-I" + Path.Combine(hil, "boards", "common")
+                 Path.Combine(hil, "tests", "export_test.c")
+             ]
+             @ board.Sources
+             @ [ "-L" + dir; "-lhar_models"; "-o"; elf ])
         |> ignore
 
         writeInputs dir
@@ -625,7 +695,10 @@ type ExportBuildTests() =
         require [ "cmake", "cmake"; "make", "make"; "cc", "gcc" ]
         let build = Path.Combine(root, "cmake")
         Directory.CreateDirectory build |> ignore
-        run build "cmake" [ "-S"; folder; "-B"; build; "-DCMAKE_BUILD_TYPE=Release" ] |> ignore
+
+        run build "cmake" [ "-S"; folder; "-B"; build; "-DCMAKE_BUILD_TYPE=Release" ]
+        |> ignore
+
         run build "cmake" [ "--build"; build ] |> ignore
         Assert.That(File.Exists(Path.Combine(build, "libhar_models.a")))
         writeInputs build

@@ -698,10 +698,12 @@ let ``emitted blocks models: deterministic, adds read the plan's skip offsets an
     for options in [ LowerOptions.Int8; LowerOptions.Ternary ] do
         let im = KernelVectors.blocksModel options 1
         let hash = ModelFile.hash (ModelFile.serializeInt im)
+
         let opts = {
             CommandLine = "ResidualTests"
             Prefix = "blocks"
         }
+
         let e = Emit.model opts im hash
         Assert.That((Emit.model opts im hash).Source, Is.EqualTo e.Source)
         let plan = MemoryPlan.Create im
