@@ -463,12 +463,13 @@ endif()
 
             line "the host). Define `TERN_KERNELS_DSP=0` or `=1` to force one."
         | k ->
-            line $"This folder was exported with `--kernels {k.Name}`: `tern_kernels.h` defines `TERN_KERNELS_DSP` as"
+            let value = if k = DspKernels then 1 else 0
 
             line
-                $"{(if k = DspKernels then 1 else 0)} unless your build defines it. Off the DSP extension the DSP bodies"
+                $"This folder was exported with `--kernels {k.Name}`: `tern_kernels.h` sets `TERN_KERNELS_DSP` to {value}"
 
-            line "still compute the same integers, their instructions emulated in portable C (slower)."
+            line "unless your build defines it. Off the DSP extension the DSP bodies still compute the same integers,"
+            line "their instructions emulated in portable C (slower)."
 
         line ""
         line "## Try it on the host"
@@ -482,7 +483,7 @@ endif()
         line
             $"`example` quantizes each value with `{p0}_quantize`, runs `{p0}_run`, writes the raw int8 logits and prints"
 
-        line "the best class of each tensor. `tern run` on the same inputs gives the same bytes."
+        line "the best class of each tensor: the bytes Tern's host runtime computes for the same inputs."
         line ""
         line "## Build a library"
         line ""
@@ -503,7 +504,7 @@ endif()
         line "- Plain Makefile: `make lib` with your toolchain as above and link the archive, or add the sources:"
         line ""
         line "  ```make"
-        line "  TERN_DIR = tern_models"
+        line $"  TERN_DIR = {spec.Library}"
         line "  C_SOURCES += $(filter-out $(TERN_DIR)/example.c,$(wildcard $(TERN_DIR)/*.c))"
         line "  C_INCLUDES += -I$(TERN_DIR)"
         line "  ```"
