@@ -130,7 +130,7 @@ and CsvArgs =
             | In _ -> "CSV files (header row, comma-separated)"
             | Columns _ -> "channel columns, comma-separated (e.g. x,y,z)"
             | Label _ -> "label column"
-            | Subject _ -> "subject id column (whole numbers)"
+            | Subject _ -> "subject column: whole numbers 0..65535 (the ids) or names such as S01"
             | Rate _ -> "uniform rate to resample to, Hz"
             | Time _ -> "timestamp column in ms (default: rows are already uniform at --rate)"
             | Classes _ -> "fixed class list, comma-separated (other labels are rejected)"

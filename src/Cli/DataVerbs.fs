@@ -19,7 +19,7 @@ let private infoJson (dir: string) (s: InfoSummary) : System.Text.Json.Nodes.Jso
         "count", Json.int s.Count
         "classes", Json.arr (s.Classes |> List.map Json.str)
         "per_class", Json.obj (s.PerClass |> List.map (fun (c, n) -> c, Json.int n))
-        "per_subject", Json.obj (s.PerSubject |> List.map (fun (g, n) -> string g, Json.int n))
+        "per_subject", Json.obj (s.PerSubject |> List.map (fun (g, n) -> g, Json.int n))
         "source", Json.str s.Source
     ]
 

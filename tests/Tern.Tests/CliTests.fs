@@ -172,6 +172,7 @@ type CliTests() =
             Samples = Array.init 6 (fun _ -> Array.init shape.Size (fun _ -> float32 (rng.NextDouble())))
             Labels = [| 0; 1; 2; 3; 4; 0 |]
             Subjects = [| 0; 0; 1; 1; 2; 2 |]
+            SubjectNames = []
             Source = "random test data"
             Augment = Tern.Core.NoAugmentation
         }
@@ -635,6 +636,7 @@ type CliTests() =
                         float32 (0.4 * float (i % 2) * sin (float j) + 0.1 * (rng.NextDouble() - 0.5))))
             Labels = Array.init 48 (fun i -> i % 2)
             Subjects = Array.init 48 (fun i -> i / 12)
+            SubjectNames = []
             Source = "test"
             Augment = Tern.Core.NoAugmentation
         }
@@ -720,6 +722,7 @@ type CliTests() =
             Samples = Array.init 40 (fun t -> Array.init 256 (fun i -> scene[i / 16, (t % 20) * 2 + i % 16]))
             Labels = Array.init 40 (fun t -> t / 20)
             Subjects = Array.zeroCreate 40
+            SubjectNames = []
             Source = "test"
             Augment = Tern.Core.NoAugmentation
         }
