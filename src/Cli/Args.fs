@@ -70,8 +70,7 @@ type LowerArgs =
             match a with
             | Float _ -> "float model file"
             | Weights _ -> "weight storage (default ternary)"
-            | Calib _ ->
-                "calibration inputs: random:N, npy:X.npy (samples) or a data set folder (default random:64)"
+            | Calib _ -> "calibration inputs: random:N, npy:X.npy (samples) or a data set folder (default random:64)"
             | Calib_Count _ ->
                 "with npy: or a folder: calibrate on at most this many samples, a seeded subset (class-stratified for "
                 + "a folder) when there are more (default 256)"
@@ -108,7 +107,8 @@ type RunArgs =
             | Seed _ -> "seed of random inputs (default 1)"
             | Save_Outputs _ ->
                 "write the outputs as .npy, N x classes: float32 logits of a float model, int8 of an integer one"
-            | Dequantize -> "with --save-outputs and an integer model: write float32 (the output's scale and zero point)"
+            | Dequantize ->
+                "with --save-outputs and an integer model: write float32 (the output's scale and zero point)"
             | Check -> "integer model: also run the scalar runtime and the F# reference and count disagreements"
             | Kernels _ -> "integer model: kernels for the main run (default optimized)"
             | Json -> "print one JSON object"

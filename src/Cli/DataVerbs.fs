@@ -107,9 +107,7 @@ let importNpy (args: ParseResults<NpyArgs>) =
 
     let classes =
         args.TryGetResult NpyArgs.Classes
-        |> Option.map (fun s ->
-            s.Split(',', StringSplitOptions.TrimEntries)
-            |> Array.toList)
+        |> Option.map (fun s -> s.Split(',', StringSplitOptions.TrimEntries) |> Array.toList)
 
     let orFail (r: Result<'a, string>) =
         match r with
@@ -129,10 +127,14 @@ let importNpy (args: ParseResults<NpyArgs>) =
             let need (name: string) =
                 match arrays.TryFind name with
                 | Some a -> a
-                | None -> raise (BadInput $"{npz}: no array named '{name}' (an .npz for Tern holds x, y and optionally subjects)")
+                | None ->
+                    raise (
+                        BadInput $"{npz}: no array named '{name}' (an .npz for Tern holds x, y and optionally subjects)"
+                    )
 
             need "x", need "y", arrays.TryFind "subjects"
-        | Some _, _, _, _ -> raise (BadInput "--npz holds x, y and subjects itself; give it without --x, --y or --subjects")
+        | Some _, _, _, _ ->
+            raise (BadInput "--npz holds x, y and subjects itself; give it without --x, --y or --subjects")
         | None, Some xf, Some yf, s ->
             // All files are read and checked before anything is written.
             Npy.read xf |> orFail, Npy.read yf |> orFail, s |> Option.map (Npy.read >> orFail)
@@ -145,7 +147,14 @@ let importNpy (args: ParseResults<NpyArgs>) =
     if args.Contains NpyArgs.Json then
         printfn "%s" (Json.render (infoJson out s))
     else
-        printfn "wrote %s: %d samples of %O (HWC) from %s read as %s" out data.Samples.Length data.Shape x.Name (NpyImport.layoutName layout)
+        printfn
+            "wrote %s: %d samples of %O (HWC) from %s read as %s"
+            out
+            data.Samples.Length
+            data.Shape
+            x.Name
+            (NpyImport.layoutName layout)
+
         printfn "%s" (Import.infoText s)
 
 let synth (args: ParseResults<SynthArgs>) =

@@ -30,9 +30,7 @@ let parse (option: string) (text: string) : InputSource =
     elif Directory.Exists text then
         FolderSource text
     else
-        raise (
-            BadInput $"--{option} {text}: no such folder; expected random:N, npy:FILE.npy or a data set folder"
-        )
+        raise (BadInput $"--{option} {text}: no such folder; expected random:N, npy:FILE.npy or a data set folder")
 
 /// The layout of an npy source (default nchw); --layout given with a source that has none is refused.
 let layout (option: string) (source: InputSource) (given: LayoutArg option) : NpyLayout =
@@ -65,7 +63,10 @@ let load
 
     match source with
     | RandomSource n -> {
-        Samples = Lower.randomCalibration seed n shape |> List.map (fun t -> t.Data) |> List.toArray
+        Samples =
+            Lower.randomCalibration seed n shape
+            |> List.map (fun t -> t.Data)
+            |> List.toArray
         Labels = None
       }
     | NpySource path ->
@@ -77,7 +78,23 @@ let load
                 | Ok x -> a, x
                 | Error e -> raise (BadInput e)
 
-        checkShape what have $"; array shape {Npy.shapeText array.Shape} read as {NpyImport.layoutName layout}" shape
+        let other =
+            if layout = NpyLayout.Nchw then
+                NpyLayout.Nhwc
+            else
+                NpyLayout.Nchw
+
+        // A hint when the other layout would fit the model.
+        let hint =
+            match NpyImport.sampleShape other array.Shape with
+            | Ok s when s = shape -> $"; with --layout {NpyImport.layoutName other} they would be {s}"
+            | _ -> ""
+
+        checkShape
+            what
+            have
+            $"; array shape {Npy.shapeText array.Shape} read as {NpyImport.layoutName layout}{hint}"
+            shape
 
         let picked =
             match limit with

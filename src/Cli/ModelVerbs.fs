@@ -334,7 +334,11 @@ let run (args: ParseResults<RunArgs>) =
         elif classes <> classNames then
             let data = String.Join(",", classes)
             let mine = String.Join(",", classNames)
-            eprintfn "note: the data's classes (%s) differ from the model's (%s); accuracy compares class indices" data mine)
+
+            eprintfn
+                "note: the data's classes (%s) differ from the model's (%s); accuracy compares class indices"
+                data
+                mine)
 
     let timed f =
         let sw = Diagnostics.Stopwatch.StartNew()
@@ -359,7 +363,8 @@ let run (args: ParseResults<RunArgs>) =
                         chunks
                         |> Array.collect (fun c ->
                             let r =
-                                c |> Array.Parallel.map (fun x -> (Forward.run m (Tensor.ofArray m.Input x)).Data)
+                                c
+                                |> Array.Parallel.map (fun x -> (Forward.run m (Tensor.ofArray m.Input x)).Data)
 
                             tick c.Length
                             r)))
@@ -449,7 +454,9 @@ let run (args: ParseResults<RunArgs>) =
     let accuracy =
         inputs.Labels
         |> Option.map (fun (labels, _) ->
-            let right = Array.fold2 (fun acc p l -> if p = l then acc + 1 else acc) 0 predicted labels
+            let right =
+                Array.fold2 (fun acc p l -> if p = l then acc + 1 else acc) 0 predicted labels
+
             right, float right / float (max n 1))
 
     let histogram =
@@ -473,7 +480,13 @@ let run (args: ParseResults<RunArgs>) =
             ]
             @ (match model with
                | IntegerModel _ -> [
-                   "kernels", Json.str (if mode = KernelMode.Optimized then "optimized" else "scalar")
+                   "kernels",
+                   Json.str (
+                       if mode = KernelMode.Optimized then
+                           "optimized"
+                       else
+                           "scalar"
+                   )
                  ]
                | FloatModel _ -> [ "runtime", Json.str "float" ])
             @ [

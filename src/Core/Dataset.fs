@@ -38,7 +38,10 @@ module Dataset =
 
     /// How reports name a subject: its name when the data names its subjects, else its id.
     let subjectName (d: Dataset) (id: int) : string =
-        if d.SubjectNames.IsEmpty then string id else d.SubjectNames[id]
+        if d.SubjectNames.IsEmpty then
+            string id
+        else
+            d.SubjectNames[id]
 
     /// Checks lengths, label range and values; returns the first problem.
     let validate (d: Dataset) : Result<unit, string> =
@@ -63,8 +66,7 @@ module Dataset =
                     | Some i -> Error $"sample {i} has subject id {d.Subjects[i]} outside 0..65535"
                     | None when names > 65536 -> Error $"{names} subject names; a data set holds at most 65536"
                     | None when d.SubjectNames |> List.exists String.IsNullOrEmpty -> Error "an empty subject name"
-                    | None when (List.distinct d.SubjectNames).Length <> names ->
-                        Error "subject names must be distinct"
+                    | None when (List.distinct d.SubjectNames).Length <> names -> Error "subject names must be distinct"
                     | None when names > 0 && d.Subjects |> Array.exists (fun s -> s >= names) ->
                         let i = d.Subjects |> Array.findIndex (fun s -> s >= names)
                         Error $"sample {i} has subject id {d.Subjects[i]}, but there are {names} subject names"

@@ -72,7 +72,10 @@ module Npy =
     let private convert (name: string) (a: NDArray) : Result<NpyArray, string> =
         let shape = a.shape
 
-        if shape |> Array.exists (fun d -> d > int64 Int32.MaxValue) || a.size > int64 Int32.MaxValue then
+        if
+            shape |> Array.exists (fun d -> d > int64 Int32.MaxValue)
+            || a.size > int64 Int32.MaxValue
+        then
             Error $"{name}: shape {a.shape} is too large (at most {Int32.MaxValue} values)"
         else
             let shape = shape |> Array.map int
@@ -179,7 +182,7 @@ module Npy =
 
     /// The bytes of a .npy file holding the values in C order with the given shape.
     let private encode (shape: int[]) (values: Array) : byte[] =
-        let a = np.array(values).reshape (shape |> Array.map int64)
+        let a = np.array(values).reshape(shape |> Array.map int64)
         use s = new MemoryStream()
         np.save (s, a, false)
         s.ToArray()

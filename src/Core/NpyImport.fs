@@ -127,7 +127,12 @@ module NpyImport =
     /// Class indices and class names from a label array (n labels). Integer labels index the classes (default
     /// names class0..class(K-1), K = largest label + 1); string labels are names (default classes: the sorted
     /// distinct labels). Given classes fix the list; a label outside it is an error naming the sample.
-    let labels (y: NpyArray) (n: int) (xName: string) (classes: string list option) : Result<int[] * string list, string> =
+    let labels
+        (y: NpyArray)
+        (n: int)
+        (xName: string)
+        (classes: string list option)
+        : Result<int[] * string list, string> =
         match column y "labels" n xName with
         | Error e -> Error e
         | Ok() ->
@@ -139,11 +144,16 @@ module NpyImport =
                 let k =
                     match classes with
                     | Some cs -> cs.Length
-                    | None -> if v.Length = 0 then 0 else int (min (Array.max v + 1L) 256L)
+                    | None ->
+                        if v.Length = 0 then
+                            0
+                        else
+                            int (min (Array.max v + 1L) 256L)
 
                 match v |> Array.tryFindIndex (fun l -> l < 0L || l >= int64 k), given with
                 | Some i, _ when v[i] < 0L -> Error $"{y.Name}: sample {i} has label {v[i]}; class indices start at 0"
-                | Some i, Some g -> Error $"{y.Name}: sample {i} has label {v[i]}, but --classes names {k} classes ({g})"
+                | Some i, Some g ->
+                    Error $"{y.Name}: sample {i} has label {v[i]}, but --classes names {k} classes ({g})"
                 | Some i, None -> Error $"{y.Name}: sample {i} has label {v[i]}; a data set holds at most 256 classes"
                 | None, _ ->
                     let names =
@@ -157,7 +167,10 @@ module NpyImport =
                     let names =
                         classes
                         |> Option.defaultWith (fun () ->
-                            s |> Array.distinct |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b)) |> List.ofArray)
+                            s
+                            |> Array.distinct
+                            |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+                            |> List.ofArray)
 
                     let index = names |> List.mapi (fun i c -> c, i) |> dict
 
@@ -188,7 +201,9 @@ module NpyImport =
                 | Some i -> Error $"{s.Name}: sample {i} has an empty subject name"
                 | None ->
                     let table =
-                        names |> Array.distinct |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+                        names
+                        |> Array.distinct
+                        |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
 
                     if table.Length > 65536 then
                         Error $"{s.Name}: {table.Length} distinct subjects; a data set holds at most 65536"
@@ -240,7 +255,9 @@ module NpyImport =
                         ]
 
                         let source =
-                            "NumPy arrays: " + String.Join("; ", parts) + "; values as stored, converted to float32."
+                            "NumPy arrays: "
+                            + String.Join("; ", parts)
+                            + "; values as stored, converted to float32."
 
                         let d = {
                             Shape = shape

@@ -143,6 +143,10 @@ module Splits =
             |> Array.mapi (fun i (_, xs) ->
                 // One draw per sample in index order, so the choice depends only on the seed and the labels.
                 let keys = xs |> Array.map (fun _ -> rng.Next())
-                Array.zip keys xs |> Array.sortBy fst |> Array.take quota[i] |> Array.map (snd >> fst))
+
+                Array.zip keys xs
+                |> Array.sortBy fst
+                |> Array.take quota[i]
+                |> Array.map (snd >> fst))
             |> Array.concat
             |> Array.sort

@@ -5,8 +5,8 @@ open System.IO
 open System.Text.Json
 open NUnit.Framework
 
-/// Runs the `tern` entry point in-process, capturing stdout and stderr.
-let private tern (args: string list) : int * string * string =
+/// Runs the `tern` entry point in-process, capturing stdout and stderr (CliNpyTests uses it too).
+let tern (args: string list) : int * string * string =
     let out = new StringWriter()
     let err = new StringWriter()
     let oldOut, oldErr = Console.Out, Console.Error
@@ -150,8 +150,16 @@ type CliTests() =
         Assert.That(code, Is.EqualTo 2)
 
     [<Test>]
-    member _.``a float model given to run is refused with exit 2``() =
-        let code, _, err = tern [ "run"; path "float.tern"; "--input"; "random:2" ]
+    member _.``run takes a float model through the float reference, but --check on it is refused with exit 2``() =
+        let code, out, err =
+            tern [ "run"; path "float.tern"; "--input"; "random:2"; "--json" ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("kind").GetString(), Is.EqualTo "float")
+
+        let code, _, err =
+            tern [ "run"; path "float.tern"; "--input"; "random:2"; "--check" ]
+
         Assert.That(code, Is.EqualTo 2)
         Assert.That(err, Does.Contain "float model")
 

@@ -26,7 +26,10 @@ let private datasets =
         // Half of the data sets name their subjects (ids index the names), half use plain ids.
         let! named = Gen.elements [ false; true ]
         let! m = Gen.choose (1, 4)
-        let! subjects = Gen.arrayOfLength n (Gen.choose (0, (if named then m - 1 else 65535)))
+
+        let! subjects =
+            Gen.arrayOfLength n (Gen.choose (0, (if named then m - 1 else 65535)))
+
         let! augment = Gen.elements [ NoAugmentation; TimeShift ]
 
         return {
@@ -186,7 +189,12 @@ let ``dataset.json of integer subjects is byte for byte what it was before subje
             )
 
         Assert.That(File.ReadAllText(Path.Combine(dir, "dataset.json")), Is.EqualTo before)
-        Dataset.save dir { small with SubjectNames = [ "S03"; "S04"; "x"; "y"; "z" ] }
+
+        Dataset.save dir {
+            small with
+                SubjectNames = [ "S03"; "S04"; "x"; "y"; "z" ]
+        }
+
         let named = File.ReadAllText(Path.Combine(dir, "dataset.json"))
         Assert.That(named, Does.Contain "\"subject_names\": [")
         let d = (Dataset.load dir |> Result.defaultWith failwith)
@@ -200,7 +208,11 @@ let ``a subject id past the name table, or a repeated name, is rejected naming t
     let dir = tempDir ()
 
     try
-        Dataset.save dir { small with SubjectNames = [ "a"; "b"; "c"; "d"; "e" ] }
+        Dataset.save dir {
+            small with
+                SubjectNames = [ "a"; "b"; "c"; "d"; "e" ]
+        }
+
         let meta = Path.Combine(dir, "dataset.json")
         let text = File.ReadAllText meta
         File.WriteAllText(meta, text.Replace("\"e\"\n", "\"d\"\n"))

@@ -241,8 +241,14 @@ let ``named subjects get ids in ordinal name order and survive a save and load``
         let back = Dataset.load (Path.Combine(dir, "out")) |> ok
         Assert.That(back.SubjectNames, eq raw.SubjectNames)
         Assert.That(back.Subjects, eq raw.Subjects)
-        let empty = writeCsv dir "e.csv" "timestamp,x,label,subject" [ "0,1,A,S1"; "10,1,A," ]
-        Assert.That(err (Import.csv [ empty ] [ "x" ] "label" "subject" 100.0 o), Does.Contain "e.csv: row 3, column 'subject': empty subject"))
+
+        let empty =
+            writeCsv dir "e.csv" "timestamp,x,label,subject" [ "0,1,A,S1"; "10,1,A," ]
+
+        Assert.That(
+            err (Import.csv [ empty ] [ "x" ] "label" "subject" 100.0 o),
+            Does.Contain "e.csv: row 3, column 'subject': empty subject"
+        ))
 
 [<Test>]
 let ``sp-sw-har subject ids are the XX of sXX and only the chosen device is read`` () =

@@ -56,16 +56,16 @@ let ``the fixtures read as HWC samples: nchw, nhwc, big-endian, int16, format 2.
             "x_nchw_f32_v2.npy", Nchw
         ] do
         let shape, samples = NpyImport.samples layout (read name) |> ok
-        Assert.That(shape, eq(Shape3(3, 4, 2)), name)
+        Assert.That(shape, eq (Shape3(3, 4, 2)), name)
         Assert.That(samples.Length, eq 6, name)
 
         for n in 0..5 do
-            Assert.That(samples[n], eq(position shape n), $"{name} sample {n}")
+            Assert.That(samples[n], eq (position shape n), $"{name} sample {n}")
 
 [<Test>]
 let ``a Fortran-order uint8 array and a rank-3 (N, C, W) signal read as HWC samples`` () =
     let shape, samples = NpyImport.samples Nchw (read "x_nchw_u8_fortran.npy") |> ok
-    Assert.That(shape, eq(Shape3(2, 4, 2)))
+    Assert.That(shape, eq (Shape3(2, 4, 2)))
 
     let expected n =
         Array.init shape.Size (fun k ->
@@ -75,12 +75,12 @@ let ``a Fortran-order uint8 array and a rank-3 (N, C, W) signal read as HWC samp
             float32 (n * 64 + c * 16 + h * 4 + w))
 
     for n in 0..3 do
-        Assert.That(samples[n], eq(expected n), $"sample {n}")
+        Assert.That(samples[n], eq (expected n), $"sample {n}")
 
     // (N, C, W) as PyTorch's Conv1d holds it: H = 1.
     let shape1, samples1 = NpyImport.samples Nchw (read "x_ncw_f32.npy") |> ok
-    Assert.That(shape1, eq(Shape3(1, 4, 2)))
-    Assert.That(samples1[5], eq(position shape1 5))
+    Assert.That(shape1, eq (Shape3(1, 4, 2)))
+    Assert.That(samples1[5], eq (position shape1 5))
 
 /// HWC samples, and the same samples as an array in either layout (rank 3 for one-row samples, half the time).
 let private layoutCases =
@@ -141,6 +141,7 @@ let ``samples written in either layout and dtype read back as the same HWC sampl
     Prop.forAll layoutCases (fun (layout, bytes, shape, samples) ->
         let a = Npy.parse "x.npy" bytes |> ok
         let s, back = NpyImport.samples layout a |> ok
+
         (s = shape && back = samples)
         |> Prop.collect (NpyImport.layoutName layout, a.Shape.Length))
 
@@ -153,8 +154,7 @@ let ``bad samples are refused naming the file and the sample: dtype, NaN, rank, 
         Does.Contain "x_nan.npy: sample 2 holds NaN at [2, 1, 0, 3]"
     )
 
-    let inf =
-        array (Float64s [| 0.0; 1e300 |]) [| 1; 1; 1; 2 |] "float64"
+    let inf = array (Float64s [| 0.0; 1e300 |]) [| 1; 1; 1; 2 |] "float64"
 
     Assert.That(err (NpyImport.samples Nhwc inf), Does.Contain "sample 0 holds 1E+300, outside float32's range")
     let flat = array (Float32s [| 1.0f; 2.0f |]) [| 2 |] "float32"
@@ -224,12 +224,16 @@ let ``a whole data set: samples, names, subjects and a source naming the files``
         NpyImport.dataset Nchw None (read "x_nchw_f32.npy") (read "y_str.npy") (Some(read "s_names_v3.npy"))
         |> ok
 
-    Assert.That(d.Shape, eq(Shape3(3, 4, 2)))
+    Assert.That(d.Shape, eq (Shape3(3, 4, 2)))
     Assert.That(d.Classes, eq [ "sit"; "stand"; "walk" ])
     Assert.That(d.SubjectNames, eq [ "S01"; "S02"; "Zoë" ])
     Assert.That(d.Source, Does.Contain("x_nchw_f32.npy").And.Contain("y_str.npy").And.Contain("nchw"))
-    let alone = NpyImport.dataset Nchw None (read "x_nchw_f32.npy") (read "y_i64.npy") None |> ok
-    Assert.That(alone.Subjects, eq(Array.zeroCreate<int> 6))
+
+    let alone =
+        NpyImport.dataset Nchw None (read "x_nchw_f32.npy") (read "y_i64.npy") None
+        |> ok
+
+    Assert.That(alone.Subjects, eq (Array.zeroCreate<int> 6))
 
     Assert.That(
         err (NpyImport.dataset Nchw (Some [ "a"; "a" ]) (read "x_nchw_f32.npy") (read "y_i64.npy") None),

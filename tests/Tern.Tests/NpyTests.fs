@@ -19,16 +19,52 @@ module NpyBytes =
     }
 
     let kinds = [
-        { Code = "f4"; Size = 4; Name = "float32" }
-        { Code = "f8"; Size = 8; Name = "float64" }
+        {
+            Code = "f4"
+            Size = 4
+            Name = "float32"
+        }
+        {
+            Code = "f8"
+            Size = 8
+            Name = "float64"
+        }
         { Code = "i1"; Size = 1; Name = "int8" }
-        { Code = "u1"; Size = 1; Name = "uint8" }
-        { Code = "i2"; Size = 2; Name = "int16" }
-        { Code = "u2"; Size = 2; Name = "uint16" }
-        { Code = "i4"; Size = 4; Name = "int32" }
-        { Code = "u4"; Size = 4; Name = "uint32" }
-        { Code = "i8"; Size = 8; Name = "int64" }
-        { Code = "u8"; Size = 8; Name = "uint64" }
+        {
+            Code = "u1"
+            Size = 1
+            Name = "uint8"
+        }
+        {
+            Code = "i2"
+            Size = 2
+            Name = "int16"
+        }
+        {
+            Code = "u2"
+            Size = 2
+            Name = "uint16"
+        }
+        {
+            Code = "i4"
+            Size = 4
+            Name = "int32"
+        }
+        {
+            Code = "u4"
+            Size = 4
+            Name = "uint32"
+        }
+        {
+            Code = "i8"
+            Size = 8
+            Name = "int64"
+        }
+        {
+            Code = "u8"
+            Size = 8
+            Name = "uint64"
+        }
     ]
 
     /// The file: magic, version, header length (2 bytes for 1.0, 4 for 2.0 and 3.0), the header dict padded with
@@ -46,7 +82,11 @@ module NpyBytes =
         let raw = encoding.GetBytes dict
         let preamble = 6 + 2 + lengthBytes
         let total = (preamble + raw.Length + 1 + 63) / 64 * 64
-        let header = Array.append raw (Array.append (Array.create (total - preamble - raw.Length - 1) (byte ' ')) [| byte '\n' |])
+
+        let header =
+            Array.append
+                raw
+                (Array.append (Array.create (total - preamble - raw.Length - 1) (byte ' ')) [| byte '\n' |])
 
         let length =
             if version = 1 then
@@ -55,7 +95,16 @@ module NpyBytes =
                 BitConverter.GetBytes(uint32 header.Length)
 
         Array.concat [
-            [| 0x93uy; byte 'N'; byte 'U'; byte 'M'; byte 'P'; byte 'Y'; byte version; 0uy |]
+            [|
+                0x93uy
+                byte 'N'
+                byte 'U'
+                byte 'M'
+                byte 'P'
+                byte 'Y'
+                byte version
+                0uy
+            |]
             length
             header
             data
@@ -69,8 +118,7 @@ module NpyBytes =
             Array.init n id
         else
             // C-order strides; walk indices with the first dimension fastest.
-            let strides =
-                Array.init shape.Length (fun d -> Array.fold (*) 1 shape[d + 1 ..])
+            let strides = Array.init shape.Length (fun d -> Array.fold (*) 1 shape[d + 1 ..])
 
             Array.init n (fun k ->
                 let mutable rest = k
@@ -82,8 +130,7 @@ module NpyBytes =
 
                 offset)
 
-    let private ordered (bigEndian: bool) (b: byte[]) =
-        if bigEndian then Array.rev b else b
+    let private ordered (bigEndian: bool) (b: byte[]) = if bigEndian then Array.rev b else b
 
     /// Bytes of one integer of the kind (the value fits it).
     let integer (k: Kind) (bigEndian: bool) (v: int64) : byte[] =
@@ -102,13 +149,14 @@ module NpyBytes =
 
     /// numpy's 'U' element: UTF-32 code points, NUL-padded to the width.
     let unicode (width: int) (bigEndian: bool) (s: string) : byte[] =
-        let points =
-            [| let mutable i = 0
+        let points = [|
+            let mutable i = 0
 
-               while i < s.Length do
-                   let cp = Char.ConvertToUtf32(s, i)
-                   yield cp
-                   i <- i + (if Char.IsSurrogatePair(s, i) then 2 else 1) |]
+            while i < s.Length do
+                let cp = Char.ConvertToUtf32(s, i)
+                yield cp
+                i <- i + (if Char.IsSurrogatePair(s, i) then 2 else 1)
+        |]
 
         Array.init width (fun j -> if j < points.Length then points[j] else 0)
         |> Array.collect (fun cp -> ordered bigEndian (BitConverter.GetBytes cp))
@@ -144,11 +192,16 @@ let private cases =
 
         if which < NpyBytes.kinds.Length then
             let k = NpyBytes.kinds[which]
-            let endian = if k.Size = 1 then "|" elif big then ">" else "<"
+
+            let endian =
+                if k.Size = 1 then "|"
+                elif big then ">"
+                else "<"
 
             match k.Code with
             | "f4" ->
-                let! v = Gen.arrayOfLength n (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float32 i / 64.0f))
+                let! v =
+                    Gen.arrayOfLength n (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float32 i / 64.0f))
 
                 let data =
                     order
@@ -161,7 +214,8 @@ let private cases =
                     Expected = Float32s v
                 }
             | "f8" ->
-                let! v = Gen.arrayOfLength n (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float i / 3.0))
+                let! v =
+                    Gen.arrayOfLength n (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float i / 3.0))
 
                 let data =
                     order
@@ -207,7 +261,12 @@ let private cases =
             // Unicode strings, some outside the BMP (two UTF-16 units, one code point).
             let! width = Gen.choose (1, 5)
             let alphabet = [| "a"; "Z"; "0"; "é"; "ö"; "€"; "\U0001F600"; " " |]
-            let! v = Gen.arrayOfLength n (Gen.choose (0, width) |> Gen.bind (fun m -> Gen.arrayOfLength m (Gen.elements alphabet) |> Gen.map String.Concat))
+
+            let! v =
+                Gen.arrayOfLength
+                    n
+                    (Gen.choose (0, width)
+                     |> Gen.bind (fun m -> Gen.arrayOfLength m (Gen.elements alphabet) |> Gen.map String.Concat))
             // numpy drops trailing NULs only; trailing spaces stay.
             let data = order |> Array.collect (fun i -> NpyBytes.unicode width big v[i])
             let endian = if big then ">" else "<"
@@ -220,7 +279,15 @@ let private cases =
             }
         else
             let! width = Gen.choose (1, 5)
-            let! v = Gen.arrayOfLength n (Gen.choose (0, width) |> Gen.bind (fun m -> Gen.arrayOfLength m (Gen.elements [| "a"; "b"; "S"; "1"; "_" |]) |> Gen.map String.Concat))
+
+            let! v =
+                Gen.arrayOfLength
+                    n
+                    (Gen.choose (0, width)
+                     |> Gen.bind (fun m ->
+                         Gen.arrayOfLength m (Gen.elements [| "a"; "b"; "S"; "1"; "_" |])
+                         |> Gen.map String.Concat))
+
             let data = order |> Array.collect (fun i -> NpyBytes.bytesOf width v[i])
 
             return {
@@ -282,7 +349,13 @@ let ``every truncation of a valid file is a clean error naming the file, never a
 
 [<Test>]
 let ``the committed fixtures' truncations are clean errors too`` () =
-    for name in [ "x_nchw_f32.npy"; "x_nchw_f32_v2.npy"; "s_names_v3.npy"; "x_nchw_u8_fortran.npy" ] do
+    for name in
+        [
+            "x_nchw_f32.npy"
+            "x_nchw_f32_v2.npy"
+            "s_names_v3.npy"
+            "x_nchw_u8_fortran.npy"
+        ] do
         let bytes = File.ReadAllBytes(fixture name)
 
         for len in 0 .. bytes.Length - 1 do
@@ -294,7 +367,7 @@ let ``the committed fixtures' truncations are clean errors too`` () =
 let ``a cut in the data says truncated; bad magic, a zip and pickled objects are named`` () =
     let bytes = File.ReadAllBytes(fixture "x_nchw_f32.npy")
     Assert.That(err (Npy.parse "x.npy" bytes[.. bytes.Length - 5]), Does.Contain "truncated")
-    Assert.That(err (Npy.parse "x.npy" bytes[.. 3]), Does.Contain "truncated")
+    Assert.That(err (Npy.parse "x.npy" bytes[..3]), Does.Contain "truncated")
     let bad = Array.copy bytes
     bad[1] <- byte 'X'
     Assert.That(err (Npy.parse "x.npy" bad), Does.Contain "bad magic")
@@ -310,18 +383,22 @@ let ``a header that is not a numpy dict, or an unsupported dtype, is an error na
     Assert.That(err (Npy.parse "h.npy" broken), Does.StartWith "h.npy: ")
     let complex = NpyBytes.file 1 "<c8" false [| 1 |] (Array.zeroCreate 8)
     Assert.That(err (Npy.parse "c.npy" complex), Does.Contain("c.npy: dtype"))
-    let huge = NpyBytes.file 1 "<f4" false [| 100000; 100000; 1000 |] (Array.zeroCreate 8)
+
+    let huge =
+        NpyBytes.file 1 "<f4" false [| 100000; 100000; 1000 |] (Array.zeroCreate 8)
+
     Assert.That(err (Npy.parse "big.npy" huge), Does.StartWith "big.npy: ")
 
 [<Test>]
 let ``npz members are read by name; a missing member is absent; a damaged archive is an error`` () =
-    let arrays = Npy.readNpz (fixture "data.npz") [ "x"; "y"; "subjects"; "extra" ] |> ok
+    let arrays =
+        Npy.readNpz (fixture "data.npz") [ "x"; "y"; "subjects"; "extra" ] |> ok
+
     Assert.That(arrays.Count, eq 3)
     Assert.That(arrays["x"].Shape, eq [| 6; 2; 3; 4 |])
     Assert.That(arrays["y"].Name, Does.EndWith "data.npz:y.npy")
 
-    let compressed =
-        Npy.readNpz (fixture "data_compressed.npz") [ "x"; "y" ] |> ok
+    let compressed = Npy.readNpz (fixture "data_compressed.npz") [ "x"; "y" ] |> ok
 
     Assert.That(compressed["x"].Values, eq arrays["x"].Values)
     Assert.That(err (Npy.readNpz (fixture "x_nchw_f32.npy") [ "x" ]), Does.Contain ".npz")
@@ -342,7 +419,10 @@ let ``written float32 and int8 files read back equal, through no leftover tempor
         gen {
             let! rows = Gen.choose (0, 5)
             let! cols = Gen.choose (1, 6)
-            let! f = Gen.arrayOfLength (rows * cols) (Gen.choose (-100000, 100000) |> Gen.map (fun i -> float32 i / 7.0f))
+
+            let! f =
+                Gen.arrayOfLength (rows * cols) (Gen.choose (-100000, 100000) |> Gen.map (fun i -> float32 i / 7.0f))
+
             let! q = Gen.arrayOfLength (rows * cols) (Gen.choose (-128, 127) |> Gen.map sbyte)
             return rows, cols, f, q
         }
