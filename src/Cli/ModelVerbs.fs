@@ -370,7 +370,7 @@ let run (args: ParseResults<RunArgs>) =
                             r)))
 
             let write (file: string) =
-                let k = if n = 0 then 0 else logits[0].Length
+                let k = if n = 0 then classNames.Length else logits[0].Length
                 Npy.writeFloat32 file [| n; k |] (Array.concat logits)
                 "float32 logits", k
 
@@ -421,7 +421,7 @@ let run (args: ParseResults<RunArgs>) =
                     main, mainMs, checks)
 
             let write (file: string) =
-                let k = if n = 0 then 0 else main[0].Length
+                let k = if n = 0 then classNames.Length else main[0].Length
 
                 if dequantize then
                     let p = Lower.outputParams m

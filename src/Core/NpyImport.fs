@@ -227,6 +227,7 @@ module NpyImport =
         match classes with
         | Some cs when cs.IsEmpty -> Error "--classes names no class"
         | Some cs when (List.distinct cs).Length <> cs.Length -> Error "--classes names a class twice"
+        | Some cs when cs |> List.exists String.IsNullOrWhiteSpace -> Error "--classes holds an empty name"
         | _ ->
             match samples layout x with
             | Error e -> Error e

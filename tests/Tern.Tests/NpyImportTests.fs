@@ -239,3 +239,8 @@ let ``a whole data set: samples, names, subjects and a source naming the files``
         err (NpyImport.dataset Nchw (Some [ "a"; "a" ]) (read "x_nchw_f32.npy") (read "y_i64.npy") None),
         Does.Contain "twice"
     )
+
+    Assert.That(
+        err (NpyImport.dataset Nchw (Some [ "a"; ""; "c" ]) (read "x_nchw_f32.npy") (read "y_i64.npy") None),
+        Does.Contain "empty name"
+    )
