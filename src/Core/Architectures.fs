@@ -26,8 +26,7 @@ module Architectures =
         KernelW = k
         StrideH = stride
         StrideW = stride
-        PadH = pad
-        PadW = pad
+        Pad = Padding.symmetric pad pad
         Weight = heNormal rng (k * k * inC) (outC * k * k * inC)
         Bias = Array.zeroCreate outC
     }
@@ -78,6 +77,7 @@ module Architectures =
                         KernelW = kw
                         StrideH = kh
                         StrideW = kw
+                        Pad = Padding.none
                     }
                 ]
 
@@ -99,6 +99,7 @@ module Architectures =
                 ]
                 @ pool
                 @ [ Flatten; Dense(dense rng (ph * pw * 32) classes.Length) ]
+            Meta = Map.empty
         }
 
     /// The default model for 64x64x1 spectrograms and the 5 radar classes: 3,109 parameters (3,013 once BN is
@@ -114,8 +115,7 @@ module Architectures =
         KernelW = k
         StrideH = 1
         StrideW = stride
-        PadH = 0
-        PadW = k / 2
+        Pad = Padding.symmetric 0 (k / 2)
         Weight = heNormal rng (k * inC) (outC * k * inC)
         Bias = Array.zeroCreate outC
     }
@@ -151,6 +151,7 @@ module Architectures =
                         KernelW = kw
                         StrideH = 1
                         StrideW = kw
+                        Pad = Padding.none
                     }
                 ]
 
@@ -178,6 +179,7 @@ module Architectures =
                 ]
                 @ pool
                 @ [ Flatten; Dense(dense rng (pw * 32) classes.Length) ]
+            Meta = Map.empty
         }
 
     /// A plain stack of 3x3 convolutions (pad 1, each followed by BN and ReLU) with the given widths and stride,
@@ -213,6 +215,7 @@ module Architectures =
             Input = input
             Classes = classes
             Layers = convs @ head
+            Meta = Map.empty
         }
 
     /// The "plain" architecture for any input: seed 001's five-layer stack at 1/8 of its widths (8, 16, 32, 48,
@@ -261,6 +264,7 @@ module Architectures =
                 body
                 @ cbr (Pointwise(conv rng c 32 1 1 0)) 32
                 @ [ GlobalAvgPool; Flatten; Dense(dense rng 32 classes.Length) ]
+            Meta = Map.empty
         }
 
     /// Names accepted by `byName` and `forData`.

@@ -28,11 +28,11 @@ module Forward =
                     let rowBase = oc * perOut
 
                     for kh in 0 .. c.KernelH - 1 do
-                        let ih = oh * c.StrideH - c.PadH + kh
+                        let ih = oh * c.StrideH - c.Pad.Top + kh
 
                         if ih >= 0 && ih < inS.H then
                             for kw in 0 .. c.KernelW - 1 do
-                                let iw = ow * c.StrideW - c.PadW + kw
+                                let iw = ow * c.StrideW - c.Pad.Left + kw
 
                                 if iw >= 0 && iw < inS.W then
                                     let pixel = (ih * inS.W + iw) * inS.C
@@ -92,7 +92,15 @@ module Forward =
 
                     for kh in 0 .. p.KernelH - 1 do
                         for kw in 0 .. p.KernelW - 1 do
-                            let v = float src[((oh * p.StrideH + kh) * inS.W + ow * p.StrideW + kw) * inS.C + c]
+                            let ih = oh * p.StrideH - p.Pad.Top + kh
+                            let iw = ow * p.StrideW - p.Pad.Left + kw
+                            // A padded position holds zero: it counts in the average and in the maximum.
+                            let v =
+                                if ih >= 0 && ih < inS.H && iw >= 0 && iw < inS.W then
+                                    float src[(ih * inS.W + iw) * inS.C + c]
+                                else
+                                    0.0
+
                             acc <- if isMax then max acc v else acc + v
 
                     dst[(oh * outShape.W + ow) * inS.C + c] <- float32 (if isMax then acc else acc / count)
@@ -166,6 +174,7 @@ module Forward =
             Input = x.Shape
             Layers = [ l ]
             Classes = []
+            Meta = Map.empty
         }
 
         match checkInput single x with

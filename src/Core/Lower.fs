@@ -144,8 +144,7 @@ module Lower =
                     KernelW = 1
                     StrideH = 1
                     StrideW = 1
-                    PadH = 0
-                    PadW = 0
+                    Pad = Padding.none
                     Weight = d.Weight
                     Bias = d.Bias
                 }
@@ -344,8 +343,8 @@ module Lower =
                                 spec.KernelW,
                                 spec.StrideH,
                                 spec.StrideW,
-                                spec.PadH,
-                                spec.PadW,
+                                spec.Pad.Top,
+                                spec.Pad.Left,
                                 (if int8W.IsSome then WeightKind.Int8 else WeightKind.Ternary),
                                 Option.toObj int8W,
                                 Option.toObj ternW,
@@ -484,7 +483,8 @@ module Lower =
                         float32 inputParams.Scale,
                         inputParams.ZeroPoint,
                         result.ToArray(),
-                        List.toArray folded.Classes
+                        List.toArray folded.Classes,
+                        Metadata = readOnlyDict (Map.toSeq folded.Meta)
                     )
 
                 im.Validate()

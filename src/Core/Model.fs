@@ -2,6 +2,39 @@ namespace Tern.Core
 
 open Tern.Runtime
 
+/// Zero padding around a map, in elements on each side. Padded positions hold real zero (in the integer model: the
+/// input's zero point). Top and left shift the windows; bottom and right only add windows at the far edges.
+type Padding = {
+    Top: int
+    Bottom: int
+    Left: int
+    Right: int
+}
+
+[<RequireQualifiedAccess>]
+module Padding =
+    /// No padding.
+    let none: Padding = {
+        Top = 0
+        Bottom = 0
+        Left = 0
+        Right = 0
+    }
+
+    /// The same padding above and below (h) and left and right (w).
+    let symmetric (h: int) (w: int) : Padding = {
+        Top = h
+        Bottom = h
+        Left = w
+        Right = w
+    }
+
+    /// Whether bottom equals top and right equals left.
+    let isSymmetric (p: Padding) : bool = p.Top = p.Bottom && p.Left = p.Right
+
+    /// Whether every side is zero.
+    let isNone (p: Padding) : bool = p = none
+
 /// A convolution-like layer's geometry and float parameters.
 /// Weight layout per output channel (one row each): Conv (kh, kw, ic); Depthwise (kh, kw); Pointwise (ic).
 type ConvSpec = {
@@ -11,8 +44,7 @@ type ConvSpec = {
     KernelW: int
     StrideH: int
     StrideW: int
-    PadH: int
-    PadW: int
+    Pad: Padding
     Weight: float32[]
     Bias: float32[]
 }
@@ -34,12 +66,13 @@ type BatchNormSpec = {
     Eps: float32
 }
 
-/// Pooling window without padding.
+/// Pooling window; padded positions hold zero (an average counts them, as PyTorch's count_include_pad does).
 type PoolSpec = {
     KernelH: int
     KernelW: int
     StrideH: int
     StrideW: int
+    Pad: Padding
 }
 
 /// The layers of a float model.
@@ -59,12 +92,14 @@ type Layer =
     /// of a residual block: layers [i - span .. i], shapes equal; blocks may follow each other, never overlap).
     | ResidualAdd of span: int
 
-/// A float model: input shape (HWC), a chain of layers, class names for the outputs.
+/// A float model: input shape (HWC), a chain of layers, class names for the outputs, and metadata: where the model
+/// came from (keys in docs/model-file.md, e.g. "source.file"); empty for models made by Tern itself.
 type Model = {
     Name: string
     Input: Shape3
     Layers: Layer list
     Classes: string list
+    Meta: Map<string, string>
 }
 
 /// Per-layer facts for reports.
@@ -80,7 +115,10 @@ type LayerInfo = {
 
 [<RequireQualifiedAccess>]
 module Model =
-    let private convOut input kernel stride pad = (input + 2 * pad - kernel) / stride + 1
+    // Output size along one axis for padding before and after; negative when the window does not fit.
+    let private convOut input kernel stride before after =
+        let span = input + before + after - kernel
+        if span < 0 then -1 else span / stride + 1
 
     /// Short lower-case name of a layer kind (used in reports and layer names).
     let kindName (layer: Layer) : string =
@@ -101,8 +139,8 @@ module Model =
     /// Output shape of a layer for a given input shape, or an error naming the mismatch.
     let outputShape (input: Shape3) (layer: Layer) : Result<Shape3, string> =
         let conv (c: ConvSpec) outC =
-            let h = convOut input.H c.KernelH c.StrideH c.PadH
-            let w = convOut input.W c.KernelW c.StrideW c.PadW
+            let h = convOut input.H c.KernelH c.StrideH c.Pad.Top c.Pad.Bottom
+            let w = convOut input.W c.KernelW c.StrideW c.Pad.Left c.Pad.Right
 
             if h < 1 || w < 1 then
                 Error $"kernel {c.KernelH}x{c.KernelW} does not fit input {input}"
@@ -110,10 +148,13 @@ module Model =
                 Ok(Shape3(h, w, outC))
 
         let pool (p: PoolSpec) =
-            if p.KernelH > input.H || p.KernelW > input.W then
+            let h = convOut input.H p.KernelH p.StrideH p.Pad.Top p.Pad.Bottom
+            let w = convOut input.W p.KernelW p.StrideW p.Pad.Left p.Pad.Right
+
+            if h < 1 || w < 1 then
                 Error $"pool window {p.KernelH}x{p.KernelW} does not fit input {input}"
             else
-                Ok(Shape3(convOut input.H p.KernelH p.StrideH 0, convOut input.W p.KernelW p.StrideW 0, input.C))
+                Ok(Shape3(h, w, input.C))
 
         match layer with
         | Conv2d c
@@ -179,19 +220,28 @@ module Model =
             else
                 Ok()
 
+        // Every window must hold at least one real element, as the integer kernels require.
+        let checkPad (kernelH: int) (kernelW: int) (p: Padding) =
+            if p.Top < 0 || p.Bottom < 0 || p.Left < 0 || p.Right < 0 then
+                Error "padding must be non-negative"
+            elif
+                p.Top >= kernelH
+                || p.Bottom >= kernelH
+                || p.Left >= kernelW
+                || p.Right >= kernelW
+            then
+                Error
+                    $"padding {p.Top},{p.Bottom},{p.Left},{p.Right} (top, bottom, left, right) must be smaller than the kernel {kernelH}x{kernelW}"
+            else
+                Ok()
+
         let checkLayer (input: Shape3) layer =
             let conv (c: ConvSpec) perOut outC =
-                if
-                    c.KernelH < 1
-                    || c.KernelW < 1
-                    || c.StrideH < 1
-                    || c.StrideW < 1
-                    || c.PadH < 0
-                    || c.PadW < 0
-                then
-                    Error "kernel and stride must be at least 1 and padding non-negative"
+                if c.KernelH < 1 || c.KernelW < 1 || c.StrideH < 1 || c.StrideW < 1 then
+                    Error "kernel and stride must be at least 1"
                 else
-                    checkLen "weight" c.Weight (outC * perOut)
+                    checkPad c.KernelH c.KernelW c.Pad
+                    |> Result.bind (fun () -> checkLen "weight" c.Weight (outC * perOut))
                     |> Result.bind (fun () -> checkLen "bias" c.Bias outC)
 
             match layer with
@@ -219,7 +269,7 @@ module Model =
                 if p.KernelH < 1 || p.KernelW < 1 || p.StrideH < 1 || p.StrideW < 1 then
                     Error "pool kernel and stride must be at least 1"
                 else
-                    Ok()
+                    checkPad p.KernelH p.KernelW p.Pad
             | _ -> Ok()
 
         // inputs[k] is the input shape of layer k; lastAdd the index of the previous block's add (-1 if none).

@@ -14,23 +14,27 @@ type LoadedModel =
 
 /// The versioned binary model file.
 ///
-/// Layout (little-endian): magic "TERN" (4 bytes), format version (u16: 2 when the model has residual blocks, else
-/// 1; both are read), model kind (u8: 1 float, 2 integer),
+/// Layout (little-endian): magic "TERN" (4 bytes), format version (u16: the lowest that holds the model, see
+/// versionOf; versions 1 to 3 are read), model kind (u8: 1 float, 2 integer),
 /// payload length (u32), payload, SHA-256 of the payload (32 bytes). The payload repeats the kind in its first
 /// byte, so the checksum (and the model hash) covers it. Inside the payload: strings are a u32 byte count and
 /// UTF-8; arrays are an i32 count and their elements; shapes are three i32 (H, W, C).
 /// Float payload: kind, name, input shape, class names, layers (u8 tag + fields, tags listed in floatTag).
 /// Integer payload: kind, name, input shape, input scale (f32), input zero (i32), class names, layers
 /// (u8 IntLayerKind, name, input shape, output shape, kind-specific fields).
+/// Version 3 payloads give convolutions and pools four paddings (top, bottom, left, right) where versions 1 and 2 give
+/// a convolution two (height, width: symmetric) and a pool none, and end with the metadata: a count and key, value
+/// strings in key order.
 [<RequireQualifiedAccess>]
 module ModelFile =
 
-    // Version 2 adds residual blocks (float tag 12, IntLayerKind.Add); a model without them is still written as
-    // version 1, byte for byte as before, so older readers load it and its hash never changes.
+    // Version 2 adds residual blocks (float tag 12, IntLayerKind.Add); version 3 asymmetric and pool padding and
+    // metadata. A model is written in the lowest version that holds it, byte for byte as before, so older readers
+    // load it and its hash never changes.
     [<Literal>]
-    let private Version = 2us
+    let private Version = 3us
 
-    let private supportedVersions = [ 1us; Version ]
+    let private supportedVersions = [ 1us; 2us; Version ]
     let private magic = "TERN"B
     let private headerSize = 4 + 2 + 1 + 4
     let private checksumSize = 32
@@ -84,25 +88,34 @@ module ModelFile =
         | Dense _ -> 11uy
         | ResidualAdd _ -> 12uy
 
-    let private writeFloatLayer (w: BinaryWriter) (l: Layer) =
+    // Version 3's four paddings, or versions 1 and 2's symmetric two (the caller chose the version that holds them).
+    let private writePadding (v3: bool) (w: BinaryWriter) (p: Padding) =
+        if v3 then
+            for v in [ p.Top; p.Bottom; p.Left; p.Right ] do
+                w.Write v
+        else
+            w.Write p.Top
+            w.Write p.Left
+
+    let private writeMeta (w: BinaryWriter) (meta: (string * string) seq) =
+        let pairs = Seq.toArray meta
+        w.Write pairs.Length
+
+        for k, v in pairs do
+            writeString w k
+            writeString w v
+
+    let private writeFloatLayer (v3: bool) (w: BinaryWriter) (l: Layer) =
         w.Write(floatTag l)
 
         match l with
         | Conv2d c
         | DepthwiseConv2d c
         | Pointwise c ->
-            for v in
-                [
-                    c.InChannels
-                    c.OutChannels
-                    c.KernelH
-                    c.KernelW
-                    c.StrideH
-                    c.StrideW
-                    c.PadH
-                    c.PadW
-                ] do
+            for v in [ c.InChannels; c.OutChannels; c.KernelH; c.KernelW; c.StrideH; c.StrideW ] do
                 w.Write v
+
+            writePadding v3 w c.Pad
 
             writeFloats w c.Weight
             writeFloats w c.Bias
@@ -123,6 +136,9 @@ module ModelFile =
             w.Write p.KernelW
             w.Write p.StrideH
             w.Write p.StrideW
+
+            if v3 then
+                writePadding v3 w p.Pad
         | ResidualAdd span -> w.Write span
         | ReLU
         | ReLU6
@@ -226,11 +242,34 @@ module ModelFile =
         w.Flush()
         ms.ToArray()
 
+    /// The lowest format version that holds a float model.
+    let floatVersion (model: Model) : uint16 =
+        let needsV3 =
+            not model.Meta.IsEmpty
+            || model.Layers
+               |> List.exists (function
+                   | Conv2d c
+                   | DepthwiseConv2d c
+                   | Pointwise c -> not (Padding.isSymmetric c.Pad)
+                   | MaxPool p
+                   | AvgPool p -> not (Padding.isNone p.Pad)
+                   | _ -> false)
+
+        if needsV3 then
+            3us
+        elif List.exists (fun (l: Layer) -> l.IsResidualAdd) model.Layers then
+            2us
+        else
+            1us
+
     /// Serializes a float model; throws ArgumentException if it is invalid (a file that could not be loaded is never written).
     let serializeFloat (model: Model) : byte[] =
         match Model.validate model with
         | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
         | Ok() ->
+            let version = floatVersion model
+            let v3 = version >= 3us
+
             payloadOf (fun w ->
                 w.Write kindFloat
                 writeString w model.Name
@@ -239,13 +278,20 @@ module ModelFile =
                 w.Write(List.length model.Layers)
 
                 for l in model.Layers do
-                    writeFloatLayer w l)
-            |> frame
-                (if List.exists (fun (l: Layer) -> l.IsResidualAdd) model.Layers then
-                     Version
-                 else
-                     1us)
-                kindFloat
+                    writeFloatLayer v3 w l
+
+                if v3 then
+                    writeMeta w (Map.toSeq model.Meta))
+            |> frame version kindFloat
+
+    /// The lowest format version that holds an integer model.
+    let intVersion (model: IntModel) : uint16 =
+        if model.Metadata.Count > 0 then
+            3us
+        elif model.Layers |> Array.exists (fun l -> l.Kind = IntLayerKind.Add) then
+            2us
+        else
+            1us
 
     /// Serializes an integer model; throws ArgumentException if IntModel.Validate rejects it.
     let serializeInt (model: IntModel) : byte[] =
@@ -253,6 +299,9 @@ module ModelFile =
             model.Validate()
         with :? InvalidDataException as e ->
             invalidArg "model" $"model '{model.Name}' is invalid: {e.Message}"
+
+        let version = intVersion model
+        let v3 = version >= 3us
 
         payloadOf (fun w ->
             w.Write kindInt
@@ -264,13 +313,15 @@ module ModelFile =
             w.Write model.Layers.Length
 
             for l in model.Layers do
-                writeIntLayer w l)
-        |> frame
-            (if model.Layers |> Array.exists (fun l -> l.Kind = IntLayerKind.Add) then
-                 Version
-             else
-                 1us)
-            kindInt
+                writeIntLayer w l
+
+            if v3 then
+                writeMeta
+                    w
+                    (model.Metadata
+                     |> Seq.sortBy (fun kv -> kv.Key)
+                     |> Seq.map (fun kv -> kv.Key, kv.Value)))
+        |> frame version kindInt
 
     // ---- reading ----
 
@@ -359,13 +410,46 @@ module ModelFile =
 
             Shape3(h, w, c)
 
-    let private readFloatLayer (r: Reader) (index: int) : Layer =
+    let private readPadding (v3: bool) (r: Reader) (what: string) : Padding =
+        if v3 then
+            let top = r.I32 what
+            let bottom = r.I32 what
+            let left = r.I32 what
+            let right = r.I32 what
+
+            {
+                Top = top
+                Bottom = bottom
+                Left = left
+                Right = right
+            }
+        else
+            let h = r.I32 what
+            let w = r.I32 what
+            Padding.symmetric h w
+
+    // Metadata pairs; keys must be distinct.
+    let private readMeta (r: Reader) : (string * string) list =
+        // Each pair takes at least its two 4-byte lengths.
+        let n = r.Count(8, "metadata")
+
+        let pairs =
+            List.init n (fun i ->
+                let k = r.String $"metadata key {i}"
+                k, r.String $"metadata value {i} ({k})")
+
+        match pairs |> List.countBy fst |> List.tryFind (fun (_, c) -> c > 1) with
+        | Some(k, _) -> fail $"metadata key '{k}' appears more than once"
+        | None -> pairs
+
+    let private readFloatLayer (v3: bool) (r: Reader) (index: int) : Layer =
         let at = r.Position
         let tag = r.U8 $"layer {index} tag"
         let what = $"layer {index}"
 
         let convSpec () =
-            let ints = Array.init 8 (fun _ -> r.I32 what)
+            let ints = Array.init 6 (fun _ -> r.I32 what)
+            let pad = readPadding v3 r what
             let weight = r.Floats $"{what} weight"
             let bias = r.Floats $"{what} bias"
 
@@ -376,8 +460,7 @@ module ModelFile =
                 KernelW = ints[3]
                 StrideH = ints[4]
                 StrideW = ints[5]
-                PadH = ints[6]
-                PadW = ints[7]
+                Pad = pad
                 Weight = weight
                 Bias = bias
             }
@@ -387,12 +470,14 @@ module ModelFile =
             let kw = r.I32 what
             let sh = r.I32 what
             let sw = r.I32 what
+            let pad = if v3 then readPadding v3 r what else Padding.none
 
             {
                 KernelH = kh
                 KernelW = kw
                 StrideH = sh
                 StrideW = sw
+                Pad = pad
             }
 
         match tag with
@@ -579,19 +664,22 @@ module ModelFile =
             layer
         | _ -> fail $"unknown integer layer kind {tag} for layer {index} at payload offset {at}"
 
-    let private readFloatModel (r: Reader) : Result<LoadedModel, string> =
+    let private readFloatModel (version: uint16) (r: Reader) : Result<LoadedModel, string> =
+        let v3 = version >= 3us
         let name = r.String "model name"
         let input = r.Shape "input shape"
         let classes = r.Strings "class names"
         // Every layer takes at least its 1-byte tag.
         let n = r.Count(1, "layers")
-        let layers = List.init n (readFloatLayer r)
+        let layers = List.init n (readFloatLayer v3 r)
+        let meta = if v3 then readMeta r else []
 
         let model = {
             Name = name
             Input = input
             Layers = layers
             Classes = List.ofArray classes
+            Meta = Map.ofList meta
         }
 
         if r.Remaining <> 0 then
@@ -601,7 +689,8 @@ module ModelFile =
         | Ok() -> Ok(FloatModel model)
         | Error e -> Error $"invalid float model '{name}': {e}"
 
-    let private readIntModel (r: Reader) : Result<LoadedModel, string> =
+    let private readIntModel (version: uint16) (r: Reader) : Result<LoadedModel, string> =
+        let v3 = version >= 3us
         let name = r.String "model name"
         let input = r.Shape "input shape"
         let inScale = r.F32 "input scale"
@@ -609,11 +698,13 @@ module ModelFile =
         let classes = r.Strings "class names"
         let n = r.Count(1, "layers")
         let layers = Array.init n (readIntLayer r)
+        let meta = if v3 then readMeta r else []
 
         if r.Remaining <> 0 then
             fail $"{r.Remaining} unread bytes at the end of the payload"
 
-        let model = IntModel(name, input, inScale, inZero, layers, classes)
+        let model =
+            IntModel(name, input, inScale, inZero, layers, classes, Metadata = readOnlyDict meta)
 
         try
             model.Validate()
@@ -669,9 +760,9 @@ module ModelFile =
                             fail $"header says model kind {kind}, payload says {inner}"
 
                         if kind = kindFloat then
-                            readFloatModel r
+                            readFloatModel version r
                         else
-                            readIntModel r
+                            readIntModel version r
                     with
                     | BadPayload msg -> Error $"invalid payload: {msg}"
                     // Constructors of the runtime types may still object to values; report, never throw.

@@ -78,8 +78,7 @@ module TrainKernels =
         && c.KernelW = 1
         && c.StrideH = 1
         && c.StrideW = 1
-        && c.PadH = 0
-        && c.PadW = 0
+        && Padding.isNone c.Pad
 
     /// Scratch floats per sample the fast convolution needs: the im2col matrix (unless point-like) and one
     /// patch-gradient row; for depthwise, the weight gradient transposed.
@@ -125,11 +124,11 @@ module TrainKernels =
                     let mutable acc = float c.Bias[oc]
 
                     for kh in 0 .. c.KernelH - 1 do
-                        let ih = oh * c.StrideH - c.PadH + kh
+                        let ih = oh * c.StrideH - c.Pad.Top + kh
 
                         if ih >= 0 && ih < inS.H then
                             for kw in 0 .. c.KernelW - 1 do
-                                let iw = ow * c.StrideW - c.PadW + kw
+                                let iw = ow * c.StrideW - c.Pad.Left + kw
 
                                 if iw >= 0 && iw < inS.W then
                                     let pixel = xo + (ih * inS.W + iw) * inS.C
@@ -181,11 +180,11 @@ module TrainKernels =
                     bAcc <- bAcc + g
 
                     for kh in 0 .. c.KernelH - 1 do
-                        let ih = oh * c.StrideH - c.PadH + kh
+                        let ih = oh * c.StrideH - c.Pad.Top + kh
 
                         if ih >= 0 && ih < inS.H then
                             for kw in 0 .. c.KernelW - 1 do
-                                let iw = ow * c.StrideW - c.PadW + kw
+                                let iw = ow * c.StrideW - c.Pad.Left + kw
 
                                 if iw >= 0 && iw < inS.W then
                                     let pixel = (ih * inS.W + iw) * inS.C
@@ -283,10 +282,10 @@ module TrainKernels =
                     let row = so + (oh * outS.W + ow) * k
 
                     for kh in 0 .. c.KernelH - 1 do
-                        let ih = oh * c.StrideH - c.PadH + kh
+                        let ih = oh * c.StrideH - c.Pad.Top + kh
 
                         for kw in 0 .. c.KernelW - 1 do
-                            let iw = ow * c.StrideW - c.PadW + kw
+                            let iw = ow * c.StrideW - c.Pad.Left + kw
                             let dst = row + (kh * c.KernelW + kw) * inS.C
 
                             if ih >= 0 && ih < inS.H && iw >= 0 && iw < inS.W then
@@ -425,11 +424,11 @@ module TrainKernels =
 
                     if not point then
                         for kh in 0 .. c.KernelH - 1 do
-                            let ih = oh * c.StrideH - c.PadH + kh
+                            let ih = oh * c.StrideH - c.Pad.Top + kh
 
                             if ih >= 0 && ih < inS.H then
                                 for kw in 0 .. c.KernelW - 1 do
-                                    let iw = ow * c.StrideW - c.PadW + kw
+                                    let iw = ow * c.StrideW - c.Pad.Left + kw
 
                                     if iw >= 0 && iw < inS.W then
                                         let src = pr + (kh * c.KernelW + kw) * inS.C
@@ -457,11 +456,11 @@ module TrainKernels =
                 copy c.Bias 0 y yr ch
 
                 for kh in 0 .. c.KernelH - 1 do
-                    let ih = oh * c.StrideH - c.PadH + kh
+                    let ih = oh * c.StrideH - c.Pad.Top + kh
 
                     if ih >= 0 && ih < inS.H then
                         for kw in 0 .. c.KernelW - 1 do
-                            let iw = ow * c.StrideW - c.PadW + kw
+                            let iw = ow * c.StrideW - c.Pad.Left + kw
 
                             if iw >= 0 && iw < inS.W then
                                 mulAdd x (xo + (ih * inS.W + iw) * ch) wt ((kh * c.KernelW + kw) * ch) y yr ch
@@ -501,11 +500,11 @@ module TrainKernels =
                     db[dbo + i] <- db[dbo + i] + dy[dr + i]
 
                 for kh in 0 .. c.KernelH - 1 do
-                    let ih = oh * c.StrideH - c.PadH + kh
+                    let ih = oh * c.StrideH - c.Pad.Top + kh
 
                     if ih >= 0 && ih < inS.H then
                         for kw in 0 .. c.KernelW - 1 do
-                            let iw = ow * c.StrideW - c.PadW + kw
+                            let iw = ow * c.StrideW - c.Pad.Left + kw
 
                             if iw >= 0 && iw < inS.W then
                                 let pixel = (ih * inS.W + iw) * ch

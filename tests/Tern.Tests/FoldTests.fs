@@ -116,6 +116,7 @@ let ``a BatchNorm after ReLU stays, one after a dense layer folds with the formu
         Input = Shape3(1, 1, 2)
         Layers = [ Dense d; BatchNorm bn; ReLU; BatchNorm bn ]
         Classes = [ "x" ]
+        Meta = Map.empty
     }
 
     match (Fold.batchNorm m).Layers with

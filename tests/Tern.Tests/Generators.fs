@@ -24,8 +24,7 @@ let private convSpec inC outC k stride pad perOut =
             KernelW = k
             StrideH = stride
             StrideW = stride
-            PadH = pad
-            PadW = pad
+            Pad = Padding.symmetric pad pad
             Weight = w
             Bias = b
         }
@@ -101,6 +100,7 @@ let private block (shape: Shape3) : Gen<Layer list * Shape3> =
                 KernelW = 2
                 StrideH = 2
                 StrideW = 2
+                Pad = Padding.none
             }
 
             return
@@ -163,6 +163,7 @@ let smallModel: Gen<Model> =
             Input = Shape3(h, w, c)
             Layers = layers @ tail @ dense
             Classes = List.init (if flat > 0 then outputs else 0) (fun i -> $"c{i}")
+            Meta = Map.empty
         }
     }
 

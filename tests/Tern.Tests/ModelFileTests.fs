@@ -316,8 +316,7 @@ let private smallFloat: Model =
                 KernelW = 3
                 StrideH = 1
                 StrideW = 1
-                PadH = 1
-                PadW = 1
+                Pad = Padding.symmetric 1 1
                 Weight = vals 54
                 Bias = vals 3
             }
@@ -334,6 +333,7 @@ let private smallFloat: Model =
                 KernelW = 2
                 StrideH = 2
                 StrideW = 2
+                Pad = Padding.none
             }
             Flatten
             Dense {
@@ -344,6 +344,7 @@ let private smallFloat: Model =
             }
         ]
         Classes = [ "yes"; "no" ]
+        Meta = Map.empty
     }
 
 let private ternaryModel: IntModel =
@@ -498,7 +499,7 @@ let ``header errors say what is wrong`` () =
     |> expectError "not a Tern model file"
 
     ModelFile.deserialize (edit 4 7uy)
-    |> expectError "unsupported format version 7 (this build reads version 1, 2)"
+    |> expectError "unsupported format version 7 (this build reads version 1, 2, 3)"
 
     ModelFile.deserialize (edit 6 9uy) |> expectError "unknown model kind 9"
 
@@ -669,3 +670,107 @@ let ``serializing an invalid model throws instead of writing an unloadable file`
 
     Assert.Throws<ArgumentException>(fun () -> ModelFile.serializeInt badInt |> ignore)
     |> ignore
+
+[<Test>]
+let ``a model is written in the lowest version that holds it`` () =
+    let version (bytes: byte[]) = BitConverter.ToUInt16(bytes, 4)
+
+    let asymmetric = {
+        Top = 1
+        Bottom = 0
+        Left = 0
+        Right = 1
+    }
+
+    let withConvPad pad =
+        smallFloat.Layers
+        |> List.map (function
+            | Conv2d c -> Conv2d { c with Pad = pad }
+            | l -> l)
+
+    let withPoolPad pad =
+        smallFloat.Layers
+        |> List.map (function
+            | MaxPool p -> MaxPool { p with Pad = pad }
+            | l -> l)
+
+    // The dense layer resized to what the changed layers before it give.
+    let fit (layers: Layer list) =
+        let body = layers |> List.filter (fun l -> not l.IsDense)
+
+        let flat = (List.last (Model.shapes { smallFloat with Layers = body })).Size
+
+        {
+            smallFloat with
+                Layers =
+                    body
+                    @ [
+                        Dense {
+                            Inputs = flat
+                            Outputs = 2
+                            Weight = Array.init (2 * flat) (fun i -> float32 i / 100.0f)
+                            Bias = [| 0.5f; -0.5f |]
+                        }
+                    ]
+        }
+
+    let cases = [
+        "plain", smallFloat, 1us
+        "metadata",
+        {
+            smallFloat with
+                Meta = Map [ "source.file", "a.onnx" ]
+        },
+        3us
+        "asymmetric conv padding", fit (withConvPad asymmetric), 3us
+        "symmetric conv padding", fit (withConvPad (Padding.symmetric 2 0)), 1us
+        "padded pool", fit (withPoolPad (Padding.symmetric 1 1)), 3us
+    ]
+
+    for what, m, expected in cases do
+        let bytes = ModelFile.serializeFloat m
+        Assert.That(version bytes, Is.EqualTo expected, what)
+
+        match ModelFile.deserialize bytes with
+        | Ok(FloatModel back) -> Assert.That(back, Is.EqualTo m, what)
+        | other -> Assert.Fail $"{what}: {other}"
+
+    let tagged =
+        IntModel(
+            ternaryModel.Name,
+            ternaryModel.Input,
+            ternaryModel.InputScale,
+            ternaryModel.InputZero,
+            ternaryModel.Layers,
+            ternaryModel.ClassNames,
+            Metadata = readOnlyDict [ "source.sha256", "ab"; "source.file", "b.onnx" ]
+        )
+
+    Assert.That(version smallInt, Is.EqualTo 1us)
+    let bytes = ModelFile.serializeInt tagged
+    Assert.That(version bytes, Is.EqualTo 3us)
+
+    match ModelFile.deserialize bytes with
+    | Ok(IntegerModel back) ->
+        Assert.That(dumpInt back, Is.EqualTo(dumpInt ternaryModel))
+
+        let meta = back.Metadata |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
+        Assert.That((meta = Map [ "source.sha256", "ab"; "source.file", "b.onnx" ]), Is.True, $"{meta}")
+    | other -> Assert.Fail $"{other}"
+
+[<Test>]
+let ``metadata with a repeated key is rejected`` () =
+    let good =
+        ModelFile.serializeFloat {
+            smallFloat with
+                Meta = Map [ "aa", "1"; "ab", "2" ]
+        }
+
+    // The payload ends with "ab", then the 4-byte length of "2" and "2": rename "ab" to "aa".
+    let at = good.Length - 32 - 1 - 4 - 2
+    Assert.That(Encoding.UTF8.GetString(good, at, 2), Is.EqualTo "ab")
+    let edited = Array.copy good
+    edited[at + 1] <- byte 'a'
+
+    ModelFile.deserialize (rechecksum edited)
+    |> expectError "metadata key 'aa' appears more than once"

@@ -25,18 +25,27 @@ module FloatGen =
         | Dense _ -> true
         | _ -> false
 
-    // Kernel and padding along one axis so that the kernel fits and padding stays below the kernel size.
-    let private axis (size: int) : Gen<int * int> =
+    // Kernel and padding before and after along one axis, so that the kernel fits and each padding stays below the
+    // kernel size; asymmetric now and then.
+    let private axis (size: int) : Gen<int * (int * int)> =
         gen {
-            let! pad = Gen.choose (0, 1)
-            let! k = Gen.choose (pad + 1, min 3 (size + 2 * pad))
-            return k, pad
+            let! before = Gen.choose (0, 1)
+            let! after = Gen.frequency [ 3, Gen.constant before; 1, Gen.choose (0, 1) ]
+            let! k = Gen.choose (max before after + 1, min 3 (size + before + after))
+            return k, (before, after)
         }
+
+    let private padding (ph: int * int) (pw: int * int) : Padding = {
+        Top = fst ph
+        Bottom = snd ph
+        Left = fst pw
+        Right = snd pw
+    }
 
     let private convSpec (s: Shape3) (depthwise: bool) (pointwise: bool) : Gen<ConvSpec> =
         gen {
-            let! kh, ph = if pointwise then Gen.constant (1, 0) else axis s.H
-            let! kw, pw = if pointwise then Gen.constant (1, 0) else axis s.W
+            let! kh, ph = if pointwise then Gen.constant (1, (0, 0)) else axis s.H
+            let! kw, pw = if pointwise then Gen.constant (1, (0, 0)) else axis s.W
             let! sh = Gen.choose (1, 2)
             let! sw = Gen.choose (1, 2)
             let! outC = if depthwise then Gen.constant s.C else Gen.choose (1, 4)
@@ -51,8 +60,7 @@ module FloatGen =
                 KernelW = kw
                 StrideH = sh
                 StrideW = sw
-                PadH = ph
-                PadW = pw
+                Pad = padding ph pw
                 Weight = w
                 Bias = b
             }
@@ -77,8 +85,20 @@ module FloatGen =
 
     let private pool (s: Shape3) : Gen<PoolSpec> =
         gen {
-            let! kh = Gen.choose (1, min 3 s.H)
-            let! kw = Gen.choose (1, min 3 s.W)
+            let! padded = Gen.frequency [ 3, Gen.constant false; 1, Gen.constant true ]
+
+            let! kh, ph =
+                if padded then
+                    axis s.H
+                else
+                    Gen.choose (1, min 3 s.H) |> Gen.map (fun k -> k, (0, 0))
+
+            let! kw, pw =
+                if padded then
+                    axis s.W
+                else
+                    Gen.choose (1, min 3 s.W) |> Gen.map (fun k -> k, (0, 0))
+
             let! sh = Gen.choose (1, 2)
             let! sw = Gen.choose (1, 2)
 
@@ -87,6 +107,7 @@ module FloatGen =
                 KernelW = kw
                 StrideH = sh
                 StrideW = sw
+                Pad = padding ph pw
             }
         }
 
@@ -153,15 +174,24 @@ module FloatGen =
                         Input = Shape3(h, w, c)
                         Layers = ls
                         Classes = []
+                        Meta = Map.empty
                     }
                 ))
                     .C
+
+            let! meta =
+                Gen.elements [
+                    Map.empty
+                    Map [ "source.file", "net.onnx"; "source.opset", "13" ]
+                    Map [ "note", "ünïcode ✓"; "", "" ]
+                ]
 
             return {
                 Name = name
                 Input = Shape3(h, w, c)
                 Layers = ls
                 Classes = List.init outC (sprintf "class%d")
+                Meta = meta
             }
         }
 
@@ -180,8 +210,7 @@ let private conv3 inC outC : ConvSpec = {
     KernelW = 3
     StrideH = 2
     StrideW = 2
-    PadH = 1
-    PadW = 1
+    Pad = Padding.symmetric 1 1
     Weight = Array.zeroCreate (9 * inC * outC)
     Bias = Array.zeroCreate outC
 }
@@ -197,6 +226,7 @@ let private small = {
             KernelW = 2
             StrideH = 2
             StrideW = 2
+            Pad = Padding.none
         }
         Flatten
         Dense {
@@ -207,6 +237,7 @@ let private small = {
         }
     ]
     Classes = [ "a"; "b"; "c" ]
+    Meta = Map.empty
 }
 
 [<Test>]
@@ -222,6 +253,7 @@ let ``outputShape follows the convolution and pooling formulas`` () =
             KernelW = 3
             StrideH = 2
             StrideW = 1
+            Pad = Padding.none
         }
 
     Assert.That(Model.outputShape (Shape3(5, 5, 3)) pool, Is.EqualTo(Ok(Shape3(2, 3, 3)): Result<Shape3, string>))
@@ -234,6 +266,7 @@ let ``outputShape follows the convolution and pooling formulas`` () =
                 KernelW = 1
                 StrideH = 1
                 StrideW = 1
+                Pad = Padding.none
             })
         |> Result.isError
     )

@@ -112,6 +112,7 @@ module private Gens =
                 Input = s
                 Layers = [ conv; BatchNorm bn; ReLU ]
                 Classes = []
+                Meta = Map.empty
             }
 
             return m, xs
@@ -301,8 +302,7 @@ let ``filterL1 sums each output row of a conv`` () =
             KernelW = 2
             StrideH = 1
             StrideW = 1
-            PadH = 0
-            PadW = 0
+            Pad = Padding.none
             Weight = [| 1.0f; -2.0f; -0.5f; 0.0f |]
             Bias = [| 100.0f; 100.0f |]
         }

@@ -78,6 +78,7 @@ module private ResidualGen =
                                 KernelW = 2
                                 StrideH = 1
                                 StrideW = 1
+                                Pad = Padding.none
                             }
                         ],
                         c,
@@ -89,6 +90,7 @@ module private ResidualGen =
             Input = Shape3(s.H, s.W, s.C)
             Layers = layers
             Classes = [ "a"; "b"; "c" ]
+            Meta = Map.empty
         }
 
         let last = Model.shapes probe |> List.last
@@ -221,6 +223,7 @@ let ``validate rejects bad spans, overlapping blocks and shape changes inside a 
         Input = Shape3(4, 4, c)
         Layers = layers
         Classes = []
+        Meta = Map.empty
     }
 
     let body = block rng c |> List.take 8
@@ -319,6 +322,7 @@ let ``a block whose body outputs zero is the identity`` () =
             Input = shape
             Layers = List.ofArray layers
             Classes = []
+            Meta = Map.empty
         }
 
         let x = Tensor.random rng -3.0f 3.0f shape
@@ -376,6 +380,7 @@ let ``gradients through blocks (the input as a skip tensor, blocks back to back)
         Input = input
         Layers = layers
         Classes = [ "a"; "b"; "c" ]
+        Meta = Map.empty
     }
 
     Assert.That(Model.validate model, Is.EqualTo(Result<unit, string>.Ok()))

@@ -11,8 +11,7 @@ let private conv kh kw ph pw inC outC (weight: float32[]) : ConvSpec = {
     KernelW = kw
     StrideH = 1
     StrideW = 1
-    PadH = ph
-    PadW = pw
+    Pad = Padding.symmetric ph pw
     Weight = weight
     Bias = Array.zeroCreate outC
 }
@@ -160,6 +159,7 @@ let ``pools: average of a constant is the constant, max picks the window maximum
         KernelW = 2
         StrideH = 2
         StrideW = 2
+        Pad = Padding.none
     }
 
     let c =

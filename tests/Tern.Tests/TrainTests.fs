@@ -22,8 +22,7 @@ module private TrainGen =
         KernelW = k
         StrideH = stride
         StrideW = stride
-        PadH = pad
-        PadW = pad
+        Pad = Padding.symmetric pad pad
         Weight = randomArray rng (outC * perOut) 0.8f
         Bias = randomArray rng outC 0.3f
     }
@@ -43,6 +42,7 @@ module private TrainGen =
             Input = input
             Layers = layers
             Classes = []
+            Meta = Map.empty
         }
 
         let last = Model.shapes probe |> List.last
@@ -159,10 +159,12 @@ module private TrainGen =
                     KernelW = 2
                     StrideH = 2
                     StrideW = 2
+                    Pad = Padding.none
                 }
                 Flatten
                 Dense(Architectures.dense rng 64 2)
             ]
+            Meta = Map.empty
         }
 
     let quiet: EpochLog -> unit = ignore
@@ -236,6 +238,7 @@ let ``MaxPool, AvgPool and GlobalAvgPool gradients match central differences`` (
         KernelW = k
         StrideH = s
         StrideW = s
+        Pad = Padding.none
     }
 
     // Distinct values 0.05 apart: no window maximum changes under a 3e-3 perturbation.
@@ -265,6 +268,7 @@ let ``Dense alone and the class-weighted loss have gradients that match central 
         Input = input
         Layers = [ dense rng 7 3 ]
         Classes = [ "a"; "b"; "c" ]
+        Meta = Map.empty
     }
 
     let inputs, labels = batchOf rng input 4 -1.0f 1.0f
@@ -516,6 +520,7 @@ let ``BatchNorm running statistics move by momentum 0.1 with the unbiased batch 
         Input = Shape3(1, 2, 1)
         Layers = [ BatchNorm(Architectures.batchNorm 1) ]
         Classes = [ "a"; "b" ]
+        Meta = Map.empty
     }
 
     let s =
@@ -550,6 +555,7 @@ let ``Evaluate gives accuracy, macro F1 and the confusion matrix`` () =
             }
         ]
         Classes = [ "a"; "b" ]
+        Meta = Map.empty
     }
 
     let acc, f1, confusion =
@@ -719,6 +725,7 @@ let ``Range gradients are the clamped parts of the output gradient; STE inside, 
             }
         ]
         Classes = [ "a"; "b"; "c"; "d" ]
+        Meta = Map.empty
     }
 
     let inRange, outRange = (-1.0, 2.0), (-0.4, 0.9)

@@ -1,3 +1,5 @@
+using System.Collections.ObjectModel;
+
 namespace Tern.Runtime;
 
 /// <summary>
@@ -22,6 +24,10 @@ public sealed class IntModel
     public int InputZero { get; }
     public IntLayer[] Layers { get; }
     public string[] ClassNames { get; }
+
+    /// <summary>Where the model came from, as key-value text (docs/model-file.md lists the keys); empty for a model
+    /// Tern made itself. The model file keeps it; kernels never read it.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = ReadOnlyDictionary<string, string>.Empty;
 
     public Shape3 Output => Layers.Length == 0 ? Input : Layers[^1].Output;
 
