@@ -483,7 +483,11 @@ endif()
         line
             $"`example` quantizes each value with `{p0}_quantize`, runs `{p0}_run`, writes the raw int8 logits and prints"
 
-        line "the best class of each tensor: the bytes Tern's host runtime computes for the same inputs."
+        line "the best class of each tensor. The same values as a float32 N x H x W x C array X.npy give the same"
+
+        line
+            $"bytes on Tern's host: `tern run {Emit.safeText first.File} --input npy:X.npy --layout nhwc --save-outputs Y.npy`."
+
         line ""
         line "## Build a library"
         line ""
