@@ -104,12 +104,12 @@ let private withinScaleBound (layer: IntConvLayer) (input: sbyte[]) (output: sby
                 | IntLayerKind.Depthwise ->
                     for kh in 0 .. layer.KernelH - 1 do
                         for kw in 0 .. layer.KernelW - 1 do
-                            add (oh * layer.StrideH - layer.PadH + kh) (ow * layer.StrideW - layer.PadW + kw) c
+                            add (oh * layer.StrideH - layer.PadTop + kh) (ow * layer.StrideW - layer.PadLeft + kw) c
                 | _ ->
                     for kh in 0 .. layer.KernelH - 1 do
                         for kw in 0 .. layer.KernelW - 1 do
                             for ic in 0 .. inS.C - 1 do
-                                add (oh * layer.StrideH - layer.PadH + kh) (ow * layer.StrideW - layer.PadW + kw) ic
+                                add (oh * layer.StrideH - layer.PadTop + kh) (ow * layer.StrideW - layer.PadLeft + kw) ic
 
                 let sW = float layer.WeightScale[c]
                 let exact = sIn * sW * float sum + float bias[c]

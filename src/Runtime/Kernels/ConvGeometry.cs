@@ -3,21 +3,41 @@ namespace Tern.Runtime.Kernels;
 /// <summary>
 /// The window geometry a convolution kernel walks. Dense is the convolution whose input is 1x1xN
 /// (N = the HWC-flattened input), so the same loops serve Conv, Pointwise and Dense.
+/// Window (oy, ox) starts at input row oy * StrideH - PadTop and column ox * StrideW - PadLeft; bottom and right
+/// padding only show in OutH and OutW, so a kernel that bounds-checks every tap against InH and InW handles them.
 /// </summary>
 internal readonly record struct ConvGeometry(
     int InH, int InW, int InC, int OutH, int OutW, int OutC,
-    int KernelH, int KernelW, int StrideH, int StrideW, int PadH, int PadW)
+    int KernelH, int KernelW, int StrideH, int StrideW, int PadTop, int PadLeft)
 {
     public static ConvGeometry Of(IntConvLayer l) => l.Kind == IntLayerKind.Dense
         ? new ConvGeometry(1, 1, l.Input.Size, 1, 1, l.Output.C, 1, 1, 1, 1, 0, 0)
         : new ConvGeometry(l.Input.H, l.Input.W, l.Input.C, l.Output.H, l.Output.W, l.Output.C,
-            l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.PadH, l.PadW);
+            l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.PadTop, l.PadLeft);
 
     public static ConvGeometry Of(IntPoolLayer l) =>
         new(l.Input.H, l.Input.W, l.Input.C, l.Output.H, l.Output.W, l.Output.C,
-            l.KernelH, l.KernelW, l.StrideH, l.StrideW, 0, 0);
+            l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.PadTop, l.PadLeft);
 
     public int FanIn => KernelH * KernelW * InC;
+
+    /// <summary>
+    /// Output rows [Lo, Hi) whose windows lie wholly inside the input along H (no padding in them); the same
+    /// along W with <see cref="InteriorW"/>. Empty (Lo >= Hi) when every window touches padding.
+    /// </summary>
+    public (int Lo, int Hi) InteriorH => Interior(InH, KernelH, StrideH, PadTop, OutH);
+
+    /// <summary>Output columns whose windows lie wholly inside the input along W.</summary>
+    public (int Lo, int Hi) InteriorW => Interior(InW, KernelW, StrideW, PadLeft, OutW);
+
+    private static (int Lo, int Hi) Interior(int n, int kernel, int stride, int padBefore, int outN)
+    {
+        // window o starts at o * stride - padBefore: inside when that is >= 0 and start + kernel <= n
+        int lo = (padBefore + stride - 1) / stride;
+        int last = n - kernel + padBefore;
+        int hi = last < 0 ? 0 : Math.Min(outN, last / stride + 1);
+        return (Math.Min(lo, outN), Math.Max(hi, Math.Min(lo, outN)));
+    }
 }
 
 /// <summary>Argument checks shared by every kernel entry point, so a bad call fails before any pointer is touched.</summary>
