@@ -166,6 +166,97 @@ let ``every lowered conv-like layer stays within the bound derived from its scal
 
         ok)
 
+/// Whether a float model has the geometry beyond symmetric convolution padding.
+let private hasNewGeometry (model: Model) : bool =
+    model.Layers
+    |> List.exists (function
+        | MaxPool p
+        | AvgPool p -> not (Padding.isNone p.Pad)
+        | Conv2d c
+        | DepthwiseConv2d c -> not (Padding.isSymmetric c.Pad)
+        | _ -> false)
+
+[<Property(MaxTest = 40)>]
+let ``a lowered model runs bit-exactly on the F# reference, the C# scalar kernels and the optimised ones`` () =
+    let arb =
+        Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
+
+    Prop.forAll arb (fun (model, options) ->
+        let im = lowerOk options (Generators.inputs 3 4 model.Input) model
+
+        let runners = [
+            Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Scalar)
+            for l in KernelTests.KernelGen.levels ->
+                Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Optimized, l)
+        ]
+
+        Generators.inputs 4 2 model.Input
+        |> List.forall (fun x ->
+            let q = Lower.quantizeInput im x
+            let expected = IntReference.runLayers im q |> List.toArray
+            runners |> List.forall (fun r -> r.RunLayers q = expected))
+        |> Prop.classify (hasNewGeometry model) "asymmetric or pool padding")
+
+/// The float pool of a lowered pool layer: its geometry as a PoolSpec.
+let private poolSpecOf (p: IntPoolLayer) : PoolSpec = {
+    KernelH = p.KernelH
+    KernelW = p.KernelW
+    StrideH = p.StrideH
+    StrideW = p.StrideW
+    Pad = {
+        Top = p.PadTop
+        Bottom = p.PadBottom
+        Left = p.PadLeft
+        Right = p.PadRight
+    }
+}
+
+[<Property(MaxTest = 60)>]
+let ``every lowered pool computes the float pool of its dequantized input`` () =
+    let arb =
+        Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
+
+    Prop.forAll arb (fun (model, options) ->
+        let im = lowerOk options (Generators.inputs 5 4 model.Input) model
+        let x = Generators.inputs 6 1 model.Input |> List.head |> Lower.quantizeInput im
+        let outputs = IntReference.runLayers im x |> List.toArray
+        let mutable ok = true
+        let mutable padded = false
+
+        for i in 0 .. im.Layers.Length - 1 do
+            match im.Layers[i] with
+            | :? IntPoolLayer as p when p.Kind <> IntLayerKind.GlobalAvgPool ->
+                padded <- padded || p.IsPadded
+                let input = if i = 0 then x else outputs[i - 1]
+                let sIn, sOut = float p.InputScale, float p.OutputScale
+
+                let real =
+                    Tensor.ofArray p.Input (input |> Array.map (fun q -> float32 (sIn * float (int q - p.InputZero))))
+
+                let layer =
+                    if p.Kind = IntLayerKind.MaxPool then
+                        MaxPool(poolSpecOf p)
+                    else
+                        AvgPool(poolSpecOf p)
+
+                let expected = (Forward.layer layer real).Data
+                let lo, hi = sOut * float (p.ActMin - p.OutputZero), sOut * float (p.ActMax - p.OutputZero)
+
+                outputs[i]
+                |> Array.iteri (fun j q ->
+                    let got = sOut * float (int q - p.OutputZero)
+                    let want = min hi (max lo (float expected[j]))
+                    // max: exact (a padded position is the code of 0); average: one rounding, 2^-31 dyadic error
+                    let bound =
+                        (if p.Kind = IntLayerKind.MaxPool then 0.0 else sOut * (0.5 + 1e-6))
+                        + 1e-6 * (1.0 + abs want)
+
+                    if abs (got - want) > bound then
+                        ok <- false)
+            | _ -> ()
+
+        ok |> Prop.classify padded "padded pool")
+
 [<Test>]
 let ``int8 lowering of the default model tracks the float model`` () =
     let m, im = defaultLowered LowerOptions.Int8
