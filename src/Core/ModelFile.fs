@@ -203,15 +203,7 @@ module ModelFile =
             if v3 then
                 writeIntPadding v3 w p.PadTop p.PadBottom p.PadLeft p.PadRight
 
-            for v in
-                [
-                    p.Multiplier
-                    p.Shift
-                    p.InputZero
-                    p.OutputZero
-                    p.ActMin
-                    p.ActMax
-                ] do
+            for v in [ p.Multiplier; p.Shift; p.InputZero; p.OutputZero; p.ActMin; p.ActMax ] do
                 w.Write v
 
             w.Write p.InputScale

@@ -169,8 +169,7 @@ module private CBuild =
             l
 
         let input = Shape3(9, 11, 1)
-        let l0 =
-            layer "conv s1 1->5" IntLayerKind.Conv input 5 (3, 3) (1, 1) (1, 1, 1, 1)
+        let l0 = layer "conv s1 1->5" IntLayerKind.Conv input 5 (3, 3) (1, 1) (1, 1, 1, 1)
 
         let l1 =
             layer "depthwise s2" IntLayerKind.Depthwise l0.Output 5 (3, 3) (2, 2) (1, 1, 1, 1)

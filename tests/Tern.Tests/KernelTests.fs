@@ -129,7 +129,12 @@ module KernelGen =
         gen {
             let! before = Gen.choose (0, k - 1)
             let! asymmetric = Gen.frequency [ 2, Gen.constant false; 1, Gen.constant true ]
-            let! after = if asymmetric then Gen.choose (0, k - 1) else Gen.constant before
+
+            let! after =
+                if asymmetric then
+                    Gen.choose (0, k - 1)
+                else
+                    Gen.constant before
             // n >= 1, so this stays below k
             return before, max after (k - n - before)
         }
@@ -335,7 +340,9 @@ module KernelGen =
 
     let toPool (name: string) (c: PoolCase) : IntPoolLayer =
         let (kh, kw), (sh, sw), p = c.Kernel, c.Stride, c.Pad
-        let out = IntPoolLayer.OutputShapeOf(c.In, kh, kw, sh, sw, p.Top, p.Bottom, p.Left, p.Right)
+
+        let out =
+            IntPoolLayer.OutputShapeOf(c.In, kh, kw, sh, sw, p.Top, p.Bottom, p.Left, p.Right)
 
         let layer =
             IntPoolLayer(

@@ -109,7 +109,10 @@ let private withinScaleBound (layer: IntConvLayer) (input: sbyte[]) (output: sby
                     for kh in 0 .. layer.KernelH - 1 do
                         for kw in 0 .. layer.KernelW - 1 do
                             for ic in 0 .. inS.C - 1 do
-                                add (oh * layer.StrideH - layer.PadTop + kh) (ow * layer.StrideW - layer.PadLeft + kw) ic
+                                add
+                                    (oh * layer.StrideH - layer.PadTop + kh)
+                                    (ow * layer.StrideW - layer.PadLeft + kw)
+                                    ic
 
                 let sW = float layer.WeightScale[c]
                 let exact = sIn * sW * float sum + float bias[c]
@@ -240,7 +243,9 @@ let ``every lowered pool computes the float pool of its dequantized input`` () =
                         AvgPool(poolSpecOf p)
 
                 let expected = (Forward.layer layer real).Data
-                let lo, hi = sOut * float (p.ActMin - p.OutputZero), sOut * float (p.ActMax - p.OutputZero)
+
+                let lo, hi =
+                    sOut * float (p.ActMin - p.OutputZero), sOut * float (p.ActMax - p.OutputZero)
 
                 outputs[i]
                 |> Array.iteri (fun j q ->
@@ -248,7 +253,10 @@ let ``every lowered pool computes the float pool of its dequantized input`` () =
                     let want = min hi (max lo (float expected[j]))
                     // max: exact (a padded position is the code of 0); average: one rounding, 2^-31 dyadic error
                     let bound =
-                        (if p.Kind = IntLayerKind.MaxPool then 0.0 else sOut * (0.5 + 1e-6))
+                        (if p.Kind = IntLayerKind.MaxPool then
+                             0.0
+                         else
+                             sOut * (0.5 + 1e-6))
                         + 1e-6 * (1.0 + abs want)
 
                     if abs (got - want) > bound then

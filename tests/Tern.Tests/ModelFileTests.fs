@@ -123,19 +123,13 @@ module private IntGen =
                 if isGlobal then
                     Gen.constant (s.H, 0, 0)
                 else
-                    Gen.frequency [
-                        2, Gen.choose (1, min 3 s.H) |> Gen.map (fun k -> k, 0, 0)
-                        1, axis s.H
-                    ]
+                    Gen.frequency [ 2, Gen.choose (1, min 3 s.H) |> Gen.map (fun k -> k, 0, 0); 1, axis s.H ]
 
             let! kw, pl, pr =
                 if isGlobal then
                     Gen.constant (s.W, 0, 0)
                 else
-                    Gen.frequency [
-                        2, Gen.choose (1, min 3 s.W) |> Gen.map (fun k -> k, 0, 0)
-                        1, axis s.W
-                    ]
+                    Gen.frequency [ 2, Gen.choose (1, min 3 s.W) |> Gen.map (fun k -> k, 0, 0); 1, axis s.W ]
 
             let! sh = if isGlobal then Gen.constant 1 else Gen.choose (1, 2)
             let! sw = if isGlobal then Gen.constant 1 else Gen.choose (1, 2)
