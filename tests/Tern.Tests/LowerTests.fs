@@ -200,6 +200,65 @@ let ``a lowered model runs bit-exactly on the F# reference, the C# scalar kernel
             runners |> List.forall (fun r -> r.RunLayers q = expected))
         |> Prop.classify (hasNewGeometry model) "asymmetric or pool padding")
 
+[<Property(MaxTest = 300)>]
+let ``integer layers give the float layers' output shapes for any padding`` () =
+    let arb =
+        gen {
+            let! h = Gen.choose (1, 9)
+            let! w = Gen.choose (1, 9)
+            let! kh = Gen.choose (1, 4)
+            let! kw = Gen.choose (1, 4)
+            let! sh = Gen.choose (1, 3)
+            let! sw = Gen.choose (1, 3)
+            let! top, bottom = KernelTests.KernelGen.padding h kh
+            let! left, right = KernelTests.KernelGen.padding w kw
+
+            let! kind =
+                Gen.elements [ IntLayerKind.Conv; IntLayerKind.Depthwise; IntLayerKind.MaxPool ]
+
+            let pad = {
+                Top = top
+                Bottom = bottom
+                Left = left
+                Right = right
+            }
+
+            return Shape3(h, w, 2), (kh, kw, sh, sw), pad, kind
+        }
+        |> Arb.fromGen
+
+    Prop.forAll arb (fun (inS, (kh, kw, sh, sw), pad, kind) ->
+        let conv: ConvSpec = {
+            InChannels = 2
+            OutChannels = 2
+            KernelH = kh
+            KernelW = kw
+            StrideH = sh
+            StrideW = sw
+            Pad = pad
+            Weight = Array.zeroCreate (2 * kh * kw * 2)
+            Bias = Array.zeroCreate 2
+        }
+
+        let pool: PoolSpec = {
+            KernelH = kh
+            KernelW = kw
+            StrideH = sh
+            StrideW = sw
+            Pad = pad
+        }
+
+        let floatLayer, intShape =
+            match kind with
+            | IntLayerKind.MaxPool ->
+                MaxPool pool, IntPoolLayer.OutputShapeOf(inS, kh, kw, sh, sw, pad.Top, pad.Bottom, pad.Left, pad.Right)
+            | _ ->
+                Conv2d conv,
+                IntConvLayer.OutputShapeOf(kind, inS, kh, kw, sh, sw, pad.Top, pad.Bottom, pad.Left, pad.Right, 2)
+
+        (Model.outputShape inS floatLayer = Ok intShape)
+        |> Prop.classify (not (Padding.isSymmetric pad)) "asymmetric")
+
 /// The float pool of a lowered pool layer: its geometry as a PoolSpec.
 let private poolSpecOf (p: IntPoolLayer) : PoolSpec = {
     KernelH = p.KernelH
