@@ -396,7 +396,7 @@ module Emit =
     /// The windows of a baked layer that hold no padding: output rows [oyLo, oyHi) and columns [oxLo, oxHi), with
     /// oyLo <= oyHi and oxLo <= oxHi; every other window is a border window. A window can hang over the bottom or
     /// right edge without any top or left padding (the bottom and right padding add windows only there).
-    let internal bakedInterior (c: IntConvLayer) : int * int * int * int =
+    let private bakedInterior (c: IntConvLayer) : int * int * int * int =
         // window o starts at o * s - pad: inside when that is >= 0 and start + k <= n
         let inside (n: int) (k: int) (s: int) (pad: int) (outN: int) =
             let lo = min outN ((pad + s - 1) / s)

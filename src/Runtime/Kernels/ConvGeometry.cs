@@ -20,24 +20,6 @@ internal readonly record struct ConvGeometry(
             l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.PadTop, l.PadLeft);
 
     public int FanIn => KernelH * KernelW * InC;
-
-    /// <summary>
-    /// Output rows [Lo, Hi) whose windows lie wholly inside the input along H (no padding in them); the same
-    /// along W with <see cref="InteriorW"/>. Empty (Lo >= Hi) when every window touches padding.
-    /// </summary>
-    public (int Lo, int Hi) InteriorH => Interior(InH, KernelH, StrideH, PadTop, OutH);
-
-    /// <summary>Output columns whose windows lie wholly inside the input along W.</summary>
-    public (int Lo, int Hi) InteriorW => Interior(InW, KernelW, StrideW, PadLeft, OutW);
-
-    private static (int Lo, int Hi) Interior(int n, int kernel, int stride, int padBefore, int outN)
-    {
-        // window o starts at o * stride - padBefore: inside when that is >= 0 and start + kernel <= n
-        int lo = (padBefore + stride - 1) / stride;
-        int last = n - kernel + padBefore;
-        int hi = last < 0 ? 0 : Math.Min(outN, last / stride + 1);
-        return (Math.Min(lo, outN), Math.Max(hi, Math.Min(lo, outN)));
-    }
 }
 
 /// <summary>Argument checks shared by every kernel entry point, so a bad call fails before any pointer is touched.</summary>
