@@ -15,7 +15,7 @@ typedef enum {
     TERN_OK = 0,
     TERN_ERR_NULL = 1,      /* a required pointer is NULL */
     TERN_ERR_SHAPE = 2,     /* output shape does not follow from input shape and geometry */
-    TERN_ERR_GEOMETRY = 3,  /* kernel/stride < 1, padding >= kernel, ... */
+    TERN_ERR_GEOMETRY = 3,  /* kernel/stride < 1, a padding >= its kernel side, ... */
     TERN_ERR_SHIFT = 4,     /* a shift outside [1, 62], or M outside [2^30, 2^31) (M < 2^30 only with S = 62) */
     TERN_ERR_RANGE = 5,     /* a zero point outside [-128, 127], or act_min/act_max not inside it and ordered */
     TERN_ERR_WEIGHTS = 6,   /* a packed ternary row holds the invalid code 0b11 */
@@ -37,10 +37,16 @@ typedef enum {
 #define TERN_SCRATCH_BYTES 4096
 #endif
 
+/* Padding (docs/arithmetic.md) is four-sided and holds real zero (the code input_zero). Window (oy, ox) starts at
+ * input row oy * stride_h - pad_top and column ox * stride_w - pad_left; pad_bottom and pad_right only add windows
+ * at the far edges. Each padding lies in [0, kernel) along its axis, and
+ * out_h = (in_h + pad_top + pad_bottom - kernel_h) / stride_h + 1 (out_w likewise), so every window holds at
+ * least one element of the input. */
 typedef struct {
     uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w, out_c;
-    uint8_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    uint8_t kernel_h, kernel_w, stride_h, stride_w;
+    uint8_t pad_top, pad_left, pad_bottom, pad_right;
     int32_t input_zero, output_zero; /* in [-128, 127] */
     int32_t act_min, act_max;        /* output clamp, inside [-128, 127] */
     const int32_t *bias;             /* out_c */
@@ -48,10 +54,13 @@ typedef struct {
     const uint8_t *shift;            /* out_c, S in [1, 62] */
 } tern_conv_params;
 
+/* Pooling pads like a convolution (above): a padded position holds input_zero, so a max takes real zero into the
+ * maximum and an average counts it in the window (the multiplier approximates 1 / (kernel_h * kernel_w)). */
 typedef struct {
     uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w, out_c; /* out_c == in_c */
-    uint8_t kernel_h, kernel_w, stride_h, stride_w; /* no padding */
+    uint8_t kernel_h, kernel_w, stride_h, stride_w;
+    uint8_t pad_top, pad_left, pad_bottom, pad_right;
     int32_t multiplier;           /* average pooling only */
     uint8_t shift;                /* average pooling only */
     int32_t input_zero, output_zero, act_min, act_max;

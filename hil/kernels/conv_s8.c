@@ -13,10 +13,10 @@ tern_status tern_conv_s8_ref(const tern_conv_params *p, const int8_t *weights, c
             for (int32_t oc = 0; oc < p->out_c; oc++) {
                 int32_t acc = p->bias[oc];
                 for (int32_t ky = 0; ky < kh; ky++) {
-                    int32_t iy = oy * p->stride_h - p->pad_h + ky;
+                    int32_t iy = oy * p->stride_h - p->pad_top + ky;
                     if (iy < 0 || iy >= ih) continue;
                     for (int32_t kx = 0; kx < kw; kx++) {
-                        int32_t ix = ox * p->stride_w - p->pad_w + kx;
+                        int32_t ix = ox * p->stride_w - p->pad_left + kx;
                         if (ix < 0 || ix >= iw) continue;
                         for (int32_t c = 0; c < ic; c++)
                             acc += (input[(iy * iw + ix) * ic + c] - zi) * weights[oc * fan_in + (ky * kw + kx) * ic + c];
@@ -51,9 +51,9 @@ tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, c
     const int32_t row_len = kw * ic;
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
         for (int32_t ox = 0; ox < p->out_w; ox++) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
             /* gather in natural order */
             uint8_t *d = patch;
             for (int32_t ky = 0; ky < kh; ky++, d += row_len * 2) {

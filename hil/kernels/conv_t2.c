@@ -19,10 +19,10 @@ tern_status tern_conv_t2_ref(const tern_conv_params *p, const uint8_t *packed, c
                 const uint8_t *row = packed + oc * row_bytes;
                 int32_t acc = p->bias[oc];
                 for (int32_t ky = 0; ky < kh; ky++) {
-                    int32_t iy = oy * p->stride_h - p->pad_h + ky;
+                    int32_t iy = oy * p->stride_h - p->pad_top + ky;
                     if (iy < 0 || iy >= ih) continue;
                     for (int32_t kx = 0; kx < kw; kx++) {
-                        int32_t ix = ox * p->stride_w - p->pad_w + kx;
+                        int32_t ix = ox * p->stride_w - p->pad_left + kx;
                         if (ix < 0 || ix >= iw) continue;
                         for (int32_t c = 0; c < ic; c++) {
                             uint32_t code = code_at(row, (ky * kw + kx) * ic + c);
@@ -88,9 +88,9 @@ tern_status tern_conv_t2_dsp(const tern_conv_params *p, const uint8_t *packed, c
     const int32_t row_len = kw * ic;
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
         for (int32_t ox = 0; ox < p->out_w; ox++, o += out_c) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
             const int cols_inside = ix0 >= 0 && ix0 + kw <= iw;
             uint8_t *d = patch;
             for (int32_t ky = 0; ky < kh; ky++, d += row_len) {

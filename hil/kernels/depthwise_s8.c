@@ -13,10 +13,10 @@ tern_status tern_depthwise_s8_ref(const tern_conv_params *p, const int8_t *weigh
             for (int32_t c = 0; c < ch; c++) {
                 int32_t acc = p->bias[c];
                 for (int32_t ky = 0; ky < kh; ky++) {
-                    int32_t iy = oy * p->stride_h - p->pad_h + ky;
+                    int32_t iy = oy * p->stride_h - p->pad_top + ky;
                     if (iy < 0 || iy >= ih) continue;
                     for (int32_t kx = 0; kx < kw; kx++) {
-                        int32_t ix = ox * p->stride_w - p->pad_w + kx;
+                        int32_t ix = ox * p->stride_w - p->pad_left + kx;
                         if (ix < 0 || ix >= iw) continue;
                         acc += (input[(iy * iw + ix) * ch + c] - zi) * weights[c * kh * kw + ky * kw + kx];
                     }
@@ -61,10 +61,10 @@ tern_status tern_depthwise_s8_dsp(const tern_conv_params *p, const int8_t *weigh
         }
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
         const int rows_inside = iy0 >= 0 && iy0 + kh <= ih;
         for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
             if (rows_inside && ix0 >= 0 && ix0 + kw <= iw) {
                 const int8_t *corner = input + (iy0 * iw + ix0) * ch;
                 for (int32_t g = 0; g < groups; g++) {

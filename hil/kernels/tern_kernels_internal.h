@@ -21,10 +21,21 @@ extern uint32_t tern_scratch[TERN_SCRATCH_BYTES / 4];
 
 /* ---- argument checks (the same for both bodies, so both report the same status) ---- */
 
-static inline int32_t tk_conv_out(int32_t n, int32_t k, int32_t s, int32_t pad)
+/* windows along one axis of n elements with padding before and after it (0 when none fits) */
+static inline int32_t tk_conv_out(int32_t n, int32_t k, int32_t s, int32_t before, int32_t after)
 {
-    return n + 2 * pad < k ? 0 : (n + 2 * pad - k) / s + 1;
+    return n + before + after < k ? 0 : (n + before + after - k) / s + 1;
 }
+
+/* each padding in [0, kernel) along its axis (the fields are unsigned) */
+#define TK_PADDING_OK(p)                                                                                              \
+    ((p)->pad_top < (p)->kernel_h && (p)->pad_bottom < (p)->kernel_h && (p)->pad_left < (p)->kernel_w &&              \
+     (p)->pad_right < (p)->kernel_w)
+
+/* the output shape that follows from input, kernel, stride and the four paddings */
+#define TK_SHAPE_OK(p)                                                                                                \
+    ((p)->out_h == tk_conv_out((p)->in_h, (p)->kernel_h, (p)->stride_h, (p)->pad_top, (p)->pad_bottom) &&            \
+     (p)->out_w == tk_conv_out((p)->in_w, (p)->kernel_w, (p)->stride_w, (p)->pad_left, (p)->pad_right))
 
 static inline tern_status tk_check_range(int32_t zi, int32_t zo, int32_t lo, int32_t hi)
 {
@@ -42,12 +53,10 @@ static inline tern_status tk_check_conv(const tern_conv_params *p, int depthwise
                                         const int8_t *out)
 {
     if (!p || !w || !in || !out || !p->bias || !p->multiplier || !p->shift) return TERN_ERR_NULL;
-    if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1 || p->pad_h >= p->kernel_h ||
-        p->pad_w >= p->kernel_w)
+    if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1 || !TK_PADDING_OK(p))
         return TERN_ERR_GEOMETRY;
-    if (p->in_h < 1 || p->in_w < 1 || p->in_c < 1 || p->out_c < 1 ||
-        p->out_h != tk_conv_out(p->in_h, p->kernel_h, p->stride_h, p->pad_h) ||
-        p->out_w != tk_conv_out(p->in_w, p->kernel_w, p->stride_w, p->pad_w) || (depthwise && p->out_c != p->in_c))
+    if (p->in_h < 1 || p->in_w < 1 || p->in_c < 1 || p->out_c < 1 || p->out_h < 1 || p->out_w < 1 || !TK_SHAPE_OK(p) ||
+        (depthwise && p->out_c != p->in_c))
         return TERN_ERR_SHAPE;
     tern_status st = tk_check_range(p->input_zero, p->output_zero, p->act_min, p->act_max);
     if (st != TERN_OK) return st;
@@ -61,10 +70,10 @@ static inline tern_status tk_check_conv(const tern_conv_params *p, int depthwise
 static inline tern_status tk_check_pool(const tern_pool_params *p, int average, const int8_t *in, const int8_t *out)
 {
     if (!p || !in || !out) return TERN_ERR_NULL;
-    if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1) return TERN_ERR_GEOMETRY;
-    if (p->in_h < 1 || p->in_w < 1 || p->in_c < 1 || p->out_c != p->in_c || p->kernel_h > p->in_h ||
-        p->kernel_w > p->in_w || p->out_h != tk_conv_out(p->in_h, p->kernel_h, p->stride_h, 0) ||
-        p->out_w != tk_conv_out(p->in_w, p->kernel_w, p->stride_w, 0))
+    if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1 || !TK_PADDING_OK(p))
+        return TERN_ERR_GEOMETRY;
+    if (p->in_h < 1 || p->in_w < 1 || p->in_c < 1 || p->out_c != p->in_c || p->out_h < 1 || p->out_w < 1 ||
+        !TK_SHAPE_OK(p))
         return TERN_ERR_SHAPE;
     tern_status st = tk_check_range(p->input_zero, p->output_zero, p->act_min, p->act_max);
     if (st != TERN_OK) return st;

@@ -159,62 +159,69 @@ module Emit =
         check (v >= 0 && v <= 255) $"layer '{layer}': {what} {v} does not fit the device's uint8"
         num (int64 v)
 
-    /// The C initializer of a tern_conv_params for a convolution-like layer (Dense as a 1x1 conv over 1x1xN).
+    /// The C initializer of a tern_conv_params for a convolution-like layer (Dense as a 1x1 conv over 1x1xN), with
+    /// designated fields.
     let internal convParams (c: IntConvLayer) (prefix: string) : string =
         let dense = c.Kind = IntLayerKind.Dense
         let inS = if dense then Shape3(1, 1, c.Input.Size) else c.Input
         let k = u8 c.Name
 
         let fields = [
-            u16 c.Name "input height" inS.H
-            u16 c.Name "input width" inS.W
-            u16 c.Name "input channels" inS.C
-            u16 c.Name "output height" c.Output.H
-            u16 c.Name "output width" c.Output.W
-            u16 c.Name "output channels" c.Output.C
-            k "kernel height" c.KernelH
-            k "kernel width" c.KernelW
-            k "stride" c.StrideH
-            k "stride" c.StrideW
-            k "padding" c.PadH
-            k "padding" c.PadW
-            num (int64 c.InputZero)
-            num (int64 c.OutputZero)
-            num (int64 c.ActMin)
-            num (int64 c.ActMax)
-            prefix + "_bias"
-            prefix + "_multiplier"
-            prefix + "_shift"
+            "in_h", u16 c.Name "input height" inS.H
+            "in_w", u16 c.Name "input width" inS.W
+            "in_c", u16 c.Name "input channels" inS.C
+            "out_h", u16 c.Name "output height" c.Output.H
+            "out_w", u16 c.Name "output width" c.Output.W
+            "out_c", u16 c.Name "output channels" c.Output.C
+            "kernel_h", k "kernel height" c.KernelH
+            "kernel_w", k "kernel width" c.KernelW
+            "stride_h", k "stride" c.StrideH
+            "stride_w", k "stride" c.StrideW
+            "pad_top", k "padding" c.PadTop
+            "pad_left", k "padding" c.PadLeft
+            "pad_bottom", k "padding" c.PadBottom
+            "pad_right", k "padding" c.PadRight
+            "input_zero", num (int64 c.InputZero)
+            "output_zero", num (int64 c.OutputZero)
+            "act_min", num (int64 c.ActMin)
+            "act_max", num (int64 c.ActMax)
+            "bias", prefix + "_bias"
+            "multiplier", prefix + "_multiplier"
+            "shift", prefix + "_shift"
         ]
 
-        "{" + String.Join(", ", fields) + "}"
+        "{" + String.Join(", ", fields |> List.map (fun (f, v) -> $".{f} = {v}")) + "}"
 
-    /// The C initializer of a tern_pool_params.
+    /// The C initializer of a tern_pool_params, with designated fields.
     let internal poolParams (p: IntPoolLayer) : string =
         let k = u8 p.Name
         let maxPool = p.Kind = IntLayerKind.MaxPool
 
         let fields = [
-            u16 p.Name "input height" p.Input.H
-            u16 p.Name "input width" p.Input.W
-            u16 p.Name "input channels" p.Input.C
-            u16 p.Name "output height" p.Output.H
-            u16 p.Name "output width" p.Output.W
-            u16 p.Name "output channels" p.Output.C
-            k "kernel height" p.KernelH
-            k "kernel width" p.KernelW
-            k "stride" p.StrideH
-            k "stride" p.StrideW
+            "in_h", u16 p.Name "input height" p.Input.H
+            "in_w", u16 p.Name "input width" p.Input.W
+            "in_c", u16 p.Name "input channels" p.Input.C
+            "out_h", u16 p.Name "output height" p.Output.H
+            "out_w", u16 p.Name "output width" p.Output.W
+            "out_c", u16 p.Name "output channels" p.Output.C
+            "kernel_h", k "kernel height" p.KernelH
+            "kernel_w", k "kernel width" p.KernelW
+            "stride_h", k "stride" p.StrideH
+            "stride_w", k "stride" p.StrideW
+            "pad_top", k "padding" p.PadTop
+            "pad_left", k "padding" p.PadLeft
+            "pad_bottom", k "padding" p.PadBottom
+            "pad_right", k "padding" p.PadRight
             // max pooling has no requantization; its M and S are not read
-            num (if maxPool then 0L else int64 p.Multiplier)
-            (if maxPool then "0" else k "shift" p.Shift)
-            num (int64 p.InputZero)
-            num (int64 p.OutputZero)
-            num (int64 p.ActMin)
-            num (int64 p.ActMax)
+            "multiplier", num (if maxPool then 0L else int64 p.Multiplier)
+            "shift", (if maxPool then "0" else k "shift" p.Shift)
+            "input_zero", num (int64 p.InputZero)
+            "output_zero", num (int64 p.OutputZero)
+            "act_min", num (int64 p.ActMin)
+            "act_max", num (int64 p.ActMax)
         ]
 
-        "{" + String.Join(", ", fields) + "}"
+        "{" + String.Join(", ", fields |> List.map (fun (f, v) -> $".{f} = {v}")) + "}"
 
     /// The C initializer of a tern_add_params.
     let internal addParams (a: IntAddLayer) : string =
@@ -457,6 +464,29 @@ module Emit =
 
         int64 (int32 (int64 c.Bias[oc] - int64 c.InputZero * net))
 
+    /// The windows of a baked layer that hold no padding: output rows [oyLo, oyHi) and columns [oxLo, oxHi), with
+    /// oyLo <= oyHi and oxLo <= oxHi; every other window is a border window. A window can hang over the bottom or
+    /// right edge without any top or left padding (the bottom and right padding add windows only there).
+    let private bakedInterior (c: IntConvLayer) : int * int * int * int =
+        // window o starts at o * s - pad: inside when that is >= 0 and start + k <= n
+        let inside (n: int) (k: int) (s: int) (pad: int) (outN: int) =
+            let lo = min outN ((pad + s - 1) / s)
+            let lim = n - k + pad
+            let hi = if lim < 0 then 0 else min outN (lim / s + 1)
+            lo, max lo hi
+
+        if c.Kind = IntLayerKind.Dense then
+            0, 1, 0, 1
+        else
+            let oyLo, oyHi = inside c.Input.H c.KernelH c.StrideH c.PadTop c.Output.H
+            let oxLo, oxHi = inside c.Input.W c.KernelW c.StrideW c.PadLeft c.Output.W
+            oyLo, oyHi, oxLo, oxHi
+
+    /// Whether some window of a baked layer holds padding (it then needs the border path and tern_patch).
+    let private bakedHasBorder (c: IntConvLayer) : bool =
+        let oyLo, oyHi, oxLo, oxHi = bakedInterior c
+        not (oyLo = 0 && oyHi = c.Output.H && oxLo = 0 && oxHi = c.Output.W)
+
     /// Appends the baked C function `tern_l{i}_baked(in, out)` of a ternary convolution-like layer.
     let internal bakedLayer (sb: StringBuilder) (i: int) (c: IntConvLayer) : unit =
         let nl (s: string) = sb.Append(s).Append('\n') |> ignore
@@ -466,8 +496,9 @@ module Emit =
         let ih, iw, ic = inS.H, inS.W, inS.C
         let oh, ow, oc = c.Output.H, c.Output.W, c.Output.C
 
+        // top and left padding place the windows; bottom and right only add border windows (bakedInterior)
         let kh, kw, sh, sw, ph, pw =
-            c.KernelH, c.KernelW, c.StrideH, c.StrideW, c.PadH, c.PadW
+            c.KernelH, c.KernelW, c.StrideH, c.StrideW, c.PadTop, c.PadLeft
 
         let fanIn = c.FanIn
         let weights = c.TernaryWeights.Unpack()
@@ -496,15 +527,8 @@ module Emit =
             Requantize.Apply(c.Bias[o], c.Multiplier[o], c.Shift[o], c.OutputZero, c.ActMin, c.ActMax)
 
         // interior windows (no padding inside): rows [oyLo, oyHi), columns [oxLo, oxHi)
-        let inside (n: int) (k: int) (s: int) (pad: int) (outN: int) =
-            let lo = (pad + s - 1) / s
-            let lim = n - k + pad
-            let hi = if lim < 0 then 0 else min outN (lim / s + 1)
-            lo, hi
-
-        let oyLo, oyHi = inside ih kh sh ph oh
-        let oxLo, oxHi = inside iw kw sw pw ow
-        let border = not (oyLo = 0 && oyHi = oh && oxLo = 0 && oxHi = ow)
+        let oyLo, oyHi, oxLo, oxHi = bakedInterior c
+        let border = bakedHasBorder c
         // two pixels per register pays where channels share the pair set-up (not depthwise)
         let pairs = not depthwise && oxHi - oxLo >= 2
 
@@ -515,7 +539,7 @@ module Emit =
                 ""
 
         nl
-            $"/* layer {i}: {safeText c.Name} ({c.Kind}) {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, padding {ph}x{pw}:"
+            $"/* layer {i}: {safeText c.Name} ({c.Kind}) {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}, kernel {kh}x{kw}, stride {sh}x{sw}, padding {ph},{c.PadBottom},{pw},{c.PadRight} (top, bottom, left, right):"
 
         nl $" * {nonzero} of {oc * fanIn} ternary weights non-zero, baked into code{pairNote}. */"
 
@@ -777,7 +801,7 @@ module Emit =
 
     /// Bytes of the border patch a baked layer needs (0 if every window is interior).
     let internal bakedPatchBytes (c: IntConvLayer) : int =
-        if c.PadH > 0 || c.PadW > 0 then
+        if bakedHasBorder c then
             c.KernelH * c.KernelW * c.Input.C
         else
             0

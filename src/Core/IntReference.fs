@@ -64,16 +64,16 @@ module IntReference =
                     | IntLayerKind.Depthwise ->
                         for ky in 0 .. l.KernelH - 1 do
                             for kx in 0 .. l.KernelW - 1 do
-                                let iy = oy * l.StrideH - l.PadH + ky
-                                let ix = ox * l.StrideW - l.PadW + kx
+                                let iy = oy * l.StrideH - l.PadTop + ky
+                                let ix = ox * l.StrideW - l.PadLeft + kx
 
                                 if inside iy ix then
                                     acc <- acc + x iy ix oc * w[oc * fanIn + ky * l.KernelW + kx]
                     | _ ->
                         for ky in 0 .. l.KernelH - 1 do
                             for kx in 0 .. l.KernelW - 1 do
-                                let iy = oy * l.StrideH - l.PadH + ky
-                                let ix = ox * l.StrideW - l.PadW + kx
+                                let iy = oy * l.StrideH - l.PadTop + ky
+                                let ix = ox * l.StrideW - l.PadLeft + kx
 
                                 if inside iy ix then
                                     for ic in 0 .. inS.C - 1 do
@@ -84,10 +84,17 @@ module IntReference =
 
         out
 
-    /// MaxPool (clamped max of codes), AvgPool and GlobalAvgPool (requantized sum of q_in - z_in).
+    /// MaxPool (clamped max of codes), AvgPool and GlobalAvgPool (requantized sum of q_in - z_in). A padded
+    /// position of a window is the code of real zero, the input zero point, and counts like any other.
     let private pool (l: IntPoolLayer) (input: sbyte[]) : sbyte[] =
         let inS, outS = l.Input, l.Output
         let out = Array.zeroCreate<sbyte> outS.Size
+
+        let code (h: int) (w: int) (c: int) : int =
+            if h >= 0 && h < inS.H && w >= 0 && w < inS.W then
+                int input[(h * inS.W + w) * inS.C + c]
+            else
+                l.InputZero
 
         for oy in 0 .. outS.H - 1 do
             for ox in 0 .. outS.W - 1 do
@@ -95,7 +102,7 @@ module IntReference =
                     let window = [|
                         for ky in 0 .. l.KernelH - 1 do
                             for kx in 0 .. l.KernelW - 1 do
-                                int input[((oy * l.StrideH + ky) * inS.W + ox * l.StrideW + kx) * inS.C + c]
+                                code (oy * l.StrideH - l.PadTop + ky) (ox * l.StrideW - l.PadLeft + kx) c
                     |]
 
                     let q =

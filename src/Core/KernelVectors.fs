@@ -101,11 +101,21 @@ module KernelVectors =
             | 1 -> range rng -(1 <<< 29) (1 <<< 29)
             | _ -> range rng -b b)
 
-    /// A window along an axis of length n: kernel 1..5, pad in [0, kernel) leaving at least one output, stride 1..3.
-    let private window (rng: Random) (n: int) : int * int * int =
-        let k = range rng 1 5
-        let p = range rng (max 0 ((k - n + 1) / 2)) (k - 1)
-        k, p, range rng 1 3
+    /// A window along an axis of length n: kernel 1..5 (at most n when unpadded), paddings before and after in
+    /// [0, kernel) (often equal, often not) leaving at least one output, stride 1..3; (kernel, before, after, stride).
+    let private window (rng: Random) (n: int) (maxKernel: int) (padded: bool) : int * int * int * int =
+        let k = range rng 1 (if padded then maxKernel else min maxKernel n)
+        let s = range rng 1 3
+
+        if padded then
+            let before = range rng 0 (k - 1)
+            let after = if rng.Next 2 = 0 then before else range rng 0 (k - 1)
+            // at least one window: n + before + after >= k (n >= 1, so after stays below k)
+            k, before, max after (k - n - before), s
+        else
+            k, 0, 0, s
+
+    let private padName (t: int) (b: int) (l: int) (r: int) = $"p{t},{b},{l},{r}"
 
     let private ternaryName (t: bool) = if t then "t2" else "s8"
 
@@ -118,20 +128,19 @@ module KernelVectors =
 
         let inS = Shape3(h, w, c)
 
-        let (kh, ph, sh), (kw, pw, sw) =
+        let (kh, pt, pb, sh), (kw, pl, pr, sw) =
             match kind with
             | IntLayerKind.Conv
-            | IntLayerKind.Depthwise -> window rng h, window rng w
-            | IntLayerKind.Pointwise -> (1, 0, range rng 1 3), (1, 0, range rng 1 3)
-            | _ -> (1, 0, 1), (1, 0, 1)
+            | IntLayerKind.Depthwise ->
+                let padded = rng.Next 5 > 0
+                window rng h 5 padded, window rng w 5 padded
+            | IntLayerKind.Pointwise -> (1, 0, 0, range rng 1 3), (1, 0, 0, range rng 1 3)
+            | _ -> (1, 0, 0, 1), (1, 0, 0, 1)
 
         let outC = if kind = IntLayerKind.Depthwise then c else range rng 1 17
 
         let outS =
-            if kind = IntLayerKind.Dense then
-                Shape3(1, 1, outC)
-            else
-                Shape3(IntConvLayer.ConvOut(h, kh, sh, ph), IntConvLayer.ConvOut(w, kw, sw, pw), outC)
+            IntConvLayer.OutputShapeOf(kind, inS, kh, kw, sh, sw, pt, pb, pl, pr, outC)
 
         let fanIn =
             match kind with
@@ -161,8 +170,10 @@ module KernelVectors =
                 kw,
                 sh,
                 sw,
-                ph,
-                pw,
+                pt,
+                pb,
+                pl,
+                pr,
                 (if ternary then WeightKind.Ternary else WeightKind.Int8),
                 (if ternary then null else weights),
                 (if ternary then
@@ -192,7 +203,7 @@ module KernelVectors =
         | _, true -> ConvT2.Scalar(layer, x, y)
 
         let name =
-            $"{kind} {ternaryName ternary} {h}x{w}x{c}->{outS.H}x{outS.W}x{outC} k{kh}x{kw} s{sh}x{sw} p{ph}x{pw} zi{zIn} zo{zOut} [{lo},{hi}]"
+            $"{kind} {ternaryName ternary} {h}x{w}x{c}->{outS.H}x{outS.W}x{outC} k{kh}x{kw} s{sh}x{sw} {padName pt pb pl pr} zi{zIn} zo{zOut} [{lo},{hi}]"
 
         {
             Name = name
@@ -213,16 +224,16 @@ module KernelVectors =
 
         let c = range rng 1 17
 
-        let kh, kw =
+        // max and average pools are zero-padded half the time (windows then may exceed the input)
+        let (kh, pt, pb, sh), (kw, pl, pr, sw) =
             if global' then
-                h, w
+                (h, 0, 0, 1), (w, 0, 0, 1)
             else
-                range rng 1 (min 4 h), range rng 1 (min 4 w)
-
-        let sh, sw = if global' then 1, 1 else range rng 1 3, range rng 1 3
+                let padded = rng.Next 2 = 0
+                window rng h 4 padded, window rng w 4 padded
 
         let outS =
-            Shape3(IntConvLayer.ConvOut(h, kh, sh, 0), IntConvLayer.ConvOut(w, kw, sw, 0), c)
+            IntPoolLayer.OutputShapeOf(Shape3(h, w, c), kh, kw, sh, sw, pt, pb, pl, pr)
 
         let m, s =
             if kind = IntLayerKind.MaxPool then
@@ -241,7 +252,28 @@ module KernelVectors =
         let lo, hi = clamp rng zOut
 
         let layer =
-            IntPoolLayer("case", kind, Shape3(h, w, c), outS, kh, kw, sh, sw, m, s, zIn, zOut, lo, hi, 1.0f, 1.0f)
+            IntPoolLayer(
+                "case",
+                kind,
+                Shape3(h, w, c),
+                outS,
+                kh,
+                kw,
+                sh,
+                sw,
+                pt,
+                pb,
+                pl,
+                pr,
+                m,
+                s,
+                zIn,
+                zOut,
+                lo,
+                hi,
+                1.0f,
+                1.0f
+            )
 
         layer.Validate()
         let x = input rng layer.Input.Size
@@ -253,7 +285,8 @@ module KernelVectors =
             AvgPoolS8.Scalar(layer, x, y)
 
         {
-            Name = $"{kind} {h}x{w}x{c}->{outS.H}x{outS.W}x{c} k{kh}x{kw} s{sh}x{sw} zi{zIn} zo{zOut} [{lo},{hi}]"
+            Name =
+                $"{kind} {h}x{w}x{c}->{outS.H}x{outS.W}x{c} k{kh}x{kw} s{sh}x{sw} {padName pt pb pl pr} zi{zIn} zo{zOut} [{lo},{hi}]"
             Layer = layer
             Input = x
             Skip = [||]

@@ -344,7 +344,9 @@ module Lower =
                                 spec.StrideH,
                                 spec.StrideW,
                                 spec.Pad.Top,
+                                spec.Pad.Bottom,
                                 spec.Pad.Left,
+                                spec.Pad.Right,
                                 (if int8W.IsSome then WeightKind.Int8 else WeightKind.Ternary),
                                 Option.toObj int8W,
                                 Option.toObj ternW,
@@ -379,6 +381,10 @@ module Lower =
                                 p.KernelW,
                                 p.StrideH,
                                 p.StrideW,
+                                p.Pad.Top,
+                                p.Pad.Bottom,
+                                p.Pad.Left,
+                                p.Pad.Right,
                                 0,
                                 Requantize.MinShift,
                                 current.ZeroPoint,
@@ -390,11 +396,12 @@ module Lower =
                             )
                         )
                     | None, (AvgPool _ | GlobalAvgPool) ->
-                        let kh, kw, sh, sw, kind =
+                        let kh, kw, sh, sw, pad, kind =
                             match layer with
-                            | AvgPool p -> p.KernelH, p.KernelW, p.StrideH, p.StrideW, IntLayerKind.AvgPool
-                            | _ -> input.H, input.W, 1, 1, IntLayerKind.GlobalAvgPool
-                        // The mean stays inside the input range, so the output keeps the input's scale and zero point.
+                            | AvgPool p -> p.KernelH, p.KernelW, p.StrideH, p.StrideW, p.Pad, IntLayerKind.AvgPool
+                            | _ -> input.H, input.W, 1, 1, Padding.none, IntLayerKind.GlobalAvgPool
+                        // The mean stays inside the input range, so the output keeps the input's scale and zero point;
+                        // padded positions count in the window (1 / (kh * kw)) and hold the input zero point.
                         let m, s = Quantize.dyadic (1.0 / float (kh * kw))
                         let lo, hi = clampCode current activation
 
@@ -408,6 +415,10 @@ module Lower =
                                 kw,
                                 sh,
                                 sw,
+                                pad.Top,
+                                pad.Bottom,
+                                pad.Left,
+                                pad.Right,
                                 m,
                                 s,
                                 current.ZeroPoint,

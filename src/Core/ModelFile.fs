@@ -15,16 +15,17 @@ type LoadedModel =
 /// The versioned binary model file.
 ///
 /// Layout (little-endian): magic "TERN" (4 bytes), format version (u16: the lowest that holds the model, see
-/// versionOf; versions 1 to 3 are read), model kind (u8: 1 float, 2 integer),
+/// floatVersion and intVersion; versions 1 to 3 are read), model kind (u8: 1 float, 2 integer),
 /// payload length (u32), payload, SHA-256 of the payload (32 bytes). The payload repeats the kind in its first
 /// byte, so the checksum (and the model hash) covers it. Inside the payload: strings are a u32 byte count and
 /// UTF-8; arrays are an i32 count and their elements; shapes are three i32 (H, W, C).
 /// Float payload: kind, name, input shape, class names, layers (u8 tag + fields, tags listed in floatTag).
 /// Integer payload: kind, name, input shape, input scale (f32), input zero (i32), class names, layers
 /// (u8 IntLayerKind, name, input shape, output shape, kind-specific fields).
-/// Version 3 payloads give convolutions and pools four paddings (top, bottom, left, right) where versions 1 and 2 give
-/// a convolution two (height, width: symmetric) and a pool none, and end with the metadata: a count and key, value
-/// strings in key order.
+/// Version 3 payloads give convolutions and pools, float and integer layers alike, four paddings (i32 top, bottom,
+/// left, right, right after the strides) where versions 1 and 2 give a convolution two (height, width: symmetric)
+/// and a pool none, and end with the metadata: a count and key, value strings in key order. A model needs version 3
+/// when it has metadata, a convolution with asymmetric padding or a padded pool.
 [<RequireQualifiedAccess>]
 module ModelFile =
 
@@ -145,7 +146,17 @@ module ModelFile =
         | GlobalAvgPool
         | Flatten -> ()
 
-    let private writeIntLayer (w: BinaryWriter) (l: IntLayer) =
+    // Version 3's four paddings of an integer layer (top, bottom, left, right), or versions 1 and 2's two (top and
+    // left, which equal bottom and right there: intVersion picks version 3 for any other).
+    let private writeIntPadding (v3: bool) (w: BinaryWriter) (top: int) (bottom: int) (left: int) (right: int) =
+        writePadding v3 w {
+            Top = top
+            Bottom = bottom
+            Left = left
+            Right = right
+        }
+
+    let private writeIntLayer (v3: bool) (w: BinaryWriter) (l: IntLayer) =
         w.Write(byte l.Kind)
         writeString w l.Name
         writeShape w l.Input
@@ -153,8 +164,10 @@ module ModelFile =
 
         match l with
         | :? IntConvLayer as c ->
-            for v in [ c.KernelH; c.KernelW; c.StrideH; c.StrideW; c.PadH; c.PadW ] do
+            for v in [ c.KernelH; c.KernelW; c.StrideH; c.StrideW ] do
                 w.Write v
+
+            writeIntPadding v3 w c.PadTop c.PadBottom c.PadLeft c.PadRight
 
             w.Write(byte c.WeightKind)
 
@@ -184,19 +197,13 @@ module ModelFile =
             w.Write c.OutputScale
             writeFloats w c.WeightScale
         | :? IntPoolLayer as p ->
-            for v in
-                [
-                    p.KernelH
-                    p.KernelW
-                    p.StrideH
-                    p.StrideW
-                    p.Multiplier
-                    p.Shift
-                    p.InputZero
-                    p.OutputZero
-                    p.ActMin
-                    p.ActMax
-                ] do
+            for v in [ p.KernelH; p.KernelW; p.StrideH; p.StrideW ] do
+                w.Write v
+
+            if v3 then
+                writeIntPadding v3 w p.PadTop p.PadBottom p.PadLeft p.PadRight
+
+            for v in [ p.Multiplier; p.Shift; p.InputZero; p.OutputZero; p.ActMin; p.ActMax ] do
                 w.Write v
 
             w.Write p.InputScale
@@ -286,7 +293,15 @@ module ModelFile =
 
     /// The lowest format version that holds an integer model.
     let intVersion (model: IntModel) : uint16 =
-        if model.Metadata.Count > 0 then
+        let needsV3 =
+            model.Metadata.Count > 0
+            || model.Layers
+               |> Array.exists (function
+                   | :? IntConvLayer as c -> not c.HasSymmetricPadding
+                   | :? IntPoolLayer as p -> p.IsPadded
+                   | _ -> false)
+
+        if needsV3 then
             3us
         elif model.Layers |> Array.exists (fun l -> l.Kind = IntLayerKind.Add) then
             2us
@@ -313,7 +328,7 @@ module ModelFile =
             w.Write model.Layers.Length
 
             for l in model.Layers do
-                writeIntLayer w l
+                writeIntLayer v3 w l
 
             if v3 then
                 writeMeta
@@ -519,7 +534,7 @@ module ModelFile =
         | 12uy -> ResidualAdd(r.I32 what)
         | t -> fail $"unknown float layer tag {t} for layer {index} at payload offset {at}"
 
-    let private readIntLayer (r: Reader) (index: int) : IntLayer =
+    let private readIntLayer (v3: bool) (r: Reader) (index: int) : IntLayer =
         let at = r.Position
         let tag = r.U8 $"layer {index} kind"
         let what = $"layer {index}"
@@ -532,7 +547,8 @@ module ModelFile =
         | IntLayerKind.Depthwise
         | IntLayerKind.Pointwise
         | IntLayerKind.Dense as kind ->
-            let g = Array.init 6 (fun _ -> r.I32 what)
+            let g = Array.init 4 (fun _ -> r.I32 what)
+            let pad = readPadding v3 r what
             let wkAt = r.Position
             let wk = r.U8 $"{what} weight kind"
 
@@ -586,8 +602,10 @@ module ModelFile =
                 g[1],
                 g[2],
                 g[3],
-                g[4],
-                g[5],
+                pad.Top,
+                pad.Bottom,
+                pad.Left,
+                pad.Right,
                 weightKind,
                 Option.toObj int8,
                 Option.toObj ternary,
@@ -605,7 +623,9 @@ module ModelFile =
         | IntLayerKind.MaxPool
         | IntLayerKind.AvgPool
         | IntLayerKind.GlobalAvgPool as kind ->
-            let v = Array.init 10 (fun _ -> r.I32 what)
+            let g = Array.init 4 (fun _ -> r.I32 what)
+            let pad = if v3 then readPadding v3 r what else Padding.none
+            let v = Array.init 6 (fun _ -> r.I32 what)
             let inScale = r.F32 what
             let outScale = r.F32 what
 
@@ -614,16 +634,20 @@ module ModelFile =
                 kind,
                 input,
                 output,
+                g[0],
+                g[1],
+                g[2],
+                g[3],
+                pad.Top,
+                pad.Bottom,
+                pad.Left,
+                pad.Right,
                 v[0],
                 v[1],
                 v[2],
                 v[3],
                 v[4],
                 v[5],
-                v[6],
-                v[7],
-                v[8],
-                v[9],
                 inScale,
                 outScale
             )
@@ -697,7 +721,7 @@ module ModelFile =
         let inZero = r.I32 "input zero point"
         let classes = r.Strings "class names"
         let n = r.Count(1, "layers")
-        let layers = Array.init n (readIntLayer r)
+        let layers = Array.init n (readIntLayer v3 r)
         let meta = if v3 then readMeta r else []
 
         if r.Remaining <> 0 then

@@ -569,7 +569,7 @@ module TrainKernels =
             i <- i + 1
 
     /// Max or average pooling forward of one sample; for max, the index (within the sample) of the first maximum
-    /// of each window is written to arg.
+    /// of each window is written to arg (-1 when it is a padded position, which holds zero and has no gradient).
     let poolForward
         (isMax: bool)
         (p: PoolSpec)
@@ -589,16 +589,22 @@ module TrainKernels =
                     let o = (oh * outS.W + ow) * inS.C + c
                     let mutable acc = if isMax then Double.NegativeInfinity else 0.0
                     let mutable best = -1
+                    let mutable first = true
 
                     for kh in 0 .. p.KernelH - 1 do
                         for kw in 0 .. p.KernelW - 1 do
-                            let i = ((oh * p.StrideH + kh) * inS.W + ow * p.StrideW + kw) * inS.C + c
-                            let v = float x[xo + i]
+                            let ih = oh * p.StrideH - p.Pad.Top + kh
+                            let iw = ow * p.StrideW - p.Pad.Left + kw
+                            let inside = ih >= 0 && ih < inS.H && iw >= 0 && iw < inS.W
+                            // a padded position holds zero (index -1): it counts in the average and the maximum
+                            let i = if inside then (ih * inS.W + iw) * inS.C + c else -1
+                            let v = if inside then float x[xo + i] else 0.0
 
                             if isMax then
-                                if best < 0 || v > acc then
+                                if first || v > acc then
                                     acc <- v
                                     best <- i
+                                    first <- false
                             else
                                 acc <- acc + v
 
@@ -608,7 +614,8 @@ module TrainKernels =
                     else
                         y[yo + o] <- float32 (acc / count)
 
-    /// Max or average pooling backward of one sample (max uses the indices poolForward recorded).
+    /// Max or average pooling backward of one sample (max uses the indices poolForward recorded); padded positions
+    /// take their share of an average's gradient with them.
     let poolBackward
         (isMax: bool)
         (p: PoolSpec)
@@ -627,7 +634,10 @@ module TrainKernels =
             let g = dy[dyo + o]
 
             if isMax then
-                dx[dxo + arg[dyo + o]] <- dx[dxo + arg[dyo + o]] + g
+                let i = arg[dyo + o]
+
+                if i >= 0 then
+                    dx[dxo + i] <- dx[dxo + i] + g
             else
                 let c = o % inS.C
                 let ow = (o / inS.C) % outS.W
@@ -636,8 +646,12 @@ module TrainKernels =
 
                 for kh in 0 .. p.KernelH - 1 do
                     for kw in 0 .. p.KernelW - 1 do
-                        let i = ((oh * p.StrideH + kh) * inS.W + ow * p.StrideW + kw) * inS.C + c
-                        dx[dxo + i] <- dx[dxo + i] + share
+                        let ih = oh * p.StrideH - p.Pad.Top + kh
+                        let iw = ow * p.StrideW - p.Pad.Left + kw
+
+                        if ih >= 0 && ih < inS.H && iw >= 0 && iw < inS.W then
+                            let i = (ih * inS.W + iw) * inS.C + c
+                            dx[dxo + i] <- dx[dxo + i] + share
 
     /// Global average pooling forward of one sample.
     let globalAvgForward (inS: Shape3) (x: float32[]) (xo: int) (y: float32[]) (yo: int) : unit =
@@ -721,7 +735,7 @@ module TrainKernels =
             dx[dxo + i] <- if v > 0.0f && v < cap then dy[dyo + i] else 0.0f
             i <- i + 1
 
-    /// Vectorised average pooling forward of one sample (channels in blocks).
+    /// Vectorised average pooling forward of one sample (channels in blocks); padded positions add zero.
     let avgPoolForwardFast
         (p: PoolSpec)
         (inS: Shape3)
@@ -740,13 +754,19 @@ module TrainKernels =
                 clear y yr ch
 
                 for kh in 0 .. p.KernelH - 1 do
-                    for kw in 0 .. p.KernelW - 1 do
-                        axpy 1.0f x (xo + ((oh * p.StrideH + kh) * inS.W + ow * p.StrideW + kw) * ch) y yr ch
+                    let ih = oh * p.StrideH - p.Pad.Top + kh
+
+                    if ih >= 0 && ih < inS.H then
+                        for kw in 0 .. p.KernelW - 1 do
+                            let iw = ow * p.StrideW - p.Pad.Left + kw
+
+                            if iw >= 0 && iw < inS.W then
+                                axpy 1.0f x (xo + (ih * inS.W + iw) * ch) y yr ch
 
                 for c in 0 .. ch - 1 do
                     y[yr + c] <- y[yr + c] * inv
 
-    /// Vectorised average pooling backward of one sample.
+    /// Vectorised average pooling backward of one sample (padded positions keep their share).
     let avgPoolBackwardFast
         (p: PoolSpec)
         (inS: Shape3)
@@ -765,11 +785,17 @@ module TrainKernels =
                 let dr = dyo + (oh * outS.W + ow) * ch
 
                 for kh in 0 .. p.KernelH - 1 do
-                    for kw in 0 .. p.KernelW - 1 do
-                        let d = dxo + ((oh * p.StrideH + kh) * inS.W + ow * p.StrideW + kw) * ch
+                    let ih = oh * p.StrideH - p.Pad.Top + kh
 
-                        for c in 0 .. ch - 1 do
-                            dx[d + c] <- dx[d + c] + dy[dr + c] * inv
+                    if ih >= 0 && ih < inS.H then
+                        for kw in 0 .. p.KernelW - 1 do
+                            let iw = ow * p.StrideW - p.Pad.Left + kw
+
+                            if iw >= 0 && iw < inS.W then
+                                let d = dxo + (ih * inS.W + iw) * ch
+
+                                for c in 0 .. ch - 1 do
+                                    dx[d + c] <- dx[d + c] + dy[dr + c] * inv
 
     /// Per-channel sums of one sample (positions x ch values) into dst at dsto, in float32 vector blocks.
     let channelSumsFast (x: float32[]) (xo: int) (positions: int) (ch: int) (dst: float[]) (dsto: int) : unit =

@@ -67,7 +67,22 @@ module Qemu =
         @ unused
         @ [ "-serial"; $"unix:{socketPath},server,nowait" ]
 
-    /// Starts QEMU for a firmware; waits until its UART socket exists.
+    // Whether a Unix socket at path accepts connections. QEMU creates the file at bind(), a moment before listen():
+    // a client that connects in between is refused (seen under load). Linux lists listening sockets in
+    // /proc/net/unix with the flag __SO_ACCEPTCON (0x10000); elsewhere the file's existence has to do.
+    let private listening (path: string) : bool =
+        try
+            File.ReadLines "/proc/net/unix"
+            |> Seq.exists (fun line ->
+                let f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+
+                f.Length >= 8
+                && f[f.Length - 1] = path
+                && (Convert.ToInt32(f[3], 16) &&& 0x10000) <> 0)
+        with _ ->
+            File.Exists path
+
+    /// Starts QEMU for a firmware; waits until its UART socket listens.
     let start (machine: string) (serialIndex: int) (elf: string) : QemuInstance =
         if (Proc.which program).IsNone then
             failwith
@@ -111,12 +126,12 @@ module Qemu =
 
         let sw = Stopwatch.StartNew()
 
-        while not (File.Exists socketPath)
+        while not (listening socketPath)
               && not proc.HasExited
               && sw.Elapsed < TimeSpan.FromSeconds 10.0 do
             Threading.Thread.Sleep 20
 
-        if not (File.Exists socketPath) then
+        if not (listening socketPath) then
             let why =
                 instance.ExitDescription |> Option.defaultValue "no UART socket after 10 s"
 

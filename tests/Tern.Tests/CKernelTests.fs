@@ -79,8 +79,8 @@ module private CBuild =
             with _ ->
                 ()
 
-    /// A ternary model of odd layers for the baked code (seeded): odd shapes, strides 1-2 (and 2x1), paddings,
-    /// kernels 1x1 to 3x3 and 2x3, all-zero channels, and channels with more than 255 non-zero weights (+1 and -1)
+    /// A ternary model of odd layers for the baked code (seeded): odd shapes, strides 1-2 (and 2x1), paddings (also
+    /// bottom and right only, whose windows hang over the far edges alone), kernels 1x1 to 3x3 and 2x3, all-zero channels, and channels with more than 255 non-zero weights (+1 and -1)
     /// whose int16 lanes must be flushed into int32; multipliers with S <= 32, typical S, S = 62 and tiny M.
     let oddTernaryModel (seed: int) : IntModel =
         let rng = Random(seed)
@@ -95,16 +95,12 @@ module private CBuild =
             (outC: int)
             (k: int * int)
             (st: int * int)
-            (pad: int * int)
+            (pad: int * int * int * int)
             =
-            let (kh, kw), (sh, sw), (ph, pw) = k, st, pad
-            let dense = kind = IntLayerKind.Dense
+            let (kh, kw), (sh, sw), (pt, pb, pl, pr) = k, st, pad
 
             let outS =
-                if dense then
-                    Shape3(1, 1, outC)
-                else
-                    Shape3(IntConvLayer.ConvOut(inS.H, kh, sh, ph), IntConvLayer.ConvOut(inS.W, kw, sw, pw), outC)
+                IntConvLayer.OutputShapeOf(kind, inS, kh, kw, sh, sw, pt, pb, pl, pr, outC)
 
             let fanIn =
                 match kind with
@@ -150,8 +146,10 @@ module private CBuild =
                     kw,
                     sh,
                     sw,
-                    ph,
-                    pw,
+                    pt,
+                    pb,
+                    pl,
+                    pr,
                     WeightKind.Ternary,
                     null,
                     PackedTernary.Pack(outC, fanIn, ReadOnlySpan weights),
@@ -171,26 +169,41 @@ module private CBuild =
             l
 
         let input = Shape3(9, 11, 1)
-        let l0 = layer "conv s1 1->5" IntLayerKind.Conv input 5 (3, 3) (1, 1) (1, 1)
+        let l0 = layer "conv s1 1->5" IntLayerKind.Conv input 5 (3, 3) (1, 1) (1, 1, 1, 1)
 
         let l1 =
-            layer "depthwise s2" IntLayerKind.Depthwise l0.Output 5 (3, 3) (2, 2) (1, 1)
+            layer "depthwise s2" IntLayerKind.Depthwise l0.Output 5 (3, 3) (2, 2) (1, 1, 1, 1)
 
         let l2 =
-            layer "pointwise 5->40" IntLayerKind.Pointwise l1.Output 40 (1, 1) (1, 1) (0, 0)
+            layer "pointwise 5->40" IntLayerKind.Pointwise l1.Output 40 (1, 1) (1, 1) (0, 0, 0, 0)
 
         let l3 =
-            layer "conv 3x3 40->7 (fan-in 360)" IntLayerKind.Conv l2.Output 7 (3, 3) (1, 1) (1, 1)
+            layer "conv 3x3 40->7 (fan-in 360)" IntLayerKind.Conv l2.Output 7 (3, 3) (1, 1) (1, 1, 1, 1)
 
-        let l4 = layer "conv 2x3 s2x1" IntLayerKind.Conv l3.Output 6 (2, 3) (2, 1) (1, 0)
+        let l4 =
+            layer "conv 2x3 s2x1" IntLayerKind.Conv l3.Output 6 (2, 3) (2, 1) (1, 1, 0, 0)
 
+        // windows over the bottom and right edges only (no top or left padding)
         let l5 =
-            layer "pointwise s2" IntLayerKind.Pointwise l4.Output 4 (1, 1) (2, 2) (0, 0)
+            layer "depthwise 3x3 bottom/right" IntLayerKind.Depthwise l4.Output 6 (3, 3) (1, 1) (0, 2, 0, 1)
 
-        let l6 = layer "dense" IntLayerKind.Dense l5.Output 3 (1, 1) (1, 1) (0, 0)
+        let l6 =
+            layer "conv 2x2 s2 bottom/left" IntLayerKind.Conv l5.Output 4 (2, 2) (2, 2) (0, 1, 1, 0)
+
+        let l7 =
+            layer "pointwise s2" IntLayerKind.Pointwise l6.Output 4 (1, 1) (2, 2) (0, 0, 0, 0)
+
+        let l8 = layer "dense" IntLayerKind.Dense l7.Output 3 (1, 1) (1, 1) (0, 0, 0, 0)
 
         let m =
-            IntModel("odd-ternary", input, 0.05f, zero (), [| l0; l1; l2; l3; l4; l5; l6 |], [| "a"; "b"; "c" |])
+            IntModel(
+                "odd-ternary",
+                input,
+                0.05f,
+                zero (),
+                [| l0; l1; l2; l3; l4; l5; l6; l7; l8 |],
+                [| "a"; "b"; "c" |]
+            )
 
         m.Validate()
         m
@@ -365,6 +378,29 @@ type CKernelTests() =
 
         for k in [ "MaxPool"; "AvgPool"; "GlobalAvgPool"; "Add" ] do
             Assert.That(names |> List.exists (fun n -> n.StartsWith(k + " ")), k)
+
+        // the new geometry is among them: asymmetric convolution padding, padded max and average pools
+        let layers =
+            KernelVectors.cases kernelSeed kernelCount |> List.map (fun c -> c.Layer)
+
+        for kind in [ IntLayerKind.Conv; IntLayerKind.Depthwise ] do
+            for weights in [ WeightKind.Int8; WeightKind.Ternary ] do
+                Assert.That(
+                    layers
+                    |> List.exists (function
+                        | :? IntConvLayer as c -> c.Kind = kind && c.WeightKind = weights && not c.HasSymmetricPadding
+                        | _ -> false),
+                    $"asymmetric {kind} {weights}"
+                )
+
+        for kind in [ IntLayerKind.MaxPool; IntLayerKind.AvgPool ] do
+            Assert.That(
+                layers
+                |> List.exists (function
+                    | :? IntPoolLayer as p -> p.Kind = kind && p.IsPadded
+                    | _ -> false),
+                $"padded {kind}"
+            )
 
     /// Host build with the strict flags; TERN_KERNELS_DSP picks the body the model runs (on the host the DSP
     /// body runs with its instructions emulated). The driver also checks both bodies on every kernel vector.

@@ -212,18 +212,29 @@ let ``every ternary layer is baked: one pixel always, two per register off depth
         let src = (Emit.model options m (hashOf m)).Source
         let px2 = src.Contains "static void tern_l0_px2("
         let border = src.Contains "static void tern_l0_border("
-        let padded = layer.PadH > 0 || layer.PadW > 0
+        // some window hangs over the input (a bottom or right padding may add none)
+        let over (n: int) (k: int) (s: int) (before: int) (outN: int) =
+            List.init outN id
+            |> List.exists (fun o -> o * s - before < 0 || o * s - before + k > n)
+
+        let padded =
+            layer.Kind <> IntLayerKind.Dense
+            && (over layer.Input.H layer.KernelH layer.StrideH layer.PadTop layer.Output.H
+                || over layer.Input.W layer.KernelW layer.StrideW layer.PadLeft layer.Output.W)
 
         let ok =
             src.Contains "static void tern_l0_px1("
             && src.Contains "static void tern_l0_baked("
             && border = padded
+            // the border path gathers into tern_patch, declared exactly when some layer needs it
+            && src.Contains "static int8_t tern_patch[" = border
             && (not px2 || layer.Kind <> IntLayerKind.Depthwise)
             && (layer.Kind <> IntLayerKind.Dense || not px2)
 
         ok
         |> Prop.classify px2 "two pixels per register"
         |> Prop.classify border "border windows"
+        |> Prop.classify (not layer.HasSymmetricPadding) "asymmetric padding"
         |> Prop.collect layer.Kind)
 
 [<Test>]

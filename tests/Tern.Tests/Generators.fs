@@ -12,7 +12,7 @@ let private floats n (scale: float) =
         (Gen.choose (-1000, 1000)
          |> Gen.map (fun i -> float32 (float i / 1000.0 * scale)))
 
-let private convSpec inC outC k stride pad perOut =
+let private convSpec inC outC k stride (pad: Padding) perOut =
     gen {
         let! w = floats (outC * perOut) 0.8
         let! b = floats outC 0.3
@@ -24,7 +24,7 @@ let private convSpec inC outC k stride pad perOut =
             KernelW = k
             StrideH = stride
             StrideW = stride
-            Pad = Padding.symmetric pad pad
+            Pad = pad
             Weight = w
             Bias = b
         }
@@ -51,10 +51,32 @@ let private batchNorm c =
             }
     }
 
-let private convOut n k s p = (n + 2 * p - k) / s + 1
+let private convOut n k s before after = (n + before + after - k) / s + 1
 
-/// One block appended to a model with the given current shape: a layer (maybe with BN and activation).
-let private block (shape: Shape3) : Gen<Layer list * Shape3> =
+/// The output shape of a window layer with these kernel, stride and padding (channels given).
+let private windowOut (shape: Shape3) k stride (p: Padding) c =
+    Shape3(convOut shape.H k stride p.Top p.Bottom, convOut shape.W k stride p.Left p.Right, c)
+
+/// Four paddings in [0, k) whose windows fit the shape (bottom and right raised where needed).
+let private anyPadding (shape: Shape3) (k: int) : Gen<Padding> =
+    gen {
+        let! t = Gen.choose (0, k - 1)
+        let! b = Gen.choose (0, k - 1)
+        let! l = Gen.choose (0, k - 1)
+        let! r = Gen.choose (0, k - 1)
+
+        return {
+            Top = t
+            Bottom = max b (k - shape.H - t)
+            Left = l
+            Right = max r (k - shape.W - l)
+        }
+    }
+
+/// One block appended to a model with the given current shape: a layer (maybe with BN and activation). With
+/// geometry, a convolution's padding is asymmetric one time in four and a pool is padded (any kernel 2-3, stride
+/// 1-2) one time in three; without, the draws are exactly those of the symmetric generator (pinned seeds).
+let private block (geometry: bool) (shape: Shape3) : Gen<Layer list * Shape3> =
     let withBnAct (layers: Layer list) (outShape: Shape3) =
         gen {
             let! bn = Gen.elements [ true; false ]
@@ -71,23 +93,23 @@ let private block (shape: Shape3) : Gen<Layer list * Shape3> =
             let! pad = Gen.choose (0, k - 1)
             let! kind = Gen.elements [ 0; 1; 2 ]
 
+            let! pad =
+                if geometry && kind < 2 then
+                    Gen.frequency [ 3, Gen.constant (Padding.symmetric pad pad); 1, anyPadding shape k ]
+                else
+                    Gen.constant (Padding.symmetric pad pad)
+
             match kind with
             | 0 ->
                 let! outC = Gen.choose (1, 6)
                 let! c = convSpec shape.C outC k stride pad (k * k * shape.C)
-
-                return!
-                    withBnAct [ Conv2d c ] (Shape3(convOut shape.H k stride pad, convOut shape.W k stride pad, outC))
+                return! withBnAct [ Conv2d c ] (windowOut shape k stride pad outC)
             | 1 ->
                 let! c = convSpec shape.C shape.C k stride pad (k * k)
-
-                return!
-                    withBnAct
-                        [ DepthwiseConv2d c ]
-                        (Shape3(convOut shape.H k stride pad, convOut shape.W k stride pad, shape.C))
+                return! withBnAct [ DepthwiseConv2d c ] (windowOut shape k stride pad shape.C)
             | _ ->
                 let! outC = Gen.choose (1, 6)
-                let! c = convSpec shape.C outC 1 1 0 shape.C
+                let! c = convSpec shape.C outC 1 1 Padding.none shape.C
                 return! withBnAct [ Pointwise c ] (Shape3(shape.H, shape.W, outC))
         }
 
@@ -95,17 +117,32 @@ let private block (shape: Shape3) : Gen<Layer list * Shape3> =
         gen {
             let! isMax = Gen.elements [ true; false ]
 
+            let! padded =
+                if geometry then
+                    Gen.frequency [ 2, Gen.constant false; 1, Gen.constant true ]
+                else
+                    Gen.constant false
+
+            let! k, stride, pad =
+                if padded then
+                    gen {
+                        let! k = Gen.choose (2, 3)
+                        let! stride = Gen.choose (1, 2)
+                        let! pad = anyPadding shape k
+                        return k, stride, pad
+                    }
+                else
+                    Gen.constant (2, 2, Padding.none)
+
             let p = {
-                KernelH = 2
-                KernelW = 2
-                StrideH = 2
-                StrideW = 2
-                Pad = Padding.none
+                KernelH = k
+                KernelW = k
+                StrideH = stride
+                StrideW = stride
+                Pad = pad
             }
 
-            return
-                [ (if isMax then MaxPool p else AvgPool p) ],
-                Shape3(convOut shape.H 2 2 0, convOut shape.W 2 2 0, shape.C)
+            return [ (if isMax then MaxPool p else AvgPool p) ], windowOut shape k stride pad shape.C
         }
 
     if shape.H >= 2 && shape.W >= 2 then
@@ -113,8 +150,9 @@ let private block (shape: Shape3) : Gen<Layer list * Shape3> =
     else
         convLike
 
-/// A small valid float model: 1-3 blocks, then optionally global pooling or flatten, and a dense layer.
-let smallModel: Gen<Model> =
+/// A small valid float model: 1-3 blocks, then optionally global pooling or flatten, and a dense layer; with
+/// geometry, asymmetric convolution padding and padded pools now and then.
+let smallModelWith (geometry: bool) : Gen<Model> =
     gen {
         let! h = Gen.choose (3, 10)
         let! w = Gen.choose (3, 10)
@@ -126,7 +164,7 @@ let smallModel: Gen<Model> =
                 if i = 0 then
                     return acc, shape
                 else
-                    let! layers, next = block shape
+                    let! layers, next = block geometry shape
                     return! blocks (i - 1) next (acc @ layers)
             }
 
@@ -166,6 +204,9 @@ let smallModel: Gen<Model> =
             Meta = Map.empty
         }
     }
+
+/// Small valid float models, now and then with asymmetric convolution padding and padded pools.
+let smallModel: Gen<Model> = smallModelWith true
 
 /// A seeded list of calibration-like inputs in [0, 1).
 let inputs (seed: int) (count: int) (shape: Shape3) : Tensor list =

@@ -142,6 +142,89 @@ type HilTests() =
             Assert.That(r.Mismatches, Is.EqualTo 0)
 
     [<Test>]
+    member _.``asymmetric convolution padding and zero-padded max and average pools are bit-exact on the board``() =
+        requireToolchain ()
+        let rng = Random 12
+
+        let pad t b l r = {
+            Top = t
+            Bottom = b
+            Left = l
+            Right = r
+        }
+
+        let withBias (c: ConvSpec) = {
+            c with
+                Bias = Array.init c.OutChannels (fun _ -> float32 (rng.NextDouble() - 0.3) * 0.2f)
+        }
+
+        let conv inC outC k stride p =
+            Conv2d(
+                withBias {
+                    Architectures.conv rng inC outC k stride 0 with
+                        Pad = p
+                }
+            )
+
+        let pool k stride p = {
+            KernelH = k
+            KernelW = k
+            StrideH = stride
+            StrideW = stride
+            Pad = p
+        }
+
+        // 16x16x1: an even kernel padded 'same' (bottom and right only), a max pool over the padding after a ReLU,
+        // a depthwise and a strided conv padded unevenly, average pools counting their padding (3x3 around, then
+        // 2x2 over the bottom and right edges).
+        let m = {
+            Name = "padded"
+            Input = Shape3(16, 16, 1)
+            Classes = [ "a"; "b"; "c" ]
+            Meta = Map.empty
+            Layers = [
+                conv 1 4 2 1 (pad 0 1 0 1) // 16x16x4
+                BatchNorm(Architectures.batchNorm 4)
+                ReLU
+                MaxPool(pool 3 2 (pad 1 1 1 1)) // 8x8x4
+                DepthwiseConv2d(
+                    withBias {
+                        Architectures.depthwise rng 4 3 1 0 with
+                            Pad = pad 1 0 0 1
+                    }
+                ) // 7x7x4
+                ReLU
+                conv 4 8 3 2 (pad 0 2 1 1) // 4x4x8
+                BatchNorm(Architectures.batchNorm 8)
+                ReLU
+                AvgPool(pool 3 1 (pad 1 1 1 1)) // 4x4x8
+                AvgPool(pool 2 2 (pad 0 1 0 1)) // 2x2x8
+                Flatten
+                Dense(Architectures.dense rng 32 3)
+            ]
+        }
+
+        let calibration = Lower.randomCalibration 12 16 m.Input
+
+        for lowering, weights in [ LowerOptions.Int8, "int8"; LowerOptions.Ternary, "ternary" ] do
+            let im =
+                match Lower.lower lowering calibration m with
+                | Ok im -> im
+                | Error e -> failwith e
+
+            Assert.That(ModelFile.intVersion im, Is.EqualTo 3us, "the model needs format version 3")
+
+            for kernels in [ Dsp; Reference ] do
+                let r =
+                    Hil.run {
+                        options "qemu-mps2-an386" kernels im 8 with
+                            Weights = weights
+                    }
+
+                Assert.That(r.Mismatches, Is.EqualTo 0, $"{weights}, {kernels.Name} kernels")
+                Assert.That(r.Samples, Is.EqualTo 8)
+
+    [<Test>]
     member _.``mps2-an386 with DSP kernels is bit-exact and reports its cost``() =
         requireToolchain ()
         let r = Hil.run (options "qemu-mps2-an386" Dsp ternary 12)

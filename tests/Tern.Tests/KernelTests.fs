@@ -21,7 +21,7 @@ module KernelGen =
         Out: Shape3
         Kernel: int * int
         Stride: int * int
-        Pad: int * int
+        Pad: Padding
         /// One row per output channel; values in {-1, 0, +1} when Ternary.
         Weights: sbyte[]
         Bias: int[]
@@ -39,6 +39,7 @@ module KernelGen =
         In: Shape3
         Kernel: int * int
         Stride: int * int
+        Pad: Padding
         M: int
         S: int
         ZIn: int
@@ -122,14 +123,37 @@ module KernelGen =
                 1, Gen.choose (-(1 <<< 30), 1 <<< 30)
             ])
 
-    /// A window along an input axis of length n: kernel 1..5, pad in [0, kernel) leaving at least one output, stride 1..3.
-    let private window (n: int) : Gen<int * int * int> =
+    /// Paddings before and after an input axis of length n for a kernel k: each in [0, k), equal two times in three
+    /// (symmetric), raised after where needed so at least one window fits.
+    let padding (n: int) (k: int) : Gen<int * int> =
+        gen {
+            let! before = Gen.choose (0, k - 1)
+            let! asymmetric = Gen.frequency [ 2, Gen.constant false; 1, Gen.constant true ]
+
+            let! after =
+                if asymmetric then
+                    Gen.choose (0, k - 1)
+                else
+                    Gen.constant before
+            // n >= 1, so this stays below k
+            return before, max after (k - n - before)
+        }
+
+    /// A window along an input axis of length n: kernel 1..5, paddings (before, after) from `padding`, stride 1..3.
+    let private window (n: int) : Gen<int * (int * int) * int> =
         gen {
             let! k = Gen.choose (1, 5)
-            let! p = Gen.choose (max 0 ((k - n + 1) / 2), k - 1)
+            let! p = padding n k
             let! s = Gen.choose (1, 3)
             return k, p, s
         }
+
+    let private pad ((top, bottom): int * int) ((left, right): int * int) : Padding = {
+        Top = top
+        Bottom = bottom
+        Left = left
+        Right = right
+    }
 
     /// A convolution-like case of the given kind reading a tensor of the given shape and zero point.
     let convOn (kind: IntLayerKind) (ternary: bool) (inS: Shape3) (zIn: int) : Gen<ConvCase> =
@@ -140,8 +164,10 @@ module KernelGen =
                 | IntLayerKind.Depthwise -> Gen.zip (window inS.H) (window inS.W)
                 | IntLayerKind.Pointwise ->
                     Gen.zip (Gen.choose (1, 3)) (Gen.choose (1, 3))
-                    |> Gen.map (fun (a, b) -> (1, 0, a), (1, 0, b))
-                | _ -> Gen.constant ((1, 0, 1), (1, 0, 1))
+                    |> Gen.map (fun (a, b) -> (1, (0, 0), a), (1, (0, 0), b))
+                | _ -> Gen.constant ((1, (0, 0), 1), (1, (0, 0), 1))
+
+            let padding = pad ph pw
 
             let! outC =
                 if kind = IntLayerKind.Depthwise then
@@ -149,7 +175,21 @@ module KernelGen =
                 else
                     Gen.choose (1, 17)
 
-            let outS = IntConvLayer.OutputShapeOf(kind, inS, kh, kw, sh, sw, ph, pw, outC)
+            let outS =
+                IntConvLayer.OutputShapeOf(
+                    kind,
+                    inS,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    padding.Top,
+                    padding.Bottom,
+                    padding.Left,
+                    padding.Right,
+                    outC
+                )
+
             let fanIn = IntConvLayer.FanInOf(kind, inS, kh, kw)
 
             let! weights =
@@ -171,7 +211,7 @@ module KernelGen =
                 Out = outS
                 Kernel = (kh, kw)
                 Stride = (sh, sw)
-                Pad = (ph, pw)
+                Pad = padding
                 Weights = weights
                 Bias = b
                 M = Array.map fst ms
@@ -200,13 +240,22 @@ module KernelGen =
             return! convOn kind ternary (Shape3(h, w, c)) zIn
         }
 
-    /// A pooling case reading a tensor of the given shape and zero point (GlobalAvgPool's window is the whole plane).
+    /// A pooling case reading a tensor of the given shape and zero point (GlobalAvgPool's window is the whole plane);
+    /// max and average pools are zero-padded half the time, and their windows may then exceed the input.
     let poolOn (kind: IntLayerKind) (inS: Shape3) (zIn: int) : Gen<PoolCase> =
         gen {
-            let! kh = Gen.choose (1, min 4 inS.H)
-            let! kw = Gen.choose (1, min 4 inS.W)
+            let! padded =
+                if kind = IntLayerKind.GlobalAvgPool then
+                    Gen.constant false
+                else
+                    Gen.elements [ false; true ]
+
+            let! kh = Gen.choose (1, if padded then 4 else min 4 inS.H)
+            let! kw = Gen.choose (1, if padded then 4 else min 4 inS.W)
             let! sh = Gen.choose (1, 3)
             let! sw = Gen.choose (1, 3)
+            let! ph = if padded then padding inS.H kh else Gen.constant (0, 0)
+            let! pw = if padded then padding inS.W kw else Gen.constant (0, 0)
 
             let kh, kw =
                 if kind = IntLayerKind.GlobalAvgPool then
@@ -229,6 +278,7 @@ module KernelGen =
                 In = inS
                 Kernel = (kh, kw)
                 Stride = (sh, sw)
+                Pad = pad ph pw
                 M = fst ms
                 S = snd ms
                 ZIn = zIn
@@ -249,7 +299,7 @@ module KernelGen =
         }
 
     let toConv (name: string) (c: ConvCase) : IntConvLayer =
-        let (kh, kw), (sh, sw), (ph, pw) = c.Kernel, c.Stride, c.Pad
+        let (kh, kw), (sh, sw), p = c.Kernel, c.Stride, c.Pad
         let rows = c.Out.C
         let rowLength = c.Weights.Length / rows
 
@@ -263,8 +313,10 @@ module KernelGen =
                 kw,
                 sh,
                 sw,
-                ph,
-                pw,
+                p.Top,
+                p.Bottom,
+                p.Left,
+                p.Right,
                 (if c.Ternary then WeightKind.Ternary else WeightKind.Int8),
                 (if c.Ternary then null else c.Weights),
                 (if c.Ternary then
@@ -287,13 +339,34 @@ module KernelGen =
         layer
 
     let toPool (name: string) (c: PoolCase) : IntPoolLayer =
-        let (kh, kw), (sh, sw) = c.Kernel, c.Stride
+        let (kh, kw), (sh, sw), p = c.Kernel, c.Stride, c.Pad
 
         let out =
-            Shape3(IntConvLayer.ConvOut(c.In.H, kh, sh, 0), IntConvLayer.ConvOut(c.In.W, kw, sw, 0), c.In.C)
+            IntPoolLayer.OutputShapeOf(c.In, kh, kw, sh, sw, p.Top, p.Bottom, p.Left, p.Right)
 
         let layer =
-            IntPoolLayer(name, c.Kind, c.In, out, kh, kw, sh, sw, c.M, c.S, c.ZIn, c.ZOut, c.Lo, c.Hi, 1.0f, 1.0f)
+            IntPoolLayer(
+                name,
+                c.Kind,
+                c.In,
+                out,
+                kh,
+                kw,
+                sh,
+                sw,
+                p.Top,
+                p.Bottom,
+                p.Left,
+                p.Right,
+                c.M,
+                c.S,
+                c.ZIn,
+                c.ZOut,
+                c.Lo,
+                c.Hi,
+                1.0f,
+                1.0f
+            )
 
         layer.Validate()
         layer
@@ -372,7 +445,8 @@ let private convProperty (kind: IntLayerKind) (ternary: bool) : Property =
                 (fun l i o -> ConvT2.Optimized(ConvT2.Prepare(layer, l), ReadOnlySpan i, Span o))
 
         agree layer x scalar optimized
-        |> Prop.classify (fst c.Pad > 0 || snd c.Pad > 0) "padded"
+        |> Prop.classify (not (Padding.isNone c.Pad)) "padded"
+        |> Prop.classify (not (Padding.isSymmetric c.Pad)) "asymmetric padding"
         |> Prop.classify (c.ZIn = -128 || c.ZIn = 127) "input zero at an edge")
 
 let private poolProperty (kind: IntLayerKind) : Property =
@@ -392,7 +466,9 @@ let private poolProperty (kind: IntLayerKind) : Property =
                 MaxPoolS8.Optimized(MaxPoolS8.Prepare(layer, l), ReadOnlySpan i, Span o))
         else
             agree layer x (fun i o -> AvgPoolS8.Scalar(layer, ReadOnlySpan i, Span o)) (fun l i o ->
-                AvgPoolS8.Optimized(AvgPoolS8.Prepare(layer, l), ReadOnlySpan i, Span o)))
+                AvgPoolS8.Optimized(AvgPoolS8.Prepare(layer, l), ReadOnlySpan i, Span o))
+        |> Prop.classify layer.IsPadded "padded"
+        |> Prop.classify (not (Padding.isSymmetric c.Pad)) "asymmetric padding")
 
 [<Property(MaxTest = 150)>]
 let ``ConvS8 conv: optimized = scalar = reference`` () = convProperty IntLayerKind.Conv false
@@ -533,7 +609,7 @@ let ``Channel sweep 1..40 agrees at every SIMD level`` () =
                 In = inS
                 Kernel = (3, 3)
                 Stride = (stride, 1)
-                Pad = (1, 1)
+                Pad = Padding.symmetric 1 1
                 Out = Shape3(IntConvLayer.ConvOut(5, 3, stride, 1), IntConvLayer.ConvOut(4, 3, 1, 1), channels)
                 Weights =
                     Array.init (channels * 9) (fun _ ->
@@ -556,6 +632,17 @@ let ``Channel sweep 1..40 agrees at every SIMD level`` () =
                 In = inS
                 Kernel = (2, 3)
                 Stride = (1, 2)
+                // every third channel count pads the pools on all four sides differently
+                Pad =
+                    if channels % 3 = 0 then
+                        {
+                            Top = 1
+                            Bottom = 0
+                            Left = 0
+                            Right = 2
+                        }
+                    else
+                        Padding.none
         }
 
         let mp = toPool "mp" pc

@@ -104,12 +104,15 @@ let private withinScaleBound (layer: IntConvLayer) (input: sbyte[]) (output: sby
                 | IntLayerKind.Depthwise ->
                     for kh in 0 .. layer.KernelH - 1 do
                         for kw in 0 .. layer.KernelW - 1 do
-                            add (oh * layer.StrideH - layer.PadH + kh) (ow * layer.StrideW - layer.PadW + kw) c
+                            add (oh * layer.StrideH - layer.PadTop + kh) (ow * layer.StrideW - layer.PadLeft + kw) c
                 | _ ->
                     for kh in 0 .. layer.KernelH - 1 do
                         for kw in 0 .. layer.KernelW - 1 do
                             for ic in 0 .. inS.C - 1 do
-                                add (oh * layer.StrideH - layer.PadH + kh) (ow * layer.StrideW - layer.PadW + kw) ic
+                                add
+                                    (oh * layer.StrideH - layer.PadTop + kh)
+                                    (ow * layer.StrideW - layer.PadLeft + kw)
+                                    ic
 
                 let sW = float layer.WeightScale[c]
                 let exact = sIn * sW * float sum + float bias[c]
@@ -165,6 +168,161 @@ let ``every lowered conv-like layer stays within the bound derived from its scal
             input <- outputs[i]
 
         ok)
+
+/// Whether a float model has the geometry beyond symmetric convolution padding.
+let private hasNewGeometry (model: Model) : bool =
+    model.Layers
+    |> List.exists (function
+        | MaxPool p
+        | AvgPool p -> not (Padding.isNone p.Pad)
+        | Conv2d c
+        | DepthwiseConv2d c -> not (Padding.isSymmetric c.Pad)
+        | _ -> false)
+
+[<Property(MaxTest = 40)>]
+let ``a lowered model runs bit-exactly on the F# reference, the C# scalar kernels and the optimised ones`` () =
+    let arb =
+        Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
+
+    Prop.forAll arb (fun (model, options) ->
+        let im = lowerOk options (Generators.inputs 3 4 model.Input) model
+
+        let runners = [
+            Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Scalar)
+            for l in KernelTests.KernelGen.levels ->
+                Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Optimized, l)
+        ]
+
+        Generators.inputs 4 2 model.Input
+        |> List.forall (fun x ->
+            let q = Lower.quantizeInput im x
+            let expected = IntReference.runLayers im q |> List.toArray
+            runners |> List.forall (fun r -> r.RunLayers q = expected))
+        |> Prop.classify (hasNewGeometry model) "asymmetric or pool padding")
+
+[<Property(MaxTest = 300)>]
+let ``integer layers give the float layers' output shapes for any padding`` () =
+    let arb =
+        gen {
+            let! h = Gen.choose (1, 9)
+            let! w = Gen.choose (1, 9)
+            let! kh = Gen.choose (1, 4)
+            let! kw = Gen.choose (1, 4)
+            let! sh = Gen.choose (1, 3)
+            let! sw = Gen.choose (1, 3)
+            let! top, bottom = KernelTests.KernelGen.padding h kh
+            let! left, right = KernelTests.KernelGen.padding w kw
+
+            let! kind =
+                Gen.elements [ IntLayerKind.Conv; IntLayerKind.Depthwise; IntLayerKind.MaxPool ]
+
+            let pad = {
+                Top = top
+                Bottom = bottom
+                Left = left
+                Right = right
+            }
+
+            return Shape3(h, w, 2), (kh, kw, sh, sw), pad, kind
+        }
+        |> Arb.fromGen
+
+    Prop.forAll arb (fun (inS, (kh, kw, sh, sw), pad, kind) ->
+        let conv: ConvSpec = {
+            InChannels = 2
+            OutChannels = 2
+            KernelH = kh
+            KernelW = kw
+            StrideH = sh
+            StrideW = sw
+            Pad = pad
+            Weight = Array.zeroCreate (2 * kh * kw * 2)
+            Bias = Array.zeroCreate 2
+        }
+
+        let pool: PoolSpec = {
+            KernelH = kh
+            KernelW = kw
+            StrideH = sh
+            StrideW = sw
+            Pad = pad
+        }
+
+        let floatLayer, intShape =
+            match kind with
+            | IntLayerKind.MaxPool ->
+                MaxPool pool, IntPoolLayer.OutputShapeOf(inS, kh, kw, sh, sw, pad.Top, pad.Bottom, pad.Left, pad.Right)
+            | _ ->
+                Conv2d conv,
+                IntConvLayer.OutputShapeOf(kind, inS, kh, kw, sh, sw, pad.Top, pad.Bottom, pad.Left, pad.Right, 2)
+
+        (Model.outputShape inS floatLayer = Ok intShape)
+        |> Prop.classify (not (Padding.isSymmetric pad)) "asymmetric")
+
+/// The float pool of a lowered pool layer: its geometry as a PoolSpec.
+let private poolSpecOf (p: IntPoolLayer) : PoolSpec = {
+    KernelH = p.KernelH
+    KernelW = p.KernelW
+    StrideH = p.StrideH
+    StrideW = p.StrideW
+    Pad = {
+        Top = p.PadTop
+        Bottom = p.PadBottom
+        Left = p.PadLeft
+        Right = p.PadRight
+    }
+}
+
+[<Property(MaxTest = 60)>]
+let ``every lowered pool computes the float pool of its dequantized input`` () =
+    let arb =
+        Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
+
+    Prop.forAll arb (fun (model, options) ->
+        let im = lowerOk options (Generators.inputs 5 4 model.Input) model
+        let x = Generators.inputs 6 1 model.Input |> List.head |> Lower.quantizeInput im
+        let outputs = IntReference.runLayers im x |> List.toArray
+        let mutable ok = true
+        let mutable padded = false
+
+        for i in 0 .. im.Layers.Length - 1 do
+            match im.Layers[i] with
+            | :? IntPoolLayer as p when p.Kind <> IntLayerKind.GlobalAvgPool ->
+                padded <- padded || p.IsPadded
+                let input = if i = 0 then x else outputs[i - 1]
+                let sIn, sOut = float p.InputScale, float p.OutputScale
+
+                let real =
+                    Tensor.ofArray p.Input (input |> Array.map (fun q -> float32 (sIn * float (int q - p.InputZero))))
+
+                let layer =
+                    if p.Kind = IntLayerKind.MaxPool then
+                        MaxPool(poolSpecOf p)
+                    else
+                        AvgPool(poolSpecOf p)
+
+                let expected = (Forward.layer layer real).Data
+
+                let lo, hi =
+                    sOut * float (p.ActMin - p.OutputZero), sOut * float (p.ActMax - p.OutputZero)
+
+                outputs[i]
+                |> Array.iteri (fun j q ->
+                    let got = sOut * float (int q - p.OutputZero)
+                    let want = min hi (max lo (float expected[j]))
+                    // max: exact (a padded position is the code of 0); average: one rounding, 2^-31 dyadic error
+                    let bound =
+                        (if p.Kind = IntLayerKind.MaxPool then
+                             0.0
+                         else
+                             sOut * (0.5 + 1e-6))
+                        + 1e-6 * (1.0 + abs want)
+
+                    if abs (got - want) > bound then
+                        ok <- false)
+            | _ -> ()
+
+        ok |> Prop.classify padded "padded pool")
 
 [<Test>]
 let ``int8 lowering of the default model tracks the float model`` () =

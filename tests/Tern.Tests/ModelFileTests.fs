@@ -29,18 +29,20 @@ module private IntGen =
     let private pack (rows: int) (rowLength: int) (values: sbyte[]) : PackedTernary =
         PackedTernary.Pack(rows, rowLength, ReadOnlySpan values)
 
-    let private axis (size: int) : Gen<int * int> =
+    /// Kernel and paddings (before, after) along an axis: each padding 0 or 1, symmetric or not, a window fits.
+    let private axis (size: int) : Gen<int * int * int> =
         gen {
-            let! pad = Gen.choose (0, 1)
-            let! k = Gen.choose (pad + 1, min 3 (size + 2 * pad))
-            return k, pad
+            let! before = Gen.choose (0, 1)
+            let! after = Gen.frequency [ 2, Gen.constant before; 1, Gen.choose (0, 1) ]
+            let! k = Gen.choose (max before after + 1, min 3 (size + before + after))
+            return k, before, after
         }
 
     let private convLayer (name: string) (s: Shape3) (kind: IntLayerKind) : Gen<IntLayer> =
         gen {
             let spatial = kind = IntLayerKind.Conv || kind = IntLayerKind.Depthwise
-            let! kh, ph = if spatial then axis s.H else Gen.constant (1, 0)
-            let! kw, pw = if spatial then axis s.W else Gen.constant (1, 0)
+            let! kh, pt, pb = if spatial then axis s.H else Gen.constant (1, 0, 0)
+            let! kw, pl, pr = if spatial then axis s.W else Gen.constant (1, 0, 0)
 
             let! sh =
                 if kind = IntLayerKind.Dense then
@@ -60,7 +62,9 @@ module private IntGen =
                 else
                     Gen.choose (1, 4)
 
-            let output = IntConvLayer.OutputShapeOf(kind, s, kh, kw, sh, sw, ph, pw, outC)
+            let output =
+                IntConvLayer.OutputShapeOf(kind, s, kh, kw, sh, sw, pt, pb, pl, pr, outC)
+
             let fanIn = IntConvLayer.FanInOf(kind, s, kh, kw)
 
             let! ternary = Gen.elements [ true; false ]
@@ -89,8 +93,10 @@ module private IntGen =
                     kw,
                     sh,
                     sw,
-                    ph,
-                    pw,
+                    pt,
+                    pb,
+                    pl,
+                    pr,
                     (if ternary then WeightKind.Ternary else WeightKind.Int8),
                     (if ternary then null else int8),
                     (if ternary then pack outC fanIn tern else null),
@@ -112,23 +118,22 @@ module private IntGen =
         gen {
             let isGlobal = kind = IntLayerKind.GlobalAvgPool
 
-            let! kh =
+            // max and average pools are padded now and then
+            let! kh, pt, pb =
                 if isGlobal then
-                    Gen.constant s.H
+                    Gen.constant (s.H, 0, 0)
                 else
-                    Gen.choose (1, min 3 s.H)
+                    Gen.frequency [ 2, Gen.choose (1, min 3 s.H) |> Gen.map (fun k -> k, 0, 0); 1, axis s.H ]
 
-            let! kw =
+            let! kw, pl, pr =
                 if isGlobal then
-                    Gen.constant s.W
+                    Gen.constant (s.W, 0, 0)
                 else
-                    Gen.choose (1, min 3 s.W)
+                    Gen.frequency [ 2, Gen.choose (1, min 3 s.W) |> Gen.map (fun k -> k, 0, 0); 1, axis s.W ]
 
             let! sh = if isGlobal then Gen.constant 1 else Gen.choose (1, 2)
             let! sw = if isGlobal then Gen.constant 1 else Gen.choose (1, 2)
-
-            let output =
-                Shape3(IntConvLayer.ConvOut(s.H, kh, sh, 0), IntConvLayer.ConvOut(s.W, kw, sw, 0), s.C)
+            let output = IntPoolLayer.OutputShapeOf(s, kh, kw, sh, sw, pt, pb, pl, pr)
 
             let! m = multiplier
             let! shift = Gen.choose (1, 62)
@@ -139,7 +144,29 @@ module private IntGen =
             let! sOut = scale
 
             return
-                IntPoolLayer(name, kind, s, output, kh, kw, sh, sw, m, shift, zIn, zOut, lo, hi, sIn, sOut) :> IntLayer
+                IntPoolLayer(
+                    name,
+                    kind,
+                    s,
+                    output,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    pt,
+                    pb,
+                    pl,
+                    pr,
+                    m,
+                    shift,
+                    zIn,
+                    zOut,
+                    lo,
+                    hi,
+                    sIn,
+                    sOut
+                )
+                :> IntLayer
         }
 
     let private layer (i: int) (s: Shape3) : Gen<IntLayer> =
@@ -208,7 +235,19 @@ let private dumpInt (m: IntModel) : string =
 
         match l with
         | :? IntConvLayer as c ->
-            add (join [ c.KernelH; c.KernelW; c.StrideH; c.StrideW; c.PadH; c.PadW ])
+            add (
+                join [
+                    c.KernelH
+                    c.KernelW
+                    c.StrideH
+                    c.StrideW
+                    c.PadTop
+                    c.PadBottom
+                    c.PadLeft
+                    c.PadRight
+                ]
+            )
+
             add c.WeightKind
 
             add (
@@ -246,6 +285,10 @@ let private dumpInt (m: IntModel) : string =
                     p.KernelW
                     p.StrideH
                     p.StrideW
+                    p.PadTop
+                    p.PadBottom
+                    p.PadLeft
+                    p.PadRight
                     p.Multiplier
                     p.Shift
                     p.InputZero
@@ -424,7 +467,8 @@ let ``integer models round-trip with every field and the hash is stable`` () =
         ok
         |> Prop.classify (kinds |> Array.contains WeightKind.Ternary) "ternary"
         |> Prop.classify (kinds |> Array.contains WeightKind.Int8) "int8"
-        |> Prop.classify (m.Layers |> Array.exists (fun l -> l :? IntPoolLayer)) "pool")
+        |> Prop.classify (m.Layers |> Array.exists (fun l -> l :? IntPoolLayer)) "pool"
+        |> Prop.classify (ModelFile.intVersion m = 3us) "version 3 (asymmetric or pool padding)")
 
 [<Test>]
 let ``different models have different hashes`` () =
@@ -757,6 +801,67 @@ let ``a model is written in the lowest version that holds it`` () =
         let meta = back.Metadata |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
         Assert.That((meta = Map [ "source.sha256", "ab"; "source.file", "b.onnx" ]), Is.True, $"{meta}")
     | other -> Assert.Fail $"{other}"
+
+    // Integer layers: asymmetric convolution padding and any pool padding need version 3 too.
+    let inS = Shape3(3, 3, 1)
+
+    let intConv (pt, pb, pl, pr) : IntLayer =
+        let outS =
+            IntConvLayer.OutputShapeOf(IntLayerKind.Conv, inS, 3, 3, 1, 1, pt, pb, pl, pr, 1)
+
+        IntConvLayer(
+            "c",
+            IntLayerKind.Conv,
+            inS,
+            outS,
+            3,
+            3,
+            1,
+            1,
+            pt,
+            pb,
+            pl,
+            pr,
+            WeightKind.Int8,
+            Array.init 9 sbyte,
+            null,
+            [| 7 |],
+            [| 1 <<< 30 |],
+            [| 31 |],
+            2,
+            -1,
+            -128,
+            127,
+            0.5f,
+            0.25f,
+            [| 0.125f |]
+        )
+
+    let intPool (kind, (pt, pb, pl, pr)) : IntLayer =
+        let outS = IntPoolLayer.OutputShapeOf(inS, 2, 2, 1, 1, pt, pb, pl, pr)
+        IntPoolLayer("p", kind, inS, outS, 2, 2, 1, 1, pt, pb, pl, pr, 1 <<< 30, 32, 3, 3, -128, 127, 0.5f, 0.5f)
+
+    for what, layer, expected in
+        [
+            "int symmetric conv padding", intConv (1, 1, 0, 0), 1us
+            "int asymmetric conv padding", intConv (1, 0, 0, 1), 3us
+            "int right-padded conv", intConv (0, 0, 0, 2), 3us
+            "int unpadded max pool", intPool (IntLayerKind.MaxPool, (0, 0, 0, 0)), 1us
+            "int padded max pool", intPool (IntLayerKind.MaxPool, (0, 1, 0, 0)), 3us
+            "int symmetrically padded average pool", intPool (IntLayerKind.AvgPool, (1, 1, 1, 1)), 3us
+        ] do
+        let m =
+            IntModel(what, inS, 0.5f, 3, [| layer |], Array.init layer.Output.C (sprintf "k%d"))
+
+        let bytes = ModelFile.serializeInt m
+        Assert.That(version bytes, Is.EqualTo expected, what)
+        Assert.That(ModelFile.intVersion m, Is.EqualTo expected, what)
+
+        match ModelFile.deserialize bytes with
+        | Ok(IntegerModel back) ->
+            Assert.That(dumpInt back, Is.EqualTo(dumpInt m), what)
+            Assert.That(ModelFile.serializeInt back, Is.EqualTo<byte>(bytes), what)
+        | other -> Assert.Fail $"{what}: {other}"
 
 [<Test>]
 let ``metadata with a repeated key is rejected`` () =

@@ -121,7 +121,7 @@ module private ModelGen =
                     c with
                         Kernel = (k, k)
                         Stride = (s, s)
-                        Pad = (p, p)
+                        Pad = Padding.symmetric p p
                         Out = outS
                         Weights =
                             Array.init (outC * fanIn) (fun _ ->

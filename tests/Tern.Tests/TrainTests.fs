@@ -15,14 +15,14 @@ module private TrainGen =
     let randomArray (rng: Random) (n: int) (scale: float32) : float32[] =
         Array.init n (fun _ -> scale * (2.0f * float32 (rng.NextDouble()) - 1.0f))
 
-    let conv (rng: Random) inC outC k stride pad perOut : ConvSpec = {
+    let conv (rng: Random) inC outC k stride (pad: Padding) perOut : ConvSpec = {
         InChannels = inC
         OutChannels = outC
         KernelH = k
         KernelW = k
         StrideH = stride
         StrideW = stride
-        Pad = Padding.symmetric pad pad
+        Pad = pad
         Weight = randomArray rng (outC * perOut) 0.8f
         Bias = randomArray rng outC 0.3f
     }
@@ -62,7 +62,7 @@ module private TrainGen =
         OutC: int
         K: int
         Stride: int
-        Pad: int
+        Pad: Padding
         Batch: int
         Seed: int
     }
@@ -76,7 +76,28 @@ module private TrainGen =
             let! c = Gen.choose (1, 3)
             let! outC = Gen.choose (1, 4)
             let! stride = Gen.choose (1, 2)
-            let! pad = if kind = 2 then Gen.constant 0 else Gen.choose (0, k - 1)
+            // half the padded layers differ on every side (h, w >= k: every window fits)
+            let side = Gen.choose (0, k - 1)
+
+            let! pad =
+                if kind = 2 then
+                    Gen.constant Padding.none
+                else
+                    Gen.oneof [
+                        side |> Gen.map (fun p -> Padding.symmetric p p)
+                        Gen.map4
+                            (fun t b l r -> {
+                                Top = t
+                                Bottom = b
+                                Left = l
+                                Right = r
+                            })
+                            side
+                            side
+                            side
+                            side
+                    ]
+
             let! batch = Gen.choose (1, 3)
             let! seed = Gen.choose (0, 100000)
 
@@ -103,7 +124,7 @@ module private TrainGen =
             match cc.Kind with
             | 0 -> Conv2d(conv rng cc.C cc.OutC cc.K cc.Stride cc.Pad (cc.K * cc.K * cc.C))
             | 1 -> DepthwiseConv2d(conv rng cc.C cc.C cc.K cc.Stride cc.Pad (cc.K * cc.K))
-            | _ -> Pointwise(conv rng cc.C cc.OutC 1 cc.Stride 0 cc.C)
+            | _ -> Pointwise(conv rng cc.C cc.OutC 1 cc.Stride Padding.none cc.C)
 
         headed rng input [ layer ]
 
@@ -187,7 +208,8 @@ let ``Conv2d, DepthwiseConv2d and Pointwise gradients match central differences 
         |> Prop.classify (cc.Kind = 0) "conv2d"
         |> Prop.classify (cc.Kind = 1) "depthwise"
         |> Prop.classify (cc.Kind = 2) "pointwise"
-        |> Prop.classify (cc.Pad > 0) "padded"
+        |> Prop.classify (not (Padding.isNone cc.Pad)) "padded"
+        |> Prop.classify (not (Padding.isSymmetric cc.Pad)) "asymmetric padding"
         |> Prop.classify (cc.Stride > 1) "strided")
 
 [<Test>]
@@ -208,7 +230,7 @@ let ``BatchNorm in training mode has batch-statistics gradients that match centr
     let inputs, labels = batchOf rng input 3 -1.0f 2.0f
     gradCheck (headed rng input [ bn 3 ]) None inputs labels |> assertNoFailures
 
-    gradCheck (headed rng input [ Conv2d(conv rng 3 2 3 1 1 27); bn 2 ]) None inputs labels
+    gradCheck (headed rng input [ Conv2d(conv rng 3 2 3 1 (Padding.symmetric 1 1) 27); bn 2 ]) None inputs labels
     |> assertNoFailures
 
 [<Test>]
@@ -233,18 +255,26 @@ let ``MaxPool, AvgPool and GlobalAvgPool gradients match central differences`` (
     let rng = Random(9)
     let input = Shape3(4, 5, 2)
 
-    let pool k s = {
+    let padded k s (t, b, l, r) = {
         KernelH = k
         KernelW = k
         StrideH = s
         StrideW = s
-        Pad = Padding.none
+        Pad = {
+            Top = t
+            Bottom = b
+            Left = l
+            Right = r
+        }
     }
 
-    // Distinct values 0.05 apart: no window maximum changes under a 3e-3 perturbation.
+    let pool k s = padded k s (0, 0, 0, 0)
+
+    // Distinct values 0.05 apart and at least 0.025 from 0 (a padded position's value): no window maximum
+    // changes under a 3e-3 perturbation.
     let distinct () =
         let perm = Array.init input.Size id |> Array.sortBy (fun _ -> rng.Next())
-        perm |> Array.map (fun i -> float32 i * 0.05f - 1.0f)
+        perm |> Array.map (fun i -> float32 i * 0.05f - 0.975f)
 
     for layers in
         [
@@ -253,6 +283,11 @@ let ``MaxPool, AvgPool and GlobalAvgPool gradients match central differences`` (
             [ AvgPool(pool 2 2) ]
             [ AvgPool(pool 3 1) ]
             [ GlobalAvgPool ]
+            // zero-padded: a padded maximum passes no gradient, a padded average keeps the whole window's divisor
+            [ MaxPool(padded 2 2 (0, 1, 1, 0)) ]
+            [ MaxPool(padded 3 2 (1, 2, 2, 1)) ]
+            [ AvgPool(padded 3 1 (1, 0, 0, 2)) ]
+            [ AvgPool(padded 2 2 (1, 1, 0, 1)) ]
         ] do
         let model = headed rng input layers
         let inputs = Array.init 2 (fun _ -> distinct ())
@@ -287,8 +322,8 @@ let ``Dense alone and the class-weighted loss have gradients that match central 
 
     Assert.That(Train.loss model (Some [| 0.5f; 2.0f; 1.0f |]) inputs labels, Is.EqualTo(expected).Within(1e-9))
 
-let private pathsAgree () =
-    Prop.forAll (Arb.fromGen (Gen.zip Generators.smallModel (Gen.choose (0, 10000)))) (fun (model, seed) ->
+let private pathsAgree (models: Gen<Model>) =
+    Prop.forAll (Arb.fromGen (Gen.zip models (Gen.choose (0, 10000)))) (fun (model, seed) ->
         let rng = Random(seed)
         let n = 1 + seed % 4
         let inputs = Array.init n (fun _ -> randomArray rng model.Input.Size 1.0f)
@@ -337,19 +372,31 @@ let private pathsAgree () =
         true
         |> Prop.classify (model.Layers |> List.exists (fun l -> l.IsBatchNorm)) "with batchnorm"
         |> Prop.classify (model.Layers |> List.exists (fun l -> l.IsMaxPool)) "with maxpool"
+        |> Prop.classify
+            (model.Layers
+             |> List.exists (function
+                 | MaxPool p
+                 | AvgPool p -> not (Padding.isNone p.Pad)
+                 | Conv2d c
+                 | DepthwiseConv2d c -> not (Padding.isSymmetric c.Pad)
+                 | _ -> false))
+            "asymmetric or pool padding"
         |> Prop.classify (n = 1) "batch of one")
 
 [<Property(MaxTest = 100)>]
-let ``Naive and optimised paths agree on random models; inference agrees with Forward`` () = pathsAgree ()
+let ``Naive and optimised paths agree on random models; inference agrees with Forward`` () =
+    pathsAgree Generators.smallModel
 
 /// A case that once failed: a bias feeding a training-mode BatchNorm (true gradient zero, only noise).
 [<Property(MaxTest = 1, Replay = "3849258778553947914,2413471489033129769,26")>]
-let ``Naive and optimised paths agree on the pinned BatchNorm-after-bias case`` () = pathsAgree ()
+let ``Naive and optimised paths agree on the pinned BatchNorm-after-bias case`` () =
+    pathsAgree (Generators.smallModelWith false)
 
 /// A case that once failed: a one-channel training-mode BatchNorm at the output amplifies the two paths'
 /// different float32 summation orders to 4e-4 of the largest gradient.
 [<Property(MaxTest = 1, Replay = "1792078594166069226,10929733019785678887,12")>]
-let ``Naive and optimised paths agree on the pinned one-channel BatchNorm case`` () = pathsAgree ()
+let ``Naive and optimised paths agree on the pinned one-channel BatchNorm case`` () =
+    pathsAgree (Generators.smallModelWith false)
 
 [<Test>]
 let ``Same seed gives identical weights, whatever the thread count`` () =

@@ -1,9 +1,10 @@
 namespace Tern.Runtime.Kernels;
 
 /// <summary>
-/// Average pooling and global average pooling on int8 codes (no padding): acc = sum (q_in - z_in) over the
-/// window, then <see cref="Requantize.Apply"/> with the layer's single (M, S) approximating
-/// s_in / (s_out * window). No division anywhere.
+/// Average pooling and global average pooling on int8 codes: acc = sum (q_in - z_in) over the window, then
+/// <see cref="Requantize.Apply"/> with the layer's single (M, S) approximating s_in / (s_out * window). A padded
+/// position holds real zero: it adds nothing to the sum but counts in the window (count_include_pad).
+/// No division anywhere.
 /// </summary>
 public static unsafe class AvgPoolS8
 {
@@ -21,7 +22,11 @@ public static unsafe class AvgPoolS8
                     int acc = 0;
                     for (int ky = 0; ky < g.KernelH; ky++)
                         for (int kx = 0; kx < g.KernelW; kx++)
-                            acc += input[((oy * g.StrideH + ky) * g.InW + ox * g.StrideW + kx) * g.InC + c] - layer.InputZero;
+                        {
+                            int iy = oy * g.StrideH - g.PadTop + ky, ix = ox * g.StrideW - g.PadLeft + kx;
+                            if (iy >= 0 && iy < g.InH && ix >= 0 && ix < g.InW)
+                                acc += input[(iy * g.InW + ix) * g.InC + c] - layer.InputZero;
+                        }
                     output[(oy * g.OutW + ox) * g.OutC + c] = (sbyte)Requantize.Apply(
                         acc, layer.Multiplier, layer.Shift, layer.OutputZero, layer.ActMin, layer.ActMax);
                 }
@@ -55,8 +60,9 @@ public static unsafe class AvgPoolS8
         Optimized(p, input, output, new int[p.ScratchLength]);
 
     /// <summary>
-    /// Optimized body: per output pixel, raw codes are summed over all channels at once, then the zero point
-    /// is removed once (sum (q - z) = sum q - n * z exactly, also under int32 wrapping).
+    /// Optimized body: per output pixel, raw codes of the in-bounds taps are summed over all channels at once, then
+    /// the zero point is removed once per tap summed (sum (q - z) = sum q - n * z exactly, also under int32 wrapping;
+    /// padded taps add nothing).
     /// </summary>
     public static void Optimized(Prepared p, ReadOnlySpan<sbyte> input, Span<sbyte> output, Span<int> scratch)
     {
@@ -67,7 +73,7 @@ public static unsafe class AvgPoolS8
         var level = p.Simd;
         int channels = g.OutC, zOut = layer.OutputZero, lo = layer.ActMin, hi = layer.ActMax;
         int m = layer.Multiplier, s = layer.Shift;
-        int offset = g.KernelH * g.KernelW * layer.InputZero;
+        int zIn = layer.InputZero;
         var acc = scratch[..channels];
         fixed (sbyte* inP = input)
         fixed (sbyte* outP = output)
@@ -75,16 +81,23 @@ public static unsafe class AvgPoolS8
         {
             sbyte* o = outP;
             for (int oy = 0; oy < g.OutH; oy++)
+            {
+                int iy0 = oy * g.StrideH - g.PadTop;
+                int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(g.KernelH, g.InH - iy0);
                 for (int ox = 0; ox < g.OutW; ox++)
                 {
+                    int ix0 = ox * g.StrideW - g.PadLeft;
+                    int kx0 = Math.Max(0, -ix0), kx1 = Math.Min(g.KernelW, g.InW - ix0);
+                    int offset = (ky1 - ky0) * (kx1 - kx0) * zIn;
                     acc.Clear();
-                    sbyte* corner = inP + (oy * g.StrideH * g.InW + ox * g.StrideW) * channels;
-                    for (int ky = 0; ky < g.KernelH; ky++)
-                        for (int kx = 0; kx < g.KernelW; kx++)
+                    sbyte* corner = inP + (iy0 * g.InW + ix0) * channels;
+                    for (int ky = ky0; ky < ky1; ky++)
+                        for (int kx = kx0; kx < kx1; kx++)
                             VectorOps.Accumulate(corner + (ky * g.InW + kx) * channels, accP, channels, level);
                     for (int c = 0; c < channels; c++)
                         *o++ = (sbyte)Requantize.Apply(accP[c] - offset, m, s, zOut, lo, hi);
                 }
+            }
         }
     }
 }

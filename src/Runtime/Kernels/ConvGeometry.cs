@@ -3,19 +3,21 @@ namespace Tern.Runtime.Kernels;
 /// <summary>
 /// The window geometry a convolution kernel walks. Dense is the convolution whose input is 1x1xN
 /// (N = the HWC-flattened input), so the same loops serve Conv, Pointwise and Dense.
+/// Window (oy, ox) starts at input row oy * StrideH - PadTop and column ox * StrideW - PadLeft; bottom and right
+/// padding only show in OutH and OutW, so a kernel that bounds-checks every tap against InH and InW handles them.
 /// </summary>
 internal readonly record struct ConvGeometry(
     int InH, int InW, int InC, int OutH, int OutW, int OutC,
-    int KernelH, int KernelW, int StrideH, int StrideW, int PadH, int PadW)
+    int KernelH, int KernelW, int StrideH, int StrideW, int PadTop, int PadLeft)
 {
     public static ConvGeometry Of(IntConvLayer l) => l.Kind == IntLayerKind.Dense
         ? new ConvGeometry(1, 1, l.Input.Size, 1, 1, l.Output.C, 1, 1, 1, 1, 0, 0)
         : new ConvGeometry(l.Input.H, l.Input.W, l.Input.C, l.Output.H, l.Output.W, l.Output.C,
-            l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.PadH, l.PadW);
+            l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.PadTop, l.PadLeft);
 
     public static ConvGeometry Of(IntPoolLayer l) =>
         new(l.Input.H, l.Input.W, l.Input.C, l.Output.H, l.Output.W, l.Output.C,
-            l.KernelH, l.KernelW, l.StrideH, l.StrideW, 0, 0);
+            l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.PadTop, l.PadLeft);
 
     public int FanIn => KernelH * KernelW * InC;
 }

@@ -22,11 +22,11 @@ public static unsafe class ConvT2
                     int acc = layer.Bias[oc];
                     for (int ky = 0; ky < g.KernelH; ky++)
                     {
-                        int iy = oy * g.StrideH - g.PadH + ky;
+                        int iy = oy * g.StrideH - g.PadTop + ky;
                         if (iy < 0 || iy >= g.InH) continue;
                         for (int kx = 0; kx < g.KernelW; kx++)
                         {
-                            int ix = ox * g.StrideW - g.PadW + kx;
+                            int ix = ox * g.StrideW - g.PadLeft + kx;
                             if (ix < 0 || ix >= g.InW) continue;
                             for (int ic = 0; ic < g.InC; ic++)
                             {
@@ -101,10 +101,10 @@ public static unsafe class ConvT2
             sbyte* o = outP;
             for (int oy = 0; oy < g.OutH; oy++)
             {
-                int iy0 = oy * g.StrideH - g.PadH;
+                int iy0 = oy * g.StrideH - g.PadTop;
                 for (int ox = 0; ox < g.OutW; ox++)
                 {
-                    int ix0 = ox * g.StrideW - g.PadW;
+                    int ix0 = ox * g.StrideW - g.PadLeft;
                     bool rowInside = ix0 >= 0 && ix0 + g.KernelW <= g.InW;
                     int* d = patch;
                     for (int ky = 0; ky < g.KernelH; ky++, d += rowLen)

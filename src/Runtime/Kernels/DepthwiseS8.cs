@@ -25,11 +25,11 @@ public static unsafe class DepthwiseS8
                     int acc = layer.Bias[c];
                     for (int ky = 0; ky < g.KernelH; ky++)
                     {
-                        int iy = oy * g.StrideH - g.PadH + ky;
+                        int iy = oy * g.StrideH - g.PadTop + ky;
                         if (iy < 0 || iy >= g.InH) continue;
                         for (int kx = 0; kx < g.KernelW; kx++)
                         {
-                            int ix = ox * g.StrideW - g.PadW + kx;
+                            int ix = ox * g.StrideW - g.PadLeft + kx;
                             if (ix < 0 || ix >= g.InW) continue;
                             acc += (input[(iy * g.InW + ix) * g.InC + c] - layer.InputZero) * w[c * taps + ky * g.KernelW + kx];
                         }
@@ -106,11 +106,11 @@ public static unsafe class DepthwiseS8
                         var acc8 = Avx.LoadVector256(biasP + c0);
                         for (int ky = 0; ky < g.KernelH; ky++)
                         {
-                            int iy = oy * g.StrideH - g.PadH + ky;
+                            int iy = oy * g.StrideH - g.PadTop + ky;
                             if (iy < 0 || iy >= g.InH) continue;
                             for (int kx = 0; kx < g.KernelW; kx++)
                             {
-                                int ix = ox * g.StrideW - g.PadW + kx;
+                                int ix = ox * g.StrideW - g.PadLeft + kx;
                                 if (ix < 0 || ix >= g.InW) continue;
                                 int tap = (ky * g.KernelW + kx) * channels;
                                 var x = Avx2.Subtract(Avx2.ConvertToVector256Int32(inP + (iy * g.InW + ix) * channels + c0), z8);
@@ -125,11 +125,11 @@ public static unsafe class DepthwiseS8
                         bias.AsSpan(first).CopyTo(acc[first..]);
                         for (int ky = 0; ky < g.KernelH; ky++)
                         {
-                            int iy = oy * g.StrideH - g.PadH + ky;
+                            int iy = oy * g.StrideH - g.PadTop + ky;
                             if (iy < 0 || iy >= g.InH) continue;
                             for (int kx = 0; kx < g.KernelW; kx++)
                             {
-                                int ix = ox * g.StrideW - g.PadW + kx;
+                                int ix = ox * g.StrideW - g.PadLeft + kx;
                                 if (ix < 0 || ix >= g.InW) continue;
                                 VectorOps.MultiplyAccumulate(inP + (iy * g.InW + ix) * channels + first, zIn,
                                     wP + (ky * g.KernelW + kx) * channels + first, accP + first, rest, level);

@@ -25,11 +25,11 @@ public static unsafe class DepthwiseT2
                     int acc = layer.Bias[c];
                     for (int ky = 0; ky < g.KernelH; ky++)
                     {
-                        int iy = oy * g.StrideH - g.PadH + ky;
+                        int iy = oy * g.StrideH - g.PadTop + ky;
                         if (iy < 0 || iy >= g.InH) continue;
                         for (int kx = 0; kx < g.KernelW; kx++)
                         {
-                            int ix = ox * g.StrideW - g.PadW + kx;
+                            int ix = ox * g.StrideW - g.PadLeft + kx;
                             if (ix < 0 || ix >= g.InW) continue;
                             int t = w.Get(c, ky * g.KernelW + kx);
                             int x = input[(iy * g.InW + ix) * g.InC + c] - layer.InputZero;
@@ -110,11 +110,11 @@ public static unsafe class DepthwiseT2
                         var acc8 = Avx.LoadVector256(biasP + c0);
                         for (int ky = 0; ky < g.KernelH; ky++)
                         {
-                            int iy = oy * g.StrideH - g.PadH + ky;
+                            int iy = oy * g.StrideH - g.PadTop + ky;
                             if (iy < 0 || iy >= g.InH) continue;
                             for (int kx = 0; kx < g.KernelW; kx++)
                             {
-                                int ix = ox * g.StrideW - g.PadW + kx;
+                                int ix = ox * g.StrideW - g.PadLeft + kx;
                                 if (ix < 0 || ix >= g.InW) continue;
                                 int tap = (ky * g.KernelW + kx) * channels;
                                 var x = Avx2.Subtract(Avx2.ConvertToVector256Int32(inP + (iy * g.InW + ix) * channels + c0), z8);
@@ -129,11 +129,11 @@ public static unsafe class DepthwiseT2
                         bias.AsSpan(first).CopyTo(acc[first..]);
                         for (int ky = 0; ky < g.KernelH; ky++)
                         {
-                            int iy = oy * g.StrideH - g.PadH + ky;
+                            int iy = oy * g.StrideH - g.PadTop + ky;
                             if (iy < 0 || iy >= g.InH) continue;
                             for (int kx = 0; kx < g.KernelW; kx++)
                             {
-                                int ix = ox * g.StrideW - g.PadW + kx;
+                                int ix = ox * g.StrideW - g.PadLeft + kx;
                                 if (ix < 0 || ix >= g.InW) continue;
                                 int tap = (ky * g.KernelW + kx) * channels + first;
                                 VectorOps.TernaryAccumulate(inP + (iy * g.InW + ix) * channels + first, zIn,

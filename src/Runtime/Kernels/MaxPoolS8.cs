@@ -3,7 +3,8 @@ using System.Runtime.Intrinsics;
 namespace Tern.Runtime.Kernels;
 
 /// <summary>
-/// Max pooling on int8 codes (no padding; scale and zero point unchanged): out = clamp(max over window, ActMin, ActMax).
+/// Max pooling on int8 codes (scale and zero point unchanged): out = clamp(max over window, ActMin, ActMax), where a
+/// padded position of the window holds the input zero point (real zero).
 /// </summary>
 public static unsafe class MaxPoolS8
 {
@@ -21,7 +22,11 @@ public static unsafe class MaxPoolS8
                     int m = sbyte.MinValue;
                     for (int ky = 0; ky < g.KernelH; ky++)
                         for (int kx = 0; kx < g.KernelW; kx++)
-                            m = Math.Max(m, input[((oy * g.StrideH + ky) * g.InW + ox * g.StrideW + kx) * g.InC + c]);
+                        {
+                            int iy = oy * g.StrideH - g.PadTop + ky, ix = ox * g.StrideW - g.PadLeft + kx;
+                            bool inside = iy >= 0 && iy < g.InH && ix >= 0 && ix < g.InW;
+                            m = Math.Max(m, inside ? input[(iy * g.InW + ix) * g.InC + c] : layer.InputZero);
+                        }
                     output[(oy * g.OutW + ox) * g.OutC + c] = (sbyte)Math.Clamp(m, layer.ActMin, layer.ActMax);
                 }
     }
@@ -46,7 +51,10 @@ public static unsafe class MaxPoolS8
     /// <summary>Prepares a layer for the optimized body.</summary>
     public static Prepared Prepare(IntPoolLayer layer, SimdLevel simd = SimdLevel.Auto) => new(layer, simd);
 
-    /// <summary>Optimized body: per output pixel, the first window row is copied, then maxed tap by tap over all channels at once.</summary>
+    /// <summary>
+    /// Optimized body: per output pixel, the first tap is copied, then maxed tap by tap over all channels at once. A
+    /// window over the padding starts from the input zero point instead and maxes only its in-bounds taps.
+    /// </summary>
     public static void Optimized(Prepared p, ReadOnlySpan<sbyte> input, Span<sbyte> output)
     {
         var layer = p.Layer;
@@ -59,16 +67,33 @@ public static unsafe class MaxPoolS8
         fixed (sbyte* outP = output)
         {
             sbyte* o = outP;
+            sbyte zero = (sbyte)layer.InputZero;
             for (int oy = 0; oy < g.OutH; oy++)
+            {
+                int iy0 = oy * g.StrideH - g.PadTop;
+                int ky0 = Math.Max(0, -iy0), ky1 = Math.Min(g.KernelH, g.InH - iy0);
                 for (int ox = 0; ox < g.OutW; ox++, o += channels)
                 {
-                    sbyte* corner = inP + (oy * g.StrideH * g.InW + ox * g.StrideW) * channels;
-                    new ReadOnlySpan<sbyte>(corner, channels).CopyTo(new Span<sbyte>(o, channels));
-                    for (int ky = 0; ky < g.KernelH; ky++)
-                        for (int kx = ky == 0 ? 1 : 0; kx < g.KernelW; kx++)
-                            MaxInto(o, corner + (ky * g.InW + kx) * channels, channels, level);
+                    int ix0 = ox * g.StrideW - g.PadLeft;
+                    int kx0 = Math.Max(0, -ix0), kx1 = Math.Min(g.KernelW, g.InW - ix0);
+                    sbyte* corner = inP + (iy0 * g.InW + ix0) * channels;
+                    if (ky0 == 0 && ky1 == g.KernelH && kx0 == 0 && kx1 == g.KernelW)
+                    {
+                        new ReadOnlySpan<sbyte>(corner, channels).CopyTo(new Span<sbyte>(o, channels));
+                        for (int ky = 0; ky < g.KernelH; ky++)
+                            for (int kx = ky == 0 ? 1 : 0; kx < g.KernelW; kx++)
+                                MaxInto(o, corner + (ky * g.InW + kx) * channels, channels, level);
+                    }
+                    else
+                    {
+                        new Span<sbyte>(o, channels).Fill(zero);
+                        for (int ky = ky0; ky < ky1; ky++)
+                            for (int kx = kx0; kx < kx1; kx++)
+                                MaxInto(o, corner + (ky * g.InW + kx) * channels, channels, level);
+                    }
                     Clamp(o, channels, lo, hi, level);
                 }
+            }
         }
     }
 

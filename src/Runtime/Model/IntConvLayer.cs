@@ -4,12 +4,15 @@ namespace Tern.Runtime;
 /// Conv, Depthwise, Pointwise or Dense with int8 or ternary weights, int32 bias and per-output-channel
 /// dyadic requantization: out = clamp(((long)acc * M[c] + (1L &lt;&lt; (S[c] - 1))) &gt;&gt; S[c]) + OutputZero, ActMin, ActMax)
 /// where acc = Bias[c] + sum (in - InputZero) * w. Padding positions contribute nothing (they hold real zero).
+/// Padding is four-sided: top and left shift the windows (window (oy, ox) starts at row oy * StrideH - PadTop,
+/// column ox * StrideW - PadLeft); bottom and right only add windows at the far edges (see <see cref="ConvOut(int, int, int, int, int)"/>).
 /// </summary>
 public sealed class IntConvLayer : IntLayer
 {
+    /// <summary>A layer with four-sided padding.</summary>
     public IntConvLayer(
         string name, IntLayerKind kind, Shape3 input, Shape3 output,
-        int kernelH, int kernelW, int strideH, int strideW, int padH, int padW,
+        int kernelH, int kernelW, int strideH, int strideW, int padTop, int padBottom, int padLeft, int padRight,
         WeightKind weightKind, sbyte[]? int8Weights, PackedTernary? ternaryWeights,
         int[] bias, int[] multiplier, int[] shift,
         int inputZero, int outputZero, int actMin, int actMax,
@@ -19,7 +22,8 @@ public sealed class IntConvLayer : IntLayer
         if (kind is not (IntLayerKind.Conv or IntLayerKind.Depthwise or IntLayerKind.Pointwise or IntLayerKind.Dense))
             throw new ArgumentException($"{kind} is not a convolution-like layer", nameof(kind));
         LayerKind = kind;
-        KernelH = kernelH; KernelW = kernelW; StrideH = strideH; StrideW = strideW; PadH = padH; PadW = padW;
+        KernelH = kernelH; KernelW = kernelW; StrideH = strideH; StrideW = strideW;
+        PadTop = padTop; PadBottom = padBottom; PadLeft = padLeft; PadRight = padRight;
         WeightKind = weightKind;
         Int8Weights = int8Weights;
         TernaryWeights = ternaryWeights;
@@ -28,14 +32,37 @@ public sealed class IntConvLayer : IntLayer
         InputScale = inputScale; OutputScale = outputScale; WeightScale = weightScale;
     }
 
+    /// <summary>A layer with symmetric padding: padH above and below, padW left and right.</summary>
+    public IntConvLayer(
+        string name, IntLayerKind kind, Shape3 input, Shape3 output,
+        int kernelH, int kernelW, int strideH, int strideW, int padH, int padW,
+        WeightKind weightKind, sbyte[]? int8Weights, PackedTernary? ternaryWeights,
+        int[] bias, int[] multiplier, int[] shift,
+        int inputZero, int outputZero, int actMin, int actMax,
+        float inputScale, float outputScale, float[] weightScale)
+        : this(name, kind, input, output, kernelH, kernelW, strideH, strideW, padH, padH, padW, padW,
+            weightKind, int8Weights, ternaryWeights, bias, multiplier, shift,
+            inputZero, outputZero, actMin, actMax, inputScale, outputScale, weightScale)
+    {
+    }
+
     private IntLayerKind LayerKind { get; }
     public override IntLayerKind Kind => LayerKind;
     public int KernelH { get; }
     public int KernelW { get; }
     public int StrideH { get; }
     public int StrideW { get; }
-    public int PadH { get; }
-    public int PadW { get; }
+    /// <summary>Rows of padding above the input.</summary>
+    public int PadTop { get; }
+    /// <summary>Rows of padding below the input.</summary>
+    public int PadBottom { get; }
+    /// <summary>Columns of padding left of the input.</summary>
+    public int PadLeft { get; }
+    /// <summary>Columns of padding right of the input.</summary>
+    public int PadRight { get; }
+
+    /// <summary>Whether bottom equals top and right equals left (what model file versions 1 and 2 can hold).</summary>
+    public bool HasSymmetricPadding => PadTop == PadBottom && PadLeft == PadRight;
     public WeightKind WeightKind { get; }
 
     /// <summary>OutChannels rows of FanIn weights (int8 kind only).</summary>
@@ -71,12 +98,17 @@ public sealed class IntConvLayer : IntLayer
     };
 
     /// <summary>The output shape a conv-like layer of this kind and geometry gives (depthwise keeps the channels).</summary>
-    public static Shape3 OutputShapeOf(IntLayerKind kind, Shape3 input, int kernelH, int kernelW, int strideH, int strideW, int padH, int padW, int outChannels) => kind switch
+    public static Shape3 OutputShapeOf(IntLayerKind kind, Shape3 input, int kernelH, int kernelW, int strideH, int strideW,
+        int padTop, int padBottom, int padLeft, int padRight, int outChannels) => kind switch
     {
         IntLayerKind.Dense => new Shape3(1, 1, outChannels),
-        IntLayerKind.Depthwise => new Shape3(ConvOut(input.H, kernelH, strideH, padH), ConvOut(input.W, kernelW, strideW, padW), input.C),
-        _ => new Shape3(ConvOut(input.H, kernelH, strideH, padH), ConvOut(input.W, kernelW, strideW, padW), outChannels),
+        _ => new Shape3(ConvOut(input.H, kernelH, strideH, padTop, padBottom), ConvOut(input.W, kernelW, strideW, padLeft, padRight),
+            kind == IntLayerKind.Depthwise ? input.C : outChannels),
     };
+
+    /// <summary>As the four-sided overload, with padH above and below and padW left and right.</summary>
+    public static Shape3 OutputShapeOf(IntLayerKind kind, Shape3 input, int kernelH, int kernelW, int strideH, int strideW, int padH, int padW, int outChannels) =>
+        OutputShapeOf(kind, input, kernelH, kernelW, strideH, strideW, padH, padH, padW, padW, outChannels);
 
     public override int ParameterCount => OutChannels * FanIn + OutChannels;
 
@@ -94,12 +126,13 @@ public sealed class IntConvLayer : IntLayer
         void Fail(string what) => throw new InvalidDataException($"layer '{Name}' ({Kind}): {what}");
         if (KernelH < 1 || KernelW < 1) Fail($"kernel {KernelH}x{KernelW} must be at least 1x1");
         if (StrideH < 1 || StrideW < 1) Fail($"stride {StrideH}x{StrideW} must be at least 1");
-        if (PadH < 0 || PadW < 0 || PadH >= KernelH || PadW >= KernelW) Fail($"padding {PadH}x{PadW} must be in [0, kernel)");
+        PaddingChecks.Validate(PadTop, PadBottom, PadLeft, PadRight, KernelH, KernelW, Fail);
         if (Input.H < 1 || Input.W < 1 || Input.C < 1) Fail($"input shape {Input} is empty");
-        var expected = OutputShapeOf(LayerKind, Input, KernelH, KernelW, StrideH, StrideW, PadH, PadW, Output.C);
+        var expected = OutputShapeOf(LayerKind, Input, KernelH, KernelW, StrideH, StrideW, PadTop, PadBottom, PadLeft, PadRight, Output.C);
         if (expected != Output || Output.C < 1 || Output.H < 1 || Output.W < 1) Fail($"output shape {Output} does not follow from input {Input} (expected {expected})");
-        if (LayerKind == IntLayerKind.Pointwise && (KernelH != 1 || KernelW != 1 || PadH != 0 || PadW != 0)) Fail("pointwise must be 1x1 without padding");
-        if (LayerKind == IntLayerKind.Dense && (KernelH != 1 || KernelW != 1 || StrideH != 1 || StrideW != 1 || PadH != 0 || PadW != 0)) Fail("dense must have unit kernel, stride and no padding");
+        bool padded = PadTop != 0 || PadBottom != 0 || PadLeft != 0 || PadRight != 0;
+        if (LayerKind == IntLayerKind.Pointwise && (KernelH != 1 || KernelW != 1 || padded)) Fail("pointwise must be 1x1 without padding");
+        if (LayerKind == IntLayerKind.Dense && (KernelH != 1 || KernelW != 1 || StrideH != 1 || StrideW != 1 || padded)) Fail("dense must have unit kernel, stride and no padding");
         int n = OutChannels;
         if (WeightKind == WeightKind.Int8)
         {
@@ -121,6 +154,14 @@ public sealed class IntConvLayer : IntLayer
         if (ActMin < -128 || ActMax > 127 || ActMin > ActMax) Fail($"activation clamp [{ActMin}, {ActMax}] must lie inside [-128, 127]");
     }
 
-    /// <summary>Output length of a convolution or pooling window along one axis.</summary>
-    public static int ConvOut(int input, int kernel, int stride, int pad) => (input + 2 * pad - kernel) / stride + 1;
+    /// <summary>Output length of a convolution or pooling window along one axis with padBefore elements of padding
+    /// before the input and padAfter after it: windows of the padded axis, 0 when not even one fits.</summary>
+    public static int ConvOut(int input, int kernel, int stride, int padBefore, int padAfter)
+    {
+        int span = input + padBefore + padAfter - kernel;
+        return span < 0 ? 0 : span / stride + 1;
+    }
+
+    /// <summary>Output length along one axis with the same padding on both sides.</summary>
+    public static int ConvOut(int input, int kernel, int stride, int pad) => ConvOut(input, kernel, stride, pad, pad);
 }
