@@ -87,7 +87,10 @@ let importOnnx (args: ParseResults<OnnxArgs>) =
             printfn
                 "%s: %s, opset %d, input '%s' [%s] -> %O (H x W x C)"
                 src.File
-                (if src.Producer = "" then "unknown producer" else src.Producer)
+                (if src.Producer = "" then
+                     "unknown producer"
+                 else
+                     src.Producer)
                 src.Opset
                 src.InputName
                 (OnnxImport.shapeText src.InputShape)

@@ -98,7 +98,9 @@ module OnnxConstants =
 
                 j)
 
-        let outDims = Array.concat [ data.Dims[.. axis - 1]; indices.Dims; data.Dims[axis + 1 ..] ]
+        let outDims =
+            Array.concat [ data.Dims[.. axis - 1]; indices.Dims; data.Dims[axis + 1 ..] ]
+
         let inStrides = strides data.Dims
 
         pick data outDims (fun k ->
@@ -106,7 +108,13 @@ module OnnxConstants =
             let before = m[.. axis - 1]
             let within = m[axis .. axis + indices.Dims.Length - 1]
             let after = m[axis + indices.Dims.Length ..]
-            let flatIdx = if within.Length = 0 then 0L else Array.fold2 (fun acc v s -> acc + v * s) 0L within (strides indices.Dims)
+
+            let flatIdx =
+                if within.Length = 0 then
+                    0L
+                else
+                    Array.fold2 (fun acc v s -> acc + v * s) 0L within (strides indices.Dims)
+
             let src = Array.concat [ before; [| idx[int flatIdx] |]; after ]
             Array.fold2 (fun acc v s -> acc + v * s) 0L src inStrides)
 
@@ -145,7 +153,12 @@ module OnnxConstants =
         let axes =
             match axesOf n opset inputs with
             | Some a -> a |> Array.map (axisOf n rank) |> Set.ofArray
-            | None -> data.Dims |> Array.indexed |> Array.filter (fun (_, d) -> d = 1L) |> Array.map fst |> Set.ofArray
+            | None ->
+                data.Dims
+                |> Array.indexed
+                |> Array.filter (fun (_, d) -> d = 1L)
+                |> Array.map fst
+                |> Set.ofArray
 
         for a in axes do
             if data.Dims[a] <> 1L then
@@ -153,7 +166,11 @@ module OnnxConstants =
 
         {
             data with
-                Dims = data.Dims |> Array.indexed |> Array.filter (fun (i, _) -> not (axes.Contains i)) |> Array.map snd
+                Dims =
+                    data.Dims
+                    |> Array.indexed
+                    |> Array.filter (fun (i, _) -> not (axes.Contains i))
+                    |> Array.map snd
         }
 
     let private concat (n: OnnxNode) (parts: OnnxConst[]) : OnnxConst =
@@ -176,13 +193,12 @@ module OnnxConstants =
         let dims = Array.copy parts[0].Dims
         dims[axis] <- parts |> Array.sumBy (fun p -> p.Dims[axis])
 
-        let join (get: OnnxConst -> 'v[]) =
-            [|
-                for o in 0 .. outer - 1 do
-                    for p in parts do
-                        let c = chunk p
-                        yield! (get p)[o * c .. o * c + c - 1]
-            |]
+        let join (get: OnnxConst -> 'v[]) = [|
+            for o in 0 .. outer - 1 do
+                for p in parts do
+                    let c = chunk p
+                    yield! (get p)[o * c .. o * c + c - 1]
+        |]
 
         let allInts = parts |> Array.forall (fun p -> p.Data.IsInts)
 
@@ -252,7 +268,11 @@ module OnnxConstants =
         let axes = axes |> Option.defaultValue (Array.init starts.Length int64)
         let steps = steps |> Option.defaultValue (Array.create starts.Length 1L)
 
-        if ends.Length <> starts.Length || axes.Length <> starts.Length || steps.Length <> starts.Length then
+        if
+            ends.Length <> starts.Length
+            || axes.Length <> starts.Length
+            || steps.Length <> starts.Length
+        then
             refuse n "starts, ends, axes and steps differ in length"
 
         let first = Array.zeroCreate<int64> rank
@@ -364,23 +384,24 @@ module OnnxConstants =
             }
 
     let private cast (n: OnnxNode) (c: OnnxConst) : OnnxConst =
-        match enum<Onnx.TensorProto.Types.DataType> (int (OnnxGraph.attrInt n "to" 0L)) with
+        match enum<Onnx.TensorProto.Types.DataType>(int (OnnxGraph.attrInt n "to" 0L)) with
         | Onnx.TensorProto.Types.DataType.Float
-        | Onnx.TensorProto.Types.DataType.Double -> { c with Data = OnnxData.Floats(floats c) }
+        | Onnx.TensorProto.Types.DataType.Double -> {
+            c with
+                Data = OnnxData.Floats(floats c)
+          }
         | Onnx.TensorProto.Types.DataType.Int64
-        | Onnx.TensorProto.Types.DataType.Int32 ->
-            {
-                c with
-                    Data =
-                        match c.Data with
-                        | OnnxData.Ints v -> OnnxData.Ints v
-                        | OnnxData.Floats v -> OnnxData.Ints(v |> Array.map int64)
-            }
-        | Onnx.TensorProto.Types.DataType.Bool ->
-            {
-                c with
-                    Data = OnnxData.Ints(floats c |> Array.map (fun v -> if v <> 0.0f then 1L else 0L))
-            }
+        | Onnx.TensorProto.Types.DataType.Int32 -> {
+            c with
+                Data =
+                    match c.Data with
+                    | OnnxData.Ints v -> OnnxData.Ints v
+                    | OnnxData.Floats v -> OnnxData.Ints(v |> Array.map int64)
+          }
+        | Onnx.TensorProto.Types.DataType.Bool -> {
+            c with
+                Data = OnnxData.Ints(floats c |> Array.map (fun v -> if v <> 0.0f then 1L else 0L))
+          }
         | other -> refuse n $"cast to {other} is not supported"
 
     let private constant (n: OnnxNode) : OnnxConst =
@@ -388,20 +409,21 @@ module OnnxConstants =
         | Some t -> t
         | None ->
             match n.Attributes.TryFind "value_float", n.Attributes.TryFind "value_floats" with
-            | Some a, _ -> { Dims = [||]; Data = OnnxData.Floats [| a.F |] }
-            | _, Some a ->
-                {
-                    Dims = [| int64 a.Floats.Count |]
-                    Data = OnnxData.Floats(Seq.toArray a.Floats)
-                }
+            | Some a, _ -> {
+                Dims = [||]
+                Data = OnnxData.Floats [| a.F |]
+              }
+            | _, Some a -> {
+                Dims = [| int64 a.Floats.Count |]
+                Data = OnnxData.Floats(Seq.toArray a.Floats)
+              }
             | _ ->
                 match n.Attributes.TryFind "value_int", n.Attributes.TryFind "value_ints" with
                 | Some a, _ -> scalarInts [| a.I |]
-                | _, Some a ->
-                    {
-                        Dims = [| int64 a.Ints.Count |]
-                        Data = OnnxData.Ints(Seq.toArray a.Ints)
-                    }
+                | _, Some a -> {
+                    Dims = [| int64 a.Ints.Count |]
+                    Data = OnnxData.Ints(Seq.toArray a.Ints)
+                  }
                 | _ -> refuse n "only tensor, float and int values are supported"
 
     /// ONNX Shape of a tensor with these dimensions (start and end attributes from opset 15).
@@ -415,7 +437,11 @@ module OnnxConstants =
         let s = clampAxis (OnnxGraph.attrInt n "start" 0L)
         let e = clampAxis (OnnxGraph.attrInt n "end" rank)
         let v = if e > s then dims[int s .. int e - 1] else [||]
-        { Dims = [| int64 v.Length |]; Data = OnnxData.Ints v }
+
+        {
+            Dims = [| int64 v.Length |]
+            Data = OnnxData.Ints v
+        }
 
     /// Evaluates a node whose inputs are all constant (None marks an omitted optional input); one value per output.
     /// Refuses op types outside `ops` (Shape is the caller's: it reads a data tensor).
@@ -445,7 +471,10 @@ module OnnxConstants =
 
                 let value =
                     OnnxGraph.attrTensor n "value"
-                    |> Option.defaultValue { Dims = [| 1L |]; Data = OnnxData.Floats [| 0.0f |] }
+                    |> Option.defaultValue {
+                        Dims = [| 1L |]
+                        Data = OnnxData.Floats [| 0.0f |]
+                    }
 
                 let size = int (OnnxGraph.count dims)
 

@@ -72,7 +72,8 @@ module OnnxGraph =
     /// Number of elements of a tensor with these dimensions.
     let count (dims: int64[]) : int64 = dims |> Array.fold (*) 1L
 
-    let private dataType (t: Onnx.TensorProto) = enum<Onnx.TensorProto.Types.DataType> t.DataType
+    let private dataType (t: Onnx.TensorProto) =
+        enum<Onnx.TensorProto.Types.DataType> t.DataType
 
     /// Decodes a tensor's values (raw little-endian bytes or the typed fields); throws OnnxRefused naming `what` for
     /// external data, an unsupported element type or a value count that disagrees with the dimensions.
@@ -246,7 +247,9 @@ module OnnxGraph =
 
         // Older exporters also list initializers among the inputs; only the others are fed at run time.
         let inputs =
-            g.Input |> Seq.filter (fun i -> not (initializers.ContainsKey i.Name)) |> Seq.toList
+            g.Input
+            |> Seq.filter (fun i -> not (initializers.ContainsKey i.Name))
+            |> Seq.toList
 
         let producer name =
             nodes |> List.tryFind (fun n -> Array.contains name n.Outputs)

@@ -123,9 +123,13 @@ module OnnxImport =
             for i in n.Inputs |> Array.filter ((<>) "") |> Array.distinct do
                 consumers[i] <- n :: (consumers.GetValueOrDefault(i, []))
 
-        let consumerCount name = consumers.GetValueOrDefault(name, []).Length
+        let consumerCount name =
+            consumers.GetValueOrDefault(name, []).Length
+
         let readers name =
-            consumers.GetValueOrDefault(name, []) |> List.rev |> List.map (fun n -> $"{label n} ({n.OpType})")
+            consumers.GetValueOrDefault(name, [])
+            |> List.rev
+            |> List.map (fun n -> $"{label n} ({n.OpType})")
 
         let readBy name =
             match readers name with
@@ -157,7 +161,12 @@ module OnnxImport =
                 if rest |> List.exists isDynamic then
                     dynamicShape ()
 
-                let fixedDims = rest |> List.map (fun d -> match d with OnnxDim.Fixed v -> int v | _ -> 0)
+                let fixedDims =
+                    rest
+                    |> List.map (fun d ->
+                        match d with
+                        | OnnxDim.Fixed v -> int v
+                        | _ -> 0)
 
                 match fixedDims with
                 | [ c; h; w ] -> Map(Shape3(h, w, c))
@@ -304,7 +313,13 @@ module OnnxImport =
 
                 let t, b = axis inH kh sh
                 let l, r = axis inW kw sw
-                { Top = t; Bottom = b; Left = l; Right = r }
+
+                {
+                    Top = t
+                    Bottom = b
+                    Left = l
+                    Right = r
+                }
 
             match autoPad, pads with
             | "NOTSET", None -> Padding.none
@@ -493,7 +508,9 @@ module OnnxImport =
                     not (fits (s.H + total.Top + total.Bottom) kh sh)
                     || not (fits (s.W + total.Left + total.Right) kw sw)
                 then
-                    refuse n "ceil_mode=1 adds a partial window here; Tern pools with floor (export with ceil_mode=False)"
+                    refuse
+                        n
+                        "ceil_mode=1 adds a partial window here; Tern pools with floor (export with ceil_mode=False)"
 
             let spec = {
                 KernelH = kh
@@ -625,8 +642,7 @@ module OnnxImport =
                 emit Flatten
                 let perm = OnnxLayout.flattenPermutation s
 
-                let order =
-                    if OnnxLayout.isIdentity perm then None else Some perm
+                let order = if OnnxLayout.isIdentity perm then None else Some perm
 
                 advance n (Flat(s.Size, order)) t.NonNegative
             | Flat _ -> passThrough n
@@ -646,7 +662,9 @@ module OnnxImport =
             OnnxGraph.onlyAttributes n [ "allowzero" ]
             let dims = onnxDims t.Value
             let shape = OnnxConstants.ints n "the shape" (required n 1 "the shape")
-            let target = OnnxConstants.reshapeDims n dims shape (OnnxGraph.attrInt n "allowzero" 0L <> 0L)
+
+            let target =
+                OnnxConstants.reshapeDims n dims shape (OnnxGraph.attrInt n "allowzero" 0L <> 0L)
 
             if target = [| 1L; OnnxGraph.count dims |] then
                 flattenTo n t
@@ -667,7 +685,11 @@ module OnnxImport =
 
             if v.Length = 1 then
                 Array.create outputs v[0]
-            elif v.Length = outputs && c.Dims.Length >= 1 && c.Dims[c.Dims.Length - 1] = int64 outputs then
+            elif
+                v.Length = outputs
+                && c.Dims.Length >= 1
+                && c.Dims[c.Dims.Length - 1] = int64 outputs
+            then
                 Array.copy v
             else
                 refuse n $"{what} of shape [{OnnxGraph.dimsText c.Dims}] does not broadcast to {outputs} outputs"
@@ -743,7 +765,10 @@ module OnnxImport =
                 refuse n $"the second operand takes {inputs} inputs, the input has {k}"
 
             let bv = OnnxConstants.floats b
-            let w = Array.init (outputs * inputs) (fun j -> bv[(j % inputs) * outputs + j / inputs])
+
+            let w =
+                Array.init (outputs * inputs) (fun j -> bv[(j % inputs) * outputs + j / inputs])
+
             dense n t w inputs outputs (Array.zeroCreate outputs)
 
         let biasAdd (n: OnnxNode) (t: Tracked) (constant: int) =
@@ -763,14 +788,16 @@ module OnnxImport =
                 notes.Add $"add {label n} folded into {layerName last}'s bias"
                 advance n t.Value false
                 lastLayerOutput <- current
-            | _ ->
-                refuse n "adds a constant: supported only as the bias right after a MatMul or Gemm"
+            | _ -> refuse n "adds a constant: supported only as the bias right after a MatMul or Gemm"
 
         let residual (n: OnnxNode) (t: Tracked) (a: string) (b: string) =
             let other =
-                if a = current then b
-                elif b = current then a
-                else refuse n $"adds '{a}' and '{b}', and neither is the output of the node before it"
+                if a = current then
+                    b
+                elif b = current then
+                    a
+                else
+                    refuse n $"adds '{a}' and '{b}', and neither is the output of the node before it"
 
             if other = current then
                 refuse n "adds a tensor to itself"
@@ -870,8 +897,7 @@ module OnnxImport =
 
                 pendingPad <- Some(add pendingSoFar p, n, before)
 
-                let padded =
-                    Shape3(s.H + p.Top + p.Bottom, s.W + p.Left + p.Right, s.C)
+                let padded = Shape3(s.H + p.Top + p.Bottom, s.W + p.Left + p.Right, s.C)
 
                 advance n (Map padded) t.NonNegative
 
@@ -902,8 +928,7 @@ module OnnxImport =
                 | _ -> refuse n "expects one input"
             elif dataInputs.Length = 0 then
                 let inputs =
-                    n.Inputs
-                    |> Array.map (fun i -> if i = "" then None else Some consts[i])
+                    n.Inputs |> Array.map (fun i -> if i = "" then None else Some consts[i])
 
                 let values = OnnxConstants.eval g.Opset n inputs
 
@@ -923,7 +948,9 @@ module OnnxImport =
                 | Some(_, padNode, _) when
                     not (List.contains n.OpType [ "Conv"; "MaxPool"; "AveragePool"; "Identity"; "Dropout" ])
                     ->
-                    refuse padNode $"a Pad folds only into a following Conv, MaxPool or AveragePool, not into {label n} ({n.OpType})"
+                    refuse
+                        padNode
+                        $"a Pad folds only into a following Conv, MaxPool or AveragePool, not into {label n} ({n.OpType})"
                 | _ -> ()
 
                 let notChain (x: string) =

@@ -9,7 +9,7 @@ module OnnxLayout =
 
     /// Conv weights OIHW ([oc, ic, kh, kw]) -> Tern rows: per output channel (kh, kw, ic).
     let convWeights (oc: int) (ic: int) (kh: int) (kw: int) (w: float32[]) : float32[] =
-        let dst = Array.zeroCreate<float32> (oc * kh * kw * ic)
+        let dst = Array.zeroCreate<float32>(oc * kh * kw * ic)
 
         for o in 0 .. oc - 1 do
             for i in 0 .. ic - 1 do

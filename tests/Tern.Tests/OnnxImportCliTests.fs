@@ -67,13 +67,16 @@ type OnnxImportCliTests() =
         Assert.That(code, Is.EqualTo 0, err)
         let j = json stdout
         Assert.That(j.GetProperty("out").GetString(), Is.EqualTo out)
+
         let ints (e: JsonElement) =
             e.EnumerateArray() |> Seq.map (fun v -> v.GetInt32()) |> Seq.toList
 
         Assert.That(ints (j.GetProperty "input") = [ 16; 16; 3 ], "input")
 
         let classes =
-            j.GetProperty("classes").EnumerateArray() |> Seq.map (fun v -> v.GetString()) |> Seq.toList
+            j.GetProperty("classes").EnumerateArray()
+            |> Seq.map (fun v -> v.GetString())
+            |> Seq.toList
 
         Assert.That((classes = [ "walk"; "run"; "sit"; "stand"; "lie" ]), "classes")
 
@@ -115,7 +118,8 @@ type OnnxImportCliTests() =
 
     [<TestCaseSource(typeof<OnnxImportCliTests>, "Refusals")>]
     member _.``a refused model exits 2 naming the node and writes nothing``(name: string, expected: string list) =
-        let err = refused [ "import"; "onnx"; fixturePath name; "--out"; path "refused.tern" ]
+        let err =
+            refused [ "import"; "onnx"; fixturePath name; "--out"; path "refused.tern" ]
 
         for part in expected do
             Assert.That(err, Does.Contain part)
@@ -208,7 +212,9 @@ type OnnxImportCliTests() =
             tern [ "import"; "onnx"; fixturePath "imu_1d.onnx"; "--out"; path "imu.tern" ]
 
         Assert.That(code, Is.EqualTo 0, err)
-        let code, stdout, err = tern [ "run"; path "imu.tern"; "--input"; "random:20"; "--json" ]
+
+        let code, stdout, err =
+            tern [ "run"; path "imu.tern"; "--input"; "random:20"; "--json" ]
         // `run` on float models arrives with the npy work (issue 11, item 4), merged separately.
         if code = 2 && err.Contains "run takes an integer model" then
             Assert.Ignore "tern run does not take float models on this branch yet"

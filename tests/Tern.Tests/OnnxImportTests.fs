@@ -19,7 +19,10 @@ let fixtureDir () : string =
         else
             let candidate = Path.Combine(d.FullName, "tests", "fixtures", "onnx")
 
-            if Directory.Exists candidate then candidate else up d.Parent
+            if Directory.Exists candidate then
+                candidate
+            else
+                up d.Parent
 
     up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
 
@@ -34,7 +37,10 @@ module Ort =
         let g = m.Graph
         let output = g.Output[0]
 
-        match g.Node |> Seq.tryFind (fun n -> n.OpType = "Softmax" && n.Output[0] = output.Name) with
+        match
+            g.Node
+            |> Seq.tryFind (fun n -> n.OpType = "Softmax" && n.Output[0] = output.Name)
+        with
         | Some softmax ->
             g.Node.Remove softmax |> ignore
             output.Name <- softmax.Input[0]
@@ -112,11 +118,7 @@ module OnnxBuild =
         Onnx.ValueInfoProto(Name = name, Type = Onnx.TypeProto(TensorType = t))
 
     /// A one-input, one-output model of opset 13 (the last node writes "y").
-    let model
-        (inputDims: int64 list)
-        (nodes: Onnx.NodeProto list)
-        (initializers: Onnx.TensorProto list)
-        : byte[] =
+    let model (inputDims: int64 list) (nodes: Onnx.NodeProto list) (initializers: Onnx.TensorProto list) : byte[] =
         let g = Onnx.GraphProto(Name = "g")
         g.Node.AddRange nodes
         g.Initializer.AddRange initializers
@@ -166,7 +168,9 @@ let private kinds (m: Model) : string list = m.Layers |> List.map Model.kindName
 
 /// (fixture, NCHW input dims given to ONNX Runtime, layer kinds the fixture must produce)
 let positiveFixtures: (string * int64[] * string list) list = [
-    "inverted_residual.onnx", [| 1L; 3L; 16L; 16L |], [ "depthwise"; "pointwise"; "relu6"; "add"; "globalavgpool"; "dense" ]
+    "inverted_residual.onnx",
+    [| 1L; 3L; 16L; 16L |],
+    [ "depthwise"; "pointwise"; "relu6"; "add"; "globalavgpool"; "dense" ]
     "imu_1d.onnx", [| 1L; 3L; 1L; 64L |], [ "conv2d"; "relu"; "maxpool"; "depthwise"; "relu6"; "globalavgpool" ]
     "asymmetric_pad.onnx", [| 1L; 2L; 11L; 14L |], [ "conv2d"; "avgpool"; "maxpool"; "flatten"; "dense" ]
     "batchnorm_kept.onnx", [| 1L; 1L; 8L; 8L |], [ "batchnorm"; "relu6"; "flatten"; "dense" ]
@@ -272,28 +276,25 @@ let private padGraph (op: string) (c: PadConvCase) : byte[] =
     match op with
     | "Conv" ->
         let w =
-            OnnxBuild.floatTensor "w" [ int64 c.Out; int64 c.C; int64 c.KH; int64 c.KW ] (random c.Seed (c.Out * c.C * c.KH * c.KW))
+            OnnxBuild.floatTensor
+                "w"
+                [ int64 c.Out; int64 c.C; int64 c.KH; int64 c.KW ]
+                (random c.Seed (c.Out * c.C * c.KH * c.KW))
 
         let b = OnnxBuild.floatTensor "b" [ int64 c.Out ] (random (c.Seed + 1) c.Out)
         OnnxBuild.model dims [ padNode; OnnxBuild.node "Conv" [ "p"; "w"; "b" ] "y" common ] [ pads; w; b ]
     | "AveragePool" ->
-        OnnxBuild.model
-            dims
-            [
-                padNode
-                OnnxBuild.node "AveragePool" [ "p" ] "y" (OnnxBuild.int "count_include_pad" 1L :: common)
-            ]
-            [ pads ]
+        OnnxBuild.model dims [
+            padNode
+            OnnxBuild.node "AveragePool" [ "p" ] "y" (OnnxBuild.int "count_include_pad" 1L :: common)
+        ] [ pads ]
     | _ ->
         // ONNX MaxPool pads are -inf: a Relu first makes the input non-negative, where zero padding agrees.
-        OnnxBuild.model
-            dims
-            [
-                OnnxBuild.node "Relu" [ "x" ] "r" []
-                OnnxBuild.node "Pad" [ "r"; "pads" ] "p" []
-                OnnxBuild.node "MaxPool" [ "p" ] "y" common
-            ]
-            [ pads ]
+        OnnxBuild.model dims [
+            OnnxBuild.node "Relu" [ "x" ] "r" []
+            OnnxBuild.node "Pad" [ "r"; "pads" ] "p" []
+            OnnxBuild.node "MaxPool" [ "p" ] "y" common
+        ] [ pads ]
 
 // ONNX Runtime's output of a built graph on one random NCHW input, and that input.
 let private forwardMap (bytes: byte[]) (c: PadConvCase) : float32[] * float32[] =
@@ -333,7 +334,7 @@ let ``ONNX Runtime and Tern's float forward agree on 100 random inputs``
     Assert.That(worst, Is.LessThanOrEqualTo 1e-4, name)
 
 [<TestCaseSource("refusalCases")>]
-let ``refusals name the node, its op type and why``(name: string, expected: string list) =
+let ``refusals name the node, its op type and why`` (name: string, expected: string list) =
     match OnnxImport.import name (fixture name) None with
     | Ok _ -> Assert.Fail $"{name} was imported"
     | Error e ->
@@ -341,7 +342,7 @@ let ``refusals name the node, its op type and why``(name: string, expected: stri
             Assert.That(e, Does.Contain part)
 
 [<Test>]
-let ``the fixtures exercise every operator the importer takes``() =
+let ``the fixtures exercise every operator the importer takes`` () =
     let ops =
         positiveFixtures
         |> List.collect (fun (name, _, _) ->
@@ -360,7 +361,7 @@ let ``the fixtures exercise every operator the importer takes``() =
     Assert.That(opsets, Is.SupersetOf [ 11L; 13L; 17L ])
 
 [<Test>]
-let ``notes say what was dropped and folded``() =
+let ``notes say what was dropped and folded`` () =
     let notes = (import "asymmetric_pad.onnx").Notes
     Assert.That(notes, Has.Some.Contains "softmax '/Softmax' dropped")
     Assert.That(notes, Has.Some.Contains "pad '/Pad' folded into conv2d_0")
@@ -371,7 +372,7 @@ let ``notes say what was dropped and folded``() =
     Assert.That(notes, Has.Some.Contains "add '/Add' folded into dense_4's bias")
 
 [<Test>]
-let ``the source is recorded in the model's metadata``() =
+let ``the source is recorded in the model's metadata`` () =
     let bytes = fixture "imu_1d.onnx"
     let r = import "imu_1d.onnx"
     let meta = r.Model.Meta
@@ -394,19 +395,24 @@ let ``the source is recorded in the model's metadata``() =
     | Error e -> Assert.Fail e
 
 [<Test>]
-let ``an imported model survives the model file: same layers, metadata and outputs``() =
+let ``an imported model survives the model file: same layers, metadata and outputs`` () =
     for name, _, _ in positiveFixtures do
         let m = (import name).Model
 
         match ModelFile.deserialize (ModelFile.serializeFloat m) with
         | Ok(FloatModel back) ->
             Assert.That(back, Is.EqualTo m, name)
-            let x = { Shape = m.Input; Data = random 5 m.Input.Size }
+
+            let x = {
+                Shape = m.Input
+                Data = random 5 m.Input.Size
+            }
+
             Assert.That((Forward.run back x).Data = (Forward.run m x).Data, name)
         | other -> Assert.Fail $"{name}: {other}"
 
 [<Test>]
-let ``class names: given ones are kept, a wrong count is refused``() =
+let ``class names: given ones are kept, a wrong count is refused`` () =
     let bytes = fixture "matmul_add.onnx"
 
     match OnnxImport.import "m.onnx" bytes (Some [ "a"; "b"; "c"; "d" ]) with
@@ -418,7 +424,7 @@ let ``class names: given ones are kept, a wrong count is refused``() =
     | Error e -> Assert.That(e, Does.Contain("2 class names").And.Contain "4 outputs")
 
 [<Test>]
-let ``malformed files are refused cleanly``() =
+let ``malformed files are refused cleanly`` () =
     let rng = Random 11
 
     for n in [ 0; 1; 7; 100; 5000 ] do
@@ -430,7 +436,7 @@ let ``malformed files are refused cleanly``() =
         | Error e -> Assert.That(e, Is.Not.Empty)
 
 [<FsCheck.NUnit.Property(MaxTest = 60)>]
-let ``a truncated or damaged model is refused, never crashes``(cut: PositiveInt, flip: int, bit: byte) =
+let ``a truncated or damaged model is refused, never crashes`` (cut: PositiveInt, flip: int, bit: byte) =
     let original = fixture "resnet_basic.onnx"
     let bytes = Array.truncate (cut.Get % original.Length) original
     let damaged = Array.copy original
@@ -445,12 +451,13 @@ let ``a truncated or damaged model is refused, never crashes``(cut: PositiveInt,
         | Error e -> Assert.That(e, Is.Not.Empty)
 
 [<FsCheck.NUnit.Property(MaxTest = 40, Arbitrary = [| typeof<PadConvArb> |])>]
-let ``a Pad folded into the next conv or pool computes what ONNX Runtime computes``(c: PadConvCase) =
+let ``a Pad folded into the next conv or pool computes what ONNX Runtime computes`` (c: PadConvCase) =
     let op = [| "Conv"; "MaxPool"; "AveragePool" |][c.Seed % 3]
     let c = if op = "Conv" then c else { c with Out = c.C }
     let bytes = padGraph op c
     let expected, data = forwardMap bytes c
     let layers, input = layersOf bytes
+
     let model = {
         Name = "built"
         Input = input
@@ -475,27 +482,25 @@ let ``Gemm after an NCHW Flatten: permuted columns give ONNX Runtime's result``
     =
     let h, w, c, o = 1 + h.Get % 4, 1 + w.Get % 4, 1 + c.Get % 3, 1 + outputs.Get % 4
     let f = h * w * c
-    let bDims = if transB then [ int64 o; int64 f ] else [ int64 f; int64 o ]
+
+    let bDims =
+        if transB then
+            [ int64 o; int64 f ]
+        else
+            [ int64 f; int64 o ]
 
     let bytes =
-        OnnxBuild.model
-            [ 1L; int64 c; int64 h; int64 w ]
-            [
-                OnnxBuild.node "Flatten" [ "x" ] "f" []
-                OnnxBuild.node
-                    "Gemm"
-                    [ "f"; "B"; "C" ]
-                    "y"
-                    [
-                        OnnxBuild.int "transB" (if transB then 1L else 0L)
-                        OnnxBuild.float "alpha" 0.75f
-                        OnnxBuild.float "beta" 1.5f
-                    ]
+        OnnxBuild.model [ 1L; int64 c; int64 h; int64 w ] [
+            OnnxBuild.node "Flatten" [ "x" ] "f" []
+            OnnxBuild.node "Gemm" [ "f"; "B"; "C" ] "y" [
+                OnnxBuild.int "transB" (if transB then 1L else 0L)
+                OnnxBuild.float "alpha" 0.75f
+                OnnxBuild.float "beta" 1.5f
             ]
-            [
-                OnnxBuild.floatTensor "B" bDims (random seed (f * o))
-                OnnxBuild.floatTensor "C" [ int64 o ] (random (seed + 1) o)
-            ]
+        ] [
+            OnnxBuild.floatTensor "B" bDims (random seed (f * o))
+            OnnxBuild.floatTensor "C" [ int64 o ] (random (seed + 1) o)
+        ]
 
     let m =
         match OnnxImport.import "gemm.onnx" bytes None with
@@ -511,13 +516,12 @@ let ``the flatten permutation sends NCHW element (c, h, w) to HWC position (h*W 
     let s = Shape3(1 + h.Get % 6, 1 + w.Get % 6, 1 + c.Get % 5)
     let perm = OnnxLayout.flattenPermutation s
 
-    let direct =
-        [|
-            for ci in 0 .. s.C - 1 do
-                for hi in 0 .. s.H - 1 do
-                    for wi in 0 .. s.W - 1 do
-                        yield (hi * s.W + wi) * s.C + ci
-        |]
+    let direct = [|
+        for ci in 0 .. s.C - 1 do
+            for hi in 0 .. s.H - 1 do
+                for wi in 0 .. s.W - 1 do
+                    yield (hi * s.W + wi) * s.C + ci
+    |]
 
     perm = direct
     && Array.sort perm = Array.init s.Size id
@@ -527,7 +531,9 @@ let ``the flatten permutation sends NCHW element (c, h, w) to HWC position (h*W 
 let ``OIHW weights converted to Tern's rows convolve as a direct NCHW convolution``
     (oc: PositiveInt, ic: PositiveInt, k: PositiveInt, seed: int)
     =
-    let oc, ic, kh, kw = 1 + oc.Get % 3, 1 + ic.Get % 3, 1 + k.Get % 3, 1 + (k.Get / 3) % 3
+    let oc, ic, kh, kw =
+        1 + oc.Get % 3, 1 + ic.Get % 3, 1 + k.Get % 3, 1 + (k.Get / 3) % 3
+
     let h, w = kh + 2, kw + 3
     let weights = random seed (oc * ic * kh * kw)
     let data = random (seed + 1) (ic * h * w)
@@ -550,23 +556,22 @@ let ``OIHW weights converted to Tern's rows convolve as a direct NCHW convolutio
 
     let oh, ow = h - kh + 1, w - kw + 1
 
-    let direct =
-        [|
-            for o in 0 .. oc - 1 do
-                for y in 0 .. oh - 1 do
-                    for x in 0 .. ow - 1 do
-                        let mutable acc = 0.0
+    let direct = [|
+        for o in 0 .. oc - 1 do
+            for y in 0 .. oh - 1 do
+                for x in 0 .. ow - 1 do
+                    let mutable acc = 0.0
 
-                        for i in 0 .. ic - 1 do
-                            for dy in 0 .. kh - 1 do
-                                for dx in 0 .. kw - 1 do
-                                    acc <-
-                                        acc
-                                        + float weights[((o * ic + i) * kh + dy) * kw + dx]
-                                          * float data[(i * h + y + dy) * w + x + dx]
+                    for i in 0 .. ic - 1 do
+                        for dy in 0 .. kh - 1 do
+                            for dx in 0 .. kw - 1 do
+                                acc <-
+                                    acc
+                                    + float weights[((o * ic + i) * kh + dy) * kw + dx]
+                                      * float data[(i * h + y + dy) * w + x + dx]
 
-                        yield float32 acc
-        |]
+                    yield float32 acc
+    |]
 
     // Both sum in double; only the order differs, so at most the last float32 bit may.
     Array.forall2 (fun (a: float32) (b: float32) -> abs (a - b) <= 1e-6f * (1.0f + abs b)) y direct
