@@ -117,9 +117,10 @@ module OnnxImport =
         if g.Opset < lo || g.Opset > hi then
             global' $"opset {g.Opset} is not supported ({lo} to {hi})"
 
+        // Who reads each tensor; Shape nodes read only its dimensions, so they do not count.
         let consumers = Dictionary<string, OnnxNode list>()
 
-        for n in g.Nodes do
+        for n in g.Nodes |> List.filter (fun n -> n.OpType <> "Shape") do
             for i in n.Inputs |> Array.filter ((<>) "") |> Array.distinct do
                 consumers[i] <- n :: (consumers.GetValueOrDefault(i, []))
 

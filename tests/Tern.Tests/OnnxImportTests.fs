@@ -575,3 +575,73 @@ let ``OIHW weights converted to Tern's rows convolve as a direct NCHW convolutio
 
     // Both sum in double; only the order differs, so at most the last float32 bit may.
     Array.forall2 (fun (a: float32) (b: float32) -> abs (a - b) <= 1e-6f * (1.0f + abs b)) y direct
+
+[<Test>]
+let ``Clip bounds from initializers give ReLU6; other bounds are refused`` () =
+    let graph (lo: float32) (hi: float32) =
+        OnnxBuild.model [ 1L; 2L; 5L; 5L ] [
+            OnnxBuild.node "Conv" [ "x"; "w" ] "c" []
+            OnnxBuild.node "Clip" [ "c"; "lo"; "hi" ] "a" []
+            OnnxBuild.node "GlobalAveragePool" [ "a" ] "p" []
+            OnnxBuild.node "Flatten" [ "p" ] "y" []
+        ] [
+            OnnxBuild.floatTensor "w" [ 3L; 2L; 3L; 3L ] (random 3 54)
+            OnnxBuild.floatTensor "lo" [] [| lo |]
+            OnnxBuild.floatTensor "hi" [] [| hi |]
+        ]
+
+    let bytes = graph 0.0f 6.0f
+
+    match OnnxImport.import "clip.onnx" bytes None with
+    | Ok r ->
+        Assert.That(kinds r.Model, Does.Contain "relu6")
+        Assert.That(compareWithOrt bytes r.Model [| 1L; 2L; 5L; 5L |] 20 4, Is.LessThanOrEqualTo 1e-5)
+    | Error e -> Assert.Fail e
+
+    match OnnxImport.import "clip.onnx" (graph -1.0f 1.0f) None with
+    | Ok _ -> Assert.Fail "Clip(-1, 1) was imported"
+    | Error e -> Assert.That(e, Does.Contain("(Clip)").And.Contain "ReLU6")
+
+[<FsCheck.NUnit.Property(MaxTest = 30)>]
+let ``auto_pad SAME_UPPER, SAME_LOWER and VALID pad as ONNX Runtime does``
+    (k: PositiveInt, s: PositiveInt, size: PositiveInt, mode: int, seed: int)
+    =
+    let kh, kw = 1 + k.Get % 4, 1 + (k.Get / 4) % 4
+    let stride = 1 + s.Get % 2
+    let h, w = kh + size.Get % 5, kw + (size.Get / 5) % 5
+    let modeName = [| "SAME_UPPER"; "SAME_LOWER"; "VALID" |][abs (mode % 3)]
+
+    let autoPad =
+        Onnx.AttributeProto(
+            Name = "auto_pad",
+            Type = Onnx.AttributeProto.Types.AttributeType.String,
+            S = ByteString.CopyFromUtf8 modeName
+        )
+
+    let bytes =
+        OnnxBuild.model [ 1L; 2L; int64 h; int64 w ] [
+            OnnxBuild.node "Conv" [ "x"; "w" ] "y" [ autoPad; OnnxBuild.ints "strides" [ int64 stride; int64 stride ] ]
+        ] [
+            OnnxBuild.floatTensor "w" [ 2L; 2L; int64 kh; int64 kw ] (random seed (4 * kh * kw))
+        ]
+
+    let layers, input = layersOf bytes
+
+    let model = {
+        Name = "built"
+        Input = input
+        Layers = layers
+        Classes = []
+        Meta = Map.empty
+    }
+
+    use session = Ort.session bytes
+    let data = random (seed + 1) (2 * h * w)
+    let expected = Ort.run session [| 1L; 2L; int64 h; int64 w |] data
+
+    let actual =
+        Forward.run model (OnnxLayout.nchwToHwc input data) |> OnnxLayout.hwcToNchw
+
+    (actual.Length = expected.Length
+     && Array.forall2 (fun (a: float32) (b: float32) -> abs (a - b) <= 1e-5f * (1.0f + abs b)) actual expected)
+    |> Prop.label $"{modeName} kernel {kh}x{kw} stride {stride} input {h}x{w}"
