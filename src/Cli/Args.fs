@@ -48,10 +48,17 @@ type AlphaArg =
     | Layer
     | Channel
 
+/// How a .npy array of samples orders its dimensions.
+type LayoutArg =
+    | Nchw
+    | Nhwc
+
 type LowerArgs =
     | [<MainCommand; ExactlyOnce>] Float of path: string
     | Weights of WeightsArg
     | Calib of source: string
+    | Calib_Count of int
+    | Layout of LayoutArg
     | Seed of int
     | Threshold of ratio: float
     | Alpha of AlphaArg
@@ -63,8 +70,12 @@ type LowerArgs =
             match a with
             | Float _ -> "float model file"
             | Weights _ -> "weight storage (default ternary)"
-            | Calib _ -> "calibration inputs: random:N (default random:64)"
-            | Seed _ -> "seed of the calibration source (default 1)"
+            | Calib _ -> "calibration inputs: random:N, npy:X.npy (samples) or a data set folder (default random:64)"
+            | Calib_Count _ ->
+                "with npy: or a folder: calibrate on at most this many samples, a seeded subset (class-stratified for "
+                + "a folder) when there are more (default 256)"
+            | Layout _ -> "with npy: the samples' layout, nchw (N,C,H,W or N,C,W; default) or nhwc (N,H,W,C or N,W,C)"
+            | Seed _ -> "seed of the calibration source: random inputs or the subset taken (default 1)"
             | Threshold _ -> "ternary threshold as a ratio of mean |W| (default 0.7)"
             | Alpha _ -> "ternary scale per layer or per output channel (default channel)"
             | Out _ -> "integer model file to write"
@@ -77,7 +88,10 @@ type KernelsArg =
 type RunArgs =
     | [<MainCommand; ExactlyOnce>] File of path: string
     | Input of source: string
+    | Layout of LayoutArg
     | Seed of int
+    | Save_Outputs of path: string
+    | Dequantize
     | Check
     | Kernels of KernelsArg
     | Json
@@ -85,11 +99,18 @@ type RunArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | File _ -> "integer model file"
-            | Input _ -> "inputs: random:N (default random:100)"
-            | Seed _ -> "seed of the input source (default 1)"
-            | Check -> "also run the scalar runtime and the F# reference and count disagreements"
-            | Kernels _ -> "kernels for the main run (default optimized)"
+            | File _ -> "model file: integer (C# runtime) or float (F# float reference)"
+            | Input _ ->
+                "inputs: random:N, npy:X.npy (samples) or a data set folder (labelled: accuracy is reported); "
+                + "default random:100"
+            | Layout _ -> "with npy: the samples' layout, nchw (N,C,H,W or N,C,W; default) or nhwc (N,H,W,C or N,W,C)"
+            | Seed _ -> "seed of random inputs (default 1)"
+            | Save_Outputs _ ->
+                "write the outputs as .npy, N x classes: float32 logits of a float model, int8 of an integer one"
+            | Dequantize ->
+                "with --save-outputs and an integer model: write float32 (the output's scale and zero point)"
+            | Check -> "integer model: also run the scalar runtime and the F# reference and count disagreements"
+            | Kernels _ -> "integer model: kernels for the main run (default optimized)"
             | Json -> "print one JSON object"
 
 type SpSwHarArgs =
@@ -130,7 +151,7 @@ and CsvArgs =
             | In _ -> "CSV files (header row, comma-separated)"
             | Columns _ -> "channel columns, comma-separated (e.g. x,y,z)"
             | Label _ -> "label column"
-            | Subject _ -> "subject id column (whole numbers)"
+            | Subject _ -> "subject column: whole numbers 0..65535 (the ids) or names such as S01"
             | Rate _ -> "uniform rate to resample to, Hz"
             | Time _ -> "timestamp column in ms (default: rows are already uniform at --rate)"
             | Classes _ -> "fixed class list, comma-separated (other labels are rejected)"
@@ -140,15 +161,42 @@ and CsvArgs =
             | Out _ -> "output folder: OUT/raw and OUT/spectrogram are written"
             | Json -> "print one JSON object"
 
+and NpyArgs =
+    | X of path: string
+    | Y of path: string
+    | Subjects of path: string
+    | Npz of path: string
+    | Classes of names: string
+    | Layout of LayoutArg
+    | [<Mandatory>] Out of dir: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | X _ -> "samples .npy: float32, float64, int16 or uint8, (N,C,H,W) or (N,C,W) for 1-D (see --layout)"
+            | Y _ -> "labels .npy: integer class indices or strings (class names), shape (N,)"
+            | Subjects _ -> "subjects .npy: whole numbers 0..65535 or strings (names), shape (N,); default: all 0"
+            | Npz _ -> "one .npz holding arrays x, y and optionally subjects (instead of --x, --y, --subjects)"
+            | Classes _ ->
+                "class names, comma-separated, in index order (default: the sorted distinct string labels, or "
+                + "class0..class(K-1) for integer labels)"
+            | Layout _ ->
+                "nchw (default: N,C,H,W, or N,C,W -> H=1, as PyTorch holds them) or nhwc (N,H,W,C, or N,W,C -> H=1)"
+            | Out _ -> "output data set folder"
+            | Json -> "print one JSON object"
+
 and ImportArgs =
     | [<CliPrefix(CliPrefix.None)>] Sp_Sw_Har of ParseResults<SpSwHarArgs>
     | [<CliPrefix(CliPrefix.None)>] Csv of ParseResults<CsvArgs>
+    | [<CliPrefix(CliPrefix.None)>] Npy of ParseResults<NpyArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Sp_Sw_Har _ -> "import the sp-sw-har recordings (CC BY 4.0, Matey-Sanz et al. 2023)"
             | Csv _ -> "import any recordings in CSV form"
+            | Npy _ -> "import NumPy arrays of samples, labels and subjects (.npy files or one .npz)"
 
 and DataInfoArgs =
     | [<MainCommand; ExactlyOnce>] Dir of dir: string
@@ -508,6 +556,6 @@ type TernArgs =
             | Import_Model _ -> "bring a model trained elsewhere in (ONNX)"
             | Inspect _ -> "per-layer table of a model file"
             | Lower _ -> "float model + calibration -> integer model"
-            | Run _ -> "run an integer model on the host runtimes"
+            | Run _ -> "run a model on the host (integer: C# runtimes; float: F# reference) and save its outputs"
             | Hil _ -> "run a model on a board and prove device == host bit for bit"
             | Version -> "print the version"

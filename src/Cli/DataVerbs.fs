@@ -19,7 +19,7 @@ let private infoJson (dir: string) (s: InfoSummary) : System.Text.Json.Nodes.Jso
         "count", Json.int s.Count
         "classes", Json.arr (s.Classes |> List.map Json.str)
         "per_class", Json.obj (s.PerClass |> List.map (fun (c, n) -> c, Json.int n))
-        "per_subject", Json.obj (s.PerSubject |> List.map (fun (g, n) -> string g, Json.int n))
+        "per_subject", Json.obj (s.PerSubject |> List.map (fun (g, n) -> g, Json.int n))
         "source", Json.str s.Source
     ]
 
@@ -96,6 +96,66 @@ let importCsv (args: ParseResults<CsvArgs>) =
         rate
         options
     |> writeImport (args.GetResult CsvArgs.Out) (args.Contains CsvArgs.Json)
+
+let importNpy (args: ParseResults<NpyArgs>) =
+    let out = args.GetResult NpyArgs.Out
+
+    let layout =
+        match args.GetResult(NpyArgs.Layout, defaultValue = LayoutArg.Nchw) with
+        | LayoutArg.Nchw -> NpyLayout.Nchw
+        | LayoutArg.Nhwc -> NpyLayout.Nhwc
+
+    let classes =
+        args.TryGetResult NpyArgs.Classes
+        |> Option.map (fun s -> s.Split(',', StringSplitOptions.TrimEntries) |> Array.toList)
+
+    let orFail (r: Result<'a, string>) =
+        match r with
+        | Ok v -> v
+        | Error e -> raise (BadInput e)
+
+    let x, y, subjects =
+        match
+            args.TryGetResult NpyArgs.Npz,
+            args.TryGetResult NpyArgs.X,
+            args.TryGetResult NpyArgs.Y,
+            args.TryGetResult NpyArgs.Subjects
+        with
+        | Some npz, None, None, None ->
+            let arrays = Npy.readNpz npz [ "x"; "y"; "subjects" ] |> orFail
+
+            let need (name: string) =
+                match arrays.TryFind name with
+                | Some a -> a
+                | None ->
+                    raise (
+                        BadInput $"{npz}: no array named '{name}' (an .npz for Tern holds x, y and optionally subjects)"
+                    )
+
+            need "x", need "y", arrays.TryFind "subjects"
+        | Some _, _, _, _ ->
+            raise (BadInput "--npz holds x, y and subjects itself; give it without --x, --y or --subjects")
+        | None, Some xf, Some yf, s ->
+            // All files are read and checked before anything is written.
+            Npy.read xf |> orFail, Npy.read yf |> orFail, s |> Option.map (Npy.read >> orFail)
+        | None, _, _, _ -> raise (BadInput "give --x X.npy and --y y.npy (or --npz F.npz)")
+
+    let data = NpyImport.dataset layout classes x y subjects |> orFail
+    Dataset.save out data
+    let s = Import.info data
+
+    if args.Contains NpyArgs.Json then
+        printfn "%s" (Json.render (infoJson out s))
+    else
+        printfn
+            "wrote %s: %d samples of %O (HWC) from %s read as %s"
+            out
+            data.Samples.Length
+            data.Shape
+            x.Name
+            (NpyImport.layoutName layout)
+
+        printfn "%s" (Import.infoText s)
 
 let synth (args: ParseResults<SynthArgs>) =
     let subjects =

@@ -10,6 +10,7 @@ open Tern.Runtime.Engine
 open Spectre.Console
 open Tern.Cli.Args
 open Tern.Cli.Common
+open Tern.Cli.Inputs
 
 let modelNew (args: ParseResults<NewArgs>) =
     let seed = args.GetResult(NewArgs.Seed, defaultValue = 1)
@@ -202,8 +203,17 @@ let lower (args: ParseResults<LowerArgs>) =
     let out = args.GetResult LowerArgs.Out
     let seed = args.GetResult(LowerArgs.Seed, defaultValue = 1)
 
-    let n =
-        parseRandom "calib" (args.GetResult(LowerArgs.Calib, defaultValue = "random:64"))
+    let calibText = args.GetResult(LowerArgs.Calib, defaultValue = "random:64")
+    let source = Inputs.parse "calib" calibText
+    let layout = Inputs.layout "calib" source (args.TryGetResult LowerArgs.Layout)
+
+    let limit =
+        match source, args.TryGetResult LowerArgs.Calib_Count with
+        | RandomSource _, Some _ ->
+            raise (BadInput "--calib-count applies to npy: or data set calibration; random:N gives its own count")
+        | _, Some k when k < 1 -> raise (BadInput $"--calib-count {k}: must be at least 1")
+        | _, Some k -> k
+        | _, None -> 256
 
     let ratio = args.GetResult(LowerArgs.Threshold, defaultValue = 0.7)
 
@@ -229,7 +239,15 @@ let lower (args: ParseResults<LowerArgs>) =
         | FloatModel m -> m
         | IntegerModel _ -> raise (BadInput $"{path}: already an integer model; lower takes a float model")
 
-    let calibration = Lower.randomCalibration seed n model.Input
+    let calibration =
+        match source with
+        | RandomSource n -> Lower.randomCalibration seed n model.Input
+        | _ ->
+            (Inputs.load "calib" calibText source layout seed (Some limit) model.Input).Samples
+            |> Array.map (Tensor.ofArray model.Input)
+            |> Array.toList
+
+    let n = calibration.Length
 
     let im =
         match Lower.lower options calibration model with
@@ -246,6 +264,7 @@ let lower (args: ParseResults<LowerArgs>) =
         (Json.obj [
             "file", Json.str out
             "weights", Json.str (if weights = Int8 then "int8" else "ternary")
+            "calibration", Json.str calibText
             "calibration_samples", Json.int n
             "params", Json.int (im.Layers |> Array.sumBy (fun l -> l.ParameterCount))
             "weight_bytes", Json.int weightBytes
@@ -255,10 +274,12 @@ let lower (args: ParseResults<LowerArgs>) =
         ])
         (fun () ->
             printfn
-                "wrote %s: %d integer layers, %s weights, %d weight bytes, arena %d bytes, largest bias %d bits, hash %s"
+                "wrote %s: %d integer layers, %s weights, calibrated on %d samples (%s), %d weight bytes, arena %d bytes, largest bias %d bits, hash %s"
                 out
                 im.Layers.Length
                 (if weights = Int8 then "int8" else "ternary")
+                n
+                calibText
                 weightBytes
                 plan.ArenaBytes
                 (Lower.biasBits im)
@@ -266,95 +287,226 @@ let lower (args: ParseResults<LowerArgs>) =
 
 let run (args: ParseResults<RunArgs>) =
     let path = args.GetResult RunArgs.File
-    let seed = args.GetResult(RunArgs.Seed, defaultValue = 1)
-
-    let n =
-        parseRandom "input" (args.GetResult(RunArgs.Input, defaultValue = "random:100"))
-
+    let inputText = args.GetResult(RunArgs.Input, defaultValue = "random:100")
+    let source = Inputs.parse "input" inputText
+    let layout = Inputs.layout "input" source (args.TryGetResult RunArgs.Layout)
+    let save = args.TryGetResult RunArgs.Save_Outputs
+    let dequantize = args.Contains RunArgs.Dequantize
     let check = args.Contains RunArgs.Check
 
-    let mode =
-        match args.GetResult(RunArgs.Kernels, defaultValue = Optimized) with
-        | Scalar -> KernelMode.Scalar
-        | Optimized -> KernelMode.Optimized
+    match source with
+    | RandomSource _ -> ()
+    | _ when args.Contains RunArgs.Seed -> raise (BadInput "--seed applies to random:N inputs only")
+    | _ -> ()
 
-    let model =
-        match loadModel path with
-        | IntegerModel m -> m
-        | FloatModel _ -> raise (BadInput $"{path}: a float model; run takes an integer model (use tern lower first)")
+    if dequantize && save.IsNone then
+        raise (BadInput "--dequantize applies to the file --save-outputs writes; give --save-outputs")
 
-    let inputs =
-        Lower.randomCalibration seed n model.Input
-        |> List.map (Lower.quantizeInput model)
-        |> List.toArray
+    let seed = args.GetResult(RunArgs.Seed, defaultValue = 1)
+    let model = loadModel path
+
+    let inputShape, classNames =
+        match model with
+        | FloatModel m -> m.Input, m.Classes
+        | IntegerModel m -> m.Input, List.ofArray m.ClassNames
+
+    match model with
+    | FloatModel _ when check ->
+        raise (
+            BadInput $"--check compares the integer runtimes; {path} is a float model (tern lower turns it into one)"
+        )
+    | FloatModel _ when args.Contains RunArgs.Kernels ->
+        raise (BadInput $"--kernels chooses integer kernels; {path} is a float model (run by the F# float reference)")
+    | FloatModel _ when dequantize ->
+        raise (BadInput $"--dequantize: {path} is a float model, whose outputs are float32 already")
+    | _ -> ()
+
+    let inputs = Inputs.load "input" inputText source layout seed None inputShape
+    let n = inputs.Samples.Length
+
+    inputs.Labels
+    |> Option.iter (fun (_, classes) ->
+        if classes.Length <> classNames.Length then
+            raise (
+                BadInput
+                    $"--input {inputText}: the data has {classes.Length} classes, the model {classNames.Length}; accuracy needs the same classes"
+            )
+        elif classes <> classNames then
+            let data = String.Join(",", classes)
+            let mine = String.Join(",", classNames)
+
+            eprintfn
+                "note: the data's classes (%s) differ from the model's (%s); accuracy compares class indices"
+                data
+                mine)
 
     let timed f =
         let sw = Diagnostics.Stopwatch.StartNew()
         let r = f ()
         r, sw.Elapsed.TotalMilliseconds
 
-    // Chunks keep the progress bar moving while each batch still spreads over the cores.
-    let chunks = inputs |> Array.chunkBySize 64
+    let mode =
+        match args.GetResult(RunArgs.Kernels, defaultValue = Optimized) with
+        | Scalar -> KernelMode.Scalar
+        | Optimized -> KernelMode.Optimized
 
-    let batch (tick: int -> unit) (f: sbyte[][] -> sbyte[][]) =
-        chunks
-        |> Array.collect (fun c ->
-            let r = f c
-            tick c.Length
-            r)
+    // Per sample: the predicted class; the outputs as .npy values (dtype, flat C-order values); the runtime
+    // name; ms per inference; the check's (any, optimized vs scalar, vs reference) counts.
+    let predicted, writeOutputs, runtime, mainMs, checks =
+        match model with
+        | FloatModel m ->
+            let chunks = inputs.Samples |> Array.chunkBySize 64
 
-    let main, mainMs, checks =
-        Progress.run "inference" (if check then 3 * n else n) (fun tick ->
-            let main, mainMs =
-                timed (fun () -> batch tick (fun c -> Runner.RunBatch(model, mode, c, Environment.ProcessorCount)))
+            let logits, ms =
+                Progress.run "inference" n (fun tick ->
+                    timed (fun () ->
+                        chunks
+                        |> Array.collect (fun c ->
+                            let r =
+                                c
+                                |> Array.Parallel.map (fun x -> (Forward.run m (Tensor.ofArray m.Input x)).Data)
 
-            let checks =
-                if check then
-                    let other =
-                        if mode = KernelMode.Optimized then
-                            KernelMode.Scalar
+                            tick c.Length
+                            r)))
+
+            let write (file: string) =
+                let k = if n = 0 then classNames.Length else logits[0].Length
+                Npy.writeFloat32 file [| n; k |] (Array.concat logits)
+                "float32 logits", k
+
+            logits |> Array.map Tensor.argmax, write, "F# float reference", ms, None
+        | IntegerModel m ->
+            let quantized =
+                inputs.Samples
+                |> Array.map (fun x -> Lower.quantizeInput m (Tensor.ofArray m.Input x))
+
+            // Chunks keep the progress bar moving while each batch still spreads over the cores.
+            let chunks = quantized |> Array.chunkBySize 64
+
+            let batch (tick: int -> unit) (f: sbyte[][] -> sbyte[][]) =
+                chunks
+                |> Array.collect (fun c ->
+                    let r = f c
+                    tick c.Length
+                    r)
+
+            let main, mainMs, checks =
+                Progress.run "inference" (if check then 3 * n else n) (fun tick ->
+                    let main, mainMs =
+                        timed (fun () -> batch tick (fun c -> Runner.RunBatch(m, mode, c, Environment.ProcessorCount)))
+
+                    let checks =
+                        if check then
+                            let other =
+                                if mode = KernelMode.Optimized then
+                                    KernelMode.Scalar
+                                else
+                                    KernelMode.Optimized
+
+                            let second =
+                                batch tick (fun c -> Runner.RunBatch(m, other, c, Environment.ProcessorCount))
+
+                            let reference = batch tick (Array.Parallel.map (IntReference.run m))
+
+                            let differs (a: sbyte[][]) (b: sbyte[][]) =
+                                Array.map2 (fun (x: sbyte[]) (y: sbyte[]) -> x <> y) a b
+
+                            let d1 = differs main second
+                            let d2 = differs main reference
+                            let count = Array.filter id >> Array.length
+                            Some(count (Array.map2 (||) d1 d2), count d1, count d2)
                         else
-                            KernelMode.Optimized
+                            None
 
-                    let second =
-                        batch tick (fun c -> Runner.RunBatch(model, other, c, Environment.ProcessorCount))
+                    main, mainMs, checks)
 
-                    let reference = batch tick (Array.Parallel.map (IntReference.run model))
+            let write (file: string) =
+                let k = if n = 0 then classNames.Length else main[0].Length
 
-                    let differs (a: sbyte[][]) (b: sbyte[][]) =
-                        Array.map2 (fun (x: sbyte[]) (y: sbyte[]) -> x <> y) a b
-
-                    let d1 = differs main second
-                    let d2 = differs main reference
-                    let count = Array.filter id >> Array.length
-                    Some(count (Array.map2 (||) d1 d2), count d1, count d2)
+                if dequantize then
+                    let p = Lower.outputParams m
+                    Npy.writeFloat32 file [| n; k |] (main |> Array.collect (Lower.dequantize p))
+                    "float32 dequantized logits", k
                 else
-                    None
+                    Npy.writeInt8 file [| n; k |] (Array.concat main)
+                    "int8 logits", k
 
-            main, mainMs, checks)
+            let kernels =
+                if mode = KernelMode.Optimized then
+                    "optimized kernels"
+                else
+                    "scalar kernels"
 
-    let classes = main |> Array.map (fun o -> Runner.Argmax(ReadOnlySpan o))
+            main |> Array.map (fun o -> Runner.Argmax(ReadOnlySpan o)), write, kernels, mainMs, checks
+
+    let failed =
+        match checks with
+        | Some(any, _, _) -> any > 0
+        | None -> false
+
+    // Written only when the run (and its check) succeeded; Npy writes through a temporary file.
+    let saved =
+        if failed then
+            None
+        else
+            save |> Option.map (fun file -> file, writeOutputs file)
+
+    let accuracy =
+        inputs.Labels
+        |> Option.map (fun (labels, _) ->
+            let right =
+                Array.fold2 (fun acc p l -> if p = l then acc + 1 else acc) 0 predicted labels
+
+            right, float right / float (max n 1))
 
     let histogram =
-        model.ClassNames
-        |> Array.mapi (fun i c -> c, classes |> Array.filter ((=) i) |> Array.length)
+        classNames
+        |> List.mapi (fun i c -> c, predicted |> Array.filter ((=) i) |> Array.length)
+
+    let perInference = mainMs / float (max n 1)
 
     let json =
         Json.obj (
             [
                 "file", Json.str path
-                "samples", Json.int n
-                "kernels",
+                "kind",
                 Json.str (
-                    if mode = KernelMode.Optimized then
-                        "optimized"
-                    else
-                        "scalar"
+                    match model with
+                    | FloatModel _ -> "float"
+                    | IntegerModel _ -> "integer"
                 )
-                "wall_ms_per_inference", Json.num (mainMs / float n)
-                "threads", Json.int Environment.ProcessorCount
-                "predictions", Json.obj (histogram |> Array.toList |> List.map (fun (c, k) -> c, Json.int k))
+                "input", Json.str inputText
+                "samples", Json.int n
             ]
+            @ (match model with
+               | IntegerModel _ -> [
+                   "kernels",
+                   Json.str (
+                       if mode = KernelMode.Optimized then
+                           "optimized"
+                       else
+                           "scalar"
+                   )
+                 ]
+               | FloatModel _ -> [ "runtime", Json.str "float" ])
+            @ [
+                "wall_ms_per_inference", Json.num perInference
+                "threads", Json.int Environment.ProcessorCount
+                "predictions", Json.obj (histogram |> List.map (fun (c, k) -> c, Json.int k))
+            ]
+            @ (match accuracy with
+               | Some(right, a) -> [ "accuracy", Json.num a; "correct", Json.int right ]
+               | None -> [])
+            @ (match saved with
+               | Some(file, (what, k)) -> [
+                   "outputs",
+                   Json.obj [
+                       "file", Json.str file
+                       "dtype", Json.str (if what.StartsWith "int8" then "int8" else "float32")
+                       "shape", Json.arr [ Json.int n; Json.int k ]
+                   ]
+                 ]
+               | None -> [])
             @ (match checks with
                | Some(any, scalar, reference) -> [
                    "check", Json.bool true
@@ -366,16 +518,14 @@ let run (args: ParseResults<RunArgs>) =
         )
 
     writeOut (args.Contains RunArgs.Json) json (fun () ->
-        printfn
-            "%d samples through %s kernels, %.3f ms per inference"
-            n
-            (if mode = KernelMode.Optimized then
-                 "optimized"
-             else
-                 "scalar")
-            (mainMs / float n)
+        printfn "%d samples through the %s, %.3f ms per inference" n runtime perInference
+        printfn "predicted: %s" (String.Join(", ", histogram |> List.map (fun (c, k) -> $"{c} {k}")))
 
-        printfn "predicted: %s" (String.Join(", ", histogram |> Array.map (fun (c, k) -> $"{c} {k}")))
+        accuracy
+        |> Option.iter (fun (right, a) -> printfn "accuracy %.4f (%d of %d) against the data set's labels" a right n)
+
+        saved
+        |> Option.iter (fun (file, (what, k)) -> printfn "wrote %s: %s, shape (%d, %d)" file what n k)
 
         match checks with
         | Some(any, scalar, reference) ->

@@ -34,6 +34,7 @@ let main argv =
                     match i.GetSubCommand() with
                     | Sp_Sw_Har a -> importSpSwHar a
                     | Csv a -> importCsv a
+                    | Npy a -> importNpy a
                 | Info a -> dataInfo a
             | Train a -> train a
             | Study s ->

@@ -12,7 +12,11 @@ type Dataset = {
     /// Samples in HWC order, each Shape.Size values.
     Samples: float32[][]
     Labels: int[]
+    /// Subject ids; when SubjectNames is not empty, indices into it.
     Subjects: int[]
+    /// Names of the subjects when the data names them (e.g. "S01"), in id order; empty when the ids are the
+    /// subjects' own numbers.
+    SubjectNames: string list
     /// Where the data came from and its licence, shown wherever results are reported.
     Source: string
     /// The training-time augmentation that keeps this data's labels true, declared by whoever made it (the radar
@@ -20,9 +24,9 @@ type Dataset = {
     Augment: Augmentation
 }
 
-/// The on-disk form of a data set: a folder with dataset.json (shape, classes, count, source),
-/// samples.f32 (count x H x W x C float32, little-endian), labels.u8 and subjects.u16 (little-endian).
-/// dataset.json is written last, so a folder without it is an unfinished write, never a data set.
+/// The on-disk form of a data set: a folder with dataset.json (shape, classes, count, source, subject names when
+/// the subjects have names), samples.f32 (count x H x W x C float32, little-endian), labels.u8 and subjects.u16
+/// (little-endian). dataset.json is written last, so a folder without it is an unfinished write, never a data set.
 [<RequireQualifiedAccess>]
 module Dataset =
     let private formatName = "tern-dataset"
@@ -31,6 +35,13 @@ module Dataset =
     /// The samples and labels at the given indices, in that order.
     let pick (idx: int[]) (d: Dataset) : float32[][] * int[] =
         idx |> Array.map (fun i -> d.Samples[i]), idx |> Array.map (fun i -> d.Labels[i])
+
+    /// How reports name a subject: its name when the data names its subjects, else its id.
+    let subjectName (d: Dataset) (id: int) : string =
+        if d.SubjectNames.IsEmpty then
+            string id
+        else
+            d.SubjectNames[id]
 
     /// Checks lengths, label range and values; returns the first problem.
     let validate (d: Dataset) : Result<unit, string> =
@@ -49,8 +60,16 @@ module Dataset =
                 match d.Labels |> Array.tryFindIndex (fun l -> l < 0 || l >= d.Classes.Length) with
                 | Some i -> Error $"sample {i} has label {d.Labels[i]}, but there are {d.Classes.Length} classes"
                 | None ->
+                    let names = d.SubjectNames.Length
+
                     match d.Subjects |> Array.tryFindIndex (fun s -> s < 0 || s > 65535) with
                     | Some i -> Error $"sample {i} has subject id {d.Subjects[i]} outside 0..65535"
+                    | None when names > 65536 -> Error $"{names} subject names; a data set holds at most 65536"
+                    | None when d.SubjectNames |> List.exists String.IsNullOrEmpty -> Error "an empty subject name"
+                    | None when (List.distinct d.SubjectNames).Length <> names -> Error "subject names must be distinct"
+                    | None when names > 0 && d.Subjects |> Array.exists (fun s -> s >= names) ->
+                        let i = d.Subjects |> Array.findIndex (fun s -> s >= names)
+                        Error $"sample {i} has subject id {d.Subjects[i]}, but there are {names} subject names"
                     | None ->
                         match
                             d.Samples
@@ -100,8 +119,17 @@ module Dataset =
                         classes = d.Classes
                         source = d.Source
                         augment = Augment.name d.Augment
+                        // Absent (null, not written) when subjects are plain ids, so such folders stay as before.
+                        subject_names =
+                            if d.SubjectNames.IsEmpty then
+                                null
+                            else
+                                List.toArray d.SubjectNames
                     |},
-                    JsonSerializerOptions(WriteIndented = true)
+                    JsonSerializerOptions(
+                        WriteIndented = true,
+                        DefaultIgnoreCondition = Serialization.JsonIgnoreCondition.WhenWritingNull
+                    )
                 )
 
             writeAtomic meta (Text.Encoding.UTF8.GetBytes json)
@@ -155,6 +183,12 @@ module Dataset =
                         | Error e -> failwith $"{meta}: augment: {e}"
                     | _ -> NoAugmentation
 
+                // Folders whose subjects are plain ids have no name table.
+                let subjectNames =
+                    match root.TryGetProperty "subject_names" with
+                    | true, a -> [ for x in a.EnumerateArray() -> x.GetString() ]
+                    | _ -> []
+
                 let read (name: string) (bytesPer: int) =
                     let path = Path.Combine(dir, name)
 
@@ -190,6 +224,7 @@ module Dataset =
                     Samples = samples
                     Labels = labels
                     Subjects = subjects
+                    SubjectNames = subjectNames
                     Source = source
                     Augment = augment
                 }

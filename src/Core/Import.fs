@@ -42,8 +42,8 @@ type InfoSummary = {
     Classes: string list
     /// Windows per class, in class order (classes with no window show 0).
     PerClass: (string * int) list
-    /// Windows per subject id, ascending.
-    PerSubject: (int * int) list
+    /// Windows per subject (its name, or its id when subjects are unnamed), in id order.
+    PerSubject: (string * int) list
     Source: string
 }
 
@@ -124,7 +124,8 @@ module Import =
         Times: float[] option
         TimeName: string
         Labels: string[]
-        Subjects: int[] option
+        /// Subject cells as written: whole numbers (ids) or names such as "S01".
+        Subjects: string[] option
     }
 
     exception private CsvError of string
@@ -173,7 +174,7 @@ module Import =
         let values = ResizeArray<float[]>()
         let times = ResizeArray<float>()
         let labels = ResizeArray<string>()
-        let subjects = ResizeArray<int>()
+        let subjects = ResizeArray<string>()
         let mutable row = 1
         let mutable blankAt = 0
         let mutable line = reader.ReadLine()
@@ -219,11 +220,10 @@ module Import =
 
                 subjectIdx
                 |> Option.iter (fun i ->
-                    let s = cells[i]
+                    if cells[i] = "" then
+                        fail $"{file}: row {row}, column '{header[i]}': empty subject"
 
-                    match Int32.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture) with
-                    | true, v when v >= 0 && v <= 65535 -> subjects.Add v
-                    | _ -> fail $"{file}: row {row}, column '{header[i]}': subject '{s}' is not an integer in 0..65535")
+                    subjects.Add cells[i])
 
             line <- reader.ReadLine()
 
@@ -279,20 +279,15 @@ module Import =
 
         outV, outL
 
-    /// Splits a parsed file into uniform segments (subject changes and gaps split; equal times merge).
+    /// Splits a parsed file into uniform segments (subject changes and gaps split; equal times merge);
+    /// subjectAt gives the subject id of a data row.
     let private segments
         (p: Parsed)
         (classIndex: string -> int)
-        (fileSubject: int option)
+        (subjectAt: int -> int)
         (rateHz: float)
         (maxGapMs: float)
         : Segment list =
-        let subjectAt (i: int) =
-            match p.Subjects, fileSubject with
-            | Some s, _ -> s[i]
-            | None, Some s -> s
-            | None, None -> 0
-
         let labelIds = p.Labels |> Array.map classIndex
         let rows = p.Values.Length
         // Runs of rows with the same subject; each run is a separate recording.
@@ -447,13 +442,50 @@ module Import =
             fail $"{classes.Length} distinct labels in column '{labelColumn}'; a data set holds at most 256 classes"
 
         let classIdx = classes |> List.mapi (fun i c -> c, i) |> dict
+
+        // Subject cells that are all whole numbers in 0..65535 are the ids themselves (as before names were
+        // allowed); otherwise every cell is a name, and ids index the names in ordinal order.
+        let cells =
+            files
+            |> List.collect (fun (p, _) -> p.Subjects |> Option.map List.ofArray |> Option.defaultValue [])
+            |> List.distinct
+
+        let asId (s: string) =
+            match Int32.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture) with
+            | true, v when v >= 0 && v <= 65535 -> Some v
+            | _ -> None
+
+        let subjectNames =
+            if cells |> List.forall (asId >> Option.isSome) then
+                []
+            else
+                cells |> List.sortWith (fun a b -> String.CompareOrdinal(a, b))
+
+        if subjectNames.Length > 65536 then
+            fail $"{subjectNames.Length} distinct subject names; a data set holds at most 65536 subjects"
+
+        let subjectId =
+            if subjectNames.IsEmpty then
+                fun s -> (asId s).Value
+            else
+                let ids = subjectNames |> List.mapi (fun i n -> n, i) |> dict
+                fun s -> ids[s]
+
         let channels = columns.Length
         let windows = ResizeArray<float[][]>()
         let labels = ResizeArray<int>()
         let subjects = ResizeArray<int>()
 
         for (p, fileSubject) in files do
-            let segs = segments p (fun l -> classIdx[l]) fileSubject rateHz o.MaxGapMs
+            let subjectAt =
+                match p.Subjects, fileSubject with
+                | Some s, _ ->
+                    let ids = s |> Array.map subjectId
+                    fun i -> ids[i]
+                | None, Some s -> fun _ -> s
+                | None, None -> fun _ -> 0
+
+            let segs = segments p (fun l -> classIdx[l]) subjectAt rateHz o.MaxGapMs
             let longest = segs |> List.map (fun s -> s.Values.Length) |> List.max
 
             if longest < o.Window then
@@ -557,6 +589,7 @@ module Import =
             Samples = raw
             Labels = labelsA
             Subjects = subjectsA
+            SubjectNames = subjectNames
             Source = $"{common} {scaleNote}"
             Augment = NoAugmentation
         }
@@ -567,6 +600,7 @@ module Import =
             Samples = spec
             Labels = Array.copy labelsA
             Subjects = Array.copy subjectsA
+            SubjectNames = subjectNames
             Source = $"{common} {specNote}"
             Augment = NoAugmentation
         }
@@ -657,8 +691,9 @@ module Import =
 
                 build o o.RateHz o.Columns "label" parsed head)
 
-    /// Imports CSV files (each one recording; header row; numeric channel columns, a label column and an
-    /// integer subject column; timestamps in ms from options.TimeColumn). Returns (raw, spectrogram).
+    /// Imports CSV files (each one recording; header row; numeric channel columns, a label column and a
+    /// subject column of whole numbers or names; timestamps in ms from options.TimeColumn). Returns (raw,
+    /// spectrogram).
     let csv
         (files: string list)
         (columns: string list)
@@ -687,7 +722,12 @@ module Import =
         PerClass =
             d.Classes
             |> List.mapi (fun i c -> c, d.Labels |> Array.filter ((=) i) |> Array.length)
-        PerSubject = d.Subjects |> Array.countBy id |> Array.sortBy fst |> List.ofArray
+        PerSubject =
+            d.Subjects
+            |> Array.countBy id
+            |> Array.sortBy fst
+            |> Array.map (fun (g, n) -> Dataset.subjectName d g, n)
+            |> List.ofArray
         Source = d.Source
     }
 

@@ -106,9 +106,9 @@ module OnnxImport =
         | OnnxDim.Symbolic s -> s
         | OnnxDim.Unknown -> "?"
 
-    /// The input shape as text, e.g. "batch,3,16,16" (what "source.input_shape" holds).
+    /// The input shape as text, e.g. "1x3x16x16", a dynamic dimension by its name (what "source.input_shape" holds).
     let shapeText (dims: OnnxDim list) : string =
-        String.Join(",", dims |> List.map dimText)
+        String.Join("x", dims |> List.map dimText)
 
     let private run (g: OnnxGraph) : Layer list * Shape3 * string list =
         let global' msg = raise (OnnxRefused msg)

@@ -861,6 +861,7 @@ module RadarSim =
             Samples = samples
             Labels = Array.init n (fun i -> (i / perClass) % nc)
             Subjects = Array.init n (fun i -> i / (nc * perClass))
+            SubjectNames = []
             Source = source cfg subjects perClass seed
             Augment = TimeShift
         }
@@ -944,6 +945,7 @@ module RadarSim =
                 Samples = samples
                 Labels = Array.init n (fun i -> (i / windows) % nc)
                 Subjects = Array.init n (fun i -> i / (windows * nc))
+                SubjectNames = []
                 Source =
                     source cfg subjects 1 seed
                     + $"; streams of {windows} windows every {hopFrames} STFT frames ({seconds:G4} s recordings)"

@@ -113,3 +113,40 @@ module Splits =
 
         indices |> Array.filter (fun i -> not (valid.Contains groups[i])),
         indices |> Array.filter (fun i -> valid.Contains groups[i])
+
+    /// At most `count` sample indices, ascending, each class represented in proportion to its share of the
+    /// labels (largest remainders, ties to the lower class, get the leftover places); within a class the samples
+    /// are a seeded random choice. All indices when there are no more than `count`.
+    let stratifiedSubset (count: int) (seed: int) (labels: int[]) : int[] =
+        let n = labels.Length
+
+        if count >= n then
+            Array.init n id
+        else
+            let classes = labels |> Array.indexed |> Array.groupBy snd |> Array.sortBy fst
+
+            let count = max count 0
+            // Exact shares: class size * count / n, as quotient and remainder.
+            let share (xs: _[]) = int64 xs.Length * int64 count
+            let quota = classes |> Array.map (fun (_, xs) -> int (share xs / int64 n))
+            let left = count - Array.sum quota
+
+            classes
+            |> Array.mapi (fun i (_, xs) -> i, share xs % int64 n)
+            |> Array.sortBy (fun (i, r) -> -r, i)
+            |> Array.take left
+            |> Array.iter (fun (i, _) -> quota[i] <- quota[i] + 1)
+
+            let rng = Random(seed)
+
+            classes
+            |> Array.mapi (fun i (_, xs) ->
+                // One draw per sample in index order, so the choice depends only on the seed and the labels.
+                let keys = xs |> Array.map (fun _ -> rng.Next())
+
+                Array.zip keys xs
+                |> Array.sortBy fst
+                |> Array.take quota[i]
+                |> Array.map (snd >> fst))
+            |> Array.concat
+            |> Array.sort

@@ -5,8 +5,8 @@ open System.IO
 open System.Text.Json
 open NUnit.Framework
 
-/// Runs the `tern` entry point in-process, capturing stdout and stderr.
-let private tern (args: string list) : int * string * string =
+/// Runs the `tern` entry point in-process, capturing stdout and stderr (CliNpyTests uses it too).
+let tern (args: string list) : int * string * string =
     let out = new StringWriter()
     let err = new StringWriter()
     let oldOut, oldErr = Console.Out, Console.Error
@@ -150,8 +150,16 @@ type CliTests() =
         Assert.That(code, Is.EqualTo 2)
 
     [<Test>]
-    member _.``a float model given to run is refused with exit 2``() =
-        let code, _, err = tern [ "run"; path "float.tern"; "--input"; "random:2" ]
+    member _.``run takes a float model through the float reference, but --check on it is refused with exit 2``() =
+        let code, out, err =
+            tern [ "run"; path "float.tern"; "--input"; "random:2"; "--json" ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That((json out).GetProperty("kind").GetString(), Is.EqualTo "float")
+
+        let code, _, err =
+            tern [ "run"; path "float.tern"; "--input"; "random:2"; "--check" ]
+
         Assert.That(code, Is.EqualTo 2)
         Assert.That(err, Does.Contain "float model")
 
@@ -172,6 +180,7 @@ type CliTests() =
             Samples = Array.init 6 (fun _ -> Array.init shape.Size (fun _ -> float32 (rng.NextDouble())))
             Labels = [| 0; 1; 2; 3; 4; 0 |]
             Subjects = [| 0; 0; 1; 1; 2; 2 |]
+            SubjectNames = []
             Source = "random test data"
             Augment = Tern.Core.NoAugmentation
         }
@@ -635,6 +644,7 @@ type CliTests() =
                         float32 (0.4 * float (i % 2) * sin (float j) + 0.1 * (rng.NextDouble() - 0.5))))
             Labels = Array.init 48 (fun i -> i % 2)
             Subjects = Array.init 48 (fun i -> i / 12)
+            SubjectNames = []
             Source = "test"
             Augment = Tern.Core.NoAugmentation
         }
@@ -720,6 +730,7 @@ type CliTests() =
             Samples = Array.init 40 (fun t -> Array.init 256 (fun i -> scene[i / 16, (t % 20) * 2 + i % 16]))
             Labels = Array.init 40 (fun t -> t / 20)
             Subjects = Array.zeroCreate 40
+            SubjectNames = []
             Source = "test"
             Augment = Tern.Core.NoAugmentation
         }

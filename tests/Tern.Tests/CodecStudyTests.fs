@@ -55,6 +55,7 @@ module private G =
             Samples = samples.ToArray()
             Labels = labels.ToArray()
             Subjects = ids.ToArray()
+            SubjectNames = []
             Source = "test"
             Augment = NoAugmentation
         },
@@ -228,6 +229,7 @@ let ``streamsOf starts a stream wherever the subject or the label changes`` () =
         Samples = Array.init 7 (fun _ -> [| 0.0f |])
         Labels = [| 0; 0; 1; 1; 1; 0; 0 |]
         Subjects = [| 3; 3; 3; 4; 4; 4; 4 |]
+        SubjectNames = []
         Source = ""
         Augment = NoAugmentation
     }

@@ -23,7 +23,13 @@ let private datasets =
         let value = Gen.choose (-10000, 10000) |> Gen.map (fun i -> float32 i / 1000.0f)
         let! samples = Gen.arrayOfLength n (Gen.arrayOfLength shape.Size value)
         let! labels = Gen.arrayOfLength n (Gen.choose (0, k - 1))
-        let! subjects = Gen.arrayOfLength n (Gen.choose (0, 65535))
+        // Half of the data sets name their subjects (ids index the names), half use plain ids.
+        let! named = Gen.elements [ false; true ]
+        let! m = Gen.choose (1, 4)
+
+        let! subjects =
+            Gen.arrayOfLength n (Gen.choose (0, (if named then m - 1 else 65535)))
+
         let! augment = Gen.elements [ NoAugmentation; TimeShift ]
 
         return {
@@ -32,6 +38,7 @@ let private datasets =
             Samples = samples
             Labels = labels
             Subjects = subjects
+            SubjectNames = if named then List.init m (fun i -> $"S{i:D2} é") else []
             Source = "test"
             Augment = augment
         }
@@ -54,6 +61,7 @@ let ``a saved data set loads back unchanged`` () =
                 && back.Samples = d.Samples
                 && back.Labels = d.Labels
                 && back.Subjects = d.Subjects
+                && back.SubjectNames = d.SubjectNames
                 && back.Source = d.Source
                 && back.Augment = d.Augment
                 && Directory.GetFiles(dir, "*.tmp-*").Length = 0
@@ -67,6 +75,7 @@ let private small = {
     Samples = [| [| 1.0f; 2.0f; 3.0f; 4.0f |]; [| 0.0f; 0.0f; 0.0f; 1.0f |] |]
     Labels = [| 0; 1 |]
     Subjects = [| 3; 4 |]
+    SubjectNames = []
     Source = "test"
     Augment = NoAugmentation
 }
@@ -146,5 +155,76 @@ let ``the declared augmentation: absent reads as none, unknown is rejected namin
         match Dataset.load dir with
         | Ok _ -> Assert.Fail "expected an error"
         | Error e -> Assert.That(e, Does.Contain("dataset.json").And.Contain("mixup"))
+    finally
+        Directory.Delete(dir, true)
+
+[<Test>]
+let ``dataset.json of integer subjects is byte for byte what it was before subject names existed`` () =
+    let dir = tempDir ()
+
+    try
+        Dataset.save dir small
+        // Written by the build before subject names (fields in the order the serializer gives them).
+        let before =
+            String.Join(
+                "\n",
+                [
+                    "{"
+                    "  \"augment\": \"none\","
+                    "  \"classes\": ["
+                    "    \"a\","
+                    "    \"b\""
+                    "  ],"
+                    "  \"count\": 2,"
+                    "  \"format\": \"tern-dataset\","
+                    "  \"shape\": ["
+                    "    2,"
+                    "    2,"
+                    "    1"
+                    "  ],"
+                    "  \"source\": \"test\","
+                    "  \"version\": 1"
+                    "}"
+                ]
+            )
+
+        Assert.That(File.ReadAllText(Path.Combine(dir, "dataset.json")), Is.EqualTo before)
+
+        Dataset.save dir {
+            small with
+                SubjectNames = [ "S03"; "S04"; "x"; "y"; "z" ]
+        }
+
+        let named = File.ReadAllText(Path.Combine(dir, "dataset.json"))
+        Assert.That(named, Does.Contain "\"subject_names\": [")
+        let d = (Dataset.load dir |> Result.defaultWith failwith)
+        Assert.That(Dataset.subjectName d 3, Is.EqualTo "y")
+        Assert.That(Dataset.subjectName small 3, Is.EqualTo "3")
+    finally
+        Directory.Delete(dir, true)
+
+[<Test>]
+let ``a subject id past the name table, or a repeated name, is rejected naming the folder`` () =
+    let dir = tempDir ()
+
+    try
+        Dataset.save dir {
+            small with
+                SubjectNames = [ "a"; "b"; "c"; "d"; "e" ]
+        }
+
+        let meta = Path.Combine(dir, "dataset.json")
+        let text = File.ReadAllText meta
+        File.WriteAllText(meta, text.Replace("\"e\"\n", "\"d\"\n"))
+
+        match Dataset.load dir with
+        | Ok _ -> Assert.Fail "expected an error"
+        | Error e -> Assert.That(e, Does.Contain(dir).And.Contain("distinct"))
+
+        File.WriteAllText(meta, text.Replace("    \"e\"\n", "").Replace("\"d\",", "\"d\""))
+
+        match Dataset.load dir with
+        | Ok _ -> Assert.Fail "expected an error"
+        | Error e -> Assert.That(e, Does.Contain("sample 1").And.Contain("subject id 4"))
     finally
         Directory.Delete(dir, true)

@@ -95,6 +95,7 @@ module private GammaGen =
             Samples = samples
             Labels = labels
             Subjects = ids
+            SubjectNames = []
             Source = "test"
             Augment = NoAugmentation
         }

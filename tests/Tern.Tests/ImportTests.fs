@@ -218,6 +218,39 @@ let ``subject ids come from the subject column, and a subject change splits the 
         Assert.That(spec.Subjects, eq raw.Subjects))
 
 [<Test>]
+let ``named subjects get ids in ordinal name order and survive a save and load`` () =
+    withDir (fun dir ->
+        let f1 =
+            writeCsv dir "a.csv" "timestamp,x,label,subject" [
+                for i in 0..7 ->
+                    let s = if i < 4 then "S10" else "S02"
+                    $"{i * 10},1,A,{s}"
+            ]
+
+        // A number among names is a name too.
+        let f2 =
+            writeCsv dir "b.csv" "timestamp,x,label,subject" [ for i in 0..3 -> $"{i * 10},1,A,7" ]
+
+        let o = { perSample with Window = 4; Hop = 1 }
+        let raw, spec = Import.csv [ f1; f2 ] [ "x" ] "label" "subject" 100.0 o |> ok
+        Assert.That(raw.SubjectNames, eq [ "7"; "S02"; "S10" ])
+        Assert.That(raw.Subjects, eq [| 2; 1; 0 |])
+        Assert.That(spec.SubjectNames, eq raw.SubjectNames)
+        Assert.That((Import.info raw).PerSubject, eq [ "7", 1; "S02", 1; "S10", 1 ])
+        Dataset.save (Path.Combine(dir, "out")) raw
+        let back = Dataset.load (Path.Combine(dir, "out")) |> ok
+        Assert.That(back.SubjectNames, eq raw.SubjectNames)
+        Assert.That(back.Subjects, eq raw.Subjects)
+
+        let empty =
+            writeCsv dir "e.csv" "timestamp,x,label,subject" [ "0,1,A,S1"; "10,1,A," ]
+
+        Assert.That(
+            err (Import.csv [ empty ] [ "x" ] "label" "subject" 100.0 o),
+            Does.Contain "e.csv: row 3, column 'subject': empty subject"
+        ))
+
+[<Test>]
 let ``sp-sw-har subject ids are the XX of sXX and only the chosen device is read`` () =
     withDir (fun dir ->
         let header = "x_acc,y_acc,z_acc,x_gyro,y_gyro,z_gyro,timestamp,label"
@@ -319,6 +352,7 @@ let ``info counts per class and per subject`` () =
         Samples = Array.init 5 (fun _ -> [| 0.0f; 0.0f |])
         Labels = [| 0; 1; 1; 0; 1 |]
         Subjects = [| 4; 2; 4; 4; 2 |]
+        SubjectNames = []
         Source = "test"
         Augment = NoAugmentation
     }
@@ -326,7 +360,7 @@ let ``info counts per class and per subject`` () =
     let s = Import.info d
     Assert.That(s.Count, eq 5)
     Assert.That(s.PerClass, eq [ "a", 2; "b", 3; "c", 0 ])
-    Assert.That(s.PerSubject, eq [ 2, 2; 4, 3 ])
+    Assert.That(s.PerSubject, eq [ "2", 2; "4", 3 ])
     let text = Import.infoText s
     Assert.That(text, Does.Contain "60.0 %")
     Assert.That(text, Does.Contain "1x2x1")
@@ -409,7 +443,7 @@ let ``ragged rows, bad subjects and timestamps going backwards are rejected with
             err (Import.csv [ f ] [ "x" ] "label" "subject" 100.0 perSample)
 
         Assert.That(run [ "0,1,A,1"; "10,1,A" ], Does.Contain "x.csv: row 3: 3 cells, the header has 4")
-        Assert.That(run [ "0,1,A,1"; "10,1,A,-2" ], Does.Contain "row 3, column 'subject'")
+        Assert.That(run [ "0,1,A,1"; "10,1,A," ], Does.Contain "row 3, column 'subject': empty subject")
         Assert.That(run [ "0,1,A,1"; "10,1,A,1"; "5,1,A,1" ], Does.Contain "row 4, column 'timestamp'")
         Assert.That(run [ "0,1,A,1"; ""; "10,1,A,1" ], Does.Contain "row 3: blank line"))
 

@@ -215,9 +215,6 @@ type OnnxImportCliTests() =
 
         let code, stdout, err =
             tern [ "run"; path "imu.tern"; "--input"; "random:20"; "--json" ]
-        // `run` on float models arrives with the npy work (issue 11, item 4), merged separately.
-        if code = 2 && err.Contains "run takes an integer model" then
-            Assert.Ignore "tern run does not take float models on this branch yet"
 
         Assert.That(code, Is.EqualTo 0, err)
         Assert.That((json stdout).GetProperty("samples").GetInt32(), Is.EqualTo 20)

@@ -385,7 +385,7 @@ let ``the source is recorded in the model's metadata`` () =
     Assert.That(meta["source.opset"], Is.EqualTo "11")
     Assert.That(meta["source.producer"], Does.StartWith "pytorch 1.13")
     Assert.That(meta["source.input_name"], Is.EqualTo "input")
-    Assert.That(meta["source.input_shape"], Is.EqualTo "batch,3,1,64")
+    Assert.That(meta["source.input_shape"], Is.EqualTo "batchx3x1x64")
     Assert.That(Map.keys meta |> Seq.toList, Is.EquivalentTo OnnxImport.metaKeys)
     // Directories never reach the model file.
     let nested = OnnxImport.import "/some/where/imu_1d.onnx" bytes None

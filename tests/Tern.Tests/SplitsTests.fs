@@ -103,3 +103,27 @@ let ``the same seed gives the same folds`` () =
         Splits.groupedStratifiedKFold 4 7 labels groups = Splits.groupedStratifiedKFold 4 7 labels groups,
         Is.True
     )
+
+[<Property(MaxTest = 100)>]
+let ``a stratified subset has the asked size, keeps each class's share within one, and follows the seed`` () =
+    Prop.forAll samples (fun (labels, _) ->
+        Prop.forAll (Gen.choose (0, labels.Length + 3) |> Arb.fromGen) (fun count ->
+            let pick = Splits.stratifiedSubset count 5 labels
+            let n = labels.Length
+            let size = min count n
+
+            let sharesKept =
+                labels
+                |> Array.distinct
+                |> Array.forall (fun c ->
+                    let have = pick |> Array.filter (fun i -> labels[i] = c) |> Array.length
+                    let all = labels |> Array.filter ((=) c) |> Array.length
+                    let exact = float all * float size / float n
+                    abs (float have - exact) < 1.0)
+
+            (pick.Length = size
+             && Array.sort pick = pick
+             && Array.distinct pick = pick
+             && sharesKept
+             && Splits.stratifiedSubset count 5 labels = pick)
+            |> Prop.classify (count < n) "a proper subset"))

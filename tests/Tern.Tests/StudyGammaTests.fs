@@ -36,6 +36,7 @@ module private StudyGammaGen =
                  Samples = samples
                  Labels = labels
                  Subjects = ids
+                 SubjectNames = []
                  Source = "test"
                  Augment = NoAugmentation
              })

@@ -1,0 +1,453 @@
+module Tern.Tests.NpyTests
+
+open System
+open System.IO
+open System.Text
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Core
+
+/// .npy bytes written by hand from the format's description (independent of the reader under test).
+module NpyBytes =
+    /// An element type: descr without byte order, item size, and how one value becomes bytes (little-endian).
+    type Kind = {
+        Code: string
+        Size: int
+        Name: string
+    }
+
+    let kinds = [
+        {
+            Code = "f4"
+            Size = 4
+            Name = "float32"
+        }
+        {
+            Code = "f8"
+            Size = 8
+            Name = "float64"
+        }
+        { Code = "i1"; Size = 1; Name = "int8" }
+        {
+            Code = "u1"
+            Size = 1
+            Name = "uint8"
+        }
+        {
+            Code = "i2"
+            Size = 2
+            Name = "int16"
+        }
+        {
+            Code = "u2"
+            Size = 2
+            Name = "uint16"
+        }
+        {
+            Code = "i4"
+            Size = 4
+            Name = "int32"
+        }
+        {
+            Code = "u4"
+            Size = 4
+            Name = "uint32"
+        }
+        {
+            Code = "i8"
+            Size = 8
+            Name = "int64"
+        }
+        {
+            Code = "u8"
+            Size = 8
+            Name = "uint64"
+        }
+    ]
+
+    /// The file: magic, version, header length (2 bytes for 1.0, 4 for 2.0 and 3.0), the header dict padded with
+    /// spaces and a newline to a multiple of 64 bytes, then the data.
+    let file (version: int) (descr: string) (fortran: bool) (shape: int[]) (data: byte[]) : byte[] =
+        let dims =
+            match shape with
+            | [| n |] -> $"({n},)"
+            | _ -> "(" + String.Join(", ", shape) + ")"
+
+        let order = if fortran then "True" else "False"
+        let dict = $"{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {dims}, }}"
+        let lengthBytes = if version = 1 then 2 else 4
+        let encoding = if version = 3 then Encoding.UTF8 else Encoding.Latin1
+        let raw = encoding.GetBytes dict
+        let preamble = 6 + 2 + lengthBytes
+        let total = (preamble + raw.Length + 1 + 63) / 64 * 64
+
+        let header =
+            Array.append
+                raw
+                (Array.append (Array.create (total - preamble - raw.Length - 1) (byte ' ')) [| byte '\n' |])
+
+        let length =
+            if version = 1 then
+                BitConverter.GetBytes(uint16 header.Length)
+            else
+                BitConverter.GetBytes(uint32 header.Length)
+
+        Array.concat [
+            [|
+                0x93uy
+                byte 'N'
+                byte 'U'
+                byte 'M'
+                byte 'P'
+                byte 'Y'
+                byte version
+                0uy
+            |]
+            length
+            header
+            data
+        ]
+
+    /// Element positions in file order: C order, or Fortran order (first index fastest).
+    let fileOrder (shape: int[]) (fortran: bool) : int[] =
+        let n = Array.fold (*) 1 shape
+
+        if not fortran then
+            Array.init n id
+        else
+            // C-order strides; walk indices with the first dimension fastest.
+            let strides = Array.init shape.Length (fun d -> Array.fold (*) 1 shape[d + 1 ..])
+
+            Array.init n (fun k ->
+                let mutable rest = k
+                let mutable offset = 0
+
+                for d in 0 .. shape.Length - 1 do
+                    offset <- offset + (rest % shape[d]) * strides[d]
+                    rest <- rest / shape[d]
+
+                offset)
+
+    let private ordered (bigEndian: bool) (b: byte[]) = if bigEndian then Array.rev b else b
+
+    /// Bytes of one integer of the kind (the value fits it).
+    let integer (k: Kind) (bigEndian: bool) (v: int64) : byte[] =
+        let b =
+            match k.Code with
+            | "i1" -> [| byte (sbyte v) |]
+            | "u1" -> [| byte v |]
+            | "i2" -> BitConverter.GetBytes(int16 v)
+            | "u2" -> BitConverter.GetBytes(uint16 v)
+            | "i4" -> BitConverter.GetBytes(int v)
+            | "u4" -> BitConverter.GetBytes(uint32 v)
+            | "i8" -> BitConverter.GetBytes v
+            | _ -> BitConverter.GetBytes(uint64 v)
+
+        ordered bigEndian b
+
+    /// numpy's 'U' element: UTF-32 code points, NUL-padded to the width.
+    let unicode (width: int) (bigEndian: bool) (s: string) : byte[] =
+        let points = [|
+            let mutable i = 0
+
+            while i < s.Length do
+                let cp = Char.ConvertToUtf32(s, i)
+                yield cp
+                i <- i + (if Char.IsSurrogatePair(s, i) then 2 else 1)
+        |]
+
+        Array.init width (fun j -> if j < points.Length then points[j] else 0)
+        |> Array.collect (fun cp -> ordered bigEndian (BitConverter.GetBytes cp))
+
+    /// numpy's 'S' element: the bytes, NUL-padded to the width.
+    let bytesOf (width: int) (s: string) : byte[] =
+        let b = Encoding.ASCII.GetBytes s
+        Array.append b (Array.zeroCreate (width - b.Length))
+
+/// One generated array: the file bytes and what reading them must give.
+type Case = {
+    Bytes: byte[]
+    DType: string
+    Shape: int[]
+    Expected: NpyValues
+}
+
+let private shapes =
+    gen {
+        let! rank = Gen.choose (0, 4)
+        return! Gen.arrayOfLength rank (Gen.choose (1, 4))
+    }
+
+let private cases =
+    gen {
+        let! shape = shapes
+        let n = Array.fold (*) 1 shape
+        let! version = Gen.elements [ 1; 2; 3 ]
+        let! fortran = Gen.elements [ false; true ]
+        let! big = Gen.elements [ false; true ]
+        let order = NpyBytes.fileOrder shape fortran
+        let! which = Gen.choose (0, NpyBytes.kinds.Length + 1)
+
+        if which < NpyBytes.kinds.Length then
+            let k = NpyBytes.kinds[which]
+
+            let endian =
+                if k.Size = 1 then "|"
+                elif big then ">"
+                else "<"
+
+            match k.Code with
+            | "f4" ->
+                let! v =
+                    Gen.arrayOfLength n (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float32 i / 64.0f))
+
+                let data =
+                    order
+                    |> Array.collect (fun i -> (if big then Array.rev else id) (BitConverter.GetBytes v[i]))
+
+                return {
+                    Bytes = NpyBytes.file version (endian + k.Code) fortran shape data
+                    DType = k.Name
+                    Shape = shape
+                    Expected = Float32s v
+                }
+            | "f8" ->
+                let! v =
+                    Gen.arrayOfLength n (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float i / 3.0))
+
+                let data =
+                    order
+                    |> Array.collect (fun i -> (if big then Array.rev else id) (BitConverter.GetBytes v[i]))
+
+                return {
+                    Bytes = NpyBytes.file version (endian + k.Code) fortran shape data
+                    DType = k.Name
+                    Shape = shape
+                    Expected = Float64s v
+                }
+            | code ->
+                let lo, hi =
+                    match code with
+                    | "i1" -> -128L, 127L
+                    | "u1" -> 0L, 255L
+                    | "i2" -> -32768L, 32767L
+                    | "u2" -> 0L, 65535L
+                    | "i4" -> int64 Int32.MinValue, int64 Int32.MaxValue
+                    | "u4" -> 0L, int64 UInt32.MaxValue
+                    | "i8" -> Int64.MinValue, Int64.MaxValue
+                    | _ -> 0L, Int64.MaxValue
+
+                // Values at both ends of the type's range as well as inside it.
+                let value =
+                    Gen.frequency [
+                        1, Gen.elements [ lo; hi; 0L ]
+                        3,
+                        Gen.choose (0, 1000000)
+                        |> Gen.map (fun i -> int64 (decimal lo + (decimal hi - decimal lo) * decimal i / 1000000m))
+                    ]
+
+                let! v = Gen.arrayOfLength n value
+                let data = order |> Array.collect (fun i -> NpyBytes.integer k big v[i])
+
+                return {
+                    Bytes = NpyBytes.file version (endian + k.Code) fortran shape data
+                    DType = k.Name
+                    Shape = shape
+                    Expected = Integers v
+                }
+        elif which = NpyBytes.kinds.Length then
+            // Unicode strings, some outside the BMP (two UTF-16 units, one code point).
+            let! width = Gen.choose (1, 5)
+            let alphabet = [| "a"; "Z"; "0"; "é"; "ö"; "€"; "\U0001F600"; " " |]
+
+            let! v =
+                Gen.arrayOfLength
+                    n
+                    (Gen.choose (0, width)
+                     |> Gen.bind (fun m -> Gen.arrayOfLength m (Gen.elements alphabet) |> Gen.map String.Concat))
+            // numpy drops trailing NULs only; trailing spaces stay.
+            let data = order |> Array.collect (fun i -> NpyBytes.unicode width big v[i])
+            let endian = if big then ">" else "<"
+
+            return {
+                Bytes = NpyBytes.file version $"{endian}U{width}" fortran shape data
+                DType = $"<U{width}"
+                Shape = shape
+                Expected = Strings v
+            }
+        else
+            let! width = Gen.choose (1, 5)
+
+            let! v =
+                Gen.arrayOfLength
+                    n
+                    (Gen.choose (0, width)
+                     |> Gen.bind (fun m ->
+                         Gen.arrayOfLength m (Gen.elements [| "a"; "b"; "S"; "1"; "_" |])
+                         |> Gen.map String.Concat))
+
+            let data = order |> Array.collect (fun i -> NpyBytes.bytesOf width v[i])
+
+            return {
+                Bytes = NpyBytes.file version $"|S{width}" fortran shape data
+                DType = $"|S{width}"
+                Shape = shape
+                Expected = Strings v
+            }
+    }
+
+let private caseArb = Arb.fromGen cases
+
+/// The fixtures folder (tests/fixtures/npy), found above the test directory.
+let fixtures () : string =
+    let rec up (d: DirectoryInfo) =
+        if isNull d then
+            failwith "tests/fixtures/npy not found above the test directory"
+        else
+            let f = Path.Combine(d.FullName, "tests", "fixtures", "npy")
+            if Directory.Exists f then f else up d.Parent
+
+    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
+
+let private fixture (name: string) = Path.Combine(fixtures (), name)
+
+/// NUnit's EqualTo with the type fixed (its overloads are ambiguous from F# for arrays and lists).
+let private eq (x: 'T) = Is.EqualTo<'T>(x)
+
+let private ok (r: Result<'a, string>) : 'a =
+    match r with
+    | Ok v -> v
+    | Error e -> failwith e
+
+let private err (r: Result<'a, string>) : string =
+    match r with
+    | Ok _ -> failwith "expected an error"
+    | Error e -> e
+
+// ------------------------------------------------------------------ reading
+
+[<Property(MaxTest = 200)>]
+let ``any array written in npy form reads back equal: every dtype, byte order, C or Fortran order, version`` () =
+    Prop.forAll caseArb (fun c ->
+        match Npy.parse "t.npy" c.Bytes with
+        | Error e -> failwith e
+        | Ok a ->
+            (a.Shape = c.Shape && a.DType = c.DType && a.Values = c.Expected)
+            |> Prop.classify (c.Shape.Length = 0) "scalar"
+            |> Prop.collect c.DType)
+
+[<Property(MaxTest = 15)>]
+let ``every truncation of a valid file is a clean error naming the file, never an exception`` () =
+    Prop.forAll caseArb (fun c ->
+        [ 0 .. c.Bytes.Length - 1 ]
+        |> List.forall (fun len ->
+            match Npy.parse "cut.npy" c.Bytes[.. len - 1] with
+            | Ok _ -> false
+            | Error e -> e.StartsWith "cut.npy: "))
+
+[<Test>]
+let ``the committed fixtures' truncations are clean errors too`` () =
+    for name in
+        [
+            "x_nchw_f32.npy"
+            "x_nchw_f32_v2.npy"
+            "s_names_v3.npy"
+            "x_nchw_u8_fortran.npy"
+        ] do
+        let bytes = File.ReadAllBytes(fixture name)
+
+        for len in 0 .. bytes.Length - 1 do
+            match Npy.parse name bytes[.. len - 1] with
+            | Ok _ -> Assert.Fail $"{name} cut to {len} bytes was accepted"
+            | Error e -> Assert.That(e, Does.StartWith(name + ": "))
+
+[<Test>]
+let ``a cut in the data says truncated; bad magic, a zip and pickled objects are named`` () =
+    let bytes = File.ReadAllBytes(fixture "x_nchw_f32.npy")
+    Assert.That(err (Npy.parse "x.npy" bytes[.. bytes.Length - 5]), Does.Contain "truncated")
+    Assert.That(err (Npy.parse "x.npy" bytes[..3]), Does.Contain "truncated")
+    let bad = Array.copy bytes
+    bad[1] <- byte 'X'
+    Assert.That(err (Npy.parse "x.npy" bad), Does.Contain "bad magic")
+    Assert.That(err (Npy.read (fixture "data.npz")), Does.Contain "zip archive")
+    Assert.That(err (Npy.read (fixture "objects.npy")), Does.Contain "pickled")
+    Assert.That(err (Npy.read (fixture "no-such.npy")), Does.Contain "no such file")
+
+[<Test>]
+let ``a header that is not a numpy dict, or an unsupported dtype, is an error naming the file`` () =
+    let garbage = NpyBytes.file 1 "<f4" false [| 2 |] (Array.zeroCreate 8)
+    let text = Encoding.Latin1.GetString garbage
+    let broken = Encoding.Latin1.GetBytes(text.Replace("'shape'", "'shapes'"))
+    Assert.That(err (Npy.parse "h.npy" broken), Does.StartWith "h.npy: ")
+    let complex = NpyBytes.file 1 "<c8" false [| 1 |] (Array.zeroCreate 8)
+    Assert.That(err (Npy.parse "c.npy" complex), Does.Contain("c.npy: dtype"))
+
+    let huge =
+        NpyBytes.file 1 "<f4" false [| 100000; 100000; 1000 |] (Array.zeroCreate 8)
+
+    Assert.That(err (Npy.parse "big.npy" huge), Does.StartWith "big.npy: ")
+
+[<Test>]
+let ``npz members are read by name; a missing member is absent; a damaged archive is an error`` () =
+    let arrays =
+        Npy.readNpz (fixture "data.npz") [ "x"; "y"; "subjects"; "extra" ] |> ok
+
+    Assert.That(arrays.Count, eq 3)
+    Assert.That(arrays["x"].Shape, eq [| 6; 2; 3; 4 |])
+    Assert.That(arrays["y"].Name, Does.EndWith "data.npz:y.npy")
+
+    let compressed = Npy.readNpz (fixture "data_compressed.npz") [ "x"; "y" ] |> ok
+
+    Assert.That(compressed["x"].Values, eq arrays["x"].Values)
+    Assert.That(err (Npy.readNpz (fixture "x_nchw_f32.npy") [ "x" ]), Does.Contain ".npz")
+    let bytes = File.ReadAllBytes(fixture "data.npz")
+    let cut = Path.Combine(Path.GetTempPath(), $"tern-cut-{Guid.NewGuid():N}.npz")
+
+    try
+        File.WriteAllBytes(cut, bytes[.. bytes.Length - 30])
+        Assert.That(err (Npy.readNpz cut [ "x" ]), Does.StartWith cut)
+    finally
+        File.Delete cut
+
+// ------------------------------------------------------------------ writing
+
+[<Property(MaxTest = 40)>]
+let ``written float32 and int8 files read back equal, through no leftover temporary file`` () =
+    let arrays =
+        gen {
+            let! rows = Gen.choose (0, 5)
+            let! cols = Gen.choose (1, 6)
+
+            let! f =
+                Gen.arrayOfLength (rows * cols) (Gen.choose (-100000, 100000) |> Gen.map (fun i -> float32 i / 7.0f))
+
+            let! q = Gen.arrayOfLength (rows * cols) (Gen.choose (-128, 127) |> Gen.map sbyte)
+            return rows, cols, f, q
+        }
+        |> Arb.fromGen
+
+    Prop.forAll arrays (fun (rows, cols, f, q) ->
+        let dir = Path.Combine(Path.GetTempPath(), $"tern-npyw-{Guid.NewGuid():N}")
+        Directory.CreateDirectory dir |> ignore
+
+        try
+            let ff = Path.Combine(dir, "f.npy")
+            let qf = Path.Combine(dir, "q.npy")
+            Npy.writeFloat32 ff [| rows; cols |] f
+            Npy.writeInt8 qf [| rows; cols |] q
+            let a = Npy.read ff |> ok
+            let b = Npy.read qf |> ok
+            let header = Encoding.Latin1.GetString(File.ReadAllBytes ff)
+
+            a.Shape = [| rows; cols |]
+            && a.Values = Float32s f
+            && a.DType = "float32"
+            && b.Values = Integers(q |> Array.map int64)
+            && b.DType = "int8"
+            && header.Contains "'descr': '<f4'"
+            && header.Contains "'fortran_order': False"
+            && Directory.GetFiles(dir).Length = 2
+        finally
+            Directory.Delete(dir, true))
