@@ -540,12 +540,35 @@ and ExportArgs =
             match a with
             | C _ -> "a self-contained C folder (models, kernels, example, Makefile) for any firmware project"
 
+type OnnxArgs =
+    | [<MainCommand; ExactlyOnce>] File of path: string
+    | [<Mandatory>] Out of path: string
+    | Classes of names: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | File _ -> "float ONNX model (e.g. written by torch.onnx.export, opsets 7 to 21)"
+            | Out _ -> "float model file to write"
+            | Classes _ -> "class names of the outputs, comma-separated (default class0, class1, ...)"
+            | Json -> "print one JSON object"
+
+and ImportModelArgs =
+    | [<CliPrefix(CliPrefix.None)>] Onnx of ParseResults<OnnxArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Onnx _ -> "a float ONNX model: layers mapped to Tern's, the source recorded in the model file"
+
 [<RequireSubcommand>]
 type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Study of ParseResults<StudyArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("import")>] Import_Model of ParseResults<ImportModelArgs>
     | [<CliPrefix(CliPrefix.None)>] Inspect of ParseResults<InspectArgs>
     | [<CliPrefix(CliPrefix.None)>] Lower of ParseResults<LowerArgs>
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
@@ -560,6 +583,7 @@ type TernArgs =
             | Data _ -> "import and describe data sets"
             | Train _ -> "train a float model on a data set"
             | Study _ -> "reproduce the seeds' studies on a data set"
+            | Import_Model _ -> "bring a model trained elsewhere in (ONNX)"
             | Inspect _ -> "per-layer table of a model file"
             | Lower _ -> "float model + calibration -> integer model"
             | Run _ -> "run a model on the host (integer: C# runtimes; float: F# reference) and save its outputs"

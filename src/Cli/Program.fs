@@ -44,6 +44,9 @@ let main argv =
                 | Codec_Study a -> studyCodec a
                 | Prune_Study a -> PruneVerbs.studyPrune a
                 | Search_Study a -> PruneVerbs.studySearch a
+            | Import_Model i ->
+                match i.GetSubCommand() with
+                | Onnx a -> ImportVerbs.importOnnx a
             | Inspect a -> inspect a
             | Lower a -> lower a
             | Run a -> run a
