@@ -278,7 +278,9 @@ type TrainArgs =
             | Data _ -> "data set folder (tern data synth / tern data import)"
             | Arch _ -> "architecture: default, raw1d, plain or blocks, shaped to the data's input and classes"
             | Out _ -> "float model file to write"
-            | Epochs _ -> "epochs (default 60; early stopping on the validation subjects)"
+            | Epochs _ ->
+                "epochs (default 60; early stopping on the validation subjects); 0 with --init keeps its weights (e.g. an "
+                + "imported model going straight to --qat)"
             | Batch _ -> "mini-batch size (default 32)"
             | Lr _ -> "Adam learning rate (default 0.003, cosine schedule)"
             | Valid _ -> "fraction of subjects held out for validation (default 0.2)"

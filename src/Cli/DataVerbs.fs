@@ -267,17 +267,30 @@ let train (args: ParseResults<TrainArgs>) =
             Seed = seed
     }
 
-    if config.Epochs < 1 || config.BatchSize < 1 then
-        raise (BadInput "--epochs and --batch must be at least 1")
+    // --epochs 0 keeps the --init model's weights as they are: an imported, already trained model goes straight to
+    // --prune or --qat.
+    if config.Epochs = 0 && not (args.Contains TrainArgs.Init) then
+        raise (BadInput "--epochs 0 needs --init (a trained model to start from)")
+
+    if config.Epochs < 0 || config.BatchSize < 1 then
+        raise (BadInput "--epochs must be at least 0 (0 only with --init) and --batch at least 1")
 
     let sw = Diagnostics.Stopwatch.StartNew()
 
     let result =
-        Progress.run "training" config.Epochs (fun tick ->
-            Train.fit config model (pick trainIdx) (Some(pick validIdx)) (fun _ -> tick 1))
+        if config.Epochs = 0 then
+            {
+                Model = model
+                History = []
+                BestEpoch = 0
+                StoppedEarly = false
+            }
+        else
+            Progress.run "training" config.Epochs (fun tick ->
+                Train.fit config model (pick trainIdx) (Some(pick validIdx)) (fun _ -> tick 1))
 
     let vx, vy = pick validIdx
-    let tx, _ = pick trainIdx
+    let tx, ty = pick trainIdx
 
     // --prune: filter surgery on the trained model, then a short fine-tune (the pruning study's recipe).
     let fp32Model, pruneJson =
@@ -369,8 +382,14 @@ let train (args: ParseResults<TrainArgs>) =
                 a, f, Some(Lower.weightSparsity im), name
 
     let seconds = sw.Elapsed.TotalSeconds
-    let last = List.last result.History
     let epochs = result.History.Length
+
+    let trainAccuracy =
+        match List.tryLast result.History with
+        | Some last -> last.TrainAccuracy
+        | None ->
+            let a, _, _ = Train.evaluate result.Model tx ty
+            a
 
     if args.Contains TrainArgs.Json then
         printfn
@@ -383,7 +402,7 @@ let train (args: ParseResults<TrainArgs>) =
                     "valid_samples", Json.int validIdx.Length
                     "epochs", Json.int epochs
                     "best_epoch", Json.int result.BestEpoch
-                    "train_accuracy", Json.num last.TrainAccuracy
+                    "train_accuracy", Json.num trainAccuracy
                     "valid_accuracy", Json.num accuracy
                     "valid_macro_f1", Json.num macroF1
                     "qat", Json.str qatKind

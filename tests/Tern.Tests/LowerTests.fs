@@ -187,11 +187,12 @@ let ``a lowered model runs bit-exactly on the F# reference, the C# scalar kernel
     Prop.forAll arb (fun (model, options) ->
         let im = lowerOk options (Generators.inputs 3 4 model.Input) model
 
-        let runners = [
+        let runners =
             Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Scalar)
-            for l in KernelTests.KernelGen.levels ->
-                Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Optimized, l)
-        ]
+            :: [
+                for l in KernelTests.KernelGen.levels ->
+                    Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Optimized, l)
+            ]
 
         Generators.inputs 4 2 model.Input
         |> List.forall (fun x ->
