@@ -1,6 +1,6 @@
 namespace Tern.Core
 
-/// Folding of inference-form BatchNorm into the preceding linear layer.
+/// Folding of inference-form BatchNorm into the preceding linear layer, or into a dense layer right after it.
 [<RequireQualifiedAccess>]
 module Fold =
 
@@ -38,15 +38,40 @@ module Fold =
             Some(Dense { d with Weight = w; Bias = bi })
         | _ -> None
 
+    // A BatchNorm folded into the dense layer after it (BatchNorm1d before a Linear, as PyTorch models have it):
+    // W' = W diag(f) and b' = b + W (beta - f mean), input j being channel j mod C of the HWC-flattened input.
+    let private foldIntoNext (b: BatchNormSpec) (d: DenseSpec) : Layer =
+        let f = factors b
+        let channels = f.Length
+        let shift = Array.init channels (fun c -> float b.Beta[c] - f[c] * float b.Mean[c])
+
+        let w =
+            d.Weight
+            |> Array.mapi (fun i v -> float32 (float v * f[(i % d.Inputs) % channels]))
+
+        let bias =
+            Array.init d.Outputs (fun o ->
+                let mutable acc = float d.Bias[o]
+
+                for j in 0 .. d.Inputs - 1 do
+                    acc <- acc + float d.Weight[o * d.Inputs + j] * shift[j % channels]
+
+                float32 acc)
+
+        Dense { d with Weight = w; Bias = bias }
+
     // The layers of the folded model with the index of the original layer each comes from. A BatchNorm is folded
-    // when the layer kept just before it is linear, unless a residual block starts at it (the block's input is the
-    // normalised tensor, which folding would change). ResidualAdd spans are recounted over the kept layers.
+    // when the layer kept just before it is linear, or else when a dense layer follows it, unless a residual block
+    // starts at it or at that dense layer (the block's input is the tensor folding would change). ResidualAdd spans
+    // are recounted over the kept layers.
     let private foldLayers (model: Model) : (int * Layer)[] =
         let layers = List.toArray model.Layers
         let starts = Model.residualBlocks model |> List.map fst |> Set.ofList
         let kept = ResizeArray<int * Layer>()
         // Original index -> index in the folded model (a folded BatchNorm maps to the layer it went into).
         let newIndex = Array.zeroCreate<int> layers.Length
+        // A BatchNorm waiting for the dense layer right after it.
+        let mutable pending: BatchNormSpec option = None
 
         for i in 0 .. layers.Length - 1 do
             let merged =
@@ -56,13 +81,25 @@ module Fold =
                     tryFold prev b |> Option.map (fun m -> o, m)
                 | _ -> None
 
-            match merged with
-            | Some m ->
+            match merged, layers[i], pending with
+            | Some m, _, _ ->
                 kept[kept.Count - 1] <- m
                 newIndex[i] <- kept.Count - 1
-            | None ->
+            | None, BatchNorm b, _ when
+                i + 1 < layers.Length
+                && layers[i + 1].IsDense
+                && not (starts.Contains i)
+                && not (starts.Contains(i + 1))
+                ->
+                pending <- Some b
                 newIndex[i] <- kept.Count
-                kept.Add(i, layers[i])
+            | None, Dense d, Some b ->
+                pending <- None
+                newIndex[i] <- kept.Count
+                kept.Add(i, foldIntoNext b d)
+            | None, layer, _ ->
+                newIndex[i] <- kept.Count
+                kept.Add(i, layer)
 
         kept
         |> Seq.mapi (fun k (o, l) ->
@@ -78,9 +115,10 @@ module Fold =
         | Ok() -> foldLayers model |> Array.map fst
 
     /// Folds every BatchNorm that directly follows a Conv2d, DepthwiseConv2d, Pointwise or Dense into that layer
-    /// and removes it (a run of BatchNorms after such a layer folds entirely). A BatchNorm after any other layer
-    /// (or first in the model, or first in a residual block) is left in place; the lowering rejects it. Residual
-    /// spans are recounted. Throws ArgumentException on an invalid model.
+    /// and removes it (a run of BatchNorms after such a layer folds entirely); a BatchNorm after any other layer that
+    /// a Dense directly follows is folded into the Dense. Any other BatchNorm (or one first in a residual block) is
+    /// left in place; the lowering rejects it. Residual spans are recounted. Throws ArgumentException on an invalid
+    /// model.
     let batchNorm (model: Model) : Model =
         match Model.validate model with
         | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"

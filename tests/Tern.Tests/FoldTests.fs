@@ -32,15 +32,16 @@ module private Gens =
         })
         |> Arb.fromGen
 
-/// Channels of every BatchNorm whose nearest preceding non-BatchNorm layer is linear (the foldable ones),
-/// and of those that are not, worked out independently of Fold.
+/// Channels of every BatchNorm whose nearest preceding non-BatchNorm layer is linear or that a dense layer directly
+/// follows (the foldable ones), and of those that are not, worked out independently of Fold.
 let private classify (m: Model) : int list * int list =
     let rec go (lastNonBn: Layer option) layers foldable kept =
         match layers with
         | [] -> List.rev foldable, List.rev kept
         | BatchNorm b :: rest ->
-            match lastNonBn with
-            | Some l when FloatGen.isLinear l -> go lastNonBn rest (b.Gamma.Length :: foldable) kept
+            match lastNonBn, rest with
+            | Some l, _ when FloatGen.isLinear l -> go lastNonBn rest (b.Gamma.Length :: foldable) kept
+            | _, Dense _ :: _ -> go lastNonBn rest (b.Gamma.Length :: foldable) kept
             | _ -> go lastNonBn rest foldable (b.Gamma.Length :: kept)
         | l :: rest -> go (Some l) rest foldable kept
 
@@ -74,12 +75,13 @@ let ``folding removes exactly the foldable BatchNorms and 2 parameters per folde
         let foldable, kept = classify m
         let foldedAgain = Fold.batchNorm folded
 
-        // Every BatchNorm left follows a non-linear layer (or starts the model).
+        // Every BatchNorm left follows a non-linear layer (or starts the model) and precedes no dense layer.
         let leftOk =
             folded.Layers
             |> List.pairwise
             |> List.forall (function
                 | prev, BatchNorm _ -> not (FloatGen.isLinear prev)
+                | BatchNorm _, Dense _ -> false
                 | _ -> true)
 
         bnCount folded = kept.Length
@@ -124,4 +126,38 @@ let ``a BatchNorm after ReLU stays, one after a dense layer folds with the formu
         // factor = 2 / sqrt(3 + 1) = 1; b' = (4 - 1) * 1 + 0.5.
         Assert.That(f.Weight, Is.EqualTo<float32> [| 1.0f; -3.0f |])
         Assert.That(f.Bias, Is.EqualTo<float32> [| 3.5f |])
+    | other -> Assert.Fail $"unexpected layers {other}"
+
+[<Test>]
+let ``a BatchNorm before a dense layer folds into it with the formula`` () =
+    // Two channels on a 1x2x2 map: dense input j is channel j mod 2.
+    let bn = {
+        Gamma = [| 2.0f; 1.0f |]
+        Beta = [| 0.5f; -1.0f |]
+        Mean = [| 1.0f; 2.0f |]
+        Var = [| 3.0f; 0.0f |]
+        Eps = 1.0f
+    }
+
+    let d = {
+        Inputs = 4
+        Outputs = 1
+        Weight = [| 1.0f; -3.0f; 2.0f; 0.5f |]
+        Bias = [| 4.0f |]
+    }
+
+    let m = {
+        Name = "bn"
+        Input = Shape3(1, 2, 2)
+        Layers = [ ReLU; BatchNorm bn; Dense d ]
+        Classes = [ "x" ]
+        Meta = Map.empty
+    }
+
+    match (Fold.batchNorm m).Layers with
+    | [ ReLU; Dense f ] ->
+        // factors 2 / sqrt(3 + 1) = 1 and 1 / sqrt(0 + 1) = 1; shifts 0.5 - 1 = -0.5 and -1 - 2 = -3;
+        // b' = 4 + 1 * -0.5 + -3 * -3 + 2 * -0.5 + 0.5 * -3 = 10.
+        Assert.That(f.Weight, Is.EqualTo<float32> [| 1.0f; -3.0f; 2.0f; 0.5f |])
+        Assert.That(f.Bias, Is.EqualTo<float32> [| 10.0f |])
     | other -> Assert.Fail $"unexpected layers {other}"
