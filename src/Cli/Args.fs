@@ -253,6 +253,7 @@ type TrainArgs =
     | Class_Weighted
     | Qat of WeightsArg
     | Sparsity of fraction: float
+    | Qat_Epochs of int
     | Augment of name: string
     | Fake_Quant of OnOff
     | Prune of spec: string
@@ -275,6 +276,7 @@ type TrainArgs =
             | Qat _ ->
                 "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
+            | Qat_Epochs _ -> "with --qat: quantization-aware epochs (default 80 ternary, 20 int8; early stopping)"
             | Data _ -> "data set folder (tern data synth / tern data import)"
             | Arch _ -> "architecture: default, raw1d, plain or blocks, shaped to the data's input and classes"
             | Out _ -> "float model file to write"

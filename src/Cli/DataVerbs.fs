@@ -267,6 +267,19 @@ let train (args: ParseResults<TrainArgs>) =
             Seed = seed
     }
 
+    for needsQat, name in
+        [
+            args.Contains TrainArgs.Sparsity, "--sparsity"
+            args.Contains TrainArgs.Qat_Epochs, "--qat-epochs"
+            args.Contains TrainArgs.Fake_Quant, "--fake-quant"
+        ] do
+        if needsQat && not (args.Contains TrainArgs.Qat) then
+            raise (BadInput $"{name} applies only with --qat")
+
+    match args.TryGetResult TrainArgs.Qat_Epochs with
+    | Some n when n < 1 -> raise (BadInput $"--qat-epochs {n}: expected at least 1")
+    | _ -> ()
+
     // --epochs 0 keeps the --init model's weights as they are: an imported, already trained model goes straight to
     // --prune or --qat.
     if config.Epochs = 0 && not (args.Contains TrainArgs.Init) then
@@ -361,6 +374,7 @@ let train (args: ParseResults<TrainArgs>) =
             let qcfg = {
                 defaults with
                     Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = defaults.Sparsity)
+                    Epochs = args.GetResult(TrainArgs.Qat_Epochs, defaultValue = defaults.Epochs)
                     Augment = augment
                     Seed = seed
                     ActivationQuant =

@@ -85,6 +85,42 @@ type HilTests() =
             ()
 
     [<Test>]
+    member _.``every importable ONNX fixture, lowered to int8 and to ternary, is bit-exact on the board``() =
+        requireToolchain ()
+        // PyTorch exports (tests/fixtures/onnx): asymmetric and pool padding, 1xK kernels, residual adds, a BatchNorm
+        // before the dense layer.
+        let names = [
+            "inverted_residual"
+            "imu_1d"
+            "asymmetric_pad"
+            "batchnorm_kept"
+            "matmul_add"
+            "resnet_basic"
+            "opset10_dropout"
+        ]
+
+        for name in names do
+            let m =
+                match OnnxImport.import $"{name}.onnx" (OnnxImportTests.fixture $"{name}.onnx") None with
+                | Ok imported -> imported.Model
+                | Error e -> failwith $"{name}: {e}"
+
+            for options', weights in [ LowerOptions.Int8, "int8"; LowerOptions.Ternary, "ternary" ] do
+                let im =
+                    match Lower.lower options' (Lower.randomCalibration 7 16 m.Input) m with
+                    | Ok im -> im
+                    | Error e -> failwith $"{name} ({weights}): {e}"
+
+                let r =
+                    Hil.run {
+                        options "qemu-mps2-an386" Dsp im 4 with
+                            Weights = weights
+                    }
+
+                Assert.That(r.Mismatches, Is.EqualTo 0, $"{name} ({weights})")
+                Assert.That(r.Samples, Is.EqualTo 4, $"{name} ({weights})")
+
+    [<Test>]
     member _.``a filter-pruned ternary model is bit-exact on the board``() =
         requireToolchain ()
         // Seed 001's plain stack on a small map, 70 % of every layer's filters removed by the low-frequency

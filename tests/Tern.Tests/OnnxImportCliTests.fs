@@ -7,22 +7,8 @@ open NUnit.Framework
 open Tern.Core
 open Tern.Tests.OnnxImportTests
 
-/// Runs the `tern` entry point in-process, capturing stdout and stderr (as CliTests does).
-let private tern (args: string list) : int * string * string =
-    let out = new StringWriter()
-    let err = new StringWriter()
-    let oldOut, oldErr = Console.Out, Console.Error
-    Console.SetOut out
-    Console.SetError err
-
-    try
-        let code = Tern.Cli.Program.main (List.toArray args)
-        code, out.ToString(), err.ToString()
-    finally
-        Console.SetOut oldOut
-        Console.SetError oldErr
-
-let private json (text: string) = JsonDocument.Parse(text).RootElement
+let private tern = CliTests.tern
+let private json = CliTests.json
 
 [<NonParallelizable>]
 type OnnxImportCliTests() =
@@ -218,3 +204,60 @@ type OnnxImportCliTests() =
 
         Assert.That(code, Is.EqualTo 0, err)
         Assert.That((json stdout).GetProperty("samples").GetInt32(), Is.EqualTo 20)
+
+    [<Test>]
+    member _.``an imported model goes straight to ternary fine-tuning with --epochs 0``() =
+        let m = path "imu.tern"
+
+        let code, _, err = tern [ "import"; "onnx"; fixturePath "imu_1d.onnx"; "--out"; m ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+
+        let model =
+            match ModelFile.load m with
+            | Ok(FloatModel f) -> f
+            | other -> failwith $"{other}"
+
+        let rng = Random 5
+
+        Dataset.save (path "imu-data") {
+            Shape = model.Input
+            Classes = model.Classes
+            Samples = Array.init 24 (fun _ -> Array.init model.Input.Size (fun _ -> float32 (rng.NextDouble())))
+            Labels = Array.init 24 (fun i -> i % model.Classes.Length)
+            Subjects = Array.init 24 (fun i -> i % 4)
+            SubjectNames = []
+            Source = "random test data"
+            Augment = NoAugmentation
+        }
+
+        let train extra =
+            tern (
+                [ "train"; "--init"; m; "--data"; path "imu-data"; "--out"; path "imu-t2.tern" ]
+                @ extra
+            )
+
+        let code, out, err =
+            train [ "--epochs"; "0"; "--qat"; "ternary"; "--qat-epochs"; "2"; "--json" ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        let j = json out
+        Assert.That(j.GetProperty("epochs").GetInt32(), Is.EqualTo 0)
+        Assert.That(j.GetProperty("qat").GetString(), Is.EqualTo "ternary")
+
+        match ModelFile.load (path "imu-t2.tern") with
+        | Ok(IntegerModel im) ->
+            // The source travels from the import through training and lowering.
+            Assert.That(im.Metadata["source.file"], Is.EqualTo "imu_1d.onnx")
+        | other -> Assert.Fail $"{other}"
+
+        let refusals = [
+            tern [ "train"; "--data"; path "imu-data"; "--out"; path "x.tern"; "--epochs"; "0" ], "needs --init"
+            train [ "--sparsity"; "0.3" ], "--sparsity applies only with --qat"
+            train [ "--qat-epochs"; "3" ], "--qat-epochs applies only with --qat"
+            train [ "--qat"; "ternary"; "--qat-epochs"; "0" ], "--qat-epochs 0"
+        ]
+
+        for (code, _, err), expected in refusals do
+            Assert.That(code, Is.EqualTo 2, err)
+            Assert.That(err, Does.Contain expected)
