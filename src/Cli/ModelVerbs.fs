@@ -59,6 +59,14 @@ let inspect (args: ParseResults<InspectArgs>) =
         with _ ->
             ""
 
+    // Where the model came from (docs/model-file.md): a JSON object, and a line for the human summary.
+    let metaJson (pairs: (string * string) seq) =
+        Json.obj [ for k, v in pairs -> k, Json.str v ]
+
+    let printMeta (pairs: (string * string) seq) =
+        for k, v in pairs do
+            printfn "%s: %s" k v
+
     match loadModel path with
     | FloatModel m ->
         let layers = Model.describe m
@@ -70,6 +78,7 @@ let inspect (args: ParseResults<InspectArgs>) =
                 "kind", Json.str "float"
                 "name", Json.str m.Name
                 "hash", Json.str hash
+                "meta", metaJson (Map.toSeq m.Meta)
                 "input_shape", Json.shape m.Input
                 "classes", Json.arr (m.Classes |> List.map Json.str)
                 "params", Json.int (Model.totalParams m)
@@ -91,6 +100,7 @@ let inspect (args: ParseResults<InspectArgs>) =
             ])
             (fun () ->
                 printfn "%s: float model '%s', input %O, classes %s" path m.Name m.Input (String.Join(", ", m.Classes))
+                printMeta (Map.toSeq m.Meta)
                 layersTable (layers |> List.map (fun l -> l.Name, l.Kind, l.OutputShape, l.Params, l.Macs))
 
                 printfn
@@ -126,6 +136,12 @@ let inspect (args: ParseResults<InspectArgs>) =
                 "kind", Json.str "integer"
                 "name", Json.str m.Name
                 "hash", Json.str hash
+                "meta",
+                metaJson (
+                    m.Metadata
+                    |> Seq.sortBy (fun kv -> kv.Key)
+                    |> Seq.map (fun kv -> kv.Key, kv.Value)
+                )
                 "input_shape", Json.shape m.Input
                 "input_scale", Json.num (float m.InputScale)
                 "input_zero_point", Json.int m.InputZero
@@ -173,6 +189,12 @@ let inspect (args: ParseResults<InspectArgs>) =
                     m.Input
                     m.InputScale
                     m.InputZero
+
+                printMeta (
+                    m.Metadata
+                    |> Seq.sortBy (fun kv -> kv.Key)
+                    |> Seq.map (fun kv -> kv.Key, kv.Value)
+                )
 
                 layersTable (
                     layers

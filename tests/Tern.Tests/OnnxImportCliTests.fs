@@ -213,6 +213,11 @@ type OnnxImportCliTests() =
 
         Assert.That(code, Is.EqualTo 0, err)
 
+        let code, out, err = tern [ "inspect"; m; "--json" ]
+        Assert.That(code, Is.EqualTo 0, err)
+
+        Assert.That((json out).GetProperty("meta").GetProperty("source.file").GetString(), Is.EqualTo "imu_1d.onnx")
+
         let model =
             match ModelFile.load m with
             | Ok(FloatModel f) -> f
@@ -250,6 +255,10 @@ type OnnxImportCliTests() =
             // The source travels from the import through training and lowering.
             Assert.That(im.Metadata["source.file"], Is.EqualTo "imu_1d.onnx")
         | other -> Assert.Fail $"{other}"
+
+        let code, out, err = tern [ "inspect"; path "imu-t2.tern" ]
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That(out, Does.Contain "source.sha256: ")
 
         let refusals = [
             tern [ "train"; "--data"; path "imu-data"; "--out"; path "x.tern"; "--epochs"; "0" ], "needs --init"
