@@ -43,6 +43,15 @@ module OnnxConstants =
         | OnnxData.Floats v -> v
         | OnnxData.Ints v -> v |> Array.map float32
 
+    /// The values of a constant as floats, which must be `length` (one per channel, say); refuses another count.
+    let floatsOfLength (n: OnnxNode) (what: string) (length: int) (c: OnnxConst) : float32[] =
+        let v = floats c
+
+        if v.Length <> length then
+            refuse n $"{what} has {v.Length} values, expected {length}"
+
+        v
+
     let private scalarInts (v: int64[]) = { Dims = [||]; Data = OnnxData.Ints v }
 
     // Row-major strides of dims.
