@@ -117,7 +117,8 @@ type internal OnnxChain(g: OnnxGraph, readers: OnnxReaders, output: string, inpu
         let out = n.Outputs[0]
         tracked[out] <- tracked[current]
 
-        if lastLayerOutput = current then
+        // Another reader of the tensor (a residual shortcut) needs the last layer as it is: no fold into it later.
+        if lastLayerOutput = current && readers.Count current = 1 then
             lastLayerOutput <- out
 
         current <- out
