@@ -3,10 +3,11 @@ namespace Tern.Core
 open System.Collections.Generic
 open Tern.Runtime
 
-/// A Pad waiting for the conv or pool it folds into: its padding, the node, and the shape before it.
+/// Pads waiting for the conv or pool they fold into: their padding summed, the nodes (the last one first), and the
+/// shape before the first.
 type internal OnnxPendingPad = {
     Padding: Padding
-    Node: OnnxNode
+    Nodes: OnnxNode list
     Before: Shape3
 }
 
@@ -126,13 +127,14 @@ type internal OnnxChain(g: OnnxGraph, readers: OnnxReaders, output: string, inpu
     member _.PendingPad = pendingPad
     member _.Pend(pad: OnnxPendingPad) : unit = pendingPad <- Some pad
 
-    /// Takes the Pad waiting for the node that reads s: its padding, the shape before it (s if none) and its node.
-    member _.TakePad(s: Shape3) : Padding * Shape3 * OnnxNode option =
+    /// Takes the Pads waiting for the node that reads s: their padding, the shape before them (s if none) and their
+    /// nodes in graph order.
+    member _.TakePad(s: Shape3) : Padding * Shape3 * OnnxNode list =
         match pendingPad with
         | Some p ->
             pendingPad <- None
-            p.Padding, p.Before, Some p.Node
-        | None -> Padding.none, s, None
+            p.Padding, p.Before, List.rev p.Nodes
+        | None -> Padding.none, s, []
 
     /// Index of the last ResidualAdd layer (-1: none yet).
     member _.LastAdd = lastAdd

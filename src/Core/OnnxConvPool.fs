@@ -81,7 +81,7 @@ module internal OnnxConvPool =
     let conv (chain: OnnxChain) (n: OnnxNode) (t: OnnxTracked) : unit =
         OnnxGraph.onlyAttributes n [ "auto_pad"; "dilations"; "group"; "kernel_shape"; "pads"; "strides" ]
         let padded = OnnxValue.map n t
-        let pad, s, padNode = chain.TakePad padded
+        let pad, s, padNodes = chain.TakePad padded
         let w = chain.Required n 1 "the weight"
         let oc, icg, kh, kw = weightDims n w
         noDilation n
@@ -115,7 +115,7 @@ module internal OnnxConvPool =
         let layer = convLayer depthwise spec weights
         let out = outShape n s layer
         chain.Emit layer
-        OnnxPadding.noteFolded chain padNode n
+        OnnxPadding.noteFolded chain padNodes n
         chain.Advance n (OnnxValue.Map out) false
 
     let private poolAttributes (n: OnnxNode) (isMax: bool) =
@@ -179,7 +179,7 @@ module internal OnnxConvPool =
         poolAttributes n isMax
         chain.ExtraOutputsUnused n
         let padded = OnnxValue.map n t
-        let pad, s, padNode = chain.TakePad padded
+        let pad, s, padNodes = chain.TakePad padded
         let kh, kw = poolKernel n
         noDilation n
         let sh, sw = strides n
@@ -204,7 +204,7 @@ module internal OnnxConvPool =
         let layer = if isMax then MaxPool spec else AvgPool spec
         let out = outShape n s layer
         chain.Emit layer
-        OnnxPadding.noteFolded chain padNode n
+        OnnxPadding.noteFolded chain padNodes n
         chain.Advance n (OnnxValue.Map out) t.NonNegative
 
     /// A GlobalAveragePool node: the mean of each channel.

@@ -61,13 +61,11 @@ module internal OnnxPadding =
         | "SAME_LOWER", _ -> same false inH inW kh kw sh sw
         | other, _ -> refuse n $"auto_pad '{other}' is not supported"
 
-    /// Notes that the Pad node folded into the layer just emitted for n.
-    let noteFolded (chain: OnnxChain) (padNode: OnnxNode option) (n: OnnxNode) : unit =
-        match padNode with
-        | Some p ->
+    /// Notes that the Pad nodes folded into the layer just emitted for n.
+    let noteFolded (chain: OnnxChain) (padNodes: OnnxNode list) (n: OnnxNode) : unit =
+        for p in padNodes do
             chain.Note
                 $"pad {OnnxGraph.label p} folded into {chain.LayerName(chain.LayerCount - 1)} ({OnnxGraph.label n})"
-        | None -> ()
 
     // The constant value a Pad of opset 11 or later takes as its third input (default 0).
     let private padValue (chain: OnnxChain) (n: OnnxNode) : float32 =
@@ -138,14 +136,15 @@ module internal OnnxPadding =
             if chain.Readers.Count n.Outputs[0] <> 1 then
                 refuse n $"its output is read by {chain.Readers.Text n.Outputs[0]}; a Pad folds into one conv or pool"
 
-            let before, pendingSoFar =
+            // A Pad after a Pad: both fold into the same conv or pool.
+            let before, pendingSoFar, earlier =
                 match chain.PendingPad with
-                | Some q -> q.Before, q.Padding
-                | None -> s, Padding.none
+                | Some q -> q.Before, q.Padding, q.Nodes
+                | None -> s, Padding.none, []
 
             chain.Pend {
                 Padding = sum pendingSoFar p
-                Node = n
+                Nodes = n :: earlier
                 Before = before
             }
 

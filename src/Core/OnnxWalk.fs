@@ -45,10 +45,13 @@ module internal OnnxWalk =
         | Some s -> refuse n $"follows the final Softmax {OnnxGraph.label s}"
         | None -> ()
 
+        // Nodes that pass a Pad on: Identity, Dropout, and another Pad (which adds its padding).
+        let passesPadOn = [ "Identity"; "Dropout"; "Pad" ]
+
         match chain.PendingPad with
-        | Some p when not (List.contains n.OpType [ "Conv"; "MaxPool"; "AveragePool"; "Identity"; "Dropout" ]) ->
+        | Some p when not (List.contains n.OpType ([ "Conv"; "MaxPool"; "AveragePool" ] @ passesPadOn)) ->
             refuse
-                p.Node
+                (List.head p.Nodes)
                 $"a Pad folds only into a following Conv, MaxPool or AveragePool, not into {OnnxGraph.label n} ({n.OpType})"
         | _ -> ()
 
@@ -108,7 +111,7 @@ module internal OnnxWalk =
             step chain n
 
         match chain.PendingPad with
-        | Some p -> refuse p.Node "a Pad at the end of the graph folds into nothing"
+        | Some p -> refuse (List.head p.Nodes) "a Pad at the end of the graph folds into nothing"
         | None -> ()
 
         OnnxGraphChecks.chainEnd output chain.Current chain.LayerCount (chain.Tracked chain.Current).Value

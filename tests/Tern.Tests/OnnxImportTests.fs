@@ -699,3 +699,64 @@ let ``a bias does not fold across a pass-through into a Dense whose output a sho
     match OnnxImport.import "bias.onnx" bytes None with
     | Ok r -> Assert.That(compareWithOrt bytes r.Model [| 1L; 4L |] 10 9, Is.LessThanOrEqualTo 1e-5)
     | Error e -> Assert.That(e, Does.Contain("'Add_a' (Add)").And.Contain "bias")
+
+[<TestCase("Conv")>]
+[<TestCase("AveragePool")>]
+let ``two Pads in a row fold together into the next conv or pool, as ONNX Runtime computes`` (op: string) =
+    let pads name (v: int64 list) =
+        OnnxBuild.intTensor name ([ 0L; 0L ] @ v[0..1] @ [ 0L; 0L ] @ v[2..3])
+
+    // (top, left, bottom, right): the sums stay below the 3x3 window.
+    let last =
+        match op with
+        | "Conv" -> OnnxBuild.node "Conv" [ "p2"; "w" ] "y" []
+        | _ ->
+            OnnxBuild.node "AveragePool" [ "p2" ] "y" [
+                OnnxBuild.ints "kernel_shape" [ 3L; 3L ]
+                OnnxBuild.int "count_include_pad" 1L
+            ]
+
+    let bytes =
+        OnnxBuild.model [ 1L; 2L; 5L; 6L ] [
+            OnnxBuild.node "Pad" [ "x"; "pads1" ] "p1" []
+            OnnxBuild.node "Pad" [ "p1"; "pads2" ] "p2" []
+            last
+        ] [
+            pads "pads1" [ 1L; 0L; 0L; 2L ]
+            pads "pads2" [ 1L; 1L; 2L; 0L ]
+            OnnxBuild.floatTensor "w" [ 3L; 2L; 3L; 3L ] (random 41 54)
+        ]
+
+    let layers, input = layersOf bytes
+
+    let model = {
+        Name = "built"
+        Input = input
+        Layers = layers
+        Classes = []
+        Meta = Map.empty
+    }
+
+    Assert.That(layers.Length, Is.EqualTo 1, "both Pads fold into the one layer")
+    use session = Ort.session bytes
+    let data = random 42 (2 * 5 * 6)
+    let expected = Ort.run session [| 1L; 2L; 5L; 6L |] data
+
+    let actual =
+        Forward.run model (OnnxLayout.nchwToHwc input data) |> OnnxLayout.hwcToNchw
+
+    Assert.That(actual.Length, Is.EqualTo expected.Length)
+
+    for a, e in Array.zip actual expected do
+        Assert.That(float a, Is.EqualTo(float e).Within(1e-5 * (1.0 + abs (float e))))
+
+    // Each Pad is named in the notes.
+    let m = Onnx.ModelProto.Parser.ParseFrom bytes
+    m.Graph.Node.Add(OnnxBuild.node "GlobalAveragePool" [ "y" ] "pooled" [])
+    m.Graph.Output[0].Name <- "pooled"
+
+    match OnnxImport.import "pads.onnx" (m.ToByteArray()) None with
+    | Ok r ->
+        Assert.That(r.Notes, Has.Some.StartsWith "pad 'Pad_p1' folded into")
+        Assert.That(r.Notes, Has.Some.StartsWith "pad 'Pad_p2' folded into")
+    | Error e -> Assert.Fail e
