@@ -760,3 +760,30 @@ let ``two Pads in a row fold together into the next conv or pool, as ONNX Runtim
         Assert.That(r.Notes, Has.Some.StartsWith "pad 'Pad_p1' folded into")
         Assert.That(r.Notes, Has.Some.StartsWith "pad 'Pad_p2' folded into")
     | Error e -> Assert.Fail e
+
+[<Test>]
+let ``folds chain: three activations merge into one layer, two constant Adds into one Dense bias`` () =
+    let bytes =
+        OnnxBuild.model [ 1L; 2L; 3L; 3L ] [
+            OnnxBuild.node "Conv" [ "x"; "w" ] "c" []
+            OnnxBuild.node "Relu" [ "c" ] "r1" []
+            OnnxBuild.node "Relu" [ "r1" ] "r2" []
+            OnnxBuild.node "Clip" [ "r2"; "lo"; "hi" ] "r3" []
+            OnnxBuild.node "Flatten" [ "r3" ] "f" []
+            OnnxBuild.node "MatMul" [ "f"; "m" ] "d" []
+            OnnxBuild.node "Add" [ "d"; "b1" ] "a1" []
+            OnnxBuild.node "Add" [ "b2"; "a1" ] "y" []
+        ] [
+            OnnxBuild.floatTensor "w" [ 2L; 2L; 3L; 3L ] (random 51 36 |> Array.map ((*) 4.0f))
+            OnnxBuild.floatTensor "lo" [] [| 0.0f |]
+            OnnxBuild.floatTensor "hi" [] [| 6.0f |]
+            OnnxBuild.floatTensor "m" [ 2L; 3L ] (random 52 6)
+            OnnxBuild.floatTensor "b1" [ 3L ] (random 53 3)
+            OnnxBuild.floatTensor "b2" [ 1L ] [| 0.25f |]
+        ]
+
+    match OnnxImport.import "folds.onnx" bytes None with
+    | Ok r ->
+        Assert.That(kinds r.Model, Is.EqualTo<string seq> [ "conv2d"; "relu6"; "flatten"; "dense" ])
+        Assert.That(compareWithOrt bytes r.Model [| 1L; 2L; 3L; 3L |] 20 10, Is.LessThanOrEqualTo 1e-5)
+    | Error e -> Assert.Fail e
