@@ -8,6 +8,7 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.NUnit
 open Tern.Core
+open Tern.Tests.Assertions
 
 /// .npy bytes written by hand from the format's description (independent of the reader under test).
 module NpyBytes =
@@ -300,31 +301,7 @@ let private cases =
 
 let private caseArb = Arb.fromGen cases
 
-/// The fixtures folder (tests/fixtures/npy), found above the test directory.
-let fixtures () : string =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then
-            failwith "tests/fixtures/npy not found above the test directory"
-        else
-            let f = Path.Combine(d.FullName, "tests", "fixtures", "npy")
-            if Directory.Exists f then f else up d.Parent
-
-    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
-
-let private fixture (name: string) = Path.Combine(fixtures (), name)
-
-/// NUnit's EqualTo with the type fixed (its overloads are ambiguous from F# for arrays and lists).
-let private eq (x: 'T) = Is.EqualTo<'T>(x)
-
-let private ok (r: Result<'a, string>) : 'a =
-    match r with
-    | Ok v -> v
-    | Error e -> failwith e
-
-let private err (r: Result<'a, string>) : string =
-    match r with
-    | Ok _ -> failwith "expected an error"
-    | Error e -> e
+let private fixture = Fixtures.npy
 
 // ------------------------------------------------------------------ reading
 

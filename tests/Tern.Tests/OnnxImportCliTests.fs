@@ -16,7 +16,7 @@ type OnnxImportCliTests() =
         Path.Combine(Path.GetTempPath(), "tern-onnx-cli-" + Guid.NewGuid().ToString("N"))
 
     let path name = Path.Combine(dir, name)
-    let fixturePath name = Path.Combine(fixtureDir (), name)
+    let fixturePath = Fixtures.onnx
 
     // Runs a command that must be refused: exit 2, the message on stderr, nothing written in the folder.
     let refused (args: string list) : string =

@@ -11,23 +11,8 @@ open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
-/// The folder of the ONNX fixtures (tests/fixtures/onnx), found above the test directory.
-let fixtureDir () : string =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then
-            failwith "tests/fixtures/onnx not found above the test directory"
-        else
-            let candidate = Path.Combine(d.FullName, "tests", "fixtures", "onnx")
-
-            if Directory.Exists candidate then
-                candidate
-            else
-                up d.Parent
-
-    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
-
-let fixture (name: string) : byte[] =
-    File.ReadAllBytes(Path.Combine(fixtureDir (), name))
+/// An ONNX fixture's bytes (tests/fixtures/onnx).
+let fixture (name: string) : byte[] = File.ReadAllBytes(Fixtures.onnx name)
 
 /// ONNX Runtime as the oracle: the graph's own semantics, no graph optimisations.
 module Ort =
