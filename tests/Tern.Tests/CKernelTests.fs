@@ -290,17 +290,7 @@ module private CBuild =
         }
 
     let kernelSources () : string list =
-        [
-            "requantize"
-            "conv_s8"
-            "conv_t2"
-            "depthwise_s8"
-            "depthwise_t2"
-            "maxpool_s8"
-            "avgpool_s8"
-            "add_s8"
-        ]
-        |> List.map (fun k -> hil [ "kernels"; k + ".c" ])
+        Export.kernelStems |> List.map (fun k -> hil [ "kernels"; k + ".c" ])
 
     /// Sources and include flags shared by the native and the board build of one model's test binary.
     let testSources (g: Generated) (modelDir: string) : string list =
