@@ -124,7 +124,7 @@ tern_status tern_avgpool_s8_dsp(const tern_pool_params *p, const int8_t *input, 
 {
     tern_status st = tk_check_pool(p, 1, input, output);
     if (st != TERN_OK) return st;
-    if ((p->pad_top | p->pad_left | p->pad_bottom | p->pad_right) != 0)
+    if (TK_PADDED(p))
         avgpool_padded(p, input, output);
     else
         avgpool_whole(p, input, output);

@@ -111,7 +111,7 @@ tern_status tern_maxpool_s8_dsp(const tern_pool_params *p, const int8_t *input, 
 {
     tern_status st = tk_check_pool(p, 0, input, output);
     if (st != TERN_OK) return st;
-    if ((p->pad_top | p->pad_left | p->pad_bottom | p->pad_right) != 0)
+    if (TK_PADDED(p))
         maxpool_padded(p, input, output);
     else
         maxpool_whole(p, input, output);

@@ -32,6 +32,9 @@ static inline int32_t tk_conv_out(int32_t n, int32_t k, int32_t s, int32_t befor
     ((p)->pad_top < (p)->kernel_h && (p)->pad_bottom < (p)->kernel_h && (p)->pad_left < (p)->kernel_w &&              \
      (p)->pad_right < (p)->kernel_w)
 
+/* any padding at all: the pools' DSP bodies take the clipped-window path only then */
+#define TK_PADDED(p) (((p)->pad_top | (p)->pad_left | (p)->pad_bottom | (p)->pad_right) != 0)
+
 /* the output shape that follows from input, kernel, stride and the four paddings */
 #define TK_SHAPE_OK(p)                                                                                                \
     ((p)->out_h == tk_conv_out((p)->in_h, (p)->kernel_h, (p)->stride_h, (p)->pad_top, (p)->pad_bottom) &&            \

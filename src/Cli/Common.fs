@@ -42,3 +42,21 @@ let layersTable (rows: (string * string * Shape3 * int * int64) list) =
         |> ignore)
 
     AnsiConsole.Write table
+
+/// A float model's layers (Model.describe) as the table of the human summary.
+let describedLayersTable (layers: LayerInfo list) =
+    layersTable (layers |> List.map (fun l -> l.Name, l.Kind, l.OutputShape, l.Params, l.Macs))
+
+/// A float model's layers (Model.describe) as JSON: name, kind, output shape, parameters and MACs of each.
+let describedLayersJson (layers: LayerInfo list) : System.Text.Json.Nodes.JsonNode =
+    Json.arr (
+        layers
+        |> List.map (fun l ->
+            Json.obj [
+                "name", Json.str l.Name
+                "kind", Json.str l.Kind
+                "output_shape", Json.shape l.OutputShape
+                "params", Json.int l.Params
+                "macs", Json.int64 l.Macs
+            ])
+    )

@@ -23,6 +23,12 @@ let private infoJson (dir: string) (s: InfoSummary) : System.Text.Json.Nodes.Jso
         "source", Json.str s.Source
     ]
 
+/// Saves a data set to out and reports it: its counts as JSON, or the lines human prints from them.
+let private saveDataset (out: string) (json: bool) (data: Dataset) (human: InfoSummary -> unit) =
+    Dataset.save out data
+    let s = Import.info data
+    writeOut json (infoJson out s) (fun () -> human s)
+
 /// Writes the raw and spectrogram forms of an import and reports both.
 let private writeImport (out: string) (json: bool) (result: Result<Dataset * Dataset, string>) =
     match result with
@@ -141,12 +147,8 @@ let importNpy (args: ParseResults<NpyArgs>) =
         | None, _, _, _ -> raise (BadInput "give --x X.npy and --y y.npy (or --npz F.npz)")
 
     let data = NpyImport.dataset layout classes x y subjects |> orFail
-    Dataset.save out data
-    let s = Import.info data
 
-    if args.Contains NpyArgs.Json then
-        printfn "%s" (Json.render (infoJson out s))
-    else
+    saveDataset out (args.Contains NpyArgs.Json) data (fun s ->
         printfn
             "wrote %s: %d samples of %O (HWC) from %s read as %s"
             out
@@ -155,7 +157,7 @@ let importNpy (args: ParseResults<NpyArgs>) =
             x.Name
             (NpyImport.layoutName layout)
 
-        printfn "%s" (Import.infoText s)
+        printfn "%s" (Import.infoText s))
 
 let synth (args: ParseResults<SynthArgs>) =
     let subjects =
@@ -176,12 +178,7 @@ let synth (args: ParseResults<SynthArgs>) =
             tick 1
             d)
 
-    Dataset.save out data
-    let s = Import.info data
-
-    if args.Contains SynthArgs.Json then
-        printfn "%s" (Json.render (infoJson out s))
-    else
+    saveDataset out (args.Contains SynthArgs.Json) data (fun _ ->
         printfn
             "wrote %s: %d spectrograms of %O, %d subjects x %d classes x %d"
             out
@@ -189,7 +186,7 @@ let synth (args: ParseResults<SynthArgs>) =
             data.Shape
             subjects
             data.Classes.Length
-            perClass
+            perClass)
 
 let dataInfo (args: ParseResults<DataInfoArgs>) =
     let dir = args.GetResult DataInfoArgs.Dir

@@ -58,18 +58,7 @@ let importOnnx (args: ParseResults<OnnxArgs>) =
             "out", Json.str out
             "input", Json.shape model.Input
             "classes", Json.arr (model.Classes |> List.map Json.str)
-            "layers",
-            Json.arr (
-                layers
-                |> List.map (fun l ->
-                    Json.obj [
-                        "name", Json.str l.Name
-                        "kind", Json.str l.Kind
-                        "output_shape", Json.shape l.OutputShape
-                        "params", Json.int l.Params
-                        "macs", Json.int64 l.Macs
-                    ])
-            )
+            "layers", describedLayersJson layers
             "params", Json.int (Model.totalParams model)
             "macs", Json.int64 (Model.totalMacs model)
             "source",
@@ -96,7 +85,7 @@ let importOnnx (args: ParseResults<OnnxArgs>) =
                 (OnnxImport.shapeText src.InputShape)
                 model.Input
 
-            layersTable (layers |> List.map (fun l -> l.Name, l.Kind, l.OutputShape, l.Params, l.Macs))
+            describedLayersTable layers
 
             for note in imported.Notes do
                 printfn "note: %s" note

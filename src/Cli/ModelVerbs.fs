@@ -85,23 +85,12 @@ let inspect (args: ParseResults<InspectArgs>) =
                 "macs", Json.int64 (Model.totalMacs m)
                 "peak_activation_bytes", Json.int (Model.peakActivationBytes 1 m)
                 "peak_activation_bytes_float32", Json.int (Model.peakActivationBytes 4 m)
-                "layers",
-                Json.arr (
-                    layers
-                    |> List.map (fun l ->
-                        Json.obj [
-                            "name", Json.str l.Name
-                            "kind", Json.str l.Kind
-                            "output_shape", Json.shape l.OutputShape
-                            "params", Json.int l.Params
-                            "macs", Json.int64 l.Macs
-                        ])
-                )
+                "layers", describedLayersJson layers
             ])
             (fun () ->
                 printfn "%s: float model '%s', input %O, classes %s" path m.Name m.Input (String.Join(", ", m.Classes))
                 printMeta (Map.toSeq m.Meta)
-                layersTable (layers |> List.map (fun l -> l.Name, l.Kind, l.OutputShape, l.Params, l.Macs))
+                describedLayersTable layers
 
                 printfn
                     "total: %d parameters, %d MACs, peak activations %d bytes as int8 (%d as float32)"

@@ -159,69 +159,86 @@ module Emit =
         check (v >= 0 && v <= 255) $"layer '{layer}': {what} {v} does not fit the device's uint8"
         num (int64 v)
 
+    // The fields tern_conv_params and tern_pool_params both open with: shapes, kernel, strides and the four
+    // paddings, each checked to fit its C type.
+    let private windowFields
+        (layer: string)
+        (inS: Shape3)
+        (outS: Shape3)
+        (kernelH: int, kernelW: int)
+        (strideH: int, strideW: int)
+        (top: int, bottom: int, left: int, right: int)
+        : (string * string) list =
+        let k = u8 layer
+
+        [
+            "in_h", u16 layer "input height" inS.H
+            "in_w", u16 layer "input width" inS.W
+            "in_c", u16 layer "input channels" inS.C
+            "out_h", u16 layer "output height" outS.H
+            "out_w", u16 layer "output width" outS.W
+            "out_c", u16 layer "output channels" outS.C
+            "kernel_h", k "kernel height" kernelH
+            "kernel_w", k "kernel width" kernelW
+            "stride_h", k "stride" strideH
+            "stride_w", k "stride" strideW
+            "pad_top", k "padding" top
+            "pad_left", k "padding" left
+            "pad_bottom", k "padding" bottom
+            "pad_right", k "padding" right
+        ]
+
+    // A C initializer with designated fields: {.name = value, ...}.
+    let private designated (fields: (string * string) list) : string =
+        "{" + String.Join(", ", fields |> List.map (fun (f, v) -> $".{f} = {v}")) + "}"
+
     /// The C initializer of a tern_conv_params for a convolution-like layer (Dense as a 1x1 conv over 1x1xN), with
     /// designated fields.
     let internal convParams (c: IntConvLayer) (prefix: string) : string =
         let dense = c.Kind = IntLayerKind.Dense
         let inS = if dense then Shape3(1, 1, c.Input.Size) else c.Input
-        let k = u8 c.Name
 
-        let fields = [
-            "in_h", u16 c.Name "input height" inS.H
-            "in_w", u16 c.Name "input width" inS.W
-            "in_c", u16 c.Name "input channels" inS.C
-            "out_h", u16 c.Name "output height" c.Output.H
-            "out_w", u16 c.Name "output width" c.Output.W
-            "out_c", u16 c.Name "output channels" c.Output.C
-            "kernel_h", k "kernel height" c.KernelH
-            "kernel_w", k "kernel width" c.KernelW
-            "stride_h", k "stride" c.StrideH
-            "stride_w", k "stride" c.StrideW
-            "pad_top", k "padding" c.PadTop
-            "pad_left", k "padding" c.PadLeft
-            "pad_bottom", k "padding" c.PadBottom
-            "pad_right", k "padding" c.PadRight
-            "input_zero", num (int64 c.InputZero)
-            "output_zero", num (int64 c.OutputZero)
-            "act_min", num (int64 c.ActMin)
-            "act_max", num (int64 c.ActMax)
-            "bias", prefix + "_bias"
-            "multiplier", prefix + "_multiplier"
-            "shift", prefix + "_shift"
-        ]
-
-        "{" + String.Join(", ", fields |> List.map (fun (f, v) -> $".{f} = {v}")) + "}"
+        designated (
+            windowFields
+                c.Name
+                inS
+                c.Output
+                (c.KernelH, c.KernelW)
+                (c.StrideH, c.StrideW)
+                (c.PadTop, c.PadBottom, c.PadLeft, c.PadRight)
+            @ [
+                "input_zero", num (int64 c.InputZero)
+                "output_zero", num (int64 c.OutputZero)
+                "act_min", num (int64 c.ActMin)
+                "act_max", num (int64 c.ActMax)
+                "bias", prefix + "_bias"
+                "multiplier", prefix + "_multiplier"
+                "shift", prefix + "_shift"
+            ]
+        )
 
     /// The C initializer of a tern_pool_params, with designated fields.
     let internal poolParams (p: IntPoolLayer) : string =
-        let k = u8 p.Name
         let maxPool = p.Kind = IntLayerKind.MaxPool
 
-        let fields = [
-            "in_h", u16 p.Name "input height" p.Input.H
-            "in_w", u16 p.Name "input width" p.Input.W
-            "in_c", u16 p.Name "input channels" p.Input.C
-            "out_h", u16 p.Name "output height" p.Output.H
-            "out_w", u16 p.Name "output width" p.Output.W
-            "out_c", u16 p.Name "output channels" p.Output.C
-            "kernel_h", k "kernel height" p.KernelH
-            "kernel_w", k "kernel width" p.KernelW
-            "stride_h", k "stride" p.StrideH
-            "stride_w", k "stride" p.StrideW
-            "pad_top", k "padding" p.PadTop
-            "pad_left", k "padding" p.PadLeft
-            "pad_bottom", k "padding" p.PadBottom
-            "pad_right", k "padding" p.PadRight
-            // max pooling has no requantization; its M and S are not read
-            "multiplier", num (if maxPool then 0L else int64 p.Multiplier)
-            "shift", (if maxPool then "0" else k "shift" p.Shift)
-            "input_zero", num (int64 p.InputZero)
-            "output_zero", num (int64 p.OutputZero)
-            "act_min", num (int64 p.ActMin)
-            "act_max", num (int64 p.ActMax)
-        ]
-
-        "{" + String.Join(", ", fields |> List.map (fun (f, v) -> $".{f} = {v}")) + "}"
+        designated (
+            windowFields
+                p.Name
+                p.Input
+                p.Output
+                (p.KernelH, p.KernelW)
+                (p.StrideH, p.StrideW)
+                (p.PadTop, p.PadBottom, p.PadLeft, p.PadRight)
+            @ [
+                // max pooling has no requantization; its M and S are not read
+                "multiplier", num (if maxPool then 0L else int64 p.Multiplier)
+                "shift", (if maxPool then "0" else u8 p.Name "shift" p.Shift)
+                "input_zero", num (int64 p.InputZero)
+                "output_zero", num (int64 p.OutputZero)
+                "act_min", num (int64 p.ActMin)
+                "act_max", num (int64 p.ActMax)
+            ]
+        )
 
     /// The C initializer of a tern_add_params.
     let internal addParams (a: IntAddLayer) : string =

@@ -59,7 +59,7 @@ module Export =
     let manifestName: string = "tern-export.json"
 
     /// Every kernel source of hil/kernels, by the tern_* function it defines (requantize.c is always needed).
-    let private kernelStems = [
+    let kernelStems: string list = [
         "requantize"
         "conv_s8"
         "conv_t2"

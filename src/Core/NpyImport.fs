@@ -124,6 +124,12 @@ module NpyImport =
         | [| m; 1 |] -> Error $"{xName} holds {n} samples but {a.Name} holds {m} {what}"
         | s -> Error $"{a.Name}: shape {Npy.shapeText s}; {what} must be one value per sample, shape (N,)"
 
+    // The distinct names in ordinal order: string labels' default classes, string subjects' table.
+    let private ordinalDistinct (names: string[]) : string[] =
+        names
+        |> Array.distinct
+        |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+
     /// Class indices and class names from a label array (n labels). Integer labels index the classes (default
     /// names class0..class(K-1), K = largest label + 1); string labels are names (default classes: the sorted
     /// distinct labels). Given classes fix the list; a label outside it is an error naming the sample.
@@ -165,12 +171,7 @@ module NpyImport =
                 | Some i -> Error $"{y.Name}: sample {i} has an empty label"
                 | None ->
                     let names =
-                        classes
-                        |> Option.defaultWith (fun () ->
-                            s
-                            |> Array.distinct
-                            |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
-                            |> List.ofArray)
+                        classes |> Option.defaultWith (fun () -> ordinalDistinct s |> List.ofArray)
 
                     let index = names |> List.mapi (fun i c -> c, i) |> dict
 
@@ -200,10 +201,7 @@ module NpyImport =
                 match names |> Array.tryFindIndex String.IsNullOrEmpty with
                 | Some i -> Error $"{s.Name}: sample {i} has an empty subject name"
                 | None ->
-                    let table =
-                        names
-                        |> Array.distinct
-                        |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+                    let table = ordinalDistinct names
 
                     if table.Length > 65536 then
                         Error $"{s.Name}: {table.Length} distinct subjects; a data set holds at most 65536"

@@ -108,45 +108,42 @@ module OnnxGraph =
 
             a
 
-        let useRaw = raw.Length > 0
+        // The values from raw_data when the tensor has any (size bytes an element), else from its typed field.
+        let values size (read: int -> 'v) (typed: unit -> 'v[]) : 'v[] =
+            if raw.Length > 0 then
+                fromRaw size read
+            else
+                check (typed ())
 
         let data =
             match dataType t with
             | Onnx.TensorProto.Types.DataType.Float ->
                 OnnxData.Floats(
-                    if useRaw then
-                        fromRaw 4 (fun o -> BinaryPrimitives.ReadSingleLittleEndian(ReadOnlySpan(raw, o, 4)))
-                    else
-                        check (Seq.toArray t.FloatData)
+                    values 4 (fun o -> BinaryPrimitives.ReadSingleLittleEndian(ReadOnlySpan(raw, o, 4))) (fun () ->
+                        Seq.toArray t.FloatData)
                 )
             | Onnx.TensorProto.Types.DataType.Double ->
                 OnnxData.Floats(
-                    (if useRaw then
-                         fromRaw 8 (fun o -> BinaryPrimitives.ReadDoubleLittleEndian(ReadOnlySpan(raw, o, 8)))
-                     else
-                         check (Seq.toArray t.DoubleData))
+                    values 8 (fun o -> BinaryPrimitives.ReadDoubleLittleEndian(ReadOnlySpan(raw, o, 8))) (fun () ->
+                        Seq.toArray t.DoubleData)
                     |> Array.map float32
                 )
             | Onnx.TensorProto.Types.DataType.Int64 ->
                 OnnxData.Ints(
-                    if useRaw then
-                        fromRaw 8 (fun o -> BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(raw, o, 8)))
-                    else
-                        check (Seq.toArray t.Int64Data)
+                    values 8 (fun o -> BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(raw, o, 8))) (fun () ->
+                        Seq.toArray t.Int64Data)
                 )
             | Onnx.TensorProto.Types.DataType.Int32 ->
                 OnnxData.Ints(
-                    if useRaw then
-                        fromRaw 4 (fun o -> int64 (BinaryPrimitives.ReadInt32LittleEndian(ReadOnlySpan(raw, o, 4))))
-                    else
-                        check (t.Int32Data |> Seq.map int64 |> Seq.toArray)
+                    values
+                        4
+                        (fun o -> int64 (BinaryPrimitives.ReadInt32LittleEndian(ReadOnlySpan(raw, o, 4))))
+                        (fun () -> t.Int32Data |> Seq.map int64 |> Seq.toArray)
                 )
             | Onnx.TensorProto.Types.DataType.Bool ->
                 OnnxData.Ints(
-                    if useRaw then
-                        fromRaw 1 (fun o -> if raw[o] = 0uy then 0L else 1L)
-                    else
-                        check (t.Int32Data |> Seq.map (fun v -> if v = 0 then 0L else 1L) |> Seq.toArray)
+                    values 1 (fun o -> if raw[o] = 0uy then 0L else 1L) (fun () ->
+                        t.Int32Data |> Seq.map (fun v -> if v = 0 then 0L else 1L) |> Seq.toArray)
                 )
             | other -> fail $"element type {other} is not supported (float, double, int32, int64 or bool)"
 

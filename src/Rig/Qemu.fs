@@ -44,26 +44,30 @@ type QemuInstance(proc: Process, socketPath: string, commandLine: string, stderr
 module Qemu =
     let private program = "qemu-system-arm"
 
+    /// QEMU's arguments for a machine and a firmware, serial ports aside: no display or monitor, guest time
+    /// counted in instructions, semihosting on the host (the firmware's exit code and console).
+    let firmwareArguments (machine: string) (elf: string) : string list = [
+        "-M"
+        machine
+        "-display"
+        "none"
+        "-monitor"
+        "none"
+        // One instruction = 1 ns of guest time: timers count instructions exactly (notes/hil.md).
+        "-icount"
+        "shift=0"
+        "-semihosting-config"
+        "enable=on,target=native"
+        "-kernel"
+        elf
+    ]
+
     /// QEMU's arguments for a machine, a firmware and the UART on a Unix socket.
     let arguments (machine: string) (serialIndex: int) (elf: string) (socketPath: string) : string list =
         // The firmware's UART is QEMU's serial port number serialIndex; the ones before it go nowhere.
         let unused = List.replicate serialIndex [ "-serial"; "null" ] |> List.concat
 
-        [
-            "-M"
-            machine
-            "-display"
-            "none"
-            "-monitor"
-            "none"
-            // One instruction = 1 ns of guest time: timers count instructions exactly (notes/hil.md).
-            "-icount"
-            "shift=0"
-            "-semihosting-config"
-            "enable=on,target=native"
-            "-kernel"
-            elf
-        ]
+        firmwareArguments machine elf
         @ unused
         @ [ "-serial"; $"unix:{socketPath},server,nowait" ]
 

@@ -8,6 +8,7 @@ open System.Text.RegularExpressions
 open NUnit.Framework
 open Tern.Core
 open Tern.Runtime
+open Tern.Rig
 
 /// Generated sources, toolchain runs and the repository layout for the C kernel tests.
 module private CBuild =
@@ -289,17 +290,7 @@ module private CBuild =
         }
 
     let kernelSources () : string list =
-        [
-            "requantize"
-            "conv_s8"
-            "conv_t2"
-            "depthwise_s8"
-            "depthwise_t2"
-            "maxpool_s8"
-            "avgpool_s8"
-            "add_s8"
-        ]
-        |> List.map (fun k -> hil [ "kernels"; k + ".c" ])
+        Export.kernelStems |> List.map (fun k -> hil [ "kernels"; k + ".c" ])
 
     /// Sources and include flags shared by the native and the board build of one model's test binary.
     let testSources (g: Generated) (modelDir: string) : string list =
@@ -478,25 +469,7 @@ type CKernelTests() =
                 Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc failed for {name}:\n{output}")
 
                 let code, output =
-                    run
-                        qemu.Value
-                        [
-                            "-M"
-                            "mps2-an386"
-                            "-display"
-                            "none"
-                            "-monitor"
-                            "none"
-                            "-serial"
-                            "null"
-                            "-icount"
-                            "shift=0"
-                            "-semihosting-config"
-                            "enable=on,target=native"
-                            "-kernel"
-                            elf
-                        ]
-                        60_000
+                    run qemu.Value (Qemu.firmwareArguments "mps2-an386" elf @ [ "-serial"; "null" ]) 60_000
 
                 Assert.That(code, Is.EqualTo 0, $"{name}, TERN_KERNELS_DSP={dsp} under QEMU:\n{output}")
                 Assert.That(output, Does.Contain "failures: 0")

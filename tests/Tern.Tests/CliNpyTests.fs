@@ -4,21 +4,12 @@ module Tern.Tests.CliNpyTests
 
 open System
 open System.IO
-open System.Text.Json
 open NUnit.Framework
 open Tern.Core
 open Tern.Runtime
 open Tern.Runtime.Engine
+open Tern.Tests.Assertions
 open Tern.Tests.CliTests
-
-let private json (text: string) = JsonDocument.Parse(text).RootElement
-
-let private ok (r: Result<'a, string>) : 'a =
-    match r with
-    | Ok v -> v
-    | Error e -> failwith e
-
-let private eq (x: 'T) = Is.EqualTo<'T>(x)
 
 [<NonParallelizable>]
 type CliNpyTests() =
@@ -27,8 +18,7 @@ type CliNpyTests() =
 
     let path name = Path.Combine(dir, name)
 
-    let fixture name =
-        Path.Combine(NpyTests.fixtures (), name)
+    let fixture = Fixtures.npy
 
     let shape = Shape3(64, 64, 1)
     let rng = Random(7)

@@ -23,6 +23,14 @@ let tern (args: string list) : int * string * string =
 
 let json (text: string) = JsonDocument.Parse(text).RootElement
 
+/// Runs an integer model on random inputs with --check: it must exit 0 with no disagreement between the runtimes.
+let runsBitExact (model: string) (samples: int) =
+    let code, out, err =
+        tern [ "run"; model; "--input"; $"random:{samples}"; "--check"; "--json" ]
+
+    Assert.That(code, Is.EqualTo 0, err)
+    Assert.That((json out).GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
+
 [<NonParallelizable>]
 type CliTests() =
     let dir =
@@ -117,11 +125,7 @@ type CliTests() =
 
         Assert.That(code, Is.EqualTo 0, err)
 
-        let code, out, err =
-            tern [ "run"; path "s8.tern"; "--input"; "random:200"; "--check"; "--json" ]
-
-        Assert.That(code, Is.EqualTo 0, err)
-        Assert.That((json out).GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
+        runsBitExact (path "s8.tern") 200
 
     [<Test>]
     member _.``a malformed model file exits 2 naming the problem``() =

@@ -668,22 +668,7 @@ type ExportBuildTests() =
         writeInputs dir
 
         let said =
-            run dir "qemu-system-arm" [
-                "-M"
-                "mps2-an386"
-                "-display"
-                "none"
-                "-monitor"
-                "none"
-                "-serial"
-                "null"
-                "-icount"
-                "shift=0"
-                "-semihosting-config"
-                "enable=on,target=native"
-                "-kernel"
-                elf
-            ]
+            run dir "qemu-system-arm" (Qemu.firmwareArguments "mps2-an386" elf @ [ "-serial"; "null" ])
 
         TestContext.Out.WriteLine said
         Assert.That(said, Does.Contain "failures: 0")

@@ -10,6 +10,7 @@ open FsCheck.FSharp
 open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
+open Tern.Tests.Assertions
 
 [<AutoOpen>]
 module private Helpers =
@@ -49,19 +50,6 @@ module private Helpers =
             SpecHop = 1
             SpecBins = 1
     }
-
-    /// NUnit's EqualTo with the type fixed (its overloads are ambiguous from F# for arrays and lists).
-    let eq (x: 'T) = Is.EqualTo<'T>(x)
-
-    let ok (r: Result<'a, string>) : 'a =
-        match r with
-        | Ok v -> v
-        | Error e -> failwith e
-
-    let err (r: Result<'a, string>) : string =
-        match r with
-        | Ok _ -> failwith "expected an error, got a data set"
-        | Error e -> e
 
     /// Irregular, non-decreasing timestamps: steps of 0..30 ms (0 = a repeated timestamp), at least 2 points.
     let irregularTimes: Arbitrary<int list> =

@@ -13,6 +13,10 @@ let private lowerOk options calib model =
     | Ok im -> im
     | Error e -> failwithf "lowering failed: %s" e
 
+/// A small float model and the weights to lower it to, int8 or ternary.
+let private modelAndWeights =
+    Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
+
 let private defaultLowered options =
     let m = Architectures.defaultModel 1
     m, lowerOk options (Generators.inputs 2 16 m.Input) m
@@ -145,10 +149,7 @@ let private foldedBiases (model: Model) =
 
 [<Property(MaxTest = 60)>]
 let ``every lowered conv-like layer stays within the bound derived from its scales`` () =
-    let arb =
-        Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
-
-    Prop.forAll arb (fun (model, options) ->
+    Prop.forAll modelAndWeights (fun (model, options) ->
         let im = lowerOk options (Generators.inputs 7 8 model.Input) model
         let x = Generators.inputs 8 1 model.Input |> List.head |> Lower.quantizeInput im
         let outputs = IntReference.runLayers im x |> List.toArray
@@ -181,10 +182,7 @@ let private hasNewGeometry (model: Model) : bool =
 
 [<Property(MaxTest = 40)>]
 let ``a lowered model runs bit-exactly on the F# reference, the C# scalar kernels and the optimised ones`` () =
-    let arb =
-        Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
-
-    Prop.forAll arb (fun (model, options) ->
+    Prop.forAll modelAndWeights (fun (model, options) ->
         let im = lowerOk options (Generators.inputs 3 4 model.Input) model
 
         let runners =
@@ -276,10 +274,7 @@ let private poolSpecOf (p: IntPoolLayer) : PoolSpec = {
 
 [<Property(MaxTest = 60)>]
 let ``every lowered pool computes the float pool of its dequantized input`` () =
-    let arb =
-        Arb.fromGen (Gen.zip Generators.smallModel (Gen.elements [ LowerOptions.Int8; LowerOptions.Ternary ]))
-
-    Prop.forAll arb (fun (model, options) ->
+    Prop.forAll modelAndWeights (fun (model, options) ->
         let im = lowerOk options (Generators.inputs 5 4 model.Input) model
         let x = Generators.inputs 6 1 model.Input |> List.head |> Lower.quantizeInput im
         let outputs = IntReference.runLayers im x |> List.toArray

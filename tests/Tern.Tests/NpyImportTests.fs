@@ -8,22 +8,10 @@ open FsCheck.FSharp
 open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
+open Tern.Tests.Assertions
 open Tern.Tests.NpyTests
 
-let private fixture (name: string) = Path.Combine(fixtures (), name)
-
-/// NUnit's EqualTo with the type fixed (its overloads are ambiguous from F# for arrays and lists).
-let private eq (x: 'T) = Is.EqualTo<'T>(x)
-
-let private ok (r: Result<'a, string>) : 'a =
-    match r with
-    | Ok v -> v
-    | Error e -> failwith e
-
-let private err (r: Result<'a, string>) : string =
-    match r with
-    | Ok _ -> failwith "expected an error"
-    | Error e -> e
+let private fixture = Fixtures.npy
 
 let private read name = Npy.read (fixture name) |> ok
 

@@ -8,6 +8,7 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.NUnit
 open Tern.Core
+open Tern.Tests.Assertions
 
 /// .npy bytes written by hand from the format's description (independent of the reader under test).
 module NpyBytes =
@@ -130,7 +131,8 @@ module NpyBytes =
 
                 offset)
 
-    let private ordered (bigEndian: bool) (b: byte[]) = if bigEndian then Array.rev b else b
+    /// An element's little-endian bytes in the file's byte order.
+    let ordered (bigEndian: bool) (b: byte[]) = if bigEndian then Array.rev b else b
 
     /// Bytes of one integer of the kind (the value fits it).
     let integer (k: Kind) (bigEndian: bool) (v: int64) : byte[] =
@@ -198,35 +200,25 @@ let private cases =
                 elif big then ">"
                 else "<"
 
+            // The case of k's file: element i's bytes in file order, and the values reading must give.
+            let case (element: int -> byte[]) (expected: NpyValues) = {
+                Bytes = NpyBytes.file version (endian + k.Code) fortran shape (order |> Array.collect element)
+                DType = k.Name
+                Shape = shape
+                Expected = expected
+            }
+
             match k.Code with
             | "f4" ->
                 let! v =
                     Gen.arrayOfLength n (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float32 i / 64.0f))
 
-                let data =
-                    order
-                    |> Array.collect (fun i -> (if big then Array.rev else id) (BitConverter.GetBytes v[i]))
-
-                return {
-                    Bytes = NpyBytes.file version (endian + k.Code) fortran shape data
-                    DType = k.Name
-                    Shape = shape
-                    Expected = Float32s v
-                }
+                return case (fun i -> NpyBytes.ordered big (BitConverter.GetBytes v[i])) (Float32s v)
             | "f8" ->
                 let! v =
                     Gen.arrayOfLength n (Gen.choose (-1000000, 1000000) |> Gen.map (fun i -> float i / 3.0))
 
-                let data =
-                    order
-                    |> Array.collect (fun i -> (if big then Array.rev else id) (BitConverter.GetBytes v[i]))
-
-                return {
-                    Bytes = NpyBytes.file version (endian + k.Code) fortran shape data
-                    DType = k.Name
-                    Shape = shape
-                    Expected = Float64s v
-                }
+                return case (fun i -> NpyBytes.ordered big (BitConverter.GetBytes v[i])) (Float64s v)
             | code ->
                 let lo, hi =
                     match code with
@@ -249,14 +241,7 @@ let private cases =
                     ]
 
                 let! v = Gen.arrayOfLength n value
-                let data = order |> Array.collect (fun i -> NpyBytes.integer k big v[i])
-
-                return {
-                    Bytes = NpyBytes.file version (endian + k.Code) fortran shape data
-                    DType = k.Name
-                    Shape = shape
-                    Expected = Integers v
-                }
+                return case (fun i -> NpyBytes.integer k big v[i]) (Integers v)
         elif which = NpyBytes.kinds.Length then
             // Unicode strings, some outside the BMP (two UTF-16 units, one code point).
             let! width = Gen.choose (1, 5)
@@ -300,31 +285,7 @@ let private cases =
 
 let private caseArb = Arb.fromGen cases
 
-/// The fixtures folder (tests/fixtures/npy), found above the test directory.
-let fixtures () : string =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then
-            failwith "tests/fixtures/npy not found above the test directory"
-        else
-            let f = Path.Combine(d.FullName, "tests", "fixtures", "npy")
-            if Directory.Exists f then f else up d.Parent
-
-    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
-
-let private fixture (name: string) = Path.Combine(fixtures (), name)
-
-/// NUnit's EqualTo with the type fixed (its overloads are ambiguous from F# for arrays and lists).
-let private eq (x: 'T) = Is.EqualTo<'T>(x)
-
-let private ok (r: Result<'a, string>) : 'a =
-    match r with
-    | Ok v -> v
-    | Error e -> failwith e
-
-let private err (r: Result<'a, string>) : string =
-    match r with
-    | Ok _ -> failwith "expected an error"
-    | Error e -> e
+let private fixture = Fixtures.npy
 
 // ------------------------------------------------------------------ reading
 

@@ -16,7 +16,7 @@ type OnnxImportCliTests() =
         Path.Combine(Path.GetTempPath(), "tern-onnx-cli-" + Guid.NewGuid().ToString("N"))
 
     let path name = Path.Combine(dir, name)
-    let fixturePath name = Path.Combine(fixtureDir (), name)
+    let fixturePath = Fixtures.onnx
 
     // Runs a command that must be refused: exit 2, the message on stderr, nothing written in the folder.
     let refused (args: string list) : string =
@@ -139,7 +139,8 @@ type OnnxImportCliTests() =
 
     [<Test>]
     member _.``--classes of the wrong count or with an empty name is refused``() =
-        let err =
+        // matmul_add.onnx has four outputs
+        let withClasses (classes: string) =
             refused [
                 "import"
                 "onnx"
@@ -147,23 +148,11 @@ type OnnxImportCliTests() =
                 "--out"
                 path "c.tern"
                 "--classes"
-                "a,b"
+                classes
             ]
 
-        Assert.That(err, Does.Contain "2 class names")
-
-        let err =
-            refused [
-                "import"
-                "onnx"
-                fixturePath "matmul_add.onnx"
-                "--out"
-                path "c.tern"
-                "--classes"
-                "a,,c,d"
-            ]
-
-        Assert.That(err, Does.Contain "empty")
+        Assert.That(withClasses "a,b", Does.Contain "2 class names")
+        Assert.That(withClasses "a,,c,d", Does.Contain "empty")
 
     [<Test>]
     member _.``an imported model lowers and runs bit-exact on the host runtimes``() =
@@ -186,11 +175,7 @@ type OnnxImportCliTests() =
 
         Assert.That(code, Is.EqualTo 0, err)
 
-        let code, stdout, err =
-            tern [ "run"; path "rb-s8.tern"; "--input"; "random:50"; "--check"; "--json" ]
-
-        Assert.That(code, Is.EqualTo 0, err)
-        Assert.That((json stdout).GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
+        CliTests.runsBitExact (path "rb-s8.tern") 50
 
     [<Test>]
     member _.``tern run takes the imported float model``() =

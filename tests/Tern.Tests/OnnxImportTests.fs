@@ -11,23 +11,8 @@ open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
-/// The folder of the ONNX fixtures (tests/fixtures/onnx), found above the test directory.
-let fixtureDir () : string =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then
-            failwith "tests/fixtures/onnx not found above the test directory"
-        else
-            let candidate = Path.Combine(d.FullName, "tests", "fixtures", "onnx")
-
-            if Directory.Exists candidate then
-                candidate
-            else
-                up d.Parent
-
-    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
-
-let fixture (name: string) : byte[] =
-    File.ReadAllBytes(Path.Combine(fixtureDir (), name))
+/// An ONNX fixture's bytes (tests/fixtures/onnx).
+let fixture (name: string) : byte[] = File.ReadAllBytes(Fixtures.onnx name)
 
 /// ONNX Runtime as the oracle: the graph's own semantics, no graph optimisations.
 module Ort =
@@ -307,9 +292,9 @@ let private forwardMap (bytes: byte[]) (c: PadConvCase) : float32[] * float32[] 
     let expected = Ort.run s dims data
     expected, data
 
-/// The layers of a built graph, whose output may be a map (the import refuses that as a model output because its
-/// element order differs from NCHW; the test compares in NCHW itself): a global pool appended and taken off.
-let private layersOf (bytes: byte[]) : Layer list * Shape3 =
+/// The float model of a built graph, whose output may be a map (the import refuses that as a model output because
+/// its element order differs from NCHW; the test compares in NCHW itself): a global pool appended and taken off.
+let private builtModel (bytes: byte[]) : Model =
     let m = Onnx.ModelProto.Parser.ParseFrom bytes
     let g = m.Graph
     let last = g.Output[0].Name
@@ -317,7 +302,13 @@ let private layersOf (bytes: byte[]) : Layer list * Shape3 =
     g.Output[0].Name <- "pooled"
 
     match OnnxImport.import "built.onnx" (m.ToByteArray()) None with
-    | Ok r -> List.truncate (r.Model.Layers.Length - 1) r.Model.Layers, r.Model.Input
+    | Ok r -> {
+        Name = "built"
+        Input = r.Model.Input
+        Layers = List.truncate (r.Model.Layers.Length - 1) r.Model.Layers
+        Classes = []
+        Meta = Map.empty
+      }
     | Error e -> failwith e
 
 
@@ -459,17 +450,9 @@ let ``a Pad folded into the next conv or pool computes what ONNX Runtime compute
     let c = if op = "Conv" then c else { c with Out = c.C }
     let bytes = padGraph op c
     let expected, data = forwardMap bytes c
-    let layers, input = layersOf bytes
+    let model = builtModel bytes
 
-    let model = {
-        Name = "built"
-        Input = input
-        Layers = layers
-        Classes = []
-        Meta = Map.empty
-    }
-
-    let y = Forward.run model (OnnxLayout.nchwToHwc input data)
+    let y = Forward.run model (OnnxLayout.nchwToHwc model.Input data)
     let actual = OnnxLayout.hwcToNchw y
     let scale = expected |> Array.map abs |> Array.fold max 1e-6f
 
@@ -628,22 +611,15 @@ let ``auto_pad SAME_UPPER, SAME_LOWER and VALID pad as ONNX Runtime does``
             OnnxBuild.floatTensor "w" [ 2L; 2L; int64 kh; int64 kw ] (random seed (4 * kh * kw))
         ]
 
-    let layers, input = layersOf bytes
-
-    let model = {
-        Name = "built"
-        Input = input
-        Layers = layers
-        Classes = []
-        Meta = Map.empty
-    }
+    let model = builtModel bytes
 
     use session = Ort.session bytes
     let data = random (seed + 1) (2 * h * w)
     let expected = Ort.run session [| 1L; 2L; int64 h; int64 w |] data
 
     let actual =
-        Forward.run model (OnnxLayout.nchwToHwc input data) |> OnnxLayout.hwcToNchw
+        Forward.run model (OnnxLayout.nchwToHwc model.Input data)
+        |> OnnxLayout.hwcToNchw
 
     (actual.Length = expected.Length
      && Array.forall2 (fun (a: float32) (b: float32) -> abs (a - b) <= 1e-5f * (1.0f + abs b)) actual expected)
