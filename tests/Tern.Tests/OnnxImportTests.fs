@@ -706,17 +706,9 @@ let ``two Pads in a row fold together into the next conv or pool, as ONNX Runtim
             OnnxBuild.floatTensor "w" [ 3L; 2L; 3L; 3L ] (random 41 54)
         ]
 
-    let layers, input = layersOf bytes
-
-    let model = {
-        Name = "built"
-        Input = input
-        Layers = layers
-        Classes = []
-        Meta = Map.empty
-    }
-
-    Assert.That(layers.Length, Is.EqualTo 1, "both Pads fold into the one layer")
+    let model = builtModel bytes
+    let input = model.Input
+    Assert.That(model.Layers.Length, Is.EqualTo 1, "both Pads fold into the one layer")
     use session = Ort.session bytes
     let data = random 42 (2 * 5 * 6)
     let expected = Ort.run session [| 1L; 2L; 5L; 6L |] data
