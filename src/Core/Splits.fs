@@ -150,3 +150,28 @@ module Splits =
                 |> Array.map (snd >> fst))
             |> Array.concat
             |> Array.sort
+
+    /// At most `count` sample indices, ascending, stratified by class and group (subject) together: each
+    /// (class, group) cell gets places in proportion to its size as stratifiedSubset gives them, so a subset of a
+    /// few subjects' data still holds every class of every subject in their proportions. Seeded; all indices when
+    /// there are no more than `count`.
+    let stratifiedByClassAndGroup (count: int) (seed: int) (labels: int[]) (groups: int[]) : int[] =
+        if labels.Length <> groups.Length then
+            invalidArg "groups" $"{labels.Length} labels but {groups.Length} group ids"
+
+        // One dense key per (class, group) cell, numbered in order of first appearance.
+        let cells = Collections.Generic.Dictionary<struct (int * int), int>()
+
+        let keys =
+            Array.map2
+                (fun (l: int) (g: int) ->
+                    match cells.TryGetValue(struct (l, g)) with
+                    | true, k -> k
+                    | _ ->
+                        let k = cells.Count
+                        cells[struct (l, g)] <- k
+                        k)
+                labels
+                groups
+
+        stratifiedSubset count seed keys

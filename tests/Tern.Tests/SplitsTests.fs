@@ -127,3 +127,46 @@ let ``a stratified subset has the asked size, keeps each class's share within on
              && sharesKept
              && Splits.stratifiedSubset count 5 labels = pick)
             |> Prop.classify (count < n) "a proper subset"))
+
+[<Property(MaxTest = 200)>]
+let ``a class-and-subject stratified subset keeps every cell's share within one sample`` () =
+    Prop.forAll samples (fun (labels, groups) ->
+        let n = labels.Length
+
+        Prop.forAll (Arb.fromGen (Gen.choose (1, n))) (fun count ->
+            let picked = Splits.stratifiedByClassAndGroup count 7 labels groups
+            let cells = Array.zip labels groups
+
+            let share (ix: int[]) =
+                ix |> Array.countBy (fun i -> cells[i]) |> Map.ofArray
+
+            let all = share [| 0 .. n - 1 |]
+            let got = share picked
+
+            // Each (class, subject) cell gets its exact quota rounded down or up (largest remainders).
+            let fair =
+                all
+                |> Map.forall (fun cell size ->
+                    let exact = float size * float count / float n
+                    let k = defaultArg (Map.tryFind cell got) 0
+                    float k >= floor exact && float k <= ceil exact)
+
+            (picked.Length = count
+             && Array.distinct picked = picked
+             && Array.sort picked = picked
+             && fair
+             && Splits.stratifiedByClassAndGroup count 7 labels groups = picked)
+            |> Prop.classify (count = n) "everything"
+            |> Prop.classify (count < all.Count) "fewer samples than cells"))
+
+[<Test>]
+let ``a class-and-subject stratified subset is not the first samples and depends on the seed`` () =
+    // Two subjects of 50 samples each, classes cycling: the first 20 are subject 0 only.
+    let labels = Array.init 100 (fun i -> i % 5)
+    let groups = Array.init 100 (fun i -> i / 50)
+    let a = Splits.stratifiedByClassAndGroup 20 1 labels groups
+    let b = Splits.stratifiedByClassAndGroup 20 2 labels groups
+    Assert.That(a |> Array.filter (fun i -> groups[i] = 1) |> Array.length, Is.EqualTo 10)
+    Assert.That(a |> Array.countBy (fun i -> labels[i]) |> Array.map snd, Is.All.EqualTo 4)
+    Assert.That(a, Is.Not.EqualTo<int[]>([| 0..19 |]))
+    Assert.That(b, Is.Not.EqualTo<int[]>(a))
