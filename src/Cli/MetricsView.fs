@@ -35,6 +35,11 @@ let json (m: ClassMetrics) : (string * JsonNode) list = [
     ]
 ]
 
+/// Spectre.Console on whatever Console.Out is now (AnsiConsole keeps the stdout it started with, so redirected
+/// output, as the in-process CLI tests capture it, would miss the tables).
+let private console () =
+    AnsiConsole.Create(AnsiConsoleSettings(Out = AnsiConsoleOutput(Console.Out)))
+
 /// One line: accuracy and macro-F1 with the counts.
 let line (m: ClassMetrics) : string =
     $"accuracy %.4f{m.Accuracy} ({m.Correct} of {m.Samples}), macro-F1 %.4f{m.MacroF1}"
@@ -58,7 +63,8 @@ let print (m: ClassMetrics) : unit =
         )
         |> ignore
 
-    AnsiConsole.Write perClass
+    let out = console ()
+    out.Write perClass
 
     let confusion = Table()
     confusion.Title <- TableTitle "confusion (rows: true class, columns: predicted)"
@@ -72,7 +78,7 @@ let print (m: ClassMetrics) : unit =
         confusion.AddRow(Array.append [| Markup.Escape c |] (m.Confusion[i] |> Array.map string))
         |> ignore)
 
-    AnsiConsole.Write confusion
+    out.Write confusion
 
 /// The float_vs_integer object: the float model's hash, samples, top-1 agreement, L2r and cosine, and over what
 /// the last two are taken.
@@ -93,3 +99,13 @@ let floatVsIntegerLine (floatHash: string) (f: FloatVsIntegerFigures) : string =
     $"float vs integer (float model {short}, dequantized logits of {f.Samples} samples): top-1 agreement "
     + $"%.2f{100.0 * f.Top1Agreement} %%, L2r %.4f{f.L2r}, cosine %.4f{f.Cosine} (L2r and cosine over all logits at "
     + "once, as stedgeai)"
+
+/// A study's final model: final_model (what it is) and the metric keys.
+let finalJson (what: string) (m: ClassMetrics) : (string * JsonNode) list =
+    ("final_model", Json.str what) :: json m
+
+/// A study's final model: what it is, its accuracy and macro-F1, the per-class table and the confusion matrix.
+let printFinal (what: string) (m: ClassMetrics) : unit =
+    printfn "final model: %s" what
+    printfn "%s" (line m)
+    print m
