@@ -36,9 +36,16 @@ let json (m: ClassMetrics) : (string * JsonNode) list = [
 ]
 
 /// Spectre.Console on whatever Console.Out is now (AnsiConsole keeps the stdout it started with, so redirected
-/// output, as the in-process CLI tests capture it, would miss the tables).
+/// output, as the in-process CLI tests capture it, would miss the tables); no colour codes when redirected (its
+/// detection looks at TERM only for a writer of our own).
 let private console () =
-    AnsiConsole.Create(AnsiConsoleSettings(Out = AnsiConsoleOutput(Console.Out)))
+    let ansi =
+        if Console.IsOutputRedirected then
+            AnsiSupport.No
+        else
+            AnsiSupport.Detect
+
+    AnsiConsole.Create(AnsiConsoleSettings(Out = AnsiConsoleOutput(Console.Out), Ansi = ansi))
 
 /// One line: accuracy and macro-F1 with the counts.
 let line (m: ClassMetrics) : string =
