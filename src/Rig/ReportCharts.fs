@@ -200,6 +200,10 @@ module ReportCharts =
     let private serialize (x: obj) : string =
         JsonConvert.SerializeObject(x, settings)
 
+    /// The figure's traces as the page's script carries them (plotly.js's "data" array).
+    let dataJson (f: ReportFigure) : string =
+        serialize (GenericChart.getTraces f.Chart)
+
     /// The figure as page content: a container "chart-ID" and the script that draws into it (plotly.js itself is
     /// inlined once in the page's head).
     let node (f: ReportFigure) : XmlNode =
@@ -208,7 +212,7 @@ module ReportCharts =
         figure [ _id $"figure-{f.Id}"; _class "chart" ] [
             div [ _id container ] []
             HTML.CreateChartScript(
-                serialize (GenericChart.getTraces f.Chart),
+                dataJson f,
                 serialize (GenericChart.getLayout f.Chart),
                 serialize (GenericChart.getConfig f.Chart),
                 PlotlyJSReference.NoReference,

@@ -34,7 +34,7 @@ module ReportJson =
         | :? JsonValue as v when v.GetValueKind() = JsonValueKind.Number ->
             match v.TryGetValue<float>() with
             | true, x -> Some x
-            | _ -> None
+            | _ -> Some(Double.Parse(v.ToJsonString(), CultureInfo.InvariantCulture))
         | _ -> None
 
     /// A string (a JSON string; None for anything else).
