@@ -144,33 +144,24 @@ module ReportCharts =
                 | false, Some _ -> StyleParam.Mode.Markers_Text
                 | false, None -> StyleParam.Mode.Markers
 
-            match c.Labels with
-            | Some labels ->
-                Chart.Scatter(
-                    x = xs,
-                    y = ys,
-                    mode = mode,
-                    Name = c.Name,
-                    MultiText = labels,
-                    TextPosition = StyleParam.TextPosition.TopCenter,
-                    LineDash =
-                        (if c.Dashed then
-                             StyleParam.DrawingStyle.Dash
-                         else
-                             StyleParam.DrawingStyle.Solid)
-                )
-            | None ->
-                Chart.Scatter(
-                    x = xs,
-                    y = ys,
-                    mode = mode,
-                    Name = c.Name,
-                    LineDash =
-                        (if c.Dashed then
-                             StyleParam.DrawingStyle.Dash
-                         else
-                             StyleParam.DrawingStyle.Solid)
-                )
+            // A reference line (baseline, target) is grey, whatever the palette gives the data series.
+            let grey = if c.Dashed then Some(Color.fromHex "#6b7280") else None
+
+            Chart.Scatter(
+                x = xs,
+                y = ys,
+                mode = mode,
+                Name = c.Name,
+                MultiText = defaultArg c.Labels [],
+                TextPosition = StyleParam.TextPosition.TopCenter,
+                LineDash =
+                    (if c.Dashed then
+                         StyleParam.DrawingStyle.Dash
+                     else
+                         StyleParam.DrawingStyle.Solid),
+                ?LineColor = grey,
+                ?MarkerColor = grey
+            )
 
         let chart =
             Chart.combine (series |> List.map trace)
