@@ -95,6 +95,7 @@ type RunArgs =
     | Check
     | Kernels of KernelsArg
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -112,6 +113,8 @@ type RunArgs =
             | Check -> "integer model: also run the scalar runtime and the F# reference and count disagreements"
             | Kernels _ -> "integer model: kernels for the main run (default optimized)"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type SpSwHarArgs =
     | [<Mandatory>] In of dir: string
@@ -304,6 +307,7 @@ type StudyTernaryArgs =
     | Fake_Quant of OnOff
     | Seed of int
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -318,6 +322,8 @@ type StudyTernaryArgs =
             | Sparsity _ -> "target fraction of pruned weights (default 0.45)"
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type StudyGammaArgs =
     | [<Mandatory>] Data of dir: string
@@ -328,6 +334,7 @@ type StudyGammaArgs =
     | Arch of name: string
     | Seed of int
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -340,6 +347,8 @@ type StudyGammaArgs =
             | Arch _ -> "architecture: raw1d (default) or default"
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type CodecQuantArg =
     | From_Int8
@@ -354,6 +363,7 @@ type StudyCodecArgs =
     | Quant of CodecQuantArg
     | Group of frames: string
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -373,6 +383,8 @@ type StudyCodecArgs =
             | Split _ -> "split point K: the device runs layers 0..K-1 (default: the smallest map in the first half)"
             | Bits _ -> "codec bit depths, comma-separated, each 2..8 (default 4,5,6,7,8)"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type StudyPruneArgs =
     | [<Mandatory>] Data of dir: string
@@ -384,6 +396,7 @@ type StudyPruneArgs =
     | Fine_Tune of epochs: int
     | Seed of int
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -397,6 +410,8 @@ type StudyPruneArgs =
             | Fine_Tune _ -> "fine-tuning epochs of every pruned model (default 30)"
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type DropOrderArg =
     | Suffix
@@ -420,6 +435,7 @@ type StudySearchArgs =
     | Out of path: string
     | Seed of int
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -446,6 +462,8 @@ type StudySearchArgs =
             | Out _ -> "write the chosen float model (blocks dropped, weights pruned, channels repacked)"
             | Seed _ -> "seed (default 1)"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type StudyArgs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("ternary")>] Ternary_Study of ParseResults<StudyTernaryArgs>
@@ -484,6 +502,7 @@ type HilArgs =
     | Report of path: string
     | Junit of path: string
     | Json
+    | Html of file: string
     | Split of k: string
     | Codec_Bits of int
     | Prediction of mode: string
@@ -507,6 +526,8 @@ type HilArgs =
             | Report _ -> "also write the JSON report to this file"
             | Junit _ -> "write a JUnit XML report to this file"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
             | Split _ ->
                 "split inference: the device runs layers 0..K-1 and the feature-map encoder, the host the rest (K or 'auto': after the smallest feature map of the first half)"
             | Codec_Bits _ -> "with --split: bits per feature code, 2..8 (default 4)"

@@ -12,6 +12,7 @@ open Tern.Cli.Args
 open Tern.Cli.Common
 
 let hil (args: ParseResults<HilArgs>) =
+    let html = htmlPath (args.TryGetResult HilArgs.Html)
     let seed = args.GetResult(HilArgs.Seed, defaultValue = 1)
     let modelArg = args.GetResult HilArgs.Model
 
@@ -210,10 +211,12 @@ let hil (args: ParseResults<HilArgs>) =
         with Tern.Rig.HilFailure msg ->
             raise (Failure msg)
 
-    let render () =
+    let reportJson =
         match split with
-        | Some s -> Tern.Rig.Report.renderSplit report s
-        | None -> Tern.Rig.Report.render report
+        | Some s -> Tern.Rig.Report.splitJson report s
+        | None -> Tern.Rig.Report.toJson report
+
+    let render () = Json.render reportJson
 
     args.TryGetResult HilArgs.Report
     |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (render ()))
@@ -293,6 +296,8 @@ let hil (args: ParseResults<HilArgs>) =
         | None -> ()
 
         AnsiConsole.Write table
+
+    writeHtml html "hil" reportJson
 
     if report.Mismatches > 0 then
         raise (Failure $"{report.Mismatches} of {report.Samples} samples differ between device and host")

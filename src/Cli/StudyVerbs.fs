@@ -25,6 +25,7 @@ let private foldJson (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
 
 /// FP32 against integer ternary accuracy per subject-grouped fold (seed 000's table).
 let studyTernary (args: ParseResults<StudyTernaryArgs>) =
+    let html = htmlPath (args.TryGetResult StudyTernaryArgs.Html)
     let dir = args.GetResult StudyTernaryArgs.Data
 
     let data =
@@ -79,29 +80,28 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     | FoldDone _ -> tick 1
                     | _ -> ()))
 
+        let json =
+            Json.obj [
+                "data", Json.str dir
+                "split",
+                Json.str (
+                    match split with
+                    | KFold k -> $"{k}-fold"
+                    | LeaveOneSubjectOut -> "loso"
+                )
+                "folds", Json.arr (result.Folds |> List.map foldJson)
+                "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
+                "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
+                "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
+                "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
+                "mean_sparsity", Json.num result.MeanSparsity
+                "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+
         if args.Contains StudyTernaryArgs.Json then
-            printfn
-                "%s"
-                (Json.render (
-                    Json.obj [
-                        "data", Json.str dir
-                        "split",
-                        Json.str (
-                            match split with
-                            | KFold k -> $"{k}-fold"
-                            | LeaveOneSubjectOut -> "loso"
-                        )
-                        "folds", Json.arr (result.Folds |> List.map foldJson)
-                        "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
-                        "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
-                        "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
-                        "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
-                        "mean_sparsity", Json.num result.MeanSparsity
-                        "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
-                        "seconds", Json.num result.Seconds
-                        "source", Json.str data.Source
-                    ]
-                ))
+            printfn "%s" (Json.render json)
         else
             printfn "fold  FP32 acc  ternary acc  FP32 F1  ternary F1  sparsity"
 
@@ -127,6 +127,8 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             if data.Source <> "" then
                 printfn "data: %s" data.Source
 
+        writeHtml html "study ternary" json
+
 let private parseBits (text: string) : int list =
     let parts =
         text.Split(',', StringSplitOptions.TrimEntries ||| StringSplitOptions.RemoveEmptyEntries)
@@ -147,6 +149,7 @@ let private numbers (xs: float[]) : System.Text.Json.Nodes.JsonNode = Json.arr (
 /// Raw against linear and learned gamma-QUANT input quantization per bit depth (seed 002's table 2). In JSON a
 /// raw row has "bits": null; "macro_f1" is the mean over folds of each fold's macro F1 (the seed's figure).
 let studyGamma (args: ParseResults<StudyGammaArgs>) =
+    let html = htmlPath (args.TryGetResult StudyGammaArgs.Html)
     let dir = args.GetResult StudyGammaArgs.Data
 
     let bits =
@@ -213,50 +216,49 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
             | KFold k -> $"{k}-fold"
             | LeaveOneSubjectOut -> "loso"
 
-        if args.Contains StudyGammaArgs.Json then
-            let byBits (get: GammaStudyRow -> float[]) =
-                Json.obj [
-                    for b in bits ->
-                        string b,
-                        Json.obj [
-                            for r in result.Rows do
-                                if r.Bits = b && GammaQuant.learnable r.Method then
-                                    GammaQuant.methodName r.Method,
-                                    (if r.Method = GammaGlobal then
-                                         Json.num (Array.head (get r))
-                                     else
-                                         numbers (get r))
-                        ]
-                ]
-
-            printfn
-                "%s"
-                (Json.render (
+        let byBits (get: GammaStudyRow -> float[]) =
+            Json.obj [
+                for b in bits ->
+                    string b,
                     Json.obj [
-                        "data", Json.str dir
-                        "split", Json.str splitName
-                        "folds", Json.int result.Folds
-                        "bits_list", Json.arr (bits |> List.map Json.int)
-                        "results",
-                        Json.arr (
-                            result.Rows
-                            |> List.map (fun r ->
-                                Json.obj [
-                                    "bits", (if r.Method = RawInput then null else Json.int r.Bits)
-                                    "method", Json.str (GammaQuant.methodName r.Method)
-                                    "macro_f1", Json.num r.MacroF1
-                                    "accuracy", Json.num r.Accuracy
-                                    "pooled_macro_f1", Json.num r.PooledMacroF1
-                                    "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
-                                    "mean_epochs", Json.num r.MeanEpochs
-                                ])
-                        )
-                        "gamma", byBits (fun r -> r.Gamma)
-                        "mu", byBits (fun r -> r.Mu)
-                        "seconds", Json.num result.Seconds
-                        "source", Json.str data.Source
+                        for r in result.Rows do
+                            if r.Bits = b && GammaQuant.learnable r.Method then
+                                GammaQuant.methodName r.Method,
+                                (if r.Method = GammaGlobal then
+                                     Json.num (Array.head (get r))
+                                 else
+                                     numbers (get r))
                     ]
-                ))
+            ]
+
+        let json =
+            Json.obj [
+                "data", Json.str dir
+                "split", Json.str splitName
+                "folds", Json.int result.Folds
+                "bits_list", Json.arr (bits |> List.map Json.int)
+                "results",
+                Json.arr (
+                    result.Rows
+                    |> List.map (fun r ->
+                        Json.obj [
+                            "bits", (if r.Method = RawInput then null else Json.int r.Bits)
+                            "method", Json.str (GammaQuant.methodName r.Method)
+                            "macro_f1", Json.num r.MacroF1
+                            "accuracy", Json.num r.Accuracy
+                            "pooled_macro_f1", Json.num r.PooledMacroF1
+                            "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
+                            "mean_epochs", Json.num r.MeanEpochs
+                        ])
+                )
+                "gamma", byBits (fun r -> r.Gamma)
+                "mu", byBits (fun r -> r.Mu)
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+
+        if args.Contains StudyGammaArgs.Json then
+            printfn "%s" (Json.render json)
         else
             let show (xs: float[]) =
                 match xs with
@@ -285,6 +287,8 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
 
             if data.Source <> "" then
                 printfn "data: %s" data.Source
+
+        writeHtml html "study gamma" json
 
 let private parseCodecBits (text: string) : int list =
     let parts =
@@ -330,6 +334,8 @@ let private codecRowJson (r: CodecStudyRow) : System.Text.Json.Nodes.JsonNode =
 /// compression ratio against float32 and int8 (every byte on the wire counted) and the accuracy of the rest
 /// of the model on the decoded maps. In JSON a raw float row has "bits": null.
 let studyCodec (args: ParseResults<StudyCodecArgs>) =
+    let html = htmlPath (args.TryGetResult StudyCodecArgs.Html)
+
     let bits =
         args.TryGetResult StudyCodecArgs.Bits
         |> Option.map parseCodecBits
@@ -396,39 +402,38 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
         | Ok r -> r
         | Error e -> raise (Failure e)
 
+    let json =
+        Json.obj [
+            "data", Json.str sourceName
+            "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
+            "split", Json.int result.Split
+            "group_frames",
+            (match config.GroupFrames with
+             | Some g -> Json.int g
+             | None -> Json.str "seed")
+            "quantizer",
+            Json.str (
+                match config.Quant with
+                | FromInt8 -> "from-int8"
+                | MinMaxAffine -> "minmax"
+                | MinMaxSymmetric -> "minmax-symmetric"
+            )
+            "feature_map", Json.shape result.FeatureMap
+            "zero_point", Json.int result.ZeroPoint
+            "frames", Json.int result.Frames
+            "streams", Json.int result.Streams
+            "sparsity", Json.num result.Sparsity
+            "baseline_accuracy", Json.num result.BaselineAccuracy
+            "bits_counted",
+            Json.str
+                "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
+            "rows", Json.arr (result.Rows |> List.map codecRowJson)
+            "seconds", Json.num result.Seconds
+            "source", Json.str data.Source
+        ]
+
     if args.Contains StudyCodecArgs.Json then
-        printfn
-            "%s"
-            (Json.render (
-                Json.obj [
-                    "data", Json.str sourceName
-                    "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
-                    "split", Json.int result.Split
-                    "group_frames",
-                    (match config.GroupFrames with
-                     | Some g -> Json.int g
-                     | None -> Json.str "seed")
-                    "quantizer",
-                    Json.str (
-                        match config.Quant with
-                        | FromInt8 -> "from-int8"
-                        | MinMaxAffine -> "minmax"
-                        | MinMaxSymmetric -> "minmax-symmetric"
-                    )
-                    "feature_map", Json.shape result.FeatureMap
-                    "zero_point", Json.int result.ZeroPoint
-                    "frames", Json.int result.Frames
-                    "streams", Json.int result.Streams
-                    "sparsity", Json.num result.Sparsity
-                    "baseline_accuracy", Json.num result.BaselineAccuracy
-                    "bits_counted",
-                    Json.str
-                        "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
-                    "rows", Json.arr (result.Rows |> List.map codecRowJson)
-                    "seconds", Json.num result.Seconds
-                    "source", Json.str data.Source
-                ]
-            ))
+        printfn "%s" (Json.render json)
     else
         printfn
             "split K = %d: feature map %O (zero point %d, %.1f %% zero codes), %d frames in %d streams, baseline accuracy %.4f"
@@ -472,3 +477,5 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
 
         if data.Source <> "" then
             printfn "data: %s" data.Source
+
+    writeHtml html "study codec" json
