@@ -25,6 +25,9 @@ let private foldJson (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
 
 /// FP32 against integer ternary accuracy per subject-grouped fold (seed 000's table).
 let studyTernary (args: ParseResults<StudyTernaryArgs>) =
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyTernaryArgs.History) (args.Contains StudyTernaryArgs.No_History)
+
     let dir = args.GetResult StudyTernaryArgs.Data
 
     let data =
@@ -79,30 +82,27 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     | FoldDone _ -> tick 1
                     | _ -> ()))
 
-        if args.Contains StudyTernaryArgs.Json then
-            printfn
-                "%s"
-                (Json.render (
-                    Json.obj [
-                        "data", Json.str dir
-                        "split",
-                        Json.str (
-                            match split with
-                            | KFold k -> $"{k}-fold"
-                            | LeaveOneSubjectOut -> "loso"
-                        )
-                        "folds", Json.arr (result.Folds |> List.map foldJson)
-                        "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
-                        "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
-                        "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
-                        "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
-                        "mean_sparsity", Json.num result.MeanSparsity
-                        "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
-                        "seconds", Json.num result.Seconds
-                        "source", Json.str data.Source
-                    ]
-                ))
-        else
+        let report =
+            Json.obj [
+                "data", Json.str dir
+                "split",
+                Json.str (
+                    match split with
+                    | KFold k -> $"{k}-fold"
+                    | LeaveOneSubjectOut -> "loso"
+                )
+                "folds", Json.arr (result.Folds |> List.map foldJson)
+                "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
+                "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
+                "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
+                "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
+                "mean_sparsity", Json.num result.MeanSparsity
+                "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+
+        HistoryOption.finish history "study ternary" (args.Contains StudyTernaryArgs.Json) report (fun () ->
             printfn "fold  FP32 acc  ternary acc  FP32 F1  ternary F1  sparsity"
 
             for f in result.Folds do
@@ -125,7 +125,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                 result.Seconds
 
             if data.Source <> "" then
-                printfn "data: %s" data.Source
+                printfn "data: %s" data.Source)
 
 let private parseBits (text: string) : int list =
     let parts =
@@ -147,6 +147,9 @@ let private numbers (xs: float[]) : System.Text.Json.Nodes.JsonNode = Json.arr (
 /// Raw against linear and learned gamma-QUANT input quantization per bit depth (seed 002's table 2). In JSON a
 /// raw row has "bits": null; "macro_f1" is the mean over folds of each fold's macro F1 (the seed's figure).
 let studyGamma (args: ParseResults<StudyGammaArgs>) =
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyGammaArgs.History) (args.Contains StudyGammaArgs.No_History)
+
     let dir = args.GetResult StudyGammaArgs.Data
 
     let bits =
@@ -213,51 +216,48 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
             | KFold k -> $"{k}-fold"
             | LeaveOneSubjectOut -> "loso"
 
-        if args.Contains StudyGammaArgs.Json then
-            let byBits (get: GammaStudyRow -> float[]) =
-                Json.obj [
-                    for b in bits ->
-                        string b,
-                        Json.obj [
-                            for r in result.Rows do
-                                if r.Bits = b && GammaQuant.learnable r.Method then
-                                    GammaQuant.methodName r.Method,
-                                    (if r.Method = GammaGlobal then
-                                         Json.num (Array.head (get r))
-                                     else
-                                         numbers (get r))
-                        ]
-                ]
-
-            printfn
-                "%s"
-                (Json.render (
+        let byBits (get: GammaStudyRow -> float[]) =
+            Json.obj [
+                for b in bits ->
+                    string b,
                     Json.obj [
-                        "data", Json.str dir
-                        "split", Json.str splitName
-                        "folds", Json.int result.Folds
-                        "bits_list", Json.arr (bits |> List.map Json.int)
-                        "results",
-                        Json.arr (
-                            result.Rows
-                            |> List.map (fun r ->
-                                Json.obj [
-                                    "bits", (if r.Method = RawInput then null else Json.int r.Bits)
-                                    "method", Json.str (GammaQuant.methodName r.Method)
-                                    "macro_f1", Json.num r.MacroF1
-                                    "accuracy", Json.num r.Accuracy
-                                    "pooled_macro_f1", Json.num r.PooledMacroF1
-                                    "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
-                                    "mean_epochs", Json.num r.MeanEpochs
-                                ])
-                        )
-                        "gamma", byBits (fun r -> r.Gamma)
-                        "mu", byBits (fun r -> r.Mu)
-                        "seconds", Json.num result.Seconds
-                        "source", Json.str data.Source
+                        for r in result.Rows do
+                            if r.Bits = b && GammaQuant.learnable r.Method then
+                                GammaQuant.methodName r.Method,
+                                (if r.Method = GammaGlobal then
+                                     Json.num (Array.head (get r))
+                                 else
+                                     numbers (get r))
                     ]
-                ))
-        else
+            ]
+
+        let report =
+            Json.obj [
+                "data", Json.str dir
+                "split", Json.str splitName
+                "folds", Json.int result.Folds
+                "bits_list", Json.arr (bits |> List.map Json.int)
+                "results",
+                Json.arr (
+                    result.Rows
+                    |> List.map (fun r ->
+                        Json.obj [
+                            "bits", (if r.Method = RawInput then null else Json.int r.Bits)
+                            "method", Json.str (GammaQuant.methodName r.Method)
+                            "macro_f1", Json.num r.MacroF1
+                            "accuracy", Json.num r.Accuracy
+                            "pooled_macro_f1", Json.num r.PooledMacroF1
+                            "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
+                            "mean_epochs", Json.num r.MeanEpochs
+                        ])
+                )
+                "gamma", byBits (fun r -> r.Gamma)
+                "mu", byBits (fun r -> r.Mu)
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+
+        HistoryOption.finish history "study gamma" (args.Contains StudyGammaArgs.Json) report (fun () ->
             let show (xs: float[]) =
                 match xs with
                 | [||] -> ""
@@ -284,7 +284,7 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
                 result.Seconds
 
             if data.Source <> "" then
-                printfn "data: %s" data.Source
+                printfn "data: %s" data.Source)
 
 let private parseCodecBits (text: string) : int list =
     let parts =
@@ -330,6 +330,9 @@ let private codecRowJson (r: CodecStudyRow) : System.Text.Json.Nodes.JsonNode =
 /// compression ratio against float32 and int8 (every byte on the wire counted) and the accuracy of the rest
 /// of the model on the decoded maps. In JSON a raw float row has "bits": null.
 let studyCodec (args: ParseResults<StudyCodecArgs>) =
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyCodecArgs.History) (args.Contains StudyCodecArgs.No_History)
+
     let bits =
         args.TryGetResult StudyCodecArgs.Bits
         |> Option.map parseCodecBits
@@ -396,40 +399,37 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
         | Ok r -> r
         | Error e -> raise (Failure e)
 
-    if args.Contains StudyCodecArgs.Json then
-        printfn
-            "%s"
-            (Json.render (
-                Json.obj [
-                    "data", Json.str sourceName
-                    "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
-                    "split", Json.int result.Split
-                    "group_frames",
-                    (match config.GroupFrames with
-                     | Some g -> Json.int g
-                     | None -> Json.str "seed")
-                    "quantizer",
-                    Json.str (
-                        match config.Quant with
-                        | FromInt8 -> "from-int8"
-                        | MinMaxAffine -> "minmax"
-                        | MinMaxSymmetric -> "minmax-symmetric"
-                    )
-                    "feature_map", Json.shape result.FeatureMap
-                    "zero_point", Json.int result.ZeroPoint
-                    "frames", Json.int result.Frames
-                    "streams", Json.int result.Streams
-                    "sparsity", Json.num result.Sparsity
-                    "baseline_accuracy", Json.num result.BaselineAccuracy
-                    "bits_counted",
-                    Json.str
-                        "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
-                    "rows", Json.arr (result.Rows |> List.map codecRowJson)
-                    "seconds", Json.num result.Seconds
-                    "source", Json.str data.Source
-                ]
-            ))
-    else
+    let report =
+        Json.obj [
+            "data", Json.str sourceName
+            "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
+            "split", Json.int result.Split
+            "group_frames",
+            (match config.GroupFrames with
+             | Some g -> Json.int g
+             | None -> Json.str "seed")
+            "quantizer",
+            Json.str (
+                match config.Quant with
+                | FromInt8 -> "from-int8"
+                | MinMaxAffine -> "minmax"
+                | MinMaxSymmetric -> "minmax-symmetric"
+            )
+            "feature_map", Json.shape result.FeatureMap
+            "zero_point", Json.int result.ZeroPoint
+            "frames", Json.int result.Frames
+            "streams", Json.int result.Streams
+            "sparsity", Json.num result.Sparsity
+            "baseline_accuracy", Json.num result.BaselineAccuracy
+            "bits_counted",
+            Json.str
+                "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
+            "rows", Json.arr (result.Rows |> List.map codecRowJson)
+            "seconds", Json.num result.Seconds
+            "source", Json.str data.Source
+        ]
+
+    HistoryOption.finish history "study codec" (args.Contains StudyCodecArgs.Json) report (fun () ->
         printfn
             "split K = %d: feature map %O (zero point %d, %.1f %% zero codes), %d frames in %d streams, baseline accuracy %.4f"
             result.Split
@@ -471,4 +471,4 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
             result.Seconds
 
         if data.Source <> "" then
-            printfn "data: %s" data.Source
+            printfn "data: %s" data.Source)
