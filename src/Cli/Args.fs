@@ -306,6 +306,8 @@ type StudyTernaryArgs =
     | Augment of name: string
     | Fake_Quant of OnOff
     | Seed of int
+    | History of path: string
+    | No_History
     | Json
     | Html of file: string
 
@@ -321,6 +323,9 @@ type StudyTernaryArgs =
             | Epochs _ -> "maximum FP32 epochs per fold (default 60, early stopping)"
             | Sparsity _ -> "target fraction of pruned weights (default 0.45)"
             | Seed _ -> "seed (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
             | Html _ ->
                 "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
@@ -333,6 +338,8 @@ type StudyGammaArgs =
     | Epochs of int
     | Arch of name: string
     | Seed of int
+    | History of path: string
+    | No_History
     | Json
     | Html of file: string
 
@@ -346,6 +353,9 @@ type StudyGammaArgs =
             | Epochs _ -> "maximum epochs per training (default 30, early stopping)"
             | Arch _ -> "architecture: raw1d (default) or default"
             | Seed _ -> "seed (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
             | Html _ ->
                 "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
@@ -362,6 +372,8 @@ type StudyCodecArgs =
     | Bits of list: string
     | Quant of CodecQuantArg
     | Group of frames: string
+    | History of path: string
+    | No_History
     | Json
     | Html of file: string
 
@@ -382,6 +394,9 @@ type StudyCodecArgs =
                 "model file: integer, or float (lowered to ternary, calibrated on the data); default: the embedded model"
             | Split _ -> "split point K: the device runs layers 0..K-1 (default: the smallest map in the first half)"
             | Bits _ -> "codec bit depths, comma-separated, each 2..8 (default 4,5,6,7,8)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
             | Html _ ->
                 "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
@@ -395,6 +410,8 @@ type StudyPruneArgs =
     | Epochs of int
     | Fine_Tune of epochs: int
     | Seed of int
+    | History of path: string
+    | No_History
     | Json
     | Html of file: string
 
@@ -409,6 +426,9 @@ type StudyPruneArgs =
             | Epochs _ -> "maximum baseline epochs per fold (default 30, early stopping)"
             | Fine_Tune _ -> "fine-tuning epochs of every pruned model (default 30)"
             | Seed _ -> "seed (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
             | Html _ ->
                 "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
@@ -434,6 +454,8 @@ type StudySearchArgs =
     | Repack of relative: float
     | Out of path: string
     | Seed of int
+    | History of path: string
+    | No_History
     | Json
     | Html of file: string
 
@@ -461,6 +483,9 @@ type StudySearchArgs =
                 + "ternary on qemu-mps2-an386 (needs the ARM toolchain and QEMU; a firmware build per candidate)"
             | Out _ -> "write the chosen float model (blocks dropped, weights pruned, channels repacked)"
             | Seed _ -> "seed (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
             | Html _ ->
                 "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
@@ -503,6 +528,10 @@ type HilArgs =
     | Junit of path: string
     | Json
     | Html of file: string
+    | History of path: string
+    | No_History
+    | Baseline of run: string
+    | Fail_On_Regression of percent: float
     | Split of k: string
     | Codec_Bits of int
     | Prediction of mode: string
@@ -528,6 +557,15 @@ type HilArgs =
             | Json -> "print one JSON object"
             | Html _ ->
                 "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
+            | Baseline _ ->
+                "compare with an earlier run in the history: 'last' (the newest passing run of the same model hash, board, "
+                + "kernels, split and samples) or a run id (tern history); prints the changes"
+            | Fail_On_Regression _ ->
+                "with --baseline: exit 1 when instructions (cycles) per inference grow or accuracy falls by more than "
+                + "this percentage of the baseline's value"
             | Split _ ->
                 "split inference: the device runs layers 0..K-1 and the feature-map encoder, the host the rest (K or 'auto': after the smallest feature map of the first half)"
             | Codec_Bits _ -> "with --split: bits per feature code, 2..8 (default 4)"
@@ -587,6 +625,32 @@ and ImportModelArgs =
             match a with
             | Onnx _ -> "a float ONNX model: layers mapped to Tern's, the source recorded in the model file"
 
+type HistoryDiffArgs =
+    | [<MainCommand; ExactlyOnce>] Runs of a: string * b: string
+    | History of path: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Runs _ -> "two run ids (tern history lists them): B is compared against A"
+            | History _ -> "history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | Json -> "print one JSON object"
+
+and HistoryArgs =
+    | [<CliPrefix(CliPrefix.None)>] Diff of ParseResults<HistoryDiffArgs>
+    | History of path: string
+    | Limit of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Diff _ -> "compare two runs: work per inference and per layer, flash, RAM, accuracy, mismatches"
+            | History _ -> "history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | Limit _ -> "list the last N runs (default 20)"
+            | Json -> "print one JSON object"
+
 [<RequireSubcommand>]
 type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
@@ -599,6 +663,7 @@ type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Hil of ParseResults<HilArgs>
     | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
+    | [<CliPrefix(CliPrefix.None)>] History of ParseResults<HistoryArgs>
     | Version
 
     interface IArgParserTemplate with
@@ -614,4 +679,5 @@ type TernArgs =
             | Run _ -> "run a model on the host (integer: C# runtimes; float: F# reference) and save its outputs"
             | Hil _ -> "run a model on a board and prove device == host bit for bit"
             | Export _ -> "take integer models home: a C library folder"
+            | History _ -> "list the runs of hil and the studies kept in the history, or compare two"
             | Version -> "print the version"

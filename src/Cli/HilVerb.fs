@@ -53,6 +53,17 @@ let hil (args: ParseResults<HilArgs>) =
     if args.Contains HilArgs.Data && args.Contains HilArgs.Input then
         raise (BadInput "use --data or --input, not both")
 
+    let history =
+        HistoryOption.choose (args.TryGetResult HilArgs.History) (args.Contains HilArgs.No_History)
+
+    let baseline =
+        BaselineOption.parse
+            (args.TryGetResult HilArgs.Baseline)
+            (args.TryGetResult HilArgs.Fail_On_Regression)
+            history.Path
+
+    baseline |> Option.iter (fun b -> BaselineOption.precheck b board.Name)
+
     let samplesArg = args.TryGetResult HilArgs.Samples
 
     let checkCount available =
@@ -216,16 +227,24 @@ let hil (args: ParseResults<HilArgs>) =
         | Some s -> Tern.Rig.Report.splitJson report s
         | None -> Tern.Rig.Report.toJson report
 
-    let render () = Json.render reportJson
+    // The baseline is looked up before this run is recorded, so that `last` is an earlier run.
+    let compared =
+        baseline |> Option.map (fun b -> BaselineOption.evaluate b reportJson)
+
+    compared
+    |> Option.iter (fun c -> reportJson.AsObject()["baseline"] <- BaselineOption.toJson c)
+
+    let recorded = HistoryOption.record history "hil" reportJson
+    let printed = HistoryOption.annotate history recorded reportJson
 
     args.TryGetResult HilArgs.Report
-    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (render ()))
+    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (Json.render printed))
 
     args.TryGetResult HilArgs.Junit
     |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p ((Tern.Rig.Report.toJUnit report).ToString()))
 
     if json then
-        printfn "%s" (render ())
+        printfn "%s" (Json.render printed)
     else
         let table = Table()
         table.AddColumn("") |> ignore
@@ -296,8 +315,14 @@ let hil (args: ParseResults<HilArgs>) =
         | None -> ()
 
         AnsiConsole.Write table
+        compared |> Option.iter BaselineOption.print
+        HistoryOption.summaryLine history recorded |> Option.iter (printfn "%s")
 
-    writeHtml html "hil" reportJson
+    writeHtml html "hil" printed
 
     if report.Mismatches > 0 then
         raise (Failure $"{report.Mismatches} of {report.Samples} samples differ between device and host")
+
+    compared
+    |> Option.bind BaselineOption.failure
+    |> Option.iter (fun msg -> raise (Failure msg))

@@ -37,6 +37,10 @@ let private loadData (dir: string) : Dataset =
 /// Filter pruning by criterion and ratio per subject-grouped fold (seed 001's tables 3-12).
 let studyPrune (args: ParseResults<StudyPruneArgs>) =
     let html = htmlPath (args.TryGetResult StudyPruneArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyPruneArgs.History) (args.Contains StudyPruneArgs.No_History)
+
     let dir = args.GetResult StudyPruneArgs.Data
     let data = loadData dir
     let d = StudyPrune.defaultConfig
@@ -88,7 +92,7 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
                 | Pruned _ -> tick 1
                 | _ -> ()))
 
-    let json =
+    let report =
         Json.obj [
             "data", Json.str dir
             "arch", Json.str result.Architecture
@@ -130,9 +134,7 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
             "source", Json.str data.Source
         ]
 
-    if args.Contains StudyPruneArgs.Json then
-        printfn "%s" (Json.render json)
-    else
+    HistoryOption.finish history "study prune" (args.Contains StudyPruneArgs.Json) report (fun () ->
         printfn
             "%s: %d parameters, %d MACs; %d-fold, mean over folds of the test subjects' accuracy"
             result.Architecture
@@ -157,9 +159,9 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
         printfn "(%.0f s)" result.Seconds
 
         if data.Source <> "" then
-            printfn "data: %s" data.Source
+            printfn "data: %s" data.Source)
 
-    writeHtml html "study prune" json
+    writeHtml html "study prune" report
 
 let private searchJson (stage: SearchStage<'c>) (value: 'c -> Text.Json.Nodes.JsonNode) : Text.Json.Nodes.JsonNode =
     let r = stage.Result
@@ -248,6 +250,10 @@ let private deviceInstructions (data: Dataset) : Model -> int64 =
 /// Seed 003's bisection over retained blocks, then over global sparsity, with the cheap decision protocol.
 let studySearch (args: ParseResults<StudySearchArgs>) =
     let html = htmlPath (args.TryGetResult StudySearchArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudySearchArgs.History) (args.Contains StudySearchArgs.No_History)
+
     let dir = args.GetResult StudySearchArgs.Data
     let data = loadData dir
     let d = StudySearch.defaultConfig
@@ -343,7 +349,7 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
     let b, s = result.BlockSearch, result.SparsitySearch
     let red = result.BaselineReduction
 
-    let json =
+    let report =
         Json.obj [
             "data", Json.str dir
             "arch", Json.str result.Architecture
@@ -380,9 +386,7 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
             "source", Json.str data.Source
         ]
 
-    if args.Contains StudySearchArgs.Json then
-        printfn "%s" (Json.render json)
-    else
+    HistoryOption.finish history "study search" (args.Contains StudySearchArgs.Json) report (fun () ->
         printfn
             "%s: baseline validation accuracy %.4f, target %.4f (%d validation samples)"
             result.Architecture
@@ -426,6 +430,6 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
                 (String.concat "; " result.BudgetViolations)
 
         if data.Source <> "" then
-            printfn "data: %s" data.Source
+            printfn "data: %s" data.Source)
 
-    writeHtml html "study search" json
+    writeHtml html "study search" report

@@ -26,6 +26,10 @@ let private foldJson (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
 /// FP32 against integer ternary accuracy per subject-grouped fold (seed 000's table).
 let studyTernary (args: ParseResults<StudyTernaryArgs>) =
     let html = htmlPath (args.TryGetResult StudyTernaryArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyTernaryArgs.History) (args.Contains StudyTernaryArgs.No_History)
+
     let dir = args.GetResult StudyTernaryArgs.Data
 
     let data =
@@ -80,7 +84,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     | FoldDone _ -> tick 1
                     | _ -> ()))
 
-        let json =
+        let report =
             Json.obj [
                 "data", Json.str dir
                 "split",
@@ -100,9 +104,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                 "source", Json.str data.Source
             ]
 
-        if args.Contains StudyTernaryArgs.Json then
-            printfn "%s" (Json.render json)
-        else
+        HistoryOption.finish history "study ternary" (args.Contains StudyTernaryArgs.Json) report (fun () ->
             printfn "fold  FP32 acc  ternary acc  FP32 F1  ternary F1  sparsity"
 
             for f in result.Folds do
@@ -125,9 +127,9 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                 result.Seconds
 
             if data.Source <> "" then
-                printfn "data: %s" data.Source
+                printfn "data: %s" data.Source)
 
-        writeHtml html "study ternary" json
+        writeHtml html "study ternary" report
 
 let private parseBits (text: string) : int list =
     let parts =
@@ -150,6 +152,10 @@ let private numbers (xs: float[]) : System.Text.Json.Nodes.JsonNode = Json.arr (
 /// raw row has "bits": null; "macro_f1" is the mean over folds of each fold's macro F1 (the seed's figure).
 let studyGamma (args: ParseResults<StudyGammaArgs>) =
     let html = htmlPath (args.TryGetResult StudyGammaArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyGammaArgs.History) (args.Contains StudyGammaArgs.No_History)
+
     let dir = args.GetResult StudyGammaArgs.Data
 
     let bits =
@@ -231,7 +237,7 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
                     ]
             ]
 
-        let json =
+        let report =
             Json.obj [
                 "data", Json.str dir
                 "split", Json.str splitName
@@ -257,9 +263,7 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
                 "source", Json.str data.Source
             ]
 
-        if args.Contains StudyGammaArgs.Json then
-            printfn "%s" (Json.render json)
-        else
+        HistoryOption.finish history "study gamma" (args.Contains StudyGammaArgs.Json) report (fun () ->
             let show (xs: float[]) =
                 match xs with
                 | [||] -> ""
@@ -286,9 +290,9 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
                 result.Seconds
 
             if data.Source <> "" then
-                printfn "data: %s" data.Source
+                printfn "data: %s" data.Source)
 
-        writeHtml html "study gamma" json
+        writeHtml html "study gamma" report
 
 let private parseCodecBits (text: string) : int list =
     let parts =
@@ -335,6 +339,9 @@ let private codecRowJson (r: CodecStudyRow) : System.Text.Json.Nodes.JsonNode =
 /// of the model on the decoded maps. In JSON a raw float row has "bits": null.
 let studyCodec (args: ParseResults<StudyCodecArgs>) =
     let html = htmlPath (args.TryGetResult StudyCodecArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyCodecArgs.History) (args.Contains StudyCodecArgs.No_History)
 
     let bits =
         args.TryGetResult StudyCodecArgs.Bits
@@ -402,7 +409,7 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
         | Ok r -> r
         | Error e -> raise (Failure e)
 
-    let json =
+    let report =
         Json.obj [
             "data", Json.str sourceName
             "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
@@ -432,9 +439,7 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
             "source", Json.str data.Source
         ]
 
-    if args.Contains StudyCodecArgs.Json then
-        printfn "%s" (Json.render json)
-    else
+    HistoryOption.finish history "study codec" (args.Contains StudyCodecArgs.Json) report (fun () ->
         printfn
             "split K = %d: feature map %O (zero point %d, %.1f %% zero codes), %d frames in %d streams, baseline accuracy %.4f"
             result.Split
@@ -476,6 +481,6 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
             result.Seconds
 
         if data.Source <> "" then
-            printfn "data: %s" data.Source
+            printfn "data: %s" data.Source)
 
-    writeHtml html "study codec" json
+    writeHtml html "study codec" report
