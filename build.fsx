@@ -94,6 +94,9 @@ let deviceToolchain = [
 /// What the tests of `tern export c` build the exported folder with, as a user would (host compiler, make, CMake).
 let exportTools = [ "cc", "gcc"; "make", "make"; "cmake", "cmake" ]
 
+/// The real browser the HTML report's tests load it in (headless).
+let browser = [ "chromium", "chromium" ]
+
 Target.create "setup" (fun _ ->
     dotnet [ "tool"; "restore" ]
     dotnet [ "paket"; "restore" ])
@@ -102,7 +105,7 @@ Target.create "build" (fun _ -> dotnet [ "build"; "Tern.slnx"; "-c"; "Release"; 
 
 // Sums the TRX files of one test run; the plain closing line is what CI reads.
 Target.create "test" (fun _ ->
-    ensureDebianWith false (deviceToolchain @ exportTools)
+    ensureDebianWith false (deviceToolchain @ exportTools @ browser)
     let results = Path.Combine(artifacts, "test-results")
 
     if Directory.Exists results then

@@ -99,6 +99,7 @@ type RunArgs =
     | Check
     | Kernels of KernelsArg
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -126,6 +127,8 @@ type RunArgs =
             | Check -> "integer model: also run the scalar runtime and the F# reference and count disagreements"
             | Kernels _ -> "integer model: kernels for the main run (default optimized)"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type SpSwHarArgs =
     | [<Mandatory>] In of dir: string
@@ -317,7 +320,10 @@ type StudyTernaryArgs =
     | Augment of name: string
     | Fake_Quant of OnOff
     | Seed of int
+    | History of path: string
+    | No_History
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -331,7 +337,12 @@ type StudyTernaryArgs =
             | Epochs _ -> "maximum FP32 epochs per fold (default 60, early stopping)"
             | Sparsity _ -> "target fraction of pruned weights (default 0.45)"
             | Seed _ -> "seed (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type StudyGammaArgs =
     | [<Mandatory>] Data of dir: string
@@ -341,7 +352,10 @@ type StudyGammaArgs =
     | Epochs of int
     | Arch of name: string
     | Seed of int
+    | History of path: string
+    | No_History
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -353,7 +367,12 @@ type StudyGammaArgs =
             | Epochs _ -> "maximum epochs per training (default 30, early stopping)"
             | Arch _ -> "architecture: raw1d (default) or default"
             | Seed _ -> "seed (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type CodecQuantArg =
     | From_Int8
@@ -367,7 +386,10 @@ type StudyCodecArgs =
     | Bits of list: string
     | Quant of CodecQuantArg
     | Group of frames: string
+    | History of path: string
+    | No_History
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -386,7 +408,12 @@ type StudyCodecArgs =
                 "model file: integer, or float (lowered to ternary, calibrated on the data); default: the embedded model"
             | Split _ -> "split point K: the device runs layers 0..K-1 (default: the smallest map in the first half)"
             | Bits _ -> "codec bit depths, comma-separated, each 2..8 (default 4,5,6,7,8)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type StudyPruneArgs =
     | [<Mandatory>] Data of dir: string
@@ -397,7 +424,10 @@ type StudyPruneArgs =
     | Epochs of int
     | Fine_Tune of epochs: int
     | Seed of int
+    | History of path: string
+    | No_History
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -410,7 +440,12 @@ type StudyPruneArgs =
             | Epochs _ -> "maximum baseline epochs per fold (default 30, early stopping)"
             | Fine_Tune _ -> "fine-tuning epochs of every pruned model (default 30)"
             | Seed _ -> "seed (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type DropOrderArg =
     | Suffix
@@ -433,7 +468,10 @@ type StudySearchArgs =
     | Repack of relative: float
     | Out of path: string
     | Seed of int
+    | History of path: string
+    | No_History
     | Json
+    | Html of file: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -459,7 +497,12 @@ type StudySearchArgs =
                 + "ternary on qemu-mps2-an386 (needs the ARM toolchain and QEMU; a firmware build per candidate)"
             | Out _ -> "write the chosen float model (blocks dropped, weights pruned, channels repacked)"
             | Seed _ -> "seed (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
 type StudyArgs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("ternary")>] Ternary_Study of ParseResults<StudyTernaryArgs>
@@ -501,6 +544,11 @@ type HilArgs =
     | Report of path: string
     | Junit of path: string
     | Json
+    | Html of file: string
+    | History of path: string
+    | No_History
+    | Baseline of run: string
+    | Fail_On_Regression of percent: float
     | Split of k: string
     | Codec_Bits of int
     | Prediction of mode: string
@@ -533,6 +581,17 @@ type HilArgs =
             | Report _ -> "also write the JSON report to this file"
             | Junit _ -> "write a JUnit XML report to this file"
             | Json -> "print one JSON object"
+            | Html _ ->
+                "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
+            | Baseline _ ->
+                "compare with an earlier run in the history: 'last' (the newest passing run of the same model hash, board, "
+                + "kernels, split and samples) or a run id (tern history); prints the changes"
+            | Fail_On_Regression _ ->
+                "with --baseline: exit 1 when instructions (cycles) per inference grow or accuracy falls by more than "
+                + "this percentage of the baseline's value"
             | Split _ ->
                 "split inference: the device runs layers 0..K-1 and the feature-map encoder, the host the rest (K or 'auto': after the smallest feature map of the first half)"
             | Codec_Bits _ -> "with --split: bits per feature code, 2..8 (default 4)"
@@ -592,6 +651,32 @@ and ImportModelArgs =
             match a with
             | Onnx _ -> "a float ONNX model: layers mapped to Tern's, the source recorded in the model file"
 
+type HistoryDiffArgs =
+    | [<MainCommand; ExactlyOnce>] Runs of a: string * b: string
+    | History of path: string
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Runs _ -> "two run ids (tern history lists them): B is compared against A"
+            | History _ -> "history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | Json -> "print one JSON object"
+
+and HistoryArgs =
+    | [<CliPrefix(CliPrefix.None)>] Diff of ParseResults<HistoryDiffArgs>
+    | History of path: string
+    | Limit of int
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Diff _ -> "compare two runs: work per inference and per layer, flash, RAM, accuracy, mismatches"
+            | History _ -> "history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | Limit _ -> "list the last N runs (default 20)"
+            | Json -> "print one JSON object"
+
 [<RequireSubcommand>]
 type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<ModelArgs>
@@ -604,6 +689,7 @@ type TernArgs =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Hil of ParseResults<HilArgs>
     | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
+    | [<CliPrefix(CliPrefix.None)>] History of ParseResults<HistoryArgs>
     | Version
 
     interface IArgParserTemplate with
@@ -619,4 +705,5 @@ type TernArgs =
             | Run _ -> "run a model on the host (integer: C# runtimes; float: F# reference) and save its outputs"
             | Hil _ -> "run a model on a board and prove device == host bit for bit"
             | Export _ -> "take integer models home: a C library folder"
+            | History _ -> "list the runs of hil and the studies kept in the history, or compare two"
             | Version -> "print the version"

@@ -12,6 +12,7 @@ open Tern.Cli.Args
 open Tern.Cli.Common
 
 let hil (args: ParseResults<HilArgs>) =
+    let html = htmlPath (args.TryGetResult HilArgs.Html)
     let seed = args.GetResult(HilArgs.Seed, defaultValue = 1)
     let modelArg = args.GetResult HilArgs.Model
 
@@ -69,6 +70,17 @@ let hil (args: ParseResults<HilArgs>) =
 
     if args.Contains HilArgs.Data && args.Contains HilArgs.Input then
         raise (BadInput "use --data or --input, not both")
+
+    let history =
+        HistoryOption.choose (args.TryGetResult HilArgs.History) (args.Contains HilArgs.No_History)
+
+    let baseline =
+        BaselineOption.parse
+            (args.TryGetResult HilArgs.Baseline)
+            (args.TryGetResult HilArgs.Fail_On_Regression)
+            history.Path
+
+    baseline |> Option.iter (fun b -> BaselineOption.precheck b board.Name)
 
     let samplesArg = args.TryGetResult HilArgs.Samples
 
@@ -263,19 +275,26 @@ let hil (args: ParseResults<HilArgs>) =
         for k, v in extra do
             o[k] <- v
 
-        o
+        o :> Text.Json.Nodes.JsonNode
 
-    let render () =
-        reportJson.ToJsonString(Text.Json.JsonSerializerOptions(WriteIndented = true))
+    // The baseline is looked up before this run is recorded, so that `last` is an earlier run.
+    let compared =
+        baseline |> Option.map (fun b -> BaselineOption.evaluate b reportJson)
+
+    compared
+    |> Option.iter (fun c -> reportJson.AsObject()["baseline"] <- BaselineOption.toJson c)
+
+    let recorded = HistoryOption.record history "hil" reportJson
+    let printed = HistoryOption.annotate history recorded reportJson
 
     args.TryGetResult HilArgs.Report
-    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (render ()))
+    |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (Json.render printed))
 
     args.TryGetResult HilArgs.Junit
     |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p ((Tern.Rig.Report.toJUnit report).ToString()))
 
     if json then
-        printfn "%s" (render ())
+        printfn "%s" (Json.render printed)
     else
         let table = Table()
         table.AddColumn("") |> ignore
@@ -364,5 +383,14 @@ let hil (args: ParseResults<HilArgs>) =
         floatVsInteger
         |> Option.iter (fun (hash, f) -> printfn "%s" (MetricsView.floatVsIntegerLine hash f))
 
+        compared |> Option.iter BaselineOption.print
+        HistoryOption.summaryLine history recorded |> Option.iter (printfn "%s")
+
+    writeHtml html "hil" printed
+
     if report.Mismatches > 0 then
         raise (Failure $"{report.Mismatches} of {report.Samples} samples differ between device and host")
+
+    compared
+    |> Option.bind BaselineOption.failure
+    |> Option.iter (fun msg -> raise (Failure msg))

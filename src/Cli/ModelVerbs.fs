@@ -333,6 +333,7 @@ let lower (args: ParseResults<LowerArgs>) =
                 (parentHash.Substring(0, 12)))
 
 let run (args: ParseResults<RunArgs>) =
+    let html = htmlPath (args.TryGetResult RunArgs.Html)
     let path = args.GetResult RunArgs.File
     let inputText = args.GetResult(RunArgs.Input, defaultValue = "random:100")
     let source = Inputs.parse "input" inputText
@@ -651,6 +652,8 @@ let run (args: ParseResults<RunArgs>) =
                 reference
                 (if any = 0 then ": bit-exact" else "")
         | None -> ())
+
+    writeHtml html "run" json
 
     match checks with
     | Some(any, _, _) when any > 0 -> raise (Failure $"{any} of {n} samples disagree between the runtimes")

@@ -54,6 +54,7 @@ let main argv =
             | Export e ->
                 match e.GetSubCommand() with
                 | C a -> ExportVerb.exportC a
+            | History h -> HistoryVerbs.history h
             | Version -> printfn "tern %s" version
 
             0

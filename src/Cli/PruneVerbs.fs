@@ -36,6 +36,11 @@ let private loadData (dir: string) : Dataset =
 
 /// Filter pruning by criterion and ratio per subject-grouped fold (seed 001's tables 3-12).
 let studyPrune (args: ParseResults<StudyPruneArgs>) =
+    let html = htmlPath (args.TryGetResult StudyPruneArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyPruneArgs.History) (args.Contains StudyPruneArgs.No_History)
+
     let dir = args.GetResult StudyPruneArgs.Data
     let data = loadData dir
     let d = StudyPrune.defaultConfig
@@ -93,55 +98,53 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
         $"{last.Criterion} at ratio {last.Ratio} (the table's last row), fine-tuned: each fold's model on its own "
         + "test subjects, predictions pooled"
 
-    if args.Contains StudyPruneArgs.Json then
-        printfn
-            "%s"
-            (Json.render (
-                Json.obj (
-                    [
-                        "data", Json.str dir
-                        "arch", Json.str result.Architecture
-                        "params", Json.int result.Params
-                        "macs", Json.int64 result.Macs
-                        "folds", Json.int folds
-                        "rows",
-                        Json.arr (
-                            result.Rows
-                            |> List.map (fun r ->
-                                Json.obj [
-                                    "criterion", Json.str r.Criterion
-                                    "ratio", Json.num r.Ratio
-                                    "baseline_accuracy", Json.num r.BaselineAccuracy
-                                    "pruned_accuracy", Json.num r.PrunedAccuracy
-                                    "accuracy_drop", Json.num r.AccuracyDrop
-                                    "flops_reduction", Json.num r.FlopsReduction
-                                    "params_reduction", Json.num r.ParamsReduction
-                                    "kept_channels", Json.arr (r.KeptChannels |> List.map Json.int)
-                                ])
-                        )
-                        "fold_rows",
-                        Json.arr (
-                            result.Folds
-                            |> List.map (fun f ->
-                                Json.obj [
-                                    "fold", Json.int f.Fold
-                                    "criterion", Json.str f.Criterion
-                                    "ratio", Json.num f.Ratio
-                                    "baseline_accuracy", Json.num f.BaselineAccuracy
-                                    "surgery_accuracy", Json.num f.SurgeryAccuracy
-                                    "pruned_accuracy", Json.num f.PrunedAccuracy
-                                    "params_after", Json.int f.Reduction.ParamsAfter
-                                    "macs_after", Json.int64 f.Reduction.MacsAfter
-                                    "seconds", Json.num f.Seconds
-                                ])
-                        )
-                        "seconds", Json.num result.Seconds
-                        "source", Json.str data.Source
-                    ]
-                    @ MetricsView.finalJson final result.FinalMetrics
+
+    let report =
+        Json.obj (
+            [
+                "data", Json.str dir
+                "arch", Json.str result.Architecture
+                "params", Json.int result.Params
+                "macs", Json.int64 result.Macs
+                "folds", Json.int folds
+                "rows",
+                Json.arr (
+                    result.Rows
+                    |> List.map (fun r ->
+                        Json.obj [
+                            "criterion", Json.str r.Criterion
+                            "ratio", Json.num r.Ratio
+                            "baseline_accuracy", Json.num r.BaselineAccuracy
+                            "pruned_accuracy", Json.num r.PrunedAccuracy
+                            "accuracy_drop", Json.num r.AccuracyDrop
+                            "flops_reduction", Json.num r.FlopsReduction
+                            "params_reduction", Json.num r.ParamsReduction
+                            "kept_channels", Json.arr (r.KeptChannels |> List.map Json.int)
+                        ])
                 )
-            ))
-    else
+                "fold_rows",
+                Json.arr (
+                    result.Folds
+                    |> List.map (fun f ->
+                        Json.obj [
+                            "fold", Json.int f.Fold
+                            "criterion", Json.str f.Criterion
+                            "ratio", Json.num f.Ratio
+                            "baseline_accuracy", Json.num f.BaselineAccuracy
+                            "surgery_accuracy", Json.num f.SurgeryAccuracy
+                            "pruned_accuracy", Json.num f.PrunedAccuracy
+                            "params_after", Json.int f.Reduction.ParamsAfter
+                            "macs_after", Json.int64 f.Reduction.MacsAfter
+                            "seconds", Json.num f.Seconds
+                        ])
+                )
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+            @ MetricsView.finalJson final result.FinalMetrics
+        )
+
+    HistoryOption.finish history "study prune" (args.Contains StudyPruneArgs.Json) report (fun () ->
         printfn
             "%s: %d parameters, %d MACs; %d-fold, mean over folds of the test subjects' accuracy"
             result.Architecture
@@ -167,7 +170,9 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
         MetricsView.printFinal final result.FinalMetrics
 
         if data.Source <> "" then
-            printfn "data: %s" data.Source
+            printfn "data: %s" data.Source)
+
+    writeHtml html "study prune" report
 
 let private searchJson (stage: SearchStage<'c>) (value: 'c -> Text.Json.Nodes.JsonNode) : Text.Json.Nodes.JsonNode =
     let r = stage.Result
@@ -255,6 +260,11 @@ let private deviceInstructions (data: Dataset) : Model -> int64 =
 
 /// Seed 003's bisection over retained blocks, then over global sparsity, with the cheap decision protocol.
 let studySearch (args: ParseResults<StudySearchArgs>) =
+    let html = htmlPath (args.TryGetResult StudySearchArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudySearchArgs.History) (args.Contains StudySearchArgs.No_History)
+
     let dir = args.GetResult StudySearchArgs.Data
     let data = loadData dir
     let d = StudySearch.defaultConfig
@@ -353,50 +363,48 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
     let final =
         "the chosen model (blocks dropped, weights pruned, channels repacked) on the whole validation set"
 
-    if args.Contains StudySearchArgs.Json then
-        printfn
-            "%s"
-            (Json.render (
-                Json.obj (
-                    [
-                        "data", Json.str dir
-                        "arch", Json.str result.Architecture
-                        "blocks", Json.int result.Blocks
-                        "drop_sequence", Json.arr (result.DropSequence |> List.map Json.int)
-                        "baseline_accuracy", Json.num result.BaselineAccuracy
-                        "target", Json.num result.Target
-                        "b_star",
-                        (match result.BStar with
-                         | Some v -> Json.int v
-                         | None -> null)
-                        "r_star",
-                        (match result.RStar with
-                         | Some v -> Json.num v
-                         | None -> null)
-                        "accuracy", Json.num result.Accuracy
-                        "meets_target", Json.bool (result.Accuracy >= result.Target)
-                        "within_budget", Json.bool result.BudgetViolations.IsEmpty
-                        "budget_violations", Json.arr (result.BudgetViolations |> List.map Json.str)
-                        "evaluations", Json.int (b.Result.Evaluations + s.Result.Evaluations)
-                        "linear_evaluations", Json.int (b.Result.LinearEvaluations + s.Result.LinearEvaluations)
-                        "block_search", searchJson b Json.int
-                        "sparsity_search", searchJson s Json.num
-                        "params_before", Json.int red.ParamsBefore
-                        "params_after", Json.int red.ParamsAfter
-                        "nonzero_params_after", Json.int (StudySearch.nonZeroParams result.Model)
-                        "params_reduction", Json.num red.ParamsReduction
-                        "flops_reduction", Json.num red.FlopsReduction
-                        "weight_sparsity", Json.num result.WeightSparsity
-                        "repacked_channels", Json.int (result.Repacked |> List.sumBy (fun r -> r.Removed.Length))
-                        "repack_undone_channels", Json.int result.RepackUndone
-                        "validation_samples", Json.int result.ValidationSamples
-                        "seconds", Json.num result.Seconds
-                        "source", Json.str data.Source
-                    ]
-                    @ MetricsView.finalJson final result.FinalMetrics
-                )
-            ))
-    else
+
+    let report =
+        Json.obj (
+            [
+                "data", Json.str dir
+                "arch", Json.str result.Architecture
+                "blocks", Json.int result.Blocks
+                "drop_sequence", Json.arr (result.DropSequence |> List.map Json.int)
+                "baseline_accuracy", Json.num result.BaselineAccuracy
+                "target", Json.num result.Target
+                "b_star",
+                (match result.BStar with
+                 | Some v -> Json.int v
+                 | None -> null)
+                "r_star",
+                (match result.RStar with
+                 | Some v -> Json.num v
+                 | None -> null)
+                "accuracy", Json.num result.Accuracy
+                "meets_target", Json.bool (result.Accuracy >= result.Target)
+                "within_budget", Json.bool result.BudgetViolations.IsEmpty
+                "budget_violations", Json.arr (result.BudgetViolations |> List.map Json.str)
+                "evaluations", Json.int (b.Result.Evaluations + s.Result.Evaluations)
+                "linear_evaluations", Json.int (b.Result.LinearEvaluations + s.Result.LinearEvaluations)
+                "block_search", searchJson b Json.int
+                "sparsity_search", searchJson s Json.num
+                "params_before", Json.int red.ParamsBefore
+                "params_after", Json.int red.ParamsAfter
+                "nonzero_params_after", Json.int (StudySearch.nonZeroParams result.Model)
+                "params_reduction", Json.num red.ParamsReduction
+                "flops_reduction", Json.num red.FlopsReduction
+                "weight_sparsity", Json.num result.WeightSparsity
+                "repacked_channels", Json.int (result.Repacked |> List.sumBy (fun r -> r.Removed.Length))
+                "repack_undone_channels", Json.int result.RepackUndone
+                "validation_samples", Json.int result.ValidationSamples
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+            @ MetricsView.finalJson final result.FinalMetrics
+        )
+
+    HistoryOption.finish history "study search" (args.Contains StudySearchArgs.Json) report (fun () ->
         printfn
             "%s: baseline validation accuracy %.4f, target %.4f (%d validation samples)"
             result.Architecture
@@ -442,4 +450,6 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
         MetricsView.printFinal final result.FinalMetrics
 
         if data.Source <> "" then
-            printfn "data: %s" data.Source
+            printfn "data: %s" data.Source)
+
+    writeHtml html "study search" report

@@ -25,6 +25,11 @@ let private foldJson (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
 
 /// FP32 against integer ternary accuracy per subject-grouped fold (seed 000's table).
 let studyTernary (args: ParseResults<StudyTernaryArgs>) =
+    let html = htmlPath (args.TryGetResult StudyTernaryArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyTernaryArgs.History) (args.Contains StudyTernaryArgs.No_History)
+
     let dir = args.GetResult StudyTernaryArgs.Data
 
     let data =
@@ -82,33 +87,31 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
         let final =
             "the integer ternary models: each fold's on its own test subjects, predictions pooled"
 
-        if args.Contains StudyTernaryArgs.Json then
-            printfn
-                "%s"
-                (Json.render (
-                    Json.obj (
-                        [
-                            "data", Json.str dir
-                            "split",
-                            Json.str (
-                                match split with
-                                | KFold k -> $"{k}-fold"
-                                | LeaveOneSubjectOut -> "loso"
-                            )
-                            "folds", Json.arr (result.Folds |> List.map foldJson)
-                            "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
-                            "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
-                            "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
-                            "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
-                            "mean_sparsity", Json.num result.MeanSparsity
-                            "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
-                            "seconds", Json.num result.Seconds
-                            "source", Json.str data.Source
-                        ]
-                        @ MetricsView.finalJson final result.TernaryMetrics
+
+        let report =
+            Json.obj (
+                [
+                    "data", Json.str dir
+                    "split",
+                    Json.str (
+                        match split with
+                        | KFold k -> $"{k}-fold"
+                        | LeaveOneSubjectOut -> "loso"
                     )
-                ))
-        else
+                    "folds", Json.arr (result.Folds |> List.map foldJson)
+                    "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
+                    "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
+                    "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
+                    "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
+                    "mean_sparsity", Json.num result.MeanSparsity
+                    "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
+                    "seconds", Json.num result.Seconds
+                    "source", Json.str data.Source
+                ]
+                @ MetricsView.finalJson final result.TernaryMetrics
+            )
+
+        HistoryOption.finish history "study ternary" (args.Contains StudyTernaryArgs.Json) report (fun () ->
             printfn "fold  FP32 acc  ternary acc  FP32 F1  ternary F1  sparsity"
 
             for f in result.Folds do
@@ -133,7 +136,9 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             MetricsView.printFinal final result.TernaryMetrics
 
             if data.Source <> "" then
-                printfn "data: %s" data.Source
+                printfn "data: %s" data.Source)
+
+        writeHtml html "study ternary" report
 
 let private parseBits (text: string) : int list =
     let parts =
@@ -155,6 +160,11 @@ let private numbers (xs: float[]) : System.Text.Json.Nodes.JsonNode = Json.arr (
 /// Raw against linear and learned gamma-QUANT input quantization per bit depth (seed 002's table 2). In JSON a
 /// raw row has "bits": null; "macro_f1" is the mean over folds of each fold's macro F1 (the seed's figure).
 let studyGamma (args: ParseResults<StudyGammaArgs>) =
+    let html = htmlPath (args.TryGetResult StudyGammaArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyGammaArgs.History) (args.Contains StudyGammaArgs.No_History)
+
     let dir = args.GetResult StudyGammaArgs.Data
 
     let bits =
@@ -233,54 +243,52 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
             $"{GammaQuant.methodName last.Method}{bits} (the table's last row): each fold's model on its own test "
             + "subjects, predictions pooled"
 
-        if args.Contains StudyGammaArgs.Json then
-            let byBits (get: GammaStudyRow -> float[]) =
-                Json.obj [
-                    for b in bits ->
-                        string b,
-                        Json.obj [
-                            for r in result.Rows do
-                                if r.Bits = b && GammaQuant.learnable r.Method then
-                                    GammaQuant.methodName r.Method,
-                                    (if r.Method = GammaGlobal then
-                                         Json.num (Array.head (get r))
-                                     else
-                                         numbers (get r))
-                        ]
-                ]
 
-            printfn
-                "%s"
-                (Json.render (
-                    Json.obj (
-                        [
-                            "data", Json.str dir
-                            "split", Json.str splitName
-                            "folds", Json.int result.Folds
-                            "bits_list", Json.arr (bits |> List.map Json.int)
-                            "results",
-                            Json.arr (
-                                result.Rows
-                                |> List.map (fun r ->
-                                    Json.obj [
-                                        "bits", (if r.Method = RawInput then null else Json.int r.Bits)
-                                        "method", Json.str (GammaQuant.methodName r.Method)
-                                        "macro_f1", Json.num r.MacroF1
-                                        "accuracy", Json.num r.Accuracy
-                                        "pooled_macro_f1", Json.num r.PooledMacroF1
-                                        "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
-                                        "mean_epochs", Json.num r.MeanEpochs
-                                    ])
-                            )
-                            "gamma", byBits (fun r -> r.Gamma)
-                            "mu", byBits (fun r -> r.Mu)
-                            "seconds", Json.num result.Seconds
-                            "source", Json.str data.Source
-                        ]
-                        @ MetricsView.finalJson final last.Pooled
+        let byBits (get: GammaStudyRow -> float[]) =
+            Json.obj [
+                for b in bits ->
+                    string b,
+                    Json.obj [
+                        for r in result.Rows do
+                            if r.Bits = b && GammaQuant.learnable r.Method then
+                                GammaQuant.methodName r.Method,
+                                (if r.Method = GammaGlobal then
+                                     Json.num (Array.head (get r))
+                                 else
+                                     numbers (get r))
+                    ]
+            ]
+
+        let report =
+            Json.obj (
+                [
+                    "data", Json.str dir
+                    "split", Json.str splitName
+                    "folds", Json.int result.Folds
+                    "bits_list", Json.arr (bits |> List.map Json.int)
+                    "results",
+                    Json.arr (
+                        result.Rows
+                        |> List.map (fun r ->
+                            Json.obj [
+                                "bits", (if r.Method = RawInput then null else Json.int r.Bits)
+                                "method", Json.str (GammaQuant.methodName r.Method)
+                                "macro_f1", Json.num r.MacroF1
+                                "accuracy", Json.num r.Accuracy
+                                "pooled_macro_f1", Json.num r.PooledMacroF1
+                                "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
+                                "mean_epochs", Json.num r.MeanEpochs
+                            ])
                     )
-                ))
-        else
+                    "gamma", byBits (fun r -> r.Gamma)
+                    "mu", byBits (fun r -> r.Mu)
+                    "seconds", Json.num result.Seconds
+                    "source", Json.str data.Source
+                ]
+                @ MetricsView.finalJson final last.Pooled
+            )
+
+        HistoryOption.finish history "study gamma" (args.Contains StudyGammaArgs.Json) report (fun () ->
             let show (xs: float[]) =
                 match xs with
                 | [||] -> ""
@@ -309,7 +317,9 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
             MetricsView.printFinal final last.Pooled
 
             if data.Source <> "" then
-                printfn "data: %s" data.Source
+                printfn "data: %s" data.Source)
+
+        writeHtml html "study gamma" report
 
 let private parseCodecBits (text: string) : int list =
     let parts =
@@ -355,6 +365,11 @@ let private codecRowJson (r: CodecStudyRow) : System.Text.Json.Nodes.JsonNode =
 /// compression ratio against float32 and int8 (every byte on the wire counted) and the accuracy of the rest
 /// of the model on the decoded maps. In JSON a raw float row has "bits": null.
 let studyCodec (args: ParseResults<StudyCodecArgs>) =
+    let html = htmlPath (args.TryGetResult StudyCodecArgs.Html)
+
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyCodecArgs.History) (args.Contains StudyCodecArgs.No_History)
+
     let bits =
         args.TryGetResult StudyCodecArgs.Bits
         |> Option.map parseCodecBits
@@ -423,43 +438,41 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
 
     let final = "the uncompressed integer model on every frame of the streams"
 
-    if args.Contains StudyCodecArgs.Json then
-        printfn
-            "%s"
-            (Json.render (
-                Json.obj (
-                    [
-                        "data", Json.str sourceName
-                        "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
-                        "split", Json.int result.Split
-                        "group_frames",
-                        (match config.GroupFrames with
-                         | Some g -> Json.int g
-                         | None -> Json.str "seed")
-                        "quantizer",
-                        Json.str (
-                            match config.Quant with
-                            | FromInt8 -> "from-int8"
-                            | MinMaxAffine -> "minmax"
-                            | MinMaxSymmetric -> "minmax-symmetric"
-                        )
-                        "feature_map", Json.shape result.FeatureMap
-                        "zero_point", Json.int result.ZeroPoint
-                        "frames", Json.int result.Frames
-                        "streams", Json.int result.Streams
-                        "sparsity", Json.num result.Sparsity
-                        "baseline_accuracy", Json.num result.BaselineAccuracy
-                        "bits_counted",
-                        Json.str
-                            "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
-                        "rows", Json.arr (result.Rows |> List.map codecRowJson)
-                        "seconds", Json.num result.Seconds
-                        "source", Json.str data.Source
-                    ]
-                    @ MetricsView.finalJson final result.Baseline
+
+    let report =
+        Json.obj (
+            [
+                "data", Json.str sourceName
+                "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
+                "split", Json.int result.Split
+                "group_frames",
+                (match config.GroupFrames with
+                 | Some g -> Json.int g
+                 | None -> Json.str "seed")
+                "quantizer",
+                Json.str (
+                    match config.Quant with
+                    | FromInt8 -> "from-int8"
+                    | MinMaxAffine -> "minmax"
+                    | MinMaxSymmetric -> "minmax-symmetric"
                 )
-            ))
-    else
+                "feature_map", Json.shape result.FeatureMap
+                "zero_point", Json.int result.ZeroPoint
+                "frames", Json.int result.Frames
+                "streams", Json.int result.Streams
+                "sparsity", Json.num result.Sparsity
+                "baseline_accuracy", Json.num result.BaselineAccuracy
+                "bits_counted",
+                Json.str
+                    "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
+                "rows", Json.arr (result.Rows |> List.map codecRowJson)
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+            @ MetricsView.finalJson final result.Baseline
+        )
+
+    HistoryOption.finish history "study codec" (args.Contains StudyCodecArgs.Json) report (fun () ->
         printfn
             "split K = %d: feature map %O (zero point %d, %.1f %% zero codes), %d frames in %d streams, baseline accuracy %.4f"
             result.Split
@@ -503,4 +516,6 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
         MetricsView.printFinal final result.Baseline
 
         if data.Source <> "" then
-            printfn "data: %s" data.Source
+            printfn "data: %s" data.Source)
+
+    writeHtml html "study codec" report

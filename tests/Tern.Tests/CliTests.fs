@@ -199,6 +199,42 @@ type CliTests() =
         Assert.That(err, Does.Contain "float model")
 
     [<Test>]
+    member _.``run --html writes the report of a labelled run; an --html it cannot write exits 2 before any work``() =
+        let code, _, err =
+            tern [
+                "data"
+                "synth"
+                "--out"
+                path "html-data"
+                "--subjects"
+                "2"
+                "--per-class"
+                "2"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+
+        let code, out, err =
+            tern [
+                "run"
+                path "float.tern"
+                "--input"
+                path "html-data"
+                "--html"
+                path "run.html"
+            ]
+
+        Assert.That(code, Is.EqualTo 0, err)
+        Assert.That(out, Does.Contain "accuracy")
+        Assert.That(HtmlReportTests.chartIds (path "run.html"), Does.Contain "predictions")
+
+        let code, _, err =
+            tern [ "run"; path "float.tern"; "--input"; "random:2"; "--html"; dir ]
+
+        Assert.That(code, Is.EqualTo 2)
+        Assert.That(err, Does.Contain "--html")
+
+    [<Test>]
     member _.``hil with a data set reports accuracy from the device's answers``() =
         if
             (Tern.Rig.Proc.which "qemu-system-arm").IsNone
@@ -235,11 +271,14 @@ type CliTests() =
                 "--cache"
                 path "cache"
                 "--json"
+                "--html"
+                path "hil.html"
             ]
 
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
         Assert.That(j.GetProperty("samples").GetInt32(), Is.EqualTo 6)
+        Assert.That(File.ReadAllText(path "hil.html"), Does.Contain "Tern hil report")
         Assert.That(j.GetProperty("mismatches").GetInt32(), Is.EqualTo 0)
         Assert.That(j.GetProperty("accuracy").GetDouble(), Is.InRange(0.0, 1.0))
 
@@ -399,6 +438,8 @@ type CliTests() =
                 "--epochs"
                 "1"
                 "--json"
+                "--html"
+                path "ternary.html"
             ]
 
         Assert.That(code, Is.EqualTo 0, err)
@@ -407,6 +448,11 @@ type CliTests() =
         // The final model: both folds' ternary models on their test subjects, every sample once.
         hasMetrics j 5 40
         Assert.That(j.GetProperty("final_model").GetString(), Does.Contain "pooled")
+
+        Assert.That(
+            HtmlReportTests.chartIds (path "ternary.html"),
+            Is.SupersetOf [ "ternary-sparsity"; "ternary-folds" ]
+        )
 
         for key in
             [
@@ -478,6 +524,8 @@ type CliTests() =
                 "--fine-tune"
                 "1"
                 "--json"
+                "--html"
+                path "prune.html"
             ]
 
         Assert.That(code, Is.EqualTo 0, err)
@@ -485,6 +533,7 @@ type CliTests() =
         Assert.That(rows.GetArrayLength(), Is.EqualTo 2)
         hasMetrics (json out) 5 60
         Assert.That((json out).GetProperty("final_model").GetString(), Does.StartWith "low at ratio 0.7")
+        Assert.That(HtmlReportTests.chartIds (path "prune.html"), Is.SupersetOf [ "prune-accuracy"; "prune-reduction" ])
 
         for r in rows.EnumerateArray() do
             for key in
@@ -514,11 +563,14 @@ type CliTests() =
                 "--out"
                 path "searched.tern"
                 "--json"
+                "--html"
+                path "search.html"
             ]
 
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
         hasMetrics j 5 (j.GetProperty("validation_samples").GetInt32())
+        Assert.That(HtmlReportTests.chartIds (path "search.html"), Is.SupersetOf [ "search-blocks"; "search-sparsity" ])
 
         for key in
             [
@@ -705,11 +757,14 @@ type CliTests() =
                 "--epochs"
                 "1"
                 "--json"
+                "--html"
+                path "gamma.html"
             ]
 
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
         let rows = j.GetProperty("results").EnumerateArray() |> Seq.toList
+        Assert.That(HtmlReportTests.chartIds (path "gamma.html"), Is.SupersetOf [ "gamma-f1"; "gamma-accuracy" ])
 
         Assert.That(
             rows |> List.map (fun r -> r.GetProperty("method").GetString()),
@@ -794,9 +849,12 @@ type CliTests() =
                 @ extra
             )
 
-        let code, out, err = study [ "--bits"; "4,8"; "--json" ]
+        let code, out, err =
+            study [ "--bits"; "4,8"; "--json"; "--html"; path "codec.html" ]
+
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
+        Assert.That(HtmlReportTests.chartIds (path "codec.html"), Is.SupersetOf [ "codec-bytes"; "codec-ratio" ])
         Assert.That(j.GetProperty("split").GetInt32(), Is.EqualTo 2)
         Assert.That(j.GetProperty("feature_map").GetArrayLength(), Is.EqualTo 3)
         Assert.That(j.GetProperty("frames").GetInt32(), Is.EqualTo 40)

@@ -233,3 +233,125 @@ let fingerprint (m: Model) : uint64 =
                     * 1099511628211UL
 
     h
+
+/// Pieces of JSON strings that stress storage and escaping: quotes, backslashes, SQL, non-ASCII, a surrogate pair.
+let private textPieces = [
+    "a"
+    "run"
+    "\""
+    "\\"
+    "'"
+    "; DROP TABLE runs; --"
+    "é"
+    "日本"
+    "🙂"
+    "\n"
+    " "
+]
+
+/// Short strings made of textPieces.
+let jsonText: Gen<string> =
+    Gen.listOfLength 3 (Gen.elements textPieces)
+    |> Gen.map (String.concat "")
+    |> fun g -> Gen.sized (fun n -> Gen.resize (min n 6) g)
+
+/// Any JSON value (null included), nested up to `depth` levels.
+let rec jsonValue (depth: int) : Gen<System.Text.Json.Nodes.JsonNode> =
+    let leaf =
+        Gen.oneof [
+            jsonText
+            |> Gen.map (fun s -> System.Text.Json.Nodes.JsonValue.Create s :> System.Text.Json.Nodes.JsonNode)
+            Gen.choose (-1_000_000, 1_000_000)
+            |> Gen.map (fun i -> System.Text.Json.Nodes.JsonValue.Create(int64 i * 4099L) :> _)
+            ArbMap.defaults
+            |> ArbMap.generate<NormalFloat>
+            |> Gen.map (fun f -> System.Text.Json.Nodes.JsonValue.Create f.Get :> _)
+            Gen.elements [ true; false ]
+            |> Gen.map (fun b -> System.Text.Json.Nodes.JsonValue.Create b :> _)
+            Gen.constant null
+        ]
+
+    if depth <= 0 then
+        leaf
+    else
+        Gen.frequency [
+            4, leaf
+            1,
+            Gen.listOfLength 3 (jsonValue (depth - 1))
+            |> Gen.map (fun xs -> System.Text.Json.Nodes.JsonArray(List.toArray xs) :> _)
+            1, jsonObject (depth - 1) |> Gen.map (fun o -> o :> _)
+        ]
+
+/// A JSON object with distinct keys.
+and jsonObject (depth: int) : Gen<System.Text.Json.Nodes.JsonObject> =
+    gen {
+        let! n = Gen.choose (0, 5)
+        let! keys = Gen.listOfLength n jsonText
+        let! values = Gen.listOfLength n (jsonValue depth)
+        let o = System.Text.Json.Nodes.JsonObject()
+
+        for k, v in List.zip keys values do
+            o[k] <- v
+
+        return o
+    }
+
+/// A hil report as `tern hil` writes it (the keys the history reads), with random numbers, an optional accuracy
+/// and optional per-layer work (`layers`, as hil --profile adds them).
+let hilReport: Gen<System.Text.Json.Nodes.JsonObject> =
+    gen {
+        let! median = Gen.choose (1_000, 5_000_000)
+        let! spread = Gen.choose (0, 500)
+
+        let! accuracy =
+            Gen.optionOf (Gen.choose (0, 1000) |> Gen.map (fun a -> float a / 1000.0))
+
+        let! mismatches = Gen.frequency [ 4, Gen.constant 0; 1, Gen.choose (1, 5) ]
+        let! flash = Gen.choose (1_000, 100_000)
+        let! ram = Gen.choose (1_000, 100_000)
+        let! model = Gen.elements [ "aa11"; "bb22" ]
+        let! layerWork = Gen.optionOf (Gen.listOfLength 4 (Gen.choose (1, 1_000_000)))
+        let o = System.Text.Json.Nodes.JsonObject()
+
+        let v (x: 'a) =
+            System.Text.Json.Nodes.JsonValue.Create<'a> x :> System.Text.Json.Nodes.JsonNode
+
+        o["board"] <- v "qemu-mps2-an386"
+        o["kernels"] <- v "dsp"
+        o["model_hash"] <- v model
+        o["samples"] <- v 100
+        o["mismatches"] <- v mismatches
+        o["work_unit"] <- v "instructions"
+        let work = System.Text.Json.Nodes.JsonObject()
+        work["min"] <- v (int64 (median - spread))
+        work["median"] <- v (int64 median)
+        work["max"] <- v (int64 (median + spread))
+        o["instructions_per_inference"] <- work
+
+        o["accuracy"] <-
+            match accuracy with
+            | Some a -> v a
+            | None -> null
+
+        o["flash_bytes"] <- v (int64 flash)
+        o["ram_bytes"] <- v (int64 ram)
+        o["arena_bytes"] <- v 12288
+
+        match layerWork with
+        | Some ws ->
+            o["layers"] <-
+                System.Text.Json.Nodes.JsonArray(
+                    ws
+                    |> List.mapi (fun i w ->
+                        let l = System.Text.Json.Nodes.JsonObject()
+                        l["index"] <- v i
+                        l["name"] <- v $"layer{i}"
+                        l["kind"] <- v (if i = 3 then "dense" else "conv2d")
+                        l["instructions"] <- v (int64 w)
+                        l :> System.Text.Json.Nodes.JsonNode)
+                    |> List.toArray
+                )
+        | None -> ()
+
+        return o
+    }
