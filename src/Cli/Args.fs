@@ -89,6 +89,10 @@ type RunArgs =
     | [<MainCommand; ExactlyOnce>] File of path: string
     | Input of source: string
     | Layout of LayoutArg
+    | Samples of int
+    | Subjects of names: string
+    | All_Subjects
+    | Float of path: string
     | Seed of int
     | Save_Outputs of path: string
     | Dequantize
@@ -105,7 +109,17 @@ type RunArgs =
                 "inputs: random:N, npy:X.npy (samples) or a data set folder (labelled: accuracy is reported); "
                 + "default random:100"
             | Layout _ -> "with npy: the samples' layout, nchw (N,C,H,W or N,C,W; default) or nhwc (N,H,W,C or N,W,C)"
-            | Seed _ -> "seed of random inputs (default 1)"
+            | Samples _ ->
+                "with npy: or a folder: run at most N samples, a seeded draw (stratified by class and subject for a "
+                + "folder), never the first N"
+            | Subjects _ ->
+                "with a folder: evaluate these subjects, comma-separated (default: the model's held-out subjects when "
+                + "the folder is the data set it was trained on, else all)"
+            | All_Subjects -> "with a folder: evaluate every subject, even when the model records held-out ones"
+            | Float _ ->
+                "integer model: its float parent (tern lower's input); adds float_vs_integer: top-1 agreement, L2r "
+                + "and cosine of the logits"
+            | Seed _ -> "seed of random inputs and of the --samples draw (default 1)"
             | Save_Outputs _ ->
                 "write the outputs as .npy, N x classes: float32 logits of a float model, int8 of an integer one"
             | Dequantize ->
@@ -518,6 +532,9 @@ type HilArgs =
     | Data of dir: string
     | Input of source: string
     | Samples of int
+    | Subjects of names: string
+    | All_Subjects
+    | Float of path: string
     | Seed of int
     | Kernels of DeviceKernelsArg
     | Port of port: string
@@ -545,8 +562,17 @@ type HilArgs =
             | Model _ -> "integer model file, a float model (lowered to ternary), or 'default'"
             | Data _ -> "a data set folder (labelled samples: accuracy is reported)"
             | Input _ -> "inputs: random:N (default random:100)"
-            | Samples _ -> "number of samples to stream (default: all inputs)"
-            | Seed _ -> "seed of the input source and of the default model (default 1)"
+            | Samples _ ->
+                "number of samples to stream (default: all inputs); with --data a seeded draw stratified by class and "
+                + "subject, never the first N"
+            | Subjects _ ->
+                "with --data: evaluate these subjects, comma-separated (default: the model's held-out subjects when "
+                + "the folder is the data set it was trained on, else all)"
+            | All_Subjects -> "with --data: evaluate every subject, even when the model records held-out ones"
+            | Float _ ->
+                "the integer model's float parent (tern lower's input); adds float_vs_integer: top-1 agreement, L2r "
+                + "and cosine of the device's logits against the float model's"
+            | Seed _ -> "seed of the input source, of the --samples draw and of the default model (default 1)"
             | Kernels _ -> "device kernel bodies (default dsp where the board has it)"
             | Port _ -> "serial port of a real board: /dev/ttyACM0, tcp:host:port or unix:path"
             | Cache _ -> "firmware cache folder (default ~/.cache/tern)"

@@ -240,6 +240,23 @@ let train (args: ParseResults<TrainArgs>) =
     if validIdx.Length = 0 then
         raise (BadInput $"{dir}: a validation split needs at least two subjects")
 
+    // The subjects the model never trains on, recorded in the model file (holdout.data, holdout.subjects). A
+    // model given with --init may have seen any subject unless it records a holdout on this same data.
+    let holdout =
+        let now = Holdout.ofSamples data validIdx
+
+        match args.TryGetResult TrainArgs.Init with
+        | None -> Some now
+        | Some path ->
+            match Holdout.ofMeta (model.Meta :> Collections.Generic.IReadOnlyDictionary<_, _>) with
+            | Ok earlier -> Holdout.narrow earlier now
+            | Error e -> raise (BadInput $"--init {path}: {e}")
+
+    let stamp (m: Model) = {
+        m with
+            Meta = Holdout.toMeta holdout m.Meta
+    }
+
     let pick (idx: int[]) = Dataset.pick idx data
 
     let augment =
@@ -356,12 +373,11 @@ let train (args: ParseResults<TrainArgs>) =
 
     // With --qat the written model is the lowered integer model, and its accuracy comes from the C# integer
     // runtime. QAT fake-quantizes activations with learned ranges, and the lowering uses those ranges.
-    let accuracy, macroF1, sparsity, qatKind =
+    let metrics, sparsity, qatKind =
         match args.TryGetResult TrainArgs.Qat with
         | None ->
-            ModelFile.saveFloat out fp32Model
-            let a, f, _ = Train.evaluate fp32Model vx vy
-            a, f, None, "none"
+            ModelFile.saveFloat out (stamp fp32Model)
+            Train.evaluate fp32Model vx vy, None, "none"
         | Some kind ->
             let defaults, name, label, trainer =
                 match kind with
@@ -385,12 +401,15 @@ let train (args: ParseResults<TrainArgs>) =
                 Progress.run label qcfg.Epochs (fun tick ->
                     trainer qcfg fp32Model (pick trainIdx) (Some(vx, vy)) (fun _ -> tick 1))
 
-            match Lower.lowerWith q.Lowering q.Ranges (Study.calibrationInputs data.Shape 256 tx) q.Latent with
+            match Lower.lowerWith q.Lowering q.Ranges (Study.calibrationInputs data.Shape 256 tx) (stamp q.Latent) with
             | Error e -> raise (Failure $"lowering the trained model failed: {e}")
             | Ok im ->
                 ModelFile.saveInt out im
-                let a, f = Study.metrics data.Classes.Length vy (Study.predictInteger im 0 vx)
-                a, f, Some(Lower.weightSparsity im), name
+                Metrics.compute data.Classes vy (Study.predictInteger im 0 vx), Some(Lower.weightSparsity im), name
+
+    let accuracy, macroF1 = metrics.Accuracy, metrics.MacroF1
+
+    let validSubjects = (Holdout.ofSamples data validIdx).Subjects
 
     let seconds = sw.Elapsed.TotalSeconds
     let epochs = result.History.Length
@@ -398,35 +417,47 @@ let train (args: ParseResults<TrainArgs>) =
     let trainAccuracy =
         match List.tryLast result.History with
         | Some last -> last.TrainAccuracy
-        | None ->
-            let a, _, _ = Train.evaluate result.Model tx ty
-            a
+        | None -> (Train.evaluate result.Model tx ty).Accuracy
 
     if args.Contains TrainArgs.Json then
         printfn
             "%s"
             (Json.render (
-                Json.obj [
-                    "file", Json.str out
-                    "data", Json.str dir
-                    "train_samples", Json.int trainIdx.Length
-                    "valid_samples", Json.int validIdx.Length
-                    "epochs", Json.int epochs
-                    "best_epoch", Json.int result.BestEpoch
-                    "train_accuracy", Json.num trainAccuracy
-                    "valid_accuracy", Json.num accuracy
-                    "valid_macro_f1", Json.num macroF1
-                    "qat", Json.str qatKind
-                    "augment", Json.str (Augment.name augment)
-                    "prune", pruneJson
-                    "sparsity",
-                    (match sparsity with
-                     | Some x -> Json.num x
-                     | None -> null)
-                    "seconds", Json.num seconds
-                    "fp32_samples_per_s", Json.num (float (trainIdx.Length * epochs) / fp32Seconds)
-                    "source", Json.str data.Source
-                ]
+                Json.obj (
+                    [
+                        "file", Json.str out
+                        "data", Json.str dir
+                        "train_samples", Json.int trainIdx.Length
+                        "valid_samples", Json.int validIdx.Length
+                        "epochs", Json.int epochs
+                        "best_epoch", Json.int result.BestEpoch
+                        "train_accuracy", Json.num trainAccuracy
+                        "valid_accuracy", Json.num accuracy
+                        "valid_macro_f1", Json.num macroF1
+                    ]
+                    @ MetricsView.json metrics
+                    @ [
+                        "subjects", Json.arr (validSubjects |> List.map Json.str)
+                        "holdout",
+                        (match holdout with
+                         | Some h ->
+                             Json.obj [
+                                 "data", Json.str h.Data
+                                 "subjects", Json.arr (h.Subjects |> List.map Json.str)
+                             ]
+                         | None -> null)
+                        "qat", Json.str qatKind
+                        "augment", Json.str (Augment.name augment)
+                        "prune", pruneJson
+                        "sparsity",
+                        (match sparsity with
+                         | Some x -> Json.num x
+                         | None -> null)
+                        "seconds", Json.num seconds
+                        "fp32_samples_per_s", Json.num (float (trainIdx.Length * epochs) / fp32Seconds)
+                        "source", Json.str data.Source
+                    ]
+                )
             ))
     else
         printfn
@@ -438,6 +469,17 @@ let train (args: ParseResults<TrainArgs>) =
             macroF1
             validIdx.Length
             seconds
+
+        printfn "validation subjects: %s" (String.Join(", ", validSubjects))
+
+        match holdout with
+        | Some h -> printfn "held out: subjects %s (recorded in %s)" (String.Join(", ", h.Subjects)) out
+        | None ->
+            printfn
+                "held out: none recorded in %s (the --init model may have been trained on any subject of this data)"
+                out
+
+        MetricsView.print metrics
 
         sparsity
         |> Option.iter (fun x ->

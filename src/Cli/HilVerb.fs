@@ -16,16 +16,34 @@ let hil (args: ParseResults<HilArgs>) =
     let seed = args.GetResult(HilArgs.Seed, defaultValue = 1)
     let modelArg = args.GetResult HilArgs.Model
 
-    let model =
+    // The integer model to run, and whether --model gave a float model (lowered here).
+    let model, loweredHere =
         if modelArg = "default" then
-            DefaultModel.load ()
+            DefaultModel.load (), false
         else
             match loadModel modelArg with
-            | IntegerModel m -> m
+            | IntegerModel m -> m, false
             | FloatModel f ->
                 match Lower.lower LowerOptions.Ternary (Lower.randomCalibration seed 64 f.Input) f with
-                | Ok im -> im
+                | Ok im -> im, true
                 | Error e -> raise (BadInput $"{modelArg}: cannot lower: {e}")
+
+    // --float: the integer model's float parent, for the float-vs-integer figures of the device's logits.
+    let parent =
+        match args.TryGetResult HilArgs.Float with
+        | None -> None
+        | Some p when loweredHere ->
+            raise (
+                BadInput
+                    $"--float {p}: --model {modelArg} is a float model; --float names the float parent of an integer model"
+            )
+        | Some p -> Some(Evaluation.parent p model)
+
+    let subjects =
+        Evaluation.request (args.TryGetResult HilArgs.Subjects) (args.Contains HilArgs.All_Subjects)
+
+    if subjects <> DefaultSubjects && not (args.Contains HilArgs.Data) then
+        raise (BadInput "--subjects and --all-subjects choose subjects of a data set folder; give --data DIR")
 
     let weights =
         if
@@ -74,24 +92,26 @@ let hil (args: ParseResults<HilArgs>) =
 
         n
 
-    let inputs, labels =
+    let quantize (xs: float32[][]) =
+        xs
+        |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray model.Input s))
+
+    // The float inputs (for --float), their quantized form, labels, and the folder's choice of samples.
+    let floats, inputs, labels, folder =
         match args.TryGetResult HilArgs.Data with
         | Some dir ->
-            let data =
-                match Dataset.load dir with
-                | Ok d -> d
-                | Error e -> raise (BadInput e)
+            // The model's held-out subjects by default; --samples draws stratified by class and subject.
+            let f =
+                Evaluation.fromFolder
+                    "data"
+                    dir
+                    (Evaluation.holdoutOf modelArg model.Metadata)
+                    subjects
+                    samplesArg
+                    seed
+                    model.Input
 
-            if data.Shape <> model.Input then
-                raise (BadInput $"{dir}: samples are {data.Shape}, the model takes {model.Input}")
-
-            let n = checkCount data.Samples.Length
-
-            let inputs =
-                data.Samples[.. n - 1]
-                |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray data.Shape s))
-
-            inputs, Some data.Labels[.. n - 1]
+            f.Samples, quantize f.Samples, Some f.Labels, Some f
         | None when modelArg = "default" && not (args.Contains HilArgs.Input) ->
             // The default model meets radar data it was not trained on, so the report carries an accuracy.
             let n = defaultArg samplesArg 500
@@ -106,20 +126,18 @@ let hil (args: ParseResults<HilArgs>) =
                 else
                     DefaultModel.heldOut n
 
-            xs
-            |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray model.Input s)),
-            Some ys
+            xs, quantize xs, Some ys, None
         | None ->
             let defaultCount = defaultArg samplesArg 100
             let source = args.GetResult(HilArgs.Input, defaultValue = $"random:{defaultCount}")
             let n = checkCount (parseRandom "input" source)
 
-            let inputs =
+            let xs =
                 Lower.randomCalibration (seed + 1) n model.Input
-                |> List.map (Lower.quantizeInput model)
+                |> List.map (fun t -> t.Data)
                 |> List.toArray
 
-            inputs, None
+            xs, quantize xs, None, None
 
     let samples = inputs.Length
 
@@ -222,10 +240,42 @@ let hil (args: ParseResults<HilArgs>) =
         with Tern.Rig.HilFailure msg ->
             raise (Failure msg)
 
+    // Metrics of the device's predictions (the split result's for a split run) and, with --float, its logits
+    // against the float parent's on the same inputs.
+    let metrics =
+        labels
+        |> Option.map (fun ys ->
+            Metrics.compute
+                (List.ofArray model.ClassNames)
+                ys
+                (report.Outputs |> Array.map (fun o -> Runner.Argmax(ReadOnlySpan<sbyte> o))))
+
+    let floatVsInteger =
+        parent
+        |> Option.map (fun (f, hash) -> hash, FloatVsInteger.ofOutputs f model floats report.Outputs)
+
     let reportJson =
-        match split with
-        | Some s -> Tern.Rig.Report.splitJson report s
-        | None -> Tern.Rig.Report.toJson report
+        let o =
+            (match split with
+             | Some s -> Tern.Rig.Report.splitJson report s
+             | None -> Tern.Rig.Report.toJson report)
+                .AsObject()
+
+        let extra =
+            (match metrics with
+             | Some m -> MetricsView.json m |> List.filter (fun (k, _) -> k <> "accuracy")
+             | None -> [])
+            @ (match folder with
+               | Some f -> Evaluation.json f
+               | None -> [])
+            @ (match floatVsInteger with
+               | Some(hash, f) -> [ "float_vs_integer", MetricsView.floatVsIntegerJson hash f ]
+               | None -> [])
+
+        for k, v in extra do
+            o[k] <- v
+
+        o :> Text.Json.Nodes.JsonNode
 
     // The baseline is looked up before this run is recorded, so that `last` is an earlier run.
     let compared =
@@ -271,8 +321,20 @@ let hil (args: ParseResults<HilArgs>) =
         row "arena" $"{report.ArenaBytes:N0} bytes"
         row "link" $"{report.LinkBytesPerSecond / 1024.0:F1} KiB/s"
 
+        folder
+        |> Option.iter (fun f ->
+            let which =
+                match f.Selection.Choice with
+                | HeldOutSubjects -> "held out by the model"
+                | EverySubject _ -> "all"
+                | ChosenSubjects -> "--subjects"
+
+            row "subjects" $"""{String.Join(", ", f.Selection.Subjects)} ({which})""")
+
         report.Accuracy
         |> Option.iter (fun a -> row "accuracy (device)" $"{100.0 * a:F2} %%")
+
+        metrics |> Option.iter (fun m -> row "macro-F1 (device)" $"{m.MacroF1:F4}")
 
         split
         |> Option.iter (fun s ->
@@ -315,6 +377,12 @@ let hil (args: ParseResults<HilArgs>) =
         | None -> ()
 
         AnsiConsole.Write table
+        folder |> Option.iter (fun f -> printfn "%s" (Evaluation.line f))
+        metrics |> Option.iter MetricsView.print
+
+        floatVsInteger
+        |> Option.iter (fun (hash, f) -> printfn "%s" (MetricsView.floatVsIntegerLine hash f))
+
         compared |> Option.iter BaselineOption.print
         HistoryOption.summaryLine history recorded |> Option.iter (printfn "%s")
 

@@ -63,9 +63,30 @@ let inspect (args: ParseResults<InspectArgs>) =
     let metaJson (pairs: (string * string) seq) =
         Json.obj [ for k, v in pairs -> k, Json.str v ]
 
+    // The holdout keys are summed up by printHoldout's line.
     let printMeta (pairs: (string * string) seq) =
         for k, v in pairs do
-            printfn "%s: %s" k v
+            if k <> Holdout.dataKey && k <> Holdout.subjectsKey then
+                printfn "%s: %s" k v
+
+    // The held-out subjects the model records (docs/model-file.md), as JSON (null without) and a line.
+    let holdoutJson (meta: Collections.Generic.IReadOnlyDictionary<string, string>) =
+        match Evaluation.holdoutOf path meta with
+        | None -> null
+        | Some h ->
+            Json.obj [
+                "data", Json.str h.Data
+                "subjects", Json.arr (h.Subjects |> List.map Json.str)
+            ]
+
+    let printHoldout (meta: Collections.Generic.IReadOnlyDictionary<string, string>) =
+        match Evaluation.holdoutOf path meta with
+        | None -> printfn "holdout: none recorded (run and hil evaluate all subjects of a data set)"
+        | Some h ->
+            printfn
+                "holdout: subjects %s of the data set with fingerprint %s"
+                (String.Join(", ", h.Subjects))
+                (h.Data.Substring(0, min 12 h.Data.Length))
 
     match loadModel path with
     | FloatModel m ->
@@ -79,6 +100,7 @@ let inspect (args: ParseResults<InspectArgs>) =
                 "name", Json.str m.Name
                 "hash", Json.str hash
                 "meta", metaJson (Map.toSeq m.Meta)
+                "holdout", holdoutJson (m.Meta :> Collections.Generic.IReadOnlyDictionary<_, _>)
                 "input_shape", Json.shape m.Input
                 "classes", Json.arr (m.Classes |> List.map Json.str)
                 "params", Json.int (Model.totalParams m)
@@ -90,6 +112,7 @@ let inspect (args: ParseResults<InspectArgs>) =
             (fun () ->
                 printfn "%s: float model '%s', input %O, classes %s" path m.Name m.Input (String.Join(", ", m.Classes))
                 printMeta (Map.toSeq m.Meta)
+                printHoldout (m.Meta :> Collections.Generic.IReadOnlyDictionary<_, _>)
                 describedLayersTable layers
 
                 printfn
@@ -131,6 +154,7 @@ let inspect (args: ParseResults<InspectArgs>) =
                     |> Seq.sortBy (fun kv -> kv.Key)
                     |> Seq.map (fun kv -> kv.Key, kv.Value)
                 )
+                "holdout", holdoutJson m.Metadata
                 "input_shape", Json.shape m.Input
                 "input_scale", Json.num (float m.InputScale)
                 "input_zero_point", Json.int m.InputZero
@@ -184,6 +208,8 @@ let inspect (args: ParseResults<InspectArgs>) =
                     |> Seq.sortBy (fun kv -> kv.Key)
                     |> Seq.map (fun kv -> kv.Key, kv.Value)
                 )
+
+                printHoldout m.Metadata
 
                 layersTable (
                     layers
@@ -260,8 +286,16 @@ let lower (args: ParseResults<LowerArgs>) =
 
     let n = calibration.Length
 
+    // The integer model names its float parent by the parent file's model hash (`run --float` checks it).
+    let parentHash = ModelFile.hash (File.ReadAllBytes path)
+
     let im =
-        match Lower.lower options calibration model with
+        match
+            Lower.lower options calibration {
+                model with
+                    Meta = Map.add FloatVsInteger.parentKey parentHash model.Meta
+            }
+        with
         | Ok im -> im
         | Error e -> raise (BadInput $"{path}: cannot lower: {e}")
 
@@ -282,10 +316,11 @@ let lower (args: ParseResults<LowerArgs>) =
             "bias_bits", Json.int (Lower.biasBits im)
             "peak_activation_bytes", Json.int plan.ArenaBytes
             "hash", Json.str hash
+            "parent", Json.str parentHash
         ])
         (fun () ->
             printfn
-                "wrote %s: %d integer layers, %s weights, calibrated on %d samples (%s), %d weight bytes, arena %d bytes, largest bias %d bits, hash %s"
+                "wrote %s: %d integer layers, %s weights, calibrated on %d samples (%s), %d weight bytes, arena %d bytes, largest bias %d bits, hash %s (parent %s)"
                 out
                 im.Layers.Length
                 (if weights = Int8 then "int8" else "ternary")
@@ -294,7 +329,8 @@ let lower (args: ParseResults<LowerArgs>) =
                 weightBytes
                 plan.ArenaBytes
                 (Lower.biasBits im)
-                (hash.Substring(0, 12)))
+                (hash.Substring(0, 12))
+                (parentHash.Substring(0, 12)))
 
 let run (args: ParseResults<RunArgs>) =
     let html = htmlPath (args.TryGetResult RunArgs.Html)
@@ -306,9 +342,29 @@ let run (args: ParseResults<RunArgs>) =
     let dequantize = args.Contains RunArgs.Dequantize
     let check = args.Contains RunArgs.Check
 
+    let samplesArg = args.TryGetResult RunArgs.Samples
+
+    let subjects =
+        Evaluation.request (args.TryGetResult RunArgs.Subjects) (args.Contains RunArgs.All_Subjects)
+
+    match source with
+    | FolderSource _ -> ()
+    | _ when subjects <> DefaultSubjects ->
+        raise (
+            BadInput $"--subjects and --all-subjects choose subjects of a data set folder; --input {inputText} has none"
+        )
+    | _ -> ()
+
+    match source, samplesArg with
+    | RandomSource _, Some _ ->
+        raise (BadInput $"--samples applies to npy: and folder inputs; --input {inputText} gives its own count")
+    | _, Some k when k < 1 -> raise (BadInput $"--samples {k}: must be at least 1")
+    | _ -> ()
+
     match source with
     | RandomSource _ -> ()
-    | _ when args.Contains RunArgs.Seed -> raise (BadInput "--seed applies to random:N inputs only")
+    | _ when args.Contains RunArgs.Seed && samplesArg.IsNone ->
+        raise (BadInput "--seed applies to random:N inputs and to the --samples draw")
     | _ -> ()
 
     if dequantize && save.IsNone then
@@ -333,7 +389,33 @@ let run (args: ParseResults<RunArgs>) =
         raise (BadInput $"--dequantize: {path} is a float model, whose outputs are float32 already")
     | _ -> ()
 
-    let inputs = Inputs.load "input" inputText source layout seed None inputShape
+    // --float: the integer model's float parent, for the float-vs-integer figures.
+    let parent =
+        match args.TryGetResult RunArgs.Float, model with
+        | None, _ -> None
+        | Some p, FloatModel _ ->
+            raise (BadInput $"--float {p}: {path} is a float model; --float names the float parent of an integer model")
+        | Some p, IntegerModel m -> Some(Evaluation.parent p m)
+
+    let holdout =
+        match model with
+        | FloatModel m -> Evaluation.holdoutOf path (m.Meta :> Collections.Generic.IReadOnlyDictionary<_, _>)
+        | IntegerModel m -> Evaluation.holdoutOf path m.Metadata
+
+    // A folder is evaluated on the model's held-out subjects by default (Evaluation.fromFolder).
+    let inputs, folder =
+        match source with
+        | FolderSource dir ->
+            let f =
+                Evaluation.fromFolder "input" dir holdout subjects samplesArg seed inputShape
+
+            {
+                Samples = f.Samples
+                Labels = Some(f.Labels, f.Data.Classes)
+            },
+            Some f
+        | _ -> Inputs.load "input" inputText source layout seed samplesArg inputShape, None
+
     let n = inputs.Samples.Length
 
     inputs.Labels
@@ -363,8 +445,9 @@ let run (args: ParseResults<RunArgs>) =
         | Optimized -> KernelMode.Optimized
 
     // Per sample: the predicted class; the outputs as .npy values (dtype, flat C-order values); the runtime
-    // name; ms per inference; the check's (any, optimized vs scalar, vs reference) counts.
-    let predicted, writeOutputs, runtime, mainMs, checks =
+    // name; ms per inference; the check's (any, optimized vs scalar, vs reference) counts; the float-vs-integer
+    // figures against --float.
+    let predicted, writeOutputs, runtime, mainMs, checks, floatVsInteger =
         match model with
         | FloatModel m ->
             let chunks = inputs.Samples |> Array.chunkBySize 64
@@ -386,7 +469,7 @@ let run (args: ParseResults<RunArgs>) =
                 Npy.writeFloat32 file [| n; k |] (Array.concat logits)
                 "float32 logits", k
 
-            logits |> Array.map Tensor.argmax, write, "F# float reference", ms, None
+            logits |> Array.map Tensor.argmax, write, "F# float reference", ms, None, None
         | IntegerModel m ->
             let quantized =
                 inputs.Samples
@@ -449,7 +532,11 @@ let run (args: ParseResults<RunArgs>) =
                 else
                     "scalar kernels"
 
-            main |> Array.map (fun o -> Runner.Argmax(ReadOnlySpan o)), write, kernels, mainMs, checks
+            let figures =
+                parent
+                |> Option.map (fun (f, hash) -> hash, FloatVsInteger.ofOutputs f m inputs.Samples main)
+
+            main |> Array.map (fun o -> Runner.Argmax(ReadOnlySpan o)), write, kernels, mainMs, checks, figures
 
     let failed =
         match checks with
@@ -463,13 +550,10 @@ let run (args: ParseResults<RunArgs>) =
         else
             save |> Option.map (fun file -> file, writeOutputs file)
 
-    let accuracy =
+    // Metrics name the model's classes: the predictions are the model's.
+    let metrics =
         inputs.Labels
-        |> Option.map (fun (labels, _) ->
-            let right =
-                Array.fold2 (fun acc p l -> if p = l then acc + 1 else acc) 0 predicted labels
-
-            right, float right / float (max n 1))
+        |> Option.map (fun (labels, _) -> Metrics.compute classNames labels predicted)
 
     let histogram =
         classNames
@@ -506,8 +590,14 @@ let run (args: ParseResults<RunArgs>) =
                 "threads", Json.int Environment.ProcessorCount
                 "predictions", Json.obj (histogram |> List.map (fun (c, k) -> c, Json.int k))
             ]
-            @ (match accuracy with
-               | Some(right, a) -> [ "accuracy", Json.num a; "correct", Json.int right ]
+            @ (match metrics with
+               | Some m -> MetricsView.json m @ [ "correct", Json.int m.Correct ]
+               | None -> [])
+            @ (match folder with
+               | Some f -> Evaluation.json f
+               | None -> [])
+            @ (match floatVsInteger with
+               | Some(hash, f) -> [ "float_vs_integer", MetricsView.floatVsIntegerJson hash f ]
                | None -> [])
             @ (match saved with
                | Some(file, (what, k)) -> [
@@ -533,8 +623,21 @@ let run (args: ParseResults<RunArgs>) =
         printfn "%d samples through the %s, %.3f ms per inference" n runtime perInference
         printfn "predicted: %s" (String.Join(", ", histogram |> List.map (fun (c, k) -> $"{c} {k}")))
 
-        accuracy
-        |> Option.iter (fun (right, a) -> printfn "accuracy %.4f (%d of %d) against the data set's labels" a right n)
+        folder |> Option.iter (fun f -> printfn "%s" (Evaluation.line f))
+
+        metrics
+        |> Option.iter (fun m ->
+            printfn
+                "accuracy %.4f (%d of %d) against the data set's labels, macro-F1 %.4f"
+                m.Accuracy
+                m.Correct
+                n
+                m.MacroF1
+
+            MetricsView.print m)
+
+        floatVsInteger
+        |> Option.iter (fun (hash, f) -> printfn "%s" (MetricsView.floatVsIntegerLine hash f))
 
         saved
         |> Option.iter (fun (file, (what, k)) -> printfn "wrote %s: %s, shape (%d, %d)" file what n k)

@@ -92,47 +92,57 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
                 | Pruned _ -> tick 1
                 | _ -> ()))
 
+    let final =
+        let last = List.last result.Rows
+
+        $"{last.Criterion} at ratio {last.Ratio} (the table's last row), fine-tuned: each fold's model on its own "
+        + "test subjects, predictions pooled"
+
+
     let report =
-        Json.obj [
-            "data", Json.str dir
-            "arch", Json.str result.Architecture
-            "params", Json.int result.Params
-            "macs", Json.int64 result.Macs
-            "folds", Json.int folds
-            "rows",
-            Json.arr (
-                result.Rows
-                |> List.map (fun r ->
-                    Json.obj [
-                        "criterion", Json.str r.Criterion
-                        "ratio", Json.num r.Ratio
-                        "baseline_accuracy", Json.num r.BaselineAccuracy
-                        "pruned_accuracy", Json.num r.PrunedAccuracy
-                        "accuracy_drop", Json.num r.AccuracyDrop
-                        "flops_reduction", Json.num r.FlopsReduction
-                        "params_reduction", Json.num r.ParamsReduction
-                        "kept_channels", Json.arr (r.KeptChannels |> List.map Json.int)
-                    ])
-            )
-            "fold_rows",
-            Json.arr (
-                result.Folds
-                |> List.map (fun f ->
-                    Json.obj [
-                        "fold", Json.int f.Fold
-                        "criterion", Json.str f.Criterion
-                        "ratio", Json.num f.Ratio
-                        "baseline_accuracy", Json.num f.BaselineAccuracy
-                        "surgery_accuracy", Json.num f.SurgeryAccuracy
-                        "pruned_accuracy", Json.num f.PrunedAccuracy
-                        "params_after", Json.int f.Reduction.ParamsAfter
-                        "macs_after", Json.int64 f.Reduction.MacsAfter
-                        "seconds", Json.num f.Seconds
-                    ])
-            )
-            "seconds", Json.num result.Seconds
-            "source", Json.str data.Source
-        ]
+        Json.obj (
+            [
+                "data", Json.str dir
+                "arch", Json.str result.Architecture
+                "params", Json.int result.Params
+                "macs", Json.int64 result.Macs
+                "folds", Json.int folds
+                "rows",
+                Json.arr (
+                    result.Rows
+                    |> List.map (fun r ->
+                        Json.obj [
+                            "criterion", Json.str r.Criterion
+                            "ratio", Json.num r.Ratio
+                            "baseline_accuracy", Json.num r.BaselineAccuracy
+                            "pruned_accuracy", Json.num r.PrunedAccuracy
+                            "accuracy_drop", Json.num r.AccuracyDrop
+                            "flops_reduction", Json.num r.FlopsReduction
+                            "params_reduction", Json.num r.ParamsReduction
+                            "kept_channels", Json.arr (r.KeptChannels |> List.map Json.int)
+                        ])
+                )
+                "fold_rows",
+                Json.arr (
+                    result.Folds
+                    |> List.map (fun f ->
+                        Json.obj [
+                            "fold", Json.int f.Fold
+                            "criterion", Json.str f.Criterion
+                            "ratio", Json.num f.Ratio
+                            "baseline_accuracy", Json.num f.BaselineAccuracy
+                            "surgery_accuracy", Json.num f.SurgeryAccuracy
+                            "pruned_accuracy", Json.num f.PrunedAccuracy
+                            "params_after", Json.int f.Reduction.ParamsAfter
+                            "macs_after", Json.int64 f.Reduction.MacsAfter
+                            "seconds", Json.num f.Seconds
+                        ])
+                )
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+            @ MetricsView.finalJson final result.FinalMetrics
+        )
 
     HistoryOption.finish history "study prune" (args.Contains StudyPruneArgs.Json) report (fun () ->
         printfn
@@ -157,6 +167,7 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
                 (r.KeptChannels |> List.map string |> String.concat "/")
 
         printfn "(%.0f s)" result.Seconds
+        MetricsView.printFinal final result.FinalMetrics
 
         if data.Source <> "" then
             printfn "data: %s" data.Source)
@@ -349,42 +360,49 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
     let b, s = result.BlockSearch, result.SparsitySearch
     let red = result.BaselineReduction
 
+    let final =
+        "the chosen model (blocks dropped, weights pruned, channels repacked) on the whole validation set"
+
+
     let report =
-        Json.obj [
-            "data", Json.str dir
-            "arch", Json.str result.Architecture
-            "blocks", Json.int result.Blocks
-            "drop_sequence", Json.arr (result.DropSequence |> List.map Json.int)
-            "baseline_accuracy", Json.num result.BaselineAccuracy
-            "target", Json.num result.Target
-            "b_star",
-            (match result.BStar with
-             | Some v -> Json.int v
-             | None -> null)
-            "r_star",
-            (match result.RStar with
-             | Some v -> Json.num v
-             | None -> null)
-            "accuracy", Json.num result.Accuracy
-            "meets_target", Json.bool (result.Accuracy >= result.Target)
-            "within_budget", Json.bool result.BudgetViolations.IsEmpty
-            "budget_violations", Json.arr (result.BudgetViolations |> List.map Json.str)
-            "evaluations", Json.int (b.Result.Evaluations + s.Result.Evaluations)
-            "linear_evaluations", Json.int (b.Result.LinearEvaluations + s.Result.LinearEvaluations)
-            "block_search", searchJson b Json.int
-            "sparsity_search", searchJson s Json.num
-            "params_before", Json.int red.ParamsBefore
-            "params_after", Json.int red.ParamsAfter
-            "nonzero_params_after", Json.int (StudySearch.nonZeroParams result.Model)
-            "params_reduction", Json.num red.ParamsReduction
-            "flops_reduction", Json.num red.FlopsReduction
-            "weight_sparsity", Json.num result.WeightSparsity
-            "repacked_channels", Json.int (result.Repacked |> List.sumBy (fun r -> r.Removed.Length))
-            "repack_undone_channels", Json.int result.RepackUndone
-            "validation_samples", Json.int result.ValidationSamples
-            "seconds", Json.num result.Seconds
-            "source", Json.str data.Source
-        ]
+        Json.obj (
+            [
+                "data", Json.str dir
+                "arch", Json.str result.Architecture
+                "blocks", Json.int result.Blocks
+                "drop_sequence", Json.arr (result.DropSequence |> List.map Json.int)
+                "baseline_accuracy", Json.num result.BaselineAccuracy
+                "target", Json.num result.Target
+                "b_star",
+                (match result.BStar with
+                 | Some v -> Json.int v
+                 | None -> null)
+                "r_star",
+                (match result.RStar with
+                 | Some v -> Json.num v
+                 | None -> null)
+                "accuracy", Json.num result.Accuracy
+                "meets_target", Json.bool (result.Accuracy >= result.Target)
+                "within_budget", Json.bool result.BudgetViolations.IsEmpty
+                "budget_violations", Json.arr (result.BudgetViolations |> List.map Json.str)
+                "evaluations", Json.int (b.Result.Evaluations + s.Result.Evaluations)
+                "linear_evaluations", Json.int (b.Result.LinearEvaluations + s.Result.LinearEvaluations)
+                "block_search", searchJson b Json.int
+                "sparsity_search", searchJson s Json.num
+                "params_before", Json.int red.ParamsBefore
+                "params_after", Json.int red.ParamsAfter
+                "nonzero_params_after", Json.int (StudySearch.nonZeroParams result.Model)
+                "params_reduction", Json.num red.ParamsReduction
+                "flops_reduction", Json.num red.FlopsReduction
+                "weight_sparsity", Json.num result.WeightSparsity
+                "repacked_channels", Json.int (result.Repacked |> List.sumBy (fun r -> r.Removed.Length))
+                "repack_undone_channels", Json.int result.RepackUndone
+                "validation_samples", Json.int result.ValidationSamples
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+            @ MetricsView.finalJson final result.FinalMetrics
+        )
 
     HistoryOption.finish history "study search" (args.Contains StudySearchArgs.Json) report (fun () ->
         printfn
@@ -428,6 +446,8 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
             printfn
                 "no candidate met the target within the budget; the final model is over it: %s"
                 (String.concat "; " result.BudgetViolations)
+
+        MetricsView.printFinal final result.FinalMetrics
 
         if data.Source <> "" then
             printfn "data: %s" data.Source)

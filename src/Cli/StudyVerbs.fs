@@ -84,25 +84,32 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     | FoldDone _ -> tick 1
                     | _ -> ()))
 
+        let final =
+            "the integer ternary models: each fold's on its own test subjects, predictions pooled"
+
+
         let report =
-            Json.obj [
-                "data", Json.str dir
-                "split",
-                Json.str (
-                    match split with
-                    | KFold k -> $"{k}-fold"
-                    | LeaveOneSubjectOut -> "loso"
-                )
-                "folds", Json.arr (result.Folds |> List.map foldJson)
-                "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
-                "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
-                "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
-                "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
-                "mean_sparsity", Json.num result.MeanSparsity
-                "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
-                "seconds", Json.num result.Seconds
-                "source", Json.str data.Source
-            ]
+            Json.obj (
+                [
+                    "data", Json.str dir
+                    "split",
+                    Json.str (
+                        match split with
+                        | KFold k -> $"{k}-fold"
+                        | LeaveOneSubjectOut -> "loso"
+                    )
+                    "folds", Json.arr (result.Folds |> List.map foldJson)
+                    "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
+                    "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
+                    "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
+                    "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
+                    "mean_sparsity", Json.num result.MeanSparsity
+                    "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
+                    "seconds", Json.num result.Seconds
+                    "source", Json.str data.Source
+                ]
+                @ MetricsView.finalJson final result.TernaryMetrics
+            )
 
         HistoryOption.finish history "study ternary" (args.Contains StudyTernaryArgs.Json) report (fun () ->
             printfn "fold  FP32 acc  ternary acc  FP32 F1  ternary F1  sparsity"
@@ -125,6 +132,8 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                 result.MeanTernaryMacroF1
                 result.MeanSparsity
                 result.Seconds
+
+            MetricsView.printFinal final result.TernaryMetrics
 
             if data.Source <> "" then
                 printfn "data: %s" data.Source)
@@ -222,6 +231,19 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
             | KFold k -> $"{k}-fold"
             | LeaveOneSubjectOut -> "loso"
 
+        let last = List.last result.Rows
+
+        let final =
+            let bits =
+                if last.Method = RawInput then
+                    ""
+                else
+                    $" at {last.Bits} bits"
+
+            $"{GammaQuant.methodName last.Method}{bits} (the table's last row): each fold's model on its own test "
+            + "subjects, predictions pooled"
+
+
         let byBits (get: GammaStudyRow -> float[]) =
             Json.obj [
                 for b in bits ->
@@ -238,30 +260,33 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
             ]
 
         let report =
-            Json.obj [
-                "data", Json.str dir
-                "split", Json.str splitName
-                "folds", Json.int result.Folds
-                "bits_list", Json.arr (bits |> List.map Json.int)
-                "results",
-                Json.arr (
-                    result.Rows
-                    |> List.map (fun r ->
-                        Json.obj [
-                            "bits", (if r.Method = RawInput then null else Json.int r.Bits)
-                            "method", Json.str (GammaQuant.methodName r.Method)
-                            "macro_f1", Json.num r.MacroF1
-                            "accuracy", Json.num r.Accuracy
-                            "pooled_macro_f1", Json.num r.PooledMacroF1
-                            "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
-                            "mean_epochs", Json.num r.MeanEpochs
-                        ])
-                )
-                "gamma", byBits (fun r -> r.Gamma)
-                "mu", byBits (fun r -> r.Mu)
-                "seconds", Json.num result.Seconds
-                "source", Json.str data.Source
-            ]
+            Json.obj (
+                [
+                    "data", Json.str dir
+                    "split", Json.str splitName
+                    "folds", Json.int result.Folds
+                    "bits_list", Json.arr (bits |> List.map Json.int)
+                    "results",
+                    Json.arr (
+                        result.Rows
+                        |> List.map (fun r ->
+                            Json.obj [
+                                "bits", (if r.Method = RawInput then null else Json.int r.Bits)
+                                "method", Json.str (GammaQuant.methodName r.Method)
+                                "macro_f1", Json.num r.MacroF1
+                                "accuracy", Json.num r.Accuracy
+                                "pooled_macro_f1", Json.num r.PooledMacroF1
+                                "fold_macro_f1", numbers (List.toArray r.FoldMacroF1)
+                                "mean_epochs", Json.num r.MeanEpochs
+                            ])
+                    )
+                    "gamma", byBits (fun r -> r.Gamma)
+                    "mu", byBits (fun r -> r.Mu)
+                    "seconds", Json.num result.Seconds
+                    "source", Json.str data.Source
+                ]
+                @ MetricsView.finalJson final last.Pooled
+            )
 
         HistoryOption.finish history "study gamma" (args.Contains StudyGammaArgs.Json) report (fun () ->
             let show (xs: float[]) =
@@ -288,6 +313,8 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
                 splitName
                 result.Folds
                 result.Seconds
+
+            MetricsView.printFinal final last.Pooled
 
             if data.Source <> "" then
                 printfn "data: %s" data.Source)
@@ -409,35 +436,41 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
         | Ok r -> r
         | Error e -> raise (Failure e)
 
+    let final = "the uncompressed integer model on every frame of the streams"
+
+
     let report =
-        Json.obj [
-            "data", Json.str sourceName
-            "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
-            "split", Json.int result.Split
-            "group_frames",
-            (match config.GroupFrames with
-             | Some g -> Json.int g
-             | None -> Json.str "seed")
-            "quantizer",
-            Json.str (
-                match config.Quant with
-                | FromInt8 -> "from-int8"
-                | MinMaxAffine -> "minmax"
-                | MinMaxSymmetric -> "minmax-symmetric"
-            )
-            "feature_map", Json.shape result.FeatureMap
-            "zero_point", Json.int result.ZeroPoint
-            "frames", Json.int result.Frames
-            "streams", Json.int result.Streams
-            "sparsity", Json.num result.Sparsity
-            "baseline_accuracy", Json.num result.BaselineAccuracy
-            "bits_counted",
-            Json.str
-                "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
-            "rows", Json.arr (result.Rows |> List.map codecRowJson)
-            "seconds", Json.num result.Seconds
-            "source", Json.str data.Source
-        ]
+        Json.obj (
+            [
+                "data", Json.str sourceName
+                "model", Json.str (defaultArg (args.TryGetResult StudyCodecArgs.Model) "default")
+                "split", Json.int result.Split
+                "group_frames",
+                (match config.GroupFrames with
+                 | Some g -> Json.int g
+                 | None -> Json.str "seed")
+                "quantizer",
+                Json.str (
+                    match config.Quant with
+                    | FromInt8 -> "from-int8"
+                    | MinMaxAffine -> "minmax"
+                    | MinMaxSymmetric -> "minmax-symmetric"
+                )
+                "feature_map", Json.shape result.FeatureMap
+                "zero_point", Json.int result.ZeroPoint
+                "frames", Json.int result.Frames
+                "streams", Json.int result.Streams
+                "sparsity", Json.num result.Sparsity
+                "baseline_accuracy", Json.num result.BaselineAccuracy
+                "bits_counted",
+                Json.str
+                    "every byte of every codec stream: 22-byte header, Huffman tables, motion vectors, payload, padding, CRC-32"
+                "rows", Json.arr (result.Rows |> List.map codecRowJson)
+                "seconds", Json.num result.Seconds
+                "source", Json.str data.Source
+            ]
+            @ MetricsView.finalJson final result.Baseline
+        )
 
     HistoryOption.finish history "study codec" (args.Contains StudyCodecArgs.Json) report (fun () ->
         printfn
@@ -479,6 +512,8 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
         printfn
             "ratios count every byte on the wire (header, tables, vectors, payload, padding, CRC) (%.1f s)"
             result.Seconds
+
+        MetricsView.printFinal final result.Baseline
 
         if data.Source <> "" then
             printfn "data: %s" data.Source)

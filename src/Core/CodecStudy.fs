@@ -83,6 +83,8 @@ type CodecStudyResult = {
     Sparsity: float
     /// Accuracy of the uncompressed model.
     BaselineAccuracy: float
+    /// Classification metrics of the uncompressed integer model on every frame (the model the study evaluates).
+    Baseline: ClassMetrics
     Seconds: float
 }
 
@@ -427,6 +429,7 @@ module CodecStudy =
                     Streams = streamRuns.Length
                     Sparsity = sparsity
                     BaselineAccuracy = baselineAccuracy
+                    Baseline = Metrics.compute data.Classes data.Labels baseline
                     Seconds = clock.Elapsed.TotalSeconds
                 }
             with

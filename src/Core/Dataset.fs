@@ -3,6 +3,8 @@ namespace Tern.Core
 open System
 open System.IO
 open System.Text.Json
+open System.Buffers.Binary
+open System.Security.Cryptography
 open Tern.Runtime
 
 /// A labelled set of float samples (spectrograms or raw windows), each tagged with its subject.
@@ -77,6 +79,44 @@ module Dataset =
                         with
                         | Some i -> Error $"sample {i} holds a value that is not a finite number"
                         | None -> Ok()
+
+    /// SHA-256 (lower-case hex) of what the data says: shape, class names, and per sample its values, label and
+    /// subject (by name, so renumbered ids do not matter). The source text and the declared augmentation are left
+    /// out, so importing the same recordings again gives the same fingerprint. Model files name the data set they
+    /// were trained on by it (holdout.data).
+    let fingerprint (d: Dataset) : string =
+        use h = IncrementalHash.CreateHash HashAlgorithmName.SHA256
+        let word = Array.zeroCreate<byte> 4
+
+        let int32 (v: int) =
+            BinaryPrimitives.WriteInt32LittleEndian(Span word, v)
+            h.AppendData word
+
+        let text (s: string) =
+            let b = Text.Encoding.UTF8.GetBytes s
+            int32 b.Length
+            h.AppendData b
+
+        h.AppendData(Text.Encoding.UTF8.GetBytes "tern-dataset-fingerprint 1")
+        int32 d.Shape.H
+        int32 d.Shape.W
+        int32 d.Shape.C
+        int32 d.Classes.Length
+        List.iter text d.Classes
+        int32 d.Samples.Length
+        let values = Array.zeroCreate<byte>(d.Shape.Size * 4)
+
+        for i in 0 .. d.Samples.Length - 1 do
+            let s = d.Samples[i]
+
+            for k in 0 .. s.Length - 1 do
+                BinaryPrimitives.WriteSingleLittleEndian(Span(values, 4 * k, 4), s[k])
+
+            h.AppendData(values, 0, 4 * s.Length)
+            int32 d.Labels[i]
+            text (subjectName d d.Subjects[i])
+
+        Convert.ToHexString(h.GetHashAndReset()).ToLowerInvariant()
 
     let private writeAtomic (path: string) (bytes: byte[]) =
         let tmp = path + $".tmp-{Environment.ProcessId}"

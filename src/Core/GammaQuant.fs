@@ -396,6 +396,6 @@ module GammaQuant =
             BestEpoch = bestEpoch
         }
 
-    /// Accuracy, macro F1 and confusion matrix of the network on the stage's quantization of the samples.
-    let evaluate (model: Model) (stage: InputStage) (samples: float32[][]) (labels: int[]) : float * float * int[,] =
+    /// Classification metrics of the network on the stage's quantization of the samples.
+    let evaluate (model: Model) (stage: InputStage) (samples: float32[][]) (labels: int[]) : ClassMetrics =
         Train.evaluate model (samples |> Array.map (apply stage)) labels

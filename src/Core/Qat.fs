@@ -420,9 +420,7 @@ module Qat =
                     |> Array.sum
 
                 float correct / float (max 1 vx.Length)
-            | None ->
-                let acc, _, _ = Train.evaluate (effective latent) vx vy
-                acc
+            | None -> (Train.evaluate (effective latent) vx vy).Accuracy
 
         let rng = Random(cfg.Seed)
         let order = Array.init samples.Length id

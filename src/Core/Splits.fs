@@ -150,3 +150,69 @@ module Splits =
                 |> Array.map (snd >> fst))
             |> Array.concat
             |> Array.sort
+
+    /// Places for `count` among parts of the given sizes (count <= their sum): each part its exact share
+    /// size * count / total rounded down, the places left to the largest remainders, ties in the order `rank` gives
+    /// (a lower rank first).
+    let private largestRemainder (sizes: int[]) (count: int) (rank: int[]) : int[] =
+        let total = Array.sum sizes |> int64
+
+        if total = 0L then
+            Array.zeroCreate sizes.Length
+        else
+            let share (k: int) = int64 sizes[k] * int64 count
+            let quota = Array.init sizes.Length (fun k -> int (share k / total))
+            let left = count - Array.sum quota
+
+            Array.init sizes.Length id
+            |> Array.sortBy (fun k -> -(share k % total), rank[k])
+            |> Array.take left
+            |> Array.iter (fun k -> quota[k] <- quota[k] + 1)
+
+            quota
+
+    /// At most `count` sample indices, ascending, stratified by class and then by group (subject) within each
+    /// class: classes get places in proportion to their size, and each class's places go to its groups in
+    /// proportion to theirs (largest remainders, ties broken in a seeded random order, so a small draw does not
+    /// favour the first subjects); within a (class, group) cell the samples are a seeded random choice. All indices
+    /// when there are no more than `count`.
+    let stratifiedByClassAndGroup (count: int) (seed: int) (labels: int[]) (groups: int[]) : int[] =
+        if labels.Length <> groups.Length then
+            invalidArg "groups" $"{labels.Length} labels but {groups.Length} group ids"
+
+        let n = labels.Length
+
+        if count >= n then
+            Array.init n id
+        else
+            let rng = Random(seed)
+            let ranks (k: int) = Array.init k (fun _ -> rng.Next())
+
+            let classes =
+                Array.init n id
+                |> Array.groupBy (fun i -> labels[i])
+                |> Array.sortBy fst
+                |> Array.map snd
+
+            let classQuota =
+                largestRemainder (classes |> Array.map Array.length) (max count 0) (ranks classes.Length)
+
+            classes
+            |> Array.mapi (fun c members ->
+                let cells =
+                    members
+                    |> Array.groupBy (fun i -> groups[i])
+                    |> Array.sortBy fst
+                    |> Array.map snd
+
+                let quota =
+                    largestRemainder (cells |> Array.map Array.length) classQuota[c] (ranks cells.Length)
+
+                cells
+                |> Array.mapi (fun k xs ->
+                    // One draw per sample in index order, so the choice depends only on the seed and the data.
+                    let keys = xs |> Array.map (fun _ -> rng.Next())
+                    Array.zip keys xs |> Array.sortBy fst |> Array.take quota[k] |> Array.map snd)
+                |> Array.concat)
+            |> Array.concat
+            |> Array.sort

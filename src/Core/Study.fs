@@ -47,6 +47,9 @@ type StudyFold = {
     Pruned: float
     Fp32Epochs: int
     QatEpochs: int
+    /// Labels of the fold's test samples and the integer ternary model's predictions of them.
+    Truth: int[]
+    TernaryPredicted: int[]
     Seconds: float
 }
 
@@ -58,6 +61,9 @@ type StudyResult = {
     MeanFp32MacroF1: float
     MeanTernaryMacroF1: float
     MeanSparsity: float
+    /// The final models: each fold's integer ternary model on its own test subjects, predictions pooled (every
+    /// sample predicted once, by the model that never saw its subject).
+    TernaryMetrics: ClassMetrics
     Seconds: float
 }
 
@@ -91,35 +97,6 @@ module Study =
         Augment = None
     }
 
-    /// Accuracy and macro F1 (over classes present in truth or predictions, as Train.evaluate) of predictions.
-    let metrics (classes: int) (labels: int[]) (predicted: int[]) : float * float =
-        if labels.Length <> predicted.Length then
-            invalidArg "predicted" $"{labels.Length} labels but {predicted.Length} predictions"
-
-        let confusion = Array2D.zeroCreate<int> classes classes
-
-        Array.iter2
-            (fun t p ->
-                if t < 0 || t >= classes || p < 0 || p >= classes then
-                    invalidArg "labels" $"label {t} or prediction {p} is outside 0..{classes - 1}"
-
-                confusion[t, p] <- confusion[t, p] + 1)
-            labels
-            predicted
-
-        let correct = Seq.init classes (fun c -> confusion[c, c]) |> Seq.sum
-
-        let f1s = [
-            for c in 0 .. classes - 1 do
-                let truth = Seq.init classes (fun p -> confusion[c, p]) |> Seq.sum
-                let pred = Seq.init classes (fun t -> confusion[t, c]) |> Seq.sum
-
-                if truth + pred > 0 then
-                    yield 2.0 * float confusion[c, c] / float (truth + pred)
-        ]
-
-        float correct / float (max 1 labels.Length), (if f1s.IsEmpty then 0.0 else List.average f1s)
-
     /// Class predictions of the integer model: inputs quantized with Lower.quantizeInput, run by Runner.RunBatch
     /// (optimised kernels), Runner.Argmax of each int8 output.
     let predictInteger (model: IntModel) (threads: int) (samples: float32[][]) : int[] =
@@ -151,7 +128,6 @@ module Study =
         (progress: StudyProgress -> unit)
         : StudyFold * Model * IntModel =
         let watch = Stopwatch.StartNew()
-        let classes = data.Classes.Length
         let seed = cfg.Seed * 1000 + fold.Index
         let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
         let train = Dataset.pick fitIdx data
@@ -173,7 +149,7 @@ module Study =
                 (if validIdx.Length > 0 then Some valid else None)
                 (fun log -> progress (Fp32Step(fold.Index, log)))
 
-        let fp32Acc, fp32F1, _ = Train.evaluate fp32.Model testX testY
+        let fp32Metrics = Train.evaluate fp32.Model testX testY
 
         let qat =
             Qat.trainTernary
@@ -198,20 +174,22 @@ module Study =
             | Error e -> failwith $"fold {fold.Index}: lowering failed: {e}"
 
         let predicted = predictInteger im cfg.Threads testX
-        let tAcc, tF1 = metrics classes testY predicted
+        let ternaryMetrics = Metrics.compute data.Classes testY predicted
 
         let result = {
             Fold = fold.Index
             TrainSamples = fold.Train.Length
             TestSamples = fold.Test.Length
-            Fp32Accuracy = fp32Acc
-            Fp32MacroF1 = fp32F1
-            TernaryAccuracy = tAcc
-            TernaryMacroF1 = tF1
+            Fp32Accuracy = fp32Metrics.Accuracy
+            Fp32MacroF1 = fp32Metrics.MacroF1
+            TernaryAccuracy = ternaryMetrics.Accuracy
+            TernaryMacroF1 = ternaryMetrics.MacroF1
             Sparsity = ternarySparsity im
             Pruned = qat.Sparsity.Pruned
             Fp32Epochs = fp32.History.Length
             QatEpochs = qat.History.Length
+            Truth = testY
+            TernaryPredicted = predicted
             Seconds = watch.Elapsed.TotalSeconds
         }
 
@@ -257,5 +235,10 @@ module Study =
             MeanFp32MacroF1 = mean (fun r -> r.Fp32MacroF1)
             MeanTernaryMacroF1 = mean (fun r -> r.TernaryMacroF1)
             MeanSparsity = mean (fun r -> r.Sparsity)
+            TernaryMetrics =
+                Metrics.compute
+                    data.Classes
+                    (results |> List.map (fun r -> r.Truth) |> Array.concat)
+                    (results |> List.map (fun r -> r.TernaryPredicted) |> Array.concat)
             Seconds = total.Elapsed.TotalSeconds
         }

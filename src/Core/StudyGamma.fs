@@ -29,6 +29,8 @@ type GammaStudyRow = {
     MacroF1: float
     Accuracy: float
     PooledMacroF1: float
+    /// Metrics of all folds' predictions together (each fold's model on its own test subjects).
+    Pooled: ClassMetrics
     FoldMacroF1: float list
     Gamma: float[]
     Mu: float[]
@@ -96,7 +98,6 @@ module StudyGamma =
         (fold: SplitFold)
         (progress: GammaStudyProgress -> unit)
         =
-        let classes = data.Classes.Length
         let seed = cfg.Seed * 1000 + fold.Index
         let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
         let train = Dataset.pick fitIdx data
@@ -133,7 +134,8 @@ module StudyGamma =
                     progress (GammaEpochDone(fold.Index, m, bits, e)))
 
             let predicted = predict r.Model r.Stage testX
-            let acc, f1 = Study.metrics classes testY predicted
+            let metrics = Metrics.compute data.Classes testY predicted
+            let acc, f1 = metrics.Accuracy, metrics.MacroF1
             progress (GammaTrainingDone(fold.Index, m, bits, f1))
             (bits, m), (f1, acc, r.Stage, r.History.Length, testY, predicted))
 
@@ -155,7 +157,6 @@ module StudyGamma =
 
         let total = Stopwatch.StartNew()
         let perFold = folds |> List.map (fun f -> runFold cfg data f progress)
-        let classes = data.Classes.Length
 
         let rows =
             methods cfg.Bits
@@ -170,7 +171,7 @@ module StudyGamma =
                 let stages = results |> List.map (fun (_, _, s, _, _, _) -> s)
                 let labels = results |> List.map (fun (_, _, _, _, y, _) -> y) |> Array.concat
                 let predicted = results |> List.map (fun (_, _, _, _, _, p) -> p) |> Array.concat
-                let _, pooled = Study.metrics classes labels predicted
+                let pooled = Metrics.compute data.Classes labels predicted
                 let n = stages.Head.Gamma.Length
 
                 let meanOf (get: InputStage -> float[]) =
@@ -181,7 +182,8 @@ module StudyGamma =
                     Method = m
                     MacroF1 = List.average f1s
                     Accuracy = List.average accs
-                    PooledMacroF1 = pooled
+                    PooledMacroF1 = pooled.MacroF1
+                    Pooled = pooled
                     FoldMacroF1 = f1s
                     Gamma = meanOf (fun s -> s.Gamma)
                     Mu = meanOf (fun s -> s.Mu)

@@ -34,6 +34,9 @@ type PruneFoldRow = {
     /// Accuracy right after surgery and BN re-estimation, before fine-tuning.
     SurgeryAccuracy: float
     Reduction: ModelReduction
+    /// Labels of the fold's test samples and the fine-tuned pruned model's predictions of them.
+    Truth: int[]
+    Predicted: int[]
     Seconds: float
 }
 
@@ -53,6 +56,9 @@ type PruneRow = {
 type PruneStudyResult = {
     Rows: PruneRow list
     Folds: PruneFoldRow list
+    /// The final model: the last criterion at the last ratio (the table's last row), fine-tuned, each fold's model
+    /// on its own test subjects; metrics of the pooled predictions.
+    FinalMetrics: ClassMetrics
     Architecture: string
     Params: int
     Macs: int64
@@ -159,7 +165,7 @@ module StudyPrune =
                 (fun log -> progress (BaselineEpoch(fold.Index, log))))
                 .Model
 
-        let baseAcc, _, _ = Train.evaluate baseline testX testY
+        let baseAcc = (Train.evaluate baseline testX testY).Accuracy
         let calibration = Study.calibrationInputs data.Shape cfg.Calibration (fst train)
 
         [
@@ -172,7 +178,7 @@ module StudyPrune =
                         | Ok m -> m
                         | Error e -> failwith $"fold {fold.Index}: pruning failed: {e}"
 
-                    let surgeryAcc, _, _ = Train.evaluate pruned testX testY
+                    let surgeryAcc = (Train.evaluate pruned testX testY).Accuracy
 
                     let tuned =
                         (Train.fit
@@ -188,7 +194,8 @@ module StudyPrune =
                             ignore)
                             .Model
 
-                    let acc, _, _ = Train.evaluate tuned testX testY
+                    let predicted = Train.predict tuned testX
+                    let acc = (Metrics.compute data.Classes testY predicted).Accuracy
 
                     let row = {
                         Fold = fold.Index
@@ -198,6 +205,8 @@ module StudyPrune =
                         PrunedAccuracy = acc
                         SurgeryAccuracy = surgeryAcc
                         Reduction = Reduction.compare baseline tuned
+                        Truth = testY
+                        Predicted = predicted
                         Seconds = watch.Elapsed.TotalSeconds
                     }
 
@@ -255,9 +264,20 @@ module StudyPrune =
                     }
         ]
 
+        let lastCriterion = PruneCriteria.Criterion.name (List.last cfg.Criteria)
+        let lastRatio = List.last cfg.Ratios
+
+        let finals =
+            all |> List.filter (fun x -> x.Criterion = lastCriterion && x.Ratio = lastRatio)
+
         {
             Rows = rows
             Folds = all
+            FinalMetrics =
+                Metrics.compute
+                    data.Classes
+                    (finals |> List.map (fun x -> x.Truth) |> Array.concat)
+                    (finals |> List.map (fun x -> x.Predicted) |> Array.concat)
             Architecture = cfg.Architecture
             Params = Model.totalParams reference
             Macs = Model.totalMacs reference

@@ -60,6 +60,8 @@ type SearchStudyResult = {
     RStar: float option
     /// Full-validation accuracy of the final model (after repacking).
     Accuracy: float
+    /// Classification metrics of the final model on the whole validation set (its Accuracy is Accuracy).
+    FinalMetrics: ClassMetrics
     /// The final model: blocks dropped, weights pruned (zeros), dead channels repacked.
     Model: Model
     Repacked: Surgery.Repacked list
@@ -262,14 +264,11 @@ module StudySearch =
             (Train.fit trainCfg initial train None (fun log -> progress (SearchBaselineEpoch log))).Model
 
         let accuracyOn (idx: int[]) (model: Model) =
-            let a, _, _ =
-                Train.evaluate model (idx |> Array.map (fun i -> validX[i])) (idx |> Array.map (fun i -> validY[i]))
-
-            a
+            (Train.evaluate model (idx |> Array.map (fun i -> validX[i])) (idx |> Array.map (fun i -> validY[i])))
+                .Accuracy
 
         let fullValidation (model: Model) =
-            let a, _, _ = Train.evaluate model validX validY
-            a
+            (Train.evaluate model validX validY).Accuracy
 
         let baseAcc = fullValidation baseline
         let target = baseAcc - cfg.AllowedDrop
@@ -425,6 +424,7 @@ module StudySearch =
             BStar = bStar
             RStar = rStar
             Accuracy = accuracy
+            FinalMetrics = Train.evaluate final validX validY
             Model = final
             Repacked = repacked
             RepackUndone = undone

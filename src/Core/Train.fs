@@ -1356,41 +1356,23 @@ module Train =
             StoppedEarly = stopped
         }
 
-    /// Accuracy, macro F1 (over classes present in truth or predictions) and confusion matrix [truth, predicted]
-    /// of the model in inference mode (Forward.run).
-    let evaluate (model: Model) (samples: float32[][]) (labels: int[]) : float * float * int[,] =
+    /// The class each sample is predicted as by the model in inference mode (Forward.run, argmax).
+    let predict (model: Model) (samples: float32[][]) : int[] =
+        samples
+        |> Array.Parallel.map (fun x -> (Forward.run model (Tensor.ofArray model.Input x)).Data |> Tensor.argmax)
+
+    /// Classification metrics (Metrics.compute: accuracy, macro F1, per class, confusion) of the model in inference
+    /// mode against the labels.
+    let evaluate (model: Model) (samples: float32[][]) (labels: int[]) : ClassMetrics =
         if samples.Length <> labels.Length then
             invalidArg "labels" $"{samples.Length} samples but {labels.Length} labels"
 
         let k = (Model.shapes model |> List.last).Size
 
-        let predicted =
-            samples
-            |> Array.Parallel.map (fun x -> (Forward.run model (Tensor.ofArray model.Input x)).Data |> Tensor.argmax)
+        let names =
+            if model.Classes.Length = k then
+                model.Classes
+            else
+                List.init k string
 
-        let confusion = Array2D.zeroCreate<int> k k
-
-        Array.iter2
-            (fun t p ->
-                if t < 0 || t >= k then
-                    invalidArg "labels" $"label {t} is outside 0..{k - 1}"
-
-                confusion[t, p] <- confusion[t, p] + 1)
-            labels
-            predicted
-
-        let correct = Seq.init k (fun c -> confusion[c, c]) |> Seq.sum
-        let accuracy = float correct / float (max 1 samples.Length)
-
-        let f1s = [
-            for c in 0 .. k - 1 do
-                let tp = float confusion[c, c]
-                let truth = Seq.init k (fun p -> confusion[c, p]) |> Seq.sum
-                let pred = Seq.init k (fun t -> confusion[t, c]) |> Seq.sum
-
-                if truth + pred > 0 then
-                    yield 2.0 * tp / float (truth + pred)
-        ]
-
-        let macroF1 = if f1s.IsEmpty then 0.0 else List.average f1s
-        accuracy, macroF1, confusion
+        Metrics.compute names labels (predict model samples)

@@ -151,6 +151,7 @@ module Hil =
         session o firmware (fun client info cause ->
             let host = new Runner(o.Model, KernelMode.Optimized)
             let work = Collections.Generic.List<int64>()
+            let outputs = Array.zeroCreate<sbyte[]> o.Inputs.Length
             let mismatched = Collections.Generic.List<int>()
             let mutable first: Divergence option = None
             let mutable correct = 0
@@ -169,6 +170,7 @@ module Hil =
                         raise (HilFailure $"sample {i}: {cause e}")
 
                 work.Add(toWork info ticks)
+                outputs[i] <- output
 
                 match o.Labels with
                 | Some labels when Runner.Argmax(ReadOnlySpan<sbyte> output) = labels[i] -> correct <- correct + 1
@@ -248,6 +250,7 @@ module Hil =
                 LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
                 ElapsedSeconds = elapsed
                 FirmwareCached = firmware.Cached
+                Outputs = outputs
             })
 
     /// The zero point of layer k's output (flatten layers keep their input's).
@@ -335,6 +338,7 @@ module Hil =
             let mutable maxDiff = 0
             let mutable correct = 0
             let mutable correctUnsplit = 0
+            let outputs = Array.zeroCreate<sbyte[]> n
             // Frames of the current group: index, host prefix output, unsplit logits.
             let pending = Collections.Generic.List<int * sbyte[] * sbyte[]>()
             let sw = Stopwatch.StartNew()
@@ -406,6 +410,7 @@ module Hil =
                 |> Array.iteri (fun j (i, _, unsplit) ->
                     let out = host.RunSuffix(k, ReadOnlySpan<sbyte> decoded[j])
                     let top = Runner.Argmax(ReadOnlySpan<sbyte> out)
+                    outputs[i] <- out
 
                     if top = Runner.Argmax(ReadOnlySpan<sbyte> unsplit) then
                         agree <- agree + 1
@@ -482,6 +487,7 @@ module Hil =
                 LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
                 ElapsedSeconds = elapsed
                 FirmwareCached = firmware.Cached
+                Outputs = outputs
             }
 
             let splitReport = {

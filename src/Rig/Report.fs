@@ -44,6 +44,9 @@ type HilReport = {
     LinkBytesPerSecond: float
     ElapsedSeconds: float
     FirmwareCached: bool
+    /// The device's output (logits) of every sample, in order; for a split run, the split result's (device
+    /// prefix, decoded stream, host suffix).
+    Outputs: sbyte[][]
 }
 
 /// What a split run adds to the HIL report: the device ran layers 0..Split-1 and the encoder, the host the rest.

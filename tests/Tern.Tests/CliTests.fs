@@ -23,6 +23,36 @@ let tern (args: string list) : int * string * string =
 
 let json (text: string) = JsonDocument.Parse(text).RootElement
 
+/// The contract's metric keys: accuracy, macro_f1, per_class (one per class), confusion (k x k, rows summing to
+/// the supports, all to the samples).
+let hasMetrics (j: JsonElement) (classes: int) (samples: int) =
+    Assert.That(j.GetProperty("accuracy").GetDouble(), Is.InRange(0.0, 1.0))
+    Assert.That(j.GetProperty("macro_f1").GetDouble(), Is.InRange(0.0, 1.0))
+    let perClass = j.GetProperty("per_class").EnumerateArray() |> Seq.toArray
+    Assert.That(perClass.Length, Is.EqualTo classes)
+    let c = j.GetProperty("confusion")
+    Assert.That(c.GetProperty("classes").GetArrayLength(), Is.EqualTo classes)
+
+    let rows =
+        c.GetProperty("matrix").EnumerateArray()
+        |> Seq.map (fun r -> r.EnumerateArray() |> Seq.map (fun x -> x.GetInt32()) |> Seq.toArray)
+        |> Seq.toArray
+
+    Assert.That(rows.Length, Is.EqualTo classes)
+    Assert.That(rows |> Array.sumBy Array.sum, Is.EqualTo samples)
+
+    for k in 0 .. classes - 1 do
+        let p = perClass[k]
+        let name = (c.GetProperty("classes")[k]).GetString()
+        Assert.That(p.GetProperty("class").GetString(), Is.EqualTo name)
+        Assert.That(p.GetProperty("support").GetInt32(), Is.EqualTo(Array.sum rows[k]))
+
+        for key in [ "precision"; "recall"; "f1" ] do
+            Assert.That(p.GetProperty(key).GetDouble(), Is.InRange(0.0, 1.0), key)
+
+    let correct = Seq.init classes (fun k -> rows[k][k]) |> Seq.sum
+    Assert.That(j.GetProperty("accuracy").GetDouble(), Is.EqualTo(float correct / float samples).Within(1e-12))
+
 /// Runs an integer model on random inputs with --check: it must exit 0 with no disagreement between the runtimes.
 let runsBitExact (model: string) (samples: int) =
     let code, out, err =
@@ -415,6 +445,9 @@ type CliTests() =
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
         Assert.That(j.GetProperty("folds").GetArrayLength(), Is.EqualTo 2)
+        // The final model: both folds' ternary models on their test subjects, every sample once.
+        hasMetrics j 5 40
+        Assert.That(j.GetProperty("final_model").GetString(), Does.Contain "pooled")
 
         Assert.That(
             HtmlReportTests.chartIds (path "ternary.html"),
@@ -498,6 +531,8 @@ type CliTests() =
         Assert.That(code, Is.EqualTo 0, err)
         let rows = (json out).GetProperty("rows")
         Assert.That(rows.GetArrayLength(), Is.EqualTo 2)
+        hasMetrics (json out) 5 60
+        Assert.That((json out).GetProperty("final_model").GetString(), Does.StartWith "low at ratio 0.7")
         Assert.That(HtmlReportTests.chartIds (path "prune.html"), Is.SupersetOf [ "prune-accuracy"; "prune-reduction" ])
 
         for r in rows.EnumerateArray() do
@@ -534,6 +569,7 @@ type CliTests() =
 
         Assert.That(code, Is.EqualTo 0, err)
         let j = json out
+        hasMetrics j 5 (j.GetProperty("validation_samples").GetInt32())
         Assert.That(HtmlReportTests.chartIds (path "search.html"), Is.SupersetOf [ "search-blocks"; "search-sparsity" ])
 
         for key in
@@ -742,6 +778,15 @@ type CliTests() =
             Assert.That(r.GetProperty("macro_f1").GetDouble(), Is.InRange(0.0, 1.0))
             Assert.That(r.GetProperty("accuracy").GetDouble(), Is.InRange(0.0, 1.0))
 
+        // The final model is the last row's, its pooled macro-F1 the row's.
+        hasMetrics j 2 48
+        Assert.That(j.GetProperty("final_model").GetString(), Does.StartWith "gamma-per-axis at 2 bits")
+
+        Assert.That(
+            j.GetProperty("macro_f1").GetDouble(),
+            Is.EqualTo(rows[3].GetProperty("pooled_macro_f1").GetDouble()).Within(1e-12)
+        )
+
         let g = j.GetProperty("gamma").GetProperty("2")
         Assert.That(g.GetProperty("gamma-global").ValueKind, Is.EqualTo JsonValueKind.Number)
         Assert.That(g.GetProperty("gamma-per-axis").GetArrayLength(), Is.EqualTo 3)
@@ -815,6 +860,13 @@ type CliTests() =
         Assert.That(j.GetProperty("frames").GetInt32(), Is.EqualTo 40)
         Assert.That(j.GetProperty("streams").GetInt32(), Is.EqualTo 2)
         Assert.That(j.GetProperty("baseline_accuracy").GetDouble(), Is.InRange(0.0, 1.0))
+        hasMetrics j 2 40
+
+        Assert.That(
+            j.GetProperty("accuracy").GetDouble(),
+            Is.EqualTo(j.GetProperty("baseline_accuracy").GetDouble()).Within(1e-12)
+        )
+
         let rows = j.GetProperty("rows").EnumerateArray() |> Seq.toList
         Assert.That(rows, Has.Length.EqualTo(1 + 9 * 2))
         Assert.That(rows.Head.GetProperty("method").GetString(), Is.EqualTo "raw float")

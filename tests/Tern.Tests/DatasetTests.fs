@@ -228,3 +228,89 @@ let ``a subject id past the name table, or a repeated name, is rejected naming t
         | Error e -> Assert.That(e, Does.Contain("sample 1").And.Contain("subject id 4"))
     finally
         Directory.Delete(dir, true)
+
+[<Property(MaxTest = 30)>]
+let ``the fingerprint survives saving and loading and ignores the source text and augmentation`` () =
+    Prop.forAll datasets (fun d ->
+        let dir = tempDir ()
+
+        try
+            Dataset.save dir d
+
+            match Dataset.load dir with
+            | Error e -> failwith e
+            | Ok back ->
+                let fp = Dataset.fingerprint d
+
+                fp = Dataset.fingerprint back
+                && fp =
+                    Dataset.fingerprint {
+                        d with
+                            Source = "elsewhere"
+                            Augment = TimeShift
+                    }
+                && fp.Length = 64
+        finally
+            if Directory.Exists dir then
+                Directory.Delete(dir, true))
+
+[<Property(MaxTest = 100)>]
+let ``the fingerprint names subjects by name, not by id`` () =
+    Prop.forAll datasets (fun d ->
+        // The same subjects, numbered the other way round.
+        let names =
+            d.Subjects
+            |> Array.distinct
+            |> Array.sort
+            |> Array.map (Dataset.subjectName d)
+            |> Array.rev
+
+        let renumbered = {
+            d with
+                SubjectNames = List.ofArray names
+                Subjects = d.Subjects |> Array.map (fun s -> Array.IndexOf(names, Dataset.subjectName d s))
+        }
+
+        Dataset.fingerprint renumbered = Dataset.fingerprint d)
+
+[<Property(MaxTest = 100)>]
+let ``the fingerprint changes with a sample value, a label, a subject, a class name or the shape`` () =
+    Prop.forAll datasets (fun d ->
+        let fp = Dataset.fingerprint d
+        let n = d.Samples.Length
+
+        let changed = [
+            if n > 0 then
+                let samples = d.Samples |> Array.map Array.copy
+                samples[n - 1][0] <- samples[n - 1][0] + 1.0f
+                { d with Samples = samples }
+
+                {
+                    d with
+                        Labels = d.Labels |> Array.mapi (fun i l -> if i = 0 then (l + 1) % 7 + 7 else l)
+                }
+
+                {
+                    d with
+                        SubjectNames = []
+                        Subjects = d.Subjects |> Array.mapi (fun i s -> if i = 0 then 70000 else s)
+                }
+            {
+                d with
+                    Classes = d.Classes @ [ "extra" ]
+            }
+            {
+                d with
+                    Classes = (List.head d.Classes + "x") :: List.tail d.Classes
+            }
+            // The same values read as another shape: H and W swapped (the same data set when H = W).
+            {
+                d with
+                    Shape = Shape3(d.Shape.W, d.Shape.H, d.Shape.C)
+            }
+        ]
+
+        // Fingerprints do not validate: out-of-range labels and ids still hash, and differ.
+        changed
+        |> List.filter (fun x -> x <> d)
+        |> List.forall (fun x -> Dataset.fingerprint x <> fp))

@@ -30,6 +30,7 @@ let private sample = {
     LinkBytesPerSecond = 30000.0
     ElapsedSeconds = 1.5
     FirmwareCached = false
+    Outputs = [||]
 }
 
 [<Test>]

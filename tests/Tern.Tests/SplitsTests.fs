@@ -127,3 +127,68 @@ let ``a stratified subset has the asked size, keeps each class's share within on
              && sharesKept
              && Splits.stratifiedSubset count 5 labels = pick)
             |> Prop.classify (count < n) "a proper subset"))
+
+[<Property(MaxTest = 200)>]
+let ``a class-and-subject stratified subset gives classes, and subjects within a class, their shares`` () =
+    Prop.forAll samples (fun (labels, groups) ->
+        let n = labels.Length
+
+        Prop.forAll (Arb.fromGen (Gen.choose (1, n))) (fun count ->
+            let picked = Splits.stratifiedByClassAndGroup count 7 labels groups
+            let countOf (f: int -> bool) (ix: int[]) = ix |> Array.filter f |> Array.length
+
+            let within (k: int) (exact: float) =
+                float k >= floor exact && float k <= ceil exact
+
+            // Each class gets its exact share rounded down or up (largest remainders); within a class, each
+            // subject its share of the class's places.
+            let fair =
+                labels
+                |> Array.distinct
+                |> Array.forall (fun c ->
+                    let size = countOf (fun i -> labels[i] = c) [| 0 .. n - 1 |]
+                    let got = countOf (fun i -> labels[i] = c) picked
+
+                    within got (float size * float count / float n)
+                    && groups
+                       |> Array.distinct
+                       |> Array.forall (fun g ->
+                           let cell = countOf (fun i -> labels[i] = c && groups[i] = g) [| 0 .. n - 1 |]
+                           let k = countOf (fun i -> labels[i] = c && groups[i] = g) picked
+                           within k (float cell * float got / float size)))
+
+            (picked.Length = count
+             && Array.distinct picked = picked
+             && Array.sort picked = picked
+             && fair
+             && Splits.stratifiedByClassAndGroup count 7 labels groups = picked)
+            |> Prop.classify (count = n) "everything"
+            |> Prop.classify (count < (Array.distinct (Array.zip labels groups)).Length) "fewer samples than cells"))
+
+[<Test>]
+let ``a class-and-subject stratified subset is not the first samples and depends on the seed`` () =
+    // Two subjects of 50 samples each, classes cycling: the first 20 are subject 0 only.
+    let labels = Array.init 100 (fun i -> i % 5)
+    let groups = Array.init 100 (fun i -> i / 50)
+    let a = Splits.stratifiedByClassAndGroup 20 1 labels groups
+    let b = Splits.stratifiedByClassAndGroup 20 2 labels groups
+    Assert.That(a |> Array.filter (fun i -> groups[i] = 1) |> Array.length, Is.EqualTo 10)
+    Assert.That(a |> Array.countBy (fun i -> labels[i]) |> Array.map snd, Is.All.EqualTo 4)
+    Assert.That(a, Is.Not.EqualTo<int[]>([| 0..19 |]))
+    Assert.That(b, Is.Not.EqualTo<int[]>(a))
+
+[<Test>]
+let ``a draw smaller than the cells spreads over subjects with the seed, not onto the first ones`` () =
+    // 5 subjects x 5 classes, 4 samples each, subject-major order; 5 places: one per class.
+    let labels = Array.init 100 (fun i -> i % 5)
+    let groups = Array.init 100 (fun i -> i / 20)
+
+    let subjects =
+        [ 1..10 ]
+        |> List.collect (fun seed ->
+            let picked = Splits.stratifiedByClassAndGroup 5 seed labels groups
+            Assert.That(picked |> Array.map (fun i -> labels[i]) |> Array.sort, Is.EqualTo<int[]>([| 0..4 |]))
+            picked |> Array.map (fun i -> groups[i]) |> List.ofArray)
+        |> List.distinct
+
+    Assert.That(subjects.Length, Is.EqualTo 5)

@@ -445,9 +445,9 @@ let ``A tiny learnable problem is learnt with SGD and with Adam`` () =
         }
 
         let result = Train.fit cfg (small 5) train None quiet
-        let acc, f1, _ = Train.evaluate result.Model (fst train) (snd train)
-        Assert.That(acc, Is.GreaterThan(0.95), $"{name}: train accuracy")
-        Assert.That(f1, Is.GreaterThan(0.95), $"{name}: macro F1")
+        let m = Train.evaluate result.Model (fst train) (snd train)
+        Assert.That(m.Accuracy, Is.GreaterThan(0.95), $"{name}: train accuracy")
+        Assert.That(m.MacroF1, Is.GreaterThan(0.95), $"{name}: macro F1")
         Assert.That(result.History.Length, Is.EqualTo 4)
         Assert.That((List.last result.History).TrainAccuracy, Is.GreaterThan(0.9), $"{name}: last epoch's accuracy")
 
@@ -479,7 +479,7 @@ let ``Early stopping restores the best epoch`` () =
         Train.fit { cfg with Epochs = 1; Patience = None } (small 7) (xs, ys) None quiet
 
     Assert.That(bytesOf result.Model, Is.EqualTo<byte[]>(bytesOf one.Model))
-    let acc, _, _ = Train.evaluate result.Model (fst valid) (snd valid)
+    let acc = (Train.evaluate result.Model (fst valid) (snd valid)).Accuracy
     Assert.That(acc, Is.EqualTo(result.History.Head.ValidAccuracy.Value).Within(1e-9))
 
 [<Test>]
@@ -605,12 +605,13 @@ let ``Evaluate gives accuracy, macro F1 and the confusion matrix`` () =
         Meta = Map.empty
     }
 
-    let acc, f1, confusion =
+    let m =
         Train.evaluate model [| [| 1.0f; 0.0f |]; [| 0.0f; 1.0f |]; [| 1.0f; 0.0f |] |] [| 0; 1; 1 |]
 
-    Assert.That(acc, Is.EqualTo(2.0 / 3.0).Within(1e-12))
-    Assert.That(f1, Is.EqualTo(2.0 / 3.0).Within(1e-12))
-    Assert.That(confusion, Is.EqualTo(array2D [ [ 1; 0 ]; [ 1; 1 ] ]))
+    Assert.That(m.Accuracy, Is.EqualTo(2.0 / 3.0).Within(1e-12))
+    Assert.That(m.MacroF1, Is.EqualTo(2.0 / 3.0).Within(1e-12))
+    Assert.That(m.Confusion, Is.EqualTo<int[][]>([| [| 1; 0 |]; [| 1; 1 |] |]))
+    Assert.That(m.Classes, Is.EqualTo<string list>([ "a"; "b" ]))
 
 [<Test>]
 let ``The weight transform is applied in the forward pass with a straight-through gradient`` () =
@@ -692,7 +693,8 @@ let ``Throughput of naive and optimised training on the default model`` () =
         Train.fit cfg model (xs, labels) None (fun l ->
             printfn $"epoch {l.Epoch}: loss {l.TrainLoss:F4} acc {l.TrainAccuracy:F3} {l.Seconds:F2}s")
 
-    let acc, f1, _ = Train.evaluate result.Model xs labels
+    let m = Train.evaluate result.Model xs labels
+    let acc, f1 = m.Accuracy, m.MacroF1
     printfn $"default model, 320 samples, 3 epochs in {sw.Elapsed.TotalSeconds:F1}s: accuracy {acc:F3} macro F1 {f1:F3}"
 
 /// Helpers of the activation-quantization tests.
