@@ -142,6 +142,9 @@ let hil (args: ParseResults<HilArgs>) =
             args.Contains HilArgs.Codec_Quant
         ]
 
+        if args.Contains HilArgs.Profile && args.Contains HilArgs.Split then
+            raise (BadInput "--profile times the whole model's layers: it does not apply with --split")
+
         match args.TryGetResult HilArgs.Split with
         | None ->
             if List.contains true codecArgs then
@@ -195,25 +198,32 @@ let hil (args: ParseResults<HilArgs>) =
                 }
             }
 
-    let report, split =
+    let report, split, profile =
         try
             match splitOptions with
             | None ->
-                Progress.run $"{board.Name}: device vs host" samples (fun tick -> Tern.Rig.Hil.run (hilOptions tick)),
-                None
+                let r, p =
+                    Progress.run $"{board.Name}: device vs host" samples (fun tick ->
+                        Tern.Rig.Hil.runProfiled (hilOptions tick) (args.Contains HilArgs.Profile))
+
+                r, None, p
             | Some so ->
                 let r, s =
                     Progress.run $"{board.Name}: split {so.Split}, device prefix + encoder vs host" samples (fun tick ->
                         Tern.Rig.Hil.runSplit (hilOptions tick) so)
 
-                r, Some s
+                r, Some s, None
         with Tern.Rig.HilFailure msg ->
             raise (Failure msg)
 
     let render () =
-        match split with
-        | Some s -> Tern.Rig.Report.renderSplit report s
-        | None -> Tern.Rig.Report.render report
+        match split, profile with
+        | Some s, _ -> Tern.Rig.Report.renderSplit report s
+        | None, Some p ->
+            let o = (Tern.Rig.Report.toJson report).AsObject()
+            Tern.Rig.Profile.addJson o p
+            o.ToJsonString(Text.Json.JsonSerializerOptions(WriteIndented = true))
+        | None, None -> Tern.Rig.Report.render report
 
     args.TryGetResult HilArgs.Report
     |> Option.iter (fun p -> Tern.Rig.Report.writeAtomic p (render ()))
@@ -293,6 +303,7 @@ let hil (args: ParseResults<HilArgs>) =
         | None -> ()
 
         AnsiConsole.Write table
+        profile |> Option.iter ProfileTable.write
 
     if report.Mismatches > 0 then
         raise (Failure $"{report.Mismatches} of {report.Samples} samples differ between device and host")
