@@ -184,25 +184,21 @@ __attribute__((noinline)) static uint32_t profile_prefix(int last, uint32_t repe
 
 static void on_profile(uint16_t seq, const uint8_t *body, uint16_t len)
 {
-    uint32_t ticks[TERN_MODEL_LAYER_COUNT + 1];
-    uint8_t head[8], word[4];
-    uint16_t repeats;
+    uint32_t ticks[TERN_MODEL_LAYER_COUNT + 1], detail;
+    uint8_t head[TERN_PROFILE_DATA_PREFIX], word[4];
+    uint16_t repeats = 0;
     int last, failed = 0;
+    tern_error_t bad = tern_profile_parse(body, len, &repeats, &detail);
     tern_tx_t tx;
-    if (len != 2) {
-        send_error(seq, TERN_ERR_BAD_BODY, 2);
-        return;
-    }
-    repeats = tern_get_u16(body);
-    if (repeats < 1 || repeats > TERN_PROFILE_MAX_REPEATS) {
-        send_error(seq, TERN_ERR_BAD_REPEATS, TERN_PROFILE_MAX_REPEATS);
+    if (bad != TERN_OK) {
+        send_error(seq, (uint8_t)bad, detail);
         return;
     }
     if (!have_inference) {
         send_error(seq, TERN_ERR_NO_INFERENCE, 0);
         return;
     }
-    if (8u + 4u * TERN_MODEL_LAYER_COUNT > tern_rx_max_body(&rx)) {
+    if (TERN_PROFILE_DATA_PREFIX + 4u * TERN_MODEL_LAYER_COUNT > tern_rx_max_body(&rx)) {
         send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }
@@ -211,10 +207,9 @@ static void on_profile(uint16_t seq, const uint8_t *body, uint16_t len)
         send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }
-    tern_put_u16(head, TERN_MODEL_LAYER_COUNT);
-    tern_put_u16(head + 2, repeats);
-    tern_put_u32(head + 4, ticks[0]);
-    tern_tx_begin(&tx, uart_write, 0, TERN_MSG_PROFILE_DATA, seq, (uint16_t)(8u + 4u * TERN_MODEL_LAYER_COUNT));
+    tern_profile_data_head(head, TERN_MODEL_LAYER_COUNT, repeats, ticks[0]);
+    tern_tx_begin(&tx, uart_write, 0, TERN_MSG_PROFILE_DATA, seq,
+                  (uint16_t)(TERN_PROFILE_DATA_PREFIX + 4u * TERN_MODEL_LAYER_COUNT));
     tern_tx_put(&tx, head, sizeof head);
     for (last = 0; last < (int)TERN_MODEL_LAYER_COUNT; last++) {
         tern_put_u32(word, ticks[last + 1]);

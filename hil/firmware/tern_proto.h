@@ -156,4 +156,14 @@ int tern_tx_end(tern_tx_t *tx);
  * (TERN_FRAME_MAX(body_len) always does; out may then be partly written) or body_len exceeds TERN_MAX_BODY. */
 size_t tern_frame_encode(uint8_t type, uint16_t seq, const uint8_t *body, uint16_t body_len, uint8_t *out, size_t cap);
 
+/* ---- PROFILE (docs/protocol.md: per-layer work) ---- */
+#define TERN_PROFILE_BODY_BYTES 2u
+#define TERN_PROFILE_DATA_PREFIX 8u /* PROFILE_DATA bytes before the per-prefix ticks */
+/* Checks a PROFILE body: TERN_OK and *repeats; TERN_ERR_BAD_BODY (*detail = 2) for a body of another size;
+ * TERN_ERR_BAD_REPEATS (*detail = TERN_PROFILE_MAX_REPEATS) for repeats outside 1..TERN_PROFILE_MAX_REPEATS. */
+tern_error_t tern_profile_parse(const uint8_t *body, size_t len, uint16_t *repeats, uint32_t *detail);
+/* Writes PROFILE_DATA's first TERN_PROFILE_DATA_PREFIX bytes: u16 layer count, u16 repeats, u32 base ticks (the
+ * layer count's u32 prefix ticks follow). */
+void tern_profile_data_head(uint8_t *out, uint16_t layers, uint16_t repeats, uint32_t base_ticks);
+
 #endif

@@ -133,8 +133,9 @@ public sealed class DeviceClient : IDisposable
     /// </summary>
     public ProfileDataMessage Profile(int repeats)
     {
-        if (repeats is < 1 or > ProfileMessage.MaxRepeats) throw new ArgumentOutOfRangeException(nameof(repeats), repeats, $"must be in 1..{ProfileMessage.MaxRepeats}");
-        var reply = (ProfileDataMessage)Request(new ProfileMessage((ushort)repeats), MessageType.ProfileData);
+        var request = new ProfileMessage((ushort)Math.Clamp(repeats, 0, ushort.MaxValue));
+        if (request.Repeats != repeats || !request.InRange) throw new ArgumentOutOfRangeException(nameof(repeats), repeats, $"must be in 1..{ProfileMessage.MaxRepeats}");
+        var reply = (ProfileDataMessage)Request(request, MessageType.ProfileData);
         if (reply.Repeats != repeats || (Info is { } info && reply.PrefixTicks.Length != info.LayerCount))
             throw new ProtocolException(ErrorCode.BadBody, (uint)(ProfileDataMessage.PrefixBytes + 4 * reply.PrefixTicks.Length),
                 $"PROFILE_DATA answers {reply.Repeats} repeats of {reply.PrefixTicks.Length} layers; asked {repeats} repeats of {Info?.LayerCount} layers");

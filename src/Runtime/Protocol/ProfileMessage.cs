@@ -14,6 +14,9 @@ public sealed record ProfileMessage(ushort Repeats) : IMessage
 
     public MessageType Type => MessageType.Profile;
 
+    /// <summary>Whether a device takes these repeats (else it answers BAD_REPEATS with <see cref="MaxRepeats"/>).</summary>
+    public bool InRange => Repeats is >= 1 and <= MaxRepeats;
+
     public byte[] EncodeBody() => new BodyWriter().U16(Repeats).ToArray();
 
     /// <summary>Parses a PROFILE body; a body not of 2 bytes is BAD_BODY with detail 2.</summary>
