@@ -142,9 +142,12 @@ module FirmwareMap =
                 let b = uint64 (BitConverter.ToUInt32(section, at))
                 let e = uint64 (BitConverter.ToUInt32(section, at + 4))
 
-                if b = 0UL && e = 0UL then List.rev acc
-                elif b = 0xFFFFFFFFUL then go (at + 8) e acc
-                else go (at + 8) baseAddress ((baseAddress + b, baseAddress + e) :: acc)
+                if b = 0UL && e = 0UL then
+                    List.rev acc
+                elif b = 0xFFFFFFFFUL then
+                    go (at + 8) e acc
+                else
+                    go (at + 8) baseAddress ((baseAddress + b, baseAddress + e) :: acc)
 
         if offset > uint64 Int32.MaxValue then
             []
@@ -218,7 +221,8 @@ module FirmwareMap =
             |> Option.defaultValue 0UL
 
         let hasCode (die: DwarfDIE) =
-            attribute die DwarfAttributeKind.LowPC |> Option.exists (fun a -> a.ValueAsU64 <> 0UL)
+            attribute die DwarfAttributeKind.LowPC
+            |> Option.exists (fun a -> a.ValueAsU64 <> 0UL)
             || (attribute die DwarfAttributeKind.Ranges).IsSome
 
         // Layer code gcc inlined into other functions (the driver), as (layer, host function, bytes). Out-of-line
@@ -302,7 +306,9 @@ module FirmwareMap =
                     |> List.sumBy (fun f -> int64 f.Size)
 
                 let inlinedHere =
-                    inlined |> List.filter (fun (l, _, _) -> l = i) |> List.sumBy (fun (_, _, b) -> b)
+                    inlined
+                    |> List.filter (fun (l, _, _) -> l = i)
+                    |> List.sumBy (fun (_, _, b) -> b)
 
                 let kernel = kernels[i]
                 let shared = kernel <> "" && (users kernel).Length > 1
@@ -346,7 +352,8 @@ module FirmwareMap =
 
             for source, fs in unitFunctions do
                 let isKernelSource =
-                    source.Replace('\\', '/').Contains "/kernels/" && not (kernelUnits.Contains source)
+                    source.Replace('\\', '/').Contains "/kernels/"
+                    && not (kernelUnits.Contains source)
 
                 let bytes = fs |> List.sumBy (fun f -> int64 f.Size)
 

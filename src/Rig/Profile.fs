@@ -133,7 +133,11 @@ module Profile =
 
     /// Adds `layers` (one object per layer) and `profile` (the totals) to a HIL report's JSON object.
     let addJson (o: JsonObject) (p: ProfileReport) : unit =
-        let perMac = if p.Unit = "cycles" then "cycles_per_mac" else "instructions_per_mac"
+        let perMac =
+            if p.Unit = "cycles" then
+                "cycles_per_mac"
+            else
+                "instructions_per_mac"
 
         o["layers"] <-
             JsonArray(
@@ -143,7 +147,10 @@ module Profile =
                     j["index"] <- node l.Index
                     j["name"] <- node l.Name
                     j["kind"] <- node l.Kind
-                    j["output_shape"] <- JsonArray([| node l.OutputShape.H; node l.OutputShape.W; node l.OutputShape.C |])
+
+                    j["output_shape"] <-
+                        JsonArray([| node l.OutputShape.H; node l.OutputShape.W; node l.OutputShape.C |])
+
                     j["macs"] <- node l.Macs
                     j[p.Unit] <- node l.Work
 

@@ -16,14 +16,26 @@ open Tern.Rig
 /// What a device with a counter of `perTick` work units per tick reports for layers of exact work `layers`: each
 /// window starts at a random phase of the counter and holds `overhead` units of timing besides R runs of the prefix
 /// (each run also pays `call` units, the base run only that).
-let private simulate (perTick: int64) (repeats: int) (call: int64) (overhead: int64) (phases: int64[]) (layers: int64[]) =
+let private simulate
+    (perTick: int64)
+    (repeats: int)
+    (call: int64)
+    (overhead: int64)
+    (phases: int64[])
+    (layers: int64[])
+    =
     let window (k: int) (work: int64) =
         let phase = phases[k % phases.Length] % perTick
         let ticks = (phase + overhead + int64 repeats * work) / perTick - phase / perTick
         uint32 ticks
 
     let prefixes = Array.scan (+) call layers
-    ProfileDataMessage(uint16 repeats, window 0 prefixes[0], Array.init layers.Length (fun k -> window (k + 1) prefixes[k + 1]))
+
+    ProfileDataMessage(
+        uint16 repeats,
+        window 0 prefixes[0],
+        Array.init layers.Length (fun k -> window (k + 1) prefixes[k + 1])
+    )
 
 let private caseGen =
     gen {
@@ -76,7 +88,10 @@ let ``repeats: more than 4 ticks' work, at least 8, at most 4096, and R inferenc
         let ticks = float r * float work / perTick
         let exact = float r > 4.0 * perTick && r >= 8
 
-        (r >= 1 && r <= 4096 && ticks < 2.0 ** 31.0 && (exact || float r * 2.0 * max 1.0 (float work / perTick) > 2.0 ** 30.0))
+        (r >= 1
+         && r <= 4096
+         && ticks < 2.0 ** 31.0
+         && (exact || float r * 2.0 * max 1.0 (float work / perTick) > 2.0 ** 30.0))
         |> Prop.label $"R {r}, {ticks} ticks")
 
 [<Test>]
@@ -117,11 +132,19 @@ let ``the report: layers in order with MACs, arena from the memory plan, time at
     let n = m.Layers.Length
     let work = Array.init n (fun i -> int64 (1000 * (i + 1)))
     let data = simulate 1L 8 5L 0L [| 0L |] work
-    let p = Profile.build m WorkUnit.Instructions 25_000_000L 1.0 data (flashOf n) 3 (Array.sum work + 10L)
+
+    let p =
+        Profile.build m WorkUnit.Instructions 25_000_000L 1.0 data (flashOf n) 3 (Array.sum work + 10L)
+
     let live = Engine.MemoryPlan.LiveBytes m
     Assert.That((p.Layers |> List.map (fun l -> l.Work) |> List.toArray) = work, Is.True)
     Assert.That((p.Layers |> List.map (fun l -> l.Index)) = [ 0 .. n - 1 ], Is.True)
-    Assert.That((p.Layers |> List.map (fun l -> l.Macs) |> List.toArray) = (m.Layers |> Array.map (fun l -> l.MacCount)), Is.True)
+
+    Assert.That(
+        (p.Layers |> List.map (fun l -> l.Macs) |> List.toArray) = (m.Layers |> Array.map (fun l -> l.MacCount)),
+        Is.True
+    )
+
     Assert.That((p.Layers |> List.map (fun l -> l.ArenaBytes) |> List.toArray) = live, Is.True)
     Assert.That(p.Layers[0].Ms, Is.EqualTo(1000.0 / 25_000.0).Within 1e-12)
     Assert.That(p.LayersSum, Is.EqualTo(Array.sum work))

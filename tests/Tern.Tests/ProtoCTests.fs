@@ -153,7 +153,12 @@ let private writeProfileVectors (path: string) : int =
     ]
 
     let heads = [
-        for _ in 1..50 -> ProfileDataMessage(uint16 (rnd.Next 65536), uint32 (rnd.NextInt64(1L <<< 32)), Array.zeroCreate (rnd.Next 40))
+        for _ in 1..50 ->
+            ProfileDataMessage(
+                uint16 (rnd.Next 65536),
+                uint32 (rnd.NextInt64(1L <<< 32)),
+                Array.zeroCreate (rnd.Next 40)
+            )
     ]
 
     w.Write("TERNPRF1"B)
@@ -253,7 +258,10 @@ type ProtoCTests() =
             Assert.That(code, Is.EqualTo 0, $"gcc failed:\n{out}")
             let profilePath = Path.Combine(dir, "profile.bin")
             let profiles = writeProfileVectors profilePath
-            let code, out = run exe [ vecPath; "8000000"; profilePath ] (TimeSpan.FromSeconds 30.0)
+
+            let code, out =
+                run exe [ vecPath; "8000000"; profilePath ] (TimeSpan.FromSeconds 30.0)
+
             TestContext.Out.WriteLine out
             Assert.That(code, Is.EqualTo 0, out)
             Assert.That(out, Does.Contain $"vectors: {vs.Length}")

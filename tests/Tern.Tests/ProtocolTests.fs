@@ -446,20 +446,27 @@ let ``PROFILE_DATA parses exactly the bodies of 8 + 4 n bytes, n its layer count
             gen {
                 let! n = Gen.choose (0, 20)
                 let! extra = Gen.elements [ -5; -4; -1; 0; 0; 0; 1; 4 ]
-                let! rest = Gen.arrayOfLength (max 0 (6 + 4 * n + extra)) (Gen.choose (0, 255) |> Gen.map byte)
+
+                let! rest =
+                    Gen.arrayOfLength (max 0 (6 + 4 * n + extra)) (Gen.choose (0, 255) |> Gen.map byte)
+
                 return Array.append [| byte n; 0uy |] rest
             }
-            1, Gen.choose (0, 40) |> Gen.bind (fun k -> Gen.arrayOfLength k (Gen.choose (0, 255) |> Gen.map byte))
+            1,
+            Gen.choose (0, 40)
+            |> Gen.bind (fun k -> Gen.arrayOfLength k (Gen.choose (0, 255) |> Gen.map byte))
         ]
 
     Prop.forAll (Arb.fromGen bodyGen) (fun body ->
         let fits =
-            body.Length >= 8
-            && body.Length = 8 + 4 * int (BitConverter.ToUInt16(body, 0))
+            body.Length >= 8 && body.Length = 8 + 4 * int (BitConverter.ToUInt16(body, 0))
 
         try
             let m = ProfileDataMessage.Parse(ReadOnlySpan body)
-            fits && m.EncodeBody() = body && m.PrefixTicks.Length = int (BitConverter.ToUInt16(body, 0))
+
+            fits
+            && m.EncodeBody() = body
+            && m.PrefixTicks.Length = int (BitConverter.ToUInt16(body, 0))
         with :? ProtocolException as e ->
             not fits && e.Code = ErrorCode.BadBody
         |> Prop.classify fits "fits")
@@ -482,7 +489,7 @@ let ``PROFILE repeats: 1 to 4096 are in range, and the client refuses others bef
     for r, ok in [ 0us, false; 1us, true; 4096us, true; 4097us, false; 65535us, false ] do
         Assert.That(ProfileMessage(r).InRange, Is.EqualTo ok, $"repeats {r}")
 
-    let line = SilentTransport()
+    use line = new SilentTransport()
     use client = new DeviceClient(line)
 
     for r in [ 0; -1; 4097; 65536 + 5 ] do
