@@ -86,22 +86,22 @@ let write (p: ProfileReport) : unit =
     finally
         profile.Width <- width
 
-    AnsiConsole.WriteLine(
-        $"sum of layers {p.LayersSum:N0} of {p.Inference:N0} {p.Unit} per inference (coverage {100.0 * p.Coverage:F2} %%; sample {p.Sample}, {p.Repeats} runs of each prefix); ms at {float p.ClockHz / 1e6:G4} MHz"
-    )
+    printfn
+        "%s"
+        ($"sum of layers {p.LayersSum:N0} of {p.Inference:N0} {p.Unit} per inference (coverage {100.0 * p.Coverage:F2} %%; sample {p.Sample}, {p.Repeats} runs of each prefix); ms at {float p.ClockHz / 1e6:G4} MHz")
 
-    AnsiConsole.WriteLine(
-        "flash B: the layer's weight arrays, parameters and the code only it runs (baked code, inlined or not; its kernel)."
-    )
+    printfn
+        "%s"
+        ("flash B: the layer's weight arrays, parameters and the code only it runs (baked code, inlined or not; its kernel); the rest of the firmware's flash is its protocol, board support and C library.")
 
     for s in p.Shared do
         let layers = s.Layers |> List.map string |> String.concat ","
-        AnsiConsole.WriteLine($"  counted once: {s.Name} {s.Bytes:N0} B (layers {layers})")
+        printfn "%s" $"  counted once: {s.Name} {s.Bytes:N0} B (layers {layers})"
 
     if p.Layers |> List.exists (fun l -> l.Flash.KernelShared) then
-        AnsiConsole.WriteLine("  * calls a kernel other layers share: its code is counted once, above.")
+        printfn "%s" "  * calls a kernel other layers share: its code is counted once, above."
 
     if not p.DebugInfo then
-        AnsiConsole.WriteLine(
-            "  the ELF has no DWARF 4 debug information: code inlined into the driver is counted as the driver's."
-        )
+        printfn
+            "%s"
+            ("  the ELF has no DWARF 4 debug information: code inlined into the driver is counted as the driver's.")
