@@ -2,6 +2,7 @@
  * HELLO -> INFO, INFER -> RESULT (output and work ticks), LAYER -> LAYER_DATA, anything bad -> ERROR.
  * Built with TERN_SPLIT_FEATURE_BYTES > 0 it also serves split inference: SPLIT -> SPLIT_READY,
  * INFER_SPLIT -> FEATURES (layers 0..K-1, then the feature-map encoder, hil/codec), STREAM -> STREAM_DATA.
+ * PROFILE -> PROFILE_DATA: the work of every prefix of layers on the last input, for per-layer costs.
  * Replies stream straight from the arena through the COBS encoder, so no transmit buffer is needed. */
 #include <stdint.h>
 #include <string.h>
@@ -162,6 +163,58 @@ static void on_layer(uint16_t seq, const uint8_t *body, uint16_t len)
     tern_tx_begin(&tx, uart_write, 0, TERN_MSG_LAYER_DATA, seq, (uint16_t)(10 + count));
     tern_tx_put(&tx, head, 10);
     tern_tx_put(&tx, (const uint8_t *)out + offset, count);
+    tern_tx_end(&tx);
+}
+
+/* Work of `repeats` back-to-back runs of layers 0..last on the last input, between two counter reads (last = -1:
+ * calls that return at once, the calls' own cost). Out of line and always called with run-time arguments, so every
+ * prefix is timed by the very same instructions: the host's differences cancel the timing and the call, and the
+ * counter's resolution (40 instructions on mps2-an386) shrinks by the repeats. */
+__attribute__((noinline)) static uint32_t profile_prefix(int last, uint32_t repeats, int *failed)
+{
+    const int8_t *out;
+    uint32_t out_len, i, t0, t1;
+    int status = 0;
+    t0 = board_counter_read();
+    for (i = 0; i < repeats; i++) status |= tern_model_run_layers(last_input, last, &out, &out_len);
+    t1 = board_counter_read();
+    if (last >= 0 && status != 0) *failed = 1;
+    return t1 - t0;
+}
+
+static void on_profile(uint16_t seq, const uint8_t *body, uint16_t len)
+{
+    uint32_t ticks[TERN_MODEL_LAYER_COUNT + 1], detail;
+    uint8_t head[TERN_PROFILE_DATA_PREFIX], word[4];
+    uint16_t repeats = 0;
+    int last, failed = 0;
+    tern_error_t bad = tern_profile_parse(body, len, &repeats, &detail);
+    tern_tx_t tx;
+    if (bad != TERN_OK) {
+        send_error(seq, (uint8_t)bad, detail);
+        return;
+    }
+    if (!have_inference) {
+        send_error(seq, TERN_ERR_NO_INFERENCE, 0);
+        return;
+    }
+    if (TERN_PROFILE_DATA_PREFIX + 4u * TERN_MODEL_LAYER_COUNT > tern_rx_max_body(&rx)) {
+        send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
+        return;
+    }
+    for (last = -1; last < (int)TERN_MODEL_LAYER_COUNT; last++) ticks[last + 1] = profile_prefix(last, repeats, &failed);
+    if (failed) {
+        send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
+        return;
+    }
+    tern_profile_data_head(head, TERN_MODEL_LAYER_COUNT, repeats, ticks[0]);
+    tern_tx_begin(&tx, uart_write, 0, TERN_MSG_PROFILE_DATA, seq,
+                  (uint16_t)(TERN_PROFILE_DATA_PREFIX + 4u * TERN_MODEL_LAYER_COUNT));
+    tern_tx_put(&tx, head, sizeof head);
+    for (last = 0; last < (int)TERN_MODEL_LAYER_COUNT; last++) {
+        tern_put_u32(word, ticks[last + 1]);
+        tern_tx_put(&tx, word, sizeof word);
+    }
     tern_tx_end(&tx);
 }
 
@@ -407,6 +460,7 @@ int main(void)
         case TERN_MSG_HELLO: on_hello(packet.seq); break;
         case TERN_MSG_INFER: on_infer(packet.seq, packet.body, packet.body_len); break;
         case TERN_MSG_LAYER: on_layer(packet.seq, packet.body, packet.body_len); break;
+        case TERN_MSG_PROFILE: on_profile(packet.seq, packet.body, packet.body_len); break;
 #if TERN_SPLIT_FEATURE_BYTES > 0
         case TERN_MSG_SPLIT: on_split(packet.seq, packet.body, packet.body_len); break;
         case TERN_MSG_INFER_SPLIT: on_infer_split(packet.seq, packet.body, packet.body_len); break;

@@ -292,3 +292,28 @@ size_t tern_frame_encode(uint8_t type, uint16_t seq, const uint8_t *body, uint16
     tern_tx_end(&tx);
     return sink.overflow ? 0 : sink.len;
 }
+
+/* ---- PROFILE ---- */
+tern_error_t tern_profile_parse(const uint8_t *body, size_t len, uint16_t *repeats, uint32_t *detail)
+{
+    uint16_t r;
+    if (len != TERN_PROFILE_BODY_BYTES) {
+        *detail = TERN_PROFILE_BODY_BYTES;
+        return TERN_ERR_BAD_BODY;
+    }
+    r = tern_get_u16(body);
+    if (r < 1u || r > TERN_PROFILE_MAX_REPEATS) {
+        *detail = TERN_PROFILE_MAX_REPEATS;
+        return TERN_ERR_BAD_REPEATS;
+    }
+    *repeats = r;
+    *detail = 0;
+    return TERN_OK;
+}
+
+void tern_profile_data_head(uint8_t *out, uint16_t layers, uint16_t repeats, uint32_t base_ticks)
+{
+    tern_put_u16(out, layers);
+    tern_put_u16(out + 2, repeats);
+    tern_put_u32(out + 4, base_ticks);
+}

@@ -13,6 +13,7 @@
 #define TERN_CRC_BYTES 4u
 #define TERN_OVERHEAD 10u       /* header + CRC: the smallest valid packet */
 #define TERN_SEQ_UNKNOWN 0xFFFFu /* sequence of an ERROR about a frame whose CRC did not verify */
+#define TERN_PROFILE_MAX_REPEATS 4096u /* PROFILE: the most runs of each prefix of layers */
 
 /* Largest encoded size of n bytes, and the largest wire size of a frame with a body of n bytes. */
 #define TERN_COBS_MAX(n) ((n) + (n) / 254u + 1u)
@@ -27,13 +28,15 @@ typedef enum {
     TERN_MSG_SPLIT = 0x04,       /* configure split inference */
     TERN_MSG_INFER_SPLIT = 0x05, /* one frame of the split stream (empty: end of stream) */
     TERN_MSG_STREAM = 0x06,      /* a piece of the last coded stream */
+    TERN_MSG_PROFILE = 0x07,     /* per-layer work of the last input */
     TERN_MSG_ERROR = 0x7F,
     TERN_MSG_INFO = 0x81,
     TERN_MSG_RESULT = 0x82,
     TERN_MSG_LAYER_DATA = 0x83,
     TERN_MSG_SPLIT_READY = 0x84,
     TERN_MSG_FEATURES = 0x85,
-    TERN_MSG_STREAM_DATA = 0x86
+    TERN_MSG_STREAM_DATA = 0x86,
+    TERN_MSG_PROFILE_DATA = 0x87
 } tern_msg_type_t;
 
 /* The ERROR codes; every failure has one. */
@@ -53,7 +56,8 @@ typedef enum {
     TERN_ERR_BAD_BODY = 12,      /* detail: the expected body size */
     TERN_ERR_NO_SPLIT = 13,      /* INFER_SPLIT or STREAM before an accepted SPLIT */
     TERN_ERR_BAD_SPLIT = 14,     /* detail: byte offset of the bad SPLIT field */
-    TERN_ERR_NO_ROOM = 15        /* detail: bytes the split buffers would need */
+    TERN_ERR_NO_ROOM = 15,       /* detail: bytes the split buffers would need */
+    TERN_ERR_BAD_REPEATS = 16    /* PROFILE repeats outside 1..TERN_PROFILE_MAX_REPEATS; detail: that maximum */
 } tern_error_t;
 
 /* ---- little-endian helpers (unaligned-safe) ---- */
@@ -151,5 +155,15 @@ int tern_tx_end(tern_tx_t *tx);
 /* Encodes a whole frame (COBS(packet) 0x00) into out. Returns the wire length, or 0 if it does not fit cap
  * (TERN_FRAME_MAX(body_len) always does; out may then be partly written) or body_len exceeds TERN_MAX_BODY. */
 size_t tern_frame_encode(uint8_t type, uint16_t seq, const uint8_t *body, uint16_t body_len, uint8_t *out, size_t cap);
+
+/* ---- PROFILE (docs/protocol.md: per-layer work) ---- */
+#define TERN_PROFILE_BODY_BYTES 2u
+#define TERN_PROFILE_DATA_PREFIX 8u /* PROFILE_DATA bytes before the per-prefix ticks */
+/* Checks a PROFILE body: TERN_OK and *repeats; TERN_ERR_BAD_BODY (*detail = 2) for a body of another size;
+ * TERN_ERR_BAD_REPEATS (*detail = TERN_PROFILE_MAX_REPEATS) for repeats outside 1..TERN_PROFILE_MAX_REPEATS. */
+tern_error_t tern_profile_parse(const uint8_t *body, size_t len, uint16_t *repeats, uint32_t *detail);
+/* Writes PROFILE_DATA's first TERN_PROFILE_DATA_PREFIX bytes: u16 layer count, u16 repeats, u32 base ticks (the
+ * layer count's u32 prefix ticks follow). */
+void tern_profile_data_head(uint8_t *out, uint16_t layers, uint16_t repeats, uint32_t base_ticks);
 
 #endif

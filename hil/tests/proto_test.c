@@ -1,6 +1,7 @@
 /* Native tests of hil/firmware/tern_proto.c: known vectors, shared vectors written by the C# encoder (decoded here
  * and re-encoded bit for bit), and a deterministic fuzz loop. Build with -fsanitize=address,undefined so any
- * overflow aborts. Usage: proto_test [VECTOR_FILE] [FUZZ_BYTES]. Exit 0 when every check passed. */
+ * overflow aborts. Usage: proto_test [VECTOR_FILE|-] [FUZZ_BYTES] [PROFILE_VECTOR_FILE]. Exit 0 when every check
+ * passed. */
 #include "tern_proto.h"
 
 #include <stdio.h>
@@ -323,6 +324,78 @@ static int test_vectors(const char *path)
     return (int)count;
 }
 
+/* ---- PROFILE bodies ---- */
+/* Every PROFILE body of 2 bytes (all 65536), and random bodies of every other length up to 8, against the rule. */
+static void test_profile_parse(void)
+{
+    uint8_t body[8];
+    uint32_t v, detail;
+    size_t len, i;
+    int k;
+    for (v = 0; v <= 0xFFFFu; v++) {
+        uint16_t repeats = 0xBEEF;
+        tern_error_t e;
+        tern_put_u16(body, (uint16_t)v);
+        e = tern_profile_parse(body, 2, &repeats, &detail);
+        if (v >= 1 && v <= TERN_PROFILE_MAX_REPEATS)
+            CHECK(e == TERN_OK && repeats == v && detail == 0, "PROFILE %lu: %d", (unsigned long)v, (int)e);
+        else
+            CHECK(e == TERN_ERR_BAD_REPEATS && detail == TERN_PROFILE_MAX_REPEATS && repeats == 0xBEEF,
+                  "PROFILE %lu: %d detail %lu", (unsigned long)v, (int)e, (unsigned long)detail);
+    }
+    for (len = 0; len <= sizeof body; len++) {
+        if (len == TERN_PROFILE_BODY_BYTES) continue;
+        for (k = 0; k < 64; k++) {
+            uint16_t repeats = 0xBEEF;
+            for (i = 0; i < len; i++) body[i] = (uint8_t)rnd();
+            CHECK(tern_profile_parse(body, len, &repeats, &detail) == TERN_ERR_BAD_BODY && detail == 2 && repeats == 0xBEEF,
+                  "PROFILE body of %lu bytes", (unsigned long)len);
+        }
+    }
+}
+
+/* PROFILE cases from the C# side (TERNPRF1, little-endian): u32 count, then per case u8 kind; kind 0: u32 body
+ * length, the body, u8 the C# verdict (0 or an error code), u32 its detail, u16 repeats; kind 1: u16 layers,
+ * u16 repeats, u32 base ticks, then the 8 bytes the C# encoder puts before PROFILE_DATA's ticks. */
+static int test_profile_vectors(const char *path)
+{
+    uint8_t magic[8], body[64], expected[TERN_PROFILE_DATA_PREFIX], head[TERN_PROFILE_DATA_PREFIX], kind, b[8];
+    uint32_t count, i, len, detail, got_detail;
+    uint16_t repeats, got;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return -1;
+    }
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "TERNPRF1", 8) != 0 || !read_u32(f, &count)) {
+        fprintf(stderr, "%s: not a TERNPRF1 file\n", path);
+        fclose(f);
+        return -1;
+    }
+    for (i = 0; i < count; i++) {
+        if (fread(&kind, 1, 1, f) != 1) break;
+        if (kind == 0) {
+            tern_error_t e;
+            if (!read_u32(f, &len) || len > sizeof body || fread(body, 1, len, f) != len || fread(b, 1, 7, f) != 7) break;
+            detail = tern_get_u32(b + 1);
+            repeats = tern_get_u16(b + 5);
+            got = 0;
+            e = tern_profile_parse(body, len, &got, &got_detail);
+            CHECK((uint8_t)e == b[0] && got_detail == detail && (e != TERN_OK || got == repeats),
+                  "PROFILE case %lu (%lu bytes): C %d/%lu, C# %d/%lu", (unsigned long)i, (unsigned long)len, (int)e,
+                  (unsigned long)got_detail, b[0], (unsigned long)detail);
+        } else {
+            if (fread(b, 1, 8, f) != 8 || fread(expected, 1, sizeof expected, f) != sizeof expected) break;
+            tern_profile_data_head(head, tern_get_u16(b), tern_get_u16(b + 2), tern_get_u32(b + 4));
+            CHECK(!memcmp(head, expected, sizeof head), "PROFILE_DATA case %lu: head differs", (unsigned long)i);
+        }
+    }
+    fclose(f);
+    CHECK(i == count, "%s: ends after %lu of %lu cases", path, (unsigned long)i, (unsigned long)count);
+    printf("profile vectors: %lu\n", (unsigned long)count);
+    return (int)count;
+}
+
 /* ---- fuzz ---- */
 static uint8_t fz_body[TERN_MAX_BODY + 300];
 static uint8_t fz_packet[TERN_OVERHEAD + TERN_MAX_BODY + 300];
@@ -456,7 +529,9 @@ int main(int argc, char **argv)
     test_le();
     test_cobs();
     test_reasons();
+    test_profile_parse();
     if (argc > 1 && strcmp(argv[1], "-") != 0 && test_vectors(argv[1]) < 0) return 2;
+    if (argc > 3 && test_profile_vectors(argv[3]) < 0) return 2;
     fuzz(fuzz_bytes);
     printf("%lu checks, %lu failures\n", checks, failures);
     return failures ? 1 : 0;

@@ -554,6 +554,7 @@ type HilArgs =
     | Prediction of mode: string
     | Entropy of coder: string
     | Codec_Quant of source: string
+    | Profile
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -599,6 +600,8 @@ type HilArgs =
             | Entropy _ -> "with --split: fixed, zvc, huffman or rle (default huffman)"
             | Codec_Quant _ ->
                 "with --split: N-bit quantizer from minmax (per group, default), int8 (seed 004: s8 2^(8-N)) or symmetric"
+            | Profile ->
+                "also time each layer on the device and map the firmware's flash to the layers (per-layer table; JSON layers and profile)"
 
 type ExportCArgs =
     | [<MainCommand; ExactlyOnce>] Models of paths: string list

@@ -172,6 +172,9 @@ let hil (args: ParseResults<HilArgs>) =
             args.Contains HilArgs.Codec_Quant
         ]
 
+        if args.Contains HilArgs.Profile && args.Contains HilArgs.Split then
+            raise (BadInput "--profile times the whole model's layers: it does not apply with --split")
+
         match args.TryGetResult HilArgs.Split with
         | None ->
             if List.contains true codecArgs then
@@ -225,18 +228,21 @@ let hil (args: ParseResults<HilArgs>) =
                 }
             }
 
-    let report, split =
+    let report, split, profile =
         try
             match splitOptions with
             | None ->
-                Progress.run $"{board.Name}: device vs host" samples (fun tick -> Tern.Rig.Hil.run (hilOptions tick)),
-                None
+                let r, p =
+                    Progress.run $"{board.Name}: device vs host" samples (fun tick ->
+                        Tern.Rig.Hil.runProfiled (hilOptions tick) (args.Contains HilArgs.Profile))
+
+                r, None, p
             | Some so ->
                 let r, s =
                     Progress.run $"{board.Name}: split {so.Split}, device prefix + encoder vs host" samples (fun tick ->
                         Tern.Rig.Hil.runSplit (hilOptions tick) so)
 
-                r, Some s
+                r, Some s, None
         with Tern.Rig.HilFailure msg ->
             raise (Failure msg)
 
@@ -260,6 +266,9 @@ let hil (args: ParseResults<HilArgs>) =
              | Some s -> Tern.Rig.Report.splitJson report s
              | None -> Tern.Rig.Report.toJson report)
                 .AsObject()
+
+        // --profile (refused with --split): `layers` and `profile`
+        profile |> Option.iter (Tern.Rig.Profile.addJson o)
 
         let extra =
             (match metrics with
@@ -377,6 +386,7 @@ let hil (args: ParseResults<HilArgs>) =
         | None -> ()
 
         AnsiConsole.Write table
+        profile |> Option.iter ProfileTable.write
         folder |> Option.iter (fun f -> printfn "%s" (Evaluation.line f))
         metrics |> Option.iter MetricsView.print
 

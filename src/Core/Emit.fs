@@ -267,7 +267,7 @@ module Emit =
         array sb $"static const uint8_t {prefix}_shift" (c.Shift |> Array.map (u8 c.Name "shift"))
 
     /// The kernel function a layer calls (plain tern_* name; TERN_KERNELS_DSP picks the body).
-    let internal kernelName (layer: IntLayer) : string =
+    let kernelName (layer: IntLayer) : string =
         match layer with
         | :? IntConvLayer as c ->
             match c.Kind, c.WeightKind with
@@ -814,7 +814,7 @@ module Emit =
         nl ""
 
     /// Whether the DSP build runs a layer as baked code: every ternary convolution-like layer.
-    let internal isBaked (c: IntConvLayer) : bool = c.WeightKind = WeightKind.Ternary
+    let isBaked (c: IntConvLayer) : bool = c.WeightKind = WeightKind.Ternary
 
     /// Bytes of the border patch a baked layer needs (0 if every window is interior).
     let internal bakedPatchBytes (c: IntConvLayer) : int =

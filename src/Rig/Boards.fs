@@ -21,6 +21,8 @@ type Board = {
     Dsp: bool
     Sources: string list
     LinkerScript: string
+    /// Core clock in Hz (board.json clock_hz): converts work to time (QEMU: one instruction per cycle assumed).
+    ClockHz: int64
     FlashBytes: int64
     RamBytes: int64
     Run: RunMethod
@@ -84,6 +86,10 @@ module Boards =
                     strings (field "sources")
                     |> List.map (fun s -> Path.GetFullPath(Path.Combine(dir, s)))
                 LinkerScript = Path.GetFullPath(Path.Combine(dir, str (field "linker_script")))
+                ClockHz =
+                    match (field "clock_hz").GetInt64() with
+                    | hz when hz > 0L -> hz
+                    | hz -> failwith $"clock_hz {hz} must be positive"
                 FlashBytes = (field "flash_bytes").GetInt64()
                 RamBytes = (field "ram_bytes").GetInt64()
                 Run = runMethod

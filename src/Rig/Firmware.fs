@@ -146,6 +146,9 @@ module Firmware =
                 "-fdata-sections"
                 // gcc's pre-allocation scheduler spills registers in unrolled DSP code (notes/kernels.md).
                 "-fno-schedule-insns"
+                // DWARF for FirmwareMap (which code each layer owns, inlined or not); gcc's code is the same with or
+                // without it. Version 4: the ELF reader does not take version 5.
+                "-gdwarf-4"
                 "-Wall"
                 "-Wextra"
                 $"-DTERN_KERNELS_DSP={if kernels = Dsp then 1 else 0}"

@@ -135,9 +135,45 @@ module Hil =
             if x.Length <> inputSize then
                 raise (HilFailure $"input {i} has {x.Length} bytes; the model takes {inputSize} ({o.Model.Input})"))
 
+    /// Profiles the layers on the device: the input of the sample whose work is the run's median goes to the
+    /// device again, then PROFILE times every prefix of layers on it; the firmware's ELF says what flash each owns.
+    let private profileLayers
+        (o: HilOptions)
+        (firmware: FirmwareImage)
+        (client: DeviceClient)
+        (info: InfoMessage)
+        (cause: exn -> string)
+        (work: int64 list)
+        : ProfileReport =
+        let median = Report.median work
+        let sample = work |> List.findIndex (fun w -> w = median)
+        let wpt = Profile.workPerTick info.WorkUnit info.CoreClockHz info.TicksPerSecond
+        let repeats = Profile.repeats wpt median
+        let before = client.ReplyTimeout
+
+        let data =
+            try
+                try
+                    client.Infer o.Inputs[sample] |> ignore
+                    // R runs of every prefix: about R x layers / 2 inferences
+                    client.ReplyTimeout <- max before (TimeSpan.FromMinutes 5.0)
+                    client.Profile repeats
+                with e ->
+                    raise (HilFailure $"profiling sample {sample}: {cause e}")
+            finally
+                client.ReplyTimeout <- before
+
+        let map =
+            try
+                FirmwareMap.read firmware.Elf o.Model
+            with e ->
+                raise (HilFailure $"reading {firmware.Elf}: {e.Message}")
+
+        Profile.build o.Model info.WorkUnit o.Board.ClockHz wpt data map sample median
+
     /// Builds the firmware, starts or flashes the board, checks the handshake and streams every input,
-    /// comparing the device's output with the C# runtime bit for bit.
-    let run (o: HilOptions) : HilReport =
+    /// comparing the device's output with the C# runtime bit for bit; with profile, also each layer's cost.
+    let runProfiled (o: HilOptions) (profile: bool) : HilReport * ProfileReport option =
         checkInputs o
 
         let firmware =
@@ -227,6 +263,12 @@ module Hil =
             let elapsed = sw.Elapsed.TotalSeconds
             let bytes = client.BytesSent + client.BytesReceived - bytes0
 
+            let layers =
+                if profile && work.Count > 0 then
+                    Some(profileLayers o firmware client info cause (List.ofSeq work))
+                else
+                    None
+
             {
                 Board = o.Board.Name
                 Kernels = o.Kernels.Name
@@ -251,7 +293,12 @@ module Hil =
                 ElapsedSeconds = elapsed
                 FirmwareCached = firmware.Cached
                 Outputs = outputs
-            })
+            },
+            layers)
+
+    /// Builds the firmware, starts or flashes the board, checks the handshake and streams every input,
+    /// comparing the device's output with the C# runtime bit for bit.
+    let run (o: HilOptions) : HilReport = fst (runProfiled o false)
 
     /// The zero point of layer k's output (flatten layers keep their input's).
     let rec outputZero (model: IntModel) (k: int) : int =

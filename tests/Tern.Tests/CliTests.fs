@@ -920,3 +920,23 @@ type CliTests() =
         let code, _, err = tern [ "study"; "codec"; "--data"; path "no-such-folder" ]
         Assert.That(code, Is.EqualTo 2)
         Assert.That(err, Does.Contain "no such folder")
+
+    [<Test>]
+    member _.``hil --profile does not apply with --split: exit 2 naming both``() =
+        let code, _, err =
+            tern [
+                "hil"
+                "--model"
+                "default"
+                "--profile"
+                "--split"
+                "2"
+                "--samples"
+                "1"
+                "--cache"
+                path "cache"
+            ]
+
+        Assert.That(code, Is.EqualTo 2, err)
+        Assert.That(err, Does.Contain "--profile")
+        Assert.That(err, Does.Contain "--split")

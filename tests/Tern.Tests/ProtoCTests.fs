@@ -140,6 +140,58 @@ let private writeVectors (path: string) (vs: Vector list) =
         w.Write(uint32 wire.Length)
         w.Write wire
 
+/// PROFILE cases for proto_test.c in the TERNPRF1 format: PROFILE bodies with the C# verdict (ProfileMessage.Parse,
+/// then InRange), and PROFILE_DATA fields with the first 8 bytes the C# encoder writes.
+let private writeProfileVectors (path: string) : int =
+    let rnd = Random 2026
+    use w = new BinaryWriter(File.Create path)
+    let edges = [ 0; 1; 2; 163; 164; 4095; 4096; 4097; 32768; 65535 ]
+
+    let bodies = [
+        for r in edges -> BitConverter.GetBytes(uint16 r)
+        for _ in 1..200 -> Array.init (rnd.Next 6) (fun _ -> byte (rnd.Next 256))
+    ]
+
+    let heads = [
+        for _ in 1..50 ->
+            ProfileDataMessage(
+                uint16 (rnd.Next 65536),
+                uint32 (rnd.NextInt64(1L <<< 32)),
+                Array.zeroCreate (rnd.Next 40)
+            )
+    ]
+
+    w.Write("TERNPRF1"B)
+    w.Write(uint32 (bodies.Length + heads.Length))
+
+    for body in bodies do
+        let code, detail, repeats =
+            try
+                let m = ProfileMessage.Parse(ReadOnlySpan body)
+
+                if m.InRange then
+                    ErrorCode.None, 0u, m.Repeats
+                else
+                    ErrorCode.BadRepeats, uint32 ProfileMessage.MaxRepeats, 0us
+            with :? ProtocolException as e ->
+                e.Code, e.Detail, 0us
+
+        w.Write 0uy
+        w.Write(uint32 body.Length)
+        w.Write body
+        w.Write(byte code)
+        w.Write(detail: uint32)
+        w.Write(repeats: uint16)
+
+    for m in heads do
+        w.Write 1uy
+        w.Write(uint16 m.PrefixTicks.Length)
+        w.Write m.Repeats
+        w.Write m.BaseTicks
+        w.Write(m.EncodeBody()[.. ProfileDataMessage.PrefixBytes - 1])
+
+    bodies.Length + heads.Length
+
 [<NonParallelizable>]
 type ProtoCTests() =
     let dir =
@@ -204,10 +256,16 @@ type ProtoCTests() =
                     (TimeSpan.FromSeconds 60.0)
 
             Assert.That(code, Is.EqualTo 0, $"gcc failed:\n{out}")
-            let code, out = run exe [ vecPath ] (TimeSpan.FromSeconds 30.0)
+            let profilePath = Path.Combine(dir, "profile.bin")
+            let profiles = writeProfileVectors profilePath
+
+            let code, out =
+                run exe [ vecPath; "8000000"; profilePath ] (TimeSpan.FromSeconds 30.0)
+
             TestContext.Out.WriteLine out
             Assert.That(code, Is.EqualTo 0, out)
             Assert.That(out, Does.Contain $"vectors: {vs.Length}")
+            Assert.That(out, Does.Contain $"profile vectors: {profiles}")
             Assert.That(out, Does.Contain " 0 failures")
 
     [<Test>]

@@ -148,6 +148,15 @@ module ProtoGen =
 
                 return StreamDataMessage(t, o, d) :> IMessage
             }
+            Gen.elements [ 0us; 1us; 164us; 4096us; 4097us; 65535us ]
+            |> Gen.map (fun r -> ProfileMessage r :> IMessage)
+            gen {
+                let! n = Gen.frequency [ 4, Gen.choose (0, 12); 1, Gen.choose (0, 200) ]
+                let! r = u16
+                let! b = u32
+                let! t = Gen.arrayOfLength n u32
+                return ProfileDataMessage(r, b, t) :> IMessage
+            }
         ]
 
     /// A message with a sequence number (0xFFFF included: it is legal on the wire).
@@ -413,9 +422,81 @@ let ``malformed bodies are BAD_BODY or BAD_TYPE`` () =
     )
 
     Assert.That(
+        code (fun () -> ProfileMessage.Parse(ReadOnlySpan(Array.zeroCreate 3))),
+        Is.EqualTo((ErrorCode.BadBody, 2u))
+    )
+
+    // PROFILE_DATA whose layer count (2) wants 8 + 8 bytes
+    Assert.That(
+        code (fun () -> ProfileDataMessage.Parse(ReadOnlySpan(Array.append [| 2uy; 0uy |] (Array.zeroCreate 10))))
+        |> fst,
+        Is.EqualTo ErrorCode.BadBody
+    )
+
+    Assert.That(
         code (fun () -> Message.Parse(LanguagePrimitives.EnumOfValue<byte, MessageType> 0x44uy, ReadOnlySpan.Empty)),
         Is.EqualTo((ErrorCode.BadType, 0x44u))
     )
+
+[<Property(MaxTest = 300)>]
+let ``PROFILE_DATA parses exactly the bodies of 8 + 4 n bytes, n its layer count`` () =
+    let bodyGen =
+        Gen.frequency [
+            3,
+            gen {
+                let! n = Gen.choose (0, 20)
+                let! extra = Gen.elements [ -5; -4; -1; 0; 0; 0; 1; 4 ]
+
+                let! rest =
+                    Gen.arrayOfLength (max 0 (6 + 4 * n + extra)) (Gen.choose (0, 255) |> Gen.map byte)
+
+                return Array.append [| byte n; 0uy |] rest
+            }
+            1,
+            Gen.choose (0, 40)
+            |> Gen.bind (fun k -> Gen.arrayOfLength k (Gen.choose (0, 255) |> Gen.map byte))
+        ]
+
+    Prop.forAll (Arb.fromGen bodyGen) (fun body ->
+        let fits =
+            body.Length >= 8 && body.Length = 8 + 4 * int (BitConverter.ToUInt16(body, 0))
+
+        try
+            let m = ProfileDataMessage.Parse(ReadOnlySpan body)
+
+            fits
+            && m.EncodeBody() = body
+            && m.PrefixTicks.Length = int (BitConverter.ToUInt16(body, 0))
+        with :? ProtocolException as e ->
+            not fits && e.Code = ErrorCode.BadBody
+        |> Prop.classify fits "fits")
+
+/// A device that never answers; counts what is written to it.
+type private SilentTransport() =
+    member val Written = 0 with get, set
+
+    interface Tern.Runtime.Transports.ITransport with
+        member _.Endpoint = "silent"
+        member t.Write(data: ReadOnlySpan<byte>) = t.Written <- t.Written + data.Length
+
+        member _.Read(_: Span<byte>, _: TimeSpan, awaiting: string) : int =
+            raise (TimeoutException $"silent: {awaiting}")
+
+        member _.Dispose() = ()
+
+[<Test>]
+let ``PROFILE repeats: 1 to 4096 are in range, and the client refuses others before sending`` () =
+    for r, ok in [ 0us, false; 1us, true; 4096us, true; 4097us, false; 65535us, false ] do
+        Assert.That(ProfileMessage(r).InRange, Is.EqualTo ok, $"repeats {r}")
+
+    use line = new SilentTransport()
+    use client = new DeviceClient(line)
+
+    for r in [ 0; -1; 4097; 65536 + 5 ] do
+        Assert.Throws<ArgumentOutOfRangeException>(fun () -> client.Profile r |> ignore)
+        |> ignore
+
+    Assert.That(line.Written, Is.EqualTo 0)
 
 // ---- fuzz ----
 

@@ -127,6 +127,21 @@ public sealed class DeviceClient : IDisposable
         return reply;
     }
 
+    /// <summary>
+    /// Times every prefix of layers on the last inference's input, <paramref name="repeats"/> runs each (PROFILE);
+    /// checks that the reply covers the device's layers with the repeats asked.
+    /// </summary>
+    public ProfileDataMessage Profile(int repeats)
+    {
+        var request = new ProfileMessage((ushort)Math.Clamp(repeats, 0, ushort.MaxValue));
+        if (request.Repeats != repeats || !request.InRange) throw new ArgumentOutOfRangeException(nameof(repeats), repeats, $"must be in 1..{ProfileMessage.MaxRepeats}");
+        var reply = (ProfileDataMessage)Request(request, MessageType.ProfileData);
+        if (reply.Repeats != repeats || (Info is { } info && reply.PrefixTicks.Length != info.LayerCount))
+            throw new ProtocolException(ErrorCode.BadBody, (uint)(ProfileDataMessage.PrefixBytes + 4 * reply.PrefixTicks.Length),
+                $"PROFILE_DATA answers {reply.Repeats} repeats of {reply.PrefixTicks.Length} layers; asked {repeats} repeats of {Info?.LayerCount} layers");
+        return reply;
+    }
+
     /// <summary>Configures split inference (SPLIT): the device will run layers 0..split-1 and code their output.</summary>
     public SplitReadyMessage Split(int split, Shape3 feature, int zeroPoint, byte[] codecOptions)
     {

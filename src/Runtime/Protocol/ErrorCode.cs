@@ -50,4 +50,7 @@ public enum ErrorCode : byte
 
     /// <summary>The device's split buffers are too small (detail: the bytes needed).</summary>
     NoRoom = 15,
+
+    /// <summary>PROFILE repeats outside 1..<see cref="ProfileMessage.MaxRepeats"/> (detail: that maximum).</summary>
+    BadRepeats = 16,
 }

@@ -21,6 +21,8 @@ public static class Message
         MessageType.Features => FeaturesMessage.Parse(body),
         MessageType.Stream => StreamMessage.Parse(body),
         MessageType.StreamData => StreamDataMessage.Parse(body),
+        MessageType.Profile => ProfileMessage.Parse(body),
+        MessageType.ProfileData => ProfileDataMessage.Parse(body),
         MessageType.Error => ErrorMessage.Parse(body),
         _ => throw new ProtocolException(ErrorCode.BadType, (byte)type, $"unknown message type 0x{(byte)type:X2}"),
     };

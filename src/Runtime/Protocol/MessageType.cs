@@ -9,6 +9,7 @@ public enum MessageType : byte
     Split = 0x04,
     InferSplit = 0x05,
     Stream = 0x06,
+    Profile = 0x07,
     Error = 0x7F,
     Info = 0x81,
     Result = 0x82,
@@ -16,4 +17,5 @@ public enum MessageType : byte
     SplitReady = 0x84,
     Features = 0x85,
     StreamData = 0x86,
+    ProfileData = 0x87,
 }
