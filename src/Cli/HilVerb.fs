@@ -211,12 +211,16 @@ let hil (args: ParseResults<HilArgs>) =
         try
             match splitOptions with
             | None ->
-                Progress.run $"{board.Name}: device vs host" samples (fun tick -> Tern.Rig.Hil.run (hilOptions tick)),
+                Progress.runCounted $"{board.Name}: device vs host" "samples" samples (fun tick ->
+                    Tern.Rig.Hil.run (hilOptions tick)),
                 None
             | Some so ->
                 let r, s =
-                    Progress.run $"{board.Name}: split {so.Split}, device prefix + encoder vs host" samples (fun tick ->
-                        Tern.Rig.Hil.runSplit (hilOptions tick) so)
+                    Progress.runCounted
+                        $"{board.Name}: split {so.Split}, device prefix + encoder vs host"
+                        "samples"
+                        samples
+                        (fun tick -> Tern.Rig.Hil.runSplit (hilOptions tick) so)
 
                 r, Some s
         with Tern.Rig.HilFailure msg ->

@@ -79,10 +79,19 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
     | Error e -> raise (BadInput $"{dir}: {e}")
     | Ok folds ->
         let result =
-            Progress.run "study ternary" folds.Length (fun tick ->
+            // A fold counts half for its FP32 training and half for its ternary fine-tuning (a rough guess that
+            // lets the time left show before the first fold ends).
+            Progress.track "study ternary" folds.Length (fun p ->
+                let fold f = $"fold {f + 1}/{folds.Length}"
+
                 Study.ternary config data (function
-                    | FoldDone _ -> tick 1
-                    | _ -> ()))
+                    | Fp32Step(f, log) ->
+                        p.Status $"{fold f}  fp32 {ProgressText.epoch log}"
+                        p.Part f (0.5 * float log.Epoch / float log.Epochs)
+                    | QatStep(f, q) ->
+                        p.Status $"{fold f}  ternary {ProgressText.epoch q.Log}"
+                        p.Part f (0.5 + 0.5 * float q.Log.Epoch / float q.Log.Epochs)
+                    | FoldDone r -> p.Part r.Fold 1.0))
 
         let report =
             Json.obj [
@@ -212,10 +221,12 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
         let trainings = folds.Length * (StudyGamma.methods bits).Length
 
         let result =
-            Progress.run "study gamma" trainings (fun tick ->
+            Progress.track "study gamma" trainings (fun p ->
                 StudyGamma.run config data (function
-                    | GammaTrainingDone _ -> tick 1
-                    | _ -> ()))
+                    | GammaEpochDone(f, m, b, e) ->
+                        p.Status
+                            $"fold {f + 1}  {GammaQuant.methodName m} {b} bits  {ProgressText.epochOf e.Epoch epochs e.TrainLoss e.ValidAccuracy}"
+                    | GammaTrainingDone _ -> p.Tick 1))
 
         let splitName =
             match split with
