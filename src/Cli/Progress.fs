@@ -33,9 +33,12 @@ let quiet: Tracker = {
     Status = ignore
 }
 
-/// A column that renders whatever `text` says at each refresh.
+/// A column that renders whatever `text` says at each refresh, given room for "h:mm:ss left" so that a long status
+/// squeezes the bar rather than cutting the time off.
 type private TextColumn(text: unit -> string) =
     inherit ProgressColumn()
+    override _.NoWrap = true
+    override _.GetColumnWidth _ = Nullable 12
     override _.Render(_, _, _) = Text(text ()) :> IRenderable
 
 /// Runs work of `total` steps with a bar, status and time left when interactive; quiet otherwise.
