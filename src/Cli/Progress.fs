@@ -41,6 +41,9 @@ type private TextColumn(text: unit -> string) =
     override _.GetColumnWidth _ = Nullable 12
     override _.Render(_, _, _) = Text(text ()) :> IRenderable
 
+/// Columns beside the task's text: a short bar, the percentage, the time left and the gaps between them.
+let private besideText = 24
+
 /// Runs work of `total` steps with a bar, status and time left when interactive; quiet otherwise.
 let track (title: string) (total: int) (work: Tracker -> 'a) : 'a =
     if interactive () && total > 0 then
@@ -83,7 +86,14 @@ let track (title: string) (total: int) (work: Tracker -> 'a) : 'a =
                             lock gate (fun () ->
                                 parts.Value <- ProgressText.setPart key fraction parts.Value
                                 update ())
-                    Status = fun s -> task.Description <- Markup.Escape(ProgressText.line title s)
+                    Status =
+                        fun s ->
+                            task.Description <-
+                                Markup.Escape(
+                                    ProgressText.fit
+                                        (AnsiConsole.Profile.Width - besideText)
+                                        (ProgressText.line title s)
+                                )
                 })
     else
         work quiet

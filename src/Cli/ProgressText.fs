@@ -54,6 +54,13 @@ let line (title: string) (status: string) : string =
     else
         title + "  " + status
 
+/// The text cut to `width` characters (the last one an ellipsis when cut), so that a narrow terminal keeps the task
+/// on one line instead of wrapping it and losing the bar.
+let fit (width: int) (text: string) : string =
+    if text.Length <= width then text
+    elif width <= 0 then ""
+    else text.Substring(0, width - 1) + "…"
+
 /// Records that step `key` is `fraction` done (clamped to [0, 1]); a step never goes back, so neither does the bar
 /// when its reports arrive out of order from parallel folds.
 let setPart (key: int) (fraction: float) (parts: Map<int, float>) : Map<int, float> =

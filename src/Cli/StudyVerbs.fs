@@ -79,18 +79,21 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
     | Error e -> raise (BadInput $"{dir}: {e}")
     | Ok folds ->
         let result =
-            // A fold counts half for its FP32 training and half for its ternary fine-tuning (a rough guess that
-            // lets the time left show before the first fold ends).
+            // A fold's share of FP32 training and of QAT goes by their epoch budgets (early stopping makes it a
+            // guess), so that the time left shows before the first fold ends.
+            let fp32Share =
+                float config.Train.Epochs / float (config.Train.Epochs + config.Qat.Epochs)
+
             Progress.track "study ternary" folds.Length (fun p ->
                 let fold f = $"fold {f + 1}/{folds.Length}"
 
                 Study.ternary config data (function
                     | Fp32Step(f, log) ->
                         p.Status $"{fold f}  fp32 {ProgressText.epoch log}"
-                        p.Part f (0.5 * float log.Epoch / float log.Epochs)
+                        p.Part f (fp32Share * float log.Epoch / float log.Epochs)
                     | QatStep(f, q) ->
-                        p.Status $"{fold f}  ternary {ProgressText.epoch q.Log}"
-                        p.Part f (0.5 + 0.5 * float q.Log.Epoch / float q.Log.Epochs)
+                        p.Status $"{fold f}  QAT {ProgressText.epoch q.Log}"
+                        p.Part f (fp32Share + (1.0 - fp32Share) * float q.Log.Epoch / float q.Log.Epochs)
                     | FoldDone r -> p.Part r.Fold 1.0))
 
         let report =

@@ -114,6 +114,19 @@ let ``a training line reads as a person expects`` () =
     Assert.That(ProgressText.count "samples" 12 50, Is.EqualTo "samples 12/50")
 
 [<Property(MaxTest = 200)>]
+let ``a status fits its width, is cut only when too long and keeps its beginning`` () =
+    Prop.forAll (Arb.fromGen (Gen.zip (Gen.choose (0, 80)) (Gen.choose (0, 100)))) (fun (width, length) ->
+        let text = String.init length (fun i -> string (char (int 'a' + i % 26)))
+        let fitted = ProgressText.fit width text
+        Assert.That(fitted.Length, Is.LessThanOrEqualTo(max width 0))
+
+        if length <= width then
+            Assert.That(fitted, Is.EqualTo text)
+        else
+            Assert.That(text, Does.StartWith(fitted.TrimEnd '…'))
+            Assert.That(fitted.Length, Is.EqualTo width))
+
+[<Property(MaxTest = 200)>]
 let ``partly done steps are clamped, never go back, and add up to at most the number of steps`` () =
     let report =
         Gen.zip (Gen.choose (0, 4)) (Gen.choose (-500, 1500) |> Gen.map (fun p -> float p / 1000.0))
