@@ -313,8 +313,8 @@ let train (args: ParseResults<TrainArgs>) =
                 StoppedEarly = false
             }
         else
-            Progress.run "training" config.Epochs (fun tick ->
-                Train.fit config model (pick trainIdx) (Some(pick validIdx)) (fun _ -> tick 1))
+            Progress.runEpochs "training" config.Epochs (fun report ->
+                Train.fit config model (pick trainIdx) (Some(pick validIdx)) report)
 
     let vx, vy = pick validIdx
     let tx, ty = pick trainIdx
@@ -351,8 +351,8 @@ let train (args: ParseResults<TrainArgs>) =
             }
 
             let tuned =
-                Progress.run "fine-tuning the pruned model" fineTune.Epochs (fun tick ->
-                    Train.fit fineTune pruned (pick trainIdx) None (fun _ -> tick 1))
+                Progress.runEpochs "fine-tuning the pruned model" fineTune.Epochs (fun report ->
+                    Train.fit fineTune pruned (pick trainIdx) None report)
 
             let r = Reduction.compare result.Model tuned.Model
 
@@ -398,8 +398,8 @@ let train (args: ParseResults<TrainArgs>) =
             }
 
             let q =
-                Progress.run label qcfg.Epochs (fun tick ->
-                    trainer qcfg fp32Model (pick trainIdx) (Some(vx, vy)) (fun _ -> tick 1))
+                Progress.runEpochs label qcfg.Epochs (fun report ->
+                    trainer qcfg fp32Model (pick trainIdx) (Some(vx, vy)) (fun q -> report q.Log))
 
             match Lower.lowerWith q.Lowering q.Ranges (Study.calibrationInputs data.Shape 256 tx) (stamp q.Latent) with
             | Error e -> raise (Failure $"lowering the trained model failed: {e}")

@@ -233,14 +233,17 @@ let hil (args: ParseResults<HilArgs>) =
             match splitOptions with
             | None ->
                 let r, p =
-                    Progress.run $"{board.Name}: device vs host" samples (fun tick ->
+                    Progress.runCounted $"{board.Name}: device vs host" "samples" samples (fun tick ->
                         Tern.Rig.Hil.runProfiled (hilOptions tick) (args.Contains HilArgs.Profile))
 
                 r, None, p
             | Some so ->
                 let r, s =
-                    Progress.run $"{board.Name}: split {so.Split}, device prefix + encoder vs host" samples (fun tick ->
-                        Tern.Rig.Hil.runSplit (hilOptions tick) so)
+                    Progress.runCounted
+                        $"{board.Name}: split {so.Split}, device prefix + encoder vs host"
+                        "samples"
+                        samples
+                        (fun tick -> Tern.Rig.Hil.runSplit (hilOptions tick) so)
 
                 r, Some s, None
         with Tern.Rig.HilFailure msg ->

@@ -87,10 +87,12 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
     }
 
     let result =
-        Progress.run "study prune" (folds * criteria.Length * ratios.Length) (fun tick ->
+        Progress.track "study prune" (folds * criteria.Length * ratios.Length) (fun p ->
             StudyPrune.run config data (function
-                | Pruned _ -> tick 1
-                | _ -> ()))
+                | BaselineEpoch(f, log) -> p.Status $"fold {f + 1}/{folds}  baseline {ProgressText.epoch log}"
+                | Pruned r ->
+                    p.Status $"fold {r.Fold + 1}/{folds}  {r.Criterion} {r.Ratio:F2}  acc {r.PrunedAccuracy:F3}"
+                    p.Tick 1))
 
     let final =
         let last = List.last result.Rows
@@ -349,10 +351,12 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
     }
 
     let result =
-        Progress.run "study search" epochs (fun tick ->
+        Progress.track "study search" epochs (fun p ->
             StudySearch.run config data (function
-                | SearchBaselineEpoch _ -> tick 1
-                | _ -> ()))
+                | SearchBaselineEpoch log ->
+                    p.Status $"baseline {ProgressText.epoch log}"
+                    p.Tick 1
+                | Evaluated(stage, index, _) -> p.Status $"{stage} candidate {index}"))
 
     args.TryGetResult StudySearchArgs.Out
     |> Option.iter (fun out -> ModelFile.saveFloat out result.Model)

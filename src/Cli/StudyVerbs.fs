@@ -79,10 +79,22 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
     | Error e -> raise (BadInput $"{dir}: {e}")
     | Ok folds ->
         let result =
-            Progress.run "study ternary" folds.Length (fun tick ->
+            // A fold's share of FP32 training and of QAT goes by their epoch budgets (early stopping makes it a
+            // guess), so that the time left shows before the first fold ends.
+            let fp32Share =
+                float config.Train.Epochs / float (config.Train.Epochs + config.Qat.Epochs)
+
+            Progress.track "study ternary" folds.Length (fun p ->
+                let fold f = $"fold {f + 1}/{folds.Length}"
+
                 Study.ternary config data (function
-                    | FoldDone _ -> tick 1
-                    | _ -> ()))
+                    | Fp32Step(f, log) ->
+                        p.Status $"{fold f}  fp32 {ProgressText.epoch log}"
+                        p.Part f (fp32Share * float log.Epoch / float log.Epochs)
+                    | QatStep(f, q) ->
+                        p.Status $"{fold f}  QAT {ProgressText.epoch q.Log}"
+                        p.Part f (fp32Share + (1.0 - fp32Share) * float q.Log.Epoch / float q.Log.Epochs)
+                    | FoldDone r -> p.Part r.Fold 1.0))
 
         let final =
             "the integer ternary models: each fold's on its own test subjects, predictions pooled"
@@ -221,10 +233,12 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
         let trainings = folds.Length * (StudyGamma.methods bits).Length
 
         let result =
-            Progress.run "study gamma" trainings (fun tick ->
+            Progress.track "study gamma" trainings (fun p ->
                 StudyGamma.run config data (function
-                    | GammaTrainingDone _ -> tick 1
-                    | _ -> ()))
+                    | GammaEpochDone(f, m, b, e) ->
+                        p.Status
+                            $"fold {f + 1}  {GammaQuant.methodName m} {b} bits  {ProgressText.epochOf e.Epoch epochs e.TrainLoss e.ValidAccuracy}"
+                    | GammaTrainingDone _ -> p.Tick 1))
 
         let splitName =
             match split with
