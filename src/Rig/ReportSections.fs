@@ -68,10 +68,15 @@ module ReportSections =
         [
             match column unit with
             | Some work ->
+                // A layer without MACs (flatten, a view) has no ratio: name the layers that have one.
                 let perMac =
-                    match column $"{unit}_per_mac" with
-                    | Some r -> r |> List.map ReportJson.formatNumber |> String.concat ", "
-                    | None -> "not reported"
+                    List.zip labels layers
+                    |> List.choose (fun (label, l) ->
+                        ReportJson.numberAt $"{unit}_per_mac" l
+                        |> Option.map (fun r -> $"{label} {ReportJson.formatNumber r}"))
+                    |> function
+                        | [] -> "not reported"
+                        | rs -> String.concat ", " rs
 
                 ReportCharts.bars
                     "layer-work"

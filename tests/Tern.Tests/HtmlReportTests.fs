@@ -197,6 +197,22 @@ let ``a verb's JSON without those keys gives a page of headline numbers and no c
     Assert.That(page.QuerySelectorAll("figure.chart").Length, eq 0)
     Assert.That(page.QuerySelector("#charts").TextContent, Does.Contain "no per-layer cost")
 
+[<Test>]
+let ``the per-layer caption gives each layer's instructions per MAC, skipping a layer without MACs`` () =
+    // The profile reports no ratio for a flatten (0 MACs): the others' ratios must still be shown.
+    let json =
+        parse
+            """{"work_unit": "instructions", "layers": [
+  {"index": 0, "name": "conv2d_0", "kind": "conv", "macs": 100, "instructions": 150, "instructions_per_mac": 1.5, "flash_bytes": 10},
+  {"index": 1, "name": "flatten_1", "kind": "flatten", "macs": 0, "instructions": 7, "instructions_per_mac": null, "flash_bytes": 0},
+  {"index": 2, "name": "dense_2", "kind": "dense", "macs": 20, "instructions": 25, "instructions_per_mac": 1.25, "flash_bytes": 40}]}"""
+
+    let work = HtmlReport.figures "hil" json |> List.find (fun f -> f.Id = "layer-work")
+
+    Assert.That(work.Caption, Does.Contain "conv2d_0 1.5")
+    Assert.That(work.Caption, Does.Contain "dense_2 1.25")
+    Assert.That(work.Caption, Does.Not.Contain "flatten_1")
+
 /// The attributes through which a page can make the browser fetch something.
 let private fetchingAttributes = [
     "src"
