@@ -107,6 +107,17 @@ let json (f: FolderSamples) : (string * JsonNode) list = [
     )
 ]
 
+/// What `run` and `hil` report after their metrics: the folder's subject choice (json) and, with --float,
+/// float_vs_integer.
+let evaluatedJson
+    (folder: FolderSamples option)
+    (floatVsInteger: (string * FloatVsIntegerFigures) option)
+    : (string * JsonNode) list =
+    (folder |> Option.map json |> Option.defaultValue [])
+    @ (floatVsInteger
+       |> Option.map (fun (hash, f) -> [ "float_vs_integer", MetricsView.floatVsIntegerJson hash f ])
+       |> Option.defaultValue [])
+
 /// One line saying which subjects and samples were evaluated, and why.
 let line (f: FolderSamples) : string =
     let names = String.Join(", ", f.Selection.Subjects)

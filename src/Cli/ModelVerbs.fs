@@ -593,12 +593,7 @@ let run (args: ParseResults<RunArgs>) =
             @ (match metrics with
                | Some m -> MetricsView.json m @ [ "correct", Json.int m.Correct ]
                | None -> [])
-            @ (match folder with
-               | Some f -> Evaluation.json f
-               | None -> [])
-            @ (match floatVsInteger with
-               | Some(hash, f) -> [ "float_vs_integer", MetricsView.floatVsIntegerJson hash f ]
-               | None -> [])
+            @ Evaluation.evaluatedJson folder floatVsInteger
             @ (match saved with
                | Some(file, (what, k)) -> [
                    "outputs",
