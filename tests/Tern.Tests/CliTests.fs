@@ -236,11 +236,7 @@ type CliTests() =
 
     [<Test>]
     member _.``hil with a data set reports accuracy from the device's answers``() =
-        if
-            (Tern.Rig.Proc.which "qemu-system-arm").IsNone
-            || (Tern.Rig.Proc.which "arm-none-eabi-gcc").IsNone
-        then
-            Assert.Ignore "needs Debian packages gcc-arm-none-eabi qemu-system-arm"
+        EmulatedBoard.requireToolchain ()
 
         let rng = Random(3)
         let shape = Tern.Runtime.Shape3(64, 64, 1)

@@ -304,11 +304,7 @@ type HeldOutCliTests() =
 
     [<Test>]
     member _.``hil on the training data runs the held-out subjects and reports what run reports``() =
-        if
-            (Tern.Rig.Proc.which "qemu-system-arm").IsNone
-            || (Tern.Rig.Proc.which "arm-none-eabi-gcc").IsNone
-        then
-            Assert.Ignore "needs Debian packages: gcc-arm-none-eabi qemu-system-arm"
+        EmulatedBoard.requireToolchain ()
 
         let common = [ "--samples"; "12"; "--seed"; "4"; "--float"; path "float.tern"; "--json" ]
 

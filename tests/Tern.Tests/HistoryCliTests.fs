@@ -26,10 +26,6 @@ let private hilReport (median: int) (accuracy: float) (layers: int list) : JsonN
              "accuracy": {accuracy}, "flash_bytes": 20000, "ram_bytes": 30000, "arena_bytes": 12288,
              "layers": [{layerJson}]}}"""
 
-let private needsQemu () =
-    if (Proc.which "qemu-system-arm").IsNone || (Proc.which "arm-none-eabi-gcc").IsNone then
-        Assert.Ignore "needs Debian packages gcc-arm-none-eabi qemu-system-arm"
-
 [<NonParallelizable>]
 type HistoryCliTests() =
     let dir =
@@ -268,7 +264,7 @@ type HistoryCliTests() =
     member _.``hil --fail-on-regression: exit 1 when instructions grow past the limit, 0 within it; last skips regressions``
         ()
         =
-        needsQemu ()
+        EmulatedBoard.requireToolchain ()
         let file = path "hil.db"
         let cache = path "cache"
 
