@@ -50,20 +50,8 @@ type HeldOutCliTests() =
     member _.Setup() =
         Directory.CreateDirectory dir |> ignore
 
-        for name, seed in [ "radar", "3"; "other", "4" ] do
-            ok [
-                "data"
-                "synth"
-                "--out"
-                path name
-                "--subjects"
-                "5"
-                "--per-class"
-                "4"
-                "--seed"
-                seed
-            ]
-            |> ignore
+        for name, seed in [ "radar", 3; "other", 4 ] do
+            synth (path name) 5 4 seed
 
         trainJson <-
             json (

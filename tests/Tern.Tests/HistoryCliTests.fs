@@ -219,21 +219,7 @@ type HistoryCliTests() =
     member _.``a study appends the report it prints``() =
         let file = path "study.db"
 
-        let code, _, err =
-            tern [
-                "data"
-                "synth"
-                "--out"
-                path "tiny"
-                "--subjects"
-                "4"
-                "--per-class"
-                "2"
-                "--seed"
-                "5"
-            ]
-
-        Assert.That(code, eq 0, err)
+        synth (path "tiny") 4 2 5
 
         let study = [
             "study"
