@@ -254,22 +254,10 @@ type HistoryCliTests() =
         let file = path "hil.db"
         let cache = path "cache"
 
+        let hilArgs = [ "hil"; "--model"; "default"; "--samples"; "10"; "--cache"; cache ]
+
         let hil extra =
-            tern (
-                [
-                    "hil"
-                    "--model"
-                    "default"
-                    "--samples"
-                    "10"
-                    "--cache"
-                    cache
-                    "--history"
-                    file
-                    "--json"
-                ]
-                @ extra
-            )
+            tern (hilArgs @ [ "--history"; file; "--json" ] @ extra)
 
         let code, out, err = hil []
         Assert.That(code, eq 0, err)
@@ -298,20 +286,7 @@ type HistoryCliTests() =
 
         let code, out, err =
             try
-                tern [
-                    "hil"
-                    "--model"
-                    "default"
-                    "--samples"
-                    "10"
-                    "--cache"
-                    cache
-                    "--no-history"
-                    "--baseline"
-                    "last"
-                    "--fail-on-regression"
-                    "5"
-                ]
+                tern (hilArgs @ [ "--no-history"; "--baseline"; "last"; "--fail-on-regression"; "5" ])
             finally
                 Environment.SetEnvironmentVariable("TERN_HISTORY", saved)
 
