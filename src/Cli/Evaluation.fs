@@ -54,10 +54,7 @@ let fromFolder
     (seed: int)
     (shape: Shape3)
     : FolderSamples =
-    let data =
-        match Dataset.load dir with
-        | Ok d -> d
-        | Error e -> raise (BadInput e)
+    let data = Common.loadDataset dir
 
     if data.Shape <> shape then
         raise (BadInput $"--{option} {dir}: samples are {data.Shape} (HWC), the model takes {shape} (HWC)")
