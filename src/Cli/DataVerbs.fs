@@ -437,11 +437,7 @@ let train (args: ParseResults<TrainArgs>) =
                         "subjects", Json.arr (validSubjects |> List.map Json.str)
                         "holdout",
                         (match holdout with
-                         | Some h ->
-                             Json.obj [
-                                 "data", Json.str h.Data
-                                 "subjects", Json.arr (h.Subjects |> List.map Json.str)
-                             ]
+                         | Some h -> Evaluation.holdoutJson h
                          | None -> null)
                         "qat", Json.str qatKind
                         "augment", Json.str (Augment.name augment)

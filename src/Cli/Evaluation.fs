@@ -37,6 +37,13 @@ let request (subjects: string option) (all: bool) : SubjectRequest =
     | None, true -> AllSubjects
     | None, false -> DefaultSubjects
 
+/// A recorded holdout as JSON: data (the training data's fingerprint) and subjects (names as strings).
+let holdoutJson (h: Holdout) : JsonNode =
+    Json.obj [
+        "data", Json.str h.Data
+        "subjects", Json.arr (h.Subjects |> List.map Json.str)
+    ]
+
 /// The holdout a model file records; malformed metadata is bad input naming the file.
 let holdoutOf (path: string) (meta: IReadOnlyDictionary<string, string>) : Holdout option =
     match Holdout.ofMeta meta with

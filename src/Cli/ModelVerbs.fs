@@ -73,11 +73,7 @@ let inspect (args: ParseResults<InspectArgs>) =
     let holdoutJson (meta: Collections.Generic.IReadOnlyDictionary<string, string>) =
         match Evaluation.holdoutOf path meta with
         | None -> null
-        | Some h ->
-            Json.obj [
-                "data", Json.str h.Data
-                "subjects", Json.arr (h.Subjects |> List.map Json.str)
-            ]
+        | Some h -> Evaluation.holdoutJson h
 
     let printHoldout (meta: Collections.Generic.IReadOnlyDictionary<string, string>) =
         match Evaluation.holdoutOf path meta with
