@@ -27,6 +27,9 @@ let loadModel (path: string) : LoadedModel =
     | Ok m -> m
     | Error e -> raise (BadInput e)
 
+/// The first 12 characters of a hash (all of a shorter one), as summaries show it.
+let shortHash (hash: string) : string = hash.Substring(0, min 12 hash.Length)
+
 /// Loads a data set folder; what is wrong with it is bad input.
 let loadDataset (dir: string) : Dataset =
     match Dataset.load dir with

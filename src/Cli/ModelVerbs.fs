@@ -82,7 +82,7 @@ let inspect (args: ParseResults<InspectArgs>) =
             printfn
                 "holdout: subjects %s of the data set with fingerprint %s"
                 (String.Join(", ", h.Subjects))
-                (h.Data.Substring(0, min 12 h.Data.Length))
+                (shortHash h.Data)
 
     match loadModel path with
     | FloatModel m ->
