@@ -27,6 +27,22 @@ let loadModel (path: string) : LoadedModel =
     | Ok m -> m
     | Error e -> raise (BadInput e)
 
+/// The first 12 characters of a hash (all of a shorter one), as summaries show it.
+let shortHash (hash: string) : string = hash.Substring(0, min 12 hash.Length)
+
+/// Loads a data set folder; what is wrong with it is bad input.
+let loadDataset (dir: string) : Dataset =
+    match Dataset.load dir with
+    | Ok d -> d
+    | Error e -> raise (BadInput e)
+
+/// The data set of --data DIR, a folder that is not there named as such.
+let loadDataOption (dir: string) : Dataset =
+    if not (Directory.Exists dir) then
+        raise (BadInput $"--data {dir}: no such folder")
+
+    loadDataset dir
+
 let writeOut (json: bool) (node: System.Text.Json.Nodes.JsonNode) (human: unit -> unit) =
     if json then printfn "%s" (Json.render node) else human ()
 

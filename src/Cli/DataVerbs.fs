@@ -210,10 +210,7 @@ let train (args: ParseResults<TrainArgs>) =
     if not (fraction > 0.0 && fraction < 1.0) then
         raise (BadInput $"--valid {fraction}: expected a fraction in (0, 1)")
 
-    let data =
-        match Dataset.load dir with
-        | Ok d -> d
-        | Error e -> raise (BadInput e)
+    let data = loadDataset dir
 
     let model =
         match args.TryGetResult TrainArgs.Init, args.TryGetResult TrainArgs.Arch with
@@ -440,11 +437,7 @@ let train (args: ParseResults<TrainArgs>) =
                         "subjects", Json.arr (validSubjects |> List.map Json.str)
                         "holdout",
                         (match holdout with
-                         | Some h ->
-                             Json.obj [
-                                 "data", Json.str h.Data
-                                 "subjects", Json.arr (h.Subjects |> List.map Json.str)
-                             ]
+                         | Some h -> Evaluation.holdoutJson h
                          | None -> null)
                         "qat", Json.str qatKind
                         "augment", Json.str (Augment.name augment)

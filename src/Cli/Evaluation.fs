@@ -37,6 +37,13 @@ let request (subjects: string option) (all: bool) : SubjectRequest =
     | None, true -> AllSubjects
     | None, false -> DefaultSubjects
 
+/// A recorded holdout as JSON: data (the training data's fingerprint) and subjects (names as strings).
+let holdoutJson (h: Holdout) : JsonNode =
+    Json.obj [
+        "data", Json.str h.Data
+        "subjects", Json.arr (h.Subjects |> List.map Json.str)
+    ]
+
 /// The holdout a model file records; malformed metadata is bad input naming the file.
 let holdoutOf (path: string) (meta: IReadOnlyDictionary<string, string>) : Holdout option =
     match Holdout.ofMeta meta with
@@ -54,10 +61,7 @@ let fromFolder
     (seed: int)
     (shape: Shape3)
     : FolderSamples =
-    let data =
-        match Dataset.load dir with
-        | Ok d -> d
-        | Error e -> raise (BadInput e)
+    let data = Common.loadDataset dir
 
     if data.Shape <> shape then
         raise (BadInput $"--{option} {dir}: samples are {data.Shape} (HWC), the model takes {shape} (HWC)")
@@ -106,6 +110,17 @@ let json (f: FolderSamples) : (string * JsonNode) list = [
         | ChosenSubjects -> "named with --subjects"
     )
 ]
+
+/// What `run` and `hil` report after their metrics: the folder's subject choice (json) and, with --float,
+/// float_vs_integer.
+let evaluatedJson
+    (folder: FolderSamples option)
+    (floatVsInteger: (string * FloatVsIntegerFigures) option)
+    : (string * JsonNode) list =
+    (folder |> Option.map json |> Option.defaultValue [])
+    @ (floatVsInteger
+       |> Option.map (fun (hash, f) -> [ "float_vs_integer", MetricsView.floatVsIntegerJson hash f ])
+       |> Option.defaultValue [])
 
 /// One line saying which subjects and samples were evaluated, and why.
 let line (f: FolderSamples) : string =

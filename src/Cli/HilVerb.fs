@@ -277,12 +277,7 @@ let hil (args: ParseResults<HilArgs>) =
             (match metrics with
              | Some m -> MetricsView.json m |> List.filter (fun (k, _) -> k <> "accuracy")
              | None -> [])
-            @ (match folder with
-               | Some f -> Evaluation.json f
-               | None -> [])
-            @ (match floatVsInteger with
-               | Some(hash, f) -> [ "float_vs_integer", MetricsView.floatVsIntegerJson hash f ]
-               | None -> [])
+            @ Evaluation.evaluatedJson folder floatVsInteger
 
         for k, v in extra do
             o[k] <- v

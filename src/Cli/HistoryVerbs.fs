@@ -138,7 +138,7 @@ let findRun (path: string) (id: int64) : HistoryRun =
 let describe (r: HistoryRun) : string =
     let model =
         r.ModelHash
-        |> Option.map (fun h -> ", model " + (if h.Length > 12 then h.Substring(0, 12) else h))
+        |> Option.map (fun h -> ", model " + Common.shortHash h)
         |> Option.defaultValue ""
 
     let board = r.Board |> Option.map (fun b -> ", " + b) |> Option.defaultValue ""
@@ -225,9 +225,7 @@ let history (args: ParseResults<HistoryArgs>) =
                         string r.Id
                         r.Time.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)
                         r.Verb
-                        r.ModelHash
-                        |> Option.map (fun h -> if h.Length > 12 then h.Substring(0, 12) else h)
-                        |> Option.defaultValue "-"
+                        r.ModelHash |> Option.map Common.shortHash |> Option.defaultValue "-"
                         defaultArg r.Board "-"
                         work |> Option.map (fun w -> w.Unit) |> Option.defaultValue "-"
                     ]

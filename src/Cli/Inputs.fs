@@ -106,10 +106,7 @@ let load
             Labels = None
         }
     | FolderSource dir ->
-        let d =
-            match Dataset.load dir with
-            | Ok d -> d
-            | Error e -> raise (BadInput e)
+        let d = Common.loadDataset dir
 
         checkShape what d.Shape "" shape
 

@@ -101,7 +101,7 @@ let floatVsIntegerJson (floatHash: string) (f: FloatVsIntegerFigures) : JsonNode
 
 /// The float-vs-integer figures as one line.
 let floatVsIntegerLine (floatHash: string) (f: FloatVsIntegerFigures) : string =
-    let short = floatHash.Substring(0, min 12 floatHash.Length)
+    let short = Common.shortHash floatHash
 
     $"float vs integer (float model {short}, dequantized logits of {f.Samples} samples): top-1 agreement "
     + $"%.2f{100.0 * f.Top1Agreement} %%, L2r %.4f{f.L2r}, cosine %.4f{f.Cosine} (L2r and cosine over all logits at "

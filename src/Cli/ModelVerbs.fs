@@ -73,11 +73,7 @@ let inspect (args: ParseResults<InspectArgs>) =
     let holdoutJson (meta: Collections.Generic.IReadOnlyDictionary<string, string>) =
         match Evaluation.holdoutOf path meta with
         | None -> null
-        | Some h ->
-            Json.obj [
-                "data", Json.str h.Data
-                "subjects", Json.arr (h.Subjects |> List.map Json.str)
-            ]
+        | Some h -> Evaluation.holdoutJson h
 
     let printHoldout (meta: Collections.Generic.IReadOnlyDictionary<string, string>) =
         match Evaluation.holdoutOf path meta with
@@ -86,7 +82,7 @@ let inspect (args: ParseResults<InspectArgs>) =
             printfn
                 "holdout: subjects %s of the data set with fingerprint %s"
                 (String.Join(", ", h.Subjects))
-                (h.Data.Substring(0, min 12 h.Data.Length))
+                (shortHash h.Data)
 
     match loadModel path with
     | FloatModel m ->
@@ -593,12 +589,7 @@ let run (args: ParseResults<RunArgs>) =
             @ (match metrics with
                | Some m -> MetricsView.json m @ [ "correct", Json.int m.Correct ]
                | None -> [])
-            @ (match folder with
-               | Some f -> Evaluation.json f
-               | None -> [])
-            @ (match floatVsInteger with
-               | Some(hash, f) -> [ "float_vs_integer", MetricsView.floatVsIntegerJson hash f ]
-               | None -> [])
+            @ Evaluation.evaluatedJson folder floatVsInteger
             @ (match saved with
                | Some(file, (what, k)) -> [
                    "outputs",

@@ -26,14 +26,6 @@ let private parseRatio (p: string) : Result<float, string> =
     | true, r when r >= 0.0 && r < 1.0 -> Ok r
     | _ -> Error $"'{p}' is not a ratio in [0, 1)"
 
-let private loadData (dir: string) : Dataset =
-    if not (IO.Directory.Exists dir) then
-        raise (BadInput $"--data {dir}: no such folder")
-
-    match Dataset.load dir with
-    | Ok d -> d
-    | Error e -> raise (BadInput e)
-
 /// Filter pruning by criterion and ratio per subject-grouped fold (seed 001's tables 3-12).
 let studyPrune (args: ParseResults<StudyPruneArgs>) =
     let html = htmlPath (args.TryGetResult StudyPruneArgs.Html)
@@ -42,7 +34,7 @@ let studyPrune (args: ParseResults<StudyPruneArgs>) =
         HistoryOption.choose (args.TryGetResult StudyPruneArgs.History) (args.Contains StudyPruneArgs.No_History)
 
     let dir = args.GetResult StudyPruneArgs.Data
-    let data = loadData dir
+    let data = loadDataOption dir
     let d = StudyPrune.defaultConfig
 
     let criteria =
@@ -268,7 +260,7 @@ let studySearch (args: ParseResults<StudySearchArgs>) =
         HistoryOption.choose (args.TryGetResult StudySearchArgs.History) (args.Contains StudySearchArgs.No_History)
 
     let dir = args.GetResult StudySearchArgs.Data
-    let data = loadData dir
+    let data = loadDataOption dir
     let d = StudySearch.defaultConfig
     let p = d.Protocol
 

@@ -32,10 +32,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
 
     let dir = args.GetResult StudyTernaryArgs.Data
 
-    let data =
-        match Dataset.load dir with
-        | Ok d -> d
-        | Error e -> raise (BadInput e)
+    let data = loadDataset dir
 
     let split =
         match args.TryGetResult StudyTernaryArgs.Split with
@@ -184,13 +181,7 @@ let studyGamma (args: ParseResults<StudyGammaArgs>) =
         |> Option.map parseBits
         |> Option.defaultValue StudyGamma.defaultConfig.Bits
 
-    if not (IO.Directory.Exists dir) then
-        raise (BadInput $"--data {dir}: no such folder")
-
-    let data =
-        match Dataset.load dir with
-        | Ok d -> d
-        | Error e -> raise (BadInput e)
+    let data = loadDataOption dir
 
     let split =
         match args.TryGetResult StudyGammaArgs.Folds, args.TryGetResult StudyGammaArgs.Split with
@@ -392,12 +383,8 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
     let data, streams, sourceName =
         match args.TryGetResult StudyCodecArgs.Data with
         | Some dir ->
-            if not (IO.Directory.Exists dir) then
-                raise (BadInput $"--data {dir}: no such folder")
-
-            match Dataset.load dir with
-            | Ok d -> d, CodecStudy.streamsOf d, dir
-            | Error e -> raise (BadInput e)
+            let d = loadDataOption dir
+            d, CodecStudy.streamsOf d, dir
         | None ->
             let s = CodecStudy.defaultRadarStream ()
             s.Data, s.Streams, "synthetic radar stream"

@@ -260,27 +260,31 @@ module HistoryStore =
             Report = report
         }
 
-    /// Runs a read-only query over an existing history; a missing file reads as no runs.
-    let private query (path: string) (sql: string) (bind: SqliteCommand -> unit) : HistoryRun list =
+    /// Reads an existing history without writing to it; a missing file (or one without runs yet) gives `none`.
+    let private readExisting (path: string) (none: 'a) (f: SqliteConnection -> 'a) : 'a =
         if not (File.Exists path) then
             check path
-            []
+            none
         else
             guard path (fun () ->
                 use c = connect path true
 
                 match inspect path c with
-                | Empty -> []
-                | Ready ->
-                    use cmd = c.CreateCommand()
-                    cmd.CommandText <- sql
-                    bind cmd
-                    use r = cmd.ExecuteReader()
+                | Empty -> none
+                | Ready -> f c)
 
-                    [
-                        while r.Read() do
-                            yield read path r
-                    ])
+    /// Runs a read-only query over an existing history; a missing file reads as no runs.
+    let private query (path: string) (sql: string) (bind: SqliteCommand -> unit) : HistoryRun list =
+        readExisting path [] (fun c ->
+            use cmd = c.CreateCommand()
+            cmd.CommandText <- sql
+            bind cmd
+            use r = cmd.ExecuteReader()
+
+            [
+                while r.Read() do
+                    yield read path r
+            ])
 
     /// The last `limit` runs, oldest first.
     let recent (path: string) (limit: int) : HistoryRun list =
@@ -290,16 +294,7 @@ module HistoryStore =
 
     /// Number of runs stored (0 for a missing file).
     let count (path: string) : int64 =
-        if not (File.Exists path) then
-            check path
-            0L
-        else
-            guard path (fun () ->
-                use c = connect path true
-
-                match inspect path c with
-                | Empty -> 0L
-                | Ready -> Convert.ToInt64(scalar c "SELECT COUNT(*) FROM runs"))
+        readExisting path 0L (fun c -> Convert.ToInt64(scalar c "SELECT COUNT(*) FROM runs"))
 
     /// The run with this id.
     let tryFind (path: string) (id: int64) : HistoryRun option =

@@ -18,21 +18,18 @@ type LayerWork = {
 /// report read back from the history means what it meant when it was written.
 [<RequireQualifiedAccess>]
 module ReportFacts =
-    let private numberOf (n: JsonNode) : float option =
-        if isNull n then
-            None
+    /// The node's value when the node is there and of this kind.
+    let private valueOf (kind: JsonValueKind) (read: JsonNode -> 'a) (n: JsonNode) : 'a option =
+        if not (isNull n) && n.GetValueKind() = kind then
+            Some(read n)
         else
-            match n.GetValueKind() with
-            | JsonValueKind.Number -> Some(JsonSerializer.Deserialize<float> n)
-            | _ -> None
+            None
+
+    let private numberOf (n: JsonNode) : float option =
+        valueOf JsonValueKind.Number JsonSerializer.Deserialize<float> n
 
     let private textOf (n: JsonNode) : string option =
-        if isNull n then
-            None
-        else
-            match n.GetValueKind() with
-            | JsonValueKind.String -> Some(n.GetValue<string>())
-            | _ -> None
+        valueOf JsonValueKind.String (fun n -> n.GetValue<string>()) n
 
     /// The value of a key of an object (null when absent or when the node is not an object).
     let child (key: string) (node: JsonNode) : JsonNode =

@@ -23,6 +23,24 @@ let tern (args: string list) : int * string * string =
 
 let json (text: string) = JsonDocument.Parse(text).RootElement
 
+/// `tern data synth` of a small labelled data set into `out`; the run must succeed.
+let synth (out: string) (subjects: int) (perClass: int) (seed: int) =
+    let code, _, err =
+        tern [
+            "data"
+            "synth"
+            "--out"
+            out
+            "--subjects"
+            string subjects
+            "--per-class"
+            string perClass
+            "--seed"
+            string seed
+        ]
+
+    Assert.That(code, Is.EqualTo 0, err)
+
 /// The contract's metric keys: accuracy, macro_f1, per_class (one per class), confusion (k x k, rows summing to
 /// the supports, all to the samples).
 let hasMetrics (j: JsonElement) (classes: int) (samples: int) =
@@ -200,19 +218,7 @@ type CliTests() =
 
     [<Test>]
     member _.``run --html writes the report of a labelled run; an --html it cannot write exits 2 before any work``() =
-        let code, _, err =
-            tern [
-                "data"
-                "synth"
-                "--out"
-                path "html-data"
-                "--subjects"
-                "2"
-                "--per-class"
-                "2"
-            ]
-
-        Assert.That(code, Is.EqualTo 0, err)
+        synth (path "html-data") 2 2 1
 
         let code, out, err =
             tern [
@@ -236,11 +242,7 @@ type CliTests() =
 
     [<Test>]
     member _.``hil with a data set reports accuracy from the device's answers``() =
-        if
-            (Tern.Rig.Proc.which "qemu-system-arm").IsNone
-            || (Tern.Rig.Proc.which "arm-none-eabi-gcc").IsNone
-        then
-            Assert.Ignore "needs Debian packages gcc-arm-none-eabi qemu-system-arm"
+        EmulatedBoard.requireToolchain ()
 
         let rng = Random(3)
         let shape = Tern.Runtime.Shape3(64, 64, 1)
@@ -391,21 +393,7 @@ type CliTests() =
 
     [<Test>]
     member _.``train --qat ternary writes an integer model; study ternary reports folds and means``() =
-        let code, _, err =
-            tern [
-                "data"
-                "synth"
-                "--out"
-                path "tiny"
-                "--subjects"
-                "4"
-                "--per-class"
-                "2"
-                "--seed"
-                "5"
-            ]
-
-        Assert.That(code, Is.EqualTo 0, err)
+        synth (path "tiny") 4 2 5
 
         let code, out, err =
             tern [
@@ -470,21 +458,7 @@ type CliTests() =
 
     [<Test>]
     member _.``train --prune, study prune and study search report their keys; bad specs exit 2``() =
-        let code, _, err =
-            tern [
-                "data"
-                "synth"
-                "--out"
-                path "prune"
-                "--subjects"
-                "4"
-                "--per-class"
-                "3"
-                "--seed"
-                "6"
-            ]
-
-        Assert.That(code, Is.EqualTo 0, err)
+        synth (path "prune") 4 3 6
 
         let code, out, err =
             tern [
@@ -672,21 +646,7 @@ type CliTests() =
 
     [<Test>]
     member _.``train --qat int8 writes an int8 integer model whose activation ranges were learned``() =
-        let code, _, err =
-            tern [
-                "data"
-                "synth"
-                "--out"
-                path "tiny8"
-                "--subjects"
-                "4"
-                "--per-class"
-                "2"
-                "--seed"
-                "6"
-            ]
-
-        Assert.That(code, Is.EqualTo 0, err)
+        synth (path "tiny8") 4 2 6
 
         let code, out, err =
             tern [
@@ -802,19 +762,7 @@ type CliTests() =
         Assert.That(code, Is.EqualTo 2)
         Assert.That(err, Does.Contain "no such folder")
 
-        let code, _, _ =
-            tern [
-                "data"
-                "synth"
-                "--out"
-                path "spectra"
-                "--subjects"
-                "2"
-                "--per-class"
-                "1"
-            ]
-
-        Assert.That(code, Is.EqualTo 0)
+        synth (path "spectra") 2 1 1
 
         let code, _, err =
             tern [ "study"; "gamma"; "--data"; path "spectra"; "--folds"; "2" ]

@@ -45,29 +45,34 @@ let private datasets =
     }
     |> Arb.fromGen
 
+/// Saves the data set to a fresh folder, loads it back and checks the copy (given the folder too); the folder is
+/// removed afterwards.
+let private savedAndLoaded (d: Dataset) (check: string -> Dataset -> bool) : bool =
+    let dir = tempDir ()
+
+    try
+        Dataset.save dir d
+
+        match Dataset.load dir with
+        | Error e -> failwith e
+        | Ok back -> check dir back
+    finally
+        if Directory.Exists dir then
+            Directory.Delete(dir, true)
+
 [<Property(MaxTest = 30)>]
 let ``a saved data set loads back unchanged`` () =
     Prop.forAll datasets (fun d ->
-        let dir = tempDir ()
-
-        try
-            Dataset.save dir d
-
-            match Dataset.load dir with
-            | Error e -> failwith e
-            | Ok back ->
-                back.Shape = d.Shape
-                && back.Classes = d.Classes
-                && back.Samples = d.Samples
-                && back.Labels = d.Labels
-                && back.Subjects = d.Subjects
-                && back.SubjectNames = d.SubjectNames
-                && back.Source = d.Source
-                && back.Augment = d.Augment
-                && Directory.GetFiles(dir, "*.tmp-*").Length = 0
-        finally
-            if Directory.Exists dir then
-                Directory.Delete(dir, true))
+        savedAndLoaded d (fun dir back ->
+            back.Shape = d.Shape
+            && back.Classes = d.Classes
+            && back.Samples = d.Samples
+            && back.Labels = d.Labels
+            && back.Subjects = d.Subjects
+            && back.SubjectNames = d.SubjectNames
+            && back.Source = d.Source
+            && back.Augment = d.Augment
+            && Directory.GetFiles(dir, "*.tmp-*").Length = 0))
 
 let private small = {
     Shape = Shape3(2, 2, 1)
@@ -232,27 +237,17 @@ let ``a subject id past the name table, or a repeated name, is rejected naming t
 [<Property(MaxTest = 30)>]
 let ``the fingerprint survives saving and loading and ignores the source text and augmentation`` () =
     Prop.forAll datasets (fun d ->
-        let dir = tempDir ()
+        savedAndLoaded d (fun _ back ->
+            let fp = Dataset.fingerprint d
 
-        try
-            Dataset.save dir d
-
-            match Dataset.load dir with
-            | Error e -> failwith e
-            | Ok back ->
-                let fp = Dataset.fingerprint d
-
-                fp = Dataset.fingerprint back
-                && fp =
-                    Dataset.fingerprint {
-                        d with
-                            Source = "elsewhere"
-                            Augment = TimeShift
-                    }
-                && fp.Length = 64
-        finally
-            if Directory.Exists dir then
-                Directory.Delete(dir, true))
+            fp = Dataset.fingerprint back
+            && fp =
+                Dataset.fingerprint {
+                    d with
+                        Source = "elsewhere"
+                        Augment = TimeShift
+                }
+            && fp.Length = 64))
 
 [<Property(MaxTest = 100)>]
 let ``the fingerprint names subjects by name, not by id`` () =

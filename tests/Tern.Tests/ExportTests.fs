@@ -116,17 +116,6 @@ module private ExportGen =
         Lower.dequantize (Lower.outputParams m) (Array.init 256 (fun i -> sbyte (i - 128)))
         |> floatBytes
 
-    /// Why a tool is missing: the Debian packages to install.
-    let require (tools: (string * string) list) =
-        let missing =
-            tools
-            |> List.filter (fun (p, _) -> (Proc.which p).IsNone)
-            |> List.map snd
-            |> List.distinct
-
-        if not missing.IsEmpty then
-            Assert.Ignore $"needs Debian packages: {String.Join(' ', missing)}"
-
     let run (dir: string) (program: string) (args: string list) : string =
         let r = Proc.run program args (Some dir) (TimeSpan.FromMinutes 3.0)
 
@@ -512,7 +501,7 @@ type ExportBuildTests() =
 
     [<Test>]
     member _.``make host: example on 100 inputs writes the C# runtime's bytes``() =
-        require [ "make", "make"; "cc", "gcc" ]
+        EmulatedBoard.require [ "make", "make"; "cc", "gcc" ]
         let dir = Path.Combine(root, "host")
         Directory.CreateDirectory dir |> ignore
 
@@ -540,7 +529,7 @@ type ExportBuildTests() =
     member _.``both models in one native program: outputs, quantization edges, dequantization and class names match the host``
         ()
         =
-        require [ "gcc", "gcc" ]
+        EmulatedBoard.require [ "gcc", "gcc" ]
         let dir = Path.Combine(root, "native")
         Directory.CreateDirectory dir |> ignore
         writeInputs dir
@@ -563,7 +552,7 @@ type ExportBuildTests() =
 
     [<Test>]
     member _.``make lib for the Cortex-M4: both models, shared kernels, no mutable global but the kernels' scratch``() =
-        require [ "make", "make"; "arm-none-eabi-gcc", "gcc-arm-none-eabi" ]
+        EmulatedBoard.require [ "make", "make"; "arm-none-eabi-gcc", "gcc-arm-none-eabi" ]
         let dir = Path.Combine(root, "m4")
         Directory.CreateDirectory dir |> ignore
 
@@ -607,7 +596,7 @@ type ExportBuildTests() =
 
     [<Test>]
     member _.``a Cortex-M4 firmware built from the folder runs both models bit-exact on qemu mps2-an386``() =
-        require [
+        EmulatedBoard.require [
             "make", "make"
             "arm-none-eabi-gcc", "gcc-arm-none-eabi"
             "/usr/lib/arm-none-eabi/newlib/libc_nano.a", "libnewlib-arm-none-eabi"
@@ -620,10 +609,7 @@ type ExportBuildTests() =
         for f in Directory.GetFiles folder do
             File.Copy(f, Path.Combine(dir, Path.GetFileName f), true)
 
-        let board =
-            match Boards.find "qemu-mps2-an386" with
-            | Ok b -> b
-            | Error e -> failwith e
+        let board = EmulatedBoard.board "qemu-mps2-an386"
 
         let cpu = board.CFlags
         let sections = [ "-ffunction-sections"; "-fdata-sections" ]
@@ -677,7 +663,7 @@ type ExportBuildTests() =
 
     [<Test>]
     member _.``CMakeLists.txt builds the library and the example``() =
-        require [ "cmake", "cmake"; "make", "make"; "cc", "gcc" ]
+        EmulatedBoard.require [ "cmake", "cmake"; "make", "make"; "cc", "gcc" ]
         let build = Path.Combine(root, "cmake")
         Directory.CreateDirectory build |> ignore
 

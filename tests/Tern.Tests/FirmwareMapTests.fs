@@ -8,6 +8,7 @@ open NUnit.Framework
 open Tern.Core
 open Tern.Runtime
 open Tern.Rig
+open Tern.Tests.EmulatedBoard
 
 let private requireCompiler () =
     if (Proc.which "arm-none-eabi-gcc").IsNone then
@@ -16,11 +17,6 @@ let private requireCompiler () =
 let private lower (options: LowerOptions) (m: Model) =
     match Lower.lower options (Lower.randomCalibration 3 8 m.Input) m with
     | Ok im -> im
-    | Error e -> failwith e
-
-let private board () =
-    match Boards.find "qemu-mps2-an386" with
-    | Ok b -> b
     | Error e -> failwith e
 
 /// The oracle for the whole accounting, read independently with binutils: the flash of the emitted model (tern_model.c's
@@ -89,16 +85,12 @@ type FirmwareMapTests() =
     let ternary = lower LowerOptions.Ternary (Architectures.defaultModel 1)
 
     [<OneTimeTearDown>]
-    member _.TearDown() =
-        try
-            Directory.Delete(cache, true)
-        with _ ->
-            ()
+    member _.TearDown() = EmulatedBoard.removeCache cache
 
     [<Test>]
     member _.``reference kernels: each conv layer's weight arrays are its WeightBytes, its kernel is its code``() =
         requireCompiler ()
-        let fw = Firmware.build cache (board ()) Reference ternary
+        let fw = Firmware.build cache (board "qemu-mps2-an386") Reference ternary
         let map = FirmwareMap.read fw.Elf ternary
         Assert.That(map.DebugInfo, Is.True)
         Assert.That(map.Layers.Length, Is.EqualTo ternary.Layers.Length)
@@ -128,7 +120,7 @@ type FirmwareMapTests() =
     [<Test>]
     member _.``DSP kernels: ternary layers are baked code, most of it inlined into the driver, found through DWARF``() =
         requireCompiler ()
-        let fw = Firmware.build cache (board ()) Dsp ternary
+        let fw = Firmware.build cache (board "qemu-mps2-an386") Dsp ternary
         let map = FirmwareMap.read fw.Elf ternary
 
         for i, c in convs ternary do
@@ -180,7 +172,7 @@ type FirmwareMapTests() =
         let int8 =
             lower LowerOptions.Int8 (Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 2)
 
-        let fw = Firmware.build cache (board ()) Dsp int8
+        let fw = Firmware.build cache (board "qemu-mps2-an386") Dsp int8
         let map = FirmwareMap.read fw.Elf int8
 
         for i, c in convs int8 do

@@ -106,17 +106,9 @@ let ``a lowered tiny model's figures equal a direct computation from dequantized
         |> Array.map (Array.map (fun v -> scale * float (int v - zero)))
         |> Array.concat
 
-    let norm (v: float[]) = sqrt (Array.sumBy (fun x -> x * x) v)
-    let argmax (v: float[]) = Array.findIndex ((=) (Array.max v)) v
-
-    let agree =
-        Array.zip (Array.chunkBySize 3 f) (Array.chunkBySize 3 q)
-        |> Array.filter (fun (a, b) -> argmax a = argmax b)
-        |> Array.length
-
-    Assert.That(r.L2r, Is.EqualTo(norm (Array.map2 (-) q f) / norm f).Within(1e-5))
-    Assert.That(r.Cosine, Is.EqualTo(Array.fold2 (fun s a b -> s + a * b) 0.0 f q / (norm f * norm q)).Within(1e-6))
-    Assert.That(r.Top1Agreement, Is.EqualTo(float agree / float samples.Length))
+    Assert.That(r.L2r, Is.EqualTo(LogitOracle.l2r f q).Within(1e-5))
+    Assert.That(r.Cosine, Is.EqualTo(LogitOracle.cosine f q).Within(1e-6))
+    Assert.That(r.Top1Agreement, Is.EqualTo(float (LogitOracle.agreeing 3 f q) / float samples.Length))
     // int8 logits of a well-calibrated dense layer stay close to the float ones.
     Assert.That(r.L2r, Is.LessThan 0.05)
     Assert.That(r.Cosine, Is.GreaterThan 0.99)

@@ -10,23 +10,7 @@ open Tern.Core
 open Tern.Runtime
 open Tern.Runtime.Protocol
 open Tern.Rig
-
-let private requireToolchain () =
-    let missing =
-        [
-            "arm-none-eabi-gcc", "gcc-arm-none-eabi"
-            "qemu-system-arm", "qemu-system-arm"
-        ]
-        |> List.filter (fun (p, _) -> (Proc.which p).IsNone)
-        |> List.map snd
-
-    if not missing.IsEmpty then
-        Assert.Ignore $"needs Debian packages: {String.Join(' ', missing)}"
-
-let private board () =
-    match Boards.find "qemu-mps2-an386" with
-    | Ok b -> b
-    | Error e -> failwith e
+open Tern.Tests.EmulatedBoard
 
 /// What every profile must satisfy: one entry per layer in order, the sum within 2 % of the inference, work on
 /// every layer that computes, milliseconds at the board's clock.
@@ -71,30 +55,14 @@ type HilProfileTests() =
     let cache =
         Path.Combine(Path.GetTempPath(), "tern-hil-profile-tests-" + string Environment.ProcessId)
 
-    let options kernels weights (model: IntModel) n : HilOptions = {
-        Board = board ()
-        Model = model
-        Weights = weights
-        Kernels = kernels
-        Inputs =
-            Lower.randomCalibration 5 n model.Input
-            |> List.map (Lower.quantizeInput model)
-            |> List.toArray
-        Labels = None
-        Port = None
-        Cache = cache
-        Firmware = None
-        NoFlash = false
-        HelloTimeout = TimeSpan.FromSeconds 10.0
-        Progress = ignore
-    }
+    let options kernels weights (model: IntModel) n : HilOptions =
+        Lower.randomCalibration 5 n model.Input
+        |> List.map (Lower.quantizeInput model)
+        |> List.toArray
+        |> hilOptions cache (board "qemu-mps2-an386") kernels weights model
 
     [<OneTimeTearDown>]
-    member _.TearDown() =
-        try
-            Directory.Delete(cache, true)
-        with _ ->
-            ()
+    member _.TearDown() = EmulatedBoard.removeCache cache
 
     [<Test>]
     member _.``the default model: every layer timed, the sum within 2 %, and a normal run's instructions unchanged``() =

@@ -12,18 +12,7 @@ open Tern.Runtime.Engine
 open Tern.Runtime.Protocol
 open Tern.Runtime.Transports
 open Tern.Rig
-
-let private requireToolchain () =
-    let missing =
-        [
-            "arm-none-eabi-gcc", "gcc-arm-none-eabi"
-            "qemu-system-arm", "qemu-system-arm"
-        ]
-        |> List.filter (fun (p, _) -> (Proc.which p).IsNone)
-        |> List.map snd
-
-    if not missing.IsEmpty then
-        Assert.Ignore $"needs Debian packages: {String.Join(' ', missing)}"
+open Tern.Tests.EmulatedBoard
 
 let private lowered (options: LowerOptions) (seed: int) =
     let m = Architectures.defaultModel seed
@@ -37,11 +26,6 @@ let private inputs (model: IntModel) (seed: int) (n: int) =
     |> List.map (Lower.quantizeInput model)
     |> List.toArray
 
-let private board name =
-    match Boards.find name with
-    | Ok b -> b
-    | Error e -> failwith e
-
 [<NonParallelizable>]
 type HilTests() =
     let cache =
@@ -49,20 +33,8 @@ type HilTests() =
 
     let ternary = lowered LowerOptions.Ternary 1
 
-    let options boardName kernels model n = {
-        Board = board boardName
-        Model = model
-        Weights = "ternary"
-        Kernels = kernels
-        Inputs = inputs model 5 n
-        Labels = None
-        Port = None
-        Cache = cache
-        Firmware = None
-        NoFlash = false
-        HelloTimeout = TimeSpan.FromSeconds 10.0
-        Progress = ignore
-    }
+    let options boardName kernels model n =
+        hilOptions cache (board boardName) kernels "ternary" model (inputs model 5 n)
 
     /// A firmware of the given model started in QEMU, with a protocol client on its UART.
     let session (model: IntModel) (f: DeviceClient -> QemuInstance -> unit) =
@@ -78,11 +50,7 @@ type HilTests() =
         Directory.CreateDirectory cache |> ignore
 
     [<OneTimeTearDown>]
-    member _.TearDown() =
-        try
-            Directory.Delete(cache, true)
-        with _ ->
-            ()
+    member _.TearDown() = EmulatedBoard.removeCache cache
 
     [<Test>]
     member _.``every importable ONNX fixture, lowered to int8 and to ternary, is bit-exact on the board``() =

@@ -26,10 +26,6 @@ let private hilReport (median: int) (accuracy: float) (layers: int list) : JsonN
              "accuracy": {accuracy}, "flash_bytes": 20000, "ram_bytes": 30000, "arena_bytes": 12288,
              "layers": [{layerJson}]}}"""
 
-let private needsQemu () =
-    if (Proc.which "qemu-system-arm").IsNone || (Proc.which "arm-none-eabi-gcc").IsNone then
-        Assert.Ignore "needs Debian packages gcc-arm-none-eabi qemu-system-arm"
-
 [<NonParallelizable>]
 type HistoryCliTests() =
     let dir =
@@ -223,21 +219,7 @@ type HistoryCliTests() =
     member _.``a study appends the report it prints``() =
         let file = path "study.db"
 
-        let code, _, err =
-            tern [
-                "data"
-                "synth"
-                "--out"
-                path "tiny"
-                "--subjects"
-                "4"
-                "--per-class"
-                "2"
-                "--seed"
-                "5"
-            ]
-
-        Assert.That(code, eq 0, err)
+        synth (path "tiny") 4 2 5
 
         let study = [
             "study"
@@ -268,26 +250,14 @@ type HistoryCliTests() =
     member _.``hil --fail-on-regression: exit 1 when instructions grow past the limit, 0 within it; last skips regressions``
         ()
         =
-        needsQemu ()
+        EmulatedBoard.requireToolchain ()
         let file = path "hil.db"
         let cache = path "cache"
 
+        let hilArgs = [ "hil"; "--model"; "default"; "--samples"; "10"; "--cache"; cache ]
+
         let hil extra =
-            tern (
-                [
-                    "hil"
-                    "--model"
-                    "default"
-                    "--samples"
-                    "10"
-                    "--cache"
-                    cache
-                    "--history"
-                    file
-                    "--json"
-                ]
-                @ extra
-            )
+            tern (hilArgs @ [ "--history"; file; "--json" ] @ extra)
 
         let code, out, err = hil []
         Assert.That(code, eq 0, err)
@@ -316,20 +286,7 @@ type HistoryCliTests() =
 
         let code, out, err =
             try
-                tern [
-                    "hil"
-                    "--model"
-                    "default"
-                    "--samples"
-                    "10"
-                    "--cache"
-                    cache
-                    "--no-history"
-                    "--baseline"
-                    "last"
-                    "--fail-on-regression"
-                    "5"
-                ]
+                tern (hilArgs @ [ "--no-history"; "--baseline"; "last"; "--fail-on-regression"; "5" ])
             finally
                 Environment.SetEnvironmentVariable("TERN_HISTORY", saved)
 

@@ -1,0 +1,64 @@
+/// What the tests that build firmware or run it on an emulated board share: skipping (naming the Debian packages)
+/// when a tool is missing, a board by name, HIL options with the tests' defaults, and removing the firmware cache.
+module Tern.Tests.EmulatedBoard
+
+open System
+open System.IO
+open NUnit.Framework
+open Tern.Runtime
+open Tern.Rig
+
+/// Ignores the test when a program is not on PATH, naming the Debian packages to install (program, package).
+let require (tools: (string * string) list) : unit =
+    let missing =
+        tools
+        |> List.filter (fun (p, _) -> (Proc.which p).IsNone)
+        |> List.map snd
+        |> List.distinct
+
+    if not missing.IsEmpty then
+        Assert.Ignore $"needs Debian packages: {String.Join(' ', missing)}"
+
+/// The ARM compiler and QEMU: a firmware built and run on the emulated board.
+let requireToolchain () =
+    require [
+        "arm-none-eabi-gcc", "gcc-arm-none-eabi"
+        "qemu-system-arm", "qemu-system-arm"
+    ]
+
+/// A board of the repository's boards/ by name.
+let board (name: string) : Board =
+    match Boards.find name with
+    | Ok b -> b
+    | Error e -> failwith e
+
+/// A HIL run of unlabelled inputs on a firmware built into `cache`: no serial port, no prebuilt firmware, HELLO
+/// within 10 s, no progress.
+let hilOptions
+    (cache: string)
+    (board: Board)
+    (kernels: DeviceKernels)
+    (weights: string)
+    (model: IntModel)
+    (inputs: sbyte[][])
+    : HilOptions = {
+    Board = board
+    Model = model
+    Weights = weights
+    Kernels = kernels
+    Inputs = inputs
+    Labels = None
+    Port = None
+    Cache = cache
+    Firmware = None
+    NoFlash = false
+    HelloTimeout = TimeSpan.FromSeconds 10.0
+    Progress = ignore
+}
+
+/// Removes a fixture's firmware cache; one already gone (or never made, the test ignored) is no failure.
+let removeCache (cache: string) : unit =
+    try
+        Directory.Delete(cache, true)
+    with _ ->
+        ()
