@@ -40,7 +40,7 @@ module Fold =
 
     // A BatchNorm folded into the dense layer after it (BatchNorm1d before a Linear, as PyTorch models have it):
     // W' = W diag(f) and b' = b + W (beta - f mean), input j being channel j mod C of the HWC-flattened input.
-    let private foldIntoNext (b: BatchNormSpec) (d: DenseSpec) : Layer =
+    let private foldIntoNext (b: BatchNormSpec) (d: DenseSpec) : DenseSpec =
         let f = factors b
         let channels = f.Length
         let shift = Array.init channels (fun c -> float b.Beta[c] - f[c] * float b.Mean[c])
@@ -58,20 +58,30 @@ module Fold =
 
                 float32 acc)
 
-        Dense { d with Weight = w; Bias = bias }
+        { d with Weight = w; Bias = bias }
 
     // The layers of the folded model with the index of the original layer each comes from. A BatchNorm is folded
-    // when the layer kept just before it is linear, or else when a dense layer follows it, unless a residual block
-    // starts at it or at that dense layer (the block's input is the tensor folding would change). ResidualAdd spans
-    // are recounted over the kept layers.
+    // when the layer kept just before it is linear, or else when a dense layer follows it (directly or after more
+    // BatchNorms: a run of them folds whole), unless a residual block starts at it, at a BatchNorm after it or at
+    // that dense layer (the block's input is the tensor folding would change). ResidualAdd spans are recounted over
+    // the kept layers.
     let private foldLayers (model: Model) : (int * Layer)[] =
         let layers = List.toArray model.Layers
         let starts = Model.residualBlocks model |> List.map fst |> Set.ofList
         let kept = ResizeArray<int * Layer>()
         // Original index -> index in the folded model (a folded BatchNorm maps to the layer it went into).
         let newIndex = Array.zeroCreate<int> layers.Length
-        // A BatchNorm waiting for the dense layer right after it.
-        let mutable pending: BatchNormSpec option = None
+        // BatchNorms waiting for the dense layer after them, the last one first.
+        let mutable pending: BatchNormSpec list = []
+
+        // Whether the layers from i on are BatchNorms up to a dense layer, with no residual block starting among them.
+        let rec beforeDense (i: int) =
+            i < layers.Length
+            && not (starts.Contains i)
+            && (layers[i].IsDense
+                || (match layers[i] with
+                    | BatchNorm _ -> beforeDense (i + 1)
+                    | _ -> false))
 
         for i in 0 .. layers.Length - 1 do
             let merged =
@@ -85,18 +95,15 @@ module Fold =
             | Some m, _, _ ->
                 kept[kept.Count - 1] <- m
                 newIndex[i] <- kept.Count - 1
-            | None, BatchNorm b, _ when
-                i + 1 < layers.Length
-                && layers[i + 1].IsDense
-                && not (starts.Contains i)
-                && not (starts.Contains(i + 1))
-                ->
-                pending <- Some b
+            | None, BatchNorm b, _ when beforeDense i ->
+                pending <- b :: pending
                 newIndex[i] <- kept.Count
-            | None, Dense d, Some b ->
-                pending <- None
+            | None, Dense d, _ :: _ ->
+                // Dense(bn_k(...bn_1(x))): the BatchNorm nearest the dense layer folds first.
+                let folded = pending |> List.fold (fun acc b -> foldIntoNext b acc) d
+                pending <- []
                 newIndex[i] <- kept.Count
-                kept.Add(i, foldIntoNext b d)
+                kept.Add(i, Dense folded)
             | None, layer, _ ->
                 newIndex[i] <- kept.Count
                 kept.Add(i, layer)

@@ -32,8 +32,15 @@ module private Gens =
         })
         |> Arb.fromGen
 
-/// Channels of every BatchNorm whose nearest preceding non-BatchNorm layer is linear or that a dense layer directly
-/// follows (the foldable ones), and of those that are not, worked out independently of Fold.
+/// Whether these layers start with BatchNorms (none or more) and then a dense layer.
+let rec private denseAfterBatchNorms (layers: Layer list) =
+    match layers with
+    | Dense _ :: _ -> true
+    | BatchNorm _ :: rest -> denseAfterBatchNorms rest
+    | _ -> false
+
+/// Channels of every BatchNorm whose nearest preceding non-BatchNorm layer is linear or that a dense layer follows,
+/// directly or after more BatchNorms (the foldable ones), and of those that are not, worked out independently of Fold.
 let private classify (m: Model) : int list * int list =
     let rec go (lastNonBn: Layer option) layers foldable kept =
         match layers with
@@ -41,7 +48,7 @@ let private classify (m: Model) : int list * int list =
         | BatchNorm b :: rest ->
             match lastNonBn, rest with
             | Some l, _ when FloatGen.isLinear l -> go lastNonBn rest (b.Gamma.Length :: foldable) kept
-            | _, Dense _ :: _ -> go lastNonBn rest (b.Gamma.Length :: foldable) kept
+            | _, next when denseAfterBatchNorms next -> go lastNonBn rest (b.Gamma.Length :: foldable) kept
             | _ -> go lastNonBn rest foldable (b.Gamma.Length :: kept)
         | l :: rest -> go (Some l) rest foldable kept
 
@@ -160,4 +167,47 @@ let ``a BatchNorm before a dense layer folds into it with the formula`` () =
         // b' = 4 + 1 * -0.5 + -3 * -3 + 2 * -0.5 + 0.5 * -3 = 10.
         Assert.That(f.Weight, Is.EqualTo<float32> [| 1.0f; -3.0f; 2.0f; 0.5f |])
         Assert.That(f.Bias, Is.EqualTo<float32> [| 10.0f |])
+    | other -> Assert.Fail $"unexpected layers {other}"
+
+[<Test>]
+let ``a run of BatchNorms before a dense layer folds whole, the nearest first`` () =
+    // Found by the folding property (seed 4708388988644032101,17319722455296023345): BatchNorm, BatchNorm, Dense at
+    // the start folded only the second, leaving a BatchNorm before the dense layer and a second fold to do.
+    let bn1 = {
+        Gamma = [| 2.0f |]
+        Beta = [| 1.0f |]
+        Mean = [| 0.5f |]
+        Var = [| 3.0f |]
+        Eps = 1.0f
+    }
+
+    let bn2 = {
+        Gamma = [| 3.0f |]
+        Beta = [| -2.0f |]
+        Mean = [| 1.0f |]
+        Var = [| 8.0f |]
+        Eps = 1.0f
+    }
+
+    let d = {
+        Inputs = 2
+        Outputs = 1
+        Weight = [| 1.0f; -3.0f |]
+        Bias = [| 4.0f |]
+    }
+
+    let m = {
+        Name = "bn-run"
+        Input = Shape3(1, 2, 1)
+        Layers = [ BatchNorm bn1; BatchNorm bn2; Dense d ]
+        Classes = [ "x" ]
+        Meta = Map.empty
+    }
+
+    match (Fold.batchNorm m).Layers with
+    | [ Dense f ] ->
+        // bn1: x -> (x - 0.5) * 1 + 1 = x + 0.5; bn2: y -> (y - 1) * 1 - 2 = y - 3; so x -> x - 2.5.
+        // Dense: 4 + (x0 - 2.5) - 3 (x1 - 2.5) = x0 - 3 x1 + 9.
+        Assert.That(f.Weight, Is.EqualTo<float32> [| 1.0f; -3.0f |])
+        Assert.That(f.Bias, Is.EqualTo<float32> [| 9.0f |])
     | other -> Assert.Fail $"unexpected layers {other}"
