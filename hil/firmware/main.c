@@ -23,6 +23,22 @@ static tern_rx_t rx;
 static int8_t last_input[TERN_MAX_BODY];
 static int have_inference;
 
+/* Test builds only: with TERN_CORRUPT_LAYER and TERN_CORRUPT_INDEX defined, one element of that layer's output is
+ * flipped (xor 0x41) whenever INFER or LAYER runs up to it, so tests can check that the host finds a planted
+ * difference at exactly that layer and element. Without them run_layers is tern_model_run_layers itself: a normal
+ * build compiles to the same code. */
+#if defined(TERN_CORRUPT_LAYER) && defined(TERN_CORRUPT_INDEX)
+static int run_layers(const int8_t *input, int last_layer, const int8_t **output, uint32_t *output_len)
+{
+    int r = tern_model_run_layers(input, last_layer, output, output_len);
+    if (r == 0 && last_layer == (TERN_CORRUPT_LAYER) && (uint32_t)(TERN_CORRUPT_INDEX) < *output_len)
+        ((int8_t *)(uintptr_t)*output)[TERN_CORRUPT_INDEX] ^= 0x41;
+    return r;
+}
+#else
+#define run_layers tern_model_run_layers
+#endif
+
 static void uart_write(void *ctx, const uint8_t *data, uint32_t len)
 {
     (void)ctx;
@@ -110,7 +126,7 @@ static void on_infer(uint16_t seq, const uint8_t *body, uint16_t len)
     const int8_t *out;
     uint32_t out_len;
     uint32_t t0 = board_counter_read();
-    int r = tern_model_run_layers(last_input, TERN_MODEL_LAYER_COUNT - 1, &out, &out_len);
+    int r = run_layers(last_input, TERN_MODEL_LAYER_COUNT - 1, &out, &out_len);
     uint32_t ticks = board_counter_read() - t0;
     if (r != 0 || out_len > TERN_MAX_BODY - 8) {
         send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
@@ -147,7 +163,7 @@ static void on_layer(uint16_t seq, const uint8_t *body, uint16_t len)
     /* Layer outputs are not kept: re-run the deterministic computation up to the layer asked for. */
     const int8_t *out;
     uint32_t total;
-    if (tern_model_run_layers(last_input, index, &out, &total) != 0) {
+    if (run_layers(last_input, index, &out, &total) != 0) {
         send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }

@@ -1,7 +1,7 @@
 /* Native tests of hil/firmware/tern_proto.c: known vectors, shared vectors written by the C# encoder (decoded here
  * and re-encoded bit for bit), and a deterministic fuzz loop. Build with -fsanitize=address,undefined so any
- * overflow aborts. Usage: proto_test [VECTOR_FILE|-] [FUZZ_BYTES] [PROFILE_VECTOR_FILE]. Exit 0 when every check
- * passed. */
+ * overflow aborts. Usage: proto_test [VECTOR_FILE|-] [FUZZ_BYTES] [PROFILE_VECTOR_FILE] [COBS_VECTOR_FILE].
+ * Exit 0 when every check passed. */
 #include "tern_proto.h"
 
 #include <stdio.h>
@@ -396,6 +396,57 @@ static int test_profile_vectors(const char *path)
     return (int)count;
 }
 
+/* One-shot COBS cases from the C# side (TERNCOB1, little-endian): u32 count, then per case u32 encoded length, the
+ * encoded bytes, u32 destination capacity, u8 expected code (0, TERN_ERR_BAD_COBS or TERN_ERR_OVERSIZE), u32 decoded
+ * length and the decoded bytes (length 0 unless the code is 0). Blocks one byte short and one byte long, and
+ * destinations exactly the size and one byte short: the C# decoder checks the same cases. */
+static int test_cobs_vectors(const char *path)
+{
+    static uint8_t enc[2048], want[2048], dec[2048];
+    uint8_t magic[8], code;
+    uint32_t count, i, len, cap, want_len;
+    size_t back;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return -1;
+    }
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "TERNCOB1", 8) != 0 || !read_u32(f, &count)) {
+        fprintf(stderr, "%s: not a TERNCOB1 file\n", path);
+        fclose(f);
+        return -1;
+    }
+    for (i = 0; i < count; i++) {
+        tern_error_t e;
+        if (!read_u32(f, &len) || len > sizeof enc || fread(enc, 1, len, f) != len || !read_u32(f, &cap) ||
+            cap > sizeof dec || fread(&code, 1, 1, f) != 1 || !read_u32(f, &want_len) || want_len > sizeof want ||
+            fread(want, 1, want_len, f) != want_len)
+            break;
+        /* From and into heap blocks of exactly len and cap bytes, so ASan sees any access past either. */
+        {
+            uint8_t *src = (uint8_t *)malloc(len ? len : 1), *exact = (uint8_t *)malloc(cap ? cap : 1);
+            if (!src || !exact) {
+                free(src);
+                free(exact);
+                break;
+            }
+            memcpy(src, enc, len);
+            e = tern_cobs_decode(src, len, exact, cap, &back);
+            if (e == TERN_OK && back <= cap) memcpy(dec, exact, back);
+            free(src);
+            free(exact);
+        }
+        CHECK((uint8_t)e == code && (e != TERN_OK || (back == want_len && !memcmp(dec, want, back))),
+              "COBS case %lu (%lu bytes, capacity %lu): C %d, %lu bytes; C# %d, %lu bytes", (unsigned long)i,
+              (unsigned long)len, (unsigned long)cap, (int)e, (unsigned long)(e == TERN_OK ? back : 0), code,
+              (unsigned long)want_len);
+    }
+    fclose(f);
+    CHECK(i == count, "%s: ends after %lu of %lu cases", path, (unsigned long)i, (unsigned long)count);
+    printf("cobs vectors: %lu\n", (unsigned long)count);
+    return (int)count;
+}
+
 /* ---- fuzz ---- */
 static uint8_t fz_body[TERN_MAX_BODY + 300];
 static uint8_t fz_packet[TERN_OVERHEAD + TERN_MAX_BODY + 300];
@@ -532,6 +583,7 @@ int main(int argc, char **argv)
     test_profile_parse();
     if (argc > 1 && strcmp(argv[1], "-") != 0 && test_vectors(argv[1]) < 0) return 2;
     if (argc > 3 && test_profile_vectors(argv[3]) < 0) return 2;
+    if (argc > 4 && test_cobs_vectors(argv[4]) < 0) return 2;
     fuzz(fuzz_bytes);
     printf("%lu checks, %lu failures\n", checks, failures);
     return failures ? 1 : 0;

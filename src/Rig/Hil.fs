@@ -52,6 +52,55 @@ module Hil =
         else
             Seq.zip device host |> Seq.tryFindIndex (fun (a, b) -> a <> b)
 
+    /// Where a device's output departs from the host's, if it does. With search, the layers are compared in order
+    /// (hostLayers and deviceLayer give each layer's output) so the divergence names the first layer and element that
+    /// differ, pointing at a kernel rather than at the logits; without search, or if every layer agrees, it names the
+    /// element of the output.
+    let divergence
+        (sample: int)
+        (names: string[])
+        (device: sbyte[])
+        (host: sbyte[])
+        (hostLayers: unit -> sbyte[][])
+        (deviceLayer: int -> sbyte[])
+        (search: bool)
+        : Divergence option =
+        let at (xs: sbyte[]) e = if e < xs.Length then int xs[e] else 0
+
+        match firstDifference device host with
+        | None -> None
+        | Some element ->
+            let layerDiff =
+                if search then
+                    let h = hostLayers ()
+
+                    seq { 0 .. names.Length - 1 }
+                    |> Seq.tryPick (fun l ->
+                        let d = deviceLayer l
+
+                        firstDifference d h[l]
+                        |> Option.map (fun e -> (l, names[l]), e, at d e, at h[l] e))
+                else
+                    None
+
+            match layerDiff with
+            | Some(layer, e, d, h) ->
+                Some {
+                    Sample = sample
+                    Layer = Some layer
+                    Element = e
+                    Device = d
+                    Host = h
+                }
+            | None ->
+                Some {
+                    Sample = sample
+                    Layer = None
+                    Element = element
+                    Device = at device element
+                    Host = at host element
+                }
+
     /// Flashes a real board with openocd.
     let private flashOpenOcd (config: string) (elf: string) =
         match Proc.which "openocd" with
@@ -171,6 +220,104 @@ module Hil =
 
         Profile.build o.Model info.WorkUnit o.Board.ClockHz wpt data map sample median
 
+    /// Streams every input to a device that passed the handshake (info) and compares its output with the C#
+    /// runtime bit for bit, searching the layers for the first divergence; with profile, also each layer's cost.
+    /// cause describes a failure of the link.
+    let runOn
+        (o: HilOptions)
+        (firmware: FirmwareImage)
+        (profile: bool)
+        (client: DeviceClient)
+        (info: InfoMessage)
+        (cause: exn -> string)
+        : HilReport * ProfileReport option =
+        let host = new Runner(o.Model, KernelMode.Optimized)
+        let names = o.Model.Layers |> Seq.map (fun l -> l.Name) |> Array.ofSeq
+        let work = Collections.Generic.List<int64>()
+        let outputs = Array.zeroCreate<sbyte[]> o.Inputs.Length
+        let mismatched = Collections.Generic.List<int>()
+        let mutable first: Divergence option = None
+        let mutable correct = 0
+        let sw = Stopwatch.StartNew()
+        let bytes0 = client.BytesSent + client.BytesReceived
+
+        for i in 0 .. o.Inputs.Length - 1 do
+            let input = o.Inputs[i]
+            let expected = host.Run input
+
+            let output, ticks =
+                try
+                    let r = client.Infer input
+                    r.Output, r.Ticks
+                with e ->
+                    raise (HilFailure $"sample {i}: {cause e}")
+
+            work.Add(toWork info ticks)
+            outputs[i] <- output
+
+            match o.Labels with
+            | Some labels when Runner.Argmax(ReadOnlySpan<sbyte> output) = labels[i] -> correct <- correct + 1
+            | _ -> ()
+
+            match
+                divergence
+                    i
+                    names
+                    output
+                    expected
+                    (fun () -> host.RunLayers input)
+                    (fun l ->
+                        try
+                            client.Layer l
+                        with e ->
+                            raise (HilFailure $"sample {i}: fetching layer outputs failed: {cause e}"))
+                    (first.IsNone)
+            with
+            | None -> ()
+            | Some d ->
+                mismatched.Add i
+
+                if first.IsNone then
+                    first <- Some d
+
+            o.Progress(i + 1)
+
+        let elapsed = sw.Elapsed.TotalSeconds
+        let bytes = client.BytesSent + client.BytesReceived - bytes0
+
+        let layers =
+            if profile && work.Count > 0 then
+                Some(profileLayers o firmware client info cause (List.ofSeq work))
+            else
+                None
+
+        {
+            Board = o.Board.Name
+            Kernels = o.Kernels.Name
+            Weights = o.Weights
+            ModelHash = firmware.ModelHash
+            FirmwareHash = hex info.FirmwareHash
+            Samples = o.Inputs.Length
+            Mismatches = mismatched.Count
+            MismatchedSamples = List.ofSeq mismatched
+            FirstDivergence = first
+            WorkUnit =
+                (if info.WorkUnit = WorkUnit.Instructions then
+                     "instructions"
+                 else
+                     "cycles")
+            Work = Report.workStats (List.ofSeq work)
+            Accuracy = o.Labels |> Option.map (fun _ -> float correct / float o.Inputs.Length)
+            FlashBytes = firmware.FlashBytes
+            RamBytes = firmware.RamBytes
+            ArenaBytes = firmware.ArenaBytes
+            LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
+            ElapsedSeconds = elapsed
+            FirmwareCached = firmware.Cached
+            Outputs = outputs
+        },
+        layers
+
     /// Builds the firmware, starts or flashes the board, checks the handshake and streams every input,
     /// comparing the device's output with the C# runtime bit for bit; with profile, also each layer's cost.
     let runProfiled (o: HilOptions) (profile: bool) : HilReport * ProfileReport option =
@@ -184,117 +331,7 @@ module Hil =
             with e ->
                 raise (HilFailure e.Message)
 
-        session o firmware (fun client info cause ->
-            let host = new Runner(o.Model, KernelMode.Optimized)
-            let work = Collections.Generic.List<int64>()
-            let outputs = Array.zeroCreate<sbyte[]> o.Inputs.Length
-            let mismatched = Collections.Generic.List<int>()
-            let mutable first: Divergence option = None
-            let mutable correct = 0
-            let sw = Stopwatch.StartNew()
-            let bytes0 = client.BytesSent + client.BytesReceived
-
-            for i in 0 .. o.Inputs.Length - 1 do
-                let input = o.Inputs[i]
-                let expected = host.Run input
-
-                let output, ticks =
-                    try
-                        let r = client.Infer input
-                        r.Output, r.Ticks
-                    with e ->
-                        raise (HilFailure $"sample {i}: {cause e}")
-
-                work.Add(toWork info ticks)
-                outputs[i] <- output
-
-                match o.Labels with
-                | Some labels when Runner.Argmax(ReadOnlySpan<sbyte> output) = labels[i] -> correct <- correct + 1
-                | _ -> ()
-
-                match firstDifference output expected with
-                | None -> ()
-                | Some element ->
-                    mismatched.Add i
-
-                    if first.IsNone then
-                        // Find the first layer that differs, so the report points at a kernel, not at the logits.
-                        let hostLayers = host.RunLayers input
-
-                        let layerDiff =
-                            try
-                                seq { 0 .. o.Model.Layers.Length - 1 }
-                                |> Seq.tryPick (fun l ->
-                                    let d = client.Layer l
-
-                                    let h = hostLayers[l]
-                                    let at (xs: sbyte[]) e = if e < xs.Length then int xs[e] else 0
-
-                                    firstDifference d h
-                                    |> Option.map (fun e -> (l, o.Model.Layers[l].Name), e, at d e, at h e))
-                            with e ->
-                                raise (HilFailure $"sample {i}: fetching layer outputs failed: {cause e}")
-
-                        first <-
-                            match layerDiff with
-                            | Some(layer, e, d, h) ->
-                                Some {
-                                    Sample = i
-                                    Layer = Some layer
-                                    Element = e
-                                    Device = d
-                                    Host = h
-                                }
-                            | None ->
-                                Some {
-                                    Sample = i
-                                    Layer = None
-                                    Element = element
-                                    Device = (if element < output.Length then int output[element] else 0)
-                                    Host =
-                                        (if element < expected.Length then
-                                             int expected[element]
-                                         else
-                                             0)
-                                }
-
-                o.Progress(i + 1)
-
-            let elapsed = sw.Elapsed.TotalSeconds
-            let bytes = client.BytesSent + client.BytesReceived - bytes0
-
-            let layers =
-                if profile && work.Count > 0 then
-                    Some(profileLayers o firmware client info cause (List.ofSeq work))
-                else
-                    None
-
-            {
-                Board = o.Board.Name
-                Kernels = o.Kernels.Name
-                Weights = o.Weights
-                ModelHash = firmware.ModelHash
-                FirmwareHash = hex info.FirmwareHash
-                Samples = o.Inputs.Length
-                Mismatches = mismatched.Count
-                MismatchedSamples = List.ofSeq mismatched
-                FirstDivergence = first
-                WorkUnit =
-                    (if info.WorkUnit = WorkUnit.Instructions then
-                         "instructions"
-                     else
-                         "cycles")
-                Work = Report.workStats (List.ofSeq work)
-                Accuracy = o.Labels |> Option.map (fun _ -> float correct / float o.Inputs.Length)
-                FlashBytes = firmware.FlashBytes
-                RamBytes = firmware.RamBytes
-                ArenaBytes = firmware.ArenaBytes
-                LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
-                ElapsedSeconds = elapsed
-                FirmwareCached = firmware.Cached
-                Outputs = outputs
-            },
-            layers)
+        session o firmware (fun client info cause -> runOn o firmware profile client info cause)
 
     /// Builds the firmware, starts or flashes the board, checks the handshake and streams every input,
     /// comparing the device's output with the C# runtime bit for bit.

@@ -50,6 +50,102 @@ let private run (exe: string) (args: string list) (timeout: TimeSpan) : int * st
 
     p.ExitCode, out.Result + err.Result
 
+/// Whether the last COBS block of an encoding carries data (so dropping the last byte leaves it one byte short).
+let private lastBlockHasData (enc: byte[]) : bool =
+    let rec last at =
+        let next = at + int enc[at]
+        if next >= enc.Length then at else last next
+
+    enc[last 0] > 1uy
+
+/// One case of the one-shot COBS decoder: encoded bytes, destination capacity, the expected outcome (None, BadCobs
+/// or Oversize) and the decoded bytes.
+type private CobsCase = {
+    Encoded: byte[]
+    Capacity: int
+    Code: ErrorCode
+    Decoded: byte[]
+}
+
+/// One-shot COBS cases, the outcome stated, not computed: a block of each size (code 1 to 255) exact, one byte
+/// short, two short, one byte long (a final empty block, or a code claiming data that never comes), after a valid
+/// block; destinations exactly the decoded size and one byte short; encodings of runs around the block size.
+let private cobsCases () : CobsCase list =
+    let ok (enc: byte[]) (dec: byte[]) = {
+        Encoded = enc
+        Capacity = dec.Length
+        Code = ErrorCode.None
+        Decoded = dec
+    }
+
+    let bad (enc: byte[]) = {
+        Encoded = enc
+        Capacity = 600
+        Code = ErrorCode.BadCobs
+        Decoded = [||]
+    }
+
+    let roomy (c: CobsCase) = {
+        c with
+            Capacity = c.Decoded.Length + 64
+    }
+
+    let tight (c: CobsCase) = {
+        c with
+            Capacity = c.Decoded.Length - 1
+            Code = ErrorCode.Oversize
+            Decoded = [||]
+    }
+
+    let withCapacities (c: CobsCase) =
+        [ c; roomy c ] @ (if c.Decoded.Length > 0 then [ tight c ] else [])
+
+    [
+        for c in [ 1; 2; 3; 4; 127; 253; 254; 255 ] do
+            let data = Array.init (c - 1) (fun i -> byte (1 + (i * 7 + c) % 255))
+            let block = Array.append [| byte c |] data
+            yield! withCapacities (ok block data)
+            // one byte long: a final empty block stands for a zero after a short block, for nothing after 0xFF
+            let zero = if c = 255 then [||] else [| 0uy |]
+            yield! withCapacities (ok (Array.append block [| 1uy |]) (Array.append data zero))
+            bad (Array.append block [| 2uy |])
+            bad (Array.append block [| 0uy |])
+
+            if c >= 2 then
+                bad block[.. block.Length - 2]
+                bad (Array.append [| 2uy; 9uy |] block[.. block.Length - 2])
+
+            if c >= 3 then
+                bad block[.. block.Length - 3]
+        bad [| 0uy |]
+        bad [| 3uy; 0uy; 2uy |]
+        for n in [ 0; 1; 253; 254; 255; 508; 509; 1000 ] do
+            for pattern in 0..2 do
+                let data =
+                    Array.init n (fun i ->
+                        match pattern with
+                        | 0 -> byte (1 + i % 255)
+                        | 1 -> if i % 300 = 299 then 0uy else 0x5Auy
+                        | _ -> if i % 3 = 0 then 0uy else byte i)
+
+                yield! withCapacities (ok (Cobs.Encode(ReadOnlySpan data)) data)
+    ]
+
+/// Writes the COBS cases in the TERNCOB1 format proto_test.c reads (little-endian): magic, u32 count, then per case
+/// u32 encoded length, encoded bytes, u32 capacity, u8 expected code, u32 decoded length, decoded bytes.
+let private writeCobsVectors (path: string) (cases: CobsCase list) =
+    use w = new BinaryWriter(File.Create path)
+    w.Write("TERNCOB1"B)
+    w.Write(uint32 cases.Length)
+
+    for c in cases do
+        w.Write(uint32 c.Encoded.Length)
+        w.Write c.Encoded
+        w.Write(uint32 c.Capacity)
+        w.Write(byte c.Code)
+        w.Write(uint32 c.Decoded.Length)
+        w.Write c.Decoded
+
 /// Frames from the C# encoder: messages of every type at sizes around the COBS block and MAX_BODY, random
 /// messages from a fixed seed, and crafted bad frames with their exact rejection.
 let private vectors () : Vector list =
@@ -115,7 +211,25 @@ let private vectors () : Vector list =
             (rawPacket 1uy 2uy 44us (uint16 (Wire.MaxBody + 1)) (bytes (Wire.MaxBody + 1)))
     ]
 
-    sized @ runs @ messages @ invalid
+    // Frames one byte either side of a valid one: the encoding less its last byte (a final block one byte short),
+    // or with a final empty block (an extra zero at the end of the packet), at small and at MAX_BODY size.
+    let edges = [
+        for n in [ 3; 250; Wire.MaxBody ] do
+            let packet =
+                [ 60us .. 90us ]
+                |> List.map (fun s -> Frame.EncodePacket(MessageType.Infer, s, ReadOnlySpan(bytes n)))
+                |> List.find (fun p -> lastBlockHasData (Cobs.Encode(ReadOnlySpan p)))
+
+            let enc = Cobs.Encode(ReadOnlySpan packet)
+            Invalid(ErrorCode.BadCobs, 0u, unknown, Array.append enc[.. enc.Length - 2] [| 0uy |])
+
+            if n = Wire.MaxBody then
+                Invalid(ErrorCode.Oversize, uint32 Wire.MaxBody, unknown, Array.append enc [| 1uy; 0uy |])
+            else
+                Invalid(ErrorCode.BadCrc, 0u, unknown, Array.append enc [| 1uy; 0uy |])
+    ]
+
+    sized @ runs @ messages @ invalid @ edges
 
 /// Writes the vectors in the TERNVEC1 format proto_test.c reads (little-endian): magic, u32 count, then per
 /// vector u8 expected code (0 = valid frame), u8 type, u16 sequence, u32 detail, u32 body length, body,
@@ -226,6 +340,19 @@ type ProtoCTests() =
             | _, rs -> Assert.Fail $"%A{v}: got %A{rs}"
 
     [<Test>]
+    member _.``the one-shot COBS decoder gives each shared case its stated outcome``() =
+        for c in cobsCases () do
+            let dst = Array.zeroCreate<byte> c.Capacity
+            let n = Cobs.Decode(ReadOnlySpan c.Encoded, Span dst)
+            let case = $"%A{c.Encoded} into {c.Capacity} bytes"
+
+            if c.Code = ErrorCode.None then
+                Assert.That(n, Is.EqualTo c.Decoded.Length, case)
+                Assert.That(dst[.. n - 1], Is.EqualTo<byte[]>(c.Decoded), case)
+            else
+                Assert.That(n, Is.EqualTo -1, case)
+
+    [<Test>]
     member _.``tern_proto.c under ASan and UBSan decodes and re-encodes the C# vectors and survives the fuzz``() =
         match which "gcc" with
         | None -> Assert.Ignore "gcc is not installed"
@@ -259,13 +386,18 @@ type ProtoCTests() =
             let profilePath = Path.Combine(dir, "profile.bin")
             let profiles = writeProfileVectors profilePath
 
+            let cobsPath = Path.Combine(dir, "cobs.bin")
+            let cobs = cobsCases ()
+            writeCobsVectors cobsPath cobs
+
             let code, out =
-                run exe [ vecPath; "8000000"; profilePath ] (TimeSpan.FromSeconds 30.0)
+                run exe [ vecPath; "8000000"; profilePath; cobsPath ] (TimeSpan.FromSeconds 30.0)
 
             TestContext.Out.WriteLine out
             Assert.That(code, Is.EqualTo 0, out)
             Assert.That(out, Does.Contain $"vectors: {vs.Length}")
             Assert.That(out, Does.Contain $"profile vectors: {profiles}")
+            Assert.That(out, Does.Contain $"cobs vectors: {cobs.Length}")
             Assert.That(out, Does.Contain " 0 failures")
 
     [<Test>]

@@ -1,0 +1,361 @@
+/// The HIL comparison finds a planted difference wherever it is: first, middle and last element of every layer's
+/// output and of the logits, in the host-side search and against an in-process fake device that corrupts one element.
+module Tern.Tests.HilComparisonTests
+
+open System
+open System.Collections.Generic
+open NUnit.Framework
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.NUnit
+open Tern.Core
+open Tern.Runtime
+open Tern.Runtime.Engine
+open Tern.Runtime.Protocol
+open Tern.Runtime.Transports
+open Tern.Rig
+
+/// Where in an output a difference is planted.
+type Place =
+    | First
+    | Middle
+    | Last
+
+let private index (place: Place) (length: int) =
+    match place with
+    | First -> 0
+    | Middle -> length / 2
+    | Last -> length - 1
+
+/// A different value at one element (any nonzero xor changes it).
+let private changed (xs: sbyte[]) (at: int) (flip: byte) : sbyte[] =
+    let ys = Array.copy xs
+    ys[at] <- sbyte (byte ys[at] ^^^ flip)
+    ys
+
+let private bytesOf (n: int) : Gen<sbyte[]> =
+    Gen.arrayOfLength n (Gen.choose (-128, 127) |> Gen.map sbyte)
+
+let private flipGen = Gen.choose (1, 255) |> Gen.map byte
+
+let private placeGen = Gen.elements [ First; Middle; Last ]
+
+[<Property(MaxTest = 300)>]
+let ``firstDifference finds one changed byte at exactly its place, and nothing in equal outputs`` () =
+    let caseGen =
+        gen {
+            let! n = Gen.frequency [ 3, Gen.choose (1, 12); 1, Gen.choose (13, 400) ]
+            let! xs = bytesOf n
+            let! place = placeGen
+            let! flip = flipGen
+            return xs, place, flip
+        }
+
+    Prop.forAll (Arb.fromGen caseGen) (fun (xs, place, flip) ->
+        let at = index place xs.Length
+
+        (Hil.firstDifference (changed xs at flip) xs = Some at
+         && Hil.firstDifference xs (changed xs at flip) = Some at
+         && Hil.firstDifference xs (Array.copy xs) = None)
+        |> Prop.collect place)
+
+[<Test>]
+let ``firstDifference: outputs of different lengths differ where the shorter ends`` () =
+    Assert.That(Hil.firstDifference [| 1y; 2y |] [| 1y; 2y; 3y |], Is.EqualTo(Some 2))
+    Assert.That(Hil.firstDifference [||] [| 1y |], Is.EqualTo(Some 0))
+    Assert.That(Hil.firstDifference [||] [||], Is.EqualTo(None: int option))
+
+/// Every layer's host output, and a device whose layer `layer` has one element changed; the change spreads to the
+/// first element of every later layer (the logits are the last layer's output).
+let private spread (host: sbyte[][]) (layer: int) (at: int) (flip: byte) : sbyte[][] =
+    host
+    |> Array.mapi (fun l xs ->
+        if l = layer then changed xs at flip
+        elif l > layer then changed xs 0 flip
+        else Array.copy xs)
+
+[<Property(MaxTest = 300)>]
+let ``the layer search names the first layer and element that differ, for any layer and place`` () =
+    let caseGen =
+        gen {
+            let! count = Gen.choose (1, 8)
+
+            let! host =
+                Gen.arrayOfLength
+                    count
+                    (Gen.frequency [ 3, Gen.choose (1, 10); 1, Gen.choose (11, 300) ]
+                     |> Gen.bind bytesOf)
+
+            let! layer = Gen.choose (0, count - 1)
+            let! place = placeGen
+            let! flip = flipGen
+            return host, layer, place, flip
+        }
+
+    Prop.forAll (Arb.fromGen caseGen) (fun (host, layer, place, flip) ->
+        let at = index place host[layer].Length
+        let device = spread host layer at flip
+        let names = host |> Array.mapi (fun l _ -> $"layer{l}")
+        let logits = Array.last host
+        let deviceLogits = Array.last device
+
+        let found =
+            Hil.divergence 3 names deviceLogits logits (fun () -> host) (fun l -> device[l]) true
+
+        let expected = {
+            Sample = 3
+            Layer = Some(layer, names[layer])
+            Element = at
+            Device = int (device[layer].[at])
+            Host = int (host[layer].[at])
+        }
+
+        // Without the search only the logits are compared: the element of the logits that differs.
+        let logitsAt = if layer = host.Length - 1 then at else 0
+
+        let unsearched =
+            Hil.divergence
+                3
+                names
+                deviceLogits
+                logits
+                (fun () -> failwith "no search")
+                (fun _ -> failwith "no search")
+                false
+
+        (found = Some expected
+         && (unsearched |> Option.map (fun d -> d.Layer, d.Element)) = Some(None, logitsAt)
+         && Hil.divergence 3 names logits logits (fun () -> host) (fun l -> host[l]) true = None)
+        |> Prop.label $"found %A{found}, expected %A{expected}; without search %A{unsearched}"
+        |> Prop.collect (place, (if layer = host.Length - 1 then "logits" else "inner layer")))
+
+/// An in-process device running the C# runtime over the protocol (frames in, frames out, no thread): it answers
+/// HELLO, INFER and LAYER, with one element of one layer's output corrupted and the change spread to the first
+/// element of every later layer, as a faulty kernel would. MAX_BODY is small, so layers come in several pieces.
+type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option) =
+    let decoder = FrameDecoder()
+    let pending = Queue<byte>()
+    let runner = Runner(model, KernelMode.Scalar)
+    let mutable layers: sbyte[][] = [||]
+
+    let reply (seq: uint16) (m: IMessage) =
+        for b in Frame.Encode(m, seq) do
+            pending.Enqueue b
+
+    let answer (p: Packet) =
+        match Message.Parse p with
+        | :? HelloMessage ->
+            let hash = Convert.FromHexString(ModelFile.hash (ModelFile.serializeInt model))
+
+            InfoMessage(
+                1uy,
+                "fake",
+                1000000u,
+                WorkUnit.Cycles,
+                1000000u,
+                Array.zeroCreate 32,
+                hash,
+                0u,
+                model.Input,
+                model.Output,
+                uint16 model.Layers.Length,
+                "fake",
+                200u
+            )
+            |> reply p.Sequence
+        | :? InferMessage as m ->
+            let host = runner.RunLayers m.Input
+
+            layers <-
+                match corrupt with
+                | Some(layer, at, flip) -> spread host layer at flip
+                | None -> host
+
+            reply p.Sequence (ResultMessage(1000u, Array.last layers))
+        | :? LayerMessage as m ->
+            let data = layers[int m.Index]
+            let piece = data[int m.Offset .. int m.Offset + int m.Count - 1]
+            reply p.Sequence (LayerDataMessage(m.Index, uint32 data.Length, m.Offset, piece))
+        | other -> failwith $"the fake device does not serve {other.Type}"
+
+    member val Requests = 0 with get, set
+
+    interface ITransport with
+        member _.Endpoint = "fake"
+
+        member d.Write(data: ReadOnlySpan<byte>) =
+            let results = List<DecodeResult>()
+            decoder.Feed(data, results)
+
+            for r in results do
+                d.Requests <- d.Requests + 1
+                answer r.Packet
+
+        member _.Read(buffer: Span<byte>, _: TimeSpan, awaiting: string) : int =
+            if pending.Count = 0 then
+                raise (TimeoutException $"fake: nothing to send while {awaiting}")
+
+            let n = min buffer.Length pending.Count
+
+            for i in 0 .. n - 1 do
+                buffer[i] <- pending.Dequeue()
+
+            n
+
+        member _.Dispose() = ()
+
+let private model =
+    lazy
+        (let m = Architectures.defaultModel 1
+
+         match Lower.lower LowerOptions.Ternary (Lower.randomCalibration 1 8 m.Input) m with
+         | Ok im -> im
+         | Error e -> failwith e)
+
+/// Runs the HIL comparison of n inputs against the fake device.
+let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
+    let m = model.Force()
+
+    let inputs =
+        Lower.randomCalibration 9 n m.Input
+        |> List.map (Lower.quantizeInput m)
+        |> Array.ofList
+
+    let board =
+        match Boards.find "qemu-mps2-an386" with
+        | Ok b -> b
+        | Error e -> failwith e
+
+    let options = {
+        Board = board
+        Model = m
+        Weights = "ternary"
+        Kernels = Dsp
+        Inputs = inputs
+        Labels = None
+        Port = None
+        Cache = ""
+        Firmware = None
+        NoFlash = true
+        HelloTimeout = TimeSpan.FromSeconds 1.0
+        Progress = ignore
+    }
+
+    let firmware = {
+        Elf = ""
+        Board = board
+        Kernels = Dsp
+        Hash = ""
+        ModelHash = ModelFile.hash (ModelFile.serializeInt m)
+        FlashBytes = 0L
+        RamBytes = 0L
+        ArenaBytes = 0
+        Cached = true
+    }
+
+    use device = new FakeDevice(m, corrupt)
+    use client = new DeviceClient(device, false)
+    let info = client.Hello(TimeSpan.FromSeconds 1.0, 1)
+    fst (Hil.runOn options firmware false client info (fun e -> e.Message))
+
+[<Test>]
+let ``against a fake device, a correct device gives no mismatch`` () =
+    let r = runFake None 3
+    Assert.That((r.Samples, r.Mismatches, r.FirstDivergence), Is.EqualTo((3, 0, (None: Divergence option))))
+
+[<Test>]
+let ``against a fake device, one corrupted element of any layer is reported at that layer and element`` () =
+    let m = model.Force()
+
+    for layer in 0 .. m.Layers.Length - 1 do
+        for place in [ First; Middle; Last ] do
+            let size = m.Layers[layer].Output.Size
+            let at = index place size
+            let r = runFake (Some(layer, at, 0x41uy)) 2
+
+            let where =
+                $"layer {layer} ({m.Layers[layer].Name}), element {at} of {size} ({place})"
+
+            Assert.That(r.Mismatches, Is.EqualTo 2, where)
+            Assert.That(r.MismatchedSamples, Is.EqualTo<int list>([ 0; 1 ]), where)
+
+            match r.FirstDivergence with
+            | Some d ->
+                Assert.That(
+                    (d.Sample, d.Layer, d.Element),
+                    Is.EqualTo((0, Some(layer, m.Layers[layer].Name), at)),
+                    where
+                )
+
+                Assert.That(d.Device, Is.EqualTo(int (sbyte (byte d.Host ^^^ 0x41uy))), where)
+            | None -> Assert.Fail $"{where}: no divergence reported"
+
+/// On QEMU: firmware built with TERN_CORRUPT_LAYER / TERN_CORRUPT_INDEX flips one element of the logits; the HIL run
+/// must report every sample as mismatching at the last layer and that element. Ignored without the ARM toolchain.
+[<NonParallelizable>]
+type HilCorruptFirmwareTests() =
+    let cache =
+        IO.Path.Combine(IO.Path.GetTempPath(), "tern-hil-corrupt-" + string Environment.ProcessId)
+
+    [<OneTimeTearDown>]
+    member _.TearDown() =
+        try
+            IO.Directory.Delete(cache, true)
+        with _ ->
+            ()
+
+    [<Test>]
+    member _.``firmware corrupting the first, middle or last logit is reported at that layer and element``() =
+        let missing =
+            [ "arm-none-eabi-gcc"; "qemu-system-arm" ]
+            |> List.filter (fun p -> (Proc.which p).IsNone)
+
+        if not missing.IsEmpty then
+            Assert.Ignore $"""needs {String.Join(", ", missing)}"""
+
+        let m = model.Force()
+        let last = m.Layers.Length - 1
+        let size = m.Layers[last].Output.Size
+
+        let board =
+            match Boards.find "qemu-mps2-an386" with
+            | Ok b -> b
+            | Error e -> failwith e
+
+        let inputs =
+            Lower.randomCalibration 9 2 m.Input
+            |> List.map (Lower.quantizeInput m)
+            |> Array.ofList
+
+        for place in [ First; Middle; Last ] do
+            let at = index place size
+
+            let r =
+                Hil.run {
+                    Board = {
+                        board with
+                            Defines =
+                                board.Defines
+                                @ [ "TERN_CORRUPT_LAYER", string last; "TERN_CORRUPT_INDEX", string at ]
+                    }
+                    Model = m
+                    Weights = "ternary"
+                    Kernels = Dsp
+                    Inputs = inputs
+                    Labels = None
+                    Port = None
+                    Cache = cache
+                    Firmware = None
+                    NoFlash = false
+                    HelloTimeout = TimeSpan.FromSeconds 10.0
+                    Progress = ignore
+                }
+
+            let where = $"logit {at} of {size} ({place})"
+            Assert.That((r.Samples, r.Mismatches), Is.EqualTo((2, 2)), where)
+
+            match r.FirstDivergence with
+            | Some d ->
+                Assert.That((d.Sample, d.Layer, d.Element), Is.EqualTo((0, Some(last, m.Layers[last].Name), at)), where)
+                Assert.That(d.Device, Is.EqualTo(int (sbyte (byte d.Host ^^^ 0x41uy))), where)
+            | None -> Assert.Fail $"{where}: no divergence reported"
