@@ -827,7 +827,9 @@ module ModelFile =
 
     /// Loads a model file; the error names the file and says what is wrong.
     let load (path: string) : Result<LoadedModel, string> =
-        if not (File.Exists path) then
+        if Directory.Exists path then
+            Error $"{path}: a folder, not a model file"
+        elif not (File.Exists path) then
             Error $"{path}: file not found"
         else
             try
