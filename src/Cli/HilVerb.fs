@@ -21,7 +21,12 @@ let hil (args: ParseResults<HilArgs>) =
         if modelArg = "default" then
             DefaultModel.load (), false
         else
-            match loadModel modelArg with
+            match
+                (try
+                    loadModel modelArg
+                 with BadInput e ->
+                     raise (BadInput $"--model {e}"))
+            with
             | IntegerModel m -> m, false
             | FloatModel f ->
                 match Lower.lower LowerOptions.Ternary (Lower.randomCalibration seed 64 f.Input) f with
@@ -60,6 +65,27 @@ let hil (args: ParseResults<HilArgs>) =
         match Tern.Rig.Boards.find (args.GetResult(HilArgs.Board, defaultValue = "qemu-mps2-an386")) with
         | Ok b -> b
         | Error e -> raise (BadInput $"--board: {e}")
+
+    // Options that apply to some boards only, and the files and ports they name: refused before any work.
+    match board.Run with
+    | Tern.Rig.Qemu _ ->
+        for given, name in
+            [
+                args.Contains HilArgs.Port, "--port"
+                args.Contains HilArgs.No_Flash, "--no-flash"
+            ] do
+            if given then
+                raise (
+                    BadInput
+                        $"{name}: board {board.Name} is emulated (QEMU runs the firmware and owns its UART); {name} applies to a real board"
+                )
+    | Tern.Rig.OpenOcd _ -> ()
+
+    if args.Contains HilArgs.Firmware && args.Contains HilArgs.Cache then
+        raise (BadInput "--cache: nothing is built with --firmware (the cache keeps firmware that hil builds)")
+
+    args.TryGetResult HilArgs.Port |> Option.iter HilOptionChecks.port
+    args.TryGetResult HilArgs.Firmware |> Option.iter HilOptionChecks.firmware
 
     let kernels =
         match args.TryGetResult HilArgs.Kernels with
@@ -246,8 +272,9 @@ let hil (args: ParseResults<HilArgs>) =
                         (fun tick -> Tern.Rig.Hil.runSplit (hilOptions tick) so)
 
                 r, Some s, None
-        with Tern.Rig.HilFailure msg ->
-            raise (Failure msg)
+        with
+        | Tern.Rig.HilFailure msg -> raise (Failure msg)
+        | Tern.Rig.HilBadPort msg -> raise (BadInput msg)
 
     // Metrics of the device's predictions (the split result's for a split run) and, with --float, its logits
     // against the float parent's on the same inputs.

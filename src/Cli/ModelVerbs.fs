@@ -47,6 +47,9 @@ let inspect (args: ParseResults<InspectArgs>) =
     let path = args.GetResult InspectArgs.File
     let json = args.Contains InspectArgs.Json
 
+    if Directory.Exists path then
+        raise (BadInput $"{path}: a folder, not a model file")
+
     let bytes =
         try
             File.ReadAllBytes path

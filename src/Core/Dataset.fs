@@ -118,10 +118,7 @@ module Dataset =
 
         Convert.ToHexString(h.GetHashAndReset()).ToLowerInvariant()
 
-    let private writeAtomic (path: string) (bytes: byte[]) =
-        let tmp = path + $".tmp-{Environment.ProcessId}"
-        File.WriteAllBytes(tmp, bytes)
-        File.Move(tmp, path, true)
+    let private writeAtomic (path: string) (bytes: byte[]) = AtomicFile.writeBytes path bytes
 
     /// Writes a data set folder (each file to a temporary name, then renamed; dataset.json last).
     let save (dir: string) (d: Dataset) : unit =

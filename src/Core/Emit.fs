@@ -1247,18 +1247,7 @@ module Emit =
         }
 
     // Writes to a temporary name in the target's folder, then renames over the target.
-    let internal writeAtomic (path: string) (text: string) : unit =
-        let full = Path.GetFullPath path
-
-        let tmp =
-            Path.Combine(Path.GetDirectoryName full, $".{Path.GetFileName full}.{Guid.NewGuid():N}.tmp")
-
-        try
-            File.WriteAllText(tmp, text, UTF8Encoding(false))
-            File.Move(tmp, full, true)
-        finally
-            if File.Exists tmp then
-                File.Delete tmp
+    let internal writeAtomic (path: string) (text: string) : unit = AtomicFile.writeText path text
 
     /// Writes dir/p.h and dir/p.c (each atomically: temporary name, then rename); creates dir.
     let writeFiles (dir: string) (emitted: EmittedModel) : unit =

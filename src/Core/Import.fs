@@ -157,14 +157,14 @@ module Import =
         let header = splitLine first
 
         match header |> Array.countBy id |> Array.tryFind (fun (_, n) -> n > 1) with
-        | Some(name, _) -> fail $"{file}: row 1: column '{name}' appears twice in the header"
+        | Some(name, _) -> fail $"{file}: row 1: column {Excerpt.quote name} appears twice in the header"
         | None -> ()
 
         let index (name: string) =
             match Array.tryFindIndex ((=) name) header with
             | Some i -> i
             | None ->
-                let have = String.Join(",", header)
+                let have = Excerpt.quote (String.Join(",", header))
                 fail $"{file}: row 1: missing column '{name}' (header has {have})"
 
         let channelIdx = columns |> List.map index |> Array.ofList
@@ -184,8 +184,9 @@ module Import =
 
             match Double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture) with
             | true, v when Double.IsFinite v -> v
-            | true, _ -> fail $"{file}: row {row}, column '{header[i]}': '{s}' is not a finite number"
-            | _ -> fail $"{file}: row {row}, column '{header[i]}': '{s}' is not a number"
+            | true, _ ->
+                fail $"{file}: row {row}, column {Excerpt.quote header[i]}: {Excerpt.quote s} is not a finite number"
+            | _ -> fail $"{file}: row {row}, column {Excerpt.quote header[i]}: {Excerpt.quote s} is not a number"
 
         while not (isNull line) do
             row <- row + 1
@@ -213,7 +214,9 @@ module Import =
                 match classes with
                 | Some known when not (known.Contains label) ->
                     let names = String.Join(",", known)
-                    fail $"{file}: row {row}, column '{labelColumn}': unknown label '{label}' (classes are {names})"
+
+                    fail
+                        $"{file}: row {row}, column '{labelColumn}': unknown label {Excerpt.quote label} (classes are {names})"
                 | _ -> ()
 
                 labels.Add label
@@ -221,7 +224,7 @@ module Import =
                 subjectIdx
                 |> Option.iter (fun i ->
                     if cells[i] = "" then
-                        fail $"{file}: row {row}, column '{header[i]}': empty subject"
+                        fail $"{file}: row {row}, column {Excerpt.quote header[i]}: empty subject"
 
                     subjects.Add cells[i])
 

@@ -807,17 +807,7 @@ module ModelFile =
 
     // Writes to a temporary file in the target's folder, then renames it over the target, so a reader
     // sees either the old file or the complete new one.
-    let private writeAtomic (path: string) (bytes: byte[]) =
-        let full = Path.GetFullPath path
-        let dir = Path.GetDirectoryName full
-        let tmp = Path.Combine(dir, $".{Path.GetFileName full}.{Guid.NewGuid():N}.tmp")
-
-        try
-            File.WriteAllBytes(tmp, bytes)
-            File.Move(tmp, full, true)
-        finally
-            if File.Exists tmp then
-                File.Delete tmp
+    let private writeAtomic (path: string) (bytes: byte[]) = AtomicFile.writeBytes path bytes
 
     /// Saves a float model atomically (temporary file in the same folder, then rename over the target).
     let saveFloat (path: string) (model: Model) : unit = writeAtomic path (serializeFloat model)
@@ -827,7 +817,9 @@ module ModelFile =
 
     /// Loads a model file; the error names the file and says what is wrong.
     let load (path: string) : Result<LoadedModel, string> =
-        if not (File.Exists path) then
+        if Directory.Exists path then
+            Error $"{path}: a folder, not a model file"
+        elif not (File.Exists path) then
             Error $"{path}: file not found"
         else
             try

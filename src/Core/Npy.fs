@@ -187,11 +187,7 @@ module Npy =
         np.save (s, a, false)
         s.ToArray()
 
-    let private writeAtomic (path: string) (bytes: byte[]) =
-        let full = Path.GetFullPath path
-        let tmp = full + $".tmp-{Environment.ProcessId}"
-        File.WriteAllBytes(tmp, bytes)
-        File.Move(tmp, full, true)
+    let private writeAtomic (path: string) (bytes: byte[]) = AtomicFile.writeBytes path bytes
 
     let private checkSize (shape: int[]) (length: int) =
         if Array.fold (fun p d -> p * int64 d) 1L shape <> int64 length then

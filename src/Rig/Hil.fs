@@ -40,6 +40,10 @@ type SplitOptions = {
 /// A HIL run that could not finish: the message names the sample (if any) and the cause.
 exception HilFailure of string
 
+/// The serial port of a real board cannot be opened or reached: a user mistake (a wrong --port, the board or its
+/// bridge not there), told apart from a failure of the run.
+exception HilBadPort of string
+
 [<RequireQualifiedAccess>]
 module Hil =
     let private hex (b: byte[]) =
@@ -124,17 +128,52 @@ module Hil =
         let qemu, transport =
             match o.Board.Run with
             | Qemu(machine, serial) ->
-                let q = Qemu.start machine serial firmware.Elf
-                let t = Transport.Open($"unix:{q.SocketPath}")
-                Some q, t
+                let q =
+                    try
+                        Qemu.start machine serial firmware.Elf
+                    with Failure msg ->
+                        raise (HilFailure msg)
+
+                try
+                    Some q, Transport.Open($"unix:{q.SocketPath}")
+                with e ->
+                    // QEMU dies before the client connects when the firmware cannot run (another board's ELF
+                    // locks up at once): its own last words say why, the refused connection does not.
+                    let why =
+                        q.WaitExitDescription(TimeSpan.FromSeconds 2.0)
+                        |> Option.defaultValue "QEMU still runs"
+
+                    (q :> IDisposable).Dispose()
+                    raise (HilFailure $"{o.Board.Name}: cannot reach the firmware's UART ({e.Message}); {why}")
             | OpenOcd(config, port) ->
                 if not o.NoFlash then
                     flashOpenOcd config firmware.Elf
 
-                None, Transport.Open(defaultArg o.Port port)
+                let spec, which =
+                    match o.Port with
+                    | Some p -> p, $"--port {p}"
+                    | None -> port, $"port {port} (board {o.Board.Name}'s default; give --port)"
+
+                try
+                    None, Transport.Open spec
+                with
+                | :? TimeoutException as e -> raise (HilFailure $"{which}: {e.Message}")
+                | :? FormatException
+                | :? TransportClosedException
+                | :? IO.IOException
+                | :? UnauthorizedAccessException
+                | :? Net.Sockets.SocketException as e ->
+                    let reason =
+                        match e.InnerException with
+                        | :? Net.Sockets.SocketException as s -> $"connect failed: {s.SocketErrorCode}"
+                        | _ -> e.Message
+
+                    raise (HilBadPort $"{which}: cannot open it: {reason}")
 
         let cause (e: exn) =
-            let q = qemu |> Option.bind (fun q -> q.ExitDescription)
+            // A firmware that cannot run makes QEMU die while the client talks: wait a moment for its last words.
+            let q =
+                qemu |> Option.bind (fun q -> q.WaitExitDescription(TimeSpan.FromSeconds 1.0))
 
             match q with
             | Some why -> $"{e.Message} ({why})"

@@ -5,6 +5,36 @@ open System.Diagnostics
 open System.IO
 open System.Text
 
+/// QEMU's last words, short enough for a failure message: its own messages first ("qemu-system-arm: ...",
+/// "qemu: fatal: Lockup ..."; a fatal error's register dump after them can run to 30 lines), then its last lines.
+module QemuLastWords =
+    let private keepLast = 3
+
+    let ofOutput (output: string) : string =
+        let lines =
+            output.Split('\n')
+            |> Array.map (fun l -> l.TrimEnd())
+            |> Array.filter (fun l -> l <> "")
+
+        let own =
+            lines
+            |> Array.filter (fun l -> l.StartsWith("qemu", StringComparison.Ordinal))
+            |> Array.truncate 5
+
+        let last =
+            lines
+            |> Array.skip (max 0 (lines.Length - keepLast))
+            |> Array.filter (fun l -> not (Array.contains l own))
+
+        let elided =
+            if own.Length + last.Length < lines.Length && last.Length > 0 then
+                [| "..." |]
+            else
+                [||]
+
+        let shown = Array.concat [ own; elided; last ]
+        String.Join(" | ", shown)
+
 /// A QEMU process serving one firmware, its UART on a Unix socket. Disposing it kills QEMU; a watchdog
 /// shell around QEMU also kills it when this process dies, however it dies.
 type QemuInstance(proc: Process, socketPath: string, commandLine: string, stderr: StringBuilder) =
@@ -16,11 +46,24 @@ type QemuInstance(proc: Process, socketPath: string, commandLine: string, stderr
     /// Why QEMU is gone, if it is: its exit code and last words.
     member _.ExitDescription =
         if proc.HasExited then
-            let err = lock stderr (fun () -> stderr.ToString().Trim())
-            let tail = if err = "" then "" else $": {err}"
+            let err = lock stderr (fun () -> stderr.ToString())
+            let words = QemuLastWords.ofOutput err
+            let tail = if words = "" then "" else $": {words}"
             Some $"QEMU exited with code {proc.ExitCode}{tail}"
         else
             None
+
+    /// Why QEMU is gone, waiting up to timeout for it to die and for its stderr to be read to the end (a refused
+    /// connection can come a moment before QEMU's exit).
+    member this.WaitExitDescription(timeout: TimeSpan) : string option =
+        try
+            // The parameterless wait also drains the redirected streams; the timed one bounds it.
+            if proc.WaitForExit(int timeout.TotalMilliseconds) then
+                Threading.Tasks.Task.Run(fun () -> proc.WaitForExit()).Wait(timeout) |> ignore
+        with _ ->
+            ()
+
+        this.ExitDescription
 
     /// Kills QEMU (and its watchdog) now.
     member _.Kill() =
@@ -137,7 +180,8 @@ module Qemu =
 
         if not (listening socketPath) then
             let why =
-                instance.ExitDescription |> Option.defaultValue "no UART socket after 10 s"
+                instance.WaitExitDescription(TimeSpan.FromSeconds 2.0)
+                |> Option.defaultValue "no UART socket after 10 s"
 
             (instance :> IDisposable).Dispose()
             failwith $"QEMU did not start ({Proc.show program qemuArgs}): {why}"

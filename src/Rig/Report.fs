@@ -252,8 +252,4 @@ module Report =
         let full = Path.GetFullPath path
         Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
 
-        let tmp =
-            Path.Combine(Path.GetDirectoryName full, $".{Path.GetFileName full}.tmp-{Environment.ProcessId}")
-
-        File.WriteAllText(tmp, text)
-        File.Move(tmp, full, true)
+        Tern.Core.AtomicFile.writeText full text

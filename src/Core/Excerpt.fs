@@ -1,0 +1,46 @@
+/// Bad input quoted in a message: short, and printable. A binary file read as text must not pour its bytes (escape
+/// sequences included) onto the user's terminal.
+module Tern.Core.Excerpt
+
+open System
+open System.Globalization
+open System.Text
+
+/// At most this many characters of the input are shown.
+let maxChars = 40
+
+let private printable (c: char) =
+    match Char.GetUnicodeCategory c with
+    | UnicodeCategory.Control
+    | UnicodeCategory.Format
+    | UnicodeCategory.Surrogate
+    | UnicodeCategory.PrivateUse
+    | UnicodeCategory.OtherNotAssigned
+    | UnicodeCategory.LineSeparator
+    | UnicodeCategory.ParagraphSeparator -> false
+    // The replacement character stands for bytes that were not UTF-8.
+    | _ -> c <> '\uFFFD'
+
+/// s in single quotes, non-printable characters escaped (\t, \n, \r, \xNN, \uNNNN), cut after maxChars with the
+/// full length said.
+let quote (s: string) : string =
+    let b = StringBuilder("'")
+
+    for c in Seq.truncate maxChars s do
+        match c with
+        | '\t' -> b.Append @"\t"
+        | '\n' -> b.Append @"\n"
+        | '\r' -> b.Append @"\r"
+        | '\\' -> b.Append @"\\"
+        | '\'' -> b.Append @"\'"
+        | c when printable c -> b.Append c
+        | c when int c < 0x100 -> b.Append $"\\x{int c:x2}"
+        | c -> b.Append $"\\u{int c:x4}"
+        |> ignore
+
+    b.Append("'") |> ignore
+
+    if s.Length > maxChars then
+        b.Append $"... ({s.Length} characters)" |> ignore
+
+    b.ToString()
