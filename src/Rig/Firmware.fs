@@ -170,17 +170,9 @@ module Firmware =
             sb.Append(String.Join(" ", flags)).Append('\n').Append(emitted.Source) |> ignore
             sha256Hex (Encoding.UTF8.GetBytes(sb.ToString()))
 
-        let dir = Path.Combine(cache, "firmware", board.Name, key.Substring(0, 16))
-        let elf = Path.Combine(dir, "firmware.elf")
-        let cached = File.Exists elf
+        let entry = Path.Combine(cache, "firmware", board.Name, key.Substring(0, 16))
 
-        if not cached then
-            let work = dir + ".tmp-" + string Environment.ProcessId
-
-            if Directory.Exists work then
-                Directory.Delete(work, true)
-
-            Directory.CreateDirectory work |> ignore
+        let buildInto (work: string) =
             File.WriteAllText(Path.Combine(work, emitted.Prefix + ".h"), emitted.Header)
             File.WriteAllText(Path.Combine(work, emitted.Prefix + ".c"), emitted.Source)
 
@@ -214,7 +206,7 @@ module Firmware =
                     "-T"
                     board.LinkerScript
                     "-o"
-                    Path.Combine(work, "firmware.elf")
+                    Path.Combine(work, FirmwareCache.elfName)
                 ]
                 @ sources
                 @ [
@@ -227,10 +219,8 @@ module Firmware =
             if r.ExitCode <> 0 then
                 failwith $"firmware build failed for {board.Name}:\n{Proc.show compiler args}\n{r.Stderr}"
 
-            if Directory.Exists dir then
-                Directory.Delete(dir, true)
-
-            Directory.Move(work, dir)
+        let elf, cached =
+            FirmwareCache.getOrBuild entry (fun why -> Console.Error.WriteLine("tern: " + why)) buildInto
 
         let flash, ram = sizes elf
 
