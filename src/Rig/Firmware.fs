@@ -65,9 +65,6 @@ module Firmware =
 
         get ".text" + get ".ARM.exidx" + get ".data", get ".data" + get ".bss"
 
-    let private sha256Hex (bytes: byte[]) =
-        Convert.ToHexString(SHA256.HashData bytes).ToLowerInvariant()
-
     /// Every C source of the firmware except the board's and the model.
     let private firmwareSources (hil: string) =
         [
@@ -97,27 +94,15 @@ module Firmware =
             Cached = true
         }
 
-    /// Builds (or takes from the cache) the firmware for a board, an integer model and a kernel set; with
-    /// splitFeatureBytes > 0 it also serves split inference (SPLIT, INFER_SPLIT, STREAM) with buffers for feature
-    /// maps of up to that many bytes and the feature-map encoder (hil/codec). The whole model is always linked in and
-    /// the split point is chosen at run time: the default model's whole split firmware is 25.6 KB of flash (18.0 KB
-    /// without split mode), against 4 MB on QEMU and 512 KB on the Nucleo, so leaving out the layers after K would
-    /// save a few KB at most, while one image serves every K whose feature map fits the buffers.
-    let buildWith
-        (cache: string)
-        (board: Board)
-        (kernels: DeviceKernels)
-        (model: IntModel)
-        (splitFeatureBytes: int)
-        : FirmwareImage =
-        if kernels = Dsp && not board.Dsp then
-            failwith $"board {board.Name} has no DSP extension; use --kernels reference"
+    /// The header folders of a build, after the folder of the emitted model.
+    let private includes (hil: string) = [
+        Path.Combine(hil, "include")
+        Path.Combine(hil, "firmware")
+        Path.Combine(hil, "boards", "common")
+    ]
 
-        if (Proc.which compiler).IsNone then
-            failwith
-                "arm-none-eabi-gcc is not installed (Debian: apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi)"
-
-        let hil = Boards.hilRoot ()
+    /// What a build takes: the emitted model, its hash, the C sources (the model's aside) and the flags.
+    let private plan (hil: string) (board: Board) (kernels: DeviceKernels) (model: IntModel) (splitFeatureBytes: int) =
         let modelHash = ModelFile.hash (ModelFile.serializeInt model)
 
         let emitted =
@@ -156,31 +141,64 @@ module Firmware =
             ]
             @ (board.Defines |> List.map (fun (k, v) -> $"-D{k}={v}"))
 
-        let key =
-            let sb = StringBuilder()
+        emitted, modelHash, sources, flags
 
-            let headers =
-                [ "include"; "firmware"; Path.Combine("boards", "common") ]
-                |> List.collect (fun d -> Directory.GetFiles(Path.Combine(hil, d), "*.h") |> Array.sort |> Array.toList)
+    /// The key over the files gcc lists for the build (the emitted model written to a scratch folder to be listed).
+    let private keyOf (hil: string) (board: Board) emitted sources flags : FirmwareKey =
+        let scratch = Directory.CreateTempSubdirectory "tern-firmware-key-"
 
-            for s in sources @ [ board.LinkerScript ] @ headers do
-                sb.Append(Path.GetFileName s).Append('\n').Append(File.ReadAllText s).Append('\n')
-                |> ignore
+        try
+            let generated = scratch.FullName
+            File.WriteAllText(Path.Combine(generated, emitted.Prefix + ".h"), emitted.Header)
+            let modelSource = Path.Combine(generated, emitted.Prefix + ".c")
+            File.WriteAllText(modelSource, emitted.Source)
 
-            sb.Append(String.Join(" ", flags)).Append('\n').Append(emitted.Source) |> ignore
-            sha256Hex (Encoding.UTF8.GetBytes(sb.ToString()))
+            FirmwareKey.compute compiler hil generated flags (generated :: includes hil) (sources @ [ modelSource ]) [
+                board.LinkerScript
+            ]
+        finally
+            scratch.Delete true
 
-        let dir = Path.Combine(cache, "firmware", board.Name, key.Substring(0, 16))
-        let elf = Path.Combine(dir, "firmware.elf")
-        let cached = File.Exists elf
+    /// The firmware's key and the files it covers, for the device sources in the folder `hil` (needs the compiler).
+    let key
+        (hil: string)
+        (board: Board)
+        (kernels: DeviceKernels)
+        (model: IntModel)
+        (splitFeatureBytes: int)
+        : FirmwareKey =
+        let emitted, _, sources, flags = plan hil board kernels model splitFeatureBytes
+        keyOf hil board emitted sources flags
 
-        if not cached then
-            let work = dir + ".tmp-" + string Environment.ProcessId
+    /// Builds (or takes from the cache) the firmware for a board, an integer model and a kernel set; with
+    /// splitFeatureBytes > 0 it also serves split inference (SPLIT, INFER_SPLIT, STREAM) with buffers for feature
+    /// maps of up to that many bytes and the feature-map encoder (hil/codec). The whole model is always linked in and
+    /// the split point is chosen at run time: the default model's whole split firmware is 25.6 KB of flash (18.0 KB
+    /// without split mode), against 4 MB on QEMU and 512 KB on the Nucleo, so leaving out the layers after K would
+    /// save a few KB at most, while one image serves every K whose feature map fits the buffers.
+    let buildWith
+        (cache: string)
+        (board: Board)
+        (kernels: DeviceKernels)
+        (model: IntModel)
+        (splitFeatureBytes: int)
+        : FirmwareImage =
+        if kernels = Dsp && not board.Dsp then
+            failwith $"board {board.Name} has no DSP extension; use --kernels reference"
 
-            if Directory.Exists work then
-                Directory.Delete(work, true)
+        if (Proc.which compiler).IsNone then
+            failwith
+                "arm-none-eabi-gcc is not installed (Debian: apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi)"
 
-            Directory.CreateDirectory work |> ignore
+        let hil = Boards.hilRoot ()
+
+        let emitted, modelHash, sources, flags =
+            plan hil board kernels model splitFeatureBytes
+
+        let key = (keyOf hil board emitted sources flags).Key
+        let entry = Path.Combine(cache, "firmware", board.Name, key.Substring(0, 16))
+
+        let buildInto (work: string) =
             File.WriteAllText(Path.Combine(work, emitted.Prefix + ".h"), emitted.Header)
             File.WriteAllText(Path.Combine(work, emitted.Prefix + ".c"), emitted.Source)
 
@@ -200,12 +218,9 @@ module Firmware =
                     // the emitted tern_model.h first: a stale copy of the old hand-written one may linger in hil/include
                     "-I"
                     work
-                    "-I"
-                    Path.Combine(hil, "include")
-                    "-I"
-                    Path.Combine(hil, "firmware")
-                    "-I"
-                    Path.Combine(hil, "boards", "common")
+                ]
+                @ (includes hil |> List.collect (fun d -> [ "-I"; d ]))
+                @ [
                     "-nostartfiles"
                     "--specs=nano.specs"
                     "--specs=nosys.specs"
@@ -214,7 +229,7 @@ module Firmware =
                     "-T"
                     board.LinkerScript
                     "-o"
-                    Path.Combine(work, "firmware.elf")
+                    Path.Combine(work, FirmwareCache.elfName)
                 ]
                 @ sources
                 @ [
@@ -227,10 +242,8 @@ module Firmware =
             if r.ExitCode <> 0 then
                 failwith $"firmware build failed for {board.Name}:\n{Proc.show compiler args}\n{r.Stderr}"
 
-            if Directory.Exists dir then
-                Directory.Delete(dir, true)
-
-            Directory.Move(work, dir)
+        let elf, cached =
+            FirmwareCache.getOrBuild entry (fun why -> Console.Error.WriteLine("tern: " + why)) buildInto
 
         let flash, ram = sizes elf
 
