@@ -147,3 +147,31 @@ type OptionRangesCliTests() =
 
         t.Refused (csv [ "--rate"; "1e9" ]) "--rate 1000000000: must be a number in (0, 10000]"
         t.Refused (csv [ "--rate"; "50"; "--full-scale"; "Infinity" ]) "--full-scale Infinity: not a finite number"
+
+    [<Test>]
+    member _.``a training that diverges to NaN fails with exit 1 and writes nothing``() =
+        // Values near float32's limit overflow the first forward pass: the weights become NaN whatever the rate.
+        let data = path "huge"
+
+        Tern.Core.Dataset.save data {
+            Shape = Tern.Runtime.Shape3(8, 8, 1)
+            Classes = [ "a"; "b" ]
+            Samples = Array.init 16 (fun i -> Array.init 64 (fun k -> if (i + k) % 2 = 0 then 3e38f else -3e38f))
+            Labels = Array.init 16 (fun i -> i % 2)
+            Subjects = Array.init 16 (fun i -> i % 4)
+            SubjectNames = []
+            Source = "crafted"
+            Augment = Tern.Core.NoAugmentation
+        }
+
+        let out = path "diverged.tern"
+
+        let code, _, err =
+            tern [ "train"; "--data"; data; "--out"; out; "--epochs"; "1"; "--lr"; "1" ]
+
+        Directory.Delete(data, true)
+        Assert.That(code, Is.EqualTo 1, err)
+        Assert.That(err, Does.Contain "training diverged")
+        Assert.That(err, Does.Contain "not a finite number")
+        Assert.That(err, Does.Not.Contain "internal error")
+        Assert.That(Directory.GetFileSystemEntries dir, Is.Empty)
