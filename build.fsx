@@ -230,6 +230,9 @@ Target.create "default-model" (fun _ ->
     if Directory.Exists data then
         Directory.Delete(data, true)
 
+    // tern refuses an output whose folder is missing (it never creates one silently).
+    Directory.CreateDirectory out |> ignore
+
     for cmd in
         [
             [ tern; "data"; "synth"; "--out"; data; "--seed"; "1" ]

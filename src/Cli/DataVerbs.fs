@@ -366,6 +366,14 @@ let train (args: ParseResults<TrainArgs>) =
                 "flops_reduction", Json.num r.FlopsReduction
             ]
 
+    // A training that diverged leaves NaN or infinite weights: fail (exit 1) and write nothing.
+    let requireFinite (stage: string) (m: Model) =
+        match Model.checkFinite m with
+        | Ok() -> ()
+        | Error e -> raise (Failure $"{stage} diverged ({e}); nothing written to {out}: try a smaller --lr")
+
+    requireFinite "training" fp32Model
+
     let fp32Seconds = sw.Elapsed.TotalSeconds
 
     // With --qat the written model is the lowered integer model, and its accuracy comes from the C# integer
@@ -397,6 +405,8 @@ let train (args: ParseResults<TrainArgs>) =
             let q =
                 Progress.runEpochs label qcfg.Epochs (fun report ->
                     trainer qcfg fp32Model (pick trainIdx) (Some(vx, vy)) (fun q -> report q.Log))
+
+            requireFinite label q.Latent
 
             match Lower.lowerWith q.Lowering q.Ranges (Study.calibrationInputs data.Shape 256 tx) (stamp q.Latent) with
             | Error e -> raise (Failure $"lowering the trained model failed: {e}")

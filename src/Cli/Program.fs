@@ -22,6 +22,10 @@ let main argv =
     try
         try
             let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
+            // Numbers and output paths of every verb, before any verb starts its work.
+            let given = ParsedOptions.ofResults results
+            OptionRanges.check given
+            OutputPaths.check given
 
             match results.GetSubCommand() with
             | Model m ->

@@ -51,6 +51,8 @@ module Dataset =
 
         if d.Shape.H < 1 || d.Shape.W < 1 || d.Shape.C < 1 then
             Error $"shape {d.Shape} is empty"
+        elif d.Shape.SizeInt64 * 4L > int64 Array.MaxLength then
+            Error $"shape {d.Shape} takes {d.Shape.SizeInt64 * 4L} bytes a sample, more than an array can hold"
         elif d.Classes.IsEmpty then
             Error "no classes"
         elif d.Labels.Length <> n || d.Subjects.Length <> n then
@@ -131,7 +133,14 @@ module Dataset =
             if File.Exists meta then
                 File.Delete meta
 
-            let samples = Array.zeroCreate<byte>(d.Samples.Length * d.Shape.Size * 4)
+            let total = int64 d.Samples.Length * d.Shape.SizeInt64 * 4L
+
+            if total > int64 Array.MaxLength then
+                invalidArg
+                    "d"
+                    $"{d.Samples.Length} samples of {d.Shape} take {total} bytes, more than a data set can hold"
+
+            let samples = Array.zeroCreate<byte>(int total)
 
             d.Samples
             |> Array.iteri (fun i s -> Buffer.BlockCopy(s, 0, samples, i * d.Shape.Size * 4, s.Length * 4))
@@ -204,6 +213,18 @@ module Dataset =
 
                 let shape = Shape3(dims[0], dims[1], dims[2])
                 let count = (field "count").GetInt32()
+
+                // In 64 bits: a shape of [4096, 262145, 1] once wrapped to 16384 bytes a sample and passed the size
+                // check. samples.f32 is read whole, so it too must fit in an array.
+                let sampleBytes = shape.SizeInt64 * 4L
+
+                if count < 0 then
+                    failwith $"{meta}: count {count} is negative"
+
+                if sampleBytes * int64 count > int64 Array.MaxLength then
+                    failwith
+                        $"{meta}: {count} samples of shape [{dims[0]}, {dims[1]}, {dims[2]}] take {sampleBytes * int64 count} bytes, more than the {Array.MaxLength} a data set can hold"
+
                 let classes = [ for x in (field "classes").EnumerateArray() -> x.GetString() ]
 
                 let source =
@@ -226,13 +247,13 @@ module Dataset =
                     | true, a -> [ for x in a.EnumerateArray() -> x.GetString() ]
                     | _ -> []
 
-                let read (name: string) (bytesPer: int) =
+                let read (name: string) (bytesPer: int64) =
                     let path = Path.Combine(dir, name)
 
                     if not (File.Exists path) then
                         failwith $"{path}: missing"
 
-                    let expected = int64 count * int64 bytesPer
+                    let expected = int64 count * bytesPer
                     let actual = FileInfo(path).Length
 
                     if actual <> expected then
@@ -241,11 +262,11 @@ module Dataset =
 
                     File.ReadAllBytes path
 
-                let raw = read "samples.f32" (shape.Size * 4)
-                let labels = read "labels.u8" 1 |> Array.map int
+                let raw = read "samples.f32" sampleBytes
+                let labels = read "labels.u8" 1L |> Array.map int
 
                 let subjects =
-                    read "subjects.u16" 2
+                    read "subjects.u16" 2L
                     |> Array.chunkBySize 2
                     |> Array.map (fun b -> int b[0] ||| (int b[1] <<< 8))
 

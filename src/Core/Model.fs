@@ -116,9 +116,15 @@ type LayerInfo = {
 [<RequireQualifiedAccess>]
 module Model =
     // Output size along one axis for padding before and after; negative when the window does not fit.
-    let private convOut input kernel stride before after =
-        let span = input + before + after - kernel
-        if span < 0 then -1 else span / stride + 1
+    // In 64 bits: paddings and kernels read from a file may sum past int.MaxValue; a length beyond it is capped and
+    // then refused by validate's size check.
+    let private convOut (input: int) (kernel: int) (stride: int) (before: int) (after: int) =
+        let span = int64 input + int64 before + int64 after - int64 kernel
+
+        if span < 0L then
+            -1
+        else
+            int (min (span / int64 stride + 1L) (int64 System.Int32.MaxValue))
 
     /// Short lower-case name of a layer kind (used in reports and layer names).
     let kindName (layer: Layer) : string =
@@ -214,8 +220,12 @@ module Model =
 
     /// Checks that shapes chain and parameter arrays have the right lengths.
     let validate (model: Model) : Result<unit, string> =
-        let checkLen what (arr: float32[]) n =
-            if arr.Length <> n then
+        // Counts are products of sizes read from a file: kept in 64 bits, so that one past int.MaxValue cannot wrap
+        // to a small count that an array of the wrong length matches.
+        let checkLen what (arr: float32[]) (n: int64) =
+            if n > int64 System.Array.MaxLength then
+                Error $"{what} needs {n} values, more than the {System.Array.MaxLength} an array can hold"
+            elif int64 arr.Length <> n then
                 Error $"{what} has {arr.Length} values, expected {n}"
             else
                 Ok()
@@ -241,28 +251,30 @@ module Model =
                     Error "kernel and stride must be at least 1"
                 else
                     checkPad c.KernelH c.KernelW c.Pad
-                    |> Result.bind (fun () -> checkLen "weight" c.Weight (outC * perOut))
-                    |> Result.bind (fun () -> checkLen "bias" c.Bias outC)
+                    |> Result.bind (fun () -> checkLen "weight" c.Weight (int64 outC * perOut))
+                    |> Result.bind (fun () -> checkLen "bias" c.Bias (int64 outC))
 
             match layer with
-            | Conv2d c -> conv c (c.KernelH * c.KernelW * c.InChannels) c.OutChannels
+            | Conv2d c -> conv c (int64 c.KernelH * int64 c.KernelW * int64 c.InChannels) c.OutChannels
             | Pointwise c ->
                 if c.KernelH <> 1 || c.KernelW <> 1 then
                     Error "pointwise kernel must be 1x1"
                 else
-                    conv c c.InChannels c.OutChannels
+                    conv c (int64 c.InChannels) c.OutChannels
             | DepthwiseConv2d c ->
                 if c.OutChannels <> c.InChannels then
                     Error "depthwise needs as many output channels as input channels"
                 else
-                    conv c (c.KernelH * c.KernelW) c.InChannels
+                    conv c (int64 c.KernelH * int64 c.KernelW) c.InChannels
             | Dense d ->
-                checkLen "weight" d.Weight (d.Inputs * d.Outputs)
-                |> Result.bind (fun () -> checkLen "bias" d.Bias d.Outputs)
+                checkLen "weight" d.Weight (int64 d.Inputs * int64 d.Outputs)
+                |> Result.bind (fun () -> checkLen "bias" d.Bias (int64 d.Outputs))
             | BatchNorm b ->
                 [ b.Beta; b.Mean; b.Var ]
                 |> List.fold
-                    (fun acc a -> acc |> Result.bind (fun () -> checkLen "batchnorm parameter" a b.Gamma.Length))
+                    (fun acc a ->
+                        acc
+                        |> Result.bind (fun () -> checkLen "batchnorm parameter" a (int64 b.Gamma.Length)))
                     (Ok())
             | MaxPool p
             | AvgPool p ->
@@ -289,6 +301,13 @@ module Model =
             else
                 Ok()
 
+        // A tensor must fit in an array (a larger one once wrapped past int.MaxValue in Shape3.Size).
+        let fits (shape: Shape3) =
+            if shape.SizeInt64 > int64 System.Array.MaxLength then
+                Error $"output {shape} has {shape.SizeInt64} elements, more than an array can hold"
+            else
+                Ok shape
+
         let rec go i (shape: Shape3) lastAdd layers =
             match layers with
             | [] -> Ok()
@@ -300,14 +319,47 @@ module Model =
                     | ResidualAdd span -> residual i shape lastAdd span
                     | _ -> checkLayer shape layer
 
-                match check |> Result.bind (fun () -> outputShape shape layer) with
+                match check |> Result.bind (fun () -> outputShape shape layer) |> Result.bind fits with
                 | Error e -> Error $"layer {i} ({kindName layer}): {e}"
                 | Ok next -> go (i + 1) next (if layer.IsResidualAdd then i else lastAdd) rest
 
         if model.Input.H < 1 || model.Input.W < 1 || model.Input.C < 1 then
             Error $"input shape {model.Input} is empty"
+        elif model.Input.SizeInt64 > int64 System.Array.MaxLength then
+            Error $"input shape {model.Input} has more elements than an array can hold"
         else
             go 0 model.Input -1 model.Layers
+
+    /// Checks that every parameter is a finite number (a diverged training leaves NaN or infinity behind); the
+    /// error names the layer, the parameter and its position.
+    let checkFinite (model: Model) : Result<unit, string> =
+        let arrays (layer: Layer) : (string * float32[]) list =
+            match layer with
+            | Conv2d c
+            | DepthwiseConv2d c
+            | Pointwise c -> [ "weight", c.Weight; "bias", c.Bias ]
+            | Dense d -> [ "weight", d.Weight; "bias", d.Bias ]
+            | BatchNorm b -> [
+                "gamma", b.Gamma
+                "beta", b.Beta
+                "mean", b.Mean
+                "var", b.Var
+                "eps", [| b.Eps |]
+              ]
+            | _ -> []
+
+        model.Layers
+        |> List.indexed
+        |> List.tryPick (fun (i, layer) ->
+            arrays layer
+            |> List.tryPick (fun (what, values) ->
+                values
+                |> Array.tryFindIndex (fun v -> not (System.Single.IsFinite v))
+                |> Option.map (fun k ->
+                    $"layer {i} ({kindName layer}): {what} {k} is {values[k]}, not a finite number")))
+        |> function
+            | Some e -> Error e
+            | None -> Ok()
 
     /// Shapes after every layer (first element is the input shape); throws if the model is invalid.
     let shapes (model: Model) : Shape3 list =

@@ -249,6 +249,10 @@ module ModelFile =
         w.Flush()
         ms.ToArray()
 
+    // A model without layers computes nothing; the device refuses it, so neither load nor save accepts one.
+    let private hasLayers (n: int) : Result<unit, string> =
+        if n = 0 then Error "it has no layers" else Ok()
+
     /// The lowest format version that holds a float model.
     let floatVersion (model: Model) : uint16 =
         let needsV3 =
@@ -271,7 +275,11 @@ module ModelFile =
 
     /// Serializes a float model; throws ArgumentException if it is invalid (a file that could not be loaded is never written).
     let serializeFloat (model: Model) : byte[] =
-        match Model.validate model with
+        match
+            Model.validate model
+            |> Result.bind (fun () -> Model.checkFinite model)
+            |> Result.bind (fun () -> hasLayers (List.length model.Layers))
+        with
         | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
         | Ok() ->
             let version = floatVersion model
@@ -314,6 +322,10 @@ module ModelFile =
             model.Validate()
         with :? InvalidDataException as e ->
             invalidArg "model" $"model '{model.Name}' is invalid: {e.Message}"
+
+        match hasLayers model.Layers.Length with
+        | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
+        | Ok() -> ()
 
         let version = intVersion model
         let v3 = version >= 3us
@@ -709,7 +721,11 @@ module ModelFile =
         if r.Remaining <> 0 then
             fail $"{r.Remaining} unread bytes at the end of the payload"
 
-        match Model.validate model with
+        match
+            hasLayers n
+            |> Result.bind (fun () -> Model.validate model)
+            |> Result.bind (fun () -> Model.checkFinite model)
+        with
         | Ok() -> Ok(FloatModel model)
         | Error e -> Error $"invalid float model '{name}': {e}"
 
@@ -731,8 +747,11 @@ module ModelFile =
             IntModel(name, input, inScale, inZero, layers, classes, Metadata = readOnlyDict meta)
 
         try
-            model.Validate()
-            Ok(IntegerModel model)
+            match hasLayers n with
+            | Error e -> Error $"invalid integer model '{name}': {e}"
+            | Ok() ->
+                model.Validate()
+                Ok(IntegerModel model)
         with :? InvalidDataException as e ->
             Error $"invalid integer model '{name}': {e.Message}"
 

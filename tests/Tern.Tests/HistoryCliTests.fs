@@ -184,7 +184,7 @@ type HistoryCliTests() =
                     "--fail-on-regression"
                     "-1"
                 ],
-                ">= 0"
+                "--fail-on-regression -1: must be a number in [0, 10000]"
                 [ "hil"; "--model"; "default"; "--baseline"; "yesterday" ], "'last' or a run id"
             ] do
             let code, _, err = tern args

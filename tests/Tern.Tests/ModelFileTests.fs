@@ -201,7 +201,8 @@ module private IntGen =
             let! h = Gen.choose (1, 6)
             let! w = Gen.choose (1, 6)
             let! c = Gen.choose (1, 4)
-            let! n = Gen.choose (0, 5)
+            // At least one layer: a model file without layers is refused.
+            let! n = Gen.choose (1, 5)
             let! ls = layers 0 (Shape3(h, w, c)) n
             let! sIn = scale
             let! zIn = code
@@ -431,7 +432,10 @@ let private smallInt: byte[] = ModelFile.serializeInt ternaryModel
 
 [<Property(MaxTest = 100)>]
 let ``float models round-trip exactly and the hash is stable`` () =
-    Prop.forAll (Arb.fromGen (FloatGen.model 6)) (fun m ->
+    // At least one layer: a model file without layers is refused.
+    let model = FloatGen.model 6 |> Gen.filter (fun m -> not m.Layers.IsEmpty)
+
+    Prop.forAll (Arb.fromGen model) (fun m ->
         let bytes = ModelFile.serializeFloat m
 
         let ok =
@@ -879,3 +883,119 @@ let ``metadata with a repeated key is rejected`` () =
 
     ModelFile.deserialize (rechecksum edited)
     |> expectError "metadata key 'aa' appears more than once"
+
+/// A property that fails with the reason given.
+let private (|@) (ok: bool) (why: string) = Prop.label why ok
+
+/// smallFloat with value v at position k of one parameter array: (layer index, array name) picks the array.
+let private withParam (layer: int) (what: string) (k: int) (v: float32) : Model =
+    let set (a: float32[]) =
+        let b = Array.copy a
+        b[k % b.Length] <- v
+        b
+
+    let edit (l: Layer) =
+        match l, what with
+        | Conv2d c, "weight" -> Conv2d { c with Weight = set c.Weight }
+        | Conv2d c, _ -> Conv2d { c with Bias = set c.Bias }
+        | Dense d, "weight" -> Dense { d with Weight = set d.Weight }
+        | Dense d, _ -> Dense { d with Bias = set d.Bias }
+        | BatchNorm b, "gamma" -> BatchNorm { b with Gamma = set b.Gamma }
+        | BatchNorm b, "mean" -> BatchNorm { b with Mean = set b.Mean }
+        | BatchNorm b, _ -> BatchNorm { b with Var = set b.Var }
+        | other, _ -> other
+
+    {
+        smallFloat with
+            Layers = smallFloat.Layers |> List.mapi (fun i l -> if i = layer then edit l else l)
+    }
+
+let private nonFinite: Gen<float32> =
+    Gen.elements [
+        Single.NaN
+        Single.PositiveInfinity
+        Single.NegativeInfinity
+        BitConverter.Int32BitsToSingle 0x7fc00001
+    ]
+
+let private paramSlot: Gen<int * string * string * int> =
+    gen {
+        let! layer, kind, what =
+            Gen.elements [
+                0, "conv2d", "weight"
+                0, "conv2d", "bias"
+                1, "batchnorm", "gamma"
+                1, "batchnorm", "mean"
+                1, "batchnorm", "var"
+                5, "dense", "weight"
+                5, "dense", "bias"
+            ]
+
+        let! k = Gen.choose (0, 60)
+        return layer, kind, what, k
+    }
+
+[<Property(MaxTest = 100)>]
+let ``a float model file with a NaN or infinite parameter is refused on load naming the layer`` () =
+    // Written with a marker value in the slot, then the marker's bytes replaced: the writer refuses non-finite values.
+    let marker = 12345.678f
+
+    Prop.forAll (Arb.fromGen (Gen.zip paramSlot nonFinite)) (fun ((layer, kind, what, k), bad) ->
+        let good = ModelFile.serializeFloat (withParam layer what k marker)
+        let needle = BitConverter.GetBytes marker
+        let at = ReadOnlySpan(good).IndexOf(ReadOnlySpan needle)
+        let edited = Array.copy good
+        BitConverter.GetBytes(bad).CopyTo(edited, at)
+
+        match ModelFile.deserialize (rechecksum edited) with
+        | Ok _ -> false |@ "loaded"
+        | Error e ->
+            (e.Contains $"layer {layer} ({kind}): {what}" && e.Contains "not a finite number")
+            |@ e)
+
+[<Property(MaxTest = 50)>]
+let ``a float model with a NaN or infinite parameter is never written`` () =
+    Prop.forAll (Arb.fromGen (Gen.zip paramSlot nonFinite)) (fun ((layer, kind, what, k), bad) ->
+        try
+            ModelFile.serializeFloat (withParam layer what k bad) |> ignore
+            false |@ "written"
+        with :? ArgumentException as e ->
+            e.Message.Contains $"layer {layer} ({kind}): {what}" |@ e.Message)
+
+[<Test>]
+let ``a model without layers is refused on load and never written, float and integer alike`` () =
+    let header (w: BinaryWriter) =
+        str w "hollow"
+        w.Write 1
+        w.Write 1
+        w.Write 2 // input 1x1x2
+
+    frame
+        1uy
+        (payload (fun w ->
+            w.Write 1uy
+            header w
+            w.Write 0 // no class names
+            w.Write 0)) // no layers
+    |> ModelFile.deserialize
+    |> expectError "invalid float model 'hollow': it has no layers"
+
+    frame
+        2uy
+        (payload (fun w ->
+            w.Write 2uy
+            header w
+            w.Write 0.5f // input scale
+            w.Write 0 // input zero point
+            w.Write 0 // no class names
+            w.Write 0)) // no layers
+    |> ModelFile.deserialize
+    |> expectError "invalid integer model 'hollow': it has no layers"
+
+    Assert.Throws<ArgumentException>(fun () -> ModelFile.serializeFloat { smallFloat with Layers = [] } |> ignore)
+    |> ignore
+
+    Assert.Throws<ArgumentException>(fun () ->
+        ModelFile.serializeInt (IntModel("hollow", Shape3(1, 1, 2), 0.5f, 0, [||], [||]))
+        |> ignore)
+    |> ignore

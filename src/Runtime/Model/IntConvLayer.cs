@@ -90,11 +90,14 @@ public sealed class IntConvLayer : IntLayer
     public int FanIn => FanInOf(LayerKind, Input, KernelH, KernelW);
 
     /// <summary>Weights per output channel of a conv-like layer of this kind on this input.</summary>
-    public static int FanInOf(IntLayerKind kind, Shape3 input, int kernelH, int kernelW) => kind switch
+    public static int FanInOf(IntLayerKind kind, Shape3 input, int kernelH, int kernelW) => checked((int)FanInInt64(kind, input, kernelH, kernelW));
+
+    /// <summary>Weights per output channel without overflow, for the checks that refuse oversized layers.</summary>
+    public static long FanInInt64(IntLayerKind kind, Shape3 input, int kernelH, int kernelW) => kind switch
     {
-        IntLayerKind.Depthwise => kernelH * kernelW,
-        IntLayerKind.Dense => input.Size,
-        _ => kernelH * kernelW * input.C,
+        IntLayerKind.Depthwise => (long)kernelH * kernelW,
+        IntLayerKind.Dense => input.SizeInt64,
+        _ => (long)kernelH * kernelW * input.C,
     };
 
     /// <summary>The output shape a conv-like layer of this kind and geometry gives (depthwise keeps the channels).</summary>
@@ -134,6 +137,11 @@ public sealed class IntConvLayer : IntLayer
         if (LayerKind == IntLayerKind.Pointwise && (KernelH != 1 || KernelW != 1 || padded)) Fail("pointwise must be 1x1 without padding");
         if (LayerKind == IntLayerKind.Dense && (KernelH != 1 || KernelW != 1 || StrideH != 1 || StrideW != 1 || padded)) Fail("dense must have unit kernel, stride and no padding");
         int n = OutChannels;
+        // Checked in 64 bits first: n * FanIn past int.MaxValue once wrapped to a small count that passed.
+        long weights = n * FanInInt64(LayerKind, Input, KernelH, KernelW);
+        if (weights > Array.MaxLength) Fail($"{n} x {FanInInt64(LayerKind, Input, KernelH, KernelW)} weights exceed the {Array.MaxLength} an array can hold");
+        if (!float.IsFinite(InputScale) || !float.IsFinite(OutputScale)) Fail($"scales {InputScale} (input) and {OutputScale} (output) must be finite");
+        foreach (var s in WeightScale) if (!float.IsFinite(s)) Fail($"weight scale {s} must be finite");
         if (WeightKind == WeightKind.Int8)
         {
             if (Int8Weights is null) Fail("int8 weights are missing");
@@ -158,8 +166,9 @@ public sealed class IntConvLayer : IntLayer
     /// before the input and padAfter after it: windows of the padded axis, 0 when not even one fits.</summary>
     public static int ConvOut(int input, int kernel, int stride, int padBefore, int padAfter)
     {
-        int span = input + padBefore + padAfter - kernel;
-        return span < 0 ? 0 : span / stride + 1;
+        // In 64 bits: paddings and kernels read from a file may sum past int.MaxValue (capped; Validate refuses it).
+        long span = (long)input + padBefore + padAfter - kernel;
+        return span < 0 ? 0 : (int)Math.Min(span / stride + 1, int.MaxValue);
     }
 
     /// <summary>Output length along one axis with the same padding on both sides.</summary>
