@@ -262,6 +262,45 @@ module Hil =
     /// Streams every input to a device that passed the handshake (info) and compares its output with the C#
     /// runtime bit for bit, searching the layers for the first divergence; with profile, also each layer's cost.
     /// cause describes a failure of the link.
+    /// The report a whole or a split run ends with, from what the run counted and timed.
+    let private summary
+        (o: HilOptions)
+        (firmware: FirmwareImage)
+        (info: InfoMessage)
+        (samples: int)
+        (mismatched: Collections.Generic.List<int>)
+        (first: Divergence option)
+        (work: Collections.Generic.List<int64>)
+        (accuracy: float)
+        (bytes: int64)
+        (elapsed: float)
+        (outputs: sbyte[][])
+        : HilReport = {
+        Board = o.Board.Name
+        Kernels = o.Kernels.Name
+        Weights = o.Weights
+        ModelHash = firmware.ModelHash
+        FirmwareHash = hex info.FirmwareHash
+        Samples = samples
+        Mismatches = mismatched.Count
+        MismatchedSamples = List.ofSeq mismatched
+        FirstDivergence = first
+        WorkUnit =
+            (if info.WorkUnit = WorkUnit.Instructions then
+                 "instructions"
+             else
+                 "cycles")
+        Work = Report.workStats (List.ofSeq work)
+        Accuracy = o.Labels |> Option.map (fun _ -> accuracy)
+        FlashBytes = firmware.FlashBytes
+        RamBytes = firmware.RamBytes
+        ArenaBytes = firmware.ArenaBytes
+        LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
+        ElapsedSeconds = elapsed
+        FirmwareCached = firmware.Cached
+        Outputs = outputs
+    }
+
     let runOn
         (o: HilOptions)
         (firmware: FirmwareImage)
@@ -330,31 +369,18 @@ module Hil =
             else
                 None
 
-        {
-            Board = o.Board.Name
-            Kernels = o.Kernels.Name
-            Weights = o.Weights
-            ModelHash = firmware.ModelHash
-            FirmwareHash = hex info.FirmwareHash
-            Samples = o.Inputs.Length
-            Mismatches = mismatched.Count
-            MismatchedSamples = List.ofSeq mismatched
-            FirstDivergence = first
-            WorkUnit =
-                (if info.WorkUnit = WorkUnit.Instructions then
-                     "instructions"
-                 else
-                     "cycles")
-            Work = Report.workStats (List.ofSeq work)
-            Accuracy = o.Labels |> Option.map (fun _ -> float correct / float o.Inputs.Length)
-            FlashBytes = firmware.FlashBytes
-            RamBytes = firmware.RamBytes
-            ArenaBytes = firmware.ArenaBytes
-            LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
-            ElapsedSeconds = elapsed
-            FirmwareCached = firmware.Cached
-            Outputs = outputs
-        },
+        summary
+            o
+            firmware
+            info
+            o.Inputs.Length
+            mismatched
+            first
+            work
+            (float correct / float o.Inputs.Length)
+            bytes
+            elapsed
+            outputs,
         layers
 
     /// Builds the firmware, starts or flashes the board, checks the handshake and streams every input,
@@ -587,31 +613,8 @@ module Hil =
             let frac (x: int) =
                 if n > 0 then float x / float n else 0.0
 
-            let report = {
-                Board = o.Board.Name
-                Kernels = o.Kernels.Name
-                Weights = o.Weights
-                ModelHash = firmware.ModelHash
-                FirmwareHash = hex info.FirmwareHash
-                Samples = n
-                Mismatches = mismatched.Count
-                MismatchedSamples = List.ofSeq mismatched
-                FirstDivergence = first
-                WorkUnit =
-                    (if info.WorkUnit = WorkUnit.Instructions then
-                         "instructions"
-                     else
-                         "cycles")
-                Work = Report.workStats (List.ofSeq prefixWork)
-                Accuracy = o.Labels |> Option.map (fun _ -> frac correct)
-                FlashBytes = firmware.FlashBytes
-                RamBytes = firmware.RamBytes
-                ArenaBytes = firmware.ArenaBytes
-                LinkBytesPerSecond = (if elapsed > 0.0 then float bytes / elapsed else 0.0)
-                ElapsedSeconds = elapsed
-                FirmwareCached = firmware.Cached
-                Outputs = outputs
-            }
+            let report =
+                summary o firmware info n mismatched first prefixWork (frac correct) bytes elapsed outputs
 
             let splitReport = {
                 Split = k

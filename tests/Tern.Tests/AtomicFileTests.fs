@@ -71,24 +71,7 @@ let ``data synth and data import leave no temporary when a write fails`` () =
     Directory.CreateDirectory(Path.Combine(imported, "raw", "samples.f32"))
     |> ignore
 
-    let code, _, err =
-        tern [
-            "data"
-            "import"
-            "csv"
-            "--in"
-            csv
-            "--columns"
-            "x,y,z"
-            "--label"
-            "l"
-            "--subject"
-            "s"
-            "--rate"
-            "50"
-            "--out"
-            imported
-        ]
+    let code, _, err = importXyz csv imported
 
     Assert.That(code, Is.Not.EqualTo 0, err)
     Assert.That(leftovers imported, Is.Empty)

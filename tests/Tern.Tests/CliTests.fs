@@ -21,6 +21,26 @@ let tern (args: string list) : int * string * string =
         Console.SetOut oldOut
         Console.SetError oldErr
 
+/// `data import csv` of a file with columns x,y,z, label column l and subject column s, at 50 Hz, into `out`.
+let importXyz (csv: string) (out: string) : int * string * string =
+    tern [
+        "data"
+        "import"
+        "csv"
+        "--in"
+        csv
+        "--columns"
+        "x,y,z"
+        "--label"
+        "l"
+        "--subject"
+        "s"
+        "--rate"
+        "50"
+        "--out"
+        out
+    ]
+
 let json (text: string) = JsonDocument.Parse(text).RootElement
 
 /// `tern data synth` of a small labelled data set into `out`; the run must succeed.

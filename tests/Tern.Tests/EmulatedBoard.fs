@@ -1,11 +1,13 @@
 /// What the tests that build firmware or run it on an emulated board share: skipping (naming the Debian packages)
-/// when a tool is missing, a board by name, HIL options with the tests' defaults, and removing the firmware cache.
+/// when a tool is missing, a board by name, a small ternary model, HIL options with the tests' defaults, and removing
+/// the firmware cache.
 module Tern.Tests.EmulatedBoard
 
 open System
 open System.IO
 open NUnit.Framework
 open Tern.Runtime
+open Tern.Core
 open Tern.Rig
 
 /// Ignores the test when a program is not on PATH, naming the Debian packages to install (program, package).
@@ -19,6 +21,10 @@ let require (tools: (string * string) list) : unit =
     if not missing.IsEmpty then
         Assert.Ignore $"needs Debian packages: {String.Join(' ', missing)}"
 
+/// The ARM compiler and its C library: a firmware built, not run.
+let requireCompiler () =
+    require [ "arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi" ]
+
 /// The ARM compiler and QEMU: a firmware built and run on the emulated board.
 let requireToolchain () =
     require [
@@ -30,6 +36,14 @@ let requireToolchain () =
 let board (name: string) : Board =
     match Boards.find name with
     | Ok b -> b
+    | Error e -> failwith e
+
+/// The default architecture lowered to ternary weights, calibrated on 8 random inputs drawn with `seed`.
+let ternaryModel (seed: int) : IntModel =
+    let m = Architectures.defaultModel 1
+
+    match Lower.lower LowerOptions.Ternary (Lower.randomCalibration seed 8 m.Input) m with
+    | Ok im -> im
     | Error e -> failwith e
 
 /// A HIL run of unlabelled inputs on a firmware built into `cache`: no serial port, no prebuilt firmware, HELLO

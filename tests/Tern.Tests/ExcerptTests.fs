@@ -35,24 +35,7 @@ let ``a binary file given as CSV is named without its raw bytes`` () =
     let bin = Path.Combine(dir, "bin.csv")
     File.WriteAllBytes(bin, Array.init 600 (fun i -> byte ((i * 131 + 7) % 256)))
 
-    let code, _, err =
-        tern [
-            "data"
-            "import"
-            "csv"
-            "--in"
-            bin
-            "--columns"
-            "x,y,z"
-            "--label"
-            "l"
-            "--subject"
-            "s"
-            "--rate"
-            "50"
-            "--out"
-            Path.Combine(dir, "out")
-        ]
+    let code, _, err = importXyz bin (Path.Combine(dir, "out"))
 
     Assert.That(code, Is.EqualTo 2, err)
     Assert.That(err, Does.Contain "bin.csv: row 1")

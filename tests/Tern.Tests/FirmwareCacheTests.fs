@@ -11,25 +11,9 @@ open NUnit.Framework
 open Tern.Core
 open Tern.Rig
 
-let private requireCompiler () =
-    if (Proc.which "arm-none-eabi-gcc").IsNone then
-        Assert.Ignore "needs Debian packages: gcc-arm-none-eabi libnewlib-arm-none-eabi"
+let private board () = EmulatedBoard.board "qemu-mps2-an386"
 
-let private board () =
-    match Boards.find "qemu-mps2-an386" with
-    | Ok b -> b
-    | Error e -> failwith e
-
-let private model =
-    lazy
-        (match
-            Lower.lower
-                LowerOptions.Ternary
-                (Lower.randomCalibration 3 8 (Architectures.defaultModel 1).Input)
-                (Architectures.defaultModel 1)
-         with
-         | Ok im -> im
-         | Error e -> failwith e)
+let private model = lazy (EmulatedBoard.ternaryModel 3)
 
 let private sha (file: string) =
     Convert.ToHexString(SHA256.HashData(File.ReadAllBytes file))
@@ -51,15 +35,11 @@ type FirmwareCacheTests() =
         cache <- Path.Combine(Path.GetTempPath(), "tern-firmware-cache-" + Guid.NewGuid().ToString "N")
 
     [<TearDown>]
-    member _.RemoveCache() =
-        try
-            Directory.Delete(cache, true)
-        with _ ->
-            ()
+    member _.RemoveCache() = EmulatedBoard.removeCache cache
 
     [<Test>]
     member _.``parallel builds of one firmware on a fresh cache all succeed with one ELF and no temporary entry``() =
-        requireCompiler ()
+        EmulatedBoard.requireCompiler ()
         let b = board ()
 
         let images =
@@ -79,7 +59,7 @@ type FirmwareCacheTests() =
 
     [<Test>]
     member _.``stale temporary entries left by dead builders are cleaned, of this firmware and of others``() =
-        requireCompiler ()
+        EmulatedBoard.requireCompiler ()
         let b = board ()
         let fw = Firmware.build cache b Reference model.Value
         let entry = Path.GetDirectoryName fw.Elf
@@ -100,7 +80,7 @@ type FirmwareCacheTests() =
 
     [<Test>]
     member _.``a truncated, garbage or unrecorded ELF in the cache is rebuilt, not reused``() =
-        requireCompiler ()
+        EmulatedBoard.requireCompiler ()
         let b = board ()
         let fw = Firmware.build cache b Reference model.Value
         let good = sha fw.Elf

@@ -11,17 +11,7 @@ open FsCheck.NUnit
 open Tern.Core
 open Tern.Rig
 
-let private requireCompiler () =
-    if (Proc.which "arm-none-eabi-gcc").IsNone then
-        Assert.Ignore "needs Debian packages: gcc-arm-none-eabi libnewlib-arm-none-eabi"
-
-let private model =
-    lazy
-        (let m = Architectures.defaultModel 1
-
-         match Lower.lower LowerOptions.Ternary (Lower.randomCalibration 3 8 m.Input) m with
-         | Ok im -> im
-         | Error e -> failwith e)
+let private model = lazy (EmulatedBoard.ternaryModel 3)
 
 let private boardName = "qemu-mps2-an386"
 
@@ -56,15 +46,11 @@ type FirmwareKeyTests() =
         Path.Combine(Path.GetTempPath(), "tern-firmware-key-" + Guid.NewGuid().ToString "N")
 
     [<OneTimeTearDown>]
-    member _.TearDown() =
-        try
-            Directory.Delete(root, true)
-        with _ ->
-            ()
+    member _.TearDown() = EmulatedBoard.removeCache root
 
     [<Test>]
     member _.``the same sources in another folder give the same key; an edit to tern_kernels_internal.h changes it``() =
-        requireCompiler ()
+        EmulatedBoard.requireCompiler ()
         let a = copyHil root "a"
         let b = copyHil root "b"
         let ka = keyIn a 0
@@ -76,7 +62,7 @@ type FirmwareKeyTests() =
 
     [<Test>]
     member _.``every header the sources include is listed, and an edit to any listed file changes the key``() =
-        requireCompiler ()
+        EmulatedBoard.requireCompiler ()
         let hil = copyHil root "each"
         // split mode also compiles the codec: its header must be listed then
         let k = keyIn hil 1024

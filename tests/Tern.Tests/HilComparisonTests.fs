@@ -204,13 +204,7 @@ type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option) =
 
         member _.Dispose() = ()
 
-let private model =
-    lazy
-        (let m = Architectures.defaultModel 1
-
-         match Lower.lower LowerOptions.Ternary (Lower.randomCalibration 1 8 m.Input) m with
-         | Ok im -> im
-         | Error e -> failwith e)
+let private model = lazy (EmulatedBoard.ternaryModel 1)
 
 /// Runs the HIL comparison of n inputs against the fake device.
 let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
@@ -221,24 +215,12 @@ let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
         |> List.map (Lower.quantizeInput m)
         |> Array.ofList
 
-    let board =
-        match Boards.find "qemu-mps2-an386" with
-        | Ok b -> b
-        | Error e -> failwith e
+    let board = EmulatedBoard.board "qemu-mps2-an386"
 
     let options = {
-        Board = board
-        Model = m
-        Weights = "ternary"
-        Kernels = Dsp
-        Inputs = inputs
-        Labels = None
-        Port = None
-        Cache = ""
-        Firmware = None
-        NoFlash = true
-        HelloTimeout = TimeSpan.FromSeconds 1.0
-        Progress = ignore
+        EmulatedBoard.hilOptions "" board Dsp "ternary" m inputs with
+            NoFlash = true
+            HelloTimeout = TimeSpan.FromSeconds 1.0
     }
 
     let firmware = {
@@ -298,29 +280,17 @@ type HilCorruptFirmwareTests() =
         IO.Path.Combine(IO.Path.GetTempPath(), "tern-hil-corrupt-" + string Environment.ProcessId)
 
     [<OneTimeTearDown>]
-    member _.TearDown() =
-        try
-            IO.Directory.Delete(cache, true)
-        with _ ->
-            ()
+    member _.TearDown() = EmulatedBoard.removeCache cache
 
     [<Test>]
     member _.``firmware corrupting the first, middle or last logit is reported at that layer and element``() =
-        let missing =
-            [ "arm-none-eabi-gcc"; "qemu-system-arm" ]
-            |> List.filter (fun p -> (Proc.which p).IsNone)
-
-        if not missing.IsEmpty then
-            Assert.Ignore $"""needs {String.Join(", ", missing)}"""
+        EmulatedBoard.requireToolchain ()
 
         let m = model.Force()
         let last = m.Layers.Length - 1
         let size = m.Layers[last].Output.Size
 
-        let board =
-            match Boards.find "qemu-mps2-an386" with
-            | Ok b -> b
-            | Error e -> failwith e
+        let board = EmulatedBoard.board "qemu-mps2-an386"
 
         let inputs =
             Lower.randomCalibration 9 2 m.Input
@@ -331,25 +301,20 @@ type HilCorruptFirmwareTests() =
             let at = index place size
 
             let r =
-                Hil.run {
-                    Board = {
-                        board with
-                            Defines =
-                                board.Defines
-                                @ [ "TERN_CORRUPT_LAYER", string last; "TERN_CORRUPT_INDEX", string at ]
-                    }
-                    Model = m
-                    Weights = "ternary"
-                    Kernels = Dsp
-                    Inputs = inputs
-                    Labels = None
-                    Port = None
-                    Cache = cache
-                    Firmware = None
-                    NoFlash = false
-                    HelloTimeout = TimeSpan.FromSeconds 10.0
-                    Progress = ignore
-                }
+                Hil.run (
+                    EmulatedBoard.hilOptions
+                        cache
+                        {
+                            board with
+                                Defines =
+                                    board.Defines
+                                    @ [ "TERN_CORRUPT_LAYER", string last; "TERN_CORRUPT_INDEX", string at ]
+                        }
+                        Dsp
+                        "ternary"
+                        m
+                        inputs
+                )
 
             let where = $"logit {at} of {size} ({place})"
             Assert.That((r.Samples, r.Mismatches), Is.EqualTo((2, 2)), where)

@@ -11,6 +11,7 @@ open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 open Tern.Tests.ModelTests
+open Tern.Tests.ModelFileBytes
 
 /// Random valid integer models (int8 and ternary weights, every layer kind).
 module private IntGen =
@@ -312,31 +313,6 @@ let private rechecksum (bytes: byte[]) : byte[] =
     let len = b.Length - headerSize - 32
     SHA256.HashData(ReadOnlySpan(b, headerSize, len)).CopyTo(b, headerSize + len)
     b
-
-/// A file around a hand-written payload (the layout written out independently of ModelFile).
-let private frame (kind: byte) (payload: byte[]) : byte[] =
-    use ms = new MemoryStream()
-    use w = new BinaryWriter(ms)
-    w.Write "TERN"B
-    w.Write 1us
-    w.Write kind
-    w.Write(uint32 payload.Length)
-    w.Write payload
-    w.Write(SHA256.HashData payload)
-    w.Flush()
-    ms.ToArray()
-
-let private payload (write: BinaryWriter -> unit) : byte[] =
-    use ms = new MemoryStream()
-    use w = new BinaryWriter(ms)
-    write w
-    w.Flush()
-    ms.ToArray()
-
-let private str (w: BinaryWriter) (s: string) =
-    let b = Encoding.UTF8.GetBytes s
-    w.Write(uint32 b.Length)
-    w.Write b
 
 let private expectError (fragment: string) (r: Result<LoadedModel, string>) =
     match r with

@@ -5,8 +5,6 @@ module Tern.Tests.OverflowTests
 
 open System
 open System.IO
-open System.Security.Cryptography
-open System.Text
 open NUnit.Framework
 open FsCheck
 open FsCheck.FSharp
@@ -14,6 +12,7 @@ open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 open Tern.Tests.CliTests
+open Tern.Tests.ModelFileBytes
 
 /// A property that fails with the reason given.
 let private (|@) (ok: bool) (why: string) = Prop.label why ok
@@ -25,37 +24,14 @@ let private tempDir () =
     Directory.CreateDirectory d |> ignore
     d
 
-/// A version 1 model file around a payload written by hand (docs/model-file.md), so that a model the writer
-/// refuses can still be put on disk.
+/// A version 1 model file whose payload, after its kind, is written by hand, so that a model the writer refuses
+/// can still be put on disk.
 let private modelFile (kind: byte) (write: BinaryWriter -> unit) : byte[] =
-    let payload =
-        use ms = new MemoryStream()
-        use w = new BinaryWriter(ms)
-        w.Write kind
-        write w
-        w.Flush()
-        ms.ToArray()
-
-    use ms = new MemoryStream()
-    use w = new BinaryWriter(ms)
-    w.Write "TERN"B
-    w.Write 1us
-    w.Write kind
-    w.Write(uint32 payload.Length)
-    w.Write payload
-    w.Write(SHA256.HashData payload)
-    w.Flush()
-    ms.ToArray()
-
-let private str (w: BinaryWriter) (s: string) =
-    let b = Encoding.UTF8.GetBytes s
-    w.Write(uint32 b.Length)
-    w.Write b
-
-let private shape (w: BinaryWriter) (s: Shape3) =
-    w.Write s.H
-    w.Write s.W
-    w.Write s.C
+    frame
+        kind
+        (payload (fun w ->
+            w.Write kind
+            write w))
 
 let private ints (w: BinaryWriter) (n: int) (v: int) =
     w.Write n
