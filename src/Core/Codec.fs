@@ -293,7 +293,7 @@ module Codec =
             let stream = Array.zeroCreate total
             Array.blit body 0 stream 0 body.Length
             Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(stream, 4, 4), uint32 total)
-            let crc = Crc32.compute stream 0 body.Length
+            let crc = Protocol.Crc32.Compute(ReadOnlySpan(stream, 0, body.Length))
             Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(Span(stream, body.Length, 4), crc)
 
             Ok {
@@ -432,7 +432,7 @@ module Codec =
         let stored =
             Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ReadOnlySpan(stream, body, 4))
 
-        let computed = Crc32.compute stream 0 body
+        let computed = Protocol.Crc32.Compute(ReadOnlySpan(stream, 0, body))
 
         if stored <> computed then
             raise (CodecFailure(BadChecksum(stored, computed)))

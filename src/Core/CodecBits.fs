@@ -151,29 +151,3 @@ type BitReader(data: byte[], startByte: int, endBit: int) =
         let v = this.Peek width
         this.Skip(width, section)
         v
-
-/// CRC-32 (IEEE 802.3: reflected polynomial 0xEDB88320, initial value and final xor 0xFFFFFFFF).
-[<RequireQualifiedAccess>]
-module Crc32 =
-
-    let private table =
-        Array.init 256 (fun n ->
-            let mutable c = uint32 n
-
-            for _ in 0..7 do
-                c <-
-                    if c &&& 1u <> 0u then
-                        0xEDB88320u ^^^ (c >>> 1)
-                    else
-                        c >>> 1
-
-            c)
-
-    /// CRC-32 of data[offset .. offset + count - 1]; "123456789" gives 0xCBF43926.
-    let compute (data: byte[]) (offset: int) (count: int) : uint32 =
-        let mutable c = 0xFFFFFFFFu
-
-        for i in offset .. offset + count - 1 do
-            c <- table[int ((c ^^^ uint32 data[i]) &&& 0xFFu)] ^^^ (c >>> 8)
-
-        c ^^^ 0xFFFFFFFFu

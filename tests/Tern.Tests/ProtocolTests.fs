@@ -1,7 +1,6 @@
 module Tern.Tests.ProtocolTests
 
 open System
-open System.Text
 open NUnit.Framework
 open FsCheck
 open FsCheck.FSharp
@@ -201,21 +200,6 @@ let decodeAll (decoder: FrameDecoder) (bytes: byte[]) : DecodeResult list =
     decoder.Feed(ReadOnlySpan bytes, results)
     List.ofSeq results
 
-let private bitwiseCrc (data: byte[]) : uint32 =
-    let mutable c = 0xFFFFFFFFu
-
-    for b in data do
-        c <- c ^^^ uint32 b
-
-        for _ in 1..8 do
-            c <-
-                if c &&& 1u <> 0u then
-                    (c >>> 1) ^^^ 0xEDB88320u
-                else
-                    c >>> 1
-
-    ~~~c
-
 let private isFramingError (r: DecodeResult) =
     r.Status = DecodeStatus.Error
     && r.Error >= ErrorCode.BadCobs
@@ -223,27 +207,6 @@ let private isFramingError (r: DecodeResult) =
 
 let private frames (rs: DecodeResult list) =
     rs |> List.filter (fun r -> r.Status = DecodeStatus.Frame)
-
-// ---- CRC-32 ----
-
-[<Test>]
-let ``CRC-32 of "123456789" is 0xCBF43926`` () =
-    Assert.That(Crc32.Compute(ReadOnlySpan(Encoding.ASCII.GetBytes "123456789")), Is.EqualTo 0xCBF43926u)
-    Assert.That(Crc32.Compute(ReadOnlySpan<byte>.Empty), Is.EqualTo 0u)
-
-[<Property(MaxTest = 200)>]
-let ``CRC-32 agrees with a bitwise reference and runs in pieces`` () =
-    Prop.forAll (Arb.fromGen (Gen.map2 (fun b k -> b, k) ProtoGen.bytesGen (Gen.choose (0, 100)))) (fun (data, k) ->
-        let cut = min k data.Length
-        let whole = Crc32.Compute(ReadOnlySpan data)
-
-        let pieces =
-            ~~~(Crc32.Update(
-                Crc32.Update(0xFFFFFFFFu, ReadOnlySpan(data, 0, cut)),
-                ReadOnlySpan(data, cut, data.Length - cut)
-            ))
-
-        whole = bitwiseCrc data && pieces = whole)
 
 // ---- COBS ----
 
