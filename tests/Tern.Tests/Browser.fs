@@ -13,16 +13,10 @@ open Tern.Rig
 /// Chromium's log prints them: CONSOLE lines).
 type Loaded = { Dom: IDocument; Console: string list }
 
-/// Chromium's path; the test is ignored, naming the Debian package, when it is not installed (build.fsx's test
-/// target installs it when root).
+/// Chromium's path; the test is ignored (failed under CI), naming the Debian package, when it is not installed
+/// (build.fsx's test target installs it when root).
 let require () : string =
-    match Proc.which "chromium" with
-    | Some p -> p
-    | None ->
-        Assert.Ignore
-            "needs the Debian package chromium (apt-get install --no-install-recommends chromium; dotnet fsi build.fsx test installs it when root)"
-
-        ""
+    ToolRequirement.find "chromium" "chromium"
 
 /// Loads a local HTML file headless with a fresh profile, every host name unresolvable (nothing can be fetched, and
 /// the browser's own background requests go nowhere), and returns the DOM after the page's scripts ran.

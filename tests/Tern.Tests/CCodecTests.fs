@@ -33,14 +33,6 @@ module private C =
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))
 
-    let which (tool: string) : string option =
-        (Environment.GetEnvironmentVariable "PATH"
-         |> Option.ofObj
-         |> Option.defaultValue "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        |> Array.map (fun d -> Path.Combine(d, tool))
-        |> Array.tryFind File.Exists
-
     /// Runs a program with a deadline (killed after it); exit code and all output.
     let run (exe: string) (args: string list) (timeout: TimeSpan) : int * string =
         let psi = ProcessStartInfo(exe, args)
@@ -66,7 +58,7 @@ module private C =
     /// codec_test built once with ASan and UBSan (None when gcc is missing).
     let binary: Lazy<Result<string, string>> =
         lazy
-            (match which "gcc" with
+            (match Tern.Rig.Proc.which "gcc" with
              | None -> Error "gcc is not installed"
              | Some gcc ->
                  let exe = Path.Combine(dir.Value, "codec_test")
@@ -95,11 +87,10 @@ module private C =
                  if code <> 0 then Error $"gcc failed:\n{out}" else Ok exe)
 
     let requireBinary () : string =
+        ToolRequirement.require [ "gcc", "gcc" ]
+
         match binary.Value with
         | Ok exe -> exe
-        | Error e when e.StartsWith "gcc is not" ->
-            Assert.Ignore e
-            ""
         | Error e ->
             Assert.Fail e
             ""
@@ -273,29 +264,29 @@ type CCodecTests() =
 
     [<Test>]
     member _.``tern_codec.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror``() =
-        match which "arm-none-eabi-gcc" with
-        | None -> Assert.Ignore "arm-none-eabi-gcc is not installed"
-        | Some gcc ->
-            let obj = Path.Combine(dir.Value, "tern_codec.o")
+        let gcc =
+            ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
 
-            let code, out =
-                run
-                    gcc
-                    [
-                        "-mcpu=cortex-m4"
-                        "-mthumb"
-                        "-std=c99"
-                        "-Os"
-                        "-ffreestanding"
-                        "-Wall"
-                        "-Wextra"
-                        "-Werror"
-                        "-c"
-                        "-I" + hil [ "include" ]
-                        hil [ "codec"; "tern_codec.c" ]
-                        "-o"
-                        obj
-                    ]
-                    (TimeSpan.FromSeconds 60.0)
+        let obj = Path.Combine(dir.Value, "tern_codec.o")
 
-            Assert.That(code, Is.EqualTo 0, out)
+        let code, out =
+            run
+                gcc
+                [
+                    "-mcpu=cortex-m4"
+                    "-mthumb"
+                    "-std=c99"
+                    "-Os"
+                    "-ffreestanding"
+                    "-Wall"
+                    "-Wextra"
+                    "-Werror"
+                    "-c"
+                    "-I" + hil [ "include" ]
+                    hil [ "codec"; "tern_codec.c" ]
+                    "-o"
+                    obj
+                ]
+                (TimeSpan.FromSeconds 60.0)
+
+        Assert.That(code, Is.EqualTo 0, out)

@@ -33,15 +33,6 @@ module private CBuild =
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))
 
-    /// A tool's full path on PATH, if any.
-    let onPath (tool: string) : string option =
-        (Environment.GetEnvironmentVariable "PATH"
-         |> Option.ofObj
-         |> Option.defaultValue "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        |> Array.map (fun d -> Path.Combine(d, tool))
-        |> Array.tryFind File.Exists
-
     /// Runs a program with a deadline; the child is killed on every path. Returns exit code and all output.
     let run (exe: string) (args: string list) (timeoutMs: int) : int * string =
         let psi =
@@ -398,12 +389,7 @@ type CKernelTests() =
     [<TestCase(0)>]
     [<TestCase(1)>]
     member this.``native: both bodies match the C# kernels and the model matches the C# runner``(dsp: int) =
-        let gcc =
-            match onPath "gcc" with
-            | Some g -> g
-            | None ->
-                Assert.Ignore "gcc is not on PATH"
-                ""
+        let gcc = ToolRequirement.find "gcc" "gcc"
 
         for name, md in this.Generated.Models do
             let exe = Path.Combine(md, $"native_{dsp}")
@@ -428,14 +414,10 @@ type CKernelTests() =
     member this.``qemu mps2-an386: both bodies and the models match; DSP needs 1.5x fewer instructions, baked ternary at most 0.7x int8``
         ()
         =
-        let gcc = onPath "arm-none-eabi-gcc"
-        let qemu = onPath "qemu-system-arm"
+        let gcc =
+            ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
 
-        match gcc, qemu with
-        | None, _ -> Assert.Ignore "arm-none-eabi-gcc is not on PATH: the QEMU kernel test needs it"
-        | _, None -> Assert.Ignore "qemu-system-arm is not on PATH: the QEMU kernel test needs it"
-        | _ -> ()
-
+        let qemu = ToolRequirement.find "qemu-system-arm" "qemu-system-arm"
         let cflags, boardSources, linker = board "qemu-mps2-an386"
         let counts = Collections.Generic.Dictionary<string * int, int64>()
         let report = Text.StringBuilder()
@@ -465,11 +447,11 @@ type CKernelTests() =
                     @ boardSources
                     @ [ "-o"; elf ]
 
-                let code, output = run gcc.Value args 120_000
+                let code, output = run gcc args 120_000
                 Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc failed for {name}:\n{output}")
 
                 let code, output =
-                    run qemu.Value (Qemu.firmwareArguments "mps2-an386" elf @ [ "-serial"; "null" ]) 60_000
+                    run qemu (Qemu.firmwareArguments "mps2-an386" elf @ [ "-serial"; "null" ]) 60_000
 
                 Assert.That(code, Is.EqualTo 0, $"{name}, TERN_KERNELS_DSP={dsp} under QEMU:\n{output}")
                 Assert.That(output, Does.Contain "failures: 0")
@@ -510,9 +492,9 @@ type CKernelTests() =
                     @ includes md
                     @ [ Path.Combine(md, "tern_model.c"); "-o"; obj ]
 
-                let code, output = run gcc.Value args 120_000
+                let code, output = run gcc args 120_000
                 Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc -c failed for {name}:\n{output}")
-                let size = Path.Combine(Path.GetDirectoryName gcc.Value, "arm-none-eabi-size")
+                let size = Path.Combine(Path.GetDirectoryName gcc, "arm-none-eabi-size")
                 let code, output = run size [ "-A"; obj ] 30_000
                 Assert.That(code, Is.EqualTo 0, output)
 

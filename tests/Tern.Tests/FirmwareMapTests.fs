@@ -10,10 +10,6 @@ open Tern.Runtime
 open Tern.Rig
 open Tern.Tests.EmulatedBoard
 
-let private requireCompiler () =
-    if (Proc.which "arm-none-eabi-gcc").IsNone then
-        Assert.Ignore "needs Debian packages: gcc-arm-none-eabi libnewlib-arm-none-eabi"
-
 let private lower (options: LowerOptions) (m: Model) =
     match Lower.lower options (Lower.randomCalibration 3 8 m.Input) m with
     | Ok im -> im

@@ -25,15 +25,6 @@ let private repoRoot () : string =
 
     up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
 
-/// The full path of a program on PATH, if any.
-let private which (name: string) : string option =
-    (Environment.GetEnvironmentVariable "PATH"
-     |> Option.ofObj
-     |> Option.defaultValue "")
-        .Split(':')
-    |> Array.map (fun d -> Path.Combine(d, name))
-    |> Array.tryFind File.Exists
-
 /// Runs a program to completion within a timeout (killing it otherwise); returns exit code and output.
 let private run (exe: string) (args: string list) (timeout: TimeSpan) : int * string =
     let psi = ProcessStartInfo(exe, args)
@@ -354,77 +345,76 @@ type ProtoCTests() =
 
     [<Test>]
     member _.``tern_proto.c under ASan and UBSan decodes and re-encodes the C# vectors and survives the fuzz``() =
-        match which "gcc" with
-        | None -> Assert.Ignore "gcc is not installed"
-        | Some gcc ->
-            let root = repoRoot ()
-            let vecPath = Path.Combine(dir, "vectors.bin")
-            let vs = vectors ()
-            writeVectors vecPath vs
-            let exe = Path.Combine(dir, "proto_test")
+        let gcc = ToolRequirement.find "gcc" "gcc"
 
-            let code, out =
-                run
-                    gcc
-                    [
-                        "-std=c99"
-                        "-Wall"
-                        "-Wextra"
-                        "-Werror"
-                        "-fsanitize=address,undefined"
-                        "-fno-sanitize-recover=all"
-                        "-g"
-                        "-I" + Path.Combine(root, "hil", "firmware")
-                        Path.Combine(root, "hil", "firmware", "tern_proto.c")
-                        Path.Combine(root, "hil", "tests", "proto_test.c")
-                        "-o"
-                        exe
-                    ]
-                    (TimeSpan.FromSeconds 60.0)
+        let root = repoRoot ()
+        let vecPath = Path.Combine(dir, "vectors.bin")
+        let vs = vectors ()
+        writeVectors vecPath vs
+        let exe = Path.Combine(dir, "proto_test")
 
-            Assert.That(code, Is.EqualTo 0, $"gcc failed:\n{out}")
-            let profilePath = Path.Combine(dir, "profile.bin")
-            let profiles = writeProfileVectors profilePath
+        let code, out =
+            run
+                gcc
+                [
+                    "-std=c99"
+                    "-Wall"
+                    "-Wextra"
+                    "-Werror"
+                    "-fsanitize=address,undefined"
+                    "-fno-sanitize-recover=all"
+                    "-g"
+                    "-I" + Path.Combine(root, "hil", "firmware")
+                    Path.Combine(root, "hil", "firmware", "tern_proto.c")
+                    Path.Combine(root, "hil", "tests", "proto_test.c")
+                    "-o"
+                    exe
+                ]
+                (TimeSpan.FromSeconds 60.0)
 
-            let cobsPath = Path.Combine(dir, "cobs.bin")
-            let cobs = cobsCases ()
-            writeCobsVectors cobsPath cobs
+        Assert.That(code, Is.EqualTo 0, $"gcc failed:\n{out}")
+        let profilePath = Path.Combine(dir, "profile.bin")
+        let profiles = writeProfileVectors profilePath
 
-            let code, out =
-                run exe [ vecPath; "8000000"; profilePath; cobsPath ] (TimeSpan.FromSeconds 30.0)
+        let cobsPath = Path.Combine(dir, "cobs.bin")
+        let cobs = cobsCases ()
+        writeCobsVectors cobsPath cobs
 
-            TestContext.Out.WriteLine out
-            Assert.That(code, Is.EqualTo 0, out)
-            Assert.That(out, Does.Contain $"vectors: {vs.Length}")
-            Assert.That(out, Does.Contain $"profile vectors: {profiles}")
-            Assert.That(out, Does.Contain $"cobs vectors: {cobs.Length}")
-            Assert.That(out, Does.Contain " 0 failures")
+        let code, out =
+            run exe [ vecPath; "8000000"; profilePath; cobsPath ] (TimeSpan.FromSeconds 30.0)
+
+        TestContext.Out.WriteLine out
+        Assert.That(code, Is.EqualTo 0, out)
+        Assert.That(out, Does.Contain $"vectors: {vs.Length}")
+        Assert.That(out, Does.Contain $"profile vectors: {profiles}")
+        Assert.That(out, Does.Contain $"cobs vectors: {cobs.Length}")
+        Assert.That(out, Does.Contain " 0 failures")
 
     [<Test>]
     member _.``tern_proto.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror``() =
-        match which "arm-none-eabi-gcc" with
-        | None -> Assert.Ignore "arm-none-eabi-gcc is not installed"
-        | Some gcc ->
-            let root = repoRoot ()
+        let gcc =
+            ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
 
-            let code, out =
-                run
-                    gcc
-                    [
-                        "-std=c99"
-                        "-mcpu=cortex-m4"
-                        "-mthumb"
-                        "-Os"
-                        "-ffreestanding"
-                        "-Wall"
-                        "-Wextra"
-                        "-Werror"
-                        "-c"
-                        Path.Combine(root, "hil", "firmware", "tern_proto.c")
-                        "-o"
-                        Path.Combine(dir, "tern_proto.o")
-                    ]
-                    (TimeSpan.FromSeconds 60.0)
+        let root = repoRoot ()
 
-            Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc failed:\n{out}")
-            Assert.That(File.Exists(Path.Combine(dir, "tern_proto.o")), Is.True)
+        let code, out =
+            run
+                gcc
+                [
+                    "-std=c99"
+                    "-mcpu=cortex-m4"
+                    "-mthumb"
+                    "-Os"
+                    "-ffreestanding"
+                    "-Wall"
+                    "-Wextra"
+                    "-Werror"
+                    "-c"
+                    Path.Combine(root, "hil", "firmware", "tern_proto.c")
+                    "-o"
+                    Path.Combine(dir, "tern_proto.o")
+                ]
+                (TimeSpan.FromSeconds 60.0)
+
+        Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc failed:\n{out}")
+        Assert.That(File.Exists(Path.Combine(dir, "tern_proto.o")), Is.True)

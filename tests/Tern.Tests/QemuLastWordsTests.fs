@@ -32,9 +32,10 @@ let ``a short output is kept whole`` () =
 
 [<Test; NonParallelizable>]
 let ``another board's ELF fails with QEMU's last words`` () =
-    for p in [ "arm-none-eabi-gcc"; "qemu-system-arm" ] do
-        if (Proc.which p).IsNone then
-            Assert.Ignore $"needs {p}"
+    ToolRequirement.require [
+        "arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+        "qemu-system-arm", "qemu-system-arm"
+    ]
 
     let cache =
         Path.Combine(Path.GetTempPath(), "tern-lastwords-" + Guid.NewGuid().ToString("N"))

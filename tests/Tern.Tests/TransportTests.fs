@@ -58,15 +58,6 @@ let private readExactly (t: ITransport) (n: int) (timeout: TimeSpan) : byte[] =
 
 let private allBytes = Array.init 256 byte
 
-/// The full path of a program on PATH, if any.
-let private which (name: string) : string option =
-    (Environment.GetEnvironmentVariable "PATH"
-     |> Option.ofObj
-     |> Option.defaultValue "")
-        .Split(':')
-    |> Array.map (fun d -> Path.Combine(d, name))
-    |> Array.tryFind File.Exists
-
 /// A fake device speaking protocol v1 over a transport on its own thread: a 2x2x3 input, a 1x1x4 output and
 /// three layers whose outputs are functions of the last input.
 type private FakeDevice(transport: ITransport, maxBody: int) =
@@ -325,62 +316,61 @@ type TransportTests() =
 
     [<Test>]
     member _.``tty: raw mode passes every byte both ways, and a vanished peer is reported at once``() =
-        match which "socat" with
-        | None -> Assert.Ignore "socat is not installed"
-        | Some socat ->
-            let a = Path.Combine(dir, "ttyA")
-            let b = Path.Combine(dir, "ttyB")
+        let socat = ToolRequirement.find "socat" "socat"
 
-            let psi =
-                ProcessStartInfo(socat, [ "pty,raw,echo=0,link=" + a; "pty,raw,echo=0,link=" + b ])
+        let a = Path.Combine(dir, "ttyA")
+        let b = Path.Combine(dir, "ttyB")
 
-            psi.RedirectStandardError <- true
-            psi.RedirectStandardOutput <- true
-            let p = Process.Start psi
+        let psi =
+            ProcessStartInfo(socat, [ "pty,raw,echo=0,link=" + a; "pty,raw,echo=0,link=" + b ])
 
-            try
-                let sw = Stopwatch.StartNew()
+        psi.RedirectStandardError <- true
+        psi.RedirectStandardOutput <- true
+        let p = Process.Start psi
 
-                while not (File.Exists a && File.Exists b) && sw.Elapsed < TimeSpan.FromSeconds 5.0 do
-                    Thread.Sleep 10
+        try
+            let sw = Stopwatch.StartNew()
 
-                Assert.That(File.Exists a && File.Exists b, Is.True, "socat made no ptys")
-                use ta = Transport.Open("tty:" + a)
-                use tb = Transport.Open($"tty:{b}@115200")
-                Assert.That(ta.Endpoint, Is.EqualTo $"tty:{a}@115200")
-                // 0x0A, 0x0D, 0x03, 0x04, 0x11, 0x13 and 0x00 are what a cooked tty would mangle.
-                let payload =
-                    Array.concat [ allBytes; [| 0x0Auy; 0x0Duy; 0x03uy; 0x11uy; 0x13uy; 0x04uy; 0x00uy |] ]
+            while not (File.Exists a && File.Exists b) && sw.Elapsed < TimeSpan.FromSeconds 5.0 do
+                Thread.Sleep 10
 
-                ta.Write(ReadOnlySpan payload)
-                Assert.That(readExactly tb payload.Length (TimeSpan.FromSeconds 3.0), Is.EqualTo(box payload))
-                let back = Array.rev payload
-                tb.Write(ReadOnlySpan back)
-                Assert.That(readExactly ta back.Length (TimeSpan.FromSeconds 3.0), Is.EqualTo(box back))
-                let t0 = Stopwatch.StartNew()
+            Assert.That(File.Exists a && File.Exists b, Is.True, "socat made no ptys")
+            use ta = Transport.Open("tty:" + a)
+            use tb = Transport.Open($"tty:{b}@115200")
+            Assert.That(ta.Endpoint, Is.EqualTo $"tty:{a}@115200")
+            // 0x0A, 0x0D, 0x03, 0x04, 0x11, 0x13 and 0x00 are what a cooked tty would mangle.
+            let payload =
+                Array.concat [ allBytes; [| 0x0Auy; 0x0Duy; 0x03uy; 0x11uy; 0x13uy; 0x04uy; 0x00uy |] ]
 
-                Assert.Throws<TimeoutException>(fun () ->
-                    ta.Read(Span(Array.zeroCreate 8), TimeSpan.FromMilliseconds 150.0, "nothing")
-                    |> ignore)
-                |> ignore
+            ta.Write(ReadOnlySpan payload)
+            Assert.That(readExactly tb payload.Length (TimeSpan.FromSeconds 3.0), Is.EqualTo(box payload))
+            let back = Array.rev payload
+            tb.Write(ReadOnlySpan back)
+            Assert.That(readExactly ta back.Length (TimeSpan.FromSeconds 3.0), Is.EqualTo(box back))
+            let t0 = Stopwatch.StartNew()
 
-                Assert.That(t0.ElapsedMilliseconds, Is.InRange(140L, 900L))
+            Assert.Throws<TimeoutException>(fun () ->
+                ta.Read(Span(Array.zeroCreate 8), TimeSpan.FromMilliseconds 150.0, "nothing")
+                |> ignore)
+            |> ignore
+
+            Assert.That(t0.ElapsedMilliseconds, Is.InRange(140L, 900L))
+            p.Kill true
+            p.WaitForExit()
+            let t1 = Stopwatch.StartNew()
+
+            let e =
+                Assert.Throws<TransportClosedException>(fun () ->
+                    ta.Read(Span(Array.zeroCreate 8), TimeSpan.FromSeconds 5.0, "a reply") |> ignore)
+
+            Assert.That(t1.ElapsedMilliseconds, Is.LessThan 1000L)
+            Assert.That(e.Message, Does.Contain a)
+        finally
+            if not p.HasExited then
                 p.Kill true
                 p.WaitForExit()
-                let t1 = Stopwatch.StartNew()
 
-                let e =
-                    Assert.Throws<TransportClosedException>(fun () ->
-                        ta.Read(Span(Array.zeroCreate 8), TimeSpan.FromSeconds 5.0, "a reply") |> ignore)
-
-                Assert.That(t1.ElapsedMilliseconds, Is.LessThan 1000L)
-                Assert.That(e.Message, Does.Contain a)
-            finally
-                if not p.HasExited then
-                    p.Kill true
-                    p.WaitForExit()
-
-                p.Dispose()
+            p.Dispose()
 
     // ---- DeviceClient against a fake device ----
 
