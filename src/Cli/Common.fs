@@ -77,16 +77,6 @@ let describedLayersJson (layers: LayerInfo list) : System.Text.Json.Nodes.JsonNo
             ])
     )
 
-/// --html FILE, checked before the work starts (a long study must not end on a path it cannot write).
-let htmlPath (path: string option) : string option =
-    path
-    |> Option.iter (fun p ->
-        match Tern.Rig.HtmlReport.checkPath p with
-        | Ok() -> ()
-        | Error e -> raise (BadInput e))
-
-    path
-
 /// Writes the HTML report of --html FILE from the verb's finished JSON object (the one --json prints).
 let writeHtml (path: string option) (verb: string) (json: System.Text.Json.Nodes.JsonNode) : unit =
     path |> Option.iter (fun p -> Tern.Rig.HtmlReport.write p verb json)

@@ -12,7 +12,7 @@ open Tern.Cli.Args
 open Tern.Cli.Common
 
 let hil (args: ParseResults<HilArgs>) =
-    let html = htmlPath (args.TryGetResult HilArgs.Html)
+    let html = args.TryGetResult HilArgs.Html
     let seed = args.GetResult(HilArgs.Seed, defaultValue = 1)
     let modelArg = args.GetResult HilArgs.Model
 

@@ -332,7 +332,7 @@ let lower (args: ParseResults<LowerArgs>) =
                 (parentHash.Substring(0, 12)))
 
 let run (args: ParseResults<RunArgs>) =
-    let html = htmlPath (args.TryGetResult RunArgs.Html)
+    let html = args.TryGetResult RunArgs.Html
     let path = args.GetResult RunArgs.File
     let inputText = args.GetResult(RunArgs.Input, defaultValue = "random:100")
     let source = Inputs.parse "input" inputText

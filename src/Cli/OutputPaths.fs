@@ -22,6 +22,8 @@ let checkPath (option: string) (isFolder: bool) (path: string) : Result<unit, st
             Error $"{option} {path}: is a folder; give a file name"
         elif isFolder && File.Exists full then
             Error $"{option} {path}: is a file; give a folder"
+        elif not (isNull parent) && File.Exists parent then
+            Error $"{option} {path}: {parent} is a file, not a folder"
         elif not (isNull parent) && not (Directory.Exists parent) then
             Error $"{option} {path}: the folder {parent} does not exist (it is not created)"
         else

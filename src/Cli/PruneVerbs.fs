@@ -28,7 +28,7 @@ let private parseRatio (p: string) : Result<float, string> =
 
 /// Filter pruning by criterion and ratio per subject-grouped fold (seed 001's tables 3-12).
 let studyPrune (args: ParseResults<StudyPruneArgs>) =
-    let html = htmlPath (args.TryGetResult StudyPruneArgs.Html)
+    let html = args.TryGetResult StudyPruneArgs.Html
 
     let history =
         HistoryOption.choose (args.TryGetResult StudyPruneArgs.History) (args.Contains StudyPruneArgs.No_History)
@@ -254,7 +254,7 @@ let private deviceInstructions (data: Dataset) : Model -> int64 =
 
 /// Seed 003's bisection over retained blocks, then over global sparsity, with the cheap decision protocol.
 let studySearch (args: ParseResults<StudySearchArgs>) =
-    let html = htmlPath (args.TryGetResult StudySearchArgs.Html)
+    let html = args.TryGetResult StudySearchArgs.Html
 
     let history =
         HistoryOption.choose (args.TryGetResult StudySearchArgs.History) (args.Contains StudySearchArgs.No_History)

@@ -25,7 +25,7 @@ let private foldJson (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
 
 /// FP32 against integer ternary accuracy per subject-grouped fold (seed 000's table).
 let studyTernary (args: ParseResults<StudyTernaryArgs>) =
-    let html = htmlPath (args.TryGetResult StudyTernaryArgs.Html)
+    let html = args.TryGetResult StudyTernaryArgs.Html
 
     let history =
         HistoryOption.choose (args.TryGetResult StudyTernaryArgs.History) (args.Contains StudyTernaryArgs.No_History)
@@ -169,7 +169,7 @@ let private numbers (xs: float[]) : System.Text.Json.Nodes.JsonNode = Json.arr (
 /// Raw against linear and learned gamma-QUANT input quantization per bit depth (seed 002's table 2). In JSON a
 /// raw row has "bits": null; "macro_f1" is the mean over folds of each fold's macro F1 (the seed's figure).
 let studyGamma (args: ParseResults<StudyGammaArgs>) =
-    let html = htmlPath (args.TryGetResult StudyGammaArgs.Html)
+    let html = args.TryGetResult StudyGammaArgs.Html
 
     let history =
         HistoryOption.choose (args.TryGetResult StudyGammaArgs.History) (args.Contains StudyGammaArgs.No_History)
@@ -370,7 +370,7 @@ let private codecRowJson (r: CodecStudyRow) : System.Text.Json.Nodes.JsonNode =
 /// compression ratio against float32 and int8 (every byte on the wire counted) and the accuracy of the rest
 /// of the model on the decoded maps. In JSON a raw float row has "bits": null.
 let studyCodec (args: ParseResults<StudyCodecArgs>) =
-    let html = htmlPath (args.TryGetResult StudyCodecArgs.Html)
+    let html = args.TryGetResult StudyCodecArgs.Html
 
     let history =
         HistoryOption.choose (args.TryGetResult StudyCodecArgs.History) (args.Contains StudyCodecArgs.No_History)

@@ -120,7 +120,6 @@ module Dataset =
 
         Convert.ToHexString(h.GetHashAndReset()).ToLowerInvariant()
 
-    let private writeAtomic (path: string) (bytes: byte[]) = AtomicFile.writeBytes path bytes
 
     /// Writes a data set folder (each file to a temporary name, then renamed; dataset.json last).
     let save (dir: string) (d: Dataset) : unit =
@@ -148,10 +147,10 @@ module Dataset =
             if not BitConverter.IsLittleEndian then
                 failwith "data sets are little-endian; this machine is not"
 
-            writeAtomic (Path.Combine(dir, "samples.f32")) samples
-            writeAtomic (Path.Combine(dir, "labels.u8")) (d.Labels |> Array.map byte)
+            AtomicFile.writeBytes (Path.Combine(dir, "samples.f32")) samples
+            AtomicFile.writeBytes (Path.Combine(dir, "labels.u8")) (d.Labels |> Array.map byte)
 
-            writeAtomic
+            AtomicFile.writeBytes
                 (Path.Combine(dir, "subjects.u16"))
                 (d.Subjects |> Array.collect (fun s -> [| byte s; byte (s >>> 8) |]))
 
@@ -178,7 +177,7 @@ module Dataset =
                     )
                 )
 
-            writeAtomic meta (Text.Encoding.UTF8.GetBytes json)
+            AtomicFile.writeBytes meta (Text.Encoding.UTF8.GetBytes json)
 
     /// Reads a data set folder; errors name the file and what is wrong.
     let load (dir: string) : Result<Dataset, string> =

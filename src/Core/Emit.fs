@@ -1247,10 +1247,9 @@ module Emit =
         }
 
     // Writes to a temporary name in the target's folder, then renames over the target.
-    let internal writeAtomic (path: string) (text: string) : unit = AtomicFile.writeText path text
 
     /// Writes dir/p.h and dir/p.c (each atomically: temporary name, then rename); creates dir.
     let writeFiles (dir: string) (emitted: EmittedModel) : unit =
         Directory.CreateDirectory dir |> ignore
-        writeAtomic (Path.Combine(dir, emitted.Prefix + ".h")) emitted.Header
-        writeAtomic (Path.Combine(dir, emitted.Prefix + ".c")) emitted.Source
+        AtomicFile.writeText (Path.Combine(dir, emitted.Prefix + ".h")) emitted.Header
+        AtomicFile.writeText (Path.Combine(dir, emitted.Prefix + ".c")) emitted.Source

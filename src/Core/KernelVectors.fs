@@ -561,7 +561,7 @@ module KernelVectors =
     /// Writes vectors.c into dir (atomically).
     let writeKernelVectors (dir: string) (seed: int) (count: int) : unit =
         IO.Directory.CreateDirectory dir |> ignore
-        Emit.writeAtomic (IO.Path.Combine(dir, "vectors.c")) (kernelSource seed count)
+        AtomicFile.writeText (IO.Path.Combine(dir, "vectors.c")) (kernelSource seed count)
 
     /// Writes model_vectors.c into dir (atomically).
     let writeModelVectors
@@ -572,4 +572,4 @@ module KernelVectors =
         (inputs: sbyte[][])
         : unit =
         IO.Directory.CreateDirectory dir |> ignore
-        Emit.writeAtomic (IO.Path.Combine(dir, "model_vectors.c")) (modelSource name model modelHash inputs)
+        AtomicFile.writeText (IO.Path.Combine(dir, "model_vectors.c")) (modelSource name model modelHash inputs)

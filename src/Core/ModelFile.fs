@@ -826,13 +826,14 @@ module ModelFile =
 
     // Writes to a temporary file in the target's folder, then renames it over the target, so a reader
     // sees either the old file or the complete new one.
-    let private writeAtomic (path: string) (bytes: byte[]) = AtomicFile.writeBytes path bytes
 
     /// Saves a float model atomically (temporary file in the same folder, then rename over the target).
-    let saveFloat (path: string) (model: Model) : unit = writeAtomic path (serializeFloat model)
+    let saveFloat (path: string) (model: Model) : unit =
+        AtomicFile.writeBytes path (serializeFloat model)
 
     /// Saves an integer model atomically (temporary file in the same folder, then rename over the target).
-    let saveInt (path: string) (model: IntModel) : unit = writeAtomic path (serializeInt model)
+    let saveInt (path: string) (model: IntModel) : unit =
+        AtomicFile.writeBytes path (serializeInt model)
 
     /// Loads a model file; the error names the file and says what is wrong.
     let load (path: string) : Result<LoadedModel, string> =

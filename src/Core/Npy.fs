@@ -187,7 +187,6 @@ module Npy =
         np.save (s, a, false)
         s.ToArray()
 
-    let private writeAtomic (path: string) (bytes: byte[]) = AtomicFile.writeBytes path bytes
 
     let private checkSize (shape: int[]) (length: int) =
         if Array.fold (fun p d -> p * int64 d) 1L shape <> int64 length then
@@ -196,9 +195,9 @@ module Npy =
     /// Writes float32 values as a .npy file ('<f4', C order), through a temporary file renamed into place.
     let writeFloat32 (path: string) (shape: int[]) (values: float32[]) : unit =
         checkSize shape values.Length
-        writeAtomic path (encode shape values)
+        AtomicFile.writeBytes path (encode shape values)
 
     /// Writes int8 values as a .npy file ('|i1', C order), through a temporary file renamed into place.
     let writeInt8 (path: string) (shape: int[]) (values: sbyte[]) : unit =
         checkSize shape values.Length
-        writeAtomic path (encode shape values)
+        AtomicFile.writeBytes path (encode shape values)

@@ -218,19 +218,6 @@ figure.chart { margin: 1rem 0; } figcaption { color: #4b5563; font-size: 0.85rem
 
     /// Whether FILE can take the report: not a folder, and its folder not a file. Checked before the work starts,
     /// so a long study does not end on a path it cannot write.
-    let checkPath (path: string) : Result<unit, string> =
-        if String.IsNullOrWhiteSpace path then
-            Error "--html: give a file name"
-        elif Directory.Exists path then
-            Error $"--html {path}: is a folder; give a file name such as report.html"
-        else
-            let dir = Path.GetDirectoryName(Path.GetFullPath path)
-
-            if File.Exists dir then
-                Error $"--html {path}: {dir} is a file, not a folder"
-            else
-                Ok()
-
     /// Writes the report atomically (a temporary name in the same folder, then renamed).
     let write (path: string) (verb: string) (json: JsonNode) : unit =
         Report.writeAtomic path (render verb json)

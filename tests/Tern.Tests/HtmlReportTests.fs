@@ -454,12 +454,13 @@ let ``--html refuses a folder or a path under a file, and writes the file whole`
     let dir = Directory.CreateTempSubdirectory "tern-html-"
 
     try
-        Assert.That(err (HtmlReport.checkPath dir.FullName), Does.Contain "is a folder")
+        let check = Tern.Cli.OutputPaths.checkPath "--html" false
+        Assert.That(err (check dir.FullName), Does.Contain "is a folder")
         let file = Path.Combine(dir.FullName, "f")
         File.WriteAllText(file, "")
-        Assert.That(err (HtmlReport.checkPath (Path.Combine(file, "r.html"))), Does.Contain "is a file")
+        Assert.That(err (check (Path.Combine(file, "r.html"))), Does.Contain "is a file")
+        ok (check (Path.Combine(dir.FullName, "r.html")))
         let target = Path.Combine(dir.FullName, "sub", "r.html")
-        ok (HtmlReport.checkPath target)
         HtmlReport.write target "run" (parse Samples.run)
         HtmlReport.write target "run" (parse Samples.run)
         Assert.That(Directory.GetFiles(Path.GetDirectoryName target), eq [| target |])
