@@ -2,10 +2,9 @@ module Tern.Tests.Crc32Tests
 
 open System
 open System.Text
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime.Protocol
 
 /// Scalar oracle: CRC-32 one bit at a time (IEEE 802.3, reflected polynomial 0xEDB88320, init and final xor all ones).
@@ -34,15 +33,19 @@ let private slices =
         return data, offset, count
     }
 
-[<Test>]
-let ``CRC-32 of "123456789" is 0xCBF43926 and of nothing is 0`` () =
-    let check = Encoding.ASCII.GetBytes "123456789"
-    Assert.That(Crc32.Compute(ReadOnlySpan check), Is.EqualTo 0xCBF43926u)
-    Assert.That(bitwiseCrc (ReadOnlySpan check), Is.EqualTo 0xCBF43926u)
-    Assert.That(Crc32.Compute(ReadOnlySpan<byte>.Empty), Is.EqualTo 0u)
+[<Tests>]
+let tests =
+    testList "Crc32Tests" [
+        testCase "CRC-32 of \"123456789\" is 0xCBF43926 and of nothing is 0"
+        <| fun () ->
+            let check = Encoding.ASCII.GetBytes "123456789"
+            Expect.equal (Crc32.Compute(ReadOnlySpan check)) 0xCBF43926u "Crc32.Compute of the check string"
+            Expect.equal (bitwiseCrc (ReadOnlySpan check)) 0xCBF43926u "the oracle on the check string"
+            Expect.equal (Crc32.Compute(ReadOnlySpan<byte>.Empty)) 0u "Crc32.Compute of nothing"
 
-[<Property(MaxTest = 300)>]
-let ``CRC-32 agrees with the bitwise reference on any slice`` () =
-    Prop.forAll (Arb.fromGen slices) (fun (data, offset, count) ->
-        let span = ReadOnlySpan(data, offset, count)
-        Crc32.Compute span = bitwiseCrc span)
+        testPropertyWithConfig (Properties.tests 300) "CRC-32 agrees with the bitwise reference on any slice"
+        <| fun () ->
+            Prop.forAll (Arb.fromGen slices) (fun (data, offset, count) ->
+                let span = ReadOnlySpan(data, offset, count)
+                Crc32.Compute span = bitwiseCrc span)
+    ]
