@@ -265,7 +265,7 @@ let private ``ties keep the zero vector, then the first candidate in raster orde
     }
 
     let v, _ = CodecMotion.searchBlock p shape cur anchor 0 0
-    Expect.equal v ({ Dy = 1; Dx = 3 }) "the first match in raster order"
+    Expect.equal v { Dy = 1; Dx = 3 } "the first match in raster order"
 
 // ---------- the C# block-cost kernels against an F# scalar oracle ----------
 

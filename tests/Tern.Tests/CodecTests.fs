@@ -344,7 +344,7 @@ let private ``every error is described`` () =
     ]
 
     for e in all do
-        Expect.isNonEmpty (Codec.describe e) $"{e} is described"
+        Expect.isNotEmpty (Codec.describe e) $"{e} is described"
 
 let private ``encode refuses groups that do not fit the method`` () =
     let shape = Shape3(2, 2, 1)

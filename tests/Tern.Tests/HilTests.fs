@@ -46,7 +46,7 @@ let private session (model: IntModel) (f: DeviceClient -> QemuInstance -> unit) 
 /// The exception `f` throws, which must be a 'T exactly (as NUnit's Assert.Throws).
 let private throws<'T when 'T :> exn> (f: unit -> unit) : 'T =
     let e = Expect.throwsC f id
-    Expect.equal (e.GetType()) typeof<'T> $"the exception's type"
+    Expect.equal (e.GetType()) typeof<'T> $"throws {typeof<'T>.Name}"
     e :?> 'T
 
 let private ``every importable ONNX fixture, lowered to int8 and to ternary, is bit-exact on the board`` () =

@@ -361,7 +361,7 @@ let private ``Hoeffding tolerance: a value by hand`` () =
     Expect.floatClose
         { absolute = 1e-7; relative = 0.0 }
         (Search.hoeffdingTolerance 0.05 2 0.2 500)
-        (0.0960323)
+        0.0960323
         "0.05, 2 repeats, 0.2 of 500"
 
 let private ``Hoeffding tolerance shrinks with n, repeats and fraction, and grows as delta shrinks`` () =
