@@ -1,6 +1,7 @@
 /// A CSV file read strictly: RFC 4180 through Sylvan.Data.Csv (quoted fields, doubled quotes, quoted commas and
-/// newlines; LF, CRLF or CR line ends; a UTF-8 byte order mark), a header of unique names, then records of exactly as
-/// many cells, blank lines only at the end. Cells are trimmed of surrounding white space (as sensor exports pad them).
+/// newlines; LF, CRLF or CR line ends, mixed too; a UTF-8 byte order mark), a header of unique names, then records of
+/// exactly as many cells, blank lines only at the end. Cells are trimmed of surrounding white space (as sensor exports
+/// pad them); a line end inside a quoted cell reads as LF.
 ///
 /// Every error is a `Malformed` whose message names the file, the row and, where one cell is at fault, the column.
 /// Row n is the n-th record with the header as row 1, as a spreadsheet numbers them; when a quoted newline earlier in
@@ -27,24 +28,73 @@ let position (file: string) (row: int) (line: int) : string =
     else
         $"{file}: row {row} (line {line})"
 
-/// Line breaks inside a raw record, its own terminator left out (a quoted field may hold LF, CRLF or CR).
+/// Line breaks inside a raw record (after LineEnds: LF only), its own terminator left out.
 let private innerBreaks (raw: ReadOnlySpan<char>) : int =
-    let body = raw.TrimEnd("\r\n".AsSpan())
+    let body =
+        if not raw.IsEmpty && raw[raw.Length - 1] = '\n' then
+            raw.Slice(0, raw.Length - 1)
+        else
+            raw
 
-    if body.IndexOfAny('\r', '\n') < 0 then
-        0
-    else
-        let mutable n = 0
-
-        for i in 0 .. body.Length - 1 do
-            if body[i] = '\n' then
-                n <- n + 1
-            elif body[i] = '\r' && (i + 1 = body.Length || body[i + 1] <> '\n') then
-                n <- n + 1
-
-        n
+    MemoryExtensions.Count(body, '\n')
 
 let private breaksIn (s: string) = innerBreaks (s.AsSpan())
+
+/// The text with every line end (CRLF, lone CR, LF) read as LF, inside quotes too. Sylvan 1.4.4, once it has met a
+/// lone CR (a CR-only header, or a CR inside a quoted cell), can split a later CRLF record in two and prefix the next
+/// record with the LF; with LF alone it never switches into that mode. Text editors count the same lines.
+type private LineEnds(inner: TextReader) =
+    inherit TextReader()
+    // The last character handed out was a CR turned into LF: an LF arriving next is its pair and is dropped.
+    let mutable afterCr = false
+    let one: char[] = Array.zeroCreate 1
+
+    let normalize (s: Span<char>) : int =
+        if not afterCr && s.IndexOf('\r') < 0 then
+            s.Length
+        else
+            let mutable w = 0
+
+            for r in 0 .. s.Length - 1 do
+                let c = s[r]
+
+                if c = '\n' && afterCr then
+                    afterCr <- false
+                elif c = '\r' then
+                    s[w] <- '\n'
+                    w <- w + 1
+                    afterCr <- true
+                else
+                    s[w] <- c
+                    w <- w + 1
+                    afterCr <- false
+
+            w
+
+    override _.Read(buffer: Span<char>) : int =
+        let mutable result = -1
+
+        while result < 0 do
+            let got = inner.Read(buffer)
+
+            if got = 0 then
+                result <- 0
+            else
+                let kept = normalize (buffer.Slice(0, got))
+                // A chunk that was only a dropped LF: read on rather than signal the end.
+                if kept > 0 then
+                    result <- kept
+
+        result
+
+    override this.Read(buffer: char[], index: int, count: int) : int = this.Read(Span(buffer, index, count))
+
+    override this.Read() : int =
+        if this.Read(one, 0, 1) = 0 then -1 else int one[0]
+
+    override _.Dispose(disposing: bool) =
+        if disposing then
+            inner.Dispose()
 
 let private fail (msg: string) = raise (Malformed msg)
 
@@ -93,7 +143,7 @@ type Reader(file: string) =
                 )
         )
 
-    let text = new StreamReader(file, Text.Encoding.UTF8, true)
+    let text = new LineEnds(new StreamReader(file, Text.Encoding.UTF8, true))
 
     let reader =
         try
