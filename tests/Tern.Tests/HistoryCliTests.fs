@@ -275,7 +275,7 @@ let private ``hil --fail-on-regression: exit 1 when instructions grow past the l
     Expect.stringContains out $"baseline: run {fake} (" "stdout"
     Expect.stringContains out "instructions_per_inference" "stdout"
     Expect.stringContains out "limit growth 5 %): ok" "stdout"
-    Expect.isFalse (out.Contains "history: run") "stdout"
+    Expect.isFalse (out.Contains "history: run") $"nothing appended with --no-history: {out}"
     Expect.equal (HistoryStore.count file) 3L "runs in the history"
 
 [<Tests>]

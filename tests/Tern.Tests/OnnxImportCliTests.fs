@@ -20,7 +20,7 @@ let private refused (args: string list) : string =
     let code, out, err = tern args
     Expect.equal code 2 $"stdout: {out}\nstderr: {err}"
     Expect.stringStarts err "tern: " "stderr"
-    Expect.isFalse (err.Contains "internal error") "stderr"
+    Expect.isFalse (err.Contains "internal error") $"not an internal error: {err}"
     Expect.equal (Directory.GetFiles dir.Value |> Set.ofArray) before "a file was written"
     err
 

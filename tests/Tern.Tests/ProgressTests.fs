@@ -63,7 +63,7 @@ let private ``the countdown between updates goes down with time and stops at zer
         let estimate = (ProgressText.timeLeft elapsed f).Value
         let text = ProgressText.left elapsed f (seconds (float since))
         Expect.stringEnds text " left" "the status text"
-        Expect.isFalse (text.Contains "-") "the status text"
+        Expect.isFalse (text.Contains "-") $"no minus sign in '{text}'"
 
         let expected =
             if estimate.TotalSeconds > float since then
@@ -94,7 +94,7 @@ let private ``an epoch's status names the epoch of the total and the loss, and t
 
         match log.ValidAccuracy with
         | Some a -> Expect.stringEnds text (sprintf "  val acc %.3f" a) "the status text"
-        | None -> Expect.isFalse (text.Contains "val") "the status text")
+        | None -> Expect.isFalse (text.Contains "val") $"no validation accuracy in '{text}'")
 
 let private ``a training line reads as a person expects`` () =
     let log = {

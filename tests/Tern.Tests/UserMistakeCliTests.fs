@@ -13,7 +13,7 @@ open Tern.Tests.CliTests
 let private refusedBadInput (args: string list) (mentions: string list) =
     let code, _, err = tern args
     Expect.equal code 2 err
-    Expect.isFalse (err.Contains "internal error") "stderr"
+    Expect.isFalse (err.Contains "internal error") $"not an internal error: {err}"
 
     for m in mentions do
         Expect.stringContains err m "stderr"
