@@ -569,6 +569,22 @@ let tests =
                 // The session still works.
                 Expect.hasLength (c.Layer 2) 4 "the session still works")
 
+        testCase "bytes after the frame a request awaited stay in the line for the next request"
+        <| fun () ->
+            let host, device = FakeLine.pair fakeEndpoint
+            use device = device
+            use c = new DeviceClient(host)
+            c.ReplyTimeout <- TimeSpan.FromMilliseconds 500.0
+            let input = Array.init 12 (fun i -> sbyte (i * 9 - 50))
+            // One write carries the INFO for HELLO (seq 1) and already the RESULT for the INFER to come (seq 2).
+            let info = Frame.Encode(FakeDevice.Info 8192, 1us)
+            let result = Frame.Encode(ResultMessage(7u, FakeDevice.Output input), 2us)
+            device.Write(ReadOnlySpan(Array.append info result))
+            Thread.Sleep 100
+            c.Hello(TimeSpan.FromSeconds 1.0, 1) |> ignore
+            Expect.equal c.BytesReceived (int64 info.Length) "HELLO consumed its INFO and no more"
+            Expect.equal (c.Infer(input).Output) (FakeDevice.Output input) "the INFER finds its RESULT already there"
+
         testCase "a device vanishing mid-request is reported within a second"
         <| fun () ->
             withDevice 8192 (fun d -> d.VanishOn <- Some MessageType.Infer) (fun c ->
