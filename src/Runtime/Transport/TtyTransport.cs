@@ -15,7 +15,7 @@ public sealed class TtyTransport : StreamTransport
     private const int EPERM = 1, ENOENT = 2, EIO = 5, ENXIO = 6, EACCES = 13, EBUSY = 16, ENODEV = 19, EISDIR = 21, ENOTTY = 25;
 
     /// <summary>The rates Linux termios knows by name; System.IO.Ports would set any other as 0 baud (a hang-up).</summary>
-    public static readonly IReadOnlyList<int> StandardRates =
+    private static readonly int[] StandardRates =
     [
         50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400,
         460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
@@ -31,14 +31,10 @@ public sealed class TtyTransport : StreamTransport
     {
         Path = path;
         Baud = baud;
-        Port = port;
     }
 
     public string Path { get; }
     public int Baud { get; }
-
-    /// <summary>The open port, for its settings (baud rate, parity, data and stop bits, handshake).</summary>
-    public SerialPort Port { get; }
 
     private static string Name(string path, int baud) => $"tty:{path}@{baud}";
 
