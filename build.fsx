@@ -122,7 +122,6 @@ let junitOutcomes (file: string) : string[] =
         [||]
 
 // Runs the test program (Expecto) and sums the outcomes of its JUnit summary; the plain closing line is what CI reads.
-// Tests not yet moved from NUnit run through `dotnet test` and are summed from their TRX files.
 Target.create "test" (fun _ ->
     ensureDebianWith false (deviceToolchain @ exportTools @ browser)
     let results = Path.Combine(artifacts, "test-results")
@@ -131,36 +130,6 @@ Target.create "test" (fun _ ->
         Directory.Delete(results, true)
 
     Directory.CreateDirectory results |> ignore
-
-    let nunitCode =
-        runCode "dotnet" [
-            "test"
-            "Tern.slnx"
-            "-c"
-            "Release"
-            "--no-build"
-            "--nologo"
-            "--logger"
-            "trx"
-            "--logger"
-            "console;verbosity=minimal"
-            "--results-directory"
-            results
-        ]
-
-    // Each test's outcome, from every TRX file: Passed, Failed, NotExecuted (ignored), ...
-    let nunitOutcomes =
-        Directory.GetFiles(results, "*.trx", SearchOption.AllDirectories)
-        |> Array.collect (fun file ->
-            XDocument.Load(file).Descendants()
-            |> Seq.filter (fun e -> e.Name.LocalName = "UnitTestResult")
-            |> Seq.map (fun e ->
-                match e.Attribute(XName.Get "outcome") with
-                | null -> "Failed"
-                | a when a.Value = "Passed" -> "Passed"
-                | a when a.Value = "NotExecuted" || a.Value = "Inconclusive" -> "Skipped"
-                | _ -> "Failed")
-            |> Seq.toArray)
 
     let junit = Path.Combine(results, "expecto.xml")
 
@@ -174,13 +143,13 @@ Target.create "test" (fun _ ->
             "0"
         ]
 
-    let outcomes = Array.append nunitOutcomes (junitOutcomes junit)
+    let outcomes = junitOutcomes junit
     let count (o: string) = outcomes |> Array.filter ((=) o) |> Array.length
     let passed = count "Passed"
     let skipped = count "Skipped"
     let failed = count "Failed"
     // A runner that crashed before writing results still counts as a failure.
-    let failed = if (nunitCode <> 0 || expectoCode <> 0) && failed = 0 then 1 else failed
+    let failed = if expectoCode <> 0 && failed = 0 then 1 else failed
     testSummary <- Some(sprintf "%d passed, %d failed, %d skipped" passed failed skipped)
 
     if failed > 0 then

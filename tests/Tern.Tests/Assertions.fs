@@ -1,10 +1,5 @@
-/// Small assertions several test files share: NUnit's EqualTo with its type fixed, a Result's value or error.
+/// Small assertions several test files share: a Result's value or error.
 module Tern.Tests.Assertions
-
-open NUnit.Framework
-
-/// NUnit's EqualTo with the type fixed (its overloads are ambiguous from F# for arrays and lists).
-let eq (x: 'T) = Is.EqualTo<'T>(x)
 
 /// The value of an Ok; an Error fails the test with its message.
 let ok (r: Result<'a, string>) : 'a =
