@@ -37,6 +37,44 @@ let private ``a binary file given as CSV is named without its raw bytes`` () =
     Expect.isLessThan message.Length 400 message
     Directory.Delete(dir, true)
 
+/// What a terminal shows as itself: no control, format, surrogate, private or unassigned character, no line or
+/// paragraph separator, no replacement character.
+let private shownAsItself (c: char) =
+    not (Char.IsControl c)
+    && c <> '\uFFFD'
+    && not (
+        [
+            Globalization.UnicodeCategory.Format
+            Globalization.UnicodeCategory.Surrogate
+            Globalization.UnicodeCategory.PrivateUse
+            Globalization.UnicodeCategory.OtherNotAssigned
+            Globalization.UnicodeCategory.LineSeparator
+            Globalization.UnicodeCategory.ParagraphSeparator
+        ]
+        |> List.contains (Char.GetUnicodeCategory c)
+    )
+
+/// terminalSafe keeps every line break, shows nothing raw that a terminal would act on, cuts nothing, and leaves
+/// plain ASCII text as it is.
+let private ``a message made terminal-safe keeps its lines and printable text, nothing else raw`` (s: NonNull<string>) =
+    let m = s.Get
+    let safe = Excerpt.terminalSafe m
+    let lines = safe.Split '\n'
+
+    lines.Length = m.Split('\n').Length
+    && lines |> Array.forall (Seq.forall shownAsItself)
+    && (m |> Seq.forall (fun c -> c = '\n' || (c >= ' ' && c < '\u007f')) |> not
+        || safe = m)
+
+let private ``terminal-safe messages escape an escape sequence and keep the line breaks`` () =
+    Expect.equal
+        (Excerpt.terminalSafe "bad name '\u001b[2Jx'\nnext line")
+        (@"bad name '\x1b[2Jx'" + "\nnext line")
+        "ESC escaped"
+
+    Expect.equal (Excerpt.terminalSafe "a\tb\rc") @"a\tb\rc" "tab and carriage return"
+    Expect.equal (Excerpt.terminalSafe (String('y', 500))).Length 500 "nothing cut"
+
 [<Tests>]
 let tests =
     testSequenced
@@ -47,6 +85,12 @@ let tests =
         testCase
             "control characters and undecodable bytes are escaped"
             ``control characters and undecodable bytes are escaped``
+        testProperty
+            "a message made terminal-safe keeps its lines and printable text, nothing else raw"
+            ``a message made terminal-safe keeps its lines and printable text, nothing else raw``
+        testCase
+            "terminal-safe messages escape an escape sequence and keep the line breaks"
+            ``terminal-safe messages escape an escape sequence and keep the line breaks``
         testCase
             "a binary file given as CSV is named without its raw bytes"
             ``a binary file given as CSV is named without its raw bytes``

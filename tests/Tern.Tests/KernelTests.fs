@@ -469,9 +469,50 @@ let private poolProperty (kind: IntLayerKind) : Property =
         |> Prop.classify layer.IsPadded "padded"
         |> Prop.classify (not (Padding.isSymmetric c.Pad)) "asymmetric padding")
 
+let private ``IntPoolLayer.Validate refuses scales that are not positive and finite`` () =
+    let s = Shape3(2, 2, 1)
+
+    let pool (inputScale: float32) (outputScale: float32) =
+        IntPoolLayer(
+            "p",
+            IntLayerKind.MaxPool,
+            s,
+            Shape3(1, 1, 1),
+            2,
+            2,
+            2,
+            2,
+            1 <<< 30,
+            31,
+            0,
+            0,
+            -128,
+            127,
+            inputScale,
+            outputScale
+        )
+
+    (pool 0.5f 0.5f).Validate()
+
+    for i, o in
+        [
+            nanf, 0.5f
+            0.5f, nanf
+            0.0f, 0.5f
+            0.5f, -1.0f
+            infinityf, 0.5f
+            0.5f, infinityf
+        ] do
+        let e = Expect.throwsC (fun () -> (pool i o).Validate()) id
+        Expect.equal (e.GetType()) typeof<IO.InvalidDataException> $"scales {i}, {o} are refused"
+        Expect.stringContains e.Message "positive finite" "the message says what scales must be"
+
 [<Tests>]
 let tests =
     testList "KernelTests" [
+        testCase
+            "IntPoolLayer.Validate refuses scales that are not positive and finite"
+            ``IntPoolLayer.Validate refuses scales that are not positive and finite``
         testPropertyWithConfig (Properties.tests 150) "ConvS8 conv: optimized = scalar = reference"
         <| fun () -> convProperty IntLayerKind.Conv false
 

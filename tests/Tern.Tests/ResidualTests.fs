@@ -517,6 +517,21 @@ let private ``IntAddLayer.Validate and IntModel.Validate reject a bad add`` () =
     bad (fun () -> IntModel("m", s, 1.0f, 0, [| add 1 (1 <<< 30) 5 31 |], [||]).Validate())
     IntModel("m", s, 1.0f, 0, [| IntFlattenLayer("f", s); add 1 (1 <<< 30) 5 31 |], [||]).Validate()
 
+    // Each of the three scales must be a positive finite number (a NaN would pass every comparison).
+    let scaled a b o =
+        IntAddLayer("a", s, 1, 1 <<< 30, 5, 31, 0, 0, 0, -128, 127, a, b, o)
+
+    for a, b, o in
+        [
+            nanf, 1.0f, 1.0f
+            1.0f, nanf, 1.0f
+            1.0f, 1.0f, nanf
+            0.0f, 1.0f, 1.0f
+            1.0f, -1.0f, 1.0f
+            1.0f, 1.0f, infinityf
+        ] do
+        bad (fun () -> (scaled a b o).Validate())
+
 let private ``lowered block models, int8 and ternary: F# reference = scalar runner = optimized runner, bit for bit``
     ()
     =

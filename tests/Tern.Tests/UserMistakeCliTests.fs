@@ -62,6 +62,27 @@ let private ``options for a real board are refused on an emulated one`` () =
 let private ``--cache is refused with --firmware (nothing is built)`` () =
     refusedBadInput (hil @ [ "--firmware"; path "garbage.elf"; "--cache"; path "cache" ]) [ "--cache"; "--firmware" ]
 
+let private ``--kernels is refused with --firmware (its kernels are built in)`` () =
+    refusedBadInput (hil @ [ "--firmware"; path "garbage.elf"; "--kernels"; "dsp" ]) [ "--kernels"; "--firmware" ]
+
+let private ``a --history file in a missing folder is refused before any work`` () =
+    let missing = path "no-such-folder"
+    let file = Path.Combine(missing, "h.db")
+
+    refusedBadInput [ "hil"; "--model"; "default"; "--samples"; "2"; "--history"; file ] [
+        "--history"
+        "does not exist"
+    ]
+
+    Expect.isFalse (Directory.Exists missing) "the folder is not created"
+
+let private ``messages reach the terminal with control characters escaped`` () =
+    // A file name carrying a terminal escape sequence (as a hostile ONNX node name or NPY header could).
+    let code, _, err = tern [ "inspect"; path "\u001b[31mred.tern" ]
+    Expect.equal code 2 err
+    Expect.isFalse (err.Contains "\u001b") $"no raw escape character on stderr: {err}"
+    Expect.stringContains err @"\x1b[31mred.tern" "the escape is shown escaped"
+
 let private ``a refused TCP connection names the port`` () =
     // The firmware is built even with --no-flash.
     ToolRequirement.require [ "arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi" ]
@@ -97,5 +118,14 @@ let tests =
         testCase
             "--cache is refused with --firmware (nothing is built)"
             ``--cache is refused with --firmware (nothing is built)``
+        testCase
+            "--kernels is refused with --firmware (its kernels are built in)"
+            ``--kernels is refused with --firmware (its kernels are built in)``
+        testCase
+            "a --history file in a missing folder is refused before any work"
+            ``a --history file in a missing folder is refused before any work``
+        testCase
+            "messages reach the terminal with control characters escaped"
+            ``messages reach the terminal with control characters escaped``
         testCase "a refused TCP connection names the port" ``a refused TCP connection names the port``
     ]
