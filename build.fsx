@@ -6,8 +6,11 @@
 //   format check formatting of the F# sources (fantomas --check)
 //   hil    the default model on the emulated board, checked against the host, report printed
 //   default-model  reproduce models/default.tern from scratch and compare the bytes
+//   mutate plant each classic bug of tests/mutations.json in a copy of HEAD; fails if the tests miss one
+//          (`mutate WORD...` keeps the mutations whose name contains a WORD)
 #r "nuget: Fake.Core.Target, 5.20.3"
 #r "nuget: Fake.Core.Process, 5.20.3"
+#load "build/Mutate.fsx"
 
 open System
 open System.IO
@@ -293,6 +296,8 @@ Target.create "default-model" (fun _ ->
 
 Target.create "toolchain" (fun _ -> ensureDebian deviceToolchain)
 
+Target.create "mutate" (fun p -> Mutate.run root p.Context.Arguments)
+
 open Fake.Core.TargetOperators
 
 "setup" ==> "build" ==> "test" |> ignore
@@ -301,6 +306,7 @@ open Fake.Core.TargetOperators
 "toolchain" ==> "hil" |> ignore
 "build" ==> "hil" |> ignore
 "build" ==> "default-model" |> ignore
+"toolchain" ==> "mutate" |> ignore
 
 // A positional target: `dotnet fsi build.fsx test`.
 let args = fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray
@@ -318,5 +324,5 @@ match args with
     testSummary |> Option.iter (printfn "%s")
     exit (if ok then 0 else 1)
 | [] ->
-    printfn "usage: dotnet fsi build.fsx <setup|build|test|bench|format|hil|default-model>"
+    printfn "usage: dotnet fsi build.fsx <setup|build|test|bench|format|hil|default-model|mutate|fuzz>"
     exit 2

@@ -84,6 +84,9 @@ let hil (args: ParseResults<HilArgs>) =
     if args.Contains HilArgs.Firmware && args.Contains HilArgs.Cache then
         raise (BadInput "--cache: nothing is built with --firmware (the cache keeps firmware that hil builds)")
 
+    if args.Contains HilArgs.Firmware && args.Contains HilArgs.Kernels then
+        raise (BadInput "--kernels: a prebuilt --firmware already holds the kernels it was built with")
+
     args.TryGetResult HilArgs.Port |> Option.iter HilOptionChecks.port
     args.TryGetResult HilArgs.Firmware |> Option.iter HilOptionChecks.firmware
 

@@ -32,6 +32,14 @@ let choose (file: string option) (skip: bool) : HistoryChoice =
         }
 
         if choice.Record then
+            // A file the user names is an output like any other: its folder must exist (only the default folder is
+            // created).
+            file
+            |> Option.iter (fun f ->
+                match OutputPaths.checkPath "--history" false f with
+                | Ok() -> ()
+                | Error e -> raise (BadInput e))
+
             guard (fun () -> HistoryStore.check choice.Path)
 
         choice

@@ -68,14 +68,14 @@ let main argv =
                 printfn "%s" e.Message
                 0
             else
-                eprintfn "%s" e.Message
+                eprintfn "%s" (Excerpt.terminalSafe e.Message)
                 2
         | BadInput msg ->
-            eprintfn "tern: %s" msg
+            eprintfn "tern: %s" (Excerpt.terminalSafe msg)
             2
         | Failure msg ->
-            eprintfn "tern: %s" msg
+            eprintfn "tern: %s" (Excerpt.terminalSafe msg)
             1
     with e ->
-        eprintfn "tern: internal error: %s" e.Message
+        eprintfn "tern: internal error: %s" (Excerpt.terminalSafe e.Message)
         1

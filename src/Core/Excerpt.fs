@@ -44,3 +44,21 @@ let quote (s: string) : string =
         b.Append $"... ({s.Length} characters)" |> ignore
 
     b.ToString()
+
+/// A whole message made safe for a terminal: lines kept, every other non-printable character escaped (\t, \r,
+/// \xNN, \uNNNN), nothing cut. The last guard before stderr, for names and headers taken from user files (ONNX node
+/// names, NPY headers) that no message quoted.
+let terminalSafe (message: string) : string =
+    let b = StringBuilder()
+
+    for c in message do
+        match c with
+        | '\n' -> b.Append '\n'
+        | '\t' -> b.Append @"\t"
+        | '\r' -> b.Append @"\r"
+        | c when printable c -> b.Append c
+        | c when int c < 0x100 -> b.Append $"\\x{int c:x2}"
+        | c -> b.Append $"\\u{int c:x4}"
+        |> ignore
+
+    b.ToString()

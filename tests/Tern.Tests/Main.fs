@@ -22,6 +22,7 @@ let main argv =
         runTestsInAssemblyWithCLIArgs defaults argv
     finally
         Environment.SetEnvironmentVariable("TERN_HISTORY", previous)
+        Scratch.removeAll ()
 
         if Directory.Exists dir then
             Directory.Delete(dir, true)

@@ -51,6 +51,8 @@ public sealed class IntAddLayer : IntLayer
         void Fail(string what) => throw new InvalidDataException($"layer '{Name}' ({Kind}): {what}");
         if (Span < 1) Fail($"span {Span} must be at least 1");
         if (Input != Output) Fail($"output shape {Output} differs from input {Input}");
+        foreach (var (what, v) in new[] { ("input", InputScale), ("skip", SkipScale), ("output", OutputScale) })
+            if (!(v > 0) || !float.IsFinite(v)) Fail($"{what} scale {v} must be a positive finite number");
         if (Shift < Requantize.MinShift || Shift > Requantize.MaxShift)
             Fail($"shift {Shift} is outside [{Requantize.MinShift}, {Requantize.MaxShift}]");
         if (MultiplierA < 0 || MultiplierB < 0) Fail("multipliers must not be negative");

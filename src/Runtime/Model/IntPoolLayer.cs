@@ -88,6 +88,8 @@ public sealed class IntPoolLayer : IntLayer
         if (LayerKind != IntLayerKind.MaxPool)
             Requantize.ValidateMultiplier(Multiplier, Shift, $"layer '{Name}'");
         if (InputZero is < -128 or > 127 || OutputZero is < -128 or > 127) Fail("zero points must lie in [-128, 127]");
+        if (!(InputScale > 0) || !float.IsFinite(InputScale) || !(OutputScale > 0) || !float.IsFinite(OutputScale))
+            Fail($"scales {InputScale} (input) and {OutputScale} (output) must be positive finite numbers");
         if (ActMin < -128 || ActMax > 127 || ActMin > ActMax) Fail($"activation clamp [{ActMin}, {ActMax}] must lie inside [-128, 127]");
     }
 }
