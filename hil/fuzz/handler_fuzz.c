@@ -43,6 +43,7 @@ static jmp_buf stream_done;
 
 static void emit(const uint8_t *p, size_t n)
 {
+    if (n == 0) return;
     if (stream_len + n > stream_cap) {
         size_t cap = 2 * (stream_len + n) + 64;
         uint8_t *grown = realloc(stream, cap);
