@@ -22,10 +22,9 @@
     } while (0)
 
 /* Receiver sizes: the smallest, one body byte, small, around a COBS block, and the firmware's. */
-static const uint32_t caps[] = {TERN_OVERHEAD,       TERN_OVERHEAD + 1u, 16u,
-                                64u,                 254u,               255u,
-                                256u,                TERN_RX_BUFFER_BYTES(300u),
-                                TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)};
+static const uint32_t caps[] = {TERN_OVERHEAD, TERN_OVERHEAD + 1u,         16u,
+                                64u,           254u,                       255u,
+                                256u,          TERN_RX_BUFFER_BYTES(300u), TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)};
 
 /* What a receiver must say about one frame. */
 typedef struct {
@@ -87,8 +86,8 @@ static verdict_t naive_check(const uint8_t *p, size_t len)
     verdict_t v;
     uint16_t seq, body_len;
     if (len < TERN_OVERHEAD) return rejected(TERN_ERR_TOO_SHORT, (uint32_t)len, TERN_SEQ_UNKNOWN);
-    if (crc32_bitwise(p, len - 4) != ((uint32_t)p[len - 4] | (uint32_t)p[len - 3] << 8 | (uint32_t)p[len - 2] << 16 |
-                                      (uint32_t)p[len - 1] << 24))
+    if (crc32_bitwise(p, len - 4) !=
+        ((uint32_t)p[len - 4] | (uint32_t)p[len - 3] << 8 | (uint32_t)p[len - 2] << 16 | (uint32_t)p[len - 1] << 24))
         return rejected(TERN_ERR_BAD_CRC, 0, TERN_SEQ_UNKNOWN);
     seq = (uint16_t)(p[2] | p[3] << 8);
     if (p[0] != 1) return rejected(TERN_ERR_BAD_VERSION, p[0], seq);
@@ -106,7 +105,8 @@ static verdict_t naive_check(const uint8_t *p, size_t len)
 static void expect_same(const char *what, size_t at, tern_rx_status_t status, const tern_packet_t *pkt,
                         const tern_reject_t *why, const verdict_t *want)
 {
-    if (status != want->status) FAIL("%s at byte %zu: status %d, expected %d", what, at, (int)status, (int)want->status);
+    if (status != want->status)
+        FAIL("%s at byte %zu: status %d, expected %d", what, at, (int)status, (int)want->status);
     if (status == TERN_RX_ERROR && (why->code != want->code || why->detail != want->detail || why->seq != want->seq))
         FAIL("%s at byte %zu: rejected as %d (detail %u, seq %u), expected %d (detail %u, seq %u)", what, at,
              (int)why->code, (unsigned)why->detail, (unsigned)why->seq, (int)want->code, (unsigned)want->detail,
@@ -142,7 +142,8 @@ static void check_one_shot(const uint8_t *enc, size_t len, const uint8_t *want, 
 static void check_round_trip(const uint8_t *packet, size_t len, const verdict_t *v)
 {
     size_t max = TERN_FRAME_MAX(v->body_len), n, m, i;
-    uint8_t *wire = malloc(max), *cobs = malloc(TERN_COBS_MAX(len)), *back = malloc(TERN_RX_BUFFER_BYTES(TERN_MAX_BODY));
+    uint8_t *wire = malloc(max), *cobs = malloc(TERN_COBS_MAX(len)),
+            *back = malloc(TERN_RX_BUFFER_BYTES(TERN_MAX_BODY));
     tern_rx_t rx;
     tern_packet_t pkt;
     tern_reject_t why;
@@ -152,9 +153,11 @@ static void check_round_trip(const uint8_t *packet, size_t len, const verdict_t 
     n = tern_cobs_encode(packet, len, cobs, TERN_COBS_MAX(len));
     if (n == 0 || n > TERN_COBS_MAX(len) || memchr(cobs, 0, n)) FAIL("tern_cobs_encode of %zu bytes gave %zu", len, n);
     m = naive_cobs(cobs, n, back, &truncated);
-    if (truncated || m != len || memcmp(back, packet, len) != 0) FAIL("COBS of a %zu-byte packet does not decode back", len);
+    if (truncated || m != len || memcmp(back, packet, len) != 0)
+        FAIL("COBS of a %zu-byte packet does not decode back", len);
     n = tern_frame_encode(v->type, v->seq, v->body, v->body_len, wire, max);
-    if (n == 0 || wire[n - 1] != 0 || memchr(wire, 0, n - 1)) FAIL("tern_frame_encode of a %u-byte body gave %zu", v->body_len, n);
+    if (n == 0 || wire[n - 1] != 0 || memchr(wire, 0, n - 1))
+        FAIL("tern_frame_encode of a %u-byte body gave %zu", v->body_len, n);
     if (n > 1 && tern_frame_encode(v->type, v->seq, v->body, v->body_len, wire, n - 1) != 0)
         FAIL("tern_frame_encode fitted %zu wire bytes into %zu", n, n - 1);
     n = tern_frame_encode(v->type, v->seq, v->body, v->body_len, wire, n);
@@ -216,7 +219,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
     ref = malloc(size ? size : 1);
     if (!buf || !ref) abort();
     tern_rx_init(&rx, buf, cap);
-    if (tern_rx_max_body(&rx) != cap - TERN_OVERHEAD) FAIL("max body %u for a %u-byte buffer", tern_rx_max_body(&rx), cap);
+    if (tern_rx_max_body(&rx) != cap - TERN_OVERHEAD)
+        FAIL("max body %u for a %u-byte buffer", tern_rx_max_body(&rx), cap);
 
     for (start = 0; start < size; start = end + 1) {
         size_t len, decoded;
@@ -233,15 +237,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
         for (at = start; at < end; at++) {
             status = tern_rx_push(&rx, data[at], &pkt, &why);
             if (status == TERN_RX_MORE) continue;
-            if (reported || decoded <= cap) FAIL("report %d at byte %zu inside a frame of %zu decoded bytes (buffer %u)",
-                                                 (int)status, at, decoded, cap);
+            if (reported || decoded <= cap)
+                FAIL("report %d at byte %zu inside a frame of %zu decoded bytes (buffer %u)", (int)status, at, decoded,
+                     cap);
             {
                 verdict_t want = rejected(TERN_ERR_OVERSIZE, cap - TERN_OVERHEAD, TERN_SEQ_UNKNOWN);
                 expect_same("oversize frame", at, status, &pkt, &why, &want);
             }
             reported = 1;
         }
-        if (decoded > cap && !reported) FAIL("a frame of %zu decoded bytes passed a %u-byte buffer unreported", decoded, cap);
+        if (decoded > cap && !reported)
+            FAIL("a frame of %zu decoded bytes passed a %u-byte buffer unreported", decoded, cap);
         if (len > 0) {
             check_one_shot(data + start, len, ref, decoded, truncated, decoded + 3);
             check_one_shot(data + start, len, ref, decoded, truncated, cap);

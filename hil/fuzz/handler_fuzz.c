@@ -166,10 +166,12 @@ static void check_body(const tern_packet_t *r)
         break;
     }
     case TERN_MSG_RESULT:
-        if (n < 8 || tern_get_u32(b + 4) != n - 8 || n - 8 != TERN_MODEL_OUTPUT_BYTES) FAIL("RESULT body of %u bytes", n);
+        if (n < 8 || tern_get_u32(b + 4) != n - 8 || n - 8 != TERN_MODEL_OUTPUT_BYTES)
+            FAIL("RESULT body of %u bytes", n);
         break;
     case TERN_MSG_LAYER_DATA:
-        if (n < 10 || tern_get_u32(b + 6) + (n - 10) > tern_get_u32(b + 2)) FAIL("LAYER_DATA body of %u bytes", n);
+        if (n < 10 || (uint64_t)tern_get_u32(b + 6) + (n - 10) > tern_get_u32(b + 2))
+            FAIL("LAYER_DATA body of %u bytes", n);
         break;
     case TERN_MSG_PROFILE_DATA:
         if (n != TERN_PROFILE_DATA_PREFIX + 4u * TERN_MODEL_LAYER_COUNT || tern_get_u16(b) != TERN_MODEL_LAYER_COUNT)
@@ -182,7 +184,7 @@ static void check_body(const tern_packet_t *r)
         if (n < 13 || n - 13 > tern_get_u32(b + 9) || n > TERN_MAX_BODY) FAIL("FEATURES body of %u bytes", n);
         break;
     case TERN_MSG_STREAM_DATA:
-        if (n < 8 || tern_get_u32(b + 4) + (n - 8) > tern_get_u32(b)) FAIL("STREAM_DATA body of %u bytes", n);
+        if (n < 8 || (uint64_t)tern_get_u32(b + 4) + (n - 8) > tern_get_u32(b)) FAIL("STREAM_DATA body of %u bytes", n);
         break;
     default: FAIL("reply of type 0x%02x", r->type);
     }
@@ -219,7 +221,8 @@ void board_uart_write(const uint8_t *data, uint32_t len)
     tern_reject_t why;
     for (i = 0; i < len; i++) {
         tern_rx_status_t s = tern_rx_push(&replies, data[i], &r, &why);
-        if (s == TERN_RX_ERROR) FAIL("the device sent a bad frame: %d (detail %u)", (int)why.code, (unsigned)why.detail);
+        if (s == TERN_RX_ERROR)
+            FAIL("the device sent a bad frame: %d (detail %u)", (int)why.code, (unsigned)why.detail);
         if (s == TERN_RX_FRAME) on_reply(&r);
     }
 }

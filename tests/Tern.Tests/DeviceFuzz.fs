@@ -183,6 +183,12 @@ let private writeSeeds (target: Target) (m: IntModel) (dir: string) =
                 for n in [ 0; 1; 2; 243; 244; 253; 254; 255; 508; 1000; Wire.MaxBody ] ->
                     $"infer-{n}",
                     Array.append [| fullBuffer |] (Frame.Encode(MessageType.Infer, uint16 n, ReadOnlySpan(bytes n)))
+                // runs without a zero around the COBS block size: full 0xFF blocks
+                for n in [ 253; 254; 255; 508; 1000 ] ->
+                    $"run-{n}",
+                    Array.append
+                        [| fullBuffer |]
+                        (Frame.Encode(MessageType.LayerData, 9us, ReadOnlySpan(Array.create n 0x5Auy)))
             ]
             @ [
                 for name, messages in sessions m -> name, Array.append [| fullBuffer ||| repairCrcs |] (framed messages)
