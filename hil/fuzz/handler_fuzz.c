@@ -10,8 +10,10 @@
  *
  * The checks besides ASan and UBSan: a second receiver reads the same stream, and the device must answer every frame
  * it completes with exactly one valid frame, before reading the next byte, carrying the request's sequence number:
- * a rejected frame with ERROR of the same code and detail, a known request with its reply type or ERROR, an unknown
- * type with ERROR BAD_TYPE; reply bodies have the sizes docs/protocol.md gives. Device state (the last input, split
+ * a rejected frame with ERROR of the same code and detail; a known request with its reply type if its body has the
+ * right size, else with BAD_BODY (BAD_INPUT_SIZE) naming that size, or with another ERROR its handler may give (HELLO
+ * and INFER of the input's size never fail); an unknown type with ERROR BAD_TYPE; reply bodies have the sizes
+ * docs/protocol.md gives. Device state (the last input, split
  * mode) is reset before every input so that each run is reproducible on its own. */
 #include <setjmp.h>
 #include <stdint.h>
@@ -190,6 +192,56 @@ static void check_body(const tern_packet_t *r)
     }
 }
 
+/* Whether a request's body has the size its type asks for (HELLO takes any). */
+static int body_size_ok(const tern_packet_t *q)
+{
+    const uint32_t input = TERN_MODEL_INPUT_BYTES, n = q->body_len;
+    switch (q->type) {
+    case TERN_MSG_INFER: return n == input;
+    case TERN_MSG_LAYER: return n == 8;
+    case TERN_MSG_PROFILE: return n == TERN_PROFILE_BODY_BYTES;
+    case TERN_MSG_SPLIT: return n == 18;
+    case TERN_MSG_INFER_SPLIT: return n == 0 || n == input;
+    case TERN_MSG_STREAM: return n == 6;
+    default: return 1;
+    }
+}
+
+/* Whether ERROR (code, detail) is an answer the handler may give to request q, in the order it checks: a body of the
+ * wrong size gets BAD_BODY (or BAD_INPUT_SIZE) naming the right size, and only then; HELLO, and INFER of the model's
+ * input size, never fail. */
+static int error_fits(const tern_packet_t *q, uint8_t code, uint32_t detail)
+{
+    const uint32_t input = TERN_MODEL_INPUT_BYTES;
+    switch (q->type) {
+    case TERN_MSG_HELLO: return 0;
+    case TERN_MSG_INFER: return !body_size_ok(q) && code == TERN_ERR_BAD_INPUT_SIZE && detail == input;
+    case TERN_MSG_LAYER:
+        if (!body_size_ok(q)) return code == TERN_ERR_BAD_BODY && detail == 8;
+        return code == TERN_ERR_NO_INFERENCE || code == TERN_ERR_BAD_RANGE ||
+               (code == TERN_ERR_BAD_LAYER && detail == TERN_MODEL_LAYER_COUNT &&
+                tern_get_u16(q->body) >= TERN_MODEL_LAYER_COUNT);
+    case TERN_MSG_PROFILE:
+        if (!body_size_ok(q)) return code == TERN_ERR_BAD_BODY && detail == TERN_PROFILE_BODY_BYTES;
+        if (tern_get_u16(q->body) < 1 || tern_get_u16(q->body) > TERN_PROFILE_MAX_REPEATS)
+            return code == TERN_ERR_BAD_REPEATS && detail == TERN_PROFILE_MAX_REPEATS;
+        return code == TERN_ERR_NO_INFERENCE;
+#if TERN_SPLIT_FEATURE_BYTES > 0
+    case TERN_MSG_SPLIT:
+        if (!body_size_ok(q)) return code == TERN_ERR_BAD_BODY && detail == 18;
+        return code == TERN_ERR_BAD_SPLIT || code == TERN_ERR_NO_ROOM;
+    case TERN_MSG_INFER_SPLIT:
+        if (code == TERN_ERR_NO_SPLIT) return 1;
+        if (!body_size_ok(q)) return code == TERN_ERR_BAD_INPUT_SIZE && detail == input;
+        return code == TERN_ERR_BAD_SPLIT || code == TERN_ERR_NO_ROOM;
+    case TERN_MSG_STREAM:
+        if (!body_size_ok(q)) return code == TERN_ERR_BAD_BODY && detail == 6;
+        return code == TERN_ERR_NO_SPLIT || code == TERN_ERR_BAD_RANGE;
+#endif
+    default: return code == TERN_ERR_BAD_TYPE && detail == q->type;
+    }
+}
+
 static void on_reply(const tern_packet_t *r)
 {
     if (!pending) FAIL("a reply (type 0x%02x, seq %u) to no request", r->type, r->seq);
@@ -203,11 +255,16 @@ static void on_reply(const tern_packet_t *r)
         return;
     }
     if (r->seq != request_pkt.seq) FAIL("reply seq %u to request seq %u", r->seq, request_pkt.seq);
-    if (r->type != TERN_MSG_ERROR && r->type != reply_type(request_pkt.type))
+    if (r->type == TERN_MSG_ERROR) {
+        if (!error_fits(&request_pkt, r->body[0], tern_get_u32(r->body + 1)))
+            FAIL("request type 0x%02x with a %u-byte body answered with ERROR %u (detail %u)", request_pkt.type,
+                 request_pkt.body_len, r->body[0], (unsigned)tern_get_u32(r->body + 1));
+    } else if (r->type != reply_type(request_pkt.type) || reply_type(request_pkt.type) == TERN_MSG_ERROR) {
         FAIL("reply type 0x%02x to request type 0x%02x", r->type, request_pkt.type);
-    if (reply_type(request_pkt.type) == TERN_MSG_ERROR &&
-        (r->body[0] != TERN_ERR_BAD_TYPE || tern_get_u32(r->body + 1) != request_pkt.type))
-        FAIL("unknown type 0x%02x answered with ERROR %u", request_pkt.type, r->body[0]);
+    } else if (!body_size_ok(&request_pkt)) {
+        FAIL("request type 0x%02x with a body of the wrong size (%u bytes) was served", request_pkt.type,
+             request_pkt.body_len);
+    }
 }
 
 /* ---- the board ---- */
