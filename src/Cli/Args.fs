@@ -165,7 +165,7 @@ and CsvArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | In _ -> "CSV files (header row, comma-separated)"
+            | In _ -> "CSV files (RFC 4180: a header row, comma-separated, cells may be quoted)"
             | Columns _ -> "channel columns, comma-separated (e.g. x,y,z)"
             | Label _ -> "label column"
             | Subject _ -> "subject column: whole numbers 0..65535 (the ids) or names such as S01"

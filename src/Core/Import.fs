@@ -126,16 +126,15 @@ module Import =
         Labels: string[]
         /// Subject cells as written: whole numbers (ids) or names such as "S01".
         Subjects: string[] option
+        /// Per data row: the text line it starts on (its row is its index + 2; they differ after a quoted newline).
+        Lines: int[]
     }
 
     exception private CsvError of string
 
     let private fail (msg: string) = raise (CsvError msg)
 
-    let private splitLine (line: string) : string[] =
-        line.Split(',') |> Array.map (fun s -> s.Trim())
-
-    /// Reads one file strictly: every row has the header's cell count, chosen numeric cells are finite
+    /// Reads one file strictly (CsvTable: RFC 4180, cell counts, blank lines): chosen numeric cells are finite
     /// numbers (invariant culture), labels are non-empty and, when classes are fixed, known.
     let private readFile
         (file: string)
@@ -145,90 +144,51 @@ module Import =
         (subjectColumn: string option)
         (classes: Set<string> option)
         : Parsed =
-        if not (File.Exists file) then
-            fail $"{file}: no such file"
+        use table = new CsvTable.Reader(file)
+        let header = table.Header
 
-        use reader = new StreamReader(file)
-        let first = reader.ReadLine()
-
-        if isNull first || first.Trim() = "" then
-            fail $"{file}: row 1: empty file (no header)"
-
-        let header = splitLine first
-
-        match header |> Array.countBy id |> Array.tryFind (fun (_, n) -> n > 1) with
-        | Some(name, _) -> fail $"{file}: row 1: column {Excerpt.quote name} appears twice in the header"
-        | None -> ()
-
-        let index (name: string) =
+        let index (role: string) (name: string) =
             match Array.tryFindIndex ((=) name) header with
             | Some i -> i
             | None ->
                 let have = Excerpt.quote (String.Join(",", header))
-                fail $"{file}: row 1: missing column '{name}' (header has {have})"
+                fail $"{file}: row 1: missing column '{name}' for the {role} (header has {have})"
 
-        let channelIdx = columns |> List.map index |> Array.ofList
-        let timeIdx = timeColumn |> Option.map index
-        let labelIdx = index labelColumn
-        let subjectIdx = subjectColumn |> Option.map index
+        let channelIdx = columns |> List.map (index "channels") |> Array.ofList
+        let timeIdx = timeColumn |> Option.map (index "timestamps")
+        let labelIdx = index "labels" labelColumn
+        let subjectIdx = subjectColumn |> Option.map (index "subjects")
         let values = ResizeArray<float[]>()
         let times = ResizeArray<float>()
         let labels = ResizeArray<string>()
         let subjects = ResizeArray<string>()
-        let mutable row = 1
-        let mutable blankAt = 0
-        let mutable line = reader.ReadLine()
+        let lines = ResizeArray<int>()
 
-        let number (cells: string[]) (i: int) =
-            let s = cells[i]
+        while table.Next() do
+            lines.Add table.Line
+            values.Add(channelIdx |> Array.map table.Number)
+            timeIdx |> Option.iter (fun i -> times.Add(table.Number i))
+            let label = table.Cell labelIdx
 
-            match Double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture) with
-            | true, v when Double.IsFinite v -> v
-            | true, _ ->
-                fail $"{file}: row {row}, column {Excerpt.quote header[i]}: {Excerpt.quote s} is not a finite number"
-            | _ -> fail $"{file}: row {row}, column {Excerpt.quote header[i]}: {Excerpt.quote s} is not a number"
+            if label = "" then
+                fail $"{table.At labelIdx}: empty label"
 
-        while not (isNull line) do
-            row <- row + 1
+            match classes with
+            | Some known when not (known.Contains label) ->
+                let names = String.Join(",", known)
+                fail $"{table.At labelIdx}: unknown label {Excerpt.quote label} (classes are {names})"
+            | _ -> ()
 
-            if line.Trim() = "" then
-                // Blank lines are tolerated only at the end of the file (a trailing newline or two).
-                if blankAt = 0 then
-                    blankAt <- row
-            else
-                if blankAt <> 0 then
-                    fail $"{file}: row {blankAt}: blank line inside the data"
+            labels.Add label
 
-                let cells = splitLine line
+            subjectIdx
+            |> Option.iter (fun i ->
+                let subject = table.Cell i
 
-                if cells.Length <> header.Length then
-                    fail $"{file}: row {row}: {cells.Length} cells, the header has {header.Length}"
+                if subject = "" then
+                    fail $"{table.At i}: empty subject"
 
-                values.Add(channelIdx |> Array.map (number cells))
-                timeIdx |> Option.iter (fun i -> times.Add(number cells i))
-                let label = cells[labelIdx]
-
-                if label = "" then
-                    fail $"{file}: row {row}, column '{labelColumn}': empty label"
-
-                match classes with
-                | Some known when not (known.Contains label) ->
-                    let names = String.Join(",", known)
-
-                    fail
-                        $"{file}: row {row}, column '{labelColumn}': unknown label {Excerpt.quote label} (classes are {names})"
-                | _ -> ()
-
-                labels.Add label
-
-                subjectIdx
-                |> Option.iter (fun i ->
-                    if cells[i] = "" then
-                        fail $"{file}: row {row}, column {Excerpt.quote header[i]}: empty subject"
-
-                    subjects.Add cells[i])
-
-            line <- reader.ReadLine()
+                subjects.Add subject)
 
         if values.Count = 0 then
             fail $"{file}: row 2: no data rows (empty windows)"
@@ -241,6 +201,7 @@ module Import =
             TimeName = defaultArg timeColumn ""
             Labels = labels.ToArray()
             Subjects = subjectColumn |> Option.map (fun _ -> subjects.ToArray())
+            Lines = lines.ToArray()
         }
 
     // ---------------------------------------------------------------- resampling
@@ -347,8 +308,10 @@ module Import =
                             let prev = times[i - 1]
 
                             if t < prev then
+                                let at = CsvTable.position p.File (i + 2) p.Lines[i]
+
                                 fail
-                                    $"{p.File}: row {i + 2}, column '{p.TimeName}': timestamp {t} is before the previous row's {prev}"
+                                    $"{at}, column {Excerpt.quote p.TimeName}: timestamp {t} is before the previous row's {prev}"
 
                             t - prev > maxGapMs
 
@@ -614,7 +577,8 @@ module Import =
         try
             Ok(f ())
         with
-        | CsvError msg -> Error msg
+        | CsvError msg
+        | CsvTable.Malformed msg -> Error msg
         | :? IOException as e -> Error e.Message
         | :? UnauthorizedAccessException as e -> Error e.Message
 

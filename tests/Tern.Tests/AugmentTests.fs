@@ -1,10 +1,9 @@
 module Tern.Tests.AugmentTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 
@@ -20,8 +19,7 @@ let private cases =
     }
     |> Arb.fromGen
 
-[<Property>]
-let ``time shift moves column (w + offset) mod W to column w, in every row and channel`` () =
+let private ``time shift moves column (w + offset) mod W to column w, in every row and channel`` () =
     Prop.forAll cases (fun (shape, x, offset) ->
         let y = Augment.timeShift shape offset x
 
@@ -29,42 +27,59 @@ let ``time shift moves column (w + offset) mod W to column w, in every row and c
             for w in 0 .. shape.W - 1 do
                 for c in 0 .. shape.C - 1 do
                     let src = ((w + offset) % shape.W + shape.W) % shape.W
-                    Assert.That(y[(h * shape.W + w) * shape.C + c], Is.EqualTo x[(h * shape.W + src) * shape.C + c])
+
+                    Expect.equal
+                        y[(h * shape.W + w) * shape.C + c]
+                        x[(h * shape.W + src) * shape.C + c]
+                        $"row {h}, column {w}, channel {c}"
         |> ignore
 
         Prop.classify (offset % shape.W = 0) "identity" true)
 
-[<Property>]
-let ``two time shifts are one shift by their sum`` () =
+let private ``two time shifts are one shift by their sum`` () =
     Prop.forAll cases (fun (shape, x, offset) ->
         let twice = Augment.timeShift shape 3 (Augment.timeShift shape offset x)
         box twice = box (Augment.timeShift shape (offset + 3) x))
 
-[<Test>]
-let ``no augmentation returns the sample itself and draws nothing`` () =
+let private ``no augmentation returns the sample itself and draws nothing`` () =
     let shape = Shape3(2, 5, 1)
     let x = Array.init shape.Size float32
     let a, b = Random 7, Random 7
-    Assert.That(obj.ReferenceEquals(Augment.apply NoAugmentation shape a x, x), Is.True)
-    Assert.That(a.Next(), Is.EqualTo(b.Next()))
+    Expect.isTrue (obj.ReferenceEquals(Augment.apply NoAugmentation shape a x, x)) "the sample itself"
+    Expect.equal (a.Next()) (b.Next()) "nothing drawn"
 
-[<Test>]
-let ``time shift is deterministic for a seed`` () =
+let private ``time shift is deterministic for a seed`` () =
     let shape = Shape3(3, 8, 2)
     let x = Array.init shape.Size float32
 
     let draw () =
         Augment.apply TimeShift shape (Random 11) x
 
-    Assert.That(box (draw ()), Is.EqualTo(box (draw ())))
+    Expect.equal (draw ()) (draw ()) "two draws with seed 11"
 
-[<Test>]
-let ``time shift rejects a sample of the wrong size`` () =
-    Assert.Throws<ArgumentException>(fun () -> Augment.timeShift (Shape3(2, 2, 1)) 1 [| 1.0f |] |> ignore)
-    |> ignore
+let private ``time shift rejects a sample of the wrong size`` () =
+    Expect.throwsT<ArgumentException>
+        (fun () -> Augment.timeShift (Shape3(2, 2, 1)) 1 [| 1.0f |] |> ignore)
+        "one value for a 2x2x1 shape"
 
-[<Test>]
-let ``augmentation names parse, unknown ones are refused`` () =
-    Assert.That(Augment.parse "time-shift", Is.EqualTo(Ok TimeShift: Result<Augmentation, string>))
-    Assert.That(Augment.parse "none", Is.EqualTo(Ok NoAugmentation: Result<Augmentation, string>))
-    Assert.That(Result.isError (Augment.parse "mixup"), Is.True)
+let private ``augmentation names parse, unknown ones are refused`` () =
+    Expect.equal (Augment.parse "time-shift") (Ok TimeShift) "time-shift"
+    Expect.equal (Augment.parse "none") (Ok NoAugmentation) "none"
+    Expect.isTrue (Result.isError (Augment.parse "mixup")) "an unknown augmentation"
+
+[<Tests>]
+let tests =
+    testList "AugmentTests" [
+        testProperty
+            "time shift moves column (w + offset) mod W to column w, in every row and channel"
+            ``time shift moves column (w + offset) mod W to column w, in every row and channel``
+        testProperty "two time shifts are one shift by their sum" ``two time shifts are one shift by their sum``
+        testCase
+            "no augmentation returns the sample itself and draws nothing"
+            ``no augmentation returns the sample itself and draws nothing``
+        testCase "time shift is deterministic for a seed" ``time shift is deterministic for a seed``
+        testCase "time shift rejects a sample of the wrong size" ``time shift rejects a sample of the wrong size``
+        testCase
+            "augmentation names parse, unknown ones are refused"
+            ``augmentation names parse, unknown ones are refused``
+    ]

@@ -6,7 +6,6 @@ open System
 open System.IO
 open AngleSharp.Dom
 open AngleSharp.Html.Parser
-open NUnit.Framework
 open Tern.Rig
 
 /// A loaded page: the DOM as the browser left it, and every console message (errors, warnings and logs alike, as

@@ -3,10 +3,9 @@ module Tern.Tests.CCodecTests
 open System
 open System.Diagnostics
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
@@ -28,7 +27,7 @@ module private C =
                 else
                     up d.Parent
 
-             up (DirectoryInfo TestContext.CurrentContext.TestDirectory))
+             up (DirectoryInfo AppContext.BaseDirectory))
 
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))
@@ -45,15 +44,11 @@ module private C =
         if not (p.WaitForExit timeout) then
             p.Kill true
             p.WaitForExit()
-            Assert.Fail $"{Path.GetFileName exe} did not finish within {timeout.TotalSeconds} s"
+            failtest $"{Path.GetFileName exe} did not finish within {timeout.TotalSeconds} s"
 
         p.ExitCode, out.Result + err.Result
 
-    let dir: Lazy<string> =
-        lazy
-            (let d = Path.Combine(Path.GetTempPath(), $"tern-ccodec-{Guid.NewGuid():N}")
-             Directory.CreateDirectory d |> ignore
-             d)
+    let dir: Lazy<string> = lazy (Scratch.folder "tern-ccodec")
 
     /// codec_test built once with ASan and UBSan (None when gcc is missing).
     let binary: Lazy<Result<string, string>> =
@@ -91,9 +86,7 @@ module private C =
 
         match binary.Value with
         | Ok exe -> exe
-        | Error e ->
-            Assert.Fail e
-            ""
+        | Error e -> failtest e
 
     /// One random group for the harness.
     type Group = {
@@ -165,7 +158,7 @@ module private C =
                     f.Write(fb, 0, fb.Length)
 
         let code, out = run exe [ "--harness"; input; output ] (TimeSpan.FromSeconds 60.0)
-        Assert.That(code, Is.EqualTo 0, out)
+        Expect.equal code 0 out
         let bytes = File.ReadAllBytes output
         File.Delete input
         File.Delete output
@@ -181,112 +174,123 @@ module private C =
 
 open C
 
-[<TestFixture>]
-type CCodecTests() =
+/// The committed header equals the generator's output (TERN_UPDATE_VECTORS=1 rewrites it).
+let private ``tern_codec_vectors.h is up to date with the F# encoder`` () =
+    let path = Path.Combine(root.Value, CodecVectors.headerPath)
+    let text = CodecVectors.header CodecVectors.defaultSeed CodecVectors.defaultCount
 
-    [<OneTimeTearDown>]
-    member _.TearDown() =
-        if dir.IsValueCreated && Directory.Exists dir.Value then
-            Directory.Delete(dir.Value, true)
+    if Environment.GetEnvironmentVariable "TERN_UPDATE_VECTORS" = "1" then
+        File.WriteAllText(path, text)
 
-    /// The committed header equals the generator's output (TERN_UPDATE_VECTORS=1 rewrites it).
-    [<Test>]
-    member _.``tern_codec_vectors.h is up to date with the F# encoder``() =
-        let path = Path.Combine(root.Value, CodecVectors.headerPath)
-        let text = CodecVectors.header CodecVectors.defaultSeed CodecVectors.defaultCount
+    Expect.isTrue (File.Exists path) $"{CodecVectors.headerPath} is missing: run with TERN_UPDATE_VECTORS=1"
+    Expect.isTrue (File.ReadAllText path = text) $"{CodecVectors.headerPath} is stale: run with TERN_UPDATE_VECTORS=1"
 
-        if Environment.GetEnvironmentVariable "TERN_UPDATE_VECTORS" = "1" then
-            File.WriteAllText(path, text)
+let private ``the shared vectors cover every prediction, coder, quantizer, search, cost and the residual`` () =
+    let cs = CodecVectors.cases CodecVectors.defaultSeed CodecVectors.defaultCount
+    let has f = cs |> List.exists f
 
-        Assert.That(File.Exists path, $"{CodecVectors.headerPath} is missing: run with TERN_UPDATE_VECTORS=1")
-        Assert.That(File.ReadAllText path = text, $"{CodecVectors.headerPath} is stale: run with TERN_UPDATE_VECTORS=1")
+    for p in [ Intra; Uni; Bi ] do
+        for e in [ Fixed; Zvc; Huffman; Rle ] do
+            Expect.isTrue (has (fun c -> c.Options.Prediction = p && c.Options.Entropy = e)) $"{p} {e}"
 
-    [<Test>]
-    member _.``the shared vectors cover every prediction, coder, quantizer, search, cost and the residual``() =
-        let cs = CodecVectors.cases CodecVectors.defaultSeed CodecVectors.defaultCount
-        let has f = cs |> List.exists f
+    for q in [ FromInt8; MinMaxAffine; MinMaxSymmetric ] do
+        Expect.isTrue (has (fun c -> c.Options.Quant = q)) $"{q}"
 
-        for p in [ Intra; Uni; Bi ] do
-            for e in [ Fixed; Zvc; Huffman; Rle ] do
-                Assert.That(has (fun c -> c.Options.Prediction = p && c.Options.Entropy = e), $"{p} {e}")
+    for s in [ ThreeStep; FullSearch ] do
+        Expect.isTrue (has (fun c -> c.Options.Prediction <> Intra && c.Options.Motion.Search = s)) $"{s}"
 
-        for q in [ FromInt8; MinMaxAffine; MinMaxSymmetric ] do
-            Assert.That(has (fun c -> c.Options.Quant = q), $"{q}")
+    for k in [ Sad; Mad; Mse ] do
+        Expect.isTrue (has (fun c -> c.Options.Prediction <> Intra && c.Options.Motion.Cost = k)) $"{k}"
 
-        for s in [ ThreeStep; FullSearch ] do
-            Assert.That(has (fun c -> c.Options.Prediction <> Intra && c.Options.Motion.Search = s), $"{s}")
+    Expect.isTrue (has (fun c -> c.Options.Residual)) "residual"
+    Expect.isTrue (has (fun c -> c.Frames.Length > 1 && c.Options.Prediction = Intra)) "multi-frame intra"
+    // the Huffman limit is exercised: an unlimited tree would be deeper than 15
+    let _, fib =
+        CodecVectors.histograms CodecVectors.defaultSeed
+        |> List.find (fun (n, _) -> n.StartsWith "fibonacci 30")
 
-        for k in [ Sad; Mad; Mse ] do
-            Assert.That(has (fun c -> c.Options.Prediction <> Intra && c.Options.Motion.Cost = k), $"{k}")
+    Expect.isGreaterThan
+        (Array.max (CodecEntropy.huffmanLengths 64 fib))
+        15
+        "an unlimited Huffman tree of fibonacci 30 is deeper than 15"
 
-        Assert.That(has (fun c -> c.Options.Residual), "residual")
-        Assert.That(has (fun c -> c.Frames.Length > 1 && c.Options.Prediction = Intra), "multi-frame intra")
-        // the Huffman limit is exercised: an unlimited tree would be deeper than 15
-        let _, fib =
-            CodecVectors.histograms CodecVectors.defaultSeed
-            |> List.find (fun (n, _) -> n.StartsWith "fibonacci 30")
+    Expect.equal (Array.max (CodecEntropy.huffmanLengths 15 fib)) 15 "limited to 15, the longest code is 15"
 
-        Assert.That(Array.max (CodecEntropy.huffmanLengths 64 fib), Is.GreaterThan 15)
-        Assert.That(Array.max (CodecEntropy.huffmanLengths 15 fib), Is.EqualTo 15)
+let private ``C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal`` () =
+    let exe = requireBinary ()
+    let code, out = run exe [] (TimeSpan.FromSeconds 60.0)
+    printfn "%s" out
+    Expect.equal code 0 out
+    Expect.stringContains out $"cases: {CodecVectors.defaultCount + 1}" "the harness ran every shared case"
+    Expect.stringContains out "failures: 0" "the harness reports no failure"
 
-    [<Test>]
-    member _.``C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal``() =
-        let exe = requireBinary ()
-        let code, out = run exe [] (TimeSpan.FromSeconds 60.0)
-        TestContext.Out.WriteLine out
-        Assert.That(code, Is.EqualTo 0, out)
-        Assert.That(out, Does.Contain $"cases: {CodecVectors.defaultCount + 1}")
-        Assert.That(out, Does.Contain "failures: 0")
+/// Random groups through the harness: the C stream equals Codec.encode's, and invalid options fail in both.
+let private ``C encoder equals the F# encoder on random groups`` () =
+    let exe = requireBinary ()
 
-    /// Random groups through the harness: the C stream equals Codec.encode's, and invalid options fail in both.
-    [<Property(MaxTest = 12)>]
-    member _.``C encoder equals the F# encoder on random groups``() =
-        let exe = requireBinary ()
+    Prop.forAll (Arb.fromGen (Gen.arrayOfLength 25 group)) (fun groups ->
+        let results = harness exe groups
 
-        Prop.forAll (Arb.fromGen (Gen.arrayOfLength 25 group)) (fun groups ->
-            let results = harness exe groups
+        for g, (status, stream) in Array.zip groups results do
+            match Codec.encode g.Options g.ZeroPoint g.Shape g.Frames with
+            | Ok e ->
+                Expect.equal status 0 $"C status for %A{g.Options} {g.Shape}"
 
-            for g, (status, stream) in Array.zip groups results do
-                match Codec.encode g.Options g.ZeroPoint g.Shape g.Frames with
-                | Ok e ->
-                    Assert.That(status, Is.EqualTo 0, $"C status for %A{g.Options} {g.Shape}")
+                if stream <> e.Stream then
+                    failtest
+                        $"%A{g.Options} z={g.ZeroPoint} {g.Shape}: C {Convert.ToHexString stream}\nF# {Convert.ToHexString e.Stream}"
+            | Error why -> Expect.notEqual status 0 $"F# refused ({why}); C accepted"
 
-                    if stream <> e.Stream then
-                        Assert.Fail(
-                            $"%A{g.Options} z={g.ZeroPoint} {g.Shape}: C {Convert.ToHexString stream}\nF# {Convert.ToHexString e.Stream}"
-                        )
-                | Error why -> Assert.That(status, Is.Not.EqualTo 0, $"F# refused ({why}); C accepted")
+        let predictions =
+            groups |> Array.map (fun g -> g.Options.Prediction) |> Array.distinct
 
-            let predictions =
-                groups |> Array.map (fun g -> g.Options.Prediction) |> Array.distinct
+        true |> Prop.collect $"{predictions.Length} predictions in the batch")
 
-            true |> Prop.collect $"{predictions.Length} predictions in the batch")
+let private ``tern_codec.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror`` () =
+    let gcc =
+        ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
 
-    [<Test>]
-    member _.``tern_codec.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror``() =
-        let gcc =
-            ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+    let obj = Path.Combine(dir.Value, "tern_codec.o")
 
-        let obj = Path.Combine(dir.Value, "tern_codec.o")
+    let code, out =
+        run
+            gcc
+            [
+                "-mcpu=cortex-m4"
+                "-mthumb"
+                "-std=c99"
+                "-Os"
+                "-ffreestanding"
+                "-Wall"
+                "-Wextra"
+                "-Werror"
+                "-c"
+                "-I" + hil [ "include" ]
+                hil [ "codec"; "tern_codec.c" ]
+                "-o"
+                obj
+            ]
+            (TimeSpan.FromSeconds 60.0)
 
-        let code, out =
-            run
-                gcc
-                [
-                    "-mcpu=cortex-m4"
-                    "-mthumb"
-                    "-std=c99"
-                    "-Os"
-                    "-ffreestanding"
-                    "-Wall"
-                    "-Wextra"
-                    "-Werror"
-                    "-c"
-                    "-I" + hil [ "include" ]
-                    hil [ "codec"; "tern_codec.c" ]
-                    "-o"
-                    obj
-                ]
-                (TimeSpan.FromSeconds 60.0)
+    Expect.equal code 0 out
 
-        Assert.That(code, Is.EqualTo 0, out)
+[<Tests>]
+let tests =
+    testList "CCodecTests" [
+        testCase
+            "tern_codec_vectors.h is up to date with the F# encoder"
+            ``tern_codec_vectors.h is up to date with the F# encoder``
+        testCase
+            "the shared vectors cover every prediction, coder, quantizer, search, cost and the residual"
+            ``the shared vectors cover every prediction, coder, quantizer, search, cost and the residual``
+        testCase
+            "C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal"
+            ``C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal``
+        testPropertyWithConfig
+            (Properties.tests 12)
+            "C encoder equals the F# encoder on random groups"
+            ``C encoder equals the F# encoder on random groups``
+        testCase
+            "tern_codec.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror"
+            ``tern_codec.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror``
+    ]

@@ -5,7 +5,7 @@ open System.Diagnostics
 open System.IO
 open System.Text.Json
 open System.Text.RegularExpressions
-open NUnit.Framework
+open Expecto
 open Tern.Core
 open Tern.Runtime
 open Tern.Rig
@@ -28,7 +28,7 @@ module private CBuild =
                 else
                     up d.Parent
 
-             up (DirectoryInfo TestContext.CurrentContext.TestDirectory))
+             up (DirectoryInfo AppContext.BaseDirectory))
 
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))
@@ -221,7 +221,7 @@ module private CBuild =
     /// Writes vectors.c and, for the default and the residual "blocks" models lowered to int8 and to ternary,
     /// tern_model.c/.h and model_vectors.c.
     let generate () : Generated =
-        let dir = Path.Combine(Path.GetTempPath(), $"tern-ckernels-{Guid.NewGuid():N}")
+        let dir = Scratch.folder "tern-ckernels"
         KernelVectors.writeKernelVectors dir kernelSeed kernelCount
 
         let models = [
@@ -316,210 +316,210 @@ module private CBuild =
 
 open CBuild
 
-[<TestFixture>]
-type CKernelTests() =
-    let mutable generated: Generated option = None
+/// The generated vectors and models the tests share (written once, on first use).
+let private fixture = lazy (generate ())
 
-    member private _.Generated = generated.Value
+/// Host build with the strict flags; TERN_KERNELS_DSP picks the body the model runs (on the host the DSP
+/// body runs with its instructions emulated). The driver also checks both bodies on every kernel vector.
+let private native (dsp: int) =
+    let generated = fixture.Force()
+    let gcc = ToolRequirement.find "gcc" "gcc"
 
-    [<OneTimeSetUp>]
-    member _.Setup() = generated <- Some(generate ())
+    for name, md in generated.Models do
+        let exe = Path.Combine(md, $"native_{dsp}")
 
-    [<OneTimeTearDown>]
-    member _.TearDown() =
-        match generated with
-        | Some g when Directory.Exists g.Dir -> Directory.Delete(g.Dir, true)
-        | _ -> ()
+        let args =
+            strictFlags
+            @ [ $"-DTERN_KERNELS_DSP={dsp}" ]
+            @ includes md
+            @ testSources generated md
+            @ [ "-o"; exe ]
 
-    [<Test>]
-    member this.``vectors are stamped and deterministic by seed``() =
-        let text = File.ReadAllText this.Generated.Vectors
-        Assert.That(text, Does.Contain $"seed={kernelSeed} cases={kernelCount}")
-        Assert.That(KernelVectors.kernelSource kernelSeed kernelCount, Is.EqualTo text)
-        Assert.That(KernelVectors.kernelSource (kernelSeed + 1) kernelCount, Is.Not.EqualTo text)
-        // every kind of layer, int8 and ternary, is among the cases
-        let kinds =
-            KernelVectors.cases kernelSeed kernelCount
-            |> List.map (fun c -> c.Name.Split(' ')[0..1] |> String.concat " ")
-            |> set
+        let code, output = run gcc args 120_000
+        Expect.equal code 0 $"gcc failed for {name}:\n{output}"
+        let code, output = run exe [] 60_000
+        printfn "%s" output
+        Expect.equal code 0 $"{name}, TERN_KERNELS_DSP={dsp}:\n{output}"
+        Expect.stringContains output "failures: 0" $"{name}, TERN_KERNELS_DSP={dsp}: the driver's failures"
 
-        for k in
-            [
-                "Conv s8"
-                "Conv t2"
-                "Pointwise s8"
-                "Pointwise t2"
-                "Dense s8"
-                "Dense t2"
-                "Depthwise s8"
-                "Depthwise t2"
-            ] do
-            Assert.That(kinds, Does.Contain k)
+/// The same vectors on the Cortex-M4 board under QEMU, where the _dsp bodies use SMLAD, SMMLA, USADA8 ...
+/// Also reports the instructions of one inference with the reference and the DSP kernels.
+let private onQemu () =
+    let generated = fixture.Force()
 
-        let names = KernelVectors.cases kernelSeed kernelCount |> List.map (fun c -> c.Name)
+    let gcc =
+        ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
 
-        for k in [ "MaxPool"; "AvgPool"; "GlobalAvgPool"; "Add" ] do
-            Assert.That(names |> List.exists (fun n -> n.StartsWith(k + " ")), k)
+    let qemu = ToolRequirement.find "qemu-system-arm" "qemu-system-arm"
+    let cflags, boardSources, linker = board "qemu-mps2-an386"
+    let counts = Collections.Generic.Dictionary<string * int, int64>()
+    let report = Text.StringBuilder()
 
-        // the new geometry is among them: asymmetric convolution padding, padded max and average pools
-        let layers =
-            KernelVectors.cases kernelSeed kernelCount |> List.map (fun c -> c.Layer)
-
-        for kind in [ IntLayerKind.Conv; IntLayerKind.Depthwise ] do
-            for weights in [ WeightKind.Int8; WeightKind.Ternary ] do
-                Assert.That(
-                    layers
-                    |> List.exists (function
-                        | :? IntConvLayer as c -> c.Kind = kind && c.WeightKind = weights && not c.HasSymmetricPadding
-                        | _ -> false),
-                    $"asymmetric {kind} {weights}"
-                )
-
-        for kind in [ IntLayerKind.MaxPool; IntLayerKind.AvgPool ] do
-            Assert.That(
-                layers
-                |> List.exists (function
-                    | :? IntPoolLayer as p -> p.Kind = kind && p.IsPadded
-                    | _ -> false),
-                $"padded {kind}"
-            )
-
-    /// Host build with the strict flags; TERN_KERNELS_DSP picks the body the model runs (on the host the DSP
-    /// body runs with its instructions emulated). The driver also checks both bodies on every kernel vector.
-    [<TestCase(0)>]
-    [<TestCase(1)>]
-    member this.``native: both bodies match the C# kernels and the model matches the C# runner``(dsp: int) =
-        let gcc = ToolRequirement.find "gcc" "gcc"
-
-        for name, md in this.Generated.Models do
-            let exe = Path.Combine(md, $"native_{dsp}")
+    for name, md in generated.Models do
+        for dsp in [ 0; 1 ] do
+            let elf = Path.Combine(md, $"qemu_{dsp}.elf")
 
             let args =
-                strictFlags
-                @ [ $"-DTERN_KERNELS_DSP={dsp}" ]
+                cflags
+                @ strictFlags
+                @ [
+                    "-ffunction-sections"
+                    "-fdata-sections"
+                    "-nostartfiles"
+                    "-Wl,--gc-sections"
+                    "-T"
+                    linker
+                    "--specs=nano.specs"
+                    "--specs=nosys.specs"
+                    "-DTERN_TEST_BOARD"
+                    $"-DTERN_KERNELS_DSP={dsp}"
+                    "-I" + hil [ "boards"; "common" ]
+                ]
                 @ includes md
-                @ testSources this.Generated md
-                @ [ "-o"; exe ]
+                @ testSources generated md
+                @ boardSources
+                @ [ "-o"; elf ]
 
             let code, output = run gcc args 120_000
-            Assert.That(code, Is.EqualTo 0, $"gcc failed for {name}:\n{output}")
-            let code, output = run exe [] 60_000
-            TestContext.Out.WriteLine output
-            Assert.That(code, Is.EqualTo 0, $"{name}, TERN_KERNELS_DSP={dsp}:\n{output}")
-            Assert.That(output, Does.Contain "failures: 0")
+            Expect.equal code 0 $"arm-none-eabi-gcc failed for {name}:\n{output}"
 
-    /// The same vectors on the Cortex-M4 board under QEMU, where the _dsp bodies use SMLAD, SMMLA, USADA8 ...
-    /// Also reports the instructions of one inference with the reference and the DSP kernels.
-    [<Test>]
-    member this.``qemu mps2-an386: both bodies and the models match; DSP needs 1.5x fewer instructions, baked ternary at most 0.7x int8``
-        ()
-        =
-        let gcc =
-            ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+            let code, output =
+                run qemu (Qemu.firmwareArguments "mps2-an386" elf @ [ "-serial"; "null" ]) 60_000
 
-        let qemu = ToolRequirement.find "qemu-system-arm" "qemu-system-arm"
-        let cflags, boardSources, linker = board "qemu-mps2-an386"
-        let counts = Collections.Generic.Dictionary<string * int, int64>()
-        let report = Text.StringBuilder()
+            Expect.equal code 0 $"{name}, TERN_KERNELS_DSP={dsp} under QEMU:\n{output}"
 
-        for name, md in this.Generated.Models do
-            for dsp in [ 0; 1 ] do
-                let elf = Path.Combine(md, $"qemu_{dsp}.elf")
+            Expect.stringContains
+                output
+                "failures: 0"
+                $"{name}, TERN_KERNELS_DSP={dsp} under QEMU: the driver's failures"
 
-                let args =
-                    cflags
-                    @ strictFlags
-                    @ [
-                        "-ffunction-sections"
-                        "-fdata-sections"
-                        "-nostartfiles"
-                        "-Wl,--gc-sections"
-                        "-T"
-                        linker
-                        "--specs=nano.specs"
-                        "--specs=nosys.specs"
-                        "-DTERN_TEST_BOARD"
-                        $"-DTERN_KERNELS_DSP={dsp}"
-                        "-I" + hil [ "boards"; "common" ]
-                    ]
-                    @ includes md
-                    @ testSources this.Generated md
-                    @ boardSources
-                    @ [ "-o"; elf ]
+            let m = Regex.Match(output, @"model_run input 0 instructions=(\d+)")
+            Expect.isTrue m.Success $"no instruction count in:\n{output}"
+            counts[(name, dsp)] <- int64 m.Groups[1].Value
 
-                let code, output = run gcc args 120_000
-                Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc failed for {name}:\n{output}")
+            let layers =
+                Regex.Matches(output, @"layer (\d+) instructions=(\d+)")
+                |> Seq.map (fun l -> $"L{l.Groups[1].Value} {l.Groups[2].Value}")
+                |> String.concat ", "
 
-                let code, output =
-                    run qemu (Qemu.firmwareArguments "mps2-an386" elf @ [ "-serial"; "null" ]) 60_000
+            let body = if dsp = 1 then "dsp" else "reference"
 
-                Assert.That(code, Is.EqualTo 0, $"{name}, TERN_KERNELS_DSP={dsp} under QEMU:\n{output}")
-                Assert.That(output, Does.Contain "failures: 0")
-                let m = Regex.Match(output, @"model_run input 0 instructions=(\d+)")
-                Assert.That(m.Success, $"no instruction count in:\n{output}")
-                counts[(name, dsp)] <- int64 m.Groups[1].Value
-
-                let layers =
-                    Regex.Matches(output, @"layer (\d+) instructions=(\d+)")
-                    |> Seq.map (fun l -> $"L{l.Groups[1].Value} {l.Groups[2].Value}")
-                    |> String.concat ", "
-
-                let body = if dsp = 1 then "dsp" else "reference"
-
-                report.Append($"{name, -8} {body, -10} {counts[(name, dsp)], 10} instructions ({layers})\n")
-                |> ignore
-
-        for name, _ in this.Generated.Models do
-            let r, d = counts[(name, 0)], counts[(name, 1)]
-
-            report.Append($"{name, -8} reference / dsp = {float r / float d:F2}\n")
+            report.Append($"{name, -8} {body, -10} {counts[(name, dsp)], 10} instructions ({layers})\n")
             |> ignore
 
-        TestContext.Out.WriteLine("Instructions of one inference of the default model (QEMU -icount, mps2-an386):")
-        TestContext.Out.WriteLine(report.ToString())
-        TestContext.Progress.WriteLine(report.ToString())
-        // code and constant data of tern_model.c alone (the kernels and the test driver are common to all)
-        let sizes = Text.StringBuilder()
+    for name, _ in generated.Models do
+        let r, d = counts[(name, 0)], counts[(name, 1)]
 
-        for name, md in this.Generated.Models |> List.filter (fun (n, _) -> n <> "odd") do
-            for dsp in [ 0; 1 ] do
-                let obj = Path.Combine(md, $"model_{dsp}.o")
+        report.Append($"{name, -8} reference / dsp = {float r / float d:F2}\n")
+        |> ignore
 
-                let args =
-                    cflags
-                    @ strictFlags
-                    @ [ "-fno-schedule-insns"; $"-DTERN_KERNELS_DSP={dsp}"; "-c" ]
-                    @ includes md
-                    @ [ Path.Combine(md, "tern_model.c"); "-o"; obj ]
+    printfn "Instructions of one inference of the default model (QEMU -icount, mps2-an386):"
+    printfn "%s" (report.ToString())
+    // code and constant data of tern_model.c alone (the kernels and the test driver are common to all)
+    let sizes = Text.StringBuilder()
 
-                let code, output = run gcc args 120_000
-                Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc -c failed for {name}:\n{output}")
-                let size = Path.Combine(Path.GetDirectoryName gcc, "arm-none-eabi-size")
-                let code, output = run size [ "-A"; obj ] 30_000
-                Assert.That(code, Is.EqualTo 0, output)
+    for name, md in generated.Models |> List.filter (fun (n, _) -> n <> "odd") do
+        for dsp in [ 0; 1 ] do
+            let obj = Path.Combine(md, $"model_{dsp}.o")
 
-                let section (prefix: string) =
-                    output.Split('\n')
-                    |> Array.sumBy (fun line ->
-                        match line.Split([| ' '; '\t' |], StringSplitOptions.RemoveEmptyEntries) with
-                        | [| n; v; _ |] when n.StartsWith prefix -> int64 v
-                        | _ -> 0L)
+            let args =
+                cflags
+                @ strictFlags
+                @ [ "-fno-schedule-insns"; $"-DTERN_KERNELS_DSP={dsp}"; "-c" ]
+                @ includes md
+                @ [ Path.Combine(md, "tern_model.c"); "-o"; obj ]
 
-                let body = if dsp = 1 then "dsp" else "reference"
+            let code, output = run gcc args 120_000
+            Expect.equal code 0 $"arm-none-eabi-gcc -c failed for {name}:\n{output}"
+            let size = Path.Combine(Path.GetDirectoryName gcc, "arm-none-eabi-size")
+            let code, output = run size [ "-A"; obj ] 30_000
+            Expect.equal code 0 output
 
-                let text, rodata = section ".text", section ".rodata"
+            let section (prefix: string) =
+                output.Split('\n')
+                |> Array.sumBy (fun line ->
+                    match line.Split([| ' '; '\t' |], StringSplitOptions.RemoveEmptyEntries) with
+                    | [| n; v; _ |] when n.StartsWith prefix -> int64 v
+                    | _ -> 0L)
 
-                sizes.Append($"{name, -8} {body, -10} model.o .text {text, 6} bytes, .rodata {rodata, 6} bytes\n")
-                |> ignore
+            let body = if dsp = 1 then "dsp" else "reference"
 
-        TestContext.Out.WriteLine(sizes.ToString())
-        TestContext.Progress.WriteLine(sizes.ToString())
-        let ratio = float counts[("int8", 0)] / float counts[("int8", 1)]
-        Assert.That(ratio, Is.GreaterThanOrEqualTo 1.5, $"int8 DSP gain below 1.5x:\n{report}")
-        // ternary layers baked into code (Emit.bakedLayer) must beat the int8 DSP kernels clearly
-        let baked = float counts[("ternary", 1)] / float counts[("int8", 1)]
-        let t, i = counts[("ternary", 1)], counts[("int8", 1)]
-        let line = $"ternary dsp / int8 dsp = {baked:F3} ({t} / {i} instructions)"
-        TestContext.Out.WriteLine line
-        TestContext.Progress.WriteLine line
-        Assert.That(baked, Is.LessThanOrEqualTo 0.7, $"{line}\n{report}")
+            let text, rodata = section ".text", section ".rodata"
+
+            sizes.Append($"{name, -8} {body, -10} model.o .text {text, 6} bytes, .rodata {rodata, 6} bytes\n")
+            |> ignore
+
+    printfn "%s" (sizes.ToString())
+    let ratio = float counts[("int8", 0)] / float counts[("int8", 1)]
+    Expect.isGreaterThanOrEqual ratio 1.5 $"int8 DSP gain below 1.5x:\n{report}"
+    // ternary layers baked into code (Emit.bakedLayer) must beat the int8 DSP kernels clearly
+    let baked = float counts[("ternary", 1)] / float counts[("int8", 1)]
+    let t, i = counts[("ternary", 1)], counts[("int8", 1)]
+    let line = $"ternary dsp / int8 dsp = {baked:F3} ({t} / {i} instructions)"
+    printfn "%s" line
+    Expect.isLessThanOrEqual baked 0.7 $"{line}\n{report}"
+
+[<Tests>]
+let tests =
+    testList "CKernelTests" [
+        testCase "vectors are stamped and deterministic by seed"
+        <| fun () ->
+            let text = File.ReadAllText (fixture.Force()).Vectors
+            Expect.stringContains text $"seed={kernelSeed} cases={kernelCount}" "vectors.c is stamped"
+            Expect.equal (KernelVectors.kernelSource kernelSeed kernelCount) text "the same seed, the same vectors"
+
+            Expect.notEqual (KernelVectors.kernelSource (kernelSeed + 1) kernelCount) text "another seed, other vectors"
+            // every kind of layer, int8 and ternary, is among the cases
+            let kinds =
+                KernelVectors.cases kernelSeed kernelCount
+                |> List.map (fun c -> c.Name.Split(' ')[0..1] |> String.concat " ")
+                |> set
+
+            for k in
+                [
+                    "Conv s8"
+                    "Conv t2"
+                    "Pointwise s8"
+                    "Pointwise t2"
+                    "Dense s8"
+                    "Dense t2"
+                    "Depthwise s8"
+                    "Depthwise t2"
+                ] do
+                Expect.contains kinds k "the kinds of layer among the cases"
+
+            let names = KernelVectors.cases kernelSeed kernelCount |> List.map (fun c -> c.Name)
+
+            for k in [ "MaxPool"; "AvgPool"; "GlobalAvgPool"; "Add" ] do
+                Expect.isTrue (names |> List.exists (fun n -> n.StartsWith(k + " "))) k
+
+            // the new geometry is among them: asymmetric convolution padding, padded max and average pools
+            let layers =
+                KernelVectors.cases kernelSeed kernelCount |> List.map (fun c -> c.Layer)
+
+            for kind in [ IntLayerKind.Conv; IntLayerKind.Depthwise ] do
+                for weights in [ WeightKind.Int8; WeightKind.Ternary ] do
+                    Expect.isTrue
+                        (layers
+                         |> List.exists (function
+                             | :? IntConvLayer as c ->
+                                 c.Kind = kind && c.WeightKind = weights && not c.HasSymmetricPadding
+                             | _ -> false))
+                        $"asymmetric {kind} {weights}"
+
+            for kind in [ IntLayerKind.MaxPool; IntLayerKind.AvgPool ] do
+                Expect.isTrue
+                    (layers
+                     |> List.exists (function
+                         | :? IntPoolLayer as p -> p.Kind = kind && p.IsPadded
+                         | _ -> false))
+                    $"padded {kind}"
+
+        testList "native: both bodies match the C# kernels and the model matches the C# runner" [
+            for dsp in [ 0; 1 ] -> testCase $"TERN_KERNELS_DSP={dsp}" <| fun () -> native dsp
+        ]
+
+        testCase
+            "qemu mps2-an386: both bodies and the models match; DSP needs 1.5x fewer instructions, baked ternary at most 0.7x int8"
+            onQemu
+    ]

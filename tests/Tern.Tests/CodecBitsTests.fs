@@ -1,9 +1,8 @@
 module Tern.Tests.CodecBitsTests
 
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 
 /// Generators for this file only.
@@ -20,39 +19,44 @@ module private G =
     let fields: Gen<(int * int)[]> =
         Gen.sized (fun n -> Gen.choose (0, n + 1) |> Gen.bind (fun k -> Gen.arrayOfLength k field))
 
-[<Property>]
-let ``bits read back as written, MSB first, with BitCount the sum of the widths`` () =
-    Prop.forAll (Arb.fromGen G.fields) (fun fields ->
-        let w = BitWriter()
+[<Tests>]
+let tests =
+    testList "CodecBitsTests" [
+        testProperty "bits read back as written, MSB first, with BitCount the sum of the widths"
+        <| fun () ->
+            Prop.forAll (Arb.fromGen G.fields) (fun fields ->
+                let w = BitWriter()
 
-        for v, width in fields do
-            w.Write(uint32 v, width)
+                for v, width in fields do
+                    w.Write(uint32 v, width)
 
-        let total = fields |> Array.sumBy snd
-        let countOk = w.BitCount = total
-        let pad = w.Align()
-        let bytes = w.ToArray()
-        let r = BitReader(bytes, 0, total)
-        let back = fields |> Array.map (fun (_, width) -> r.Read(width, "test"), width)
+                let total = fields |> Array.sumBy snd
+                let countOk = w.BitCount = total
+                let pad = w.Align()
+                let bytes = w.ToArray()
+                let r = BitReader(bytes, 0, total)
+                let back = fields |> Array.map (fun (_, width) -> r.Read(width, "test"), width)
 
-        (countOk
-         && pad = (8 - total % 8) % 8
-         && bytes.Length * 8 = total + pad
-         && back = fields)
-        |> Prop.classify (total % 8 = 0) "byte-aligned end")
+                (countOk
+                 && pad = (8 - total % 8) % 8
+                 && bytes.Length * 8 = total + pad
+                 && back = fields)
+                |> Prop.classify (total % 8 = 0) "byte-aligned end")
 
-[<Test>]
-let ``the first bit written is bit 7 of byte 0`` () =
-    let w = BitWriter()
-    w.Write(1u, 1)
-    w.Write(0b0110u, 4)
-    w.Align() |> ignore
-    Assert.That(w.ToArray(), Is.EqualTo<byte> [| 0b1011_0000uy |])
+        testCase "the first bit written is bit 7 of byte 0"
+        <| fun () ->
+            let w = BitWriter()
+            w.Write(1u, 1)
+            w.Write(0b0110u, 4)
+            w.Align() |> ignore
+            Expect.equal (w.ToArray()) [| 0b1011_0000uy |] "the one byte written"
 
-[<Test>]
-let ``reading past the end bit raises Overrun naming the section`` () =
-    let r = BitReader([| 0xFFuy; 0xFFuy |], 0, 12)
-    Assert.That(r.Read(10, "s"), Is.EqualTo 1023)
+        testCase "reading past the end bit raises Overrun naming the section"
+        <| fun () ->
+            let r = BitReader([| 0xFFuy; 0xFFuy |], 0, 12)
+            Expect.equal (r.Read(10, "s")) 1023 "the first 10 of 12 bits"
 
-    let e = Assert.Throws<CodecFailure>(fun () -> r.Read(3, "s") |> ignore)
-    Assert.That(e.Data0, Is.EqualTo(Overrun "s"))
+            let e = Expect.throwsC (fun () -> r.Read(3, "s") |> ignore) id
+            Expect.equal (e.GetType()) typeof<CodecFailure> "reading past the end raises CodecFailure"
+            Expect.equal (e :?> CodecFailure).Data0 (Overrun "s") "the failure names the section"
+    ]

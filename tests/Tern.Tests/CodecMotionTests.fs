@@ -1,10 +1,9 @@
 module Tern.Tests.CodecMotionTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
@@ -46,16 +45,14 @@ let private cut (shape: Shape3) (canvas: int -> int -> int -> int) (top: int) (l
         let y = i / (shape.C * shape.W)
         sbyte (canvas (y + top) (x + left) c))
 
-[<Test>]
-let ``three-step search steps halve from the largest power of two within the range`` () =
-    Assert.That(CodecMotion.steps 7, Is.EqualTo<int list> [ 4; 2; 1 ])
-    Assert.That(CodecMotion.steps 15, Is.EqualTo<int list> [ 8; 4; 2; 1 ])
-    Assert.That(CodecMotion.steps 4, Is.EqualTo<int list> [ 4; 2; 1 ])
-    Assert.That(CodecMotion.steps 1, Is.EqualTo<int list> [ 1 ])
-    Assert.That(CodecMotion.steps 0, Is.Empty)
+let private ``three-step search steps halve from the largest power of two within the range`` () =
+    Expect.equal (CodecMotion.steps 7) [ 4; 2; 1 ] "steps of range 7"
+    Expect.equal (CodecMotion.steps 15) [ 8; 4; 2; 1 ] "steps of range 15"
+    Expect.equal (CodecMotion.steps 4) [ 4; 2; 1 ] "steps of range 4"
+    Expect.equal (CodecMotion.steps 1) [ 1 ] "steps of range 1"
+    Expect.isEmpty (CodecMotion.steps 0) "range 0 has no steps"
 
-[<Property>]
-let ``the three-step search recovers a pure translation inside its range`` () =
+let private ``the three-step search recovers a pure translation inside its range`` () =
     // Channel 0 ramps with y and channel 1 with x, so the cost grows with |dy - ty| + |dx - tx|:
     // the search must find the translation itself for every block where it is a valid vector.
     let gen =
@@ -98,8 +95,7 @@ let ``the three-step search recovers a pure translation inside its range`` () =
         |> Prop.classify (max (abs ty) (abs tx) > range / 2) "beyond the first step"
         |> Prop.classify (ty = 0 && tx = 0) "no motion")
 
-[<Property>]
-let ``full search finds an exact match of a translated random texture`` () =
+let private ``full search finds an exact match of a translated random texture`` () =
     let gen =
         gen {
             let! shape = G.shape
@@ -130,8 +126,7 @@ let ``full search finds an exact match of a translated random texture`` () =
             not (CodecMotion.isValid shape p.Range by bx bh bw t)
             || CodecMotion.blockCost p.Cost shape current prediction by bx bh bw { Dy = 0; Dx = 0 } = 0L))
 
-[<Property>]
-let ``full search never costs more than the three-step search, block by block`` () =
+let private ``full search never costs more than the three-step search, block by block`` () =
     let gen =
         gen {
             let! shape = G.shape
@@ -174,8 +169,7 @@ let ``full search never costs more than the three-step search, block by block`` 
         Array.forall2 (<=) full tss
         |> Prop.classify strictly "full search strictly better somewhere")
 
-[<Property>]
-let ``searched vectors are valid and compensation copies the displaced blocks`` () =
+let private ``searched vectors are valid and compensation copies the displaced blocks`` () =
     let gen =
         gen {
             let! shape = G.shape
@@ -224,18 +218,16 @@ let ``searched vectors are valid and compensation copies the displaced blocks`` 
 
         blocksOk && sum = total)
 
-[<Test>]
-let ``costs: SAD and MAD sum absolute differences, MSE squared ones`` () =
+let private ``costs: SAD and MAD sum absolute differences, MSE squared ones`` () =
     let shape = Shape3(1, 2, 1)
     let a = [| 1y; -3y |]
     let b = [| 4y; 1y |]
     let zero = { Dy = 0; Dx = 0 }
-    Assert.That(CodecMotion.blockCost Sad shape a b 0 0 1 2 zero, Is.EqualTo 7L)
-    Assert.That(CodecMotion.blockCost Mad shape a b 0 0 1 2 zero, Is.EqualTo 7L)
-    Assert.That(CodecMotion.blockCost Mse shape a b 0 0 1 2 zero, Is.EqualTo 25L)
+    Expect.equal (CodecMotion.blockCost Sad shape a b 0 0 1 2 zero) 7L "SAD of (1, -3) and (4, 1)"
+    Expect.equal (CodecMotion.blockCost Mad shape a b 0 0 1 2 zero) 7L "MAD of (1, -3) and (4, 1)"
+    Expect.equal (CodecMotion.blockCost Mse shape a b 0 0 1 2 zero) 25L "MSE of (1, -3) and (4, 1)"
 
-[<Test>]
-let ``ties keep the zero vector, then the first candidate in raster order`` () =
+let private ``ties keep the zero vector, then the first candidate in raster order`` () =
     // A flat anchor: every candidate ties, so (0, 0) stays.
     let shape = Shape3(8, 8, 1)
     let flat = Array.create 64 5y
@@ -249,7 +241,10 @@ let ``ties keep the zero vector, then the first candidate in raster order`` () =
         }
 
         let v, _ = CodecMotion.estimate p shape flat flat
-        Assert.That(v |> Array.forall (fun v -> v = { Dy = 0; Dx = 0 }), Is.True)
+
+        Expect.isTrue
+            (v |> Array.forall (fun v -> v = { Dy = 0; Dx = 0 }))
+            $"{search} on a flat frame keeps every vector (0, 0)"
 
     // Block (0, 0) of value 9 found at two places of the anchor: the first in raster order (Dy, then Dx) wins.
     let anchor = Array.create 64 0y
@@ -270,7 +265,7 @@ let ``ties keep the zero vector, then the first candidate in raster order`` () =
     }
 
     let v, _ = CodecMotion.searchBlock p shape cur anchor 0 0
-    Assert.That(v, Is.EqualTo { Dy = 1; Dx = 3 })
+    Expect.equal v { Dy = 1; Dx = 3 } "the first match in raster order"
 
 // ---------- the C# block-cost kernels against an F# scalar oracle ----------
 
@@ -285,8 +280,7 @@ let private oracle (square: bool) (a: sbyte[]) aStart (b: sbyte[]) bStart stride
 
     total
 
-[<Test>]
-let ``block SAD and SSD kernels equal the oracle at every SIMD level, row lengths 0..257`` () =
+let private ``block SAD and SSD kernels equal the oracle at every SIMD level, row lengths 0..257`` () =
     let rng = Random 11
 
     for rowLength in [ 0..257 ] @ [ 511; 512; 513; 1024 ] do
@@ -307,20 +301,20 @@ let ``block SAD and SSD kernels equal the oracle at every SIMD level, row length
             let sad = oracle false a aStart b bStart stride rowLength rows
             let ssd = oracle true a aStart b bStart stride rowLength rows
 
-            Assert.That(
-                Codec.BlockSadS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows),
-                Is.EqualTo sad
-            )
+            Expect.equal
+                (Codec.BlockSadS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows))
+                sad
+                $"scalar SAD rowLength {rowLength} rows {rows}"
 
-            Assert.That(
-                Codec.BlockSsdS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows),
-                Is.EqualTo ssd
-            )
+            Expect.equal
+                (Codec.BlockSsdS8.Scalar(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows))
+                ssd
+                $"scalar SSD rowLength {rowLength} rows {rows}"
 
-            Assert.That(
-                Codec.BlockSsdS8.Optimized(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows),
-                Is.EqualTo ssd
-            )
+            Expect.equal
+                (Codec.BlockSsdS8.Optimized(ReadOnlySpan a, aStart, ReadOnlySpan b, bStart, stride, rowLength, rows))
+                ssd
+                $"optimized SSD rowLength {rowLength} rows {rows}"
 
             for level in
                 [
@@ -329,8 +323,8 @@ let ``block SAD and SSD kernels equal the oracle at every SIMD level, row length
                     Kernels.SimdLevel.Vector256
                     Kernels.SimdLevel.Auto
                 ] do
-                Assert.That(
-                    Codec.BlockSadS8.Optimized(
+                Expect.equal
+                    (Codec.BlockSadS8.Optimized(
                         ReadOnlySpan a,
                         aStart,
                         ReadOnlySpan b,
@@ -339,21 +333,59 @@ let ``block SAD and SSD kernels equal the oracle at every SIMD level, row length
                         rowLength,
                         rows,
                         level
-                    ),
-                    Is.EqualTo sad,
+                    ))
+                    sad
                     $"{level} rowLength {rowLength} rows {rows}"
-                )
 
-[<Test>]
-let ``block kernels refuse blocks outside their buffers`` () =
+let private ``block kernels refuse blocks outside their buffers`` () =
     let a = Array.zeroCreate<sbyte> 10
 
-    Assert.Throws<ArgumentOutOfRangeException>(fun () ->
-        Codec.BlockSadS8.Optimized(ReadOnlySpan a, 0, ReadOnlySpan a, 3, 4, 4, 2)
-        |> ignore)
-    |> ignore
+    let pastEnd =
+        Expect.throwsC
+            (fun () ->
+                Codec.BlockSadS8.Optimized(ReadOnlySpan a, 0, ReadOnlySpan a, 3, 4, 4, 2)
+                |> ignore)
+            id
 
-    Assert.Throws<ArgumentOutOfRangeException>(fun () ->
-        Codec.BlockSsdS8.Scalar(ReadOnlySpan a, -1, ReadOnlySpan a, 0, 4, 4, 1)
-        |> ignore)
-    |> ignore
+    Expect.equal (pastEnd.GetType()) typeof<ArgumentOutOfRangeException> "a block past the end of b"
+
+    let negative =
+        Expect.throwsC
+            (fun () ->
+                Codec.BlockSsdS8.Scalar(ReadOnlySpan a, -1, ReadOnlySpan a, 0, 4, 4, 1)
+                |> ignore)
+            id
+
+    Expect.equal (negative.GetType()) typeof<ArgumentOutOfRangeException> "a block at a negative start"
+
+[<Tests>]
+let tests =
+    testList "CodecMotionTests" [
+        testCase
+            "three-step search steps halve from the largest power of two within the range"
+            ``three-step search steps halve from the largest power of two within the range``
+        testProperty
+            "the three-step search recovers a pure translation inside its range"
+            ``the three-step search recovers a pure translation inside its range``
+        testProperty
+            "full search finds an exact match of a translated random texture"
+            ``full search finds an exact match of a translated random texture``
+        testProperty
+            "full search never costs more than the three-step search, block by block"
+            ``full search never costs more than the three-step search, block by block``
+        testProperty
+            "searched vectors are valid and compensation copies the displaced blocks"
+            ``searched vectors are valid and compensation copies the displaced blocks``
+        testCase
+            "costs: SAD and MAD sum absolute differences, MSE squared ones"
+            ``costs: SAD and MAD sum absolute differences, MSE squared ones``
+        testCase
+            "ties keep the zero vector, then the first candidate in raster order"
+            ``ties keep the zero vector, then the first candidate in raster order``
+        testCase
+            "block SAD and SSD kernels equal the oracle at every SIMD level, row lengths 0..257"
+            ``block SAD and SSD kernels equal the oracle at every SIMD level, row lengths 0..257``
+        testCase
+            "block kernels refuse blocks outside their buffers"
+            ``block kernels refuse blocks outside their buffers``
+    ]

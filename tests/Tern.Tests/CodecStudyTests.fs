@@ -1,10 +1,9 @@
 module Tern.Tests.CodecStudyTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
@@ -124,39 +123,56 @@ module private G =
 
 let private near (a: float) (b: float) = abs (a - b) <= 1e-9 * max 1.0 (abs b)
 
-[<Property(MaxTest = 12)>]
-let ``the study returns every method at every bit depth with consistent ratios and accuracies`` () =
+let private ``the study returns every method at every bit depth with consistent ratios and accuracies`` () =
     Prop.forAll (Arb.fromGen G.case) (fun c ->
         let r = G.run c
         let n = r.Frames
         let coded = CodecStudy.methods |> List.filter ((<>) RawFloat)
 
-        Assert.That(r.Rows.Length, Is.EqualTo(1 + coded.Length * c.Bits.Length))
-        Assert.That(r.Rows.Head.Method, Is.EqualTo RawFloat)
-        Assert.That(r.Rows.Head.RatioVsFloat32, Is.EqualTo 1.0)
-        Assert.That(r.Split, Is.EqualTo 2)
-        Assert.That(r.FeatureMap, Is.EqualTo(Shape3(4, 4, 8)))
+        Expect.equal
+            r.Rows.Length
+            (1 + coded.Length * c.Bits.Length)
+            "one raw row and one per coded method and bit depth"
+
+        Expect.equal r.Rows.Head.Method RawFloat "the first row is the raw float baseline"
+        Expect.equal r.Rows.Head.RatioVsFloat32 1.0 "the baseline's ratio vs float32"
+        Expect.equal r.Split 2 "the split after the depthwise layer"
+        Expect.equal r.FeatureMap (Shape3(4, 4, 8)) "the feature map at the split"
 
         for m in coded do
             for b in c.Bits do
-                Assert.That(r.Rows |> List.filter (fun x -> x.Method = m && x.Bits = Some b), Has.Length.EqualTo 1)
+                Expect.hasLength
+                    (r.Rows |> List.filter (fun x -> x.Method = m && x.Bits = Some b))
+                    1
+                    $"one row for {m} at {b} bits"
 
         for row in r.Rows do
             // Both ratios count the same frames, so they differ by exactly float32 / int8 = 4.
-            Assert.That(near row.RatioVsFloat32 (4.0 * row.RatioVsInt8), Is.True, $"{row}")
-            Assert.That(near row.BitsPerFrame (float row.CodedBits / float n), Is.True)
-            Assert.That(near row.AccuracyDrop (r.BaselineAccuracy - row.Accuracy), Is.True)
-            Assert.That(row.Top1Agreement, Is.InRange(0.0, 1.0))
+            Expect.isTrue (near row.RatioVsFloat32 (4.0 * row.RatioVsInt8)) $"{row}"
+            Expect.isTrue (near row.BitsPerFrame (float row.CodedBits / float n)) $"{row}: bits per frame"
+            Expect.isTrue (near row.AccuracyDrop (r.BaselineAccuracy - row.Accuracy)) $"{row}: accuracy drop"
+            Expect.isGreaterThanOrEqual row.Top1Agreement 0.0 $"{row}: top-1 agreement at least 0"
+            Expect.isLessThanOrEqual row.Top1Agreement 1.0 $"{row}: top-1 agreement at most 1"
             // A frame can change correctness only if its top-1 class changed.
-            Assert.That(abs (row.Accuracy - r.BaselineAccuracy), Is.LessThanOrEqualTo(1.0 - row.Top1Agreement + 1e-12))
+            Expect.isLessThanOrEqual
+                (abs (row.Accuracy - r.BaselineAccuracy))
+                (1.0 - row.Top1Agreement + 1e-12)
+                $"{row}: accuracy changes only where top-1 changed"
 
             let b = row.Breakdown
 
             if row.Method <> RawFloat then
-                Assert.That(b.Framing + b.Tables + b.Anchor + b.Vectors + b.Residual, Is.EqualTo row.CodedBits)
+                Expect.equal
+                    (b.Framing + b.Tables + b.Anchor + b.Vectors + b.Residual)
+                    row.CodedBits
+                    $"{row}: the breakdown sums to the coded bits"
                 // Every stream is whole bytes: its 22-byte header and 4-byte CRC at least.
-                Assert.That(row.CodedBits % 8L, Is.EqualTo 0L)
-                Assert.That(row.CodedBits, Is.GreaterThanOrEqualTo(int64 row.Streams * 8L * 26L))
+                Expect.equal (row.CodedBits % 8L) 0L $"{row}: whole bytes"
+
+                Expect.isGreaterThanOrEqual
+                    row.CodedBits
+                    (int64 row.Streams * 8L * 26L)
+                    $"{row}: at least a header and CRC per stream"
 
             // 8-bit intra coding with an affine quantizer is lossless (step 1). A symmetric one has only 127 steps
             // each side of the zero point, so a map spanning more than that from it takes step 2 even at 8 bits.
@@ -167,15 +183,14 @@ let ``the study returns every method at every bit depth with consistent ratios a
                 | _ -> false
 
             if lossless then
-                Assert.That(row.Top1Agreement, Is.EqualTo 1.0)
-                Assert.That(row.AccuracyDrop, Is.EqualTo 0.0)
+                Expect.equal row.Top1Agreement 1.0 $"{row}: lossless, so top-1 agrees everywhere"
+                Expect.equal row.AccuracyDrop 0.0 $"{row}: lossless, so no accuracy drop"
 
         true
         |> Prop.classify (c.Windows >= 3) "streams long enough for bi-TSS"
         |> Prop.classify (c.Group.IsSome) "longer groups")
 
-[<Test>]
-let ``streams of one window are coded without prediction vectors`` () =
+let private ``streams of one window are coded without prediction vectors`` () =
     let r =
         G.run {
             Seed = 1
@@ -188,41 +203,38 @@ let ``streams of one window are coded without prediction vectors`` () =
         }
 
     for row in r.Rows do
-        Assert.That(row.Breakdown.Vectors, Is.EqualTo 0L)
+        Expect.equal row.Breakdown.Vectors 0L $"{row}: no vectors for one-window streams"
 
-[<Test>]
-let ``the default split of the embedded model is after the depthwise layer: 16x16x8`` () =
+let private ``the default split of the embedded model is after the depthwise layer: 16x16x8`` () =
     let m = Tern.Cli.DefaultModel.load ()
-    Assert.That(CodecStudy.defaultSplit m, Is.EqualTo 2)
+    Expect.equal (CodecStudy.defaultSplit m) 2 "the embedded model's default split"
     let shape, zero = CodecStudy.featureMap m 2
-    Assert.That(shape, Is.EqualTo(Shape3(16, 16, 8)))
-    Assert.That(zero, Is.InRange(-128, 127))
-    Assert.That(CodecStudy.defaultSplit G.model.Value, Is.EqualTo 2)
+    Expect.equal shape (Shape3(16, 16, 8)) "the feature map at split 2"
+    Expect.isGreaterThanOrEqual zero -128 "zero point at least -128"
+    Expect.isLessThanOrEqual zero 127 "zero point at most 127"
+    Expect.equal (CodecStudy.defaultSplit G.model.Value) 2 "the tiny model's default split"
 
-[<Test>]
-let ``bad bit depths, splits and shapes are rejected`` () =
+let private ``bad bit depths, splits and shapes are rejected`` () =
     let data, ids = G.streamData 1 1 3 1
     let m = G.model.Value
     let c = CodecStudy.defaultConfig
-    Assert.That(CodecStudy.check { c with Bits = [ 9 ] } m data ids |> Result.isError, Is.True)
-    Assert.That(CodecStudy.check { c with Bits = [] } m data ids |> Result.isError, Is.True)
-    Assert.That(CodecStudy.check { c with Split = Some 0 } m data ids |> Result.isError, Is.True)
+    Expect.isTrue (CodecStudy.check { c with Bits = [ 9 ] } m data ids |> Result.isError) "9 bits"
+    Expect.isTrue (CodecStudy.check { c with Bits = [] } m data ids |> Result.isError) "no bit depth"
+    Expect.isTrue (CodecStudy.check { c with Split = Some 0 } m data ids |> Result.isError) "split 0"
 
-    Assert.That(
-        CodecStudy.check { c with Split = Some m.Layers.Length } m data ids
-        |> Result.isError,
-        Is.True
-    )
+    Expect.isTrue
+        (CodecStudy.check { c with Split = Some m.Layers.Length } m data ids
+         |> Result.isError)
+        "split past the last layer"
 
-    Assert.That(CodecStudy.check { c with GroupFrames = Some 2 } m data ids |> Result.isError, Is.True)
-    Assert.That(CodecStudy.check c m data ids[1..] |> Result.isError, Is.True)
+    Expect.isTrue (CodecStudy.check { c with GroupFrames = Some 2 } m data ids |> Result.isError) "a group of 2"
+    Expect.isTrue (CodecStudy.check c m data ids[1..] |> Result.isError) "ids of the wrong length"
 
     let wrong = { data with Shape = Shape3(8, 32, 1) }
-    Assert.That(CodecStudy.check c m wrong ids |> Result.isError, Is.True)
-    Assert.That(CodecStudy.check c m data ids, Is.EqualTo(Ok 2: Result<int, string>))
+    Expect.isTrue (CodecStudy.check c m wrong ids |> Result.isError) "a dataset of the wrong shape"
+    Expect.equal (CodecStudy.check c m data ids) (Ok 2: Result<int, string>) "a good configuration: split 2"
 
-[<Test>]
-let ``streamsOf starts a stream wherever the subject or the label changes`` () =
+let private ``streamsOf starts a stream wherever the subject or the label changes`` () =
     let d = {
         Shape = Shape3(1, 1, 1)
         Classes = [ "a"; "b" ]
@@ -234,22 +246,20 @@ let ``streamsOf starts a stream wherever the subject or the label changes`` () =
         Augment = NoAugmentation
     }
 
-    Assert.That(CodecStudy.streamsOf d, Is.EqualTo(box [| 0; 0; 1; 2; 2; 3; 3 |]))
+    Expect.equal (CodecStudy.streamsOf d) [| 0; 0; 1; 2; 2; 3; 3 |] "streams by subject and label"
 
-[<Test>]
-let ``RadarSim.stream is deterministic and shaped as streams of consecutive windows`` () =
+let private ``RadarSim.stream is deterministic and shaped as streams of consecutive windows`` () =
     let a = RadarSim.stream RadarSim.defaultConfig 1 3 4 7
     let b = RadarSim.stream RadarSim.defaultConfig 1 3 4 7
-    Assert.That(a.Data.Samples, Is.EqualTo(box b.Data.Samples))
-    Assert.That(a.Data.Samples.Length, Is.EqualTo(5 * 3))
-    Assert.That(a.Streams, Is.EqualTo(box (Array.init 15 (fun i -> i / 3))))
-    Assert.That(a.Data.Labels, Is.EqualTo(box (Array.init 15 (fun i -> i / 3))))
-    Assert.That(a.Data.Subjects, Is.EqualTo(box (Array.zeroCreate<int> 15)))
-    Assert.That(Dataset.validate a.Data, Is.EqualTo(Ok(): Result<unit, string>))
-    Assert.That(a.HopFrames, Is.EqualTo 4)
+    Expect.equal a.Data.Samples b.Data.Samples "same seed, same samples"
+    Expect.equal a.Data.Samples.Length (5 * 3) "5 windows of 3 streams"
+    Expect.equal a.Streams (Array.init 15 (fun i -> i / 3)) "stream ids"
+    Expect.equal a.Data.Labels (Array.init 15 (fun i -> i / 3)) "labels"
+    Expect.equal a.Data.Subjects (Array.zeroCreate<int> 15) "subjects"
+    Expect.equal (Dataset.validate a.Data) (Ok(): Result<unit, string>) "the dataset validates"
+    Expect.equal a.HopFrames 4 "hop in frames"
 
-[<Property(MaxTest = 6)>]
-let ``consecutive radar windows are the same STFT frames shifted by the hop, up to one offset per window`` () =
+let private ``consecutive radar windows are the same STFT frames shifted by the hop, up to one offset per window`` () =
     let arb =
         Arb.fromGen (
             gen {
@@ -264,7 +274,7 @@ let ``consecutive radar windows are the same STFT frames shifted by the hop, up 
         let cfg = RadarSim.defaultConfig
         let person = RadarSim.subject seed 0
         let signal = RadarSim.streamEcho cfg person cls 2 hop seed
-        Assert.That(signal.Length, Is.EqualTo(RadarSim.streamSamples cfg 2 hop))
+        Expect.equal signal.Length (RadarSim.streamSamples cfg 2 hop) "samples of the stream"
         let w0 = RadarSim.streamWindow cfg signal hop 0
         let w1 = RadarSim.streamWindow cfg signal hop 1
         let n = RadarSim.size
@@ -280,15 +290,18 @@ let ``consecutive radar windows are the same STFT frames shifted by the hop, up 
                         float a - float b
         |]
 
-        Assert.That(diffs.Length, Is.GreaterThan 100)
+        Expect.isGreaterThan diffs.Length 100 "comparable pixels"
         let spread = Array.max diffs - Array.min diffs
-        Assert.That(spread, Is.LessThan 1e-5)
+        Expect.isLessThan spread 1e-5 "spread of the differences"
         // The first window is exactly the spectrogram of the recording's first samples.
-        Assert.That(w0, Is.EqualTo(box (RadarSim.spectrogram cfg signal[0 .. RadarSim.samplesPerRecording cfg - 1])))
+        Expect.equal
+            w0
+            (RadarSim.spectrogram cfg signal[0 .. RadarSim.samplesPerRecording cfg - 1])
+            "the first window is the first recording's spectrogram"
+
         true |> Prop.classify (abs diffs[0] > 1e-4) "windows with different peaks")
 
-[<Property(MaxTest = 60)>]
-let ``encodeSequenceGrouped with the prediction's own group size is encodeSequence`` () =
+let private ``encodeSequenceGrouped with the prediction's own group size is encodeSequence`` () =
     Prop.forAll (Arb.fromGen (Gen.zip G.frames (Gen.elements [ Intra; Uni; Bi ]))) (fun ((frames, shape), p) ->
         let o = Codec.defaults 4 p Huffman
 
@@ -296,12 +309,17 @@ let ``encodeSequenceGrouped with the prediction's own group size is encodeSequen
             Codec.encodeSequence o -7 shape frames, Codec.encodeSequenceGrouped o (Codec.groupSize p) -7 shape frames
         with
         | Ok a, Ok b ->
-            Assert.That(b |> List.map _.Stream, Is.EqualTo(box (a |> List.map _.Stream)))
+            Expect.equal
+                (b |> List.map _.Stream)
+                (a |> List.map _.Stream)
+                "grouped with the prediction's own size equals encodeSequence"
+
             true
         | a, b -> failwith $"{a} {b}")
 
-[<Property(MaxTest = 60)>]
-let ``a longer predicted group decodes to its reconstruction with the anchor in the middle (bi) or first (uni)`` () =
+let private ``a longer predicted group decodes to its reconstruction with the anchor in the middle (bi) or first (uni)``
+    ()
+    =
     Prop.forAll (Arb.fromGen (Gen.zip G.frames (Gen.elements [ Uni; Bi ]))) (fun ((frames, shape), p) ->
         let o = Codec.defaults 5 p Zvc
 
@@ -309,60 +327,88 @@ let ``a longer predicted group decodes to its reconstruction with the anchor in 
         | Error e -> failwith e
         | Ok groups ->
             let sizes = frames |> Array.chunkBySize 5 |> Array.map _.Length
-            Assert.That(groups |> List.map _.Reconstruction.Length |> Array.ofList, Is.EqualTo(box sizes))
+            Expect.equal (groups |> List.map _.Reconstruction.Length |> Array.ofList) sizes "group sizes"
 
             for g in groups do
                 match Codec.decode g.Stream with
                 | Error e -> failwith (Codec.describe e)
                 | Ok d ->
-                    Assert.That(d.Frames, Is.EqualTo(box g.Reconstruction))
+                    Expect.equal d.Frames g.Reconstruction "decoded frames equal the reconstruction"
 
                     if d.Predicted then
-                        Assert.That(d.Anchor, Is.EqualTo(Codec.groupAnchor p d.Frames.Length))
+                        Expect.equal d.Anchor (Codec.groupAnchor p d.Frames.Length) "anchor of a predicted group"
                     else
-                        Assert.That(d.Frames.Length, Is.LessThan(Codec.groupSize p))
+                        Expect.isLessThan d.Frames.Length (Codec.groupSize p) "an unpredicted group is a short tail"
 
             true
             |> Prop.classify (frames.Length > 5) "several groups"
             |> Prop.classify (frames.Length % 5 = 1) "an intra tail")
 
-[<Test>]
-let ``bad group sizes and anchors are errors`` () =
+let private ``bad group sizes and anchors are errors`` () =
     let shape = Shape3(2, 2, 1)
     let f = Array.zeroCreate<sbyte> 4
 
-    Assert.That(
-        Codec.encodeSequenceGrouped (Codec.defaults 4 Bi Fixed) 2 0 shape [| f; f |]
-        |> Result.isError,
-        Is.True
-    )
+    Expect.isTrue
+        (Codec.encodeSequenceGrouped (Codec.defaults 4 Bi Fixed) 2 0 shape [| f; f |]
+         |> Result.isError)
+        "bi with a group of 2"
 
-    Assert.That(
-        Codec.encodeSequenceGrouped (Codec.defaults 4 Uni Fixed) 256 0 shape [| f; f |]
-        |> Result.isError,
-        Is.True
-    )
+    Expect.isTrue
+        (Codec.encodeSequenceGrouped (Codec.defaults 4 Uni Fixed) 256 0 shape [| f; f |]
+         |> Result.isError)
+        "a group of 256"
 
-    Assert.That(
-        Codec.encodeGroup (Codec.defaults 4 Bi Fixed) 3 0 shape [| f; f; f |]
-        |> Result.isError,
-        Is.True
-    )
+    Expect.isTrue
+        (Codec.encodeGroup (Codec.defaults 4 Bi Fixed) 3 0 shape [| f; f; f |]
+         |> Result.isError)
+        "bi anchor 3 in a group of 3"
 
-    Assert.That(
-        Codec.encodeGroup (Codec.defaults 4 Uni Fixed) 0 0 shape [| f |]
-        |> Result.isError,
-        Is.True
-    )
+    Expect.isTrue
+        (Codec.encodeGroup (Codec.defaults 4 Uni Fixed) 0 0 shape [| f |]
+         |> Result.isError)
+        "uni group of 1"
 
-    Assert.That(
-        Codec.encodeGroup (Codec.defaults 4 Bi Fixed) 2 0 shape [| f; f; f; f |]
-        |> Result.isOk,
-        Is.True
-    )
+    Expect.isTrue
+        (Codec.encodeGroup (Codec.defaults 4 Bi Fixed) 2 0 shape [| f; f; f; f |]
+         |> Result.isOk)
+        "bi of 4 frames anchored at 2"
     // encode keeps its fixed group sizes.
-    Assert.That(
-        Codec.encode (Codec.defaults 4 Bi Fixed) 0 shape [| f; f; f; f |]
-        |> Result.isError,
-        Is.True
-    )
+    Expect.isTrue
+        (Codec.encode (Codec.defaults 4 Bi Fixed) 0 shape [| f; f; f; f |]
+         |> Result.isError)
+        "encode keeps its fixed group sizes"
+
+[<Tests>]
+let tests =
+    testList "CodecStudyTests" [
+        testPropertyWithConfig
+            (Properties.tests 12)
+            "the study returns every method at every bit depth with consistent ratios and accuracies"
+            ``the study returns every method at every bit depth with consistent ratios and accuracies``
+        testCase
+            "streams of one window are coded without prediction vectors"
+            ``streams of one window are coded without prediction vectors``
+        testCase
+            "the default split of the embedded model is after the depthwise layer: 16x16x8"
+            ``the default split of the embedded model is after the depthwise layer: 16x16x8``
+        testCase "bad bit depths, splits and shapes are rejected" ``bad bit depths, splits and shapes are rejected``
+        testCase
+            "streamsOf starts a stream wherever the subject or the label changes"
+            ``streamsOf starts a stream wherever the subject or the label changes``
+        testCase
+            "RadarSim.stream is deterministic and shaped as streams of consecutive windows"
+            ``RadarSim.stream is deterministic and shaped as streams of consecutive windows``
+        testPropertyWithConfig
+            (Properties.tests 6)
+            "consecutive radar windows are the same STFT frames shifted by the hop, up to one offset per window"
+            ``consecutive radar windows are the same STFT frames shifted by the hop, up to one offset per window``
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "encodeSequenceGrouped with the prediction's own group size is encodeSequence"
+            ``encodeSequenceGrouped with the prediction's own group size is encodeSequence``
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "a longer predicted group decodes to its reconstruction with the anchor in the middle (bi) or first (uni)"
+            ``a longer predicted group decodes to its reconstruction with the anchor in the middle (bi) or first (uni)``
+        testCase "bad group sizes and anchors are errors" ``bad group sizes and anchors are errors``
+    ]

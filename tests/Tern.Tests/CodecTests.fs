@@ -1,10 +1,9 @@
 module Tern.Tests.CodecTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
@@ -119,8 +118,7 @@ let private sumBits (b: BitReport) =
     + b.Padding
     + b.Checksum
 
-[<Property(MaxTest = 300)>]
-let ``decode (encode x) is exactly the encoder's own reconstruction, with the same bit report`` () =
+let private ``decode (encode x) is exactly the encoder's own reconstruction, with the same bit report`` () =
     Prop.forAll (Arb.fromGen G.group) (fun (o, zero, shape, frames) ->
         let e = encodeOk o zero shape frames
 
@@ -140,8 +138,7 @@ let ``decode (encode x) is exactly the encoder's own reconstruction, with the sa
                 (e.Vectors |> Array.exists (Array.exists (fun v -> v.Dy <> 0 || v.Dx <> 0)))
                 "non-zero motion")
 
-[<Property(MaxTest = 100)>]
-let ``any changed byte is rejected`` () =
+let private ``any changed byte is rejected`` () =
     let gen =
         gen {
             let! o, zero, shape, frames = G.group
@@ -160,8 +157,7 @@ let ``any changed byte is rejected`` () =
         | Ok _ -> false |> Prop.label "accepted"
         | Error err -> Codec.describe err <> "" |> Prop.collect ((sprintf "%A" err).Split(' ')[0]))
 
-[<Property(MaxTest = 100)>]
-let ``a truncated or extended stream is rejected`` () =
+let private ``a truncated or extended stream is rejected`` () =
     let gen =
         gen {
             let! o, zero, shape, frames = G.group
@@ -185,8 +181,7 @@ let ``a truncated or extended stream is rejected`` () =
 
         truncated && extended)
 
-[<Test>]
-let ``malformed but well-checksummed headers are rejected with a reason`` () =
+let private ``malformed but well-checksummed headers are rejected with a reason`` () =
     let shape = Shape3(4, 4, 2)
 
     let frames =
@@ -207,17 +202,16 @@ let ``malformed but well-checksummed headers are rejected with a reason`` () =
         | Error(BadHeader _) -> true
         | _ -> false
 
-    Assert.That(reseal (fun s -> s[14] <- 9uy) |> isHeader, Is.True, "bits 9")
-    Assert.That(reseal (fun s -> s[15] <- 0uy) |> isHeader, Is.True, "step 0")
-    Assert.That(reseal (fun s -> s[19] <- 3uy) |> isHeader, Is.True, "anchor past the frames")
-    Assert.That(reseal (fun s -> s[3] <- s[3] ||| 1uy) |> isHeader, Is.True, "reserved flag")
-    Assert.That(reseal (fun s -> s[3] <- 0xC0uy) |> isHeader, Is.True, "prediction mode 3")
-    Assert.That(reseal (fun s -> s[21] <- 0uy) |> isHeader, Is.True, "range 0")
-    Assert.That(reseal (fun s -> s[0] <- 0uy) = Error BadMagic, Is.True)
-    Assert.That(reseal (fun s -> s[2] <- 2uy) = Error(UnsupportedVersion 2), Is.True)
+    Expect.isTrue (reseal (fun s -> s[14] <- 9uy) |> isHeader) "bits 9"
+    Expect.isTrue (reseal (fun s -> s[15] <- 0uy) |> isHeader) "step 0"
+    Expect.isTrue (reseal (fun s -> s[19] <- 3uy) |> isHeader) "anchor past the frames"
+    Expect.isTrue (reseal (fun s -> s[3] <- s[3] ||| 1uy) |> isHeader) "reserved flag"
+    Expect.isTrue (reseal (fun s -> s[3] <- 0xC0uy) |> isHeader) "prediction mode 3"
+    Expect.isTrue (reseal (fun s -> s[21] <- 0uy) |> isHeader) "range 0"
+    Expect.isTrue (reseal (fun s -> s[0] <- 0uy) = Error BadMagic) "magic 0"
+    Expect.isTrue (reseal (fun s -> s[2] <- 2uy) = Error(UnsupportedVersion 2)) "version 2"
 
-[<Test>]
-let ``an out-of-range motion vector is rejected`` () =
+let private ``an out-of-range motion vector is rejected`` () =
     // Fixed coding of 1x1 blocks with range 1 on a 1x1 map: the only valid vector is (0, 0).
     let shape = Shape3(1, 1, 1)
 
@@ -233,8 +227,8 @@ let ``an out-of-range motion vector is rejected`` () =
 
     let e = encodeOk o 0 shape [| [| 5y |]; [| 6y |] |]
     // Header 22 bytes, anchor symbol 5 - QMin = 133 in 8 bits, vectors (1, 1) in 2 + 2 bits: 0101.
-    Assert.That(e.Stream[22], Is.EqualTo 133uy)
-    Assert.That(e.Stream[23], Is.EqualTo 0b0101_0000uy)
+    Expect.equal (e.Stream[22]) 133uy "anchor symbol 5 - QMin"
+    Expect.equal (e.Stream[23]) 0b0101_0000uy "vectors (1, 1) in 2 + 2 bits"
     let s = Array.copy e.Stream
     s[23] <- 0b1001_0000uy
     let body = s.Length - Codec.checksumBytes
@@ -244,10 +238,9 @@ let ``an out-of-range motion vector is rejected`` () =
         Protocol.Crc32.Compute(ReadOnlySpan(s, 0, body))
     )
 
-    Assert.That(Codec.decode s = Error(BadVector(1, 0)), Is.True)
+    Expect.isTrue (Codec.decode s = Error(BadVector(1, 0))) "a vector out of range is rejected"
 
-[<Test>]
-let ``the header is laid out as docs/codec.md says`` () =
+let private ``the header is laid out as docs/codec.md says`` () =
     let shape = Shape3(3, 5, 260)
     let frames = Array.init 2 (fun _ -> Array.zeroCreate shape.Size)
 
@@ -263,18 +256,26 @@ let ``the header is laid out as docs/codec.md says`` () =
 
     let s = e.Stream
     let expected = [| 0x54uy; 0x43uy; 1uy; 0b0110_1000uy |]
-    Assert.That(s[0..3], Is.EqualTo<byte> expected)
-    Assert.That(Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ReadOnlySpan(s, 4, 4)), Is.EqualTo(uint32 s.Length))
-    Assert.That(s[8..13], Is.EqualTo<byte> [| 0uy; 3uy; 0uy; 5uy; 1uy; 4uy |])
-    // N = 4, step 16, center -7, zero round(-7 / 16) = 0, 2 frames, anchor 0, block 4, range 7.
-    Assert.That(s[14..21], Is.EqualTo<byte> [| 4uy; 16uy; 0xF9uy; 0uy; 2uy; 0uy; 4uy; 7uy |])
-    Assert.That(e.Bits.Header, Is.EqualTo(8 * Codec.headerBytes))
-    Assert.That(e.Bits.Anchor.Table, Is.EqualTo(4 * 16))
-    Assert.That(e.Bits.Vectors.Table, Is.EqualTo(4 * 15))
-    Assert.That(e.Bits.Residual.Table, Is.EqualTo(4 * 33))
+    Expect.equal (s[0..3]) expected "magic, version, flags"
 
-[<Test>]
-let ``intra at 8 bits from the int8 parameters is lossless`` () =
+    Expect.equal
+        (Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ReadOnlySpan(s, 4, 4)))
+        (uint32 s.Length)
+        "total length"
+
+    Expect.equal (s[8..13]) [| 0uy; 3uy; 0uy; 5uy; 1uy; 4uy |] "shape"
+    // N = 4, step 16, center -7, zero round(-7 / 16) = 0, 2 frames, anchor 0, block 4, range 7.
+    Expect.equal
+        (s[14..21])
+        [| 4uy; 16uy; 0xF9uy; 0uy; 2uy; 0uy; 4uy; 7uy |]
+        "N, step, center, zero, frames, anchor, block, range"
+
+    Expect.equal e.Bits.Header (8 * Codec.headerBytes) "header bits"
+    Expect.equal e.Bits.Anchor.Table (4 * 16) "anchor table bits"
+    Expect.equal e.Bits.Vectors.Table (4 * 15) "vectors table bits"
+    Expect.equal e.Bits.Residual.Table (4 * 33) "residual table bits"
+
+let private ``intra at 8 bits from the int8 parameters is lossless`` () =
     let shape = Shape3(5, 3, 4)
 
     let frames =
@@ -282,10 +283,9 @@ let ``intra at 8 bits from the int8 parameters is lossless`` () =
 
     for entropy in [ Fixed; Zvc; Huffman; Rle ] do
         let e = encodeOk (Codec.defaults 8 Intra entropy) 12 shape frames
-        Assert.That((e.Reconstruction = frames), Is.True)
+        Expect.isTrue (e.Reconstruction = frames) $"{entropy}: the reconstruction equals the input"
 
-[<Test>]
-let ``a residual brings predicted frames within half a step of the input`` () =
+let private ``a residual brings predicted frames within half a step of the input`` () =
     let shape = Shape3(8, 8, 3)
     let rng = Random 5
 
@@ -304,10 +304,9 @@ let ``a residual brings predicted frames within half a step of the input`` () =
             Array.map2 (fun (a: sbyte) (b: sbyte) -> abs (int a - int b)) frames[i] e.Reconstruction[i]
             |> Array.max
 
-        Assert.That(worst, Is.LessThanOrEqualTo(e.Quant.Step / 2))
+        Expect.isLessThanOrEqual worst (e.Quant.Step / 2) $"frame {i}: worst error within half a step"
 
-[<Test>]
-let ``bidirectional TSS with Huffman at 4 bits compresses a moving smooth map well beyond uniform`` () =
+let private ``bidirectional TSS with Huffman at 4 bits compresses a moving smooth map well beyond uniform`` () =
     // Not the accuracy study (a later task), only a sanity check that the methods compose as intended.
     let shape = Shape3(16, 16, 8)
 
@@ -326,11 +325,10 @@ let ``bidirectional TSS with Huffman at 4 bits compresses a moving smooth map we
 
     let bi = encodeOk (Codec.defaults 4 Bi Huffman) -128 shape frames
     let uniform = encodeOk (Codec.defaults 4 Intra Fixed) -128 shape frames
-    Assert.That(ratio uniform, Is.LessThan 2.0)
-    Assert.That(ratio bi, Is.GreaterThan(2.0 * ratio uniform))
+    Expect.isLessThan (ratio uniform) 2.0 "uniform 4 bits compresses less than 2x"
+    Expect.isGreaterThan (ratio bi) (2.0 * ratio uniform) "bidirectional compresses more than twice as well as uniform"
 
-[<Test>]
-let ``every error is described`` () =
+let private ``every error is described`` () =
     let all = [
         Truncated(26, 3)
         BadMagic
@@ -346,23 +344,21 @@ let ``every error is described`` () =
     ]
 
     for e in all do
-        Assert.That(Codec.describe e, Is.Not.Empty)
+        Expect.isNotEmpty (Codec.describe e) $"{e} is described"
 
-[<Test>]
-let ``encode refuses groups that do not fit the method`` () =
+let private ``encode refuses groups that do not fit the method`` () =
     let shape = Shape3(2, 2, 1)
     let f = Array.zeroCreate 4
-    Assert.That(Codec.encode (Codec.defaults 4 Bi Fixed) 0 shape [| f; f |] |> Result.isError, Is.True)
-    Assert.That(Codec.encode (Codec.defaults 9 Intra Fixed) 0 shape [| f |] |> Result.isError, Is.True)
+    Expect.isTrue (Codec.encode (Codec.defaults 4 Bi Fixed) 0 shape [| f; f |] |> Result.isError) "Bi needs 3 frames"
+    Expect.isTrue (Codec.encode (Codec.defaults 9 Intra Fixed) 0 shape [| f |] |> Result.isError) "9 bits"
 
-    Assert.That(
-        Codec.encode (Codec.defaults 4 Intra Fixed) 0 shape [| Array.zeroCreate 3 |]
-        |> Result.isError,
-        Is.True
-    )
+    Expect.isTrue
+        (Codec.encode (Codec.defaults 4 Intra Fixed) 0 shape [| Array.zeroCreate 3 |]
+         |> Result.isError)
+        "a frame of the wrong size"
 
-    Assert.That(
-        Codec.encode
+    Expect.isTrue
+        (Codec.encode
             {
                 Codec.defaults 4 Intra Fixed with
                     Residual = true
@@ -370,21 +366,19 @@ let ``encode refuses groups that do not fit the method`` () =
             0
             shape
             [| f |]
-        |> Result.isError,
-        Is.True
-    )
+         |> Result.isError)
+        "a residual with intra"
 
-[<Test>]
-let ``a sequence is cut into groups, the short tail coded intra`` () =
+let private ``a sequence is cut into groups, the short tail coded intra`` () =
     let shape = Shape3(4, 4, 2)
 
     let frames =
         Array.init 7 (fun t -> Array.init shape.Size (fun i -> sbyte ((i * 5 + t) % 60 - 128)))
 
     match Codec.encodeSequence (Codec.defaults 4 Bi Huffman) -128 shape frames with
-    | Error e -> Assert.Fail e
+    | Error e -> failtest e
     | Ok groups ->
-        Assert.That(groups.Length, Is.EqualTo 3)
+        Expect.equal groups.Length 3 "7 frames make 3 groups"
 
         let decoded =
             groups
@@ -393,13 +387,12 @@ let ``a sequence is cut into groups, the short tail coded intra`` () =
                 | Ok d -> List.ofArray d.Frames
                 | Error e -> failwith (Codec.describe e))
 
-        Assert.That(decoded.Length, Is.EqualTo 7)
-        Assert.That(groups[2].Stream[3] >>> 6, Is.EqualTo 0uy, "the tail is intra")
-        Assert.That(groups[2].Reconstruction.Length, Is.EqualTo 1)
-        Assert.That(Codec.payloadBits groups[0].Bits, Is.LessThan groups[0].Bits.Total)
+        Expect.equal decoded.Length 7 "every frame decoded"
+        Expect.equal (groups[2].Stream[3] >>> 6) 0uy "the tail is intra"
+        Expect.equal (groups[2].Reconstruction.Length) 1 "the tail is one frame"
+        Expect.isLessThan (Codec.payloadBits groups[0].Bits) (groups[0].Bits.Total) "payload bits below the total"
 
-[<Test>]
-let ``a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)`` () =
+let private ``a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)`` () =
     // 4x4x2 maps sliding one column per frame, 4 bits, 2x2 blocks, range 1, TSS, SAD, zero point -128.
     let shape = Shape3(4, 4, 2)
 
@@ -425,18 +418,15 @@ let ``a small bidirectional Huffman stream is pinned byte for byte (reference fo
     let expected =
         "5443016000000032000400040002041080F8030102010543223350000000F4815DC44AEE22EBF815D7E424289E60FDC1999E"
 
-    Assert.That(Convert.ToHexString e.Stream, Is.EqualTo expected)
+    Expect.equal (Convert.ToHexString e.Stream) expected "the pinned stream"
 
-    Assert.That(
-        e.Vectors[0],
-        Is.EqualTo<MotionVector>(
-            [| (0, 0); (0, -1); (-1, 0); (0, -1) |]
-            |> Array.map (fun (y, x) -> { Dy = y; Dx = x })
-        )
-    )
+    Expect.equal
+        (e.Vectors[0])
+        ([| (0, 0); (0, -1); (-1, 0); (0, -1) |]
+         |> Array.map (fun (y, x) -> { Dy = y; Dx = x }))
+        "the first frame's vectors"
 
-[<Test>]
-let ``a checksummed header with a huge shape is rejected, not allocated`` () =
+let private ``a checksummed header with a huge shape is rejected, not allocated`` () =
     let shape = Shape3(2, 2, 1)
     let e = encodeOk (Codec.defaults 4 Intra Fixed) 0 shape [| Array.zeroCreate 4 |]
     let s = Array.copy e.Stream
@@ -453,10 +443,9 @@ let ``a checksummed header with a huge shape is rejected, not allocated`` () =
 
     match Codec.decode s with
     | Error(BadHeader _) -> ()
-    | other -> Assert.Fail $"{other}"
+    | other -> failtest $"{other}"
 
-[<Property(MaxTest = 200)>]
-let ``a resealed stream with scrambled payload bytes is decoded or rejected, never thrown on`` () =
+let private ``a resealed stream with scrambled payload bytes is decoded or rejected, never thrown on`` () =
     let gen =
         gen {
             let! o, zero, shape, frames = G.group
@@ -484,3 +473,46 @@ let ``a resealed stream with scrambled payload bytes is decoded or rejected, nev
         match Codec.decode s with
         | Ok d -> d.Frames.Length = frames.Length |> Prop.classify true "still decodes"
         | Error err -> Codec.describe err <> "" |> Prop.classify true "rejected")
+
+[<Tests>]
+let tests =
+    testList "CodecTests" [
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "decode (encode x) is exactly the encoder's own reconstruction, with the same bit report"
+            ``decode (encode x) is exactly the encoder's own reconstruction, with the same bit report``
+        testPropertyWithConfig (Properties.tests 100) "any changed byte is rejected" ``any changed byte is rejected``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "a truncated or extended stream is rejected"
+            ``a truncated or extended stream is rejected``
+        testCase
+            "malformed but well-checksummed headers are rejected with a reason"
+            ``malformed but well-checksummed headers are rejected with a reason``
+        testCase "an out-of-range motion vector is rejected" ``an out-of-range motion vector is rejected``
+        testCase "the header is laid out as docs/codec.md says" ``the header is laid out as docs/codec.md says``
+        testCase
+            "intra at 8 bits from the int8 parameters is lossless"
+            ``intra at 8 bits from the int8 parameters is lossless``
+        testCase
+            "a residual brings predicted frames within half a step of the input"
+            ``a residual brings predicted frames within half a step of the input``
+        testCase
+            "bidirectional TSS with Huffman at 4 bits compresses a moving smooth map well beyond uniform"
+            ``bidirectional TSS with Huffman at 4 bits compresses a moving smooth map well beyond uniform``
+        testCase "every error is described" ``every error is described``
+        testCase "encode refuses groups that do not fit the method" ``encode refuses groups that do not fit the method``
+        testCase
+            "a sequence is cut into groups, the short tail coded intra"
+            ``a sequence is cut into groups, the short tail coded intra``
+        testCase
+            "a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)"
+            ``a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)``
+        testCase
+            "a checksummed header with a huge shape is rejected, not allocated"
+            ``a checksummed header with a huge shape is rejected, not allocated``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "a resealed stream with scrambled payload bytes is decoded or rejected, never thrown on"
+            ``a resealed stream with scrambled payload bytes is decoded or rejected, never thrown on``
+    ]

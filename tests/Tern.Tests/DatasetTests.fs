@@ -2,10 +2,9 @@ module Tern.Tests.DatasetTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
@@ -60,8 +59,7 @@ let private savedAndLoaded (d: Dataset) (check: string -> Dataset -> bool) : boo
         if Directory.Exists dir then
             Directory.Delete(dir, true)
 
-[<Property(MaxTest = 30)>]
-let ``a saved data set loads back unchanged`` () =
+let private ``a saved data set loads back unchanged`` () =
     Prop.forAll datasets (fun d ->
         savedAndLoaded d (fun dir back ->
             back.Shape = d.Shape
@@ -85,8 +83,7 @@ let private small = {
     Augment = NoAugmentation
 }
 
-[<Test>]
-let ``a truncated samples file is rejected naming the file`` () =
+let private ``a truncated samples file is rejected naming the file`` () =
     let dir = tempDir ()
 
     try
@@ -95,13 +92,14 @@ let ``a truncated samples file is rejected naming the file`` () =
         File.WriteAllBytes(f, (File.ReadAllBytes f)[..10])
 
         match Dataset.load dir with
-        | Ok _ -> Assert.Fail "expected an error"
-        | Error e -> Assert.That(e, Does.Contain("samples.f32").And.Contain("truncated"))
+        | Ok _ -> failtest "expected an error"
+        | Error e ->
+            Expect.stringContains e "samples.f32" "the error names the file"
+            Expect.stringContains e "truncated" "the error says truncated"
     finally
         Directory.Delete(dir, true)
 
-[<Test>]
-let ``a label outside the classes is rejected naming the sample`` () =
+let private ``a label outside the classes is rejected naming the sample`` () =
     let dir = tempDir ()
 
     try
@@ -109,42 +107,40 @@ let ``a label outside the classes is rejected naming the sample`` () =
         File.WriteAllBytes(Path.Combine(dir, "labels.u8"), [| 0uy; 7uy |])
 
         match Dataset.load dir with
-        | Ok _ -> Assert.Fail "expected an error"
-        | Error e -> Assert.That(e, Does.Contain("sample 1").And.Contain("label 7"))
+        | Ok _ -> failtest "expected an error"
+        | Error e ->
+            Expect.stringContains e "sample 1" "the error names the sample"
+            Expect.stringContains e "label 7" "the error names the label"
     finally
         Directory.Delete(dir, true)
 
-[<Test>]
-let ``a folder without dataset.json is not a data set`` () =
+let private ``a folder without dataset.json is not a data set`` () =
     let dir = tempDir ()
     Directory.CreateDirectory dir |> ignore
 
     try
         match Dataset.load dir with
-        | Ok _ -> Assert.Fail "expected an error"
-        | Error e -> Assert.That(e, Does.Contain "dataset.json")
+        | Ok _ -> failtest "expected an error"
+        | Error e -> Expect.stringContains e "dataset.json" "the error names dataset.json"
     finally
         Directory.Delete(dir, true)
 
-[<Test>]
-let ``non-finite values are refused on save`` () =
+let private ``non-finite values are refused on save`` () =
     let bad = {
         small with
             Samples = [| [| nanf; 0.0f; 0.0f; 0.0f |]; small.Samples[1] |]
     }
 
-    Assert.Throws<ArgumentException>(fun () -> Dataset.save (tempDir ()) bad)
-    |> ignore
+    Expect.throwsT<ArgumentException> (fun () -> Dataset.save (tempDir ()) bad) "saving a NaN throws ArgumentException"
 
-[<Test>]
-let ``the declared augmentation: absent reads as none, unknown is rejected naming dataset.json`` () =
+let private ``the declared augmentation: absent reads as none, unknown is rejected naming dataset.json`` () =
     let dir = tempDir ()
 
     try
         Dataset.save dir { small with Augment = TimeShift }
         let meta = Path.Combine(dir, "dataset.json")
         let text = File.ReadAllText meta
-        Assert.That(text, Does.Contain "\"time-shift\"")
+        Expect.stringContains text "\"time-shift\"" "dataset.json declares the augmentation"
         // A data set written before the field existed.
         let older = Text.Json.Nodes.JsonNode.Parse(text).AsObject()
 
@@ -152,19 +148,20 @@ let ``the declared augmentation: absent reads as none, unknown is rejected namin
         File.WriteAllText(meta, older.ToJsonString())
 
         match Dataset.load dir with
-        | Ok d -> Assert.That(d.Augment, Is.EqualTo NoAugmentation)
-        | Error e -> Assert.Fail e
+        | Ok d -> Expect.equal d.Augment NoAugmentation "an absent augmentation reads as none"
+        | Error e -> failtest e
 
         File.WriteAllText(meta, text.Replace("\"time-shift\"", "\"mixup\""))
 
         match Dataset.load dir with
-        | Ok _ -> Assert.Fail "expected an error"
-        | Error e -> Assert.That(e, Does.Contain("dataset.json").And.Contain("mixup"))
+        | Ok _ -> failtest "expected an error"
+        | Error e ->
+            Expect.stringContains e "dataset.json" "the error names dataset.json"
+            Expect.stringContains e "mixup" "the error names the unknown augmentation"
     finally
         Directory.Delete(dir, true)
 
-[<Test>]
-let ``dataset.json of integer subjects is byte for byte what it was before subject names existed`` () =
+let private ``dataset.json of integer subjects is byte for byte what it was before subject names existed`` () =
     let dir = tempDir ()
 
     try
@@ -193,7 +190,10 @@ let ``dataset.json of integer subjects is byte for byte what it was before subje
                 ]
             )
 
-        Assert.That(File.ReadAllText(Path.Combine(dir, "dataset.json")), Is.EqualTo before)
+        Expect.equal
+            (File.ReadAllText(Path.Combine(dir, "dataset.json")))
+            before
+            "dataset.json as written before subject names"
 
         Dataset.save dir {
             small with
@@ -201,15 +201,14 @@ let ``dataset.json of integer subjects is byte for byte what it was before subje
         }
 
         let named = File.ReadAllText(Path.Combine(dir, "dataset.json"))
-        Assert.That(named, Does.Contain "\"subject_names\": [")
+        Expect.stringContains named "\"subject_names\": [" "dataset.json lists the subject names"
         let d = (Dataset.load dir |> Result.defaultWith failwith)
-        Assert.That(Dataset.subjectName d 3, Is.EqualTo "y")
-        Assert.That(Dataset.subjectName small 3, Is.EqualTo "3")
+        Expect.equal (Dataset.subjectName d 3) "y" "subject 3 by name"
+        Expect.equal (Dataset.subjectName small 3) "3" "subject 3 without names"
     finally
         Directory.Delete(dir, true)
 
-[<Test>]
-let ``a subject id past the name table, or a repeated name, is rejected naming the folder`` () =
+let private ``a subject id past the name table, or a repeated name, is rejected naming the folder`` () =
     let dir = tempDir ()
 
     try
@@ -223,19 +222,22 @@ let ``a subject id past the name table, or a repeated name, is rejected naming t
         File.WriteAllText(meta, text.Replace("\"e\"\n", "\"d\"\n"))
 
         match Dataset.load dir with
-        | Ok _ -> Assert.Fail "expected an error"
-        | Error e -> Assert.That(e, Does.Contain(dir).And.Contain("distinct"))
+        | Ok _ -> failtest "expected an error"
+        | Error e ->
+            Expect.stringContains e dir "the error names the folder"
+            Expect.stringContains e "distinct" "the error says names must be distinct"
 
         File.WriteAllText(meta, text.Replace("    \"e\"\n", "").Replace("\"d\",", "\"d\""))
 
         match Dataset.load dir with
-        | Ok _ -> Assert.Fail "expected an error"
-        | Error e -> Assert.That(e, Does.Contain("sample 1").And.Contain("subject id 4"))
+        | Ok _ -> failtest "expected an error"
+        | Error e ->
+            Expect.stringContains e "sample 1" "the error names the sample"
+            Expect.stringContains e "subject id 4" "the error names the subject id"
     finally
         Directory.Delete(dir, true)
 
-[<Property(MaxTest = 30)>]
-let ``the fingerprint survives saving and loading and ignores the source text and augmentation`` () =
+let private ``the fingerprint survives saving and loading and ignores the source text and augmentation`` () =
     Prop.forAll datasets (fun d ->
         savedAndLoaded d (fun _ back ->
             let fp = Dataset.fingerprint d
@@ -249,8 +251,7 @@ let ``the fingerprint survives saving and loading and ignores the source text an
                 }
             && fp.Length = 64))
 
-[<Property(MaxTest = 100)>]
-let ``the fingerprint names subjects by name, not by id`` () =
+let private ``the fingerprint names subjects by name, not by id`` () =
     Prop.forAll datasets (fun d ->
         // The same subjects, numbered the other way round.
         let names =
@@ -268,8 +269,7 @@ let ``the fingerprint names subjects by name, not by id`` () =
 
         Dataset.fingerprint renumbered = Dataset.fingerprint d)
 
-[<Property(MaxTest = 100)>]
-let ``the fingerprint changes with a sample value, a label, a subject, a class name or the shape`` () =
+let private ``the fingerprint changes with a sample value, a label, a subject, a class name or the shape`` () =
     Prop.forAll datasets (fun d ->
         let fp = Dataset.fingerprint d
         let n = d.Samples.Length
@@ -309,3 +309,41 @@ let ``the fingerprint changes with a sample value, a label, a subject, a class n
         changed
         |> List.filter (fun x -> x <> d)
         |> List.forall (fun x -> Dataset.fingerprint x <> fp))
+
+[<Tests>]
+let tests =
+    testList "DatasetTests" [
+        testPropertyWithConfig
+            (Properties.tests 30)
+            "a saved data set loads back unchanged"
+            ``a saved data set loads back unchanged``
+        testCase
+            "a truncated samples file is rejected naming the file"
+            ``a truncated samples file is rejected naming the file``
+        testCase
+            "a label outside the classes is rejected naming the sample"
+            ``a label outside the classes is rejected naming the sample``
+        testCase "a folder without dataset.json is not a data set" ``a folder without dataset.json is not a data set``
+        testCase "non-finite values are refused on save" ``non-finite values are refused on save``
+        testCase
+            "the declared augmentation: absent reads as none, unknown is rejected naming dataset.json"
+            ``the declared augmentation: absent reads as none, unknown is rejected naming dataset.json``
+        testCase
+            "dataset.json of integer subjects is byte for byte what it was before subject names existed"
+            ``dataset.json of integer subjects is byte for byte what it was before subject names existed``
+        testCase
+            "a subject id past the name table, or a repeated name, is rejected naming the folder"
+            ``a subject id past the name table, or a repeated name, is rejected naming the folder``
+        testPropertyWithConfig
+            (Properties.tests 30)
+            "the fingerprint survives saving and loading and ignores the source text and augmentation"
+            ``the fingerprint survives saving and loading and ignores the source text and augmentation``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "the fingerprint names subjects by name, not by id"
+            ``the fingerprint names subjects by name, not by id``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "the fingerprint changes with a sample value, a label, a subject, a class name or the shape"
+            ``the fingerprint changes with a sample value, a label, a subject, a class name or the shape``
+    ]

@@ -5,7 +5,6 @@ module Tern.Tests.EmulatedBoard
 
 open System
 open System.IO
-open NUnit.Framework
 open Tern.Runtime
 open Tern.Core
 open Tern.Rig

@@ -5,9 +5,8 @@ module Tern.Tests.FirmwareKeyTests
 
 open System
 open System.IO
+open Expecto
 open FsCheck
-open NUnit.Framework
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Rig
 
@@ -40,89 +39,91 @@ let private keyIn (hil: string) (split: int) =
 let private touch (file: string) =
     File.AppendAllText(file, "\n/* edited */\n")
 
-[<NonParallelizable>]
-type FirmwareKeyTests() =
-    let root =
-        Path.Combine(Path.GetTempPath(), "tern-firmware-key-" + Guid.NewGuid().ToString "N")
+/// The folder the tests copy the device sources into (made on first use).
+let private root = lazy (Scratch.folder "tern-firmware-key")
 
-    [<OneTimeTearDown>]
-    member _.TearDown() = EmulatedBoard.removeCache root
+[<Tests>]
+let tests =
+    testSequenced
+    <| testList "FirmwareKeyTests" [
+        testCase "the same sources in another folder give the same key; an edit to tern_kernels_internal.h changes it"
+        <| fun () ->
+            EmulatedBoard.requireCompiler ()
+            let a = copyHil root.Value "a"
+            let b = copyHil root.Value "b"
+            let ka = keyIn a 0
+            Expect.equal (keyIn b 0).Key ka.Key "machine-independent: no absolute path in the key"
+            Expect.isFalse (ka.Files |> List.exists (fun f -> f.StartsWith "/")) "no file listed by absolute path"
+            Expect.isFalse (ka.Files |> List.exists (fun f -> f.StartsWith "..")) "no file listed outside the sources"
+            touch (Path.Combine(b, "kernels", "tern_kernels_internal.h"))
+            Expect.notEqual (keyIn b 0).Key ka.Key "an edit to tern_kernels_internal.h changes the key"
 
-    [<Test>]
-    member _.``the same sources in another folder give the same key; an edit to tern_kernels_internal.h changes it``() =
-        EmulatedBoard.requireCompiler ()
-        let a = copyHil root "a"
-        let b = copyHil root "b"
-        let ka = keyIn a 0
-        Assert.That((keyIn b 0).Key, Is.EqualTo ka.Key, "machine-independent: no absolute path in the key")
-        Assert.That(ka.Files, Has.None.StartsWith "/")
-        Assert.That(ka.Files, Has.None.StartsWith "..")
-        touch (Path.Combine(b, "kernels", "tern_kernels_internal.h"))
-        Assert.That((keyIn b 0).Key, Is.Not.EqualTo ka.Key)
+        testCase "every header the sources include is listed, and an edit to any listed file changes the key"
+        <| fun () ->
+            EmulatedBoard.requireCompiler ()
+            let hil = copyHil root.Value "each"
+            // split mode also compiles the codec: its header must be listed then
+            let k = keyIn hil 1024
 
-    [<Test>]
-    member _.``every header the sources include is listed, and an edit to any listed file changes the key``() =
-        EmulatedBoard.requireCompiler ()
-        let hil = copyHil root "each"
-        // split mode also compiles the codec: its header must be listed then
-        let k = keyIn hil 1024
+            let expected = [
+                "kernels/tern_kernels_internal.h"
+                "include/tern_kernels.h"
+                "include/tern_board.h"
+                "include/tern_codec.h"
+                "firmware/tern_proto.h"
+                "firmware/main.c"
+                "kernels/conv_t2.c"
+                "codec/tern_codec.c"
+                "generated/tern_model.h"
+                "generated/tern_model.c"
+                $"boards/{boardName}/linker.ld"
+            ]
 
-        let expected = [
-            "kernels/tern_kernels_internal.h"
-            "include/tern_kernels.h"
-            "include/tern_board.h"
-            "include/tern_codec.h"
-            "firmware/tern_proto.h"
-            "firmware/main.c"
-            "kernels/conv_t2.c"
-            "codec/tern_codec.c"
-            "generated/tern_model.h"
-            "generated/tern_model.c"
-            $"boards/{boardName}/linker.ld"
-        ]
+            for f in expected do
+                Expect.contains k.Files f "the key's files"
 
-        for f in expected do
-            Assert.That(k.Files, Does.Contain f)
+            // nothing but what gcc reads: no test vector, no other board
+            Expect.isFalse (k.Files |> List.exists (fun f -> f.StartsWith "tests/")) "no test vector listed"
+            Expect.isFalse (k.Files |> List.exists (fun f -> f.StartsWith "boards/nucleo")) "no other board listed"
 
-        // nothing but what gcc reads: no test vector, no other board
-        Assert.That(k.Files, Has.None.StartsWith "tests/")
-        Assert.That(k.Files, Has.None.StartsWith "boards/nucleo")
+            for f in k.Files |> List.filter (fun f -> not (f.StartsWith "generated/")) do
+                let file = Path.Combine(hil, f)
+                let before = File.ReadAllBytes file
+                touch file
+                Expect.notEqual (keyIn hil 1024).Key k.Key $"an edit to {f}"
+                File.WriteAllBytes(file, before)
 
-        for f in k.Files |> List.filter (fun f -> not (f.StartsWith "generated/")) do
-            let file = Path.Combine(hil, f)
-            let before = File.ReadAllBytes file
-            touch file
-            Assert.That((keyIn hil 1024).Key, Is.Not.EqualTo k.Key, $"an edit to {f}")
-            File.WriteAllBytes(file, before)
+            Expect.equal (keyIn hil 1024).Key k.Key "restored: the same key again"
 
-        Assert.That((keyIn hil 1024).Key, Is.EqualTo k.Key, "restored: the same key again")
+        testCase "gcc -MM rules: targets dropped, continuations joined, escaped spaces kept"
+        <| fun () ->
+            let rules =
+                "main.o: /a/main.c /a/b\\ c/x.h \\\n /a/y.h\nconv.o: k/conv.c \\\n  k/int\\#ernal.h $$x.h\n"
 
-    [<Test>]
-    member _.``gcc -MM rules: targets dropped, continuations joined, escaped spaces kept``() =
-        let rules =
-            "main.o: /a/main.c /a/b\\ c/x.h \\\n /a/y.h\nconv.o: k/conv.c \\\n  k/int\\#ernal.h $$x.h\n"
+            Expect.equal
+                (FirmwareKey.parseRules rules)
+                [ "/a/main.c"; "/a/b c/x.h"; "/a/y.h"; "k/conv.c"; "k/int#ernal.h"; "$x.h" ]
+                "the prerequisites, unescaped"
 
-        Assert.That(
-            FirmwareKey.parseRules rules,
-            Is.EqualTo<string list> [ "/a/main.c"; "/a/b c/x.h"; "/a/y.h"; "k/conv.c"; "k/int#ernal.h"; "$x.h" ]
-        )
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "gcc -MM rules: any file names written as make writes them are read back"
+        <| fun (names: NonEmptyString list) ->
+            let names =
+                names
+                |> List.map (fun n ->
+                    String(
+                        n.Get.ToCharArray()
+                        |> Array.filter (fun c ->
+                            Char.IsLetterOrDigit c || c = ' ' || c = '$' || c = '#' || c = '.' || c = '/')
+                    ))
+                |> List.map (fun n -> n.Trim())
+                |> List.filter (fun n -> n <> "")
 
-    [<Property(MaxTest = 100)>]
-    member _.``gcc -MM rules: any file names written as make writes them are read back``(names: NonEmptyString list) =
-        let names =
-            names
-            |> List.map (fun n ->
-                String(
-                    n.Get.ToCharArray()
-                    |> Array.filter (fun c ->
-                        Char.IsLetterOrDigit c || c = ' ' || c = '$' || c = '#' || c = '.' || c = '/')
-                ))
-            |> List.map (fun n -> n.Trim())
-            |> List.filter (fun n -> n <> "")
+            let escape (n: string) =
+                n.Replace("$", "$$").Replace(" ", "\\ ").Replace("#", "\\#")
 
-        let escape (n: string) =
-            n.Replace("$", "$$").Replace(" ", "\\ ").Replace("#", "\\#")
+            let rules = "x.o: " + String.Join(" \\\n ", names |> List.map escape) + "\n"
 
-        let rules = "x.o: " + String.Join(" \\\n ", names |> List.map escape) + "\n"
-
-        FirmwareKey.parseRules rules = names
+            FirmwareKey.parseRules rules = names
+    ]

@@ -4,7 +4,7 @@ module Tern.Tests.FirmwareMapTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open Tern.Core
 open Tern.Runtime
 open Tern.Rig
@@ -22,7 +22,7 @@ let private modelAndKernelFlash (elf: string) : int64 =
     let r =
         Proc.run "arm-none-eabi-readelf" [ "-sW"; elf ] None (TimeSpan.FromSeconds 30.0)
 
-    Assert.That(r.ExitCode, Is.EqualTo 0, r.Stderr)
+    Expect.equal r.ExitCode 0 r.Stderr
 
     let kernelFiles =
         Directory.GetFiles(Path.Combine(Boards.hilRoot (), "kernels"), "*.c")
@@ -73,127 +73,128 @@ let private convs (model: IntModel) =
         | :? IntConvLayer as c -> Some(i, c)
         | _ -> None)
 
-[<NonParallelizable>]
-type FirmwareMapTests() =
-    let cache =
-        Path.Combine(Path.GetTempPath(), "tern-firmware-map-" + string Environment.ProcessId)
+/// The firmware cache the tests share and the ternary default model (built once, on first use).
+let private fixture =
+    lazy (Scratch.folder "tern-firmware-map", lower LowerOptions.Ternary (Architectures.defaultModel 1))
 
-    let ternary = lower LowerOptions.Ternary (Architectures.defaultModel 1)
+[<Tests>]
+let tests =
+    testSequenced
+    <| testList "FirmwareMapTests" [
+        testCase "reference kernels: each conv layer's weight arrays are its WeightBytes, its kernel is its code"
+        <| fun () ->
+            requireCompiler ()
+            let cache, ternary = fixture.Force()
+            let fw = Firmware.build cache (board "qemu-mps2-an386") Reference ternary
+            let map = FirmwareMap.read fw.Elf ternary
+            Expect.isTrue map.DebugInfo "the ELF has debug information"
+            Expect.equal map.Layers.Length ternary.Layers.Length "one entry per layer"
 
-    [<OneTimeTearDown>]
-    member _.TearDown() = EmulatedBoard.removeCache cache
+            for i, c in convs ternary do
+                let f = map.Layers[i]
+                Expect.equal f.WeightBytes (int64 c.WeightBytes) $"layer {i} ({c.Name}) weights"
+                Expect.isGreaterThan f.ParamBytes 0L $"layer {i} params"
+                Expect.stringStarts f.Kernel "tern_" $"layer {i} kernel"
 
-    [<Test>]
-    member _.``reference kernels: each conv layer's weight arrays are its WeightBytes, its kernel is its code``() =
-        requireCompiler ()
-        let fw = Firmware.build cache (board "qemu-mps2-an386") Reference ternary
-        let map = FirmwareMap.read fw.Elf ternary
-        Assert.That(map.DebugInfo, Is.True)
-        Assert.That(map.Layers.Length, Is.EqualTo ternary.Layers.Length)
+            // conv and dense both call tern_conv_t2: counted once, for both, and said so
+            let shared = map.Shared |> List.find (fun s -> s.Name = "tern_conv_t2")
+            Expect.isGreaterThan shared.Layers.Length 1 "tern_conv_t2 serves several layers"
+            Expect.isGreaterThan shared.Bytes 0L "tern_conv_t2's bytes"
 
-        for i, c in convs ternary do
-            let f = map.Layers[i]
-            Assert.That(f.WeightBytes, Is.EqualTo(int64 c.WeightBytes), $"layer {i} ({c.Name}) weights")
-            Assert.That(f.ParamBytes, Is.GreaterThan 0L, $"layer {i} params")
-            Assert.That(f.Kernel, Does.StartWith "tern_", $"layer {i} kernel")
+            for i in shared.Layers do
+                Expect.isTrue map.Layers[i].KernelShared $"layer {i}"
 
-        // conv and dense both call tern_conv_t2: counted once, for both, and said so
-        let shared = map.Shared |> List.find (fun s -> s.Name = "tern_conv_t2")
-        Assert.That(shared.Layers.Length, Is.GreaterThan 1)
-        Assert.That(shared.Bytes, Is.GreaterThan 0L)
+            // every byte of the model and its kernels counted once (requantize.c is all inlined here: no entry)
+            Expect.equal (accounted map) (modelAndKernelFlash fw.Elf) "every byte counted once"
+            // flatten is a view: no flash of its own
+            let flatten =
+                ternary.Layers |> Array.findIndex (fun l -> l.Kind = IntLayerKind.Flatten)
 
-        for i in shared.Layers do
-            Assert.That(map.Layers[i].KernelShared, Is.True, $"layer {i}")
+            Expect.equal map.Layers[flatten].Total 0L "flatten has no flash"
 
-        // every byte of the model and its kernels counted once (requantize.c is all inlined here: no entry)
-        Assert.That(accounted map, Is.EqualTo(modelAndKernelFlash fw.Elf))
-        // flatten is a view: no flash of its own
-        let flatten =
-            ternary.Layers |> Array.findIndex (fun l -> l.Kind = IntLayerKind.Flatten)
+        testCase "DSP kernels: ternary layers are baked code, most of it inlined into the driver, found through DWARF"
+        <| fun () ->
+            requireCompiler ()
+            let cache, ternary = fixture.Force()
+            let fw = Firmware.build cache (board "qemu-mps2-an386") Dsp ternary
+            let map = FirmwareMap.read fw.Elf ternary
 
-        Assert.That(map.Layers[flatten].Total, Is.EqualTo 0L)
+            for i, c in convs ternary do
+                let f = map.Layers[i]
+                Expect.equal f.WeightBytes 0L $"layer {i}: weights live in code"
+                Expect.equal f.Kernel "" $"layer {i}: no kernel linked"
+                // a baked layer's code holds at least one instruction per non-zero weight (the weights themselves)
+                let nonzero =
+                    c.TernaryWeights.Unpack() |> Array.filter (fun w -> w <> 0y) |> Array.length
 
-    [<Test>]
-    member _.``DSP kernels: ternary layers are baked code, most of it inlined into the driver, found through DWARF``() =
-        requireCompiler ()
-        let fw = Firmware.build cache (board "qemu-mps2-an386") Dsp ternary
-        let map = FirmwareMap.read fw.Elf ternary
+                Expect.isGreaterThan f.CodeBytes (int64 nonzero) $"layer {i} ({c.Name}) code"
 
-        for i, c in convs ternary do
-            let f = map.Layers[i]
-            Assert.That(f.WeightBytes, Is.EqualTo 0L, $"layer {i}: weights live in code")
-            Assert.That(f.Kernel, Is.EqualTo "", $"layer {i}: no kernel linked")
-            // a baked layer's code holds at least one instruction per non-zero weight (the weights themselves)
-            let nonzero =
-                c.TernaryWeights.Unpack() |> Array.filter (fun w -> w <> 0y) |> Array.length
+            // Without DWARF the inlined code is the driver's: the same bytes, moved, nothing lost or counted twice. (A
+            // kernel's static helpers, avgpool_s8.c's here, are then not seen at all: only baked layers are compared.)
+            let stripped = Path.Combine(cache, "stripped.elf")
 
-            Assert.That(f.CodeBytes, Is.GreaterThan(int64 nonzero), $"layer {i} ({c.Name}) code")
+            let r =
+                Proc.run "arm-none-eabi-objcopy" [ "--strip-debug"; fw.Elf; stripped ] None (TimeSpan.FromSeconds 30.0)
 
-        // Without DWARF the inlined code is the driver's: the same bytes, moved, nothing lost or counted twice. (A
-        // kernel's static helpers, avgpool_s8.c's here, are then not seen at all: only baked layers are compared.)
-        let stripped = Path.Combine(cache, "stripped.elf")
+            Expect.equal r.ExitCode 0 r.Stderr
+            let bare = FirmwareMap.read stripped ternary
+            Expect.isFalse bare.DebugInfo "the stripped ELF has no debug information"
 
-        let r =
-            Proc.run "arm-none-eabi-objcopy" [ "--strip-debug"; fw.Elf; stripped ] None (TimeSpan.FromSeconds 30.0)
+            let driver (m: FirmwareMap) =
+                m.Shared
+                |> List.filter (fun s -> s.Name.StartsWith "model driver")
+                |> List.sumBy (fun s -> s.Bytes)
 
-        Assert.That(r.ExitCode, Is.EqualTo 0, r.Stderr)
-        let bare = FirmwareMap.read stripped ternary
-        Assert.That(bare.DebugInfo, Is.False)
+            let moved =
+                Array.map2
+                    (fun (a: LayerFlash) (b: LayerFlash) -> if a.Kernel = "" then a.CodeBytes - b.CodeBytes else 0L)
+                    map.Layers
+                    bare.Layers
+                |> Array.sum
 
-        let driver (m: FirmwareMap) =
-            m.Shared
-            |> List.filter (fun s -> s.Name.StartsWith "model driver")
-            |> List.sumBy (fun s -> s.Bytes)
+            Expect.isGreaterThan moved 0L "some layer code was inlined"
+            Expect.equal (driver bare - driver map) moved "the inlined code moves to the driver"
+            Expect.equal (accounted map) (modelAndKernelFlash fw.Elf) "every byte counted once"
 
-        let moved =
-            Array.map2
-                (fun (a: LayerFlash) (b: LayerFlash) -> if a.Kernel = "" then a.CodeBytes - b.CodeBytes else 0L)
+            for i in 0 .. ternary.Layers.Length - 1 do
+                Expect.isLessThanOrEqual bare.Layers[i].CodeBytes map.Layers[i].CodeBytes $"layer {i}"
+
+        testCase
+            "a residual int8 model on DSP kernels: weights of every conv, the add's parameters, shared kernels once"
+        <| fun () ->
+            requireCompiler ()
+            let cache, _ = fixture.Force()
+
+            let int8 =
+                lower LowerOptions.Int8 (Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 2)
+
+            let fw = Firmware.build cache (board "qemu-mps2-an386") Dsp int8
+            let map = FirmwareMap.read fw.Elf int8
+
+            for i, c in convs int8 do
+                Expect.equal map.Layers[i].WeightBytes (int64 c.WeightBytes) $"layer {i} ({c.Name})"
+
+            for i, l in Array.indexed int8.Layers do
+                if l.Kind = IntLayerKind.Add then
+                    Expect.isGreaterThan map.Layers[i].ParamBytes 0L $"add {i}"
+                    Expect.equal map.Layers[i].Kernel "tern_add_s8" $"add {i}: its kernel"
+
+            // every kernel is counted once: in its only layer or in Shared
+            let kernels =
                 map.Layers
-                bare.Layers
-            |> Array.sum
+                |> Array.map (fun f -> f.Kernel)
+                |> Array.filter ((<>) "")
+                |> Array.distinct
 
-        Assert.That(moved, Is.GreaterThan 0L, "some layer code was inlined")
-        Assert.That(driver bare - driver map, Is.EqualTo moved)
-        Assert.That(accounted map, Is.EqualTo(modelAndKernelFlash fw.Elf))
+            for k in kernels do
+                let users = map.Layers |> Array.filter (fun f -> f.Kernel = k)
+                let inShared = map.Shared |> List.filter (fun s -> s.Name = k)
 
-        for i in 0 .. ternary.Layers.Length - 1 do
-            Assert.That(bare.Layers[i].CodeBytes, Is.LessThanOrEqualTo map.Layers[i].CodeBytes, $"layer {i}")
+                if users.Length > 1 then
+                    Expect.equal inShared.Length 1 k
+                    Expect.isTrue (users |> Array.forall (fun f -> f.KernelShared)) k
+                else
+                    Expect.isEmpty inShared k
 
-    [<Test>]
-    member _.``a residual int8 model on DSP kernels: weights of every conv, the add's parameters, shared kernels once``
-        ()
-        =
-        requireCompiler ()
-
-        let int8 =
-            lower LowerOptions.Int8 (Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 2)
-
-        let fw = Firmware.build cache (board "qemu-mps2-an386") Dsp int8
-        let map = FirmwareMap.read fw.Elf int8
-
-        for i, c in convs int8 do
-            Assert.That(map.Layers[i].WeightBytes, Is.EqualTo(int64 c.WeightBytes), $"layer {i} ({c.Name})")
-
-        for i, l in Array.indexed int8.Layers do
-            if l.Kind = IntLayerKind.Add then
-                Assert.That(map.Layers[i].ParamBytes, Is.GreaterThan 0L, $"add {i}")
-                Assert.That(map.Layers[i].Kernel, Is.EqualTo "tern_add_s8")
-
-        // every kernel is counted once: in its only layer or in Shared
-        let kernels =
-            map.Layers
-            |> Array.map (fun f -> f.Kernel)
-            |> Array.filter ((<>) "")
-            |> Array.distinct
-
-        for k in kernels do
-            let users = map.Layers |> Array.filter (fun f -> f.Kernel = k)
-            let inShared = map.Shared |> List.filter (fun s -> s.Name = k)
-
-            if users.Length > 1 then
-                Assert.That(inShared.Length, Is.EqualTo 1, k)
-                Assert.That(users |> Array.forall (fun f -> f.KernelShared), Is.True, k)
-            else
-                Assert.That(inShared, Is.Empty, k)
-
-        Assert.That(accounted map, Is.EqualTo(modelAndKernelFlash fw.Elf))
+            Expect.equal (accounted map) (modelAndKernelFlash fw.Elf) "every byte counted once"
+    ]

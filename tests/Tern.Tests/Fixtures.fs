@@ -1,8 +1,8 @@
 /// The committed fixture files (tests/fixtures/npy, tests/fixtures/onnx), found above the test directory.
 module Tern.Tests.Fixtures
 
+open System
 open System.IO
-open NUnit.Framework
 
 /// The folder tests/fixtures/KIND: the first one walking up from the test directory.
 let dir (kind: string) : string =
@@ -13,7 +13,7 @@ let dir (kind: string) : string =
             let f = Path.Combine(d.FullName, "tests", "fixtures", kind)
             if Directory.Exists f then f else up d.Parent
 
-    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
+    up (DirectoryInfo AppContext.BaseDirectory)
 
 /// The path of a NumPy fixture (tests/fixtures/npy).
 let npy (name: string) : string = Path.Combine(dir "npy", name)

@@ -1,9 +1,8 @@
 module Tern.Tests.FoldTests
 
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 open Tern.Tests.ModelTests
@@ -61,8 +60,7 @@ let private bnCount (m: Model) =
         | _ -> false)
     |> List.length
 
-[<Property(MaxTest = 150)>]
-let ``folding preserves outputs within a relative 1e-4`` () =
+let private ``folding preserves outputs within a relative 1e-4`` () =
     Prop.forAll Gens.withBatchNorm (fun (m, x) ->
         let folded = Fold.batchNorm m
         let y = Forward.run m x
@@ -75,8 +73,7 @@ let ``folding preserves outputs within a relative 1e-4`` () =
         |> Prop.classify (not kept.IsEmpty) "keeps a BatchNorm"
         |> Prop.collect $"BN folded: {foldable.Length}")
 
-[<Property(MaxTest = 150)>]
-let ``folding removes exactly the foldable BatchNorms and 2 parameters per folded channel`` () =
+let private ``folding removes exactly the foldable BatchNorms and 2 parameters per folded channel`` () =
     Prop.forAll Gens.withBatchNorm (fun (m, _) ->
         let folded = Fold.batchNorm m
         let foldable, kept = classify m
@@ -99,12 +96,10 @@ let ``folding removes exactly the foldable BatchNorms and 2 parameters per folde
         && leftOk
         && foldedAgain = folded)
 
-[<Property(MaxTest = 60)>]
-let ``folding a model without BatchNorm is the identity`` () =
+let private ``folding a model without BatchNorm is the identity`` () =
     Prop.forAll Gens.withoutBatchNorm (fun m -> Fold.batchNorm m = m)
 
-[<Test>]
-let ``a BatchNorm after ReLU stays, one after a dense layer folds with the formula`` () =
+let private ``a BatchNorm after ReLU stays, one after a dense layer folds with the formula`` () =
     let bn = {
         Gamma = [| 2.0f |]
         Beta = [| 0.5f |]
@@ -131,12 +126,11 @@ let ``a BatchNorm after ReLU stays, one after a dense layer folds with the formu
     match (Fold.batchNorm m).Layers with
     | [ Dense f; ReLU; BatchNorm _ ] ->
         // factor = 2 / sqrt(3 + 1) = 1; b' = (4 - 1) * 1 + 0.5.
-        Assert.That(f.Weight, Is.EqualTo<float32> [| 1.0f; -3.0f |])
-        Assert.That(f.Bias, Is.EqualTo<float32> [| 3.5f |])
-    | other -> Assert.Fail $"unexpected layers {other}"
+        Expect.equal f.Weight [| 1.0f; -3.0f |] "folded weights"
+        Expect.equal f.Bias [| 3.5f |] "folded bias"
+    | other -> failtest $"unexpected layers {other}"
 
-[<Test>]
-let ``a BatchNorm before a dense layer folds into it with the formula`` () =
+let private ``a BatchNorm before a dense layer folds into it with the formula`` () =
     // Two channels on a 1x2x2 map: dense input j is channel j mod 2.
     let bn = {
         Gamma = [| 2.0f; 1.0f |]
@@ -165,12 +159,11 @@ let ``a BatchNorm before a dense layer folds into it with the formula`` () =
     | [ ReLU; Dense f ] ->
         // factors 2 / sqrt(3 + 1) = 1 and 1 / sqrt(0 + 1) = 1; shifts 0.5 - 1 = -0.5 and -1 - 2 = -3;
         // b' = 4 + 1 * -0.5 + -3 * -3 + 2 * -0.5 + 0.5 * -3 = 10.
-        Assert.That(f.Weight, Is.EqualTo<float32> [| 1.0f; -3.0f; 2.0f; 0.5f |])
-        Assert.That(f.Bias, Is.EqualTo<float32> [| 10.0f |])
-    | other -> Assert.Fail $"unexpected layers {other}"
+        Expect.equal f.Weight [| 1.0f; -3.0f; 2.0f; 0.5f |] "folded weights"
+        Expect.equal f.Bias [| 10.0f |] "folded bias"
+    | other -> failtest $"unexpected layers {other}"
 
-[<Test>]
-let ``a run of BatchNorms before a dense layer folds whole, the nearest first`` () =
+let private ``a run of BatchNorms before a dense layer folds whole, the nearest first`` () =
     // Found by the folding property (seed 4708388988644032101,17319722455296023345): BatchNorm, BatchNorm, Dense at
     // the start folded only the second, leaving a BatchNorm before the dense layer and a second fold to do.
     let bn1 = {
@@ -208,6 +201,32 @@ let ``a run of BatchNorms before a dense layer folds whole, the nearest first`` 
     | [ Dense f ] ->
         // bn1: x -> (x - 0.5) * 1 + 1 = x + 0.5; bn2: y -> (y - 1) * 1 - 2 = y - 3; so x -> x - 2.5.
         // Dense: 4 + (x0 - 2.5) - 3 (x1 - 2.5) = x0 - 3 x1 + 9.
-        Assert.That(f.Weight, Is.EqualTo<float32> [| 1.0f; -3.0f |])
-        Assert.That(f.Bias, Is.EqualTo<float32> [| 9.0f |])
-    | other -> Assert.Fail $"unexpected layers {other}"
+        Expect.equal f.Weight [| 1.0f; -3.0f |] "folded weights"
+        Expect.equal f.Bias [| 9.0f |] "folded bias"
+    | other -> failtest $"unexpected layers {other}"
+
+[<Tests>]
+let tests =
+    testList "FoldTests" [
+        testPropertyWithConfig
+            (Properties.tests 150)
+            "folding preserves outputs within a relative 1e-4"
+            ``folding preserves outputs within a relative 1e-4``
+        testPropertyWithConfig
+            (Properties.tests 150)
+            "folding removes exactly the foldable BatchNorms and 2 parameters per folded channel"
+            ``folding removes exactly the foldable BatchNorms and 2 parameters per folded channel``
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "folding a model without BatchNorm is the identity"
+            ``folding a model without BatchNorm is the identity``
+        testCase
+            "a BatchNorm after ReLU stays, one after a dense layer folds with the formula"
+            ``a BatchNorm after ReLU stays, one after a dense layer folds with the formula``
+        testCase
+            "a BatchNorm before a dense layer folds into it with the formula"
+            ``a BatchNorm before a dense layer folds into it with the formula``
+        testCase
+            "a run of BatchNorms before a dense layer folds whole, the nearest first"
+            ``a run of BatchNorms before a dense layer folds whole, the nearest first``
+    ]

@@ -1,10 +1,9 @@
 module Tern.Tests.GammaQuantTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 
@@ -127,157 +126,177 @@ module private GammaGen =
             | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
             | _ -> [])
 
-[<Property(MaxTest = 200)>]
-let ``the stage's gradient to gamma and mu matches finite differences of the continuous forward`` () =
-    Prop.forAll GammaGen.case (fun (s, x, up) ->
-        // Values at a kink contribute a one-sided slope: leave them out of both sides of the comparison.
-        let keep = Array.init x.Length (fun i -> not (GammaGen.nearKink s x i))
-        let up = Array.mapi (fun i u -> if keep[i] then u else 0.0f) up
-        let dg, dm = GammaQuant.gradient s [| x |] [| up |]
-        let h = 1e-6
+/// Expects `x` in [lo, hi].
+let private inRange (lo: float) (hi: float) (x: float) (what: string) =
+    Expect.isTrue (x >= lo && x <= hi) $"{what}: {x} not in [{lo}, {hi}]"
 
-        let fd (bump: InputStage -> int -> float -> InputStage) k =
-            (GammaGen.objective (bump s k h) x up - GammaGen.objective (bump s k -h) x up)
-            / (2.0 * h)
+[<Tests>]
+let tests =
+    testList "GammaQuantTests" [
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "the stage's gradient to gamma and mu matches finite differences of the continuous forward"
+        <| fun () ->
+            Prop.forAll GammaGen.case (fun (s, x, up) ->
+                // Values at a kink contribute a one-sided slope: leave them out of both sides of the comparison.
+                let keep = Array.init x.Length (fun i -> not (GammaGen.nearKink s x i))
+                let up = Array.mapi (fun i u -> if keep[i] then u else 0.0f) up
+                let dg, dm = GammaQuant.gradient s [| x |] [| up |]
+                let h = 1e-6
 
-        let withGamma (s: InputStage) k e = {
-            s with
-                Gamma = s.Gamma |> Array.mapi (fun j g -> if j = k then g + e else g)
-        }
+                let fd (bump: InputStage -> int -> float -> InputStage) k =
+                    (GammaGen.objective (bump s k h) x up - GammaGen.objective (bump s k -h) x up)
+                    / (2.0 * h)
 
-        let withMu (s: InputStage) k e = {
-            s with
-                Mu = s.Mu |> Array.mapi (fun j m -> if j = k then m + e else m)
-        }
+                let withGamma (s: InputStage) k e = {
+                    s with
+                        Gamma = s.Gamma |> Array.mapi (fun j g -> if j = k then g + e else g)
+                }
 
-        let clamped =
-            GammaQuant.continuous s x |> Array.exists (fun c -> c <= -1.0 || c >= 1.0)
+                let withMu (s: InputStage) k e = {
+                    s with
+                        Mu = s.Mu |> Array.mapi (fun j m -> if j = k then m + e else m)
+                }
 
-        let ok =
-            [ 0 .. s.Gamma.Length - 1 ]
-            |> List.forall (fun k ->
-                let close (a: float) (b: float) =
-                    abs (a - b) <= 1e-4 * (1.0 + abs a + abs b)
+                let clamped =
+                    GammaQuant.continuous s x |> Array.exists (fun c -> c <= -1.0 || c >= 1.0)
 
-                close dg[k] (fd withGamma k) && close dm[k] (fd withMu k))
+                let ok =
+                    [ 0 .. s.Gamma.Length - 1 ]
+                    |> List.forall (fun k ->
+                        let close (a: float) (b: float) =
+                            abs (a - b) <= 1e-4 * (1.0 + abs a + abs b)
 
-        ok
-        |> Prop.classify clamped "some values clamped"
-        |> Prop.classify (s.Method = GammaPerAxis) "per-axis"
-        |> Prop.classify (s.Gamma |> Array.exists (fun g -> g < 1.0)) "gamma < 1")
+                        close dg[k] (fd withGamma k) && close dm[k] (fd withMu k))
 
-[<Property(MaxTest = 200)>]
-let ``per-axis with equal axes is the global stage, and its gradient sums to the global one`` () =
-    Prop.forAll GammaGen.case (fun (s, x, up) ->
-        let g = {
-            s with
-                Method = GammaGlobal
-                Gamma = [| s.Gamma[0] |]
-                Mu = [| s.Mu[0] |]
-        }
+                ok
+                |> Prop.classify clamped "some values clamped"
+                |> Prop.classify (s.Method = GammaPerAxis) "per-axis"
+                |> Prop.classify (s.Gamma |> Array.exists (fun g -> g < 1.0)) "gamma < 1")
 
-        let p = {
-            s with
-                Method = GammaPerAxis
-                Gamma = Array.create s.Channels s.Gamma[0]
-                Mu = Array.create s.Channels s.Mu[0]
-        }
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "per-axis with equal axes is the global stage, and its gradient sums to the global one"
+        <| fun () ->
+            Prop.forAll GammaGen.case (fun (s, x, up) ->
+                let g = {
+                    s with
+                        Method = GammaGlobal
+                        Gamma = [| s.Gamma[0] |]
+                        Mu = [| s.Mu[0] |]
+                }
 
-        let dgG, dmG = GammaQuant.gradient g [| x |] [| up |]
-        let dgP, dmP = GammaQuant.gradient p [| x |] [| up |]
+                let p = {
+                    s with
+                        Method = GammaPerAxis
+                        Gamma = Array.create s.Channels s.Gamma[0]
+                        Mu = Array.create s.Channels s.Mu[0]
+                }
 
-        GammaQuant.apply g x = GammaQuant.apply p x
-        && abs (dgG[0] - Array.sum dgP) <= 1e-9 * (1.0 + abs dgG[0])
-        && abs (dmG[0] - Array.sum dmP) <= 1e-9 * (1.0 + abs dmG[0]))
+                let dgG, dmG = GammaQuant.gradient g [| x |] [| up |]
+                let dgP, dmP = GammaQuant.gradient p [| x |] [| up |]
 
-[<Property(MaxTest = 300)>]
-let ``the linear method is Quantize's linear quantizer mapped back to [-1, 1]`` () =
-    let arb =
-        gen {
-            let! bits = Gen.choose (1, 16)
-            let! x = Gen.arrayOfLength 6 GammaGen.value
-            return bits, x
-        }
-        |> Arb.fromGen
+                GammaQuant.apply g x = GammaQuant.apply p x
+                && abs (dgG[0] - Array.sum dgP) <= 1e-9 * (1.0 + abs dgG[0])
+                && abs (dmG[0] - Array.sum dmP) <= 1e-9 * (1.0 + abs dmG[0]))
 
-    Prop.forAll arb (fun (bits, x) ->
-        let s = GammaQuant.create LinearInput bits 3
-        let l = float ((1 <<< bits) - 1)
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "the linear method is Quantize's linear quantizer mapped back to [-1, 1]"
+        <| fun () ->
+            let arb =
+                gen {
+                    let! bits = Gen.choose (1, 16)
+                    let! x = Gen.arrayOfLength 6 GammaGen.value
+                    return bits, x
+                }
+                |> Arb.fromGen
 
-        let expected =
-            x
-            |> Array.map (fun v -> float32 (float (Quantize.Gamma.linear bits (float v)) / l * 2.0 - 1.0))
+            Prop.forAll arb (fun (bits, x) ->
+                let s = GammaQuant.create LinearInput bits 3
+                let l = float ((1 <<< bits) - 1)
 
-        let codes = x |> Array.mapi (fun i v -> GammaQuant.code s i (float v))
+                let expected =
+                    x
+                    |> Array.map (fun v -> float32 (float (Quantize.Gamma.linear bits (float v)) / l * 2.0 - 1.0))
 
-        (GammaQuant.apply s x = expected
-         && codes = (x |> Array.map (fun v -> Quantize.Gamma.linear bits (float v))))
-        |> Prop.classify (bits <= 2) "2 bits or fewer")
+                let codes = x |> Array.mapi (fun i v -> GammaQuant.code s i (float v))
 
-[<Test>]
-let ``a fresh stage has the seed's initial values and only learned methods have parameters`` () =
-    let g = GammaQuant.create GammaPerAxis 2 3
-    Assert.That(g.Gamma, Is.EqualTo(box [| 0.4; 0.4; 0.4 |]))
-    Assert.That(g.Mu, Is.EqualTo(box [| 0.0; 0.0; 0.0 |]))
-    Assert.That(g.Eps, Is.EqualTo 1e-3)
-    Assert.That((GammaQuant.create GammaGlobal 4 3).Gamma.Length, Is.EqualTo 1)
-    Assert.That((GammaQuant.create LinearInput 4 3).Gamma, Is.Empty)
-    Assert.That(GammaQuant.apply (GammaQuant.create RawInput 0 3) [| 0.123f |], Is.EqualTo(box [| 0.123f |]))
+                (GammaQuant.apply s x = expected
+                 && codes = (x |> Array.map (fun v -> Quantize.Gamma.linear bits (float v))))
+                |> Prop.classify (bits <= 2) "2 bits or fewer")
 
-    Assert.Throws<ArgumentException>(fun () -> GammaQuant.create LinearInput 17 3 |> ignore)
-    |> ignore
+        testCase "a fresh stage has the seed's initial values and only learned methods have parameters"
+        <| fun () ->
+            let g = GammaQuant.create GammaPerAxis 2 3
+            Expect.equal g.Gamma [| 0.4; 0.4; 0.4 |] "per-axis gamma starts at 0.4"
+            Expect.equal g.Mu [| 0.0; 0.0; 0.0 |] "per-axis mu starts at 0"
+            Expect.equal g.Eps 1e-3 "eps"
+            Expect.equal (GammaQuant.create GammaGlobal 4 3).Gamma.Length 1 "global: one gamma"
+            Expect.isEmpty (GammaQuant.create LinearInput 4 3).Gamma "linear: no gamma"
 
-    Assert.Throws<ArgumentException>(fun () -> GammaQuant.create GammaGlobal 0 3 |> ignore)
-    |> ignore
+            Expect.equal
+                (GammaQuant.apply (GammaQuant.create RawInput 0 3) [| 0.123f |])
+                [| 0.123f |]
+                "raw passes values through"
 
-[<Test>]
-let ``joint training on a tiny learnable set lowers the loss, moves gamma and is deterministic by seed`` () =
-    let a = GammaGen.fitTiny GammaPerAxis 4 1
-    let b = GammaGen.fitTiny GammaPerAxis 4 2
-    let first, last = a.History.Head, List.last a.History
-    Assert.That(last.TrainLoss, Is.LessThan(first.TrainLoss * 0.8))
-    Assert.That(a.Stage.Gamma |> Array.exists (fun g -> abs (g - 0.4) > 1e-3), Is.True)
+            Expect.throwsT<ArgumentException>
+                (fun () -> GammaQuant.create LinearInput 17 3 |> ignore)
+                "17 bits are refused"
 
-    for g in a.Stage.Gamma do
-        Assert.That(g, Is.InRange(0.05, 4.0))
+            Expect.throwsT<ArgumentException>
+                (fun () -> GammaQuant.create GammaGlobal 0 3 |> ignore)
+                "0 bits are refused"
 
-    for m in a.Stage.Mu do
-        Assert.That(m, Is.InRange(-1.0, 1.0))
+        testCase "joint training on a tiny learnable set lowers the loss, moves gamma and is deterministic by seed"
+        <| fun () ->
+            let a = GammaGen.fitTiny GammaPerAxis 4 1
+            let b = GammaGen.fitTiny GammaPerAxis 4 2
+            let first, last = a.History.Head, List.last a.History
+            Expect.isLessThan last.TrainLoss (first.TrainLoss * 0.8) "the loss falls by a fifth"
+            Expect.isTrue (a.Stage.Gamma |> Array.exists (fun g -> abs (g - 0.4) > 1e-3)) "gamma moves"
 
-    // One thread or two: the same bits.
-    Assert.That(b.Stage.Gamma, Is.EqualTo(box a.Stage.Gamma))
-    Assert.That(b.Stage.Mu, Is.EqualTo(box a.Stage.Mu))
-    Assert.That(GammaGen.weights b.Model, Is.EqualTo(box (GammaGen.weights a.Model)))
-    let c = GammaGen.fitTiny GammaPerAxis 5 2
-    Assert.That(GammaGen.weights c.Model, Is.Not.EqualTo(box (GammaGen.weights a.Model)))
+            for g in a.Stage.Gamma do
+                inRange 0.05 4.0 g "gamma"
 
-[<Test>]
-let ``early stopping keeps the best epoch's network and stage`` () =
-    let d = GammaGen.tinyData 8 3 6
-    let train = d.Samples[..35], d.Labels[..35]
-    let valid = d.Samples[36..], d.Labels[36..]
-    let cfg = GammaGen.trainConfig 2 2
+            for m in a.Stage.Mu do
+                inRange -1.0 1.0 m "mu"
 
-    let cfg = {
-        cfg with
-            Train = {
-                cfg.Train with
-                    Patience = Some 2
-                    Epochs = 8
+            // One thread or two: the same bits.
+            Expect.equal b.Stage.Gamma a.Stage.Gamma "gamma on 2 threads and on 1"
+            Expect.equal b.Stage.Mu a.Stage.Mu "mu on 2 threads and on 1"
+            Expect.equal (GammaGen.weights b.Model) (GammaGen.weights a.Model) "weights on 2 threads and on 1"
+            let c = GammaGen.fitTiny GammaPerAxis 5 2
+            Expect.notEqual (GammaGen.weights c.Model) (GammaGen.weights a.Model) "another seed, other weights"
+
+        testCase "early stopping keeps the best epoch's network and stage"
+        <| fun () ->
+            let d = GammaGen.tinyData 8 3 6
+            let train = d.Samples[..35], d.Labels[..35]
+            let valid = d.Samples[36..], d.Labels[36..]
+            let cfg = GammaGen.trainConfig 2 2
+
+            let cfg = {
+                cfg with
+                    Train = {
+                        cfg.Train with
+                            Patience = Some 2
+                            Epochs = 8
+                    }
             }
-    }
 
-    let r =
-        GammaQuant.fit
-            cfg
-            (Architectures.rawFor d.Shape d.Classes 2)
-            (GammaQuant.create GammaGlobal 2 3)
-            train
-            (Some valid)
-            ignore
+            let r =
+                GammaQuant.fit
+                    cfg
+                    (Architectures.rawFor d.Shape d.Classes 2)
+                    (GammaQuant.create GammaGlobal 2 3)
+                    train
+                    (Some valid)
+                    ignore
 
-    let best = r.History[r.BestEpoch - 1]
-    Assert.That(r.Stage.Gamma, Is.EqualTo(box best.Gamma))
-    Assert.That(r.Stage.Mu, Is.EqualTo(box best.Mu))
-    let bestLoss = r.History |> List.choose _.ValidLoss |> List.min
-    Assert.That(best.ValidLoss, Is.EqualTo(Some bestLoss))
+            let best = r.History[r.BestEpoch - 1]
+            Expect.equal r.Stage.Gamma best.Gamma "the best epoch's gamma"
+            Expect.equal r.Stage.Mu best.Mu "the best epoch's mu"
+            let bestLoss = r.History |> List.choose _.ValidLoss |> List.min
+            Expect.equal best.ValidLoss (Some bestLoss) "the best epoch has the least validation loss"
+    ]

@@ -4,10 +4,9 @@ module Tern.Tests.HilComparisonTests
 
 open System
 open System.Collections.Generic
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 open Tern.Runtime.Engine
@@ -40,8 +39,7 @@ let private flipGen = Gen.choose (1, 255) |> Gen.map byte
 
 let private placeGen = Gen.elements [ First; Middle; Last ]
 
-[<Property(MaxTest = 300)>]
-let ``firstDifference finds one changed byte at exactly its place, and nothing in equal outputs`` () =
+let private ``firstDifference finds one changed byte at exactly its place, and nothing in equal outputs`` () =
     let caseGen =
         gen {
             let! n = Gen.frequency [ 3, Gen.choose (1, 12); 1, Gen.choose (13, 400) ]
@@ -59,11 +57,10 @@ let ``firstDifference finds one changed byte at exactly its place, and nothing i
          && Hil.firstDifference xs (Array.copy xs) = None)
         |> Prop.collect place)
 
-[<Test>]
-let ``firstDifference: outputs of different lengths differ where the shorter ends`` () =
-    Assert.That(Hil.firstDifference [| 1y; 2y |] [| 1y; 2y; 3y |], Is.EqualTo(Some 2))
-    Assert.That(Hil.firstDifference [||] [| 1y |], Is.EqualTo(Some 0))
-    Assert.That(Hil.firstDifference [||] [||], Is.EqualTo(None: int option))
+let private ``firstDifference: outputs of different lengths differ where the shorter ends`` () =
+    Expect.equal (Hil.firstDifference [| 1y; 2y |] [| 1y; 2y; 3y |]) (Some 2) "the shorter ends at 2"
+    Expect.equal (Hil.firstDifference [||] [| 1y |]) (Some 0) "the empty output ends at 0"
+    Expect.equal (Hil.firstDifference [||] [||]) (None: int option) "equal empty outputs"
 
 /// Every layer's host output, and a device whose layer `layer` has one element changed; the change spreads to the
 /// first element of every later layer (the logits are the last layer's output).
@@ -74,8 +71,7 @@ let private spread (host: sbyte[][]) (layer: int) (at: int) (flip: byte) : sbyte
         elif l > layer then changed xs 0 flip
         else Array.copy xs)
 
-[<Property(MaxTest = 300)>]
-let ``the layer search names the first layer and element that differ, for any layer and place`` () =
+let private ``the layer search names the first layer and element that differ, for any layer and place`` () =
     let caseGen =
         gen {
             let! count = Gen.choose (1, 8)
@@ -240,13 +236,15 @@ let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
     let info = client.Hello(TimeSpan.FromSeconds 1.0, 1)
     fst (Hil.runOn options firmware false client info (fun e -> e.Message))
 
-[<Test>]
-let ``against a fake device, a correct device gives no mismatch`` () =
+let private ``against a fake device, a correct device gives no mismatch`` () =
     let r = runFake None 3
-    Assert.That((r.Samples, r.Mismatches, r.FirstDivergence), Is.EqualTo((3, 0, (None: Divergence option))))
 
-[<Test>]
-let ``against a fake device, one corrupted element of any layer is reported at that layer and element`` () =
+    Expect.equal
+        (r.Samples, r.Mismatches, r.FirstDivergence)
+        (3, 0, (None: Divergence option))
+        "three samples, no mismatch, no divergence"
+
+let private ``against a fake device, one corrupted element of any layer is reported at that layer and element`` () =
     let m = model.Force()
 
     for layer in 0 .. m.Layers.Length - 1 do
@@ -258,69 +256,88 @@ let ``against a fake device, one corrupted element of any layer is reported at t
             let where =
                 $"layer {layer} ({m.Layers[layer].Name}), element {at} of {size} ({place})"
 
-            Assert.That(r.Mismatches, Is.EqualTo 2, where)
-            Assert.That(r.MismatchedSamples, Is.EqualTo<int list>([ 0; 1 ]), where)
+            Expect.equal r.Mismatches 2 where
+            Expect.equal r.MismatchedSamples [ 0; 1 ] where
 
             match r.FirstDivergence with
             | Some d ->
-                Assert.That(
-                    (d.Sample, d.Layer, d.Element),
-                    Is.EqualTo((0, Some(layer, m.Layers[layer].Name), at)),
-                    where
-                )
+                Expect.equal (d.Sample, d.Layer, d.Element) (0, Some(layer, m.Layers[layer].Name), at) where
 
-                Assert.That(d.Device, Is.EqualTo(int (sbyte (byte d.Host ^^^ 0x41uy))), where)
-            | None -> Assert.Fail $"{where}: no divergence reported"
+                Expect.equal d.Device (int (sbyte (byte d.Host ^^^ 0x41uy))) where
+            | None -> failtest $"{where}: no divergence reported"
+
+/// The corrupting firmwares' cache: a scratch folder, made on first use and removed after the run.
+let private cache = lazy (Scratch.folder "tern-hil-corrupt")
 
 /// On QEMU: firmware built with TERN_CORRUPT_LAYER / TERN_CORRUPT_INDEX flips one element of the logits; the HIL run
 /// must report every sample as mismatching at the last layer and that element. Ignored without the ARM toolchain.
-[<NonParallelizable>]
-type HilCorruptFirmwareTests() =
-    let cache =
-        IO.Path.Combine(IO.Path.GetTempPath(), "tern-hil-corrupt-" + string Environment.ProcessId)
 
-    [<OneTimeTearDown>]
-    member _.TearDown() = EmulatedBoard.removeCache cache
+let private ``firmware corrupting the first, middle or last logit is reported at that layer and element`` () =
+    EmulatedBoard.requireToolchain ()
 
-    [<Test>]
-    member _.``firmware corrupting the first, middle or last logit is reported at that layer and element``() =
-        EmulatedBoard.requireToolchain ()
+    let m = model.Force()
+    let last = m.Layers.Length - 1
+    let size = m.Layers[last].Output.Size
 
-        let m = model.Force()
-        let last = m.Layers.Length - 1
-        let size = m.Layers[last].Output.Size
+    let board = EmulatedBoard.board "qemu-mps2-an386"
 
-        let board = EmulatedBoard.board "qemu-mps2-an386"
+    let inputs =
+        Lower.randomCalibration 9 2 m.Input
+        |> List.map (Lower.quantizeInput m)
+        |> Array.ofList
 
-        let inputs =
-            Lower.randomCalibration 9 2 m.Input
-            |> List.map (Lower.quantizeInput m)
-            |> Array.ofList
+    for place in [ First; Middle; Last ] do
+        let at = index place size
 
-        for place in [ First; Middle; Last ] do
-            let at = index place size
+        let r =
+            Hil.run (
+                EmulatedBoard.hilOptions
+                    cache.Value
+                    {
+                        board with
+                            Defines =
+                                board.Defines
+                                @ [ "TERN_CORRUPT_LAYER", string last; "TERN_CORRUPT_INDEX", string at ]
+                    }
+                    Dsp
+                    "ternary"
+                    m
+                    inputs
+            )
 
-            let r =
-                Hil.run (
-                    EmulatedBoard.hilOptions
-                        cache
-                        {
-                            board with
-                                Defines =
-                                    board.Defines
-                                    @ [ "TERN_CORRUPT_LAYER", string last; "TERN_CORRUPT_INDEX", string at ]
-                        }
-                        Dsp
-                        "ternary"
-                        m
-                        inputs
-                )
+        let where = $"logit {at} of {size} ({place})"
+        Expect.equal (r.Samples, r.Mismatches) (2, 2) where
 
-            let where = $"logit {at} of {size} ({place})"
-            Assert.That((r.Samples, r.Mismatches), Is.EqualTo((2, 2)), where)
+        match r.FirstDivergence with
+        | Some d ->
+            Expect.equal (d.Sample, d.Layer, d.Element) (0, Some(last, m.Layers[last].Name), at) where
+            Expect.equal d.Device (int (sbyte (byte d.Host ^^^ 0x41uy))) where
+        | None -> failtest $"{where}: no divergence reported"
 
-            match r.FirstDivergence with
-            | Some d ->
-                Assert.That((d.Sample, d.Layer, d.Element), Is.EqualTo((0, Some(last, m.Layers[last].Name), at)), where)
-                Assert.That(d.Device, Is.EqualTo(int (sbyte (byte d.Host ^^^ 0x41uy))), where)
-            | None -> Assert.Fail $"{where}: no divergence reported"
+[<Tests>]
+let tests =
+    testList "HilComparisonTests" [
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "firstDifference finds one changed byte at exactly its place, and nothing in equal outputs"
+            ``firstDifference finds one changed byte at exactly its place, and nothing in equal outputs``
+        testCase
+            "firstDifference: outputs of different lengths differ where the shorter ends"
+            ``firstDifference: outputs of different lengths differ where the shorter ends``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "the layer search names the first layer and element that differ, for any layer and place"
+            ``the layer search names the first layer and element that differ, for any layer and place``
+        testCase
+            "against a fake device, a correct device gives no mismatch"
+            ``against a fake device, a correct device gives no mismatch``
+        testCase
+            "against a fake device, one corrupted element of any layer is reported at that layer and element"
+            ``against a fake device, one corrupted element of any layer is reported at that layer and element``
+        testSequenced
+        <| testList "HilCorruptFirmwareTests" [
+            testCase
+                "firmware corrupting the first, middle or last logit is reported at that layer and element"
+                ``firmware corrupting the first, middle or last logit is reported at that layer and element``
+        ]
+    ]

@@ -1,10 +1,9 @@
 module Tern.Tests.HoldoutTests
 
 open System.Collections.Generic
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 open Tern.Tests.Assertions
@@ -35,8 +34,7 @@ let private meta (pairs: (string * string) list) : IReadOnlyDictionary<string, s
 let private names =
     Gen.elements [ "3"; "S01"; "a,b"; "quote\"d"; "é"; "[x]"; " s " ]
 
-[<Property(MaxTest = 200)>]
-let ``a holdout written to metadata reads back unchanged, other keys kept`` () =
+let private ``a holdout written to metadata reads back unchanged, other keys kept`` () =
     Prop.forAll (Arb.fromGen (Gen.nonEmptyListOf names)) (fun subjects ->
         let h = {
             Data = String.replicate 64 "a"
@@ -49,24 +47,30 @@ let ``a holdout written to metadata reads back unchanged, other keys kept`` () =
         && m["source.file"] = "x.onnx"
         && Holdout.toMeta None m = Map.ofList [ "source.file", "x.onnx" ])
 
-[<Test>]
-let ``malformed or half holdout metadata is an error, none is None`` () =
-    Assert.That(Holdout.ofMeta (meta []), eq (Ok None: Result<Holdout option, string>))
-    Assert.That(err (Holdout.ofMeta (meta [ Holdout.dataKey, "ab" ])), Does.Contain Holdout.subjectsKey)
-    Assert.That(err (Holdout.ofMeta (meta [ Holdout.subjectsKey, "[]" ])), Does.Contain Holdout.dataKey)
+let private ``malformed or half holdout metadata is an error, none is None`` () =
+    Expect.equal (Holdout.ofMeta (meta [])) (Ok None) "no holdout metadata"
 
-    Assert.That(
-        err (Holdout.ofMeta (meta [ Holdout.dataKey, "ab"; Holdout.subjectsKey, "3,7" ])),
-        Does.Contain "not a JSON array"
-    )
+    Expect.stringContains
+        (err (Holdout.ofMeta (meta [ Holdout.dataKey, "ab" ])))
+        Holdout.subjectsKey
+        "data without subjects"
 
-    Assert.That(
-        err (Holdout.ofMeta (meta [ Holdout.dataKey, "ab"; Holdout.subjectsKey, "[\"\"]" ])),
-        Does.Contain "empty name"
-    )
+    Expect.stringContains
+        (err (Holdout.ofMeta (meta [ Holdout.subjectsKey, "[]" ])))
+        Holdout.dataKey
+        "subjects without data"
 
-[<Test>]
-let ``a training's holdout is the fingerprint and the held-out samples' subjects in id order`` () =
+    Expect.stringContains
+        (err (Holdout.ofMeta (meta [ Holdout.dataKey, "ab"; Holdout.subjectsKey, "3,7" ])))
+        "not a JSON array"
+        "subjects not in JSON"
+
+    Expect.stringContains
+        (err (Holdout.ofMeta (meta [ Holdout.dataKey, "ab"; Holdout.subjectsKey, "[\"\"]" ])))
+        "empty name"
+        "an empty subject name"
+
+let private ``a training's holdout is the fingerprint and the held-out samples' subjects in id order`` () =
     let d = data 5 2
 
     let heldOut =
@@ -74,11 +78,10 @@ let ``a training's holdout is the fingerprint and the held-out samples' subjects
         |> Array.filter (fun i -> d.Subjects[i] = 3 || d.Subjects[i] = 1)
 
     let h = Holdout.ofSamples d (Array.rev heldOut)
-    Assert.That(h.Data, eq (Dataset.fingerprint d))
-    Assert.That(h.Subjects, eq [ "S1"; "S3" ])
+    Expect.equal h.Data (Dataset.fingerprint d) "the data's fingerprint"
+    Expect.equal h.Subjects [ "S1"; "S3" ] "held-out subjects in id order"
 
-[<Property(MaxTest = 100)>]
-let ``by default the held-out subjects of the same data, every subject of other data`` () =
+let private ``by default the held-out subjects of the same data, every subject of other data`` () =
     Prop.forAll (Arb.fromGen (Gen.choose (2, 6))) (fun subjects ->
         Prop.forAll
             (Arb.fromGen (Gen.subListOf [ 0 .. subjects - 1 ] |> Gen.filter (fun l -> not l.IsEmpty)))
@@ -108,46 +111,71 @@ let ``by default the held-out subjects of the same data, every subject of other 
                 && unrecorded.Indices = ix
                 && unrecorded.Choice.IsEverySubject))
 
-[<Test>]
-let ``all or named subjects override the holdout; unknown names are refused`` () =
+let private ``all or named subjects override the holdout; unknown names are refused`` () =
     let d = data 4 1
     let h = Holdout.ofSamples d [| 0 |]
     let all = ok (Holdout.select (Some h) AllSubjects d)
-    Assert.That(all.Indices.Length, Is.EqualTo d.Samples.Length)
-    Assert.That(all.Subjects, eq [ "S0"; "S1"; "S2"; "S3" ])
+    Expect.equal all.Indices.Length d.Samples.Length "all subjects: every sample"
+    Expect.equal all.Subjects [ "S0"; "S1"; "S2"; "S3" ] "all subjects"
     let named = ok (Holdout.select (Some h) (GivenSubjects [ "S2"; "S1"; "S2" ]) d)
-    Assert.That(named.Choice, eq ChosenSubjects)
-    Assert.That(named.Indices, eq [| 3; 4; 5; 6; 7; 8 |])
-    Assert.That(named.Subjects, eq [ "S1"; "S2" ])
+    Expect.equal named.Choice ChosenSubjects "named subjects are a choice"
+    Expect.equal named.Indices [| 3; 4; 5; 6; 7; 8 |] "the named subjects' samples"
+    Expect.equal named.Subjects [ "S1"; "S2" ] "the named subjects, once each, in order"
     let e = err (Holdout.select (Some h) (GivenSubjects [ "S1"; "S9" ]) d)
-    Assert.That(e, Does.Contain "'S9'")
-    Assert.That(e, Does.Contain "S0, S1, S2, S3")
-    Assert.That(err (Holdout.select None (GivenSubjects []) d), Does.Contain "no subjects")
+    Expect.stringContains e "'S9'" "the error names the unknown subject"
+    Expect.stringContains e "S0, S1, S2, S3" "the error lists the known subjects"
+    Expect.stringContains (err (Holdout.select None (GivenSubjects []) d)) "no subjects" "an empty subject list"
 
-[<Test>]
-let ``a drawn sample is stratified by class and subject, seeded, and lists the subjects left`` () =
+let private ``a drawn sample is stratified by class and subject, seeded, and lists the subjects left`` () =
     let d = data 4 10
     let all = ok (Holdout.select None AllSubjects d)
     let s = Holdout.sample 24 5 d all
-    Assert.That(s.Indices.Length, Is.EqualTo 24)
+    Expect.equal s.Indices.Length 24 "the asked size"
     // 4 subjects x 3 classes, 2 each.
-    Assert.That(
-        s.Indices
-        |> Array.countBy (fun i -> d.Subjects[i], d.Labels[i])
-        |> Array.map snd,
-        Is.All.EqualTo 2
-    )
+    Expect.all
+        (s.Indices
+         |> Array.countBy (fun i -> d.Subjects[i], d.Labels[i])
+         |> Array.map snd)
+        ((=) 2)
+        "2 samples per subject and class"
 
-    Assert.That(s.Subjects, eq all.Subjects)
-    Assert.That(Holdout.sample 24 5 d all, eq s)
-    Assert.That((Holdout.sample 24 6 d all).Indices, Is.Not.EqualTo<int[]>(s.Indices))
+    Expect.equal s.Subjects all.Subjects "every subject left"
+    Expect.equal (Holdout.sample 24 5 d all) s "the same seed, the same sample"
+    Expect.notEqual (Holdout.sample 24 6 d all).Indices s.Indices "another seed, another sample"
     let one = Holdout.sample 1 5 d all
-    Assert.That(one.Subjects.Length, Is.EqualTo 1)
+    Expect.equal one.Subjects.Length 1 "one sample, one subject"
 
-[<Test>]
-let ``training further narrows the holdout to subjects neither run saw`` () =
+let private ``training further narrows the holdout to subjects neither run saw`` () =
     let h s = { Data = "f"; Subjects = s }
-    Assert.That(Holdout.narrow (Some(h [ "1"; "2" ])) (h [ "2"; "3" ]), eq (Some(h [ "2" ])))
-    Assert.That(Holdout.narrow (Some(h [ "1" ])) (h [ "2" ]), eq None)
-    Assert.That(Holdout.narrow None (h [ "2" ]), eq None)
-    Assert.That(Holdout.narrow (Some { Data = "g"; Subjects = [ "2" ] }) (h [ "2" ]), eq None)
+    Expect.equal (Holdout.narrow (Some(h [ "1"; "2" ])) (h [ "2"; "3" ])) (Some(h [ "2" ])) "the subjects both held out"
+    Expect.equal (Holdout.narrow (Some(h [ "1" ])) (h [ "2" ])) None "no subject in common"
+    Expect.equal (Holdout.narrow None (h [ "2" ])) None "no earlier holdout"
+    Expect.equal (Holdout.narrow (Some { Data = "g"; Subjects = [ "2" ] }) (h [ "2" ])) None "another data set"
+
+[<Tests>]
+let tests =
+    testList "HoldoutTests" [
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "a holdout written to metadata reads back unchanged, other keys kept"
+            ``a holdout written to metadata reads back unchanged, other keys kept``
+        testCase
+            "malformed or half holdout metadata is an error, none is None"
+            ``malformed or half holdout metadata is an error, none is None``
+        testCase
+            "a training's holdout is the fingerprint and the held-out samples' subjects in id order"
+            ``a training's holdout is the fingerprint and the held-out samples' subjects in id order``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "by default the held-out subjects of the same data, every subject of other data"
+            ``by default the held-out subjects of the same data, every subject of other data``
+        testCase
+            "all or named subjects override the holdout; unknown names are refused"
+            ``all or named subjects override the holdout; unknown names are refused``
+        testCase
+            "a drawn sample is stratified by class and subject, seeded, and lists the subjects left"
+            ``a drawn sample is stratified by class and subject, seeded, and lists the subjects left``
+        testCase
+            "training further narrows the holdout to subjects neither run saw"
+            ``training further narrows the holdout to subjects neither run saw``
+    ]

@@ -8,10 +8,9 @@ open System.Text.Json
 open System.Text.Json.Nodes
 open AngleSharp.Html.Parser
 open Giraffe.ViewEngine
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Rig
 open Tern.Tests.Assertions
 
@@ -180,39 +179,6 @@ let private parse (text: string) : JsonNode = JsonNode.Parse text
 let private figureMarks (verb: string) (json: string) =
     HtmlReport.figures verb (parse json) |> List.map (fun f -> f.Id, f.Marks)
 
-[<Test>]
-let ``each verb's report draws the charts its keys call for`` () =
-    for verb, json, expected in Samples.all do
-        Assert.That(figureMarks verb json, eq expected, verb)
-
-    Assert.That(List.sort (Samples.all |> List.map (fun (v, _, _) -> v)), eq (List.sort HtmlReport.verbs))
-
-[<Test>]
-let ``a verb's JSON without those keys gives a page of headline numbers and no chart`` () =
-    let json =
-        parse """{"samples": 3, "layers": [], "confusion": {"classes": ["a"], "matrix": [[1, 2]]}}"""
-
-    Assert.That(HtmlReport.figures "hil" json, Is.Empty)
-    let page = HtmlParser().ParseDocument(HtmlReport.renderWith stamp "hil" json)
-    Assert.That(page.QuerySelectorAll("figure.chart").Length, eq 0)
-    Assert.That(page.QuerySelector("#charts").TextContent, Does.Contain "no per-layer cost")
-
-[<Test>]
-let ``the per-layer caption gives each layer's instructions per MAC, skipping a layer without MACs`` () =
-    // The profile reports no ratio for a flatten (0 MACs): the others' ratios must still be shown.
-    let json =
-        parse
-            """{"work_unit": "instructions", "layers": [
-  {"index": 0, "name": "conv2d_0", "kind": "conv", "macs": 100, "instructions": 150, "instructions_per_mac": 1.5, "flash_bytes": 10},
-  {"index": 1, "name": "flatten_1", "kind": "flatten", "macs": 0, "instructions": 7, "instructions_per_mac": null, "flash_bytes": 0},
-  {"index": 2, "name": "dense_2", "kind": "dense", "macs": 20, "instructions": 25, "instructions_per_mac": 1.25, "flash_bytes": 40}]}"""
-
-    let work = HtmlReport.figures "hil" json |> List.find (fun f -> f.Id = "layer-work")
-
-    Assert.That(work.Caption, Does.Contain "conv2d_0 1.5")
-    Assert.That(work.Caption, Does.Contain "dense_2 1.25")
-    Assert.That(work.Caption, Does.Not.Contain "flatten_1")
-
 /// The attributes through which a page can make the browser fetch something.
 let private fetchingAttributes = [
     "src"
@@ -224,85 +190,6 @@ let private fetchingAttributes = [
     "action"
     "background"
 ]
-
-[<Test>]
-let ``every report is self-contained: plotly.js inline once, no script or style from elsewhere, nothing to fetch`` () =
-    for verb, json, expected in Samples.all do
-        let html = HtmlReport.renderWith stamp verb (parse json)
-        let doc = HtmlParser().ParseDocument html
-        let scripts = doc.QuerySelectorAll "script" |> Seq.toList
-
-        Assert.That(scripts |> List.filter (fun s -> s.HasAttribute "src"), Is.Empty, verb)
-        Assert.That(scripts.Length, eq (1 + expected.Length), verb)
-
-        Assert.That(
-            scripts
-            |> List.filter (fun s -> s.TextContent.Contains "plotly.js v")
-            |> List.length,
-            eq 1,
-            verb
-        )
-
-        for tag in [ "link"; "iframe"; "object"; "embed"; "base" ] do
-            Assert.That(doc.QuerySelectorAll(tag).Length, eq 0, $"{verb}: <{tag}>")
-
-        for e in doc.All do
-            for a in e.Attributes do
-                if List.contains a.Name fetchingAttributes then
-                    Assert.That(
-                        a.Value = "" || a.Value.StartsWith "#" || a.Value.StartsWith "data:",
-                        $"{verb}: <{e.LocalName} {a.Name}=\"{a.Value}\">"
-                    )
-
-        for s in doc.QuerySelectorAll "style" do
-            Assert.That(s.TextContent, Does.Not.Contain("url(").And.Not.Contain("@import"), verb)
-
-        let csp = doc.QuerySelector "meta[http-equiv='Content-Security-Policy']"
-        Assert.That(csp, Is.Not.Null, $"{verb}: no Content-Security-Policy")
-        Assert.That(csp.GetAttribute "content", Does.StartWith "default-src 'none'", verb)
-        Assert.That(html.IndexOf "<meta charset=\"utf-8\">", Is.InRange(0, 1024), verb)
-
-[<Test>]
-let ``the page shows the provenance and every scalar of the JSON as a headline row`` () =
-    let json = parse Samples.hil
-    let doc = HtmlParser().ParseDocument(HtmlReport.renderWith stamp "hil" json)
-
-    let provenance =
-        Seq.zip (doc.QuerySelectorAll "#provenance dt") (doc.QuerySelectorAll "#provenance dd")
-        |> Seq.map (fun (k, v) -> k.TextContent, v.TextContent)
-        |> Map.ofSeq
-
-    Assert.That(provenance["model"], eq "3f9a0c1b2d4e5f60718293a4b5c6d7e8f9001122334455667788990011223344")
-    Assert.That(provenance["float parent"], eq "0badc0de")
-    Assert.That(provenance["board"], eq "qemu-mps2-an386")
-    Assert.That(provenance["tern"], eq "9.9.9")
-    Assert.That(provenance["time"], eq "2026-12-06 12:00:00 UTC")
-    Assert.That(provenance["command"], eq stamp.Command)
-    Assert.That(provenance["data source and licence"], Does.Contain "not recorded")
-
-    let study =
-        HtmlParser().ParseDocument(HtmlReport.renderWith stamp "study gamma" (parse Samples.gamma))
-
-    Assert.That(
-        study.QuerySelectorAll "#provenance dd" |> Seq.map (fun d -> d.TextContent),
-        Has.Some.Contains "Licence: CC BY 4.0"
-    )
-
-    let rows =
-        doc.QuerySelectorAll "#headline tbody tr"
-        |> Seq.map (fun r -> r.Children[0].TextContent, r.Children[1].TextContent)
-        |> Map.ofSeq
-
-    Assert.That(rows["instructions_per_inference.median"], eq "243,840")
-    Assert.That(rows["accuracy"], eq "0.8333")
-    Assert.That(rows["float_vs_integer.cosine"], eq "0.99")
-    Assert.That(rows["subjects"], eq "16, 17")
-    Assert.That(rows.ContainsKey "layers", Is.False, "a table is drawn, not listed")
-    Assert.That(doc.QuerySelectorAll("#layers tbody tr").Length, eq 5)
-    Assert.That(doc.QuerySelectorAll("#per-class tbody tr").Length, eq 3)
-    // A class name is text, never markup.
-    Assert.That(doc.QuerySelectorAll("#per-class b").Length, eq 0)
-    Assert.That(doc.QuerySelector("#per-class tbody tr:last-child td").TextContent, eq "sit <b>&amp;</b> </script>")
 
 /// A JSON object of scalars: distinct keys, numbers, strings and booleans.
 let private scalarObjects: Arbitrary<(string * JsonNode) list> =
@@ -326,16 +213,6 @@ let private scalarObjects: Arbitrary<(string * JsonNode) list> =
 
     Gen.zip key value |> Gen.listOf |> Gen.map (List.distinctBy fst) |> Arb.fromGen
 
-[<Property(MaxTest = 50)>]
-let ``every scalar key of the JSON is a headline row, in the JSON's order`` () =
-    Prop.forAll scalarObjects (fun pairs ->
-        let o = JsonObject()
-
-        for k, v in pairs do
-            o[k] <- v
-
-        ReportJson.headline o |> List.map fst = List.map fst pairs)
-
 /// Layers as the profile reports them: index, name, instructions, flash bytes (some without).
 let private layerLists: Arbitrary<(string * int64 * int option) list> =
     let layer =
@@ -351,123 +228,6 @@ let private layerLists: Arbitrary<(string * int64 * int option) list> =
 
     Gen.listOf layer |> Gen.map (List.truncate 40) |> Arb.fromGen
 
-[<Property(MaxTest = 40)>]
-let ``one bar per layer with its instructions, and flash bars only when every layer carries flash bytes`` () =
-    Prop.forAll layerLists (fun layers ->
-        let json =
-            Json.obj [
-                "layers",
-                Json.arr [
-                    for i, (name, work, flash) in List.indexed layers ->
-                        Json.obj (
-                            [ "index", Json.int i; "name", Json.str name; "instructions", Json.int64 work ]
-                            @ (flash |> Option.map (fun f -> "flash_bytes", Json.int f) |> Option.toList)
-                        )
-                ]
-            ]
-
-        let figs = HtmlReport.figures "hil" json
-
-        let ys (id: string) =
-            figs
-            |> List.tryFind (fun f -> f.Id = id)
-            |> Option.map (fun f ->
-                let data = JsonDocument.Parse(ReportCharts.dataJson f).RootElement
-                [ for y in data[0].GetProperty("y").EnumerateArray() -> y.GetDouble() ], f.Marks)
-
-        let expectWork =
-            if layers.IsEmpty then
-                None
-            else
-                Some(layers |> List.map (fun (_, w, _) -> float w), layers.Length)
-
-        let expectFlash =
-            if layers.IsEmpty || layers |> List.exists (fun (_, _, f) -> f.IsNone) then
-                None
-            else
-                Some(layers |> List.map (fun (_, _, f) -> float f.Value), layers.Length)
-
-        ys "layer-work" = expectWork && ys "layer-flash" = expectFlash)
-
-[<Property(MaxTest = 40)>]
-let ``the confusion heat map has one cell per count, and a matrix that is not square over its classes draws none`` () =
-    let gen =
-        gen {
-            let! n = Gen.choose (1, 8)
-            let! counts = Gen.choose (0, 500) |> Gen.listOfLength n |> Gen.listOfLength n
-            let! drop = Gen.elements [ false; false; true ]
-            return n, counts, drop
-        }
-
-    Prop.forAll (Arb.fromGen gen) (fun (n, counts, drop) ->
-        let rows = if drop then List.take (n - 1) counts else counts
-
-        let json =
-            Json.obj [
-                "confusion",
-                Json.obj [
-                    "classes", Json.arr [ for i in 1..n -> Json.str $"class {i}" ]
-                    "matrix", Json.arr [ for r in rows -> Json.arr (r |> List.map Json.int) ]
-                ]
-            ]
-
-        match HtmlReport.figures "run" json, drop with
-        | [ f ], false ->
-            let z = JsonDocument.Parse(ReportCharts.dataJson f).RootElement[0].GetProperty "z"
-
-            f.Kind = Heatmap
-            && f.Marks = n * n
-            && [
-                for r in z.EnumerateArray() -> [ for c in r.EnumerateArray() -> c.GetDouble() ]
-            ]
-                =
-                (counts |> List.map (List.map float))
-        | [], true -> true
-        | _ -> false)
-
-[<Property(MaxTest = 30)>]
-let ``no name from the JSON can end a chart's script or add an element`` (names: NonNull<string> list) =
-    let names =
-        names
-        |> List.map (fun n -> n.Get)
-        |> List.filter (fun n -> n <> "")
-        |> List.distinct
-        |> List.truncate 12
-
-    let names = "</script><script>alert(1)</script>" :: "<!--" :: names
-    let labels = names |> List.mapi (fun i n -> $"{i} {n}")
-
-    let fig =
-        ReportCharts.bars "x" "title </script>" "caption <b>" "x" "y" labels [ "s", names |> List.map (fun _ -> 1.0) ]
-
-    let html = RenderView.AsString.htmlNode (ReportCharts.node fig)
-    let doc = HtmlParser().ParseDocument html
-    let data = JsonDocument.Parse(ReportCharts.dataJson fig).RootElement
-
-    doc.QuerySelectorAll("script").Length = 1
-    && doc.QuerySelectorAll("b").Length = 0
-    && doc.QuerySelector("figcaption").TextContent = "caption <b>"
-    && [ for x in data[0].GetProperty("x").EnumerateArray() -> x.GetString() ] = labels
-
-[<Test>]
-let ``--html refuses a folder or a path under a file, and writes the file whole`` () =
-    let dir = Directory.CreateTempSubdirectory "tern-html-"
-
-    try
-        let check = Tern.Cli.OutputPaths.checkPath "--html" false
-        Assert.That(err (check dir.FullName), Does.Contain "is a folder")
-        let file = Path.Combine(dir.FullName, "f")
-        File.WriteAllText(file, "")
-        Assert.That(err (check (Path.Combine(file, "r.html"))), Does.Contain "is a file")
-        ok (check (Path.Combine(dir.FullName, "r.html")))
-        let target = Path.Combine(dir.FullName, "sub", "r.html")
-        HtmlReport.write target "run" (parse Samples.run)
-        HtmlReport.write target "run" (parse Samples.run)
-        Assert.That(Directory.GetFiles(Path.GetDirectoryName target), eq [| target |])
-        Assert.That(File.ReadAllText target, Does.EndWith "</html>")
-    finally
-        dir.Delete true
-
 /// The marks of a figure as rendered: bars, heat-map cell labels or scatter markers inside its container.
 let private renderedMarks (doc: AngleSharp.Dom.IDocument) (id: string) (kind: FigureKind) : int =
     let selector =
@@ -478,60 +238,327 @@ let private renderedMarks (doc: AngleSharp.Dom.IDocument) (id: string) (kind: Fi
 
     doc.QuerySelectorAll($"#chart-{id} {selector}").Length
 
-[<Test>]
-let ``in Chromium every verb's charts render with their bars, cells and points, and the page logs nothing`` () =
-    Browser.require () |> ignore
-    let dir = Directory.CreateTempSubdirectory "tern-html-browser-"
+[<Tests>]
+let tests =
+    testList "HtmlReportTests" [
+        testCase "each verb's report draws the charts its keys call for"
+        <| fun () ->
+            for verb, json, expected in Samples.all do
+                Expect.equal (figureMarks verb json) expected verb
 
-    try
-        let loaded =
-            Samples.all
-            |> List.toArray
-            |> Array.Parallel.map (fun (verb, json, _) ->
-                let file = Path.Combine(dir.FullName, verb.Replace(' ', '-') + ".html")
-                File.WriteAllText(file, HtmlReport.renderWith stamp verb (parse json))
-                verb, json, Browser.load file)
+            Expect.equal
+                (List.sort (Samples.all |> List.map (fun (v, _, _) -> v)))
+                (List.sort HtmlReport.verbs)
+                "every verb has a sample"
 
-        for verb, json, page in loaded do
-            Assert.That(page.Console, Is.Empty, verb)
+        testCase "a verb's JSON without those keys gives a page of headline numbers and no chart"
+        <| fun () ->
+            let json =
+                parse """{"samples": 3, "layers": [], "confusion": {"classes": ["a"], "matrix": [[1, 2]]}}"""
 
-            for f in HtmlReport.figures verb (parse json) do
-                let container = page.Dom.QuerySelector $"#chart-{f.Id}"
-                Assert.That(container, Is.Not.Null, $"{verb}: {f.Id}")
-                Assert.That(container.QuerySelectorAll("svg.main-svg").Length, Is.GreaterThan 0, $"{verb}: {f.Id}")
-                Assert.That(renderedMarks page.Dom f.Id f.Kind, eq f.Marks, $"{verb}: {f.Id}")
-                Assert.That(container.QuerySelector(".gtitle").TextContent, eq f.Title, $"{verb}: {f.Id}")
+            Expect.isEmpty (HtmlReport.figures "hil" json) "no figure"
+            let page = HtmlParser().ParseDocument(HtmlReport.renderWith stamp "hil" json)
+            Expect.equal (page.QuerySelectorAll("figure.chart").Length) 0 "no chart on the page"
 
-        // The heat map's cells carry the counts, row by row.
-        let _, _, hil = loaded |> Array.find (fun (v, _, _) -> v = "hil")
+            Expect.stringContains
+                (page.QuerySelector("#charts").TextContent)
+                "no per-layer cost"
+                "the charts' section says why it is empty"
 
-        Assert.That(
-            hil.Dom.QuerySelectorAll "#chart-confusion .heatmap-label"
-            |> Seq.map (fun t -> t.TextContent)
-            |> Seq.toList,
-            eq [ "85"; "10"; "5"; "4"; "90"; "6"; "21"; "4"; "75" ]
-        )
-    finally
-        dir.Delete true
+        testCase "the per-layer caption gives each layer's instructions per MAC, skipping a layer without MACs"
+        <| fun () ->
+            // The profile reports no ratio for a flatten (0 MACs): the others' ratios must still be shown.
+            let json =
+                parse
+                    """{"work_unit": "instructions", "layers": [
+  {"index": 0, "name": "conv2d_0", "kind": "conv", "macs": 100, "instructions": 150, "instructions_per_mac": 1.5, "flash_bytes": 10},
+  {"index": 1, "name": "flatten_1", "kind": "flatten", "macs": 0, "instructions": 7, "instructions_per_mac": null, "flash_bytes": 0},
+  {"index": 2, "name": "dense_2", "kind": "dense", "macs": 20, "instructions": 25, "instructions_per_mac": 1.25, "flash_bytes": 40}]}"""
 
-[<Test>]
-let ``in Chromium a report that tried to fetch a script or logged an error would be caught`` () =
-    Browser.require () |> ignore
-    let dir = Directory.CreateTempSubdirectory "tern-html-browser-"
+            let work = HtmlReport.figures "hil" json |> List.find (fun f -> f.Id = "layer-work")
 
-    try
-        let html = HtmlReport.renderWith stamp "run" (parse Samples.run)
+            Expect.stringContains work.Caption "conv2d_0 1.5" "the caption gives the conv's ratio"
+            Expect.stringContains work.Caption "dense_2 1.25" "the caption gives the dense layer's ratio"
+            Expect.isFalse (work.Caption.Contains "flatten_1") "the caption skips the flatten (no MACs)"
 
-        let planted =
-            html.Replace(
-                "</title>",
-                "</title><script src=\"https://cdn.example.invalid/plotly.js\"></script><script>console.error('planted')</script>"
-            )
+        testCase
+            "every report is self-contained: plotly.js inline once, no script or style from elsewhere, nothing to fetch"
+        <| fun () ->
+            for verb, json, expected in Samples.all do
+                let html = HtmlReport.renderWith stamp verb (parse json)
+                let doc = HtmlParser().ParseDocument html
+                let scripts = doc.QuerySelectorAll "script" |> Seq.toList
 
-        let file = Path.Combine(dir.FullName, "planted.html")
-        File.WriteAllText(file, planted)
-        let page = Browser.load file
-        Assert.That(page.Console, Has.Some.Contains "planted")
-        Assert.That(page.Console, Has.Some.Contains "cdn.example.invalid")
-    finally
-        dir.Delete true
+                Expect.isEmpty (scripts |> List.filter (fun s -> s.HasAttribute "src")) verb
+                Expect.equal scripts.Length (1 + expected.Length) verb
+
+                Expect.equal
+                    (scripts
+                     |> List.filter (fun s -> s.TextContent.Contains "plotly.js v")
+                     |> List.length)
+                    1
+                    verb
+
+                for tag in [ "link"; "iframe"; "object"; "embed"; "base" ] do
+                    Expect.equal (doc.QuerySelectorAll(tag).Length) 0 $"{verb}: <{tag}>"
+
+                for e in doc.All do
+                    for a in e.Attributes do
+                        if List.contains a.Name fetchingAttributes then
+                            Expect.isTrue
+                                (a.Value = "" || a.Value.StartsWith "#" || a.Value.StartsWith "data:")
+                                $"{verb}: <{e.LocalName} {a.Name}=\"{a.Value}\">"
+
+                for s in doc.QuerySelectorAll "style" do
+                    Expect.isFalse (s.TextContent.Contains "url(") $"{verb}: a style fetches url("
+                    Expect.isFalse (s.TextContent.Contains "@import") $"{verb}: a style has @import"
+
+                let csp = doc.QuerySelector "meta[http-equiv='Content-Security-Policy']"
+                Expect.isNotNull csp $"{verb}: no Content-Security-Policy"
+                Expect.stringStarts (csp.GetAttribute "content") "default-src 'none'" verb
+                let charset = html.IndexOf "<meta charset=\"utf-8\">"
+                Expect.isTrue (charset >= 0 && charset <= 1024) $"{verb}: charset at {charset}, not in 0..1024"
+
+        testCase "the page shows the provenance and every scalar of the JSON as a headline row"
+        <| fun () ->
+            let json = parse Samples.hil
+            let doc = HtmlParser().ParseDocument(HtmlReport.renderWith stamp "hil" json)
+
+            let provenance =
+                Seq.zip (doc.QuerySelectorAll "#provenance dt") (doc.QuerySelectorAll "#provenance dd")
+                |> Seq.map (fun (k, v) -> k.TextContent, v.TextContent)
+                |> Map.ofSeq
+
+            Expect.equal
+                provenance["model"]
+                "3f9a0c1b2d4e5f60718293a4b5c6d7e8f9001122334455667788990011223344"
+                "provenance: model"
+
+            Expect.equal provenance["float parent"] "0badc0de" "provenance: float parent"
+            Expect.equal provenance["board"] "qemu-mps2-an386" "provenance: board"
+            Expect.equal provenance["tern"] "9.9.9" "provenance: tern"
+            Expect.equal provenance["time"] "2026-12-06 12:00:00 UTC" "provenance: time"
+            Expect.equal provenance["command"] stamp.Command "provenance: command"
+            Expect.stringContains provenance["data source and licence"] "not recorded" "provenance: data source"
+
+            let study =
+                HtmlParser().ParseDocument(HtmlReport.renderWith stamp "study gamma" (parse Samples.gamma))
+
+            Expect.isTrue
+                (study.QuerySelectorAll "#provenance dd"
+                 |> Seq.exists (fun d -> d.TextContent.Contains "Licence: CC BY 4.0"))
+                "a provenance row gives the study's licence"
+
+            let rows =
+                doc.QuerySelectorAll "#headline tbody tr"
+                |> Seq.map (fun r -> r.Children[0].TextContent, r.Children[1].TextContent)
+                |> Map.ofSeq
+
+            Expect.equal rows["instructions_per_inference.median"] "243,840" "headline: median instructions"
+            Expect.equal rows["accuracy"] "0.8333" "headline: accuracy"
+            Expect.equal rows["float_vs_integer.cosine"] "0.99" "headline: cosine"
+            Expect.equal rows["subjects"] "16, 17" "headline: subjects"
+            Expect.isFalse (rows.ContainsKey "layers") "a table is drawn, not listed"
+            Expect.equal (doc.QuerySelectorAll("#layers tbody tr").Length) 5 "one row per layer"
+            Expect.equal (doc.QuerySelectorAll("#per-class tbody tr").Length) 3 "one row per class"
+            // A class name is text, never markup.
+            Expect.equal (doc.QuerySelectorAll("#per-class b").Length) 0 "no markup from a class name"
+
+            Expect.equal
+                (doc.QuerySelector("#per-class tbody tr:last-child td").TextContent)
+                "sit <b>&amp;</b> </script>"
+                "the class name as text"
+
+        testPropertyWithConfig
+            (Properties.tests 50)
+            "every scalar key of the JSON is a headline row, in the JSON's order"
+        <| fun () ->
+            Prop.forAll scalarObjects (fun pairs ->
+                let o = JsonObject()
+
+                for k, v in pairs do
+                    o[k] <- v
+
+                ReportJson.headline o |> List.map fst = List.map fst pairs)
+
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "one bar per layer with its instructions, and flash bars only when every layer carries flash bytes"
+        <| fun () ->
+            Prop.forAll layerLists (fun layers ->
+                let json =
+                    Json.obj [
+                        "layers",
+                        Json.arr [
+                            for i, (name, work, flash) in List.indexed layers ->
+                                Json.obj (
+                                    [ "index", Json.int i; "name", Json.str name; "instructions", Json.int64 work ]
+                                    @ (flash |> Option.map (fun f -> "flash_bytes", Json.int f) |> Option.toList)
+                                )
+                        ]
+                    ]
+
+                let figs = HtmlReport.figures "hil" json
+
+                let ys (id: string) =
+                    figs
+                    |> List.tryFind (fun f -> f.Id = id)
+                    |> Option.map (fun f ->
+                        let data = JsonDocument.Parse(ReportCharts.dataJson f).RootElement
+                        [ for y in data[0].GetProperty("y").EnumerateArray() -> y.GetDouble() ], f.Marks)
+
+                let expectWork =
+                    if layers.IsEmpty then
+                        None
+                    else
+                        Some(layers |> List.map (fun (_, w, _) -> float w), layers.Length)
+
+                let expectFlash =
+                    if layers.IsEmpty || layers |> List.exists (fun (_, _, f) -> f.IsNone) then
+                        None
+                    else
+                        Some(layers |> List.map (fun (_, _, f) -> float f.Value), layers.Length)
+
+                ys "layer-work" = expectWork && ys "layer-flash" = expectFlash)
+
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "the confusion heat map has one cell per count, and a matrix that is not square over its classes draws none"
+        <| fun () ->
+            let gen =
+                gen {
+                    let! n = Gen.choose (1, 8)
+                    let! counts = Gen.choose (0, 500) |> Gen.listOfLength n |> Gen.listOfLength n
+                    let! drop = Gen.elements [ false; false; true ]
+                    return n, counts, drop
+                }
+
+            Prop.forAll (Arb.fromGen gen) (fun (n, counts, drop) ->
+                let rows = if drop then List.take (n - 1) counts else counts
+
+                let json =
+                    Json.obj [
+                        "confusion",
+                        Json.obj [
+                            "classes", Json.arr [ for i in 1..n -> Json.str $"class {i}" ]
+                            "matrix", Json.arr [ for r in rows -> Json.arr (r |> List.map Json.int) ]
+                        ]
+                    ]
+
+                match HtmlReport.figures "run" json, drop with
+                | [ f ], false ->
+                    let z = JsonDocument.Parse(ReportCharts.dataJson f).RootElement[0].GetProperty "z"
+
+                    f.Kind = Heatmap
+                    && f.Marks = n * n
+                    && [
+                        for r in z.EnumerateArray() -> [ for c in r.EnumerateArray() -> c.GetDouble() ]
+                    ]
+                        =
+                        (counts |> List.map (List.map float))
+                | [], true -> true
+                | _ -> false)
+
+        testPropertyWithConfig (Properties.tests 30) "no name from the JSON can end a chart's script or add an element"
+        <| fun (names: NonNull<string> list) ->
+            let names =
+                names
+                |> List.map (fun n -> n.Get)
+                |> List.filter (fun n -> n <> "")
+                |> List.distinct
+                |> List.truncate 12
+
+            let names = "</script><script>alert(1)</script>" :: "<!--" :: names
+            let labels = names |> List.mapi (fun i n -> $"{i} {n}")
+
+            let fig =
+                ReportCharts.bars "x" "title </script>" "caption <b>" "x" "y" labels [
+                    "s", names |> List.map (fun _ -> 1.0)
+                ]
+
+            let html = RenderView.AsString.htmlNode (ReportCharts.node fig)
+            let doc = HtmlParser().ParseDocument html
+            let data = JsonDocument.Parse(ReportCharts.dataJson fig).RootElement
+
+            doc.QuerySelectorAll("script").Length = 1
+            && doc.QuerySelectorAll("b").Length = 0
+            && doc.QuerySelector("figcaption").TextContent = "caption <b>"
+            && [ for x in data[0].GetProperty("x").EnumerateArray() -> x.GetString() ] = labels
+
+        testCase "--html refuses a folder or a path under a file, and writes the file whole"
+        <| fun () ->
+            let dir = Scratch.folder "tern-html"
+            let check = Tern.Cli.OutputPaths.checkPath "--html" false
+            Expect.stringContains (err (check dir)) "is a folder" "a folder is refused"
+            let file = Path.Combine(dir, "f")
+            File.WriteAllText(file, "")
+
+            Expect.stringContains
+                (err (check (Path.Combine(file, "r.html"))))
+                "is a file"
+                "a path under a file is refused"
+
+            ok (check (Path.Combine(dir, "r.html")))
+            let target = Path.Combine(dir, "sub", "r.html")
+            HtmlReport.write target "run" (parse Samples.run)
+            HtmlReport.write target "run" (parse Samples.run)
+            Expect.equal (Directory.GetFiles(Path.GetDirectoryName target)) [| target |] "only the report, no temporary"
+            Expect.stringEnds (File.ReadAllText target) "</html>" "the report is written whole"
+
+        testCase "in Chromium every verb's charts render with their bars, cells and points, and the page logs nothing"
+        <| fun () ->
+            Browser.require () |> ignore
+            let dir = Scratch.folder "tern-html-browser"
+
+            let loaded =
+                Samples.all
+                |> List.toArray
+                |> Array.Parallel.map (fun (verb, json, _) ->
+                    let file = Path.Combine(dir, verb.Replace(' ', '-') + ".html")
+                    File.WriteAllText(file, HtmlReport.renderWith stamp verb (parse json))
+                    verb, json, Browser.load file)
+
+            for verb, json, page in loaded do
+                Expect.isEmpty page.Console verb
+
+                for f in HtmlReport.figures verb (parse json) do
+                    let container = page.Dom.QuerySelector $"#chart-{f.Id}"
+                    Expect.isNotNull container $"{verb}: {f.Id}"
+                    Expect.isGreaterThan (container.QuerySelectorAll("svg.main-svg").Length) 0 $"{verb}: {f.Id}"
+                    Expect.equal (renderedMarks page.Dom f.Id f.Kind) f.Marks $"{verb}: {f.Id}"
+                    Expect.equal (container.QuerySelector(".gtitle").TextContent) f.Title $"{verb}: {f.Id}"
+
+            // The heat map's cells carry the counts, row by row.
+            let _, _, hil = loaded |> Array.find (fun (v, _, _) -> v = "hil")
+
+            Expect.equal
+                (hil.Dom.QuerySelectorAll "#chart-confusion .heatmap-label"
+                 |> Seq.map (fun t -> t.TextContent)
+                 |> Seq.toList)
+                [ "85"; "10"; "5"; "4"; "90"; "6"; "21"; "4"; "75" ]
+                "the heat map's cell labels, row by row"
+
+        testCase "in Chromium a report that tried to fetch a script or logged an error would be caught"
+        <| fun () ->
+            Browser.require () |> ignore
+            let dir = Scratch.folder "tern-html-browser"
+            let html = HtmlReport.renderWith stamp "run" (parse Samples.run)
+
+            let planted =
+                html.Replace(
+                    "</title>",
+                    "</title><script src=\"https://cdn.example.invalid/plotly.js\"></script><script>console.error('planted')</script>"
+                )
+
+            let file = Path.Combine(dir, "planted.html")
+            File.WriteAllText(file, planted)
+            let page = Browser.load file
+
+            Expect.isTrue
+                (page.Console |> List.exists (fun l -> l.Contains "planted"))
+                "the console has the planted error"
+
+            Expect.isTrue
+                (page.Console |> List.exists (fun l -> l.Contains "cdn.example.invalid"))
+                "the console has the blocked fetch"
+    ]

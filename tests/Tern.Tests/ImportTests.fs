@@ -4,10 +4,9 @@ open System
 open System.Diagnostics
 open System.Globalization
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 open Tern.Tests.Assertions
@@ -17,21 +16,8 @@ module private Helpers =
     let inv (v: float) =
         v.ToString("R", CultureInfo.InvariantCulture)
 
-    /// A fresh temporary folder; the caller deletes it.
-    let tempDir () =
-        let d =
-            Path.Combine(Path.GetTempPath(), "tern-import-" + Guid.NewGuid().ToString("N"))
-
-        Directory.CreateDirectory d |> ignore
-        d
-
-    let withDir (f: string -> 'a) : 'a =
-        let d = tempDir ()
-
-        try
-            f d
-        finally
-            Directory.Delete(d, true)
+    /// f in a fresh scratch folder (the test program removes them all after the run).
+    let withDir (f: string -> 'a) : 'a = f (Scratch.folder "import")
 
     /// Writes a CSV file (header + rows) and returns its path.
     let writeCsv (dir: string) (name: string) (header: string) (rows: string list) : string =
@@ -80,12 +66,11 @@ module private Helpers =
                 let p = Path.Combine(d.FullName, "shared", "data", "sp-sw-har")
                 if Directory.Exists p then Some p else up d.Parent
 
-        up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
+        up (DirectoryInfo AppContext.BaseDirectory)
 
 // ------------------------------------------------------------------ resampling
 
-[<Property(MaxTest = 60)>]
-let ``resampling a linear signal on irregular timestamps gives the line at every 10 ms instant`` () =
+let private ``resampling a linear signal on irregular timestamps gives the line at every 10 ms instant`` () =
     Prop.forAll irregularTimes (fun ts ->
         withDir (fun dir ->
             let f (t: int) = 0.25 * float t - 3.0
@@ -105,8 +90,7 @@ let ``resampling a linear signal on irregular timestamps gives the line at every
             |> Prop.classify repeated "repeated timestamps"
             |> Prop.classify (expectedCount >= 10) ">= 10 instants"))
 
-[<Test>]
-let ``rows sharing a timestamp are averaged; labels come from the nearest row, ties to the earlier`` () =
+let private ``rows sharing a timestamp are averaged; labels come from the nearest row, ties to the earlier`` () =
     withDir (fun dir ->
         let rows = [ "0,1,A,1"; "0,3,A,1"; "14,10,B,1"; "20,10,B,1"; "40,30,C,1" ]
         let file = writeCsv dir "d.csv" "timestamp,x,label,subject" rows
@@ -114,12 +98,11 @@ let ``rows sharing a timestamp are averaged; labels come from the nearest row, t
         // Instants 0, 10, 20, 30, 40. Point 0 is the mean 2; at 10: 2 + (10/14) * 8; nearest to 10 is 14 (B).
         let expected = [| 2.0; 2.0 + 80.0 / 14.0; 10.0; 20.0; 30.0 |]
         let got = raw.Samples |> Array.map (fun s -> float s[0])
-        Assert.That(Array.forall2 (fun a b -> abs (a - b) < 1e-5) got expected, $"got %A{got}")
+        Expect.isTrue (Array.forall2 (fun a b -> abs (a - b) < 1e-5) got expected) $"got %A{got}"
         // Classes sorted: A, B, C. At 30 the points 20 (B) and 40 (C) tie: the earlier wins.
-        Assert.That(raw.Labels, eq ([| 0; 1; 1; 1; 2 |])))
+        Expect.equal raw.Labels [| 0; 1; 1; 1; 2 |] "labels at instants 0..40")
 
-[<Test>]
-let ``a gap longer than the threshold splits a recording so no window spans it`` () =
+let private ``a gap longer than the threshold splits a recording so no window spans it`` () =
     withDir (fun dir ->
         let rows =
             [ for t in 0..10..90 -> $"{t},1,A,1" ]
@@ -129,29 +112,31 @@ let ``a gap longer than the threshold splits a recording so no window spans it``
         let o = { perSample with Window = 4; Hop = 2 }
         let raw, _ = Import.csv [ file ] [ "x" ] "label" "subject" 100.0 o |> ok
         // Each 10-sample piece gives starts 0, 2, 4, 6: 4 windows each; joined (70 samples) it gives 34.
-        Assert.That(raw.Samples.Length, eq 8)
+        Expect.equal raw.Samples.Length 8 "windows with the gap splitting"
 
         let joined, _ =
             Import.csv [ file ] [ "x" ] "label" "subject" 100.0 { o with MaxGapMs = 1000.0 }
             |> ok
 
-        Assert.That(joined.Samples.Length, eq 34))
+        Expect.equal joined.Samples.Length 34 "windows with the recording joined")
 
 // ------------------------------------------------------------------ windowing
 
-[<Test>]
-let ``a window straddling a label change is dropped`` () =
+let private ``a window straddling a label change is dropped`` () =
     withDir (fun dir ->
         let rows = [ for i in 0..19 -> $"{i * 10},{i},{(if i < 10 then 'A' else 'B')},7" ]
         let file = writeCsv dir "w.csv" "timestamp,x,label,subject" rows
         let o = { perSample with Window = 4; Hop = 2 }
         let raw, _ = Import.csv [ file ] [ "x" ] "label" "subject" 100.0 o |> ok
         // Starts 0..16 step 2; the one at 8 covers rows 8..11 (A, A, B, B).
-        Assert.That(raw.Labels, eq ([| 0; 0; 0; 0; 1; 1; 1; 1 |]))
-        Assert.That(raw.Samples |> Array.map (fun s -> int s[0]), eq ([| 0; 2; 4; 6; 10; 12; 14; 16 |])))
+        Expect.equal raw.Labels [| 0; 0; 0; 0; 1; 1; 1; 1 |] "labels of the kept windows"
 
-[<Property(MaxTest = 60)>]
-let ``windows are exactly the label-pure stretches a naive scan finds`` () =
+        Expect.equal
+            (raw.Samples |> Array.map (fun s -> int s[0]))
+            [| 0; 2; 4; 6; 10; 12; 14; 16 |]
+            "starts of the kept windows")
+
+let private ``windows are exactly the label-pure stretches a naive scan finds`` () =
     Prop.forAll labelRuns (fun runs ->
         withDir (fun dir ->
             let labels = runs |> List.collect (fun (l, n) -> List.replicate n l) |> Array.ofList
@@ -188,8 +173,7 @@ let ``windows are exactly the label-pure stretches a naive scan finds`` () =
 
 // ------------------------------------------------------------------ subjects, shapes, determinism
 
-[<Test>]
-let ``subject ids come from the subject column, and a subject change splits the recording`` () =
+let private ``subject ids come from the subject column, and a subject change splits the recording`` () =
     withDir (fun dir ->
         let f1 =
             writeCsv dir "a.csv" "timestamp,x,label,subject" [
@@ -202,11 +186,10 @@ let ``subject ids come from the subject column, and a subject change splits the 
         let o = { perSample with Window = 4; Hop = 1 }
         let raw, spec = Import.csv [ f1; f2 ] [ "x" ] "label" "subject" 100.0 o |> ok
         // A window across the 3 -> 5 change would be label-pure; the split keeps it out.
-        Assert.That(raw.Subjects, eq ([| 3; 5; 9 |]))
-        Assert.That(spec.Subjects, eq raw.Subjects))
+        Expect.equal raw.Subjects [| 3; 5; 9 |] "subjects of the raw windows"
+        Expect.equal spec.Subjects raw.Subjects "spectrogram subjects as the raw ones")
 
-[<Test>]
-let ``named subjects get ids in ordinal name order and survive a save and load`` () =
+let private ``named subjects get ids in ordinal name order and survive a save and load`` () =
     withDir (fun dir ->
         let f1 =
             writeCsv dir "a.csv" "timestamp,x,label,subject" [
@@ -221,25 +204,24 @@ let ``named subjects get ids in ordinal name order and survive a save and load``
 
         let o = { perSample with Window = 4; Hop = 1 }
         let raw, spec = Import.csv [ f1; f2 ] [ "x" ] "label" "subject" 100.0 o |> ok
-        Assert.That(raw.SubjectNames, eq [ "7"; "S02"; "S10" ])
-        Assert.That(raw.Subjects, eq [| 2; 1; 0 |])
-        Assert.That(spec.SubjectNames, eq raw.SubjectNames)
-        Assert.That((Import.info raw).PerSubject, eq [ "7", 1; "S02", 1; "S10", 1 ])
+        Expect.equal raw.SubjectNames [ "7"; "S02"; "S10" ] "subject names in ordinal order"
+        Expect.equal raw.Subjects [| 2; 1; 0 |] "subject ids index the names"
+        Expect.equal spec.SubjectNames raw.SubjectNames "spectrogram subject names as the raw ones"
+        Expect.equal (Import.info raw).PerSubject [ "7", 1; "S02", 1; "S10", 1 ] "windows per subject"
         Dataset.save (Path.Combine(dir, "out")) raw
         let back = Dataset.load (Path.Combine(dir, "out")) |> ok
-        Assert.That(back.SubjectNames, eq raw.SubjectNames)
-        Assert.That(back.Subjects, eq raw.Subjects)
+        Expect.equal back.SubjectNames raw.SubjectNames "subject names after a save and load"
+        Expect.equal back.Subjects raw.Subjects "subject ids after a save and load"
 
         let empty =
             writeCsv dir "e.csv" "timestamp,x,label,subject" [ "0,1,A,S1"; "10,1,A," ]
 
-        Assert.That(
-            err (Import.csv [ empty ] [ "x" ] "label" "subject" 100.0 o),
-            Does.Contain "e.csv: row 3, column 'subject': empty subject"
-        ))
+        Expect.stringContains
+            (err (Import.csv [ empty ] [ "x" ] "label" "subject" 100.0 o))
+            "e.csv: row 3, column 'subject': empty subject"
+            "an empty subject cell is named")
 
-[<Test>]
-let ``sp-sw-har subject ids are the XX of sXX and only the chosen device is read`` () =
+let private ``sp-sw-har subject ids are the XX of sXX and only the chosen device is read`` () =
     withDir (fun dir ->
         let header = "x_acc,y_acc,z_acc,x_gyro,y_gyro,z_gyro,timestamp,label"
 
@@ -251,16 +233,19 @@ let ``sp-sw-har subject ids are the XX of sXX and only the chosen device is read
             writeCsv (Path.Combine(dir, "DATA")) name header rows |> ignore
 
         let raw, spec = Import.spSwHar dir "sp" Import.defaults |> ok
-        Assert.That(raw.Subjects, eq ([| 3; 12 |]))
-        Assert.That(raw.Classes, eq Import.spSwHarClasses)
-        Assert.That(raw.Labels, eq ([| 2; 2 |]))
-        Assert.That(raw.Source, Does.Contain "Matey-Sanz")
-        Assert.That(spec.Source, Does.Contain "CC BY 4.0")
-        Assert.That(raw.Source, Does.Contain "109809")
-        Assert.That(err (Import.spSwHar dir "xx" Import.defaults), Does.Contain "sp (smartphone) or sw"))
+        Expect.equal raw.Subjects [| 3; 12 |] "subject ids from s03 and s12"
+        Expect.equal raw.Classes Import.spSwHarClasses "the five sp-sw-har classes"
+        Expect.equal raw.Labels [| 2; 2 |] "both windows WALKING"
+        Expect.stringContains raw.Source "Matey-Sanz" "the credit names the authors"
+        Expect.stringContains spec.Source "CC BY 4.0" "the credit names the licence"
+        Expect.stringContains raw.Source "109809" "the credit names the article"
 
-[<Test>]
-let ``raw windows are 1 x W x C scaled by full scale; spectrograms are bins x frames x C in 0..1`` () =
+        Expect.stringContains
+            (err (Import.spSwHar dir "xx" Import.defaults))
+            "sp (smartphone) or sw"
+            "an unknown device is refused")
+
+let private ``raw windows are 1 x W x C scaled by full scale; spectrograms are bins x frames x C in 0..1`` () =
     withDir (fun dir ->
         let rows = [
             for i in 0..199 -> $"{i * 10},{inv (30.0 * sin (float i))},{inv (float i / 50.0)},-9.8,WALKING,2"
@@ -272,21 +257,31 @@ let ``raw windows are 1 x W x C scaled by full scale; spectrograms are bins x fr
             Import.csv [ file ] [ "a"; "b"; "c" ] "label" "subject" 100.0 Import.defaults
             |> ok
 
-        Assert.That(raw.Shape, eq (Shape3(1, 64, 3)))
-        Assert.That(spec.Shape, eq (Shape3(16, 16, 3)))
-        Assert.That(raw.Samples.Length, eq 5)
-        Assert.That(spec.Samples.Length, eq 5)
-        Assert.That(raw.Samples |> Array.forall (Array.forall (fun v -> v >= -1.0f && v <= 1.0f)))
-        Assert.That(spec.Samples |> Array.forall (Array.forall (fun v -> v >= 0.0f && v <= 1.0f)))
-        // Channel c = -9.8 m/s^2 -> -9.8 / 19.6133; channel a (amplitude 30) clips.
-        Assert.That(float (raw.Samples[0][2]), eq(-9.8 / Import.twoG).Within(1e-6))
-        Assert.That(raw.Samples |> Array.exists (Array.exists (fun v -> v = 1.0f)))
-        Assert.That(raw.Source, Does.Contain "clipped")
-        Assert.That(Dataset.validate raw, eq (Ok(): Result<unit, string>))
-        Assert.That(Dataset.validate spec, eq (Ok(): Result<unit, string>)))
+        Expect.equal raw.Shape (Shape3(1, 64, 3)) "raw shape 1 x W x C"
+        Expect.equal spec.Shape (Shape3(16, 16, 3)) "spectrogram shape bins x frames x C"
+        Expect.equal raw.Samples.Length 5 "raw windows"
+        Expect.equal spec.Samples.Length 5 "spectrograms"
 
-[<Test>]
-let ``a sinusoid puts the spectrogram peak in its own bin`` () =
+        Expect.isTrue
+            (raw.Samples |> Array.forall (Array.forall (fun v -> v >= -1.0f && v <= 1.0f)))
+            "raw values in [-1, 1]"
+
+        Expect.isTrue
+            (spec.Samples |> Array.forall (Array.forall (fun v -> v >= 0.0f && v <= 1.0f)))
+            "spectrogram values in [0, 1]"
+        // Channel c = -9.8 m/s^2 -> -9.8 / 19.6133; channel a (amplitude 30) clips.
+        Expect.floatClose
+            { absolute = 1e-6; relative = 0.0 }
+            (float (raw.Samples[0][2]))
+            (-9.8 / Import.twoG)
+            "channel c divided by full scale"
+
+        Expect.isTrue (raw.Samples |> Array.exists (Array.exists (fun v -> v = 1.0f))) "channel a clips at 1"
+        Expect.stringContains raw.Source "clipped" "the source says how many values clipped"
+        Expect.equal (Dataset.validate raw) (Ok()) "the raw set validates"
+        Expect.equal (Dataset.validate spec) (Ok()) "the spectrogram set validates")
+
+let private ``a sinusoid puts the spectrogram peak in its own bin`` () =
     withDir (fun dir ->
         // 100 Hz, 32-point STFT: bin 5 = 15.625 Hz.
         let freq = 5.0 * 100.0 / 32.0
@@ -303,11 +298,10 @@ let ``a sinusoid puts the spectrogram peak in its own bin`` () =
         let s = spec.Samples[0]
         // Middle frame (8): column of 16 bins, channel 0.
         let column = Array.init 16 (fun b -> s[b * 16 + 8])
-        Assert.That(Tensor.argmax column, eq 5)
-        Assert.That(column[5], Is.GreaterThan 0.5f))
+        Expect.equal (Tensor.argmax column) 5 "the peak bin"
+        Expect.isGreaterThan column[5] 0.5f "the peak level")
 
-[<Test>]
-let ``an import is deterministic and saves to two loadable folders`` () =
+let private ``an import is deterministic and saves to two loadable folders`` () =
     withDir (fun dir ->
         let rows = [
             for i in 0..299 ->
@@ -322,18 +316,17 @@ let ``an import is deterministic and saves to two loadable folders`` () =
 
         let r1, s1 = run ()
         let r2, s2 = run ()
-        Assert.That(r1.Samples, eq r2.Samples)
-        Assert.That(s1.Samples, eq s2.Samples)
-        Assert.That((r1.Labels, r1.Subjects, r1.Source), eq ((r2.Labels, r2.Subjects, r2.Source)))
-        Assert.That(r1.Classes, eq [ "down"; "up" ])
+        Expect.equal r1.Samples r2.Samples "raw samples of two runs"
+        Expect.equal s1.Samples s2.Samples "spectrograms of two runs"
+        Expect.equal (r1.Labels, r1.Subjects, r1.Source) (r2.Labels, r2.Subjects, r2.Source) "labels, subjects, source"
+        Expect.equal r1.Classes [ "down"; "up" ] "classes in ordinal order"
         Dataset.save (Path.Combine(dir, "raw")) r1
         Dataset.save (Path.Combine(dir, "spectrogram")) s1
         let back = Dataset.load (Path.Combine(dir, "spectrogram")) |> ok
-        Assert.That(back.Samples, eq s1.Samples)
-        Assert.That(back.Source, eq s1.Source))
+        Expect.equal back.Samples s1.Samples "spectrograms after a save and load"
+        Expect.equal back.Source s1.Source "source after a save and load")
 
-[<Test>]
-let ``info counts per class and per subject`` () =
+let private ``info counts per class and per subject`` () =
     let d = {
         Shape = Shape3(1, 2, 1)
         Classes = [ "a"; "b"; "c" ]
@@ -346,62 +339,61 @@ let ``info counts per class and per subject`` () =
     }
 
     let s = Import.info d
-    Assert.That(s.Count, eq 5)
-    Assert.That(s.PerClass, eq [ "a", 2; "b", 3; "c", 0 ])
-    Assert.That(s.PerSubject, eq [ "2", 2; "4", 3 ])
+    Expect.equal s.Count 5 "count"
+    Expect.equal s.PerClass [ "a", 2; "b", 3; "c", 0 ] "per class, empty classes included"
+    Expect.equal s.PerSubject [ "2", 2; "4", 3 ] "per subject in id order"
     let text = Import.infoText s
-    Assert.That(text, Does.Contain "60.0 %")
-    Assert.That(text, Does.Contain "1x2x1")
+    Expect.stringContains text "60.0 %" "the text gives percentages"
+    Expect.stringContains text "1x2x1" "the text gives the shape"
 
 // ------------------------------------------------------------------ bad data
 
-[<Test>]
-let ``a missing column is rejected naming the file, row 1 and the column`` () =
+let private ``a missing column is rejected naming the file, row 1 and the column`` () =
     withDir (fun dir ->
         let file = writeCsv dir "m.csv" "timestamp,x,label,subject" [ "0,1,A,1" ]
         let e = err (Import.csv [ file ] [ "x"; "y" ] "label" "subject" 100.0 perSample)
-        Assert.That(e, Does.Contain "m.csv")
-        Assert.That(e, Does.Contain "row 1")
-        Assert.That(e, Does.Contain "missing column 'y'"))
+        Expect.stringContains e "m.csv" "names the file"
+        Expect.stringContains e "row 1" "names the header row"
+        Expect.stringContains e "missing column 'y'" "names the column")
 
-[<Test>]
-let ``a non-numeric cell is rejected naming the file, row and column`` () =
+let private ``a non-numeric cell is rejected naming the file, row and column`` () =
     withDir (fun dir ->
         let file =
             writeCsv dir "n.csv" "timestamp,x,label,subject" [ "0,1,A,1"; "10,2,A,1"; "20,abc,A,1" ]
 
         let e = err (Import.csv [ file ] [ "x" ] "label" "subject" 100.0 perSample)
-        Assert.That(e, Does.Contain "n.csv: row 4, column 'x': 'abc' is not a number")
+        Expect.stringContains e "n.csv: row 4, column 'x': 'abc' is not a number" "names file, row, column and cell"
 
         let file2 =
             writeCsv dir "n2.csv" "timestamp,x,label,subject" [ "0,1,A,1"; "10,NaN,A,1" ]
 
-        Assert.That(err (Import.csv [ file2 ] [ "x" ] "label" "subject" 100.0 perSample), Does.Contain "row 3"))
+        Expect.stringContains
+            (err (Import.csv [ file2 ] [ "x" ] "label" "subject" 100.0 perSample))
+            "row 3"
+            "NaN is refused with its row")
 
-[<Test>]
-let ``an empty file or one shorter than a window is rejected as empty windows`` () =
+let private ``an empty file or one shorter than a window is rejected as empty windows`` () =
     withDir (fun dir ->
         let empty = writeCsv dir "e.csv" "timestamp,x,label,subject" []
         let e = err (Import.csv [ empty ] [ "x" ] "label" "subject" 100.0 Import.defaults)
-        Assert.That(e, Does.Contain "e.csv: row 2")
-        Assert.That(e, Does.Contain "empty windows")
+        Expect.stringContains e "e.csv: row 2" "a header alone: names the first data row"
+        Expect.stringContains e "empty windows" "a header alone: says empty windows"
 
         let short =
             writeCsv dir "s.csv" "timestamp,x,label,subject" [ for i in 0..9 -> $"{i * 10},1,A,1" ]
 
         let e2 = err (Import.csv [ short ] [ "x" ] "label" "subject" 100.0 Import.defaults)
-        Assert.That(e2, Does.Contain "s.csv: rows 2..11")
-        Assert.That(e2, Does.Contain "empty windows")
+        Expect.stringContains e2 "s.csv: rows 2..11" "a short file: names its rows"
+        Expect.stringContains e2 "empty windows" "a short file: says empty windows"
         let blank = Path.Combine(dir, "b.csv")
         File.WriteAllText(blank, "")
 
-        Assert.That(
-            err (Import.csv [ blank ] [ "x" ] "label" "subject" 100.0 Import.defaults),
-            Does.Contain "b.csv: row 1"
-        ))
+        Expect.stringContains
+            (err (Import.csv [ blank ] [ "x" ] "label" "subject" 100.0 Import.defaults))
+            "b.csv: row 1"
+            "an empty file: names row 1")
 
-[<Test>]
-let ``an unknown label is rejected when classes are given`` () =
+let private ``an unknown label is rejected when classes are given`` () =
     withDir (fun dir ->
         let file =
             writeCsv dir "u.csv" "timestamp,x,label,subject" [ "0,1,A,1"; "10,1,B,1"; "20,1,Z,1" ]
@@ -412,35 +404,126 @@ let ``an unknown label is rejected when classes are given`` () =
         }
 
         let e = err (Import.csv [ file ] [ "x" ] "label" "subject" 100.0 o)
-        Assert.That(e, Does.Contain "u.csv: row 4, column 'label': unknown label 'Z'"))
+        Expect.stringContains e "u.csv: row 4, column 'label': unknown label 'Z'" "names file, row, column and label")
 
-[<Test>]
-let ``files with mixed column sets are rejected naming the odd file`` () =
+let private ``files with mixed column sets are rejected naming the odd file`` () =
     withDir (fun dir ->
         let f1 = writeCsv dir "one.csv" "timestamp,x,label,subject" [ "0,1,A,1" ]
         let f2 = writeCsv dir "two.csv" "timestamp,x,y,label,subject" [ "0,1,2,A,1" ]
         let e = err (Import.csv [ f1; f2 ] [ "x" ] "label" "subject" 100.0 perSample)
-        Assert.That(e, Does.Contain "two.csv: row 1")
-        Assert.That(e, Does.Contain "mixed column sets"))
+        Expect.stringContains e "two.csv: row 1" "names the odd file's header"
+        Expect.stringContains e "mixed column sets" "says why")
 
-[<Test>]
-let ``ragged rows, bad subjects and timestamps going backwards are rejected with their row`` () =
+let private ``ragged rows, bad subjects and timestamps going backwards are rejected with their row`` () =
     withDir (fun dir ->
         let run rows =
             let f = writeCsv dir "x.csv" "timestamp,x,label,subject" rows
             err (Import.csv [ f ] [ "x" ] "label" "subject" 100.0 perSample)
 
-        Assert.That(run [ "0,1,A,1"; "10,1,A" ], Does.Contain "x.csv: row 3: 3 cells, the header has 4")
-        Assert.That(run [ "0,1,A,1"; "10,1,A," ], Does.Contain "row 3, column 'subject': empty subject")
-        Assert.That(run [ "0,1,A,1"; "10,1,A,1"; "5,1,A,1" ], Does.Contain "row 4, column 'timestamp'")
-        Assert.That(run [ "0,1,A,1"; ""; "10,1,A,1" ], Does.Contain "row 3: blank line"))
+        Expect.stringContains (run [ "0,1,A,1"; "10,1,A" ]) "x.csv: row 3: 3 cells, the header has 4" "a short row"
+
+        Expect.stringContains
+            (run [ "0,1,A,1"; "10,1,A," ])
+            "row 3, column 'subject': empty subject"
+            "an empty subject"
+
+        Expect.stringContains
+            (run [ "0,1,A,1"; "10,1,A,1"; "5,1,A,1" ])
+            "row 4, column 'timestamp'"
+            "a timestamp going backwards"
+
+        Expect.stringContains (run [ "0,1,A,1"; ""; "10,1,A,1" ]) "row 3: blank line" "a blank line inside the data")
+
+let private ``a missing label, subject or time column is named with what it was for`` () =
+    withDir (fun dir ->
+        let file = writeCsv dir "r.csv" "t,x,activity,who" [ "0,1,A,1" ]
+
+        let run label subject (o: ImportOptions) =
+            err (Import.csv [ file ] [ "x" ] label subject 100.0 o)
+
+        let timed = { perSample with TimeColumn = Some "t" }
+
+        Expect.stringContains
+            (run "label" "who" timed)
+            "r.csv: row 1: missing column 'label' for the labels"
+            "the label column"
+
+        Expect.stringContains
+            (run "activity" "subject" timed)
+            "r.csv: row 1: missing column 'subject' for the subjects"
+            "the subject column"
+
+        Expect.stringContains
+            (run "activity" "who" perSample)
+            "r.csv: row 1: missing column 'timestamp' for the timestamps"
+            "the time column")
+
+let private ``quoted names and labels, CRLF line ends and a byte order mark import as the plain file does`` () =
+    withDir (fun dir ->
+        let rows = [ for i in 0..9 -> i * 10, i % 4, (if i < 5 then "sit" else "walk"), 3 ]
+
+        let plain =
+            writeCsv dir "plain.csv" "timestamp,x,label,subject" [ for (t, x, l, s) in rows -> $"{t},{x},{l},{s}" ]
+
+        // Every cell quoted, names too; CRLF; a byte order mark; a quote-doubled name.
+        let fancyText =
+            "\uFEFF\"timestamp\",\"x\",\"la\"\"bel\",\"subject\"\r\n"
+            + String.Join("", [ for (t, x, l, s) in rows -> $"\"{t}\",\" {x} \",\"{l}\",\"{s}\"\r\n" ])
+
+        let fancy = Path.Combine(dir, "fancy.csv")
+        File.WriteAllText(fancy, fancyText)
+        let o = { perSample with Window = 2; Hop = 1 }
+        let expected, _ = Import.csv [ plain ] [ "x" ] "label" "subject" 100.0 o |> ok
+        let got, _ = Import.csv [ fancy ] [ "x" ] "la\"bel" "subject" 100.0 o |> ok
+        Expect.equal got.Samples expected.Samples "the same windows"
+        Expect.equal got.Labels expected.Labels "the same labels"
+        Expect.equal got.Classes expected.Classes "the same classes"
+        Expect.equal got.Subjects expected.Subjects "the same subjects"
+        // A label holding a comma, a quote and a newline is one class name.
+        let odd = Path.Combine(dir, "odd.csv")
+        File.WriteAllText(odd, "x,l,s\n1,\"a, \"\"b\"\"\nc\",0\n2,\"a, \"\"b\"\"\nc\",0\n")
+        let oddO = { o with TimeColumn = None }
+        let r, _ = Import.csv [ odd ] [ "x" ] "l" "s" 100.0 oddO |> ok
+        Expect.equal r.Classes [ "a, \"b\"\nc" ] "the label as written, unquoted")
+
+/// Bytes that are not text: any length (0 included), any values.
+let private binaryFiles: Arbitrary<byte[]> =
+    gen {
+        let! n = Gen.frequency [ 1, Gen.constant 0; 6, Gen.choose (1, 4000) ]
+        return! Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte)
+    }
+    |> Arb.fromGen
+
+/// A character a terminal shows as itself: no control (C0, DEL, C1), format (bidi), unassigned or private-use
+/// character, no lone surrogate, no replacement character (undecodable bytes). Letters of any script are fine.
+let private terminalSafe (c: char) =
+    match Char.GetUnicodeCategory c with
+    | UnicodeCategory.Control
+    | UnicodeCategory.Format
+    | UnicodeCategory.Surrogate
+    | UnicodeCategory.PrivateUse
+    | UnicodeCategory.OtherNotAssigned
+    | UnicodeCategory.LineSeparator
+    | UnicodeCategory.ParagraphSeparator -> false
+    | _ -> c <> '\uFFFD'
+
+let private ``any binary file given as CSV is refused at row 1 in a short printable message`` () =
+    Prop.forAll binaryFiles (fun bytes ->
+        withDir (fun dir ->
+            let file = Path.Combine(dir, "bin.csv")
+            File.WriteAllBytes(file, bytes)
+            let e = err (Import.csv [ file ] [ "x" ] "label" "subject" 100.0 perSample)
+
+            (e.StartsWith(file + ": row 1")
+             && e |> Seq.forall terminalSafe
+             && e.Length < file.Length + 400)
+            |> Prop.label e))
 
 // ------------------------------------------------------------------ real data
 
-[<Test>]
-let ``the real sp-sw-har smartphone set gives about 4,800 windows of 23 subjects and 5 classes`` () =
+let private ``the real sp-sw-har smartphone set gives about 4,800 windows of 23 subjects and 5 classes`` () =
     match realData () with
-    | None -> Assert.Ignore "shared/data/sp-sw-har not found beside the repository"
+    | None -> skiptest "shared/data/sp-sw-har not found beside the repository"
     | Some dir ->
         let sw = Stopwatch.StartNew()
         let raw, spec = Import.spSwHar dir "sp" Import.defaults |> ok
@@ -451,15 +534,85 @@ let ``the real sp-sw-har smartphone set gives about 4,800 windows of 23 subjects
             float (s.PerClass |> List.find (fun (c, _) -> c = "WALKING") |> snd)
             / float s.Count
 
-        TestContext.Out.WriteLine(Import.infoText s)
-        TestContext.Out.WriteLine($"import took {sw.Elapsed.TotalSeconds:F2} s")
-        Assert.That(s.Count, Is.InRange(4400, 5100))
-        Assert.That(s.PerSubject.Length, eq 23)
-        Assert.That(s.PerClass |> List.forall (fun (_, n) -> n > 0))
-        Assert.That(s.Classes.Length, eq 5)
-        Assert.That(walking, Is.InRange(0.52, 0.60))
-        Assert.That(spec.Samples.Length, eq s.Count)
-        Assert.That(spec.Shape, eq (Shape3(16, 16, 3)))
-        Assert.That(Dataset.validate spec, eq (Ok(): Result<unit, string>))
-        Assert.That(raw.Source, Does.Contain "Matey-Sanz")
-        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan 20.0)
+        printfn "%s" (Import.infoText s)
+        printfn $"import took {sw.Elapsed.TotalSeconds:F2} s"
+        Expect.isTrue (s.Count >= 4400 && s.Count <= 5100) $"windows {s.Count} in 4400..5100"
+        Expect.equal s.PerSubject.Length 23 "subjects"
+        Expect.isTrue (s.PerClass |> List.forall (fun (_, n) -> n > 0)) "every class has windows"
+        Expect.equal s.Classes.Length 5 "classes"
+        Expect.isTrue (walking >= 0.52 && walking <= 0.60) $"WALKING share {walking} in 0.52..0.60"
+        Expect.equal spec.Samples.Length s.Count "one spectrogram per raw window"
+        Expect.equal spec.Shape (Shape3(16, 16, 3)) "spectrogram shape"
+        Expect.equal (Dataset.validate spec) (Ok()) "the spectrogram set validates"
+        Expect.stringContains raw.Source "Matey-Sanz" "the credit names the authors"
+        Expect.isLessThan sw.Elapsed.TotalSeconds 20.0 "import time (s)"
+
+[<Tests>]
+let tests =
+    testList "ImportTests" [
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "resampling a linear signal on irregular timestamps gives the line at every 10 ms instant"
+            ``resampling a linear signal on irregular timestamps gives the line at every 10 ms instant``
+        testCase
+            "rows sharing a timestamp are averaged; labels come from the nearest row, ties to the earlier"
+            ``rows sharing a timestamp are averaged; labels come from the nearest row, ties to the earlier``
+        testCase
+            "a gap longer than the threshold splits a recording so no window spans it"
+            ``a gap longer than the threshold splits a recording so no window spans it``
+        testCase "a window straddling a label change is dropped" ``a window straddling a label change is dropped``
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "windows are exactly the label-pure stretches a naive scan finds"
+            ``windows are exactly the label-pure stretches a naive scan finds``
+        testCase
+            "subject ids come from the subject column, and a subject change splits the recording"
+            ``subject ids come from the subject column, and a subject change splits the recording``
+        testCase
+            "named subjects get ids in ordinal name order and survive a save and load"
+            ``named subjects get ids in ordinal name order and survive a save and load``
+        testCase
+            "sp-sw-har subject ids are the XX of sXX and only the chosen device is read"
+            ``sp-sw-har subject ids are the XX of sXX and only the chosen device is read``
+        testCase
+            "raw windows are 1 x W x C scaled by full scale; spectrograms are bins x frames x C in 0..1"
+            ``raw windows are 1 x W x C scaled by full scale; spectrograms are bins x frames x C in 0..1``
+        testCase
+            "a sinusoid puts the spectrogram peak in its own bin"
+            ``a sinusoid puts the spectrogram peak in its own bin``
+        testCase
+            "an import is deterministic and saves to two loadable folders"
+            ``an import is deterministic and saves to two loadable folders``
+        testCase "info counts per class and per subject" ``info counts per class and per subject``
+        testCase
+            "a missing column is rejected naming the file, row 1 and the column"
+            ``a missing column is rejected naming the file, row 1 and the column``
+        testCase
+            "a non-numeric cell is rejected naming the file, row and column"
+            ``a non-numeric cell is rejected naming the file, row and column``
+        testCase
+            "an empty file or one shorter than a window is rejected as empty windows"
+            ``an empty file or one shorter than a window is rejected as empty windows``
+        testCase
+            "an unknown label is rejected when classes are given"
+            ``an unknown label is rejected when classes are given``
+        testCase
+            "files with mixed column sets are rejected naming the odd file"
+            ``files with mixed column sets are rejected naming the odd file``
+        testCase
+            "ragged rows, bad subjects and timestamps going backwards are rejected with their row"
+            ``ragged rows, bad subjects and timestamps going backwards are rejected with their row``
+        testCase
+            "a missing label, subject or time column is named with what it was for"
+            ``a missing label, subject or time column is named with what it was for``
+        testCase
+            "quoted names and labels, CRLF line ends and a byte order mark import as the plain file does"
+            ``quoted names and labels, CRLF line ends and a byte order mark import as the plain file does``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "any binary file given as CSV is refused at row 1 in a short printable message"
+            ``any binary file given as CSV is refused at row 1 in a short printable message``
+        testCase
+            "the real sp-sw-har smartphone set gives about 4,800 windows of 23 subjects and 5 classes"
+            ``the real sp-sw-har smartphone set gives about 4,800 windows of 23 subjects and 5 classes``
+    ]

@@ -1,10 +1,9 @@
 module Tern.Tests.KernelTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 open Tern.Runtime.Kernels
@@ -470,305 +469,314 @@ let private poolProperty (kind: IntLayerKind) : Property =
         |> Prop.classify layer.IsPadded "padded"
         |> Prop.classify (not (Padding.isSymmetric c.Pad)) "asymmetric padding")
 
-[<Property(MaxTest = 150)>]
-let ``ConvS8 conv: optimized = scalar = reference`` () = convProperty IntLayerKind.Conv false
+[<Tests>]
+let tests =
+    testList "KernelTests" [
+        testPropertyWithConfig (Properties.tests 150) "ConvS8 conv: optimized = scalar = reference"
+        <| fun () -> convProperty IntLayerKind.Conv false
 
-[<Property(MaxTest = 100)>]
-let ``ConvS8 pointwise: optimized = scalar = reference`` () =
-    convProperty IntLayerKind.Pointwise false
+        testPropertyWithConfig (Properties.tests 100) "ConvS8 pointwise: optimized = scalar = reference"
+        <| fun () -> convProperty IntLayerKind.Pointwise false
 
-[<Property(MaxTest = 100)>]
-let ``ConvS8 dense: optimized = scalar = reference`` () = convProperty IntLayerKind.Dense false
+        testPropertyWithConfig (Properties.tests 100) "ConvS8 dense: optimized = scalar = reference"
+        <| fun () -> convProperty IntLayerKind.Dense false
 
-[<Property(MaxTest = 150)>]
-let ``ConvT2 conv: optimized = scalar = reference`` () = convProperty IntLayerKind.Conv true
+        testPropertyWithConfig (Properties.tests 150) "ConvT2 conv: optimized = scalar = reference"
+        <| fun () -> convProperty IntLayerKind.Conv true
 
-[<Property(MaxTest = 100)>]
-let ``ConvT2 pointwise: optimized = scalar = reference`` () =
-    convProperty IntLayerKind.Pointwise true
+        testPropertyWithConfig (Properties.tests 100) "ConvT2 pointwise: optimized = scalar = reference"
+        <| fun () -> convProperty IntLayerKind.Pointwise true
 
-[<Property(MaxTest = 100)>]
-let ``ConvT2 dense: optimized = scalar = reference`` () = convProperty IntLayerKind.Dense true
+        testPropertyWithConfig (Properties.tests 100) "ConvT2 dense: optimized = scalar = reference"
+        <| fun () -> convProperty IntLayerKind.Dense true
 
-[<Property(MaxTest = 150)>]
-let ``DepthwiseS8: optimized = scalar = reference`` () =
-    convProperty IntLayerKind.Depthwise false
+        testPropertyWithConfig (Properties.tests 150) "DepthwiseS8: optimized = scalar = reference"
+        <| fun () -> convProperty IntLayerKind.Depthwise false
 
-[<Property(MaxTest = 150)>]
-let ``DepthwiseT2: optimized = scalar = reference`` () =
-    convProperty IntLayerKind.Depthwise true
+        testPropertyWithConfig (Properties.tests 150) "DepthwiseT2: optimized = scalar = reference"
+        <| fun () -> convProperty IntLayerKind.Depthwise true
 
-[<Property(MaxTest = 150)>]
-let ``MaxPoolS8: optimized = scalar = reference`` () = poolProperty IntLayerKind.MaxPool
+        testPropertyWithConfig (Properties.tests 150) "MaxPoolS8: optimized = scalar = reference"
+        <| fun () -> poolProperty IntLayerKind.MaxPool
 
-[<Property(MaxTest = 150)>]
-let ``AvgPoolS8: optimized = scalar = reference`` () = poolProperty IntLayerKind.AvgPool
+        testPropertyWithConfig (Properties.tests 150) "AvgPoolS8: optimized = scalar = reference"
+        <| fun () -> poolProperty IntLayerKind.AvgPool
 
-[<Property(MaxTest = 100)>]
-let ``AvgPoolS8 global: optimized = scalar = reference`` () = poolProperty IntLayerKind.GlobalAvgPool
+        testPropertyWithConfig (Properties.tests 100) "AvgPoolS8 global: optimized = scalar = reference"
+        <| fun () -> poolProperty IntLayerKind.GlobalAvgPool
 
-/// Accumulators anywhere in int32 (biases from the whole range), any S in [1, 62], any M in [2^30, 2^31):
-/// the vectorized requantization must still match the scalar formula bit for bit.
-[<Property(MaxTest = 300)>]
-let ``Requantization extremes: optimized = scalar = reference`` () =
-    let arb =
-        gen {
-            let! kind =
-                Gen.elements [ IntLayerKind.Dense; IntLayerKind.Depthwise; IntLayerKind.Pointwise ]
+        // Accumulators anywhere in int32 (biases from the whole range), any S in [1, 62], any M in [2^30, 2^31):
+        // the vectorized requantization must still match the scalar formula bit for bit.
+        testPropertyWithConfig (Properties.tests 300) "Requantization extremes: optimized = scalar = reference"
+        <| fun () ->
+            let arb =
+                gen {
+                    let! kind =
+                        Gen.elements [ IntLayerKind.Dense; IntLayerKind.Depthwise; IntLayerKind.Pointwise ]
 
-            let! ternary = Gen.elements [ false; true ]
-            let! c = convCase kind ternary
-            let n = c.Out.C
+                    let! ternary = Gen.elements [ false; true ]
+                    let! c = convCase kind ternary
+                    let n = c.Out.C
 
-            let! b =
-                Gen.arrayOfLength
-                    n
-                    (Gen.frequency [ 3, Gen.choose (Int32.MinValue, Int32.MaxValue); 1, Gen.choose (-300, 300) ])
+                    let! b =
+                        Gen.arrayOfLength
+                            n
+                            (Gen.frequency [ 3, Gen.choose (Int32.MinValue, Int32.MaxValue); 1, Gen.choose (-300, 300) ])
 
-            let! m =
-                Gen.arrayOfLength
-                    n
-                    (Gen.frequency [
-                        3, Gen.choose (1 <<< 30, Int32.MaxValue)
-                        1, Gen.elements [ 1 <<< 30; Int32.MaxValue ]
-                    ])
+                    let! m =
+                        Gen.arrayOfLength
+                            n
+                            (Gen.frequency [
+                                3, Gen.choose (1 <<< 30, Int32.MaxValue)
+                                1, Gen.elements [ 1 <<< 30; Int32.MaxValue ]
+                            ])
 
-            let! sh =
-                Gen.arrayOfLength n (Gen.frequency [ 3, Gen.choose (1, 62); 1, Gen.elements [ 1; 31; 32; 62 ] ])
+                    let! sh =
+                        Gen.arrayOfLength n (Gen.frequency [ 3, Gen.choose (1, 62); 1, Gen.elements [ 1; 31; 32; 62 ] ])
 
-            let! x = input c.In.Size
-            return { c with Bias = b; M = m; S = sh }, x
-        }
-        |> Arb.fromGen
+                    let! x = input c.In.Size
+                    return { c with Bias = b; M = m; S = sh }, x
+                }
+                |> Arb.fromGen
 
-    Prop.forAll arb (fun (c, x) ->
-        let layer = toConv "q" c
+            Prop.forAll arb (fun (c, x) ->
+                let layer = toConv "q" c
 
-        let optimized (l: SimdLevel) (i: sbyte[]) (o: sbyte[]) =
-            match c.Kind, c.Ternary with
-            | IntLayerKind.Depthwise, false ->
-                DepthwiseS8.Optimized(DepthwiseS8.Prepare(layer, l), ReadOnlySpan i, Span o)
-            | IntLayerKind.Depthwise, true ->
-                DepthwiseT2.Optimized(DepthwiseT2.Prepare(layer, l), ReadOnlySpan i, Span o)
-            | _, false -> ConvS8.Optimized(ConvS8.Prepare(layer, l), ReadOnlySpan i, Span o)
-            | _, true -> ConvT2.Optimized(ConvT2.Prepare(layer, l), ReadOnlySpan i, Span o)
+                let optimized (l: SimdLevel) (i: sbyte[]) (o: sbyte[]) =
+                    match c.Kind, c.Ternary with
+                    | IntLayerKind.Depthwise, false ->
+                        DepthwiseS8.Optimized(DepthwiseS8.Prepare(layer, l), ReadOnlySpan i, Span o)
+                    | IntLayerKind.Depthwise, true ->
+                        DepthwiseT2.Optimized(DepthwiseT2.Prepare(layer, l), ReadOnlySpan i, Span o)
+                    | _, false -> ConvS8.Optimized(ConvS8.Prepare(layer, l), ReadOnlySpan i, Span o)
+                    | _, true -> ConvT2.Optimized(ConvT2.Prepare(layer, l), ReadOnlySpan i, Span o)
 
-        let scalar (i: sbyte[]) (o: sbyte[]) =
-            match c.Kind, c.Ternary with
-            | IntLayerKind.Depthwise, false -> DepthwiseS8.Scalar(layer, ReadOnlySpan i, Span o)
-            | IntLayerKind.Depthwise, true -> DepthwiseT2.Scalar(layer, ReadOnlySpan i, Span o)
-            | _, false -> ConvS8.Scalar(layer, ReadOnlySpan i, Span o)
-            | _, true -> ConvT2.Scalar(layer, ReadOnlySpan i, Span o)
+                let scalar (i: sbyte[]) (o: sbyte[]) =
+                    match c.Kind, c.Ternary with
+                    | IntLayerKind.Depthwise, false -> DepthwiseS8.Scalar(layer, ReadOnlySpan i, Span o)
+                    | IntLayerKind.Depthwise, true -> DepthwiseT2.Scalar(layer, ReadOnlySpan i, Span o)
+                    | _, false -> ConvS8.Scalar(layer, ReadOnlySpan i, Span o)
+                    | _, true -> ConvT2.Scalar(layer, ReadOnlySpan i, Span o)
 
-        agree layer x scalar optimized
-        |> Prop.classify (c.Out.C >= 8) "at least one full block of 8 channels")
+                agree layer x scalar optimized
+                |> Prop.classify (c.Out.C >= 8) "at least one full block of 8 channels")
 
-/// Every fan-in from 1 to 257 (either side of each vector width) through a dense layer, int8 and ternary.
-[<Test>]
-let ``Dense fan-in sweep 1..257 agrees at every SIMD level`` () =
-    let rng = Random(20240601)
+        // Every fan-in from 1 to 257 (either side of each vector width) through a dense layer, int8 and ternary.
+        testCase "Dense fan-in sweep 1..257 agrees at every SIMD level"
+        <| fun () ->
+            let rng = Random(20240601)
 
-    for fanIn in 1..257 do
-        for ternary in [ false; true ] do
-            let c: ConvCase = sampleOne (uint64 fanIn) (convCase IntLayerKind.Dense ternary)
-            let c: ConvCase = { c with In = Shape3(1, 1, fanIn) }
+            for fanIn in 1..257 do
+                for ternary in [ false; true ] do
+                    let c: ConvCase = sampleOne (uint64 fanIn) (convCase IntLayerKind.Dense ternary)
+                    let c: ConvCase = { c with In = Shape3(1, 1, fanIn) }
 
-            let weights =
-                Array.init (c.Out.C * fanIn) (fun _ -> sbyte (if ternary then rng.Next(-1, 2) else rng.Next(-127, 128)))
+                    let weights =
+                        Array.init (c.Out.C * fanIn) (fun _ ->
+                            sbyte (if ternary then rng.Next(-1, 2) else rng.Next(-127, 128)))
 
-            let c: ConvCase = { c with Weights = weights }
-            let layer = toConv "d" c
-            let x = Array.init fanIn (fun _ -> sbyte (rng.Next(-128, 128)))
-            let expected = IntReference.runLayer layer x
+                    let c: ConvCase = { c with Weights = weights }
+                    let layer = toConv "d" c
+                    let x = Array.init fanIn (fun _ -> sbyte (rng.Next(-128, 128)))
+                    let expected = IntReference.runLayer layer x
 
-            for l in levels do
-                let out = Array.create c.Out.C 77y
+                    for l in levels do
+                        let out = Array.create c.Out.C 77y
 
-                if ternary then
-                    ConvT2.Optimized(ConvT2.Prepare(layer, l), ReadOnlySpan x, Span out)
-                else
-                    ConvS8.Optimized(ConvS8.Prepare(layer, l), ReadOnlySpan x, Span out)
+                        if ternary then
+                            ConvT2.Optimized(ConvT2.Prepare(layer, l), ReadOnlySpan x, Span out)
+                        else
+                            ConvS8.Optimized(ConvS8.Prepare(layer, l), ReadOnlySpan x, Span out)
 
-                Assert.That(out, Is.EqualTo(box expected), sprintf "fan-in %d ternary %b level %A" fanIn ternary l)
+                        Expect.equal out expected (sprintf "fan-in %d ternary %b level %A" fanIn ternary l)
 
-/// Channel counts 1..40 (either side of 4, 8, 16 and 32 lanes) through depthwise and pooling layers.
-[<Test>]
-let ``Channel sweep 1..40 agrees at every SIMD level`` () =
-    let rng = Random(7)
+        // Channel counts 1..40 (either side of 4, 8, 16 and 32 lanes) through depthwise and pooling layers.
+        testCase "Channel sweep 1..40 agrees at every SIMD level"
+        <| fun () ->
+            let rng = Random(7)
 
-    for channels in 1..40 do
-        let c: ConvCase =
-            sampleOne (uint64 channels) (convCase IntLayerKind.Depthwise (channels % 2 = 0))
+            for channels in 1..40 do
+                let c: ConvCase =
+                    sampleOne (uint64 channels) (convCase IntLayerKind.Depthwise (channels % 2 = 0))
 
-        let inS = Shape3(5, 4, channels)
+                let inS = Shape3(5, 4, channels)
 
-        let stride = 1 + channels % 3
+                let stride = 1 + channels % 3
 
-        let c: ConvCase = {
-            c with
-                In = inS
-                Kernel = (3, 3)
-                Stride = (stride, 1)
-                Pad = Padding.symmetric 1 1
-                Out = Shape3(IntConvLayer.ConvOut(5, 3, stride, 1), IntConvLayer.ConvOut(4, 3, 1, 1), channels)
-                Weights =
-                    Array.init (channels * 9) (fun _ ->
-                        sbyte (
-                            if channels % 2 = 0 then
-                                rng.Next(-1, 2)
+                let c: ConvCase = {
+                    c with
+                        In = inS
+                        Kernel = (3, 3)
+                        Stride = (stride, 1)
+                        Pad = Padding.symmetric 1 1
+                        Out = Shape3(IntConvLayer.ConvOut(5, 3, stride, 1), IntConvLayer.ConvOut(4, 3, 1, 1), channels)
+                        Weights =
+                            Array.init (channels * 9) (fun _ ->
+                                sbyte (
+                                    if channels % 2 = 0 then
+                                        rng.Next(-1, 2)
+                                    else
+                                        rng.Next(-127, 128)
+                                ))
+                        Bias = Array.init channels (fun _ -> rng.Next(-5000, 5000))
+                        M = Array.create channels (1 <<< 30)
+                        S = Array.create channels 34
+                }
+
+                let dw = toConv "dw" c
+                let pc0: PoolCase = sampleOne (uint64 channels) (poolCase IntLayerKind.MaxPool)
+
+                let pc = {
+                    pc0 with
+                        In = inS
+                        Kernel = (2, 3)
+                        Stride = (1, 2)
+                        // every third channel count pads the pools on all four sides differently
+                        Pad =
+                            if channels % 3 = 0 then
+                                {
+                                    Top = 1
+                                    Bottom = 0
+                                    Left = 0
+                                    Right = 2
+                                }
                             else
-                                rng.Next(-127, 128)
-                        ))
-                Bias = Array.init channels (fun _ -> rng.Next(-5000, 5000))
-                M = Array.create channels (1 <<< 30)
-                S = Array.create channels 34
-        }
+                                Padding.none
+                }
 
-        let dw = toConv "dw" c
-        let pc0: PoolCase = sampleOne (uint64 channels) (poolCase IntLayerKind.MaxPool)
+                let mp = toPool "mp" pc
 
-        let pc = {
-            pc0 with
-                In = inS
-                Kernel = (2, 3)
-                Stride = (1, 2)
-                // every third channel count pads the pools on all four sides differently
-                Pad =
-                    if channels % 3 = 0 then
-                        {
-                            Top = 1
-                            Bottom = 0
-                            Left = 0
-                            Right = 2
-                        }
-                    else
-                        Padding.none
-        }
+                let ap =
+                    toPool "ap" {
+                        pc with
+                            Kind = IntLayerKind.AvgPool
+                            M = 1 <<< 30
+                            S = 33
+                    }
 
-        let mp = toPool "mp" pc
+                let x = Array.init inS.Size (fun _ -> sbyte (rng.Next(-128, 128)))
 
-        let ap =
-            toPool "ap" {
-                pc with
-                    Kind = IntLayerKind.AvgPool
-                    M = 1 <<< 30
-                    S = 33
+                for l in levels do
+                    let run (layer: IntLayer) (f: sbyte[] -> unit) =
+                        let out = Array.create layer.Output.Size -1y
+                        f out
+
+                        Expect.equal
+                            out
+                            (IntReference.runLayer layer x)
+                            (sprintf "%s, %d channels, %A" layer.Name channels l)
+
+                    run dw (fun o ->
+                        if c.Ternary then
+                            DepthwiseT2.Optimized(DepthwiseT2.Prepare(dw, l), ReadOnlySpan x, Span o)
+                        else
+                            DepthwiseS8.Optimized(DepthwiseS8.Prepare(dw, l), ReadOnlySpan x, Span o))
+
+                    run mp (fun o -> MaxPoolS8.Optimized(MaxPoolS8.Prepare(mp, l), ReadOnlySpan x, Span o))
+                    run ap (fun o -> AvgPoolS8.Optimized(AvgPoolS8.Prepare(ap, l), ReadOnlySpan x, Span o))
+
+        // The F# requantization and Requantize.Apply agree on random and extreme accumulators.
+        testPropertyWithConfig (Properties.tests 1000) "IntReference.requantize = Requantize.Apply"
+        <| fun () ->
+            let arb =
+                gen {
+                    let! acc =
+                        Gen.frequency [
+                            4, Gen.choose (-100000, 100000)
+                            1, Gen.elements [ Int32.MinValue; Int32.MaxValue; 0; -1; 1 ]
+                            1, Gen.choose (Int32.MinValue, Int32.MaxValue)
+                        ]
+
+                    let! m, s = multiplier 12.0
+                    let! s = Gen.frequency [ 4, Gen.constant s; 1, Gen.elements [ 1; 62 ] ]
+                    let! z = zeroPoint
+                    let! lo, hi = clamp z
+                    return acc, m, s, z, lo, hi
+                }
+                |> Arb.fromGen
+
+            Prop.forAll arb (fun (acc, m, s, z, lo, hi) ->
+                IntReference.requantize acc m s z lo hi = Requantize.Apply(acc, m, s, z, lo, hi))
+
+        // Ties round toward +infinity (acc * M / 2^S exactly halfway), and the zero point is added after rounding.
+        testCase "Requantize ties go toward plus infinity"
+        <| fun () ->
+            let half = 1 <<< 30 // M / 2^31 = 0.5
+
+            for acc, expected in [ 1, 1; -1, 0; 3, 2; -3, -1; 2, 1; -2, -1; 0, 0 ] do
+                Expect.equal (IntReference.requantize acc half 31 0 -128 127) expected (sprintf "acc %d" acc)
+                Expect.equal (Requantize.Apply(acc, half, 31, 0, -128, 127)) expected (sprintf "acc %d" acc)
+
+            Expect.equal (IntReference.requantize 1000 half 31 -128 -128 127) 127 "a high accumulator clamps to the top"
+            Expect.equal (IntReference.requantize -1000 half 31 5 5 127) 5 "a low accumulator clamps to the bottom"
+
+        // A ternary layer whose weights are all zero outputs the requantized bias alone.
+        testCase "ConvT2 with all-zero weights outputs the bias"
+        <| fun () ->
+            let c: ConvCase = sampleOne 3UL (convCase IntLayerKind.Conv true)
+
+            let c: ConvCase = {
+                c with
+                    Weights = Array.zeroCreate c.Weights.Length
             }
 
-        let x = Array.init inS.Size (fun _ -> sbyte (rng.Next(-128, 128)))
+            let layer = toConv "z" c
+            let x = Array.init c.In.Size (fun i -> sbyte (i % 256 - 128))
 
-        for l in levels do
-            let run (layer: IntLayer) (f: sbyte[] -> unit) =
-                let out = Array.create layer.Output.Size -1y
-                f out
+            let expected =
+                Array.init c.Out.Size (fun i ->
+                    let oc = i % c.Out.C
+                    sbyte (Requantize.Apply(c.Bias[oc], c.M[oc], c.S[oc], c.ZOut, c.Lo, c.Hi)))
 
-                Assert.That(
-                    out,
-                    Is.EqualTo(box (IntReference.runLayer layer x)),
-                    sprintf "%s, %d channels, %A" layer.Name channels l
-                )
+            let out = Array.zeroCreate c.Out.Size
+            ConvT2.Optimized(ConvT2.Prepare layer, ReadOnlySpan x, Span out)
+            Expect.equal out expected "Optimized outputs the requantized bias"
+            ConvT2.Scalar(layer, ReadOnlySpan x, Span out)
+            Expect.equal out expected "Scalar outputs the requantized bias"
 
-            run dw (fun o ->
-                if c.Ternary then
-                    DepthwiseT2.Optimized(DepthwiseT2.Prepare(dw, l), ReadOnlySpan x, Span o)
-                else
-                    DepthwiseS8.Optimized(DepthwiseS8.Prepare(dw, l), ReadOnlySpan x, Span o))
+        // Kernels refuse wrong buffer sizes, short scratch and layers of another kind before touching memory.
+        testCase "Kernels reject bad arguments"
+        <| fun () ->
+            let c: ConvCase = sampleOne 4UL (convCase IntLayerKind.Conv false)
+            let layer = toConv "c" c
+            let x = Array.zeroCreate<sbyte> c.In.Size
+            let out = Array.zeroCreate<sbyte> c.Out.Size
+            let p = ConvS8.Prepare layer
 
-            run mp (fun o -> MaxPoolS8.Optimized(MaxPoolS8.Prepare(mp, l), ReadOnlySpan x, Span o))
-            run ap (fun o -> AvgPoolS8.Optimized(AvgPoolS8.Prepare(ap, l), ReadOnlySpan x, Span o))
+            Expect.throwsT<ArgumentException>
+                (fun () -> ConvS8.Scalar(layer, ReadOnlySpan x[1..], Span out))
+                "ConvS8.Scalar refuses a short input"
 
-/// The F# requantization and Requantize.Apply agree on random and extreme accumulators.
-[<Property(MaxTest = 1000)>]
-let ``IntReference.requantize = Requantize.Apply`` () =
-    let arb =
-        gen {
-            let! acc =
-                Gen.frequency [
-                    4, Gen.choose (-100000, 100000)
-                    1, Gen.elements [ Int32.MinValue; Int32.MaxValue; 0; -1; 1 ]
-                    1, Gen.choose (Int32.MinValue, Int32.MaxValue)
-                ]
+            Expect.throwsT<ArgumentException>
+                (fun () -> ConvS8.Optimized(p, ReadOnlySpan x, Span out[1..]))
+                "ConvS8.Optimized refuses a short output"
 
-            let! m, s = multiplier 12.0
-            let! s = Gen.frequency [ 4, Gen.constant s; 1, Gen.elements [ 1; 62 ] ]
-            let! z = zeroPoint
-            let! lo, hi = clamp z
-            return acc, m, s, z, lo, hi
-        }
-        |> Arb.fromGen
+            Expect.throwsT<ArgumentException>
+                (fun () ->
+                    ConvS8.Optimized(p, ReadOnlySpan x, Span out, Span(Array.zeroCreate<int16>(p.ScratchLength - 1))))
+                "ConvS8.Optimized refuses a short scratch"
 
-    Prop.forAll arb (fun (acc, m, s, z, lo, hi) ->
-        IntReference.requantize acc m s z lo hi = Requantize.Apply(acc, m, s, z, lo, hi))
+            Expect.throwsT<ArgumentException>
+                (fun () -> ConvT2.Scalar(layer, ReadOnlySpan x, Span out))
+                "ConvT2.Scalar refuses an int8 layer"
 
-/// Ties round toward +infinity (acc * M / 2^S exactly halfway), and the zero point is added after rounding.
-[<Test>]
-let ``Requantize ties go toward plus infinity`` () =
-    let half = 1 <<< 30 // M / 2^31 = 0.5
+            Expect.throwsT<ArgumentException>
+                (fun () -> ConvT2.Prepare layer |> ignore)
+                "ConvT2.Prepare refuses an int8 layer"
 
-    for acc, expected in [ 1, 1; -1, 0; 3, 2; -3, -1; 2, 1; -2, -1; 0, 0 ] do
-        Assert.That(IntReference.requantize acc half 31 0 -128 127, Is.EqualTo(box expected), sprintf "acc %d" acc)
-        Assert.That(Requantize.Apply(acc, half, 31, 0, -128, 127), Is.EqualTo(box expected), sprintf "acc %d" acc)
+            Expect.throwsT<ArgumentException>
+                (fun () -> DepthwiseS8.Scalar(layer, ReadOnlySpan x, Span out))
+                "DepthwiseS8.Scalar refuses a conv layer"
 
-    Assert.That(IntReference.requantize 1000 half 31 -128 -128 127, Is.EqualTo 127)
-    Assert.That(IntReference.requantize -1000 half 31 5 5 127, Is.EqualTo 5)
+        testCase "SIMD levels resolve to something this machine runs"
+        <| fun () ->
+            Expect.equal (SimdLevels.Resolve SimdLevel.Auto) SimdLevels.Best "Auto resolves to the best level"
+            Expect.equal (SimdLevels.Resolve SimdLevel.None) SimdLevel.None "None stays None"
+            Expect.equal (SimdLevels.Resolve SimdLevel.Vector128) SimdLevel.Vector128 "Vector128 stays Vector128"
 
-/// A ternary layer whose weights are all zero outputs the requantized bias alone.
-[<Test>]
-let ``ConvT2 with all-zero weights outputs the bias`` () =
-    let c: ConvCase = sampleOne 3UL (convCase IntLayerKind.Conv true)
-
-    let c: ConvCase = {
-        c with
-            Weights = Array.zeroCreate c.Weights.Length
-    }
-
-    let layer = toConv "z" c
-    let x = Array.init c.In.Size (fun i -> sbyte (i % 256 - 128))
-
-    let expected =
-        Array.init c.Out.Size (fun i ->
-            let oc = i % c.Out.C
-            sbyte (Requantize.Apply(c.Bias[oc], c.M[oc], c.S[oc], c.ZOut, c.Lo, c.Hi)))
-
-    let out = Array.zeroCreate c.Out.Size
-    ConvT2.Optimized(ConvT2.Prepare layer, ReadOnlySpan x, Span out)
-    Assert.That(out, Is.EqualTo(box expected))
-    ConvT2.Scalar(layer, ReadOnlySpan x, Span out)
-    Assert.That(out, Is.EqualTo(box expected))
-
-/// Kernels refuse wrong buffer sizes, short scratch and layers of another kind before touching memory.
-[<Test>]
-let ``Kernels reject bad arguments`` () =
-    let c: ConvCase = sampleOne 4UL (convCase IntLayerKind.Conv false)
-    let layer = toConv "c" c
-    let x = Array.zeroCreate<sbyte> c.In.Size
-    let out = Array.zeroCreate<sbyte> c.Out.Size
-    let p = ConvS8.Prepare layer
-
-    Assert.Throws<ArgumentException>(fun () -> ConvS8.Scalar(layer, ReadOnlySpan x[1..], Span out))
-    |> ignore
-
-    Assert.Throws<ArgumentException>(fun () -> ConvS8.Optimized(p, ReadOnlySpan x, Span out[1..]))
-    |> ignore
-
-    Assert.Throws<ArgumentException>(fun () ->
-        ConvS8.Optimized(p, ReadOnlySpan x, Span out, Span(Array.zeroCreate<int16>(p.ScratchLength - 1))))
-    |> ignore
-
-    Assert.Throws<ArgumentException>(fun () -> ConvT2.Scalar(layer, ReadOnlySpan x, Span out))
-    |> ignore
-
-    Assert.Throws<ArgumentException>(fun () -> ConvT2.Prepare layer |> ignore)
-    |> ignore
-
-    Assert.Throws<ArgumentException>(fun () -> DepthwiseS8.Scalar(layer, ReadOnlySpan x, Span out))
-    |> ignore
-
-[<Test>]
-let ``SIMD levels resolve to something this machine runs`` () =
-    Assert.That(SimdLevels.Resolve SimdLevel.Auto, Is.EqualTo SimdLevels.Best)
-    Assert.That(SimdLevels.Resolve SimdLevel.None, Is.EqualTo SimdLevel.None)
-    Assert.That(SimdLevels.Resolve SimdLevel.Vector128, Is.EqualTo SimdLevel.Vector128)
-
-    if not System.Runtime.Intrinsics.X86.Avx2.IsSupported then
-        Assert.That(SimdLevels.Resolve SimdLevel.Vector256, Is.Not.EqualTo SimdLevel.Vector256)
+            if not System.Runtime.Intrinsics.X86.Avx2.IsSupported then
+                Expect.notEqual
+                    (SimdLevels.Resolve SimdLevel.Vector256)
+                    SimdLevel.Vector256
+                    "Vector256 without AVX2 resolves to a lower level"
+    ]

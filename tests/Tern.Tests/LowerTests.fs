@@ -1,10 +1,9 @@
 module Tern.Tests.LowerTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 
@@ -20,56 +19,6 @@ let private modelAndWeights =
 let private defaultLowered options =
     let m = Architectures.defaultModel 1
     m, lowerOk options (Generators.inputs 2 16 m.Input) m
-
-[<Test>]
-let ``default architecture has 2500 to 3500 parameters and lowers to a valid model`` () =
-    let m = Architectures.defaultModel 1
-    let p = Model.totalParams m
-    Assert.That(p, Is.InRange(2500, 3500))
-
-    for options in [ LowerOptions.Int8; LowerOptions.Ternary ] do
-        let _, im = defaultLowered options
-        im.Validate()
-        // conv, depthwise, pointwise, avgpool, flatten, dense: BN and ReLU are fused away.
-        let kinds = im.Layers |> Array.map (fun l -> l.Kind)
-
-        let expected = [|
-            IntLayerKind.Conv
-            IntLayerKind.Depthwise
-            IntLayerKind.Pointwise
-            IntLayerKind.AvgPool
-            IntLayerKind.Flatten
-            IntLayerKind.Dense
-        |]
-
-        Assert.That(box kinds, Is.EqualTo(box expected))
-
-[<Test>]
-let ``ternary weight bytes are at most params over 4 plus per-channel constants`` () =
-    let _, im = defaultLowered LowerOptions.Ternary
-    let paramCount = im.Layers |> Array.sumBy (fun l -> l.ParameterCount)
-    let weightBytes = im.Layers |> Array.sumBy (fun l -> l.WeightBytes)
-
-    let perChannel =
-        im.Layers
-        |> Array.sumBy (function
-            | :? IntConvLayer as c -> c.OutChannels * (4 + 4 + 1)
-            | :? IntPoolLayer as p when p.Kind <> IntLayerKind.MaxPool -> 5
-            | _ -> 0)
-
-    Assert.That(weightBytes, Is.LessThanOrEqualTo(paramCount / 4 + perChannel + im.Layers.Length * 3))
-
-[<Test>]
-let ``ReLU is fused as a clamp at the output zero point`` () =
-    let _, im = defaultLowered LowerOptions.Int8
-
-    for l in im.Layers do
-        match l with
-        | :? IntConvLayer as c when c.Kind <> IntLayerKind.Dense ->
-            Assert.That(c.ActMin, Is.EqualTo(max -128 c.OutputZero), c.Name)
-            Assert.That(c.ActMax, Is.EqualTo 127)
-        | :? IntConvLayer as c -> Assert.That((c.ActMin, c.ActMax), Is.EqualTo((-128, 127)))
-        | _ -> ()
 
 /// For one conv-like integer layer and one input, the bound of the contract: the dequantized output is
 /// within s_out/2 (requantize rounding) + s_in*s_w/2 (bias rounding) + |acc|*s_in*s_w*2^-31 (dyadic
@@ -147,29 +96,6 @@ let private foldedBiases (model: Model) =
         | Dense d -> Some d.Bias
         | _ -> None)
 
-[<Property(MaxTest = 60)>]
-let ``every lowered conv-like layer stays within the bound derived from its scales`` () =
-    Prop.forAll modelAndWeights (fun (model, options) ->
-        let im = lowerOk options (Generators.inputs 7 8 model.Input) model
-        let x = Generators.inputs 8 1 model.Input |> List.head |> Lower.quantizeInput im
-        let outputs = IntReference.runLayers im x |> List.toArray
-        let biases = foldedBiases model |> List.toArray
-        let mutable convIndex = 0
-        let mutable input = x
-        let mutable ok = true
-
-        for i in 0 .. im.Layers.Length - 1 do
-            match im.Layers[i] with
-            | :? IntConvLayer as c ->
-                let fine, _ = withinScaleBound c input outputs[i] biases[convIndex]
-                ok <- ok && fine
-                convIndex <- convIndex + 1
-            | _ -> ()
-
-            input <- outputs[i]
-
-        ok)
-
 /// Whether a float model has the geometry beyond symmetric convolution padding.
 let private hasNewGeometry (model: Model) : bool =
     model.Layers
@@ -179,84 +105,6 @@ let private hasNewGeometry (model: Model) : bool =
         | Conv2d c
         | DepthwiseConv2d c -> not (Padding.isSymmetric c.Pad)
         | _ -> false)
-
-[<Property(MaxTest = 40)>]
-let ``a lowered model runs bit-exactly on the F# reference, the C# scalar kernels and the optimised ones`` () =
-    Prop.forAll modelAndWeights (fun (model, options) ->
-        let im = lowerOk options (Generators.inputs 3 4 model.Input) model
-
-        let runners =
-            Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Scalar)
-            :: [
-                for l in KernelTests.KernelGen.levels ->
-                    Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Optimized, l)
-            ]
-
-        Generators.inputs 4 2 model.Input
-        |> List.forall (fun x ->
-            let q = Lower.quantizeInput im x
-            let expected = IntReference.runLayers im q |> List.toArray
-            runners |> List.forall (fun r -> r.RunLayers q = expected))
-        |> Prop.classify (hasNewGeometry model) "asymmetric or pool padding")
-
-[<Property(MaxTest = 300)>]
-let ``integer layers give the float layers' output shapes for any padding`` () =
-    let arb =
-        gen {
-            let! h = Gen.choose (1, 9)
-            let! w = Gen.choose (1, 9)
-            let! kh = Gen.choose (1, 4)
-            let! kw = Gen.choose (1, 4)
-            let! sh = Gen.choose (1, 3)
-            let! sw = Gen.choose (1, 3)
-            let! top, bottom = KernelTests.KernelGen.padding h kh
-            let! left, right = KernelTests.KernelGen.padding w kw
-
-            let! kind =
-                Gen.elements [ IntLayerKind.Conv; IntLayerKind.Depthwise; IntLayerKind.MaxPool ]
-
-            let pad = {
-                Top = top
-                Bottom = bottom
-                Left = left
-                Right = right
-            }
-
-            return Shape3(h, w, 2), (kh, kw, sh, sw), pad, kind
-        }
-        |> Arb.fromGen
-
-    Prop.forAll arb (fun (inS, (kh, kw, sh, sw), pad, kind) ->
-        let conv: ConvSpec = {
-            InChannels = 2
-            OutChannels = 2
-            KernelH = kh
-            KernelW = kw
-            StrideH = sh
-            StrideW = sw
-            Pad = pad
-            Weight = Array.zeroCreate (2 * kh * kw * 2)
-            Bias = Array.zeroCreate 2
-        }
-
-        let pool: PoolSpec = {
-            KernelH = kh
-            KernelW = kw
-            StrideH = sh
-            StrideW = sw
-            Pad = pad
-        }
-
-        let floatLayer, intShape =
-            match kind with
-            | IntLayerKind.MaxPool ->
-                MaxPool pool, IntPoolLayer.OutputShapeOf(inS, kh, kw, sh, sw, pad.Top, pad.Bottom, pad.Left, pad.Right)
-            | _ ->
-                Conv2d conv,
-                IntConvLayer.OutputShapeOf(kind, inS, kh, kw, sh, sw, pad.Top, pad.Bottom, pad.Left, pad.Right, 2)
-
-        (Model.outputShape inS floatLayer = Ok intShape)
-        |> Prop.classify (not (Padding.isSymmetric pad)) "asymmetric")
 
 /// The float pool of a lowered pool layer: its geometry as a PoolSpec.
 let private poolSpecOf (p: IntPoolLayer) : PoolSpec = {
@@ -271,135 +119,6 @@ let private poolSpecOf (p: IntPoolLayer) : PoolSpec = {
         Right = p.PadRight
     }
 }
-
-[<Property(MaxTest = 60)>]
-let ``every lowered pool computes the float pool of its dequantized input`` () =
-    Prop.forAll modelAndWeights (fun (model, options) ->
-        let im = lowerOk options (Generators.inputs 5 4 model.Input) model
-        let x = Generators.inputs 6 1 model.Input |> List.head |> Lower.quantizeInput im
-        let outputs = IntReference.runLayers im x |> List.toArray
-        let mutable ok = true
-        let mutable padded = false
-
-        for i in 0 .. im.Layers.Length - 1 do
-            match im.Layers[i] with
-            | :? IntPoolLayer as p when p.Kind <> IntLayerKind.GlobalAvgPool ->
-                padded <- padded || p.IsPadded
-                let input = if i = 0 then x else outputs[i - 1]
-                let sIn, sOut = float p.InputScale, float p.OutputScale
-
-                let real =
-                    Tensor.ofArray p.Input (input |> Array.map (fun q -> float32 (sIn * float (int q - p.InputZero))))
-
-                let layer =
-                    if p.Kind = IntLayerKind.MaxPool then
-                        MaxPool(poolSpecOf p)
-                    else
-                        AvgPool(poolSpecOf p)
-
-                let expected = (Forward.layer layer real).Data
-
-                let lo, hi =
-                    sOut * float (p.ActMin - p.OutputZero), sOut * float (p.ActMax - p.OutputZero)
-
-                outputs[i]
-                |> Array.iteri (fun j q ->
-                    let got = sOut * float (int q - p.OutputZero)
-                    let want = min hi (max lo (float expected[j]))
-                    // max: exact (a padded position is the code of 0); average: one rounding, 2^-31 dyadic error
-                    let bound =
-                        (if p.Kind = IntLayerKind.MaxPool then
-                             0.0
-                         else
-                             sOut * (0.5 + 1e-6))
-                        + 1e-6 * (1.0 + abs want)
-
-                    if abs (got - want) > bound then
-                        ok <- false)
-            | _ -> ()
-
-        ok |> Prop.classify padded "padded pool")
-
-[<Test>]
-let ``int8 lowering of the default model tracks the float model`` () =
-    let m, im = defaultLowered LowerOptions.Int8
-    let folded = Fold.batchNorm m
-    let outP = Lower.outputParams im
-    let xs = Generators.inputs 11 20 m.Input
-
-    let errors =
-        xs
-        |> List.map (fun x ->
-            let f = Forward.run folded x
-            let q = Lower.dequantize outP (IntReference.run im (Lower.quantizeInput im x))
-            Array.map2 (fun a b -> abs (a - b)) f.Data q |> Array.max)
-
-    let range =
-        xs
-        |> List.collect (fun x -> (Forward.run folded x).Data |> Array.toList)
-        |> fun v -> List.max v - List.min v
-
-    // Accumulated rounding through four layers stays a few output steps.
-    Assert.That(List.max errors, Is.LessThan(0.1f * range + 4.0f * float32 (fst outP)))
-
-[<Test>]
-let ``lowering is deterministic`` () =
-    let _, a = defaultLowered LowerOptions.Ternary
-    let _, b = defaultLowered LowerOptions.Ternary
-    Assert.That(box (ModelFile.serializeInt a), Is.EqualTo(box (ModelFile.serializeInt b)))
-
-[<Test>]
-let ``a batchnorm that follows a ReLU cannot be lowered and the error names the layer`` () =
-    let m = Architectures.defaultModel 1
-
-    let bad = {
-        m with
-            Layers = m.Layers[0..1] @ [ ReLU; BatchNorm(Architectures.batchNorm 8) ] @ m.Layers[3..]
-    }
-
-    match Lower.lower LowerOptions.Int8 (Generators.inputs 1 2 m.Input) bad with
-    | Ok _ -> Assert.Fail "expected an error"
-    | Error e -> Assert.That(e, Does.Contain("layer 3").And.Contain("batchnorm"))
-
-[<Test>]
-let ``calibration must be non-empty and of the input shape`` () =
-    let m = Architectures.defaultModel 1
-
-    match Lower.lower LowerOptions.Int8 [] m with
-    | Ok _ -> Assert.Fail "expected an error"
-    | Error e -> Assert.That(e, Does.Contain "calibration")
-
-    match Lower.lower LowerOptions.Int8 (Generators.inputs 1 1 (Shape3(8, 8, 1))) m with
-    | Ok _ -> Assert.Fail "expected an error"
-    | Error e -> Assert.That(e, Does.Contain "8x8x1")
-
-[<Test>]
-let ``input quantization rounds half away from zero`` () =
-    let shape = Shape3(1, 1, 4)
-    let layer = IntFlattenLayer("flatten_0", shape)
-    let im = IntModel("t", shape, 0.5f, 0, [| layer :> IntLayer |], [||])
-    // 0.25 / 0.5 = 0.5 -> 1 ; -0.25 -> -1 ; 1.25 / 0.5 = 2.5 -> 3 ; 1000 clamps to 127
-    let q =
-        Lower.quantizeInput im (Tensor.ofArray shape [| 0.25f; -0.25f; 1.25f; 1000.0f |])
-
-    Assert.That(box q, Is.EqualTo(box [| 1y; -1y; 3y; 127y |]))
-
-[<Test>]
-let ``bias bits and accumulator bounds are reported`` () =
-    let _, im = defaultLowered LowerOptions.Ternary
-    let bits = Lower.biasBits im
-    Assert.That(bits, Is.InRange(1, 32))
-
-    for l in im.Layers do
-        match l with
-        | :? IntConvLayer as c -> Assert.That(Lower.accumulatorBound c, Is.LessThan(int64 Int32.MaxValue))
-        | _ -> ()
-
-[<Test>]
-let ``the float model's peak activation bytes equal the lowered model's arena`` () =
-    let m, im = defaultLowered LowerOptions.Ternary
-    let arena = Tern.Runtime.Engine.MemoryPlan.Create(im).ArenaBytes
-    Assert.That(Model.peakActivationBytes 1 m, Is.EqualTo arena)
 
 /// Helpers of the given-range tests.
 module private RangeGen =
@@ -429,51 +148,381 @@ module private RangeGen =
             (Gen.elements [ true; false ])
         |> Arb.fromGen
 
-[<Property(MaxTest = 40)>]
-let ``ranges given from min-max over a calibration set lower exactly as that calibration set`` () =
-    Prop.forAll RangeGen.case (fun (model, options, onlyNeeded) ->
-        let calib = Generators.inputs 21 6 model.Input
-        let all = RangeGen.observed model calib
-        let needed = Lower.neededRanges model
-        // Either only the ranges the lowering uses, or every tensor's.
-        let given =
-            if onlyNeeded then
-                all |> Map.filter (fun k _ -> needed.Contains k)
-            else
-                all
+[<Tests>]
+let tests =
+    testList "LowerTests" [
+        testCase "default architecture has 2500 to 3500 parameters and lowers to a valid model"
+        <| fun () ->
+            let m = Architectures.defaultModel 1
+            let p = Model.totalParams m
+            Expect.isGreaterThanOrEqual p 2500 "parameters"
+            Expect.isLessThanOrEqual p 3500 "parameters"
 
-        let expected = lowerOk options calib model |> ModelFile.serializeInt
-        let withCalib = Lower.lowerWith options given calib model
-        let without = Lower.lowerWith options given [] model
+            for options in [ LowerOptions.Int8; LowerOptions.Ternary ] do
+                let _, im = defaultLowered options
+                im.Validate()
+                // conv, depthwise, pointwise, avgpool, flatten, dense: BN and ReLU are fused away.
+                let kinds = im.Layers |> Array.map (fun l -> l.Kind)
 
-        match withCalib, without with
-        | Ok a, Ok b ->
-            (ModelFile.serializeInt a = expected && ModelFile.serializeInt b = expected)
-            |> Prop.classify onlyNeeded "only the needed ranges"
-            |> Prop.collect $"{needed.Count} ranges"
-        | Error e, _
-        | _, Error e -> failwith e)
+                let expected = [|
+                    IntLayerKind.Conv
+                    IntLayerKind.Depthwise
+                    IntLayerKind.Pointwise
+                    IntLayerKind.AvgPool
+                    IntLayerKind.Flatten
+                    IntLayerKind.Dense
+                |]
 
-[<Test>]
-let ``a given range replaces the observed one and a missing range needs calibration`` () =
-    let m = Architectures.defaultModel 1
-    let calib = Generators.inputs 2 16 m.Input
-    let needed = Lower.neededRanges m
-    // The default model: input, conv+ReLU, depthwise+ReLU, pointwise+ReLU, dense (folded: 0, 2, 4, 6, 9).
-    Assert.That((needed |> Set.toList = [ 0; 2; 4; 6; 9 ]), Is.True, $"%A{needed}")
-    Assert.That(Lower.activationGrids m |> Map.find 7, Is.EqualTo 6, "the average pool keeps the pointwise grid")
-    let im = lowerOk LowerOptions.Int8 calib m
+                Expect.equal kinds expected "layer kinds"
 
-    let wide =
-        match Lower.lowerWith LowerOptions.Int8 (Map [ 2, (0.0, 100.0) ]) calib m with
-        | Ok x -> x
-        | Error e -> failwith e
+        testCase "ternary weight bytes are at most params over 4 plus per-channel constants"
+        <| fun () ->
+            let _, im = defaultLowered LowerOptions.Ternary
+            let paramCount = im.Layers |> Array.sumBy (fun l -> l.ParameterCount)
+            let weightBytes = im.Layers |> Array.sumBy (fun l -> l.WeightBytes)
 
-    let first (x: IntModel) = x.Layers[0] :?> IntConvLayer
-    Assert.That(float (first wide).OutputScale, Is.EqualTo(100.0 / 255.0).Within(1e-6))
-    Assert.That((first wide).OutputScale, Is.Not.EqualTo((first im).OutputScale))
-    Assert.That(wide.InputScale, Is.EqualTo im.InputScale, "ranges not given are observed")
+            let perChannel =
+                im.Layers
+                |> Array.sumBy (function
+                    | :? IntConvLayer as c -> c.OutChannels * (4 + 4 + 1)
+                    | :? IntPoolLayer as p when p.Kind <> IntLayerKind.MaxPool -> 5
+                    | _ -> 0)
 
-    match Lower.lowerWith LowerOptions.Int8 (Map [ 0, (0.0, 1.0); 2, (0.0, 3.0) ]) [] m with
-    | Ok _ -> Assert.Fail "expected an error"
-    | Error e -> Assert.That(e, Does.Contain "calibration")
+            Expect.isLessThanOrEqual weightBytes (paramCount / 4 + perChannel + im.Layers.Length * 3) "weight bytes"
+
+        testCase "ReLU is fused as a clamp at the output zero point"
+        <| fun () ->
+            let _, im = defaultLowered LowerOptions.Int8
+
+            for l in im.Layers do
+                match l with
+                | :? IntConvLayer as c when c.Kind <> IntLayerKind.Dense ->
+                    Expect.equal c.ActMin (max -128 c.OutputZero) c.Name
+                    Expect.equal c.ActMax 127 "ActMax of a layer with a fused ReLU"
+                | :? IntConvLayer as c -> Expect.equal (c.ActMin, c.ActMax) (-128, 127) "a dense layer is not clamped"
+                | _ -> ()
+
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "every lowered conv-like layer stays within the bound derived from its scales"
+        <| fun () ->
+            Prop.forAll modelAndWeights (fun (model, options) ->
+                let im = lowerOk options (Generators.inputs 7 8 model.Input) model
+                let x = Generators.inputs 8 1 model.Input |> List.head |> Lower.quantizeInput im
+                let outputs = IntReference.runLayers im x |> List.toArray
+                let biases = foldedBiases model |> List.toArray
+                let mutable convIndex = 0
+                let mutable input = x
+                let mutable ok = true
+
+                for i in 0 .. im.Layers.Length - 1 do
+                    match im.Layers[i] with
+                    | :? IntConvLayer as c ->
+                        let fine, _ = withinScaleBound c input outputs[i] biases[convIndex]
+                        ok <- ok && fine
+                        convIndex <- convIndex + 1
+                    | _ -> ()
+
+                    input <- outputs[i]
+
+                ok)
+
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "a lowered model runs bit-exactly on the F# reference, the C# scalar kernels and the optimised ones"
+        <| fun () ->
+            Prop.forAll modelAndWeights (fun (model, options) ->
+                let im = lowerOk options (Generators.inputs 3 4 model.Input) model
+
+                let runners =
+                    Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Scalar)
+                    :: [
+                        for l in KernelTests.KernelGen.levels ->
+                            Tern.Runtime.Engine.Runner(im, Tern.Runtime.Engine.KernelMode.Optimized, l)
+                    ]
+
+                Generators.inputs 4 2 model.Input
+                |> List.forall (fun x ->
+                    let q = Lower.quantizeInput im x
+                    let expected = IntReference.runLayers im q |> List.toArray
+                    runners |> List.forall (fun r -> r.RunLayers q = expected))
+                |> Prop.classify (hasNewGeometry model) "asymmetric or pool padding")
+
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "integer layers give the float layers' output shapes for any padding"
+        <| fun () ->
+            let arb =
+                gen {
+                    let! h = Gen.choose (1, 9)
+                    let! w = Gen.choose (1, 9)
+                    let! kh = Gen.choose (1, 4)
+                    let! kw = Gen.choose (1, 4)
+                    let! sh = Gen.choose (1, 3)
+                    let! sw = Gen.choose (1, 3)
+                    let! top, bottom = KernelTests.KernelGen.padding h kh
+                    let! left, right = KernelTests.KernelGen.padding w kw
+
+                    let! kind =
+                        Gen.elements [ IntLayerKind.Conv; IntLayerKind.Depthwise; IntLayerKind.MaxPool ]
+
+                    let pad = {
+                        Top = top
+                        Bottom = bottom
+                        Left = left
+                        Right = right
+                    }
+
+                    return Shape3(h, w, 2), (kh, kw, sh, sw), pad, kind
+                }
+                |> Arb.fromGen
+
+            Prop.forAll arb (fun (inS, (kh, kw, sh, sw), pad, kind) ->
+                let conv: ConvSpec = {
+                    InChannels = 2
+                    OutChannels = 2
+                    KernelH = kh
+                    KernelW = kw
+                    StrideH = sh
+                    StrideW = sw
+                    Pad = pad
+                    Weight = Array.zeroCreate (2 * kh * kw * 2)
+                    Bias = Array.zeroCreate 2
+                }
+
+                let pool: PoolSpec = {
+                    KernelH = kh
+                    KernelW = kw
+                    StrideH = sh
+                    StrideW = sw
+                    Pad = pad
+                }
+
+                let floatLayer, intShape =
+                    match kind with
+                    | IntLayerKind.MaxPool ->
+                        MaxPool pool,
+                        IntPoolLayer.OutputShapeOf(inS, kh, kw, sh, sw, pad.Top, pad.Bottom, pad.Left, pad.Right)
+                    | _ ->
+                        Conv2d conv,
+                        IntConvLayer.OutputShapeOf(
+                            kind,
+                            inS,
+                            kh,
+                            kw,
+                            sh,
+                            sw,
+                            pad.Top,
+                            pad.Bottom,
+                            pad.Left,
+                            pad.Right,
+                            2
+                        )
+
+                (Model.outputShape inS floatLayer = Ok intShape)
+                |> Prop.classify (not (Padding.isSymmetric pad)) "asymmetric")
+
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "every lowered pool computes the float pool of its dequantized input"
+        <| fun () ->
+            Prop.forAll modelAndWeights (fun (model, options) ->
+                let im = lowerOk options (Generators.inputs 5 4 model.Input) model
+                let x = Generators.inputs 6 1 model.Input |> List.head |> Lower.quantizeInput im
+                let outputs = IntReference.runLayers im x |> List.toArray
+                let mutable ok = true
+                let mutable padded = false
+
+                for i in 0 .. im.Layers.Length - 1 do
+                    match im.Layers[i] with
+                    | :? IntPoolLayer as p when p.Kind <> IntLayerKind.GlobalAvgPool ->
+                        padded <- padded || p.IsPadded
+                        let input = if i = 0 then x else outputs[i - 1]
+                        let sIn, sOut = float p.InputScale, float p.OutputScale
+
+                        let real =
+                            Tensor.ofArray
+                                p.Input
+                                (input |> Array.map (fun q -> float32 (sIn * float (int q - p.InputZero))))
+
+                        let layer =
+                            if p.Kind = IntLayerKind.MaxPool then
+                                MaxPool(poolSpecOf p)
+                            else
+                                AvgPool(poolSpecOf p)
+
+                        let expected = (Forward.layer layer real).Data
+
+                        let lo, hi =
+                            sOut * float (p.ActMin - p.OutputZero), sOut * float (p.ActMax - p.OutputZero)
+
+                        outputs[i]
+                        |> Array.iteri (fun j q ->
+                            let got = sOut * float (int q - p.OutputZero)
+                            let want = min hi (max lo (float expected[j]))
+                            // max: exact (a padded position is the code of 0); average: one rounding, 2^-31 dyadic error
+                            let bound =
+                                (if p.Kind = IntLayerKind.MaxPool then
+                                     0.0
+                                 else
+                                     sOut * (0.5 + 1e-6))
+                                + 1e-6 * (1.0 + abs want)
+
+                            if abs (got - want) > bound then
+                                ok <- false)
+                    | _ -> ()
+
+                ok |> Prop.classify padded "padded pool")
+
+        testCase "int8 lowering of the default model tracks the float model"
+        <| fun () ->
+            let m, im = defaultLowered LowerOptions.Int8
+            let folded = Fold.batchNorm m
+            let outP = Lower.outputParams im
+            let xs = Generators.inputs 11 20 m.Input
+
+            let errors =
+                xs
+                |> List.map (fun x ->
+                    let f = Forward.run folded x
+                    let q = Lower.dequantize outP (IntReference.run im (Lower.quantizeInput im x))
+                    Array.map2 (fun a b -> abs (a - b)) f.Data q |> Array.max)
+
+            let range =
+                xs
+                |> List.collect (fun x -> (Forward.run folded x).Data |> Array.toList)
+                |> fun v -> List.max v - List.min v
+
+            // Accumulated rounding through four layers stays a few output steps.
+            Expect.isLessThan
+                (List.max errors)
+                (0.1f * range + 4.0f * float32 (fst outP))
+                "largest error against the float model"
+
+        testCase "lowering is deterministic"
+        <| fun () ->
+            let _, a = defaultLowered LowerOptions.Ternary
+            let _, b = defaultLowered LowerOptions.Ternary
+            Expect.equal (ModelFile.serializeInt a) (ModelFile.serializeInt b) "serialized models"
+
+        testCase "a batchnorm that follows a ReLU cannot be lowered and the error names the layer"
+        <| fun () ->
+            let m = Architectures.defaultModel 1
+
+            let bad = {
+                m with
+                    Layers = m.Layers[0..1] @ [ ReLU; BatchNorm(Architectures.batchNorm 8) ] @ m.Layers[3..]
+            }
+
+            match Lower.lower LowerOptions.Int8 (Generators.inputs 1 2 m.Input) bad with
+            | Ok _ -> failtest "expected an error"
+            | Error e ->
+                Expect.stringContains e "layer 3" "the error names the layer"
+                Expect.stringContains e "batchnorm" "the error names the batchnorm"
+
+        testCase "calibration must be non-empty and of the input shape"
+        <| fun () ->
+            let m = Architectures.defaultModel 1
+
+            match Lower.lower LowerOptions.Int8 [] m with
+            | Ok _ -> failtest "expected an error"
+            | Error e -> Expect.stringContains e "calibration" "the error names the calibration"
+
+            match Lower.lower LowerOptions.Int8 (Generators.inputs 1 1 (Shape3(8, 8, 1))) m with
+            | Ok _ -> failtest "expected an error"
+            | Error e -> Expect.stringContains e "8x8x1" "the error names the shape given"
+
+        testCase "input quantization rounds half away from zero"
+        <| fun () ->
+            let shape = Shape3(1, 1, 4)
+            let layer = IntFlattenLayer("flatten_0", shape)
+            let im = IntModel("t", shape, 0.5f, 0, [| layer :> IntLayer |], [||])
+            // 0.25 / 0.5 = 0.5 -> 1 ; -0.25 -> -1 ; 1.25 / 0.5 = 2.5 -> 3 ; 1000 clamps to 127
+            let q =
+                Lower.quantizeInput im (Tensor.ofArray shape [| 0.25f; -0.25f; 1.25f; 1000.0f |])
+
+            Expect.equal q [| 1y; -1y; 3y; 127y |] "quantized input"
+
+        testCase "bias bits and accumulator bounds are reported"
+        <| fun () ->
+            let _, im = defaultLowered LowerOptions.Ternary
+            let bits = Lower.biasBits im
+            Expect.isGreaterThanOrEqual bits 1 "bias bits"
+            Expect.isLessThanOrEqual bits 32 "bias bits"
+
+            for l in im.Layers do
+                match l with
+                | :? IntConvLayer as c ->
+                    Expect.isLessThan
+                        (Lower.accumulatorBound c)
+                        (int64 Int32.MaxValue)
+                        "the accumulator bound fits in int32"
+                | _ -> ()
+
+        testCase "the float model's peak activation bytes equal the lowered model's arena"
+        <| fun () ->
+            let m, im = defaultLowered LowerOptions.Ternary
+            let arena = Tern.Runtime.Engine.MemoryPlan.Create(im).ArenaBytes
+            Expect.equal (Model.peakActivationBytes 1 m) arena "peak activation bytes against the arena"
+
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "ranges given from min-max over a calibration set lower exactly as that calibration set"
+        <| fun () ->
+            Prop.forAll RangeGen.case (fun (model, options, onlyNeeded) ->
+                let calib = Generators.inputs 21 6 model.Input
+                let all = RangeGen.observed model calib
+                let needed = Lower.neededRanges model
+                // Either only the ranges the lowering uses, or every tensor's.
+                let given =
+                    if onlyNeeded then
+                        all |> Map.filter (fun k _ -> needed.Contains k)
+                    else
+                        all
+
+                let expected = lowerOk options calib model |> ModelFile.serializeInt
+                let withCalib = Lower.lowerWith options given calib model
+                let without = Lower.lowerWith options given [] model
+
+                match withCalib, without with
+                | Ok a, Ok b ->
+                    (ModelFile.serializeInt a = expected && ModelFile.serializeInt b = expected)
+                    |> Prop.classify onlyNeeded "only the needed ranges"
+                    |> Prop.collect $"{needed.Count} ranges"
+                | Error e, _
+                | _, Error e -> failwith e)
+
+        testCase "a given range replaces the observed one and a missing range needs calibration"
+        <| fun () ->
+            let m = Architectures.defaultModel 1
+            let calib = Generators.inputs 2 16 m.Input
+            let needed = Lower.neededRanges m
+            // The default model: input, conv+ReLU, depthwise+ReLU, pointwise+ReLU, dense (folded: 0, 2, 4, 6, 9).
+            Expect.isTrue (needed |> Set.toList = [ 0; 2; 4; 6; 9 ]) $"%A{needed}"
+            Expect.equal (Lower.activationGrids m |> Map.find 7) 6 "the average pool keeps the pointwise grid"
+            let im = lowerOk LowerOptions.Int8 calib m
+
+            let wide =
+                match Lower.lowerWith LowerOptions.Int8 (Map [ 2, (0.0, 100.0) ]) calib m with
+                | Ok x -> x
+                | Error e -> failwith e
+
+            let first (x: IntModel) = x.Layers[0] :?> IntConvLayer
+
+            Expect.floatClose
+                { absolute = 1e-6; relative = 0.0 }
+                (float (first wide).OutputScale)
+                (100.0 / 255.0)
+                "the given range sets the first layer's output scale"
+
+            Expect.notEqual
+                ((first wide).OutputScale)
+                ((first im).OutputScale)
+                "the given range changes the first layer's output scale"
+
+            Expect.equal wide.InputScale im.InputScale "ranges not given are observed"
+
+            match Lower.lowerWith LowerOptions.Int8 (Map [ 0, (0.0, 1.0); 2, (0.0, 3.0) ]) [] m with
+            | Ok _ -> failtest "expected an error"
+            | Error e -> Expect.stringContains e "calibration" "the error names the calibration"
+    ]

@@ -1,12 +1,10 @@
 module Tern.Tests.MetricsTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
-open Tern.Tests.Assertions
 
 /// Class names, labels and predictions: 1..6 classes, 0..60 samples, predictions random, a copy of the labels,
 /// or the labels with a few changed.
@@ -31,8 +29,7 @@ let private cases =
 
 let private close (a: float) (b: float) = abs (a - b) < 1e-12
 
-[<Property(MaxTest = 300)>]
-let ``a perfect prediction has accuracy and macro-F1 1`` () =
+let private ``a perfect prediction has accuracy and macro-F1 1`` () =
     Prop.forAll cases (fun (classes, labels, _) ->
         let m = Metrics.compute classes labels labels
 
@@ -41,8 +38,7 @@ let ``a perfect prediction has accuracy and macro-F1 1`` () =
             |> List.forall (fun c -> c.Support = 0 || (c.Precision = 1.0 && c.Recall = 1.0 && c.F1 = 1.0)))
         |> Prop.classify (labels.Length = 0) "empty")
 
-[<Property(MaxTest = 300)>]
-let ``confusion rows sum to the supports and columns to the predictions`` () =
+let private ``confusion rows sum to the supports and columns to the predictions`` () =
     Prop.forAll cases (fun (classes, labels, predicted) ->
         let m = Metrics.compute classes labels predicted
         let k = classes.Length
@@ -58,8 +54,7 @@ let ``confusion rows sum to the supports and columns to the predictions`` () =
                && Array.sumBy (fun (r: int[]) -> r[c]) m.Confusion = count predicted c)
         && m.Samples = labels.Length)
 
-[<Property(MaxTest = 300)>]
-let ``permuting the samples changes nothing`` () =
+let private ``permuting the samples changes nothing`` () =
     Prop.forAll cases (fun (classes, labels, predicted) ->
         Prop.forAll (Arb.fromGen (Gen.shuffle [| 0 .. labels.Length - 1 |])) (fun order ->
             let permuted =
@@ -70,8 +65,7 @@ let ``permuting the samples changes nothing`` () =
 
             permuted = Metrics.compute classes labels predicted))
 
-[<Property(MaxTest = 300)>]
-let ``metrics agree with a direct computation from the definitions`` () =
+let private ``metrics agree with a direct computation from the definitions`` () =
     Prop.forAll cases (fun (classes, labels, predicted) ->
         let m = Metrics.compute classes labels predicted
         let n = labels.Length
@@ -121,39 +115,67 @@ let ``metrics agree with a direct computation from the definitions`` () =
         |> Prop.classify absent "a class absent from labels and predictions"
         |> Prop.classify (n = 0) "empty")
 
-[<Test>]
-let ``a worked example: two classes, one mistake`` () =
+let private ``a worked example: two classes, one mistake`` () =
     let m = Metrics.compute [ "sit"; "walk" ] [| 0; 1; 1; 1 |] [| 0; 0; 1; 1 |]
-    Assert.That(m.Accuracy, Is.EqualTo 0.75)
-    Assert.That(m.Confusion, eq [| [| 1; 0 |]; [| 1; 2 |] |])
+    Expect.equal m.Accuracy 0.75 "accuracy"
+    Expect.equal m.Confusion [| [| 1; 0 |]; [| 1; 2 |] |] "confusion matrix"
     // sit: precision 1/2, recall 1, F1 2/3; walk: precision 1, recall 2/3, F1 4/5.
-    Assert.That(m.PerClass[0].Precision, Is.EqualTo 0.5)
-    Assert.That(m.PerClass[1].Recall, Is.EqualTo(2.0 / 3.0).Within(1e-12))
-    Assert.That(m.MacroF1, Is.EqualTo((2.0 / 3.0 + 0.8) / 2.0).Within(1e-12))
+    Expect.equal m.PerClass[0].Precision 0.5 "precision of sit"
+    Expect.floatClose { absolute = 1e-12; relative = 0.0 } m.PerClass[1].Recall (2.0 / 3.0) "recall of walk"
+    Expect.floatClose { absolute = 1e-12; relative = 0.0 } m.MacroF1 ((2.0 / 3.0 + 0.8) / 2.0) "macro-F1"
 
-[<Test>]
-let ``a class that occurs nowhere is left out of macro-F1 but listed`` () =
+let private ``a class that occurs nowhere is left out of macro-F1 but listed`` () =
     let m = Metrics.compute [ "a"; "b"; "c" ] [| 0; 1 |] [| 0; 1 |]
-    Assert.That(m.MacroF1, Is.EqualTo 1.0)
+    Expect.equal m.MacroF1 1.0 "macro-F1 over the classes present"
 
-    Assert.That(
-        m.PerClass[2],
-        eq {
+    Expect.equal
+        m.PerClass[2]
+        {
             Class = "c"
             Precision = 0.0
             Recall = 0.0
             F1 = 0.0
             Support = 0
         }
-    )
+        "the absent class is listed with zeros"
 
-[<Test>]
-let ``labels and predictions must match in length and lie in range`` () =
-    Assert.Throws<ArgumentException>(fun () -> Metrics.compute [ "a"; "b" ] [| 0 |] [| 0; 1 |] |> ignore)
-    |> ignore
+let private ``labels and predictions must match in length and lie in range`` () =
+    Expect.throwsT<ArgumentException>
+        (fun () -> Metrics.compute [ "a"; "b" ] [| 0 |] [| 0; 1 |] |> ignore)
+        "lengths differ"
 
-    Assert.Throws<ArgumentException>(fun () -> Metrics.compute [ "a"; "b" ] [| 2 |] [| 0 |] |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException>
+        (fun () -> Metrics.compute [ "a"; "b" ] [| 2 |] [| 0 |] |> ignore)
+        "a label past the classes"
 
-    Assert.Throws<ArgumentException>(fun () -> Metrics.compute [ "a"; "b" ] [| 0 |] [| -1 |] |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException>
+        (fun () -> Metrics.compute [ "a"; "b" ] [| 0 |] [| -1 |] |> ignore)
+        "a negative prediction"
+
+[<Tests>]
+let tests =
+    testList "MetricsTests" [
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "a perfect prediction has accuracy and macro-F1 1"
+            ``a perfect prediction has accuracy and macro-F1 1``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "confusion rows sum to the supports and columns to the predictions"
+            ``confusion rows sum to the supports and columns to the predictions``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "permuting the samples changes nothing"
+            ``permuting the samples changes nothing``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "metrics agree with a direct computation from the definitions"
+            ``metrics agree with a direct computation from the definitions``
+        testCase "a worked example: two classes, one mistake" ``a worked example: two classes, one mistake``
+        testCase
+            "a class that occurs nowhere is left out of macro-F1 but listed"
+            ``a class that occurs nowhere is left out of macro-F1 but listed``
+        testCase
+            "labels and predictions must match in length and lie in range"
+            ``labels and predictions must match in length and lie in range``
+    ]

@@ -1,9 +1,8 @@
 module Tern.Tests.ModelTests
 
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 
@@ -240,12 +239,11 @@ let private small = {
     Meta = Map.empty
 }
 
-[<Test>]
-let ``outputShape follows the convolution and pooling formulas`` () =
-    Assert.That(
-        Model.outputShape (Shape3(8, 6, 2)) (Conv2d(conv3 2 4)),
-        Is.EqualTo(Ok(Shape3(4, 3, 4)): Result<Shape3, string>)
-    )
+let private ``outputShape follows the convolution and pooling formulas`` () =
+    Expect.equal
+        (Model.outputShape (Shape3(8, 6, 2)) (Conv2d(conv3 2 4)))
+        (Ok(Shape3(4, 3, 4)))
+        "a stride-2 3x3 convolution"
 
     let pool =
         MaxPool {
@@ -256,10 +254,10 @@ let ``outputShape follows the convolution and pooling formulas`` () =
             Pad = Padding.none
         }
 
-    Assert.That(Model.outputShape (Shape3(5, 5, 3)) pool, Is.EqualTo(Ok(Shape3(2, 3, 3)): Result<Shape3, string>))
+    Expect.equal (Model.outputShape (Shape3(5, 5, 3)) pool) (Ok(Shape3(2, 3, 3))) "a 2x3 max pool, strides 2 and 1"
 
-    Assert.That(
-        Model.outputShape
+    Expect.isTrue
+        (Model.outputShape
             (Shape3(2, 2, 3))
             (MaxPool {
                 KernelH = 3
@@ -268,45 +266,45 @@ let ``outputShape follows the convolution and pooling formulas`` () =
                 StrideW = 1
                 Pad = Padding.none
             })
-        |> Result.isError
-    )
+         |> Result.isError)
+        "a pool window taller than its input is an error"
 
-[<Test>]
-let ``describe, paramCount, macCount and peak activation bytes of a small model`` () =
+let private ``describe, paramCount, macCount and peak activation bytes of a small model`` () =
     let infos = Model.describe small
 
-    Assert.That(
-        infos |> List.map (fun i -> i.Name),
-        Is.EqualTo<string list> [ "conv2d_0"; "relu_1"; "maxpool_2"; "flatten_3"; "dense_4" ]
-    )
+    Expect.equal
+        (infos |> List.map (fun i -> i.Name))
+        [ "conv2d_0"; "relu_1"; "maxpool_2"; "flatten_3"; "dense_4" ]
+        "layer names"
 
-    Assert.That(
-        infos |> List.map (fun i -> i.OutputShape),
-        Is.EqualTo<Shape3 list> [
+    Expect.equal
+        (infos |> List.map (fun i -> i.OutputShape))
+        [
             Shape3(4, 3, 4)
             Shape3(4, 3, 4)
             Shape3(2, 1, 4)
             Shape3(1, 1, 8)
             Shape3(1, 1, 3)
         ]
-    )
+        "output shapes"
 
-    Assert.That(Model.totalParams small, Is.EqualTo(72 + 4 + 24 + 3))
-    Assert.That(infos[0].Macs, Is.EqualTo(48L * 18L))
-    Assert.That(infos[4].Macs, Is.EqualTo 24L)
+    Expect.equal (Model.totalParams small) (72 + 4 + 24 + 3) "parameters"
+    Expect.equal infos[0].Macs (48L * 18L) "MACs of the conv"
+    Expect.equal infos[4].Macs 24L "MACs of the dense layer"
     // Largest input + output: the conv (96 in + 48 out) at 1 byte per element.
-    Assert.That(Model.peakActivationBytes 1 small, Is.EqualTo(96 + 48))
+    Expect.equal (Model.peakActivationBytes 1 small) (96 + 48) "peak activation bytes"
 
-[<Test>]
-let ``validate names the layer with mismatched channels`` () =
+let private ``validate names the layer with mismatched channels`` () =
     let bad = {
         small with
             Layers = [ Conv2d(conv3 3 4) ]
     }
 
     match Model.validate bad with
-    | Ok() -> Assert.Fail "a 3-channel conv on a 2-channel input must be rejected"
-    | Error e -> Assert.That(e, Does.Contain("layer 0 (conv2d)").And.Contain("3 input channels"))
+    | Ok() -> failtest "a 3-channel conv on a 2-channel input must be rejected"
+    | Error e ->
+        Expect.stringContains e "layer 0 (conv2d)" "the error names the layer"
+        Expect.stringContains e "3 input channels" "the error names the channel count"
 
     let badBias = {
         small with
@@ -318,14 +316,14 @@ let ``validate names the layer with mismatched channels`` () =
             ]
     }
 
-    Assert.That(Model.validate badBias |> Result.isError)
+    Expect.isTrue (Model.validate badBias |> Result.isError) "a bias of the wrong length is rejected"
 
-[<Test>]
-let ``run rejects an input of the wrong shape and an invalid model`` () =
+let private ``run rejects an input of the wrong shape and an invalid model`` () =
     let ex =
-        Assert.Throws<System.ArgumentException>(fun () -> Forward.run small (Tensor.zeros (Shape3(6, 8, 2))) |> ignore)
+        Expect.throwsC (fun () -> Forward.run small (Tensor.zeros (Shape3(6, 8, 2))) |> ignore) id
 
-    Assert.That(ex.Message, Does.Contain "expects input 8x6x2")
+    Expect.isTrue (ex.GetType() = typeof<System.ArgumentException>) $"an ArgumentException, not {ex.GetType().Name}"
+    Expect.stringContains ex.Message "expects input 8x6x2" "the message names the expected shape"
 
     let bad = {
         small with
@@ -333,12 +331,12 @@ let ``run rejects an input of the wrong shape and an invalid model`` () =
     }
 
     let ex2 =
-        Assert.Throws<System.ArgumentException>(fun () -> Forward.run bad (Tensor.zeros bad.Input) |> ignore)
+        Expect.throwsC (fun () -> Forward.run bad (Tensor.zeros bad.Input) |> ignore) id
 
-    Assert.That(ex2.Message, Does.Contain "layer 0 (conv2d)")
+    Expect.isTrue (ex2.GetType() = typeof<System.ArgumentException>) $"an ArgumentException, not {ex2.GetType().Name}"
+    Expect.stringContains ex2.Message "layer 0 (conv2d)" "the message names the bad layer"
 
-[<Property(MaxTest = 60)>]
-let ``activations has one tensor per layer, shapes follow Model.shapes, and the last is run's output`` () =
+let private ``activations has one tensor per layer, shapes follow Model.shapes, and the last is run's output`` () =
     Prop.forAll (Arb.fromGen (FloatGen.modelAndInput 6)) (fun (m, x) ->
         let acts = Forward.activations m x
         let expectedShapes = Model.shapes m |> List.tail
@@ -360,3 +358,24 @@ let ``activations has one tensor per layer, shapes follow Model.shapes, and the 
                  | Dense _ -> true
                  | _ -> false))
             "has dense")
+
+[<Tests>]
+let tests =
+    testList "ModelTests" [
+        testCase
+            "outputShape follows the convolution and pooling formulas"
+            ``outputShape follows the convolution and pooling formulas``
+        testCase
+            "describe, paramCount, macCount and peak activation bytes of a small model"
+            ``describe, paramCount, macCount and peak activation bytes of a small model``
+        testCase
+            "validate names the layer with mismatched channels"
+            ``validate names the layer with mismatched channels``
+        testCase
+            "run rejects an input of the wrong shape and an invalid model"
+            ``run rejects an input of the wrong shape and an invalid model``
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "activations has one tensor per layer, shapes follow Model.shapes, and the last is run's output"
+            ``activations has one tensor per layer, shapes follow Model.shapes, and the last is run's output``
+    ]

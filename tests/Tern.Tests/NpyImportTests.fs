@@ -2,10 +2,9 @@ module Tern.Tests.NpyImportTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 open Tern.Tests.Assertions
@@ -33,8 +32,7 @@ let private position (shape: Shape3) (n: int) =
 
 // ------------------------------------------------------------------ samples
 
-[<Test>]
-let ``the fixtures read as HWC samples: nchw, nhwc, big-endian, int16, format 2.0`` () =
+let private ``the fixtures read as HWC samples: nchw, nhwc, big-endian, int16, format 2.0`` () =
     for name, layout in
         [
             "x_nchw_f32.npy", Nchw
@@ -44,16 +42,15 @@ let ``the fixtures read as HWC samples: nchw, nhwc, big-endian, int16, format 2.
             "x_nchw_f32_v2.npy", Nchw
         ] do
         let shape, samples = NpyImport.samples layout (read name) |> ok
-        Assert.That(shape, eq (Shape3(3, 4, 2)), name)
-        Assert.That(samples.Length, eq 6, name)
+        Expect.equal shape (Shape3(3, 4, 2)) name
+        Expect.equal samples.Length 6 name
 
         for n in 0..5 do
-            Assert.That(samples[n], eq (position shape n), $"{name} sample {n}")
+            Expect.equal samples[n] (position shape n) $"{name} sample {n}"
 
-[<Test>]
-let ``a Fortran-order uint8 array and a rank-3 (N, C, W) signal read as HWC samples`` () =
+let private ``a Fortran-order uint8 array and a rank-3 (N, C, W) signal read as HWC samples`` () =
     let shape, samples = NpyImport.samples Nchw (read "x_nchw_u8_fortran.npy") |> ok
-    Assert.That(shape, eq (Shape3(2, 4, 2)))
+    Expect.equal shape (Shape3(2, 4, 2)) "the shape of the Fortran-order array"
 
     let expected n =
         Array.init shape.Size (fun k ->
@@ -63,12 +60,12 @@ let ``a Fortran-order uint8 array and a rank-3 (N, C, W) signal read as HWC samp
             float32 (n * 64 + c * 16 + h * 4 + w))
 
     for n in 0..3 do
-        Assert.That(samples[n], eq (expected n), $"sample {n}")
+        Expect.equal samples[n] (expected n) $"sample {n}"
 
     // (N, C, W) as PyTorch's Conv1d holds it: H = 1.
     let shape1, samples1 = NpyImport.samples Nchw (read "x_ncw_f32.npy") |> ok
-    Assert.That(shape1, eq (Shape3(1, 4, 2)))
-    Assert.That(samples1[5], eq (position shape1 5))
+    Expect.equal shape1 (Shape3(1, 4, 2)) "(N, C, W) is one row high"
+    Expect.equal samples1[5] (position shape1 5) "(N, C, W) sample 5"
 
 /// HWC samples, and the same samples as an array in either layout (rank 3 for one-row samples, half the time).
 let private layoutCases =
@@ -124,8 +121,7 @@ let private layoutCases =
     }
     |> Arb.fromGen
 
-[<Property(MaxTest = 100)>]
-let ``samples written in either layout and dtype read back as the same HWC samples`` () =
+let private ``samples written in either layout and dtype read back as the same HWC samples`` () =
     Prop.forAll layoutCases (fun (layout, bytes, shape, samples) ->
         let a = Npy.parse "x.npy" bytes |> ok
         let s, back = NpyImport.samples layout a |> ok
@@ -133,102 +129,141 @@ let ``samples written in either layout and dtype read back as the same HWC sampl
         (s = shape && back = samples)
         |> Prop.collect (NpyImport.layoutName layout, a.Shape.Length))
 
-[<Test>]
-let ``bad samples are refused naming the file and the sample: dtype, NaN, rank, no samples`` () =
-    Assert.That(err (NpyImport.samples Nchw (read "x_i32.npy")), Does.Contain("x_i32.npy: dtype int32"))
+let private ``bad samples are refused naming the file and the sample: dtype, NaN, rank, no samples`` () =
+    Expect.stringContains (err (NpyImport.samples Nchw (read "x_i32.npy"))) "x_i32.npy: dtype int32" "int32 samples"
 
-    Assert.That(
-        err (NpyImport.samples Nchw (read "x_nan.npy")),
-        Does.Contain "x_nan.npy: sample 2 holds NaN at [2, 1, 0, 3]"
-    )
+    Expect.stringContains
+        (err (NpyImport.samples Nchw (read "x_nan.npy")))
+        "x_nan.npy: sample 2 holds NaN at [2, 1, 0, 3]"
+        "a NaN sample"
 
     let inf = array (Float64s [| 0.0; 1e300 |]) [| 1; 1; 1; 2 |] "float64"
 
-    Assert.That(err (NpyImport.samples Nhwc inf), Does.Contain "sample 0 holds 1E+300, outside float32's range")
+    Expect.stringContains
+        (err (NpyImport.samples Nhwc inf))
+        "sample 0 holds 1E+300, outside float32's range"
+        "a value past float32"
+
     let flat = array (Float32s [| 1.0f; 2.0f |]) [| 2 |] "float32"
-    Assert.That(err (NpyImport.samples Nchw flat), Does.Contain "rank 1")
+    Expect.stringContains (err (NpyImport.samples Nchw flat)) "rank 1" "a rank-1 array"
     let none = array (Float32s [||]) [| 0; 1; 2; 2 |] "float32"
-    Assert.That(err (NpyImport.samples Nchw none), Does.Contain "no samples")
+    Expect.stringContains (err (NpyImport.samples Nchw none)) "no samples" "an empty array"
 
 // ------------------------------------------------------------------ labels and subjects
 
-[<Test>]
-let ``integer labels index class0..class(K-1) or the given classes; string labels name classes`` () =
+let private ``integer labels index class0..class(K-1) or the given classes; string labels name classes`` () =
     let ys, names = NpyImport.labels (read "y_i64.npy") 6 "x" None |> ok
-    Assert.That(ys, eq [| 0; 1; 2; 0; 1; 2 |])
-    Assert.That(names, eq [ "class0"; "class1"; "class2" ])
+    Expect.equal ys [| 0; 1; 2; 0; 1; 2 |] "int64 labels"
+    Expect.equal names [ "class0"; "class1"; "class2" ] "class names for integer labels"
     let ys8, _ = NpyImport.labels (read "y_u8.npy") 6 "x" None |> ok
-    Assert.That(ys8, eq ys)
+    Expect.equal ys8 ys "uint8 labels as int64 ones"
 
     for name in [ "y_str.npy"; "y_bytes.npy" ] do
         let ys, names = NpyImport.labels (read name) 6 "x" None |> ok
-        Assert.That(names, eq [ "sit"; "stand"; "walk" ], name)
-        Assert.That(ys, eq [| 2; 0; 1; 2; 0; 1 |], name)
+        Expect.equal names [ "sit"; "stand"; "walk" ] name
+        Expect.equal ys [| 2; 0; 1; 2; 0; 1 |] name
 
     let given = Some [ "walk"; "sit"; "stand"; "run" ]
     let ys, names = NpyImport.labels (read "y_str.npy") 6 "x" given |> ok
-    Assert.That(ys, eq [| 0; 1; 2; 0; 1; 2 |])
-    Assert.That(names, eq given.Value)
+    Expect.equal ys [| 0; 1; 2; 0; 1; 2 |] "string labels indexing the given classes"
+    Expect.equal names given.Value "the given classes"
 
-[<Test>]
-let ``a label out of range, unknown to --classes, negative, float or of the wrong count is refused`` () =
-    Assert.That(
-        err (NpyImport.labels (read "y_out_of_range.npy") 6 "x.npy" (Some [ "a"; "b"; "c" ])),
-        Does.Contain "y_out_of_range.npy: sample 5 has label 9, but --classes names 3 classes (a,b,c)"
-    )
+let private ``a label out of range, unknown to --classes, negative, float or of the wrong count is refused`` () =
+    Expect.stringContains
+        (err (NpyImport.labels (read "y_out_of_range.npy") 6 "x.npy" (Some [ "a"; "b"; "c" ])))
+        "y_out_of_range.npy: sample 5 has label 9, but --classes names 3 classes (a,b,c)"
+        "a label past --classes"
 
-    Assert.That(
-        err (NpyImport.labels (read "y_str.npy") 6 "x.npy" (Some [ "walk"; "sit" ])),
-        Does.Contain "sample 2 has label 'stand', which --classes does not name"
-    )
+    Expect.stringContains
+        (err (NpyImport.labels (read "y_str.npy") 6 "x.npy" (Some [ "walk"; "sit" ])))
+        "sample 2 has label 'stand', which --classes does not name"
+        "a label --classes does not name"
 
     let negative = array (Integers [| 0L; -1L |]) [| 2 |] "int64"
-    Assert.That(err (NpyImport.labels negative 2 "x.npy" None), Does.Contain "sample 1 has label -1")
+    Expect.stringContains (err (NpyImport.labels negative 2 "x.npy" None)) "sample 1 has label -1" "a negative label"
     let many = array (Integers [| 0L; 300L |]) [| 2 |] "int64"
-    Assert.That(err (NpyImport.labels many 2 "x.npy" None), Does.Contain "at most 256 classes")
-    Assert.That(err (NpyImport.labels (read "y_f32.npy") 6 "x.npy" None), Does.Contain "dtype float32")
+    Expect.stringContains (err (NpyImport.labels many 2 "x.npy" None)) "at most 256 classes" "label 300"
+    Expect.stringContains (err (NpyImport.labels (read "y_f32.npy") 6 "x.npy" None)) "dtype float32" "float labels"
 
-    Assert.That(
-        err (NpyImport.labels (read "y_short.npy") 6 "x.npy" None),
-        Does.Contain("x.npy holds 6 samples but").And.Contain("y_short.npy holds 5 labels")
-    )
+    let short = err (NpyImport.labels (read "y_short.npy") 6 "x.npy" None)
+    Expect.stringContains short "x.npy holds 6 samples but" "the wrong count names the samples file"
+    Expect.stringContains short "y_short.npy holds 5 labels" "the wrong count names the labels file"
 
-[<Test>]
-let ``subjects are ids when whole numbers, names (ordinal order) when strings; bad ones are refused`` () =
+let private ``subjects are ids when whole numbers, names (ordinal order) when strings; bad ones are refused`` () =
     let ids, names = NpyImport.subjects (read "s_i32.npy") 6 "x" |> ok
-    Assert.That(ids, eq [| 3; 3; 5; 5; 7; 7 |])
-    Assert.That(names, Is.Empty)
+    Expect.equal ids [| 3; 3; 5; 5; 7; 7 |] "integer subject ids"
+    Expect.isEmpty names "integer subjects have no names"
     let ids, names = NpyImport.subjects (read "s_names_v3.npy") 6 "x" |> ok
-    Assert.That(names, eq [ "S01"; "S02"; "Zoë" ])
-    Assert.That(ids, eq [| 0; 0; 1; 1; 2; 2 |])
+    Expect.equal names [ "S01"; "S02"; "Zoë" ] "subject names in ordinal order"
+    Expect.equal ids [| 0; 0; 1; 1; 2; 2 |] "subject ids index the names"
     let big = array (Integers [| 70000L |]) [| 1 |] "int32"
-    Assert.That(err (NpyImport.subjects big 1 "x"), Does.Contain "sample 0 has subject id 70000 outside 0..65535")
-    let empty = array (Strings [| "S1"; "" |]) [| 2 |] "<U2"
-    Assert.That(err (NpyImport.subjects empty 2 "x"), Does.Contain "sample 1 has an empty subject name")
 
-[<Test>]
-let ``a whole data set: samples, names, subjects and a source naming the files`` () =
+    Expect.stringContains
+        (err (NpyImport.subjects big 1 "x"))
+        "sample 0 has subject id 70000 outside 0..65535"
+        "a subject id past 65535"
+
+    let empty = array (Strings [| "S1"; "" |]) [| 2 |] "<U2"
+
+    Expect.stringContains
+        (err (NpyImport.subjects empty 2 "x"))
+        "sample 1 has an empty subject name"
+        "an empty subject name"
+
+let private ``a whole data set: samples, names, subjects and a source naming the files`` () =
     let d =
         NpyImport.dataset Nchw None (read "x_nchw_f32.npy") (read "y_str.npy") (Some(read "s_names_v3.npy"))
         |> ok
 
-    Assert.That(d.Shape, eq (Shape3(3, 4, 2)))
-    Assert.That(d.Classes, eq [ "sit"; "stand"; "walk" ])
-    Assert.That(d.SubjectNames, eq [ "S01"; "S02"; "Zoë" ])
-    Assert.That(d.Source, Does.Contain("x_nchw_f32.npy").And.Contain("y_str.npy").And.Contain("nchw"))
+    Expect.equal d.Shape (Shape3(3, 4, 2)) "the data set's shape"
+    Expect.equal d.Classes [ "sit"; "stand"; "walk" ] "the data set's classes"
+    Expect.equal d.SubjectNames [ "S01"; "S02"; "Zoë" ] "the data set's subject names"
+    Expect.stringContains d.Source "x_nchw_f32.npy" "the source names the samples file"
+    Expect.stringContains d.Source "y_str.npy" "the source names the labels file"
+    Expect.stringContains d.Source "nchw" "the source names the layout"
 
     let alone =
         NpyImport.dataset Nchw None (read "x_nchw_f32.npy") (read "y_i64.npy") None
         |> ok
 
-    Assert.That(alone.Subjects, eq (Array.zeroCreate<int> 6))
+    Expect.equal alone.Subjects (Array.zeroCreate<int> 6) "no subjects file: every sample is subject 0"
 
-    Assert.That(
-        err (NpyImport.dataset Nchw (Some [ "a"; "a" ]) (read "x_nchw_f32.npy") (read "y_i64.npy") None),
-        Does.Contain "twice"
-    )
+    Expect.stringContains
+        (err (NpyImport.dataset Nchw (Some [ "a"; "a" ]) (read "x_nchw_f32.npy") (read "y_i64.npy") None))
+        "twice"
+        "a class named twice"
 
-    Assert.That(
-        err (NpyImport.dataset Nchw (Some [ "a"; ""; "c" ]) (read "x_nchw_f32.npy") (read "y_i64.npy") None),
-        Does.Contain "empty name"
-    )
+    Expect.stringContains
+        (err (NpyImport.dataset Nchw (Some [ "a"; ""; "c" ]) (read "x_nchw_f32.npy") (read "y_i64.npy") None))
+        "empty name"
+        "an empty class name"
+
+[<Tests>]
+let tests =
+    testList "NpyImportTests" [
+        testCase
+            "the fixtures read as HWC samples: nchw, nhwc, big-endian, int16, format 2.0"
+            ``the fixtures read as HWC samples: nchw, nhwc, big-endian, int16, format 2.0``
+        testCase
+            "a Fortran-order uint8 array and a rank-3 (N, C, W) signal read as HWC samples"
+            ``a Fortran-order uint8 array and a rank-3 (N, C, W) signal read as HWC samples``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "samples written in either layout and dtype read back as the same HWC samples"
+            ``samples written in either layout and dtype read back as the same HWC samples``
+        testCase
+            "bad samples are refused naming the file and the sample: dtype, NaN, rank, no samples"
+            ``bad samples are refused naming the file and the sample: dtype, NaN, rank, no samples``
+        testCase
+            "integer labels index class0..class(K-1) or the given classes; string labels name classes"
+            ``integer labels index class0..class(K-1) or the given classes; string labels name classes``
+        testCase
+            "a label out of range, unknown to --classes, negative, float or of the wrong count is refused"
+            ``a label out of range, unknown to --classes, negative, float or of the wrong count is refused``
+        testCase
+            "subjects are ids when whole numbers, names (ordinal order) when strings; bad ones are refused"
+            ``subjects are ids when whole numbers, names (ordinal order) when strings; bad ones are refused``
+        testCase
+            "a whole data set: samples, names, subjects and a source naming the files"
+            ``a whole data set: samples, names, subjects and a source naming the files``
+    ]

@@ -3,10 +3,9 @@ module Tern.Tests.NpyTests
 open System
 open System.IO
 open System.Text
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Tests.Assertions
 
@@ -289,8 +288,9 @@ let private fixture = Fixtures.npy
 
 // ------------------------------------------------------------------ reading
 
-[<Property(MaxTest = 200)>]
-let ``any array written in npy form reads back equal: every dtype, byte order, C or Fortran order, version`` () =
+let private ``any array written in npy form reads back equal: every dtype, byte order, C or Fortran order, version``
+    ()
+    =
     Prop.forAll caseArb (fun c ->
         match Npy.parse "t.npy" c.Bytes with
         | Error e -> failwith e
@@ -299,8 +299,7 @@ let ``any array written in npy form reads back equal: every dtype, byte order, C
             |> Prop.classify (c.Shape.Length = 0) "scalar"
             |> Prop.collect c.DType)
 
-[<Property(MaxTest = 15)>]
-let ``every truncation of a valid file is a clean error naming the file, never an exception`` () =
+let private ``every truncation of a valid file is a clean error naming the file, never an exception`` () =
     Prop.forAll caseArb (fun c ->
         [ 0 .. c.Bytes.Length - 1 ]
         |> List.forall (fun len ->
@@ -308,8 +307,7 @@ let ``every truncation of a valid file is a clean error naming the file, never a
             | Ok _ -> false
             | Error e -> e.StartsWith "cut.npy: "))
 
-[<Test>]
-let ``the committed fixtures' truncations are clean errors too`` () =
+let private ``the committed fixtures' truncations are clean errors too`` () =
     for name in
         [
             "x_nchw_f32.npy"
@@ -321,61 +319,57 @@ let ``the committed fixtures' truncations are clean errors too`` () =
 
         for len in 0 .. bytes.Length - 1 do
             match Npy.parse name bytes[.. len - 1] with
-            | Ok _ -> Assert.Fail $"{name} cut to {len} bytes was accepted"
-            | Error e -> Assert.That(e, Does.StartWith(name + ": "))
+            | Ok _ -> failtest $"{name} cut to {len} bytes was accepted"
+            | Error e -> Expect.stringStarts e (name + ": ") $"{name} cut to {len} bytes: the error names the file"
 
-[<Test>]
-let ``a cut in the data says truncated; bad magic, a zip and pickled objects are named`` () =
+let private ``a cut in the data says truncated; bad magic, a zip and pickled objects are named`` () =
     let bytes = File.ReadAllBytes(fixture "x_nchw_f32.npy")
-    Assert.That(err (Npy.parse "x.npy" bytes[.. bytes.Length - 5]), Does.Contain "truncated")
-    Assert.That(err (Npy.parse "x.npy" bytes[..3]), Does.Contain "truncated")
+    Expect.stringContains (err (Npy.parse "x.npy" bytes[.. bytes.Length - 5])) "truncated" "a cut in the data"
+    Expect.stringContains (err (Npy.parse "x.npy" bytes[..3])) "truncated" "a cut in the magic"
     let bad = Array.copy bytes
     bad[1] <- byte 'X'
-    Assert.That(err (Npy.parse "x.npy" bad), Does.Contain "bad magic")
-    Assert.That(err (Npy.read (fixture "data.npz")), Does.Contain "zip archive")
-    Assert.That(err (Npy.read (fixture "objects.npy")), Does.Contain "pickled")
-    Assert.That(err (Npy.read (fixture "no-such.npy")), Does.Contain "no such file")
+    Expect.stringContains (err (Npy.parse "x.npy" bad)) "bad magic" "a damaged magic"
+    Expect.stringContains (err (Npy.read (fixture "data.npz"))) "zip archive" "an npz read as npy"
+    Expect.stringContains (err (Npy.read (fixture "objects.npy"))) "pickled" "an object array"
+    Expect.stringContains (err (Npy.read (fixture "no-such.npy"))) "no such file" "a missing file"
 
-[<Test>]
-let ``a header that is not a numpy dict, or an unsupported dtype, is an error naming the file`` () =
+let private ``a header that is not a numpy dict, or an unsupported dtype, is an error naming the file`` () =
     let garbage = NpyBytes.file 1 "<f4" false [| 2 |] (Array.zeroCreate 8)
     let text = Encoding.Latin1.GetString garbage
     let broken = Encoding.Latin1.GetBytes(text.Replace("'shape'", "'shapes'"))
-    Assert.That(err (Npy.parse "h.npy" broken), Does.StartWith "h.npy: ")
+    Expect.stringStarts (err (Npy.parse "h.npy" broken)) "h.npy: " "a header without 'shape'"
     let complex = NpyBytes.file 1 "<c8" false [| 1 |] (Array.zeroCreate 8)
-    Assert.That(err (Npy.parse "c.npy" complex), Does.Contain("c.npy: dtype"))
+    Expect.stringContains (err (Npy.parse "c.npy" complex)) "c.npy: dtype" "a complex dtype"
 
     let huge =
         NpyBytes.file 1 "<f4" false [| 100000; 100000; 1000 |] (Array.zeroCreate 8)
 
-    Assert.That(err (Npy.parse "big.npy" huge), Does.StartWith "big.npy: ")
+    Expect.stringStarts (err (Npy.parse "big.npy" huge)) "big.npy: " "a shape too large for its data"
 
-[<Test>]
-let ``npz members are read by name; a missing member is absent; a damaged archive is an error`` () =
+let private ``npz members are read by name; a missing member is absent; a damaged archive is an error`` () =
     let arrays =
         Npy.readNpz (fixture "data.npz") [ "x"; "y"; "subjects"; "extra" ] |> ok
 
-    Assert.That(arrays.Count, eq 3)
-    Assert.That(arrays["x"].Shape, eq [| 6; 2; 3; 4 |])
-    Assert.That(arrays["y"].Name, Does.EndWith "data.npz:y.npy")
+    Expect.equal arrays.Count 3 "three of the four names are members"
+    Expect.equal arrays["x"].Shape [| 6; 2; 3; 4 |] "the shape of x"
+    Expect.stringEnds arrays["y"].Name "data.npz:y.npy" "a member is named archive:member"
 
     let compressed = Npy.readNpz (fixture "data_compressed.npz") [ "x"; "y" ] |> ok
 
-    Assert.That(compressed["x"].Values, eq arrays["x"].Values)
-    Assert.That(err (Npy.readNpz (fixture "x_nchw_f32.npy") [ "x" ]), Does.Contain ".npz")
+    Expect.equal compressed["x"].Values arrays["x"].Values "x compressed and stored"
+    Expect.stringContains (err (Npy.readNpz (fixture "x_nchw_f32.npy") [ "x" ])) ".npz" "an npy read as npz"
     let bytes = File.ReadAllBytes(fixture "data.npz")
     let cut = Path.Combine(Path.GetTempPath(), $"tern-cut-{Guid.NewGuid():N}.npz")
 
     try
         File.WriteAllBytes(cut, bytes[.. bytes.Length - 30])
-        Assert.That(err (Npy.readNpz cut [ "x" ]), Does.StartWith cut)
+        Expect.stringStarts (err (Npy.readNpz cut [ "x" ])) cut "a cut archive: the error names it"
     finally
         File.Delete cut
 
 // ------------------------------------------------------------------ writing
 
-[<Property(MaxTest = 40)>]
-let ``written float32 and int8 files read back equal, through no leftover temporary file`` () =
+let private ``written float32 and int8 files read back equal, through no leftover temporary file`` () =
     let arrays =
         gen {
             let! rows = Gen.choose (0, 5)
@@ -412,3 +406,32 @@ let ``written float32 and int8 files read back equal, through no leftover tempor
             && Directory.GetFiles(dir).Length = 2
         finally
             Directory.Delete(dir, true))
+
+[<Tests>]
+let tests =
+    testList "NpyTests" [
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "any array written in npy form reads back equal: every dtype, byte order, C or Fortran order, version"
+            ``any array written in npy form reads back equal: every dtype, byte order, C or Fortran order, version``
+        testPropertyWithConfig
+            (Properties.tests 15)
+            "every truncation of a valid file is a clean error naming the file, never an exception"
+            ``every truncation of a valid file is a clean error naming the file, never an exception``
+        testCase
+            "the committed fixtures' truncations are clean errors too"
+            ``the committed fixtures' truncations are clean errors too``
+        testCase
+            "a cut in the data says truncated; bad magic, a zip and pickled objects are named"
+            ``a cut in the data says truncated; bad magic, a zip and pickled objects are named``
+        testCase
+            "a header that is not a numpy dict, or an unsupported dtype, is an error naming the file"
+            ``a header that is not a numpy dict, or an unsupported dtype, is an error naming the file``
+        testCase
+            "npz members are read by name; a missing member is absent; a damaged archive is an error"
+            ``npz members are read by name; a missing member is absent; a damaged archive is an error``
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "written float32 and int8 files read back equal, through no leftover temporary file"
+            ``written float32 and int8 files read back equal, through no leftover temporary file``
+    ]

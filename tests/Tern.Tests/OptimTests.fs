@@ -1,10 +1,9 @@
 module Tern.Tests.OptimTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 
 /// One Adam step from fresh state: the optimiser's settings, the learning rate, the gradient and the start values.
@@ -50,20 +49,26 @@ let private firstStep: Gen<FirstStep> =
         }
     }
 
-/// With bias correction, m / c1 = g and v / c2 = g^2 after one step, so each value moves by rate * sign(g) (less
-/// eps's share); without it the step is rate * (1 - beta1) / sqrt(1 - beta2), ten times smaller or more here.
-[<Property(MaxTest = 300)>]
-let ``Adam's first step moves each value by the learning rate against the gradient's sign`` () =
-    Prop.forAll (Arb.fromGen firstStep) (fun s ->
-        let values = Array.copy s.Start
-        let state = Optim.newState values.Length
-        Optim.update (Adam(s.Rate, s.Beta1, s.Beta2, 1e-8)) s.Rate 0.0 None state values s.Grad
+[<Tests>]
+let tests =
+    testList "OptimTests" [
+        // With bias correction, m / c1 = g and v / c2 = g^2 after one step, so each value moves by rate * sign(g) (less
+        // eps's share); without it the step is rate * (1 - beta1) / sqrt(1 - beta2), ten times smaller or more here.
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "Adam's first step moves each value by the learning rate against the gradient's sign"
+        <| fun () ->
+            Prop.forAll (Arb.fromGen firstStep) (fun s ->
+                let values = Array.copy s.Start
+                let state = Optim.newState values.Length
+                Optim.update (Adam(s.Rate, s.Beta1, s.Beta2, 1e-8)) s.Rate 0.0 None state values s.Grad
 
-        Array.zip3 s.Start s.Grad values
-        |> Array.forall (fun (v0: float32, g: float32, v1: float32) ->
-            let moved = float v1 - float v0
-            let expected = -s.Rate * float (sign g)
-            // float32 rounding of the stored values, plus eps's share of the step
-            let tolerance = 1e-6 * (abs (float v0) + s.Rate) + s.Rate * 1e-5
-            abs (moved - expected) <= tolerance)
-        |> Prop.label $"values %A{values} from %A{s.Start}, gradient %A{s.Grad}")
+                Array.zip3 s.Start s.Grad values
+                |> Array.forall (fun (v0: float32, g: float32, v1: float32) ->
+                    let moved = float v1 - float v0
+                    let expected = -s.Rate * float (sign g)
+                    // float32 rounding of the stored values, plus eps's share of the step
+                    let tolerance = 1e-6 * (abs (float v0) + s.Rate) + s.Rate * 1e-5
+                    abs (moved - expected) <= tolerance)
+                |> Prop.label $"values %A{values} from %A{s.Start}, gradient %A{s.Grad}")
+    ]

@@ -3,7 +3,7 @@ module Tern.Tests.ProtoCTests
 open System
 open System.Diagnostics
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck.FSharp
 open Tern.Runtime.Protocol
 open Tern.Tests.ProtocolTests
@@ -23,7 +23,7 @@ let private repoRoot () : string =
         else
             up d.Parent
 
-    up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
+    up (DirectoryInfo AppContext.BaseDirectory)
 
 /// Runs a program to completion within a timeout (killing it otherwise); returns exit code and output.
 let private run (exe: string) (args: string list) (timeout: TimeSpan) : int * string =
@@ -37,7 +37,7 @@ let private run (exe: string) (args: string list) (timeout: TimeSpan) : int * st
     if not (p.WaitForExit timeout) then
         p.Kill true
         p.WaitForExit()
-        Assert.Fail $"{Path.GetFileName exe} did not finish within {timeout.TotalSeconds} s"
+        failtest $"{Path.GetFileName exe} did not finish within {timeout.TotalSeconds} s"
 
     p.ExitCode, out.Result + err.Result
 
@@ -297,124 +297,124 @@ let private writeProfileVectors (path: string) : int =
 
     bodies.Length + heads.Length
 
-[<NonParallelizable>]
-type ProtoCTests() =
-    let dir =
-        Path.Combine(Path.GetTempPath(), "tern-proto-c-" + Guid.NewGuid().ToString("N"))
+/// The folder the tests build and write vectors into (made on first use).
+let private folder = lazy (Scratch.folder "tern-proto-c")
 
-    [<OneTimeSetUp>]
-    member _.Setup() = Directory.CreateDirectory dir |> ignore
+[<Tests>]
+let tests =
+    testSequenced
+    <| testList "ProtoCTests" [
+        testCase "C# decodes its own vectors as the C test expects"
+        <| fun () ->
+            for v in vectors () do
+                match
+                    v,
+                    decodeAll
+                        (FrameDecoder())
+                        (match v with
+                         | Valid(_, _, _, w)
+                         | Invalid(_, _, _, w) -> w)
+                with
+                | Valid(t, s, b, _), [ r ] ->
+                    Expect.equal
+                        (r.Status, r.Packet.Type, r.Packet.Sequence, r.Packet.Body)
+                        (DecodeStatus.Frame, t, s, b)
+                        $"%A{v}: status, type, sequence and body"
+                | Invalid(c, d, s, _), [ r ] ->
+                    Expect.equal
+                        (r.Status, r.Error, r.Detail, r.Sequence)
+                        (DecodeStatus.Error, c, d, s)
+                        $"%A{v}: status, error, detail and sequence"
+                | _, rs -> failtest $"%A{v}: got %A{rs}"
 
-    [<OneTimeTearDown>]
-    member _.Teardown() =
-        if Directory.Exists dir then
-            Directory.Delete(dir, true)
+        testCase "the one-shot COBS decoder gives each shared case its stated outcome"
+        <| fun () ->
+            for c in cobsCases () do
+                let dst = Array.zeroCreate<byte> c.Capacity
+                let n = Cobs.Decode(ReadOnlySpan c.Encoded, Span dst)
+                let case = $"%A{c.Encoded} into {c.Capacity} bytes"
 
-    [<Test>]
-    member _.``C# decodes its own vectors as the C test expects``() =
-        for v in vectors () do
-            match
-                v,
-                decodeAll
-                    (FrameDecoder())
-                    (match v with
-                     | Valid(_, _, _, w)
-                     | Invalid(_, _, _, w) -> w)
-            with
-            | Valid(t, s, b, _), [ r ] ->
-                Assert.That(
-                    (r.Status, r.Packet.Type, r.Packet.Sequence, r.Packet.Body),
-                    Is.EqualTo((DecodeStatus.Frame, t, s, b))
-                )
-            | Invalid(c, d, s, _), [ r ] ->
-                Assert.That((r.Status, r.Error, r.Detail, r.Sequence), Is.EqualTo((DecodeStatus.Error, c, d, s)))
-            | _, rs -> Assert.Fail $"%A{v}: got %A{rs}"
+                if c.Code = ErrorCode.None then
+                    Expect.equal n c.Decoded.Length case
+                    Expect.equal dst[.. n - 1] c.Decoded case
+                else
+                    Expect.equal n -1 case
 
-    [<Test>]
-    member _.``the one-shot COBS decoder gives each shared case its stated outcome``() =
-        for c in cobsCases () do
-            let dst = Array.zeroCreate<byte> c.Capacity
-            let n = Cobs.Decode(ReadOnlySpan c.Encoded, Span dst)
-            let case = $"%A{c.Encoded} into {c.Capacity} bytes"
+        testCase "tern_proto.c under ASan and UBSan decodes and re-encodes the C# vectors and survives the fuzz"
+        <| fun () ->
+            let gcc = ToolRequirement.find "gcc" "gcc"
 
-            if c.Code = ErrorCode.None then
-                Assert.That(n, Is.EqualTo c.Decoded.Length, case)
-                Assert.That(dst[.. n - 1], Is.EqualTo<byte[]>(c.Decoded), case)
-            else
-                Assert.That(n, Is.EqualTo -1, case)
+            let dir = folder.Value
+            let root = repoRoot ()
+            let vecPath = Path.Combine(dir, "vectors.bin")
+            let vs = vectors ()
+            writeVectors vecPath vs
+            let exe = Path.Combine(dir, "proto_test")
 
-    [<Test>]
-    member _.``tern_proto.c under ASan and UBSan decodes and re-encodes the C# vectors and survives the fuzz``() =
-        let gcc = ToolRequirement.find "gcc" "gcc"
+            let code, out =
+                run
+                    gcc
+                    [
+                        "-std=c99"
+                        "-Wall"
+                        "-Wextra"
+                        "-Werror"
+                        "-fsanitize=address,undefined"
+                        "-fno-sanitize-recover=all"
+                        "-g"
+                        "-I" + Path.Combine(root, "hil", "firmware")
+                        Path.Combine(root, "hil", "firmware", "tern_proto.c")
+                        Path.Combine(root, "hil", "tests", "proto_test.c")
+                        "-o"
+                        exe
+                    ]
+                    (TimeSpan.FromSeconds 60.0)
 
-        let root = repoRoot ()
-        let vecPath = Path.Combine(dir, "vectors.bin")
-        let vs = vectors ()
-        writeVectors vecPath vs
-        let exe = Path.Combine(dir, "proto_test")
+            Expect.equal code 0 $"gcc failed:\n{out}"
+            let profilePath = Path.Combine(dir, "profile.bin")
+            let profiles = writeProfileVectors profilePath
 
-        let code, out =
-            run
-                gcc
-                [
-                    "-std=c99"
-                    "-Wall"
-                    "-Wextra"
-                    "-Werror"
-                    "-fsanitize=address,undefined"
-                    "-fno-sanitize-recover=all"
-                    "-g"
-                    "-I" + Path.Combine(root, "hil", "firmware")
-                    Path.Combine(root, "hil", "firmware", "tern_proto.c")
-                    Path.Combine(root, "hil", "tests", "proto_test.c")
-                    "-o"
-                    exe
-                ]
-                (TimeSpan.FromSeconds 60.0)
+            let cobsPath = Path.Combine(dir, "cobs.bin")
+            let cobs = cobsCases ()
+            writeCobsVectors cobsPath cobs
 
-        Assert.That(code, Is.EqualTo 0, $"gcc failed:\n{out}")
-        let profilePath = Path.Combine(dir, "profile.bin")
-        let profiles = writeProfileVectors profilePath
+            let code, out =
+                run exe [ vecPath; "8000000"; profilePath; cobsPath ] (TimeSpan.FromSeconds 30.0)
 
-        let cobsPath = Path.Combine(dir, "cobs.bin")
-        let cobs = cobsCases ()
-        writeCobsVectors cobsPath cobs
+            printfn "%s" out
+            Expect.equal code 0 out
+            Expect.stringContains out $"vectors: {vs.Length}" "the C test read every vector"
+            Expect.stringContains out $"profile vectors: {profiles}" "the C test read every profile vector"
+            Expect.stringContains out $"cobs vectors: {cobs.Length}" "the C test read every COBS case"
+            Expect.stringContains out " 0 failures" "the C test's failures"
 
-        let code, out =
-            run exe [ vecPath; "8000000"; profilePath; cobsPath ] (TimeSpan.FromSeconds 30.0)
+        testCase "tern_proto.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror"
+        <| fun () ->
+            let gcc =
+                ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
 
-        TestContext.Out.WriteLine out
-        Assert.That(code, Is.EqualTo 0, out)
-        Assert.That(out, Does.Contain $"vectors: {vs.Length}")
-        Assert.That(out, Does.Contain $"profile vectors: {profiles}")
-        Assert.That(out, Does.Contain $"cobs vectors: {cobs.Length}")
-        Assert.That(out, Does.Contain " 0 failures")
+            let dir = folder.Value
+            let root = repoRoot ()
 
-    [<Test>]
-    member _.``tern_proto.c builds for Cortex-M4 with arm-none-eabi-gcc -Os -Werror``() =
-        let gcc =
-            ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+            let code, out =
+                run
+                    gcc
+                    [
+                        "-std=c99"
+                        "-mcpu=cortex-m4"
+                        "-mthumb"
+                        "-Os"
+                        "-ffreestanding"
+                        "-Wall"
+                        "-Wextra"
+                        "-Werror"
+                        "-c"
+                        Path.Combine(root, "hil", "firmware", "tern_proto.c")
+                        "-o"
+                        Path.Combine(dir, "tern_proto.o")
+                    ]
+                    (TimeSpan.FromSeconds 60.0)
 
-        let root = repoRoot ()
-
-        let code, out =
-            run
-                gcc
-                [
-                    "-std=c99"
-                    "-mcpu=cortex-m4"
-                    "-mthumb"
-                    "-Os"
-                    "-ffreestanding"
-                    "-Wall"
-                    "-Wextra"
-                    "-Werror"
-                    "-c"
-                    Path.Combine(root, "hil", "firmware", "tern_proto.c")
-                    "-o"
-                    Path.Combine(dir, "tern_proto.o")
-                ]
-                (TimeSpan.FromSeconds 60.0)
-
-        Assert.That(code, Is.EqualTo 0, $"arm-none-eabi-gcc failed:\n{out}")
-        Assert.That(File.Exists(Path.Combine(dir, "tern_proto.o")), Is.True)
+            Expect.equal code 0 $"arm-none-eabi-gcc failed:\n{out}"
+            Expect.isTrue (File.Exists(Path.Combine(dir, "tern_proto.o"))) "the object file is written"
+    ]

@@ -1,10 +1,9 @@
 module Tern.Tests.PruneCriteriaTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 open Tern.Tests.ModelTests
@@ -159,8 +158,7 @@ let private channel (t: Tensor) c =
 
 let private close (scale: float) (a: float) (b: float) = abs (a - b) <= 1e-9 * (1.0 + scale)
 
-[<Property(MaxTest = 200)>]
-let ``channelEnergy agrees with the direct DFT for all three bands`` () =
+let private ``channelEnergy agrees with the direct DFT for all three bands`` () =
     Prop.forAll (Arb.fromGen Gens.featureMap) (fun t ->
         let s = t.Shape
         let band = PruneCriteria.defaultBand s.H s.W
@@ -180,8 +178,7 @@ let ``channelEnergy agrees with the direct DFT for all three bands`` () =
         |> Prop.classify (PruneCriteria.lowBinCount band s.H s.W = s.H * s.W) "no high bins"
         |> Prop.classify (s.H % 2 = 0 || s.W % 2 = 0) "a Nyquist bin")
 
-[<Property(MaxTest = 200)>]
-let ``mapEnergies agrees with the direct DFT for any band, and the band counts match the oracle's`` () =
+let private ``mapEnergies agrees with the direct DFT for any band, and the band counts match the oracle's`` () =
     Prop.forAll (Arb.fromGen Gens.mapAndBand) (fun (h, w, x, band) ->
         let e = PruneCriteria.mapEnergies band h w x
         let l, hi, o, nLow, _ = oracle band h w x
@@ -194,24 +191,21 @@ let ``mapEnergies agrees with the direct DFT for any band, and the band counts m
         |> Prop.classify (nLow = 0) "empty low box"
         |> Prop.classify (nLow = h * w) "low box covers everything")
 
-[<Property(MaxTest = 300)>]
-let ``low and high energies weighted by their bin counts add up to the overall energy`` () =
+let private ``low and high energies weighted by their bin counts add up to the overall energy`` () =
     Prop.forAll (Arb.fromGen Gens.mapAndBand) (fun (h, w, x, band) ->
         let e = PruneCriteria.mapEnergies band h w x
         let mLow = PruneCriteria.lowBinCount band h w
         let total = float (h * w) * e.Overall
         close total (float mLow * e.Low + float (h * w - mLow) * e.High) total)
 
-[<Property(MaxTest = 300)>]
-let ``Parseval: overall energy times the bin count is h w times the sum of squares`` () =
+let private ``Parseval: overall energy times the bin count is h w times the sum of squares`` () =
     Prop.forAll (Arb.fromGen Gens.mapAndBand) (fun (h, w, x, band) ->
         let e = PruneCriteria.mapEnergies band h w x
         let m = float (h * w)
         let sumSq = x |> Array.sumBy (fun v -> v * v)
         close (m * sumSq) (e.Overall * m) (m * sumSq))
 
-[<Property(MaxTest = 200)>]
-let ``a constant map has all its energy in the DC bin of the low band and none in the high band`` () =
+let private ``a constant map has all its energy in the DC bin of the low band and none in the high band`` () =
     let gen =
         gen {
             let! h = Gen.choose (1, 9)
@@ -229,36 +223,42 @@ let ``a constant map has all its energy in the DC bin of the low band and none i
          && close dc (e.Low * float (PruneCriteria.lowBinCount band h w)) dc)
         |> Prop.classify (c = 0.0) "zero map")
 
-[<Test>]
-let ``directDft of a known 1x3 and 2x2 map`` () =
+/// Each element within `tolerance` of the expected one, and as many elements (NUnit's EqualTo(array).Within).
+let private allClose (tolerance: float) (actual: float[]) (expected: float[]) (message: string) =
+    Expect.hasLength actual expected.Length message
+
+    Array.iteri2
+        (fun i a e -> Expect.floatClose { absolute = tolerance; relative = 0.0 } a e $"{message}, element {i}")
+        actual
+        expected
+
+let private ``directDft of a known 1x3 and 2x2 map`` () =
     let f = PruneCriteria.directDft 1 3 [| 1.0; 2.0; 0.0 |]
     let expected = [| 3.0, 0.0; 0.0, -sqrt 3.0; 0.0, sqrt 3.0 |]
 
     for (re, im), (er, ei) in Array.zip f expected do
-        Assert.That(re, Is.EqualTo(er).Within(1e-12))
-        Assert.That(im, Is.EqualTo(ei).Within(1e-12))
+        Expect.floatClose { absolute = 1e-12; relative = 0.0 } re er $"real part, expected {er}"
+        Expect.floatClose { absolute = 1e-12; relative = 0.0 } im ei $"imaginary part, expected {ei}"
 
     // [[1, 2], [3, 4]]: F = [[10, -2], [-4, 0]], all real.
     let g = PruneCriteria.directDft 2 2 [| 1.0; 2.0; 3.0; 4.0 |]
-    Assert.That(g |> Array.map fst, Is.EqualTo<float>([| 10.0; -2.0; -4.0; 0.0 |]).Within(1e-12))
-    Assert.That(g |> Array.map snd, Is.EqualTo<float>([| 0.0; 0.0; 0.0; 0.0 |]).Within(1e-12))
+    allClose 1e-12 (g |> Array.map fst) [| 10.0; -2.0; -4.0; 0.0 |] "real parts of the 2x2 map's DFT"
+    allClose 1e-12 (g |> Array.map snd) [| 0.0; 0.0; 0.0; 0.0 |] "imaginary parts of the 2x2 map's DFT"
 
-[<Test>]
-let ``the default band is max 1 (ceil (n / 4)) and the low box is centred on DC`` () =
+let private ``the default band is max 1 (ceil (n / 4)) and the low box is centred on DC`` () =
     let taus =
         [ 1; 2; 3; 4; 5; 8; 9 ]
         |> List.map (fun n -> (PruneCriteria.defaultBand n n).TauU)
 
-    Assert.That(taus, Is.EqualTo<int list> [ 1; 1; 1; 1; 2; 2; 3 ])
+    Expect.equal taus [ 1; 1; 1; 1; 2; 2; 3 ] "default band of n = 1, 2, 3, 4, 5, 8, 9"
     // 8 x 8 with tau 2: signed frequencies -1, 0, 1 on each axis, i.e. bins 0, 1 and 7.
     let band = PruneCriteria.defaultBand 8 8
-    Assert.That(PruneCriteria.lowBinCount band 8 8, Is.EqualTo 9)
-    Assert.That(PruneCriteria.isLowBin band 8 8 7 1, Is.True)
-    Assert.That(PruneCriteria.isLowBin band 8 8 2 0, Is.False)
-    Assert.That(PruneCriteria.isLowBin band 8 8 4 0, Is.False)
+    Expect.equal (PruneCriteria.lowBinCount band 8 8) 9 "low bins of an 8x8 map"
+    Expect.isTrue (PruneCriteria.isLowBin band 8 8 7 1) "bin (7, 1), frequency (-1, 1), is low"
+    Expect.isFalse (PruneCriteria.isLowBin band 8 8 2 0) "bin (2, 0) is high"
+    Expect.isFalse (PruneCriteria.isLowBin band 8 8 4 0) "bin (4, 0) is high"
 
-[<Property(MaxTest = 200)>]
-let ``filterL1 of a layer scaled by k is |k| times its filterL1`` () =
+let private ``filterL1 of a layer scaled by k is |k| times its filterL1`` () =
     let gen = Gen.zip Gens.linearLayer (Gen.elements [ -4.0f; -0.5f; 0.25f; 2.0f ])
 
     Prop.forAll (Arb.fromGen gen) (fun (layer, k) ->
@@ -292,8 +292,7 @@ let ``filterL1 of a layer scaled by k is |k| times its filterL1`` () =
         PruneCriteria.filterL1 scaled = (l1 |> Array.map (fun v -> abs (float k) * v))
         |> Prop.collect (Model.kindName layer))
 
-[<Test>]
-let ``filterL1 sums each output row of a conv`` () =
+let private ``filterL1 sums each output row of a conv`` () =
     let conv =
         Conv2d {
             InChannels = 1
@@ -307,7 +306,7 @@ let ``filterL1 sums each output row of a conv`` () =
             Bias = [| 100.0f; 100.0f |]
         }
 
-    Assert.That(PruneCriteria.filterL1 conv, Is.EqualTo<float> [| 3.0; 0.5 |])
+    Expect.equal (PruneCriteria.filterL1 conv) [| 3.0; 0.5 |] "L1 of each output row"
 
 // All weights of the masked layers in model order, as (|w|, kept).
 let private flatten (m: Model) (masks: Map<int, bool[]>) =
@@ -325,8 +324,9 @@ let private flatten (m: Model) (masks: Map<int, bool[]>) =
         Array.map2 (fun x k -> abs (float x), k) w mask |> Array.toList)
     |> List.toArray
 
-[<Property(MaxTest = 200)>]
-let ``unstructuredMasks prunes exactly the requested count, smallest magnitudes first, ties by lower index`` () =
+let private ``unstructuredMasks prunes exactly the requested count, smallest magnitudes first, ties by lower index``
+    ()
+    =
     Prop.forAll (Arb.fromGen (Gen.zip Gens.model Gens.fraction)) (fun (m, s) ->
         let masks = PruneCriteria.unstructuredMasks s m
         let all = flatten m masks
@@ -358,16 +358,14 @@ let ``unstructuredMasks prunes exactly the requested count, smallest magnitudes 
         |> Prop.classify (kept |> Array.exists (fun k -> k = maxPruned)) "tie across the threshold"
         |> Prop.classify (all.Length = 0) "no weights")
 
-[<Property(MaxTest = 100)>]
-let ``sparsity 0 keeps every weight`` () =
+let private ``sparsity 0 keeps every weight`` () =
     Prop.forAll (Arb.fromGen Gens.model) (fun m ->
         let masks = PruneCriteria.unstructuredMasks 0.0 m
 
         masks |> Map.forall (fun _ mask -> Array.forall id mask)
         && PruneCriteria.globalThreshold 0.0 m = Double.NegativeInfinity)
 
-[<Property(MaxTest = 200)>]
-let ``masks nest as sparsity grows`` () =
+let private ``masks nest as sparsity grows`` () =
     Prop.forAll (Arb.fromGen (Gen.zip3 Gens.model Gens.fraction Gens.fraction)) (fun (m, a, b) ->
         let lo, hi = min a b, max a b
         let kLo = PruneCriteria.unstructuredMasks lo m
@@ -376,30 +374,25 @@ let ``masks nest as sparsity grows`` () =
         kLo
         |> Map.forall (fun i mask -> Array.forall2 (fun keptLo keptHi -> keptLo || not keptHi) mask kHi[i]))
 
-[<TestCase(0.6, 64, 26)>]
-[<TestCase(0.6, 128, 51)>]
-[<TestCase(0.6, 256, 102)>]
-[<TestCase(0.6, 384, 154)>]
-[<TestCase(0.6, 512, 205)>]
-[<TestCase(0.7, 64, 19)>]
-[<TestCase(0.7, 128, 38)>]
-[<TestCase(0.7, 256, 77)>]
-[<TestCase(0.7, 384, 115)>]
-[<TestCase(0.7, 512, 154)>]
-let ``toPrune reproduces seed 001's kept channel counts`` (ratio: float, n: int, keep: int) =
+let private ``toPrune reproduces seed 001's kept channel counts`` (ratio: float, n: int, keep: int) =
     let scores = Array.init n (fun i -> float ((i * 37) % n))
-    Assert.That(n - (PruneCriteria.toPrune ratio scores).Count, Is.EqualTo keep)
+    Expect.equal (n - (PruneCriteria.toPrune ratio scores).Count) keep $"kept of {n} at ratio {ratio}"
 
-[<Test>]
-let ``toPrune keeps at least one channel and prunes nothing at ratio 0`` () =
-    Assert.That((PruneCriteria.toPrune 1.0 [| 3.0; 1.0; 2.0 |]), Is.EqualTo<Set<int>>(set [ 1; 2 ]))
-    Assert.That((PruneCriteria.toPrune 0.0 [| 3.0; 1.0; 2.0 |]), Is.Empty)
-    Assert.That((PruneCriteria.toPrune 0.9 [||]), Is.Empty)
+let private ``toPrune keeps at least one channel and prunes nothing at ratio 0`` () =
+    Expect.equal
+        (PruneCriteria.toPrune 1.0 [| 3.0; 1.0; 2.0 |])
+        (set [ 1; 2 ])
+        "ratio 1 keeps one channel: the lowest two pruned"
+
+    Expect.isEmpty (PruneCriteria.toPrune 0.0 [| 3.0; 1.0; 2.0 |]) "ratio 0 prunes nothing"
+    Expect.isEmpty (PruneCriteria.toPrune 0.9 [||]) "no channels, nothing pruned"
     // 0.5 * 5 = 2.5 rounds away from zero: three pruned.
-    Assert.That((PruneCriteria.toPrune 0.5 [| 5.0; 4.0; 3.0; 2.0; 1.0 |]), Is.EqualTo<Set<int>>(set [ 2; 3; 4 ]))
+    Expect.equal
+        (PruneCriteria.toPrune 0.5 [| 5.0; 4.0; 3.0; 2.0; 1.0 |])
+        (set [ 2; 3; 4 ])
+        "2.5 rounds away from zero: three pruned"
 
-[<Property(MaxTest = 300)>]
-let ``rank is a permutation in ascending score order with ties by lower index`` () =
+let private ``rank is a permutation in ascending score order with ties by lower index`` () =
     Prop.forAll (Arb.fromGen Gens.scores) (fun s ->
         let r = PruneCriteria.rank s
 
@@ -408,8 +401,7 @@ let ``rank is a permutation in ascending score order with ties by lower index`` 
             |> Array.forall (fun (a, b) -> s[a] < s[b] || (s[a] = s[b] && a < b)))
         |> Prop.classify (Array.distinct s |> Array.length < s.Length) "ties")
 
-[<Property(MaxTest = 300)>]
-let ``toPrune takes the lowest scores and keeps at least one`` () =
+let private ``toPrune takes the lowest scores and keeps at least one`` () =
     Prop.forAll (Arb.fromGen (Gen.zip Gens.scores Gens.fraction)) (fun (s, ratio) ->
         let p = PruneCriteria.toPrune ratio s
         let kept = [ 0 .. s.Length - 1 ] |> List.filter (fun i -> not (p.Contains i))
@@ -419,8 +411,7 @@ let ``toPrune takes the lowest scores and keeps at least one`` () =
         && p |> Set.forall (fun i -> kept |> List.forall (fun k -> s[i] <= s[k]))
         && (s.Length = 0 || not kept.IsEmpty))
 
-[<Property(MaxTest = 100)>]
-let ``spectralScores equals channelEnergy of the conv output averaged over the batch`` () =
+let private ``spectralScores equals channelEnergy of the conv output averaged over the batch`` () =
     Prop.forAll (Arb.fromGen Gens.convModelAndBatch) (fun (m, xs) ->
         let layer = List.exactlyOne (PruneCriteria.convLayers m)
 
@@ -445,8 +436,7 @@ let ``spectralScores equals channelEnergy of the conv output averaged over the b
             && Array.forall2 (fun g e -> close (abs e) g e) got expected)
         |> Prop.collect $"{xs.Length} calibration inputs")
 
-[<Property(MaxTest = 100)>]
-let ``L1 scores are filterL1 and activation statistics are per-channel means of x^2 and |x|`` () =
+let private ``L1 scores are filterL1 and activation statistics are per-channel means of x^2 and |x|`` () =
     Prop.forAll (Arb.fromGen Gens.convModelAndBatch) (fun (m, xs) ->
         let layer = List.exactlyOne (PruneCriteria.convLayers m)
         let l1 = PruneCriteria.scores PruneCriteria.L1 m layer []
@@ -467,8 +457,7 @@ let ``L1 scores are filterL1 and activation statistics are per-channel means of 
         && Array.forall2 (fun a b -> close (abs b) a b) energy (stat (fun v -> v * v))
         && Array.forall2 (fun a b -> close (abs b) a b) meanAbs (stat abs))
 
-[<Test>]
-let ``criteria parse from their names and reject unknown ones`` () =
+let private ``criteria parse from their names and reject unknown ones`` () =
     for c in
         [
             PruneCriteria.L1
@@ -476,34 +465,41 @@ let ``criteria parse from their names and reject unknown ones`` () =
             PruneCriteria.HighFrequency
             PruneCriteria.Overall
         ] do
-        Assert.That(PruneCriteria.Criterion.parse (PruneCriteria.Criterion.name c), Is.EqualTo(Ok c: Result<_, string>))
+        Expect.equal
+            (PruneCriteria.Criterion.parse (PruneCriteria.Criterion.name c))
+            (Ok c: Result<_, string>)
+            $"{c} parses back from its name"
 
-    Assert.That(PruneCriteria.Criterion.parse " LOW ", Is.EqualTo(Ok PruneCriteria.LowFrequency: Result<_, string>))
-    Assert.That(Result.isError (PruneCriteria.Criterion.parse "medium"), Is.True)
+    Expect.equal
+        (PruneCriteria.Criterion.parse " LOW ")
+        (Ok PruneCriteria.LowFrequency: Result<_, string>)
+        "names are trimmed and case-insensitive"
 
-[<Test>]
-let ``convLayers lists the conv-like layers only`` () =
+    Expect.isTrue (Result.isError (PruneCriteria.Criterion.parse "medium")) "an unknown criterion"
+
+let private ``convLayers lists the conv-like layers only`` () =
     let m = Architectures.defaultFor (Shape3(16, 16, 2)) [ "a"; "b" ] 1
 
     let kinds =
         PruneCriteria.convLayers m |> List.map (fun i -> Model.kindName m.Layers[i])
 
-    Assert.That(kinds, Is.EqualTo<string list> [ "conv2d"; "depthwise"; "pointwise" ])
+    Expect.equal kinds [ "conv2d"; "depthwise"; "pointwise" ] "the conv-like layers in order"
 
-[<Test>]
-let ``spectral scores refuse a layer without filters and an empty batch`` () =
+let private ``spectral scores refuse a layer without filters and an empty batch`` () =
     let m = Architectures.defaultFor (Shape3(8, 8, 1)) [ "a"; "b" ] 1
     let x = Tensor.zeros m.Input
 
-    Assert.Throws<ArgumentException>(fun () ->
-        PruneCriteria.spectralScores PruneCriteria.LowFrequency m 1 [ x ] |> ignore)
-    |> ignore
+    let noFilters =
+        Expect.throwsC (fun () -> PruneCriteria.spectralScores PruneCriteria.LowFrequency m 1 [ x ] |> ignore) id
 
-    Assert.Throws<ArgumentException>(fun () -> PruneCriteria.spectralScores PruneCriteria.LowFrequency m 0 [] |> ignore)
-    |> ignore
+    Expect.equal (noFilters.GetType()) typeof<ArgumentException> "layer 1 has no filters"
 
-[<Test>]
-let ``scores and energies of several layers at once equal those of each layer alone`` () =
+    let emptyBatch =
+        Expect.throwsC (fun () -> PruneCriteria.spectralScores PruneCriteria.LowFrequency m 0 [] |> ignore) id
+
+    Expect.equal (emptyBatch.GetType()) typeof<ArgumentException> "an empty batch"
+
+let private ``scores and energies of several layers at once equal those of each layer alone`` () =
     let m = Architectures.plainFor (Shape3(16, 16, 1)) [ "a"; "b" ] 5
     let calibration = Lower.randomCalibration 5 4 m.Input
     let layers = PruneCriteria.convLayers m
@@ -518,9 +514,95 @@ let ``scores and energies of several layers at once equal those of each layer al
         let all = PruneCriteria.scoresOf criterion m layers calibration
 
         for l in layers do
-            Assert.That(all[l], Is.EqualTo(box (PruneCriteria.scores criterion m l calibration)))
+            Expect.equal (all[l]) (PruneCriteria.scores criterion m l calibration) $"{criterion} scores of layer {l}"
 
     let energies = PruneCriteria.activationEnergies m [ 1; 2; 5 ] calibration
 
     for l in [ 1; 2; 5 ] do
-        Assert.That(energies[l], Is.EqualTo(box (PruneCriteria.activationEnergy m l calibration)))
+        Expect.equal (energies[l]) (PruneCriteria.activationEnergy m l calibration) $"activation energy of layer {l}"
+
+[<Tests>]
+let tests =
+    testList "PruneCriteriaTests" [
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "channelEnergy agrees with the direct DFT for all three bands"
+            ``channelEnergy agrees with the direct DFT for all three bands``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "mapEnergies agrees with the direct DFT for any band, and the band counts match the oracle's"
+            ``mapEnergies agrees with the direct DFT for any band, and the band counts match the oracle's``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "low and high energies weighted by their bin counts add up to the overall energy"
+            ``low and high energies weighted by their bin counts add up to the overall energy``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "Parseval: overall energy times the bin count is h w times the sum of squares"
+            ``Parseval: overall energy times the bin count is h w times the sum of squares``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "a constant map has all its energy in the DC bin of the low band and none in the high band"
+            ``a constant map has all its energy in the DC bin of the low band and none in the high band``
+        testCase "directDft of a known 1x3 and 2x2 map" ``directDft of a known 1x3 and 2x2 map``
+        testCase
+            "the default band is max 1 (ceil (n / 4)) and the low box is centred on DC"
+            ``the default band is max 1 (ceil (n / 4)) and the low box is centred on DC``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "filterL1 of a layer scaled by k is |k| times its filterL1"
+            ``filterL1 of a layer scaled by k is |k| times its filterL1``
+        testCase "filterL1 sums each output row of a conv" ``filterL1 sums each output row of a conv``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "unstructuredMasks prunes exactly the requested count, smallest magnitudes first, ties by lower index"
+            ``unstructuredMasks prunes exactly the requested count, smallest magnitudes first, ties by lower index``
+        testPropertyWithConfig (Properties.tests 100) "sparsity 0 keeps every weight" ``sparsity 0 keeps every weight``
+        testPropertyWithConfig (Properties.tests 200) "masks nest as sparsity grows" ``masks nest as sparsity grows``
+        testList "toPrune reproduces seed 001's kept channel counts" [
+            for ratio, n, keep in
+                [
+                    0.6, 64, 26
+                    0.6, 128, 51
+                    0.6, 256, 102
+                    0.6, 384, 154
+                    0.6, 512, 205
+                    0.7, 64, 19
+                    0.7, 128, 38
+                    0.7, 256, 77
+                    0.7, 384, 115
+                    0.7, 512, 154
+                ] ->
+                testCase $"{ratio}, {n} -> {keep}" (fun () ->
+                    ``toPrune reproduces seed 001's kept channel counts`` (ratio, n, keep))
+        ]
+        testCase
+            "toPrune keeps at least one channel and prunes nothing at ratio 0"
+            ``toPrune keeps at least one channel and prunes nothing at ratio 0``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "rank is a permutation in ascending score order with ties by lower index"
+            ``rank is a permutation in ascending score order with ties by lower index``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "toPrune takes the lowest scores and keeps at least one"
+            ``toPrune takes the lowest scores and keeps at least one``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "spectralScores equals channelEnergy of the conv output averaged over the batch"
+            ``spectralScores equals channelEnergy of the conv output averaged over the batch``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "L1 scores are filterL1 and activation statistics are per-channel means of x^2 and |x|"
+            ``L1 scores are filterL1 and activation statistics are per-channel means of x^2 and |x|``
+        testCase
+            "criteria parse from their names and reject unknown ones"
+            ``criteria parse from their names and reject unknown ones``
+        testCase "convLayers lists the conv-like layers only" ``convLayers lists the conv-like layers only``
+        testCase
+            "spectral scores refuse a layer without filters and an empty batch"
+            ``spectral scores refuse a layer without filters and an empty batch``
+        testCase
+            "scores and energies of several layers at once equal those of each layer alone"
+            ``scores and energies of several layers at once equal those of each layer alone``
+    ]

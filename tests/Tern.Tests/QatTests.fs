@@ -1,10 +1,9 @@
 module Tern.Tests.QatTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 
@@ -92,200 +91,6 @@ module private QatGen =
             (let model, train = trainedOnce.Force()
              model, train, Qat.trainTernary qatConfig model train (Some(data 99 30)) ignore)
 
-[<Test>]
-let ``QAT result lowers to the TWN codes of its latent weights`` () =
-    let _, train, r = QatGen.qatOnce.Force()
-
-    let calibration =
-        (fst train)[..15] |> Array.map (Tensor.ofArray QatGen.shape) |> List.ofArray
-
-    let im =
-        match Lower.lower LowerOptions.Ternary calibration r.Latent with
-        | Ok m -> m
-        | Error e -> failwith e
-
-    let convs =
-        im.Layers
-        |> Array.choose (function
-            | :? IntConvLayer as c -> Some c
-            | _ -> None)
-
-    let latent = QatGen.convWeights r.Latent
-    let ternary = QatGen.convWeights r.Ternary
-    let rows = QatGen.rowsOf r.Latent
-    Assert.That(convs.Length, Is.EqualTo latent.Length)
-    Assert.That(r.Latent.Layers |> List.exists _.IsBatchNorm, Is.False, "BN is folded")
-
-    for (c, w), (rowCount, tw) in List.zip (List.zip (List.ofArray convs) latent) (List.zip rows ternary) do
-        let t = Quantize.ternarize (ThresholdRatio 0.7) AlphaPerChannel rowCount w
-        Assert.That(c.WeightKind, Is.EqualTo WeightKind.Ternary)
-        Assert.That(c.TernaryWeights.Unpack(), Is.EqualTo(box t.Codes), c.Name)
-        // The float QAT forward used alpha * t; the lowering's per-channel weight scale is the same alpha.
-        Assert.That(tw, Is.EqualTo(box (Quantize.ternaryValues t |> Array.map float32)), c.Name)
-
-        for ch in 0 .. rowCount - 1 do
-            if t.Alpha[ch] > 0.0 then
-                Assert.That(float c.WeightScale[ch], Is.EqualTo(t.Alpha[ch]).Within(1e-6 * t.Alpha[ch]))
-
-[<Test>]
-let ``QAT respects the masks and reaches the target sparsity`` () =
-    let _, _, r = QatGen.qatOnce.Force()
-    let latent = QatGen.convWeights r.Latent
-    Assert.That(r.Masks.Count, Is.EqualTo latent.Length)
-
-    let indices =
-        r.Latent.Layers
-        |> List.indexed
-        |> List.filter (fun (_, l) ->
-            match l with
-            | Conv2d _
-            | DepthwiseConv2d _
-            | Pointwise _
-            | Dense _ -> true
-            | _ -> false)
-        |> List.map fst
-
-    for i, w in List.zip indices latent do
-        let keep = r.Masks[i]
-        let pruned = keep |> Array.filter not |> Array.length
-        Assert.That(float pruned / float w.Length, Is.GreaterThanOrEqualTo 0.45, $"layer {i}")
-
-        for j in 0 .. w.Length - 1 do
-            if not keep[j] then
-                Assert.That(w[j], Is.EqualTo 0.0f, $"layer {i} weight {j} is pruned")
-
-    Assert.That(r.Sparsity.Pruned, Is.GreaterThanOrEqualTo 0.45)
-    Assert.That(r.Sparsity.Ternary, Is.GreaterThanOrEqualTo r.Sparsity.Pruned)
-    Assert.That(r.History.Length, Is.EqualTo QatGen.qatConfig.Epochs)
-    Assert.That((List.last r.History).Pruned, Is.GreaterThanOrEqualTo 0.45)
-    // The ramp only grows.
-    let pruned = r.History |> List.map _.Pruned
-    Assert.That(pruned |> List.pairwise |> List.forall (fun (a, b) -> a <= b), Is.True, $"%A{pruned}")
-
-[<Test>]
-let ``QAT is deterministic by seed and independent of the thread count`` () =
-    let model, train = QatGen.trainedOnce.Force()
-
-    let a =
-        Qat.trainTernary { QatGen.qatConfig with Epochs = 2 } model train None ignore
-
-    let b =
-        Qat.trainTernary
-            {
-                QatGen.qatConfig with
-                    Epochs = 2
-                    Threads = 1
-            }
-            model
-            train
-            None
-            ignore
-
-    Assert.That(QatGen.convWeights a.Latent = QatGen.convWeights b.Latent, Is.True)
-    Assert.That(a.BestEpoch, Is.EqualTo 2)
-
-[<Test>]
-let ``QAT without pruning keeps every weight`` () =
-    let model, train = QatGen.trainedOnce.Force()
-
-    let r =
-        Qat.trainTernary
-            {
-                QatGen.qatConfig with
-                    Epochs = 1
-                    Sparsity = 0.0
-            }
-            model
-            train
-            None
-            ignore
-
-    Assert.That(r.Sparsity.Pruned, Is.EqualTo 0.0)
-    Assert.That(r.Masks.IsEmpty, Is.True)
-
-[<Property(MaxTest = 200)>]
-let ``magnitude mask prunes ceil(f n) weights of smallest row-relative magnitude`` () =
-    Prop.forAll QatGen.maskCase (fun (rows, w, f) ->
-        let keep = Qat.magnitudeMask rows f None w
-        let pruned = keep |> Array.filter not |> Array.length
-        let expected = int (Math.Ceiling(Math.Round(f * float w.Length, 9)))
-        let perRow = w.Length / rows
-
-        let rel i =
-            let m =
-                Array.sub w (i / perRow * perRow) perRow
-                |> Array.averageBy (fun v -> abs (float v))
-
-            if m > 0.0 then abs (float w[i]) / m else 0.0
-
-        // Every pruned weight is no larger (row-relative) than every kept one.
-        let maxPruned =
-            [
-                for i in 0 .. w.Length - 1 do
-                    if not keep[i] then
-                        rel i
-            ]
-            |> List.fold max -1.0
-
-        let minKept =
-            [
-                for i in 0 .. w.Length - 1 do
-                    if keep[i] then
-                        rel i
-            ]
-            |> List.fold min infinity
-
-        (pruned = expected && maxPruned <= minKept)
-        |> Prop.classify (w |> Array.exists (fun v -> v = 0.0f)) "has zero weights"
-        |> Prop.classify (pruned = 0) "nothing pruned"
-        |> Prop.classify (pruned = w.Length) "all pruned")
-
-[<Property(MaxTest = 200)>]
-let ``magnitude masks are monotone: pruned weights stay pruned`` () =
-    Prop.forAll QatGen.maskCase (fun (rows, w, f) ->
-        let first = Qat.magnitudeMask rows (f / 2.0) None w
-        // The weights change between updates; a pruned one must stay pruned regardless.
-        let moved = w |> Array.mapi (fun i v -> if i % 2 = 0 then -3.0f * v + 1.0f else v)
-        let second = Qat.magnitudeMask rows f (Some first) moved
-        let pruned = second |> Array.filter not |> Array.length
-
-        Array.forall2 (fun a b -> a || not b) first second
-        && pruned >= (first |> Array.filter not |> Array.length))
-
-[<Property>]
-let ``cubic schedule rises from 0 to the target and stays there`` () =
-    let arb = Gen.zip (Gen.choose (1, 30)) (Gen.choose (0, 95)) |> Arb.fromGen
-
-    Prop.forAll arb (fun (ramp, pct) ->
-        let f = float pct / 100.0
-        let s = [ 0 .. ramp + 3 ] |> List.map (Qat.cubicSparsity f ramp)
-
-        s[0] = 0.0
-        && abs (s[ramp] - f) < 1e-12
-        && s |> List.pairwise |> List.forall (fun (a, b) -> a <= b + 1e-15)
-        && s |> List.forall (fun v -> v <= f + 1e-12))
-
-[<Test>]
-let ``ternary sparsity counts the zero TWN codes`` () =
-    let model, _ = QatGen.trainedOnce.Force()
-    let folded = Fold.batchNorm model
-    let rows = QatGen.rowsOf folded
-    let ws = QatGen.convWeights folded
-
-    let zeros =
-        List.zip rows ws
-        |> List.sumBy (fun (r, w) ->
-            (Quantize.ternarize (ThresholdRatio 0.7) AlphaPerChannel r w).Codes
-            |> Array.filter ((=) 0y)
-            |> Array.length)
-
-    let total = ws |> List.sumBy Array.length
-
-    Assert.That(
-        Qat.ternarySparsity (ThresholdRatio 0.7) AlphaPerChannel folded,
-        Is.EqualTo(float zeros / float total).Within(1e-12)
-    )
-
 /// Helpers of the activation-quantization tests.
 module private ActGen =
     let lowered (r: QatResult) (calibration: Tensor list) : IntModel =
@@ -316,104 +121,325 @@ module private ActGen =
                  (Some(QatGen.data 99 30))
                  ignore)
 
-[<Test>]
-let ``QAT learns a range for every tensor the lowering quantizes, enough to lower without calibration`` () =
-    let _, train, r = QatGen.qatOnce.Force()
-    Assert.That((r.Ranges |> Map.keys |> Set.ofSeq = Lower.neededRanges r.Latent), Is.True, $"%A{r.Ranges}")
+[<Tests>]
+let tests =
+    testList "QatTests" [
+        testCase "QAT result lowers to the TWN codes of its latent weights"
+        <| fun () ->
+            let _, train, r = QatGen.qatOnce.Force()
 
-    for KeyValue(i, (lo, hi)) in r.Ranges do
-        Assert.That(lo <= 0.0 && 0.0 <= hi && lo < hi, Is.True, $"range {i}: [{lo}, {hi}]")
+            let calibration =
+                (fst train)[..15] |> Array.map (Tensor.ofArray QatGen.shape) |> List.ofArray
 
-    let a = ActGen.lowered r []
-    let b = ActGen.lowered r (ActGen.calibration train)
-    Assert.That((ModelFile.serializeInt a = ModelFile.serializeInt b), Is.True)
-    Assert.That(r.Lowering, Is.EqualTo LowerOptions.Ternary)
+            let im =
+                match Lower.lower LowerOptions.Ternary calibration r.Latent with
+                | Ok m -> m
+                | Error e -> failwith e
 
-[<Test>]
-let ``the QAT forward pass predicts what the lowered integer model predicts`` () =
-    let model, train, r = QatGen.qatOnce.Force()
-    let xs, _ = QatGen.data 7 300
-    let integer = Study.predictInteger (ActGen.lowered r []) 2 xs
-    let qat = Qat.outputs r xs |> Array.map Tensor.argmax
-    let agreement = ActGen.agreement integer qat
+            let convs =
+                im.Layers
+                |> Array.choose (function
+                    | :? IntConvLayer as c -> Some c
+                    | _ -> None)
 
-    // The same without activation quantization: float ternary forward versus min-max calibrated lowering.
-    let off =
-        Qat.trainTernary
-            {
-                QatGen.qatConfig with
-                    ActivationQuant = false
-            }
-            model
-            train
-            (Some(QatGen.data 99 30))
-            ignore
+            let latent = QatGen.convWeights r.Latent
+            let ternary = QatGen.convWeights r.Ternary
+            let rows = QatGen.rowsOf r.Latent
+            Expect.equal convs.Length latent.Length "one integer layer per latent weight layer"
+            Expect.isFalse (r.Latent.Layers |> List.exists _.IsBatchNorm) "BN is folded"
 
-    Assert.That(off.Ranges.IsEmpty, Is.True)
+            for (c, w), (rowCount, tw) in List.zip (List.zip (List.ofArray convs) latent) (List.zip rows ternary) do
+                let t = Quantize.ternarize (ThresholdRatio 0.7) AlphaPerChannel rowCount w
+                Expect.equal c.WeightKind WeightKind.Ternary $"{c.Name}: weight kind"
+                Expect.equal (c.TernaryWeights.Unpack()) t.Codes c.Name
+                // The float QAT forward used alpha * t; the lowering's per-channel weight scale is the same alpha.
+                Expect.equal tw (Quantize.ternaryValues t |> Array.map float32) c.Name
 
-    let offInteger =
-        Study.predictInteger (ActGen.lowered off (ActGen.calibration train)) 2 xs
+                for ch in 0 .. rowCount - 1 do
+                    if t.Alpha[ch] > 0.0 then
+                        Expect.floatClose
+                            {
+                                absolute = 1e-6 * t.Alpha[ch]
+                                relative = 0.0
+                            }
+                            (float c.WeightScale[ch])
+                            t.Alpha[ch]
+                            $"{c.Name}: channel {ch}'s weight scale is alpha"
 
-    let offFloat = Qat.outputs off xs |> Array.map Tensor.argmax
-    let offAgreement = ActGen.agreement offInteger offFloat
+        testCase "QAT respects the masks and reaches the target sparsity"
+        <| fun () ->
+            let _, _, r = QatGen.qatOnce.Force()
+            let latent = QatGen.convWeights r.Latent
+            Expect.equal r.Masks.Count latent.Length "one mask per weight layer"
 
-    TestContext.Out.WriteLine
-        $"argmax agreement on 300 inputs: fake quant {agreement:F4}, min-max without {offAgreement:F4}"
+            let indices =
+                r.Latent.Layers
+                |> List.indexed
+                |> List.filter (fun (_, l) ->
+                    match l with
+                    | Conv2d _
+                    | DepthwiseConv2d _
+                    | Pointwise _
+                    | Dense _ -> true
+                    | _ -> false)
+                |> List.map fst
 
-    Assert.That(agreement, Is.GreaterThanOrEqualTo 0.97)
+            for i, w in List.zip indices latent do
+                let keep = r.Masks[i]
+                let pruned = keep |> Array.filter not |> Array.length
+                Expect.isGreaterThanOrEqual (float pruned / float w.Length) 0.45 $"layer {i}"
 
-[<Test>]
-let ``with activation quantization off QAT is bit-identical to before it existed`` () =
-    let model, train = QatGen.trainedOnce.Force()
+                for j in 0 .. w.Length - 1 do
+                    if not keep[j] then
+                        Expect.equal w[j] 0.0f $"layer {i} weight {j} is pruned"
 
-    let r =
-        Qat.trainTernary
-            {
-                QatGen.qatConfig with
-                    ActivationQuant = false
-            }
-            model
-            train
-            (Some(QatGen.data 99 30))
-            ignore
+            Expect.isGreaterThanOrEqual r.Sparsity.Pruned 0.45 "the pruned fraction"
+            Expect.isGreaterThanOrEqual r.Sparsity.Ternary r.Sparsity.Pruned "ternary sparsity includes the pruned"
+            Expect.equal r.History.Length QatGen.qatConfig.Epochs "one history entry per epoch"
+            Expect.isGreaterThanOrEqual (List.last r.History).Pruned 0.45 "the last epoch's pruned fraction"
+            // The ramp only grows.
+            let pruned = r.History |> List.map _.Pruned
+            Expect.isTrue (pruned |> List.pairwise |> List.forall (fun (a, b) -> a <= b)) $"%A{pruned}"
 
-    // Pinned from the code before activation quantization existed. QAT runs the vectorised kernels, whose float
-    // sums depend on the vector width: the pin holds for 8-lane Vector<float32> (AVX2), the machine's width.
-    if Numerics.Vector<float32>.Count = 8 then
-        Assert.That(Generators.fingerprint r.Latent, Is.EqualTo 0xd41de1fadbdeb475UL)
-    else
-        Assert.Ignore "the pinned fingerprint is for 8-lane vectors"
+        testCase "QAT is deterministic by seed and independent of the thread count"
+        <| fun () ->
+            let model, train = QatGen.trainedOnce.Force()
 
-[<Test>]
-let ``int8 QAT stores the weights the lowering's Int8Weights stores and agrees with the integer model`` () =
-    let _, train = QatGen.trainedOnce.Force()
-    let r = ActGen.int8Once.Force()
-    Assert.That(r.Lowering, Is.EqualTo LowerOptions.Int8)
-    Assert.That(r.Masks.IsEmpty, Is.True, "no pruning by default")
-    let im = ActGen.lowered r []
+            let a =
+                Qat.trainTernary { QatGen.qatConfig with Epochs = 2 } model train None ignore
 
-    let convs =
-        im.Layers
-        |> Array.choose (function
-            | :? IntConvLayer as c -> Some c
-            | _ -> None)
+            let b =
+                Qat.trainTernary
+                    {
+                        QatGen.qatConfig with
+                            Epochs = 2
+                            Threads = 1
+                    }
+                    model
+                    train
+                    None
+                    ignore
 
-    for c, (w, rows) in
-        Array.zip
-            convs
-            (List.zip (QatGen.convWeights r.Ternary) (QatGen.rowsOf r.Ternary)
-             |> Array.ofList) do
-        Assert.That(c.WeightKind, Is.EqualTo WeightKind.Int8)
-        let fanIn = w.Length / rows
+            Expect.isTrue
+                (QatGen.convWeights a.Latent = QatGen.convWeights b.Latent)
+                "the same weights on 2 threads and on 1"
 
-        let stored =
-            c.Int8Weights
-            |> Array.mapi (fun j q -> float32 (float c.WeightScale[j / fanIn]) * float32 q)
+            Expect.equal a.BestEpoch 2 "the best epoch"
 
-        for j in 0 .. w.Length - 1 do
-            Assert.That(stored[j], Is.EqualTo(w[j]).Within(1e-6f * max 1.0f (abs w[j])), $"{c.Name} weight {j}")
+        testCase "QAT without pruning keeps every weight"
+        <| fun () ->
+            let model, train = QatGen.trainedOnce.Force()
 
-    let xs, _ = QatGen.data 7 300
-    let integer = Study.predictInteger im 2 xs
-    let qat = Qat.outputs r xs |> Array.map Tensor.argmax
-    Assert.That(ActGen.agreement integer qat, Is.GreaterThanOrEqualTo 0.97)
+            let r =
+                Qat.trainTernary
+                    {
+                        QatGen.qatConfig with
+                            Epochs = 1
+                            Sparsity = 0.0
+                    }
+                    model
+                    train
+                    None
+                    ignore
+
+            Expect.equal r.Sparsity.Pruned 0.0 "nothing pruned"
+            Expect.isTrue r.Masks.IsEmpty "no mask"
+
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "magnitude mask prunes ceil(f n) weights of smallest row-relative magnitude"
+        <| fun () ->
+            Prop.forAll QatGen.maskCase (fun (rows, w, f) ->
+                let keep = Qat.magnitudeMask rows f None w
+                let pruned = keep |> Array.filter not |> Array.length
+                let expected = int (Math.Ceiling(Math.Round(f * float w.Length, 9)))
+                let perRow = w.Length / rows
+
+                let rel i =
+                    let m =
+                        Array.sub w (i / perRow * perRow) perRow
+                        |> Array.averageBy (fun v -> abs (float v))
+
+                    if m > 0.0 then abs (float w[i]) / m else 0.0
+
+                // Every pruned weight is no larger (row-relative) than every kept one.
+                let maxPruned =
+                    [
+                        for i in 0 .. w.Length - 1 do
+                            if not keep[i] then
+                                rel i
+                    ]
+                    |> List.fold max -1.0
+
+                let minKept =
+                    [
+                        for i in 0 .. w.Length - 1 do
+                            if keep[i] then
+                                rel i
+                    ]
+                    |> List.fold min infinity
+
+                (pruned = expected && maxPruned <= minKept)
+                |> Prop.classify (w |> Array.exists (fun v -> v = 0.0f)) "has zero weights"
+                |> Prop.classify (pruned = 0) "nothing pruned"
+                |> Prop.classify (pruned = w.Length) "all pruned")
+
+        testPropertyWithConfig (Properties.tests 200) "magnitude masks are monotone: pruned weights stay pruned"
+        <| fun () ->
+            Prop.forAll QatGen.maskCase (fun (rows, w, f) ->
+                let first = Qat.magnitudeMask rows (f / 2.0) None w
+                // The weights change between updates; a pruned one must stay pruned regardless.
+                let moved = w |> Array.mapi (fun i v -> if i % 2 = 0 then -3.0f * v + 1.0f else v)
+                let second = Qat.magnitudeMask rows f (Some first) moved
+                let pruned = second |> Array.filter not |> Array.length
+
+                Array.forall2 (fun a b -> a || not b) first second
+                && pruned >= (first |> Array.filter not |> Array.length))
+
+        testProperty "cubic schedule rises from 0 to the target and stays there"
+        <| fun () ->
+            let arb = Gen.zip (Gen.choose (1, 30)) (Gen.choose (0, 95)) |> Arb.fromGen
+
+            Prop.forAll arb (fun (ramp, pct) ->
+                let f = float pct / 100.0
+                let s = [ 0 .. ramp + 3 ] |> List.map (Qat.cubicSparsity f ramp)
+
+                s[0] = 0.0
+                && abs (s[ramp] - f) < 1e-12
+                && s |> List.pairwise |> List.forall (fun (a, b) -> a <= b + 1e-15)
+                && s |> List.forall (fun v -> v <= f + 1e-12))
+
+        testCase "ternary sparsity counts the zero TWN codes"
+        <| fun () ->
+            let model, _ = QatGen.trainedOnce.Force()
+            let folded = Fold.batchNorm model
+            let rows = QatGen.rowsOf folded
+            let ws = QatGen.convWeights folded
+
+            let zeros =
+                List.zip rows ws
+                |> List.sumBy (fun (r, w) ->
+                    (Quantize.ternarize (ThresholdRatio 0.7) AlphaPerChannel r w).Codes
+                    |> Array.filter ((=) 0y)
+                    |> Array.length)
+
+            let total = ws |> List.sumBy Array.length
+
+            Expect.floatClose
+                { absolute = 1e-12; relative = 0.0 }
+                (Qat.ternarySparsity (ThresholdRatio 0.7) AlphaPerChannel folded)
+                (float zeros / float total)
+                "the fraction of zero codes"
+
+        testCase "QAT learns a range for every tensor the lowering quantizes, enough to lower without calibration"
+        <| fun () ->
+            let _, train, r = QatGen.qatOnce.Force()
+            Expect.isTrue (r.Ranges |> Map.keys |> Set.ofSeq = Lower.neededRanges r.Latent) $"%A{r.Ranges}"
+
+            for KeyValue(i, (lo, hi)) in r.Ranges do
+                Expect.isTrue (lo <= 0.0 && 0.0 <= hi && lo < hi) $"range {i}: [{lo}, {hi}]"
+
+            let a = ActGen.lowered r []
+            let b = ActGen.lowered r (ActGen.calibration train)
+
+            Expect.isTrue
+                (ModelFile.serializeInt a = ModelFile.serializeInt b)
+                "lowered with and without calibration: the same model"
+
+            Expect.equal r.Lowering LowerOptions.Ternary "the lowering QAT trained for"
+
+        testCase "the QAT forward pass predicts what the lowered integer model predicts"
+        <| fun () ->
+            let model, train, r = QatGen.qatOnce.Force()
+            let xs, _ = QatGen.data 7 300
+            let integer = Study.predictInteger (ActGen.lowered r []) 2 xs
+            let qat = Qat.outputs r xs |> Array.map Tensor.argmax
+            let agreement = ActGen.agreement integer qat
+
+            // The same without activation quantization: float ternary forward versus min-max calibrated lowering.
+            let off =
+                Qat.trainTernary
+                    {
+                        QatGen.qatConfig with
+                            ActivationQuant = false
+                    }
+                    model
+                    train
+                    (Some(QatGen.data 99 30))
+                    ignore
+
+            Expect.isTrue off.Ranges.IsEmpty "no ranges without activation quantization"
+
+            let offInteger =
+                Study.predictInteger (ActGen.lowered off (ActGen.calibration train)) 2 xs
+
+            let offFloat = Qat.outputs off xs |> Array.map Tensor.argmax
+            let offAgreement = ActGen.agreement offInteger offFloat
+
+            printfn $"argmax agreement on 300 inputs: fake quant {agreement:F4}, min-max without {offAgreement:F4}"
+
+            Expect.isGreaterThanOrEqual agreement 0.97 "argmax agreement with fake quantization"
+
+        testCase "with activation quantization off QAT is bit-identical to before it existed"
+        <| fun () ->
+            let model, train = QatGen.trainedOnce.Force()
+
+            let r =
+                Qat.trainTernary
+                    {
+                        QatGen.qatConfig with
+                            ActivationQuant = false
+                    }
+                    model
+                    train
+                    (Some(QatGen.data 99 30))
+                    ignore
+
+            // Pinned from the code before activation quantization existed. QAT runs the vectorised kernels, whose float
+            // sums depend on the vector width: the pin holds for 8-lane Vector<float32> (AVX2), the machine's width.
+            if Numerics.Vector<float32>.Count = 8 then
+                Expect.equal (Generators.fingerprint r.Latent) 0xd41de1fadbdeb475UL "the pinned fingerprint"
+            else
+                skiptest "the pinned fingerprint is for 8-lane vectors"
+
+        testCase "int8 QAT stores the weights the lowering's Int8Weights stores and agrees with the integer model"
+        <| fun () ->
+            let _, train = QatGen.trainedOnce.Force()
+            let r = ActGen.int8Once.Force()
+            Expect.equal r.Lowering LowerOptions.Int8 "the lowering QAT trained for"
+            Expect.isTrue r.Masks.IsEmpty "no pruning by default"
+            let im = ActGen.lowered r []
+
+            let convs =
+                im.Layers
+                |> Array.choose (function
+                    | :? IntConvLayer as c -> Some c
+                    | _ -> None)
+
+            for c, (w, rows) in
+                Array.zip
+                    convs
+                    (List.zip (QatGen.convWeights r.Ternary) (QatGen.rowsOf r.Ternary)
+                     |> Array.ofList) do
+                Expect.equal c.WeightKind WeightKind.Int8 $"{c.Name}: weight kind"
+                let fanIn = w.Length / rows
+
+                let stored =
+                    c.Int8Weights
+                    |> Array.mapi (fun j q -> float32 (float c.WeightScale[j / fanIn]) * float32 q)
+
+                for j in 0 .. w.Length - 1 do
+                    Expect.floatClose
+                        {
+                            absolute = float (1e-6f * max 1.0f (abs w[j]))
+                            relative = 0.0
+                        }
+                        (float stored[j])
+                        (float w[j])
+                        $"{c.Name} weight {j}"
+
+            let xs, _ = QatGen.data 7 300
+            let integer = Study.predictInteger im 2 xs
+            let qat = Qat.outputs r xs |> Array.map Tensor.argmax
+            Expect.isGreaterThanOrEqual (ActGen.agreement integer qat) 0.97 "argmax agreement with the integer model"
+    ]

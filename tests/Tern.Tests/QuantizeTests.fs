@@ -2,10 +2,9 @@ module Tern.Tests.QuantizeTests
 
 open System
 open System.Numerics
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 
 /// Generators for this file only.
@@ -247,26 +246,15 @@ let private requantizeExact (acc: int) (m: int) (s: int) (z: int) (lo: int) (hi:
 
 // ---------- roundHalfAway ----------
 
-[<TestCase(0.5, 1.0)>]
-[<TestCase(-0.5, -1.0)>]
-[<TestCase(1.5, 2.0)>]
-[<TestCase(2.5, 3.0)>]
-[<TestCase(-2.5, -3.0)>]
-[<TestCase(2.4999999999999996, 2.0)>]
-[<TestCase(0.49999999999999994, 0.0)>]
-[<TestCase(-0.0, 0.0)>]
-[<TestCase(4503599627370497.0, 4503599627370497.0)>]
-let ``roundHalfAway rounds ties away from zero`` (x: float, expected: float) =
-    Assert.That(Quantize.roundHalfAway x, Is.EqualTo expected)
+let private ``roundHalfAway rounds ties away from zero`` (x: float, expected: float) =
+    Expect.equal (Quantize.roundHalfAway x) expected $"roundHalfAway %.17g{x}"
 
-[<Test>]
-let ``roundHalfAway differs from banker's rounding on even ties`` () =
-    Assert.That(Math.Round 2.5, Is.EqualTo 2.0, "the default this module must avoid")
-    Assert.That(Quantize.roundHalfAway 2.5, Is.EqualTo 3.0)
-    Assert.That(Quantize.roundHalfAway -4.5, Is.EqualTo -5.0)
+let private ``roundHalfAway differs from banker's rounding on even ties`` () =
+    Expect.equal (Math.Round 2.5) 2.0 "the default this module must avoid"
+    Expect.equal (Quantize.roundHalfAway 2.5) 3.0 "roundHalfAway 2.5"
+    Expect.equal (Quantize.roundHalfAway -4.5) -5.0 "roundHalfAway -4.5"
 
-[<Property>]
-let ``roundHalfAway is the nearest integer, odd-symmetric, ties outward`` () =
+let private ``roundHalfAway is the nearest integer, odd-symmetric, ties outward`` () =
     let x =
         Gen.frequency [
             3, G.floatIn -1e6 1e6
@@ -285,19 +273,17 @@ let ``roundHalfAway is the nearest integer, odd-symmetric, ties outward`` () =
 
 // ---------- affine ----------
 
-[<Test>]
-let ``minMax is the observed range, (0, 0) when empty, and rejects non-finite`` () =
-    Assert.That(Quantize.minMax [ 3.0f; -1.5f; 2.0f ], Is.EqualTo((-1.5, 3.0)))
-    Assert.That(Quantize.minMax Seq.empty, Is.EqualTo((0.0, 0.0)))
+let private ``minMax is the observed range, (0, 0) when empty, and rejects non-finite`` () =
+    Expect.equal (Quantize.minMax [ 3.0f; -1.5f; 2.0f ]) (-1.5, 3.0) "the observed range"
+    Expect.equal (Quantize.minMax Seq.empty) (0.0, 0.0) "the range of nothing"
 
-    Assert.Throws<ArgumentException>(fun () -> Quantize.minMax [ 1.0f; Single.NaN ] |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException> (fun () -> Quantize.minMax [ 1.0f; Single.NaN ] |> ignore) "minMax of a NaN"
 
-    Assert.Throws<ArgumentException>(fun () -> Quantize.minMax [ Single.PositiveInfinity ] |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException>
+        (fun () -> Quantize.minMax [ Single.PositiveInfinity ] |> ignore)
+        "minMax of an infinity"
 
-[<Property>]
-let ``affine has the contract's code range, a positive scale and an in-range zero point`` () =
+let private ``affine has the contract's code range, a positive scale and an in-range zero point`` () =
     Prop.forAll (Arb.fromGen G.qparams) (fun (p, lo, hi) ->
         let md = modeOf p
         let qmin, qmax = expectedRange p.Bits md
@@ -313,36 +299,36 @@ let ``affine has the contract's code range, a positive scale and an in-range zer
         |> Prop.classify (p.ZeroPoint = p.QMax && md = Asymmetric) "zero point at QMax"
         |> Prop.classify (lo = 0.0 && hi = 0.0) "degenerate range")
 
-[<Test>]
-let ``affine of an all-zero range uses a usable scale`` () =
+let private ``affine of an all-zero range uses a usable scale`` () =
     for md in [ Symmetric; Asymmetric ] do
         let p = Quantize.affine 8 md 0.0 0.0
-        Assert.That(p.Scale, Is.EqualTo 1.0)
-        Assert.That(Quantize.quantize p 0.0, Is.EqualTo p.ZeroPoint)
+        Expect.equal p.Scale 1.0 $"{md}: the scale of an all-zero range"
+        Expect.equal (Quantize.quantize p 0.0) p.ZeroPoint $"{md}: 0.0 quantizes to the zero point"
 
-    Assert.Throws<ArgumentException>(fun () -> Quantize.affine 8 Asymmetric 1.0 -1.0 |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException>
+        (fun () -> Quantize.affine 8 Asymmetric 1.0 -1.0 |> ignore)
+        "affine of a reversed range"
 
-    Assert.Throws<ArgumentException>(fun () -> Quantize.affine 1 Symmetric -1.0 1.0 |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException>
+        (fun () -> Quantize.affine 1 Symmetric -1.0 1.0 |> ignore)
+        "affine of 1 bit, symmetric"
 
-    Assert.Throws<ArgumentException>(fun () -> Quantize.affine 8 Symmetric Double.NaN 1.0 |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException>
+        (fun () -> Quantize.affine 8 Symmetric Double.NaN 1.0 |> ignore)
+        "affine of a NaN bound"
 
-[<Test>]
-let ``affine int8 examples`` () =
+let private ``affine int8 examples`` () =
     // Asymmetric [-1, 3]: s = 4/255, z = -128 - round(-63.75) = -64.
     let a = Quantize.affine 8 Asymmetric -1.0 3.0
-    Assert.That(a.Scale, Is.EqualTo(4.0 / 255.0))
-    Assert.That(a.ZeroPoint, Is.EqualTo -64)
+    Expect.equal a.Scale (4.0 / 255.0) "asymmetric scale"
+    Expect.equal a.ZeroPoint -64 "asymmetric zero point"
     // Symmetric weights in [-0.5, 1.27]: s = 1.27/127, codes [-127, 127].
     let s = Quantize.affine 8 Symmetric -0.5 1.27
-    Assert.That((s.QMin, s.QMax, s.ZeroPoint), Is.EqualTo((-127, 127, 0)))
-    Assert.That(Quantize.quantize s 1.27, Is.EqualTo 127)
-    Assert.That(Quantize.quantize s -1.27, Is.EqualTo -127)
+    Expect.equal (s.QMin, s.QMax, s.ZeroPoint) (-127, 127, 0) "symmetric codes and zero point"
+    Expect.equal (Quantize.quantize s 1.27) 127 "the top of the range"
+    Expect.equal (Quantize.quantize s -1.27) -127 "the mirror of the top"
 
-[<Property(MaxTest = 300)>]
-let ``affine round trip is within half a step inside the calibrated range`` () =
+let private ``affine round trip is within half a step inside the calibrated range`` () =
     let case =
         gen {
             let! p, lo, hi = G.qparams
@@ -359,8 +345,7 @@ let ``affine round trip is within half a step inside the calibrated range`` () =
         |> Prop.classify (q = p.QMin || q = p.QMax) "at a grid edge"
         |> Prop.classify (abs (err - p.Scale / 2.0) <= slack p x) "rounding tie")
 
-[<Property(MaxTest = 300)>]
-let ``affine clamps to the grid edges outside it`` () =
+let private ``affine clamps to the grid edges outside it`` () =
     let case =
         gen {
             let! p, lo, hi = G.qparams
@@ -382,8 +367,7 @@ let ``affine clamps to the grid edges outside it`` () =
         |> Prop.classify (x > top) "above the grid"
         |> Prop.classify (x < bottom) "below the grid")
 
-[<Property(MaxTest = 300)>]
-let ``affine quantize is monotone`` () =
+let private ``affine quantize is monotone`` () =
     let case =
         gen {
             let! p, lo, hi = G.qparams
@@ -397,14 +381,12 @@ let ``affine quantize is monotone`` () =
         let qb = Quantize.quantize p b
         qa <= qb |> Prop.classify (qa = qb) "same code")
 
-[<Property>]
-let ``affine represents 0.0 exactly`` () =
+let private ``affine represents 0.0 exactly`` () =
     Prop.forAll (Arb.fromGen G.qparams) (fun (p, _, _) ->
         let q = Quantize.quantize p 0.0
         q = p.ZeroPoint && Quantize.dequantize p q = 0.0)
 
-[<Property(MaxTest = 200)>]
-let ``perChannel equals affine applied row by row`` () =
+let private ``perChannel equals affine applied row by row`` () =
     let case =
         gen {
             let! rows, cols = G.shape
@@ -440,8 +422,7 @@ let private expectedRatio (md: QuantMode) (fromBits: int) (toBits: int) =
 
     Math.ScaleB(span toBits / span fromBits, fromBits - toBits)
 
-[<Property(MaxTest = 300)>]
-let ``deriveBits agrees with a direct min-max at the lower bit width`` () =
+let private ``deriveBits agrees with a direct min-max at the lower bit width`` () =
     let case =
         gen {
             let! rows, cols = G.shape
@@ -477,22 +458,19 @@ let ``deriveBits agrees with a direct min-max at the lower bit width`` () =
         |> Prop.classify (derived.ZeroPoint <> direct.ZeroPoint) "zero points differ by one"
         |> Prop.classify (toBits = fromBits) "same width")
 
-[<Property>]
-let ``deriveBits to the same width is the identity`` () =
+let private ``deriveBits to the same width is the identity`` () =
     Prop.forAll (Arb.fromGen G.qparams) (fun (p, _, _) -> Quantize.deriveBits p p.Bits = p)
 
-[<Test>]
-let ``deriveBits widens the step for fewer bits`` () =
+let private ``deriveBits widens the step for fewer bits`` () =
     let p8 = Quantize.affine 8 Asymmetric -1.0 3.0 // s = 4/255, z = -64
     let p4 = Quantize.deriveBits p8 4
-    Assert.That(p4.Scale, Is.EqualTo(4.0 / 255.0 * 16.0))
-    Assert.That(p4.ZeroPoint, Is.EqualTo -4)
-    Assert.That((p4.QMin, p4.QMax, p4.Bits), Is.EqualTo((-8, 7, 4)))
+    Expect.equal p4.Scale (4.0 / 255.0 * 16.0) "4-bit scale"
+    Expect.equal p4.ZeroPoint -4 "4-bit zero point"
+    Expect.equal (p4.QMin, p4.QMax, p4.Bits) (-8, 7, 4) "4-bit codes"
 
 // ---------- ternary ----------
 
-[<Property(MaxTest = 200)>]
-let ``ternarize codes follow the threshold rule`` () =
+let private ``ternarize codes follow the threshold rule`` () =
     Prop.forAll (Arb.fromGen G.ternaryCase) (fun (rows, cols, w, th, md) ->
         let t = Quantize.ternarize th md rows w
 
@@ -527,8 +505,7 @@ let private sqError (w: float32[]) (codes: sbyte[]) (start: int) (len: int) (alp
 
     acc
 
-[<Property(MaxTest = 200)>]
-let ``ternarize alpha minimises the error for its pattern`` () =
+let private ``ternarize alpha minimises the error for its pattern`` () =
     Prop.forAll (Arb.fromGen G.ternaryCase) (fun (rows, cols, w, th, md) ->
         let t = Quantize.ternarize th md rows w
 
@@ -561,8 +538,7 @@ let ``ternarize alpha minimises the error for its pattern`` () =
         let empty = t.Codes |> Array.forall (fun c -> c = 0y)
         ok |> Prop.classify empty "empty pattern" |> Prop.collect md)
 
-[<Property(MaxTest = 200)>]
-let ``ternarize default threshold is 0.7 times mean absolute weight`` () =
+let private ``ternarize default threshold is 0.7 times mean absolute weight`` () =
     let case =
         gen {
             let! rows, cols = G.shape
@@ -585,8 +561,7 @@ let ``ternarize default threshold is 0.7 times mean absolute weight`` () =
             id
             (Array.init rows (fun r -> close channel.Threshold[r] (0.7 * meanAbs w[r * cols .. r * cols + cols - 1]))))
 
-[<Property(MaxTest = 200)>]
-let ``ternarize per channel is per row, per layer is the whole layer`` () =
+let private ``ternarize per channel is per row, per layer is the whole layer`` () =
     Prop.forAll (Arb.fromGen G.ternaryCase) (fun (rows, cols, w, th, _) ->
         let channel = Quantize.ternarize th AlphaPerChannel rows w
         let layer = Quantize.ternarize th AlphaPerLayer rows w
@@ -616,27 +591,33 @@ let ``ternarize per channel is per row, per layer is the whole layer`` () =
         (rowsAgree && layerAgrees && valuesAgree)
         |> Prop.classify (channel.Codes <> layer.Codes) "modes give different codes")
 
-[<Test>]
-let ``ternarize examples and empty patterns`` () =
+let private ``ternarize examples and empty patterns`` () =
     let w = [| 0.9f; -0.1f; -0.8f; 0.05f; 0.0f; 0.0f; 0.0f; 0.0f |]
     let t = Quantize.ternarize (ThresholdValue 0.5) AlphaPerChannel 2 w
-    Assert.That(t.Codes, Is.EqualTo(box [| 1y; 0y; -1y; 0y; 0y; 0y; 0y; 0y |]))
-    Assert.That(t.Alpha[0], Is.EqualTo(Math.Abs(float 0.9f + float 0.8f) / 2.0).Within(1e-15))
-    Assert.That(t.Alpha[1], Is.EqualTo 0.0, "an all-zero row has an empty pattern and alpha 0")
+    Expect.equal t.Codes [| 1y; 0y; -1y; 0y; 0y; 0y; 0y; 0y |] "codes at threshold 0.5"
+
+    Expect.floatClose
+        { absolute = 1e-15; relative = 0.0 }
+        t.Alpha[0]
+        (Math.Abs(float 0.9f + float 0.8f) / 2.0)
+        "alpha of row 0"
+
+    Expect.equal t.Alpha[1] 0.0 "an all-zero row has an empty pattern and alpha 0"
     // A threshold above every weight empties the pattern too.
     let big = Quantize.ternarize (ThresholdValue 10.0) AlphaPerLayer 2 w
-    Assert.That(big.Alpha, Is.EqualTo(box [| 0.0; 0.0 |]))
+    Expect.equal big.Alpha [| 0.0; 0.0 |] "a threshold above every weight: alpha 0"
 
-    Assert.Throws<ArgumentException>(fun () -> Quantize.ternarize (ThresholdRatio -1.0) AlphaPerLayer 1 w |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException>
+        (fun () -> Quantize.ternarize (ThresholdRatio -1.0) AlphaPerLayer 1 w |> ignore)
+        "a negative threshold ratio"
 
-    Assert.Throws<ArgumentException>(fun () -> Quantize.ternarize Quantize.defaultThreshold AlphaPerLayer 3 w |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException>
+        (fun () -> Quantize.ternarize Quantize.defaultThreshold AlphaPerLayer 3 w |> ignore)
+        "8 weights in 3 rows"
 
 // ---------- gamma-QUANT ----------
 
-[<Property(MaxTest = 300)>]
-let ``gamma codes lie in 0 .. 2^N - 1`` () =
+let private ``gamma codes lie in 0 .. 2^N - 1`` () =
     let case =
         Gen.zip G.gammaParams (Gen.frequency [ 4, G.floatIn -1.5 1.5; 1, Gen.elements [ -1e9; 1e9; -1.0; 1.0 ] ])
 
@@ -648,8 +629,7 @@ let ``gamma codes lie in 0 .. 2^N - 1`` () =
         |> Prop.classify (q = 0) "code 0"
         |> Prop.classify (q = top) "top code")
 
-[<Property(MaxTest = 500)>]
-let ``gamma with gamma = 1, mu = 0, eps = 0 is the linear quantizer exactly`` () =
+let private ``gamma with gamma = 1, mu = 0, eps = 0 is the linear quantizer exactly`` () =
     let case =
         gen {
             let! b = Gen.choose (1, 16)
@@ -676,8 +656,7 @@ let ``gamma with gamma = 1, mu = 0, eps = 0 is the linear quantizer exactly`` ()
          && v = (x + 1.0) / 2.0 * float ((1 <<< b) - 1))
         |> Prop.classify (frac = 0.5) "tie")
 
-[<Property(MaxTest = 300)>]
-let ``gamma is monotone in x`` () =
+let private ``gamma is monotone in x`` () =
     let case =
         gen {
             let! ((_, _, mu, _) as ps) = G.gammaParams
@@ -693,8 +672,7 @@ let ``gamma is monotone in x`` () =
         |> Prop.classify (x1 < mu && mu < x2) "across mu"
         |> Prop.classify (x1 = mu || x2 = mu) "at mu")
 
-[<Property(MaxTest = 300)>]
-let ``gamma gradient matches central differences away from mu`` () =
+let private ``gamma gradient matches central differences away from mu`` () =
     let case =
         gen {
             let! ((_, _, mu, _) as ps) = G.gammaParams
@@ -717,26 +695,24 @@ let ``gamma gradient matches central differences away from mu`` () =
         (close dx fdx && close dg fdg && close dmu fdmu)
         |> Prop.label $"analytic ({dx}, {dg}, {dmu}) vs numeric ({fdx}, {fdg}, {fdmu})")
 
-[<Test>]
-let ``gamma at x = mu is the midpoint, with a jump when eps > 0`` () =
+let private ``gamma at x = mu is the midpoint, with a jump when eps > 0`` () =
     let b, g, mu, eps = 4, 0.5, 0.2, 1e-3
     let mid = 15.0 / 2.0
-    Assert.That(Quantize.Gamma.value b g mu eps mu, Is.EqualTo mid)
+    Expect.equal (Quantize.Gamma.value b g mu eps mu) mid "the value at mu"
     let left = Quantize.Gamma.value b g mu eps (mu - 1e-12)
     let right = Quantize.Gamma.value b g mu eps (mu + 1e-12)
-    Assert.That(left < mid && mid < right, Is.True)
+    Expect.isTrue (left < mid && mid < right) "mu lies in the jump"
     // The jump is eps^gamma in the normalised domain, times (2^N - 1) / 2 in codes.
-    Assert.That(right - left, Is.EqualTo(Math.Pow(eps, g) * 15.0).Within(1e-6))
+    Expect.floatClose { absolute = 1e-6; relative = 0.0 } (right - left) (Math.Pow(eps, g) * 15.0) "the jump"
     // eps = 0 closes the gap.
-    Assert.That(Quantize.Gamma.value b g mu 0.0 mu, Is.EqualTo mid)
-    Assert.That(Quantize.Gamma.linear 2 -1.0, Is.EqualTo 0)
-    Assert.That(Quantize.Gamma.linear 2 1.0, Is.EqualTo 3)
-    Assert.That(Quantize.Gamma.linear 2 0.0, Is.EqualTo 2, "1.5 rounds away from zero")
+    Expect.equal (Quantize.Gamma.value b g mu 0.0 mu) mid "eps = 0: the value at mu"
+    Expect.equal (Quantize.Gamma.linear 2 -1.0) 0 "linear of -1"
+    Expect.equal (Quantize.Gamma.linear 2 1.0) 3 "linear of 1"
+    Expect.equal (Quantize.Gamma.linear 2 0.0) 2 "1.5 rounds away from zero"
 
 // ---------- dyadic and requantize ----------
 
-[<Property(MaxTest = 1000)>]
-let ``dyadic M and S are in range with relative error at most 2^-31 (exact)`` () =
+let private ``dyadic M and S are in range with relative error at most 2^-31 (exact)`` () =
     Prop.forAll (Arb.fromGen G.multiplier) (fun m ->
         let mm, s = Quantize.dyadic m
         let n, k = exactDouble m
@@ -757,16 +733,15 @@ let ``dyadic M and S are in range with relative error at most 2^-31 (exact)`` ()
         |> Prop.classify (mm = (1 <<< 30)) "M = 2^30"
         |> Prop.classify (lhs.IsZero) "exact")
 
-[<Test>]
-let ``dyadic edge cases`` () =
-    Assert.That(Quantize.dyadic 1.0, Is.EqualTo((1 <<< 30, 30)))
-    Assert.That(Quantize.dyadic 0.5, Is.EqualTo((1 <<< 30, 31)))
+let private ``dyadic edge cases`` () =
+    Expect.equal (Quantize.dyadic 1.0) (1 <<< 30, 30) "dyadic 1"
+    Expect.equal (Quantize.dyadic 0.5) (1 <<< 30, 31) "dyadic 0.5"
     // Rounds up to 2^31: halve M, decrement S.
-    Assert.That(Quantize.dyadic (2.0 - Math.ScaleB(1.0, -40)), Is.EqualTo((1 <<< 30, 29)))
-    Assert.That(Quantize.dyadic (Math.ScaleB(1.0, -32)), Is.EqualTo((1 <<< 30, 62)))
+    Expect.equal (Quantize.dyadic (2.0 - Math.ScaleB(1.0, -40))) (1 <<< 30, 29) "dyadic just below 2"
+    Expect.equal (Quantize.dyadic (Math.ScaleB(1.0, -32))) (1 <<< 30, 62) "dyadic 2^-32"
     // Below 2^-32: S is capped at 62 and M falls below 2^30, even to 0.
-    Assert.That(Quantize.dyadic (Math.ScaleB(1.0, -40)), Is.EqualTo((1 <<< 22, 62)))
-    Assert.That(Quantize.dyadic 1e-30, Is.EqualTo((0, 62)))
+    Expect.equal (Quantize.dyadic (Math.ScaleB(1.0, -40))) (1 <<< 22, 62) "dyadic 2^-40"
+    Expect.equal (Quantize.dyadic 1e-30) (0, 62) "dyadic 1e-30"
 
     for m, s in
         [
@@ -776,7 +751,7 @@ let ``dyadic edge cases`` () =
         ] do
         Tern.Runtime.Requantize.ValidateMultiplier(m, s, "test")
 
-    Assert.That(Quantize.dyadic (1073741823.0), Is.EqualTo((Int32.MaxValue - 1, 1)))
+    Expect.equal (Quantize.dyadic (1073741823.0)) (Int32.MaxValue - 1, 1) "dyadic 2^30 - 1"
 
     for bad in
         [
@@ -787,11 +762,9 @@ let ``dyadic edge cases`` () =
             1073741823.75
             Math.ScaleB(1.0, 30)
         ] do
-        Assert.Throws<ArgumentException>(fun () -> Quantize.dyadic bad |> ignore)
-        |> ignore
+        Expect.throwsT<ArgumentException> (fun () -> Quantize.dyadic bad |> ignore) $"dyadic %.17g{bad}"
 
-[<Property(MaxTest = 1000)>]
-let ``requantize equals exact rational rounding and the runtime bit for bit`` () =
+let private ``requantize equals exact rational rounding and the runtime bit for bit`` () =
     let case =
         Gen.zip (Gen.frequency [ 3, Gen.zip G.acc G.dyadicPair; 1, G.tie ]) G.outRange
         |> Gen.map (fun ((acc, ms), out) -> (acc, ms, out))
@@ -810,19 +783,16 @@ let ``requantize equals exact rational rounding and the runtime bit for bit`` ()
         |> Prop.classify (got = lo || got = hi) "clamped"
         |> Prop.classify (acc = Int32.MinValue || acc = Int32.MaxValue) "extreme acc")
 
-[<Test>]
-let ``requantize ties go toward +infinity`` () =
+let private ``requantize ties go toward +infinity`` () =
     // M / 2^S = 1/2: 3 * 1/2 = 1.5 -> 2, -3 * 1/2 = -1.5 -> -1 (floor of x + 1/2).
     let half = 1 <<< 30
-    Assert.That(Quantize.requantize 3 half 31 0 Int32.MinValue Int32.MaxValue, Is.EqualTo 2)
-    Assert.That(Quantize.requantize -3 half 31 0 Int32.MinValue Int32.MaxValue, Is.EqualTo -1)
-    Assert.That(Quantize.requantize -3 half 31 5 -128 127, Is.EqualTo 4)
+    Expect.equal (Quantize.requantize 3 half 31 0 Int32.MinValue Int32.MaxValue) 2 "1.5 -> 2"
+    Expect.equal (Quantize.requantize -3 half 31 0 Int32.MinValue Int32.MaxValue) -1 "-1.5 -> -1"
+    Expect.equal (Quantize.requantize -3 half 31 5 -128 127) 4 "-1.5 + 5 -> 4"
 
-    Assert.Throws<ArgumentException>(fun () -> Quantize.requantize 1 half 0 0 -128 127 |> ignore)
-    |> ignore
+    Expect.throwsT<ArgumentException> (fun () -> Quantize.requantize 1 half 0 0 -128 127 |> ignore) "a shift of 0"
 
-[<Property(MaxTest = 500)>]
-let ``requantize with dyadic m approximates acc * m`` () =
+let private ``requantize with dyadic m approximates acc * m`` () =
     let case = Gen.zip G.multiplier (Gen.choose (-1000000, 1000000))
 
     Prop.forAll (Arb.fromGen case) (fun (m, acc) ->
@@ -836,12 +806,11 @@ let ``requantize with dyadic m approximates acc * m`` () =
         || (s = 62
             && abs (float out - exact) <= 0.5 + float (abs acc) * Math.ScaleB(1.0, -63)))
 
-[<Test>]
-let ``invalid arguments are rejected with ArgumentException`` () =
+let private ``invalid arguments are rejected with ArgumentException`` () =
     let p = Quantize.affine 8 Asymmetric -1.0 1.0
 
     let throws (f: unit -> 'a) =
-        Assert.Throws<ArgumentException>(fun () -> f () |> ignore) |> ignore
+        Expect.throwsT<ArgumentException> (fun () -> f () |> ignore) "an invalid argument"
 
     throws (fun () -> Quantize.quantize p Double.NaN)
     throws (fun () -> Quantize.perChannel 8 Symmetric 3 [| 1.0f; 2.0f |])
@@ -853,4 +822,113 @@ let ``invalid arguments are rejected with ArgumentException`` () =
     throws (fun () -> Quantize.Gamma.quantize 0 1.0 0.0 0.0 0.5)
     throws (fun () -> Quantize.Gamma.quantize 4 1.0 0.0 0.0 Double.NaN)
     throws (fun () -> Quantize.Gamma.linear 4 Double.NaN)
-    Assert.That(Quantize.ternaryThresholdOf (ThresholdValue 0.25) [| 1.0f; -3.0f |], Is.EqualTo 0.25)
+
+    Expect.equal
+        (Quantize.ternaryThresholdOf (ThresholdValue 0.25) [| 1.0f; -3.0f |])
+        0.25
+        "a threshold value is itself"
+
+[<Tests>]
+let tests =
+    testList "QuantizeTests" [
+        testList "roundHalfAway rounds ties away from zero" [
+            for x, expected in
+                [
+                    0.5, 1.0
+                    -0.5, -1.0
+                    1.5, 2.0
+                    2.5, 3.0
+                    -2.5, -3.0
+                    2.4999999999999996, 2.0
+                    0.49999999999999994, 0.0
+                    -0.0, 0.0
+                    4503599627370497.0, 4503599627370497.0
+                ] ->
+                testCase $"%.17g{x} -> %.17g{expected}"
+                <| fun () -> ``roundHalfAway rounds ties away from zero`` (x, expected)
+        ]
+        testCase
+            "roundHalfAway differs from banker's rounding on even ties"
+            ``roundHalfAway differs from banker's rounding on even ties``
+        testProperty
+            "roundHalfAway is the nearest integer, odd-symmetric, ties outward"
+            ``roundHalfAway is the nearest integer, odd-symmetric, ties outward``
+        testCase
+            "minMax is the observed range, (0, 0) when empty, and rejects non-finite"
+            ``minMax is the observed range, (0, 0) when empty, and rejects non-finite``
+        testProperty
+            "affine has the contract's code range, a positive scale and an in-range zero point"
+            ``affine has the contract's code range, a positive scale and an in-range zero point``
+        testCase "affine of an all-zero range uses a usable scale" ``affine of an all-zero range uses a usable scale``
+        testCase "affine int8 examples" ``affine int8 examples``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "affine round trip is within half a step inside the calibrated range"
+            ``affine round trip is within half a step inside the calibrated range``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "affine clamps to the grid edges outside it"
+            ``affine clamps to the grid edges outside it``
+        testPropertyWithConfig (Properties.tests 300) "affine quantize is monotone" ``affine quantize is monotone``
+        testProperty "affine represents 0.0 exactly" ``affine represents 0.0 exactly``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "perChannel equals affine applied row by row"
+            ``perChannel equals affine applied row by row``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "deriveBits agrees with a direct min-max at the lower bit width"
+            ``deriveBits agrees with a direct min-max at the lower bit width``
+        testProperty "deriveBits to the same width is the identity" ``deriveBits to the same width is the identity``
+        testCase "deriveBits widens the step for fewer bits" ``deriveBits widens the step for fewer bits``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "ternarize codes follow the threshold rule"
+            ``ternarize codes follow the threshold rule``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "ternarize alpha minimises the error for its pattern"
+            ``ternarize alpha minimises the error for its pattern``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "ternarize default threshold is 0.7 times mean absolute weight"
+            ``ternarize default threshold is 0.7 times mean absolute weight``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "ternarize per channel is per row, per layer is the whole layer"
+            ``ternarize per channel is per row, per layer is the whole layer``
+        testCase "ternarize examples and empty patterns" ``ternarize examples and empty patterns``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "gamma codes lie in 0 .. 2^N - 1"
+            ``gamma codes lie in 0 .. 2^N - 1``
+        testPropertyWithConfig
+            (Properties.tests 500)
+            "gamma with gamma = 1, mu = 0, eps = 0 is the linear quantizer exactly"
+            ``gamma with gamma = 1, mu = 0, eps = 0 is the linear quantizer exactly``
+        testPropertyWithConfig (Properties.tests 300) "gamma is monotone in x" ``gamma is monotone in x``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "gamma gradient matches central differences away from mu"
+            ``gamma gradient matches central differences away from mu``
+        testCase
+            "gamma at x = mu is the midpoint, with a jump when eps > 0"
+            ``gamma at x = mu is the midpoint, with a jump when eps > 0``
+        testPropertyWithConfig
+            (Properties.tests 1000)
+            "dyadic M and S are in range with relative error at most 2^-31 (exact)"
+            ``dyadic M and S are in range with relative error at most 2^-31 (exact)``
+        testCase "dyadic edge cases" ``dyadic edge cases``
+        testPropertyWithConfig
+            (Properties.tests 1000)
+            "requantize equals exact rational rounding and the runtime bit for bit"
+            ``requantize equals exact rational rounding and the runtime bit for bit``
+        testCase "requantize ties go toward +infinity" ``requantize ties go toward +infinity``
+        testPropertyWithConfig
+            (Properties.tests 500)
+            "requantize with dyadic m approximates acc * m"
+            ``requantize with dyadic m approximates acc * m``
+        testCase
+            "invalid arguments are rejected with ArgumentException"
+            ``invalid arguments are rejected with ArgumentException``
+    ]

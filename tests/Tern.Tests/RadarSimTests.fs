@@ -2,10 +2,9 @@ module Tern.Tests.RadarSimTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open MathNet.Numerics
 open Tern.Core
 open Tern.Runtime
@@ -61,27 +60,23 @@ let private dopplerSpread (s: float32[]) =
 // Six subjects, six recordings of each class: shared by the statistical tests below.
 let private study = lazy (RadarSim.synth cfg 6 6 7)
 
-[<Test>]
-let ``classes are the radar architecture's, in its order`` () =
-    Assert.That((RadarSim.classes = Architectures.radarClasses), Is.True)
+let private ``classes are the radar architecture's, in its order`` () =
+    Expect.isTrue (RadarSim.classes = Architectures.radarClasses) "the radar architecture's classes"
 
-[<Test>]
-let ``the default config gives exactly 64 frames and covers a jogger's speed`` () =
+let private ``the default config gives exactly 64 frames and covers a jogger's speed`` () =
     let n = RadarSim.samplesPerRecording cfg
-    Assert.That((n - cfg.Window) / cfg.Hop + 1, Is.EqualTo 64)
-    Assert.That(RadarSim.speedOfDoppler cfg (cfg.SampleRateHz / 2.0), Is.GreaterThan 6.0)
-    Assert.That(RadarSim.shape, Is.EqualTo(Shape3(64, 64, 1)))
+    Expect.equal ((n - cfg.Window) / cfg.Hop + 1) 64 "frames per recording"
+    Expect.isGreaterThan (RadarSim.speedOfDoppler cfg (cfg.SampleRateHz / 2.0)) 6.0 "the fastest speed seen (m/s)"
+    Expect.equal RadarSim.shape (Shape3(64, 64, 1)) "the sample shape"
 
-[<Test>]
-let ``the same seed gives identical bytes and another seed different ones`` () =
+let private ``the same seed gives identical bytes and another seed different ones`` () =
     let a = savedBytes (RadarSim.synth cfg 2 1 42)
     let b = savedBytes (RadarSim.synth cfg 2 1 42)
     let c = savedBytes (RadarSim.synth cfg 2 1 43)
-    Assert.That((b = a), Is.True, "same seed, same bytes")
-    Assert.That((c.Head = a.Head), Is.False, "another seed, other samples")
+    Expect.isTrue (b = a) "same seed, same bytes"
+    Expect.isFalse (c.Head = a.Head) "another seed, other samples"
 
-[<Test>]
-let ``synth equals sequential sampling with the per-sample seeds, whatever the thread schedule`` () =
+let private ``synth equals sequential sampling with the per-sample seeds, whatever the thread schedule`` () =
     let seed, subjects, perClass = 5, 2, 2
     let d = RadarSim.synth cfg subjects perClass seed
     let mutable i = 0
@@ -92,18 +87,17 @@ let ``synth equals sequential sampling with the per-sample seeds, whatever the t
         for c in 0 .. RadarSim.classes.Length - 1 do
             for k in 0 .. perClass - 1 do
                 let alone = RadarSim.sample cfg person c (Random(RadarSim.sampleSeed seed s c k))
-                Assert.That((d.Samples[i] = alone), Is.True, $"sample {i}")
+                Expect.isTrue (d.Samples[i] = alone) $"sample {i}"
                 i <- i + 1
 
-[<Test>]
-let ``labels and subjects are as requested and balanced`` () =
+let private ``labels and subjects are as requested and balanced`` () =
     let subjects, perClass = 3, 2
     let d = RadarSim.synth cfg subjects perClass 11
     let nc = RadarSim.classes.Length
-    Assert.That(Dataset.validate d, Is.EqualTo(Ok(): Result<unit, string>))
-    Assert.That(d.Shape, Is.EqualTo RadarSim.shape)
-    Assert.That(d.Samples.Length, Is.EqualTo(subjects * nc * perClass))
-    Assert.That(d.Source, Does.Contain "seed 11")
+    Expect.equal (Dataset.validate d) (Ok()) "the data set is valid"
+    Expect.equal d.Shape RadarSim.shape "the data set's shape"
+    Expect.equal d.Samples.Length (subjects * nc * perClass) "the sample count"
+    Expect.stringContains d.Source "seed 11" "the source names the seed"
 
     for s in 0 .. subjects - 1 do
         for c in 0 .. nc - 1 do
@@ -112,17 +106,15 @@ let ``labels and subjects are as requested and balanced`` () =
                 |> Array.filter (fun (s', c') -> s' = s && c' = c)
                 |> Array.length
 
-            Assert.That(count, Is.EqualTo perClass, $"subject {s}, class {c}")
+            Expect.equal count perClass $"subject {s}, class {c}"
 
-[<Test>]
-let ``subjects differ from each other and are reproducible`` () =
+let private ``subjects differ from each other and are reproducible`` () =
     let a = RadarSim.subject 3 0
-    Assert.That(RadarSim.subject 3 0, Is.EqualTo a)
-    Assert.That((RadarSim.subject 3 1).HeightM, Is.Not.EqualTo a.HeightM)
-    Assert.That((RadarSim.subject 4 0).HeightM, Is.Not.EqualTo a.HeightM)
+    Expect.equal (RadarSim.subject 3 0) a "the same subject again"
+    Expect.notEqual (RadarSim.subject 3 1).HeightM a.HeightM "another subject of the same seed"
+    Expect.notEqual (RadarSim.subject 4 0).HeightM a.HeightM "the same subject of another seed"
 
-[<Property(MaxTest = 15)>]
-let ``every sample is 64x64x1, finite, in [0, 1] and peaks at 1`` () =
+let private ``every sample is 64x64x1, finite, in [0, 1] and peaks at 1`` () =
     Prop.forAll Gens.recordings (fun (seed, s, c, k) ->
         let x =
             RadarSim.sample cfg (RadarSim.subject seed s) c (Random(RadarSim.sampleSeed seed s c k))
@@ -132,8 +124,7 @@ let ``every sample is 64x64x1, finite, in [0, 1] and peaks at 1`` () =
          && Array.max x = 1.0f)
         |> Prop.classify true RadarSim.classes[c])
 
-[<Property(MaxTest = 40)>]
-let ``a point moving at constant radial speed shows at f_d = 2 v f_c / c, approaching above zero`` () =
+let private ``a point moving at constant radial speed shows at f_d = 2 v f_c / c, approaching above zero`` () =
     Prop.forAll Gens.speeds (fun v ->
         // v > 0 approaches: the range shrinks.
         let n = RadarSim.samplesPerRecording cfg
@@ -161,18 +152,17 @@ let ``a point moving at constant radial speed shows at f_d = 2 v f_c / c, approa
         |> Prop.classify (v < 0.0) "receding"
         |> Prop.classify (abs v > 4.0) "faster than 4 m/s")
 
-[<Test>]
-let ``dopplerHz and speedOfDoppler agree with the tone's row`` () =
-    Assert.That(RadarSim.dopplerHz cfg 32, Is.EqualTo 0.0)
-    Assert.That(RadarSim.dopplerHz cfg 33, Is.EqualTo(cfg.SampleRateHz / 64.0))
+let private ``dopplerHz and speedOfDoppler agree with the tone's row`` () =
+    Expect.equal (RadarSim.dopplerHz cfg 32) 0.0 "the middle row is 0 Hz"
+    Expect.equal (RadarSim.dopplerHz cfg 33) (cfg.SampleRateHz / 64.0) "one row above the middle"
 
-    Assert.That(
-        RadarSim.speedOfDoppler cfg (2.0 * 1.5 * cfg.CarrierHz / RadarSim.speedOfLight),
-        Is.EqualTo(1.5).Within 1e-9
-    )
+    Expect.floatClose
+        { absolute = 1e-9; relative = 0.0 }
+        (RadarSim.speedOfDoppler cfg (2.0 * 1.5 * cfg.CarrierHz / RadarSim.speedOfLight))
+        1.5
+        "the speed of 1.5 m/s's Doppler shift"
 
-[<Test>]
-let ``class means differ in Doppler spread while subjects vary within a class`` () =
+let private ``class means differ in Doppler spread while subjects vary within a class`` () =
     let d = study.Force()
 
     let stats c =
@@ -187,15 +177,14 @@ let ``class means differ in Doppler spread while subjects vary within a class`` 
 
     let all = Array.init RadarSim.classes.Length stats
     let jogging, jumping, situp = fst all[0], fst all[1], fst all[2]
-    Assert.That(jogging, Is.GreaterThan(2.0 * jumping), "jogging sweeps far wider than jumping")
-    Assert.That(jumping, Is.GreaterThan situp, "jumping sweeps wider than sit-ups")
+    Expect.isGreaterThan jogging (2.0 * jumping) "jogging sweeps far wider than jumping"
+    Expect.isGreaterThan jumping situp "jumping sweeps wider than sit-ups"
 
     for c in 0 .. all.Length - 1 do
         let m, sd = all[c]
-        Assert.That(sd / m, Is.GreaterThan 0.15, $"{RadarSim.classes[c]}: spread {m:F2} +- {sd:F2}")
+        Expect.isGreaterThan (sd / m) 0.15 $"{RadarSim.classes[c]}: spread {m:F2} +- {sd:F2}"
 
-[<Test>]
-let ``a nearest-class-mean classifier on held-out subjects beats chance but is not perfect`` () =
+let private ``a nearest-class-mean classifier on held-out subjects beats chance but is not perfect`` () =
     let d = study.Force()
     let heldOut i = d.Subjects[i] >= 4
     let n = d.Samples.Length
@@ -229,13 +218,54 @@ let ``a nearest-class-mean classifier on held-out subjects beats chance but is n
         |> Array.length
 
     let accuracy = float correct / float tested.Length
-    TestContext.Out.WriteLine $"nearest class mean, held-out subjects: {accuracy:P1} of {tested.Length}"
-    Assert.That(accuracy, Is.GreaterThan 0.3, "well above chance (20 %)")
-    Assert.That(accuracy, Is.LessThan 1.0, "not trivially separable")
+    printfn $"nearest class mean, held-out subjects: {accuracy:P1} of {tested.Length}"
+    Expect.isGreaterThan accuracy 0.3 "well above chance (20 %)"
+    Expect.isLessThan accuracy 1.0 "not trivially separable"
 
-[<Test>]
-let ``a bad config is refused with the field named`` () =
+let private ``a bad config is refused with the field named`` () =
     let ex =
-        Assert.Throws<ArgumentException>(fun () -> RadarSim.checkConfig { cfg with FftSize = 100 })
+        Expect.throwsC (fun () -> RadarSim.checkConfig { cfg with FftSize = 100 }) id
 
-    Assert.That(ex.Message, Does.Contain "FftSize")
+    Expect.isTrue (ex.GetType() = typeof<ArgumentException>) $"an ArgumentException, not {ex.GetType().Name}"
+    Expect.stringContains ex.Message "FftSize" "the message names the field"
+
+[<Tests>]
+let tests =
+    testList "RadarSimTests" [
+        testCase
+            "classes are the radar architecture's, in its order"
+            ``classes are the radar architecture's, in its order``
+        testCase
+            "the default config gives exactly 64 frames and covers a jogger's speed"
+            ``the default config gives exactly 64 frames and covers a jogger's speed``
+        testCase
+            "the same seed gives identical bytes and another seed different ones"
+            ``the same seed gives identical bytes and another seed different ones``
+        testCase
+            "synth equals sequential sampling with the per-sample seeds, whatever the thread schedule"
+            ``synth equals sequential sampling with the per-sample seeds, whatever the thread schedule``
+        testCase
+            "labels and subjects are as requested and balanced"
+            ``labels and subjects are as requested and balanced``
+        testCase
+            "subjects differ from each other and are reproducible"
+            ``subjects differ from each other and are reproducible``
+        testPropertyWithConfig
+            (Properties.tests 15)
+            "every sample is 64x64x1, finite, in [0, 1] and peaks at 1"
+            ``every sample is 64x64x1, finite, in [0, 1] and peaks at 1``
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "a point moving at constant radial speed shows at f_d = 2 v f_c / c, approaching above zero"
+            ``a point moving at constant radial speed shows at f_d = 2 v f_c / c, approaching above zero``
+        testCase
+            "dopplerHz and speedOfDoppler agree with the tone's row"
+            ``dopplerHz and speedOfDoppler agree with the tone's row``
+        testCase
+            "class means differ in Doppler spread while subjects vary within a class"
+            ``class means differ in Doppler spread while subjects vary within a class``
+        testCase
+            "a nearest-class-mean classifier on held-out subjects beats chance but is not perfect"
+            ``a nearest-class-mean classifier on held-out subjects beats chance but is not perfect``
+        testCase "a bad config is refused with the field named" ``a bad config is refused with the field named``
+    ]

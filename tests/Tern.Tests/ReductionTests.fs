@@ -1,24 +1,23 @@
 module Tern.Tests.ReductionTests
 
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 
-[<Property(MaxTest = 100)>]
-let ``a model compared with itself has no reduction, and the layer rows add up to the totals`` () =
+let private ``a model compared with itself has no reduction, and the layer rows add up to the totals`` () =
     Prop.forAll (Arb.fromGen Generators.smallModel) (fun m ->
         let r = Reduction.compare m m
-        Assert.That(r.ParamsReduction, Is.EqualTo 0.0)
-        Assert.That(r.FlopsReduction, Is.EqualTo 0.0)
-        Assert.That(r.Layers |> List.sumBy _.ParamsBefore, Is.EqualTo r.ParamsBefore)
-        Assert.That(r.Layers |> List.sumBy _.MacsAfter, Is.EqualTo r.MacsAfter)
-        Assert.That(Reduction.format r, Does.Contain "total: params"))
+        Expect.equal r.ParamsReduction 0.0 "parameter reduction against itself"
+        Expect.equal r.FlopsReduction 0.0 "FLOP reduction against itself"
+        Expect.equal (r.Layers |> List.sumBy _.ParamsBefore) r.ParamsBefore "layer rows add up to the parameters"
+        Expect.equal (r.Layers |> List.sumBy _.MacsAfter) r.MacsAfter "layer rows add up to the MACs"
+        Expect.stringContains (Reduction.format r) "total: params" "the report has a total row")
 
-[<Test>]
-let ``halving every filter of a conv stack with global pooling removes about three quarters of its parameters`` () =
+let private ``halving every filter of a conv stack with global pooling removes about three quarters of its parameters``
+    ()
+    =
     let m =
         Architectures.convStack (Shape3(8, 8, 1)) [ "a"; "b" ] [ 16; 16; 16 ] 1 true 1
 
@@ -32,12 +31,25 @@ let ``halving every filter of a conv stack with global pooling removes about thr
 
     let r = Reduction.compare m pruned
     // conv1, conv2 keep a quarter; conv0 and the BNs and the dense inputs keep half.
-    Assert.That(r.ParamsReduction, Is.InRange(0.65, 0.75))
+    Expect.isGreaterThanOrEqual r.ParamsReduction 0.65 "parameter reduction: at least 65 %"
+    Expect.isLessThanOrEqual r.ParamsReduction 0.75 "parameter reduction: at most 75 %"
 
     // Three convs, their BNs and ReLUs, the global pooling and the flatten carry half the channels.
-    Assert.That(
-        r.Layers
-        |> List.filter (fun l -> l.ChannelsAfter <> l.ChannelsBefore)
-        |> List.length,
-        Is.EqualTo 11
-    )
+    Expect.equal
+        (r.Layers
+         |> List.filter (fun l -> l.ChannelsAfter <> l.ChannelsBefore)
+         |> List.length)
+        11
+        "layers whose channels changed"
+
+[<Tests>]
+let tests =
+    testList "ReductionTests" [
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "a model compared with itself has no reduction, and the layer rows add up to the totals"
+            ``a model compared with itself has no reduction, and the layer rows add up to the totals``
+        testCase
+            "halving every filter of a conv stack with global pooling removes about three quarters of its parameters"
+            ``halving every filter of a conv stack with global pooling removes about three quarters of its parameters``
+    ]

@@ -1,7 +1,7 @@
 module Tern.Tests.ReportTests
 
 open System.Text.Json
-open NUnit.Framework
+open Expecto
 open Tern.Rig
 
 let private sample = {
@@ -33,42 +33,55 @@ let private sample = {
     Outputs = [||]
 }
 
-[<Test>]
-let ``the JSON report has the keys the HIL issue names`` () =
-    let j = JsonDocument.Parse(Report.render sample).RootElement
+[<Tests>]
+let tests =
+    testList "ReportTests" [
+        testCase "the JSON report has the keys the HIL issue names"
+        <| fun () ->
+            let j = JsonDocument.Parse(Report.render sample).RootElement
 
-    for key in
-        [
-            "board"
-            "samples"
-            "mismatches"
-            "flash_bytes"
-            "ram_bytes"
-            "arena_bytes"
-            "link_bytes_per_s"
-            "kernels"
-        ] do
-        Assert.That(j.TryGetProperty(key) |> fst, Is.True, key)
+            for key in
+                [
+                    "board"
+                    "samples"
+                    "mismatches"
+                    "flash_bytes"
+                    "ram_bytes"
+                    "arena_bytes"
+                    "link_bytes_per_s"
+                    "kernels"
+                ] do
+                Expect.isTrue (j.TryGetProperty(key) |> fst) key
 
-    let work = j.GetProperty "instructions_per_inference"
+            let work = j.GetProperty "instructions_per_inference"
 
-    Assert.That(
-        (work.GetProperty("min").GetInt64(), work.GetProperty("median").GetInt64(), work.GetProperty("max").GetInt64()),
-        Is.EqualTo((10L, 20L, 30L))
-    )
+            Expect.equal
+                (work.GetProperty("min").GetInt64(),
+                 work.GetProperty("median").GetInt64(),
+                 work.GetProperty("max").GetInt64())
+                (10L, 20L, 30L)
+                "instructions per inference: min, median, max"
 
-    Assert.That(j.GetProperty("first_mismatch").GetProperty("layer_name").GetString(), Is.EqualTo "depthwise_3")
+            Expect.equal
+                (j.GetProperty("first_mismatch").GetProperty("layer_name").GetString())
+                "depthwise_3"
+                "the first mismatch's layer name"
 
-[<Test>]
-let ``JUnit has one case per sample and a failure for each mismatch`` () =
-    let x = Report.toJUnit sample
-    let cases = x.Descendants(System.Xml.Linq.XName.Get "testcase") |> Seq.length
-    let failures = x.Descendants(System.Xml.Linq.XName.Get "failure") |> Seq.toList
-    Assert.That(cases, Is.EqualTo 3)
-    Assert.That(failures.Length, Is.EqualTo 1)
-    Assert.That(failures[0].Attribute(System.Xml.Linq.XName.Get "message").Value, Does.Contain "layer 1 (depthwise_3)")
+        testCase "JUnit has one case per sample and a failure for each mismatch"
+        <| fun () ->
+            let x = Report.toJUnit sample
+            let cases = x.Descendants(System.Xml.Linq.XName.Get "testcase") |> Seq.length
+            let failures = x.Descendants(System.Xml.Linq.XName.Get "failure") |> Seq.toList
+            Expect.equal cases 3 "one test case per sample"
+            Expect.equal failures.Length 1 "one failure per mismatch"
 
-[<Test>]
-let ``the median of an even count is the lower middle`` () =
-    Assert.That(Report.median [ 4L; 1L; 3L; 2L ], Is.EqualTo 2L)
-    Assert.That(Report.median [ 5L ], Is.EqualTo 5L)
+            Expect.stringContains
+                (failures[0].Attribute(System.Xml.Linq.XName.Get "message").Value)
+                "layer 1 (depthwise_3)"
+                "the failure's message names the layer"
+
+        testCase "the median of an even count is the lower middle"
+        <| fun () ->
+            Expect.equal (Report.median [ 4L; 1L; 3L; 2L ]) 2L "median of 4 values"
+            Expect.equal (Report.median [ 5L ]) 5L "median of one value"
+    ]

@@ -2,10 +2,9 @@ module Tern.Tests.ResidualTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Tests.GradCheck
 open Tern.Runtime
@@ -188,33 +187,34 @@ module private ResidualGen =
             else
                 up d.Parent
 
-        up (DirectoryInfo TestContext.CurrentContext.TestDirectory)
+        up (DirectoryInfo AppContext.BaseDirectory)
 
 open ResidualGen
 
 // ---- IR ----
 
-[<Test>]
-let ``blocks architecture: 7 droppable blocks, under 1.5 M MACs on 64x64x1, registered by name`` () =
+let private ``blocks architecture: 7 droppable blocks, under 1.5 M MACs on 64x64x1, registered by name`` () =
     let m = Architectures.blocksFor (Shape3(64, 64, 1)) Architectures.radarClasses 1
-    Assert.That(Model.validate m, Is.EqualTo(Result<unit, string>.Ok()))
-    Assert.That(Model.residualBlocks m |> List.length, Is.EqualTo 7)
-    Assert.That(Model.totalMacs m, Is.LessThan 1_500_000L)
-    Assert.That(Architectures.names, Does.Contain "blocks")
+    Expect.equal (Model.validate m) (Result<unit, string>.Ok()) "the 64x64x1 blocks model is valid"
+    Expect.equal (Model.residualBlocks m |> List.length) 7 "7 residual blocks"
+    Expect.isLessThan (Model.totalMacs m) 1_500_000L "under 1.5 M MACs"
+    Expect.contains Architectures.names "blocks" "registered by name"
 
     match Architectures.byName "blocks" 1, Architectures.forData "blocks" (Shape3(32, 32, 2)) [ "x"; "y" ] 1 with
     | Ok a, Ok b ->
-        Assert.That((a = m), Is.True)
-        Assert.That(Model.validate b, Is.EqualTo(Result<unit, string>.Ok()))
-        Assert.That(b.Input, Is.EqualTo(Shape3(32, 32, 2)))
-    | other -> Assert.Fail $"%A{other}"
+        Expect.isTrue (a = m) "byName gives the same model"
+        Expect.equal (Model.validate b) (Result<unit, string>.Ok()) "the 32x32x2 blocks model is valid"
+        Expect.equal b.Input (Shape3(32, 32, 2)) "its input shape"
+    | other -> failtest $"%A{other}"
 
     // The add is described like any layer: no parameters, one add per output element.
     let adds = Model.describe m |> List.filter (fun l -> l.Kind = "add")
-    Assert.That(adds |> List.forall (fun l -> l.Params = 0 && l.Macs = int64 l.OutputShape.Size), Is.True)
 
-[<Test>]
-let ``validate rejects bad spans, overlapping blocks and shape changes inside a block`` () =
+    Expect.isTrue
+        (adds |> List.forall (fun l -> l.Params = 0 && l.Macs = int64 l.OutputShape.Size))
+        "an add costs no parameters and one add per output element"
+
+let private ``validate rejects bad spans, overlapping blocks and shape changes inside a block`` () =
     let rng = Random(1)
     let c = 3
 
@@ -228,19 +228,20 @@ let ``validate rejects bad spans, overlapping blocks and shape changes inside a 
 
     let body = block rng c |> List.take 8
     let isError (m: Model) = Model.validate m |> Result.isError
-    Assert.That(model (body @ [ ResidualAdd 8 ]) |> isError, Is.False)
-    Assert.That(model (body @ [ ResidualAdd 0 ]) |> isError, Is.True)
-    Assert.That(model (body @ [ ResidualAdd 9 ]) |> isError, Is.True)
+    Expect.isFalse (model (body @ [ ResidualAdd 8 ]) |> isError) "an add closing the 8-layer body is valid"
+    Expect.isTrue (model (body @ [ ResidualAdd 0 ]) |> isError) "a span of 0"
+    Expect.isTrue (model (body @ [ ResidualAdd 9 ]) |> isError) "a span of 9 over an 8-layer body"
     // Nested: the second add's block starts inside the first.
-    Assert.That(model (body @ [ ResidualAdd 8; ResidualAdd 3 ]) |> isError, Is.True)
+    Expect.isTrue (model (body @ [ ResidualAdd 8; ResidualAdd 3 ]) |> isError) "a block starting inside another"
     // Back to back is fine.
-    Assert.That(model (body @ [ ResidualAdd 8 ] @ body @ [ ResidualAdd 8 ]) |> isError, Is.False)
+    Expect.isFalse (model (body @ [ ResidualAdd 8 ] @ body @ [ ResidualAdd 8 ]) |> isError) "blocks back to back"
     // The body changes the channel count.
     let widen = Pointwise(Architectures.conv rng c (c + 1) 1 1 0)
-    Assert.That(model (body @ [ widen; ResidualAdd 9 ]) |> isError, Is.True)
+    Expect.isTrue (model (body @ [ widen; ResidualAdd 9 ]) |> isError) "a body that changes the channel count"
 
-[<Property(MaxTest = 60)>]
-let ``dropBlocks removes exactly the listed blocks and keeps the model valid; dropping none is the identity`` () =
+let private ``dropBlocks removes exactly the listed blocks and keeps the model valid; dropping none is the identity``
+    ()
+    =
     let arb =
         gen {
             let! s = spec
@@ -272,17 +273,15 @@ let ``dropBlocks removes exactly the listed blocks and keeps the model valid; dr
         |> Prop.classify (drop.IsEmpty) "none dropped"
         |> Prop.classify (drop.Length = blocks.Length) "all dropped")
 
-[<Test>]
-let ``dropBlocks rejects an unknown block`` () =
+let private ``dropBlocks rejects an unknown block`` () =
     let m = Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 1
 
-    Assert.Throws<ArgumentException>(fun () -> Model.dropBlocks [ 7 ] m |> ignore)
-    |> ignore
+    let e = Expect.throwsC (fun () -> Model.dropBlocks [ 7 ] m |> ignore) id
+    Expect.equal (e.GetType()) typeof<ArgumentException> "block 7 of 7 (0..6)"
 
 // ---- float forward, folding, training ----
 
-[<Property(MaxTest = 40)>]
-let ``a block whose body outputs zero is the identity`` () =
+let private ``a block whose body outputs zero is the identity`` () =
     let arb =
         gen {
             let! h = Gen.choose (1, 5)
@@ -330,8 +329,7 @@ let ``a block whose body outputs zero is the identity`` () =
         (Forward.run m x).Data = x.Data
         && (Forward.run (Fold.batchNorm m) x).Data = x.Data)
 
-[<Property(MaxTest = 40)>]
-let ``BN folding recounts spans and keeps the function; Forward and training inference agree`` () =
+let private ``BN folding recounts spans and keeps the function; Forward and training inference agree`` () =
     Prop.forAll (Arb.fromGen spec) (fun s ->
         let m = build s
         let f = Fold.batchNorm m
@@ -358,8 +356,9 @@ let ``BN folding recounts spans and keeps the function; Forward and training inf
         && diff < 1e-3f
         && trainDiff < 1e-3f)
 
-[<Test>]
-let ``gradients through blocks (the input as a skip tensor, blocks back to back) match central differences`` () =
+let private ``gradients through blocks (the input as a skip tensor, blocks back to back) match central differences``
+    ()
+    =
     let rng = Random(5)
     let input = Shape3(3, 3, 2)
 
@@ -383,8 +382,8 @@ let ``gradients through blocks (the input as a skip tensor, blocks back to back)
         Meta = Map.empty
     }
 
-    Assert.That(Model.validate model, Is.EqualTo(Result<unit, string>.Ok()))
-    Assert.That(Model.residualBlocks model |> List.head |> fst, Is.EqualTo 0)
+    Expect.equal (Model.validate model) (Result<unit, string>.Ok()) "the toy model is valid"
+    Expect.equal (Model.residualBlocks model |> List.head |> fst) 0 "the first block starts at the input"
 
     let inputs =
         Array.init 3 (fun _ -> Array.init input.Size (fun _ -> rand rng -1.0f 1.0f))
@@ -392,10 +391,9 @@ let ``gradients through blocks (the input as a skip tensor, blocks back to back)
     let failures = gradCheck model None inputs [| 0; 1; 2 |]
 
     if not failures.IsEmpty then
-        Assert.Fail(String.Join("\n", failures |> List.truncate 10))
+        failtest (String.Join("\n", failures |> List.truncate 10))
 
-[<Test>]
-let ``a blocks model trains: the loss falls on a separable toy problem`` () =
+let private ``a blocks model trains: the loss falls on a separable toy problem`` () =
     let m = Architectures.blocksFor (Shape3(8, 8, 1)) [ "a"; "b" ] 3
     let rng = Random(3)
 
@@ -419,10 +417,11 @@ let ``a blocks model trains: the loss falls on a separable toy problem`` () =
     let r = Train.fit cfg m (xs, labels) None ignore
     let first = (List.head r.History).TrainLoss
     let last = (List.last r.History).TrainLoss
-    Assert.That(last, Is.LessThan first)
+    Expect.isLessThan last first "the last epoch's loss is below the first's"
 
-[<Test>]
-let ``QAT with learned activation ranges trains a blocks model; its lowering matches the QAT forward pass's grids`` () =
+let private ``QAT with learned activation ranges trains a blocks model; its lowering matches the QAT forward pass's grids``
+    ()
+    =
     let m = Architectures.blocksFor (Shape3(8, 8, 1)) [ "a"; "b" ] 4
     let rng = Random(4)
 
@@ -447,18 +446,20 @@ let ``QAT with learned activation ranges trains a blocks model; its lowering mat
         let folded = Fold.batchNorm m
         // every add output has a learned range of its own
         for _, last in Model.residualBlocks folded do
-            Assert.That(r.Ranges.ContainsKey(last + 1), $"range of the add at {last}")
+            Expect.isTrue (r.Ranges.ContainsKey(last + 1)) $"range of the add at {last}"
 
         match Lower.lowerWith r.Lowering r.Ranges [] r.Latent with
-        | Error e -> Assert.Fail e
+        | Error e -> failtest e
         | Ok im ->
             let x = Lower.quantizeInput im (Tensor.ofArray m.Input xs[0])
-            Assert.That((Runner(im, KernelMode.Optimized).Run x = IntReference.run im x), Is.True)
+
+            Expect.isTrue
+                (Runner(im, KernelMode.Optimized).Run x = IntReference.run im x)
+                "the lowered model runs the same on the optimized runner and the F# reference"
 
 // ---- integer: kernel, lowering, runner, memory plan ----
 
-[<Property(MaxTest = 300)>]
-let ``AddS8: optimized at every SIMD level = scalar = F# reference, also in place over the skip tensor`` () =
+let private ``AddS8: optimized at every SIMD level = scalar = F# reference, also in place over the skip tensor`` () =
     let arb =
         gen {
             let! l = addLayer
@@ -496,10 +497,10 @@ let ``AddS8: optimized at every SIMD level = scalar = F# reference, also in plac
         |> Prop.classify saturated "clamped"
         |> Prop.classify (n % 16 <> 0) "vector tail")
 
-[<Test>]
-let ``IntAddLayer.Validate and IntModel.Validate reject a bad add`` () =
+let private ``IntAddLayer.Validate and IntModel.Validate reject a bad add`` () =
     let bad (f: unit -> unit) =
-        Assert.Throws<InvalidDataException>(fun () -> f ()) |> ignore
+        let e = Expect.throwsC f id
+        Expect.equal (e.GetType()) typeof<InvalidDataException> "a bad add is rejected"
 
     let s = Shape3(1, 1, 4)
 
@@ -516,8 +517,9 @@ let ``IntAddLayer.Validate and IntModel.Validate reject a bad add`` () =
     bad (fun () -> IntModel("m", s, 1.0f, 0, [| add 1 (1 <<< 30) 5 31 |], [||]).Validate())
     IntModel("m", s, 1.0f, 0, [| IntFlattenLayer("f", s); add 1 (1 <<< 30) 5 31 |], [||]).Validate()
 
-[<Property(MaxTest = 40)>]
-let ``lowered block models, int8 and ternary: F# reference = scalar runner = optimized runner, bit for bit`` () =
+let private ``lowered block models, int8 and ternary: F# reference = scalar runner = optimized runner, bit for bit``
+    ()
+    =
     let arb =
         gen {
             let! s = spec
@@ -553,8 +555,7 @@ let ``lowered block models, int8 and ternary: F# reference = scalar runner = opt
         |> Prop.classify (s.Segments |> List.contains 2) "ReLU after an add"
         |> Prop.classify (Model.residualBlocks m |> List.exists (fun (f, _) -> f = 0)) "block on the model input")
 
-[<Property(MaxTest = 60)>]
-let ``MemoryPlan never overwrites a live tensor, adds in place over the skip tensor, and its arena is the float model's peak``
+let private ``MemoryPlan never overwrites a live tensor, adds in place over the skip tensor, and its arena is the float model's peak``
     ()
     =
     Prop.forAll (Arb.fromGen spec) (fun s ->
@@ -612,8 +613,7 @@ let ``MemoryPlan never overwrites a live tensor, adds in place over the skip ten
          && Runner(im, KernelMode.Scalar).ArenaBytes = peak)
         |> Prop.collect $"{List.length (Model.residualBlocks m)} blocks")
 
-[<Test>]
-let ``split inference refuses a split inside a block and works at every other point`` () =
+let private ``split inference refuses a split inside a block and works at every other point`` () =
     let im = KernelVectors.blocksModel LowerOptions.Int8 2
     let x = (KernelVectors.modelInputs im 2 1)[0]
     let r = Runner(im, KernelMode.Optimized)
@@ -622,70 +622,76 @@ let ``split inference refuses a split inside a block and works at every other po
 
     for k in 0 .. im.Layers.Length do
         let inside = blocks |> List.exists (fun struct (f, l) -> f < k && k <= l)
-        Assert.That(im.CanSplitAt k, Is.EqualTo(not inside), $"k = {k}")
+        Expect.equal (im.CanSplitAt k) (not inside) $"k = {k}"
 
         if inside then
-            Assert.Throws<ArgumentException>(fun () -> r.RunPrefix(x, k) |> ignore)
-            |> ignore
+            let prefix = Expect.throwsC (fun () -> r.RunPrefix(x, k) |> ignore) id
+            Expect.equal (prefix.GetType()) typeof<ArgumentException> $"RunPrefix at k = {k}, inside a block"
 
-            Assert.Throws<ArgumentException>(fun () ->
-                r.RunSuffix(
-                    k,
-                    ReadOnlySpan(
-                        Array.zeroCreate<sbyte>(
-                            if k = 0 then
-                                im.Input.Size
-                            else
-                                im.Layers[k - 1].Output.Size
+            let suffix =
+                Expect.throwsC
+                    (fun () ->
+                        r.RunSuffix(
+                            k,
+                            ReadOnlySpan(
+                                Array.zeroCreate<sbyte>(
+                                    if k = 0 then
+                                        im.Input.Size
+                                    else
+                                        im.Layers[k - 1].Output.Size
+                                )
+                            )
                         )
-                    )
-                )
-                |> ignore)
-            |> ignore
+                        |> ignore)
+                    id
+
+            Expect.equal (suffix.GetType()) typeof<ArgumentException> $"RunSuffix at k = {k}, inside a block"
         else
-            Assert.That(r.RunSuffix(k, ReadOnlySpan(r.RunPrefix(x, k))), Is.EqualTo(box whole), $"k = {k}")
+            Expect.equal (r.RunSuffix(k, ReadOnlySpan(r.RunPrefix(x, k)))) whole $"k = {k}"
 
-    Assert.That(im.CanSplitAt(CodecStudy.defaultSplit im), Is.True)
+    Expect.isTrue (im.CanSplitAt(CodecStudy.defaultSplit im)) "the default split is allowed"
 
-[<Test>]
-let ``activation grids give each add output a range of its own`` () =
+let private ``activation grids give each add output a range of its own`` () =
     let m = Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 1
     let f = Fold.batchNorm m
     let grids = Lower.activationGrids m
 
     for _, last in Model.residualBlocks f do
-        Assert.That(grids.TryFind(last + 1), Is.EqualTo(Some(last + 1)))
+        Expect.equal (grids.TryFind(last + 1)) (Some(last + 1)) $"the add after layer {last} has its own grid"
 
 // ---- model file and emitted C ----
 
-[<Test>]
-let ``model files with blocks round-trip as version 2; files without blocks stay version 1`` () =
+let private ``model files with blocks round-trip as version 2; files without blocks stay version 1`` () =
     let m = Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 1
     let bytes = ModelFile.serializeFloat m
-    Assert.That(BitConverter.ToUInt16(bytes, 4), Is.EqualTo 2us)
+    Expect.equal (BitConverter.ToUInt16(bytes, 4)) 2us "a blocks model file is version 2"
 
     match ModelFile.deserialize bytes with
     | Ok(FloatModel back) ->
-        Assert.That((back = m), Is.True)
-        Assert.That(ModelFile.serializeFloat back, Is.EqualTo(box bytes))
-    | other -> Assert.Fail $"%A{other}"
+        Expect.isTrue (back = m) "it deserializes to the same model"
+        Expect.equal (ModelFile.serializeFloat back) bytes "and serializes back to the same bytes"
+    | other -> failtest $"%A{other}"
 
     for options in [ LowerOptions.Int8; LowerOptions.Ternary ] do
         let im = lower options m 1
         let ib = ModelFile.serializeInt im
-        Assert.That(BitConverter.ToUInt16(ib, 4), Is.EqualTo 2us)
+        Expect.equal (BitConverter.ToUInt16(ib, 4)) 2us $"{options}: a lowered blocks model file is version 2"
 
         match ModelFile.deserialize ib with
-        | Ok(IntegerModel back) -> Assert.That(ModelFile.serializeInt back, Is.EqualTo(box ib))
-        | other -> Assert.Fail $"%A{other}"
+        | Ok(IntegerModel back) ->
+            Expect.equal (ModelFile.serializeInt back) ib $"{options}: it serializes back to the same bytes"
+        | other -> failtest $"%A{other}"
 
     let plain = Architectures.defaultModel 1
-    Assert.That(BitConverter.ToUInt16(ModelFile.serializeFloat plain, 4), Is.EqualTo 1us)
+    Expect.equal (BitConverter.ToUInt16(ModelFile.serializeFloat plain, 4)) 1us "a plain model file stays version 1"
     let dropped = Model.dropBlocks [ 0..6 ] m
-    Assert.That(BitConverter.ToUInt16(ModelFile.serializeFloat dropped, 4), Is.EqualTo 1us)
 
-[<Test>]
-let ``models/default.tern still loads and serializes back to the same bytes and hash`` () =
+    Expect.equal
+        (BitConverter.ToUInt16(ModelFile.serializeFloat dropped, 4))
+        1us
+        "a model with every block dropped is version 1"
+
+let private ``models/default.tern still loads and serializes back to the same bytes and hash`` () =
     let bytes = File.ReadAllBytes(Path.Combine(root (), "models", "default.tern"))
     let hash = ModelFile.hash bytes
 
@@ -695,11 +701,10 @@ let ``models/default.tern still loads and serializes back to the same bytes and 
         | Ok(IntegerModel m) -> ModelFile.serializeInt m
         | Error e -> failwith e
 
-    Assert.That(again, Is.EqualTo(box bytes))
-    Assert.That(ModelFile.hash again, Is.EqualTo hash)
+    Expect.equal again bytes "the same bytes"
+    Expect.equal (ModelFile.hash again) hash "the same hash"
 
-[<Test>]
-let ``emitted blocks models: deterministic, adds read the plan's skip offsets and write in place`` () =
+let private ``emitted blocks models: deterministic, adds read the plan's skip offsets and write in place`` () =
     for options in [ LowerOptions.Int8; LowerOptions.Ternary ] do
         let im = KernelVectors.blocksModel options 1
         let hash = ModelFile.hash (ModelFile.serializeInt im)
@@ -710,20 +715,82 @@ let ``emitted blocks models: deterministic, adds read the plan's skip offsets an
         }
 
         let e = Emit.model opts im hash
-        Assert.That((Emit.model opts im hash).Source, Is.EqualTo e.Source)
+        Expect.equal ((Emit.model opts im hash).Source) e.Source $"{options}: emitting twice gives the same source"
         let plan = MemoryPlan.Create im
-        Assert.That(e.ArenaBytes, Is.EqualTo plan.ArenaBytes)
+        Expect.equal e.ArenaBytes plan.ArenaBytes $"{options}: the arena is the plan's"
 
         im.Layers
         |> Array.iteri (fun i l ->
             match l with
             | :? IntAddLayer ->
                 let s = plan.Layers[i]
-                Assert.That(s.OutputOffset, Is.EqualTo s.SkipOffset)
+                Expect.equal s.OutputOffset s.SkipOffset $"{options}: layer {i} adds in place over the skip tensor"
 
-                Assert.That(
-                    e.Source,
-                    Does.Contain
-                        $"tern_add_s8(&tern_l{i}_params, blocks_arena + {s.InputOffset}, blocks_arena + {s.SkipOffset}, blocks_arena + {s.OutputOffset});"
-                )
+                Expect.stringContains
+                    e.Source
+                    $"tern_add_s8(&tern_l{i}_params, blocks_arena + {s.InputOffset}, blocks_arena + {s.SkipOffset}, blocks_arena + {s.OutputOffset});"
+                    $"the add of layer {i} in place over the skip tensor"
             | _ -> ())
+
+[<Tests>]
+let tests =
+    testList "ResidualTests" [
+        testCase
+            "blocks architecture: 7 droppable blocks, under 1.5 M MACs on 64x64x1, registered by name"
+            ``blocks architecture: 7 droppable blocks, under 1.5 M MACs on 64x64x1, registered by name``
+        testCase
+            "validate rejects bad spans, overlapping blocks and shape changes inside a block"
+            ``validate rejects bad spans, overlapping blocks and shape changes inside a block``
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "dropBlocks removes exactly the listed blocks and keeps the model valid; dropping none is the identity"
+            ``dropBlocks removes exactly the listed blocks and keeps the model valid; dropping none is the identity``
+        testCase "dropBlocks rejects an unknown block" ``dropBlocks rejects an unknown block``
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "a block whose body outputs zero is the identity"
+            ``a block whose body outputs zero is the identity``
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "BN folding recounts spans and keeps the function; Forward and training inference agree"
+            ``BN folding recounts spans and keeps the function; Forward and training inference agree``
+        testCase
+            "gradients through blocks (the input as a skip tensor, blocks back to back) match central differences"
+            ``gradients through blocks (the input as a skip tensor, blocks back to back) match central differences``
+        testCase
+            "a blocks model trains: the loss falls on a separable toy problem"
+            ``a blocks model trains: the loss falls on a separable toy problem``
+        testCase
+            "QAT with learned activation ranges trains a blocks model; its lowering matches the QAT forward pass's grids"
+            ``QAT with learned activation ranges trains a blocks model; its lowering matches the QAT forward pass's grids``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "AddS8: optimized at every SIMD level = scalar = F# reference, also in place over the skip tensor"
+            ``AddS8: optimized at every SIMD level = scalar = F# reference, also in place over the skip tensor``
+        testCase
+            "IntAddLayer.Validate and IntModel.Validate reject a bad add"
+            ``IntAddLayer.Validate and IntModel.Validate reject a bad add``
+        testPropertyWithConfig
+            (Properties.tests 40)
+            "lowered block models, int8 and ternary: F# reference = scalar runner = optimized runner, bit for bit"
+            ``lowered block models, int8 and ternary: F# reference = scalar runner = optimized runner, bit for bit``
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "MemoryPlan never overwrites a live tensor, adds in place over the skip tensor, and its arena is the float model's peak"
+            ``MemoryPlan never overwrites a live tensor, adds in place over the skip tensor, and its arena is the float model's peak``
+        testCase
+            "split inference refuses a split inside a block and works at every other point"
+            ``split inference refuses a split inside a block and works at every other point``
+        testCase
+            "activation grids give each add output a range of its own"
+            ``activation grids give each add output a range of its own``
+        testCase
+            "model files with blocks round-trip as version 2; files without blocks stay version 1"
+            ``model files with blocks round-trip as version 2; files without blocks stay version 1``
+        testCase
+            "models/default.tern still loads and serializes back to the same bytes and hash"
+            ``models/default.tern still loads and serializes back to the same bytes and hash``
+        testCase
+            "emitted blocks models: deterministic, adds read the plan's skip offsets and write in place"
+            ``emitted blocks models: deterministic, adds read the plan's skip offsets and write in place``
+    ]

@@ -2,10 +2,9 @@ module Tern.Tests.RunnerTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 open Tern.Runtime.Kernels
@@ -168,205 +167,230 @@ let private runnersOf (m: IntModel) : (string * Runner) list = [
     for l in levels -> sprintf "optimized %A" l, Runner(m, KernelMode.Optimized, l)
 ]
 
-[<Property(MaxTest = 120)>]
-let ``Runner in every mode and SIMD level = IntReference, layer by layer`` () =
-    Prop.forAll (Arb.fromGen (modelWithInputs (1, 2))) (fun (m, xs) ->
-        let runners = runnersOf m
+[<Tests>]
+let tests =
+    testList "RunnerTests" [
+        testPropertyWithConfig
+            (Properties.tests 120)
+            "Runner in every mode and SIMD level = IntReference, layer by layer"
+        <| fun () ->
+            Prop.forAll (Arb.fromGen (modelWithInputs (1, 2))) (fun (m, xs) ->
+                let runners = runnersOf m
 
-        let ok =
-            xs
-            |> Array.forall (fun x ->
+                let ok =
+                    xs
+                    |> Array.forall (fun x ->
+                        let expected = IntReference.runLayers m x |> List.toArray
+                        let final = IntReference.run m x
+
+                        runners
+                        |> List.forall (fun (_, r) -> r.RunLayers x = expected && r.Run x = final))
+
+                let ternary =
+                    m.Layers
+                    |> Array.exists (function
+                        | :? IntConvLayer as c -> c.WeightKind = WeightKind.Ternary
+                        | _ -> false)
+
+                ok
+                |> Prop.classify ternary "has ternary layers"
+                |> Prop.classify (m.Layers |> Array.exists (fun l -> l.Kind = IntLayerKind.Flatten)) "has flatten"
+                |> Prop.collect (sprintf "%d layers" m.Layers.Length))
+
+        testPropertyWithConfig (Properties.tests 40) "RunBatch equals sequential runs, in input order"
+        <| fun () ->
+            let arb =
+                gen {
+                    let! m, xs = modelWithInputs (0, 9)
+                    let! dop = Gen.choose (1, 4)
+                    let! mode = Gen.elements [ KernelMode.Scalar; KernelMode.Optimized ]
+                    return m, xs, dop, mode
+                }
+                |> Arb.fromGen
+
+            Prop.forAll arb (fun (m, xs, dop, mode) ->
+                let r = Runner(m, mode)
+                let sequential = xs |> Array.map (fun x -> r.Run x)
+                Runner.RunBatch(m, mode, xs, dop) = sequential)
+
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "MemoryPlan never overlaps a layer's input and output, and its arena is the peak"
+        <| fun () ->
+            Prop.forAll (Arb.fromGen model) (fun m ->
+                let plan = MemoryPlan.Create m
+                let slots = plan.Layers |> Seq.toArray
+
+                let inside (o: int) (n: int) =
+                    o >= 0 && n >= 0 && o + n <= plan.ArenaBytes
+
+                let disjoint (a: int) (na: int) (b: int) (nb: int) = a + na <= b || b + nb <= a
+
+                let peak =
+                    m.Layers
+                    |> Array.filter (fun l -> l.Kind <> IntLayerKind.Flatten)
+                    |> Array.map (fun l -> l.Input.Size + l.Output.Size)
+                    |> Array.fold max m.Input.Size
+
+                let chained =
+                    slots
+                    |> Array.mapi (fun i s ->
+                        s.InputOffset =
+                            (if i = 0 then
+                                 plan.InputOffset
+                             else
+                                 slots[i - 1].OutputOffset))
+                    |> Array.forall id
+
+                let perLayer =
+                    Array.zip m.Layers slots
+                    |> Array.forall (fun (l, s) ->
+                        s.InputBytes = l.Input.Size
+                        && s.OutputBytes = l.Output.Size
+                        && inside s.InputOffset s.InputBytes
+                        && inside s.OutputOffset s.OutputBytes
+                        && (if l.Kind = IntLayerKind.Flatten then
+                                s.IsView
+                            else
+                                disjoint s.InputOffset s.InputBytes s.OutputOffset s.OutputBytes))
+
+                (plan.ArenaBytes = peak
+                 && chained
+                 && perLayer
+                 && Runner(m, KernelMode.Scalar).ArenaBytes = peak)
+                |> Prop.collect (sprintf "%d layers" m.Layers.Length))
+
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "Split inference: the suffix from layer k on the prefix's output is the whole run, for every k"
+        <| fun () ->
+            Prop.forAll (Arb.fromGen (modelWithInputs (1, 1))) (fun (m, xs) ->
+                let r = Runner(m, KernelMode.Optimized)
+                let whole = r.Run xs[0]
+                let layers = r.RunLayers xs[0]
+
+                [ 0 .. m.Layers.Length ]
+                |> List.forall (fun k ->
+                    let mid = r.RunPrefix(xs[0], k)
+                    let expected = if k = 0 then xs[0] else layers[k - 1]
+                    mid = expected && r.RunSuffix(k, ReadOnlySpan mid) = whole)
+                |> Prop.collect (sprintf "%d layers" m.Layers.Length))
+
+        testCase "Split inference refuses a layer index or activation size that does not fit"
+        <| fun () ->
+            let m, xs = Gen.sample 1 (modelWithInputs (1, 1)) |> Seq.head
+            let r = Runner(m, KernelMode.Scalar)
+
+            Expect.throwsT<ArgumentOutOfRangeException>
+                (fun () -> r.RunPrefix(xs[0], m.Layers.Length + 1) |> ignore)
+                "RunPrefix refuses a layer index past the last"
+
+            Expect.throwsT<ArgumentOutOfRangeException>
+                (fun () -> r.RunSuffix(-1, ReadOnlySpan xs[0]) |> ignore)
+                "RunSuffix refuses a negative layer index"
+
+            Expect.throwsT<ArgumentException>
+                (fun () ->
+                    r.RunSuffix(0, ReadOnlySpan(Array.zeroCreate<sbyte>(m.Input.Size + 1)))
+                    |> ignore)
+                "RunSuffix refuses an activation of the wrong size"
+
+        testPropertyWithConfig (Properties.tests 60) "A runner reused on other inputs gives the same answers"
+        <| fun () ->
+            Prop.forAll (Arb.fromGen (modelWithInputs (2, 2))) (fun (m, xs) ->
+                let r = Runner(m, KernelMode.Optimized)
+                let a = r.Run xs[0]
+                let _ = r.Run xs[1]
+                let span = Array.create m.Output.Size 55y
+                r.Run(ReadOnlySpan xs[0], Span span)
+                r.Run xs[0] = a && span = a)
+
+        testCase "The example model agrees in both modes, int8 and ternary"
+        <| fun () ->
+            for ternary in [ false; true ] do
+                let m = example ternary 11UL
+                let rng = Random 5
+                let x = Array.init m.Input.Size (fun _ -> sbyte (rng.Next(-128, 128)))
                 let expected = IntReference.runLayers m x |> List.toArray
-                let final = IntReference.run m x
 
-                runners
-                |> List.forall (fun (_, r) -> r.RunLayers x = expected && r.Run x = final))
+                for name, r in runnersOf m do
+                    Expect.equal (r.RunLayers x) expected (sprintf "%s ternary %b" name ternary)
 
-        let ternary =
-            m.Layers
-            |> Array.exists (function
-                | :? IntConvLayer as c -> c.WeightKind = WeightKind.Ternary
-                | _ -> false)
+                let logits = Array.last expected
+                Expect.equal logits.Length 5 "five logits"
+                // Arena: the conv layer's 64x64x1 input plus its 32x32x8 output is the peak.
+                Expect.equal (Runner(m, KernelMode.Optimized).ArenaBytes) (64 * 64 + 32 * 32 * 8) "arena bytes"
 
-        ok
-        |> Prop.classify ternary "has ternary layers"
-        |> Prop.classify (m.Layers |> Array.exists (fun l -> l.Kind = IntLayerKind.Flatten)) "has flatten"
-        |> Prop.collect (sprintf "%d layers" m.Layers.Length))
+        testPropertyWithConfig (Properties.tests 300) "Argmax is the first index of the maximum"
+        <| fun () ->
+            let arb =
+                Gen.choose (1, 12)
+                |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (-3, 3) |> Gen.map sbyte))
+                |> Arb.fromGen
 
-[<Property(MaxTest = 40)>]
-let ``RunBatch equals sequential runs, in input order`` () =
-    let arb =
-        gen {
-            let! m, xs = modelWithInputs (0, 9)
-            let! dop = Gen.choose (1, 4)
-            let! mode = Gen.elements [ KernelMode.Scalar; KernelMode.Optimized ]
-            return m, xs, dop, mode
-        }
-        |> Arb.fromGen
+            Prop.forAll arb (fun xs ->
+                let expected = Array.findIndex ((=) (Array.max xs)) xs
+                let ties = xs |> Array.filter ((=) (Array.max xs)) |> Array.length > 1
 
-    Prop.forAll arb (fun (m, xs, dop, mode) ->
-        let r = Runner(m, mode)
-        let sequential = xs |> Array.map (fun x -> r.Run x)
-        Runner.RunBatch(m, mode, xs, dop) = sequential)
+                (Runner.Argmax(ReadOnlySpan xs) = expected && IntReference.argmax xs = expected)
+                |> Prop.classify ties "tied maximum")
 
-[<Property(MaxTest = 200)>]
-let ``MemoryPlan never overlaps a layer's input and output, and its arena is the peak`` () =
-    Prop.forAll (Arb.fromGen model) (fun m ->
-        let plan = MemoryPlan.Create m
-        let slots = plan.Layers |> Seq.toArray
+        testCase "Argmax pinned cases"
+        <| fun () ->
+            Expect.equal (Runner.Argmax(ReadOnlySpan [| 3y; 7y; 7y; 1y |])) 1 "first of two equal maxima"
+            Expect.equal (Runner.Argmax(ReadOnlySpan [| -128y; -128y |])) 0 "first of two equal minima"
+            Expect.equal (Runner.Argmax(ReadOnlySpan [| -5y; 127y |])) 1 "the larger of two"
 
-        let inside (o: int) (n: int) =
-            o >= 0 && n >= 0 && o + n <= plan.ArenaBytes
+            Expect.throwsT<ArgumentException>
+                (fun () -> Runner.Argmax(ReadOnlySpan Array.empty<sbyte>) |> ignore)
+                "Argmax refuses an empty span"
 
-        let disjoint (a: int) (na: int) (b: int) (nb: int) = a + na <= b || b + nb <= a
+        testCase "Runner rejects invalid models and wrong buffer sizes"
+        <| fun () ->
+            let m = example false 3UL
+            // Drop the depthwise layer: the pointwise layer then receives 32x32x8 where it expects 16x16x8.
+            let broken =
+                IntModel(
+                    "broken",
+                    m.Input,
+                    m.InputScale,
+                    m.InputZero,
+                    Array.append m.Layers[..0] m.Layers[2..],
+                    m.ClassNames
+                )
 
-        let peak =
-            m.Layers
-            |> Array.filter (fun l -> l.Kind <> IntLayerKind.Flatten)
-            |> Array.map (fun l -> l.Input.Size + l.Output.Size)
-            |> Array.fold max m.Input.Size
+            Expect.throwsT<InvalidDataException>
+                (fun () -> Runner(broken, KernelMode.Optimized) |> ignore)
+                "a broken model has no runner"
 
-        let chained =
-            slots
-            |> Array.mapi (fun i s ->
-                s.InputOffset =
-                    (if i = 0 then
-                         plan.InputOffset
-                     else
-                         slots[i - 1].OutputOffset))
-            |> Array.forall id
+            Expect.throwsT<InvalidDataException>
+                (fun () -> Runner.RunBatch(broken, KernelMode.Scalar, [||], 2) |> ignore)
+                "RunBatch refuses a broken model"
 
-        let perLayer =
-            Array.zip m.Layers slots
-            |> Array.forall (fun (l, s) ->
-                s.InputBytes = l.Input.Size
-                && s.OutputBytes = l.Output.Size
-                && inside s.InputOffset s.InputBytes
-                && inside s.OutputOffset s.OutputBytes
-                && (if l.Kind = IntLayerKind.Flatten then
-                        s.IsView
-                    else
-                        disjoint s.InputOffset s.InputBytes s.OutputOffset s.OutputBytes))
+            let r = Runner(m, KernelMode.Optimized)
 
-        (plan.ArenaBytes = peak
-         && chained
-         && perLayer
-         && Runner(m, KernelMode.Scalar).ArenaBytes = peak)
-        |> Prop.collect (sprintf "%d layers" m.Layers.Length))
+            Expect.throwsT<ArgumentException>
+                (fun () -> r.Run(Array.zeroCreate<sbyte> 5) |> ignore)
+                "Run refuses an input of the wrong size"
 
-[<Property(MaxTest = 60)>]
-let ``Split inference: the suffix from layer k on the prefix's output is the whole run, for every k`` () =
-    Prop.forAll (Arb.fromGen (modelWithInputs (1, 1))) (fun (m, xs) ->
-        let r = Runner(m, KernelMode.Optimized)
-        let whole = r.Run xs[0]
-        let layers = r.RunLayers xs[0]
+            Expect.throwsT<ArgumentException>
+                (fun () -> r.Run(ReadOnlySpan(Array.zeroCreate<sbyte> m.Input.Size), Span(Array.zeroCreate<sbyte> 4)))
+                "Run refuses an output span of the wrong size"
 
-        [ 0 .. m.Layers.Length ]
-        |> List.forall (fun k ->
-            let mid = r.RunPrefix(xs[0], k)
-            let expected = if k = 0 then xs[0] else layers[k - 1]
-            mid = expected && r.RunSuffix(k, ReadOnlySpan mid) = whole)
-        |> Prop.collect (sprintf "%d layers" m.Layers.Length))
+            Expect.throwsT<ArgumentException>
+                (fun () -> Runner.RunBatch(m, KernelMode.Scalar, [| Array.zeroCreate 3 |], 1) |> ignore)
+                "RunBatch refuses an input of the wrong size"
 
-[<Test>]
-let ``Split inference refuses a layer index or activation size that does not fit`` () =
-    let m, xs = Gen.sample 1 (modelWithInputs (1, 1)) |> Seq.head
-    let r = Runner(m, KernelMode.Scalar)
+            Expect.throwsT<ArgumentOutOfRangeException>
+                (fun () -> Runner.RunBatch(m, KernelMode.Scalar, [||], 0) |> ignore)
+                "RunBatch refuses a degree of parallelism of 0"
 
-    Assert.Throws<ArgumentOutOfRangeException>(fun () -> r.RunPrefix(xs[0], m.Layers.Length + 1) |> ignore)
-    |> ignore
-
-    Assert.Throws<ArgumentOutOfRangeException>(fun () -> r.RunSuffix(-1, ReadOnlySpan xs[0]) |> ignore)
-    |> ignore
-
-    Assert.Throws<ArgumentException>(fun () ->
-        r.RunSuffix(0, ReadOnlySpan(Array.zeroCreate<sbyte>(m.Input.Size + 1)))
-        |> ignore)
-    |> ignore
-
-[<Property(MaxTest = 60)>]
-let ``A runner reused on other inputs gives the same answers`` () =
-    Prop.forAll (Arb.fromGen (modelWithInputs (2, 2))) (fun (m, xs) ->
-        let r = Runner(m, KernelMode.Optimized)
-        let a = r.Run xs[0]
-        let _ = r.Run xs[1]
-        let span = Array.create m.Output.Size 55y
-        r.Run(ReadOnlySpan xs[0], Span span)
-        r.Run xs[0] = a && span = a)
-
-[<Test>]
-let ``The example model agrees in both modes, int8 and ternary`` () =
-    for ternary in [ false; true ] do
-        let m = example ternary 11UL
-        let rng = Random 5
-        let x = Array.init m.Input.Size (fun _ -> sbyte (rng.Next(-128, 128)))
-        let expected = IntReference.runLayers m x |> List.toArray
-
-        for name, r in runnersOf m do
-            Assert.That(r.RunLayers x, Is.EqualTo(box expected), sprintf "%s ternary %b" name ternary)
-
-        let logits = Array.last expected
-        Assert.That(logits.Length, Is.EqualTo 5)
-        // Arena: the conv layer's 64x64x1 input plus its 32x32x8 output is the peak.
-        Assert.That(Runner(m, KernelMode.Optimized).ArenaBytes, Is.EqualTo(64 * 64 + 32 * 32 * 8))
-
-[<Property(MaxTest = 300)>]
-let ``Argmax is the first index of the maximum`` () =
-    let arb =
-        Gen.choose (1, 12)
-        |> Gen.bind (fun n -> Gen.arrayOfLength n (Gen.choose (-3, 3) |> Gen.map sbyte))
-        |> Arb.fromGen
-
-    Prop.forAll arb (fun xs ->
-        let expected = Array.findIndex ((=) (Array.max xs)) xs
-        let ties = xs |> Array.filter ((=) (Array.max xs)) |> Array.length > 1
-
-        (Runner.Argmax(ReadOnlySpan xs) = expected && IntReference.argmax xs = expected)
-        |> Prop.classify ties "tied maximum")
-
-[<Test>]
-let ``Argmax pinned cases`` () =
-    Assert.That(Runner.Argmax(ReadOnlySpan [| 3y; 7y; 7y; 1y |]), Is.EqualTo 1)
-    Assert.That(Runner.Argmax(ReadOnlySpan [| -128y; -128y |]), Is.EqualTo 0)
-    Assert.That(Runner.Argmax(ReadOnlySpan [| -5y; 127y |]), Is.EqualTo 1)
-
-    Assert.Throws<ArgumentException>(fun () -> Runner.Argmax(ReadOnlySpan Array.empty<sbyte>) |> ignore)
-    |> ignore
-
-[<Test>]
-let ``Runner rejects invalid models and wrong buffer sizes`` () =
-    let m = example false 3UL
-    // Drop the depthwise layer: the pointwise layer then receives 32x32x8 where it expects 16x16x8.
-    let broken =
-        IntModel("broken", m.Input, m.InputScale, m.InputZero, Array.append m.Layers[..0] m.Layers[2..], m.ClassNames)
-
-    Assert.Throws<InvalidDataException>(fun () -> Runner(broken, KernelMode.Optimized) |> ignore)
-    |> ignore
-
-    Assert.Throws<InvalidDataException>(fun () -> Runner.RunBatch(broken, KernelMode.Scalar, [||], 2) |> ignore)
-    |> ignore
-
-    let r = Runner(m, KernelMode.Optimized)
-
-    Assert.Throws<ArgumentException>(fun () -> r.Run(Array.zeroCreate<sbyte> 5) |> ignore)
-    |> ignore
-
-    Assert.Throws<ArgumentException>(fun () ->
-        r.Run(ReadOnlySpan(Array.zeroCreate<sbyte> m.Input.Size), Span(Array.zeroCreate<sbyte> 4)))
-    |> ignore
-
-    Assert.Throws<ArgumentException>(fun () ->
-        Runner.RunBatch(m, KernelMode.Scalar, [| Array.zeroCreate 3 |], 1) |> ignore)
-    |> ignore
-
-    Assert.Throws<ArgumentOutOfRangeException>(fun () -> Runner.RunBatch(m, KernelMode.Scalar, [||], 0) |> ignore)
-    |> ignore
-
-[<Test>]
-let ``A model without layers returns its input`` () =
-    let m = IntModel("empty", Shape3(2, 3, 1), 1.0f, 0, [||], [||])
-    let x = [| 1y; -2y; 3y; -4y; 5y; -128y |]
-    let r = Runner(m, KernelMode.Optimized)
-    Assert.That(r.Run x, Is.EqualTo(box x))
-    Assert.That(r.ArenaBytes, Is.EqualTo 6)
-    Assert.That(IntReference.run m x, Is.EqualTo(box x))
+        testCase "A model without layers returns its input"
+        <| fun () ->
+            let m = IntModel("empty", Shape3(2, 3, 1), 1.0f, 0, [||], [||])
+            let x = [| 1y; -2y; 3y; -4y; 5y; -128y |]
+            let r = Runner(m, KernelMode.Optimized)
+            Expect.equal (r.Run x) x "Run returns the input"
+            Expect.equal r.ArenaBytes 6 "arena bytes"
+            Expect.equal (IntReference.run m x) x "IntReference.run returns the input"
+    ]

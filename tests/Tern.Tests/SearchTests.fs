@@ -1,10 +1,9 @@
 module Tern.Tests.SearchTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 
 /// Generators and helpers of this file only.
@@ -126,8 +125,7 @@ open SearchGen
 
 // ---------------------------------------------------------------- bisection on monotone predicates
 
-[<Property>]
-let ``bisect finds the boundary of a monotone predicate in about log2 n evaluations; linear agrees`` () =
+let private ``bisect finds the boundary of a monotone predicate in about log2 n evaluations; linear agrees`` () =
     Prop.forAll monotone (fun (n, assume, k) ->
         let b = bisect n k k assume free
         let l = linear n k k assume free
@@ -151,26 +149,29 @@ let ``bisect finds the boundary of a monotone predicate in about log2 n evaluati
         |> Prop.classify (n = 1) "grid of one"
         |> Prop.classify (n &&& (n - 1) = 0) "power of two")
 
-[<Test>]
-let ``evaluation bound holds for every grid size 1..64 and boundary, with one fallback`` () =
+let private ``evaluation bound holds for every grid size 1..64 and boundary, with one fallback`` () =
     for n in 1..64 do
         for assume in [ true; false ] do
             for k in (if assume then 0 else -1) .. n - 1 do
                 let plain = bisect n k k assume free
                 let extra = if assume then 0 else 1
-                Assert.That(plain.Chosen, Is.EqualTo(if k < 0 then None else Some k), $"n {n} k {k} {assume}")
-                Assert.That(plain.Evaluations, Is.LessThanOrEqualTo(ceilLog2 n + 1 + extra), $"n {n} k {k} {assume}")
+                Expect.equal plain.Chosen (if k < 0 then None else Some k) $"n {n} k {k} {assume}"
+                Expect.isLessThanOrEqual plain.Evaluations (ceilLog2 n + 1 + extra) $"n {n} k {k} {assume}"
 
                 if k >= 1 then
                     // Verification fails at k, passes at k - 1: one fallback.
                     let back = bisect n k (k - 1) assume free
-                    Assert.That(back.Chosen, Is.EqualTo(Some(k - 1)), $"fallback n {n} k {k} {assume}")
-                    Assert.That(back.Verified, Is.True)
-                    Assert.That(count EvaluationKind.Verification back, Is.EqualTo 2)
-                    Assert.That(back.Evaluations, Is.LessThanOrEqualTo(ceilLog2 n + 2 + extra), $"n {n} k {k}")
+                    Expect.equal back.Chosen (Some(k - 1)) $"fallback n {n} k {k} {assume}"
+                    Expect.isTrue back.Verified $"fallback n {n} k {k} {assume}: verified"
 
-[<Test>]
-let ``the seed's grids: 13 candidates in 4 screens, 18 in 5`` () =
+                    Expect.equal
+                        (count EvaluationKind.Verification back)
+                        2
+                        $"fallback n {n} k {k} {assume}: two verifications"
+
+                    Expect.isLessThanOrEqual back.Evaluations (ceilLog2 n + 2 + extra) $"n {n} k {k}"
+
+let private ``the seed's grids: 13 candidates in 4 screens, 18 in 5`` () =
     // Seed 003, results 4.2: 13 -> 4 and 18 -> 5 evaluations for a linear sweep against bisection.
     for n, expected in [ 13, 4; 18, 5 ] do
         let worst =
@@ -178,20 +179,18 @@ let ``the seed's grids: 13 candidates in 4 screens, 18 in 5`` () =
             |> List.map (fun k -> count EvaluationKind.Screen (bisect n k k true free))
             |> List.max
 
-        Assert.That(worst, Is.EqualTo expected)
+        Expect.equal worst expected $"worst-case screens over a grid of {n}"
 
-[<Test>]
-let ``a baseline assumed to pass that fails verification is reported unverified`` () =
+let private ``a baseline assumed to pass that fails verification is reported unverified`` () =
     let r = bisect 8 -1 -1 true free
-    Assert.That(r.Chosen, Is.EqualTo(Some 0))
-    Assert.That(r.Verified, Is.False)
-    Assert.That(r.FinalAccuracy, Is.EqualTo(Some 0.7))
-    Assert.That(r.Log.Head.Kind, Is.EqualTo EvaluationKind.Assumed)
+    Expect.equal r.Chosen (Some 0) "the baseline is chosen"
+    Expect.isFalse r.Verified "the failed verification leaves it unverified"
+    Expect.equal r.FinalAccuracy (Some 0.7) "the baseline's full-set accuracy"
+    Expect.equal r.Log.Head.Kind EvaluationKind.Assumed "the baseline is assumed, not screened"
 
 // ---------------------------------------------------------------- verification fallback
 
-[<Property>]
-let ``verification failing at k but passing at k-1 gives k-1, verified`` () =
+let private ``verification failing at k but passing at k-1 gives k-1, verified`` () =
     Prop.forAll monotone (fun (n, assume, k) ->
         k < 1
         || (let r = bisect n k (k - 1) assume free
@@ -203,8 +202,7 @@ let ``verification failing at k but passing at k-1 gives k-1, verified`` () =
                 |> List.filter (fun e -> e.Kind = EvaluationKind.Verification)
                 |> List.map _.Index) = [ k; k - 1 ]))
 
-[<Test>]
-let ``after two failed steps back the search reports unverified, with the best full-set accuracy`` () =
+let private ``after two failed steps back the search reports unverified, with the best full-set accuracy`` () =
     let verify i =
         match i with
         | 9 -> 0.80
@@ -215,19 +213,18 @@ let ``after two failed steps back the search reports unverified, with the best f
     let r =
         Search.bisect (Array.init 16 id) (costsOf 16) free (screenAt 9) (protocol true) 50 verify
 
-    Assert.That(
-        r.Log
-        |> List.filter (fun e -> e.Kind = EvaluationKind.Verification)
-        |> List.map _.Index,
-        Is.EqualTo(box [ 9; 8; 7 ])
-    )
+    Expect.equal
+        (r.Log
+         |> List.filter (fun e -> e.Kind = EvaluationKind.Verification)
+         |> List.map _.Index)
+        [ 9; 8; 7 ]
+        "verifications at 9, 8 and 7"
 
-    Assert.That(r.Verified, Is.False)
-    Assert.That(r.Chosen, Is.EqualTo(Some 8))
-    Assert.That(r.FinalAccuracy, Is.EqualTo(Some 0.85))
+    Expect.isFalse r.Verified "unverified after two steps back"
+    Expect.equal r.Chosen (Some 8) "the best full-set accuracy's candidate"
+    Expect.equal r.FinalAccuracy (Some 0.85) "its full-set accuracy"
 
-[<Test>]
-let ``no step back to a candidate the screen rejected`` () =
+let private ``no step back to a candidate the screen rejected`` () =
     // Linear sweep, quasi-monotone: index 4 fails its screen, 5 passes; 5 fails verification.
     let screen i (_: int) =
         if i = 4 || i > 5 then [ 0.5; 0.5 ] else [ 0.95; 0.95 ]
@@ -235,14 +232,13 @@ let ``no step back to a candidate the screen rejected`` () =
     let r =
         Search.linear (Array.init 8 id) (costsOf 8) free screen (protocol true) 50 (verifyAt 4)
 
-    Assert.That(r.Chosen, Is.EqualTo(Some 5))
-    Assert.That(r.Verified, Is.False)
-    Assert.That(count EvaluationKind.Verification r, Is.EqualTo 1)
+    Expect.equal r.Chosen (Some 5) "the screen's last pass"
+    Expect.isFalse r.Verified "unverified: 4 was rejected by the screen"
+    Expect.equal (count EvaluationKind.Verification r) 1 "one verification, no step back"
 
 // ---------------------------------------------------------------- budgets
 
-[<Property>]
-let ``a feasible suffix from f: chosen is feasible, None when f is past the boundary`` () =
+let private ``a feasible suffix from f: chosen is feasible, None when f is past the boundary`` () =
     Prop.forAll budgeted (fun (n, assume, k, f) ->
         let budget = {
             free with
@@ -274,8 +270,7 @@ let ``a feasible suffix from f: chosen is feasible, None when f is past the boun
         |> Prop.classify (f > k && f < n) "feasible suffix past the boundary"
         |> Prop.classify (f > 0 && f <= k) "boundary in the feasible suffix")
 
-[<Property>]
-let ``whatever the costs, a chosen candidate fits the budget and no over-budget one is trained`` () =
+let private ``whatever the costs, a chosen candidate fits the budget and no over-budget one is trained`` () =
     Prop.forAll scattered (fun (n, k, feasible) ->
         let costs i = {
             Flops = 0L
@@ -300,8 +295,7 @@ let ``whatever the costs, a chosen candidate fits the budget and no over-budget 
         |> Prop.classify (Array.forall id feasible) "all feasible"
         |> Prop.classify (not (Array.exists id feasible)) "none feasible")
 
-[<Test>]
-let ``nothing within budget: no choice, no evaluation, every rejection logged with its reason`` () =
+let private ``nothing within budget: no choice, no evaluation, every rejection logged with its reason`` () =
     let costs (i: int) = {
         Flops = 1_200_000L + int64 i
         Params = 10
@@ -317,17 +311,20 @@ let ``nothing within budget: no choice, no evaluation, every rejection logged wi
     let r =
         Search.bisect (Array.init 5 id) costs budget (screenAt 4) (protocol true) 50 (verifyAt 4)
 
-    Assert.That(r.Chosen, Is.EqualTo None)
-    Assert.That(r.Evaluations, Is.EqualTo 0)
-    Assert.That(r.Log |> List.map _.Kind, Is.EqualTo(box (List.replicate 5 EvaluationKind.BudgetCheck)))
+    Expect.equal r.Chosen None "nothing chosen"
+    Expect.equal r.Evaluations 0 "nothing trained"
 
-    Assert.That(
-        r.Log.Head.Reason,
-        Is.EqualTo "over FLOPs budget 1.20 M > 1.00 M; instruction count unknown (budget 5.00 k)"
-    )
+    Expect.equal
+        (r.Log |> List.map _.Kind)
+        (List.replicate 5 EvaluationKind.BudgetCheck)
+        "every candidate rejected by the budget"
 
-[<Test>]
-let ``budget violations name each exceeded resource`` () =
+    Expect.equal
+        r.Log.Head.Reason
+        "over FLOPs budget 1.20 M > 1.00 M; instruction count unknown (budget 5.00 k)"
+        "the first rejection's reason"
+
+let private ``budget violations name each exceeded resource`` () =
     let budget = {
         MaxFlops = Some 100L
         MaxParams = Some 1000
@@ -340,35 +337,34 @@ let ``budget violations name each exceeded resource`` () =
         Instructions = Some 2_500_000L
     }
 
-    Assert.That(
-        Search.budgetViolations budget costs,
-        Is.EqualTo(
-            box [
-                "over parameter budget 1001 > 1000"
-                "over instruction budget 2.50 M > 2.00 M"
-            ]
-        )
-    )
+    Expect.equal
+        (Search.budgetViolations budget costs)
+        ([
+            "over parameter budget 1001 > 1000"
+            "over instruction budget 2.50 M > 2.00 M"
+        ])
+        "parameters and instructions over budget"
 
-    Assert.That(
-        Search.withinBudget budget {
+    Expect.isTrue
+        (Search.withinBudget budget {
             costs with
                 Params = 1000
                 Instructions = Some 5L
-        },
-        Is.True
-    )
+        })
+        "at the parameter budget, under the instruction budget"
 
 // ---------------------------------------------------------------- Hoeffding tolerance
 
-[<Test>]
-let ``Hoeffding tolerance: a value by hand`` () =
+let private ``Hoeffding tolerance: a value by hand`` () =
     // delta 0.05, R 2, f 0.2, n 500: ln(2 / 0.05) = ln 40 = 3.688879; 2 x 2 x 0.2 x 500 = 400 trials x 2;
     // 3.688879 / 400 = 0.00922220; sqrt = 0.0960323.
-    Assert.That(Search.hoeffdingTolerance 0.05 2 0.2 500, Is.EqualTo(0.0960323).Within(1e-7))
+    Expect.floatClose
+        { absolute = 1e-7; relative = 0.0 }
+        (Search.hoeffdingTolerance 0.05 2 0.2 500)
+        0.0960323
+        "0.05, 2 repeats, 0.2 of 500"
 
-[<Property>]
-let ``Hoeffding tolerance shrinks with n, repeats and fraction, and grows as delta shrinks`` () =
+let private ``Hoeffding tolerance shrinks with n, repeats and fraction, and grows as delta shrinks`` () =
     let args =
         gen {
             let! delta = Gen.choose (1, 98) |> Gen.map (fun x -> float x / 100.0)
@@ -390,8 +386,7 @@ let ``Hoeffding tolerance shrinks with n, repeats and fraction, and grows as del
 
 // ---------------------------------------------------------------- decide
 
-[<Property>]
-let ``decide is exactly mean >= target - tolerance, for both kinds of tolerance`` () =
+let private ``decide is exactly mean >= target - tolerance, for both kinds of tolerance`` () =
     Prop.forAll decisions (fun (accuracies, target, tolerance, delta) ->
         let fixedProtocol = {
             Search.defaultProtocol target with
@@ -417,21 +412,23 @@ let ``decide is exactly mean >= target - tolerance, for both kinds of tolerance`
 
         ok |> Prop.classify okF "accepted" |> Prop.classify (not okF) "rejected")
 
-[<Test>]
-let ``decide at the threshold, and its reasons`` () =
+let private ``decide at the threshold, and its reasons`` () =
     // 0.75 - 0.25 = 0.5 exactly in binary floating point.
     let p = {
         Search.defaultProtocol 0.75 with
             Tolerance = Tolerance.Fixed 0.25
     }
 
-    Assert.That(Search.decide p 10 [ 0.5; 0.5 ], Is.EqualTo((true, 0.25, "accuracy 0.5000 >= 0.7500 - 0.2500")))
-    let ok, _, reason = Search.decide p 10 [ 0.5; 0.4999999 ]
-    Assert.That(ok, Is.False)
-    Assert.That(reason, Is.EqualTo "accuracy 0.5000 < 0.7500 - 0.2500")
+    Expect.equal
+        (Search.decide p 10 [ 0.5; 0.5 ])
+        (true, 0.25, "accuracy 0.5000 >= 0.7500 - 0.2500")
+        "exactly at the threshold passes"
 
-[<Test>]
-let ``a Hoeffding decision counts repeats x subset size trials`` () =
+    let ok, _, reason = Search.decide p 10 [ 0.5; 0.4999999 ]
+    Expect.isFalse ok "just below the threshold fails"
+    Expect.equal reason "accuracy 0.5000 < 0.7500 - 0.2500" "the failing reason"
+
+let private ``a Hoeffding decision counts repeats x subset size trials`` () =
     // 2 repeats of round(0.2 x 500) = 100 samples: the bound of R = 2, f = 0.2, n = 500.
     let p = {
         Search.defaultProtocol 0.95 with
@@ -439,12 +436,16 @@ let ``a Hoeffding decision counts repeats x subset size trials`` () =
     }
 
     let _, tolerance, _ = Search.decide p 100 [ 0.9; 0.9 ]
-    Assert.That(tolerance, Is.EqualTo(Search.hoeffdingTolerance 0.05 2 0.2 500).Within(1e-12))
+
+    Expect.floatClose
+        { absolute = 1e-12; relative = 0.0 }
+        tolerance
+        (Search.hoeffdingTolerance 0.05 2 0.2 500)
+        "repeats x subset size trials"
 
 // ---------------------------------------------------------------- subset
 
-[<Property>]
-let ``subset: deterministic, sorted, in range, sized, stratified`` () =
+let private ``subset: deterministic, sorted, in range, sized, stratified`` () =
     Prop.forAll labelled (fun (labels, fraction, seed) ->
         let n = labels.Length
         let present = labels |> Array.distinct
@@ -474,8 +475,7 @@ let ``subset: deterministic, sorted, in range, sized, stratified`` () =
         |> Prop.classify forced "a class below one sample of quota"
         |> Prop.classify (present.Length = 1) "one class")
 
-[<Property>]
-let ``subset: repeats draw different subsets`` () =
+let private ``subset: repeats draw different subsets`` () =
     Prop.forAll roomy (fun (labels, fraction, seed) ->
         [ 0..7 ]
         |> List.map (fun r -> Search.subset seed r fraction labels)
@@ -484,43 +484,95 @@ let ``subset: repeats draw different subsets`` () =
             >
             1)
 
-[<Test>]
-let ``subset: a pinned case`` () =
+let private ``subset: a pinned case`` () =
     let labels = Array.init 40 (fun i -> i % 4)
     let a = Search.subset 1 0 0.25 labels
     let b = Search.subset 1 1 0.25 labels
-    Assert.That(a.Length, Is.EqualTo 10)
-    Assert.That(b.Length, Is.EqualTo 10)
-    Assert.That(a, Is.Not.EqualTo b)
+    Expect.equal a.Length 10 "subset 0 has 10 of 40"
+    Expect.equal b.Length 10 "subset 1 has 10 of 40"
+    Expect.notEqual a b "repeat 1 draws another subset"
     // 10 samples over 4 equal classes: 2 or 3 each.
     for s in [ a; b ] do
         for c in 0..3 do
             let k = s |> Array.filter (fun i -> labels[i] = c) |> Array.length
-            Assert.That(k, Is.InRange(2, 3))
+            Expect.isGreaterThanOrEqual k 2 $"class {c} has at least 2"
+            Expect.isLessThanOrEqual k 3 $"class {c} has at most 3"
 
-    Assert.That(Search.subset 1 0 0.25 [||], Is.Empty)
-    Assert.That(Search.subset 3 0 1.0 labels, Is.EqualTo(box (Array.init 40 id)))
+    Expect.isEmpty (Search.subset 1 0 0.25 [||]) "no labels, empty subset"
+    Expect.equal (Search.subset 3 0 1.0 labels) (Array.init 40 id) "fraction 1 takes everything in order"
 
 // ---------------------------------------------------------------- grids and log
 
-[<Test>]
-let ``block and sparsity grids run from least to most aggressive`` () =
-    Assert.That(Search.blockGrid 4, Is.EqualTo(box [| 4; 3; 2; 1; 0 |]))
-    Assert.That(Search.blockGrid 0, Is.EqualTo(box [| 0 |]))
+let private ``block and sparsity grids run from least to most aggressive`` () =
+    Expect.equal (Search.blockGrid 4) [| 4; 3; 2; 1; 0 |] "4 blocks down to 0"
+    Expect.equal (Search.blockGrid 0) [| 0 |] "0 blocks"
     let s = Search.sparsityGrid 0.05 0.95
-    Assert.That(s.Length, Is.EqualTo 20)
-    Assert.That(s[6], Is.EqualTo 0.3)
-    Assert.That(s[19], Is.EqualTo 0.95)
-    Assert.That(Search.sparsityGrid 0.1 0.3, Is.EqualTo(box [| 0.0; 0.1; 0.2; 0.3 |]))
-    Assert.That(Search.sparsityGrid 0.25 0.6, Is.EqualTo(box [| 0.0; 0.25; 0.5 |]))
+    Expect.equal s.Length 20 "0 to 0.95 by 0.05"
+    Expect.equal (s[6]) 0.3 "s[6] = 0.3"
+    Expect.equal (s[19]) 0.95 "s[19] = 0.95"
+    Expect.equal (Search.sparsityGrid 0.1 0.3) [| 0.0; 0.1; 0.2; 0.3 |] "0 to 0.3 by 0.1"
+    Expect.equal (Search.sparsityGrid 0.25 0.6) [| 0.0; 0.25; 0.5 |] "0.25 steps below 0.6"
 
-[<Test>]
-let ``formatLog: a header and one line per entry`` () =
+let private ``formatLog: a header and one line per entry`` () =
     let r = bisect 13 6 5 true free
     let text = Search.formatLog r.Log (sprintf "B=%d")
     let lines = text.Split '\n'
-    Assert.That(lines.Length, Is.EqualTo(r.Log.Length + 1))
-    Assert.That(lines[0], Does.Contain "reason")
-    Assert.That(text, Does.Contain "assumed")
-    Assert.That(text, Does.Contain "full-set accuracy 0.7000 < target 0.9000")
-    Assert.That(text, Does.Contain "accuracy 0.9100 >= 0.9000 - 0.0000")
+    Expect.equal lines.Length (r.Log.Length + 1) "a header and one line per entry"
+    Expect.stringContains lines[0] "reason" "the header names the reason column"
+    Expect.stringContains text "assumed" "the assumed baseline is logged"
+    Expect.stringContains text "full-set accuracy 0.7000 < target 0.9000" "the failed verification's reason"
+    Expect.stringContains text "accuracy 0.9100 >= 0.9000 - 0.0000" "a passed screen's reason"
+
+[<Tests>]
+let tests =
+    testList "SearchTests" [
+        testProperty
+            "bisect finds the boundary of a monotone predicate in about log2 n evaluations; linear agrees"
+            ``bisect finds the boundary of a monotone predicate in about log2 n evaluations; linear agrees``
+        testCase
+            "evaluation bound holds for every grid size 1..64 and boundary, with one fallback"
+            ``evaluation bound holds for every grid size 1..64 and boundary, with one fallback``
+        testCase
+            "the seed's grids: 13 candidates in 4 screens, 18 in 5"
+            ``the seed's grids: 13 candidates in 4 screens, 18 in 5``
+        testCase
+            "a baseline assumed to pass that fails verification is reported unverified"
+            ``a baseline assumed to pass that fails verification is reported unverified``
+        testProperty
+            "verification failing at k but passing at k-1 gives k-1, verified"
+            ``verification failing at k but passing at k-1 gives k-1, verified``
+        testCase
+            "after two failed steps back the search reports unverified, with the best full-set accuracy"
+            ``after two failed steps back the search reports unverified, with the best full-set accuracy``
+        testCase "no step back to a candidate the screen rejected" ``no step back to a candidate the screen rejected``
+        testProperty
+            "a feasible suffix from f: chosen is feasible, None when f is past the boundary"
+            ``a feasible suffix from f: chosen is feasible, None when f is past the boundary``
+        testProperty
+            "whatever the costs, a chosen candidate fits the budget and no over-budget one is trained"
+            ``whatever the costs, a chosen candidate fits the budget and no over-budget one is trained``
+        testCase
+            "nothing within budget: no choice, no evaluation, every rejection logged with its reason"
+            ``nothing within budget: no choice, no evaluation, every rejection logged with its reason``
+        testCase "budget violations name each exceeded resource" ``budget violations name each exceeded resource``
+        testCase "Hoeffding tolerance: a value by hand" ``Hoeffding tolerance: a value by hand``
+        testProperty
+            "Hoeffding tolerance shrinks with n, repeats and fraction, and grows as delta shrinks"
+            ``Hoeffding tolerance shrinks with n, repeats and fraction, and grows as delta shrinks``
+        testProperty
+            "decide is exactly mean >= target - tolerance, for both kinds of tolerance"
+            ``decide is exactly mean >= target - tolerance, for both kinds of tolerance``
+        testCase "decide at the threshold, and its reasons" ``decide at the threshold, and its reasons``
+        testCase
+            "a Hoeffding decision counts repeats x subset size trials"
+            ``a Hoeffding decision counts repeats x subset size trials``
+        testProperty
+            "subset: deterministic, sorted, in range, sized, stratified"
+            ``subset: deterministic, sorted, in range, sized, stratified``
+        testProperty "subset: repeats draw different subsets" ``subset: repeats draw different subsets``
+        testCase "subset: a pinned case" ``subset: a pinned case``
+        testCase
+            "block and sparsity grids run from least to most aggressive"
+            ``block and sparsity grids run from least to most aggressive``
+        testCase "formatLog: a header and one line per entry" ``formatLog: a header and one line per entry``
+    ]

@@ -1,9 +1,8 @@
 module Tern.Tests.SplitsTests
 
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 
 /// Labels and subject ids: 2..12 subjects, 1..5 classes, 1..20 samples per subject.
@@ -38,8 +37,7 @@ let private noSubjectOnBothSides (groups: int[]) (folds: SplitFold list) =
         let test = f.Test |> Array.map (fun i -> groups[i]) |> Set.ofArray
         Set.intersect train test |> Set.isEmpty)
 
-[<Property>]
-let ``grouped k-fold: every sample tested once, no subject on both sides`` () =
+let private ``grouped k-fold: every sample tested once, no subject on both sides`` () =
     Prop.forAll samples (fun (labels, groups) ->
         let subjects = groups |> Array.distinct |> Array.length
         let k = min 5 subjects
@@ -51,8 +49,7 @@ let ``grouped k-fold: every sample tested once, no subject on both sides`` () =
             && partitionsEverything labels.Length folds
             && noSubjectOnBothSides groups folds)
 
-[<Property>]
-let ``leave-one-subject-out: one fold per subject holding exactly that subject`` () =
+let private ``leave-one-subject-out: one fold per subject holding exactly that subject`` () =
     Prop.forAll samples (fun (labels, groups) ->
         match Splits.leaveOneGroupOut labels groups with
         | Error e -> failwith e
@@ -62,8 +59,7 @@ let ``leave-one-subject-out: one fold per subject holding exactly that subject``
             && folds
                |> List.forall (fun f -> f.Test |> Array.map (fun i -> groups[i]) |> Array.distinct |> Array.length = 1))
 
-[<Property>]
-let ``group holdout keeps subjects apart and loses no sample`` (seed: int) =
+let private ``group holdout keeps subjects apart and loses no sample`` (seed: int) =
     Prop.forAll samples (fun (_, groups) ->
         let all = Array.init groups.Length id
         let train, valid = Splits.groupHoldout 0.2 seed all groups
@@ -75,37 +71,32 @@ let ``group holdout keeps subjects apart and loses no sample`` (seed: int) =
         && not (Array.isEmpty train)
         && not (Array.isEmpty valid))
 
-[<Test>]
-let ``stratification balances classes when subjects allow it`` () =
+let private ``stratification balances classes when subjects allow it`` () =
     // 10 subjects, each with 10 samples of class 0 and 10 of class 1 except that subjects differ in balance.
     let labels = Array.init 200 (fun i -> if (i / 10) % 2 = 0 then 0 else 1)
     let groups = Array.init 200 (fun i -> i / 20)
 
     match Splits.groupedStratifiedKFold 5 3 labels groups with
-    | Error e -> Assert.Fail e
+    | Error e -> failtest e
     | Ok folds ->
         for f in folds do
             let ones = f.Test |> Array.filter (fun i -> labels[i] = 1) |> Array.length
-            Assert.That(ones, Is.EqualTo(f.Test.Length / 2))
+            Expect.equal ones (f.Test.Length / 2) "half of each test fold is class 1"
 
-[<Test>]
-let ``fewer subjects than folds is an error`` () =
+let private ``fewer subjects than folds is an error`` () =
     match Splits.groupedStratifiedKFold 5 1 [| 0; 1; 0 |] [| 1; 2; 3 |] with
-    | Ok _ -> Assert.Fail "expected an error"
-    | Error e -> Assert.That(e, Does.Contain "3 subjects")
+    | Ok _ -> failtest "expected an error"
+    | Error e -> Expect.stringContains e "3 subjects" "the error names the subject count"
 
-[<Test>]
-let ``the same seed gives the same folds`` () =
+let private ``the same seed gives the same folds`` () =
     let labels = Array.init 120 (fun i -> i % 3)
     let groups = Array.init 120 (fun i -> i % 9)
 
-    Assert.That(
-        Splits.groupedStratifiedKFold 4 7 labels groups = Splits.groupedStratifiedKFold 4 7 labels groups,
-        Is.True
-    )
+    Expect.isTrue
+        (Splits.groupedStratifiedKFold 4 7 labels groups = Splits.groupedStratifiedKFold 4 7 labels groups)
+        "seed 7 twice"
 
-[<Property(MaxTest = 100)>]
-let ``a stratified subset has the asked size, keeps each class's share within one, and follows the seed`` () =
+let private ``a stratified subset has the asked size, keeps each class's share within one, and follows the seed`` () =
     Prop.forAll samples (fun (labels, _) ->
         Prop.forAll (Gen.choose (0, labels.Length + 3) |> Arb.fromGen) (fun count ->
             let pick = Splits.stratifiedSubset count 5 labels
@@ -128,8 +119,7 @@ let ``a stratified subset has the asked size, keeps each class's share within on
              && Splits.stratifiedSubset count 5 labels = pick)
             |> Prop.classify (count < n) "a proper subset"))
 
-[<Property(MaxTest = 200)>]
-let ``a class-and-subject stratified subset gives classes, and subjects within a class, their shares`` () =
+let private ``a class-and-subject stratified subset gives classes, and subjects within a class, their shares`` () =
     Prop.forAll samples (fun (labels, groups) ->
         let n = labels.Length
 
@@ -165,20 +155,18 @@ let ``a class-and-subject stratified subset gives classes, and subjects within a
             |> Prop.classify (count = n) "everything"
             |> Prop.classify (count < (Array.distinct (Array.zip labels groups)).Length) "fewer samples than cells"))
 
-[<Test>]
-let ``a class-and-subject stratified subset is not the first samples and depends on the seed`` () =
+let private ``a class-and-subject stratified subset is not the first samples and depends on the seed`` () =
     // Two subjects of 50 samples each, classes cycling: the first 20 are subject 0 only.
     let labels = Array.init 100 (fun i -> i % 5)
     let groups = Array.init 100 (fun i -> i / 50)
     let a = Splits.stratifiedByClassAndGroup 20 1 labels groups
     let b = Splits.stratifiedByClassAndGroup 20 2 labels groups
-    Assert.That(a |> Array.filter (fun i -> groups[i] = 1) |> Array.length, Is.EqualTo 10)
-    Assert.That(a |> Array.countBy (fun i -> labels[i]) |> Array.map snd, Is.All.EqualTo 4)
-    Assert.That(a, Is.Not.EqualTo<int[]>([| 0..19 |]))
-    Assert.That(b, Is.Not.EqualTo<int[]>(a))
+    Expect.equal (a |> Array.filter (fun i -> groups[i] = 1) |> Array.length) 10 "half the draw from subject 1"
+    Expect.all (a |> Array.countBy (fun i -> labels[i]) |> Array.map snd) ((=) 4) "4 samples of each class"
+    Expect.notEqual a [| 0..19 |] "not the first 20 samples"
+    Expect.notEqual b a "another seed, another draw"
 
-[<Test>]
-let ``a draw smaller than the cells spreads over subjects with the seed, not onto the first ones`` () =
+let private ``a draw smaller than the cells spreads over subjects with the seed, not onto the first ones`` () =
     // 5 subjects x 5 classes, 4 samples each, subject-major order; 5 places: one per class.
     let labels = Array.init 100 (fun i -> i % 5)
     let groups = Array.init 100 (fun i -> i / 20)
@@ -187,8 +175,46 @@ let ``a draw smaller than the cells spreads over subjects with the seed, not ont
         [ 1..10 ]
         |> List.collect (fun seed ->
             let picked = Splits.stratifiedByClassAndGroup 5 seed labels groups
-            Assert.That(picked |> Array.map (fun i -> labels[i]) |> Array.sort, Is.EqualTo<int[]>([| 0..4 |]))
+
+            Expect.equal
+                (picked |> Array.map (fun i -> labels[i]) |> Array.sort)
+                [| 0..4 |]
+                $"seed {seed}: one sample per class"
+
             picked |> Array.map (fun i -> groups[i]) |> List.ofArray)
         |> List.distinct
 
-    Assert.That(subjects.Length, Is.EqualTo 5)
+    Expect.equal subjects.Length 5 "every subject drawn from over ten seeds"
+
+[<Tests>]
+let tests =
+    testList "SplitsTests" [
+        testProperty
+            "grouped k-fold: every sample tested once, no subject on both sides"
+            ``grouped k-fold: every sample tested once, no subject on both sides``
+        testProperty
+            "leave-one-subject-out: one fold per subject holding exactly that subject"
+            ``leave-one-subject-out: one fold per subject holding exactly that subject``
+        testProperty
+            "group holdout keeps subjects apart and loses no sample"
+            ``group holdout keeps subjects apart and loses no sample``
+        testCase
+            "stratification balances classes when subjects allow it"
+            ``stratification balances classes when subjects allow it``
+        testCase "fewer subjects than folds is an error" ``fewer subjects than folds is an error``
+        testCase "the same seed gives the same folds" ``the same seed gives the same folds``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "a stratified subset has the asked size, keeps each class's share within one, and follows the seed"
+            ``a stratified subset has the asked size, keeps each class's share within one, and follows the seed``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "a class-and-subject stratified subset gives classes, and subjects within a class, their shares"
+            ``a class-and-subject stratified subset gives classes, and subjects within a class, their shares``
+        testCase
+            "a class-and-subject stratified subset is not the first samples and depends on the seed"
+            ``a class-and-subject stratified subset is not the first samples and depends on the seed``
+        testCase
+            "a draw smaller than the cells spreads over subjects with the seed, not onto the first ones"
+            ``a draw smaller than the cells spreads over subjects with the seed, not onto the first ones``
+    ]

@@ -1,7 +1,7 @@
 module Tern.Tests.StudyGammaTests
 
 open System
-open NUnit.Framework
+open Expecto
 open Tern.Runtime
 open Tern.Core
 
@@ -59,77 +59,95 @@ module private StudyGammaGen =
 
     let once = lazy (StudyGamma.run config (data.Force()) ignore)
 
-[<Test>]
-let ``the study on a tiny set returns every method at every bit depth, raw once`` () =
-    let r = StudyGammaGen.once.Force()
-    Assert.That(r.Folds, Is.EqualTo 2)
+/// Expects `x` in [lo, hi].
+let private inRange (lo: float) (hi: float) (x: float) (what: string) =
+    Expect.isTrue (x >= lo && x <= hi) $"{what}: {x} not in [{lo}, {hi}]"
 
-    let keys =
-        r.Rows |> List.map (fun row -> row.Bits, GammaQuant.methodName row.Method)
+[<Tests>]
+let tests =
+    testList "StudyGammaTests" [
+        testCase "the study on a tiny set returns every method at every bit depth, raw once"
+        <| fun () ->
+            let r = StudyGammaGen.once.Force()
+            Expect.equal r.Folds 2 "two folds"
 
-    Assert.That(
-        keys,
-        Is.EqualTo(
-            box [
-                0, "raw"
-                2, "linear"
-                2, "gamma-global"
-                2, "gamma-per-axis"
-                3, "linear"
-                3, "gamma-global"
-                3, "gamma-per-axis"
-            ]
-        )
-    )
+            let keys =
+                r.Rows |> List.map (fun row -> row.Bits, GammaQuant.methodName row.Method)
 
-    for row in r.Rows do
-        Assert.That(row.MacroF1, Is.InRange(0.0, 1.0))
-        Assert.That(row.Accuracy, Is.InRange(0.0, 1.0))
-        Assert.That(row.PooledMacroF1, Is.InRange(0.0, 1.0))
-        Assert.That(row.FoldMacroF1.Length, Is.EqualTo 2)
-        Assert.That(row.MacroF1, Is.EqualTo(List.average row.FoldMacroF1).Within(1e-12))
-        Assert.That(row.MeanEpochs, Is.InRange(1.0, 2.0))
+            Expect.equal
+                keys
+                [
+                    0, "raw"
+                    2, "linear"
+                    2, "gamma-global"
+                    2, "gamma-per-axis"
+                    3, "linear"
+                    3, "gamma-global"
+                    3, "gamma-per-axis"
+                ]
+                "one row per method and bit depth, raw once"
 
-        let expected =
-            match row.Method with
-            | GammaGlobal -> 1
-            | GammaPerAxis -> 3
-            | RawInput
-            | LinearInput -> 0
+            for row in r.Rows do
+                let name = $"{row.Bits} bits {GammaQuant.methodName row.Method}"
+                inRange 0.0 1.0 row.MacroF1 $"{name}: macro F1"
+                inRange 0.0 1.0 row.Accuracy $"{name}: accuracy"
+                inRange 0.0 1.0 row.PooledMacroF1 $"{name}: pooled macro F1"
+                Expect.equal row.FoldMacroF1.Length 2 $"{name}: one macro F1 per fold"
 
-        Assert.That(row.Gamma.Length, Is.EqualTo expected)
-        Assert.That(row.Mu.Length, Is.EqualTo expected)
+                Expect.floatClose
+                    { absolute = 1e-12; relative = 0.0 }
+                    row.MacroF1
+                    (List.average row.FoldMacroF1)
+                    $"{name}: macro F1 is the folds' mean"
 
-        for g in row.Gamma do
-            Assert.That(g, Is.InRange(0.05, 4.0))
+                inRange 1.0 2.0 row.MeanEpochs $"{name}: mean epochs"
 
-[<Test>]
-let ``the study is deterministic by seed`` () =
-    let a = StudyGammaGen.once.Force()
+                let expected =
+                    match row.Method with
+                    | GammaGlobal -> 1
+                    | GammaPerAxis -> 3
+                    | RawInput
+                    | LinearInput -> 0
 
-    let b =
-        StudyGamma.run
-            {
-                StudyGammaGen.config with
-                    Threads = 1
-            }
-            (StudyGammaGen.data.Force())
-            ignore
+                Expect.equal row.Gamma.Length expected $"{name}: gammas"
+                Expect.equal row.Mu.Length expected $"{name}: mus"
 
-    Assert.That((b.Rows = a.Rows), Is.True)
+                for g in row.Gamma do
+                    inRange 0.05 4.0 g $"{name}: gamma"
 
-[<Test>]
-let ``the study rejects bits outside 1..16, an empty bit list and windows that are not 1 x W x C`` () =
-    let d = StudyGammaGen.data.Force()
-    let c = StudyGammaGen.config
+        testCase "the study is deterministic by seed"
+        <| fun () ->
+            let a = StudyGammaGen.once.Force()
 
-    for bits in [ [ 0 ]; [ 2; 17 ]; [] ] do
-        Assert.That(StudyGamma.check { c with Bits = bits } d |> Result.isError, Is.True, $"%A{bits}")
+            let b =
+                StudyGamma.run
+                    {
+                        StudyGammaGen.config with
+                            Threads = 1
+                    }
+                    (StudyGammaGen.data.Force())
+                    ignore
 
-    let square = { d with Shape = Shape3(4, 4, 3) }
-    Assert.That(StudyGamma.check c square |> Result.isError, Is.True)
-    Assert.That(StudyGamma.check { c with Architecture = "nope" } d |> Result.isError, Is.True)
-    Assert.That(StudyGamma.check c d, Is.EqualTo(Ok(): Result<unit, string>))
+            Expect.isTrue (b.Rows = a.Rows) "the same rows on 1 thread and on 2"
 
-    Assert.Throws<ArgumentException>(fun () -> StudyGamma.run { c with Bits = [ 0 ] } d ignore |> ignore)
-    |> ignore
+        testCase "the study rejects bits outside 1..16, an empty bit list and windows that are not 1 x W x C"
+        <| fun () ->
+            let d = StudyGammaGen.data.Force()
+            let c = StudyGammaGen.config
+
+            for bits in [ [ 0 ]; [ 2; 17 ]; [] ] do
+                Expect.isTrue (StudyGamma.check { c with Bits = bits } d |> Result.isError) $"%A{bits}"
+
+            let square = { d with Shape = Shape3(4, 4, 3) }
+            Expect.isTrue (StudyGamma.check c square |> Result.isError) "a window of 4 x 4 is refused"
+
+            Expect.isTrue
+                (StudyGamma.check { c with Architecture = "nope" } d |> Result.isError)
+                "an unknown architecture is refused"
+
+            Expect.equal (StudyGamma.check c d) (Ok()) "the tiny set is accepted"
+
+            Expect.throwsT<ArgumentException>
+                (fun () -> StudyGamma.run { c with Bits = [ 0 ] } d ignore |> ignore)
+                "run refuses 0 bits"
+    ]

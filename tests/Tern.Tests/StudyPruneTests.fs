@@ -1,6 +1,6 @@
 module Tern.Tests.StudyPruneTests
 
-open NUnit.Framework
+open Expecto
 open Tern.Runtime
 open Tern.Core
 
@@ -30,19 +30,22 @@ module private Tiny =
 
     let once = lazy (StudyPrune.run config (data.Force()) ignore)
 
-[<Test>]
-let ``the prune study gives one row per criterion and ratio with the pruned model's reductions`` () =
+let private ``the prune study gives one row per criterion and ratio with the pruned model's reductions`` () =
     let r = Tiny.once.Force()
 
-    Assert.That(
-        r.Rows |> List.map (fun x -> x.Criterion, x.Ratio),
-        Is.EqualTo(box [ "l1", 0.5; "l1", 0.7; "low", 0.5; "low", 0.7 ])
-    )
+    Expect.equal
+        (r.Rows |> List.map (fun x -> x.Criterion, x.Ratio))
+        [ "l1", 0.5; "l1", 0.7; "low", 0.5; "low", 0.7 ]
+        "one row per criterion and ratio, in order"
 
-    Assert.That(r.Folds.Length, Is.EqualTo 8)
+    Expect.equal r.Folds.Length 8 "2 folds x 2 criteria x 2 ratios"
 
     for row in r.Rows do
-        Assert.That(row.AccuracyDrop, Is.EqualTo(row.BaselineAccuracy - row.PrunedAccuracy).Within(1e-12))
+        Expect.floatClose
+            { absolute = 1e-12; relative = 0.0 }
+            row.AccuracyDrop
+            (row.BaselineAccuracy - row.PrunedAccuracy)
+            $"{row.Criterion} {row.Ratio}: drop is baseline minus pruned"
         // The plain stack keeps round((1 - ratio) n) of 8/16/32/48/64 filters per layer.
         let expected =
             [ 8; 16; 32; 48; 64 ]
@@ -50,12 +53,19 @@ let ``the prune study gives one row per criterion and ratio with the pruned mode
                 n
                 - int (System.Math.Round(row.Ratio * float n, System.MidpointRounding.AwayFromZero)))
 
-        Assert.That(row.KeptChannels, Is.EqualTo(box expected))
-        Assert.That(row.ParamsReduction, Is.GreaterThan(if row.Ratio = 0.7 then 0.85 else 0.65))
-        Assert.That(row.FlopsReduction, Is.GreaterThan(if row.Ratio = 0.7 then 0.85 else 0.65))
+        Expect.equal row.KeptChannels expected $"{row.Criterion} {row.Ratio}: kept filters per layer"
 
-[<Test>]
-let ``the pruning plan removes each prunable layer's lowest-scoring filters`` () =
+        Expect.isGreaterThan
+            row.ParamsReduction
+            (if row.Ratio = 0.7 then 0.85 else 0.65)
+            $"{row.Criterion} {row.Ratio}: parameter reduction"
+
+        Expect.isGreaterThan
+            row.FlopsReduction
+            (if row.Ratio = 0.7 then 0.85 else 0.65)
+            $"{row.Criterion} {row.Ratio}: FLOPs reduction"
+
+let private ``the pruning plan removes each prunable layer's lowest-scoring filters`` () =
     let m = Architectures.plainFor (Shape3(16, 16, 1)) [ "a"; "b" ] 4
     let calibration = Lower.randomCalibration 4 6 m.Input
 
@@ -67,7 +77,11 @@ let ``the pruning plan removes each prunable layer's lowest-scoring filters`` ()
             PruneCriteria.Overall
         ] do
         let plan = StudyPrune.plan criterion 0.6 calibration m
-        Assert.That(plan |> Map.keys |> List.ofSeq, Is.EqualTo(box (Surgery.prunable m)))
+
+        Expect.equal
+            (plan |> Map.keys |> List.ofSeq)
+            (Surgery.prunable m)
+            $"{criterion}: every prunable layer has a plan"
 
         for KeyValue(i, drop) in plan do
             let scores = PruneCriteria.scores criterion m i calibration
@@ -77,13 +91,30 @@ let ``the pruning plan removes each prunable layer's lowest-scoring filters`` ()
 
             for d in drop do
                 for k in kept do
-                    Assert.That(scores[d], Is.LessThanOrEqualTo scores[k])
+                    Expect.isLessThanOrEqual
+                        (scores[d])
+                        (scores[k])
+                        $"{criterion} layer {i}: dropped filter {d} scores no higher than kept {k}"
 
-[<Test>]
-let ``a bad ratio is refused naming it`` () =
+let private ``a bad ratio is refused naming it`` () =
     let ex =
-        Assert.Throws<System.ArgumentException>(fun () ->
-            StudyPrune.run { Tiny.config with Ratios = [ 1.2 ] } (Tiny.data.Force()) ignore
-            |> ignore)
+        Expect.throwsC
+            (fun () ->
+                StudyPrune.run { Tiny.config with Ratios = [ 1.2 ] } (Tiny.data.Force()) ignore
+                |> ignore)
+            id
 
-    Assert.That(ex.Message, Does.Contain "1.2")
+    Expect.equal (ex.GetType()) typeof<System.ArgumentException> "a ratio of 1.2 is refused"
+    Expect.stringContains ex.Message "1.2" "the message names the ratio"
+
+[<Tests>]
+let tests =
+    testList "StudyPruneTests" [
+        testCase
+            "the prune study gives one row per criterion and ratio with the pruned model's reductions"
+            ``the prune study gives one row per criterion and ratio with the pruned model's reductions``
+        testCase
+            "the pruning plan removes each prunable layer's lowest-scoring filters"
+            ``the pruning plan removes each prunable layer's lowest-scoring filters``
+        testCase "a bad ratio is refused naming it" ``a bad ratio is refused naming it``
+    ]

@@ -1,10 +1,9 @@
 module Tern.Tests.StudySearchTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 
@@ -34,39 +33,38 @@ module private Tiny =
 
 let private bound (n: int) = int (ceil (Math.Log2(float n))) + 2
 
-[<Test>]
-let ``the search uses at most ceil(log2 n) + 2 evaluations per grid and reports what a linear sweep would use`` () =
+let private ``the search uses at most ceil(log2 n) + 2 evaluations per grid and reports what a linear sweep would use``
+    ()
+    =
     let r = Tiny.once.Force()
 
     let check (grid: int) (evaluations: int) (linear: int) =
-        Assert.That(linear, Is.EqualTo grid)
-        Assert.That(evaluations, Is.LessThanOrEqualTo(bound grid))
+        Expect.equal linear grid $"a linear sweep of {grid} evaluates every candidate"
+        Expect.isLessThanOrEqual evaluations (bound grid) $"evaluations on a grid of {grid}"
 
     check r.BlockSearch.Grid.Length r.BlockSearch.Result.Evaluations r.BlockSearch.Result.LinearEvaluations
     check r.SparsitySearch.Grid.Length r.SparsitySearch.Result.Evaluations r.SparsitySearch.Result.LinearEvaluations
 
-    Assert.That(r.BlockSearch.Grid, Is.EqualTo(box [| 7; 6; 5; 4; 3; 2; 1; 0 |]))
-    Assert.That(r.Blocks, Is.EqualTo 7)
+    Expect.equal r.BlockSearch.Grid [| 7; 6; 5; 4; 3; 2; 1; 0 |] "the block grid from 7 down to 0"
+    Expect.equal r.Blocks 7 "7 blocks in the model"
 
-[<Test>]
-let ``the chosen model has B* blocks, r* zero weights, and meets the target on the full validation set when verified``
+let private ``the chosen model has B* blocks, r* zero weights, and meets the target on the full validation set when verified``
     ()
     =
     let r = Tiny.once.Force()
 
     match r.BStar, r.RStar with
     | Some b, Some s ->
-        Assert.That((Model.residualBlocks r.Model).Length, Is.EqualTo b)
-        Assert.That(r.WeightSparsity, Is.GreaterThanOrEqualTo(s - 0.02))
+        Expect.equal ((Model.residualBlocks r.Model).Length) b "the chosen model has B* blocks"
+        Expect.isGreaterThanOrEqual r.WeightSparsity (s - 0.02) $"weight sparsity near r* = {s}"
 
         if r.BlockSearch.Result.Verified && r.SparsitySearch.Result.Verified then
-            Assert.That(r.Accuracy, Is.GreaterThanOrEqualTo r.Target)
-    | _ -> Assert.That(r.BlockSearch.Result.Verified, Is.False)
+            Expect.isGreaterThanOrEqual r.Accuracy r.Target "a verified choice meets the target"
+    | _ -> Expect.isFalse r.BlockSearch.Result.Verified "without a choice the block search is unverified"
 
-    Assert.That(Model.validate r.Model, Is.EqualTo(Ok(): Result<unit, string>))
+    Expect.equal (Model.validate r.Model) (Ok(): Result<unit, string>) "the chosen model is valid"
 
-[<Property(MaxTest = 30)>]
-let ``retaining B blocks keeps the first B and a valid model`` () =
+let private ``retaining B blocks keeps the first B and a valid model`` () =
     let m = Architectures.blocksFor (Shape3(32, 32, 1)) [ "a"; "b" ] 1
     let n = (Model.residualBlocks m).Length
 
@@ -74,16 +72,23 @@ let ``retaining B blocks keeps the first B and a valid model`` () =
         let kept = StudySearch.retainBlocks b m
         (Model.residualBlocks kept).Length = b && Model.validate kept = Ok())
 
-[<Test>]
-let ``masks zero exactly the pruned weights`` () =
+let private ``masks zero exactly the pruned weights`` () =
     let m = Architectures.plainFor (Shape3(16, 16, 1)) [ "a"; "b" ] 4
     let masks = PruneCriteria.unstructuredMasks 0.5 m
     let sparse = StudySearch.applyMasks masks m
-    Assert.That(StudySearch.weightSparsity sparse, Is.EqualTo(0.5).Within(0.001))
-    Assert.That(StudySearch.nonZeroParams sparse, Is.LessThan(Model.totalParams m))
 
-[<Test>]
-let ``an instruction budget is measured for every candidate and the chosen one fits it`` () =
+    Expect.floatClose
+        { absolute = 0.001; relative = 0.0 }
+        (StudySearch.weightSparsity sparse)
+        0.5
+        "half the weights are zero"
+
+    Expect.isLessThan
+        (StudySearch.nonZeroParams sparse)
+        (Model.totalParams m)
+        "fewer non-zero parameters than the dense model"
+
+let private ``an instruction budget is measured for every candidate and the chosen one fits it`` () =
     let d = Tiny.data.Force()
     let m = Architectures.blocksFor d.Shape d.Classes Tiny.config.Seed
     // A stand-in measurement (MACs / 4) so that the test needs no board; the CLI measures on QEMU.
@@ -108,29 +113,32 @@ let ``an instruction budget is measured for every candidate and the chosen one f
             d
             ignore
 
-    Assert.That(measured.Count, Is.GreaterThanOrEqualTo r.BlockSearch.Grid.Length)
+    Expect.isGreaterThanOrEqual measured.Count r.BlockSearch.Grid.Length "every grid candidate is measured"
 
     match r.BStar with
     | Some b ->
-        Assert.That(b, Is.LessThanOrEqualTo 3)
-        Assert.That(r.BudgetViolations, Is.Empty)
-    | None -> Assert.That(r.BudgetViolations, Is.Not.Empty)
+        Expect.isLessThanOrEqual b 3 "at most the 3 blocks the budget allows"
+        Expect.isEmpty r.BudgetViolations "no budget violation when a model is chosen"
+    | None -> Expect.isNonEmpty r.BudgetViolations "without a choice the violations are reported"
 
     let ex =
-        Assert.Throws<ArgumentException>(fun () ->
-            StudySearch.run
-                {
-                    Tiny.config with
-                        Budget = {
-                            Tiny.config.Budget with
-                                MaxInstructions = Some limit
-                        }
-                }
-                d
-                ignore
-            |> ignore)
+        Expect.throwsC
+            (fun () ->
+                StudySearch.run
+                    {
+                        Tiny.config with
+                            Budget = {
+                                Tiny.config.Budget with
+                                    MaxInstructions = Some limit
+                            }
+                    }
+                    d
+                    ignore
+                |> ignore)
+            id
 
-    Assert.That(ex.Message, Does.Contain "instruction")
+    Expect.equal (ex.GetType()) typeof<ArgumentException> "an instruction budget without a measurement is refused"
+    Expect.stringContains ex.Message "instruction" "the message names the instruction budget"
 
 // Silences the residual branch of block k: zero project weights and bias, BN mapping 0 to 0.
 let private silence (k: int) (m: Model) : Model =
@@ -159,8 +167,7 @@ let private silence (k: int) (m: Model) : Model =
 
     { m with Layers = List.ofArray layers }
 
-[<Property(MaxTest = 20)>]
-let ``the energy drop order drops a silent block first; the suffix order drops the last first`` () =
+let private ``the energy drop order drops a silent block first; the suffix order drops the last first`` () =
     let m = Architectures.blocksFor (Shape3(32, 32, 1)) [ "a"; "b" ] 3
     let n = (Model.residualBlocks m).Length
     let calibration = Generators.inputs 3 4 m.Input
@@ -168,13 +175,49 @@ let ``the energy drop order drops a silent block first; the suffix order drops t
     Prop.forAll (Arb.fromGen (Gen.choose (0, n - 1))) (fun k ->
         let quiet = silence k m
         let energy = StudySearch.dropSequence BranchEnergy calibration quiet
-        Assert.That(StudySearch.branchEnergy calibration quiet |> Array.item k, Is.EqualTo 0.0)
-        Assert.That(List.head energy, Is.EqualTo k)
-        Assert.That(List.sort energy, Is.EqualTo(box [ 0 .. n - 1 ]))
-        Assert.That(StudySearch.dropSequence Suffix calibration quiet, Is.EqualTo(box [ n - 1 .. -1 .. 0 ]))
+
+        Expect.equal
+            (StudySearch.branchEnergy calibration quiet |> Array.item k)
+            0.0
+            $"block {k} silenced has no branch energy"
+
+        Expect.equal (List.head energy) k $"silent block {k} is dropped first"
+        Expect.equal (List.sort energy) [ 0 .. n - 1 ] "the energy order is a permutation of the blocks"
+
+        Expect.equal
+            (StudySearch.dropSequence Suffix calibration quiet)
+            [ n - 1 .. -1 .. 0 ]
+            "the suffix order drops the last first"
         // Dropping the silent block changes nothing.
         let x = List.head calibration
         let without = StudySearch.retainBlocksBy energy (n - 1) quiet
-        Assert.That((Forward.run without x).Data, Is.EqualTo(box (Forward.run quiet x).Data))
+
+        Expect.equal
+            ((Forward.run without x).Data)
+            ((Forward.run quiet x).Data)
+            "dropping the silent block changes nothing"
         // Retaining by the suffix sequence is retainBlocks.
         StudySearch.retainBlocksBy [ n - 1 .. -1 .. 0 ] k m = StudySearch.retainBlocks k m)
+
+[<Tests>]
+let tests =
+    testList "StudySearchTests" [
+        testCase
+            "the search uses at most ceil(log2 n) + 2 evaluations per grid and reports what a linear sweep would use"
+            ``the search uses at most ceil(log2 n) + 2 evaluations per grid and reports what a linear sweep would use``
+        testCase
+            "the chosen model has B* blocks, r* zero weights, and meets the target on the full validation set when verified"
+            ``the chosen model has B* blocks, r* zero weights, and meets the target on the full validation set when verified``
+        testPropertyWithConfig
+            (Properties.tests 30)
+            "retaining B blocks keeps the first B and a valid model"
+            ``retaining B blocks keeps the first B and a valid model``
+        testCase "masks zero exactly the pruned weights" ``masks zero exactly the pruned weights``
+        testCase
+            "an instruction budget is measured for every candidate and the chosen one fits it"
+            ``an instruction budget is measured for every candidate and the chosen one fits it``
+        testPropertyWithConfig
+            (Properties.tests 20)
+            "the energy drop order drops a silent block first; the suffix order drops the last first"
+            ``the energy drop order drops a silent block first; the suffix order drops the last first``
+    ]

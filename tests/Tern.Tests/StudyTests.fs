@@ -1,10 +1,9 @@
 module Tern.Tests.StudyTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Runtime.Engine
 open Tern.Core
@@ -40,127 +39,135 @@ module private StudyGen =
             Folds = r.Folds |> List.map (fun f -> { f with Seconds = 0.0 })
     }
 
-[<Test>]
-let ``study on a tiny radar set returns well-formed results`` () =
-    let d = StudyGen.data.Force()
-    let r = StudyGen.once.Force()
-    Assert.That(r.Folds.Length, Is.EqualTo 2)
-    Assert.That(r.Folds |> List.map _.Fold, Is.EqualTo(box [ 0; 1 ]))
-    Assert.That(r.Folds |> List.sumBy _.TestSamples, Is.EqualTo d.Samples.Length)
+/// Within 1e-12.
+let private close = { absolute = 1e-12; relative = 0.0 }
 
-    for f in r.Folds do
-        Assert.That(f.TrainSamples + f.TestSamples, Is.EqualTo d.Samples.Length)
+[<Tests>]
+let tests =
+    testList "StudyTests" [
+        testCase "study on a tiny radar set returns well-formed results"
+        <| fun () ->
+            let d = StudyGen.data.Force()
+            let r = StudyGen.once.Force()
+            Expect.equal r.Folds.Length 2 "two folds"
+            Expect.equal (r.Folds |> List.map _.Fold) [ 0; 1 ] "the folds' numbers"
+            Expect.equal (r.Folds |> List.sumBy _.TestSamples) d.Samples.Length "every sample tested once"
 
-        for v in
-            [
-                f.Fp32Accuracy
-                f.Fp32MacroF1
-                f.TernaryAccuracy
-                f.TernaryMacroF1
-                f.Sparsity
-            ] do
-            Assert.That(v, Is.InRange(0.0, 1.0))
+            for f in r.Folds do
+                Expect.equal (f.TrainSamples + f.TestSamples) d.Samples.Length $"fold {f.Fold}: train and test samples"
 
-        Assert.That(f.Pruned, Is.GreaterThanOrEqualTo 0.45)
-        Assert.That(f.Sparsity, Is.GreaterThanOrEqualTo f.Pruned)
-        Assert.That(f.QatEpochs, Is.EqualTo 2)
-        Assert.That(f.Seconds, Is.GreaterThan 0.0)
+                for v in
+                    [
+                        f.Fp32Accuracy
+                        f.Fp32MacroF1
+                        f.TernaryAccuracy
+                        f.TernaryMacroF1
+                        f.Sparsity
+                    ] do
+                    Expect.isTrue (v >= 0.0 && v <= 1.0) $"fold {f.Fold}: {v} not in [0, 1]"
 
-    let mean g = r.Folds |> List.averageBy g
-    Assert.That(r.MeanFp32Accuracy, Is.EqualTo(mean _.Fp32Accuracy).Within(1e-12))
-    Assert.That(r.MeanTernaryAccuracy, Is.EqualTo(mean _.TernaryAccuracy).Within(1e-12))
-    Assert.That(r.MeanFp32MacroF1, Is.EqualTo(mean _.Fp32MacroF1).Within(1e-12))
-    Assert.That(r.MeanTernaryMacroF1, Is.EqualTo(mean _.TernaryMacroF1).Within(1e-12))
-    Assert.That(r.MeanSparsity, Is.EqualTo(mean _.Sparsity).Within(1e-12))
+                Expect.isGreaterThanOrEqual f.Pruned 0.45 $"fold {f.Fold}: pruned"
+                Expect.isGreaterThanOrEqual f.Sparsity f.Pruned $"fold {f.Fold}: sparsity includes the pruned"
+                Expect.equal f.QatEpochs 2 $"fold {f.Fold}: QAT epochs"
+                Expect.isGreaterThan f.Seconds 0.0 $"fold {f.Fold}: seconds"
 
-    // The pooled metrics are the folds' predictions together: their correct counts add up.
-    let pooled = r.TernaryMetrics
-    Assert.That(pooled.Samples, Is.EqualTo d.Samples.Length)
+            let mean g = r.Folds |> List.averageBy g
+            Expect.floatClose close r.MeanFp32Accuracy (mean _.Fp32Accuracy) "mean fp32 accuracy"
+            Expect.floatClose close r.MeanTernaryAccuracy (mean _.TernaryAccuracy) "mean ternary accuracy"
+            Expect.floatClose close r.MeanFp32MacroF1 (mean _.Fp32MacroF1) "mean fp32 macro F1"
+            Expect.floatClose close r.MeanTernaryMacroF1 (mean _.TernaryMacroF1) "mean ternary macro F1"
+            Expect.floatClose close r.MeanSparsity (mean _.Sparsity) "mean sparsity"
 
-    let correct =
-        r.Folds
-        |> List.sumBy (fun f -> Array.fold2 (fun n t p -> if t = p then n + 1 else n) 0 f.Truth f.TernaryPredicted)
+            // The pooled metrics are the folds' predictions together: their correct counts add up.
+            let pooled = r.TernaryMetrics
+            Expect.equal pooled.Samples d.Samples.Length "pooled samples"
 
-    Assert.That(pooled.Correct, Is.EqualTo correct)
-
-    Assert.That(
-        pooled.Accuracy,
-        Is
-            .EqualTo(
+            let correct =
                 r.Folds
-                |> List.sumBy (fun f -> f.TernaryAccuracy * float f.TestSamples)
-                |> fun x -> x / float d.Samples.Length
-            )
-            .Within(1e-12)
-    )
+                |> List.sumBy (fun f ->
+                    Array.fold2 (fun n t p -> if t = p then n + 1 else n) 0 f.Truth f.TernaryPredicted)
 
-[<Test>]
-let ``study is deterministic by seed`` () =
-    let again =
-        Study.ternary { StudyGen.config with Threads = 1 } (StudyGen.data.Force()) ignore
+            Expect.equal pooled.Correct correct "pooled correct predictions"
 
-    Assert.That(StudyGen.noTime again, Is.EqualTo(StudyGen.noTime (StudyGen.once.Force())))
+            Expect.floatClose
+                close
+                pooled.Accuracy
+                (r.Folds
+                 |> List.sumBy (fun f -> f.TernaryAccuracy * float f.TestSamples)
+                 |> fun x -> x / float d.Samples.Length)
+                "pooled accuracy"
 
-[<Test>]
-let ``integer accuracy is the C# runner's, input by input`` () =
-    let d = StudyGen.data.Force()
-    let cfg = StudyGen.config
+        testCase "study is deterministic by seed"
+        <| fun () ->
+            let again =
+                Study.ternary { StudyGen.config with Threads = 1 } (StudyGen.data.Force()) ignore
 
-    let fold =
-        match Study.splits cfg d with
-        | Ok(f :: _) -> f
-        | other -> failwith $"%A{other}"
+            Expect.equal
+                (StudyGen.noTime again)
+                (StudyGen.noTime (StudyGen.once.Force()))
+                "the same study on 1 thread and on 2"
 
-    let events = ResizeArray<StudyProgress>()
-    let r, latent, im = Study.runFold cfg d fold events.Add
-    // The fold equals the study's fold 0.
-    Assert.That(
-        { r with Seconds = 0.0 },
-        Is.EqualTo {
-            (StudyGen.once.Force()).Folds.Head with
-                Seconds = 0.0
-        }
-    )
-    // The integer model is the ternary lowering of the QAT latent weights.
-    Assert.That(latent.Layers |> List.exists _.IsBatchNorm, Is.False)
-    // A scalar runner, one input at a time, gives the same accuracy.
-    let runner = Runner(im, KernelMode.Scalar)
+        testCase "integer accuracy is the C# runner's, input by input"
+        <| fun () ->
+            let d = StudyGen.data.Force()
+            let cfg = StudyGen.config
 
-    let correct =
-        fold.Test
-        |> Array.filter (fun i ->
-            let q = Lower.quantizeInput im (Tensor.ofArray d.Shape d.Samples[i])
-            Runner.Argmax(ReadOnlySpan(runner.Run q)) = d.Labels[i])
-        |> Array.length
+            let fold =
+                match Study.splits cfg d with
+                | Ok(f :: _) -> f
+                | other -> failwith $"%A{other}"
 
-    Assert.That(r.TernaryAccuracy, Is.EqualTo(float correct / float fold.Test.Length))
-    Assert.That(r.Sparsity, Is.EqualTo(Study.ternarySparsity im))
-    let qatSteps = events |> Seq.filter _.IsQatStep |> Seq.length
-    Assert.That(qatSteps, Is.EqualTo 2)
-    Assert.That(events |> Seq.last |> _.IsFoldDone, Is.True)
+            let events = ResizeArray<StudyProgress>()
+            let r, latent, im = Study.runFold cfg d fold events.Add
+            // The fold equals the study's fold 0.
+            Expect.equal
+                { r with Seconds = 0.0 }
+                {
+                    (StudyGen.once.Force()).Folds.Head with
+                        Seconds = 0.0
+                }
+                "the fold is the study's fold 0"
+            // The integer model is the ternary lowering of the QAT latent weights.
+            Expect.isFalse (latent.Layers |> List.exists _.IsBatchNorm) "BN is folded"
+            // A scalar runner, one input at a time, gives the same accuracy.
+            let runner = Runner(im, KernelMode.Scalar)
 
-[<Test>]
-let ``leave one subject out gives one fold per subject`` () =
-    let d = StudyGen.data.Force()
+            let correct =
+                fold.Test
+                |> Array.filter (fun i ->
+                    let q = Lower.quantizeInput im (Tensor.ofArray d.Shape d.Samples[i])
+                    Runner.Argmax(ReadOnlySpan(runner.Run q)) = d.Labels[i])
+                |> Array.length
 
-    match
-        Study.splits
-            {
-                StudyGen.config with
-                    Split = LeaveOneSubjectOut
-            }
-            d
-    with
-    | Ok folds -> Assert.That(folds.Length, Is.EqualTo 4)
-    | Error e -> Assert.Fail e
+            Expect.equal r.TernaryAccuracy (float correct / float fold.Test.Length) "the scalar runner's accuracy"
+            Expect.equal r.Sparsity (Study.ternarySparsity im) "the integer model's sparsity"
+            let qatSteps = events |> Seq.filter _.IsQatStep |> Seq.length
+            Expect.equal qatSteps 2 "one QAT step event per epoch"
+            Expect.isTrue (events |> Seq.last |> _.IsFoldDone) "the last event is the fold's end"
 
-[<Test>]
-let ``calibration inputs are evenly spaced training samples`` () =
-    let samples = Array.init 10 (fun i -> Array.create 4 (float32 i))
-    let shape = Shape3(2, 2, 1)
+        testCase "leave one subject out gives one fold per subject"
+        <| fun () ->
+            let d = StudyGen.data.Force()
 
-    let picked =
-        Study.calibrationInputs shape 4 samples |> List.map (fun t -> t.Data[0])
+            match
+                Study.splits
+                    {
+                        StudyGen.config with
+                            Split = LeaveOneSubjectOut
+                    }
+                    d
+            with
+            | Ok folds -> Expect.equal folds.Length 4 "one fold per subject"
+            | Error e -> failtest e
 
-    Assert.That(picked, Is.EqualTo(box [ 0.0f; 2.0f; 5.0f; 7.0f ]))
-    Assert.That(Study.calibrationInputs shape 50 samples |> List.length, Is.EqualTo 10)
+        testCase "calibration inputs are evenly spaced training samples"
+        <| fun () ->
+            let samples = Array.init 10 (fun i -> Array.create 4 (float32 i))
+            let shape = Shape3(2, 2, 1)
+
+            let picked =
+                Study.calibrationInputs shape 4 samples |> List.map (fun t -> t.Data[0])
+
+            Expect.equal picked [ 0.0f; 2.0f; 5.0f; 7.0f ] "4 of 10 samples, evenly spaced"
+            Expect.equal (Study.calibrationInputs shape 50 samples |> List.length) 10 "no more than the samples"
+    ]

@@ -1,10 +1,9 @@
 module Tern.Tests.SurgeryTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 open Tern.Runtime.Engine
@@ -35,12 +34,10 @@ let private okOr (r: Result<'a, string>) : 'a =
     | Ok v -> v
     | Error e -> failwith e
 
-[<Property(MaxTest = 100)>]
-let ``removing no channels is the identity`` () =
+let private ``removing no channels is the identity`` () =
     Prop.forAll Gens.surgery (fun (m, i, _, _) -> Surgery.removeFilters i Set.empty m = Ok m)
 
-[<Property(MaxTest = 150)>]
-let ``surgery keeps the outputs of unaffected channels identical`` () =
+let private ``surgery keeps the outputs of unaffected channels identical`` () =
     Prop.forAll Gens.surgery (fun (m, i, drop, xs) ->
         let pruned = Surgery.removeFilters i drop m |> okOr
         let ch = Surgery.chain m i |> okOr
@@ -56,16 +53,19 @@ let ``surgery keeps the outputs of unaffected channels identical`` () =
             let after = Forward.activations pruned x |> List.toArray
             // Layers before the producer are untouched.
             for j in 0 .. i - 1 do
-                Assert.That(after[j].Data, Is.EqualTo(box before[j].Data))
+                Expect.equal after[j].Data before[j].Data $"layer {j} before the producer"
             // From the producer to the last layer still indexed by its channels: the kept channels, bit for bit.
             for j in i :: ch.Between |> List.filter (fun j -> j <= ch.LastChannelled) do
                 let s, t = before[j].Shape, after[j].Shape
-                Assert.That(t.C, Is.EqualTo keep.Length)
+                Expect.equal t.C keep.Length $"layer {j}: channels kept"
 
                 for p in 0 .. s.H * s.W - 1 do
                     keep
                     |> Array.iteri (fun k c ->
-                        Assert.That(after[j].Data[p * t.C + k], Is.EqualTo(before[j].Data[p * s.C + c])))
+                        Expect.equal
+                            after[j].Data[p * t.C + k]
+                            before[j].Data[p * s.C + c]
+                            $"layer {j}, position {p}, channel {c}")
 
         Prop.classify (drop.IsEmpty) "nothing dropped" (Model.validate pruned = Ok()))
 
@@ -119,8 +119,7 @@ let private zeroChannel (m: Model) (i: int) (k: int) : Model =
 
     { m with Layers = List.ofArray layers }
 
-[<Property(MaxTest = 150)>]
-let ``repacking an exactly zero channel removes it and leaves the outputs unchanged`` () =
+let private ``repacking an exactly zero channel removes it and leaves the outputs unchanged`` () =
     Prop.forAll Gens.surgery (fun (m, i, _, xs) ->
         let c = (List.item (i + 1) (Model.shapes m)).C
         let k = xs.Head.Data.Length % c
@@ -131,7 +130,7 @@ let ``repacking an exactly zero channel removes it and leaves the outputs unchan
             report |> List.exists (fun r -> r.Layer = i && List.contains k r.Removed)
 
         for x in xs do
-            Assert.That((Forward.run repacked x).Data, Is.EqualTo(box (Forward.run zeroed x).Data))
+            Expect.equal (Forward.run repacked x).Data (Forward.run zeroed x).Data "outputs after repacking"
 
         // One channel always stays: when every channel is dead, the one kept may be k.
         let allDead =
@@ -140,8 +139,7 @@ let ``repacking an exactly zero channel removes it and leaves the outputs unchan
         (c = 1 || removedK || allDead)
         |> Prop.classify (c = 1 || allDead) "one channel kept")
 
-[<Property(MaxTest = 60)>]
-let ``re-estimated batch norm holds the mean and variance of its inputs`` () =
+let private ``re-estimated batch norm holds the mean and variance of its inputs`` () =
     Prop.forAll (Arb.fromGen Generators.smallModel) (fun m ->
         let xs = Generators.inputs 7 4 m.Input
         let r = Surgery.reestimateBatchNorm xs m
@@ -162,50 +160,66 @@ let ``re-estimated batch norm holds the mean and variance of its inputs`` () =
 
                     let mean = Array.average values
                     let var = values |> Array.averageBy (fun v -> (v - mean) * (v - mean))
-                    Assert.That(float b.Mean[ch], Is.EqualTo(mean).Within(1e-5 + 1e-5 * abs mean))
-                    Assert.That(float b.Var[ch], Is.EqualTo(var).Within(1e-4 + 1e-4 * var))
+
+                    Expect.floatClose
+                        {
+                            absolute = 1e-5 + 1e-5 * abs mean
+                            relative = 0.0
+                        }
+                        (float b.Mean[ch])
+                        mean
+                        $"layer {j} channel {ch}: mean"
+
+                    Expect.floatClose
+                        {
+                            absolute = 1e-4 + 1e-4 * var
+                            relative = 0.0
+                        }
+                        (float b.Var[ch])
+                        var
+                        $"layer {j} channel {ch}: variance"
             | _ -> ()))
 
-[<Test>]
-let ``dense inputs after flatten lose every position of a removed channel`` () =
+let private ``dense inputs after flatten lose every position of a removed channel`` () =
     let m = Architectures.convStack (Shape3(2, 2, 1)) [ "a"; "b" ] [ 3; 2 ] 1 false 1
     // conv0 (3) -> conv1 (2) -> flatten 2x2x2 -> dense 8 -> 2
     let pruned = Surgery.removeFilters 3 (Set.ofList [ 0 ]) m |> okOr
 
     match pruned.Layers |> List.last, m.Layers |> List.last with
     | Dense after, Dense before ->
-        Assert.That(after.Inputs, Is.EqualTo 4)
+        Expect.equal after.Inputs 4 "dense inputs left"
         // Row 1 keeps inputs 1, 3, 5, 7 (channel 1 at positions 0..3).
-        Assert.That(
-            after.Weight[4..7],
-            Is.EqualTo(box [| before.Weight[9]; before.Weight[11]; before.Weight[13]; before.Weight[15] |])
-        )
-    | _ -> Assert.Fail "the last layer should be dense"
+        Expect.equal
+            after.Weight[4..7]
+            [| before.Weight[9]; before.Weight[11]; before.Weight[13]; before.Weight[15] |]
+            "row 1 keeps the weights of channel 1"
+    | _ -> failtest "the last layer should be dense"
 
-[<Test>]
-let ``the classifier's outputs and depthwise channels cannot be removed directly`` () =
+let private ``the classifier's outputs and depthwise channels cannot be removed directly`` () =
     let m = Architectures.defaultModel 1
     let last = m.Layers.Length - 1
-    Assert.That(Surgery.prunable m, Is.EqualTo(box [ 0; 6 ]))
-    Assert.That(Surgery.removeFilters last (Set.ofList [ 0 ]) m |> Result.isError)
-    Assert.That(Surgery.removeFilters 3 (Set.ofList [ 0 ]) m |> Result.isError)
+    Expect.equal (Surgery.prunable m) [ 0; 6 ] "prunable layers of the default model"
+    Expect.isTrue (Surgery.removeFilters last (Set.ofList [ 0 ]) m |> Result.isError) "the classifier's outputs"
+    Expect.isTrue (Surgery.removeFilters 3 (Set.ofList [ 0 ]) m |> Result.isError) "a depthwise layer's channels"
     // Removing conv0's channel 2 also removes the depthwise filter 2 and its BN entries.
     let pruned = Surgery.removeFilters 0 (Set.ofList [ 2 ]) m |> okOr
-    Assert.That((List.item 4 (Model.shapes pruned)).C, Is.EqualTo 7)
+    Expect.equal (List.item 4 (Model.shapes pruned)).C 7 "the depthwise layer follows conv0"
 
 // Seed 001's keep count per layer: round half away from zero of n * (1 - ratio).
 let private keepCount (n: int) (ratio: float) =
     int (Math.Round(float n * (1.0 - ratio), MidpointRounding.AwayFromZero))
 
-[<TestCase(0.6, 0.8346)>]
-[<TestCase(0.7, 0.9053)>]
-let ``on seed 001's backbone the parameter reductions follow the seed's tables`` (ratio: float, seed: float) =
+let private ``on seed 001's backbone the parameter reductions follow the seed's tables`` (ratio: float, seed: float) =
     // Five 3x3 conv layers of 64..512 filters with BN, and a dense classifier (6 UCI-HAR classes). The seed's
     // 3.08 M parameters (table 2) put 18 positions before the classifier; a 6x3 map with stride 1 gives that.
     let m =
         Architectures.convStack (Shape3(6, 3, 1)) (List.init 6 string) [ 64; 128; 256; 384; 512 ] 1 false 1
 
-    Assert.That(float (Model.totalParams m) / 1e6, Is.EqualTo(3.08).Within(0.005))
+    Expect.floatClose
+        { absolute = 0.005; relative = 0.0 }
+        (float (Model.totalParams m) / 1e6)
+        3.08
+        "millions of parameters"
 
     let plan =
         Surgery.prunable m
@@ -216,11 +230,10 @@ let ``on seed 001's backbone the parameter reductions follow the seed's tables``
 
     let pruned = Surgery.removeMany plan m |> okOr
     let r = Reduction.compare m pruned
-    Assert.That(r.ParamsReduction, Is.EqualTo(seed).Within(0.003))
-    Assert.That(r.FlopsReduction, Is.EqualTo(seed).Within(0.01))
+    Expect.floatClose { absolute = 0.003; relative = 0.0 } r.ParamsReduction seed "parameter reduction"
+    Expect.floatClose { absolute = 0.01; relative = 0.0 } r.FlopsReduction seed "FLOP reduction"
 
-[<Property(MaxTest = 60)>]
-let ``a pruned model lowered to ternary or int8 is bit-exact between the F# reference and the C# runner`` () =
+let private ``a pruned model lowered to ternary or int8 is bit-exact between the F# reference and the C# runner`` () =
     Prop.forAll Gens.surgery (fun (m, i, drop, xs) ->
         let pruned =
             Surgery.removeFilters i drop m |> okOr |> Surgery.reestimateBatchNorm xs
@@ -232,27 +245,73 @@ let ``a pruned model lowered to ternary or int8 is bit-exact between the F# refe
                 let q = Lower.quantizeInput im x
 
                 for mode in [ KernelMode.Scalar; KernelMode.Optimized ] do
-                    Assert.That(Runner(im, mode).Run q, Is.EqualTo(box (IntReference.run im q)))
+                    Expect.equal
+                        (Runner(im, mode).Run q)
+                        (IntReference.run im q)
+                        $"{options.Weights} {mode}: runner vs reference"
 
         true)
 
-[<Test>]
-let ``in a residual backbone only channels that stay inside a block or before a plain consumer can be removed`` () =
+let private ``in a residual backbone only channels that stay inside a block or before a plain consumer can be removed``
+    ()
+    =
     let m = Architectures.blocksFor (Shape3(32, 32, 1)) [ "a"; "b" ] 2
     let blocks = Model.residualBlocks m
     let prunable = Surgery.prunable m
-    Assert.That(prunable, Is.Not.Empty)
+    Expect.isNonEmpty prunable "some layers are prunable"
 
     let x = Generators.inputs 1 1 m.Input |> List.head
 
     for i in prunable do
         let ch = Surgery.chain m i |> okOr
         // No removed channel may reach a shortcut: no block starts after the producer up to the consumer.
-        Assert.That(blocks |> List.exists (fun (f, _) -> f > i && f <= ch.Consumer), Is.False, $"layer {i}")
+        Expect.isFalse (blocks |> List.exists (fun (f, _) -> f > i && f <= ch.Consumer)) $"layer {i}"
         let pruned = Surgery.removeFilters i (Set.ofList [ 0 ]) m |> okOr
-        Assert.That((Forward.run pruned x).Shape, Is.EqualTo((Forward.run m x).Shape))
+        Expect.equal (Forward.run pruned x).Shape (Forward.run m x).Shape $"layer {i}: output shape"
 
     // Every project convolution of a residual block feeds its add, so none of them is prunable.
     for f, l in blocks do
-        Assert.That(prunable |> List.contains (l - 2), Is.False)
-        Assert.That(Surgery.removeFilters (l - 2) (Set.ofList [ 0 ]) m |> Result.isError)
+        Expect.isFalse (prunable |> List.contains (l - 2)) $"project convolution {l - 2}"
+
+        Expect.isTrue
+            (Surgery.removeFilters (l - 2) (Set.ofList [ 0 ]) m |> Result.isError)
+            $"project convolution {l - 2}"
+
+[<Tests>]
+let tests =
+    testList "SurgeryTests" [
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "removing no channels is the identity"
+            ``removing no channels is the identity``
+        testPropertyWithConfig
+            (Properties.tests 150)
+            "surgery keeps the outputs of unaffected channels identical"
+            ``surgery keeps the outputs of unaffected channels identical``
+        testPropertyWithConfig
+            (Properties.tests 150)
+            "repacking an exactly zero channel removes it and leaves the outputs unchanged"
+            ``repacking an exactly zero channel removes it and leaves the outputs unchanged``
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "re-estimated batch norm holds the mean and variance of its inputs"
+            ``re-estimated batch norm holds the mean and variance of its inputs``
+        testCase
+            "dense inputs after flatten lose every position of a removed channel"
+            ``dense inputs after flatten lose every position of a removed channel``
+        testCase
+            "the classifier's outputs and depthwise channels cannot be removed directly"
+            ``the classifier's outputs and depthwise channels cannot be removed directly``
+        testList "on seed 001's backbone the parameter reductions follow the seed's tables" [
+            for ratio, seed in [ 0.6, 0.8346; 0.7, 0.9053 ] ->
+                testCase $"%g{ratio}, %g{seed}"
+                <| fun () -> ``on seed 001's backbone the parameter reductions follow the seed's tables`` (ratio, seed)
+        ]
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "a pruned model lowered to ternary or int8 is bit-exact between the F# reference and the C# runner"
+            ``a pruned model lowered to ternary or int8 is bit-exact between the F# reference and the C# runner``
+        testCase
+            "in a residual backbone only channels that stay inside a block or before a plain consumer can be removed"
+            ``in a residual backbone only channels that stay inside a block or before a plain consumer can be removed``
+    ]

@@ -4,7 +4,7 @@
 module Tern.Tests.ToolRequirement
 
 open System
-open NUnit.Framework
+open Expecto
 open Tern.Rig
 
 /// Whether the value of the CI environment variable demands every tool: "true" or "1" (case and surrounding blanks
@@ -22,9 +22,9 @@ let enforce (ci: string) (missingPackages: string list) : unit =
             $"needs Debian packages: {String.Join(' ', missingPackages)} (apt-get install --no-install-recommends {String.Join(' ', missingPackages)})"
 
         if demandsTools ci then
-            Assert.Fail $"CI is set: {message}"
+            failtest $"CI is set: {message}"
         else
-            Assert.Ignore message
+            skiptest message
 
 /// Requires programs on PATH (or absolute files), given as (program, Debian packages that provide it).
 let require (tools: (string * string) list) : unit =

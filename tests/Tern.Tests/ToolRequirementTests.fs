@@ -2,43 +2,50 @@
 /// packages either way.
 module Tern.Tests.ToolRequirementTests
 
-open NUnit.Framework
+open Expecto
 open Tern.Tests
 
-[<TestCase("true")>]
-[<TestCase("TRUE")>]
-[<TestCase(" True ")>]
-[<TestCase("1")>]
-let ``under CI a missing tool fails the test, naming the packages`` (ci: string) =
-    let e =
-        Assert.Throws<AssertionException>(fun () ->
-            ToolRequirement.enforce ci [ "gcc-arm-none-eabi"; "qemu-system-arm" ])
+[<Tests>]
+let tests =
+    testList "ToolRequirementTests" [
+        testList "under CI a missing tool fails the test, naming the packages" [
+            for ci in [ "true"; "TRUE"; " True "; "1" ] ->
+                testCase $"ci=%A{ci}"
+                <| fun () ->
+                    let e =
+                        Expect.throwsC
+                            (fun () -> ToolRequirement.enforce ci [ "gcc-arm-none-eabi"; "qemu-system-arm" ])
+                            id
 
-    Assert.That(e.Message, Does.Contain "needs Debian packages: gcc-arm-none-eabi qemu-system-arm")
+                    Expect.isTrue (e :? AssertException) $"a failure, not {e.GetType().Name}"
 
-[<TestCase(null: string)>]
-[<TestCase("")>]
-[<TestCase("false")>]
-[<TestCase("0")>]
-[<TestCase("yes")>]
-let ``outside CI a missing tool skips the test, naming the packages`` (ci: string) =
-    let e =
-        Assert.Throws<IgnoreException>(fun () -> ToolRequirement.enforce ci [ "socat" ])
+                    Expect.stringContains
+                        e.Message
+                        "needs Debian packages: gcc-arm-none-eabi qemu-system-arm"
+                        "the failure names the packages"
+        ]
 
-    Assert.That(e.Message, Does.Contain "needs Debian packages: socat")
+        testList "outside CI a missing tool skips the test, naming the packages" [
+            for ci in [ null; ""; "false"; "0"; "yes" ] ->
+                testCase $"ci=%A{ci}"
+                <| fun () ->
+                    let e = Expect.throwsC (fun () -> ToolRequirement.enforce ci [ "socat" ]) id
+                    Expect.isTrue (e :? IgnoreException) $"a skip, not {e.GetType().Name}"
+                    Expect.stringContains e.Message "needs Debian packages: socat" "the skip names the package"
+        ]
 
-[<TestCase(null: string)>]
-[<TestCase("true")>]
-let ``nothing missing lets the test run`` (ci: string) =
-    Assert.DoesNotThrow(fun () -> ToolRequirement.enforce ci [])
+        testList "nothing missing lets the test run" [
+            for ci in [ null; "true" ] -> testCase $"ci=%A{ci}" <| fun () -> ToolRequirement.enforce ci []
+        ]
 
-[<Test>]
-let ``a program on PATH is found and one nowhere is named in the skip or failure`` () =
-    // `sh` is on every machine the tests run on; the second name exists nowhere.
-    Assert.DoesNotThrow(fun () -> ToolRequirement.require [ "sh", "dash" ])
+        testCase "a program on PATH is found and one nowhere is named in the skip or failure"
+        <| fun () ->
+            // `sh` is on every machine the tests run on; the second name exists nowhere.
+            ToolRequirement.require [ "sh", "dash" ]
 
-    let e =
-        Assert.Catch(fun () -> ToolRequirement.require [ "tern-no-such-program", "tern-no-such-package" ])
+            let e =
+                Expect.throwsC (fun () -> ToolRequirement.require [ "tern-no-such-program", "tern-no-such-package" ]) id
 
-    Assert.That(e, Is.InstanceOf<IgnoreException>().Or.InstanceOf<AssertionException>())
-    Assert.That(e.Message, Does.Contain "tern-no-such-package")
+            Expect.isTrue (e :? IgnoreException || e :? AssertException) $"a skip or a failure, not {e.GetType().Name}"
+            Expect.stringContains e.Message "tern-no-such-package" "the skip or failure names the package"
+    ]
