@@ -91,7 +91,7 @@ let clang () : string =
     clang
 
 /// The handler target's model: the default architecture on 8x8x1 inputs, 3 classes, ternary (about 2,800 MACs, so
-/// INFER, LAYER and PROFILE keep the fuzzer fast; its feature maps are big enough for every codec option).
+/// INFER, LAYER and PROFILE keep the fuzzer fast; its first layer's 4x4x8 map takes the codec's 4x4 motion blocks).
 let model () : IntModel =
     let m = Architectures.defaultFor (Shape3(8, 8, 1)) [ "a"; "b"; "c" ] 1
 
