@@ -4,16 +4,11 @@ module Tern.Tests.AtomicFileTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open Tern.Core
 open Tern.Tests.CliTests
 
-let private freshDir () =
-    let d =
-        Path.Combine(Path.GetTempPath(), "tern-atomic-" + Guid.NewGuid().ToString("N"))
-
-    Directory.CreateDirectory d |> ignore
-    d
+let private freshDir () = Scratch.folder "tern-atomic"
 
 /// The temporaries left anywhere below dir.
 let private leftovers (dir: string) =
@@ -21,38 +16,35 @@ let private leftovers (dir: string) =
     |> Array.map Path.GetFileName
     |> Array.filter (fun n -> n.Contains ".tmp")
 
-[<Test>]
-let ``a write over a folder fails and leaves no temporary`` () =
+let private ``a write over a folder fails and leaves no temporary`` () =
     let dir = freshDir ()
     Directory.CreateDirectory(Path.Combine(dir, "target")) |> ignore
 
-    Assert.That(
-        (fun () -> AtomicFile.writeBytes (Path.Combine(dir, "target")) [| 1uy; 2uy |]),
-        Throws.InstanceOf<IOException>()
-    )
+    let e =
+        Expect.throwsC (fun () -> AtomicFile.writeBytes (Path.Combine(dir, "target")) [| 1uy; 2uy |]) id
 
-    Assert.That(Directory.GetFiles dir, Is.Empty)
+    Expect.isTrue (e :? IOException) $"an IOException, not {e.GetType()}"
+
+    Expect.isEmpty (Directory.GetFiles dir) "files left in the folder"
     Directory.Delete(dir, true)
 
-[<Test>]
-let ``a write replaces the target whole and leaves only it`` () =
+let private ``a write replaces the target whole and leaves only it`` () =
     let dir = freshDir ()
     let target = Path.Combine(dir, "t.bin")
     File.WriteAllBytes(target, [| 9uy |])
     AtomicFile.writeBytes target [| 1uy; 2uy; 3uy |]
-    Assert.That(File.ReadAllBytes target, Is.EqualTo<byte[]>([| 1uy; 2uy; 3uy |]))
-    Assert.That(Directory.GetFiles dir, Is.EqualTo<string[]>([| target |]))
+    Expect.equal (File.ReadAllBytes target) [| 1uy; 2uy; 3uy |] "the target's bytes"
+    Expect.equal (Directory.GetFiles dir) [| target |] "only the target is left"
     Directory.Delete(dir, true)
 
-[<Test; NonParallelizable>]
-let ``data synth and data import leave no temporary when a write fails`` () =
+let private ``data synth and data import leave no temporary when a write fails`` () =
     let dir = freshDir ()
     let synth = Path.Combine(dir, "synth")
     // samples.f32 a folder: the rename over it fails after the temporary is written.
     Directory.CreateDirectory(Path.Combine(synth, "samples.f32")) |> ignore
     let code, _, err = tern [ "data"; "synth"; "--out"; synth; "--samples"; "20" ]
-    Assert.That(code, Is.Not.EqualTo 0, err)
-    Assert.That(leftovers synth, Is.Empty)
+    Expect.notEqual code 0 err
+    Expect.isEmpty (leftovers synth) "temporaries left by data synth"
 
     let csv = Path.Combine(dir, "a.csv")
 
@@ -73,6 +65,21 @@ let ``data synth and data import leave no temporary when a write fails`` () =
 
     let code, _, err = importXyz csv imported
 
-    Assert.That(code, Is.Not.EqualTo 0, err)
-    Assert.That(leftovers imported, Is.Empty)
+    Expect.notEqual code 0 err
+    Expect.isEmpty (leftovers imported) "temporaries left by data import"
     Directory.Delete(dir, true)
+
+[<Tests>]
+let tests =
+    testSequenced
+    <| testList "AtomicFileTests" [
+        testCase
+            "a write over a folder fails and leaves no temporary"
+            ``a write over a folder fails and leaves no temporary``
+        testCase
+            "a write replaces the target whole and leaves only it"
+            ``a write replaces the target whole and leaves only it``
+        testCase
+            "data synth and data import leave no temporary when a write fails"
+            ``data synth and data import leave no temporary when a write fails``
+    ]

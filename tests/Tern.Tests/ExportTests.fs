@@ -6,10 +6,9 @@ module Tern.Tests.ExportTests
 open System
 open System.IO
 open System.Text
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Runtime
 open Tern.Runtime.Engine
@@ -120,7 +119,7 @@ module private ExportGen =
         let r = Proc.run program args (Some dir) (TimeSpan.FromMinutes 3.0)
 
         if r.ExitCode <> 0 then
-            Assert.Fail $"{Proc.show program args} exited {r.ExitCode} in {dir}:\n{r.Stdout}\n{r.Stderr}"
+            failtest $"{Proc.show program args} exited {r.ExitCode} in {dir}:\n{r.Stdout}\n{r.Stderr}"
 
         r.Stdout + r.Stderr
 
@@ -139,8 +138,7 @@ open ExportGen
 
 // ---- prefixes and contents (no toolchain) ----
 
-[<Property(MaxTest = 300)>]
-let ``the default prefix of any file name is a C identifier the folder accepts`` (name: NonNull<string>) =
+let private ``the default prefix of any file name is a C identifier the folder accepts`` (name: NonNull<string>) =
     let file = name.Get.Replace('/', '-').Replace('\\', '-') + ".tern"
     let p = Export.defaultPrefix file
 
@@ -149,8 +147,7 @@ let ``the default prefix of any file name is a C identifier the folder accepts``
     |> Prop.classify (p.EndsWith "_model" && p <> "model") "a reserved or keyword stem"
     |> Prop.classify (p.StartsWith "m_") "a leading digit"
 
-[<Test>]
-let ``default prefixes: the stem made an identifier, keywords and the folder's own files moved aside`` () =
+let private ``default prefixes: the stem made an identifier, keywords and the folder's own files moved aside`` () =
     for file, expected in
         [
             "default-t2.tern", "default_t2"
@@ -161,10 +158,9 @@ let ``default prefixes: the stem made an identifier, keywords and the folder's o
             "example.tern", "example_model"
             "--.tern", "model"
         ] do
-        Assert.That(Export.defaultPrefix file, Is.EqualTo expected, file)
+        Expect.equal (Export.defaultPrefix file) expected file
 
-[<Test>]
-let ``prefix checks refuse non-identifiers, keywords, reserved names, the folder's files and duplicates`` () =
+let private ``prefix checks refuse non-identifiers, keywords, reserved names, the folder's files and duplicates`` () =
     for bad in
         [
             ""
@@ -179,16 +175,16 @@ let ``prefix checks refuse non-identifiers, keywords, reserved names, the folder
             "example"
             String('a', 41)
         ] do
-        Assert.That(Export.prefixProblem bad, Is.Not.EqualTo None, bad)
+        Expect.notEqual (Export.prefixProblem bad) None bad
 
     for good in [ "har"; "har_t2"; "Model2"; "tern_model" ] do
-        Assert.That(Export.prefixProblem good, Is.EqualTo None, good)
+        Expect.equal (Export.prefixProblem good) None good
 
-    Assert.That(Export.checkPrefixes [ "a"; "b" ], Is.EqualTo(Ok(): Result<unit, string>))
+    Expect.equal (Export.checkPrefixes [ "a"; "b" ]) (Ok(): Result<unit, string>) "two prefixes"
 
     match Export.checkPrefixes [ "har"; "HAR" ] with
-    | Error e -> Assert.That(e, Does.Contain "har, HAR")
-    | Ok() -> Assert.Fail "HAR_INPUT_BYTES would be defined twice"
+    | Error e -> Expect.stringContains e "har, HAR" "the error"
+    | Ok() -> failtest "HAR_INPUT_BYTES would be defined twice"
 
 let private spec (models: (string * IntModel) list) (kernels: ExportKernels) = {
     Models =
@@ -207,8 +203,7 @@ let private spec (models: (string * IntModel) list) (kernels: ExportKernels) = {
 let private readHil (relative: string) =
     File.ReadAllText(Path.Combine(Boards.hilRoot (), relative))
 
-[<Test>]
-let ``an export is deterministic and holds exactly the kernels its models call`` () =
+let private ``an export is deterministic and holds exactly the kernels its models call`` () =
     let build s =
         match Export.build s readHil with
         | Ok f -> f
@@ -216,52 +211,54 @@ let ``an export is deterministic and holds exactly the kernels its models call``
 
     let both = spec [ "har", ternary.Value; "blk", blocks.Value ] AutoKernels
     let a, b = build both, build both
-    Assert.That(b.Files, Is.EqualTo(box a.Files))
+    Expect.equal b.Files a.Files "a second build gives the same files"
 
-    Assert.That(
-        a.Files |> List.map fst,
-        Is.EquivalentTo(
-            [
-                "har.h"
-                "har.c"
-                "blk.h"
-                "blk.c"
-                "tern_kernels.h"
-                "tern_kernels_internal.h"
-                "example.c"
-                "Makefile"
-                "CMakeLists.txt"
-                "README.md"
-                Export.manifestName
-            ]
-            @ a.KernelSources
-        )
-    )
+    let expectedFiles =
+        [
+            "har.h"
+            "har.c"
+            "blk.h"
+            "blk.c"
+            "tern_kernels.h"
+            "tern_kernels_internal.h"
+            "example.c"
+            "Makefile"
+            "CMakeLists.txt"
+            "README.md"
+            Export.manifestName
+        ]
+        @ a.KernelSources
+
+    Expect.sequenceEqual (List.sort (a.Files |> List.map fst)) (List.sort expectedFiles) "the folder's files"
 
     // the ternary default model calls only ternary kernels and the pool; the int8 blocks model adds its own
     let t = build (spec [ "har", ternary.Value ] AutoKernels)
-    Assert.That(t.KernelSources, Is.EqualTo(box [ "requantize.c"; "conv_t2.c"; "depthwise_t2.c"; "avgpool_s8.c" ]))
-    Assert.That(a.KernelSources, Does.Contain "add_s8.c")
-    Assert.That(a.KernelSources, Does.Contain "conv_s8.c")
+
+    Expect.equal
+        t.KernelSources
+        [ "requantize.c"; "conv_t2.c"; "depthwise_t2.c"; "avgpool_s8.c" ]
+        "the ternary model's kernels"
+
+    Expect.contains a.KernelSources "add_s8.c" "the kernels of both models"
+    Expect.contains a.KernelSources "conv_s8.c" "the kernels of both models"
     // example.c runs the first model; the README and Makefile name every file
     let text name =
         a.Files |> List.find (fst >> (=) name) |> snd
 
-    Assert.That(text "example.c", Does.Contain "har_run(input, output)")
+    Expect.stringContains (text "example.c") "har_run(input, output)" "example.c"
 
     for f in a.KernelSources @ [ "har.c"; "blk.c" ] do
-        Assert.That(text "Makefile", Does.Contain f)
-        Assert.That(text "CMakeLists.txt", Does.Contain f)
+        Expect.stringContains (text "Makefile") f "the Makefile"
+        Expect.stringContains (text "CMakeLists.txt") f "CMakeLists.txt"
 
-    Assert.That(text "README.md", Does.Contain(hashOf blocks.Value))
+    Expect.stringContains (text "README.md") (hashOf blocks.Value) "README.md"
 
     // two models with one prefix never reach the emitter
     match Export.build (spec [ "har", ternary.Value; "HAR", blocks.Value ] AutoKernels) readHil with
-    | Error e -> Assert.That(e, Does.Contain "prefix")
-    | Ok _ -> Assert.Fail "duplicate prefixes were accepted"
+    | Error e -> Expect.stringContains e "prefix" "the error"
+    | Ok _ -> failtest "duplicate prefixes were accepted"
 
-[<Test>]
-let ``--kernels fixes TERN_KERNELS_DSP in tern_kernels.h unless the build defines it; auto leaves the header as it is``
+let private ``--kernels fixes TERN_KERNELS_DSP in tern_kernels.h unless the build defines it; auto leaves the header as it is``
     ()
     =
     let header k =
@@ -269,48 +266,51 @@ let ``--kernels fixes TERN_KERNELS_DSP in tern_kernels.h unless the build define
         | Ok f -> f.Files |> List.find (fst >> (=) "tern_kernels.h") |> snd
         | Error e -> failwith e
 
-    Assert.That(header AutoKernels, Is.EqualTo(readHil "include/tern_kernels.h"))
-    Assert.That(header DspKernels, Does.Contain "#ifndef TERN_KERNELS_DSP\n#define TERN_KERNELS_DSP 1\n#endif")
-    Assert.That(header ReferenceKernels, Does.Contain "#ifndef TERN_KERNELS_DSP\n#define TERN_KERNELS_DSP 0\n#endif")
+    Expect.equal (header AutoKernels) (readHil "include/tern_kernels.h") "the header with --kernels auto"
 
-[<Test>]
-let ``class names become C string literals: quotes, backslashes, trigraphs and UTF-8 escaped`` () =
-    Assert.That(Emit.cString "walk", Is.EqualTo "\"walk\"")
-    Assert.That(Emit.cString "sit \"down\"", Is.EqualTo "\"sit \\\"down\\\"\"")
-    Assert.That(Emit.cString "a\\b??=c", Is.EqualTo "\"a\\\\b\\?\\?=c\"")
+    Expect.stringContains
+        (header DspKernels)
+        "#ifndef TERN_KERNELS_DSP\n#define TERN_KERNELS_DSP 1\n#endif"
+        "the header with --kernels dsp"
+
+    Expect.stringContains
+        (header ReferenceKernels)
+        "#ifndef TERN_KERNELS_DSP\n#define TERN_KERNELS_DSP 0\n#endif"
+        "the header with --kernels reference"
+
+let private ``class names become C string literals: quotes, backslashes, trigraphs and UTF-8 escaped`` () =
+    Expect.equal (Emit.cString "walk") "\"walk\"" "a plain name"
+    Expect.equal (Emit.cString "sit \"down\"") "\"sit \\\"down\\\"\"" "quotes"
+    Expect.equal (Emit.cString "a\\b??=c") "\"a\\\\b\\?\\?=c\"" "a backslash and a trigraph"
     // UTF-8 bytes as three-digit octal escapes, so a following digit cannot join them
-    Assert.That(Emit.cString "ï1", Is.EqualTo "\"\\303\\2571\"")
+    Expect.equal (Emit.cString "ï1") "\"\\303\\2571\"" "UTF-8 followed by a digit"
 
 // ---- the verb: errors and the JSON (in-process) ----
 
-[<NonParallelizable>]
-type ExportVerbTests() =
-    let dir =
-        Path.Combine(Path.GetTempPath(), "tern-export-verb-" + Guid.NewGuid().ToString("N"))
+module private ExportVerbTests =
+    /// The fixture's folder: the models the tests export (two with one file name, in folders a and b), made once.
+    let private dir =
+        lazy
+            (let dir = Scratch.folder "tern-export-verb"
+             let path name = Path.Combine(dir, name)
+             Directory.CreateDirectory(path "a") |> ignore
+             Directory.CreateDirectory(path "b") |> ignore
+             ModelFile.saveInt (path "har-t2.tern") ternary.Value
+             ModelFile.saveInt (path "a/same.tern") ternary.Value
+             ModelFile.saveInt (path "b/same.tern") blocks.Value
+             ModelFile.saveFloat (path "float.tern") (Architectures.defaultModel 1)
+             dir)
 
-    let path name = Path.Combine(dir, name)
-
-    [<OneTimeSetUp>]
-    member _.Setup() =
-        Directory.CreateDirectory(path "a") |> ignore
-        Directory.CreateDirectory(path "b") |> ignore
-        ModelFile.saveInt (path "har-t2.tern") ternary.Value
-        ModelFile.saveInt (path "a/same.tern") ternary.Value
-        ModelFile.saveInt (path "b/same.tern") blocks.Value
-        ModelFile.saveFloat (path "float.tern") (Architectures.defaultModel 1)
-
-    [<OneTimeTearDown>]
-    member _.TearDown() = Directory.Delete(dir, true)
+    let private path name = Path.Combine(dir.Value, name)
 
     /// The folder's entries besides the inputs: nothing half-written may remain.
-    member private _.Leftovers() =
-        Directory.GetFileSystemEntries dir
+    let private leftovers () =
+        Directory.GetFileSystemEntries dir.Value
         |> Array.map Path.GetFileName
         |> Array.filter (fun n -> not (n.EndsWith ".tern") && n <> "a" && n <> "b")
         |> Array.sort
 
-    [<Test>]
-    member this.``export c writes the folder and reports every model in one JSON object``() =
+    let ``export c writes the folder and reports every model in one JSON object`` () =
         let out = path "ok"
 
         let code, stdout, err =
@@ -324,17 +324,17 @@ type ExportVerbTests() =
                 "--json"
             ]
 
-        Assert.That(code, Is.EqualTo 0, err)
+        Expect.equal code 0 err
         let j = json stdout
-        Assert.That(j.GetProperty("out").GetString(), Is.EqualTo(Path.GetFullPath out))
-        Assert.That(j.GetProperty("library").GetString(), Is.EqualTo "libok.a")
-        Assert.That(j.GetProperty("kernels").GetString(), Is.EqualTo "auto")
+        Expect.equal (j.GetProperty("out").GetString()) (Path.GetFullPath out) "out"
+        Expect.equal (j.GetProperty("library").GetString()) "libok.a" "library"
+        Expect.equal (j.GetProperty("kernels").GetString()) "auto" "kernels"
         let models = j.GetProperty("models").EnumerateArray() |> Array.ofSeq
 
-        Assert.That(
-            models |> Array.map (fun m -> m.GetProperty("prefix").GetString()),
-            Is.EqualTo(box [| "har_t2"; "same" |])
-        )
+        Expect.equal
+            (models |> Array.map (fun m -> m.GetProperty("prefix").GetString()))
+            [| "har_t2"; "same" |]
+            "prefixes"
 
         let plan = MemoryPlan.Create ternary.Value
 
@@ -347,28 +347,27 @@ type ExportVerbTests() =
                 "flash_bytes", string (ternary.Value.Layers |> Array.sumBy (fun l -> l.WeightBytes))
                 "class_count", "5"
             ] do
-            Assert.That(models[0].GetProperty(key).ToString(), Is.EqualTo value, key)
+            Expect.equal (models[0].GetProperty(key).ToString()) value key
 
         let files =
             j.GetProperty("files").EnumerateArray()
             |> Seq.map (fun f -> f.GetString())
             |> Array.ofSeq
 
-        Assert.That(
-            Directory.GetFiles out |> Array.map Path.GetFileName |> Array.sort,
-            Is.EqualTo(box (Array.sort files))
-        )
+        Expect.equal
+            (Directory.GetFiles out |> Array.map Path.GetFileName |> Array.sort)
+            (Array.sort files)
+            "the files written are the files reported"
 
-        Assert.That(this.Leftovers(), Is.EqualTo(box [| "ok" |]))
+        Expect.equal (leftovers ()) [| "ok" |] "the folder's entries besides the inputs"
         Directory.Delete(out, true)
 
-    [<Test>]
-    member this.``export c refuses bad input with exit 2 and writes nothing``() =
+    let ``export c refuses bad input with exit 2 and writes nothing`` () =
         let refuse (args: string list) (says: string) =
             let code, _, err = tern ([ "export"; "c" ] @ args @ [ "--out"; path "no" ])
-            Assert.That(code, Is.EqualTo 2, $"{args}: {err}")
-            Assert.That(err, Does.Contain says, $"{args}")
-            Assert.That(this.Leftovers(), Is.Empty, $"{args}")
+            Expect.equal code 2 $"{args}: {err}"
+            Expect.stringContains err says $"{args}"
+            Expect.isEmpty (leftovers ()) $"{args}"
 
         refuse [ path "missing.tern" ] "missing.tern: file not found"
         refuse [ path "float.tern" ] "lower it first"
@@ -379,44 +378,48 @@ type ExportVerbTests() =
         refuse [ path "a/same.tern"; path "b/same.tern" ] "share the prefix"
         refuse [ path "har-t2.tern"; path "b/same.tern"; "--prefix"; "x,X" ] "share the prefix"
 
-    [<Test>]
-    member this.``export c replaces an earlier export whole but never a folder of the user's``() =
+    let ``export c replaces an earlier export whole but never a folder of the user's`` () =
         let out = path "again"
 
         let code, _, err =
             tern [ "export"; "c"; path "har-t2.tern"; path "b/same.tern"; "--out"; out ]
 
-        Assert.That(code, Is.EqualTo 0, err)
-        Assert.That(File.Exists(Path.Combine(out, "same.c")))
+        Expect.equal code 0 err
+        Expect.isTrue (File.Exists(Path.Combine(out, "same.c"))) "same.c written"
 
         let code, _, err =
             tern [ "export"; "c"; path "har-t2.tern"; "--out"; out; "--kernels"; "dsp" ]
 
-        Assert.That(code, Is.EqualTo 0, err)
-        Assert.That(File.Exists(Path.Combine(out, "same.c")), Is.False, "the earlier export's files are gone")
-        Assert.That(File.ReadAllText(Path.Combine(out, "tern_kernels.h")), Does.Contain "#define TERN_KERNELS_DSP 1")
-        Assert.That(this.Leftovers(), Is.EqualTo(box [| "again" |]))
+        Expect.equal code 0 err
+        Expect.isFalse (File.Exists(Path.Combine(out, "same.c"))) "the earlier export's files are gone"
+
+        Expect.stringContains
+            (File.ReadAllText(Path.Combine(out, "tern_kernels.h")))
+            "#define TERN_KERNELS_DSP 1"
+            "tern_kernels.h"
+
+        Expect.equal (leftovers ()) [| "again" |] "the folder's entries besides the inputs"
         Directory.Delete(out, true)
         // a folder of the user's, with a file of its own, is left as it is
         let mine = path "mine"
         Directory.CreateDirectory mine |> ignore
         File.WriteAllText(Path.Combine(mine, "notes.txt"), "keep")
         let code, _, err = tern [ "export"; "c"; path "har-t2.tern"; "--out"; mine ]
-        Assert.That(code, Is.EqualTo 2)
-        Assert.That(err, Does.Contain Export.manifestName)
-        Assert.That(Directory.GetFiles mine |> Array.map Path.GetFileName, Is.EqualTo(box [| "notes.txt" |]))
+        Expect.equal code 2 "exit code"
+        Expect.stringContains err Export.manifestName "stderr"
+
+        Expect.equal
+            (Directory.GetFiles mine |> Array.map Path.GetFileName)
+            [| "notes.txt" |]
+            "the user's folder is left as it is"
+
         Directory.Delete(mine, true)
 
 // ---- the folder built as a user would ----
 
 /// One export of the two models (default prefixes har_t2 and blocks_i8, kernels auto), copied to a second folder
 /// outside the repository so that nothing can reach back into it; the inputs and the host's answers beside it.
-[<NonParallelizable>]
-type ExportBuildTests() =
-    let root =
-        Path.Combine(Path.GetTempPath(), "tern-export-build-" + Guid.NewGuid().ToString("N"))
-
-    let folder = Path.Combine(root, "copy", "har_models")
+module private ExportBuildTests =
     let models = lazy [ "har_t2", ternary.Value; "blocks_i8", blocks.Value ]
     let count = 100
 
@@ -444,16 +447,16 @@ type ExportBuildTests() =
 
             let expected = hostOutputs m tensors.Value[p]
             let outputs = read ".s8"
-            Assert.That(outputs, Is.EqualTo(box expected), $"{p} outputs: {firstDifference outputs expected}")
+            Expect.equal outputs expected $"{p} outputs: {firstDifference outputs expected}"
             let codes = hostCodes m (edgeValues m 7)
             let got = read "_edges.s8"
-            Assert.That(got, Is.EqualTo(box codes), $"{p} quantize: {firstDifference got codes}")
-            Assert.That(read "_deq.f32", Is.EqualTo(box (hostDequantized m)), $"{p} dequantize")
+            Expect.equal got codes $"{p} quantize: {firstDifference got codes}"
+            Expect.equal (read "_deq.f32") (hostDequantized m) $"{p} dequantize"
             let names = String.concat "" (m.ClassNames |> Array.map (fun n -> n + "\n"))
-            Assert.That(Encoding.UTF8.GetString(read "_classes.txt"), Is.EqualTo names, $"{p} class names")
+            Expect.equal (Encoding.UTF8.GetString(read "_classes.txt")) names $"{p} class names"
 
     /// -D flags naming the two models for export_test.c.
-    let driverDefines =
+    let driverDefines () =
         models.Value
         |> List.zip [ "A"; "B" ]
         |> List.collect (fun (slot, (p, _)) -> [
@@ -468,40 +471,40 @@ type ExportBuildTests() =
         |> Array.sort
         |> List.ofArray
 
-    [<OneTimeSetUp>]
-    member _.Setup() =
-        let made = Path.Combine(root, "made")
-        Directory.CreateDirectory made |> ignore
+    /// The fixture: (a folder for the tests' builds, the copy of the export in it), made once.
+    let private fixture =
+        lazy
+            (let root = Scratch.folder "tern-export-build"
+             let folder = Path.Combine(root, "copy", "har_models")
+             let made = Path.Combine(root, "made")
+             Directory.CreateDirectory made |> ignore
 
-        for p, m in models.Value do
-            ModelFile.saveInt (Path.Combine(made, p.Replace('_', '-') + ".tern")) m
+             for p, m in models.Value do
+                 ModelFile.saveInt (Path.Combine(made, p.Replace('_', '-') + ".tern")) m
 
-        let out = Path.Combine(made, "har_models")
+             let out = Path.Combine(made, "har_models")
 
-        let code, _, err =
-            tern [
-                "export"
-                "c"
-                Path.Combine(made, "har-t2.tern")
-                Path.Combine(made, "blocks-i8.tern")
-                "--out"
-                out
-            ]
+             let code, _, err =
+                 tern [
+                     "export"
+                     "c"
+                     Path.Combine(made, "har-t2.tern")
+                     Path.Combine(made, "blocks-i8.tern")
+                     "--out"
+                     out
+                 ]
 
-        Assert.That(code, Is.EqualTo 0, err)
-        Directory.CreateDirectory folder |> ignore
+             Expect.equal code 0 err
+             Directory.CreateDirectory folder |> ignore
 
-        for f in Directory.GetFiles out do
-            File.Copy(f, Path.Combine(folder, Path.GetFileName f))
+             for f in Directory.GetFiles out do
+                 File.Copy(f, Path.Combine(folder, Path.GetFileName f))
 
-    [<OneTimeTearDown>]
-    member _.TearDown() =
-        if Directory.Exists root then
-            Directory.Delete(root, true)
+             root, folder)
 
-    [<Test>]
-    member _.``make host: example on 100 inputs writes the C# runtime's bytes``() =
+    let ``make host: example on 100 inputs writes the C# runtime's bytes`` () =
         EmulatedBoard.require [ "make", "make"; "cc", "gcc" ]
+        let root, folder = fixture.Value
         let dir = Path.Combine(root, "host")
         Directory.CreateDirectory dir |> ignore
 
@@ -512,24 +515,24 @@ type ExportBuildTests() =
         writeInputs dir
         let example = Path.Combine(dir, "example")
         let said = run dir example [ "har_t2.f32"; "out.s8" ]
-        Assert.That(said, Does.Contain $"{count} tensors")
+        Expect.stringContains said $"{count} tensors" "what the program printed"
         let got = File.ReadAllBytes(Path.Combine(dir, "out.s8"))
         let expected = hostOutputs ternary.Value tensors.Value["har_t2"]
-        Assert.That(got, Is.EqualTo(box expected), firstDifference got expected)
+        Expect.equal got expected (firstDifference got expected)
         // a file that is not whole tensors is refused before anything is written
         File.WriteAllBytes(Path.Combine(dir, "cut.f32"), Array.zeroCreate 10)
 
         let r =
             Proc.run example [ "cut.f32"; "cut.s8" ] (Some dir) (TimeSpan.FromSeconds 30.0)
 
-        Assert.That(r.ExitCode, Is.EqualTo 2, r.Stderr)
-        Assert.That(File.Exists(Path.Combine(dir, "cut.s8")), Is.False)
+        Expect.equal r.ExitCode 2 r.Stderr
+        Expect.isFalse (File.Exists(Path.Combine(dir, "cut.s8"))) "cut.s8 written"
 
-    [<Test>]
-    member _.``both models in one native program: outputs, quantization edges, dequantization and class names match the host``
+    let ``both models in one native program: outputs, quantization edges, dequantization and class names match the host``
         ()
         =
         EmulatedBoard.require [ "gcc", "gcc" ]
+        let root, folder = fixture.Value
         let dir = Path.Combine(root, "native")
         Directory.CreateDirectory dir |> ignore
         writeInputs dir
@@ -540,19 +543,19 @@ type ExportBuildTests() =
             dir
             "gcc"
             ((strict.Split ' ' |> List.ofArray)
-             @ driverDefines
+             @ driverDefines ()
              @ [ "-I" + folder; driver ]
              @ modelFiles folder
              @ [ "-o"; exe ])
         |> ignore
 
         let said = run dir exe []
-        Assert.That(said, Does.Contain "failures: 0")
+        Expect.stringContains said "failures: 0" "what the program printed"
         checkDriverOutputs dir
 
-    [<Test>]
-    member _.``make lib for the Cortex-M4: both models, shared kernels, no mutable global but the kernels' scratch``() =
+    let ``make lib for the Cortex-M4: both models, shared kernels, no mutable global but the kernels' scratch`` () =
         EmulatedBoard.require [ "make", "make"; "arm-none-eabi-gcc", "gcc-arm-none-eabi" ]
+        let root, folder = fixture.Value
         let dir = Path.Combine(root, "m4")
         Directory.CreateDirectory dir |> ignore
 
@@ -568,7 +571,7 @@ type ExportBuildTests() =
         |> ignore
 
         let lib = Path.Combine(dir, "libhar_models.a")
-        Assert.That(File.Exists lib)
+        Expect.isTrue (File.Exists lib) "the library built"
         let symbols = run dir "arm-none-eabi-nm" [ "-g"; "--defined-only"; lib ]
 
         for p in [ "har_t2"; "blocks_i8" ] do
@@ -582,7 +585,7 @@ type ExportBuildTests() =
                     "_hash"
                     "_kernels"
                 ] do
-                Assert.That(symbols, Does.Contain $" {p}{name}\n")
+                Expect.stringContains symbols $" {p}{name}\n" "the library's symbols"
 
         // external writable data (D, B, C): the DSP bodies' shared scratch only; each arena is static in its p.c
         let writable =
@@ -592,10 +595,9 @@ type ExportBuildTests() =
                 | [| _; kind; name |] when kind = "D" || kind = "B" || kind = "C" -> Some name
                 | _ -> None)
 
-        Assert.That(writable, Is.EqualTo(box [| "tern_scratch" |]))
+        Expect.equal writable [| "tern_scratch" |] "external writable data"
 
-    [<Test>]
-    member _.``a Cortex-M4 firmware built from the folder runs both models bit-exact on qemu mps2-an386``() =
+    let ``a Cortex-M4 firmware built from the folder runs both models bit-exact on qemu mps2-an386`` () =
         EmulatedBoard.require [
             "make", "make"
             "arm-none-eabi-gcc", "gcc-arm-none-eabi"
@@ -603,6 +605,7 @@ type ExportBuildTests() =
             "qemu-system-arm", "qemu-system-arm"
         ]
 
+        let root, folder = fixture.Value
         let dir = Path.Combine(root, "qemu")
         Directory.CreateDirectory dir |> ignore
 
@@ -640,7 +643,7 @@ type ExportBuildTests() =
                  board.LinkerScript
                  "-DTERN_TEST_BOARD"
              ]
-             @ driverDefines
+             @ driverDefines ()
              @ [
                  "-I" + dir
                  "-I" + Path.Combine(hil, "include")
@@ -656,14 +659,14 @@ type ExportBuildTests() =
         let said =
             run dir "qemu-system-arm" (Qemu.firmwareArguments "mps2-an386" elf @ [ "-serial"; "null" ])
 
-        TestContext.Out.WriteLine said
-        Assert.That(said, Does.Contain "failures: 0")
-        Assert.That(said, Does.Contain $"har_t2: tensors {count}")
+        printfn "%s" said
+        Expect.stringContains said "failures: 0" "what the program printed"
+        Expect.stringContains said $"har_t2: tensors {count}" "what the program printed"
         checkDriverOutputs dir
 
-    [<Test>]
-    member _.``CMakeLists.txt builds the library and the example``() =
+    let ``CMakeLists.txt builds the library and the example`` () =
         EmulatedBoard.require [ "cmake", "cmake"; "make", "make"; "cc", "gcc" ]
+        let root, folder = fixture.Value
         let build = Path.Combine(root, "cmake")
         Directory.CreateDirectory build |> ignore
 
@@ -671,8 +674,65 @@ type ExportBuildTests() =
         |> ignore
 
         run build "cmake" [ "--build"; build ] |> ignore
-        Assert.That(File.Exists(Path.Combine(build, "libhar_models.a")))
+        Expect.isTrue (File.Exists(Path.Combine(build, "libhar_models.a"))) "the library built"
         writeInputs build
         run build (Path.Combine(build, "example")) [ "har_t2.f32"; "out.s8" ] |> ignore
         let got = File.ReadAllBytes(Path.Combine(build, "out.s8"))
-        Assert.That(got, Is.EqualTo(box (hostOutputs ternary.Value tensors.Value["har_t2"])))
+        Expect.equal got (hostOutputs ternary.Value tensors.Value["har_t2"]) "the example's outputs"
+
+[<Tests>]
+let tests =
+    testList "ExportTests" [
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "the default prefix of any file name is a C identifier the folder accepts"
+            ``the default prefix of any file name is a C identifier the folder accepts``
+        testCase
+            "default prefixes: the stem made an identifier, keywords and the folder's own files moved aside"
+            ``default prefixes: the stem made an identifier, keywords and the folder's own files moved aside``
+        testCase
+            "prefix checks refuse non-identifiers, keywords, reserved names, the folder's files and duplicates"
+            ``prefix checks refuse non-identifiers, keywords, reserved names, the folder's files and duplicates``
+        testCase
+            "an export is deterministic and holds exactly the kernels its models call"
+            ``an export is deterministic and holds exactly the kernels its models call``
+        testCase
+            "--kernels fixes TERN_KERNELS_DSP in tern_kernels.h unless the build defines it; auto leaves the header as it is"
+            ``--kernels fixes TERN_KERNELS_DSP in tern_kernels.h unless the build defines it; auto leaves the header as it is``
+        testCase
+            "class names become C string literals: quotes, backslashes, trigraphs and UTF-8 escaped"
+            ``class names become C string literals: quotes, backslashes, trigraphs and UTF-8 escaped``
+        testSequenced
+        <| testList "ExportVerbTests" [
+            testCase
+                "export c writes the folder and reports every model in one JSON object"
+                ExportVerbTests.``export c writes the folder and reports every model in one JSON object``
+            testCase
+                "export c refuses bad input with exit 2 and writes nothing"
+                ExportVerbTests.``export c refuses bad input with exit 2 and writes nothing``
+            testCase
+                "export c replaces an earlier export whole but never a folder of the user's"
+                ExportVerbTests.``export c replaces an earlier export whole but never a folder of the user's``
+        ]
+        testSequenced
+        <| testList "ExportBuildTests" [
+            testCase
+                "make host: example on 100 inputs writes the C# runtime's bytes"
+                ExportBuildTests.``make host: example on 100 inputs writes the C# runtime's bytes``
+            testCase
+                "both models in one native program: outputs, quantization edges, dequantization and class names match the host"
+                ExportBuildTests
+                    .``both models in one native program: outputs, quantization edges, dequantization and class names match the host``
+            testCase
+                "make lib for the Cortex-M4: both models, shared kernels, no mutable global but the kernels' scratch"
+                ExportBuildTests
+                    .``make lib for the Cortex-M4: both models, shared kernels, no mutable global but the kernels' scratch``
+            testCase
+                "a Cortex-M4 firmware built from the folder runs both models bit-exact on qemu mps2-an386"
+                ExportBuildTests
+                    .``a Cortex-M4 firmware built from the folder runs both models bit-exact on qemu mps2-an386``
+            testCase
+                "CMakeLists.txt builds the library and the example"
+                ExportBuildTests.``CMakeLists.txt builds the library and the example``
+        ]
+    ]

@@ -125,18 +125,16 @@ let private ``the layer search names the first layer and element that differ, fo
         |> Prop.label $"found %A{found}, expected %A{expected}; without search %A{unsearched}"
         |> Prop.collect (place, (if layer = host.Length - 1 then "logits" else "inner layer")))
 
-/// An in-process device running the C# runtime over the protocol (frames in, frames out, no thread): it answers
-/// HELLO, INFER and LAYER, with one element of one layer's output corrupted and the change spread to the first
-/// element of every later layer, as a faulty kernel would. MAX_BODY is small, so layers come in several pieces.
-type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option) =
+/// An in-process device running the C# runtime over the protocol on its end of a FakeLine: it answers HELLO, INFER
+/// and LAYER, with one element of one layer's output corrupted and the change spread to the first element of every
+/// later layer, as a faulty kernel would. MAX_BODY is small, so layers come in several pieces.
+type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option, line: ITransport) =
     let decoder = FrameDecoder()
-    let pending = Queue<byte>()
     let runner = Runner(model, KernelMode.Scalar)
     let mutable layers: sbyte[][] = [||]
 
     let reply (seq: uint16) (m: IMessage) =
-        for b in Frame.Encode(m, seq) do
-            pending.Enqueue b
+        line.Write(ReadOnlySpan(Frame.Encode(m, seq)))
 
     let answer (p: Packet) =
         match Message.Parse p with
@@ -176,29 +174,23 @@ type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option) =
 
     member val Requests = 0 with get, set
 
-    interface ITransport with
-        member _.Endpoint = "fake"
+    /// Answers frames until the host closes the line.
+    member d.Serve() =
+        let buffer = Array.zeroCreate<byte> 4096
+        let results = List<DecodeResult>()
 
-        member d.Write(data: ReadOnlySpan<byte>) =
-            let results = List<DecodeResult>()
-            decoder.Feed(data, results)
+        try
+            while true do
+                let n = line.Read(Span buffer, Threading.Timeout.InfiniteTimeSpan, "requests")
+                results.Clear()
+                decoder.Feed(ReadOnlySpan(buffer, 0, n), results)
 
-            for r in results do
-                d.Requests <- d.Requests + 1
-                answer r.Packet
-
-        member _.Read(buffer: Span<byte>, _: TimeSpan, awaiting: string) : int =
-            if pending.Count = 0 then
-                raise (TimeoutException $"fake: nothing to send while {awaiting}")
-
-            let n = min buffer.Length pending.Count
-
-            for i in 0 .. n - 1 do
-                buffer[i] <- pending.Dequeue()
-
-            n
-
-        member _.Dispose() = ()
+                for r in results do
+                    d.Requests <- d.Requests + 1
+                    answer r.Packet
+        with
+        | :? TransportClosedException
+        | :? ObjectDisposedException -> ()
 
 let private model = lazy (EmulatedBoard.ternaryModel 1)
 
@@ -231,8 +223,10 @@ let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
         Cached = true
     }
 
-    use device = new FakeDevice(m, corrupt)
-    use client = new DeviceClient(device, false)
+    let host, line = FakeLine.pair "fake"
+    let device = FakeDevice(m, corrupt, line)
+    use _ = FakeLine.serve host line device.Serve
+    use client = new DeviceClient(host, false)
     let info = client.Hello(TimeSpan.FromSeconds 1.0, 1)
     fst (Hil.runOn options firmware false client info (fun e -> e.Message))
 

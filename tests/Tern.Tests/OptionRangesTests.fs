@@ -5,10 +5,9 @@ module Tern.Tests.OptionRangesTests
 open System
 open System.IO
 open Argu
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Microsoft.FSharp.Reflection
 open Tern.Cli
 open Tern.Tests.CliTests
@@ -29,12 +28,11 @@ let private numericOptions =
             |> Array.map (fun f -> "--" + c.Name.ToLowerInvariant().Replace('_', '-'), f.PropertyType)))
     |> Array.distinct
 
-[<Test>]
-let ``every numeric option of every verb has a documented range`` () =
-    Assert.That(numericOptions.Length, Is.GreaterThan 20)
+let private ``every numeric option of every verb has a documented range`` () =
+    Expect.isGreaterThan numericOptions.Length 20 "numeric options found"
 
     for name, _ in numericOptions do
-        Assert.That(OptionRanges.ranges.ContainsKey name, name)
+        Expect.isTrue (OptionRanges.ranges.ContainsKey name) name
 
 let private inside (r: OptionRanges.Range) (v: float) =
     (if r.MinIncluded then v >= r.Min else v > r.Min)
@@ -42,8 +40,7 @@ let private inside (r: OptionRanges.Range) (v: float) =
         | Some m -> if r.MaxIncluded then v <= m else v < m
         | None -> true)
 
-[<Property(MaxTest = 500)>]
-let ``a value is accepted exactly when it is finite and inside the option's range`` () =
+let private ``a value is accepted exactly when it is finite and inside the option's range`` () =
     let options = numericOptions |> Array.map fst |> Array.distinct
 
     let edges =
@@ -74,8 +71,7 @@ let ``a value is accepted exactly when it is finite and inside the option's rang
             (not expected && e.StartsWith(option + " ") && e.Contains "must be")
             |@ $"{option} {v}: {e}")
 
-[<Property(MaxTest = 200)>]
-let ``a whole number is accepted exactly when inside the option's range`` () =
+let private ``a whole number is accepted exactly when inside the option's range`` () =
     let options =
         numericOptions
         |> Array.filter (fun (_, t) -> t = typeof<int>)
@@ -95,38 +91,29 @@ let ``a whole number is accepted exactly when inside the option's range`` () =
         | Ok() -> expected |@ $"{option} {v} accepted"
         | Error e -> (not expected && e.StartsWith $"{option} {v}: must be") |@ e)
 
-[<NonParallelizable>]
-type OptionRangesCliTests() =
-    let dir =
-        Path.Combine(Path.GetTempPath(), "tern-ranges-" + Guid.NewGuid().ToString("N"))
-
-    do Directory.CreateDirectory dir |> ignore
-    let path name = Path.Combine(dir, name)
-
-    [<OneTimeTearDown>]
-    member _.Cleanup() = Directory.Delete(dir, true)
+module private OptionRangesCliTests =
+    let private dir = lazy (Scratch.folder "tern-ranges")
+    let private path name = Path.Combine(dir.Value, name)
 
     /// Exit 2 before any work (the data folder does not even exist), naming the option and its range, nothing written.
-    member _.Refused (args: string list) (needle: string) =
+    let private refused (args: string list) (needle: string) =
         let code, _, err = tern args
-        Assert.That(code, Is.EqualTo 2, err)
-        Assert.That(err, Does.Contain needle)
-        Assert.That(err, Does.Not.Contain "internal error")
-        Assert.That(Directory.GetFileSystemEntries dir, Is.Empty)
+        Expect.equal code 2 err
+        Expect.stringContains err needle "stderr"
+        Expect.isFalse (err.Contains "internal error") $"not an internal error: {err}"
+        Expect.isEmpty (Directory.GetFileSystemEntries dir.Value) "nothing written"
 
-    [<Test>]
-    member t.``train refuses --lr NaN, -1 and 1e39, --sparsity 2 and --batch 1000000000 before any work``() =
+    let ``train refuses --lr NaN, -1 and 1e39, --sparsity 2 and --batch 1000000000 before any work`` () =
         let train extra =
             [ "train"; "--data"; path "radar"; "--out"; path "m.tern" ] @ extra
 
-        t.Refused (train [ "--lr"; "NaN" ]) "--lr NaN: not a finite number: must be a number in (0, 1]"
-        t.Refused (train [ "--lr"; "-1" ]) "--lr -1: must be a number in (0, 1]"
-        t.Refused (train [ "--lr"; "1e39" ]) "--lr 1E+39: must be a number in (0, 1]"
-        t.Refused (train [ "--qat"; "ternary"; "--sparsity"; "2" ]) "--sparsity 2: must be a number in [0, 1)"
-        t.Refused (train [ "--batch"; "1000000000" ]) "--batch 1000000000: must be a whole number in [1, 4096]"
+        refused (train [ "--lr"; "NaN" ]) "--lr NaN: not a finite number: must be a number in (0, 1]"
+        refused (train [ "--lr"; "-1" ]) "--lr -1: must be a number in (0, 1]"
+        refused (train [ "--lr"; "1e39" ]) "--lr 1E+39: must be a number in (0, 1]"
+        refused (train [ "--qat"; "ternary"; "--sparsity"; "2" ]) "--sparsity 2: must be a number in [0, 1)"
+        refused (train [ "--batch"; "1000000000" ]) "--batch 1000000000: must be a whole number in [1, 4096]"
 
-    [<Test>]
-    member t.``data import csv refuses --rate 1e9 and NaN before reading any file``() =
+    let ``data import csv refuses --rate 1e9 and NaN before reading any file`` () =
         let csv extra =
             [
                 "data"
@@ -145,11 +132,10 @@ type OptionRangesCliTests() =
             ]
             @ extra
 
-        t.Refused (csv [ "--rate"; "1e9" ]) "--rate 1000000000: must be a number in (0, 10000]"
-        t.Refused (csv [ "--rate"; "50"; "--full-scale"; "Infinity" ]) "--full-scale Infinity: not a finite number"
+        refused (csv [ "--rate"; "1e9" ]) "--rate 1000000000: must be a number in (0, 10000]"
+        refused (csv [ "--rate"; "50"; "--full-scale"; "Infinity" ]) "--full-scale Infinity: not a finite number"
 
-    [<Test>]
-    member _.``a training that diverges to NaN fails with exit 1 and writes nothing``() =
+    let ``a training that diverges to NaN fails with exit 1 and writes nothing`` () =
         // Values near float32's limit overflow the first forward pass: the weights become NaN whatever the rate.
         let data = path "huge"
 
@@ -170,8 +156,37 @@ type OptionRangesCliTests() =
             tern [ "train"; "--data"; data; "--out"; out; "--epochs"; "1"; "--lr"; "1" ]
 
         Directory.Delete(data, true)
-        Assert.That(code, Is.EqualTo 1, err)
-        Assert.That(err, Does.Contain "training diverged")
-        Assert.That(err, Does.Contain "not a finite number")
-        Assert.That(err, Does.Not.Contain "internal error")
-        Assert.That(Directory.GetFileSystemEntries dir, Is.Empty)
+        Expect.equal code 1 err
+        Expect.stringContains err "training diverged" "stderr"
+        Expect.stringContains err "not a finite number" "stderr"
+        Expect.isFalse (err.Contains "internal error") $"not an internal error: {err}"
+        Expect.isEmpty (Directory.GetFileSystemEntries dir.Value) "nothing written"
+
+[<Tests>]
+let tests =
+    testList "OptionRangesTests" [
+        testCase
+            "every numeric option of every verb has a documented range"
+            ``every numeric option of every verb has a documented range``
+        testPropertyWithConfig
+            (Properties.tests 500)
+            "a value is accepted exactly when it is finite and inside the option's range"
+            ``a value is accepted exactly when it is finite and inside the option's range``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "a whole number is accepted exactly when inside the option's range"
+            ``a whole number is accepted exactly when inside the option's range``
+        testSequenced
+        <| testList "OptionRangesCliTests" [
+            testCase
+                "train refuses --lr NaN, -1 and 1e39, --sparsity 2 and --batch 1000000000 before any work"
+                OptionRangesCliTests
+                    .``train refuses --lr NaN, -1 and 1e39, --sparsity 2 and --batch 1000000000 before any work``
+            testCase
+                "data import csv refuses --rate 1e9 and NaN before reading any file"
+                OptionRangesCliTests.``data import csv refuses --rate 1e9 and NaN before reading any file``
+            testCase
+                "a training that diverges to NaN fails with exit 1 and writes nothing"
+                OptionRangesCliTests.``a training that diverges to NaN fails with exit 1 and writes nothing``
+        ]
+    ]

@@ -5,10 +5,9 @@ module Tern.Tests.OverflowTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Core
 open Tern.Tests.CliTests
@@ -16,13 +15,6 @@ open Tern.Tests.ModelFileBytes
 
 /// A property that fails with the reason given.
 let private (|@) (ok: bool) (why: string) = Prop.label why ok
-
-let private tempDir () =
-    let d =
-        Path.Combine(Path.GetTempPath(), "tern-overflow-" + Guid.NewGuid().ToString("N"))
-
-    Directory.CreateDirectory d |> ignore
-    d
 
 /// A version 1 model file whose payload, after its kind, is written by hand, so that a model the writer refuses
 /// can still be put on disk.
@@ -108,16 +100,14 @@ let private refused (fragment: string) (r: Result<'a, string>) =
     | Ok _ -> false |@ "loaded"
     | Error e -> e.Contains(fragment: string) |@ e
 
-[<Property(MaxTest = 6)>]
-let ``a dense layer whose weight count wraps past int.MaxValue is refused naming the layer`` () =
+let private ``a dense layer whose weight count wraps past int.MaxValue is refused naming the layer`` () =
     Prop.forAll (Arb.fromGen wrappingDense) (fun (inputs, outputs, weights) ->
         (ModelFile.deserialize (floatDense inputs outputs weights)
          |> refused "layer 0 (dense): weight needs")
         .&. (ModelFile.deserialize (intDense inputs outputs weights)
              |> refused "layer 'big' (Dense)"))
 
-[<Property(MaxTest = 50)>]
-let ``Model.validate refuses a conv weight count past int.MaxValue, whatever the factors`` () =
+let private ``Model.validate refuses a conv weight count past int.MaxValue, whatever the factors`` () =
     // OutChannels x KernelH x KernelW x InChannels past int.MaxValue; the file's weight array could be any length.
     let gen =
         gen {
@@ -151,16 +141,14 @@ let ``Model.validate refuses a conv weight count past int.MaxValue, whatever the
 
         Model.validate model |> refused "layer 0 (conv2d): weight needs")
 
-[<Test>]
-let ``Shape3.Size refuses to wrap past int.MaxValue`` () =
-    Assert.Throws<OverflowException>(fun () -> Shape3(65536, 65537, 1).Size |> ignore)
-    |> ignore
+let private ``Shape3.Size refuses to wrap past int.MaxValue`` () =
+    Expect.throwsT<OverflowException> (fun () -> Shape3(65536, 65537, 1).Size |> ignore) "the 32-bit size"
 
-    Assert.That(Shape3(65536, 65537, 1).SizeInt64, Is.EqualTo(65536L * 65537L))
+    Expect.equal (Shape3(65536, 65537, 1).SizeInt64) (65536L * 65537L) "the 64-bit size"
 
 /// A data set folder of one sample whose files match the 32-bit (wrapped) sample size of the shape.
 let private crafted (dims: int[]) (sampleBytes: int) : string =
-    let dir = tempDir ()
+    let dir = Scratch.folder "tern-overflow"
 
     File.WriteAllText(
         Path.Combine(dir, "dataset.json"),
@@ -172,8 +160,7 @@ let private crafted (dims: int[]) (sampleBytes: int) : string =
     File.WriteAllBytes(Path.Combine(dir, "subjects.u16"), [| 0uy; 0uy |])
     dir
 
-[<Property(MaxTest = 12)>]
-let ``a data set shape whose size wraps past int.MaxValue is refused naming dataset.json`` () =
+let private ``a data set shape whose size wraps past int.MaxValue is refused naming dataset.json`` () =
     // H = 2^a and W = 2^(32-a) + 1: H x W wraps to 2^a elements in 32 bits, a sample of 2^(a+2) bytes.
     let gen =
         gen {
@@ -191,30 +178,52 @@ let ``a data set shape whose size wraps past int.MaxValue is refused naming data
         finally
             Directory.Delete(dir, true))
 
-[<NonParallelizable>]
-type OverflowCliTests() =
-    let dir = tempDir ()
+module private OverflowCliTests =
+    let private dir = lazy (Scratch.folder "tern-overflow-cli")
 
-    [<OneTimeTearDown>]
-    member _.Cleanup() = Directory.Delete(dir, true)
-
-    [<Test>]
-    member _.``inspect and run refuse a wrapped weight count with exit 2 naming the layer``() =
-        let path = Path.Combine(dir, "wrapped.tern")
+    let ``inspect and run refuse a wrapped weight count with exit 2 naming the layer`` () =
+        let path = Path.Combine(dir.Force(), "wrapped.tern")
         File.WriteAllBytes(path, intDense 65536 65537 65536)
 
         for verb in [ [ "inspect"; path ]; [ "run"; path; "--input"; "random:1" ] ] do
             let code, _, err = tern verb
-            Assert.That(code, Is.EqualTo 2, err)
-            Assert.That(err, Does.Contain "layer 'big'")
-            Assert.That(err, Does.Not.Contain "internal error")
+            Expect.equal code 2 err
+            Expect.stringContains err "layer 'big'" "stderr"
+            Expect.isFalse (err.Contains "internal error") $"not an internal error: {err}"
 
-    [<Test>]
-    member _.``a data set of shape [4096, 262145, 1] is refused before any allocation, exit 2 naming the file``() =
+    let ``a data set of shape [4096, 262145, 1] is refused before any allocation, exit 2 naming the file`` () =
         // 4096 x 262145 x 4 bytes wrap to 16384 in 32 bits; the sample itself would take 4 GiB.
         let data = crafted [| 4096; 262145; 1 |] 16384
         let code, _, err = tern [ "data"; "info"; data ]
         Directory.Delete(data, true)
-        Assert.That(code, Is.EqualTo 2, err)
-        Assert.That(err, Does.Contain "dataset.json")
-        Assert.That(err, Does.Contain "4294983680 bytes")
+        Expect.equal code 2 err
+        Expect.stringContains err "dataset.json" "stderr"
+        Expect.stringContains err "4294983680 bytes" "stderr"
+
+[<Tests>]
+let tests =
+    testList "OverflowTests" [
+        testPropertyWithConfig
+            (Properties.tests 6)
+            "a dense layer whose weight count wraps past int.MaxValue is refused naming the layer"
+            ``a dense layer whose weight count wraps past int.MaxValue is refused naming the layer``
+        testPropertyWithConfig
+            (Properties.tests 50)
+            "Model.validate refuses a conv weight count past int.MaxValue, whatever the factors"
+            ``Model.validate refuses a conv weight count past int.MaxValue, whatever the factors``
+        testCase "Shape3.Size refuses to wrap past int.MaxValue" ``Shape3.Size refuses to wrap past int.MaxValue``
+        testPropertyWithConfig
+            (Properties.tests 12)
+            "a data set shape whose size wraps past int.MaxValue is refused naming dataset.json"
+            ``a data set shape whose size wraps past int.MaxValue is refused naming dataset.json``
+        testSequenced
+        <| testList "OverflowCliTests" [
+            testCase
+                "inspect and run refuse a wrapped weight count with exit 2 naming the layer"
+                OverflowCliTests.``inspect and run refuse a wrapped weight count with exit 2 naming the layer``
+            testCase
+                "a data set of shape [4096, 262145, 1] is refused before any allocation, exit 2 naming the file"
+                OverflowCliTests
+                    .``a data set of shape [4096, 262145, 1] is refused before any allocation, exit 2 naming the file``
+        ]
+    ]

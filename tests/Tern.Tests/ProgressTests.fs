@@ -2,10 +2,9 @@ module Tern.Tests.ProgressTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Core
 open Tern.Cli
 
@@ -35,33 +34,36 @@ let private epochLog =
         }
     }
 
-[<Property(MaxTest = 200)>]
-let ``the time left is never negative, shrinks as more is done and is the elapsed time's share of the rest`` () =
+let private ``the time left is never negative, shrinks as more is done and is the elapsed time's share of the rest``
+    ()
+    =
     Prop.forAll (Arb.fromGen (Gen.zip elapsedAndFraction (Gen.choose (1, 999)))) (fun ((elapsed, f), g) ->
         let f2 = max f (float g / 1000.0)
         let t1 = (ProgressText.timeLeft elapsed f).Value
         let t2 = (ProgressText.timeLeft elapsed f2).Value
-        Assert.That(t1, Is.GreaterThanOrEqualTo TimeSpan.Zero)
-        Assert.That(t2, Is.LessThanOrEqualTo t1)
+        Expect.isGreaterThanOrEqual t1 TimeSpan.Zero "the time left is never negative"
+        Expect.isLessThanOrEqual t2 t1 "more done leaves no more time"
         // Done and left go at the same pace: elapsed / f = (elapsed + left) / 1.
-        Assert.That((elapsed + t1).TotalSeconds, Is.EqualTo(elapsed.TotalSeconds / f).Within(1e-3)))
+        Expect.floatClose
+            { absolute = 1e-3; relative = 0.0 }
+            ((elapsed + t1).TotalSeconds)
+            (elapsed.TotalSeconds / f)
+            "elapsed + left = elapsed / fraction done")
 
-[<Property(MaxTest = 100)>]
-let ``the time left is zero at the end and unknown before anything is done`` () =
+let private ``the time left is zero at the end and unknown before anything is done`` () =
     Prop.forAll (Arb.fromGen elapsedAndFraction) (fun (elapsed, _) ->
-        Assert.That(ProgressText.timeLeft elapsed 1.0, Is.EqualTo(Some TimeSpan.Zero))
-        Assert.That(ProgressText.timeLeft elapsed 0.0, Is.EqualTo None)
-        Assert.That(ProgressText.timeLeft elapsed nan, Is.EqualTo None)
-        Assert.That(ProgressText.left elapsed 0.0 TimeSpan.Zero, Is.Empty)
-        Assert.That(ProgressText.left elapsed 1.0 (seconds 5.0), Is.EqualTo "0:00 left"))
+        Expect.equal (ProgressText.timeLeft elapsed 1.0) (Some TimeSpan.Zero) "time left when all is done"
+        Expect.equal (ProgressText.timeLeft elapsed 0.0) None "time left when nothing is done"
+        Expect.equal (ProgressText.timeLeft elapsed nan) None "time left when the fraction is NaN"
+        Expect.equal (ProgressText.left elapsed 0.0 TimeSpan.Zero) "" "the text before anything is done"
+        Expect.equal (ProgressText.left elapsed 1.0 (seconds 5.0)) "0:00 left" "the text at the end")
 
-[<Property(MaxTest = 200)>]
-let ``the countdown between updates goes down with time and stops at zero`` () =
+let private ``the countdown between updates goes down with time and stops at zero`` () =
     Prop.forAll (Arb.fromGen (Gen.zip elapsedAndFraction (Gen.choose (0, 100000)))) (fun ((elapsed, f), since) ->
         let estimate = (ProgressText.timeLeft elapsed f).Value
         let text = ProgressText.left elapsed f (seconds (float since))
-        Assert.That(text, Does.EndWith " left")
-        Assert.That(text, Does.Not.Contain "-")
+        Expect.stringEnds text " left" "the status text"
+        Expect.isFalse (text.Contains "-") $"no minus sign in '{text}'"
 
         let expected =
             if estimate.TotalSeconds > float since then
@@ -69,31 +71,32 @@ let ``the countdown between updates goes down with time and stops at zero`` () =
             else
                 TimeSpan.Zero
 
-        Assert.That(text, Is.EqualTo(ProgressText.clock expected + " left")))
+        Expect.equal text (ProgressText.clock expected + " left") "the status text")
 
-[<Test>]
-let ``clock readings`` () =
-    Assert.That(ProgressText.clock (seconds 42.0), Is.EqualTo "0:42")
-    Assert.That(ProgressText.clock (seconds 61.4), Is.EqualTo "1:01")
-    Assert.That(ProgressText.clock (seconds 3723.0), Is.EqualTo "1:02:03")
-    Assert.That(ProgressText.clock (seconds -3.0), Is.EqualTo "0:00")
-    Assert.That(ProgressText.left (seconds 60.0) 0.25 (seconds 100.0), Is.EqualTo "1:20 left")
+let private ``clock readings`` () =
+    Expect.equal (ProgressText.clock (seconds 42.0)) "0:42" "clock of 42 s"
+    Expect.equal (ProgressText.clock (seconds 61.4)) "1:01" "clock of 61.4 s"
+    Expect.equal (ProgressText.clock (seconds 3723.0)) "1:02:03" "clock of 3723 s"
+    Expect.equal (ProgressText.clock (seconds -3.0)) "0:00" "clock of -3 s"
 
-[<Property(MaxTest = 200)>]
-let ``an epoch's status names the epoch of the total and the loss, and the validation accuracy only when there is one``
+    Expect.equal
+        (ProgressText.left (seconds 60.0) 0.25 (seconds 100.0))
+        "1:20 left"
+        "time left after 60 s at a quarter, 100 s since"
+
+let private ``an epoch's status names the epoch of the total and the loss, and the validation accuracy only when there is one``
     ()
     =
     Prop.forAll (Arb.fromGen epochLog) (fun log ->
         let text = ProgressText.epoch log
-        Assert.That(text, Does.StartWith $"epoch {log.Epoch}/{log.Epochs}  loss ")
-        Assert.That(text, Does.Contain(sprintf "loss %.3f" log.TrainLoss))
+        Expect.stringStarts text $"epoch {log.Epoch}/{log.Epochs}  loss " "the status text"
+        Expect.stringContains text (sprintf "loss %.3f" log.TrainLoss) "the status text"
 
         match log.ValidAccuracy with
-        | Some a -> Assert.That(text, Does.EndWith(sprintf "  val acc %.3f" a))
-        | None -> Assert.That(text, Does.Not.Contain "val"))
+        | Some a -> Expect.stringEnds text (sprintf "  val acc %.3f" a) "the status text"
+        | None -> Expect.isFalse (text.Contains "val") $"no validation accuracy in '{text}'")
 
-[<Test>]
-let ``a training line reads as a person expects`` () =
+let private ``a training line reads as a person expects`` () =
     let log = {
         Epoch = 7
         Epochs = 20
@@ -105,29 +108,27 @@ let ``a training line reads as a person expects`` () =
         Seconds = 2.0
     }
 
-    Assert.That(
-        ProgressText.line "training" (ProgressText.epoch log),
-        Is.EqualTo "training  epoch 7/20  loss 0.412  val acc 0.781"
-    )
+    Expect.equal
+        (ProgressText.line "training" (ProgressText.epoch log))
+        "training  epoch 7/20  loss 0.412  val acc 0.781"
+        "a training line"
 
-    Assert.That(ProgressText.line "training" "", Is.EqualTo "training")
-    Assert.That(ProgressText.count "samples" 12 50, Is.EqualTo "samples 12/50")
+    Expect.equal (ProgressText.line "training" "") "training" "a line without a status"
+    Expect.equal (ProgressText.count "samples" 12 50) "samples 12/50" "a count"
 
-[<Property(MaxTest = 200)>]
-let ``a status fits its width, is cut only when too long and keeps its beginning`` () =
+let private ``a status fits its width, is cut only when too long and keeps its beginning`` () =
     Prop.forAll (Arb.fromGen (Gen.zip (Gen.choose (0, 80)) (Gen.choose (0, 100)))) (fun (width, length) ->
         let text = String.init length (fun i -> string (char (int 'a' + i % 26)))
         let fitted = ProgressText.fit width text
-        Assert.That(fitted.Length, Is.LessThanOrEqualTo(max width 0))
+        Expect.isLessThanOrEqual fitted.Length (max width 0) "the fitted length"
 
         if length <= width then
-            Assert.That(fitted, Is.EqualTo text)
+            Expect.equal fitted text "a short status is kept whole"
         else
-            Assert.That(text, Does.StartWith(fitted.TrimEnd '…'))
-            Assert.That(fitted.Length, Is.EqualTo width))
+            Expect.stringStarts text (fitted.TrimEnd '…') "the status text"
+            Expect.equal fitted.Length width "the fitted length")
 
-[<Property(MaxTest = 200)>]
-let ``partly done steps are clamped, never go back, and add up to at most the number of steps`` () =
+let private ``partly done steps are clamped, never go back, and add up to at most the number of steps`` () =
     let report =
         Gen.zip (Gen.choose (0, 4)) (Gen.choose (-500, 1500) |> Gen.map (fun p -> float p / 1000.0))
 
@@ -137,71 +138,105 @@ let ``partly done steps are clamped, never go back, and add up to at most the nu
         for key, fraction in reports do
             let before = parts
             parts <- ProgressText.setPart key fraction parts
-            Assert.That(ProgressText.partsDone parts, Is.GreaterThanOrEqualTo(ProgressText.partsDone before))
-            Assert.That(parts[key], Is.InRange(0.0, 1.0))
-            Assert.That(parts[key], Is.GreaterThanOrEqualTo(min 1.0 (max 0.0 fraction)))
+            Expect.isGreaterThanOrEqual (ProgressText.partsDone parts) (ProgressText.partsDone before) "the parts done"
+            Expect.isGreaterThanOrEqual (parts[key]) 0.0 $"part {key}"
+            Expect.isLessThanOrEqual (parts[key]) 1.0 $"part {key}"
+            Expect.isGreaterThanOrEqual (parts[key]) (min 1.0 (max 0.0 fraction)) $"part {key}"
 
-        Assert.That(ProgressText.partsDone parts, Is.LessThanOrEqualTo(float parts.Count)))
+        Expect.isLessThanOrEqual (ProgressText.partsDone parts) (float parts.Count) "the parts done")
 
-[<Test>]
-let ``the bar shows only on a terminal outside CI`` () =
-    Assert.That(Progress.interactiveWhen false null, Is.True)
-    Assert.That(Progress.interactiveWhen false "", Is.True)
-    Assert.That(Progress.interactiveWhen false "true", Is.False)
-    Assert.That(Progress.interactiveWhen true null, Is.False)
-    Assert.That(Progress.interactiveWhen true "1", Is.False)
+let private ``the bar shows only on a terminal outside CI`` () =
+    Expect.isTrue (Progress.interactiveWhen false null) "a terminal, CI unset"
+    Expect.isTrue (Progress.interactiveWhen false "") "a terminal, CI empty"
+    Expect.isFalse (Progress.interactiveWhen false "true") "a terminal, CI=true"
+    Expect.isFalse (Progress.interactiveWhen true null) "redirected, CI unset"
+    Expect.isFalse (Progress.interactiveWhen true "1") "redirected, CI=1"
 
-/// Console and environment are global: nothing else may run beside these.
-[<NonParallelizable>]
-type QuietProgressTests() =
+/// Console and environment are global: nothing else may run beside this (its list is sequenced).
+let private ``with CI set, progress writes nothing and the work still gets its reports and returns its result`` () =
+    let out = new StringWriter()
+    let err = new StringWriter()
+    let oldOut, oldErr = Console.Out, Console.Error
+    let oldCi = Environment.GetEnvironmentVariable "CI"
+    Console.SetOut out
+    Console.SetError err
+    Environment.SetEnvironmentVariable("CI", "true")
 
-    [<Test>]
-    member _.``with CI set, progress writes nothing and the work still gets its reports and returns its result``() =
-        let out = new StringWriter()
-        let err = new StringWriter()
-        let oldOut, oldErr = Console.Out, Console.Error
-        let oldCi = Environment.GetEnvironmentVariable "CI"
-        Console.SetOut out
-        Console.SetError err
-        Environment.SetEnvironmentVariable("CI", "true")
+    try
+        Expect.isFalse (Progress.interactive ()) "interactive with CI set"
 
-        try
-            Assert.That(Progress.interactive (), Is.False)
+        let log = {
+            Epoch = 1
+            Epochs = 2
+            LearningRate = 1e-3
+            TrainLoss = 1.0
+            TrainAccuracy = 0.5
+            ValidLoss = None
+            ValidAccuracy = None
+            Seconds = 1.0
+        }
 
-            let log = {
-                Epoch = 1
-                Epochs = 2
-                LearningRate = 1e-3
-                TrainLoss = 1.0
-                TrainAccuracy = 0.5
-                ValidLoss = None
-                ValidAccuracy = None
-                Seconds = 1.0
-            }
+        let epochs =
+            Progress.runEpochs "training" 2 (fun report ->
+                report log
+                report { log with Epoch = 2 }
+                2)
 
-            let epochs =
-                Progress.runEpochs "training" 2 (fun report ->
-                    report log
-                    report { log with Epoch = 2 }
-                    2)
+        let samples =
+            Progress.runCounted "hil" "samples" 3 (fun tick ->
+                tick 1
+                tick 2
+                3)
 
-            let samples =
-                Progress.runCounted "hil" "samples" 3 (fun tick ->
-                    tick 1
-                    tick 2
-                    3)
+        let tracked =
+            Progress.track "study" 2 (fun p ->
+                p.Status "fold 1/2"
+                p.Part 0 0.5
+                p.Tick 1
+                "done")
 
-            let tracked =
-                Progress.track "study" 2 (fun p ->
-                    p.Status "fold 1/2"
-                    p.Part 0 0.5
-                    p.Tick 1
-                    "done")
+        Expect.equal (epochs, samples, tracked) (2, 3, "done") "the results of the work"
+        Expect.equal (out.ToString()) "" "stdout"
+        Expect.equal (err.ToString()) "" "stderr"
+    finally
+        Console.SetOut oldOut
+        Console.SetError oldErr
+        Environment.SetEnvironmentVariable("CI", oldCi)
 
-            Assert.That((epochs, samples, tracked), Is.EqualTo((2, 3, "done")))
-            Assert.That(out.ToString(), Is.Empty)
-            Assert.That(err.ToString(), Is.Empty)
-        finally
-            Console.SetOut oldOut
-            Console.SetError oldErr
-            Environment.SetEnvironmentVariable("CI", oldCi)
+[<Tests>]
+let tests =
+    testList "ProgressTests" [
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "the time left is never negative, shrinks as more is done and is the elapsed time's share of the rest"
+            ``the time left is never negative, shrinks as more is done and is the elapsed time's share of the rest``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "the time left is zero at the end and unknown before anything is done"
+            ``the time left is zero at the end and unknown before anything is done``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "the countdown between updates goes down with time and stops at zero"
+            ``the countdown between updates goes down with time and stops at zero``
+        testCase "clock readings" ``clock readings``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "an epoch's status names the epoch of the total and the loss, and the validation accuracy only when there is one"
+            ``an epoch's status names the epoch of the total and the loss, and the validation accuracy only when there is one``
+        testCase "a training line reads as a person expects" ``a training line reads as a person expects``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "a status fits its width, is cut only when too long and keeps its beginning"
+            ``a status fits its width, is cut only when too long and keeps its beginning``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "partly done steps are clamped, never go back, and add up to at most the number of steps"
+            ``partly done steps are clamped, never go back, and add up to at most the number of steps``
+        testCase "the bar shows only on a terminal outside CI" ``the bar shows only on a terminal outside CI``
+        testSequenced
+        <| testList "QuietProgressTests" [
+            testCase
+                "with CI set, progress writes nothing and the work still gets its reports and returns its result"
+                ``with CI set, progress writes nothing and the work still gets its reports and returns its result``
+        ]
+    ]

@@ -1,10 +1,9 @@
 module Tern.Tests.ProtocolTests
 
 open System
-open NUnit.Framework
+open Expecto
 open FsCheck
 open FsCheck.FSharp
-open FsCheck.NUnit
 open Tern.Runtime
 open Tern.Runtime.Protocol
 
@@ -210,8 +209,7 @@ let private frames (rs: DecodeResult list) =
 
 // ---- COBS ----
 
-[<Property(MaxTest = 300)>]
-let ``COBS round-trips any bytes and its encoding has no zero`` () =
+let private ``COBS round-trips any bytes and its encoding has no zero`` () =
     Prop.forAll (Arb.fromGen ProtoGen.bytesGen) (fun data ->
         let enc = Cobs.Encode(ReadOnlySpan data)
         let dec = Array.zeroCreate<byte> data.Length
@@ -225,22 +223,20 @@ let ``COBS round-trips any bytes and its encoding has no zero`` () =
         |> Prop.classify (data.Length >= 254 && not (Array.contains 0uy data)) "254+ non-zero run"
         |> Prop.classify (data.Length = 0) "empty")
 
-[<Test>]
-let ``COBS forms: a 254-byte run ends with 0x01, the short form also decodes, bad input is refused`` () =
+let private ``COBS forms: a 254-byte run ends with 0x01, the short form also decodes, bad input is refused`` () =
     let run = Array.create 254 7uy
     let enc = Cobs.Encode(ReadOnlySpan run)
-    Assert.That(enc.Length, Is.EqualTo 256)
-    Assert.That((enc[0], enc[255]), Is.EqualTo((0xFFuy, 0x01uy)))
+    Expect.equal enc.Length 256 "a 254-byte run encodes to 256 bytes"
+    Expect.equal (enc[0], enc[255]) (0xFFuy, 0x01uy) "a full block, then a block of no data"
     let dec = Array.zeroCreate<byte> 300
-    Assert.That(Cobs.Decode(ReadOnlySpan(enc, 0, 255), Span dec), Is.EqualTo 254)
-    Assert.That(Cobs.Decode(ReadOnlySpan [| 5uy; 1uy; 2uy |], Span dec), Is.EqualTo -1, "truncated block")
-    Assert.That(Cobs.Decode(ReadOnlySpan [| 3uy; 0uy; 2uy |], Span dec), Is.EqualTo -1, "zero inside")
-    Assert.That(Cobs.Decode(ReadOnlySpan [| 3uy; 1uy; 2uy |], Span(dec, 0, 1)), Is.EqualTo -1, "too small")
+    Expect.equal (Cobs.Decode(ReadOnlySpan(enc, 0, 255), Span dec)) 254 "the short form decodes"
+    Expect.equal (Cobs.Decode(ReadOnlySpan [| 5uy; 1uy; 2uy |], Span dec)) -1 "truncated block"
+    Expect.equal (Cobs.Decode(ReadOnlySpan [| 3uy; 0uy; 2uy |], Span dec)) -1 "zero inside"
+    Expect.equal (Cobs.Decode(ReadOnlySpan [| 3uy; 1uy; 2uy |], Span(dec, 0, 1))) -1 "too small"
 
 // ---- frames and messages ----
 
-[<Property(MaxTest = 300)>]
-let ``any message round-trips through a frame, bit for bit`` () =
+let private ``any message round-trips through a frame, bit for bit`` () =
     Prop.forAll (Arb.fromGen ProtoGen.sequenced) (fun (msg, seq) ->
         let wire = Frame.Encode(msg, seq)
         let rs = decodeAll (FrameDecoder()) wire
@@ -259,8 +255,7 @@ let ``any message round-trips through a frame, bit for bit`` () =
             |> Prop.collect msg.Type
         | other -> false |> Prop.label $"decoded as %A{other}")
 
-[<Property(MaxTest = 200)>]
-let ``the decoder yields the same frames however the stream is split`` () =
+let private ``the decoder yields the same frames however the stream is split`` () =
     let streamGen =
         gen {
             let! msgs =
@@ -298,17 +293,12 @@ let ``the decoder yields the same frames however the stream is split`` () =
         |> Prop.classify (chunks.Length = stream.Length) "byte by byte"
         |> Prop.classify (chunks.Length = 1) "one chunk")
 
-[<Test>]
-let ``each framing error has its reason, detail and sequence`` () =
+let private ``each framing error has its reason, detail and sequence`` () =
     let check (wire: byte[]) (code: ErrorCode) (detail: uint32) (seq: uint16) =
         match decodeAll (FrameDecoder()) wire with
         | [ r ] ->
-            Assert.That(
-                (r.Status, r.Error, r.Detail, r.Sequence),
-                Is.EqualTo((DecodeStatus.Error, code, detail, seq)),
-                string code
-            )
-        | rs -> Assert.Fail $"{code}: got %A{rs}"
+            Expect.equal (r.Status, r.Error, r.Detail, r.Sequence) (DecodeStatus.Error, code, detail, seq) (string code)
+        | rs -> failtest $"{code}: got %A{rs}"
 
     check (Frame.Delimit(ReadOnlySpan(rawPacket 2uy 1uy 77us 0us [||]))) ErrorCode.BadVersion 2u 77us
     check (Frame.Delimit(ReadOnlySpan(rawPacket 1uy 1uy 78us 3us [| 1uy; 2uy |]))) ErrorCode.BadLength 3u 78us
@@ -324,85 +314,92 @@ let ``each framing error has its reason, detail and sequence`` () =
 
     check (Frame.Delimit(ReadOnlySpan big)) ErrorCode.Oversize (uint32 Wire.MaxBody) Wire.UnknownSequence
     // Empty frames are ignored.
-    Assert.That(decodeAll (FrameDecoder()) [| 0uy; 0uy; 0uy |], Is.Empty)
+    Expect.isEmpty (decodeAll (FrameDecoder()) [| 0uy; 0uy; 0uy |]) "empty frames yield nothing"
 
-[<Test>]
-let ``the largest body decodes; OVERSIZE is reported before the delimiter and the next frame decodes`` () =
+let private ``the largest body decodes; OVERSIZE is reported before the delimiter and the next frame decodes`` () =
     let d = FrameDecoder(100)
 
     let over =
         Frame.Delimit(ReadOnlySpan(rawPacket 1uy 2uy 5us 101us (Array.create 101 9uy)))
 
     let errors = over |> Array.map (fun b -> d.Push(b).Status = DecodeStatus.Error)
-    Assert.That(errors |> Array.filter id |> Array.length, Is.EqualTo 1)
-    Assert.That(Array.findIndex id errors, Is.LessThan(over.Length - 1))
+    Expect.equal (errors |> Array.filter id |> Array.length) 1 "one OVERSIZE for the oversize frame"
+    Expect.isLessThan (Array.findIndex id errors) (over.Length - 1) "OVERSIZE is reported before the delimiter"
     let ok = Frame.Encode(MessageType.Infer, 6us, ReadOnlySpan(Array.create 100 3uy))
     let rs = decodeAll d ok
-    Assert.That(rs |> List.map (fun r -> r.Status), Is.EqualTo(box [ DecodeStatus.Frame ]))
-    Assert.That(rs.Head.Packet.Body.Length, Is.EqualTo 100)
+    Expect.equal (rs |> List.map (fun r -> r.Status)) [ DecodeStatus.Frame ] "the next frame decodes"
+    Expect.equal rs.Head.Packet.Body.Length 100 "the largest body decodes whole"
 
-[<Test>]
-let ``malformed bodies are BAD_BODY or BAD_TYPE`` () =
+let private ``malformed bodies are BAD_BODY or BAD_TYPE`` () =
     let code (f: unit -> obj) =
-        let e = Assert.Throws<ProtocolException>(fun () -> f () |> ignore)
-        e.Code, e.Detail
+        let e = Expect.throwsC (fun () -> f () |> ignore) id
 
-    Assert.That(
-        code (fun () -> LayerMessage.Parse(ReadOnlySpan(Array.zeroCreate 7))),
-        Is.EqualTo((ErrorCode.BadBody, 8u))
-    )
+        match e with
+        | :? ProtocolException as e -> e.Code, e.Detail
+        | other -> failtest $"expected a ProtocolException, got {other.GetType().Name}: {other.Message}"
 
-    Assert.That(code (fun () -> HelloMessage.Parse(ReadOnlySpan [| 1uy |])), Is.EqualTo((ErrorCode.BadBody, 0u)))
-    Assert.That(code (fun () -> ErrorMessage.Parse(ReadOnlySpan [| 1uy |])) |> fst, Is.EqualTo ErrorCode.BadBody)
+    Expect.equal
+        (code (fun () -> LayerMessage.Parse(ReadOnlySpan(Array.zeroCreate 7))))
+        (ErrorCode.BadBody, 8u)
+        "LAYER of 7 bytes"
 
-    Assert.That(
-        code (fun () -> ResultMessage.Parse(ReadOnlySpan [| 0uy; 0uy; 0uy; 0uy; 5uy; 0uy; 0uy; 0uy; 1uy |]))
-        |> fst,
-        Is.EqualTo ErrorCode.BadBody
-    )
+    Expect.equal
+        (code (fun () -> HelloMessage.Parse(ReadOnlySpan [| 1uy |])))
+        (ErrorCode.BadBody, 0u)
+        "HELLO with a body"
 
-    Assert.That(
-        code (fun () -> SplitMessage.Parse(ReadOnlySpan(Array.zeroCreate 17))),
-        Is.EqualTo((ErrorCode.BadBody, 18u))
-    )
+    Expect.equal
+        (code (fun () -> ErrorMessage.Parse(ReadOnlySpan [| 1uy |])) |> fst)
+        ErrorCode.BadBody
+        "ERROR of 1 byte"
 
-    Assert.That(
-        code (fun () -> StreamMessage.Parse(ReadOnlySpan(Array.zeroCreate 7))),
-        Is.EqualTo((ErrorCode.BadBody, 6u))
-    )
+    Expect.equal
+        (code (fun () -> ResultMessage.Parse(ReadOnlySpan [| 0uy; 0uy; 0uy; 0uy; 5uy; 0uy; 0uy; 0uy; 1uy |]))
+         |> fst)
+        ErrorCode.BadBody
+        "RESULT claiming 5 output bytes, carrying 1"
+
+    Expect.equal
+        (code (fun () -> SplitMessage.Parse(ReadOnlySpan(Array.zeroCreate 17))))
+        (ErrorCode.BadBody, 18u)
+        "SPLIT of 17 bytes"
+
+    Expect.equal
+        (code (fun () -> StreamMessage.Parse(ReadOnlySpan(Array.zeroCreate 7))))
+        (ErrorCode.BadBody, 6u)
+        "STREAM of 7 bytes"
 
     // FEATURES claiming fewer stream bytes than it carries
-    Assert.That(
-        code (fun () -> FeaturesMessage.Parse(ReadOnlySpan(Array.append (Array.zeroCreate 13) [| 1uy |])))
-        |> fst,
-        Is.EqualTo ErrorCode.BadBody
-    )
+    Expect.equal
+        (code (fun () -> FeaturesMessage.Parse(ReadOnlySpan(Array.append (Array.zeroCreate 13) [| 1uy |])))
+         |> fst)
+        ErrorCode.BadBody
+        "FEATURES claiming fewer stream bytes than it carries"
 
-    Assert.That(
-        code (fun () -> SplitReadyMessage.Parse(ReadOnlySpan(Array.zeroCreate 14)))
-        |> fst,
-        Is.EqualTo ErrorCode.BadBody
-    )
+    Expect.equal
+        (code (fun () -> SplitReadyMessage.Parse(ReadOnlySpan(Array.zeroCreate 14)))
+         |> fst)
+        ErrorCode.BadBody
+        "SPLIT_READY of 14 bytes"
 
-    Assert.That(
-        code (fun () -> ProfileMessage.Parse(ReadOnlySpan(Array.zeroCreate 3))),
-        Is.EqualTo((ErrorCode.BadBody, 2u))
-    )
+    Expect.equal
+        (code (fun () -> ProfileMessage.Parse(ReadOnlySpan(Array.zeroCreate 3))))
+        (ErrorCode.BadBody, 2u)
+        "PROFILE of 3 bytes"
 
     // PROFILE_DATA whose layer count (2) wants 8 + 8 bytes
-    Assert.That(
-        code (fun () -> ProfileDataMessage.Parse(ReadOnlySpan(Array.append [| 2uy; 0uy |] (Array.zeroCreate 10))))
-        |> fst,
-        Is.EqualTo ErrorCode.BadBody
-    )
+    Expect.equal
+        (code (fun () -> ProfileDataMessage.Parse(ReadOnlySpan(Array.append [| 2uy; 0uy |] (Array.zeroCreate 10))))
+         |> fst)
+        ErrorCode.BadBody
+        "PROFILE_DATA whose layer count wants more bytes"
 
-    Assert.That(
-        code (fun () -> Message.Parse(LanguagePrimitives.EnumOfValue<byte, MessageType> 0x44uy, ReadOnlySpan.Empty)),
-        Is.EqualTo((ErrorCode.BadType, 0x44u))
-    )
+    Expect.equal
+        (code (fun () -> Message.Parse(LanguagePrimitives.EnumOfValue<byte, MessageType> 0x44uy, ReadOnlySpan.Empty)))
+        (ErrorCode.BadType, 0x44u)
+        "an unknown message type"
 
-[<Property(MaxTest = 300)>]
-let ``PROFILE_DATA parses exactly the bodies of 8 + 4 n bytes, n its layer count`` () =
+let private ``PROFILE_DATA parses exactly the bodies of 8 + 4 n bytes, n its layer count`` () =
     let bodyGen =
         Gen.frequency [
             3,
@@ -434,32 +431,26 @@ let ``PROFILE_DATA parses exactly the bodies of 8 + 4 n bytes, n its layer count
             not fits && e.Code = ErrorCode.BadBody
         |> Prop.classify fits "fits")
 
-/// A device that never answers; counts what is written to it.
-type private SilentTransport() =
-    member val Written = 0 with get, set
+/// Bytes that reach the device end of a line within a short wait (0 when none).
+let private arriving (device: Tern.Runtime.Transports.ITransport) : int =
+    try
+        Tern.Runtime.Transports.TransportIO.Read(device, Span(Array.zeroCreate 64), TimeSpan.FromMilliseconds 100.0)
+    with :? TimeoutException ->
+        0
 
-    interface Tern.Runtime.Transports.ITransport with
-        member _.Endpoint = "silent"
-        member t.Write(data: ReadOnlySpan<byte>) = t.Written <- t.Written + data.Length
-
-        member _.Read(_: Span<byte>, _: TimeSpan, awaiting: string) : int =
-            raise (TimeoutException $"silent: {awaiting}")
-
-        member _.Dispose() = ()
-
-[<Test>]
-let ``PROFILE repeats: 1 to 4096 are in range, and the client refuses others before sending`` () =
+let private ``PROFILE repeats: 1 to 4096 are in range, and the client refuses others before sending`` () =
     for r, ok in [ 0us, false; 1us, true; 4096us, true; 4097us, false; 65535us, false ] do
-        Assert.That(ProfileMessage(r).InRange, Is.EqualTo ok, $"repeats {r}")
+        Expect.equal (ProfileMessage(r).InRange) ok $"repeats {r}"
 
-    use line = new SilentTransport()
-    use client = new DeviceClient(line)
+    // A device that never answers: the client must refuse before anything goes on the line.
+    let host, device = FakeLine.pair "silent"
+    use device = device
+    use client = new DeviceClient(host)
 
     for r in [ 0; -1; 4097; 65536 + 5 ] do
-        Assert.Throws<ArgumentOutOfRangeException>(fun () -> client.Profile r |> ignore)
-        |> ignore
+        Expect.throwsT<ArgumentOutOfRangeException> (fun () -> client.Profile r |> ignore) $"PROFILE {r} is refused"
 
-    Assert.That(line.Written, Is.EqualTo 0)
+    Expect.equal (arriving device) 0 "nothing was written to the line"
 
 // ---- fuzz ----
 
@@ -470,8 +461,7 @@ type private Damage =
     | Flip of (int * int) list
     | Zeros of int list
 
-[<Property(MaxTest = 400)>]
-let ``fuzz: damaged frames are rejected with a reason and a valid frame after them still decodes`` () =
+let private ``fuzz: damaged frames are rejected with a reason and a valid frame after them still decodes`` () =
     let caseGen =
         gen {
             let! msg, seq = ProtoGen.sequenced
@@ -551,8 +541,7 @@ let ``fuzz: damaged frames are rejected with a reason and a valid frame after th
             |> Option.defaultValue "no error"
         ))
 
-[<Property(MaxTest = 100)>]
-let ``fuzz: oversize frames give one OVERSIZE with MAX_BODY, never an overrun, then resynchronise`` () =
+let private ``fuzz: oversize frames give one OVERSIZE with MAX_BODY, never an overrun, then resynchronise`` () =
     let caseGen =
         gen {
             let! maxBody = Gen.elements [ 0; 1; 54; 300; Wire.MaxBody ]
@@ -583,3 +572,45 @@ let ``fuzz: oversize frames give one OVERSIZE with MAX_BODY, never an overrun, t
              && a.Packet.Body = next
          | _ -> false)
         |> Prop.collect maxBody)
+
+[<Tests>]
+let tests =
+    testList "ProtocolTests" [
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "COBS round-trips any bytes and its encoding has no zero"
+            ``COBS round-trips any bytes and its encoding has no zero``
+        testCase
+            "COBS forms: a 254-byte run ends with 0x01, the short form also decodes, bad input is refused"
+            ``COBS forms: a 254-byte run ends with 0x01, the short form also decodes, bad input is refused``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "any message round-trips through a frame, bit for bit"
+            ``any message round-trips through a frame, bit for bit``
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "the decoder yields the same frames however the stream is split"
+            ``the decoder yields the same frames however the stream is split``
+        testCase
+            "each framing error has its reason, detail and sequence"
+            ``each framing error has its reason, detail and sequence``
+        testCase
+            "the largest body decodes; OVERSIZE is reported before the delimiter and the next frame decodes"
+            ``the largest body decodes; OVERSIZE is reported before the delimiter and the next frame decodes``
+        testCase "malformed bodies are BAD_BODY or BAD_TYPE" ``malformed bodies are BAD_BODY or BAD_TYPE``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "PROFILE_DATA parses exactly the bodies of 8 + 4 n bytes, n its layer count"
+            ``PROFILE_DATA parses exactly the bodies of 8 + 4 n bytes, n its layer count``
+        testCase
+            "PROFILE repeats: 1 to 4096 are in range, and the client refuses others before sending"
+            ``PROFILE repeats: 1 to 4096 are in range, and the client refuses others before sending``
+        testPropertyWithConfig
+            (Properties.tests 400)
+            "fuzz: damaged frames are rejected with a reason and a valid frame after them still decodes"
+            ``fuzz: damaged frames are rejected with a reason and a valid frame after them still decodes``
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "fuzz: oversize frames give one OVERSIZE with MAX_BODY, never an overrun, then resynchronise"
+            ``fuzz: oversize frames give one OVERSIZE with MAX_BODY, never an overrun, then resynchronise``
+    ]

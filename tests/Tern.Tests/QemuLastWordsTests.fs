@@ -4,7 +4,7 @@ module Tern.Tests.QemuLastWordsTests
 
 open System
 open System.IO
-open NUnit.Framework
+open Expecto
 open Tern.Rig
 open Tern.Tests.CliTests
 
@@ -17,28 +17,24 @@ let private lockup =
     ]
     |> String.concat "\n"
 
-[<Test>]
-let ``QEMU's own message comes first, then its last lines, the dump between elided`` () =
+let private ``QEMU's own message comes first, then its last lines, the dump between elided`` () =
     let words = QemuLastWords.ofOutput lockup
-    Assert.That(words, Does.StartWith "qemu: fatal: Lockup")
-    Assert.That(words, Does.EndWith "FPSCR: 00000000")
-    Assert.That(words, Does.Contain "...")
-    Assert.That(words, Does.Not.Contain "R03=")
+    Expect.stringStarts words "qemu: fatal: Lockup" "QEMU's last words"
+    Expect.stringEnds words "FPSCR: 00000000" "QEMU's last words"
+    Expect.stringContains words "..." "QEMU's last words"
+    Expect.isFalse (words.Contains "R03=") $"the register dump elided: {words}"
 
-[<Test>]
-let ``a short output is kept whole`` () =
-    Assert.That(QemuLastWords.ofOutput "a\n\nb\n", Is.EqualTo "a | b")
-    Assert.That(QemuLastWords.ofOutput "", Is.EqualTo "")
+let private ``a short output is kept whole`` () =
+    Expect.equal (QemuLastWords.ofOutput "a\n\nb\n") "a | b" "two lines and a blank one"
+    Expect.equal (QemuLastWords.ofOutput "") "" "no output"
 
-[<Test; NonParallelizable>]
-let ``another board's ELF fails with QEMU's last words`` () =
+let private ``another board's ELF fails with QEMU's last words`` () =
     ToolRequirement.require [
         "arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"
         "qemu-system-arm", "qemu-system-arm"
     ]
 
-    let cache =
-        Path.Combine(Path.GetTempPath(), "tern-lastwords-" + Guid.NewGuid().ToString("N"))
+    let cache = Scratch.folder "tern-lastwords"
 
     try
         let board =
@@ -64,11 +60,22 @@ let ``another board's ELF fails with QEMU's last words`` () =
                     @ split
                 )
 
-            Assert.That(code, Is.EqualTo 1, err)
-            Assert.That(err, Does.Not.Contain "internal error")
-            Assert.That(err, Does.Contain "qemu: fatal: Lockup", err)
+            Expect.equal code 1 err
+            Expect.isFalse (err.Contains "internal error") $"not an internal error: {err}"
+            Expect.stringContains err "qemu: fatal: Lockup" err
     finally
         try
             Directory.Delete(cache, true)
         with _ ->
             ()
+
+[<Tests>]
+let tests =
+    testSequenced
+    <| testList "QemuLastWordsTests" [
+        testCase
+            "QEMU's own message comes first, then its last lines, the dump between elided"
+            ``QEMU's own message comes first, then its last lines, the dump between elided``
+        testCase "a short output is kept whole" ``a short output is kept whole``
+        testCase "another board's ELF fails with QEMU's last words" ``another board's ELF fails with QEMU's last words``
+    ]

@@ -6,13 +6,17 @@ open System.IO
 open System.Net
 open System.Net.Sockets
 open System.Threading
-open NUnit.Framework
+open Expecto
 open Tern.Runtime
 open Tern.Runtime.Protocol
 open Tern.Runtime.Transports
 
+/// A path for a Unix socket: short, directly in the temporary folder (socket paths must stay under 108 bytes).
+let private socketPath () =
+    Path.Combine(Path.GetTempPath(), $"tern-{Guid.NewGuid():N}".Substring(0, 17) + ".sock")
+
 /// A connected (client, server) pair of transports over loopback; the server side is an accepted socket.
-let private socketPair (kind: TransportKind) (dir: string) : ITransport * ITransport =
+let private socketPair (kind: TransportKind) : ITransport * ITransport =
     match kind with
     | TransportKind.Tcp ->
         use listener =
@@ -24,15 +28,20 @@ let private socketPair (kind: TransportKind) (dir: string) : ITransport * ITrans
         let client = Transport.Open($"tcp:127.0.0.1:{port}", TimeSpan.FromSeconds 2.0)
         client, new SocketTransport(listener.Accept(), "test-server") :> ITransport
     | _ ->
-        let path = Path.Combine(dir, $"s{Guid.NewGuid():N}".Substring(0, 12) + ".sock")
+        let path = socketPath ()
 
         use listener =
             new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
 
         listener.Bind(UnixDomainSocketEndPoint path)
         listener.Listen 1
-        let client = Transport.Open("unix:" + path, TimeSpan.FromSeconds 2.0)
-        client, new SocketTransport(listener.Accept(), "test-server") :> ITransport
+
+        try
+            let client = Transport.Open("unix:" + path, TimeSpan.FromSeconds 2.0)
+            client, new SocketTransport(listener.Accept(), "test-server") :> ITransport
+        finally
+            // Connected sockets outlive their name.
+            File.Delete path
 
 /// Reads exactly n bytes (looping over partial reads) within the timeout.
 let private readExactly (t: ITransport) (n: int) (timeout: TimeSpan) : byte[] =
@@ -56,10 +65,18 @@ let private readExactly (t: ITransport) (n: int) (timeout: TimeSpan) : byte[] =
 
     buf
 
+/// The exception `f` throws, failing the test when it throws none or one of another type.
+let private throwsOf<'e when 'e :> exn> (what: string) (f: unit -> unit) : 'e =
+    let e = Expect.throwsC f id
+
+    match e with
+    | :? 'e as e -> e
+    | other -> failtest $"{what}: expected {typeof<'e>.Name}, got {other.GetType().Name}: {other.Message}"
+
 let private allBytes = Array.init 256 byte
 
-/// A fake device speaking protocol v1 over a transport on its own thread: a 2x2x3 input, a 1x1x4 output and
-/// three layers whose outputs are functions of the last input.
+/// A fake device speaking protocol v1 over its end of a line: a 2x2x3 input, a 1x1x4 output and three layers whose
+/// outputs are functions of the last input.
 type private FakeDevice(transport: ITransport, maxBody: int) =
     let inputSize = 12
     let layerSizes = [| 50; 300; 4 |]
@@ -160,17 +177,14 @@ type private FakeDevice(transport: ITransport, maxBody: int) =
                     err e.Code e.Detail
             | t -> err ErrorCode.BadType (uint32 (byte t))
 
+    /// Answers requests until the host closes the line (or the device vanishes).
     member this.Run() =
         let decoder = FrameDecoder(maxBody)
         let buf = Array.zeroCreate<byte> 1024
 
         try
             while running do
-                let n =
-                    try
-                        transport.Read(Span buf, TimeSpan.FromMilliseconds 50.0, "requests")
-                    with :? TimeoutException ->
-                        0
+                let n = transport.Read(Span buf, Timeout.InfiniteTimeSpan, "requests")
 
                 for i in 0 .. n - 1 do
                     if running then
@@ -185,287 +199,431 @@ type private FakeDevice(transport: ITransport, maxBody: int) =
         | :? ObjectDisposedException
         | :? IOException -> ()
 
-    member _.Stop() =
-        running <- false
-        transport.Dispose()
+/// The host end's endpoint of the fake device's line.
+let private fakeEndpoint = "fake:device"
 
-/// Runs a fake device on a Unix socket for the duration of `body`, which gets a client connected to it.
-let private withDevice (dir: string) (maxBody: int) (setup: FakeDevice -> unit) (body: DeviceClient -> unit) =
-    let client, server = socketPair TransportKind.Unix dir
-    let device = FakeDevice(server, maxBody)
+/// Runs a fake device on an in-process line for the duration of `body`, which gets a client connected to it.
+let private withDevice (maxBody: int) (setup: FakeDevice -> unit) (body: DeviceClient -> unit) =
+    let host, line = FakeLine.pair fakeEndpoint
+    let device = FakeDevice(line, maxBody)
     setup device
-    let thread = Thread(device.Run, IsBackground = true)
-    thread.Start()
-    use c = new DeviceClient(client)
+    use _ = FakeLine.serve host line device.Run
+    use c = new DeviceClient(host, false)
+    body c
+
+/// stty's view of a terminal's settings (its `-a` listing).
+let private sttySettings (stty: string) (path: string) : string =
+    let psi = ProcessStartInfo(stty, [ "-F"; path; "-a" ])
+    psi.RedirectStandardOutput <- true
+    psi.RedirectStandardError <- true
+    use p = Process.Start psi
+    let out = p.StandardOutput.ReadToEnd()
+    p.WaitForExit()
+    out
+
+/// A socat pty pair (two linked paths in a fresh folder) for the duration of `body`, which also gets the socat process.
+let private withPtyPair (body: string -> string -> Process -> unit) =
+    let socat = ToolRequirement.find "socat" "socat"
+    let dir = Scratch.folder "tern-tty"
+
+    let a = Path.Combine(dir, "ttyA")
+    let b = Path.Combine(dir, "ttyB")
+
+    let psi =
+        ProcessStartInfo(socat, [ "pty,raw,echo=0,link=" + a; "pty,raw,echo=0,link=" + b ])
+
+    psi.RedirectStandardError <- true
+    psi.RedirectStandardOutput <- true
+    let p = Process.Start psi
 
     try
-        body c
+        let sw = Stopwatch.StartNew()
+
+        while not (File.Exists a && File.Exists b) && sw.Elapsed < TimeSpan.FromSeconds 5.0 do
+            Thread.Sleep 10
+
+        Expect.isTrue (File.Exists a && File.Exists b) "socat made no ptys"
+        body a b p
     finally
-        device.Stop()
-        thread.Join(TimeSpan.FromSeconds 5.0) |> ignore
-
-[<NonParallelizable>]
-type TransportTests() =
-    let dir =
-        Path.Combine(Path.GetTempPath(), "tern-tr-" + Guid.NewGuid().ToString("N").Substring(0, 8))
-
-    [<OneTimeSetUp>]
-    member _.Setup() = Directory.CreateDirectory dir |> ignore
-
-    [<OneTimeTearDown>]
-    member _.Teardown() =
-        if Directory.Exists dir then
-            Directory.Delete(dir, true)
-
-    // ---- specs ----
-
-    [<TestCase("tty:/dev/ttyACM0", "Tty", "/dev/ttyACM0", 0, 115200)>]
-    [<TestCase("tty:/dev/ttyACM0@921600", "Tty", "/dev/ttyACM0", 0, 921600)>]
-    [<TestCase("/dev/pts/3", "Tty", "/dev/pts/3", 0, 115200)>]
-    [<TestCase("/dev/ttyUSB1@9600", "Tty", "/dev/ttyUSB1", 0, 9600)>]
-    [<TestCase("tcp:127.0.0.1:4444", "Tcp", "127.0.0.1", 4444, 0)>]
-    [<TestCase("tcp:localhost:1", "Tcp", "localhost", 1, 0)>]
-    [<TestCase("tcp:[::1]:65535", "Tcp", "::1", 65535, 0)>]
-    [<TestCase("unix:/tmp/qemu serial.sock", "Unix", "/tmp/qemu serial.sock", 0, 0)>]
-    member _.``transport specs parse``(spec: string, kind: string, target: string, port: int, baud: int) =
-        let s = TransportSpec.Parse spec
-        Assert.That((string s.Kind, s.Target, s.Port, s.Baud), Is.EqualTo((kind, target, port, baud)))
-        Assert.That(TransportSpec.Parse(string s), Is.EqualTo s, "the canonical form parses back")
-
-    [<TestCase("")>]
-    [<TestCase("serial:/dev/ttyACM0")>]
-    [<TestCase("tcp:host")>]
-    [<TestCase("tcp::80")>]
-    [<TestCase("tcp:host:0")>]
-    [<TestCase("tcp:host:70000")>]
-    [<TestCase("tcp:host:port")>]
-    [<TestCase("unix:")>]
-    [<TestCase("tty:@115200")>]
-    [<TestCase("tty:/dev/ttyACM0@fast")>]
-    [<TestCase("ttyACM0")>]
-    member _.``bad transport specs are refused with the accepted forms``(spec: string) =
-        let e = Assert.Throws<FormatException>(fun () -> TransportSpec.Parse spec |> ignore)
-        Assert.That(e.Message, Does.Contain "tcp:HOST:PORT")
-
-    // ---- sockets ----
-
-    [<TestCase(TransportKind.Tcp)>]
-    [<TestCase(TransportKind.Unix)>]
-    member _.``every byte value passes both ways``(kind: TransportKind) =
-        let client, server = socketPair kind dir
-        use client = client
-        use server = server
-        client.Write(ReadOnlySpan allBytes)
-        Assert.That(readExactly server 256 (TimeSpan.FromSeconds 2.0), Is.EqualTo(box allBytes))
-        let back = Array.rev allBytes
-        server.Write(ReadOnlySpan back)
-        Assert.That(readExactly client 256 (TimeSpan.FromSeconds 2.0), Is.EqualTo(box back))
-
-    [<TestCase(TransportKind.Tcp)>]
-    [<TestCase(TransportKind.Unix)>]
-    member _.``a peer closing mid-read is reported at once``(kind: TransportKind) =
-        let client, server = socketPair kind dir
-        use client = client
-        let closer = Threading.Tasks.Task.Delay(150).ContinueWith(fun _ -> server.Dispose())
-        let sw = Stopwatch.StartNew()
-
-        let e =
-            Assert.Throws<TransportClosedException>(fun () ->
-                client.Read(Span(Array.zeroCreate 16), TimeSpan.FromSeconds 5.0, "a reply")
-                |> ignore)
-
-        closer.Wait()
-        Assert.That(sw.ElapsedMilliseconds, Is.LessThan 650L, "reported within 500 ms of the close")
-        Assert.That(e.Message, Does.Contain client.Endpoint)
-        Assert.That(e.Endpoint, Is.EqualTo client.Endpoint)
-
-    [<TestCase(TransportKind.Tcp)>]
-    [<TestCase(TransportKind.Unix)>]
-    member _.``a read with nothing arriving times out at its deadline``(kind: TransportKind) =
-        let client, server = socketPair kind dir
-        use client = client
-        use server = server
-        let sw = Stopwatch.StartNew()
-
-        let e =
-            Assert.Throws<TimeoutException>(fun () ->
-                client.Read(Span(Array.zeroCreate 16), TimeSpan.FromMilliseconds 200.0, "the INFO reply")
-                |> ignore)
-
-        Assert.That(sw.ElapsedMilliseconds, Is.InRange(190L, 900L))
-        Assert.That(e.Message, Does.Contain "the INFO reply")
-        Assert.That(e.Message, Does.Contain client.Endpoint)
-
-    [<Test>]
-    member _.``connecting to nobody is a transport-closed error naming the endpoint``() =
-        let port =
-            use l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
-            l.Bind(IPEndPoint(IPAddress.Loopback, 0))
-            (l.LocalEndPoint :?> IPEndPoint).Port
-
-        let e =
-            Assert.Throws<TransportClosedException>(fun () -> Transport.Open($"tcp:127.0.0.1:{port}") |> ignore)
-
-        Assert.That(e.Endpoint, Is.EqualTo $"tcp:127.0.0.1:{port}")
-        let missing = Path.Combine(dir, "none.sock")
-
-        Assert.Throws<TransportClosedException>(fun () -> Transport.Open("unix:" + missing) |> ignore)
-        |> ignore
-
-    // ---- tty over a socat pty pair ----
-
-    [<Test>]
-    member _.``tty: raw mode passes every byte both ways, and a vanished peer is reported at once``() =
-        let socat = ToolRequirement.find "socat" "socat"
-
-        let a = Path.Combine(dir, "ttyA")
-        let b = Path.Combine(dir, "ttyB")
-
-        let psi =
-            ProcessStartInfo(socat, [ "pty,raw,echo=0,link=" + a; "pty,raw,echo=0,link=" + b ])
-
-        psi.RedirectStandardError <- true
-        psi.RedirectStandardOutput <- true
-        let p = Process.Start psi
-
-        try
-            let sw = Stopwatch.StartNew()
-
-            while not (File.Exists a && File.Exists b) && sw.Elapsed < TimeSpan.FromSeconds 5.0 do
-                Thread.Sleep 10
-
-            Assert.That(File.Exists a && File.Exists b, Is.True, "socat made no ptys")
-            use ta = Transport.Open("tty:" + a)
-            use tb = Transport.Open($"tty:{b}@115200")
-            Assert.That(ta.Endpoint, Is.EqualTo $"tty:{a}@115200")
-            // 0x0A, 0x0D, 0x03, 0x04, 0x11, 0x13 and 0x00 are what a cooked tty would mangle.
-            let payload =
-                Array.concat [ allBytes; [| 0x0Auy; 0x0Duy; 0x03uy; 0x11uy; 0x13uy; 0x04uy; 0x00uy |] ]
-
-            ta.Write(ReadOnlySpan payload)
-            Assert.That(readExactly tb payload.Length (TimeSpan.FromSeconds 3.0), Is.EqualTo(box payload))
-            let back = Array.rev payload
-            tb.Write(ReadOnlySpan back)
-            Assert.That(readExactly ta back.Length (TimeSpan.FromSeconds 3.0), Is.EqualTo(box back))
-            let t0 = Stopwatch.StartNew()
-
-            Assert.Throws<TimeoutException>(fun () ->
-                ta.Read(Span(Array.zeroCreate 8), TimeSpan.FromMilliseconds 150.0, "nothing")
-                |> ignore)
-            |> ignore
-
-            Assert.That(t0.ElapsedMilliseconds, Is.InRange(140L, 900L))
+        if not p.HasExited then
             p.Kill true
             p.WaitForExit()
-            let t1 = Stopwatch.StartNew()
+
+        p.Dispose()
+
+let private specs = [
+    "tty:/dev/ttyACM0", "Tty", "/dev/ttyACM0", 0, 115200
+    "tty:/dev/ttyACM0@921600", "Tty", "/dev/ttyACM0", 0, 921600
+    "/dev/pts/3", "Tty", "/dev/pts/3", 0, 115200
+    "/dev/ttyUSB1@9600", "Tty", "/dev/ttyUSB1", 0, 9600
+    "tcp:127.0.0.1:4444", "Tcp", "127.0.0.1", 4444, 0
+    "tcp:localhost:1", "Tcp", "localhost", 1, 0
+    "tcp:[::1]:65535", "Tcp", "::1", 65535, 0
+    "unix:/tmp/qemu serial.sock", "Unix", "/tmp/qemu serial.sock", 0, 0
+]
+
+let private badSpecs = [
+    ""
+    "serial:/dev/ttyACM0"
+    "tcp:host"
+    "tcp::80"
+    "tcp:host:0"
+    "tcp:host:70000"
+    "tcp:host:port"
+    "unix:"
+    "tty:@115200"
+    "tty:/dev/ttyACM0@fast"
+    "ttyACM0"
+]
+
+let private socketKinds = [ TransportKind.Tcp; TransportKind.Unix ]
+
+let private dir = lazy (Scratch.folder "tern-tr")
+
+[<Tests>]
+let tests =
+    testSequenced
+    <| testList "TransportTests" [
+        // ---- specs ----
+
+        testList "transport specs parse" [
+            for spec, kind, target, port, baud in specs ->
+                testCase $"{spec}"
+                <| fun () ->
+                    let s = TransportSpec.Parse spec
+                    Expect.equal (string s.Kind, s.Target, s.Port, s.Baud) (kind, target, port, baud) "the parsed parts"
+                    Expect.equal (TransportSpec.Parse(string s)) s "the canonical form parses back"
+        ]
+
+        testList "bad transport specs are refused with the accepted forms" [
+            for spec in badSpecs ->
+                testCase $"\"{spec}\""
+                <| fun () ->
+                    let e =
+                        throwsOf<FormatException> spec (fun () -> TransportSpec.Parse spec |> ignore)
+
+                    Expect.stringContains e.Message "tcp:HOST:PORT" "the message names the accepted forms"
+        ]
+
+        // ---- sockets ----
+
+        testList "every byte value passes both ways" [
+            for kind in socketKinds ->
+                testCase $"{kind}"
+                <| fun () ->
+                    let client, server = socketPair kind
+                    use client = client
+                    use server = server
+                    client.Write(ReadOnlySpan allBytes)
+
+                    Expect.equal
+                        (readExactly server 256 (TimeSpan.FromSeconds 2.0))
+                        allBytes
+                        "the server reads every byte the client wrote"
+
+                    let back = Array.rev allBytes
+                    server.Write(ReadOnlySpan back)
+
+                    Expect.equal
+                        (readExactly client 256 (TimeSpan.FromSeconds 2.0))
+                        back
+                        "the client reads every byte the server wrote"
+        ]
+
+        testList "a peer closing mid-read is reported at once" [
+            for kind in socketKinds ->
+                testCase $"{kind}"
+                <| fun () ->
+                    let client, server = socketPair kind
+                    use client = client
+                    let closer = Threading.Tasks.Task.Delay(150).ContinueWith(fun _ -> server.Dispose())
+                    let sw = Stopwatch.StartNew()
+
+                    let e =
+                        throwsOf<TransportClosedException> "a read while the peer closes" (fun () ->
+                            client.Read(Span(Array.zeroCreate 16), TimeSpan.FromSeconds 5.0, "a reply")
+                            |> ignore)
+
+                    closer.Wait()
+                    Expect.isLessThan sw.ElapsedMilliseconds 650L "reported within 500 ms of the close"
+                    Expect.stringContains e.Message client.Endpoint "the message names the endpoint"
+                    Expect.equal e.Endpoint client.Endpoint "the exception's endpoint"
+        ]
+
+        testList "a read with nothing arriving times out at its deadline" [
+            for kind in socketKinds ->
+                testCase $"{kind}"
+                <| fun () ->
+                    let client, server = socketPair kind
+                    use client = client
+                    use server = server
+                    let sw = Stopwatch.StartNew()
+
+                    let e =
+                        throwsOf<TimeoutException> "a read with nothing arriving" (fun () ->
+                            client.Read(Span(Array.zeroCreate 16), TimeSpan.FromMilliseconds 200.0, "the INFO reply")
+                            |> ignore)
+
+                    Expect.isGreaterThanOrEqual sw.ElapsedMilliseconds 190L "not before the deadline"
+                    Expect.isLessThanOrEqual sw.ElapsedMilliseconds 900L "soon after the deadline"
+                    Expect.stringContains e.Message "the INFO reply" "the message names what was awaited"
+                    Expect.stringContains e.Message client.Endpoint "the message names the endpoint"
+        ]
+
+        testCase "connecting to nobody is a transport-closed error naming the endpoint"
+        <| fun () ->
+            let port =
+                use l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+                l.Bind(IPEndPoint(IPAddress.Loopback, 0))
+                (l.LocalEndPoint :?> IPEndPoint).Port
 
             let e =
-                Assert.Throws<TransportClosedException>(fun () ->
-                    ta.Read(Span(Array.zeroCreate 8), TimeSpan.FromSeconds 5.0, "a reply") |> ignore)
+                throwsOf<TransportClosedException> "a TCP connect to nobody" (fun () ->
+                    Transport.Open($"tcp:127.0.0.1:{port}") |> ignore)
 
-            Assert.That(t1.ElapsedMilliseconds, Is.LessThan 1000L)
-            Assert.That(e.Message, Does.Contain a)
-        finally
-            if not p.HasExited then
+            Expect.equal e.Endpoint $"tcp:127.0.0.1:{port}" "the exception's endpoint"
+            let missing = socketPath ()
+
+            throwsOf<TransportClosedException> "a Unix connect to a missing socket" (fun () ->
+                Transport.Open("unix:" + missing) |> ignore)
+            |> ignore
+
+        // ---- tty over a socat pty pair ----
+
+        testCase "tty: raw mode passes every byte both ways, and a vanished peer is reported at once"
+        <| fun () ->
+            let stty = ToolRequirement.find "stty" "coreutils"
+
+            withPtyPair (fun a b p ->
+                use ta = Transport.Open("tty:" + a)
+                use tb = Transport.Open($"tty:{b}@115200")
+                Expect.equal ta.Endpoint $"tty:{a}@115200" "the endpoint names the device and its default rate"
+                // The settings the port was opened with, as the terminal holds them: raw 8N1 at 115200 baud, no flow
+                // control, no newline or carriage-return translation either way, no echo, no signals.
+                let settings = sttySettings stty a
+
+                for flag in
+                    [
+                        "speed 115200 baud"
+                        "cs8"
+                        "-parenb"
+                        "-cstopb"
+                        "-crtscts"
+                        "-ixon"
+                        "-ixoff"
+                        "-icrnl"
+                        "-inlcr"
+                        "-igncr"
+                        "-istrip"
+                        "-opost"
+                        "-icanon"
+                        "-isig"
+                        "-echo"
+                        "min = 1"
+                    ] do
+                    Expect.isMatch
+                        settings
+                        $"(^|[\\s;]){Text.RegularExpressions.Regex.Escape flag}([\\s;]|$)"
+                        $"stty -a shows {flag}"
+
+                // 0x0A, 0x0D, 0x03, 0x04, 0x11, 0x13 and 0x00 are what a cooked tty would mangle.
+                let payload =
+                    Array.concat [ allBytes; [| 0x0Auy; 0x0Duy; 0x03uy; 0x11uy; 0x13uy; 0x04uy; 0x00uy |] ]
+
+                ta.Write(ReadOnlySpan payload)
+
+                Expect.equal
+                    (readExactly tb payload.Length (TimeSpan.FromSeconds 3.0))
+                    payload
+                    "every byte arrives unchanged one way"
+
+                let back = Array.rev payload
+                tb.Write(ReadOnlySpan back)
+
+                Expect.equal
+                    (readExactly ta back.Length (TimeSpan.FromSeconds 3.0))
+                    back
+                    "every byte arrives unchanged the other way"
+
+                let t0 = Stopwatch.StartNew()
+
+                throwsOf<TimeoutException> "a tty read with nothing arriving" (fun () ->
+                    ta.Read(Span(Array.zeroCreate 8), TimeSpan.FromMilliseconds 150.0, "nothing")
+                    |> ignore)
+                |> ignore
+
+                Expect.isGreaterThanOrEqual t0.ElapsedMilliseconds 140L "the timeout not before its deadline"
+                Expect.isLessThanOrEqual t0.ElapsedMilliseconds 900L "the timeout soon after its deadline"
                 p.Kill true
                 p.WaitForExit()
+                let t1 = Stopwatch.StartNew()
 
-            p.Dispose()
+                let e =
+                    throwsOf<TransportClosedException> "a tty read after the peer vanished" (fun () ->
+                        ta.Read(Span(Array.zeroCreate 8), TimeSpan.FromSeconds 5.0, "a reply") |> ignore)
 
-    // ---- DeviceClient against a fake device ----
+                Expect.isLessThan t1.ElapsedMilliseconds 1000L "the vanished peer reported within a second"
+                Expect.stringContains e.Message a "the message names the device")
 
-    [<Test>]
-    member _.``hello skips garbage, a stale reply and a lost HELLO, and returns INFO``() =
-        withDevice dir 8192 (fun d -> d.Garbage <- true) (fun c ->
-            let info = c.Hello(TimeSpan.FromMilliseconds 150.0, 20)
-            Assert.That(info.EncodeBody(), Is.EqualTo(box ((FakeDevice.Info 8192).EncodeBody())))
-            Assert.That(c.Info, Is.SameAs info)
-            Assert.That(c.FramesRejected, Is.GreaterThanOrEqualTo 1L)
-            Assert.That(c.FramesSkipped, Is.GreaterThanOrEqualTo 2L, "the stale INFO and the unidentified ERROR")
-            Assert.That(c.LastUnidentifiedError, Is.EqualTo(ErrorMessage(ErrorCode.BadCrc, 0u)))
-            // The session works after the noise.
-            let input = Array.init 12 (fun i -> sbyte (i * 10 - 60))
-            Assert.That(c.Infer(input).Output, Is.EqualTo(box (FakeDevice.Output input))))
+        testCase
+            "tty: a missing device, a folder, a file that is no terminal and an odd baud rate are refused naming the cause"
+        <| fun () ->
+            let plain = Path.Combine(dir.Value, "plain.txt")
+            File.WriteAllText(plain, "not a terminal")
 
-    [<Test>]
-    member _.``infer and layers in pieces; bytes are counted``() =
-        withDevice dir 64 ignore (fun c ->
-            c.Hello() |> ignore
-            let input = Array.init 12 (fun i -> sbyte (i * 11 - 70))
-            let r = c.Infer input
-            Assert.That(r.Output, Is.EqualTo(box (FakeDevice.Output input)))
-            Assert.That(r.Ticks, Is.EqualTo(uint32 (Array.sumBy int input &&& 0xFFFF)))
-            Assert.That(c.MaxPiece, Is.EqualTo 54)
-            let sent0, recv0 = c.BytesSent, c.BytesReceived
+            let refused (spec: string) (cause: string) =
+                let e = Expect.throwsC (fun () -> Transport.Open spec |> ignore) id
+                Expect.isTrue (e :? IOException) $"{spec}: an IOException, not {e.GetType().Name}: {e.Message}"
 
-            for i, total in [ 0, 50; 1, 300; 2, 4 ] do
-                Assert.That(c.Layer i, Is.EqualTo(box (FakeDevice.LayerOutput input i total)), $"layer {i}")
+                Expect.stringContains
+                    e.Message
+                    (string (TransportSpec.Parse spec))
+                    $"{spec}: the message names the port"
 
-            // 300 bytes in 54-byte pieces: a probe and 6 pieces.
-            Assert.That(c.BytesSent - sent0, Is.GreaterThan 0L)
-            Assert.That(c.BytesReceived - recv0, Is.GreaterThan 354L)
-            Assert.That(c.FramesRejected, Is.EqualTo 0L))
+                Expect.stringContains e.Message cause $"{spec}: the message names the cause"
 
-    [<Test>]
-    member _.``device ERROR frames become DeviceErrorException with code and detail``() =
-        withDevice dir 8192 ignore (fun c ->
-            c.Hello() |> ignore
+            refused ("tty:" + Path.Combine(dir.Value, "ttyNOPE")) "no such device"
+            refused ("tty:" + dir.Value) "a folder, not a terminal"
+            refused ("tty:" + plain) "not a terminal"
+            refused "tty:/dev/null" "not a terminal"
 
-            let code (f: unit -> obj) =
-                let e = Assert.Throws<DeviceErrorException>(fun () -> f () |> ignore)
-                e.Code, e.Detail
+            withPtyPair (fun a _ _ ->
+                refused $"tty:{a}@12345" "baud rate 12345 not supported"
+                use t = Transport.Open $"tty:{a}@921600"
+                Expect.equal t.Endpoint $"tty:{a}@921600" "a standard rate opens")
 
-            Assert.That(code (fun () -> c.Layer 0), Is.EqualTo((ErrorCode.NoInference, 0u)))
-            Assert.That(code (fun () -> c.Infer(Array.zeroCreate 5)), Is.EqualTo((ErrorCode.BadInputSize, 12u)))
-            c.Infer(Array.zeroCreate 12) |> ignore
-            Assert.That(code (fun () -> c.Layer 5), Is.EqualTo((ErrorCode.BadLayer, 3u)))
-            Assert.That(code (fun () -> c.LayerPiece(0, 40u, 20)), Is.EqualTo((ErrorCode.BadRange, 50u)))
+        // ---- DeviceClient against a fake device ----
 
-            Assert.That(
-                code (fun () -> c.Request(ResultMessage(0u, [||]), MessageType.Info)),
-                Is.EqualTo((ErrorCode.BadType, 0x82u))
-            )
+        testCase "hello skips garbage, a stale reply and a lost HELLO, and returns INFO"
+        <| fun () ->
+            withDevice 8192 (fun d -> d.Garbage <- true) (fun c ->
+                let info = c.Hello(TimeSpan.FromMilliseconds 150.0, 20)
+                Expect.equal (info.EncodeBody()) ((FakeDevice.Info 8192).EncodeBody()) "the INFO the device sent"
+                Expect.isTrue (obj.ReferenceEquals(c.Info, info)) "the client keeps the INFO"
+                Expect.isGreaterThanOrEqual c.FramesRejected 1L "the partial frame is rejected"
+                Expect.isGreaterThanOrEqual c.FramesSkipped 2L "the stale INFO and the unidentified ERROR"
 
-            let e =
-                Assert.Throws<DeviceErrorException>(fun () -> c.Infer(Array.zeroCreate 1) |> ignore)
+                Expect.equal
+                    c.LastUnidentifiedError
+                    (ErrorMessage(ErrorCode.BadCrc, 0u))
+                    "the unidentified ERROR is kept"
+                // The session works after the noise.
+                let input = Array.init 12 (fun i -> sbyte (i * 10 - 60))
+                Expect.equal (c.Infer(input).Output) (FakeDevice.Output input) "inference after the noise")
 
-            Assert.That(e.Message, Does.Contain "expected size 12")
-            // The session still works.
-            Assert.That(c.Layer 2, Has.Length.EqualTo 4))
+        testCase "infer and layers in pieces; bytes are counted"
+        <| fun () ->
+            withDevice 64 ignore (fun c ->
+                c.Hello() |> ignore
+                let input = Array.init 12 (fun i -> sbyte (i * 11 - 70))
+                let r = c.Infer input
+                Expect.equal r.Output (FakeDevice.Output input) "the output"
+                Expect.equal r.Ticks (uint32 (Array.sumBy int input &&& 0xFFFF)) "the ticks"
+                Expect.equal c.MaxPiece 54 "MAX_BODY 64 less the LAYER_DATA prefix"
+                let sent0, recv0 = c.BytesSent, c.BytesReceived
 
-    [<Test>]
-    member _.``a device vanishing mid-request is reported within a second``() =
-        withDevice dir 8192 (fun d -> d.VanishOn <- Some MessageType.Infer) (fun c ->
-            c.Hello() |> ignore
-            c.ReplyTimeout <- TimeSpan.FromSeconds 10.0
-            let sw = Stopwatch.StartNew()
+                for i, total in [ 0, 50; 1, 300; 2, 4 ] do
+                    Expect.equal (c.Layer i) (FakeDevice.LayerOutput input i total) $"layer {i}"
 
-            let e =
-                Assert.Throws<TransportClosedException>(fun () -> c.Infer(Array.zeroCreate 12) |> ignore)
+                // 300 bytes in 54-byte pieces: a probe and 6 pieces.
+                Expect.isGreaterThan (c.BytesSent - sent0) 0L "bytes sent are counted"
+                Expect.isGreaterThan (c.BytesReceived - recv0) 354L "bytes received are counted"
+                Expect.equal c.FramesRejected 0L "no frame rejected")
 
-            Assert.That(sw.ElapsedMilliseconds, Is.LessThan 1000L)
-            Assert.That(e.Message, Does.Contain "unix:"))
+        testCase "device ERROR frames become DeviceErrorException with code and detail"
+        <| fun () ->
+            withDevice 8192 ignore (fun c ->
+                c.Hello() |> ignore
 
-    [<Test>]
-    member _.``a device that does not answer times out naming the request``() =
-        withDevice dir 8192 (fun d -> d.IgnoreType <- Some MessageType.Infer) (fun c ->
-            c.Hello() |> ignore
-            c.ReplyTimeout <- TimeSpan.FromMilliseconds 300.0
-            let sw = Stopwatch.StartNew()
+                let code (f: unit -> obj) =
+                    let e =
+                        throwsOf<DeviceErrorException> "a request the device refuses" (fun () -> f () |> ignore)
 
-            let e =
-                Assert.Throws<TimeoutException>(fun () -> c.Infer(Array.zeroCreate 12) |> ignore)
+                    e.Code, e.Detail
 
-            Assert.That(sw.ElapsedMilliseconds, Is.InRange(290L, 1500L))
-            Assert.That(e.Message, Does.Contain "Result for Infer seq"))
+                Expect.equal (code (fun () -> c.Layer 0)) (ErrorCode.NoInference, 0u) "LAYER before any inference"
 
-    [<Test>]
-    member _.``hello gives up with a timeout when nobody answers``() =
-        withDevice dir 8192 (fun d -> d.IgnoreType <- Some MessageType.Hello) (fun c ->
-            let sw = Stopwatch.StartNew()
+                Expect.equal
+                    (code (fun () -> c.Infer(Array.zeroCreate 5)))
+                    (ErrorCode.BadInputSize, 12u)
+                    "INFER with a wrong input size"
 
-            let e =
-                Assert.Throws<TimeoutException>(fun () -> c.Hello(TimeSpan.FromMilliseconds 50.0, 4) |> ignore)
+                c.Infer(Array.zeroCreate 12) |> ignore
+                Expect.equal (code (fun () -> c.Layer 5)) (ErrorCode.BadLayer, 3u) "LAYER past the last layer"
 
-            Assert.That(sw.ElapsedMilliseconds, Is.InRange(190L, 1500L))
-            Assert.That(e.Message, Does.Contain "no INFO for 4 HELLOs"))
+                Expect.equal
+                    (code (fun () -> c.LayerPiece(0, 40u, 20)))
+                    (ErrorCode.BadRange, 50u)
+                    "a LAYER piece past the layer's end"
+
+                Expect.equal
+                    (code (fun () -> c.Request(ResultMessage(0u, [||]), MessageType.Info)))
+                    (ErrorCode.BadType, 0x82u)
+                    "a request of a type the device does not serve"
+
+                let e =
+                    throwsOf<DeviceErrorException> "INFER of one byte" (fun () ->
+                        c.Infer(Array.zeroCreate 1) |> ignore)
+
+                Expect.stringContains e.Message "expected size 12" "the message explains the code"
+                // The session still works.
+                Expect.hasLength (c.Layer 2) 4 "the session still works")
+
+        testCase "bytes after the frame a request awaited stay in the line for the next request"
+        <| fun () ->
+            let host, device = FakeLine.pair fakeEndpoint
+            use device = device
+            use c = new DeviceClient(host)
+            c.ReplyTimeout <- TimeSpan.FromMilliseconds 500.0
+            let input = Array.init 12 (fun i -> sbyte (i * 9 - 50))
+            // One write carries the INFO for HELLO (seq 1) and already the RESULT for the INFER to come (seq 2).
+            let info = Frame.Encode(FakeDevice.Info 8192, 1us)
+            let result = Frame.Encode(ResultMessage(7u, FakeDevice.Output input), 2us)
+            device.Write(ReadOnlySpan(Array.append info result))
+            Thread.Sleep 100
+            c.Hello(TimeSpan.FromSeconds 1.0, 1) |> ignore
+            Expect.equal c.BytesReceived (int64 info.Length) "HELLO consumed its INFO and no more"
+            Expect.equal (c.Infer(input).Output) (FakeDevice.Output input) "the INFER finds its RESULT already there"
+
+        testCase "a device vanishing mid-request is reported within a second"
+        <| fun () ->
+            withDevice 8192 (fun d -> d.VanishOn <- Some MessageType.Infer) (fun c ->
+                c.Hello() |> ignore
+                c.ReplyTimeout <- TimeSpan.FromSeconds 10.0
+                let sw = Stopwatch.StartNew()
+
+                let e =
+                    throwsOf<TransportClosedException> "INFER to a vanishing device" (fun () ->
+                        c.Infer(Array.zeroCreate 12) |> ignore)
+
+                Expect.isLessThan sw.ElapsedMilliseconds 1000L "reported within a second"
+                Expect.stringContains e.Message fakeEndpoint "the message names the endpoint")
+
+        testCase "a device that does not answer times out naming the request"
+        <| fun () ->
+            withDevice 8192 (fun d -> d.IgnoreType <- Some MessageType.Infer) (fun c ->
+                c.Hello() |> ignore
+                c.ReplyTimeout <- TimeSpan.FromMilliseconds 300.0
+                let sw = Stopwatch.StartNew()
+
+                let e =
+                    throwsOf<TimeoutException> "INFER nobody answers" (fun () ->
+                        c.Infer(Array.zeroCreate 12) |> ignore)
+
+                Expect.isGreaterThanOrEqual sw.ElapsedMilliseconds 290L "not before the reply timeout"
+                Expect.isLessThanOrEqual sw.ElapsedMilliseconds 1500L "soon after the reply timeout"
+                Expect.stringContains e.Message "Result for Infer seq" "the message names the request")
+
+        testCase "hello gives up with a timeout when nobody answers"
+        <| fun () ->
+            withDevice 8192 (fun d -> d.IgnoreType <- Some MessageType.Hello) (fun c ->
+                let sw = Stopwatch.StartNew()
+
+                let e =
+                    throwsOf<TimeoutException> "HELLOs nobody answers" (fun () ->
+                        c.Hello(TimeSpan.FromMilliseconds 50.0, 4) |> ignore)
+
+                Expect.isGreaterThanOrEqual sw.ElapsedMilliseconds 190L "not before four attempts"
+                Expect.isLessThanOrEqual sw.ElapsedMilliseconds 1500L "soon after four attempts"
+                Expect.stringContains e.Message "no INFO for 4 HELLOs" "the message counts the HELLOs")
+    ]

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using Tern.Runtime.Transports;
 
@@ -8,15 +9,13 @@ namespace Tern.Runtime.Protocol;
 /// sequence number (0xFFFF is never used) and is answered by the frame carrying that number, either the expected reply
 /// or an ERROR, which becomes <see cref="DeviceErrorException"/>. Garbage, corrupt frames and stale replies (other
 /// sequence numbers) are skipped and counted, so the client resynchronises by itself. Every wait has a deadline;
-/// a vanished peer is a <see cref="TransportClosedException"/>. Counts wire bytes both ways for link throughput.
-/// Not thread-safe.
+/// a vanished peer is a <see cref="TransportClosedException"/>. Reads frames straight off the transport's pipe,
+/// consuming only the bytes it decoded. Counts wire bytes both ways for link throughput. Not thread-safe.
 /// </summary>
 public sealed class DeviceClient : IDisposable
 {
     private readonly bool ownsTransport;
     private readonly FrameDecoder decoder = new();
-    private readonly byte[] rx = new byte[4096];
-    private int rxPos, rxLen;
     private ushort nextSequence = 1;
 
     /// <summary>A client over <paramref name="transport"/>; disposes it with the client unless told not to.</summary>
@@ -212,40 +211,57 @@ public sealed class DeviceClient : IDisposable
 
     private static long Deadline(TimeSpan timeout) => Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
 
-    /// <summary>Decodes buffered and incoming bytes until a frame matches, skipping and counting everything else.</summary>
+    /// <summary>
+    /// Decodes the bytes in the transport's pipe, waiting for more until a frame matches, skipping and counting
+    /// everything else; the bytes after the matching frame stay in the pipe for the next request.
+    /// </summary>
     private Packet Await(Func<Packet, bool> match, long deadline, string awaiting)
     {
         while (true)
         {
-            while (rxPos < rxLen)
-            {
-                var r = decoder.Push(rx[rxPos++]);
-                if (r.Status == DecodeStatus.Error) FramesRejected++;
-                if (r.Status != DecodeStatus.Frame) continue;
-                var p = r.Packet!;
-                if (match(p)) return p;
-                if (p.Type == MessageType.Error && p.Sequence == Wire.UnknownSequence)
-                    LastUnidentifiedError = TryParseError(p);
-                FramesSkipped++;
-            }
+            // Past the deadline, bytes already in the pipe are still decoded (a zero wait takes only those).
             var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-            if (left <= TimeSpan.Zero)
-                throw new TimeoutException($"{Transport.Endpoint}: timed out awaiting {awaiting}{UnidentifiedNote()}");
+            ReadOnlySequence<byte> data;
             try
             {
-                rxLen = Transport.Read(rx, left, awaiting);
+                data = Transport.Receive(left > TimeSpan.Zero ? left : TimeSpan.Zero, awaiting);
             }
             catch (TimeoutException e)
             {
-                throw new TimeoutException(e.Message + UnidentifiedNote(), e);
+                string what = left > TimeSpan.Zero ? e.Message : $"{Transport.Endpoint}: timed out awaiting {awaiting}";
+                throw new TimeoutException(what + UnidentifiedNote(), e);
             }
             catch (TransportClosedException e)
             {
                 throw new TransportClosedException(e.Endpoint, $"{e.Reason}; {BytesSent} bytes sent, {BytesReceived} received", e);
             }
-            rxPos = 0;
-            BytesReceived += rxLen;
+            var (found, used) = Decode(data, match);
+            BytesReceived += used;
+            Transport.Pipe.Input.AdvanceTo(data.GetPosition(used));
+            if (found is not null) return found;
         }
+    }
+
+    /// <summary>Pushes bytes through the decoder up to the end of the first matching frame; returns it and the bytes used.</summary>
+    private (Packet? Found, long Used) Decode(ReadOnlySequence<byte> data, Func<Packet, bool> match)
+    {
+        long used = 0;
+        foreach (var segment in data)
+        {
+            foreach (byte b in segment.Span)
+            {
+                used++;
+                var r = decoder.Push(b);
+                if (r.Status == DecodeStatus.Error) FramesRejected++;
+                if (r.Status != DecodeStatus.Frame) continue;
+                var p = r.Packet!;
+                if (match(p)) return (p, used);
+                if (p.Type == MessageType.Error && p.Sequence == Wire.UnknownSequence)
+                    LastUnidentifiedError = TryParseError(p);
+                FramesSkipped++;
+            }
+        }
+        return (null, used);
     }
 
     private static ErrorMessage? TryParseError(Packet p)

@@ -1,22 +1,18 @@
+using System.IO.Pipelines;
+
 namespace Tern.Runtime.Transports;
 
 /// <summary>
-/// A byte stream to a device. Every read has a timeout; a peer that vanishes is reported at once by
-/// <see cref="TransportClosedException"/>, a timeout by <see cref="TimeoutException"/> naming the endpoint and what
-/// was awaited. Not thread-safe; Dispose closes the stream.
+/// A byte line to a device, handed to the protocol as one duplex pipe. Reads and writes go through
+/// <see cref="TransportIO"/>: every read has a deadline; a peer that vanishes is reported at once by
+/// <see cref="TransportClosedException"/>, a timeout by <see cref="TimeoutException"/> naming the endpoint and what was
+/// awaited. Not thread-safe; Dispose closes the line.
 /// </summary>
 public interface ITransport : IDisposable
 {
     /// <summary>The endpoint as a transport spec (what <see cref="Transport.Open(string, TimeSpan?)"/> accepts).</summary>
     string Endpoint { get; }
 
-    /// <summary>Writes all of <paramref name="data"/> (looping over partial writes).</summary>
-    void Write(ReadOnlySpan<byte> data);
-
-    /// <summary>
-    /// Waits until at least one byte has arrived or <paramref name="timeout"/> has passed, then returns the bytes
-    /// read (at least one, at most the buffer's length). <paramref name="awaiting"/> says in the timeout's message
-    /// what the caller was waiting for.
-    /// </summary>
-    int Read(Span<byte> buffer, TimeSpan timeout, string awaiting = "data");
+    /// <summary>The line: bytes from the device come out of Input, bytes written to Output go to the device.</summary>
+    IDuplexPipe Pipe { get; }
 }

@@ -1,151 +1,108 @@
+using System.IO.Ports;
+
 namespace Tern.Runtime.Transports;
 
 /// <summary>
-/// A serial device or pty in raw mode (Linux). Opened O_RDWR|O_NOCTTY|O_CLOEXEC|O_NONBLOCK, then cfmakeraw,
-/// CLOCAL|CREAD, no hardware or software flow control (IXON/IXOFF would swallow 0x11/0x13), VMIN=1 VTIME=0, the baud
-/// rate, TCSANOW; stale input is flushed. Reads poll() with a deadline. No modem-line ioctls (they fail on a pty).
-/// EOF, EIO or a hang-up is a <see cref="TransportClosedException"/> at once.
+/// A serial device or pty through System.IO.Ports: raw 8N1 at a standard baud rate, no hardware or software flow
+/// control (XON/XOFF would swallow 0x11/0x13), no newline translation; the device is taken exclusively and stale input
+/// is discarded. DTR and RTS stay asserted as a plain open leaves them (some USB CDC boards only talk while DTR is
+/// set); a pty has no modem lines and opens without. A missing device, a refused permission or a path that is no
+/// terminal are told apart in the message.
 /// </summary>
-public sealed unsafe class TtyTransport : ITransport
+public sealed class TtyTransport : StreamTransport
 {
-    private int fd;
+    // errno values (Linux) of a failed open; System.IO.Ports reports errno as the inner IOException's HResult.
+    private const int EPERM = 1, ENOENT = 2, EIO = 5, ENXIO = 6, EACCES = 13, EBUSY = 16, ENODEV = 19, EISDIR = 21, ENOTTY = 25;
+
+    /// <summary>The rates Linux termios knows by name; System.IO.Ports would set any other as 0 baud (a hang-up).</summary>
+    private static readonly int[] StandardRates =
+    [
+        50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400,
+        460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
+    ];
 
     public TtyTransport(string path, int baud = Transport.DefaultBaud)
+        : this(Open(path, baud), path, baud)
     {
-        if (!Libc.Supported) throw new PlatformNotSupportedException("the tty transport needs Linux on x86-64, AArch64, ARM or RISC-V");
-        if (baud <= 0) throw new ArgumentOutOfRangeException(nameof(baud), baud, "must be positive");
+    }
+
+    private TtyTransport(SerialPort port, string path, int baud)
+        : base(port.BaseStream, Name(path, baud), port)
+    {
         Path = path;
         Baud = baud;
-        Endpoint = $"tty:{path}@{baud}";
-        fd = Libc.open(path, Libc.O_RDWR | Libc.O_NOCTTY | Libc.O_CLOEXEC | Libc.O_NONBLOCK);
-        if (fd < 0)
-        {
-            int e = Libc.Errno;
-            if (e is Libc.ENXIO or Libc.ENODEV or Libc.EIO) throw new TransportClosedException(Endpoint, $"open failed, {Libc.Describe(e)}");
-            throw new IOException($"{Endpoint}: open failed, {Libc.Describe(e)}");
-        }
-        try
-        {
-            Configure();
-        }
-        catch
-        {
-            Libc.close(fd);
-            fd = -1;
-            throw;
-        }
     }
 
     public string Path { get; }
     public int Baud { get; }
-    public string Endpoint { get; }
 
-    /// <summary>How long a write may wait for room in the output queue before it fails with <see cref="TimeoutException"/>.</summary>
-    public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    private static string Name(string path, int baud) => $"tty:{path}@{baud}";
 
-    private void Configure()
+    private static SerialPort Open(string path, int baud)
     {
-        byte* t = stackalloc byte[Libc.TermiosBytes];
-        new Span<byte>(t, Libc.TermiosBytes).Clear();
-        if (Libc.tcgetattr(fd, t) != 0) throw new IOException($"{Endpoint}: not a terminal? tcgetattr failed, {Libc.Describe(Libc.Errno)}");
-        Libc.cfmakeraw(t);
-        // cfmakeraw clears IXON but not IXOFF/IXANY, and leaves CRTSCTS as it was: binary frames need all of them off.
-        *(uint*)(t + Libc.IflagOffset) &= ~(Libc.IXOFF | Libc.IXANY);
-        *(uint*)(t + Libc.CflagOffset) = (*(uint*)(t + Libc.CflagOffset) | Libc.CLOCAL | Libc.CREAD) & ~Libc.CRTSCTS;
-        t[Libc.CcOffset + Libc.VMIN] = 1;
-        t[Libc.CcOffset + Libc.VTIME] = 0;
-        // glibc 2.42+ takes the plain rate; older glibc takes the rate or its Bxxx constant.
-        if (Libc.cfsetspeed(t, (uint)Baud) != 0
-            && (Libc.SpeedConstant(Baud) is not { } code || Libc.cfsetspeed(t, code) != 0))
-            throw new IOException($"{Endpoint}: baud rate {Baud} not supported");
-        if (Libc.tcsetattr(fd, Libc.TCSANOW, t) != 0) throw new IOException($"{Endpoint}: tcsetattr failed, {Libc.Describe(Libc.Errno)}");
-        Libc.tcflush(fd, Libc.TCIFLUSH);
-    }
-
-    private int Fd => fd >= 0 ? fd : throw new ObjectDisposedException(Endpoint);
-
-    public void Write(ReadOnlySpan<byte> data)
-    {
-        int f = Fd;
-        var deadline = Deadline.After(WriteTimeout);
-        fixed (byte* p = data)
+        if (baud <= 0) throw new ArgumentOutOfRangeException(nameof(baud), baud, "must be positive");
+        string endpoint = Name(path, baud);
+        if (!StandardRates.Contains(baud))
+            throw new IOException($"{endpoint}: baud rate {baud} not supported (standard rates: {string.Join(", ", StandardRates.Where(r => r >= 9600))})");
+        try
         {
-            int done = 0;
-            while (done < data.Length)
-            {
-                nint n = Libc.write(f, p + done, data.Length - done);
-                if (n > 0)
-                {
-                    done += (int)n;
-                    continue;
-                }
-                int e = Libc.Errno;
-                if (n < 0 && e == Libc.EINTR) continue;
-                if (n < 0 && e == Libc.EAGAIN)
-                {
-                    if (Wait(f, Libc.POLLOUT, deadline) == 0)
-                        throw new TimeoutException($"{Endpoint}: write of {data.Length - done} bytes blocked for {WriteTimeout.TotalMilliseconds:0} ms");
-                    continue;
-                }
-                if (n == 0 || e is Libc.EIO or Libc.EPIPE or Libc.ENXIO or Libc.ENODEV)
-                    throw new TransportClosedException(Endpoint, n == 0 ? "write returned 0" : $"{Libc.Describe(e)} while writing");
-                throw new IOException($"{Endpoint}: write failed, {Libc.Describe(e)}");
-            }
+            return OpenWith(endpoint, path, baud, modemLines: true);
+        }
+        catch (IOException e) when (e.InnerException is null)
+        {
+            // Setting the modem lines failed (a pty has none): open without them. Failures of the open itself carry
+            // their cause and are final.
+        }
+        try
+        {
+            return OpenWith(endpoint, path, baud, modemLines: false);
+        }
+        catch (IOException e) when (e.InnerException is null)
+        {
+            throw new IOException($"{endpoint}: {e.Message}", e);
         }
     }
 
-    public int Read(Span<byte> buffer, TimeSpan timeout, string awaiting = "data")
+    private static SerialPort OpenWith(string endpoint, string path, int baud, bool modemLines)
     {
-        if (buffer.IsEmpty) throw new ArgumentException("read buffer is empty", nameof(buffer));
-        int f = Fd;
-        var deadline = Deadline.After(timeout);
-        fixed (byte* p = buffer)
+        var port = new SerialPort(path, baud, Parity.None, 8, StopBits.One)
         {
-            while (true)
+            Handshake = Handshake.None,
+            DtrEnable = modemLines,
+            RtsEnable = modemLines,
+        };
+        try
+        {
+            port.Open();
+            port.DiscardInBuffer();
+            return port;
+        }
+        catch (Exception e)
+        {
+            port.Dispose();
+            throw e switch
             {
-                short revents = Wait(f, Libc.POLLIN, deadline);
-                if (revents == 0) throw Deadline.Expired(Endpoint, timeout, awaiting);
-                // Read even on POLLHUP/POLLERR: bytes that arrived before the hang-up come first, then EIO or EOF.
-                nint n = Libc.read(f, p, buffer.Length);
-                if (n > 0) return (int)n;
-                if (n == 0) throw new TransportClosedException(Endpoint, $"end of file while awaiting {awaiting}");
-                int e = Libc.Errno;
-                if (e == Libc.EINTR) continue;
-                if (e == Libc.EAGAIN)
-                {
-                    if ((revents & (Libc.POLLHUP | Libc.POLLERR)) != 0)
-                        throw new TransportClosedException(Endpoint, $"hang-up while awaiting {awaiting}");
-                    continue;
-                }
-                if (e is Libc.EIO or Libc.ENXIO or Libc.ENODEV)
-                    throw new TransportClosedException(Endpoint, $"{Libc.Describe(e)} while awaiting {awaiting}");
-                throw new IOException($"{Endpoint}: read failed, {Libc.Describe(e)}");
-            }
+                UnauthorizedAccessException { InnerException: IOException cause } => OpenFailed(endpoint, cause),
+                // The termios settings were refused.
+                ArgumentException => new IOException($"{endpoint}: the terminal refused raw 8N1 at {baud} baud", e),
+                _ => e,
+            };
         }
     }
 
-    /// <summary>poll() for one event until the deadline; returns revents, 0 when the deadline passed.</summary>
-    private short Wait(int f, short events, Deadline deadline)
+    /// <summary>System.IO.Ports reports every failed open as access denied: name the real cause.</summary>
+    private static Exception OpenFailed(string endpoint, IOException cause)
     {
-        while (true)
+        string errno = $"errno {cause.HResult}: {cause.Message}";
+        return cause.HResult switch
         {
-            var pfd = new Libc.PollFd { Fd = f, Events = events };
-            int r = Libc.poll(&pfd, 1, deadline.RemainingMilliseconds);
-            if (r > 0)
-            {
-                if ((pfd.Revents & Libc.POLLNVAL) != 0) throw new ObjectDisposedException(Endpoint);
-                return pfd.Revents;
-            }
-            if (r < 0 && Libc.Errno != Libc.EINTR) throw new IOException($"{Endpoint}: poll failed, {Libc.Describe(Libc.Errno)}");
-            if (deadline.Passed) return 0;
-        }
+            EACCES or EPERM => new UnauthorizedAccessException($"{endpoint}: open failed, permission denied ({errno}); is the user in the device's group (e.g. dialout)?", cause),
+            ENOTTY => new IOException($"{endpoint}: not a terminal ({errno})", cause),
+            ENOENT => new IOException($"{endpoint}: no such device ({errno})", cause),
+            EISDIR => new IOException($"{endpoint}: a folder, not a terminal ({errno})", cause),
+            EBUSY => new IOException($"{endpoint}: busy, another program holds it ({errno})", cause),
+            EIO or ENXIO or ENODEV => new TransportClosedException(endpoint, $"open failed, {errno}", cause),
+            _ => new IOException($"{endpoint}: open failed, {errno}", cause),
+        };
     }
-
-    public void Dispose()
-    {
-        if (fd >= 0) Libc.close(fd);
-        fd = -1;
-    }
-
-    public override string ToString() => Endpoint;
 }
