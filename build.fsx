@@ -8,6 +8,9 @@
 //   default-model  reproduce models/default.tern from scratch and compare the bytes
 //   mutate plant each classic bug of tests/mutations.json in a copy of HEAD; fails if the tests miss one
 //          (`mutate WORD...` keeps the mutations whose name contains a WORD)
+//   fuzz   libFuzzer on the device's frame decoder and message handler (hil/fuzz), then the host's protocol
+//          properties under Expecto's stress mode; seconds per target: `fuzz 300`, else $TERN_FUZZ_SECONDS,
+//          else 60; fails on any finding, whose input is left in artifacts/fuzz/
 #r "nuget: Fake.Core.Target, 5.20.3"
 #r "nuget: Fake.Core.Process, 5.20.3"
 #load "build/Mutate.fsx"
@@ -100,6 +103,12 @@ let exportTools = [ "cc", "gcc"; "make", "make"; "cmake", "cmake" ]
 /// The real browser the HTML report's tests load it in (headless).
 let browser = [ "chromium", "chromium" ]
 
+/// clang and its libFuzzer runtime (Debian 12: LLVM 14), for the fuzz target and FuzzTests.
+let fuzzTools = [
+    "clang", "clang"
+    "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a", "libclang-rt-14-dev"
+]
+
 Target.create "setup" (fun _ ->
     dotnet [ "tool"; "restore" ]
     dotnet [ "paket"; "restore" ])
@@ -123,7 +132,7 @@ let junitOutcomes (file: string) : string[] =
 
 // Runs the test program (Expecto) and sums the outcomes of its JUnit summary; the plain closing line is what CI reads.
 Target.create "test" (fun _ ->
-    ensureDebianWith false (deviceToolchain @ exportTools @ browser)
+    ensureDebianWith false (deviceToolchain @ exportTools @ browser @ fuzzTools)
     let results = Path.Combine(artifacts, "test-results")
 
     if Directory.Exists results then
@@ -267,6 +276,87 @@ Target.create "toolchain" (fun _ -> ensureDebian deviceToolchain)
 
 Target.create "mutate" (fun p -> Mutate.run root p.Context.Arguments)
 
+// Fuzzing for a chosen time per target: libFuzzer on the device's frame decoder and message handler (FuzzTests with
+// $TERN_FUZZ_SECONDS; hil/fuzz/README.md), then the host's protocol properties (ProtocolTests) with fresh random
+// cases under Expecto's stress mode for as long. Prints executions per target; fails on any finding (libFuzzer
+// leaves the input in artifacts/fuzz/; FsCheck prints the case and its seed).
+Target.create "fuzz" (fun p ->
+    ensureDebian fuzzTools
+
+    let positive (s: string) =
+        match Int32.TryParse s with
+        | true, v when v > 0 -> v
+        | _ -> failwithf "fuzz: the seconds per target must be a positive whole number, got '%s'" s
+
+    let seconds =
+        match p.Context.Arguments, Environment.GetEnvironmentVariable "TERN_FUZZ_SECONDS" with
+        | [ s ], _ -> positive s
+        | [], (null | "") -> 60
+        | [], s -> positive s
+        | more, _ -> failwithf "fuzz takes one argument, the seconds per target; got %s" (String.Join(" ", more))
+
+    let tests =
+        Path.Combine(root, "tests", "Tern.Tests", "bin", "Release", "net10.0", "Tern.Tests.dll")
+
+    let device =
+        CreateProcess.fromRawCommand "dotnet" [
+            tests
+            "--filter-test-list"
+            "FuzzTests"
+            "--no-spinner"
+            "--colours"
+            "0"
+        ]
+        |> CreateProcess.withWorkingDirectory root
+        |> CreateProcess.setEnvironmentVariable "TERN_FUZZ_SECONDS" (string seconds)
+        |> Proc.run
+
+    let listed =
+        CreateProcess.fromRawCommand "dotnet" [ tests; "--list-tests"; "--colours"; "0" ]
+        |> CreateProcess.withWorkingDirectory root
+        |> CreateProcess.redirectOutput
+        |> Proc.run
+
+    // --fscheck-max-tests does not reach properties with their own case count (Properties.tests n); stress mode runs
+    // every test of ProtocolTests again and again, each property run with a fresh seed, for the time given.
+    let host =
+        if not (listed.Result.Output.Contains "ProtocolTests.") then
+            eprintfn "fuzz: ProtocolTests is not in the Expecto test program yet, so the host's properties did not run"
+            1
+        else
+            let r =
+                CreateProcess.fromRawCommand "dotnet" [
+                    tests
+                    "--filter-test-list"
+                    "ProtocolTests"
+                    "--stress"
+                    sprintf "%g" (float seconds / 60.0)
+                    "--stress-memory-limit"
+                    "4096"
+                    "--no-spinner"
+                    "--colours"
+                    "0"
+                ]
+                |> CreateProcess.withWorkingDirectory root
+                |> CreateProcess.redirectOutput
+                |> Proc.run
+
+            printf "%s" r.Result.Output
+            eprintf "%s" r.Result.Error
+
+            let runs =
+                Text.RegularExpressions.Regex.Match(r.Result.Output, @"EXPECTO! ([\d,]+) tests run")
+
+            printfn "host: %s runs of ProtocolTests' properties and tests in %d s" runs.Groups[1].Value seconds
+            r.ExitCode
+
+    if device.ExitCode <> 0 || host <> 0 then
+        failwithf
+            "fuzz: a finding or a failure (device targets exit %d, host properties exit %d); inputs in %s"
+            device.ExitCode
+            host
+            (Path.Combine(artifacts, "fuzz")))
+
 open Fake.Core.TargetOperators
 
 "setup" ==> "build" ==> "test" |> ignore
@@ -276,6 +366,7 @@ open Fake.Core.TargetOperators
 "build" ==> "hil" |> ignore
 "build" ==> "default-model" |> ignore
 "toolchain" ==> "mutate" |> ignore
+"build" ==> "fuzz" |> ignore
 
 // A positional target: `dotnet fsi build.fsx test`.
 let args = fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray
