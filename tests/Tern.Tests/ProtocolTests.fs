@@ -316,6 +316,63 @@ let private ``each framing error has its reason, detail and sequence`` () =
     // Empty frames are ignored.
     Expect.isEmpty (decodeAll (FrameDecoder()) [| 0uy; 0uy; 0uy |]) "empty frames yield nothing"
 
+/// The boundaries one byte either side: a length field one below, at or one above the body's length (CRC right), and
+/// a frame cut one byte inside its last COBS block, which is BAD_COBS (not a shorter packet checked as if whole).
+let private ``frame boundaries one byte either side: length field and last COBS block`` () =
+    let arb =
+        gen {
+            let! n = Gen.choose (0, 300)
+            let! body = Gen.arrayOfLength n (Gen.choose (0, 255) |> Gen.map byte)
+            let! delta = Gen.elements [ -1; 0; 1 ]
+            let! seq = Gen.choose (0, 65534) |> Gen.map uint16
+            return body, delta, seq
+        }
+        |> Arb.fromGen
+
+    Prop.forAll arb (fun (body, delta, seq) ->
+        let field = body.Length + delta
+
+        let lengthOk =
+            if field < 0 then
+                true
+            else
+                match
+                    decodeAll (FrameDecoder()) (Frame.Delimit(ReadOnlySpan(rawPacket 1uy 3uy seq (uint16 field) body)))
+                with
+                | [ r ] when delta = 0 -> r.Status = DecodeStatus.Frame && r.Packet.Body = body
+                | [ r ] ->
+                    r.Status = DecodeStatus.Error
+                    && r.Error = ErrorCode.BadLength
+                    && r.Detail = uint32 field
+                    && r.Sequence = seq
+                | _ -> false
+
+        // The last block of the encoding: its code byte says how many data bytes follow it.
+        let wire =
+            Frame.Delimit(ReadOnlySpan(rawPacket 1uy 3uy seq (uint16 body.Length) body))
+
+        let encoded = wire[.. wire.Length - 2]
+
+        let rec lastBlock i =
+            if i + int encoded[i] >= encoded.Length then
+                i
+            else
+                lastBlock (i + int encoded[i])
+
+        let last = lastBlock 0
+
+        let cutOk =
+            if encoded[last] < 2uy then
+                true
+            else
+                let cut = Array.append encoded[.. encoded.Length - 2] [| 0uy |]
+
+                match decodeAll (FrameDecoder()) cut with
+                | [ r ] -> r.Status = DecodeStatus.Error && r.Error = ErrorCode.BadCobs
+                | _ -> false
+
+        lengthOk && cutOk)
+
 let private ``the largest body decodes; OVERSIZE is reported before the delimiter and the next frame decodes`` () =
     let d = FrameDecoder(100)
 
@@ -594,6 +651,10 @@ let tests =
         testCase
             "each framing error has its reason, detail and sequence"
             ``each framing error has its reason, detail and sequence``
+        testPropertyWithConfig
+            (Properties.tests 300)
+            "frame boundaries one byte either side: length field and last COBS block"
+            ``frame boundaries one byte either side: length field and last COBS block``
         testCase
             "the largest body decodes; OVERSIZE is reported before the delimiter and the next frame decodes"
             ``the largest body decodes; OVERSIZE is reported before the delimiter and the next frame decodes``
