@@ -7,6 +7,7 @@ open System.IO
 open Expecto
 open FsCheck
 open Tern.Core
+open Tern.Tests.Assertions
 open Tern.Tests.CliTests
 
 let private clean (s: string) =
@@ -36,23 +37,6 @@ let private ``a binary file given as CSV is named without its raw bytes`` () =
     Expect.isTrue (clean message) message
     Expect.isLessThan message.Length 400 message
     Directory.Delete(dir, true)
-
-/// What a terminal shows as itself: no control, format, surrogate, private or unassigned character, no line or
-/// paragraph separator, no replacement character.
-let private shownAsItself (c: char) =
-    not (Char.IsControl c)
-    && c <> '\uFFFD'
-    && not (
-        [
-            Globalization.UnicodeCategory.Format
-            Globalization.UnicodeCategory.Surrogate
-            Globalization.UnicodeCategory.PrivateUse
-            Globalization.UnicodeCategory.OtherNotAssigned
-            Globalization.UnicodeCategory.LineSeparator
-            Globalization.UnicodeCategory.ParagraphSeparator
-        ]
-        |> List.contains (Char.GetUnicodeCategory c)
-    )
 
 /// terminalSafe keeps every line break, shows nothing raw that a terminal would act on, cuts nothing, and leaves
 /// plain ASCII text as it is.
