@@ -231,6 +231,8 @@ let private ``COBS forms: a 254-byte run ends with 0x01, the short form also dec
     let dec = Array.zeroCreate<byte> 300
     Expect.equal (Cobs.Decode(ReadOnlySpan(enc, 0, 255), Span dec)) 254 "the short form decodes"
     Expect.equal (Cobs.Decode(ReadOnlySpan [| 5uy; 1uy; 2uy |], Span dec)) -1 "truncated block"
+    Expect.equal (Cobs.Decode(ReadOnlySpan [| 4uy; 1uy; 2uy |], Span dec)) -1 "a block one byte short"
+    Expect.equal (Cobs.Decode(ReadOnlySpan [| 3uy; 1uy; 2uy |], Span dec)) 2 "the block complete"
     Expect.equal (Cobs.Decode(ReadOnlySpan [| 3uy; 0uy; 2uy |], Span dec)) -1 "zero inside"
     Expect.equal (Cobs.Decode(ReadOnlySpan [| 3uy; 1uy; 2uy |], Span(dec, 0, 1))) -1 "too small"
 
