@@ -21,6 +21,14 @@ let private printable (c: char) =
     // The replacement character stands for bytes that were not UTF-8.
     | _ -> c <> '\uFFFD'
 
+/// A character a terminal would act on, written as an escape: \t, \r, \xNN or \uNNNN.
+let private escaped (c: char) : string =
+    match c with
+    | '\t' -> @"\t"
+    | '\r' -> @"\r"
+    | c when int c < 0x100 -> $"\\x{int c:x2}"
+    | c -> $"\\u{int c:x4}"
+
 /// s in single quotes, non-printable characters escaped (\t, \n, \r, \xNN, \uNNNN), cut after maxChars with the
 /// full length said.
 let quote (s: string) : string =
@@ -28,14 +36,11 @@ let quote (s: string) : string =
 
     for c in Seq.truncate maxChars s do
         match c with
-        | '\t' -> b.Append @"\t"
         | '\n' -> b.Append @"\n"
-        | '\r' -> b.Append @"\r"
         | '\\' -> b.Append @"\\"
         | '\'' -> b.Append @"\'"
         | c when printable c -> b.Append c
-        | c when int c < 0x100 -> b.Append $"\\x{int c:x2}"
-        | c -> b.Append $"\\u{int c:x4}"
+        | c -> b.Append(escaped c)
         |> ignore
 
     b.Append("'") |> ignore
@@ -54,11 +59,8 @@ let terminalSafe (message: string) : string =
     for c in message do
         match c with
         | '\n' -> b.Append '\n'
-        | '\t' -> b.Append @"\t"
-        | '\r' -> b.Append @"\r"
         | c when printable c -> b.Append c
-        | c when int c < 0x100 -> b.Append $"\\x{int c:x2}"
-        | c -> b.Append $"\\u{int c:x4}"
+        | c -> b.Append(escaped c)
         |> ignore
 
     b.ToString()
