@@ -14,20 +14,7 @@ module private C =
 
     /// The source tree: the first ancestor of the test binary holding hil/codec/tern_codec.c and src/Core (the
     /// copy of hil/ next to the binaries would hide a stale committed header).
-    let root: Lazy<string> =
-        lazy
-            (let rec up (d: DirectoryInfo) =
-                if isNull d then
-                    failwith "cannot find hil/codec/tern_codec.c above the test directory"
-                elif
-                    File.Exists(Path.Combine(d.FullName, "hil", "codec", "tern_codec.c"))
-                    && File.Exists(Path.Combine(d.FullName, "src", "Core", "CodecVectors.fs"))
-                then
-                    d.FullName
-                else
-                    up d.Parent
-
-             up (DirectoryInfo AppContext.BaseDirectory))
+    let root: Lazy<string> = lazy (Fixtures.above "src/Core/CodecVectors.fs")
 
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))

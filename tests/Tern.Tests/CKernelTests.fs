@@ -18,17 +18,7 @@ module private CBuild =
     let modelSeed = 1
 
     /// The repository root: the first ancestor of the test binary that holds hil/include/tern_kernels.h.
-    let root: Lazy<string> =
-        lazy
-            (let rec up (d: DirectoryInfo) =
-                if isNull d then
-                    failwith "cannot find the repository root (hil/include/tern_kernels.h) above the test directory"
-                elif File.Exists(Path.Combine(d.FullName, "hil", "include", "tern_kernels.h")) then
-                    d.FullName
-                else
-                    up d.Parent
-
-             up (DirectoryInfo AppContext.BaseDirectory))
+    let root: Lazy<string> = lazy (Fixtures.above "hil/include/tern_kernels.h")
 
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))

@@ -40,19 +40,7 @@ type Outcome = {
 }
 
 /// The repository root: the first folder above the test program that holds build.fsx and hil/fuzz.
-let root () : string =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then
-            failwith "no repository root (build.fsx and hil/fuzz) above the test program"
-        elif
-            File.Exists(Path.Combine(d.FullName, "build.fsx"))
-            && Directory.Exists(Path.Combine(d.FullName, "hil", "fuzz"))
-        then
-            d.FullName
-        else
-            up d.Parent
-
-    up (DirectoryInfo AppContext.BaseDirectory)
+let root () : string = Fixtures.above "build.fsx"
 
 /// artifacts/fuzz of the repository.
 let artifacts () : string =

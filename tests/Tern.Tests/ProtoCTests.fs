@@ -15,15 +15,7 @@ type private Vector =
 
 /// The repository root: the first parent of the test directory holding hil/firmware/tern_proto.c.
 let private repoRoot () : string =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then
-            failwith "hil/firmware/tern_proto.c not found above the test directory"
-        elif File.Exists(Path.Combine(d.FullName, "hil", "firmware", "tern_proto.c")) then
-            d.FullName
-        else
-            up d.Parent
-
-    up (DirectoryInfo AppContext.BaseDirectory)
+    Fixtures.above "hil/firmware/tern_proto.c"
 
 /// Runs a program to completion within a timeout (killing it otherwise); returns exit code and output.
 let private run (exe: string) (args: string list) (timeout: TimeSpan) : int * string =

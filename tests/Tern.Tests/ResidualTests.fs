@@ -178,16 +178,7 @@ module private ResidualGen =
         ]
 
     /// The repository root (the first ancestor of the test binary holding models/default.tern).
-    let root () : string =
-        let rec up (d: DirectoryInfo) =
-            if isNull d then
-                failwith "cannot find models/default.tern above the test directory"
-            elif File.Exists(Path.Combine(d.FullName, "models", "default.tern")) then
-                d.FullName
-            else
-                up d.Parent
-
-        up (DirectoryInfo AppContext.BaseDirectory)
+    let root () : string = Fixtures.above "models/default.tern"
 
 open ResidualGen
 
