@@ -9,6 +9,7 @@
  * reference, and every accepted frame must re-encode (tern_frame_encode, tern_cobs_encode) to the same packet.
  * Any disagreement aborts, and libFuzzer keeps the input. */
 #include "tern_proto.h"
+#include "../tests/proto_reference.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,18 +37,6 @@ typedef struct {
     const uint8_t *body;
     uint16_t body_len;
 } verdict_t;
-
-static uint32_t crc32_bitwise(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) c = (c & 1u) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-    }
-    return ~c;
-}
 
 /* COBS undone the simplest way: each block's data, then a zero if another block follows and this one is not a full
  * 0xFF block. dst holds len bytes (decoding never grows). *truncated: the last block promised more than came. */

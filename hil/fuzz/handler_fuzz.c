@@ -23,6 +23,7 @@
 
 #include "tern_board.h"
 #include "tern_proto.h"
+#include "../tests/proto_reference.h"
 
 #define main tern_device_main
 #include "main.c"
@@ -64,12 +65,7 @@ static void emit_packet(uint8_t version, uint8_t type, uint16_t seq, uint16_t le
     size_t n = TERN_OVERHEAD + body_len, w;
     uint8_t *packet = malloc(n), *wire = malloc(TERN_COBS_MAX(n) + 1);
     if (!packet || !wire) abort();
-    packet[0] = version;
-    packet[1] = type;
-    tern_put_u16(packet + 2, seq);
-    tern_put_u16(packet + 4, length_field);
-    if (body_len) memcpy(packet + TERN_HEADER_BYTES, body, body_len);
-    tern_put_u32(packet + TERN_HEADER_BYTES + body_len, tern_crc32(packet, TERN_HEADER_BYTES + body_len));
+    make_packet(packet, version, type, seq, length_field, body, body_len);
     w = tern_cobs_encode(packet, n, wire, TERN_COBS_MAX(n));
     wire[w++] = 0;
     emit(wire, w);

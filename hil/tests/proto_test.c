@@ -3,6 +3,7 @@
  * overflow aborts. Usage: proto_test [VECTOR_FILE|-] [FUZZ_BYTES] [PROFILE_VECTOR_FILE] [COBS_VECTOR_FILE].
  * Exit 0 when every check passed. */
 #include "tern_proto.h"
+#include "proto_reference.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,30 +36,7 @@ static uint32_t rnd(void)
 static uint32_t rnd_below(uint32_t n) { return n ? rnd() % n : 0; }
 
 /* ---- references ---- */
-static uint32_t crc32_bitwise(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; i++) {
-        c ^= p[i];
-        for (k = 0; k < 8; k++) c = (c & 1u) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-    }
-    return ~c;
-}
-
-/* Builds packet bytes with any header (for bad frames); returns the length. */
-static size_t make_packet(uint8_t *out, uint8_t version, uint8_t type, uint16_t seq, uint16_t len_field,
-                          const uint8_t *body, size_t body_len)
-{
-    out[0] = version;
-    out[1] = type;
-    tern_put_u16(out + 2, seq);
-    tern_put_u16(out + 4, len_field);
-    if (body_len) memcpy(out + TERN_HEADER_BYTES, body, body_len);
-    tern_put_u32(out + TERN_HEADER_BYTES + body_len, tern_crc32(out, TERN_HEADER_BYTES + body_len));
-    return TERN_OVERHEAD + body_len;
-}
+/* crc32_bitwise and make_packet: proto_reference.h */
 
 /* COBS(packet) 0x00 into out (which must hold TERN_COBS_MAX(n) + 1 bytes). */
 static size_t delimit(const uint8_t *packet, size_t n, uint8_t *out)
