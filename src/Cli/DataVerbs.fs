@@ -5,6 +5,7 @@ open System
 open System.IO
 open Argu
 open Tern.Core
+open Tern.Studies
 open Tern.Runtime
 open Tern.Runtime.Engine
 open Spectre.Console

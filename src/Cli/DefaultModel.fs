@@ -6,6 +6,7 @@ module Tern.Cli.DefaultModel
 open System.IO
 open System.Reflection
 open Tern.Core
+open Tern.Studies
 open Tern.Runtime
 
 /// The logical name of the embedded file (see Tern.Cli.fsproj).

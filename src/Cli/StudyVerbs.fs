@@ -4,6 +4,7 @@ module Tern.Cli.StudyVerbs
 open System
 open Argu
 open Tern.Core
+open Tern.Studies
 open Tern.Cli.Args
 open Tern.Cli.Common
 

@@ -14,7 +14,7 @@ module private C =
 
     /// The source tree: the first ancestor of the test binary holding hil/codec/tern_codec.c and src/Core (the
     /// copy of hil/ next to the binaries would hide a stale committed header).
-    let root: Lazy<string> = lazy (Fixtures.above "src/Core/CodecVectors.fs")
+    let root: Lazy<string> = lazy (Fixtures.above "src/Core/Codec/CodecVectors.fs")
 
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))

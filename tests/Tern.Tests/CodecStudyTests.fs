@@ -5,6 +5,7 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Tern.Core
+open Tern.Studies
 open Tern.Runtime
 
 /// Generators and fixtures for this file only.

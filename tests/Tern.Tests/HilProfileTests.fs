@@ -6,6 +6,7 @@ module Tern.Tests.HilProfileTests
 open System
 open Expecto
 open Tern.Core
+open Tern.Studies
 open Tern.Runtime
 open Tern.Runtime.Protocol
 open Tern.Rig

@@ -7,6 +7,7 @@ open System.Diagnostics
 open System.IO
 open Expecto
 open Tern.Core
+open Tern.Studies
 open Tern.Runtime
 open Tern.Runtime.Engine
 open Tern.Runtime.Protocol

@@ -472,7 +472,7 @@ let tests =
             Prop.forAll RangeGen.case (fun (model, options, onlyNeeded) ->
                 let calib = Generators.inputs 21 6 model.Input
                 let all = RangeGen.observed model calib
-                let needed = Lower.neededRanges model
+                let needed = ActivationGrid.ownRanges model
                 // Either only the ranges the lowering uses, or every tensor's.
                 let given =
                     if onlyNeeded then
@@ -496,10 +496,10 @@ let tests =
         <| fun () ->
             let m = Architectures.defaultModel 1
             let calib = Generators.inputs 2 16 m.Input
-            let needed = Lower.neededRanges m
+            let needed = ActivationGrid.ownRanges m
             // The default model: input, conv+ReLU, depthwise+ReLU, pointwise+ReLU, dense (folded: 0, 2, 4, 6, 9).
             Expect.isTrue (needed |> Set.toList = [ 0; 2; 4; 6; 9 ]) $"%A{needed}"
-            Expect.equal (Lower.activationGrids m |> Map.find 7) 6 "the average pool keeps the pointwise grid"
+            Expect.equal (ActivationGrid.ofModel m |> Map.find 7) 6 "the average pool keeps the pointwise grid"
             let im = lowerOk LowerOptions.Int8 calib m
 
             let wide =

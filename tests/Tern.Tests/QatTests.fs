@@ -6,6 +6,7 @@ open FsCheck
 open FsCheck.FSharp
 open Tern.Runtime
 open Tern.Core
+open Tern.Studies
 
 /// Generators and helpers of this file only.
 module private QatGen =
@@ -334,7 +335,7 @@ let tests =
         testCase "QAT learns a range for every tensor the lowering quantizes, enough to lower without calibration"
         <| fun () ->
             let _, train, r = QatGen.qatOnce.Force()
-            Expect.isTrue (r.Ranges |> Map.keys |> Set.ofSeq = Lower.neededRanges r.Latent) $"%A{r.Ranges}"
+            Expect.isTrue (r.Ranges |> Map.keys |> Set.ofSeq = ActivationGrid.ownRanges r.Latent) $"%A{r.Ranges}"
 
             for KeyValue(i, (lo, hi)) in r.Ranges do
                 Expect.isTrue (lo <= 0.0 && 0.0 <= hi && lo < hi) $"range {i}: [{lo}, {hi}]"

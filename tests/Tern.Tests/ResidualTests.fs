@@ -6,6 +6,7 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Tern.Core
+open Tern.Studies
 open Tern.Tests.GradCheck
 open Tern.Runtime
 open Tern.Runtime.Kernels
@@ -660,7 +661,7 @@ let private ``split inference refuses a split inside a block and works at every 
 let private ``activation grids give each add output a range of its own`` () =
     let m = Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 1
     let f = Fold.batchNorm m
-    let grids = Lower.activationGrids m
+    let grids = ActivationGrid.ofModel m
 
     for _, last in Model.residualBlocks f do
         Expect.equal (grids.TryFind(last + 1)) (Some(last + 1)) $"the add after layer {last} has its own grid"

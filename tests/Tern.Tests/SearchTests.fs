@@ -5,6 +5,7 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Tern.Core
+open Tern.Studies
 
 /// Generators and helpers of this file only.
 module private SearchGen =

@@ -4,6 +4,7 @@ open System
 open Expecto
 open Tern.Runtime
 open Tern.Core
+open Tern.Studies
 
 /// Helpers of this file only.
 module private StudyGammaGen =

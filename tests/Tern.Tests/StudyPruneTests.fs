@@ -3,6 +3,7 @@ module Tern.Tests.StudyPruneTests
 open Expecto
 open Tern.Runtime
 open Tern.Core
+open Tern.Studies
 
 module private Tiny =
     /// 4 subjects x 3 recordings per class of the radar simulator: 60 spectrograms of 64x64.

@@ -7,6 +7,7 @@ open FsCheck.FSharp
 open Tern.Runtime
 open Tern.Runtime.Engine
 open Tern.Core
+open Tern.Studies
 
 /// Generators and helpers of this file only.
 module private StudyGen =

@@ -785,8 +785,8 @@ let tests =
             "Fake quantization lands on Lower's int8 grid and marks clamped values"
         <| fun () ->
             Prop.forAll gridCase (fun (lo, hi, x) ->
-                let p = Lower.activationParams lo hi
-                let v, region = Train.fakeQuant (Train.activationGrid lo hi) x
+                let p = ActivationGrid.ofRange lo hi
+                let v, region = Train.fakeQuant p x
                 let raw = Quantize.roundHalfAway (float x / p.Scale) + float p.ZeroPoint
                 let code = Quantize.quantize p (float x)
 
@@ -795,9 +795,7 @@ let tests =
                     elif raw > float p.QMax then 1
                     else 0
 
-                (Train.activationGrid lo hi = p
-                 && v = float32 (Quantize.dequantize p code)
-                 && region = expectedRegion)
+                (v = float32 (Quantize.dequantize p code) && region = expectedRegion)
                 |> Prop.classify (region < 0) "clamped below"
                 |> Prop.classify (region > 0) "clamped above"
                 |> Prop.classify (region = 0) "inside")
@@ -848,8 +846,8 @@ let tests =
                 }
 
                 let g, ranges = Train.gradientsWith cfg model inputs labels
-                let pin = Train.activationGrid (fst inRange) (snd inRange)
-                let pout = Train.activationGrid (fst outRange) (snd outRange)
+                let pin = ActivationGrid.ofRange (fst inRange) (snd inRange)
+                let pout = ActivationGrid.ofRange (fst outRange) (snd outRange)
                 let mutable dlo0, dhi0, dlo1, dhi1 = 0.0, 0.0, 0.0, 0.0
                 let dw = Array.zeroCreate<float> 16
 

@@ -1,4 +1,6 @@
-namespace Tern.Core
+namespace Tern.Studies
+
+open Tern.Core
 
 open System
 open System.Diagnostics

@@ -60,7 +60,7 @@ type QatResult = {
     /// The same model with every conv/dense weight replaced by what the QAT forward pass used: alpha * t
     /// (trainTernary) or s_c * q (trainInt8).
     Ternary: Model
-    /// Learned activation ranges [lo, hi] by range index (Lower.activationGrids); empty without activation quant.
+    /// Learned activation ranges [lo, hi] by range index (ActivationGrid.ofModel); empty without activation quant.
     Ranges: Map<int, float * float>
     /// The lowering that reproduces the trained weights: `Lower.lowerWith Lowering Ranges calibration Latent`.
     Lowering: LowerOptions
@@ -287,7 +287,7 @@ module Qat =
     /// Initial activation quantization for the BN-folded model: every tensor the lowering quantizes, its range
     /// the min-max over the inputs of the model with effective (quantized) weights; pools follow their input's grid.
     let initialActivationQuant (cfg: QatConfig) (effective: Model) (inputs: Tensor list) : ActivationQuant =
-        let grids = Lower.activationGrids effective
+        let grids = ActivationGrid.ofModel effective
         let own = grids |> Map.filter (fun k v -> k = v)
         let ranges = Collections.Generic.Dictionary<int, float * float>()
 
@@ -318,7 +318,7 @@ module Qat =
     /// Logits of the QAT forward pass of a result in inference mode: its quantized weights (Ternary) and, when it
     /// learned ranges, activations fake-quantized on them as in training (Optimised path, batches of 64).
     let outputs (result: QatResult) (inputs: float32[][]) : float32[][] =
-        let grids = Lower.activationGrids result.Ternary
+        let grids = ActivationGrid.ofModel result.Ternary
 
         let aq =
             if result.Ranges.IsEmpty then

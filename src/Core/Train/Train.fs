@@ -20,8 +20,8 @@ type EarlyStopOn =
 /// Fake quantization of activations during training (int8 activation QAT). A range index names a tensor as
 /// Lower does: 0 is the model input, i + 1 the output of layer i.
 ///
-/// Forward: q(x) = (clamp(roundHalfAway(x / s) + z, -128, 127) - z) * s with s, z = Quantize.affine 8 Asymmetric
-/// lo hi (= Lower.activationParams), so training sees the integer model's grid. Backward (straight-through,
+/// Forward: q(x) = (clamp(roundHalfAway(x / s) + z, -128, 127) - z) * s with s, z = ActivationGrid.ofRange lo hi
+/// (the grid Lower uses), so training sees the integer model's grid. Backward (straight-through,
 /// PACT-style): dq/dx = 1 where the code is inside [-128, 127] and 0 where it clamps; dq/dlo = 1 where it clamps
 /// below and dq/dhi = 1 where it clamps above (the derivative of the smooth surrogate clamp(x, lo, hi)), 0 elsewhere.
 type ActivationQuant = {
@@ -401,9 +401,6 @@ module Train =
 
             at
 
-    /// The int8 grid training uses for a range [lo, hi]: Quantize.affine 8 Asymmetric, as Lower.activationParams.
-    let activationGrid (lo: float) (hi: float) : QParams = Quantize.affine 8 Asymmetric lo hi
-
     /// Fake quantization of one value on a grid: (clamp(roundHalfAway(x / s) + z) - z) * s, and where the code
     /// fell: -1 clamped below, 0 inside, +1 clamped above.
     let fakeQuant (p: QParams) (x: float32) : float32 * int =
@@ -418,7 +415,7 @@ module Train =
 
     // Fake-quantizes n samples of a tensor in place, recording each element's region for the backward pass.
     let private quantForward (threads: int) (q: QuantPoint) (t: float32[]) (n: int) =
-        let p = activationGrid (float q.Range.Values[0]) (float q.Range.Values[1])
+        let p = ActivationGrid.ofRange (float q.Range.Values[0]) (float q.Range.Values[1])
 
         forEach threads n (fun i ->
             for j in i * q.Size .. (i + 1) * q.Size - 1 do

@@ -3,37 +3,13 @@ namespace Tern.Core
 open System
 open Tern.Runtime
 
-/// How the lowering stores weights.
-type WeightChoice =
-    | Int8Weights
-    | TernaryWeights of TernaryThreshold * AlphaMode
-
-/// Options of the lowering.
-type LowerOptions = {
-    Weights: WeightChoice
-} with
-
-    /// int8 per-channel weights.
-    static member Int8 = { Weights = Int8Weights }
-
-    /// Ternary weights, TWN threshold 0.7 * mean|W|, alpha per output channel.
-    static member Ternary = {
-        Weights = TernaryWeights(ThresholdRatio 0.7, AlphaPerChannel)
-    }
-
 /// Float model + calibration inputs -> integer model, per the integer contract (docs/arithmetic.md).
 [<RequireQualifiedAccess>]
 module Lower =
-    let private actBits = 8
-
     /// Seeded uniform [0, 1) inputs of the model's input shape (a stand-in until real data is used).
     let randomCalibration (seed: int) (count: int) (shape: Shape3) : Tensor list =
         let rng = Random(seed)
         List.init count (fun _ -> Tensor.random rng 0.0f 1.0f shape)
-
-    /// Activation parameters of a tensor range (asymmetric int8, range widened to contain 0).
-    let activationParams (lo: float) (hi: float) : QParams =
-        Quantize.affine actBits Asymmetric lo hi
 
     /// Quantizes a float input for the model (round half away from zero, clamped to int8).
     let quantizeInput (model: IntModel) (input: Tensor) : sbyte[] =
@@ -168,67 +144,8 @@ module Lower =
 
         int r
 
-    // The activation fused into layer i (a ReLU or ReLU6 right after it), unless a residual block starts at it: the
-    // block input would then be the tensor before the activation, which the integer model does not keep.
-    let private fusedActivation (layers: Layer[]) (i: int) : Layer option =
-        if i + 1 < layers.Length then
-            let startsBlock =
-                layers
-                |> Array.indexed
-                |> Array.exists (fun (j, l) ->
-                    match l with
-                    | ResidualAdd span -> j - span = i + 1
-                    | _ -> false)
-
-            match layers[i + 1] with
-            | ReLU
-            | ReLU6 when not startsBlock -> Some layers[i + 1]
-            | _ -> None
-        else
-            None
-
-    /// The tensors the integer model quantizes, by range index of the BN-folded model (0 = input, i + 1 = output
-    /// of folded layer i), each mapped to the range index whose int8 parameters it uses: itself for the input and
-    /// for each conv/depthwise/pointwise/dense output (after a fused ReLU/ReLU6), whose ranges `lower` derives;
-    /// the grid of the pool's input for each pool output (the integer pools keep their input's scale and zero point).
-    let activationGrids (model: Model) : Map<int, int> =
-        let layers = (Fold.batchNorm model).Layers |> List.toArray
-        let mutable grids = Map [ 0, 0 ]
-        let mutable current = 0
-        let mutable i = 0
-
-        while i < layers.Length do
-            let consumed = if (fusedActivation layers i).IsSome then 2 else 1
-            let outIndex = i + consumed
-
-            match layers[i] with
-            | Conv2d _
-            | DepthwiseConv2d _
-            | Pointwise _
-            | Dense _ ->
-                grids <- grids.Add(outIndex, outIndex)
-                current <- outIndex
-            | ResidualAdd _ ->
-                // The sum needs its own range (it is wider than either term).
-                grids <- grids.Add(outIndex, outIndex)
-                current <- outIndex
-            | MaxPool _
-            | AvgPool _
-            | GlobalAvgPool -> grids <- grids.Add(outIndex, current)
-            | _ -> ()
-
-            i <- i + consumed
-
-        grids
-
-    /// The range indices whose [lo, hi] the lowering of the model uses (activationGrids' own ranges).
-    let neededRanges (model: Model) : Set<int> =
-        activationGrids model
-        |> Seq.choose (fun kv -> if kv.Key = kv.Value then Some kv.Key else None)
-        |> Set.ofSeq
-
     /// As `lower`, with activation ranges [lo, hi] given by range index (0 = input, i + 1 = output of BN-folded
-    /// layer i, as activationGrids): a given range replaces the min-max observation of that tensor (e.g. ranges
+    /// layer i, as ActivationGrid.ofModel): a given range replaces the min-max observation of that tensor (e.g. ranges
     /// learned by quantization-aware training). Calibration may be empty when every needed range is given.
     let lowerWith
         (options: LowerOptions)
@@ -239,7 +156,10 @@ module Lower =
         try
             match Model.validate model with
             | Error e -> Error e
-            | Ok() when calibration.IsEmpty && not (neededRanges model |> Set.forall given.ContainsKey) ->
+            | Ok() when
+                calibration.IsEmpty
+                && not (ActivationGrid.ownRanges model |> Set.forall given.ContainsKey)
+                ->
                 Error "calibration needs at least one input (or a given range for every quantized tensor)"
             | Ok() ->
                 let folded = Fold.batchNorm model
@@ -271,7 +191,7 @@ module Lower =
                     ranges[i].Hi <- hi
 
                 let paramsAt i =
-                    activationParams ranges[i].Lo ranges[i].Hi
+                    ActivationGrid.ofRange ranges[i].Lo ranges[i].Hi
 
                 let inputParams = paramsAt 0
                 let result = ResizeArray<IntLayer>()
@@ -290,7 +210,7 @@ module Lower =
                     let input = shapes[i]
                     let name = $"{Model.kindName layer}_{original[i]}"
 
-                    let activation = fusedActivation layers i
+                    let activation = ActivationGrid.fusedActivation layers i
 
                     let consumed = if activation.IsSome then 2 else 1
                     let outIndex = i + consumed // range index of the fused output
