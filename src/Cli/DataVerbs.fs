@@ -5,7 +5,6 @@ open System
 open System.IO
 open Argu
 open Tern.Core
-open Tern.Studies
 open Tern.Runtime
 open Tern.Runtime.Engine
 open Spectre.Console
@@ -202,81 +201,37 @@ let dataInfo (args: ParseResults<DataInfoArgs>) =
         else
             printfn "%s" (Import.infoText s)
 
-let train (args: ParseResults<TrainArgs>) =
-    let dir = args.GetResult TrainArgs.Data
-    let seed = args.GetResult(TrainArgs.Seed, defaultValue = 1)
-    let fraction = args.GetResult(TrainArgs.Valid, defaultValue = 0.2)
-    let out = args.GetResult TrainArgs.Out
+/// The criterion:ratio of --prune, e.g. low:0.7.
+let private pruneStep (spec: string) : PruneStep =
+    match spec.Split(':') with
+    | [| c; r |] ->
+        match
+            PruneCriteria.Criterion.parse c,
+            Double.TryParse(r, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)
+        with
+        | Ok c, (true, r) when r >= 0.0 && r < 1.0 -> { Criterion = c; Ratio = r }
+        | Error e, _ -> raise (BadInput $"--prune {spec}: {e}")
+        | _ -> raise (BadInput $"--prune {spec}: the ratio must be a fraction in [0, 1)")
+    | _ -> raise (BadInput $"--prune {spec}: expected criterion:ratio, e.g. low:0.7")
 
-    if not (fraction > 0.0 && fraction < 1.0) then
-        raise (BadInput $"--valid {fraction}: expected a fraction in (0, 1)")
-
-    let data = loadDataset dir
-
-    let model =
-        match args.TryGetResult TrainArgs.Init, args.TryGetResult TrainArgs.Arch with
-        | Some _, Some _ -> raise (BadInput "--init and --arch exclude each other")
-        | Some path, None ->
-            match ModelFile.load path with
-            | Error e -> raise (BadInput $"--init {path}: {e}")
-            | Ok(IntegerModel _) ->
-                raise (BadInput $"--init {path}: an integer model cannot be trained; give a float model")
-            | Ok(FloatModel m) when m.Input <> data.Shape || m.Classes <> data.Classes ->
-                raise (
-                    BadInput
-                        $"--init {path}: the model takes {m.Input} with {m.Classes.Length} classes, the data {data.Shape} with {data.Classes.Length}"
-                )
-            | Ok(FloatModel m) -> m
-        | None, arch ->
-            match Architectures.forData (defaultArg arch "default") data.Shape data.Classes seed with
-            | Ok m -> m
-            | Error e -> raise (BadInput $"--arch: {e}")
-
-    let all = Array.init data.Samples.Length id
-    let trainIdx, validIdx = Splits.groupHoldout fraction seed all data.Subjects
-
-    if validIdx.Length = 0 then
-        raise (BadInput $"{dir}: a validation split needs at least two subjects")
-
-    // The subjects the model never trains on, recorded in the model file (holdout.data, holdout.subjects). A
-    // model given with --init may have seen any subject unless it records a holdout on this same data.
-    let holdout =
-        let now = Holdout.ofSamples data validIdx
-
-        match args.TryGetResult TrainArgs.Init with
-        | None -> Some now
-        | Some path ->
-            match Holdout.ofMeta (model.Meta :> Collections.Generic.IReadOnlyDictionary<_, _>) with
-            | Ok earlier -> Holdout.narrow earlier now
-            | Error e -> raise (BadInput $"--init {path}: {e}")
-
-    let stamp (m: Model) = {
-        m with
-            Meta = Holdout.toMeta holdout m.Meta
-    }
-
-    let pick (idx: int[]) = Dataset.pick idx data
+/// The pipeline's settings from train's options, checked (exit 2 naming the option).
+let private trainSettings (args: ParseResults<TrainArgs>) (pretrained: bool) : PipelineSettings =
+    let d = PipelineSettings.defaults
 
     let augment =
-        match args.TryGetResult TrainArgs.Augment with
-        | None -> data.Augment
-        | Some name ->
+        args.TryGetResult TrainArgs.Augment
+        |> Option.map (fun name ->
             match Augment.parse name with
             | Ok a -> a
-            | Error e -> raise (BadInput $"--augment: {e}")
+            | Error e -> raise (BadInput $"--augment: {e}"))
 
-    // The study's recipe, so that `tern train` makes the model the study measures.
-    let recipe = Study.defaultConfig.Train
-
-    let config = {
-        recipe with
-            Epochs = args.GetResult(TrainArgs.Epochs, defaultValue = recipe.Epochs)
-            BatchSize = args.GetResult(TrainArgs.Batch, defaultValue = recipe.BatchSize)
+    let fit = {
+        d.Train with
+            Epochs = args.GetResult(TrainArgs.Epochs, defaultValue = d.Train.Epochs)
+            BatchSize = args.GetResult(TrainArgs.Batch, defaultValue = d.Train.BatchSize)
             Optimizer =
-                Adam(args.GetResult(TrainArgs.Lr, defaultValue = Optim.baseRate recipe.Optimizer), 0.9, 0.999, 1e-8)
+                Adam(args.GetResult(TrainArgs.Lr, defaultValue = Optim.baseRate d.Train.Optimizer), 0.9, 0.999, 1e-8)
             ClassWeighted = args.Contains TrainArgs.Class_Weighted
-            Augment = augment
-            Seed = seed
     }
 
     for needsQat, name in
@@ -294,140 +249,133 @@ let train (args: ParseResults<TrainArgs>) =
 
     // --epochs 0 keeps the --init model's weights as they are: an imported, already trained model goes straight to
     // --prune or --qat.
-    if config.Epochs = 0 && not (args.Contains TrainArgs.Init) then
+    if fit.Epochs = 0 && not pretrained then
         raise (BadInput "--epochs 0 needs --init (a trained model to start from)")
 
-    if config.Epochs < 0 || config.BatchSize < 1 then
+    if fit.Epochs < 0 || fit.BatchSize < 1 then
         raise (BadInput "--epochs must be at least 0 (0 only with --init) and --batch at least 1")
 
-    let sw = Diagnostics.Stopwatch.StartNew()
-
-    let result =
-        if config.Epochs = 0 then
-            {
-                Model = model
-                History = []
-                BestEpoch = 0
-                StoppedEarly = false
-            }
-        else
-            Progress.runEpochs "training" config.Epochs (fun report ->
-                Train.fit config model (pick trainIdx) (Some(pick validIdx)) report)
-
-    let vx, vy = pick validIdx
-    let tx, ty = pick trainIdx
-
-    // --prune: filter surgery on the trained model, then a short fine-tune (the pruning study's recipe).
-    let fp32Model, pruneJson =
-        match args.TryGetResult TrainArgs.Prune with
-        | None -> result.Model, null
-        | Some spec ->
-            let criterion, ratio =
-                match spec.Split(':') with
-                | [| c; r |] ->
-                    match
-                        PruneCriteria.Criterion.parse c,
-                        Double.TryParse(r, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)
-                    with
-                    | Ok c, (true, r) when r >= 0.0 && r < 1.0 -> c, r
-                    | Error e, _ -> raise (BadInput $"--prune {spec}: {e}")
-                    | _ -> raise (BadInput $"--prune {spec}: the ratio must be a fraction in [0, 1)")
-                | _ -> raise (BadInput $"--prune {spec}: expected criterion:ratio, e.g. low:0.7")
-
-            let calibration =
-                Study.calibrationInputs data.Shape StudyPrune.defaultConfig.Calibration tx
-
-            let pruned =
-                match StudyPrune.prune criterion ratio calibration result.Model with
-                | Ok m -> m
-                | Error e -> raise (BadInput $"--prune {spec}: {e}")
-
-            let fineTune = {
-                StudyPrune.defaultConfig.FineTune with
-                    Seed = seed
-                    Augment = augment
-            }
-
-            let tuned =
-                Progress.runEpochs "fine-tuning the pruned model" fineTune.Epochs (fun report ->
-                    Train.fit fineTune pruned (pick trainIdx) None report)
-
-            let r = Reduction.compare result.Model tuned.Model
-
-            if not (args.Contains TrainArgs.Json) then
-                printf "%s" (Reduction.format r)
-
-            tuned.Model,
-            Json.obj [
-                "criterion", Json.str (PruneCriteria.Criterion.name criterion)
-                "ratio", Json.num ratio
-                "params_before", Json.int r.ParamsBefore
-                "params_after", Json.int r.ParamsAfter
-                "params_reduction", Json.num r.ParamsReduction
-                "flops_reduction", Json.num r.FlopsReduction
-            ]
-
-    // A training that diverged leaves NaN or infinite weights: fail (exit 1) and write nothing.
-    let requireFinite (stage: string) (m: Model) =
-        match Model.checkFinite m with
-        | Ok() -> ()
-        | Error e -> raise (Failure $"{stage} diverged ({e}); nothing written to {out}: try a smaller --lr")
-
-    requireFinite "training" fp32Model
-
-    let fp32Seconds = sw.Elapsed.TotalSeconds
-
-    // With --qat the written model is the lowered integer model, and its accuracy comes from the C# integer
-    // runtime. QAT fake-quantizes activations with learned ranges, and the lowering uses those ranges.
-    let metrics, sparsity, qatKind =
-        match args.TryGetResult TrainArgs.Qat with
-        | None ->
-            ModelFile.saveFloat out (stamp fp32Model)
-            Train.evaluate fp32Model vx vy, None, "none"
-        | Some kind ->
-            let defaults, name, label, trainer =
+    let qat =
+        args.TryGetResult TrainArgs.Qat
+        |> Option.map (fun kind ->
+            let target =
                 match kind with
-                | WeightsArg.Ternary -> Study.defaultConfig.Qat, "ternary", "ternary fine-tuning", Qat.trainTernary
-                | WeightsArg.Int8 -> Qat.defaultInt8Config, "int8", "int8 fine-tuning", Qat.trainInt8
+                | WeightsArg.Ternary -> TernaryTarget
+                | WeightsArg.Int8 -> Int8Target
 
-            let qcfg = {
-                defaults with
-                    Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = defaults.Sparsity)
-                    Epochs = args.GetResult(TrainArgs.Qat_Epochs, defaultValue = defaults.Epochs)
-                    Augment = augment
-                    Seed = seed
-                    ActivationQuant =
-                        match args.TryGetResult TrainArgs.Fake_Quant with
-                        | Some OnOff.On -> true
-                        | Some OnOff.Off -> false
-                        | None -> defaults.ActivationQuant
-            }
+            let defaults = PipelineSettings.qatConfig target
 
-            let q =
-                Progress.runEpochs label qcfg.Epochs (fun report ->
-                    trainer qcfg fp32Model (pick trainIdx) (Some(vx, vy)) (fun q -> report q.Log))
+            {
+                Target = target
+                Config = {
+                    defaults with
+                        Sparsity = args.GetResult(TrainArgs.Sparsity, defaultValue = defaults.Sparsity)
+                        Epochs = args.GetResult(TrainArgs.Qat_Epochs, defaultValue = defaults.Epochs)
+                        ActivationQuant =
+                            match args.TryGetResult TrainArgs.Fake_Quant with
+                            | Some OnOff.On -> true
+                            | Some OnOff.Off -> false
+                            | None -> defaults.ActivationQuant
+                }
+            })
 
-            requireFinite label q.Latent
+    {
+        d with
+            Seed = args.GetResult(TrainArgs.Seed, defaultValue = 1)
+            Valid = args.GetResult(TrainArgs.Valid, defaultValue = d.Valid)
+            Train = fit
+            Prune = args.TryGetResult TrainArgs.Prune |> Option.map pruneStep
+            Qat = qat
+            Augment = augment
+    }
 
-            match Lower.lowerWith q.Lowering q.Ranges (Study.calibrationInputs data.Shape 256 tx) (stamp q.Latent) with
-            | Error e -> raise (Failure $"lowering the trained model failed: {e}")
-            | Ok im ->
-                ModelFile.saveInt out im
-                Metrics.compute data.Classes vy (Study.predictInteger im 0 vx), Some(Lower.weightSparsity im), name
+/// What a stage is called on its progress bar and in messages.
+let private stageName (stage: PipelineStage) : string =
+    match stage with
+    | FitStage -> "training"
+    | FineTuneStage -> "fine-tuning the pruned model"
+    | QatStage TernaryTarget -> "ternary fine-tuning"
+    | QatStage Int8Target -> "int8 fine-tuning"
 
-    let accuracy, macroF1 = metrics.Accuracy, metrics.MacroF1
+let train (args: ParseResults<TrainArgs>) =
+    let dir = args.GetResult TrainArgs.Data
+    let out = args.GetResult TrainArgs.Out
+    let json = args.Contains TrainArgs.Json
 
-    let validSubjects = (Holdout.ofSamples data validIdx).Subjects
+    let fraction =
+        args.GetResult(TrainArgs.Valid, defaultValue = PipelineSettings.defaults.Valid)
 
-    let seconds = sw.Elapsed.TotalSeconds
-    let epochs = result.History.Length
+    if not (fraction > 0.0 && fraction < 1.0) then
+        raise (BadInput $"--valid {fraction}: expected a fraction in (0, 1)")
 
-    let trainAccuracy =
-        match List.tryLast result.History with
-        | Some last -> last.TrainAccuracy
-        | None -> (Train.evaluate result.Model tx ty).Accuracy
+    let data = loadDataset dir
 
-    if args.Contains TrainArgs.Json then
+    let start =
+        match args.TryGetResult TrainArgs.Init, args.TryGetResult TrainArgs.Arch with
+        | Some _, Some _ -> raise (BadInput "--init and --arch exclude each other")
+        | Some path, None ->
+            match ModelFile.load path with
+            | Error e -> raise (BadInput $"--init {path}: {e}")
+            | Ok(IntegerModel _) ->
+                raise (BadInput $"--init {path}: an integer model cannot be trained; give a float model")
+            | Ok(FloatModel m) when m.Input <> data.Shape || m.Classes <> data.Classes ->
+                raise (
+                    BadInput
+                        $"--init {path}: the model takes {m.Input} with {m.Classes.Length} classes, the data {data.Shape} with {data.Classes.Length}"
+                )
+            | Ok(FloatModel m) -> Pretrained m
+        | None, arch -> Architecture(defaultArg arch "default")
+
+    let settings = trainSettings args (args.Contains TrainArgs.Init)
+
+    let watch = {
+        new PipelineWatch with
+            member _.Stage(stage, epochs, work) =
+                Progress.runEpochs (stageName stage) epochs work
+
+            member _.Pruned r =
+                if not json then
+                    printf "%s" (Reduction.format r)
+    }
+
+    let r =
+        match Pipeline.run settings start data watch with
+        | Ok r -> r
+        | Error(UnknownArchitecture e) -> raise (BadInput $"--arch: {e}")
+        | Error NoValidationSubjects -> raise (BadInput $"{dir}: a validation split needs at least two subjects")
+        | Error(BadHoldoutRecord e) -> raise (BadInput $"--init {args.GetResult TrainArgs.Init}: {e}")
+        | Error(PruneRefused e) -> raise (BadInput $"--prune {args.GetResult TrainArgs.Prune}: {e}")
+        | Error(Diverged(stage, e)) ->
+            raise (Failure $"{stageName stage} diverged ({e}); nothing written to {out}: try a smaller --lr")
+        | Error(LoweringFailed e) -> raise (Failure $"lowering the trained model failed: {e}")
+
+    Pipeline.save out r
+
+    let metrics = r.ValidMetrics
+    let validSubjects = (Holdout.ofSamples data r.ValidSamples).Subjects
+    let epochs = r.Fit.History.Length
+    let augment = defaultArg settings.Augment data.Augment
+
+    let qatKind =
+        match settings.Qat with
+        | None -> "none"
+        | Some { Target = TernaryTarget } -> "ternary"
+        | Some { Target = Int8Target } -> "int8"
+
+    let pruneJson =
+        match settings.Prune, r.Reduction with
+        | Some step, Some red ->
+            Json.obj [
+                "criterion", Json.str (PruneCriteria.Criterion.name step.Criterion)
+                "ratio", Json.num step.Ratio
+                "params_before", Json.int red.ParamsBefore
+                "params_after", Json.int red.ParamsAfter
+                "params_reduction", Json.num red.ParamsReduction
+                "flops_reduction", Json.num red.FlopsReduction
+            ]
+        | _ -> null
+
+    if json then
         printfn
             "%s"
             (Json.render (
@@ -435,30 +383,30 @@ let train (args: ParseResults<TrainArgs>) =
                     [
                         "file", Json.str out
                         "data", Json.str dir
-                        "train_samples", Json.int trainIdx.Length
-                        "valid_samples", Json.int validIdx.Length
+                        "train_samples", Json.int r.TrainSamples.Length
+                        "valid_samples", Json.int r.ValidSamples.Length
                         "epochs", Json.int epochs
-                        "best_epoch", Json.int result.BestEpoch
-                        "train_accuracy", Json.num trainAccuracy
-                        "valid_accuracy", Json.num accuracy
-                        "valid_macro_f1", Json.num macroF1
+                        "best_epoch", Json.int r.Fit.BestEpoch
+                        "train_accuracy", Json.num r.TrainAccuracy
+                        "valid_accuracy", Json.num metrics.Accuracy
+                        "valid_macro_f1", Json.num metrics.MacroF1
                     ]
                     @ MetricsView.json metrics
                     @ [
                         "subjects", Json.arr (validSubjects |> List.map Json.str)
                         "holdout",
-                        (match holdout with
+                        (match r.Holdout with
                          | Some h -> Evaluation.holdoutJson h
                          | None -> null)
                         "qat", Json.str qatKind
                         "augment", Json.str (Augment.name augment)
                         "prune", pruneJson
                         "sparsity",
-                        (match sparsity with
+                        (match r.Sparsity with
                          | Some x -> Json.num x
                          | None -> null)
-                        "seconds", Json.num seconds
-                        "fp32_samples_per_s", Json.num (float (trainIdx.Length * epochs) / fp32Seconds)
+                        "seconds", Json.num r.Seconds
+                        "fp32_samples_per_s", Json.num (float (r.TrainSamples.Length * epochs) / r.FloatSeconds)
                         "source", Json.str data.Source
                     ]
                 )
@@ -468,15 +416,15 @@ let train (args: ParseResults<TrainArgs>) =
             "wrote %s: %d epochs (best %d), validation accuracy %.4f, macro-F1 %.4f on %d samples of held-out subjects, %.1f s"
             out
             epochs
-            result.BestEpoch
-            accuracy
-            macroF1
-            validIdx.Length
-            seconds
+            r.Fit.BestEpoch
+            metrics.Accuracy
+            metrics.MacroF1
+            r.ValidSamples.Length
+            r.Seconds
 
         printfn "validation subjects: %s" (String.Join(", ", validSubjects))
 
-        match holdout with
+        match r.Holdout with
         | Some h -> printfn "held out: subjects %s (recorded in %s)" (String.Join(", ", h.Subjects)) out
         | None ->
             printfn
@@ -485,7 +433,7 @@ let train (args: ParseResults<TrainArgs>) =
 
         MetricsView.print metrics
 
-        sparsity
+        r.Sparsity
         |> Option.iter (fun x ->
             printfn
                 "the file holds the lowered integer %s model (%.1f %% zero weights); its accuracy above is the C# integer runtime's"

@@ -213,7 +213,7 @@ let private deviceInstructions (data: Dataset) : Model -> int64 =
         | Ok b -> b
         | Error e -> raise (Failure e)
 
-    let calibration = Study.calibrationInputs data.Shape 64 data.Samples
+    let calibration = Pipeline.calibrationInputs data.Shape 64 data.Samples
     let seen = Collections.Generic.Dictionary<string, int64>()
 
     fun model ->

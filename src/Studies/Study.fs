@@ -80,46 +80,41 @@ type StudyProgress =
 [<RequireQualifiedAccess>]
 module Study =
 
-    /// 5-fold grouped stratified split, seed 1, FP32 Adam 3e-3 cosine up to 60 epochs (patience 15 on validation
-    /// loss), Qat.defaultConfig, 20 % of training subjects held out, 256 calibration inputs, every core, the data
-    /// set's own augmentation.
+    /// 5-fold grouped stratified split, seed 1; the pipeline's FP32 training, ternary QAT, validation fraction (20 %
+    /// of the training subjects, here for early stopping and QAT's best epoch) and 256 calibration inputs
+    /// (PipelineSettings.defaults); every core, the data set's own augmentation.
     let defaultConfig: StudyConfig = {
         Split = KFold 5
         Seed = 1
-        Train = {
-            Train.defaultConfig with
-                Epochs = 60
-                Optimizer = Adam(3e-3, 0.9, 0.999, 1e-8)
-                Patience = Some 15
-        }
-        Qat = Qat.defaultConfig
-        Holdout = 0.2
-        Calibration = 256
+        Train = PipelineSettings.defaults.Train
+        Qat = PipelineSettings.qatConfig TernaryTarget
+        Holdout = PipelineSettings.defaults.Valid
+        Calibration = PipelineSettings.defaults.Calibration
         Threads = 0
         Augment = None
     }
 
-    /// Class predictions of the integer model: inputs quantized with Lower.quantizeInput, run by Runner.RunBatch
-    /// (optimised kernels), Runner.Argmax of each int8 output.
-    let predictInteger (model: IntModel) (threads: int) (samples: float32[][]) : int[] =
-        let inputs =
-            samples
-            |> Array.map (fun x -> Lower.quantizeInput model (Tensor.ofArray model.Input x))
+    /// The study's QAT stage: ternary weights with cfg.Qat.
+    let private ternaryStep (cfg: StudyConfig) : QatStep = {
+        Target = TernaryTarget
+        Config = cfg.Qat
+    }
 
-        let threads = if threads <= 0 then Environment.ProcessorCount else threads
-
-        Runner.RunBatch(model, KernelMode.Optimized, inputs, threads)
-        |> Array.map (fun y -> Runner.Argmax(ReadOnlySpan y))
+    /// The pipeline settings of one fold (seeded with the fold's seed): FP32 training and ternary QAT, no pruning.
+    let pipeline (cfg: StudyConfig) (seed: int) : PipelineSettings = {
+        PipelineSettings.defaults with
+            Seed = seed
+            Valid = cfg.Holdout
+            Train = cfg.Train
+            Prune = None
+            Qat = Some(ternaryStep cfg)
+            Calibration = cfg.Calibration
+            Augment = cfg.Augment
+            Threads = cfg.Threads
+    }
 
     /// Fraction of zero codes among the ternary weights of an integer model.
     let ternarySparsity (model: IntModel) : float = Lower.weightSparsity model
-
-    /// count inputs evenly spaced over the samples (all of them when there are fewer), as calibration tensors.
-    let calibrationInputs (shape: Shape3) (count: int) (samples: float32[][]) : Tensor list =
-        let n = samples.Length
-        let m = max 1 (min count n)
-
-        List.init m (fun k -> Tensor.ofArray shape samples[int (int64 k * int64 n / int64 m)])
 
     /// One fold of the study: FP32 training, QAT, lowering and the integer evaluation; returns the fold's figures,
     /// the QAT latent float model and the integer model that was evaluated.
@@ -130,52 +125,34 @@ module Study =
         (progress: StudyProgress -> unit)
         : StudyFold * Model * IntModel =
         let watch = Stopwatch.StartNew()
-        let seed = cfg.Seed * 1000 + fold.Index
-        let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
+        let settings = pipeline cfg (cfg.Seed * 1000 + fold.Index)
+        let fitIdx, validIdx = Pipeline.split settings fold.Train data
         let train = Dataset.pick fitIdx data
-        let valid = Dataset.pick validIdx data
+
+        let valid =
+            if validIdx.Length > 0 then
+                Some(Dataset.pick validIdx data)
+            else
+                None
+
         let testX, testY = Dataset.pick fold.Test data
-        let initial = Architectures.defaultFor data.Shape data.Classes seed
-        let augment = defaultArg cfg.Augment data.Augment
+        let initial = Architectures.defaultFor data.Shape data.Classes settings.Seed
 
         let fp32 =
-            Train.fit
-                {
-                    cfg.Train with
-                        Seed = seed
-                        Threads = cfg.Threads
-                        Augment = augment
-                }
-                initial
-                train
-                (if validIdx.Length > 0 then Some valid else None)
-                (fun log -> progress (Fp32Step(fold.Index, log)))
+            Pipeline.fit settings data initial train valid (fun log -> progress (Fp32Step(fold.Index, log)))
 
         let fp32Metrics = Train.evaluate fp32.Model testX testY
 
         let qat =
-            Qat.trainTernary
-                {
-                    cfg.Qat with
-                        Seed = seed
-                        Threads = cfg.Threads
-                        Augment = augment
-                }
-                fp32.Model
-                train
-                (if validIdx.Length > 0 then Some valid else None)
-                (fun e -> progress (QatStep(fold.Index, e)))
-
-        // The activation ranges QAT learned fix the integer model's grid (qat.Ranges); min-max over training
-        // inputs covers any tensor without one (all of them when activation quantization is off).
-        let calibration = calibrationInputs data.Shape cfg.Calibration (fst train)
+            Pipeline.qat settings data (ternaryStep cfg) fp32.Model train valid (fun e ->
+                progress (QatStep(fold.Index, e)))
 
         let im =
-            match Lower.lowerWith qat.Lowering qat.Ranges calibration qat.Latent with
+            match Pipeline.lower settings data qat (fst train) with
             | Ok m -> m
             | Error e -> failwith $"fold {fold.Index}: lowering failed: {e}"
 
-        let predicted = predictInteger im cfg.Threads testX
+        let predicted = Pipeline.predictInteger im cfg.Threads testX
         let ternaryMetrics = Metrics.compute data.Classes testY predicted
 
         let result = {

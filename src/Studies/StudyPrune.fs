@@ -78,8 +78,9 @@ type PruneProgress =
 module StudyPrune =
 
     /// 5-fold grouped split, seed 1, the plain architecture, criteria l1/low/high/overall at ratios 0.6-0.75;
-    /// baseline Adam 3e-3 cosine, up to 30 epochs (patience 8); fine-tuning 30 epochs at Adam 1e-3 cosine (6 left a 0.03 drop); 128
-    /// calibration inputs; 20 % of the training subjects held out.
+    /// baseline Adam 3e-3 cosine, up to 30 epochs (patience 8); the pipeline's pruning: scores and BN on 128
+    /// calibration inputs, fine-tuning 30 epochs at Adam 1e-3 cosine (6 left a 0.03 drop); 20 % of the training
+    /// subjects held out.
     let defaultConfig: PruneStudyConfig = {
         Split = KFold 5
         Seed = 1
@@ -97,37 +98,26 @@ module StudyPrune =
                 Optimizer = Adam(3e-3, 0.9, 0.999, 1e-8)
                 Patience = Some 8
         }
-        FineTune = {
-            Train.defaultConfig with
-                Epochs = 30
-                Optimizer = Adam(1e-3, 0.9, 0.999, 1e-8)
-                Patience = None
-        }
-        Holdout = 0.2
-        Calibration = 128
+        FineTune = PipelineSettings.defaults.FineTune
+        Holdout = PipelineSettings.defaults.Valid
+        Calibration = PipelineSettings.defaults.PruneCalibration
         Threads = 0
         Augment = None
     }
 
-    /// The pruning plan of one criterion and ratio: for every prunable layer, its lowest-scoring filters.
-    let plan
-        (criterion: PruneCriteria.Criterion)
-        (ratio: float)
-        (calibration: Tensor list)
-        (model: Model)
-        : Map<int, Set<int>> =
-        PruneCriteria.scoresOf criterion model (Surgery.prunable model) calibration
-        |> Map.map (fun _ scores -> PruneCriteria.toPrune ratio scores)
-
-    /// Prunes a trained model: plan, surgery, BN re-estimation on the calibration inputs.
-    let prune
-        (criterion: PruneCriteria.Criterion)
-        (ratio: float)
-        (calibration: Tensor list)
-        (model: Model)
-        : Result<Model, string> =
-        Surgery.removeMany (plan criterion ratio calibration model) model
-        |> Result.map (Surgery.reestimateBatchNorm calibration)
+    /// The pipeline settings of one fold (seeded with the fold's seed): the baseline training, pruning and
+    /// fine-tuning, no QAT.
+    let pipeline (cfg: PruneStudyConfig) (seed: int) : PipelineSettings = {
+        PipelineSettings.defaults with
+            Seed = seed
+            Valid = cfg.Holdout
+            Train = cfg.Train
+            PruneCalibration = cfg.Calibration
+            FineTune = cfg.FineTune
+            Qat = None
+            Augment = cfg.Augment
+            Threads = cfg.Threads
+    }
 
     let private runFold
         (cfg: PruneStudyConfig)
@@ -135,8 +125,8 @@ module StudyPrune =
         (fold: SplitFold)
         (progress: PruneProgress -> unit)
         : PruneFoldRow list =
-        let seed = cfg.Seed * 1000 + fold.Index
-        let fitIdx, validIdx = Splits.groupHoldout cfg.Holdout seed fold.Train data.Subjects
+        let settings = pipeline cfg (cfg.Seed * 1000 + fold.Index)
+        let fitIdx, validIdx = Pipeline.split settings fold.Train data
         let train = Dataset.pick fitIdx data
 
         let valid =
@@ -146,29 +136,20 @@ module StudyPrune =
                 None
 
         let testX, testY = Dataset.pick fold.Test data
-        let augment = defaultArg cfg.Augment data.Augment
 
         let initial =
-            match Architectures.forData cfg.Architecture data.Shape data.Classes seed with
+            match Architectures.forData cfg.Architecture data.Shape data.Classes settings.Seed with
             | Ok m -> m
             | Error e -> invalidArg "cfg" e
 
         let baseline =
-            (Train.fit
-                {
-                    cfg.Train with
-                        Seed = seed
-                        Threads = cfg.Threads
-                        Augment = augment
-                }
-                initial
-                train
-                valid
-                (fun log -> progress (BaselineEpoch(fold.Index, log))))
+            (Pipeline.fit settings data initial train valid (fun log -> progress (BaselineEpoch(fold.Index, log))))
                 .Model
 
         let baseAcc = (Train.evaluate baseline testX testY).Accuracy
-        let calibration = Study.calibrationInputs data.Shape cfg.Calibration (fst train)
+
+        let calibration =
+            Pipeline.calibrationInputs data.Shape settings.PruneCalibration (fst train)
 
         [
             for criterion in cfg.Criteria do
@@ -176,26 +157,12 @@ module StudyPrune =
                     let watch = Stopwatch.StartNew()
 
                     let pruned =
-                        match prune criterion ratio calibration baseline with
+                        match Pipeline.prune { Criterion = criterion; Ratio = ratio } calibration baseline with
                         | Ok m -> m
                         | Error e -> failwith $"fold {fold.Index}: pruning failed: {e}"
 
                     let surgeryAcc = (Train.evaluate pruned testX testY).Accuracy
-
-                    let tuned =
-                        (Train.fit
-                            {
-                                cfg.FineTune with
-                                    Seed = seed
-                                    Threads = cfg.Threads
-                                    Augment = augment
-                            }
-                            pruned
-                            train
-                            None
-                            ignore)
-                            .Model
-
+                    let tuned = (Pipeline.fineTune settings data pruned train ignore).Model
                     let predicted = Train.predict tuned testX
                     let acc = (Metrics.compute data.Classes testY predicted).Accuracy
 

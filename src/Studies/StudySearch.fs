@@ -235,7 +235,7 @@ module StudySearch =
         let train = Dataset.pick trainIdx data
         let validX, validY = Dataset.pick validIdx data
         let augment = defaultArg cfg.Augment data.Augment
-        let calibration = Study.calibrationInputs data.Shape cfg.Calibration (fst train)
+        let calibration = Pipeline.calibrationInputs data.Shape cfg.Calibration (fst train)
 
         let initial =
             match Architectures.forData cfg.Architecture data.Shape data.Classes seed with

@@ -93,7 +93,15 @@ let private ``a filter-pruned ternary model is bit-exact on the board`` () =
     let calibration = Lower.randomCalibration 3 16 m.Input
 
     let pruned =
-        match StudyPrune.prune PruneCriteria.LowFrequency 0.7 calibration m with
+        match
+            Pipeline.prune
+                {
+                    Criterion = PruneCriteria.LowFrequency
+                    Ratio = 0.7
+                }
+                calibration
+                m
+        with
         | Ok p -> p
         | Error e -> failwith e
 

@@ -104,7 +104,7 @@ module private ActGen =
         / float a.Length
 
     let calibration (train: float32[][] * int[]) : Tensor list =
-        Study.calibrationInputs QatGen.shape 64 (fst train)
+        Pipeline.calibrationInputs QatGen.shape 64 (fst train)
 
     let int8Once =
         lazy
@@ -353,7 +353,7 @@ let tests =
         <| fun () ->
             let model, train, r = QatGen.qatOnce.Force()
             let xs, _ = QatGen.data 7 300
-            let integer = Study.predictInteger (ActGen.lowered r []) 2 xs
+            let integer = Pipeline.predictInteger (ActGen.lowered r []) 2 xs
             let qat = Qat.outputs r xs |> Array.map Tensor.argmax
             let agreement = ActGen.agreement integer qat
 
@@ -372,7 +372,7 @@ let tests =
             Expect.isTrue off.Ranges.IsEmpty "no ranges without activation quantization"
 
             let offInteger =
-                Study.predictInteger (ActGen.lowered off (ActGen.calibration train)) 2 xs
+                Pipeline.predictInteger (ActGen.lowered off (ActGen.calibration train)) 2 xs
 
             let offFloat = Qat.outputs off xs |> Array.map Tensor.argmax
             let offAgreement = ActGen.agreement offInteger offFloat
@@ -440,7 +440,7 @@ let tests =
                         $"{c.Name} weight {j}"
 
             let xs, _ = QatGen.data 7 300
-            let integer = Study.predictInteger im 2 xs
+            let integer = Pipeline.predictInteger im 2 xs
             let qat = Qat.outputs r xs |> Array.map Tensor.argmax
             Expect.isGreaterThanOrEqual (ActGen.agreement integer qat) 0.97 "argmax agreement with the integer model"
     ]

@@ -66,37 +66,6 @@ let private ``the prune study gives one row per criterion and ratio with the pru
             (if row.Ratio = 0.7 then 0.85 else 0.65)
             $"{row.Criterion} {row.Ratio}: FLOPs reduction"
 
-let private ``the pruning plan removes each prunable layer's lowest-scoring filters`` () =
-    let m = Architectures.plainFor (Shape3(16, 16, 1)) [ "a"; "b" ] 4
-    let calibration = Lower.randomCalibration 4 6 m.Input
-
-    for criterion in
-        [
-            PruneCriteria.L1
-            PruneCriteria.LowFrequency
-            PruneCriteria.HighFrequency
-            PruneCriteria.Overall
-        ] do
-        let plan = StudyPrune.plan criterion 0.6 calibration m
-
-        Expect.equal
-            (plan |> Map.keys |> List.ofSeq)
-            (Surgery.prunable m)
-            $"{criterion}: every prunable layer has a plan"
-
-        for KeyValue(i, drop) in plan do
-            let scores = PruneCriteria.scores criterion m i calibration
-
-            let kept =
-                [ 0 .. scores.Length - 1 ] |> List.filter (fun c -> not (drop.Contains c))
-
-            for d in drop do
-                for k in kept do
-                    Expect.isLessThanOrEqual
-                        (scores[d])
-                        (scores[k])
-                        $"{criterion} layer {i}: dropped filter {d} scores no higher than kept {k}"
-
 let private ``a bad ratio is refused naming it`` () =
     let ex =
         Expect.throwsC
@@ -114,8 +83,5 @@ let tests =
         testCase
             "the prune study gives one row per criterion and ratio with the pruned model's reductions"
             ``the prune study gives one row per criterion and ratio with the pruned model's reductions``
-        testCase
-            "the pruning plan removes each prunable layer's lowest-scoring filters"
-            ``the pruning plan removes each prunable layer's lowest-scoring filters``
         testCase "a bad ratio is refused naming it" ``a bad ratio is refused naming it``
     ]

@@ -161,14 +161,4 @@ let tests =
             | Ok folds -> Expect.equal folds.Length 4 "one fold per subject"
             | Error e -> failtest e
 
-        testCase "calibration inputs are evenly spaced training samples"
-        <| fun () ->
-            let samples = Array.init 10 (fun i -> Array.create 4 (float32 i))
-            let shape = Shape3(2, 2, 1)
-
-            let picked =
-                Study.calibrationInputs shape 4 samples |> List.map (fun t -> t.Data[0])
-
-            Expect.equal picked [ 0.0f; 2.0f; 5.0f; 7.0f ] "4 of 10 samples, evenly spaced"
-            Expect.equal (Study.calibrationInputs shape 50 samples |> List.length) 10 "no more than the samples"
     ]
