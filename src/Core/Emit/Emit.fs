@@ -282,145 +282,8 @@ module Emit =
 
     // ---- ternary layers baked into code (the DSP kernel set) ----
 
-    /// C helpers shared by the baked layers: the few DSP instructions they use (portable emulations on a host
-    /// without the DSP extension, the same lane semantics) and the requantization forms.
-    let private bakedHelpers: string list = [
-        "/* ---- Ternary layers baked into code (TERN_KERNELS_DSP): shared helpers ----"
-        " * Each baked layer adds or subtracts raw input codes where its weights are +1 or -1 (zeros vanish, no"
-        " * weight loads); the input zero point is folded into the bias (fold = bias - z_in * (n_plus - n_minus)),"
-        " * so the padding of a border window holds z_in. SADD16/SSUB16 accumulate two output pixels per register"
-        " * (int16 lanes) in chunks of at most 255 terms: |code| <= 128, so |chunk| <= 32640 cannot overflow."
-        " * Without the DSP extension every instruction below is emulated with the same lane semantics. */"
-        "#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP"
-        "#define TB_HAVE_DSP 1"
-        "#else"
-        "#define TB_HAVE_DSP 0"
-        "#endif"
-        "#if TB_HAVE_DSP"
-        "#define TB_CHAIN static inline"
-        "#else"
-        "/* The emulations of SADD16/SSUB16 stay out of line: inlined, their long chains make gcc's combiner crawl. */"
-        "#define TB_CHAIN static __attribute__((noinline, unused))"
-        "#endif"
-        ""
-        "static inline uint32_t tb_load32(const int8_t *p)"
-        "{"
-        "    uint32_t v;"
-        "    memcpy(&v, p, 4);"
-        "    return v;"
-        "}"
-        ""
-        "static inline int32_t tb_lo(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x & 0xFFFFu); }"
-        "static inline int32_t tb_hi(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x >> 16); }"
-        "/* halfwords (lo, hi): PKHBT; and the top halves of lo and hi: PKHTB */"
-        "static inline uint32_t tb_pack(uint32_t lo, uint32_t hi) { return (lo & 0xFFFFu) | (hi << 16); }"
-        "static inline uint32_t tb_pack_top(uint32_t lo, uint32_t hi) { return (lo >> 16) | (hi & 0xFFFF0000u); }"
-        "/* int32 addition that wraps like the contract's accumulator */"
-        "static inline int32_t tb_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }"
-        ""
-        "/* bytes 0 and 2 (tb_sxtb16) or 1 and 3 (tb_sxtb16_ror8), sign-extended into the two halfwords */"
-        "static inline uint32_t tb_sxtb16(uint32_t x)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    uint32_t r;"
-        "    __asm__(\"sxtb16 %0, %1\" : \"=r\"(r) : \"r\"(x));"
-        "    return r;"
-        "#else"
-        "    return tb_pack((uint32_t)(int32_t)(int8_t)(uint8_t)x, (uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 16));"
-        "#endif"
-        "}"
-        ""
-        "static inline uint32_t tb_sxtb16_ror8(uint32_t x)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    uint32_t r;"
-        "    __asm__(\"sxtb16 %0, %1, ror #8\" : \"=r\"(r) : \"r\"(x));"
-        "    return r;"
-        "#else"
-        "    return tb_pack((uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 8), (uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 24));"
-        "#endif"
-        "}"
-        ""
-        "/* halfword-wise a + b and a - b (wrapping; the chunk bound keeps them exact) */"
-        "TB_CHAIN uint32_t tb_sadd16(uint32_t a, uint32_t b)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    uint32_t r;"
-        "    __asm__(\"sadd16 %0, %1, %2\" : \"=r\"(r) : \"r\"(a), \"r\"(b));"
-        "    return r;"
-        "#else"
-        "    return tb_pack((uint32_t)(tb_lo(a) + tb_lo(b)), (uint32_t)(tb_hi(a) + tb_hi(b)));"
-        "#endif"
-        "}"
-        ""
-        "TB_CHAIN uint32_t tb_ssub16(uint32_t a, uint32_t b)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    uint32_t r;"
-        "    __asm__(\"ssub16 %0, %1, %2\" : \"=r\"(r) : \"r\"(a), \"r\"(b));"
-        "    return r;"
-        "#else"
-        "    return tb_pack((uint32_t)(tb_lo(a) - tb_lo(b)), (uint32_t)(tb_hi(a) - tb_hi(b)));"
-        "#endif"
-        "}"
-        ""
-        "/* c + the high word of the 64-bit product a * b */"
-        "static inline int32_t tb_smmla(int32_t a, int32_t b, int32_t c)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    int32_t r;"
-        "    __asm__(\"smmla %0, %1, %2, %3\" : \"=r\"(r) : \"r\"(a), \"r\"(b), \"r\"(c));"
-        "    return r;"
-        "#else"
-        "    return (int32_t)((uint32_t)(int32_t)(((int64_t)a * b) >> 32) + (uint32_t)c);"
-        "#endif"
-        "}"
-        ""
-        "static inline int32_t tb_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }"
-        ""
-        "/* Requantization, proven bit-exact (docs/arithmetic.md): with P = acc * M and S >= 33,"
-        " *   floor((P + 2^(S-1)) / 2^S) + z_out = (hi32(P) + r) >> (S-32),  r = 2^(S-33) + z_out * 2^(S-32)"
-        " * (nested floors; r is a multiple of 2^(S-32) plus the rounding half). The emitter folds z_out into r"
-        " * only when |r| < 2^30; |hi32(P)| <= 2^30, so SMMLA's sum fits int32. tb_sat8_asr<n> then shifts and"
-        " * saturates to int8 in one SSAT, and the caller clamps further only where lo > -128 or hi < 127."
-        " * S <= 32 (a multiplier >= 1/4): acc * 2^(33-S) has the same quotient with S' = 33, so it takes the"
-        " * same path where the emitter proves |acc| * 2^(33-S) < 2^31 for the channel. */"
-        "static inline int32_t tb_shl(int32_t acc, int32_t k) { return (int32_t)((uint32_t)acc << k); }"
-        ""
-        "/* S >= 33 without the fold (|r| too large): (hi32(P) + 2^(S-33)) >> (S-32), then + z_out and the clamp. */"
-        "static inline int32_t tb_rq_z(int32_t acc, int32_t m, int32_t r, int32_t sh, int32_t z, int32_t lo, int32_t hi)"
-        "{"
-        "    return tb_clamp((tb_smmla(acc, m, r) >> sh) + z, lo, hi);"
-        "}"
-        ""
-        "/* Neither proof applies (a very large accumulator bound): the contract literally, in int64. */"
-        "static inline int32_t tb_rq_wide(int32_t acc, int32_t m, int32_t s, int32_t z, int32_t lo, int32_t hi)"
-        "{"
-        "    int64_t v = (((int64_t)acc * m + ((int64_t)1 << (s - 1))) >> s) + z;"
-        "    return v < lo ? lo : v > hi ? hi : (int32_t)v;"
-        "}"
-        ""
-    ]
-
     /// Most int16 SIMD terms per chunk: |code| <= 128, so 255 terms sum to at most 32640 in magnitude.
     let internal bakedChunk: int = 255
-
-    /// The SSAT helper tb_sat8_asr<n>: (x >> n) saturated to int8 (the shift is an immediate of the instruction).
-    let private satHelper (n: int) : string list = [
-        $"static inline int32_t tb_sat8_asr{n}(int32_t x)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    int32_t r;"
-        "    __asm__(\"ssat %0, #8, %1, asr #"
-        + string n
-        + "\" : \"=r\"(r) : \"r\"(x));"
-        "    return r;"
-        "#else"
-        $"    return tb_clamp(x >> {n}, -128, 127);"
-        "#endif"
-        "}"
-        ""
-    ]
 
     /// How channel oc requantizes: Some (shift left of acc, M, r, SSAT shift), or None for the int64 forms.
     let private bakedPlan (c: IntConvLayer) (oc: int) (bound: int64) : (int * int64 * int64 * int) option =
@@ -433,7 +296,8 @@ module Emit =
         let fits = k = 0 || (bound <<< k) < (1L <<< 31)
         let r = (1L <<< (s' - 33)) + z * (1L <<< (s' - 32))
 
-        if fits && abs r < (1L <<< 30) then
+        // tern_baked.h has tb_sat8_asr<n> for n in [1, 30]: S' <= 62
+        if fits && abs r < (1L <<< 30) && s' <= 62 then
             Some(k, m, r, s' - 32)
         else
             None
@@ -456,7 +320,7 @@ module Emit =
             | false, true -> $"tb_clamp({e}, -128, {hi})"
             | true, true -> $"tb_clamp({e}, {lo}, {hi})"
         | None when s >= 33 -> $"tb_rq_z({acc}, {num m}, {num (1L <<< (s - 33))}, {s - 32}, {num z}, {lo}, {hi})"
-        | None -> $"tb_rq_wide({acc}, {num m}, {s}, {num z}, {lo}, {hi})"
+        | None -> $"tern_requantize_ref({acc}, {num m}, {s}, {num z}, {lo}, {hi})"
 
     /// Largest |acc| of channel oc: |bias - z_in * net| + 128 per non-zero weight (raw codes, |x| <= 128).
     let private bakedBound (c: IntConvLayer) (weights: sbyte[]) (oc: int) : int64 =
@@ -505,7 +369,7 @@ module Emit =
         not (oyLo = 0 && oyHi = c.Output.H && oxLo = 0 && oxHi = c.Output.W)
 
     /// Appends the baked C function `tern_l{i}_baked(in, out)` of a ternary convolution-like layer.
-    let internal bakedLayer (sb: StringBuilder) (i: int) (c: IntConvLayer) : unit =
+    let private bakedLayer (sb: StringBuilder) (i: int) (c: IntConvLayer) : unit =
         let nl (s: string) = sb.Append(s).Append('\n') |> ignore
         let dense = c.Kind = IntLayerKind.Dense
         let depthwise = c.Kind = IntLayerKind.Depthwise
@@ -817,11 +681,21 @@ module Emit =
     let isBaked (c: IntConvLayer) : bool = c.WeightKind = WeightKind.Ternary
 
     /// Bytes of the border patch a baked layer needs (0 if every window is interior).
-    let internal bakedPatchBytes (c: IntConvLayer) : int =
+    let bakedPatchBytes (c: IntConvLayer) : int =
         if bakedHasBorder c then
             c.KernelH * c.KernelW * c.Input.C
         else
             0
+
+    /// The C of one ternary layer baked into code, numbered i: static functions tern_l{i}_px1, _px2 and _border
+    /// and `static void tern_l{i}_baked(const int8_t *in, int8_t *out)`. It needs tern_baked.h (and
+    /// tern_kernels.h) included before it and, if bakedPatchBytes c > 0, `static int8_t tern_patch[n]` with
+    /// n >= bakedPatchBytes c.
+    let bakedLayerSource (i: int) (c: IntConvLayer) : string =
+        check (isBaked c) $"layer '{c.Name}' has {c.WeightKind} weights: only ternary layers are baked"
+        let sb = StringBuilder()
+        bakedLayer sb i c
+        sb.ToString()
 
     /// 32 bytes from a 64-digit hex SHA-256.
     let private hashBytes (hex: string) : byte[] =
@@ -991,6 +865,11 @@ module Emit =
         nl sb "#include <string.h>"
         nl sb $"#include \"{pfx}.h\""
         nl sb "#include \"tern_kernels.h\""
+
+        if baked.Length > 0 then
+            // the helpers of the baked layers below (the DSP build)
+            nl sb "#include \"tern_baked.h\""
+
         nl sb ""
 
         for i in 0 .. n - 1 do
@@ -1028,26 +907,6 @@ module Emit =
 
         if baked.Length > 0 then
             nl sb "#if TERN_KERNELS_DSP"
-
-            for line in bakedHelpers do
-                nl sb line
-
-            let shifts =
-                baked
-                |> Array.collect (fun (_, c) ->
-                    let w = c.TernaryWeights.Unpack()
-
-                    Array.init c.OutChannels (fun o ->
-                        match bakedPlan c o (bakedBound c w o) with
-                        | Some(_, _, _, sh) -> sh
-                        | None -> 0))
-                |> Array.filter (fun sh -> sh > 0)
-                |> Array.distinct
-                |> Array.sort
-
-            for sh in shifts do
-                for line in satHelper sh do
-                    nl sb line
 
             if patch > 0 then
                 nl
