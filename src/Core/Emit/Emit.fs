@@ -7,38 +7,21 @@ open System.Text
 open Tern.Runtime
 open Tern.Runtime.Engine
 
-/// What the emitter records besides the model.
-type EmitOptions = {
-    /// The command line that produced the model, written into the provenance comment.
-    CommandLine: string
-    /// The C prefix p of every public name (p_run, P_INPUT_BYTES, ...) and of the files p.h and p.c; the HIL
-    /// firmware uses "tern_model" (Emit.firmwarePrefix).
-    Prefix: string
-}
+type EmitOptions = { CommandLine: string; Prefix: string }
 
-/// An emitted model: p.h (the model's whole API, self-contained) and p.c (its implementation on hil/kernels).
 type EmittedModel = {
-    /// The prefix p of the public names.
     Prefix: string
-    /// p.h: sizes and quantization parameters as macros, p_run, p_run_layers, p_quantize, p_dequantize, ...
     Header: string
-    /// p.c: provenance, static const weights, parameters, the planned arena and the functions p.h declares.
     Source: string
-    /// Bytes of the one activation arena (MemoryPlan.Create(model).ArenaBytes).
     ArenaBytes: int
-    /// Bytes of constant layer data (weights, bias, M, S), as IntLayer.WeightBytes counts them.
     WeightBytes: int
-    /// Bytes of the border patch the baked ternary layers of the DSP build gather into (0 if none).
     PatchBytes: int
-    /// How many class names p_class_names holds (the output's size).
     ClassCount: int
 }
 
-/// Integer model -> C source for the device kernels (hil/kernels): deterministic, -Wall -Wextra clean.
 [<RequireQualifiedAccess>]
 module Emit =
 
-    /// The Tern version stamped into generated files.
     let version: string = typeof<EmitOptions>.Assembly.GetName().Version.ToString(3)
 
     // ---- C text helpers (shared with KernelVectors) ----
@@ -50,7 +33,6 @@ module Emit =
         else
             x.ToString(CultureInfo.InvariantCulture)
 
-    /// Text that is safe inside a C block comment or string: printable ASCII only, no comment terminator.
     let internal safeText (s: string) : string =
         let chars =
             s
@@ -63,7 +45,6 @@ module Emit =
 
         String(chars).Replace("*/", "*?").Replace("/*", "?*")
 
-    /// The prefix of the HIL firmware's model (tern_model.h, tern_model_run_layers, TERN_MODEL_ARENA_BYTES, ...).
     let firmwarePrefix: string = "tern_model"
 
     /// C99 keywords: not usable as a prefix (p alone is no name, but p.h's macros and p_* names are built from it).
@@ -75,8 +56,6 @@ module Emit =
                 .Split(' ')
         )
 
-    /// Why a string cannot prefix the public C names of a model, or None: a C identifier of at most 40 characters,
-    /// not a keyword, not reserved (a leading underscore), not ending in an underscore.
     let prefixProblem (prefix: string) : string option =
         let isIdent =
             not (String.IsNullOrEmpty prefix)
@@ -96,7 +75,6 @@ module Emit =
         else
             None
 
-    /// A C string literal holding s's UTF-8 bytes: printable ASCII as is, everything else (and ", \, ?) escaped.
     let cString (s: string) : string =
         let sb = StringBuilder("\"")
 
@@ -125,7 +103,6 @@ module Emit =
         else
             t + ".0f"
 
-    /// Appends `name[] = { values }` 16 per line.
     let internal array (sb: StringBuilder) (decl: string) (values: string[]) : unit =
         sb.Append(decl).Append("[").Append(values.Length).Append("] = {") |> ignore
 
@@ -192,8 +169,6 @@ module Emit =
     let private designated (fields: (string * string) list) : string =
         "{" + String.Join(", ", fields |> List.map (fun (f, v) -> $".{f} = {v}")) + "}"
 
-    /// The C initializer of a tern_conv_params for a convolution-like layer (Dense as a 1x1 conv over 1x1xN), with
-    /// designated fields.
     let internal convParams (c: IntConvLayer) (prefix: string) : string =
         let dense = c.Kind = IntLayerKind.Dense
         let inS = if dense then Shape3(1, 1, c.Input.Size) else c.Input
@@ -217,7 +192,6 @@ module Emit =
             ]
         )
 
-    /// The C initializer of a tern_pool_params, with designated fields.
     let internal poolParams (p: IntPoolLayer) : string =
         let maxPool = p.Kind = IntLayerKind.MaxPool
 
@@ -240,7 +214,6 @@ module Emit =
             ]
         )
 
-    /// The C initializer of a tern_add_params.
     let internal addParams (a: IntAddLayer) : string =
         let fields = [
             num (int64 a.Input.Size) + "u"
@@ -256,7 +229,6 @@ module Emit =
 
         "{" + String.Join(", ", fields) + "}"
 
-    /// Appends the weight, bias, M and S arrays of a convolution-like layer, named prefix_*.
     let internal convArrays (sb: StringBuilder) (c: IntConvLayer) (prefix: string) : unit =
         match c.WeightKind with
         | WeightKind.Int8 -> array sb $"static const int8_t {prefix}_weights" (sbytesOf c.Int8Weights)
@@ -266,7 +238,6 @@ module Emit =
         array sb $"static const int32_t {prefix}_multiplier" (intsOf c.Multiplier)
         array sb $"static const uint8_t {prefix}_shift" (c.Shift |> Array.map (u8 c.Name "shift"))
 
-    /// The kernel function a layer calls (plain tern_* name; TERN_KERNELS_DSP picks the body).
     let kernelName (layer: IntLayer) : string =
         match layer with
         | :? IntConvLayer as c ->
@@ -677,20 +648,14 @@ module Emit =
         nl "}"
         nl ""
 
-    /// Whether the DSP build runs a layer as baked code: every ternary convolution-like layer.
     let isBaked (c: IntConvLayer) : bool = c.WeightKind = WeightKind.Ternary
 
-    /// Bytes of the border patch a baked layer needs (0 if every window is interior).
     let bakedPatchBytes (c: IntConvLayer) : int =
         if bakedHasBorder c then
             c.KernelH * c.KernelW * c.Input.C
         else
             0
 
-    /// The C of one ternary layer baked into code, numbered i: static functions tern_l{i}_px1, _px2 and _border
-    /// and `static void tern_l{i}_baked(const int8_t *in, int8_t *out)`. It needs tern_baked.h (and
-    /// tern_kernels.h) included before it and, if bakedPatchBytes c > 0, `static int8_t tern_patch[n]` with
-    /// n >= bakedPatchBytes c.
     let bakedLayerSource (i: int) (c: IntConvLayer) : string =
         check (isBaked c) $"layer '{c.Name}' has {c.WeightKind} weights: only ternary layers are baked"
         let sb = StringBuilder()
@@ -719,8 +684,6 @@ module Emit =
             .Append("\n */\n")
         |> ignore
 
-    /// Emits p.h and p.c (p = options.Prefix) for an integer model (validated first); the hash is the model file's
-    /// (ModelFile.hash). Only the names p.h declares are external, so models with different prefixes link together.
     let model (options: EmitOptions) (model: IntModel) (modelHash: string) : EmittedModel =
         model.Validate()
 
@@ -1107,7 +1070,6 @@ module Emit =
 
     // Writes to a temporary name in the target's folder, then renames over the target.
 
-    /// Writes dir/p.h and dir/p.c (each atomically: temporary name, then rename); creates dir.
     let writeFiles (dir: string) (emitted: EmittedModel) : unit =
         Directory.CreateDirectory dir |> ignore
         AtomicFile.writeText (Path.Combine(dir, emitted.Prefix + ".h")) emitted.Header
