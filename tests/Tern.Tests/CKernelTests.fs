@@ -442,7 +442,7 @@ let private onQemu () =
     printfn "%s" (sizes.ToString())
     let ratio = float counts[("int8", 0)] / float counts[("int8", 1)]
     Expect.isGreaterThanOrEqual ratio 1.5 $"int8 DSP gain below 1.5x:\n{report}"
-    // ternary layers baked into code (Emit.bakedLayer) must beat the int8 DSP kernels clearly
+    // ternary layers baked into code (Emit.bakedLayerSource) must beat the int8 DSP kernels clearly
     let baked = float counts[("ternary", 1)] / float counts[("int8", 1)]
     let t, i = counts[("ternary", 1)], counts[("int8", 1)]
     let line = $"ternary dsp / int8 dsp = {baked:F3} ({t} / {i} instructions)"

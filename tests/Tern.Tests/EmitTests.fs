@@ -217,9 +217,11 @@ let tests =
                 e.Source
                 "#if !TERN_KERNELS_DSP\nstatic const uint8_t tern_l0_weights"
                 "the packed weights only in the reference build"
-            // conv and pointwise take two pixels per register; the SSAT helpers exist only for the shifts used
+            // conv and pointwise take two pixels per register; the helpers come from tern_baked.h, not the model
             Expect.stringContains e.Source "static void tern_l0_px2(" "two pixels per register"
             Expect.stringContains e.Source "tb_sadd16(s, " "the SIMD helpers"
+            Expect.stringContains e.Source "#include \"tern_baked.h\"" "the baked layers' helpers"
+            Expect.isFalse (e.Source.Contains "static inline") "no helper written into the model"
 
             let opens = Regex.Matches(e.Source, @"^#if", RegexOptions.Multiline).Count
             let closes = Regex.Matches(e.Source, @"^#endif", RegexOptions.Multiline).Count
@@ -227,6 +229,7 @@ let tests =
             // an int8 model has nothing baked
             let i8 = Emit.model options defaultInt8.Value (hashOf defaultInt8.Value)
             Expect.isFalse (i8.Source.Contains "tb_") "an int8 model has no baked helper"
+            Expect.isFalse (i8.Source.Contains "tern_baked.h") "an int8 model does not include the baked helpers"
             Expect.isFalse (i8.Source.Contains "_baked") "an int8 model has no baked layer"
 
         testPropertyWithConfig

@@ -221,6 +221,7 @@ let private ``an export is deterministic and holds exactly the kernels its model
             "blk.c"
             "tern_kernels.h"
             "tern_kernels_internal.h"
+            "tern_baked.h" // the ternary model's baked layers
             "example.c"
             "Makefile"
             "CMakeLists.txt"
@@ -236,9 +237,13 @@ let private ``an export is deterministic and holds exactly the kernels its model
 
     Expect.equal
         t.KernelSources
-        [ "requantize.c"; "conv_t2.c"; "depthwise_t2.c"; "avgpool_s8.c" ]
-        "the ternary model's kernels"
+        [ "requantize.c"; "conv_t2.c"; "depthwise_t2.c"; "avgpool_s8.c"; "baked.c" ]
+        "the ternary model's kernels (and the baked layers' helpers)"
 
+    // an int8 model alone has no baked layer: neither baked.c nor tern_baked.h
+    let i8 = build (spec [ "blk", blocks.Value ] AutoKernels)
+    Expect.isFalse (List.contains "baked.c" i8.KernelSources) "no baked.c for an int8 model"
+    Expect.isFalse (i8.Files |> List.exists (fst >> (=) "tern_baked.h")) "no tern_baked.h for an int8 model"
     Expect.contains a.KernelSources "add_s8.c" "the kernels of both models"
     Expect.contains a.KernelSources "conv_s8.c" "the kernels of both models"
     // example.c runs the first model; the README and Makefile name every file

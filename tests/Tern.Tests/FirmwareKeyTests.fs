@@ -68,6 +68,9 @@ let tests =
             let expected = [
                 "kernels/tern_kernels_internal.h"
                 "include/tern_kernels.h"
+                // the ternary model's baked layers (the DSP build's code, compiled in every build)
+                "include/tern_baked.h"
+                "kernels/baked.c"
                 "include/tern_board.h"
                 "include/tern_codec.h"
                 "firmware/tern_proto.h"

@@ -7,38 +7,21 @@ open System.Text
 open Tern.Runtime
 open Tern.Runtime.Engine
 
-/// What the emitter records besides the model.
-type EmitOptions = {
-    /// The command line that produced the model, written into the provenance comment.
-    CommandLine: string
-    /// The C prefix p of every public name (p_run, P_INPUT_BYTES, ...) and of the files p.h and p.c; the HIL
-    /// firmware uses "tern_model" (Emit.firmwarePrefix).
-    Prefix: string
-}
+type EmitOptions = { CommandLine: string; Prefix: string }
 
-/// An emitted model: p.h (the model's whole API, self-contained) and p.c (its implementation on hil/kernels).
 type EmittedModel = {
-    /// The prefix p of the public names.
     Prefix: string
-    /// p.h: sizes and quantization parameters as macros, p_run, p_run_layers, p_quantize, p_dequantize, ...
     Header: string
-    /// p.c: provenance, static const weights, parameters, the planned arena and the functions p.h declares.
     Source: string
-    /// Bytes of the one activation arena (MemoryPlan.Create(model).ArenaBytes).
     ArenaBytes: int
-    /// Bytes of constant layer data (weights, bias, M, S), as IntLayer.WeightBytes counts them.
     WeightBytes: int
-    /// Bytes of the border patch the baked ternary layers of the DSP build gather into (0 if none).
     PatchBytes: int
-    /// How many class names p_class_names holds (the output's size).
     ClassCount: int
 }
 
-/// Integer model -> C source for the device kernels (hil/kernels): deterministic, -Wall -Wextra clean.
 [<RequireQualifiedAccess>]
 module Emit =
 
-    /// The Tern version stamped into generated files.
     let version: string = typeof<EmitOptions>.Assembly.GetName().Version.ToString(3)
 
     // ---- C text helpers (shared with KernelVectors) ----
@@ -50,7 +33,6 @@ module Emit =
         else
             x.ToString(CultureInfo.InvariantCulture)
 
-    /// Text that is safe inside a C block comment or string: printable ASCII only, no comment terminator.
     let internal safeText (s: string) : string =
         let chars =
             s
@@ -63,7 +45,6 @@ module Emit =
 
         String(chars).Replace("*/", "*?").Replace("/*", "?*")
 
-    /// The prefix of the HIL firmware's model (tern_model.h, tern_model_run_layers, TERN_MODEL_ARENA_BYTES, ...).
     let firmwarePrefix: string = "tern_model"
 
     /// C99 keywords: not usable as a prefix (p alone is no name, but p.h's macros and p_* names are built from it).
@@ -75,8 +56,6 @@ module Emit =
                 .Split(' ')
         )
 
-    /// Why a string cannot prefix the public C names of a model, or None: a C identifier of at most 40 characters,
-    /// not a keyword, not reserved (a leading underscore), not ending in an underscore.
     let prefixProblem (prefix: string) : string option =
         let isIdent =
             not (String.IsNullOrEmpty prefix)
@@ -96,7 +75,6 @@ module Emit =
         else
             None
 
-    /// A C string literal holding s's UTF-8 bytes: printable ASCII as is, everything else (and ", \, ?) escaped.
     let cString (s: string) : string =
         let sb = StringBuilder("\"")
 
@@ -125,7 +103,6 @@ module Emit =
         else
             t + ".0f"
 
-    /// Appends `name[] = { values }` 16 per line.
     let internal array (sb: StringBuilder) (decl: string) (values: string[]) : unit =
         sb.Append(decl).Append("[").Append(values.Length).Append("] = {") |> ignore
 
@@ -192,8 +169,6 @@ module Emit =
     let private designated (fields: (string * string) list) : string =
         "{" + String.Join(", ", fields |> List.map (fun (f, v) -> $".{f} = {v}")) + "}"
 
-    /// The C initializer of a tern_conv_params for a convolution-like layer (Dense as a 1x1 conv over 1x1xN), with
-    /// designated fields.
     let internal convParams (c: IntConvLayer) (prefix: string) : string =
         let dense = c.Kind = IntLayerKind.Dense
         let inS = if dense then Shape3(1, 1, c.Input.Size) else c.Input
@@ -217,7 +192,6 @@ module Emit =
             ]
         )
 
-    /// The C initializer of a tern_pool_params, with designated fields.
     let internal poolParams (p: IntPoolLayer) : string =
         let maxPool = p.Kind = IntLayerKind.MaxPool
 
@@ -240,7 +214,6 @@ module Emit =
             ]
         )
 
-    /// The C initializer of a tern_add_params.
     let internal addParams (a: IntAddLayer) : string =
         let fields = [
             num (int64 a.Input.Size) + "u"
@@ -256,7 +229,6 @@ module Emit =
 
         "{" + String.Join(", ", fields) + "}"
 
-    /// Appends the weight, bias, M and S arrays of a convolution-like layer, named prefix_*.
     let internal convArrays (sb: StringBuilder) (c: IntConvLayer) (prefix: string) : unit =
         match c.WeightKind with
         | WeightKind.Int8 -> array sb $"static const int8_t {prefix}_weights" (sbytesOf c.Int8Weights)
@@ -266,7 +238,6 @@ module Emit =
         array sb $"static const int32_t {prefix}_multiplier" (intsOf c.Multiplier)
         array sb $"static const uint8_t {prefix}_shift" (c.Shift |> Array.map (u8 c.Name "shift"))
 
-    /// The kernel function a layer calls (plain tern_* name; TERN_KERNELS_DSP picks the body).
     let kernelName (layer: IntLayer) : string =
         match layer with
         | :? IntConvLayer as c ->
@@ -282,145 +253,8 @@ module Emit =
 
     // ---- ternary layers baked into code (the DSP kernel set) ----
 
-    /// C helpers shared by the baked layers: the few DSP instructions they use (portable emulations on a host
-    /// without the DSP extension, the same lane semantics) and the requantization forms.
-    let private bakedHelpers: string list = [
-        "/* ---- Ternary layers baked into code (TERN_KERNELS_DSP): shared helpers ----"
-        " * Each baked layer adds or subtracts raw input codes where its weights are +1 or -1 (zeros vanish, no"
-        " * weight loads); the input zero point is folded into the bias (fold = bias - z_in * (n_plus - n_minus)),"
-        " * so the padding of a border window holds z_in. SADD16/SSUB16 accumulate two output pixels per register"
-        " * (int16 lanes) in chunks of at most 255 terms: |code| <= 128, so |chunk| <= 32640 cannot overflow."
-        " * Without the DSP extension every instruction below is emulated with the same lane semantics. */"
-        "#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP"
-        "#define TB_HAVE_DSP 1"
-        "#else"
-        "#define TB_HAVE_DSP 0"
-        "#endif"
-        "#if TB_HAVE_DSP"
-        "#define TB_CHAIN static inline"
-        "#else"
-        "/* The emulations of SADD16/SSUB16 stay out of line: inlined, their long chains make gcc's combiner crawl. */"
-        "#define TB_CHAIN static __attribute__((noinline, unused))"
-        "#endif"
-        ""
-        "static inline uint32_t tb_load32(const int8_t *p)"
-        "{"
-        "    uint32_t v;"
-        "    memcpy(&v, p, 4);"
-        "    return v;"
-        "}"
-        ""
-        "static inline int32_t tb_lo(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x & 0xFFFFu); }"
-        "static inline int32_t tb_hi(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x >> 16); }"
-        "/* halfwords (lo, hi): PKHBT; and the top halves of lo and hi: PKHTB */"
-        "static inline uint32_t tb_pack(uint32_t lo, uint32_t hi) { return (lo & 0xFFFFu) | (hi << 16); }"
-        "static inline uint32_t tb_pack_top(uint32_t lo, uint32_t hi) { return (lo >> 16) | (hi & 0xFFFF0000u); }"
-        "/* int32 addition that wraps like the contract's accumulator */"
-        "static inline int32_t tb_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }"
-        ""
-        "/* bytes 0 and 2 (tb_sxtb16) or 1 and 3 (tb_sxtb16_ror8), sign-extended into the two halfwords */"
-        "static inline uint32_t tb_sxtb16(uint32_t x)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    uint32_t r;"
-        "    __asm__(\"sxtb16 %0, %1\" : \"=r\"(r) : \"r\"(x));"
-        "    return r;"
-        "#else"
-        "    return tb_pack((uint32_t)(int32_t)(int8_t)(uint8_t)x, (uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 16));"
-        "#endif"
-        "}"
-        ""
-        "static inline uint32_t tb_sxtb16_ror8(uint32_t x)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    uint32_t r;"
-        "    __asm__(\"sxtb16 %0, %1, ror #8\" : \"=r\"(r) : \"r\"(x));"
-        "    return r;"
-        "#else"
-        "    return tb_pack((uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 8), (uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 24));"
-        "#endif"
-        "}"
-        ""
-        "/* halfword-wise a + b and a - b (wrapping; the chunk bound keeps them exact) */"
-        "TB_CHAIN uint32_t tb_sadd16(uint32_t a, uint32_t b)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    uint32_t r;"
-        "    __asm__(\"sadd16 %0, %1, %2\" : \"=r\"(r) : \"r\"(a), \"r\"(b));"
-        "    return r;"
-        "#else"
-        "    return tb_pack((uint32_t)(tb_lo(a) + tb_lo(b)), (uint32_t)(tb_hi(a) + tb_hi(b)));"
-        "#endif"
-        "}"
-        ""
-        "TB_CHAIN uint32_t tb_ssub16(uint32_t a, uint32_t b)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    uint32_t r;"
-        "    __asm__(\"ssub16 %0, %1, %2\" : \"=r\"(r) : \"r\"(a), \"r\"(b));"
-        "    return r;"
-        "#else"
-        "    return tb_pack((uint32_t)(tb_lo(a) - tb_lo(b)), (uint32_t)(tb_hi(a) - tb_hi(b)));"
-        "#endif"
-        "}"
-        ""
-        "/* c + the high word of the 64-bit product a * b */"
-        "static inline int32_t tb_smmla(int32_t a, int32_t b, int32_t c)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    int32_t r;"
-        "    __asm__(\"smmla %0, %1, %2, %3\" : \"=r\"(r) : \"r\"(a), \"r\"(b), \"r\"(c));"
-        "    return r;"
-        "#else"
-        "    return (int32_t)((uint32_t)(int32_t)(((int64_t)a * b) >> 32) + (uint32_t)c);"
-        "#endif"
-        "}"
-        ""
-        "static inline int32_t tb_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }"
-        ""
-        "/* Requantization, proven bit-exact (docs/arithmetic.md): with P = acc * M and S >= 33,"
-        " *   floor((P + 2^(S-1)) / 2^S) + z_out = (hi32(P) + r) >> (S-32),  r = 2^(S-33) + z_out * 2^(S-32)"
-        " * (nested floors; r is a multiple of 2^(S-32) plus the rounding half). The emitter folds z_out into r"
-        " * only when |r| < 2^30; |hi32(P)| <= 2^30, so SMMLA's sum fits int32. tb_sat8_asr<n> then shifts and"
-        " * saturates to int8 in one SSAT, and the caller clamps further only where lo > -128 or hi < 127."
-        " * S <= 32 (a multiplier >= 1/4): acc * 2^(33-S) has the same quotient with S' = 33, so it takes the"
-        " * same path where the emitter proves |acc| * 2^(33-S) < 2^31 for the channel. */"
-        "static inline int32_t tb_shl(int32_t acc, int32_t k) { return (int32_t)((uint32_t)acc << k); }"
-        ""
-        "/* S >= 33 without the fold (|r| too large): (hi32(P) + 2^(S-33)) >> (S-32), then + z_out and the clamp. */"
-        "static inline int32_t tb_rq_z(int32_t acc, int32_t m, int32_t r, int32_t sh, int32_t z, int32_t lo, int32_t hi)"
-        "{"
-        "    return tb_clamp((tb_smmla(acc, m, r) >> sh) + z, lo, hi);"
-        "}"
-        ""
-        "/* Neither proof applies (a very large accumulator bound): the contract literally, in int64. */"
-        "static inline int32_t tb_rq_wide(int32_t acc, int32_t m, int32_t s, int32_t z, int32_t lo, int32_t hi)"
-        "{"
-        "    int64_t v = (((int64_t)acc * m + ((int64_t)1 << (s - 1))) >> s) + z;"
-        "    return v < lo ? lo : v > hi ? hi : (int32_t)v;"
-        "}"
-        ""
-    ]
-
     /// Most int16 SIMD terms per chunk: |code| <= 128, so 255 terms sum to at most 32640 in magnitude.
     let internal bakedChunk: int = 255
-
-    /// The SSAT helper tb_sat8_asr<n>: (x >> n) saturated to int8 (the shift is an immediate of the instruction).
-    let private satHelper (n: int) : string list = [
-        $"static inline int32_t tb_sat8_asr{n}(int32_t x)"
-        "{"
-        "#if TB_HAVE_DSP"
-        "    int32_t r;"
-        "    __asm__(\"ssat %0, #8, %1, asr #"
-        + string n
-        + "\" : \"=r\"(r) : \"r\"(x));"
-        "    return r;"
-        "#else"
-        $"    return tb_clamp(x >> {n}, -128, 127);"
-        "#endif"
-        "}"
-        ""
-    ]
 
     /// How channel oc requantizes: Some (shift left of acc, M, r, SSAT shift), or None for the int64 forms.
     let private bakedPlan (c: IntConvLayer) (oc: int) (bound: int64) : (int * int64 * int64 * int) option =
@@ -433,7 +267,8 @@ module Emit =
         let fits = k = 0 || (bound <<< k) < (1L <<< 31)
         let r = (1L <<< (s' - 33)) + z * (1L <<< (s' - 32))
 
-        if fits && abs r < (1L <<< 30) then
+        // tern_baked.h has tb_sat8_asr<n> for n in [1, 30]: S' <= 62
+        if fits && abs r < (1L <<< 30) && s' <= 62 then
             Some(k, m, r, s' - 32)
         else
             None
@@ -456,7 +291,7 @@ module Emit =
             | false, true -> $"tb_clamp({e}, -128, {hi})"
             | true, true -> $"tb_clamp({e}, {lo}, {hi})"
         | None when s >= 33 -> $"tb_rq_z({acc}, {num m}, {num (1L <<< (s - 33))}, {s - 32}, {num z}, {lo}, {hi})"
-        | None -> $"tb_rq_wide({acc}, {num m}, {s}, {num z}, {lo}, {hi})"
+        | None -> $"tern_requantize_ref({acc}, {num m}, {s}, {num z}, {lo}, {hi})"
 
     /// Largest |acc| of channel oc: |bias - z_in * net| + 128 per non-zero weight (raw codes, |x| <= 128).
     let private bakedBound (c: IntConvLayer) (weights: sbyte[]) (oc: int) : int64 =
@@ -505,7 +340,7 @@ module Emit =
         not (oyLo = 0 && oyHi = c.Output.H && oxLo = 0 && oxHi = c.Output.W)
 
     /// Appends the baked C function `tern_l{i}_baked(in, out)` of a ternary convolution-like layer.
-    let internal bakedLayer (sb: StringBuilder) (i: int) (c: IntConvLayer) : unit =
+    let private bakedLayer (sb: StringBuilder) (i: int) (c: IntConvLayer) : unit =
         let nl (s: string) = sb.Append(s).Append('\n') |> ignore
         let dense = c.Kind = IntLayerKind.Dense
         let depthwise = c.Kind = IntLayerKind.Depthwise
@@ -813,15 +648,19 @@ module Emit =
         nl "}"
         nl ""
 
-    /// Whether the DSP build runs a layer as baked code: every ternary convolution-like layer.
     let isBaked (c: IntConvLayer) : bool = c.WeightKind = WeightKind.Ternary
 
-    /// Bytes of the border patch a baked layer needs (0 if every window is interior).
-    let internal bakedPatchBytes (c: IntConvLayer) : int =
+    let bakedPatchBytes (c: IntConvLayer) : int =
         if bakedHasBorder c then
             c.KernelH * c.KernelW * c.Input.C
         else
             0
+
+    let bakedLayerSource (i: int) (c: IntConvLayer) : string =
+        check (isBaked c) $"layer '{c.Name}' has {c.WeightKind} weights: only ternary layers are baked"
+        let sb = StringBuilder()
+        bakedLayer sb i c
+        sb.ToString()
 
     /// 32 bytes from a 64-digit hex SHA-256.
     let private hashBytes (hex: string) : byte[] =
@@ -845,8 +684,6 @@ module Emit =
             .Append("\n */\n")
         |> ignore
 
-    /// Emits p.h and p.c (p = options.Prefix) for an integer model (validated first); the hash is the model file's
-    /// (ModelFile.hash). Only the names p.h declares are external, so models with different prefixes link together.
     let model (options: EmitOptions) (model: IntModel) (modelHash: string) : EmittedModel =
         model.Validate()
 
@@ -991,6 +828,11 @@ module Emit =
         nl sb "#include <string.h>"
         nl sb $"#include \"{pfx}.h\""
         nl sb "#include \"tern_kernels.h\""
+
+        if baked.Length > 0 then
+            // the helpers of the baked layers below (the DSP build)
+            nl sb "#include \"tern_baked.h\""
+
         nl sb ""
 
         for i in 0 .. n - 1 do
@@ -1028,26 +870,6 @@ module Emit =
 
         if baked.Length > 0 then
             nl sb "#if TERN_KERNELS_DSP"
-
-            for line in bakedHelpers do
-                nl sb line
-
-            let shifts =
-                baked
-                |> Array.collect (fun (_, c) ->
-                    let w = c.TernaryWeights.Unpack()
-
-                    Array.init c.OutChannels (fun o ->
-                        match bakedPlan c o (bakedBound c w o) with
-                        | Some(_, _, _, sh) -> sh
-                        | None -> 0))
-                |> Array.filter (fun sh -> sh > 0)
-                |> Array.distinct
-                |> Array.sort
-
-            for sh in shifts do
-                for line in satHelper sh do
-                    nl sb line
 
             if patch > 0 then
                 nl
@@ -1248,7 +1070,6 @@ module Emit =
 
     // Writes to a temporary name in the target's folder, then renames over the target.
 
-    /// Writes dir/p.h and dir/p.c (each atomically: temporary name, then rename); creates dir.
     let writeFiles (dir: string) (emitted: EmittedModel) : unit =
         Directory.CreateDirectory dir |> ignore
         AtomicFile.writeText (Path.Combine(dir, emitted.Prefix + ".h")) emitted.Header

@@ -58,7 +58,8 @@ module Export =
     /// The manifest that marks a folder as written by `tern export c` (and may be replaced by another export).
     let manifestName: string = "tern-export.json"
 
-    /// Every kernel source of hil/kernels, by the tern_* function it defines (requantize.c is always needed).
+    /// Every kernel source of hil/kernels, by the tern_* function it defines (requantize.c is always needed;
+    /// baked.c, the helpers of the ternary layers baked into code, whenever a model has one).
     let kernelStems: string list = [
         "requantize"
         "conv_s8"
@@ -68,12 +69,19 @@ module Export =
         "maxpool_s8"
         "avgpool_s8"
         "add_s8"
+        "baked"
     ]
 
     /// File stems the folder holds besides the models': no prefix may take them.
     let private reservedStems =
         set (
-            [ "tern_kernels"; "tern_kernels_internal"; "example"; "tern-export" ]
+            [
+                "tern_kernels"
+                "tern_kernels_internal"
+                "tern_baked"
+                "example"
+                "tern-export"
+            ]
             @ kernelStems
         )
 
@@ -143,7 +151,17 @@ module Export =
                 Error $"two models would share the prefix {same}: give each its own with --prefix"
             | None -> Ok()
 
-    /// The kernel sources (hil/kernels file names) the models call: requantize.c always, then one per kernel used.
+    /// Whether some layer of the models is baked into code in the DSP build (it then needs tern_baked.h, baked.c).
+    let private anyBaked (models: IntModel list) : bool =
+        models
+        |> List.exists (fun m ->
+            m.Layers
+            |> Array.exists (function
+                | :? IntConvLayer as c -> Emit.isBaked c
+                | _ -> false))
+
+    /// The kernel sources (hil/kernels file names) the models call: requantize.c always, then one per kernel used,
+    /// and baked.c where a layer is baked.
     let kernelSources (models: IntModel list) : string list =
         let used =
             models
@@ -152,9 +170,19 @@ module Export =
             |> List.map (fun k -> k.Substring "tern_".Length)
             |> set
 
+        let baked = anyBaked models
+
         kernelStems
-        |> List.filter (fun s -> s = "requantize" || used.Contains s)
+        |> List.filter (fun s -> s = "requantize" || used.Contains s || (s = "baked" && baked))
         |> List.map (fun s -> s + ".c")
+
+    /// The kernel headers the folder holds: tern_kernels.h and tern_kernels_internal.h, and tern_baked.h with baked.c.
+    let kernelHeaders (kernelSources: string list) : string list =
+        [ "tern_kernels.h"; "tern_kernels_internal.h" ]
+        @ (if List.contains "baked.c" kernelSources then
+               [ "tern_baked.h" ]
+           else
+               [])
 
     /// tern_kernels.h with the export's body choice fixed before the header's own default (a -D still wins).
     let private kernelsHeader (kernels: ExportKernels) (original: string) : string =
@@ -444,7 +472,12 @@ endif()
         let kernelList =
             kernelFiles |> List.map (fun f -> "`" + f + "`") |> String.concat ", "
 
-        line $"- `tern_kernels.h`, `tern_kernels_internal.h`, {kernelList}:"
+        let headerList =
+            kernelHeaders kernelFiles
+            |> List.map (fun f -> "`" + f + "`")
+            |> String.concat ", "
+
+        line $"- {headerList}, {kernelList}:"
         line "  the Tern device kernels these models call, shared by all of them (Tern's hil/kernels)"
         line "- `example.c`: a host program (see below); not part of the library"
         line "- `Makefile`, `CMakeLists.txt`, `README.md`, `tern-export.json` (what was exported, for tools)"
@@ -610,7 +643,7 @@ endif()
                 let kernels = kernelSources (spec.Models |> List.map (fun m -> m.Model))
                 let modelSources = spec.Models |> List.map (fun m -> m.Prefix + ".c")
                 let modelHeaders = spec.Models |> List.map (fun m -> m.Prefix + ".h")
-                let headers = modelHeaders @ [ "tern_kernels.h"; "tern_kernels_internal.h" ]
+                let headers = modelHeaders @ kernelHeaders kernels
 
                 let generated = [
                     for _, e in emitted do
@@ -618,6 +651,9 @@ endif()
                         e.Prefix + ".c", e.Source
                     "tern_kernels.h", kernelsHeader spec.Kernels (readHil "include/tern_kernels.h")
                     "tern_kernels_internal.h", readHil "kernels/tern_kernels_internal.h"
+
+                    if List.contains "tern_baked.h" headers then
+                        "tern_baked.h", readHil "include/tern_baked.h"
                     for k in kernels do
                         k, readHil ("kernels/" + k)
                     "example.c", exampleSource spec (fst emitted.Head)
