@@ -47,7 +47,7 @@ public static unsafe class ConvS8
                         Weights[(oc / 8 * Pairs + j / 2) * 16 + oc % 8 * 2 + j % 2] = w[oc * fanIn + j];
                 BlockBias = new int[Blocks * 8];
                 layer.Bias.CopyTo(BlockBias, 0);
-                Requantizer = new Requantize8(layer.Multiplier, layer.Shift);
+                Requantizer = new RequantizeBlocks(layer.Multiplier, layer.Shift);
             }
             else
             {
@@ -68,7 +68,7 @@ public static unsafe class ConvS8
         internal int Blocks { get; }
         internal int Pairs { get; }
         internal int[] BlockBias { get; }
-        internal Requantize8? Requantizer { get; }
+        internal RequantizeBlocks? Requantizer { get; }
 
         /// <summary>int16 elements of scratch that <see cref="Optimized(Prepared, ReadOnlySpan{sbyte}, Span{sbyte}, Span{short})"/> needs.</summary>
         public int ScratchLength => FanInPadded;
@@ -147,7 +147,7 @@ public static unsafe class ConvS8
                 short* wb = weights + b * pairs * 16;
                 for (int q = 0; q < pairs; q++)
                     acc = Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Vector256.Create(patchPairs[q]).AsInt16(), Avx.LoadVector256(wb + q * 16)));
-                Requantize8.Store(rq.Apply(b, acc, zOut, lo, hi), o, Math.Min(8, outC - b * 8));
+                RequantizeBlocks.Store(rq.Apply(b, acc, zOut, lo, hi), o, Math.Min(8, outC - b * 8));
                 o += Math.Min(8, outC - b * 8);
             }
         }

@@ -49,7 +49,7 @@ internal static unsafe class DepthwiseLoops
     }
 
     /// <summary>The optimized loops: per output pixel, int32 accumulators over all channels at once, tap by tap.</summary>
-    public static void Optimized<TTap>(IntConvLayer layer, ConvGeometry g, SimdLevel level, Requantize8? rq,
+    public static void Optimized<TTap>(IntConvLayer layer, ConvGeometry g, SimdLevel level, RequantizeBlocks? rq,
         ReadOnlySpan<sbyte> input, Span<sbyte> output, Span<int> scratch, TTap tap)
         where TTap : struct, IDepthwiseTap
     {
@@ -84,7 +84,7 @@ internal static unsafe class DepthwiseLoops
                                 acc8 = tap.Block(acc8, x, (ky * g.KernelW + kx) * channels + c0);
                             }
                         }
-                        Requantize8.Store(rq!.Apply(c0 / 8, acc8, zOut8, lo8, hi8), o + c0, 8);
+                        RequantizeBlocks.Store(rq!.Apply(c0 / 8, acc8, zOut8, lo8, hi8), o + c0, 8);
                     }
                     // Leftover channels (all of them below AVX2) accumulate in scratch, tap by tap.
                     if (rest > 0)

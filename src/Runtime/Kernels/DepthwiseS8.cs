@@ -29,7 +29,7 @@ public static unsafe class DepthwiseS8
             Layer = layer;
             Simd = SimdLevels.Resolve(simd);
             Geometry = ConvGeometry.Of(layer);
-            if (Simd == SimdLevel.Vector256) Requantizer = new Requantize8(layer.Multiplier, layer.Shift);
+            if (Simd == SimdLevel.Vector256) Requantizer = new RequantizeBlocks(layer.Multiplier, layer.Shift);
             int taps = layer.KernelH * layer.KernelW, channels = Geometry.OutC;
             Weights = new int[taps * channels];
             var w = layer.Int8;
@@ -39,7 +39,7 @@ public static unsafe class DepthwiseS8
         }
 
         public IntConvLayer Layer { get; }
-        internal Requantize8? Requantizer { get; }
+        internal RequantizeBlocks? Requantizer { get; }
         public SimdLevel Simd { get; }
         internal ConvGeometry Geometry { get; }
         internal int[] Weights { get; }
