@@ -296,27 +296,42 @@ typedef struct {
     uint8_t search, cost;
 } motion_t;
 
-/* Cost of predicting the bh x bw block at (by, bx) of cur from ref displaced by (dy, dx): SAD (also for MAD) or SSD. */
-static uint64_t block_cost(const motion_t *m, uint32_t by, uint32_t bx, uint32_t bh, uint32_t bw, int32_t dy,
-                           int32_t dx)
+/* ---- block costs (the C# BlockSadS8 / BlockSsdS8): two int8 blocks of `rows` rows of `row_length` codes, rows
+ * `stride` codes apart. The _ref bodies are the plain loops (Scalar); the plain names are what block_cost runs. ---- */
+
+uint64_t tern_block_sad_s8_ref(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row_length, uint32_t rows)
 {
-    uint32_t stride = m->w * m->c, row = bw * m->c, y, i;
-    const int8_t *a = m->cur + ((size_t)by * m->w + bx) * m->c;
-    const int8_t *b = m->ref + ((size_t)((int32_t)by + dy) * m->w + (uint32_t)((int32_t)bx + dx)) * m->c;
     uint64_t total = 0;
-    if (m->cost == TERN_COST_MSE) {
-        for (y = 0; y < bh; y++, a += stride, b += stride)
-            for (i = 0; i < row; i++) {
-                int32_t d = (int32_t)a[i] - (int32_t)b[i];
-                total += (uint32_t)(d * d);
-            }
-        return total;
-    }
+    uint32_t y, i;
+    for (y = 0; y < rows; y++)
+        for (i = 0; i < row_length; i++) {
+            int32_t d = (int32_t)a[(size_t)y * stride + i] - (int32_t)b[(size_t)y * stride + i];
+            total += (uint32_t)(d < 0 ? -d : d);
+        }
+    return total;
+}
+
+uint64_t tern_block_ssd_s8_ref(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row_length, uint32_t rows)
+{
+    uint64_t total = 0;
+    uint32_t y, i;
+    for (y = 0; y < rows; y++)
+        for (i = 0; i < row_length; i++) {
+            int32_t d = (int32_t)a[(size_t)y * stride + i] - (int32_t)b[(size_t)y * stride + i];
+            total += (uint32_t)(d * d);
+        }
+    return total;
+}
+
+static inline uint64_t block_sad(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row, uint32_t rows)
+{
+    uint64_t total = 0;
+    uint32_t y, i;
 #if TERN_CODEC_USADA8
     if (row <= (1u << 24)) {
         /* USADA8: four absolute differences and their sum in one instruction (Cortex-M4 DSP); a row's sum fits
          * 32 bits (at most 255 per code). */
-        for (y = 0; y < bh; y++, a += stride, b += stride) {
+        for (y = 0; y < rows; y++, a += stride, b += stride) {
             uint32_t acc = 0;
             const int8_t *pa = a, *pb = b, *stop = a + (row & ~7u);
             for (; pa < stop; pa += 8, pb += 8) {
@@ -332,7 +347,7 @@ static uint64_t block_cost(const motion_t *m, uint32_t by, uint32_t bx, uint32_t
         return total;
     }
 #endif
-    for (y = 0; y < bh; y++, a += stride, b += stride) {
+    for (y = 0; y < rows; y++, a += stride, b += stride) {
         /* 32-bit partial sums (at most 255 per code) flushed before they could wrap. */
         for (i = 0; i < row;) {
             uint32_t end = row - i > (1u << 24) ? i + (1u << 24) : row, acc = 0;
@@ -344,6 +359,38 @@ static uint64_t block_cost(const motion_t *m, uint32_t by, uint32_t bx, uint32_t
         }
     }
     return total;
+}
+
+static inline uint64_t block_ssd(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row, uint32_t rows)
+{
+    uint64_t total = 0;
+    uint32_t y, i;
+    for (y = 0; y < rows; y++, a += stride, b += stride)
+        for (i = 0; i < row; i++) {
+            int32_t d = (int32_t)a[i] - (int32_t)b[i];
+            total += (uint32_t)(d * d);
+        }
+    return total;
+}
+
+uint64_t tern_block_sad_s8(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row_length, uint32_t rows)
+{
+    return block_sad(a, b, stride, row_length, rows);
+}
+
+uint64_t tern_block_ssd_s8(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row_length, uint32_t rows)
+{
+    return block_ssd(a, b, stride, row_length, rows);
+}
+
+/* Cost of predicting the bh x bw block at (by, bx) of cur from ref displaced by (dy, dx): SAD (also for MAD) or SSD. */
+static uint64_t block_cost(const motion_t *m, uint32_t by, uint32_t bx, uint32_t bh, uint32_t bw, int32_t dy,
+                           int32_t dx)
+{
+    uint32_t stride = m->w * m->c, row = bw * m->c;
+    const int8_t *a = m->cur + ((size_t)by * m->w + bx) * m->c;
+    const int8_t *b = m->ref + ((size_t)((int32_t)by + dy) * m->w + (uint32_t)((int32_t)bx + dx)) * m->c;
+    return m->cost == TERN_COST_MSE ? block_ssd(a, b, stride, row, bh) : block_sad(a, b, stride, row, bh);
 }
 
 static int is_valid(const motion_t *m, uint32_t by, uint32_t bx, uint32_t bh, uint32_t bw, int32_t dy, int32_t dx)

@@ -18,8 +18,8 @@
 
 extern const uint8_t tern_firmware_hash[32];
 
-static uint8_t rx_buffer[TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)];
-static tern_rx_t rx;
+static uint8_t rx_buffer[TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY)];
+static tern_frame_decoder_t rx;
 static int8_t last_input[TERN_MAX_BODY];
 static int have_inference;
 
@@ -110,7 +110,7 @@ static void on_hello(uint16_t seq)
     *p++ = kernels_len;
     memcpy(p, tern_model_kernels, kernels_len);
     p += kernels_len;
-    tern_put_u32(p, tern_rx_max_body(&rx));
+    tern_put_u32(p, tern_frame_decoder_max_body(&rx));
     p += 4;
     reply(TERN_MSG_INFO, seq, body, (uint16_t)(p - body));
 }
@@ -167,7 +167,7 @@ static void on_layer(uint16_t seq, const uint8_t *body, uint16_t len)
         send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }
-    if (offset > total || count > total - offset || count > tern_rx_max_body(&rx) - 10) {
+    if (offset > total || count > total - offset || count > tern_frame_decoder_max_body(&rx) - 10) {
         send_error(seq, TERN_ERR_BAD_RANGE, total);
         return;
     }
@@ -214,7 +214,7 @@ static void on_profile(uint16_t seq, const uint8_t *body, uint16_t len)
         send_error(seq, TERN_ERR_NO_INFERENCE, 0);
         return;
     }
-    if (TERN_PROFILE_DATA_PREFIX + 4u * TERN_MODEL_LAYER_COUNT > tern_rx_max_body(&rx)) {
+    if (TERN_PROFILE_DATA_PREFIX + 4u * TERN_MODEL_LAYER_COUNT > tern_frame_decoder_max_body(&rx)) {
         send_error(seq, TERN_ERR_BAD_LAYER, TERN_MODEL_LAYER_COUNT);
         return;
     }
@@ -460,15 +460,15 @@ static void on_stream(uint16_t seq, const uint8_t *body, uint16_t len)
 int main(void)
 {
     board_init();
-    tern_rx_init(&rx, rx_buffer, sizeof rx_buffer);
+    tern_frame_decoder_init(&rx, rx_buffer, sizeof rx_buffer);
     for (;;) {
         int byte = board_uart_read();
         if (byte < 0) continue;
         tern_packet_t packet;
         tern_reject_t why;
-        tern_rx_status_t status = tern_rx_push(&rx, (uint8_t)byte, &packet, &why);
-        if (status == TERN_RX_MORE) continue;
-        if (status == TERN_RX_ERROR) {
+        tern_frame_decoder_status_t status = tern_frame_decoder_push(&rx, (uint8_t)byte, &packet, &why);
+        if (status == TERN_FRAME_DECODER_MORE) continue;
+        if (status == TERN_FRAME_DECODER_ERROR) {
             send_error(why.seq, (uint8_t)why.code, why.detail);
             continue;
         }

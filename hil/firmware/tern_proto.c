@@ -120,7 +120,7 @@ static tern_error_t reject(tern_reject_t *why, tern_error_t code, uint32_t detai
     return code;
 }
 
-tern_error_t tern_packet_check(const uint8_t *packet, size_t len, tern_packet_t *out, tern_reject_t *why)
+tern_error_t tern_frame_check(const uint8_t *packet, size_t len, tern_packet_t *out, tern_reject_t *why)
 {
     uint16_t seq, body_len;
     if (len < TERN_OVERHEAD) return reject(why, TERN_ERR_TOO_SHORT, (uint32_t)len, TERN_SEQ_UNKNOWN);
@@ -142,7 +142,7 @@ tern_error_t tern_packet_check(const uint8_t *packet, size_t len, tern_packet_t 
 
 /* ---- incremental receiver ---- */
 
-void tern_rx_reset(tern_rx_t *rx)
+void tern_frame_decoder_reset(tern_frame_decoder_t *rx)
 {
     rx->len = 0;
     rx->encoded = 0;
@@ -151,39 +151,44 @@ void tern_rx_reset(tern_rx_t *rx)
     rx->skipping = 0;
 }
 
-void tern_rx_init(tern_rx_t *rx, uint8_t *buf, uint32_t cap)
+void tern_frame_decoder_init(tern_frame_decoder_t *rx, uint8_t *buf, uint32_t cap)
 {
     rx->buf = buf;
     rx->cap = cap;
-    tern_rx_reset(rx);
+    tern_frame_decoder_reset(rx);
 }
 
-uint32_t tern_rx_max_body(const tern_rx_t *rx) { return rx->cap > TERN_OVERHEAD ? rx->cap - TERN_OVERHEAD : 0; }
-
-static tern_rx_status_t overflow(tern_rx_t *rx, tern_reject_t *why)
+uint32_t tern_frame_decoder_max_body(const tern_frame_decoder_t *rx)
 {
-    tern_rx_reset(rx);
-    rx->skipping = 1;
-    reject(why, TERN_ERR_OVERSIZE, tern_rx_max_body(rx), TERN_SEQ_UNKNOWN);
-    return TERN_RX_ERROR;
+    return rx->cap > TERN_OVERHEAD ? rx->cap - TERN_OVERHEAD : 0;
 }
 
-tern_rx_status_t tern_rx_push(tern_rx_t *rx, uint8_t byte, tern_packet_t *pkt, tern_reject_t *why)
+static tern_frame_decoder_status_t overflow(tern_frame_decoder_t *rx, tern_reject_t *why)
+{
+    tern_frame_decoder_reset(rx);
+    rx->skipping = 1;
+    reject(why, TERN_ERR_OVERSIZE, tern_frame_decoder_max_body(rx), TERN_SEQ_UNKNOWN);
+    return TERN_FRAME_DECODER_ERROR;
+}
+
+tern_frame_decoder_status_t tern_frame_decoder_push(tern_frame_decoder_t *rx, uint8_t byte, tern_packet_t *pkt,
+                                                    tern_reject_t *why)
 {
     if (byte == 0) {
-        tern_rx_status_t status = TERN_RX_MORE;
+        tern_frame_decoder_status_t status = TERN_FRAME_DECODER_MORE;
         if (rx->skipping || rx->encoded == 0) {
             /* End of a skipped frame, or an empty frame (a sender's flush): nothing to report. */
         } else if (rx->left != 0) {
             reject(why, TERN_ERR_BAD_COBS, 0, TERN_SEQ_UNKNOWN);
-            status = TERN_RX_ERROR;
+            status = TERN_FRAME_DECODER_ERROR;
         } else {
-            status = tern_packet_check(rx->buf, rx->len, pkt, why) == TERN_OK ? TERN_RX_FRAME : TERN_RX_ERROR;
+            status = tern_frame_check(rx->buf, rx->len, pkt, why) == TERN_OK ? TERN_FRAME_DECODER_FRAME
+                                                                              : TERN_FRAME_DECODER_ERROR;
         }
-        tern_rx_reset(rx);
+        tern_frame_decoder_reset(rx);
         return status;
     }
-    if (rx->skipping) return TERN_RX_MORE;
+    if (rx->skipping) return TERN_FRAME_DECODER_MORE;
     rx->encoded++;
     if (rx->left == 0) {
         /* A new block: the previous one, unless it was a full 0xFF block, stood for a zero. */
@@ -193,12 +198,12 @@ tern_rx_status_t tern_rx_push(tern_rx_t *rx, uint8_t byte, tern_packet_t *pkt, t
         }
         rx->code = byte;
         rx->left = (uint8_t)(byte - 1u);
-        return TERN_RX_MORE;
+        return TERN_FRAME_DECODER_MORE;
     }
     rx->left--;
     if (rx->len >= rx->cap) return overflow(rx, why);
     rx->buf[rx->len++] = byte;
-    return TERN_RX_MORE;
+    return TERN_FRAME_DECODER_MORE;
 }
 
 /* ---- frame encoder ---- */

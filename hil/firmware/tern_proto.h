@@ -19,7 +19,7 @@
 #define TERN_COBS_MAX(n) ((n) + (n) / 254u + 1u)
 #define TERN_FRAME_MAX(body_len) (TERN_COBS_MAX(TERN_OVERHEAD + (body_len)) + 1u)
 /* Receive buffer size for bodies up to max_body bytes. */
-#define TERN_RX_BUFFER_BYTES(max_body) (TERN_OVERHEAD + (max_body))
+#define TERN_FRAME_DECODER_BUFFER_BYTES(max_body) (TERN_OVERHEAD + (max_body))
 
 typedef enum {
     TERN_MSG_HELLO = 0x01,
@@ -102,14 +102,14 @@ typedef struct {
 
 /* Checks a decoded packet in this order: TOO_SHORT, BAD_CRC, BAD_VERSION, BAD_LENGTH. On TERN_OK fills *out;
  * otherwise fills *why (either pointer may be NULL). */
-tern_error_t tern_packet_check(const uint8_t *packet, size_t len, tern_packet_t *out, tern_reject_t *why);
+tern_error_t tern_frame_check(const uint8_t *packet, size_t len, tern_packet_t *out, tern_reject_t *why);
 
 /* ---- incremental receiver ---- */
 typedef enum {
-    TERN_RX_MORE = 0,  /* nothing complete yet */
-    TERN_RX_FRAME = 1, /* *pkt holds a valid frame */
-    TERN_RX_ERROR = 2  /* a frame was rejected: *why says why */
-} tern_rx_status_t;
+    TERN_FRAME_DECODER_MORE = 0,  /* nothing complete yet */
+    TERN_FRAME_DECODER_FRAME = 1, /* *pkt holds a valid frame */
+    TERN_FRAME_DECODER_ERROR = 2  /* a frame was rejected: *why says why */
+} tern_frame_decoder_status_t;
 
 typedef struct {
     uint8_t *buf;     /* caller's buffer for the decoded packet */
@@ -119,18 +119,20 @@ typedef struct {
     uint8_t code;     /* code byte of the current COBS block */
     uint8_t left;     /* data bytes left in the current block */
     uint8_t skipping; /* after OVERSIZE, skip to the next zero */
-} tern_rx_t;
+} tern_frame_decoder_t;
 
-/* buf must hold at least TERN_OVERHEAD bytes; TERN_RX_BUFFER_BYTES(TERN_MAX_BODY) accepts every valid frame. */
-void tern_rx_init(tern_rx_t *rx, uint8_t *buf, uint32_t cap);
+/* buf must hold at least TERN_OVERHEAD bytes; TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY) accepts every valid
+ * frame. */
+void tern_frame_decoder_init(tern_frame_decoder_t *rx, uint8_t *buf, uint32_t cap);
 /* Forgets any partial frame. */
-void tern_rx_reset(tern_rx_t *rx);
+void tern_frame_decoder_reset(tern_frame_decoder_t *rx);
 /* The largest body this receiver accepts (the OVERSIZE detail and INFO's MAX_BODY). */
-uint32_t tern_rx_max_body(const tern_rx_t *rx);
+uint32_t tern_frame_decoder_max_body(const tern_frame_decoder_t *rx);
 /* Feeds one byte. COBS is undone on the fly; a zero byte ends the frame, which is then checked. An empty frame
  * (a zero right after a zero) is ignored. A packet that would overflow buf is rejected as OVERSIZE at once and the
  * rest of it is skipped to the next zero. pkt and why must not be NULL. */
-tern_rx_status_t tern_rx_push(tern_rx_t *rx, uint8_t byte, tern_packet_t *pkt, tern_reject_t *why);
+tern_frame_decoder_status_t tern_frame_decoder_push(tern_frame_decoder_t *rx, uint8_t byte, tern_packet_t *pkt,
+                                                    tern_reject_t *why);
 
 /* ---- frame encoder ---- */
 /* Streams one frame through a write callback with a 255-byte block buffer, so a large body (e.g. layer output in

@@ -25,11 +25,11 @@
 /* Receiver sizes: the smallest, one body byte, small, around a COBS block, and the firmware's. */
 static const uint32_t caps[] = {TERN_OVERHEAD, TERN_OVERHEAD + 1u,         16u,
                                 64u,           254u,                       255u,
-                                256u,          TERN_RX_BUFFER_BYTES(300u), TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)};
+                                256u,          TERN_FRAME_DECODER_BUFFER_BYTES(300u), TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY)};
 
 /* What a receiver must say about one frame. */
 typedef struct {
-    tern_rx_status_t status;
+    tern_frame_decoder_status_t status;
     tern_error_t code;
     uint32_t detail;
     uint16_t seq;
@@ -62,7 +62,7 @@ static verdict_t rejected(tern_error_t code, uint32_t detail, uint16_t seq)
 {
     verdict_t v;
     memset(&v, 0, sizeof v);
-    v.status = TERN_RX_ERROR;
+    v.status = TERN_FRAME_DECODER_ERROR;
     v.code = code;
     v.detail = detail;
     v.seq = seq;
@@ -83,7 +83,7 @@ static verdict_t naive_check(const uint8_t *p, size_t len)
     body_len = (uint16_t)(p[4] | p[5] << 8);
     if (body_len != len - TERN_OVERHEAD) return rejected(TERN_ERR_BAD_LENGTH, body_len, seq);
     memset(&v, 0, sizeof v);
-    v.status = TERN_RX_FRAME;
+    v.status = TERN_FRAME_DECODER_FRAME;
     v.type = p[1];
     v.seq = seq;
     v.body = p + 6;
@@ -91,16 +91,16 @@ static verdict_t naive_check(const uint8_t *p, size_t len)
     return v;
 }
 
-static void expect_same(const char *what, size_t at, tern_rx_status_t status, const tern_packet_t *pkt,
+static void expect_same(const char *what, size_t at, tern_frame_decoder_status_t status, const tern_packet_t *pkt,
                         const tern_reject_t *why, const verdict_t *want)
 {
     if (status != want->status)
         FAIL("%s at byte %zu: status %d, expected %d", what, at, (int)status, (int)want->status);
-    if (status == TERN_RX_ERROR && (why->code != want->code || why->detail != want->detail || why->seq != want->seq))
+    if (status == TERN_FRAME_DECODER_ERROR && (why->code != want->code || why->detail != want->detail || why->seq != want->seq))
         FAIL("%s at byte %zu: rejected as %d (detail %u, seq %u), expected %d (detail %u, seq %u)", what, at,
              (int)why->code, (unsigned)why->detail, (unsigned)why->seq, (int)want->code, (unsigned)want->detail,
              (unsigned)want->seq);
-    if (status == TERN_RX_FRAME &&
+    if (status == TERN_FRAME_DECODER_FRAME &&
         (pkt->type != want->type || pkt->seq != want->seq || pkt->body_len != want->body_len ||
          (want->body_len && memcmp(pkt->body, want->body, want->body_len) != 0)))
         FAIL("%s at byte %zu: frame type %u seq %u body %u bytes differs from the reference (type %u seq %u, %u bytes)",
@@ -132,11 +132,11 @@ static void check_round_trip(const uint8_t *packet, size_t len, const verdict_t 
 {
     size_t max = TERN_FRAME_MAX(v->body_len), n, m, i;
     uint8_t *wire = malloc(max), *cobs = malloc(TERN_COBS_MAX(len)),
-            *back = malloc(TERN_RX_BUFFER_BYTES(TERN_MAX_BODY));
-    tern_rx_t rx;
+            *back = malloc(TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY));
+    tern_frame_decoder_t rx;
     tern_packet_t pkt;
     tern_reject_t why;
-    tern_rx_status_t status = TERN_RX_MORE;
+    tern_frame_decoder_status_t status = TERN_FRAME_DECODER_MORE;
     int truncated;
     if (!wire || !cobs || !back) abort();
     n = tern_cobs_encode(packet, len, cobs, TERN_COBS_MAX(len));
@@ -150,10 +150,10 @@ static void check_round_trip(const uint8_t *packet, size_t len, const verdict_t 
     if (n > 1 && tern_frame_encode(v->type, v->seq, v->body, v->body_len, wire, n - 1) != 0)
         FAIL("tern_frame_encode fitted %zu wire bytes into %zu", n, n - 1);
     n = tern_frame_encode(v->type, v->seq, v->body, v->body_len, wire, n);
-    tern_rx_init(&rx, back, TERN_RX_BUFFER_BYTES(TERN_MAX_BODY));
+    tern_frame_decoder_init(&rx, back, TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY));
     for (i = 0; i < n; i++) {
-        status = tern_rx_push(&rx, wire[i], &pkt, &why);
-        if (status != TERN_RX_MORE && i + 1 < n) FAIL("re-encoded frame ends early at byte %zu", i);
+        status = tern_frame_decoder_push(&rx, wire[i], &pkt, &why);
+        if (status != TERN_FRAME_DECODER_MORE && i + 1 < n) FAIL("re-encoded frame ends early at byte %zu", i);
     }
     expect_same("re-encoded frame", n, status, &pkt, &why, v);
     free(wire);
@@ -194,7 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
     uint8_t *buf, *ref, *repaired = NULL;
     const uint8_t *data;
     size_t size, at, start, end;
-    tern_rx_t rx;
+    tern_frame_decoder_t rx;
     if (input_size == 0) return 0;
     cap = caps[(input[0] & 0x7Fu) % (sizeof caps / sizeof caps[0])];
     if (input[0] & 0x80u) {
@@ -207,16 +207,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
     buf = malloc(cap);
     ref = malloc(size ? size : 1);
     if (!buf || !ref) abort();
-    tern_rx_init(&rx, buf, cap);
-    if (tern_rx_max_body(&rx) != cap - TERN_OVERHEAD)
-        FAIL("max body %u for a %u-byte buffer", tern_rx_max_body(&rx), cap);
+    tern_frame_decoder_init(&rx, buf, cap);
+    if (tern_frame_decoder_max_body(&rx) != cap - TERN_OVERHEAD)
+        FAIL("max body %u for a %u-byte buffer", tern_frame_decoder_max_body(&rx), cap);
 
     for (start = 0; start < size; start = end + 1) {
         size_t len, decoded;
         int truncated, reported = 0, delimited;
         tern_packet_t pkt;
         tern_reject_t why;
-        tern_rx_status_t status;
+        tern_frame_decoder_status_t status;
         end = start;
         while (end < size && data[end] != 0) end++;
         delimited = end < size;
@@ -224,8 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
         decoded = naive_cobs(data + start, len, ref, &truncated);
         /* The frame's bytes: nothing to report, except one OVERSIZE as soon as the decoded bytes outgrow the buffer. */
         for (at = start; at < end; at++) {
-            status = tern_rx_push(&rx, data[at], &pkt, &why);
-            if (status == TERN_RX_MORE) continue;
+            status = tern_frame_decoder_push(&rx, data[at], &pkt, &why);
+            if (status == TERN_FRAME_DECODER_MORE) continue;
             if (reported || decoded <= cap)
                 FAIL("report %d at byte %zu inside a frame of %zu decoded bytes (buffer %u)", (int)status, at, decoded,
                      cap);
@@ -242,13 +242,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t input_size)
             check_one_shot(data + start, len, ref, decoded, truncated, cap);
         }
         if (!delimited) break;
-        status = tern_rx_push(&rx, 0, &pkt, &why);
+        status = tern_frame_decoder_push(&rx, 0, &pkt, &why);
         if (len == 0 || reported) {
-            if (status != TERN_RX_MORE) FAIL("report %d for an empty or skipped frame at byte %zu", (int)status, end);
+            if (status != TERN_FRAME_DECODER_MORE) FAIL("report %d for an empty or skipped frame at byte %zu", (int)status, end);
         } else {
             verdict_t want = truncated ? rejected(TERN_ERR_BAD_COBS, 0, TERN_SEQ_UNKNOWN) : naive_check(ref, decoded);
             expect_same("frame", end, status, &pkt, &why, &want);
-            if (status == TERN_RX_FRAME) {
+            if (status == TERN_FRAME_DECODER_FRAME) {
                 if (pkt.body < buf || pkt.body + pkt.body_len > buf + cap) FAIL("body outside the receiver's buffer");
                 check_round_trip(ref, decoded, &want);
             }

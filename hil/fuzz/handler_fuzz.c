@@ -123,10 +123,11 @@ static void build_stream(const uint8_t *data, size_t size)
 
 /* ---- what the device must answer ---- */
 
-static tern_rx_t shadow, replies;
-static uint8_t shadow_buf[TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)], reply_buf[TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)];
+static tern_frame_decoder_t shadow, replies;
+static uint8_t shadow_buf[TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY)];
+static uint8_t reply_buf[TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY)];
 static int pending;              /* a frame completed and its reply has not come yet */
-static tern_rx_status_t request; /* what the shadow receiver made of it */
+static tern_frame_decoder_status_t request; /* what the shadow receiver made of it */
 static tern_packet_t request_pkt;
 static tern_reject_t request_why;
 
@@ -243,7 +244,7 @@ static void on_reply(const tern_packet_t *r)
     if (!pending) FAIL("a reply (type 0x%02x, seq %u) to no request", r->type, r->seq);
     pending = 0;
     check_body(r);
-    if (request == TERN_RX_ERROR) {
+    if (request == TERN_FRAME_DECODER_ERROR) {
         if (r->type != TERN_MSG_ERROR || r->seq != request_why.seq || r->body[0] != request_why.code ||
             tern_get_u32(r->body + 1) != request_why.detail)
             FAIL("a frame rejected as %d (detail %u, seq %u) got type 0x%02x seq %u", (int)request_why.code,
@@ -273,10 +274,10 @@ void board_uart_write(const uint8_t *data, uint32_t len)
     tern_packet_t r;
     tern_reject_t why;
     for (i = 0; i < len; i++) {
-        tern_rx_status_t s = tern_rx_push(&replies, data[i], &r, &why);
-        if (s == TERN_RX_ERROR)
+        tern_frame_decoder_status_t s = tern_frame_decoder_push(&replies, data[i], &r, &why);
+        if (s == TERN_FRAME_DECODER_ERROR)
             FAIL("the device sent a bad frame: %d (detail %u)", (int)why.code, (unsigned)why.detail);
-        if (s == TERN_RX_FRAME) on_reply(&r);
+        if (s == TERN_FRAME_DECODER_FRAME) on_reply(&r);
     }
 }
 
@@ -288,8 +289,8 @@ int board_uart_read(void)
     if (pending) FAIL("no reply to the frame ending at stream byte %zu", stream_at - 1);
     if (stream_at == stream_len) longjmp(stream_done, 1);
     b = stream[stream_at++];
-    request = tern_rx_push(&shadow, b, &request_pkt, &request_why);
-    pending = request != TERN_RX_MORE;
+    request = tern_frame_decoder_push(&shadow, b, &request_pkt, &request_why);
+    pending = request != TERN_FRAME_DECODER_MORE;
     return b;
 }
 
@@ -321,8 +322,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     build_stream(data, size);
     stream_at = 0;
     pending = 0;
-    tern_rx_init(&shadow, shadow_buf, sizeof shadow_buf);
-    tern_rx_init(&replies, reply_buf, sizeof reply_buf);
+    tern_frame_decoder_init(&shadow, shadow_buf, sizeof shadow_buf);
+    tern_frame_decoder_init(&replies, reply_buf, sizeof reply_buf);
     reset_device();
     if (setjmp(stream_done) == 0) tern_device_main();
     if (replies.encoded != 0) FAIL("the device left a reply unfinished");

@@ -76,5 +76,12 @@ int32_t tern_codec_div_round(int32_t a, int32_t step);
  * CodecEntropy.huffmanLengths. A test helper: it uses a static 16 KB scratch (not reentrant; linked only when
  * called, the encoder itself uses the caller's work buffer). */
 void tern_codec_huffman_lengths(const uint32_t *counts, uint32_t alphabet, uint8_t *lengths);
+/* The motion search's block costs (twins of the C# BlockSadS8 / BlockSsdS8): the sum of absolute (squared)
+ * differences of two int8 blocks of `rows` rows of `row_length` codes, rows `stride` codes apart. The plain names are
+ * the bodies the encoder runs (USADA8 on a Cortex-M4); the _ref bodies are the plain loops. */
+uint64_t tern_block_sad_s8(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row_length, uint32_t rows);
+uint64_t tern_block_sad_s8_ref(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row_length, uint32_t rows);
+uint64_t tern_block_ssd_s8(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row_length, uint32_t rows);
+uint64_t tern_block_ssd_s8_ref(const int8_t *a, const int8_t *b, uint32_t stride, uint32_t row_length, uint32_t rows);
 
 #endif

@@ -1,5 +1,5 @@
 /* Device kernels: the same names and the same arithmetic as the C# kernels in src/Runtime/Kernels
- * (ConvS8 <-> tern_conv_s8, AddS8 <-> tern_add_s8, ...), per docs/arithmetic.md. Activations int8 HWC with a per-tensor
+ * (ConvS8 <-> tern_conv_s8, AddS8 <-> tern_add_s8, ...; every pair in hil/README.md), per docs/arithmetic.md. Activations int8 HWC with a per-tensor
  * zero point; weights one row per output channel (Conv: kh, kw, ic; Depthwise: kh, kw; Pointwise: ic;
  * Dense: input index in HWC order); ternary rows packed 2 bits per weight (docs/arithmetic.md).
  * Pointwise and Dense are tern_conv_* with a 1x1 kernel (Dense: input viewed as 1x1xN).

@@ -1,5 +1,6 @@
 /* Host test of the C encoder (hil/codec/tern_codec.c) against the F# encoder.
- *   codec_test                   every stream of tern_codec_vectors.h byte for byte, and the Huffman code lengths
+ *   codec_test                   every stream of tern_codec_vectors.h byte for byte, the Huffman code lengths, and
+ *                                both bodies of each block cost (tern_block_sad_s8 / _ssd_s8 and their _ref)
  *   codec_test --harness IN OUT  encodes the records of IN (written by CCodecTests.fs) and writes the streams to OUT
  * A record of IN: 9 option bytes (tern_codec_options_t order), i8 zero point, u16 H, W, C (little-endian), u8 frames,
  * then frames x H x W x C int8 codes. A record of OUT: i32 status (little-endian), u32 n, n stream bytes.
@@ -55,6 +56,23 @@ static int run_vectors(void)
         }
     }
     printf("histograms: %u\n", TCV_HISTOGRAM_COUNT);
+    for (i = 0; i < TCV_BLOCK_COUNT; i++) {
+        const tcv_block *b = &tcv_blocks[i];
+        const uint64_t got[4] = {tern_block_sad_s8_ref(b->a, b->b, b->stride, b->row_length, b->rows),
+                                 tern_block_sad_s8(b->a, b->b, b->stride, b->row_length, b->rows),
+                                 tern_block_ssd_s8_ref(b->a, b->b, b->stride, b->row_length, b->rows),
+                                 tern_block_ssd_s8(b->a, b->b, b->stride, b->row_length, b->rows)};
+        static const char *const body[4] = {"tern_block_sad_s8_ref", "tern_block_sad_s8", "tern_block_ssd_s8_ref",
+                                            "tern_block_ssd_s8"};
+        uint32_t k;
+        for (k = 0; k < 4; k++)
+            if (got[k] != (k < 2 ? b->sad : b->ssd)) {
+                printf("FAIL block %u (%s): %s gives %llu, C# %llu\n", i, b->name, body[k], (unsigned long long)got[k],
+                       (unsigned long long)(k < 2 ? b->sad : b->ssd));
+                failures++;
+            }
+    }
+    printf("blocks: %u\n", TCV_BLOCK_COUNT);
     printf("%s: %s\n", tcv_stamp, failures ? "FAILED" : "ok");
     printf("failures: %u\n", failures);
     return failures ? 1 : 0;

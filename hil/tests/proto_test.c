@@ -48,7 +48,7 @@ static size_t delimit(const uint8_t *packet, size_t n, uint8_t *out)
 
 /* ---- feeding the receiver ---- */
 typedef struct {
-    tern_rx_status_t status;
+    tern_frame_decoder_status_t status;
     tern_packet_t pkt;
     tern_reject_t why;
     uint8_t body[TERN_MAX_BODY];
@@ -59,26 +59,26 @@ typedef struct {
 static result_t results[MAX_RESULTS];
 
 /* Pushes n bytes; records up to MAX_RESULTS frames/rejections (bodies copied out of the receiver's buffer). */
-static int feed(tern_rx_t *rx, const uint8_t *data, size_t n)
+static int feed(tern_frame_decoder_t *rx, const uint8_t *data, size_t n)
 {
     int count = 0;
     size_t i;
     for (i = 0; i < n; i++) {
         tern_packet_t pkt;
         tern_reject_t why;
-        tern_rx_status_t s;
+        tern_frame_decoder_status_t s;
         memset(&why, 0, sizeof why);
-        s = tern_rx_push(rx, data[i], &pkt, &why);
-        if (s == TERN_RX_MORE) continue;
-        CHECK(s == TERN_RX_FRAME || s == TERN_RX_ERROR, "status %d", (int)s);
-        if (s == TERN_RX_ERROR)
+        s = tern_frame_decoder_push(rx, data[i], &pkt, &why);
+        if (s == TERN_FRAME_DECODER_MORE) continue;
+        CHECK(s == TERN_FRAME_DECODER_FRAME || s == TERN_FRAME_DECODER_ERROR, "status %d", (int)s);
+        if (s == TERN_FRAME_DECODER_ERROR)
             CHECK(why.code >= TERN_ERR_BAD_COBS && why.code <= TERN_ERR_OVERSIZE, "reason %d", (int)why.code);
         if (count < MAX_RESULTS) {
             result_t *r = &results[count];
             r->status = s;
             r->why = why;
             r->at = i;
-            if (s == TERN_RX_FRAME) {
+            if (s == TERN_FRAME_DECODER_FRAME) {
                 r->pkt = pkt;
                 memcpy(r->body, pkt.body, pkt.body_len);
                 r->pkt.body = r->body;
@@ -156,13 +156,13 @@ static void test_cobs(void)
 /* Decoding crafted frames: the exact reason, detail and sequence of each rejection. */
 static void test_reasons(void)
 {
-    static uint8_t buf[TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)];
+    static uint8_t buf[TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY)];
     static uint8_t pk[TERN_OVERHEAD + TERN_MAX_BODY + 64], wire[TERN_FRAME_MAX(TERN_MAX_BODY + 64)];
     static uint8_t body[TERN_MAX_BODY + 64];
-    tern_rx_t rx;
+    tern_frame_decoder_t rx;
     size_t n, w;
     int k;
-    tern_rx_init(&rx, buf, sizeof buf);
+    tern_frame_decoder_init(&rx, buf, sizeof buf);
     for (n = 0; n < sizeof body; n++) body[n] = (uint8_t)(n * 7);
 
     n = make_packet(pk, 2, TERN_MSG_HELLO, 77, 0, NULL, 0);
@@ -200,7 +200,7 @@ static void test_reasons(void)
     n = make_packet(pk, 1, TERN_MSG_INFER, 6, (uint16_t)TERN_MAX_BODY, body, TERN_MAX_BODY);
     w = delimit(pk, n, wire);
     k = feed(&rx, wire, w);
-    CHECK(k == 1 && results[0].status == TERN_RX_FRAME && results[0].pkt.body_len == TERN_MAX_BODY &&
+    CHECK(k == 1 && results[0].status == TERN_FRAME_DECODER_FRAME && results[0].pkt.body_len == TERN_MAX_BODY &&
               !memcmp(results[0].body, body, TERN_MAX_BODY), "largest frame after oversize");
 
     /* Empty frames are ignored. */
@@ -234,12 +234,12 @@ static void sink_write(void *ctx, const uint8_t *data, uint32_t len)
 
 static int test_vectors(const char *path)
 {
-    static uint8_t buf[TERN_RX_BUFFER_BYTES(TERN_MAX_BODY)];
+    static uint8_t buf[TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY)];
     static uint8_t body[65536], wire[200000], again[TERN_FRAME_MAX(TERN_MAX_BODY)];
     FILE *f = fopen(path, "rb");
     char magic[8];
     uint32_t count, i, valid = 0;
-    tern_rx_t rx;
+    tern_frame_decoder_t rx;
     if (!f) {
         fprintf(stderr, "cannot open %s\n", path);
         return -1;
@@ -249,7 +249,7 @@ static int test_vectors(const char *path)
         fclose(f);
         return -1;
     }
-    tern_rx_init(&rx, buf, sizeof buf);
+    tern_frame_decoder_init(&rx, buf, sizeof buf);
     for (i = 0; i < count; i++) {
         uint8_t head[4];
         uint32_t detail, body_len, wire_len;
@@ -270,8 +270,8 @@ static int test_vectors(const char *path)
             tern_tx_t tx;
             uint32_t at = 0;
             valid++;
-            CHECK(k == 1 && results[0].status == TERN_RX_FRAME, "vector %lu: expected a frame", (unsigned long)i);
-            if (k != 1 || results[0].status != TERN_RX_FRAME) continue;
+            CHECK(k == 1 && results[0].status == TERN_FRAME_DECODER_FRAME, "vector %lu: expected a frame", (unsigned long)i);
+            if (k != 1 || results[0].status != TERN_FRAME_DECODER_FRAME) continue;
             CHECK(results[0].pkt.type == head[1] && results[0].pkt.seq == seq && results[0].pkt.body_len == body_len &&
                       !memcmp(results[0].body, body, body_len), "vector %lu: fields differ", (unsigned long)i);
             /* Re-encoded bit for bit, whole and streamed in random pieces. */
@@ -289,7 +289,7 @@ static int test_vectors(const char *path)
             CHECK(tern_tx_end(&tx) == 0, "vector %lu: stream length", (unsigned long)i);
             CHECK(s.len == wire_len && !memcmp(again, wire, s.len), "vector %lu: streamed encoding differs", (unsigned long)i);
         } else {
-            CHECK(k == 1 && results[0].status == TERN_RX_ERROR && results[0].why.code == (tern_error_t)head[0] &&
+            CHECK(k == 1 && results[0].status == TERN_FRAME_DECODER_ERROR && results[0].why.code == (tern_error_t)head[0] &&
                       results[0].why.detail == detail && results[0].why.seq == seq,
                   "vector %lu: expected error %d detail %lu seq %u, got %d results, first %d/%d detail %lu seq %u",
                   (unsigned long)i, head[0], (unsigned long)detail, seq, k, k ? (int)results[0].status : -1,
@@ -443,35 +443,35 @@ static size_t random_frame(uint16_t *seq, uint8_t *type, uint16_t *len)
 }
 
 /* Feeds a valid frame to both receivers and checks it arrives (or is OVERSIZE for the small one). */
-static void expect_frame(tern_rx_t *big, tern_rx_t *small, unsigned long *bytes)
+static void expect_frame(tern_frame_decoder_t *big, tern_frame_decoder_t *small, unsigned long *bytes)
 {
     uint16_t seq, len;
     uint8_t type;
     size_t w = random_frame(&seq, &type, &len);
     int k = feed(big, fz_wire, w);
-    CHECK(k == 1 && results[0].status == TERN_RX_FRAME && results[0].pkt.seq == seq && results[0].pkt.type == type &&
+    CHECK(k == 1 && results[0].status == TERN_FRAME_DECODER_FRAME && results[0].pkt.seq == seq && results[0].pkt.type == type &&
               results[0].pkt.body_len == len && !memcmp(results[0].body, fz_body, len),
           "valid frame after garbage not decoded (%d results, first status %d reason %d)", k,
           k ? (int)results[0].status : -1, k ? (int)results[0].why.code : -1);
     k = feed(small, fz_wire, w);
-    if (len <= tern_rx_max_body(small))
-        CHECK(k == 1 && results[0].status == TERN_RX_FRAME && results[0].pkt.body_len == len, "small receiver frame");
+    if (len <= tern_frame_decoder_max_body(small))
+        CHECK(k == 1 && results[0].status == TERN_FRAME_DECODER_FRAME && results[0].pkt.body_len == len, "small receiver frame");
     else
-        CHECK(k == 1 && results[0].status == TERN_RX_ERROR && results[0].why.code == TERN_ERR_OVERSIZE &&
-                  results[0].why.detail == tern_rx_max_body(small), "small receiver oversize");
+        CHECK(k == 1 && results[0].status == TERN_FRAME_DECODER_ERROR && results[0].why.code == TERN_ERR_OVERSIZE &&
+                  results[0].why.detail == tern_frame_decoder_max_body(small), "small receiver oversize");
     *bytes += w;
 }
 
 /* Feeds bad bytes (ending in a zero) to both receivers: nothing may decode; the big one must say why. */
-static void expect_rejected(tern_rx_t *big, tern_rx_t *small, const uint8_t *data, size_t n, int must_reject,
+static void expect_rejected(tern_frame_decoder_t *big, tern_frame_decoder_t *small, const uint8_t *data, size_t n, int must_reject,
                             const char *what, unsigned long *bytes)
 {
     int k = feed(big, data, n), j, frames = 0;
-    for (j = 0; j < k && j < MAX_RESULTS; j++) frames += results[j].status == TERN_RX_FRAME;
+    for (j = 0; j < k && j < MAX_RESULTS; j++) frames += results[j].status == TERN_FRAME_DECODER_FRAME;
     CHECK(frames == 0, "%s: a bad frame decoded", what);
     if (must_reject) CHECK(k >= 1, "%s: not rejected", what);
     k = feed(small, data, n);
-    for (j = 0, frames = 0; j < k && j < MAX_RESULTS; j++) frames += results[j].status == TERN_RX_FRAME;
+    for (j = 0, frames = 0; j < k && j < MAX_RESULTS; j++) frames += results[j].status == TERN_FRAME_DECODER_FRAME;
     CHECK(frames == 0, "%s: a bad frame decoded by the small receiver", what);
     *bytes += n;
 }
@@ -479,16 +479,16 @@ static void expect_rejected(tern_rx_t *big, tern_rx_t *small, const uint8_t *dat
 static void fuzz(unsigned long target)
 {
     static uint8_t bad[TERN_FRAME_MAX(TERN_MAX_BODY + 300) + 700];
-    uint8_t *big_buf = malloc(TERN_RX_BUFFER_BYTES(TERN_MAX_BODY));
-    uint8_t *small_buf = malloc(TERN_RX_BUFFER_BYTES(54)); /* exact size: ASan sees any overrun */
+    uint8_t *big_buf = malloc(TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY));
+    uint8_t *small_buf = malloc(TERN_FRAME_DECODER_BUFFER_BYTES(54)); /* exact size: ASan sees any overrun */
     unsigned long bytes = 0, rounds = 0, kinds[6] = {0};
-    tern_rx_t big, small;
+    tern_frame_decoder_t big, small;
     if (!big_buf || !small_buf) {
         fprintf(stderr, "out of memory\n");
         exit(2);
     }
-    tern_rx_init(&big, big_buf, TERN_RX_BUFFER_BYTES(TERN_MAX_BODY));
-    tern_rx_init(&small, small_buf, TERN_RX_BUFFER_BYTES(54));
+    tern_frame_decoder_init(&big, big_buf, TERN_FRAME_DECODER_BUFFER_BYTES(TERN_MAX_BODY));
+    tern_frame_decoder_init(&small, small_buf, TERN_FRAME_DECODER_BUFFER_BYTES(54));
     while (bytes < target) {
         uint16_t seq, len;
         uint8_t type;

@@ -209,7 +209,57 @@ let private ``C encoder under ASan and UBSan: every shared stream byte for byte,
     printfn "%s" out
     Expect.equal code 0 out
     Expect.stringContains out $"cases: {CodecVectors.defaultCount + 1}" "the harness ran every shared case"
+
+    Expect.stringContains
+        out
+        $"blocks: {(CodecVectors.blockCosts CodecVectors.defaultSeed).Length}"
+        "the harness ran every shared block cost"
+
     Expect.stringContains out "failures: 0" "the harness reports no failure"
+
+/// The C# side of the block-cost twins: the shared cases (codec_test runs them through tern_block_sad_s8 / _ssd_s8
+/// and their _ref bodies) give the recorded costs in both C# bodies, at every SIMD level.
+let private ``C# block costs give the shared vectors' costs in both bodies`` () =
+    let cases = CodecVectors.blockCosts CodecVectors.defaultSeed
+
+    for c in cases do
+        let aStart, bStart, stride, rowLength, rows =
+            c.AStart, c.BStart, c.Stride, c.RowLength, c.Rows
+
+        Expect.equal
+            (Codec.BlockSadS8.Scalar(ReadOnlySpan c.A, aStart, ReadOnlySpan c.B, bStart, stride, rowLength, rows))
+            c.Sad
+            $"{c.Name}: SAD Scalar"
+
+        Expect.equal
+            (Codec.BlockSsdS8.Scalar(ReadOnlySpan c.A, aStart, ReadOnlySpan c.B, bStart, stride, rowLength, rows))
+            c.Ssd
+            $"{c.Name}: SSD Scalar"
+
+        Expect.equal
+            (Codec.BlockSsdS8.Optimized(ReadOnlySpan c.A, aStart, ReadOnlySpan c.B, bStart, stride, rowLength, rows))
+            c.Ssd
+            $"{c.Name}: SSD Optimized"
+
+        for level in
+            [
+                Kernels.SimdLevel.None
+                Kernels.SimdLevel.Vector128
+                Kernels.SimdLevel.Vector256
+            ] do
+            Expect.equal
+                (Codec.BlockSadS8.Optimized(
+                    ReadOnlySpan c.A,
+                    aStart,
+                    ReadOnlySpan c.B,
+                    bStart,
+                    stride,
+                    rowLength,
+                    rows,
+                    level
+                ))
+                c.Sad
+                $"{c.Name}: SAD Optimized {level}"
 
 /// Random groups through the harness: the C stream equals Codec.encode's, and invalid options fail in both.
 let private ``C encoder equals the F# encoder on random groups`` () =
@@ -273,6 +323,9 @@ let tests =
         testCase
             "C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal"
             ``C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal``
+        testCase
+            "C# block costs give the shared vectors' costs in both bodies"
+            ``C# block costs give the shared vectors' costs in both bodies``
         testPropertyWithConfig
             (Properties.tests 12)
             "C encoder equals the F# encoder on random groups"

@@ -24,7 +24,7 @@ let tests =
     testSequenced
     <| testList "FuzzTests" [
         testCase
-            "libFuzzer finds nothing in the device's frame decoder (tern_rx_push and the one-shot COBS decoder against a reference)"
+            "libFuzzer finds nothing in the device's frame decoder (tern_frame_decoder_push and the one-shot COBS decoder against a reference)"
             (fuzz DeviceFuzz.Frame)
         testCase
             "libFuzzer finds nothing in the device's message handler (the firmware's main.c, every request, split mode)"

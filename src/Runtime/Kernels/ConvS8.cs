@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -17,29 +18,7 @@ public static unsafe class ConvS8
     {
         KernelChecks.Conv(layer, WeightKind.Int8, depthwise: false, input.Length, output.Length, Name);
         var g = ConvGeometry.Of(layer);
-        var w = layer.Int8;
-        int fanIn = g.FanIn;
-        for (int oy = 0; oy < g.OutH; oy++)
-            for (int ox = 0; ox < g.OutW; ox++)
-                for (int oc = 0; oc < g.OutC; oc++)
-                {
-                    int acc = layer.Bias[oc];
-                    for (int ky = 0; ky < g.KernelH; ky++)
-                    {
-                        int iy = oy * g.StrideH - g.PadTop + ky;
-                        if (iy < 0 || iy >= g.InH) continue;
-                        for (int kx = 0; kx < g.KernelW; kx++)
-                        {
-                            int ix = ox * g.StrideW - g.PadLeft + kx;
-                            if (ix < 0 || ix >= g.InW) continue;
-                            for (int ic = 0; ic < g.InC; ic++)
-                                acc += (input[(iy * g.InW + ix) * g.InC + ic] - layer.InputZero)
-                                       * w[oc * fanIn + (ky * g.KernelW + kx) * g.InC + ic];
-                        }
-                    }
-                    output[(oy * g.OutW + ox) * g.OutC + oc] = (sbyte)Requantize.Apply(
-                        acc, layer.Multiplier[oc], layer.Shift[oc], layer.OutputZero, layer.ActMin, layer.ActMax);
-                }
+        ConvLoops.Scalar(layer, g, input, output, new Int8Mac(layer.Int8Weights!, g.FanIn));
     }
 
     /// <summary>Weights widened to int16 once per model, each row zero-padded to a multiple of 16.</summary>
@@ -68,7 +47,7 @@ public static unsafe class ConvS8
                         Weights[(oc / 8 * Pairs + j / 2) * 16 + oc % 8 * 2 + j % 2] = w[oc * fanIn + j];
                 BlockBias = new int[Blocks * 8];
                 layer.Bias.CopyTo(BlockBias, 0);
-                Requantizer = new Requantize8(layer.Multiplier, layer.Shift);
+                Requantizer = new RequantizeBlocks(layer.Multiplier, layer.Shift);
             }
             else
             {
@@ -89,7 +68,7 @@ public static unsafe class ConvS8
         internal int Blocks { get; }
         internal int Pairs { get; }
         internal int[] BlockBias { get; }
-        internal Requantize8? Requantizer { get; }
+        internal RequantizeBlocks? Requantizer { get; }
 
         /// <summary>int16 elements of scratch that <see cref="Optimized(Prepared, ReadOnlySpan{sbyte}, Span{sbyte}, Span{short})"/> needs.</summary>
         public int ScratchLength => FanInPadded;
@@ -108,56 +87,45 @@ public static unsafe class ConvS8
     /// </summary>
     public static void Optimized(Prepared p, ReadOnlySpan<sbyte> input, Span<sbyte> output, Span<short> scratch)
     {
-        var layer = p.Layer;
-        KernelChecks.Buffers(layer, input.Length, output.Length, Name);
+        KernelChecks.Buffers(p.Layer, input.Length, output.Length, Name);
         KernelChecks.Scratch(scratch.Length, p.ScratchLength, Name);
-        var g = p.Geometry;
-        var level = p.Simd;
-        int padded = p.FanInPadded, zIn = layer.InputZero, zOut = layer.OutputZero, lo = layer.ActMin, hi = layer.ActMax;
-        int rowLen = g.KernelW * g.InC;
-        int[] bias = layer.Bias, mult = layer.Multiplier, shift = layer.Shift;
-        fixed (sbyte* inP = input)
-        fixed (sbyte* outP = output)
-        fixed (short* patch = scratch)
         fixed (short* wP = p.Weights)
+            ConvLoops.Optimized(p.Layer, p.Geometry, p.FanInPadded, p.Simd, input, output, scratch, new Int16Channels(p, wP));
+    }
+
+    /// <summary>ConvS8's part of the shared loops: an int16 patch, and per pixel one dot product per output channel.</summary>
+    private readonly struct Int16Channels : IConvChannels<short>
+    {
+        private readonly Prepared _p;
+        private readonly short* _weights;
+        private readonly int[] _bias, _mult, _shift;
+        private readonly int _padded, _outC, _zOut, _lo, _hi;
+        private readonly SimdLevel _level;
+
+        public Int16Channels(Prepared p, short* weights)
         {
-            new Span<short>(patch + g.FanIn, padded - g.FanIn).Clear();
-            sbyte* o = outP;
-            for (int oy = 0; oy < g.OutH; oy++)
+            var layer = p.Layer;
+            _weights = weights;
+            (_p, _level, _padded, _outC) = (p, p.Simd, p.FanInPadded, p.Geometry.OutC);
+            (_bias, _mult, _shift) = (layer.Bias, layer.Multiplier, layer.Shift);
+            (_zOut, _lo, _hi) = (layer.OutputZero, layer.ActMin, layer.ActMax);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Gather(sbyte* src, short* dst, int n, int zero, SimdLevel level) =>
+            VectorOps.WidenSubtract(src, dst, n, zero, level);
+
+        public sbyte* Channels(short* patch, sbyte* o)
+        {
+            if (_level == SimdLevel.Vector256)
+                return ChannelBlocks(_p, patch, _weights, o);
+            short* w = _weights;
+            for (int oc = 0; oc < _outC; oc++, w += _padded)
             {
-                int iy0 = oy * g.StrideH - g.PadTop;
-                for (int ox = 0; ox < g.OutW; ox++)
-                {
-                    int ix0 = ox * g.StrideW - g.PadLeft;
-                    bool rowInside = ix0 >= 0 && ix0 + g.KernelW <= g.InW;
-                    short* d = patch;
-                    for (int ky = 0; ky < g.KernelH; ky++, d += rowLen)
-                    {
-                        int iy = iy0 + ky;
-                        if (iy < 0 || iy >= g.InH) { new Span<short>(d, rowLen).Clear(); continue; }
-                        sbyte* src = inP + (iy * g.InW + ix0) * g.InC;
-                        // HWC: a kernel row fully inside the image is one contiguous run of KernelW * InC codes.
-                        if (rowInside) { VectorOps.WidenSubtract(src, d, rowLen, zIn, level); continue; }
-                        for (int kx = 0; kx < g.KernelW; kx++)
-                        {
-                            int ix = ix0 + kx;
-                            if (ix < 0 || ix >= g.InW) new Span<short>(d + kx * g.InC, g.InC).Clear();
-                            else VectorOps.WidenSubtract(src + kx * g.InC, d + kx * g.InC, g.InC, zIn, level);
-                        }
-                    }
-                    if (level == SimdLevel.Vector256)
-                    {
-                        o = ChannelBlocks(p, patch, wP, o);
-                        continue;
-                    }
-                    short* w = wP;
-                    for (int oc = 0; oc < g.OutC; oc++, w += padded)
-                    {
-                        int acc = bias[oc] + VectorOps.DotS16(patch, w, padded, level);
-                        *o++ = (sbyte)Requantize.Apply(acc, mult[oc], shift[oc], zOut, lo, hi);
-                    }
-                }
+                int acc = _bias[oc] + VectorOps.DotS16(patch, w, _padded, _level);
+                *o++ = (sbyte)Requantize.Apply(acc, _mult[oc], _shift[oc], _zOut, _lo, _hi);
             }
+            return o;
         }
     }
 
@@ -179,7 +147,7 @@ public static unsafe class ConvS8
                 short* wb = weights + b * pairs * 16;
                 for (int q = 0; q < pairs; q++)
                     acc = Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Vector256.Create(patchPairs[q]).AsInt16(), Avx.LoadVector256(wb + q * 16)));
-                Requantize8.Store(rq.Apply(b, acc, zOut, lo, hi), o, Math.Min(8, outC - b * 8));
+                RequantizeBlocks.Store(rq.Apply(b, acc, zOut, lo, hi), o, Math.Min(8, outC - b * 8));
                 o += Math.Min(8, outC - b * 8);
             }
         }

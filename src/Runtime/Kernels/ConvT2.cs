@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Tern.Runtime.Kernels;
 
 /// <summary>
@@ -13,33 +15,7 @@ public static unsafe class ConvT2
     public static void Scalar(IntConvLayer layer, ReadOnlySpan<sbyte> input, Span<sbyte> output)
     {
         KernelChecks.Conv(layer, WeightKind.Ternary, depthwise: false, input.Length, output.Length, Name);
-        var g = ConvGeometry.Of(layer);
-        var w = layer.TernaryWeights!;
-        for (int oy = 0; oy < g.OutH; oy++)
-            for (int ox = 0; ox < g.OutW; ox++)
-                for (int oc = 0; oc < g.OutC; oc++)
-                {
-                    int acc = layer.Bias[oc];
-                    for (int ky = 0; ky < g.KernelH; ky++)
-                    {
-                        int iy = oy * g.StrideH - g.PadTop + ky;
-                        if (iy < 0 || iy >= g.InH) continue;
-                        for (int kx = 0; kx < g.KernelW; kx++)
-                        {
-                            int ix = ox * g.StrideW - g.PadLeft + kx;
-                            if (ix < 0 || ix >= g.InW) continue;
-                            for (int ic = 0; ic < g.InC; ic++)
-                            {
-                                int t = w.Get(oc, (ky * g.KernelW + kx) * g.InC + ic);
-                                int x = input[(iy * g.InW + ix) * g.InC + ic] - layer.InputZero;
-                                if (t > 0) acc += x;
-                                else if (t < 0) acc -= x;
-                            }
-                        }
-                    }
-                    output[(oy * g.OutW + ox) * g.OutC + oc] = (sbyte)Requantize.Apply(
-                        acc, layer.Multiplier[oc], layer.Shift[oc], layer.OutputZero, layer.ActMin, layer.ActMax);
-                }
+        ConvLoops.Scalar(layer, ConvGeometry.Of(layer), input, output, new TernaryMac(layer.TernaryWeights!));
     }
 
     /// <summary>Weights expanded once per model into int32 all-ones masks (+1 and -1), rows padded to a multiple of 8.</summary>
@@ -83,51 +59,43 @@ public static unsafe class ConvT2
     /// </summary>
     public static void Optimized(Prepared p, ReadOnlySpan<sbyte> input, Span<sbyte> output, Span<int> scratch)
     {
-        var layer = p.Layer;
-        KernelChecks.Buffers(layer, input.Length, output.Length, Name);
+        KernelChecks.Buffers(p.Layer, input.Length, output.Length, Name);
         KernelChecks.Scratch(scratch.Length, p.ScratchLength, Name);
-        var g = p.Geometry;
-        var level = p.Simd;
-        int padded = p.FanInPadded, zIn = layer.InputZero, zOut = layer.OutputZero, lo = layer.ActMin, hi = layer.ActMax;
-        int rowLen = g.KernelW * g.InC;
-        int[] bias = layer.Bias, mult = layer.Multiplier, shift = layer.Shift;
-        fixed (sbyte* inP = input)
-        fixed (sbyte* outP = output)
-        fixed (int* patch = scratch)
         fixed (int* plusP = p.Plus)
         fixed (int* minusP = p.Minus)
+            ConvLoops.Optimized(p.Layer, p.Geometry, p.FanInPadded, p.Simd, input, output, scratch, new MaskChannels(p, plusP, minusP));
+    }
+
+    /// <summary>ConvT2's part of the shared loops: an int32 patch, and per pixel one masked sum per output channel.</summary>
+    private readonly struct MaskChannels : IConvChannels<int>
+    {
+        private readonly int* _plus, _minus;
+        private readonly int[] _bias, _mult, _shift;
+        private readonly int _padded, _outC, _zOut, _lo, _hi;
+        private readonly SimdLevel _level;
+
+        public MaskChannels(Prepared p, int* plus, int* minus)
         {
-            new Span<int>(patch + g.FanIn, padded - g.FanIn).Clear();
-            sbyte* o = outP;
-            for (int oy = 0; oy < g.OutH; oy++)
+            var layer = p.Layer;
+            _plus = plus;
+            _minus = minus;
+            (_level, _padded, _outC) = (p.Simd, p.FanInPadded, p.Geometry.OutC);
+            (_bias, _mult, _shift) = (layer.Bias, layer.Multiplier, layer.Shift);
+            (_zOut, _lo, _hi) = (layer.OutputZero, layer.ActMin, layer.ActMax);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Gather(sbyte* src, int* dst, int n, int zero, SimdLevel level) =>
+            VectorOps.WidenSubtract(src, dst, n, zero, level);
+
+        public sbyte* Channels(int* patch, sbyte* o)
+        {
+            for (int oc = 0; oc < _outC; oc++)
             {
-                int iy0 = oy * g.StrideH - g.PadTop;
-                for (int ox = 0; ox < g.OutW; ox++)
-                {
-                    int ix0 = ox * g.StrideW - g.PadLeft;
-                    bool rowInside = ix0 >= 0 && ix0 + g.KernelW <= g.InW;
-                    int* d = patch;
-                    for (int ky = 0; ky < g.KernelH; ky++, d += rowLen)
-                    {
-                        int iy = iy0 + ky;
-                        if (iy < 0 || iy >= g.InH) { new Span<int>(d, rowLen).Clear(); continue; }
-                        sbyte* src = inP + (iy * g.InW + ix0) * g.InC;
-                        // HWC: a kernel row fully inside the image is one contiguous run of KernelW * InC codes.
-                        if (rowInside) { VectorOps.WidenSubtract(src, d, rowLen, zIn, level); continue; }
-                        for (int kx = 0; kx < g.KernelW; kx++)
-                        {
-                            int ix = ix0 + kx;
-                            if (ix < 0 || ix >= g.InW) new Span<int>(d + kx * g.InC, g.InC).Clear();
-                            else VectorOps.WidenSubtract(src + kx * g.InC, d + kx * g.InC, g.InC, zIn, level);
-                        }
-                    }
-                    for (int oc = 0; oc < g.OutC; oc++)
-                    {
-                        int acc = bias[oc] + VectorOps.TernaryDot(patch, plusP + oc * padded, minusP + oc * padded, padded, level);
-                        *o++ = (sbyte)Requantize.Apply(acc, mult[oc], shift[oc], zOut, lo, hi);
-                    }
-                }
+                int acc = _bias[oc] + VectorOps.TernaryDot(patch, _plus + oc * _padded, _minus + oc * _padded, _padded, _level);
+                *o++ = (sbyte)Requantize.Apply(acc, _mult[oc], _shift[oc], _zOut, _lo, _hi);
             }
+            return o;
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -15,28 +16,7 @@ public static unsafe class DepthwiseS8
     public static void Scalar(IntConvLayer layer, ReadOnlySpan<sbyte> input, Span<sbyte> output)
     {
         KernelChecks.Conv(layer, WeightKind.Int8, depthwise: true, input.Length, output.Length, Name);
-        var g = ConvGeometry.Of(layer);
-        var w = layer.Int8;
-        int taps = g.KernelH * g.KernelW;
-        for (int oy = 0; oy < g.OutH; oy++)
-            for (int ox = 0; ox < g.OutW; ox++)
-                for (int c = 0; c < g.OutC; c++)
-                {
-                    int acc = layer.Bias[c];
-                    for (int ky = 0; ky < g.KernelH; ky++)
-                    {
-                        int iy = oy * g.StrideH - g.PadTop + ky;
-                        if (iy < 0 || iy >= g.InH) continue;
-                        for (int kx = 0; kx < g.KernelW; kx++)
-                        {
-                            int ix = ox * g.StrideW - g.PadLeft + kx;
-                            if (ix < 0 || ix >= g.InW) continue;
-                            acc += (input[(iy * g.InW + ix) * g.InC + c] - layer.InputZero) * w[c * taps + ky * g.KernelW + kx];
-                        }
-                    }
-                    output[(oy * g.OutW + ox) * g.OutC + c] = (sbyte)Requantize.Apply(
-                        acc, layer.Multiplier[c], layer.Shift[c], layer.OutputZero, layer.ActMin, layer.ActMax);
-                }
+        DepthwiseLoops.Scalar(layer, ConvGeometry.Of(layer), input, output, new Int8Mac(layer.Int8Weights!, layer.KernelH * layer.KernelW));
     }
 
     /// <summary>Weights transposed once per model to (kh, kw, c) int32, so each tap is a contiguous vector over channels.</summary>
@@ -49,7 +29,7 @@ public static unsafe class DepthwiseS8
             Layer = layer;
             Simd = SimdLevels.Resolve(simd);
             Geometry = ConvGeometry.Of(layer);
-            if (Simd == SimdLevel.Vector256) Requantizer = new Requantize8(layer.Multiplier, layer.Shift);
+            if (Simd == SimdLevel.Vector256) Requantizer = new RequantizeBlocks(layer.Multiplier, layer.Shift);
             int taps = layer.KernelH * layer.KernelW, channels = Geometry.OutC;
             Weights = new int[taps * channels];
             var w = layer.Int8;
@@ -59,7 +39,7 @@ public static unsafe class DepthwiseS8
         }
 
         public IntConvLayer Layer { get; }
-        internal Requantize8? Requantizer { get; }
+        internal RequantizeBlocks? Requantizer { get; }
         public SimdLevel Simd { get; }
         internal ConvGeometry Geometry { get; }
         internal int[] Weights { get; }
@@ -78,68 +58,23 @@ public static unsafe class DepthwiseS8
     /// <summary>Optimized body: per output pixel, int32 accumulators over all channels at once, tap by tap.</summary>
     public static void Optimized(Prepared p, ReadOnlySpan<sbyte> input, Span<sbyte> output, Span<int> scratch)
     {
-        var layer = p.Layer;
-        KernelChecks.Buffers(layer, input.Length, output.Length, Name);
+        KernelChecks.Buffers(p.Layer, input.Length, output.Length, Name);
         KernelChecks.Scratch(scratch.Length, p.ScratchLength, Name);
-        var g = p.Geometry;
-        var level = p.Simd;
-        int channels = g.OutC, zIn = layer.InputZero, zOut = layer.OutputZero, lo = layer.ActMin, hi = layer.ActMax;
-        int[] bias = layer.Bias, mult = layer.Multiplier, shift = layer.Shift;
-        var acc = scratch[..channels];
-        int first = level == SimdLevel.Vector256 ? channels / 8 * 8 : 0, rest = channels - first;
-        var z8 = Vector256.Create(zIn);
-        var (zOut8, lo8, hi8) = (Vector256.Create(zOut), Vector256.Create(lo), Vector256.Create(hi));
-        var rq = p.Requantizer;
-        fixed (int* biasP = bias)
-        fixed (sbyte* inP = input)
-        fixed (sbyte* outP = output)
-        fixed (int* accP = acc)
         fixed (int* wP = p.Weights)
-        {
-            sbyte* o = outP;
-            for (int oy = 0; oy < g.OutH; oy++)
-                for (int ox = 0; ox < g.OutW; ox++)
-                {
-                    // AVX2: whole blocks of 8 channels keep their accumulators in a register across all taps.
-                    for (int c0 = 0; c0 < first; c0 += 8)
-                    {
-                        var acc8 = Avx.LoadVector256(biasP + c0);
-                        for (int ky = 0; ky < g.KernelH; ky++)
-                        {
-                            int iy = oy * g.StrideH - g.PadTop + ky;
-                            if (iy < 0 || iy >= g.InH) continue;
-                            for (int kx = 0; kx < g.KernelW; kx++)
-                            {
-                                int ix = ox * g.StrideW - g.PadLeft + kx;
-                                if (ix < 0 || ix >= g.InW) continue;
-                                int tap = (ky * g.KernelW + kx) * channels;
-                                var x = Avx2.Subtract(Avx2.ConvertToVector256Int32(inP + (iy * g.InW + ix) * channels + c0), z8);
-                                acc8 = Avx2.Add(acc8, Avx2.MultiplyLow(x, Avx.LoadVector256(wP + tap + c0)));
-                            }
-                        }
-                        Requantize8.Store(rq!.Apply(c0 / 8, acc8, zOut8, lo8, hi8), o + c0, 8);
-                    }
-                    // Leftover channels (all of them below AVX2) accumulate in scratch, tap by tap.
-                    if (rest > 0)
-                    {
-                        bias.AsSpan(first).CopyTo(acc[first..]);
-                        for (int ky = 0; ky < g.KernelH; ky++)
-                        {
-                            int iy = oy * g.StrideH - g.PadTop + ky;
-                            if (iy < 0 || iy >= g.InH) continue;
-                            for (int kx = 0; kx < g.KernelW; kx++)
-                            {
-                                int ix = ox * g.StrideW - g.PadLeft + kx;
-                                if (ix < 0 || ix >= g.InW) continue;
-                                VectorOps.MultiplyAccumulate(inP + (iy * g.InW + ix) * channels + first, zIn,
-                                    wP + (ky * g.KernelW + kx) * channels + first, accP + first, rest, level);
-                            }
-                        }
-                    }
-                    for (int c = first; c < channels; c++)
-                        o[c] = (sbyte)Requantize.Apply(accP[c], mult[c], shift[c], zOut, lo, hi);
-                    o += channels;
-                }
-        }
+            DepthwiseLoops.Optimized(p.Layer, p.Geometry, p.Simd, p.Requantizer, input, output, scratch, new WeightTap(wP));
+    }
+
+    /// <summary>DepthwiseS8's part of the shared loops: int32 weights in (kh, kw, c) order, multiplied in.</summary>
+    private readonly struct WeightTap(int* weights) : IDepthwiseTap
+    {
+        private readonly int* _w = weights;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<int> Block(Vector256<int> acc, Vector256<int> x, int offset) =>
+            Avx2.Add(acc, Avx2.MultiplyLow(x, Avx.LoadVector256(_w + offset)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Run(sbyte* x, int zero, int offset, int* acc, int n, SimdLevel level) =>
+            VectorOps.MultiplyAccumulate(x, zero, _w + offset, acc, n, level);
     }
 }

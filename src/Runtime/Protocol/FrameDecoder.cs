@@ -5,7 +5,7 @@ namespace Tern.Runtime.Protocol;
 /// COBS is undone on the fly into a buffer of 10 + <see cref="MaxBody"/> bytes that is never overrun: a longer packet
 /// is rejected as OVERSIZE the moment it would overflow, and the rest of it is skipped to the next zero. An empty
 /// frame (two zeros in a row) is ignored, so a sender may lead with a zero to flush a partial frame. Mirrors
-/// tern_rx_push in hil/firmware/tern_proto.c state for state.
+/// tern_frame_decoder_push in hil/firmware/tern_proto.c state for state.
 /// </summary>
 public sealed class FrameDecoder
 {

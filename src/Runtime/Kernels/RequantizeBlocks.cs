@@ -9,14 +9,16 @@ namespace Tern.Runtime.Kernels;
 /// ((x ^ sign) &gt;&gt;&gt; S) ^ sign (exact for an arithmetic shift), and before the int32 clamp the 64-bit value is
 /// pinned to [-512, 512], which cannot change the result because |lo - zOut| and |hi - zOut| are at most 255.
 /// Constants are laid out once per layer, in blocks of 8 channels (padding channels get M = 0, S = 1).
+/// A helper of the optimized kernels, not a twin: the twin of tern_requantize is <see cref="Requantize"/> (hil/README.md);
+/// the C _dsp bodies' own prepared form is tk_rq.
 /// </summary>
-internal sealed class Requantize8
+internal sealed class RequantizeBlocks
 {
     private readonly int[] m;
     private readonly long[] roundEven, roundOdd;
     private readonly ulong[] shiftEven, shiftOdd;
 
-    public Requantize8(int[] multiplier, int[] shift)
+    public RequantizeBlocks(int[] multiplier, int[] shift)
     {
         int blocks = (multiplier.Length + 7) / 8;
         m = new int[blocks * 8];
