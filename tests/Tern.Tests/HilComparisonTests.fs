@@ -200,7 +200,7 @@ let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
 
     let inputs =
         Lower.randomCalibration 9 n m.Input
-        |> List.map (Lower.quantizeInput m)
+        |> List.map (fun t -> t.Data)
         |> Array.ofList
 
     let board = EmulatedBoard.board "qemu-mps2-an386"
@@ -277,7 +277,7 @@ let private ``firmware corrupting the first, middle or last logit is reported at
 
     let inputs =
         Lower.randomCalibration 9 2 m.Input
-        |> List.map (Lower.quantizeInput m)
+        |> List.map (fun t -> t.Data)
         |> Array.ofList
 
     for place in [ First; Middle; Last ] do
