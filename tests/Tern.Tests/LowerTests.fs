@@ -475,9 +475,12 @@ let tests =
                 let im = lowerOk options (Generators.inputs 9 4 model.Input) model
                 let last = im.Layers.Length - 1
 
-                (gridBreaks im = []
+                let breaks = gridBreaks im
+
+                (breaks = []
                  && Lower.outputGrid im -1 = (float im.InputScale, im.InputZero)
                  && Lower.outputParams im = Lower.outputGrid im last)
+                |> Prop.label (String.concat "; " breaks)
                 |> Prop.classify (im.Layers |> Array.exists (fun l -> l :? IntFlattenLayer)) "flatten")
 
         testCase "residual adds read their skip on the output grid of the block's input"
