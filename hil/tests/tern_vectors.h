@@ -1,4 +1,4 @@
-/* Test vectors generated from the C# runtime (src/Core/KernelVectors.fs writes vectors.c and
+/* Test vectors generated from the C# runtime (tests/Tern.Tests/KernelVectors.fs writes vectors.c and
  * model_vectors.c); hil/tests/kernel_test.c runs them. */
 #ifndef TERN_VECTORS_H
 #define TERN_VECTORS_H

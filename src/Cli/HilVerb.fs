@@ -121,12 +121,8 @@ let hil (args: ParseResults<HilArgs>) =
 
         n
 
-    let quantize (xs: float32[][]) =
-        xs
-        |> Array.map (fun s -> Lower.quantizeInput model (Tensor.ofArray model.Input s))
-
-    // The float inputs (for --float), their quantized form, labels, and the folder's choice of samples.
-    let floats, inputs, labels, folder =
+    // The float inputs (the rig quantizes them on the model's input grid), labels, and the folder's choice of samples.
+    let inputs, labels, folder =
         match args.TryGetResult HilArgs.Data with
         | Some dir ->
             // The model's held-out subjects by default; --samples draws stratified by class and subject.
@@ -140,7 +136,7 @@ let hil (args: ParseResults<HilArgs>) =
                     seed
                     model.Input
 
-            f.Samples, quantize f.Samples, Some f.Labels, Some f
+            f.Samples, Some f.Labels, Some f
         | None when modelArg = "default" && not (args.Contains HilArgs.Input) ->
             // The default model meets radar data it was not trained on, so the report carries an accuracy.
             let n = defaultArg samplesArg 500
@@ -155,7 +151,7 @@ let hil (args: ParseResults<HilArgs>) =
                 else
                     DefaultModel.heldOut n
 
-            xs, quantize xs, Some ys, None
+            xs, Some ys, None
         | None ->
             let defaultCount = defaultArg samplesArg 100
             let source = args.GetResult(HilArgs.Input, defaultValue = $"random:{defaultCount}")
@@ -166,7 +162,7 @@ let hil (args: ParseResults<HilArgs>) =
                 |> List.map (fun t -> t.Data)
                 |> List.toArray
 
-            xs, quantize xs, None, None
+            xs, None, None
 
     let samples = inputs.Length
 
@@ -291,7 +287,7 @@ let hil (args: ParseResults<HilArgs>) =
 
     let floatVsInteger =
         parent
-        |> Option.map (fun (f, hash) -> hash, FloatVsInteger.ofOutputs f model floats report.Outputs)
+        |> Option.map (fun (f, hash) -> hash, FloatVsInteger.ofOutputs f model inputs report.Outputs)
 
     let reportJson =
         let o =

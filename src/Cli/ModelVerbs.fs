@@ -470,9 +470,7 @@ let run (args: ParseResults<RunArgs>) =
 
             logits |> Array.map Tensor.argmax, write, "F# float reference", ms, None, None
         | IntegerModel m ->
-            let quantized =
-                inputs.Samples
-                |> Array.map (fun x -> Lower.quantizeInput m (Tensor.ofArray m.Input x))
+            let quantized = Lower.quantizeSamples m inputs.Samples
 
             // Chunks keep the progress bar moving while each batch still spreads over the cores.
             let chunks = quantized |> Array.chunkBySize 64

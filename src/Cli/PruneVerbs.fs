@@ -233,11 +233,7 @@ let private deviceInstructions (data: Dataset) : Model -> int64 =
                     Model = im
                     Weights = "ternary"
                     Kernels = Tern.Rig.Dsp
-                    Inputs =
-                        calibration
-                        |> List.truncate 2
-                        |> List.map (Lower.quantizeInput im)
-                        |> List.toArray
+                    Inputs = calibration |> List.truncate 2 |> List.map (fun t -> t.Data) |> List.toArray
                     Labels = None
                     Port = None
                     Cache = Tern.Rig.Firmware.defaultCache ()

@@ -15,7 +15,8 @@ type HilOptions = {
     /// "int8" or "ternary" (for the report).
     Weights: string
     Kernels: DeviceKernels
-    Inputs: sbyte[][]
+    /// Float samples (HWC, the model's input size); the rig quantizes them on the model's input grid.
+    Inputs: float32[][]
     Labels: int[] option
     /// Serial port of a real board (tty path, tcp:host:port, unix:path); QEMU boards ignore it.
     Port: string option
@@ -221,12 +222,18 @@ module Hil =
         o.Inputs
         |> Array.iteri (fun i x ->
             if x.Length <> inputSize then
-                raise (HilFailure $"input {i} has {x.Length} bytes; the model takes {inputSize} ({o.Model.Input})"))
+                raise (HilFailure $"input {i} has {x.Length} values; the model takes {inputSize} ({o.Model.Input})"))
+
+    /// The int8 codes the device receives: the float inputs on the model's input grid.
+    let private quantized (o: HilOptions) : sbyte[][] =
+        checkInputs o
+        Lower.quantizeSamples o.Model o.Inputs
 
     /// Profiles the layers on the device: the input of the sample whose work is the run's median goes to the
     /// device again, then PROFILE times every prefix of layers on it; the firmware's ELF says what flash each owns.
     let private profileLayers
         (o: HilOptions)
+        (inputs: sbyte[][])
         (firmware: FirmwareImage)
         (client: DeviceClient)
         (info: InfoMessage)
@@ -242,7 +249,7 @@ module Hil =
         let data =
             try
                 try
-                    client.Infer o.Inputs[sample] |> ignore
+                    client.Infer inputs[sample] |> ignore
                     // R runs of every prefix: about R x layers / 2 inferences
                     client.ReplyTimeout <- max before (TimeSpan.FromMinutes 5.0)
                     client.Profile repeats
@@ -309,18 +316,19 @@ module Hil =
         (info: InfoMessage)
         (cause: exn -> string)
         : HilReport * ProfileReport option =
+        let inputs = quantized o
         let host = new Runner(o.Model, KernelMode.Optimized)
         let names = o.Model.Layers |> Seq.map (fun l -> l.Name) |> Array.ofSeq
         let work = Collections.Generic.List<int64>()
-        let outputs = Array.zeroCreate<sbyte[]> o.Inputs.Length
+        let outputs = Array.zeroCreate<sbyte[]> inputs.Length
         let mismatched = Collections.Generic.List<int>()
         let mutable first: Divergence option = None
         let mutable correct = 0
         let sw = Stopwatch.StartNew()
         let bytes0 = client.BytesSent + client.BytesReceived
 
-        for i in 0 .. o.Inputs.Length - 1 do
-            let input = o.Inputs[i]
+        for i in 0 .. inputs.Length - 1 do
+            let input = inputs[i]
             let expected = host.Run input
 
             let output, ticks =
@@ -365,7 +373,7 @@ module Hil =
 
         let layers =
             if profile && work.Count > 0 then
-                Some(profileLayers o firmware client info cause (List.ofSeq work))
+                Some(profileLayers o inputs firmware client info cause (List.ofSeq work))
             else
                 None
 
@@ -373,11 +381,11 @@ module Hil =
             o
             firmware
             info
-            o.Inputs.Length
+            inputs.Length
             mismatched
             first
             work
-            (float correct / float o.Inputs.Length)
+            (float correct / float inputs.Length)
             bytes
             elapsed
             outputs,
@@ -402,17 +410,6 @@ module Hil =
     /// comparing the device's output with the C# runtime bit for bit.
     let run (o: HilOptions) : HilReport = fst (runProfiled o false)
 
-    /// The zero point of layer k's output (flatten layers keep their input's).
-    let rec outputZero (model: IntModel) (k: int) : int =
-        if k < 0 then
-            model.InputZero
-        else
-            match model.Layers[k] with
-            | :? IntConvLayer as c -> c.OutputZero
-            | :? IntPoolLayer as p -> p.OutputZero
-            | :? IntAddLayer as a -> a.OutputZero
-            | _ -> outputZero model (k - 1)
-
     /// The default split point: after the smallest feature map among the first half of the layers (the first such
     /// layer on a tie, outside residual blocks); 2 for the default model (layer 1, 16x16x8).
     let defaultSplit (model: IntModel) : int =
@@ -430,7 +427,7 @@ module Hil =
     /// of the prediction, the last shorter group intra), the host compares each stream with its own encoder's on its
     /// own prefix output, decodes it, finishes with the C# runtime and compares with unsplit inference.
     let runSplit (o: HilOptions) (split: SplitOptions) : HilReport * SplitReport =
-        checkInputs o
+        let inputs = quantized o
         let layers = o.Model.Layers.Length
 
         if split.Split < 1 || split.Split > layers then
@@ -443,7 +440,7 @@ module Hil =
 
         let k = split.Split
         let feature = o.Model.Layers[k - 1].Output
-        let zero = outputZero o.Model (k - 1)
+        let zero = snd (Lower.outputGrid o.Model (k - 1))
         let codec = split.Codec
         let group = Codec.groupSize codec.Prediction
 
@@ -462,7 +459,7 @@ module Hil =
         session o firmware (fun client info cause ->
             let ready =
                 try
-                    client.Split(k, feature, zero, CodecVectors.optionBytes codec)
+                    client.Split(k, feature, zero, CodecOptionBytes.ofOptions codec)
                 with e ->
                     raise (
                         HilFailure
@@ -476,7 +473,7 @@ module Hil =
                 )
 
             let host = new Runner(o.Model, KernelMode.Optimized)
-            let n = o.Inputs.Length
+            let n = inputs.Length
             let prefixWork = Collections.Generic.List<int64>()
             let encoderWork = Collections.Generic.List<int64>()
             let mismatched = Collections.Generic.List<int>()
@@ -577,7 +574,7 @@ module Hil =
                     | None -> ())
 
             for i in 0 .. n - 1 do
-                let input = o.Inputs[i]
+                let input = inputs[i]
                 let prefix = host.RunPrefix(input, k)
                 let unsplit = host.Run input
                 pending.Add((i, prefix, unsplit))

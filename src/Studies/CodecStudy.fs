@@ -159,20 +159,9 @@ module CodecStudy =
             max 0 best + 1
 
     /// Shape and int8 zero point of the input of layer k (the output of layer k-1; the model input for k = 0).
-    /// Flatten keeps its input's codes, so its zero point is the nearest quantizing layer's before it.
     let featureMap (model: IntModel) (k: int) : Shape3 * int =
-        let rec zero i =
-            if i < 0 then
-                model.InputZero
-            else
-                match model.Layers[i] with
-                | :? IntConvLayer as c -> c.OutputZero
-                | :? IntPoolLayer as p -> p.OutputZero
-                | :? IntAddLayer as a -> a.OutputZero
-                | _ -> zero (i - 1)
-
         let shape = if k = 0 then model.Input else model.Layers[k - 1].Output
-        shape, zero (k - 1)
+        shape, snd (Lower.outputGrid model (k - 1))
 
     /// Stream ids of a data set whose samples are consecutive windows: a new stream starts wherever the
     /// subject or the label changes (windows cut from one labelled stretch of one recording).

@@ -14,7 +14,7 @@ module private C =
 
     /// The source tree: the first ancestor of the test binary holding hil/codec/tern_codec.c and src/Core (the
     /// copy of hil/ next to the binaries would hide a stale committed header).
-    let root: Lazy<string> = lazy (Fixtures.above "src/Core/Codec/CodecVectors.fs")
+    let root: Lazy<string> = lazy (Fixtures.above "tests/Tern.Tests/CodecVectors.fs")
 
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))
@@ -130,7 +130,7 @@ module private C =
             use f = File.Create input
 
             for g in groups do
-                let ob = CodecVectors.optionBytes g.Options
+                let ob = CodecOptionBytes.ofOptions g.Options
                 f.Write(ob, 0, ob.Length)
                 f.WriteByte(byte (sbyte g.ZeroPoint))
 

@@ -132,7 +132,7 @@ let private sessions (m: IntModel) : (string * IMessage list) list =
         for k in 1..n do
             for prediction in [ Intra; Uni; Bi ] do
                 for entropy in [ Fixed; Zvc; Huffman; Rle ] do
-                    let options = CodecVectors.optionBytes (Codec.defaults 4 prediction entropy)
+                    let options = CodecOptionBytes.ofOptions (Codec.defaults 4 prediction entropy)
                     let frames = Codec.groupSize prediction
 
                     $"split-{k}-{prediction}-{entropy}",

@@ -46,7 +46,7 @@ let hilOptions
     (kernels: DeviceKernels)
     (weights: string)
     (model: IntModel)
-    (inputs: sbyte[][])
+    (inputs: float32[][])
     : HilOptions = {
     Board = board
     Model = model

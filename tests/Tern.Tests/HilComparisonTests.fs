@@ -132,6 +132,7 @@ type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option, lin
     let decoder = FrameDecoder()
     let runner = Runner(model, KernelMode.Scalar)
     let mutable layers: sbyte[][] = [||]
+    let received = List<sbyte[]>()
 
     let reply (seq: uint16) (m: IMessage) =
         line.Write(ReadOnlySpan(Frame.Encode(m, seq)))
@@ -158,6 +159,7 @@ type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option, lin
             )
             |> reply p.Sequence
         | :? InferMessage as m ->
+            received.Add m.Input
             let host = runner.RunLayers m.Input
 
             layers <-
@@ -173,6 +175,9 @@ type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option, lin
         | other -> failwith $"the fake device does not serve {other.Type}"
 
     member val Requests = 0 with get, set
+
+    /// The input of every INFER, in order.
+    member _.Received = received
 
     /// Answers frames until the host closes the line.
     member d.Serve() =
@@ -194,14 +199,9 @@ type private FakeDevice(model: IntModel, corrupt: (int * int * byte) option, lin
 
 let private model = lazy (EmulatedBoard.ternaryModel 1)
 
-/// Runs the HIL comparison of n inputs against the fake device.
-let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
+/// Runs the HIL comparison of the float inputs against the fake device; the report and what the device received.
+let private runFakeOn (corrupt: (int * int * byte) option) (inputs: float32[][]) : HilReport * sbyte[] list =
     let m = model.Force()
-
-    let inputs =
-        Lower.randomCalibration 9 n m.Input
-        |> List.map (Lower.quantizeInput m)
-        |> Array.ofList
 
     let board = EmulatedBoard.board "qemu-mps2-an386"
 
@@ -228,7 +228,39 @@ let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
     use _ = FakeLine.serve host line device.Serve
     use client = new DeviceClient(host, false)
     let info = client.Hello(TimeSpan.FromSeconds 1.0, 1)
-    fst (Hil.runOn options firmware false client info (fun e -> e.Message))
+    fst (Hil.runOn options firmware false client info (fun e -> e.Message)), List.ofSeq device.Received
+
+/// Runs the HIL comparison of n seeded inputs against the fake device.
+let private runFake (corrupt: (int * int * byte) option) (n: int) : HilReport =
+    let inputs =
+        Lower.randomCalibration 9 n model.Value.Input
+        |> List.map (fun t -> t.Data)
+        |> Array.ofList
+
+    fst (runFakeOn corrupt inputs)
+
+/// The rig quantizes: each float input reaches the device as round-half-away(x / InputScale) + InputZero, clamped
+/// to int8 (written out here, not Lower's quantizer), and what the device computes from it is what the host expects.
+let private ``the rig sends each float input as its codes on the model's input grid`` () =
+    let m = model.Force()
+    let s, z = float m.InputScale, m.InputZero
+    let rng = Random(3)
+    // codes all over the grid, halfway points between codes and values beyond either end
+    let value () =
+        match rng.Next 3 with
+        | 0 -> float32 (s * float (rng.Next(-128, 128) - z))
+        | 1 -> float32 (s * (float (rng.Next(-128, 127) - z) + 0.5))
+        | _ -> float32 (s * float (rng.Next(-400, 400)))
+
+    let inputs = Array.init 3 (fun _ -> Array.init m.Input.Size (fun _ -> value ()))
+    let r, received = runFakeOn None inputs
+
+    let code (x: float32) =
+        let q = Math.Round(float x / s, MidpointRounding.AwayFromZero) + float z
+        sbyte (max -128.0 (min 127.0 q))
+
+    Expect.equal received (inputs |> Array.map (Array.map code) |> List.ofArray) "the codes the device received"
+    Expect.equal (r.Samples, r.Mismatches) (3, 0) "the device's outputs are the host's"
 
 let private ``against a fake device, a correct device gives no mismatch`` () =
     let r = runFake None 3
@@ -277,7 +309,7 @@ let private ``firmware corrupting the first, middle or last logit is reported at
 
     let inputs =
         Lower.randomCalibration 9 2 m.Input
-        |> List.map (Lower.quantizeInput m)
+        |> List.map (fun t -> t.Data)
         |> Array.ofList
 
     for place in [ First; Middle; Last ] do
@@ -325,6 +357,9 @@ let tests =
         testCase
             "against a fake device, a correct device gives no mismatch"
             ``against a fake device, a correct device gives no mismatch``
+        testCase
+            "the rig sends each float input as its codes on the model's input grid"
+            ``the rig sends each float input as its codes on the model's input grid``
         testCase
             "against a fake device, one corrupted element of any layer is reported at that layer and element"
             ``against a fake device, one corrupted element of any layer is reported at that layer and element``

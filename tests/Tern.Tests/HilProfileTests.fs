@@ -69,7 +69,7 @@ let private cache = lazy (Scratch.folder "tern-hil-profile-tests")
 
 let private options kernels weights (model: IntModel) n : HilOptions =
     Lower.randomCalibration 5 n model.Input
-    |> List.map (Lower.quantizeInput model)
+    |> List.map (fun t -> t.Data)
     |> List.toArray
     |> hilOptions cache.Value (board "qemu-mps2-an386") kernels weights model
 

@@ -22,10 +22,15 @@ let private lowered (options: LowerOptions) (seed: int) =
     | Ok im -> im
     | Error e -> failwith e
 
+/// n float inputs; the rig quantizes them.
 let private inputs (model: IntModel) (seed: int) (n: int) =
     Lower.randomCalibration seed n model.Input
-    |> List.map (Lower.quantizeInput model)
+    |> List.map (fun t -> t.Data)
     |> List.toArray
+
+/// The int8 codes of `inputs`, for tests that talk to the device directly.
+let private codes (model: IntModel) (seed: int) (n: int) =
+    Lower.quantizeSamples model (inputs model seed n)
 
 /// The tests' state, made on first use: a firmware cache (a scratch folder, removed after the run) and the default
 /// model lowered to ternary.
@@ -303,7 +308,7 @@ let private ``every layer the device reports equals the host's`` () =
     let _, ternary = fixture.Force()
 
     session ternary (fun client _ ->
-        let x = (inputs ternary 9 1)[0]
+        let x = (codes ternary 9 1)[0]
         let r = client.Infer x
         let expected = Runner(ternary, KernelMode.Scalar).RunLayers x
 
@@ -406,11 +411,11 @@ let private ``an input of the wrong size is rejected on the host, and by the dev
         throws<HilFailure>(fun () ->
             Hil.run {
                 options "qemu-mps2-an386" Dsp ternary 1 with
-                    Inputs = [| Array.zeroCreate 100 |]
+                    Inputs = [| Array.zeroCreate<float32> 100 |]
             }
             |> ignore)
 
-    Expect.stringContains ex.Data0 "100 bytes" "the error names the input's size"
+    Expect.stringContains ex.Data0 "100 values" "the error names the input's size"
 
     session ternary (fun client _ ->
         let e =
@@ -420,7 +425,7 @@ let private ``an input of the wrong size is rejected on the host, and by the dev
         Expect.equal e.Detail (uint ternary.Input.Size) "the device's expected size"
         // The device is still in service afterwards.
         Expect.equal
-            (client.Infer((inputs ternary 3 1)[0]).Output.Length)
+            (client.Infer((codes ternary 3 1)[0]).Output.Length)
             ternary.Output.Size
             "the device still infers afterwards")
 
@@ -441,7 +446,7 @@ let private ``garbage and a partial frame on the line: the device resynchronises
     client.ReplyTimeout <- TimeSpan.FromSeconds 10.0
     let info = client.Hello(TimeSpan.FromMilliseconds 250.0, 40)
     Expect.equal info.BoardName "qemu-mps2-an386" "the device resynchronised and answers HELLO"
-    let x = (inputs ternary 4 1)[0]
+    let x = (codes ternary 4 1)[0]
     Expect.equal (client.Infer(x).Output) (Runner(ternary, KernelMode.Scalar).Run x) "its output equals the host's"
 
 let private ``QEMU dies with the host process, however the host dies`` () =
@@ -530,15 +535,15 @@ let private ``split protocol: errors before and after SPLIT, and a stream longer
     use client = new DeviceClient(Transport.Open($"unix:{qemu.SocketPath}"))
     client.ReplyTimeout <- TimeSpan.FromSeconds 10.0
     client.Hello(TimeSpan.FromMilliseconds 250.0, 40) |> ignore
-    let x = inputs ternary 9 3
+    let x = codes ternary 9 3
 
     let code (f: unit -> unit) = (throws<DeviceErrorException> f).Code
 
     Expect.equal (code (fun () -> client.InferSplit x[0] |> ignore)) ErrorCode.NoSplit "INFER_SPLIT before SPLIT"
     let feature = ternary.Layers[0].Output
-    let z = Hil.outputZero ternary 0
+    let z = snd (Lower.outputGrid ternary 0)
     let intra8 = Codec.defaults 8 Intra Fixed
-    let bytes = CodecVectors.optionBytes intra8
+    let bytes = CodecOptionBytes.ofOptions intra8
 
     Expect.equal
         (code (fun () -> client.Split(ternary.Layers.Length + 1, feature, z, bytes) |> ignore))

@@ -148,6 +148,30 @@ module private RangeGen =
             (Gen.elements [ true; false ])
         |> Arb.fromGen
 
+/// Where a layer's input grid differs from the output grid (Lower.outputGrid) of the layer that feeds it: each
+/// quantizing layer reads the codes of layer i-1 and an add also those of layer i-Span-1, so the grids lowering
+/// gave their inputs are an independent record of every output grid before them.
+let private gridBreaks (im: IntModel) : string list = [
+    let grid (scale: float32) (zero: int) = float scale, zero
+
+    for i in 0 .. im.Layers.Length - 1 do
+        let reads =
+            match im.Layers[i] with
+            | :? IntConvLayer as c -> [ i - 1, grid c.InputScale c.InputZero ]
+            | :? IntPoolLayer as p -> [ i - 1, grid p.InputScale p.InputZero ]
+            | :? IntAddLayer as a -> [
+                i - 1, grid a.InputScale a.InputZero
+                i - a.Span - 1, grid a.SkipScale a.SkipZero
+              ]
+            | _ -> []
+
+        for from, expected in reads do
+            let got = Lower.outputGrid im from
+
+            if got <> expected then
+                yield $"{im.Layers[i].Name} reads {expected} from layer {from}, whose output grid is {got}"
+]
+
 [<Tests>]
 let tests =
     testList "LowerTests" [
@@ -442,6 +466,40 @@ let tests =
                 Lower.quantizeInput im (Tensor.ofArray shape [| 0.25f; -0.25f; 1.25f; 1000.0f |])
 
             Expect.equal q [| 1y; -1y; 3y; 127y |] "quantized input"
+
+        testPropertyWithConfig
+            (Properties.tests 60)
+            "every layer's input grid is the output grid of the layer that feeds it; the logits' is the last layer's"
+        <| fun () ->
+            Prop.forAll modelAndWeights (fun (model, options) ->
+                let im = lowerOk options (Generators.inputs 9 4 model.Input) model
+                let last = im.Layers.Length - 1
+
+                let breaks = gridBreaks im
+
+                (breaks = []
+                 && Lower.outputGrid im -1 = (float im.InputScale, im.InputZero)
+                 && Lower.outputParams im = Lower.outputGrid im last)
+                |> Prop.label (String.concat "; " breaks)
+                |> Prop.classify (im.Layers |> Array.exists (fun l -> l :? IntFlattenLayer)) "flatten")
+
+        testCase "residual adds read their skip on the output grid of the block's input"
+        <| fun () ->
+            for seed in 1..3 do
+                let m = Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b"; "c" ] seed
+
+                for options in [ LowerOptions.Int8; LowerOptions.Ternary ] do
+                    let im = lowerOk options (Generators.inputs seed 4 m.Input) m
+                    Expect.isTrue (im.Layers |> Array.exists (fun l -> l :? IntAddLayer)) "the model has adds"
+                    Expect.equal (gridBreaks im) [] $"seed {seed}, {options}"
+
+        testCase "outputGrid refuses a layer past the last"
+        <| fun () ->
+            let _, im = defaultLowered LowerOptions.Ternary
+
+            Expect.throwsT<ArgumentException>
+                (fun () -> Lower.outputGrid im im.Layers.Length |> ignore)
+                "one past the last layer"
 
         testCase "bias bits and accumulator bounds are reported"
         <| fun () ->

@@ -11,7 +11,8 @@ module Lower =
         let rng = Random(seed)
         List.init count (fun _ -> Tensor.random rng 0.0f 1.0f shape)
 
-    /// Quantizes a float input for the model (round half away from zero, clamped to int8).
+    /// Quantizes a float input on the model's input grid (InputScale, InputZero): round half away from zero,
+    /// clamped to int8. The one input quantizer: the rig and the host evaluations call it (or `quantizeSamples`).
     let quantizeInput (model: IntModel) (input: Tensor) : sbyte[] =
         if input.Shape <> model.Input then
             invalidArg "input" $"input shape {input.Shape} differs from the model's {model.Input}"
@@ -26,19 +27,29 @@ module Lower =
 
         input.Data |> Array.map (fun x -> sbyte (Quantize.quantize p (float x)))
 
-    /// Scale and zero point of the model's int8 output (the logits).
-    let outputParams (model: IntModel) : float * int =
-        let rec back i =
-            if i < 0 then
-                float model.InputScale, model.InputZero
-            else
-                match model.Layers[i] with
-                | :? IntConvLayer as c -> float c.OutputScale, c.OutputZero
-                | :? IntPoolLayer as p -> float p.OutputScale, p.OutputZero
-                | :? IntAddLayer as a -> float a.OutputScale, a.OutputZero
-                | _ -> back (i - 1)
+    /// `quantizeInput` of each float sample (HWC, the model's input size).
+    let quantizeSamples (model: IntModel) (samples: float32[][]) : sbyte[][] =
+        samples
+        |> Array.map (fun x -> quantizeInput model (Tensor.ofArray model.Input x))
 
-        back (model.Layers.Length - 1)
+    /// Scale and zero point of layer `layer`'s int8 output; layer -1 is the model's input. A layer that keeps its
+    /// input's codes (flatten) has the grid of the nearest quantizing layer before it.
+    let rec outputGrid (model: IntModel) (layer: int) : float * int =
+        if layer >= model.Layers.Length then
+            invalidArg "layer" $"layer {layer}: the model has {model.Layers.Length} layers"
+
+        if layer < 0 then
+            float model.InputScale, model.InputZero
+        else
+            match model.Layers[layer] with
+            | :? IntConvLayer as c -> float c.OutputScale, c.OutputZero
+            | :? IntPoolLayer as p -> float p.OutputScale, p.OutputZero
+            | :? IntAddLayer as a -> float a.OutputScale, a.OutputZero
+            | _ -> outputGrid model (layer - 1)
+
+    /// Scale and zero point of the model's int8 output (the logits): the last layer's output grid.
+    let outputParams (model: IntModel) : float * int =
+        outputGrid model (model.Layers.Length - 1)
 
     /// Dequantizes int8 codes with a scale and zero point.
     let dequantize (scale: float, zero: int) (codes: sbyte[]) : float32[] =

@@ -88,12 +88,10 @@ module Pipeline =
 
         List.init m (fun k -> Tensor.ofArray shape samples[int (int64 k * int64 n / int64 m)])
 
-    /// Class predictions of the integer model: inputs quantized with Lower.quantizeInput, run by Runner.RunBatch
+    /// Class predictions of the integer model: inputs quantized with Lower.quantizeSamples, run by Runner.RunBatch
     /// (optimised kernels), Runner.Argmax of each int8 output.
     let predictInteger (model: IntModel) (threads: int) (samples: float32[][]) : int[] =
-        let inputs =
-            samples
-            |> Array.map (fun x -> Lower.quantizeInput model (Tensor.ofArray model.Input x))
+        let inputs = Lower.quantizeSamples model samples
 
         let threads = if threads <= 0 then Environment.ProcessorCount else threads
 

@@ -1,7 +1,8 @@
-namespace Tern.Core
+namespace Tern.Tests
 
 open System
 open System.Text
+open Tern.Core
 open Tern.Runtime
 open Tern.Runtime.Engine
 open Tern.Runtime.Kernels
