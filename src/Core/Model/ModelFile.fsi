@@ -34,8 +34,6 @@ module ModelFile =
     /// Serializes an integer model; throws ArgumentException if IntModel.Validate rejects it.
     val serializeInt: model: IntModel -> byte[]
 
-    exception private BadPayload of string
-
     /// Reads a serialized model; returns Error saying what is wrong for any malformed input, never throws.
     val deserialize: bytes: byte[] -> Result<LoadedModel, string>
 
