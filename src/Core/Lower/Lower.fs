@@ -3,15 +3,12 @@ namespace Tern.Core
 open System
 open Tern.Runtime
 
-/// Float model + calibration inputs -> integer model, per the integer contract (docs/arithmetic.md).
 [<RequireQualifiedAccess>]
 module Lower =
-    /// Seeded uniform [0, 1) inputs of the model's input shape (a stand-in until real data is used).
     let randomCalibration (seed: int) (count: int) (shape: Shape3) : Tensor list =
         let rng = Random(seed)
         List.init count (fun _ -> Tensor.random rng 0.0f 1.0f shape)
 
-    /// Quantizes a float input for the model (round half away from zero, clamped to int8).
     let quantizeInput (model: IntModel) (input: Tensor) : sbyte[] =
         if input.Shape <> model.Input then
             invalidArg "input" $"input shape {input.Shape} differs from the model's {model.Input}"
@@ -26,7 +23,6 @@ module Lower =
 
         input.Data |> Array.map (fun x -> sbyte (Quantize.quantize p (float x)))
 
-    /// Scale and zero point of the model's int8 output (the logits).
     let outputParams (model: IntModel) : float * int =
         let rec back i =
             if i < 0 then
@@ -40,11 +36,9 @@ module Lower =
 
         back (model.Layers.Length - 1)
 
-    /// Dequantizes int8 codes with a scale and zero point.
     let dequantize (scale: float, zero: int) (codes: sbyte[]) : float32[] =
         codes |> Array.map (fun q -> float32 (scale * float (int q - zero)))
 
-    /// Largest |accumulator| a conv-like layer can reach: |bias| + fan-in * 255 * max|w|.
     let accumulatorBound (layer: IntConvLayer) : int64 =
         let maxW =
             match layer.WeightKind with
@@ -54,7 +48,6 @@ module Lower =
         let maxBias = layer.Bias |> Array.fold (fun m b -> max m (abs (int64 b))) 0L
         maxBias + int64 layer.FanIn * 255L * int64 maxW
 
-    /// Fraction of zero weights over the conv-like layers (int8 zeros and ternary zero codes).
     let weightSparsity (model: IntModel) : float =
         let conv =
             model.Layers
@@ -76,7 +69,6 @@ module Lower =
 
         if weights = 0L then 0.0 else float zeros / float weights
 
-    /// Bits (with sign) the largest bias of a model needs.
     let biasBits (model: IntModel) : int =
         model.Layers
         |> Array.choose (function
@@ -144,9 +136,6 @@ module Lower =
 
         int r
 
-    /// As `lower`, with activation ranges [lo, hi] given by range index (0 = input, i + 1 = output of BN-folded
-    /// layer i, as ActivationGrid.ofModel): a given range replaces the min-max observation of that tensor (e.g. ranges
-    /// learned by quantization-aware training). Calibration may be empty when every needed range is given.
     let lowerWith
         (options: LowerOptions)
         (given: Map<int, float * float>)
@@ -426,7 +415,5 @@ module Lower =
         | :? System.IO.InvalidDataException as e -> Error e.Message
         | e when e.GetType() = typeof<Exception> -> Error e.Message
 
-    /// Lowers a float model to an integer model. BatchNorm layers are folded first; calibration
-    /// inputs fix the activation ranges (min-max). Errors name the layer that cannot be lowered.
     let lower (options: LowerOptions) (calibration: Tensor list) (model: Model) : Result<IntModel, string> =
         lowerWith options Map.empty calibration model
