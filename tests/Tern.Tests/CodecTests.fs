@@ -392,7 +392,9 @@ let private ``a sequence is cut into groups, the short tail coded intra`` () =
         Expect.equal (groups[2].Reconstruction.Length) 1 "the tail is one frame"
         Expect.isLessThan (Codec.payloadBits groups[0].Bits) (groups[0].Bits.Total) "payload bits below the total"
 
-let private ``a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)`` () =
+let private ``a small bidirectional Huffman stream has the header docs/codec.md spells out and the expected vectors``
+    ()
+    =
     // 4x4x2 maps sliding one column per frame, 4 bits, 2x2 blocks, range 1, TSS, SAD, zero point -128.
     let shape = Shape3(4, 4, 2)
 
@@ -415,16 +417,78 @@ let private ``a small bidirectional Huffman stream is pinned byte for byte (refe
 
     let e = encodeOk o -128 shape frames
 
-    let expected =
-        "5443016000000032000400040002041080F8030102010543223350000000F4815DC44AEE22EBF815D7E424289E60FDC1999E"
+    // Worked out from docs/codec.md: predicted (1 << 6) | Huffman (2 << 4); Step = 2^(8-4) = 16; Center = z8 = -128;
+    // Zero = min(7, divRound(-128, 16)) = -8; F = 3 frames, anchor 1, B = 2, p = 1. The payload bytes are the C
+    // encoder's business: CodecVectors ships this stream as a shared vector (CCodecTests).
+    let header =
+        Array.concat [
+            [| 0x54uy; 0x43uy; 1uy; 0x60uy |]
+            BitConverter.GetBytes(uint32 e.Stream.Length) |> Array.rev
+            [|
+                0uy
+                4uy
+                0uy
+                4uy
+                0uy
+                2uy
+                4uy
+                16uy
+                0x80uy
+                0xF8uy
+                3uy
+                1uy
+                2uy
+                1uy
+            |]
+        ]
 
-    Expect.equal (Convert.ToHexString e.Stream) expected "the pinned stream"
+    Expect.equal e.Stream[.. Codec.headerBytes - 1] header "the header, field by field"
 
     Expect.equal
         (e.Vectors[0])
         ([| (0, 0); (0, -1); (-1, 0); (0, -1) |]
          |> Array.map (fun (y, x) -> { Dy = y; Dx = x }))
         "the first frame's vectors"
+
+let private ``a 2x2 intra fixed-width stream is the bytes docs/codec.md spells out`` () =
+    let e =
+        encodeOk (Codec.defaults 4 Intra Fixed) 0 (Shape3(2, 2, 1)) [| [| 0y; 17y; -40y; 127y |] |]
+
+    // By hand from docs/codec.md. N = 4 from int8 codes with z8 = 0: Step = 16, Zero = 0, codes -8 .. 7.
+    // qN = clamp(divRound(q8, 16), -8, 7): 0 -> 0, 17 -> 1, -40 -> -3, 127 -> 8, clamped to 7; the symbols
+    // qN + 8 = 8, 9, 5, 15 in 4 bits each are 0x89 0x5F. Header: "TC", version 1, flags 0 (intra, fixed, affine),
+    // length 22 + 2 + 4 = 28, H W C = 2 2 1, N 4, Step 16, Center 0, Zero 0, F 1, anchor 0, B 0, p 0.
+    let body = [|
+        0x54uy
+        0x43uy
+        1uy
+        0uy
+        0uy
+        0uy
+        0uy
+        28uy
+        0uy
+        2uy
+        0uy
+        2uy
+        0uy
+        1uy
+        4uy
+        16uy
+        0uy
+        0uy
+        1uy
+        0uy
+        0uy
+        0uy
+        0x89uy
+        0x5Fuy
+    |]
+
+    // The CRC-32 (IEEE) of everything before it, big-endian; Crc32Tests pins Crc32 to the standard check value.
+    let crc = Protocol.Crc32.Compute(ReadOnlySpan body)
+    let expected = Array.append body (BitConverter.GetBytes crc |> Array.rev)
+    Expect.equal e.Stream expected "the stream"
 
 let private ``a checksummed header with a huge shape is rejected, not allocated`` () =
     let shape = Shape3(2, 2, 1)
@@ -506,8 +570,11 @@ let tests =
             "a sequence is cut into groups, the short tail coded intra"
             ``a sequence is cut into groups, the short tail coded intra``
         testCase
-            "a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)"
-            ``a small bidirectional Huffman stream is pinned byte for byte (reference for the C encoder)``
+            "a 2x2 intra fixed-width stream is the bytes docs/codec.md spells out"
+            ``a 2x2 intra fixed-width stream is the bytes docs/codec.md spells out``
+        testCase
+            "a small bidirectional Huffman stream has the header docs/codec.md spells out and the expected vectors"
+            ``a small bidirectional Huffman stream has the header docs/codec.md spells out and the expected vectors``
         testCase
             "a checksummed header with a huge shape is rejected, not allocated"
             ``a checksummed header with a huge shape is rejected, not allocated``

@@ -212,28 +212,6 @@ let smallModel: Gen<Model> = smallModelWith true
 let inputs (seed: int) (count: int) (shape: Shape3) : Tensor list =
     Lower.randomCalibration seed count shape
 
-/// FNV-1a over the bits of every parameter and running statistic, in layer order (pinned training fingerprints).
-let fingerprint (m: Model) : uint64 =
-    let mutable h = 14695981039346656037UL
-
-    for l in m.Layers do
-        let arrays =
-            match l with
-            | Conv2d c
-            | DepthwiseConv2d c
-            | Pointwise c -> [ c.Weight; c.Bias ]
-            | Dense d -> [ d.Weight; d.Bias ]
-            | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
-            | _ -> []
-
-        for a in arrays do
-            for v in a do
-                h <-
-                    (h ^^^ uint64 (uint32 (System.BitConverter.SingleToInt32Bits v)))
-                    * 1099511628211UL
-
-    h
-
 /// Pieces of JSON strings that stress storage and escaping: quotes, backslashes, SQL, non-ASCII, a surrogate pair.
 let private textPieces = [
     "a"

@@ -52,7 +52,7 @@ module private QatGen =
             BatchSize = 16
             Threads = 2
             ActivationQuant = true
-            // The threshold the tests were written (and the fingerprints pinned) with.
+            // TWN's own threshold (the lowering's LowerOptions.Ternary), not the QAT default 0.5.
             Threshold = ThresholdRatio 0.7
     }
 
@@ -381,27 +381,142 @@ let tests =
 
             Expect.isGreaterThanOrEqual agreement 0.97 "argmax agreement with fake quantization"
 
-        testCase "with activation quantization off QAT is bit-identical to before it existed"
+        testCase "without pruning or activation quantization, QAT is training of the folded model through TWN weights"
         <| fun () ->
             let model, train = QatGen.trainedOnce.Force()
 
-            let r =
-                Qat.trainTernary
+            let cfg = {
+                QatGen.qatConfig with
+                    Sparsity = 0.0
+                    ActivationQuant = false
+            }
+
+            let r = Qat.trainTernary cfg model train None ignore
+            // The same fine-tuning spelt out with Train: BN folded, Adam at the QAT rate, the forward pass on
+            // alpha * t of each weight row (straight-through), no masks, no activation hook.
+            let folded = Fold.batchNorm model
+            let rows = Qat.weightRows folded
+
+            let plain =
+                Train.fit
                     {
-                        QatGen.qatConfig with
-                            ActivationQuant = false
+                        Train.defaultConfig with
+                            Epochs = cfg.Epochs
+                            BatchSize = cfg.BatchSize
+                            Optimizer = Adam(cfg.LearningRate, 0.9, 0.999, 1e-8)
+                            Schedule = cfg.Schedule
+                            WeightDecay = cfg.WeightDecay
+                            Patience = None
+                            Seed = cfg.Seed
+                            Threads = cfg.Threads
+                            WeightTransform =
+                                Some(fun i w ->
+                                    match rows.TryFind i with
+                                    | Some n -> Qat.ternaryWeights cfg.Threshold cfg.AlphaMode n w
+                                    | None -> w)
                     }
-                    model
+                    folded
                     train
-                    (Some(QatGen.data 99 30))
+                    None
                     ignore
 
-            // Pinned from the code before activation quantization existed. QAT runs the vectorised kernels, whose float
-            // sums depend on the vector width: the pin holds for 8-lane Vector<float32> (AVX2), the machine's width.
-            if Numerics.Vector<float32>.Count = 8 then
-                Expect.equal (Generators.fingerprint r.Latent) 0xd41de1fadbdeb475UL "the pinned fingerprint"
-            else
-                skiptest "the pinned fingerprint is for 8-lane vectors"
+            Expect.isTrue (QatGen.convWeights r.Latent = QatGen.convWeights plain.Model) "the same latent weights"
+            Expect.isTrue (r.Latent = plain.Model) "the same model"
+
+            let other =
+                Qat.trainTernary { cfg with Seed = cfg.Seed + 1 } model train None ignore
+
+            Expect.isFalse (QatGen.convWeights other.Latent = QatGen.convWeights r.Latent) "another seed, other weights"
+
+            // Fine-tuning helps the ternary model it starts from.
+            let before =
+                Train.loss (Qat.ternaryModel cfg.Threshold cfg.AlphaMode folded) None (fst train) (snd train)
+
+            let after = Train.loss r.Ternary None (fst train) (snd train)
+            printfn $"ternary training loss before QAT {before:F4}, after {after:F4}"
+            Expect.isLessThan after before "QAT lowers the ternary model's training loss"
+
+        testCase "QAT prunes every layer on the cubic schedule, epoch by epoch"
+        <| fun () ->
+            let _, _, r = QatGen.qatOnce.Force()
+            let cfg = QatGen.qatConfig
+            // Worked out by hand from the schedule's definition: the ramp is ceil(4 * 0.5) = 2 epochs, the target
+            // after epoch e is 0.45 * (1 - (1 - e / 2)^3) then 0.45: 0.39375 after epoch 1, 0.45 from epoch 2 on.
+            Expect.equal (cfg.Epochs, cfg.RampFraction, cfg.Sparsity) (4, 0.5, 0.45) "the settings worked out below"
+            let targets = [ 0.39375; 0.45; 0.45; 0.45 ]
+            let sizes = QatGen.convWeights r.Latent |> List.map Array.length
+            let total = List.sum sizes
+
+            // Each layer prunes ceil(target * n) of its n weights.
+            let expected (target: float) =
+                float (
+                    sizes
+                    |> List.sumBy (fun n -> int (Math.Ceiling(Math.Round(target * float n, 9))))
+                )
+                / float total
+
+            for e, (entry, target) in List.indexed (List.zip r.History targets) do
+                Expect.floatClose
+                    { absolute = 1e-12; relative = 0.0 }
+                    entry.Pruned
+                    (expected target)
+                    $"epoch {e + 1}: pruned fraction for target {target}"
+
+            Expect.isGreaterThanOrEqual r.BestEpoch 2 "the kept epoch has the full target"
+
+            for KeyValue(i, keep) in r.Masks do
+                let pruned = keep |> Array.filter not |> Array.length
+                let n = keep.Length
+
+                Expect.equal
+                    pruned
+                    (int (Math.Ceiling(Math.Round(0.45 * float n, 9))))
+                    $"layer {i}: ceil(0.45 n) pruned"
+
+        testCase "QAT's quantized weights are alpha times codes in {-1, 0, 1}: one alpha a row, zero where pruned"
+        <| fun () ->
+            let _, _, r = QatGen.qatOnce.Force()
+
+            let layers =
+                List.zip3 (QatGen.rowsOf r.Latent) (QatGen.convWeights r.Latent) (QatGen.convWeights r.Ternary)
+
+            let maskList =
+                r.Masks
+                |> Seq.sortBy (fun kv -> kv.Key)
+                |> Seq.map (fun kv -> kv.Value)
+                |> List.ofSeq
+
+            for k, ((rows, latent, ternary), keep) in List.indexed (List.zip layers maskList) do
+                let perRow = latent.Length / rows
+
+                for row in 0 .. rows - 1 do
+                    let js = [ row * perRow .. row * perRow + perRow - 1 ]
+
+                    let magnitudes =
+                        js |> List.map (fun j -> abs ternary[j]) |> List.filter (fun a -> a > 0.0f)
+
+                    Expect.isLessThanOrEqual (List.distinct magnitudes).Length 1 $"layer {k} row {row}: one alpha"
+
+                    for j in js do
+                        if not keep[j] then
+                            Expect.equal ternary[j] 0.0f $"layer {k} weight {j}: pruned, code 0"
+
+                        if ternary[j] <> 0.0f then
+                            Expect.equal (sign ternary[j]) (sign latent[j]) $"layer {k} weight {j}: the latent's sign"
+
+                    // A zero code is never larger than a kept one (TWN zeros what lies under the threshold).
+                    let zeroed =
+                        js
+                        |> List.filter (fun j -> ternary[j] = 0.0f)
+                        |> List.map (fun j -> abs latent[j])
+
+                    let kept =
+                        js
+                        |> List.filter (fun j -> ternary[j] <> 0.0f)
+                        |> List.map (fun j -> abs latent[j])
+
+                    if not zeroed.IsEmpty && not kept.IsEmpty then
+                        Expect.isLessThanOrEqual (List.max zeroed) (List.min kept) $"layer {k} row {row}: threshold"
 
         testCase "int8 QAT stores the weights the lowering's Int8Weights stores and agrees with the integer model"
         <| fun () ->

@@ -3,62 +3,41 @@ namespace Tern.Core
 open System
 open Tern.Runtime
 
-/// How the frames of a group are coded.
 type Prediction =
-    /// Every frame quantized and entropy-coded on its own (the "uniform" methods); any number of frames.
     | Intra
-    /// Unidirectional: frame 0 is the anchor and predicts frame 1 (t-1 predicts t); two frames.
     | Uni
-    /// Seed 004's bidirectional form: frame 1 (t) is the anchor and predicts frames 0 (t-1) and 2 (t+1); three frames.
     | Bi
 
-/// One codec method: quantizer, prediction, motion search, entropy coder, optional residual.
 type CodecOptions = {
-    /// N, 2..8.
     Bits: int
     Quant: QuantSource
     Prediction: Prediction
-    /// Ignored for Intra.
     Motion: MotionParams
-    /// Coder of every section (anchor codes, motion vectors, residual).
     Entropy: Entropy
-    /// Send the N-bit quantized prediction error of predicted frames (seed 004 sends none).
     Residual: bool
 }
 
-/// Every stage's bits; Total = 8 * stream bytes.
 type BitReport = {
-    /// The fixed header.
     Header: int
-    /// The quantized anchor (Intra: all frames).
     Anchor: SectionBits
-    /// The motion vectors of all predicted frames.
     Vectors: SectionBits
-    /// The residual of all predicted frames.
     Residual: SectionBits
-    /// Zero bits up to the byte boundary.
     Padding: int
-    /// The CRC-32.
     Checksum: int
     Total: int
 }
 
-/// An encoded group: the stream, the encoder's own reconstruction (what the decoder returns), the vectors.
 type Encoded = {
     Stream: byte[]
-    /// int8 frames as the decoder rebuilds them, in input order.
     Reconstruction: sbyte[][]
-    /// Vectors of each frame (empty for the anchor and for Intra), in input order.
     Vectors: MotionVector[][]
     Quant: CodecQuant
     Bits: BitReport
 }
 
-/// A decoded group.
 type Decoded = {
     Shape: Shape3
     Frames: sbyte[][]
-    /// Index of the anchor frame (0 for Intra).
     Anchor: int
     Predicted: bool
     Vectors: MotionVector[][]
@@ -66,24 +45,19 @@ type Decoded = {
     Bits: BitReport
 }
 
-/// The feature-map codec (seed 004): int8 HWC feature maps -> versioned bitstream -> int8 feature maps.
-/// Integer-only; every decision the stream depends on is documented in docs/codec.md for a C encoder.
 [<RequireQualifiedAccess>]
 module Codec =
 
     /// Stream format version written and read.
     let version: int = 1
 
-    /// Bytes of the fixed header.
     let headerBytes: int = 22
 
-    /// Bytes of the CRC-32 trailer.
     let checksumBytes: int = 4
 
     let private magic0 = 0x54uy // 'T'
     let private magic1 = 0x43uy // 'C'
 
-    /// Frames in one group of the prediction (Intra: 1, though Intra streams may hold more).
     let groupSize (prediction: Prediction) : int =
         match prediction with
         | Intra -> 1
@@ -97,7 +71,6 @@ module Codec =
         | Uni -> 0
         | Bi -> 1
 
-    /// Seed 004's settings: N bits from the int8 parameters, three-step search with SAD, 4x4 blocks, range 7.
     let defaults (bits: int) (prediction: Prediction) (entropy: Entropy) : CodecOptions = {
         Bits = bits
         Quant = FromInt8
@@ -116,10 +89,8 @@ module Codec =
     let private elements (shape: Shape3) =
         int64 shape.H * int64 shape.W * int64 shape.C
 
-    /// Bits of the frames as float32 (the "raw float" method).
     let rawFloatBits (shape: Shape3) (frames: int) : int64 = 32L * elements shape * int64 frames
 
-    /// Bits of the frames as int8 (the reference of ratio_vs_int8).
     let int8Bits (shape: Shape3) (frames: int) : int64 = 8L * elements shape * int64 frames
 
     let private entropyCode (e: Entropy) =
@@ -177,9 +148,6 @@ module Codec =
         else
             Ok()
 
-    /// Encodes a predicted group of any length >= 2 whose frame `anchor` predicts every other frame (Intra:
-    /// every frame quantized on its own, anchor ignored). The stream format already carries F and the anchor;
-    /// longer groups amortise the header, tables and anchor over more frames.
     let encodeGroup
         (options: CodecOptions)
         (anchor: int)
@@ -312,8 +280,6 @@ module Codec =
                 }
             }
 
-    /// Encodes a group of int8 frames (HWC, zero point zeroPoint) into one stream: Intra any number of frames,
-    /// Uni exactly 2 (anchor 0), Bi exactly 3 (anchor 1).
     let encode (options: CodecOptions) (zeroPoint: int) (shape: Shape3) (frames: sbyte[][]) : Result<Encoded, string> =
         if options.Prediction <> Intra && frames.Length <> groupSize options.Prediction then
             Error
@@ -321,21 +287,15 @@ module Codec =
         else
             encodeGroup options (anchorIndex options.Prediction) zeroPoint shape frames
 
-    /// Anchor of a group of `frames` frames: Uni the first (it predicts the later ones), Bi the middle one
-    /// (frames / 2: it predicts the earlier and the later ones), Intra 0. For 2 and 3 frames as `anchorIndex`.
     let groupAnchor (prediction: Prediction) (frames: int) : int =
         match prediction with
         | Intra
         | Uni -> 0
         | Bi -> frames / 2
 
-    /// Bits of the coded sections alone (anchor, vectors, residual with their tables), without header, padding and CRC.
     let payloadBits (bits: BitReport) : int =
         bits.Anchor.Total + bits.Vectors.Total + bits.Residual.Total
 
-    /// Encodes a sequence as consecutive groups of `groupFrames` frames (>= the prediction's group size; Intra
-    /// streams then hold groupFrames frames each), the anchor at `groupAnchor`; a last group shorter than the
-    /// prediction's size is coded Intra. `encodeSequenceGrouped o (groupSize o.Prediction)` = `encodeSequence o`.
     let encodeSequenceGrouped
         (options: CodecOptions)
         (groupFrames: int)
@@ -379,8 +339,6 @@ module Codec =
                         | Error _ -> ()
                 ]
 
-    /// Encodes a sequence as consecutive groups of the prediction's size; a last, shorter group is coded
-    /// Intra with the same quantizer and entropy coder. One stream per group, in order.
     let encodeSequence
         (options: CodecOptions)
         (zeroPoint: int)
@@ -389,7 +347,6 @@ module Codec =
         : Result<Encoded list, string> =
         encodeSequenceGrouped options (groupSize options.Prediction) zeroPoint shape frames
 
-    /// Describes a decoder error in words.
     let describe (e: CodecError) : string =
         match e with
         | Truncated(needed, available) -> $"truncated stream: {available} bytes, {needed} needed"
@@ -620,7 +577,6 @@ module Codec =
             }
         }
 
-    /// Decodes a stream, or says why it is rejected (truncated, corrupted, malformed).
     let decode (stream: byte[]) : Result<Decoded, CodecError> =
         try
             Ok(decodeChecked stream)

@@ -2,23 +2,15 @@ namespace Tern.Core
 
 open System
 
-/// How a section's symbols (integers 0 .. alphabet-1) are written.
 type Entropy =
-    /// Each symbol in ceil(log2 alphabet) bits.
     | Fixed
-    /// Zero-value compression: one mask bit per symbol (1 = not the zero symbol), then the non-zero symbols fixed-width.
     | Zvc
-    /// Canonical Huffman, code lengths (4 bits per alphabet entry) in the stream, at most 15 bits per code.
     | Huffman
-    /// Run-length: a 4-bit run width R, then (symbol fixed-width, run length - 1 in R bits) pairs.
     | Rle
 
-/// Entropy coders of the feature-map codec. Every coder writes to a BitWriter and reports its bits; every
-/// decoder reads exactly the bits the encoder wrote and raises CodecFailure on anything invalid.
 [<RequireQualifiedAccess>]
 module CodecEntropy =
 
-    /// The longest Huffman code (so a small C decoder can use 16-bit codes).
     let maxCodeLength: int = 15
 
     /// Bits of a fixed-width symbol of the alphabet: ceil(log2 alphabet), 0 for an alphabet of one.
@@ -30,10 +22,6 @@ module CodecEntropy =
 
         w
 
-    /// Huffman code lengths for symbol counts: optimal, then limited to maxLength; 0 for an absent symbol.
-    /// Deterministic: leaves are taken in (count, symbol) order and, at equal weight, a leaf before an
-    /// internal node; the length histogram is limited as in JPEG (Annex K.3); lengths are then handed out
-    /// shortest first in (count descending, symbol ascending) order. A single used symbol gets length 1.
     let huffmanLengths (maxLength: int) (counts: int[]) : int[] =
         let a = counts.Length
         let lengths = Array.zeroCreate a
@@ -133,7 +121,6 @@ module CodecEntropy =
 
         lengths
 
-    /// Canonical codes for code lengths: symbols in (length, symbol) order get consecutive codes.
     let canonicalCodes (lengths: int[]) : int[] =
         let codes = Array.zeroCreate lengths.Length
         let mutable code = 0
@@ -421,7 +408,6 @@ module CodecEntropy =
 
         out
 
-    /// Writes symbols (each in 0 .. alphabet-1) with the coder; `zero` is ZVC's zero symbol. Returns its bits.
     let write (w: BitWriter) (coder: Entropy) (alphabet: int) (zero: int) (symbols: int[]) : SectionBits =
         checkSymbols alphabet symbols
 
@@ -431,7 +417,6 @@ module CodecEntropy =
         | Huffman -> writeHuffman w alphabet symbols
         | Rle -> writeRle w alphabet symbols
 
-    /// Reads `count` symbols written by `write` with the same coder, alphabet and zero symbol; raises CodecFailure.
     let read (r: BitReader) (coder: Entropy) (alphabet: int) (zero: int) (count: int) (section: string) : int[] =
         match coder with
         | Fixed -> readFixed r alphabet count section
@@ -439,14 +424,12 @@ module CodecEntropy =
         | Huffman -> readHuffman r alphabet count section
         | Rle -> readRle r alphabet count section
 
-    /// The symbols alone as a zero-padded byte array, with their bits (for tests and studies of a coder).
     let encodeSymbols (coder: Entropy) (alphabet: int) (zero: int) (symbols: int[]) : byte[] * SectionBits =
         let w = BitWriter()
         let bits = write w coder alphabet zero symbols
         w.Align() |> ignore
         w.ToArray(), bits
 
-    /// Decodes `count` symbols from encodeSymbols' bytes; the padding must be zero bits.
     let decodeSymbols
         (coder: Entropy)
         (alphabet: int)

@@ -4,25 +4,18 @@ open System
 open Tern.Runtime
 open Tern.Runtime.Codec
 
-/// A block's displacement: its prediction is the anchor block at (y + Dy, x + Dx).
 [<Struct>]
 type MotionVector = { Dy: int; Dx: int }
 
-/// Block motion search.
 type MotionSearch =
-    /// Three-step search (log search): steps 2^k, ..., 2, 1 from the largest power of two <= range.
     | ThreeStep
-    /// Every vector in [-range, range]^2 (the reference).
     | FullSearch
 
-/// Block distortion measure. MAD = SAD / block size ranks candidates exactly as SAD (one block, one size),
-/// so it is computed as SAD; MSE is computed as the sum of squared differences for the same reason.
 type BlockCost =
     | Sad
     | Mad
     | Mse
 
-/// Motion estimation settings: BxB blocks, vectors within +-Range, search and cost.
 type MotionParams = {
     Block: int
     Range: int
@@ -30,23 +23,16 @@ type MotionParams = {
     Cost: BlockCost
 }
 
-/// Block motion estimation and compensation on int8 feature maps (HWC). One vector per block is shared
-/// by all C channels: the whole HxW plane moves (a shift of the input shifts every channel alike), and
-/// the cost sums over the channels. Blocks are BxB in raster order; the last row/column may be smaller.
-/// A vector is valid when |Dy|, |Dx| <= Range and the displaced block lies inside the anchor.
 [<RequireQualifiedAccess>]
 module CodecMotion =
 
-    /// Blocks per column and per row: ceil(H / B), ceil(W / B).
     let blockGrid (shape: Shape3) (block: int) : int * int =
         (shape.H + block - 1) / block, (shape.W + block - 1) / block
 
-    /// Number of blocks (vectors) of one frame.
     let blockCount (shape: Shape3) (block: int) : int =
         let rows, cols = blockGrid shape block
         rows * cols
 
-    /// Cost of predicting the block at (by, bx) of size bh x bw of cur from ref displaced by (dy, dx).
     let blockCost
         (cost: BlockCost)
         (shape: Shape3)
@@ -68,7 +54,6 @@ module CodecMotion =
         | Mad -> BlockSadS8.Optimized(ReadOnlySpan cur, a, ReadOnlySpan reference, b, stride, bw * c, bh)
         | Mse -> BlockSsdS8.Optimized(ReadOnlySpan cur, a, ReadOnlySpan reference, b, stride, bw * c, bh)
 
-    /// Whether v is a valid vector for the block at (by, bx) of size bh x bw.
     let isValid (shape: Shape3) (range: int) (by: int) (bx: int) (bh: int) (bw: int) (v: MotionVector) : bool =
         abs v.Dy <= range
         && abs v.Dx <= range
@@ -77,7 +62,6 @@ module CodecMotion =
         && by + v.Dy + bh <= shape.H
         && bx + v.Dx + bw <= shape.W
 
-    /// The step sizes of the three-step search for a range: the largest power of two <= range, halved down to 1.
     let steps (range: int) : int list =
         let rec go s = if s < 1 then [] else s :: go (s / 2)
         let mutable top = 1
@@ -87,10 +71,6 @@ module CodecMotion =
 
         if range < 1 then [] else go top
 
-    /// The vector and cost for one block. Tie-breaks: (0,0) is evaluated first; a candidate replaces the
-    /// best only at a strictly lower cost; candidates in raster order (Dy, then Dx, ascending). Three-step:
-    /// each step evaluates the 8 neighbours center + s*(ky, kx), ky, kx in -1, 0, 1 raster order, of the
-    /// step's center (the previous step's best), skipping invalid ones.
     let searchBlock
         (p: MotionParams)
         (shape: Shape3)
@@ -133,7 +113,6 @@ module CodecMotion =
 
         best, bestCost
 
-    /// One vector per block (raster order) predicting cur from reference, with the total cost.
     let estimate (p: MotionParams) (shape: Shape3) (cur: sbyte[]) (reference: sbyte[]) : MotionVector[] * int64 =
         if p.Block < 1 || p.Range < 0 then
             invalidArg "p" $"block {p.Block} and range {p.Range} must be >= 1 and >= 0"
@@ -150,7 +129,6 @@ module CodecMotion =
 
         vectors, total
 
-    /// The prediction: each block copied (all channels) from the reference at its displaced position.
     let compensate (shape: Shape3) (block: int) (reference: sbyte[]) (vectors: MotionVector[]) : sbyte[] =
         let rows, cols = blockGrid shape block
 

@@ -2,14 +2,10 @@ namespace Tern.Core
 
 open System
 
-/// How an affine grid is placed around zero.
 type QuantMode =
-    /// z = 0 and a grid symmetric about 0 (codes -(2^(b-1)-1) .. 2^(b-1)-1); used for int8 weights.
     | Symmetric
-    /// Full signed range -2^(b-1) .. 2^(b-1)-1 with a zero point; used for int8 activations.
     | Asymmetric
 
-/// Real value = Scale * (q - ZeroPoint), q in [QMin, QMax].
 type QParams = {
     Scale: float
     ZeroPoint: int
@@ -18,45 +14,28 @@ type QParams = {
     Bits: int
 }
 
-/// How the ternarization threshold delta is chosen.
 type TernaryThreshold =
-    /// delta = ratio * mean |w| (TWN uses 0.7).
     | ThresholdRatio of float
-    /// delta given directly.
     | ThresholdValue of float
 
-/// Whether ternary scales (and thresholds) are shared by a layer or computed per output channel.
 type AlphaMode =
     | AlphaPerLayer
     | AlphaPerChannel
 
-/// Ternary weights: real w = Alpha[row] * Codes[i]. Alpha/Threshold have one entry per row (repeated for per-layer).
 type Ternarized = {
     Codes: sbyte[]
     Alpha: float[]
     Threshold: float[]
 }
 
-/// Pure quantizers of the project: affine (min-max), ternary (TWN), dyadic multipliers, gamma-QUANT.
-///
-/// Conventions (the integer contract in arithmetic.md):
-/// - quantize x = clamp(roundHalfAway(x / s) + z, QMin, QMax). The zero point is added after rounding
-///   (as TFLite does); since z is an integer this equals seed 004's round(x/s + z) except at ties whose
-///   sign flips, where rounding half away from zero must see the sign of x itself.
-/// - Codes are signed. Seed 004 writes the symmetric case with unsigned codes and z = 128; that is the
-///   same kind of grid shifted by 128 (q_unsigned = q + 128). We use the restricted range
-///   [-(2^(b-1)-1), 2^(b-1)-1] so the grid is exactly symmetric and z = 0, as the contract wants for weights.
 [<RequireQualifiedAccess>]
 module Quantize =
 
-    /// The default TWN threshold: delta = 0.7 * mean |w|.
     let defaultThreshold: TernaryThreshold = ThresholdRatio 0.7
 
-    /// Rounds half away from zero (0.5 -> 1, -0.5 -> -1, 2.5 -> 3), never banker's rounding.
     let roundHalfAway (x: float) : float =
         Math.Round(x, MidpointRounding.AwayFromZero)
 
-    /// Min-max observer: (min, max) of the values, (0, 0) for none; non-finite values are rejected.
     let minMax (values: float32 seq) : float * float =
         let mutable lo = Double.PositiveInfinity
         let mutable hi = Double.NegativeInfinity
@@ -92,7 +71,6 @@ module Quantize =
     let private usableScale (s: float) =
         if s > 0.0 && Double.IsFinite s then s else 1.0
 
-    /// Affine parameters for [xmin, xmax] at the given bits and mode (see the module comment for the grids).
     let affine (bits: int) (mode: QuantMode) (xmin: float) (xmax: float) : QParams =
         if not (Double.IsFinite xmin && Double.IsFinite xmax) then
             invalidArg "xmin" $"range [{xmin}, {xmax}] is not finite"
@@ -137,7 +115,6 @@ module Quantize =
         if length % rows <> 0 then
             invalidArg "values" $"{length} values do not split into {rows} equal rows"
 
-    /// Per-row (output channel) affine parameters of row-major values, each from its row's min-max.
     let perChannel (bits: int) (mode: QuantMode) (rows: int) (values: float32[]) : QParams[] =
         checkRows rows values.Length
         let n = values.Length / rows
@@ -146,7 +123,6 @@ module Quantize =
             let lo, hi = minMax (ArraySegment(values, r * n, n))
             affine bits mode lo hi)
 
-    /// clamp(roundHalfAway(x / s) + z, QMin, QMax); NaN is rejected.
     let quantize (p: QParams) (x: float) : int =
         if Double.IsNaN x then
             invalidArg "x" "cannot quantize NaN"
@@ -155,24 +131,20 @@ module Quantize =
         let q = roundHalfAway (x / p.Scale) + float p.ZeroPoint
         int (max (float p.QMin) (min (float p.QMax) q))
 
-    /// s * (q - z).
     let dequantize (p: QParams) (q: int) : float = p.Scale * float (q - p.ZeroPoint)
 
-    /// Parameters for the same data at `bits` derived from parameters at p.Bits (seed 004 eqs. 3.14/3.15):
-    /// s_N = s_b * 2^(b-N), z_N = roundHalfAway(z_b * 2^(N-b)), same mode (read from QMin = -QMax or not).
-    ///
-    /// Direction: one N-bit step spans 2^(b-N) b-bit steps (q_b = q_N * 2^(b-N)), so with fewer bits the
-    /// step must grow by 2^(b-N) and the zero point shrink by it. The extracted seed text prints every
-    /// exponent with the opposite sign (eq. 3.8 as printed says q_8 = q_N * 2^(N-8), and 3.14 gives
-    /// s_N = s_8 * 2^(N-8)); read literally that shrinks the step for N < 8, so the N-bit grid would cover
-    /// only about 2^(2(N-8)) of the data range. We implement the mathematically right direction.
-    ///
-    /// Against a direct N-bit min-max the derived scale is slightly smaller (the b-bit span 2^b - 1 is not
-    /// 2^(b-N) times the N-bit span 2^N - 1): s_N / s_direct = 2^(b-N) * spanN / spanB, which lies in
-    /// [1 - 2^-N, 1] (asymmetric) or [1 - 2^(1-N), 1] (symmetric), so the extreme values clip by less than
-    /// one N-bit step. For N <= b the zero points differ by at most 1 (continuous gap < 1 - 2^(N-b), plus
-    /// three roundings of at most 1/2, 1/2 and 2^(N-b)/2, all < 2, and both are integers). Deriving to
-    /// more bits than the source (N > b) is allowed but gains no precision.
+    // Direction: one N-bit step spans 2^(b-N) b-bit steps (q_b = q_N * 2^(b-N)), so with fewer bits the
+    // step must grow by 2^(b-N) and the zero point shrink by it. The extracted seed text prints every
+    // exponent with the opposite sign (eq. 3.8 as printed says q_8 = q_N * 2^(N-8), and 3.14 gives
+    // s_N = s_8 * 2^(N-8)); read literally that shrinks the step for N < 8, so the N-bit grid would cover
+    // only about 2^(2(N-8)) of the data range. We implement the mathematically right direction.
+    //
+    // Against a direct N-bit min-max the derived scale is slightly smaller (the b-bit span 2^b - 1 is not
+    // 2^(b-N) times the N-bit span 2^N - 1): s_N / s_direct = 2^(b-N) * spanN / spanB, which lies in
+    // [1 - 2^-N, 1] (asymmetric) or [1 - 2^(1-N), 1] (symmetric), so the extreme values clip by less than
+    // one N-bit step. For N <= b the zero points differ by at most 1 (continuous gap < 1 - 2^(N-b), plus
+    // three roundings of at most 1/2, 1/2 and 2^(N-b)/2, all < 2, and both are integers). Deriving to
+    // more bits than the source (N > b) is allowed but gains no precision.
     let deriveBits (p: QParams) (bits: int) : QParams =
         let mode =
             if p.QMin = -p.QMax then
@@ -224,13 +196,10 @@ module Quantize =
 
             v
 
-    /// The ternary threshold delta of these weights: ratio * mean |w|, or the given value.
     let ternaryThresholdOf (threshold: TernaryThreshold) (values: float32[]) : float =
         checkFinite values
         thresholdOfSegment threshold (ArraySegment values)
 
-    /// TWN ternarization: t = +1 if w > delta, -1 if w < -delta, else 0; alpha = mean |w| over t <> 0 (0 if none).
-    /// For a fixed pattern T that alpha is the exact minimiser of ||W - alpha T||^2 = sum w^2 - 2 alpha sum |w| + alpha^2 |T|.
     let ternarize (threshold: TernaryThreshold) (mode: AlphaMode) (rows: int) (values: float32[]) : Ternarized =
         checkRows rows values.Length
         checkFinite values
@@ -281,15 +250,11 @@ module Quantize =
                 Threshold = Array.create rows delta
             }
 
-    /// The real weights alpha[row] * t of a ternarization, row-major.
     let ternaryValues (t: Ternarized) : float[] =
         let rows = t.Alpha.Length
         let n = if rows = 0 then 0 else t.Codes.Length / rows
         Array.init t.Codes.Length (fun i -> t.Alpha[i / n] * float t.Codes[i])
 
-    /// Dyadic form (M, S) of a real multiplier m ~= M / 2^S, M in [2^30, 2^31), S in [1, 62] (arithmetic.md).
-    /// Relative error at most 2^-31. A multiplier below 2^-32 cannot reach M >= 2^30 with S <= 62: then S = 62
-    /// and M = roundHalfAway(m * 2^62), possibly below 2^30 or 0 (Requantize.ValidateMultiplier allows it).
     let dyadic (m: float) : int * int =
         if not (Double.IsFinite m && m > 0.0) then
             invalidArg "m" $"a requantization multiplier must be finite and > 0, got {m}"
@@ -311,7 +276,6 @@ module Quantize =
             else
                 (int mm, s)
 
-    /// clamp(((int64 acc * m + 2^(s-1)) >>> s) + zOut, lo, hi): the contract's single-rounding requantization.
     let requantize (acc: int) (m: int) (s: int) (zOut: int) (lo: int) (hi: int) : int =
         if s < 1 || s > 62 then
             invalidArg "s" $"shift must be in [1, 62], got {s}"
@@ -324,12 +288,6 @@ module Quantize =
         elif v > int64 hi then hi
         else int v
 
-    /// gamma-QUANT (seed 002, eq. 7), a learnable non-linear N-bit ADC for data normalised to [-1, 1]:
-    /// Q(x) = roundHalfAway((sign(x - mu) * (|x - mu| + eps)^gamma + 1) / 2 * (2^N - 1)), clamped to [0, 2^N - 1].
-    ///
-    /// eps (seed: 1e-3) keeps the slope finite at x = mu for gamma < 1. With eps > 0 the curve jumps by
-    /// eps^gamma at x = mu (still non-decreasing in x); at x = mu itself sign(0) = 0, so the value is exactly
-    /// the midpoint (2^N - 1) / 2. With eps = 0, gamma = 1 and mu = 0 it is the linear quantizer exactly.
     [<RequireQualifiedAccess>]
     module Gamma =
 
@@ -354,7 +312,6 @@ module Quantize =
 
             int (max 0.0 (min (levels bits) (roundHalfAway v)))
 
-        /// The continuous quantizer before rounding: (sign(x-mu) * (|x-mu| + eps)^gamma + 1) / 2 * (2^N - 1).
         let value (bits: int) (gamma: float) (mu: float) (eps: float) (x: float) : float =
             checkArgs bits gamma eps
 
@@ -368,12 +325,9 @@ module Quantize =
             let p = if gamma = 1.0 then a else Math.Pow(a, gamma)
             toCode bits (float (sign d) * p)
 
-        /// The N-bit code: roundHalfAway(value) clamped to [0, 2^N - 1].
         let quantize (bits: int) (gamma: float) (mu: float) (eps: float) (x: float) : int =
             clampCode bits (value bits gamma mu eps x)
 
-        /// (d value/dx, d value/dgamma, d value/dmu); the straight-through estimator passes the rounding.
-        /// At x = mu: the slope both pieces share there (infinite if eps = 0 and gamma < 1) and dgamma = 0.
         let gradient (bits: int) (gamma: float) (mu: float) (eps: float) (x: float) : float * float * float =
             checkArgs bits gamma eps
             let d = x - mu
@@ -393,7 +347,6 @@ module Quantize =
 
             (dx, dgamma, -dx)
 
-        /// The seed's linear N-bit baseline on [-1, 1]: roundHalfAway((x + 1) / 2 * (2^N - 1)) clamped.
         let linear (bits: int) (x: float) : int =
             checkArgs bits 1.0 0.0
             clampCode bits (toCode bits x)

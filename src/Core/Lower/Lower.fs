@@ -3,16 +3,12 @@ namespace Tern.Core
 open System
 open Tern.Runtime
 
-/// Float model + calibration inputs -> integer model, per the integer contract (docs/arithmetic.md).
 [<RequireQualifiedAccess>]
 module Lower =
-    /// Seeded uniform [0, 1) inputs of the model's input shape (a stand-in until real data is used).
     let randomCalibration (seed: int) (count: int) (shape: Shape3) : Tensor list =
         let rng = Random(seed)
         List.init count (fun _ -> Tensor.random rng 0.0f 1.0f shape)
 
-    /// Quantizes a float input on the model's input grid (InputScale, InputZero): round half away from zero,
-    /// clamped to int8. The one input quantizer: the rig and the host evaluations call it (or `quantizeSamples`).
     let quantizeInput (model: IntModel) (input: Tensor) : sbyte[] =
         if input.Shape <> model.Input then
             invalidArg "input" $"input shape {input.Shape} differs from the model's {model.Input}"
@@ -27,13 +23,10 @@ module Lower =
 
         input.Data |> Array.map (fun x -> sbyte (Quantize.quantize p (float x)))
 
-    /// `quantizeInput` of each float sample (HWC, the model's input size).
     let quantizeSamples (model: IntModel) (samples: float32[][]) : sbyte[][] =
         samples
         |> Array.map (fun x -> quantizeInput model (Tensor.ofArray model.Input x))
 
-    /// Scale and zero point of layer `layer`'s int8 output; layer -1 is the model's input. A layer that keeps its
-    /// input's codes (flatten) has the grid of the nearest quantizing layer before it.
     let rec outputGrid (model: IntModel) (layer: int) : float * int =
         if layer >= model.Layers.Length then
             invalidArg "layer" $"layer {layer}: the model has {model.Layers.Length} layers"
@@ -47,15 +40,12 @@ module Lower =
             | :? IntAddLayer as a -> float a.OutputScale, a.OutputZero
             | _ -> outputGrid model (layer - 1)
 
-    /// Scale and zero point of the model's int8 output (the logits): the last layer's output grid.
     let outputParams (model: IntModel) : float * int =
         outputGrid model (model.Layers.Length - 1)
 
-    /// Dequantizes int8 codes with a scale and zero point.
     let dequantize (scale: float, zero: int) (codes: sbyte[]) : float32[] =
         codes |> Array.map (fun q -> float32 (scale * float (int q - zero)))
 
-    /// Largest |accumulator| a conv-like layer can reach: |bias| + fan-in * 255 * max|w|.
     let accumulatorBound (layer: IntConvLayer) : int64 =
         let maxW =
             match layer.WeightKind with
@@ -65,7 +55,6 @@ module Lower =
         let maxBias = layer.Bias |> Array.fold (fun m b -> max m (abs (int64 b))) 0L
         maxBias + int64 layer.FanIn * 255L * int64 maxW
 
-    /// Fraction of zero weights over the conv-like layers (int8 zeros and ternary zero codes).
     let weightSparsity (model: IntModel) : float =
         let conv =
             model.Layers
@@ -87,7 +76,6 @@ module Lower =
 
         if weights = 0L then 0.0 else float zeros / float weights
 
-    /// Bits (with sign) the largest bias of a model needs.
     let biasBits (model: IntModel) : int =
         model.Layers
         |> Array.choose (function
@@ -155,9 +143,6 @@ module Lower =
 
         int r
 
-    /// As `lower`, with activation ranges [lo, hi] given by range index (0 = input, i + 1 = output of BN-folded
-    /// layer i, as ActivationGrid.ofModel): a given range replaces the min-max observation of that tensor (e.g. ranges
-    /// learned by quantization-aware training). Calibration may be empty when every needed range is given.
     let lowerWith
         (options: LowerOptions)
         (given: Map<int, float * float>)
@@ -437,7 +422,5 @@ module Lower =
         | :? System.IO.InvalidDataException as e -> Error e.Message
         | e when e.GetType() = typeof<Exception> -> Error e.Message
 
-    /// Lowers a float model to an integer model. BatchNorm layers are folded first; calibration
-    /// inputs fix the activation ranges (min-max). Errors name the layer that cannot be lowered.
     let lower (options: LowerOptions) (calibration: Tensor list) (model: Model) : Result<IntModel, string> =
         lowerWith options Map.empty calibration model

@@ -2,8 +2,6 @@ namespace Tern.Core
 
 open Tern.Runtime
 
-/// The float reference forward pass on HWC float32 tensors.
-/// Sums are accumulated in double and cast to float32 once per output element, everywhere.
 [<RequireQualifiedAccess>]
 module Forward =
 
@@ -166,8 +164,6 @@ module Forward =
 
             Model.shapes model |> List.tail
 
-    /// Applies one layer; throws ArgumentException if the layer does not accept the tensor's shape or its parameters
-    /// are malformed (a ResidualAdd alone has no block input, so it is rejected).
     let layer (l: Layer) (x: Tensor) : Tensor =
         let single = {
             Name = Model.kindName l
@@ -193,10 +189,8 @@ module Forward =
 
         inputs |> Array.toList |> List.tail
 
-    /// Output of every layer, in order (the input itself is not included); validates the model once.
     let activations (model: Model) (x: Tensor) : Tensor list = outputs model x
 
-    /// Runs the model on one input and returns the last layer's output (the input if there are no layers).
     let run (model: Model) (x: Tensor) : Tensor =
         match List.tryLast (outputs model x) with
         | Some y -> y

@@ -2,8 +2,6 @@ namespace Tern.Core
 
 open Tern.Runtime
 
-/// Zero padding around a map, in elements on each side. Padded positions hold real zero (in the integer model: the
-/// input's zero point). Top and left shift the windows; bottom and right only add windows at the far edges.
 type Padding = {
     Top: int
     Bottom: int
@@ -13,7 +11,6 @@ type Padding = {
 
 [<RequireQualifiedAccess>]
 module Padding =
-    /// No padding.
     let none: Padding = {
         Top = 0
         Bottom = 0
@@ -21,7 +18,6 @@ module Padding =
         Right = 0
     }
 
-    /// The same padding above and below (h) and left and right (w).
     let symmetric (h: int) (w: int) : Padding = {
         Top = h
         Bottom = h
@@ -29,14 +25,10 @@ module Padding =
         Right = w
     }
 
-    /// Whether bottom equals top and right equals left.
     let isSymmetric (p: Padding) : bool = p.Top = p.Bottom && p.Left = p.Right
 
-    /// Whether every side is zero.
     let isNone (p: Padding) : bool = p = none
 
-/// A convolution-like layer's geometry and float parameters.
-/// Weight layout per output channel (one row each): Conv (kh, kw, ic); Depthwise (kh, kw); Pointwise (ic).
 type ConvSpec = {
     InChannels: int
     OutChannels: int
@@ -49,7 +41,6 @@ type ConvSpec = {
     Bias: float32[]
 }
 
-/// Fully connected layer on the HWC-flattened input; Weight is Outputs rows of Inputs.
 type DenseSpec = {
     Inputs: int
     Outputs: int
@@ -57,7 +48,6 @@ type DenseSpec = {
     Bias: float32[]
 }
 
-/// Batch normalisation with running statistics (inference form).
 type BatchNormSpec = {
     Gamma: float32[]
     Beta: float32[]
@@ -66,7 +56,6 @@ type BatchNormSpec = {
     Eps: float32
 }
 
-/// Pooling window; padded positions hold zero (an average counts them, as PyTorch's count_include_pad does).
 type PoolSpec = {
     KernelH: int
     KernelW: int
@@ -75,7 +64,6 @@ type PoolSpec = {
     Pad: Padding
 }
 
-/// The layers of a float model.
 type Layer =
     | Conv2d of ConvSpec
     | DepthwiseConv2d of ConvSpec
@@ -88,12 +76,8 @@ type Layer =
     | GlobalAvgPool
     | Flatten
     | Dense of DenseSpec
-    /// Adds to the current tensor the tensor that entered the layer `span` positions before this one (the input
-    /// of a residual block: layers [i - span .. i], shapes equal; blocks may follow each other, never overlap).
     | ResidualAdd of span: int
 
-/// A float model: input shape (HWC), a chain of layers, class names for the outputs, and metadata: where the model
-/// came from (keys in docs/model-file.md, e.g. "source.file"); empty for models made by Tern itself.
 type Model = {
     Name: string
     Input: Shape3
@@ -102,7 +86,6 @@ type Model = {
     Meta: Map<string, string>
 }
 
-/// Per-layer facts for reports.
 type LayerInfo = {
     Index: int
     Name: string
@@ -126,7 +109,6 @@ module Model =
         else
             int (min (span / int64 stride + 1L) (int64 System.Int32.MaxValue))
 
-    /// Short lower-case name of a layer kind (used in reports and layer names).
     let kindName (layer: Layer) : string =
         match layer with
         | Conv2d _ -> "conv2d"
@@ -142,7 +124,6 @@ module Model =
         | Dense _ -> "dense"
         | ResidualAdd _ -> "add"
 
-    /// Output shape of a layer for a given input shape, or an error naming the mismatch.
     let outputShape (input: Shape3) (layer: Layer) : Result<Shape3, string> =
         let conv (c: ConvSpec) outC =
             let h = convOut input.H c.KernelH c.StrideH c.Pad.Top c.Pad.Bottom
@@ -192,7 +173,6 @@ module Model =
             else
                 Ok(Shape3(1, 1, d.Outputs))
 
-    /// Number of trainable parameters (BatchNorm counts gamma and beta, as PyTorch does).
     let paramCount (layer: Layer) : int =
         match layer with
         | Conv2d c
@@ -218,7 +198,6 @@ module Model =
         | ReLU6
         | Flatten -> 0L
 
-    /// Checks that shapes chain and parameter arrays have the right lengths.
     let validate (model: Model) : Result<unit, string> =
         // Counts are products of sizes read from a file: kept in 64 bits, so that one past int.MaxValue cannot wrap
         // to a small count that an array of the wrong length matches.
@@ -330,8 +309,6 @@ module Model =
         else
             go 0 model.Input -1 model.Layers
 
-    /// Checks that every parameter is a finite number (a diverged training leaves NaN or infinity behind); the
-    /// error names the layer, the parameter and its position.
     let checkFinite (model: Model) : Result<unit, string> =
         let arrays (layer: Layer) : (string * float32[]) list =
             match layer with
@@ -361,7 +338,6 @@ module Model =
             | Some e -> Error e
             | None -> Ok()
 
-    /// Shapes after every layer (first element is the input shape); throws if the model is invalid.
     let shapes (model: Model) : Shape3 list =
         match validate model with
         | Error e -> invalidArg "model" e
@@ -374,7 +350,6 @@ module Model =
                     | Error e -> invalidArg "model" e)
                 model.Input
 
-    /// Per-layer table: names are kind plus position, e.g. "conv2d_0".
     let describe (model: Model) : LayerInfo list =
         let shapes = shapes model |> List.toArray
 
@@ -389,14 +364,11 @@ module Model =
             Macs = macCount shapes[i] shapes[i + 1] l
         })
 
-    /// Total parameters.
     let totalParams (model: Model) : int = model.Layers |> List.sumBy paramCount
 
-    /// Total multiply-accumulates.
     let totalMacs (model: Model) : int64 =
         describe model |> List.sumBy (fun l -> l.Macs)
 
-    /// (first, last) layer indices of every residual block (last is its ResidualAdd), in model order.
     let residualBlocks (model: Model) : (int * int) list =
         model.Layers
         |> List.indexed
@@ -405,8 +377,6 @@ module Model =
             | ResidualAdd span -> Some(i - span, i)
             | _ -> None)
 
-    /// Removes the listed blocks (positions in residualBlocks); throws ArgumentException on an unknown position.
-    /// The identity shortcut keeps shapes chaining, so a valid model stays valid.
     let dropBlocks (positions: int list) (model: Model) : Model =
         let blocks = residualBlocks model |> List.toArray
 
@@ -428,10 +398,6 @@ module Model =
                     |> List.map snd
         }
 
-    /// Activation memory of the deployed plan (Engine.MemoryPlan): max over layers of input + output bytes; BatchNorm
-    /// and activations are fused away and Flatten is a view, so they need no buffer (int8 = 1 byte per element).
-    /// Inside a residual block the block input stays alive: the layers after the first also hold it, and the add
-    /// writes in place over it (its cost is the two tensors it adds).
     let peakActivationBytes (bytesPerElement: int) (model: Model) : int =
         let layers = List.toArray model.Layers
         // The skip tensor's elements held alive while layer i runs (0 outside blocks, at a block's first layer

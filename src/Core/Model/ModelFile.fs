@@ -7,25 +7,10 @@ open System.Security.Cryptography
 open System.Text
 open Tern.Runtime
 
-/// A model read from a file: float (before quantization) or integer (ready for the runtime and the device).
 type LoadedModel =
     | FloatModel of Model
     | IntegerModel of IntModel
 
-/// The versioned binary model file.
-///
-/// Layout (little-endian): magic "TERN" (4 bytes), format version (u16: the lowest that holds the model, see
-/// floatVersion and intVersion; versions 1 to 3 are read), model kind (u8: 1 float, 2 integer),
-/// payload length (u32), payload, SHA-256 of the payload (32 bytes). The payload repeats the kind in its first
-/// byte, so the checksum (and the model hash) covers it. Inside the payload: strings are a u32 byte count and
-/// UTF-8; arrays are an i32 count and their elements; shapes are three i32 (H, W, C).
-/// Float payload: kind, name, input shape, class names, layers (u8 tag + fields, tags listed in floatTag).
-/// Integer payload: kind, name, input shape, input scale (f32), input zero (i32), class names, layers
-/// (u8 IntLayerKind, name, input shape, output shape, kind-specific fields).
-/// Version 3 payloads give convolutions and pools, float and integer layers alike, four paddings (i32 top, bottom,
-/// left, right, right after the strides) where versions 1 and 2 give a convolution two (height, width: symmetric)
-/// and a pool none, and end with the metadata: a count and key, value strings in key order. A model needs version 3
-/// when it has metadata, a convolution with asymmetric padding or a padded pool.
 [<RequireQualifiedAccess>]
 module ModelFile =
 
@@ -273,7 +258,6 @@ module ModelFile =
         else
             1us
 
-    /// Serializes a float model; throws ArgumentException if it is invalid (a file that could not be loaded is never written).
     let serializeFloat (model: Model) : byte[] =
         match
             Model.validate model
@@ -299,7 +283,6 @@ module ModelFile =
                     writeMeta w (Map.toSeq model.Meta))
             |> frame version kindFloat
 
-    /// The lowest format version that holds an integer model.
     let intVersion (model: IntModel) : uint16 =
         let needsV3 =
             model.Metadata.Count > 0
@@ -316,7 +299,6 @@ module ModelFile =
         else
             1us
 
-    /// Serializes an integer model; throws ArgumentException if IntModel.Validate rejects it.
     let serializeInt (model: IntModel) : byte[] =
         try
             model.Validate()
@@ -757,7 +739,6 @@ module ModelFile =
 
     let private versionList = supportedVersions |> List.map string |> String.concat ", "
 
-    /// Reads a serialized model; returns Error saying what is wrong for any malformed input, never throws.
     let deserialize (bytes: byte[]) : Result<LoadedModel, string> =
         if isNull bytes || bytes.Length < headerSize then
             let n = if isNull bytes then 0 else bytes.Length
@@ -811,7 +792,6 @@ module ModelFile =
                     // Constructors of the runtime types may still object to values; report, never throw.
                     | e -> Error $"invalid payload: {e.Message}"
 
-    /// Lowercase hex SHA-256 of the payload of a serialized model (the model hash); throws ArgumentException on a malformed frame.
     let hash (bytes: byte[]) : string =
         if isNull bytes || bytes.Length < headerSize + checksumSize then
             invalidArg "bytes" "not a serialized Tern model (too short)"
@@ -827,15 +807,12 @@ module ModelFile =
     // Writes to a temporary file in the target's folder, then renames it over the target, so a reader
     // sees either the old file or the complete new one.
 
-    /// Saves a float model atomically (temporary file in the same folder, then rename over the target).
     let saveFloat (path: string) (model: Model) : unit =
         AtomicFile.writeBytes path (serializeFloat model)
 
-    /// Saves an integer model atomically (temporary file in the same folder, then rename over the target).
     let saveInt (path: string) (model: IntModel) : unit =
         AtomicFile.writeBytes path (serializeInt model)
 
-    /// Loads a model file; the error names the file and says what is wrong.
     let load (path: string) : Result<LoadedModel, string> =
         if Directory.Exists path then
             Error $"{path}: a folder, not a model file"
