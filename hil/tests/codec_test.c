@@ -2,15 +2,49 @@
  *   codec_test                   every stream of tern_codec_vectors.h byte for byte, the Huffman code lengths, and
  *                                both bodies of each block cost (tern_block_sad_s8 / _ssd_s8 and their _ref)
  *   codec_test --harness IN OUT  encodes the records of IN (written by CCodecTests.fs) and writes the streams to OUT
+ * Built with -DTERN_TEST_BOARD and the board files it runs the vectors alone on a board (messages by semihosting),
+ * where tern_block_sad_s8 is the USADA8 body.
  * A record of IN: 9 option bytes (tern_codec_options_t order), i8 zero point, u16 H, W, C (little-endian), u8 frames,
  * then frames x H x W x C int8 codes. A record of OUT: i32 status (little-endian), u32 n, n stream bytes.
  * Work and output buffers are allocated at their exact sizes so that ASan catches any access past them. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tern_codec.h"
 #include "tern_codec_vectors.h"
+
+#ifdef TERN_TEST_BOARD
+#include "semihost.h"
+#include "tern_board.h"
+static void out(const char *s) { semihost_write(s); }
+#else
+static void out(const char *s) { fputs(s, stdout); }
+#endif
+
+/* printf through out(); 64-bit values go through u64_text (newlib-nano's printf has no %llu). */
+static void say(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *format, ...)
+{
+    char line[256];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    out(line);
+}
+
+static const char *u64_text(uint64_t v, char text[21])
+{
+    int n = 20;
+    text[n] = 0;
+    do {
+        text[--n] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v);
+    return text + n;
+}
 
 static int encode_exact(const tern_codec_options_t *o, int zero_point, tern_codec_shape_t shape,
                         const int8_t *const *frames, uint32_t n, uint8_t **stream, size_t *len)
@@ -39,23 +73,23 @@ static int run_vectors(void)
         if (status != TERN_CODEC_OK || len != c->stream_len || memcmp(stream, c->stream, len) != 0) {
             size_t k = 0;
             while (status == TERN_CODEC_OK && k < len && k < c->stream_len && stream[k] == c->stream[k]) k++;
-            printf("FAIL case %u (%s): status %d, %u bytes (expected %u), first difference at byte %u\n", i, c->name,
-                   status, (unsigned)len, c->stream_len, (unsigned)k);
+            say("FAIL case %u (%s): status %d, %u bytes (expected %u), first difference at byte %u\n", (unsigned)i,
+                c->name, status, (unsigned)len, (unsigned)c->stream_len, (unsigned)k);
             failures++;
         }
         free(stream);
     }
-    printf("cases: %u\n", TCV_CASE_COUNT);
+    say("cases: %u\n", TCV_CASE_COUNT);
     for (i = 0; i < TCV_HISTOGRAM_COUNT; i++) {
         const tcv_histogram *h = &tcv_histograms[i];
         uint8_t lengths[TERN_CODEC_MAX_ALPHABET];
         tern_codec_huffman_lengths(h->counts, h->alphabet, lengths);
         if (memcmp(lengths, h->lengths, h->alphabet) != 0) {
-            printf("FAIL histogram %u (%s)\n", i, h->name);
+            say("FAIL histogram %u (%s)\n", (unsigned)i, h->name);
             failures++;
         }
     }
-    printf("histograms: %u\n", TCV_HISTOGRAM_COUNT);
+    say("histograms: %u\n", TCV_HISTOGRAM_COUNT);
     for (i = 0; i < TCV_BLOCK_COUNT; i++) {
         const tcv_block *b = &tcv_blocks[i];
         const uint64_t got[4] = {tern_block_sad_s8_ref(b->a, b->b, b->stride, b->row_length, b->rows),
@@ -64,20 +98,22 @@ static int run_vectors(void)
                                  tern_block_ssd_s8(b->a, b->b, b->stride, b->row_length, b->rows)};
         static const char *const body[4] = {"tern_block_sad_s8_ref", "tern_block_sad_s8", "tern_block_ssd_s8_ref",
                                             "tern_block_ssd_s8"};
+        char got_text[21], want_text[21];
         uint32_t k;
         for (k = 0; k < 4; k++)
             if (got[k] != (k < 2 ? b->sad : b->ssd)) {
-                printf("FAIL block %u (%s): %s gives %llu, C# %llu\n", i, b->name, body[k], (unsigned long long)got[k],
-                       (unsigned long long)(k < 2 ? b->sad : b->ssd));
+                say("FAIL block %u (%s): %s gives %s, C# %s\n", (unsigned)i, b->name, body[k], u64_text(got[k], got_text),
+                    u64_text(k < 2 ? b->sad : b->ssd, want_text));
                 failures++;
             }
     }
-    printf("blocks: %u\n", TCV_BLOCK_COUNT);
-    printf("%s: %s\n", tcv_stamp, failures ? "FAILED" : "ok");
-    printf("failures: %u\n", failures);
+    say("blocks: %u\n", TCV_BLOCK_COUNT);
+    say("%s: %s\n", tcv_stamp, failures ? "FAILED" : "ok");
+    say("failures: %u\n", (unsigned)failures);
     return failures ? 1 : 0;
 }
 
+#ifndef TERN_TEST_BOARD
 static int read_exact(FILE *f, void *p, size_t n) { return n == 0 || fread(p, 1, n, f) == n; }
 
 static void put_u32(FILE *f, uint32_t v)
@@ -146,9 +182,18 @@ static int run_harness(const char *in_path, const char *out_path)
     printf("records: %u\n", records);
     return 0;
 }
+#endif
 
+#ifdef TERN_TEST_BOARD
+int main(void)
+{
+    board_init();
+    return run_vectors();
+}
+#else
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--harness") == 0) return run_harness(argv[2], argv[3]);
     return run_vectors();
 }
+#endif

@@ -203,11 +203,8 @@ let private ``the shared vectors cover every prediction, coder, quantizer, searc
 
     Expect.equal (Array.max (CodecEntropy.huffmanLengths 15 fib)) 15 "limited to 15, the longest code is 15"
 
-let private ``C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal`` () =
-    let exe = requireBinary ()
-    let code, out = run exe [] (TimeSpan.FromSeconds 60.0)
-    printfn "%s" out
-    Expect.equal code 0 out
+/// codec_test's report of the shared vectors: it ran every case and block cost, and none failed.
+let private expectEveryVector (out: string) =
     Expect.stringContains out $"cases: {CodecVectors.defaultCount + 1}" "the harness ran every shared case"
 
     Expect.stringContains
@@ -216,6 +213,39 @@ let private ``C encoder under ASan and UBSan: every shared stream byte for byte,
         "the harness ran every shared block cost"
 
     Expect.stringContains out "failures: 0" "the harness reports no failure"
+
+let private ``C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal`` () =
+    let exe = requireBinary ()
+    let code, out = run exe [] (TimeSpan.FromSeconds 60.0)
+    printfn "%s" out
+    Expect.equal code 0 out
+    expectEveryVector out
+
+/// The host build runs the plain loop as tern_block_sad_s8; on the Cortex-M4 (__ARM_FEATURE_SIMD32, from the
+/// board's -mcpu) it is the USADA8 body, so codec_test runs on the board too.
+let private ``on qemu mps2-an386 (USADA8 body): every shared block cost and stream byte for byte`` () =
+    let gcc, qemu = TestFirmware.toolchain ()
+    let an386 = TestFirmware.board (hil []) "qemu-mps2-an386"
+    let elf = Path.Combine(dir.Value, "codec_test_qemu.elf")
+
+    let code, out =
+        TestFirmware.build
+            gcc
+            an386
+            [ "-I" + hil [ "include" ]; "-I" + hil [ "tests" ] ]
+            [ hil [ "codec"; "tern_codec.c" ]; hil [ "tests"; "codec_test.c" ] ]
+            elf
+
+    Expect.equal code 0 $"arm-none-eabi-gcc failed:\n{out}"
+    // the test is void if the board build fell back to the plain loop
+    let objdump = Path.Combine(Path.GetDirectoryName gcc, "arm-none-eabi-objdump")
+    let code, disassembly = TestFirmware.run objdump [ "-d"; elf ] 60_000
+    Expect.equal code 0 disassembly
+    Expect.stringContains disassembly "usada8" "the firmware holds the USADA8 body"
+    let code, out = TestFirmware.runOnQemu qemu an386 elf
+    printfn "%s" out
+    Expect.equal code 0 $"codec_test under QEMU:\n{out}"
+    expectEveryVector out
 
 /// The C# side of the block-cost twins: the shared cases (codec_test runs them through tern_block_sad_s8 / _ssd_s8
 /// and their _ref bodies) give the recorded costs in both C# bodies, at every SIMD level.
@@ -323,6 +353,9 @@ let tests =
         testCase
             "C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal"
             ``C encoder under ASan and UBSan: every shared stream byte for byte, Huffman lengths equal``
+        testCase
+            "on qemu mps2-an386 (USADA8 body): every shared block cost and stream byte for byte"
+            ``on qemu mps2-an386 (USADA8 body): every shared block cost and stream byte for byte``
         testCase
             "C# block costs give the shared vectors' costs in both bodies"
             ``C# block costs give the shared vectors' costs in both bodies``

@@ -1,14 +1,11 @@
 module Tern.Tests.CKernelTests
 
 open System
-open System.Diagnostics
 open System.IO
-open System.Text.Json
 open System.Text.RegularExpressions
 open Expecto
 open Tern.Core
 open Tern.Runtime
-open Tern.Rig
 
 /// Generated sources, toolchain runs and the repository layout for the C kernel tests.
 module private CBuild =
@@ -22,44 +19,6 @@ module private CBuild =
 
     let hil (parts: string list) : string =
         Path.Combine(Array.ofList (root.Value :: "hil" :: parts))
-
-    /// Runs a program with a deadline; the child is killed on every path. Returns exit code and all output.
-    let run (exe: string) (args: string list) (timeoutMs: int) : int * string =
-        let psi =
-            ProcessStartInfo(exe, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-
-        for a in args do
-            psi.ArgumentList.Add a
-
-        use p = new Process(StartInfo = psi)
-        let out = Text.StringBuilder()
-        let gate = obj ()
-
-        let add (e: DataReceivedEventArgs) =
-            if not (isNull e.Data) then
-                lock gate (fun () -> out.Append(e.Data).Append('\n') |> ignore)
-
-        p.OutputDataReceived.Add add
-        p.ErrorDataReceived.Add add
-
-        try
-            p.Start() |> ignore
-            p.BeginOutputReadLine()
-            p.BeginErrorReadLine()
-
-            if not (p.WaitForExit timeoutMs) then
-                p.Kill true
-                p.WaitForExit()
-                -1, lock gate (fun () -> out.ToString()) + $"\n(killed after {timeoutMs} ms)"
-            else
-                p.WaitForExit() // drains the asynchronous readers
-                p.ExitCode, lock gate (fun () -> out.ToString())
-        finally
-            try
-                if not p.HasExited then
-                    p.Kill true
-            with _ ->
-                ()
 
     /// A ternary model of odd layers for the baked code (seeded): odd shapes, strides 1-2 (and 2x1), paddings (also
     /// bottom and right only, whose windows hang over the far edges alone), kernels 1x1 to 3x3 and 2x3, all-zero channels, and channels with more than 255 non-zero weights (+1 and -1)
@@ -291,20 +250,8 @@ module private CBuild =
         "-I" + hil [ "kernels" ]
     ]
 
-    let strictFlags = [ "-O2"; "-std=c99"; "-Wall"; "-Wextra"; "-Werror" ]
-
-    /// The board's compiler flags, sources and linker script, from its board.json.
-    let board (name: string) : string list * string list * string =
-        let dir = hil [ "boards"; name ]
-        use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "board.json")))
-        let strings (p: string) = [ for e in doc.RootElement.GetProperty(p).EnumerateArray() -> e.GetString() ]
-        let full (f: string) = Path.GetFullPath(Path.Combine(dir, f))
-
-        strings "cflags",
-        strings "sources" |> List.map full,
-        full (doc.RootElement.GetProperty("linker_script").GetString())
-
 open CBuild
+open TestFirmware
 
 /// The generated vectors and models the tests share (written once, on first use).
 let private fixture = lazy (generate ())
@@ -337,11 +284,8 @@ let private native (dsp: int) =
 let private onQemu () =
     let generated = fixture.Force()
 
-    let gcc =
-        ToolRequirement.find "arm-none-eabi-gcc" "gcc-arm-none-eabi libnewlib-arm-none-eabi"
-
-    let qemu = ToolRequirement.find "qemu-system-arm" "qemu-system-arm"
-    let cflags, boardSources, linker = board "qemu-mps2-an386"
+    let gcc, qemu = toolchain ()
+    let an386 = board (hil []) "qemu-mps2-an386"
     let counts = Collections.Generic.Dictionary<string * int, int64>()
     let report = Text.StringBuilder()
 
@@ -349,32 +293,12 @@ let private onQemu () =
         for dsp in [ 0; 1 ] do
             let elf = Path.Combine(md, $"qemu_{dsp}.elf")
 
-            let args =
-                cflags
-                @ strictFlags
-                @ [
-                    "-ffunction-sections"
-                    "-fdata-sections"
-                    "-nostartfiles"
-                    "-Wl,--gc-sections"
-                    "-T"
-                    linker
-                    "--specs=nano.specs"
-                    "--specs=nosys.specs"
-                    "-DTERN_TEST_BOARD"
-                    $"-DTERN_KERNELS_DSP={dsp}"
-                    "-I" + hil [ "boards"; "common" ]
-                ]
-                @ includes md
-                @ testSources generated md
-                @ boardSources
-                @ [ "-o"; elf ]
+            let code, output =
+                build gcc an386 ($"-DTERN_KERNELS_DSP={dsp}" :: includes md) (testSources generated md) elf
 
-            let code, output = run gcc args 120_000
             Expect.equal code 0 $"arm-none-eabi-gcc failed for {name}:\n{output}"
 
-            let code, output =
-                run qemu (Qemu.firmwareArguments "mps2-an386" elf @ [ "-serial"; "null" ]) 60_000
+            let code, output = runOnQemu qemu an386 elf
 
             Expect.equal code 0 $"{name}, TERN_KERNELS_DSP={dsp} under QEMU:\n{output}"
 
@@ -413,7 +337,7 @@ let private onQemu () =
             let obj = Path.Combine(md, $"model_{dsp}.o")
 
             let args =
-                cflags
+                an386.CFlags
                 @ strictFlags
                 @ [ "-fno-schedule-insns"; $"-DTERN_KERNELS_DSP={dsp}"; "-c" ]
                 @ includes md
