@@ -1,5 +1,5 @@
 /// `dotnet fsi build.fsx mutate [WORDS...]`: plants each classic bug of tests/mutations.json, one at a time, in a
-/// clean copy of the committed HEAD (artifacts/mutate/repo) and runs the tests; a bug the tests do not catch
+/// clean copy of the committed HEAD (a temporary folder, removed at the end) and runs the tests; a bug the tests do not catch
 /// survives, and any survivor fails the target. WORDS keep only the mutations whose name contains one of them.
 /// Each mutation first runs the test lists it names (`first`: where it should be caught, so a kill is quick), then,
 /// if they all pass, the whole suite: a mutation survives only if every test passes.
@@ -108,7 +108,9 @@ let run (root: string) (words: string list) : unit =
             failwithf "mutation '%s': its text occurs %d times in %s (exactly once expected)" m.Name n m.File
 
     let work = Path.Combine(root, "artifacts", "mutate")
-    let repo = Path.Combine(work, "repo")
+    // The copy lives outside the tree: a second Tern.Bench project below the root would stop BenchmarkDotNet's
+    // out-of-process jobs (it refuses a project name found twice).
+    let repo = Path.Combine(Path.GetTempPath(), $"tern-mutate-{Guid.NewGuid():N}")
     let log = Path.Combine(work, "mutate.log")
 
     if Directory.Exists repo then
@@ -228,6 +230,7 @@ let run (root: string) (words: string list) : unit =
             ])
 
     File.WriteAllText(Path.Combine(work, "report.json"), JsonSerializer.Serialize(report, JsonSerializerOptions(WriteIndented = true)))
+    Directory.Delete(repo, true)
     let killed = outcomes |> List.filter (fun (_, o) -> o.IsKilled) |> List.length
     printfn "%d of %d mutations killed; report in %s" killed outcomes.Length (Path.Combine(work, "report.json"))
 
