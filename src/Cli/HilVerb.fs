@@ -210,7 +210,7 @@ let hil (args: ParseResults<HilArgs>) =
             let k =
                 match text.Trim().ToLowerInvariant() with
                 | "auto"
-                | "default" -> Tern.Rig.Hil.defaultSplit model
+                | "default" -> SplitPoint.byDefault model
                 | t ->
                     match Int32.TryParse t with
                     | true, k when k >= 1 && k <= model.Layers.Length -> k

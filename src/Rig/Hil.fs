@@ -410,19 +410,6 @@ module Hil =
     /// comparing the device's output with the C# runtime bit for bit.
     let run (o: HilOptions) : HilReport = fst (runProfiled o false)
 
-    /// The default split point: after the smallest feature map among the first half of the layers (the first such
-    /// layer on a tie, outside residual blocks); 2 for the default model (layer 1, 16x16x8).
-    let defaultSplit (model: IntModel) : int =
-        let half = max 1 (model.Layers.Length / 2)
-
-        // Never inside a residual block, whose add still needs the block's input (layer 0 always qualifies).
-        let best =
-            seq { 0 .. half - 1 }
-            |> Seq.filter (fun i -> i = 0 || model.CanSplitAt(i + 1))
-            |> Seq.minBy (fun i -> model.Layers[i].Output.Size, i)
-
-        best + 1
-
     /// Split inference: streams the inputs in order; the device runs layers 0..K-1 and encodes their output (groups
     /// of the prediction, the last shorter group intra), the host compares each stream with its own encoder's on its
     /// own prefix output, decodes it, finishes with the C# runtime and compares with unsplit inference.

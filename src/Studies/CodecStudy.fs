@@ -57,7 +57,7 @@ type CodecStudyRow = {
 type CodecStudyConfig = {
     /// Bit depths N of the coded methods, each 2..8.
     Bits: int list
-    /// Split point K (the device runs layers 0..K-1); None = `CodecStudy.defaultSplit`.
+    /// Split point K (the device runs layers 0..K-1); None = `SplitPoint.byDefault`.
     Split: int option
     /// Frames per codec stream for every coded method (Bi: the middle one is the anchor, Uni: the first);
     /// None = each method's own group (uniform 1, uni 2, bi 3: seed 004).
@@ -137,27 +137,6 @@ module CodecStudy =
         Threads = Environment.ProcessorCount
     }
 
-    /// The sensible split: the layer with the smallest output among the first half of the layers
-    /// (indices below max 1 (layers / 2); the earliest on a tie), so K = that index + 1; never inside a residual
-    /// block (IntModel.CanSplitAt).
-    let defaultSplit (model: IntModel) : int =
-        let n = model.Layers.Length
-
-        if n = 0 then
-            0
-        else
-            let half = max 1 (n / 2)
-            let mutable best = -1
-
-            for i in 0 .. half - 1 do
-                if
-                    model.CanSplitAt(i + 1)
-                    && (best < 0 || model.Layers[i].Output.Size < model.Layers[best].Output.Size)
-                then
-                    best <- i
-
-            max 0 best + 1
-
     /// Shape and int8 zero point of the input of layer k (the output of layer k-1; the model input for k = 0).
     let featureMap (model: IntModel) (k: int) : Shape3 * int =
         let shape = if k = 0 then model.Input else model.Layers[k - 1].Output
@@ -179,7 +158,7 @@ module CodecStudy =
 
     /// Checks the inputs; returns the first problem.
     let check (config: CodecStudyConfig) (model: IntModel) (data: Dataset) (streams: int[]) : Result<int, string> =
-        let split = defaultArg config.Split (defaultSplit model)
+        let split = defaultArg config.Split (SplitPoint.byDefault model)
 
         if config.Bits.IsEmpty then
             Error "no bit depths"

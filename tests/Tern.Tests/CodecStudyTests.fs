@@ -208,12 +208,12 @@ let private ``streams of one window are coded without prediction vectors`` () =
 
 let private ``the default split of the embedded model is after the depthwise layer: 16x16x8`` () =
     let m = Tern.Cli.DefaultModel.load ()
-    Expect.equal (CodecStudy.defaultSplit m) 2 "the embedded model's default split"
+    Expect.equal (SplitPoint.byDefault m) 2 "the embedded model's default split"
     let shape, zero = CodecStudy.featureMap m 2
     Expect.equal shape (Shape3(16, 16, 8)) "the feature map at split 2"
     Expect.isGreaterThanOrEqual zero -128 "zero point at least -128"
     Expect.isLessThanOrEqual zero 127 "zero point at most 127"
-    Expect.equal (CodecStudy.defaultSplit G.model.Value) 2 "the tiny model's default split"
+    Expect.equal (SplitPoint.byDefault G.model.Value) 2 "the tiny model's default split"
 
 let private ``bad bit depths, splits and shapes are rejected`` () =
     let data, ids = G.streamData 1 1 3 1

@@ -656,7 +656,7 @@ let private ``split inference refuses a split inside a block and works at every 
         else
             Expect.equal (r.RunSuffix(k, ReadOnlySpan(r.RunPrefix(x, k)))) whole $"k = {k}"
 
-    Expect.isTrue (im.CanSplitAt(CodecStudy.defaultSplit im)) "the default split is allowed"
+    Expect.isTrue (im.CanSplitAt(SplitPoint.byDefault im)) "the default split is allowed"
 
 let private ``activation grids give each add output a range of its own`` () =
     let m = Architectures.blocksFor (Shape3(16, 16, 1)) [ "a"; "b" ] 1
