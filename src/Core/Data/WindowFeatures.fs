@@ -82,7 +82,7 @@ module WindowFeatures =
             float crossings
         |]
 
-    /// Pearson correlation of two series; 0 when either is constant (it is undefined there, and a constant axis
+    /// Pearson correlation of two series; 0 when either is constant (to rounding) (it is undefined there, and a constant axis
     /// says nothing about how the axes move together).
     let correlation (a: float[]) (b: float[]) : float =
         let ma = Array.average a
@@ -98,7 +98,11 @@ module WindowFeatures =
             saa <- saa + da * da
             sbb <- sbb + db * db
 
-        if saa <= 0.0 || sbb <= 0.0 then
+        // Below this the spread is rounding in the mean of equal values, not movement.
+        let still (ss: float) (m: float) =
+            ss <= 1e-20 * float a.Length * (1.0 + m * m)
+
+        if still saa ma || still sbb mb then
             0.0
         else
             max -1.0 (min 1.0 (sab / sqrt (saa * sbb)))
