@@ -374,6 +374,29 @@ type StudyGammaArgs =
             | Html _ ->
                 "write an HTML report to this file: charts, headline numbers, provenance (self-contained, nothing fetched)"
 
+type StudyBaselineArgs =
+    | [<Mandatory>] Data of dir: string
+    | Split of SplitArg
+    | Folds of int
+    | Trees of int
+    | Seed of int
+    | History of path: string
+    | No_History
+    | Json
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "data set folder of raw windows (1 x W x C), or an import's top folder (its raw/ is taken)"
+            | Split _ -> "loso (default) or kfold (5 folds unless --folds)"
+            | Folds _ -> "number of subject-grouped stratified folds (implies --split kfold)"
+            | Trees _ -> "trees per forest (default 200)"
+            | Seed _ -> "seed of the split and the forests (default 1)"
+            | History _ ->
+                "append this run to this history file (default $TERN_HISTORY or ~/.local/share/tern/history.db)"
+            | No_History -> "do not append this run to the history"
+            | Json -> "print one JSON object"
+
 type CodecQuantArg =
     | From_Int8
     | Minmax
@@ -510,6 +533,7 @@ type StudyArgs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("codec")>] Codec_Study of ParseResults<StudyCodecArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("prune")>] Prune_Study of ParseResults<StudyPruneArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("search")>] Search_Study of ParseResults<StudySearchArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("baseline")>] Baseline_Study of ParseResults<StudyBaselineArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -521,6 +545,8 @@ type StudyArgs =
                 "filter pruning by criterion and ratio: accuracy, FLOPs and parameters (seed 001's tables)"
             | Search_Study _ ->
                 "bisection over retained blocks and sparsity with the cheap decision protocol (seed 003)"
+            | Baseline_Study _ ->
+                "classic baseline: a random forest on 43 statistics of raw windows, same folds and metrics"
 
 type DeviceKernelsArg =
     | Reference

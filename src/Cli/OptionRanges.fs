@@ -68,6 +68,7 @@ let ranges: Map<string, Range> =
         "--fail-on-regression", closed 0.0 10000.0
         "--codec-bits", closed 2.0 8.0
         "--limit", atLeast 1.0
+        "--trees", closed 1.0 10000.0
     ]
 
 let private number (v: float) =

@@ -48,6 +48,7 @@ let main argv =
                 | Codec_Study a -> studyCodec a
                 | Prune_Study a -> PruneVerbs.studyPrune a
                 | Search_Study a -> PruneVerbs.studySearch a
+                | Baseline_Study a -> studyBaseline a
             | Import_Model i ->
                 match i.GetSubCommand() with
                 | Onnx a -> ImportVerbs.importOnnx a

@@ -521,3 +521,147 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
             printfn "data: %s" data.Source)
 
     writeHtml html "study codec" report
+
+/// The raw windows of --data DIR: DIR itself when it is a data set, else an import's raw/ folder beside its
+/// spectrogram/ one. Spectrogram-only folders are refused (exit 2).
+let private rawData (dir: string) : string * Dataset =
+    let isDataset d =
+        IO.File.Exists(IO.Path.Combine(d, "dataset.json"))
+
+    let raw = IO.Path.Combine(dir, "raw")
+    let spectrogram = IO.Path.Combine(dir, "spectrogram")
+
+    if not (IO.Directory.Exists dir) then
+        raise (BadInput $"--data {dir}: no such folder")
+    elif isDataset dir then
+        dir, loadDataset dir
+    elif isDataset raw then
+        raw, loadDataset raw
+    elif isDataset spectrogram then
+        raise (
+            BadInput
+                $"--data {dir}: holds spectrograms only ({spectrogram}, no raw/ folder); the baseline's statistics are of raw windows: import with the raw form kept"
+        )
+    else
+        dir, loadDataset dir
+
+/// The classic baseline (issue 15): a random forest on hand-crafted statistics of raw windows, per subject-grouped
+/// fold, with the same metrics as the other studies.
+let studyBaseline (args: ParseResults<StudyBaselineArgs>) =
+    let history =
+        HistoryOption.choose (args.TryGetResult StudyBaselineArgs.History) (args.Contains StudyBaselineArgs.No_History)
+
+    let given = args.GetResult StudyBaselineArgs.Data
+
+    let split =
+        match args.TryGetResult StudyBaselineArgs.Folds, args.TryGetResult StudyBaselineArgs.Split with
+        | Some k, _ when k < 2 -> raise (BadInput $"--folds {k}: need at least 2")
+        | Some _, Some Loso -> raise (BadInput "--folds and --split loso exclude each other")
+        | Some k, _ -> KFold k
+        | None, Some Kfold -> KFold 5
+        | None, _ -> LeaveOneSubjectOut
+
+    let dir, data = rawData given
+    let d = StudyBaseline.defaultConfig
+
+    let config = {
+        d with
+            Split = split
+            Seed = args.GetResult(StudyBaselineArgs.Seed, defaultValue = d.Seed)
+            Trees = args.GetResult(StudyBaselineArgs.Trees, defaultValue = d.Trees)
+    }
+
+    match StudyBaseline.check config data with
+    | Error e -> raise (BadInput $"{dir}: {e}")
+    | Ok() -> ()
+
+    match Study.folds config.Split config.Seed data with
+    | Error e -> raise (BadInput $"{dir}: {e}")
+    | Ok folds ->
+        let result =
+            Progress.run "study baseline" folds.Length (fun tick -> StudyBaseline.run config data (fun _ -> tick 1))
+
+        let splitName =
+            match split with
+            | KFold k -> $"{k}-fold"
+            | LeaveOneSubjectOut -> "loso"
+
+        let final = "the forests: each fold's on its own test subjects, predictions pooled"
+
+        let report =
+            Json.obj (
+                [
+                    "study", Json.str "baseline"
+                    "data", Json.str dir
+                    "split", Json.str splitName
+                    "folds", Json.int result.Folds.Length
+                    "model",
+                    Json.str $"random forest (ML.NET FastForest, one class against the rest), {config.Trees} trees"
+                    "features", Json.arr (WindowFeatures.names data.Shape.C |> List.map Json.str)
+                    "seed", Json.int config.Seed
+                    "accuracy", Json.num result.Pooled.Accuracy
+                    "macro_f1", Json.num result.Pooled.MacroF1
+                    "mean_subject_macro_f1", Json.num result.MeanSubjectMacroF1
+                    "per_fold",
+                    Json.arr (
+                        result.Folds
+                        |> List.map (fun f ->
+                            Json.obj [
+                                "fold", Json.int f.Fold
+                                "subjects", Json.arr (f.Subjects |> List.map Json.str)
+                                "train_samples", Json.int f.TrainSamples
+                                "test_samples", Json.int f.TestSamples
+                                "accuracy", Json.num f.Accuracy
+                                "macro_f1", Json.num f.MacroF1
+                                "seconds", Json.num f.Seconds
+                            ])
+                    )
+                    "per_subject",
+                    Json.arr (
+                        result.PerSubject
+                        |> List.map (fun s ->
+                            Json.obj [
+                                "subject", Json.str s.Subject
+                                "samples", Json.int s.Samples
+                                "accuracy", Json.num s.Accuracy
+                                "macro_f1", Json.num s.MacroF1
+                            ])
+                    )
+                    "seconds", Json.num result.Seconds
+                    "source", Json.str data.Source
+                ]
+                @ MetricsView.finalJson final result.Pooled
+            )
+
+        HistoryOption.finish history "study baseline" (args.Contains StudyBaselineArgs.Json) report (fun () ->
+            printfn "fold  subjects      samples  accuracy  macro F1"
+
+            for f in result.Folds do
+                printfn
+                    "%4d  %-12s  %7d  %8.4f  %8.4f"
+                    f.Fold
+                    (String.Join(",", f.Subjects)
+                     |> fun s -> if s.Length > 12 then s[..10] + "~" else s)
+                    f.TestSamples
+                    f.Accuracy
+                    f.MacroF1
+
+            printfn
+                "%s, %d folds, random forest of %d trees per class on %d window statistics (%.1f s)"
+                splitName
+                result.Folds.Length
+                config.Trees
+                (WindowFeatures.count data.Shape.C)
+                result.Seconds
+
+            printfn
+                "accuracy %.4f, macro-F1 %.4f (pooled); mean per-subject macro-F1 %.4f over %d subjects"
+                result.Pooled.Accuracy
+                result.Pooled.MacroF1
+                result.MeanSubjectMacroF1
+                result.PerSubject.Length
+
+            MetricsView.printFinal final result.Pooled
+
+            if data.Source <> "" then
+                printfn "data: %s" data.Source)
