@@ -1,19 +1,5 @@
 namespace Tern.Core
 
-type WeightChoice =
-    | Int8Weights
-    | TernaryWeights of TernaryThreshold * AlphaMode
-
-type LowerOptions = {
-    Weights: WeightChoice
-} with
-
-    static member Int8 = { Weights = Int8Weights }
-
-    static member Ternary = {
-        Weights = TernaryWeights(ThresholdRatio 0.7, AlphaPerChannel)
-    }
-
 [<RequireQualifiedAccess>]
 module ActivationGrid =
     let ofRange (lo: float) (hi: float) : QParams = Quantize.affine 8 Asymmetric lo hi

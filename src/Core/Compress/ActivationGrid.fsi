@@ -1,21 +1,5 @@
 namespace Tern.Core
 
-/// How weights are quantized: the lowering stores them so, and QAT trains for it.
-type WeightChoice =
-    | Int8Weights
-    | TernaryWeights of TernaryThreshold * AlphaMode
-
-/// Options of the lowering.
-type LowerOptions = {
-    Weights: WeightChoice
-} with
-
-    /// int8 per-channel weights.
-    static member Int8: LowerOptions
-
-    /// Ternary weights, TWN threshold 0.7 * mean|W|, alpha per output channel.
-    static member Ternary: LowerOptions
-
 /// The int8 activation grids of a model: the grid of a tensor range, and which tensors own one (the lowering
 /// derives those, QAT learns them, pools and fused activations share their input's).
 [<RequireQualifiedAccess>]
