@@ -267,6 +267,84 @@ module Architectures =
             Meta = Map.empty
         }
 
+    /// A parametric architecture (ArchSpec) for any input: on 1 x W windows kernels are 1 x k and only W is strided.
+    let ofSpec (spec: ArchSpec) (input: Shape3) (classes: string list) (seed: int) : Model =
+        if spec.Widths.IsEmpty then
+            invalidArg "spec" "an architecture needs at least one width"
+
+        let rng = Random(seed)
+        let k = spec.Kernel
+        let oneD = input.H = 1
+        // A side is halved only while it is at least 4, so that the last map keeps 2 positions a side.
+        let stride (side: int) = if side >= 4 then 2 else 1
+        let after (side: int) = (side - 1) / stride side + 1
+
+        let kernel (inC: int) (outC: int) (fanIn: int) (count: int) (sh: int) (sw: int) : ConvSpec = {
+            InChannels = inC
+            OutChannels = outC
+            KernelH = (if oneD then 1 else k)
+            KernelW = k
+            StrideH = sh
+            StrideW = sw
+            Pad = Padding.symmetric (if oneD then 0 else k / 2) (k / 2)
+            Weight = heNormal rng fanIn count
+            Bias = Array.zeroCreate outC
+        }
+
+        let taps = if oneD then k else k * k
+
+        let full inC outC (h, w) =
+            kernel inC outC (taps * inC) (outC * taps * inC) (stride h) (stride w)
+
+        let dw c (sh, sw) = kernel c c taps (c * taps) sh sw
+        let bnRelu c = [ BatchNorm(batchNorm c); ReLU ]
+
+        let stage (layers, c, (h, w)) width =
+            let strided = (stride h, stride w)
+            let next = (after h, after w)
+
+            let body =
+                match spec.Family with
+                | PlainStages -> Conv2d(full c width (h, w)) :: bnRelu width
+                | SeparableStages
+                | ResidualStages ->
+                    DepthwiseConv2d(dw c strided) :: bnRelu c
+                    @ [ Pointwise(conv rng c width 1 1 0) ]
+                    @ bnRelu width
+
+            let residual =
+                match spec.Family with
+                | ResidualStages ->
+                    let branch =
+                        DepthwiseConv2d(dw width (1, 1)) :: bnRelu width
+                        @ [ Pointwise(conv rng width width 1 1 0); BatchNorm(batchNorm width) ]
+
+                    branch @ [ ResidualAdd branch.Length ]
+                | _ -> []
+
+            layers @ body @ residual, width, next
+
+        let h0 = if oneD then 1 else input.H
+        let first = List.head spec.Widths
+        let stem = Conv2d(full input.C first (h0, input.W)) :: bnRelu first
+        let sides = (if oneD then 1 else after h0), after input.W
+
+        let layers, c, (h, w) =
+            spec.Widths |> List.tail |> List.fold stage (stem, first, sides)
+
+        let head =
+            match spec.Head with
+            | GapHead -> [ GlobalAvgPool; Flatten; Dense(dense rng c classes.Length) ]
+            | FlattenHead -> [ Flatten; Dense(dense rng (h * w * c) classes.Length) ]
+
+        {
+            Name = ArchSpec.name spec
+            Input = input
+            Classes = classes
+            Layers = layers @ head
+            Meta = Map.empty
+        }
+
     /// Names accepted by `byName` and `forData`.
     let names: string list = [ "default"; "raw1d"; "plain"; "blocks" ]
 
@@ -288,4 +366,14 @@ module Architectures =
         | "raw1d" -> Ok(rawFor input classes seed)
         | "plain" -> Ok(plainFor input classes seed)
         | "blocks" -> Ok(blocksFor input classes seed)
-        | other -> Error(sprintf "unknown architecture '%s' (known: %s)" other (String.concat ", " names))
+        | other ->
+            match ArchSpec.tryParse other with
+            | Some(Ok spec) -> Ok(ofSpec spec input classes seed)
+            | Some(Error e) -> Error e
+            | None ->
+                Error(
+                    sprintf
+                        "unknown architecture '%s' (known: %s, or a parametric one such as sep-16-32-32-k3-gap)"
+                        other
+                        (String.concat ", " names)
+                )

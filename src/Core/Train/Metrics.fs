@@ -101,3 +101,21 @@ module Metrics =
     /// The metrics of predictions against labels (class indices into classes).
     let compute (classes: string list) (labels: int[]) (predicted: int[]) : ClassMetrics =
         ofConfusion classes (confusion classes.Length labels predicted)
+
+    /// Mean over subjects of each subject's macro-F1 on its own samples (subjects[i] is sample i's subject): the
+    /// leave-one-subject-out figure, which weighs every subject alike however many windows it has.
+    let meanSubjectMacroF1 (classes: string list) (subjects: int[]) (labels: int[]) (predicted: int[]) : float =
+        if subjects.Length <> labels.Length then
+            invalidArg "subjects" $"{subjects.Length} subjects but {labels.Length} labels"
+
+        let groups = Array.indexed subjects |> Array.groupBy snd
+
+        if groups.Length = 0 then
+            0.0
+        else
+            groups
+            |> Array.averageBy (fun (_, members) ->
+                let at = Array.map fst members
+
+                (compute classes (at |> Array.map (fun i -> labels[i])) (at |> Array.map (fun i -> predicted[i])))
+                    .MacroF1)

@@ -1,0 +1,294 @@
+namespace Tern.Core
+
+open System.Diagnostics
+
+/// One input form of the same windows, e.g. an import's raw/ or spectrogram/ folder (same samples, same order).
+type InputForm = { Name: string; Data: Dataset }
+
+/// What a candidate would cost on the device once lowered, and which limits of the budget it breaks.
+type CandidateCost = {
+    Instructions: int64
+    FlashBytes: int64
+    RamBytes: int64
+    /// The broken limits, e.g. "instructions 412,000 > 400,000"; empty when the candidate fits.
+    Violations: string list
+}
+
+/// Settings of the automatic choice of input form and architecture.
+type ArchSearchSettings = {
+    /// (form name, architecture name) pairs tried in this order; pairs whose form the data lacks, or whose
+    /// architecture does not take that form's shape, are left out.
+    Candidates: (string * string) list
+    /// Subject-grouped folds of the training subjects the candidates are validated on.
+    InnerFolds: int
+    /// Successive halving: every candidate within budget trains on the first inner fold, the best Keep on the rest.
+    Keep: int
+    /// Each candidate's short training (its Seed, Threads and Augment are set by the search).
+    Train: TrainConfig
+    /// Fraction of an inner fold's training subjects held out for early stopping.
+    Valid: float
+    /// Augmentation of each form's trainings; None takes the form's data set's own.
+    Augment: Augmentation option
+    Seed: int
+    /// Worker threads, 0 for every core (results do not depend on it).
+    Threads: int
+}
+
+/// Where a candidate stopped.
+type CandidateStatus =
+    /// Over the budget: never trained.
+    | OverBudget
+    /// Trained on the first inner fold only: not among the best Keep there.
+    | Screened
+    /// Validated on every inner fold, not the best.
+    | Finalist
+    | Winner
+
+/// One candidate of a search, for the report.
+type CandidateRow = {
+    Form: string
+    Architecture: string
+    Params: int
+    Macs: int64
+    Cost: CandidateCost
+    /// Validation score (mean per-subject macro-F1) of each inner fold it trained on, in fold order.
+    Scores: float list
+    Status: CandidateStatus
+    Seconds: float
+}
+
+/// The outcome of a search: the winner, every candidate, and why the winner won.
+type ArchChoice = {
+    Form: string
+    Architecture: string
+    Rows: CandidateRow list
+    Reason: string
+    Seconds: float
+}
+
+/// The automatic choice of input form and architecture (`--arch auto`): every candidate within the device budget is
+/// validated on subject-grouped folds of the training subjects only, cheaply (short trainings with early stopping;
+/// successive halving: one fold for all, every fold for the best few), and the best mean per-subject macro-F1 wins.
+[<RequireQualifiedAccess>]
+module ArchSearch =
+
+    /// The candidates tried by default, by form: parametric architectures (ArchSpec) and the fixed default.
+    let defaultCandidates: (string * string) list = [
+        "spectrogram", "default"
+        "spectrogram", "sep-16-32-32-k3-flat"
+        "spectrogram", "res-16-32-k3-flat"
+        "spectrogram", "plain-16-32-k3-flat"
+        "spectrogram", "plain-16-24-32-k3-gap"
+        "raw", "raw1d"
+        "raw", "sep-16-32-32-k5-flat"
+        "raw", "res-16-32-32-k5-flat"
+    ]
+
+    /// Default candidates, 3 inner folds, the best 3 kept after the first, training of at most 40 epochs (Adam 3e-3
+    /// cosine, patience 8 on the validation loss of 20 % of the inner training subjects), seed 1, every core.
+    let defaults: ArchSearchSettings = {
+        Candidates = defaultCandidates
+        InnerFolds = 3
+        Keep = 3
+        Train = {
+            Train.defaultConfig with
+                Epochs = 40
+                Optimizer = Adam(3e-3, 0.9, 0.999, 1e-8)
+                Patience = Some 8
+        }
+        Valid = 0.2
+        Augment = None
+        Seed = 1
+        Threads = 0
+    }
+
+    /// Trains a candidate on one inner fold's training subjects and scores it on its held-out subjects.
+    let private score
+        (settings: ArchSearchSettings)
+        (form: InputForm)
+        (model: Model)
+        (seed: int)
+        (fold: SplitFold)
+        : float =
+        let data = form.Data
+
+        let fitIdx, validIdx =
+            Splits.groupHoldout settings.Valid seed fold.Train data.Subjects
+
+        let cfg = {
+            settings.Train with
+                Seed = seed
+                Threads = settings.Threads
+                Augment = defaultArg settings.Augment data.Augment
+        }
+
+        let valid =
+            if validIdx.Length > 0 then
+                Some(Dataset.pick validIdx data)
+            else
+                None
+
+        let trained = Train.fit cfg model (Dataset.pick fitIdx data) valid ignore
+        let testX, testY = Dataset.pick fold.Test data
+        let predicted = Train.predict trained.Model testX
+        let subjects = fold.Test |> Array.map (fun i -> data.Subjects[i])
+        Metrics.meanSubjectMacroF1 data.Classes subjects testY predicted
+
+    /// Chooses a form and an architecture for the training samples `indices` (indices into every form's data):
+    /// cost is what a model would cost on the device and which budget limits it breaks; progress gets (candidates
+    /// trained so far, trainings planned). Error when no form is given, the training subjects are too few for the
+    /// inner folds, or no candidate fits the budget.
+    let choose
+        (settings: ArchSearchSettings)
+        (cost: Model -> CandidateCost)
+        (forms: InputForm list)
+        (indices: int[])
+        (progress: int * int -> unit)
+        : Result<ArchChoice, string> =
+        let watch = Stopwatch.StartNew()
+
+        match forms with
+        | [] -> Error "no input form to choose from"
+        | first :: _ ->
+            let subjects = indices |> Array.map (fun i -> first.Data.Subjects[i])
+            let distinct = subjects |> Array.distinct |> Array.length
+            let k = min settings.InnerFolds distinct
+
+            if k < 2 then
+                Error $"the training samples hold {distinct} subject(s): choosing an architecture needs at least 2"
+            else
+                let labels = indices |> Array.map (fun i -> first.Data.Labels[i])
+
+                let inner =
+                    match Splits.groupedStratifiedKFold k settings.Seed labels subjects with
+                    | Ok folds ->
+                        folds
+                        |> List.map (fun f -> {
+                            f with
+                                Train = f.Train |> Array.map (fun j -> indices[j])
+                                Test = f.Test |> Array.map (fun j -> indices[j])
+                        })
+                    | Error e -> failwith $"inner folds: {e}"
+
+                let built =
+                    settings.Candidates
+                    |> List.choose (fun (formName, arch) ->
+                        forms
+                        |> List.tryFind (fun f -> f.Name = formName)
+                        |> Option.bind (fun form ->
+                            match Architectures.forData arch form.Data.Shape form.Data.Classes settings.Seed with
+                            | Ok model -> Some(form, arch, model)
+                            | Error _ -> None))
+
+                let costed =
+                    built |> List.map (fun (form, arch, model) -> form, arch, model, cost model)
+
+                let fitting = costed |> List.filter (fun (_, _, _, c) -> c.Violations.IsEmpty)
+
+                let keep = min settings.Keep fitting.Length
+                let planned = fitting.Length + keep * (inner.Length - 1)
+                let mutable trained = 0
+                let seconds = System.Collections.Generic.Dictionary<string * string, float>()
+                let scores = System.Collections.Generic.Dictionary<string * string, float list>()
+
+                let run (form: InputForm, arch: string, model: Model, _) (fold: SplitFold) =
+                    let w = Stopwatch.StartNew()
+                    let s = score settings form model (settings.Seed * 1000 + fold.Index) fold
+                    let key = form.Name, arch
+
+                    seconds[key] <-
+                        (match seconds.TryGetValue key with
+                         | true, t -> t
+                         | _ -> 0.0)
+                        + w.Elapsed.TotalSeconds
+
+                    scores[key] <-
+                        (match scores.TryGetValue key with
+                         | true, l -> l
+                         | _ -> [])
+                        @ [ s ]
+
+                    trained <- trained + 1
+                    progress (trained, planned)
+
+                let mean (form: InputForm, arch, _, _) = List.average scores[(form.Name, arch)]
+
+                if fitting.IsEmpty then
+                    let cheapest = costed |> List.minBy (fun (_, _, _, c) -> c.Instructions)
+
+                    let _, arch, _, c = cheapest
+                    let broken = String.concat ", " c.Violations
+                    Error $"no candidate fits the budget; the cheapest, {arch}, breaks it: {broken}"
+                else
+                    for c in fitting do
+                        run c inner.Head
+
+                    // Stable sort: ties keep the candidate order, which lists cheaper choices first.
+                    let ranked = fitting |> List.sortByDescending mean
+                    let finalists = List.truncate keep ranked
+
+                    for c in finalists do
+                        for fold in List.tail inner do
+                            run c fold
+
+                    let best = finalists |> List.sortByDescending mean
+
+                    let winner = List.head best
+                    let wForm, wArch, _, wCost = winner
+
+                    let status (form: InputForm, arch, _, c: CandidateCost) =
+                        if not c.Violations.IsEmpty then
+                            OverBudget
+                        elif (form.Name, arch) = (wForm.Name, wArch) then
+                            Winner
+                        elif finalists |> List.exists (fun (f, a, _, _) -> (f.Name, a) = (form.Name, arch)) then
+                            Finalist
+                        else
+                            Screened
+
+                    let rows =
+                        costed
+                        |> List.map (fun ((form: InputForm, arch, model, c) as candidate) ->
+                            let key = form.Name, arch
+
+                            {
+                                Form = form.Name
+                                Architecture = arch
+                                Params = Model.totalParams model
+                                Macs = Model.totalMacs model
+                                Cost = c
+                                Scores =
+                                    (match scores.TryGetValue key with
+                                     | true, l -> l
+                                     | _ -> [])
+                                Status = status candidate
+                                Seconds =
+                                    (match seconds.TryGetValue key with
+                                     | true, t -> t
+                                     | _ -> 0.0)
+                            })
+
+                    let over = costed.Length - fitting.Length
+
+                    let against =
+                        match List.tail best with
+                        | (f, a, _, _) as runnerUp :: _ ->
+                            $", {mean winner - mean runnerUp:F4} above the runner-up {a} on {f.Name}"
+                        | [] -> ""
+
+                    let reason =
+                        $"{wArch} on {wForm.Name}: the best mean per-subject macro-F1 ({mean winner:F4}) over {inner.Length} "
+                        + $"subject-grouped folds of the training subjects{against}; estimated {wCost.Instructions:N0} "
+                        + $"instructions, {wCost.FlashBytes:N0} B flash, {wCost.RamBytes:N0} B RAM, within the budget"
+                        + (if over > 0 then
+                               $" ({over} candidate(s) over it were not trained)"
+                           else
+                               "")
+
+                    Ok {
+                        Form = wForm.Name
+                        Architecture = wArch
+                        Rows = rows
+                        Reason = reason
+                        Seconds = watch.Elapsed.TotalSeconds
+                    }
