@@ -117,28 +117,33 @@ module DeviceCost =
         let v = a * float (work l) + b * float l.Output.Size + c * float l.Output.H + d
         int64 (Math.Round(max 0.0 v))
 
-    // Baked ternary code = a * (non-zero weights * copies) + b * output channels + c; the emitter writes the weights'
-    // code once per path: single pixel, two pixels per register (not depthwise), border.
-    let private bakedCoefficients (k: IntLayerKind) : float * float * float =
+    // Baked ternary code = non-zero weights * (a + b [two pixels per register] + c [border path]) + d * output
+    // channels + e: the emitter writes the weights' code once per path it needs.
+    let private bakedCoefficients (k: IntLayerKind) : float * float * float * float * float =
         match k with
-        | IntLayerKind.Conv -> 3.215, 86.721, 285.577
-        | IntLayerKind.Depthwise -> 4.306, 16.797, 136.773
-        | IntLayerKind.Pointwise -> 3.448, 39.132, 209.338
-        | _ -> 6.604, 2.594, 0.519
+        | IntLayerKind.Conv -> 2.984, 8.05, 2.984, 40.595, 386.327
+        | IntLayerKind.Depthwise -> 4.306, 0.0, 4.306, 16.797, 136.773
+        | IntLayerKind.Pointwise -> 3.448, 3.448, 0.0, 39.132, 209.338
+        | _ -> 6.604, 0.0, 0.0, 2.594, 0.519
 
-    let private copies (l: LayerShape) : int64 =
-        let pairs =
-            (l.Kind = IntLayerKind.Conv || l.Kind = IntLayerKind.Pointwise)
-            && l.Output.H * l.Output.W >= 2
+    /// Whether the baked code has the two-pixels-per-register path: not depthwise, at least two interior columns.
+    let internal hasPairs (l: LayerShape) : bool =
+        let interior =
+            Seq.init l.Output.W id
+            |> Seq.filter (fun ox ->
+                let x = ox * l.StrideW - l.Pad.Left
+                x >= 0 && x + l.KernelW <= l.Input.W)
+            |> Seq.length
 
-        1L + (if pairs then 1L else 0L) + (if hasBorder l then 1L else 0L)
+        (l.Kind = IntLayerKind.Conv || l.Kind = IntLayerKind.Pointwise) && interior >= 2
 
     let internal flash (l: LayerShape) : int64 =
         match l.Kind with
         | k when isConvLike k && l.Ternary ->
-            let a, b, c = bakedCoefficients k
-
-            int64 (Math.Round(a * float (l.NonZero * copies l) + b * float l.Output.C + c))
+            let a, b, c, d, e = bakedCoefficients k
+            let pairs = if hasPairs l then b else 0.0
+            let border = if hasBorder l then c else 0.0
+            int64 (Math.Round(float l.NonZero * (a + pairs + border) + d * float l.Output.C + e))
         | k when isConvLike k ->
             // weights, then bias, multiplier (4 bytes each) and shift per channel; 48 bytes of parameters
             int64 l.Output.C * (fanIn l + 9L) + 48L
@@ -179,8 +184,7 @@ module DeviceCost =
 
         let anyInt8 = layers |> List.exists (fun l -> isConvLike l.Kind && not l.Ternary)
 
-        let arena =
-            layers |> List.fold (fun m l -> max m l.Live) (int64 input.Size)
+        let arena = layers |> List.fold (fun m l -> max m l.Live) (int64 input.Size)
 
         let patch = layers |> List.fold (fun m l -> max m (patchBytes l)) 0L
 
@@ -248,12 +252,16 @@ module DeviceCost =
                         Bottom = p.PadBottom
                         Left = p.PadLeft
                         Right = p.PadRight
-                      }
+                    }
               }
             | _ -> basic)
         |> Array.toList
 
-    let estimateInt (model: IntModel) : CostEstimate = ofShapes model.Input (shapesOfInt model)
+    let internal patchBytesOf (model: IntModel) : int64 =
+        shapesOfInt model |> List.fold (fun m l -> max m (patchBytes l)) 0L
+
+    let estimateInt (model: IntModel) : CostEstimate =
+        ofShapes model.Input (shapesOfInt model)
 
     let private nonZero (weights: WeightChoice) (rows: int) (w: float32[]) : int64 =
         match weights with
@@ -320,15 +328,20 @@ module DeviceCost =
                 | Conv2d c -> yield conv IntLayerKind.Conv c
                 | DepthwiseConv2d c -> yield conv IntLayerKind.Depthwise c
                 | Pointwise c -> yield conv IntLayerKind.Pointwise c
-                | Dense dn -> yield {
-                    basic with
-                        Kind = IntLayerKind.Dense
-                        Ternary = ternary
-                        NonZero = nonZero weights dn.Outputs dn.Weight
-                  }
+                | Dense dn ->
+                    yield {
+                        basic with
+                            Kind = IntLayerKind.Dense
+                            Ternary = ternary
+                            NonZero = nonZero weights dn.Outputs dn.Weight
+                    }
                 | MaxPool p -> yield pool IntLayerKind.MaxPool p
                 | AvgPool p -> yield pool IntLayerKind.AvgPool p
-                | GlobalAvgPool -> yield { basic with Kind = IntLayerKind.GlobalAvgPool }
+                | GlobalAvgPool ->
+                    yield {
+                        basic with
+                            Kind = IntLayerKind.GlobalAvgPool
+                    }
                 | Flatten -> yield { basic with Live = 0L }
                 | ResidualAdd _ -> yield { basic with Kind = IntLayerKind.Add }
                 | ReLU
@@ -339,14 +352,14 @@ module DeviceCost =
     let estimate (weights: WeightChoice) (model: Model) : CostEstimate =
         ofShapes model.Input (shapesOfFloat weights model)
 
-type Budget = {
+type DeviceBudget = {
     Flash: int64 option
     Ram: int64 option
     Instructions: int64 option
 }
 
 [<RequireQualifiedAccess>]
-module Budget =
+module DeviceBudget =
 
     let defaults = {
         Flash = Some(24L * 1024L)
@@ -357,7 +370,8 @@ module Budget =
     let private keys = [ "flash"; "ram"; "instructions" ]
 
     // Bytes count in powers of 1024, instructions in powers of 1000.
-    let private unitOf (key: string) = if key = "instructions" then 1000L else 1024L
+    let private unitOf (key: string) =
+        if key = "instructions" then 1000L else 1024L
 
     let private parseValue (key: string) (text: string) : Result<int64, string> =
         let t = text.Trim()
@@ -373,9 +387,10 @@ module Budget =
 
         match Int64.TryParse(digits, Globalization.NumberStyles.None, Globalization.CultureInfo.InvariantCulture) with
         | true, v when v > 0L && v <= Int64.MaxValue / factor -> Ok(v * factor)
-        | _ -> Error $"budget part '{key}={text}': the value must be a positive whole number, optionally ending in K or M"
+        | _ ->
+            Error $"budget part '{key}={text}': the value must be a positive whole number, optionally ending in K or M"
 
-    let parse (text: string) : Result<Budget, string> =
+    let parse (text: string) : Result<DeviceBudget, string> =
         if String.IsNullOrWhiteSpace text then
             Error "empty budget (expected e.g. flash=32K,ram=16K,instructions=400K)"
         else
@@ -383,7 +398,7 @@ module Budget =
             |> Array.fold
                 (fun acc part ->
                     acc
-                    |> Result.bind (fun (b: Budget) ->
+                    |> Result.bind (fun (b: DeviceBudget) ->
                         match part.Split('=') with
                         | [| k; v |] ->
                             let key = k.Trim().ToLowerInvariant()
@@ -398,7 +413,8 @@ module Budget =
                             if List.contains key keys then
                                 parseValue key v |> Result.bind set
                             else
-                                Error $"budget part '{part}': unknown limit '{k.Trim()}' (known: flash, ram, instructions)"
+                                Error
+                                    $"budget part '{part}': unknown limit '{k.Trim()}' (known: flash, ram, instructions)"
                         | _ -> Error $"budget part '{part}': expected name=value"))
                 (Ok {
                     Flash = None
@@ -413,7 +429,7 @@ module Budget =
         elif v % u = 0L then $"{v / u}K"
         else string v
 
-    let format (budget: Budget) : string =
+    let format (budget: DeviceBudget) : string =
         [
             "flash", budget.Flash
             "ram", budget.Ram
@@ -422,7 +438,7 @@ module Budget =
         |> List.choose (fun (k, v) -> v |> Option.map (fun v -> $"{k}={formatValue k v}"))
         |> String.concat ","
 
-    let check (budget: Budget) (cost: CostEstimate) : string list =
+    let check (budget: DeviceBudget) (cost: CostEstimate) : string list =
         let over name unit (limit: int64 option) (value: int64) =
             match limit with
             | Some l when value > l -> Some $"{name} {value:N0}{unit} > {l:N0}{unit}"

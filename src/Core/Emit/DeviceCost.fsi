@@ -45,6 +45,9 @@ module DeviceCost =
     val driverFlashBytes: layers: int -> anyInt8: bool -> int64
 
 
+    /// The largest ternary border patch of a model's layers (bytes of RAM; the emitter's bakedPatchBytes).
+    val internal patchBytesOf: model: IntModel -> int64
+
     /// The estimate for an integer model (as `tern hil` would build it).
     val estimateInt: model: IntModel -> CostEstimate
 
@@ -53,26 +56,26 @@ module DeviceCost =
     /// ArgumentException on an invalid model.
     val estimate: weights: WeightChoice -> model: Model -> CostEstimate
 
-/// A device budget: each limit optional.
-type Budget = {
+/// A device budget: each limit optional (named apart from Tern.Studies.Budget, the block search's FLOPs/parameter budget).
+type DeviceBudget = {
     Flash: int64 option
     Ram: int64 option
     Instructions: int64 option
 }
 
 [<RequireQualifiedAccess>]
-module Budget =
+module DeviceBudget =
 
     /// What the default model uses on qemu-mps2-an386 (20,688 B flash, 28,784 B RAM, 275,360 instructions),
     /// rounded up to the next 4 KiB (flash, RAM) and the next 25,000 instructions: 24K flash, 32K RAM, 300,000.
-    val defaults: Budget
+    val defaults: DeviceBudget
 
     /// Parses "flash=32K,ram=16K,instructions=400K": K = 1024 and M = 1024^2 bytes for flash and ram, K = 1000 and
     /// M = 10^6 for instructions; a plain number is taken as is. Errors name the bad part.
-    val parse: text: string -> Result<Budget, string>
+    val parse: text: string -> Result<DeviceBudget, string>
 
     /// The budget in the form parse reads (exact: K or M only where the value is a whole multiple).
-    val format: budget: Budget -> string
+    val format: budget: DeviceBudget -> string
 
     /// The violations of a budget by an estimate ("flash 25,000 B > 24,576 B", ...); empty when it fits.
-    val check: budget: Budget -> cost: CostEstimate -> string list
+    val check: budget: DeviceBudget -> cost: CostEstimate -> string list
