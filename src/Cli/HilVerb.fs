@@ -298,6 +298,9 @@ let hil (args: ParseResults<HilArgs>) =
 
         // --profile (refused with --split): `layers` and `profile`
         profile |> Option.iter (Tern.Rig.Profile.addJson o)
+        // ... and the cost model's estimate beside the measurement (issue 15: budgets are honest)
+        profile
+        |> Option.iter (fun _ -> ProfileTable.addEstimateJson o (DeviceCost.estimateInt model))
 
         let extra =
             (match metrics with
@@ -411,6 +414,11 @@ let hil (args: ParseResults<HilArgs>) =
 
         AnsiConsole.Write table
         profile |> Option.iter ProfileTable.write
+
+        profile
+        |> Option.iter (fun p ->
+            ProfileTable.writeEstimate p (DeviceCost.estimateInt model) report.FlashBytes report.RamBytes)
+
         folder |> Option.iter (fun f -> printfn "%s" (Evaluation.line f))
         metrics |> Option.iter MetricsView.print
 

@@ -105,3 +105,68 @@ let write (p: ProfileReport) : unit =
         printfn
             "%s"
             ("  the ELF has no DWARF 4 debug information: code inlined into the driver is counted as the driver's.")
+
+let private pct (estimate: int64) (measured: int64) =
+    if measured = 0L then
+        "-"
+    else
+        (100.0 * float (estimate - measured) / float measured)
+            .ToString("+0.0;-0.0;0.0", Globalization.CultureInfo.InvariantCulture)
+
+/// The cost model's estimate beside the profile (`tern hil --profile`): per layer and in total, estimated against
+/// measured instructions, flash and RAM, with the error in %.
+let writeEstimate (p: ProfileReport) (e: Tern.Core.CostEstimate) (flashBytes: int64) (ramBytes: int64) : unit =
+    let t = Table()
+    right t "#"
+    t.AddColumn("kind") |> ignore
+    right t $"{p.Unit} est."
+    right t "measured"
+    right t "err %"
+    right t "flash B est."
+    right t "measured"
+    right t "err %"
+
+    for l, c in List.zip p.Layers e.Layers do
+        t.AddRow(
+            [|
+                string l.Index
+                l.Kind
+                $"{c.Instructions:N0}"
+                $"{l.Work:N0}"
+                pct c.Instructions l.Work
+                $"{c.FlashBytes:N0}"
+                $"{l.Flash.Total:N0}"
+                pct c.FlashBytes l.Flash.Total
+            |]
+        )
+        |> ignore
+
+    AnsiConsole.Write t
+
+    printfn
+        "%s"
+        ($"estimate (DeviceCost, fitted on qemu-mps2-an386 with the DSP kernels): {e.Instructions:N0} {p.Unit} against {p.Inference:N0} ({pct e.Instructions p.Inference} %%), "
+         + $"flash {e.FlashBytes:N0} against {flashBytes:N0} B ({pct e.FlashBytes flashBytes} %%), RAM {e.RamBytes:N0} against {ramBytes:N0} B ({pct e.RamBytes ramBytes} %%); "
+         + "a layer's flash estimate holds its own code and data, the kernels it shares are in the total.")
+
+/// Adds `estimate` (instructions, flash_bytes, ram_bytes and per-layer instructions and flash) to the JSON report.
+let addEstimateJson (o: System.Text.Json.Nodes.JsonObject) (e: Tern.Core.CostEstimate) : unit =
+    let j = System.Text.Json.Nodes.JsonObject()
+    j["instructions"] <- System.Text.Json.Nodes.JsonValue.Create e.Instructions
+    j["flash_bytes"] <- System.Text.Json.Nodes.JsonValue.Create e.FlashBytes
+    j["ram_bytes"] <- System.Text.Json.Nodes.JsonValue.Create e.RamBytes
+
+    j["layers"] <-
+        System.Text.Json.Nodes.JsonArray(
+            e.Layers
+            |> List.map (fun l ->
+                let x = System.Text.Json.Nodes.JsonObject()
+                x["index"] <- System.Text.Json.Nodes.JsonValue.Create l.Index
+                x["instructions"] <- System.Text.Json.Nodes.JsonValue.Create l.Instructions
+                x["flash_bytes"] <- System.Text.Json.Nodes.JsonValue.Create l.FlashBytes
+                x["arena_bytes"] <- System.Text.Json.Nodes.JsonValue.Create l.ArenaBytes
+                x :> System.Text.Json.Nodes.JsonNode)
+            |> List.toArray
+        )
+
+    o["estimate"] <- j

@@ -1,0 +1,452 @@
+namespace Tern.Core
+
+open System
+open Tern.Runtime
+open Tern.Runtime.Engine
+
+type LayerCost = {
+    Index: int
+    Kind: string
+    Macs: int64
+    Instructions: int64
+    FlashBytes: int64
+    ArenaBytes: int64
+}
+
+type CostEstimate = {
+    Instructions: int64
+    FlashBytes: int64
+    RamBytes: int64
+    Layers: LayerCost list
+}
+
+/// What the cost model needs of one integer layer; read from an IntModel or derived from a float model.
+type internal LayerShape = {
+    Kind: IntLayerKind
+    Ternary: bool
+    Input: Shape3
+    Output: Shape3
+    KernelH: int
+    KernelW: int
+    StrideH: int
+    StrideW: int
+    Pad: Padding
+    /// Non-zero weights (ternary layers; 0 otherwise).
+    NonZero: int64
+    /// Bytes alive while the layer runs (MemoryPlan.LiveBytes).
+    Live: int64
+}
+
+[<RequireQualifiedAccess>]
+module DeviceCost =
+
+    let fixedFlashBytes = 4550L
+    let fixedRamBytes = 16424L
+    // int8 kernels share one scratch buffer (TERN_SCRATCH_BYTES).
+    let private int8ScratchBytes = 4096L
+
+    let driverFlashBytes (layers: int) (anyInt8: bool) : int64 =
+        100L + int64 layers * (if anyInt8 then 40L else 30L)
+
+    let private isConvLike (k: IntLayerKind) =
+        k = IntLayerKind.Conv
+        || k = IntLayerKind.Depthwise
+        || k = IntLayerKind.Pointwise
+        || k = IntLayerKind.Dense
+
+    let private fanIn (l: LayerShape) : int64 =
+        match l.Kind with
+        | IntLayerKind.Conv -> int64 (l.KernelH * l.KernelW * l.Input.C)
+        | IntLayerKind.Depthwise -> int64 (l.KernelH * l.KernelW)
+        | IntLayerKind.Pointwise -> int64 l.Input.C
+        | IntLayerKind.Dense -> int64 l.Input.Size
+        | _ -> 0L
+
+    let internal macs (l: LayerShape) : int64 =
+        match l.Kind with
+        | k when isConvLike k -> int64 l.Output.Size * fanIn l
+        | IntLayerKind.MaxPool
+        | IntLayerKind.AvgPool -> int64 l.Output.Size * int64 (l.KernelH * l.KernelW)
+        | IntLayerKind.GlobalAvgPool -> int64 l.Input.Size
+        | IntLayerKind.Add -> int64 l.Output.Size
+        | _ -> 0L
+
+    /// Whether some window reads padding: the baked code then has a border path (and the firmware a patch).
+    let internal hasBorder (l: LayerShape) : bool =
+        let edge size k s before after outSize =
+            before > 0 || (outSize - 1) * s - before + k > size
+
+        l.Kind <> IntLayerKind.Dense
+        && isConvLike l.Kind
+        && (edge l.Input.H l.KernelH l.StrideH l.Pad.Top l.Pad.Bottom l.Output.H
+            || edge l.Input.W l.KernelW l.StrideW l.Pad.Left l.Pad.Right l.Output.W)
+
+    let internal patchBytes (l: LayerShape) : int64 =
+        if l.Ternary && hasBorder l then
+            int64 (l.KernelH * l.KernelW * l.Input.C)
+        else
+            0L
+
+    // Instructions = a * work + b * outputs + c * output rows + d, where work is MACs (ternary: non-zero MACs).
+    // Fitted on 11 architectures x {int8, ternary} (docs/device-cost.md), weighted by 1 / measured.
+    let private instructionCoefficients (l: LayerShape) : float * float * float * float =
+        match l.Kind, l.Ternary with
+        | IntLayerKind.Conv, false -> 1.8502, 47.0625, 3029.48, -4098.37
+        | IntLayerKind.Conv, true -> 1.5757, 2.8004, 435.99, 1.38
+        | IntLayerKind.Depthwise, false -> 6.921, 20.53, 920.55, 1057.97
+        | IntLayerKind.Depthwise, true -> 3.4721, 1.1082, 140.92, 131.23
+        | IntLayerKind.Pointwise, false -> 2.1133, 29.1783, 1660.44, -3507.24
+        | IntLayerKind.Pointwise, true -> 1.1011, 5.8164, 224.60, -593.49
+        | IntLayerKind.Dense, false -> 3.4506, 125.2395, 0.0, 50.1
+        | IntLayerKind.Dense, true -> 2.5863, 0.0, 0.0, 0.0
+        | IntLayerKind.AvgPool, _ -> 0.643, 41.0735, 0.0, -977.6
+        | IntLayerKind.MaxPool, _ -> 4.2256, 1.0564, 0.0, -4584.0
+        | IntLayerKind.GlobalAvgPool, _ -> 1.6058, 47.15, 0.0, -481.8
+        | IntLayerKind.Add, _ -> 0.0, 24.0051, 0.0, 95.23
+        | _ -> 0.0, 0.0, 0.0, 7.0
+
+    /// Non-zero MACs of a ternary layer: its non-zero weights times the output positions per channel.
+    let private work (l: LayerShape) : int64 =
+        if l.Ternary && isConvLike l.Kind then
+            l.NonZero * int64 (l.Output.H * l.Output.W)
+        else
+            macs l
+
+    let internal instructions (l: LayerShape) : int64 =
+        let a, b, c, d = instructionCoefficients l
+        let v = a * float (work l) + b * float l.Output.Size + c * float l.Output.H + d
+        int64 (Math.Round(max 0.0 v))
+
+    // Baked ternary code = non-zero weights * (a + b [two pixels per register] + c [border path]) + d * output
+    // channels + e: the emitter writes the weights' code once per path it needs.
+    let private bakedCoefficients (k: IntLayerKind) : float * float * float * float * float =
+        match k with
+        | IntLayerKind.Conv -> 2.984, 8.05, 2.984, 40.595, 386.327
+        | IntLayerKind.Depthwise -> 4.306, 0.0, 4.306, 16.797, 136.773
+        | IntLayerKind.Pointwise -> 3.448, 3.448, 0.0, 39.132, 209.338
+        | _ -> 6.604, 0.0, 0.0, 2.594, 0.519
+
+    /// Whether the baked code has the two-pixels-per-register path: not depthwise, at least two interior columns.
+    let internal hasPairs (l: LayerShape) : bool =
+        let interior =
+            Seq.init l.Output.W id
+            |> Seq.filter (fun ox ->
+                let x = ox * l.StrideW - l.Pad.Left
+                x >= 0 && x + l.KernelW <= l.Input.W)
+            |> Seq.length
+
+        (l.Kind = IntLayerKind.Conv || l.Kind = IntLayerKind.Pointwise) && interior >= 2
+
+    let internal flash (l: LayerShape) : int64 =
+        match l.Kind with
+        | k when isConvLike k && l.Ternary ->
+            let a, b, c, d, e = bakedCoefficients k
+            let pairs = if hasPairs l then b else 0.0
+            let border = if hasBorder l then c else 0.0
+            int64 (Math.Round(float l.NonZero * (a + pairs + border) + d * float l.Output.C + e))
+        | k when isConvLike k ->
+            // weights, then bias, multiplier (4 bytes each) and shift per channel; 48 bytes of parameters
+            int64 l.Output.C * (fanIn l + 9L) + 48L
+        | IntLayerKind.MaxPool
+        | IntLayerKind.AvgPool
+        | IntLayerKind.GlobalAvgPool -> 44L
+        | IntLayerKind.Add -> 36L
+        | _ -> 0L
+
+    /// The library kernels a model links (hil/kernels), each counted once, with its measured .text bytes.
+    let private kernelFlash (layers: LayerShape list) : int64 =
+        layers
+        |> List.choose (fun l ->
+            match l.Kind with
+            | IntLayerKind.Conv
+            | IntLayerKind.Pointwise
+            | IntLayerKind.Dense when not l.Ternary -> Some("conv_s8", 2766L)
+            | IntLayerKind.Depthwise when not l.Ternary -> Some("depthwise_s8", 3424L)
+            | IntLayerKind.Add -> Some("add_s8", 630L)
+            | IntLayerKind.MaxPool -> Some("maxpool_s8", 1206L)
+            | IntLayerKind.AvgPool
+            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 2848L)
+            | _ -> None)
+        |> List.distinct
+        |> List.sumBy snd
+
+    let internal ofShapes (input: Shape3) (layers: LayerShape list) : CostEstimate =
+        let costs =
+            layers
+            |> List.mapi (fun i l -> {
+                Index = i
+                Kind = l.Kind.ToString().ToLowerInvariant()
+                Macs = macs l
+                Instructions = instructions l
+                FlashBytes = flash l
+                ArenaBytes = l.Live
+            })
+
+        let anyInt8 = layers |> List.exists (fun l -> isConvLike l.Kind && not l.Ternary)
+
+        let arena = layers |> List.fold (fun m l -> max m l.Live) (int64 input.Size)
+
+        let patch = layers |> List.fold (fun m l -> max m (patchBytes l)) 0L
+
+        {
+            Instructions = costs |> List.sumBy (fun c -> c.Instructions)
+            FlashBytes =
+                fixedFlashBytes
+                + driverFlashBytes layers.Length anyInt8
+                + kernelFlash layers
+                + (costs |> List.sumBy (fun c -> c.FlashBytes))
+            RamBytes = fixedRamBytes + arena + patch + (if anyInt8 then int8ScratchBytes else 0L)
+            Layers = costs
+        }
+
+    let internal shapesOfInt (model: IntModel) : LayerShape list =
+        let live = MemoryPlan.LiveBytes model
+
+        model.Layers
+        |> Array.mapi (fun i l ->
+            let basic = {
+                Kind = l.Kind
+                Ternary = false
+                Input = l.Input
+                Output = l.Output
+                KernelH = 1
+                KernelW = 1
+                StrideH = 1
+                StrideW = 1
+                Pad = Padding.none
+                NonZero = 0L
+                Live = int64 live[i]
+            }
+
+            match l with
+            | :? IntConvLayer as c ->
+                let ternary = c.WeightKind = WeightKind.Ternary
+
+                {
+                    basic with
+                        Ternary = ternary
+                        KernelH = c.KernelH
+                        KernelW = c.KernelW
+                        StrideH = c.StrideH
+                        StrideW = c.StrideW
+                        Pad = {
+                            Top = c.PadTop
+                            Bottom = c.PadBottom
+                            Left = c.PadLeft
+                            Right = c.PadRight
+                        }
+                        NonZero =
+                            if ternary then
+                                c.TernaryWeights.Unpack() |> Array.sumBy (fun t -> if t <> 0y then 1L else 0L)
+                            else
+                                0L
+                }
+            | :? IntPoolLayer as p -> {
+                basic with
+                    KernelH = p.KernelH
+                    KernelW = p.KernelW
+                    StrideH = p.StrideH
+                    StrideW = p.StrideW
+                    Pad = {
+                        Top = p.PadTop
+                        Bottom = p.PadBottom
+                        Left = p.PadLeft
+                        Right = p.PadRight
+                    }
+              }
+            | _ -> basic)
+        |> Array.toList
+
+    let internal patchBytesOf (model: IntModel) : int64 =
+        shapesOfInt model |> List.fold (fun m l -> max m (patchBytes l)) 0L
+
+    let estimateInt (model: IntModel) : CostEstimate =
+        ofShapes model.Input (shapesOfInt model)
+
+    let private nonZero (weights: WeightChoice) (rows: int) (w: float32[]) : int64 =
+        match weights with
+        | Int8Weights -> 0L
+        | TernaryWeights(threshold, alpha) ->
+            (Quantize.ternarize threshold alpha rows w).Codes
+            |> Array.sumBy (fun t -> if t <> 0y then 1L else 0L)
+
+    /// The integer layers a float model lowers to: BN folded (Fold.batchNorm), activations fused into the layer
+    /// before them, in the lowering's order.
+    let internal shapesOfFloat (weights: WeightChoice) (model: Model) : LayerShape list =
+        let folded = Fold.batchNorm model
+        let info = Model.describe folded |> List.toArray
+        let layers = List.toArray folded.Layers
+        let skip = Array.zeroCreate<int64> layers.Length
+
+        for f, l in Model.residualBlocks folded do
+            for i in f + 1 .. l - 1 do
+                skip[i] <- int64 info[f].InputShape.Size
+
+        let ternary = weights <> Int8Weights
+
+        [
+            for i in 0 .. layers.Length - 1 do
+                let d = info[i]
+
+                let basic = {
+                    Kind = IntLayerKind.Flatten
+                    Ternary = false
+                    Input = d.InputShape
+                    Output = d.OutputShape
+                    KernelH = 1
+                    KernelW = 1
+                    StrideH = 1
+                    StrideW = 1
+                    Pad = Padding.none
+                    NonZero = 0L
+                    Live = int64 (d.InputShape.Size + d.OutputShape.Size) + skip[i]
+                }
+
+                let conv kind (c: ConvSpec) = {
+                    basic with
+                        Kind = kind
+                        Ternary = ternary
+                        KernelH = c.KernelH
+                        KernelW = c.KernelW
+                        StrideH = c.StrideH
+                        StrideW = c.StrideW
+                        Pad = c.Pad
+                        NonZero = nonZero weights c.OutChannels c.Weight
+                }
+
+                let pool kind (p: PoolSpec) = {
+                    basic with
+                        Kind = kind
+                        KernelH = p.KernelH
+                        KernelW = p.KernelW
+                        StrideH = p.StrideH
+                        StrideW = p.StrideW
+                        Pad = p.Pad
+                }
+
+                match layers[i] with
+                | Conv2d c -> yield conv IntLayerKind.Conv c
+                | DepthwiseConv2d c -> yield conv IntLayerKind.Depthwise c
+                | Pointwise c -> yield conv IntLayerKind.Pointwise c
+                | Dense dn ->
+                    yield {
+                        basic with
+                            Kind = IntLayerKind.Dense
+                            Ternary = ternary
+                            NonZero = nonZero weights dn.Outputs dn.Weight
+                    }
+                | MaxPool p -> yield pool IntLayerKind.MaxPool p
+                | AvgPool p -> yield pool IntLayerKind.AvgPool p
+                | GlobalAvgPool ->
+                    yield {
+                        basic with
+                            Kind = IntLayerKind.GlobalAvgPool
+                    }
+                | Flatten -> yield { basic with Live = 0L }
+                | ResidualAdd _ -> yield { basic with Kind = IntLayerKind.Add }
+                | ReLU
+                | ReLU6 -> ()
+                | BatchNorm _ -> invalidArg "model" $"layer {i}: a BatchNorm that cannot be folded cannot be lowered"
+        ]
+
+    let estimate (weights: WeightChoice) (model: Model) : CostEstimate =
+        ofShapes model.Input (shapesOfFloat weights model)
+
+type DeviceBudget = {
+    Flash: int64 option
+    Ram: int64 option
+    Instructions: int64 option
+}
+
+[<RequireQualifiedAccess>]
+module DeviceBudget =
+
+    let defaults = {
+        Flash = Some(24L * 1024L)
+        Ram = Some(32L * 1024L)
+        Instructions = Some 300_000L
+    }
+
+    let private keys = [ "flash"; "ram"; "instructions" ]
+
+    // Bytes count in powers of 1024, instructions in powers of 1000.
+    let private unitOf (key: string) =
+        if key = "instructions" then 1000L else 1024L
+
+    let private parseValue (key: string) (text: string) : Result<int64, string> =
+        let t = text.Trim()
+        let u = unitOf key
+
+        let digits, factor =
+            if t.EndsWith("K", StringComparison.OrdinalIgnoreCase) then
+                t.Substring(0, t.Length - 1), u
+            elif t.EndsWith("M", StringComparison.OrdinalIgnoreCase) then
+                t.Substring(0, t.Length - 1), u * u
+            else
+                t, 1L
+
+        match Int64.TryParse(digits, Globalization.NumberStyles.None, Globalization.CultureInfo.InvariantCulture) with
+        | true, v when v > 0L && v <= Int64.MaxValue / factor -> Ok(v * factor)
+        | _ ->
+            Error $"budget part '{key}={text}': the value must be a positive whole number, optionally ending in K or M"
+
+    let parse (text: string) : Result<DeviceBudget, string> =
+        if String.IsNullOrWhiteSpace text then
+            Error "empty budget (expected e.g. flash=32K,ram=16K,instructions=400K)"
+        else
+            text.Split(',')
+            |> Array.fold
+                (fun acc part ->
+                    acc
+                    |> Result.bind (fun (b: DeviceBudget) ->
+                        match part.Split('=') with
+                        | [| k; v |] ->
+                            let key = k.Trim().ToLowerInvariant()
+
+                            let set value =
+                                match key with
+                                | "flash" when b.Flash.IsNone -> Ok { b with Flash = Some value }
+                                | "ram" when b.Ram.IsNone -> Ok { b with Ram = Some value }
+                                | "instructions" when b.Instructions.IsNone -> Ok { b with Instructions = Some value }
+                                | _ -> Error $"budget part '{part}': '{key}' is given twice"
+
+                            if List.contains key keys then
+                                parseValue key v |> Result.bind set
+                            else
+                                Error
+                                    $"budget part '{part}': unknown limit '{k.Trim()}' (known: flash, ram, instructions)"
+                        | _ -> Error $"budget part '{part}': expected name=value"))
+                (Ok {
+                    Flash = None
+                    Ram = None
+                    Instructions = None
+                })
+
+    let private formatValue (key: string) (v: int64) : string =
+        let u = unitOf key
+
+        if v % (u * u) = 0L then $"{v / (u * u)}M"
+        elif v % u = 0L then $"{v / u}K"
+        else string v
+
+    let format (budget: DeviceBudget) : string =
+        [
+            "flash", budget.Flash
+            "ram", budget.Ram
+            "instructions", budget.Instructions
+        ]
+        |> List.choose (fun (k, v) -> v |> Option.map (fun v -> $"{k}={formatValue k v}"))
+        |> String.concat ","
+
+    let check (budget: DeviceBudget) (cost: CostEstimate) : string list =
+        let over name unit (limit: int64 option) (value: int64) =
+            match limit with
+            | Some l when value > l -> Some $"{name} {value:N0}{unit} > {l:N0}{unit}"
+            | _ -> None
+
+        [
+            over "flash" " B" budget.Flash cost.FlashBytes
+            over "ram" " B" budget.Ram cost.RamBytes
+            over "instructions" "" budget.Instructions cost.Instructions
+        ]
+        |> List.choose id
