@@ -338,8 +338,7 @@ type StudyTernaryArgs =
             | Split _ -> "kfold (default) or loso (leave one subject out)"
             | Arch _ ->
                 "architecture: default, raw1d (takes raw/ from a top folder), plain or blocks, shaped to the data"
-            | Baseline ->
-                "also run the classic baseline (study baseline) on the raw form of the same windows and folds"
+            | Baseline -> "also run the classic baseline (study baseline) on the raw form of the same windows and folds"
             | Epochs _ -> "maximum FP32 epochs per fold (default 60, early stopping)"
             | Sparsity _ -> "target fraction of pruned weights (default 0.45)"
             | Seed _ -> "seed (default 1)"

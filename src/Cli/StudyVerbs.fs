@@ -70,7 +70,9 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
         HistoryOption.choose (args.TryGetResult StudyTernaryArgs.History) (args.Contains StudyTernaryArgs.No_History)
 
     let dir = args.GetResult StudyTernaryArgs.Data
-    let arch = args.GetResult(StudyTernaryArgs.Arch, defaultValue = Study.defaultConfig.Architecture)
+
+    let arch =
+        args.GetResult(StudyTernaryArgs.Arch, defaultValue = Study.defaultConfig.Architecture)
 
     if not (List.contains arch Architectures.names) then
         let known = String.concat ", " Architectures.names
@@ -184,8 +186,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
 
         let versus =
             baseline
-            |> Option.map (fun (_, r) ->
-                versusBaseline result.MeanFp32MacroF1 result.MeanTernaryMacroF1 r.MeanMacroF1)
+            |> Option.map (fun (_, r) -> versusBaseline result.MeanFp32MacroF1 result.MeanTernaryMacroF1 r.MeanMacroF1)
 
         let final =
             "the integer ternary models: each fold's on its own test subjects, predictions pooled"
@@ -229,8 +230,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                             "accuracy", Json.num r.Pooled.Accuracy
                             "macro_f1", Json.num r.Pooled.MacroF1
                             "fp32_minus_baseline_pp", Json.num (100.0 * (result.MeanFp32MacroF1 - r.MeanMacroF1))
-                            "ternary_minus_baseline_pp",
-                            Json.num (100.0 * (result.MeanTernaryMacroF1 - r.MeanMacroF1))
+                            "ternary_minus_baseline_pp", Json.num (100.0 * (result.MeanTernaryMacroF1 - r.MeanMacroF1))
                             "seconds", Json.num r.Seconds
                         ]
                     | None -> ()

@@ -139,6 +139,7 @@ module Study =
                 None
 
         let testX, testY = Dataset.pick fold.Test data
+
         let initial =
             match Architectures.forData cfg.Architecture data.Shape data.Classes settings.Seed with
             | Ok m -> m

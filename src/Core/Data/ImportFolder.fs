@@ -30,7 +30,10 @@ module ImportFolder =
 
     /// A data set's form by its shape: 1 x W x C is raw windows, anything taller a spectrogram (or an image).
     let formOf (data: Dataset) : DataForm =
-        if data.Shape.H = 1 then DataForm.Raw else DataForm.Spectrogram
+        if data.Shape.H = 1 then
+            DataForm.Raw
+        else
+            DataForm.Spectrogram
 
     let private isDataset (dir: string) =
         File.Exists(Path.Combine(dir, "dataset.json"))
@@ -41,7 +44,8 @@ module ImportFolder =
         let first (xs: 'a[]) (ys: 'a[]) =
             Array.zip xs ys |> Array.tryFindIndex (fun (x, y) -> x <> y)
 
-        let differ what = Error $"{a.Dir} and {b.Dir}: {what}; not the same windows"
+        let differ what =
+            Error $"{a.Dir} and {b.Dir}: {what}; not the same windows"
 
         if a.Data.Classes <> b.Data.Classes then
             let names (d: Dataset) = String.concat ", " d.Classes
@@ -92,10 +96,19 @@ module ImportFolder =
             | _ ->
                 let loaded = present |> List.map (fun (f, d) -> load (Some f) d)
 
-                match loaded |> List.tryPick (function Error e -> Some e | Ok _ -> None) with
+                match
+                    loaded
+                    |> List.tryPick (function
+                        | Error e -> Some e
+                        | Ok _ -> None)
+                with
                 | Some e -> Error e
                 | None ->
-                    let all = loaded |> List.choose (function Ok x -> Some x | Error _ -> None)
+                    let all =
+                        loaded
+                        |> List.choose (function
+                            | Ok x -> Some x
+                            | Error _ -> None)
 
                     match all with
                     | [ a; b ] -> sameWindows a b |> Result.map (fun () -> all)
@@ -109,7 +122,10 @@ module ImportFolder =
     /// spectrograms when present (what Tern trained on before it read top folders), else the only form.
     let forNetwork (arch: string) (forms: FormData list) : FormData =
         let preferred =
-            if arch = "raw1d" then DataForm.Raw else DataForm.Spectrogram
+            if arch = "raw1d" then
+                DataForm.Raw
+            else
+                DataForm.Spectrogram
 
         match tryFind preferred forms with
         | Some f -> f
