@@ -98,6 +98,33 @@ let private ``missing folders and forms that differ are errors naming the folder
         Expect.stringContains e "sample 5" "names the sample"
     | Ok _ -> failtest "labels differ"
 
+/// Folds group by subject id and reports name subjects: both must agree.
+let private ``the same names under other ids, or other names under the same ids, are not the same windows`` () =
+    let raw, spectrogram = pair 2 2 1
+
+    let named form (d: Dataset) names ids = {
+        Form = form
+        Dir = string form
+        Data = {
+            d with
+                SubjectNames = names
+                Subjects = d.Subjects |> Array.map ids
+        }
+    }
+
+    let a = named DataForm.Raw raw [ "A"; "B" ] id
+    let same = named DataForm.Spectrogram spectrogram [ "A"; "B" ] id
+    Expect.equal (ImportFolder.sameWindows a same) (Ok()) "the same names and ids"
+
+    for b, what in
+        [
+            named DataForm.Spectrogram spectrogram [ "B"; "A" ] (fun s -> 1 - s), "subject ids"
+            named DataForm.Spectrogram spectrogram [ "X"; "Y" ] id, "of subject A against X"
+        ] do
+        match ImportFolder.sameWindows a b with
+        | Error e -> Expect.stringContains e what what
+        | Ok() -> failtest $"{what}: refused"
+
 /// Any one changed label or subject, or a dropped sample, is found; the unchanged pair is the same windows.
 let private ``forms differ exactly when a label, a subject or the count differs`` () =
     let raw, spectrogram = pair 3 2 2
@@ -154,6 +181,9 @@ let tests =
         testCase
             "missing folders and forms that differ are errors naming the folders"
             ``missing folders and forms that differ are errors naming the folders``
+        testCase
+            "the same names under other ids, or other names under the same ids, are not the same windows"
+            ``the same names under other ids, or other names under the same ids, are not the same windows``
         testPropertyWithConfig
             (Properties.tests 100)
             "forms differ exactly when a label, a subject or the count differs"
