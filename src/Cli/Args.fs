@@ -315,6 +315,8 @@ type StudyTernaryArgs =
     | [<Mandatory>] Data of dir: string
     | Folds of int
     | Split of SplitArg
+    | Arch of name: string
+    | Baseline
     | Epochs of int
     | Sparsity of fraction: float
     | Augment of name: string
@@ -331,9 +333,12 @@ type StudyTernaryArgs =
             | Fake_Quant _ ->
                 "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
             | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
-            | Data _ -> "data set folder"
+            | Data _ -> "data set folder, or an import's top folder (raw/ and spectrogram/; trains on spectrogram/)"
             | Folds _ -> "number of subject-grouped stratified folds (default 5)"
             | Split _ -> "kfold (default) or loso (leave one subject out)"
+            | Arch _ ->
+                "architecture: default, raw1d (takes raw/ from a top folder), plain or blocks, shaped to the data"
+            | Baseline -> "also run the classic baseline (study baseline) on the raw form of the same windows and folds"
             | Epochs _ -> "maximum FP32 epochs per fold (default 60, early stopping)"
             | Sparsity _ -> "target fraction of pruned weights (default 0.45)"
             | Seed _ -> "seed (default 1)"

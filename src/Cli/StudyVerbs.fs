@@ -8,7 +8,7 @@ open Tern.Studies
 open Tern.Cli.Args
 open Tern.Cli.Common
 
-let private foldJson (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
+let private foldJson (baseline: BaselineFold option) (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
     Json.obj [
         "fold", Json.int f.Fold
         "train_samples", Json.int f.TrainSamples
@@ -22,7 +22,45 @@ let private foldJson (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
         "fp32_epochs", Json.int f.Fp32Epochs
         "qat_epochs", Json.int f.QatEpochs
         "seconds", Json.num f.Seconds
+        match baseline with
+        | Some b ->
+            "baseline_macro_f1", Json.num b.MacroF1
+            "baseline_accuracy", Json.num b.Accuracy
+        | None -> ()
     ]
+
+/// The forms at --data DIR (a data set folder or an import's top folder); exit 2 naming the folder otherwise.
+let private dataForms (dir: string) : FormData list =
+    match ImportFolder.forms dir with
+    | Ok forms -> forms
+    | Error e -> raise (BadInput $"--data {e}")
+
+/// The raw windows among the forms at --data DIR; spectrogram-only folders are refused (exit 2) saying why raw
+/// windows are needed.
+let private rawForm (dir: string) (why: string) (forms: FormData list) : FormData =
+    match ImportFolder.tryFind DataForm.Raw forms with
+    | Some f -> f
+    | None ->
+        let held = forms |> List.map (fun f -> f.Dir) |> String.concat ", "
+        raise (BadInput $"--data {dir}: holds spectrograms only ({held}, no raw/ folder); {why}")
+
+/// Whether the network beats the baseline, FP32 and ternary, by mean macro-F1 in percentage points.
+let private versusBaseline (fp32: float) (ternary: float) (baseline: float) : string =
+    let verdict =
+        match fp32 > baseline, ternary > baseline with
+        | true, true -> "the network beats the baseline"
+        | true, false -> "FP32 beats the baseline, ternary does not"
+        | false, true -> "ternary beats the baseline, FP32 does not"
+        | false, false -> "the network does not beat the baseline"
+
+    sprintf
+        "%s: FP32 %+.1f pp, ternary %+.1f pp (mean macro-F1 %.4f and %.4f against the baseline's %.4f)"
+        verdict
+        (100.0 * (fp32 - baseline))
+        (100.0 * (ternary - baseline))
+        fp32
+        ternary
+        baseline
 
 /// FP32 against integer ternary accuracy per subject-grouped fold (seed 000's table).
 let studyTernary (args: ParseResults<StudyTernaryArgs>) =
@@ -33,7 +71,29 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
 
     let dir = args.GetResult StudyTernaryArgs.Data
 
-    let data = loadDataset dir
+    let arch =
+        args.GetResult(StudyTernaryArgs.Arch, defaultValue = Study.defaultConfig.Architecture)
+
+    if not (List.contains arch Architectures.names) then
+        let known = String.concat ", " Architectures.names
+        raise (BadInput $"--arch {arch}: unknown architecture (known: {known})")
+
+    let forms = dataForms dir
+    let form = ImportFolder.forNetwork arch forms
+    let data = form.Data
+
+    // The baseline's statistics are of raw windows: the raw form of the same windows (ImportFolder checked that
+    // both forms hold the same labels and subjects in the same order, so the folds are the same).
+    let baselineForm =
+        if args.Contains StudyTernaryArgs.Baseline then
+            Some(
+                rawForm
+                    dir
+                    "--baseline's statistics are of raw windows: give an import's top folder with its raw/ form"
+                    forms
+            )
+        else
+            None
 
     let split =
         match args.TryGetResult StudyTernaryArgs.Split with
@@ -71,7 +131,25 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     match Augment.parse name with
                     | Ok a -> a
                     | Error e -> raise (BadInput $"--augment: {e}"))
+            Architecture = arch
     }
+
+    match Study.check config data with
+    | Error e -> raise (BadInput $"--arch {arch} on {form.Dir}: {e}")
+    | Ok() -> ()
+
+    let baselineConfig = {
+        StudyBaseline.defaultConfig with
+            Split = config.Split
+            Seed = config.Seed
+    }
+
+    match baselineForm with
+    | Some b ->
+        match StudyBaseline.check baselineConfig b.Data with
+        | Error e -> raise (BadInput $"{b.Dir}: {e}")
+        | Ok() -> ()
+    | None -> ()
 
     match Study.splits config data with
     | Error e -> raise (BadInput $"{dir}: {e}")
@@ -85,7 +163,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             Progress.track "study ternary" folds.Length (fun p ->
                 let fold f = $"fold {f + 1}/{folds.Length}"
 
-                Study.ternary config data (function
+                Study.ternaryOn config data folds (function
                     | Fp32Step(f, log) ->
                         p.Status $"{fold f}  fp32 {ProgressText.epoch log}"
                         p.Part f (fp32Share * float log.Epoch / float log.Epochs)
@@ -93,6 +171,22 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                         p.Status $"{fold f}  QAT {ProgressText.epoch q.Log}"
                         p.Part f (fp32Share + (1.0 - fp32Share) * float q.Log.Epoch / float q.Log.Epochs)
                     | FoldDone r -> p.Part r.Fold 1.0))
+
+        // On the network's very folds: same split, same seed, same test subjects.
+        let baseline =
+            baselineForm
+            |> Option.map (fun b ->
+                b,
+                Progress.run "study baseline" folds.Length (fun tick ->
+                    StudyBaseline.runOn baselineConfig b.Data folds (fun _ -> tick 1)))
+
+        let baselineFold (f: StudyFold) =
+            baseline
+            |> Option.map (fun (_, r) -> r.Folds |> List.find (fun b -> b.Fold = f.Fold))
+
+        let versus =
+            baseline
+            |> Option.map (fun (_, r) -> versusBaseline result.MeanFp32MacroF1 result.MeanTernaryMacroF1 r.MeanMacroF1)
 
         let final =
             "the integer ternary models: each fold's on its own test subjects, predictions pooled"
@@ -108,7 +202,10 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                         | KFold k -> $"{k}-fold"
                         | LeaveOneSubjectOut -> "loso"
                     )
-                    "folds", Json.arr (result.Folds |> List.map foldJson)
+                    "arch", Json.str arch
+                    "form", Json.str (ImportFolder.formName form.Form)
+                    "form_dir", Json.str form.Dir
+                    "folds", Json.arr (result.Folds |> List.map (fun f -> foldJson (baselineFold f) f))
                     "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
                     "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
                     "mean_fp32_macro_f1", Json.num result.MeanFp32MacroF1
@@ -117,31 +214,75 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
                     "seconds", Json.num result.Seconds
                     "source", Json.str data.Source
+                    match baseline with
+                    | Some(b, r) ->
+                        "baseline",
+                        Json.obj [
+                            "model",
+                            Json.str
+                                $"random forest (ML.NET FastForest, one class against the rest), {baselineConfig.Trees} trees"
+                            "form_dir", Json.str b.Dir
+                            // Means over folds, as the FP32 and ternary means (under loso: per subject).
+                            "mean_macro_f1", Json.num r.MeanMacroF1
+                            "mean_accuracy", Json.num r.MeanAccuracy
+                            "mean_subject_macro_f1", Json.num r.MeanSubjectMacroF1
+                            // Pooled over folds, as the final model's accuracy and macro_f1.
+                            "accuracy", Json.num r.Pooled.Accuracy
+                            "macro_f1", Json.num r.Pooled.MacroF1
+                            "fp32_minus_baseline_pp", Json.num (100.0 * (result.MeanFp32MacroF1 - r.MeanMacroF1))
+                            "ternary_minus_baseline_pp", Json.num (100.0 * (result.MeanTernaryMacroF1 - r.MeanMacroF1))
+                            "seconds", Json.num r.Seconds
+                        ]
+                    | None -> ()
                 ]
                 @ MetricsView.finalJson final result.TernaryMetrics
             )
 
         HistoryOption.finish history "study ternary" (args.Contains StudyTernaryArgs.Json) report (fun () ->
-            printfn "fold  FP32 acc  ternary acc  FP32 F1  ternary F1  sparsity"
+            printfn "network %s on %s (%s)" arch (ImportFolder.formName form.Form) form.Dir
+
+            let baselineColumn (v: float option) =
+                v |> Option.map (sprintf "  %11.4f") |> Option.defaultValue ""
+
+            printfn
+                "fold  FP32 acc  ternary acc  FP32 F1  ternary F1  sparsity%s"
+                (if baseline.IsSome then "  baseline F1" else "")
 
             for f in result.Folds do
                 printfn
-                    "%4d  %8.4f  %11.4f  %7.4f  %10.4f  %8.3f"
+                    "%4d  %8.4f  %11.4f  %7.4f  %10.4f  %8.3f%s"
                     f.Fold
                     f.Fp32Accuracy
                     f.TernaryAccuracy
                     f.Fp32MacroF1
                     f.TernaryMacroF1
                     f.Sparsity
+                    (baselineColumn (baselineFold f |> Option.map (fun b -> b.MacroF1)))
 
             printfn
-                "mean  %8.4f  %11.4f  %7.4f  %10.4f  %8.3f   (%.0f s; ternary figures from the C# integer runtime)"
+                "mean  %8.4f  %11.4f  %7.4f  %10.4f  %8.3f%s   (%.0f s; ternary figures from the C# integer runtime)"
                 result.MeanFp32Accuracy
                 result.MeanTernaryAccuracy
                 result.MeanFp32MacroF1
                 result.MeanTernaryMacroF1
                 result.MeanSparsity
+                (baselineColumn (baseline |> Option.map (fun (_, r) -> r.MeanMacroF1)))
                 result.Seconds
+
+            match baseline with
+            | Some(b, r) ->
+                printfn
+                    "pooled: ternary accuracy %.4f, macro-F1 %.4f; baseline accuracy %.4f, macro-F1 %.4f (random forest of %d trees per class on %s, %.0f s)"
+                    result.TernaryMetrics.Accuracy
+                    result.TernaryMetrics.MacroF1
+                    r.Pooled.Accuracy
+                    r.Pooled.MacroF1
+                    baselineConfig.Trees
+                    b.Dir
+                    r.Seconds
+            | None -> ()
+
+            versus |> Option.iter (printfn "%s")
 
             MetricsView.printFinal final result.TernaryMetrics
 
@@ -522,29 +663,6 @@ let studyCodec (args: ParseResults<StudyCodecArgs>) =
 
     writeHtml html "study codec" report
 
-/// The raw windows of --data DIR: DIR itself when it is a data set, else an import's raw/ folder beside its
-/// spectrogram/ one. Spectrogram-only folders are refused (exit 2).
-let private rawData (dir: string) : string * Dataset =
-    let isDataset d =
-        IO.File.Exists(IO.Path.Combine(d, "dataset.json"))
-
-    let raw = IO.Path.Combine(dir, "raw")
-    let spectrogram = IO.Path.Combine(dir, "spectrogram")
-
-    if not (IO.Directory.Exists dir) then
-        raise (BadInput $"--data {dir}: no such folder")
-    elif isDataset dir then
-        dir, loadDataset dir
-    elif isDataset raw then
-        raw, loadDataset raw
-    elif isDataset spectrogram then
-        raise (
-            BadInput
-                $"--data {dir}: holds spectrograms only ({spectrogram}, no raw/ folder); the baseline's statistics are of raw windows: import with the raw form kept"
-        )
-    else
-        dir, loadDataset dir
-
 /// The classic baseline (issue 15): a random forest on hand-crafted statistics of raw windows, per subject-grouped
 /// fold, with the same metrics as the other studies.
 let studyBaseline (args: ParseResults<StudyBaselineArgs>) =
@@ -561,7 +679,11 @@ let studyBaseline (args: ParseResults<StudyBaselineArgs>) =
         | None, Some Kfold -> KFold 5
         | None, _ -> LeaveOneSubjectOut
 
-    let dir, data = rawData given
+    let raw =
+        dataForms given
+        |> rawForm given "the baseline's statistics are of raw windows: import with the raw form kept"
+
+    let dir, data = raw.Dir, raw.Data
     let d = StudyBaseline.defaultConfig
 
     let config = {

@@ -32,6 +32,8 @@ type StudyConfig = {
     Threads: int
     /// Training-time augmentation of both trainings; None takes the one the data set declares (Dataset.Augment).
     Augment: Augmentation option
+    /// The network (Architectures.names), shaped to the data's input and classes.
+    Architecture: string
 }
 
 /// Results of one fold. Ternary figures are from the integer model run by the C# Runner.
@@ -92,6 +94,7 @@ module Study =
         Calibration = PipelineSettings.defaults.Calibration
         Threads = 0
         Augment = None
+        Architecture = "default"
     }
 
     /// The study's QAT stage: ternary weights with cfg.Qat.
@@ -136,7 +139,11 @@ module Study =
                 None
 
         let testX, testY = Dataset.pick fold.Test data
-        let initial = Architectures.defaultFor data.Shape data.Classes settings.Seed
+
+        let initial =
+            match Architectures.forData cfg.Architecture data.Shape data.Classes settings.Seed with
+            | Ok m -> m
+            | Error e -> invalidArg "cfg" e
 
         let fp32 =
             Pipeline.fit settings data initial train valid (fun log -> progress (Fp32Step(fold.Index, log)))
@@ -184,17 +191,23 @@ module Study =
     /// The study's folds for a data set (grouped stratified k-fold or leave one subject out).
     let splits (cfg: StudyConfig) (data: Dataset) : Result<SplitFold list, string> = folds cfg.Split cfg.Seed data
 
-    /// Runs the study; progress is called after every epoch and fold. Deterministic for a seed (any thread
-    /// count). Throws ArgumentException on an invalid data set or split.
-    let ternary (cfg: StudyConfig) (data: Dataset) (progress: StudyProgress -> unit) : StudyResult =
-        match Dataset.validate data with
+    /// The architecture fits the data: a known name that takes the data's input.
+    let check (cfg: StudyConfig) (data: Dataset) : Result<unit, string> =
+        Architectures.forData cfg.Architecture data.Shape data.Classes cfg.Seed
+        |> Result.map ignore
+
+    /// Runs the study on the given folds (e.g. the ones a baseline runs on too); progress is called after every
+    /// epoch and fold. Deterministic for a seed (any thread count). Throws ArgumentException on an invalid data set
+    /// or architecture.
+    let ternaryOn
+        (cfg: StudyConfig)
+        (data: Dataset)
+        (folds: SplitFold list)
+        (progress: StudyProgress -> unit)
+        : StudyResult =
+        match Dataset.validate data |> Result.bind (fun () -> check cfg data) with
         | Error e -> invalidArg "data" e
         | Ok() -> ()
-
-        let folds =
-            match splits cfg data with
-            | Ok f -> f
-            | Error e -> invalidArg "cfg" e
 
         let total = Stopwatch.StartNew()
 
@@ -221,3 +234,14 @@ module Study =
                     (results |> List.map (fun r -> r.TernaryPredicted) |> Array.concat)
             Seconds = total.Elapsed.TotalSeconds
         }
+
+    /// Runs the study on its own folds (splits); progress is called after every epoch and fold. Deterministic for a
+    /// seed (any thread count). Throws ArgumentException on an invalid data set, architecture or split.
+    let ternary (cfg: StudyConfig) (data: Dataset) (progress: StudyProgress -> unit) : StudyResult =
+        match Dataset.validate data with
+        | Error e -> invalidArg "data" e
+        | Ok() -> ()
+
+        match splits cfg data with
+        | Ok folds -> ternaryOn cfg data folds progress
+        | Error e -> invalidArg "cfg" e

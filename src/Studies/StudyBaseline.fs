@@ -48,6 +48,10 @@ type BaselineResult = {
     PerSubject: BaselineSubject list
     /// Mean of PerSubject's macro-F1 (under leave one subject out: the mean over folds).
     MeanSubjectMacroF1: float
+    /// Mean over folds of each fold's accuracy and macro-F1, as the ternary study's means (under leave one subject
+    /// out MeanMacroF1 is MeanSubjectMacroF1).
+    MeanAccuracy: float
+    MeanMacroF1: float
     Seconds: float
 }
 
@@ -166,17 +170,18 @@ module StudyBaseline =
             })
         |> Array.toList
 
-    /// Runs the study; progress is called after every fold. Deterministic for a seed. Throws ArgumentException on
-    /// an invalid configuration, data set or split.
-    let run (cfg: BaselineConfig) (data: Dataset) (progress: BaselineFold -> unit) : BaselineResult =
+    /// Runs the baseline on the given folds (e.g. a network study's, so that both are scored on the same test
+    /// subjects); fold i's forest is seeded with cfg.Seed * 1000 + its index. progress is called after every fold.
+    /// Throws ArgumentException on an invalid configuration or data set.
+    let runOn
+        (cfg: BaselineConfig)
+        (data: Dataset)
+        (folds: SplitFold list)
+        (progress: BaselineFold -> unit)
+        : BaselineResult =
         match check cfg data with
         | Error e -> invalidArg "data" e
         | Ok() -> ()
-
-        let folds =
-            match Study.folds cfg.Split cfg.Seed data with
-            | Ok f -> f
-            | Error e -> invalidArg "cfg" e
 
         let total = Stopwatch.StartNew()
         let x = features data
@@ -225,5 +230,18 @@ module StudyBaseline =
             Pooled = Metrics.compute data.Classes truth predicted
             PerSubject = subjects
             MeanSubjectMacroF1 = subjects |> List.averageBy (fun s -> s.MacroF1)
+            MeanAccuracy = results |> List.averageBy (fun r -> r.Accuracy)
+            MeanMacroF1 = results |> List.averageBy (fun r -> r.MacroF1)
             Seconds = total.Elapsed.TotalSeconds
         }
+
+    /// Runs the study on its own folds (Study.folds of cfg.Split and cfg.Seed); progress is called after every
+    /// fold. Deterministic for a seed. Throws ArgumentException on an invalid configuration, data set or split.
+    let run (cfg: BaselineConfig) (data: Dataset) (progress: BaselineFold -> unit) : BaselineResult =
+        match check cfg data with
+        | Error e -> invalidArg "data" e
+        | Ok() -> ()
+
+        match Study.folds cfg.Split cfg.Seed data with
+        | Ok folds -> runOn cfg data folds progress
+        | Error e -> invalidArg "cfg" e

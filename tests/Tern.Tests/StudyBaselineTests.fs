@@ -89,6 +89,31 @@ let private ``per-subject macro-F1 counts the classes in that subject's truth or
     // F1: class 0 = 4/5, class 1 = 1, class 2 = 2/3.
     Expect.floatClose Accuracy.veryHigh s.MacroF1 ((0.8 + 1.0 + 2.0 / 3.0) / 3.0) "macro-F1"
 
+/// Under leave one subject out each fold is one subject: the mean over folds (the ternary study's mean) is the mean
+/// per-subject macro-F1; and the study is its folds run by runOn.
+let private ``under loso the mean over folds is the mean per subject; run is runOn on Study.folds`` () =
+    let data = rawSet 4 6 3 (fun _ l -> 0.1 * float l) (fun _ l -> 0.1 + 0.2 * float l)
+    let cfg = config LeaveOneSubjectOut
+    let r = StudyBaseline.run cfg data ignore
+    Expect.equal r.Folds.Length 4 "one fold per subject"
+    Expect.floatClose Accuracy.veryHigh r.MeanMacroF1 r.MeanSubjectMacroF1 "mean over folds = per subject"
+    Expect.floatClose Accuracy.veryHigh r.MeanAccuracy (r.Folds |> List.averageBy (fun f -> f.Accuracy)) "accuracy"
+
+    let folds =
+        match Study.folds (KFold 2) 9 data with
+        | Ok f -> f
+        | Error e -> failwith e
+
+    let kfold = { cfg with Split = KFold 2; Seed = 9 }
+    let a = StudyBaseline.runOn kfold data folds ignore
+    let b = StudyBaseline.run kfold data ignore
+    Expect.equal (a.Folds |> List.map (fun f -> f.Predicted)) (b.Folds |> List.map (fun f -> f.Predicted)) "same"
+
+    Expect.equal
+        (a.Folds |> List.map (fun f -> f.TestSamples))
+        (folds |> List.map (fun f -> f.Test.Length))
+        "the given folds"
+
 let private ``study baseline: json keys; bad or spectrogram-only folders exit 2`` () =
     let dir = Scratch.folder "baseline-cli"
     Dataset.save (Path.Combine(dir, "imp", "raw")) bySpread.Value
@@ -171,6 +196,9 @@ let tests =
         testCase
             "per-subject macro-F1 counts the classes in that subject's truth or predictions"
             ``per-subject macro-F1 counts the classes in that subject's truth or predictions``
+        testCase
+            "under loso the mean over folds is the mean per subject; run is runOn on Study.folds"
+            ``under loso the mean over folds is the mean per subject; run is runOn on Study.folds``
         testCase
             "study baseline: json keys; bad or spectrogram-only folders exit 2"
             ``study baseline: json keys; bad or spectrogram-only folders exit 2``

@@ -1,0 +1,122 @@
+module Tern.Tests.StudyTernaryTests
+
+open System.IO
+open Expecto
+open Tern.Core
+
+/// One import of 6 subjects x 3 classes x 2 to 7 windows, raw/ and spectrogram/ side by side.
+let private import =
+    lazy
+        (let raw, spectrogram = ImportFolderTests.pair 6 2 11
+         ImportFolderTests.saveImport "ternary-import" (Some raw) (Some spectrogram))
+
+let private study (args: string list) =
+    CliTests.tern ([ "study"; "ternary" ] @ args @ [ "--no-history" ])
+
+let private quick = [ "--folds"; "3"; "--epochs"; "1" ]
+
+let private ``a top folder trains on spectrogram/; --baseline runs the forest on raw/ on the same folds`` () =
+    let top = import.Value
+
+    let code, out, err = study ([ "--data"; top; "--baseline"; "--json" ] @ quick)
+    Expect.equal code 0 err
+    let j = CliTests.json out
+    Expect.equal (j.GetProperty("form").GetString()) "spectrogram" "the network's form"
+    Expect.equal (j.GetProperty("form_dir").GetString()) (Path.Combine(top, "spectrogram")) "its folder"
+    Expect.equal (j.GetProperty("arch").GetString()) "default" "arch"
+    let b = j.GetProperty "baseline"
+
+    for key in
+        [
+            "mean_macro_f1"
+            "mean_accuracy"
+            "mean_subject_macro_f1"
+            "accuracy"
+            "macro_f1"
+            "fp32_minus_baseline_pp"
+            "ternary_minus_baseline_pp"
+            "seconds"
+        ] do
+        Expect.isTrue (fst (b.TryGetProperty key)) $"baseline.{key}"
+
+    Expect.equal (b.GetProperty("form_dir").GetString()) (Path.Combine(top, "raw")) "the baseline's folder"
+    let folds = j.GetProperty("folds").EnumerateArray() |> Seq.toList
+
+    let f1s =
+        folds |> List.map (fun f -> f.GetProperty("baseline_macro_f1").GetDouble())
+
+    Expect.floatClose Accuracy.veryHigh (b.GetProperty("mean_macro_f1").GetDouble()) (List.average f1s) "mean"
+
+    // The baseline's own study on the same folder, split and seed scores every fold alike: the same folds.
+    let code, out, err =
+        CliTests.tern [ "study"; "baseline"; "--data"; top; "--folds"; "3"; "--json"; "--no-history" ]
+
+    Expect.equal code 0 err
+    let own = CliTests.json out
+    let ownFolds = own.GetProperty("per_fold").EnumerateArray() |> Seq.toList
+    Expect.equal ownFolds.Length folds.Length "fold count"
+
+    let at (e: System.Text.Json.JsonElement) (key: string) = e.GetProperty(key).GetDouble()
+
+    for f, o in List.zip folds ownFolds do
+        let fold = f.GetProperty("fold").GetInt32()
+        Expect.equal fold (o.GetProperty("fold").GetInt32()) "fold order"
+
+        Expect.equal
+            (f.GetProperty("test_samples").GetInt32())
+            (o.GetProperty("test_samples").GetInt32())
+            $"fold {fold}: test samples"
+
+        Expect.equal (at f "baseline_macro_f1") (at o "macro_f1") $"fold {fold}: macro-F1"
+        Expect.equal (at f "baseline_accuracy") (at o "accuracy") $"fold {fold}: accuracy"
+
+    Expect.equal (at b "accuracy") (at own "accuracy") "pooled accuracy"
+    Expect.equal (at b "mean_subject_macro_f1") (at own "mean_subject_macro_f1") "per subject"
+
+let private ``--arch raw1d trains on raw/; without --baseline no baseline key`` () =
+    let code, out, err =
+        study ([ "--data"; import.Value; "--arch"; "raw1d"; "--json" ] @ quick)
+
+    Expect.equal code 0 err
+    let j = CliTests.json out
+    Expect.equal (j.GetProperty("form").GetString()) "raw" "raw1d's form"
+    Expect.equal (j.GetProperty("arch").GetString()) "raw1d" "arch"
+    Expect.isFalse (fst (j.TryGetProperty "baseline")) "no baseline"
+
+let private ``forms that differ, --baseline without raw windows and unknown or misfit architectures exit 2`` () =
+    let raw, spectrogram = ImportFolderTests.pair 6 2 11
+
+    let moved = {
+        spectrogram with
+            Subjects = spectrogram.Subjects |> Array.map (fun s -> (s + 1) % 6)
+    }
+
+    let differ = ImportFolderTests.saveImport "ternary-differ" (Some raw) (Some moved)
+    let specOnly = ImportFolderTests.saveImport "ternary-spec" None (Some spectrogram)
+    let specSet = Path.Combine(specOnly, "spectrogram")
+
+    for args, names in
+        [
+            [ "--data"; differ ], Path.Combine(differ, "spectrogram")
+            [ "--data"; specOnly; "--baseline" ], specOnly
+            [ "--data"; specSet; "--baseline" ], specSet
+            [ "--data"; import.Value; "--arch"; "nope" ], "nope"
+            [ "--data"; specOnly; "--arch"; "raw1d" ], specSet
+        ] do
+        let code, _, err = study (args @ quick)
+        Expect.equal code 2 $"{args}: {err}"
+        Expect.stringContains err names $"{args}: the message names it"
+
+[<Tests>]
+let tests =
+    testList "StudyTernaryTests" [
+        testCase
+            "a top folder trains on spectrogram/; --baseline runs the forest on raw/ on the same folds"
+            ``a top folder trains on spectrogram/; --baseline runs the forest on raw/ on the same folds``
+        testCase
+            "--arch raw1d trains on raw/; without --baseline no baseline key"
+            ``--arch raw1d trains on raw/; without --baseline no baseline key``
+        testCase
+            "forms that differ, --baseline without raw windows and unknown or misfit architectures exit 2"
+            ``forms that differ, --baseline without raw windows and unknown or misfit architectures exit 2``
+    ]
