@@ -316,6 +316,7 @@ type StudyTernaryArgs =
     | Folds of int
     | Split of SplitArg
     | Arch of name: string
+    | Budget of limits: string
     | Baseline
     | Epochs of int
     | Sparsity of fraction: float
@@ -333,11 +334,19 @@ type StudyTernaryArgs =
             | Fake_Quant _ ->
                 "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
             | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
-            | Data _ -> "data set folder, or an import's top folder (raw/ and spectrogram/; trains on spectrogram/)"
+            | Data _ ->
+                "data set folder, or an import's top folder (raw/ and spectrogram/; --arch auto chooses between them, a "
+                + "fixed architecture trains on spectrogram/, raw1d on raw/)"
             | Folds _ -> "number of subject-grouped stratified folds (default 5)"
             | Split _ -> "kfold (default) or loso (leave one subject out)"
             | Arch _ ->
-                "architecture: default, raw1d (takes raw/ from a top folder), plain or blocks, shaped to the data"
+                "architecture: auto (default: the form and architecture that validate best on subject-grouped folds of "
+                + "each fold's training subjects, within --budget), default, raw1d (takes raw/ from a top folder), plain, "
+                + "blocks, or a parametric one such as sep-16-32-32-k3-flat (docs/architectures.md)"
+            | Budget _ ->
+                "device budget --arch auto keeps to, e.g. flash=32K,ram=16K,instructions=400K (K = 1024 bytes for flash "
+                + "and ram, 1000 instructions; M likewise; default: flash=24K,ram=32K,instructions=300K, what the default "
+                + "model uses on qemu-mps2-an386, rounded up)"
             | Baseline -> "also run the classic baseline (study baseline) on the raw form of the same windows and folds"
             | Epochs _ -> "maximum FP32 epochs per fold (default 60, early stopping)"
             | Sparsity _ -> "target fraction of pruned weights (default 0.45)"

@@ -11,6 +11,12 @@ open Tern.Cli.Common
 let private foldJson (baseline: BaselineFold option) (f: StudyFold) : System.Text.Json.Nodes.JsonNode =
     Json.obj [
         "fold", Json.int f.Fold
+        "form", Json.str (ImportFolder.formName f.Form)
+        "arch", Json.str f.Architecture
+        "search",
+        (match f.Choice with
+         | Some c -> ArchChoiceView.json c
+         | None -> null)
         "train_samples", Json.int f.TrainSamples
         "test_samples", Json.int f.TestSamples
         "fp32_accuracy", Json.num f.Fp32Accuracy
@@ -74,11 +80,19 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
     let arch =
         args.GetResult(StudyTernaryArgs.Arch, defaultValue = Study.defaultConfig.Architecture)
 
-    if not (List.contains arch Architectures.names) then
-        let known = String.concat ", " Architectures.names
-        raise (BadInput $"--arch {arch}: unknown architecture (known: {known})")
+    let auto = arch = Study.Auto
+
+    let budget =
+        match args.TryGetResult StudyTernaryArgs.Budget with
+        | Some _ when not auto -> raise (BadInput $"--budget applies to --arch auto, not to --arch {arch}")
+        | Some text ->
+            match DeviceBudget.parse text with
+            | Ok b -> b
+            | Error e -> raise (BadInput $"--budget {text}: {e}")
+        | None -> Study.defaultConfig.Budget
 
     let forms = dataForms dir
+    // Fixed architectures train on one form; the automatic choice may take either, fold by fold.
     let form = ImportFolder.forNetwork arch forms
     let data = form.Data
 
@@ -132,9 +146,10 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     | Ok a -> a
                     | Error e -> raise (BadInput $"--augment: {e}"))
             Architecture = arch
+            Budget = budget
     }
 
-    match Study.check config data with
+    match Study.check config forms with
     | Error e -> raise (BadInput $"--arch {arch} on {form.Dir}: {e}")
     | Ok() -> ()
 
@@ -163,7 +178,9 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             Progress.track "study ternary" folds.Length (fun p ->
                 let fold f = $"fold {f + 1}/{folds.Length}"
 
-                Study.ternaryOn config data folds (function
+                Study.ternaryOn config (if auto then forms else [ form ]) folds (function
+                    | SearchStep(f, trained, planned) ->
+                        p.Status $"{fold f}  choosing the architecture: {trained}/{planned} trainings"
                     | Fp32Step(f, log) ->
                         p.Status $"{fold f}  fp32 {ProgressText.epoch log}"
                         p.Part f (fp32Share * float log.Epoch / float log.Epochs)
@@ -203,8 +220,10 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                         | LeaveOneSubjectOut -> "loso"
                     )
                     "arch", Json.str arch
-                    "form", Json.str (ImportFolder.formName form.Form)
-                    "form_dir", Json.str form.Dir
+                    // The form of a fixed architecture; the automatic choice gives each fold's in folds[].form.
+                    "form", (if auto then null else Json.str (ImportFolder.formName form.Form))
+                    "form_dir", (if auto then null else Json.str form.Dir)
+                    "budget", (if auto then Json.str (DeviceBudget.format budget) else null)
                     "folds", Json.arr (result.Folds |> List.map (fun f -> foldJson (baselineFold f) f))
                     "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
                     "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy
@@ -239,7 +258,14 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             )
 
         HistoryOption.finish history "study ternary" (args.Contains StudyTernaryArgs.Json) report (fun () ->
-            printfn "network %s on %s (%s)" arch (ImportFolder.formName form.Form) form.Dir
+            if auto then
+                printfn "network: chosen per fold (--arch auto, budget %s)" (DeviceBudget.format budget)
+                ArchChoiceView.printSummary (result.Folds |> List.choose (fun f -> f.Choice))
+
+                for f in result.Folds do
+                    f.Choice |> Option.iter (fun c -> printfn "fold %d: %s" f.Fold c.Reason)
+            else
+                printfn "network %s on %s (%s)" arch (ImportFolder.formName form.Form) form.Dir
 
             let baselineColumn (v: float option) =
                 v |> Option.map (sprintf "  %11.4f") |> Option.defaultValue ""

@@ -32,13 +32,23 @@ type StudyConfig = {
     Threads: int
     /// Training-time augmentation of both trainings; None takes the one the data set declares (Dataset.Augment).
     Augment: Augmentation option
-    /// The network (Architectures.names), shaped to the data's input and classes.
+    /// The network (Architectures.forData: a fixed name or an ArchSpec name), shaped to the data's input and
+    /// classes; "auto" chooses the form and the architecture per fold on its training subjects (ArchSearch).
     Architecture: string
+    /// The automatic choice's candidates and protocol (Architecture "auto").
+    Search: ArchSearchSettings
+    /// The device budget the automatic choice keeps to (Architecture "auto").
+    Budget: DeviceBudget
 }
 
 /// Results of one fold. Ternary figures are from the integer model run by the C# Runner.
 type StudyFold = {
     Fold: int
+    /// The form and the architecture the fold's network trained on.
+    Form: DataForm
+    Architecture: string
+    /// The automatic choice that picked them, when Architecture was "auto".
+    Choice: ArchChoice option
     TrainSamples: int
     TestSamples: int
     Fp32Accuracy: float
@@ -73,6 +83,8 @@ type StudyResult = {
 
 /// What the study is doing, for progress output.
 type StudyProgress =
+    /// The automatic choice ran `trained` of its `planned` candidate trainings.
+    | SearchStep of fold: int * trained: int * planned: int
     | Fp32Step of fold: int * EpochLog
     | QatStep of fold: int * QatEpoch
     | FoldDone of StudyFold
@@ -94,8 +106,14 @@ module Study =
         Calibration = PipelineSettings.defaults.Calibration
         Threads = 0
         Augment = None
-        Architecture = "default"
+        Architecture = "auto"
+        Search = ArchSearch.defaults
+        Budget = DeviceBudget.defaults
     }
+
+    /// The name that asks for the automatic choice of form and architecture.
+    [<Literal>]
+    let Auto = "auto"
 
     /// The study's QAT stage: ternary weights with cfg.Qat.
     let private ternaryStep (cfg: StudyConfig) : QatStep = {
@@ -123,12 +141,38 @@ module Study =
     /// the QAT latent float model and the integer model that was evaluated.
     let runFold
         (cfg: StudyConfig)
-        (data: Dataset)
+        (forms: FormData list)
         (fold: SplitFold)
         (progress: StudyProgress -> unit)
         : StudyFold * Model * IntModel =
         let watch = Stopwatch.StartNew()
         let settings = pipeline cfg (cfg.Seed * 1000 + fold.Index)
+
+        // The choice sees the fold's training subjects only; the held-out subject never takes part.
+        let form, arch, choice =
+            if cfg.Architecture = Auto then
+                let search = {
+                    cfg.Search with
+                        // The study's epoch limit bounds the candidates' short trainings too.
+                        Train = {
+                            cfg.Search.Train with
+                                Epochs = min cfg.Search.Train.Epochs cfg.Train.Epochs
+                        }
+                        Seed = settings.Seed
+                        Threads = cfg.Threads
+                        Augment = cfg.Augment
+                }
+
+                match
+                    ArchSearch.choose search (ArchSearch.ternaryCost cfg.Budget) forms fold.Train (fun (d, n) ->
+                        progress (SearchStep(fold.Index, d, n)))
+                with
+                | Ok c -> (forms |> List.find (fun f -> f.Form = c.Form)), c.Architecture, Some c
+                | Error e -> invalidArg "cfg" $"fold {fold.Index}: {e}"
+            else
+                ImportFolder.forNetwork cfg.Architecture forms, cfg.Architecture, None
+
+        let data = form.Data
         let fitIdx, validIdx = Pipeline.split settings fold.Train data
         let train = Dataset.pick fitIdx data
 
@@ -141,7 +185,7 @@ module Study =
         let testX, testY = Dataset.pick fold.Test data
 
         let initial =
-            match Architectures.forData cfg.Architecture data.Shape data.Classes settings.Seed with
+            match Architectures.forData arch data.Shape data.Classes settings.Seed with
             | Ok m -> m
             | Error e -> invalidArg "cfg" e
 
@@ -164,6 +208,9 @@ module Study =
 
         let result = {
             Fold = fold.Index
+            Form = form.Form
+            Architecture = arch
+            Choice = choice
             TrainSamples = fold.Train.Length
             TestSamples = fold.Test.Length
             Fp32Accuracy = fp32Metrics.Accuracy
@@ -191,30 +238,47 @@ module Study =
     /// The study's folds for a data set (grouped stratified k-fold or leave one subject out).
     let splits (cfg: StudyConfig) (data: Dataset) : Result<SplitFold list, string> = folds cfg.Split cfg.Seed data
 
-    /// The architecture fits the data: a known name that takes the data's input.
-    let check (cfg: StudyConfig) (data: Dataset) : Result<unit, string> =
-        Architectures.forData cfg.Architecture data.Shape data.Classes cfg.Seed
-        |> Result.map ignore
+    /// The architecture fits the data: "auto" with a candidate within the budget, or a known name that takes the input
+    /// of the form it trains on.
+    let check (cfg: StudyConfig) (forms: FormData list) : Result<unit, string> =
+        match forms with
+        | [] -> Error "no data"
+        | _ when cfg.Architecture = Auto -> ArchSearch.check cfg.Search (ArchSearch.ternaryCost cfg.Budget) forms
+        | _ ->
+            let data = (ImportFolder.forNetwork cfg.Architecture forms).Data
+
+            Architectures.forData cfg.Architecture data.Shape data.Classes cfg.Seed
+            |> Result.map ignore
 
     /// Runs the study on the given folds (e.g. the ones a baseline runs on too); progress is called after every
     /// epoch and fold. Deterministic for a seed (any thread count). Throws ArgumentException on an invalid data set
     /// or architecture.
     let ternaryOn
         (cfg: StudyConfig)
-        (data: Dataset)
+        (forms: FormData list)
         (folds: SplitFold list)
         (progress: StudyProgress -> unit)
         : StudyResult =
-        match Dataset.validate data |> Result.bind (fun () -> check cfg data) with
-        | Error e -> invalidArg "data" e
-        | Ok() -> ()
+        let invalid =
+            forms
+            |> List.tryPick (fun f ->
+                match Dataset.validate f.Data with
+                | Error e -> Some e
+                | Ok() -> None)
+
+        match invalid, check cfg forms with
+        | Some e, _
+        | None, Error e -> invalidArg "forms" e
+        | None, Ok() -> ()
+
+        let data = (List.head forms).Data
 
         let total = Stopwatch.StartNew()
 
         let results =
             folds
             |> List.map (fun fold ->
-                let r, _, _ = runFold cfg data fold progress
+                let r, _, _ = runFold cfg forms fold progress
                 r)
 
         let mean f =
@@ -235,13 +299,20 @@ module Study =
             Seconds = total.Elapsed.TotalSeconds
         }
 
-    /// Runs the study on its own folds (splits); progress is called after every epoch and fold. Deterministic for a
-    /// seed (any thread count). Throws ArgumentException on an invalid data set, architecture or split.
+    /// Runs the study on one data set's own folds (splits); progress is called after every epoch and fold.
+    /// Deterministic for a seed (any thread count). Throws ArgumentException on an invalid data set, architecture or
+    /// split.
     let ternary (cfg: StudyConfig) (data: Dataset) (progress: StudyProgress -> unit) : StudyResult =
         match Dataset.validate data with
         | Error e -> invalidArg "data" e
         | Ok() -> ()
 
+        let form = {
+            Form = ImportFolder.formOf data
+            Dir = ""
+            Data = data
+        }
+
         match splits cfg data with
-        | Ok folds -> ternaryOn cfg data folds progress
+        | Ok folds -> ternaryOn cfg [ form ] folds progress
         | Error e -> invalidArg "cfg" e

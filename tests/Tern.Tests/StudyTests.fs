@@ -30,9 +30,54 @@ module private StudyGen =
             }
             Calibration = 16
             Threads = 2
+            Architecture = "default"
     }
 
     let once = lazy (Study.ternary config (data.Force()) ignore)
+
+    /// A data set as the one form of a study.
+    let form (d: Dataset) : FormData = {
+        Form = ImportFolder.formOf d
+        Dir = ""
+        Data = d
+    }
+
+    /// The same 6 subjects' windows as a 4 x 4 x 1 "spectrogram" and a 1 x 16 x 1 "raw" window; the class is the
+    /// sign of the mean.
+    let twoForms =
+        lazy
+            (let rng = Random(4)
+             let n = 6 * 20
+             let labels = Array.init n (fun i -> i % 2)
+
+             let values =
+                 Array.init n (fun i ->
+                     Array.init 16 (fun _ ->
+                         float32 ((if labels[i] = 0 then -0.5 else 0.5) + 0.4 * (rng.NextDouble() - 0.5))))
+
+             let dataset shape = {
+                 Shape = shape
+                 Classes = [ "neg"; "pos" ]
+                 Samples = values
+                 Labels = labels
+                 Subjects = Array.init n (fun i -> i / 20)
+                 SubjectNames = []
+                 Source = "test"
+                 Augment = NoAugmentation
+             }
+
+             [
+                 {
+                     Form = DataForm.Raw
+                     Dir = "raw"
+                     Data = dataset (Shape3(1, 16, 1))
+                 }
+                 {
+                     Form = DataForm.Spectrogram
+                     Dir = "spectrogram"
+                     Data = dataset (Shape3(4, 4, 1))
+                 }
+             ])
 
     let noTime (r: StudyResult) = {
         r with
@@ -119,7 +164,7 @@ let tests =
                 | other -> failwith $"%A{other}"
 
             let events = ResizeArray<StudyProgress>()
-            let r, latent, im = Study.runFold cfg d fold events.Add
+            let r, latent, im = Study.runFold cfg [ StudyGen.form d ] fold events.Add
             // The fold equals the study's fold 0.
             Expect.equal
                 { r with Seconds = 0.0 }
@@ -161,4 +206,50 @@ let tests =
             | Ok folds -> Expect.equal folds.Length 4 "one fold per subject"
             | Error e -> failtest e
 
+    
+        testCase "--arch auto chooses per fold on the training subjects and records the choice"
+        <| fun () ->
+            let forms = StudyGen.twoForms.Force()
+
+            let cfg = {
+                StudyGen.config with
+                    Architecture = Study.Auto
+                    Search = {
+                        ArchSearch.defaults with
+                            Candidates = [
+                                DataForm.Spectrogram, "sep-4-8-k3-gap"
+                                DataForm.Raw, "plain-4-8-k3-flat"
+                                DataForm.Raw, "sep-64-64-k5-flat"
+                            ]
+                            InnerFolds = 2
+                            Keep = 1
+                    }
+                    Budget = DeviceBudget.defaults
+            }
+
+            let data = forms.Head.Data
+            let folds = Study.folds (KFold 2) 3 data |> Result.defaultWith failwith
+            let r = Study.ternaryOn cfg forms folds ignore
+
+            for f in r.Folds do
+                match f.Choice with
+                | None -> failtest $"fold {f.Fold}: no choice recorded"
+                | Some c ->
+                    Expect.equal (f.Form, f.Architecture) (c.Form, c.Architecture) "the fold trained what was chosen"
+                    Expect.equal c.Rows.Length 3 "every candidate reported"
+                    let big = c.Rows |> List.find (fun row -> row.Architecture = "sep-64-64-k5-flat")
+                    Expect.equal big.Status OverBudget "64-wide stages break the default flash budget"
+                    Expect.isEmpty big.Scores "and are never trained"
+
+            let tooSmall = {
+                cfg with
+                    Budget = {
+                        DeviceBudget.defaults with
+                            Flash = Some 1024L
+                    }
+            }
+
+            match Study.check tooSmall forms with
+            | Ok() -> failtest "a 1 KB flash budget fits nothing"
+            | Error e -> Expect.stringContains e "budget" "says which limit"
     ]

@@ -2,9 +2,6 @@ namespace Tern.Core
 
 open System.Diagnostics
 
-/// One input form of the same windows, e.g. an import's raw/ or spectrogram/ folder (same samples, same order).
-type InputForm = { Name: string; Data: Dataset }
-
 /// What a candidate would cost on the device once lowered, and which limits of the budget it breaks.
 type CandidateCost = {
     Instructions: int64
@@ -16,9 +13,9 @@ type CandidateCost = {
 
 /// Settings of the automatic choice of input form and architecture.
 type ArchSearchSettings = {
-    /// (form name, architecture name) pairs tried in this order; pairs whose form the data lacks, or whose
-    /// architecture does not take that form's shape, are left out.
-    Candidates: (string * string) list
+    /// (form, architecture name) pairs tried in this order; pairs whose form the data lacks, or whose architecture
+    /// does not take that form's shape, are left out.
+    Candidates: (DataForm * string) list
     /// Subject-grouped folds of the training subjects the candidates are validated on.
     InnerFolds: int
     /// Successive halving: every candidate within budget trains on the first inner fold, the best Keep on the rest.
@@ -46,7 +43,7 @@ type CandidateStatus =
 
 /// One candidate of a search, for the report.
 type CandidateRow = {
-    Form: string
+    Form: DataForm
     Architecture: string
     Params: int
     Macs: int64
@@ -59,7 +56,7 @@ type CandidateRow = {
 
 /// The outcome of a search: the winner, every candidate, and why the winner won.
 type ArchChoice = {
-    Form: string
+    Form: DataForm
     Architecture: string
     Rows: CandidateRow list
     Reason: string
@@ -73,15 +70,15 @@ type ArchChoice = {
 module ArchSearch =
 
     /// The candidates tried by default, by form: parametric architectures (ArchSpec) and the fixed default.
-    let defaultCandidates: (string * string) list = [
-        "spectrogram", "default"
-        "spectrogram", "sep-16-32-32-k3-flat"
-        "spectrogram", "res-16-32-k3-flat"
-        "spectrogram", "plain-16-32-k3-flat"
-        "spectrogram", "plain-16-24-32-k3-gap"
-        "raw", "raw1d"
-        "raw", "sep-16-32-32-k5-flat"
-        "raw", "res-16-32-32-k5-flat"
+    let defaultCandidates: (DataForm * string) list = [
+        DataForm.Spectrogram, "default"
+        DataForm.Spectrogram, "sep-16-32-32-k3-flat"
+        DataForm.Spectrogram, "res-16-32-k3-flat"
+        DataForm.Spectrogram, "plain-16-32-k3-flat"
+        DataForm.Spectrogram, "plain-16-24-32-k3-gap"
+        DataForm.Raw, "raw1d"
+        DataForm.Raw, "sep-16-32-32-k5-flat"
+        DataForm.Raw, "res-16-32-32-k5-flat"
     ]
 
     /// Default candidates, 3 inner folds, the best 3 kept after the first, training of at most 40 epochs (Adam 3e-3
@@ -102,10 +99,22 @@ module ArchSearch =
         Threads = 0
     }
 
+    /// What a float model costs once lowered to ternary weights (DeviceCost's model of qemu-mps2-an386), and which
+    /// limits of the budget it breaks.
+    let ternaryCost (budget: DeviceBudget) (model: Model) : CandidateCost =
+        let e = DeviceCost.estimate LowerOptions.Ternary.Weights model
+
+        {
+            Instructions = e.Instructions
+            FlashBytes = e.FlashBytes
+            RamBytes = e.RamBytes
+            Violations = DeviceBudget.check budget e
+        }
+
     /// Trains a candidate on one inner fold's training subjects and scores it on its held-out subjects.
     let private score
         (settings: ArchSearchSettings)
-        (form: InputForm)
+        (form: FormData)
         (model: Model)
         (seed: int)
         (fold: SplitFold)
@@ -134,6 +143,38 @@ module ArchSearch =
         let subjects = fold.Test |> Array.map (fun i -> data.Subjects[i])
         Metrics.meanSubjectMacroF1 data.Classes subjects testY predicted
 
+    /// Every candidate that takes one of the forms, built (seeded) and costed, in candidate order.
+    let private costedCandidates (settings: ArchSearchSettings) (cost: Model -> CandidateCost) (forms: FormData list) =
+        settings.Candidates
+        |> List.choose (fun (form, arch) ->
+            forms
+            |> List.tryFind (fun f -> f.Form = form)
+            |> Option.bind (fun data ->
+                match Architectures.forData arch data.Data.Shape data.Data.Classes settings.Seed with
+                | Ok model -> Some(data, arch, model, cost model)
+                | Error _ -> None))
+
+    /// Why nothing can be chosen, if so: no candidate takes the forms, or none fits the budget.
+    let private noneFits (costed: (FormData * string * Model * CandidateCost) list) : string option =
+        if costed.IsEmpty then
+            Some "no candidate architecture takes the data's forms"
+        elif costed |> List.exists (fun (_, _, _, c) -> c.Violations.IsEmpty) then
+            None
+        else
+            let _, arch, _, c = costed |> List.minBy (fun (_, _, _, c) -> c.Instructions)
+            let broken = String.concat ", " c.Violations
+            Some $"no candidate fits the budget; the cheapest, {arch}, breaks it: {broken}"
+
+    /// Whether a search over these forms can choose anything, known without training (costs only).
+    let check
+        (settings: ArchSearchSettings)
+        (cost: Model -> CandidateCost)
+        (forms: FormData list)
+        : Result<unit, string> =
+        match noneFits (costedCandidates settings cost forms) with
+        | Some e -> Error e
+        | None -> Ok()
+
     /// Chooses a form and an architecture for the training samples `indices` (indices into every form's data):
     /// cost is what a model would cost on the device and which budget limits it breaks; progress gets (candidates
     /// trained so far, trainings planned). Error when no form is given, the training subjects are too few for the
@@ -141,7 +182,7 @@ module ArchSearch =
     let choose
         (settings: ArchSearchSettings)
         (cost: Model -> CandidateCost)
-        (forms: InputForm list)
+        (forms: FormData list)
         (indices: int[])
         (progress: int * int -> unit)
         : Result<ArchChoice, string> =
@@ -170,31 +211,26 @@ module ArchSearch =
                         })
                     | Error e -> failwith $"inner folds: {e}"
 
-                let built =
-                    settings.Candidates
-                    |> List.choose (fun (formName, arch) ->
-                        forms
-                        |> List.tryFind (fun f -> f.Name = formName)
-                        |> Option.bind (fun form ->
-                            match Architectures.forData arch form.Data.Shape form.Data.Classes settings.Seed with
-                            | Ok model -> Some(form, arch, model)
-                            | Error _ -> None))
-
-                let costed =
-                    built |> List.map (fun (form, arch, model) -> form, arch, model, cost model)
+                let costed = costedCandidates settings cost forms
 
                 let fitting = costed |> List.filter (fun (_, _, _, c) -> c.Violations.IsEmpty)
 
                 let keep = min settings.Keep fitting.Length
-                let planned = fitting.Length + keep * (inner.Length - 1)
-                let mutable trained = 0
-                let seconds = System.Collections.Generic.Dictionary<string * string, float>()
-                let scores = System.Collections.Generic.Dictionary<string * string, float list>()
 
-                let run (form: InputForm, arch: string, model: Model, _) (fold: SplitFold) =
+                let planned =
+                    if fitting.Length > 1 then
+                        fitting.Length + keep * (inner.Length - 1)
+                    else
+                        0
+
+                let mutable trained = 0
+                let seconds = System.Collections.Generic.Dictionary<DataForm * string, float>()
+                let scores = System.Collections.Generic.Dictionary<DataForm * string, float list>()
+
+                let run (form: FormData, arch: string, model: Model, _) (fold: SplitFold) =
                     let w = Stopwatch.StartNew()
                     let s = score settings form model (settings.Seed * 1000 + fold.Index) fold
-                    let key = form.Name, arch
+                    let key = form.Form, arch
 
                     seconds[key] <-
                         (match seconds.TryGetValue key with
@@ -211,48 +247,52 @@ module ArchSearch =
                     trained <- trained + 1
                     progress (trained, planned)
 
-                let mean (form: InputForm, arch, _, _) = List.average scores[(form.Name, arch)]
+                match noneFits costed with
+                | Some e -> Error e
+                | None ->
+                    // A lone candidate within budget wins without a contest: nothing to validate it against.
+                    let contest = fitting.Length > 1
 
-                if fitting.IsEmpty then
-                    let cheapest = costed |> List.minBy (fun (_, _, _, c) -> c.Instructions)
+                    if contest then
+                        for c in fitting do
+                            run c inner.Head
 
-                    let _, arch, _, c = cheapest
-                    let broken = String.concat ", " c.Violations
-                    Error $"no candidate fits the budget; the cheapest, {arch}, breaks it: {broken}"
-                else
-                    for c in fitting do
-                        run c inner.Head
+                    let mean (form: FormData, arch, _, _) =
+                        match scores.TryGetValue((form.Form, arch)) with
+                        | true, l -> List.average l
+                        | _ -> 0.0
 
                     // Stable sort: ties keep the candidate order, which lists cheaper choices first.
                     let ranked = fitting |> List.sortByDescending mean
                     let finalists = List.truncate keep ranked
 
-                    for c in finalists do
-                        for fold in List.tail inner do
-                            run c fold
+                    if contest then
+                        for c in finalists do
+                            for fold in List.tail inner do
+                                run c fold
 
                     let best = finalists |> List.sortByDescending mean
 
                     let winner = List.head best
                     let wForm, wArch, _, wCost = winner
 
-                    let status (form: InputForm, arch, _, c: CandidateCost) =
+                    let status (form: FormData, arch, _, c: CandidateCost) =
                         if not c.Violations.IsEmpty then
                             OverBudget
-                        elif (form.Name, arch) = (wForm.Name, wArch) then
+                        elif (form.Form, arch) = (wForm.Form, wArch) then
                             Winner
-                        elif finalists |> List.exists (fun (f, a, _, _) -> (f.Name, a) = (form.Name, arch)) then
+                        elif finalists |> List.exists (fun (f, a, _, _) -> (f.Form, a) = (form.Form, arch)) then
                             Finalist
                         else
                             Screened
 
                     let rows =
                         costed
-                        |> List.map (fun ((form: InputForm, arch, model, c) as candidate) ->
-                            let key = form.Name, arch
+                        |> List.map (fun ((form: FormData, arch, model, c) as candidate) ->
+                            let key = form.Form, arch
 
                             {
-                                Form = form.Name
+                                Form = form.Form
                                 Architecture = arch
                                 Params = Model.totalParams model
                                 Macs = Model.totalMacs model
@@ -273,12 +313,18 @@ module ArchSearch =
                     let against =
                         match List.tail best with
                         | (f, a, _, _) as runnerUp :: _ ->
-                            $", {mean winner - mean runnerUp:F4} above the runner-up {a} on {f.Name}"
+                            $", {mean winner - mean runnerUp:F4} above the runner-up {a} on {ImportFolder.formName f.Form}"
                         | [] -> ""
 
+                    let why =
+                        if contest then
+                            $"the best mean per-subject macro-F1 ({mean winner:F4}) over {inner.Length} subject-grouped "
+                            + $"folds of the training subjects{against}"
+                        else
+                            "the only candidate within the budget, chosen untrained"
+
                     let reason =
-                        $"{wArch} on {wForm.Name}: the best mean per-subject macro-F1 ({mean winner:F4}) over {inner.Length} "
-                        + $"subject-grouped folds of the training subjects{against}; estimated {wCost.Instructions:N0} "
+                        $"{wArch} on {ImportFolder.formName wForm.Form}: {why}; estimated {wCost.Instructions:N0} "
                         + $"instructions, {wCost.FlashBytes:N0} B flash, {wCost.RamBytes:N0} B RAM, within the budget"
                         + (if over > 0 then
                                $" ({over} candidate(s) over it were not trained)"
@@ -286,7 +332,7 @@ module ArchSearch =
                                "")
 
                     Ok {
-                        Form = wForm.Name
+                        Form = wForm.Form
                         Architecture = wArch
                         Rows = rows
                         Reason = reason
