@@ -308,8 +308,7 @@ type TrainArgs =
             | Class_Weighted -> "weight the loss by inverse class frequency"
             | Label_Smoothing _ ->
                 "label smoothing e in [0, 1) of every training: targets (1 - e) one-hot + e / classes (default 0)"
-            | Distill _ ->
-                "with --qat: distil the FP32 model into its quantized self (T 4, weight 0.5; default: off)"
+            | Distill _ -> "with --qat: distil the FP32 model into its quantized self (T 4, weight 0.5; default: off)"
             | Seed _ -> "seed of initialisation and shuffling (default 1)"
             | Json -> "print one JSON object"
 
@@ -341,7 +340,8 @@ type StudyTernaryArgs =
             | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
             | Label_Smoothing _ ->
                 "label smoothing e in [0, 1) of FP32 training and QAT: targets (1 - e) one-hot + e / classes (default 0)"
-            | Distill _ -> "distil each fold's FP32 model into its ternary self during QAT (T 4, weight 0.5; default: off)"
+            | Distill _ ->
+                "distil each fold's FP32 model into its ternary self during QAT (T 4, weight 0.5; default: off)"
             | Data _ -> "data set folder"
             | Folds _ -> "number of subject-grouped stratified folds (default 5)"
             | Split _ -> "kfold (default) or loso (leave one subject out)"

@@ -156,7 +156,9 @@ let tests =
                         Distill = Some(teacher, { Temperature = 2.0; Weight = 0.5 })
                 }
 
-                let lossOf () = (fst (Train.gradientsWith cfg m xs ys)).Loss
+                let lossOf () =
+                    (fst (Train.gradientsWith cfg m xs ys)).Loss
+
                 let g, _ = Train.gradientsWith cfg m xs ys
                 let rng = Random(9)
 
@@ -230,19 +232,35 @@ let tests =
                 "a teacher with another input"
 
             Expect.throwsT<ArgumentException>
-                (fun () -> Train.gradientsWith { config Optimised with LabelSmoothing = 1.0 } m xs ys |> ignore)
+                (fun () ->
+                    Train.gradientsWith
+                        {
+                            config Optimised with
+                                LabelSmoothing = 1.0
+                        }
+                        m
+                        xs
+                        ys
+                    |> ignore)
                 "smoothing 1"
 
         testCase "QAT distils its FP32 model: weight 0 is plain QAT, weight 0.5 changes the weights, deterministically"
         <| fun () ->
             let model, train = trainedOnce.Force()
-            let run cfg = Qat.trainTernary cfg model train None ignore
+
+            let run cfg =
+                Qat.trainTernary cfg model train None ignore
+
             let plain = run qatConfig
 
             let zero =
                 run {
                     qatConfig with
-                        Distill = Some { SoftmaxLoss.defaultDistillation with Weight = 0.0 }
+                        Distill =
+                            Some {
+                                SoftmaxLoss.defaultDistillation with
+                                    Weight = 0.0
+                            }
                 }
 
             Expect.equal (weightsOf zero.Latent) (weightsOf plain.Latent) "weight 0"

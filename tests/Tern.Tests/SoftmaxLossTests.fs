@@ -22,7 +22,10 @@ module private LossGen =
     let case: Arbitrary<Case> =
         gen {
             let! k = Gen.choose (2, 6)
-            let logits = Gen.arrayOfLength k (Gen.choose (-16, 16) |> Gen.map (fun v -> float v / 4.0))
+
+            let logits =
+                Gen.arrayOfLength k (Gen.choose (-16, 16) |> Gen.map (fun v -> float v / 4.0))
+
             let! z = logits
             let! t = logits
             let! label = Gen.choose (0, k - 1)
@@ -73,7 +76,9 @@ let tests =
 
                 loss = mx + log sum - c.Z[c.Label] && grad = plainGrad)
 
-        testPropertyWithConfig (Properties.tests 200) "The smoothed cross-entropy's gradient matches central differences"
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "The smoothed cross-entropy's gradient matches central differences"
         <| fun () ->
             Prop.forAll case (fun c ->
                 let _, grad = SoftmaxLoss.crossEntropy c.Smoothing c.Z c.Label
@@ -96,14 +101,16 @@ let tests =
 
                 // Logits whose softmax is the smoothed target: the gradient p - y vanishes there.
                 let best = target |> Array.map log
-                let lossAt z = fst (SoftmaxLoss.crossEntropy e z c.Label)
+
+                let lossAt z =
+                    fst (SoftmaxLoss.crossEntropy e z c.Label)
+
                 let _, g = SoftmaxLoss.crossEntropy e best c.Label
                 let stationary = g |> Array.forall (fun v -> abs v < 1e-12)
                 // Moving towards one-hot (a wider margin for the label) costs loss, and so does any step (convexity).
                 let wider = best |> Array.mapi (fun j v -> if j = c.Label then v + 1.0 else v)
 
-                let moved =
-                    Array.init k (fun j -> best[j] + c.Teacher[j] / 8.0)
+                let moved = Array.init k (fun j -> best[j] + c.Teacher[j] / 8.0)
 
                 (stationary |> Prop.label $"gradient at the target {g}")
                 .&. (lossAt wider > lossAt best |> Prop.label "wider margin")
@@ -134,16 +141,21 @@ let tests =
                 let numeric = numericGradient f c.Z
                 close grad numeric |> Prop.label $"analytic %A{grad} numeric %A{numeric}")
 
-        testPropertyWithConfig (Properties.tests 200) "KL is never negative and is zero for a teacher equal to the student"
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "KL is never negative and is zero for a teacher equal to the student"
         <| fun () ->
             Prop.forAll case (fun c ->
                 let kd, _ = SoftmaxLoss.distillation c.Temperature c.Z c.Teacher
                 let self, g = SoftmaxLoss.distillation c.Temperature c.Z (Array.copy c.Z)
 
                 (kd >= -1e-12 |> Prop.label $"KL {kd}")
-                .&. ((self = 0.0 && g |> Array.forall (fun v -> v = 0.0)) |> Prop.label $"self {self} {g}"))
+                .&. ((self = 0.0 && g |> Array.forall (fun v -> v = 0.0))
+                     |> Prop.label $"self {self} {g}"))
 
-        testPropertyWithConfig (Properties.tests 200) "Weight 0 is exactly the cross-entropy, weight 1 exactly distillation"
+        testPropertyWithConfig
+            (Properties.tests 200)
+            "Weight 0 is exactly the cross-entropy, weight 1 exactly distillation"
         <| fun () ->
             Prop.forAll case (fun c ->
                 let d w =
@@ -194,7 +206,20 @@ let tests =
             bad -0.1 None
             bad 1.0 None
             bad nan None
-            bad 0.0 (Some { SoftmaxLoss.defaultDistillation with Temperature = 0.0 })
-            bad 0.0 (Some { SoftmaxLoss.defaultDistillation with Weight = 1.5 })
+
+            bad
+                0.0
+                (Some {
+                    SoftmaxLoss.defaultDistillation with
+                        Temperature = 0.0
+                })
+
+            bad
+                0.0
+                (Some {
+                    SoftmaxLoss.defaultDistillation with
+                        Weight = 1.5
+                })
+
             SoftmaxLoss.check 0.1 (Some SoftmaxLoss.defaultDistillation)
     ]

@@ -44,6 +44,7 @@ module SoftmaxLoss =
 
         for p in probs do
             sum <- sum + p
+
         let off = smoothing / float k
 
         // Sum_j y_j z_j; the plain branch keeps smoothing 0 bit-identical to the unsmoothed loss.
@@ -83,7 +84,12 @@ module SoftmaxLoss =
 
     /// The loss of one sample: the smoothed cross-entropy alone, or blended with distillation from the teacher's
     /// logits as (1 - a) CE + a T^2 KL (gradient (1 - a)(p - y) + a T (p^T - q^T)).
-    let sample (smoothing: float) (distill: (Distillation * float[]) option) (z: float[]) (label: int) : float * float[] =
+    let sample
+        (smoothing: float)
+        (distill: (Distillation * float[]) option)
+        (z: float[])
+        (label: int)
+        : float * float[] =
         let ce, g = crossEntropy smoothing z label
 
         match distill with

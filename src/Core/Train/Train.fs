@@ -942,7 +942,12 @@ module Train =
     // The loss of SoftmaxLoss.sample (label smoothing, distillation from the teacher's logits when given), optionally
     // class-weighted per sample (weighted mean as PyTorch: divided by the sum of the batch's weights). Returns the
     // weighted loss sum, the weight sum and the correct count; fills LossGrad.
-    let private lossAndGrad (s: TrainSession) (labels: int[]) (teacher: float32[] option) (n: int) : float * float * int =
+    let private lossAndGrad
+        (s: TrainSession)
+        (labels: int[])
+        (teacher: float32[] option)
+        (n: int)
+        : float * float * int =
         let last = s.Nodes[s.Nodes.Length - 1]
         let k = last.Out.Size
         let z = last.Y
