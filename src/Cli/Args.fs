@@ -268,11 +268,13 @@ type TrainArgs =
     | Lr of rate: float
     | Valid of fraction: float
     | Class_Weighted
+    | Label_Smoothing of e: float
     | Qat of WeightsArg
     | Sparsity of fraction: float
     | Qat_Epochs of int
     | Augment of name: string
     | Fake_Quant of OnOff
+    | Distill of OnOff
     | Prune of spec: string
     | Seed of int
     | Json
@@ -304,6 +306,9 @@ type TrainArgs =
             | Lr _ -> "Adam learning rate (default 0.003, cosine schedule)"
             | Valid _ -> "fraction of subjects held out for validation (default 0.2)"
             | Class_Weighted -> "weight the loss by inverse class frequency"
+            | Label_Smoothing _ ->
+                "label smoothing e in [0, 1) of every training: targets (1 - e) one-hot + e / classes (default 0)"
+            | Distill _ -> "with --qat: distil the FP32 model into its quantized self (T 4, weight 0.5; default: off)"
             | Seed _ -> "seed of initialisation and shuffling (default 1)"
             | Json -> "print one JSON object"
 
@@ -322,6 +327,8 @@ type StudyTernaryArgs =
     | Sparsity of fraction: float
     | Augment of name: string
     | Fake_Quant of OnOff
+    | Label_Smoothing of e: float
+    | Distill of OnOff
     | Seed of int
     | History of path: string
     | No_History
@@ -334,6 +341,10 @@ type StudyTernaryArgs =
             | Fake_Quant _ ->
                 "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
             | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
+            | Label_Smoothing _ ->
+                "label smoothing e in [0, 1) of FP32 training and QAT: targets (1 - e) one-hot + e / classes (default 0)"
+            | Distill _ ->
+                "distil each fold's FP32 model into its ternary self during QAT (T 4, weight 0.5; default: off)"
             | Data _ ->
                 "data set folder, or an import's top folder (raw/ and spectrogram/; --arch auto chooses between them, a "
                 + "fixed architecture trains on spectrogram/, raw1d on raw/)"

@@ -232,6 +232,7 @@ let private trainSettings (args: ParseResults<TrainArgs>) (pretrained: bool) : P
             Optimizer =
                 Adam(args.GetResult(TrainArgs.Lr, defaultValue = Optim.baseRate d.Train.Optimizer), 0.9, 0.999, 1e-8)
             ClassWeighted = args.Contains TrainArgs.Class_Weighted
+            LabelSmoothing = args.GetResult(TrainArgs.Label_Smoothing, defaultValue = d.Train.LabelSmoothing)
     }
 
     for needsQat, name in
@@ -239,6 +240,7 @@ let private trainSettings (args: ParseResults<TrainArgs>) (pretrained: bool) : P
             args.Contains TrainArgs.Sparsity, "--sparsity"
             args.Contains TrainArgs.Qat_Epochs, "--qat-epochs"
             args.Contains TrainArgs.Fake_Quant, "--fake-quant"
+            args.Contains TrainArgs.Distill, "--distill"
         ] do
         if needsQat && not (args.Contains TrainArgs.Qat) then
             raise (BadInput $"{name} applies only with --qat")
@@ -276,6 +278,12 @@ let private trainSettings (args: ParseResults<TrainArgs>) (pretrained: bool) : P
                             | Some OnOff.On -> true
                             | Some OnOff.Off -> false
                             | None -> defaults.ActivationQuant
+                        LabelSmoothing = fit.LabelSmoothing
+                        Distill =
+                            match args.TryGetResult TrainArgs.Distill with
+                            | Some OnOff.On -> Some SoftmaxLoss.defaultDistillation
+                            | Some OnOff.Off -> None
+                            | None -> defaults.Distill
                 }
             })
 
@@ -284,6 +292,10 @@ let private trainSettings (args: ParseResults<TrainArgs>) (pretrained: bool) : P
             Seed = args.GetResult(TrainArgs.Seed, defaultValue = 1)
             Valid = args.GetResult(TrainArgs.Valid, defaultValue = d.Valid)
             Train = fit
+            FineTune = {
+                d.FineTune with
+                    LabelSmoothing = fit.LabelSmoothing
+            }
             Prune = args.TryGetResult TrainArgs.Prune |> Option.map pruneStep
             Qat = qat
             Augment = augment
@@ -400,6 +412,8 @@ let train (args: ParseResults<TrainArgs>) =
                          | None -> null)
                         "qat", Json.str qatKind
                         "augment", Json.str (Augment.name augment)
+                        "label_smoothing", Json.num settings.Train.LabelSmoothing
+                        "distill", Json.bool (settings.Qat |> Option.exists (fun q -> q.Config.Distill.IsSome))
                         "prune", pruneJson
                         "sparsity",
                         (match r.Sparsity with

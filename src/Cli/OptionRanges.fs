@@ -69,6 +69,7 @@ let ranges: Map<string, Range> =
         "--codec-bits", closed 2.0 8.0
         "--limit", atLeast 1.0
         "--trees", closed 1.0 10000.0
+        "--label-smoothing", rightOpen 0.0 1.0
     ]
 
 let private number (v: float) =

@@ -122,6 +122,9 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
 
     let d = Study.defaultConfig
 
+    let smoothing =
+        args.GetResult(StudyTernaryArgs.Label_Smoothing, defaultValue = d.Train.LabelSmoothing)
+
     let config = {
         d with
             Split = split
@@ -129,6 +132,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             Train = {
                 d.Train with
                     Epochs = args.GetResult(StudyTernaryArgs.Epochs, defaultValue = d.Train.Epochs)
+                    LabelSmoothing = smoothing
             }
             Qat = {
                 d.Qat with
@@ -138,6 +142,12 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                         | Some OnOff.On -> true
                         | Some OnOff.Off -> false
                         | None -> d.Qat.ActivationQuant
+                    LabelSmoothing = smoothing
+                    Distill =
+                        match args.TryGetResult StudyTernaryArgs.Distill with
+                        | Some OnOff.On -> Some SoftmaxLoss.defaultDistillation
+                        | Some OnOff.Off -> None
+                        | None -> d.Qat.Distill
             }
             Augment =
                 args.TryGetResult StudyTernaryArgs.Augment
@@ -231,6 +241,8 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     "mean_ternary_macro_f1", Json.num result.MeanTernaryMacroF1
                     "mean_sparsity", Json.num result.MeanSparsity
                     "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
+                    "label_smoothing", Json.num config.Train.LabelSmoothing
+                    "distill", Json.bool config.Qat.Distill.IsSome
                     "seconds", Json.num result.Seconds
                     "source", Json.str data.Source
                     match baseline with

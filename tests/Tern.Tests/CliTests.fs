@@ -709,6 +709,58 @@ let private ``train --qat int8 writes an int8 integer model whose activation ran
     for c in convs do
         Expect.equal c.WeightKind Tern.Runtime.WeightKind.Int8 c.Name
 
+let private ``train takes --label-smoothing and --distill with --qat; --distill without QAT and smoothing 1 exit 2``
+    ()
+    =
+    synth (path "tinyd") 4 2 7
+
+    let train extra =
+        tern (
+            [
+                "train"
+                "--data"
+                path "tinyd"
+                "--out"
+                path "distilled.tern"
+                "--epochs"
+                "1"
+            ]
+            @ extra
+        )
+
+    let code, out, err =
+        train [
+            "--qat"
+            "ternary"
+            "--qat-epochs"
+            "2"
+            "--distill"
+            "on"
+            "--label-smoothing"
+            "0.1"
+            "--json"
+        ]
+
+    Expect.equal code 0 err
+    let j = json out
+    Expect.isTrue (j.GetProperty("distill").GetBoolean()) "distill"
+    Expect.equal (j.GetProperty("label_smoothing").GetDouble()) 0.1 "label_smoothing"
+
+    for args, what in
+        [
+            [ "--distill"; "on" ], "--distill applies only with --qat"
+            [ "--label-smoothing"; "1" ], "--label-smoothing 1: must be a number in [0, 1)"
+        ] do
+        let code, _, err = train args
+        Expect.equal code 2 err
+        Expect.stringContains err what "stderr"
+
+    let code, _, err =
+        tern [ "study"; "ternary"; "--data"; path "tinyd"; "--label-smoothing"; "-0.1" ]
+
+    Expect.equal code 2 err
+    Expect.stringContains err "--label-smoothing -0.1" "stderr"
+
 let private ``study gamma reports every method per bit depth; bad bits, folders and shapes exit 2`` () =
     let rng = Random(4)
 
@@ -966,6 +1018,9 @@ let tests =
         testCase
             "train --qat int8 writes an int8 integer model whose activation ranges were learned"
             ``train --qat int8 writes an int8 integer model whose activation ranges were learned``
+        testCase
+            "train takes --label-smoothing and --distill with --qat; --distill without QAT and smoothing 1 exit 2"
+            ``train takes --label-smoothing and --distill with --qat; --distill without QAT and smoothing 1 exit 2``
         testCase
             "study gamma reports every method per bit depth; bad bits, folders and shapes exit 2"
             ``study gamma reports every method per bit depth; bad bits, folders and shapes exit 2``

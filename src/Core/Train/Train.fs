@@ -47,6 +47,11 @@ type TrainConfig = {
     WeightDecay: float
     /// Weight the loss of each class by its inverse training frequency (see Train.classWeights).
     ClassWeighted: bool
+    /// Label smoothing e in [0, 1): cross-entropy against (1 - e) one-hot + e / K (SoftmaxLoss); 0 is off.
+    LabelSmoothing: float
+    /// Knowledge distillation: the teacher model (run in inference mode on the same, augmented, batch) and the
+    /// blend (SoftmaxLoss.sample); the teacher's input and outputs must be the student's. None trains on labels alone.
+    Distill: (Model * Distillation) option
     /// With a validation split: stop after this many epochs without improvement of Monitor and return the best
     /// epoch's weights. None trains every epoch and returns the last weights.
     Patience: int option
@@ -166,6 +171,8 @@ type TrainSession = internal {
     QuantAt: QuantPoint option[]
     /// First layer of each residual block -> the block's ResidualAdd (the shortcut's gradient joins there).
     BlockEnds: Map<int, int>
+    /// The distillation teacher's session (inference mode only) and the blend; None without Distill.
+    Teacher: (TrainSession * Distillation) option
 }
 
 /// Float training of every layer kind: forward and backward, SGD/Adam, schedules, early stopping.
@@ -180,6 +187,8 @@ module Train =
         Schedule = Cosine 0
         WeightDecay = 1e-4
         ClassWeighted = false
+        LabelSmoothing = 0.0
+        Distill = None
         Patience = Some 8
         Monitor = ValidLoss
         Seed = 1
@@ -458,12 +467,14 @@ module Train =
             q.Range.Grad[0] <- float32 dlo
             q.Range.Grad[1] <- float32 dhi
 
-    let private create
+    let rec private create
         (cfg: TrainConfig)
         (model: Model)
         (classWeights: float32[] option)
         (capacity: int)
         : TrainSession =
+        SoftmaxLoss.check cfg.LabelSmoothing (cfg.Distill |> Option.map snd)
+
         match Model.validate model with
         | Error e -> invalidArg "model" $"model '{model.Name}' is invalid: {e}"
         | Ok() ->
@@ -489,6 +500,26 @@ module Train =
 
             let quantAt = quantPoints cfg capacity shapes
 
+            // The teacher runs plain float inference on the student's batches: same path and threads, nothing else.
+            let teacher =
+                cfg.Distill
+                |> Option.map (fun (t, d) ->
+                    let tOut = (Model.shapes t |> List.last).Size
+
+                    if t.Input <> model.Input || tOut <> outputs then
+                        invalidArg
+                            "cfg"
+                            $"the teacher '{t.Name}' maps {t.Input} to {tOut} outputs, the student {model.Input} to {outputs}"
+
+                    let tc = {
+                        defaultConfig with
+                            Path = cfg.Path
+                            Threads = cfg.Threads
+                            BatchSize = capacity
+                    }
+
+                    create tc t None capacity, d)
+
             {
                 Config = cfg
                 Model = model
@@ -504,6 +535,7 @@ module Train =
                 NeedInputGrad = false
                 QuantAt = quantAt
                 BlockEnds = Model.residualBlocks model |> Map.ofList
+                Teacher = teacher
             }
 
     // Effective weights for this batch (the QAT hook) and their transposes for the fast kernels.
@@ -907,9 +939,15 @@ module Train =
         | Flatten
         | ResidualAdd _ -> Array.Copy(dy, 0, node.DX, 0, n * inN)
 
-    // Softmax cross-entropy, optionally class-weighted (weighted mean as PyTorch: divided by the sum of the
-    // batch's weights). Returns the weighted loss sum, the weight sum and the correct count; fills LossGrad.
-    let private lossAndGrad (s: TrainSession) (labels: int[]) (n: int) : float * float * int =
+    // The loss of SoftmaxLoss.sample (label smoothing, distillation from the teacher's logits when given), optionally
+    // class-weighted per sample (weighted mean as PyTorch: divided by the sum of the batch's weights). Returns the
+    // weighted loss sum, the weight sum and the correct count; fills LossGrad.
+    let private lossAndGrad
+        (s: TrainSession)
+        (labels: int[])
+        (teacher: float32[] option)
+        (n: int)
+        : float * float * int =
         let last = s.Nodes[s.Nodes.Length - 1]
         let k = last.Out.Size
         let z = last.Y
@@ -926,39 +964,36 @@ module Train =
 
         let mutable total = 0.0
         let mutable correct = 0
-        let probs = Array.zeroCreate<float> k
 
         for i in 0 .. n - 1 do
             let o = i * k
+            let logits = Array.init k (fun j -> float z[o + j])
             let mutable best = 0
-            let mutable mx = float z[o]
 
             for j in 1 .. k - 1 do
-                if float z[o + j] > mx then
-                    mx <- float z[o + j]
+                if logits[j] > logits[best] then
                     best <- j
 
             if best = labels[i] then
                 correct <- correct + 1
 
-            let mutable sum = 0.0
+            let soft =
+                match s.Teacher, teacher with
+                | Some(_, d), Some t -> Some(d, Array.init k (fun j -> float t[o + j]))
+                | _ -> None
 
-            for j in 0 .. k - 1 do
-                probs[j] <- exp (float z[o + j] - mx)
-                sum <- sum + probs[j]
-
+            let loss, grad = SoftmaxLoss.sample s.Config.LabelSmoothing soft logits labels[i]
             let w = weight i
-            total <- total + w * (mx + log sum - float z[o + labels[i]])
+            total <- total + w * loss
             let scale = if sumW > 0.0 then w / sumW else 0.0
 
             for j in 0 .. k - 1 do
-                let target = if j = labels[i] then 1.0 else 0.0
-                s.LossGrad[o + j] <- float32 (scale * (probs[j] / sum - target))
+                s.LossGrad[o + j] <- float32 (scale * grad[j])
 
         total, sumW, correct
 
     // Forward (and, when asked, backward) of one batch; returns weighted loss sum, weight sum and correct count.
-    let private runBatch (s: TrainSession) (inputs: float32[][]) (labels: int[]) (training: bool) (backward: bool) =
+    let rec private runBatch (s: TrainSession) (inputs: float32[][]) (labels: int[]) (training: bool) (backward: bool) =
         let n = inputs.Length
         let inN = s.Model.Input.Size
         let outputs = s.Nodes[s.Nodes.Length - 1].Out.Size
@@ -993,7 +1028,14 @@ module Train =
             quantAt (k + 1)
             |> Option.iter (fun q -> quantForward s.Threads q s.Nodes[k].Y n)
 
-        let result = lossAndGrad s labels n
+        // The teacher's logits of the same batch, in inference mode.
+        let teacher =
+            s.Teacher
+            |> Option.map (fun (t, _) ->
+                runBatch t inputs labels false false |> ignore
+                t.Nodes[t.Nodes.Length - 1].Y)
+
+        let result = lossAndGrad s labels teacher n
 
         if backward then
             // A learned input range needs the gradient at the input, which the first layer otherwise skips.
@@ -1135,7 +1177,8 @@ module Train =
     /// Inference-mode outputs (logits) as the training forward pass of cfg computes them: its Path, WeightTransform
     /// and ActivationQuant (the ranges given there), in batches of cfg.BatchSize (model unchanged).
     let outputsWith (cfg: TrainConfig) (model: Model) (inputs: float32[][]) : float32[][] =
-        let s = create cfg model None (max 1 cfg.BatchSize)
+        // Logits need no teacher.
+        let s = create { cfg with Distill = None } model None (max 1 cfg.BatchSize)
         let last = s.Nodes[s.Nodes.Length - 1]
         let k = last.Out.Size
         let result = Array.zeroCreate inputs.Length
