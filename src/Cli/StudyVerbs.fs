@@ -73,6 +73,10 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     | Error e -> raise (BadInput $"--augment: {e}"))
     }
 
+    match config.Augment |> Option.map (fun a -> Augment.fits a data.Shape) with
+    | Some(Error e) -> raise (BadInput $"--augment {args.GetResult StudyTernaryArgs.Augment}: {e}")
+    | _ -> ()
+
     match Study.splits config data with
     | Error e -> raise (BadInput $"{dir}: {e}")
     | Ok folds ->
