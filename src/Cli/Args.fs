@@ -291,7 +291,8 @@ type TrainArgs =
             | Fake_Quant _ ->
                 "with --qat: fake-quantize int8 activations with learned ranges (default: off for ternary, on for int8)"
             | Augment _ ->
-                "training-time augmentation: time-shift (circular roll along time) or none (default: what the data set declares)"
+                "training-time augmentation: none, time-shift, rotate, scale, jitter, warp (raw windows), time-mask, freq-mask "
+                + "(spectrograms), presets imu or spec, or a comma list, e.g. rotate,scale=0.2 (default: what the data set declares)"
             | Qat _ ->
                 "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
@@ -340,7 +341,9 @@ type StudyTernaryArgs =
             match a with
             | Fake_Quant _ ->
                 "fake-quantize int8 activations with learned ranges during QAT (default off: min-max calibration)"
-            | Augment _ -> "training-time augmentation: time-shift or none (default: what the data set declares)"
+            | Augment _ ->
+                "training-time augmentation: none, time-shift, rotate, scale, jitter, warp (raw windows), time-mask, "
+                + "freq-mask (spectrograms), presets imu or spec, or a comma list (default: what the data set declares)"
             | Label_Smoothing _ ->
                 "label smoothing e in [0, 1) of FP32 training and QAT: targets (1 - e) one-hot + e / classes (default 0)"
             | Distill _ ->

@@ -340,6 +340,10 @@ let train (args: ParseResults<TrainArgs>) =
 
     let settings = trainSettings args (args.Contains TrainArgs.Init)
 
+    match settings.Augment |> Option.map (fun a -> Augment.fits a data.Shape) with
+    | Some(Error e) -> raise (BadInput $"--augment {args.GetResult TrainArgs.Augment}: {e}")
+    | _ -> ()
+
     let watch = {
         new PipelineWatch with
             member _.Stage(stage, epochs, work) =

@@ -159,6 +159,21 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             Budget = budget
     }
 
+    // A fixed architecture trains on one form; the automatic choice may train on any of them.
+    for f in (if auto then forms else [ form ]) do
+        match config.Augment |> Option.map (fun a -> Augment.fits a f.Data.Shape) with
+        | Some(Error e) ->
+            let given = args.GetResult StudyTernaryArgs.Augment
+
+            if auto then
+                raise (
+                    BadInput
+                        $"--augment {given}: {e} ({f.Dir}); --arch auto may train on any form of the data: leave --augment to each form's own, or fix --arch"
+                )
+            else
+                raise (BadInput $"--augment {given}: {e}")
+        | _ -> ()
+
     match Study.check config forms with
     | Error e -> raise (BadInput $"--arch {arch} on {form.Dir}: {e}")
     | Ok() -> ()

@@ -98,6 +98,36 @@ let private ``a refused TCP connection names the port`` () =
         "ConnectionRefused"
     ]
 
+let private ``an --augment that does not fit the data is refused naming what fits`` () =
+    let spec = path "spec"
+    let shape = Tern.Runtime.Shape3(4, 4, 3)
+
+    Tern.Core.Dataset.save spec {
+        Shape = shape
+        Classes = [ "a"; "b" ]
+        Samples = Array.init 4 (fun i -> Array.init shape.Size (fun j -> float32 ((i + j) % 5)))
+        Labels = [| 0; 1; 0; 1 |]
+        Subjects = [| 0; 0; 1; 1 |]
+        SubjectNames = []
+        Source = "test spectrograms"
+        Augment = Tern.Core.NoAugmentation
+    }
+
+    refusedBadInput [ "train"; "--data"; spec; "--out"; path "m.tern"; "--augment"; "imu" ] [
+        "--augment imu"
+        "spectrogram"
+    ]
+
+    refusedBadInput [ "study"; "ternary"; "--data"; spec; "--augment"; "rotate,time-mask" ] [
+        "--augment rotate,time-mask"
+        "raw windows"
+    ]
+
+    refusedBadInput [ "train"; "--data"; spec; "--out"; path "m.tern"; "--augment"; "mixup" ] [
+        "--augment"
+        "unknown augmentation"
+    ]
+
 [<Tests>]
 let tests =
     testSequenced
@@ -118,6 +148,9 @@ let tests =
         testCase
             "--cache is refused with --firmware (nothing is built)"
             ``--cache is refused with --firmware (nothing is built)``
+        testCase
+            "an --augment that does not fit the data is refused naming what fits"
+            ``an --augment that does not fit the data is refused naming what fits``
         testCase
             "--kernels is refused with --firmware (its kernels are built in)"
             ``--kernels is refused with --firmware (its kernels are built in)``

@@ -66,7 +66,7 @@ module Dataset =
                             |> Array.tryFindIndex (Array.exists (fun v -> not (Single.IsFinite v)))
                         with
                         | Some i -> Error $"sample {i} holds a value that is not a finite number"
-                        | None -> Ok()
+                        | None -> Augment.fits d.Augment d.Shape |> Result.mapError (fun e -> $"augment: {e}")
 
     let fingerprint (d: Dataset) : string =
         use h = IncrementalHash.CreateHash HashAlgorithmName.SHA256
