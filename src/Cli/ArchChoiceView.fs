@@ -53,9 +53,15 @@ let printSummary (choices: ArchChoice list) : unit =
     match choices with
     | [] -> ()
     | first :: _ ->
+        let over =
+            if choices.Length > 1 then
+                $"over {choices.Length} folds, each on its own training subjects"
+            else
+                "on the training subjects"
+
         printfn
-            "candidates (%d folds; validation: mean per-subject macro-F1 on inner folds of each fold's training subjects; cost: estimated for qemu-mps2-an386, ternary)"
-            choices.Length
+            "candidates (validation: mean per-subject macro-F1 on subject-grouped inner folds %s; cost: DeviceCost's estimate for qemu-mps2-an386)"
+            over
 
         printfn
             "  %-12s %-24s %7s %9s %8s %8s  %6s %8s %8s %6s  %s"
@@ -75,7 +81,8 @@ let printSummary (choices: ArchChoice list) : unit =
             let same =
                 choices
                 |> List.choose (fun c ->
-                    c.Rows |> List.tryFind (fun x -> x.Form = r.Form && x.Architecture = r.Architecture))
+                    c.Rows
+                    |> List.tryFind (fun x -> x.Form = r.Form && x.Architecture = r.Architecture))
 
             let count s =
                 same |> List.filter (fun x -> x.Status = s) |> List.length

@@ -261,6 +261,7 @@ type OnOff =
 type TrainArgs =
     | [<Mandatory>] Data of dir: string
     | Arch of name: string
+    | Budget of limits: string
     | Init of path: string
     | [<Mandatory>] Out of path: string
     | Epochs of int
@@ -297,8 +298,17 @@ type TrainArgs =
                 "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Qat_Epochs _ -> "with --qat: quantization-aware epochs (default 80 ternary, 20 int8; early stopping)"
-            | Data _ -> "data set folder (tern data synth / tern data import)"
-            | Arch _ -> "architecture: default, raw1d, plain or blocks, shaped to the data's input and classes"
+            | Data _ ->
+                "data set folder (tern data synth / tern data import), or an import's top folder (raw/ and spectrogram/: "
+                + "--arch auto chooses between them, a fixed architecture trains on spectrogram/, raw1d on raw/)"
+            | Arch _ ->
+                "architecture: auto (default: the form and architecture that validate best on subject-grouped folds of "
+                + "the training subjects, within --budget; docs/architectures.md), default, raw1d, plain, blocks, or a "
+                + "parametric one such as sep-16-32-32-k3-flat, shaped to the data's input and classes"
+            | Budget _ ->
+                "device budget --arch auto keeps to, e.g. flash=32K,ram=16K,instructions=400K (K = 1024 bytes for flash "
+                + "and ram, 1000 instructions; M likewise; default: flash=24K,ram=32K,instructions=300K, what the default "
+                + "model uses on qemu-mps2-an386, rounded up); costs are estimated for the --qat weights, ternary without"
             | Out _ -> "float model file to write"
             | Epochs _ ->
                 "epochs (default 60; early stopping on the validation subjects); 0 with --init keeps its weights (e.g. an "

@@ -320,12 +320,95 @@ let train (args: ParseResults<TrainArgs>) =
     if not (fraction > 0.0 && fraction < 1.0) then
         raise (BadInput $"--valid {fraction}: expected a fraction in (0, 1)")
 
-    let data = loadDataset dir
+    let forms =
+        match ImportFolder.forms dir with
+        | Ok forms -> forms
+        | Error e -> raise (BadInput $"--data {e}")
 
-    let start =
+    let arch =
         match args.TryGetResult TrainArgs.Init, args.TryGetResult TrainArgs.Arch with
         | Some _, Some _ -> raise (BadInput "--init and --arch exclude each other")
-        | Some path, None ->
+        | Some _, None -> None
+        | None, arch -> Some(defaultArg arch ArchSearch.Auto)
+
+    let auto = arch = Some ArchSearch.Auto
+
+    let budget =
+        match args.TryGetResult TrainArgs.Budget with
+        | Some _ when not auto -> raise (BadInput "--budget applies to --arch auto")
+        | Some text ->
+            match DeviceBudget.parse text with
+            | Ok b -> b
+            | Error e -> raise (BadInput $"--budget {text}: {e}")
+        | None -> DeviceBudget.defaults
+
+    let settings = trainSettings args (args.Contains TrainArgs.Init)
+
+    // The weights the model will be lowered to, for the cost of the candidates: ternary unless --qat int8.
+    let weights =
+        match settings.Qat with
+        | Some { Target = Int8Target } -> LowerOptions.Int8.Weights
+        | _ -> LowerOptions.Ternary.Weights
+
+    // --augment must fit whatever form the model trains on: with --arch auto, every form.
+    let checkAugment (f: FormData) =
+        match settings.Augment |> Option.map (fun a -> Augment.fits a f.Data.Shape) with
+        | Some(Error e) ->
+            let where = if forms.Length > 1 then $" ({f.Dir})" else ""
+            raise (BadInput $"--augment {args.GetResult TrainArgs.Augment}: {e}{where}")
+        | _ -> ()
+
+    if auto then
+        forms |> List.iter checkAugment
+
+    // The automatic choice runs on the training subjects of the pipeline's own split (same seed, same subjects):
+    // the validation subjects the pipeline reports on never take part in it.
+    let choice =
+        if auto then
+            let first = (List.head forms).Data
+            let fitIdx, _ = Pipeline.split settings (Array.init first.Samples.Length id) first
+
+            let search = {
+                ArchSearch.defaults with
+                    Train = {
+                        ArchSearch.defaults.Train with
+                            Epochs = min ArchSearch.defaults.Train.Epochs settings.Train.Epochs
+                    }
+                    Seed = settings.Seed
+                    Threads = settings.Threads
+                    Augment = settings.Augment
+            }
+
+            let cost = ArchSearch.deviceCost weights budget
+
+            match ArchSearch.check search cost forms with
+            | Error e -> raise (BadInput $"--arch auto on {dir}: {e} (budget {DeviceBudget.format budget})")
+            | Ok() -> ()
+
+            let result =
+                Progress.track "choosing the architecture" 1 (fun p ->
+                    ArchSearch.choose search cost forms fitIdx (fun (d, n) ->
+                        p.Status $"{d}/{n} candidate trainings"
+                        p.Part 0 (float d / float (max 1 n))))
+
+            match result with
+            | Ok c -> Some c
+            | Error e -> raise (BadInput $"--arch auto on {dir}: {e}")
+        else
+            None
+
+    let form =
+        match choice, arch with
+        | Some c, _ -> forms |> List.find (fun f -> f.Form = c.Form)
+        | None, Some name -> ImportFolder.forNetwork name forms
+        | None, None -> ImportFolder.forNetwork "default" forms
+
+    let data = form.Data
+    checkAugment form
+
+    let start =
+        match args.TryGetResult TrainArgs.Init, choice, arch with
+        | Some path, _, _ ->
             match ModelFile.load path with
             | Error e -> raise (BadInput $"--init {path}: {e}")
             | Ok(IntegerModel _) ->
@@ -336,13 +419,8 @@ let train (args: ParseResults<TrainArgs>) =
                         $"--init {path}: the model takes {m.Input} with {m.Classes.Length} classes, the data {data.Shape} with {data.Classes.Length}"
                 )
             | Ok(FloatModel m) -> Pretrained m
-        | None, arch -> Architecture(defaultArg arch "default")
-
-    let settings = trainSettings args (args.Contains TrainArgs.Init)
-
-    match settings.Augment |> Option.map (fun a -> Augment.fits a data.Shape) with
-    | Some(Error e) -> raise (BadInput $"--augment {args.GetResult TrainArgs.Augment}: {e}")
-    | _ -> ()
+        | None, Some c, _ -> Architecture c.Architecture
+        | None, None, name -> Architecture(defaultArg name "default")
 
     let watch = {
         new PipelineWatch with
@@ -399,6 +477,13 @@ let train (args: ParseResults<TrainArgs>) =
                     [
                         "file", Json.str out
                         "data", Json.str dir
+                        "arch", Json.str r.Fit.Model.Name
+                        "form", Json.str (ImportFolder.formName form.Form)
+                        "form_dir", Json.str form.Dir
+                        "search",
+                        (match choice with
+                         | Some c -> ArchChoiceView.json c
+                         | None -> null)
                         "train_samples", Json.int r.TrainSamples.Length
                         "valid_samples", Json.int r.ValidSamples.Length
                         "epochs", Json.int epochs
@@ -430,6 +515,12 @@ let train (args: ParseResults<TrainArgs>) =
                 )
             ))
     else
+        match choice with
+        | Some c ->
+            ArchChoiceView.printSummary [ c ]
+            printfn "chose %s (%.0f s)" c.Reason c.Seconds
+        | None -> ()
+
         printfn
             "wrote %s: %d epochs (best %d), validation accuracy %.4f, macro-F1 %.4f on %d samples of held-out subjects, %.1f s"
             out

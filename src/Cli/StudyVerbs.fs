@@ -246,7 +246,11 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     )
                     "arch", Json.str arch
                     // The form of a fixed architecture; the automatic choice gives each fold's in folds[].form.
-                    "form", (if auto then null else Json.str (ImportFolder.formName form.Form))
+                    "form",
+                    (if auto then
+                         null
+                     else
+                         Json.str (ImportFolder.formName form.Form))
                     "form_dir", (if auto then null else Json.str form.Dir)
                     "budget", (if auto then Json.str (DeviceBudget.format budget) else null)
                     "folds", Json.arr (result.Folds |> List.map (fun f -> foldJson (baselineFold f) f))

@@ -111,9 +111,9 @@ module Study =
         Budget = DeviceBudget.defaults
     }
 
-    /// The name that asks for the automatic choice of form and architecture.
+    /// The name that asks for the automatic choice of form and architecture (ArchSearch.Auto).
     [<Literal>]
-    let Auto = "auto"
+    let Auto = ArchSearch.Auto
 
     /// The study's QAT stage: ternary weights with cfg.Qat.
     let private ternaryStep (cfg: StudyConfig) : QatStep = {
@@ -164,8 +164,12 @@ module Study =
                 }
 
                 match
-                    ArchSearch.choose search (ArchSearch.ternaryCost cfg.Budget) forms fold.Train (fun (d, n) ->
-                        progress (SearchStep(fold.Index, d, n)))
+                    ArchSearch.choose
+                        search
+                        (ArchSearch.deviceCost LowerOptions.Ternary.Weights cfg.Budget)
+                        forms
+                        fold.Train
+                        (fun (d, n) -> progress (SearchStep(fold.Index, d, n)))
                 with
                 | Ok c -> (forms |> List.find (fun f -> f.Form = c.Form)), c.Architecture, Some c
                 | Error e -> invalidArg "cfg" $"fold {fold.Index}: {e}"
@@ -243,7 +247,8 @@ module Study =
     let check (cfg: StudyConfig) (forms: FormData list) : Result<unit, string> =
         match forms with
         | [] -> Error "no data"
-        | _ when cfg.Architecture = Auto -> ArchSearch.check cfg.Search (ArchSearch.ternaryCost cfg.Budget) forms
+        | _ when cfg.Architecture = Auto ->
+            ArchSearch.check cfg.Search (ArchSearch.deviceCost LowerOptions.Ternary.Weights cfg.Budget) forms
         | _ ->
             let data = (ImportFolder.forNetwork cfg.Architecture forms).Data
 

@@ -18,7 +18,9 @@ let private forms (subjects: int) (poison: int list) : FormData list =
         Array.init n (fun i ->
             Array.init 16 (fun _ ->
                 // Drawn for every sample, so that poisoning some leaves the others' values as they were.
-                let v = float32 ((if labels[i] = 0 then -0.5 else 0.5) + 0.3 * (rng.NextDouble() - 0.5))
+                let v =
+                    float32 ((if labels[i] = 0 then -0.5 else 0.5) + 0.3 * (rng.NextDouble() - 0.5))
+
                 if List.contains subjectOf[i] poison then nanf else v))
 
     let dataset shape = {

@@ -206,7 +206,7 @@ let tests =
             | Ok folds -> Expect.equal folds.Length 4 "one fold per subject"
             | Error e -> failtest e
 
-    
+
         testCase "--arch auto chooses per fold on the training subjects and records the choice"
         <| fun () ->
             let forms = StudyGen.twoForms.Force()

@@ -69,6 +69,10 @@ type ArchChoice = {
 [<RequireQualifiedAccess>]
 module ArchSearch =
 
+    /// The architecture name that asks for the automatic choice.
+    [<Literal>]
+    let Auto = "auto"
+
     /// The candidates tried by default, by form: the fixed default and raw1d, and parametric architectures (ArchSpec) of
     /// about their size. With ternary weights baked into code (about 6 B of flash per non-zero weight), flash is what
     /// binds on 16 x 16 x 3 spectrograms and 1 x 64 x 3 windows: most fit the default budget, a few (residual, raw1d)
@@ -104,10 +108,10 @@ module ArchSearch =
         Threads = 0
     }
 
-    /// What a float model costs once lowered to ternary weights (DeviceCost's model of qemu-mps2-an386), and which
+    /// What a float model costs once lowered with these weights (DeviceCost's model of qemu-mps2-an386), and which
     /// limits of the budget it breaks.
-    let ternaryCost (budget: DeviceBudget) (model: Model) : CandidateCost =
-        let e = DeviceCost.estimate LowerOptions.Ternary.Weights model
+    let deviceCost (weights: WeightChoice) (budget: DeviceBudget) (model: Model) : CandidateCost =
+        let e = DeviceCost.estimate weights model
 
         {
             Instructions = e.Instructions
