@@ -382,7 +382,11 @@ let train (args: ParseResults<TrainArgs>) =
             let cost = ArchSearch.deviceCost weights budget
 
             match ArchSearch.check search cost forms with
-            | Error e -> raise (BadInput $"--arch auto on {dir}: {e} (budget {DeviceBudget.format budget})")
+            | Error e ->
+                raise (
+                    BadInput
+                        $"--arch auto on {dir}: {e} (budget {DeviceBudget.format budget}): give a larger --budget or a fixed --arch"
+                )
             | Ok() -> ()
 
             let result =

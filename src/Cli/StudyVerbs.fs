@@ -175,6 +175,11 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
         | _ -> ()
 
     match Study.check config forms with
+    | Error e when auto ->
+        raise (
+            BadInput
+                $"--arch auto on {dir}: {e} (budget {DeviceBudget.format budget}): give a larger --budget or a fixed --arch"
+        )
     | Error e -> raise (BadInput $"--arch {arch} on {form.Dir}: {e}")
     | Ok() -> ()
 

@@ -677,6 +677,8 @@ let private ``train --qat int8 writes an int8 integer model whose activation ran
             "train"
             "--data"
             path "tiny8"
+            "--arch"
+            "default"
             "--out"
             path "qat8.tern"
             "--epochs"

@@ -411,6 +411,8 @@ let private verbArgs (dir: string) (out: string) (seed: int) (extra: string list
         "train"
         "--data"
         dir
+        "--arch"
+        "default"
         "--out"
         out
         "--epochs"

@@ -18,7 +18,9 @@ let private quick = [ "--folds"; "3"; "--epochs"; "1" ]
 let private ``a top folder trains on spectrogram/; --baseline runs the forest on raw/ on the same folds`` () =
     let top = import.Value
 
-    let code, out, err = study ([ "--data"; top; "--baseline"; "--json" ] @ quick)
+    let code, out, err =
+        study ([ "--data"; top; "--arch"; "default"; "--baseline"; "--json" ] @ quick)
+
     Expect.equal code 0 err
     let j = CliTests.json out
     Expect.equal (j.GetProperty("form").GetString()) "spectrogram" "the network's form"
@@ -83,6 +85,41 @@ let private ``--arch raw1d trains on raw/; without --baseline no baseline key`` 
     Expect.equal (j.GetProperty("arch").GetString()) "raw1d" "arch"
     Expect.isFalse (fst (j.TryGetProperty "baseline")) "no baseline"
 
+/// The default, --arch auto: each fold chooses its form and architecture, and the report shows every candidate.
+let private ``--arch auto records each fold's choice and refuses a budget nothing fits`` () =
+    let top = import.Value
+    let code, out, err = study ([ "--data"; top; "--json" ] @ quick)
+    Expect.equal code 0 err
+    let j = CliTests.json out
+    Expect.equal (j.GetProperty("arch").GetString()) "auto" "arch"
+    Expect.equal (j.GetProperty("budget").GetString()) (DeviceBudget.format DeviceBudget.defaults) "the budget"
+
+    for f in j.GetProperty("folds").EnumerateArray() do
+        let search = f.GetProperty "search"
+        Expect.equal (f.GetProperty("form").GetString()) (search.GetProperty("form").GetString()) "trained the choice"
+        Expect.equal (f.GetProperty("arch").GetString()) (search.GetProperty("arch").GetString()) "trained the choice"
+        let candidates = search.GetProperty("candidates").EnumerateArray() |> Seq.toList
+        Expect.isGreaterThan candidates.Length 2 "every candidate"
+
+        Expect.equal
+            (candidates
+             |> List.filter (fun c -> c.GetProperty("status").GetString() = "chosen")
+             |> List.length)
+            1
+            "one chosen"
+
+        Expect.stringContains (search.GetProperty("reason").GetString()) "budget" "why"
+
+    for args, names in
+        [
+            [ "--budget"; "flash=1K" ], "budget"
+            [ "--budget"; "flash=lots" ], "flash=lots"
+            [ "--arch"; "default"; "--budget"; "flash=32K" ], "--budget"
+        ] do
+        let code, _, err = study ([ "--data"; top ] @ args @ quick)
+        Expect.equal code 2 $"{args}: {err}"
+        Expect.stringContains err names $"{args}: the message names it"
+
 let private ``forms that differ, --baseline without raw windows and unknown or misfit architectures exit 2`` () =
     let raw, spectrogram = ImportFolderTests.pair 6 2 11
 
@@ -113,6 +150,9 @@ let tests =
         testCase
             "a top folder trains on spectrogram/; --baseline runs the forest on raw/ on the same folds"
             ``a top folder trains on spectrogram/; --baseline runs the forest on raw/ on the same folds``
+        testCase
+            "--arch auto records each fold's choice and refuses a budget nothing fits"
+            ``--arch auto records each fold's choice and refuses a budget nothing fits``
         testCase
             "--arch raw1d trains on raw/; without --baseline no baseline key"
             ``--arch raw1d trains on raw/; without --baseline no baseline key``
