@@ -7,7 +7,7 @@ open Tern.Runtime
 
 /// Two forms of the same windows: a "spectrogram" (4 x 4 x 1) and "raw" windows (1 x 16 x 1). The class shows as the sign of the
 /// mean, so both forms can learn it; `poison` subjects get NaN values, which no search may train or score on.
-let private forms (subjects: int) (poison: int list) : FormData list =
+let forms (subjects: int) (poison: int list) : FormData list =
     let rng = Random(11)
     let perSubject = 24
     let n = subjects * perSubject

@@ -42,43 +42,6 @@ module private StudyGen =
         Data = d
     }
 
-    /// The same 6 subjects' windows as a 4 x 4 x 1 "spectrogram" and a 1 x 16 x 1 "raw" window; the class is the
-    /// sign of the mean.
-    let twoForms =
-        lazy
-            (let rng = Random(4)
-             let n = 6 * 20
-             let labels = Array.init n (fun i -> i % 2)
-
-             let values =
-                 Array.init n (fun i ->
-                     Array.init 16 (fun _ ->
-                         float32 ((if labels[i] = 0 then -0.5 else 0.5) + 0.4 * (rng.NextDouble() - 0.5))))
-
-             let dataset shape = {
-                 Shape = shape
-                 Classes = [ "neg"; "pos" ]
-                 Samples = values
-                 Labels = labels
-                 Subjects = Array.init n (fun i -> i / 20)
-                 SubjectNames = []
-                 Source = "test"
-                 Augment = NoAugmentation
-             }
-
-             [
-                 {
-                     Form = DataForm.Raw
-                     Dir = "raw"
-                     Data = dataset (Shape3(1, 16, 1))
-                 }
-                 {
-                     Form = DataForm.Spectrogram
-                     Dir = "spectrogram"
-                     Data = dataset (Shape3(4, 4, 1))
-                 }
-             ])
-
     let noTime (r: StudyResult) = {
         r with
             Seconds = 0.0
@@ -209,7 +172,7 @@ let tests =
 
         testCase "--arch auto chooses per fold on the training subjects and records the choice"
         <| fun () ->
-            let forms = StudyGen.twoForms.Force()
+            let forms = ArchSearchTests.forms 6 []
 
             let cfg = {
                 StudyGen.config with

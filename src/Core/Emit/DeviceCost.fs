@@ -199,24 +199,27 @@ module DeviceCost =
             Layers = costs
         }
 
+    /// A weightless layer's shape (1 x 1 kernel, no stride, no padding), the base the weighted kinds extend.
+    let private weightless (kind: IntLayerKind) (input: Shape3) (output: Shape3) (live: int64) : LayerShape = {
+        Kind = kind
+        Ternary = false
+        Input = input
+        Output = output
+        KernelH = 1
+        KernelW = 1
+        StrideH = 1
+        StrideW = 1
+        Pad = Padding.none
+        NonZero = 0L
+        Live = live
+    }
+
     let internal shapesOfInt (model: IntModel) : LayerShape list =
         let live = MemoryPlan.LiveBytes model
 
         model.Layers
         |> Array.mapi (fun i l ->
-            let basic = {
-                Kind = l.Kind
-                Ternary = false
-                Input = l.Input
-                Output = l.Output
-                KernelH = 1
-                KernelW = 1
-                StrideH = 1
-                StrideW = 1
-                Pad = Padding.none
-                NonZero = 0L
-                Live = int64 live[i]
-            }
+            let basic = weightless l.Kind l.Input l.Output (int64 live[i])
 
             match l with
             | :? IntConvLayer as c ->
@@ -288,19 +291,12 @@ module DeviceCost =
             for i in 0 .. layers.Length - 1 do
                 let d = info[i]
 
-                let basic = {
-                    Kind = IntLayerKind.Flatten
-                    Ternary = false
-                    Input = d.InputShape
-                    Output = d.OutputShape
-                    KernelH = 1
-                    KernelW = 1
-                    StrideH = 1
-                    StrideW = 1
-                    Pad = Padding.none
-                    NonZero = 0L
-                    Live = int64 (d.InputShape.Size + d.OutputShape.Size) + skip[i]
-                }
+                let basic =
+                    weightless
+                        IntLayerKind.Flatten
+                        d.InputShape
+                        d.OutputShape
+                        (int64 (d.InputShape.Size + d.OutputShape.Size) + skip[i])
 
                 let conv kind (c: ConvSpec) = {
                     basic with
