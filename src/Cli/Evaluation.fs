@@ -61,7 +61,7 @@ let fromFolder
     (seed: int)
     (shape: Shape3)
     : FolderSamples =
-    let data = Common.loadDataset dir
+    let data = Common.loadDatasetShaped dir shape
 
     if data.Shape <> shape then
         raise (BadInput $"--{option} {dir}: samples are {data.Shape} (HWC), the model takes {shape} (HWC)")

@@ -106,7 +106,7 @@ let load
             Labels = None
         }
     | FolderSource dir ->
-        let d = Common.loadDataset dir
+        let d = Common.loadDatasetShaped dir shape
 
         checkShape what d.Shape "" shape
 
