@@ -250,6 +250,8 @@ Target.create "default-model" (fun _ ->
                 "train"
                 "--data"
                 data
+                "--arch"
+                "default"
                 "--qat"
                 "ternary"
                 "--seed"
