@@ -368,16 +368,13 @@ let train (args: ParseResults<TrainArgs>) =
             let first = (List.head forms).Data
             let fitIdx, _ = Pipeline.split settings (Array.init first.Samples.Length id) first
 
-            let search = {
-                ArchSearch.defaults with
-                    Train = {
-                        ArchSearch.defaults.Train with
-                            Epochs = min ArchSearch.defaults.Train.Epochs settings.Train.Epochs
-                    }
-                    Seed = settings.Seed
-                    Threads = settings.Threads
-                    Augment = settings.Augment
-            }
+            let search =
+                ArchSearch.configured
+                    ArchSearch.defaults
+                    settings.Train.Epochs
+                    settings.Seed
+                    settings.Threads
+                    settings.Augment
 
             let cost = ArchSearch.deviceCost weights budget
 

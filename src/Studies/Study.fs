@@ -151,17 +151,9 @@ module Study =
         // The choice sees the fold's training subjects only; the held-out subject never takes part.
         let form, arch, choice =
             if cfg.Architecture = Auto then
-                let search = {
-                    cfg.Search with
-                        // The study's epoch limit bounds the candidates' short trainings too.
-                        Train = {
-                            cfg.Search.Train with
-                                Epochs = min cfg.Search.Train.Epochs cfg.Train.Epochs
-                        }
-                        Seed = settings.Seed
-                        Threads = cfg.Threads
-                        Augment = cfg.Augment
-                }
+                // The study's epoch limit bounds the candidates' short trainings too.
+                let search =
+                    ArchSearch.configured cfg.Search cfg.Train.Epochs settings.Seed cfg.Threads cfg.Augment
 
                 match
                     ArchSearch.choose

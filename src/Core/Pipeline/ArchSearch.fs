@@ -108,6 +108,25 @@ module ArchSearch =
         Threads = 0
     }
 
+    /// The search as a run configures it: the run's seed, threads and augmentation, and trainings no longer than the
+    /// run's own epoch limit.
+    let configured
+        (settings: ArchSearchSettings)
+        (epochs: int)
+        (seed: int)
+        (threads: int)
+        (augment: Augmentation option)
+        : ArchSearchSettings = {
+        settings with
+            Train = {
+                settings.Train with
+                    Epochs = min settings.Train.Epochs epochs
+            }
+            Seed = seed
+            Threads = threads
+            Augment = augment
+    }
+
     /// What a float model costs once lowered with these weights (DeviceCost's model of qemu-mps2-an386), and which
     /// limits of the budget it breaks.
     let deviceCost (weights: WeightChoice) (budget: DeviceBudget) (model: Model) : CandidateCost =
