@@ -199,6 +199,18 @@ module DeviceCost =
             Layers = costs
         }
 
+    /// Non-zero codes among ternary weight codes.
+    let private countNonZero (codes: sbyte[]) : int64 =
+        codes |> Array.sumBy (fun t -> if t <> 0y then 1L else 0L)
+
+    /// A lowered layer's padding as the float model's Padding.
+    let private paddingOf (top: int) (bottom: int) (left: int) (right: int) : Padding = {
+        Top = top
+        Bottom = bottom
+        Left = left
+        Right = right
+    }
+
     /// A weightless layer's shape (1 x 1 kernel, no stride, no padding), the base the weighted kinds extend.
     let private weightless (kind: IntLayerKind) (input: Shape3) (output: Shape3) (live: int64) : LayerShape = {
         Kind = kind
@@ -232,15 +244,10 @@ module DeviceCost =
                         KernelW = c.KernelW
                         StrideH = c.StrideH
                         StrideW = c.StrideW
-                        Pad = {
-                            Top = c.PadTop
-                            Bottom = c.PadBottom
-                            Left = c.PadLeft
-                            Right = c.PadRight
-                        }
+                        Pad = paddingOf c.PadTop c.PadBottom c.PadLeft c.PadRight
                         NonZero =
                             if ternary then
-                                c.TernaryWeights.Unpack() |> Array.sumBy (fun t -> if t <> 0y then 1L else 0L)
+                                countNonZero (c.TernaryWeights.Unpack())
                             else
                                 0L
                 }
@@ -250,12 +257,7 @@ module DeviceCost =
                     KernelW = p.KernelW
                     StrideH = p.StrideH
                     StrideW = p.StrideW
-                    Pad = {
-                        Top = p.PadTop
-                        Bottom = p.PadBottom
-                        Left = p.PadLeft
-                        Right = p.PadRight
-                    }
+                    Pad = paddingOf p.PadTop p.PadBottom p.PadLeft p.PadRight
               }
             | _ -> basic)
         |> Array.toList
@@ -269,9 +271,7 @@ module DeviceCost =
     let private nonZero (weights: WeightChoice) (rows: int) (w: float32[]) : int64 =
         match weights with
         | Int8Weights -> 0L
-        | TernaryWeights(threshold, alpha) ->
-            (Quantize.ternarize threshold alpha rows w).Codes
-            |> Array.sumBy (fun t -> if t <> 0y then 1L else 0L)
+        | TernaryWeights(threshold, alpha) -> countNonZero (Quantize.ternarize threshold alpha rows w).Codes
 
     /// The integer layers a float model lowers to: BN folded (Fold.batchNorm), activations fused into the layer
     /// before them, in the lowering's order.
