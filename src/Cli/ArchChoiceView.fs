@@ -17,6 +17,7 @@ let json (c: ArchChoice) : JsonNode =
     Json.obj [
         "form", Json.str (ImportFolder.formName c.Form)
         "arch", Json.str c.Architecture
+        "int8_layers", Json.arr (c.Int8Layers |> Seq.map Json.int |> List.ofSeq)
         "reason", Json.str c.Reason
         "seconds", Json.num c.Seconds
         "candidates",
@@ -34,6 +35,7 @@ let json (c: ArchChoice) : JsonNode =
                         "flash_bytes", Json.num (float r.Cost.FlashBytes)
                         "ram_bytes", Json.num (float r.Cost.RamBytes)
                     ]
+                    "int8_layers", Json.arr (r.Cost.Int8Layers |> Seq.map Json.int |> List.ofSeq)
                     "over_budget", Json.arr (r.Cost.Violations |> List.map Json.str)
                     "scores", Json.arr (r.Scores |> List.map Json.num)
                     "mean_score",
@@ -60,7 +62,7 @@ let printSummary (choices: ArchChoice list) : unit =
                 "on the training subjects"
 
         printfn
-            "candidates (validation: mean per-subject macro-F1 on subject-grouped inner folds %s; cost: DeviceCost's estimate for qemu-mps2-an386)"
+            "candidates (validation: mean per-subject macro-F1 on subject-grouped inner folds %s; cost: DeviceCost's estimate for qemu-mps2-an386, first layer int8 where marked *)"
             over
 
         printfn
@@ -92,7 +94,10 @@ let printSummary (choices: ArchChoice list) : unit =
             printfn
                 "  %-12s %-24s %7d %9d %8d %8d  %6d %8d %8d %6d  %s"
                 (ImportFolder.formName r.Form)
-                r.Architecture
+                (if r.Cost.Int8Layers.IsEmpty then
+                     r.Architecture
+                 else
+                     r.Architecture + " *")
                 r.Params
                 r.Cost.Instructions
                 r.Cost.FlashBytes

@@ -62,6 +62,7 @@ type LowerArgs =
     | Seed of int
     | Threshold of ratio: float
     | Alpha of AlphaArg
+    | Int8_Layers of list: string
     | [<Mandatory>] Out of path: string
     | Json
 
@@ -78,6 +79,8 @@ type LowerArgs =
             | Seed _ -> "seed of the calibration source: random inputs or the subset taken (default 1)"
             | Threshold _ -> "ternary threshold as a ratio of mean |W| (default 0.7)"
             | Alpha _ -> "ternary scale per layer or per output channel (default channel)"
+            | Int8_Layers _ ->
+                "conv/dense layers kept at int8 weights in a ternary model, comma-separated, 0 = the first (e.g. 0)"
             | Out _ -> "integer model file to write"
             | Json -> "print one JSON object"
 
@@ -133,6 +136,7 @@ type RunArgs =
 type SpSwHarArgs =
     | [<Mandatory>] In of dir: string
     | Device of device: string
+    | Sensors of names: string
     | [<Mandatory>] Out of dir: string
     | Window of samples: int
     | Hop of samples: int
@@ -143,6 +147,8 @@ type SpSwHarArgs =
             match a with
             | In _ -> "the sp-sw-har folder (the one holding DATA/, or DATA/ itself)"
             | Device _ -> "sp (smartphone, default) or sw (smartwatch)"
+            | Sensors _ ->
+                "acc, gyro or acc,gyro (default): the accelerometer (full scale 2 g) and/or the gyroscope (500 degrees/s)"
             | Out _ -> "output folder: OUT/raw and OUT/spectrogram are written"
             | Window _ -> "window length in samples at 100 Hz (default 64)"
             | Hop _ -> "hop between windows in samples (default 32)"
@@ -157,6 +163,7 @@ and CsvArgs =
     | Time of column: string
     | Classes of names: string
     | Full_Scale of value: float
+    | Column_Scale of scales: string
     | Window of samples: int
     | Hop of samples: int
     | [<Mandatory>] Out of dir: string
@@ -173,6 +180,9 @@ and CsvArgs =
             | Time _ -> "timestamp column in ms (default: rows are already uniform at --rate)"
             | Classes _ -> "fixed class list, comma-separated (other labels are rejected)"
             | Full_Scale _ -> "divide raw values by this and clip to [-1, 1] (default: keep as recorded)"
+            | Column_Scale _ ->
+                "full scales of particular columns in place of --full-scale, e.g. gx=8.73,gy=8.73,gz=8.73 (a gyroscope "
+                + "in rad/s beside an accelerometer in m/s^2)"
             | Window _ -> "window length in samples (default 64)"
             | Hop _ -> "hop between windows in samples (default 32)"
             | Out _ -> "output folder: OUT/raw and OUT/spectrogram are written"

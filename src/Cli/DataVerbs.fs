@@ -65,11 +65,33 @@ let private windowOptions (window: int option) (hop: int option) (o: ImportOptio
 
     o
 
+/// The columns of the sensors named in --sensors (acc, gyro; comma-separated, each at most once).
+let private sensorColumns (sensors: string) : string list =
+    let names = sensors.Split(',', StringSplitOptions.TrimEntries) |> Array.toList
+
+    let columns =
+        names
+        |> List.map (fun n ->
+            match n with
+            | "acc" -> Import.accColumns
+            | "gyro" -> Import.gyroColumns
+            | other -> raise (BadInput $"--sensors {sensors}: '{other}' is not a sensor (acc, gyro)"))
+
+    if List.distinct names <> names then
+        raise (BadInput $"--sensors {sensors}: a sensor is named twice")
+
+    List.concat columns
+
 let importSpSwHar (args: ParseResults<SpSwHarArgs>) =
     let device = args.GetResult(SpSwHarArgs.Device, defaultValue = "sp")
 
-    let options =
-        windowOptions (args.TryGetResult SpSwHarArgs.Window) (args.TryGetResult SpSwHarArgs.Hop) Import.defaults
+    let options = {
+        windowOptions (args.TryGetResult SpSwHarArgs.Window) (args.TryGetResult SpSwHarArgs.Hop) Import.defaults with
+            Columns =
+                args.TryGetResult SpSwHarArgs.Sensors
+                |> Option.map sensorColumns
+                |> Option.defaultValue Import.defaults.Columns
+    }
 
     Progress.run "importing sp-sw-har" 1 (fun tick ->
         let r = Import.spSwHar (args.GetResult SpSwHarArgs.In) device options
@@ -82,11 +104,41 @@ let importCsv (args: ParseResults<CsvArgs>) =
         s.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
         |> Array.toList
 
+    let columns = split (args.GetResult CsvArgs.Columns)
+
+    // name=value pairs, each naming one of --columns once.
+    let columnScales =
+        match args.TryGetResult CsvArgs.Column_Scale with
+        | None -> Map.empty
+        | Some text ->
+            let pairs =
+                split text
+                |> List.map (fun pair ->
+                    match pair.Split('=', StringSplitOptions.TrimEntries) with
+                    | [| name; value |] when List.contains name columns ->
+                        match
+                            Double.TryParse(
+                                value,
+                                Globalization.NumberStyles.Float,
+                                Globalization.CultureInfo.InvariantCulture
+                            )
+                        with
+                        | true, v when v > 0.0 && Double.IsFinite v -> name, v
+                        | _ -> raise (BadInput $"--column-scale {text}: '{value}' of {name} is not a positive number")
+                    | [| name; _ |] -> raise (BadInput $"--column-scale {text}: '{name}' is not one of --columns")
+                    | _ -> raise (BadInput $"--column-scale {text}: '{pair}' is not name=value"))
+
+            if (pairs |> List.map fst |> List.distinct).Length <> pairs.Length then
+                raise (BadInput $"--column-scale {text}: a column is named twice")
+
+            Map.ofList pairs
+
     let options = {
         windowOptions (args.TryGetResult CsvArgs.Window) (args.TryGetResult CsvArgs.Hop) Import.defaults with
             TimeColumn = args.TryGetResult CsvArgs.Time
             Classes = args.TryGetResult CsvArgs.Classes |> Option.map split
             FullScale = args.TryGetResult CsvArgs.Full_Scale
+            ColumnScales = columnScales
     }
 
     let rate = args.GetResult CsvArgs.Rate
@@ -96,7 +148,7 @@ let importCsv (args: ParseResults<CsvArgs>) =
 
     Import.csv
         (args.GetResult CsvArgs.In)
-        (split (args.GetResult CsvArgs.Columns))
+        columns
         (args.GetResult CsvArgs.Label)
         (args.GetResult CsvArgs.Subject)
         rate
@@ -344,11 +396,12 @@ let train (args: ParseResults<TrainArgs>) =
 
     let settings = trainSettings args (args.Contains TrainArgs.Init)
 
-    // The weights the model will be lowered to, for the cost of the candidates: ternary unless --qat int8.
-    let weights =
+    // The lowerings the model may take, for the cost of the candidates: int8 with --qat int8, else ternary with the
+    // first layer int8 when that fits the budget.
+    let lowerings =
         match settings.Qat with
-        | Some { Target = Int8Target } -> LowerOptions.Int8.Weights
-        | _ -> LowerOptions.Ternary.Weights
+        | Some { Target = Int8Target } -> [ LowerOptions.Int8 ]
+        | _ -> ArchSearch.ternaryLowerings LowerOptions.Ternary
 
     // --augment must fit whatever form the model trains on: with --arch auto, every form.
     let checkAugment (f: FormData) =
@@ -376,7 +429,7 @@ let train (args: ParseResults<TrainArgs>) =
                     settings.Threads
                     settings.Augment
 
-            let cost = ArchSearch.deviceCost weights budget
+            let cost = ArchSearch.deviceCost lowerings budget
 
             match ArchSearch.check search cost forms with
             | Error e ->
@@ -422,6 +475,22 @@ let train (args: ParseResults<TrainArgs>) =
             | Ok(FloatModel m) -> Pretrained m
         | None, Some c, _ -> Architecture c.Architecture
         | None, None, name -> Architecture(defaultArg name "default")
+
+    // The chosen candidate trains for the lowering it was costed with (its int8 layers).
+    let settings =
+        match choice, settings.Qat with
+        | Some c, Some({ Target = TernaryTarget } as step) -> {
+            settings with
+                Qat =
+                    Some {
+                        step with
+                            Config = {
+                                step.Config with
+                                    Int8Layers = c.Int8Layers
+                            }
+                    }
+          }
+        | _ -> settings
 
     let watch = {
         new PipelineWatch with

@@ -263,17 +263,36 @@ let lower (args: ParseResults<LowerArgs>) =
 
     let weights = args.GetResult(LowerArgs.Weights, defaultValue = Ternary)
 
+    let model =
+        match loadModel path with
+        | FloatModel m -> m
+        | IntegerModel _ -> raise (BadInput $"{path}: already an integer model; lower takes a float model")
+
+    // Positions among the model's conv and dense layers.
+    let int8Layers =
+        match args.TryGetResult LowerArgs.Int8_Layers, weights with
+        | None, _ -> Set.empty
+        | Some _, Int8 -> raise (BadInput "--int8-layers applies to --weights ternary")
+        | Some text, Ternary ->
+            let count = (Qat.weightOrdinals model).Count
+
+            text.Split(',', StringSplitOptions.TrimEntries)
+            |> Array.map (fun part ->
+                match Int32.TryParse part with
+                | true, k when k >= 0 && k < count -> k
+                | _ ->
+                    raise (
+                        BadInput $"--int8-layers {text}: '{part}' is not a conv/dense layer position (0..{count - 1})"
+                    ))
+            |> Set.ofArray
+
     let options =
         match weights with
         | Int8 -> LowerOptions.Int8
         | Ternary -> {
             Weights = TernaryWeights(ThresholdRatio ratio, alpha)
+            Int8Layers = int8Layers
           }
-
-    let model =
-        match loadModel path with
-        | FloatModel m -> m
-        | IntegerModel _ -> raise (BadInput $"{path}: already an integer model; lower takes a float model")
 
     let calibration =
         match source with
@@ -308,6 +327,7 @@ let lower (args: ParseResults<LowerArgs>) =
         (Json.obj [
             "file", Json.str out
             "weights", Json.str (if weights = Int8 then "int8" else "ternary")
+            "int8_layers", Json.arr (int8Layers |> Seq.map Json.int |> List.ofSeq)
             "calibration", Json.str calibText
             "calibration_samples", Json.int n
             "params", Json.int (im.Layers |> Array.sumBy (fun l -> l.ParameterCount))
@@ -322,7 +342,12 @@ let lower (args: ParseResults<LowerArgs>) =
                 "wrote %s: %d integer layers, %s weights, calibrated on %d samples (%s), %d weight bytes, arena %d bytes, largest bias %d bits, hash %s (parent %s)"
                 out
                 im.Layers.Length
-                (if weights = Int8 then "int8" else "ternary")
+                (match weights with
+                 | Int8 -> "int8"
+                 | Ternary when int8Layers.IsEmpty -> "ternary"
+                 | Ternary ->
+                     let layers = String.Join(",", int8Layers)
+                     $"ternary (int8 in conv/dense layers {layers})")
                 n
                 calibText
                 weightBytes

@@ -158,7 +158,7 @@ module Study =
                 match
                     ArchSearch.choose
                         search
-                        (ArchSearch.deviceCost LowerOptions.Ternary.Weights cfg.Budget)
+                        (ArchSearch.deviceCost (ArchSearch.ternaryLowerings LowerOptions.Ternary) cfg.Budget)
                         forms
                         fold.Train
                         (fun (d, n) -> progress (SearchStep(fold.Index, d, n)))
@@ -190,9 +190,20 @@ module Study =
 
         let fp32Metrics = Train.evaluate fp32.Model testX testY
 
+        // The automatic choice also says which layers stay int8 (the first, when the budget allows it).
+        let step =
+            match choice with
+            | Some c -> {
+                ternaryStep cfg with
+                    Config = {
+                        cfg.Qat with
+                            Int8Layers = c.Int8Layers
+                    }
+              }
+            | None -> ternaryStep cfg
+
         let qat =
-            Pipeline.qat settings data (ternaryStep cfg) fp32.Model train valid (fun e ->
-                progress (QatStep(fold.Index, e)))
+            Pipeline.qat settings data step fp32.Model train valid (fun e -> progress (QatStep(fold.Index, e)))
 
         let im =
             match Pipeline.lower settings data qat (fst train) with
@@ -240,7 +251,10 @@ module Study =
         match forms with
         | [] -> Error "no data"
         | _ when cfg.Architecture = Auto ->
-            ArchSearch.check cfg.Search (ArchSearch.deviceCost LowerOptions.Ternary.Weights cfg.Budget) forms
+            ArchSearch.check
+                cfg.Search
+                (ArchSearch.deviceCost (ArchSearch.ternaryLowerings LowerOptions.Ternary) cfg.Budget)
+                forms
         | _ ->
             let data = (ImportFolder.forNetwork cfg.Architecture forms).Data
 

@@ -73,6 +73,7 @@ let private byParams (limit: int) (model: Model) : CandidateCost =
         FlashBytes = int64 p
         RamBytes = 0L
         Violations = if p > limit then [ $"params {p} > {limit}" ] else []
+        Int8Layers = Set.empty
     }
 
 let private training (subjects: int) (excluded: int list) =
@@ -162,9 +163,55 @@ let private ``nothing within budget and too few subjects are errors`` () =
     | Ok _ -> failtest "one subject cannot be split"
     | Error e -> Expect.stringContains e "subject" "says why"
 
+let private ``the first layer is int8 when the budget allows, else every layer ternary`` () =
+    let lowerings = ArchSearch.ternaryLowerings LowerOptions.Ternary
+    let classes = [ "a"; "b"; "c"; "d"; "e" ]
+
+    let cost budget (shape: Shape3) =
+        ArchSearch.deviceCost lowerings budget (Architectures.defaultFor shape classes 1)
+    // 16 x 16 x 6: about 110,000 instructions with an int8 first layer, well inside the default budget.
+    let small = cost DeviceBudget.defaults (Shape3(16, 16, 6))
+    Expect.equal small.Int8Layers (Set.singleton 0) "int8 first layer where it fits"
+    Expect.isEmpty small.Violations "fits"
+    // 64 x 64 x 1: the int8 first layer alone takes about 500,000; ternary everywhere fits.
+    let radar = cost DeviceBudget.defaults (Shape3(64, 64, 1))
+    Expect.equal radar.Int8Layers Set.empty "ternary first layer where int8 would not fit"
+    Expect.isEmpty radar.Violations "fits ternary"
+
+    let none =
+        cost
+            {
+                DeviceBudget.defaults with
+                    Instructions = Some 1L
+            }
+            (Shape3(16, 16, 6))
+
+    Expect.equal none.Int8Layers Set.empty "nothing fits: the last lowering's cost"
+    Expect.isNonEmpty none.Violations "and why"
+
+let private ``the choice keeps the winner's int8 layers`` () =
+    // Small candidates (under 100 parameters) are costed with an int8 first layer; only they fit.
+    let cost (m: Model) =
+        let c = byParams 100 m
+
+        {
+            c with
+                Int8Layers = (if c.Violations.IsEmpty then Set.singleton 0 else Set.empty)
+        }
+
+    match ArchSearch.choose settings cost (forms 6 []) (training 6 []) ignore with
+    | Error e -> failtest e
+    | Ok choice ->
+        Expect.equal choice.Int8Layers (Set.singleton 0) "the winner's"
+        Expect.stringContains choice.Reason "first layer int8" "the reason says so"
+
 [<Tests>]
 let tests =
     testList "ArchSearchTests" [
+        testCase
+            "the first layer is int8 when the budget allows, else every layer ternary"
+            ``the first layer is int8 when the budget allows, else every layer ternary``
+        testCase "the choice keeps the winner's int8 layers" ``the choice keeps the winner's int8 layers``
         testCase
             "candidates over budget are reported and never trained"
             ``candidates over budget are reported and never trained``

@@ -77,7 +77,7 @@ let private values (n: int) : Gen<float32[]> =
 let private rawCases =
     gen {
         let! w = Gen.choose (1, 12)
-        let! c = Gen.choose (3, 5)
+        let! c = Gen.choose (3, 7)
         let shape = Shape3(1, w, c)
         let! x = values shape.Size
         return shape, x
@@ -116,13 +116,43 @@ let private norm (x: float32[]) (i: int) =
 
 let private near (tol: float) (a: float) (b: float) = abs (a - b) <= tol * (1.0 + abs b)
 
-let private ``rotation keeps each time step's norm and the other channels`` () =
+let private ``rotation keeps each triple's norm and the channels after the last triple`` () =
     Prop.forAll (Gen.zip rawCases rotations |> Arb.fromGen) (fun ((shape, x), (axis, angle)) ->
         let y = Augment.rotate shape axis angle x
+        let triples = shape.C / 3
+
+        let starts = [
+            for p in 0 .. shape.W - 1 do
+                for t in 0 .. triples - 1 -> p * shape.C + 3 * t
+        ]
 
         y.Length = x.Length
-        && Seq.forall (fun p -> near 1e-5 (norm y (p * shape.C)) (norm x (p * shape.C))) [ 0 .. shape.W - 1 ]
-        && Seq.forall (fun i -> i % shape.C < 3 || y[i] = x[i]) [ 0 .. x.Length - 1 ])
+        && starts |> List.forall (fun i -> near 1e-5 (norm y i) (norm x i))
+        && Seq.forall (fun i -> i % shape.C < 3 * triples || y[i] = x[i]) [ 0 .. x.Length - 1 ])
+
+let private ``rotation turns the gyroscope triple with the accelerometer one`` () =
+    Prop.forAll (Gen.zip rawCases rotations |> Arb.fromGen) (fun ((shape, x), (axis, angle)) ->
+        // Six channels whose second triple repeats the first: both must come out the same.
+        let six = Shape3(1, shape.W, 6)
+
+        let doubled =
+            Array.init six.Size (fun i ->
+                let p, c = i / 6, i % 6
+                x[p * shape.C + c % 3])
+
+        let y = Augment.rotate six axis angle doubled
+
+        let alone =
+            Augment.rotate
+                (Shape3(1, shape.W, 3))
+                axis
+                angle
+                (Array.init (3 * shape.W) (fun i -> doubled[i / 3 * 6 + i % 3]))
+
+        Seq.forall (fun i -> y[i] = y[i + 3] && y[i] = alone[i / 6 * 3 + i % 6]) [
+            for p in 0 .. shape.W - 1 do
+                for c in 0..2 -> p * 6 + c
+        ])
 
 let private ``rotation leaves its axis in place and is undone by the opposite angle`` () =
     Prop.forAll (rotations |> Arb.fromGen) (fun (axis, angle) ->
@@ -389,8 +419,11 @@ let tests =
             "augmentation names parse, unknown ones are refused"
             ``augmentation names parse, unknown ones are refused``
         testProperty
-            "rotation keeps each time step's norm and the other channels"
-            ``rotation keeps each time step's norm and the other channels``
+            "rotation keeps each triple's norm and the channels after the last triple"
+            ``rotation keeps each triple's norm and the channels after the last triple``
+        testProperty
+            "rotation turns the gyroscope triple with the accelerometer one"
+            ``rotation turns the gyroscope triple with the accelerometer one``
         testProperty
             "rotation leaves its axis in place and is undone by the opposite angle"
             ``rotation leaves its axis in place and is undone by the opposite angle``

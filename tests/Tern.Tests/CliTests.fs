@@ -198,6 +198,39 @@ let private ``int8 lowering runs bit-exact too`` () =
 
     runsBitExact (path "s8.tern") 200
 
+let private ``a ternary model with an int8 first layer lowers, shows its kinds and runs bit-exact`` () =
+    let code, _, err =
+        tern [ "lower"; path "float.tern"; "--int8-layers"; "0"; "--out"; path "mixed.tern" ]
+
+    Expect.equal code 0 err
+    let code, out, err = tern [ "inspect"; path "mixed.tern"; "--json" ]
+    Expect.equal code 0 err
+
+    let kinds =
+        (json out).GetProperty("layers").EnumerateArray()
+        |> Seq.choose (fun l ->
+            match l.TryGetProperty "weights" with
+            | true, w -> Some(w.GetString())
+            | _ -> None)
+        |> List.ofSeq
+
+    Expect.equal kinds.Head "int8" $"the first layer's weights: {kinds}"
+    Expect.isTrue (kinds.Tail |> List.forall ((=) "ternary")) $"the others ternary: {kinds}"
+    runsBitExact (path "mixed.tern") 200
+
+    let code, _, err =
+        tern [ "lower"; path "float.tern"; "--int8-layers"; "9"; "--out"; path "bad.tern" ]
+
+    Expect.equal code 2 err
+    Expect.stringContains err "'9' is not a conv/dense layer position (0..3)" "names the range"
+
+    let code, _, err =
+        tern [ "lower"; path "float.tern"; "--weights"; "int8"; "--int8-layers"; "0"; "--out"; path "bad.tern" ]
+
+    Expect.equal code 2 err
+    Expect.stringContains err "--int8-layers applies to --weights ternary" "refused, not ignored"
+    Expect.isFalse (File.Exists(path "bad.tern")) "nothing written"
+
 let private ``a malformed model file exits 2 naming the problem`` () =
     File.WriteAllText(path "junk.tern", "this is not a model")
     let code, _, err = tern [ "inspect"; path "junk.tern" ]
@@ -992,6 +1025,9 @@ let tests =
             "lower to ternary, inspect weight bytes, and run check is bit-exact over 1000 inputs"
             ``lower to ternary, inspect weight bytes, and run check is bit-exact over 1000 inputs``
         testCase "int8 lowering runs bit-exact too" ``int8 lowering runs bit-exact too``
+        testCase
+            "a ternary model with an int8 first layer lowers, shows its kinds and runs bit-exact"
+            ``a ternary model with an int8 first layer lowers, shows its kinds and runs bit-exact``
         testCase
             "a malformed model file exits 2 naming the problem"
             ``a malformed model file exits 2 naming the problem``

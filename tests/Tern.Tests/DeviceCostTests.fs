@@ -90,14 +90,19 @@ let private ``on the board: instructions and RAM within 10 %, flash within 20 %,
 [<Tests>]
 let tests =
     testList "DeviceCostTests" [
-        testCase "the float estimate equals the lowered model's, ternary and int8"
+        testCase "the float estimate equals the lowered model's, ternary, int8 and ternary with int8 layers"
         <| fun () ->
+            let mixed = {
+                LowerOptions.Ternary with
+                    Int8Layers = Set [ 0; 2 ]
+            }
+
             for name, m in architectures do
-                for options in [ LowerOptions.Ternary; LowerOptions.Int8 ] do
+                for options in [ LowerOptions.Ternary; LowerOptions.Int8; mixed ] do
                     Expect.equal
-                        (DeviceCost.estimate options.Weights m)
+                        (DeviceCost.estimateWith options m)
                         (DeviceCost.estimateInt (lowered options m))
-                        $"{name} {options.Weights}"
+                        $"{name} {options}"
 
         testCase "the default model: within 10 % of what hil measured (275,360 instructions, 20,688 B, 28,784 B)"
         <| fun () ->

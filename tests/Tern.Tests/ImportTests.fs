@@ -281,6 +281,53 @@ let private ``raw windows are 1 x W x C scaled by full scale; spectrograms are b
         Expect.equal (Dataset.validate raw) (Ok()) "the raw set validates"
         Expect.equal (Dataset.validate spec) (Ok()) "the spectrogram set validates")
 
+let private ``a column's own full scale divides its raw values and sets its spectrogram's 0 dB`` () =
+    withDir (fun dir ->
+        // Columns a and b carry the same signal; b's full scale is twice a's, so b reads half and 6 dB lower.
+        let rows = [
+            for i in 0..63 ->
+                let v = inv (4.0 * sin (0.7 * float i))
+                $"{i * 10},{v},{v},X,0"
+        ]
+
+        let file = writeCsv dir "g.csv" "timestamp,a,b,label,subject" rows
+
+        let options = {
+            Import.defaults with
+                FullScale = Some 10.0
+                ColumnScales = Map [ "b", 20.0; "not-a-column", 1.0 ]
+        }
+
+        let raw, spec =
+            Import.csv [ file ] [ "a"; "b" ] "label" "subject" 100.0 options |> ok
+
+        let r = raw.Samples[0]
+        let pairs = [ for t in 0..63 -> float r[2 * t], float r[2 * t + 1] ]
+        Expect.isTrue (pairs |> List.forall (fun (a, b) -> abs (a - 2.0 * b) < 1e-6)) "b reads half of a"
+        let s = spec.Samples[0]
+        // Where neither is clipped, b sits 20 log10 2 dB lower: (6.0206 / 80) in the [0, 1] mapping.
+        let gaps = [
+            for i in 0 .. s.Length / 2 - 1 do
+                let a, b = float s[2 * i], float s[2 * i + 1]
+
+                if b > 0.0 && a < 1.0 then
+                    a - b
+        ]
+
+        Expect.isNonEmpty gaps "some unclipped bins"
+        Expect.isTrue (gaps |> List.forall (fun g -> abs (g - 20.0 * log10 2.0 / 80.0) < 1e-5)) $"gaps {gaps}"
+        Expect.stringContains raw.Source "a 10, b 20" "the source names both full scales"
+
+        Expect.stringContains
+            (err (
+                Import.csv [ file ] [ "a"; "b" ] "label" "subject" 100.0 {
+                    options with
+                        ColumnScales = Map [ "b", 0.0 ]
+                }
+            ))
+            "full scale 0 of column b"
+            "a zero full scale is refused")
+
 let private ``a sinusoid puts the spectrogram peak in its own bin`` () =
     withDir (fun dir ->
         // 100 Hz, 32-point STFT: bin 5 = 15.625 Hz.
@@ -529,7 +576,8 @@ let private ``the real sp-sw-har smartphone set gives about 4,800 windows of 23 
         Expect.equal s.Classes.Length 5 "classes"
         Expect.isTrue (walking >= 0.52 && walking <= 0.60) $"WALKING share {walking} in 0.52..0.60"
         Expect.equal spec.Samples.Length s.Count "one spectrogram per raw window"
-        Expect.equal spec.Shape (Shape3(16, 16, 3)) "spectrogram shape"
+        Expect.equal spec.Shape (Shape3(16, 16, 6)) "spectrogram shape: accelerometer and gyroscope"
+        Expect.equal raw.Shape (Shape3(1, 64, 6)) "raw shape: accelerometer and gyroscope"
         Expect.equal (Dataset.validate spec) (Ok()) "the spectrogram set validates"
         Expect.stringContains raw.Source "Matey-Sanz" "the credit names the authors"
         Expect.isLessThan sw.Elapsed.TotalSeconds 20.0 "import time (s)"
@@ -564,6 +612,9 @@ let tests =
         testCase
             "raw windows are 1 x W x C scaled by full scale; spectrograms are bins x frames x C in 0..1"
             ``raw windows are 1 x W x C scaled by full scale; spectrograms are bins x frames x C in 0..1``
+        testCase
+            "a column's own full scale divides its raw values and sets its spectrogram's 0 dB"
+            ``a column's own full scale divides its raw values and sets its spectrogram's 0 dB``
         testCase
             "a sinusoid puts the spectrogram peak in its own bin"
             ``a sinusoid puts the spectrogram peak in its own bin``

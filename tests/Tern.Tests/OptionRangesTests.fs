@@ -135,6 +135,29 @@ module private OptionRangesCliTests =
         refused (csv [ "--rate"; "1e9" ]) "--rate 1000000000: must be a number in (0, 10000]"
         refused (csv [ "--rate"; "50"; "--full-scale"; "Infinity" ]) "--full-scale Infinity: not a finite number"
 
+        refused
+            (csv [ "--rate"; "50"; "--column-scale"; "x=0" ])
+            "--column-scale x=0: '0' of x is not a positive number"
+
+        refused (csv [ "--rate"; "50"; "--column-scale"; "y=2" ]) "--column-scale y=2: 'y' is not one of --columns"
+        refused (csv [ "--rate"; "50"; "--column-scale"; "x=1,x=2" ]) "a column is named twice"
+
+    let ``data import sp-sw-har refuses an unknown or repeated sensor before reading any file`` () =
+        let import sensors = [
+            "data"
+            "import"
+            "sp-sw-har"
+            "--in"
+            path "nowhere"
+            "--out"
+            path "d"
+            "--sensors"
+            sensors
+        ]
+
+        refused (import "acc,mag") "--sensors acc,mag: 'mag' is not a sensor (acc, gyro)"
+        refused (import "gyro,gyro") "--sensors gyro,gyro: a sensor is named twice"
+
     let ``a training that diverges to NaN fails with exit 1 and writes nothing`` () =
         // Values near float32's limit overflow the first forward pass: the weights become NaN whatever the rate.
         let data = path "huge"
@@ -185,6 +208,10 @@ let tests =
             testCase
                 "data import csv refuses --rate 1e9 and NaN before reading any file"
                 OptionRangesCliTests.``data import csv refuses --rate 1e9 and NaN before reading any file``
+            testCase
+                "data import sp-sw-har refuses an unknown or repeated sensor before reading any file"
+                OptionRangesCliTests
+                    .``data import sp-sw-har refuses an unknown or repeated sensor before reading any file``
             testCase
                 "a training that diverges to NaN fails with exit 1 and writes nothing"
                 OptionRangesCliTests.``a training that diverges to NaN fails with exit 1 and writes nothing``

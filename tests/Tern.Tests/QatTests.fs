@@ -122,9 +122,53 @@ module private ActGen =
                  (Some(QatGen.data 99 30))
                  ignore)
 
+/// QAT with the first conv/dense layer at int8: it trains and lowers to int8, is never pruned, and the rest stays
+/// ternary.
+let private ``an int8 layer trains, prunes and lowers as int8; the others as ternary`` () =
+    let model, train = QatGen.trainedOnce.Force()
+
+    let cfg = {
+        QatGen.qatConfig with
+            ActivationQuant = false
+            Int8Layers = Set.singleton 0
+    }
+
+    let r = Qat.trainTernary cfg model train (Some(QatGen.data 99 30)) ignore
+    Expect.equal r.Lowering.Int8Layers (Set.singleton 0) "the lowering keeps the first layer int8"
+    let latent = QatGen.convWeights r.Latent
+    let used = QatGen.convWeights r.Ternary
+    let rows = QatGen.rowsOf r.Latent
+    let firstIndex = r.Latent.Layers |> List.findIndex (fun l -> l.IsConv2d)
+    Expect.isFalse (r.Masks.ContainsKey firstIndex) "the int8 layer has no pruning mask"
+    Expect.equal r.Masks.Count (latent.Length - 1) "every other weight layer has one"
+    Expect.equal used[0] (Qat.int8Weights rows[0] latent[0]) "the forward pass used the int8 values"
+
+    for k in 1 .. latent.Length - 1 do
+        Expect.equal used[k] (Qat.ternaryWeights cfg.Threshold cfg.AlphaMode rows[k] latent[k]) $"layer {k} ternary"
+
+    let calibration =
+        (fst train)[..15] |> Array.map (Tensor.ofArray QatGen.shape) |> List.ofArray
+
+    let im =
+        match Lower.lower r.Lowering calibration r.Latent with
+        | Ok m -> m
+        | Error e -> failwith e
+
+    let kinds =
+        im.Layers
+        |> Array.choose (function
+            | :? IntConvLayer as c -> Some c.WeightKind
+            | _ -> None)
+        |> List.ofArray
+
+    Expect.equal kinds (WeightKind.Int8 :: List.replicate (latent.Length - 1) WeightKind.Ternary) "weight kinds"
+
 [<Tests>]
 let tests =
     testList "QatTests" [
+        testCase
+            "an int8 layer trains, prunes and lowers as int8; the others as ternary"
+            ``an int8 layer trains, prunes and lowers as int8; the others as ternary``
         testCase "QAT result lowers to the TWN codes of its latent weights"
         <| fun () ->
             let _, train, r = QatGen.qatOnce.Force()

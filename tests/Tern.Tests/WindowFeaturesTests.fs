@@ -11,7 +11,7 @@ open Tern.Runtime
 let private windows =
     gen {
         let! w = Gen.choose (2, 40)
-        let! c = Gen.choose (1, 4)
+        let! c = Gen.choose (1, 7)
         let! values = Gen.arrayOfLength (w * c) (Gen.choose (-1000, 1000))
         return Shape3(1, w, c), values |> Array.map (fun v -> float32 v / 1000.0f)
     }
@@ -49,6 +49,18 @@ let private ``a window by hand: magnitude and correlations`` () =
     Expect.equal f[41] 0.0 "a constant axis correlates 0"
     Expect.equal f[42] 0.0 "a constant axis correlates 0"
 
+let private ``six axes: one magnitude per triple`` () =
+    // One step of accelerometer (3, 0, 4) and gyroscope (0, 1, 0): magnitudes 5 and 1, never sqrt 26.
+    let f =
+        WindowFeatures.ofWindow (Shape3(1, 1, 6)) [| 3.0f; 0.0f; 4.0f; 0.0f; 1.0f; 0.0f |]
+
+    let names = WindowFeatures.names 6
+    Expect.equal f.Length (WindowFeatures.count 6) "count"
+    Expect.equal names.Length 95 "95 names"
+    Expect.equal names[6 * k] "magnitude0_mean" "first magnitude after the axes"
+    Expect.isTrue (close f[6 * k] 5.0) "accelerometer magnitude"
+    Expect.isTrue (close f[7 * k] 1.0) "gyroscope magnitude"
+
 let private ``std is the root mean square deviation`` (shape: Shape3, x: float32[]) =
     let f = WindowFeatures.ofWindow shape x
 
@@ -72,7 +84,7 @@ let private ``shifting an axis moves its location statistics and nothing of its 
         [ 0; 2; 3; 4; 5; 6 ] |> List.forall (fun i -> tol (g[i] - f[i]) (float b))
 
     let kept = [ 1; 7 ] |> List.forall (fun i -> tol g[i] f[i])
-    let corr = (shape.C + 1) * k
+    let corr = (shape.C + (WindowFeatures.magnitudeGroups shape.C).Length) * k
 
     let correlations =
         [ corr .. f.Length - 1 ] |> List.forall (fun i -> abs (g[i] - f[i]) <= 1e-4)
@@ -98,6 +110,7 @@ let tests =
     testList "WindowFeaturesTests" [
         testCase "one series by hand" ``one series by hand``
         testCase "a window by hand: magnitude and correlations" ``a window by hand: magnitude and correlations``
+        testCase "six axes: one magnitude per triple" ``six axes: one magnitude per triple``
         testProperty
             "std is the root mean square deviation"
             (Prop.forAll windows ``std is the root mean square deviation``)

@@ -5,15 +5,17 @@ open System.Globalization
 open Tern.Runtime
 
 /// Label-preserving changes to the training samples, drawn afresh every epoch from the training seed. The IMU
-/// steps fit raw windows (1 x W x C, time along W, the first three channels x, y, z acceleration); the masks fit
+/// steps fit raw windows (1 x W x C, time along W, channels in x, y, z triples of vector sensors: acceleration,
+/// then angular rate); the masks fit
 /// spectrograms (H frequency bins x W frames x C); time-shift fits every sample.
 type Augmentation =
     | NoAugmentation
     /// Roll each sample circularly along W (time in every data set of Tern) by a uniformly drawn offset: an
     /// activity is the same activity whichever instant its window starts at.
     | TimeShift
-    /// Turn the x, y, z triple of every time step by one rotation per sample (uniform axis, angle uniform in
-    /// +-maxDegrees): the phone sits a little differently in every pocket.
+    /// Turn every x, y, z triple of every time step (channels 0..2, 3..5, ...) by one rotation per sample (uniform
+    /// axis, angle uniform in +-maxDegrees): the phone sits a little differently in every pocket, and its
+    /// accelerometer and gyroscope turn with it.
     | Rotate of maxDegrees: float
     /// Multiply the whole sample by one factor uniform in [1 - spread, 1 + spread]: sensors differ in gain,
     /// people in vigour.
@@ -55,8 +57,8 @@ module Augment =
 
         y
 
-    /// The x, y, z triple (channels 0..2) of every position turned by angle radians about the unit axis
-    /// (Rodrigues' formula); other channels untouched. Needs C >= 3.
+    /// Every whole x, y, z triple (channels 0..2, 3..5, ...) of every position turned by angle radians about the unit
+    /// axis (Rodrigues' formula); channels after the last whole triple untouched. Needs C >= 3.
     let rotate (shape: Shape3) (axis: float * float * float) (angle: float) (x: float32[]) : float32[] =
         checkSize shape x
 
@@ -73,11 +75,12 @@ module Augment =
         let y = Array.copy x
 
         for p in 0 .. shape.H * shape.W - 1 do
-            let i = p * shape.C
-            let a, b, d = float x[i], float x[i + 1], float x[i + 2]
-            y[i] <- float32 (r00 * a + r01 * b + r02 * d)
-            y[i + 1] <- float32 (r10 * a + r11 * b + r12 * d)
-            y[i + 2] <- float32 (r20 * a + r21 * b + r22 * d)
+            for triple in 0 .. shape.C / 3 - 1 do
+                let i = p * shape.C + 3 * triple
+                let a, b, d = float x[i], float x[i + 1], float x[i + 2]
+                y[i] <- float32 (r00 * a + r01 * b + r02 * d)
+                y[i + 1] <- float32 (r10 * a + r11 * b + r12 * d)
+                y[i + 2] <- float32 (r20 * a + r21 * b + r22 * d)
 
         y
 
@@ -228,7 +231,7 @@ module Augment =
                 $"the IMU steps (rotate, scale, jitter, warp; preset imu) fit raw windows (1 x W x C); the data's samples are {shape.H} x {shape.W} x {shape.C}, a spectrogram: use time-mask, freq-mask or spec"
         | Rotate _ when shape.C < 3 ->
             Error
-                $"rotate turns the x, y, z channels (the first three) of raw windows; the data's samples have {shape.C} channel(s)"
+                $"rotate turns the x, y, z channel triples of raw windows; the data's samples have {shape.C} channel(s)"
         | TimeMask _
         | FreqMask _ when raw ->
             Error

@@ -25,6 +25,9 @@ type ImportOptions = {
     /// Raw form: each value divided by this and clipped to [-1, 1]; None = values as recorded.
     /// Also the 0 dB reference of the spectrogram (1.0 when None).
     FullScale: float option
+    /// Full scales of particular columns (in their own unit), in place of FullScale: a gyroscope in rad/s next to an
+    /// accelerometer in m/s^2 needs its own, or its values fill a sliver of the int8 input range.
+    ColumnScales: Map<string, float>
     /// STFT segment length (periodic Hann window), in samples.
     SpecWindow: int
     /// STFT hop in samples; the spectrogram has ceil(Window / SpecHop) frames.
@@ -63,21 +66,32 @@ module Import =
     /// 2 g in m/s^2: the default full scale of the raw form (phone and watch accelerometers rarely exceed it).
     let twoG: float = 2.0 * 9.80665
 
+    /// 500 degrees per second in rad/s: the gyroscopes' full scale (sp-sw-har's phones: 99.9 % of the values of
+    /// each axis under 7.5 rad/s, at most 14.4).
+    let gyroFullScale: float = 500.0 * Math.PI / 180.0
+
+    /// sp-sw-har's accelerometer columns (m/s^2).
+    let accColumns: string list = [ "x_acc"; "y_acc"; "z_acc" ]
+
+    /// sp-sw-har's gyroscope columns (rad/s).
+    let gyroColumns: string list = [ "x_gyro"; "y_gyro"; "z_gyro" ]
+
     /// The five sp-sw-har activities, in the order used as class indices.
     let spSwHarClasses: string list = [ "SEATED"; "STANDING_UP"; "WALKING"; "TURNING"; "SITTING_DOWN" ]
 
-    /// Defaults: 64-sample windows, hop 32, 100 Hz, gaps over 250 ms split, accelerometer x,y,z, full scale
-    /// 2 g; spectrogram 32-sample Hann, hop 4, 16 bins (0 to 46.9 Hz at 100 Hz) -> 16 x 16 x channels,
+    /// Defaults: 64-sample windows, hop 32, 100 Hz, gaps over 250 ms split, accelerometer x,y,z (full scale 2 g)
+    /// and gyroscope x,y,z (full scale 500 degrees/s); spectrogram 32-sample Hann, hop 4, 16 bins (0 to 46.9 Hz at 100 Hz) -> 16 x 16 x channels,
     /// log magnitude from -80 dB to 0 dB re full scale mapped to [0, 1].
     let defaults: ImportOptions = {
         Window = 64
         Hop = 32
         RateHz = 100.0
         MaxGapMs = 250.0
-        Columns = [ "x_acc"; "y_acc"; "z_acc" ]
+        Columns = accColumns @ gyroColumns
         TimeColumn = Some "timestamp"
         Classes = None
         FullScale = Some twoG
+        ColumnScales = gyroColumns |> List.map (fun c -> c, gyroFullScale) |> Map.ofList
         SpecWindow = 32
         SpecHop = 4
         SpecBins = 16
@@ -102,6 +116,13 @@ module Import =
             Error $"maximum gap {o.MaxGapMs} ms must be positive"
         elif o.FullScale |> Option.exists (fun f -> not (f > 0.0 && Double.IsFinite f)) then
             Error $"full scale {o.FullScale.Value} must be positive"
+        elif o.ColumnScales |> Map.exists (fun _ f -> not (f > 0.0 && Double.IsFinite f)) then
+            let c, f =
+                o.ColumnScales
+                |> Map.toSeq
+                |> Seq.find (fun (_, f) -> not (f > 0.0 && Double.IsFinite f))
+
+            Error $"full scale {f} of column {c} must be positive"
         elif o.SpecWindow < 2 then
             Error $"spectrogram window {o.SpecWindow} must be at least 2"
         elif o.SpecHop < 1 then
@@ -339,11 +360,11 @@ module Import =
 
     /// Spectrogram of one window (W x C, time-major): per channel an STFT with a periodic Hann window,
     /// frame k centred on sample k * hop + hop / 2 (indices outside the window clamp to its edge samples,
-    /// so the constant gravity component makes no edge artefact); |X| / sum(hann) in dB re the reference,
+    /// so the constant gravity component makes no edge artefact); |X| / sum(hann) in dB re the channel's reference,
     /// mapped from [floor, 0] dB to [0, 1] and clipped. Output HWC = (bin, frame, channel).
     let private spectrogram
         (o: ImportOptions)
-        (reference: float)
+        (reference: float[])
         (hann: float[])
         (cosT: float[][])
         (sinT: float[][])
@@ -376,7 +397,7 @@ module Import =
                         re <- re + seg[m] * ct[m]
                         im <- im - seg[m] * st[m]
 
-                    let amp = sqrt (re * re + im * im) / hannSum / reference
+                    let amp = sqrt (re * re + im * im) / hannSum / reference[c]
                     let db = 20.0 * Math.Log10(max amp 1e-12)
                     let v = (db - o.SpecFloorDb) / -o.SpecFloorDb
                     out[(b * frames + f) * channels + c] <- float32 (min 1.0 (max 0.0 v))
@@ -493,6 +514,14 @@ module Import =
 
         let mutable clipped = 0
 
+        let scales =
+            columns
+            |> List.map (fun c ->
+                match o.ColumnScales.TryFind c with
+                | Some fs -> Some fs
+                | None -> o.FullScale)
+            |> Array.ofList
+
         let raw =
             windows.ToArray()
             |> Array.map (fun win ->
@@ -501,7 +530,7 @@ module Import =
                 for t in 0 .. o.Window - 1 do
                     for c in 0 .. channels - 1 do
                         let v =
-                            match o.FullScale with
+                            match scales[c] with
                             | None -> win[t][c]
                             | Some fs ->
                                 let x = win[t][c] / fs
@@ -526,7 +555,7 @@ module Import =
         let sinT =
             Array.init o.SpecBins (fun b -> Array.init n (fun m -> sin (2.0 * Math.PI * float (b * m) / float n)))
 
-        let reference = defaultArg o.FullScale 1.0
+        let reference = scales |> Array.map (fun fs -> defaultArg fs 1.0)
         let spec = windows.ToArray() |> Array.map (spectrogram o reference hann cosT sinT)
 
         let ranges =
@@ -535,16 +564,41 @@ module Import =
         let common =
             $"{sourceHead} Import: {files.Length} file(s); resampled to {formatFloat rateHz} Hz by linear interpolation on the timestamp (equal timestamps averaged, gaps over {formatFloat o.MaxGapMs} ms split a recording); label-pure windows of {o.Window} samples every {o.Hop}; channels {String.Join(',', columns)}, recorded range {ranges}."
 
+        // One scale for every channel reads as before; mixed scales are named per column.
+        let scaleText =
+            match List.distinct (List.ofArray scales) with
+            | [ Some fs ] -> Some $"full scale {formatFloat fs}"
+            | [ None ] -> None
+            | _ ->
+                // Columns of one scale together, in column order: "x_acc,y_acc,z_acc 19.6133, x_gyro,... 8.72665".
+                let each =
+                    List.zip columns (List.ofArray scales)
+                    |> List.groupBy snd
+                    |> List.map (fun (fs, cs) ->
+                        let names = String.Join(",", List.map fst cs)
+
+                        match fs with
+                        | Some f -> $"{names} {formatFloat f}"
+                        | None -> $"{names} as recorded")
+
+                let list = String.Join(", ", each)
+                Some $"full scales {list}"
+
         let scaleNote =
-            match o.FullScale with
+            match scaleText with
             | None -> "Raw form: values as recorded."
-            | Some fs ->
-                $"Raw form: values divided by full scale {formatFloat fs} and clipped to [-1, 1] ({clipped} of {raw.Length * o.Window * channels} values clipped)."
+            | Some text ->
+                $"Raw form: values divided by {text} and clipped to [-1, 1] ({clipped} of {raw.Length * o.Window * channels} values clipped)."
+
+        let referenceText =
+            match List.distinct (List.ofArray reference) with
+            | [ r ] -> formatFloat r
+            | _ -> "the channel's full scale"
 
         let binHz = rateHz / float n
 
         let specNote =
-            $"Spectrogram form: per channel STFT, periodic Hann of {n} samples, hop {o.SpecHop}, frames centred with edge samples repeated; bins 0..{o.SpecBins - 1} ({formatFloat 0.0}..{formatFloat (binHz * float (o.SpecBins - 1))} Hz); 20 log10(|X| / sum(window) / {formatFloat reference}) mapped from [{formatFloat o.SpecFloorDb}, 0] dB to [0, 1], clipped; shape bins x frames x channels."
+            $"Spectrogram form: per channel STFT, periodic Hann of {n} samples, hop {o.SpecHop}, frames centred with edge samples repeated; bins 0..{o.SpecBins - 1} ({formatFloat 0.0}..{formatFloat (binHz * float (o.SpecBins - 1))} Hz); 20 log10(|X| / sum(window) / {referenceText}) mapped from [{formatFloat o.SpecFloorDb}, 0] dB to [0, 1], clipped; shape bins x frames x channels."
 
         let labelsA = labels.ToArray()
         let subjectsA = subjects.ToArray()

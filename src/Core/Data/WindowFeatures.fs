@@ -22,10 +22,26 @@ module WindowFeatures =
         "zero_crossings"
     ]
 
-    /// Feature names for C axes: per series (axis0..axisC-1, then magnitude) the statistics in order, then the
-    /// Pearson correlation of every axis pair (i < j). 43 for three axes.
+    /// The channel groups whose magnitude is a feature series: each whole x, y, z triple (accelerometer,
+    /// gyroscope, ...) when there are two or more, since the norm of mixed units means nothing; otherwise all axes.
+    let magnitudeGroups (axes: int) : int list list =
+        if axes / 3 >= 2 then
+            [ for t in 0 .. axes / 3 - 1 -> [ 3 * t .. 3 * t + 2 ] ]
+        else
+            [ [ 0 .. axes - 1 ] ]
+
+    /// Feature names for C axes: per series (axis0..axisC-1, then the magnitude, or magnitude0, magnitude1, ... of
+    /// each triple) the statistics in order, then the Pearson correlation of every axis pair (i < j). 43 for three
+    /// axes, 95 for six.
     let names (axes: int) : string list =
-        let series = [ for c in 0 .. axes - 1 -> $"axis{c}" ] @ [ "magnitude" ]
+        let groups = magnitudeGroups axes
+
+        let magnitudes =
+            match groups with
+            | [ _ ] -> [ "magnitude" ]
+            | _ -> groups |> List.mapi (fun t _ -> $"magnitude{t}")
+
+        let series = [ for c in 0 .. axes - 1 -> $"axis{c}" ] @ magnitudes
 
         [
             for s in series do
@@ -36,7 +52,8 @@ module WindowFeatures =
 
     /// How many features a window of C axes gives.
     let count (axes: int) : int =
-        (axes + 1) * statistics.Length + axes * (axes - 1) / 2
+        (axes + (magnitudeGroups axes).Length) * statistics.Length
+        + axes * (axes - 1) / 2
 
     /// Ten statistics of one series: mean, population std, min, max, median, 10th and 90th percentiles (linear
     /// interpolation between order statistics, NumPy's default), mean absolute difference of consecutive values,
@@ -119,13 +136,16 @@ module WindowFeatures =
         let w, c = shape.W, shape.C
         let axes = Array.init c (fun k -> Array.init w (fun t -> float window[t * c + k]))
 
-        let magnitude =
-            Array.init w (fun t -> sqrt (Array.sumBy (fun (a: float[]) -> a[t] * a[t]) axes))
+        let magnitudes =
+            magnitudeGroups c
+            |> List.map (fun group ->
+                Array.init w (fun t -> sqrt (List.sumBy (fun k -> axes[k][t] * axes[k][t]) group)))
 
         [|
             for a in axes do
                 yield! seriesStatistics a
-            yield! seriesStatistics magnitude
+            for m in magnitudes do
+                yield! seriesStatistics m
             for i in 0 .. c - 1 do
                 for j in i + 1 .. c - 1 -> correlation axes[i] axes[j]
         |]

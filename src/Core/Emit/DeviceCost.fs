@@ -275,8 +275,9 @@ module DeviceCost =
 
     /// The integer layers a float model lowers to: BN folded (Fold.batchNorm), activations fused into the layer
     /// before them, in the lowering's order.
-    let internal shapesOfFloat (weights: WeightChoice) (model: Model) : LayerShape list =
+    let internal shapesOfFloat (lowering: LowerOptions) (model: Model) : LayerShape list =
         let folded = Fold.batchNorm model
+        let ordinals = Qat.weightOrdinals folded
         let info = Model.describe folded |> List.toArray
         let layers = List.toArray folded.Layers
         let skip = Array.zeroCreate<int64> layers.Length
@@ -284,8 +285,6 @@ module DeviceCost =
         for f, l in Model.residualBlocks folded do
             for i in f + 1 .. l - 1 do
                 skip[i] <- int64 info[f].InputShape.Size
-
-        let ternary = weights <> Int8Weights
 
         [
             for i in 0 .. layers.Length - 1 do
@@ -297,6 +296,9 @@ module DeviceCost =
                         d.InputShape
                         d.OutputShape
                         (int64 (d.InputShape.Size + d.OutputShape.Size) + skip[i])
+
+                let weights = lowering.WeightsAt(defaultArg (ordinals.TryFind i) 0)
+                let ternary = weights <> Int8Weights
 
                 let conv kind (c: ConvSpec) = {
                     basic with
@@ -345,8 +347,16 @@ module DeviceCost =
                 | BatchNorm _ -> invalidArg "model" $"layer {i}: a BatchNorm that cannot be folded cannot be lowered"
         ]
 
+    let estimateWith (lowering: LowerOptions) (model: Model) : CostEstimate =
+        ofShapes model.Input (shapesOfFloat lowering model)
+
     let estimate (weights: WeightChoice) (model: Model) : CostEstimate =
-        ofShapes model.Input (shapesOfFloat weights model)
+        estimateWith
+            {
+                Weights = weights
+                Int8Layers = Set.empty
+            }
+            model
 
 type DeviceBudget = {
     Flash: int64 option

@@ -56,6 +56,9 @@ module DeviceCost =
     /// ArgumentException on an invalid model.
     val estimate: weights: WeightChoice -> model: Model -> CostEstimate
 
+    /// As estimate, with the lowering's int8 layers (LowerOptions.Int8Layers) costed as int8.
+    val estimateWith: lowering: LowerOptions -> model: Model -> CostEstimate
+
 /// A device budget: each limit optional (named apart from Tern.Studies.Budget, the block search's FLOPs/parameter budget).
 type DeviceBudget = {
     Flash: int64 option

@@ -197,6 +197,8 @@ module Lower =
                 // add reads both for its block's first layer).
                 let paramsIn = Array.create layers.Length inputParams
                 let intIndex = Array.create layers.Length -1
+                // Position of the next conv or dense layer among them (LowerOptions.Int8Layers counts so).
+                let mutable ordinal = 0
                 let mutable i = 0
 
                 while i < layers.Length do
@@ -218,8 +220,11 @@ module Lower =
                         let outP = paramsAt outIndex
                         let lo, hi = clampCode outP activation
 
+                        let weights = options.WeightsAt ordinal
+                        ordinal <- ordinal + 1
+
                         let int8W, ternW, wScale =
-                            match options.Weights with
+                            match weights with
                             | Int8Weights ->
                                 let ps = Quantize.perChannel 8 Symmetric rows spec.Weight
                                 let fanIn = spec.Weight.Length / rows

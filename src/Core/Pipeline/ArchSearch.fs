@@ -9,6 +9,8 @@ type CandidateCost = {
     RamBytes: int64
     /// The broken limits, e.g. "instructions 412,000 > 400,000"; empty when the candidate fits.
     Violations: string list
+    /// The conv/dense layers (0 = the first) costed with int8 weights: the lowering the candidate trains for.
+    Int8Layers: Set<int>
 }
 
 /// Settings of the automatic choice of input form and architecture.
@@ -58,6 +60,8 @@ type CandidateRow = {
 type ArchChoice = {
     Form: DataForm
     Architecture: string
+    /// The conv/dense layers the winner keeps at int8 weights (its cost's Int8Layers).
+    Int8Layers: Set<int>
     Rows: CandidateRow list
     Reason: string
     Seconds: float
@@ -127,17 +131,37 @@ module ArchSearch =
             Augment = augment
     }
 
-    /// What a float model costs once lowered with these weights (DeviceCost's model of qemu-mps2-an386), and which
-    /// limits of the budget it breaks.
-    let deviceCost (weights: WeightChoice) (budget: DeviceBudget) (model: Model) : CandidateCost =
-        let e = DeviceCost.estimate weights model
+    /// What a float model costs once lowered so (DeviceCost's model of qemu-mps2-an386), and which limits of the
+    /// budget it breaks.
+    let costUnder (lowering: LowerOptions) (budget: DeviceBudget) (model: Model) : CandidateCost =
+        let e = DeviceCost.estimateWith lowering model
 
         {
             Instructions = e.Instructions
             FlashBytes = e.FlashBytes
             RamBytes = e.RamBytes
             Violations = DeviceBudget.check budget e
+            Int8Layers = lowering.Int8Layers
         }
+
+    /// The lowerings a ternary candidate may take, preferred first: the first layer at int8 (on sp-sw-har's
+    /// accelerometer and gyroscope it kept the LOSO ternary macro-F1 within a point of FP32, against 5 points lost with
+    /// it ternary), then every layer ternary.
+    let ternaryLowerings (ternary: LowerOptions) : LowerOptions list = [
+        {
+            ternary with
+                Int8Layers = Set.singleton 0
+        }
+        { ternary with Int8Layers = Set.empty }
+    ]
+
+    /// The cost under the first of the lowerings that fits the budget, or under the last when none does.
+    let deviceCost (lowerings: LowerOptions list) (budget: DeviceBudget) (model: Model) : CandidateCost =
+        let costs = lowerings |> List.map (fun l -> costUnder l budget model)
+
+        match costs |> List.tryFind (fun c -> c.Violations.IsEmpty) with
+        | Some c -> c
+        | None -> List.last costs
 
     /// Trains a candidate on one inner fold's training subjects and scores it on its held-out subjects.
     let private score
@@ -351,8 +375,17 @@ module ArchSearch =
                         else
                             "the only candidate within the budget, chosen untrained"
 
+                    let int8Note =
+                        if wCost.Int8Layers.IsEmpty then
+                            ""
+                        elif wCost.Int8Layers = Set.singleton 0 then
+                            " (first layer int8, the rest ternary)"
+                        else
+                            let layers = String.concat ", " (wCost.Int8Layers |> Seq.map string)
+                            $" (int8 weights in conv/dense layers {layers})"
+
                     let reason =
-                        $"{wArch} on {ImportFolder.formName wForm.Form}: {why}; estimated {wCost.Instructions:N0} "
+                        $"{wArch} on {ImportFolder.formName wForm.Form}{int8Note}: {why}; estimated {wCost.Instructions:N0} "
                         + $"instructions, {wCost.FlashBytes:N0} B flash, {wCost.RamBytes:N0} B RAM, within the budget"
                         + (if over > 0 then
                                $" ({over} candidate(s) over it were not trained)"
@@ -362,6 +395,7 @@ module ArchSearch =
                     Ok {
                         Form = wForm.Form
                         Architecture = wArch
+                        Int8Layers = wCost.Int8Layers
                         Rows = rows
                         Reason = reason
                         Seconds = watch.Elapsed.TotalSeconds

@@ -39,13 +39,17 @@ type QatConfig = {
     /// Knowledge distillation from the float model QAT starts from (BatchNorm folded, which is its inference mode) into
     /// its quantized self, on the same augmented batches; None trains on the labels alone.
     Distill: Distillation option
+    /// Conv and dense layers (0 = the first of them) trained for, and lowered to, int8 weights instead of ternary
+    /// ones (LowerOptions.Int8Layers); they are never pruned (int8 weights are stored densely).
+    Int8Layers: Set<int>
 }
 
 /// Fraction of pruned weights and of zero ternary codes over all conv/dense layers.
 type QatSparsity = {
     /// Weights held at zero by the pruning masks.
     Pruned: float
-    /// Zero ternary codes (TWN zeros and pruned zeros), as the lowering will store them.
+    /// Zero weights as the lowering will store them: ternary zero codes (TWN zeros and pruned zeros), and the zeros of
+    /// any int8 layer.
     Ternary: float
 }
 
@@ -114,6 +118,7 @@ module Qat =
         LearnInputRange = false
         LabelSmoothing = 0.0
         Distill = None
+        Int8Layers = Set.empty
     }
 
     /// int8 fine-tuning: 20 epochs of 32, Adam 1e-3 with a cosine schedule, no pruning, activation quantization on.
@@ -161,20 +166,6 @@ module Qat =
         |> Quantize.ternaryValues
         |> Array.map float32
 
-    /// The model with every conv/dense weight array replaced by its ternary values alpha * t.
-    let ternaryModel (threshold: TernaryThreshold) (mode: AlphaMode) (model: Model) : Model =
-        let rows = weightRows model
-
-        {
-            model with
-                Layers =
-                    model.Layers
-                    |> List.mapi (fun i layer ->
-                        match weightsOf layer with
-                        | Some w -> withWeights layer (ternaryWeights threshold mode rows[i] w)
-                        | None -> layer)
-        }
-
     /// The weights s_c * q that Lower's Int8Weights stores (per-channel symmetric int8), rows = output channels.
     let int8Weights (rows: int) (weights: float32[]) : float32[] =
         let ps = Quantize.perChannel 8 Symmetric rows weights
@@ -185,9 +176,26 @@ module Qat =
             let p = ps[j / fanIn]
             float32 (p.Scale * float (Quantize.quantize p (float w))))
 
-    /// The model with every conv/dense weight array replaced by its int8 values s_c * q.
-    let int8Model (model: Model) : Model =
+    /// The position of each conv/dense layer among them (0 = the first), by layer index.
+    let weightOrdinals (model: Model) : Map<int, int> =
+        model.Layers
+        |> List.indexed
+        |> List.filter (fun (_, layer) -> (weightsOf layer).IsSome)
+        |> List.mapi (fun k (i, _) -> i, k)
+        |> Map.ofList
+
+    /// The values the lowering stores for one conv/dense layer's weights (rows = output channels): s_c * q for int8,
+    /// alpha[row] * t for ternary.
+    let storedWeights (weights: WeightChoice) (rows: int) (w: float32[]) : float32[] =
+        match weights with
+        | Int8Weights -> int8Weights rows w
+        | TernaryWeights(threshold, mode) -> ternaryWeights threshold mode rows w
+
+    /// The model with every conv/dense weight array replaced by what this lowering stores for it (its
+    /// Int8Layers int8, the others as its Weights).
+    let quantizedModel (lowering: LowerOptions) (model: Model) : Model =
         let rows = weightRows model
+        let ordinals = weightOrdinals model
 
         {
             model with
@@ -195,9 +203,21 @@ module Qat =
                     model.Layers
                     |> List.mapi (fun i layer ->
                         match weightsOf layer with
-                        | Some w -> withWeights layer (int8Weights rows[i] w)
+                        | Some w -> withWeights layer (storedWeights (lowering.WeightsAt ordinals[i]) rows[i] w)
                         | None -> layer)
         }
+
+    /// The model with every conv/dense weight array replaced by its int8 values s_c * q.
+    let int8Model (model: Model) : Model = quantizedModel LowerOptions.Int8 model
+
+    /// The model with every conv/dense weight array replaced by its ternary values alpha * t.
+    let ternaryModel (threshold: TernaryThreshold) (mode: AlphaMode) (model: Model) : Model =
+        quantizedModel
+            {
+                Weights = TernaryWeights(threshold, mode)
+                Int8Layers = Set.empty
+            }
+            model
 
     /// Fraction of zero ternary codes over all conv/dense weights of the model.
     let ternarySparsity (threshold: TernaryThreshold) (mode: AlphaMode) (model: Model) : float =
@@ -348,13 +368,18 @@ module Qat =
 
         Train.outputsWith cfg result.Ternary inputs
 
-    // The shared fine-tuning loop of trainTernary and trainInt8: `quantize rows w` gives the weights the forward pass
-    // uses, `effective` the model of those weights.
+    // Fraction of exactly zero weights among the conv/dense weights of a model.
+    let private zeroFraction (model: Model) : float =
+        let ws = model.Layers |> List.choose weightsOf |> Array.concat
+
+        if ws.Length = 0 then
+            0.0
+        else
+            float (ws |> Array.filter (fun w -> w = 0.0f) |> Array.length) / float ws.Length
+
+    // The shared fine-tuning loop of trainTernary and trainInt8: the forward pass uses the weights `lowering` stores.
     let private fineTune
         (cfg: QatConfig)
-        (quantize: int -> float32[] -> float32[])
-        (effective: Model -> Model)
-        (zeros: Model -> float)
         (lowering: LowerOptions)
         (model: Model)
         (train: float32[][] * int[])
@@ -369,10 +394,13 @@ module Qat =
 
         let folded = Fold.batchNorm model
         let rows = weightRows folded
+        let ordinals = weightOrdinals folded
+        let effective = quantizedModel lowering
+        let zeros = effective >> zeroFraction
 
         let transform (i: int) (w: float32[]) : float32[] =
             match rows.TryFind i with
-            | Some r -> quantize r w
+            | Some r -> storedWeights (lowering.WeightsAt ordinals[i]) r w
             | None -> w
 
         let rampEpochs =
@@ -458,8 +486,10 @@ module Qat =
                     current.Layers
                     |> List.indexed
                     |> List.choose (fun (i, layer) ->
-                        weightsOf layer
-                        |> Option.map (fun w -> i, magnitudeMask rows[i] target (masks.TryFind i) w))
+                        match weightsOf layer with
+                        | Some w when not (lowering.Int8Layers.Contains ordinals[i]) ->
+                            Some(i, magnitudeMask rows[i] target (masks.TryFind i) w)
+                        | _ -> None)
                     |> Map.ofList
 
                 let nextCfg = {
@@ -538,6 +568,7 @@ module Qat =
             | Some b -> b
             | None -> Train.sessionModel session, masks, Train.activationRanges session, cfg.Epochs
 
+
         {
             Latent = latent
             Ternary = effective latent
@@ -566,11 +597,9 @@ module Qat =
         : QatResult =
         fineTune
             cfg
-            (ternaryWeights cfg.Threshold cfg.AlphaMode)
-            (ternaryModel cfg.Threshold cfg.AlphaMode)
-            (ternarySparsity cfg.Threshold cfg.AlphaMode)
             {
                 Weights = TernaryWeights(cfg.Threshold, cfg.AlphaMode)
+                Int8Layers = cfg.Int8Layers
             }
             model
             train
@@ -587,12 +616,4 @@ module Qat =
         (valid: (float32[][] * int[]) option)
         (progress: QatEpoch -> unit)
         : QatResult =
-        let zeros (latent: Model) =
-            let ws = (int8Model latent).Layers |> List.choose weightsOf |> Array.concat
-
-            if ws.Length = 0 then
-                0.0
-            else
-                float (ws |> Array.filter (fun w -> w = 0.0f) |> Array.length) / float ws.Length
-
-        fineTune cfg int8Weights int8Model zeros LowerOptions.Int8 model train valid progress
+        fineTune cfg LowerOptions.Int8 model train valid progress
