@@ -225,7 +225,16 @@ let private ``a ternary model with an int8 first layer lowers, shows its kinds a
     Expect.stringContains err "'9' is not a conv/dense layer position (0..3)" "names the range"
 
     let code, _, err =
-        tern [ "lower"; path "float.tern"; "--weights"; "int8"; "--int8-layers"; "0"; "--out"; path "bad.tern" ]
+        tern [
+            "lower"
+            path "float.tern"
+            "--weights"
+            "int8"
+            "--int8-layers"
+            "0"
+            "--out"
+            path "bad.tern"
+        ]
 
     Expect.equal code 2 err
     Expect.stringContains err "--int8-layers applies to --weights ternary" "refused, not ignored"

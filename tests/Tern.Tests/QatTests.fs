@@ -87,6 +87,22 @@ module private QatGen =
 
     let trainedOnce = lazy (trained 3)
 
+    /// The integer model of latent weights, calibrated on the first 16 training inputs.
+    let lowered (options: LowerOptions) (train: float32[][] * int[]) (latent: Model) : IntModel =
+        let calibration =
+            (fst train)[..15] |> Array.map (Tensor.ofArray shape) |> List.ofArray
+
+        match Lower.lower options calibration latent with
+        | Ok m -> m
+        | Error e -> failwith e
+
+    /// The conv-like layers of an integer model, in order.
+    let intConvs (im: IntModel) : IntConvLayer[] =
+        im.Layers
+        |> Array.choose (function
+            | :? IntConvLayer as c -> Some c
+            | _ -> None)
+
     let qatOnce =
         lazy
             (let model, train = trainedOnce.Force()
@@ -146,19 +162,10 @@ let private ``an int8 layer trains, prunes and lowers as int8; the others as ter
     for k in 1 .. latent.Length - 1 do
         Expect.equal used[k] (Qat.ternaryWeights cfg.Threshold cfg.AlphaMode rows[k] latent[k]) $"layer {k} ternary"
 
-    let calibration =
-        (fst train)[..15] |> Array.map (Tensor.ofArray QatGen.shape) |> List.ofArray
-
-    let im =
-        match Lower.lower r.Lowering calibration r.Latent with
-        | Ok m -> m
-        | Error e -> failwith e
-
     let kinds =
-        im.Layers
-        |> Array.choose (function
-            | :? IntConvLayer as c -> Some c.WeightKind
-            | _ -> None)
+        QatGen.lowered r.Lowering train r.Latent
+        |> QatGen.intConvs
+        |> Array.map _.WeightKind
         |> List.ofArray
 
     Expect.equal kinds (WeightKind.Int8 :: List.replicate (latent.Length - 1) WeightKind.Ternary) "weight kinds"
@@ -172,20 +179,7 @@ let tests =
         testCase "QAT result lowers to the TWN codes of its latent weights"
         <| fun () ->
             let _, train, r = QatGen.qatOnce.Force()
-
-            let calibration =
-                (fst train)[..15] |> Array.map (Tensor.ofArray QatGen.shape) |> List.ofArray
-
-            let im =
-                match Lower.lower LowerOptions.Ternary calibration r.Latent with
-                | Ok m -> m
-                | Error e -> failwith e
-
-            let convs =
-                im.Layers
-                |> Array.choose (function
-                    | :? IntConvLayer as c -> Some c
-                    | _ -> None)
+            let convs = QatGen.lowered LowerOptions.Ternary train r.Latent |> QatGen.intConvs
 
             let latent = QatGen.convWeights r.Latent
             let ternary = QatGen.convWeights r.Ternary
