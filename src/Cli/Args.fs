@@ -343,6 +343,7 @@ type StudyTernaryArgs =
     | Split of SplitArg
     | Arch of name: string
     | Budget of limits: string
+    | Int8_Layers of list: string
     | Baseline
     | Epochs of int
     | Sparsity of fraction: float
@@ -382,6 +383,9 @@ type StudyTernaryArgs =
                 + "and ram, 1000 instructions; M likewise; default: flash=24K,ram=32K,instructions=300K, what the default "
                 + "model uses on qemu-mps2-an386, rounded up)"
             | Baseline -> "also run the classic baseline (study baseline) on the raw form of the same windows and folds"
+            | Int8_Layers _ ->
+                "with a fixed --arch: conv/dense layers kept at int8 weights, comma-separated, 0 = the first (default: "
+                + "none; --arch auto keeps the first int8 when the budget allows)"
             | Epochs _ -> "maximum FP32 epochs per fold (default 60, early stopping)"
             | Sparsity _ -> "target fraction of pruned weights (default 0.45)"
             | Seed _ -> "seed (default 1)"

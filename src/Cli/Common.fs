@@ -94,3 +94,12 @@ let describedLayersJson (layers: LayerInfo list) : System.Text.Json.Nodes.JsonNo
 /// Writes the HTML report of --html FILE from the verb's finished JSON object (the one --json prints).
 let writeHtml (path: string option) (verb: string) (json: System.Text.Json.Nodes.JsonNode) : unit =
     path |> Option.iter (fun p -> Tern.Rig.HtmlReport.write p verb json)
+
+/// The conv/dense layer positions (0 = the first) of an --int8-layers list, for a model with `count` of them.
+let parseInt8Layers (text: string) (count: int) : Set<int> =
+    text.Split(',', StringSplitOptions.TrimEntries)
+    |> Array.map (fun part ->
+        match Int32.TryParse part with
+        | true, k when k >= 0 && k < count -> k
+        | _ -> raise (BadInput $"--int8-layers {text}: '{part}' is not a conv/dense layer position (0..{count - 1})"))
+    |> Set.ofArray

@@ -273,18 +273,7 @@ let lower (args: ParseResults<LowerArgs>) =
         match args.TryGetResult LowerArgs.Int8_Layers, weights with
         | None, _ -> Set.empty
         | Some _, Int8 -> raise (BadInput "--int8-layers applies to --weights ternary")
-        | Some text, Ternary ->
-            let count = (Qat.weightOrdinals model).Count
-
-            text.Split(',', StringSplitOptions.TrimEntries)
-            |> Array.map (fun part ->
-                match Int32.TryParse part with
-                | true, k when k >= 0 && k < count -> k
-                | _ ->
-                    raise (
-                        BadInput $"--int8-layers {text}: '{part}' is not a conv/dense layer position (0..{count - 1})"
-                    ))
-            |> Set.ofArray
+        | Some text, Ternary -> parseInt8Layers text (Qat.weightOrdinals model).Count
 
     let options =
         match weights with

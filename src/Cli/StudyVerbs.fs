@@ -122,6 +122,20 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
 
     let d = Study.defaultConfig
 
+    // Fixed architectures only: the automatic choice decides by the budget.
+    let int8Layers =
+        match args.TryGetResult StudyTernaryArgs.Int8_Layers with
+        | None -> d.Qat.Int8Layers
+        | Some _ when auto ->
+            raise (
+                BadInput
+                    "--int8-layers applies to a fixed --arch; --arch auto keeps the first layer int8 when the budget allows"
+            )
+        | Some text ->
+            match Architectures.forData arch data.Shape data.Classes 1 with
+            | Ok m -> parseInt8Layers text (Qat.weightOrdinals m).Count
+            | Error e -> raise (BadInput $"--arch {arch} on {form.Dir}: {e}")
+
     let smoothing =
         args.GetResult(StudyTernaryArgs.Label_Smoothing, defaultValue = d.Train.LabelSmoothing)
 
@@ -143,6 +157,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                         | Some OnOff.Off -> false
                         | None -> d.Qat.ActivationQuant
                     LabelSmoothing = smoothing
+                    Int8Layers = int8Layers
                     Distill =
                         match args.TryGetResult StudyTernaryArgs.Distill with
                         | Some OnOff.On -> Some SoftmaxLoss.defaultDistillation
@@ -258,6 +273,12 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                          Json.str (ImportFolder.formName form.Form))
                     "form_dir", (if auto then null else Json.str form.Dir)
                     "budget", (if auto then Json.str (DeviceBudget.format budget) else null)
+                    // A fixed architecture's int8 layers; the automatic choice gives each fold's in folds[].search.
+                    "int8_layers",
+                    (if auto then
+                         null
+                     else
+                         Json.arr (config.Qat.Int8Layers |> Seq.map Json.int |> List.ofSeq))
                     "folds", Json.arr (result.Folds |> List.map (fun f -> foldJson (baselineFold f) f))
                     "mean_fp32_accuracy", Json.num result.MeanFp32Accuracy
                     "mean_ternary_accuracy", Json.num result.MeanTernaryAccuracy

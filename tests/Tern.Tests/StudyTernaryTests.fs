@@ -75,14 +75,25 @@ let private ``a top folder trains on spectrogram/; --baseline runs the forest on
     Expect.equal (at b "accuracy") (at own "accuracy") "pooled accuracy"
     Expect.equal (at b "mean_subject_macro_f1") (at own "mean_subject_macro_f1") "per subject"
 
-let private ``--arch raw1d trains on raw/; without --baseline no baseline key`` () =
+let private ``--arch raw1d trains on raw/, its first layer int8 when asked; without --baseline no baseline key`` () =
     let code, out, err =
-        study ([ "--data"; import.Value; "--arch"; "raw1d"; "--json" ] @ quick)
+        study (
+            [ "--data"; import.Value; "--arch"; "raw1d"; "--int8-layers"; "0"; "--json" ]
+            @ quick
+        )
 
     Expect.equal code 0 err
     let j = CliTests.json out
     Expect.equal (j.GetProperty("form").GetString()) "raw" "raw1d's form"
     Expect.equal (j.GetProperty("arch").GetString()) "raw1d" "arch"
+
+    Expect.equal
+        (j.GetProperty("int8_layers").EnumerateArray()
+         |> Seq.map _.GetInt32()
+         |> List.ofSeq)
+        [ 0 ]
+        "int8"
+
     Expect.isFalse (fst (j.TryGetProperty "baseline")) "no baseline"
 
 /// The default, --arch auto: each fold chooses its form and architecture, and the report shows every candidate.
@@ -110,11 +121,19 @@ let private ``--arch auto records each fold's choice and refuses a budget nothin
 
         Expect.stringContains (search.GetProperty("reason").GetString()) "budget" "why"
 
+        Expect.isTrue
+            (candidates |> List.forall (fun c -> fst (c.TryGetProperty "int8_layers")))
+            "int8 layers per candidate"
+
+        Expect.isTrue (fst (search.TryGetProperty "int8_layers")) "the winner's int8 layers"
+
     for args, names in
         [
             [ "--budget"; "flash=1K" ], "budget"
             [ "--budget"; "flash=lots" ], "flash=lots"
             [ "--arch"; "default"; "--budget"; "flash=32K" ], "--budget"
+            [ "--int8-layers"; "0" ], "--int8-layers applies to a fixed --arch"
+            [ "--arch"; "default"; "--int8-layers"; "7" ], "'7' is not a conv/dense layer position (0..3)"
         ] do
         let code, _, err = study ([ "--data"; top ] @ args @ quick)
         Expect.equal code 2 $"{args}: {err}"
@@ -154,8 +173,8 @@ let tests =
             "--arch auto records each fold's choice and refuses a budget nothing fits"
             ``--arch auto records each fold's choice and refuses a budget nothing fits``
         testCase
-            "--arch raw1d trains on raw/; without --baseline no baseline key"
-            ``--arch raw1d trains on raw/; without --baseline no baseline key``
+            "--arch raw1d trains on raw/, its first layer int8 when asked; without --baseline no baseline key"
+            ``--arch raw1d trains on raw/, its first layer int8 when asked; without --baseline no baseline key``
         testCase
             "forms that differ, --baseline without raw windows and unknown or misfit architectures exit 2"
             ``forms that differ, --baseline without raw windows and unknown or misfit architectures exit 2``
