@@ -283,6 +283,7 @@ type TrainArgs =
     | Qat of WeightsArg
     | Sparsity of fraction: float
     | Qat_Epochs of int
+    | Int8_Layers of list: string
     | Augment of name: string
     | Fake_Quant of OnOff
     | Distill of OnOff
@@ -308,6 +309,9 @@ type TrainArgs =
                 "then fine-tune quantization-aware (ternary: TWN weights + pruning; int8: per-channel weights), then write the lowered integer model"
             | Sparsity _ -> "with --qat: target fraction of pruned weights (default 0.45)"
             | Qat_Epochs _ -> "with --qat: quantization-aware epochs (default 80 ternary, 20 int8; early stopping)"
+            | Int8_Layers _ ->
+                "with --qat ternary and a fixed --arch or --init: conv/dense layers kept at int8 weights, comma-separated, "
+                + "0 = the first (--arch auto keeps the first int8 when the budget allows)"
             | Data _ ->
                 "data set folder (tern data synth / tern data import), or an import's top folder (raw/ and spectrogram/: "
                 + "--arch auto chooses between them, a fixed architecture trains on spectrogram/, raw1d on raw/)"

@@ -293,6 +293,7 @@ let private trainSettings (args: ParseResults<TrainArgs>) (pretrained: bool) : P
             args.Contains TrainArgs.Qat_Epochs, "--qat-epochs"
             args.Contains TrainArgs.Fake_Quant, "--fake-quant"
             args.Contains TrainArgs.Distill, "--distill"
+            args.Contains TrainArgs.Int8_Layers, "--int8-layers"
         ] do
         if needsQat && not (args.Contains TrainArgs.Qat) then
             raise (BadInput $"{name} applies only with --qat")
@@ -396,6 +397,15 @@ let train (args: ParseResults<TrainArgs>) =
 
     let settings = trainSettings args (args.Contains TrainArgs.Init)
 
+    match args.TryGetResult TrainArgs.Int8_Layers, settings.Qat with
+    | Some _, _ when auto ->
+        raise (
+            BadInput
+                "--int8-layers applies to a fixed --arch or --init; --arch auto keeps the first layer int8 when the budget allows"
+        )
+    | Some _, Some { Target = Int8Target } -> raise (BadInput "--int8-layers applies to --qat ternary")
+    | _ -> ()
+
     // The lowerings the model may take, for the cost of the candidates: int8 with --qat int8, else ternary with the
     // first layer int8 when that fits the budget.
     let lowerings =
@@ -476,18 +486,30 @@ let train (args: ParseResults<TrainArgs>) =
         | None, Some c, _ -> Architecture c.Architecture
         | None, None, name -> Architecture(defaultArg name "default")
 
-    // The chosen candidate trains for the lowering it was costed with (its int8 layers).
+    // The int8 layers: the chosen candidate's (the lowering it was costed with), or --int8-layers for a fixed model.
+    let int8Layers =
+        match choice, args.TryGetResult TrainArgs.Int8_Layers with
+        | Some c, _ -> Some c.Int8Layers
+        | None, Some text ->
+            let model =
+                match start with
+                | Pretrained m -> m
+                | Architecture name ->
+                    match Architectures.forData name data.Shape data.Classes settings.Seed with
+                    | Ok m -> m
+                    | Error e -> raise (BadInput $"--arch: {e}")
+
+            Some(parseInt8Layers text (Qat.weightOrdinals model).Count)
+        | None, None -> None
+
     let settings =
-        match choice, settings.Qat with
-        | Some c, Some({ Target = TernaryTarget } as step) -> {
+        match int8Layers, settings.Qat with
+        | Some layers, Some({ Target = TernaryTarget } as step) -> {
             settings with
                 Qat =
                     Some {
                         step with
-                            Config = {
-                                step.Config with
-                                    Int8Layers = c.Int8Layers
-                            }
+                            Config = { step.Config with Int8Layers = layers }
                     }
           }
         | _ -> settings
@@ -570,6 +592,11 @@ let train (args: ParseResults<TrainArgs>) =
                          | Some h -> Evaluation.holdoutJson h
                          | None -> null)
                         "qat", Json.str qatKind
+                        "int8_layers",
+                        (match settings.Qat with
+                         | Some { Target = TernaryTarget; Config = c } ->
+                             Json.arr (c.Int8Layers |> Seq.map Json.int |> List.ofSeq)
+                         | _ -> null)
                         "augment", Json.str (Augment.name augment)
                         "label_smoothing", Json.num settings.Train.LabelSmoothing
                         "distill", Json.bool (settings.Qat |> Option.exists (fun q -> q.Config.Distill.IsSome))

@@ -38,9 +38,66 @@ let private ``run --input and train take an import's top folder, each model its 
         let j = CliTests.json out
         Expect.equal (j.GetProperty("samples").GetInt32()) samples $"{arch}: every window of its form"
 
+let private ``train --qat ternary --int8-layers 0 writes a model whose first layer is int8`` () =
+    let raw, spectrogram = ImportFolderTests.pair 6 2 13
+    let top = ImportFolderTests.saveImport "top-int8" (Some raw) (Some spectrogram)
+    let model = Path.Combine(top, "mixed.tern")
+
+    let train extra =
+        CliTests.tern ([ "train"; "--data"; top; "--epochs"; "1"; "--out"; model ] @ extra)
+
+    let code, out, err =
+        train [
+            "--arch"
+            "default"
+            "--qat"
+            "ternary"
+            "--qat-epochs"
+            "1"
+            "--int8-layers"
+            "0"
+            "--json"
+        ]
+
+    Expect.equal code 0 err
+
+    Expect.equal
+        ((CliTests.json out).GetProperty("int8_layers").EnumerateArray()
+         |> Seq.map _.GetInt32()
+         |> List.ofSeq)
+        [ 0 ]
+        "the JSON says so"
+
+    let code, out, err = CliTests.tern [ "inspect"; model; "--json" ]
+    Expect.equal code 0 err
+
+    let kinds =
+        (CliTests.json out).GetProperty("layers").EnumerateArray()
+        |> Seq.choose (fun l ->
+            match l.TryGetProperty "weights" with
+            | true, w -> Some(w.GetString())
+            | _ -> None)
+        |> List.ofSeq
+
+    Expect.equal kinds [ "int8"; "ternary"; "ternary"; "ternary" ] "the first layer int8"
+
+    for extra, names in
+        [
+            [ "--arch"; "default"; "--int8-layers"; "0" ], "--int8-layers applies only with --qat"
+            [ "--arch"; "default"; "--qat"; "int8"; "--int8-layers"; "0" ], "--int8-layers applies to --qat ternary"
+            [ "--qat"; "ternary"; "--int8-layers"; "0" ], "--int8-layers applies to a fixed --arch"
+            [ "--arch"; "default"; "--qat"; "ternary"; "--int8-layers"; "4" ], "'4' is not a conv/dense layer position"
+        ] do
+        let code, _, err = train extra
+        Expect.equal code 2 $"{extra}: {err}"
+        Expect.stringContains err names $"{extra}: the message names it"
+
 [<Tests>]
 let tests =
     testList "TopFolderCliTests" [
+        testCase
+            "train --qat ternary --int8-layers 0 writes a model whose first layer is int8"
+            ``train --qat ternary --int8-layers 0 writes a model whose first layer is int8``
         testCase
             "run --input and train take an import's top folder, each model its own form"
             ``run --input and train take an import's top folder, each model its own form``
