@@ -55,15 +55,6 @@ module private DistillGen =
             Threads = 2
     }
 
-    let weightsOf (m: Model) : float32[] list =
-        m.Layers
-        |> List.collect (function
-            | Conv2d c
-            | DepthwiseConv2d c
-            | Pointwise c -> [ c.Weight; c.Bias ]
-            | Dense d -> [ d.Weight; d.Bias ]
-            | BatchNorm b -> [ b.Gamma; b.Beta ]
-            | _ -> [])
 
     /// The QAT test task of QatTests: 8x8x1 with a bright quadrant per class, on the default architecture.
     let qatData (seed: int) (count: int) : float32[][] * int[] =
@@ -263,7 +254,7 @@ let tests =
                             }
                 }
 
-            Expect.equal (weightsOf zero.Latent) (weightsOf plain.Latent) "weight 0"
+            Expect.equal (Generators.parameterArrays zero.Latent) (Generators.parameterArrays plain.Latent) "weight 0"
 
             let taught = {
                 qatConfig with
@@ -272,9 +263,21 @@ let tests =
 
             let a = run taught
             let b = run { taught with Threads = 1 }
-            Expect.notEqual (weightsOf a.Latent) (weightsOf plain.Latent) "the teacher is heard"
-            Expect.equal (weightsOf a.Latent) (weightsOf b.Latent) "the same weights on 1 thread and on 2"
+
+            Expect.notEqual
+                (Generators.parameterArrays a.Latent)
+                (Generators.parameterArrays plain.Latent)
+                "the teacher is heard"
+
+            Expect.equal
+                (Generators.parameterArrays a.Latent)
+                (Generators.parameterArrays b.Latent)
+                "the same weights on 1 thread and on 2"
 
             let smoothed = run { qatConfig with LabelSmoothing = 0.1 }
-            Expect.notEqual (weightsOf smoothed.Latent) (weightsOf plain.Latent) "smoothing reaches QAT"
+
+            Expect.notEqual
+                (Generators.parameterArrays smoothed.Latent)
+                (Generators.parameterArrays plain.Latent)
+                "smoothing reaches QAT"
     ]

@@ -116,15 +116,7 @@ module private GammaGen =
         let model = Architectures.rawFor d.Shape d.Classes seed
         GammaQuant.fit (trainConfig seed threads) model (GammaQuant.create m 2 3) (d.Samples, d.Labels) None ignore
 
-    let weights (m: Model) =
-        m.Layers
-        |> List.collect (function
-            | Conv2d c
-            | DepthwiseConv2d c
-            | Pointwise c -> [ c.Weight; c.Bias ]
-            | Dense d -> [ d.Weight; d.Bias ]
-            | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
-            | _ -> [])
+    let weights (m: Model) = Generators.parameterArrays m
 
 /// Expects `x` in [lo, hi].
 let private inRange (lo: float) (hi: float) (x: float) (what: string) =

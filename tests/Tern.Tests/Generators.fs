@@ -333,3 +333,15 @@ let hilReport: Gen<System.Text.Json.Nodes.JsonObject> =
 
         return o
     }
+
+/// Every parameter and running statistic of a model (conv/dense weight and bias, BatchNorm gamma, beta, mean and
+/// variance), in layer order: what two trainings must agree on to have trained alike.
+let parameterArrays (m: Model) : float32[] list =
+    m.Layers
+    |> List.collect (function
+        | Conv2d c
+        | DepthwiseConv2d c
+        | Pointwise c -> [ c.Weight; c.Bias ]
+        | Dense d -> [ d.Weight; d.Bias ]
+        | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
+        | _ -> [])

@@ -58,6 +58,12 @@ module private LossGen =
     let close (a: float[]) (b: float[]) =
         Array.forall2 (fun (x: float) y -> abs (x - y) <= 1e-6 + 1e-6 * abs y) a b
 
+    /// A loss's analytic gradient at z agrees with its central differences.
+    let gradientMatches (loss: float[] -> float * float[]) (z: float[]) : Property =
+        let _, grad = loss z
+        let numeric = numericGradient (loss >> fst) z
+        close grad numeric |> Prop.label $"analytic %A{grad} numeric %A{numeric}"
+
 open LossGen
 
 [<Tests>]
@@ -80,13 +86,7 @@ let tests =
             (Properties.tests 200)
             "The smoothed cross-entropy's gradient matches central differences"
         <| fun () ->
-            Prop.forAll case (fun c ->
-                let _, grad = SoftmaxLoss.crossEntropy c.Smoothing c.Z c.Label
-
-                let numeric =
-                    numericGradient (fun z -> fst (SoftmaxLoss.crossEntropy c.Smoothing z c.Label)) c.Z
-
-                close grad numeric |> Prop.label $"analytic %A{grad} numeric %A{numeric}")
+            Prop.forAll case (fun c -> gradientMatches (fun z -> SoftmaxLoss.crossEntropy c.Smoothing z c.Label) c.Z)
 
         testPropertyWithConfig
             (Properties.tests 200)
@@ -119,12 +119,7 @@ let tests =
         testPropertyWithConfig (Properties.tests 200) "Distillation's gradient matches central differences"
         <| fun () ->
             Prop.forAll case (fun c ->
-                let _, grad = SoftmaxLoss.distillation c.Temperature c.Z c.Teacher
-
-                let numeric =
-                    numericGradient (fun z -> fst (SoftmaxLoss.distillation c.Temperature z c.Teacher)) c.Z
-
-                close grad numeric |> Prop.label $"analytic %A{grad} numeric %A{numeric}")
+                gradientMatches (fun z -> SoftmaxLoss.distillation c.Temperature z c.Teacher) c.Z)
 
         testPropertyWithConfig (Properties.tests 200) "The blended loss's gradient matches central differences"
         <| fun () ->
@@ -134,12 +129,7 @@ let tests =
                     Weight = c.Weight
                 }
 
-                let f z =
-                    fst (SoftmaxLoss.sample c.Smoothing (Some(d, c.Teacher)) z c.Label)
-
-                let _, grad = SoftmaxLoss.sample c.Smoothing (Some(d, c.Teacher)) c.Z c.Label
-                let numeric = numericGradient f c.Z
-                close grad numeric |> Prop.label $"analytic %A{grad} numeric %A{numeric}")
+                gradientMatches (fun z -> SoftmaxLoss.sample c.Smoothing (Some(d, c.Teacher)) z c.Label) c.Z)
 
         testPropertyWithConfig
             (Properties.tests 200)

@@ -133,17 +133,7 @@ module private TrainGen =
 
     /// Every parameter and running statistic of a model, as bytes.
     let bytesOf (m: Model) : byte[] =
-        let arrays =
-            m.Layers
-            |> List.collect (function
-                | Conv2d c
-                | DepthwiseConv2d c
-                | Pointwise c -> [ c.Weight; c.Bias ]
-                | Dense d -> [ d.Weight; d.Bias ]
-                | BatchNorm b -> [ b.Gamma; b.Beta; b.Mean; b.Var ]
-                | _ -> [])
-
-        arrays
+        Generators.parameterArrays m
         |> List.toArray
         |> Array.collect (Array.collect (fun (v: float32) -> BitConverter.GetBytes v))
 

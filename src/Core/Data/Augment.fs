@@ -161,6 +161,18 @@ module Augment =
 
         sums |> Array.map (fun s -> float32 (s / float (shape.H * shape.W)))
 
+    // Rows h0..h0+rows-1 by columns w0..w0+cols-1 (every channel) set to the sample's per-channel mean.
+    let private fillWithMeans (shape: Shape3) (h0: int) (rows: int) (w0: int) (cols: int) (x: float32[]) : float32[] =
+        let mean = channelMeans shape x
+        let y = Array.copy x
+
+        for h in h0 .. h0 + rows - 1 do
+            for j in w0 .. w0 + cols - 1 do
+                for c in 0 .. shape.C - 1 do
+                    y[(h * shape.W + j) * shape.C + c] <- mean[c]
+
+        y
+
     /// Columns start..start+width-1 (every row) set to the sample's per-channel mean: the mean rather than 0,
     /// because it leaves the sample's level (and so the activation ranges 8-bit calibration sees) where it was and
     /// means the same on data scaled to [0, 1] and on data centred on 0.
@@ -170,15 +182,7 @@ module Augment =
         if start < 0 || width < 0 || start + width > shape.W then
             invalidArg "width" $"frames {start}..{start + width - 1} outside 0..{shape.W - 1}"
 
-        let mean = channelMeans shape x
-        let y = Array.copy x
-
-        for h in 0 .. shape.H - 1 do
-            for j in start .. start + width - 1 do
-                for c in 0 .. shape.C - 1 do
-                    y[(h * shape.W + j) * shape.C + c] <- mean[c]
-
-        y
+        fillWithMeans shape 0 shape.H start width x
 
     /// Rows start..start+height-1 (every column) set to the sample's per-channel mean (see timeMask).
     let freqMask (shape: Shape3) (start: int) (height: int) (x: float32[]) : float32[] =
@@ -187,15 +191,7 @@ module Augment =
         if start < 0 || height < 0 || start + height > shape.H then
             invalidArg "height" $"bins {start}..{start + height - 1} outside 0..{shape.H - 1}"
 
-        let mean = channelMeans shape x
-        let y = Array.copy x
-
-        for h in start .. start + height - 1 do
-            for j in 0 .. shape.W - 1 do
-                for c in 0 .. shape.C - 1 do
-                    y[(h * shape.W + j) * shape.C + c] <- mean[c]
-
-        y
+        fillWithMeans shape start height 0 shape.W x
 
     /// The steps in order, flattened, without none: no step is NoAugmentation, one step is itself.
     let compose (steps: Augmentation list) : Augmentation =
