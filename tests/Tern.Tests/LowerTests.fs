@@ -517,6 +517,59 @@ let tests =
                         "the accumulator bound fits in int32"
                 | _ -> ()
 
+        testCase "a nearly empty input range widens int8 weight scales until the bias fits; ternary refuses and says why"
+        <| fun () ->
+            // Inputs of about 1e-9 give an input scale near 1e-11; a bias of 1.0 is then ~4e13 accumulator units at
+            // the weights' own int8 scale.
+            let m: Model = {
+                Name = "dead input"
+                Input = Shape3(1, 1, 2)
+                Layers = [
+                    Dense {
+                        Inputs = 2
+                        Outputs = 3
+                        Weight = [| 0.3f; -0.2f; 0.1f; 0.25f; -0.3f; 0.05f |]
+                        Bias = [| 1.0f; -0.5f; 0.0f |]
+                    }
+                ]
+                Classes = [ "a"; "b"; "c" ]
+                Meta = Map.empty
+            }
+
+            let calib = [
+                for v in [ 1e-9f; 2e-9f; 3e-9f ] do
+                    Tensor.ofArray m.Input [| v; -v |]
+            ]
+
+            let im = lowerOk LowerOptions.Int8 calib m
+            let d = im.Layers[0] :?> IntConvLayer
+
+            let expected = [| 1.0; -0.5; 0.0 |]
+
+            for c in 0..2 do
+                Expect.isLessThanOrEqual (abs (int64 d.Bias[c])) (1L <<< 30) $"channel {c}: the bias fits half of int32"
+
+                Expect.floatClose
+                    { absolute = 1e-12; relative = 1e-5 }
+                    (float d.Bias[c] * float d.InputScale * float d.WeightScale[c])
+                    expected[c]
+                    $"channel {c}: the bias is kept"
+
+            // The channel whose bias is 0 keeps its own scale: max abs of its weights (-0.3, 0.05) over 127.
+            Expect.floatClose { absolute = 1e-9; relative = 0.0 } (float d.WeightScale[2]) (0.3 / 127.0) "scale kept"
+
+            for x in calib do
+                let q = Lower.quantizeInput im x
+
+                Expect.equal
+                    (Engine.Runner(im, Engine.KernelMode.Optimized).Run q)
+                    (IntReference.run im q)
+                    "runner vs reference"
+
+            match Lower.lower LowerOptions.Ternary calib m with
+            | Ok _ -> failtest "ternary weights cannot widen their scale; expected a refusal"
+            | Error e -> Expect.stringContains e "nearly empty" "the refusal says why"
+
         testCase "the float model's peak activation bytes equal the lowered model's arena"
         <| fun () ->
             let m, im = defaultLowered LowerOptions.Ternary

@@ -135,11 +135,15 @@ module Lower =
         | Some ReLU6 -> max lo p.ZeroPoint, min hi (Quantize.quantize p 6.0)
         | _ -> lo, hi
 
+    /// The largest bias an int8 layer is given, in accumulator units: half of int32.
+    let private biasLimit = float (1 <<< 30)
+
     let private toInt32 (name: string) (x: float) : int =
         let r = Quantize.roundHalfAway x
 
         if r > float Int32.MaxValue || r < float Int32.MinValue then
-            failwith $"layer '{name}': bias {x} does not fit int32"
+            failwith
+                $"layer '{name}': bias {x} (in units of input scale x weight scale) does not fit int32; the calibrated input range of this layer is nearly empty, or its ternary weights nearly zero"
 
         int r
 
@@ -223,11 +227,22 @@ module Lower =
                         let weights = options.WeightsAt ordinal
                         ordinal <- ordinal + 1
 
+                        let sIn = current.Scale
+
                         let int8W, ternW, wScale =
                             match weights with
                             | Int8Weights ->
-                                let ps = Quantize.perChannel 8 Symmetric rows spec.Weight
                                 let fanIn = spec.Weight.Length / rows
+
+                                // A nearly empty input range makes sIn tiny, and the bias, counted in units of
+                                // sIn * sw, would not fit int32. As TFLite's converter does, widen that channel's
+                                // weight scale until the bias fits in half of int32 (the other half is the
+                                // products'): the weights lose resolution, the bias none.
+                                let ps =
+                                    Quantize.perChannel 8 Symmetric rows spec.Weight
+                                    |> Array.mapi (fun c p ->
+                                        let least = abs (float spec.Bias[c]) / (sIn * biasLimit)
+                                        if p.Scale < least then { p with Scale = least } else p)
 
                                 let q =
                                     spec.Weight
@@ -240,8 +255,6 @@ module Lower =
                                 // An all-zero channel has alpha 0; any positive scale represents it.
                                 let scales = t.Alpha |> Array.map (fun a -> if a > 0.0 then a else 1.0)
                                 None, Some(PackedTernary.Pack(rows, fanIn, ReadOnlySpan(t.Codes))), scales
-
-                        let sIn = current.Scale
 
                         let bias =
                             spec.Bias |> Array.mapi (fun c b -> toInt32 name (float b / (sIn * wScale[c])))
