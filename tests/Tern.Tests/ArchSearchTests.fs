@@ -205,6 +205,13 @@ let private ``the choice keeps the winner's int8 layers`` () =
         Expect.equal choice.Int8Layers (Set.singleton 0) "the winner's"
         Expect.stringContains choice.Reason "first layer int8" "the reason says so"
 
+let private ``by default every candidate is validated on every inner fold`` () =
+    // One screening fold ranked candidates by noise on sp-sw-har (ArchSearch.defaults says how); the defaults keep all.
+    Expect.isGreaterThanOrEqual
+        ArchSearch.defaults.Keep
+        ArchSearch.defaultCandidates.Length
+        "Keep covers the default candidates"
+
 [<Tests>]
 let tests =
     testList "ArchSearchTests" [
@@ -218,6 +225,9 @@ let tests =
         testCase
             "screened candidates trained once, finalists on every fold"
             ``screened candidates trained once, finalists on every fold``
+        testCase
+            "by default every candidate is validated on every inner fold"
+            ``by default every candidate is validated on every inner fold``
         testCase
             "the search never sees samples outside the training indices"
             ``the search never sees samples outside the training indices``

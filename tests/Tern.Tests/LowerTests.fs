@@ -517,7 +517,8 @@ let tests =
                         "the accumulator bound fits in int32"
                 | _ -> ()
 
-        testCase "a nearly empty input range widens int8 weight scales until the bias fits; ternary refuses and says why"
+        testCase
+            "a nearly empty input range widens int8 weight scales until the bias fits; ternary refuses and says why"
         <| fun () ->
             // Inputs of about 1e-9 give an input scale near 1e-11; a bias of 1.0 is then ~4e13 accumulator units at
             // the weights' own int8 scale.
