@@ -106,6 +106,67 @@ let private ``a residual stage adds its block's input back`` () =
     let model = Architectures.ofSpec spec (Shape3(8, 8, 1)) [ "a"; "b" ] 1
     Expect.equal (Model.residualBlocks model).Length 1 "one residual block per stage after the stem"
 
+/// The mean of each n x n block (1 x n along W for 1 x W windows), per channel, HWC: the pooling avgN- promises.
+let private blockMeans (n: int) (input: Shape3) (data: float32[]) : Shape3 * float32[] =
+    let ph = if input.H = 1 then 1 else n
+    let out = Shape3(input.H / ph, input.W / n, input.C)
+
+    let pooled = [|
+        for oh in 0 .. out.H - 1 do
+            for ow in 0 .. out.W - 1 do
+                for c in 0 .. input.C - 1 do
+                    let mutable sum = 0.0
+
+                    for dh in 0 .. ph - 1 do
+                        for dw in 0 .. n - 1 do
+                            sum <- sum + float data[((oh * ph + dh) * input.W + ow * n + dw) * input.C + c]
+
+                    float32 (sum / float (ph * n))
+    |]
+
+    out, pooled
+
+/// avgN-NAME is NAME built for the pooled input, behind the pooling: on any input, its outputs are NAME's on the
+/// block means.
+let private ``avgN- pools the input and then runs the named network`` (big: bool) (oneD: bool) (extra: byte) =
+    let n = if big then 4 else 2
+    let side = n * (Architectures.MinPooledSide + int extra % 3)
+    let input = if oneD then Shape3(1, side, 3) else Shape3(side, side, 2)
+    let classes = [ "a"; "b"; "c" ]
+
+    for name in [ "default"; "sep-4-8-k3-gap"; "plain-4-k3-flat" ] do
+        let pooled = Architectures.forData $"avg{n}-{name}" input classes 7 |> Result.defaultWith failwith
+        let pooledShape, _ = blockMeans n input (Array.zeroCreate (input.H * input.W * input.C))
+        let inner = Architectures.forData name pooledShape classes 7 |> Result.defaultWith failwith
+        Expect.equal pooled.Name $"avg{n}-{inner.Name}" "named after the pooling and the network"
+        Expect.equal pooled.Input input "takes the full input"
+        Expect.equal pooled.Layers.Tail inner.Layers "the named network, unchanged, after the pooling"
+        let rng = System.Random(int extra)
+        let x = Array.init (input.H * input.W * input.C) (fun _ -> float32 (rng.NextDouble() * 2.0 - 1.0))
+        let shape, means = blockMeans n input x
+        let expected = Forward.run inner (Tensor.ofArray shape means)
+        let actual = Forward.run pooled (Tensor.ofArray input x)
+
+        for i in 0 .. classes.Length - 1 do
+            Expect.floatClose Accuracy.medium (float actual.Data[i]) (float expected.Data[i]) $"{name}: output {i}"
+
+let private ``avgN- refuses pools that do not divide the input or leave too little of it`` () =
+    let classes = [ "a"; "b" ]
+
+    let refused name input (says: string) =
+        match Architectures.forData name input classes 1 with
+        | Ok _ -> failtest $"{name} on {input} accepted"
+        | Error e -> Expect.stringContains e says $"{name} on {input}: {e}"
+
+    // sp-sw-har's spectrograms are 16 x 16: no pooling there; radar's 64 x 64 takes 2 and 4 but not 8.
+    refused "avg2-default" (Shape3(16, 16, 6)) "at least 16"
+    refused "avg8-default" (Shape3(64, 64, 1)) "at least 16"
+    refused "avg4-default" (Shape3(64, 62, 1)) "does not divide"
+    refused "avg4-nonsense" (Shape3(64, 64, 1)) "nonsense"
+    refused "avg9-default" (Shape3(144, 144, 1)) "unknown architecture"
+    Expect.isOk (Architectures.forData "avg4-default" (Shape3(64, 64, 1)) classes 1) "radar by 4"
+    Expect.isOk (Architectures.forData "avg4-sep-16-32-k3-flat" (Shape3(1, 64, 3)) classes 1) "windows along W"
+
 [<Tests>]
 let tests =
     testList "ArchSpecTests" [
@@ -126,4 +187,11 @@ let tests =
             "forData takes spec names and still knows the fixed ones"
             ``forData takes spec names and still knows the fixed ones``
         testCase "a residual stage adds its block's input back" ``a residual stage adds its block's input back``
+        testPropertyWithConfig
+            (Properties.tests 20)
+            "avgN- pools the input and then runs the named network"
+            ``avgN- pools the input and then runs the named network``
+        testCase
+            "avgN- refuses pools that do not divide the input or leave too little of it"
+            ``avgN- refuses pools that do not divide the input or leave too little of it``
     ]

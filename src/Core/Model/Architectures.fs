@@ -358,9 +358,49 @@ module Architectures =
         | "blocks" -> Ok(blocksFor (Shape3(64, 64, 1)) radarClasses seed)
         | other -> Error(sprintf "unknown architecture '%s' (known: %s)" other (String.concat ", " names))
 
+    /// The smallest side input pooling may leave: the stems and stages halve every side, and a 64 x 64 radar
+    /// spectrogram pooled by 4 still gives them 16 x 16, the resolution sp-sw-har's spectrograms are made at.
+    [<Literal>]
+    let MinPooledSide = 16
+
+    /// "avgN-NAME" (N in 2..8): the input average-pooled N x N (1 x N for 1 x W windows), then NAME on the pooled
+    /// input. A coarser resolution inside the model, for inputs whose full resolution the device budget cannot afford.
+    let private pooledName (name: string) : (int * string) option =
+        let m = Text.RegularExpressions.Regex.Match(name, "^avg([2-8])-(.+)$")
+
+        if m.Success then
+            Some(int m.Groups[1].Value, m.Groups[2].Value)
+        else
+            None
+
     /// An architecture by name shaped to a data set's input and classes, or an error.
-    let forData (name: string) (input: Shape3) (classes: string list) (seed: int) : Result<Model, string> =
+    let rec forData (name: string) (input: Shape3) (classes: string list) (seed: int) : Result<Model, string> =
         match name with
+        | _ when (pooledName name).IsSome ->
+            let n, inner = (pooledName name).Value
+            let ph = if input.H = 1 then 1 else n
+
+            if input.H % ph <> 0 || input.W % n <> 0 then
+                Error $"architecture '{name}': the input {input} does not divide into {ph} x {n} pools"
+            elif (ph > 1 && input.H / ph < MinPooledSide) || input.W / n < MinPooledSide then
+                Error
+                    $"architecture '{name}': pooling the input {input} by {n} leaves {input.H / ph} x {input.W / n}; pooled sides must stay at least {MinPooledSide}"
+            else
+                forData inner (Shape3(input.H / ph, input.W / n, input.C)) classes seed
+                |> Result.map (fun m -> {
+                    m with
+                        Name = $"avg{n}-{m.Name}"
+                        Input = input
+                        Layers =
+                            AvgPool {
+                                KernelH = ph
+                                KernelW = n
+                                StrideH = ph
+                                StrideW = n
+                                Pad = Padding.none
+                            }
+                            :: m.Layers
+                })
         | "default" -> Ok(defaultFor input classes seed)
         | "raw1d" when input.H <> 1 -> Error $"raw1d takes 1 x W x C windows, got {input}"
         | "raw1d" -> Ok(rawFor input classes seed)
@@ -373,7 +413,7 @@ module Architectures =
             | None ->
                 Error(
                     sprintf
-                        "unknown architecture '%s' (known: %s, or a parametric one such as sep-16-32-32-k3-gap)"
+                        "unknown architecture '%s' (known: %s, or a parametric one such as sep-16-32-32-k3-gap, each after avgN- to pool the input N x N first)"
                         other
                         (String.concat ", " names)
                 )

@@ -80,13 +80,20 @@ module ArchSearch =
     /// The candidates tried by default, by form: the fixed default and raw1d, and parametric architectures (ArchSpec) of
     /// about their size. With ternary weights baked into code (about 6 B of flash per non-zero weight), flash is what
     /// binds on 16 x 16 x 3 spectrograms and 1 x 64 x 3 windows: most fit the default budget, a few (residual, raw1d)
-    /// are just over it, so that the report shows where the budget cuts.
+    /// are just over it, so that the report shows where the budget cuts. The avgN- candidates pool the input first;
+    /// they take only inputs that leave at least 16 per side (radar's 64 x 64, not sp-sw-har's 16 x 16), where the
+    /// full resolution allows the default model alone.
     let defaultCandidates: (DataForm * string) list = [
         DataForm.Spectrogram, "default"
         DataForm.Spectrogram, "sep-12-24-32-k3-flat"
         DataForm.Spectrogram, "sep-16-32-k3-flat"
         DataForm.Spectrogram, "sep-16-32-32-k3-flat"
         DataForm.Spectrogram, "res-16-32-k3-flat"
+        DataForm.Spectrogram, "avg2-default"
+        DataForm.Spectrogram, "avg4-default"
+        DataForm.Spectrogram, "avg4-sep-12-24-32-k3-flat"
+        DataForm.Spectrogram, "avg4-sep-16-32-k3-flat"
+        DataForm.Spectrogram, "avg4-sep-16-32-32-k3-flat"
         DataForm.Raw, "raw1d"
         DataForm.Raw, "sep-16-24-32-k5-flat"
         DataForm.Raw, "sep-12-24-32-k7-flat"
