@@ -318,7 +318,8 @@ type TrainArgs =
             | Arch _ ->
                 "architecture: auto (default: the form and architecture that validate best on subject-grouped folds of "
                 + "the training subjects, within --budget; docs/architectures.md), default, raw1d, plain, blocks, or a "
-                + "parametric one such as sep-16-32-32-k3-flat, shaped to the data's input and classes"
+                + "parametric one such as sep-16-32-32-k3-flat, either after avgN- to pool the input N x N first (avg4-default), "
+                + "shaped to the data's input and classes"
             | Budget _ ->
                 "device budget --arch auto keeps to, e.g. flash=32K,ram=16K,instructions=400K (K = 1024 bytes for flash "
                 + "and ram, 1000 instructions; M likewise; default: flash=24K,ram=32K,instructions=300K, what the default "
@@ -381,7 +382,8 @@ type StudyTernaryArgs =
             | Arch _ ->
                 "architecture: auto (default: the form and architecture that validate best on subject-grouped folds of "
                 + "each fold's training subjects, within --budget), default, raw1d (takes raw/ from a top folder), plain, "
-                + "blocks, or a parametric one such as sep-16-32-32-k3-flat (docs/architectures.md)"
+                + "blocks, or a parametric one such as sep-16-32-32-k3-flat, either after avgN- to pool the input N x N first "
+                + "(docs/architectures.md)"
             | Budget _ ->
                 "device budget --arch auto keeps to, e.g. flash=32K,ram=16K,instructions=400K (K = 1024 bytes for flash "
                 + "and ram, 1000 instructions; M likewise; default: flash=24K,ram=32K,instructions=300K, what the default "
