@@ -72,6 +72,37 @@ static __attribute__((noinline)) void avgpool_whole(const tern_pool_params *p, c
         }
 }
 
+/* A single channel without padding (a spectrogram's input pooled): a window row is kw adjacent codes, summed four
+ * per word (two SXTAB16, as above, then the four lanes added) and the last kw % 4 one by one. The lanes hold at
+ * most kh * kw / 4 codes each, exact for windows up to 256 taps. */
+static __attribute__((noinline)) void avgpool_whole_single(const tern_pool_params *p, const int8_t *input,
+                                                           int8_t *output)
+{
+    const int32_t iw = p->in_w, kh = p->kernel_h, kw = p->kernel_w, words = kw / 4, rest = kw % 4;
+    const int32_t offset = kh * kw * p->input_zero, zo = p->output_zero, lo = p->act_min, hi = p->act_max;
+    tk_rq rq;
+    tk_rq_prepare(&rq, p->multiplier, p->shift);
+    int8_t *o = output;
+    for (int32_t oy = 0; oy < p->out_h; oy++)
+        for (int32_t ox = 0; ox < p->out_w; ox++) {
+            const int8_t *row = input + (oy * p->stride_h) * iw + ox * p->stride_w, *const end = row + kh * iw;
+            uint32_t s02 = 0, s13 = 0;
+            int32_t acc = 0;
+            do {
+                const int8_t *x = row;
+                for (int32_t k = 0; k < words; k++, x += 4) {
+                    const uint32_t v = tk_load32(x);
+                    s02 = tk_sxtab16(s02, v);
+                    s13 = tk_sxtab16_ror8(s13, v);
+                }
+                for (int32_t k = 0; k < rest; k++) acc += x[k];
+                row += iw;
+            } while (row != end);
+            acc += tk_lane_lo(s02) + tk_lane_hi(s02) + tk_lane_lo(s13) + tk_lane_hi(s13);
+            *o++ = (int8_t)tk_rq_apply(acc - offset, &rq, zo, lo, hi);
+        }
+}
+
 /* A padded layer: each window is clipped to the input (kernel rows [ky0, ky1), columns [kx0, kx1)) and summed
  * over its in-bounds taps; the offset removes the zero point once per tap summed, so a padded position adds
  * exactly 0, and the multiplier still divides by the whole window. */
@@ -126,6 +157,8 @@ tern_status tern_avgpool_s8_dsp(const tern_pool_params *p, const int8_t *input, 
     if (st != TERN_OK) return st;
     if (TK_PADDED(p))
         avgpool_padded(p, input, output);
+    else if (p->in_c == 1 && p->kernel_h * p->kernel_w <= 256)
+        avgpool_whole_single(p, input, output);
     else
         avgpool_whole(p, input, output);
     return TERN_OK;

@@ -429,6 +429,19 @@ let tests =
                          | _ -> false))
                     $"padded {kind}"
 
+            // and unpadded single-channel average pools whose window rows are a word, and a word and more
+            for widths, name in [ [ 4 ], "a word"; [ 5; 6 ], "a word and more" ] do
+                Expect.isTrue
+                    (layers
+                     |> List.exists (function
+                         | :? IntPoolLayer as p ->
+                             p.Kind = IntLayerKind.AvgPool
+                             && p.Input.C = 1
+                             && not p.IsPadded
+                             && List.contains p.KernelW widths
+                         | _ -> false))
+                    $"a single-channel average pool with window rows of {name}"
+
         testList "native: both bodies match the C# kernels and the model matches the C# runner" [
             for dsp in [ 0; 1 ] -> testCase $"TERN_KERNELS_DSP={dsp}" <| fun () -> native dsp
         ]

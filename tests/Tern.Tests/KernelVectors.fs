@@ -214,22 +214,25 @@ module KernelVectors =
             Expected = y
         }
 
-    let private poolCase (rng: Random) (kind: IntLayerKind) : Case =
+    /// A pooling case; `single` asks for an unpadded one-channel average pool with window rows that wide (a pooled
+    /// spectrogram input: the DSP body's single-channel path, its words and the codes after them).
+    let private poolCase (rng: Random) (kind: IntLayerKind) (single: int option) : Case =
         let global' = kind = IntLayerKind.GlobalAvgPool
         // global pools up to 20x20: windows over 256 taps exercise the DSP body's int32 path
         let h, w =
-            if global' then
-                range rng 1 20, range rng 1 20
-            else
-                range rng 1 12, range rng 1 12
+            match single with
+            | _ when global' -> range rng 1 20, range rng 1 20
+            | Some kw -> range rng 1 12, range rng kw 16
+            | None -> range rng 1 12, range rng 1 12
 
-        let c = range rng 1 17
+        let c = if single.IsSome then 1 else range rng 1 17
 
         // max and average pools are zero-padded half the time (windows then may exceed the input)
         let (kh, pt, pb, sh), (kw, pl, pr, sw) =
-            if global' then
-                (h, 0, 0, 1), (w, 0, 0, 1)
-            else
+            match single with
+            | _ when global' -> (h, 0, 0, 1), (w, 0, 0, 1)
+            | Some kw -> window rng h 4 false, (kw, 0, 0, range rng 1 3)
+            | None ->
                 let padded = rng.Next 2 = 0
                 window rng h 4 padded, window rng w 4 padded
 
@@ -351,9 +354,12 @@ module KernelVectors =
             let kind, ternary = kinds[i % kinds.Length]
 
             match kind with
+            | IntLayerKind.AvgPool when (i / kinds.Length) % 2 = 1 ->
+                // every other average pool: one channel, window rows of 1 to 6 codes in turn
+                poolCase rng kind (Some(1 + (i / kinds.Length / 2) % 6))
             | IntLayerKind.MaxPool
             | IntLayerKind.AvgPool
-            | IntLayerKind.GlobalAvgPool -> poolCase rng kind
+            | IntLayerKind.GlobalAvgPool -> poolCase rng kind None
             | IntLayerKind.Add -> addCase rng
             | _ -> convCase rng kind ternary)
 

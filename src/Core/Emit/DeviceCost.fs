@@ -87,6 +87,13 @@ module DeviceCost =
         else
             0L
 
+    /// Whether an average pool takes the DSP body's single-channel path (hil/kernels/avgpool_s8.c).
+    let internal singleChannelPool (l: LayerShape) : bool =
+        l.Kind = IntLayerKind.AvgPool
+        && l.Input.C = 1
+        && l.Pad = Padding.none
+        && l.KernelH * l.KernelW <= 256
+
     // Instructions = a * work + b * outputs + c * output rows + d, where work is MACs (ternary: non-zero MACs).
     // Fitted on 11 architectures x {int8, ternary} (docs/device-cost.md), weighted by 1 / measured.
     let private instructionCoefficients (l: LayerShape) : float * float * float * float =
@@ -99,6 +106,9 @@ module DeviceCost =
         | IntLayerKind.Pointwise, true -> 1.1011, 5.8164, 224.60, -593.49
         | IntLayerKind.Dense, false -> 3.4506, 125.2395, 0.0, 50.1
         | IntLayerKind.Dense, true -> 2.5863, 0.0, 0.0, 0.0
+        // One channel, no padding (an input pooled): the DSP body's single-channel path. Through two board runs, 64 x 64
+        // x 1 pooled 4 x 4 (28,771) and 2 x 2 (103,272): requantizing and starting each output outweighs its taps.
+        | IntLayerKind.AvgPool, _ when singleChannelPool l -> 0.9612, 97.007, 0.0, 0.0
         | IntLayerKind.AvgPool, _ -> 0.643, 41.0735, 0.0, -977.6
         | IntLayerKind.MaxPool, _ -> 4.2256, 1.0564, 0.0, -4584.0
         | IntLayerKind.GlobalAvgPool, _ -> 1.6058, 47.15, 0.0, -481.8
@@ -165,7 +175,7 @@ module DeviceCost =
             | IntLayerKind.Add -> Some("add_s8", 630L)
             | IntLayerKind.MaxPool -> Some("maxpool_s8", 1206L)
             | IntLayerKind.AvgPool
-            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 2848L)
+            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 3386L)
             | _ -> None)
         |> List.distinct
         |> List.sumBy snd
