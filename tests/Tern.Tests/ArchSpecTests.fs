@@ -135,14 +135,24 @@ let private ``avgN- pools the input and then runs the named network`` (big: bool
     let classes = [ "a"; "b"; "c" ]
 
     for name in [ "default"; "sep-4-8-k3-gap"; "plain-4-k3-flat" ] do
-        let pooled = Architectures.forData $"avg{n}-{name}" input classes 7 |> Result.defaultWith failwith
-        let pooledShape, _ = blockMeans n input (Array.zeroCreate (input.H * input.W * input.C))
-        let inner = Architectures.forData name pooledShape classes 7 |> Result.defaultWith failwith
+        let pooled =
+            Architectures.forData $"avg{n}-{name}" input classes 7
+            |> Result.defaultWith failwith
+
+        let pooledShape, _ =
+            blockMeans n input (Array.zeroCreate (input.H * input.W * input.C))
+
+        let inner =
+            Architectures.forData name pooledShape classes 7 |> Result.defaultWith failwith
+
         Expect.equal pooled.Name $"avg{n}-{inner.Name}" "named after the pooling and the network"
         Expect.equal pooled.Input input "takes the full input"
         Expect.equal pooled.Layers.Tail inner.Layers "the named network, unchanged, after the pooling"
         let rng = System.Random(int extra)
-        let x = Array.init (input.H * input.W * input.C) (fun _ -> float32 (rng.NextDouble() * 2.0 - 1.0))
+
+        let x =
+            Array.init (input.H * input.W * input.C) (fun _ -> float32 (rng.NextDouble() * 2.0 - 1.0))
+
         let shape, means = blockMeans n input x
         let expected = Forward.run inner (Tensor.ofArray shape means)
         let actual = Forward.run pooled (Tensor.ofArray input x)
