@@ -466,6 +466,9 @@ let private ``train --qat ternary writes an integer model; study ternary reports
             "1"
             "--qat"
             "ternary"
+            // every layer ternary (the automatic choice may keep a first layer int8, never pruned)
+            "--arch"
+            "default"
             "--json"
         ]
 
