@@ -135,6 +135,29 @@ let private ``the search never sees samples outside the training indices`` () =
     Expect.isTrue (clean |> List.exists (fun (_, _, s) -> not s.IsEmpty)) "something was trained"
     Expect.equal (scores [ 2; 5 ]) clean "the held-out subjects changed nothing"
 
+let private ``scored after a short QAT, the search scores the ternary model and still never sees held-out subjects``
+    ()
+    =
+    let qat = {
+        settings with
+            TernaryQat =
+                Some {
+                    Qat.defaultConfig with
+                        Epochs = 2
+                        Threads = 1
+                }
+    }
+
+    let scores search poison =
+        match ArchSearch.choose search (byParams 100000) (forms 7 poison) (training 7 [ 2; 5 ]) ignore with
+        | Error e -> failtest e
+        | Ok choice -> choice.Rows |> List.map (fun r -> r.Form, r.Architecture, r.Scores)
+
+    let ternary = scores qat []
+    Expect.equal (scores qat [ 2; 5 ]) ternary "the held-out subjects changed nothing"
+    // The same FP32 trainings (same seeds), then QAT: some score moves.
+    Expect.notEqual ternary (scores settings []) "the scores are the ternary models'"
+
 let private ``the same seed chooses the same way`` () =
     let run () =
         match ArchSearch.choose settings (byParams 100000) (forms 6 []) (training 6 []) ignore with
@@ -231,6 +254,9 @@ let tests =
         testCase
             "the search never sees samples outside the training indices"
             ``the search never sees samples outside the training indices``
+        testCase
+            "scored after a short QAT, the search scores the ternary model and still never sees held-out subjects"
+            ``scored after a short QAT, the search scores the ternary model and still never sees held-out subjects``
         testCase "the same seed chooses the same way" ``the same seed chooses the same way``
         testCase "a lone candidate within budget wins untrained" ``a lone candidate within budget wins untrained``
         testCase

@@ -28,6 +28,9 @@ type ArchSearchSettings = {
     Valid: float
     /// Augmentation of each form's trainings; None takes the form's data set's own.
     Augment: Augmentation option
+    /// None scores each candidate's FP32 model; Some cfg fine-tunes it with ternary QAT (cfg, with the candidate's
+    /// int8 layers) on the inner fold's training subjects and scores the ternary model: what ships.
+    TernaryQat: QatConfig option
     Seed: int
     /// Worker threads, 0 for every core (results do not depend on it).
     Threads: int
@@ -120,6 +123,7 @@ module ArchSearch =
         }
         Valid = 0.2
         Augment = None
+        TernaryQat = None
         Seed = 1
         Threads = 0
     }
@@ -180,6 +184,7 @@ module ArchSearch =
         (settings: ArchSearchSettings)
         (form: FormData)
         (model: Model)
+        (int8Layers: Set<int>)
         (seed: int)
         (fold: SplitFold)
         : float =
@@ -202,8 +207,23 @@ module ArchSearch =
                 None
 
         let trained = Train.fit cfg model (Dataset.pick fitIdx data) valid ignore
+
+        let scored =
+            match settings.TernaryQat with
+            | None -> trained.Model
+            | Some q ->
+                let qcfg = {
+                    q with
+                        Seed = seed
+                        Threads = settings.Threads
+                        Augment = cfg.Augment
+                        Int8Layers = int8Layers
+                }
+
+                (Qat.trainTernary qcfg trained.Model (Dataset.pick fold.Train data) None ignore).Ternary
+
         let testX, testY = Dataset.pick fold.Test data
-        let predicted = Train.predict trained.Model testX
+        let predicted = Train.predict scored testX
         let subjects = fold.Test |> Array.map (fun i -> data.Subjects[i])
         Metrics.meanSubjectMacroF1 data.Classes subjects testY predicted
 
@@ -291,9 +311,12 @@ module ArchSearch =
                 let seconds = System.Collections.Generic.Dictionary<DataForm * string, float>()
                 let scores = System.Collections.Generic.Dictionary<DataForm * string, float list>()
 
-                let run (form: FormData, arch: string, model: Model, _) (fold: SplitFold) =
+                let run (form: FormData, arch: string, model: Model, c: CandidateCost) (fold: SplitFold) =
                     let w = Stopwatch.StartNew()
-                    let s = score settings form model (settings.Seed * 1000 + fold.Index) fold
+
+                    let s =
+                        score settings form model c.Int8Layers (settings.Seed * 1000 + fold.Index) fold
+
                     let key = form.Form, arch
 
                     seconds[key] <-
