@@ -365,7 +365,7 @@ module Architectures =
 
     /// "avgN-NAME" (N in 2..8): the input average-pooled N x N (1 x N for 1 x W windows), then NAME on the pooled
     /// input. A coarser resolution inside the model, for inputs whose full resolution the device budget cannot afford.
-    let private pooledName (name: string) : (int * string) option =
+    let private (|PooledName|_|) (name: string) : (int * string) option =
         let m = Text.RegularExpressions.Regex.Match(name, "^avg([2-8])-(.+)$")
 
         if m.Success then
@@ -376,8 +376,7 @@ module Architectures =
     /// An architecture by name shaped to a data set's input and classes, or an error.
     let rec forData (name: string) (input: Shape3) (classes: string list) (seed: int) : Result<Model, string> =
         match name with
-        | _ when (pooledName name).IsSome ->
-            let n, inner = (pooledName name).Value
+        | PooledName(n, inner) ->
             let ph = if input.H = 1 then 1 else n
 
             if input.H % ph <> 0 || input.W % n <> 0 then
