@@ -438,6 +438,9 @@ let train (args: ParseResults<TrainArgs>) =
                     settings.Seed
                     settings.Threads
                     settings.Augment
+                    (match settings.Qat with
+                     | Some { Target = TernaryTarget; Config = q } -> Some q
+                     | _ -> None)
 
             let cost = ArchSearch.deviceCost lowerings budget
 

@@ -153,9 +153,16 @@ module Study =
         // The choice sees the fold's training subjects only; the held-out subject never takes part.
         let form, arch, choice =
             if cfg.Architecture = Auto then
-                // The study's epoch limit bounds the candidates' short trainings too.
+                // The study's epoch limit bounds the candidates' short trainings too; they are scored as they ship,
+                // after a short run of the study's ternary QAT.
                 let search =
-                    ArchSearch.configured cfg.Search cfg.Train.Epochs settings.Seed cfg.Threads cfg.Augment
+                    ArchSearch.configured
+                        cfg.Search
+                        cfg.Train.Epochs
+                        settings.Seed
+                        cfg.Threads
+                        cfg.Augment
+                        (Some cfg.Qat)
 
                 match
                     ArchSearch.choose
@@ -204,11 +211,15 @@ module Study =
               }
             | None -> ternaryStep cfg
 
+        // QAT keeps its last epoch and needs no validation subjects: it trains on every training subject of the
+        // fold, the FP32 holdout's too, and calibrates on them.
+        let everyTraining = Dataset.pick fold.Train data
+
         let qat =
-            Pipeline.qat settings data step fp32.Model train None (fun e -> progress (QatStep(fold.Index, e)))
+            Pipeline.qat settings data step fp32.Model everyTraining None (fun e -> progress (QatStep(fold.Index, e)))
 
         let im =
-            match Pipeline.lower settings data qat (fst train) with
+            match Pipeline.lower settings data qat (fst everyTraining) with
             | Ok m -> m
             | Error e -> failwith $"fold {fold.Index}: lowering failed: {e}"
 

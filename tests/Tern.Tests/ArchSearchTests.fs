@@ -235,6 +235,41 @@ let private ``by default every candidate is validated on every inner fold`` () =
         ArchSearch.defaultCandidates.Length
         "Keep covers the default candidates"
 
+let private ``a run that ships ternary weights scores its candidates after a short run of its own QAT`` () =
+    let run = {
+        Qat.defaultConfig with
+            Epochs = 80
+            Sparsity = 0.3
+    }
+
+    let configured search qat =
+        (ArchSearch.configured search 60 7 1 None qat).TernaryQat
+
+    Expect.equal
+        (configured ArchSearch.defaults (Some run))
+        (Some {
+            run with
+                Epochs = ArchSearch.defaults.QatEpochs
+        })
+        "the run's QAT, QatEpochs long"
+
+    Expect.equal
+        (configured ArchSearch.defaults (Some { run with Epochs = 5 })
+         |> Option.map (fun q -> q.Epochs))
+        (Some 5)
+        "never longer than the run's"
+
+    Expect.isNone (configured ArchSearch.defaults None) "FP32 and int8 runs score FP32 models"
+
+    Expect.isNone
+        (configured
+            {
+                ArchSearch.defaults with
+                    QatEpochs = 0
+            }
+            (Some run))
+        "QatEpochs 0 scores FP32 models"
+
 [<Tests>]
 let tests =
     testList "ArchSearchTests" [
@@ -257,6 +292,9 @@ let tests =
         testCase
             "scored after a short QAT, the search scores the ternary model and still never sees held-out subjects"
             ``scored after a short QAT, the search scores the ternary model and still never sees held-out subjects``
+        testCase
+            "a run that ships ternary weights scores its candidates after a short run of its own QAT"
+            ``a run that ships ternary weights scores its candidates after a short run of its own QAT``
         testCase "the same seed chooses the same way" ``the same seed chooses the same way``
         testCase "a lone candidate within budget wins untrained" ``a lone candidate within budget wins untrained``
         testCase

@@ -154,6 +154,46 @@ let tests =
             Expect.equal qatSteps 2 "one QAT step event per epoch"
             Expect.isTrue (events |> Seq.last |> _.IsFoldDone) "the last event is the fold's end"
 
+        testCase "QAT trains on every training subject of the fold, the FP32 holdout's too"
+        <| fun () ->
+            let d = StudyGen.data.Force()
+            let cfg = StudyGen.config
+
+            let fold =
+                match Study.splits cfg d with
+                | Ok(f :: _) -> f
+                | other -> failwith $"%A{other}"
+
+            let _, latent, _ = Study.runFold cfg [ StudyGen.form d ] fold ignore
+            // The fold's own steps, from its pipeline settings: FP32 on the fit subjects, early-stopped on the rest.
+            let settings = Study.pipeline cfg (cfg.Seed * 1000 + fold.Index)
+            let fitIdx, validIdx = Pipeline.split settings fold.Train d
+            Expect.isNonEmpty validIdx "the FP32 holdout holds a subject"
+
+            let initial =
+                Architectures.forData cfg.Architecture d.Shape d.Classes settings.Seed
+                |> Result.defaultWith failwith
+
+            let fp32 =
+                Pipeline.fit settings d initial (Dataset.pick fitIdx d) (Some(Dataset.pick validIdx d)) ignore
+
+            let qatOn (indices: int[]) =
+                (Pipeline.qat
+                    settings
+                    d
+                    {
+                        Target = TernaryTarget
+                        Config = cfg.Qat
+                    }
+                    fp32.Model
+                    (Dataset.pick indices d)
+                    None
+                    ignore)
+                    .Latent
+
+            Expect.equal latent (qatOn fold.Train) "QAT on every training subject"
+            Expect.notEqual latent (qatOn fitIdx) "not on FP32's fit subjects alone"
+
         testCase "leave one subject out gives one fold per subject"
         <| fun () ->
             let d = StudyGen.data.Force()

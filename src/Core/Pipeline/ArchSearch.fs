@@ -28,8 +28,12 @@ type ArchSearchSettings = {
     Valid: float
     /// Augmentation of each form's trainings; None takes the form's data set's own.
     Augment: Augmentation option
+    /// Epochs of ternary QAT each candidate gets before it is scored, in runs that ship ternary weights (at most the
+    /// run's own QAT epochs); 0 scores the FP32 models.
+    QatEpochs: int
     /// None scores each candidate's FP32 model; Some cfg fine-tunes it with ternary QAT (cfg, with the candidate's
-    /// int8 layers) on the inner fold's training subjects and scores the ternary model: what ships.
+    /// int8 layers) on the inner fold's training subjects and scores the ternary model: what ships. `configured`
+    /// sets it from the run's QAT and QatEpochs.
     TernaryQat: QatConfig option
     Seed: int
     /// Worker threads, 0 for every core (results do not depend on it).
@@ -123,19 +127,22 @@ module ArchSearch =
         }
         Valid = 0.2
         Augment = None
+        QatEpochs = 20
         TernaryQat = None
         Seed = 1
         Threads = 0
     }
 
-    /// The search as a run configures it: the run's seed, threads and augmentation, and trainings no longer than the
-    /// run's own epoch limit.
+    /// The search as a run configures it: the run's seed, threads and augmentation, trainings no longer than the
+    /// run's own epoch limit, and, when the run ships ternary weights (ternaryQat: its QAT), candidates scored after
+    /// QatEpochs of that QAT.
     let configured
         (settings: ArchSearchSettings)
         (epochs: int)
         (seed: int)
         (threads: int)
         (augment: Augmentation option)
+        (ternaryQat: QatConfig option)
         : ArchSearchSettings = {
         settings with
             Train = {
@@ -145,6 +152,14 @@ module ArchSearch =
             Seed = seed
             Threads = threads
             Augment = augment
+            TernaryQat =
+                match ternaryQat with
+                | Some q when settings.QatEpochs > 0 ->
+                    Some {
+                        q with
+                            Epochs = min q.Epochs settings.QatEpochs
+                    }
+                | _ -> None
     }
 
     /// What a float model costs once lowered so (DeviceCost's model of qemu-mps2-an386), and which limits of the
