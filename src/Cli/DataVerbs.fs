@@ -442,7 +442,13 @@ let train (args: ParseResults<TrainArgs>) =
                      | Some { Target = TernaryTarget; Config = q } -> Some q
                      | _ -> None)
 
-            let cost = ArchSearch.deviceCost lowerings budget
+            // Costed as the run's QAT will prune it.
+            let sparsity =
+                settings.Qat
+                |> Option.map (fun q -> q.Config.Sparsity)
+                |> Option.defaultValue 0.0
+
+            let cost = ArchSearch.deviceCost lowerings sparsity budget
 
             match ArchSearch.check search cost forms with
             | Error e ->

@@ -167,7 +167,10 @@ module Study =
                 match
                     ArchSearch.choose
                         search
-                        (ArchSearch.deviceCost (ArchSearch.ternaryLowerings LowerOptions.Ternary) cfg.Budget)
+                        (ArchSearch.deviceCost
+                            (ArchSearch.ternaryLowerings LowerOptions.Ternary)
+                            cfg.Qat.Sparsity
+                            cfg.Budget)
                         forms
                         fold.Train
                         (fun (d, n) -> progress (SearchStep(fold.Index, d, n)))
@@ -266,7 +269,7 @@ module Study =
         | _ when cfg.Architecture = Auto ->
             ArchSearch.check
                 cfg.Search
-                (ArchSearch.deviceCost (ArchSearch.ternaryLowerings LowerOptions.Ternary) cfg.Budget)
+                (ArchSearch.deviceCost (ArchSearch.ternaryLowerings LowerOptions.Ternary) cfg.Qat.Sparsity cfg.Budget)
                 forms
         | _ ->
             let data = (ImportFolder.forNetwork cfg.Architecture forms).Data

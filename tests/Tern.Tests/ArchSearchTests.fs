@@ -191,7 +191,7 @@ let private ``the first layer is int8 when the budget allows, else every layer t
     let classes = [ "a"; "b"; "c"; "d"; "e" ]
 
     let cost budget (shape: Shape3) =
-        ArchSearch.deviceCost lowerings budget (Architectures.defaultFor shape classes 1)
+        ArchSearch.deviceCost lowerings 0.0 budget (Architectures.defaultFor shape classes 1)
     // 16 x 16 x 6: about 110,000 instructions with an int8 first layer, well inside the default budget.
     let small = cost DeviceBudget.defaults (Shape3(16, 16, 6))
     Expect.equal small.Int8Layers (Set.singleton 0) "int8 first layer where it fits"
@@ -270,6 +270,24 @@ let private ``a run that ships ternary weights scores its candidates after a sho
             (Some run))
         "QatEpochs 0 scores FP32 models"
 
+let private ``candidates are costed as QAT will prune them`` () =
+    // Radar's pooled candidate: about 42 % ternary zeros untrained, 45 % at least once QAT has pruned it.
+    let model =
+        Architectures.forData "avg4-sep-16-32-k3-flat" (Shape3(64, 64, 1)) [ "a"; "b"; "c"; "d"; "e" ] 1
+        |> Result.defaultWith failwith
+
+    let cost sparsity =
+        ArchSearch.deviceCost (ArchSearch.ternaryLowerings LowerOptions.Ternary) sparsity DeviceBudget.defaults model
+
+    Expect.isNonEmpty (cost 0.0).Violations "unpruned, its baked code breaks the flash budget"
+    Expect.isEmpty (cost 0.45).Violations "pruned as QAT prunes it, it fits (its trained model takes 23,184 B)"
+    Expect.isLessThan (cost 0.45).FlashBytes (cost 0.0).FlashBytes "fewer non-zero weights, less code"
+
+    let int8 sparsity =
+        (ArchSearch.costUnder LowerOptions.Int8 sparsity DeviceBudget.defaults model).FlashBytes
+
+    Expect.equal (int8 0.45) (int8 0.0) "int8 layers are never pruned"
+
 [<Tests>]
 let tests =
     testList "ArchSearchTests" [
@@ -295,6 +313,7 @@ let tests =
         testCase
             "a run that ships ternary weights scores its candidates after a short run of its own QAT"
             ``a run that ships ternary weights scores its candidates after a short run of its own QAT``
+        testCase "candidates are costed as QAT will prune them" ``candidates are costed as QAT will prune them``
         testCase "the same seed chooses the same way" ``the same seed chooses the same way``
         testCase "a lone candidate within budget wins untrained" ``a lone candidate within budget wins untrained``
         testCase

@@ -323,6 +323,46 @@ let tests =
                 |> Prop.classify (pruned = 0) "nothing pruned"
                 |> Prop.classify (pruned = w.Length) "all pruned")
 
+        testPropertyWithConfig
+            (Properties.tests 100)
+            "pruned as QAT prunes: its ternary layers lose ceil(f n) weights each, int8 and other layers untouched"
+        <| fun () ->
+            let case =
+                Gen.zip3 Generators.smallModel (Gen.choose (0, 90)) (Gen.elements [ Set.empty; Set.singleton 0 ])
+                |> Arb.fromGen
+
+            Prop.forAll case (fun (model, pct, int8Layers) ->
+                let f = float pct / 100.0
+
+                let lowering = {
+                    LowerOptions.Ternary with
+                        Int8Layers = int8Layers
+                }
+
+                let pruned = Qat.prunedAsQat lowering f model
+                let ordinals = Qat.weightOrdinals model
+
+                let weights (layer: Layer) =
+                    match layer with
+                    | Conv2d c
+                    | DepthwiseConv2d c
+                    | Pointwise c -> Some c.Weight
+                    | Dense d -> Some d.Weight
+                    | _ -> None
+
+                List.zip model.Layers pruned.Layers
+                |> List.indexed
+                |> List.forall (fun (i, (before, after)) ->
+                    match weights before, weights after with
+                    | Some w, Some p when not (int8Layers.Contains ordinals[i]) ->
+                        let zeros = p |> Array.filter (fun v -> v = 0.0f) |> Array.length
+                        let expected = int (Math.Ceiling(Math.Round(f * float w.Length, 9)))
+
+                        zeros >= expected
+                        // Kept weights keep their values: only the pruned ones became zero.
+                        && Array.forall2 (fun a b -> b = 0.0f || a = b) w p
+                    | _ -> before = after))
+
         testPropertyWithConfig (Properties.tests 200) "magnitude masks are monotone: pruned weights stay pruned"
         <| fun () ->
             Prop.forAll QatGen.maskCase (fun (rows, w, f) ->

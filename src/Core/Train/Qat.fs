@@ -284,6 +284,28 @@ module Qat =
 
         keep
 
+    /// The model as QAT's pruning at `sparsity` leaves it: in every conv/dense layer the lowering keeps ternary, the
+    /// weights magnitudeMask drops set to zero (int8 layers are never pruned). The masks are row-normalised, so
+    /// folding a BatchNorm's per-channel scale into the weights first drops the same weights.
+    let prunedAsQat (lowering: LowerOptions) (sparsity: float) (model: Model) : Model =
+        if sparsity <= 0.0 then
+            model
+        else
+            let rows = weightRows model
+            let ordinals = weightOrdinals model
+
+            {
+                model with
+                    Layers =
+                        model.Layers
+                        |> List.mapi (fun i layer ->
+                            match weightsOf layer with
+                            | Some w when not (lowering.Int8Layers.Contains ordinals[i]) ->
+                                let keep = magnitudeMask rows[i] sparsity None w
+                                withWeights layer (Array.map2 (fun k x -> if k then x else 0.0f) keep w)
+                            | _ -> layer)
+            }
+
     let private prunedFraction (masks: Map<int, bool[]>) (model: Model) : float =
         let total =
             model.Layers
