@@ -19,6 +19,9 @@ let json (c: ArchChoice) : JsonNode =
         "arch", Json.str c.Architecture
         "int8_layers", Json.arr (c.Int8Layers |> Seq.map Json.int |> List.ofSeq)
         "reason", Json.str c.Reason
+        // What the validation scores are of: "ternary" (after scoring_qat_epochs of QAT) or "fp32".
+        "scored", Json.str (if c.ScoringQatEpochs > 0 then "ternary" else "fp32")
+        "scoring_qat_epochs", Json.int c.ScoringQatEpochs
         "seconds", Json.num c.Seconds
         "candidates",
         Json.arr (
@@ -61,8 +64,15 @@ let printSummary (choices: ArchChoice list) : unit =
             else
                 "on the training subjects"
 
+        let model =
+            if first.ScoringQatEpochs > 0 then
+                $"the ternary model after {first.ScoringQatEpochs} QAT epochs"
+            else
+                "the FP32 model"
+
         printfn
-            "candidates (validation: mean per-subject macro-F1 on subject-grouped inner folds %s; cost: DeviceCost's estimate for qemu-mps2-an386, first layer int8 where marked *)"
+            "candidates (validation: mean per-subject macro-F1 of %s on subject-grouped inner folds %s; cost: DeviceCost's estimate for qemu-mps2-an386 as QAT prunes, first layer int8 where marked *)"
+            model
             over
 
         printfn

@@ -155,6 +155,13 @@ let private ``scored after a short QAT, the search scores the ternary model and 
 
     let ternary = scores qat []
     Expect.equal (scores qat [ 2; 5 ]) ternary "the held-out subjects changed nothing"
+
+    // The report says what was scored.
+    match ArchSearch.choose qat (byParams 100000) (forms 7 []) (training 7 [ 2; 5 ]) ignore with
+    | Error e -> failtest e
+    | Ok choice ->
+        Expect.equal choice.ScoringQatEpochs 2 "scored after 2 QAT epochs"
+        Expect.stringContains choice.Reason "ternary model after 2 QAT epochs" "the reason says so"
     // The same FP32 trainings (same seeds), then QAT: some score moves.
     Expect.notEqual ternary (scores settings []) "the scores are the ternary models'"
 
@@ -227,6 +234,7 @@ let private ``the choice keeps the winner's int8 layers`` () =
     | Ok choice ->
         Expect.equal choice.Int8Layers (Set.singleton 0) "the winner's"
         Expect.stringContains choice.Reason "first layer int8" "the reason says so"
+        Expect.equal choice.ScoringQatEpochs 0 "FP32 models scored"
 
 let private ``by default every candidate is validated on every inner fold`` () =
     // One screening fold ranked candidates by noise on sp-sw-har (ArchSearch.defaults says how); the defaults keep all.

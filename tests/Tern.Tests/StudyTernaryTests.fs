@@ -120,6 +120,8 @@ let private ``--arch auto records each fold's choice and refuses a budget nothin
             "one chosen"
 
         Expect.stringContains (search.GetProperty("reason").GetString()) "budget" "why"
+        // A study ships ternary weights: the candidates are scored so.
+        Expect.equal (search.GetProperty("scored").GetString()) "ternary" "scored as it ships"
 
         Expect.isTrue
             (candidates |> List.forall (fun c -> fst (c.TryGetProperty "int8_layers")))

@@ -71,6 +71,8 @@ type ArchChoice = {
     Int8Layers: Set<int>
     Rows: CandidateRow list
     Reason: string
+    /// Epochs of ternary QAT each candidate had before it was scored; 0 when the FP32 models were scored.
+    ScoringQatEpochs: int
     Seconds: float
 }
 
@@ -427,10 +429,15 @@ module ArchSearch =
                             $", {mean winner - mean runnerUp:F4} above the runner-up {a} on {ImportFolder.formName f.Form}"
                         | [] -> ""
 
+                    let scored =
+                        match settings.TernaryQat with
+                        | Some q -> $" of the ternary model after {q.Epochs} QAT epochs"
+                        | None -> ""
+
                     let why =
                         if contest then
-                            $"the best mean per-subject macro-F1 ({mean winner:F4}) over {inner.Length} subject-grouped "
-                            + $"folds of the training subjects{against}"
+                            $"the best mean per-subject macro-F1{scored} ({mean winner:F4}) over {inner.Length} "
+                            + $"subject-grouped folds of the training subjects{against}"
                         else
                             "the only candidate within the budget, chosen untrained"
 
@@ -457,5 +464,7 @@ module ArchSearch =
                         Int8Layers = wCost.Int8Layers
                         Rows = rows
                         Reason = reason
+                        ScoringQatEpochs =
+                            settings.TernaryQat |> Option.map (fun q -> q.Epochs) |> Option.defaultValue 0
                         Seconds = watch.Elapsed.TotalSeconds
                     }
