@@ -342,18 +342,10 @@ let tests =
                 let pruned = Qat.prunedAsQat lowering f model
                 let ordinals = Qat.weightOrdinals model
 
-                let weights (layer: Layer) =
-                    match layer with
-                    | Conv2d c
-                    | DepthwiseConv2d c
-                    | Pointwise c -> Some c.Weight
-                    | Dense d -> Some d.Weight
-                    | _ -> None
-
                 List.zip model.Layers pruned.Layers
                 |> List.indexed
                 |> List.forall (fun (i, (before, after)) ->
-                    match weights before, weights after with
+                    match Qat.weightsOf before, Qat.weightsOf after with
                     | Some w, Some p when not (int8Layers.Contains ordinals[i]) ->
                         let zeros = p |> Array.filter (fun v -> v = 0.0f) |> Array.length
                         let expected = int (Math.Ceiling(Math.Round(f * float w.Length, 9)))

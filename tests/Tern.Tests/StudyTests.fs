@@ -35,6 +35,12 @@ module private StudyGen =
 
     let once = lazy (Study.ternary config (data.Force()) ignore)
 
+    /// The study's first fold of a data set.
+    let firstFold (cfg: StudyConfig) (d: Dataset) : SplitFold =
+        match Study.splits cfg d with
+        | Ok(f :: _) -> f
+        | other -> failwith $"%A{other}"
+
     /// A data set as the one form of a study.
     let form (d: Dataset) : FormData = {
         Form = ImportFolder.formOf d
@@ -121,10 +127,7 @@ let tests =
             let d = StudyGen.data.Force()
             let cfg = StudyGen.config
 
-            let fold =
-                match Study.splits cfg d with
-                | Ok(f :: _) -> f
-                | other -> failwith $"%A{other}"
+            let fold = StudyGen.firstFold cfg d
 
             let events = ResizeArray<StudyProgress>()
             let r, latent, im = Study.runFold cfg [ StudyGen.form d ] fold events.Add
@@ -159,10 +162,7 @@ let tests =
             let d = StudyGen.data.Force()
             let cfg = StudyGen.config
 
-            let fold =
-                match Study.splits cfg d with
-                | Ok(f :: _) -> f
-                | other -> failwith $"%A{other}"
+            let fold = StudyGen.firstFold cfg d
 
             let _, latent, _ = Study.runFold cfg [ StudyGen.form d ] fold ignore
             // The fold's own steps, from its pipeline settings: FP32 on the fit subjects, early-stopped on the rest.

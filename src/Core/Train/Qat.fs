@@ -144,7 +144,7 @@ module Qat =
             | _ -> None)
         |> Map.ofList
 
-    let private weightsOf (layer: Layer) : float32[] option =
+    let internal weightsOf (layer: Layer) : float32[] option =
         match layer with
         | Conv2d c
         | DepthwiseConv2d c
@@ -184,6 +184,21 @@ module Qat =
         |> List.mapi (fun k (i, _) -> i, k)
         |> Map.ofList
 
+    /// The model with each conv/dense layer's weights replaced by f (its position among them, its rows, its weights).
+    let private mapWeights (f: int -> int -> float32[] -> float32[]) (model: Model) : Model =
+        let rows = weightRows model
+        let ordinals = weightOrdinals model
+
+        {
+            model with
+                Layers =
+                    model.Layers
+                    |> List.mapi (fun i layer ->
+                        match weightsOf layer with
+                        | Some w -> withWeights layer (f ordinals[i] rows[i] w)
+                        | None -> layer)
+        }
+
     /// The values the lowering stores for one conv/dense layer's weights (rows = output channels): s_c * q for int8,
     /// alpha[row] * t for ternary.
     let storedWeights (weights: WeightChoice) (rows: int) (w: float32[]) : float32[] =
@@ -194,18 +209,8 @@ module Qat =
     /// The model with every conv/dense weight array replaced by what this lowering stores for it (its
     /// Int8Layers int8, the others as its Weights).
     let quantizedModel (lowering: LowerOptions) (model: Model) : Model =
-        let rows = weightRows model
-        let ordinals = weightOrdinals model
-
-        {
-            model with
-                Layers =
-                    model.Layers
-                    |> List.mapi (fun i layer ->
-                        match weightsOf layer with
-                        | Some w -> withWeights layer (storedWeights (lowering.WeightsAt ordinals[i]) rows[i] w)
-                        | None -> layer)
-        }
+        model
+        |> mapWeights (fun ordinal rows w -> storedWeights (lowering.WeightsAt ordinal) rows w)
 
     /// The model with every conv/dense weight array replaced by its int8 values s_c * q.
     let int8Model (model: Model) : Model = quantizedModel LowerOptions.Int8 model
@@ -291,20 +296,13 @@ module Qat =
         if sparsity <= 0.0 then
             model
         else
-            let rows = weightRows model
-            let ordinals = weightOrdinals model
-
-            {
-                model with
-                    Layers =
-                        model.Layers
-                        |> List.mapi (fun i layer ->
-                            match weightsOf layer with
-                            | Some w when not (lowering.Int8Layers.Contains ordinals[i]) ->
-                                let keep = magnitudeMask rows[i] sparsity None w
-                                withWeights layer (Array.map2 (fun k x -> if k then x else 0.0f) keep w)
-                            | _ -> layer)
-            }
+            model
+            |> mapWeights (fun ordinal rows w ->
+                if lowering.Int8Layers.Contains ordinal then
+                    w
+                else
+                    let keep = magnitudeMask rows sparsity None w
+                    Array.map2 (fun k x -> if k then x else 0.0f) keep w)
 
     let private prunedFraction (masks: Map<int, bool[]>) (model: Model) : float =
         let total =
