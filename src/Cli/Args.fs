@@ -317,7 +317,8 @@ type TrainArgs =
                 + "--arch auto chooses between them, a fixed architecture trains on spectrogram/, raw1d on raw/)"
             | Arch _ ->
                 "architecture: auto (default: the form and architecture that validate best on subject-grouped folds of "
-                + "the training subjects, within --budget; docs/architectures.md), default, raw1d, plain, blocks, or a "
+                + "the training subjects, within --budget, scored as ternary models with --qat ternary; "
+                + "docs/architectures.md), default, raw1d, plain, blocks, or a "
                 + "parametric one such as sep-16-32-32-k3-flat, either after avgN- to pool the input N x N first (avg4-default), "
                 + "shaped to the data's input and classes"
             | Budget _ ->
@@ -380,8 +381,8 @@ type StudyTernaryArgs =
             | Folds _ -> "number of subject-grouped stratified folds (default 5)"
             | Split _ -> "kfold (default) or loso (leave one subject out)"
             | Arch _ ->
-                "architecture: auto (default: the form and architecture that validate best on subject-grouped folds of "
-                + "each fold's training subjects, within --budget), default, raw1d (takes raw/ from a top folder), plain, "
+                "architecture: auto (default: the form and architecture whose ternary models validate best on "
+                + "subject-grouped folds of each fold's training subjects, within --budget), default, raw1d (takes raw/ from a top folder), plain, "
                 + "blocks, or a parametric one such as sep-16-32-32-k3-flat, either after avgN- to pool the input N x N first "
                 + "(docs/architectures.md)"
             | Budget _ ->
