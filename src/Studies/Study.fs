@@ -140,6 +140,11 @@ module Study =
     /// Fraction of zero codes among the ternary weights of an integer model.
     let ternarySparsity (model: IntModel) : float = Lower.weightSparsity model
 
+    /// What a candidate of the automatic choice costs: ternary (first layer int8 where it fits), pruned as the
+    /// study's QAT prunes, against the study's budget.
+    let private searchCost (cfg: StudyConfig) : Model -> CandidateCost =
+        ArchSearch.deviceCost (ArchSearch.ternaryLowerings LowerOptions.Ternary) cfg.Qat.Sparsity cfg.Budget
+
     /// One fold of the study: FP32 training, QAT, lowering and the integer evaluation; returns the fold's figures,
     /// the QAT latent float model and the integer model that was evaluated.
     let runFold
@@ -166,15 +171,8 @@ module Study =
                         (Some cfg.Qat)
 
                 match
-                    ArchSearch.choose
-                        search
-                        (ArchSearch.deviceCost
-                            (ArchSearch.ternaryLowerings LowerOptions.Ternary)
-                            cfg.Qat.Sparsity
-                            cfg.Budget)
-                        forms
-                        fold.Train
-                        (fun (d, n) -> progress (SearchStep(fold.Index, d, n)))
+                    ArchSearch.choose search (searchCost cfg) forms fold.Train (fun (d, n) ->
+                        progress (SearchStep(fold.Index, d, n)))
                 with
                 | Ok c -> (forms |> List.find (fun f -> f.Form = c.Form)), c.Architecture, Some c
                 | Error e -> invalidArg "cfg" $"fold {fold.Index}: {e}"
@@ -267,11 +265,7 @@ module Study =
     let check (cfg: StudyConfig) (forms: FormData list) : Result<unit, string> =
         match forms with
         | [] -> Error "no data"
-        | _ when cfg.Architecture = Auto ->
-            ArchSearch.check
-                cfg.Search
-                (ArchSearch.deviceCost (ArchSearch.ternaryLowerings LowerOptions.Ternary) cfg.Qat.Sparsity cfg.Budget)
-                forms
+        | _ when cfg.Architecture = Auto -> ArchSearch.check cfg.Search (searchCost cfg) forms
         | _ ->
             let data = (ImportFolder.forNetwork cfg.Architecture forms).Data
 
