@@ -280,6 +280,7 @@ type TrainArgs =
     | Valid of fraction: float
     | Class_Weighted
     | Label_Smoothing of e: float
+    | Ema of decay: float
     | Qat of WeightsArg
     | Sparsity of fraction: float
     | Qat_Epochs of int
@@ -335,6 +336,9 @@ type TrainArgs =
             | Class_Weighted -> "weight the loss by inverse class frequency"
             | Label_Smoothing _ ->
                 "label smoothing e in [0, 1) of every training: targets (1 - e) one-hot + e / classes (default 0)"
+            | Ema _ ->
+                "exponential moving average of the FP32 weights, decay per step in [0, 1): validation and the kept "
+                + "model use it (0 is off; default 0)"
             | Distill _ -> "with --qat: distil the FP32 model into its quantized self (T 4, weight 0.5; default: off)"
             | Seed _ -> "seed of initialisation and shuffling (default 1)"
             | Json -> "print one JSON object"
@@ -356,6 +360,7 @@ type StudyTernaryArgs =
     | Augment of name: string
     | Fake_Quant of OnOff
     | Label_Smoothing of e: float
+    | Ema of decay: float
     | Distill of OnOff
     | Seed of int
     | History of path: string
@@ -373,6 +378,9 @@ type StudyTernaryArgs =
                 + "freq-mask (spectrograms), presets imu or spec, or a comma list (default: what the data set declares)"
             | Label_Smoothing _ ->
                 "label smoothing e in [0, 1) of FP32 training and QAT: targets (1 - e) one-hot + e / classes (default 0)"
+            | Ema _ ->
+                "exponential moving average of the FP32 weights (the search's candidates too), decay per step in "
+                + "[0, 1): validation and the kept model use it (0 is off; default 0)"
             | Distill _ ->
                 "distil each fold's FP32 model into its ternary self during QAT (T 4, weight 0.5; default: off)"
             | Data _ ->

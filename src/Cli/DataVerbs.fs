@@ -285,6 +285,7 @@ let private trainSettings (args: ParseResults<TrainArgs>) (pretrained: bool) : P
                 Adam(args.GetResult(TrainArgs.Lr, defaultValue = Optim.baseRate d.Train.Optimizer), 0.9, 0.999, 1e-8)
             ClassWeighted = args.Contains TrainArgs.Class_Weighted
             LabelSmoothing = args.GetResult(TrainArgs.Label_Smoothing, defaultValue = d.Train.LabelSmoothing)
+            Ema = args.GetResult(TrainArgs.Ema, defaultValue = d.Train.Ema)
     }
 
     for needsQat, name in
@@ -434,7 +435,7 @@ let train (args: ParseResults<TrainArgs>) =
             let search =
                 ArchSearch.configured
                     ArchSearch.defaults
-                    settings.Train.Epochs
+                    settings.Train
                     settings.Seed
                     settings.Threads
                     settings.Augment
@@ -608,6 +609,7 @@ let train (args: ParseResults<TrainArgs>) =
                          | _ -> null)
                         "augment", Json.str (Augment.name augment)
                         "label_smoothing", Json.num settings.Train.LabelSmoothing
+                        "ema", Json.num settings.Train.Ema
                         "distill", Json.bool (settings.Qat |> Option.exists (fun q -> q.Config.Distill.IsSome))
                         "prune", pruneJson
                         "sparsity",

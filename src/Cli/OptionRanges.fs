@@ -70,6 +70,7 @@ let ranges: Map<string, Range> =
         "--limit", atLeast 1.0
         "--trees", closed 1.0 10000.0
         "--label-smoothing", rightOpen 0.0 1.0
+        "--ema", rightOpen 0.0 1.0
     ]
 
 let private number (v: float) =

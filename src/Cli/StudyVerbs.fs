@@ -147,6 +147,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                 d.Train with
                     Epochs = args.GetResult(StudyTernaryArgs.Epochs, defaultValue = d.Train.Epochs)
                     LabelSmoothing = smoothing
+                    Ema = args.GetResult(StudyTernaryArgs.Ema, defaultValue = d.Train.Ema)
             }
             Qat = {
                 d.Qat with
@@ -287,6 +288,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     "mean_sparsity", Json.num result.MeanSparsity
                     "augment", Json.str (Augment.name (defaultArg config.Augment data.Augment))
                     "label_smoothing", Json.num config.Train.LabelSmoothing
+                    "ema", Json.num config.Train.Ema
                     "distill", Json.bool config.Qat.Distill.IsSome
                     "seconds", Json.num result.Seconds
                     "source", Json.str data.Source

@@ -162,13 +162,7 @@ module Study =
                 // The study's epoch limit bounds the candidates' short trainings too; they are scored as they ship,
                 // after a short run of the study's ternary QAT.
                 let search =
-                    ArchSearch.configured
-                        cfg.Search
-                        cfg.Train.Epochs
-                        settings.Seed
-                        cfg.Threads
-                        cfg.Augment
-                        (Some cfg.Qat)
+                    ArchSearch.configured cfg.Search cfg.Train settings.Seed cfg.Threads cfg.Augment (Some cfg.Qat)
 
                 match
                     ArchSearch.choose search (searchCost cfg) forms fold.Train (fun (d, n) ->

@@ -251,7 +251,7 @@ let private ``a run that ships ternary weights scores its candidates after a sho
     }
 
     let configured search qat =
-        (ArchSearch.configured search 60 7 1 None qat).TernaryQat
+        (ArchSearch.configured search { Train.defaultConfig with Epochs = 60 } 7 1 None qat).TernaryQat
 
     Expect.equal
         (configured ArchSearch.defaults (Some run))
@@ -268,6 +268,22 @@ let private ``a run that ships ternary weights scores its candidates after a sho
         "never longer than the run's"
 
     Expect.isNone (configured ArchSearch.defaults None) "FP32 and int8 runs score FP32 models"
+
+    let train =
+        (ArchSearch.configured
+            ArchSearch.defaults
+            {
+                Train.defaultConfig with
+                    Epochs = 25
+                    Ema = 0.99
+            }
+            7
+            1
+            None
+            None)
+            .Train
+
+    Expect.equal (train.Epochs, train.Ema) (25, 0.99) "candidates train no longer than the run, with its weight average"
 
     Expect.isNone
         (configured

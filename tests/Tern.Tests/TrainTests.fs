@@ -539,6 +539,113 @@ let tests =
                 result.History.Head.ValidAccuracy.Value
                 "validation accuracy of the returned model is epoch 1's"
 
+        testCase "The weight average is the warmed-up average of the steps, running statistics included"
+        <| fun () ->
+            // One step per epoch (the batch is the whole set) and a constant rate, so the runs of 1 and 2 epochs
+            // without the average are the weights after step 1 and step 2 of the averaged run.
+            let train = patterns 12 24
+
+            let cfg = {
+                Train.defaultConfig with
+                    Epochs = 2
+                    BatchSize = 24
+                    Optimizer = Adam(0.05, 0.9, 0.999, 1e-8)
+                    Schedule = Constant
+                    Patience = None
+                    Seed = 4
+            }
+
+            let run epochs ema =
+                (Train.fit { cfg with Epochs = epochs; Ema = ema } (small 13) train None quiet).Model
+                |> Generators.parameterArrays
+
+            let w0 = Generators.parameterArrays (small 13)
+            let w1 = run 1 0.0
+            let w2 = run 2 0.0
+            // Decay min(0.9, (1 + t) / (10 + t)): 0.1 at step 0, 2/11 at step 1.
+            let d0, d1 = 0.1f, 2.0f / 11.0f
+
+            let expected =
+                List.map3 (Array.map3 (fun a b c -> d1 * (d0 * a + (1.0f - d0) * b) + (1.0f - d1) * c)) w0 w1 w2
+
+            let got = run 2 0.9
+
+            List.iteri2
+                (fun i (e: float32[]) (g: float32[]) ->
+                    for j in 0 .. e.Length - 1 do
+                        Expect.floatClose
+                            { absolute = 1e-5; relative = 1e-4 }
+                            (float g[j])
+                            (float e[j])
+                            $"array {i}, element {j}")
+                expected
+                got
+
+            Expect.notEqual (Array.concat got) (Array.concat w2) "the average is not the last step's weights"
+
+        testCase "The weight average leaves training alone and is what validation and early stopping see"
+        <| fun () ->
+            let xs, ys = patterns 14 60
+            let valid = patterns 15 20
+
+            let cfg = {
+                Train.defaultConfig with
+                    Epochs = 4
+                    BatchSize = 10
+                    Optimizer = Adam(0.01, 0.9, 0.999, 1e-8)
+                    Schedule = Constant
+                    Patience = Some 10
+                    Seed = 5
+            }
+
+            let plain = Train.fit cfg (small 16) (xs, ys) (Some valid) quiet
+
+            let averaged =
+                Train.fit { cfg with Ema = 0.8 } (small 16) (xs, ys) (Some valid) quiet
+
+            let trainLoss (r: TrainResult) =
+                r.History |> List.map (fun l -> l.TrainLoss)
+
+            let validLoss (r: TrainResult) =
+                r.History |> List.map (fun l -> l.ValidLoss)
+
+            Expect.equal (trainLoss averaged) (trainLoss plain) "the live weights train as without the average"
+            Expect.notEqual (validLoss averaged) (validLoss plain) "validation runs on the average"
+            // The kept model is the best epoch's average: its validation accuracy is that epoch's.
+            let acc = (Train.evaluate averaged.Model (fst valid) (snd valid)).Accuracy
+
+            Expect.floatClose
+                { absolute = 1e-9; relative = 0.0 }
+                acc
+                (averaged.History[averaged.BestEpoch - 1]).ValidAccuracy.Value
+                "validation accuracy of the returned model is its best epoch's"
+
+        testCase "The weight average keeps pruned weights at zero"
+        <| fun () ->
+            let train = patterns 17 40
+            let model = small 18
+
+            let keep =
+                match model.Layers[0] with
+                | Conv2d c -> c.Weight |> Array.mapi (fun i _ -> i % 3 <> 0)
+                | _ -> failwith "conv first"
+
+            let cfg = {
+                Train.defaultConfig with
+                    Epochs = 2
+                    BatchSize = 8
+                    Patience = None
+                    Masks = Map [ 0, keep ]
+                    Ema = 0.9
+            }
+
+            match (Train.fit cfg model train None quiet).Model.Layers[0] with
+            | Conv2d c ->
+                for i in 0 .. keep.Length - 1 do
+                    if not keep[i] then
+                        Expect.equal c.Weight[i] 0.0f $"masked weight {i}"
+            | _ -> failtest "layers moved"
+
         testCase "Masked weights stay zero through SGD and Adam with weight decay"
         <| fun () ->
             let train = patterns 8 40

@@ -136,11 +136,11 @@ module ArchSearch =
     }
 
     /// The search as a run configures it: the run's seed, threads and augmentation, trainings no longer than the
-    /// run's own epoch limit, and, when the run ships ternary weights (ternaryQat: its QAT), candidates scored after
-    /// QatEpochs of that QAT.
+    /// run's own epoch limit (runTrain: the run's FP32 training) and with its weight average, and, when the run
+    /// ships ternary weights (ternaryQat: its QAT), candidates scored after QatEpochs of that QAT.
     let configured
         (settings: ArchSearchSettings)
-        (epochs: int)
+        (runTrain: TrainConfig)
         (seed: int)
         (threads: int)
         (augment: Augmentation option)
@@ -149,7 +149,8 @@ module ArchSearch =
         settings with
             Train = {
                 settings.Train with
-                    Epochs = min settings.Train.Epochs epochs
+                    Epochs = min settings.Train.Epochs runTrain.Epochs
+                    Ema = runTrain.Ema
             }
             Seed = seed
             Threads = threads

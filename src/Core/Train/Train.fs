@@ -49,6 +49,10 @@ type TrainConfig = {
     ClassWeighted: bool
     /// Label smoothing e in [0, 1): cross-entropy against (1 - e) one-hot + e / K (SoftmaxLoss); 0 is off.
     LabelSmoothing: float
+    /// Exponential moving average of the weights, per step (e.g. 0.99; 0 is off): validation, the best epoch and
+    /// the returned model use the average (parameters, running statistics and activation ranges alike), which
+    /// irons out the last steps' noise that a short run's early stopping otherwise picks up.
+    Ema: float
     /// Knowledge distillation: the teacher model (run in inference mode on the same, augmented, batch) and the
     /// blend (SoftmaxLoss.sample); the teacher's input and outputs must be the student's. None trains on labels alone.
     Distill: (Model * Distillation) option
@@ -188,6 +192,7 @@ module Train =
         WeightDecay = 1e-4
         ClassWeighted = false
         LabelSmoothing = 0.0
+        Ema = 0.0
         Distill = None
         Patience = Some 8
         Monitor = ValidLoss
@@ -1292,6 +1297,53 @@ module Train =
             order[i] <- order[j]
             order[j] <- t
 
+    // Every array the returned model takes from a session: parameters (pruned weights are zero in the session from
+    // its creation, so their average stays zero), BatchNorm's running statistics and the activation ranges.
+    let private averagedArrays (s: TrainSession) : float32[][] = [|
+        for node in s.Nodes do
+            for p in node.Params do
+                yield p.Values
+
+            match node.Live with
+            | BatchNorm b ->
+                yield b.Mean
+                yield b.Var
+            | _ -> ()
+        for q in s.QuantAt do
+            match q with
+            | Some q when q.Owns -> yield q.Range.Values
+            | _ -> ()
+    |]
+
+    /// The exponential moving average of a session's weights (TrainConfig.Ema), updated after every step.
+    type private WeightAverage(s: TrainSession, decay: float) =
+        let live = averagedArrays s
+        let average = live |> Array.map Array.copy
+        let mutable steps = 0
+
+        /// Moves the average towards the live arrays; the decay warms up as (1 + t) / (10 + t), so early steps,
+        /// far from where training ends, fade fast.
+        member _.Update() =
+            let d = float32 (min decay (float (1 + steps) / float (10 + steps)))
+            steps <- steps + 1
+
+            for i in 0 .. live.Length - 1 do
+                let a = live[i]
+                let e = average[i]
+
+                for j in 0 .. a.Length - 1 do
+                    e[j] <- d * e[j] + (1.0f - d) * a[j]
+
+        /// Runs f with the average in the session's place, then puts the live values back.
+        member _.With(f: unit -> 'T) : 'T =
+            let saved = live |> Array.map Array.copy
+            live |> Array.iteri (fun i a -> Array.blit average[i] 0 a 0 a.Length)
+
+            try
+                f ()
+            finally
+                live |> Array.iteri (fun i a -> Array.blit saved[i] 0 a 0 a.Length)
+
     /// Trains a copy of the model; calls progress after every epoch. Throws ArgumentException on bad input.
     let fit
         (cfg: TrainConfig)
@@ -1315,6 +1367,22 @@ module Train =
                 None
 
         let s = session cfg model weights
+
+        if not (cfg.Ema >= 0.0 && cfg.Ema < 1.0) then
+            invalidArg "cfg" $"Ema must lie in [0, 1), not {cfg.Ema}"
+
+        let average =
+            if cfg.Ema > 0.0 then
+                Some(WeightAverage(s, cfg.Ema))
+            else
+                None
+
+        // Validation, the kept model and the returned one see the average when there is one.
+        let averaged f =
+            match average with
+            | Some a -> a.With f
+            | None -> f ()
+
         let rng = Random(cfg.Seed)
         let order = Array.init samples.Length id
         let history = ResizeArray<EpochLog>()
@@ -1346,6 +1414,7 @@ module Train =
                     |> Array.map (fun i -> Augment.apply cfg.Augment s.Model.Input rng samples[i])
 
                 let l, c = step s batch (idx |> Array.map (fun i -> labels[i])) rate
+                average |> Option.iter (fun a -> a.Update())
 
                 lossSum <- lossSum + l * float n
                 correct <- correct + c
@@ -1353,7 +1422,7 @@ module Train =
             let vLoss, vAcc =
                 match valid with
                 | Some(vx, vy) when vx.Length > 0 ->
-                    let l, a = validate s vx vy
+                    let l, a = averaged (fun () -> validate s vx vy)
                     Some l, Some a
                 | _ -> None, None
 
@@ -1378,7 +1447,7 @@ module Train =
                 if Double.IsNaN bestScore || score < bestScore then
                     bestScore <- score
                     bestEpoch <- epoch + 1
-                    best <- Some(sessionModel s)
+                    best <- Some(averaged (fun () -> sessionModel s))
                     waited <- 0
                 else
                     waited <- waited + 1
@@ -1390,7 +1459,10 @@ module Train =
             epoch <- epoch + 1
 
         {
-            Model = defaultArg best (sessionModel s)
+            Model =
+                match best with
+                | Some m -> m
+                | None -> averaged (fun () -> sessionModel s)
             History = List.ofSeq history
             BestEpoch = bestEpoch
             StoppedEarly = stopped
