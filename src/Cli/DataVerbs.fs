@@ -415,15 +415,11 @@ let train (args: ParseResults<TrainArgs>) =
         | _ -> ArchSearch.ternaryLowerings LowerOptions.Ternary
 
     // --augment must fit whatever form the model trains on: with --arch auto, every form.
-    let checkAugment (f: FormData) =
-        match settings.Augment |> Option.map (fun a -> Augment.fits a f.Data.Shape) with
-        | Some(Error e) ->
-            let where = if forms.Length > 1 then $" ({f.Dir})" else ""
-            raise (BadInput $"--augment {args.GetResult TrainArgs.Augment}: {e}{where}")
-        | _ -> ()
+    let checkAugment =
+        AugmentOption.checkFits (args.TryGetResult TrainArgs.Augment) settings.Augment
 
     if auto then
-        forms |> List.iter checkAugment
+        checkAugment forms
 
     // The automatic choice runs on the training subjects of the pipeline's own split (same seed, same subjects):
     // the validation subjects the pipeline reports on never take part in it.
@@ -478,7 +474,7 @@ let train (args: ParseResults<TrainArgs>) =
         | None, None -> ImportFolder.forNetwork "default" forms
 
     let data = form.Data
-    checkAugment form
+    checkAugment [ form ]
 
     let start =
         match args.TryGetResult TrainArgs.Init, choice, arch with

@@ -176,19 +176,10 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
     }
 
     // A fixed architecture trains on one form; the automatic choice may train on any of them.
-    for f in (if auto then forms else [ form ]) do
-        match config.Augment |> Option.map (fun a -> Augment.fits a f.Data.Shape) with
-        | Some(Error e) ->
-            let given = args.GetResult StudyTernaryArgs.Augment
-
-            if auto then
-                raise (
-                    BadInput
-                        $"--augment {given}: {e} ({f.Dir}); --arch auto may train on any form of the data: leave --augment to each form's own, or fix --arch"
-                )
-            else
-                raise (BadInput $"--augment {given}: {e}")
-        | _ -> ()
+    AugmentOption.checkFits
+        (args.TryGetResult StudyTernaryArgs.Augment)
+        config.Augment
+        (if auto then forms else [ form ])
 
     match Study.check config forms with
     | Error e when auto ->

@@ -123,6 +123,22 @@ let private ``an --augment that does not fit the data is refused naming what fit
         "raw windows"
     ]
 
+    // An import's top folder: --arch auto may train on either form, so the augmentation must fit both.
+    let raw, spectrogram = ImportFolderTests.pair 2 2 1
+    let top = ImportFolderTests.saveImport "mistake-forms" (Some raw) (Some spectrogram)
+
+    refusedBadInput [ "train"; "--data"; top; "--out"; path "forms.tern"; "--augment"; "imu" ] [
+        "--augment imu"
+        "spectrogram"
+        "--arch auto may train on any form"
+    ]
+
+    refusedBadInput [ "study"; "ternary"; "--data"; top; "--augment"; "spec" ] [
+        "--augment spec"
+        "raw windows"
+        "--arch auto may train on any form"
+    ]
+
     refusedBadInput [ "train"; "--data"; spec; "--out"; path "m.tern"; "--augment"; "mixup" ] [
         "--augment"
         "unknown augmentation"
