@@ -272,6 +272,7 @@ type TrainArgs =
     | [<Mandatory>] Data of dir: string
     | Arch of name: string
     | Budget of limits: string
+    | Inner_Folds of k: int
     | Init of path: string
     | [<Mandatory>] Out of path: string
     | Epochs of int
@@ -322,6 +323,9 @@ type TrainArgs =
                 + "docs/architectures.md), default, raw1d, plain, blocks, or a "
                 + "parametric one such as sep-16-32-32-k3-flat, either after avgN- to pool the input N x N first (avg4-default), "
                 + "shaped to the data's input and classes"
+            | Inner_Folds _ ->
+                "subject-grouped folds of the training subjects --arch auto validates each candidate on (default 3, at "
+                + "most one per subject): more folds train each candidate on more subjects, and take longer"
             | Budget _ ->
                 "device budget --arch auto keeps to, e.g. flash=32K,ram=16K,instructions=400K (K = 1024 bytes for flash "
                 + "and ram, 1000 instructions; M likewise; default: flash=24K,ram=32K,instructions=300K, what the default "
@@ -353,6 +357,7 @@ type StudyTernaryArgs =
     | Split of SplitArg
     | Arch of name: string
     | Budget of limits: string
+    | Inner_Folds of k: int
     | Int8_Layers of list: string
     | Baseline
     | Epochs of int
@@ -393,6 +398,9 @@ type StudyTernaryArgs =
                 + "subject-grouped folds of each fold's training subjects, within --budget), default, raw1d (takes raw/ from a top folder), plain, "
                 + "blocks, or a parametric one such as sep-16-32-32-k3-flat, either after avgN- to pool the input N x N first "
                 + "(docs/architectures.md)"
+            | Inner_Folds _ ->
+                "subject-grouped folds of the training subjects --arch auto validates each candidate on (default 3, at "
+                + "most one per subject): more folds train each candidate on more subjects, and take longer"
             | Budget _ ->
                 "device budget --arch auto keeps to, e.g. flash=32K,ram=16K,instructions=400K (K = 1024 bytes for flash "
                 + "and ram, 1000 instructions; M likewise; default: flash=24K,ram=32K,instructions=300K, what the default "

@@ -396,6 +396,12 @@ let train (args: ParseResults<TrainArgs>) =
             | Error e -> raise (BadInput $"--budget {text}: {e}")
         | None -> DeviceBudget.defaults
 
+    let innerFolds =
+        match args.TryGetResult TrainArgs.Inner_Folds with
+        | Some _ when not auto -> raise (BadInput "--inner-folds applies to --arch auto")
+        | Some k -> k
+        | None -> ArchSearch.defaults.InnerFolds
+
     let settings = trainSettings args (args.Contains TrainArgs.Init)
 
     match args.TryGetResult TrainArgs.Int8_Layers, settings.Qat with
@@ -430,7 +436,10 @@ let train (args: ParseResults<TrainArgs>) =
 
             let search =
                 ArchSearch.configured
-                    ArchSearch.defaults
+                    {
+                        ArchSearch.defaults with
+                            InnerFolds = innerFolds
+                    }
                     settings.Train
                     settings.Seed
                     settings.Threads

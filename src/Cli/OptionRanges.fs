@@ -71,6 +71,7 @@ let ranges: Map<string, Range> =
         "--trees", closed 1.0 10000.0
         "--label-smoothing", rightOpen 0.0 1.0
         "--ema", rightOpen 0.0 1.0
+        "--inner-folds", closed 2.0 100.0
     ]
 
 let private number (v: float) =

@@ -91,6 +91,12 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
             | Error e -> raise (BadInput $"--budget {text}: {e}")
         | None -> Study.defaultConfig.Budget
 
+    let innerFolds =
+        match args.TryGetResult StudyTernaryArgs.Inner_Folds with
+        | Some _ when not auto -> raise (BadInput $"--inner-folds applies to --arch auto, not to --arch {arch}")
+        | Some k -> k
+        | None -> Study.defaultConfig.Search.InnerFolds
+
     let forms = dataForms dir
     // Fixed architectures train on one form; the automatic choice may take either, fold by fold.
     let form = ImportFolder.forNetwork arch forms
@@ -173,6 +179,10 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                     | Error e -> raise (BadInput $"--augment: {e}"))
             Architecture = arch
             Budget = budget
+            Search = {
+                d.Search with
+                    InnerFolds = innerFolds
+            }
     }
 
     // A fixed architecture trains on one form; the automatic choice may train on any of them.
@@ -265,6 +275,7 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
                          Json.str (ImportFolder.formName form.Form))
                     "form_dir", (if auto then null else Json.str form.Dir)
                     "budget", (if auto then Json.str (DeviceBudget.format budget) else null)
+                    "inner_folds", (if auto then Json.int config.Search.InnerFolds else null)
                     // A fixed architecture's int8 layers; the automatic choice gives each fold's in folds[].search.
                     "int8_layers",
                     (if auto then

@@ -99,11 +99,15 @@ let private ``--arch raw1d trains on raw/, its first layer int8 when asked; with
 /// The default, --arch auto: each fold chooses its form and architecture, and the report shows every candidate.
 let private ``--arch auto records each fold's choice and refuses a budget nothing fits`` () =
     let top = import.Value
-    let code, out, err = study ([ "--data"; top; "--json" ] @ quick)
+
+    let code, out, err =
+        study ([ "--data"; top; "--json"; "--inner-folds"; "2" ] @ quick)
+
     Expect.equal code 0 err
     let j = CliTests.json out
     Expect.equal (j.GetProperty("arch").GetString()) "auto" "arch"
     Expect.equal (j.GetProperty("budget").GetString()) (DeviceBudget.format DeviceBudget.defaults) "the budget"
+    Expect.equal (j.GetProperty("inner_folds").GetInt32()) 2 "the inner folds asked for"
 
     for f in j.GetProperty("folds").EnumerateArray() do
         let search = f.GetProperty "search"
@@ -120,6 +124,11 @@ let private ``--arch auto records each fold's choice and refuses a budget nothin
             "one chosen"
 
         Expect.stringContains (search.GetProperty("reason").GetString()) "budget" "why"
+
+        Expect.stringContains
+            (search.GetProperty("reason").GetString())
+            "over 2 subject-grouped folds"
+            "validated on the inner folds asked for"
         // A study ships ternary weights: the candidates are scored so.
         Expect.equal (search.GetProperty("scored").GetString()) "ternary" "scored as it ships"
 
@@ -135,6 +144,8 @@ let private ``--arch auto records each fold's choice and refuses a budget nothin
             [ "--budget"; "flash=lots" ], "flash=lots"
             [ "--arch"; "default"; "--budget"; "flash=32K" ], "--budget"
             [ "--int8-layers"; "0" ], "--int8-layers applies to a fixed --arch"
+            [ "--arch"; "default"; "--inner-folds"; "2" ], "--inner-folds applies to --arch auto"
+            [ "--inner-folds"; "1" ], "--inner-folds 1"
             [ "--arch"; "default"; "--int8-layers"; "7" ], "'7' is not a conv/dense layer position (0..3)"
         ] do
         let code, _, err = study ([ "--data"; top ] @ args @ quick)

@@ -87,10 +87,37 @@ let private ``train --qat ternary --int8-layers 0 writes a model whose first lay
             [ "--arch"; "default"; "--qat"; "int8"; "--int8-layers"; "0" ], "--int8-layers applies to --qat ternary"
             [ "--qat"; "ternary"; "--int8-layers"; "0" ], "--int8-layers applies to a fixed --arch"
             [ "--arch"; "default"; "--qat"; "ternary"; "--int8-layers"; "4" ], "'4' is not a conv/dense layer position"
+            [ "--arch"; "default"; "--inner-folds"; "2" ], "--inner-folds applies to --arch auto"
         ] do
         let code, _, err = train extra
         Expect.equal code 2 $"{extra}: {err}"
         Expect.stringContains err names $"{extra}: the message names it"
+
+let private ``train --arch auto validates on the inner folds asked for`` () =
+    let raw, spectrogram = ImportFolderTests.pair 6 2 17
+    let top = ImportFolderTests.saveImport "top-auto" (Some raw) (Some spectrogram)
+
+    let code, out, err =
+        CliTests.tern [
+            "train"
+            "--data"
+            top
+            "--epochs"
+            "1"
+            "--inner-folds"
+            "2"
+            "--out"
+            Path.Combine(top, "auto.tern")
+            "--json"
+        ]
+
+    Expect.equal code 0 err
+    let search = (CliTests.json out).GetProperty "search"
+
+    Expect.stringContains
+        (search.GetProperty("reason").GetString())
+        "over 2 subject-grouped folds"
+        "the folds asked for"
 
 [<Tests>]
 let tests =
@@ -101,4 +128,7 @@ let tests =
         testCase
             "run --input and train take an import's top folder, each model its own form"
             ``run --input and train take an import's top folder, each model its own form``
+        testCase
+            "train --arch auto validates on the inner folds asked for"
+            ``train --arch auto validates on the inner folds asked for``
     ]
