@@ -476,28 +476,37 @@ let train (args: ParseResults<TrainArgs>) =
         else
             None
 
+    let init =
+        args.TryGetResult TrainArgs.Init
+        |> Option.map (fun path ->
+            match ModelFile.load path with
+            | Error e -> raise (BadInput $"--init {path}: {e}")
+            | Ok(IntegerModel _) ->
+                raise (BadInput $"--init {path}: an integer model cannot be trained; give a float model")
+            | Ok(FloatModel m) -> path, m)
+
     let form =
-        match choice, arch with
-        | Some c, _ -> forms |> List.find (fun f -> f.Form = c.Form)
-        | None, Some name -> ImportFolder.forNetwork name forms
-        | None, None -> ImportFolder.forNetwork "default" forms
+        match choice, arch, init with
+        | Some c, _, _ -> forms |> List.find (fun f -> f.Form = c.Form)
+        | None, Some name, _ -> ImportFolder.forNetwork name forms
+        // A model to start from takes the form its input fits (an import's top folder holds two).
+        | None, None, Some(_, m) ->
+            forms
+            |> List.tryFind (fun f -> f.Data.Shape = m.Input)
+            |> Option.defaultWith (fun () -> ImportFolder.forNetwork "default" forms)
+        | None, None, None -> ImportFolder.forNetwork "default" forms
 
     let data = form.Data
     checkAugment [ form ]
 
     let start =
-        match args.TryGetResult TrainArgs.Init, choice, arch with
-        | Some path, _, _ ->
-            match ModelFile.load path with
-            | Error e -> raise (BadInput $"--init {path}: {e}")
-            | Ok(IntegerModel _) ->
-                raise (BadInput $"--init {path}: an integer model cannot be trained; give a float model")
-            | Ok(FloatModel m) when m.Input <> data.Shape || m.Classes <> data.Classes ->
-                raise (
-                    BadInput
-                        $"--init {path}: the model takes {m.Input} with {m.Classes.Length} classes, the data {data.Shape} with {data.Classes.Length}"
-                )
-            | Ok(FloatModel m) -> Pretrained m
+        match init, choice, arch with
+        | Some(path, m), _, _ when m.Input <> data.Shape || m.Classes <> data.Classes ->
+            raise (
+                BadInput
+                    $"--init {path}: the model takes {m.Input} with {m.Classes.Length} classes, the data {data.Shape} with {data.Classes.Length}"
+            )
+        | Some(_, m), _, _ -> Pretrained m
         | None, Some c, _ -> Architecture c.Architecture
         | None, None, name -> Architecture(defaultArg name "default")
 

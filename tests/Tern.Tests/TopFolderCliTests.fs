@@ -38,6 +38,24 @@ let private ``run --input and train take an import's top folder, each model its 
         let j = CliTests.json out
         Expect.equal (j.GetProperty("samples").GetInt32()) samples $"{arch}: every window of its form"
 
+    // A model to start from trains on the form its input fits, whatever the rule for new networks says.
+    let code, out, err =
+        CliTests.tern [
+            "train"
+            "--data"
+            top
+            "--init"
+            Path.Combine(top, "raw1d.tern")
+            "--epochs"
+            "1"
+            "--out"
+            Path.Combine(top, "again.tern")
+            "--json"
+        ]
+
+    Expect.equal code 0 err
+    Expect.equal ((CliTests.json out).GetProperty("form").GetString()) "raw" "--init raw1d trains on raw/"
+
 let private ``train --qat ternary --int8-layers 0 writes a model whose first layer is int8`` () =
     let raw, spectrogram = ImportFolderTests.pair 6 2 13
     let top = ImportFolderTests.saveImport "top-int8" (Some raw) (Some spectrogram)
