@@ -40,15 +40,12 @@ let loadDataset (dir: string) : Dataset =
 /// top folder (raw/, spectrogram/) whose samples have the shape (a model trained with --arch auto on the top folder
 /// is checked against its own form).
 let loadDatasetShaped (dir: string) (shape: Shape3) : Dataset =
-    if File.Exists(Path.Combine(dir, "dataset.json")) then
-        loadDataset dir
-    else
-        match ImportFolder.forms dir with
-        | Error e -> raise (BadInput e)
-        | Ok forms ->
-            match forms |> List.tryFind (fun f -> f.Data.Shape = shape) with
-            | Some f -> f.Data
-            | None -> (List.head forms).Data
+    match ImportFolder.forms dir with
+    | Error e -> raise (BadInput e)
+    | Ok forms ->
+        match forms |> List.tryFind (fun f -> f.Data.Shape = shape) with
+        | Some f -> f.Data
+        | None -> (List.head forms).Data
 
 /// The data set of --data DIR, a folder that is not there named as such.
 let loadDataOption (dir: string) : Dataset =
