@@ -598,6 +598,11 @@ let tests =
                     Seed = 5
             }
 
+            for bad in [ 1.0; -0.1 ] do
+                Expect.throwsT<ArgumentException>
+                    (fun () -> Train.fit { cfg with Ema = bad } (small 16) (xs, ys) None quiet |> ignore)
+                    $"Ema {bad} is refused"
+
             let plain = Train.fit cfg (small 16) (xs, ys) (Some valid) quiet
 
             let averaged =

@@ -50,8 +50,8 @@ type TrainConfig = {
     /// Label smoothing e in [0, 1): cross-entropy against (1 - e) one-hot + e / K (SoftmaxLoss); 0 is off.
     LabelSmoothing: float
     /// Exponential moving average of the weights, per step (e.g. 0.99; 0 is off): validation, the best epoch and
-    /// the returned model use the average (parameters, running statistics and activation ranges alike), which
-    /// irons out the last steps' noise that a short run's early stopping otherwise picks up.
+    /// the returned model use the average (parameters, running statistics and activation ranges alike). Off by
+    /// default: +0.8 pp on sp-sw-har's LOSO, -0.1 to -0.6 pp on the radar (docs/training-options.md).
     Ema: float
     /// Knowledge distillation: the teacher model (run in inference mode on the same, augmented, batch) and the
     /// blend (SoftmaxLoss.sample); the teacher's input and outputs must be the student's. None trains on labels alone.
@@ -1366,10 +1366,10 @@ module Train =
             else
                 None
 
-        let s = session cfg model weights
-
         if not (cfg.Ema >= 0.0 && cfg.Ema < 1.0) then
             invalidArg "cfg" $"Ema must lie in [0, 1), not {cfg.Ema}"
+
+        let s = session cfg model weights
 
         let average =
             if cfg.Ema > 0.0 then
