@@ -387,20 +387,11 @@ let train (args: ParseResults<TrainArgs>) =
 
     let auto = arch = Some ArchSearch.Auto
 
-    let budget =
-        match args.TryGetResult TrainArgs.Budget with
-        | Some _ when not auto -> raise (BadInput "--budget applies to --arch auto")
-        | Some text ->
-            match DeviceBudget.parse text with
-            | Ok b -> b
-            | Error e -> raise (BadInput $"--budget {text}: {e}")
-        | None -> DeviceBudget.defaults
+    let fixedBy = if auto then None else Some ""
+    let budget = SearchOptions.budget (args.TryGetResult TrainArgs.Budget) fixedBy
 
     let innerFolds =
-        match args.TryGetResult TrainArgs.Inner_Folds with
-        | Some _ when not auto -> raise (BadInput "--inner-folds applies to --arch auto")
-        | Some k -> k
-        | None -> ArchSearch.defaults.InnerFolds
+        SearchOptions.innerFolds (args.TryGetResult TrainArgs.Inner_Folds) fixedBy
 
     let settings = trainSettings args (args.Contains TrainArgs.Init)
 

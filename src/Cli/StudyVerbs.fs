@@ -82,20 +82,13 @@ let studyTernary (args: ParseResults<StudyTernaryArgs>) =
 
     let auto = arch = Study.Auto
 
+    let fixedBy = if auto then None else Some $", not to --arch {arch}"
+
     let budget =
-        match args.TryGetResult StudyTernaryArgs.Budget with
-        | Some _ when not auto -> raise (BadInput $"--budget applies to --arch auto, not to --arch {arch}")
-        | Some text ->
-            match DeviceBudget.parse text with
-            | Ok b -> b
-            | Error e -> raise (BadInput $"--budget {text}: {e}")
-        | None -> Study.defaultConfig.Budget
+        SearchOptions.budget (args.TryGetResult StudyTernaryArgs.Budget) fixedBy
 
     let innerFolds =
-        match args.TryGetResult StudyTernaryArgs.Inner_Folds with
-        | Some _ when not auto -> raise (BadInput $"--inner-folds applies to --arch auto, not to --arch {arch}")
-        | Some k -> k
-        | None -> Study.defaultConfig.Search.InnerFolds
+        SearchOptions.innerFolds (args.TryGetResult StudyTernaryArgs.Inner_Folds) fixedBy
 
     let forms = dataForms dir
     // Fixed architectures train on one form; the automatic choice may take either, fold by fold.
