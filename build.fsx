@@ -2,7 +2,8 @@
 //   setup  restore tools and packages (paket)
 //   build  compile the solution (Release)
 //   test   run every test; ends with "N passed, N failed, N skipped"
-//   bench  BenchmarkDotNet on the default model's integer layers; JSON under artifacts/bench/
+//   bench  the default architecture's instructions per MAC per layer on the emulated board (int8 reference, int8
+//          DSP, ternary), then BenchmarkDotNet on the host; `bench board` or `bench host` for one; under artifacts/bench/
 //   format check formatting of the F# sources (fantomas --check)
 //   hil    the default model on the emulated board, checked against the host, report printed
 //   default-model  reproduce models/default.tern from scratch and compare the bytes
@@ -14,6 +15,7 @@
 #r "nuget: Fake.Core.Target, 5.20.3"
 #r "nuget: Fake.Core.Process, 5.20.3"
 #load "build/Mutate.fsx"
+#load "build/BoardBench.fsx"
 
 open System
 open System.IO
@@ -123,9 +125,12 @@ let junitOutcomes (file: string) : string[] =
         |> Seq.map (fun e ->
             let kids = e.Elements() |> Seq.map (fun k -> k.Name.LocalName) |> Set.ofSeq
 
-            if kids.Contains "failure" || kids.Contains "error" then "Failed"
-            elif kids.Contains "skipped" then "Skipped"
-            else "Passed")
+            if kids.Contains "failure" || kids.Contains "error" then
+                "Failed"
+            elif kids.Contains "skipped" then
+                "Skipped"
+            else
+                "Passed")
         |> Seq.toArray
     else
         [||]
@@ -153,7 +158,10 @@ Target.create "test" (fun _ ->
         ]
 
     let outcomes = junitOutcomes junit
-    let count (o: string) = outcomes |> Array.filter ((=) o) |> Array.length
+
+    let count (o: string) =
+        outcomes |> Array.filter ((=) o) |> Array.length
+
     let passed = count "Passed"
     let skipped = count "Skipped"
     let failed = count "Failed"
@@ -164,25 +172,41 @@ Target.create "test" (fun _ ->
     if failed > 0 then
         failwithf "%d test(s) failed" failed)
 
-// Benchmarks run in one process so their ratios come from one run.
-Target.create "bench" (fun _ ->
+// The board's per-layer instructions per MAC (int8 reference, int8 DSP, ternary; build/BoardBench.fsx), then the
+// host benchmarks (BenchmarkDotNet, in one process so their ratios come from one run). `bench board` or `bench host`
+// runs one half.
+Target.create "bench" (fun p ->
     let out = Path.Combine(artifacts, "bench")
     Directory.CreateDirectory out |> ignore
+    let tern = Path.Combine(root, "src", "Cli", "bin", "Release", "net10.0", "tern.dll")
 
-    dotnet [
-        "run"
-        "--project"
-        "bench/Tern.Bench"
-        "-c"
-        "Release"
-        "--"
-        "--exporters"
-        "json"
-        "--artifacts"
-        out
-        "--filter"
-        "*"
-    ])
+    let board, host =
+        match p.Context.Arguments with
+        | [] -> true, true
+        | [ "board" ] -> true, false
+        | [ "host" ] -> false, true
+        | other -> failwithf "bench takes 'board', 'host' or nothing; got %s" (String.Join(" ", other))
+
+    if board then
+        BoardBench.run root (fun args ->
+            if runCode "dotnet" (tern :: args) <> 0 then
+                failwithf "tern %s failed" (String.concat " " args))
+
+    if host then
+        dotnet [
+            "run"
+            "--project"
+            "bench/Tern.Bench"
+            "-c"
+            "Release"
+            "--"
+            "--exporters"
+            "json"
+            "--artifacts"
+            out
+            "--filter"
+            "*"
+        ])
 
 Target.create "format" (fun _ ->
     let sources =
@@ -363,6 +387,7 @@ open Fake.Core.TargetOperators
 
 "setup" ==> "build" ==> "test" |> ignore
 "build" ==> "bench" |> ignore
+"toolchain" ==> "bench" |> ignore
 "setup" ==> "format" |> ignore
 "toolchain" ==> "hil" |> ignore
 "build" ==> "hil" |> ignore
