@@ -155,6 +155,33 @@ TB_SAT8_ASR(29)
 TB_SAT8_ASR(30)
 #undef TB_SAT8_ASR
 
+/* One int16 lane requantized where the whole accumulator fits the lane (the emitter proves |acc| <= 32767, bias
+ * included): SMLAWB / SMLAWT take the lane itself, so with t = S - 16 and R = 2^(t-1) + z_out * 2^t
+ *   floor((acc * M + 2^(S-1)) / 2^S) + z_out = (floor(acc * M / 2^16) + R) >> t          (nested floors)
+ * and tb_sat8_asr<t> finishes it: three instructions a lane with the store. |acc * M / 2^16| < 2^30 and the
+ * emitter takes |R| < 2^30, so the sum fits int32; t in [1, 30], S in [17, 46]. */
+static inline int32_t tb_smlawb(int32_t m, uint32_t x, int32_t r)
+{
+#if TB_HAVE_DSP
+    int32_t v;
+    __asm__("smlawb %0, %1, %2, %3" : "=r"(v) : "r"(m), "r"(x), "r"(r));
+    return v;
+#else
+    return (int32_t)((uint32_t)(int32_t)(((int64_t)m * tb_lo(x)) >> 16) + (uint32_t)r);
+#endif
+}
+
+static inline int32_t tb_smlawt(int32_t m, uint32_t x, int32_t r)
+{
+#if TB_HAVE_DSP
+    int32_t v;
+    __asm__("smlawt %0, %1, %2, %3" : "=r"(v) : "r"(m), "r"(x), "r"(r));
+    return v;
+#else
+    return (int32_t)((uint32_t)(int32_t)(((int64_t)m * tb_hi(x)) >> 16) + (uint32_t)r);
+#endif
+}
+
 /* S >= 33 without the fold (|r| too large): (hi32(P) + 2^(S-33)) >> (S-32), then + z_out and the clamp. */
 static inline int32_t tb_rq_z(int32_t acc, int32_t m, int32_t r, int32_t sh, int32_t z, int32_t lo, int32_t hi)
 {

@@ -46,7 +46,7 @@ let private zeroPoint (rng: Random) : int =
 
 /// (M, S) of a channel over the baked code's requantization forms: the folded SMMLA + SSAT (typical S), acc shifted
 /// left first (S <= 32), no fold (S = 62 with a tiny M: |r| too large unless z_out = 0), the int64 contract (small
-/// S, a large multiplier), and any S.
+/// S, a large multiplier), exact rounding ties, and any S.
 let private multiplier (rng: Random) (fanIn: int) : int * int =
     let m = rng.Next(1 <<< 30, Int32.MaxValue)
     let bits = int (Math.Log2(128.0 * float fanIn))
@@ -56,6 +56,9 @@ let private multiplier (rng: Random) (fanIn: int) : int * int =
     | 1 -> m, max 1 (min 32 (bits + 18))
     | 2 -> m, rng.Next(1, 9)
     | 3 -> m, rng.Next(1, 63)
+    // M = 2^30 with S in 31..34: acc * M / 2^S is acc / 2^(S-30), a rounding tie for every acc of one residue, which
+    // random multipliers meet with a chance of 2^-(S-16) in the lanes' form: a rounding constant off by one shows
+    | 4 -> 1 <<< 30, rng.Next(31, 35)
     | _ -> m, min 62 (bits + 24 + rng.Next 4)
 
 /// Ternary rows: a sparsity per layer (none to all zero); with a fan-in above the 255 terms of one int16 chunk, the
@@ -331,6 +334,7 @@ let tests =
                     "_px2(", "two pixels per register"
                     "_border(", "border windows"
                     "a0 = tb_add(a0, tb_lo(s));", "chunks flushed into int32"
+                    "tb_smlawb(", "both lanes requantized in place"
                     "tb_shl(", "S <= 32 (acc shifted first)"
                     "tb_rq_z(", "no fold of z_out"
                     "tern_requantize_ref(", "the int64 contract"

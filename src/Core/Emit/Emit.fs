@@ -293,6 +293,35 @@ module Emit =
         | None when s >= 33 -> $"tb_rq_z({acc}, {num m}, {num (1L <<< (s - 33))}, {s - 32}, {num z}, {lo}, {hi})"
         | None -> $"tern_requantize_ref({acc}, {num m}, {s}, {num z}, {lo}, {hi})"
 
+    /// How channel oc requantizes an int16 lane in place (tern_baked.h, tb_smlawb): Some (M, R, SSAT shift t) where
+    /// the whole accumulator, bias folded in, fits the lane (bound <= 32767) and t = S - 16 is in [1, 30] with
+    /// |R| < 2^30; None leaves the lane to be widened first (bakedRequant).
+    let private bakedLanePlan (c: IntConvLayer) (oc: int) (bound: int64) : (int64 * int64 * int) option =
+        let s = c.Shift[oc]
+        let t = s - 16
+
+        if bound > 32767L || t < 1 || t > 30 then
+            None
+        else
+            let r = (1L <<< (t - 1)) + int64 c.OutputZero * (1L <<< t)
+
+            if abs r < (1L <<< 30) then
+                Some(int64 c.Multiplier[oc], r, t)
+            else
+                None
+
+    /// The requantization of both lanes of `s` under a lane plan: (left, right) C expressions, clamped where the
+    /// activation range is narrower than int8.
+    let private bakedLaneRequant (c: IntConvLayer) (m: int64, r: int64, t: int) : string * string =
+        let lo, hi = c.ActMin, c.ActMax
+
+        let clamp (e: string) =
+            match lo > -128, hi < 127 with
+            | false, false -> e
+            | _ -> $"tb_clamp({e}, {lo}, {hi})"
+
+        clamp $"tb_sat8_asr{t}(tb_smlawb({num m}, s, {num r}))", clamp $"tb_sat8_asr{t}(tb_smlawt({num m}, s, {num r}))"
+
     /// Largest |acc| of channel oc: |bias - z_in * net| + 128 per non-zero weight (raw codes, |x| <= 128).
     let private bakedBound (c: IntConvLayer) (weights: sbyte[]) (oc: int) : int64 =
         let fanIn = c.FanIn
@@ -545,31 +574,49 @@ module Emit =
 
                     let chunks = ordered |> List.chunkBySize bakedChunk
 
-                    let chunkText (ch: (int * int * int) list) =
+                    // start: the lanes the chain starts from, "0u" for none (the first term is then copied)
+                    let chunkFrom (start: string) (ch: (int * int * int) list) =
                         ch
                         |> List.mapi (fun k (t, r, j) ->
                             let v = $"p{r}_{j}"
 
                             match k, t > 0 with
-                            | 0, true -> $"s = {v};"
-                            | 0, false -> $"s = tb_ssub16(0u, {v});"
+                            | 0, true when start = "0u" -> $"s = {v};"
+                            | 0, true -> $"s = tb_sadd16({start}, {v});"
+                            | 0, false -> $"s = tb_ssub16({start}, {v});"
                             | _, true -> $"s = tb_sadd16(s, {v});"
                             | _, false -> $"s = tb_ssub16(s, {v});")
                         |> List.chunkBySize 4
                         |> List.map (fun l -> "    " + String.concat " " l)
                         |> String.concat "\n"
 
-                    let fold = num (bakedFold c weights o)
+                    let chunkText = chunkFrom "0u"
+                    let bound = bakedBound c weights o
+                    let folded = bakedFold c weights o
+                    let fold = num folded
 
-                    match chunks with
-                    | [ only ] ->
+                    match chunks, bakedLanePlan c o bound with
+                    | [ only ], Some plan ->
+                        // the bias starts both lanes; each lane then requantizes in place
+                        let start =
+                            if folded = 0L then
+                                "0u"
+                            else
+                                $"0x{(uint32 (uint16 (int16 folded))) * 0x10001u:X8}u"
+
+                        nl $"    /* channel {o}: {ts.Length} terms, requantized in the lanes */"
+                        nl (chunkFrom start only)
+                        let left, right = bakedLaneRequant c plan
+                        nl $"    o[{o}] = (int8_t){left};"
+                        nl $"    o[{oc + o}] = (int8_t){right};"
+                    | [ only ], None ->
                         nl $"    /* channel {o}: {ts.Length} terms */"
                         nl (chunkText only)
                         let left = $"tb_add({fold}, tb_lo(s))"
                         let right = $"tb_add({fold}, tb_hi(s))"
                         nl $"    o[{o}] = (int8_t){bakedRequant c o (bakedBound c weights o) left};"
                         nl $"    o[{oc + o}] = (int8_t){bakedRequant c o (bakedBound c weights o) right};"
-                    | _ ->
+                    | _, _ ->
                         nl
                             $"    /* channel {o}: {ts.Length} terms, in chunks of at most {bakedChunk} added into int32 */"
 
