@@ -46,7 +46,7 @@ let private zeroPoint (rng: Random) : int =
 
 /// (M, S) of a channel over the baked code's requantization forms: the folded SMMLA + SSAT (typical S), acc shifted
 /// left first (S <= 32), no fold (S = 62 with a tiny M: |r| too large unless z_out = 0), the int64 contract (small
-/// S, a large multiplier), exact rounding ties, and any S.
+/// S, a large multiplier), and any S.
 let private multiplier (rng: Random) (fanIn: int) : int * int =
     let m = rng.Next(1 <<< 30, Int32.MaxValue)
     let bits = int (Math.Log2(128.0 * float fanIn))
@@ -56,9 +56,6 @@ let private multiplier (rng: Random) (fanIn: int) : int * int =
     | 1 -> m, max 1 (min 32 (bits + 18))
     | 2 -> m, rng.Next(1, 9)
     | 3 -> m, rng.Next(1, 63)
-    // M = 2^30 with S in 31..34: acc * M / 2^S is acc / 2^(S-30), a rounding tie for every acc of one residue, which
-    // random multipliers meet with a chance of 2^-(S-16) in the lanes' form: a rounding constant off by one shows
-    | 4 -> 1 <<< 30, rng.Next(31, 35)
     | _ -> m, min 62 (bits + 24 + rng.Next 4)
 
 /// Ternary rows: a sparsity per layer (none to all zero); with a fan-in above the 255 terms of one int16 chunk, the
@@ -158,6 +155,47 @@ let private layer (rng: Random) (kind: IntLayerKind) : IntConvLayer =
     l.Validate()
     l
 
+/// Rounding ties in both lanes: a pointwise layer over 1 x 16 x 1 (eight pixel pairs) with one +1 weight, no bias or
+/// zero points, M = 2^30 and S = 31, so acc = q and the output is (q + 1) / 2 rounded down: every odd code is a tie.
+/// Random multipliers meet a tie of the lanes' form with a chance of 2^-(S-16) per output, mostly saturated.
+let private tieLayer () : IntConvLayer =
+    let inS = Shape3(1, 16, 1)
+
+    let outS =
+        IntConvLayer.OutputShapeOf(IntLayerKind.Pointwise, inS, 1, 1, 1, 1, 0, 0, 0, 0, 1)
+
+    let l =
+        IntConvLayer(
+            "rounding ties 1x16x1 -> 1x16x1",
+            IntLayerKind.Pointwise,
+            inS,
+            outS,
+            1,
+            1,
+            1,
+            1,
+            0,
+            0,
+            0,
+            0,
+            WeightKind.Ternary,
+            null,
+            PackedTernary.Pack(1, 1, ReadOnlySpan [| 1y |]),
+            [| 0 |],
+            [| 1 <<< 30 |],
+            [| 31 |],
+            0,
+            0,
+            -128,
+            127,
+            1.0f,
+            1.0f,
+            [| 1.0f |]
+        )
+
+    l.Validate()
+    l
+
 /// The C# oracle's output of a ternary layer.
 let private oracle (l: IntConvLayer) (x: sbyte[]) : sbyte[] =
     let y = Array.zeroCreate<sbyte> l.Output.Size
@@ -169,7 +207,7 @@ let private oracle (l: IntConvLayer) (x: sbyte[]) : sbyte[] =
 
     y
 
-/// The cases, deterministic by seed: every kind in turn, each on a random input and on one at the ends of the
+/// The cases, deterministic by seed: every kind in turn (the rounding-tie layer last), each on a random input and on one at the ends of the
 /// codes (|x| = 128 is the int16 lanes' worst case; all 127 the other end).
 let private cases: Lazy<Case list> =
     lazy
@@ -183,8 +221,13 @@ let private cases: Lazy<Case list> =
              IntLayerKind.Dense
          |]
 
-         List.init caseCount (fun i ->
-             let l = layer rng kinds[i % kinds.Length]
+         List.init (caseCount + 1) (fun i ->
+             let l =
+                 if i = caseCount then
+                     tieLayer ()
+                 else
+                     layer rng kinds[i % kinds.Length]
+
              let n = l.Input.Size
 
              let inputs = [|
@@ -353,7 +396,7 @@ let tests =
         testCase "every baked layer matches the C# ConvT2 / DepthwiseT2 oracle (host gcc, DSP emulated)"
         <| fun () ->
             let output = compileAndRun ()
-            Expect.stringContains output $"cases: {2 * caseCount}, failures: 0" "every case ran and matched"
+            Expect.stringContains output $"cases: {2 * (caseCount + 1)}, failures: 0" "every case ran and matched"
 
         testCase "a baked layer refuses int8 weights"
         <| fun () ->
