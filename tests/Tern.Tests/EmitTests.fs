@@ -198,7 +198,7 @@ let tests =
                 | :? IntConvLayer ->
                     Expect.stringContains
                         e.Source
-                        $"static void tern_l{i}_baked(const int8_t *in, int8_t *out)"
+                        $"static TB_CODE void tern_l{i}_baked(const int8_t *in, int8_t *out)"
                         $"layer {i}: its baked function"
 
                     Expect.stringContains
@@ -218,7 +218,7 @@ let tests =
                 "#if !TERN_KERNELS_DSP\nstatic const uint8_t tern_l0_weights"
                 "the packed weights only in the reference build"
             // conv and pointwise take two pixels per register; the helpers come from tern_baked.h, not the model
-            Expect.stringContains e.Source "static void tern_l0_px2(" "two pixels per register"
+            Expect.stringContains e.Source "static TB_CODE void tern_l0_px2(" "two pixels per register"
             Expect.stringContains e.Source "tb_sadd16(s, " "the SIMD helpers"
             Expect.stringContains e.Source "#include \"tern_baked.h\"" "the baked layers' helpers"
             Expect.isFalse (e.Source.Contains "static inline") "no helper written into the model"
@@ -239,8 +239,8 @@ let tests =
             Prop.forAll (Arb.fromGen ternaryConv) (fun (layer, zIn) ->
                 let m = singleLayer layer zIn
                 let src = (Emit.model options m (hashOf m)).Source
-                let px2 = src.Contains "static void tern_l0_px2("
-                let border = src.Contains "static void tern_l0_border("
+                let px2 = src.Contains "static TB_CODE void tern_l0_px2("
+                let border = src.Contains "static TB_CODE void tern_l0_border("
                 // some window hangs over the input (a bottom or right padding may add none)
                 let over (n: int) (k: int) (s: int) (before: int) (outN: int) =
                     List.init outN id
@@ -252,8 +252,8 @@ let tests =
                         || over layer.Input.W layer.KernelW layer.StrideW layer.PadLeft layer.Output.W)
 
                 let ok =
-                    src.Contains "static void tern_l0_px1("
-                    && src.Contains "static void tern_l0_baked("
+                    src.Contains "static TB_CODE void tern_l0_px1("
+                    && src.Contains "static TB_CODE void tern_l0_baked("
                     && border = padded
                     // the border path gathers into tern_patch, declared exactly when some layer needs it
                     && src.Contains "static int8_t tern_patch[" = border

@@ -20,6 +20,20 @@ type CostEstimate = {
     Layers: LayerCost list
 }
 
+type LayerFeatures = {
+    Index: int
+    Kind: string
+    Ternary: bool
+    Work: int64
+    Outputs: int64
+    Rows: int64
+    NonZero: int64
+    OutChannels: int64
+    Pairs: bool
+    Border: bool
+    SingleChannelPool: bool
+}
+
 /// What the cost model needs of one integer layer; read from an IntModel or derived from a float model.
 type internal LayerShape = {
     Kind: IntLayerKind
@@ -95,17 +109,18 @@ module DeviceCost =
         && l.KernelH * l.KernelW <= 256
 
     // Instructions = a * work + b * outputs + c * output rows + d, where work is MACs (ternary: non-zero MACs).
-    // Fitted on 11 architectures x {int8, ternary} (docs/device-cost.md), weighted by 1 / measured.
+    // Fitted on 11 architectures x {int8, ternary} (docs/device-cost.md), weighted by 1 / measured; the ternary
+    // conv-like rows refitted on 15 (build/FitDeviceCost.fsx) after the in-lane requantization.
     let private instructionCoefficients (l: LayerShape) : float * float * float * float =
         match l.Kind, l.Ternary with
         | IntLayerKind.Conv, false -> 1.8502, 47.0625, 3029.48, -4098.37
-        | IntLayerKind.Conv, true -> 1.5757, 2.8004, 435.99, 1.38
+        | IntLayerKind.Conv, true -> 1.6719, -1.7447, 659.22, -62.99
         | IntLayerKind.Depthwise, false -> 6.921, 20.53, 920.55, 1057.97
-        | IntLayerKind.Depthwise, true -> 3.4721, 1.1082, 140.92, 131.23
+        | IntLayerKind.Depthwise, true -> 3.6913, 0.5451, 27.173, 219.13
         | IntLayerKind.Pointwise, false -> 2.1133, 29.1783, 1660.44, -3507.24
-        | IntLayerKind.Pointwise, true -> 1.1011, 5.8164, 224.60, -593.49
+        | IntLayerKind.Pointwise, true -> 1.1457, 1.2580, 272.64, -603.13
         | IntLayerKind.Dense, false -> 3.4506, 125.2395, 0.0, 50.1
-        | IntLayerKind.Dense, true -> 2.5863, 0.0, 0.0, 0.0
+        | IntLayerKind.Dense, true -> 2.6024, 0.0, 0.0, -18.70
         // One channel, no padding (an input pooled): the DSP body's single-channel path. Through two board runs, 64 x 64
         // x 1 pooled 4 x 4 (28,771) and 2 x 2 (103,272): requantizing and starting each output outweighs its taps.
         | IntLayerKind.AvgPool, _ when singleChannelPool l -> 0.9612, 97.007, 0.0, 0.0
@@ -128,13 +143,14 @@ module DeviceCost =
         int64 (Math.Round(max 0.0 v))
 
     // Baked ternary code = non-zero weights * (a + b [two pixels per register] + c [border path]) + d * output
-    // channels + e: the emitter writes the weights' code once per path it needs.
+    // channels + e: the emitter writes the weights' code once per path it needs. Every conv and depthwise layer of
+    // the fit has a border path and every pointwise one pairs, so the fit gives their sum, split evenly here.
     let private bakedCoefficients (k: IntLayerKind) : float * float * float * float * float =
         match k with
-        | IntLayerKind.Conv -> 2.984, 8.05, 2.984, 40.595, 386.327
-        | IntLayerKind.Depthwise -> 4.306, 0.0, 4.306, 16.797, 136.773
-        | IntLayerKind.Pointwise -> 3.448, 3.448, 0.0, 39.132, 209.338
-        | _ -> 6.604, 0.0, 0.0, 2.594, 0.519
+        | IntLayerKind.Conv -> 2.570, 9.058, 2.570, 22.885, 449.294
+        | IntLayerKind.Depthwise -> 5.183, 0.0, 5.183, 8.326, 166.251
+        | IntLayerKind.Pointwise -> 3.602, 3.602, 0.0, 12.901, 330.008
+        | _ -> 6.737, 0.0, 0.0, 0.0, -33.263
 
     /// Whether the baked code has the two-pixels-per-register path: not depthwise, at least two interior columns.
     let internal hasPairs (l: LayerShape) : bool =
@@ -277,6 +293,22 @@ module DeviceCost =
 
     let estimateInt (model: IntModel) : CostEstimate =
         ofShapes model.Input (shapesOfInt model)
+
+    let features (model: IntModel) : LayerFeatures list =
+        shapesOfInt model
+        |> List.mapi (fun i l -> {
+            Index = i
+            Kind = l.Kind.ToString().ToLowerInvariant()
+            Ternary = l.Ternary
+            Work = work l
+            Outputs = int64 l.Output.Size
+            Rows = int64 l.Output.H
+            NonZero = l.NonZero
+            OutChannels = int64 l.Output.C
+            Pairs = l.Ternary && hasPairs l
+            Border = l.Ternary && hasBorder l
+            SingleChannelPool = singleChannelPool l
+        })
 
     let private nonZero (weights: WeightChoice) (rows: int) (w: float32[]) : int64 =
         match weights with

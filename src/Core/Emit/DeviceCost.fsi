@@ -28,6 +28,30 @@ type CostEstimate = {
     Layers: LayerCost list
 }
 
+/// What the cost model reads of one integer layer (DeviceCost.features): the terms its coefficients multiply, for
+/// refitting them on board measurements (build/FitDeviceCost.fsx).
+type LayerFeatures = {
+    Index: int
+    /// The integer layer kind in lower case, as LayerCost.Kind.
+    Kind: string
+    /// Ternary weights (baked into code on the DSP build).
+    Ternary: bool
+    /// MACs, or for a ternary layer its non-zero MACs (non-zero weights times output positions per channel).
+    Work: int64
+    Outputs: int64
+    /// Output rows.
+    Rows: int64
+    /// Non-zero weights (ternary; 0 otherwise).
+    NonZero: int64
+    OutChannels: int64
+    /// A baked layer with the two-pixels-per-register path.
+    Pairs: bool
+    /// A baked layer with the border path (some window reads padding).
+    Border: bool
+    /// An average pool on the DSP body's single-channel path.
+    SingleChannelPool: bool
+}
+
 /// Per-layer cost model of a lowered model on qemu-mps2-an386 with the DSP kernels. Coefficients are fitted to
 /// `tern hil --profile` measurements (docs/device-cost.md): instructions per layer kind are a*MACs (ternary: non-zero
 /// MACs) + b*outputs + c*output rows + d; baked ternary code is a*(non-zero weights * code copies) + b*channels + c.
@@ -50,6 +74,9 @@ module DeviceCost =
 
     /// The estimate for an integer model (as `tern hil` would build it).
     val estimateInt: model: IntModel -> CostEstimate
+
+    /// The terms of each integer layer the coefficients multiply, in the model's order.
+    val features: model: IntModel -> LayerFeatures list
 
     /// The estimate for a float model as the pipeline would lower it (BN folded, activations fused, weights as
     /// chosen); needs no calibration: ternary zeros come from ternarizing the folded weights. Throws

@@ -425,7 +425,7 @@ module Emit =
         nl $" * {nonzero} of {oc * fanIn} ternary weights non-zero, baked into code{pairNote}. */"
 
         // ---- one pixel, int32 accumulation: x is the window's top-left byte, rs the bytes between window rows
-        nl $"static void {p}_px1(const int8_t *x, int32_t rs, int8_t *o)"
+        nl $"static TB_CODE void {p}_px1(const int8_t *x, int32_t rs, int8_t *o)"
         nl "{"
 
         let usedRows =
@@ -485,7 +485,7 @@ module Emit =
                     needed.Add((r, j)) |> ignore
 
             nl $"/* Two pixels: lanes (left, right) of every window byte; the right window starts {d} bytes later. */"
-            nl $"static void {p}_px2(const int8_t *x, int8_t *o)"
+            nl $"static TB_CODE void {p}_px2(const int8_t *x, int8_t *o)"
             nl "{"
             let mutable words = 0
 
@@ -641,7 +641,7 @@ module Emit =
 
         // ---- a window over the padding: gathered into tern_patch (padding holds z_in), then one pixel
         if border then
-            nl $"static void {p}_border(const int8_t *in, int32_t iy0, int32_t ix0, int8_t *o)"
+            nl $"static TB_CODE void {p}_border(const int8_t *in, int32_t iy0, int32_t ix0, int8_t *o)"
             nl "{"
             nl $"    for (int32_t ky = 0; ky < {kh}; ky++)"
             nl $"        for (int32_t kx = 0; kx < {kw}; kx++) {{"
@@ -657,7 +657,7 @@ module Emit =
             nl ""
 
         // ---- the layer: interior windows read the input in place
-        nl $"static void {p}_baked(const int8_t *in, int8_t *out)"
+        nl $"static TB_CODE void {p}_baked(const int8_t *in, int8_t *out)"
         nl "{"
         nl $"    for (int32_t oy = 0; oy < {oh}; oy++) {{"
         nl $"        const int32_t iy0 = oy * {sh} - {ph};"
