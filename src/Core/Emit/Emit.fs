@@ -964,8 +964,11 @@ module Emit =
              |> orOne)
 
         nl sb ""
+        // The baked functions' optimization options (TB_CODE) on their callers too: gcc inlines only between
+        // functions of the same options, and the layers' loops inlined into the driver save a call per layer.
+        let code = if baked.Length > 0 then "TB_CODE " else ""
         nl sb "/* Runs one layer in place in the arena; returns its tern_status. */"
-        nl sb "static int tern_run_layer(int layer)"
+        nl sb $"static {code}int tern_run_layer(int layer)"
         nl sb "{"
         nl sb "    switch (layer) {"
 
@@ -1007,7 +1010,7 @@ module Emit =
         nl sb ""
         // Out of line: a caller in this file (p_run) must not change how gcc compiles the layer code (partial
         // inlining), so the HIL firmware, which calls p_run_layers only, runs the very instructions it always did.
-        nl sb "__attribute__((noinline))"
+        nl sb $"__attribute__((noinline)) {code}"
         nl sb $"int {pfx}_run_layers(const int8_t *input, int last_layer, const int8_t **output, uint32_t *output_len)"
         nl sb "{"
         nl sb "    if (input == 0 || output == 0 || output_len == 0) return -1;"
