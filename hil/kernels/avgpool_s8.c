@@ -72,6 +72,78 @@ static __attribute__((noinline)) void avgpool_whole(const tern_pool_params *p, c
         }
 }
 
+/* The lanes' form of the requantization (see avgpool_lanes): M, R = 2^(t-1) + z_out * 2^t and t = S - 16. */
+typedef struct {
+    int32_t m, r, t, lo, hi;
+} tk_lane_rq;
+
+static inline void tk_lane_out(int8_t *o, uint32_t s02, uint32_t s13, const tk_lane_rq *q)
+{
+    const int32_t v0 = tk_smlawb(q->m, s02, q->r) >> q->t, v1 = tk_smlawb(q->m, s13, q->r) >> q->t;
+    const int32_t v2 = tk_smlawt(q->m, s02, q->r) >> q->t, v3 = tk_smlawt(q->m, s13, q->r) >> q->t;
+    o[0] = (int8_t)(v0 < q->lo ? q->lo : v0 > q->hi ? q->hi : v0);
+    o[1] = (int8_t)(v1 < q->lo ? q->lo : v1 > q->hi ? q->hi : v1);
+    o[2] = (int8_t)(v2 < q->lo ? q->lo : v2 > q->hi ? q->hi : v2);
+    o[3] = (int8_t)(v3 < q->lo ? q->lo : v3 > q->hi ? q->hi : v3);
+}
+
+/* One pass of avgpool_lanes over `words` words of channels (4 * words channels) of one window; words is a constant
+ * at each call, so the accumulators stay in registers: per tap `words` loads and 2 * words SXTAB16. */
+static inline __attribute__((always_inline)) void avgpool_pass(const int8_t *corner, int32_t kh, int32_t kw,
+                                                               int32_t ch, int32_t row_step, uint32_t start,
+                                                               const tk_lane_rq *q, int8_t *o, const int words)
+{
+    uint32_t s[8];
+#pragma GCC unroll 8
+    for (int w = 0; w < 2 * words; w++) s[w] = start;
+    const int8_t *row = corner;
+    for (int32_t ky = 0; ky < kh; ky++, row += row_step) {
+        const int8_t *x = row, *const stop = row + kw * ch;
+        do {
+#pragma GCC unroll 4
+            for (int w = 0; w < words; w++) {
+                const uint32_t v = tk_load32(x + 4 * w);
+                s[2 * w] = tk_sxtab16(s[2 * w], v);
+                s[2 * w + 1] = tk_sxtab16_ror8(s[2 * w + 1], v);
+            }
+            x += ch;
+        } while (x != stop);
+    }
+    /* not unrolled: the requantization is written once (flash), the sums leave their registers for it */
+#pragma GCC unroll 1
+    for (int w = 0; w < words; w++) tk_lane_out(o + 4 * w, s[2 * w], s[2 * w + 1], q);
+}
+
+/* A layer without padding, channels a multiple of four and windows of at most 128 taps, summed in int16 lanes and
+ * requantized in them: each lane starts at -offset, so it ends holding sum (q - z_in) itself (|sum| <= 255 * 128 <
+ * 32768), and SMLAWB / SMLAWT requantize it in place: with t = S - 16 and R = 2^(t-1) + z_out * 2^t,
+ * (floor(acc * M / 2^16) + R) >> t = floor((acc * M + 2^(S-1)) / 2^S) + z_out (nested floors, as in tern_baked.h);
+ * |acc * M / 2^16| < 2^30 and |R| < 2^30 keep the sum in int32. Up to 16 channels a pass, each tap's words loaded
+ * once. Returns 0, having written nothing, where these conditions do not hold. */
+static __attribute__((noinline)) int avgpool_lanes(const tern_pool_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t iw = p->in_w, ch = p->in_c, kh = p->kernel_h, kw = p->kernel_w, row_step = iw * ch;
+    const int32_t taps = kh * kw, t = (int32_t)p->shift - 16;
+    if (ch % 4 != 0 || taps > 128 || t < 1 || t > 31) return 0;
+    const int64_t r64 = ((int64_t)1 << (t - 1)) + (int64_t)p->output_zero * ((int64_t)1 << t);
+    if (r64 <= -((int64_t)1 << 30) || r64 >= ((int64_t)1 << 30)) return 0;
+    const tk_lane_rq q = {p->multiplier, (int32_t)r64, t, p->act_min, p->act_max};
+    const int32_t offset = taps * p->input_zero;
+    const uint32_t start = tk_pack16(-offset, -offset);
+    const int32_t step_x = p->stride_w * ch, step_y = p->stride_h * row_step;
+    int8_t *o = output;
+    const int8_t *line = input;
+    for (int32_t oy = 0; oy < p->out_h; oy++, line += step_y) {
+        const int8_t *corner = line;
+        for (int32_t ox = 0; ox < p->out_w; ox++, corner += step_x) {
+            int32_t c = 0;
+            for (; c + 16 <= ch; c += 16, o += 16) avgpool_pass(corner + c, kh, kw, ch, row_step, start, &q, o, 4);
+            for (; c < ch; c += 4, o += 4) avgpool_pass(corner + c, kh, kw, ch, row_step, start, &q, o, 1);
+        }
+    }
+    return 1;
+}
+
 /* A single channel without padding (a spectrogram's input pooled): a window row is kw adjacent codes, summed four
  * per word (two SXTAB16, as above, then the four lanes added) and the last kw % 4 one by one. The lanes hold at
  * most kh * kw / 4 codes each, exact for windows up to 256 taps. */
@@ -159,7 +231,7 @@ tern_status tern_avgpool_s8_dsp(const tern_pool_params *p, const int8_t *input, 
         avgpool_padded(p, input, output);
     else if (p->in_c == 1 && p->kernel_h * p->kernel_w <= 256)
         avgpool_whole_single(p, input, output);
-    else
+    else if (!avgpool_lanes(p, input, output))
         avgpool_whole(p, input, output);
     return TERN_OK;
 }

@@ -244,6 +244,29 @@ static inline int32_t tk_smlatt(uint32_t x, uint32_t y, int32_t acc)
 #endif
 }
 
+/* r + the top 32 bits of the 48-bit product m * (bottom or top halfword of x), wrapping like the instructions */
+static inline int32_t tk_smlawb(int32_t m, uint32_t x, int32_t r)
+{
+#if TK_HAVE_DSP
+    int32_t v;
+    __asm__("smlawb %0, %1, %2, %3" : "=r"(v) : "r"(m), "r"(x), "r"(r));
+    return v;
+#else
+    return (int32_t)((uint32_t)(int32_t)(((int64_t)m * tk_lane_lo(x)) >> 16) + (uint32_t)r);
+#endif
+}
+
+static inline int32_t tk_smlawt(int32_t m, uint32_t x, int32_t r)
+{
+#if TK_HAVE_DSP
+    int32_t v;
+    __asm__("smlawt %0, %1, %2, %3" : "=r"(v) : "r"(m), "r"(x), "r"(r));
+    return v;
+#else
+    return (int32_t)((uint32_t)(int32_t)(((int64_t)m * tk_lane_hi(x)) >> 16) + (uint32_t)r);
+#endif
+}
+
 /* halfword-wise a + b and a - b (wrapping) */
 static inline uint32_t tk_sadd16(uint32_t a, uint32_t b)
 {
