@@ -297,6 +297,52 @@ module KernelVectors =
             Expected = y
         }
 
+    /// A global average pool whose int16 lanes would overflow: 12 x 12 x 4 (144 taps, four channels: the DSP body's
+    /// lanes path takes windows of at most 128), every code 127 and z_in -128, so each channel sums 144 * 255 =
+    /// 36,720 > 32,767. It must take the int32 path.
+    let private wideSumCase (rng: Random) : Case =
+        let inS = Shape3(12, 12, 4)
+        let outS = IntPoolLayer.OutputShapeOf(inS, 12, 12, 1, 1, 0, 0, 0, 0)
+        let m = range rng (1 <<< 30) Int32.MaxValue
+        let s = 25 + int (Math.Ceiling(Math.Log2(144.0 * 128.0)))
+
+        let layer =
+            IntPoolLayer(
+                "case",
+                IntLayerKind.GlobalAvgPool,
+                inS,
+                outS,
+                12,
+                12,
+                1,
+                1,
+                0,
+                0,
+                0,
+                0,
+                m,
+                s,
+                -128,
+                -128,
+                -128,
+                127,
+                1.0f,
+                1.0f
+            )
+
+        layer.Validate()
+        let x = Array.create inS.Size 127y
+        let y = Array.zeroCreate<sbyte> outS.Size
+        AvgPoolS8.Scalar(layer, x, y)
+
+        {
+            Name = $"GlobalAvgPool 12x12x4 all 127, zi-128: sums over the int16 lanes, M {m} S {s}"
+            Layer = layer
+            Input = x
+            Skip = [||]
+            Expected = y
+        }
+
     // A residual add: lengths 1..300 (the DSP body's word loop and its tail), extreme zero points and clamps; the
     // larger multiplier in [2^30, 2^31) with a typical or any shift, or both tiny (S = 62).
     let private addCase (rng: Random) : Case =
@@ -357,6 +403,8 @@ module KernelVectors =
             | IntLayerKind.AvgPool when (i / kinds.Length) % 2 = 1 ->
                 // every other average pool: one channel, window rows of 1 to 6 codes in turn
                 poolCase rng kind (Some(1 + (i / kinds.Length / 2) % 6))
+            // the first global pool: sums that overflow int16 lanes
+            | IntLayerKind.GlobalAvgPool when i < kinds.Length -> wideSumCase rng
             | IntLayerKind.MaxPool
             | IntLayerKind.AvgPool
             | IntLayerKind.GlobalAvgPool -> poolCase rng kind None
