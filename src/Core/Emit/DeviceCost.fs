@@ -124,9 +124,9 @@ module DeviceCost =
         // One channel, no padding (an input pooled): the DSP body's single-channel path. Through two board runs, 64 x 64
         // x 1 pooled 4 x 4 (28,771) and 2 x 2 (103,272): requantizing and starting each output outweighs its taps.
         | IntLayerKind.AvgPool, _ when singleChannelPool l -> 0.9612, 97.007, 0.0, 0.0
-        | IntLayerKind.AvgPool, _ -> 0.643, 41.0735, 0.0, -977.6
+        | IntLayerKind.AvgPool, _ -> 1.0267, 15.63, 0.1221, 144.08
         | IntLayerKind.MaxPool, _ -> 4.2256, 1.0564, 0.0, -4584.0
-        | IntLayerKind.GlobalAvgPool, _ -> 1.6058, 47.15, 0.0, -481.8
+        | IntLayerKind.GlobalAvgPool, _ -> 1.125, 15.344, 0.0, 194.0
         | IntLayerKind.Add, _ -> 0.0, 24.0051, 0.0, 95.23
         | _ -> 0.0, 0.0, 0.0, 7.0
 
@@ -191,7 +191,7 @@ module DeviceCost =
             | IntLayerKind.Add -> Some("add_s8", 630L)
             | IntLayerKind.MaxPool -> Some("maxpool_s8", 1206L)
             | IntLayerKind.AvgPool
-            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 3386L)
+            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 4426L)
             | _ -> None)
         |> List.distinct
         |> List.sumBy snd
