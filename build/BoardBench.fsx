@@ -44,6 +44,11 @@ let private layerRows (reports: JsonNode list) : LayerRow list =
                     layer["instructions"].GetValue<int64>())
         })
 
+/// A report's instructions per inference (its median over the samples).
+let private median (r: JsonNode) : int64 =
+    let work = r["instructions_per_inference"]
+    work["median"].GetValue<int64>()
+
 let private perMac (instructions: int64) (macs: int64) =
     if macs > 0L then
         sprintf "%.2f" (float instructions / float macs)
@@ -68,10 +73,6 @@ let format (builds: Build list) (reports: JsonNode list) : string =
         line (sprintf "%-14s %-10s %8d%s" r.Name r.Kind r.Macs cells)
 
     let macs = rows |> List.sumBy (fun r -> r.Macs)
-
-    let median (r: JsonNode) =
-        let i = r["instructions_per_inference"]
-        i["median"].GetValue<int64>()
 
     let total =
         reports
@@ -177,11 +178,7 @@ let run (root: string) (runTern: string list -> unit) =
     let table = format builds reports
     printfn "\nqemu-mps2-an386, instructions per MAC (pools: per input element), one run:\n%s" table
 
-    let median (r: JsonNode) =
-        let i = r["instructions_per_inference"]
-        float (i["median"].GetValue<int64>())
-
-    let ratio = median reports[2] / median reports[1]
+    let ratio = float (median reports[2]) / float (median reports[1])
     printfn "ternary / int8 dsp: %.3f (whole inference)" ratio
 
     let summary = JsonObject()

@@ -130,6 +130,9 @@ module DeviceCost =
         | IntLayerKind.Add, _ -> 0.0, 24.0051, 0.0, 95.23
         | _ -> 0.0, 0.0, 0.0, 7.0
 
+    /// The layer kind as LayerCost and LayerFeatures name it: "conv", "avgpool", ...
+    let private kindName (l: LayerShape) : string = l.Kind.ToString().ToLowerInvariant()
+
     /// Non-zero MACs of a ternary layer: its non-zero weights times the output positions per channel.
     let private work (l: LayerShape) : int64 =
         if l.Ternary && isConvLike l.Kind then
@@ -201,7 +204,7 @@ module DeviceCost =
             layers
             |> List.mapi (fun i l -> {
                 Index = i
-                Kind = l.Kind.ToString().ToLowerInvariant()
+                Kind = kindName l
                 Macs = macs l
                 Instructions = instructions l
                 FlashBytes = flash l
@@ -298,7 +301,7 @@ module DeviceCost =
         shapesOfInt model
         |> List.mapi (fun i l -> {
             Index = i
-            Kind = l.Kind.ToString().ToLowerInvariant()
+            Kind = kindName l
             Ternary = l.Ternary
             Work = work l
             Outputs = int64 l.Output.Size

@@ -273,6 +273,14 @@ module Emit =
         else
             None
 
+    /// A requantized int8 expression clamped further where the layer's activation range is narrower than int8 (the
+    /// SSAT already saturates to it).
+    let private bakedClamp (c: IntConvLayer) (e: string) : string =
+        if c.ActMin > -128 || c.ActMax < 127 then
+            $"tb_clamp({e}, {c.ActMin}, {c.ActMax})"
+        else
+            e
+
     /// The C expression that requantizes `acc` for channel oc (constants baked in); |acc| <= bound.
     let private bakedRequant (c: IntConvLayer) (oc: int) (bound: int64) (acc: string) : string =
         let m = int64 c.Multiplier[oc]
@@ -283,13 +291,7 @@ module Emit =
         match bakedPlan c oc bound with
         | Some(k, m, r, sh) ->
             let shifted = if k = 0 then acc else $"tb_shl({acc}, {k})"
-            let e = $"tb_sat8_asr{sh}(tb_smmla({shifted}, {num m}, {num r}))"
-
-            match lo > -128, hi < 127 with
-            | false, false -> e
-            | true, false -> $"tb_clamp({e}, {lo}, 127)"
-            | false, true -> $"tb_clamp({e}, -128, {hi})"
-            | true, true -> $"tb_clamp({e}, {lo}, {hi})"
+            bakedClamp c $"tb_sat8_asr{sh}(tb_smmla({shifted}, {num m}, {num r}))"
         | None when s >= 33 -> $"tb_rq_z({acc}, {num m}, {num (1L <<< (s - 33))}, {s - 32}, {num z}, {lo}, {hi})"
         | None -> $"tern_requantize_ref({acc}, {num m}, {s}, {num z}, {lo}, {hi})"
 
@@ -310,17 +312,10 @@ module Emit =
             else
                 None
 
-    /// The requantization of both lanes of `s` under a lane plan: (left, right) C expressions, clamped where the
-    /// activation range is narrower than int8.
+    /// The requantization of both lanes of `s` under a lane plan: (left, right) C expressions.
     let private bakedLaneRequant (c: IntConvLayer) (m: int64, r: int64, t: int) : string * string =
-        let lo, hi = c.ActMin, c.ActMax
-
-        let clamp (e: string) =
-            match lo > -128, hi < 127 with
-            | false, false -> e
-            | _ -> $"tb_clamp({e}, {lo}, {hi})"
-
-        clamp $"tb_sat8_asr{t}(tb_smlawb({num m}, s, {num r}))", clamp $"tb_sat8_asr{t}(tb_smlawt({num m}, s, {num r}))"
+        bakedClamp c $"tb_sat8_asr{t}(tb_smlawb({num m}, s, {num r}))",
+        bakedClamp c $"tb_sat8_asr{t}(tb_smlawt({num m}, s, {num r}))"
 
     /// Largest |acc| of channel oc: |bias - z_in * net| + 128 per non-zero weight (raw codes, |x| <= 128).
     let private bakedBound (c: IntConvLayer) (weights: sbyte[]) (oc: int) : int64 =
@@ -614,8 +609,8 @@ module Emit =
                         nl (chunkText only)
                         let left = $"tb_add({fold}, tb_lo(s))"
                         let right = $"tb_add({fold}, tb_hi(s))"
-                        nl $"    o[{o}] = (int8_t){bakedRequant c o (bakedBound c weights o) left};"
-                        nl $"    o[{oc + o}] = (int8_t){bakedRequant c o (bakedBound c weights o) right};"
+                        nl $"    o[{o}] = (int8_t){bakedRequant c o bound left};"
+                        nl $"    o[{oc + o}] = (int8_t){bakedRequant c o bound right};"
                     | _, _ ->
                         nl
                             $"    /* channel {o}: {ts.Length} terms, in chunks of at most {bakedChunk} added into int32 */"
@@ -628,8 +623,8 @@ module Emit =
                             nl "    a0 = tb_add(a0, tb_lo(s));"
                             nl "    a1 = tb_add(a1, tb_hi(s));"
 
-                        let left = bakedRequant c o (bakedBound c weights o) "a0"
-                        let right = bakedRequant c o (bakedBound c weights o) "a1"
+                        let left = bakedRequant c o bound "a0"
+                        let right = bakedRequant c o bound "a1"
                         nl $"    o[{o}] = (int8_t){left};"
                         nl $"    o[{oc + o}] = (int8_t){right};"
 
