@@ -28,97 +28,279 @@ tern_status tern_conv_s8_ref(const tern_conv_params *p, const int8_t *weights, c
     return TERN_OK;
 }
 
-/* The DSP body. Per output pixel the patch is gathered once as int16 (q_in - z_in; 0 where the window hangs
- * over the padding, so padding costs nothing in the inner loop), and each group of four patch values is
- * stored in the order (x0, x2), (x1, x3): exactly the lanes SXTB16 and SXTB16 ROR #8 produce from four int8
- * weights loaded as one word. The inner loop then takes two output channels at a time: per four taps
- * and two channels, two weight loads, one double load of the patch, four SXTB16 and four SMLAD (two MACs
- * each). Weights stay int8 in flash; the scratch holds only the patch and the prepared multipliers.
- * On a host the instructions are emulated (tern_kernels_internal.h): the same structure, tested natively. */
+/* The DSP body. Per output pixel the window is gathered once as bytes (raw codes; z_in where it hangs over the
+ * padding) and converted four at a time into int16 pairs (x0 - z_in, x2 - z_in), (x1 - z_in, x3 - z_in): SXTB16,
+ * SXTB16 ROR #8, two SSUB16. The fan-in is padded to a multiple of four (pad values meet zero weights, or are
+ * skipped). Where the layer has more than one output pixel, the weights are expanded once per call into the
+ * scratch as the matching int16 pairs, interleaved by blocks of four output channels, so the inner loop is, per
+ * four taps and four channels: one double load of the patch, four double loads of weights from one stream and
+ * eight SMLAD. A one-pixel layer (Dense) streams its int8 weights from flash instead (one load and two SXTB16
+ * per four weights: each is used once). Requantization is tk_rqz (SMMLA, ASR, SSAT or the clamp); a layer with
+ * a shift outside its range runs the portable body. On a host the instructions are emulated
+ * (tern_kernels_internal.h): the same structure. */
+
+/* The window of output pixel (iy0, ix0) as bytes in fan-in order (ky, kx, c), row ky at ky * pitch, byte by byte:
+ * positions outside the image hold z_in. For the windows the pixel loop does not copy a word at a time (border, end of the input). */
+static void conv_s8_gather(const tern_conv_params *p, const int8_t *input, int32_t iy0, int32_t ix0, int32_t pitch,
+                           uint8_t *bytes)
+{
+    const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w;
+    const int32_t row_len = kw * ic;
+    const uint8_t zu = (uint8_t)p->input_zero;
+    const int cols_inside = ix0 >= 0 && ix0 + kw <= iw;
+    uint8_t *d = bytes;
+    for (int32_t ky = 0; ky < kh; ky++, d += pitch) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= ih) {
+            memset(d, zu, (size_t)row_len);
+            continue;
+        }
+        if (cols_inside) {
+            const int8_t *src = input + (iy * iw + ix0) * ic;
+            for (int32_t j = 0; j < row_len; j++) d[j] = (uint8_t)src[j];
+            continue;
+        }
+        for (int32_t kx = 0; kx < kw; kx++) {
+            const int32_t ix = ix0 + kx;
+            if (ix < 0 || ix >= iw)
+                memset(d + kx * ic, zu, (size_t)ic);
+            else
+                for (int32_t c = 0; c < ic; c++) d[kx * ic + c] = (uint8_t)input[(iy * iw + ix) * ic + c];
+        }
+    }
+}
+
+/* groups of four bytes -> int16 pairs (x0 - z, x2 - z), (x1 - z, x3 - z); zz holds z_in in both halfwords */
+static inline void conv_s8_widen(const uint8_t *bytes, int32_t groups, uint32_t zz, uint32_t *patch)
+{
+    for (int32_t g = 0; g < groups; g++, patch += 2) {
+        const uint32_t v = tk_load32(bytes + 4 * g);
+        patch[0] = tk_ssub16(tk_sxtb16(v), zz);
+        patch[1] = tk_ssub16(tk_sxtb16_ror8(v), zz);
+    }
+}
+
+/* One pixel's outputs from expanded weights: blocks of four channels, then the rest one at a time. Not inlined
+ * into the pixel loop: on its own it keeps the four accumulators, the patch pair and the weight stream in
+ * registers (inlined, gcc spilled accumulators inside the loop). */
+static inline __attribute__((always_inline)) void conv_s8_expanded(const uint32_t *patch, const uint32_t *w,
+                                                                   const tk_rqz *rq, int32_t groups, int32_t out_c,
+                                                                   int32_t lo, int32_t hi, int8_t *o, const int full)
+{
+    const uint32_t *patch_end = patch + 2 * groups;
+    int32_t oc = 0;
+    for (; oc + 4 <= out_c; oc += 4, rq += 4, o += 4) {
+        int32_t a0 = rq[0].acc0, a1 = rq[1].acc0, a2 = rq[2].acc0, a3 = rq[3].acc0;
+#if TK_HAVE_DSP
+        /* the same loop as below, register-allocated by hand (gcc spilled two accumulators inside it): per group
+         * five double loads, eight SMLAD, compare and branch; groups >= 1 always */
+        const uint32_t *x = patch;
+        uint32_t x02, x13, u, v;
+        __asm__ volatile("1:\n\t"
+                         "ldrd %[x02], %[x13], [%[x]], #8\n\t"
+                         "ldrd %[u], %[v], [%[w]], #8\n\t"
+                         "smlad %[a0], %[u], %[x02], %[a0]\n\t"
+                         "smlad %[a0], %[v], %[x13], %[a0]\n\t"
+                         "ldrd %[u], %[v], [%[w]], #8\n\t"
+                         "smlad %[a1], %[u], %[x02], %[a1]\n\t"
+                         "smlad %[a1], %[v], %[x13], %[a1]\n\t"
+                         "ldrd %[u], %[v], [%[w]], #8\n\t"
+                         "smlad %[a2], %[u], %[x02], %[a2]\n\t"
+                         "smlad %[a2], %[v], %[x13], %[a2]\n\t"
+                         "ldrd %[u], %[v], [%[w]], #8\n\t"
+                         "smlad %[a3], %[u], %[x02], %[a3]\n\t"
+                         "smlad %[a3], %[v], %[x13], %[a3]\n\t"
+                         "cmp %[x], %[end]\n\t"
+                         "bne 1b"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
+                           [x02] "=&r"(x02), [x13] "=&r"(x13), [u] "=&r"(u), [v] "=&r"(v)
+                         : [end] "r"(patch_end)
+                         : "cc", "memory");
+#else
+        for (const uint32_t *x = patch; x < patch_end; x += 2, w += 8) {
+            const uint32_t x02 = x[0], x13 = x[1];
+            a0 = tk_smlad(w[0], x02, a0);
+            a0 = tk_smlad(w[1], x13, a0);
+            a1 = tk_smlad(w[2], x02, a1);
+            a1 = tk_smlad(w[3], x13, a1);
+            a2 = tk_smlad(w[4], x02, a2);
+            a2 = tk_smlad(w[5], x13, a2);
+            a3 = tk_smlad(w[6], x02, a3);
+            a3 = tk_smlad(w[7], x13, a3);
+        }
+#endif
+        o[0] = (int8_t)tk_rqz_apply(a0, &rq[0], lo, hi, full);
+        o[1] = (int8_t)tk_rqz_apply(a1, &rq[1], lo, hi, full);
+        o[2] = (int8_t)tk_rqz_apply(a2, &rq[2], lo, hi, full);
+        o[3] = (int8_t)tk_rqz_apply(a3, &rq[3], lo, hi, full);
+    }
+    for (; oc < out_c; oc++, rq++, o++) {
+        const uint32_t *x = patch;
+        int32_t a0 = rq[0].acc0;
+        for (int32_t g = 0; g < groups; g++, x += 2, w += 2) {
+            a0 = tk_smlad(w[0], x[0], a0);
+            a0 = tk_smlad(w[1], x[1], a0);
+        }
+        o[0] = (int8_t)tk_rqz_apply(a0, &rq[0], lo, hi, full);
+    }
+}
+
+static void __attribute__((noinline)) conv_s8_expanded_full(const uint32_t *patch, const uint32_t *w, const tk_rqz *rq,
+                                                            int32_t groups, int32_t out_c, int8_t *o)
+{
+    conv_s8_expanded(patch, w, rq, groups, out_c, -128, 127, o, 1);
+}
+
+static void __attribute__((noinline)) conv_s8_expanded_clamp(const uint32_t *patch, const uint32_t *w,
+                                                             const tk_rqz *rq, int32_t groups, int32_t out_c,
+                                                             int32_t lo, int32_t hi, int8_t *o)
+{
+    conv_s8_expanded(patch, w, rq, groups, out_c, lo, hi, o, 0);
+}
+
+/* One pixel's outputs from the int8 weights in place: full groups of four on SMLAD, the rest one by one. */
+static inline __attribute__((always_inline)) void conv_s8_streamed(const uint32_t *patch, const uint8_t *bytes,
+                                                                   const int8_t *weights, const tk_rqz *rq,
+                                                                   int32_t fan_in, int32_t zi, int32_t out_c,
+                                                                   int32_t lo, int32_t hi, int8_t *o, const int full)
+{
+    const int32_t full_groups = fan_in / 4, tail = fan_in % 4;
+    const uint8_t *rest = bytes + 4 * full_groups;
+    int32_t oc = 0;
+    for (; oc + 2 <= out_c; oc += 2) {
+        const int8_t *w0 = weights + oc * fan_in, *w1 = w0 + fan_in;
+        const uint32_t *x = patch;
+        int32_t a0 = rq[oc].acc0, a1 = rq[oc + 1].acc0;
+        for (int32_t g = 0; g < full_groups; g++, x += 2, w0 += 4, w1 += 4) {
+            const uint32_t x02 = x[0], x13 = x[1], u0 = tk_load32(w0), u1 = tk_load32(w1);
+            a0 = tk_smlad(tk_sxtb16(u0), x02, a0);
+            a0 = tk_smlad(tk_sxtb16_ror8(u0), x13, a0);
+            a1 = tk_smlad(tk_sxtb16(u1), x02, a1);
+            a1 = tk_smlad(tk_sxtb16_ror8(u1), x13, a1);
+        }
+        for (int32_t t = 0; t < tail; t++) {
+            const int32_t v = (int8_t)rest[t] - zi;
+            a0 += v * w0[t];
+            a1 += v * w1[t];
+        }
+        o[oc] = (int8_t)tk_rqz_apply(a0, &rq[oc], lo, hi, full);
+        o[oc + 1] = (int8_t)tk_rqz_apply(a1, &rq[oc + 1], lo, hi, full);
+    }
+    if (oc < out_c) {
+        const int8_t *w0 = weights + oc * fan_in;
+        const uint32_t *x = patch;
+        int32_t a0 = rq[oc].acc0;
+        for (int32_t g = 0; g < full_groups; g++, x += 2, w0 += 4) {
+            const uint32_t u0 = tk_load32(w0);
+            a0 = tk_smlad(tk_sxtb16(u0), x[0], a0);
+            a0 = tk_smlad(tk_sxtb16_ror8(u0), x[1], a0);
+        }
+        for (int32_t t = 0; t < tail; t++) a0 += ((int8_t)rest[t] - zi) * w0[t];
+        o[oc] = (int8_t)tk_rqz_apply(a0, &rq[oc], lo, hi, full);
+    }
+}
+
+/* The pixel loop, instantiated with `full` (the layer clamps to [-128, 127]) as a constant. */
+static inline __attribute__((always_inline)) void conv_s8_pixels(const tern_conv_params *p, const int8_t *weights,
+                                                                 const int8_t *input, int8_t *output,
+                                                                 const tk_rqz *rq, uint32_t *patch, uint8_t *bytes,
+                                                                 const uint32_t *wt, int32_t pitch, const int full)
+{
+    const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w, out_c = p->out_c;
+    const int32_t fan_in = kh * kw * ic, groups = (kh * pitch + 3) / 4, zi = p->input_zero, lo = p->act_min;
+    const int32_t hi = p->act_max, row_len = kw * ic, row_step = iw * ic, in_bytes = ih * iw * ic;
+    const uint32_t zz = tk_pack16(zi, zi);
+    /* the word-wise reads of an interior window end this far past its corner */
+    const int32_t reach = (kh - 1) * row_step + ((row_len + 3) & ~3);
+    int8_t *o = output;
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const int rows_inside = iy0 >= 0 && iy0 + kh <= ih;
+        for (int32_t ox = 0; ox < p->out_w; ox++, o += out_c) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left, corner = (iy0 * iw + ix0) * ic;
+            if (rows_inside && ix0 >= 0 && ix0 + kw <= iw && corner + reach <= in_bytes) {
+                const int8_t *src = input + corner;
+                if (pitch != row_len || row_len % 4 == 0) {
+                    /* rows at a pitch of whole words: widened straight from the input (the bytes past a row's
+                     * end meet zero weights) */
+                    uint32_t *d = patch;
+                    for (int32_t ky = 0; ky < kh; ky++, src += row_step)
+                        for (int32_t j = 0; j < pitch; j += 4, d += 2) {
+                            const uint32_t v = tk_load32(src + j);
+                            d[0] = tk_ssub16(tk_sxtb16(v), zz);
+                            d[1] = tk_ssub16(tk_sxtb16_ror8(v), zz);
+                        }
+                    goto outputs;
+                }
+                /* packed rows: each copied a word at a time (a copy may run past its row; the next row, or the
+                 * slack behind the bytes, takes the extra bytes) */
+                uint8_t *d = bytes;
+                for (int32_t ky = 0; ky < kh; ky++, src += row_step, d += row_len)
+                    for (int32_t j = 0; j < row_len; j += 4) tk_store32(d + j, tk_load32(src + j));
+            } else
+                conv_s8_gather(p, input, iy0, ix0, pitch, bytes);
+            conv_s8_widen(bytes, groups, zz, patch);
+        outputs:
+            if (wt && full)
+                conv_s8_expanded_full(patch, wt, rq, groups, out_c, o);
+            else if (wt)
+                conv_s8_expanded_clamp(patch, wt, rq, groups, out_c, lo, hi, o);
+            else
+                conv_s8_streamed(patch, bytes, weights, rq, fan_in, zi, out_c, lo, hi, o, full);
+        }
+    }
+}
+
 tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output)
 {
     tern_status st = tk_check_conv(p, 0, weights, input, output);
     if (st != TERN_OK) return st;
-    const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w;
-    const int32_t fan_in = kh * kw * ic, groups = fan_in / 4, tail = fan_in % 4, zi = p->input_zero;
-    const int32_t out_c = p->out_c, zo = p->output_zero, lo = p->act_min, hi = p->act_max;
-    const uint32_t patch_bytes = ((uint32_t)fan_in * 2u + 7u) & ~7u;
-    if (patch_bytes + (uint32_t)out_c * sizeof(tk_rq) > TERN_SCRATCH_BYTES)
-        return tern_conv_s8_ref(p, weights, input, output);
-    uint8_t *patch = (uint8_t *)tern_scratch; /* int16 values, accessed through tk_load16/tk_store16 */
-    tk_rq *rq = (tk_rq *)((uint8_t *)tern_scratch + patch_bytes);
-    for (int32_t oc = 0; oc < out_c; oc++) tk_rq_prepare(&rq[oc], p->multiplier[oc], p->shift[oc]);
-    const int32_t row_len = kw * ic;
-    int8_t *o = output;
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        for (int32_t ox = 0; ox < p->out_w; ox++) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            /* gather in natural order */
-            uint8_t *d = patch;
-            for (int32_t ky = 0; ky < kh; ky++, d += row_len * 2) {
-                const int32_t iy = iy0 + ky;
-                if (iy < 0 || iy >= ih) {
-                    memset(d, 0, (size_t)row_len * 2u);
-                    continue;
+    const int32_t out_c = p->out_c, kh = p->kernel_h, row_len = p->kernel_w * p->in_c, fan_in = kh * row_len;
+    /* The patch layout: rows packed one after another (pitch = row length), or each row padded to whole words
+     * (pitch rounded up), which lets interior windows skip the byte copy; padded where that costs no more
+     * groups of four (expanded weights only: they follow the layout, the int8 weights in flash do not). */
+    const int32_t wide = (row_len + 3) & ~3, padded = kh * wide <= ((fan_in + 3) & ~3);
+    const int32_t expandable = p->out_h * p->out_w > 1, pitch = expandable && padded ? wide : row_len;
+    const int32_t groups = (kh * pitch + 3) / 4;
+    /* scratch: rq[out_c], patch (groups pairs), bytes (groups words + slack), expanded weights */
+    const uint32_t rq_bytes = (uint32_t)out_c * sizeof(tk_rqz);
+    const uint32_t patch_bytes = (uint32_t)groups * 8u, bytes_bytes = (uint32_t)groups * 4u + 8u;
+    const uint32_t wt_bytes = (uint32_t)out_c * (uint32_t)groups * 8u;
+    const uint32_t base = rq_bytes + patch_bytes + bytes_bytes;
+    if (base > TERN_SCRATCH_BYTES) return tern_conv_s8_ref(p, weights, input, output);
+    tk_rqz *rq = (tk_rqz *)tern_scratch;
+    for (int32_t oc = 0; oc < out_c; oc++)
+        if (!tk_rqz_prepare(&rq[oc], p->bias[oc], p->multiplier[oc], p->shift[oc], p->output_zero))
+            return tern_conv_s8_ref(p, weights, input, output);
+    uint32_t *patch = (uint32_t *)((uint8_t *)tern_scratch + rq_bytes);
+    uint8_t *bytes = (uint8_t *)patch + patch_bytes;
+    uint32_t *wt = NULL;
+    if (expandable && base + wt_bytes <= TERN_SCRATCH_BYTES) {
+        /* blocks of four channels interleaved per group: (c0 w02, c0 w13, c1 w02, ..., c3 w13); then one by one.
+         * Position k of the patch holds tap (k / pitch, k % pitch): a zero weight past a row's end. */
+        wt = (uint32_t *)(bytes + bytes_bytes);
+        uint32_t *d = wt;
+        for (int32_t oc = 0; oc < out_c;) {
+            const int32_t block = out_c - oc >= 4 ? 4 : 1;
+            for (int32_t g = 0; g < groups; g++)
+                for (int32_t b = 0; b < block; b++, d += 2) {
+                    const int8_t *w = weights + (oc + b) * fan_in;
+                    int32_t v[4];
+                    for (int32_t i = 0; i < 4; i++) {
+                        const int32_t k = 4 * g + i, ky = k / pitch, j = k % pitch;
+                        v[i] = ky < kh && j < row_len ? w[ky * row_len + j] : 0;
+                    }
+                    d[0] = tk_pack16(v[0], v[2]);
+                    d[1] = tk_pack16(v[1], v[3]);
                 }
-                const int8_t *src = input + iy * iw * ic; /* the image row; the window starts at ix0 */
-                if (ix0 >= 0 && ix0 + kw <= iw) {
-                    for (int32_t j = 0; j < row_len; j++) tk_store16(d + j * 2, src[ix0 * ic + j] - zi);
-                    continue;
-                }
-                for (int32_t kx = 0; kx < kw; kx++) {
-                    const int32_t ix = ix0 + kx;
-                    uint8_t *dd = d + kx * ic * 2;
-                    if (ix < 0 || ix >= iw)
-                        memset(dd, 0, (size_t)ic * 2u);
-                    else
-                        for (int32_t c = 0; c < ic; c++) tk_store16(dd + c * 2, src[ix * ic + c] - zi);
-                }
-            }
-            /* (x0, x1), (x2, x3) -> (x0, x2), (x1, x3) in every full group of four */
-            uint8_t *pw = patch;
-            for (int32_t g = 0; g < groups; g++, pw += 8) {
-                const uint32_t a = tk_load32(pw), b = tk_load32(pw + 4);
-                tk_store32(pw, (a & 0xFFFFu) | (b << 16));
-                tk_store32(pw + 4, (a >> 16) | (b & 0xFFFF0000u));
-            }
-            const uint8_t *ptail = patch + groups * 8;
-            int32_t oc = 0;
-            for (; oc + 2 <= out_c; oc += 2) {
-                const int8_t *w0 = weights + oc * fan_in, *w1 = w0 + fan_in;
-                const uint8_t *x = patch;
-                int32_t a0 = p->bias[oc], a1 = p->bias[oc + 1];
-                for (int32_t g = 0; g < groups; g++, x += 8, w0 += 4, w1 += 4) {
-                    const uint32_t x02 = tk_load32(x), x13 = tk_load32(x + 4), u0 = tk_load32(w0), u1 = tk_load32(w1);
-                    a0 = tk_smlad(tk_sxtb16(u0), x02, a0);
-                    a0 = tk_smlad(tk_sxtb16_ror8(u0), x13, a0);
-                    a1 = tk_smlad(tk_sxtb16(u1), x02, a1);
-                    a1 = tk_smlad(tk_sxtb16_ror8(u1), x13, a1);
-                }
-                for (int32_t t = 0; t < tail; t++) {
-                    const int32_t v = tk_load16(ptail + t * 2);
-                    a0 += v * w0[t];
-                    a1 += v * w1[t];
-                }
-                o[oc] = (int8_t)tk_rq_apply(a0, &rq[oc], zo, lo, hi);
-                o[oc + 1] = (int8_t)tk_rq_apply(a1, &rq[oc + 1], zo, lo, hi);
-            }
-            if (oc < out_c) {
-                const int8_t *w0 = weights + oc * fan_in;
-                const uint8_t *x = patch;
-                int32_t a0 = p->bias[oc];
-                for (int32_t g = 0; g < groups; g++, x += 8, w0 += 4) {
-                    const uint32_t u0 = tk_load32(w0);
-                    a0 = tk_smlad(tk_sxtb16(u0), tk_load32(x), a0);
-                    a0 = tk_smlad(tk_sxtb16_ror8(u0), tk_load32(x + 4), a0);
-                }
-                for (int32_t t = 0; t < tail; t++) a0 += tk_load16(ptail + t * 2) * w0[t];
-                o[oc] = (int8_t)tk_rq_apply(a0, &rq[oc], zo, lo, hi);
-            }
-            o += out_c;
+            oc += block;
         }
-    }
+    } else if (pitch != row_len)
+        return tern_conv_s8_ref(p, weights, input, output); /* unreachable: padded rows only with expanded weights */
+    if (p->act_min == -128 && p->act_max == 127)
+        conv_s8_pixels(p, weights, input, output, rq, patch, bytes, wt, pitch, 1);
+    else
+        conv_s8_pixels(p, weights, input, output, rq, patch, bytes, wt, pitch, 0);
     return TERN_OK;
 }
 

@@ -33,82 +33,119 @@ tern_status tern_depthwise_s8_ref(const tern_conv_params *p, const int8_t *weigh
  * Interior pixels (window fully inside the image) fold the input zero point into the bias once per call
  * (bias - z_in * sum w) and run raw codes; border pixels take the plain per-tap path, so the hot loop has
  * neither padding tests nor zero-point subtractions. Per tap and four channels: one input load, one double
- * weight load, two SXTB16, four MACs. */
-tern_status tern_depthwise_s8_dsp(const tern_conv_params *p, const int8_t *weights, const int8_t *input,
-                                  int8_t *output)
+ * weight load, two SXTB16, four MACs; a 3x3 window is unrolled (the common case), others loop. Requantization
+ * is tk_rqz (SMMLA, ASR, SSAT or the clamp); a layer with a shift outside its range runs the portable body. */
+
+/* Four channels of an interior window, accumulated onto a[0..3]; w walks the taps of this group. */
+static inline __attribute__((always_inline)) void dw_s8_group(const int8_t *corner, const uint32_t *w,
+                                                              int32_t row_step, int32_t ch,
+                                                              int32_t kh, int32_t kw, int32_t a[4])
 {
-    tern_status st = tk_check_conv(p, 1, weights, input, output);
-    if (st != TERN_OK) return st;
-    const int32_t ih = p->in_h, iw = p->in_w, ch = p->in_c, kh = p->kernel_h, kw = p->kernel_w, zi = p->input_zero;
-    const int32_t taps = kh * kw, groups = ch / 4, zo = p->output_zero, lo = p->act_min, hi = p->act_max;
-    const uint32_t need = (uint32_t)taps * (uint32_t)groups * 8u + (uint32_t)ch * (4u + sizeof(tk_rq));
-    if (need > TERN_SCRATCH_BYTES) return tern_depthwise_s8_ref(p, weights, input, output);
-    uint32_t *wt = tern_scratch;                                   /* [tap][group] (c0, c2), (c1, c3) */
-    int32_t *fold = (int32_t *)(wt + (uint32_t)taps * (uint32_t)groups * 2u); /* bias - z_in * sum w */
-    tk_rq *rq = (tk_rq *)(fold + ch);
-    for (int32_t c = 0; c < ch; c++) {
-        const int8_t *w = weights + c * taps;
-        int32_t sum = 0;
-        for (int32_t t = 0; t < taps; t++) sum += w[t];
-        fold[c] = (int32_t)((uint32_t)p->bias[c] - (uint32_t)(zi * sum));
-        tk_rq_prepare(&rq[c], p->multiplier[c], p->shift[c]);
-    }
-    for (int32_t t = 0; t < taps; t++)
-        for (int32_t g = 0; g < groups; g++) {
-            const int8_t *w = weights + 4 * g * taps + t;
-            wt[(t * groups + g) * 2] = tk_pack16(w[0], w[2 * taps]);
-            wt[(t * groups + g) * 2 + 1] = tk_pack16(w[taps], w[3 * taps]);
+    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+#pragma GCC unroll 3
+    for (int32_t ky = 0; ky < kh; ky++) {
+        const int8_t *x = corner + ky * row_step;
+#pragma GCC unroll 3
+        for (int32_t kx = 0; kx < kw; kx++, w += 2) {
+            const uint32_t v = tk_load32(x + kx * ch), v02 = tk_sxtb16(v), v13 = tk_sxtb16_ror8(v);
+            const uint32_t w02 = w[0], w13 = w[1];
+            a0 = tk_smlabb(v02, w02, a0);
+            a2 = tk_smlatt(v02, w02, a2);
+            a1 = tk_smlabb(v13, w13, a1);
+            a3 = tk_smlatt(v13, w13, a3);
         }
+    }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+}
+
+/* The pixel loop, instantiated with the window (3x3 as constants, or kh x kw) and `full` (the layer clamps to
+ * [-128, 127]) as constants. */
+static inline __attribute__((always_inline)) void dw_s8_pixels(const tern_conv_params *p, const int8_t *weights,
+                                                               const int8_t *input, int8_t *output,
+                                                               const uint32_t *wt, const tk_rqz *rq, int8_t *patch,
+                                                               const int32_t kh, const int32_t kw, const int full)
+{
+    const int32_t ih = p->in_h, iw = p->in_w, ch = p->in_c, zi = p->input_zero, taps = kh * kw;
+    const int32_t groups = ch / 4, lo = p->act_min, hi = p->act_max, row_step = iw * ch;
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         const int rows_inside = iy0 >= 0 && iy0 + kh <= ih;
         for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            if (rows_inside && ix0 >= 0 && ix0 + kw <= iw) {
-                const int8_t *corner = input + (iy0 * iw + ix0) * ch;
-                for (int32_t g = 0; g < groups; g++) {
-                    const int32_t c = 4 * g;
-                    int32_t a0 = fold[c], a1 = fold[c + 1], a2 = fold[c + 2], a3 = fold[c + 3];
-                    const uint32_t *w = wt + g * 2;
-                    for (int32_t ky = 0; ky < kh; ky++) {
-                        const int8_t *x = corner + ky * iw * ch + c;
-                        for (int32_t kx = 0; kx < kw; kx++, x += ch, w += groups * 2) {
-                            const uint32_t v = tk_load32(x), v02 = tk_sxtb16(v), v13 = tk_sxtb16_ror8(v);
-                            const uint32_t w02 = w[0], w13 = w[1];
-                            a0 = tk_smlabb(v02, w02, a0);
-                            a2 = tk_smlatt(v02, w02, a2);
-                            a1 = tk_smlabb(v13, w13, a1);
-                            a3 = tk_smlatt(v13, w13, a3);
-                        }
+            const int8_t *corner = input + (iy0 * iw + ix0) * ch;
+            int32_t step = row_step;
+            if (!(rows_inside && ix0 >= 0 && ix0 + kw <= iw)) {
+                /* border: the window copied into the patch as a kh x kw image, z_in outside the input, which the
+                 * folded bias cancels; then the same code as inside */
+                for (int32_t ky = 0; ky < kh; ky++)
+                    for (int32_t kx = 0; kx < kw; kx++) {
+                        const int32_t iy = iy0 + ky, ix = ix0 + kx;
+                        int8_t *d = patch + (ky * kw + kx) * ch;
+                        if (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
+                            memset(d, zi, (size_t)ch);
+                        else
+                            memcpy(d, input + (iy * iw + ix) * ch, (size_t)ch);
                     }
-                    o[c] = (int8_t)tk_rq_apply(a0, &rq[c], zo, lo, hi);
-                    o[c + 1] = (int8_t)tk_rq_apply(a1, &rq[c + 1], zo, lo, hi);
-                    o[c + 2] = (int8_t)tk_rq_apply(a2, &rq[c + 2], zo, lo, hi);
-                    o[c + 3] = (int8_t)tk_rq_apply(a3, &rq[c + 3], zo, lo, hi);
-                }
-                for (int32_t c = groups * 4; c < ch; c++) {
-                    int32_t acc = fold[c];
-                    const int8_t *w = weights + c * taps;
-                    for (int32_t ky = 0; ky < kh; ky++)
-                        for (int32_t kx = 0; kx < kw; kx++) acc += corner[(ky * iw + kx) * ch + c] * *w++;
-                    o[c] = (int8_t)tk_rq_apply(acc, &rq[c], zo, lo, hi);
-                }
-                continue;
+                corner = patch;
+                step = kw * ch;
             }
-            /* border: only the in-bounds taps, zero point subtracted per tap */
-            const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
-            const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > iw ? iw - ix0 : kw;
-            for (int32_t c = 0; c < ch; c++) {
-                int32_t acc = p->bias[c];
+            for (int32_t g = 0; g < groups; g++) {
+                const int32_t c = 4 * g;
+                int32_t a[4] = {rq[c].acc0, rq[c + 1].acc0, rq[c + 2].acc0, rq[c + 3].acc0};
+                dw_s8_group(corner + c, wt + g * taps * 2, step, ch, kh, kw, a);
+                o[c] = (int8_t)tk_rqz_apply(a[0], &rq[c], lo, hi, full);
+                o[c + 1] = (int8_t)tk_rqz_apply(a[1], &rq[c + 1], lo, hi, full);
+                o[c + 2] = (int8_t)tk_rqz_apply(a[2], &rq[c + 2], lo, hi, full);
+                o[c + 3] = (int8_t)tk_rqz_apply(a[3], &rq[c + 3], lo, hi, full);
+            }
+            for (int32_t c = groups * 4; c < ch; c++) {
+                int32_t acc = rq[c].acc0;
                 const int8_t *w = weights + c * taps;
-                for (int32_t ky = ky0; ky < ky1; ky++)
-                    for (int32_t kx = kx0; kx < kx1; kx++)
-                        acc += (input[((iy0 + ky) * iw + ix0 + kx) * ch + c] - zi) * w[ky * kw + kx];
-                o[c] = (int8_t)tk_rq_apply(acc, &rq[c], zo, lo, hi);
+                for (int32_t ky = 0; ky < kh; ky++)
+                    for (int32_t kx = 0; kx < kw; kx++) acc += corner[ky * step + kx * ch + c] * *w++;
+                o[c] = (int8_t)tk_rqz_apply(acc, &rq[c], lo, hi, full);
             }
         }
     }
+}
+
+tern_status tern_depthwise_s8_dsp(const tern_conv_params *p, const int8_t *weights, const int8_t *input,
+                                  int8_t *output)
+{
+    tern_status st = tk_check_conv(p, 1, weights, input, output);
+    if (st != TERN_OK) return st;
+    const int32_t ch = p->in_c, kh = p->kernel_h, kw = p->kernel_w, zi = p->input_zero;
+    const int32_t taps = kh * kw, groups = ch / 4;
+    const uint32_t need = (uint32_t)taps * (uint32_t)groups * 8u + (uint32_t)ch * sizeof(tk_rqz) + (uint32_t)(taps * ch) + 4u;
+    if (need > TERN_SCRATCH_BYTES) return tern_depthwise_s8_ref(p, weights, input, output);
+    uint32_t *wt = tern_scratch; /* [group][tap] (c0, c2), (c1, c3) */
+    tk_rqz *rq = (tk_rqz *)(wt + (uint32_t)taps * (uint32_t)groups * 2u); /* acc0: bias - z_in * sum w */
+    int8_t *patch = (int8_t *)(rq + ch); /* a border window, with a word of slack for the last word load */
+    for (int32_t c = 0; c < ch; c++) {
+        const int8_t *w = weights + c * taps;
+        int32_t sum = 0;
+        for (int32_t t = 0; t < taps; t++) sum += w[t];
+        if (!tk_rqz_prepare(&rq[c], (int32_t)((uint32_t)p->bias[c] - (uint32_t)(zi * sum)), p->multiplier[c],
+                            p->shift[c], p->output_zero))
+            return tern_depthwise_s8_ref(p, weights, input, output);
+    }
+    for (int32_t g = 0; g < groups; g++)
+        for (int32_t t = 0; t < taps; t++) {
+            const int8_t *w = weights + 4 * g * taps + t;
+            wt[(g * taps + t) * 2] = tk_pack16(w[0], w[2 * taps]);
+            wt[(g * taps + t) * 2 + 1] = tk_pack16(w[taps], w[3 * taps]);
+        }
+    const int full = p->act_min == -128 && p->act_max == 127;
+    if (kh == 3 && kw == 3 && full)
+        dw_s8_pixels(p, weights, input, output, wt, rq, patch, 3, 3, 1);
+    else if (full)
+        dw_s8_pixels(p, weights, input, output, wt, rq, patch, kh, kw, 1);
+    else
+        dw_s8_pixels(p, weights, input, output, wt, rq, patch, kh, kw, 0);
     return TERN_OK;
 }
 

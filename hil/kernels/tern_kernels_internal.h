@@ -153,6 +153,51 @@ static inline int32_t tk_rq_apply(int32_t acc, const tk_rq *r, int32_t z, int32_
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+static inline int32_t tk_ssat8(int32_t x)
+{
+#if TK_HAVE_DSP
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return x < -128 ? -128 : x > 127 ? 127 : x;
+#endif
+}
+
+/* A channel's accumulator start (its bias, or the bias with the input zero point folded in), (M, S) and the
+ * layer's z_out prepared for the int8 bodies' short form: for S in [33, 54],
+ *   floor((acc * M + 2^(S-1)) / 2^S) + z_out = SMMLA(acc, M, 2^(S-33) + z_out * 2^(S-32)) >> (S-32)
+ * exactly (tk_rq above, with z_out * 2^(S-32) a multiple of the divisor so it passes through the floor); the
+ * sum cannot overflow: |hi32(acc * M)| <= 2^30, |z_out| * 2^(S-32) <= 2^29 and the rounding term <= 2^21.
+ * The clamp alone is left, one SSAT where the layer clamps to the whole int8 range (`full`, a constant where
+ * the bodies instantiate it). tk_rqz_prepare returns 0 for an S outside that range (the caller then runs the
+ * portable body for the layer). */
+typedef struct {
+    int32_t acc0;
+    int32_t m;
+    int32_t add;
+    int32_t sh;
+} tk_rqz;
+
+static inline int tk_rqz_prepare(tk_rqz *r, int32_t acc0, int32_t m, int32_t s, int32_t z)
+{
+    if (s < 33 || s > 54) return 0;
+    r->acc0 = acc0;
+    r->m = m;
+    r->sh = s - 32;
+    r->add = (int32_t)(((uint32_t)1 << (s - 33)) + (uint32_t)(z * ((int32_t)1 << (s - 32))));
+    return 1;
+}
+
+static inline __attribute__((always_inline)) int32_t tk_rqz_apply(int32_t acc, const tk_rqz *r, int32_t lo,
+                                                                  int32_t hi, const int full)
+{
+    int32_t v = tk_smmla(acc, r->m, r->add) >> r->sh;
+    if (full) return tk_ssat8(v);
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
 /* ---- unaligned word access (one LDR/STR on the M4, which allows unaligned single-word access) ---- */
 
 static inline uint32_t tk_load32(const void *p)
