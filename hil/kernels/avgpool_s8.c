@@ -4,24 +4,49 @@
  * the window (count_include_pad). */
 #include "tern_kernels_internal.h"
 
+/* The portable body: plain C, no scratch. Per output pixel the window is clipped to the input once; raw codes are
+ * summed four channels at a time and the zero point removed once per output (z_in times the taps summed). */
 tern_status tern_avgpool_s8_ref(const tern_pool_params *p, const int8_t *input, int8_t *output)
 {
     tern_status st = tk_check_pool(p, 1, input, output);
     if (st != TERN_OK) return st;
-    const int32_t ih = p->in_h, iw = p->in_w, ch = p->in_c;
-    for (int32_t oy = 0; oy < p->out_h; oy++)
-        for (int32_t ox = 0; ox < p->out_w; ox++)
-            for (int32_t c = 0; c < ch; c++) {
-                int32_t acc = 0;
-                for (int32_t ky = 0; ky < p->kernel_h; ky++)
-                    for (int32_t kx = 0; kx < p->kernel_w; kx++) {
-                        const int32_t iy = oy * p->stride_h - p->pad_top + ky, ix = ox * p->stride_w - p->pad_left + kx;
-                        if (iy >= 0 && iy < ih && ix >= 0 && ix < iw)
-                            acc += input[(iy * iw + ix) * ch + c] - p->input_zero;
+    const int32_t ih = p->in_h, iw = p->in_w, ch = p->in_c, kh = p->kernel_h, kw = p->kernel_w, row_step = iw * ch;
+    const int32_t m = p->multiplier, s = p->shift, zo = p->output_zero, lo = p->act_min, hi = p->act_max;
+    int8_t *o = output;
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
+        for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > iw ? iw - ix0 : kw;
+            const int32_t offset = (ky1 - ky0) * (kx1 - kx0) * p->input_zero;
+            const int8_t *x = input + ((iy0 + ky0) * iw + ix0 + kx0) * ch; /* the clipped window's corner */
+            const int32_t cols = (kx1 - kx0) * ch;
+            int32_t c = 0;
+            for (; c + 4 <= ch; c += 4) {
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                const int8_t *row = x + c;
+                for (int32_t ky = ky0; ky < ky1; ky++, row += row_step)
+                    for (int32_t j = 0; j < cols; j += ch) {
+                        a0 += row[j];
+                        a1 += row[j + 1];
+                        a2 += row[j + 2];
+                        a3 += row[j + 3];
                     }
-                output[(oy * p->out_w + ox) * ch + c] =
-                    (int8_t)tk_requantize(acc, p->multiplier, p->shift, p->output_zero, p->act_min, p->act_max);
+                o[c] = (int8_t)tk_requantize_portable(a0 - offset, m, s, zo, lo, hi);
+                o[c + 1] = (int8_t)tk_requantize_portable(a1 - offset, m, s, zo, lo, hi);
+                o[c + 2] = (int8_t)tk_requantize_portable(a2 - offset, m, s, zo, lo, hi);
+                o[c + 3] = (int8_t)tk_requantize_portable(a3 - offset, m, s, zo, lo, hi);
             }
+            for (; c < ch; c++) {
+                int32_t acc = 0;
+                const int8_t *row = x + c;
+                for (int32_t ky = ky0; ky < ky1; ky++, row += row_step)
+                    for (int32_t j = 0; j < cols; j += ch) acc += row[j];
+                o[c] = (int8_t)tk_requantize_portable(acc - offset, m, s, zo, lo, hi);
+            }
+        }
+    }
     return TERN_OK;
 }
 

@@ -2,29 +2,58 @@
  * acc = bias[oc] + sum (q_in - z_in) * w[oc][ky][kx][ic] over in-bounds taps, then requantize. */
 #include "tern_kernels_internal.h"
 
+/* The portable body: plain C, no scratch, written for what a compiler makes of it on a core without DSP
+ * instructions. Per output pixel the window is clipped to the input once (padding taps are skipped, so they add
+ * nothing), and output channels go four at a time: each input byte is loaded and has z_in subtracted once for
+ * the four, then one load and one multiply-accumulate per weight. Requantization in plain C
+ * (tk_requantize_portable: the top word of an int64 product). */
 tern_status tern_conv_s8_ref(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output)
 {
     tern_status st = tk_check_conv(p, 0, weights, input, output);
     if (st != TERN_OK) return st;
-    const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w;
-    const int32_t fan_in = kh * kw * ic, zi = p->input_zero;
-    for (int32_t oy = 0; oy < p->out_h; oy++)
-        for (int32_t ox = 0; ox < p->out_w; ox++)
-            for (int32_t oc = 0; oc < p->out_c; oc++) {
-                int32_t acc = p->bias[oc];
-                for (int32_t ky = 0; ky < kh; ky++) {
-                    int32_t iy = oy * p->stride_h - p->pad_top + ky;
-                    if (iy < 0 || iy >= ih) continue;
-                    for (int32_t kx = 0; kx < kw; kx++) {
-                        int32_t ix = ox * p->stride_w - p->pad_left + kx;
-                        if (ix < 0 || ix >= iw) continue;
-                        for (int32_t c = 0; c < ic; c++)
-                            acc += (input[(iy * iw + ix) * ic + c] - zi) * weights[oc * fan_in + (ky * kw + kx) * ic + c];
+    const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w, out_c = p->out_c;
+    const int32_t row_len = kw * ic, row_step = iw * ic, fan_in = kh * row_len, zi = p->input_zero;
+    const int32_t zo = p->output_zero, lo = p->act_min, hi = p->act_max;
+    int8_t *o = output;
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
+        for (int32_t ox = 0; ox < p->out_w; ox++, o += out_c) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            const int32_t j0 = (ix0 < 0 ? -ix0 : 0) * ic, j1 = (ix0 + kw > iw ? iw - ix0 : kw) * ic;
+            /* row ky of the window starts at x + ky * row_step (only [j0, j1) of it is read) */
+            const int8_t *x = input + (iy0 * iw + ix0) * ic;
+            int32_t oc = 0;
+            for (; oc + 4 <= out_c; oc += 4) {
+                const int8_t *w = weights + oc * fan_in;
+                int32_t a0 = p->bias[oc], a1 = p->bias[oc + 1], a2 = p->bias[oc + 2], a3 = p->bias[oc + 3];
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const int8_t *xr = x + ky * row_step, *w0 = w + ky * row_len;
+                    const int8_t *w1 = w0 + fan_in, *w2 = w1 + fan_in, *w3 = w2 + fan_in;
+                    for (int32_t j = j0; j < j1; j++) {
+                        const int32_t v = xr[j] - zi;
+                        a0 += v * w0[j];
+                        a1 += v * w1[j];
+                        a2 += v * w2[j];
+                        a3 += v * w3[j];
                     }
                 }
-                output[(oy * p->out_w + ox) * p->out_c + oc] =
-                    (int8_t)tk_requantize(acc, p->multiplier[oc], p->shift[oc], p->output_zero, p->act_min, p->act_max);
+                o[oc] = (int8_t)tk_requantize_portable(a0, p->multiplier[oc], p->shift[oc], zo, lo, hi);
+                o[oc + 1] = (int8_t)tk_requantize_portable(a1, p->multiplier[oc + 1], p->shift[oc + 1], zo, lo, hi);
+                o[oc + 2] = (int8_t)tk_requantize_portable(a2, p->multiplier[oc + 2], p->shift[oc + 2], zo, lo, hi);
+                o[oc + 3] = (int8_t)tk_requantize_portable(a3, p->multiplier[oc + 3], p->shift[oc + 3], zo, lo, hi);
             }
+            for (; oc < out_c; oc++) {
+                const int8_t *w = weights + oc * fan_in;
+                int32_t acc = p->bias[oc];
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const int8_t *xr = x + ky * row_step, *wr = w + ky * row_len;
+                    for (int32_t j = j0; j < j1; j++) acc += (xr[j] - zi) * wr[j];
+                }
+                o[oc] = (int8_t)tk_requantize_portable(acc, p->multiplier[oc], p->shift[oc], zo, lo, hi);
+            }
+        }
+    }
     return TERN_OK;
 }
 

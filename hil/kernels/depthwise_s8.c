@@ -2,28 +2,53 @@
  * acc[c] = bias[c] + sum (q_in[c] - z_in) * w[c][ky][kx] over in-bounds taps, then requantize. */
 #include "tern_kernels_internal.h"
 
+/* The portable body: plain C, no scratch. Per output pixel the window is clipped to the input once (padding taps
+ * are skipped), and channels go four at a time, adjacent in HWC: per tap four loads, four subtractions of z_in,
+ * four weight loads and four multiply-accumulates, with no bounds test inside. */
 tern_status tern_depthwise_s8_ref(const tern_conv_params *p, const int8_t *weights, const int8_t *input,
                                   int8_t *output)
 {
     tern_status st = tk_check_conv(p, 1, weights, input, output);
     if (st != TERN_OK) return st;
     const int32_t ih = p->in_h, iw = p->in_w, ch = p->in_c, kh = p->kernel_h, kw = p->kernel_w, zi = p->input_zero;
-    for (int32_t oy = 0; oy < p->out_h; oy++)
-        for (int32_t ox = 0; ox < p->out_w; ox++)
-            for (int32_t c = 0; c < ch; c++) {
-                int32_t acc = p->bias[c];
-                for (int32_t ky = 0; ky < kh; ky++) {
-                    int32_t iy = oy * p->stride_h - p->pad_top + ky;
-                    if (iy < 0 || iy >= ih) continue;
-                    for (int32_t kx = 0; kx < kw; kx++) {
-                        int32_t ix = ox * p->stride_w - p->pad_left + kx;
-                        if (ix < 0 || ix >= iw) continue;
-                        acc += (input[(iy * iw + ix) * ch + c] - zi) * weights[c * kh * kw + ky * kw + kx];
+    const int32_t taps = kh * kw, row_step = iw * ch, zo = p->output_zero, lo = p->act_min, hi = p->act_max;
+    int8_t *o = output;
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
+        for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > iw ? iw - ix0 : kw;
+            const int8_t *x = input + (iy0 * iw + ix0) * ch; /* the window's corner (maybe outside the input) */
+            int32_t c = 0;
+            for (; c + 4 <= ch; c += 4) {
+                const int8_t *w0 = weights + c * taps, *w1 = w0 + taps, *w2 = w1 + taps, *w3 = w2 + taps;
+                int32_t a0 = p->bias[c], a1 = p->bias[c + 1], a2 = p->bias[c + 2], a3 = p->bias[c + 3];
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const int8_t *xr = x + ky * row_step + c;
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        const int8_t *v = xr + kx * ch;
+                        const int32_t t = ky * kw + kx;
+                        a0 += (v[0] - zi) * w0[t];
+                        a1 += (v[1] - zi) * w1[t];
+                        a2 += (v[2] - zi) * w2[t];
+                        a3 += (v[3] - zi) * w3[t];
                     }
                 }
-                output[(oy * p->out_w + ox) * ch + c] =
-                    (int8_t)tk_requantize(acc, p->multiplier[c], p->shift[c], p->output_zero, p->act_min, p->act_max);
+                o[c] = (int8_t)tk_requantize_portable(a0, p->multiplier[c], p->shift[c], zo, lo, hi);
+                o[c + 1] = (int8_t)tk_requantize_portable(a1, p->multiplier[c + 1], p->shift[c + 1], zo, lo, hi);
+                o[c + 2] = (int8_t)tk_requantize_portable(a2, p->multiplier[c + 2], p->shift[c + 2], zo, lo, hi);
+                o[c + 3] = (int8_t)tk_requantize_portable(a3, p->multiplier[c + 3], p->shift[c + 3], zo, lo, hi);
             }
+            for (; c < ch; c++) {
+                const int8_t *w = weights + c * taps;
+                int32_t acc = p->bias[c];
+                for (int32_t ky = ky0; ky < ky1; ky++)
+                    for (int32_t kx = kx0; kx < kx1; kx++) acc += (x[ky * row_step + kx * ch + c] - zi) * w[ky * kw + kx];
+                o[c] = (int8_t)tk_requantize_portable(acc, p->multiplier[c], p->shift[c], zo, lo, hi);
+            }
+        }
+    }
     return TERN_OK;
 }
 

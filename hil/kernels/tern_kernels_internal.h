@@ -102,6 +102,16 @@ static inline int32_t tk_requantize(int32_t acc, int32_t m, int32_t s, int32_t z
     return v < lo ? lo : v > hi ? hi : (int32_t)v;
 }
 
+/* The same integers in plain C for the portable bodies: for S in [33, 54] the top word of the int64 product
+ * (tk_rq below: floor((P + 2^(S-1)) / 2^S) = (hi32(P) + 2^(S-33)) >> (S-32)), z_out added, clamped; the
+ * contract's int64 formula otherwise. A compiler turns the first into one long multiply, an add, a shift. */
+static inline int32_t tk_requantize_portable(int32_t acc, int32_t m, int32_t s, int32_t z, int32_t lo, int32_t hi)
+{
+    if (s < 33 || s > 54) return tk_requantize(acc, m, s, z, lo, hi);
+    int32_t v = (((int32_t)(((int64_t)acc * m) >> 32) + ((int32_t)1 << (s - 33))) >> (s - 32)) + z;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 static inline int32_t tk_smmla(int32_t a, int32_t b, int32_t c)
 {
 #if TK_HAVE_DSP
