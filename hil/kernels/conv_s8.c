@@ -187,11 +187,10 @@ static void __attribute__((noinline)) conv_s8_expanded_clamp(const uint32_t *pat
     conv_s8_expanded(patch, w, rq, groups, out_c, lo, hi, o, 0);
 }
 
-/* One pixel's outputs from the int8 weights in place: full groups of four on SMLAD, the rest one by one. */
-static inline __attribute__((always_inline)) void conv_s8_streamed(const uint32_t *patch, const uint8_t *bytes,
-                                                                   const int8_t *weights, const tk_rqz *rq,
-                                                                   int32_t fan_in, int32_t zi, int32_t out_c,
-                                                                   int32_t lo, int32_t hi, int8_t *o, const int full)
+/* One pixel's outputs from the int8 weights in place: full groups of four on SMLAD, the rest one by one (a
+ * one-pixel layer: its requantization is not worth a second copy for the whole-range clamp). */
+static void conv_s8_streamed(const uint32_t *patch, const uint8_t *bytes, const int8_t *weights, const tk_rqz *rq,
+                             int32_t fan_in, int32_t zi, int32_t out_c, int32_t lo, int32_t hi, int8_t *o)
 {
     const int32_t full_groups = fan_in / 4, tail = fan_in % 4;
     const uint8_t *rest = bytes + 4 * full_groups;
@@ -212,8 +211,8 @@ static inline __attribute__((always_inline)) void conv_s8_streamed(const uint32_
             a0 += v * w0[t];
             a1 += v * w1[t];
         }
-        o[oc] = (int8_t)tk_rqz_apply(a0, &rq[oc], lo, hi, full);
-        o[oc + 1] = (int8_t)tk_rqz_apply(a1, &rq[oc + 1], lo, hi, full);
+        o[oc] = (int8_t)tk_rqz_apply(a0, &rq[oc], lo, hi, 0);
+        o[oc + 1] = (int8_t)tk_rqz_apply(a1, &rq[oc + 1], lo, hi, 0);
     }
     if (oc < out_c) {
         const int8_t *w0 = weights + oc * fan_in;
@@ -225,15 +224,14 @@ static inline __attribute__((always_inline)) void conv_s8_streamed(const uint32_
             a0 = tk_smlad(tk_sxtb16_ror8(u0), x[1], a0);
         }
         for (int32_t t = 0; t < tail; t++) a0 += ((int8_t)rest[t] - zi) * w0[t];
-        o[oc] = (int8_t)tk_rqz_apply(a0, &rq[oc], lo, hi, full);
+        o[oc] = (int8_t)tk_rqz_apply(a0, &rq[oc], lo, hi, 0);
     }
 }
 
-/* The pixel loop, instantiated with `full` (the layer clamps to [-128, 127]) as a constant. */
-static inline __attribute__((always_inline)) void conv_s8_pixels(const tern_conv_params *p, const int8_t *weights,
-                                                                 const int8_t *input, int8_t *output,
-                                                                 const tk_rqz *rq, uint32_t *patch, uint8_t *bytes,
-                                                                 const uint32_t *wt, int32_t pitch, const int full)
+/* The pixel loop; `full`: the layer clamps to [-128, 127] (its expanded outputs take the SSAT copy). */
+static void conv_s8_pixels(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output,
+                           const tk_rqz *rq, uint32_t *patch, uint8_t *bytes, const uint32_t *wt, int32_t pitch,
+                           int full)
 {
     const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w, out_c = p->out_c;
     const int32_t fan_in = kh * kw * ic, groups = (kh * pitch + 3) / 4, zi = p->input_zero, lo = p->act_min;
@@ -275,7 +273,7 @@ static inline __attribute__((always_inline)) void conv_s8_pixels(const tern_conv
             else if (wt)
                 conv_s8_expanded_clamp(patch, wt, rq, groups, out_c, lo, hi, o);
             else
-                conv_s8_streamed(patch, bytes, weights, rq, fan_in, zi, out_c, lo, hi, o, full);
+                conv_s8_streamed(patch, bytes, weights, rq, fan_in, zi, out_c, lo, hi, o);
         }
     }
 }
@@ -326,10 +324,7 @@ tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, c
         }
     } else if (pitch != row_len)
         return tern_conv_s8_ref(p, weights, input, output); /* unreachable: padded rows only with expanded weights */
-    if (p->act_min == -128 && p->act_max == 127)
-        conv_s8_pixels(p, weights, input, output, rq, patch, bytes, wt, pitch, 1);
-    else
-        conv_s8_pixels(p, weights, input, output, rq, patch, bytes, wt, pitch, 0);
+    conv_s8_pixels(p, weights, input, output, rq, patch, bytes, wt, pitch, p->act_min == -128 && p->act_max == 127);
     return TERN_OK;
 }
 

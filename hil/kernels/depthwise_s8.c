@@ -164,11 +164,9 @@ tern_status tern_depthwise_s8_dsp(const tern_conv_params *p, const int8_t *weigh
             wt[(g * taps + t) * 2] = tk_pack16(w[0], w[2 * taps]);
             wt[(g * taps + t) * 2 + 1] = tk_pack16(w[taps], w[3 * taps]);
         }
-    const int full = p->act_min == -128 && p->act_max == 127;
-    if (kh == 3 && kw == 3 && full)
+    /* two copies: the common 3x3 window clamped to the whole range, and any other (the clamp is exact for both) */
+    if (kh == 3 && kw == 3 && p->act_min == -128 && p->act_max == 127)
         dw_s8_pixels(p, weights, input, output, wt, rq, patch, 3, 3, 1);
-    else if (full)
-        dw_s8_pixels(p, weights, input, output, wt, rq, patch, kh, kw, 1);
     else
         dw_s8_pixels(p, weights, input, output, wt, rq, patch, kh, kw, 0);
     return TERN_OK;

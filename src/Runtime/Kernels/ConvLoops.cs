@@ -1,8 +1,8 @@
 namespace Tern.Runtime.Kernels;
 
 /// <summary>
-/// What the optimized Conv bodies do per output pixel once its patch is gathered: <see cref="ConvS8"/> widens the
-/// patch to int16 for multiply-add instructions, <see cref="ConvT2"/> to int32 for its all-ones masks.
+/// What the optimized Conv body does per output pixel once its patch is gathered: <see cref="ConvS8"/> widens the
+/// patch to int16 for multiply-add instructions (<see cref="ConvT2"/> runs it on its weights expanded to int16).
 /// </summary>
 internal unsafe interface IConvChannels<TPatch> where TPatch : unmanaged
 {
@@ -14,8 +14,9 @@ internal unsafe interface IConvChannels<TPatch> where TPatch : unmanaged
 }
 
 /// <summary>
-/// The loops ConvS8 and ConvT2 (Conv, Pointwise, Dense) share; they differ only in the multiply-accumulate,
-/// passed as a struct so each kernel gets its own specialised, inlined copy.
+/// The loops of Conv, Pointwise and Dense: the oracles of ConvS8 and ConvT2 differ only in the multiply-accumulate,
+/// passed as a struct so each kernel gets its own specialised, inlined copy; the optimized loops take the per-pixel
+/// part the same way.
 /// </summary>
 internal static unsafe class ConvLoops
 {

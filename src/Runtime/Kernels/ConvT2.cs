@@ -1,11 +1,11 @@
-using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Tern.Runtime.Kernels;
 
 /// <summary>
 /// Convolution with ternary packed weights (see <see cref="PackedTernary"/>): Conv, Pointwise and Dense.
 /// acc = bias[oc] + sum_{t=+1} (q_in - z_in) - sum_{t=-1} (q_in - z_in) over in-bounds taps, then
-/// <see cref="Requantize.Apply"/>. The optimized body has no multiplies, only and/add/subtract.
+/// <see cref="Requantize.Apply"/>. The optimized body is ConvS8's on the weights expanded to int16 (see <see cref="Prepared"/>).
 /// </summary>
 public static unsafe class ConvT2
 {
@@ -18,7 +18,12 @@ public static unsafe class ConvT2
         ConvLoops.Scalar(layer, ConvGeometry.Of(layer), input, output, new TernaryMac(layer.TernaryWeights!));
     }
 
-    /// <summary>Weights expanded once per model into int32 all-ones masks (+1 and -1), rows padded to a multiple of 8.</summary>
+    /// <summary>
+    /// The weights expanded once per model to int16 -1, 0, +1 in <see cref="ConvS8"/>'s layout: on the host, one
+    /// multiply-add instruction (vpmaddwd) takes 16 weights a step whatever their values, where sign masks took
+    /// four instructions per 8 (two ANDs, a subtract, an add on int32 lanes), so the ternary layer runs on the int8
+    /// body. Bit-identical: every product is x, -x or 0, summed in int32 like the oracle.
+    /// </summary>
     public sealed class Prepared
     {
         internal Prepared(IntConvLayer layer, SimdLevel simd)
@@ -26,24 +31,15 @@ public static unsafe class ConvT2
             if (layer.WeightKind != WeightKind.Ternary || layer.Kind == IntLayerKind.Depthwise)
                 throw new ArgumentException($"{Name}: layer '{layer.Name}' is {layer.Kind} with {layer.WeightKind} weights", nameof(layer));
             Layer = layer;
-            Simd = SimdLevels.Resolve(simd);
-            Geometry = ConvGeometry.Of(layer);
-            FanInPadded = (Geometry.FanIn + 7) & ~7;
-            Plus = new int[Geometry.OutC * FanInPadded];
-            Minus = new int[Geometry.OutC * FanInPadded];
-            for (int oc = 0; oc < Geometry.OutC; oc++)
-                VectorOps.TernaryMasks(layer.TernaryWeights!, oc, Plus, Minus, oc * FanInPadded, 1);
+            Int8 = ConvS8.Prepare(TernaryAsInt8.Layer(layer), simd);
         }
 
         public IntConvLayer Layer { get; }
-        public SimdLevel Simd { get; }
-        internal ConvGeometry Geometry { get; }
-        internal int FanInPadded { get; }
-        internal int[] Plus { get; }
-        internal int[] Minus { get; }
+        public SimdLevel Simd => Int8.Simd;
+        internal ConvS8.Prepared Int8 { get; }
 
-        /// <summary>int32 elements of scratch that <see cref="Optimized(Prepared, ReadOnlySpan{sbyte}, Span{sbyte}, Span{int})"/> needs.</summary>
-        public int ScratchLength => FanInPadded;
+        /// <summary>int32 elements of scratch that <see cref="Optimized(Prepared, ReadOnlySpan{sbyte}, Span{sbyte}, Span{int})"/> needs (the int8 body's int16 patch).</summary>
+        public int ScratchLength => (Int8.ScratchLength + 1) / 2;
     }
 
     /// <summary>Prepares a layer for <see cref="Optimized(Prepared, ReadOnlySpan{sbyte}, Span{sbyte}, Span{int})"/>; do it once per model.</summary>
@@ -53,49 +49,11 @@ public static unsafe class ConvT2
     public static void Optimized(Prepared p, ReadOnlySpan<sbyte> input, Span<sbyte> output) =>
         Optimized(p, input, output, new int[p.ScratchLength]);
 
-    /// <summary>
-    /// Optimized body: each output pixel's patch is gathered once as int32 (q_in - z_in, 0 for padding),
-    /// then every output channel sums (x &amp; plus) - (x &amp; minus) over the patch.
-    /// </summary>
+    /// <summary>Optimized body: <see cref="ConvS8"/>'s on the expanded weights, its int16 patch in <paramref name="scratch"/>.</summary>
     public static void Optimized(Prepared p, ReadOnlySpan<sbyte> input, Span<sbyte> output, Span<int> scratch)
     {
         KernelChecks.Buffers(p.Layer, input.Length, output.Length, Name);
         KernelChecks.Scratch(scratch.Length, p.ScratchLength, Name);
-        fixed (int* plusP = p.Plus)
-        fixed (int* minusP = p.Minus)
-            ConvLoops.Optimized(p.Layer, p.Geometry, p.FanInPadded, p.Simd, input, output, scratch, new MaskChannels(p, plusP, minusP));
-    }
-
-    /// <summary>ConvT2's part of the shared loops: an int32 patch, and per pixel one masked sum per output channel.</summary>
-    private readonly struct MaskChannels : IConvChannels<int>
-    {
-        private readonly int* _plus, _minus;
-        private readonly int[] _bias, _mult, _shift;
-        private readonly int _padded, _outC, _zOut, _lo, _hi;
-        private readonly SimdLevel _level;
-
-        public MaskChannels(Prepared p, int* plus, int* minus)
-        {
-            var layer = p.Layer;
-            _plus = plus;
-            _minus = minus;
-            (_level, _padded, _outC) = (p.Simd, p.FanInPadded, p.Geometry.OutC);
-            (_bias, _mult, _shift) = (layer.Bias, layer.Multiplier, layer.Shift);
-            (_zOut, _lo, _hi) = (layer.OutputZero, layer.ActMin, layer.ActMax);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Gather(sbyte* src, int* dst, int n, int zero, SimdLevel level) =>
-            VectorOps.WidenSubtract(src, dst, n, zero, level);
-
-        public sbyte* Channels(int* patch, sbyte* o)
-        {
-            for (int oc = 0; oc < _outC; oc++)
-            {
-                int acc = _bias[oc] + VectorOps.TernaryDot(patch, _plus + oc * _padded, _minus + oc * _padded, _padded, _level);
-                *o++ = (sbyte)Requantize.Apply(acc, _mult[oc], _shift[oc], _zOut, _lo, _hi);
-            }
-            return o;
-        }
+        ConvS8.Optimized(p.Int8, input, output, MemoryMarshal.Cast<int, short>(scratch));
     }
 }

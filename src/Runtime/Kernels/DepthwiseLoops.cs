@@ -4,8 +4,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Tern.Runtime.Kernels;
 
 /// <summary>
-/// What the optimized Depthwise bodies do with one tap over a run of channels: <see cref="DepthwiseS8"/> multiplies by
-/// int32 weights, <see cref="DepthwiseT2"/> adds and subtracts through all-ones masks. <c>offset</c> is
+/// What the optimized Depthwise body does with one tap over a run of channels: <see cref="DepthwiseS8"/> multiplies by
+/// int32 weights (<see cref="DepthwiseT2"/> runs it on its weights expanded). <c>offset</c> is
 /// tap * channels + the first channel, an index into the (kh, kw, c) weight layout.
 /// </summary>
 internal unsafe interface IDepthwiseTap
@@ -18,8 +18,8 @@ internal unsafe interface IDepthwiseTap
 }
 
 /// <summary>
-/// The loops DepthwiseS8 and DepthwiseT2 share; they differ only in the multiply-accumulate, passed as a struct
-/// so each kernel gets its own specialised, inlined copy.
+/// The loops of Depthwise: the oracles of DepthwiseS8 and DepthwiseT2 differ only in the multiply-accumulate, passed
+/// as a struct so each kernel gets its own specialised, inlined copy; the optimized loops take the tap the same way.
 /// </summary>
 internal static unsafe class DepthwiseLoops
 {

@@ -30,25 +30,6 @@ internal static unsafe class VectorOps
         for (; i < n; i++) dst[i] = (short)(src[i] - zero);
     }
 
-    /// <summary>dst[i] = src[i] - zero as int32, for i in [0, n).</summary>
-    public static void WidenSubtract(sbyte* src, int* dst, int n, int zero, SimdLevel level)
-    {
-        int i = 0;
-        if (level == SimdLevel.Vector256)
-        {
-            var z = Vector256.Create(zero);
-            for (; i + 8 <= n; i += 8)
-                Avx2.Subtract(Avx2.ConvertToVector256Int32(src + i), z).Store(dst + i);
-        }
-        else if (level == SimdLevel.Vector128)
-        {
-            var z = Vector128.Create(zero);
-            for (; i + 4 <= n; i += 4)
-                (LoadWiden4(src + i) - z).Store(dst + i);
-        }
-        for (; i < n; i++) dst[i] = src[i] - zero;
-    }
-
     /// <summary>Four sbytes sign-extended to four int32 lanes, with portable operations only.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<int> LoadWiden4(sbyte* p)
@@ -91,38 +72,6 @@ internal static unsafe class VectorOps
         return s;
     }
 
-    /// <summary>
-    /// Sum of (x[i] &amp; plus[i]) - (x[i] &amp; minus[i]) for i in [0, n), n a multiple of 8: the ternary dot
-    /// product with all-ones masks in place of +1 / -1 weights, so no multiplies.
-    /// </summary>
-    public static int TernaryDot(int* x, int* plus, int* minus, int n, SimdLevel level)
-    {
-        int i = 0;
-        if (level == SimdLevel.Vector256)
-        {
-            var acc = Vector256<int>.Zero;
-            for (; i + 8 <= n; i += 8)
-            {
-                var v = Vector256.Load(x + i);
-                acc += (v & Vector256.Load(plus + i)) - (v & Vector256.Load(minus + i));
-            }
-            return Vector256.Sum(acc);
-        }
-        if (level == SimdLevel.Vector128)
-        {
-            var acc = Vector128<int>.Zero;
-            for (; i + 4 <= n; i += 4)
-            {
-                var v = Vector128.Load(x + i);
-                acc += (v & Vector128.Load(plus + i)) - (v & Vector128.Load(minus + i));
-            }
-            return Vector128.Sum(acc);
-        }
-        int s = 0;
-        for (; i < n; i++) s += (x[i] & plus[i]) - (x[i] & minus[i]);
-        return s;
-    }
-
     /// <summary>acc[i] += x[i] * w[i] for i in [0, n) on int32 lanes.</summary>
     public static void MultiplyAccumulate(sbyte* x, int zero, int* w, int* acc, int n, SimdLevel level)
     {
@@ -148,35 +97,6 @@ internal static unsafe class VectorOps
         for (; i < n; i++) acc[i] += (x[i] - zero) * w[i];
     }
 
-    /// <summary>acc[i] += (v &amp; plus[i]) - (v &amp; minus[i]) with v = x[i] - zero, for i in [0, n); no multiplies.</summary>
-    public static void TernaryAccumulate(sbyte* x, int zero, int* plus, int* minus, int* acc, int n, SimdLevel level)
-    {
-        int i = 0;
-        if (level == SimdLevel.Vector256)
-        {
-            var z = Vector256.Create(zero);
-            for (; i + 8 <= n; i += 8)
-            {
-                var v = Avx2.Subtract(Avx2.ConvertToVector256Int32(x + i), z);
-                (Vector256.Load(acc + i) + (v & Vector256.Load(plus + i)) - (v & Vector256.Load(minus + i))).Store(acc + i);
-            }
-        }
-        else if (level == SimdLevel.Vector128)
-        {
-            var z = Vector128.Create(zero);
-            for (; i + 4 <= n; i += 4)
-            {
-                var v = LoadWiden4(x + i) - z;
-                (Vector128.Load(acc + i) + (v & Vector128.Load(plus + i)) - (v & Vector128.Load(minus + i))).Store(acc + i);
-            }
-        }
-        for (; i < n; i++)
-        {
-            int v = x[i] - zero;
-            acc[i] += (v & plus[i]) - (v & minus[i]);
-        }
-    }
-
     /// <summary>acc[i] += x[i] for i in [0, n) (sbyte widened to int32).</summary>
     public static void Accumulate(sbyte* x, int* acc, int n, SimdLevel level)
     {
@@ -192,18 +112,5 @@ internal static unsafe class VectorOps
                 (Vector128.Load(acc + i) + LoadWiden4(x + i)).Store(acc + i);
         }
         for (; i < n; i++) acc[i] += x[i];
-    }
-
-    /// <summary>
-    /// Builds the all-ones masks of a ternary row: plus[j] = -1 where t = +1, minus[j] = -1 where t = -1, else 0.
-    /// </summary>
-    public static void TernaryMasks(PackedTernary weights, int row, int[] plus, int[] minus, int offset, int stride)
-    {
-        for (int j = 0; j < weights.RowLength; j++)
-        {
-            int t = weights.Get(row, j);
-            plus[offset + j * stride] = t > 0 ? -1 : 0;
-            minus[offset + j * stride] = t < 0 ? -1 : 0;
-        }
     }
 }
