@@ -102,12 +102,13 @@ static inline int32_t tk_requantize(int32_t acc, int32_t m, int32_t s, int32_t z
     return v < lo ? lo : v > hi ? hi : (int32_t)v;
 }
 
-/* The same integers in plain C for the portable bodies: for S in [33, 54] the top word of the int64 product
- * (tk_rq below: floor((P + 2^(S-1)) / 2^S) = (hi32(P) + 2^(S-33)) >> (S-32)), z_out added, clamped; the
- * contract's int64 formula otherwise. A compiler turns the first into one long multiply, an add, a shift. */
+/* The same integers in plain C for the portable bodies: for S >= 33 the top word of the int64 product
+ * (tk_rq below: floor((P + 2^(S-1)) / 2^S) = (hi32(P) + 2^(S-33)) >> (S-32); the sum is at most 2^30 + 2^29),
+ * then z_out added and the clamp; the contract's int64 formula for S <= 32. A compiler turns the first into one
+ * long multiply, an add, a shift. */
 static inline int32_t tk_requantize_portable(int32_t acc, int32_t m, int32_t s, int32_t z, int32_t lo, int32_t hi)
 {
-    if (s < 33 || s > 54) return tk_requantize(acc, m, s, z, lo, hi);
+    if (s < 33) return tk_requantize(acc, m, s, z, lo, hi);
     int32_t v = (((int32_t)(((int64_t)acc * m) >> 32) + ((int32_t)1 << (s - 33))) >> (s - 32)) + z;
     return v < lo ? lo : v > hi ? hi : v;
 }
@@ -175,10 +176,12 @@ static inline int32_t tk_ssat8(int32_t x)
 }
 
 /* A channel's accumulator start (its bias, or the bias with the input zero point folded in), (M, S) and the
- * layer's z_out prepared for the int8 bodies' short form: for S in [33, 54],
+ * layer's z_out prepared for the int8 bodies' short form: for S in [33, 55],
  *   floor((acc * M + 2^(S-1)) / 2^S) + z_out = SMMLA(acc, M, 2^(S-33) + z_out * 2^(S-32)) >> (S-32)
- * exactly (tk_rq above, with z_out * 2^(S-32) a multiple of the divisor so it passes through the floor); the
- * sum cannot overflow: |hi32(acc * M)| <= 2^30, |z_out| * 2^(S-32) <= 2^29 and the rounding term <= 2^21.
+ * exactly (tk_rq above, with z_out * 2^(S-32) a multiple of the divisor so it passes through the floor). The sum
+ * stays in int32 up to S = 55 and no further: hi32(acc * M) lies in [-2^30, 2^30), so with sh = S - 32 the sum
+ * lies in [-2^30 + 2^(sh-1) - 128 * 2^sh, 2^30 + 2^(sh-1) + 127 * 2^sh), inside int32 for sh <= 23; at sh = 24
+ * acc = -2^31, M = 2^31 - 1, z_out = -128 wraps (KernelVectors' extreme-accumulator case).
  * The clamp alone is left, one SSAT where the layer clamps to the whole int8 range (`full`, a constant where
  * the bodies instantiate it). tk_rqz_prepare returns 0 for an S outside that range (the caller then runs the
  * portable body for the layer). */
@@ -191,7 +194,7 @@ typedef struct {
 
 static inline int tk_rqz_prepare(tk_rqz *r, int32_t acc0, int32_t m, int32_t s, int32_t z)
 {
-    if (s < 33 || s > 54) return 0;
+    if (s < 33 || s > 55) return 0;
     r->acc0 = acc0;
     r->m = m;
     r->sh = s - 32;

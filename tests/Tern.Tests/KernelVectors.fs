@@ -344,6 +344,61 @@ module KernelVectors =
             Expected = y
         }
 
+    /// Accumulators at the ends of int32 at the short requantization form's shift bound (tk_rqz in
+    /// hil/kernels/tern_kernels_internal.h, exact up to S = 55): a pointwise layer of zero weights over two pixels
+    /// (the DSP body's expanded path), so each channel's accumulator is its bias, -2^31 or 2^31 - 1, with M = 2^31 - 1
+    /// and z_out -128. With shifts 53..55 the short form runs at its extremes; with 55 and 56 the layer must take the
+    /// portable body (the short form's sum would wrap at S = 56).
+    let private extremeAccumulatorCase (shifts: int array) (zIn: int) : Case =
+        let inS = Shape3(1, 2, 1)
+        let outC = 2 * shifts.Length
+
+        let outS =
+            IntConvLayer.OutputShapeOf(IntLayerKind.Pointwise, inS, 1, 1, 1, 1, 0, 0, 0, 0, outC)
+
+        let layer =
+            IntConvLayer(
+                "case",
+                IntLayerKind.Pointwise,
+                inS,
+                outS,
+                1,
+                1,
+                1,
+                1,
+                0,
+                0,
+                0,
+                0,
+                WeightKind.Int8,
+                Array.zeroCreate outC,
+                null,
+                Array.init outC (fun c -> if c % 2 = 0 then Int32.MinValue else Int32.MaxValue),
+                Array.create outC Int32.MaxValue,
+                Array.init outC (fun c -> shifts[c / 2]),
+                zIn,
+                -128,
+                -128,
+                127,
+                1.0f,
+                1.0f,
+                Array.create outC 1.0f
+            )
+
+        layer.Validate()
+        let x = [| 5y; -7y |]
+        let y = Array.zeroCreate<sbyte> outS.Size
+        ConvS8.Scalar(layer, x, y)
+
+        {
+            Name =
+                $"Pointwise 1x2x1 -> {outC}, zero weights, bias -2^31 and 2^31 - 1, M 2^31 - 1, S {String.Join(',', shifts)}, zo -128"
+            Layer = layer
+            Input = x
+            Skip = [||]
+            Expected = y
+        }
+
     // A residual add: lengths 1..300 (the DSP body's word loop and its tail), extreme zero points and clamps; the
     // larger multiplier in [2^30, 2^31) with a typical or any shift, or both tiny (S = 62).
     let private addCase (rng: Random) : Case =
@@ -410,6 +465,11 @@ module KernelVectors =
             | IntLayerKind.AvgPool
             | IntLayerKind.GlobalAvgPool -> poolCase rng kind None
             | IntLayerKind.Add -> addCase rng
+            // the first two int8 pointwise layers: accumulators at the ends of int32 (the short requantization's bound)
+            | IntLayerKind.Pointwise when not ternary && i < kinds.Length ->
+                extremeAccumulatorCase [| 53; 54; 55 |] (zeroPoint rng)
+            | IntLayerKind.Pointwise when not ternary && i < 2 * kinds.Length ->
+                extremeAccumulatorCase [| 55; 56 |] (zeroPoint rng)
             | _ -> convCase rng kind ternary)
 
     /// Requantization cases: every shift with the extreme accumulators and multipliers, rounding ties, random ones.
