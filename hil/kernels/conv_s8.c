@@ -109,9 +109,7 @@ static inline void conv_s8_widen(const uint8_t *bytes, int32_t groups, uint32_t 
     }
 }
 
-/* One pixel's outputs from expanded weights: blocks of four channels, then the rest one at a time. Not inlined
- * into the pixel loop: on its own it keeps the four accumulators, the patch pair and the weight stream in
- * registers (inlined, gcc spilled accumulators inside the loop). */
+/* One pixel's outputs from expanded weights: blocks of four channels, then the rest one at a time. */
 static inline __attribute__((always_inline)) void conv_s8_expanded(const uint32_t *patch, const uint32_t *w,
                                                                    const tk_rqz *rq, int32_t groups, int32_t out_c,
                                                                    int32_t lo, int32_t hi, int8_t *o, const int full)
@@ -174,17 +172,54 @@ static inline __attribute__((always_inline)) void conv_s8_expanded(const uint32_
     }
 }
 
-static void __attribute__((noinline)) conv_s8_expanded_full(const uint32_t *patch, const uint32_t *w, const tk_rqz *rq,
-                                                            int32_t groups, int32_t out_c, int8_t *o)
+/* What a run of pixels shares (conv_s8_run). */
+typedef struct {
+    const uint32_t *wt;
+    const tk_rqz *rq;
+    uint32_t *patch;
+    int32_t groups, out_c, lo, hi, kh, pitch, row_step, step;
+    uint32_t zz;
+} conv_s8_run_args;
+
+/* n output pixels of one row from expanded weights, their windows at src, src + step, ... in rows at a pitch
+ * of whole words, each widened straight from the input (the bytes past a row's end meet zero weights); or, with
+ * src NULL, one pixel whose patch is already widened. One call per run keeps the per-pixel work to the widening
+ * and the channels. */
+static inline __attribute__((always_inline)) void conv_s8_run(const conv_s8_run_args *a, const int8_t *src, int32_t n,
+                                                              int8_t *o, const int full)
 {
-    conv_s8_expanded(patch, w, rq, groups, out_c, -128, 127, o, 1);
+    /* locals, not a->: the patch stores could alias *a as far as the compiler knows, and it would reload them */
+    uint32_t *const patch = a->patch;
+    const uint32_t *const wt = a->wt, zz = a->zz;
+    const tk_rqz *const rq = a->rq;
+    const int32_t words = a->pitch / 4, kh = a->kh, row_step = a->row_step, step = a->step;
+    const int32_t groups = a->groups, out_c = a->out_c, lo = a->lo, hi = a->hi;
+    for (; n > 0; n--, o += out_c) {
+        if (src) {
+            const int8_t *r = src;
+            uint32_t *d = patch;
+            for (int32_t ky = 0; ky < kh; ky++, r += row_step)
+                for (int32_t j = 0; j < words; j++, d += 2) {
+                    const uint32_t v = tk_load32(r + 4 * j);
+                    d[0] = tk_ssub16(tk_sxtb16(v), zz);
+                    d[1] = tk_ssub16(tk_sxtb16_ror8(v), zz);
+                }
+            src += step;
+        }
+        conv_s8_expanded(patch, wt, rq, groups, out_c, lo, hi, o, full);
+    }
 }
 
-static void __attribute__((noinline)) conv_s8_expanded_clamp(const uint32_t *patch, const uint32_t *w,
-                                                             const tk_rqz *rq, int32_t groups, int32_t out_c,
-                                                             int32_t lo, int32_t hi, int8_t *o)
+static void __attribute__((noinline)) conv_s8_run_full(const conv_s8_run_args *a, const int8_t *src, int32_t n,
+                                                       int8_t *o)
 {
-    conv_s8_expanded(patch, w, rq, groups, out_c, lo, hi, o, 0);
+    conv_s8_run(a, src, n, o, 1);
+}
+
+static void __attribute__((noinline)) conv_s8_run_clamp(const conv_s8_run_args *a, const int8_t *src, int32_t n,
+                                                        int8_t *o)
+{
+    conv_s8_run(a, src, n, o, 0);
 }
 
 /* One pixel's outputs from the int8 weights in place: full groups of four on SMLAD, the rest one by one (a
@@ -236,42 +271,51 @@ static void conv_s8_pixels(const tern_conv_params *p, const int8_t *weights, con
     const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w, out_c = p->out_c;
     const int32_t fan_in = kh * kw * ic, groups = (kh * pitch + 3) / 4, zi = p->input_zero, lo = p->act_min;
     const int32_t hi = p->act_max, row_len = kw * ic, row_step = iw * ic, in_bytes = ih * iw * ic;
+    const int32_t sw = p->stride_w, pl = p->pad_left, out_w = p->out_w;
     const uint32_t zz = tk_pack16(zi, zi);
+    const conv_s8_run_args args = {wt, rq, patch, groups, out_c, lo, hi, kh, pitch, row_step, sw * ic, zz};
+    void (*const run)(const conv_s8_run_args *, const int8_t *, int32_t, int8_t *) =
+        full ? conv_s8_run_full : conv_s8_run_clamp;
     /* the word-wise reads of an interior window end this far past its corner */
     const int32_t reach = (kh - 1) * row_step + ((row_len + 3) & ~3);
+    /* rows whose windows widen straight from the input: whole words (expanded weights follow the pitch) */
+    const int direct = wt && (pitch != row_len || row_len % 4 == 0);
+    /* output columns whose windows lie inside the input's width: [ox_lo, ox_hi) */
+    const int32_t ox_lo = (pl + sw - 1) / sw, ox_hi_w = iw - kw + pl >= 0 ? (iw - kw + pl) / sw + 1 : 0;
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int rows_inside = iy0 >= 0 && iy0 + kh <= ih;
-        for (int32_t ox = 0; ox < p->out_w; ox++, o += out_c) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left, corner = (iy0 * iw + ix0) * ic;
-            if (rows_inside && ix0 >= 0 && ix0 + kw <= iw && corner + reach <= in_bytes) {
-                const int8_t *src = input + corner;
-                if (pitch != row_len || row_len % 4 == 0) {
-                    /* rows at a pitch of whole words: widened straight from the input (the bytes past a row's
-                     * end meet zero weights) */
-                    uint32_t *d = patch;
-                    for (int32_t ky = 0; ky < kh; ky++, src += row_step)
-                        for (int32_t j = 0; j < pitch; j += 4, d += 2) {
-                            const uint32_t v = tk_load32(src + j);
-                            d[0] = tk_ssub16(tk_sxtb16(v), zz);
-                            d[1] = tk_ssub16(tk_sxtb16_ror8(v), zz);
-                        }
-                    goto outputs;
-                }
+        int32_t run_lo = 0, run_hi = 0; /* the row's run of interior windows, [run_lo, run_hi) */
+        if (direct && iy0 >= 0 && iy0 + kh <= ih) {
+            /* also every word read inside the input: corner + reach <= in_bytes */
+            const int32_t room = in_bytes - reach - (iy0 * iw - pl) * ic;
+            const int32_t ox_hi_r = room >= 0 ? room / (sw * ic) + 1 : 0;
+            run_lo = ox_lo;
+            run_hi = ox_hi_w < ox_hi_r ? ox_hi_w : ox_hi_r;
+            if (run_hi > out_w) run_hi = out_w;
+            if (run_hi < run_lo) run_hi = run_lo;
+        }
+        for (int32_t ox = 0; ox < out_w; ox++, o += out_c) {
+            if (ox == run_lo && run_hi > run_lo) {
+                run(&args, input + (iy0 * iw + ox * sw - pl) * ic, run_hi - run_lo, o);
+                o += (run_hi - run_lo - 1) * out_c;
+                ox = run_hi - 1;
+                continue;
+            }
+            const int32_t ix0 = ox * sw - pl, corner = (iy0 * iw + ix0) * ic;
+            if (iy0 >= 0 && iy0 + kh <= ih && ix0 >= 0 && ix0 + kw <= iw && corner + reach <= in_bytes &&
+                pitch == row_len) {
                 /* packed rows: each copied a word at a time (a copy may run past its row; the next row, or the
                  * slack behind the bytes, takes the extra bytes) */
+                const int8_t *src = input + corner;
                 uint8_t *d = bytes;
                 for (int32_t ky = 0; ky < kh; ky++, src += row_step, d += row_len)
                     for (int32_t j = 0; j < row_len; j += 4) tk_store32(d + j, tk_load32(src + j));
             } else
                 conv_s8_gather(p, input, iy0, ix0, pitch, bytes);
             conv_s8_widen(bytes, groups, zz, patch);
-        outputs:
-            if (wt && full)
-                conv_s8_expanded_full(patch, wt, rq, groups, out_c, o);
-            else if (wt)
-                conv_s8_expanded_clamp(patch, wt, rq, groups, out_c, lo, hi, o);
+            if (wt)
+                run(&args, NULL, 1, o);
             else
                 conv_s8_streamed(patch, bytes, weights, rq, fan_in, zi, out_c, lo, hi, o);
         }
