@@ -110,16 +110,17 @@ module DeviceCost =
 
     // Instructions = a * work + b * outputs + c * output rows + d, where work is MACs (ternary: non-zero MACs).
     // Fitted on 11 architectures x {int8, ternary} (docs/device-cost.md), weighted by 1 / measured; the ternary
-    // conv-like rows refitted on 15 (build/FitDeviceCost.fsx) after the in-lane requantization.
+    // conv-like rows refitted on 15 (build/FitDeviceCost.fsx) after the in-lane requantization, the int8 ones after
+    // the int8 DSP bodies' rewrite (issue 16).
     let private instructionCoefficients (l: LayerShape) : float * float * float * float =
         match l.Kind, l.Ternary with
-        | IntLayerKind.Conv, false -> 1.8502, 47.0625, 3029.48, -4098.37
+        | IntLayerKind.Conv, false -> 1.6549, 10.7261, 1924.7651, 2454.033
         | IntLayerKind.Conv, true -> 1.6719, -1.7447, 659.22, -62.99
-        | IntLayerKind.Depthwise, false -> 6.921, 20.53, 920.55, 1057.97
+        | IntLayerKind.Depthwise, false -> 0.4679, 35.0812, 57.1745, 4014.7736
         | IntLayerKind.Depthwise, true -> 3.6913, 0.5451, 27.173, 219.13
-        | IntLayerKind.Pointwise, false -> 2.1133, 29.1783, 1660.44, -3507.24
+        | IntLayerKind.Pointwise, false -> 1.9468, 8.1844, -1133.6318, 8594.5774
         | IntLayerKind.Pointwise, true -> 1.1457, 1.2580, 272.64, -603.13
-        | IntLayerKind.Dense, false -> 3.4506, 125.2395, 0.0, 50.1
+        | IntLayerKind.Dense, false -> 2.6, 0.0, 0.0, 781.0
         | IntLayerKind.Dense, true -> 2.6024, 0.0, 0.0, -18.70
         // One channel, no padding (an input pooled): the DSP body's single-channel path. Through two board runs, 64 x 64
         // x 1 pooled 4 x 4 (28,771) and 2 x 2 (103,272): requantizing and starting each output outweighs its taps.
@@ -189,12 +190,12 @@ module DeviceCost =
             match l.Kind with
             | IntLayerKind.Conv
             | IntLayerKind.Pointwise
-            | IntLayerKind.Dense when not l.Ternary -> Some("conv_s8", 2766L)
-            | IntLayerKind.Depthwise when not l.Ternary -> Some("depthwise_s8", 3424L)
+            | IntLayerKind.Dense when not l.Ternary -> Some("conv_s8", 6272L)
+            | IntLayerKind.Depthwise when not l.Ternary -> Some("depthwise_s8", 4780L)
             | IntLayerKind.Add -> Some("add_s8", 630L)
             | IntLayerKind.MaxPool -> Some("maxpool_s8", 1206L)
             | IntLayerKind.AvgPool
-            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 4426L)
+            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 4432L)
             | _ -> None)
         |> List.distinct
         |> List.sumBy snd
