@@ -15,10 +15,10 @@ tern_status tern_avgpool_s8_ref(const tern_pool_params *p, const int8_t *input, 
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
+        const int32_t ky0 = tk_first_tap(iy0), ky1 = tk_end_tap(iy0, kh, ih);
         for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > iw ? iw - ix0 : kw;
+            const int32_t kx0 = tk_first_tap(ix0), kx1 = tk_end_tap(ix0, kw, iw);
             const int32_t offset = (ky1 - ky0) * (kx1 - kx0) * p->input_zero;
             const int8_t *x = input + ((iy0 + ky0) * iw + ix0 + kx0) * ch; /* the clipped window's corner */
             const int32_t cols = (kx1 - kx0) * ch;
@@ -213,10 +213,10 @@ static __attribute__((noinline)) void avgpool_padded(const tern_pool_params *p, 
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
+        const int32_t ky0 = tk_first_tap(iy0), ky1 = tk_end_tap(iy0, kh, ih);
         for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > iw ? iw - ix0 : kw;
+            const int32_t kx0 = tk_first_tap(ix0), kx1 = tk_end_tap(ix0, kw, iw);
             const int32_t rows = ky1 - ky0, cols = kx1 - kx0, offset = rows * cols * zi;
             const int8_t *corner = input + ((iy0 + ky0) * iw + ix0 + kx0) * ch;
             for (int32_t g = 0; g < groups; g++) {

@@ -17,10 +17,10 @@ tern_status tern_conv_s8_ref(const tern_conv_params *p, const int8_t *weights, c
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
+        const int32_t ky0 = tk_first_tap(iy0), ky1 = tk_end_tap(iy0, kh, ih);
         for (int32_t ox = 0; ox < p->out_w; ox++, o += out_c) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t j0 = (ix0 < 0 ? -ix0 : 0) * ic, j1 = (ix0 + kw > iw ? iw - ix0 : kw) * ic;
+            const int32_t j0 = tk_first_tap(ix0) * ic, j1 = tk_end_tap(ix0, kw, iw) * ic;
             /* row ky of the window starts at x + ky * row_step (only [j0, j1) of it is read) */
             const int8_t *x = input + (iy0 * iw + ix0) * ic;
             int32_t oc = 0;

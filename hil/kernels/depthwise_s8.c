@@ -15,10 +15,10 @@ tern_status tern_depthwise_s8_ref(const tern_conv_params *p, const int8_t *weigh
     int8_t *o = output;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
+        const int32_t ky0 = tk_first_tap(iy0), ky1 = tk_end_tap(iy0, kh, ih);
         for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > iw ? iw - ix0 : kw;
+            const int32_t kx0 = tk_first_tap(ix0), kx1 = tk_end_tap(ix0, kw, iw);
             const int8_t *x = input + (iy0 * iw + ix0) * ch; /* the window's corner (maybe outside the input) */
             int32_t c = 0;
             for (; c + 4 <= ch; c += 4) {

@@ -116,8 +116,8 @@ tern_status tern_depthwise_t2_dsp(const tern_conv_params *p, const uint8_t *pack
                 }
                 continue;
             }
-            const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + kh > ih ? ih - iy0 : kh;
-            const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + kw > iw ? iw - ix0 : kw;
+            const int32_t ky0 = tk_first_tap(iy0), ky1 = tk_end_tap(iy0, kh, ih);
+            const int32_t kx0 = tk_first_tap(ix0), kx1 = tk_end_tap(ix0, kw, iw);
             for (int32_t c = 0; c < ch; c++) {
                 int32_t acc = p->bias[c];
                 for (int32_t ky = ky0; ky < ky1; ky++)

@@ -32,6 +32,11 @@ static inline int32_t tk_conv_out(int32_t n, int32_t k, int32_t s, int32_t befor
     ((p)->pad_top < (p)->kernel_h && (p)->pad_bottom < (p)->kernel_h && (p)->pad_left < (p)->kernel_w &&              \
      (p)->pad_right < (p)->kernel_w)
 
+/* A window along one axis starts at `start` (negative over the leading padding) and has k taps; the taps inside an
+ * input of n elements are [tk_first_tap(start), tk_end_tap(start, k, n)). */
+static inline int32_t tk_first_tap(int32_t start) { return start < 0 ? -start : 0; }
+static inline int32_t tk_end_tap(int32_t start, int32_t k, int32_t n) { return start + k > n ? n - start : k; }
+
 /* any padding at all: the pools' DSP bodies take the clipped-window path only then */
 #define TK_PADDED(p) (((p)->pad_top | (p)->pad_left | (p)->pad_bottom | (p)->pad_right) != 0)
 
