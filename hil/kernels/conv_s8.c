@@ -111,19 +111,23 @@ static inline void conv_s8_widen(const uint8_t *bytes, int32_t groups, uint32_t 
 
 /* One pixel's outputs from expanded weights: blocks of four channels, then the rest one at a time. */
 static inline __attribute__((always_inline)) void conv_s8_expanded(const uint32_t *patch, const uint32_t *w,
-                                                                   const tk_rqz *rq, int32_t groups, int32_t out_c,
-                                                                   int32_t lo, int32_t hi, int8_t *o, const int full)
+                                                                   const int32_t *acc0, const tk_rqz *rq,
+                                                                   int32_t groups, int32_t out_c, int32_t lo,
+                                                                   int32_t hi, int8_t *o, const int full)
 {
     const uint32_t *patch_end = patch + 2 * groups;
     int32_t oc = 0;
-    for (; oc + 4 <= out_c; oc += 4, rq += 4, o += 4) {
-        int32_t a0 = rq[0].acc0, a1 = rq[1].acc0, a2 = rq[2].acc0, a3 = rq[3].acc0;
+    for (; oc + 4 <= out_c; oc += 4, rq += 4, o += 4, acc0 += 4) {
 #if TK_HAVE_DSP
-        /* the same loop as below, register-allocated by hand (gcc spilled two accumulators inside it): per group
-         * five double loads, eight SMLAD, compare and branch; groups >= 1 always */
+        /* the loop below, register-allocated by hand (gcc spilled two accumulators inside it, and moved the four
+         * starting values between registers): two double loads start the accumulators; per group five double
+         * loads, eight SMLAD, compare and branch; groups >= 1 always */
         const uint32_t *x = patch;
+        int32_t a0, a1, a2, a3;
         uint32_t x02, x13, u, v;
-        __asm__ volatile("1:\n\t"
+        __asm__ volatile("ldrd %[a0], %[a1], [%[b]]\n\t"
+                         "ldrd %[a2], %[a3], [%[b], #8]\n"
+                         "1:\n\t"
                          "ldrd %[x02], %[x13], [%[x]], #8\n\t"
                          "ldrd %[u], %[v], [%[w]], #8\n\t"
                          "smlad %[a0], %[u], %[x02], %[a0]\n\t"
@@ -139,11 +143,12 @@ static inline __attribute__((always_inline)) void conv_s8_expanded(const uint32_
                          "smlad %[a3], %[v], %[x13], %[a3]\n\t"
                          "cmp %[x], %[end]\n\t"
                          "bne 1b"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
+                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x] "+r"(x), [w] "+r"(w),
                            [x02] "=&r"(x02), [x13] "=&r"(x13), [u] "=&r"(u), [v] "=&r"(v)
-                         : [end] "r"(patch_end)
+                         : [end] "r"(patch_end), [b] "r"(acc0)
                          : "cc", "memory");
 #else
+        int32_t a0 = acc0[0], a1 = acc0[1], a2 = acc0[2], a3 = acc0[3];
         for (const uint32_t *x = patch; x < patch_end; x += 2, w += 8) {
             const uint32_t x02 = x[0], x13 = x[1];
             a0 = tk_smlad(w[0], x02, a0);
@@ -161,9 +166,9 @@ static inline __attribute__((always_inline)) void conv_s8_expanded(const uint32_
         o[2] = (int8_t)tk_rqz_apply(a2, &rq[2], lo, hi, full);
         o[3] = (int8_t)tk_rqz_apply(a3, &rq[3], lo, hi, full);
     }
-    for (; oc < out_c; oc++, rq++, o++) {
+    for (; oc < out_c; oc++, rq++, o++, acc0++) {
         const uint32_t *x = patch;
-        int32_t a0 = rq[0].acc0;
+        int32_t a0 = acc0[0];
         for (int32_t g = 0; g < groups; g++, x += 2, w += 2) {
             a0 = tk_smlad(w[0], x[0], a0);
             a0 = tk_smlad(w[1], x[1], a0);
@@ -175,10 +180,10 @@ static inline __attribute__((always_inline)) void conv_s8_expanded(const uint32_
 /* What a run of pixels shares (conv_s8_run). */
 typedef struct {
     const uint32_t *wt;
+    const int32_t *acc0; /* per channel: bias - z_in * sum w (the patches hold raw codes) */
     const tk_rqz *rq;
     uint32_t *patch;
     int32_t groups, out_c, lo, hi, kh, pitch, row_step, step;
-    uint32_t zz;
 } conv_s8_run_args;
 
 /* n output pixels of one row from expanded weights, their windows at src, src + step, ... in rows at a pitch
@@ -190,23 +195,32 @@ static inline __attribute__((always_inline)) void conv_s8_run(const conv_s8_run_
 {
     /* locals, not a->: the patch stores could alias *a as far as the compiler knows, and it would reload them */
     uint32_t *const patch = a->patch;
-    const uint32_t *const wt = a->wt, zz = a->zz;
+    const uint32_t *const wt = a->wt;
+    const int32_t *const acc0 = a->acc0;
     const tk_rqz *const rq = a->rq;
     const int32_t words = a->pitch / 4, kh = a->kh, row_step = a->row_step, step = a->step;
     const int32_t groups = a->groups, out_c = a->out_c, lo = a->lo, hi = a->hi;
     for (; n > 0; n--, o += out_c) {
         if (src) {
+            /* raw codes sign-extended (z_in is in acc0); a row of one word (a 3x3 window on one channel) unrolled */
             const int8_t *r = src;
             uint32_t *d = patch;
-            for (int32_t ky = 0; ky < kh; ky++, r += row_step)
-                for (int32_t j = 0; j < words; j++, d += 2) {
-                    const uint32_t v = tk_load32(r + 4 * j);
-                    d[0] = tk_ssub16(tk_sxtb16(v), zz);
-                    d[1] = tk_ssub16(tk_sxtb16_ror8(v), zz);
+            if (words == 1)
+                for (int32_t ky = 0; ky < kh; ky++, r += row_step, d += 2) {
+                    const uint32_t v = tk_load32(r);
+                    d[0] = tk_sxtb16(v);
+                    d[1] = tk_sxtb16_ror8(v);
                 }
+            else
+                for (int32_t ky = 0; ky < kh; ky++, r += row_step)
+                    for (int32_t j = 0; j < words; j++, d += 2) {
+                        const uint32_t v = tk_load32(r + 4 * j);
+                        d[0] = tk_sxtb16(v);
+                        d[1] = tk_sxtb16_ror8(v);
+                    }
             src += step;
         }
-        conv_s8_expanded(patch, wt, rq, groups, out_c, lo, hi, o, full);
+        conv_s8_expanded(patch, wt, acc0, rq, groups, out_c, lo, hi, o, full);
     }
 }
 
@@ -265,15 +279,15 @@ static void conv_s8_streamed(const uint32_t *patch, const uint8_t *bytes, const 
 
 /* The pixel loop; `full`: the layer clamps to [-128, 127] (its expanded outputs take the SSAT copy). */
 static void conv_s8_pixels(const tern_conv_params *p, const int8_t *weights, const int8_t *input, int8_t *output,
-                           const tk_rqz *rq, uint32_t *patch, uint8_t *bytes, const uint32_t *wt, int32_t pitch,
-                           int full)
+                           const tk_rqz *rq, uint32_t *patch, uint8_t *bytes, const uint32_t *wt,
+                           const int32_t *acc0, int32_t pitch, int full)
 {
     const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w, out_c = p->out_c;
     const int32_t fan_in = kh * kw * ic, groups = (kh * pitch + 3) / 4, zi = p->input_zero, lo = p->act_min;
     const int32_t hi = p->act_max, row_len = kw * ic, row_step = iw * ic, in_bytes = ih * iw * ic;
     const int32_t sw = p->stride_w, pl = p->pad_left, out_w = p->out_w;
     const uint32_t zz = tk_pack16(zi, zi);
-    const conv_s8_run_args args = {wt, rq, patch, groups, out_c, lo, hi, kh, pitch, row_step, sw * ic, zz};
+    const conv_s8_run_args args = {wt, acc0, rq, patch, groups, out_c, lo, hi, kh, pitch, row_step, sw * ic};
     void (*const run)(const conv_s8_run_args *, const int8_t *, int32_t, int8_t *) =
         full ? conv_s8_run_full : conv_s8_run_clamp;
     /* the word-wise reads of an interior window end this far past its corner */
@@ -313,7 +327,7 @@ static void conv_s8_pixels(const tern_conv_params *p, const int8_t *weights, con
                     for (int32_t j = 0; j < row_len; j += 4) tk_store32(d + j, tk_load32(src + j));
             } else
                 conv_s8_gather(p, input, iy0, ix0, pitch, bytes);
-            conv_s8_widen(bytes, groups, zz, patch);
+            conv_s8_widen(bytes, groups, wt ? 0u : zz, patch); /* expanded weights: z_in is in acc0 */
             if (wt)
                 run(&args, NULL, 1, o);
             else
@@ -333,7 +347,7 @@ tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, c
     const int32_t wide = (row_len + 3) & ~3, padded = kh * wide <= ((fan_in + 3) & ~3);
     const int32_t expandable = p->out_h * p->out_w > 1, pitch = expandable && padded ? wide : row_len;
     const int32_t groups = (kh * pitch + 3) / 4;
-    /* scratch: rq[out_c], patch (groups pairs), bytes (groups words + slack), expanded weights */
+    /* scratch: rq[out_c], patch (groups pairs), bytes (groups words + slack), expanded weights, acc0[out_c] */
     const uint32_t rq_bytes = (uint32_t)out_c * sizeof(tk_rqz);
     const uint32_t patch_bytes = (uint32_t)groups * 8u, bytes_bytes = (uint32_t)groups * 4u + 8u;
     const uint32_t wt_bytes = (uint32_t)out_c * (uint32_t)groups * 8u;
@@ -346,7 +360,8 @@ tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, c
     uint32_t *patch = (uint32_t *)((uint8_t *)tern_scratch + rq_bytes);
     uint8_t *bytes = (uint8_t *)patch + patch_bytes;
     uint32_t *wt = NULL;
-    if (expandable && base + wt_bytes <= TERN_SCRATCH_BYTES) {
+    int32_t *acc0 = NULL;
+    if (expandable && base + wt_bytes + (uint32_t)out_c * 4u <= TERN_SCRATCH_BYTES) {
         /* blocks of four channels interleaved per group: (c0 w02, c0 w13, c1 w02, ..., c3 w13); then one by one.
          * Position k of the patch holds tap (k / pitch, k % pitch): a zero weight past a row's end. */
         wt = (uint32_t *)(bytes + bytes_bytes);
@@ -366,9 +381,17 @@ tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, c
                 }
             oc += block;
         }
+        /* the accumulators start at bias - z_in * sum w, so the patches hold raw codes (padding: z_in, cancelled) */
+        acc0 = (int32_t *)(wt + out_c * groups * 2);
+        for (int32_t oc = 0; oc < out_c; oc++) {
+            int32_t sum = 0;
+            for (int32_t k = 0; k < fan_in; k++) sum += weights[oc * fan_in + k];
+            acc0[oc] = (int32_t)((uint32_t)p->bias[oc] - (uint32_t)(p->input_zero * sum));
+        }
     } else if (pitch != row_len)
         return tern_conv_s8_ref(p, weights, input, output); /* unreachable: padded rows only with expanded weights */
-    conv_s8_pixels(p, weights, input, output, rq, patch, bytes, wt, pitch, p->act_min == -128 && p->act_max == 127);
+    conv_s8_pixels(p, weights, input, output, rq, patch, bytes, wt, acc0, pitch,
+                   p->act_min == -128 && p->act_max == 127);
     return TERN_OK;
 }
 
