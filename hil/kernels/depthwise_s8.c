@@ -86,6 +86,22 @@ static inline __attribute__((always_inline)) void dw_s8_group(const int8_t *corn
     a[3] = a3;
 }
 
+/* n bytes of z (a border window's outside taps) and n bytes copied (its inside ones), a word at a time */
+static void dw_fill(int8_t *d, int32_t n, int32_t z)
+{
+    const uint32_t z4 = 0x01010101u * (uint8_t)z;
+    int32_t j = 0;
+    for (; j + 4 <= n; j += 4) tk_store32(d + j, z4);
+    for (; j < n; j++) d[j] = (int8_t)z;
+}
+
+static void dw_copy(int8_t *d, const int8_t *s, int32_t n)
+{
+    int32_t j = 0;
+    for (; j + 4 <= n; j += 4) tk_store32(d + j, tk_load32(s + j));
+    for (; j < n; j++) d[j] = s[j];
+}
+
 /* The pixel loop, instantiated with the window (3x3 as constants, or kh x kw) and `full` (the layer clamps to
  * [-128, 127]) as constants. */
 static inline __attribute__((always_inline)) void dw_s8_pixels(const tern_conv_params *p, const int8_t *weights,
@@ -106,15 +122,18 @@ static inline __attribute__((always_inline)) void dw_s8_pixels(const tern_conv_p
             if (!(rows_inside && ix0 >= 0 && ix0 + kw <= iw)) {
                 /* border: the window copied into the patch as a kh x kw image, z_in outside the input, which the
                  * folded bias cancels; then the same code as inside */
-                for (int32_t ky = 0; ky < kh; ky++)
-                    for (int32_t kx = 0; kx < kw; kx++) {
-                        const int32_t iy = iy0 + ky, ix = ix0 + kx;
-                        int8_t *d = patch + (ky * kw + kx) * ch;
-                        if (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
-                            memset(d, zi, (size_t)ch);
-                        else
-                            memcpy(d, input + (iy * iw + ix) * ch, (size_t)ch);
+                const int32_t kx0 = tk_first_tap(ix0), kx1 = tk_end_tap(ix0, kw, iw);
+                for (int32_t ky = 0; ky < kh; ky++) {
+                    const int32_t iy = iy0 + ky;
+                    int8_t *d = patch + ky * kw * ch;
+                    if (iy < 0 || iy >= ih) {
+                        dw_fill(d, kw * ch, zi);
+                        continue;
                     }
+                    dw_fill(d, kx0 * ch, zi);
+                    dw_copy(d + kx0 * ch, input + (iy * iw + ix0 + kx0) * ch, (kx1 - kx0) * ch);
+                    dw_fill(d + kx1 * ch, (kw - kx1) * ch, zi);
+                }
                 corner = patch;
                 step = kw * ch;
             }
