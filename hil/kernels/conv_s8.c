@@ -57,16 +57,17 @@ tern_status tern_conv_s8_ref(const tern_conv_params *p, const int8_t *weights, c
     return TERN_OK;
 }
 
-/* The DSP body. Per output pixel the window is gathered once as bytes (raw codes; z_in where it hangs over the
- * padding) and converted four at a time into int16 pairs (x0 - z_in, x2 - z_in), (x1 - z_in, x3 - z_in): SXTB16,
- * SXTB16 ROR #8, two SSUB16. The fan-in is padded to a multiple of four (pad values meet zero weights, or are
- * skipped). Where the layer has more than one output pixel, the weights are expanded once per call into the
- * scratch as the matching int16 pairs, interleaved by blocks of four output channels, so the inner loop is, per
- * four taps and four channels: one double load of the patch, four double loads of weights from one stream and
- * eight SMLAD. A one-pixel layer (Dense) streams its int8 weights from flash instead (one load and two SXTB16
- * per four weights: each is used once). Requantization is tk_rqz (SMMLA, ASR, SSAT or the clamp); a layer with
- * a shift outside its range runs the portable body. On a host the instructions are emulated
- * (tern_kernels_internal.h): the same structure. */
+/* The DSP body. Where the layer has more than one output pixel, the weights are expanded once per call into the
+ * scratch as int16 pairs (w0, w2), (w1, w3) per four taps, interleaved by blocks of four output channels, each
+ * kernel row padded to whole words when that costs no more groups of four, and each channel's accumulator starts
+ * at bias - z_in * sum w. Then per output pixel the window is widened once into the matching pairs of raw codes,
+ * SXTB16 and SXTB16 ROR #8 per word, straight from the input for interior windows of padded rows (a row's extra
+ * bytes meet zero weights; z_in in the padding is cancelled by the start), and the inner loop is, per four taps
+ * and four channels: one double load of the patch, four double loads of weights from one stream, eight SMLAD.
+ * A one-pixel layer (Dense) streams its int8 weights from flash instead (one load and two SXTB16 per four
+ * weights: each is used once) against pairs (x - z_in) (two SSUB16 more per four codes). Requantization is tk_rqz
+ * (SMMLA, ASR, SSAT or the clamp); a layer with a shift outside its range runs the portable body. On a host the
+ * instructions are emulated (tern_kernels_internal.h): the same structure. */
 
 /* The window of output pixel (iy0, ix0) as bytes in fan-in order (ky, kx, c), row ky at ky * pitch, byte by byte:
  * positions outside the image hold z_in. For the windows the pixel loop does not copy a word at a time (border, end of the input). */

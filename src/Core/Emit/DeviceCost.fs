@@ -114,13 +114,13 @@ module DeviceCost =
     // the int8 DSP bodies' rewrite (issue 16).
     let private instructionCoefficients (l: LayerShape) : float * float * float * float =
         match l.Kind, l.Ternary with
-        | IntLayerKind.Conv, false -> 1.6549, 10.7261, 1924.7651, 2454.033
+        | IntLayerKind.Conv, false -> 1.6723, 6.7722, 1944.1397, 4469.2476
         | IntLayerKind.Conv, true -> 1.6719, -1.7447, 659.22, -62.99
-        | IntLayerKind.Depthwise, false -> 0.4679, 35.0812, 57.1745, 4014.7736
+        | IntLayerKind.Depthwise, false -> 0.769, 33.0815, -418.0936, 4483.231
         | IntLayerKind.Depthwise, true -> 3.6913, 0.5451, 27.173, 219.13
-        | IntLayerKind.Pointwise, false -> 1.9468, 8.1844, -1133.6318, 8594.5774
+        | IntLayerKind.Pointwise, false -> 2.1019, 7.1086, -1572.9845, 10911.8708
         | IntLayerKind.Pointwise, true -> 1.1457, 1.2580, 272.64, -603.13
-        | IntLayerKind.Dense, false -> 2.6, 0.0, 0.0, 781.0
+        | IntLayerKind.Dense, false -> 2.6, 0.0, 0.0, 797.0
         | IntLayerKind.Dense, true -> 2.6024, 0.0, 0.0, -18.70
         // One channel, no padding (an input pooled): the DSP body's single-channel path. Through two board runs, 64 x 64
         // x 1 pooled 4 x 4 (28,771) and 2 x 2 (103,272): requantizing and starting each output outweighs its taps.
@@ -190,8 +190,8 @@ module DeviceCost =
             match l.Kind with
             | IntLayerKind.Conv
             | IntLayerKind.Pointwise
-            | IntLayerKind.Dense when not l.Ternary -> Some("conv_s8", 6272L)
-            | IntLayerKind.Depthwise when not l.Ternary -> Some("depthwise_s8", 4780L)
+            | IntLayerKind.Dense when not l.Ternary -> Some("conv_s8", 6428L)
+            | IntLayerKind.Depthwise when not l.Ternary -> Some("depthwise_s8", 5376L)
             | IntLayerKind.Add -> Some("add_s8", 630L)
             | IntLayerKind.MaxPool -> Some("maxpool_s8", 1206L)
             | IntLayerKind.AvgPool
