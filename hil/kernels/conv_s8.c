@@ -14,19 +14,24 @@ tern_status tern_conv_s8_ref(const tern_conv_params *p, const int8_t *weights, c
     const int32_t ih = p->in_h, iw = p->in_w, ic = p->in_c, kh = p->kernel_h, kw = p->kernel_w, out_c = p->out_c;
     const int32_t row_len = kw * ic, row_step = iw * ic, fan_in = kh * row_len, zi = p->input_zero;
     const int32_t zo = p->output_zero, lo = p->act_min, hi = p->act_max;
+    /* the parameters in locals: the byte stores below may alias *p as far as the compiler knows */
+    const int32_t *const bias = p->bias, *const mult = p->multiplier;
+    const uint8_t *const shift = p->shift;
+    const int32_t out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
+    const int32_t pt = p->pad_top, pl = p->pad_left;
     int8_t *o = output;
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    for (int32_t oy = 0; oy < out_h; oy++) {
+        const int32_t iy0 = oy * sh - pt;
         const int32_t ky0 = tk_first_tap(iy0), ky1 = tk_end_tap(iy0, kh, ih);
-        for (int32_t ox = 0; ox < p->out_w; ox++, o += out_c) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+        for (int32_t ox = 0; ox < out_w; ox++, o += out_c) {
+            const int32_t ix0 = ox * sw - pl;
             const int32_t j0 = tk_first_tap(ix0) * ic, j1 = tk_end_tap(ix0, kw, iw) * ic;
             /* row ky of the window starts at x + ky * row_step (only [j0, j1) of it is read) */
             const int8_t *x = input + (iy0 * iw + ix0) * ic;
             int32_t oc = 0;
             for (; oc + 4 <= out_c; oc += 4) {
                 const int8_t *w = weights + oc * fan_in;
-                int32_t a0 = p->bias[oc], a1 = p->bias[oc + 1], a2 = p->bias[oc + 2], a3 = p->bias[oc + 3];
+                int32_t a0 = bias[oc], a1 = bias[oc + 1], a2 = bias[oc + 2], a3 = bias[oc + 3];
                 for (int32_t ky = ky0; ky < ky1; ky++) {
                     const int8_t *xr = x + ky * row_step, *w0 = w + ky * row_len;
                     const int8_t *w1 = w0 + fan_in, *w2 = w1 + fan_in, *w3 = w2 + fan_in;
@@ -38,19 +43,19 @@ tern_status tern_conv_s8_ref(const tern_conv_params *p, const int8_t *weights, c
                         a3 += v * w3[j];
                     }
                 }
-                o[oc] = (int8_t)tk_requantize_portable(a0, p->multiplier[oc], p->shift[oc], zo, lo, hi);
-                o[oc + 1] = (int8_t)tk_requantize_portable(a1, p->multiplier[oc + 1], p->shift[oc + 1], zo, lo, hi);
-                o[oc + 2] = (int8_t)tk_requantize_portable(a2, p->multiplier[oc + 2], p->shift[oc + 2], zo, lo, hi);
-                o[oc + 3] = (int8_t)tk_requantize_portable(a3, p->multiplier[oc + 3], p->shift[oc + 3], zo, lo, hi);
+                o[oc] = (int8_t)tk_requantize_portable(a0, mult[oc], shift[oc], zo, lo, hi);
+                o[oc + 1] = (int8_t)tk_requantize_portable(a1, mult[oc + 1], shift[oc + 1], zo, lo, hi);
+                o[oc + 2] = (int8_t)tk_requantize_portable(a2, mult[oc + 2], shift[oc + 2], zo, lo, hi);
+                o[oc + 3] = (int8_t)tk_requantize_portable(a3, mult[oc + 3], shift[oc + 3], zo, lo, hi);
             }
             for (; oc < out_c; oc++) {
                 const int8_t *w = weights + oc * fan_in;
-                int32_t acc = p->bias[oc];
+                int32_t acc = bias[oc];
                 for (int32_t ky = ky0; ky < ky1; ky++) {
                     const int8_t *xr = x + ky * row_step, *wr = w + ky * row_len;
                     for (int32_t j = j0; j < j1; j++) acc += (xr[j] - zi) * wr[j];
                 }
-                o[oc] = (int8_t)tk_requantize_portable(acc, p->multiplier[oc], p->shift[oc], zo, lo, hi);
+                o[oc] = (int8_t)tk_requantize_portable(acc, mult[oc], shift[oc], zo, lo, hi);
             }
         }
     }

@@ -12,18 +12,23 @@ tern_status tern_depthwise_s8_ref(const tern_conv_params *p, const int8_t *weigh
     if (st != TERN_OK) return st;
     const int32_t ih = p->in_h, iw = p->in_w, ch = p->in_c, kh = p->kernel_h, kw = p->kernel_w, zi = p->input_zero;
     const int32_t taps = kh * kw, row_step = iw * ch, zo = p->output_zero, lo = p->act_min, hi = p->act_max;
+    /* the parameters in locals: the byte stores below may alias *p as far as the compiler knows */
+    const int32_t *const bias = p->bias, *const mult = p->multiplier;
+    const uint8_t *const shift = p->shift;
+    const int32_t out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
+    const int32_t pt = p->pad_top, pl = p->pad_left;
     int8_t *o = output;
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    for (int32_t oy = 0; oy < out_h; oy++) {
+        const int32_t iy0 = oy * sh - pt;
         const int32_t ky0 = tk_first_tap(iy0), ky1 = tk_end_tap(iy0, kh, ih);
-        for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+        for (int32_t ox = 0; ox < out_w; ox++, o += ch) {
+            const int32_t ix0 = ox * sw - pl;
             const int32_t kx0 = tk_first_tap(ix0), kx1 = tk_end_tap(ix0, kw, iw);
             const int8_t *x = input + (iy0 * iw + ix0) * ch; /* the window's corner (maybe outside the input) */
             int32_t c = 0;
             for (; c + 4 <= ch; c += 4) {
                 const int8_t *w0 = weights + c * taps, *w1 = w0 + taps, *w2 = w1 + taps, *w3 = w2 + taps;
-                int32_t a0 = p->bias[c], a1 = p->bias[c + 1], a2 = p->bias[c + 2], a3 = p->bias[c + 3];
+                int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
                 for (int32_t ky = ky0; ky < ky1; ky++) {
                     const int8_t *xr = x + ky * row_step + c;
                     for (int32_t kx = kx0; kx < kx1; kx++) {
@@ -35,17 +40,17 @@ tern_status tern_depthwise_s8_ref(const tern_conv_params *p, const int8_t *weigh
                         a3 += (v[3] - zi) * w3[t];
                     }
                 }
-                o[c] = (int8_t)tk_requantize_portable(a0, p->multiplier[c], p->shift[c], zo, lo, hi);
-                o[c + 1] = (int8_t)tk_requantize_portable(a1, p->multiplier[c + 1], p->shift[c + 1], zo, lo, hi);
-                o[c + 2] = (int8_t)tk_requantize_portable(a2, p->multiplier[c + 2], p->shift[c + 2], zo, lo, hi);
-                o[c + 3] = (int8_t)tk_requantize_portable(a3, p->multiplier[c + 3], p->shift[c + 3], zo, lo, hi);
+                o[c] = (int8_t)tk_requantize_portable(a0, mult[c], shift[c], zo, lo, hi);
+                o[c + 1] = (int8_t)tk_requantize_portable(a1, mult[c + 1], shift[c + 1], zo, lo, hi);
+                o[c + 2] = (int8_t)tk_requantize_portable(a2, mult[c + 2], shift[c + 2], zo, lo, hi);
+                o[c + 3] = (int8_t)tk_requantize_portable(a3, mult[c + 3], shift[c + 3], zo, lo, hi);
             }
             for (; c < ch; c++) {
                 const int8_t *w = weights + c * taps;
-                int32_t acc = p->bias[c];
+                int32_t acc = bias[c];
                 for (int32_t ky = ky0; ky < ky1; ky++)
                     for (int32_t kx = kx0; kx < kx1; kx++) acc += (x[ky * row_step + kx * ch + c] - zi) * w[ky * kw + kx];
-                o[c] = (int8_t)tk_requantize_portable(acc, p->multiplier[c], p->shift[c], zo, lo, hi);
+                o[c] = (int8_t)tk_requantize_portable(acc, mult[c], shift[c], zo, lo, hi);
             }
         }
     }

@@ -190,8 +190,8 @@ module DeviceCost =
             match l.Kind with
             | IntLayerKind.Conv
             | IntLayerKind.Pointwise
-            | IntLayerKind.Dense when not l.Ternary -> Some("conv_s8", 6428L)
-            | IntLayerKind.Depthwise when not l.Ternary -> Some("depthwise_s8", 5376L)
+            | IntLayerKind.Dense when not l.Ternary -> Some("conv_s8", 6148L)
+            | IntLayerKind.Depthwise when not l.Ternary -> Some("depthwise_s8", 5116L)
             | IntLayerKind.Add -> Some("add_s8", 630L)
             | IntLayerKind.MaxPool -> Some("maxpool_s8", 1206L)
             | IntLayerKind.AvgPool
