@@ -222,6 +222,7 @@ module KernelVectors =
         let h, w =
             match single with
             | _ when global' -> range rng 1 20, range rng 1 20
+            | Some 2 -> range rng 1 12, range rng 6 17 // several output pairs, and an odd last column half the time
             | Some kw -> range rng 1 12, range rng kw 16
             | None -> range rng 1 12, range rng 1 12
 
@@ -231,6 +232,8 @@ module KernelVectors =
         let (kh, pt, pb, sh), (kw, pl, pr, sw) =
             match single with
             | _ when global' -> (h, 0, 0, 1), (w, 0, 0, 1)
+            // two codes wide: stride 2 (the DSP body's two-outputs-a-word path, a 2 x 2 input pool)
+            | Some 2 -> window rng h 4 false, (2, 0, 0, 2)
             | Some kw -> window rng h 4 false, (kw, 0, 0, range rng 1 3)
             | None ->
                 let padded = rng.Next 2 = 0
@@ -242,6 +245,11 @@ module KernelVectors =
         let m, s =
             if kind = IntLayerKind.MaxPool then
                 0, 0
+            elif single = Some 2 then
+                // the window's mean itself (M / 2^S = 1 / (kh * kw)), so outputs track the sums instead of clamping
+                let n = kh * kw
+                let s = 30 + int (Math.Ceiling(Math.Log2(float n)))
+                int (Math.Round(Math.Pow(2.0, float s) / float n)), s
             else
                 multiplier rng (Math.Log2(float (kh * kw) * 128.0))
 
