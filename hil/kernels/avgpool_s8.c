@@ -179,29 +179,10 @@ static __attribute__((noinline)) void avgpool_whole_single(const tern_pool_param
     const int32_t offset = kh * kw * p->input_zero, zo = p->output_zero, lo = p->act_min, hi = p->act_max;
     tk_rq rq;
     tk_rq_prepare(&rq, p->multiplier, p->shift);
-    /* windows two codes wide at a stride of two (a 2 x 2 input pool): two outputs per word, their row sums in
-     * the two lanes of one register (SXTAB16 adds codes 0 and 2, SXTAB16 ROR #8 codes 1 and 3), exact while
-     * kh * 2 * 128 < 2^15 */
-    const int pairs = kw == 2 && p->stride_w == 2 && kh < 128;
-    const int32_t out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
     int8_t *o = output;
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int8_t *const line = input + oy * sh * iw;
-        int32_t ox = 0;
-        if (pairs)
-            for (; ox + 2 <= out_w; ox += 2) {
-                const int8_t *row = line + 2 * ox, *const end = row + kh * iw;
-                uint32_t s = 0;
-                do {
-                    const uint32_t v = tk_load32(row);
-                    s = tk_sxtab16_ror8(tk_sxtab16(s, v), v);
-                    row += iw;
-                } while (row != end);
-                *o++ = (int8_t)tk_rq_apply(tk_lane_lo(s) - offset, &rq, zo, lo, hi);
-                *o++ = (int8_t)tk_rq_apply(tk_lane_hi(s) - offset, &rq, zo, lo, hi);
-            }
-        for (; ox < out_w; ox++) {
-            const int8_t *row = line + ox * sw, *const end = row + kh * iw;
+    for (int32_t oy = 0; oy < p->out_h; oy++)
+        for (int32_t ox = 0; ox < p->out_w; ox++) {
+            const int8_t *row = input + (oy * p->stride_h) * iw + ox * p->stride_w, *const end = row + kh * iw;
             uint32_t s02 = 0, s13 = 0;
             int32_t acc = 0;
             do {
@@ -215,6 +196,38 @@ static __attribute__((noinline)) void avgpool_whole_single(const tern_pool_param
                 row += iw;
             } while (row != end);
             acc += tk_lane_lo(s02) + tk_lane_hi(s02) + tk_lane_lo(s13) + tk_lane_hi(s13);
+            *o++ = (int8_t)tk_rq_apply(acc - offset, &rq, zo, lo, hi);
+        }
+}
+
+/* One channel, windows two codes wide at a stride of two, no padding (a 2 x 2 input pool): two outputs per word,
+ * both row sums in the lanes of one register (SXTAB16 adds codes 0 and 2, SXTAB16 ROR #8 codes 1 and 3), exact
+ * while kh * 2 * 128 < 2^15; an odd last column from its two codes. */
+static __attribute__((noinline)) void avgpool_single_pairs(const tern_pool_params *p, const int8_t *input,
+                                                           int8_t *output)
+{
+    const int32_t iw = p->in_w, kh = p->kernel_h, out_w = p->out_w, row_step = p->stride_h * iw;
+    const int32_t offset = kh * 2 * p->input_zero, zo = p->output_zero, lo = p->act_min, hi = p->act_max;
+    tk_rq rq;
+    tk_rq_prepare(&rq, p->multiplier, p->shift);
+    int8_t *o = output;
+    const int8_t *line = input;
+    for (int32_t oy = 0; oy < p->out_h; oy++, line += row_step) {
+        const int8_t *corner = line;
+        for (int32_t n = out_w / 2; n > 0; n--, corner += 4) {
+            const int8_t *row = corner, *const end = row + kh * iw;
+            uint32_t s = 0;
+            do {
+                const uint32_t v = tk_load32(row);
+                s = tk_sxtab16_ror8(tk_sxtab16(s, v), v);
+                row += iw;
+            } while (row != end);
+            *o++ = (int8_t)tk_rq_apply(tk_lane_lo(s) - offset, &rq, zo, lo, hi);
+            *o++ = (int8_t)tk_rq_apply(tk_lane_hi(s) - offset, &rq, zo, lo, hi);
+        }
+        if (out_w & 1) { /* the last column alone: its word could run past the input */
+            int32_t acc = 0;
+            for (int32_t ky = 0; ky < kh; ky++) acc += corner[ky * iw] + corner[ky * iw + 1];
             *o++ = (int8_t)tk_rq_apply(acc - offset, &rq, zo, lo, hi);
         }
     }
@@ -274,6 +287,8 @@ tern_status tern_avgpool_s8_dsp(const tern_pool_params *p, const int8_t *input, 
     if (st != TERN_OK) return st;
     if (TK_PADDED(p))
         avgpool_padded(p, input, output);
+    else if (p->in_c == 1 && p->kernel_w == 2 && p->stride_w == 2 && p->kernel_h < 128)
+        avgpool_single_pairs(p, input, output);
     else if (p->in_c == 1 && p->kernel_h * p->kernel_w <= 256)
         avgpool_whole_single(p, input, output);
     else if (!avgpool_lanes(p, input, output))

@@ -171,7 +171,7 @@ static inline void tk_rq_prepare(tk_rq *r, int32_t m, int32_t s)
 
 static inline int32_t tk_rq_apply(int32_t acc, const tk_rq *r, int32_t z, int32_t lo, int32_t hi)
 {
-    if (r->sh == 0) return tk_requantize(acc, r->m, r->s, z, lo, hi);
+    if (r->sh == 0) return tk_requantize_call(acc, r->m, r->s, z, lo, hi); /* rare: out of line */
     int32_t v = tk_ssat16(tk_smmla(acc, r->m, r->round_hi) >> r->sh) + z;
     return v < lo ? lo : v > hi ? hi : v;
 }

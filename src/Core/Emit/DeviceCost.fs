@@ -123,8 +123,8 @@ module DeviceCost =
         | IntLayerKind.Dense, false -> 2.6, 0.0, 0.0, 797.0
         | IntLayerKind.Dense, true -> 2.6024, 0.0, 0.0, -18.70
         // One channel, no padding (an input pooled): the DSP body's single-channel path. Through two board runs, 64 x 64
-        // x 1 pooled 4 x 4 (29,354) and 2 x 2 (48,448: two outputs a word since issue 16).
-        | IntLayerKind.AvgPool, _ when singleChannelPool l -> 5.6126, 24.862, 0.0, 0.0
+        // x 1 pooled 4 x 4 (28,682) and 2 x 2 (61,220: two outputs a word since issue 16).
+        | IntLayerKind.AvgPool, _ when singleChannelPool l -> 4.3545, 42.367, 0.0, 0.0
         | IntLayerKind.AvgPool, _ -> 1.0267, 15.63, 0.1221, 144.08
         | IntLayerKind.MaxPool, _ -> 4.2256, 1.0564, 0.0, -4584.0
         | IntLayerKind.GlobalAvgPool, _ -> 1.125, 15.344, 0.0, 194.0
@@ -195,7 +195,7 @@ module DeviceCost =
             | IntLayerKind.Add -> Some("add_s8", 630L)
             | IntLayerKind.MaxPool -> Some("maxpool_s8", 1206L)
             | IntLayerKind.AvgPool
-            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 4432L)
+            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 4124L)
             | _ -> None)
         |> List.distinct
         |> List.sumBy snd
