@@ -395,7 +395,7 @@ tern_status tern_conv_s8_dsp(const tern_conv_params *p, const int8_t *weights, c
             acc0[oc] = (int32_t)((uint32_t)p->bias[oc] - (uint32_t)(p->input_zero * sum));
         }
     } else if (pitch != row_len)
-        return tern_conv_s8_ref(p, weights, input, output); /* unreachable: padded rows only with expanded weights */
+        return tern_conv_s8_ref(p, weights, input, output); /* padded rows need the expanded weights: no room */
     conv_s8_pixels(p, weights, input, output, rq, patch, bytes, wt, acc0, pitch,
                    p->act_min == -128 && p->act_max == 127);
     return TERN_OK;
