@@ -111,11 +111,16 @@ static inline int32_t tk_requantize(int32_t acc, int32_t m, int32_t s, int32_t z
  * (tk_rq below: floor((P + 2^(S-1)) / 2^S) = (hi32(P) + 2^(S-33)) >> (S-32); the sum is at most 2^30 + 2^29),
  * then z_out added and the clamp; the contract's int64 formula for S <= 32. A compiler turns the first into one
  * long multiply, an add, a shift. */
+static __attribute__((noinline, unused)) int32_t tk_requantize_call(int32_t acc, int32_t m, int32_t s, int32_t z,
+                                                                    int32_t lo, int32_t hi)
+{
+    return tk_requantize(acc, m, s, z, lo, hi);
+}
+
 static inline int32_t tk_requantize_portable(int32_t acc, int32_t m, int32_t s, int32_t z, int32_t lo, int32_t hi)
 {
-    /* the rare S <= 32 out of line (requantize.c): inlined at every output, its int64 code crowded the loops'
-     * registers */
-    if (s < 33) return tern_requantize_ref(acc, m, s, z, lo, hi);
+    /* the rare S <= 32 out of line: inlined at every output, its int64 code crowded the registers of the loops */
+    if (s < 33) return tk_requantize_call(acc, m, s, z, lo, hi);
     int32_t v = (((int32_t)(((int64_t)acc * m) >> 32) + ((int32_t)1 << (s - 33))) >> (s - 32)) + z;
     return v < lo ? lo : v > hi ? hi : v;
 }
@@ -166,7 +171,7 @@ static inline void tk_rq_prepare(tk_rq *r, int32_t m, int32_t s)
 
 static inline int32_t tk_rq_apply(int32_t acc, const tk_rq *r, int32_t z, int32_t lo, int32_t hi)
 {
-    if (r->sh == 0) return tern_requantize_ref(acc, r->m, r->s, z, lo, hi); /* rare: out of line */
+    if (r->sh == 0) return tk_requantize_call(acc, r->m, r->s, z, lo, hi); /* rare: out of line */
     int32_t v = tk_ssat16(tk_smmla(acc, r->m, r->round_hi) >> r->sh) + z;
     return v < lo ? lo : v > hi ? hi : v;
 }

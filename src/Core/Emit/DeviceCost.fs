@@ -185,22 +185,18 @@ module DeviceCost =
 
     /// The library kernels a model links (hil/kernels), each counted once, with its measured .text bytes.
     let private kernelFlash (layers: LayerShape list) : int64 =
-        // The portable requantization (requantize.c's tern_requantize_ref, 108 B) is shared: the int8 conv-like
-        // kernels and the pools call it for the rare S <= 32.
-        let requantize = "requantize", 108L
-
         layers
-        |> List.collect (fun l ->
+        |> List.choose (fun l ->
             match l.Kind with
             | IntLayerKind.Conv
             | IntLayerKind.Pointwise
-            | IntLayerKind.Dense when not l.Ternary -> [ ("conv_s8", 6060L); requantize ]
-            | IntLayerKind.Depthwise when not l.Ternary -> [ ("depthwise_s8", 5032L); requantize ]
-            | IntLayerKind.Add -> [ ("add_s8", 630L) ]
-            | IntLayerKind.MaxPool -> [ ("maxpool_s8", 1206L) ]
+            | IntLayerKind.Dense when not l.Ternary -> Some("conv_s8", 6148L)
+            | IntLayerKind.Depthwise when not l.Ternary -> Some("depthwise_s8", 5116L)
+            | IntLayerKind.Add -> Some("add_s8", 630L)
+            | IntLayerKind.MaxPool -> Some("maxpool_s8", 1206L)
             | IntLayerKind.AvgPool
-            | IntLayerKind.GlobalAvgPool -> [ ("avgpool_s8", 4052L); requantize ]
-            | _ -> [])
+            | IntLayerKind.GlobalAvgPool -> Some("avgpool_s8", 4124L)
+            | _ -> None)
         |> List.distinct
         |> List.sumBy snd
 
