@@ -4,13 +4,13 @@ namespace Tern.Runtime.Kernels;
 /// What the optimized Conv body does per output pixel once its patch is gathered: <see cref="ConvS8"/> widens the
 /// patch to int16 for multiply-add instructions (<see cref="ConvT2"/> runs it on its weights expanded to int16).
 /// </summary>
-internal unsafe interface IConvChannels<TPatch> where TPatch : unmanaged
+internal unsafe interface IConvChannels
 {
-    /// <summary>dst[i] = src[i] - zero for i in [0, n), widened to the patch's element type.</summary>
-    void Gather(sbyte* src, TPatch* dst, int n, int zero, SimdLevel level);
+    /// <summary>dst[i] = src[i] - zero for i in [0, n), widened to int16.</summary>
+    void Gather(sbyte* src, short* dst, int n, int zero, SimdLevel level);
 
     /// <summary>Every output channel of one pixel from its patch, requantized and stored from <c>o</c>; returns the next output.</summary>
-    sbyte* Channels(TPatch* patch, sbyte* o);
+    sbyte* Channels(short* patch, sbyte* o);
 }
 
 /// <summary>
@@ -51,18 +51,17 @@ internal static unsafe class ConvLoops
     /// The optimized loops: each output pixel's patch is gathered once (q_in - z_in, 0 for padding, the row
     /// zero-padded to <paramref name="padded"/> elements), then <paramref name="channels"/> computes every output channel from it.
     /// </summary>
-    public static void Optimized<TPatch, TChannels>(IntConvLayer layer, ConvGeometry g, int padded, SimdLevel level,
-        ReadOnlySpan<sbyte> input, Span<sbyte> output, Span<TPatch> scratch, TChannels channels)
-        where TPatch : unmanaged
-        where TChannels : struct, IConvChannels<TPatch>
+    public static void Optimized<TChannels>(IntConvLayer layer, ConvGeometry g, int padded, SimdLevel level,
+        ReadOnlySpan<sbyte> input, Span<sbyte> output, Span<short> scratch, TChannels channels)
+        where TChannels : struct, IConvChannels
     {
         int zIn = layer.InputZero;
         int rowLen = g.KernelW * g.InC;
         fixed (sbyte* inP = input)
         fixed (sbyte* outP = output)
-        fixed (TPatch* patch = scratch)
+        fixed (short* patch = scratch)
         {
-            new Span<TPatch>(patch + g.FanIn, padded - g.FanIn).Clear();
+            new Span<short>(patch + g.FanIn, padded - g.FanIn).Clear();
             sbyte* o = outP;
             for (int oy = 0; oy < g.OutH; oy++)
             {
@@ -71,18 +70,18 @@ internal static unsafe class ConvLoops
                 {
                     int ix0 = ox * g.StrideW - g.PadLeft;
                     bool rowInside = ix0 >= 0 && ix0 + g.KernelW <= g.InW;
-                    TPatch* d = patch;
+                    short* d = patch;
                     for (int ky = 0; ky < g.KernelH; ky++, d += rowLen)
                     {
                         int iy = iy0 + ky;
-                        if (iy < 0 || iy >= g.InH) { new Span<TPatch>(d, rowLen).Clear(); continue; }
+                        if (iy < 0 || iy >= g.InH) { new Span<short>(d, rowLen).Clear(); continue; }
                         sbyte* src = inP + (iy * g.InW + ix0) * g.InC;
                         // HWC: a kernel row fully inside the image is one contiguous run of KernelW * InC codes.
                         if (rowInside) { channels.Gather(src, d, rowLen, zIn, level); continue; }
                         for (int kx = 0; kx < g.KernelW; kx++)
                         {
                             int ix = ix0 + kx;
-                            if (ix < 0 || ix >= g.InW) new Span<TPatch>(d + kx * g.InC, g.InC).Clear();
+                            if (ix < 0 || ix >= g.InW) new Span<short>(d + kx * g.InC, g.InC).Clear();
                             else channels.Gather(src + kx * g.InC, d + kx * g.InC, g.InC, zIn, level);
                         }
                     }

@@ -94,7 +94,7 @@ public static unsafe class ConvS8
     }
 
     /// <summary>ConvS8's part of the shared loops: an int16 patch, and per pixel one dot product per output channel.</summary>
-    private readonly struct Int16Channels : IConvChannels<short>
+    private readonly struct Int16Channels : IConvChannels
     {
         private readonly Prepared _p;
         private readonly short* _weights;
